@@ -1,0 +1,1 @@
+//! Store conformance suite: every engine must pass these (written with the engines).

@@ -1,0 +1,156 @@
+//! The error table. Each token-service failure is one `Aadsts` entry with Entra's AADSTS number,
+//! the OAuth `error` value, and a message that names the cause and the fix. Directory (Graph)
+//! failures are `DirectoryError`. Only the server turns them into HTTP responses (through wire).
+
+use std::fmt;
+
+/// OAuth 2.0 `error` values Entra uses at the token endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OAuthError {
+    /// `invalid_request`
+    InvalidRequest,
+    /// `invalid_client`
+    InvalidClient,
+    /// `invalid_grant`
+    InvalidGrant,
+    /// `unauthorized_client`
+    UnauthorizedClient,
+    /// `unsupported_grant_type`
+    UnsupportedGrantType,
+    /// `invalid_scope`
+    InvalidScope,
+    /// `invalid_resource`
+    InvalidResource,
+    /// `temporarily_unavailable`
+    TemporarilyUnavailable,
+    /// `server_error`
+    ServerError,
+}
+
+impl OAuthError {
+    /// The wire value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidResource => "invalid_resource",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::ServerError => "server_error",
+        }
+    }
+}
+
+/// A token-service failure with Entra's AADSTS code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AadstsError {
+    /// The AADSTS number.
+    pub code: u32,
+    /// The OAuth error.
+    pub error: OAuthError,
+    /// What went wrong and how to fix it (without the `AADSTSnnn: ` prefix).
+    pub message: String,
+}
+
+impl fmt::Display for AadstsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AADSTS{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for AadstsError {}
+
+macro_rules! aadsts {
+    ($code:expr, $err:ident, $($fmt:tt)+) => {
+        AadstsError { code: $code, error: OAuthError::$err, message: format!($($fmt)+) }
+    };
+}
+
+/// Constructors, one per failure family. Keeping them here keeps the table in one place.
+impl AadstsError {
+    /// 900144: a required parameter is missing.
+    pub fn missing_parameter(name: &str) -> Self {
+        aadsts!(900144, InvalidRequest, "The request body must contain the following parameter: '{name}'.")
+    }
+    /// 90002: the tenant in the path does not exist.
+    pub fn tenant_not_found(tenant: &str) -> Self {
+        aadsts!(90002, InvalidRequest, "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Use the tenant's GUID or one of its verified domains in the authority URL.")
+    }
+    /// 9001023: grant type not allowed on `common`/`organizations`/`consumers`.
+    pub fn grant_needs_tenant(grant: &str, alias: &str) -> Self {
+        aadsts!(9001023, InvalidRequest, "The grant type '{grant}' is not supported over the /{alias} endpoint. Use a tenant-specific authority: /<tenant-id> or /<domain>.")
+    }
+    /// 70003: unsupported grant type.
+    pub fn unsupported_grant_type(grant: &str) -> Self {
+        aadsts!(70003, UnsupportedGrantType, "The app requested an unsupported grant type '{grant}'. Supported here: client_credentials.")
+    }
+    /// 700016: the client application is not in this tenant.
+    pub fn client_not_found(client_id: &str, tenant: &str) -> Self {
+        aadsts!(700016, UnauthorizedClient, "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.")
+    }
+    /// 7000218: no client credential in the request.
+    pub fn missing_client_credential() -> Self {
+        aadsts!(7000218, InvalidClient, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+    }
+    /// 7000215: the client secret does not match.
+    pub fn invalid_client_secret(client_id: &str) -> Self {
+        aadsts!(7000215, InvalidClient, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'.")
+    }
+    /// 7000222: the client secret has expired.
+    pub fn expired_client_secret(client_id: &str, key_id: &str) -> Self {
+        aadsts!(7000222, InvalidClient, "The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds. Expired key id: {key_id}.")
+    }
+    /// 7000112: the application or its service principal is disabled.
+    pub fn client_disabled(client_id: &str) -> Self {
+        aadsts!(7000112, UnauthorizedClient, "Application '{client_id}' is disabled.")
+    }
+    /// 70011: the scope is not valid.
+    pub fn invalid_scope(scope: &str, why: &str) -> Self {
+        aadsts!(70011, InvalidScope, "The provided value for the input parameter 'scope' is not valid. The scope '{scope}' is not valid. {why}")
+    }
+    /// 500011: the resource principal is not in the tenant.
+    pub fn resource_not_found(resource: &str, tenant: &str) -> Self {
+        aadsts!(500011, InvalidResource, "The resource principal named {resource} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.")
+    }
+    /// 90014: a parameter appears more than once or is malformed.
+    pub fn malformed(what: &str) -> Self {
+        aadsts!(90014, InvalidRequest, "{what}")
+    }
+    /// 700025: a public client sent a credential.
+    pub fn public_client_with_credential() -> Self {
+        aadsts!(700025, InvalidClient, "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.")
+    }
+}
+
+/// A failure of a directory (Graph) operation.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DirectoryError {
+    /// 404 `Request_ResourceNotFound`.
+    #[error("{0}")]
+    NotFound(String),
+    /// 400 `Request_BadRequest`.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 400 `Request_BadRequest` for a uniqueness clash (Graph answers 400 here, not 409).
+    #[error("{0}")]
+    Conflict(String),
+    /// 403 `Authorization_RequestDenied`.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 503: the store failed; retry.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<crate::store::StoreError> for DirectoryError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::NotFound(m) => Self::NotFound(m),
+            crate::store::StoreError::Conflict(m) => Self::Conflict(m),
+            crate::store::StoreError::Backend(m) => Self::Unavailable(m),
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Which Graph application permissions allow which directory operations (app-only calls).
+
+/// What kind of directory data a call touches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Area {
+    /// Users.
+    Users,
+    /// Groups and memberships.
+    Groups,
+    /// Applications and service principals.
+    Applications,
+    /// Audit logs.
+    AuditLogs,
+    /// Directory role assignments.
+    RoleManagement,
+}
+
+/// Read or write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// GET.
+    Read,
+    /// POST / PATCH / DELETE.
+    Write,
+}
+
+/// The application permissions (any one suffices) that allow `access` to `area`.
+pub fn permissions_for(area: Area, access: Access) -> &'static [&'static str] {
+    use {Access::*, Area::*};
+    match (area, access) {
+        (Users, Read) => &["User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"],
+        (Users, Write) => &["User.ReadWrite.All", "Directory.ReadWrite.All"],
+        (Groups, Read) => &["Group.Read.All", "Group.ReadWrite.All", "GroupMember.Read.All", "GroupMember.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"],
+        (Groups, Write) => &["Group.ReadWrite.All", "GroupMember.ReadWrite.All", "Directory.ReadWrite.All"],
+        (Applications, Read) => &["Application.Read.All", "Application.ReadWrite.All", "Application.ReadWrite.OwnedBy", "Directory.Read.All", "Directory.ReadWrite.All"],
+        (Applications, Write) => &["Application.ReadWrite.All", "Directory.ReadWrite.All"],
+        (AuditLogs, Read) => &["AuditLog.Read.All"],
+        (AuditLogs, Write) => &[],
+        (RoleManagement, Read) => &["RoleManagement.Read.Directory", "RoleManagement.ReadWrite.Directory", "Directory.Read.All", "Directory.ReadWrite.All"],
+        (RoleManagement, Write) => &["RoleManagement.ReadWrite.Directory"],
+    }
+}
+
+/// Whether the token's `roles` allow the call; on refusal, the permissions that would.
+pub fn check(roles: &[String], area: Area, access: Access) -> Result<(), &'static [&'static str]> {
+    let needed = permissions_for(area, access);
+    if roles.iter().any(|r| needed.iter().any(|n| n.eq_ignore_ascii_case(r))) {
+        Ok(())
+    } else {
+        Err(needed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roles(r: &[&str]) -> Vec<String> {
+        r.iter().map(|s| (*s).to_string()).collect()
+    }
+
+    #[test]
+    fn read_and_write_rules() {
+        assert!(check(&roles(&["User.Read.All"]), Area::Users, Access::Read).is_ok());
+        assert!(check(&roles(&["User.Read.All"]), Area::Users, Access::Write).is_err());
+        assert!(check(&roles(&["Directory.ReadWrite.All"]), Area::Groups, Access::Write).is_ok());
+        assert!(check(&roles(&["Group.Read.All"]), Area::Users, Access::Read).is_err());
+        assert!(check(&roles(&[]), Area::Applications, Access::Read).is_err());
+        assert!(check(&roles(&["Directory.ReadWrite.All"]), Area::AuditLogs, Access::Read).is_err());
+        assert!(check(&roles(&["AuditLog.Read.All"]), Area::AuditLogs, Access::Read).is_ok());
+    }
+}

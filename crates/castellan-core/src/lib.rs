@@ -1,0 +1,24 @@
+//! Castellan's domain model and its decisions, with no I/O.
+//!
+//! Invariants (enforced by `Cargo.toml` and `tests/tidy.rs`): this crate never reads the clock,
+//! randomness, files, the network or a database, and knows no wire shape. Time and random
+//! values come in as arguments; decisions and intended writes go out as values.
+
+pub mod audit;
+pub mod catalog;
+pub mod error;
+pub mod flow;
+pub mod graph_rules;
+pub mod ids;
+pub mod model;
+pub mod ops;
+pub mod secret;
+pub mod store;
+pub mod time;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use error::{AadstsError, DirectoryError};
+pub use ids::{AppId, ObjectId, TenantId};
+pub use time::Timestamp;

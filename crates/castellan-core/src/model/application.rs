@@ -1,0 +1,220 @@
+//! Application objects: the global blueprint of an app registration.
+
+use crate::ids::{AppId, ObjectId, TenantId};
+use crate::time::Timestamp;
+
+/// Who may sign in to the app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignInAudience {
+    /// Only the home tenant.
+    AzureAdMyOrg,
+    /// Any Entra tenant.
+    AzureAdMultipleOrgs,
+    /// Any Entra tenant and personal accounts (accepted, treated as multi-tenant).
+    AzureAdAndPersonalMicrosoftAccount,
+}
+
+impl SignInAudience {
+    /// Graph's spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AzureAdMyOrg => "AzureADMyOrg",
+            Self::AzureAdMultipleOrgs => "AzureADMultipleOrgs",
+            Self::AzureAdAndPersonalMicrosoftAccount => "AzureADandPersonalMicrosoftAccount",
+        }
+    }
+    /// Graph's spelling, case-insensitive.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "azureadmyorg" => Some(Self::AzureAdMyOrg),
+            "azureadmultipleorgs" => Some(Self::AzureAdMultipleOrgs),
+            "azureadandpersonalmicrosoftaccount" => Some(Self::AzureAdAndPersonalMicrosoftAccount),
+            _ => None,
+        }
+    }
+}
+
+/// A permission the application asks for on a resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceAccess {
+    /// The scope or app role id.
+    pub id: uuid::Uuid,
+    /// `Scope` (delegated) or `Role` (application).
+    pub kind: PermissionKind,
+}
+
+/// Delegated (`Scope`) or application (`Role`) permission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PermissionKind {
+    /// Delegated permission.
+    Scope,
+    /// Application permission.
+    Role,
+}
+
+impl PermissionKind {
+    /// Graph's spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Scope => "Scope",
+            Self::Role => "Role",
+        }
+    }
+}
+
+/// `requiredResourceAccess` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequiredResourceAccess {
+    /// The resource application's appId.
+    pub resource_app_id: AppId,
+    /// The permissions.
+    pub resource_access: Vec<ResourceAccess>,
+}
+
+/// A delegated permission an API exposes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PermissionScope {
+    /// Id.
+    pub id: uuid::Uuid,
+    /// The scope value (`access_as_user`).
+    pub value: String,
+    /// `User` or `Admin` consent.
+    pub consent_type: String,
+    /// Enabled.
+    pub is_enabled: bool,
+    /// Admin consent display name.
+    pub admin_consent_display_name: Option<String>,
+    /// Admin consent description.
+    pub admin_consent_description: Option<String>,
+    /// User consent display name.
+    pub user_consent_display_name: Option<String>,
+    /// User consent description.
+    pub user_consent_description: Option<String>,
+}
+
+/// An app role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppRole {
+    /// Id.
+    pub id: uuid::Uuid,
+    /// The value that appears in the `roles` claim.
+    pub value: String,
+    /// Display name.
+    pub display_name: String,
+    /// Description.
+    pub description: String,
+    /// `User` and/or `Application`.
+    pub allowed_member_types: Vec<String>,
+    /// Enabled.
+    pub is_enabled: bool,
+}
+
+impl AppRole {
+    /// Whether a service principal (application permission) may hold this role.
+    pub fn allows_applications(&self) -> bool {
+        self.allowed_member_types.iter().any(|t| t.eq_ignore_ascii_case("Application"))
+    }
+}
+
+/// A client secret. The secret text itself is never stored, only its SHA-256.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordCredential {
+    /// Key id.
+    pub key_id: uuid::Uuid,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// First three characters of the secret.
+    pub hint: String,
+    /// SHA-256 of the secret text.
+    pub secret_sha256: [u8; 32],
+    /// Valid from.
+    pub start: Timestamp,
+    /// Valid until.
+    pub end: Timestamp,
+}
+
+impl std::fmt::Debug for PasswordCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordCredential")
+            .field("key_id", &self.key_id)
+            .field("hint", &self.hint)
+            .field("end", &self.end)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An application object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Application {
+    /// Object id.
+    pub id: ObjectId,
+    /// Client id.
+    pub app_id: AppId,
+    /// Home tenant.
+    pub tenant_id: TenantId,
+    /// Display name.
+    pub display_name: String,
+    /// Who may sign in.
+    pub sign_in_audience: SignInAudience,
+    /// App ID URIs.
+    pub identifier_uris: Vec<String>,
+    /// Web redirect URIs.
+    pub web_redirect_uris: Vec<String>,
+    /// SPA redirect URIs.
+    pub spa_redirect_uris: Vec<String>,
+    /// Public client (mobile/desktop) redirect URIs.
+    pub public_client_redirect_uris: Vec<String>,
+    /// Allow public client flows (device code, ROPC).
+    pub is_fallback_public_client: bool,
+    /// Requested permissions.
+    pub required_resource_access: Vec<RequiredResourceAccess>,
+    /// Delegated permissions it exposes.
+    pub oauth2_permission_scopes: Vec<PermissionScope>,
+    /// App roles it defines.
+    pub app_roles: Vec<AppRole>,
+    /// Client secrets.
+    pub password_credentials: Vec<PasswordCredential>,
+    /// Creation time.
+    pub created: Timestamp,
+}
+
+/// Checks a redirect URI for registration (security.md: no wildcards, no fragments, https
+/// except loopback, no dangerous schemes). `platform` is `web`, `spa` or `publicClient`.
+pub fn validate_redirect_uri(uri: &str, platform: &str) -> Result<(), String> {
+    if uri.len() > 256 {
+        return Err(format!("redirect URI '{uri}' is longer than 256 characters"));
+    }
+    if uri.contains('*') {
+        return Err(format!("redirect URI '{uri}' contains a wildcard; register each URI exactly"));
+    }
+    if uri.contains('#') {
+        return Err(format!("redirect URI '{uri}' contains a fragment ('#'), which is not allowed"));
+    }
+    let lower = uri.to_ascii_lowercase();
+    let Some((scheme, rest)) = lower.split_once("://") else {
+        return Err(format!("redirect URI '{uri}' is not an absolute URI (scheme://...)"));
+    };
+    if ["javascript", "data", "file", "vbscript"].contains(&scheme) {
+        return Err(format!("redirect URI '{uri}' uses the scheme '{scheme}', which is not allowed"));
+    }
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host });
+    let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+    match scheme {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(format!("redirect URI '{uri}' uses http on a non-loopback host; use https (http is only allowed for localhost)")),
+        _ if platform == "publicClient" => Ok(()),
+        _ => Err(format!("redirect URI '{uri}' uses the scheme '{scheme}', only allowed for publicClient redirect URIs")),
+    }
+}
+
+/// Checks an App ID URI: absolute, no fragment or wildcard, `api://` or `https://` (or another scheme with `:`).
+pub fn validate_identifier_uri(uri: &str) -> Result<(), String> {
+    if uri.is_empty() || uri.len() > 255 || uri.contains('*') || uri.contains('#') || !uri.contains(':') {
+        return Err(format!(
+            "identifierUri '{uri}' is not valid: use an absolute URI without wildcards or fragments, e.g. api://<appId>"
+        ));
+    }
+    Ok(())
+}

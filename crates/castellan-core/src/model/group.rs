@@ -1,0 +1,121 @@
+//! Groups, membership edges and the pure rules over them (transitive closure, cycles).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use crate::ids::{ObjectId, TenantId};
+use crate::model::ObjectKind;
+use crate::time::Timestamp;
+
+/// A group (security or Microsoft 365).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// Object id.
+    pub id: ObjectId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Display name.
+    pub display_name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// `["Unified"]` for Microsoft 365 groups, empty for security groups.
+    pub group_types: Vec<String>,
+    /// Mail-enabled.
+    pub mail_enabled: bool,
+    /// Security-enabled.
+    pub security_enabled: bool,
+    /// Mail nickname.
+    pub mail_nickname: String,
+    /// Creation time.
+    pub created: Timestamp,
+}
+
+/// A membership edge: `member` is a direct member of `group`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Membership {
+    /// The group.
+    pub group_id: ObjectId,
+    /// The member.
+    pub member_id: ObjectId,
+    /// What the member is.
+    pub member_kind: ObjectKind,
+}
+
+/// Checks a group's mail nickname the way Graph does.
+pub fn validate_mail_nickname(nick: &str) -> Result<(), String> {
+    if nick.is_empty() || nick.len() > 64 {
+        return Err(format!("mailNickname '{nick}' must be 1 to 64 characters"));
+    }
+    if let Some(c) = nick.chars().find(|c| !c.is_ascii() || c.is_ascii_control() || "@()\\[]\";:<>, ".contains(*c)) {
+        return Err(format!("mailNickname '{nick}' contains '{c}', which is not allowed (no spaces, non-ASCII or @()\\[]\";:<>,)"));
+    }
+    Ok(())
+}
+
+/// The membership graph of one tenant, indexed both ways.
+#[derive(Default, Debug)]
+pub struct MembershipGraph {
+    children: HashMap<ObjectId, Vec<(ObjectId, ObjectKind)>>,
+    parents: HashMap<ObjectId, Vec<ObjectId>>,
+}
+
+impl MembershipGraph {
+    /// Builds the index from a tenant's edges.
+    pub fn new(edges: &[Membership]) -> Self {
+        let mut g = Self::default();
+        for e in edges {
+            g.children.entry(e.group_id).or_default().push((e.member_id, e.member_kind));
+            g.parents.entry(e.member_id).or_default().push(e.group_id);
+        }
+        g
+    }
+
+    /// Direct members of `group`.
+    pub fn direct_members(&self, group: ObjectId) -> Vec<(ObjectId, ObjectKind)> {
+        self.children.get(&group).cloned().unwrap_or_default()
+    }
+
+    /// Every member reachable through nested groups, each once, in breadth-first order.
+    pub fn transitive_members(&self, group: ObjectId) -> Vec<(ObjectId, ObjectKind)> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::from([group]);
+        let mut queue = VecDeque::from([group]);
+        while let Some(g) = queue.pop_front() {
+            for (m, k) in self.children.get(&g).into_iter().flatten() {
+                if seen.insert(*m) {
+                    out.push((*m, *k));
+                    if *k == ObjectKind::Group {
+                        queue.push_back(*m);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Groups `object` is a direct member of.
+    pub fn direct_member_of(&self, object: ObjectId) -> Vec<ObjectId> {
+        self.parents.get(&object).cloned().unwrap_or_default()
+    }
+
+    /// Every group `object` is in, directly or through nesting, each once.
+    pub fn transitive_member_of(&self, object: ObjectId) -> Vec<ObjectId> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::from([object]);
+        let mut queue = VecDeque::from([object]);
+        while let Some(o) = queue.pop_front() {
+            for p in self.parents.get(&o).into_iter().flatten() {
+                if seen.insert(*p) {
+                    out.push(*p);
+                    queue.push_back(*p);
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether adding `member` (a group) to `group` would close a cycle: true when `group`
+    /// is `member` itself or already nested (transitively) inside `member`.
+    pub fn would_cycle(&self, group: ObjectId, member: ObjectId) -> bool {
+        group == member || self.transitive_members(member).iter().any(|(m, _)| *m == group)
+    }
+}

@@ -1,0 +1,116 @@
+//! Tenants: the isolation boundary.
+
+use crate::ids::TenantId;
+use crate::time::Timestamp;
+
+/// The license tier that gates premium features (Conditional Access needs P1, risk needs P2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LicenseTier {
+    /// Entra ID Free.
+    Free,
+    /// Entra ID P1.
+    P1,
+    /// Entra ID P2.
+    P2,
+}
+
+impl LicenseTier {
+    /// Stable name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Free => "Free",
+            Self::P1 => "P1",
+            Self::P2 => "P2",
+        }
+    }
+    /// Case-insensitive parse.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "free" => Some(Self::Free),
+            "p1" => Some(Self::P1),
+            "p2" => Some(Self::P2),
+            _ => None,
+        }
+    }
+}
+
+/// The tenant's password rules, applied whenever a password is set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasswordPolicy {
+    /// Minimum length in characters (Entra: 8).
+    pub min_length: usize,
+    /// Maximum length in characters (Entra: 256).
+    pub max_length: usize,
+    /// How many of the four character classes (lower, upper, digit, symbol) are required (Entra: 3).
+    pub required_classes: usize,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self { min_length: 8, max_length: 256, required_classes: 3 }
+    }
+}
+
+/// Tenant-wide settings.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct TenantSettings {
+    /// Password rules.
+    pub password_policy: PasswordPolicy,
+}
+
+/// A domain name the tenant owns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Domain {
+    /// The lowercase DNS name.
+    pub name: String,
+    /// The `<name>.onmicrosoft.*` domain made with the tenant.
+    pub is_initial: bool,
+    /// The default domain for new users.
+    pub is_default: bool,
+    /// Verified (the initial domain always is).
+    pub is_verified: bool,
+}
+
+/// A tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tenant {
+    /// The tenant GUID (`tid`).
+    pub id: TenantId,
+    /// Display name.
+    pub display_name: String,
+    /// Domains; exactly one is initial.
+    pub domains: Vec<Domain>,
+    /// License tier.
+    pub license: LicenseTier,
+    /// Settings.
+    pub settings: TenantSettings,
+    /// When it was created.
+    pub created: Timestamp,
+}
+
+impl Tenant {
+    /// The initial domain (`<name>.onmicrosoft.test`).
+    pub fn initial_domain(&self) -> &str {
+        self.domains
+            .iter()
+            .find(|d| d.is_initial)
+            .or(self.domains.first())
+            .map_or("", |d| d.name.as_str())
+    }
+    /// Whether `domain` (any case) is a verified domain of this tenant.
+    pub fn owns_domain(&self, domain: &str) -> bool {
+        self.domains.iter().any(|d| d.is_verified && d.name.eq_ignore_ascii_case(domain))
+    }
+}
+
+/// Checks a tenant short name (the `<name>` of `<name>.onmicrosoft.test`): 1–27 lowercase
+/// ASCII letters or digits, like Entra's initial-domain prefix.
+pub fn validate_tenant_name(name: &str) -> Result<String, String> {
+    let n = name.trim().to_ascii_lowercase();
+    if n.is_empty() || n.len() > 27 || !n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+        return Err(format!(
+            "tenant name '{name}' is not valid: use 1 to 27 letters or digits (it becomes the initial domain '<name>.onmicrosoft.<suffix>')"
+        ));
+    }
+    Ok(n)
+}

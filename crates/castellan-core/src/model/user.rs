@@ -1,0 +1,127 @@
+//! Users and the rules for their names and passwords.
+
+use crate::ids::{ObjectId, TenantId};
+use crate::model::tenant::{PasswordPolicy, Tenant};
+use crate::time::Timestamp;
+
+/// Member or guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserType {
+    /// A member of the tenant.
+    Member,
+    /// An external guest.
+    Guest,
+}
+
+impl UserType {
+    /// Graph's spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Member => "Member",
+            Self::Guest => "Guest",
+        }
+    }
+    /// Graph's spelling, case-insensitive.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "member" => Some(Self::Member),
+            "guest" => Some(Self::Guest),
+            _ => None,
+        }
+    }
+}
+
+/// A user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    /// Object id.
+    pub id: ObjectId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Display name.
+    pub display_name: String,
+    /// `alias@domain`, unique per tenant ignoring case.
+    pub user_principal_name: String,
+    /// Mail nickname.
+    pub mail_nickname: Option<String>,
+    /// Mail address.
+    pub mail: Option<String>,
+    /// Given name.
+    pub given_name: Option<String>,
+    /// Surname.
+    pub surname: Option<String>,
+    /// Job title.
+    pub job_title: Option<String>,
+    /// Department.
+    pub department: Option<String>,
+    /// Office location.
+    pub office_location: Option<String>,
+    /// Company name.
+    pub company_name: Option<String>,
+    /// Employee id.
+    pub employee_id: Option<String>,
+    /// Whether the account may sign in.
+    pub account_enabled: bool,
+    /// Member or guest.
+    pub user_type: UserType,
+    /// Creation time.
+    pub created: Timestamp,
+    /// argon2id PHC string; `None` for accounts without a password.
+    pub password_hash: Option<String>,
+    /// The user must choose a new password at next sign-in.
+    pub force_change_password_next_sign_in: bool,
+    /// Manager (a user in the same tenant).
+    pub manager_id: Option<ObjectId>,
+}
+
+/// Why a user principal name was refused.
+pub fn validate_upn(upn: &str, tenant: &Tenant) -> Result<(), String> {
+    let Some((alias, domain)) = upn.rsplit_once('@') else {
+        return Err(format!("userPrincipalName '{upn}' must have the form alias@domain"));
+    };
+    if alias.is_empty() || alias.len() > 64 {
+        return Err(format!("userPrincipalName '{upn}' must have an alias of 1 to 64 characters before '@'"));
+    }
+    if alias.starts_with('.') || alias.ends_with('.') || alias.contains("..") {
+        return Err(format!("userPrincipalName '{upn}' must not start or end with '.' or contain '..' before '@'"));
+    }
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || "'.-_!#^~".contains(c);
+    if let Some(c) = alias.chars().find(|c| !ok_char(*c)) {
+        return Err(format!("userPrincipalName '{upn}' contains the character '{c}', which is not allowed"));
+    }
+    if !tenant.owns_domain(domain) {
+        let names: Vec<&str> = tenant.domains.iter().filter(|d| d.is_verified).map(|d| d.name.as_str()).collect();
+        return Err(format!(
+            "The domain portion of the userPrincipalName property is invalid: '{domain}' is not a verified domain of this tenant. Use one of: {}",
+            names.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Applies the tenant's password policy. The message says what is missing.
+pub fn check_password_policy(password: &str, policy: &PasswordPolicy) -> Result<(), String> {
+    let len = password.chars().count();
+    if len < policy.min_length || len > policy.max_length {
+        return Err(format!(
+            "The specified password does not comply with password complexity requirements: it must be {} to {} characters long (it has {len}).",
+            policy.min_length, policy.max_length
+        ));
+    }
+    let classes = [
+        password.chars().any(|c| c.is_lowercase()),
+        password.chars().any(|c| c.is_uppercase()),
+        password.chars().any(|c| c.is_ascii_digit()),
+        password.chars().any(|c| !c.is_alphanumeric()),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if classes < policy.required_classes {
+        return Err(format!(
+            "The specified password does not comply with password complexity requirements: use at least {} of lowercase letters, uppercase letters, digits and symbols.",
+            policy.required_classes
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! Token-endpoint use cases: load what a grant needs, then call the pure flow.
+
+use crate::error::AadstsError;
+use crate::flow::{client_credentials, scope, AccessTokenClaims, ClientAuthMethod};
+use crate::model::{Application, ServicePrincipal, Tenant};
+use crate::ops::service_principals::exposed;
+use crate::secret::SecretText;
+use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
+use crate::AppId;
+
+/// A client-credentials request, as parsed by wire.
+pub struct ClientCredentialsRequest {
+    /// `client_id`.
+    pub client_id: Option<String>,
+    /// `client_secret` (body or HTTP Basic).
+    pub client_secret: Option<SecretText>,
+    /// `client_assertion` was sent (certificate/federated credentials arrive in a later issue).
+    pub has_client_assertion: bool,
+    /// `scope`.
+    pub scope: Option<String>,
+}
+
+/// Why a token could not be issued: a protocol error, or the store failing.
+#[derive(Debug)]
+pub enum TokenError {
+    /// An Entra error for the client.
+    Aadsts(AadstsError),
+    /// The store failed; the client should retry.
+    Store(StoreError),
+}
+
+impl From<AadstsError> for TokenError {
+    fn from(e: AadstsError) -> Self {
+        Self::Aadsts(e)
+    }
+}
+impl From<StoreError> for TokenError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// Loads the client's application and service principal in `tenant` (700016 if either is missing).
+pub async fn load_client(store: &dyn Store, tenant: &Tenant, client_id: &str) -> Result<(Application, ServicePrincipal), TokenError> {
+    let tenant_name = tenant.id.to_string();
+    let Some(app_id) = AppId::parse(client_id) else {
+        return Err(AadstsError::client_not_found(client_id, &tenant_name).into());
+    };
+    let sp = store.service_principal_by_app_id(tenant.id, app_id).await?;
+    let app = store.application_by_app_id(app_id).await?;
+    match (app, sp) {
+        (Some(app), Some(sp)) => Ok((app, sp)),
+        _ => Err(AadstsError::client_not_found(client_id, &tenant_name).into()),
+    }
+}
+
+/// `grant_type=client_credentials`.
+pub async fn client_credentials(store: &dyn Store, tenant: &Tenant, req: ClientCredentialsRequest, now: Timestamp, uti: String) -> Result<AccessTokenClaims, TokenError> {
+    let client_id = req.client_id.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| AadstsError::missing_parameter("client_id"))?;
+    let scope_text = req.scope.as_deref().ok_or_else(|| AadstsError::missing_parameter("scope"))?;
+    let (app, client_sp) = load_client(store, tenant, client_id).await?;
+    let auth = match (&req.client_secret, req.has_client_assertion) {
+        (Some(secret), _) => {
+            client_credentials::authenticate_secret(&app, secret, now)?;
+            ClientAuthMethod::Secret
+        }
+        (None, true) => {
+            return Err(AadstsError {
+                code: 700027,
+                error: crate::error::OAuthError::InvalidClient,
+                message: format!("Client assertion failed signature validation: application '{client_id}' has no certificate or federated credential registered that matches the assertion."),
+            }
+            .into())
+        }
+        (None, false) => return Err(AadstsError::missing_client_credential().into()),
+    };
+    let wanted = scope::parse_default_scope(scope_text)?;
+    let resource_sp = find_resource(store, tenant, &wanted.resource).await?;
+    let (roles, _) = exposed(store, &resource_sp).await?;
+    let assignments = store.app_role_assignments_of(tenant.id, client_sp.id).await?;
+    Ok(client_credentials::issue(&client_credentials::ClientCredentialsInput {
+        tenant,
+        client_app: &app,
+        client_sp: &client_sp,
+        auth,
+        resource_sp: &resource_sp,
+        resource_roles: &roles,
+        assignments: &assignments,
+        now,
+        uti,
+    })?)
+}
+
+/// Finds the resource service principal for an identifier (App ID URI or appId), 500011 if none.
+pub async fn find_resource(store: &dyn Store, tenant: &Tenant, resource: &str) -> Result<ServicePrincipal, TokenError> {
+    if let Some(app_id) = AppId::parse(resource) {
+        if let Some(sp) = store.service_principal_by_app_id(tenant.id, app_id).await? {
+            return Ok(sp);
+        }
+    }
+    let sps = store.service_principals(tenant.id).await?;
+    sps.into_iter()
+        .find(|sp| sp.service_principal_names.iter().any(|n| scope::resource_matches(n, resource)))
+        .ok_or_else(|| AadstsError::resource_not_found(resource, &tenant.id.to_string()).into())
+}

@@ -1,0 +1,186 @@
+//! The storage port, defined by its consumer (core). Engines live in `castellan-store`.
+//!
+//! Reads are plain queries scoped by tenant. Writes are a [`ChangeSet`]: the intended writes an
+//! op decided on, plus the audit records that describe them, applied by [`Store::commit`] in
+//! one transaction — all or nothing. Uniqueness (UPN per tenant, membership edges, app ids) is
+//! enforced by the engine and reported as [`StoreError::Conflict`].
+
+use async_trait::async_trait;
+
+use crate::audit::AuditRecord;
+use crate::ids::{AppId, ObjectId, TenantId};
+use crate::model::{
+    AppRoleAssignment, Application, DirectoryRoleAssignment, Group, Membership, OAuth2PermissionGrant, ObjectKind,
+    ServicePrincipal, SigningKey, Tenant, User,
+};
+use crate::time::Timestamp;
+
+/// The two sentinel errors and the backend's own failures.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The thing to change does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A uniqueness rule would be broken.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database failed (connection lost, disk full, ...).
+    #[error("store unavailable: {0}")]
+    Backend(String),
+}
+
+/// One intended write.
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// Create a tenant.
+    InsertTenant(Tenant),
+    /// Replace a tenant's mutable fields (name, domains, license, settings).
+    UpdateTenant(Tenant),
+    /// Create a user (Conflict if the UPN is taken in the tenant, ignoring case).
+    InsertUser(User),
+    /// Replace a user.
+    UpdateUser(User),
+    /// Delete a user and every edge, assignment and manager reference naming it.
+    DeleteUser(TenantId, ObjectId),
+    /// Create a group.
+    InsertGroup(Group),
+    /// Replace a group.
+    UpdateGroup(Group),
+    /// Delete a group and every edge and assignment naming it.
+    DeleteGroup(TenantId, ObjectId),
+    /// Add a membership edge (Conflict if present).
+    AddMember(TenantId, Membership),
+    /// Remove a membership edge (NotFound if absent).
+    RemoveMember(TenantId, ObjectId, ObjectId),
+    /// Add an owner to a group or application (Conflict if present).
+    AddOwner(TenantId, ObjectId, ObjectId),
+    /// Remove an owner (NotFound if absent).
+    RemoveOwner(TenantId, ObjectId, ObjectId),
+    /// Create an application (Conflict if the appId exists).
+    InsertApplication(Application),
+    /// Replace an application.
+    UpdateApplication(Application),
+    /// Delete an application and, in every tenant, its service principals and what names them.
+    DeleteApplication(TenantId, ObjectId),
+    /// Create a service principal (Conflict if the tenant already has one for the appId).
+    InsertServicePrincipal(ServicePrincipal),
+    /// Replace a service principal.
+    UpdateServicePrincipal(ServicePrincipal),
+    /// Delete a service principal and every assignment and grant naming it.
+    DeleteServicePrincipal(TenantId, ObjectId),
+    /// Create an app-role assignment (Conflict if the same principal/resource/role exists).
+    InsertAppRoleAssignment(AppRoleAssignment),
+    /// Delete an app-role assignment (NotFound if absent).
+    DeleteAppRoleAssignment(TenantId, ObjectId),
+    /// Create a delegated permission grant.
+    InsertPermissionGrant(OAuth2PermissionGrant),
+    /// Assign a directory role.
+    InsertDirectoryRoleAssignment(DirectoryRoleAssignment),
+    /// Add a signing key.
+    InsertSigningKey(SigningKey),
+    /// Replace a signing key (retire, unpublish).
+    UpdateSigningKey(SigningKey),
+}
+
+/// Writes and their audit records, committed together or not at all.
+#[derive(Clone, Debug, Default)]
+pub struct ChangeSet {
+    /// The writes, applied in order.
+    pub changes: Vec<Change>,
+    /// The audit records for them.
+    pub audit: Vec<AuditRecord>,
+}
+
+impl ChangeSet {
+    /// An empty change set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Adds a write.
+    pub fn push(&mut self, c: Change) -> &mut Self {
+        self.changes.push(c);
+        self
+    }
+    /// Adds an audit record.
+    pub fn audit(&mut self, a: AuditRecord) -> &mut Self {
+        self.audit.push(a);
+        self
+    }
+}
+
+/// Filter for reading audit records.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    /// Only at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only before this time.
+    pub until: Option<Timestamp>,
+    /// Only this category.
+    pub category: Option<String>,
+    /// At most this many, newest first.
+    pub limit: Option<usize>,
+}
+
+/// The storage port.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Applies every change and appends every audit record in one transaction.
+    async fn commit(&self, set: ChangeSet) -> Result<(), StoreError>;
+    /// Whether the store answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// A tenant by id.
+    async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>, StoreError>;
+    /// The tenant owning a domain (any case).
+    async fn tenant_by_domain(&self, domain: &str) -> Result<Option<Tenant>, StoreError>;
+    /// Every tenant.
+    async fn tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+
+    /// A user by id.
+    async fn user(&self, t: TenantId, id: ObjectId) -> Result<Option<User>, StoreError>;
+    /// A user by UPN, ignoring case.
+    async fn user_by_upn(&self, t: TenantId, upn: &str) -> Result<Option<User>, StoreError>;
+    /// Every user of a tenant.
+    async fn users(&self, t: TenantId) -> Result<Vec<User>, StoreError>;
+
+    /// A group by id.
+    async fn group(&self, t: TenantId, id: ObjectId) -> Result<Option<Group>, StoreError>;
+    /// Every group of a tenant.
+    async fn groups(&self, t: TenantId) -> Result<Vec<Group>, StoreError>;
+    /// Every membership edge of a tenant.
+    async fn memberships(&self, t: TenantId) -> Result<Vec<Membership>, StoreError>;
+    /// Owners of a group or application.
+    async fn owners(&self, t: TenantId, object: ObjectId) -> Result<Vec<ObjectId>, StoreError>;
+
+    /// What kind of object an id names in this tenant, if any.
+    async fn object_kind(&self, t: TenantId, id: ObjectId) -> Result<Option<ObjectKind>, StoreError>;
+
+    /// An application by object id, in its home tenant.
+    async fn application(&self, t: TenantId, id: ObjectId) -> Result<Option<Application>, StoreError>;
+    /// An application by appId, from any tenant.
+    async fn application_by_app_id(&self, app_id: AppId) -> Result<Option<Application>, StoreError>;
+    /// Applications whose home tenant is `t`.
+    async fn applications(&self, t: TenantId) -> Result<Vec<Application>, StoreError>;
+
+    /// A service principal by id.
+    async fn service_principal(&self, t: TenantId, id: ObjectId) -> Result<Option<ServicePrincipal>, StoreError>;
+    /// The tenant's service principal for an appId.
+    async fn service_principal_by_app_id(&self, t: TenantId, app_id: AppId) -> Result<Option<ServicePrincipal>, StoreError>;
+    /// Every service principal of a tenant.
+    async fn service_principals(&self, t: TenantId) -> Result<Vec<ServicePrincipal>, StoreError>;
+
+    /// App-role assignments held by a principal.
+    async fn app_role_assignments_of(&self, t: TenantId, principal: ObjectId) -> Result<Vec<AppRoleAssignment>, StoreError>;
+    /// App-role assignments granted on a resource service principal.
+    async fn app_role_assignments_to(&self, t: TenantId, resource: ObjectId) -> Result<Vec<AppRoleAssignment>, StoreError>;
+    /// Delegated permission grants of a tenant.
+    async fn permission_grants(&self, t: TenantId) -> Result<Vec<OAuth2PermissionGrant>, StoreError>;
+    /// Directory role assignments of a tenant.
+    async fn directory_role_assignments(&self, t: TenantId) -> Result<Vec<DirectoryRoleAssignment>, StoreError>;
+
+    /// Audit records of a tenant, newest first.
+    async fn audit_records(&self, t: TenantId, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Every signing key.
+    async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError>;
+}
