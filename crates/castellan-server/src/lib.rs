@@ -1,1 +1,17 @@
-//! placeholder
+//! Castellan's imperative shell: configuration, TLS, keys, the clock and randomness, and the
+//! HTTP routes that turn requests into core ops and core results into wire bytes.
+//!
+//! Invariant: no business rule lives here. Anything that decides belongs in `castellan-core`;
+//! anything that shapes bytes belongs in `castellan-wire`.
+
+pub mod config;
+pub mod crypto;
+pub mod demo;
+pub mod http;
+pub mod keys;
+pub mod serve;
+pub mod state;
+pub mod tls;
+
+pub use config::ServeArgs;
+pub use serve::{run, start, Running};

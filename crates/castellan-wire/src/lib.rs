@@ -1,1 +1,13 @@
-//! placeholder
+//! Every Entra-compatible byte format Castellan speaks, and the conversions between them and
+//! core values: token forms and responses, AADSTS error bodies, discovery and JWKS documents,
+//! Graph JSON, OData queries.
+//!
+//! Invariant: no HTTP framework and no SQL here; functions take and return values.
+
+pub mod claims;
+pub mod discovery;
+pub mod errors;
+pub mod form;
+pub mod graph;
+pub mod odata;
+pub mod time;

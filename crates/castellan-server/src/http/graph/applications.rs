@@ -1,0 +1,87 @@
+//! `/v1.0/applications`.
+
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use castellan_core::graph_rules::{Access, Area};
+use castellan_core::ops::applications;
+use castellan_wire::graph::applications as wire;
+use castellan_wire::odata::EntitySpec;
+
+use super::users::{select_one, with_context};
+use super::{created, json_body, list, no_content, store_err, ApiError, Caller};
+use crate::crypto::OsEntropy;
+use crate::state::AppState;
+
+/// Routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1.0/applications", get(list_apps).post(create))
+        .route("/v1.0/applications/{id}", get(get_app).patch(update).delete(remove))
+        .route("/v1.0/applications/{id}/addPassword", post(add_password))
+        .route("/v1.0/applications/{id}/removePassword", post(remove_password))
+}
+
+/// The OData description of applications.
+pub fn spec() -> EntitySpec {
+    EntitySpec::new("microsoft.graph.application", wire::PROPERTIES, &["displayName"], "id")
+}
+
+async fn list_apps(State(s): State<AppState>, c: Caller, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Result<Response, ApiError> {
+    c.require(Area::Applications, Access::Read)?;
+    let all = s.store.applications(c.tenant.id).await.map_err(store_err(&c))?;
+    let d = c.tenant.initial_domain().to_string();
+    list(&c, &uri, &headers, &spec(), "applications", all.iter().map(|a| wire::render(a, &d)).collect())
+}
+
+async fn create(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Response, ApiError> {
+    c.require(Area::Applications, Access::Write)?;
+    let input = wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
+    let mut ent = OsEntropy;
+    let a = applications::create(&mut c.env(&s, &mut ent), &c.tenant, input).await.map_err(|e| c.err(e))?;
+    Ok(created(format!("{}/applications/{}", c.base, a.id), with_context(&c, "applications/$entity", wire::render(&a, c.tenant.initial_domain()))))
+}
+
+async fn get_app(State(s): State<AppState>, c: Caller, Path(id): Path<String>, OriginalUri(uri): OriginalUri) -> Result<Response, ApiError> {
+    c.require(Area::Applications, Access::Read)?;
+    let mut ent = OsEntropy;
+    let a = applications::find(&c.env(&s, &mut ent), &c.tenant, &id).await.map_err(|e| c.err(e))?;
+    let v = select_one(&c, &uri, &spec(), wire::render(&a, c.tenant.initial_domain()))?;
+    Ok(Json(with_context(&c, "applications/$entity", v)).into_response())
+}
+
+async fn update(State(s): State<AppState>, c: Caller, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    c.require(Area::Applications, Access::Write)?;
+    let input = wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
+    let mut ent = OsEntropy;
+    applications::update(&mut c.env(&s, &mut ent), &c.tenant, &id, input).await.map_err(|e| c.err(e))?;
+    Ok(no_content())
+}
+
+async fn remove(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    c.require(Area::Applications, Access::Write)?;
+    let mut ent = OsEntropy;
+    applications::delete(&mut c.env(&s, &mut ent), &c.tenant, &id).await.map_err(|e| c.err(e))?;
+    Ok(no_content())
+}
+
+async fn add_password(State(s): State<AppState>, c: Caller, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    c.require(Area::Applications, Access::Write)?;
+    let v = if body.is_empty() { serde_json::json!({}) } else { json_body(&c, &body)? };
+    let (name, end) = wire::parse_add_password(&v).map_err(|e| c.err(e))?;
+    let mut ent = OsEntropy;
+    let n = applications::add_password(&mut c.env(&s, &mut ent), &c.tenant, &id, name, end).await.map_err(|e| c.err(e))?;
+    let body = with_context(&c, "microsoft.graph.passwordCredential", wire::render_password(&n.credential, Some(n.secret_text.expose())));
+    Ok(Json(body).into_response())
+}
+
+async fn remove_password(State(s): State<AppState>, c: Caller, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    c.require(Area::Applications, Access::Write)?;
+    let key = wire::parse_remove_password(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
+    let mut ent = OsEntropy;
+    applications::remove_password(&mut c.env(&s, &mut ent), &c.tenant, &id, key).await.map_err(|e| c.err(e))?;
+    Ok(no_content())
+}

@@ -1,0 +1,66 @@
+//! `/v1.0/auditLogs/directoryAudits`, `/v1.0/organization`, `/v1.0/directoryObjects/{id}`.
+
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use castellan_core::graph_rules::{Access, Area};
+use castellan_core::store::AuditQuery;
+use castellan_wire::errors::GraphError;
+use castellan_wire::graph::audit as wire;
+use castellan_wire::odata::EntitySpec;
+use serde_json::json;
+
+use super::users::with_context;
+use super::{list, parse_id, render_object, store_err, ApiError, Caller};
+use crate::state::AppState;
+
+/// Routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1.0/auditLogs/directoryAudits", get(directory_audits))
+        .route("/v1.0/organization", get(organization))
+        .route("/v1.0/directoryObjects/{id}", get(directory_object))
+}
+
+fn spec() -> EntitySpec {
+    EntitySpec::new("microsoft.graph.directoryAudit", wire::PROPERTIES, &["activityDateTime"], "id")
+}
+
+async fn directory_audits(State(s): State<AppState>, c: Caller, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Result<Response, ApiError> {
+    c.require(Area::AuditLogs, Access::Read)?;
+    let all = s.store.audit_records(c.tenant.id, &AuditQuery::default()).await.map_err(store_err(&c))?;
+    list(&c, &uri, &headers, &spec(), "auditLogs/directoryAudits", all.iter().map(wire::render).collect())
+}
+
+async fn organization(State(_s): State<AppState>, c: Caller) -> Result<Response, ApiError> {
+    let t = &c.tenant;
+    let domains: Vec<_> = t
+        .domains
+        .iter()
+        .map(|d| json!({"name": d.name, "isInitial": d.is_initial, "isDefault": d.is_default, "type": "Managed", "capabilities": "Email, OfficeCommunicationsOnline"}))
+        .collect();
+    let org = json!({
+        "id": t.id.to_string(),
+        "displayName": t.display_name,
+        "verifiedDomains": domains,
+        "createdDateTime": castellan_wire::time::graph_datetime(t.created),
+        "tenantType": "AAD",
+        "assignedPlans": [],
+        "castellanLicenseTier": t.license.as_str(),
+    });
+    Ok(Json(with_context(&c, "organization", json!({"value": [org]}))).into_response())
+}
+
+async fn directory_object(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    c.require(Area::Users, Access::Read).or_else(|_| c.require(Area::Groups, Access::Read)).or_else(|_| c.require(Area::Applications, Access::Read))?;
+    let oid = parse_id(&c, &id)?;
+    let kind = s.store.object_kind(c.tenant.id, oid).await.map_err(store_err(&c))?;
+    let v = match kind {
+        Some(k) => render_object(&s, &c.tenant, oid, k).await.map_err(store_err(&c))?,
+        None => None,
+    };
+    v.map(|v| Json(with_context(&c, "directoryObjects/$entity", v)).into_response())
+        .ok_or_else(|| c.err(GraphError::not_found(format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."))))
+}

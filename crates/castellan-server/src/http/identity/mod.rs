@@ -1,0 +1,47 @@
+//! The token service's endpoints under `/{tenant}/...` (Microsoft identity platform v2.0 paths).
+
+pub mod discovery;
+pub mod token;
+
+use axum::routing::{get, post};
+use axum::Router;
+use castellan_core::model::Tenant;
+use castellan_core::store::{Store, StoreError};
+use castellan_core::TenantId;
+
+use crate::state::AppState;
+
+/// Routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/{tenant}/v2.0/.well-known/openid-configuration", get(discovery::openid_configuration))
+        .route("/{tenant}/.well-known/openid-configuration", get(discovery::openid_configuration))
+        .route("/{tenant}/discovery/v2.0/keys", get(discovery::jwks))
+        .route("/{tenant}/discovery/keys", get(discovery::jwks))
+        .route("/{tenant}/oauth2/v2.0/token", post(token::token))
+}
+
+/// What the `{tenant}` path segment names.
+pub enum TenantRef {
+    /// A real tenant.
+    Tenant(Box<Tenant>),
+    /// `common`, `organizations` or `consumers`.
+    Alias(&'static str),
+    /// Nothing we know.
+    Unknown,
+}
+
+/// Resolves the `{tenant}` segment: a GUID, any verified domain (case-insensitive), or an alias.
+pub async fn resolve_tenant(store: &dyn Store, segment: &str) -> Result<TenantRef, StoreError> {
+    let lower = segment.to_ascii_lowercase();
+    for alias in ["common", "organizations", "consumers"] {
+        if lower == alias {
+            return Ok(TenantRef::Alias(alias));
+        }
+    }
+    let found = match TenantId::parse(&lower) {
+        Some(id) => store.tenant(id).await?,
+        None => store.tenant_by_domain(&lower).await?,
+    };
+    Ok(found.map_or(TenantRef::Unknown, |t| TenantRef::Tenant(Box::new(t))))
+}

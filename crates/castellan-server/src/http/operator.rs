@@ -1,0 +1,140 @@
+//! The platform operator's API (`/operator/v1/...`), guarded by the operator credential
+//! generated at first start into `<data-dir>/operator.key` (0600). Tenants are created here,
+//! never through Graph.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use castellan_core::audit::Actor;
+use castellan_core::model::LicenseTier;
+use castellan_core::ops::tenants::{self, NewTenant};
+use castellan_core::ops::Env;
+use castellan_core::secret::SecretText;
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
+
+use crate::crypto::{random_secret, OsEntropy};
+use crate::http::{host, CorrelationId};
+use crate::state::{now, AppState};
+
+/// Routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/operator/v1/tenants", get(list).post(create))
+        .route("/operator/v1/keys/rotate", post(rotate))
+}
+
+fn err(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": {"code": code, "message": message.into()}}))).into_response()
+}
+
+fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| SecretText::new(t.trim()));
+    match presented {
+        Some(t) if bool::from(t.sha256().ct_eq(&s.operator_key_sha256)) => Ok(()),
+        Some(_) => Err(err(StatusCode::UNAUTHORIZED, "InvalidOperatorCredential", "The operator credential is wrong. Use the contents of <data-dir>/operator.key.")),
+        None => Err(err(StatusCode::UNAUTHORIZED, "MissingOperatorCredential", "Send 'Authorization: Bearer <operator key>' (the contents of <data-dir>/operator.key).")),
+    }
+}
+
+async fn list(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorize(&s, &headers) {
+        return r;
+    }
+    match s.store.tenants().await {
+        Ok(ts) => Json(json!({"value": ts.iter().map(|t| json!({
+            "tenantId": t.id.to_string(), "displayName": t.display_name, "domain": t.initial_domain(), "license": t.license.as_str(),
+        })).collect::<Vec<_>>()}))
+        .into_response(),
+        Err(e) => err(StatusCode::SERVICE_UNAVAILABLE, "StoreUnavailable", e.to_string()),
+    }
+}
+
+/// `POST /operator/v1/tenants` `{name, displayName?, adminUpn, adminPassword?, license?}`.
+async fn create(State(s): State<AppState>, headers: HeaderMap, axum::extract::Extension(CorrelationId(cid)): axum::extract::Extension<CorrelationId>, body: Bytes) -> Response {
+    if let Err(r) = authorize(&s, &headers) {
+        return r;
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return err(StatusCode::BAD_REQUEST, "BadRequest", "The body must be JSON: {\"name\": \"contoso\", \"adminUpn\": \"admin\", \"adminPassword\": \"...\", \"license\": \"P2\"}.");
+    };
+    let known = ["name", "displayName", "adminUpn", "adminPassword", "license"];
+    if let Some(k) = v.as_object().and_then(|o| o.keys().find(|k| !known.contains(&k.as_str()))) {
+        return err(StatusCode::BAD_REQUEST, "BadRequest", format!("Unknown property '{k}'. Known: {}.", known.join(", ")));
+    }
+    let get = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let Some(name) = get("name") else { return err(StatusCode::BAD_REQUEST, "BadRequest", "Property 'name' is required.") };
+    let license = match get("license") {
+        None => LicenseTier::P2,
+        Some(l) => match LicenseTier::parse(&l) {
+            Some(l) => l,
+            None => return err(StatusCode::BAD_REQUEST, "BadRequest", format!("license '{l}' is not valid: use Free, P1 or P2.")),
+        },
+    };
+    let (password, generated) = match get("adminPassword") {
+        Some(p) => (p, false),
+        None => (format!("Cs1!{}", random_secret()), true),
+    };
+    let req = NewTenant {
+        name,
+        display_name: get("displayName"),
+        domain_suffix: s.config.domain_suffix.clone(),
+        license,
+        admin_upn: get("adminUpn").unwrap_or_else(|| "admin".into()),
+        admin_password: password.clone(),
+    };
+    let mut ent = OsEntropy;
+    let mut env = Env { store: s.store.as_ref(), now: now(), entropy: &mut ent, hasher: &s.hasher, actor: Actor::Operator, correlation_id: cid };
+    match tenants::create(&mut env, req).await {
+        Ok(c) => {
+            let origin = s.origins.for_host(host(&headers));
+            tracing::info!(tenant = %c.tenant.id, domain = c.tenant.initial_domain(), "tenant created");
+            (
+                StatusCode::CREATED,
+                Json(json!({
+                    "tenantId": c.tenant.id.to_string(),
+                    "displayName": c.tenant.display_name,
+                    "domain": c.tenant.initial_domain(),
+                    "license": c.tenant.license.as_str(),
+                    "authority": format!("{origin}/{}", c.tenant.id),
+                    "admin": {"id": c.admin.id.to_string(), "upn": c.admin.user_principal_name, "password": if generated { Some(password) } else { None }},
+                })),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            let (status, code) = match &e {
+                castellan_core::DirectoryError::Conflict(_) => (StatusCode::CONFLICT, "Conflict"),
+                castellan_core::DirectoryError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "StoreUnavailable"),
+                _ => (StatusCode::BAD_REQUEST, "BadRequest"),
+            };
+            err(status, code, e.to_string())
+        }
+    }
+}
+
+/// `POST /operator/v1/keys/rotate` `{activateAfterSeconds?}`: publishes a new signing key now,
+/// signing with it after the delay (default 0 for a manual rotation with `--now`-like intent is
+/// unsafe for cached JWKS, so the default is one hour).
+async fn rotate(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = authorize(&s, &headers) {
+        return r;
+    }
+    let v: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
+    let after = v.get("activateAfterSeconds").and_then(Value::as_i64).unwrap_or(3600);
+    if !(0..=30 * 24 * 3600).contains(&after) {
+        return err(StatusCode::BAD_REQUEST, "BadRequest", "activateAfterSeconds must be between 0 and 2592000.");
+    }
+    let at = now();
+    match s.keys.add(s.store.as_ref(), at, at.plus_secs(after)).await {
+        Ok(kid) => Json(json!({"kid": kid, "activeFrom": castellan_wire::time::graph_datetime(at.plus_secs(after))})).into_response(),
+        Err(e) => err(StatusCode::SERVICE_UNAVAILABLE, "KeyRotationFailed", e.to_string()),
+    }
+}

@@ -1,0 +1,129 @@
+//! Start-up: data dir, store, keys, TLS, operator credential, demo seed, background jobs, serve.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use castellan_core::secret::SecretText;
+use castellan_core::store::Store;
+use tokio::task::JoinHandle;
+
+use crate::config::ServeArgs;
+use crate::crypto::{random_secret, Argon2Hasher};
+use crate::keys::{anyhow_lite, write_secret_file, KeyRing, MasterKey};
+use crate::state::{now, AppState, Origins};
+
+/// A running server (for tests, benchmarks and `run`).
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// `https://127.0.0.1:PORT`.
+    pub origin: String,
+    /// The state (tests reach the store and keys through it).
+    pub state: AppState,
+    /// The demo tenant's `demo.json`, when seeded.
+    pub demo: Option<serde_json::Value>,
+    /// Stops the server gracefully.
+    pub handle: axum_server::Handle<SocketAddr>,
+    /// The serving task.
+    pub task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Opens everything and starts serving in the background.
+pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    std::fs::create_dir_all(&args.data_dir).map_err(|e| anyhow_lite::err(format!("cannot create data dir {}: {e}", args.data_dir.display())))?;
+    let url = args.database_url();
+    let store: Arc<dyn Store> = Arc::new(
+        castellan_store::SqlStore::connect(&url)
+            .await
+            .map_err(|e| anyhow_lite::err(format!("cannot open the store at {}: {e}", redact(&url))))?,
+    );
+    let master = MasterKey::load(&args.data_dir)?;
+    let keys = Arc::new(KeyRing::open(master, store.as_ref(), now()).await?);
+
+    let op_path = args.data_dir.join("operator.key");
+    if !op_path.exists() {
+        write_secret_file(&op_path, random_secret().as_bytes())?;
+    }
+    let op_key = std::fs::read_to_string(&op_path).map_err(|e| anyhow_lite::err(format!("cannot read {}: {e}", op_path.display())))?;
+    let operator_key_sha256 = SecretText::new(op_key.trim()).sha256();
+
+    let listener = std::net::TcpListener::bind(args.listen).map_err(|e| anyhow_lite::err(format!("cannot listen on {}: {e} (is another server running? use --listen)", args.listen)))?;
+    listener.set_nonblocking(true).map_err(|e| anyhow_lite::err(e.to_string()))?;
+    let addr = listener.local_addr().map_err(|e| anyhow_lite::err(e.to_string()))?;
+    let origins = Origins::new(addr.port(), &args.hostnames);
+    let tls = crate::tls::server_config(&args.data_dir, &args.hostnames, now())?;
+
+    let state = AppState {
+        store: store.clone(),
+        keys: keys.clone(),
+        hasher: Argon2Hasher::new(args.hash_pool),
+        config: Arc::new(args.clone()),
+        origins: Arc::new(origins.clone()),
+        operator_key_sha256,
+    };
+    let demo = if args.demo { Some(crate::demo::ensure(&state, &args.data_dir).await?) } else { None };
+
+    // Key rotation and refresh (other nodes may have rotated).
+    let interval = i64::from(args.key_rotation_days) * 24 * 3600;
+    let (bg_store, bg_keys) = (store.clone(), keys.clone());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(e) = bg_keys.refresh(bg_store.as_ref()).await {
+                tracing::warn!(error = %e, "key refresh failed");
+            }
+            match bg_keys.maintain(bg_store.as_ref(), now(), interval).await {
+                Ok(true) => tracing::info!("published the next signing key"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "key rotation failed"),
+            }
+        }
+    });
+
+    let app = crate::http::router(state.clone());
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp_rustls(listener, axum_server::tls_rustls::RustlsConfig::from_config(tls))
+        .map_err(|e| anyhow_lite::err(e.to_string()))?
+        .handle(handle.clone());
+    let task = tokio::spawn(async move { server.serve(app.into_make_service()).await });
+    Ok(Running { addr, origin: origins.canonical, state, demo, handle, task })
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", url.get(..s).unwrap_or(""), url.get(at..).unwrap_or("")),
+        _ => url.to_string(),
+    }
+}
+
+/// `castellan serve`: starts, logs where to connect, waits for Ctrl-C, shuts down gracefully.
+pub async fn run(args: ServeArgs) -> anyhow_lite::Result<()> {
+    init_logging(&args.log_format);
+    let data_dir = args.data_dir.clone();
+    let r = start(args).await?;
+    let ca = data_dir.join("tls").join("ca.pem");
+    tracing::info!(origin = %r.origin, "castellan is serving");
+    println!("Castellan is serving on {} (HTTPS)", r.origin);
+    println!("  CA certificate: {}  (export REQUESTS_CA_BUNDLE / SSL_CERT_FILE / NODE_EXTRA_CA_CERTS to trust it)", ca.display());
+    println!("  Operator key:   {}", data_dir.join("operator.key").display());
+    if let Some(d) = &r.demo {
+        println!("  Demo tenant:    {} ({})", d["tenant_id"].as_str().unwrap_or(""), d["domain"].as_str().unwrap_or(""));
+        println!("  Authority:      {}", d["authority"].as_str().unwrap_or(""));
+        println!("  Demo details:   {}", data_dir.join("demo.json").display());
+    }
+    let handle = r.handle.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        println!("Shutting down…");
+        handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+    });
+    r.task.await.map_err(|e| anyhow_lite::err(e.to_string()))?.map_err(|e| anyhow_lite::err(e.to_string()))
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CASTELLAN_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn,sqlx=warn"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if format == "json" { b.json().try_init() } else { b.try_init() };
+}

@@ -1,0 +1,112 @@
+//! Token payloads and token-endpoint success bodies (Microsoft identity platform access-token
+//! claims reference, v2.0 claim set).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use castellan_core::flow::AccessTokenClaims;
+use serde_json::{json, Map, Value};
+
+/// The issuer for a tenant on this server: `{origin}/{tid}/v2.0`.
+pub fn issuer(origin: &str, tid: &str) -> String {
+    format!("{origin}/{tid}/v2.0")
+}
+
+/// Renders an access token's payload.
+pub fn access_token_payload(c: &AccessTokenClaims, issuer: &str) -> Value {
+    let mut m = Map::new();
+    m.insert("aud".into(), json!(c.aud));
+    m.insert("iss".into(), json!(issuer));
+    m.insert("iat".into(), json!(c.iat.secs()));
+    m.insert("nbf".into(), json!(c.nbf.secs()));
+    m.insert("exp".into(), json!(c.exp.secs()));
+    m.insert("azp".into(), json!(c.azp));
+    m.insert("azpacr".into(), json!(c.azpacr.acr()));
+    m.insert("idtyp".into(), json!(c.idtyp));
+    m.insert("oid".into(), json!(c.oid.to_string()));
+    if !c.roles.is_empty() {
+        m.insert("roles".into(), json!(c.roles));
+    }
+    m.insert("sub".into(), json!(c.sub));
+    m.insert("tid".into(), json!(c.tid.to_string()));
+    m.insert("uti".into(), json!(c.uti));
+    m.insert("ver".into(), json!("2.0"));
+    Value::Object(m)
+}
+
+/// The token endpoint's success body for an access token without refresh or ID token.
+pub fn token_response(access_token: &str, expires_in: i64) -> Value {
+    json!({
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+        "ext_expires_in": expires_in,
+        "access_token": access_token,
+    })
+}
+
+/// `client_info`: base64url JSON `{"uid","utid"}` (MSAL builds `home_account_id` from it).
+pub fn client_info(uid: &str, utid: &str) -> String {
+    URL_SAFE_NO_PAD.encode(json!({"uid": uid, "utid": utid}).to_string())
+}
+
+/// The claims a Graph or resource call needs from a validated access token.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct ValidatedClaims {
+    /// Audience.
+    pub aud: String,
+    /// Issuer.
+    pub iss: String,
+    /// Tenant.
+    pub tid: String,
+    /// Expiry.
+    pub exp: i64,
+    /// Object id of the caller.
+    pub oid: String,
+    /// Client appId.
+    #[serde(default)]
+    pub azp: Option<String>,
+    /// App roles.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Delegated scopes.
+    #[serde(default)]
+    pub scp: Option<String>,
+    /// `app` or `user`.
+    #[serde(default)]
+    pub idtyp: Option<String>,
+    /// Token version.
+    #[serde(default)]
+    pub ver: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use castellan_core::flow::ClientAuthMethod;
+    use castellan_core::{ObjectId, TenantId, Timestamp};
+
+    #[test]
+    fn app_only_payload_has_entra_v2_claims() {
+        let c = AccessTokenClaims {
+            aud: "00000003-0000-0000-c000-000000000000".into(),
+            tid: TenantId::from_random([1; 16]),
+            iat: Timestamp::from_secs(100),
+            nbf: Timestamp::from_secs(100),
+            exp: Timestamp::from_secs(3699),
+            azp: "app".into(),
+            azpacr: ClientAuthMethod::Secret,
+            oid: ObjectId::from_random([2; 16]),
+            sub: "s".into(),
+            roles: vec!["User.Read.All".into()],
+            idtyp: "app",
+            uti: "u".into(),
+        };
+        let p = access_token_payload(&c, "https://x/t/v2.0");
+        let keys: Vec<&str> = p.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+        for k in ["aud", "iss", "iat", "nbf", "exp", "azp", "azpacr", "oid", "sub", "tid", "roles", "idtyp", "ver", "uti"] {
+            assert!(keys.contains(&k), "missing {k}");
+        }
+        assert_eq!(p["azpacr"], "1");
+        assert_eq!(p["ver"], "2.0");
+        assert_eq!(p["exp"], 3699);
+    }
+}

@@ -1,0 +1,238 @@
+//! `microsoft.graph.application` and its credentials.
+
+use castellan_core::model::{AppRole, Application, PasswordCredential, PermissionKind, PermissionScope, RequiredResourceAccess, ResourceAccess, SignInAudience};
+use castellan_core::ops::applications::ApplicationInput;
+use castellan_core::ops::Field;
+use castellan_core::{AppId, Timestamp};
+use serde_json::{json, Map, Value};
+
+use super::{bool_field, check_object, guid, opt, str_field, strings_field};
+use crate::errors::GraphError;
+use crate::time::{graph_datetime, parse_graph_datetime};
+
+/// Properties clients may set.
+pub const WRITABLE: &[&str] = &[
+    "displayName", "signInAudience", "identifierUris", "web", "spa", "publicClient", "isFallbackPublicClient",
+    "requiredResourceAccess", "api", "appRoles", "description", "notes", "tags",
+];
+/// Read-only properties.
+pub const READ_ONLY: &[&str] = &["id", "appId", "createdDateTime", "deletedDateTime", "publisherDomain", "passwordCredentials", "keyCredentials"];
+/// Every rendered property.
+pub const PROPERTIES: &[&str] = &[
+    "id", "appId", "displayName", "signInAudience", "identifierUris", "web", "spa", "publicClient", "isFallbackPublicClient",
+    "requiredResourceAccess", "api", "appRoles", "passwordCredentials", "keyCredentials", "createdDateTime", "publisherDomain",
+];
+
+/// Renders a password credential (never the secret).
+pub fn render_password(c: &PasswordCredential, secret_text: Option<&str>) -> Value {
+    json!({
+        "customKeyIdentifier": null,
+        "displayName": opt(&c.display_name),
+        "endDateTime": graph_datetime(c.end),
+        "hint": c.hint,
+        "keyId": c.key_id.to_string(),
+        "secretText": secret_text,
+        "startDateTime": graph_datetime(c.start),
+    })
+}
+
+fn render_scope(s: &PermissionScope) -> Value {
+    json!({
+        "id": s.id.to_string(), "value": s.value, "type": s.consent_type, "isEnabled": s.is_enabled,
+        "adminConsentDisplayName": opt(&s.admin_consent_display_name), "adminConsentDescription": opt(&s.admin_consent_description),
+        "userConsentDisplayName": opt(&s.user_consent_display_name), "userConsentDescription": opt(&s.user_consent_description),
+    })
+}
+
+/// Renders an app role.
+pub fn render_role(r: &AppRole) -> Value {
+    json!({
+        "id": r.id.to_string(), "value": r.value, "displayName": r.display_name, "description": r.description,
+        "allowedMemberTypes": r.allowed_member_types, "isEnabled": r.is_enabled, "origin": "Application",
+    })
+}
+
+/// Renders delegated scopes.
+pub fn render_scopes(s: &[PermissionScope]) -> Vec<Value> {
+    s.iter().map(render_scope).collect()
+}
+
+/// Renders an application. `publisher_domain` is the home tenant's initial domain.
+pub fn render(a: &Application, publisher_domain: &str) -> Value {
+    json!({
+        "@odata.type": "#microsoft.graph.application",
+        "id": a.id.to_string(),
+        "appId": a.app_id.to_string(),
+        "displayName": a.display_name,
+        "signInAudience": a.sign_in_audience.as_str(),
+        "identifierUris": a.identifier_uris,
+        "web": {"redirectUris": a.web_redirect_uris, "implicitGrantSettings": {"enableIdTokenIssuance": false, "enableAccessTokenIssuance": false}},
+        "spa": {"redirectUris": a.spa_redirect_uris},
+        "publicClient": {"redirectUris": a.public_client_redirect_uris},
+        "isFallbackPublicClient": a.is_fallback_public_client,
+        "requiredResourceAccess": a.required_resource_access.iter().map(|r| json!({
+            "resourceAppId": r.resource_app_id.to_string(),
+            "resourceAccess": r.resource_access.iter().map(|x| json!({"id": x.id.to_string(), "type": x.kind.as_str()})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "api": {"oauth2PermissionScopes": render_scopes(&a.oauth2_permission_scopes), "requestedAccessTokenVersion": 2, "preAuthorizedApplications": [], "knownClientApplications": []},
+        "appRoles": a.app_roles.iter().map(render_role).collect::<Vec<_>>(),
+        "passwordCredentials": a.password_credentials.iter().map(|c| render_password(c, None)).collect::<Vec<_>>(),
+        "keyCredentials": [],
+        "createdDateTime": graph_datetime(a.created),
+        "publisherDomain": publisher_domain,
+    })
+}
+
+fn redirect_uris(o: &Map<String, Value>, platform: &str) -> Result<Field<Vec<String>>, GraphError> {
+    match o.get(platform) {
+        None => Ok(Field::Absent),
+        Some(Value::Null) => Ok(Field::Value(vec![])),
+        Some(Value::Object(p)) => {
+            let allowed: &[&str] = match platform {
+                "web" => &["redirectUris", "implicitGrantSettings", "homePageUrl", "logoutUrl", "redirectUriSettings"],
+                _ => &["redirectUris"],
+            };
+            check_object(&Value::Object(p.clone()), platform, allowed, &[])?;
+            strings_field(p, "redirectUris")
+        }
+        Some(_) => Err(GraphError::bad_request(format!("Invalid value for property '{platform}': expected an object with redirectUris."))),
+    }
+}
+
+fn objects<'a>(v: Option<&'a Value>, name: &str) -> Result<Option<Vec<&'a Map<String, Value>>>, GraphError> {
+    match v {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(vec![])),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| x.as_object().ok_or_else(|| GraphError::bad_request(format!("Invalid value for property '{name}': expected an array of objects."))))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(GraphError::bad_request(format!("Invalid value for property '{name}': expected an array."))),
+    }
+}
+
+fn req_guid(o: &Map<String, Value>, name: &str, ctx: &str) -> Result<uuid::Uuid, GraphError> {
+    guid(o, name)?.ok_or_else(|| GraphError::bad_request(format!("{ctx}: property '{name}' (a GUID) is required.")))
+}
+
+fn req_str(o: &Map<String, Value>, name: &str, ctx: &str) -> Result<String, GraphError> {
+    o.get(name).and_then(Value::as_str).map(str::to_string).ok_or_else(|| GraphError::bad_request(format!("{ctx}: property '{name}' (a string) is required.")))
+}
+
+fn parse_roles(v: Option<&Value>) -> Result<Field<Vec<AppRole>>, GraphError> {
+    let Some(items) = objects(v, "appRoles")? else { return Ok(Field::Absent) };
+    items
+        .into_iter()
+        .map(|r| {
+            Ok(AppRole {
+                id: req_guid(r, "id", "appRoles")?,
+                value: req_str(r, "value", "appRoles")?,
+                display_name: r.get("displayName").and_then(Value::as_str).unwrap_or_default().to_string(),
+                description: r.get("description").and_then(Value::as_str).unwrap_or_default().to_string(),
+                allowed_member_types: match strings_field(r, "allowedMemberTypes")? {
+                    Field::Value(v) => v,
+                    _ => vec![],
+                },
+                is_enabled: r.get("isEnabled").and_then(Value::as_bool).unwrap_or(true),
+            })
+        })
+        .collect::<Result<Vec<_>, GraphError>>()
+        .map(Field::Value)
+}
+
+fn parse_api(v: Option<&Value>) -> Result<Field<Vec<PermissionScope>>, GraphError> {
+    let api = match v {
+        None => return Ok(Field::Absent),
+        Some(Value::Null) => return Ok(Field::Value(vec![])),
+        Some(Value::Object(o)) => o,
+        Some(_) => return Err(GraphError::bad_request("Invalid value for property 'api': expected an object.")),
+    };
+    check_object(v.unwrap_or(&Value::Null), "apiApplication", &["oauth2PermissionScopes", "requestedAccessTokenVersion", "preAuthorizedApplications", "knownClientApplications", "acceptMappedClaims"], &[])?;
+    let Some(items) = objects(api.get("oauth2PermissionScopes"), "api.oauth2PermissionScopes")? else { return Ok(Field::Absent) };
+    let s = |o: &Map<String, Value>, k: &str| o.get(k).and_then(Value::as_str).map(str::to_string);
+    items
+        .into_iter()
+        .map(|o| {
+            Ok(PermissionScope {
+                id: req_guid(o, "id", "oauth2PermissionScopes")?,
+                value: req_str(o, "value", "oauth2PermissionScopes")?,
+                consent_type: s(o, "type").unwrap_or_else(|| "User".into()),
+                is_enabled: o.get("isEnabled").and_then(Value::as_bool).unwrap_or(true),
+                admin_consent_display_name: s(o, "adminConsentDisplayName"),
+                admin_consent_description: s(o, "adminConsentDescription"),
+                user_consent_display_name: s(o, "userConsentDisplayName"),
+                user_consent_description: s(o, "userConsentDescription"),
+            })
+        })
+        .collect::<Result<Vec<_>, GraphError>>()
+        .map(Field::Value)
+}
+
+fn parse_rra(v: Option<&Value>) -> Result<Field<Vec<RequiredResourceAccess>>, GraphError> {
+    let Some(items) = objects(v, "requiredResourceAccess")? else { return Ok(Field::Absent) };
+    items
+        .into_iter()
+        .map(|o| {
+            let app = req_str(o, "resourceAppId", "requiredResourceAccess")?;
+            let resource_app_id = AppId::parse(&app).ok_or_else(|| GraphError::bad_request(format!("requiredResourceAccess: resourceAppId '{app}' is not a GUID.")))?;
+            let access = objects(o.get("resourceAccess"), "resourceAccess")?.unwrap_or_default();
+            let resource_access = access
+                .into_iter()
+                .map(|x| {
+                    let kind = match x.get("type").and_then(Value::as_str) {
+                        Some(t) if t.eq_ignore_ascii_case("Scope") => PermissionKind::Scope,
+                        Some(t) if t.eq_ignore_ascii_case("Role") => PermissionKind::Role,
+                        other => return Err(GraphError::bad_request(format!("resourceAccess type {other:?} is not valid: use 'Scope' or 'Role'."))),
+                    };
+                    Ok(ResourceAccess { id: req_guid(x, "id", "resourceAccess")?, kind })
+                })
+                .collect::<Result<Vec<_>, GraphError>>()?;
+            Ok(RequiredResourceAccess { resource_app_id, resource_access })
+        })
+        .collect::<Result<Vec<_>, GraphError>>()
+        .map(Field::Value)
+}
+
+/// Parses a create or PATCH body.
+pub fn parse(body: &Value) -> Result<ApplicationInput, GraphError> {
+    let o = check_object(body, "application", WRITABLE, READ_ONLY)?;
+    let sign_in_audience = match str_field(o, "signInAudience")? {
+        Field::Value(s) => Field::Value(SignInAudience::parse(&s).ok_or_else(|| {
+            GraphError::bad_request(format!("Invalid value '{s}' for property 'signInAudience': use AzureADMyOrg, AzureADMultipleOrgs or AzureADandPersonalMicrosoftAccount."))
+        })?),
+        _ => Field::Absent,
+    };
+    Ok(ApplicationInput {
+        display_name: str_field(o, "displayName")?,
+        sign_in_audience,
+        identifier_uris: strings_field(o, "identifierUris")?,
+        web_redirect_uris: redirect_uris(o, "web")?,
+        spa_redirect_uris: redirect_uris(o, "spa")?,
+        public_client_redirect_uris: redirect_uris(o, "publicClient")?,
+        is_fallback_public_client: bool_field(o, "isFallbackPublicClient")?,
+        required_resource_access: parse_rra(o.get("requiredResourceAccess"))?,
+        oauth2_permission_scopes: parse_api(o.get("api"))?,
+        app_roles: parse_roles(o.get("appRoles"))?,
+    })
+}
+
+/// Parses an `addPassword` body: `{"passwordCredential": {"displayName", "endDateTime"}}`.
+pub fn parse_add_password(body: &Value) -> Result<(Option<String>, Option<Timestamp>), GraphError> {
+    let o = check_object(body, "addPasswordRequest", &["passwordCredential"], &[])?;
+    let Some(pc) = o.get("passwordCredential") else { return Ok((None, None)) };
+    let pc = check_object(pc, "passwordCredential", &["displayName", "endDateTime", "startDateTime"], &["secretText", "hint", "keyId"])?;
+    let name = pc.get("displayName").and_then(Value::as_str).map(str::to_string);
+    let end = match pc.get("endDateTime") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(parse_graph_datetime(s).ok_or_else(|| GraphError::bad_request(format!("endDateTime '{s}' is not an ISO 8601 date-time such as 2030-01-01T00:00:00Z.")))?),
+        Some(_) => return Err(GraphError::bad_request("endDateTime must be a string.")),
+    };
+    Ok((name, end))
+}
+
+/// Parses a `removePassword` body: `{"keyId": "..."}`.
+pub fn parse_remove_password(body: &Value) -> Result<uuid::Uuid, GraphError> {
+    let o = check_object(body, "removePasswordRequest", &["keyId"], &[])?;
+    guid(o, "keyId")?.ok_or_else(|| GraphError::bad_request("Property 'keyId' (a GUID) is required."))
+}

@@ -1,0 +1,52 @@
+//! `microsoft.graph.group`.
+
+use castellan_core::model::Group;
+use castellan_core::ops::groups::GroupInput;
+use serde_json::{json, Value};
+
+use super::{bool_field, check_object, opt, str_field, strings_field};
+use crate::errors::GraphError;
+use crate::time::graph_datetime;
+
+/// Properties clients may set.
+pub const WRITABLE: &[&str] = &["displayName", "description", "groupTypes", "mailEnabled", "securityEnabled", "mailNickname", "visibility"];
+/// Read-only properties.
+pub const READ_ONLY: &[&str] = &["id", "createdDateTime", "deletedDateTime", "mail"];
+/// Every rendered property.
+pub const PROPERTIES: &[&str] = &["id", "displayName", "description", "groupTypes", "mailEnabled", "securityEnabled", "mailNickname", "mail", "createdDateTime", "visibility", "isAssignableToRole"];
+
+/// Renders a group. `domain` is the tenant's default domain (for `mail`).
+pub fn render(g: &Group, domain: &str) -> Value {
+    json!({
+        "@odata.type": "#microsoft.graph.group",
+        "id": g.id.to_string(),
+        "displayName": g.display_name,
+        "description": opt(&g.description),
+        "groupTypes": g.group_types,
+        "mailEnabled": g.mail_enabled,
+        "securityEnabled": g.security_enabled,
+        "mailNickname": g.mail_nickname,
+        "mail": if g.mail_enabled { Value::String(format!("{}@{domain}", g.mail_nickname)) } else { Value::Null },
+        "createdDateTime": graph_datetime(g.created),
+        "visibility": if g.group_types.is_empty() { Value::Null } else { Value::String("Private".into()) },
+        "isAssignableToRole": false,
+    })
+}
+
+/// Parses a create or PATCH body.
+pub fn parse(body: &Value) -> Result<GroupInput, GraphError> {
+    let o = check_object(body, "group", WRITABLE, READ_ONLY)?;
+    if let Some(v) = o.get("visibility").and_then(Value::as_str) {
+        if !["Private", "Public", "HiddenMembership"].iter().any(|x| x.eq_ignore_ascii_case(v)) {
+            return Err(GraphError::bad_request(format!("Invalid value '{v}' for property 'visibility': use Private, Public or HiddenMembership.")));
+        }
+    }
+    Ok(GroupInput {
+        display_name: str_field(o, "displayName")?,
+        description: str_field(o, "description")?,
+        group_types: strings_field(o, "groupTypes")?,
+        mail_enabled: bool_field(o, "mailEnabled")?,
+        security_enabled: bool_field(o, "securityEnabled")?,
+        mail_nickname: str_field(o, "mailNickname")?,
+    })
+}
