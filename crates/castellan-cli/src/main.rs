@@ -1,1 +1,106 @@
-fn main() {}
+//! `castellan`: the one binary. `serve` and `migrate` run the server crate; every
+//! administrative command is an HTTP client of the public APIs (the operator API for tenants,
+//! the token endpoint and Graph for everything else), so it is authorised and audited like any
+//! other client.
+
+mod admin;
+mod token;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "castellan", version, about = "A self-hostable, Entra ID–compatible identity platform")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the server (HTTPS; SQLite in the data dir unless --database-url is given).
+    Serve(castellan_server::ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate {
+        /// Database URL (`sqlite://file` or `postgres://...`).
+        #[arg(long, env = "CASTELLAN_DATABASE_URL")]
+        database_url: String,
+    },
+    /// Tenants (operator API).
+    Tenant {
+        #[command(subcommand)]
+        cmd: admin::TenantCmd,
+        #[command(flatten)]
+        op: admin::OperatorConn,
+    },
+    /// Signing keys (operator API).
+    Keys {
+        #[command(subcommand)]
+        cmd: admin::KeysCmd,
+        #[command(flatten)]
+        op: admin::OperatorConn,
+    },
+    /// Users (Graph).
+    User {
+        #[command(subcommand)]
+        cmd: admin::UserCmd,
+        #[command(flatten)]
+        conn: admin::GraphConn,
+    },
+    /// Groups (Graph).
+    Group {
+        #[command(subcommand)]
+        cmd: admin::GroupCmd,
+        #[command(flatten)]
+        conn: admin::GraphConn,
+    },
+    /// Application registrations (Graph).
+    App {
+        #[command(subcommand)]
+        cmd: admin::AppCmd,
+        #[command(flatten)]
+        conn: admin::GraphConn,
+    },
+    /// Service principals (Graph).
+    Sp {
+        #[command(subcommand)]
+        cmd: admin::SpCmd,
+        #[command(flatten)]
+        conn: admin::GraphConn,
+    },
+    /// Permission grants (Graph).
+    Grant {
+        #[command(subcommand)]
+        cmd: admin::GrantCmd,
+        #[command(flatten)]
+        conn: admin::GraphConn,
+    },
+    /// Tokens.
+    Token {
+        #[command(subcommand)]
+        cmd: token::TokenCmd,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Serve(args) => castellan_server::run(args).await.map_err(|e| anyhow::anyhow!("{e}")),
+        Cmd::Migrate { database_url } => castellan_server::serve::migrate(&database_url)
+            .await
+            .map(|_| println!("migrations applied"))
+            .map_err(|e| anyhow::anyhow!("{e}")),
+        Cmd::Tenant { cmd, op } => admin::tenant(cmd, op).await,
+        Cmd::Keys { cmd, op } => admin::keys(cmd, op).await,
+        Cmd::User { cmd, conn } => admin::user(cmd, conn).await,
+        Cmd::Group { cmd, conn } => admin::group(cmd, conn).await,
+        Cmd::App { cmd, conn } => admin::app(cmd, conn).await,
+        Cmd::Sp { cmd, conn } => admin::sp(cmd, conn).await,
+        Cmd::Grant { cmd, conn } => admin::grant(cmd, conn).await,
+        Cmd::Token { cmd } => token::run(cmd).await,
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -127,3 +127,8 @@ fn init_logging(format: &str) {
     let b = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = if format == "json" { b.json().try_init() } else { b.try_init() };
 }
+
+/// `castellan migrate`: opens the store (which applies migrations) and exits.
+pub async fn migrate(url: &str) -> anyhow_lite::Result<()> {
+    castellan_store::SqlStore::connect(url).await.map(|_| ()).map_err(|e| anyhow_lite::err(format!("migration of {} failed: {e}", redact(url))))
+}

@@ -1,0 +1,78 @@
+"""Starts a real `castellan serve --demo` for the suite and hands tests its demo.json."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+import requests
+
+BIN = os.environ.get("CASTELLAN_BIN") or os.path.join(os.path.dirname(__file__), "..", "target", "debug", "castellan")
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, database_url=None):
+        if not os.path.exists(BIN):
+            raise RuntimeError(f"castellan binary not found at {BIN}: build it with `cargo build -p castellan-cli`")
+        self.dir = tempfile.mkdtemp(prefix="castellan-conformance-")
+        self.port = _free_port()
+        args = [BIN, "serve", "--demo", "--data-dir", self.dir, "--listen", f"127.0.0.1:{self.port}"]
+        if database_url:
+            args += ["--database-url", database_url]
+        self.log = open(os.path.join(self.dir, "server.log"), "w")
+        env = dict(os.environ, CASTELLAN_LOG="info")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.origin = f"https://127.0.0.1:{self.port}"
+        self.ca = os.path.join(self.dir, "tls", "ca.pem")
+        deadline = time.time() + 120
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"castellan exited with {self.proc.returncode}:\n{self.logs()}")
+            try:
+                if os.path.exists(self.ca) and requests.get(f"{self.origin}/readyz", verify=self.ca, timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError(f"castellan did not become ready in 120 s:\n{self.logs()}")
+            time.sleep(0.2)
+        with open(os.path.join(self.dir, "demo.json")) as f:
+            self.demo = json.load(f)
+
+    def logs(self):
+        self.log.flush()
+        with open(os.path.join(self.dir, "server.log")) as f:
+            return f.read()[-5000:]
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server():
+    s = Server()
+    # Every stack trusts the generated CA through its usual variable.
+    os.environ["REQUESTS_CA_BUNDLE"] = s.ca
+    os.environ["SSL_CERT_FILE"] = s.ca
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def demo(server):
+    return server.demo

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs the conformance suite: real client libraries (MSAL Python, PyJWT, azure-identity) against
+# a `castellan serve --demo` that the suite starts itself on a free port.
+# Usage: conformance/run.sh [pytest args]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+cd "$root"
+
+if [ ! -x "$here/.venv/bin/python" ]; then
+  echo "conformance: creating $here/.venv"
+  python3 -m venv "$here/.venv"
+fi
+if ! "$here/.venv/bin/python" -c 'import sys; sys.exit(0 if open(sys.argv[1]).read() == open(sys.argv[2]).read() else 1)' \
+     "$here/requirements.txt" "$here/.venv/.installed" 2>/dev/null; then
+  echo "conformance: installing pinned client libraries"
+  "$here/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
+  cp "$here/requirements.txt" "$here/.venv/.installed"
+fi
+
+echo "conformance: building castellan"
+cargo build --quiet -p castellan-cli
+export CASTELLAN_BIN="${CASTELLAN_BIN:-$root/target/debug/castellan}"
+cd "$here"
+exec "$here/.venv/bin/python" -m pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Token issuance benchmark: client-credentials tokens/s over HTTPS on loopback at concurrency
+# 1, 8 and 64, against the raw RS256 signs/s of the same key on one core (same run).
+# Usage: scripts/bench.sh [--seconds N] [--out bench/results.json]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo run --release --quiet -p castellan-bench -- "$@"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The test command: formatting, lints, every Rust test (the store suite on SQLite and, via
+# CASTELLAN_TEST_DATABASE_URL, on PostgreSQL), then the conformance suite with the real
+# client libraries. Fails loudly if a dependency (PostgreSQL, Python) is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CASTELLAN_TEST_DATABASE_URL="${CASTELLAN_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "cargo test --workspace (PostgreSQL: ${CASTELLAN_TEST_DATABASE_URL%%\?*})"
+cargo test --workspace
+
+step "conformance suite (real MSAL / PyJWT / azure-identity)"
+conformance/run.sh
