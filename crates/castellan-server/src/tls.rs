@@ -15,11 +15,8 @@ pub fn server_config(data_dir: &Path, hostnames: &[String], now: Timestamp) -> a
     let dir = data_dir.join("tls");
     let (ca_pem_path, ca_key_path) = (dir.join("ca.pem"), dir.join("ca.key"));
     let e = |m: String| anyhow_lite::err(m);
-    let ca_key = if ca_key_path.exists() && ca_pem_path.exists() {
-        let pem = std::fs::read_to_string(&ca_key_path).map_err(|x| e(format!("cannot read {}: {x}", ca_key_path.display())))?;
-        KeyPair::from_pem(&pem).map_err(|x| e(format!("{} is not a valid key: {x}", ca_key_path.display())))?
-    } else {
-        let key = KeyPair::generate().map_err(|x| e(x.to_string()))?;
+    // The CA's parameters are fixed, so the issuer can be rebuilt from them and the saved key.
+    let ca_params = || -> anyhow_lite::Result<CertificateParams> {
         let mut p = CertificateParams::new(Vec::<String>::new()).map_err(|x| e(x.to_string()))?;
         p.distinguished_name.push(DnType::CommonName, "Castellan local CA");
         p.distinguished_name.push(DnType::OrganizationName, "Castellan");
@@ -27,13 +24,20 @@ pub fn server_config(data_dir: &Path, hostnames: &[String], now: Timestamp) -> a
         p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         p.not_before = time_from(now.plus_secs(-3600));
         p.not_after = time_from(now.plus_secs(10 * 365 * 24 * 3600));
-        let cert = p.self_signed(&key).map_err(|x| e(x.to_string()))?;
+        Ok(p)
+    };
+    let ca_key = if ca_key_path.exists() && ca_pem_path.exists() {
+        let pem = std::fs::read_to_string(&ca_key_path).map_err(|x| e(format!("cannot read {}: {x}", ca_key_path.display())))?;
+        KeyPair::from_pem(&pem).map_err(|x| e(format!("{} is not a valid key: {x}", ca_key_path.display())))?
+    } else {
+        let key = KeyPair::generate().map_err(|x| e(x.to_string()))?;
+        let cert = ca_params()?.self_signed(&key).map_err(|x| e(x.to_string()))?;
         write_secret_file(&ca_key_path, key.serialize_pem().as_bytes())?;
         std::fs::write(&ca_pem_path, cert.pem()).map_err(|x| e(format!("cannot write {}: {x}", ca_pem_path.display())))?;
         key
     };
     let ca_pem = std::fs::read_to_string(&ca_pem_path).map_err(|x| e(format!("cannot read {}: {x}", ca_pem_path.display())))?;
-    let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).map_err(|x| e(format!("{} is not a valid CA certificate: {x}", ca_pem_path.display())))?;
+    let issuer = Issuer::new(ca_params()?, ca_key);
 
     let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
     names.extend(hostnames.iter().cloned());

@@ -218,3 +218,44 @@ pub fn validate_identifier_uri(uri: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uri_registration_rules() {
+        for (uri, platform) in [
+            ("https://app.example/cb", "web"),
+            ("http://localhost:3000/cb", "spa"),
+            ("http://127.0.0.1/cb", "web"),
+            ("http://localhost", "publicClient"),
+            ("msal1234://auth", "publicClient"),
+            ("https://login.microsoftonline.com/common/oauth2/nativeclient", "publicClient"),
+        ] {
+            assert!(validate_redirect_uri(uri, platform).is_ok(), "{uri} ({platform})");
+        }
+        for (uri, platform) in [
+            ("http://app.example/cb", "web"),
+            ("https://*.example/cb", "web"),
+            ("https://app.example/cb#x", "spa"),
+            ("javascript:alert(1)", "web"),
+            ("msal1234://auth", "web"),
+            ("data://x", "publicClient"),
+            ("relative/path", "web"),
+            ("http://localhost.evil.example/cb", "web"),
+        ] {
+            assert!(validate_redirect_uri(uri, platform).is_err(), "{uri} ({platform}) should be refused");
+        }
+        assert!(validate_redirect_uri(&format!("https://a.example/{}", "x".repeat(300)), "web").is_err());
+    }
+
+    #[test]
+    fn identifier_uri_rules() {
+        assert!(validate_identifier_uri("api://8f2c5b6e-1111-2222-3333-444455556666").is_ok());
+        assert!(validate_identifier_uri("https://contoso.example/api").is_ok());
+        for bad in ["", "noscheme", "api://x/*", "api://x#y"] {
+            assert!(validate_identifier_uri(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -119,3 +119,54 @@ impl MembershipGraph {
         group == member || self.transitive_members(member).iter().any(|(m, _)| *m == group)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> ObjectId {
+        ObjectId::from_random([n; 16])
+    }
+    fn edge(g: u8, m: u8, k: ObjectKind) -> Membership {
+        Membership { group_id: id(g), member_id: id(m), member_kind: k }
+    }
+
+    #[test]
+    fn transitive_closure_and_cycles() {
+        use ObjectKind::*;
+        // 1 ⊃ 2 ⊃ 3 ⊃ user 10; 1 ⊃ user 11; 4 ⊃ 3 (diamond-ish)
+        let g = MembershipGraph::new(&[edge(1, 2, Group), edge(2, 3, Group), edge(3, 10, User), edge(1, 11, User), edge(4, 3, Group)]);
+        let mut t: Vec<ObjectId> = g.transitive_members(id(1)).into_iter().map(|(m, _)| m).collect();
+        t.sort();
+        let mut want = vec![id(2), id(3), id(10), id(11)];
+        want.sort();
+        assert_eq!(t, want);
+        assert_eq!(g.direct_members(id(1)).len(), 2);
+        let mut of: Vec<ObjectId> = g.transitive_member_of(id(10));
+        of.sort();
+        let mut want = vec![id(1), id(2), id(3), id(4)];
+        want.sort();
+        assert_eq!(of, want);
+        assert_eq!(g.direct_member_of(id(10)), vec![id(3)]);
+        assert!(g.would_cycle(id(3), id(1)), "3 is inside 1, so 1 cannot join 3");
+        assert!(g.would_cycle(id(2), id(2)), "self");
+        assert!(!g.would_cycle(id(4), id(1)), "4 is not inside 1");
+        assert!(!g.would_cycle(id(1), id(4)));
+    }
+
+    #[test]
+    fn closure_terminates_on_existing_cycle() {
+        use ObjectKind::*;
+        let g = MembershipGraph::new(&[edge(1, 2, Group), edge(2, 1, Group)]);
+        assert_eq!(g.transitive_members(id(1)).len(), 1, "1 itself is not reported");
+        assert_eq!(g.transitive_member_of(id(1)), vec![id(2)]);
+    }
+
+    #[test]
+    fn mail_nickname_rules() {
+        assert!(validate_mail_nickname("engineering-team").is_ok());
+        for bad in ["", "has space", "a@b", "ünï", &"x".repeat(65), "semi;colon"] {
+            assert!(validate_mail_nickname(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -103,7 +103,7 @@ mod tests {
         // After: b signs; a still published until its tokens expire (+ skew).
         assert_eq!(current_signing_key(&keys, t(10_000)).map(|k| k.kid.as_str()), Some("b"));
         assert_eq!(kids(published_keys(&keys, t(13_000), 3600)), vec!["a", "b"]);
-        assert_eq!(kids(published_keys(&keys, t(10_000 + 3600 + 300)), 3600)), vec!["b"]);
+        assert_eq!(kids(published_keys(&keys, t(10_000 + 3600 + 300), 3600)), vec!["b"]);
     }
 
     #[test]

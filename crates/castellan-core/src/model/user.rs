@@ -125,3 +125,53 @@ pub fn check_password_policy(password: &str, policy: &PasswordPolicy) -> Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::tenant::{Domain, LicenseTier, TenantSettings};
+    use crate::{TenantId, Timestamp};
+
+    fn tenant() -> Tenant {
+        Tenant {
+            id: TenantId::from_random([1; 16]),
+            display_name: "c".into(),
+            domains: vec![
+                Domain { name: "contoso.onmicrosoft.test".into(), is_initial: true, is_default: true, is_verified: true },
+                Domain { name: "pending.example".into(), is_initial: false, is_default: false, is_verified: false },
+            ],
+            license: LicenseTier::Free,
+            settings: TenantSettings::default(),
+            created: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn upn_rules() {
+        let t = tenant();
+        let ok = |u: &str| validate_upn(u, &t).is_ok();
+        assert!(ok("alex@contoso.onmicrosoft.test"));
+        assert!(ok("Alex.Wilber@CONTOSO.onmicrosoft.test"));
+        assert!(ok("o'neil_x-y@contoso.onmicrosoft.test"));
+        for bad in ["alex", "@contoso.onmicrosoft.test", "a@pending.example", "a@other.test", ".a@contoso.onmicrosoft.test", "a..b@contoso.onmicrosoft.test", "a b@contoso.onmicrosoft.test", "a\"b@contoso.onmicrosoft.test"] {
+            assert!(!ok(bad), "{bad} should be refused");
+        }
+        let long = format!("{}@contoso.onmicrosoft.test", "a".repeat(65));
+        assert!(!ok(&long));
+        assert!(validate_upn("a@other.test", &t).unwrap_err().contains("contoso.onmicrosoft.test"), "the error lists the valid domains");
+    }
+
+    #[test]
+    fn password_policy() {
+        let p = PasswordPolicy::default();
+        for good in ["Passw0rd", "pass word 1", "ÄÖÜabc123", "Correct-Horse"] {
+            assert!(check_password_policy(good, &p).is_ok(), "{good}");
+        }
+        for bad in ["Pa1!", "password", "PASSWORD1", "12345678!", &"Aa1".repeat(90)] {
+            assert!(check_password_policy(bad, &p).is_err(), "{bad}");
+        }
+        let strict = PasswordPolicy { min_length: 12, max_length: 64, required_classes: 4 };
+        assert!(check_password_policy("Passw0rd!", &strict).unwrap_err().contains("12 to 64"));
+        assert!(check_password_policy("Passw0rdPassw0rd", &strict).unwrap_err().contains("at least 4"));
+    }
+}

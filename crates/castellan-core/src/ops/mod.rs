@@ -19,7 +19,7 @@ use crate::store::Store;
 use crate::time::Timestamp;
 
 /// Randomness comes in from the caller (core never reads it itself).
-pub trait Entropy: Send {
+pub trait Entropy: Send + Sync {
     /// 16 random bytes (for GUIDs).
     fn bytes16(&mut self) -> [u8; 16];
     /// A high-entropy secret string (≥ 256 bits).
