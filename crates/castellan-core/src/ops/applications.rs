@@ -250,3 +250,32 @@ pub async fn remove_password(env: &mut Env<'_>, tenant: &Tenant, id: &str, key_i
     env.store.commit(set).await?;
     Ok(())
 }
+
+/// Adds an owner (a user or service principal) to an application.
+pub async fn add_owner(env: &mut Env<'_>, tenant: &Tenant, id: &str, owner: ObjectId) -> Result<(), DirectoryError> {
+    let a = find(env, tenant, id).await?;
+    match env.store.object_kind(tenant.id, owner).await? {
+        Some(crate::model::ObjectKind::User | crate::model::ObjectKind::ServicePrincipal) => {}
+        Some(_) => return Err(DirectoryError::BadRequest(format!("Object '{owner}' cannot own an application: owners are users or service principals."))),
+        None => return Err(not_found(owner)),
+    }
+    let audit = env.audit(tenant, "ApplicationManagement", "Add owner to application", "Assign", vec![target(a.id, "Application", Some(&a.display_name), None, vec![]), target(owner, "Other", None, None, vec![])]);
+    let mut set = ChangeSet::new();
+    set.push(Change::AddOwner(tenant.id, a.id, owner)).audit(audit);
+    env.store.commit(set).await.map_err(|e| match e {
+        crate::store::StoreError::Conflict(_) => DirectoryError::Conflict("One or more added object references already exist for the following modified properties: 'owners'.".into()),
+        other => other.into(),
+    })
+}
+
+/// Removes an owner from an application.
+pub async fn remove_owner(env: &mut Env<'_>, tenant: &Tenant, id: &str, owner: ObjectId) -> Result<(), DirectoryError> {
+    let a = find(env, tenant, id).await?;
+    let audit = env.audit(tenant, "ApplicationManagement", "Remove owner from application", "Unassign", vec![target(a.id, "Application", Some(&a.display_name), None, vec![]), target(owner, "Other", None, None, vec![])]);
+    let mut set = ChangeSet::new();
+    set.push(Change::RemoveOwner(tenant.id, a.id, owner)).audit(audit);
+    env.store.commit(set).await.map_err(|e| match e {
+        crate::store::StoreError::NotFound(_) => not_found(owner),
+        other => other.into(),
+    })
+}

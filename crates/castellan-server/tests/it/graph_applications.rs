@@ -21,6 +21,14 @@ async fn secrets_are_shown_once_and_stored_hashed() {
     assert!(creds[0]["secretText"].is_null(), "secret text is never returned again");
     assert!(!got.to_string().contains(secret));
     assert_eq!(got["web"]["redirectUris"], json!(["https://app.example/cb"]));
+    // Owners.
+    let owner = g.create_user(&alias("appowner")).await;
+    let r = json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", owner["id"].as_str().unwrap())});
+    assert_eq!(g.post(&format!("/applications/{id}/owners/$ref"), r.clone()).await.0, 204);
+    assert_eq!(g.post(&format!("/applications/{id}/owners/$ref"), r).await.0, 400, "duplicate owner");
+    assert_eq!(g.all(&format!("/applications/{id}/owners")).await[0]["id"], owner["id"]);
+    assert_eq!(g.delete(&format!("/applications/{id}/owners/{}/$ref", owner["id"].as_str().unwrap())).await.0, 204);
+    assert!(g.all(&format!("/applications/{id}/owners")).await.is_empty());
 }
 
 #[tokio::test]

@@ -12,7 +12,8 @@ use castellan_wire::graph::applications as wire;
 use castellan_wire::odata::EntitySpec;
 
 use super::users::{select_one, with_context};
-use super::{created, json_body, list, no_content, store_err, ApiError, Caller};
+use super::users::objects_spec;
+use super::{created, json_body, list, no_content, parse_id, render_object, store_err, ApiError, Caller};
 use crate::crypto::OsEntropy;
 use crate::state::AppState;
 
@@ -23,6 +24,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1.0/applications/{id}", get(get_app).patch(update).delete(remove))
         .route("/v1.0/applications/{id}/addPassword", post(add_password))
         .route("/v1.0/applications/{id}/removePassword", post(remove_password))
+        .route("/v1.0/applications/{id}/owners", get(owners))
+        .route("/v1.0/applications/{id}/owners/$ref", post(add_owner))
+        .route("/v1.0/applications/{id}/owners/{owner}/$ref", axum::routing::delete(remove_owner))
 }
 
 /// The OData description of applications.
@@ -83,5 +87,36 @@ async fn remove_password(State(s): State<AppState>, c: Caller, Path(id): Path<St
     let key = wire::parse_remove_password(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
     applications::remove_password(&mut c.env(&s, &mut ent), &c.tenant, &id, key).await.map_err(|e| c.err(e))?;
+    Ok(no_content())
+}
+
+async fn owners(State(s): State<AppState>, c: Caller, Path(id): Path<String>, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Result<Response, ApiError> {
+    c.require(Area::Applications, Access::Read)?;
+    let mut ent = OsEntropy;
+    let a = applications::find(&c.env(&s, &mut ent), &c.tenant, &id).await.map_err(|e| c.err(e))?;
+    let mut items = Vec::new();
+    for o in s.store.owners(c.tenant.id, a.id).await.map_err(store_err(&c))? {
+        if let Some(k) = s.store.object_kind(c.tenant.id, o).await.map_err(store_err(&c))? {
+            if let Some(v) = render_object(&s, &c.tenant, o, k).await.map_err(store_err(&c))? {
+                items.push(v);
+            }
+        }
+    }
+    list(&c, &uri, &headers, &objects_spec(), "directoryObjects", items)
+}
+
+async fn add_owner(State(s): State<AppState>, c: Caller, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    c.require(Area::Applications, Access::Write)?;
+    let o = castellan_wire::graph::parse_ref(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
+    let mut ent = OsEntropy;
+    applications::add_owner(&mut c.env(&s, &mut ent), &c.tenant, &id, o).await.map_err(|e| c.err(e))?;
+    Ok(no_content())
+}
+
+async fn remove_owner(State(s): State<AppState>, c: Caller, Path((id, owner)): Path<(String, String)>) -> Result<Response, ApiError> {
+    c.require(Area::Applications, Access::Write)?;
+    let o = parse_id(&c, &owner)?;
+    let mut ent = OsEntropy;
+    applications::remove_owner(&mut c.env(&s, &mut ent), &c.tenant, &id, o).await.map_err(|e| c.err(e))?;
     Ok(no_content())
 }
