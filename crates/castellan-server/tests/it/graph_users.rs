@@ -33,18 +33,18 @@ async fn refused_creates_name_the_problem_and_change_nothing() {
     let domain = shared().demo["domain"].as_str().unwrap();
     let a = alias("dup");
     g.create_user(&a).await;
-    let users_before = g.all("/users?$top=999").await.len();
-    let audits_before = g.audit_count().await;
-    let base = |upn: String, pw: &str| json!({"accountEnabled": true, "displayName": "X", "mailNickname": "x", "userPrincipalName": upn, "passwordProfile": {"password": pw}});
+    // Every refused body carries a unique marker; afterwards no user and no audit record has it.
+    let marker = alias("Refused");
+    let base = |upn: String, pw: &str| json!({"accountEnabled": true, "displayName": marker, "mailNickname": "x", "userPrincipalName": upn, "passwordProfile": {"password": pw}});
     let cases = vec![
         (base(format!("{}@{domain}", a.to_uppercase()), "Test-Passw0rd!"), "already exists"),
         (base(format!("{}@contoso.com", alias("x")), "Test-Passw0rd!"), "not a verified domain"),
         (base(format!("{}@{domain}", alias("x")), "short"), "password"),
         (base(format!("{}@{domain}", alias("x")), "alllowercaseletters"), "password"),
         (base("no-at-sign".into(), "Test-Passw0rd!"), "alias@domain"),
-        (json!({"displayName": "X", "accountEnabled": true, "userPrincipalName": format!("{}@{domain}", alias("x")), "passwordProfile": {"password": "Test-Passw0rd!"}, "favouriteColour": "blue"}), "favouriteColour"),
-        (json!({"id": "8f2c5b6e-1111-2222-3333-444455556666", "displayName": "X"}), "read-only"),
-        (json!({"displayName": "X", "accountEnabled": "yes"}), "accountEnabled"),
+        (json!({"displayName": marker, "accountEnabled": true, "userPrincipalName": format!("{}@{domain}", alias("x")), "passwordProfile": {"password": "Test-Passw0rd!"}, "favouriteColour": "blue"}), "favouriteColour"),
+        (json!({"id": "8f2c5b6e-1111-2222-3333-444455556666", "displayName": marker}), "read-only"),
+        (json!({"displayName": marker, "accountEnabled": "yes"}), "accountEnabled"),
         (json!({"accountEnabled": true, "userPrincipalName": format!("{}@{domain}", alias("x")), "passwordProfile": {"password": "Test-Passw0rd!"}}), "displayName"),
     ];
     for (body, needle) in cases {
@@ -59,10 +59,12 @@ async fn refused_creates_name_the_problem_and_change_nothing() {
     let r = http().post(format!("{}/users", g.base)).bearer_auth(&token).header("content-type", "application/json").body("{not json").send().await.unwrap();
     assert_eq!(r.status(), 400);
     let big = "x".repeat(70 * 1024);
-    let r = http().post(format!("{}/users", g.base)).bearer_auth(&token).header("content-type", "application/json").body(format!("{{\"displayName\":\"{big}\"}}")).send().await.unwrap();
+    let r = http().post(format!("{}/users", g.base)).bearer_auth(&token).header("content-type", "application/json").body(format!("{{\"displayName\":\"{marker}{big}\"}}")).send().await.unwrap();
     assert_eq!(r.status(), 413);
-    assert_eq!(g.all("/users?$top=999").await.len(), users_before, "no user was written");
-    assert_eq!(g.audit_count().await, audits_before, "no audit record was written");
+    let users = g.all("/users?$top=999").await;
+    assert!(!users.iter().any(|u| u["displayName"] == marker.as_str()), "no refused user was written");
+    assert_eq!(users.iter().filter(|u| u["userPrincipalName"].as_str().unwrap().eq_ignore_ascii_case(&format!("{a}@{domain}"))).count(), 1);
+    assert_eq!(g.audits_mentioning(&marker).await, 0, "no audit record was written");
 }
 
 #[tokio::test]
@@ -72,7 +74,7 @@ async fn refused_patch_changes_nothing() {
     let other = g.create_user(&alias("q")).await;
     let id = u["id"].as_str().unwrap();
     let before = g.get(&format!("/users/{id}")).await.1;
-    let audits = g.audit_count().await;
+    let audits = g.audits_mentioning(id).await;
     for body in [
         json!({"userPrincipalName": other["userPrincipalName"]}),
         json!({"passwordProfile": {"password": "weak"}}),
@@ -85,7 +87,7 @@ async fn refused_patch_changes_nothing() {
         assert_eq!(st, 400, "{body}: {v}");
     }
     assert_eq!(g.get(&format!("/users/{id}")).await.1, before);
-    assert_eq!(g.audit_count().await, audits);
+    assert_eq!(g.audits_mentioning(id).await, audits);
 }
 
 #[tokio::test]

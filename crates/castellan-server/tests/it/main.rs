@@ -127,9 +127,10 @@ impl G {
         }
         out
     }
-    /// Number of audit records (to prove a refused write left no trace).
-    pub async fn audit_count(&self) -> usize {
-        self.all("/auditLogs/directoryAudits?$top=999").await.len()
+    /// Number of audit records mentioning `marker` (an id or a unique name), to prove a
+    /// refused write left no trace even while other tests write concurrently.
+    pub async fn audits_mentioning(&self, marker: &str) -> usize {
+        self.all("/auditLogs/directoryAudits?$top=999").await.iter().filter(|a| a.to_string().contains(marker)).count()
     }
     pub async fn create_user(&self, alias: &str) -> Value {
         let domain = shared().demo["domain"].as_str().unwrap();

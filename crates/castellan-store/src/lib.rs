@@ -1,0 +1,1128 @@
+//! SQLite and PostgreSQL implementations of `castellan_core::store::Store`, as ONE
+//! implementation over sqlx's `Any` driver: the schema is portable (GUIDs as TEXT, times as
+//! BIGINT epoch millis, booleans as BIGINT 0/1, nested values as JSON TEXT) and every query uses
+//! `$n` placeholders, which both engines accept. Engine differences live in `dialect` below
+//! (connection set-up only). Parameterised SQL only.
+//!
+//! Concurrency: SQLite runs in WAL mode with a busy timeout; writes that still hit
+//! SQLITE_BUSY, and PostgreSQL serialization failures or deadlocks, are retried with jitter.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use castellan_core::audit::{Actor, AuditRecord, AuditTarget, ModifiedProperty};
+use castellan_core::model::*;
+use castellan_core::store::{AuditQuery, Change, ChangeSet, Store, StoreError};
+use castellan_core::{AppId, ObjectId, TenantId, Timestamp};
+use serde::{Deserialize, Serialize};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+/// Migrations, numbered from 1. Each runs in its own transaction.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE tenants (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE tenant_domains (name_lower TEXT PRIMARY KEY, tenant_id TEXT NOT NULL);
+CREATE INDEX tenant_domains_tenant ON tenant_domains (tenant_id);
+CREATE TABLE users (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, upn_lower TEXT NOT NULL, data TEXT NOT NULL);
+CREATE UNIQUE INDEX users_upn ON users (tenant_id, upn_lower);
+CREATE TABLE groups_ (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX groups_tenant ON groups_ (tenant_id);
+CREATE TABLE memberships (tenant_id TEXT NOT NULL, group_id TEXT NOT NULL, member_id TEXT NOT NULL, member_kind TEXT NOT NULL, PRIMARY KEY (group_id, member_id));
+CREATE INDEX memberships_tenant ON memberships (tenant_id);
+CREATE INDEX memberships_member ON memberships (member_id);
+CREATE TABLE owners (tenant_id TEXT NOT NULL, object_id TEXT NOT NULL, owner_id TEXT NOT NULL, PRIMARY KEY (object_id, owner_id));
+CREATE INDEX owners_owner ON owners (owner_id);
+CREATE TABLE applications (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, app_id TEXT NOT NULL, data TEXT NOT NULL);
+CREATE UNIQUE INDEX applications_app_id ON applications (app_id);
+CREATE INDEX applications_tenant ON applications (tenant_id);
+CREATE TABLE service_principals (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, app_id TEXT NOT NULL, data TEXT NOT NULL);
+CREATE UNIQUE INDEX service_principals_app ON service_principals (tenant_id, app_id);
+CREATE INDEX service_principals_app_id ON service_principals (app_id);
+CREATE TABLE app_role_assignments (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, principal_id TEXT NOT NULL, principal_type TEXT NOT NULL, resource_id TEXT NOT NULL, app_role_id TEXT NOT NULL, created BIGINT NOT NULL);
+CREATE UNIQUE INDEX app_role_assignments_unique ON app_role_assignments (tenant_id, principal_id, resource_id, app_role_id);
+CREATE INDEX app_role_assignments_resource ON app_role_assignments (tenant_id, resource_id);
+CREATE TABLE permission_grants (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, client_id TEXT NOT NULL, resource_id TEXT NOT NULL, principal_id TEXT, consent_type TEXT NOT NULL, scope TEXT NOT NULL);
+CREATE INDEX permission_grants_tenant ON permission_grants (tenant_id);
+CREATE TABLE directory_role_assignments (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, principal_id TEXT NOT NULL, role_template_id TEXT NOT NULL);
+CREATE UNIQUE INDEX directory_role_assignments_unique ON directory_role_assignments (tenant_id, principal_id, role_template_id);
+CREATE TABLE audit_records (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, time BIGINT NOT NULL, category TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX audit_records_tenant_time ON audit_records (tenant_id, time);
+CREATE TABLE signing_keys (kid TEXT PRIMARY KEY, data TEXT NOT NULL);
+"#];
+
+/// The engine-specific part: only connection set-up differs.
+mod dialect {
+    /// Which engine a URL names.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Engine {
+        /// SQLite file.
+        Sqlite,
+        /// PostgreSQL.
+        Postgres,
+    }
+
+    /// Parses the engine from the URL scheme.
+    pub fn engine(url: &str) -> Option<Engine> {
+        if url.starts_with("sqlite:") {
+            Some(Engine::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Engine::Postgres)
+        } else {
+            None
+        }
+    }
+
+    /// SQLite: create the file, WAL, busy timeout, foreign keys.
+    pub fn sqlite_url(url: &str) -> String {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}mode=rwc")
+    }
+
+    /// Statements run on every new SQLite connection.
+    pub const SQLITE_PRAGMAS: &[&str] = &["PRAGMA journal_mode = WAL", "PRAGMA busy_timeout = 5000", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON"];
+}
+
+/// The SQL store.
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    engine: dialect::Engine,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            d.is_unique_violation() || d.code().is_some_and(|c| c == "23505" || c == "2067" || c == "1555") || d.message().contains("UNIQUE constraint failed")
+        }
+        _ => false,
+    }
+}
+
+fn is_retryable(e: &StoreError) -> bool {
+    match e {
+        StoreError::Backend(m) => m.contains("database is locked") || m.contains("40001") || m.contains("40P01") || m.contains("could not serialize") || m.contains("deadlock"),
+        _ => false,
+    }
+}
+
+impl SqlStore {
+    /// Opens `sqlite://<path>` or `postgres://...` and applies migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let engine = dialect::engine(url).ok_or_else(|| StoreError::Backend(format!("unsupported database URL '{url}': use sqlite://<file> or postgres://user@host/db")))?;
+        let opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let pool = match engine {
+            dialect::Engine::Sqlite => {
+                opts.max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            for p in dialect::SQLITE_PRAGMAS {
+                                sqlx::query(p).execute(&mut *conn).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect(&dialect::sqlite_url(url))
+                    .await
+            }
+            dialect::Engine::Postgres => opts.max_connections(16).connect(url).await,
+        }
+        .map_err(backend)?;
+        let s = Self { pool, engine };
+        s.migrate().await?;
+        Ok(s)
+    }
+
+    /// Which engine this is.
+    pub fn is_sqlite(&self) -> bool {
+        self.engine == dialect::Engine::Sqlite
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::query("CREATE TABLE IF NOT EXISTS castellan_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)").execute(&self.pool).await.map_err(backend)?;
+        let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM castellan_schema").fetch_one(&self.pool).await.map_err(backend)?.try_get("v").map_err(backend)?;
+        let known = MIGRATIONS.len() as i64;
+        if current > known {
+            return Err(StoreError::Backend(format!(
+                "the database schema is at version {current} but this castellan knows only up to {known}: run a newer castellan (refusing to touch a newer schema)"
+            )));
+        }
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            let version = i as i64 + 1;
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            for stmt in m.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                sqlx::query(stmt).execute(&mut *tx).await.map_err(|e| StoreError::Backend(format!("migration {version} failed: {e}")))?;
+            }
+            sqlx::query("INSERT INTO castellan_schema (version, applied_at) VALUES ($1, $2)").bind(version).bind(0i64).execute(&mut *tx).await.map_err(backend)?;
+            tx.commit().await.map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    async fn fetch_data(&self, sql: &str, binds: &[&str]) -> Result<Vec<String>, StoreError> {
+        let mut q = sqlx::query(sql);
+        for b in binds {
+            q = q.bind(b.to_string());
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter().map(|r| r.try_get::<String, _>(0).map_err(backend)).collect()
+    }
+
+    async fn docs<T: for<'de> Deserialize<'de>>(&self, sql: &str, binds: &[&str]) -> Result<Vec<T>, StoreError> {
+        self.fetch_data(sql, binds).await?.iter().map(|d| serde_json::from_str(d).map_err(backend)).collect()
+    }
+
+    async fn apply(&self, set: &ChangeSet) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        for c in &set.changes {
+            apply_change(&mut tx, c).await?;
+        }
+        for a in &set.audit {
+            let d = json(&AuditDoc::from(a))?;
+            exec(&mut tx, "INSERT INTO audit_records (id, tenant_id, time, category, data) VALUES ($1, $2, $3, $4, $5)", &[s(a.id), s(a.tenant_id), Arg::I(a.time.millis()), Arg::S(a.category.clone()), Arg::S(d)]).await?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+}
+
+enum Arg {
+    S(String),
+    I(i64),
+    N,
+}
+
+fn s(v: impl ToString) -> Arg {
+    Arg::S(v.to_string())
+}
+
+fn json<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(backend)
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+async fn exec(tx: &mut Tx, sql: &str, args: &[Arg]) -> Result<u64, StoreError> {
+    let mut q = sqlx::query(sql);
+    for a in args {
+        q = match a {
+            Arg::S(v) => q.bind(v.clone()),
+            Arg::I(v) => q.bind(*v),
+            Arg::N => q.bind(Option::<String>::None),
+        };
+    }
+    match q.execute(&mut **tx).await {
+        Ok(r) => Ok(r.rows_affected()),
+        Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(conflict_message(sql))),
+        Err(e) => Err(backend(e)),
+    }
+}
+
+fn conflict_message(sql: &str) -> String {
+    let table = sql.split_whitespace().nth(2).unwrap_or("?");
+    match table {
+        "users" => "userPrincipalName already exists in this tenant".into(),
+        "memberships" => "the member is already in the group".into(),
+        "owners" => "the owner is already an owner".into(),
+        "applications" => "an application with this appId already exists".into(),
+        "service_principals" => "the tenant already has a service principal for this appId".into(),
+        "app_role_assignments" => "the app role is already assigned to this principal".into(),
+        "tenant_domains" => "the domain belongs to another tenant".into(),
+        other => format!("a row in {other} already exists"),
+    }
+}
+
+async fn must_touch(tx: &mut Tx, sql: &str, args: &[Arg], what: &str) -> Result<(), StoreError> {
+    if exec(tx, sql, args).await? == 0 {
+        return Err(StoreError::NotFound(what.to_string()));
+    }
+    Ok(())
+}
+
+async fn delete_object_refs(tx: &mut Tx, t: TenantId, id: ObjectId) -> Result<(), StoreError> {
+    let (t, id) = (s(t), s(id));
+    let pair = || [clone(&t), clone(&id)];
+    exec(tx, "DELETE FROM memberships WHERE tenant_id = $1 AND (group_id = $2 OR member_id = $2)", &pair()).await?;
+    exec(tx, "DELETE FROM owners WHERE tenant_id = $1 AND (object_id = $2 OR owner_id = $2)", &pair()).await?;
+    exec(tx, "DELETE FROM app_role_assignments WHERE tenant_id = $1 AND (principal_id = $2 OR resource_id = $2)", &pair()).await?;
+    exec(tx, "DELETE FROM permission_grants WHERE tenant_id = $1 AND (client_id = $2 OR resource_id = $2 OR principal_id = $2)", &pair()).await?;
+    exec(tx, "DELETE FROM directory_role_assignments WHERE tenant_id = $1 AND principal_id = $2", &pair()).await?;
+    Ok(())
+}
+
+fn clone(a: &Arg) -> Arg {
+    match a {
+        Arg::S(v) => Arg::S(v.clone()),
+        Arg::I(v) => Arg::I(*v),
+        Arg::N => Arg::N,
+    }
+}
+
+async fn apply_change(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
+    match c {
+        Change::InsertTenant(t) => {
+            exec(tx, "INSERT INTO tenants (id, data) VALUES ($1, $2)", &[s(t.id), Arg::S(json(&TenantDoc::from(t))?)]).await?;
+            for d in &t.domains {
+                exec(tx, "INSERT INTO tenant_domains (name_lower, tenant_id) VALUES ($1, $2)", &[Arg::S(d.name.to_ascii_lowercase()), s(t.id)]).await?;
+            }
+        }
+        Change::UpdateTenant(t) => {
+            must_touch(tx, "UPDATE tenants SET data = $2 WHERE id = $1", &[s(t.id), Arg::S(json(&TenantDoc::from(t))?)], "tenant").await?;
+            exec(tx, "DELETE FROM tenant_domains WHERE tenant_id = $1", &[s(t.id)]).await?;
+            for d in &t.domains {
+                exec(tx, "INSERT INTO tenant_domains (name_lower, tenant_id) VALUES ($1, $2)", &[Arg::S(d.name.to_ascii_lowercase()), s(t.id)]).await?;
+            }
+        }
+        Change::InsertUser(u) => {
+            exec(tx, "INSERT INTO users (id, tenant_id, upn_lower, data) VALUES ($1, $2, $3, $4)", &[s(u.id), s(u.tenant_id), Arg::S(u.user_principal_name.to_lowercase()), Arg::S(json(&UserDoc::from(u))?)]).await?;
+        }
+        Change::UpdateUser(u) => {
+            must_touch(tx, "UPDATE users SET upn_lower = $3, data = $4 WHERE id = $1 AND tenant_id = $2", &[s(u.id), s(u.tenant_id), Arg::S(u.user_principal_name.to_lowercase()), Arg::S(json(&UserDoc::from(u))?)], "user").await?;
+        }
+        Change::DeleteUser(t, id) => {
+            must_touch(tx, "DELETE FROM users WHERE id = $1 AND tenant_id = $2", &[s(id), s(t)], "user").await?;
+            delete_object_refs(tx, *t, *id).await?;
+            // Clear manager references (kept inside the JSON document): rewrite affected rows.
+            let rows = sqlx::query("SELECT id, data FROM users WHERE tenant_id = $1").bind(t.to_string()).fetch_all(&mut **tx).await.map_err(backend)?;
+            for r in rows {
+                let (uid, data): (String, String) = (r.try_get(0).map_err(backend)?, r.try_get(1).map_err(backend)?);
+                let mut doc: UserDoc = serde_json::from_str(&data).map_err(backend)?;
+                if doc.manager_id.as_deref() == Some(&id.to_string()) {
+                    doc.manager_id = None;
+                    exec(tx, "UPDATE users SET data = $2 WHERE id = $1", &[Arg::S(uid), Arg::S(json(&doc)?)]).await?;
+                }
+            }
+        }
+        Change::InsertGroup(g) => {
+            exec(tx, "INSERT INTO groups_ (id, tenant_id, data) VALUES ($1, $2, $3)", &[s(g.id), s(g.tenant_id), Arg::S(json(&GroupDoc::from(g))?)]).await?;
+        }
+        Change::UpdateGroup(g) => {
+            must_touch(tx, "UPDATE groups_ SET data = $3 WHERE id = $1 AND tenant_id = $2", &[s(g.id), s(g.tenant_id), Arg::S(json(&GroupDoc::from(g))?)], "group").await?;
+        }
+        Change::DeleteGroup(t, id) => {
+            must_touch(tx, "DELETE FROM groups_ WHERE id = $1 AND tenant_id = $2", &[s(id), s(t)], "group").await?;
+            delete_object_refs(tx, *t, *id).await?;
+        }
+        Change::AddMember(t, m) => {
+            exec(tx, "INSERT INTO memberships (tenant_id, group_id, member_id, member_kind) VALUES ($1, $2, $3, $4)", &[s(t), s(m.group_id), s(m.member_id), Arg::S(m.member_kind.as_str().into())]).await?;
+        }
+        Change::RemoveMember(t, g, m) => {
+            must_touch(tx, "DELETE FROM memberships WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3", &[s(t), s(g), s(m)], "membership").await?;
+        }
+        Change::AddOwner(t, o, owner) => {
+            exec(tx, "INSERT INTO owners (tenant_id, object_id, owner_id) VALUES ($1, $2, $3)", &[s(t), s(o), s(owner)]).await?;
+        }
+        Change::RemoveOwner(t, o, owner) => {
+            must_touch(tx, "DELETE FROM owners WHERE tenant_id = $1 AND object_id = $2 AND owner_id = $3", &[s(t), s(o), s(owner)], "owner").await?;
+        }
+        Change::InsertApplication(a) => {
+            exec(tx, "INSERT INTO applications (id, tenant_id, app_id, data) VALUES ($1, $2, $3, $4)", &[s(a.id), s(a.tenant_id), s(a.app_id), Arg::S(json(&AppDoc::from(a))?)]).await?;
+        }
+        Change::UpdateApplication(a) => {
+            must_touch(tx, "UPDATE applications SET data = $3 WHERE id = $1 AND tenant_id = $2", &[s(a.id), s(a.tenant_id), Arg::S(json(&AppDoc::from(a))?)], "application").await?;
+        }
+        Change::DeleteApplication(t, id) => {
+            let row = sqlx::query("SELECT app_id FROM applications WHERE id = $1 AND tenant_id = $2").bind(id.to_string()).bind(t.to_string()).fetch_optional(&mut **tx).await.map_err(backend)?;
+            let Some(row) = row else { return Err(StoreError::NotFound("application".into())) };
+            let app_id: String = row.try_get(0).map_err(backend)?;
+            let sps = sqlx::query("SELECT id, tenant_id FROM service_principals WHERE app_id = $1").bind(app_id.clone()).fetch_all(&mut **tx).await.map_err(backend)?;
+            for sp in sps {
+                let (spid, tid): (String, String) = (sp.try_get(0).map_err(backend)?, sp.try_get(1).map_err(backend)?);
+                if let (Some(spid), Some(tid)) = (ObjectId::parse(&spid), TenantId::parse(&tid)) {
+                    delete_object_refs(tx, tid, spid).await?;
+                }
+            }
+            exec(tx, "DELETE FROM service_principals WHERE app_id = $1", &[Arg::S(app_id)]).await?;
+            exec(tx, "DELETE FROM applications WHERE id = $1", &[s(id)]).await?;
+            delete_object_refs(tx, *t, *id).await?;
+        }
+        Change::InsertServicePrincipal(sp) => {
+            exec(tx, "INSERT INTO service_principals (id, tenant_id, app_id, data) VALUES ($1, $2, $3, $4)", &[s(sp.id), s(sp.tenant_id), s(sp.app_id), Arg::S(json(&SpDoc::from(sp))?)]).await?;
+        }
+        Change::UpdateServicePrincipal(sp) => {
+            must_touch(tx, "UPDATE service_principals SET data = $3 WHERE id = $1 AND tenant_id = $2", &[s(sp.id), s(sp.tenant_id), Arg::S(json(&SpDoc::from(sp))?)], "service principal").await?;
+        }
+        Change::DeleteServicePrincipal(t, id) => {
+            must_touch(tx, "DELETE FROM service_principals WHERE id = $1 AND tenant_id = $2", &[s(id), s(t)], "service principal").await?;
+            delete_object_refs(tx, *t, *id).await?;
+        }
+        Change::InsertAppRoleAssignment(a) => {
+            exec(
+                tx,
+                "INSERT INTO app_role_assignments (id, tenant_id, principal_id, principal_type, resource_id, app_role_id, created) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[s(a.id), s(a.tenant_id), s(a.principal_id), Arg::S(a.principal_type.as_str().into()), s(a.resource_id), s(a.app_role_id), Arg::I(a.created.millis())],
+            )
+            .await?;
+        }
+        Change::DeleteAppRoleAssignment(t, id) => {
+            must_touch(tx, "DELETE FROM app_role_assignments WHERE id = $1 AND tenant_id = $2", &[s(id), s(t)], "app role assignment").await?;
+        }
+        Change::InsertPermissionGrant(g) => {
+            exec(
+                tx,
+                "INSERT INTO permission_grants (id, tenant_id, client_id, resource_id, principal_id, consent_type, scope) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[s(g.id), s(g.tenant_id), s(g.client_id), s(g.resource_id), g.principal_id.map_or(Arg::N, s), Arg::S(g.consent_type.clone()), Arg::S(g.scope.clone())],
+            )
+            .await?;
+        }
+        Change::InsertDirectoryRoleAssignment(r) => {
+            exec(tx, "INSERT INTO directory_role_assignments (id, tenant_id, principal_id, role_template_id) VALUES ($1, $2, $3, $4)", &[s(r.id), s(r.tenant_id), s(r.principal_id), s(r.role_template_id)]).await?;
+        }
+        Change::InsertSigningKey(k) => {
+            exec(tx, "INSERT INTO signing_keys (kid, data) VALUES ($1, $2)", &[Arg::S(k.kid.clone()), Arg::S(json(&KeyDoc::from(k))?)]).await?;
+        }
+        Change::UpdateSigningKey(k) => {
+            must_touch(tx, "UPDATE signing_keys SET data = $2 WHERE kid = $1", &[Arg::S(k.kid.clone()), Arg::S(json(&KeyDoc::from(k))?)], "signing key").await?;
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn commit(&self, set: ChangeSet) -> Result<(), StoreError> {
+        let mut attempt = 0u32;
+        loop {
+            match self.apply(&set).await {
+                Err(e) if is_retryable(&e) && attempt < 5 => {
+                    attempt += 1;
+                    let jitter = u64::from(std::process::id() % 7 + attempt * 13);
+                    tokio_sleep(Duration::from_millis(20 * u64::from(attempt) + jitter)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(backend)
+    }
+
+    async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>, StoreError> {
+        first(self.docs::<TenantDoc>("SELECT data FROM tenants WHERE id = $1", &[&id.to_string()]).await?)
+    }
+
+    async fn tenant_by_domain(&self, domain: &str) -> Result<Option<Tenant>, StoreError> {
+        first(self.docs::<TenantDoc>("SELECT t.data FROM tenants t JOIN tenant_domains d ON d.tenant_id = t.id WHERE d.name_lower = $1", &[&domain.to_ascii_lowercase()]).await?)
+    }
+
+    async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        all(self.docs::<TenantDoc>("SELECT data FROM tenants ORDER BY id", &[]).await?)
+    }
+
+    async fn user(&self, t: TenantId, id: ObjectId) -> Result<Option<User>, StoreError> {
+        first(self.docs::<UserDoc>("SELECT data FROM users WHERE tenant_id = $1 AND id = $2", &[&t.to_string(), &id.to_string()]).await?)
+    }
+
+    async fn user_by_upn(&self, t: TenantId, upn: &str) -> Result<Option<User>, StoreError> {
+        first(self.docs::<UserDoc>("SELECT data FROM users WHERE tenant_id = $1 AND upn_lower = $2", &[&t.to_string(), &upn.to_lowercase()]).await?)
+    }
+
+    async fn users(&self, t: TenantId) -> Result<Vec<User>, StoreError> {
+        all(self.docs::<UserDoc>("SELECT data FROM users WHERE tenant_id = $1 ORDER BY id", &[&t.to_string()]).await?)
+    }
+
+    async fn group(&self, t: TenantId, id: ObjectId) -> Result<Option<Group>, StoreError> {
+        first(self.docs::<GroupDoc>("SELECT data FROM groups_ WHERE tenant_id = $1 AND id = $2", &[&t.to_string(), &id.to_string()]).await?)
+    }
+
+    async fn groups(&self, t: TenantId) -> Result<Vec<Group>, StoreError> {
+        all(self.docs::<GroupDoc>("SELECT data FROM groups_ WHERE tenant_id = $1 ORDER BY id", &[&t.to_string()]).await?)
+    }
+
+    async fn memberships(&self, t: TenantId) -> Result<Vec<Membership>, StoreError> {
+        let rows = sqlx::query("SELECT group_id, member_id, member_kind FROM memberships WHERE tenant_id = $1 ORDER BY group_id, member_id").bind(t.to_string()).fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Membership {
+                    group_id: oid(&get(r, 0)?)?,
+                    member_id: oid(&get(r, 1)?)?,
+                    member_kind: ObjectKind::parse(&get(r, 2)?).ok_or_else(|| backend("bad member kind"))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn owners(&self, t: TenantId, object: ObjectId) -> Result<Vec<ObjectId>, StoreError> {
+        let rows = sqlx::query("SELECT owner_id FROM owners WHERE tenant_id = $1 AND object_id = $2 ORDER BY owner_id").bind(t.to_string()).bind(object.to_string()).fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter().map(|r| oid(&get(r, 0)?)).collect()
+    }
+
+    async fn object_kind(&self, t: TenantId, id: ObjectId) -> Result<Option<ObjectKind>, StoreError> {
+        let (t, id) = (t.to_string(), id.to_string());
+        for (table, kind) in [("users", ObjectKind::User), ("groups_", ObjectKind::Group), ("service_principals", ObjectKind::ServicePrincipal), ("applications", ObjectKind::Application)] {
+            let sql = format!("SELECT id FROM {table} WHERE tenant_id = $1 AND id = $2");
+            if sqlx::query(&sql).bind(t.clone()).bind(id.clone()).fetch_optional(&self.pool).await.map_err(backend)?.is_some() {
+                return Ok(Some(kind));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn application(&self, t: TenantId, id: ObjectId) -> Result<Option<Application>, StoreError> {
+        first(self.docs::<AppDoc>("SELECT data FROM applications WHERE tenant_id = $1 AND id = $2", &[&t.to_string(), &id.to_string()]).await?)
+    }
+
+    async fn application_by_app_id(&self, app_id: AppId) -> Result<Option<Application>, StoreError> {
+        first(self.docs::<AppDoc>("SELECT data FROM applications WHERE app_id = $1", &[&app_id.to_string()]).await?)
+    }
+
+    async fn applications(&self, t: TenantId) -> Result<Vec<Application>, StoreError> {
+        all(self.docs::<AppDoc>("SELECT data FROM applications WHERE tenant_id = $1 ORDER BY id", &[&t.to_string()]).await?)
+    }
+
+    async fn service_principal(&self, t: TenantId, id: ObjectId) -> Result<Option<ServicePrincipal>, StoreError> {
+        first(self.docs::<SpDoc>("SELECT data FROM service_principals WHERE tenant_id = $1 AND id = $2", &[&t.to_string(), &id.to_string()]).await?)
+    }
+
+    async fn service_principal_by_app_id(&self, t: TenantId, app_id: AppId) -> Result<Option<ServicePrincipal>, StoreError> {
+        first(self.docs::<SpDoc>("SELECT data FROM service_principals WHERE tenant_id = $1 AND app_id = $2", &[&t.to_string(), &app_id.to_string()]).await?)
+    }
+
+    async fn service_principals(&self, t: TenantId) -> Result<Vec<ServicePrincipal>, StoreError> {
+        all(self.docs::<SpDoc>("SELECT data FROM service_principals WHERE tenant_id = $1 ORDER BY id", &[&t.to_string()]).await?)
+    }
+
+    async fn app_role_assignments_of(&self, t: TenantId, principal: ObjectId) -> Result<Vec<AppRoleAssignment>, StoreError> {
+        self.assignments("principal_id", t, principal).await
+    }
+
+    async fn app_role_assignments_to(&self, t: TenantId, resource: ObjectId) -> Result<Vec<AppRoleAssignment>, StoreError> {
+        self.assignments("resource_id", t, resource).await
+    }
+
+    async fn permission_grants(&self, t: TenantId) -> Result<Vec<OAuth2PermissionGrant>, StoreError> {
+        let rows = sqlx::query("SELECT id, client_id, resource_id, principal_id, consent_type, scope FROM permission_grants WHERE tenant_id = $1 ORDER BY id").bind(t.to_string()).fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                let principal: Option<String> = r.try_get(3).map_err(backend)?;
+                Ok(OAuth2PermissionGrant {
+                    id: oid(&get(r, 0)?)?,
+                    tenant_id: t,
+                    client_id: oid(&get(r, 1)?)?,
+                    resource_id: oid(&get(r, 2)?)?,
+                    principal_id: principal.as_deref().map(oid).transpose()?,
+                    consent_type: get(r, 4)?,
+                    scope: get(r, 5)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn directory_role_assignments(&self, t: TenantId) -> Result<Vec<DirectoryRoleAssignment>, StoreError> {
+        let rows = sqlx::query("SELECT id, principal_id, role_template_id FROM directory_role_assignments WHERE tenant_id = $1 ORDER BY id").bind(t.to_string()).fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter()
+            .map(|r| Ok(DirectoryRoleAssignment { id: oid(&get(r, 0)?)?, tenant_id: t, principal_id: oid(&get(r, 1)?)?, role_template_id: guid(&get(r, 2)?)? }))
+            .collect()
+    }
+
+    async fn audit_records(&self, t: TenantId, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut sql = String::from("SELECT data FROM audit_records WHERE tenant_id = $1 AND time >= $2 AND time < $3");
+        if q.category.is_some() {
+            sql.push_str(" AND category = $4");
+        }
+        sql.push_str(" ORDER BY time DESC, id DESC");
+        let mut query = sqlx::query(&sql).bind(t.to_string()).bind(q.since.map_or(i64::MIN, |x| x.millis())).bind(q.until.map_or(i64::MAX, |x| x.millis()));
+        if let Some(c) = &q.category {
+            query = query.bind(c.clone());
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows.iter().take(q.limit.unwrap_or(usize::MAX)) {
+            let d: AuditDoc = serde_json::from_str(&get(r, 0)?).map_err(backend)?;
+            out.push(d.try_into()?);
+        }
+        Ok(out)
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError> {
+        all(self.docs::<KeyDoc>("SELECT data FROM signing_keys ORDER BY kid", &[]).await?)
+    }
+}
+
+impl SqlStore {
+    async fn assignments(&self, column: &str, t: TenantId, id: ObjectId) -> Result<Vec<AppRoleAssignment>, StoreError> {
+        let sql = format!("SELECT id, principal_id, principal_type, resource_id, app_role_id, created FROM app_role_assignments WHERE tenant_id = $1 AND {column} = $2 ORDER BY id");
+        let rows = sqlx::query(&sql).bind(t.to_string()).bind(id.to_string()).fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(AppRoleAssignment {
+                    id: oid(&get(r, 0)?)?,
+                    tenant_id: t,
+                    principal_id: oid(&get(r, 1)?)?,
+                    principal_type: ObjectKind::parse(&get(r, 2)?).ok_or_else(|| backend("bad principal type"))?,
+                    resource_id: oid(&get(r, 3)?)?,
+                    app_role_id: guid(&get(r, 4)?)?,
+                    created: Timestamp(r.try_get::<i64, _>(5).map_err(backend)?),
+                })
+            })
+            .collect()
+    }
+}
+
+async fn tokio_sleep(d: Duration) {
+    tokio::time::sleep(d).await;
+}
+
+fn get(r: &AnyRow, i: usize) -> Result<String, StoreError> {
+    r.try_get::<String, _>(i).map_err(backend)
+}
+fn oid(s: &str) -> Result<ObjectId, StoreError> {
+    ObjectId::parse(s).ok_or_else(|| backend(format!("bad object id '{s}' in the store")))
+}
+fn guid(s: &str) -> Result<uuid::Uuid, StoreError> {
+    uuid::Uuid::parse_str(s).map_err(backend)
+}
+fn first<D: TryInto<T, Error = StoreError>, T>(v: Vec<D>) -> Result<Option<T>, StoreError> {
+    v.into_iter().next().map(TryInto::try_into).transpose()
+}
+fn all<D: TryInto<T, Error = StoreError>, T>(v: Vec<D>) -> Result<Vec<T>, StoreError> {
+    v.into_iter().map(TryInto::try_into).collect()
+}
+
+// ---- Store-private documents (the row layout belongs to the store alone). ----
+
+#[derive(Serialize, Deserialize)]
+struct DomainDoc {
+    name: String,
+    initial: bool,
+    default: bool,
+    verified: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TenantDoc {
+    id: String,
+    display_name: String,
+    domains: Vec<DomainDoc>,
+    license: String,
+    pw_min: usize,
+    pw_max: usize,
+    pw_classes: usize,
+    created: i64,
+}
+
+impl From<&Tenant> for TenantDoc {
+    fn from(t: &Tenant) -> Self {
+        Self {
+            id: t.id.to_string(),
+            display_name: t.display_name.clone(),
+            domains: t.domains.iter().map(|d| DomainDoc { name: d.name.clone(), initial: d.is_initial, default: d.is_default, verified: d.is_verified }).collect(),
+            license: t.license.as_str().into(),
+            pw_min: t.settings.password_policy.min_length,
+            pw_max: t.settings.password_policy.max_length,
+            pw_classes: t.settings.password_policy.required_classes,
+            created: t.created.millis(),
+        }
+    }
+}
+
+impl TryFrom<TenantDoc> for Tenant {
+    type Error = StoreError;
+    fn try_from(d: TenantDoc) -> Result<Self, StoreError> {
+        Ok(Tenant {
+            id: TenantId::parse(&d.id).ok_or_else(|| backend("bad tenant id"))?,
+            display_name: d.display_name,
+            domains: d.domains.into_iter().map(|x| Domain { name: x.name, is_initial: x.initial, is_default: x.default, is_verified: x.verified }).collect(),
+            license: LicenseTier::parse(&d.license).ok_or_else(|| backend("bad license"))?,
+            settings: TenantSettings { password_policy: PasswordPolicy { min_length: d.pw_min, max_length: d.pw_max, required_classes: d.pw_classes } },
+            created: Timestamp(d.created),
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct UserDoc {
+    id: String,
+    tenant_id: String,
+    display_name: String,
+    upn: String,
+    mail_nickname: Option<String>,
+    mail: Option<String>,
+    given_name: Option<String>,
+    surname: Option<String>,
+    job_title: Option<String>,
+    department: Option<String>,
+    office_location: Option<String>,
+    company_name: Option<String>,
+    employee_id: Option<String>,
+    account_enabled: bool,
+    guest: bool,
+    created: i64,
+    password_hash: Option<String>,
+    force_change: bool,
+    manager_id: Option<String>,
+}
+
+impl From<&User> for UserDoc {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            tenant_id: u.tenant_id.to_string(),
+            display_name: u.display_name.clone(),
+            upn: u.user_principal_name.clone(),
+            mail_nickname: u.mail_nickname.clone(),
+            mail: u.mail.clone(),
+            given_name: u.given_name.clone(),
+            surname: u.surname.clone(),
+            job_title: u.job_title.clone(),
+            department: u.department.clone(),
+            office_location: u.office_location.clone(),
+            company_name: u.company_name.clone(),
+            employee_id: u.employee_id.clone(),
+            account_enabled: u.account_enabled,
+            guest: u.user_type == UserType::Guest,
+            created: u.created.millis(),
+            password_hash: u.password_hash.clone(),
+            force_change: u.force_change_password_next_sign_in,
+            manager_id: u.manager_id.map(|m| m.to_string()),
+        }
+    }
+}
+
+impl TryFrom<UserDoc> for User {
+    type Error = StoreError;
+    fn try_from(d: UserDoc) -> Result<Self, StoreError> {
+        Ok(User {
+            id: oid(&d.id)?,
+            tenant_id: TenantId::parse(&d.tenant_id).ok_or_else(|| backend("bad tenant id"))?,
+            display_name: d.display_name,
+            user_principal_name: d.upn,
+            mail_nickname: d.mail_nickname,
+            mail: d.mail,
+            given_name: d.given_name,
+            surname: d.surname,
+            job_title: d.job_title,
+            department: d.department,
+            office_location: d.office_location,
+            company_name: d.company_name,
+            employee_id: d.employee_id,
+            account_enabled: d.account_enabled,
+            user_type: if d.guest { UserType::Guest } else { UserType::Member },
+            created: Timestamp(d.created),
+            password_hash: d.password_hash,
+            force_change_password_next_sign_in: d.force_change,
+            manager_id: d.manager_id.as_deref().map(oid).transpose()?,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct GroupDoc {
+    id: String,
+    tenant_id: String,
+    display_name: String,
+    description: Option<String>,
+    group_types: Vec<String>,
+    mail_enabled: bool,
+    security_enabled: bool,
+    mail_nickname: String,
+    created: i64,
+}
+
+impl From<&Group> for GroupDoc {
+    fn from(g: &Group) -> Self {
+        Self {
+            id: g.id.to_string(),
+            tenant_id: g.tenant_id.to_string(),
+            display_name: g.display_name.clone(),
+            description: g.description.clone(),
+            group_types: g.group_types.clone(),
+            mail_enabled: g.mail_enabled,
+            security_enabled: g.security_enabled,
+            mail_nickname: g.mail_nickname.clone(),
+            created: g.created.millis(),
+        }
+    }
+}
+
+impl TryFrom<GroupDoc> for Group {
+    type Error = StoreError;
+    fn try_from(d: GroupDoc) -> Result<Self, StoreError> {
+        Ok(Group {
+            id: oid(&d.id)?,
+            tenant_id: TenantId::parse(&d.tenant_id).ok_or_else(|| backend("bad tenant id"))?,
+            display_name: d.display_name,
+            description: d.description,
+            group_types: d.group_types,
+            mail_enabled: d.mail_enabled,
+            security_enabled: d.security_enabled,
+            mail_nickname: d.mail_nickname,
+            created: Timestamp(d.created),
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct RoleDoc {
+    id: String,
+    value: String,
+    display_name: String,
+    description: String,
+    allowed: Vec<String>,
+    enabled: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ScopeDoc {
+    id: String,
+    value: String,
+    consent_type: String,
+    enabled: bool,
+    admin_name: Option<String>,
+    admin_desc: Option<String>,
+    user_name: Option<String>,
+    user_desc: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RraDoc {
+    resource_app_id: String,
+    access: Vec<(String, bool)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SecretDoc {
+    key_id: String,
+    display_name: Option<String>,
+    hint: String,
+    sha256_hex: String,
+    start: i64,
+    end: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct AppDoc {
+    id: String,
+    app_id: String,
+    tenant_id: String,
+    display_name: String,
+    audience: String,
+    identifier_uris: Vec<String>,
+    web: Vec<String>,
+    spa: Vec<String>,
+    public: Vec<String>,
+    fallback_public: bool,
+    rra: Vec<RraDoc>,
+    scopes: Vec<ScopeDoc>,
+    roles: Vec<RoleDoc>,
+    secrets: Vec<SecretDoc>,
+    created: i64,
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex32(s: &str) -> Result<[u8; 32], StoreError> {
+    let mut out = [0u8; 32];
+    if s.len() != 64 {
+        return Err(backend("bad secret hash"));
+    }
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(i * 2..i * 2 + 2).unwrap_or(""), 16).map_err(backend)?;
+    }
+    Ok(out)
+}
+
+impl From<&Application> for AppDoc {
+    fn from(a: &Application) -> Self {
+        Self {
+            id: a.id.to_string(),
+            app_id: a.app_id.to_string(),
+            tenant_id: a.tenant_id.to_string(),
+            display_name: a.display_name.clone(),
+            audience: a.sign_in_audience.as_str().into(),
+            identifier_uris: a.identifier_uris.clone(),
+            web: a.web_redirect_uris.clone(),
+            spa: a.spa_redirect_uris.clone(),
+            public: a.public_client_redirect_uris.clone(),
+            fallback_public: a.is_fallback_public_client,
+            rra: a
+                .required_resource_access
+                .iter()
+                .map(|r| RraDoc { resource_app_id: r.resource_app_id.to_string(), access: r.resource_access.iter().map(|x| (x.id.to_string(), x.kind == PermissionKind::Role)).collect() })
+                .collect(),
+            scopes: a
+                .oauth2_permission_scopes
+                .iter()
+                .map(|s| ScopeDoc {
+                    id: s.id.to_string(),
+                    value: s.value.clone(),
+                    consent_type: s.consent_type.clone(),
+                    enabled: s.is_enabled,
+                    admin_name: s.admin_consent_display_name.clone(),
+                    admin_desc: s.admin_consent_description.clone(),
+                    user_name: s.user_consent_display_name.clone(),
+                    user_desc: s.user_consent_description.clone(),
+                })
+                .collect(),
+            roles: a
+                .app_roles
+                .iter()
+                .map(|r| RoleDoc { id: r.id.to_string(), value: r.value.clone(), display_name: r.display_name.clone(), description: r.description.clone(), allowed: r.allowed_member_types.clone(), enabled: r.is_enabled })
+                .collect(),
+            secrets: a
+                .password_credentials
+                .iter()
+                .map(|c| SecretDoc { key_id: c.key_id.to_string(), display_name: c.display_name.clone(), hint: c.hint.clone(), sha256_hex: hex(&c.secret_sha256), start: c.start.millis(), end: c.end.millis() })
+                .collect(),
+            created: a.created.millis(),
+        }
+    }
+}
+
+impl TryFrom<AppDoc> for Application {
+    type Error = StoreError;
+    fn try_from(d: AppDoc) -> Result<Self, StoreError> {
+        Ok(Application {
+            id: oid(&d.id)?,
+            app_id: AppId::parse(&d.app_id).ok_or_else(|| backend("bad app id"))?,
+            tenant_id: TenantId::parse(&d.tenant_id).ok_or_else(|| backend("bad tenant id"))?,
+            display_name: d.display_name,
+            sign_in_audience: SignInAudience::parse(&d.audience).ok_or_else(|| backend("bad audience"))?,
+            identifier_uris: d.identifier_uris,
+            web_redirect_uris: d.web,
+            spa_redirect_uris: d.spa,
+            public_client_redirect_uris: d.public,
+            is_fallback_public_client: d.fallback_public,
+            required_resource_access: d
+                .rra
+                .into_iter()
+                .map(|r| {
+                    Ok(RequiredResourceAccess {
+                        resource_app_id: AppId::parse(&r.resource_app_id).ok_or_else(|| backend("bad resource app id"))?,
+                        resource_access: r.access.into_iter().map(|(id, role)| Ok(ResourceAccess { id: guid(&id)?, kind: if role { PermissionKind::Role } else { PermissionKind::Scope } })).collect::<Result<_, StoreError>>()?,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
+            oauth2_permission_scopes: d
+                .scopes
+                .into_iter()
+                .map(|s| {
+                    Ok(PermissionScope {
+                        id: guid(&s.id)?,
+                        value: s.value,
+                        consent_type: s.consent_type,
+                        is_enabled: s.enabled,
+                        admin_consent_display_name: s.admin_name,
+                        admin_consent_description: s.admin_desc,
+                        user_consent_display_name: s.user_name,
+                        user_consent_description: s.user_desc,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
+            app_roles: d
+                .roles
+                .into_iter()
+                .map(|r| Ok(AppRole { id: guid(&r.id)?, value: r.value, display_name: r.display_name, description: r.description, allowed_member_types: r.allowed, is_enabled: r.enabled }))
+                .collect::<Result<_, StoreError>>()?,
+            password_credentials: d
+                .secrets
+                .into_iter()
+                .map(|c| Ok(PasswordCredential { key_id: guid(&c.key_id)?, display_name: c.display_name, hint: c.hint, secret_sha256: unhex32(&c.sha256_hex)?, start: Timestamp(c.start), end: Timestamp(c.end) }))
+                .collect::<Result<_, StoreError>>()?,
+            created: Timestamp(d.created),
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct SpDoc {
+    id: String,
+    tenant_id: String,
+    app_id: String,
+    owner_tenant: Option<String>,
+    display_name: String,
+    managed_identity: bool,
+    names: Vec<String>,
+    assignment_required: bool,
+    enabled: bool,
+    created: i64,
+}
+
+impl From<&ServicePrincipal> for SpDoc {
+    fn from(s: &ServicePrincipal) -> Self {
+        Self {
+            id: s.id.to_string(),
+            tenant_id: s.tenant_id.to_string(),
+            app_id: s.app_id.to_string(),
+            owner_tenant: s.app_owner_tenant_id.map(|t| t.to_string()),
+            display_name: s.display_name.clone(),
+            managed_identity: s.service_principal_type == ServicePrincipalType::ManagedIdentity,
+            names: s.service_principal_names.clone(),
+            assignment_required: s.app_role_assignment_required,
+            enabled: s.account_enabled,
+            created: s.created.millis(),
+        }
+    }
+}
+
+impl TryFrom<SpDoc> for ServicePrincipal {
+    type Error = StoreError;
+    fn try_from(d: SpDoc) -> Result<Self, StoreError> {
+        Ok(ServicePrincipal {
+            id: oid(&d.id)?,
+            tenant_id: TenantId::parse(&d.tenant_id).ok_or_else(|| backend("bad tenant id"))?,
+            app_id: AppId::parse(&d.app_id).ok_or_else(|| backend("bad app id"))?,
+            app_owner_tenant_id: d.owner_tenant.as_deref().and_then(TenantId::parse),
+            display_name: d.display_name,
+            service_principal_type: if d.managed_identity { ServicePrincipalType::ManagedIdentity } else { ServicePrincipalType::Application },
+            service_principal_names: d.names,
+            app_role_assignment_required: d.assignment_required,
+            account_enabled: d.enabled,
+            created: Timestamp(d.created),
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeyDoc {
+    kid: String,
+    cert_hex: String,
+    sealed_hex: String,
+    created: i64,
+    active_from: i64,
+    retired_at: Option<i64>,
+    unpublish_at: Option<i64>,
+}
+
+fn unhex(s: &str) -> Result<Vec<u8>, StoreError> {
+    (0..s.len() / 2).map(|i| u8::from_str_radix(s.get(i * 2..i * 2 + 2).unwrap_or(""), 16).map_err(backend)).collect()
+}
+
+impl From<&SigningKey> for KeyDoc {
+    fn from(k: &SigningKey) -> Self {
+        Self {
+            kid: k.kid.clone(),
+            cert_hex: hex(&k.cert_der),
+            sealed_hex: hex(&k.private_key_sealed),
+            created: k.created.millis(),
+            active_from: k.active_from.millis(),
+            retired_at: k.retired_at.map(|t| t.millis()),
+            unpublish_at: k.unpublish_at.map(|t| t.millis()),
+        }
+    }
+}
+
+impl TryFrom<KeyDoc> for SigningKey {
+    type Error = StoreError;
+    fn try_from(d: KeyDoc) -> Result<Self, StoreError> {
+        Ok(SigningKey {
+            kid: d.kid,
+            cert_der: unhex(&d.cert_hex)?,
+            private_key_sealed: unhex(&d.sealed_hex)?,
+            created: Timestamp(d.created),
+            active_from: Timestamp(d.active_from),
+            retired_at: d.retired_at.map(Timestamp),
+            unpublish_at: d.unpublish_at.map(Timestamp),
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct PropDoc {
+    name: String,
+    old: Option<String>,
+    new: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TargetDoc {
+    id: String,
+    kind: String,
+    display_name: Option<String>,
+    upn: Option<String>,
+    props: Vec<PropDoc>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct AuditDoc {
+    id: String,
+    tenant_id: String,
+    time: i64,
+    category: String,
+    activity: String,
+    operation: String,
+    actor_kind: String,
+    actor_id: Option<String>,
+    actor_name: Option<String>,
+    actor_app_id: Option<String>,
+    targets: Vec<TargetDoc>,
+    result: String,
+    result_reason: String,
+    correlation_id: String,
+}
+
+impl From<&AuditRecord> for AuditDoc {
+    fn from(a: &AuditRecord) -> Self {
+        let (actor_kind, actor_id, actor_name, actor_app_id) = match &a.actor {
+            Actor::User { id, upn } => ("user", Some(id.to_string()), Some(upn.clone()), None),
+            Actor::App { service_principal_id, app_id, display_name } => ("app", Some(service_principal_id.to_string()), Some(display_name.clone()), Some(app_id.clone())),
+            Actor::Operator => ("operator", None, None, None),
+        };
+        Self {
+            id: a.id.to_string(),
+            tenant_id: a.tenant_id.to_string(),
+            time: a.time.millis(),
+            category: a.category.clone(),
+            activity: a.activity.clone(),
+            operation: a.operation_type.clone(),
+            actor_kind: actor_kind.into(),
+            actor_id,
+            actor_name,
+            actor_app_id,
+            targets: a
+                .targets
+                .iter()
+                .map(|t| TargetDoc {
+                    id: t.id.clone(),
+                    kind: t.kind.clone(),
+                    display_name: t.display_name.clone(),
+                    upn: t.user_principal_name.clone(),
+                    props: t.modified_properties.iter().map(|p| PropDoc { name: p.name.clone(), old: p.old_value.clone(), new: p.new_value.clone() }).collect(),
+                })
+                .collect(),
+            result: a.result.clone(),
+            result_reason: a.result_reason.clone(),
+            correlation_id: a.correlation_id.clone(),
+        }
+    }
+}
+
+impl TryFrom<AuditDoc> for AuditRecord {
+    type Error = StoreError;
+    fn try_from(d: AuditDoc) -> Result<Self, StoreError> {
+        let actor = match d.actor_kind.as_str() {
+            "user" => Actor::User { id: oid(d.actor_id.as_deref().unwrap_or(""))?, upn: d.actor_name.unwrap_or_default() },
+            "app" => Actor::App { service_principal_id: oid(d.actor_id.as_deref().unwrap_or(""))?, app_id: d.actor_app_id.unwrap_or_default(), display_name: d.actor_name.unwrap_or_default() },
+            _ => Actor::Operator,
+        };
+        Ok(AuditRecord {
+            id: oid(&d.id)?,
+            tenant_id: TenantId::parse(&d.tenant_id).ok_or_else(|| backend("bad tenant id"))?,
+            time: Timestamp(d.time),
+            category: d.category,
+            activity: d.activity,
+            operation_type: d.operation,
+            actor,
+            targets: d
+                .targets
+                .into_iter()
+                .map(|t| AuditTarget {
+                    id: t.id,
+                    kind: t.kind,
+                    display_name: t.display_name,
+                    user_principal_name: t.upn,
+                    modified_properties: t.props.into_iter().map(|p| ModifiedProperty { name: p.name, old_value: p.old, new_value: p.new }).collect(),
+                })
+                .collect(),
+            result: d.result,
+            result_reason: d.result_reason,
+            correlation_id: d.correlation_id,
+        })
+    }
+}
