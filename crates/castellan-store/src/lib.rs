@@ -1126,3 +1126,18 @@ impl TryFrom<AuditDoc> for AuditRecord {
         })
     }
 }
+
+/// Test and operator helpers.
+impl SqlStore {
+    /// SQLite's journal mode (`wal`), for tests and diagnostics.
+    pub async fn journal_mode(&self) -> Result<String, StoreError> {
+        let row = sqlx::query("PRAGMA journal_mode").fetch_one(&self.pool).await.map_err(backend)?;
+        row.try_get::<String, _>(0).map_err(backend)
+    }
+
+    /// Runs a statement outside the port (tests only: e.g. simulating a newer schema).
+    #[doc(hidden)]
+    pub async fn raw_execute(&self, sql: &str) -> Result<(), StoreError> {
+        sqlx::query(sql).execute(&self.pool).await.map(|_| ()).map_err(backend)
+    }
+}
