@@ -37,11 +37,19 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 fn main() -> Result<()> {
     let args = Args::parse();
     let dir = std::env::temp_dir().join(format!("castellan-bench-{}", std::process::id()));
-    let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(args.server_threads).enable_all().build()?;
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.server_threads)
+        .enable_all()
+        .build()?;
     let mut serve = castellan_server::ServeArgs::for_test(dir.clone());
     serve.demo = true;
-    let running = server_rt.block_on(castellan_server::start(serve)).map_err(|e| anyhow!("{e}"))?;
-    let demo = running.demo.clone().ok_or_else(|| anyhow!("no demo tenant"))?;
+    let running = server_rt
+        .block_on(castellan_server::start(serve))
+        .map_err(|e| anyhow!("{e}"))?;
+    let demo = running
+        .demo
+        .clone()
+        .ok_or_else(|| anyhow!("no demo tenant"))?;
     let keys = running.state.keys.clone();
 
     // Baseline: raw RS256 signatures of a token-sized message with the server's key, one core.
@@ -50,21 +58,46 @@ fn main() -> Result<()> {
     let t0 = Instant::now();
     let mut signs = 0u64;
     while t0.elapsed() < Duration::from_secs(args.seconds) {
-        keys.raw_sign(&msg, now).ok_or_else(|| anyhow!("no signing key"))?;
+        keys.raw_sign(&msg, now)
+            .ok_or_else(|| anyhow!("no signing key"))?;
         signs += 1;
     }
     let raw_per_sec = signs as f64 / t0.elapsed().as_secs_f64();
     println!("raw RS256 signs/s (1 core, same key): {raw_per_sec:.0}");
 
-    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let ca = std::fs::read(dir.join("tls/ca.pem")).context("reading the CA")?;
-    let http = reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(&ca)?).pool_max_idle_per_host(256).build()?;
-    let url = format!("{}/oauth2/v2.0/token", demo["authority"].as_str().unwrap_or(""));
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca)?)
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let url = format!(
+        "{}/oauth2/v2.0/token",
+        demo["authority"].as_str().unwrap_or("")
+    );
     let form: Vec<(String, String)> = vec![
         ("grant_type".into(), "client_credentials".into()),
-        ("client_id".into(), demo["confidential_client"]["app_id"].as_str().unwrap_or("").into()),
-        ("client_secret".into(), demo["confidential_client"]["secret"].as_str().unwrap_or("").into()),
-        ("scope".into(), "https://graph.microsoft.com/.default".into()),
+        (
+            "client_id".into(),
+            demo["confidential_client"]["app_id"]
+                .as_str()
+                .unwrap_or("")
+                .into(),
+        ),
+        (
+            "client_secret".into(),
+            demo["confidential_client"]["secret"]
+                .as_str()
+                .unwrap_or("")
+                .into(),
+        ),
+        (
+            "scope".into(),
+            "https://graph.microsoft.com/.default".into(),
+        ),
     ];
     let mut results = Vec::new();
     for &c in &args.concurrency {

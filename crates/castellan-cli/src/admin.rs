@@ -10,13 +10,28 @@ use serde_json::{json, Value};
 #[derive(Args, Clone)]
 pub struct OperatorConn {
     /// Server URL.
-    #[arg(long, env = "CASTELLAN_URL", default_value = "https://127.0.0.1:8443", global = true)]
+    #[arg(
+        long,
+        env = "CASTELLAN_URL",
+        default_value = "https://127.0.0.1:8443",
+        global = true
+    )]
     url: String,
     /// The operator credential (default: read from <data-dir>/operator.key).
-    #[arg(long, env = "CASTELLAN_OPERATOR_KEY", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "CASTELLAN_OPERATOR_KEY",
+        hide_env_values = true,
+        global = true
+    )]
     operator_key: Option<String>,
     /// Data dir of a local server (for operator.key and tls/ca.pem).
-    #[arg(long, env = "CASTELLAN_DATA_DIR", default_value = "./castellan-data", global = true)]
+    #[arg(
+        long,
+        env = "CASTELLAN_DATA_DIR",
+        default_value = "./castellan-data",
+        global = true
+    )]
     data_dir: PathBuf,
     /// CA certificate to trust (default: <data-dir>/tls/ca.pem when it exists).
     #[arg(long, env = "CASTELLAN_CA_FILE", global = true)]
@@ -36,7 +51,12 @@ pub struct GraphConn {
     #[arg(long, env = "CASTELLAN_CLIENT_ID", global = true)]
     client_id: Option<String>,
     /// Client secret.
-    #[arg(long, env = "CASTELLAN_CLIENT_SECRET", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "CASTELLAN_CLIENT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
     client_secret: Option<String>,
     /// Read url, tenant, client id, secret and CA from a demo.json.
     #[arg(long, env = "CASTELLAN_DEMO_FILE", global = true)]
@@ -53,8 +73,10 @@ pub struct GraphConn {
 pub fn http_client(ca: Option<&PathBuf>) -> Result<reqwest::Client> {
     let mut b = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60));
     if let Some(ca) = ca {
-        let pem = std::fs::read(ca).with_context(|| format!("cannot read CA file {}", ca.display()))?;
-        let cert = reqwest::Certificate::from_pem(&pem).with_context(|| format!("{} is not a PEM certificate", ca.display()))?;
+        let pem =
+            std::fs::read(ca).with_context(|| format!("cannot read CA file {}", ca.display()))?;
+        let cert = reqwest::Certificate::from_pem(&pem)
+            .with_context(|| format!("{} is not a PEM certificate", ca.display()))?;
         b = b.add_root_certificate(cert);
     }
     Ok(b.build()?)
@@ -63,10 +85,21 @@ pub fn http_client(ca: Option<&PathBuf>) -> Result<reqwest::Client> {
 async fn read_json(resp: reqwest::Response) -> Result<Value> {
     let status = resp.status();
     let text = resp.text().await?;
-    let v: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text.clone())) };
+    let v: Value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text.clone()))
+    };
     if !status.is_success() {
-        let msg = v["error"]["message"].as_str().or(v["error_description"].as_str()).map(str::to_string).unwrap_or_else(|| text.clone());
-        let code = v["error"]["code"].as_str().or(v["error"].as_str()).unwrap_or("");
+        let msg = v["error"]["message"]
+            .as_str()
+            .or(v["error_description"].as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| text.clone());
+        let code = v["error"]["code"]
+            .as_str()
+            .or(v["error"].as_str())
+            .unwrap_or("");
         bail!("{status} {code}: {msg}");
     }
     Ok(v)
@@ -110,7 +143,9 @@ pub enum KeysCmd {
 
 impl OperatorConn {
     fn ca(&self) -> Option<PathBuf> {
-        self.ca_file.clone().or_else(|| Some(self.data_dir.join("tls/ca.pem")).filter(|p| p.exists()))
+        self.ca_file
+            .clone()
+            .or_else(|| Some(self.data_dir.join("tls/ca.pem")).filter(|p| p.exists()))
     }
     fn key(&self) -> Result<String> {
         if let Some(k) = &self.operator_key {
@@ -128,7 +163,13 @@ pub async fn tenant(cmd: TenantCmd, op: OperatorConn) -> Result<()> {
     let http = http_client(op.ca().as_ref())?;
     let key = op.key()?;
     match cmd {
-        TenantCmd::Create { name, admin_upn, admin_password, display_name, license } => {
+        TenantCmd::Create {
+            name,
+            admin_upn,
+            admin_password,
+            display_name,
+            license,
+        } => {
             let mut body = json!({"name": name, "adminUpn": admin_upn, "license": license});
             if let Some(p) = admin_password {
                 body["adminPassword"] = json!(p);
@@ -136,12 +177,28 @@ pub async fn tenant(cmd: TenantCmd, op: OperatorConn) -> Result<()> {
             if let Some(d) = display_name {
                 body["displayName"] = json!(d);
             }
-            let v = read_json(http.post(format!("{}/operator/v1/tenants", op.url)).bearer_auth(key).json(&body).send().await?).await?;
+            let v = read_json(
+                http.post(format!("{}/operator/v1/tenants", op.url))
+                    .bearer_auth(key)
+                    .json(&body)
+                    .send()
+                    .await?,
+            )
+            .await?;
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
         TenantCmd::List => {
-            let v = read_json(http.get(format!("{}/operator/v1/tenants", op.url)).bearer_auth(key).send().await?).await?;
-            table(&v["value"], &["tenantId", "domain", "displayName", "license"]);
+            let v = read_json(
+                http.get(format!("{}/operator/v1/tenants", op.url))
+                    .bearer_auth(key)
+                    .send()
+                    .await?,
+            )
+            .await?;
+            table(
+                &v["value"],
+                &["tenantId", "domain", "displayName", "license"],
+            );
         }
     }
     Ok(())
@@ -153,7 +210,14 @@ pub async fn keys(cmd: KeysCmd, op: OperatorConn) -> Result<()> {
     let key = op.key()?;
     match cmd {
         KeysCmd::Rotate { activate_after } => {
-            let v = read_json(http.post(format!("{}/operator/v1/keys/rotate", op.url)).bearer_auth(key).json(&json!({"activateAfterSeconds": activate_after})).send().await?).await?;
+            let v = read_json(
+                http.post(format!("{}/operator/v1/keys/rotate", op.url))
+                    .bearer_auth(key)
+                    .json(&json!({"activateAfterSeconds": activate_after}))
+                    .send()
+                    .await?,
+            )
+            .await?;
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
     }
@@ -171,26 +235,71 @@ pub struct Graph {
 impl GraphConn {
     async fn connect(self) -> Result<Graph> {
         let demo: Option<Value> = match &self.demo_file {
-            Some(p) => Some(serde_json::from_str(&std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?)?),
+            Some(p) => Some(serde_json::from_str(
+                &std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read {}", p.display()))?,
+            )?),
             None => None,
         };
-        let d = |k: &str| demo.as_ref().and_then(|v| v.pointer(k)).and_then(Value::as_str).map(str::to_string);
-        let url = self.url.or_else(|| d("/origin")).unwrap_or_else(|| "https://127.0.0.1:8443".into());
-        let tenant = self.tenant.or_else(|| d("/tenant_id")).ok_or_else(|| anyhow!("no tenant: pass --tenant or CASTELLAN_TENANT (or --demo-file)"))?;
-        let client_id = self.client_id.or_else(|| d("/confidential_client/app_id")).ok_or_else(|| anyhow!("no client id: pass --client-id or CASTELLAN_CLIENT_ID (or --demo-file)"))?;
+        let d = |k: &str| {
+            demo.as_ref()
+                .and_then(|v| v.pointer(k))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let url = self
+            .url
+            .or_else(|| d("/origin"))
+            .unwrap_or_else(|| "https://127.0.0.1:8443".into());
+        let tenant = self.tenant.or_else(|| d("/tenant_id")).ok_or_else(|| {
+            anyhow!("no tenant: pass --tenant or CASTELLAN_TENANT (or --demo-file)")
+        })?;
+        let client_id = self
+            .client_id
+            .or_else(|| d("/confidential_client/app_id"))
+            .ok_or_else(|| {
+                anyhow!("no client id: pass --client-id or CASTELLAN_CLIENT_ID (or --demo-file)")
+            })?;
         let secret = self.client_secret.or_else(|| d("/confidential_client/secret")).ok_or_else(|| anyhow!("no client secret: pass --client-secret or CASTELLAN_CLIENT_SECRET (or --demo-file)"))?;
         let ca = self.ca_file.or_else(|| d("/ca_file").map(PathBuf::from));
         let http = http_client(ca.as_ref())?;
-        let form = [("grant_type", "client_credentials"), ("client_id", client_id.as_str()), ("client_secret", secret.as_str()), ("scope", "https://graph.microsoft.com/.default")];
-        let tok = read_json(http.post(format!("{url}/{tenant}/oauth2/v2.0/token")).form(&form).send().await?).await.context("getting a Graph token")?;
-        let token = tok["access_token"].as_str().ok_or_else(|| anyhow!("the token response has no access_token"))?.to_string();
-        Ok(Graph { http, base: format!("{url}/v1.0"), token, json: self.json })
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id.as_str()),
+            ("client_secret", secret.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ];
+        let tok = read_json(
+            http.post(format!("{url}/{tenant}/oauth2/v2.0/token"))
+                .form(&form)
+                .send()
+                .await?,
+        )
+        .await
+        .context("getting a Graph token")?;
+        let token = tok["access_token"]
+            .as_str()
+            .ok_or_else(|| anyhow!("the token response has no access_token"))?
+            .to_string();
+        Ok(Graph {
+            http,
+            base: format!("{url}/v1.0"),
+            token,
+            json: self.json,
+        })
     }
 }
 
 impl Graph {
     async fn get(&self, path: &str) -> Result<Value> {
-        read_json(self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await?).await
+        read_json(
+            self.http
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(&self.token)
+                .send()
+                .await?,
+        )
+        .await
     }
     /// Every page of a collection.
     async fn get_all(&self, path: &str) -> Result<Vec<Value>> {
@@ -204,10 +313,25 @@ impl Graph {
         Ok(out)
     }
     async fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        read_json(self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(body).send().await?).await
+        read_json(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .bearer_auth(&self.token)
+                .json(body)
+                .send()
+                .await?,
+        )
+        .await
     }
     async fn delete(&self, path: &str) -> Result<Value> {
-        read_json(self.http.delete(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await?).await
+        read_json(
+            self.http
+                .delete(format!("{}{path}", self.base))
+                .bearer_auth(&self.token)
+                .send()
+                .await?,
+        )
+        .await
     }
     fn show(&self, v: &Value) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(v)?);
@@ -226,9 +350,17 @@ impl Graph {
             return Ok(key.to_string());
         }
         if collection == "users" {
-            return Ok(self.get(&format!("/users/{key}")).await?["id"].as_str().unwrap_or_default().to_string());
+            return Ok(self.get(&format!("/users/{key}")).await?["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string());
         }
-        let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("$filter", &format!("{name_prop} eq '{}'", key.replace('\'', "''"))).finish();
+        let q = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair(
+                "$filter",
+                &format!("{name_prop} eq '{}'", key.replace('\'', "''")),
+            )
+            .finish();
         let found = self.get_all(&format!("/{collection}?{q}")).await?;
         match found.as_slice() {
             [one] => Ok(one["id"].as_str().unwrap_or_default().to_string()),
@@ -248,12 +380,39 @@ pub fn table(items: &Value, cols: &[&str]) {
         .as_array()
         .map(|a| {
             a.iter()
-                .map(|r| cols.iter().map(|c| match &r[*c] { Value::String(s) => s.clone(), Value::Null => String::new(), other => other.to_string() }).collect())
+                .map(|r| {
+                    cols.iter()
+                        .map(|c| match &r[*c] {
+                            Value::String(s) => s.clone(),
+                            Value::Null => String::new(),
+                            other => other.to_string(),
+                        })
+                        .collect()
+                })
                 .collect()
         })
         .unwrap_or_default();
-    let widths: Vec<usize> = cols.iter().enumerate().map(|(i, c)| rows.iter().map(|r| r.get(i).map_or(0, String::len)).max().unwrap_or(0).max(c.len())).collect();
-    let line = |cells: Vec<&str>| cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string();
+    let widths: Vec<usize> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, String::len))
+                .max()
+                .unwrap_or(0)
+                .max(c.len())
+        })
+        .collect();
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
     println!("{}", line(cols.to_vec()));
     for r in &rows {
         println!("{}", line(r.iter().map(String::as_str).collect()));
@@ -307,7 +466,14 @@ pub enum UserCmd {
 pub async fn user(cmd: UserCmd, conn: GraphConn) -> Result<()> {
     let g = conn.connect().await?;
     match cmd {
-        UserCmd::Create { upn, display_name, password, department, job_title, force_change_password } => {
+        UserCmd::Create {
+            upn,
+            display_name,
+            password,
+            department,
+            job_title,
+            force_change_password,
+        } => {
             let mut body = json!({
                 "accountEnabled": true, "displayName": display_name, "userPrincipalName": upn,
                 "mailNickname": upn.split('@').next().unwrap_or(""),
@@ -323,10 +489,24 @@ pub async fn user(cmd: UserCmd, conn: GraphConn) -> Result<()> {
         }
         UserCmd::List { filter } => {
             let path = match filter {
-                Some(f) => format!("/users?{}", url::form_urlencoded::Serializer::new(String::new()).append_pair("$filter", &f).finish()),
+                Some(f) => format!(
+                    "/users?{}",
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("$filter", &f)
+                        .finish()
+                ),
                 None => "/users".into(),
             };
-            g.list(&g.get_all(&path).await?, &["id", "userPrincipalName", "displayName", "department", "accountEnabled"])
+            g.list(
+                &g.get_all(&path).await?,
+                &[
+                    "id",
+                    "userPrincipalName",
+                    "displayName",
+                    "department",
+                    "accountEnabled",
+                ],
+            )
         }
         UserCmd::Show { user } => g.show(&g.get(&format!("/users/{user}")).await?),
         UserCmd::Delete { user } => {
@@ -378,8 +558,18 @@ pub enum GroupCmd {
 pub async fn group(cmd: GroupCmd, conn: GraphConn) -> Result<()> {
     let g = conn.connect().await?;
     match cmd {
-        GroupCmd::Create { display_name, mail_nickname, description, unified } => {
-            let nick = mail_nickname.unwrap_or_else(|| display_name.chars().filter(|c| c.is_ascii_alphanumeric()).collect());
+        GroupCmd::Create {
+            display_name,
+            mail_nickname,
+            description,
+            unified,
+        } => {
+            let nick = mail_nickname.unwrap_or_else(|| {
+                display_name
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric())
+                    .collect()
+            });
             let mut body = json!({"displayName": display_name, "mailNickname": nick, "mailEnabled": unified, "securityEnabled": !unified, "groupTypes": if unified { vec!["Unified"] } else { vec![] }});
             if let Some(d) = description {
                 body["description"] = json!(d);
@@ -395,16 +585,30 @@ pub async fn group(cmd: GroupCmd, conn: GraphConn) -> Result<()> {
             } else {
                 g.resolve("groups", &member, "displayName").await?
             };
-            g.post(&format!("/groups/{gid}/members/$ref"), &json!({"@odata.id": format!("{}/directoryObjects/{mid}", g.base)})).await?;
+            g.post(
+                &format!("/groups/{gid}/members/$ref"),
+                &json!({"@odata.id": format!("{}/directoryObjects/{mid}", g.base)}),
+            )
+            .await?;
             println!("added {member} to {group}");
             Ok(())
         }
         GroupCmd::Members { group, transitive } => {
             let gid = g.resolve("groups", &group, "displayName").await?;
-            let rel = if transitive { "transitiveMembers" } else { "members" };
-            g.list(&g.get_all(&format!("/groups/{gid}/{rel}")).await?, &["id", "@odata.type", "displayName", "userPrincipalName"])
+            let rel = if transitive {
+                "transitiveMembers"
+            } else {
+                "members"
+            };
+            g.list(
+                &g.get_all(&format!("/groups/{gid}/{rel}")).await?,
+                &["id", "@odata.type", "displayName", "userPrincipalName"],
+            )
         }
-        GroupCmd::List => g.list(&g.get_all("/groups").await?, &["id", "displayName", "mailNickname", "securityEnabled"]),
+        GroupCmd::List => g.list(
+            &g.get_all("/groups").await?,
+            &["id", "displayName", "mailNickname", "securityEnabled"],
+        ),
     }
 }
 
@@ -445,15 +649,32 @@ pub enum AppCmd {
 }
 
 async fn app_object_id(g: &Graph, app: &str) -> Result<String> {
-    let found = g.get_all(&format!("/applications?{}", url::form_urlencoded::Serializer::new(String::new()).append_pair("$filter", &format!("appId eq '{app}' or id eq '{app}'")).finish())).await?;
-    found.first().and_then(|a| a["id"].as_str()).map(str::to_string).ok_or_else(|| anyhow!("no application with id or appId '{app}' in this tenant"))
+    let found = g
+        .get_all(&format!(
+            "/applications?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("$filter", &format!("appId eq '{app}' or id eq '{app}'"))
+                .finish()
+        ))
+        .await?;
+    found
+        .first()
+        .and_then(|a| a["id"].as_str())
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("no application with id or appId '{app}' in this tenant"))
 }
 
 /// `castellan app ...`.
 pub async fn app(cmd: AppCmd, conn: GraphConn) -> Result<()> {
     let g = conn.connect().await?;
     match cmd {
-        AppCmd::Create { display_name, web_redirect_uris, public_redirect_uris, identifier_uris, multi_tenant } => {
+        AppCmd::Create {
+            display_name,
+            web_redirect_uris,
+            public_redirect_uris,
+            identifier_uris,
+            multi_tenant,
+        } => {
             let body = json!({
                 "displayName": display_name,
                 "signInAudience": if multi_tenant { "AzureADMultipleOrgs" } else { "AzureADMyOrg" },
@@ -472,11 +693,19 @@ pub async fn app(cmd: AppCmd, conn: GraphConn) -> Result<()> {
             if let Some(e) = end {
                 pc["endDateTime"] = json!(e);
             }
-            let v = g.post(&format!("/applications/{id}/addPassword"), &json!({"passwordCredential": pc})).await?;
+            let v = g
+                .post(
+                    &format!("/applications/{id}/addPassword"),
+                    &json!({"passwordCredential": pc}),
+                )
+                .await?;
             eprintln!("The secret text is shown only now; store it safely.");
             g.show(&v)
         }
-        AppCmd::List => g.list(&g.get_all("/applications").await?, &["id", "appId", "displayName", "signInAudience"]),
+        AppCmd::List => g.list(
+            &g.get_all("/applications").await?,
+            &["id", "appId", "displayName", "signInAudience"],
+        ),
     }
 }
 
@@ -497,10 +726,15 @@ pub async fn sp(cmd: SpCmd, conn: GraphConn) -> Result<()> {
     let g = conn.connect().await?;
     match cmd {
         SpCmd::Create { app_id } => {
-            let v = g.post("/servicePrincipals", &json!({"appId": app_id})).await?;
+            let v = g
+                .post("/servicePrincipals", &json!({"appId": app_id}))
+                .await?;
             g.show(&json!({"id": v["id"], "appId": v["appId"], "displayName": v["displayName"]}))
         }
-        SpCmd::List => g.list(&g.get_all("/servicePrincipals").await?, &["id", "appId", "displayName", "servicePrincipalType"]),
+        SpCmd::List => g.list(
+            &g.get_all("/servicePrincipals").await?,
+            &["id", "appId", "displayName", "servicePrincipalType"],
+        ),
     }
 }
 
@@ -522,9 +756,27 @@ pub enum GrantCmd {
 }
 
 async fn sp_for(g: &Graph, key: &str) -> Result<Value> {
-    let key = if key.eq_ignore_ascii_case("graph") { "00000003-0000-0000-c000-000000000000" } else { key };
-    let filter = if uuid_like(key) { format!("appId eq '{key}' or id eq '{key}'") } else { format!("servicePrincipalNames/any(n:n eq '{}')", key.replace('\'', "''")) };
-    let found = g.get_all(&format!("/servicePrincipals?{}", url::form_urlencoded::Serializer::new(String::new()).append_pair("$filter", &filter).finish())).await?;
+    let key = if key.eq_ignore_ascii_case("graph") {
+        "00000003-0000-0000-c000-000000000000"
+    } else {
+        key
+    };
+    let filter = if uuid_like(key) {
+        format!("appId eq '{key}' or id eq '{key}'")
+    } else {
+        format!(
+            "servicePrincipalNames/any(n:n eq '{}')",
+            key.replace('\'', "''")
+        )
+    };
+    let found = g
+        .get_all(&format!(
+            "/servicePrincipals?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("$filter", &filter)
+                .finish()
+        ))
+        .await?;
     found.into_iter().next().ok_or_else(|| anyhow!("no service principal for '{key}' in this tenant (create it with `castellan sp create <appId>`)"))
 }
 
@@ -532,16 +784,37 @@ async fn sp_for(g: &Graph, key: &str) -> Result<Value> {
 pub async fn grant(cmd: GrantCmd, conn: GraphConn) -> Result<()> {
     let g = conn.connect().await?;
     match cmd {
-        GrantCmd::AppRole { client, resource, role } => {
+        GrantCmd::AppRole {
+            client,
+            resource,
+            role,
+        } => {
             let client = sp_for(&g, &client).await?;
             let resource = sp_for(&g, &resource).await?;
             let roles = resource["appRoles"].as_array().cloned().unwrap_or_default();
             let r = roles
                 .iter()
-                .find(|r| r["value"].as_str().is_some_and(|v| v.eq_ignore_ascii_case(&role)))
-                .ok_or_else(|| anyhow!("'{}' has no app role '{role}'", resource["displayName"].as_str().unwrap_or("")))?;
+                .find(|r| {
+                    r["value"]
+                        .as_str()
+                        .is_some_and(|v| v.eq_ignore_ascii_case(&role))
+                })
+                .ok_or_else(|| {
+                    anyhow!(
+                        "'{}' has no app role '{role}'",
+                        resource["displayName"].as_str().unwrap_or("")
+                    )
+                })?;
             let body = json!({"principalId": client["id"], "resourceId": resource["id"], "appRoleId": r["id"]});
-            let v = g.post(&format!("/servicePrincipals/{}/appRoleAssignments", client["id"].as_str().unwrap_or("")), &body).await?;
+            let v = g
+                .post(
+                    &format!(
+                        "/servicePrincipals/{}/appRoleAssignments",
+                        client["id"].as_str().unwrap_or("")
+                    ),
+                    &body,
+                )
+                .await?;
             g.show(&v)
         }
     }

@@ -9,7 +9,11 @@ mod token;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "castellan", version, about = "A self-hostable, Entra ID–compatible identity platform")]
+#[command(
+    name = "castellan",
+    version,
+    about = "A self-hostable, Entra ID–compatible identity platform"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -85,7 +89,9 @@ enum Cmd {
 async fn main() {
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Serve(args) => castellan_server::run(args).await.map_err(|e| anyhow::anyhow!("{e}")),
+        Cmd::Serve(args) => castellan_server::run(args)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}")),
         Cmd::Migrate { database_url } => castellan_server::serve::migrate(&database_url)
             .await
             .map(|_| println!("migrations applied"))

@@ -31,15 +31,25 @@ pub enum TokenCmd {
 }
 
 fn part(jwt: &str, i: usize) -> Result<Value> {
-    let p = jwt.split('.').nth(i).ok_or_else(|| anyhow!("not a JWT: expected three dot-separated parts"))?;
-    let bytes = URL_SAFE_NO_PAD.decode(p.trim_end_matches('=')).context("not a JWT: a part is not base64url")?;
+    let p = jwt
+        .split('.')
+        .nth(i)
+        .ok_or_else(|| anyhow!("not a JWT: expected three dot-separated parts"))?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(p.trim_end_matches('='))
+        .context("not a JWT: a part is not base64url")?;
     serde_json::from_slice(&bytes).context("not a JWT: a part is not JSON")
 }
 
 /// Runs a token command.
 pub async fn run(cmd: TokenCmd) -> Result<()> {
     match cmd {
-        TokenCmd::Decode { jwt, url, ca_file, no_verify } => {
+        TokenCmd::Decode {
+            jwt,
+            url,
+            ca_file,
+            no_verify,
+        } => {
             let jwt = if jwt == "-" {
                 let mut s = String::new();
                 std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
@@ -54,21 +64,36 @@ pub async fn run(cmd: TokenCmd) -> Result<()> {
             if no_verify {
                 return Ok(());
             }
-            let tid = claims["tid"].as_str().ok_or_else(|| anyhow!("the token has no tid claim"))?;
+            let tid = claims["tid"]
+                .as_str()
+                .ok_or_else(|| anyhow!("the token has no tid claim"))?;
             let origin = match url {
                 Some(u) => u,
                 None => {
-                    let iss = claims["iss"].as_str().ok_or_else(|| anyhow!("the token has no iss claim; pass --url"))?;
+                    let iss = claims["iss"]
+                        .as_str()
+                        .ok_or_else(|| anyhow!("the token has no iss claim; pass --url"))?;
                     let u = url::Url::parse(iss).context("iss is not a URL; pass --url")?;
                     u.origin().ascii_serialization()
                 }
             };
             let jwks_url = format!("{origin}/{tid}/discovery/v2.0/keys");
             let http = http_client(ca_file.as_ref())?;
-            let jwks: Value = http.get(&jwks_url).send().await?.error_for_status()?.json().await?;
-            let kid = header["kid"].as_str().ok_or_else(|| anyhow!("the token has no kid header"))?;
+            let jwks: Value = http
+                .get(&jwks_url)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let kid = header["kid"]
+                .as_str()
+                .ok_or_else(|| anyhow!("the token has no kid header"))?;
             let key = jwks["keys"].as_array().and_then(|ks| ks.iter().find(|k| k["kid"] == kid)).ok_or_else(|| anyhow!("kid '{kid}' is not in {jwks_url}: the key was rotated out or the token is from another server"))?;
-            let dk = jsonwebtoken::DecodingKey::from_rsa_components(key["n"].as_str().unwrap_or(""), key["e"].as_str().unwrap_or(""))?;
+            let dk = jsonwebtoken::DecodingKey::from_rsa_components(
+                key["n"].as_str().unwrap_or(""),
+                key["e"].as_str().unwrap_or(""),
+            )?;
             let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
             v.validate_aud = false;
             v.validate_exp = false;

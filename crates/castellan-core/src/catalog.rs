@@ -30,12 +30,18 @@ fn parse_graph() -> BuiltInResource {
     let mut scopes = Vec::new();
     for line in GRAPH_TSV.lines().skip(1) {
         let cols: Vec<&str> = line.split('\t').collect();
-        let (Some(name), Some(kind), Some(id), Some(admin), Some(display)) =
-            (cols.first(), cols.get(1), cols.get(2), cols.get(3), cols.get(4))
-        else {
+        let (Some(name), Some(kind), Some(id), Some(admin), Some(display)) = (
+            cols.first(),
+            cols.get(1),
+            cols.get(2),
+            cols.get(3),
+            cols.get(4),
+        ) else {
             continue;
         };
-        let Ok(id) = uuid::Uuid::parse_str(id) else { continue };
+        let Ok(id) = uuid::Uuid::parse_str(id) else {
+            continue;
+        };
         match *kind {
             "Role" => app_roles.push(AppRole {
                 id,
@@ -48,7 +54,11 @@ fn parse_graph() -> BuiltInResource {
             "Scope" => scopes.push(PermissionScope {
                 id,
                 value: (*name).to_string(),
-                consent_type: if *admin == "true" { "Admin".into() } else { "User".into() },
+                consent_type: if *admin == "true" {
+                    "Admin".into()
+                } else {
+                    "User".into()
+                },
                 is_enabled: true,
                 admin_consent_display_name: Some((*display).to_string()),
                 admin_consent_description: Some((*display).to_string()),
@@ -61,7 +71,14 @@ fn parse_graph() -> BuiltInResource {
     BuiltInResource {
         app_id: GRAPH_APP_ID,
         display_name: "Microsoft Graph",
-        service_principal_names: &["https://graph.microsoft.com", "https://graph.microsoft.com/", "https://canary.graph.microsoft.com", "https://dod-graph.microsoft.us", "https://graph.microsoft.us", "https://ags.windows.net"],
+        service_principal_names: &[
+            "https://graph.microsoft.com",
+            "https://graph.microsoft.com/",
+            "https://canary.graph.microsoft.com",
+            "https://dod-graph.microsoft.us",
+            "https://graph.microsoft.us",
+            "https://ags.windows.net",
+        ],
         app_roles,
         scopes,
     }
@@ -91,11 +108,30 @@ mod tests {
     #[test]
     fn graph_catalogue_has_real_guids() {
         let g = graph();
-        let role = |v: &str| g.app_roles.iter().find(|r| r.value == v).map(|r| r.id.to_string());
-        let scope = |v: &str| g.scopes.iter().find(|r| r.value == v).map(|r| r.id.to_string());
-        assert_eq!(role("User.Read.All").as_deref(), Some("df021288-bdef-4463-88db-98f22de89214"));
-        assert_eq!(role("Directory.ReadWrite.All").as_deref(), Some("19dbc75e-c2e2-444c-a770-ec69d8559fc7"));
-        assert_eq!(scope("User.Read").as_deref(), Some("e1fe6dd8-ba31-4d61-89e7-88639da4683d"));
+        let role = |v: &str| {
+            g.app_roles
+                .iter()
+                .find(|r| r.value == v)
+                .map(|r| r.id.to_string())
+        };
+        let scope = |v: &str| {
+            g.scopes
+                .iter()
+                .find(|r| r.value == v)
+                .map(|r| r.id.to_string())
+        };
+        assert_eq!(
+            role("User.Read.All").as_deref(),
+            Some("df021288-bdef-4463-88db-98f22de89214")
+        );
+        assert_eq!(
+            role("Directory.ReadWrite.All").as_deref(),
+            Some("19dbc75e-c2e2-444c-a770-ec69d8559fc7")
+        );
+        assert_eq!(
+            scope("User.Read").as_deref(),
+            Some("e1fe6dd8-ba31-4d61-89e7-88639da4683d")
+        );
         assert!(g.app_roles.len() > 300, "{}", g.app_roles.len());
         assert!(g.scopes.len() > 300, "{}", g.scopes.len());
     }

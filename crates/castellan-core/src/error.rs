@@ -73,7 +73,11 @@ macro_rules! aadsts {
 impl AadstsError {
     /// 900144: a required parameter is missing.
     pub fn missing_parameter(name: &str) -> Self {
-        aadsts!(900144, InvalidRequest, "The request body must contain the following parameter: '{name}'.")
+        aadsts!(
+            900144,
+            InvalidRequest,
+            "The request body must contain the following parameter: '{name}'."
+        )
     }
     /// 90002: the tenant in the path does not exist.
     pub fn tenant_not_found(tenant: &str) -> Self {
@@ -105,7 +109,11 @@ impl AadstsError {
     }
     /// 7000112: the application or its service principal is disabled.
     pub fn client_disabled(client_id: &str) -> Self {
-        aadsts!(7000112, UnauthorizedClient, "Application '{client_id}' is disabled.")
+        aadsts!(
+            7000112,
+            UnauthorizedClient,
+            "Application '{client_id}' is disabled."
+        )
     }
     /// 70011: the scope is not valid.
     pub fn invalid_scope(scope: &str, why: &str) -> Self {

@@ -28,15 +28,42 @@ pub enum Access {
 pub fn permissions_for(area: Area, access: Access) -> &'static [&'static str] {
     use {Access::*, Area::*};
     match (area, access) {
-        (Users, Read) => &["User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"],
+        (Users, Read) => &[
+            "User.Read.All",
+            "User.ReadWrite.All",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+        ],
         (Users, Write) => &["User.ReadWrite.All", "Directory.ReadWrite.All"],
-        (Groups, Read) => &["Group.Read.All", "Group.ReadWrite.All", "GroupMember.Read.All", "GroupMember.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"],
-        (Groups, Write) => &["Group.ReadWrite.All", "GroupMember.ReadWrite.All", "Directory.ReadWrite.All"],
-        (Applications, Read) => &["Application.Read.All", "Application.ReadWrite.All", "Application.ReadWrite.OwnedBy", "Directory.Read.All", "Directory.ReadWrite.All"],
+        (Groups, Read) => &[
+            "Group.Read.All",
+            "Group.ReadWrite.All",
+            "GroupMember.Read.All",
+            "GroupMember.ReadWrite.All",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+        ],
+        (Groups, Write) => &[
+            "Group.ReadWrite.All",
+            "GroupMember.ReadWrite.All",
+            "Directory.ReadWrite.All",
+        ],
+        (Applications, Read) => &[
+            "Application.Read.All",
+            "Application.ReadWrite.All",
+            "Application.ReadWrite.OwnedBy",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+        ],
         (Applications, Write) => &["Application.ReadWrite.All", "Directory.ReadWrite.All"],
         (AuditLogs, Read) => &["AuditLog.Read.All"],
         (AuditLogs, Write) => &[],
-        (RoleManagement, Read) => &["RoleManagement.Read.Directory", "RoleManagement.ReadWrite.Directory", "Directory.Read.All", "Directory.ReadWrite.All"],
+        (RoleManagement, Read) => &[
+            "RoleManagement.Read.Directory",
+            "RoleManagement.ReadWrite.Directory",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+        ],
         (RoleManagement, Write) => &["RoleManagement.ReadWrite.Directory"],
     }
 }
@@ -44,7 +71,10 @@ pub fn permissions_for(area: Area, access: Access) -> &'static [&'static str] {
 /// Whether the token's `roles` allow the call; on refusal, the permissions that would.
 pub fn check(roles: &[String], area: Area, access: Access) -> Result<(), &'static [&'static str]> {
     let needed = permissions_for(area, access);
-    if roles.iter().any(|r| needed.iter().any(|n| n.eq_ignore_ascii_case(r))) {
+    if roles
+        .iter()
+        .any(|r| needed.iter().any(|n| n.eq_ignore_ascii_case(r)))
+    {
         Ok(())
     } else {
         Err(needed)
@@ -63,10 +93,25 @@ mod tests {
     fn read_and_write_rules() {
         assert!(check(&roles(&["User.Read.All"]), Area::Users, Access::Read).is_ok());
         assert!(check(&roles(&["User.Read.All"]), Area::Users, Access::Write).is_err());
-        assert!(check(&roles(&["Directory.ReadWrite.All"]), Area::Groups, Access::Write).is_ok());
+        assert!(check(
+            &roles(&["Directory.ReadWrite.All"]),
+            Area::Groups,
+            Access::Write
+        )
+        .is_ok());
         assert!(check(&roles(&["Group.Read.All"]), Area::Users, Access::Read).is_err());
         assert!(check(&roles(&[]), Area::Applications, Access::Read).is_err());
-        assert!(check(&roles(&["Directory.ReadWrite.All"]), Area::AuditLogs, Access::Read).is_err());
-        assert!(check(&roles(&["AuditLog.Read.All"]), Area::AuditLogs, Access::Read).is_ok());
+        assert!(check(
+            &roles(&["Directory.ReadWrite.All"]),
+            Area::AuditLogs,
+            Access::Read
+        )
+        .is_err());
+        assert!(check(
+            &roles(&["AuditLog.Read.All"]),
+            Area::AuditLogs,
+            Access::Read
+        )
+        .is_ok());
     }
 }

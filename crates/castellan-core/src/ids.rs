@@ -52,4 +52,5 @@ guid_id!(
 );
 
 /// Microsoft Graph's well-known application id.
-pub const GRAPH_APP_ID: AppId = AppId::from_uuid(Uuid::from_u128(0x00000003_0000_0000_c000_000000000000));
+pub const GRAPH_APP_ID: AppId =
+    AppId::from_uuid(Uuid::from_u128(0x00000003_0000_0000_c000_000000000000));

@@ -3,7 +3,15 @@
 //! Invariants (enforced by `Cargo.toml` and `tests/tidy.rs`): this crate never reads the clock,
 //! randomness, files, the network or a database, and knows no wire shape. Time and random
 //! values come in as arguments; decisions and intended writes go out as values.
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 pub mod audit;
 pub mod catalog;

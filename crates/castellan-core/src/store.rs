@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use crate::audit::AuditRecord;
 use crate::ids::{AppId, ObjectId, TenantId};
 use crate::model::{
-    AppRoleAssignment, Application, DirectoryRoleAssignment, Group, Membership, OAuth2PermissionGrant, ObjectKind,
-    ServicePrincipal, SigningKey, Tenant, User,
+    AppRoleAssignment, Application, DirectoryRoleAssignment, Group, Membership,
+    OAuth2PermissionGrant, ObjectKind, ServicePrincipal, SigningKey, Tenant, User,
 };
 use crate::time::Timestamp;
 
@@ -153,33 +153,68 @@ pub trait Store: Send + Sync {
     async fn owners(&self, t: TenantId, object: ObjectId) -> Result<Vec<ObjectId>, StoreError>;
 
     /// What kind of object an id names in this tenant, if any.
-    async fn object_kind(&self, t: TenantId, id: ObjectId) -> Result<Option<ObjectKind>, StoreError>;
+    async fn object_kind(
+        &self,
+        t: TenantId,
+        id: ObjectId,
+    ) -> Result<Option<ObjectKind>, StoreError>;
 
     /// An application by object id, in its home tenant.
-    async fn application(&self, t: TenantId, id: ObjectId) -> Result<Option<Application>, StoreError>;
+    async fn application(
+        &self,
+        t: TenantId,
+        id: ObjectId,
+    ) -> Result<Option<Application>, StoreError>;
     /// An application by appId, from any tenant.
-    async fn application_by_app_id(&self, app_id: AppId) -> Result<Option<Application>, StoreError>;
+    async fn application_by_app_id(&self, app_id: AppId)
+        -> Result<Option<Application>, StoreError>;
     /// Applications whose home tenant is `t`.
     async fn applications(&self, t: TenantId) -> Result<Vec<Application>, StoreError>;
 
     /// A service principal by id.
-    async fn service_principal(&self, t: TenantId, id: ObjectId) -> Result<Option<ServicePrincipal>, StoreError>;
+    async fn service_principal(
+        &self,
+        t: TenantId,
+        id: ObjectId,
+    ) -> Result<Option<ServicePrincipal>, StoreError>;
     /// The tenant's service principal for an appId.
-    async fn service_principal_by_app_id(&self, t: TenantId, app_id: AppId) -> Result<Option<ServicePrincipal>, StoreError>;
+    async fn service_principal_by_app_id(
+        &self,
+        t: TenantId,
+        app_id: AppId,
+    ) -> Result<Option<ServicePrincipal>, StoreError>;
     /// Every service principal of a tenant.
     async fn service_principals(&self, t: TenantId) -> Result<Vec<ServicePrincipal>, StoreError>;
 
     /// App-role assignments held by a principal.
-    async fn app_role_assignments_of(&self, t: TenantId, principal: ObjectId) -> Result<Vec<AppRoleAssignment>, StoreError>;
+    async fn app_role_assignments_of(
+        &self,
+        t: TenantId,
+        principal: ObjectId,
+    ) -> Result<Vec<AppRoleAssignment>, StoreError>;
     /// App-role assignments granted on a resource service principal.
-    async fn app_role_assignments_to(&self, t: TenantId, resource: ObjectId) -> Result<Vec<AppRoleAssignment>, StoreError>;
+    async fn app_role_assignments_to(
+        &self,
+        t: TenantId,
+        resource: ObjectId,
+    ) -> Result<Vec<AppRoleAssignment>, StoreError>;
     /// Delegated permission grants of a tenant.
-    async fn permission_grants(&self, t: TenantId) -> Result<Vec<OAuth2PermissionGrant>, StoreError>;
+    async fn permission_grants(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<OAuth2PermissionGrant>, StoreError>;
     /// Directory role assignments of a tenant.
-    async fn directory_role_assignments(&self, t: TenantId) -> Result<Vec<DirectoryRoleAssignment>, StoreError>;
+    async fn directory_role_assignments(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<DirectoryRoleAssignment>, StoreError>;
 
     /// Audit records of a tenant, newest first.
-    async fn audit_records(&self, t: TenantId, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
+    async fn audit_records(
+        &self,
+        t: TenantId,
+        q: &AuditQuery,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
 
     /// Every signing key.
     async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError>;

@@ -1,5 +1,10 @@
 //! Tidy checks: the walls between crates, re-checked on every test run.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::{Path, PathBuf};
 
@@ -31,7 +36,10 @@ fn check_forbidden(name: &str, forbidden: &[&str]) {
     let d = deps(name);
     assert!(!d.is_empty(), "{name}: no dependencies parsed");
     for f in forbidden {
-        assert!(!d.iter().any(|x| x == f), "{name} must not depend on `{f}` (see docs/architecture.md)");
+        assert!(
+            !d.iter().any(|x| x == f),
+            "{name} must not depend on `{f}` (see docs/architecture.md)"
+        );
     }
 }
 
@@ -39,18 +47,53 @@ fn check_forbidden(name: &str, forbidden: &[&str]) {
 fn core_has_no_io_http_sql_json_clock_or_randomness() {
     check_forbidden(
         "castellan-core",
-        &["tokio", "axum", "hyper", "tower", "sqlx", "reqwest", "serde_json", "rand", "getrandom", "castellan-wire", "castellan-store", "castellan-server"],
+        &[
+            "tokio",
+            "axum",
+            "hyper",
+            "tower",
+            "sqlx",
+            "reqwest",
+            "serde_json",
+            "rand",
+            "getrandom",
+            "castellan-wire",
+            "castellan-store",
+            "castellan-server",
+        ],
     );
 }
 
 #[test]
 fn wire_knows_no_http_framework_or_sql() {
-    check_forbidden("castellan-wire", &["tokio", "axum", "hyper", "tower", "sqlx", "reqwest", "castellan-store", "castellan-server"]);
+    check_forbidden(
+        "castellan-wire",
+        &[
+            "tokio",
+            "axum",
+            "hyper",
+            "tower",
+            "sqlx",
+            "reqwest",
+            "castellan-store",
+            "castellan-server",
+        ],
+    );
 }
 
 #[test]
 fn store_knows_no_http_or_wire() {
-    check_forbidden("castellan-store", &["axum", "hyper", "tower", "reqwest", "castellan-wire", "castellan-server"]);
+    check_forbidden(
+        "castellan-store",
+        &[
+            "axum",
+            "hyper",
+            "tower",
+            "reqwest",
+            "castellan-wire",
+            "castellan-server",
+        ],
+    );
 }
 
 #[test]
@@ -71,13 +114,23 @@ fn rs_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn every_module_has_a_header() {
-    for c in ["castellan-core", "castellan-wire", "castellan-store", "castellan-server", "castellan-cli"] {
+    for c in [
+        "castellan-core",
+        "castellan-wire",
+        "castellan-store",
+        "castellan-server",
+        "castellan-cli",
+    ] {
         let mut files = Vec::new();
         rs_files(&crate_dir(c).join("src"), &mut files);
         for f in files {
             let text = std::fs::read_to_string(&f).unwrap();
             let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-            assert!(first.starts_with("//!"), "{} must open with a `//!` comment saying what the module owns", f.display());
+            assert!(
+                first.starts_with("//!"),
+                "{} must open with a `//!` comment saying what the module owns",
+                f.display()
+            );
         }
     }
 }
@@ -88,8 +141,19 @@ fn core_source_never_reads_the_clock() {
     rs_files(&crate_dir("castellan-core").join("src"), &mut files);
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
-        for banned in ["SystemTime::now", "Instant::now", "std::fs::", "std::net::", "thread_rng", "OsRng"] {
-            assert!(!text.contains(banned), "{} uses `{banned}`: core takes time and randomness as arguments", f.display());
+        for banned in [
+            "SystemTime::now",
+            "Instant::now",
+            "std::fs::",
+            "std::net::",
+            "thread_rng",
+            "OsRng",
+        ] {
+            assert!(
+                !text.contains(banned),
+                "{} uses `{banned}`: core takes time and randomness as arguments",
+                f.display()
+            );
         }
     }
 }

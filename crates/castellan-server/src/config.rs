@@ -24,7 +24,11 @@ pub struct ServeArgs {
     #[arg(long = "hostname", env = "CASTELLAN_HOSTNAMES", value_delimiter = ',')]
     pub hostnames: Vec<String>,
     /// Suffix of new tenants' initial domains (`<name>.<suffix>`).
-    #[arg(long, env = "CASTELLAN_DOMAIN_SUFFIX", default_value = "onmicrosoft.test")]
+    #[arg(
+        long,
+        env = "CASTELLAN_DOMAIN_SUFFIX",
+        default_value = "onmicrosoft.test"
+    )]
     pub domain_suffix: String,
     /// Days between automatic signing-key rotations.
     #[arg(long, env = "CASTELLAN_KEY_ROTATION_DAYS", default_value_t = 30)]
@@ -59,6 +63,8 @@ impl ServeArgs {
 
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("castellan.db").display()))
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("castellan.db").display()))
     }
 }

@@ -32,7 +32,11 @@ pub fn random_secret() -> String {
     let mut b = [0u8; 33];
     rand::rng().fill_bytes(&mut b);
     let s = URL_SAFE_NO_PAD.encode(b);
-    format!("{}~{}", s.get(..3).unwrap_or("cst"), s.get(3..).unwrap_or(""))
+    format!(
+        "{}~{}",
+        s.get(..3).unwrap_or("cst"),
+        s.get(3..).unwrap_or("")
+    )
 }
 
 /// Random bytes as base64url.
@@ -58,16 +62,24 @@ fn argon() -> Argon2<'static> {
 impl Argon2Hasher {
     /// A hasher allowing `pool` concurrent hashes.
     pub fn new(pool: usize) -> Self {
-        Self { permits: Arc::new(Semaphore::new(pool.max(1))) }
+        Self {
+            permits: Arc::new(Semaphore::new(pool.max(1))),
+        }
     }
 
     /// Verifies a password against a PHC string, off the async threads.
     pub async fn verify(&self, password: &str, phc: &str) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else { return false };
+        let Ok(_permit) = self.permits.acquire().await else {
+            return false;
+        };
         let (pw, phc) = (password.to_string(), phc.to_string());
-        tokio::task::spawn_blocking(move || PasswordHash::new(&phc).map(|h| argon().verify_password(pw.as_bytes(), &h).is_ok()).unwrap_or(false))
-            .await
-            .unwrap_or(false)
+        tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&phc)
+                .map(|h| argon().verify_password(pw.as_bytes(), &h).is_ok())
+                .unwrap_or(false)
+        })
+        .await
+        .unwrap_or(false)
     }
 }
 
@@ -83,7 +95,10 @@ impl PasswordHasher for Argon2Hasher {
             let mut salt = [0u8; 16];
             rand::rng().fill_bytes(&mut salt);
             let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-            argon().hash_password(pw.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
+            argon()
+                .hash_password(pw.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| e.to_string())?

@@ -20,7 +20,12 @@ use crate::keys::anyhow_lite;
 use crate::state::{now, AppState};
 
 /// The Graph application permissions the demo confidential client holds.
-pub const DEMO_APP_PERMISSIONS: &[&str] = &["Directory.ReadWrite.All", "Application.ReadWrite.All", "RoleManagement.ReadWrite.Directory", "AuditLog.Read.All"];
+pub const DEMO_APP_PERMISSIONS: &[&str] = &[
+    "Directory.ReadWrite.All",
+    "Application.ReadWrite.All",
+    "RoleManagement.ReadWrite.Directory",
+    "AuditLog.Read.All",
+];
 
 fn e(x: impl std::fmt::Display) -> anyhow_lite::Error {
     anyhow_lite::err(format!("seeding the demo tenant failed: {x}"))
@@ -38,23 +43,45 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
     let ca = std::fs::canonicalize(&ca).unwrap_or(ca);
     if path.exists() {
         let text = std::fs::read_to_string(&path).map_err(e)?;
-        let mut v: Value = serde_json::from_str(&text).map_err(|x| e(format!("{} is not valid JSON ({x}); delete it and the data dir to reseed", path.display())))?;
+        let mut v: Value = serde_json::from_str(&text).map_err(|x| {
+            e(format!(
+                "{} is not valid JSON ({x}); delete it and the data dir to reseed",
+                path.display()
+            ))
+        })?;
         let tid = v["tenant_id"].as_str().unwrap_or_default().to_string();
         if castellan_core::TenantId::parse(&tid).is_some() {
             v["authority"] = json!(format!("{origin}/{tid}"));
             v["graph_url"] = json!(format!("{origin}/v1.0"));
             v["ca_file"] = json!(ca.display().to_string());
             v["origin"] = json!(origin);
-            crate::keys::write_secret_file(&path, serde_json::to_string_pretty(&v).map_err(e)?.as_bytes())?;
+            crate::keys::write_secret_file(
+                &path,
+                serde_json::to_string_pretty(&v).map_err(e)?.as_bytes(),
+            )?;
             return Ok(v);
         }
     }
     let mut ent = OsEntropy;
-    let mut env = Env { store: s.store.as_ref(), now: now(), entropy: &mut ent, hasher: &s.hasher, actor: Actor::Operator, correlation_id: "demo-seed".into() };
+    let mut env = Env {
+        store: s.store.as_ref(),
+        now: now(),
+        entropy: &mut ent,
+        hasher: &s.hasher,
+        actor: Actor::Operator,
+        correlation_id: "demo-seed".into(),
+    };
     let admin_pw = strong_password();
     let created = tenants::create(
         &mut env,
-        NewTenant { name: "demo".into(), display_name: Some("Castellan Demo".into()), domain_suffix: s.config.domain_suffix.clone(), license: LicenseTier::P2, admin_upn: "admin".into(), admin_password: admin_pw.clone() },
+        NewTenant {
+            name: "demo".into(),
+            display_name: Some("Castellan Demo".into()),
+            domain_suffix: s.config.domain_suffix.clone(),
+            license: LicenseTier::P2,
+            admin_upn: "admin".into(),
+            admin_password: admin_pw.clone(),
+        },
     )
     .await
     .map_err(e)?;
@@ -73,7 +100,19 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
         password: Field::Value(pw.into()),
         ..Default::default()
     };
-    let user = users::create(&mut env, &t, person("Alex Wilber", "alex", "Engineering", "Software Engineer", &user_pw)).await.map_err(e)?;
+    let user = users::create(
+        &mut env,
+        &t,
+        person(
+            "Alex Wilber",
+            "alex",
+            "Engineering",
+            "Software Engineer",
+            &user_pw,
+        ),
+    )
+    .await
+    .map_err(e)?;
     let others = [
         ("Megan Bowen", "megan", "Engineering", "Engineering Manager"),
         ("Lee Gu", "lee", "Engineering", "Site Reliability Engineer"),
@@ -84,7 +123,11 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
     ];
     let mut people = Vec::new();
     for (d, a, dept, title) in others {
-        people.push(users::create(&mut env, &t, person(d, a, dept, title, &strong_password())).await.map_err(e)?);
+        people.push(
+            users::create(&mut env, &t, person(d, a, dept, title, &strong_password()))
+                .await
+                .map_err(e)?,
+        );
     }
     let group = |name: &str, nick: &str, desc: &str| GroupInput {
         display_name: Field::Value(name.into()),
@@ -94,46 +137,115 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
         mail_nickname: Field::Value(nick.into()),
         ..Default::default()
     };
-    let all = groups::create(&mut env, &t, group("All Staff", "allstaff", "Everyone; contains the department groups")).await.map_err(e)?;
-    let eng = groups::create(&mut env, &t, group("Engineering", "engineering", "Engineering department")).await.map_err(e)?;
-    let sre = groups::create(&mut env, &t, group("SRE", "sre", "Site reliability, nested in Engineering")).await.map_err(e)?;
-    let sales = groups::create(&mut env, &t, group("Sales", "sales", "Sales department")).await.map_err(e)?;
-    let finance = groups::create(&mut env, &t, group("Finance", "finance", "Finance department")).await.map_err(e)?;
+    let all = groups::create(
+        &mut env,
+        &t,
+        group(
+            "All Staff",
+            "allstaff",
+            "Everyone; contains the department groups",
+        ),
+    )
+    .await
+    .map_err(e)?;
+    let eng = groups::create(
+        &mut env,
+        &t,
+        group("Engineering", "engineering", "Engineering department"),
+    )
+    .await
+    .map_err(e)?;
+    let sre = groups::create(
+        &mut env,
+        &t,
+        group("SRE", "sre", "Site reliability, nested in Engineering"),
+    )
+    .await
+    .map_err(e)?;
+    let sales = groups::create(&mut env, &t, group("Sales", "sales", "Sales department"))
+        .await
+        .map_err(e)?;
+    let finance = groups::create(
+        &mut env,
+        &t,
+        group("Finance", "finance", "Finance department"),
+    )
+    .await
+    .map_err(e)?;
     for g in [&eng, &sales, &finance] {
-        groups::add_member(&mut env, &t, &all.id.to_string(), g.id).await.map_err(e)?;
+        groups::add_member(&mut env, &t, &all.id.to_string(), g.id)
+            .await
+            .map_err(e)?;
     }
-    groups::add_member(&mut env, &t, &eng.id.to_string(), sre.id).await.map_err(e)?;
-    groups::add_member(&mut env, &t, &eng.id.to_string(), user.id).await.map_err(e)?;
+    groups::add_member(&mut env, &t, &eng.id.to_string(), sre.id)
+        .await
+        .map_err(e)?;
+    groups::add_member(&mut env, &t, &eng.id.to_string(), user.id)
+        .await
+        .map_err(e)?;
     for p in &people {
         let g = match p.department.as_deref() {
-            Some("Engineering") if p.job_title.as_deref() == Some("Site Reliability Engineer") => &sre,
+            Some("Engineering") if p.job_title.as_deref() == Some("Site Reliability Engineer") => {
+                &sre
+            }
             Some("Engineering") => &eng,
             Some("Sales") => &sales,
             _ => &finance,
         };
-        groups::add_member(&mut env, &t, &g.id.to_string(), p.id).await.map_err(e)?;
+        groups::add_member(&mut env, &t, &g.id.to_string(), p.id)
+            .await
+            .map_err(e)?;
     }
     if let Some(m) = people.first() {
-        users::set_manager(&mut env, &t, &user.id.to_string(), Some(m.id)).await.map_err(e)?;
+        users::set_manager(&mut env, &t, &user.id.to_string(), Some(m.id))
+            .await
+            .map_err(e)?;
     }
 
     let redirect = "https://localhost:44321/signin-oidc".to_string();
     let conf = applications::create(
         &mut env,
         &t,
-        ApplicationInput { display_name: Field::Value("Castellan Demo Web App".into()), web_redirect_uris: Field::Value(vec![redirect.clone()]), ..Default::default() },
+        ApplicationInput {
+            display_name: Field::Value("Castellan Demo Web App".into()),
+            web_redirect_uris: Field::Value(vec![redirect.clone()]),
+            ..Default::default()
+        },
     )
     .await
     .map_err(e)?;
-    let secret = applications::add_password(&mut env, &t, &conf.id.to_string(), Some("demo".into()), None).await.map_err(e)?;
-    let conf_sp = service_principals::create(&mut env, &t, &conf.app_id.to_string()).await.map_err(e)?;
-    let graph_sp = s.store.service_principal_by_app_id(t.id, castellan_core::ids::GRAPH_APP_ID).await.map_err(e)?.ok_or_else(|| e("the Graph service principal is missing"))?;
+    let secret = applications::add_password(
+        &mut env,
+        &t,
+        &conf.id.to_string(),
+        Some("demo".into()),
+        None,
+    )
+    .await
+    .map_err(e)?;
+    let conf_sp = service_principals::create(&mut env, &t, &conf.app_id.to_string())
+        .await
+        .map_err(e)?;
+    let graph_sp = s
+        .store
+        .service_principal_by_app_id(t.id, castellan_core::ids::GRAPH_APP_ID)
+        .await
+        .map_err(e)?
+        .ok_or_else(|| e("the Graph service principal is missing"))?;
     let graph = catalog::graph();
     for p in DEMO_APP_PERMISSIONS {
-        let role = graph.app_roles.iter().find(|r| r.value == *p).ok_or_else(|| e(format!("{p} not in the catalogue")))?;
-        service_principals::assign_app_role(&mut env, &t, conf_sp.id, graph_sp.id, role.id).await.map_err(e)?;
+        let role = graph
+            .app_roles
+            .iter()
+            .find(|r| r.value == *p)
+            .ok_or_else(|| e(format!("{p} not in the catalogue")))?;
+        service_principals::assign_app_role(&mut env, &t, conf_sp.id, graph_sp.id, role.id)
+            .await
+            .map_err(e)?;
     }
-    service_principals::grant_delegated(&mut env, &t, &conf_sp, &graph_sp, "User.Read").await.map_err(e)?;
+    service_principals::grant_delegated(&mut env, &t, &conf_sp, &graph_sp, "User.Read")
+        .await
+        .map_err(e)?;
     let public = applications::create(
         &mut env,
         &t,
@@ -146,7 +258,9 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
     )
     .await
     .map_err(e)?;
-    service_principals::create(&mut env, &t, &public.app_id.to_string()).await.map_err(e)?;
+    service_principals::create(&mut env, &t, &public.app_id.to_string())
+        .await
+        .map_err(e)?;
 
     let v = json!({
         "authority": format!("{origin}/{}", t.id),
@@ -164,6 +278,9 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
         "public_client": {"app_id": public.app_id.to_string(), "object_id": public.id.to_string(), "redirect_uri": "http://localhost"},
         "groups": {"all_staff": all.id.to_string(), "engineering": eng.id.to_string(), "sre": sre.id.to_string(), "sales": sales.id.to_string(), "finance": finance.id.to_string()},
     });
-    crate::keys::write_secret_file(&path, serde_json::to_string_pretty(&v).map_err(e)?.as_bytes())?;
+    crate::keys::write_secret_file(
+        &path,
+        serde_json::to_string_pretty(&v).map_err(e)?.as_bytes(),
+    )?;
     Ok(v)
 }

@@ -35,30 +35,47 @@ impl MasterKey {
     /// From `CASTELLAN_MASTER_KEY` (base64 of 32 bytes) or `<data-dir>/master.key`, created 0600.
     pub fn load(data_dir: &Path) -> anyhow_lite::Result<Self> {
         let bytes = if let Ok(v) = std::env::var("CASTELLAN_MASTER_KEY") {
-            STANDARD.decode(v.trim()).map_err(|e| anyhow_lite::err(format!("CASTELLAN_MASTER_KEY is not base64: {e}")))?
+            STANDARD
+                .decode(v.trim())
+                .map_err(|e| anyhow_lite::err(format!("CASTELLAN_MASTER_KEY is not base64: {e}")))?
         } else {
             let path = data_dir.join("master.key");
             if !path.exists() {
                 let mut k = [0u8; 32];
-                SystemRandom::new().fill(&mut k).map_err(|_| anyhow_lite::err("no OS randomness"))?;
+                SystemRandom::new()
+                    .fill(&mut k)
+                    .map_err(|_| anyhow_lite::err("no OS randomness"))?;
                 write_secret_file(&path, STANDARD.encode(k).as_bytes())?;
             }
-            let text = std::fs::read_to_string(&path).map_err(|e| anyhow_lite::err(format!("cannot read {}: {e}", path.display())))?;
-            STANDARD.decode(text.trim()).map_err(|e| anyhow_lite::err(format!("{} is not base64: {e}", path.display())))?
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| anyhow_lite::err(format!("cannot read {}: {e}", path.display())))?;
+            STANDARD
+                .decode(text.trim())
+                .map_err(|e| anyhow_lite::err(format!("{} is not base64: {e}", path.display())))?
         };
         if bytes.len() != 32 {
-            return Err(anyhow_lite::err(format!("the master key must be 32 bytes (base64-encoded); got {}", bytes.len())));
+            return Err(anyhow_lite::err(format!(
+                "the master key must be 32 bytes (base64-encoded); got {}",
+                bytes.len()
+            )));
         }
-        let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| anyhow_lite::err("bad master key"))?;
+        let key = UnboundKey::new(&AES_256_GCM, &bytes)
+            .map_err(|_| anyhow_lite::err("bad master key"))?;
         Ok(Self(LessSafeKey::new(key)))
     }
 
     fn seal(&self, plain: &[u8]) -> anyhow_lite::Result<Vec<u8>> {
         let mut nonce = [0u8; 12];
-        SystemRandom::new().fill(&mut nonce).map_err(|_| anyhow_lite::err("no OS randomness"))?;
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| anyhow_lite::err("no OS randomness"))?;
         let mut buf = plain.to_vec();
         self.0
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(b"castellan-signing-key"), &mut buf)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(b"castellan-signing-key"),
+                &mut buf,
+            )
             .map_err(|_| anyhow_lite::err("sealing failed"))?;
         let mut out = nonce.to_vec();
         out.extend(buf);
@@ -66,8 +83,11 @@ impl MasterKey {
     }
 
     fn open(&self, sealed: &[u8]) -> anyhow_lite::Result<Vec<u8>> {
-        let (nonce, body) = sealed.split_at_checked(12).ok_or_else(|| anyhow_lite::err("sealed key too short"))?;
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| anyhow_lite::err("bad nonce"))?;
+        let (nonce, body) = sealed
+            .split_at_checked(12)
+            .ok_or_else(|| anyhow_lite::err("sealed key too short"))?;
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| anyhow_lite::err("bad nonce"))?;
         let mut buf = body.to_vec();
         let plain = self
             .0
@@ -82,7 +102,8 @@ pub fn write_secret_file(path: &Path, content: &[u8]) -> anyhow_lite::Result<()>
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| anyhow_lite::err(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow_lite::err(format!("cannot create {}: {e}", dir.display())))?;
     }
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -91,7 +112,8 @@ pub fn write_secret_file(path: &Path, content: &[u8]) -> anyhow_lite::Result<()>
         .mode(0o600)
         .open(path)
         .map_err(|e| anyhow_lite::err(format!("cannot write {}: {e}", path.display())))?;
-    f.write_all(content).map_err(|e| anyhow_lite::err(format!("cannot write {}: {e}", path.display())))?;
+    f.write_all(content)
+        .map_err(|e| anyhow_lite::err(format!("cannot write {}: {e}", path.display())))?;
     Ok(())
 }
 
@@ -108,24 +130,50 @@ pub struct LoadedKey {
 impl LoadedKey {
     fn load(master: &MasterKey, record: SigningKey) -> anyhow_lite::Result<Self> {
         let pkcs8 = master.open(&record.private_key_sealed)?;
-        let pair = KeyPair::from_pkcs8(&pkcs8).map_err(|e| anyhow_lite::err(format!("stored signing key {} is not valid PKCS#8: {e}", record.kid)))?;
+        let pair = KeyPair::from_pkcs8(&pkcs8).map_err(|e| {
+            anyhow_lite::err(format!(
+                "stored signing key {} is not valid PKCS#8: {e}",
+                record.kid
+            ))
+        })?;
         let pc: PublicKeyComponents<Vec<u8>> = pair.public_key().into();
         let decoding = DecodingKey::from_rsa_raw_components(&pc.n, &pc.e);
-        Ok(Self { record, pair, n: pc.n, e: pc.e, decoding })
+        Ok(Self {
+            record,
+            pair,
+            n: pc.n,
+            e: pc.e,
+            decoding,
+        })
     }
 }
 
 /// Makes a new key record (sealed) that becomes active at `active_from`.
-pub fn generate(master: &MasterKey, now: Timestamp, active_from: Timestamp) -> anyhow_lite::Result<SigningKey> {
-    let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| anyhow_lite::err("RSA key generation failed"))?;
-    let pkcs8 = pair.as_der().map_err(|_| anyhow_lite::err("PKCS#8 encoding failed"))?;
-    let rc_key = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8.as_ref().to_vec().into(), &rcgen::PKCS_RSA_SHA256)
-        .map_err(|e| anyhow_lite::err(format!("rcgen key: {e}")))?;
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| anyhow_lite::err(e.to_string()))?;
-    params.distinguished_name.push(rcgen::DnType::CommonName, "Castellan token signing");
+pub fn generate(
+    master: &MasterKey,
+    now: Timestamp,
+    active_from: Timestamp,
+) -> anyhow_lite::Result<SigningKey> {
+    let pair = KeyPair::generate(KeySize::Rsa2048)
+        .map_err(|_| anyhow_lite::err("RSA key generation failed"))?;
+    let pkcs8 = pair
+        .as_der()
+        .map_err(|_| anyhow_lite::err("PKCS#8 encoding failed"))?;
+    let rc_key = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
+        &pkcs8.as_ref().to_vec().into(),
+        &rcgen::PKCS_RSA_SHA256,
+    )
+    .map_err(|e| anyhow_lite::err(format!("rcgen key: {e}")))?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())
+        .map_err(|e| anyhow_lite::err(e.to_string()))?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Castellan token signing");
     params.not_before = time_from(now.plus_secs(-300));
     params.not_after = time_from(now.plus_secs(5 * 365 * 24 * 3600));
-    let cert = params.self_signed(&rc_key).map_err(|e| anyhow_lite::err(format!("certificate: {e}")))?;
+    let cert = params
+        .self_signed(&rc_key)
+        .map_err(|e| anyhow_lite::err(format!("certificate: {e}")))?;
     let der = cert.der().to_vec();
     let thumb = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &der);
     Ok(SigningKey {
@@ -152,8 +200,15 @@ pub struct KeyRing {
 
 impl KeyRing {
     /// Loads every stored key; makes the first one if there is none.
-    pub async fn open(master: MasterKey, store: &dyn Store, now: Timestamp) -> anyhow_lite::Result<Self> {
-        let ring = Self { master, keys: RwLock::new(HashMap::new()) };
+    pub async fn open(
+        master: MasterKey,
+        store: &dyn Store,
+        now: Timestamp,
+    ) -> anyhow_lite::Result<Self> {
+        let ring = Self {
+            master,
+            keys: RwLock::new(HashMap::new()),
+        };
         ring.refresh(store).await?;
         ring.maintain(store, now, 30 * 24 * 3600).await?;
         Ok(ring)
@@ -161,7 +216,10 @@ impl KeyRing {
 
     /// Reloads keys from the store (another node may have rotated).
     pub async fn refresh(&self, store: &dyn Store) -> anyhow_lite::Result<()> {
-        let records = store.signing_keys().await.map_err(|e| anyhow_lite::err(e.to_string()))?;
+        let records = store
+            .signing_keys()
+            .await
+            .map_err(|e| anyhow_lite::err(e.to_string()))?;
         let mut loaded = HashMap::new();
         for r in records {
             let kid = r.kid.clone();
@@ -179,26 +237,44 @@ impl KeyRing {
     }
 
     /// Makes the next key when the schedule says so. Returns whether one was made.
-    pub async fn maintain(&self, store: &dyn Store, now: Timestamp, interval_secs: i64) -> anyhow_lite::Result<bool> {
+    pub async fn maintain(
+        &self,
+        store: &dyn Store,
+        now: Timestamp,
+        interval_secs: i64,
+    ) -> anyhow_lite::Result<bool> {
         let due = next_key_due(&self.records(), now, interval_secs, PUBLISH_LEAD_SECS);
-        let Some(active_from) = due else { return Ok(false) };
+        let Some(active_from) = due else {
+            return Ok(false);
+        };
         self.add(store, now, active_from).await?;
         Ok(true)
     }
 
     /// Adds a key that activates at `active_from` (an operator's manual rotation).
-    pub async fn add(&self, store: &dyn Store, now: Timestamp, active_from: Timestamp) -> anyhow_lite::Result<String> {
+    pub async fn add(
+        &self,
+        store: &dyn Store,
+        now: Timestamp,
+        active_from: Timestamp,
+    ) -> anyhow_lite::Result<String> {
         let rec = generate(&self.master, now, active_from)?;
         let kid = rec.kid.clone();
         let mut set = ChangeSet::new();
         set.push(Change::InsertSigningKey(rec));
-        store.commit(set).await.map_err(|e| anyhow_lite::err(e.to_string()))?;
+        store
+            .commit(set)
+            .await
+            .map_err(|e| anyhow_lite::err(e.to_string()))?;
         self.refresh(store).await?;
         Ok(kid)
     }
 
     fn records(&self) -> Vec<SigningKey> {
-        self.keys.read().map(|k| k.values().map(|l| l.record.clone()).collect()).unwrap_or_default()
+        self.keys
+            .read()
+            .map(|k| k.values().map(|l| l.record.clone()).collect())
+            .unwrap_or_default()
     }
 
     fn current(&self, now: Timestamp) -> Option<Arc<LoadedKey>> {
@@ -215,7 +291,14 @@ impl KeyRing {
         out.push('.');
         out.push_str(&URL_SAFE_NO_PAD.encode(payload.to_string()));
         let mut sig = vec![0u8; key.pair.public_modulus_len()];
-        key.pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), out.as_bytes(), &mut sig).map_err(|_| "signing failed")?;
+        key.pair
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                out.as_bytes(),
+                &mut sig,
+            )
+            .map_err(|_| "signing failed")?;
         out.push('.');
         out.push_str(&URL_SAFE_NO_PAD.encode(sig));
         Ok(out)
@@ -224,7 +307,10 @@ impl KeyRing {
     /// The verification key for a `kid`, if it is published at `now`.
     pub fn decoding_key(&self, kid: &str, now: Timestamp) -> Option<DecodingKey> {
         let records = self.records();
-        if !published_keys(&records, now, KEY_RETENTION_SECS).iter().any(|k| k.kid == kid) {
+        if !published_keys(&records, now, KEY_RETENTION_SECS)
+            .iter()
+            .any(|k| k.kid == kid)
+        {
             return None;
         }
         self.keys.read().ok()?.get(kid).map(|k| k.decoding.clone())
@@ -235,11 +321,18 @@ impl KeyRing {
         let records = self.records();
         let mut published: Vec<&SigningKey> = published_keys(&records, now, KEY_RETENTION_SECS);
         published.sort_by_key(|k| std::cmp::Reverse(k.active_from));
-        let Ok(map) = self.keys.read() else { return vec![] };
+        let Ok(map) = self.keys.read() else {
+            return vec![];
+        };
         published
             .into_iter()
             .filter_map(|r| map.get(&r.kid))
-            .map(|k| PublishedKey { kid: k.record.kid.clone(), n: k.n.clone(), e: k.e.clone(), cert_der: k.record.cert_der.clone() })
+            .map(|k| PublishedKey {
+                kid: k.record.kid.clone(),
+                n: k.n.clone(),
+                e: k.e.clone(),
+                cert_der: k.record.cert_der.clone(),
+            })
             .collect()
     }
 
@@ -252,7 +345,9 @@ impl KeyRing {
     pub fn raw_sign(&self, msg: &[u8], now: Timestamp) -> Option<Vec<u8>> {
         let key = self.current(now)?;
         let mut sig = vec![0u8; key.pair.public_modulus_len()];
-        key.pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), msg, &mut sig).ok()?;
+        key.pair
+            .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), msg, &mut sig)
+            .ok()?;
         Some(sig)
     }
 }

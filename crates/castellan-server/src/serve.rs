@@ -31,13 +31,16 @@ pub struct Running {
 /// Opens everything and starts serving in the background.
 pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    std::fs::create_dir_all(&args.data_dir).map_err(|e| anyhow_lite::err(format!("cannot create data dir {}: {e}", args.data_dir.display())))?;
+    std::fs::create_dir_all(&args.data_dir).map_err(|e| {
+        anyhow_lite::err(format!(
+            "cannot create data dir {}: {e}",
+            args.data_dir.display()
+        ))
+    })?;
     let url = args.database_url();
-    let store: Arc<dyn Store> = Arc::new(
-        castellan_store::SqlStore::connect(&url)
-            .await
-            .map_err(|e| anyhow_lite::err(format!("cannot open the store at {}: {e}", redact(&url))))?,
-    );
+    let store: Arc<dyn Store> = Arc::new(castellan_store::SqlStore::connect(&url).await.map_err(
+        |e| anyhow_lite::err(format!("cannot open the store at {}: {e}", redact(&url))),
+    )?);
     let master = MasterKey::load(&args.data_dir)?;
     let keys = Arc::new(KeyRing::open(master, store.as_ref(), now()).await?);
 
@@ -45,12 +48,22 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
     if !op_path.exists() {
         write_secret_file(&op_path, random_secret().as_bytes())?;
     }
-    let op_key = std::fs::read_to_string(&op_path).map_err(|e| anyhow_lite::err(format!("cannot read {}: {e}", op_path.display())))?;
+    let op_key = std::fs::read_to_string(&op_path)
+        .map_err(|e| anyhow_lite::err(format!("cannot read {}: {e}", op_path.display())))?;
     let operator_key_sha256 = SecretText::new(op_key.trim()).sha256();
 
-    let listener = std::net::TcpListener::bind(args.listen).map_err(|e| anyhow_lite::err(format!("cannot listen on {}: {e} (is another server running? use --listen)", args.listen)))?;
-    listener.set_nonblocking(true).map_err(|e| anyhow_lite::err(e.to_string()))?;
-    let addr = listener.local_addr().map_err(|e| anyhow_lite::err(e.to_string()))?;
+    let listener = std::net::TcpListener::bind(args.listen).map_err(|e| {
+        anyhow_lite::err(format!(
+            "cannot listen on {}: {e} (is another server running? use --listen)",
+            args.listen
+        ))
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| anyhow_lite::err(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| anyhow_lite::err(e.to_string()))?;
     let origins = Origins::new(addr.port(), &args.hostnames);
     let tls = crate::tls::server_config(&args.data_dir, &args.hostnames, now())?;
 
@@ -62,7 +75,11 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         origins: Arc::new(origins.clone()),
         operator_key_sha256,
     };
-    let demo = if args.demo { Some(crate::demo::ensure(&state, &args.data_dir).await?) } else { None };
+    let demo = if args.demo {
+        Some(crate::demo::ensure(&state, &args.data_dir).await?)
+    } else {
+        None
+    };
 
     // Key rotation and refresh (other nodes may have rotated).
     let interval = i64::from(args.key_rotation_days) * 24 * 3600;
@@ -84,16 +101,30 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
 
     let app = crate::http::router(state.clone());
     let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp_rustls(listener, axum_server::tls_rustls::RustlsConfig::from_config(tls))
-        .map_err(|e| anyhow_lite::err(e.to_string()))?
-        .handle(handle.clone());
+    let server = axum_server::from_tcp_rustls(
+        listener,
+        axum_server::tls_rustls::RustlsConfig::from_config(tls),
+    )
+    .map_err(|e| anyhow_lite::err(e.to_string()))?
+    .handle(handle.clone());
     let task = tokio::spawn(async move { server.serve(app.into_make_service()).await });
-    Ok(Running { addr, origin: origins.canonical, state, demo, handle, task })
+    Ok(Running {
+        addr,
+        origin: origins.canonical,
+        state,
+        demo,
+        handle,
+        task,
+    })
 }
 
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***{}", url.get(..s).unwrap_or(""), url.get(at..).unwrap_or("")),
+        (Some(s), Some(at)) if at > s => format!(
+            "{}://***{}",
+            url.get(..s).unwrap_or(""),
+            url.get(at..).unwrap_or("")
+        ),
         _ => url.to_string(),
     }
 }
@@ -107,10 +138,20 @@ pub async fn run(args: ServeArgs) -> anyhow_lite::Result<()> {
     tracing::info!(origin = %r.origin, "castellan is serving");
     println!("Castellan is serving on {} (HTTPS)", r.origin);
     println!("  CA certificate: {}  (export REQUESTS_CA_BUNDLE / SSL_CERT_FILE / NODE_EXTRA_CA_CERTS to trust it)", ca.display());
-    println!("  Operator key:   {}", data_dir.join("operator.key").display());
+    println!(
+        "  Operator key:   {}",
+        data_dir.join("operator.key").display()
+    );
     if let Some(d) = &r.demo {
-        println!("  Demo tenant:    {} ({})", d["tenant_id"].as_str().unwrap_or(""), d["domain"].as_str().unwrap_or(""));
-        println!("  Authority:      {}", d["authority"].as_str().unwrap_or(""));
+        println!(
+            "  Demo tenant:    {} ({})",
+            d["tenant_id"].as_str().unwrap_or(""),
+            d["domain"].as_str().unwrap_or("")
+        );
+        println!(
+            "  Authority:      {}",
+            d["authority"].as_str().unwrap_or("")
+        );
         println!("  Demo details:   {}", data_dir.join("demo.json").display());
     }
     let handle = r.handle.clone();
@@ -119,16 +160,27 @@ pub async fn run(args: ServeArgs) -> anyhow_lite::Result<()> {
         println!("Shutting down…");
         handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
     });
-    r.task.await.map_err(|e| anyhow_lite::err(e.to_string()))?.map_err(|e| anyhow_lite::err(e.to_string()))
+    r.task
+        .await
+        .map_err(|e| anyhow_lite::err(e.to_string()))?
+        .map_err(|e| anyhow_lite::err(e.to_string()))
 }
 
 fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CASTELLAN_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn,sqlx=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CASTELLAN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn,sqlx=warn"));
     let b = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = if format == "json" { b.json().try_init() } else { b.try_init() };
+    let _ = if format == "json" {
+        b.json().try_init()
+    } else {
+        b.try_init()
+    };
 }
 
 /// `castellan migrate`: opens the store (which applies migrations) and exits.
 pub async fn migrate(url: &str) -> anyhow_lite::Result<()> {
-    castellan_store::SqlStore::connect(url).await.map(|_| ()).map_err(|e| anyhow_lite::err(format!("migration of {} failed: {e}", redact(url))))
+    castellan_store::SqlStore::connect(url)
+        .await
+        .map(|_| ())
+        .map_err(|e| anyhow_lite::err(format!("migration of {} failed: {e}", redact(url))))
 }

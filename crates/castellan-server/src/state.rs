@@ -23,20 +23,32 @@ pub struct Origins {
 impl Origins {
     /// Builds the set for a port and extra host names.
     pub fn new(port: u16, extra: &[String]) -> Self {
-        let mut hosts = vec![format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("[::1]:{port}")];
+        let mut hosts = vec![
+            format!("127.0.0.1:{port}"),
+            format!("localhost:{port}"),
+            format!("[::1]:{port}"),
+        ];
         hosts.extend(extra.iter().map(|h| format!("{h}:{port}")));
-        Self { canonical: format!("https://127.0.0.1:{port}"), hosts }
+        Self {
+            canonical: format!("https://127.0.0.1:{port}"),
+            hosts,
+        }
     }
     /// The origin for a request's Host header.
     pub fn for_host(&self, host: Option<&str>) -> String {
         match host {
-            Some(h) if self.hosts.iter().any(|x| x.eq_ignore_ascii_case(h)) => format!("https://{}", h.to_ascii_lowercase()),
+            Some(h) if self.hosts.iter().any(|x| x.eq_ignore_ascii_case(h)) => {
+                format!("https://{}", h.to_ascii_lowercase())
+            }
             _ => self.canonical.clone(),
         }
     }
     /// Every issuer this server has for a tenant.
     pub fn issuers(&self, tid: &str) -> Vec<String> {
-        self.hosts.iter().map(|h| format!("https://{}/{tid}/v2.0", h.to_ascii_lowercase())).collect()
+        self.hosts
+            .iter()
+            .map(|h| format!("https://{}/{tid}/v2.0", h.to_ascii_lowercase()))
+            .collect()
     }
 }
 
@@ -59,6 +71,9 @@ pub struct AppState {
 
 /// Now, from the system clock (the only clock read in the request path).
 pub fn now() -> Timestamp {
-    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
     Timestamp(i64::try_from(ms).unwrap_or(i64::MAX))
 }

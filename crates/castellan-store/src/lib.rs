@@ -79,7 +79,12 @@ mod dialect {
     }
 
     /// Statements run on every new SQLite connection.
-    pub const SQLITE_PRAGMAS: &[&str] = &["PRAGMA journal_mode = WAL", "PRAGMA busy_timeout = 5000", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON"];
+    pub const SQLITE_PRAGMAS: &[&str] = &[
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA busy_timeout = 5000",
+        "PRAGMA synchronous = NORMAL",
+        "PRAGMA foreign_keys = ON",
+    ];
 }
 
 /// The SQL store.
@@ -96,7 +101,10 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(d) => {
-            d.is_unique_violation() || d.code().is_some_and(|c| c == "23505" || c == "2067" || c == "1555") || d.message().contains("UNIQUE constraint failed")
+            d.is_unique_violation()
+                || d.code()
+                    .is_some_and(|c| c == "23505" || c == "2067" || c == "1555")
+                || d.message().contains("UNIQUE constraint failed")
         }
         _ => false,
     }
@@ -104,7 +112,13 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 fn is_retryable(e: &StoreError) -> bool {
     match e {
-        StoreError::Backend(m) => m.contains("database is locked") || m.contains("40001") || m.contains("40P01") || m.contains("could not serialize") || m.contains("deadlock"),
+        StoreError::Backend(m) => {
+            m.contains("database is locked")
+                || m.contains("40001")
+                || m.contains("40P01")
+                || m.contains("could not serialize")
+                || m.contains("deadlock")
+        }
         _ => false,
     }
 }
@@ -113,7 +127,11 @@ impl SqlStore {
     /// Opens `sqlite://<path>` or `postgres://...` and applies migrations.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
-        let engine = dialect::engine(url).ok_or_else(|| StoreError::Backend(format!("unsupported database URL '{url}': use sqlite://<file> or postgres://user@host/db")))?;
+        let engine = dialect::engine(url).ok_or_else(|| {
+            StoreError::Backend(format!(
+                "unsupported database URL '{url}': use sqlite://<file> or postgres://user@host/db"
+            ))
+        })?;
         let opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
         let pool = match engine {
             dialect::Engine::Sqlite => {
@@ -144,7 +162,13 @@ impl SqlStore {
 
     async fn migrate(&self) -> Result<(), StoreError> {
         sqlx::query("CREATE TABLE IF NOT EXISTS castellan_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)").execute(&self.pool).await.map_err(backend)?;
-        let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM castellan_schema").fetch_one(&self.pool).await.map_err(backend)?.try_get("v").map_err(backend)?;
+        let current: i64 =
+            sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM castellan_schema")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(backend)?
+                .try_get("v")
+                .map_err(backend)?;
         let known = MIGRATIONS.len() as i64;
         if current > known {
             return Err(StoreError::Backend(format!(
@@ -155,9 +179,17 @@ impl SqlStore {
             let version = i as i64 + 1;
             let mut tx = self.pool.begin().await.map_err(backend)?;
             for stmt in m.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-                sqlx::query(stmt).execute(&mut *tx).await.map_err(|e| StoreError::Backend(format!("migration {version} failed: {e}")))?;
+                sqlx::query(stmt)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| StoreError::Backend(format!("migration {version} failed: {e}")))?;
             }
-            sqlx::query("INSERT INTO castellan_schema (version, applied_at) VALUES ($1, $2)").bind(version).bind(0i64).execute(&mut *tx).await.map_err(backend)?;
+            sqlx::query("INSERT INTO castellan_schema (version, applied_at) VALUES ($1, $2)")
+                .bind(version)
+                .bind(0i64)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
             tx.commit().await.map_err(backend)?;
         }
         Ok(())
@@ -169,11 +201,21 @@ impl SqlStore {
             q = q.bind(b.to_string());
         }
         let rows = q.fetch_all(&self.pool).await.map_err(backend)?;
-        rows.iter().map(|r| r.try_get::<String, _>(0).map_err(backend)).collect()
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(backend))
+            .collect()
     }
 
-    async fn docs<T: for<'de> Deserialize<'de>>(&self, sql: &str, binds: &[&str]) -> Result<Vec<T>, StoreError> {
-        self.fetch_data(sql, binds).await?.iter().map(|d| serde_json::from_str(d).map_err(backend)).collect()
+    async fn docs<T: for<'de> Deserialize<'de>>(
+        &self,
+        sql: &str,
+        binds: &[&str],
+    ) -> Result<Vec<T>, StoreError> {
+        self.fetch_data(sql, binds)
+            .await?
+            .iter()
+            .map(|d| serde_json::from_str(d).map_err(backend))
+            .collect()
     }
 
     async fn apply(&self, set: &ChangeSet) -> Result<(), StoreError> {
@@ -245,11 +287,26 @@ async fn must_touch(tx: &mut Tx, sql: &str, args: &[Arg], what: &str) -> Result<
 async fn delete_object_refs(tx: &mut Tx, t: TenantId, id: ObjectId) -> Result<(), StoreError> {
     let (t, id) = (s(t), s(id));
     let pair = || [clone(&t), clone(&id)];
-    exec(tx, "DELETE FROM memberships WHERE tenant_id = $1 AND (group_id = $2 OR member_id = $2)", &pair()).await?;
-    exec(tx, "DELETE FROM owners WHERE tenant_id = $1 AND (object_id = $2 OR owner_id = $2)", &pair()).await?;
+    exec(
+        tx,
+        "DELETE FROM memberships WHERE tenant_id = $1 AND (group_id = $2 OR member_id = $2)",
+        &pair(),
+    )
+    .await?;
+    exec(
+        tx,
+        "DELETE FROM owners WHERE tenant_id = $1 AND (object_id = $2 OR owner_id = $2)",
+        &pair(),
+    )
+    .await?;
     exec(tx, "DELETE FROM app_role_assignments WHERE tenant_id = $1 AND (principal_id = $2 OR resource_id = $2)", &pair()).await?;
     exec(tx, "DELETE FROM permission_grants WHERE tenant_id = $1 AND (client_id = $2 OR resource_id = $2 OR principal_id = $2)", &pair()).await?;
-    exec(tx, "DELETE FROM directory_role_assignments WHERE tenant_id = $1 AND principal_id = $2", &pair()).await?;
+    exec(
+        tx,
+        "DELETE FROM directory_role_assignments WHERE tenant_id = $1 AND principal_id = $2",
+        &pair(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -264,78 +321,213 @@ fn clone(a: &Arg) -> Arg {
 async fn apply_change(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
     match c {
         Change::InsertTenant(t) => {
-            exec(tx, "INSERT INTO tenants (id, data) VALUES ($1, $2)", &[s(t.id), Arg::S(json(&TenantDoc::from(t))?)]).await?;
+            exec(
+                tx,
+                "INSERT INTO tenants (id, data) VALUES ($1, $2)",
+                &[s(t.id), Arg::S(json(&TenantDoc::from(t))?)],
+            )
+            .await?;
             for d in &t.domains {
-                exec(tx, "INSERT INTO tenant_domains (name_lower, tenant_id) VALUES ($1, $2)", &[Arg::S(d.name.to_ascii_lowercase()), s(t.id)]).await?;
+                exec(
+                    tx,
+                    "INSERT INTO tenant_domains (name_lower, tenant_id) VALUES ($1, $2)",
+                    &[Arg::S(d.name.to_ascii_lowercase()), s(t.id)],
+                )
+                .await?;
             }
         }
         Change::UpdateTenant(t) => {
-            must_touch(tx, "UPDATE tenants SET data = $2 WHERE id = $1", &[s(t.id), Arg::S(json(&TenantDoc::from(t))?)], "tenant").await?;
-            exec(tx, "DELETE FROM tenant_domains WHERE tenant_id = $1", &[s(t.id)]).await?;
+            must_touch(
+                tx,
+                "UPDATE tenants SET data = $2 WHERE id = $1",
+                &[s(t.id), Arg::S(json(&TenantDoc::from(t))?)],
+                "tenant",
+            )
+            .await?;
+            exec(
+                tx,
+                "DELETE FROM tenant_domains WHERE tenant_id = $1",
+                &[s(t.id)],
+            )
+            .await?;
             for d in &t.domains {
-                exec(tx, "INSERT INTO tenant_domains (name_lower, tenant_id) VALUES ($1, $2)", &[Arg::S(d.name.to_ascii_lowercase()), s(t.id)]).await?;
+                exec(
+                    tx,
+                    "INSERT INTO tenant_domains (name_lower, tenant_id) VALUES ($1, $2)",
+                    &[Arg::S(d.name.to_ascii_lowercase()), s(t.id)],
+                )
+                .await?;
             }
         }
         Change::InsertUser(u) => {
-            exec(tx, "INSERT INTO users (id, tenant_id, upn_lower, data) VALUES ($1, $2, $3, $4)", &[s(u.id), s(u.tenant_id), Arg::S(u.user_principal_name.to_lowercase()), Arg::S(json(&UserDoc::from(u))?)]).await?;
+            exec(
+                tx,
+                "INSERT INTO users (id, tenant_id, upn_lower, data) VALUES ($1, $2, $3, $4)",
+                &[
+                    s(u.id),
+                    s(u.tenant_id),
+                    Arg::S(u.user_principal_name.to_lowercase()),
+                    Arg::S(json(&UserDoc::from(u))?),
+                ],
+            )
+            .await?;
         }
         Change::UpdateUser(u) => {
-            must_touch(tx, "UPDATE users SET upn_lower = $3, data = $4 WHERE id = $1 AND tenant_id = $2", &[s(u.id), s(u.tenant_id), Arg::S(u.user_principal_name.to_lowercase()), Arg::S(json(&UserDoc::from(u))?)], "user").await?;
+            must_touch(
+                tx,
+                "UPDATE users SET upn_lower = $3, data = $4 WHERE id = $1 AND tenant_id = $2",
+                &[
+                    s(u.id),
+                    s(u.tenant_id),
+                    Arg::S(u.user_principal_name.to_lowercase()),
+                    Arg::S(json(&UserDoc::from(u))?),
+                ],
+                "user",
+            )
+            .await?;
         }
         Change::DeleteUser(t, id) => {
-            must_touch(tx, "DELETE FROM users WHERE id = $1 AND tenant_id = $2", &[s(id), s(t)], "user").await?;
+            must_touch(
+                tx,
+                "DELETE FROM users WHERE id = $1 AND tenant_id = $2",
+                &[s(id), s(t)],
+                "user",
+            )
+            .await?;
             delete_object_refs(tx, *t, *id).await?;
             // Clear manager references (kept inside the JSON document): rewrite affected rows.
-            let rows = sqlx::query("SELECT id, data FROM users WHERE tenant_id = $1").bind(t.to_string()).fetch_all(&mut **tx).await.map_err(backend)?;
+            let rows = sqlx::query("SELECT id, data FROM users WHERE tenant_id = $1")
+                .bind(t.to_string())
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(backend)?;
             for r in rows {
-                let (uid, data): (String, String) = (r.try_get(0).map_err(backend)?, r.try_get(1).map_err(backend)?);
+                let (uid, data): (String, String) = (
+                    r.try_get(0).map_err(backend)?,
+                    r.try_get(1).map_err(backend)?,
+                );
                 let mut doc: UserDoc = serde_json::from_str(&data).map_err(backend)?;
                 if doc.manager_id.as_deref() == Some(&id.to_string()) {
                     doc.manager_id = None;
-                    exec(tx, "UPDATE users SET data = $2 WHERE id = $1", &[Arg::S(uid), Arg::S(json(&doc)?)]).await?;
+                    exec(
+                        tx,
+                        "UPDATE users SET data = $2 WHERE id = $1",
+                        &[Arg::S(uid), Arg::S(json(&doc)?)],
+                    )
+                    .await?;
                 }
             }
         }
         Change::InsertGroup(g) => {
-            exec(tx, "INSERT INTO groups_ (id, tenant_id, data) VALUES ($1, $2, $3)", &[s(g.id), s(g.tenant_id), Arg::S(json(&GroupDoc::from(g))?)]).await?;
+            exec(
+                tx,
+                "INSERT INTO groups_ (id, tenant_id, data) VALUES ($1, $2, $3)",
+                &[s(g.id), s(g.tenant_id), Arg::S(json(&GroupDoc::from(g))?)],
+            )
+            .await?;
         }
         Change::UpdateGroup(g) => {
-            must_touch(tx, "UPDATE groups_ SET data = $3 WHERE id = $1 AND tenant_id = $2", &[s(g.id), s(g.tenant_id), Arg::S(json(&GroupDoc::from(g))?)], "group").await?;
+            must_touch(
+                tx,
+                "UPDATE groups_ SET data = $3 WHERE id = $1 AND tenant_id = $2",
+                &[s(g.id), s(g.tenant_id), Arg::S(json(&GroupDoc::from(g))?)],
+                "group",
+            )
+            .await?;
         }
         Change::DeleteGroup(t, id) => {
-            must_touch(tx, "DELETE FROM groups_ WHERE id = $1 AND tenant_id = $2", &[s(id), s(t)], "group").await?;
+            must_touch(
+                tx,
+                "DELETE FROM groups_ WHERE id = $1 AND tenant_id = $2",
+                &[s(id), s(t)],
+                "group",
+            )
+            .await?;
             delete_object_refs(tx, *t, *id).await?;
         }
         Change::AddMember(t, m) => {
             exec(tx, "INSERT INTO memberships (tenant_id, group_id, member_id, member_kind) VALUES ($1, $2, $3, $4)", &[s(t), s(m.group_id), s(m.member_id), Arg::S(m.member_kind.as_str().into())]).await?;
         }
         Change::RemoveMember(t, g, m) => {
-            must_touch(tx, "DELETE FROM memberships WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3", &[s(t), s(g), s(m)], "membership").await?;
+            must_touch(
+                tx,
+                "DELETE FROM memberships WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3",
+                &[s(t), s(g), s(m)],
+                "membership",
+            )
+            .await?;
         }
         Change::AddOwner(t, o, owner) => {
-            exec(tx, "INSERT INTO owners (tenant_id, object_id, owner_id) VALUES ($1, $2, $3)", &[s(t), s(o), s(owner)]).await?;
+            exec(
+                tx,
+                "INSERT INTO owners (tenant_id, object_id, owner_id) VALUES ($1, $2, $3)",
+                &[s(t), s(o), s(owner)],
+            )
+            .await?;
         }
         Change::RemoveOwner(t, o, owner) => {
-            must_touch(tx, "DELETE FROM owners WHERE tenant_id = $1 AND object_id = $2 AND owner_id = $3", &[s(t), s(o), s(owner)], "owner").await?;
+            must_touch(
+                tx,
+                "DELETE FROM owners WHERE tenant_id = $1 AND object_id = $2 AND owner_id = $3",
+                &[s(t), s(o), s(owner)],
+                "owner",
+            )
+            .await?;
         }
         Change::InsertApplication(a) => {
-            exec(tx, "INSERT INTO applications (id, tenant_id, app_id, data) VALUES ($1, $2, $3, $4)", &[s(a.id), s(a.tenant_id), s(a.app_id), Arg::S(json(&AppDoc::from(a))?)]).await?;
+            exec(
+                tx,
+                "INSERT INTO applications (id, tenant_id, app_id, data) VALUES ($1, $2, $3, $4)",
+                &[
+                    s(a.id),
+                    s(a.tenant_id),
+                    s(a.app_id),
+                    Arg::S(json(&AppDoc::from(a))?),
+                ],
+            )
+            .await?;
         }
         Change::UpdateApplication(a) => {
-            must_touch(tx, "UPDATE applications SET data = $3 WHERE id = $1 AND tenant_id = $2", &[s(a.id), s(a.tenant_id), Arg::S(json(&AppDoc::from(a))?)], "application").await?;
+            must_touch(
+                tx,
+                "UPDATE applications SET data = $3 WHERE id = $1 AND tenant_id = $2",
+                &[s(a.id), s(a.tenant_id), Arg::S(json(&AppDoc::from(a))?)],
+                "application",
+            )
+            .await?;
         }
         Change::DeleteApplication(t, id) => {
-            let row = sqlx::query("SELECT app_id FROM applications WHERE id = $1 AND tenant_id = $2").bind(id.to_string()).bind(t.to_string()).fetch_optional(&mut **tx).await.map_err(backend)?;
-            let Some(row) = row else { return Err(StoreError::NotFound("application".into())) };
+            let row =
+                sqlx::query("SELECT app_id FROM applications WHERE id = $1 AND tenant_id = $2")
+                    .bind(id.to_string())
+                    .bind(t.to_string())
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(backend)?;
+            let Some(row) = row else {
+                return Err(StoreError::NotFound("application".into()));
+            };
             let app_id: String = row.try_get(0).map_err(backend)?;
-            let sps = sqlx::query("SELECT id, tenant_id FROM service_principals WHERE app_id = $1").bind(app_id.clone()).fetch_all(&mut **tx).await.map_err(backend)?;
+            let sps = sqlx::query("SELECT id, tenant_id FROM service_principals WHERE app_id = $1")
+                .bind(app_id.clone())
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(backend)?;
             for sp in sps {
-                let (spid, tid): (String, String) = (sp.try_get(0).map_err(backend)?, sp.try_get(1).map_err(backend)?);
+                let (spid, tid): (String, String) = (
+                    sp.try_get(0).map_err(backend)?,
+                    sp.try_get(1).map_err(backend)?,
+                );
                 if let (Some(spid), Some(tid)) = (ObjectId::parse(&spid), TenantId::parse(&tid)) {
                     delete_object_refs(tx, tid, spid).await?;
                 }
             }
-            exec(tx, "DELETE FROM service_principals WHERE app_id = $1", &[Arg::S(app_id)]).await?;
+            exec(
+                tx,
+                "DELETE FROM service_principals WHERE app_id = $1",
+                &[Arg::S(app_id)],
+            )
+            .await?;
             exec(tx, "DELETE FROM applications WHERE id = $1", &[s(id)]).await?;
             delete_object_refs(tx, *t, *id).await?;
         }
@@ -343,10 +535,22 @@ async fn apply_change(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
             exec(tx, "INSERT INTO service_principals (id, tenant_id, app_id, data) VALUES ($1, $2, $3, $4)", &[s(sp.id), s(sp.tenant_id), s(sp.app_id), Arg::S(json(&SpDoc::from(sp))?)]).await?;
         }
         Change::UpdateServicePrincipal(sp) => {
-            must_touch(tx, "UPDATE service_principals SET data = $3 WHERE id = $1 AND tenant_id = $2", &[s(sp.id), s(sp.tenant_id), Arg::S(json(&SpDoc::from(sp))?)], "service principal").await?;
+            must_touch(
+                tx,
+                "UPDATE service_principals SET data = $3 WHERE id = $1 AND tenant_id = $2",
+                &[s(sp.id), s(sp.tenant_id), Arg::S(json(&SpDoc::from(sp))?)],
+                "service principal",
+            )
+            .await?;
         }
         Change::DeleteServicePrincipal(t, id) => {
-            must_touch(tx, "DELETE FROM service_principals WHERE id = $1 AND tenant_id = $2", &[s(id), s(t)], "service principal").await?;
+            must_touch(
+                tx,
+                "DELETE FROM service_principals WHERE id = $1 AND tenant_id = $2",
+                &[s(id), s(t)],
+                "service principal",
+            )
+            .await?;
             delete_object_refs(tx, *t, *id).await?;
         }
         Change::InsertAppRoleAssignment(a) => {
@@ -358,7 +562,13 @@ async fn apply_change(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
             .await?;
         }
         Change::DeleteAppRoleAssignment(t, id) => {
-            must_touch(tx, "DELETE FROM app_role_assignments WHERE id = $1 AND tenant_id = $2", &[s(id), s(t)], "app role assignment").await?;
+            must_touch(
+                tx,
+                "DELETE FROM app_role_assignments WHERE id = $1 AND tenant_id = $2",
+                &[s(id), s(t)],
+                "app role assignment",
+            )
+            .await?;
         }
         Change::InsertPermissionGrant(g) => {
             exec(
@@ -372,10 +582,21 @@ async fn apply_change(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
             exec(tx, "INSERT INTO directory_role_assignments (id, tenant_id, principal_id, role_template_id) VALUES ($1, $2, $3, $4)", &[s(r.id), s(r.tenant_id), s(r.principal_id), s(r.role_template_id)]).await?;
         }
         Change::InsertSigningKey(k) => {
-            exec(tx, "INSERT INTO signing_keys (kid, data) VALUES ($1, $2)", &[Arg::S(k.kid.clone()), Arg::S(json(&KeyDoc::from(k))?)]).await?;
+            exec(
+                tx,
+                "INSERT INTO signing_keys (kid, data) VALUES ($1, $2)",
+                &[Arg::S(k.kid.clone()), Arg::S(json(&KeyDoc::from(k))?)],
+            )
+            .await?;
         }
         Change::UpdateSigningKey(k) => {
-            must_touch(tx, "UPDATE signing_keys SET data = $2 WHERE kid = $1", &[Arg::S(k.kid.clone()), Arg::S(json(&KeyDoc::from(k))?)], "signing key").await?;
+            must_touch(
+                tx,
+                "UPDATE signing_keys SET data = $2 WHERE kid = $1",
+                &[Arg::S(k.kid.clone()), Arg::S(json(&KeyDoc::from(k))?)],
+                "signing key",
+            )
+            .await?;
         }
     }
     Ok(())
@@ -398,11 +619,18 @@ impl Store for SqlStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(backend)
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(backend)
     }
 
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>, StoreError> {
-        first(self.docs::<TenantDoc>("SELECT data FROM tenants WHERE id = $1", &[&id.to_string()]).await?)
+        first(
+            self.docs::<TenantDoc>("SELECT data FROM tenants WHERE id = $1", &[&id.to_string()])
+                .await?,
+        )
     }
 
     async fn tenant_by_domain(&self, domain: &str) -> Result<Option<Tenant>, StoreError> {
@@ -410,27 +638,57 @@ impl Store for SqlStore {
     }
 
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
-        all(self.docs::<TenantDoc>("SELECT data FROM tenants ORDER BY id", &[]).await?)
+        all(self
+            .docs::<TenantDoc>("SELECT data FROM tenants ORDER BY id", &[])
+            .await?)
     }
 
     async fn user(&self, t: TenantId, id: ObjectId) -> Result<Option<User>, StoreError> {
-        first(self.docs::<UserDoc>("SELECT data FROM users WHERE tenant_id = $1 AND id = $2", &[&t.to_string(), &id.to_string()]).await?)
+        first(
+            self.docs::<UserDoc>(
+                "SELECT data FROM users WHERE tenant_id = $1 AND id = $2",
+                &[&t.to_string(), &id.to_string()],
+            )
+            .await?,
+        )
     }
 
     async fn user_by_upn(&self, t: TenantId, upn: &str) -> Result<Option<User>, StoreError> {
-        first(self.docs::<UserDoc>("SELECT data FROM users WHERE tenant_id = $1 AND upn_lower = $2", &[&t.to_string(), &upn.to_lowercase()]).await?)
+        first(
+            self.docs::<UserDoc>(
+                "SELECT data FROM users WHERE tenant_id = $1 AND upn_lower = $2",
+                &[&t.to_string(), &upn.to_lowercase()],
+            )
+            .await?,
+        )
     }
 
     async fn users(&self, t: TenantId) -> Result<Vec<User>, StoreError> {
-        all(self.docs::<UserDoc>("SELECT data FROM users WHERE tenant_id = $1 ORDER BY id", &[&t.to_string()]).await?)
+        all(self
+            .docs::<UserDoc>(
+                "SELECT data FROM users WHERE tenant_id = $1 ORDER BY id",
+                &[&t.to_string()],
+            )
+            .await?)
     }
 
     async fn group(&self, t: TenantId, id: ObjectId) -> Result<Option<Group>, StoreError> {
-        first(self.docs::<GroupDoc>("SELECT data FROM groups_ WHERE tenant_id = $1 AND id = $2", &[&t.to_string(), &id.to_string()]).await?)
+        first(
+            self.docs::<GroupDoc>(
+                "SELECT data FROM groups_ WHERE tenant_id = $1 AND id = $2",
+                &[&t.to_string(), &id.to_string()],
+            )
+            .await?,
+        )
     }
 
     async fn groups(&self, t: TenantId) -> Result<Vec<Group>, StoreError> {
-        all(self.docs::<GroupDoc>("SELECT data FROM groups_ WHERE tenant_id = $1 ORDER BY id", &[&t.to_string()]).await?)
+        all(self
+            .docs::<GroupDoc>(
+                "SELECT data FROM groups_ WHERE tenant_id = $1 ORDER BY id",
+                &[&t.to_string()],
+            )
+            .await?)
     }
 
     async fn memberships(&self, t: TenantId) -> Result<Vec<Membership>, StoreError> {
@@ -440,61 +698,145 @@ impl Store for SqlStore {
                 Ok(Membership {
                     group_id: oid(&get(r, 0)?)?,
                     member_id: oid(&get(r, 1)?)?,
-                    member_kind: ObjectKind::parse(&get(r, 2)?).ok_or_else(|| backend("bad member kind"))?,
+                    member_kind: ObjectKind::parse(&get(r, 2)?)
+                        .ok_or_else(|| backend("bad member kind"))?,
                 })
             })
             .collect()
     }
 
     async fn owners(&self, t: TenantId, object: ObjectId) -> Result<Vec<ObjectId>, StoreError> {
-        let rows = sqlx::query("SELECT owner_id FROM owners WHERE tenant_id = $1 AND object_id = $2 ORDER BY owner_id").bind(t.to_string()).bind(object.to_string()).fetch_all(&self.pool).await.map_err(backend)?;
+        let rows = sqlx::query(
+            "SELECT owner_id FROM owners WHERE tenant_id = $1 AND object_id = $2 ORDER BY owner_id",
+        )
+        .bind(t.to_string())
+        .bind(object.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
         rows.iter().map(|r| oid(&get(r, 0)?)).collect()
     }
 
-    async fn object_kind(&self, t: TenantId, id: ObjectId) -> Result<Option<ObjectKind>, StoreError> {
+    async fn object_kind(
+        &self,
+        t: TenantId,
+        id: ObjectId,
+    ) -> Result<Option<ObjectKind>, StoreError> {
         let (t, id) = (t.to_string(), id.to_string());
-        for (table, kind) in [("users", ObjectKind::User), ("groups_", ObjectKind::Group), ("service_principals", ObjectKind::ServicePrincipal), ("applications", ObjectKind::Application)] {
+        for (table, kind) in [
+            ("users", ObjectKind::User),
+            ("groups_", ObjectKind::Group),
+            ("service_principals", ObjectKind::ServicePrincipal),
+            ("applications", ObjectKind::Application),
+        ] {
             let sql = format!("SELECT id FROM {table} WHERE tenant_id = $1 AND id = $2");
-            if sqlx::query(&sql).bind(t.clone()).bind(id.clone()).fetch_optional(&self.pool).await.map_err(backend)?.is_some() {
+            if sqlx::query(&sql)
+                .bind(t.clone())
+                .bind(id.clone())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?
+                .is_some()
+            {
                 return Ok(Some(kind));
             }
         }
         Ok(None)
     }
 
-    async fn application(&self, t: TenantId, id: ObjectId) -> Result<Option<Application>, StoreError> {
-        first(self.docs::<AppDoc>("SELECT data FROM applications WHERE tenant_id = $1 AND id = $2", &[&t.to_string(), &id.to_string()]).await?)
+    async fn application(
+        &self,
+        t: TenantId,
+        id: ObjectId,
+    ) -> Result<Option<Application>, StoreError> {
+        first(
+            self.docs::<AppDoc>(
+                "SELECT data FROM applications WHERE tenant_id = $1 AND id = $2",
+                &[&t.to_string(), &id.to_string()],
+            )
+            .await?,
+        )
     }
 
-    async fn application_by_app_id(&self, app_id: AppId) -> Result<Option<Application>, StoreError> {
-        first(self.docs::<AppDoc>("SELECT data FROM applications WHERE app_id = $1", &[&app_id.to_string()]).await?)
+    async fn application_by_app_id(
+        &self,
+        app_id: AppId,
+    ) -> Result<Option<Application>, StoreError> {
+        first(
+            self.docs::<AppDoc>(
+                "SELECT data FROM applications WHERE app_id = $1",
+                &[&app_id.to_string()],
+            )
+            .await?,
+        )
     }
 
     async fn applications(&self, t: TenantId) -> Result<Vec<Application>, StoreError> {
-        all(self.docs::<AppDoc>("SELECT data FROM applications WHERE tenant_id = $1 ORDER BY id", &[&t.to_string()]).await?)
+        all(self
+            .docs::<AppDoc>(
+                "SELECT data FROM applications WHERE tenant_id = $1 ORDER BY id",
+                &[&t.to_string()],
+            )
+            .await?)
     }
 
-    async fn service_principal(&self, t: TenantId, id: ObjectId) -> Result<Option<ServicePrincipal>, StoreError> {
-        first(self.docs::<SpDoc>("SELECT data FROM service_principals WHERE tenant_id = $1 AND id = $2", &[&t.to_string(), &id.to_string()]).await?)
+    async fn service_principal(
+        &self,
+        t: TenantId,
+        id: ObjectId,
+    ) -> Result<Option<ServicePrincipal>, StoreError> {
+        first(
+            self.docs::<SpDoc>(
+                "SELECT data FROM service_principals WHERE tenant_id = $1 AND id = $2",
+                &[&t.to_string(), &id.to_string()],
+            )
+            .await?,
+        )
     }
 
-    async fn service_principal_by_app_id(&self, t: TenantId, app_id: AppId) -> Result<Option<ServicePrincipal>, StoreError> {
-        first(self.docs::<SpDoc>("SELECT data FROM service_principals WHERE tenant_id = $1 AND app_id = $2", &[&t.to_string(), &app_id.to_string()]).await?)
+    async fn service_principal_by_app_id(
+        &self,
+        t: TenantId,
+        app_id: AppId,
+    ) -> Result<Option<ServicePrincipal>, StoreError> {
+        first(
+            self.docs::<SpDoc>(
+                "SELECT data FROM service_principals WHERE tenant_id = $1 AND app_id = $2",
+                &[&t.to_string(), &app_id.to_string()],
+            )
+            .await?,
+        )
     }
 
     async fn service_principals(&self, t: TenantId) -> Result<Vec<ServicePrincipal>, StoreError> {
-        all(self.docs::<SpDoc>("SELECT data FROM service_principals WHERE tenant_id = $1 ORDER BY id", &[&t.to_string()]).await?)
+        all(self
+            .docs::<SpDoc>(
+                "SELECT data FROM service_principals WHERE tenant_id = $1 ORDER BY id",
+                &[&t.to_string()],
+            )
+            .await?)
     }
 
-    async fn app_role_assignments_of(&self, t: TenantId, principal: ObjectId) -> Result<Vec<AppRoleAssignment>, StoreError> {
+    async fn app_role_assignments_of(
+        &self,
+        t: TenantId,
+        principal: ObjectId,
+    ) -> Result<Vec<AppRoleAssignment>, StoreError> {
         self.assignments("principal_id", t, principal).await
     }
 
-    async fn app_role_assignments_to(&self, t: TenantId, resource: ObjectId) -> Result<Vec<AppRoleAssignment>, StoreError> {
+    async fn app_role_assignments_to(
+        &self,
+        t: TenantId,
+        resource: ObjectId,
+    ) -> Result<Vec<AppRoleAssignment>, StoreError> {
         self.assignments("resource_id", t, resource).await
     }
 
-    async fn permission_grants(&self, t: TenantId) -> Result<Vec<OAuth2PermissionGrant>, StoreError> {
+    async fn permission_grants(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<OAuth2PermissionGrant>, StoreError> {
         let rows = sqlx::query("SELECT id, client_id, resource_id, principal_id, consent_type, scope FROM permission_grants WHERE tenant_id = $1 ORDER BY id").bind(t.to_string()).fetch_all(&self.pool).await.map_err(backend)?;
         rows.iter()
             .map(|r| {
@@ -512,20 +854,39 @@ impl Store for SqlStore {
             .collect()
     }
 
-    async fn directory_role_assignments(&self, t: TenantId) -> Result<Vec<DirectoryRoleAssignment>, StoreError> {
+    async fn directory_role_assignments(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<DirectoryRoleAssignment>, StoreError> {
         let rows = sqlx::query("SELECT id, principal_id, role_template_id FROM directory_role_assignments WHERE tenant_id = $1 ORDER BY id").bind(t.to_string()).fetch_all(&self.pool).await.map_err(backend)?;
         rows.iter()
-            .map(|r| Ok(DirectoryRoleAssignment { id: oid(&get(r, 0)?)?, tenant_id: t, principal_id: oid(&get(r, 1)?)?, role_template_id: guid(&get(r, 2)?)? }))
+            .map(|r| {
+                Ok(DirectoryRoleAssignment {
+                    id: oid(&get(r, 0)?)?,
+                    tenant_id: t,
+                    principal_id: oid(&get(r, 1)?)?,
+                    role_template_id: guid(&get(r, 2)?)?,
+                })
+            })
             .collect()
     }
 
-    async fn audit_records(&self, t: TenantId, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
-        let mut sql = String::from("SELECT data FROM audit_records WHERE tenant_id = $1 AND time >= $2 AND time < $3");
+    async fn audit_records(
+        &self,
+        t: TenantId,
+        q: &AuditQuery,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut sql = String::from(
+            "SELECT data FROM audit_records WHERE tenant_id = $1 AND time >= $2 AND time < $3",
+        );
         if q.category.is_some() {
             sql.push_str(" AND category = $4");
         }
         sql.push_str(" ORDER BY time DESC, id DESC");
-        let mut query = sqlx::query(&sql).bind(t.to_string()).bind(q.since.map_or(i64::MIN, |x| x.millis())).bind(q.until.map_or(i64::MAX, |x| x.millis()));
+        let mut query = sqlx::query(&sql)
+            .bind(t.to_string())
+            .bind(q.since.map_or(i64::MIN, |x| x.millis()))
+            .bind(q.until.map_or(i64::MAX, |x| x.millis()));
         if let Some(c) = &q.category {
             query = query.bind(c.clone());
         }
@@ -539,21 +900,34 @@ impl Store for SqlStore {
     }
 
     async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError> {
-        all(self.docs::<KeyDoc>("SELECT data FROM signing_keys ORDER BY kid", &[]).await?)
+        all(self
+            .docs::<KeyDoc>("SELECT data FROM signing_keys ORDER BY kid", &[])
+            .await?)
     }
 }
 
 impl SqlStore {
-    async fn assignments(&self, column: &str, t: TenantId, id: ObjectId) -> Result<Vec<AppRoleAssignment>, StoreError> {
+    async fn assignments(
+        &self,
+        column: &str,
+        t: TenantId,
+        id: ObjectId,
+    ) -> Result<Vec<AppRoleAssignment>, StoreError> {
         let sql = format!("SELECT id, principal_id, principal_type, resource_id, app_role_id, created FROM app_role_assignments WHERE tenant_id = $1 AND {column} = $2 ORDER BY id");
-        let rows = sqlx::query(&sql).bind(t.to_string()).bind(id.to_string()).fetch_all(&self.pool).await.map_err(backend)?;
+        let rows = sqlx::query(&sql)
+            .bind(t.to_string())
+            .bind(id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
         rows.iter()
             .map(|r| {
                 Ok(AppRoleAssignment {
                     id: oid(&get(r, 0)?)?,
                     tenant_id: t,
                     principal_id: oid(&get(r, 1)?)?,
-                    principal_type: ObjectKind::parse(&get(r, 2)?).ok_or_else(|| backend("bad principal type"))?,
+                    principal_type: ObjectKind::parse(&get(r, 2)?)
+                        .ok_or_else(|| backend("bad principal type"))?,
                     resource_id: oid(&get(r, 3)?)?,
                     app_role_id: guid(&get(r, 4)?)?,
                     created: Timestamp(r.try_get::<i64, _>(5).map_err(backend)?),
@@ -610,7 +984,16 @@ impl From<&Tenant> for TenantDoc {
         Self {
             id: t.id.to_string(),
             display_name: t.display_name.clone(),
-            domains: t.domains.iter().map(|d| DomainDoc { name: d.name.clone(), initial: d.is_initial, default: d.is_default, verified: d.is_verified }).collect(),
+            domains: t
+                .domains
+                .iter()
+                .map(|d| DomainDoc {
+                    name: d.name.clone(),
+                    initial: d.is_initial,
+                    default: d.is_default,
+                    verified: d.is_verified,
+                })
+                .collect(),
             license: t.license.as_str().into(),
             pw_min: t.settings.password_policy.min_length,
             pw_max: t.settings.password_policy.max_length,
@@ -626,9 +1009,24 @@ impl TryFrom<TenantDoc> for Tenant {
         Ok(Tenant {
             id: TenantId::parse(&d.id).ok_or_else(|| backend("bad tenant id"))?,
             display_name: d.display_name,
-            domains: d.domains.into_iter().map(|x| Domain { name: x.name, is_initial: x.initial, is_default: x.default, is_verified: x.verified }).collect(),
+            domains: d
+                .domains
+                .into_iter()
+                .map(|x| Domain {
+                    name: x.name,
+                    is_initial: x.initial,
+                    is_default: x.default,
+                    is_verified: x.verified,
+                })
+                .collect(),
             license: LicenseTier::parse(&d.license).ok_or_else(|| backend("bad license"))?,
-            settings: TenantSettings { password_policy: PasswordPolicy { min_length: d.pw_min, max_length: d.pw_max, required_classes: d.pw_classes } },
+            settings: TenantSettings {
+                password_policy: PasswordPolicy {
+                    min_length: d.pw_min,
+                    max_length: d.pw_max,
+                    required_classes: d.pw_classes,
+                },
+            },
             created: Timestamp(d.created),
         })
     }
@@ -701,7 +1099,11 @@ impl TryFrom<UserDoc> for User {
             company_name: d.company_name,
             employee_id: d.employee_id,
             account_enabled: d.account_enabled,
-            user_type: if d.guest { UserType::Guest } else { UserType::Member },
+            user_type: if d.guest {
+                UserType::Guest
+            } else {
+                UserType::Member
+            },
             created: Timestamp(d.created),
             password_hash: d.password_hash,
             force_change_password_next_sign_in: d.force_change,
@@ -844,7 +1246,14 @@ impl From<&Application> for AppDoc {
             rra: a
                 .required_resource_access
                 .iter()
-                .map(|r| RraDoc { resource_app_id: r.resource_app_id.to_string(), access: r.resource_access.iter().map(|x| (x.id.to_string(), x.kind == PermissionKind::Role)).collect() })
+                .map(|r| RraDoc {
+                    resource_app_id: r.resource_app_id.to_string(),
+                    access: r
+                        .resource_access
+                        .iter()
+                        .map(|x| (x.id.to_string(), x.kind == PermissionKind::Role))
+                        .collect(),
+                })
                 .collect(),
             scopes: a
                 .oauth2_permission_scopes
@@ -863,12 +1272,26 @@ impl From<&Application> for AppDoc {
             roles: a
                 .app_roles
                 .iter()
-                .map(|r| RoleDoc { id: r.id.to_string(), value: r.value.clone(), display_name: r.display_name.clone(), description: r.description.clone(), allowed: r.allowed_member_types.clone(), enabled: r.is_enabled })
+                .map(|r| RoleDoc {
+                    id: r.id.to_string(),
+                    value: r.value.clone(),
+                    display_name: r.display_name.clone(),
+                    description: r.description.clone(),
+                    allowed: r.allowed_member_types.clone(),
+                    enabled: r.is_enabled,
+                })
                 .collect(),
             secrets: a
                 .password_credentials
                 .iter()
-                .map(|c| SecretDoc { key_id: c.key_id.to_string(), display_name: c.display_name.clone(), hint: c.hint.clone(), sha256_hex: hex(&c.secret_sha256), start: c.start.millis(), end: c.end.millis() })
+                .map(|c| SecretDoc {
+                    key_id: c.key_id.to_string(),
+                    display_name: c.display_name.clone(),
+                    hint: c.hint.clone(),
+                    sha256_hex: hex(&c.secret_sha256),
+                    start: c.start.millis(),
+                    end: c.end.millis(),
+                })
                 .collect(),
             created: a.created.millis(),
         }
@@ -883,7 +1306,8 @@ impl TryFrom<AppDoc> for Application {
             app_id: AppId::parse(&d.app_id).ok_or_else(|| backend("bad app id"))?,
             tenant_id: TenantId::parse(&d.tenant_id).ok_or_else(|| backend("bad tenant id"))?,
             display_name: d.display_name,
-            sign_in_audience: SignInAudience::parse(&d.audience).ok_or_else(|| backend("bad audience"))?,
+            sign_in_audience: SignInAudience::parse(&d.audience)
+                .ok_or_else(|| backend("bad audience"))?,
             identifier_uris: d.identifier_uris,
             web_redirect_uris: d.web,
             spa_redirect_uris: d.spa,
@@ -894,8 +1318,22 @@ impl TryFrom<AppDoc> for Application {
                 .into_iter()
                 .map(|r| {
                     Ok(RequiredResourceAccess {
-                        resource_app_id: AppId::parse(&r.resource_app_id).ok_or_else(|| backend("bad resource app id"))?,
-                        resource_access: r.access.into_iter().map(|(id, role)| Ok(ResourceAccess { id: guid(&id)?, kind: if role { PermissionKind::Role } else { PermissionKind::Scope } })).collect::<Result<_, StoreError>>()?,
+                        resource_app_id: AppId::parse(&r.resource_app_id)
+                            .ok_or_else(|| backend("bad resource app id"))?,
+                        resource_access: r
+                            .access
+                            .into_iter()
+                            .map(|(id, role)| {
+                                Ok(ResourceAccess {
+                                    id: guid(&id)?,
+                                    kind: if role {
+                                        PermissionKind::Role
+                                    } else {
+                                        PermissionKind::Scope
+                                    },
+                                })
+                            })
+                            .collect::<Result<_, StoreError>>()?,
                     })
                 })
                 .collect::<Result<_, StoreError>>()?,
@@ -918,12 +1356,30 @@ impl TryFrom<AppDoc> for Application {
             app_roles: d
                 .roles
                 .into_iter()
-                .map(|r| Ok(AppRole { id: guid(&r.id)?, value: r.value, display_name: r.display_name, description: r.description, allowed_member_types: r.allowed, is_enabled: r.enabled }))
+                .map(|r| {
+                    Ok(AppRole {
+                        id: guid(&r.id)?,
+                        value: r.value,
+                        display_name: r.display_name,
+                        description: r.description,
+                        allowed_member_types: r.allowed,
+                        is_enabled: r.enabled,
+                    })
+                })
                 .collect::<Result<_, StoreError>>()?,
             password_credentials: d
                 .secrets
                 .into_iter()
-                .map(|c| Ok(PasswordCredential { key_id: guid(&c.key_id)?, display_name: c.display_name, hint: c.hint, secret_sha256: unhex32(&c.sha256_hex)?, start: Timestamp(c.start), end: Timestamp(c.end) }))
+                .map(|c| {
+                    Ok(PasswordCredential {
+                        key_id: guid(&c.key_id)?,
+                        display_name: c.display_name,
+                        hint: c.hint,
+                        secret_sha256: unhex32(&c.sha256_hex)?,
+                        start: Timestamp(c.start),
+                        end: Timestamp(c.end),
+                    })
+                })
                 .collect::<Result<_, StoreError>>()?,
             created: Timestamp(d.created),
         })
@@ -970,7 +1426,11 @@ impl TryFrom<SpDoc> for ServicePrincipal {
             app_id: AppId::parse(&d.app_id).ok_or_else(|| backend("bad app id"))?,
             app_owner_tenant_id: d.owner_tenant.as_deref().and_then(TenantId::parse),
             display_name: d.display_name,
-            service_principal_type: if d.managed_identity { ServicePrincipalType::ManagedIdentity } else { ServicePrincipalType::Application },
+            service_principal_type: if d.managed_identity {
+                ServicePrincipalType::ManagedIdentity
+            } else {
+                ServicePrincipalType::Application
+            },
             service_principal_names: d.names,
             app_role_assignment_required: d.assignment_required,
             account_enabled: d.enabled,
@@ -991,7 +1451,9 @@ struct KeyDoc {
 }
 
 fn unhex(s: &str) -> Result<Vec<u8>, StoreError> {
-    (0..s.len() / 2).map(|i| u8::from_str_radix(s.get(i * 2..i * 2 + 2).unwrap_or(""), 16).map_err(backend)).collect()
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(s.get(i * 2..i * 2 + 2).unwrap_or(""), 16).map_err(backend))
+        .collect()
 }
 
 impl From<&SigningKey> for KeyDoc {
@@ -1061,7 +1523,16 @@ impl From<&AuditRecord> for AuditDoc {
     fn from(a: &AuditRecord) -> Self {
         let (actor_kind, actor_id, actor_name, actor_app_id) = match &a.actor {
             Actor::User { id, upn } => ("user", Some(id.to_string()), Some(upn.clone()), None),
-            Actor::App { service_principal_id, app_id, display_name } => ("app", Some(service_principal_id.to_string()), Some(display_name.clone()), Some(app_id.clone())),
+            Actor::App {
+                service_principal_id,
+                app_id,
+                display_name,
+            } => (
+                "app",
+                Some(service_principal_id.to_string()),
+                Some(display_name.clone()),
+                Some(app_id.clone()),
+            ),
             Actor::Operator => ("operator", None, None, None),
         };
         Self {
@@ -1083,7 +1554,15 @@ impl From<&AuditRecord> for AuditDoc {
                     kind: t.kind.clone(),
                     display_name: t.display_name.clone(),
                     upn: t.user_principal_name.clone(),
-                    props: t.modified_properties.iter().map(|p| PropDoc { name: p.name.clone(), old: p.old_value.clone(), new: p.new_value.clone() }).collect(),
+                    props: t
+                        .modified_properties
+                        .iter()
+                        .map(|p| PropDoc {
+                            name: p.name.clone(),
+                            old: p.old_value.clone(),
+                            new: p.new_value.clone(),
+                        })
+                        .collect(),
                 })
                 .collect(),
             result: a.result.clone(),
@@ -1097,8 +1576,15 @@ impl TryFrom<AuditDoc> for AuditRecord {
     type Error = StoreError;
     fn try_from(d: AuditDoc) -> Result<Self, StoreError> {
         let actor = match d.actor_kind.as_str() {
-            "user" => Actor::User { id: oid(d.actor_id.as_deref().unwrap_or(""))?, upn: d.actor_name.unwrap_or_default() },
-            "app" => Actor::App { service_principal_id: oid(d.actor_id.as_deref().unwrap_or(""))?, app_id: d.actor_app_id.unwrap_or_default(), display_name: d.actor_name.unwrap_or_default() },
+            "user" => Actor::User {
+                id: oid(d.actor_id.as_deref().unwrap_or(""))?,
+                upn: d.actor_name.unwrap_or_default(),
+            },
+            "app" => Actor::App {
+                service_principal_id: oid(d.actor_id.as_deref().unwrap_or(""))?,
+                app_id: d.actor_app_id.unwrap_or_default(),
+                display_name: d.actor_name.unwrap_or_default(),
+            },
             _ => Actor::Operator,
         };
         Ok(AuditRecord {
@@ -1117,7 +1603,15 @@ impl TryFrom<AuditDoc> for AuditRecord {
                     kind: t.kind,
                     display_name: t.display_name,
                     user_principal_name: t.upn,
-                    modified_properties: t.props.into_iter().map(|p| ModifiedProperty { name: p.name, old_value: p.old, new_value: p.new }).collect(),
+                    modified_properties: t
+                        .props
+                        .into_iter()
+                        .map(|p| ModifiedProperty {
+                            name: p.name,
+                            old_value: p.old,
+                            new_value: p.new,
+                        })
+                        .collect(),
                 })
                 .collect(),
             result: d.result,
@@ -1131,13 +1625,20 @@ impl TryFrom<AuditDoc> for AuditRecord {
 impl SqlStore {
     /// SQLite's journal mode (`wal`), for tests and diagnostics.
     pub async fn journal_mode(&self) -> Result<String, StoreError> {
-        let row = sqlx::query("PRAGMA journal_mode").fetch_one(&self.pool).await.map_err(backend)?;
+        let row = sqlx::query("PRAGMA journal_mode")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
         row.try_get::<String, _>(0).map_err(backend)
     }
 
     /// Runs a statement outside the port (tests only: e.g. simulating a newer schema).
     #[doc(hidden)]
     pub async fn raw_execute(&self, sql: &str) -> Result<(), StoreError> {
-        sqlx::query(sql).execute(&self.pool).await.map(|_| ()).map_err(backend)
+        sqlx::query(sql)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(backend)
     }
 }

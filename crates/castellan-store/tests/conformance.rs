@@ -6,17 +6,27 @@ use castellan_core::store::Store;
 use castellan_store::SqlStore;
 
 fn seed() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 & 0xffff_ffff_ffff
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        & 0xffff_ffff_ffff
 }
 
 fn temp_db() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("castellan-store-test-{}-{}.db", std::process::id(), seed()))
+    std::env::temp_dir().join(format!(
+        "castellan-store-test-{}-{}.db",
+        std::process::id(),
+        seed()
+    ))
 }
 
 #[tokio::test]
 async fn sqlite_passes_the_conformance_suite() {
     let path = temp_db();
-    let s = SqlStore::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let s = SqlStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
     castellan_core::conformance::run_all(&s, seed()).await;
     s.ping().await.unwrap();
 }
@@ -31,9 +41,14 @@ async fn sqlite_is_wal_and_migrations_are_idempotent_and_future_schema_refused()
     let s = SqlStore::connect(&url).await.unwrap();
     assert!(s.tenants().await.unwrap().is_empty());
     assert_eq!(s.journal_mode().await.unwrap().to_lowercase(), "wal");
-    s.raw_execute("INSERT INTO castellan_schema (version, applied_at) VALUES (999, 0)").await.unwrap();
+    s.raw_execute("INSERT INTO castellan_schema (version, applied_at) VALUES (999, 0)")
+        .await
+        .unwrap();
     drop(s);
-    let e = SqlStore::connect(&url).await.err().expect("a newer schema must be refused");
+    let e = SqlStore::connect(&url)
+        .await
+        .err()
+        .expect("a newer schema must be refused");
     assert!(e.to_string().contains("999"), "{e}");
 }
 
@@ -48,13 +63,21 @@ where
         return;
     };
     sqlx::any::install_default_drivers();
-    let admin = sqlx::AnyPool::connect(&base).await.unwrap_or_else(|e| panic!("CASTELLAN_TEST_DATABASE_URL={base} is set but PostgreSQL is unreachable: {e}"));
+    let admin = sqlx::AnyPool::connect(&base).await.unwrap_or_else(|e| {
+        panic!("CASTELLAN_TEST_DATABASE_URL={base} is set but PostgreSQL is unreachable: {e}")
+    });
     let name = format!("castellan_test_{}_{}", std::process::id(), seed());
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
     let (prefix, _) = base.rsplit_once('/').unwrap();
     let url = format!("{prefix}/{name}");
     f(url).await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&admin).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&admin)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -64,9 +87,14 @@ async fn postgres_passes_the_conformance_suite() {
         castellan_core::conformance::run_all(&s, seed()).await;
         drop(s);
         let s = SqlStore::connect(&url).await.unwrap();
-        s.raw_execute("INSERT INTO castellan_schema (version, applied_at) VALUES (999, 0)").await.unwrap();
+        s.raw_execute("INSERT INTO castellan_schema (version, applied_at) VALUES (999, 0)")
+            .await
+            .unwrap();
         drop(s);
-        assert!(SqlStore::connect(&url).await.is_err(), "a newer schema must be refused");
+        assert!(
+            SqlStore::connect(&url).await.is_err(),
+            "a newer schema must be refused"
+        );
     })
     .await;
 }

@@ -101,8 +101,14 @@ mod tests {
             uti: "u".into(),
         };
         let p = access_token_payload(&c, "https://x/t/v2.0");
-        let keys: Vec<&str> = p.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
-        for k in ["aud", "iss", "iat", "nbf", "exp", "azp", "azpacr", "oid", "sub", "tid", "roles", "idtyp", "ver", "uti"] {
+        let keys: Vec<&str> = p
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        for k in [
+            "aud", "iss", "iat", "nbf", "exp", "azp", "azpacr", "oid", "sub", "tid", "roles",
+            "idtyp", "ver", "uti",
+        ] {
             assert!(keys.contains(&k), "missing {k}");
         }
         assert_eq!(p["azpacr"], "1");

@@ -70,7 +70,10 @@ pub fn jwks(keys: &[PublishedKey], issuer_template: &str) -> Value {
 }
 
 fn strip_leading_zeros(b: &[u8]) -> &[u8] {
-    let first = b.iter().position(|x| *x != 0).unwrap_or(b.len().saturating_sub(1));
+    let first = b
+        .iter()
+        .position(|x| *x != 0)
+        .unwrap_or(b.len().saturating_sub(1));
     b.get(first..).unwrap_or(b)
 }
 
@@ -81,14 +84,28 @@ mod tests {
     #[test]
     fn discovery_uses_tenant_guid_in_endpoints() {
         let d = openid_configuration("https://127.0.0.1:8443", "tid-1", "{tenantid}");
-        assert_eq!(d["token_endpoint"], "https://127.0.0.1:8443/tid-1/oauth2/v2.0/token");
+        assert_eq!(
+            d["token_endpoint"],
+            "https://127.0.0.1:8443/tid-1/oauth2/v2.0/token"
+        );
         assert_eq!(d["issuer"], "https://127.0.0.1:8443/{tenantid}/v2.0");
-        assert_eq!(d["jwks_uri"], "https://127.0.0.1:8443/tid-1/discovery/v2.0/keys");
+        assert_eq!(
+            d["jwks_uri"],
+            "https://127.0.0.1:8443/tid-1/discovery/v2.0/keys"
+        );
     }
 
     #[test]
     fn jwks_shape() {
-        let j = jwks(&[PublishedKey { kid: "k".into(), n: vec![0, 1, 2], e: vec![1, 0, 1], cert_der: vec![9] }], "iss");
+        let j = jwks(
+            &[PublishedKey {
+                kid: "k".into(),
+                n: vec![0, 1, 2],
+                e: vec![1, 0, 1],
+                cert_der: vec![9],
+            }],
+            "iss",
+        );
         assert_eq!(j["keys"][0]["n"], "AQI");
         assert_eq!(j["keys"][0]["e"], "AQAB");
         assert_eq!(j["keys"][0]["x5t"], "k");

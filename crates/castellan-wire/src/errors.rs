@@ -19,7 +19,12 @@ pub fn token_error_status(e: &AadstsError) -> u16 {
 }
 
 /// The token endpoint's error body (Microsoft identity platform error response shape).
-pub fn token_error_body(e: &AadstsError, trace_id: &str, correlation_id: &str, now: Timestamp) -> Value {
+pub fn token_error_body(
+    e: &AadstsError,
+    trace_id: &str,
+    correlation_id: &str,
+    now: Timestamp,
+) -> Value {
     let ts = sts_timestamp(now);
     json!({
         "error": e.error.as_str(),
@@ -46,31 +51,59 @@ pub struct GraphError {
 impl GraphError {
     /// 400 `Request_BadRequest`.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self { status: 400, code: "Request_BadRequest", message: message.into() }
+        Self {
+            status: 400,
+            code: "Request_BadRequest",
+            message: message.into(),
+        }
     }
     /// 401 `InvalidAuthenticationToken`.
     pub fn invalid_token(message: impl Into<String>) -> Self {
-        Self { status: 401, code: "InvalidAuthenticationToken", message: message.into() }
+        Self {
+            status: 401,
+            code: "InvalidAuthenticationToken",
+            message: message.into(),
+        }
     }
     /// 403 `Authorization_RequestDenied`.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self { status: 403, code: "Authorization_RequestDenied", message: message.into() }
+        Self {
+            status: 403,
+            code: "Authorization_RequestDenied",
+            message: message.into(),
+        }
     }
     /// 404 `Request_ResourceNotFound`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self { status: 404, code: "Request_ResourceNotFound", message: message.into() }
+        Self {
+            status: 404,
+            code: "Request_ResourceNotFound",
+            message: message.into(),
+        }
     }
     /// 405.
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
-        Self { status: 405, code: "Request_BadRequest", message: message.into() }
+        Self {
+            status: 405,
+            code: "Request_BadRequest",
+            message: message.into(),
+        }
     }
     /// 413.
     pub fn too_large(message: impl Into<String>) -> Self {
-        Self { status: 413, code: "Request_EntityTooLarge", message: message.into() }
+        Self {
+            status: 413,
+            code: "Request_EntityTooLarge",
+            message: message.into(),
+        }
     }
     /// 503 `serviceNotAvailable`.
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self { status: 503, code: "serviceNotAvailable", message: message.into() }
+        Self {
+            status: 503,
+            code: "serviceNotAvailable",
+            message: message.into(),
+        }
     }
     /// The body.
     pub fn body(&self, request_id: &str, client_request_id: Option<&str>, now: Timestamp) -> Value {
@@ -88,7 +121,9 @@ impl From<DirectoryError> for GraphError {
             DirectoryError::NotFound(m) => Self::not_found(m),
             DirectoryError::BadRequest(m) | DirectoryError::Conflict(m) => Self::bad_request(m),
             DirectoryError::Forbidden(m) => Self::forbidden(m),
-            DirectoryError::Unavailable(m) => Self::unavailable(format!("The directory store is unavailable; retry shortly. ({m})")),
+            DirectoryError::Unavailable(m) => Self::unavailable(format!(
+                "The directory store is unavailable; retry shortly. ({m})"
+            )),
         }
     }
 }
@@ -105,15 +140,30 @@ mod tests {
         assert_eq!(b["error_codes"], json!([7000215]));
         assert_eq!(b["timestamp"], "2016-01-09 02:02:12Z");
         let d = b["error_description"].as_str().unwrap_or_default();
-        assert!(d.starts_with("AADSTS7000215: Invalid client secret provided."), "{d}");
-        assert!(d.ends_with("\r\nTrace ID: t-1\r\nCorrelation ID: c-1\r\nTimestamp: 2016-01-09 02:02:12Z"), "{d}");
+        assert!(
+            d.starts_with("AADSTS7000215: Invalid client secret provided."),
+            "{d}"
+        );
+        assert!(
+            d.ends_with(
+                "\r\nTrace ID: t-1\r\nCorrelation ID: c-1\r\nTimestamp: 2016-01-09 02:02:12Z"
+            ),
+            "{d}"
+        );
         assert_eq!(token_error_status(&e), 401);
-        assert_eq!(token_error_status(&AadstsError::invalid_scope("x", "y")), 400);
+        assert_eq!(
+            token_error_status(&AadstsError::invalid_scope("x", "y")),
+            400
+        );
     }
 
     #[test]
     fn graph_error_shape() {
-        let b = GraphError::forbidden("Insufficient privileges").body("r", Some("c"), Timestamp::from_secs(0));
+        let b = GraphError::forbidden("Insufficient privileges").body(
+            "r",
+            Some("c"),
+            Timestamp::from_secs(0),
+        );
         assert_eq!(b["error"]["code"], "Authorization_RequestDenied");
         assert_eq!(b["error"]["innerError"]["request-id"], "r");
         assert_eq!(b["error"]["innerError"]["client-request-id"], "c");

@@ -11,8 +11,21 @@ pub struct Form(HashMap<String, String>);
 
 /// Parameters that must not repeat.
 const SINGLE: &[&str] = &[
-    "grant_type", "client_id", "client_secret", "client_assertion", "client_assertion_type", "scope", "code", "redirect_uri",
-    "code_verifier", "refresh_token", "username", "password", "assertion", "device_code", "requested_token_use",
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+    "scope",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+    "refresh_token",
+    "username",
+    "password",
+    "assertion",
+    "device_code",
+    "requested_token_use",
 ];
 
 impl Form {
@@ -21,7 +34,9 @@ impl Form {
         let mut map = HashMap::new();
         for (k, v) in pairs {
             if map.contains_key(&k) && SINGLE.contains(&k.as_str()) {
-                return Err(AadstsError::malformed(&format!("The parameter '{k}' is duplicated in the request; send each parameter once.")));
+                return Err(AadstsError::malformed(&format!(
+                    "The parameter '{k}' is duplicated in the request; send each parameter once."
+                )));
             }
             map.insert(k, v);
         }
@@ -33,7 +48,9 @@ impl Form {
     }
     /// A required parameter (900144 if absent or empty).
     pub fn require(&self, k: &str) -> Result<&str, AadstsError> {
-        self.get(k).filter(|v| !v.is_empty()).ok_or_else(|| AadstsError::missing_parameter(k))
+        self.get(k)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| AadstsError::missing_parameter(k))
     }
 }
 
@@ -48,8 +65,20 @@ mod tests {
     #[test]
     fn duplicates_refused_unknown_ignored() {
         assert!(Form::from_pairs(p(&[("scope", "a"), ("scope", "b")])).is_err());
-        let f = Form::from_pairs(p(&[("x-client-SKU", "a"), ("x-client-SKU", "b"), ("grant_type", "client_credentials")])).ok();
-        assert_eq!(f.as_ref().and_then(|f| f.get("grant_type")), Some("client_credentials"));
-        assert_eq!(f.as_ref().map(|f| f.require("client_id").err().map(|e| e.code)), Some(Some(900144)));
+        let f = Form::from_pairs(p(&[
+            ("x-client-SKU", "a"),
+            ("x-client-SKU", "b"),
+            ("grant_type", "client_credentials"),
+        ]))
+        .ok();
+        assert_eq!(
+            f.as_ref().and_then(|f| f.get("grant_type")),
+            Some("client_credentials")
+        );
+        assert_eq!(
+            f.as_ref()
+                .map(|f| f.require("client_id").err().map(|e| e.code)),
+            Some(Some(900144))
+        );
     }
 }

@@ -3,7 +3,15 @@
 //! Graph JSON, OData queries.
 //!
 //! Invariant: no HTTP framework and no SQL here; functions take and return values.
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 pub mod claims;
 pub mod discovery;

@@ -54,10 +54,16 @@ impl EntitySpec {
         self.properties.iter().any(|x| x.eq_ignore_ascii_case(p))
     }
     fn canonical(&self, p: &str) -> Option<String> {
-        self.properties.iter().find(|x| x.eq_ignore_ascii_case(p)).cloned()
+        self.properties
+            .iter()
+            .find(|x| x.eq_ignore_ascii_case(p))
+            .cloned()
     }
     fn unknown(&self, p: &str) -> ODataError {
-        ODataError(format!("Could not find a property named '{p}' on type '{}'.", self.type_name))
+        ODataError(format!(
+            "Could not find a property named '{p}' on type '{}'.",
+            self.type_name
+        ))
     }
 }
 
@@ -137,7 +143,14 @@ enum Tok {
 }
 
 fn is_guid(s: &str) -> bool {
-    s.len() == 36 && s.chars().enumerate().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() })
+    s.len() == 36
+        && s.chars().enumerate().all(|(i, c)| {
+            if [8, 13, 18, 23].contains(&i) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
 }
 
 fn lex(src: &str) -> Result<Vec<(usize, Tok)>, ODataError> {
@@ -189,7 +202,10 @@ fn lex(src: &str) -> Result<Vec<(usize, Tok)>, ODataError> {
             _ => {
                 let mut w = String::new();
                 while let Some(&ch) = chars.get(i) {
-                    if ch.is_alphanumeric() || "_./-+@$".contains(ch) || (ch == ':' && w.len() >= 13 && w.contains('T')) {
+                    if ch.is_alphanumeric()
+                        || "_./-+@$".contains(ch)
+                        || (ch == ':' && w.len() >= 13 && w.contains('T'))
+                    {
                         w.push(ch);
                         i += 1;
                     } else {
@@ -203,7 +219,11 @@ fn lex(src: &str) -> Result<Vec<(usize, Tok)>, ODataError> {
                     Tok::Guid(w.to_ascii_lowercase())
                 } else if let Ok(d) = chrono::DateTime::parse_from_rfc3339(&w) {
                     Tok::DateTime(d.timestamp_millis())
-                } else if w.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '-') {
+                } else if w
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_digit() || c == '-')
+                {
                     match w.parse::<f64>() {
                         Ok(n) => Tok::Num(n),
                         Err(_) => return err(format!("Syntax error at position {start} in '$filter': '{w}' is not a number, GUID or date-time.")),
@@ -233,7 +253,10 @@ impl Parser<'_> {
         self.toks.get(self.pos).map_or(self.src.len(), |(p, _)| *p)
     }
     fn fail<T>(&self, what: &str) -> Result<T, ODataError> {
-        err(format!("Syntax error at position {} in '$filter': {what}.", self.at()))
+        err(format!(
+            "Syntax error at position {} in '$filter': {what}.",
+            self.at()
+        ))
     }
     fn keyword(&self, k: &str) -> bool {
         matches!(self.peek(), Some(Tok::Ident(w)) if w.eq_ignore_ascii_case(k))
@@ -248,7 +271,9 @@ impl Parser<'_> {
     }
     fn or(&mut self, depth: usize) -> Result<Filter, ODataError> {
         if depth > MAX_DEPTH {
-            return err(format!("The '$filter' is nested more than {MAX_DEPTH} levels deep."));
+            return err(format!(
+                "The '$filter' is nested more than {MAX_DEPTH} levels deep."
+            ));
         }
         let mut l = self.and(depth)?;
         while self.keyword("or") {
@@ -279,7 +304,9 @@ impl Parser<'_> {
             return Ok(e);
         }
         for (name, starts) in [("startswith", true), ("endswith", false)] {
-            if self.keyword(name) && self.toks.get(self.pos + 1).map(|(_, t)| t) == Some(&Tok::LParen) {
+            if self.keyword(name)
+                && self.toks.get(self.pos + 1).map(|(_, t)| t) == Some(&Tok::LParen)
+            {
                 self.pos += 2;
                 let a = self.operand()?;
                 self.expect(&Tok::Comma, "','")?;
@@ -294,8 +321,13 @@ impl Parser<'_> {
         let left = self.operand()?;
         // Lambda: path/any(v: expr)
         if let Operand::Path(p) = &left {
-            if p.last().is_some_and(|s| s.eq_ignore_ascii_case("any") || s.eq_ignore_ascii_case("all")) && self.peek() == Some(&Tok::LParen) {
-                let Some((last, path)) = p.split_last() else { return self.fail("expected a property") };
+            if p.last()
+                .is_some_and(|s| s.eq_ignore_ascii_case("any") || s.eq_ignore_ascii_case("all"))
+                && self.peek() == Some(&Tok::LParen)
+            {
+                let Some((last, path)) = p.split_last() else {
+                    return self.fail("expected a property");
+                };
                 if last.eq_ignore_ascii_case("all") {
                     return err("The lambda operator 'all' is not supported; use 'any'.");
                 }
@@ -344,9 +376,15 @@ impl Parser<'_> {
                 "ge" => Op::Ge,
                 "lt" => Op::Lt,
                 "le" => Op::Le,
-                other => return self.fail(&format!("expected an operator (eq, ne, gt, ge, lt, le, in) but found '{other}'")),
+                other => {
+                    return self.fail(&format!(
+                        "expected an operator (eq, ne, gt, ge, lt, le, in) but found '{other}'"
+                    ))
+                }
             },
-            None => return self.fail("expected an operator (eq, ne, gt, ge, lt, le, in) at the end of the expression"),
+            None => return self.fail(
+                "expected an operator (eq, ne, gt, ge, lt, le, in) at the end of the expression",
+            ),
             _ => return self.fail("expected an operator (eq, ne, gt, ge, lt, le, in)"),
         };
         self.pos += 1;
@@ -382,13 +420,20 @@ impl Parser<'_> {
 /// Parses a `$filter`.
 pub fn parse_filter(src: &str) -> Result<Filter, ODataError> {
     if src.chars().count() > MAX_LEN {
-        return err(format!("The '$filter' is longer than {MAX_LEN} characters."));
+        return err(format!(
+            "The '$filter' is longer than {MAX_LEN} characters."
+        ));
     }
     if src.trim().is_empty() {
         return err("The '$filter' is empty.");
     }
     let toks = lex(src)?;
-    let mut p = Parser { toks, pos: 0, src, vars: vec![] };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        src,
+        vars: vec![],
+    };
     let f = p.or(0)?;
     if p.pos < p.toks.len() {
         return p.fail("unexpected text after the end of the expression");
@@ -438,7 +483,11 @@ fn advanced(f: &Filter) -> bool {
     }
 }
 
-fn resolve<'v>(obj: &'v Value, path: &[String], bound: &[(String, &'v Value)]) -> Option<&'v Value> {
+fn resolve<'v>(
+    obj: &'v Value,
+    path: &[String],
+    bound: &[(String, &'v Value)],
+) -> Option<&'v Value> {
     let (first, rest) = path.split_first()?;
     let mut cur = match bound.iter().rev().find(|(n, _)| n == first) {
         Some((_, v)) => *v,
@@ -452,7 +501,11 @@ fn resolve<'v>(obj: &'v Value, path: &[String], bound: &[(String, &'v Value)]) -
 
 fn get_ci<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
     let o = v.as_object()?;
-    o.get(key).or_else(|| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+    o.get(key).or_else(|| {
+        o.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
 }
 
 fn lit_value(l: &Lit) -> Value {
@@ -469,7 +522,9 @@ fn as_millis(v: &Value) -> Option<i64> {
     if let Some(ms) = v.get("$dt").and_then(Value::as_i64) {
         return Some(ms);
     }
-    v.as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()).map(|d| d.timestamp_millis())
+    v.as_str()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .map(|d| d.timestamp_millis())
 }
 
 fn compare(a: &Value, b: &Value) -> Option<Ordering> {
@@ -477,7 +532,10 @@ fn compare(a: &Value, b: &Value) -> Option<Ordering> {
         (Value::Null, Value::Null) => Some(Ordering::Equal),
         (Value::Null, _) | (_, Value::Null) => None,
         (Value::String(x), Value::String(y)) => Some(x.to_lowercase().cmp(&y.to_lowercase())),
-        (Value::Number(x), Value::Number(y)) => x.as_f64().zip(y.as_f64()).and_then(|(x, y)| x.partial_cmp(&y)),
+        (Value::Number(x), Value::Number(y)) => x
+            .as_f64()
+            .zip(y.as_f64())
+            .and_then(|(x, y)| x.partial_cmp(&y)),
         (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
         _ => as_millis(a).zip(as_millis(b)).map(|(x, y)| x.cmp(&y)),
     }
@@ -509,7 +567,8 @@ fn eval_in<'v>(f: &Filter, obj: &'v Value, bound: &mut Vec<(String, &'v Value)>)
         }
         Filter::In(a, vals) => {
             let x = operand_value(a, obj, bound);
-            vals.iter().any(|l| compare(&x, &lit_value(l)) == Some(Ordering::Equal))
+            vals.iter()
+                .any(|l| compare(&x, &lit_value(l)) == Some(Ordering::Equal))
         }
         Filter::Starts(starts, a, b) => {
             let (x, y) = (operand_value(a, obj, bound), operand_value(b, obj, bound));
@@ -526,7 +585,9 @@ fn eval_in<'v>(f: &Filter, obj: &'v Value, bound: &mut Vec<(String, &'v Value)>)
             }
         }
         Filter::Any(path, var, body) => {
-            let Some(coll) = resolve(obj, path, bound).and_then(Value::as_array) else { return false };
+            let Some(coll) = resolve(obj, path, bound).and_then(Value::as_array) else {
+                return false;
+            };
             coll.iter().any(|item| {
                 bound.push((var.clone(), item));
                 let r = eval_in(body, obj, bound);
@@ -561,7 +622,17 @@ impl Query {
     /// Parses the decoded query-string pairs against the entity's description.
     pub fn parse(pairs: &[(String, String)], spec: &EntitySpec) -> Result<Self, ODataError> {
         let mut seen = std::collections::HashSet::new();
-        let mut q = Query { filter: None, filter_text: String::new(), select: None, top: 100, order_by: spec.key.clone(), descending: false, count: false, skiptoken: None, key: spec.key.clone() };
+        let mut q = Query {
+            filter: None,
+            filter_text: String::new(),
+            select: None,
+            top: 100,
+            order_by: spec.key.clone(),
+            descending: false,
+            count: false,
+            skiptoken: None,
+            key: spec.key.clone(),
+        };
         for (k, v) in pairs {
             if !k.starts_with('$') {
                 continue;
@@ -668,24 +739,48 @@ pub fn apply(q: &Query, items: Vec<Value>) -> Result<Page, ODataError> {
     let mut rows: Vec<((Value, String), Value)> = items
         .into_iter()
         .filter(|v| q.filter.as_ref().is_none_or(|f| eval(f, v)))
-        .map(|v| ((sort_key(&v, &q.order_by), get_ci(&v, &q.key).and_then(Value::as_str).unwrap_or("").to_string()), v))
+        .map(|v| {
+            (
+                (
+                    sort_key(&v, &q.order_by),
+                    get_ci(&v, &q.key)
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                ),
+                v,
+            )
+        })
         .collect();
     rows.sort_by(|a, b| key_cmp(&a.0, &b.0, q.descending));
     let count = q.count.then_some(rows.len());
     if let Some(tok) = &q.skiptoken {
-        let bad = || ODataError("The '$skiptoken' is not valid: use the @odata.nextLink exactly as returned.".into());
+        let bad = || {
+            ODataError(
+                "The '$skiptoken' is not valid: use the @odata.nextLink exactly as returned."
+                    .into(),
+            )
+        };
         let bytes = URL_SAFE_NO_PAD.decode(tok.trim()).map_err(|_| bad())?;
         let t: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
         if t.get("f").and_then(Value::as_str) != Some(q.fingerprint().as_str()) {
             return err("The '$skiptoken' belongs to a different query ($filter or $orderby changed); start again without it.");
         }
-        let after = (t.get("k").cloned().unwrap_or(Value::Null), t.get("i").and_then(Value::as_str).ok_or_else(bad)?.to_string());
+        let after = (
+            t.get("k").cloned().unwrap_or(Value::Null),
+            t.get("i")
+                .and_then(Value::as_str)
+                .ok_or_else(bad)?
+                .to_string(),
+        );
         rows.retain(|(k, _)| key_cmp(k, &after, q.descending) == Ordering::Greater);
     }
     let more = rows.len() > q.top;
     rows.truncate(q.top);
     let next_skiptoken = if more {
-        rows.last().map(|((k, i), _)| URL_SAFE_NO_PAD.encode(json!({"k": k, "i": i, "f": q.fingerprint()}).to_string()))
+        rows.last().map(|((k, i), _)| {
+            URL_SAFE_NO_PAD.encode(json!({"k": k, "i": i, "f": q.fingerprint()}).to_string())
+        })
     } else {
         None
     };
@@ -706,7 +801,11 @@ pub fn apply(q: &Query, items: Vec<Value>) -> Result<Page, ODataError> {
             }
         })
         .collect();
-    Ok(Page { items, count, next_skiptoken })
+    Ok(Page {
+        items,
+        count,
+        next_skiptoken,
+    })
 }
 
 #[cfg(test)]
@@ -714,7 +813,21 @@ mod tests {
     use super::*;
 
     fn spec() -> EntitySpec {
-        EntitySpec::new("microsoft.graph.user", &["id", "displayName", "department", "accountEnabled", "identifierUris", "createdDateTime", "groupTypes", "passwordProfile"], &["displayName"], "id")
+        EntitySpec::new(
+            "microsoft.graph.user",
+            &[
+                "id",
+                "displayName",
+                "department",
+                "accountEnabled",
+                "identifierUris",
+                "createdDateTime",
+                "groupTypes",
+                "passwordProfile",
+            ],
+            &["displayName"],
+            "id",
+        )
     }
     fn user(id: &str, name: &str, dept: Option<&str>) -> Value {
         json!({"id": id, "displayName": name, "department": dept, "accountEnabled": true, "identifierUris": ["api://A", "https://b"], "createdDateTime": "2024-05-01T00:00:00Z", "groupTypes": [], "passwordProfile": {"forceChangePasswordNextSignIn": true}})
@@ -738,8 +851,14 @@ mod tests {
         assert!(ok("identifierUris/any(x:x eq 'api://a')", &u));
         assert!(ok("identifierUris/any(x:startswith(x,'https:'))", &u));
         assert!(!ok("groupTypes/any(c:c eq 'Unified')", &u));
-        assert!(ok("createdDateTime ge 2024-01-01T00:00:00Z and createdDateTime lt 2025-01-01T00:00:00Z", &u));
-        assert!(ok("passwordProfile/forceChangePasswordNextSignIn eq true", &u));
+        assert!(ok(
+            "createdDateTime ge 2024-01-01T00:00:00Z and createdDateTime lt 2025-01-01T00:00:00Z",
+            &u
+        ));
+        assert!(ok(
+            "passwordProfile/forceChangePasswordNextSignIn eq true",
+            &u
+        ));
         assert!(ok("department eq null", &user("2", "x", None)));
         assert!(ok("id eq '1' or id eq '9'", &u));
         assert!(ok("displayName eq 'O''Neil'", &user("3", "o'neil", None)));
@@ -750,7 +869,12 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        let e = |f: &str| parse_filter(f).err().map(|e| e.message()).unwrap_or_default();
+        let e = |f: &str| {
+            parse_filter(f)
+                .err()
+                .map(|e| e.message())
+                .unwrap_or_default()
+        };
         assert!(e("department eq").contains("expected a value"));
         assert!(e("department xx 'a'").contains("expected an operator"));
         assert!(e("'unterminated").contains("unterminated"));
@@ -759,28 +883,43 @@ mod tests {
         assert!(e(&"(".repeat(40)).contains("nested"));
         assert!(e(&"a".repeat(5000)).contains("longer"));
         let pairs = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
-        assert!(Query::parse(&pairs("$filter", "nope eq 'x'"), &spec()).unwrap_err().message().contains("'nope'"));
+        assert!(Query::parse(&pairs("$filter", "nope eq 'x'"), &spec())
+            .unwrap_err()
+            .message()
+            .contains("'nope'"));
         assert!(Query::parse(&pairs("$select", "nope"), &spec()).is_err());
         assert!(Query::parse(&pairs("$top", "0"), &spec()).is_err());
         assert!(Query::parse(&pairs("$top", "1000"), &spec()).is_err());
         assert!(Query::parse(&pairs("$orderby", "department"), &spec()).is_err());
         assert!(Query::parse(&pairs("$expand", "manager"), &spec()).is_err());
         assert!(Query::parse(&pairs("$search", "x"), &spec()).is_err());
-        let dup = vec![("$top".to_string(), "1".to_string()), ("$TOP".to_string(), "2".to_string())];
+        let dup = vec![
+            ("$top".to_string(), "1".to_string()),
+            ("$TOP".to_string(), "2".to_string()),
+        ];
         assert!(Query::parse(&dup, &spec()).is_err());
         assert!(Query::parse(&pairs("api-version", "x"), &spec()).is_ok());
     }
 
     #[test]
     fn paging_is_keyset_and_survives_inserts() {
-        let mut items: Vec<Value> = (0..10).map(|i| user(&format!("{i:02}"), &format!("n{}", 9 - i), None)).collect();
-        let pairs = vec![("$top".to_string(), "3".to_string()), ("$orderby".to_string(), "displayName desc".to_string())];
+        let mut items: Vec<Value> = (0..10)
+            .map(|i| user(&format!("{i:02}"), &format!("n{}", 9 - i), None))
+            .collect();
+        let pairs = vec![
+            ("$top".to_string(), "3".to_string()),
+            ("$orderby".to_string(), "displayName desc".to_string()),
+        ];
         let mut q = Query::parse(&pairs, &spec()).unwrap();
         let mut seen = Vec::new();
         let mut inserted = false;
         loop {
             let p = apply(&q, items.clone()).unwrap();
-            seen.extend(p.items.iter().map(|v| v["displayName"].as_str().unwrap().to_string()));
+            seen.extend(
+                p.items
+                    .iter()
+                    .map(|v| v["displayName"].as_str().unwrap().to_string()),
+            );
             if !inserted {
                 items.push(user("99", "n5x", None));
                 inserted = true;
@@ -791,13 +930,20 @@ mod tests {
             }
         }
         for i in 0..10 {
-            assert_eq!(seen.iter().filter(|s| **s == format!("n{i}")).count(), 1, "{seen:?}");
+            assert_eq!(
+                seen.iter().filter(|s| **s == format!("n{i}")).count(),
+                1,
+                "{seen:?}"
+            );
         }
         let mut sorted = seen.clone();
         sorted.sort_by(|a, b| b.cmp(a));
         assert_eq!(seen, sorted);
         // A token from another query is refused.
-        let other = vec![("$filter".to_string(), "displayName ne 'x'".to_string()), ("$skiptoken".to_string(), q.skiptoken.clone().unwrap())];
+        let other = vec![
+            ("$filter".to_string(), "displayName ne 'x'".to_string()),
+            ("$skiptoken".to_string(), q.skiptoken.clone().unwrap()),
+        ];
         assert!(apply(&Query::parse(&other, &spec()).unwrap(), items.clone()).is_err());
         let bad = vec![("$skiptoken".to_string(), "garbage!".to_string())];
         assert!(apply(&Query::parse(&bad, &spec()).unwrap(), items).is_err());
@@ -806,19 +952,44 @@ mod tests {
     #[test]
     fn select_count_and_advanced() {
         let items = vec![user("1", "a", Some("x")), user("2", "b", Some("y"))];
-        let pairs = vec![("$select".to_string(), "displayName".to_string()), ("$count".to_string(), "true".to_string()), ("$filter".to_string(), "department ne 'z'".to_string())];
+        let pairs = vec![
+            ("$select".to_string(), "displayName".to_string()),
+            ("$count".to_string(), "true".to_string()),
+            ("$filter".to_string(), "department ne 'z'".to_string()),
+        ];
         let q = Query::parse(&pairs, &spec()).unwrap();
         assert!(needs_advanced_query(&q));
         let p = apply(&q, items).unwrap();
         assert_eq!(p.count, Some(2));
         assert_eq!(p.items[0], json!({"displayName": "a"}));
-        let q = Query::parse(&[("$filter".to_string(), "displayName eq 'a'".to_string())], &spec()).unwrap();
+        let q = Query::parse(
+            &[("$filter".to_string(), "displayName eq 'a'".to_string())],
+            &spec(),
+        )
+        .unwrap();
         assert!(!needs_advanced_query(&q));
     }
 
     #[test]
     fn never_panics_on_junk() {
-        for s in ["", ")", "((", "a/any(", "a/any(x", "a/any(x:", "a in (", "a in ()", "not", "eq eq eq", "'", "a eq 1.2.3", "startswith(", "x/all(y:y eq 1)", "\u{0}", "a eq 2024-13-45T99:99:99Z"] {
+        for s in [
+            "",
+            ")",
+            "((",
+            "a/any(",
+            "a/any(x",
+            "a/any(x:",
+            "a in (",
+            "a in ()",
+            "not",
+            "eq eq eq",
+            "'",
+            "a eq 1.2.3",
+            "startswith(",
+            "x/all(y:y eq 1)",
+            "\u{0}",
+            "a eq 2024-13-45T99:99:99Z",
+        ] {
             let _ = parse_filter(s);
         }
     }

@@ -5,17 +5,22 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 /// Graph's `2024-01-01T00:00:00Z` (RFC 3339, UTC, whole seconds).
 pub fn graph_datetime(t: Timestamp) -> String {
-    DateTime::<Utc>::from_timestamp_millis(t.millis()).map_or_else(String::new, |d| d.to_rfc3339_opts(SecondsFormat::Secs, true))
+    DateTime::<Utc>::from_timestamp_millis(t.millis()).map_or_else(String::new, |d| {
+        d.to_rfc3339_opts(SecondsFormat::Secs, true)
+    })
 }
 
 /// Parses an RFC 3339 datetime (Graph request bodies).
 pub fn parse_graph_datetime(s: &str) -> Option<Timestamp> {
-    DateTime::parse_from_rfc3339(s).ok().map(|d| Timestamp(d.timestamp_millis()))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| Timestamp(d.timestamp_millis()))
 }
 
 /// The token service's `2016-01-09 02:02:12Z`.
 pub fn sts_timestamp(t: Timestamp) -> String {
-    DateTime::<Utc>::from_timestamp_millis(t.millis()).map_or_else(String::new, |d| d.format("%Y-%m-%d %H:%M:%SZ").to_string())
+    DateTime::<Utc>::from_timestamp_millis(t.millis())
+        .map_or_else(String::new, |d| d.format("%Y-%m-%d %H:%M:%SZ").to_string())
 }
 
 #[cfg(test)]

@@ -11,7 +11,11 @@ use crate::time::Timestamp;
 /// Checks a presented client secret against the application's password credentials: a match on
 /// a current credential passes; a match only on an expired one is 7000222; anything else 7000215.
 /// Every credential is compared (in constant time) so timing does not tell which one matched.
-pub fn authenticate_secret(app: &Application, secret: &SecretText, now: Timestamp) -> Result<(), AadstsError> {
+pub fn authenticate_secret(
+    app: &Application,
+    secret: &SecretText,
+    now: Timestamp,
+) -> Result<(), AadstsError> {
     let mut current = false;
     let mut expired_key = None;
     for cred in &app.password_credentials {
@@ -28,7 +32,10 @@ pub fn authenticate_secret(app: &Application, secret: &SecretText, now: Timestam
     }
     let client_id = app.app_id.to_string();
     match expired_key {
-        Some(k) => Err(AadstsError::expired_client_secret(&client_id, &k.to_string())),
+        Some(k) => Err(AadstsError::expired_client_secret(
+            &client_id,
+            &k.to_string(),
+        )),
         None => Err(AadstsError::invalid_client_secret(&client_id)),
     }
 }
@@ -58,7 +65,9 @@ pub struct ClientCredentialsInput<'a> {
 /// Decides the app-only token.
 pub fn issue(input: &ClientCredentialsInput<'_>) -> Result<AccessTokenClaims, AadstsError> {
     if !input.client_sp.account_enabled {
-        return Err(AadstsError::client_disabled(&input.client_app.app_id.to_string()));
+        return Err(AadstsError::client_disabled(
+            &input.client_app.app_id.to_string(),
+        ));
     }
     let mut roles: Vec<String> = input
         .assignments
@@ -89,7 +98,10 @@ pub fn issue(input: &ClientCredentialsInput<'_>) -> Result<AccessTokenClaims, Aa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AppRole, LicenseTier, ObjectKind, PasswordCredential, ServicePrincipalType, SignInAudience, TenantSettings};
+    use crate::model::{
+        AppRole, LicenseTier, ObjectKind, PasswordCredential, ServicePrincipalType, SignInAudience,
+        TenantSettings,
+    };
     use crate::{AppId, ObjectId, TenantId};
 
     const NOW: Timestamp = Timestamp::from_secs(1_000_000);
@@ -115,7 +127,14 @@ mod tests {
     }
     fn cred(secret: &str, start: i64, end: i64, k: u8) -> PasswordCredential {
         let s = SecretText::new(secret);
-        PasswordCredential { key_id: uuid::Uuid::from_bytes([k; 16]), display_name: None, hint: s.hint(), secret_sha256: s.sha256(), start: Timestamp::from_secs(start), end: Timestamp::from_secs(end) }
+        PasswordCredential {
+            key_id: uuid::Uuid::from_bytes([k; 16]),
+            display_name: None,
+            hint: s.hint(),
+            secret_sha256: s.sha256(),
+            start: Timestamp::from_secs(start),
+            end: Timestamp::from_secs(end),
+        }
     }
     fn code(r: Result<(), AadstsError>) -> u32 {
         r.err().map_or(0, |e| e.code)
@@ -123,21 +142,57 @@ mod tests {
 
     #[test]
     fn secret_checks() {
-        let a = app(vec![cred("current", 0, 2_000_000, 1), cred("old", 0, 999_999, 2), cred("future", 1_500_000, 2_000_000, 3)]);
-        assert_eq!(code(authenticate_secret(&a, &SecretText::new("current"), NOW)), 0);
-        assert_eq!(code(authenticate_secret(&a, &SecretText::new("old"), NOW)), 7000222);
-        assert_eq!(code(authenticate_secret(&a, &SecretText::new("future"), NOW)), 7000215);
-        assert_eq!(code(authenticate_secret(&a, &SecretText::new("nope"), NOW)), 7000215);
-        assert_eq!(code(authenticate_secret(&a, &SecretText::new("Current"), NOW)), 7000215);
-        assert_eq!(code(authenticate_secret(&app(vec![]), &SecretText::new("x"), NOW)), 7000215);
+        let a = app(vec![
+            cred("current", 0, 2_000_000, 1),
+            cred("old", 0, 999_999, 2),
+            cred("future", 1_500_000, 2_000_000, 3),
+        ]);
+        assert_eq!(
+            code(authenticate_secret(&a, &SecretText::new("current"), NOW)),
+            0
+        );
+        assert_eq!(
+            code(authenticate_secret(&a, &SecretText::new("old"), NOW)),
+            7000222
+        );
+        assert_eq!(
+            code(authenticate_secret(&a, &SecretText::new("future"), NOW)),
+            7000215
+        );
+        assert_eq!(
+            code(authenticate_secret(&a, &SecretText::new("nope"), NOW)),
+            7000215
+        );
+        assert_eq!(
+            code(authenticate_secret(&a, &SecretText::new("Current"), NOW)),
+            7000215
+        );
+        assert_eq!(
+            code(authenticate_secret(
+                &app(vec![]),
+                &SecretText::new("x"),
+                NOW
+            )),
+            7000215
+        );
         // Boundary: the end instant itself is expired.
         let b = app(vec![cred("edge", 0, 1_000_000, 1)]);
-        assert_eq!(code(authenticate_secret(&b, &SecretText::new("edge"), NOW)), 7000222);
+        assert_eq!(
+            code(authenticate_secret(&b, &SecretText::new("edge"), NOW)),
+            7000222
+        );
     }
 
     #[test]
     fn roles_are_the_enabled_application_roles_assigned_on_this_resource() {
-        let tenant = Tenant { id: TenantId::from_random([9; 16]), display_name: "t".into(), domains: vec![], license: LicenseTier::Free, settings: TenantSettings::default(), created: Timestamp(0) };
+        let tenant = Tenant {
+            id: TenantId::from_random([9; 16]),
+            display_name: "t".into(),
+            domains: vec![],
+            license: LicenseTier::Free,
+            settings: TenantSettings::default(),
+            created: Timestamp(0),
+        };
         let a = app(vec![]);
         let sp = |n: u8, app_id: AppId| ServicePrincipal {
             id: ObjectId::from_random([n; 16]),
@@ -162,7 +217,12 @@ mod tests {
             allowed_member_types: types.iter().map(|s| (*s).to_string()).collect(),
             is_enabled: enabled,
         };
-        let roles = vec![role(1, "Read", &["Application"], true), role(2, "Write", &["Application", "User"], true), role(3, "Off", &["Application"], false), role(4, "UserOnly", &["User"], true)];
+        let roles = vec![
+            role(1, "Read", &["Application"], true),
+            role(2, "Write", &["Application", "User"], true),
+            role(3, "Off", &["Application"], false),
+            role(4, "UserOnly", &["User"], true),
+        ];
         let assign = |n: u8, r: u8, res: ObjectId| AppRoleAssignment {
             id: ObjectId::from_random([n; 16]),
             tenant_id: tenant.id,
@@ -172,8 +232,25 @@ mod tests {
             app_role_id: uuid::Uuid::from_bytes([r; 16]),
             created: Timestamp(0),
         };
-        let assignments = vec![assign(20, 2, resource.id), assign(21, 1, resource.id), assign(22, 3, resource.id), assign(23, 4, resource.id), assign(24, 1, other_resource.id), assign(25, 99, resource.id)];
-        let input = ClientCredentialsInput { tenant: &tenant, client_app: &a, client_sp: &client, auth: ClientAuthMethod::Secret, resource_sp: &resource, resource_roles: &roles, assignments: &assignments, now: NOW, uti: "u".into() };
+        let assignments = vec![
+            assign(20, 2, resource.id),
+            assign(21, 1, resource.id),
+            assign(22, 3, resource.id),
+            assign(23, 4, resource.id),
+            assign(24, 1, other_resource.id),
+            assign(25, 99, resource.id),
+        ];
+        let input = ClientCredentialsInput {
+            tenant: &tenant,
+            client_app: &a,
+            client_sp: &client,
+            auth: ClientAuthMethod::Secret,
+            resource_sp: &resource,
+            resource_roles: &roles,
+            assignments: &assignments,
+            now: NOW,
+            uti: "u".into(),
+        };
         let c = issue(&input).unwrap();
         assert_eq!(c.roles, vec!["Read".to_string(), "Write".to_string()]);
         assert_eq!(c.aud, resource.app_id.to_string());
@@ -182,7 +259,10 @@ mod tests {
         assert_eq!(c.idtyp, "app");
         let mut disabled = client.clone();
         disabled.account_enabled = false;
-        let input = ClientCredentialsInput { client_sp: &disabled, ..input };
+        let input = ClientCredentialsInput {
+            client_sp: &disabled,
+            ..input
+        };
         assert_eq!(issue(&input).err().map(|e| e.code), Some(7000112));
     }
 }

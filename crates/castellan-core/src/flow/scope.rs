@@ -29,9 +29,14 @@ pub fn parse_default_scope(scope: &str) -> Result<DefaultScope, AadstsError> {
         ));
     };
     if resource.is_empty() {
-        return Err(AadstsError::invalid_scope(single, "The resource identifier before '/.default' is empty."));
+        return Err(AadstsError::invalid_scope(
+            single,
+            "The resource identifier before '/.default' is empty.",
+        ));
     }
-    Ok(DefaultScope { resource: resource.to_string() })
+    Ok(DefaultScope {
+        resource: resource.to_string(),
+    })
 }
 
 /// Whether a service principal name matches the requested resource identifier. App ID URIs
@@ -51,9 +56,24 @@ mod tests {
 
     #[test]
     fn default_scope_forms() {
-        assert_eq!(parse_default_scope("https://graph.microsoft.com/.default").ok().map(|d| d.resource), Some("https://graph.microsoft.com".into()));
-        assert_eq!(parse_default_scope("  api://x/.default ").ok().map(|d| d.resource), Some("api://x".into()));
-        assert_eq!(parse_default_scope("https://graph.microsoft.com//.default").ok().map(|d| d.resource), Some("https://graph.microsoft.com/".into()));
+        assert_eq!(
+            parse_default_scope("https://graph.microsoft.com/.default")
+                .ok()
+                .map(|d| d.resource),
+            Some("https://graph.microsoft.com".into())
+        );
+        assert_eq!(
+            parse_default_scope("  api://x/.default ")
+                .ok()
+                .map(|d| d.resource),
+            Some("api://x".into())
+        );
+        assert_eq!(
+            parse_default_scope("https://graph.microsoft.com//.default")
+                .ok()
+                .map(|d| d.resource),
+            Some("https://graph.microsoft.com/".into())
+        );
         assert_eq!(code(""), 900144);
         assert_eq!(code("User.Read"), 70011);
         assert_eq!(code("https://graph.microsoft.com/User.Read"), 70011);
@@ -63,8 +83,14 @@ mod tests {
 
     #[test]
     fn resource_matching() {
-        assert!(resource_matches("https://graph.microsoft.com", "https://GRAPH.microsoft.com/"));
-        assert!(!resource_matches("https://graph.microsoft.com", "https://graph.microsoft.co"));
+        assert!(resource_matches(
+            "https://graph.microsoft.com",
+            "https://GRAPH.microsoft.com/"
+        ));
+        assert!(!resource_matches(
+            "https://graph.microsoft.com",
+            "https://graph.microsoft.co"
+        ));
         assert!(!resource_matches("api://a", "api://a/b"));
     }
 }

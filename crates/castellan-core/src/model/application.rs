@@ -112,7 +112,9 @@ pub struct AppRole {
 impl AppRole {
     /// Whether a service principal (application permission) may hold this role.
     pub fn allows_applications(&self) -> bool {
-        self.allowed_member_types.iter().any(|t| t.eq_ignore_ascii_case("Application"))
+        self.allowed_member_types
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("Application"))
     }
 }
 
@@ -182,23 +184,39 @@ pub struct Application {
 /// except loopback, no dangerous schemes). `platform` is `web`, `spa` or `publicClient`.
 pub fn validate_redirect_uri(uri: &str, platform: &str) -> Result<(), String> {
     if uri.len() > 256 {
-        return Err(format!("redirect URI '{uri}' is longer than 256 characters"));
+        return Err(format!(
+            "redirect URI '{uri}' is longer than 256 characters"
+        ));
     }
     if uri.contains('*') {
-        return Err(format!("redirect URI '{uri}' contains a wildcard; register each URI exactly"));
+        return Err(format!(
+            "redirect URI '{uri}' contains a wildcard; register each URI exactly"
+        ));
     }
     if uri.contains('#') {
-        return Err(format!("redirect URI '{uri}' contains a fragment ('#'), which is not allowed"));
+        return Err(format!(
+            "redirect URI '{uri}' contains a fragment ('#'), which is not allowed"
+        ));
     }
     let lower = uri.to_ascii_lowercase();
     let Some((scheme, rest)) = lower.split_once("://") else {
-        return Err(format!("redirect URI '{uri}' is not an absolute URI (scheme://...)"));
+        return Err(format!(
+            "redirect URI '{uri}' is not an absolute URI (scheme://...)"
+        ));
     };
     if ["javascript", "data", "file", "vbscript"].contains(&scheme) {
-        return Err(format!("redirect URI '{uri}' uses the scheme '{scheme}', which is not allowed"));
+        return Err(format!(
+            "redirect URI '{uri}' uses the scheme '{scheme}', which is not allowed"
+        ));
     }
     let host = rest.split(['/', '?']).next().unwrap_or("");
-    let host = host.rsplit_once(':').map_or(host, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host });
+    let host = host.rsplit_once(':').map_or(host, |(h, p)| {
+        if p.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
     let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
     match scheme {
         "https" => Ok(()),
@@ -211,7 +229,12 @@ pub fn validate_redirect_uri(uri: &str, platform: &str) -> Result<(), String> {
 
 /// Checks an App ID URI: absolute, no fragment or wildcard, `api://` or `https://` (or another scheme with `:`).
 pub fn validate_identifier_uri(uri: &str) -> Result<(), String> {
-    if uri.is_empty() || uri.len() > 255 || uri.contains('*') || uri.contains('#') || !uri.contains(':') {
+    if uri.is_empty()
+        || uri.len() > 255
+        || uri.contains('*')
+        || uri.contains('#')
+        || !uri.contains(':')
+    {
         return Err(format!(
             "identifierUri '{uri}' is not valid: use an absolute URI without wildcards or fragments, e.g. api://<appId>"
         ));
@@ -231,9 +254,15 @@ mod tests {
             ("http://127.0.0.1/cb", "web"),
             ("http://localhost", "publicClient"),
             ("msal1234://auth", "publicClient"),
-            ("https://login.microsoftonline.com/common/oauth2/nativeclient", "publicClient"),
+            (
+                "https://login.microsoftonline.com/common/oauth2/nativeclient",
+                "publicClient",
+            ),
         ] {
-            assert!(validate_redirect_uri(uri, platform).is_ok(), "{uri} ({platform})");
+            assert!(
+                validate_redirect_uri(uri, platform).is_ok(),
+                "{uri} ({platform})"
+            );
         }
         for (uri, platform) in [
             ("http://app.example/cb", "web"),
@@ -245,9 +274,15 @@ mod tests {
             ("relative/path", "web"),
             ("http://localhost.evil.example/cb", "web"),
         ] {
-            assert!(validate_redirect_uri(uri, platform).is_err(), "{uri} ({platform}) should be refused");
+            assert!(
+                validate_redirect_uri(uri, platform).is_err(),
+                "{uri} ({platform}) should be refused"
+            );
         }
-        assert!(validate_redirect_uri(&format!("https://a.example/{}", "x".repeat(300)), "web").is_err());
+        assert!(
+            validate_redirect_uri(&format!("https://a.example/{}", "x".repeat(300)), "web")
+                .is_err()
+        );
     }
 
     #[test]

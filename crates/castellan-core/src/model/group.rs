@@ -45,7 +45,10 @@ pub fn validate_mail_nickname(nick: &str) -> Result<(), String> {
     if nick.is_empty() || nick.len() > 64 {
         return Err(format!("mailNickname '{nick}' must be 1 to 64 characters"));
     }
-    if let Some(c) = nick.chars().find(|c| !c.is_ascii() || c.is_ascii_control() || "@()\\[]\";:<>, ".contains(*c)) {
+    if let Some(c) = nick
+        .chars()
+        .find(|c| !c.is_ascii() || c.is_ascii_control() || "@()\\[]\";:<>, ".contains(*c))
+    {
         return Err(format!("mailNickname '{nick}' contains '{c}', which is not allowed (no spaces, non-ASCII or @()\\[]\";:<>,)"));
     }
     Ok(())
@@ -63,7 +66,10 @@ impl MembershipGraph {
     pub fn new(edges: &[Membership]) -> Self {
         let mut g = Self::default();
         for e in edges {
-            g.children.entry(e.group_id).or_default().push((e.member_id, e.member_kind));
+            g.children
+                .entry(e.group_id)
+                .or_default()
+                .push((e.member_id, e.member_kind));
             g.parents.entry(e.member_id).or_default().push(e.group_id);
         }
         g
@@ -116,7 +122,11 @@ impl MembershipGraph {
     /// Whether adding `member` (a group) to `group` would close a cycle: true when `group`
     /// is `member` itself or already nested (transitively) inside `member`.
     pub fn would_cycle(&self, group: ObjectId, member: ObjectId) -> bool {
-        group == member || self.transitive_members(member).iter().any(|(m, _)| *m == group)
+        group == member
+            || self
+                .transitive_members(member)
+                .iter()
+                .any(|(m, _)| *m == group)
     }
 }
 
@@ -128,15 +138,29 @@ mod tests {
         ObjectId::from_random([n; 16])
     }
     fn edge(g: u8, m: u8, k: ObjectKind) -> Membership {
-        Membership { group_id: id(g), member_id: id(m), member_kind: k }
+        Membership {
+            group_id: id(g),
+            member_id: id(m),
+            member_kind: k,
+        }
     }
 
     #[test]
     fn transitive_closure_and_cycles() {
         use ObjectKind::*;
         // 1 ⊃ 2 ⊃ 3 ⊃ user 10; 1 ⊃ user 11; 4 ⊃ 3 (diamond-ish)
-        let g = MembershipGraph::new(&[edge(1, 2, Group), edge(2, 3, Group), edge(3, 10, User), edge(1, 11, User), edge(4, 3, Group)]);
-        let mut t: Vec<ObjectId> = g.transitive_members(id(1)).into_iter().map(|(m, _)| m).collect();
+        let g = MembershipGraph::new(&[
+            edge(1, 2, Group),
+            edge(2, 3, Group),
+            edge(3, 10, User),
+            edge(1, 11, User),
+            edge(4, 3, Group),
+        ]);
+        let mut t: Vec<ObjectId> = g
+            .transitive_members(id(1))
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect();
         t.sort();
         let mut want = vec![id(2), id(3), id(10), id(11)];
         want.sort();
@@ -148,7 +172,10 @@ mod tests {
         want.sort();
         assert_eq!(of, want);
         assert_eq!(g.direct_member_of(id(10)), vec![id(3)]);
-        assert!(g.would_cycle(id(3), id(1)), "3 is inside 1, so 1 cannot join 3");
+        assert!(
+            g.would_cycle(id(3), id(1)),
+            "3 is inside 1, so 1 cannot join 3"
+        );
         assert!(g.would_cycle(id(2), id(2)), "self");
         assert!(!g.would_cycle(id(4), id(1)), "4 is not inside 1");
         assert!(!g.would_cycle(id(1), id(4)));
@@ -158,7 +185,11 @@ mod tests {
     fn closure_terminates_on_existing_cycle() {
         use ObjectKind::*;
         let g = MembershipGraph::new(&[edge(1, 2, Group), edge(2, 1, Group)]);
-        assert_eq!(g.transitive_members(id(1)).len(), 1, "1 itself is not reported");
+        assert_eq!(
+            g.transitive_members(id(1)).len(),
+            1,
+            "1 itself is not reported"
+        );
         assert_eq!(g.transitive_member_of(id(1)), vec![id(2)]);
     }
 

@@ -100,4 +100,5 @@ pub struct DirectoryRoleAssignment {
 }
 
 /// Global Administrator's role template id.
-pub const GLOBAL_ADMINISTRATOR: uuid::Uuid = uuid::Uuid::from_u128(0x62e90394_69f5_4237_9190_012177145e10);
+pub const GLOBAL_ADMINISTRATOR: uuid::Uuid =
+    uuid::Uuid::from_u128(0x62e90394_69f5_4237_9190_012177145e10);

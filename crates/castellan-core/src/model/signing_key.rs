@@ -23,7 +23,10 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).field("active_from", &self.active_from).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("active_from", &self.active_from)
+            .finish_non_exhaustive()
     }
 }
 
@@ -39,12 +42,18 @@ impl SigningKey {
 
 /// Which key signs at `now`: the newest key that may sign.
 pub fn current_signing_key(keys: &[SigningKey], now: Timestamp) -> Option<&SigningKey> {
-    keys.iter().filter(|k| k.can_sign(now)).max_by_key(|k| k.active_from)
+    keys.iter()
+        .filter(|k| k.can_sign(now))
+        .max_by_key(|k| k.active_from)
 }
 
 /// The keys to publish at `now`: upcoming keys, the current key, and superseded keys until
 /// `token_lifetime_secs` (plus five minutes of clock skew) after they stopped signing.
-pub fn published_keys(keys: &[SigningKey], now: Timestamp, token_lifetime_secs: i64) -> Vec<&SigningKey> {
+pub fn published_keys(
+    keys: &[SigningKey],
+    now: Timestamp,
+    token_lifetime_secs: i64,
+) -> Vec<&SigningKey> {
     let current = current_signing_key(keys, now).map(|k| k.kid.as_str());
     keys.iter()
         .filter(|k| k.unpublish_at.is_none_or(|t| now < t))
@@ -65,13 +74,26 @@ pub fn published_keys(keys: &[SigningKey], now: Timestamp, token_lifetime_secs: 
 
 /// When the next key should be made (`Some(active_from)`), given the rotation interval and
 /// how long ahead of use a key is published. With no usable key, a key is needed now.
-pub fn next_key_due(keys: &[SigningKey], now: Timestamp, interval_secs: i64, lead_secs: i64) -> Option<Timestamp> {
-    let Some(current) = current_signing_key(keys, now) else { return Some(now) };
+pub fn next_key_due(
+    keys: &[SigningKey],
+    now: Timestamp,
+    interval_secs: i64,
+    lead_secs: i64,
+) -> Option<Timestamp> {
+    let Some(current) = current_signing_key(keys, now) else {
+        return Some(now);
+    };
     if keys.iter().any(|k| k.active_from > now) {
         return None;
     }
     let due = current.active_from.plus_secs(interval_secs);
-    (now >= due.plus_secs(-lead_secs)).then(|| if due > now { due } else { now.plus_secs(lead_secs) })
+    (now >= due.plus_secs(-lead_secs)).then(|| {
+        if due > now {
+            due
+        } else {
+            now.plus_secs(lead_secs)
+        }
+    })
 }
 
 #[cfg(test)]
@@ -98,21 +120,36 @@ mod tests {
         let keys = vec![key("a", 0), key("b", 10_000)];
         let t = |s| Timestamp::from_secs(s);
         // Before b activates: a signs, both published.
-        assert_eq!(current_signing_key(&keys, t(9_000)).map(|k| k.kid.as_str()), Some("a"));
+        assert_eq!(
+            current_signing_key(&keys, t(9_000)).map(|k| k.kid.as_str()),
+            Some("a")
+        );
         assert_eq!(kids(published_keys(&keys, t(9_000), 3600)), vec!["a", "b"]);
         // After: b signs; a still published until its tokens expire (+ skew).
-        assert_eq!(current_signing_key(&keys, t(10_000)).map(|k| k.kid.as_str()), Some("b"));
+        assert_eq!(
+            current_signing_key(&keys, t(10_000)).map(|k| k.kid.as_str()),
+            Some("b")
+        );
         assert_eq!(kids(published_keys(&keys, t(13_000), 3600)), vec!["a", "b"]);
-        assert_eq!(kids(published_keys(&keys, t(10_000 + 3600 + 300), 3600)), vec!["b"]);
+        assert_eq!(
+            kids(published_keys(&keys, t(10_000 + 3600 + 300), 3600)),
+            vec!["b"]
+        );
     }
 
     #[test]
     fn revoked_key_stops_signing() {
         let mut keys = vec![key("a", 0), key("b", 100)];
         keys[1].retired_at = Some(Timestamp::from_secs(200));
-        assert_eq!(current_signing_key(&keys, Timestamp::from_secs(300)).map(|k| k.kid.as_str()), Some("a"));
+        assert_eq!(
+            current_signing_key(&keys, Timestamp::from_secs(300)).map(|k| k.kid.as_str()),
+            Some("a")
+        );
         keys[1].unpublish_at = Some(Timestamp::from_secs(200));
-        assert_eq!(kids(published_keys(&keys, Timestamp::from_secs(300), 3600)), vec!["a"]);
+        assert_eq!(
+            kids(published_keys(&keys, Timestamp::from_secs(300), 3600)),
+            vec!["a"]
+        );
     }
 
     #[test]

@@ -47,7 +47,11 @@ pub struct PasswordPolicy {
 
 impl Default for PasswordPolicy {
     fn default() -> Self {
-        Self { min_length: 8, max_length: 256, required_classes: 3 }
+        Self {
+            min_length: 8,
+            max_length: 256,
+            required_classes: 3,
+        }
     }
 }
 
@@ -99,7 +103,9 @@ impl Tenant {
     }
     /// Whether `domain` (any case) is a verified domain of this tenant.
     pub fn owns_domain(&self, domain: &str) -> bool {
-        self.domains.iter().any(|d| d.is_verified && d.name.eq_ignore_ascii_case(domain))
+        self.domains
+            .iter()
+            .any(|d| d.is_verified && d.name.eq_ignore_ascii_case(domain))
     }
 }
 
@@ -107,7 +113,12 @@ impl Tenant {
 /// ASCII letters or digits, like Entra's initial-domain prefix.
 pub fn validate_tenant_name(name: &str) -> Result<String, String> {
     let n = name.trim().to_ascii_lowercase();
-    if n.is_empty() || n.len() > 27 || !n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+    if n.is_empty()
+        || n.len() > 27
+        || !n
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    {
         return Err(format!(
             "tenant name '{name}' is not valid: use 1 to 27 letters or digits (it becomes the initial domain '<name>.onmicrosoft.<suffix>')"
         ));

@@ -77,20 +77,33 @@ pub struct User {
 /// Why a user principal name was refused.
 pub fn validate_upn(upn: &str, tenant: &Tenant) -> Result<(), String> {
     let Some((alias, domain)) = upn.rsplit_once('@') else {
-        return Err(format!("userPrincipalName '{upn}' must have the form alias@domain"));
+        return Err(format!(
+            "userPrincipalName '{upn}' must have the form alias@domain"
+        ));
     };
     if alias.is_empty() || alias.len() > 64 {
-        return Err(format!("userPrincipalName '{upn}' must have an alias of 1 to 64 characters before '@'"));
+        return Err(format!(
+            "userPrincipalName '{upn}' must have an alias of 1 to 64 characters before '@'"
+        ));
     }
     if alias.starts_with('.') || alias.ends_with('.') || alias.contains("..") {
-        return Err(format!("userPrincipalName '{upn}' must not start or end with '.' or contain '..' before '@'"));
+        return Err(format!(
+            "userPrincipalName '{upn}' must not start or end with '.' or contain '..' before '@'"
+        ));
     }
     let ok_char = |c: char| c.is_ascii_alphanumeric() || "'.-_!#^~".contains(c);
     if let Some(c) = alias.chars().find(|c| !ok_char(*c)) {
-        return Err(format!("userPrincipalName '{upn}' contains the character '{c}', which is not allowed"));
+        return Err(format!(
+            "userPrincipalName '{upn}' contains the character '{c}', which is not allowed"
+        ));
     }
     if !tenant.owns_domain(domain) {
-        let names: Vec<&str> = tenant.domains.iter().filter(|d| d.is_verified).map(|d| d.name.as_str()).collect();
+        let names: Vec<&str> = tenant
+            .domains
+            .iter()
+            .filter(|d| d.is_verified)
+            .map(|d| d.name.as_str())
+            .collect();
         return Err(format!(
             "The domain portion of the userPrincipalName property is invalid: '{domain}' is not a verified domain of this tenant. Use one of: {}",
             names.join(", ")
@@ -137,8 +150,18 @@ mod tests {
             id: TenantId::from_random([1; 16]),
             display_name: "c".into(),
             domains: vec![
-                Domain { name: "contoso.onmicrosoft.test".into(), is_initial: true, is_default: true, is_verified: true },
-                Domain { name: "pending.example".into(), is_initial: false, is_default: false, is_verified: false },
+                Domain {
+                    name: "contoso.onmicrosoft.test".into(),
+                    is_initial: true,
+                    is_default: true,
+                    is_verified: true,
+                },
+                Domain {
+                    name: "pending.example".into(),
+                    is_initial: false,
+                    is_default: false,
+                    is_verified: false,
+                },
             ],
             license: LicenseTier::Free,
             settings: TenantSettings::default(),
@@ -153,12 +176,26 @@ mod tests {
         assert!(ok("alex@contoso.onmicrosoft.test"));
         assert!(ok("Alex.Wilber@CONTOSO.onmicrosoft.test"));
         assert!(ok("o'neil_x-y@contoso.onmicrosoft.test"));
-        for bad in ["alex", "@contoso.onmicrosoft.test", "a@pending.example", "a@other.test", ".a@contoso.onmicrosoft.test", "a..b@contoso.onmicrosoft.test", "a b@contoso.onmicrosoft.test", "a\"b@contoso.onmicrosoft.test"] {
+        for bad in [
+            "alex",
+            "@contoso.onmicrosoft.test",
+            "a@pending.example",
+            "a@other.test",
+            ".a@contoso.onmicrosoft.test",
+            "a..b@contoso.onmicrosoft.test",
+            "a b@contoso.onmicrosoft.test",
+            "a\"b@contoso.onmicrosoft.test",
+        ] {
             assert!(!ok(bad), "{bad} should be refused");
         }
         let long = format!("{}@contoso.onmicrosoft.test", "a".repeat(65));
         assert!(!ok(&long));
-        assert!(validate_upn("a@other.test", &t).unwrap_err().contains("contoso.onmicrosoft.test"), "the error lists the valid domains");
+        assert!(
+            validate_upn("a@other.test", &t)
+                .unwrap_err()
+                .contains("contoso.onmicrosoft.test"),
+            "the error lists the valid domains"
+        );
     }
 
     #[test]
@@ -167,11 +204,25 @@ mod tests {
         for good in ["Passw0rd", "pass word 1", "ÄÖÜabc123", "Correct-Horse"] {
             assert!(check_password_policy(good, &p).is_ok(), "{good}");
         }
-        for bad in ["Pa1!", "password", "PASSWORD1", "12345678!", &"Aa1".repeat(90)] {
+        for bad in [
+            "Pa1!",
+            "password",
+            "PASSWORD1",
+            "12345678!",
+            &"Aa1".repeat(90),
+        ] {
             assert!(check_password_policy(bad, &p).is_err(), "{bad}");
         }
-        let strict = PasswordPolicy { min_length: 12, max_length: 64, required_classes: 4 };
-        assert!(check_password_policy("Passw0rd!", &strict).unwrap_err().contains("12 to 64"));
-        assert!(check_password_policy("Passw0rdPassw0rd", &strict).unwrap_err().contains("at least 4"));
+        let strict = PasswordPolicy {
+            min_length: 12,
+            max_length: 64,
+            required_classes: 4,
+        };
+        assert!(check_password_policy("Passw0rd!", &strict)
+            .unwrap_err()
+            .contains("12 to 64"));
+        assert!(check_password_policy("Passw0rdPassw0rd", &strict)
+            .unwrap_err()
+            .contains("at least 4"));
     }
 }

@@ -3,8 +3,8 @@
 use crate::error::DirectoryError;
 use crate::ids::{AppId, ObjectId};
 use crate::model::{
-    validate_identifier_uri, validate_redirect_uri, AppRole, Application, PasswordCredential, PermissionScope,
-    RequiredResourceAccess, SignInAudience, Tenant,
+    validate_identifier_uri, validate_redirect_uri, AppRole, Application, PasswordCredential,
+    PermissionScope, RequiredResourceAccess, SignInAudience, Tenant,
 };
 use crate::ops::{modified, not_found, required, target, Env, Field};
 use crate::secret::SecretText;
@@ -53,10 +53,14 @@ fn validate(input: &ApplicationInput) -> Result<(), DirectoryError> {
     ] {
         if let Some(uris) = f.value() {
             if uris.len() > 256 {
-                return Err(DirectoryError::BadRequest(format!("Too many {platform} redirect URIs: at most 256.")));
+                return Err(DirectoryError::BadRequest(format!(
+                    "Too many {platform} redirect URIs: at most 256."
+                )));
             }
             for u in uris {
-                validate_redirect_uri(u, platform).map_err(|e| DirectoryError::BadRequest(format!("{platform}.redirectUris: {e}")))?;
+                validate_redirect_uri(u, platform).map_err(|e| {
+                    DirectoryError::BadRequest(format!("{platform}.redirectUris: {e}"))
+                })?;
             }
         }
     }
@@ -67,18 +71,28 @@ fn validate(input: &ApplicationInput) -> Result<(), DirectoryError> {
     }
     if let Some(d) = input.display_name.value() {
         if d.trim().is_empty() || d.chars().count() > 256 {
-            return Err(DirectoryError::BadRequest("Property 'displayName' must be 1 to 256 characters.".into()));
+            return Err(DirectoryError::BadRequest(
+                "Property 'displayName' must be 1 to 256 characters.".into(),
+            ));
         }
     }
     if let Some(roles) = input.app_roles.value() {
         for r in roles {
             if r.allowed_member_types.is_empty()
-                || r.allowed_member_types.iter().any(|t| !t.eq_ignore_ascii_case("User") && !t.eq_ignore_ascii_case("Application"))
+                || r.allowed_member_types.iter().any(|t| {
+                    !t.eq_ignore_ascii_case("User") && !t.eq_ignore_ascii_case("Application")
+                })
             {
-                return Err(DirectoryError::BadRequest(format!("appRole '{}': allowedMemberTypes must contain 'User' and/or 'Application'.", r.value)));
+                return Err(DirectoryError::BadRequest(format!(
+                    "appRole '{}': allowedMemberTypes must contain 'User' and/or 'Application'.",
+                    r.value
+                )));
             }
             if r.value.is_empty() || r.value.contains(' ') {
-                return Err(DirectoryError::BadRequest(format!("appRole value '{}' must be non-empty and contain no spaces.", r.value)));
+                return Err(DirectoryError::BadRequest(format!(
+                    "appRole value '{}' must be non-empty and contain no spaces.",
+                    r.value
+                )));
             }
         }
         dup_check(roles.iter().map(|r| (r.id, r.value.as_str())), "appRoles")?;
@@ -86,34 +100,59 @@ fn validate(input: &ApplicationInput) -> Result<(), DirectoryError> {
     if let Some(scopes) = input.oauth2_permission_scopes.value() {
         for s in scopes {
             if s.value.is_empty() || s.value.contains(' ') {
-                return Err(DirectoryError::BadRequest(format!("oauth2PermissionScope value '{}' must be non-empty and contain no spaces.", s.value)));
+                return Err(DirectoryError::BadRequest(format!(
+                    "oauth2PermissionScope value '{}' must be non-empty and contain no spaces.",
+                    s.value
+                )));
             }
-            if !s.consent_type.eq_ignore_ascii_case("User") && !s.consent_type.eq_ignore_ascii_case("Admin") {
-                return Err(DirectoryError::BadRequest(format!("oauth2PermissionScope '{}': type must be 'User' or 'Admin'.", s.value)));
+            if !s.consent_type.eq_ignore_ascii_case("User")
+                && !s.consent_type.eq_ignore_ascii_case("Admin")
+            {
+                return Err(DirectoryError::BadRequest(format!(
+                    "oauth2PermissionScope '{}': type must be 'User' or 'Admin'.",
+                    s.value
+                )));
             }
         }
-        dup_check(scopes.iter().map(|s| (s.id, s.value.as_str())), "oauth2PermissionScopes")?;
+        dup_check(
+            scopes.iter().map(|s| (s.id, s.value.as_str())),
+            "oauth2PermissionScopes",
+        )?;
     }
     Ok(())
 }
 
-fn dup_check<'a>(items: impl Iterator<Item = (uuid::Uuid, &'a str)>, what: &str) -> Result<(), DirectoryError> {
+fn dup_check<'a>(
+    items: impl Iterator<Item = (uuid::Uuid, &'a str)>,
+    what: &str,
+) -> Result<(), DirectoryError> {
     let mut ids = std::collections::HashSet::new();
     let mut values = std::collections::HashSet::new();
     for (id, v) in items {
         if !ids.insert(id) || !values.insert(v.to_ascii_lowercase()) {
-            return Err(DirectoryError::BadRequest(format!("{what}: id '{id}' or value '{v}' is used twice.")));
+            return Err(DirectoryError::BadRequest(format!(
+                "{what}: id '{id}' or value '{v}' is used twice."
+            )));
         }
     }
     Ok(())
 }
 
-async fn check_identifier_uris_free(env: &Env<'_>, tenant: &Tenant, me: Option<ObjectId>, uris: &[String]) -> Result<(), DirectoryError> {
+async fn check_identifier_uris_free(
+    env: &Env<'_>,
+    tenant: &Tenant,
+    me: Option<ObjectId>,
+    uris: &[String],
+) -> Result<(), DirectoryError> {
     for app in env.store.applications(tenant.id).await? {
         if Some(app.id) == me {
             continue;
         }
-        if let Some(u) = uris.iter().find(|u| app.identifier_uris.iter().any(|x| x.eq_ignore_ascii_case(u))) {
+        if let Some(u) = uris.iter().find(|u| {
+            app.identifier_uris
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case(u))
+        }) {
             return Err(DirectoryError::Conflict(format!(
                 "Another object with the same value for property identifierUris already exists: '{u}' is used by application '{}'.",
                 app.app_id
@@ -124,7 +163,11 @@ async fn check_identifier_uris_free(env: &Env<'_>, tenant: &Tenant, me: Option<O
 }
 
 /// Creates an application in `tenant` (its home tenant).
-pub async fn create(env: &mut Env<'_>, tenant: &Tenant, input: ApplicationInput) -> Result<Application, DirectoryError> {
+pub async fn create(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    input: ApplicationInput,
+) -> Result<Application, DirectoryError> {
     let display_name = required(&input.display_name, "displayName")?;
     validate(&input)?;
     let identifier_uris = input.identifier_uris.value().cloned().unwrap_or_default();
@@ -134,21 +177,54 @@ pub async fn create(env: &mut Env<'_>, tenant: &Tenant, input: ApplicationInput)
         app_id: AppId::from_random(env.entropy.bytes16()),
         tenant_id: tenant.id,
         display_name,
-        sign_in_audience: input.sign_in_audience.value().copied().unwrap_or(SignInAudience::AzureAdMyOrg),
+        sign_in_audience: input
+            .sign_in_audience
+            .value()
+            .copied()
+            .unwrap_or(SignInAudience::AzureAdMyOrg),
         identifier_uris,
         web_redirect_uris: input.web_redirect_uris.value().cloned().unwrap_or_default(),
         spa_redirect_uris: input.spa_redirect_uris.value().cloned().unwrap_or_default(),
-        public_client_redirect_uris: input.public_client_redirect_uris.value().cloned().unwrap_or_default(),
-        is_fallback_public_client: input.is_fallback_public_client.value().copied().unwrap_or(false),
-        required_resource_access: input.required_resource_access.value().cloned().unwrap_or_default(),
-        oauth2_permission_scopes: input.oauth2_permission_scopes.value().cloned().unwrap_or_default(),
+        public_client_redirect_uris: input
+            .public_client_redirect_uris
+            .value()
+            .cloned()
+            .unwrap_or_default(),
+        is_fallback_public_client: input
+            .is_fallback_public_client
+            .value()
+            .copied()
+            .unwrap_or(false),
+        required_resource_access: input
+            .required_resource_access
+            .value()
+            .cloned()
+            .unwrap_or_default(),
+        oauth2_permission_scopes: input
+            .oauth2_permission_scopes
+            .value()
+            .cloned()
+            .unwrap_or_default(),
         app_roles: input.app_roles.value().cloned().unwrap_or_default(),
         password_credentials: vec![],
         created: env.now,
     };
-    let audit = env.audit(tenant, "ApplicationManagement", "Add application", "Add", vec![target(app.id, "Application", Some(&app.display_name), None, vec![modified("AppId", None, Some(app.app_id.to_string()))])]);
+    let audit = env.audit(
+        tenant,
+        "ApplicationManagement",
+        "Add application",
+        "Add",
+        vec![target(
+            app.id,
+            "Application",
+            Some(&app.display_name),
+            None,
+            vec![modified("AppId", None, Some(app.app_id.to_string()))],
+        )],
+    );
     let mut set = ChangeSet::new();
-    set.push(Change::InsertApplication(app.clone())).audit(audit);
+    set.push(Change::InsertApplication(app.clone()))
+        .audit(audit);
     env.store.commit(set).await?;
     Ok(app)
 }
@@ -156,13 +232,23 @@ pub async fn create(env: &mut Env<'_>, tenant: &Tenant, input: ApplicationInput)
 /// Loads an application of this tenant by object id.
 pub async fn find(env: &Env<'_>, tenant: &Tenant, id: &str) -> Result<Application, DirectoryError> {
     let Some(oid) = ObjectId::parse(id) else {
-        return Err(DirectoryError::BadRequest(format!("Invalid object identifier '{id}'.")));
+        return Err(DirectoryError::BadRequest(format!(
+            "Invalid object identifier '{id}'."
+        )));
     };
-    env.store.application(tenant.id, oid).await?.ok_or_else(|| not_found(id))
+    env.store
+        .application(tenant.id, oid)
+        .await?
+        .ok_or_else(|| not_found(id))
 }
 
 /// Applies a PATCH.
-pub async fn update(env: &mut Env<'_>, tenant: &Tenant, id: &str, input: ApplicationInput) -> Result<Application, DirectoryError> {
+pub async fn update(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    id: &str,
+    input: ApplicationInput,
+) -> Result<Application, DirectoryError> {
     let old = find(env, tenant, id).await?;
     validate(&input)?;
     let mut a = old.clone();
@@ -171,7 +257,11 @@ pub async fn update(env: &mut Env<'_>, tenant: &Tenant, id: &str, input: Applica
         ($field:ident, $name:expr) => {
             if input.$field.is_present() {
                 a.$field = required(&input.$field, $name)?;
-                props.push(modified($name, Some(format!("{:?}", old.$field)), Some(format!("{:?}", a.$field))));
+                props.push(modified(
+                    $name,
+                    Some(format!("{:?}", old.$field)),
+                    Some(format!("{:?}", a.$field)),
+                ));
             }
         };
     }
@@ -191,7 +281,19 @@ pub async fn update(env: &mut Env<'_>, tenant: &Tenant, id: &str, input: Applica
     if props.is_empty() {
         return Ok(old);
     }
-    let audit = env.audit(tenant, "ApplicationManagement", "Update application", "Update", vec![target(a.id, "Application", Some(&a.display_name), None, props)]);
+    let audit = env.audit(
+        tenant,
+        "ApplicationManagement",
+        "Update application",
+        "Update",
+        vec![target(
+            a.id,
+            "Application",
+            Some(&a.display_name),
+            None,
+            props,
+        )],
+    );
     let mut set = ChangeSet::new();
     set.push(Change::UpdateApplication(a.clone())).audit(audit);
     env.store.commit(set).await?;
@@ -201,20 +303,41 @@ pub async fn update(env: &mut Env<'_>, tenant: &Tenant, id: &str, input: Applica
 /// Deletes an application and its service principals in every tenant.
 pub async fn delete(env: &mut Env<'_>, tenant: &Tenant, id: &str) -> Result<(), DirectoryError> {
     let a = find(env, tenant, id).await?;
-    let audit = env.audit(tenant, "ApplicationManagement", "Delete application", "Delete", vec![target(a.id, "Application", Some(&a.display_name), None, vec![])]);
+    let audit = env.audit(
+        tenant,
+        "ApplicationManagement",
+        "Delete application",
+        "Delete",
+        vec![target(
+            a.id,
+            "Application",
+            Some(&a.display_name),
+            None,
+            vec![],
+        )],
+    );
     let mut set = ChangeSet::new();
-    set.push(Change::DeleteApplication(tenant.id, a.id)).audit(audit);
+    set.push(Change::DeleteApplication(tenant.id, a.id))
+        .audit(audit);
     env.store.commit(set).await?;
     Ok(())
 }
 
 /// Adds a client secret (`addPassword`). Default lifetime two years; at most two years... up to
 /// the requested end, which must be in the future.
-pub async fn add_password(env: &mut Env<'_>, tenant: &Tenant, id: &str, display_name: Option<String>, end: Option<Timestamp>) -> Result<NewSecret, DirectoryError> {
+pub async fn add_password(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    id: &str,
+    display_name: Option<String>,
+    end: Option<Timestamp>,
+) -> Result<NewSecret, DirectoryError> {
     let mut a = find(env, tenant, id).await?;
     let end = end.unwrap_or(env.now.plus_secs(2 * 365 * 24 * 3600));
     if end <= env.now {
-        return Err(DirectoryError::BadRequest("passwordCredential.endDateTime must be in the future.".into()));
+        return Err(DirectoryError::BadRequest(
+            "passwordCredential.endDateTime must be in the future.".into(),
+        ));
     }
     if a.password_credentials.len() >= 16 {
         return Err(DirectoryError::BadRequest("An application can have at most 16 client secrets; remove one with removePassword first.".into()));
@@ -229,22 +352,70 @@ pub async fn add_password(env: &mut Env<'_>, tenant: &Tenant, id: &str, display_
         end,
     };
     a.password_credentials.push(credential.clone());
-    let audit = env.audit(tenant, "ApplicationManagement", "Update application – Certificates and secrets management", "Update", vec![target(a.id, "Application", Some(&a.display_name), None, vec![modified("KeyDescription", None, Some(format!("[KeyIdentifier={}, KeyType=Password, KeyUsage=Verify]", credential.key_id)))])]);
+    let audit = env.audit(
+        tenant,
+        "ApplicationManagement",
+        "Update application – Certificates and secrets management",
+        "Update",
+        vec![target(
+            a.id,
+            "Application",
+            Some(&a.display_name),
+            None,
+            vec![modified(
+                "KeyDescription",
+                None,
+                Some(format!(
+                    "[KeyIdentifier={}, KeyType=Password, KeyUsage=Verify]",
+                    credential.key_id
+                )),
+            )],
+        )],
+    );
     let mut set = ChangeSet::new();
     set.push(Change::UpdateApplication(a)).audit(audit);
     env.store.commit(set).await?;
-    Ok(NewSecret { credential, secret_text })
+    Ok(NewSecret {
+        credential,
+        secret_text,
+    })
 }
 
 /// Removes a client secret by key id.
-pub async fn remove_password(env: &mut Env<'_>, tenant: &Tenant, id: &str, key_id: uuid::Uuid) -> Result<(), DirectoryError> {
+pub async fn remove_password(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    id: &str,
+    key_id: uuid::Uuid,
+) -> Result<(), DirectoryError> {
     let mut a = find(env, tenant, id).await?;
     let before = a.password_credentials.len();
     a.password_credentials.retain(|c| c.key_id != key_id);
     if a.password_credentials.len() == before {
-        return Err(DirectoryError::NotFound(format!("No password credential with keyId '{key_id}' on application '{}'.", a.app_id)));
+        return Err(DirectoryError::NotFound(format!(
+            "No password credential with keyId '{key_id}' on application '{}'.",
+            a.app_id
+        )));
     }
-    let audit = env.audit(tenant, "ApplicationManagement", "Update application – Certificates and secrets management", "Update", vec![target(a.id, "Application", Some(&a.display_name), None, vec![modified("KeyDescription", Some(format!("[KeyIdentifier={key_id}, KeyType=Password, KeyUsage=Verify]")), None)])]);
+    let audit = env.audit(
+        tenant,
+        "ApplicationManagement",
+        "Update application – Certificates and secrets management",
+        "Update",
+        vec![target(
+            a.id,
+            "Application",
+            Some(&a.display_name),
+            None,
+            vec![modified(
+                "KeyDescription",
+                Some(format!(
+                    "[KeyIdentifier={key_id}, KeyType=Password, KeyUsage=Verify]"
+                )),
+                None,
+            )],
+        )],
+    );
     let mut set = ChangeSet::new();
     set.push(Change::UpdateApplication(a)).audit(audit);
     env.store.commit(set).await?;
@@ -252,16 +423,33 @@ pub async fn remove_password(env: &mut Env<'_>, tenant: &Tenant, id: &str, key_i
 }
 
 /// Adds an owner (a user or service principal) to an application.
-pub async fn add_owner(env: &mut Env<'_>, tenant: &Tenant, id: &str, owner: ObjectId) -> Result<(), DirectoryError> {
+pub async fn add_owner(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    id: &str,
+    owner: ObjectId,
+) -> Result<(), DirectoryError> {
     let a = find(env, tenant, id).await?;
     match env.store.object_kind(tenant.id, owner).await? {
         Some(crate::model::ObjectKind::User | crate::model::ObjectKind::ServicePrincipal) => {}
-        Some(_) => return Err(DirectoryError::BadRequest(format!("Object '{owner}' cannot own an application: owners are users or service principals."))),
+        Some(_) => return Err(DirectoryError::BadRequest(format!(
+            "Object '{owner}' cannot own an application: owners are users or service principals."
+        ))),
         None => return Err(not_found(owner)),
     }
-    let audit = env.audit(tenant, "ApplicationManagement", "Add owner to application", "Assign", vec![target(a.id, "Application", Some(&a.display_name), None, vec![]), target(owner, "Other", None, None, vec![])]);
+    let audit = env.audit(
+        tenant,
+        "ApplicationManagement",
+        "Add owner to application",
+        "Assign",
+        vec![
+            target(a.id, "Application", Some(&a.display_name), None, vec![]),
+            target(owner, "Other", None, None, vec![]),
+        ],
+    );
     let mut set = ChangeSet::new();
-    set.push(Change::AddOwner(tenant.id, a.id, owner)).audit(audit);
+    set.push(Change::AddOwner(tenant.id, a.id, owner))
+        .audit(audit);
     env.store.commit(set).await.map_err(|e| match e {
         crate::store::StoreError::Conflict(_) => DirectoryError::Conflict("One or more added object references already exist for the following modified properties: 'owners'.".into()),
         other => other.into(),
@@ -269,11 +457,26 @@ pub async fn add_owner(env: &mut Env<'_>, tenant: &Tenant, id: &str, owner: Obje
 }
 
 /// Removes an owner from an application.
-pub async fn remove_owner(env: &mut Env<'_>, tenant: &Tenant, id: &str, owner: ObjectId) -> Result<(), DirectoryError> {
+pub async fn remove_owner(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    id: &str,
+    owner: ObjectId,
+) -> Result<(), DirectoryError> {
     let a = find(env, tenant, id).await?;
-    let audit = env.audit(tenant, "ApplicationManagement", "Remove owner from application", "Unassign", vec![target(a.id, "Application", Some(&a.display_name), None, vec![]), target(owner, "Other", None, None, vec![])]);
+    let audit = env.audit(
+        tenant,
+        "ApplicationManagement",
+        "Remove owner from application",
+        "Unassign",
+        vec![
+            target(a.id, "Application", Some(&a.display_name), None, vec![]),
+            target(owner, "Other", None, None, vec![]),
+        ],
+    );
     let mut set = ChangeSet::new();
-    set.push(Change::RemoveOwner(tenant.id, a.id, owner)).audit(audit);
+    set.push(Change::RemoveOwner(tenant.id, a.id, owner))
+        .audit(audit);
     env.store.commit(set).await.map_err(|e| match e {
         crate::store::StoreError::NotFound(_) => not_found(owner),
         other => other.into(),

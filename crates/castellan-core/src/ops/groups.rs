@@ -2,7 +2,9 @@
 
 use crate::error::DirectoryError;
 use crate::ids::ObjectId;
-use crate::model::{validate_mail_nickname, Group, Membership, MembershipGraph, ObjectKind, Tenant};
+use crate::model::{
+    validate_mail_nickname, Group, Membership, MembershipGraph, ObjectKind, Tenant,
+};
 use crate::ops::{modified, not_found, required, target, Env, Field};
 use crate::store::{Change, ChangeSet, StoreError};
 
@@ -27,29 +29,43 @@ fn is_unified(types: &[String]) -> bool {
     types.iter().any(|t| t.eq_ignore_ascii_case("Unified"))
 }
 
-fn check_types(types: &[String], mail_enabled: bool, security_enabled: bool) -> Result<(), DirectoryError> {
+fn check_types(
+    types: &[String],
+    mail_enabled: bool,
+    security_enabled: bool,
+) -> Result<(), DirectoryError> {
     if let Some(t) = types.iter().find(|t| !t.eq_ignore_ascii_case("Unified")) {
         return Err(DirectoryError::BadRequest(format!(
             "groupTypes value '{t}' is not supported. Use [\"Unified\"] for a Microsoft 365 group or [] for a security group."
         )));
     }
     if is_unified(types) && !mail_enabled {
-        return Err(DirectoryError::BadRequest("A Microsoft 365 group (groupTypes [\"Unified\"]) must have mailEnabled true.".into()));
+        return Err(DirectoryError::BadRequest(
+            "A Microsoft 365 group (groupTypes [\"Unified\"]) must have mailEnabled true.".into(),
+        ));
     }
     if !is_unified(types) && mail_enabled {
         return Err(DirectoryError::BadRequest("Mail-enabled security groups cannot be created through Graph: set mailEnabled false, or groupTypes [\"Unified\"] for a Microsoft 365 group.".into()));
     }
     if !is_unified(types) && !security_enabled {
-        return Err(DirectoryError::BadRequest("A group that is not a Microsoft 365 group must have securityEnabled true.".into()));
+        return Err(DirectoryError::BadRequest(
+            "A group that is not a Microsoft 365 group must have securityEnabled true.".into(),
+        ));
     }
     Ok(())
 }
 
 /// Creates a group.
-pub async fn create(env: &mut Env<'_>, tenant: &Tenant, input: GroupInput) -> Result<Group, DirectoryError> {
+pub async fn create(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    input: GroupInput,
+) -> Result<Group, DirectoryError> {
     let display_name = required(&input.display_name, "displayName")?;
     if display_name.trim().is_empty() || display_name.chars().count() > 256 {
-        return Err(DirectoryError::BadRequest("Property 'displayName' must be 1 to 256 characters.".into()));
+        return Err(DirectoryError::BadRequest(
+            "Property 'displayName' must be 1 to 256 characters.".into(),
+        ));
     }
     let mail_enabled = required(&input.mail_enabled, "mailEnabled")?;
     let security_enabled = required(&input.security_enabled, "securityEnabled")?;
@@ -68,7 +84,13 @@ pub async fn create(env: &mut Env<'_>, tenant: &Tenant, input: GroupInput) -> Re
         mail_nickname,
         created: env.now,
     };
-    let audit = env.audit(tenant, "GroupManagement", "Add group", "Add", vec![target(g.id, "Group", Some(&g.display_name), None, vec![])]);
+    let audit = env.audit(
+        tenant,
+        "GroupManagement",
+        "Add group",
+        "Add",
+        vec![target(g.id, "Group", Some(&g.display_name), None, vec![])],
+    );
     let mut set = ChangeSet::new();
     set.push(Change::InsertGroup(g.clone())).audit(audit);
     env.store.commit(set).await?;
@@ -78,40 +100,77 @@ pub async fn create(env: &mut Env<'_>, tenant: &Tenant, input: GroupInput) -> Re
 /// Loads a group.
 pub async fn find(env: &Env<'_>, tenant: &Tenant, id: &str) -> Result<Group, DirectoryError> {
     let Some(oid) = ObjectId::parse(id) else {
-        return Err(DirectoryError::BadRequest(format!("Invalid object identifier '{id}'.")));
+        return Err(DirectoryError::BadRequest(format!(
+            "Invalid object identifier '{id}'."
+        )));
     };
-    env.store.group(tenant.id, oid).await?.ok_or_else(|| not_found(id))
+    env.store
+        .group(tenant.id, oid)
+        .await?
+        .ok_or_else(|| not_found(id))
 }
 
 /// Applies a PATCH.
-pub async fn update(env: &mut Env<'_>, tenant: &Tenant, id: &str, input: GroupInput) -> Result<Group, DirectoryError> {
+pub async fn update(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    id: &str,
+    input: GroupInput,
+) -> Result<Group, DirectoryError> {
     let old = find(env, tenant, id).await?;
     let mut g = old.clone();
     let mut props = Vec::new();
     if input.display_name.is_present() {
         g.display_name = required(&input.display_name, "displayName")?;
-        props.push(modified("displayName", Some(old.display_name.clone()), Some(g.display_name.clone())));
+        props.push(modified(
+            "displayName",
+            Some(old.display_name.clone()),
+            Some(g.display_name.clone()),
+        ));
     }
     if input.description.apply_opt(&mut g.description) {
-        props.push(modified("description", old.description.clone(), g.description.clone()));
+        props.push(modified(
+            "description",
+            old.description.clone(),
+            g.description.clone(),
+        ));
     }
     if input.mail_nickname.is_present() {
         g.mail_nickname = required(&input.mail_nickname, "mailNickname")?;
         validate_mail_nickname(&g.mail_nickname).map_err(DirectoryError::BadRequest)?;
-        props.push(modified("mailNickname", Some(old.mail_nickname.clone()), Some(g.mail_nickname.clone())));
+        props.push(modified(
+            "mailNickname",
+            Some(old.mail_nickname.clone()),
+            Some(g.mail_nickname.clone()),
+        ));
     }
-    if input.group_types.is_present() || input.mail_enabled.is_present() || input.security_enabled.is_present() {
+    if input.group_types.is_present()
+        || input.mail_enabled.is_present()
+        || input.security_enabled.is_present()
+    {
         if input.group_types.is_present() || input.mail_enabled.is_present() {
-            return Err(DirectoryError::BadRequest("groupTypes and mailEnabled cannot be changed after creation.".into()));
+            return Err(DirectoryError::BadRequest(
+                "groupTypes and mailEnabled cannot be changed after creation.".into(),
+            ));
         }
         g.security_enabled = required(&input.security_enabled, "securityEnabled")?;
         check_types(&g.group_types, g.mail_enabled, g.security_enabled)?;
-        props.push(modified("securityEnabled", Some(old.security_enabled.to_string()), Some(g.security_enabled.to_string())));
+        props.push(modified(
+            "securityEnabled",
+            Some(old.security_enabled.to_string()),
+            Some(g.security_enabled.to_string()),
+        ));
     }
     if props.is_empty() {
         return Ok(old);
     }
-    let audit = env.audit(tenant, "GroupManagement", "Update group", "Update", vec![target(g.id, "Group", Some(&g.display_name), None, props)]);
+    let audit = env.audit(
+        tenant,
+        "GroupManagement",
+        "Update group",
+        "Update",
+        vec![target(g.id, "Group", Some(&g.display_name), None, props)],
+    );
     let mut set = ChangeSet::new();
     set.push(Change::UpdateGroup(g.clone())).audit(audit);
     env.store.commit(set).await?;
@@ -121,7 +180,13 @@ pub async fn update(env: &mut Env<'_>, tenant: &Tenant, id: &str, input: GroupIn
 /// Deletes a group.
 pub async fn delete(env: &mut Env<'_>, tenant: &Tenant, id: &str) -> Result<(), DirectoryError> {
     let g = find(env, tenant, id).await?;
-    let audit = env.audit(tenant, "GroupManagement", "Delete group", "Delete", vec![target(g.id, "Group", Some(&g.display_name), None, vec![])]);
+    let audit = env.audit(
+        tenant,
+        "GroupManagement",
+        "Delete group",
+        "Delete",
+        vec![target(g.id, "Group", Some(&g.display_name), None, vec![])],
+    );
     let mut set = ChangeSet::new();
     set.push(Change::DeleteGroup(tenant.id, g.id)).audit(audit);
     env.store.commit(set).await?;
@@ -130,7 +195,12 @@ pub async fn delete(env: &mut Env<'_>, tenant: &Tenant, id: &str) -> Result<(), 
 
 /// Adds `member` (a user, group or service principal) to a group. Nesting that would close a
 /// cycle is refused, as is nesting into a Microsoft 365 group.
-pub async fn add_member(env: &mut Env<'_>, tenant: &Tenant, group_id: &str, member: ObjectId) -> Result<(), DirectoryError> {
+pub async fn add_member(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    group_id: &str,
+    member: ObjectId,
+) -> Result<(), DirectoryError> {
     let g = find(env, tenant, group_id).await?;
     let kind = match env.store.object_kind(tenant.id, member).await? {
         Some(k @ (ObjectKind::User | ObjectKind::Group | ObjectKind::ServicePrincipal)) => k,
@@ -161,11 +231,21 @@ pub async fn add_member(env: &mut Env<'_>, tenant: &Tenant, group_id: &str, memb
         "GroupManagement",
         "Add member to group",
         "Assign",
-        vec![target(g.id, "Group", Some(&g.display_name), None, vec![]), target(member, kind_label(kind), None, None, vec![])],
+        vec![
+            target(g.id, "Group", Some(&g.display_name), None, vec![]),
+            target(member, kind_label(kind), None, None, vec![]),
+        ],
     );
     let mut set = ChangeSet::new();
-    set.push(Change::AddMember(tenant.id, Membership { group_id: g.id, member_id: member, member_kind: kind }))
-        .audit(audit);
+    set.push(Change::AddMember(
+        tenant.id,
+        Membership {
+            group_id: g.id,
+            member_id: member,
+            member_kind: kind,
+        },
+    ))
+    .audit(audit);
     env.store.commit(set).await.map_err(|e| match e {
         StoreError::Conflict(_) => DirectoryError::Conflict("One or more added object references already exist for the following modified properties: 'members'.".into()),
         other => other.into(),
@@ -173,17 +253,26 @@ pub async fn add_member(env: &mut Env<'_>, tenant: &Tenant, group_id: &str, memb
 }
 
 /// Removes a direct member.
-pub async fn remove_member(env: &mut Env<'_>, tenant: &Tenant, group_id: &str, member: ObjectId) -> Result<(), DirectoryError> {
+pub async fn remove_member(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    group_id: &str,
+    member: ObjectId,
+) -> Result<(), DirectoryError> {
     let g = find(env, tenant, group_id).await?;
     let audit = env.audit(
         tenant,
         "GroupManagement",
         "Remove member from group",
         "Unassign",
-        vec![target(g.id, "Group", Some(&g.display_name), None, vec![]), target(member, "Other", None, None, vec![])],
+        vec![
+            target(g.id, "Group", Some(&g.display_name), None, vec![]),
+            target(member, "Other", None, None, vec![]),
+        ],
     );
     let mut set = ChangeSet::new();
-    set.push(Change::RemoveMember(tenant.id, g.id, member)).audit(audit);
+    set.push(Change::RemoveMember(tenant.id, g.id, member))
+        .audit(audit);
     env.store.commit(set).await.map_err(|e| match e {
         StoreError::NotFound(_) => not_found(member),
         other => other.into(),
@@ -191,19 +280,40 @@ pub async fn remove_member(env: &mut Env<'_>, tenant: &Tenant, group_id: &str, m
 }
 
 /// Adds an owner (a user or service principal) to a group.
-pub async fn add_owner(env: &mut Env<'_>, tenant: &Tenant, group_id: &str, owner: ObjectId) -> Result<(), DirectoryError> {
+pub async fn add_owner(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    group_id: &str,
+    owner: ObjectId,
+) -> Result<(), DirectoryError> {
     let g = find(env, tenant, group_id).await?;
     match env.store.object_kind(tenant.id, owner).await? {
         Some(ObjectKind::User | ObjectKind::ServicePrincipal) => {}
-        Some(_) => return Err(DirectoryError::BadRequest(format!("Object '{owner}' cannot own a group: owners are users or service principals."))),
+        Some(_) => {
+            return Err(DirectoryError::BadRequest(format!(
+                "Object '{owner}' cannot own a group: owners are users or service principals."
+            )))
+        }
         None => return Err(not_found(owner)),
     }
     if env.store.owners(tenant.id, g.id).await?.len() >= 100 {
-        return Err(DirectoryError::BadRequest("A group can have at most 100 owners.".into()));
+        return Err(DirectoryError::BadRequest(
+            "A group can have at most 100 owners.".into(),
+        ));
     }
-    let audit = env.audit(tenant, "GroupManagement", "Add owner to group", "Assign", vec![target(g.id, "Group", Some(&g.display_name), None, vec![]), target(owner, "Other", None, None, vec![])]);
+    let audit = env.audit(
+        tenant,
+        "GroupManagement",
+        "Add owner to group",
+        "Assign",
+        vec![
+            target(g.id, "Group", Some(&g.display_name), None, vec![]),
+            target(owner, "Other", None, None, vec![]),
+        ],
+    );
     let mut set = ChangeSet::new();
-    set.push(Change::AddOwner(tenant.id, g.id, owner)).audit(audit);
+    set.push(Change::AddOwner(tenant.id, g.id, owner))
+        .audit(audit);
     env.store.commit(set).await.map_err(|e| match e {
         StoreError::Conflict(_) => DirectoryError::Conflict("One or more added object references already exist for the following modified properties: 'owners'.".into()),
         other => other.into(),
@@ -211,11 +321,26 @@ pub async fn add_owner(env: &mut Env<'_>, tenant: &Tenant, group_id: &str, owner
 }
 
 /// Removes an owner.
-pub async fn remove_owner(env: &mut Env<'_>, tenant: &Tenant, group_id: &str, owner: ObjectId) -> Result<(), DirectoryError> {
+pub async fn remove_owner(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    group_id: &str,
+    owner: ObjectId,
+) -> Result<(), DirectoryError> {
     let g = find(env, tenant, group_id).await?;
-    let audit = env.audit(tenant, "GroupManagement", "Remove owner from group", "Unassign", vec![target(g.id, "Group", Some(&g.display_name), None, vec![]), target(owner, "Other", None, None, vec![])]);
+    let audit = env.audit(
+        tenant,
+        "GroupManagement",
+        "Remove owner from group",
+        "Unassign",
+        vec![
+            target(g.id, "Group", Some(&g.display_name), None, vec![]),
+            target(owner, "Other", None, None, vec![]),
+        ],
+    );
     let mut set = ChangeSet::new();
-    set.push(Change::RemoveOwner(tenant.id, g.id, owner)).audit(audit);
+    set.push(Change::RemoveOwner(tenant.id, g.id, owner))
+        .audit(audit);
     env.store.commit(set).await.map_err(|e| match e {
         StoreError::NotFound(_) => not_found(owner),
         other => other.into(),

@@ -56,7 +56,14 @@ impl Env<'_> {
     }
 
     /// An audit record for a successful change in `tenant`.
-    pub fn audit(&mut self, tenant: &Tenant, category: &str, activity: &str, operation: &str, targets: Vec<AuditTarget>) -> AuditRecord {
+    pub fn audit(
+        &mut self,
+        tenant: &Tenant,
+        category: &str,
+        activity: &str,
+        operation: &str,
+        targets: Vec<AuditTarget>,
+    ) -> AuditRecord {
         AuditRecord {
             id: self.new_id(),
             tenant_id: tenant.id,
@@ -74,7 +81,13 @@ impl Env<'_> {
 }
 
 /// An audit target.
-pub fn target(id: impl ToString, kind: &str, display: Option<&str>, upn: Option<&str>, props: Vec<ModifiedProperty>) -> AuditTarget {
+pub fn target(
+    id: impl ToString,
+    kind: &str,
+    display: Option<&str>,
+    upn: Option<&str>,
+    props: Vec<ModifiedProperty>,
+) -> AuditTarget {
     AuditTarget {
         id: id.to_string(),
         kind: kind.into(),
@@ -86,7 +99,11 @@ pub fn target(id: impl ToString, kind: &str, display: Option<&str>, upn: Option<
 
 /// A modified property, from old and new renderings.
 pub fn modified(name: &str, old: Option<String>, new: Option<String>) -> ModifiedProperty {
-    ModifiedProperty { name: name.into(), old_value: old, new_value: new }
+    ModifiedProperty {
+        name: name.into(),
+        old_value: old,
+        new_value: new,
+    }
 }
 
 /// A field in a create/update body: absent (leave alone), null (clear), or a value.
@@ -133,5 +150,9 @@ pub fn not_found(id: impl std::fmt::Display) -> DirectoryError {
 
 /// Requires a non-null value for a mandatory property.
 pub fn required<T: Clone>(f: &Field<T>, name: &str) -> Result<T, DirectoryError> {
-    f.value().cloned().ok_or_else(|| DirectoryError::BadRequest(format!("Property '{name}' is required but was not supplied (or was null).")))
+    f.value().cloned().ok_or_else(|| {
+        DirectoryError::BadRequest(format!(
+            "Property '{name}' is required but was not supplied (or was null)."
+        ))
+    })
 }

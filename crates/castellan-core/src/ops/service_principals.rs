@@ -4,15 +4,18 @@ use crate::catalog;
 use crate::error::DirectoryError;
 use crate::ids::{AppId, ObjectId};
 use crate::model::{
-    AppRole, AppRoleAssignment, OAuth2PermissionGrant, ObjectKind, PermissionScope, ServicePrincipal, ServicePrincipalType,
-    SignInAudience, Tenant,
+    AppRole, AppRoleAssignment, OAuth2PermissionGrant, ObjectKind, PermissionScope,
+    ServicePrincipal, ServicePrincipalType, SignInAudience, Tenant,
 };
 use crate::ops::{modified, not_found, target, Env, Field};
 use crate::store::{Change, ChangeSet, Store, StoreError};
 
 /// The app roles and scopes a service principal exposes (from its application, or the
 /// built-in catalogue for Microsoft's own resources).
-pub async fn exposed(store: &dyn Store, sp: &ServicePrincipal) -> Result<(Vec<AppRole>, Vec<PermissionScope>), StoreError> {
+pub async fn exposed(
+    store: &dyn Store,
+    sp: &ServicePrincipal,
+) -> Result<(Vec<AppRole>, Vec<PermissionScope>), StoreError> {
     if let Some(b) = catalog::built_in(sp.app_id) {
         return Ok((b.app_roles.clone(), b.scopes.clone()));
     }
@@ -23,7 +26,14 @@ pub async fn exposed(store: &dyn Store, sp: &ServicePrincipal) -> Result<(Vec<Ap
 }
 
 /// Builds the service principal value for an application in a tenant (not yet stored).
-pub fn instantiate(env: &mut Env<'_>, tenant: &Tenant, app_id: AppId, display_name: &str, identifier_uris: &[String], owner: Option<crate::TenantId>) -> ServicePrincipal {
+pub fn instantiate(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    app_id: AppId,
+    display_name: &str,
+    identifier_uris: &[String],
+    owner: Option<crate::TenantId>,
+) -> ServicePrincipal {
     let mut names = vec![app_id.to_string()];
     names.extend(identifier_uris.iter().cloned());
     ServicePrincipal {
@@ -41,17 +51,32 @@ pub fn instantiate(env: &mut Env<'_>, tenant: &Tenant, app_id: AppId, display_na
 }
 
 /// Creates the tenant's service principal for `app_id` (`POST /servicePrincipals {appId}`).
-pub async fn create(env: &mut Env<'_>, tenant: &Tenant, app_id: &str) -> Result<ServicePrincipal, DirectoryError> {
+pub async fn create(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    app_id: &str,
+) -> Result<ServicePrincipal, DirectoryError> {
     let Some(app_id) = AppId::parse(app_id) else {
-        return Err(DirectoryError::BadRequest(format!("appId '{app_id}' is not a GUID.")));
+        return Err(DirectoryError::BadRequest(format!(
+            "appId '{app_id}' is not a GUID."
+        )));
     };
-    if env.store.service_principal_by_app_id(tenant.id, app_id).await?.is_some() {
+    if env
+        .store
+        .service_principal_by_app_id(tenant.id, app_id)
+        .await?
+        .is_some()
+    {
         return Err(DirectoryError::Conflict(format!(
             "The service principal cannot be created: a service principal for appId '{app_id}' already exists in this tenant."
         )));
     }
     let sp = if let Some(b) = catalog::built_in(app_id) {
-        let uris: Vec<String> = b.service_principal_names.iter().map(|s| (*s).to_string()).collect();
+        let uris: Vec<String> = b
+            .service_principal_names
+            .iter()
+            .map(|s| (*s).to_string())
+            .collect();
         instantiate(env, tenant, app_id, b.display_name, &uris, None)
     } else {
         let Some(app) = env.store.application_by_app_id(app_id).await? else {
@@ -64,21 +89,50 @@ pub async fn create(env: &mut Env<'_>, tenant: &Tenant, app_id: &str) -> Result<
                 "Application '{app_id}' is single-tenant (signInAudience AzureADMyOrg) and belongs to another tenant; it cannot be instantiated here."
             )));
         }
-        instantiate(env, tenant, app_id, &app.display_name, &app.identifier_uris, Some(app.tenant_id))
+        instantiate(
+            env,
+            tenant,
+            app_id,
+            &app.display_name,
+            &app.identifier_uris,
+            Some(app.tenant_id),
+        )
     };
-    let audit = env.audit(tenant, "ApplicationManagement", "Add service principal", "Add", vec![target(sp.id, "ServicePrincipal", Some(&sp.display_name), None, vec![modified("AppId", None, Some(app_id.to_string()))])]);
+    let audit = env.audit(
+        tenant,
+        "ApplicationManagement",
+        "Add service principal",
+        "Add",
+        vec![target(
+            sp.id,
+            "ServicePrincipal",
+            Some(&sp.display_name),
+            None,
+            vec![modified("AppId", None, Some(app_id.to_string()))],
+        )],
+    );
     let mut set = ChangeSet::new();
-    set.push(Change::InsertServicePrincipal(sp.clone())).audit(audit);
+    set.push(Change::InsertServicePrincipal(sp.clone()))
+        .audit(audit);
     env.store.commit(set).await?;
     Ok(sp)
 }
 
 /// Loads a service principal.
-pub async fn find(env: &Env<'_>, tenant: &Tenant, id: &str) -> Result<ServicePrincipal, DirectoryError> {
+pub async fn find(
+    env: &Env<'_>,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<ServicePrincipal, DirectoryError> {
     let Some(oid) = ObjectId::parse(id) else {
-        return Err(DirectoryError::BadRequest(format!("Invalid object identifier '{id}'.")));
+        return Err(DirectoryError::BadRequest(format!(
+            "Invalid object identifier '{id}'."
+        )));
     };
-    env.store.service_principal(tenant.id, oid).await?.ok_or_else(|| not_found(id))
+    env.store
+        .service_principal(tenant.id, oid)
+        .await?
+        .ok_or_else(|| not_found(id))
 }
 
 /// The settable properties of a service principal.
@@ -91,24 +145,50 @@ pub struct ServicePrincipalInput {
 }
 
 /// Applies a PATCH.
-pub async fn update(env: &mut Env<'_>, tenant: &Tenant, id: &str, input: ServicePrincipalInput) -> Result<ServicePrincipal, DirectoryError> {
+pub async fn update(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    id: &str,
+    input: ServicePrincipalInput,
+) -> Result<ServicePrincipal, DirectoryError> {
     let old = find(env, tenant, id).await?;
     let mut sp = old.clone();
     let mut props = Vec::new();
     if let Some(v) = input.account_enabled.value() {
         sp.account_enabled = *v;
-        props.push(modified("accountEnabled", Some(old.account_enabled.to_string()), Some(v.to_string())));
+        props.push(modified(
+            "accountEnabled",
+            Some(old.account_enabled.to_string()),
+            Some(v.to_string()),
+        ));
     }
     if let Some(v) = input.app_role_assignment_required.value() {
         sp.app_role_assignment_required = *v;
-        props.push(modified("appRoleAssignmentRequired", Some(old.app_role_assignment_required.to_string()), Some(v.to_string())));
+        props.push(modified(
+            "appRoleAssignmentRequired",
+            Some(old.app_role_assignment_required.to_string()),
+            Some(v.to_string()),
+        ));
     }
     if props.is_empty() {
         return Ok(old);
     }
-    let audit = env.audit(tenant, "ApplicationManagement", "Update service principal", "Update", vec![target(sp.id, "ServicePrincipal", Some(&sp.display_name), None, props)]);
+    let audit = env.audit(
+        tenant,
+        "ApplicationManagement",
+        "Update service principal",
+        "Update",
+        vec![target(
+            sp.id,
+            "ServicePrincipal",
+            Some(&sp.display_name),
+            None,
+            props,
+        )],
+    );
     let mut set = ChangeSet::new();
-    set.push(Change::UpdateServicePrincipal(sp.clone())).audit(audit);
+    set.push(Change::UpdateServicePrincipal(sp.clone()))
+        .audit(audit);
     env.store.commit(set).await?;
     Ok(sp)
 }
@@ -117,18 +197,40 @@ pub async fn update(env: &mut Env<'_>, tenant: &Tenant, id: &str, input: Service
 pub async fn delete(env: &mut Env<'_>, tenant: &Tenant, id: &str) -> Result<(), DirectoryError> {
     let sp = find(env, tenant, id).await?;
     if catalog::built_in(sp.app_id).is_some() {
-        return Err(DirectoryError::BadRequest(format!("'{}' is a built-in service principal and cannot be deleted.", sp.display_name)));
+        return Err(DirectoryError::BadRequest(format!(
+            "'{}' is a built-in service principal and cannot be deleted.",
+            sp.display_name
+        )));
     }
-    let audit = env.audit(tenant, "ApplicationManagement", "Remove service principal", "Delete", vec![target(sp.id, "ServicePrincipal", Some(&sp.display_name), None, vec![])]);
+    let audit = env.audit(
+        tenant,
+        "ApplicationManagement",
+        "Remove service principal",
+        "Delete",
+        vec![target(
+            sp.id,
+            "ServicePrincipal",
+            Some(&sp.display_name),
+            None,
+            vec![],
+        )],
+    );
     let mut set = ChangeSet::new();
-    set.push(Change::DeleteServicePrincipal(tenant.id, sp.id)).audit(audit);
+    set.push(Change::DeleteServicePrincipal(tenant.id, sp.id))
+        .audit(audit);
     env.store.commit(set).await?;
     Ok(())
 }
 
 /// Grants `app_role_id` on `resource_id` to `principal_id` (a user, group or service principal).
 /// An application permission is such an assignment whose principal is the client's service principal.
-pub async fn assign_app_role(env: &mut Env<'_>, tenant: &Tenant, principal_id: ObjectId, resource_id: ObjectId, app_role_id: uuid::Uuid) -> Result<AppRoleAssignment, DirectoryError> {
+pub async fn assign_app_role(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    principal_id: ObjectId,
+    resource_id: ObjectId,
+    app_role_id: uuid::Uuid,
+) -> Result<AppRoleAssignment, DirectoryError> {
     let principal_type = match env.store.object_kind(tenant.id, principal_id).await? {
         Some(k @ (ObjectKind::User | ObjectKind::Group | ObjectKind::ServicePrincipal)) => k,
         Some(ObjectKind::Application) => {
@@ -140,7 +242,11 @@ pub async fn assign_app_role(env: &mut Env<'_>, tenant: &Tenant, principal_id: O
         .store
         .service_principal(tenant.id, resource_id)
         .await?
-        .ok_or_else(|| DirectoryError::NotFound(format!("resourceId '{resource_id}' is not a service principal in this tenant.")))?;
+        .ok_or_else(|| {
+            DirectoryError::NotFound(format!(
+                "resourceId '{resource_id}' is not a service principal in this tenant."
+            ))
+        })?;
     let (roles, _) = exposed(env.store, &resource).await?;
     if !app_role_id.is_nil() {
         let Some(role) = roles.iter().find(|r| r.id == app_role_id) else {
@@ -149,8 +255,16 @@ pub async fn assign_app_role(env: &mut Env<'_>, tenant: &Tenant, principal_id: O
                 resource.app_id, resource.display_name
             )));
         };
-        let wanted = if principal_type == ObjectKind::ServicePrincipal { "Application" } else { "User" };
-        if !role.allowed_member_types.iter().any(|t| t.eq_ignore_ascii_case(wanted)) {
+        let wanted = if principal_type == ObjectKind::ServicePrincipal {
+            "Application"
+        } else {
+            "User"
+        };
+        if !role
+            .allowed_member_types
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(wanted))
+        {
             return Err(DirectoryError::BadRequest(format!(
                 "App role '{}' does not allow member type '{wanted}' (allowedMemberTypes: {}).",
                 role.value,
@@ -158,7 +272,10 @@ pub async fn assign_app_role(env: &mut Env<'_>, tenant: &Tenant, principal_id: O
             )));
         }
         if !role.is_enabled {
-            return Err(DirectoryError::BadRequest(format!("App role '{}' is disabled.", role.value)));
+            return Err(DirectoryError::BadRequest(format!(
+                "App role '{}' is disabled.",
+                role.value
+            )));
         }
     }
     let a = AppRoleAssignment {
@@ -170,49 +287,92 @@ pub async fn assign_app_role(env: &mut Env<'_>, tenant: &Tenant, principal_id: O
         app_role_id,
         created: env.now,
     };
-    let role_value = roles.iter().find(|r| r.id == app_role_id).map(|r| r.value.clone()).unwrap_or_else(|| "default access".into());
+    let role_value = roles
+        .iter()
+        .find(|r| r.id == app_role_id)
+        .map(|r| r.value.clone())
+        .unwrap_or_else(|| "default access".into());
     let audit = env.audit(
         tenant,
         "ApplicationManagement",
-        if principal_type == ObjectKind::ServicePrincipal { "Add app role assignment to service principal" } else { "Add app role assignment grant to user" },
+        if principal_type == ObjectKind::ServicePrincipal {
+            "Add app role assignment to service principal"
+        } else {
+            "Add app role assignment grant to user"
+        },
         "Assign",
         vec![
-            target(resource.id, "ServicePrincipal", Some(&resource.display_name), None, vec![modified("AppRole.Value", None, Some(role_value))]),
+            target(
+                resource.id,
+                "ServicePrincipal",
+                Some(&resource.display_name),
+                None,
+                vec![modified("AppRole.Value", None, Some(role_value))],
+            ),
             target(principal_id, "Other", None, None, vec![]),
         ],
     );
     let mut set = ChangeSet::new();
-    set.push(Change::InsertAppRoleAssignment(a.clone())).audit(audit);
+    set.push(Change::InsertAppRoleAssignment(a.clone()))
+        .audit(audit);
     env.store.commit(set).await.map_err(|e| match e {
-        StoreError::Conflict(_) => DirectoryError::Conflict("Permission being assigned already exists on the object.".into()),
+        StoreError::Conflict(_) => DirectoryError::Conflict(
+            "Permission being assigned already exists on the object.".into(),
+        ),
         other => other.into(),
     })?;
     Ok(a)
 }
 
 /// Removes an app-role assignment. `holder` is the principal or resource the path named.
-pub async fn unassign_app_role(env: &mut Env<'_>, tenant: &Tenant, holder: ObjectId, assignment_id: &str) -> Result<(), DirectoryError> {
+pub async fn unassign_app_role(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    holder: ObjectId,
+    assignment_id: &str,
+) -> Result<(), DirectoryError> {
     let Some(aid) = ObjectId::parse(assignment_id) else {
-        return Err(DirectoryError::BadRequest(format!("Invalid object identifier '{assignment_id}'.")));
+        return Err(DirectoryError::BadRequest(format!(
+            "Invalid object identifier '{assignment_id}'."
+        )));
     };
     let mut all = env.store.app_role_assignments_of(tenant.id, holder).await?;
     all.extend(env.store.app_role_assignments_to(tenant.id, holder).await?);
     let Some(a) = all.into_iter().find(|a| a.id == aid) else {
         return Err(not_found(assignment_id));
     };
-    let audit = env.audit(tenant, "ApplicationManagement", "Remove app role assignment", "Unassign", vec![target(a.resource_id, "ServicePrincipal", None, None, vec![]), target(a.principal_id, "Other", None, None, vec![])]);
+    let audit = env.audit(
+        tenant,
+        "ApplicationManagement",
+        "Remove app role assignment",
+        "Unassign",
+        vec![
+            target(a.resource_id, "ServicePrincipal", None, None, vec![]),
+            target(a.principal_id, "Other", None, None, vec![]),
+        ],
+    );
     let mut set = ChangeSet::new();
-    set.push(Change::DeleteAppRoleAssignment(tenant.id, a.id)).audit(audit);
+    set.push(Change::DeleteAppRoleAssignment(tenant.id, a.id))
+        .audit(audit);
     env.store.commit(set).await?;
     Ok(())
 }
 
 /// Records a tenant-wide (`AllPrincipals`) delegated grant from `client` to `resource`.
-pub async fn grant_delegated(env: &mut Env<'_>, tenant: &Tenant, client: &ServicePrincipal, resource: &ServicePrincipal, scope: &str) -> Result<OAuth2PermissionGrant, DirectoryError> {
+pub async fn grant_delegated(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    client: &ServicePrincipal,
+    resource: &ServicePrincipal,
+    scope: &str,
+) -> Result<OAuth2PermissionGrant, DirectoryError> {
     let (_, scopes) = exposed(env.store, resource).await?;
     for s in scope.split_whitespace() {
         if !scopes.iter().any(|x| x.value.eq_ignore_ascii_case(s)) {
-            return Err(DirectoryError::BadRequest(format!("Scope '{s}' is not a delegated permission of '{}'.", resource.display_name)));
+            return Err(DirectoryError::BadRequest(format!(
+                "Scope '{s}' is not a delegated permission of '{}'.",
+                resource.display_name
+            )));
         }
     }
     let g = OAuth2PermissionGrant {
@@ -224,9 +384,35 @@ pub async fn grant_delegated(env: &mut Env<'_>, tenant: &Tenant, client: &Servic
         resource_id: resource.id,
         scope: scope.to_string(),
     };
-    let audit = env.audit(tenant, "ApplicationManagement", "Add delegated permission grant", "Assign", vec![target(resource.id, "ServicePrincipal", Some(&resource.display_name), None, vec![modified("DelegatedPermissionGrant.Scope", None, Some(scope.into()))]), target(client.id, "ServicePrincipal", Some(&client.display_name), None, vec![])]);
+    let audit = env.audit(
+        tenant,
+        "ApplicationManagement",
+        "Add delegated permission grant",
+        "Assign",
+        vec![
+            target(
+                resource.id,
+                "ServicePrincipal",
+                Some(&resource.display_name),
+                None,
+                vec![modified(
+                    "DelegatedPermissionGrant.Scope",
+                    None,
+                    Some(scope.into()),
+                )],
+            ),
+            target(
+                client.id,
+                "ServicePrincipal",
+                Some(&client.display_name),
+                None,
+                vec![],
+            ),
+        ],
+    );
     let mut set = ChangeSet::new();
-    set.push(Change::InsertPermissionGrant(g.clone())).audit(audit);
+    set.push(Change::InsertPermissionGrant(g.clone()))
+        .audit(audit);
     env.store.commit(set).await?;
     Ok(g)
 }

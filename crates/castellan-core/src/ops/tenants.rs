@@ -5,8 +5,8 @@
 use crate::catalog;
 use crate::error::DirectoryError;
 use crate::model::{
-    check_password_policy, validate_tenant_name, DirectoryRoleAssignment, Domain, LicenseTier, Tenant, TenantSettings, User,
-    UserType, GLOBAL_ADMINISTRATOR,
+    check_password_policy, validate_tenant_name, DirectoryRoleAssignment, Domain, LicenseTier,
+    Tenant, TenantSettings, User, UserType, GLOBAL_ADMINISTRATOR,
 };
 use crate::ops::{modified, service_principals, target, Env};
 use crate::store::{Change, ChangeSet, StoreError};
@@ -41,26 +41,52 @@ pub struct CreatedTenant {
 /// Creates a tenant.
 pub async fn create(env: &mut Env<'_>, req: NewTenant) -> Result<CreatedTenant, DirectoryError> {
     let name = validate_tenant_name(&req.name).map_err(DirectoryError::BadRequest)?;
-    let suffix = req.domain_suffix.trim().trim_start_matches('.').to_ascii_lowercase();
+    let suffix = req
+        .domain_suffix
+        .trim()
+        .trim_start_matches('.')
+        .to_ascii_lowercase();
     if suffix.is_empty() || suffix.contains(['/', '@', ' ']) {
-        return Err(DirectoryError::BadRequest(format!("domain suffix '{suffix}' is not a DNS name")));
+        return Err(DirectoryError::BadRequest(format!(
+            "domain suffix '{suffix}' is not a DNS name"
+        )));
     }
     let domain = format!("{name}.{suffix}");
     if env.store.tenant_by_domain(&domain).await?.is_some() {
-        return Err(DirectoryError::Conflict(format!("A tenant with the domain '{domain}' already exists; choose another name.")));
+        return Err(DirectoryError::Conflict(format!(
+            "A tenant with the domain '{domain}' already exists; choose another name."
+        )));
     }
     let tenant = Tenant {
         id: TenantId::from_random(env.entropy.bytes16()),
-        display_name: req.display_name.clone().filter(|d| !d.trim().is_empty()).unwrap_or_else(|| name.clone()),
-        domains: vec![Domain { name: domain.clone(), is_initial: true, is_default: true, is_verified: true }],
+        display_name: req
+            .display_name
+            .clone()
+            .filter(|d| !d.trim().is_empty())
+            .unwrap_or_else(|| name.clone()),
+        domains: vec![Domain {
+            name: domain.clone(),
+            is_initial: true,
+            is_default: true,
+            is_verified: true,
+        }],
         license: req.license,
         settings: TenantSettings::default(),
         created: env.now,
     };
-    let upn = if req.admin_upn.contains('@') { req.admin_upn.clone() } else { format!("{}@{domain}", req.admin_upn) };
+    let upn = if req.admin_upn.contains('@') {
+        req.admin_upn.clone()
+    } else {
+        format!("{}@{domain}", req.admin_upn)
+    };
     crate::model::validate_upn(&upn, &tenant).map_err(DirectoryError::BadRequest)?;
-    check_password_policy(&req.admin_password, &tenant.settings.password_policy).map_err(DirectoryError::BadRequest)?;
-    let hash = env.hasher.hash(&req.admin_password).await.map_err(DirectoryError::Unavailable)?;
+    check_password_policy(&req.admin_password, &tenant.settings.password_policy)
+        .map_err(DirectoryError::BadRequest)?;
+    let hash = env
+        .hasher
+        .hash(&req.admin_password)
+        .await
+        .map_err(DirectoryError::Unavailable)?;
     let alias = upn.split('@').next().unwrap_or("admin").to_string();
     let admin = User {
         id: env.new_id(),
@@ -85,21 +111,86 @@ pub async fn create(env: &mut Env<'_>, req: NewTenant) -> Result<CreatedTenant, 
     };
     let mut set = ChangeSet::new();
     set.push(Change::InsertTenant(tenant.clone()));
-    let a = env.audit(&tenant, "DirectoryManagement", "Create company", "Add", vec![target(tenant.id, "Tenant", Some(&tenant.display_name), None, vec![modified("InitialDomain", None, Some(domain.clone()))])]);
+    let a = env.audit(
+        &tenant,
+        "DirectoryManagement",
+        "Create company",
+        "Add",
+        vec![target(
+            tenant.id,
+            "Tenant",
+            Some(&tenant.display_name),
+            None,
+            vec![modified("InitialDomain", None, Some(domain.clone()))],
+        )],
+    );
     set.audit(a);
     for b in catalog::built_in_resources() {
-        let uris: Vec<String> = b.service_principal_names.iter().map(|s| (*s).to_string()).collect();
-        let sp = service_principals::instantiate(env, &tenant, b.app_id, b.display_name, &uris, None);
-        let a = env.audit(&tenant, "ApplicationManagement", "Add service principal", "Add", vec![target(sp.id, "ServicePrincipal", Some(&sp.display_name), None, vec![])]);
+        let uris: Vec<String> = b
+            .service_principal_names
+            .iter()
+            .map(|s| (*s).to_string())
+            .collect();
+        let sp =
+            service_principals::instantiate(env, &tenant, b.app_id, b.display_name, &uris, None);
+        let a = env.audit(
+            &tenant,
+            "ApplicationManagement",
+            "Add service principal",
+            "Add",
+            vec![target(
+                sp.id,
+                "ServicePrincipal",
+                Some(&sp.display_name),
+                None,
+                vec![],
+            )],
+        );
         set.push(Change::InsertServicePrincipal(sp)).audit(a);
     }
-    let a = env.audit(&tenant, "UserManagement", "Add user", "Add", vec![target(admin.id, "User", Some(&admin.display_name), Some(&admin.user_principal_name), vec![])]);
+    let a = env.audit(
+        &tenant,
+        "UserManagement",
+        "Add user",
+        "Add",
+        vec![target(
+            admin.id,
+            "User",
+            Some(&admin.display_name),
+            Some(&admin.user_principal_name),
+            vec![],
+        )],
+    );
     set.push(Change::InsertUser(admin.clone())).audit(a);
-    let role = DirectoryRoleAssignment { id: env.new_id(), tenant_id: tenant.id, principal_id: admin.id, role_template_id: GLOBAL_ADMINISTRATOR };
-    let a = env.audit(&tenant, "RoleManagement", "Add member to role", "Assign", vec![target(admin.id, "User", Some(&admin.display_name), Some(&admin.user_principal_name), vec![modified("Role.DisplayName", None, Some("Global Administrator".into()))])]);
-    set.push(Change::InsertDirectoryRoleAssignment(role)).audit(a);
+    let role = DirectoryRoleAssignment {
+        id: env.new_id(),
+        tenant_id: tenant.id,
+        principal_id: admin.id,
+        role_template_id: GLOBAL_ADMINISTRATOR,
+    };
+    let a = env.audit(
+        &tenant,
+        "RoleManagement",
+        "Add member to role",
+        "Assign",
+        vec![target(
+            admin.id,
+            "User",
+            Some(&admin.display_name),
+            Some(&admin.user_principal_name),
+            vec![modified(
+                "Role.DisplayName",
+                None,
+                Some("Global Administrator".into()),
+            )],
+        )],
+    );
+    set.push(Change::InsertDirectoryRoleAssignment(role))
+        .audit(a);
     env.store.commit(set).await.map_err(|e| match e {
-        StoreError::Conflict(m) => DirectoryError::Conflict(format!("The tenant could not be created: {m}")),
+        StoreError::Conflict(m) => {
+            DirectoryError::Conflict(format!("The tenant could not be created: {m}"))
+        }
         other => other.into(),
     })?;
     Ok(CreatedTenant { tenant, admin })

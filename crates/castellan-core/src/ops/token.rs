@@ -42,7 +42,11 @@ impl From<StoreError> for TokenError {
 }
 
 /// Loads the client's application and service principal in `tenant` (700016 if either is missing).
-pub async fn load_client(store: &dyn Store, tenant: &Tenant, client_id: &str) -> Result<(Application, ServicePrincipal), TokenError> {
+pub async fn load_client(
+    store: &dyn Store,
+    tenant: &Tenant,
+    client_id: &str,
+) -> Result<(Application, ServicePrincipal), TokenError> {
     let tenant_name = tenant.id.to_string();
     let Some(app_id) = AppId::parse(client_id) else {
         return Err(AadstsError::client_not_found(client_id, &tenant_name).into());
@@ -56,9 +60,22 @@ pub async fn load_client(store: &dyn Store, tenant: &Tenant, client_id: &str) ->
 }
 
 /// `grant_type=client_credentials`.
-pub async fn client_credentials(store: &dyn Store, tenant: &Tenant, req: ClientCredentialsRequest, now: Timestamp, uti: String) -> Result<AccessTokenClaims, TokenError> {
-    let client_id = req.client_id.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| AadstsError::missing_parameter("client_id"))?;
-    let scope_text = req.scope.as_deref().ok_or_else(|| AadstsError::missing_parameter("scope"))?;
+pub async fn client_credentials(
+    store: &dyn Store,
+    tenant: &Tenant,
+    req: ClientCredentialsRequest,
+    now: Timestamp,
+    uti: String,
+) -> Result<AccessTokenClaims, TokenError> {
+    let client_id = req
+        .client_id
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| AadstsError::missing_parameter("client_id"))?;
+    let scope_text = req
+        .scope
+        .as_deref()
+        .ok_or_else(|| AadstsError::missing_parameter("scope"))?;
     let (app, client_sp) = load_client(store, tenant, client_id).await?;
     let auth = match (&req.client_secret, req.has_client_assertion) {
         (Some(secret), _) => {
@@ -78,22 +95,30 @@ pub async fn client_credentials(store: &dyn Store, tenant: &Tenant, req: ClientC
     let wanted = scope::parse_default_scope(scope_text)?;
     let resource_sp = find_resource(store, tenant, &wanted.resource).await?;
     let (roles, _) = exposed(store, &resource_sp).await?;
-    let assignments = store.app_role_assignments_of(tenant.id, client_sp.id).await?;
-    Ok(client_credentials::issue(&client_credentials::ClientCredentialsInput {
-        tenant,
-        client_app: &app,
-        client_sp: &client_sp,
-        auth,
-        resource_sp: &resource_sp,
-        resource_roles: &roles,
-        assignments: &assignments,
-        now,
-        uti,
-    })?)
+    let assignments = store
+        .app_role_assignments_of(tenant.id, client_sp.id)
+        .await?;
+    Ok(client_credentials::issue(
+        &client_credentials::ClientCredentialsInput {
+            tenant,
+            client_app: &app,
+            client_sp: &client_sp,
+            auth,
+            resource_sp: &resource_sp,
+            resource_roles: &roles,
+            assignments: &assignments,
+            now,
+            uti,
+        },
+    )?)
 }
 
 /// Finds the resource service principal for an identifier (App ID URI or appId), 500011 if none.
-pub async fn find_resource(store: &dyn Store, tenant: &Tenant, resource: &str) -> Result<ServicePrincipal, TokenError> {
+pub async fn find_resource(
+    store: &dyn Store,
+    tenant: &Tenant,
+    resource: &str,
+) -> Result<ServicePrincipal, TokenError> {
     if let Some(app_id) = AppId::parse(resource) {
         if let Some(sp) = store.service_principal_by_app_id(tenant.id, app_id).await? {
             return Ok(sp);
@@ -101,6 +126,10 @@ pub async fn find_resource(store: &dyn Store, tenant: &Tenant, resource: &str) -
     }
     let sps = store.service_principals(tenant.id).await?;
     sps.into_iter()
-        .find(|sp| sp.service_principal_names.iter().any(|n| scope::resource_matches(n, resource)))
+        .find(|sp| {
+            sp.service_principal_names
+                .iter()
+                .any(|n| scope::resource_matches(n, resource))
+        })
         .ok_or_else(|| AadstsError::resource_not_found(resource, &tenant.id.to_string()).into())
 }

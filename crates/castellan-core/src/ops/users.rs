@@ -57,36 +57,53 @@ fn check_lengths(i: &UserInput) -> Result<(), DirectoryError> {
     for (f, name, max) in limits {
         if let Some(v) = f.value() {
             if v.chars().count() > max {
-                return Err(DirectoryError::BadRequest(format!("Property '{name}' is longer than {max} characters.")));
+                return Err(DirectoryError::BadRequest(format!(
+                    "Property '{name}' is longer than {max} characters."
+                )));
             }
         }
     }
     if let Some(d) = i.display_name.value() {
         if d.trim().is_empty() {
-            return Err(DirectoryError::BadRequest("Property 'displayName' must not be empty.".into()));
+            return Err(DirectoryError::BadRequest(
+                "Property 'displayName' must not be empty.".into(),
+            ));
         }
     }
     Ok(())
 }
 
 /// Creates a user. The password is checked against the tenant's policy, then hashed.
-pub async fn create(env: &mut Env<'_>, tenant: &Tenant, input: UserInput) -> Result<User, DirectoryError> {
+pub async fn create(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    input: UserInput,
+) -> Result<User, DirectoryError> {
     let display_name = required(&input.display_name, "displayName")?;
     let upn = required(&input.user_principal_name, "userPrincipalName")?;
     let account_enabled = required(&input.account_enabled, "accountEnabled")?;
     check_lengths(&input)?;
     validate_upn(&upn, tenant).map_err(DirectoryError::BadRequest)?;
     let password = required(&input.password, "passwordProfile.password")?;
-    check_password_policy(&password, &tenant.settings.password_policy).map_err(DirectoryError::BadRequest)?;
+    check_password_policy(&password, &tenant.settings.password_policy)
+        .map_err(DirectoryError::BadRequest)?;
     if env.store.user_by_upn(tenant.id, &upn).await?.is_some() {
         return Err(upn_taken(&upn));
     }
-    let hash = env.hasher.hash(&password).await.map_err(DirectoryError::Unavailable)?;
+    let hash = env
+        .hasher
+        .hash(&password)
+        .await
+        .map_err(DirectoryError::Unavailable)?;
     let user = User {
         id: env.new_id(),
         tenant_id: tenant.id,
         display_name,
-        mail_nickname: input.mail_nickname.value().cloned().or_else(|| upn.split('@').next().map(str::to_string)),
+        mail_nickname: input
+            .mail_nickname
+            .value()
+            .cloned()
+            .or_else(|| upn.split('@').next().map(str::to_string)),
         user_principal_name: upn,
         mail: input.mail.value().cloned(),
         given_name: input.given_name.value().cloned(),
@@ -100,7 +117,11 @@ pub async fn create(env: &mut Env<'_>, tenant: &Tenant, input: UserInput) -> Res
         user_type: input.user_type.value().copied().unwrap_or(UserType::Member),
         created: env.now,
         password_hash: Some(hash),
-        force_change_password_next_sign_in: input.force_change_password_next_sign_in.value().copied().unwrap_or(false),
+        force_change_password_next_sign_in: input
+            .force_change_password_next_sign_in
+            .value()
+            .copied()
+            .unwrap_or(false),
         manager_id: None,
     };
     let mut set = ChangeSet::new();
@@ -109,10 +130,19 @@ pub async fn create(env: &mut Env<'_>, tenant: &Tenant, input: UserInput) -> Res
         "UserManagement",
         "Add user",
         "Add",
-        vec![target(user.id, "User", Some(&user.display_name), Some(&user.user_principal_name), vec![])],
+        vec![target(
+            user.id,
+            "User",
+            Some(&user.display_name),
+            Some(&user.user_principal_name),
+            vec![],
+        )],
     );
     set.push(Change::InsertUser(user.clone())).audit(audit);
-    env.store.commit(set).await.map_err(map_upn_conflict(&user.user_principal_name))?;
+    env.store
+        .commit(set)
+        .await
+        .map_err(map_upn_conflict(&user.user_principal_name))?;
     Ok(user)
 }
 
@@ -139,7 +169,12 @@ pub async fn find(env: &Env<'_>, tenant: &Tenant, key: &str) -> Result<User, Dir
 }
 
 /// Applies a PATCH.
-pub async fn update(env: &mut Env<'_>, tenant: &Tenant, key: &str, input: UserInput) -> Result<User, DirectoryError> {
+pub async fn update(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    key: &str,
+    input: UserInput,
+) -> Result<User, DirectoryError> {
     let old = find(env, tenant, key).await?;
     check_lengths(&input)?;
     let mut u = old.clone();
@@ -153,16 +188,26 @@ pub async fn update(env: &mut Env<'_>, tenant: &Tenant, key: &str, input: UserIn
     }
     if input.display_name.is_present() {
         u.display_name = required(&input.display_name, "displayName")?;
-        props.push(modified("displayName", Some(old.display_name.clone()), Some(u.display_name.clone())));
+        props.push(modified(
+            "displayName",
+            Some(old.display_name.clone()),
+            Some(u.display_name.clone()),
+        ));
     }
     if input.user_principal_name.is_present() {
         let upn = required(&input.user_principal_name, "userPrincipalName")?;
         validate_upn(&upn, tenant).map_err(DirectoryError::BadRequest)?;
-        if !upn.eq_ignore_ascii_case(&old.user_principal_name) && env.store.user_by_upn(tenant.id, &upn).await?.is_some() {
+        if !upn.eq_ignore_ascii_case(&old.user_principal_name)
+            && env.store.user_by_upn(tenant.id, &upn).await?.is_some()
+        {
             return Err(upn_taken(&upn));
         }
         u.user_principal_name = upn;
-        props.push(modified("userPrincipalName", Some(old.user_principal_name.clone()), Some(u.user_principal_name.clone())));
+        props.push(modified(
+            "userPrincipalName",
+            Some(old.user_principal_name.clone()),
+            Some(u.user_principal_name.clone()),
+        ));
     }
     set_str!(mail_nickname, "mailNickname");
     set_str!(mail, "mail");
@@ -175,16 +220,30 @@ pub async fn update(env: &mut Env<'_>, tenant: &Tenant, key: &str, input: UserIn
     set_str!(employee_id, "employeeId");
     if input.account_enabled.is_present() {
         u.account_enabled = required(&input.account_enabled, "accountEnabled")?;
-        props.push(modified("accountEnabled", Some(old.account_enabled.to_string()), Some(u.account_enabled.to_string())));
+        props.push(modified(
+            "accountEnabled",
+            Some(old.account_enabled.to_string()),
+            Some(u.account_enabled.to_string()),
+        ));
     }
     if input.user_type.is_present() {
         u.user_type = required(&input.user_type, "userType")?;
-        props.push(modified("userType", Some(old.user_type.as_str().into()), Some(u.user_type.as_str().into())));
+        props.push(modified(
+            "userType",
+            Some(old.user_type.as_str().into()),
+            Some(u.user_type.as_str().into()),
+        ));
     }
     if input.password.is_present() {
         let pw = required(&input.password, "passwordProfile.password")?;
-        check_password_policy(&pw, &tenant.settings.password_policy).map_err(DirectoryError::BadRequest)?;
-        u.password_hash = Some(env.hasher.hash(&pw).await.map_err(DirectoryError::Unavailable)?);
+        check_password_policy(&pw, &tenant.settings.password_policy)
+            .map_err(DirectoryError::BadRequest)?;
+        u.password_hash = Some(
+            env.hasher
+                .hash(&pw)
+                .await
+                .map_err(DirectoryError::Unavailable)?,
+        );
         props.push(modified("passwordProfile", None, Some("<redacted>".into())));
     }
     if let Some(f) = input.force_change_password_next_sign_in.value() {
@@ -198,17 +257,44 @@ pub async fn update(env: &mut Env<'_>, tenant: &Tenant, key: &str, input: UserIn
     if props.is_empty() {
         return Ok(old);
     }
-    let audit = env.audit(tenant, "UserManagement", "Update user", "Update", vec![target(u.id, "User", Some(&u.display_name), Some(&u.user_principal_name), props)]);
+    let audit = env.audit(
+        tenant,
+        "UserManagement",
+        "Update user",
+        "Update",
+        vec![target(
+            u.id,
+            "User",
+            Some(&u.display_name),
+            Some(&u.user_principal_name),
+            props,
+        )],
+    );
     let mut set = ChangeSet::new();
     set.push(Change::UpdateUser(u.clone())).audit(audit);
-    env.store.commit(set).await.map_err(map_upn_conflict(&u.user_principal_name))?;
+    env.store
+        .commit(set)
+        .await
+        .map_err(map_upn_conflict(&u.user_principal_name))?;
     Ok(u)
 }
 
 /// Deletes a user.
 pub async fn delete(env: &mut Env<'_>, tenant: &Tenant, key: &str) -> Result<(), DirectoryError> {
     let u = find(env, tenant, key).await?;
-    let audit = env.audit(tenant, "UserManagement", "Delete user", "Delete", vec![target(u.id, "User", Some(&u.display_name), Some(&u.user_principal_name), vec![])]);
+    let audit = env.audit(
+        tenant,
+        "UserManagement",
+        "Delete user",
+        "Delete",
+        vec![target(
+            u.id,
+            "User",
+            Some(&u.display_name),
+            Some(&u.user_principal_name),
+            vec![],
+        )],
+    );
     let mut set = ChangeSet::new();
     set.push(Change::DeleteUser(tenant.id, u.id)).audit(audit);
     env.store.commit(set).await?;
@@ -216,28 +302,56 @@ pub async fn delete(env: &mut Env<'_>, tenant: &Tenant, key: &str) -> Result<(),
 }
 
 /// Sets (`Some`) or removes (`None`) a user's manager.
-pub async fn set_manager(env: &mut Env<'_>, tenant: &Tenant, key: &str, manager: Option<ObjectId>) -> Result<(), DirectoryError> {
+pub async fn set_manager(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    key: &str,
+    manager: Option<ObjectId>,
+) -> Result<(), DirectoryError> {
     let old = find(env, tenant, key).await?;
     if let Some(m) = manager {
         if m == old.id {
-            return Err(DirectoryError::BadRequest("A user cannot be their own manager.".into()));
+            return Err(DirectoryError::BadRequest(
+                "A user cannot be their own manager.".into(),
+            ));
         }
         match env.store.object_kind(tenant.id, m).await? {
             Some(ObjectKind::User) => {}
-            Some(_) => return Err(DirectoryError::BadRequest(format!("Object '{m}' is not a user; a manager must be a user."))),
+            Some(_) => {
+                return Err(DirectoryError::BadRequest(format!(
+                    "Object '{m}' is not a user; a manager must be a user."
+                )))
+            }
             None => return Err(not_found(m)),
         }
     } else if old.manager_id.is_none() {
-        return Err(DirectoryError::NotFound(format!("User '{}' has no manager.", old.user_principal_name)));
+        return Err(DirectoryError::NotFound(format!(
+            "User '{}' has no manager.",
+            old.user_principal_name
+        )));
     }
     let mut u = old.clone();
     u.manager_id = manager;
     let audit = env.audit(
         tenant,
         "UserManagement",
-        if manager.is_some() { "Set user manager" } else { "Remove user manager" },
+        if manager.is_some() {
+            "Set user manager"
+        } else {
+            "Remove user manager"
+        },
         "Update",
-        vec![target(u.id, "User", Some(&u.display_name), Some(&u.user_principal_name), vec![modified("manager", old.manager_id.map(|i| i.to_string()), manager.map(|i| i.to_string()))])],
+        vec![target(
+            u.id,
+            "User",
+            Some(&u.display_name),
+            Some(&u.user_principal_name),
+            vec![modified(
+                "manager",
+                old.manager_id.map(|i| i.to_string()),
+                manager.map(|i| i.to_string()),
+            )],
+        )],
     );
     let mut set = ChangeSet::new();
     set.push(Change::UpdateUser(u)).audit(audit);

@@ -10,7 +10,9 @@ use crate::state::{now, AppState};
 
 /// Routes.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(|| async { Json(json!({"status": "ok"})) })).route("/readyz", get(ready))
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(ready))
 }
 
 async fn ready(State(s): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
@@ -22,5 +24,12 @@ async fn ready(State(s): State<AppState>) -> (StatusCode, Json<serde_json::Value
         "store": store.map_or_else(|e| e.to_string(), |_| "ok".into()),
         "signingKey": if keys { "ok" } else { "no active signing key" },
     });
-    (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+    (
+        if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        Json(body),
+    )
 }

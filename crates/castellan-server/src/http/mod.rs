@@ -34,7 +34,10 @@ async fn correlate(mut req: Request, next: Next) -> Response {
         res.headers_mut().insert("client-request-id", v.clone());
         res.headers_mut().insert("x-ms-request-id", v);
     }
-    res.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    res.headers_mut().insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     res
 }
 

@@ -28,7 +28,11 @@ pub fn router() -> Router<AppState> {
 }
 
 fn err(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (status, Json(json!({"error": {"code": code, "message": message.into()}}))).into_response()
+    (
+        status,
+        Json(json!({"error": {"code": code, "message": message.into()}})),
+    )
+        .into_response()
 }
 
 #[allow(clippy::result_large_err)]
@@ -59,24 +63,54 @@ async fn list(State(s): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 /// `POST /operator/v1/tenants` `{name, displayName?, adminUpn, adminPassword?, license?}`.
-async fn create(State(s): State<AppState>, headers: HeaderMap, axum::extract::Extension(CorrelationId(cid)): axum::extract::Extension<CorrelationId>, body: Bytes) -> Response {
+async fn create(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Extension(CorrelationId(cid)): axum::extract::Extension<CorrelationId>,
+    body: Bytes,
+) -> Response {
     if let Err(r) = authorize(&s, &headers) {
         return r;
     }
     let Ok(v) = serde_json::from_slice::<Value>(&body) else {
         return err(StatusCode::BAD_REQUEST, "BadRequest", "The body must be JSON: {\"name\": \"contoso\", \"adminUpn\": \"admin\", \"adminPassword\": \"...\", \"license\": \"P2\"}.");
     };
-    let known = ["name", "displayName", "adminUpn", "adminPassword", "license"];
-    if let Some(k) = v.as_object().and_then(|o| o.keys().find(|k| !known.contains(&k.as_str()))) {
-        return err(StatusCode::BAD_REQUEST, "BadRequest", format!("Unknown property '{k}'. Known: {}.", known.join(", ")));
+    let known = [
+        "name",
+        "displayName",
+        "adminUpn",
+        "adminPassword",
+        "license",
+    ];
+    if let Some(k) = v
+        .as_object()
+        .and_then(|o| o.keys().find(|k| !known.contains(&k.as_str())))
+    {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("Unknown property '{k}'. Known: {}.", known.join(", ")),
+        );
     }
     let get = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    let Some(name) = get("name") else { return err(StatusCode::BAD_REQUEST, "BadRequest", "Property 'name' is required.") };
+    let Some(name) = get("name") else {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Property 'name' is required.",
+        );
+    };
     let license = match get("license") {
         None => LicenseTier::P2,
         Some(l) => match LicenseTier::parse(&l) {
             Some(l) => l,
-            None => return err(StatusCode::BAD_REQUEST, "BadRequest", format!("license '{l}' is not valid: use Free, P1 or P2.")),
+            None => {
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    format!("license '{l}' is not valid: use Free, P1 or P2."),
+                )
+            }
         },
     };
     let (password, generated) = match get("adminPassword") {
@@ -92,7 +126,14 @@ async fn create(State(s): State<AppState>, headers: HeaderMap, axum::extract::Ex
         admin_password: password.clone(),
     };
     let mut ent = OsEntropy;
-    let mut env = Env { store: s.store.as_ref(), now: now(), entropy: &mut ent, hasher: &s.hasher, actor: Actor::Operator, correlation_id: cid };
+    let mut env = Env {
+        store: s.store.as_ref(),
+        now: now(),
+        entropy: &mut ent,
+        hasher: &s.hasher,
+        actor: Actor::Operator,
+        correlation_id: cid,
+    };
     match tenants::create(&mut env, req).await {
         Ok(c) => {
             let origin = s.origins.for_host(host(&headers));
@@ -113,7 +154,9 @@ async fn create(State(s): State<AppState>, headers: HeaderMap, axum::extract::Ex
         Err(e) => {
             let (status, code) = match &e {
                 castellan_core::DirectoryError::Conflict(_) => (StatusCode::CONFLICT, "Conflict"),
-                castellan_core::DirectoryError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "StoreUnavailable"),
+                castellan_core::DirectoryError::Unavailable(_) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "StoreUnavailable")
+                }
                 _ => (StatusCode::BAD_REQUEST, "BadRequest"),
             };
             err(status, code, e.to_string())
@@ -129,9 +172,16 @@ async fn rotate(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> R
         return r;
     }
     let v: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
-    let after = v.get("activateAfterSeconds").and_then(Value::as_i64).unwrap_or(3600);
+    let after = v
+        .get("activateAfterSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(3600);
     if !(0..=30 * 24 * 3600).contains(&after) {
-        return err(StatusCode::BAD_REQUEST, "BadRequest", "activateAfterSeconds must be between 0 and 2592000.");
+        return err(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "activateAfterSeconds must be between 0 and 2592000.",
+        );
     }
     let at = now();
     match s.keys.add(s.store.as_ref(), at, at.plus_secs(after)).await {

@@ -7,12 +7,21 @@ use crate::{alias, http, shared, token_response, G};
 
 fn demo() -> (String, String, String) {
     let d = &shared().demo;
-    (d["tenant_id"].as_str().unwrap().into(), d["confidential_client"]["app_id"].as_str().unwrap().into(), d["confidential_client"]["secret"].as_str().unwrap().into())
+    (
+        d["tenant_id"].as_str().unwrap().into(),
+        d["confidential_client"]["app_id"].as_str().unwrap().into(),
+        d["confidential_client"]["secret"].as_str().unwrap().into(),
+    )
 }
 
 fn claims(jwt: &str) -> Value {
     let p = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap()
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(p)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 fn assert_aadsts(st: u16, v: &Value, status: u16, code: u64, error: &str) {
@@ -21,7 +30,12 @@ fn assert_aadsts(st: u16, v: &Value, status: u16, code: u64, error: &str) {
     assert_eq!(v["error_codes"], json!([code]), "{v}");
     let d = v["error_description"].as_str().unwrap();
     assert!(d.starts_with(&format!("AADSTS{code}: ")), "{d}");
-    assert!(d.contains("\r\nTrace ID: ") && d.contains("\r\nCorrelation ID: ") && d.contains("\r\nTimestamp: "), "{d}");
+    assert!(
+        d.contains("\r\nTrace ID: ")
+            && d.contains("\r\nCorrelation ID: ")
+            && d.contains("\r\nTimestamp: "),
+        "{d}"
+    );
     for k in ["timestamp", "trace_id", "correlation_id"] {
         assert!(v[k].is_string(), "{k} missing in {v}");
     }
@@ -45,8 +59,17 @@ async fn app_only_token_has_entra_claims_and_roles() {
     assert_eq!(c["ver"], "2.0");
     assert_eq!(c["oid"], c["sub"]);
     assert!(c["uti"].is_string());
-    let roles: Vec<&str> = c["roles"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
-    for r in ["Directory.ReadWrite.All", "Application.ReadWrite.All", "RoleManagement.ReadWrite.Directory"] {
+    let roles: Vec<&str> = c["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    for r in [
+        "Directory.ReadWrite.All",
+        "Application.ReadWrite.All",
+        "RoleManagement.ReadWrite.Directory",
+    ] {
         assert!(roles.contains(&r), "{roles:?}");
     }
 }
@@ -54,16 +77,32 @@ async fn app_only_token_has_entra_claims_and_roles() {
 #[tokio::test]
 async fn scope_by_app_id_and_domain_authority_and_basic_auth() {
     let (tid, cid, secret) = demo();
-    let (st, v) = token_response(&tid, &cid, &secret, "00000003-0000-0000-c000-000000000000/.default").await;
+    let (st, v) = token_response(
+        &tid,
+        &cid,
+        &secret,
+        "00000003-0000-0000-c000-000000000000/.default",
+    )
+    .await;
     assert_eq!(st, 200, "{v}");
     let domain = shared().demo["domain"].as_str().unwrap().to_string();
-    let (st, v) = token_response(&domain, &cid, &secret, "https://graph.microsoft.com//.default").await;
+    let (st, v) = token_response(
+        &domain,
+        &cid,
+        &secret,
+        "https://graph.microsoft.com//.default",
+    )
+    .await;
     assert_eq!(st, 200, "{v}");
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{cid}:{}", url_encode(&secret)));
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{cid}:{}", url_encode(&secret)));
     let r = http()
         .post(format!("{}/{tid}/oauth2/v2.0/token", shared().origin))
         .header("Authorization", format!("Basic {basic}"))
-        .form(&[("grant_type", "client_credentials"), ("scope", "https://graph.microsoft.com/.default")])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
         .send()
         .await
         .unwrap();
@@ -82,7 +121,8 @@ async fn failure_families_carry_entra_codes() {
     assert_aadsts(st, &v, 401, 7000215, "invalid_client");
     let (st, v) = token_response(&tid, &uuid::Uuid::new_v4().to_string(), &secret, g).await;
     assert_aadsts(st, &v, 400, 700016, "unauthorized_client");
-    let (st, v) = token_response(&tid, &cid, &secret, "https://graph.microsoft.com/User.Read").await;
+    let (st, v) =
+        token_response(&tid, &cid, &secret, "https://graph.microsoft.com/User.Read").await;
     assert_aadsts(st, &v, 400, 70011, "invalid_scope");
     let (st, v) = token_response(&tid, &cid, &secret, "api://nothing-here/.default").await;
     assert_aadsts(st, &v, 400, 500011, "invalid_resource");
@@ -94,19 +134,50 @@ async fn failure_families_carry_entra_codes() {
     let post = |form: Vec<(&'static str, String)>| {
         let tid = tid.clone();
         async move {
-            let r = http().post(format!("{}/{tid}/oauth2/v2.0/token", shared().origin)).form(&form).send().await.unwrap();
+            let r = http()
+                .post(format!("{}/{tid}/oauth2/v2.0/token", shared().origin))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
             (r.status().as_u16(), r.json::<Value>().await.unwrap())
         }
     };
-    let (st, v) = post(vec![("grant_type", "password".into()), ("client_id", cid.clone())]).await;
+    let (st, v) = post(vec![
+        ("grant_type", "password".into()),
+        ("client_id", cid.clone()),
+    ])
+    .await;
     assert_aadsts(st, &v, 400, 70003, "unsupported_grant_type");
-    let (st, v) = post(vec![("grant_type", "client_credentials".into()), ("client_secret", secret.clone()), ("scope", g.into())]).await;
+    let (st, v) = post(vec![
+        ("grant_type", "client_credentials".into()),
+        ("client_secret", secret.clone()),
+        ("scope", g.into()),
+    ])
+    .await;
     assert_aadsts(st, &v, 400, 900144, "invalid_request");
-    let (st, v) = post(vec![("grant_type", "client_credentials".into()), ("client_id", cid.clone()), ("scope", g.into())]).await;
+    let (st, v) = post(vec![
+        ("grant_type", "client_credentials".into()),
+        ("client_id", cid.clone()),
+        ("scope", g.into()),
+    ])
+    .await;
     assert_aadsts(st, &v, 401, 7000218, "invalid_client");
-    let (st, v) = post(vec![("grant_type", "client_credentials".into()), ("client_id", cid.clone()), ("client_secret", secret.clone())]).await;
+    let (st, v) = post(vec![
+        ("grant_type", "client_credentials".into()),
+        ("client_id", cid.clone()),
+        ("client_secret", secret.clone()),
+    ])
+    .await;
     assert_aadsts(st, &v, 400, 900144, "invalid_request");
-    let (st, v) = post(vec![("grant_type", "client_credentials".into()), ("client_id", cid.clone()), ("client_secret", secret.clone()), ("scope", g.into()), ("scope", g.into())]).await;
+    let (st, v) = post(vec![
+        ("grant_type", "client_credentials".into()),
+        ("client_id", cid.clone()),
+        ("client_secret", secret.clone()),
+        ("scope", g.into()),
+        ("scope", g.into()),
+    ])
+    .await;
     assert_aadsts(st, &v, 400, 90014, "invalid_request");
     // MSAL's extra parameters are ignored.
     let (st, v) = post(vec![
@@ -124,60 +195,153 @@ async fn failure_families_carry_entra_codes() {
 #[tokio::test]
 async fn expired_secret_is_aadsts7000222_and_removed_secret_stops_working() {
     let g = G::demo().await;
-    let (st, app) = g.post("/applications", json!({"displayName": alias("exp")})).await;
+    let (st, app) = g
+        .post("/applications", json!({"displayName": alias("exp")}))
+        .await;
     assert_eq!(st, 201, "{app}");
-    let (st, _) = g.post("/servicePrincipals", json!({"appId": app["appId"]})).await;
+    let (st, _) = g
+        .post("/servicePrincipals", json!({"appId": app["appId"]}))
+        .await;
     assert_eq!(st, 201);
     let end = chrono::Utc::now() + chrono::Duration::seconds(2);
-    let (st, short) = g.post(&format!("/applications/{}/addPassword", app["id"].as_str().unwrap()), json!({"passwordCredential": {"endDateTime": end.to_rfc3339()}})).await;
+    let (st, short) = g
+        .post(
+            &format!("/applications/{}/addPassword", app["id"].as_str().unwrap()),
+            json!({"passwordCredential": {"endDateTime": end.to_rfc3339()}}),
+        )
+        .await;
     assert_eq!(st, 200, "{short}");
-    let (st, long) = g.post(&format!("/applications/{}/addPassword", app["id"].as_str().unwrap()), json!({})).await;
+    let (st, long) = g
+        .post(
+            &format!("/applications/{}/addPassword", app["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
     assert_eq!(st, 200);
     let tid = shared().demo["tenant_id"].as_str().unwrap();
     let cid = app["appId"].as_str().unwrap();
-    let (st, v) = token_response(tid, cid, long["secretText"].as_str().unwrap(), "https://graph.microsoft.com/.default").await;
+    let (st, v) = token_response(
+        tid,
+        cid,
+        long["secretText"].as_str().unwrap(),
+        "https://graph.microsoft.com/.default",
+    )
+    .await;
     assert_eq!(st, 200, "{v}");
-    assert!(v["access_token"].as_str().map(|t| claims(t).get("roles").is_none()).unwrap(), "a client with no grants gets no roles");
+    assert!(
+        v["access_token"]
+            .as_str()
+            .map(|t| claims(t).get("roles").is_none())
+            .unwrap(),
+        "a client with no grants gets no roles"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
-    let (st, v) = token_response(tid, cid, short["secretText"].as_str().unwrap(), "https://graph.microsoft.com/.default").await;
+    let (st, v) = token_response(
+        tid,
+        cid,
+        short["secretText"].as_str().unwrap(),
+        "https://graph.microsoft.com/.default",
+    )
+    .await;
     assert_aadsts(st, &v, 401, 7000222, "invalid_client");
-    let (st, _) = g.post(&format!("/applications/{}/removePassword", app["id"].as_str().unwrap()), json!({"keyId": long["keyId"]})).await;
+    let (st, _) = g
+        .post(
+            &format!(
+                "/applications/{}/removePassword",
+                app["id"].as_str().unwrap()
+            ),
+            json!({"keyId": long["keyId"]}),
+        )
+        .await;
     assert_eq!(st, 204);
-    let (st, v) = token_response(tid, cid, long["secretText"].as_str().unwrap(), "https://graph.microsoft.com/.default").await;
+    let (st, v) = token_response(
+        tid,
+        cid,
+        long["secretText"].as_str().unwrap(),
+        "https://graph.microsoft.com/.default",
+    )
+    .await;
     assert_aadsts(st, &v, 401, 7000215, "invalid_client");
 }
 
 #[tokio::test]
 async fn granted_and_revoked_app_roles_follow_into_the_next_token() {
     let g = G::demo().await;
-    let (_, app) = g.post("/applications", json!({"displayName": alias("daemon")})).await;
-    let (_, sp) = g.post("/servicePrincipals", json!({"appId": app["appId"]})).await;
-    let (_, pw) = g.post(&format!("/applications/{}/addPassword", app["id"].as_str().unwrap()), json!({})).await;
-    let graph = g.all("/servicePrincipals?$filter=appId eq '00000003-0000-0000-c000-000000000000'").await.remove(0);
-    let role = graph["appRoles"].as_array().unwrap().iter().find(|r| r["value"] == "User.Read.All").unwrap().clone();
+    let (_, app) = g
+        .post("/applications", json!({"displayName": alias("daemon")}))
+        .await;
+    let (_, sp) = g
+        .post("/servicePrincipals", json!({"appId": app["appId"]}))
+        .await;
+    let (_, pw) = g
+        .post(
+            &format!("/applications/{}/addPassword", app["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    let graph = g
+        .all("/servicePrincipals?$filter=appId eq '00000003-0000-0000-c000-000000000000'")
+        .await
+        .remove(0);
+    let role = graph["appRoles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["value"] == "User.Read.All")
+        .unwrap()
+        .clone();
     assert_eq!(role["id"], "df021288-bdef-4463-88db-98f22de89214");
     let tid = shared().demo["tenant_id"].as_str().unwrap();
     let secret = pw["secretText"].as_str().unwrap();
     let cid = app["appId"].as_str().unwrap();
     // Without the grant: token has no roles, Graph says 403.
     let (_, t) = token_response(tid, cid, secret, "https://graph.microsoft.com/.default").await;
-    let (st, e) = G::with_token(t["access_token"].as_str().unwrap().into()).get("/users").await;
+    let (st, e) = G::with_token(t["access_token"].as_str().unwrap().into())
+        .get("/users")
+        .await;
     assert_eq!(st, 403, "{e}");
     assert_eq!(e["error"]["code"], "Authorization_RequestDenied");
-    let (st, a) = g.post(&format!("/servicePrincipals/{}/appRoleAssignments", sp["id"].as_str().unwrap()), json!({"principalId": sp["id"], "resourceId": graph["id"], "appRoleId": role["id"]})).await;
+    let (st, a) = g
+        .post(
+            &format!(
+                "/servicePrincipals/{}/appRoleAssignments",
+                sp["id"].as_str().unwrap()
+            ),
+            json!({"principalId": sp["id"], "resourceId": graph["id"], "appRoleId": role["id"]}),
+        )
+        .await;
     assert_eq!(st, 201, "{a}");
     let (_, t) = token_response(tid, cid, secret, "https://graph.microsoft.com/.default").await;
-    assert_eq!(claims(t["access_token"].as_str().unwrap())["roles"], json!(["User.Read.All"]));
+    assert_eq!(
+        claims(t["access_token"].as_str().unwrap())["roles"],
+        json!(["User.Read.All"])
+    );
     let reader = G::with_token(t["access_token"].as_str().unwrap().into());
     assert_eq!(reader.get("/users").await.0, 200);
     assert_eq!(reader.post("/groups", json!({"displayName": "x", "mailEnabled": false, "mailNickname": "x", "securityEnabled": true})).await.0, 403);
     // Duplicate grant is refused; revoke takes effect on the next token.
-    let (st, _) = g.post(&format!("/servicePrincipals/{}/appRoleAssignments", sp["id"].as_str().unwrap()), json!({"principalId": sp["id"], "resourceId": graph["id"], "appRoleId": role["id"]})).await;
+    let (st, _) = g
+        .post(
+            &format!(
+                "/servicePrincipals/{}/appRoleAssignments",
+                sp["id"].as_str().unwrap()
+            ),
+            json!({"principalId": sp["id"], "resourceId": graph["id"], "appRoleId": role["id"]}),
+        )
+        .await;
     assert_eq!(st, 400);
-    let (st, _) = g.delete(&format!("/servicePrincipals/{}/appRoleAssignments/{}", sp["id"].as_str().unwrap(), a["id"].as_str().unwrap())).await;
+    let (st, _) = g
+        .delete(&format!(
+            "/servicePrincipals/{}/appRoleAssignments/{}",
+            sp["id"].as_str().unwrap(),
+            a["id"].as_str().unwrap()
+        ))
+        .await;
     assert_eq!(st, 204);
     let (_, t) = token_response(tid, cid, secret, "https://graph.microsoft.com/.default").await;
-    assert!(claims(t["access_token"].as_str().unwrap()).get("roles").is_none());
+    assert!(claims(t["access_token"].as_str().unwrap())
+        .get("roles")
+        .is_none());
 }
 
 #[tokio::test]
@@ -186,17 +350,33 @@ async fn graph_rejects_bad_tokens() {
     let (st, v) = g.get("/users").await;
     assert_eq!(st, 401);
     assert_eq!(v["error"]["code"], "InvalidAuthenticationToken");
-    let r = http().get(format!("{}/v1.0/users", shared().origin)).send().await.unwrap();
+    let r = http()
+        .get(format!("{}/v1.0/users", shared().origin))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     // A token for another resource is not a Graph token.
     let d = &shared().demo;
     let g2 = G::demo().await;
     let (_, app) = g2.post("/applications", json!({"displayName": alias("api"), "identifierUris": [format!("api://{}", alias("res"))]})).await;
-    g2.post("/servicePrincipals", json!({"appId": app["appId"]})).await;
+    g2.post("/servicePrincipals", json!({"appId": app["appId"]}))
+        .await;
     let uri = app["identifierUris"][0].as_str().unwrap();
-    let (st, t) = token_response(d["tenant_id"].as_str().unwrap(), d["confidential_client"]["app_id"].as_str().unwrap(), d["confidential_client"]["secret"].as_str().unwrap(), &format!("{uri}/.default")).await;
+    let (st, t) = token_response(
+        d["tenant_id"].as_str().unwrap(),
+        d["confidential_client"]["app_id"].as_str().unwrap(),
+        d["confidential_client"]["secret"].as_str().unwrap(),
+        &format!("{uri}/.default"),
+    )
+    .await;
     assert_eq!(st, 200, "{t}");
-    assert_eq!(claims(t["access_token"].as_str().unwrap())["aud"], app["appId"]);
-    let (st, v) = G::with_token(t["access_token"].as_str().unwrap().into()).get("/users").await;
+    assert_eq!(
+        claims(t["access_token"].as_str().unwrap())["aud"],
+        app["appId"]
+    );
+    let (st, v) = G::with_token(t["access_token"].as_str().unwrap().into())
+        .get("/users")
+        .await;
     assert_eq!(st, 401, "{v}");
 }

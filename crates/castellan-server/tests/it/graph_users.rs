@@ -11,12 +11,28 @@ async fn create_get_by_id_and_upn_patch_delete() {
     let u = g.create_user(&a).await;
     let id = u["id"].as_str().unwrap();
     let upn = u["userPrincipalName"].as_str().unwrap();
-    assert!(u.get("passwordProfile").is_none(), "passwords are never returned");
-    assert_eq!(g.get(&format!("/users/{id}")).await.1["userPrincipalName"], upn);
-    assert_eq!(g.get(&format!("/users/{}", upn.to_uppercase())).await.1["id"], id);
-    let (st, _) = g.patch(&format!("/users/{id}"), json!({"jobTitle": "Pilot", "department": "Air", "mail": null})).await;
+    assert!(
+        u.get("passwordProfile").is_none(),
+        "passwords are never returned"
+    );
+    assert_eq!(
+        g.get(&format!("/users/{id}")).await.1["userPrincipalName"],
+        upn
+    );
+    assert_eq!(
+        g.get(&format!("/users/{}", upn.to_uppercase())).await.1["id"],
+        id
+    );
+    let (st, _) = g
+        .patch(
+            &format!("/users/{id}"),
+            json!({"jobTitle": "Pilot", "department": "Air", "mail": null}),
+        )
+        .await;
     assert_eq!(st, 204);
-    let (_, v) = g.get(&format!("/users/{id}?$select=jobTitle,department")).await;
+    let (_, v) = g
+        .get(&format!("/users/{id}?$select=jobTitle,department"))
+        .await;
     assert_eq!(v["jobTitle"], "Pilot");
     assert_eq!(v["department"], "Air");
     assert!(v.get("displayName").is_none(), "$select projects: {v}");
@@ -37,35 +53,92 @@ async fn refused_creates_name_the_problem_and_change_nothing() {
     let marker = alias("Refused");
     let base = |upn: String, pw: &str| json!({"accountEnabled": true, "displayName": marker, "mailNickname": "x", "userPrincipalName": upn, "passwordProfile": {"password": pw}});
     let cases = vec![
-        (base(format!("{}@{domain}", a.to_uppercase()), "Test-Passw0rd!"), "already exists"),
-        (base(format!("{}@contoso.com", alias("x")), "Test-Passw0rd!"), "not a verified domain"),
-        (base(format!("{}@{domain}", alias("x")), "short"), "password"),
-        (base(format!("{}@{domain}", alias("x")), "alllowercaseletters"), "password"),
+        (
+            base(format!("{}@{domain}", a.to_uppercase()), "Test-Passw0rd!"),
+            "already exists",
+        ),
+        (
+            base(format!("{}@contoso.com", alias("x")), "Test-Passw0rd!"),
+            "not a verified domain",
+        ),
+        (
+            base(format!("{}@{domain}", alias("x")), "short"),
+            "password",
+        ),
+        (
+            base(format!("{}@{domain}", alias("x")), "alllowercaseletters"),
+            "password",
+        ),
         (base("no-at-sign".into(), "Test-Passw0rd!"), "alias@domain"),
-        (json!({"displayName": marker, "accountEnabled": true, "userPrincipalName": format!("{}@{domain}", alias("x")), "passwordProfile": {"password": "Test-Passw0rd!"}, "favouriteColour": "blue"}), "favouriteColour"),
-        (json!({"id": "8f2c5b6e-1111-2222-3333-444455556666", "displayName": marker}), "read-only"),
-        (json!({"displayName": marker, "accountEnabled": "yes"}), "accountEnabled"),
-        (json!({"accountEnabled": true, "userPrincipalName": format!("{}@{domain}", alias("x")), "passwordProfile": {"password": "Test-Passw0rd!"}}), "displayName"),
+        (
+            json!({"displayName": marker, "accountEnabled": true, "userPrincipalName": format!("{}@{domain}", alias("x")), "passwordProfile": {"password": "Test-Passw0rd!"}, "favouriteColour": "blue"}),
+            "favouriteColour",
+        ),
+        (
+            json!({"id": "8f2c5b6e-1111-2222-3333-444455556666", "displayName": marker}),
+            "read-only",
+        ),
+        (
+            json!({"displayName": marker, "accountEnabled": "yes"}),
+            "accountEnabled",
+        ),
+        (
+            json!({"accountEnabled": true, "userPrincipalName": format!("{}@{domain}", alias("x")), "passwordProfile": {"password": "Test-Passw0rd!"}}),
+            "displayName",
+        ),
     ];
     for (body, needle) in cases {
         let (st, v) = g.post("/users", body.clone()).await;
         assert_eq!(st, 400, "{body} -> {v}");
         assert_eq!(v["error"]["code"], "Request_BadRequest");
         let msg = v["error"]["message"].as_str().unwrap();
-        assert!(msg.contains(needle), "message for {body} should mention '{needle}': {msg}");
+        assert!(
+            msg.contains(needle),
+            "message for {body} should mention '{needle}': {msg}"
+        );
     }
     // Malformed JSON and oversize bodies.
     let token = g.token.clone();
-    let r = http().post(format!("{}/users", g.base)).bearer_auth(&token).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let r = http()
+        .post(format!("{}/users", g.base))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let big = "x".repeat(70 * 1024);
-    let r = http().post(format!("{}/users", g.base)).bearer_auth(&token).header("content-type", "application/json").body(format!("{{\"displayName\":\"{marker}{big}\"}}")).send().await.unwrap();
+    let r = http()
+        .post(format!("{}/users", g.base))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(format!("{{\"displayName\":\"{marker}{big}\"}}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
     let users = g.all("/users?$top=999").await;
-    let leaked: Vec<_> = users.iter().filter(|u| u["displayName"] == marker.as_str()).collect();
+    let leaked: Vec<_> = users
+        .iter()
+        .filter(|u| u["displayName"] == marker.as_str())
+        .collect();
     assert!(leaked.is_empty(), "no refused user was written: {leaked:?}");
-    assert_eq!(users.iter().filter(|u| u["userPrincipalName"].as_str().unwrap().eq_ignore_ascii_case(&format!("{a}@{domain}"))).count(), 1);
-    assert_eq!(g.audits_mentioning(&marker).await, 0, "no audit record was written");
+    assert_eq!(
+        users
+            .iter()
+            .filter(|u| u["userPrincipalName"]
+                .as_str()
+                .unwrap()
+                .eq_ignore_ascii_case(&format!("{a}@{domain}")))
+            .count(),
+        1
+    );
+    assert_eq!(
+        g.audits_mentioning(&marker).await,
+        0,
+        "no audit record was written"
+    );
 }
 
 #[tokio::test]
@@ -114,28 +187,66 @@ async fn odata_filter_orderby_top_count_and_paging() {
     let mut made = Vec::new();
     for i in 0..5 {
         let u = g.create_user(&alias(&format!("o{i}"))).await;
-        g.patch(&format!("/users/{}", u["id"].as_str().unwrap()), json!({"department": dept})).await;
+        g.patch(
+            &format!("/users/{}", u["id"].as_str().unwrap()),
+            json!({"department": dept}),
+        )
+        .await;
         made.push(u["id"].as_str().unwrap().to_string());
     }
     let filter = format!("department eq '{}'", dept.to_lowercase());
-    let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("$filter", &filter).append_pair("$top", "2").append_pair("$orderby", "displayName desc").finish();
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("$filter", &filter)
+        .append_pair("$top", "2")
+        .append_pair("$orderby", "displayName desc")
+        .finish();
     let (st, page1) = g.get(&format!("/users?{q}")).await;
     assert_eq!(st, 200, "{page1}");
     assert_eq!(page1["value"].as_array().unwrap().len(), 2);
-    assert!(page1["@odata.nextLink"].as_str().unwrap().contains("$skiptoken") || page1["@odata.nextLink"].as_str().unwrap().contains("%24skiptoken"));
+    assert!(
+        page1["@odata.nextLink"]
+            .as_str()
+            .unwrap()
+            .contains("$skiptoken")
+            || page1["@odata.nextLink"]
+                .as_str()
+                .unwrap()
+                .contains("%24skiptoken")
+    );
     // Insert a row mid-paging: paging stays correct for rows that existed throughout.
     let late = g.create_user(&alias("zz")).await;
-    g.patch(&format!("/users/{}", late["id"].as_str().unwrap()), json!({"department": dept})).await;
+    g.patch(
+        &format!("/users/{}", late["id"].as_str().unwrap()),
+        json!({"department": dept}),
+    )
+    .await;
     let all = g.all(&format!("/users?{q}")).await;
     let ids: Vec<&str> = all.iter().map(|u| u["id"].as_str().unwrap()).collect();
     for m in &made {
-        assert_eq!(ids.iter().filter(|i| *i == m).count(), 1, "each row exactly once");
+        assert_eq!(
+            ids.iter().filter(|i| *i == m).count(),
+            1,
+            "each row exactly once"
+        );
     }
     // $count needs ConsistencyLevel: eventual.
-    let (st, v) = g.get(&format!("/users?$count=true&{}", url::form_urlencoded::Serializer::new(String::new()).append_pair("$filter", &filter).finish())).await;
+    let (st, v) = g
+        .get(&format!(
+            "/users?$count=true&{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("$filter", &filter)
+                .finish()
+        ))
+        .await;
     assert_eq!(st, 400, "{v}");
     let r = http()
-        .get(format!("{}/users?$count=true&{}", g.base, url::form_urlencoded::Serializer::new(String::new()).append_pair("$filter", &filter).finish()))
+        .get(format!(
+            "{}/users?$count=true&{}",
+            g.base,
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("$filter", &filter)
+                .finish()
+        ))
         .bearer_auth(&g.token)
         .header("ConsistencyLevel", "eventual")
         .send()
@@ -143,7 +254,15 @@ async fn odata_filter_orderby_top_count_and_paging() {
         .unwrap();
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["@odata.count"], 6);
-    for bad in ["$filter=department eq", "$top=0", "$top=1000", "$orderby=jobTitle", "$select=nope", "$expand=manager", "$filter=nope eq 'x'"] {
+    for bad in [
+        "$filter=department eq",
+        "$top=0",
+        "$top=1000",
+        "$orderby=jobTitle",
+        "$select=nope",
+        "$expand=manager",
+        "$filter=nope eq 'x'",
+    ] {
         let (st, v) = g.get(&format!("/users?{bad}")).await;
         assert_eq!(st, 400, "{bad}: {v}");
         assert_eq!(v["error"]["code"], "Request_BadRequest");

@@ -1,13 +1,18 @@
 //! One integration-test binary over real HTTPS against an in-process server, one module per
 //! area. A shared demo server runs on its own runtime; tests that need a clean slate create
 //! their own tenant through the operator API.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod discovery;
+mod grant_client_credentials;
 mod graph_applications;
 mod graph_groups;
 mod graph_users;
-mod grant_client_credentials;
 mod keys;
 mod tenants;
 
@@ -30,9 +35,17 @@ pub fn shared() -> &'static Shared {
     SHARED.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
-                let dir = std::env::temp_dir().join(format!("castellan-it-{}-{}", std::process::id(), uuid::Uuid::new_v4()));
+                let dir = std::env::temp_dir().join(format!(
+                    "castellan-it-{}-{}",
+                    std::process::id(),
+                    uuid::Uuid::new_v4()
+                ));
                 let mut args = castellan_server::ServeArgs::for_test(dir.clone());
                 args.demo = true;
                 args.max_body_bytes = 64 * 1024;
@@ -41,7 +54,10 @@ pub fn shared() -> &'static Shared {
                     origin: r.origin.clone(),
                     demo: r.demo.clone().unwrap(),
                     ca: std::fs::read(dir.join("tls/ca.pem")).unwrap(),
-                    operator_key: std::fs::read_to_string(dir.join("operator.key")).unwrap().trim().to_string(),
+                    operator_key: std::fs::read_to_string(dir.join("operator.key"))
+                        .unwrap()
+                        .trim()
+                        .to_string(),
                 };
                 tx.send(s).unwrap();
                 let _keep = r;
@@ -55,15 +71,28 @@ pub fn shared() -> &'static Shared {
 /// An HTTPS client trusting the server's CA.
 pub fn http() -> reqwest::Client {
     let s = shared();
-    reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(&s.ca).unwrap()).build().unwrap()
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&s.ca).unwrap())
+        .build()
+        .unwrap()
 }
 
 /// A token for `scope` with the given client credentials at `tenant`.
-pub async fn token_response(tenant: &str, client_id: &str, secret: &str, scope: &str) -> (u16, Value) {
+pub async fn token_response(
+    tenant: &str,
+    client_id: &str,
+    secret: &str,
+    scope: &str,
+) -> (u16, Value) {
     let s = shared();
     let r = http()
         .post(format!("{}/{tenant}/oauth2/v2.0/token", s.origin))
-        .form(&[("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", secret), ("scope", scope)])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+            ("scope", scope),
+        ])
         .send()
         .await
         .unwrap();
@@ -73,7 +102,13 @@ pub async fn token_response(tenant: &str, client_id: &str, secret: &str, scope: 
 /// A Graph token for the demo confidential client.
 pub async fn demo_token() -> String {
     let d = &shared().demo;
-    let (st, v) = token_response(d["tenant_id"].as_str().unwrap(), d["confidential_client"]["app_id"].as_str().unwrap(), d["confidential_client"]["secret"].as_str().unwrap(), "https://graph.microsoft.com/.default").await;
+    let (st, v) = token_response(
+        d["tenant_id"].as_str().unwrap(),
+        d["confidential_client"]["app_id"].as_str().unwrap(),
+        d["confidential_client"]["secret"].as_str().unwrap(),
+        "https://graph.microsoft.com/.default",
+    )
+    .await;
     assert_eq!(st, 200, "{v}");
     v["access_token"].as_str().unwrap().to_string()
 }
@@ -87,20 +122,43 @@ pub struct G {
 
 impl G {
     pub async fn demo() -> Self {
-        Self { token: demo_token().await, http: http(), base: format!("{}/v1.0", shared().origin) }
+        Self {
+            token: demo_token().await,
+            http: http(),
+            base: format!("{}/v1.0", shared().origin),
+        }
     }
     pub fn with_token(token: String) -> Self {
-        Self { token, http: http(), base: format!("{}/v1.0", shared().origin) }
+        Self {
+            token,
+            http: http(),
+            base: format!("{}/v1.0", shared().origin),
+        }
     }
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut rb = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut rb = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
         if let Some(b) = body {
             rb = rb.json(&b);
         }
         let r = rb.send().await.unwrap();
         let st = r.status().as_u16();
         let text = r.text().await.unwrap();
-        (st, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
+        (
+            st,
+            if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap_or(Value::String(text))
+            },
+        )
     }
     pub async fn get(&self, path: &str) -> (u16, Value) {
         self.send(reqwest::Method::GET, path, None).await
@@ -119,7 +177,14 @@ impl G {
         let mut out = Vec::new();
         let mut next = Some(format!("{}{path}", self.base));
         while let Some(u) = next {
-            let r = self.http.get(&u).bearer_auth(&self.token).header("ConsistencyLevel", "eventual").send().await.unwrap();
+            let r = self
+                .http
+                .get(&u)
+                .bearer_auth(&self.token)
+                .header("ConsistencyLevel", "eventual")
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 200);
             let v: Value = r.json().await.unwrap();
             out.extend(v["value"].as_array().unwrap().clone());
@@ -130,7 +195,11 @@ impl G {
     /// Number of audit records mentioning `marker` (an id or a unique name), to prove a
     /// refused write left no trace even while other tests write concurrently.
     pub async fn audits_mentioning(&self, marker: &str) -> usize {
-        self.all("/auditLogs/directoryAudits?$top=999").await.iter().filter(|a| a.to_string().contains(marker)).count()
+        self.all("/auditLogs/directoryAudits?$top=999")
+            .await
+            .iter()
+            .filter(|a| a.to_string().contains(marker))
+            .count()
     }
     pub async fn create_user(&self, alias: &str) -> Value {
         let domain = shared().demo["domain"].as_str().unwrap();
@@ -150,7 +219,10 @@ impl G {
 
 /// A unique short alias.
 pub fn alias(prefix: &str) -> String {
-    format!("{prefix}{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
 }
 
 /// Creates a tenant through the operator API.

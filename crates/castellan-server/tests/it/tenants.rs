@@ -7,17 +7,43 @@ use crate::{alias, http, new_tenant, shared, token_response, G};
 #[tokio::test]
 async fn operator_api_requires_the_operator_key() {
     let s = shared();
-    let r = http().post(format!("{}/operator/v1/tenants", s.origin)).json(&json!({"name": "nokey"})).send().await.unwrap();
+    let r = http()
+        .post(format!("{}/operator/v1/tenants", s.origin))
+        .json(&json!({"name": "nokey"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    let r = http().post(format!("{}/operator/v1/tenants", s.origin)).bearer_auth("wrong").json(&json!({"name": "nokey"})).send().await.unwrap();
+    let r = http()
+        .post(format!("{}/operator/v1/tenants", s.origin))
+        .bearer_auth("wrong")
+        .json(&json!({"name": "nokey"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    let r = http().post(format!("{}/operator/v1/tenants", s.origin)).bearer_auth(&s.operator_key).json(&json!({"name": "bad name!"})).send().await.unwrap();
+    let r = http()
+        .post(format!("{}/operator/v1/tenants", s.origin))
+        .bearer_auth(&s.operator_key)
+        .json(&json!({"name": "bad name!"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = http().post(format!("{}/operator/v1/tenants", s.origin)).bearer_auth(&s.operator_key).json(&json!({"name": "demo"})).send().await.unwrap();
+    let r = http()
+        .post(format!("{}/operator/v1/tenants", s.origin))
+        .bearer_auth(&s.operator_key)
+        .json(&json!({"name": "demo"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 409, "the demo tenant's domain is taken");
     // Graph cannot create tenants.
     let g = G::demo().await;
-    assert_eq!(g.post("/organization", json!({"displayName": "x"})).await.0, 405);
+    assert_eq!(
+        g.post("/organization", json!({"displayName": "x"})).await.0,
+        405
+    );
 }
 
 #[tokio::test]
@@ -29,20 +55,66 @@ async fn new_tenant_has_admin_and_graph_and_is_isolated() {
     assert_eq!(t["admin"]["upn"], format!("admin@{name}.onmicrosoft.test"));
     let s = shared();
     // Its own discovery, issuer and Graph service principal.
-    let v: serde_json::Value = http().get(format!("{}/{tid}/v2.0/.well-known/openid-configuration", s.origin)).send().await.unwrap().json().await.unwrap();
+    let v: serde_json::Value = http()
+        .get(format!(
+            "{}/{tid}/v2.0/.well-known/openid-configuration",
+            s.origin
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["issuer"], format!("{}/{tid}/v2.0", s.origin));
     // The demo tenant's client does not exist in the new tenant.
     let d = &s.demo;
-    let (st, e) = token_response(tid, d["confidential_client"]["app_id"].as_str().unwrap(), d["confidential_client"]["secret"].as_str().unwrap(), "https://graph.microsoft.com/.default").await;
+    let (st, e) = token_response(
+        tid,
+        d["confidential_client"]["app_id"].as_str().unwrap(),
+        d["confidential_client"]["secret"].as_str().unwrap(),
+        "https://graph.microsoft.com/.default",
+    )
+    .await;
     assert_eq!((st, e["error_codes"][0].as_u64()), (400, Some(700016)));
     // The demo tenant cannot see the new tenant's admin by id or UPN.
     let g = G::demo().await;
-    assert_eq!(g.get(&format!("/users/{}", t["admin"]["id"].as_str().unwrap())).await.0, 404);
-    assert_eq!(g.get(&format!("/users/admin@{name}.onmicrosoft.test")).await.0, 404);
-    assert_eq!(g.get(&format!("/directoryObjects/{}", t["admin"]["id"].as_str().unwrap())).await.0, 404);
+    assert_eq!(
+        g.get(&format!("/users/{}", t["admin"]["id"].as_str().unwrap()))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        g.get(&format!("/users/admin@{name}.onmicrosoft.test"))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        g.get(&format!(
+            "/directoryObjects/{}",
+            t["admin"]["id"].as_str().unwrap()
+        ))
+        .await
+        .0,
+        404
+    );
     // Nor create a user in the other tenant's domain.
     let (st, _) = g.post("/users", json!({"accountEnabled": true, "displayName": "x", "userPrincipalName": format!("x@{name}.onmicrosoft.test"), "passwordProfile": {"password": "Test-Passw0rd!"}})).await;
     assert_eq!(st, 400);
-    let list: serde_json::Value = http().get(format!("{}/operator/v1/tenants", s.origin)).bearer_auth(&s.operator_key).send().await.unwrap().json().await.unwrap();
-    assert!(list["value"].as_array().unwrap().iter().any(|x| x["tenantId"] == tid));
+    let list: serde_json::Value = http()
+        .get(format!("{}/operator/v1/tenants", s.origin))
+        .bearer_auth(&s.operator_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(list["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["tenantId"] == tid));
 }

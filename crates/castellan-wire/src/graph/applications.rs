@@ -1,6 +1,9 @@
 //! `microsoft.graph.application` and its credentials.
 
-use castellan_core::model::{AppRole, Application, PasswordCredential, PermissionKind, PermissionScope, RequiredResourceAccess, ResourceAccess, SignInAudience};
+use castellan_core::model::{
+    AppRole, Application, PasswordCredential, PermissionKind, PermissionScope,
+    RequiredResourceAccess, ResourceAccess, SignInAudience,
+};
 use castellan_core::ops::applications::ApplicationInput;
 use castellan_core::ops::Field;
 use castellan_core::{AppId, Timestamp};
@@ -12,15 +15,48 @@ use crate::time::{graph_datetime, parse_graph_datetime};
 
 /// Properties clients may set.
 pub const WRITABLE: &[&str] = &[
-    "displayName", "signInAudience", "identifierUris", "web", "spa", "publicClient", "isFallbackPublicClient",
-    "requiredResourceAccess", "api", "appRoles", "description", "notes", "tags",
+    "displayName",
+    "signInAudience",
+    "identifierUris",
+    "web",
+    "spa",
+    "publicClient",
+    "isFallbackPublicClient",
+    "requiredResourceAccess",
+    "api",
+    "appRoles",
+    "description",
+    "notes",
+    "tags",
 ];
 /// Read-only properties.
-pub const READ_ONLY: &[&str] = &["id", "appId", "createdDateTime", "deletedDateTime", "publisherDomain", "passwordCredentials", "keyCredentials"];
+pub const READ_ONLY: &[&str] = &[
+    "id",
+    "appId",
+    "createdDateTime",
+    "deletedDateTime",
+    "publisherDomain",
+    "passwordCredentials",
+    "keyCredentials",
+];
 /// Every rendered property.
 pub const PROPERTIES: &[&str] = &[
-    "id", "appId", "displayName", "signInAudience", "identifierUris", "web", "spa", "publicClient", "isFallbackPublicClient",
-    "requiredResourceAccess", "api", "appRoles", "passwordCredentials", "keyCredentials", "createdDateTime", "publisherDomain",
+    "id",
+    "appId",
+    "displayName",
+    "signInAudience",
+    "identifierUris",
+    "web",
+    "spa",
+    "publicClient",
+    "isFallbackPublicClient",
+    "requiredResourceAccess",
+    "api",
+    "appRoles",
+    "passwordCredentials",
+    "keyCredentials",
+    "createdDateTime",
+    "publisherDomain",
 ];
 
 /// Renders a password credential (never the secret).
@@ -89,47 +125,83 @@ fn redirect_uris(o: &Map<String, Value>, platform: &str) -> Result<Field<Vec<Str
         Some(Value::Null) => Ok(Field::Value(vec![])),
         Some(Value::Object(p)) => {
             let allowed: &[&str] = match platform {
-                "web" => &["redirectUris", "implicitGrantSettings", "homePageUrl", "logoutUrl", "redirectUriSettings"],
+                "web" => &[
+                    "redirectUris",
+                    "implicitGrantSettings",
+                    "homePageUrl",
+                    "logoutUrl",
+                    "redirectUriSettings",
+                ],
                 _ => &["redirectUris"],
             };
             check_object(&Value::Object(p.clone()), platform, allowed, &[])?;
             strings_field(p, "redirectUris")
         }
-        Some(_) => Err(GraphError::bad_request(format!("Invalid value for property '{platform}': expected an object with redirectUris."))),
+        Some(_) => Err(GraphError::bad_request(format!(
+            "Invalid value for property '{platform}': expected an object with redirectUris."
+        ))),
     }
 }
 
-fn objects<'a>(v: Option<&'a Value>, name: &str) -> Result<Option<Vec<&'a Map<String, Value>>>, GraphError> {
+fn objects<'a>(
+    v: Option<&'a Value>,
+    name: &str,
+) -> Result<Option<Vec<&'a Map<String, Value>>>, GraphError> {
     match v {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(vec![])),
         Some(Value::Array(a)) => a
             .iter()
-            .map(|x| x.as_object().ok_or_else(|| GraphError::bad_request(format!("Invalid value for property '{name}': expected an array of objects."))))
+            .map(|x| {
+                x.as_object().ok_or_else(|| {
+                    GraphError::bad_request(format!(
+                        "Invalid value for property '{name}': expected an array of objects."
+                    ))
+                })
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
-        Some(_) => Err(GraphError::bad_request(format!("Invalid value for property '{name}': expected an array."))),
+        Some(_) => Err(GraphError::bad_request(format!(
+            "Invalid value for property '{name}': expected an array."
+        ))),
     }
 }
 
 fn req_guid(o: &Map<String, Value>, name: &str, ctx: &str) -> Result<uuid::Uuid, GraphError> {
-    guid(o, name)?.ok_or_else(|| GraphError::bad_request(format!("{ctx}: property '{name}' (a GUID) is required.")))
+    guid(o, name)?.ok_or_else(|| {
+        GraphError::bad_request(format!("{ctx}: property '{name}' (a GUID) is required."))
+    })
 }
 
 fn req_str(o: &Map<String, Value>, name: &str, ctx: &str) -> Result<String, GraphError> {
-    o.get(name).and_then(Value::as_str).map(str::to_string).ok_or_else(|| GraphError::bad_request(format!("{ctx}: property '{name}' (a string) is required.")))
+    o.get(name)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            GraphError::bad_request(format!("{ctx}: property '{name}' (a string) is required."))
+        })
 }
 
 fn parse_roles(v: Option<&Value>) -> Result<Field<Vec<AppRole>>, GraphError> {
-    let Some(items) = objects(v, "appRoles")? else { return Ok(Field::Absent) };
+    let Some(items) = objects(v, "appRoles")? else {
+        return Ok(Field::Absent);
+    };
     items
         .into_iter()
         .map(|r| {
             Ok(AppRole {
                 id: req_guid(r, "id", "appRoles")?,
                 value: req_str(r, "value", "appRoles")?,
-                display_name: r.get("displayName").and_then(Value::as_str).unwrap_or_default().to_string(),
-                description: r.get("description").and_then(Value::as_str).unwrap_or_default().to_string(),
+                display_name: r
+                    .get("displayName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                description: r
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
                 allowed_member_types: match strings_field(r, "allowedMemberTypes")? {
                     Field::Value(v) => v,
                     _ => vec![],
@@ -146,10 +218,31 @@ fn parse_api(v: Option<&Value>) -> Result<Field<Vec<PermissionScope>>, GraphErro
         None => return Ok(Field::Absent),
         Some(Value::Null) => return Ok(Field::Value(vec![])),
         Some(Value::Object(o)) => o,
-        Some(_) => return Err(GraphError::bad_request("Invalid value for property 'api': expected an object.")),
+        Some(_) => {
+            return Err(GraphError::bad_request(
+                "Invalid value for property 'api': expected an object.",
+            ))
+        }
     };
-    check_object(v.unwrap_or(&Value::Null), "apiApplication", &["oauth2PermissionScopes", "requestedAccessTokenVersion", "preAuthorizedApplications", "knownClientApplications", "acceptMappedClaims"], &[])?;
-    let Some(items) = objects(api.get("oauth2PermissionScopes"), "api.oauth2PermissionScopes")? else { return Ok(Field::Absent) };
+    check_object(
+        v.unwrap_or(&Value::Null),
+        "apiApplication",
+        &[
+            "oauth2PermissionScopes",
+            "requestedAccessTokenVersion",
+            "preAuthorizedApplications",
+            "knownClientApplications",
+            "acceptMappedClaims",
+        ],
+        &[],
+    )?;
+    let Some(items) = objects(
+        api.get("oauth2PermissionScopes"),
+        "api.oauth2PermissionScopes",
+    )?
+    else {
+        return Ok(Field::Absent);
+    };
     let s = |o: &Map<String, Value>, k: &str| o.get(k).and_then(Value::as_str).map(str::to_string);
     items
         .into_iter()
@@ -170,12 +263,18 @@ fn parse_api(v: Option<&Value>) -> Result<Field<Vec<PermissionScope>>, GraphErro
 }
 
 fn parse_rra(v: Option<&Value>) -> Result<Field<Vec<RequiredResourceAccess>>, GraphError> {
-    let Some(items) = objects(v, "requiredResourceAccess")? else { return Ok(Field::Absent) };
+    let Some(items) = objects(v, "requiredResourceAccess")? else {
+        return Ok(Field::Absent);
+    };
     items
         .into_iter()
         .map(|o| {
             let app = req_str(o, "resourceAppId", "requiredResourceAccess")?;
-            let resource_app_id = AppId::parse(&app).ok_or_else(|| GraphError::bad_request(format!("requiredResourceAccess: resourceAppId '{app}' is not a GUID.")))?;
+            let resource_app_id = AppId::parse(&app).ok_or_else(|| {
+                GraphError::bad_request(format!(
+                    "requiredResourceAccess: resourceAppId '{app}' is not a GUID."
+                ))
+            })?;
             let access = objects(o.get("resourceAccess"), "resourceAccess")?.unwrap_or_default();
             let resource_access = access
                 .into_iter()
@@ -183,12 +282,20 @@ fn parse_rra(v: Option<&Value>) -> Result<Field<Vec<RequiredResourceAccess>>, Gr
                     let kind = match x.get("type").and_then(Value::as_str) {
                         Some(t) if t.eq_ignore_ascii_case("Scope") => PermissionKind::Scope,
                         Some(t) if t.eq_ignore_ascii_case("Role") => PermissionKind::Role,
-                        other => return Err(GraphError::bad_request(format!("resourceAccess type {other:?} is not valid: use 'Scope' or 'Role'."))),
+                        other => return Err(GraphError::bad_request(format!(
+                            "resourceAccess type {other:?} is not valid: use 'Scope' or 'Role'."
+                        ))),
                     };
-                    Ok(ResourceAccess { id: req_guid(x, "id", "resourceAccess")?, kind })
+                    Ok(ResourceAccess {
+                        id: req_guid(x, "id", "resourceAccess")?,
+                        kind,
+                    })
                 })
                 .collect::<Result<Vec<_>, GraphError>>()?;
-            Ok(RequiredResourceAccess { resource_app_id, resource_access })
+            Ok(RequiredResourceAccess {
+                resource_app_id,
+                resource_access,
+            })
         })
         .collect::<Result<Vec<_>, GraphError>>()
         .map(Field::Value)
@@ -220,12 +327,26 @@ pub fn parse(body: &Value) -> Result<ApplicationInput, GraphError> {
 /// Parses an `addPassword` body: `{"passwordCredential": {"displayName", "endDateTime"}}`.
 pub fn parse_add_password(body: &Value) -> Result<(Option<String>, Option<Timestamp>), GraphError> {
     let o = check_object(body, "addPasswordRequest", &["passwordCredential"], &[])?;
-    let Some(pc) = o.get("passwordCredential") else { return Ok((None, None)) };
-    let pc = check_object(pc, "passwordCredential", &["displayName", "endDateTime", "startDateTime"], &["secretText", "hint", "keyId"])?;
-    let name = pc.get("displayName").and_then(Value::as_str).map(str::to_string);
+    let Some(pc) = o.get("passwordCredential") else {
+        return Ok((None, None));
+    };
+    let pc = check_object(
+        pc,
+        "passwordCredential",
+        &["displayName", "endDateTime", "startDateTime"],
+        &["secretText", "hint", "keyId"],
+    )?;
+    let name = pc
+        .get("displayName")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let end = match pc.get("endDateTime") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(parse_graph_datetime(s).ok_or_else(|| GraphError::bad_request(format!("endDateTime '{s}' is not an ISO 8601 date-time such as 2030-01-01T00:00:00Z.")))?),
+        Some(Value::String(s)) => Some(parse_graph_datetime(s).ok_or_else(|| {
+            GraphError::bad_request(format!(
+                "endDateTime '{s}' is not an ISO 8601 date-time such as 2030-01-01T00:00:00Z."
+            ))
+        })?),
         Some(_) => return Err(GraphError::bad_request("endDateTime must be a string.")),
     };
     Ok((name, end))
@@ -234,5 +355,6 @@ pub fn parse_add_password(body: &Value) -> Result<(Option<String>, Option<Timest
 /// Parses a `removePassword` body: `{"keyId": "..."}`.
 pub fn parse_remove_password(body: &Value) -> Result<uuid::Uuid, GraphError> {
     let o = check_object(body, "removePasswordRequest", &["keyId"], &[])?;
-    guid(o, "keyId")?.ok_or_else(|| GraphError::bad_request("Property 'keyId' (a GUID) is required."))
+    guid(o, "keyId")?
+        .ok_or_else(|| GraphError::bad_request("Property 'keyId' (a GUID) is required."))
 }

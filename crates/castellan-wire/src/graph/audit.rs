@@ -7,18 +7,36 @@ use crate::time::graph_datetime;
 
 /// Every rendered property.
 pub const PROPERTIES: &[&str] = &[
-    "id", "category", "correlationId", "result", "resultReason", "activityDisplayName", "activityDateTime", "loggedByService",
-    "operationType", "initiatedBy", "targetResources", "additionalDetails",
+    "id",
+    "category",
+    "correlationId",
+    "result",
+    "resultReason",
+    "activityDisplayName",
+    "activityDateTime",
+    "loggedByService",
+    "operationType",
+    "initiatedBy",
+    "targetResources",
+    "additionalDetails",
 ];
 
 /// Renders an audit record.
 pub fn render(a: &AuditRecord) -> Value {
     let initiated_by = match &a.actor {
-        Actor::User { id, upn } => json!({"user": {"id": id.to_string(), "userPrincipalName": upn, "displayName": null, "ipAddress": null}, "app": null}),
-        Actor::App { service_principal_id, app_id, display_name } => {
+        Actor::User { id, upn } => {
+            json!({"user": {"id": id.to_string(), "userPrincipalName": upn, "displayName": null, "ipAddress": null}, "app": null})
+        }
+        Actor::App {
+            service_principal_id,
+            app_id,
+            display_name,
+        } => {
             json!({"user": null, "app": {"appId": app_id, "displayName": display_name, "servicePrincipalId": service_principal_id.to_string(), "servicePrincipalName": display_name}})
         }
-        Actor::Operator => json!({"user": null, "app": {"appId": null, "displayName": "Castellan operator", "servicePrincipalId": null, "servicePrincipalName": "Castellan operator"}}),
+        Actor::Operator => {
+            json!({"user": null, "app": {"appId": null, "displayName": "Castellan operator", "servicePrincipalId": null, "servicePrincipalName": "Castellan operator"}})
+        }
     };
     json!({
         "id": a.id.to_string(),

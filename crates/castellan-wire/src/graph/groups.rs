@@ -9,11 +9,31 @@ use crate::errors::GraphError;
 use crate::time::graph_datetime;
 
 /// Properties clients may set.
-pub const WRITABLE: &[&str] = &["displayName", "description", "groupTypes", "mailEnabled", "securityEnabled", "mailNickname", "visibility"];
+pub const WRITABLE: &[&str] = &[
+    "displayName",
+    "description",
+    "groupTypes",
+    "mailEnabled",
+    "securityEnabled",
+    "mailNickname",
+    "visibility",
+];
 /// Read-only properties.
 pub const READ_ONLY: &[&str] = &["id", "createdDateTime", "deletedDateTime", "mail"];
 /// Every rendered property.
-pub const PROPERTIES: &[&str] = &["id", "displayName", "description", "groupTypes", "mailEnabled", "securityEnabled", "mailNickname", "mail", "createdDateTime", "visibility", "isAssignableToRole"];
+pub const PROPERTIES: &[&str] = &[
+    "id",
+    "displayName",
+    "description",
+    "groupTypes",
+    "mailEnabled",
+    "securityEnabled",
+    "mailNickname",
+    "mail",
+    "createdDateTime",
+    "visibility",
+    "isAssignableToRole",
+];
 
 /// Renders a group. `domain` is the tenant's default domain (for `mail`).
 pub fn render(g: &Group, domain: &str) -> Value {
@@ -37,7 +57,10 @@ pub fn render(g: &Group, domain: &str) -> Value {
 pub fn parse(body: &Value) -> Result<GroupInput, GraphError> {
     let o = check_object(body, "group", WRITABLE, READ_ONLY)?;
     if let Some(v) = o.get("visibility").and_then(Value::as_str) {
-        if !["Private", "Public", "HiddenMembership"].iter().any(|x| x.eq_ignore_ascii_case(v)) {
+        if !["Private", "Public", "HiddenMembership"]
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(v))
+        {
             return Err(GraphError::bad_request(format!("Invalid value '{v}' for property 'visibility': use Private, Public or HiddenMembership.")));
         }
     }

@@ -19,16 +19,25 @@ pub fn context(base: &str, what: &str) -> String {
 
 /// A body as a JSON object with its properties checked: `allowed` may be set, `read_only` are
 /// refused as read-only, anything else is refused as unknown. `@odata.*` annotations pass.
-pub fn check_object<'a>(body: &'a Value, type_name: &str, allowed: &[&str], read_only: &[&str]) -> Result<&'a Map<String, Value>, GraphError> {
+pub fn check_object<'a>(
+    body: &'a Value,
+    type_name: &str,
+    allowed: &[&str],
+    read_only: &[&str],
+) -> Result<&'a Map<String, Value>, GraphError> {
     let Some(obj) = body.as_object() else {
-        return Err(GraphError::bad_request(format!("The request body must be a JSON object describing a {type_name}.")));
+        return Err(GraphError::bad_request(format!(
+            "The request body must be a JSON object describing a {type_name}."
+        )));
     };
     for k in obj.keys() {
         if k.starts_with("@odata.") || allowed.contains(&k.as_str()) {
             continue;
         }
         if read_only.contains(&k.as_str()) {
-            return Err(GraphError::bad_request(format!("Property '{k}' is read-only and cannot be set.")));
+            return Err(GraphError::bad_request(format!(
+                "Property '{k}' is read-only and cannot be set."
+            )));
         }
         return Err(GraphError::bad_request(format!(
             "Property '{k}' does not exist on type 'microsoft.graph.{type_name}'. Make sure to only use property names that are defined by the type."
@@ -38,7 +47,9 @@ pub fn check_object<'a>(body: &'a Value, type_name: &str, allowed: &[&str], read
 }
 
 fn type_err(name: &str, want: &str) -> GraphError {
-    GraphError::bad_request(format!("Invalid value for property '{name}': expected {want}."))
+    GraphError::bad_request(format!(
+        "Invalid value for property '{name}': expected {want}."
+    ))
 }
 
 /// A string property.
@@ -62,13 +73,20 @@ pub fn bool_field(obj: &Map<String, Value>, name: &str) -> Result<Field<bool>, G
 }
 
 /// A string-collection property.
-pub fn strings_field(obj: &Map<String, Value>, name: &str) -> Result<Field<Vec<String>>, GraphError> {
+pub fn strings_field(
+    obj: &Map<String, Value>,
+    name: &str,
+) -> Result<Field<Vec<String>>, GraphError> {
     match obj.get(name) {
         None => Ok(Field::Absent),
         Some(Value::Null) => Ok(Field::Null),
         Some(Value::Array(a)) => a
             .iter()
-            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| type_err(name, "an array of strings")))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| type_err(name, "an array of strings"))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Field::Value),
         Some(_) => Err(type_err(name, "an array of strings")),
@@ -79,7 +97,9 @@ pub fn strings_field(obj: &Map<String, Value>, name: &str) -> Result<Field<Vec<S
 pub fn guid(obj: &Map<String, Value>, name: &str) -> Result<Option<uuid::Uuid>, GraphError> {
     match obj.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => uuid::Uuid::parse_str(s).map(Some).map_err(|_| type_err(name, "a GUID")),
+        Some(Value::String(s)) => uuid::Uuid::parse_str(s)
+            .map(Some)
+            .map_err(|_| type_err(name, "a GUID")),
         Some(_) => Err(type_err(name, "a GUID")),
     }
 }
@@ -90,9 +110,16 @@ pub fn parse_ref(body: &Value) -> Result<castellan_core::ObjectId, GraphError> {
         return Err(GraphError::bad_request("The request body must be {\"@odata.id\": \"https://graph.microsoft.com/v1.0/directoryObjects/{id}\"}."));
     };
     let last = s.trim_end_matches('/').rsplit('/').next().unwrap_or("");
-    let last = last.trim_start_matches("directoryObjects(").trim_start_matches('\'').trim_end_matches(')').trim_end_matches('\'');
-    castellan_core::ObjectId::parse(last)
-        .ok_or_else(|| GraphError::bad_request(format!("Invalid object identifier in @odata.id '{s}': it must end with the object's GUID.")))
+    let last = last
+        .trim_start_matches("directoryObjects(")
+        .trim_start_matches('\'')
+        .trim_end_matches(')')
+        .trim_end_matches('\'');
+    castellan_core::ObjectId::parse(last).ok_or_else(|| {
+        GraphError::bad_request(format!(
+            "Invalid object identifier in @odata.id '{s}': it must end with the object's GUID."
+        ))
+    })
 }
 
 /// Renders an optional string.
@@ -109,7 +136,12 @@ mod tests {
     fn refs() {
         let id = "8f2c5b6e-1111-2222-3333-444455556666";
         assert_eq!(parse_ref(&json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}")})).map(|i| i.to_string()).ok(), Some(id.to_string()));
-        assert_eq!(parse_ref(&json!({"@odata.id": format!("https://x/v1.0/directoryObjects('{id}')")})).map(|i| i.to_string()).ok(), Some(id.to_string()));
+        assert_eq!(
+            parse_ref(&json!({"@odata.id": format!("https://x/v1.0/directoryObjects('{id}')")}))
+                .map(|i| i.to_string())
+                .ok(),
+            Some(id.to_string())
+        );
         assert!(parse_ref(&json!({"@odata.id": "https://x/v1.0/directoryObjects/nope"})).is_err());
         assert!(parse_ref(&json!({})).is_err());
     }
@@ -117,8 +149,16 @@ mod tests {
     #[test]
     fn unknown_and_read_only() {
         let b = json!({"displayName": "a", "foo": 1});
-        assert!(check_object(&b, "user", &["displayName"], &[]).err().map(|e| e.message).unwrap_or_default().contains("'foo'"));
+        assert!(check_object(&b, "user", &["displayName"], &[])
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default()
+            .contains("'foo'"));
         let b = json!({"id": "x"});
-        assert!(check_object(&b, "user", &[], &["id"]).err().map(|e| e.message).unwrap_or_default().contains("read-only"));
+        assert!(check_object(&b, "user", &[], &["id"])
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default()
+            .contains("read-only"));
     }
 }

@@ -1,6 +1,8 @@
 //! `microsoft.graph.servicePrincipal` and `appRoleAssignment`.
 
-use castellan_core::model::{AppRole, AppRoleAssignment, ObjectKind, PermissionScope, ServicePrincipal};
+use castellan_core::model::{
+    AppRole, AppRoleAssignment, ObjectKind, PermissionScope, ServicePrincipal,
+};
 use castellan_core::ops::service_principals::ServicePrincipalInput;
 use serde_json::{json, Value};
 
@@ -12,11 +14,29 @@ use crate::time::graph_datetime;
 /// Properties settable by PATCH.
 pub const WRITABLE: &[&str] = &["accountEnabled", "appRoleAssignmentRequired", "appId"];
 /// Read-only properties.
-pub const READ_ONLY: &[&str] = &["id", "createdDateTime", "deletedDateTime", "servicePrincipalNames", "appRoles", "oauth2PermissionScopes", "appOwnerOrganizationId"];
+pub const READ_ONLY: &[&str] = &[
+    "id",
+    "createdDateTime",
+    "deletedDateTime",
+    "servicePrincipalNames",
+    "appRoles",
+    "oauth2PermissionScopes",
+    "appOwnerOrganizationId",
+];
 /// Every rendered property.
 pub const PROPERTIES: &[&str] = &[
-    "id", "appId", "displayName", "servicePrincipalType", "servicePrincipalNames", "appRoleAssignmentRequired", "accountEnabled",
-    "appRoles", "oauth2PermissionScopes", "appOwnerOrganizationId", "createdDateTime", "signInAudience",
+    "id",
+    "appId",
+    "displayName",
+    "servicePrincipalType",
+    "servicePrincipalNames",
+    "appRoleAssignmentRequired",
+    "accountEnabled",
+    "appRoles",
+    "oauth2PermissionScopes",
+    "appOwnerOrganizationId",
+    "createdDateTime",
+    "signInAudience",
 ];
 
 /// Renders a service principal with the roles and scopes it exposes.
@@ -39,14 +59,46 @@ pub fn render(sp: &ServicePrincipal, roles: &[AppRole], scopes: &[PermissionScop
 
 /// Parses `POST /servicePrincipals`: `{"appId": "..."}`.
 pub fn parse_create(body: &Value) -> Result<String, GraphError> {
-    let o = check_object(body, "servicePrincipal", &["appId", "accountEnabled", "appRoleAssignmentRequired", "tags"], READ_ONLY)?;
-    o.get("appId").and_then(Value::as_str).map(str::to_string).ok_or_else(|| GraphError::bad_request("Property 'appId' is required: the appId of the application to instantiate."))
+    let o = check_object(
+        body,
+        "servicePrincipal",
+        &[
+            "appId",
+            "accountEnabled",
+            "appRoleAssignmentRequired",
+            "tags",
+        ],
+        READ_ONLY,
+    )?;
+    o.get("appId")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            GraphError::bad_request(
+                "Property 'appId' is required: the appId of the application to instantiate.",
+            )
+        })
 }
 
 /// Parses a PATCH.
 pub fn parse_update(body: &Value) -> Result<ServicePrincipalInput, GraphError> {
-    let o = check_object(body, "servicePrincipal", &["accountEnabled", "appRoleAssignmentRequired"], &["id", "appId", "createdDateTime", "servicePrincipalNames", "appRoles", "oauth2PermissionScopes"])?;
-    Ok(ServicePrincipalInput { account_enabled: bool_field(o, "accountEnabled")?, app_role_assignment_required: bool_field(o, "appRoleAssignmentRequired")? })
+    let o = check_object(
+        body,
+        "servicePrincipal",
+        &["accountEnabled", "appRoleAssignmentRequired"],
+        &[
+            "id",
+            "appId",
+            "createdDateTime",
+            "servicePrincipalNames",
+            "appRoles",
+            "oauth2PermissionScopes",
+        ],
+    )?;
+    Ok(ServicePrincipalInput {
+        account_enabled: bool_field(o, "accountEnabled")?,
+        app_role_assignment_required: bool_field(o, "appRoleAssignmentRequired")?,
+    })
 }
 
 /// The principal type's Graph name.
@@ -59,7 +111,11 @@ pub fn principal_type(k: ObjectKind) -> &'static str {
 }
 
 /// Renders an assignment.
-pub fn render_assignment(a: &AppRoleAssignment, principal_name: &str, resource_name: &str) -> Value {
+pub fn render_assignment(
+    a: &AppRoleAssignment,
+    principal_name: &str,
+    resource_name: &str,
+) -> Value {
     json!({
         "@odata.type": "#microsoft.graph.appRoleAssignment",
         "id": a.id.to_string(),
@@ -76,7 +132,23 @@ pub fn render_assignment(a: &AppRoleAssignment, principal_name: &str, resource_n
 
 /// Parses an assignment body: `{"principalId","resourceId","appRoleId"}`.
 pub fn parse_assignment(body: &Value) -> Result<(uuid::Uuid, uuid::Uuid, uuid::Uuid), GraphError> {
-    let o = check_object(body, "appRoleAssignment", &["principalId", "resourceId", "appRoleId", "principalType"], &["id", "creationTimestamp", "principalDisplayName", "resourceDisplayName"])?;
-    let g = |k: &str| guid(o, k).and_then(|v| v.ok_or_else(|| GraphError::bad_request(format!("Property '{k}' (a GUID) is required."))));
+    let o = check_object(
+        body,
+        "appRoleAssignment",
+        &["principalId", "resourceId", "appRoleId", "principalType"],
+        &[
+            "id",
+            "creationTimestamp",
+            "principalDisplayName",
+            "resourceDisplayName",
+        ],
+    )?;
+    let g = |k: &str| {
+        guid(o, k).and_then(|v| {
+            v.ok_or_else(|| {
+                GraphError::bad_request(format!("Property '{k}' (a GUID) is required."))
+            })
+        })
+    };
     Ok((g("principalId")?, g("resourceId")?, g("appRoleId")?))
 }

@@ -11,16 +11,43 @@ use crate::time::graph_datetime;
 
 /// Properties clients may set.
 pub const WRITABLE: &[&str] = &[
-    "displayName", "userPrincipalName", "mailNickname", "mail", "givenName", "surname", "jobTitle", "department",
-    "officeLocation", "companyName", "employeeId", "accountEnabled", "userType", "passwordProfile",
+    "displayName",
+    "userPrincipalName",
+    "mailNickname",
+    "mail",
+    "givenName",
+    "surname",
+    "jobTitle",
+    "department",
+    "officeLocation",
+    "companyName",
+    "employeeId",
+    "accountEnabled",
+    "userType",
+    "passwordProfile",
 ];
 /// Read-only properties.
 pub const READ_ONLY: &[&str] = &["id", "createdDateTime", "deletedDateTime"];
 /// Every rendered property (for `$select` and `$filter`).
 pub const PROPERTIES: &[&str] = &[
-    "id", "displayName", "userPrincipalName", "mailNickname", "mail", "givenName", "surname", "jobTitle", "department",
-    "officeLocation", "companyName", "employeeId", "accountEnabled", "userType", "createdDateTime", "businessPhones",
-    "mobilePhone", "preferredLanguage",
+    "id",
+    "displayName",
+    "userPrincipalName",
+    "mailNickname",
+    "mail",
+    "givenName",
+    "surname",
+    "jobTitle",
+    "department",
+    "officeLocation",
+    "companyName",
+    "employeeId",
+    "accountEnabled",
+    "userType",
+    "createdDateTime",
+    "businessPhones",
+    "mobilePhone",
+    "preferredLanguage",
 ];
 
 /// Renders a user.
@@ -52,7 +79,11 @@ pub fn render(u: &User) -> Value {
 pub fn parse(body: &Value) -> Result<UserInput, GraphError> {
     let o = check_object(body, "user", WRITABLE, READ_ONLY)?;
     let user_type = match str_field(o, "userType")? {
-        Field::Value(s) => Field::Value(UserType::parse(&s).ok_or_else(|| GraphError::bad_request(format!("Invalid value '{s}' for property 'userType': use 'Member' or 'Guest'.")))?),
+        Field::Value(s) => Field::Value(UserType::parse(&s).ok_or_else(|| {
+            GraphError::bad_request(format!(
+                "Invalid value '{s}' for property 'userType': use 'Member' or 'Guest'."
+            ))
+        })?),
         Field::Null => Field::Null,
         Field::Absent => Field::Absent,
     };

@@ -11,9 +11,11 @@ use castellan_core::ops::applications;
 use castellan_wire::graph::applications as wire;
 use castellan_wire::odata::EntitySpec;
 
-use super::users::{select_one, with_context};
 use super::users::objects_spec;
-use super::{created, json_body, list, no_content, parse_id, render_object, store_err, ApiError, Caller};
+use super::users::{select_one, with_context};
+use super::{
+    created, json_body, list, no_content, parse_id, render_object, store_err, ApiError, Caller,
+};
 use crate::crypto::OsEntropy;
 use crate::state::AppState;
 
@@ -21,102 +23,229 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1.0/applications", get(list_apps).post(create))
-        .route("/v1.0/applications/{id}", get(get_app).patch(update).delete(remove))
+        .route(
+            "/v1.0/applications/{id}",
+            get(get_app).patch(update).delete(remove),
+        )
         .route("/v1.0/applications/{id}/addPassword", post(add_password))
-        .route("/v1.0/applications/{id}/removePassword", post(remove_password))
+        .route(
+            "/v1.0/applications/{id}/removePassword",
+            post(remove_password),
+        )
         .route("/v1.0/applications/{id}/owners", get(owners))
         .route("/v1.0/applications/{id}/owners/$ref", post(add_owner))
-        .route("/v1.0/applications/{id}/owners/{owner}/$ref", axum::routing::delete(remove_owner))
+        .route(
+            "/v1.0/applications/{id}/owners/{owner}/$ref",
+            axum::routing::delete(remove_owner),
+        )
 }
 
 /// The OData description of applications.
 pub fn spec() -> EntitySpec {
-    EntitySpec::new("microsoft.graph.application", wire::PROPERTIES, &["displayName"], "id")
+    EntitySpec::new(
+        "microsoft.graph.application",
+        wire::PROPERTIES,
+        &["displayName"],
+        "id",
+    )
 }
 
-async fn list_apps(State(s): State<AppState>, c: Caller, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn list_apps(
+    State(s): State<AppState>,
+    c: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     c.require(Area::Applications, Access::Read)?;
-    let all = s.store.applications(c.tenant.id).await.map_err(store_err(&c))?;
+    let all = s
+        .store
+        .applications(c.tenant.id)
+        .await
+        .map_err(store_err(&c))?;
     let d = c.tenant.initial_domain().to_string();
-    list(&c, &uri, &headers, &spec(), "applications", all.iter().map(|a| wire::render(a, &d)).collect())
+    list(
+        &c,
+        &uri,
+        &headers,
+        &spec(),
+        "applications",
+        all.iter().map(|a| wire::render(a, &d)).collect(),
+    )
 }
 
 async fn create(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Response, ApiError> {
     c.require(Area::Applications, Access::Write)?;
     let input = wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
-    let a = applications::create(&mut c.env(&s, &mut ent), &c.tenant, input).await.map_err(|e| c.err(e))?;
-    Ok(created(format!("{}/applications/{}", c.base, a.id), with_context(&c, "applications/$entity", wire::render(&a, c.tenant.initial_domain()))))
+    let a = applications::create(&mut c.env(&s, &mut ent), &c.tenant, input)
+        .await
+        .map_err(|e| c.err(e))?;
+    Ok(created(
+        format!("{}/applications/{}", c.base, a.id),
+        with_context(
+            &c,
+            "applications/$entity",
+            wire::render(&a, c.tenant.initial_domain()),
+        ),
+    ))
 }
 
-async fn get_app(State(s): State<AppState>, c: Caller, Path(id): Path<String>, OriginalUri(uri): OriginalUri) -> Result<Response, ApiError> {
+async fn get_app(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
     c.require(Area::Applications, Access::Read)?;
     let mut ent = OsEntropy;
-    let a = applications::find(&c.env(&s, &mut ent), &c.tenant, &id).await.map_err(|e| c.err(e))?;
-    let v = select_one(&c, &uri, &spec(), wire::render(&a, c.tenant.initial_domain()))?;
+    let a = applications::find(&c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
+    let v = select_one(
+        &c,
+        &uri,
+        &spec(),
+        wire::render(&a, c.tenant.initial_domain()),
+    )?;
     Ok(Json(with_context(&c, "applications/$entity", v)).into_response())
 }
 
-async fn update(State(s): State<AppState>, c: Caller, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+async fn update(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     c.require(Area::Applications, Access::Write)?;
     let input = wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
-    applications::update(&mut c.env(&s, &mut ent), &c.tenant, &id, input).await.map_err(|e| c.err(e))?;
+    applications::update(&mut c.env(&s, &mut ent), &c.tenant, &id, input)
+        .await
+        .map_err(|e| c.err(e))?;
     Ok(no_content())
 }
 
-async fn remove(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn remove(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     c.require(Area::Applications, Access::Write)?;
     let mut ent = OsEntropy;
-    applications::delete(&mut c.env(&s, &mut ent), &c.tenant, &id).await.map_err(|e| c.err(e))?;
+    applications::delete(&mut c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
     Ok(no_content())
 }
 
-async fn add_password(State(s): State<AppState>, c: Caller, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+async fn add_password(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     c.require(Area::Applications, Access::Write)?;
-    let v = if body.is_empty() { serde_json::json!({}) } else { json_body(&c, &body)? };
+    let v = if body.is_empty() {
+        serde_json::json!({})
+    } else {
+        json_body(&c, &body)?
+    };
     let (name, end) = wire::parse_add_password(&v).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
-    let n = applications::add_password(&mut c.env(&s, &mut ent), &c.tenant, &id, name, end).await.map_err(|e| c.err(e))?;
-    let body = with_context(&c, "microsoft.graph.passwordCredential", wire::render_password(&n.credential, Some(n.secret_text.expose())));
+    let n = applications::add_password(&mut c.env(&s, &mut ent), &c.tenant, &id, name, end)
+        .await
+        .map_err(|e| c.err(e))?;
+    let body = with_context(
+        &c,
+        "microsoft.graph.passwordCredential",
+        wire::render_password(&n.credential, Some(n.secret_text.expose())),
+    );
     Ok(Json(body).into_response())
 }
 
-async fn remove_password(State(s): State<AppState>, c: Caller, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+async fn remove_password(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     c.require(Area::Applications, Access::Write)?;
     let key = wire::parse_remove_password(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
-    applications::remove_password(&mut c.env(&s, &mut ent), &c.tenant, &id, key).await.map_err(|e| c.err(e))?;
+    applications::remove_password(&mut c.env(&s, &mut ent), &c.tenant, &id, key)
+        .await
+        .map_err(|e| c.err(e))?;
     Ok(no_content())
 }
 
-async fn owners(State(s): State<AppState>, c: Caller, Path(id): Path<String>, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn owners(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     c.require(Area::Applications, Access::Read)?;
     let mut ent = OsEntropy;
-    let a = applications::find(&c.env(&s, &mut ent), &c.tenant, &id).await.map_err(|e| c.err(e))?;
+    let a = applications::find(&c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
     let mut items = Vec::new();
-    for o in s.store.owners(c.tenant.id, a.id).await.map_err(store_err(&c))? {
-        if let Some(k) = s.store.object_kind(c.tenant.id, o).await.map_err(store_err(&c))? {
-            if let Some(v) = render_object(&s, &c.tenant, o, k).await.map_err(store_err(&c))? {
+    for o in s
+        .store
+        .owners(c.tenant.id, a.id)
+        .await
+        .map_err(store_err(&c))?
+    {
+        if let Some(k) = s
+            .store
+            .object_kind(c.tenant.id, o)
+            .await
+            .map_err(store_err(&c))?
+        {
+            if let Some(v) = render_object(&s, &c.tenant, o, k)
+                .await
+                .map_err(store_err(&c))?
+            {
                 items.push(v);
             }
         }
     }
-    list(&c, &uri, &headers, &objects_spec(), "directoryObjects", items)
+    list(
+        &c,
+        &uri,
+        &headers,
+        &objects_spec(),
+        "directoryObjects",
+        items,
+    )
 }
 
-async fn add_owner(State(s): State<AppState>, c: Caller, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+async fn add_owner(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     c.require(Area::Applications, Access::Write)?;
     let o = castellan_wire::graph::parse_ref(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
-    applications::add_owner(&mut c.env(&s, &mut ent), &c.tenant, &id, o).await.map_err(|e| c.err(e))?;
+    applications::add_owner(&mut c.env(&s, &mut ent), &c.tenant, &id, o)
+        .await
+        .map_err(|e| c.err(e))?;
     Ok(no_content())
 }
 
-async fn remove_owner(State(s): State<AppState>, c: Caller, Path((id, owner)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn remove_owner(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((id, owner)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     c.require(Area::Applications, Access::Write)?;
     let o = parse_id(&c, &owner)?;
     let mut ent = OsEntropy;
-    applications::remove_owner(&mut c.env(&s, &mut ent), &c.tenant, &id, o).await.map_err(|e| c.err(e))?;
+    applications::remove_owner(&mut c.env(&s, &mut ent), &c.tenant, &id, o)
+        .await
+        .map_err(|e| c.err(e))?;
     Ok(no_content())
 }

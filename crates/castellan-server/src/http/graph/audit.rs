@@ -25,13 +25,34 @@ pub fn router() -> Router<AppState> {
 }
 
 fn spec() -> EntitySpec {
-    EntitySpec::new("microsoft.graph.directoryAudit", wire::PROPERTIES, &["activityDateTime"], "id")
+    EntitySpec::new(
+        "microsoft.graph.directoryAudit",
+        wire::PROPERTIES,
+        &["activityDateTime"],
+        "id",
+    )
 }
 
-async fn directory_audits(State(s): State<AppState>, c: Caller, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn directory_audits(
+    State(s): State<AppState>,
+    c: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     c.require(Area::AuditLogs, Access::Read)?;
-    let all = s.store.audit_records(c.tenant.id, &AuditQuery::default()).await.map_err(store_err(&c))?;
-    list(&c, &uri, &headers, &spec(), "auditLogs/directoryAudits", all.iter().map(wire::render).collect())
+    let all = s
+        .store
+        .audit_records(c.tenant.id, &AuditQuery::default())
+        .await
+        .map_err(store_err(&c))?;
+    list(
+        &c,
+        &uri,
+        &headers,
+        &spec(),
+        "auditLogs/directoryAudits",
+        all.iter().map(wire::render).collect(),
+    )
 }
 
 async fn organization(State(_s): State<AppState>, c: Caller) -> Result<Response, ApiError> {
@@ -53,12 +74,24 @@ async fn organization(State(_s): State<AppState>, c: Caller) -> Result<Response,
     Ok(Json(with_context(&c, "organization", json!({"value": [org]}))).into_response())
 }
 
-async fn directory_object(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
-    c.require(Area::Users, Access::Read).or_else(|_| c.require(Area::Groups, Access::Read)).or_else(|_| c.require(Area::Applications, Access::Read))?;
+async fn directory_object(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    c.require(Area::Users, Access::Read)
+        .or_else(|_| c.require(Area::Groups, Access::Read))
+        .or_else(|_| c.require(Area::Applications, Access::Read))?;
     let oid = parse_id(&c, &id)?;
-    let kind = s.store.object_kind(c.tenant.id, oid).await.map_err(store_err(&c))?;
+    let kind = s
+        .store
+        .object_kind(c.tenant.id, oid)
+        .await
+        .map_err(store_err(&c))?;
     let v = match kind {
-        Some(k) => render_object(&s, &c.tenant, oid, k).await.map_err(store_err(&c))?,
+        Some(k) => render_object(&s, &c.tenant, oid, k)
+            .await
+            .map_err(store_err(&c))?,
         None => None,
     };
     v.map(|v| Json(with_context(&c, "directoryObjects/$entity", v)).into_response())

@@ -13,7 +13,9 @@ use castellan_wire::graph::{groups as wire, parse_ref};
 use castellan_wire::odata::EntitySpec;
 
 use super::users::{groups_of, objects_spec, select_one, with_context};
-use super::{created, json_body, list, no_content, parse_id, render_object, store_err, ApiError, Caller};
+use super::{
+    created, json_body, list, no_content, parse_id, render_object, store_err, ApiError, Caller,
+};
 use crate::crypto::OsEntropy;
 use crate::state::AppState;
 
@@ -21,143 +23,331 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1.0/groups", get(list_groups).post(create))
-        .route("/v1.0/groups/{id}", get(get_group).patch(update).delete(remove))
+        .route(
+            "/v1.0/groups/{id}",
+            get(get_group).patch(update).delete(remove),
+        )
         .route("/v1.0/groups/{id}/members", get(members))
-        .route("/v1.0/groups/{id}/transitiveMembers", get(transitive_members))
+        .route(
+            "/v1.0/groups/{id}/transitiveMembers",
+            get(transitive_members),
+        )
         .route("/v1.0/groups/{id}/members/$ref", post(add_member))
-        .route("/v1.0/groups/{id}/members/{member}/$ref", delete(remove_member))
+        .route(
+            "/v1.0/groups/{id}/members/{member}/$ref",
+            delete(remove_member),
+        )
         .route("/v1.0/groups/{id}/owners", get(owners))
         .route("/v1.0/groups/{id}/owners/$ref", post(add_owner))
-        .route("/v1.0/groups/{id}/owners/{owner}/$ref", delete(remove_owner))
+        .route(
+            "/v1.0/groups/{id}/owners/{owner}/$ref",
+            delete(remove_owner),
+        )
         .route("/v1.0/groups/{id}/memberOf", get(member_of))
-        .route("/v1.0/groups/{id}/transitiveMemberOf", get(transitive_member_of))
+        .route(
+            "/v1.0/groups/{id}/transitiveMemberOf",
+            get(transitive_member_of),
+        )
 }
 
 /// The OData description of groups.
 pub fn spec() -> EntitySpec {
-    EntitySpec::new("microsoft.graph.group", wire::PROPERTIES, &["displayName"], "id")
+    EntitySpec::new(
+        "microsoft.graph.group",
+        wire::PROPERTIES,
+        &["displayName"],
+        "id",
+    )
 }
 
-async fn list_groups(State(s): State<AppState>, c: Caller, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn list_groups(
+    State(s): State<AppState>,
+    c: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     c.require(Area::Groups, Access::Read)?;
     let all = s.store.groups(c.tenant.id).await.map_err(store_err(&c))?;
     let d = c.tenant.initial_domain().to_string();
-    list(&c, &uri, &headers, &spec(), "groups", all.iter().map(|g| wire::render(g, &d)).collect())
+    list(
+        &c,
+        &uri,
+        &headers,
+        &spec(),
+        "groups",
+        all.iter().map(|g| wire::render(g, &d)).collect(),
+    )
 }
 
 async fn create(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Response, ApiError> {
     c.require(Area::Groups, Access::Write)?;
     let input = wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
-    let g = groups::create(&mut c.env(&s, &mut ent), &c.tenant, input).await.map_err(|e| c.err(e))?;
-    Ok(created(format!("{}/groups/{}", c.base, g.id), with_context(&c, "groups/$entity", wire::render(&g, c.tenant.initial_domain()))))
+    let g = groups::create(&mut c.env(&s, &mut ent), &c.tenant, input)
+        .await
+        .map_err(|e| c.err(e))?;
+    Ok(created(
+        format!("{}/groups/{}", c.base, g.id),
+        with_context(
+            &c,
+            "groups/$entity",
+            wire::render(&g, c.tenant.initial_domain()),
+        ),
+    ))
 }
 
-async fn get_group(State(s): State<AppState>, c: Caller, Path(id): Path<String>, OriginalUri(uri): OriginalUri) -> Result<Response, ApiError> {
+async fn get_group(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
     c.require(Area::Groups, Access::Read)?;
     let mut ent = OsEntropy;
-    let g = groups::find(&c.env(&s, &mut ent), &c.tenant, &id).await.map_err(|e| c.err(e))?;
-    let v = select_one(&c, &uri, &spec(), wire::render(&g, c.tenant.initial_domain()))?;
+    let g = groups::find(&c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
+    let v = select_one(
+        &c,
+        &uri,
+        &spec(),
+        wire::render(&g, c.tenant.initial_domain()),
+    )?;
     Ok(Json(with_context(&c, "groups/$entity", v)).into_response())
 }
 
-async fn update(State(s): State<AppState>, c: Caller, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+async fn update(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     c.require(Area::Groups, Access::Write)?;
     let input = wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
-    groups::update(&mut c.env(&s, &mut ent), &c.tenant, &id, input).await.map_err(|e| c.err(e))?;
+    groups::update(&mut c.env(&s, &mut ent), &c.tenant, &id, input)
+        .await
+        .map_err(|e| c.err(e))?;
     Ok(no_content())
 }
 
-async fn remove(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn remove(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     c.require(Area::Groups, Access::Write)?;
     let mut ent = OsEntropy;
-    groups::delete(&mut c.env(&s, &mut ent), &c.tenant, &id).await.map_err(|e| c.err(e))?;
+    groups::delete(&mut c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
     Ok(no_content())
 }
 
-async fn members_impl(s: AppState, c: Caller, id: String, uri: axum::http::Uri, headers: HeaderMap, transitive: bool) -> Result<Response, ApiError> {
+async fn members_impl(
+    s: AppState,
+    c: Caller,
+    id: String,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    transitive: bool,
+) -> Result<Response, ApiError> {
     c.require(Area::Groups, Access::Read)?;
     let mut ent = OsEntropy;
-    let g = groups::find(&c.env(&s, &mut ent), &c.tenant, &id).await.map_err(|e| c.err(e))?;
-    let graph = MembershipGraph::new(&s.store.memberships(c.tenant.id).await.map_err(store_err(&c))?);
-    let ids = if transitive { graph.transitive_members(g.id) } else { graph.direct_members(g.id) };
+    let g = groups::find(&c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
+    let graph = MembershipGraph::new(
+        &s.store
+            .memberships(c.tenant.id)
+            .await
+            .map_err(store_err(&c))?,
+    );
+    let ids = if transitive {
+        graph.transitive_members(g.id)
+    } else {
+        graph.direct_members(g.id)
+    };
     let mut items = Vec::new();
     for (m, k) in ids {
-        if let Some(v) = render_object(&s, &c.tenant, m, k).await.map_err(store_err(&c))? {
+        if let Some(v) = render_object(&s, &c.tenant, m, k)
+            .await
+            .map_err(store_err(&c))?
+        {
             items.push(v);
         }
     }
-    list(&c, &uri, &headers, &objects_spec(), "directoryObjects", items)
+    list(
+        &c,
+        &uri,
+        &headers,
+        &objects_spec(),
+        "directoryObjects",
+        items,
+    )
 }
 
-async fn members(State(s): State<AppState>, c: Caller, Path(id): Path<String>, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn members(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     members_impl(s, c, id, uri, headers, false).await
 }
 
-async fn transitive_members(State(s): State<AppState>, c: Caller, Path(id): Path<String>, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn transitive_members(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     members_impl(s, c, id, uri, headers, true).await
 }
 
-async fn add_member(State(s): State<AppState>, c: Caller, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+async fn add_member(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     c.require(Area::Groups, Access::Write)?;
     let m = parse_ref(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
-    groups::add_member(&mut c.env(&s, &mut ent), &c.tenant, &id, m).await.map_err(|e| c.err(e))?;
+    groups::add_member(&mut c.env(&s, &mut ent), &c.tenant, &id, m)
+        .await
+        .map_err(|e| c.err(e))?;
     Ok(no_content())
 }
 
-async fn remove_member(State(s): State<AppState>, c: Caller, Path((id, member)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn remove_member(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((id, member)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     c.require(Area::Groups, Access::Write)?;
     let m = parse_id(&c, &member)?;
     let mut ent = OsEntropy;
-    groups::remove_member(&mut c.env(&s, &mut ent), &c.tenant, &id, m).await.map_err(|e| c.err(e))?;
+    groups::remove_member(&mut c.env(&s, &mut ent), &c.tenant, &id, m)
+        .await
+        .map_err(|e| c.err(e))?;
     Ok(no_content())
 }
 
-async fn owners(State(s): State<AppState>, c: Caller, Path(id): Path<String>, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn owners(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     c.require(Area::Groups, Access::Read)?;
     let mut ent = OsEntropy;
-    let g = groups::find(&c.env(&s, &mut ent), &c.tenant, &id).await.map_err(|e| c.err(e))?;
+    let g = groups::find(&c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
     let mut items = Vec::new();
-    for o in s.store.owners(c.tenant.id, g.id).await.map_err(store_err(&c))? {
-        if let Some(k) = s.store.object_kind(c.tenant.id, o).await.map_err(store_err(&c))? {
-            if let Some(v) = render_object(&s, &c.tenant, o, k).await.map_err(store_err(&c))? {
+    for o in s
+        .store
+        .owners(c.tenant.id, g.id)
+        .await
+        .map_err(store_err(&c))?
+    {
+        if let Some(k) = s
+            .store
+            .object_kind(c.tenant.id, o)
+            .await
+            .map_err(store_err(&c))?
+        {
+            if let Some(v) = render_object(&s, &c.tenant, o, k)
+                .await
+                .map_err(store_err(&c))?
+            {
                 items.push(v);
             }
         }
     }
-    list(&c, &uri, &headers, &objects_spec(), "directoryObjects", items)
+    list(
+        &c,
+        &uri,
+        &headers,
+        &objects_spec(),
+        "directoryObjects",
+        items,
+    )
 }
 
-async fn add_owner(State(s): State<AppState>, c: Caller, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+async fn add_owner(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     c.require(Area::Groups, Access::Write)?;
     let o = parse_ref(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
-    groups::add_owner(&mut c.env(&s, &mut ent), &c.tenant, &id, o).await.map_err(|e| c.err(e))?;
+    groups::add_owner(&mut c.env(&s, &mut ent), &c.tenant, &id, o)
+        .await
+        .map_err(|e| c.err(e))?;
     Ok(no_content())
 }
 
-async fn remove_owner(State(s): State<AppState>, c: Caller, Path((id, owner)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn remove_owner(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((id, owner)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     c.require(Area::Groups, Access::Write)?;
     let o = parse_id(&c, &owner)?;
     let mut ent = OsEntropy;
-    groups::remove_owner(&mut c.env(&s, &mut ent), &c.tenant, &id, o).await.map_err(|e| c.err(e))?;
+    groups::remove_owner(&mut c.env(&s, &mut ent), &c.tenant, &id, o)
+        .await
+        .map_err(|e| c.err(e))?;
     Ok(no_content())
 }
 
-async fn member_of_impl(s: AppState, c: Caller, id: String, uri: axum::http::Uri, headers: HeaderMap, transitive: bool) -> Result<Response, ApiError> {
+async fn member_of_impl(
+    s: AppState,
+    c: Caller,
+    id: String,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    transitive: bool,
+) -> Result<Response, ApiError> {
     c.require(Area::Groups, Access::Read)?;
     let mut ent = OsEntropy;
-    let g = groups::find(&c.env(&s, &mut ent), &c.tenant, &id).await.map_err(|e| c.err(e))?;
+    let g = groups::find(&c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
     let items = groups_of(&s, &c, g.id, transitive).await?;
-    list(&c, &uri, &headers, &objects_spec(), "directoryObjects", items)
+    list(
+        &c,
+        &uri,
+        &headers,
+        &objects_spec(),
+        "directoryObjects",
+        items,
+    )
 }
 
-async fn member_of(State(s): State<AppState>, c: Caller, Path(id): Path<String>, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn member_of(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     member_of_impl(s, c, id, uri, headers, false).await
 }
 
-async fn transitive_member_of(State(s): State<AppState>, c: Caller, Path(id): Path<String>, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn transitive_member_of(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     member_of_impl(s, c, id, uri, headers, true).await
 }

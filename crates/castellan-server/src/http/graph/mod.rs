@@ -31,7 +31,12 @@ use crate::state::{now, AppState};
 
 /// Routes.
 pub fn router() -> Router<AppState> {
-    Router::new().merge(users::router()).merge(groups::router()).merge(applications::router()).merge(service_principals::router()).merge(audit::router())
+    Router::new()
+        .merge(users::router())
+        .merge(groups::router())
+        .merge(applications::router())
+        .merge(service_principals::router())
+        .merge(audit::router())
 }
 
 /// A Graph error with the request's id, rendered in Graph's shape.
@@ -44,12 +49,15 @@ impl IntoResponse for ApiError {
         let body = self.0.body(&self.1, Some(&self.1), now());
         let mut r = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            if let Ok(v) = "Bearer realm=\"\", authorization_uri=\"/common/oauth2/v2.0/authorize\"".parse() {
+            if let Ok(v) =
+                "Bearer realm=\"\", authorization_uri=\"/common/oauth2/v2.0/authorize\"".parse()
+            {
                 r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
             }
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
         }
         r
     }
@@ -58,7 +66,14 @@ impl IntoResponse for ApiError {
 /// Unknown paths answer in Graph's shape.
 pub async fn fallback(OriginalUri(uri): OriginalUri) -> Response {
     let id = uuid::Uuid::new_v4().to_string();
-    ApiError(GraphError::not_found(format!("Resource not found for the segment '{}'.", uri.path())), id).into_response()
+    ApiError(
+        GraphError::not_found(format!(
+            "Resource not found for the segment '{}'.",
+            uri.path()
+        )),
+        id,
+    )
+    .into_response()
 }
 
 /// A validated Graph caller.
@@ -93,32 +108,52 @@ impl Caller {
     }
     /// The op environment.
     pub fn env<'a>(&self, s: &'a AppState, entropy: &'a mut dyn Entropy) -> Env<'a> {
-        Env { store: s.store.as_ref(), now: now(), entropy, hasher: &s.hasher, actor: self.actor.clone(), correlation_id: self.cid.clone() }
+        Env {
+            store: s.store.as_ref(),
+            now: now(),
+            entropy,
+            hasher: &s.hasher,
+            actor: self.actor.clone(),
+            correlation_id: self.cid.clone(),
+        }
     }
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {
     let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).map(str::trim)
+    v.strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))
+        .map(str::trim)
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
-        let cid = parts.extensions.get::<CorrelationId>().map(|c| c.0.clone()).unwrap_or_default();
+        let cid = parts
+            .extensions
+            .get::<CorrelationId>()
+            .map(|c| c.0.clone())
+            .unwrap_or_default();
         let unauthorized = |m: &str| ApiError(GraphError::invalid_token(m), cid.clone());
         let Some(token) = bearer(parts) else {
             return Err(unauthorized("Access token is empty. Send 'Authorization: Bearer <token>' with a token for https://graph.microsoft.com."));
         };
-        let header = jsonwebtoken::decode_header(token).map_err(|_| unauthorized("IDX14100: JWT is not well formed."))?;
-        let kid = header.kid.ok_or_else(|| unauthorized("The token has no 'kid' header; it was not issued by this server."))?;
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| unauthorized("IDX14100: JWT is not well formed."))?;
+        let kid = header.kid.ok_or_else(|| {
+            unauthorized("The token has no 'kid' header; it was not issued by this server.")
+        })?;
         let at = now();
         let key = s.keys.decoding_key(&kid, at).ok_or_else(|| unauthorized("The token's signing key is not one this server publishes (unknown or expired kid)."))?;
         // The algorithm is fixed by us, never taken from the token header.
         let mut v = Validation::new(Algorithm::RS256);
         v.leeway = 300;
-        v.set_audience(&[GRAPH_APP_ID.to_string(), "https://graph.microsoft.com".into(), "https://graph.microsoft.com/".into()]);
+        v.set_audience(&[
+            GRAPH_APP_ID.to_string(),
+            "https://graph.microsoft.com".into(),
+            "https://graph.microsoft.com/".into(),
+        ]);
         v.set_required_spec_claims(&["exp", "aud", "iss", "nbf"]);
         let data = jsonwebtoken::decode::<ValidatedClaims>(token, &key, &v).map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => unauthorized("Lifetime validation failed, the token is expired."),
@@ -128,57 +163,109 @@ impl FromRequestParts<AppState> for Caller {
             _ => unauthorized("The access token is not valid."),
         })?;
         let c = data.claims;
-        let tid = TenantId::parse(&c.tid).ok_or_else(|| unauthorized("The token's tid is not a GUID."))?;
+        let tid = TenantId::parse(&c.tid)
+            .ok_or_else(|| unauthorized("The token's tid is not a GUID."))?;
         if !s.origins.issuers(&c.tid).contains(&c.iss) {
-            return Err(unauthorized("Invalid issuer: the token was not issued by this server for its tenant."));
+            return Err(unauthorized(
+                "Invalid issuer: the token was not issued by this server for its tenant.",
+            ));
         }
         let tenant = match s.store.tenant(tid).await {
             Ok(Some(t)) => t,
             Ok(None) => return Err(unauthorized("The token's tenant does not exist.")),
             Err(e) => return Err(ApiError(GraphError::unavailable(e.to_string()), cid)),
         };
-        let oid = ObjectId::parse(&c.oid).ok_or_else(|| unauthorized("The token's oid is not a GUID."))?;
+        let oid = ObjectId::parse(&c.oid)
+            .ok_or_else(|| unauthorized("The token's oid is not a GUID."))?;
         let (permissions, actor) = match &c.scp {
             Some(scp) => {
                 let upn = match s.store.user(tid, oid).await {
                     Ok(Some(u)) if u.account_enabled => u.user_principal_name,
-                    Ok(_) => return Err(unauthorized("The signed-in user no longer exists or is disabled.")),
+                    Ok(_) => {
+                        return Err(unauthorized(
+                            "The signed-in user no longer exists or is disabled.",
+                        ))
+                    }
                     Err(e) => return Err(ApiError(GraphError::unavailable(e.to_string()), cid)),
                 };
-                (scp.split_whitespace().map(str::to_string).collect(), Actor::User { id: oid, upn })
+                (
+                    scp.split_whitespace().map(str::to_string).collect(),
+                    Actor::User { id: oid, upn },
+                )
             }
             None => {
                 let sp = match s.store.service_principal(tid, oid).await {
                     Ok(Some(sp)) if sp.account_enabled => sp,
-                    Ok(_) => return Err(unauthorized("The calling service principal no longer exists or is disabled.")),
+                    Ok(_) => {
+                        return Err(unauthorized(
+                            "The calling service principal no longer exists or is disabled.",
+                        ))
+                    }
                     Err(e) => return Err(ApiError(GraphError::unavailable(e.to_string()), cid)),
                 };
-                (c.roles.clone(), Actor::App { service_principal_id: sp.id, app_id: sp.app_id.to_string(), display_name: sp.display_name })
+                (
+                    c.roles.clone(),
+                    Actor::App {
+                        service_principal_id: sp.id,
+                        app_id: sp.app_id.to_string(),
+                        display_name: sp.display_name,
+                    },
+                )
             }
         };
         let base = format!("{}/v1.0", s.origins.for_host(host(&parts.headers)));
-        Ok(Caller { tenant, permissions, actor, oid, cid, base })
+        Ok(Caller {
+            tenant,
+            permissions,
+            actor,
+            oid,
+            cid,
+            base,
+        })
     }
 }
 
 /// Parses a JSON request body (size is bounded by the router's body limit).
 pub fn json_body(c: &Caller, body: &Bytes) -> Result<Value, ApiError> {
     if body.is_empty() {
-        return Err(c.err(GraphError::bad_request("The request body is empty; send a JSON object.")));
+        return Err(c.err(GraphError::bad_request(
+            "The request body is empty; send a JSON object.",
+        )));
     }
-    serde_json::from_slice(body).map_err(|e| c.err(GraphError::bad_request(format!("The request body is not valid JSON: {e}."))))
+    serde_json::from_slice(body).map_err(|e| {
+        c.err(GraphError::bad_request(format!(
+            "The request body is not valid JSON: {e}."
+        )))
+    })
 }
 
 /// Query-string pairs.
 pub fn query_pairs(uri: &axum::http::Uri) -> Vec<(String, String)> {
-    uri.query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+    uri.query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A list response: OData options applied to rendered items, with `@odata.nextLink` paging.
-pub fn list(c: &Caller, uri: &axum::http::Uri, headers: &HeaderMap, spec: &odata::EntitySpec, context: &str, items: Vec<Value>) -> Result<Response, ApiError> {
+pub fn list(
+    c: &Caller,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    spec: &odata::EntitySpec,
+    context: &str,
+    items: Vec<Value>,
+) -> Result<Response, ApiError> {
     let pairs = query_pairs(uri);
-    let q = odata::Query::parse(&pairs, spec).map_err(|e| c.err(GraphError::bad_request(e.message())))?;
-    let eventual = headers.get("consistencylevel").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("eventual"));
+    let q = odata::Query::parse(&pairs, spec)
+        .map_err(|e| c.err(GraphError::bad_request(e.message())))?;
+    let eventual = headers
+        .get("consistencylevel")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("eventual"));
     if odata::needs_advanced_query(&q) && !eventual {
         return Err(c.err(GraphError::bad_request(
             "This query uses advanced query capabilities ($count, ne, not, endswith): send the header 'ConsistencyLevel: eventual' (and $count=true).",
@@ -190,35 +277,80 @@ pub fn list(c: &Caller, uri: &axum::http::Uri, headers: &HeaderMap, spec: &odata
         body["@odata.count"] = json!(n);
     }
     if let Some(tok) = page.next_skiptoken {
-        let mut next: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "$skiptoken").collect();
+        let mut next: Vec<(String, String)> = pairs
+            .into_iter()
+            .filter(|(k, _)| k != "$skiptoken")
+            .collect();
         next.push(("$skiptoken".into(), tok));
-        let qs = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(next).finish();
-        body["@odata.nextLink"] = json!(format!("{}{}?{qs}", c.base.trim_end_matches("/v1.0"), uri.path()));
+        let qs = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(next)
+            .finish();
+        body["@odata.nextLink"] = json!(format!(
+            "{}{}?{qs}",
+            c.base.trim_end_matches("/v1.0"),
+            uri.path()
+        ));
     }
     body["value"] = Value::Array(page.items);
     Ok(Json(body).into_response())
 }
 
 /// Renders any directory object by id (for members, owners, memberOf).
-pub async fn render_object(s: &AppState, tenant: &Tenant, id: ObjectId, kind: ObjectKind) -> Result<Option<Value>, castellan_core::store::StoreError> {
+pub async fn render_object(
+    s: &AppState,
+    tenant: &Tenant,
+    id: ObjectId,
+    kind: ObjectKind,
+) -> Result<Option<Value>, castellan_core::store::StoreError> {
     Ok(match kind {
-        ObjectKind::User => s.store.user(tenant.id, id).await?.map(|u| castellan_wire::graph::users::render(&u)),
-        ObjectKind::Group => s.store.group(tenant.id, id).await?.map(|g| castellan_wire::graph::groups::render(&g, tenant.initial_domain())),
+        ObjectKind::User => s
+            .store
+            .user(tenant.id, id)
+            .await?
+            .map(|u| castellan_wire::graph::users::render(&u)),
+        ObjectKind::Group => s
+            .store
+            .group(tenant.id, id)
+            .await?
+            .map(|g| castellan_wire::graph::groups::render(&g, tenant.initial_domain())),
         ObjectKind::ServicePrincipal => match s.store.service_principal(tenant.id, id).await? {
             Some(sp) => {
-                let (roles, scopes) = castellan_core::ops::service_principals::exposed(s.store.as_ref(), &sp).await?;
-                Some(castellan_wire::graph::service_principals::render(&sp, &roles, &scopes))
+                let (roles, scopes) =
+                    castellan_core::ops::service_principals::exposed(s.store.as_ref(), &sp).await?;
+                Some(castellan_wire::graph::service_principals::render(
+                    &sp, &roles, &scopes,
+                ))
             }
             None => None,
         },
-        ObjectKind::Application => s.store.application(tenant.id, id).await?.map(|a| castellan_wire::graph::applications::render(&a, tenant.initial_domain())),
+        ObjectKind::Application => s
+            .store
+            .application(tenant.id, id)
+            .await?
+            .map(|a| castellan_wire::graph::applications::render(&a, tenant.initial_domain())),
     })
 }
 
 /// Properties of a `directoryObject` collection (union of what members can be).
 pub const DIRECTORY_OBJECT_PROPERTIES: &[&str] = &[
-    "id", "displayName", "userPrincipalName", "mail", "mailNickname", "givenName", "surname", "jobTitle", "department", "accountEnabled",
-    "userType", "appId", "servicePrincipalType", "securityEnabled", "mailEnabled", "groupTypes", "description", "createdDateTime",
+    "id",
+    "displayName",
+    "userPrincipalName",
+    "mail",
+    "mailNickname",
+    "givenName",
+    "surname",
+    "jobTitle",
+    "department",
+    "accountEnabled",
+    "userType",
+    "appId",
+    "servicePrincipalType",
+    "securityEnabled",
+    "mailEnabled",
+    "groupTypes",
+    "description",
+    "createdDateTime",
 ];
 
 /// 204 No Content.
@@ -237,7 +369,11 @@ pub fn created(location: String, body: Value) -> Response {
 
 /// Parses an object id from a path segment.
 pub fn parse_id(c: &Caller, s: &str) -> Result<ObjectId, ApiError> {
-    ObjectId::parse(s).ok_or_else(|| c.err(GraphError::bad_request(format!("Invalid object identifier '{s}'."))))
+    ObjectId::parse(s).ok_or_else(|| {
+        c.err(GraphError::bad_request(format!(
+            "Invalid object identifier '{s}'."
+        )))
+    })
 }
 
 /// Maps a store error.

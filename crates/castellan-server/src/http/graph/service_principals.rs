@@ -24,23 +24,53 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1.0/servicePrincipals", get(list_sps).post(create))
-        .route("/v1.0/servicePrincipals/{id}", get(get_sp).patch(update).delete(remove))
-        .route("/v1.0/servicePrincipals/{id}/appRoleAssignments", get(assignments_of).post(assign_from))
-        .route("/v1.0/servicePrincipals/{id}/appRoleAssignments/{aid}", delete(unassign))
-        .route("/v1.0/servicePrincipals/{id}/appRoleAssignedTo", get(assigned_to).post(assign_to))
-        .route("/v1.0/servicePrincipals/{id}/appRoleAssignedTo/{aid}", delete(unassign))
+        .route(
+            "/v1.0/servicePrincipals/{id}",
+            get(get_sp).patch(update).delete(remove),
+        )
+        .route(
+            "/v1.0/servicePrincipals/{id}/appRoleAssignments",
+            get(assignments_of).post(assign_from),
+        )
+        .route(
+            "/v1.0/servicePrincipals/{id}/appRoleAssignments/{aid}",
+            delete(unassign),
+        )
+        .route(
+            "/v1.0/servicePrincipals/{id}/appRoleAssignedTo",
+            get(assigned_to).post(assign_to),
+        )
+        .route(
+            "/v1.0/servicePrincipals/{id}/appRoleAssignedTo/{aid}",
+            delete(unassign),
+        )
         .route("/v1.0/users/{id}/appRoleAssignments", get(user_assignments))
 }
 
 /// The OData description of service principals.
 pub fn spec() -> EntitySpec {
-    EntitySpec::new("microsoft.graph.servicePrincipal", wire::PROPERTIES, &["displayName"], "id")
+    EntitySpec::new(
+        "microsoft.graph.servicePrincipal",
+        wire::PROPERTIES,
+        &["displayName"],
+        "id",
+    )
 }
 
 fn assignment_spec() -> EntitySpec {
     EntitySpec::new(
         "microsoft.graph.appRoleAssignment",
-        &["id", "appRoleId", "creationTimestamp", "createdDateTime", "principalDisplayName", "principalId", "principalType", "resourceDisplayName", "resourceId"],
+        &[
+            "id",
+            "appRoleId",
+            "creationTimestamp",
+            "createdDateTime",
+            "principalDisplayName",
+            "principalId",
+            "principalType",
+            "resourceDisplayName",
+            "resourceId",
+        ],
         &["resourceDisplayName", "principalDisplayName"],
         "id",
     )
@@ -51,9 +81,18 @@ async fn render(s: &AppState, c: &Caller, sp: &ServicePrincipal) -> Result<Value
     Ok(wire::render(sp, &roles, &scopes))
 }
 
-async fn list_sps(State(s): State<AppState>, c: Caller, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn list_sps(
+    State(s): State<AppState>,
+    c: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     c.require(Area::Applications, Access::Read)?;
-    let all = s.store.service_principals(c.tenant.id).await.map_err(store_err(&c))?;
+    let all = s
+        .store
+        .service_principals(c.tenant.id)
+        .await
+        .map_err(store_err(&c))?;
     let mut items = Vec::with_capacity(all.len());
     for sp in &all {
         items.push(render(&s, &c, sp).await?);
@@ -65,31 +104,56 @@ async fn create(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Res
     c.require(Area::Applications, Access::Write)?;
     let app_id = wire::parse_create(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
-    let sp = ops::create(&mut c.env(&s, &mut ent), &c.tenant, &app_id).await.map_err(|e| c.err(e))?;
+    let sp = ops::create(&mut c.env(&s, &mut ent), &c.tenant, &app_id)
+        .await
+        .map_err(|e| c.err(e))?;
     let v = render(&s, &c, &sp).await?;
-    Ok(created(format!("{}/servicePrincipals/{}", c.base, sp.id), with_context(&c, "servicePrincipals/$entity", v)))
+    Ok(created(
+        format!("{}/servicePrincipals/{}", c.base, sp.id),
+        with_context(&c, "servicePrincipals/$entity", v),
+    ))
 }
 
-async fn get_sp(State(s): State<AppState>, c: Caller, Path(id): Path<String>, OriginalUri(uri): OriginalUri) -> Result<Response, ApiError> {
+async fn get_sp(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
     c.require(Area::Applications, Access::Read)?;
     let mut ent = OsEntropy;
-    let sp = ops::find(&c.env(&s, &mut ent), &c.tenant, &id).await.map_err(|e| c.err(e))?;
+    let sp = ops::find(&c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
     let v = select_one(&c, &uri, &spec(), render(&s, &c, &sp).await?)?;
     Ok(Json(with_context(&c, "servicePrincipals/$entity", v)).into_response())
 }
 
-async fn update(State(s): State<AppState>, c: Caller, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+async fn update(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     c.require(Area::Applications, Access::Write)?;
     let input = wire::parse_update(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
-    ops::update(&mut c.env(&s, &mut ent), &c.tenant, &id, input).await.map_err(|e| c.err(e))?;
+    ops::update(&mut c.env(&s, &mut ent), &c.tenant, &id, input)
+        .await
+        .map_err(|e| c.err(e))?;
     Ok(no_content())
 }
 
-async fn remove(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn remove(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     c.require(Area::Applications, Access::Write)?;
     let mut ent = OsEntropy;
-    ops::delete(&mut c.env(&s, &mut ent), &c.tenant, &id).await.map_err(|e| c.err(e))?;
+    ops::delete(&mut c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
     Ok(no_content())
 }
 
@@ -110,37 +174,93 @@ async fn name_of(s: &AppState, c: &Caller, id: ObjectId) -> String {
 async fn render_assignments(s: &AppState, c: &Caller, list_: Vec<AppRoleAssignment>) -> Vec<Value> {
     let mut out = Vec::with_capacity(list_.len());
     for a in list_ {
-        let (p, r) = (name_of(s, c, a.principal_id).await, name_of(s, c, a.resource_id).await);
+        let (p, r) = (
+            name_of(s, c, a.principal_id).await,
+            name_of(s, c, a.resource_id).await,
+        );
         out.push(wire::render_assignment(&a, &p, &r));
     }
     out
 }
 
-async fn assignments_of(State(s): State<AppState>, c: Caller, Path(id): Path<String>, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn assignments_of(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     c.require(Area::Applications, Access::Read)?;
     let sp = parse_id(&c, &id)?;
     ensure_sp(&s, &c, sp).await?;
-    let all = s.store.app_role_assignments_of(c.tenant.id, sp).await.map_err(store_err(&c))?;
+    let all = s
+        .store
+        .app_role_assignments_of(c.tenant.id, sp)
+        .await
+        .map_err(store_err(&c))?;
     let items = render_assignments(&s, &c, all).await;
-    list(&c, &uri, &headers, &assignment_spec(), "appRoleAssignments", items)
+    list(
+        &c,
+        &uri,
+        &headers,
+        &assignment_spec(),
+        "appRoleAssignments",
+        items,
+    )
 }
 
-async fn assigned_to(State(s): State<AppState>, c: Caller, Path(id): Path<String>, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn assigned_to(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     c.require(Area::Applications, Access::Read)?;
     let sp = parse_id(&c, &id)?;
     ensure_sp(&s, &c, sp).await?;
-    let all = s.store.app_role_assignments_to(c.tenant.id, sp).await.map_err(store_err(&c))?;
+    let all = s
+        .store
+        .app_role_assignments_to(c.tenant.id, sp)
+        .await
+        .map_err(store_err(&c))?;
     let items = render_assignments(&s, &c, all).await;
-    list(&c, &uri, &headers, &assignment_spec(), "appRoleAssignments", items)
+    list(
+        &c,
+        &uri,
+        &headers,
+        &assignment_spec(),
+        "appRoleAssignments",
+        items,
+    )
 }
 
-async fn user_assignments(State(s): State<AppState>, c: Caller, Path(id): Path<String>, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn user_assignments(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     c.require(Area::Users, Access::Read)?;
     let mut ent = OsEntropy;
-    let u = castellan_core::ops::users::find(&c.env(&s, &mut ent), &c.tenant, &id).await.map_err(|e| c.err(e))?;
-    let all = s.store.app_role_assignments_of(c.tenant.id, u.id).await.map_err(store_err(&c))?;
+    let u = castellan_core::ops::users::find(&c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
+    let all = s
+        .store
+        .app_role_assignments_of(c.tenant.id, u.id)
+        .await
+        .map_err(store_err(&c))?;
     let items = render_assignments(&s, &c, all).await;
-    list(&c, &uri, &headers, &assignment_spec(), "appRoleAssignments", items)
+    list(
+        &c,
+        &uri,
+        &headers,
+        &assignment_spec(),
+        "appRoleAssignments",
+        items,
+    )
 }
 
 async fn ensure_sp(s: &AppState, c: &Caller, id: ObjectId) -> Result<ServicePrincipal, ApiError> {
@@ -157,37 +277,89 @@ fn require_assign(c: &Caller) -> Result<(), ApiError> {
     c.require(Area::Applications, Access::Write)
 }
 
-async fn assign(s: AppState, c: Caller, path_id: String, body: Bytes, path_is_principal: bool) -> Result<Response, ApiError> {
+async fn assign(
+    s: AppState,
+    c: Caller,
+    path_id: String,
+    body: Bytes,
+    path_is_principal: bool,
+) -> Result<Response, ApiError> {
     require_assign(&c)?;
     let sp = parse_id(&c, &path_id)?;
     ensure_sp(&s, &c, sp).await?;
-    let (principal, resource, role) = wire::parse_assignment(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
-    let (principal, resource) = (ObjectId::from_uuid(principal), ObjectId::from_uuid(resource));
+    let (principal, resource, role) =
+        wire::parse_assignment(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
+    let (principal, resource) = (
+        ObjectId::from_uuid(principal),
+        ObjectId::from_uuid(resource),
+    );
     if path_is_principal && principal != sp {
-        return Err(c.err(GraphError::bad_request(format!("principalId '{principal}' must be the service principal in the path ('{sp}').",))));
+        return Err(c.err(GraphError::bad_request(format!(
+            "principalId '{principal}' must be the service principal in the path ('{sp}').",
+        ))));
     }
     if !path_is_principal && resource != sp {
-        return Err(c.err(GraphError::bad_request(format!("resourceId '{resource}' must be the service principal in the path ('{sp}')."))));
+        return Err(c.err(GraphError::bad_request(format!(
+            "resourceId '{resource}' must be the service principal in the path ('{sp}')."
+        ))));
     }
     let mut ent = OsEntropy;
-    let a = ops::assign_app_role(&mut c.env(&s, &mut ent), &c.tenant, principal, resource, role).await.map_err(|e| c.err(e))?;
-    let (p, r) = (name_of(&s, &c, a.principal_id).await, name_of(&s, &c, a.resource_id).await);
-    let coll = if path_is_principal { "appRoleAssignments" } else { "appRoleAssignedTo" };
-    Ok(created(format!("{}/servicePrincipals/{sp}/{coll}/{}", c.base, a.id), with_context(&c, "appRoleAssignments/$entity", wire::render_assignment(&a, &p, &r))))
+    let a = ops::assign_app_role(
+        &mut c.env(&s, &mut ent),
+        &c.tenant,
+        principal,
+        resource,
+        role,
+    )
+    .await
+    .map_err(|e| c.err(e))?;
+    let (p, r) = (
+        name_of(&s, &c, a.principal_id).await,
+        name_of(&s, &c, a.resource_id).await,
+    );
+    let coll = if path_is_principal {
+        "appRoleAssignments"
+    } else {
+        "appRoleAssignedTo"
+    };
+    Ok(created(
+        format!("{}/servicePrincipals/{sp}/{coll}/{}", c.base, a.id),
+        with_context(
+            &c,
+            "appRoleAssignments/$entity",
+            wire::render_assignment(&a, &p, &r),
+        ),
+    ))
 }
 
-async fn assign_from(State(s): State<AppState>, c: Caller, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+async fn assign_from(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     assign(s, c, id, body, true).await
 }
 
-async fn assign_to(State(s): State<AppState>, c: Caller, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+async fn assign_to(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     assign(s, c, id, body, false).await
 }
 
-async fn unassign(State(s): State<AppState>, c: Caller, Path((id, aid)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn unassign(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((id, aid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     require_assign(&c)?;
     let sp = parse_id(&c, &id)?;
     let mut ent = OsEntropy;
-    ops::unassign_app_role(&mut c.env(&s, &mut ent), &c.tenant, sp, &aid).await.map_err(|e| c.err(e))?;
+    ops::unassign_app_role(&mut c.env(&s, &mut ent), &c.tenant, sp, &aid)
+        .await
+        .map_err(|e| c.err(e))?;
     Ok(no_content())
 }

@@ -13,7 +13,10 @@ use castellan_wire::graph::{parse_ref, users as wire};
 use castellan_wire::odata::EntitySpec;
 use serde_json::Value;
 
-use super::{created, json_body, list, no_content, render_object, store_err, ApiError, Caller, DIRECTORY_OBJECT_PROPERTIES};
+use super::{
+    created, json_body, list, no_content, render_object, store_err, ApiError, Caller,
+    DIRECTORY_OBJECT_PROPERTIES,
+};
 use crate::crypto::OsEntropy;
 use crate::state::AppState;
 
@@ -21,131 +24,268 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1.0/users", get(list_users).post(create))
-        .route("/v1.0/users/{id}", get(get_user).patch(update).delete(delete))
+        .route(
+            "/v1.0/users/{id}",
+            get(get_user).patch(update).delete(delete),
+        )
         .route("/v1.0/users/{id}/manager", get(get_manager))
-        .route("/v1.0/users/{id}/manager/$ref", axum::routing::put(set_manager).delete(remove_manager))
+        .route(
+            "/v1.0/users/{id}/manager/$ref",
+            axum::routing::put(set_manager).delete(remove_manager),
+        )
         .route("/v1.0/users/{id}/memberOf", get(member_of))
-        .route("/v1.0/users/{id}/transitiveMemberOf", get(transitive_member_of))
+        .route(
+            "/v1.0/users/{id}/transitiveMemberOf",
+            get(transitive_member_of),
+        )
 }
 
 /// The OData description of users.
 pub fn spec() -> EntitySpec {
-    EntitySpec::new("microsoft.graph.user", wire::PROPERTIES, &["displayName", "userPrincipalName"], "id")
+    EntitySpec::new(
+        "microsoft.graph.user",
+        wire::PROPERTIES,
+        &["displayName", "userPrincipalName"],
+        "id",
+    )
 }
 
 /// Directory objects (members, memberOf).
 pub fn objects_spec() -> EntitySpec {
-    EntitySpec::new("microsoft.graph.directoryObject", DIRECTORY_OBJECT_PROPERTIES, &["displayName"], "id")
+    EntitySpec::new(
+        "microsoft.graph.directoryObject",
+        DIRECTORY_OBJECT_PROPERTIES,
+        &["displayName"],
+        "id",
+    )
 }
 
-async fn list_users(State(s): State<AppState>, c: Caller, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn list_users(
+    State(s): State<AppState>,
+    c: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     c.require(Area::Users, Access::Read)?;
     let all = s.store.users(c.tenant.id).await.map_err(store_err(&c))?;
-    list(&c, &uri, &headers, &spec(), "users", all.iter().map(wire::render).collect())
+    list(
+        &c,
+        &uri,
+        &headers,
+        &spec(),
+        "users",
+        all.iter().map(wire::render).collect(),
+    )
 }
 
 async fn create(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Response, ApiError> {
     c.require(Area::Users, Access::Write)?;
     let input = wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
-    let u = users::create(&mut c.env(&s, &mut ent), &c.tenant, input).await.map_err(|e| c.err(e))?;
-    Ok(created(format!("{}/users/{}", c.base, u.id), with_context(&c, "users/$entity", wire::render(&u))))
+    let u = users::create(&mut c.env(&s, &mut ent), &c.tenant, input)
+        .await
+        .map_err(|e| c.err(e))?;
+    Ok(created(
+        format!("{}/users/{}", c.base, u.id),
+        with_context(&c, "users/$entity", wire::render(&u)),
+    ))
 }
 
 /// Adds `@odata.context` to a single entity.
 pub fn with_context(c: &Caller, what: &str, mut v: Value) -> Value {
     if let Some(o) = v.as_object_mut() {
-        o.insert("@odata.context".into(), Value::String(format!("{}/$metadata#{what}", c.base)));
+        o.insert(
+            "@odata.context".into(),
+            Value::String(format!("{}/$metadata#{what}", c.base)),
+        );
     }
     v
 }
 
 /// `$select` on a single entity.
-pub fn select_one(c: &Caller, uri: &axum::http::Uri, spec: &EntitySpec, v: Value) -> Result<Value, ApiError> {
+pub fn select_one(
+    c: &Caller,
+    uri: &axum::http::Uri,
+    spec: &EntitySpec,
+    v: Value,
+) -> Result<Value, ApiError> {
     let pairs = super::query_pairs(uri);
-    let q = castellan_wire::odata::Query::parse(&pairs, spec).map_err(|e| c.err(castellan_wire::errors::GraphError::bad_request(e.message())))?;
-    let page = castellan_wire::odata::apply(&q, vec![v]).map_err(|e| c.err(castellan_wire::errors::GraphError::bad_request(e.message())))?;
+    let q = castellan_wire::odata::Query::parse(&pairs, spec)
+        .map_err(|e| c.err(castellan_wire::errors::GraphError::bad_request(e.message())))?;
+    let page = castellan_wire::odata::apply(&q, vec![v])
+        .map_err(|e| c.err(castellan_wire::errors::GraphError::bad_request(e.message())))?;
     Ok(page.items.into_iter().next().unwrap_or(Value::Null))
 }
 
-async fn get_user(State(s): State<AppState>, c: Caller, Path(id): Path<String>, OriginalUri(uri): OriginalUri) -> Result<Response, ApiError> {
+async fn get_user(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
     c.require(Area::Users, Access::Read)?;
     let mut ent = OsEntropy;
-    let u = users::find(&c.env(&s, &mut ent), &c.tenant, &id).await.map_err(|e| c.err(e))?;
+    let u = users::find(&c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
     let v = select_one(&c, &uri, &spec(), wire::render(&u))?;
     Ok(Json(with_context(&c, "users/$entity", v)).into_response())
 }
 
-async fn update(State(s): State<AppState>, c: Caller, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+async fn update(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     c.require(Area::Users, Access::Write)?;
     let input = wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
-    users::update(&mut c.env(&s, &mut ent), &c.tenant, &id, input).await.map_err(|e| c.err(e))?;
+    users::update(&mut c.env(&s, &mut ent), &c.tenant, &id, input)
+        .await
+        .map_err(|e| c.err(e))?;
     Ok(no_content())
 }
 
-async fn delete(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn delete(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     c.require(Area::Users, Access::Write)?;
     let mut ent = OsEntropy;
-    users::delete(&mut c.env(&s, &mut ent), &c.tenant, &id).await.map_err(|e| c.err(e))?;
+    users::delete(&mut c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
     Ok(no_content())
 }
 
-async fn get_manager(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn get_manager(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     c.require(Area::Users, Access::Read)?;
     let mut ent = OsEntropy;
-    let u = users::find(&c.env(&s, &mut ent), &c.tenant, &id).await.map_err(|e| c.err(e))?;
+    let u = users::find(&c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
     let m = match u.manager_id {
         Some(m) => s.store.user(c.tenant.id, m).await.map_err(store_err(&c))?,
         None => None,
     };
     match m {
-        Some(m) => Ok(Json(with_context(&c, "directoryObjects/$entity", wire::render(&m))).into_response()),
-        None => Err(c.err(castellan_wire::errors::GraphError::not_found(format!("User '{id}' has no manager.")))),
+        Some(m) => Ok(Json(with_context(
+            &c,
+            "directoryObjects/$entity",
+            wire::render(&m),
+        ))
+        .into_response()),
+        None => Err(c.err(castellan_wire::errors::GraphError::not_found(format!(
+            "User '{id}' has no manager."
+        )))),
     }
 }
 
-async fn set_manager(State(s): State<AppState>, c: Caller, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+async fn set_manager(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     c.require(Area::Users, Access::Write)?;
     let m = parse_ref(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
-    users::set_manager(&mut c.env(&s, &mut ent), &c.tenant, &id, Some(m)).await.map_err(|e| c.err(e))?;
+    users::set_manager(&mut c.env(&s, &mut ent), &c.tenant, &id, Some(m))
+        .await
+        .map_err(|e| c.err(e))?;
     Ok(no_content())
 }
 
-async fn remove_manager(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn remove_manager(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     c.require(Area::Users, Access::Write)?;
     let mut ent = OsEntropy;
-    users::set_manager(&mut c.env(&s, &mut ent), &c.tenant, &id, None).await.map_err(|e| c.err(e))?;
+    users::set_manager(&mut c.env(&s, &mut ent), &c.tenant, &id, None)
+        .await
+        .map_err(|e| c.err(e))?;
     Ok(no_content())
 }
 
 /// Groups an object is in, directly (`transitive = false`) or through nesting.
-pub async fn groups_of(s: &AppState, c: &Caller, object: castellan_core::ObjectId, transitive: bool) -> Result<Vec<Value>, ApiError> {
-    let graph = MembershipGraph::new(&s.store.memberships(c.tenant.id).await.map_err(store_err(c))?);
-    let ids = if transitive { graph.transitive_member_of(object) } else { graph.direct_member_of(object) };
+pub async fn groups_of(
+    s: &AppState,
+    c: &Caller,
+    object: castellan_core::ObjectId,
+    transitive: bool,
+) -> Result<Vec<Value>, ApiError> {
+    let graph = MembershipGraph::new(
+        &s.store
+            .memberships(c.tenant.id)
+            .await
+            .map_err(store_err(c))?,
+    );
+    let ids = if transitive {
+        graph.transitive_member_of(object)
+    } else {
+        graph.direct_member_of(object)
+    };
     let mut out = Vec::new();
     for g in ids {
-        if let Some(v) = render_object(s, &c.tenant, g, ObjectKind::Group).await.map_err(store_err(c))? {
+        if let Some(v) = render_object(s, &c.tenant, g, ObjectKind::Group)
+            .await
+            .map_err(store_err(c))?
+        {
             out.push(v);
         }
     }
     Ok(out)
 }
 
-async fn member_of_impl(s: AppState, c: Caller, id: String, uri: axum::http::Uri, headers: HeaderMap, transitive: bool) -> Result<Response, ApiError> {
+async fn member_of_impl(
+    s: AppState,
+    c: Caller,
+    id: String,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    transitive: bool,
+) -> Result<Response, ApiError> {
     c.require(Area::Users, Access::Read)?;
     c.require(Area::Groups, Access::Read)?;
     let mut ent = OsEntropy;
-    let u = users::find(&c.env(&s, &mut ent), &c.tenant, &id).await.map_err(|e| c.err(e))?;
+    let u = users::find(&c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
     let items = groups_of(&s, &c, u.id, transitive).await?;
-    list(&c, &uri, &headers, &objects_spec(), "directoryObjects", items)
+    list(
+        &c,
+        &uri,
+        &headers,
+        &objects_spec(),
+        "directoryObjects",
+        items,
+    )
 }
 
-async fn member_of(State(s): State<AppState>, c: Caller, Path(id): Path<String>, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn member_of(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     member_of_impl(s, c, id, uri, headers, false).await
 }
 
-async fn transitive_member_of(State(s): State<AppState>, c: Caller, Path(id): Path<String>, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn transitive_member_of(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     member_of_impl(s, c, id, uri, headers, true).await
 }

@@ -14,8 +14,14 @@ use crate::state::AppState;
 /// Routes.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/{tenant}/v2.0/.well-known/openid-configuration", get(discovery::openid_configuration))
-        .route("/{tenant}/.well-known/openid-configuration", get(discovery::openid_configuration))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
         .route("/{tenant}/discovery/v2.0/keys", get(discovery::jwks))
         .route("/{tenant}/discovery/keys", get(discovery::jwks))
         .route("/{tenant}/oauth2/v2.0/token", post(token::token))

@@ -22,14 +22,21 @@ use crate::state::{now, AppState};
 
 fn no_store(mut r: Response) -> Response {
     let h = r.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, no-cache"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, no-cache"),
+    );
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     r
 }
 
 fn error(e: &AadstsError, cid: &str, at: Timestamp) -> Response {
     let trace = uuid::Uuid::new_v4().to_string();
-    tracing::info!(code = e.code, error = e.error.as_str(), "token request refused");
+    tracing::info!(
+        code = e.code,
+        error = e.error.as_str(),
+        "token request refused"
+    );
     let status = StatusCode::from_u16(token_error_status(e)).unwrap_or(StatusCode::BAD_REQUEST);
     no_store((status, Json(token_error_body(e, &trace, cid, at))).into_response())
 }
@@ -42,19 +49,36 @@ fn unavailable(e: &impl std::fmt::Display, cid: &str, at: Timestamp) -> Response
         message: "The service is temporarily unavailable (its store did not answer). Retry after the delay in Retry-After.".into(),
     };
     let mut r = error(&err, cid, at);
-    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     r
 }
 
 /// Client credentials from `Authorization: Basic base64(urlenc(id):urlenc(secret))`.
 fn basic_auth(headers: &HeaderMap) -> Result<Option<(String, String)>, AadstsError> {
-    let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return Ok(None) };
-    let Some(b) = v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")) else { return Ok(None) };
-    let bad = || AadstsError::malformed("The Authorization header is not valid HTTP Basic: expected base64(urlencode(client_id):urlencode(client_secret)).");
+    let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(None);
+    };
+    let Some(b) = v
+        .strip_prefix("Basic ")
+        .or_else(|| v.strip_prefix("basic "))
+    else {
+        return Ok(None);
+    };
+    let bad = || {
+        AadstsError::malformed("The Authorization header is not valid HTTP Basic: expected base64(urlencode(client_id):urlencode(client_secret)).")
+    };
     let decoded = STANDARD.decode(b.trim()).map_err(|_| bad())?;
     let text = String::from_utf8(decoded).map_err(|_| bad())?;
     let (id, secret) = text.split_once(':').ok_or_else(bad)?;
-    let dec = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+    let dec = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
     Ok(Some((dec(id), dec(secret))))
 }
 
@@ -91,7 +115,10 @@ pub async fn token(
     };
     match grant.as_str() {
         "client_credentials" => {
-            let (mut client_id, mut secret) = (form.get("client_id").map(str::to_string), form.get("client_secret").map(str::to_string));
+            let (mut client_id, mut secret) = (
+                form.get("client_id").map(str::to_string),
+                form.get("client_secret").map(str::to_string),
+            );
             if let Some((bid, bsecret)) = basic {
                 if client_id.as_deref().is_some_and(|c| c != bid) {
                     return error(&AadstsError::malformed("client_id in the body does not match the client id in the Authorization header."), &cid, at);
@@ -105,7 +132,9 @@ pub async fn token(
                 has_client_assertion: form.get("client_assertion").is_some(),
                 scope: form.get("scope").map(str::to_string),
             };
-            match token::client_credentials(s.store.as_ref(), &tenant, req, at, random_token(16)).await {
+            match token::client_credentials(s.store.as_ref(), &tenant, req, at, random_token(16))
+                .await
+            {
                 Ok(c) => {
                     let origin = s.origins.for_host(host(&headers));
                     let iss = claims::issuer(&origin, &tenant.id.to_string());
@@ -113,7 +142,10 @@ pub async fn token(
                     match s.keys.sign_jwt(&payload, at) {
                         Ok(jwt) => {
                             tracing::info!(client_id = client_id.as_deref().unwrap_or(""), tenant = %tenant.id, aud = %c.aud, "issued app-only token");
-                            no_store(Json(claims::token_response(&jwt, c.exp.secs() - c.iat.secs())).into_response())
+                            no_store(
+                                Json(claims::token_response(&jwt, c.exp.secs() - c.iat.secs()))
+                                    .into_response(),
+                            )
                         }
                         Err(e) => unavailable(&e, &cid, at),
                     }
