@@ -432,9 +432,11 @@ pub async fn add_owner(
     let a = find(env, tenant, id).await?;
     match env.store.object_kind(tenant.id, owner).await? {
         Some(crate::model::ObjectKind::User | crate::model::ObjectKind::ServicePrincipal) => {}
-        Some(_) => return Err(DirectoryError::BadRequest(format!(
+        Some(_) => {
+            return Err(DirectoryError::BadRequest(format!(
             "Object '{owner}' cannot own an application: owners are users or service principals."
-        ))),
+        )))
+        }
         None => return Err(not_found(owner)),
     }
     let audit = env.audit(

@@ -282,9 +282,11 @@ fn parse_rra(v: Option<&Value>) -> Result<Field<Vec<RequiredResourceAccess>>, Gr
                     let kind = match x.get("type").and_then(Value::as_str) {
                         Some(t) if t.eq_ignore_ascii_case("Scope") => PermissionKind::Scope,
                         Some(t) if t.eq_ignore_ascii_case("Role") => PermissionKind::Role,
-                        other => return Err(GraphError::bad_request(format!(
+                        other => {
+                            return Err(GraphError::bad_request(format!(
                             "resourceAccess type {other:?} is not valid: use 'Scope' or 'Role'."
-                        ))),
+                        )))
+                        }
                     };
                     Ok(ResourceAccess {
                         id: req_guid(x, "id", "resourceAccess")?,
