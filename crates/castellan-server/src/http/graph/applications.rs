@@ -11,11 +11,8 @@ use castellan_core::ops::applications;
 use castellan_wire::graph::applications as wire;
 use castellan_wire::odata::EntitySpec;
 
-use super::users::objects_spec;
 use super::users::{select_one, with_context};
-use super::{
-    created, json_body, list, no_content, parse_id, render_object, store_err, ApiError, Caller,
-};
+use super::{created, json_body, list, no_content, parse_id, store_err, ApiError, Caller};
 use crate::crypto::OsEntropy;
 use crate::state::AppState;
 
@@ -190,35 +187,7 @@ async fn owners(
     let a = applications::find(&c.env(&s, &mut ent), &c.tenant, &id)
         .await
         .map_err(|e| c.err(e))?;
-    let mut items = Vec::new();
-    for o in s
-        .store
-        .owners(c.tenant.id, a.id)
-        .await
-        .map_err(store_err(&c))?
-    {
-        if let Some(k) = s
-            .store
-            .object_kind(c.tenant.id, o)
-            .await
-            .map_err(store_err(&c))?
-        {
-            if let Some(v) = render_object(&s, &c.tenant, o, k)
-                .await
-                .map_err(store_err(&c))?
-            {
-                items.push(v);
-            }
-        }
-    }
-    list(
-        &c,
-        &uri,
-        &headers,
-        &objects_spec(),
-        "directoryObjects",
-        items,
-    )
+    super::owners_list(&s, &c, a.id, &uri, &headers).await
 }
 
 async fn add_owner(

@@ -248,35 +248,7 @@ async fn owners(
     let g = groups::find(&c.env(&s, &mut ent), &c.tenant, &id)
         .await
         .map_err(|e| c.err(e))?;
-    let mut items = Vec::new();
-    for o in s
-        .store
-        .owners(c.tenant.id, g.id)
-        .await
-        .map_err(store_err(&c))?
-    {
-        if let Some(k) = s
-            .store
-            .object_kind(c.tenant.id, o)
-            .await
-            .map_err(store_err(&c))?
-        {
-            if let Some(v) = render_object(&s, &c.tenant, o, k)
-                .await
-                .map_err(store_err(&c))?
-            {
-                items.push(v);
-            }
-        }
-    }
-    list(
-        &c,
-        &uri,
-        &headers,
-        &objects_spec(),
-        "directoryObjects",
-        items,
-    )
+    super::owners_list(&s, &c, g.id, &uri, &headers).await
 }
 
 async fn add_owner(

@@ -380,3 +380,42 @@ pub fn parse_id(c: &Caller, s: &str) -> Result<ObjectId, ApiError> {
 pub fn store_err(c: &Caller) -> impl Fn(castellan_core::store::StoreError) -> ApiError + '_ {
     |e| c.err(GraphError::from(castellan_core::DirectoryError::from(e)))
 }
+
+/// Lists the owners of a group or application as directory objects.
+pub async fn owners_list(
+    s: &AppState,
+    c: &Caller,
+    object: ObjectId,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let mut items = Vec::new();
+    for o in s
+        .store
+        .owners(c.tenant.id, object)
+        .await
+        .map_err(store_err(c))?
+    {
+        if let Some(k) = s
+            .store
+            .object_kind(c.tenant.id, o)
+            .await
+            .map_err(store_err(c))?
+        {
+            if let Some(v) = render_object(s, &c.tenant, o, k)
+                .await
+                .map_err(store_err(c))?
+            {
+                items.push(v);
+            }
+        }
+    }
+    list(
+        c,
+        uri,
+        headers,
+        &users::objects_spec(),
+        "directoryObjects",
+        items,
+    )
+}
