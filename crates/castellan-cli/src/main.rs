@@ -85,8 +85,40 @@ enum Cmd {
     },
 }
 
+/// Applies `--config FILE` / `CASTELLAN_CONFIG` before parsing: each key becomes its
+/// `CASTELLAN_*` variable unless that variable is already set, so flags win over the
+/// environment and the environment wins over the file.
+fn load_config_file() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().collect();
+    let from_flag = args
+        .iter()
+        .position(|a| a == "--config")
+        .and_then(|i| args.get(i + 1).cloned())
+        .or_else(|| {
+            args.iter()
+                .find_map(|a| a.strip_prefix("--config=").map(str::to_string))
+        });
+    let Some(path) = from_flag.or_else(|| std::env::var("CASTELLAN_CONFIG").ok()) else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read config file {path}: {e}"))?;
+    let pairs =
+        castellan_server::config::config_env_pairs(&text).map_err(|e| format!("{path}: {e}"))?;
+    for (k, v) in pairs {
+        if std::env::var_os(&k).is_none() {
+            std::env::set_var(k, v);
+        }
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() {
+    if let Err(e) = load_config_file() {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Serve(args) => castellan_server::run(args)

@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// Log format: `text` or `json`.
     #[arg(long, env = "CASTELLAN_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// A TOML file with any of these settings (`version = 1`, keys named like the flags with
+    /// `_`); flags and `CASTELLAN_*` variables take precedence over it.
+    #[arg(long, env = "CASTELLAN_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -58,6 +62,7 @@ impl ServeArgs {
             hash_pool: 2,
             max_body_bytes: 1024 * 1024,
             log_format: "text".into(),
+            config: None,
         }
     }
 
@@ -66,5 +71,92 @@ impl ServeArgs {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("castellan.db").display()))
+    }
+}
+
+/// The settings a TOML config file may hold (`version = 1` plus the `serve` options, named as
+/// the flags with `_` for `-`). Precedence: flags, then `CASTELLAN_*` environment, then the file.
+pub const CONFIG_KEYS: &[&str] = &[
+    "data_dir",
+    "listen",
+    "database_url",
+    "demo",
+    "hostnames",
+    "domain_suffix",
+    "key_rotation_days",
+    "hash_pool",
+    "max_body_bytes",
+    "log_format",
+];
+
+/// Turns a config file into `(CASTELLAN_*, value)` pairs; errors name the file's problem.
+pub fn config_env_pairs(text: &str) -> Result<Vec<(String, String)>, String> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| format!("the config file is not valid TOML: {e}"))?;
+    match table.get("version") {
+        Some(toml::Value::Integer(1)) => {}
+        Some(v) => {
+            return Err(format!(
+                "config 'version' is {v:?}; this castellan understands version = 1"
+            ))
+        }
+        None => return Err("the config file must start with 'version = 1'".into()),
+    }
+    let mut out = Vec::new();
+    for (k, v) in &table {
+        if k == "version" {
+            continue;
+        }
+        if !CONFIG_KEYS.contains(&k.as_str()) {
+            return Err(format!(
+                "unknown config key '{k}'; known keys: version, {}",
+                CONFIG_KEYS.join(", ")
+            ));
+        }
+        let value = match v {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(a) => a
+                .iter()
+                .map(|x| {
+                    x.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| format!("config key '{k}' must be a list of strings"))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+                .join(","),
+            _ => return Err(format!("config key '{k}' has an unsupported value type")),
+        };
+        out.push((format!("CASTELLAN_{}", k.to_ascii_uppercase()), value));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_file_maps_to_env_names() {
+        let pairs = config_env_pairs("version = 1\nlisten = '0.0.0.0:9443'\ndemo = true\nhostnames = ['id.example', 'login.example']\nhash_pool = 4\n").unwrap_or_default();
+        assert!(pairs.contains(&("CASTELLAN_LISTEN".into(), "0.0.0.0:9443".into())));
+        assert!(pairs.contains(&("CASTELLAN_DEMO".into(), "true".into())));
+        assert!(pairs.contains(&(
+            "CASTELLAN_HOSTNAMES".into(),
+            "id.example,login.example".into()
+        )));
+        assert!(pairs.contains(&("CASTELLAN_HASH_POOL".into(), "4".into())));
+    }
+
+    #[test]
+    fn config_file_errors_name_the_problem() {
+        let e = |t: &str| config_env_pairs(t).err().unwrap_or_default();
+        assert!(e("listen = 'x'").contains("version = 1"));
+        assert!(e("version = 2").contains("version = 1"));
+        assert!(e("version = 1\nlisen = 'x'").contains("'lisen'"));
+        assert!(e("version = 1\nhostnames = [1]").contains("list of strings"));
+        assert!(e("not toml =").contains("TOML"));
     }
 }
