@@ -124,6 +124,19 @@ pub async fn find_resource(
             return Ok(sp);
         }
     }
+    // Built-in resources (Microsoft Graph) are known by name without scanning the tenant.
+    if let Some(b) = crate::catalog::built_in_resources().iter().find(|b| {
+        b.service_principal_names
+            .iter()
+            .any(|n| scope::resource_matches(n, resource))
+    }) {
+        if let Some(sp) = store
+            .service_principal_by_app_id(tenant.id, b.app_id)
+            .await?
+        {
+            return Ok(sp);
+        }
+    }
     let sps = store.service_principals(tenant.id).await?;
     sps.into_iter()
         .find(|sp| {
