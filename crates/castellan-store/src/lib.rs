@@ -1642,3 +1642,41 @@ impl SqlStore {
             .map_err(backend)
     }
 }
+
+/// Creates a fresh PostgreSQL database next to `admin_url`'s and returns its URL (tests and
+/// tooling; the name must be a plain identifier).
+pub async fn create_postgres_database(admin_url: &str, name: &str) -> Result<String, StoreError> {
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(StoreError::Backend(format!(
+            "'{name}' is not a plain database name"
+        )));
+    }
+    sqlx::any::install_default_drivers();
+    let admin = AnyPool::connect(admin_url).await.map_err(|e| {
+        StoreError::Backend(format!("PostgreSQL at {admin_url} is unreachable: {e}"))
+    })?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .map_err(backend)?;
+    let (prefix, _) = admin_url
+        .rsplit_once('/')
+        .ok_or_else(|| backend("the URL has no database part"))?;
+    Ok(format!("{prefix}/{name}"))
+}
+
+/// Drops a database made by [`create_postgres_database`] (its connections are closed first).
+pub async fn drop_postgres_database(admin_url: &str, name: &str) -> Result<(), StoreError> {
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(StoreError::Backend(format!(
+            "'{name}' is not a plain database name"
+        )));
+    }
+    sqlx::any::install_default_drivers();
+    let admin = AnyPool::connect(admin_url).await.map_err(backend)?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&admin)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}

@@ -14,6 +14,7 @@ mod graph_applications;
 mod graph_groups;
 mod graph_users;
 mod keys;
+mod postgres;
 mod tenants;
 
 use std::sync::OnceLock;

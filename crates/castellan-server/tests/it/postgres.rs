@@ -1,0 +1,70 @@
+//! The whole server on PostgreSQL: a second demo server whose store is a fresh PostgreSQL
+//! database (when `CASTELLAN_TEST_DATABASE_URL` is set, as scripts/test.sh and CI do).
+
+use serde_json::{json, Value};
+
+#[test]
+fn demo_server_runs_on_postgresql() {
+    let Ok(base) = std::env::var("CASTELLAN_TEST_DATABASE_URL") else {
+        eprintln!(
+            "CASTELLAN_TEST_DATABASE_URL is not set: the server-on-PostgreSQL test did NOT run"
+        );
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let name = format!("castellan_it_{}_{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let url = castellan_store::create_postgres_database(&base, &name).await.unwrap_or_else(|e| panic!("{e}"));
+        let dir = std::env::temp_dir().join(format!("castellan-it-pg-{name}"));
+        let mut args = castellan_server::ServeArgs::for_test(dir.clone());
+        args.demo = true;
+        args.database_url = Some(url);
+        let r = castellan_server::start(args).await.unwrap();
+        let demo = r.demo.clone().unwrap();
+        let ca = std::fs::read(dir.join("tls/ca.pem")).unwrap();
+        let http = reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap()).build().unwrap();
+        let tok: Value = http
+            .post(format!("{}/oauth2/v2.0/token", demo["authority"].as_str().unwrap()))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", demo["confidential_client"]["app_id"].as_str().unwrap()),
+                ("client_secret", demo["confidential_client"]["secret"].as_str().unwrap()),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = tok["access_token"].as_str().unwrap_or_else(|| panic!("{tok}")).to_string();
+        let g = format!("{}/v1.0", r.origin);
+        let upn = format!("pg@{}", demo["domain"].as_str().unwrap());
+        let resp = http
+            .post(format!("{g}/users"))
+            .bearer_auth(&token)
+            .json(&json!({"accountEnabled": true, "displayName": "On Postgres", "userPrincipalName": upn, "passwordProfile": {"password": "Test-Passw0rd!"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+        let dup = http
+            .post(format!("{g}/users"))
+            .bearer_auth(&token)
+            .json(&json!({"accountEnabled": true, "displayName": "Dup", "userPrincipalName": upn.to_uppercase(), "passwordProfile": {"password": "Test-Passw0rd!"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(dup.status(), 400, "case-insensitive UPN uniqueness holds on PostgreSQL");
+        let users: Value = http.get(format!("{g}/users?$filter=department eq 'Engineering'&$top=2")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        assert_eq!(users["value"].as_array().unwrap().len(), 2);
+        assert!(users["@odata.nextLink"].is_string());
+        r.handle.shutdown();
+        drop(r);
+        castellan_store::drop_postgres_database(&base, &name).await.unwrap();
+    });
+}
