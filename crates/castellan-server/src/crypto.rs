@@ -68,7 +68,7 @@ impl Argon2Hasher {
     }
 
     /// Verifies a password against a PHC string, off the async threads.
-    pub async fn verify(&self, password: &str, phc: &str) -> bool {
+    pub async fn verify_password(&self, password: &str, phc: &str) -> bool {
         let Ok(_permit) = self.permits.acquire().await else {
             return false;
         };
@@ -103,6 +103,10 @@ impl PasswordHasher for Argon2Hasher {
         .await
         .map_err(|e| e.to_string())?
     }
+
+    async fn verify(&self, password: &str, phc: &str) -> bool {
+        self.verify_password(password, phc).await
+    }
 }
 
 #[cfg(test)]
@@ -114,8 +118,8 @@ mod tests {
         let h = Argon2Hasher::new(1);
         let phc = h.hash("Correct-horse-1").await.unwrap_or_default();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        assert!(h.verify("Correct-horse-1", &phc).await);
-        assert!(!h.verify("correct-horse-1", &phc).await);
+        assert!(h.verify_password("Correct-horse-1", &phc).await);
+        assert!(!h.verify_password("correct-horse-1", &phc).await);
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub trait Entropy: Send + Sync {
 pub trait PasswordHasher: Send + Sync {
     /// Hashes a password into a PHC string.
     async fn hash(&self, password: &str) -> Result<String, String>;
+    /// Checks a password against a PHC string (constant-time inside the algorithm).
+    async fn verify(&self, password: &str, phc: &str) -> bool;
 }
 
 /// The effects an op may use: the store, the clock value, randomness, hashing.
