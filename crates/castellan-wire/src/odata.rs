@@ -1,24 +1,58 @@
-//! OData v4 query options as Microsoft Graph uses them: `$filter` parsed into an AST (never
-//! string-built into SQL), evaluated over rendered Graph JSON; `$select`, `$orderby`, `$top`,
-//! `$count`, and an opaque keyset `$skiptoken` that stays correct while rows are inserted.
+//! OData v4 query options as Microsoft Graph uses them on list endpoints.
 //!
-//! Bounds: a filter is at most 4096 characters, 32 levels deep, 100 `in` values.
+//! * [`parse_filter`] turns `$filter` text into a [`Filter`] AST (never string-built into SQL);
+//!   [`eval`] runs it over a rendered Graph JSON entity.
+//! * [`Query::parse`] reads the decoded query-string pairs (`$filter`, `$select`, `$top`,
+//!   `$orderby`, `$count`, `$skiptoken`) against an [`EntitySpec`].
+//! * [`apply`] filters, sorts, pages (opaque keyset `$skiptoken`) and projects, giving a
+//!   [`Page`].
+//!
+//! Semantics follow Entra's directory: string comparisons ignore case, GUIDs compare as strings
+//! ignoring case, datetimes compare chronologically, a missing property is `null`. In sorting,
+//! `null` is the lowest value (first ascending, last descending, as in OData).
+//!
+//! Bounds: a filter is at most [`MAX_FILTER_LEN`] characters, [`MAX_DEPTH`] levels deep and an
+//! `in` list holds at most [`MAX_IN_VALUES`] values. Nothing here panics on any input.
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::{json, Map, Value};
 
-/// A query-option error; the message names the problem.
+/// The longest accepted `$filter`, in characters.
+pub const MAX_FILTER_LEN: usize = 4096;
+/// The deepest accepted nesting of parentheses, `not` and lambdas in a `$filter`.
+pub const MAX_DEPTH: usize = 32;
+/// The most values an `in` list may hold.
+pub const MAX_IN_VALUES: usize = 100;
+/// The page size when `$top` is absent.
+pub const DEFAULT_TOP: usize = 100;
+/// The largest accepted `$top`.
+pub const MAX_TOP: usize = 999;
+
+/// A query-option error; [`ODataError::message`] names the problem (and, for `$filter` syntax,
+/// the position).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct ODataError(String);
 
 impl ODataError {
-    /// The message for Graph's error body.
+    /// An error with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+
+    /// The message for Graph's `{"error":{"code":"Request_BadRequest","message":...}}`.
     pub fn message(&self) -> String {
         self.0.clone()
+    }
+
+    /// The Graph error code for every OData error.
+    pub fn code(&self) -> &'static str {
+        "Request_BadRequest"
     }
 }
 
@@ -26,12 +60,14 @@ fn err<T>(m: impl Into<String>) -> Result<T, ODataError> {
     Err(ODataError(m.into()))
 }
 
-const MAX_LEN: usize = 4096;
-const MAX_DEPTH: usize = 32;
-const MAX_IN: usize = 100;
+fn syntax<T>(pos: usize, what: impl std::fmt::Display) -> Result<T, ODataError> {
+    err(format!(
+        "Syntax error at position {pos} in '$filter': {what}."
+    ))
+}
 
 /// What the caller's entity type allows.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntitySpec {
     type_name: String,
     properties: Vec<String>,
@@ -40,8 +76,8 @@ pub struct EntitySpec {
 }
 
 impl EntitySpec {
-    /// `type_name` for messages (`microsoft.graph.user`), the rendered properties, those allowed
-    /// in `$orderby`, and the key property.
+    /// `type_name` for messages (`microsoft.graph.user`), the rendered property names, those
+    /// allowed in `$orderby`, and the key property (`id`).
     pub fn new(type_name: &str, properties: &[&str], orderable: &[&str], key: &str) -> Self {
         Self {
             type_name: type_name.into(),
@@ -50,15 +86,24 @@ impl EntitySpec {
             key: key.into(),
         }
     }
-    fn knows(&self, p: &str) -> bool {
-        self.properties.iter().any(|x| x.eq_ignore_ascii_case(p))
+
+    /// The entity type name used in messages.
+    pub fn type_name(&self) -> &str {
+        &self.type_name
     }
-    fn canonical(&self, p: &str) -> Option<String> {
+
+    /// The key property.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn canonical(&self, p: &str) -> Option<&str> {
         self.properties
             .iter()
             .find(|x| x.eq_ignore_ascii_case(p))
-            .cloned()
+            .map(String::as_str)
     }
+
     fn unknown(&self, p: &str) -> ODataError {
         ODataError(format!(
             "Could not find a property named '{p}' on type '{}'.",
@@ -67,48 +112,67 @@ impl EntitySpec {
     }
 }
 
-/// A literal value.
+/// A literal value in a `$filter`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Lit {
-    /// `'text'`
+    /// `'text'` (with `''` unescaped).
     Str(String),
-    /// A number.
+    /// An integer or decimal number.
     Num(f64),
     /// `true` / `false`.
     Bool(bool),
     /// `null`.
     Null,
-    /// A bare GUID.
+    /// A bare GUID, lower-cased.
     Guid(String),
-    /// A bare RFC 3339 datetime.
-    DateTime(i64),
+    /// A bare datetime (`2024-01-01T00:00:00Z`; an offset-less time or a bare date is UTC).
+    DateTime(DateTime<Utc>),
 }
 
 /// Comparison operators.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
-    /// eq
+    /// `eq`
     Eq,
-    /// ne
+    /// `ne`
     Ne,
-    /// gt
+    /// `gt`
     Gt,
-    /// ge
+    /// `ge`
     Ge,
-    /// lt
+    /// `lt`
     Lt,
-    /// le
+    /// `le`
     Le,
 }
 
-/// An operand: a property path or a literal.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Operand {
-    /// `a/b/c` (the first segment may be a lambda variable).
-    Path(Vec<String>),
-    /// A literal.
-    Lit(Lit),
+impl Op {
+    fn from_word(w: &str) -> Option<Self> {
+        Some(match w.to_ascii_lowercase().as_str() {
+            "eq" => Op::Eq,
+            "ne" => Op::Ne,
+            "gt" => Op::Gt,
+            "ge" => Op::Ge,
+            "lt" => Op::Lt,
+            "le" => Op::Le,
+            _ => return None,
+        })
+    }
+
+    fn holds(self, c: Option<Ordering>) -> bool {
+        match self {
+            Op::Eq => c == Some(Ordering::Equal),
+            Op::Ne => c != Some(Ordering::Equal),
+            Op::Gt => c == Some(Ordering::Greater),
+            Op::Ge => matches!(c, Some(Ordering::Greater | Ordering::Equal)),
+            Op::Lt => c == Some(Ordering::Less),
+            Op::Le => matches!(c, Some(Ordering::Less | Ordering::Equal)),
+        }
+    }
 }
+
+/// A property path, `a/b/c`; inside a lambda the first segment may be the lambda variable.
+pub type PropertyPath = Vec<String>;
 
 /// A parsed `$filter`.
 #[derive(Clone, Debug, PartialEq)]
@@ -119,33 +183,50 @@ pub enum Filter {
     Or(Box<Filter>, Box<Filter>),
     /// `not a`
     Not(Box<Filter>),
-    /// `x op y`
-    Cmp(Operand, Op, Operand),
-    /// `x in (...)`
-    In(Operand, Vec<Lit>),
-    /// `startswith(x, 'y')` (true) or `endswith(x, 'y')` (false).
-    Starts(bool, Operand, Operand),
-    /// `path/any(v: expr)`
-    Any(Vec<String>, String, Box<Filter>),
+    /// `path op literal`
+    Cmp(PropertyPath, Op, Lit),
+    /// `path in (literal, ...)`
+    In(PropertyPath, Vec<Lit>),
+    /// `startswith(path, 'prefix')`
+    StartsWith(PropertyPath, String),
+    /// `endswith(path, 'suffix')`
+    EndsWith(PropertyPath, String),
+    /// `path/any(var: body)`; `path/any()` (no body) means "the collection is not empty".
+    Any {
+        /// The collection.
+        path: PropertyPath,
+        /// The lambda variable.
+        var: String,
+        /// The condition on each element.
+        body: Option<Box<Filter>>,
+    },
 }
+
+// ---------------------------------------------------------------------------------------------
+// Lexer
 
 #[derive(Clone, Debug, PartialEq)]
 enum Tok {
-    Ident(String),
+    Word(String),
     Str(String),
-    Num(f64),
-    Guid(String),
-    DateTime(i64),
+    Lit(Lit),
     LParen,
     RParen,
     Comma,
     Colon,
 }
 
+#[derive(Clone, Debug)]
+struct Token {
+    pos: usize,
+    text: String,
+    tok: Tok,
+}
+
 fn is_guid(s: &str) -> bool {
     s.len() == 36
         && s.chars().enumerate().all(|(i, c)| {
-            if [8, 13, 18, 23].contains(&i) {
+            if matches!(i, 8 | 13 | 18 | 23) {
                 c == '-'
             } else {
                 c.is_ascii_hexdigit()
@@ -153,303 +234,515 @@ fn is_guid(s: &str) -> bool {
         })
 }
 
-fn lex(src: &str) -> Result<Vec<(usize, Tok)>, ODataError> {
-    let chars: Vec<char> = src.chars().collect();
+/// RFC 3339, an offset-less datetime (UTC) or a bare date (midnight UTC).
+fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
+    let b = s.as_bytes();
+    // Cheap pre-check: `dddd-dd-dd...`.
+    if b.len() < 10
+        || !b.iter().take(4).all(u8::is_ascii_digit)
+        || b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+    {
+        return None;
+    }
+    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+        return Some(d.with_timezone(&Utc));
+    }
+    if let Ok(d) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
+        return Some(d.and_utc());
+    }
+    if let Ok(d) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M") {
+        return Some(d.and_utc());
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+}
+
+fn is_word_char(c: char, first: Option<char>) -> bool {
+    c.is_alphanumeric()
+        || matches!(c, '_' | '.' | '/' | '-' | '+' | '@' | '$')
+        // `:` belongs to a datetime literal (which starts with a digit), not to `any(x:`.
+        || (c == ':' && first.is_some_and(|f| f.is_ascii_digit()))
+}
+
+fn lex(chars: &[char]) -> Result<Vec<Token>, ODataError> {
     let mut out = Vec::new();
     let mut i = 0;
     while let Some(&c) = chars.get(i) {
         let start = i;
-        match c {
-            ' ' | '\t' => i += 1,
-            '(' => {
-                out.push((start, Tok::LParen));
-                i += 1
-            }
-            ')' => {
-                out.push((start, Tok::RParen));
-                i += 1
-            }
-            ',' => {
-                out.push((start, Tok::Comma));
-                i += 1
-            }
-            ':' => {
-                out.push((start, Tok::Colon));
-                i += 1
-            }
-            '\'' => {
-                let mut s = String::new();
-                i += 1;
-                loop {
-                    match chars.get(i) {
-                        None => return err(format!("Syntax error at position {start} in '$filter': unterminated string literal.")),
-                        Some('\'') if chars.get(i + 1) == Some(&'\'') => {
-                            s.push('\'');
-                            i += 2;
-                        }
-                        Some('\'') => {
-                            i += 1;
-                            break;
-                        }
-                        Some(ch) => {
-                            s.push(*ch);
-                            i += 1;
-                        }
+        let simple = match c {
+            '(' => Some(Tok::LParen),
+            ')' => Some(Tok::RParen),
+            ',' => Some(Tok::Comma),
+            ':' => Some(Tok::Colon),
+            _ => None,
+        };
+        if let Some(tok) = simple {
+            out.push(Token {
+                pos: start,
+                text: c.to_string(),
+                tok,
+            });
+            i += 1;
+            continue;
+        }
+        if c.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        if c == '\'' {
+            let mut s = String::new();
+            i += 1;
+            loop {
+                match chars.get(i) {
+                    None => return syntax(
+                        start,
+                        "unterminated string literal (a quote inside a string is written as '')",
+                    ),
+                    Some('\'') if chars.get(i + 1) == Some(&'\'') => {
+                        s.push('\'');
+                        i += 2;
                     }
-                }
-                out.push((start, Tok::Str(s)));
-            }
-            _ => {
-                let mut w = String::new();
-                while let Some(&ch) = chars.get(i) {
-                    if ch.is_alphanumeric()
-                        || "_./-+@$".contains(ch)
-                        || (ch == ':' && w.len() >= 13 && w.contains('T'))
-                    {
-                        w.push(ch);
+                    Some('\'') => {
                         i += 1;
-                    } else {
                         break;
                     }
-                }
-                if w.is_empty() {
-                    return err(format!("Syntax error at position {start} in '$filter': unexpected character '{c}'."));
-                }
-                let tok = if is_guid(&w) {
-                    Tok::Guid(w.to_ascii_lowercase())
-                } else if let Ok(d) = chrono::DateTime::parse_from_rfc3339(&w) {
-                    Tok::DateTime(d.timestamp_millis())
-                } else if w
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_digit() || c == '-')
-                {
-                    match w.parse::<f64>() {
-                        Ok(n) => Tok::Num(n),
-                        Err(_) => return err(format!("Syntax error at position {start} in '$filter': '{w}' is not a number, GUID or date-time.")),
+                    Some(ch) => {
+                        s.push(*ch);
+                        i += 1;
                     }
-                } else {
-                    Tok::Ident(w)
-                };
-                out.push((start, tok));
+                }
+            }
+            let text: String = chars.get(start..i).unwrap_or_default().iter().collect();
+            out.push(Token {
+                pos: start,
+                text,
+                tok: Tok::Str(s),
+            });
+            continue;
+        }
+        if !is_word_char(c, Some(c)) {
+            return syntax(start, format!("unexpected character '{c}'"));
+        }
+        let mut w = String::new();
+        while let Some(&ch) = chars.get(i) {
+            if is_word_char(ch, Some(c)) {
+                w.push(ch);
+                i += 1;
+            } else {
+                break;
             }
         }
+        let tok = if is_guid(&w) {
+            Tok::Lit(Lit::Guid(w.to_ascii_lowercase()))
+        } else if c.is_ascii_digit() || c == '-' || c == '+' {
+            if let Some(d) = parse_datetime(&w) {
+                Tok::Lit(Lit::DateTime(d))
+            } else if let Some(n) = w
+                .parse::<i64>()
+                .ok()
+                .map(|n| n as f64)
+                .or_else(|| w.parse::<f64>().ok().filter(|n| n.is_finite()))
+            {
+                Tok::Lit(Lit::Num(n))
+            } else {
+                return syntax(
+                    start,
+                    format!("'{w}' is not a valid number, GUID or datetime"),
+                );
+            }
+        } else if c.is_alphabetic() || matches!(c, '_' | '@' | '$') {
+            Tok::Word(w.clone())
+        } else {
+            return syntax(start, format!("unexpected '{w}'"));
+        };
+        out.push(Token {
+            pos: start,
+            text: w,
+            tok,
+        });
     }
     Ok(out)
 }
 
-struct Parser<'a> {
-    toks: Vec<(usize, Tok)>,
+// ---------------------------------------------------------------------------------------------
+// Parser: or < and < not < comparison / function / lambda / parentheses.
+
+struct Parser {
+    toks: Vec<Token>,
     pos: usize,
-    src: &'a str,
-    vars: Vec<String>,
+    end: usize,
 }
 
-impl Parser<'_> {
-    fn peek(&self) -> Option<&Tok> {
-        self.toks.get(self.pos).map(|(_, t)| t)
+impl Parser {
+    fn peek(&self) -> Option<&Token> {
+        self.toks.get(self.pos)
     }
+
+    fn peek_tok(&self) -> Option<&Tok> {
+        self.peek().map(|t| &t.tok)
+    }
+
+    fn nth_tok(&self, n: usize) -> Option<&Tok> {
+        self.toks.get(self.pos + n).map(|t| &t.tok)
+    }
+
     fn at(&self) -> usize {
-        self.toks.get(self.pos).map_or(self.src.len(), |(p, _)| *p)
+        self.peek().map_or(self.end, |t| t.pos)
     }
-    fn fail<T>(&self, what: &str) -> Result<T, ODataError> {
-        err(format!(
-            "Syntax error at position {} in '$filter': {what}.",
-            self.at()
-        ))
+
+    fn found(&self) -> String {
+        self.peek().map_or_else(
+            || "the end of the expression".to_string(),
+            |t| format!("'{}'", t.text),
+        )
     }
+
     fn keyword(&self, k: &str) -> bool {
-        matches!(self.peek(), Some(Tok::Ident(w)) if w.eq_ignore_ascii_case(k))
+        matches!(self.peek_tok(), Some(Tok::Word(w)) if w.eq_ignore_ascii_case(k))
     }
+
     fn expect(&mut self, t: &Tok, what: &str) -> Result<(), ODataError> {
-        if self.peek() == Some(t) {
+        if self.peek_tok() == Some(t) {
             self.pos += 1;
             Ok(())
         } else {
-            self.fail(&format!("expected {what}"))
+            syntax(
+                self.at(),
+                format!("expected {what} but found {}", self.found()),
+            )
         }
     }
-    fn or(&mut self, depth: usize) -> Result<Filter, ODataError> {
-        if depth > MAX_DEPTH {
-            return err(format!(
-                "The '$filter' is nested more than {MAX_DEPTH} levels deep."
-            ));
-        }
-        let mut l = self.and(depth)?;
+
+    fn parse_or(&mut self, depth: usize) -> Result<Filter, ODataError> {
+        let mut l = self.parse_and(depth)?;
         while self.keyword("or") {
             self.pos += 1;
-            let r = self.and(depth)?;
+            let r = self.parse_and(depth)?;
             l = Filter::Or(Box::new(l), Box::new(r));
         }
         Ok(l)
     }
-    fn and(&mut self, depth: usize) -> Result<Filter, ODataError> {
-        let mut l = self.unary(depth)?;
+
+    fn parse_and(&mut self, depth: usize) -> Result<Filter, ODataError> {
+        let mut l = self.parse_unary(depth)?;
         while self.keyword("and") {
             self.pos += 1;
-            let r = self.unary(depth)?;
+            let r = self.parse_unary(depth)?;
             l = Filter::And(Box::new(l), Box::new(r));
         }
         Ok(l)
     }
-    fn unary(&mut self, depth: usize) -> Result<Filter, ODataError> {
+
+    fn parse_unary(&mut self, depth: usize) -> Result<Filter, ODataError> {
+        if depth > MAX_DEPTH {
+            return syntax(
+                self.at(),
+                format!("the expression is nested more than {MAX_DEPTH} levels deep"),
+            );
+        }
         if self.keyword("not") {
             self.pos += 1;
-            return Ok(Filter::Not(Box::new(self.unary(depth + 1)?)));
+            return Ok(Filter::Not(Box::new(self.parse_unary(depth + 1)?)));
         }
-        if self.peek() == Some(&Tok::LParen) {
-            self.pos += 1;
-            let e = self.or(depth + 1)?;
-            self.expect(&Tok::RParen, "')'")?;
-            return Ok(e);
-        }
-        for (name, starts) in [("startswith", true), ("endswith", false)] {
-            if self.keyword(name)
-                && self.toks.get(self.pos + 1).map(|(_, t)| t) == Some(&Tok::LParen)
-            {
-                self.pos += 2;
-                let a = self.operand()?;
-                self.expect(&Tok::Comma, "','")?;
-                let b = self.operand()?;
-                self.expect(&Tok::RParen, "')'")?;
-                return Ok(Filter::Starts(starts, a, b));
-            }
-        }
-        if self.keyword("contains") {
-            return err("The 'contains' function is not supported on directory objects; use startswith (or $search, which is not supported here).");
-        }
-        let left = self.operand()?;
-        // Lambda: path/any(v: expr)
-        if let Operand::Path(p) = &left {
-            if p.last()
-                .is_some_and(|s| s.eq_ignore_ascii_case("any") || s.eq_ignore_ascii_case("all"))
-                && self.peek() == Some(&Tok::LParen)
-            {
-                let Some((last, path)) = p.split_last() else {
-                    return self.fail("expected a property");
-                };
-                if last.eq_ignore_ascii_case("all") {
-                    return err("The lambda operator 'all' is not supported; use 'any'.");
-                }
+        let Some(tok) = self.peek().cloned() else {
+            return syntax(
+                self.end,
+                "expected an expression but found the end of the text",
+            );
+        };
+        match &tok.tok {
+            Tok::LParen => {
                 self.pos += 1;
-                let var = match self.peek() {
-                    Some(Tok::Ident(v)) => v.clone(),
-                    _ => return self.fail("expected a lambda variable name after 'any('"),
+                let e = self.parse_or(depth + 1)?;
+                self.expect(&Tok::RParen, "')'")?;
+                Ok(e)
+            }
+            Tok::Word(w) if self.nth_tok(1) == Some(&Tok::LParen) => self.call(&tok, w, depth),
+            Tok::Word(w) if is_literal_word(w) => syntax(
+                tok.pos,
+                format!(
+                    "expected a property name but found the value '{}'",
+                    tok.text
+                ),
+            ),
+            Tok::Word(w) => {
+                let path = self.path(&tok, w)?;
+                self.pos += 1;
+                self.comparison(path, &tok.text)
+            }
+            _ => syntax(
+                tok.pos,
+                format!("expected a property name but found '{}'", tok.text),
+            ),
+        }
+    }
+
+    /// `name(` : a function or a lambda.
+    fn call(&mut self, tok: &Token, w: &str, depth: usize) -> Result<Filter, ODataError> {
+        let lower = w.to_ascii_lowercase();
+        if lower == "startswith" || lower == "endswith" {
+            self.pos += 2;
+            let Some(arg) = self.peek().cloned() else {
+                return syntax(self.end, format!("expected a property name in '{w}('"));
+            };
+            let path = match &arg.tok {
+                Tok::Word(a) if !is_literal_word(a) => self.path(&arg, a)?,
+                _ => {
+                    return syntax(
+                        arg.pos,
+                        format!(
+                            "the first argument of '{w}' must be a property name, not '{}'",
+                            arg.text
+                        ),
+                    )
+                }
+            };
+            self.pos += 1;
+            self.expect(&Tok::Comma, &format!("',' after the property in '{w}('"))?;
+            let s = match self.peek_tok() {
+                Some(Tok::Str(s)) => s.clone(),
+                _ => {
+                    return syntax(
+                        self.at(),
+                        format!(
+                            "the second argument of '{w}' must be a quoted string but found {}",
+                            self.found()
+                        ),
+                    )
+                }
+            };
+            self.pos += 1;
+            self.expect(&Tok::RParen, &format!("')' closing '{w}('"))?;
+            return Ok(if lower == "startswith" {
+                Filter::StartsWith(path, s)
+            } else {
+                Filter::EndsWith(path, s)
+            });
+        }
+        if lower == "contains" {
+            return syntax(
+                tok.pos,
+                "the function 'contains' is not supported for directory objects; use startswith",
+            );
+        }
+        let segs: Vec<&str> = w.split('/').collect();
+        if let Some((last, coll)) = segs.split_last() {
+            let last = last.to_ascii_lowercase();
+            if !coll.is_empty() && (last == "any" || last == "all") {
+                if last == "all" {
+                    return syntax(
+                        tok.pos,
+                        "the lambda operator 'all' is not supported; use 'any'",
+                    );
+                }
+                let coll_text = coll.join("/");
+                let path = self.path(tok, &coll_text)?;
+                self.pos += 2;
+                if self.peek_tok() == Some(&Tok::RParen) {
+                    self.pos += 1;
+                    return Ok(Filter::Any {
+                        path,
+                        var: String::new(),
+                        body: None,
+                    });
+                }
+                let var = match self.peek_tok() {
+                    Some(Tok::Word(v))
+                        if !v.contains('/') && !is_literal_word(v) && is_identifier(v) =>
+                    {
+                        v.clone()
+                    }
+                    _ => {
+                        return syntax(
+                            self.at(),
+                            format!(
+                                "expected a lambda variable name after 'any(' but found {}",
+                                self.found()
+                            ),
+                        )
+                    }
                 };
                 self.pos += 1;
                 self.expect(&Tok::Colon, "':' after the lambda variable")?;
-                self.vars.push(var.clone());
-                let body = self.or(depth + 1)?;
-                self.vars.pop();
+                let body = self.parse_or(depth + 1)?;
                 self.expect(&Tok::RParen, "')' closing 'any('")?;
-                return Ok(Filter::Any(path.to_vec(), var, Box::new(body)));
+                return Ok(Filter::Any {
+                    path,
+                    var,
+                    body: Some(Box::new(body)),
+                });
             }
         }
+        syntax(
+            tok.pos,
+            format!("the function '{w}' is not supported; supported functions are startswith and endswith, and the lambda operator any"),
+        )
+    }
+
+    fn path(&self, tok: &Token, w: &str) -> Result<PropertyPath, ODataError> {
+        let segs: Vec<String> = w.split('/').map(str::to_string).collect();
+        if segs.iter().any(|s| !is_identifier(s)) {
+            return syntax(tok.pos, format!("'{w}' is not a valid property path"));
+        }
+        Ok(segs)
+    }
+
+    /// After a property path: `in (...)` or `op literal`.
+    fn comparison(&mut self, path: PropertyPath, prop: &str) -> Result<Filter, ODataError> {
         if self.keyword("in") {
             self.pos += 1;
             self.expect(&Tok::LParen, "'(' after 'in'")?;
             let mut vals = Vec::new();
             loop {
-                match self.operand()? {
-                    Operand::Lit(l) => vals.push(l),
-                    Operand::Path(_) => return self.fail("expected a literal in the 'in' list"),
+                let at = self.at();
+                let Some(v) = self.literal() else {
+                    return syntax(
+                        at,
+                        format!(
+                            "expected a value in the 'in' list but found {}",
+                            self.found()
+                        ),
+                    );
+                };
+                if vals.len() >= MAX_IN_VALUES {
+                    return syntax(
+                        at,
+                        format!("an 'in' list may hold at most {MAX_IN_VALUES} values"),
+                    );
                 }
-                if vals.len() > MAX_IN {
-                    return err(format!("An 'in' list may hold at most {MAX_IN} values."));
-                }
-                match self.peek() {
+                vals.push(v);
+                match self.peek_tok() {
                     Some(Tok::Comma) => self.pos += 1,
                     Some(Tok::RParen) => {
                         self.pos += 1;
                         break;
                     }
-                    _ => return self.fail("expected ',' or ')' in the 'in' list"),
+                    _ => {
+                        return syntax(
+                            self.at(),
+                            format!(
+                                "expected ',' or ')' in the 'in' list but found {}",
+                                self.found()
+                            ),
+                        )
+                    }
                 }
             }
-            return Ok(Filter::In(left, vals));
+            return Ok(Filter::In(path, vals));
         }
-        let op = match self.peek() {
-            Some(Tok::Ident(w)) => match w.to_ascii_lowercase().as_str() {
-                "eq" => Op::Eq,
-                "ne" => Op::Ne,
-                "gt" => Op::Gt,
-                "ge" => Op::Ge,
-                "lt" => Op::Lt,
-                "le" => Op::Le,
-                other => {
-                    return self.fail(&format!(
-                        "expected an operator (eq, ne, gt, ge, lt, le, in) but found '{other}'"
-                    ))
-                }
-            },
-            None => return self.fail(
-                "expected an operator (eq, ne, gt, ge, lt, le, in) at the end of the expression",
-            ),
-            _ => return self.fail("expected an operator (eq, ne, gt, ge, lt, le, in)"),
+        let op = match self.peek_tok() {
+            Some(Tok::Word(w)) => Op::from_word(w),
+            _ => None,
         };
+        let Some(op) = op else {
+            let what = if self.keyword("contains") {
+                "; 'contains' is not supported for directory objects, use startswith".to_string()
+            } else {
+                String::new()
+            };
+            return syntax(
+                self.at(),
+                format!(
+                    "expected an operator (eq, ne, gt, ge, lt, le, in) after '{prop}' but found {}{what}",
+                    self.found()
+                ),
+            );
+        };
+        let op_text = self.peek().map(|t| t.text.clone()).unwrap_or_default();
         self.pos += 1;
-        if self.peek().is_none() {
-            return self.fail("expected a value after the operator");
+        let at = self.at();
+        match self.literal() {
+            Some(v) => Ok(Filter::Cmp(path, op, v)),
+            None => {
+                let hint = match self.peek_tok() {
+                    Some(Tok::Word(w)) if !w.contains('/') => {
+                        format!(" (string values are quoted: '{w}')")
+                    }
+                    _ => String::new(),
+                };
+                syntax(
+                    at,
+                    format!(
+                        "expected a value after '{op_text}' but found {}{hint}",
+                        self.found()
+                    ),
+                )
+            }
         }
-        let right = self.operand()?;
-        Ok(Filter::Cmp(left, op, right))
     }
-    fn operand(&mut self) -> Result<Operand, ODataError> {
-        let t = match self.peek() {
-            Some(t) => t.clone(),
-            None => return self.fail("expected a property or a value"),
+
+    fn literal(&mut self) -> Option<Lit> {
+        let lit = match self.peek_tok()? {
+            Tok::Str(s) => Lit::Str(s.clone()),
+            Tok::Lit(l) => l.clone(),
+            Tok::Word(w) if w.eq_ignore_ascii_case("true") => Lit::Bool(true),
+            Tok::Word(w) if w.eq_ignore_ascii_case("false") => Lit::Bool(false),
+            Tok::Word(w) if w.eq_ignore_ascii_case("null") => Lit::Null,
+            _ => return None,
         };
         self.pos += 1;
-        Ok(match t {
-            Tok::Str(s) => Operand::Lit(Lit::Str(s)),
-            Tok::Num(n) => Operand::Lit(Lit::Num(n)),
-            Tok::Guid(g) => Operand::Lit(Lit::Guid(g)),
-            Tok::DateTime(d) => Operand::Lit(Lit::DateTime(d)),
-            Tok::Ident(w) if w.eq_ignore_ascii_case("true") => Operand::Lit(Lit::Bool(true)),
-            Tok::Ident(w) if w.eq_ignore_ascii_case("false") => Operand::Lit(Lit::Bool(false)),
-            Tok::Ident(w) if w.eq_ignore_ascii_case("null") => Operand::Lit(Lit::Null),
-            Tok::Ident(w) => Operand::Path(w.split('/').map(str::to_string).collect()),
-            _ => {
-                self.pos -= 1;
-                return self.fail("expected a property or a value");
-            }
-        })
+        Some(lit)
     }
 }
 
-/// Parses a `$filter`.
+fn is_literal_word(w: &str) -> bool {
+    ["true", "false", "null"]
+        .iter()
+        .any(|k| w.eq_ignore_ascii_case(k))
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut cs = s.chars();
+    cs.next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '@')
+        && cs.all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+}
+
+/// Parses a `$filter` expression.
+///
+/// Keywords and operators are case-insensitive; precedence is `not` > `and` > `or`.
 pub fn parse_filter(src: &str) -> Result<Filter, ODataError> {
-    if src.chars().count() > MAX_LEN {
+    let chars: Vec<char> = src.chars().collect();
+    if chars.len() > MAX_FILTER_LEN {
         return err(format!(
-            "The '$filter' is longer than {MAX_LEN} characters."
+            "The '$filter' is {} characters long; at most {MAX_FILTER_LEN} are allowed.",
+            chars.len()
         ));
     }
     if src.trim().is_empty() {
         return err("The '$filter' is empty.");
     }
-    let toks = lex(src)?;
+    let toks = lex(&chars)?;
     let mut p = Parser {
         toks,
         pos: 0,
-        src,
-        vars: vec![],
+        end: chars.len(),
     };
-    let f = p.or(0)?;
-    if p.pos < p.toks.len() {
-        return p.fail("unexpected text after the end of the expression");
+    let f = p.parse_or(0)?;
+    if p.peek().is_some() {
+        let what = match p.peek_tok() {
+            Some(Tok::RParen) => "unbalanced ')'".to_string(),
+            _ => format!(
+                "unexpected {} after a complete expression (expected 'and', 'or' or the end)",
+                p.found()
+            ),
+        };
+        return syntax(p.at(), what);
     }
     Ok(f)
 }
 
 fn check_props(f: &Filter, spec: &EntitySpec, vars: &mut Vec<String>) -> Result<(), ODataError> {
-    let check_op = |o: &Operand, vars: &Vec<String>| -> Result<(), ODataError> {
-        if let Operand::Path(p) = o {
-            let first = p.first().map(String::as_str).unwrap_or("");
-            if !vars.iter().any(|v| v == first) && !spec.knows(first) {
-                return Err(spec.unknown(first));
-            }
+    let check = |p: &PropertyPath, vars: &Vec<String>| -> Result<(), ODataError> {
+        let first = p.first().map(String::as_str).unwrap_or_default();
+        if vars.iter().any(|v| v == first) || spec.canonical(first).is_some() {
+            Ok(())
+        } else {
+            Err(spec.unknown(first))
         }
-        Ok(())
     };
     match f {
         Filter::And(a, b) | Filter::Or(a, b) => {
@@ -457,17 +750,19 @@ fn check_props(f: &Filter, spec: &EntitySpec, vars: &mut Vec<String>) -> Result<
             check_props(b, spec, vars)
         }
         Filter::Not(a) => check_props(a, spec, vars),
-        Filter::Cmp(a, _, b) | Filter::Starts(_, a, b) => {
-            check_op(a, vars)?;
-            check_op(b, vars)
-        }
-        Filter::In(a, _) => check_op(a, vars),
-        Filter::Any(path, v, body) => {
-            check_op(&Operand::Path(path.clone()), vars)?;
-            vars.push(v.clone());
-            let r = check_props(body, spec, vars);
-            vars.pop();
-            r
+        Filter::Cmp(p, _, _)
+        | Filter::In(p, _)
+        | Filter::StartsWith(p, _)
+        | Filter::EndsWith(p, _) => check(p, vars),
+        Filter::Any { path, var, body } => {
+            check(path, vars)?;
+            if let Some(body) = body {
+                vars.push(var.clone());
+                let r = check_props(body, spec, vars);
+                vars.pop();
+                r?;
+            }
+            Ok(())
         }
     }
 }
@@ -475,29 +770,14 @@ fn check_props(f: &Filter, spec: &EntitySpec, vars: &mut Vec<String>) -> Result<
 fn advanced(f: &Filter) -> bool {
     match f {
         Filter::And(a, b) | Filter::Or(a, b) => advanced(a) || advanced(b),
-        Filter::Not(_) => true,
-        Filter::Cmp(_, Op::Ne, _) => true,
-        Filter::Starts(false, _, _) => true,
-        Filter::Any(_, _, b) => advanced(b),
-        _ => false,
+        Filter::Not(_) | Filter::EndsWith(..) | Filter::Cmp(_, Op::Ne, _) => true,
+        Filter::Any { body, .. } => body.as_deref().is_some_and(advanced),
+        Filter::Cmp(..) | Filter::In(..) | Filter::StartsWith(..) => false,
     }
 }
 
-fn resolve<'v>(
-    obj: &'v Value,
-    path: &[String],
-    bound: &[(String, &'v Value)],
-) -> Option<&'v Value> {
-    let (first, rest) = path.split_first()?;
-    let mut cur = match bound.iter().rev().find(|(n, _)| n == first) {
-        Some((_, v)) => *v,
-        None => get_ci(obj, first)?,
-    };
-    for seg in rest {
-        cur = get_ci(cur, seg)?;
-    }
-    Some(cur)
-}
+// ---------------------------------------------------------------------------------------------
+// Evaluation
 
 fn get_ci<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
     let o = v.as_object()?;
@@ -508,88 +788,73 @@ fn get_ci<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
     })
 }
 
-fn lit_value(l: &Lit) -> Value {
-    match l {
-        Lit::Str(s) | Lit::Guid(s) => Value::String(s.clone()),
-        Lit::Num(n) => json!(n),
-        Lit::Bool(b) => Value::Bool(*b),
-        Lit::Null => Value::Null,
-        Lit::DateTime(ms) => json!({"$dt": ms}),
+fn resolve<'v>(obj: &'v Value, path: &[String], bound: &[(&str, &'v Value)]) -> Option<&'v Value> {
+    let (first, rest) = path.split_first()?;
+    let mut cur = match bound.iter().rev().find(|(n, _)| *n == first) {
+        Some((_, v)) => *v,
+        None => get_ci(obj, first)?,
+    };
+    for seg in rest {
+        cur = get_ci(cur, seg)?;
+    }
+    Some(cur)
+}
+
+fn ci_cmp(a: &str, b: &str) -> Ordering {
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .cmp(b.chars().flat_map(char::to_lowercase))
+}
+
+/// `value op literal` ordering; `None` when incomparable (different types, or one side null).
+fn cmp_lit(v: &Value, lit: &Lit) -> Option<Ordering> {
+    match (v, lit) {
+        (Value::Null, Lit::Null) => Some(Ordering::Equal),
+        (Value::Null, _) | (_, Lit::Null) => None,
+        (Value::String(s), Lit::Str(t) | Lit::Guid(t)) => Some(ci_cmp(s, t)),
+        (Value::String(s), Lit::DateTime(d)) => parse_datetime(s).map(|x| x.cmp(d)),
+        (Value::Number(n), Lit::Num(x)) => n.as_f64().and_then(|n| n.partial_cmp(x)),
+        (Value::Bool(b), Lit::Bool(c)) => Some(b.cmp(c)),
+        _ => None,
     }
 }
 
-fn as_millis(v: &Value) -> Option<i64> {
-    if let Some(ms) = v.get("$dt").and_then(Value::as_i64) {
-        return Some(ms);
-    }
-    v.as_str()
-        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-        .map(|d| d.timestamp_millis())
-}
-
-fn compare(a: &Value, b: &Value) -> Option<Ordering> {
-    match (a, b) {
-        (Value::Null, Value::Null) => Some(Ordering::Equal),
-        (Value::Null, _) | (_, Value::Null) => None,
-        (Value::String(x), Value::String(y)) => Some(x.to_lowercase().cmp(&y.to_lowercase())),
-        (Value::Number(x), Value::Number(y)) => x
-            .as_f64()
-            .zip(y.as_f64())
-            .and_then(|(x, y)| x.partial_cmp(&y)),
-        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
-        _ => as_millis(a).zip(as_millis(b)).map(|(x, y)| x.cmp(&y)),
+fn affix(v: Option<&Value>, s: &str, starts: bool) -> bool {
+    let Some(x) = v.and_then(Value::as_str) else {
+        return false;
+    };
+    let (x, s) = (x.to_lowercase(), s.to_lowercase());
+    if starts {
+        x.starts_with(&s)
+    } else {
+        x.ends_with(&s)
     }
 }
 
-fn operand_value<'v>(o: &Operand, obj: &'v Value, bound: &[(String, &'v Value)]) -> Value {
-    match o {
-        Operand::Lit(l) => lit_value(l),
-        Operand::Path(p) => resolve(obj, p, bound).cloned().unwrap_or(Value::Null),
-    }
-}
-
-fn eval_in<'v>(f: &Filter, obj: &'v Value, bound: &mut Vec<(String, &'v Value)>) -> bool {
+fn eval_in<'f, 'v>(f: &'f Filter, obj: &'v Value, bound: &mut Vec<(&'f str, &'v Value)>) -> bool {
     match f {
         Filter::And(a, b) => eval_in(a, obj, bound) && eval_in(b, obj, bound),
         Filter::Or(a, b) => eval_in(a, obj, bound) || eval_in(b, obj, bound),
         Filter::Not(a) => !eval_in(a, obj, bound),
-        Filter::Cmp(a, op, b) => {
-            let (x, y) = (operand_value(a, obj, bound), operand_value(b, obj, bound));
-            let c = compare(&x, &y);
-            match op {
-                Op::Eq => c == Some(Ordering::Equal),
-                Op::Ne => c != Some(Ordering::Equal),
-                Op::Gt => c == Some(Ordering::Greater),
-                Op::Ge => matches!(c, Some(Ordering::Greater | Ordering::Equal)),
-                Op::Lt => c == Some(Ordering::Less),
-                Op::Le => matches!(c, Some(Ordering::Less | Ordering::Equal)),
-            }
+        Filter::Cmp(p, op, lit) => {
+            let v = resolve(obj, p, bound).unwrap_or(&Value::Null);
+            op.holds(cmp_lit(v, lit))
         }
-        Filter::In(a, vals) => {
-            let x = operand_value(a, obj, bound);
-            vals.iter()
-                .any(|l| compare(&x, &lit_value(l)) == Some(Ordering::Equal))
+        Filter::In(p, lits) => {
+            let v = resolve(obj, p, bound).unwrap_or(&Value::Null);
+            lits.iter().any(|l| cmp_lit(v, l) == Some(Ordering::Equal))
         }
-        Filter::Starts(starts, a, b) => {
-            let (x, y) = (operand_value(a, obj, bound), operand_value(b, obj, bound));
-            match (x.as_str(), y.as_str()) {
-                (Some(x), Some(y)) => {
-                    let (x, y) = (x.to_lowercase(), y.to_lowercase());
-                    if *starts {
-                        x.starts_with(&y)
-                    } else {
-                        x.ends_with(&y)
-                    }
-                }
-                _ => false,
-            }
-        }
-        Filter::Any(path, var, body) => {
-            let Some(coll) = resolve(obj, path, bound).and_then(Value::as_array) else {
+        Filter::StartsWith(p, s) => affix(resolve(obj, p, bound), s, true),
+        Filter::EndsWith(p, s) => affix(resolve(obj, p, bound), s, false),
+        Filter::Any { path, var, body } => {
+            let Some(items) = resolve(obj, path, bound).and_then(Value::as_array) else {
                 return false;
             };
-            coll.iter().any(|item| {
-                bound.push((var.clone(), item));
+            let Some(body) = body else {
+                return !items.is_empty();
+            };
+            items.iter().any(|item| {
+                bound.push((var.as_str(), item));
                 let r = eval_in(body, obj, bound);
                 bound.pop();
                 r
@@ -598,207 +863,375 @@ fn eval_in<'v>(f: &Filter, obj: &'v Value, bound: &mut Vec<(String, &'v Value)>)
     }
 }
 
-/// Evaluates a filter over a rendered entity.
-pub fn eval(f: &Filter, obj: &Value) -> bool {
-    eval_in(f, obj, &mut Vec::new())
+/// Whether a rendered entity satisfies the filter.
+pub fn eval(filter: &Filter, entity: &Value) -> bool {
+    eval_in(filter, entity, &mut Vec::new())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sorting: a total order over JSON values.
+
+#[derive(Clone, Debug)]
+enum SortVal {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Time(DateTime<Utc>),
+    Text(String),
+    Other(String),
+}
+
+impl SortVal {
+    fn of(v: &Value) -> Self {
+        match v {
+            Value::Null => SortVal::Null,
+            Value::Bool(b) => SortVal::Bool(*b),
+            Value::Number(n) => n
+                .as_f64()
+                .map_or_else(|| SortVal::Other(n.to_string()), SortVal::Num),
+            Value::String(s) => {
+                parse_datetime(s).map_or_else(|| SortVal::Text(s.to_lowercase()), SortVal::Time)
+            }
+            other => SortVal::Other(other.to_string()),
+        }
+    }
+
+    fn rank(&self) -> u8 {
+        match self {
+            SortVal::Null => 0,
+            SortVal::Bool(_) => 1,
+            SortVal::Num(_) => 2,
+            SortVal::Time(_) => 3,
+            SortVal::Text(_) => 4,
+            SortVal::Other(_) => 5,
+        }
+    }
+
+    fn total_cmp(&self, o: &Self) -> Ordering {
+        match (self, o) {
+            (SortVal::Bool(a), SortVal::Bool(b)) => a.cmp(b),
+            (SortVal::Num(a), SortVal::Num(b)) => a.total_cmp(b),
+            (SortVal::Time(a), SortVal::Time(b)) => a.cmp(b),
+            (SortVal::Text(a), SortVal::Text(b)) | (SortVal::Other(a), SortVal::Other(b)) => {
+                a.cmp(b)
+            }
+            _ => self.rank().cmp(&o.rank()),
+        }
+    }
+}
+
+fn key_string(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// (sort value, key) ordering: primary reversed when descending, key always ascending.
+fn row_cmp(a: (&SortVal, &str), b: (&SortVal, &str), descending: bool) -> Ordering {
+    let primary = a.0.total_cmp(b.0);
+    let primary = if descending {
+        primary.reverse()
+    } else {
+        primary
+    };
+    primary.then_with(|| a.1.cmp(b.1))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Query options
+
+#[derive(Clone, Debug)]
+struct Cursor {
+    sort: SortVal,
+    key: String,
+}
+
+const TOKEN_VERSION: u64 = 1;
 
 /// Parsed query options.
 #[derive(Clone, Debug)]
 pub struct Query {
     filter: Option<Filter>,
-    filter_text: String,
     select: Option<Vec<String>>,
     top: usize,
     order_by: String,
     descending: bool,
     /// `$count=true` was asked.
     pub count: bool,
-    skiptoken: Option<String>,
+    after: Option<Cursor>,
     key: String,
+    fingerprint: String,
 }
 
+const SUPPORTED: &str = "$filter, $select, $top, $orderby, $count, $skiptoken";
+
 impl Query {
-    /// Parses the decoded query-string pairs against the entity's description.
+    /// Parses the decoded query-string pairs against the entity's description. Parameters not
+    /// starting with `$` (`api-version`, ...) are ignored; option names are case-insensitive.
     pub fn parse(pairs: &[(String, String)], spec: &EntitySpec) -> Result<Self, ODataError> {
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         let mut q = Query {
             filter: None,
-            filter_text: String::new(),
             select: None,
-            top: 100,
+            top: DEFAULT_TOP,
             order_by: spec.key.clone(),
             descending: false,
             count: false,
-            skiptoken: None,
+            after: None,
             key: spec.key.clone(),
+            fingerprint: String::new(),
         };
+        let mut token = None;
         for (k, v) in pairs {
             if !k.starts_with('$') {
                 continue;
             }
             let name = k.to_ascii_lowercase();
             if !seen.insert(name.clone()) {
-                return err(format!("Query option '{k}' was specified more than once; it must be specified at most once."));
+                return err(format!(
+                    "Query option '{k}' was specified more than once, but it must be specified at most once."
+                ));
             }
             match name.as_str() {
                 "$filter" => {
                     let f = parse_filter(v)?;
                     check_props(&f, spec, &mut Vec::new())?;
                     q.filter = Some(f);
-                    q.filter_text = v.clone();
                 }
-                "$select" => {
-                    let mut cols = Vec::new();
-                    for c in v.split(',').map(str::trim).filter(|c| !c.is_empty()) {
-                        cols.push(spec.canonical(c).ok_or_else(|| spec.unknown(c))?);
+                "$select" => q.select = Some(parse_select(v, spec)?),
+                "$top" => {
+                    q.top = match v.trim().parse::<usize>() {
+                        Ok(n) if (1..=MAX_TOP).contains(&n) => n,
+                        _ => {
+                            return err(format!(
+                                "Invalid value '{v}' for query option '$top': it must be an integer from 1 to {MAX_TOP}."
+                            ))
+                        }
                     }
-                    if cols.is_empty() {
-                        return err("'$select' is empty; list properties separated by commas.");
-                    }
-                    q.select = Some(cols);
                 }
-                "$top" => match v.trim().parse::<usize>() {
-                    Ok(n) if (1..=999).contains(&n) => q.top = n,
-                    _ => return err(format!("Invalid value '{v}' for '$top': use a whole number from 1 to 999.")),
-                },
-                "$orderby" => {
-                    let mut parts = v.split_whitespace();
-                    let prop = parts.next().unwrap_or("");
-                    let dir = parts.next().map(str::to_ascii_lowercase);
-                    if parts.next().is_some() || v.contains(',') {
-                        return err("'$orderby' supports a single property, optionally followed by 'asc' or 'desc'.");
+                "$orderby" => (q.order_by, q.descending) = parse_orderby(v, spec)?,
+                "$count" => {
+                    q.count = match v.trim().to_ascii_lowercase().as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => {
+                            return err(format!(
+                                "Invalid value '{v}' for query option '$count': it must be true or false."
+                            ))
+                        }
                     }
-                    let canon = spec.orderable.iter().find(|o| o.eq_ignore_ascii_case(prop)).cloned();
-                    let Some(canon) = canon else {
-                        return err(format!("Sorting by '{prop}' is not supported on '{}'; use one of: {}.", spec.type_name, spec.orderable.join(", ")));
-                    };
-                    q.order_by = canon;
-                    q.descending = match dir.as_deref() {
-                        None | Some("asc") => false,
-                        Some("desc") => true,
-                        Some(d) => return err(format!("Invalid sort direction '{d}' in '$orderby': use asc or desc.")),
-                    };
                 }
-                "$count" => match v.to_ascii_lowercase().as_str() {
-                    "true" => q.count = true,
-                    "false" => q.count = false,
-                    _ => return err(format!("Invalid value '{v}' for '$count': use true or false.")),
-                },
-                "$skiptoken" => q.skiptoken = Some(v.clone()),
-                "$search" => return err("'$search' is not supported; use '$filter' with startswith."),
-                other => return err(format!("Query option '{other}' is not supported. Supported: $filter, $select, $top, $orderby, $count, $skiptoken.")),
+                "$skiptoken" => token = Some(v.clone()),
+                "$search" => {
+                    return err(
+                        "Query option '$search' is not supported; use '$filter' with startswith.",
+                    )
+                }
+                _ => {
+                    return err(format!(
+                        "Query option '{k}' is not supported. Supported query options: {SUPPORTED}."
+                    ))
+                }
             }
+        }
+        q.fingerprint = fingerprint(spec, &q);
+        if let Some(t) = token {
+            q.after = Some(decode_token(&t, &q.fingerprint)?);
         }
         Ok(q)
     }
 
-    fn fingerprint(&self) -> String {
-        let mut h: u64 = 0xcbf29ce484222325;
-        for b in format!("{}|{}|{}", self.filter_text, self.order_by, self.descending).bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x100000001b3);
-        }
-        format!("{h:016x}")
+    /// The parsed `$filter`, if any.
+    pub fn filter(&self) -> Option<&Filter> {
+        self.filter.as_ref()
+    }
+
+    /// The `$select` properties (canonical names), if any.
+    pub fn select(&self) -> Option<&[String]> {
+        self.select.as_deref()
+    }
+
+    /// The page size (`$top`, default [`DEFAULT_TOP`]).
+    pub fn top(&self) -> usize {
+        self.top
+    }
+
+    /// The sort property (the key when `$orderby` is absent) and whether it is descending.
+    pub fn order_by(&self) -> (&str, bool) {
+        (&self.order_by, self.descending)
+    }
+
+    /// Whether `$count=true` was asked (the caller then requires `ConsistencyLevel: eventual`).
+    pub fn wants_count(&self) -> bool {
+        self.count
+    }
+
+    /// Whether a `$skiptoken` was given (and accepted).
+    pub fn has_skiptoken(&self) -> bool {
+        self.after.is_some()
     }
 }
 
-/// Whether the query needs Graph's advanced query capabilities (`ConsistencyLevel: eventual`).
+fn parse_select(v: &str, spec: &EntitySpec) -> Result<Vec<String>, ODataError> {
+    let mut cols: Vec<String> = Vec::new();
+    for c in v.split(',').map(str::trim) {
+        if c.is_empty() {
+            return err(format!(
+                "Invalid value '{v}' for query option '$select': list property names separated by commas."
+            ));
+        }
+        let canon = spec.canonical(c).ok_or_else(|| spec.unknown(c))?;
+        if !cols.iter().any(|x| x == canon) {
+            cols.push(canon.to_string());
+        }
+    }
+    Ok(cols)
+}
+
+fn parse_orderby(v: &str, spec: &EntitySpec) -> Result<(String, bool), ODataError> {
+    if v.contains(',') {
+        return err("Query option '$orderby' supports a single property, optionally followed by 'asc' or 'desc'.");
+    }
+    let mut parts = v.split_whitespace();
+    let Some(prop) = parts.next() else {
+        return err("Query option '$orderby' is empty: give a property name, optionally followed by 'asc' or 'desc'.");
+    };
+    let descending = match parts.next().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(_) => {
+            return err(format!(
+                "Invalid value '{v}' for query option '$orderby': the direction must be 'asc' or 'desc'."
+            ))
+        }
+    };
+    if parts.next().is_some() {
+        return err(format!(
+            "Invalid value '{v}' for query option '$orderby': expected a property name, optionally followed by 'asc' or 'desc'."
+        ));
+    }
+    if spec.canonical(prop).is_none() {
+        return Err(spec.unknown(prop));
+    }
+    match spec.orderable.iter().find(|o| o.eq_ignore_ascii_case(prop)) {
+        Some(canon) => Ok((canon.clone(), descending)),
+        None if spec.orderable.is_empty() => {
+            err(format!("Sorting is not supported on '{}'.", spec.type_name))
+        }
+        None => err(format!(
+            "Sorting by '{prop}' is not supported on '{}'; sortable properties: {}.",
+            spec.type_name,
+            spec.orderable.join(", ")
+        )),
+    }
+}
+
+/// FNV-1a over what determines the row sequence: entity type, filter and ordering.
+fn fingerprint(spec: &EntitySpec, q: &Query) -> String {
+    let text = format!(
+        "{}|{:?}|{}|{}",
+        spec.type_name, q.filter, q.order_by, q.descending
+    );
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+fn decode_token(t: &str, fingerprint: &str) -> Result<Cursor, ODataError> {
+    let bad = || {
+        ODataError(
+            "The '$skiptoken' value is malformed: use the @odata.nextLink exactly as returned."
+                .into(),
+        )
+    };
+    let bytes = URL_SAFE_NO_PAD.decode(t.trim()).map_err(|_| bad())?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if v.get("v").and_then(Value::as_u64) != Some(TOKEN_VERSION) {
+        return Err(bad());
+    }
+    let f = v.get("f").and_then(Value::as_str).ok_or_else(bad)?;
+    let key = v.get("k").and_then(Value::as_str).ok_or_else(bad)?;
+    let sort = v.get("s").ok_or_else(bad)?;
+    if f != fingerprint {
+        return err("The '$skiptoken' belongs to a different query ($filter or $orderby changed); repeat the request without '$skiptoken'.");
+    }
+    Ok(Cursor {
+        sort: SortVal::of(sort),
+        key: key.to_string(),
+    })
+}
+
+/// Whether the query needs Graph's advanced query capabilities (`ConsistencyLevel: eventual`):
+/// `$count=true`, or a filter using `ne`, `not` or `endswith`.
 pub fn needs_advanced_query(q: &Query) -> bool {
     q.count || q.filter.as_ref().is_some_and(advanced)
 }
 
 /// One page of results.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Page {
-    /// The items, projected.
+    /// The items, projected by `$select`.
     pub items: Vec<Value>,
-    /// Total matches when `$count=true`.
+    /// Total matching rows (before paging) when `$count=true`.
     pub count: Option<usize>,
-    /// The token for the next page, if there is one.
+    /// The `$skiptoken` for the next page, if there is one.
     pub next_skiptoken: Option<String>,
 }
 
-fn sort_key(v: &Value, prop: &str) -> Value {
-    get_ci(v, prop).cloned().unwrap_or(Value::Null)
+fn project(v: Value, cols: &[String]) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .filter(|(k, _)| {
+                    k.starts_with("@odata.") || cols.iter().any(|c| c.eq_ignore_ascii_case(k))
+                })
+                .collect::<Map<String, Value>>(),
+        ),
+        other => other,
+    }
 }
 
-fn key_cmp(a: &(Value, String), b: &(Value, String), desc: bool) -> Ordering {
-    let primary = match (&a.0, &b.0) {
-        (Value::Null, Value::Null) => Ordering::Equal,
-        (Value::Null, _) => Ordering::Less,
-        (_, Value::Null) => Ordering::Greater,
-        (x, y) => compare(x, y).unwrap_or(Ordering::Equal),
-    };
-    let primary = if desc { primary.reverse() } else { primary };
-    primary.then_with(|| a.1.cmp(&b.1))
-}
-
-/// Filters, sorts, pages and projects rendered items.
+/// Filters, sorts (sort property, then key), pages after the `$skiptoken` cursor and projects
+/// rendered entities.
 pub fn apply(q: &Query, items: Vec<Value>) -> Result<Page, ODataError> {
-    let mut rows: Vec<((Value, String), Value)> = items
+    let mut rows: Vec<(SortVal, String, Value)> = items
         .into_iter()
         .filter(|v| q.filter.as_ref().is_none_or(|f| eval(f, v)))
         .map(|v| {
-            (
-                (
-                    sort_key(&v, &q.order_by),
-                    get_ci(&v, &q.key)
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string(),
-                ),
-                v,
-            )
+            let sort = SortVal::of(get_ci(&v, &q.order_by).unwrap_or(&Value::Null));
+            let key = key_string(get_ci(&v, &q.key));
+            (sort, key, v)
         })
         .collect();
-    rows.sort_by(|a, b| key_cmp(&a.0, &b.0, q.descending));
+    rows.sort_by(|a, b| row_cmp((&a.0, &a.1), (&b.0, &b.1), q.descending));
     let count = q.count.then_some(rows.len());
-    if let Some(tok) = &q.skiptoken {
-        let bad = || {
-            ODataError(
-                "The '$skiptoken' is not valid: use the @odata.nextLink exactly as returned."
-                    .into(),
-            )
-        };
-        let bytes = URL_SAFE_NO_PAD.decode(tok.trim()).map_err(|_| bad())?;
-        let t: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-        if t.get("f").and_then(Value::as_str) != Some(q.fingerprint().as_str()) {
-            return err("The '$skiptoken' belongs to a different query ($filter or $orderby changed); start again without it.");
-        }
-        let after = (
-            t.get("k").cloned().unwrap_or(Value::Null),
-            t.get("i")
-                .and_then(Value::as_str)
-                .ok_or_else(bad)?
-                .to_string(),
-        );
-        rows.retain(|(k, _)| key_cmp(k, &after, q.descending) == Ordering::Greater);
-    }
-    let more = rows.len() > q.top;
-    rows.truncate(q.top);
+    let start = q.after.as_ref().map_or(0, |c| {
+        rows.partition_point(|r| {
+            row_cmp((&r.0, &r.1), (&c.sort, &c.key), q.descending) != Ordering::Greater
+        })
+    });
+    let mut rest: Vec<(SortVal, String, Value)> = rows.into_iter().skip(start).collect();
+    let more = rest.len() > q.top;
+    rest.truncate(q.top);
     let next_skiptoken = if more {
-        rows.last().map(|((k, i), _)| {
-            URL_SAFE_NO_PAD.encode(json!({"k": k, "i": i, "f": q.fingerprint()}).to_string())
+        rest.last().map(|(_, key, v)| {
+            let sort = get_ci(v, &q.order_by).cloned().unwrap_or(Value::Null);
+            let tok = json!({"v": TOKEN_VERSION, "f": q.fingerprint, "s": sort, "k": key});
+            URL_SAFE_NO_PAD.encode(tok.to_string())
         })
     } else {
         None
     };
-    let items = rows
+    let items = rest
         .into_iter()
-        .map(|(_, v)| match &q.select {
+        .map(|(_, _, v)| match &q.select {
+            Some(cols) => project(v, cols),
             None => v,
-            Some(cols) => {
-                let mut m = Map::new();
-                if let Some(o) = v.as_object() {
-                    for (k, val) in o {
-                        if k.starts_with("@odata.") || cols.iter().any(|c| c == k) {
-                            m.insert(k.clone(), val.clone());
-                        }
-                    }
-                }
-                Value::Object(m)
-            }
         })
         .collect();
     Ok(Page {
@@ -809,188 +1242,4 @@ pub fn apply(q: &Query, items: Vec<Value>) -> Result<Page, ODataError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn spec() -> EntitySpec {
-        EntitySpec::new(
-            "microsoft.graph.user",
-            &[
-                "id",
-                "displayName",
-                "department",
-                "accountEnabled",
-                "identifierUris",
-                "createdDateTime",
-                "groupTypes",
-                "passwordProfile",
-            ],
-            &["displayName"],
-            "id",
-        )
-    }
-    fn user(id: &str, name: &str, dept: Option<&str>) -> Value {
-        json!({"id": id, "displayName": name, "department": dept, "accountEnabled": true, "identifierUris": ["api://A", "https://b"], "createdDateTime": "2024-05-01T00:00:00Z", "groupTypes": [], "passwordProfile": {"forceChangePasswordNextSignIn": true}})
-    }
-    fn ok(f: &str, v: &Value) -> bool {
-        eval(&parse_filter(f).unwrap(), v)
-    }
-
-    #[test]
-    fn operators_and_case_insensitivity() {
-        let u = user("1", "Alex Wilber", Some("Sales"));
-        assert!(ok("displayName eq 'alex wilber'", &u));
-        assert!(ok("DisplayName EQ 'ALEX WILBER'", &u));
-        assert!(ok("department ne 'HR'", &u));
-        assert!(ok("startswith(displayName,'al')", &u));
-        assert!(ok("endswith(displayName,'BER')", &u));
-        assert!(ok("department in ('hr', 'sales')", &u));
-        assert!(!ok("department in ('hr')", &u));
-        assert!(ok("accountEnabled eq true", &u));
-        assert!(ok("not (accountEnabled eq false)", &u));
-        assert!(ok("identifierUris/any(x:x eq 'api://a')", &u));
-        assert!(ok("identifierUris/any(x:startswith(x,'https:'))", &u));
-        assert!(!ok("groupTypes/any(c:c eq 'Unified')", &u));
-        assert!(ok(
-            "createdDateTime ge 2024-01-01T00:00:00Z and createdDateTime lt 2025-01-01T00:00:00Z",
-            &u
-        ));
-        assert!(ok(
-            "passwordProfile/forceChangePasswordNextSignIn eq true",
-            &u
-        ));
-        assert!(ok("department eq null", &user("2", "x", None)));
-        assert!(ok("id eq '1' or id eq '9'", &u));
-        assert!(ok("displayName eq 'O''Neil'", &user("3", "o'neil", None)));
-        // Precedence: not > and > or.
-        assert!(ok("id eq '9' and id eq '9' or id eq '1'", &u));
-        assert!(!ok("id eq '9' and (id eq '9' or id eq '1')", &u));
-    }
-
-    #[test]
-    fn errors_name_the_problem() {
-        let e = |f: &str| {
-            parse_filter(f)
-                .err()
-                .map(|e| e.message())
-                .unwrap_or_default()
-        };
-        assert!(e("department eq").contains("expected a value"));
-        assert!(e("department xx 'a'").contains("expected an operator"));
-        assert!(e("'unterminated").contains("unterminated"));
-        assert!(e("contains(displayName,'a')").contains("contains"));
-        assert!(e("(a eq 'b'").contains("')'"));
-        assert!(e(&"(".repeat(40)).contains("nested"));
-        assert!(e(&"a".repeat(5000)).contains("longer"));
-        let pairs = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
-        assert!(Query::parse(&pairs("$filter", "nope eq 'x'"), &spec())
-            .unwrap_err()
-            .message()
-            .contains("'nope'"));
-        assert!(Query::parse(&pairs("$select", "nope"), &spec()).is_err());
-        assert!(Query::parse(&pairs("$top", "0"), &spec()).is_err());
-        assert!(Query::parse(&pairs("$top", "1000"), &spec()).is_err());
-        assert!(Query::parse(&pairs("$orderby", "department"), &spec()).is_err());
-        assert!(Query::parse(&pairs("$expand", "manager"), &spec()).is_err());
-        assert!(Query::parse(&pairs("$search", "x"), &spec()).is_err());
-        let dup = vec![
-            ("$top".to_string(), "1".to_string()),
-            ("$TOP".to_string(), "2".to_string()),
-        ];
-        assert!(Query::parse(&dup, &spec()).is_err());
-        assert!(Query::parse(&pairs("api-version", "x"), &spec()).is_ok());
-    }
-
-    #[test]
-    fn paging_is_keyset_and_survives_inserts() {
-        let mut items: Vec<Value> = (0..10)
-            .map(|i| user(&format!("{i:02}"), &format!("n{}", 9 - i), None))
-            .collect();
-        let pairs = vec![
-            ("$top".to_string(), "3".to_string()),
-            ("$orderby".to_string(), "displayName desc".to_string()),
-        ];
-        let mut q = Query::parse(&pairs, &spec()).unwrap();
-        let mut seen = Vec::new();
-        let mut inserted = false;
-        loop {
-            let p = apply(&q, items.clone()).unwrap();
-            seen.extend(
-                p.items
-                    .iter()
-                    .map(|v| v["displayName"].as_str().unwrap().to_string()),
-            );
-            if !inserted {
-                items.push(user("99", "n5x", None));
-                inserted = true;
-            }
-            match p.next_skiptoken {
-                Some(t) => q.skiptoken = Some(t),
-                None => break,
-            }
-        }
-        for i in 0..10 {
-            assert_eq!(
-                seen.iter().filter(|s| **s == format!("n{i}")).count(),
-                1,
-                "{seen:?}"
-            );
-        }
-        let mut sorted = seen.clone();
-        sorted.sort_by(|a, b| b.cmp(a));
-        assert_eq!(seen, sorted);
-        // A token from another query is refused.
-        let other = vec![
-            ("$filter".to_string(), "displayName ne 'x'".to_string()),
-            ("$skiptoken".to_string(), q.skiptoken.clone().unwrap()),
-        ];
-        assert!(apply(&Query::parse(&other, &spec()).unwrap(), items.clone()).is_err());
-        let bad = vec![("$skiptoken".to_string(), "garbage!".to_string())];
-        assert!(apply(&Query::parse(&bad, &spec()).unwrap(), items).is_err());
-    }
-
-    #[test]
-    fn select_count_and_advanced() {
-        let items = vec![user("1", "a", Some("x")), user("2", "b", Some("y"))];
-        let pairs = vec![
-            ("$select".to_string(), "displayName".to_string()),
-            ("$count".to_string(), "true".to_string()),
-            ("$filter".to_string(), "department ne 'z'".to_string()),
-        ];
-        let q = Query::parse(&pairs, &spec()).unwrap();
-        assert!(needs_advanced_query(&q));
-        let p = apply(&q, items).unwrap();
-        assert_eq!(p.count, Some(2));
-        assert_eq!(p.items[0], json!({"displayName": "a"}));
-        let q = Query::parse(
-            &[("$filter".to_string(), "displayName eq 'a'".to_string())],
-            &spec(),
-        )
-        .unwrap();
-        assert!(!needs_advanced_query(&q));
-    }
-
-    #[test]
-    fn never_panics_on_junk() {
-        for s in [
-            "",
-            ")",
-            "((",
-            "a/any(",
-            "a/any(x",
-            "a/any(x:",
-            "a in (",
-            "a in ()",
-            "not",
-            "eq eq eq",
-            "'",
-            "a eq 1.2.3",
-            "startswith(",
-            "x/all(y:y eq 1)",
-            "\u{0}",
-            "a eq 2024-13-45T99:99:99Z",
-        ] {
-            let _ = parse_filter(s);
-        }
-    }
-}
+mod tests;
