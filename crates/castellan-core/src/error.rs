@@ -89,7 +89,7 @@ impl AadstsError {
     }
     /// 70003: unsupported grant type.
     pub fn unsupported_grant_type(grant: &str) -> Self {
-        aadsts!(70003, UnsupportedGrantType, "The app requested an unsupported grant type '{grant}'. Supported here: client_credentials.")
+        aadsts!(70003, UnsupportedGrantType, "The app requested an unsupported grant type '{grant}'. Supported here: client_credentials, password.")
     }
     /// 700016: the client application is not in this tenant.
     pub fn client_not_found(client_id: &str, tenant: &str) -> Self {
@@ -126,6 +126,30 @@ impl AadstsError {
     /// 90014: a parameter appears more than once or is malformed.
     pub fn malformed(what: &str) -> Self {
         aadsts!(90014, InvalidRequest, "{what}")
+    }
+    /// 50034: no such user in the tenant.
+    pub fn user_not_found(upn: &str, tenant: &str) -> Self {
+        aadsts!(50034, InvalidGrant, "The user account {upn} does not exist in the {tenant} directory. To sign into this application, the account must be added to the directory.")
+    }
+    /// 50126: wrong user name or password.
+    pub fn invalid_credentials() -> Self {
+        aadsts!(
+            50126,
+            InvalidGrant,
+            "Error validating credentials due to invalid username or password."
+        )
+    }
+    /// 50057: the account is disabled.
+    pub fn user_disabled() -> Self {
+        aadsts!(50057, InvalidGrant, "The user account is disabled. An administrator must enable it (accountEnabled = true).")
+    }
+    /// 50055: the password must be changed first.
+    pub fn password_must_change() -> Self {
+        aadsts!(50055, InvalidGrant, "The password is expired or must be changed at next sign-in. Sign in interactively to change it, then retry.")
+    }
+    /// 65001: consent is missing for a requested permission.
+    pub fn consent_required(client_id: &str, client_name: &str, missing: &str) -> Self {
+        aadsts!(65001, InvalidGrant, "The user or administrator has not consented to use the application with ID '{client_id}' named '{client_name}'. Send an interactive authorization request for this user and resource. Missing: {missing}.")
     }
     /// 700025: a public client sent a credential.
     pub fn public_client_with_credential() -> Self {

@@ -13,6 +13,8 @@ pub enum Area {
     AuditLogs,
     /// Directory role assignments.
     RoleManagement,
+    /// The signed-in user's own profile (`/me`).
+    Me,
 }
 
 /// Read or write.
@@ -65,6 +67,22 @@ pub fn permissions_for(area: Area, access: Access) -> &'static [&'static str] {
             "Directory.ReadWrite.All",
         ],
         (RoleManagement, Write) => &["RoleManagement.ReadWrite.Directory"],
+        (Me, Read) => &[
+            "User.Read",
+            "User.ReadWrite",
+            "User.ReadBasic.All",
+            "User.Read.All",
+            "User.ReadWrite.All",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+            "Directory.AccessAsUser.All",
+        ],
+        (Me, Write) => &[
+            "User.ReadWrite",
+            "User.ReadWrite.All",
+            "Directory.ReadWrite.All",
+            "Directory.AccessAsUser.All",
+        ],
     }
 }
 

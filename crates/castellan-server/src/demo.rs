@@ -258,9 +258,18 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
     )
     .await
     .map_err(e)?;
-    service_principals::create(&mut env, &t, &public.app_id.to_string())
+    let public_sp = service_principals::create(&mut env, &t, &public.app_id.to_string())
         .await
         .map_err(e)?;
+    service_principals::grant_delegated(
+        &mut env,
+        &t,
+        &public_sp,
+        &graph_sp,
+        "User.Read openid profile email offline_access",
+    )
+    .await
+    .map_err(e)?;
 
     let v = json!({
         "authority": format!("{origin}/{}", t.id),
@@ -275,7 +284,7 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
             "app_id": conf.app_id.to_string(), "object_id": conf.id.to_string(), "service_principal_id": conf_sp.id.to_string(),
             "secret": secret.secret_text.expose(), "redirect_uri": redirect, "app_permissions": DEMO_APP_PERMISSIONS, "delegated_grants": ["User.Read"],
         },
-        "public_client": {"app_id": public.app_id.to_string(), "object_id": public.id.to_string(), "redirect_uri": "http://localhost"},
+        "public_client": {"app_id": public.app_id.to_string(), "object_id": public.id.to_string(), "service_principal_id": public_sp.id.to_string(), "redirect_uri": "http://localhost", "delegated_grants": ["User.Read", "openid", "profile", "email", "offline_access"]},
         "groups": {"all_staff": all.id.to_string(), "engineering": eng.id.to_string(), "sre": sre.id.to_string(), "sales": sales.id.to_string(), "finance": finance.id.to_string()},
     });
     crate::keys::write_secret_file(

@@ -23,8 +23,45 @@ pub fn access_token_payload(c: &AccessTokenClaims, issuer: &str) -> Value {
     m.insert("azpacr".into(), json!(c.azpacr.acr()));
     m.insert("idtyp".into(), json!(c.idtyp));
     m.insert("oid".into(), json!(c.oid.to_string()));
+    if let Some(n) = &c.name {
+        m.insert("name".into(), json!(n));
+    }
+    if let Some(p) = &c.preferred_username {
+        m.insert("preferred_username".into(), json!(p));
+    }
     if !c.roles.is_empty() {
         m.insert("roles".into(), json!(c.roles));
+    }
+    if let Some(scp) = &c.scp {
+        m.insert("scp".into(), json!(scp));
+    }
+    m.insert("sub".into(), json!(c.sub));
+    m.insert("tid".into(), json!(c.tid.to_string()));
+    m.insert("uti".into(), json!(c.uti));
+    m.insert("ver".into(), json!("2.0"));
+    Value::Object(m)
+}
+
+/// Renders an ID token's payload.
+pub fn id_token_payload(c: &castellan_core::flow::IdTokenClaims, issuer: &str) -> Value {
+    let mut m = Map::new();
+    m.insert("aud".into(), json!(c.aud));
+    m.insert("iss".into(), json!(issuer));
+    m.insert("iat".into(), json!(c.iat.secs()));
+    m.insert("nbf".into(), json!(c.nbf.secs()));
+    m.insert("exp".into(), json!(c.exp.secs()));
+    if let Some(n) = &c.name {
+        m.insert("name".into(), json!(n));
+    }
+    if let Some(n) = &c.nonce {
+        m.insert("nonce".into(), json!(n));
+    }
+    m.insert("oid".into(), json!(c.oid.to_string()));
+    if let Some(p) = &c.preferred_username {
+        m.insert("preferred_username".into(), json!(p));
+    }
+    if let Some(e) = &c.email {
+        m.insert("email".into(), json!(e));
     }
     m.insert("sub".into(), json!(c.sub));
     m.insert("tid".into(), json!(c.tid.to_string()));
@@ -97,6 +134,9 @@ mod tests {
             oid: ObjectId::from_random([2; 16]),
             sub: "s".into(),
             roles: vec!["User.Read.All".into()],
+            scp: None,
+            name: None,
+            preferred_username: None,
             idtyp: "app",
             uti: "u".into(),
         };

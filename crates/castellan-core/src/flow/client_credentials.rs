@@ -90,6 +90,9 @@ pub fn issue(input: &ClientCredentialsInput<'_>) -> Result<AccessTokenClaims, Aa
         oid: input.client_sp.id,
         sub: input.client_sp.id.to_string(),
         roles,
+        scp: None,
+        name: None,
+        preferred_username: None,
         idtyp: "app",
         uti: input.uti.clone(),
     })

@@ -2,7 +2,9 @@
 //! the request to a decision (claims) or an `AadstsError`.
 
 pub mod client_credentials;
+pub mod password;
 pub mod scope;
+pub mod user_token;
 
 use crate::ids::{ObjectId, TenantId};
 use crate::time::Timestamp;
@@ -52,6 +54,12 @@ pub struct AccessTokenClaims {
     pub sub: String,
     /// App roles granted.
     pub roles: Vec<String>,
+    /// Delegated scopes (user tokens only).
+    pub scp: Option<String>,
+    /// The user's display name (user tokens).
+    pub name: Option<String>,
+    /// The user's UPN (user tokens).
+    pub preferred_username: Option<String>,
     /// `app` or `user`.
     pub idtyp: &'static str,
     /// Unique token id.
@@ -60,3 +68,36 @@ pub struct AccessTokenClaims {
 
 /// Access-token lifetime in seconds (Entra's typical 3599).
 pub const ACCESS_TOKEN_LIFETIME_SECS: i64 = 3599;
+
+/// The claims of an ID token (OpenID Connect Core §2; Microsoft identity platform ID token
+/// claims reference, v2.0).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdTokenClaims {
+    /// The client id.
+    pub aud: String,
+    /// Tenant.
+    pub tid: TenantId,
+    /// Issued at.
+    pub iat: Timestamp,
+    /// Not before.
+    pub nbf: Timestamp,
+    /// Expires.
+    pub exp: Timestamp,
+    /// User object id.
+    pub oid: ObjectId,
+    /// Subject (stable per user and app).
+    pub sub: String,
+    /// Display name (`profile`).
+    pub name: Option<String>,
+    /// UPN (`profile`).
+    pub preferred_username: Option<String>,
+    /// Mail (`email`).
+    pub email: Option<String>,
+    /// The request's nonce.
+    pub nonce: Option<String>,
+    /// Unique token id.
+    pub uti: String,
+}
+
+/// ID-token lifetime in seconds (one hour, as Entra).
+pub const ID_TOKEN_LIFETIME_SECS: i64 = 3600;

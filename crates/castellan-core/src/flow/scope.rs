@@ -94,3 +94,122 @@ mod tests {
         assert!(!resource_matches("api://a", "api://a/b"));
     }
 }
+
+/// The OpenID Connect scopes (they name no resource).
+pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+/// A delegated (user) scope request: OIDC scopes plus permissions on at most one resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DelegatedScopes {
+    /// `openid`, `profile`, `email`, `offline_access` as requested.
+    pub oidc: Vec<String>,
+    /// The resource identifier (App ID URI or appId); Microsoft Graph when only bare or OIDC
+    /// scopes were requested.
+    pub resource: String,
+    /// The permission values requested on it (empty with `.default`).
+    pub permissions: Vec<String>,
+    /// `{resource}/.default` was requested: every consented permission.
+    pub default: bool,
+}
+
+/// The Graph resource identifier bare scopes (`User.Read`) refer to.
+pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+
+/// Parses the `scope` of a delegated request (Microsoft identity platform "scopes and
+/// permissions"): `{resource}/{permission}`, bare permissions meaning Graph, `.default`, and the
+/// OIDC scopes. More than one resource is 700022 (the token endpoint issues for one resource).
+pub fn parse_delegated(scope: &str) -> Result<DelegatedScopes, AadstsError> {
+    let mut oidc = Vec::new();
+    let mut resource: Option<String> = None;
+    let mut permissions = Vec::new();
+    let mut default = false;
+    let parts: Vec<&str> = scope.split_whitespace().collect();
+    if parts.is_empty() {
+        return Err(AadstsError::missing_parameter("scope"));
+    }
+    for p in parts {
+        if OIDC_SCOPES.iter().any(|o| o.eq_ignore_ascii_case(p)) {
+            let lower = p.to_ascii_lowercase();
+            if !oidc.contains(&lower) {
+                oidc.push(lower);
+            }
+            continue;
+        }
+        let (res, perm) = match p.rsplit_once('/') {
+            Some((r, perm)) if !r.is_empty() => (r.to_string(), perm.to_string()),
+            _ => (GRAPH_RESOURCE.to_string(), p.to_string()),
+        };
+        if perm.is_empty() {
+            return Err(AadstsError::invalid_scope(p, "A scope must name a permission after the resource, e.g. 'api://my-api/access_as_user'."));
+        }
+        match &resource {
+            Some(r) if !resource_matches(r, &res) => {
+                return Err(AadstsError {
+                    code: 700022,
+                    error: crate::error::OAuthError::InvalidScope,
+                    message: format!(
+                        "The provided value for the input parameter scope is not valid because it contains more than one resource: '{r}' and '{res}'. Request a token for one resource at a time; MSAL does this for you per call."
+                    ),
+                })
+            }
+            Some(_) => {}
+            None => resource = Some(res),
+        }
+        if perm == ".default" {
+            default = true;
+        } else if !permissions
+            .iter()
+            .any(|x: &String| x.eq_ignore_ascii_case(&perm))
+        {
+            permissions.push(perm);
+        }
+    }
+    if default && !permissions.is_empty() {
+        return Err(AadstsError::invalid_scope(
+            scope,
+            "'.default' cannot be combined with other permissions on the same resource.",
+        ));
+    }
+    let resource = resource.unwrap_or_else(|| GRAPH_RESOURCE.to_string());
+    if permissions.is_empty() && !default {
+        default = true;
+    }
+    Ok(DelegatedScopes {
+        oidc,
+        resource,
+        permissions,
+        default,
+    })
+}
+
+#[cfg(test)]
+mod delegated_tests {
+    use super::*;
+
+    #[test]
+    fn delegated_forms() {
+        let d = parse_delegated("openid profile offline_access User.Read").unwrap();
+        assert_eq!(d.oidc, vec!["openid", "profile", "offline_access"]);
+        assert_eq!(d.resource, GRAPH_RESOURCE);
+        assert_eq!(d.permissions, vec!["User.Read"]);
+        assert!(!d.default);
+        let d = parse_delegated(
+            "https://graph.microsoft.com/User.Read https://graph.microsoft.com/Mail.Read",
+        )
+        .unwrap();
+        assert_eq!(d.permissions, vec!["User.Read", "Mail.Read"]);
+        let d = parse_delegated("api://my-api/.default openid").unwrap();
+        assert_eq!((d.resource.as_str(), d.default), ("api://my-api", true));
+        let d = parse_delegated("openid").unwrap();
+        assert_eq!(
+            (d.resource.as_str(), d.default),
+            (GRAPH_RESOURCE, true),
+            "OIDC-only means Graph with what was consented"
+        );
+        let code = |s: &str| parse_delegated(s).err().map(|e| e.code);
+        assert_eq!(code("User.Read api://other/read"), Some(700022));
+        assert_eq!(code("api://x/.default api://x/read"), Some(70011));
+        assert_eq!(code(""), Some(900144));
+        assert_eq!(code("api://x/"), Some(70011));
+    }
+}

@@ -146,3 +146,105 @@ pub async fn find_resource(
         })
         .ok_or_else(|| AadstsError::resource_not_found(resource, &tenant.id.to_string()).into())
 }
+
+/// A resource-owner password request, as parsed by wire.
+pub struct PasswordRequest {
+    /// `client_id`.
+    pub client_id: Option<String>,
+    /// `client_secret`, for confidential clients.
+    pub client_secret: Option<SecretText>,
+    /// `username`.
+    pub username: Option<String>,
+    /// `password`.
+    pub password: Option<SecretText>,
+    /// `scope`.
+    pub scope: Option<String>,
+}
+
+/// The app-role assignments a user holds directly and through (transitive) group membership.
+pub async fn user_assignments(
+    store: &dyn Store,
+    tenant: &Tenant,
+    user: crate::ObjectId,
+) -> Result<Vec<crate::model::AppRoleAssignment>, StoreError> {
+    let mut out = store.app_role_assignments_of(tenant.id, user).await?;
+    let graph = crate::model::MembershipGraph::new(&store.memberships(tenant.id).await?);
+    for g in graph.transitive_member_of(user) {
+        out.extend(store.app_role_assignments_of(tenant.id, g).await?);
+    }
+    Ok(out)
+}
+
+/// `grant_type=password`.
+pub async fn password(
+    store: &dyn Store,
+    hasher: &dyn crate::ops::PasswordHasher,
+    tenant: &Tenant,
+    req: PasswordRequest,
+    now: Timestamp,
+    uti: (String, String),
+) -> Result<crate::flow::user_token::UserTokens, TokenError> {
+    let client_id = req
+        .client_id
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| AadstsError::missing_parameter("client_id"))?;
+    let username = req
+        .username
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| AadstsError::missing_parameter("username"))?;
+    let password = req
+        .password
+        .as_ref()
+        .ok_or_else(|| AadstsError::missing_parameter("password"))?;
+    let scope_text = req
+        .scope
+        .as_deref()
+        .ok_or_else(|| AadstsError::missing_parameter("scope"))?;
+    let (app, client_sp) = load_client(store, tenant, client_id).await?;
+    let auth = match &req.client_secret {
+        Some(secret) => {
+            client_credentials::authenticate_secret(&app, secret, now)?;
+            ClientAuthMethod::Secret
+        }
+        None if app.is_fallback_public_client => ClientAuthMethod::None,
+        None => return Err(AadstsError::missing_client_credential().into()),
+    };
+    let scopes = scope::parse_delegated(scope_text)?;
+    let user = store.user_by_upn(tenant.id, username).await?;
+    // Verify against a fixed dummy hash when the user is unknown, so timing does not tell.
+    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$Y2FzdGVsbGFuLWR1bW15$2Yy5Qm2m4r3l3cQwTtxOGs3m4e8m0x7c0mY2yqj7zVA";
+    let phc = user
+        .as_ref()
+        .and_then(|u| u.password_hash.clone())
+        .unwrap_or_else(|| DUMMY.to_string());
+    let ok = hasher.verify(password.expose(), &phc).await
+        && user.as_ref().is_some_and(|u| u.password_hash.is_some());
+    crate::flow::password::check_user(user.as_ref(), username, &tenant.id.to_string(), ok)?;
+    let Some(user) = user else {
+        return Err(AadstsError::invalid_credentials().into());
+    };
+    let resource_sp = find_resource(store, tenant, &scopes.resource).await?;
+    let (roles, resource_scopes) = exposed(store, &resource_sp).await?;
+    let grants = store.permission_grants(tenant.id).await?;
+    let assignments = user_assignments(store, tenant, user.id).await?;
+    Ok(crate::flow::user_token::issue(
+        &crate::flow::user_token::UserTokenInput {
+            tenant,
+            client_app: &app,
+            client_sp: &client_sp,
+            auth,
+            user: &user,
+            scopes: &scopes,
+            resource_sp: &resource_sp,
+            resource_scopes: &resource_scopes,
+            resource_roles: &roles,
+            grants: &grants,
+            user_assignments: &assignments,
+            now,
+            uti,
+            nonce: None,
+        },
+    )?)
+}

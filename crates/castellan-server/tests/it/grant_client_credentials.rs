@@ -144,7 +144,10 @@ async fn failure_families_carry_entra_codes() {
         }
     };
     let (st, v) = post(vec![
-        ("grant_type", "password".into()),
+        (
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:saml1_1-bearer".into(),
+        ),
         ("client_id", cid.clone()),
     ])
     .await;

@@ -10,6 +10,7 @@
 
 mod discovery;
 mod grant_client_credentials;
+mod grant_password;
 mod graph_applications;
 mod graph_groups;
 mod graph_users;

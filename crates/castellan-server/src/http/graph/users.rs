@@ -24,6 +24,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1.0/users", get(list_users).post(create))
+        .route("/v1.0/me", get(me))
         .route(
             "/v1.0/users/{id}",
             get(get_user).patch(update).delete(delete),
@@ -288,4 +289,30 @@ async fn transitive_member_of(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     member_of_impl(s, c, id, uri, headers, true).await
+}
+
+/// `GET /v1.0/me`: the signed-in user (delegated tokens only).
+async fn me(
+    State(s): State<AppState>,
+    c: Caller,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
+    let castellan_core::audit::Actor::User { id, .. } = &c.actor else {
+        return Err(c.err(castellan_wire::errors::GraphError::bad_request(
+            "/me request is only valid with delegated authentication flow: an app-only token has no signed-in user. Use /users/{id} instead.",
+        )));
+    };
+    c.require(Area::Me, Access::Read)?;
+    let u = s
+        .store
+        .user(c.tenant.id, *id)
+        .await
+        .map_err(store_err(&c))?
+        .ok_or_else(|| {
+            c.err(castellan_wire::errors::GraphError::not_found(
+                "The signed-in user no longer exists.",
+            ))
+        })?;
+    let v = select_one(&c, &uri, &spec(), wire::render(&u))?;
+    Ok(Json(with_context(&c, "users/$entity", v)).into_response())
 }

@@ -8,7 +8,7 @@ use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use castellan_core::error::AadstsError;
-use castellan_core::ops::token::{self, ClientCredentialsRequest, TokenError};
+use castellan_core::ops::token::{self, ClientCredentialsRequest, PasswordRequest, TokenError};
 use castellan_core::secret::SecretText;
 use castellan_core::Timestamp;
 use castellan_wire::claims;
@@ -149,6 +149,64 @@ pub async fn token(
                         }
                         Err(e) => unavailable(&e, &cid, at),
                     }
+                }
+                Err(TokenError::Aadsts(e)) => error(&e, &cid, at),
+                Err(TokenError::Store(e)) => unavailable(&e, &cid, at),
+            }
+        }
+        "password" => {
+            let (mut client_id, mut secret) = (
+                form.get("client_id").map(str::to_string),
+                form.get("client_secret").map(str::to_string),
+            );
+            if let Some((bid, bsecret)) = basic {
+                client_id = Some(bid);
+                secret = Some(bsecret);
+            }
+            let req = PasswordRequest {
+                client_id,
+                client_secret: secret.map(SecretText::new),
+                username: form.get("username").map(str::to_string),
+                password: form.get("password").map(SecretText::new),
+                scope: form.get("scope").map(str::to_string),
+            };
+            match token::password(
+                s.store.as_ref(),
+                &s.hasher,
+                &tenant,
+                req,
+                at,
+                (random_token(16), random_token(16)),
+            )
+            .await
+            {
+                Ok(t) => {
+                    let origin = s.origins.for_host(host(&headers));
+                    let iss = claims::issuer(&origin, &tenant.id.to_string());
+                    let access = match s
+                        .keys
+                        .sign_jwt(&claims::access_token_payload(&t.access, &iss), at)
+                    {
+                        Ok(j) => j,
+                        Err(e) => return unavailable(&e, &cid, at),
+                    };
+                    let mut body =
+                        claims::token_response(&access, t.access.exp.secs() - t.access.iat.secs());
+                    body["scope"] = serde_json::json!(t.scope);
+                    if let Some(id) = &t.id {
+                        match s.keys.sign_jwt(&claims::id_token_payload(id, &iss), at) {
+                            Ok(j) => body["id_token"] = serde_json::json!(j),
+                            Err(e) => return unavailable(&e, &cid, at),
+                        }
+                    }
+                    if form.get("client_info") == Some("1") {
+                        body["client_info"] = serde_json::json!(claims::client_info(
+                            &t.access.oid.to_string(),
+                            &tenant.id.to_string()
+                        ));
+                    }
+                    tracing::info!(tenant = %tenant.id, user = %t.access.oid, aud = %t.access.aud, "issued user token (password grant)");
+                    no_store(Json(body).into_response())
                 }
                 Err(TokenError::Aadsts(e)) => error(&e, &cid, at),
                 Err(TokenError::Store(e)) => unavailable(&e, &cid, at),
