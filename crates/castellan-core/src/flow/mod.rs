@@ -3,6 +3,8 @@
 
 pub mod client_credentials;
 pub mod password;
+pub mod pkce;
+pub mod redirect;
 pub mod scope;
 pub mod user_token;
 

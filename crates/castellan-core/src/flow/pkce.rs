@@ -1,0 +1,196 @@
+//! Proof Key for Code Exchange (RFC 7636). Only `S256` is accepted (`plain` is refused, per
+//! RFC 9700 §2.1.1); a challenge is required for public clients and SPAs; the verifier is
+//! compared in constant time.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use subtle::ConstantTimeEq;
+
+use crate::error::{AadstsError, OAuthError};
+
+/// A validated code challenge (`code_challenge_method=S256`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeChallenge(String);
+
+impl CodeChallenge {
+    /// The challenge text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn unreserved(s: &str) -> bool {
+    s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+}
+
+/// Validates the authorize request's PKCE parameters. `required` is true for public clients
+/// and SPA redirects.
+pub fn challenge_from_request(
+    challenge: Option<&str>,
+    method: Option<&str>,
+    required: bool,
+) -> Result<Option<CodeChallenge>, AadstsError> {
+    let Some(c) = challenge else {
+        if method.is_some() {
+            return Err(AadstsError {
+                code: 50147,
+                error: OAuthError::InvalidRequest,
+                message: "code_challenge_method was sent without a code_challenge.".into(),
+            });
+        }
+        if required {
+            return Err(AadstsError {
+                code: 9002325,
+                error: OAuthError::InvalidRequest,
+                message: "Proof Key for Code Exchange is required for cross-origin authorization code redemption and public clients: send code_challenge and code_challenge_method=S256.".into(),
+            });
+        }
+        return Ok(None);
+    };
+    match method {
+        Some("S256") => {}
+        Some("plain") | None => {
+            return Err(AadstsError {
+                code: 501491,
+                error: OAuthError::InvalidRequest,
+                message: "Only code_challenge_method=S256 is supported; 'plain' (and an absent method, which means plain) is refused.".into(),
+            })
+        }
+        Some(other) => return Err(AadstsError { code: 501491, error: OAuthError::InvalidRequest, message: format!("Unknown code_challenge_method '{other}'; use S256.") }),
+    }
+    if c.len() != 43 || !unreserved(c) {
+        return Err(AadstsError {
+            code: 501491,
+            error: OAuthError::InvalidRequest,
+            message:
+                "Invalid size of code_challenge: an S256 challenge is 43 base64url characters."
+                    .into(),
+        });
+    }
+    Ok(Some(CodeChallenge(c.to_string())))
+}
+
+/// The S256 transform: `BASE64URL(SHA256(verifier))`.
+pub fn s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(crate::secret::sha256(verifier.as_bytes()))
+}
+
+/// Checks the token request's verifier against the stored challenge (constant time).
+pub fn verify(
+    challenge: Option<&CodeChallenge>,
+    verifier: Option<&str>,
+) -> Result<(), AadstsError> {
+    match (challenge, verifier) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err(AadstsError {
+            code: 50148,
+            error: OAuthError::InvalidGrant,
+            message:
+                "A code_verifier was sent but the authorization request had no code_challenge."
+                    .into(),
+        }),
+        (Some(_), None) => Err(AadstsError::missing_parameter("code_verifier")),
+        (Some(c), Some(v)) => {
+            if v.len() < 43 || v.len() > 128 || !unreserved(v) {
+                return Err(AadstsError {
+                    code: 501481,
+                    error: OAuthError::InvalidGrant,
+                    message:
+                        "The code_verifier must be 43 to 128 characters from [A-Z a-z 0-9 - . _ ~]."
+                            .into(),
+                });
+            }
+            if bool::from(s256(v).as_bytes().ct_eq(c.0.as_bytes())) {
+                Ok(())
+            } else {
+                Err(AadstsError { code: 501481, error: OAuthError::InvalidGrant, message: "The Code_Verifier does not match the code_challenge supplied in the authorization request.".into() })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // RFC 7636 Appendix B.
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn code<T>(r: Result<T, AadstsError>) -> u32 {
+        r.err().map_or(0, |e| e.code)
+    }
+
+    #[test]
+    fn rfc7636_appendix_b() {
+        assert_eq!(s256(VERIFIER), CHALLENGE);
+        let c = challenge_from_request(Some(CHALLENGE), Some("S256"), true).unwrap();
+        assert!(verify(c.as_ref(), Some(VERIFIER)).is_ok());
+    }
+
+    #[test]
+    fn challenge_rules() {
+        assert_eq!(
+            code(challenge_from_request(None, None, true)),
+            9002325,
+            "required for public clients"
+        );
+        assert_eq!(challenge_from_request(None, None, false).unwrap(), None);
+        assert_eq!(
+            code(challenge_from_request(
+                Some(CHALLENGE),
+                Some("plain"),
+                false
+            )),
+            501491
+        );
+        assert_eq!(
+            code(challenge_from_request(Some(CHALLENGE), None, false)),
+            501491,
+            "absent method means plain"
+        );
+        assert_eq!(
+            code(challenge_from_request(Some(CHALLENGE), Some("S512"), false)),
+            501491
+        );
+        assert_eq!(
+            code(challenge_from_request(Some("short"), Some("S256"), false)),
+            501491
+        );
+        assert_eq!(
+            code(challenge_from_request(
+                Some(&format!("{}+", &CHALLENGE[..42])),
+                Some("S256"),
+                false
+            )),
+            501491
+        );
+        assert_eq!(
+            code(challenge_from_request(None, Some("S256"), false)),
+            50147
+        );
+    }
+
+    #[test]
+    fn verifier_rules() {
+        let c = challenge_from_request(Some(CHALLENGE), Some("S256"), false).unwrap();
+        assert_eq!(
+            code(verify(c.as_ref(), None)),
+            900144,
+            "a challenge without a verifier"
+        );
+        assert_eq!(
+            code(verify(None, Some(VERIFIER))),
+            50148,
+            "a verifier without a challenge"
+        );
+        assert_eq!(
+            code(verify(c.as_ref(), Some(&VERIFIER.replace('d', "e")))),
+            501481
+        );
+        assert_eq!(code(verify(c.as_ref(), Some("tooshort"))), 501481);
+        assert_eq!(code(verify(c.as_ref(), Some(&"a".repeat(129)))), 501481);
+        assert!(verify(None, None).is_ok());
+    }
+}
