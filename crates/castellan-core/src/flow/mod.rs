@@ -5,6 +5,7 @@ pub mod client_credentials;
 pub mod password;
 pub mod pkce;
 pub mod redirect;
+pub mod refresh_token;
 pub mod scope;
 pub mod user_token;
 
