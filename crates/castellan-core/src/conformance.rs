@@ -225,6 +225,11 @@ pub async fn run_all(s: &dyn Store, seed: u64) {
     memberships_and_owners(s, seed + 4).await;
     audit_queries(s, seed + 5).await;
     signing_keys(s, seed + 6).await;
+    sparse_round_trips_and_updates(s, seed + 7).await;
+    isolation_of_every_read(s, seed + 8).await;
+    rollback_of_every_failure(s, seed + 9).await;
+    cascades_of_groups_and_service_principals(s, seed + 10).await;
+    not_found_rules(s, seed + 11).await;
 }
 
 pub async fn round_trips(s: &dyn Store, seed: u64) {
@@ -709,8 +714,22 @@ pub async fn audit_queries(s: &dyn Store, seed: u64) {
     let t = tenant(&mut ids, &format!("aud{seed}"));
     let other = tenant(&mut ids, &format!("aue{seed}"));
     let r1 = audit(&mut ids, &t, "UserManagement", 1000);
-    let r2 = audit(&mut ids, &t, "GroupManagement", 2000);
-    let r3 = audit(&mut ids, &t, "UserManagement", 3000);
+    let mut r2 = audit(&mut ids, &t, "GroupManagement", 2000);
+    r2.actor = Actor::User {
+        id: ids.object(),
+        upn: "admin@x.test".into(),
+    };
+    r2.targets[0].user_principal_name = Some("target@x.test".into());
+    r2.targets[0].modified_properties.push(ModifiedProperty {
+        name: "q".into(),
+        old_value: Some("old".into()),
+        new_value: None,
+    });
+    let mut r3 = audit(&mut ids, &t, "UserManagement", 3000);
+    r3.actor = Actor::Operator;
+    r3.targets.clear();
+    r3.result = "failure".into();
+    r3.result_reason = "why".into();
     let r4 = audit(&mut ids, &other, "UserManagement", 2500);
     s.commit(ChangeSet {
         changes: vec![
@@ -795,4 +814,912 @@ pub async fn signing_keys(s: &dyn Store, seed: u64) {
         commit(s, vec![Change::InsertSigningKey(k2)]).await,
         Err(StoreError::Conflict(_))
     ));
+}
+
+async fn expect_not_found(s: &dyn Store, changes: Vec<Change>, what: &str) {
+    let r = commit(s, changes).await;
+    assert!(
+        matches!(r, Err(StoreError::NotFound(_))),
+        "{what}: expected NotFound, got {r:?}"
+    );
+}
+
+async fn expect_conflict(s: &dyn Store, set: ChangeSet, what: &str) -> String {
+    match s.commit(set).await {
+        Err(StoreError::Conflict(m)) => m,
+        other => panic!("{what}: expected Conflict, got {other:?}"),
+    }
+}
+
+async fn no_audit(s: &dyn Store, t: TenantId) -> bool {
+    s.audit_records(t, &AuditQuery::default())
+        .await
+        .unwrap()
+        .is_empty()
+}
+
+fn changes(changes: Vec<Change>) -> ChangeSet {
+    ChangeSet {
+        changes,
+        audit: vec![],
+    }
+}
+
+fn sorted_edges(mut v: Vec<Membership>) -> Vec<Membership> {
+    v.sort_by_key(|e| (e.group_id, e.member_id));
+    v
+}
+
+/// Optional fields as None, empty nested lists, the other enum variants; then updates that
+/// replace every field.
+pub async fn sparse_round_trips_and_updates(s: &dyn Store, seed: u64) {
+    let mut ids = Ids::new(seed);
+    let mut t = tenant(&mut ids, &format!("sparse{seed}"));
+    t.license = LicenseTier::Free;
+    t.settings = TenantSettings::default();
+    t.domains[0].is_default = false;
+    t.domains[1].is_default = true;
+    let mut g = group(&mut ids, &t, "sec");
+    g.description = None;
+    g.group_types = vec![];
+    g.mail_enabled = false;
+    g.security_enabled = true;
+    let mut app = application(&mut ids, &t);
+    app.sign_in_audience = SignInAudience::AzureAdMyOrg;
+    app.identifier_uris.clear();
+    app.web_redirect_uris.clear();
+    app.spa_redirect_uris.clear();
+    app.public_client_redirect_uris.clear();
+    app.is_fallback_public_client = false;
+    app.required_resource_access.clear();
+    app.oauth2_permission_scopes.clear();
+    app.app_roles.clear();
+    app.password_credentials.clear();
+    let mut sp = service_principal(&mut ids, &t, &app);
+    sp.app_owner_tenant_id = None;
+    sp.service_principal_type = ServicePrincipalType::ManagedIdentity;
+    sp.service_principal_names.clear();
+    sp.app_role_assignment_required = false;
+    sp.account_enabled = true;
+    commit(
+        s,
+        vec![
+            Change::InsertTenant(t.clone()),
+            Change::InsertGroup(g.clone()),
+            Change::InsertApplication(app.clone()),
+            Change::InsertServicePrincipal(sp.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.tenant(t.id).await.unwrap(),
+        Some(t.clone()),
+        "tenant with default settings"
+    );
+    assert_eq!(
+        s.group(t.id, g.id).await.unwrap(),
+        Some(g.clone()),
+        "group without description or types"
+    );
+    assert_eq!(
+        s.application(t.id, app.id).await.unwrap(),
+        Some(app.clone()),
+        "application with empty lists"
+    );
+    assert_eq!(
+        s.service_principal(t.id, sp.id).await.unwrap(),
+        Some(sp.clone()),
+        "managed-identity service principal without owner tenant"
+    );
+
+    // Updates replace every field.
+    let mut t2 = t.clone();
+    t2.display_name = "Renamed".into();
+    t2.license = LicenseTier::P2;
+    t2.settings.password_policy = PasswordPolicy {
+        min_length: 12,
+        max_length: 64,
+        required_classes: 4,
+    };
+    let dropped = t2.domains.remove(1);
+    let mut g2 = g.clone();
+    g2.display_name = "renamed".into();
+    g2.description = Some("now described".into());
+    g2.group_types = vec!["Unified".into(), "DynamicMembership".into()];
+    g2.mail_enabled = true;
+    g2.security_enabled = false;
+    g2.mail_nickname = "renamed".into();
+    let mut app2 = application(&mut ids, &t);
+    app2.id = app.id;
+    app2.app_id = app.app_id;
+    app2.sign_in_audience = SignInAudience::AzureAdAndPersonalMicrosoftAccount;
+    app2.password_credentials.push(PasswordCredential {
+        key_id: uuid::Uuid::from_u128(12),
+        display_name: None,
+        hint: "xyz".into(),
+        secret_sha256: [0xab; 32],
+        start: Timestamp(-5),
+        end: Timestamp(i64::MAX / 2),
+    });
+    let mut sp2 = sp.clone();
+    sp2.display_name = "renamed SP".into();
+    sp2.app_owner_tenant_id = Some(t.id);
+    sp2.service_principal_type = ServicePrincipalType::Application;
+    sp2.service_principal_names = vec!["a".into(), "b".into()];
+    sp2.app_role_assignment_required = true;
+    sp2.account_enabled = false;
+    commit(
+        s,
+        vec![
+            Change::UpdateTenant(t2.clone()),
+            Change::UpdateGroup(g2.clone()),
+            Change::UpdateApplication(app2.clone()),
+            Change::UpdateServicePrincipal(sp2.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.tenant(t.id).await.unwrap(),
+        Some(t2.clone()),
+        "tenant update"
+    );
+    assert_eq!(
+        s.tenant_by_domain(&dropped.name).await.unwrap(),
+        None,
+        "a domain removed by UpdateTenant no longer resolves"
+    );
+    assert!(
+        s.tenants().await.unwrap().contains(&t2),
+        "tenants() lists it"
+    );
+    assert_eq!(s.groups(t.id).await.unwrap(), vec![g2], "group update");
+    assert_eq!(
+        s.applications(t.id).await.unwrap(),
+        vec![app2.clone()],
+        "application update"
+    );
+    assert_eq!(
+        s.application_by_app_id(app.app_id).await.unwrap(),
+        Some(app2),
+        "by appId after update"
+    );
+    assert_eq!(
+        s.service_principals(t.id).await.unwrap(),
+        vec![sp2],
+        "service principal update"
+    );
+
+    // A user update clears optional fields and renames; the old UPN is free again.
+    let u = user(&mut ids, &t, "before", true);
+    commit(s, vec![Change::InsertUser(u.clone())])
+        .await
+        .unwrap();
+    let mut u2 = user(&mut ids, &t, "after", false);
+    u2.id = u.id;
+    u2.manager_id = Some(ids.object());
+    commit(s, vec![Change::UpdateUser(u2.clone())])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.user(t.id, u.id).await.unwrap(),
+        Some(u2.clone()),
+        "user update clears optional fields"
+    );
+    assert_eq!(
+        s.user_by_upn(t.id, &u.user_principal_name).await.unwrap(),
+        None,
+        "the old UPN no longer resolves"
+    );
+    assert_eq!(
+        s.user_by_upn(t.id, &u2.user_principal_name).await.unwrap(),
+        Some(u2),
+        "the new UPN resolves"
+    );
+    let reuse = user(&mut ids, &t, "before", true);
+    commit(s, vec![Change::InsertUser(reuse)]).await.unwrap();
+}
+
+/// Every read method is scoped: nothing of tenant A is visible through tenant B.
+pub async fn isolation_of_every_read(s: &dyn Store, seed: u64) {
+    let mut ids = Ids::new(seed);
+    let a = tenant(&mut ids, &format!("reada{seed}"));
+    let b = tenant(&mut ids, &format!("readb{seed}"));
+    let u = user(&mut ids, &a, "u", true);
+    let g = group(&mut ids, &a, "g");
+    let app = application(&mut ids, &a);
+    let sp = service_principal(&mut ids, &a, &app);
+    let edge = Membership {
+        group_id: g.id,
+        member_id: u.id,
+        member_kind: ObjectKind::User,
+    };
+    let ara = AppRoleAssignment {
+        id: ids.object(),
+        tenant_id: a.id,
+        principal_id: u.id,
+        principal_type: ObjectKind::User,
+        resource_id: sp.id,
+        app_role_id: uuid::Uuid::from_u128(10),
+        created: Timestamp(1),
+    };
+    let grant = OAuth2PermissionGrant {
+        id: ids.object(),
+        tenant_id: a.id,
+        client_id: sp.id,
+        consent_type: "AllPrincipals".into(),
+        principal_id: None,
+        resource_id: sp.id,
+        scope: "User.Read".into(),
+    };
+    let role = DirectoryRoleAssignment {
+        id: ids.object(),
+        tenant_id: a.id,
+        principal_id: u.id,
+        role_template_id: GLOBAL_ADMINISTRATOR,
+    };
+    let rec = audit(&mut ids, &a, "UserManagement", 50);
+    s.commit(ChangeSet {
+        changes: vec![
+            Change::InsertTenant(a.clone()),
+            Change::InsertTenant(b.clone()),
+            Change::InsertUser(u.clone()),
+            Change::InsertGroup(g.clone()),
+            Change::AddMember(a.id, edge),
+            Change::AddOwner(a.id, g.id, u.id),
+            Change::InsertApplication(app.clone()),
+            Change::InsertServicePrincipal(sp.clone()),
+            Change::InsertAppRoleAssignment(ara.clone()),
+            Change::InsertPermissionGrant(grant.clone()),
+            Change::InsertDirectoryRoleAssignment(role.clone()),
+        ],
+        audit: vec![rec.clone()],
+    })
+    .await
+    .unwrap();
+    // Each read finds the data in A, so the checks on B below fail only if isolation breaks.
+    let q = AuditQuery::default();
+    assert_eq!(s.memberships(a.id).await.unwrap(), vec![edge]);
+    assert_eq!(s.owners(a.id, g.id).await.unwrap(), vec![u.id]);
+    assert_eq!(
+        s.app_role_assignments_of(a.id, u.id).await.unwrap(),
+        vec![ara.clone()]
+    );
+    assert_eq!(
+        s.app_role_assignments_to(a.id, sp.id).await.unwrap(),
+        vec![ara.clone()]
+    );
+    assert_eq!(s.permission_grants(a.id).await.unwrap(), vec![grant]);
+    assert_eq!(
+        s.directory_role_assignments(a.id).await.unwrap(),
+        vec![role]
+    );
+    assert_eq!(s.audit_records(a.id, &q).await.unwrap(), vec![rec]);
+
+    let by_domain = |d: String| async move { s.tenant_by_domain(&d).await.unwrap().map(|t| t.id) };
+    assert_eq!(
+        by_domain(a.initial_domain().into()).await,
+        Some(a.id),
+        "A's domain names A"
+    );
+    assert_eq!(
+        by_domain(b.initial_domain().into()).await,
+        Some(b.id),
+        "B's domain names B"
+    );
+    assert_eq!(
+        by_domain(format!("nowhere{seed}.test")).await,
+        None,
+        "unknown domain"
+    );
+    assert_eq!(s.user(b.id, u.id).await.unwrap(), None, "user");
+    assert_eq!(
+        s.user_by_upn(b.id, &u.user_principal_name).await.unwrap(),
+        None,
+        "user_by_upn"
+    );
+    assert!(s.users(b.id).await.unwrap().is_empty(), "users");
+    assert_eq!(s.group(b.id, g.id).await.unwrap(), None, "group");
+    assert!(s.groups(b.id).await.unwrap().is_empty(), "groups");
+    assert!(s.memberships(b.id).await.unwrap().is_empty(), "memberships");
+    assert!(s.owners(b.id, g.id).await.unwrap().is_empty(), "owners");
+    for id in [u.id, g.id, app.id, sp.id] {
+        assert_eq!(s.object_kind(b.id, id).await.unwrap(), None, "object_kind");
+    }
+    assert_eq!(
+        s.application(b.id, app.id).await.unwrap(),
+        None,
+        "application"
+    );
+    assert!(
+        s.applications(b.id).await.unwrap().is_empty(),
+        "applications"
+    );
+    assert_eq!(
+        s.service_principal(b.id, sp.id).await.unwrap(),
+        None,
+        "service_principal"
+    );
+    assert_eq!(
+        s.service_principal_by_app_id(b.id, app.app_id)
+            .await
+            .unwrap(),
+        None,
+        "service_principal_by_app_id"
+    );
+    assert!(
+        s.service_principals(b.id).await.unwrap().is_empty(),
+        "service_principals"
+    );
+    assert!(
+        s.app_role_assignments_of(b.id, u.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "app_role_assignments_of"
+    );
+    assert!(
+        s.app_role_assignments_to(b.id, sp.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "app_role_assignments_to"
+    );
+    assert!(
+        s.permission_grants(b.id).await.unwrap().is_empty(),
+        "permission_grants"
+    );
+    assert!(
+        s.directory_role_assignments(b.id).await.unwrap().is_empty(),
+        "directory_role_assignments"
+    );
+    assert!(
+        s.audit_records(b.id, &q).await.unwrap().is_empty(),
+        "audit_records"
+    );
+    // Applications are global blueprints: found by appId from anywhere.
+    assert_eq!(
+        s.application_by_app_id(app.app_id).await.unwrap(),
+        Some(app.clone())
+    );
+
+    // Writes naming A's objects under B's tenant id find nothing and change nothing.
+    let mut g_b = g.clone();
+    g_b.tenant_id = b.id;
+    let mut app_b = app.clone();
+    app_b.tenant_id = b.id;
+    let mut sp_b = sp.clone();
+    sp_b.tenant_id = b.id;
+    for (what, c) in [
+        ("RemoveMember", Change::RemoveMember(b.id, g.id, u.id)),
+        ("RemoveOwner", Change::RemoveOwner(b.id, g.id, u.id)),
+        ("DeleteGroup", Change::DeleteGroup(b.id, g.id)),
+        ("UpdateGroup", Change::UpdateGroup(g_b)),
+        ("DeleteApplication", Change::DeleteApplication(b.id, app.id)),
+        ("UpdateApplication", Change::UpdateApplication(app_b)),
+        (
+            "DeleteServicePrincipal",
+            Change::DeleteServicePrincipal(b.id, sp.id),
+        ),
+        (
+            "UpdateServicePrincipal",
+            Change::UpdateServicePrincipal(sp_b),
+        ),
+        (
+            "DeleteAppRoleAssignment",
+            Change::DeleteAppRoleAssignment(b.id, ara.id),
+        ),
+    ] {
+        expect_not_found(s, vec![c], &format!("{what} across tenants")).await;
+    }
+    assert_eq!(
+        s.memberships(a.id).await.unwrap(),
+        vec![edge],
+        "A's edge survives"
+    );
+    assert_eq!(
+        s.owners(a.id, g.id).await.unwrap(),
+        vec![u.id],
+        "A's owner survives"
+    );
+    assert_eq!(
+        s.group(a.id, g.id).await.unwrap(),
+        Some(g),
+        "A's group unchanged"
+    );
+    assert_eq!(
+        s.application(a.id, app.id).await.unwrap(),
+        Some(app),
+        "A's app unchanged"
+    );
+    assert_eq!(
+        s.service_principal(a.id, sp.id).await.unwrap(),
+        Some(sp),
+        "A's SP unchanged"
+    );
+    assert_eq!(
+        s.app_role_assignments_of(a.id, u.id).await.unwrap(),
+        vec![ara],
+        "A's assignment survives"
+    );
+}
+
+/// Any failing change rolls back the whole set, audit records included.
+pub async fn rollback_of_every_failure(s: &dyn Store, seed: u64) {
+    let mut ids = Ids::new(seed);
+    let t = tenant(&mut ids, &format!("roll{seed}"));
+    let u = user(&mut ids, &t, "taken", true);
+    let v = user(&mut ids, &t, "v", true);
+    commit(
+        s,
+        vec![
+            Change::InsertTenant(t.clone()),
+            Change::InsertUser(u.clone()),
+            Change::InsertUser(v.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+
+    // The Conflict names what clashed.
+    let mut clash = user(&mut ids, &t, "other", true);
+    clash.user_principal_name = u.user_principal_name.to_uppercase();
+    let m = expect_conflict(s, changes(vec![Change::InsertUser(clash)]), "UPN clash").await;
+    assert!(
+        m.to_lowercase()
+            .contains(&u.user_principal_name.to_lowercase()),
+        "the Conflict message names the UPN: {m}"
+    );
+    // Renaming onto a taken UPN (any case) is a Conflict too, and changes nothing.
+    let mut v2 = v.clone();
+    v2.user_principal_name = u.user_principal_name.to_uppercase();
+    v2.display_name = "changed".into();
+    expect_conflict(
+        s,
+        changes(vec![Change::UpdateUser(v2)]),
+        "rename onto a taken UPN",
+    )
+    .await;
+    assert_eq!(
+        s.user(t.id, v.id).await.unwrap(),
+        Some(v.clone()),
+        "failed update leaves the user"
+    );
+
+    // NotFound as the last change: every earlier change and the audit record are rolled back.
+    let g = group(&mut ids, &t, "g");
+    let fresh = user(&mut ids, &t, "fresh", true);
+    let mut v3 = v.clone();
+    v3.display_name = "changed".into();
+    let r = s
+        .commit(ChangeSet {
+            changes: vec![
+                Change::InsertGroup(g.clone()),
+                Change::InsertUser(fresh.clone()),
+                Change::UpdateUser(v3),
+                Change::AddOwner(t.id, g.id, fresh.id),
+                Change::RemoveMember(t.id, g.id, fresh.id),
+            ],
+            audit: vec![audit(&mut ids, &t, "GroupManagement", 1)],
+        })
+        .await;
+    assert!(
+        matches!(r, Err(StoreError::NotFound(_))),
+        "absent edge: {r:?}"
+    );
+    assert_eq!(
+        s.group(t.id, g.id).await.unwrap(),
+        None,
+        "inserted group rolled back"
+    );
+    assert_eq!(
+        s.user(t.id, fresh.id).await.unwrap(),
+        None,
+        "inserted user rolled back"
+    );
+    assert_eq!(
+        s.user(t.id, v.id).await.unwrap(),
+        Some(v.clone()),
+        "update rolled back"
+    );
+    assert!(
+        s.owners(t.id, g.id).await.unwrap().is_empty(),
+        "owner rolled back"
+    );
+    assert!(no_audit(s, t.id).await, "no audit record for a failed set");
+
+    // Duplicate edge after valid changes.
+    let edge = Membership {
+        group_id: g.id,
+        member_id: u.id,
+        member_kind: ObjectKind::User,
+    };
+    expect_conflict(
+        s,
+        ChangeSet {
+            changes: vec![
+                Change::InsertGroup(g.clone()),
+                Change::AddMember(t.id, edge),
+                Change::AddMember(t.id, edge),
+            ],
+            audit: vec![audit(&mut ids, &t, "GroupManagement", 2)],
+        },
+        "duplicate edge in one set",
+    )
+    .await;
+    assert_eq!(
+        s.group(t.id, g.id).await.unwrap(),
+        None,
+        "group rolled back"
+    );
+    assert!(
+        s.memberships(t.id).await.unwrap().is_empty(),
+        "edge rolled back"
+    );
+    assert!(no_audit(s, t.id).await, "no audit record for a failed set");
+
+    // A domain another tenant owns: UpdateTenant fails and leaves the tenant as it was.
+    let other = tenant(&mut ids, &format!("rolo{seed}"));
+    commit(s, vec![Change::InsertTenant(other.clone())])
+        .await
+        .unwrap();
+    let mut t2 = t.clone();
+    t2.display_name = "changed".into();
+    t2.domains.push(Domain {
+        name: other.initial_domain().to_uppercase(),
+        is_initial: false,
+        is_default: false,
+        is_verified: true,
+    });
+    expect_conflict(
+        s,
+        changes(vec![Change::UpdateTenant(t2)]),
+        "domain of another tenant",
+    )
+    .await;
+    assert_eq!(
+        s.tenant(t.id).await.unwrap(),
+        Some(t.clone()),
+        "tenant unchanged"
+    );
+    assert_eq!(
+        s.tenant_by_domain(other.initial_domain())
+            .await
+            .unwrap()
+            .map(|x| x.id),
+        Some(other.id),
+        "the domain still names its owner"
+    );
+    assert_eq!(
+        s.tenant_by_domain(t.initial_domain())
+            .await
+            .unwrap()
+            .map(|x| x.id),
+        Some(t.id),
+        "the tenant keeps its own domains"
+    );
+
+    // Same principal, resource and role twice.
+    let app = application(&mut ids, &t);
+    let sp = service_principal(&mut ids, &t, &app);
+    let ara = AppRoleAssignment {
+        id: ids.object(),
+        tenant_id: t.id,
+        principal_id: u.id,
+        principal_type: ObjectKind::User,
+        resource_id: sp.id,
+        app_role_id: uuid::Uuid::from_u128(10),
+        created: Timestamp(3),
+    };
+    commit(
+        s,
+        vec![
+            Change::InsertApplication(app),
+            Change::InsertServicePrincipal(sp.clone()),
+            Change::InsertAppRoleAssignment(ara.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    let mut again = ara.clone();
+    again.id = ids.object();
+    expect_conflict(
+        s,
+        changes(vec![Change::InsertAppRoleAssignment(again)]),
+        "duplicate app role assignment",
+    )
+    .await;
+    assert_eq!(
+        s.app_role_assignments_to(t.id, sp.id).await.unwrap(),
+        vec![ara]
+    );
+}
+
+/// Group and service-principal deletes remove everything naming them, and nothing else.
+pub async fn cascades_of_groups_and_service_principals(s: &dyn Store, seed: u64) {
+    let mut ids = Ids::new(seed);
+    let t = tenant(&mut ids, &format!("casg{seed}"));
+    let u = user(&mut ids, &t, "u", true);
+    let g = group(&mut ids, &t, "parent");
+    let h = group(&mut ids, &t, "child");
+    let app = application(&mut ids, &t);
+    let sp = service_principal(&mut ids, &t, &app);
+    let client_app = application(&mut ids, &t);
+    let client = service_principal(&mut ids, &t, &client_app);
+    let edge = |g: ObjectId, m: ObjectId, k| Membership {
+        group_id: g,
+        member_id: m,
+        member_kind: k,
+    };
+    let (g_h, h_u, g_client) = (
+        edge(g.id, h.id, ObjectKind::Group),
+        edge(h.id, u.id, ObjectKind::User),
+        edge(g.id, client.id, ObjectKind::ServicePrincipal),
+    );
+    let mut ara = |principal: ObjectId, kind, resource: ObjectId| AppRoleAssignment {
+        id: ids.object(),
+        tenant_id: t.id,
+        principal_id: principal,
+        principal_type: kind,
+        resource_id: resource,
+        app_role_id: uuid::Uuid::nil(),
+        created: Timestamp(0),
+    };
+    let held_by_h = ara(h.id, ObjectKind::Group, sp.id);
+    let held_by_client = ara(client.id, ObjectKind::ServicePrincipal, sp.id);
+    let on_client = ara(u.id, ObjectKind::User, client.id);
+    let grant = OAuth2PermissionGrant {
+        id: ids.object(),
+        tenant_id: t.id,
+        client_id: client.id,
+        consent_type: "Principal".into(),
+        principal_id: Some(u.id),
+        resource_id: sp.id,
+        scope: "access".into(),
+    };
+    let role_u = DirectoryRoleAssignment {
+        id: ids.object(),
+        tenant_id: t.id,
+        principal_id: u.id,
+        role_template_id: GLOBAL_ADMINISTRATOR,
+    };
+    let role_client = DirectoryRoleAssignment {
+        id: ids.object(),
+        tenant_id: t.id,
+        principal_id: client.id,
+        role_template_id: GLOBAL_ADMINISTRATOR,
+    };
+    commit(
+        s,
+        vec![
+            Change::InsertTenant(t.clone()),
+            Change::InsertUser(u.clone()),
+            Change::InsertGroup(g.clone()),
+            Change::InsertGroup(h.clone()),
+            Change::InsertApplication(app.clone()),
+            Change::InsertServicePrincipal(sp.clone()),
+            Change::InsertApplication(client_app.clone()),
+            Change::InsertServicePrincipal(client.clone()),
+            Change::AddMember(t.id, g_h),
+            Change::AddMember(t.id, h_u),
+            Change::AddMember(t.id, g_client),
+            Change::AddOwner(t.id, h.id, u.id),
+            Change::AddOwner(t.id, app.id, u.id),
+            Change::InsertAppRoleAssignment(held_by_h.clone()),
+            Change::InsertAppRoleAssignment(held_by_client.clone()),
+            Change::InsertAppRoleAssignment(on_client.clone()),
+            Change::InsertPermissionGrant(grant),
+            Change::InsertDirectoryRoleAssignment(role_u.clone()),
+            Change::InsertDirectoryRoleAssignment(role_client),
+        ],
+    )
+    .await
+    .unwrap();
+
+    commit(s, vec![Change::DeleteGroup(t.id, h.id)])
+        .await
+        .unwrap();
+    assert_eq!(s.group(t.id, h.id).await.unwrap(), None, "group deleted");
+    assert_eq!(
+        sorted_edges(s.memberships(t.id).await.unwrap()),
+        vec![g_client],
+        "group delete removes its edges as group and as member, and no others"
+    );
+    assert!(
+        s.owners(t.id, h.id).await.unwrap().is_empty(),
+        "and its owners"
+    );
+    assert!(
+        s.app_role_assignments_of(t.id, h.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "and its assignments"
+    );
+    assert_eq!(
+        s.app_role_assignments_to(t.id, sp.id).await.unwrap(),
+        vec![held_by_client.clone()],
+        "others' assignments stay"
+    );
+    assert_eq!(
+        s.owners(t.id, app.id).await.unwrap(),
+        vec![u.id],
+        "other ownerships stay"
+    );
+    assert!(
+        s.user(t.id, u.id).await.unwrap().is_some(),
+        "members are not deleted"
+    );
+
+    commit(s, vec![Change::DeleteServicePrincipal(t.id, client.id)])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.service_principal(t.id, client.id).await.unwrap(),
+        None,
+        "SP deleted"
+    );
+    assert!(
+        s.memberships(t.id).await.unwrap().is_empty(),
+        "SP delete removes its memberships"
+    );
+    assert!(
+        s.app_role_assignments_to(t.id, sp.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "and assignments it holds"
+    );
+    assert!(
+        s.app_role_assignments_to(t.id, client.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "and assignments on it"
+    );
+    assert!(
+        s.app_role_assignments_of(t.id, u.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "(seen from the holder too)"
+    );
+    assert!(
+        s.permission_grants(t.id).await.unwrap().is_empty(),
+        "and grants naming it"
+    );
+    assert_eq!(
+        s.directory_role_assignments(t.id).await.unwrap(),
+        vec![role_u],
+        "and its directory roles"
+    );
+    assert_eq!(
+        s.application_by_app_id(client_app.app_id).await.unwrap(),
+        Some(client_app),
+        "deleting a service principal keeps its application"
+    );
+
+    commit(s, vec![Change::DeleteUser(t.id, u.id)])
+        .await
+        .unwrap();
+    assert!(
+        s.directory_role_assignments(t.id).await.unwrap().is_empty(),
+        "user delete removes its directory roles"
+    );
+    assert!(
+        s.owners(t.id, app.id).await.unwrap().is_empty(),
+        "and its ownership of an application"
+    );
+
+    commit(s, vec![Change::AddOwner(t.id, app.id, g.id)])
+        .await
+        .unwrap();
+    commit(s, vec![Change::DeleteApplication(t.id, app.id)])
+        .await
+        .unwrap();
+    assert!(
+        s.owners(t.id, app.id).await.unwrap().is_empty(),
+        "application delete removes its owners"
+    );
+    assert_eq!(s.object_kind(t.id, app.id).await.unwrap(), None);
+    assert_eq!(s.object_kind(t.id, sp.id).await.unwrap(), None);
+    assert_eq!(
+        s.object_kind(t.id, g.id).await.unwrap(),
+        Some(ObjectKind::Group),
+        "unrelated objects stay"
+    );
+}
+
+/// Updating or deleting something absent is NotFound, for every such change.
+pub async fn not_found_rules(s: &dyn Store, seed: u64) {
+    let mut ids = Ids::new(seed);
+    let t = tenant(&mut ids, &format!("nf{seed}"));
+    commit(s, vec![Change::InsertTenant(t.clone())])
+        .await
+        .unwrap();
+    let ghost_tenant = tenant(&mut ids, &format!("nfghost{seed}"));
+    let ghost_app = application(&mut ids, &t);
+    let ghost_key = SigningKey {
+        kid: format!("ghost-{seed}"),
+        cert_der: vec![1],
+        private_key_sealed: vec![2],
+        created: Timestamp(1),
+        active_from: Timestamp(1),
+        retired_at: None,
+        unpublish_at: None,
+    };
+    let cases = vec![
+        ("UpdateTenant", Change::UpdateTenant(ghost_tenant.clone())),
+        (
+            "UpdateUser",
+            Change::UpdateUser(user(&mut ids, &t, "ghost", true)),
+        ),
+        ("DeleteUser", Change::DeleteUser(t.id, ids.object())),
+        (
+            "UpdateGroup",
+            Change::UpdateGroup(group(&mut ids, &t, "ghost")),
+        ),
+        ("DeleteGroup", Change::DeleteGroup(t.id, ids.object())),
+        (
+            "RemoveMember",
+            Change::RemoveMember(t.id, ids.object(), ids.object()),
+        ),
+        (
+            "RemoveOwner",
+            Change::RemoveOwner(t.id, ids.object(), ids.object()),
+        ),
+        (
+            "UpdateApplication",
+            Change::UpdateApplication(ghost_app.clone()),
+        ),
+        (
+            "DeleteApplication",
+            Change::DeleteApplication(t.id, ghost_app.id),
+        ),
+        (
+            "UpdateServicePrincipal",
+            Change::UpdateServicePrincipal(service_principal(&mut ids, &t, &ghost_app)),
+        ),
+        (
+            "DeleteServicePrincipal",
+            Change::DeleteServicePrincipal(t.id, ids.object()),
+        ),
+        (
+            "DeleteAppRoleAssignment",
+            Change::DeleteAppRoleAssignment(t.id, ids.object()),
+        ),
+        (
+            "UpdateSigningKey",
+            Change::UpdateSigningKey(ghost_key.clone()),
+        ),
+    ];
+    for (what, c) in cases {
+        expect_not_found(s, vec![c], &format!("{what} of something absent")).await;
+    }
+    assert_eq!(
+        s.tenant(ghost_tenant.id).await.unwrap(),
+        None,
+        "no upsert of a tenant"
+    );
+    assert_eq!(
+        s.tenant_by_domain(ghost_tenant.initial_domain())
+            .await
+            .unwrap(),
+        None,
+        "nor of its domains"
+    );
+    assert_eq!(
+        s.application_by_app_id(ghost_app.app_id).await.unwrap(),
+        None,
+        "no upsert of an application"
+    );
+    assert!(
+        !s.signing_keys()
+            .await
+            .unwrap()
+            .iter()
+            .any(|k| k.kid == ghost_key.kid),
+        "no upsert of a key"
+    );
 }

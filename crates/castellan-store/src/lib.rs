@@ -319,6 +319,35 @@ fn clone(a: &Arg) -> Arg {
 }
 
 async fn apply_change(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
+    apply_change_inner(tx, c).await.map_err(|e| match e {
+        StoreError::Conflict(m) => StoreError::Conflict(match conflict_subject(c) {
+            Some(what) => format!("{m}: {what}"),
+            None => m,
+        }),
+        other => other,
+    })
+}
+
+/// The value a Conflict is about, so the message names it.
+fn conflict_subject(c: &Change) -> Option<String> {
+    match c {
+        Change::InsertUser(u) | Change::UpdateUser(u) => {
+            Some(format!("'{}'", u.user_principal_name))
+        }
+        Change::InsertTenant(t) | Change::UpdateTenant(t) => Some(
+            t.domains
+                .iter()
+                .map(|d| format!("'{}'", d.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        Change::InsertApplication(a) => Some(format!("appId '{}'", a.app_id)),
+        Change::InsertServicePrincipal(sp) => Some(format!("appId '{}'", sp.app_id)),
+        _ => None,
+    }
+}
+
+async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
     match c {
         Change::InsertTenant(t) => {
             exec(
