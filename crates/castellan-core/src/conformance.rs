@@ -230,6 +230,7 @@ pub async fn run_all(s: &dyn Store, seed: u64) {
     rollback_of_every_failure(s, seed + 9).await;
     cascades_of_groups_and_service_principals(s, seed + 10).await;
     not_found_rules(s, seed + 11).await;
+    grants_and_sign_ins(s, seed + 12).await;
 }
 
 pub async fn round_trips(s: &dyn Store, seed: u64) {
@@ -1722,4 +1723,252 @@ pub async fn not_found_rules(s: &dyn Store, seed: u64) {
             .any(|k| k.kid == ghost_key.kid),
         "no upsert of a key"
     );
+}
+
+fn grant(ids: &mut Ids, t: &Tenant, kind: GrantKind, handle: &str, family: Option<&str>) -> Grant {
+    Grant {
+        handle: format!("{handle}-{}", ids.object()),
+        kind,
+        tenant_id: t.id,
+        family: family.map(str::to_string),
+        user_id: None,
+        lookup: None,
+        state: GrantState::Active,
+        created: Timestamp(1_000),
+        expires: Timestamp(100_000),
+        attrs: vec![
+            ("client_id".into(), "c".into()),
+            ("scope".into(), "a b".into()),
+        ],
+    }
+}
+
+/// Grants: round trip, unique handles and lookups, compare-and-set transitions (exactly one of
+/// two redemptions wins), bulk revocation by family and by user, purge; sign-ins round trip,
+/// newest first, per tenant.
+pub async fn grants_and_sign_ins(s: &dyn Store, seed: u64) {
+    let mut ids = Ids::new(seed);
+    let t = tenant(&mut ids, &format!("gr{seed}"));
+    let other = tenant(&mut ids, &format!("gs{seed}"));
+    let u = user(&mut ids, &t, "g", true);
+    commit(
+        s,
+        vec![
+            Change::InsertTenant(t.clone()),
+            Change::InsertTenant(other.clone()),
+            Change::InsertUser(u.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+
+    let mut code = grant(&mut ids, &t, GrantKind::Code, "code", Some("fam1"));
+    code.user_id = Some(u.id);
+    s.insert_grant(&code).await.unwrap();
+    assert_eq!(s.grant(&code.handle).await.unwrap().as_ref(), Some(&code));
+    assert!(s.grant("absent").await.unwrap().is_none());
+    assert!(
+        matches!(s.insert_grant(&code).await, Err(StoreError::Conflict(_))),
+        "a second insert of the same handle (a replayed jti) is a Conflict"
+    );
+
+    // Compare-and-set: the first redemption wins, the second sees false and changes nothing.
+    let mut used = code.clone();
+    used.state = GrantState::Used;
+    used.set("redeemed", "1");
+    assert!(s.update_grant(GrantState::Active, &used).await.unwrap());
+    let mut again = code.clone();
+    again.state = GrantState::Used;
+    again.set("redeemed", "2");
+    assert!(!s.update_grant(GrantState::Active, &again).await.unwrap());
+    assert_eq!(
+        s.grant(&code.handle)
+            .await
+            .unwrap()
+            .unwrap()
+            .attr("redeemed"),
+        Some("1")
+    );
+
+    // Device codes are found by their user code; user codes are unique per kind.
+    let mut dev = grant(&mut ids, &t, GrantKind::Device, "dev", None);
+    dev.lookup = Some(format!("UC{seed}"));
+    dev.state = GrantState::Pending;
+    s.insert_grant(&dev).await.unwrap();
+    assert_eq!(
+        s.grant_by_lookup(GrantKind::Device, &format!("UC{seed}"))
+            .await
+            .unwrap()
+            .map(|g| g.handle),
+        Some(dev.handle.clone())
+    );
+    assert!(s
+        .grant_by_lookup(GrantKind::Code, &format!("UC{seed}"))
+        .await
+        .unwrap()
+        .is_none());
+    let mut dev2 = grant(&mut ids, &t, GrantKind::Device, "dev2", None);
+    dev2.lookup = dev.lookup.clone();
+    assert!(matches!(
+        s.insert_grant(&dev2).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    // Revocation by family touches only that family's live grants.
+    let mut r1 = grant(&mut ids, &t, GrantKind::Refresh, "rt1", Some("fam1"));
+    r1.user_id = Some(u.id);
+    let mut r2 = grant(&mut ids, &t, GrantKind::Refresh, "rt2", Some("fam2"));
+    r2.user_id = Some(u.id);
+    let mut sso = grant(&mut ids, &t, GrantKind::Sso, "sso", None);
+    sso.user_id = Some(u.id);
+    for g in [&r1, &r2, &sso] {
+        s.insert_grant(g).await.unwrap();
+    }
+    assert_eq!(
+        s.revoke_grants(&RevokeScope::Family("fam1".into()))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.grant(&r1.handle).await.unwrap().unwrap().state,
+        GrantState::Revoked
+    );
+    assert_eq!(
+        s.grant(&code.handle).await.unwrap().unwrap().state,
+        GrantState::Used,
+        "used stays used"
+    );
+    assert_eq!(
+        s.grant(&r2.handle).await.unwrap().unwrap().state,
+        GrantState::Active
+    );
+    // Revocation by user (inside a change set, with a password change) takes every session.
+    let mut u2 = u.clone();
+    u2.password_hash = Some("new".into());
+    commit(
+        s,
+        vec![
+            Change::UpdateUser(u2),
+            Change::RevokeGrants(RevokeScope::User(t.id, u.id)),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.grant(&r2.handle).await.unwrap().unwrap().state,
+        GrantState::Revoked
+    );
+    assert_eq!(
+        s.grant(&sso.handle).await.unwrap().unwrap().state,
+        GrantState::Revoked
+    );
+    assert_eq!(
+        s.grant(&dev.handle).await.unwrap().unwrap().state,
+        GrantState::Pending,
+        "other users' and device grants untouched"
+    );
+    // A failing change set revokes nothing.
+    let mut r3 = grant(&mut ids, &t, GrantKind::Refresh, "rt3", Some("fam3"));
+    r3.user_id = Some(u.id);
+    s.insert_grant(&r3).await.unwrap();
+    let mut clash = user(&mut ids, &t, "x", true);
+    clash.user_principal_name = u.user_principal_name.clone();
+    assert!(commit(
+        s,
+        vec![
+            Change::RevokeGrants(RevokeScope::User(t.id, u.id)),
+            Change::InsertUser(clash),
+        ],
+    )
+    .await
+    .is_err());
+    assert_eq!(
+        s.grant(&r3.handle).await.unwrap().unwrap().state,
+        GrantState::Active
+    );
+
+    // Upsert replaces state and attributes.
+    let mut lock = grant(&mut ids, &t, GrantKind::Lockout, "lock", None);
+    s.upsert_grant(&lock).await.unwrap();
+    lock.set("failures", "3");
+    s.upsert_grant(&lock).await.unwrap();
+    assert_eq!(
+        s.grant(&lock.handle)
+            .await
+            .unwrap()
+            .unwrap()
+            .attr_i64("failures"),
+        Some(3)
+    );
+
+    // Purge removes only expired rows.
+    let mut old = grant(&mut ids, &t, GrantKind::AssertionId, "old", None);
+    old.expires = Timestamp(5);
+    s.insert_grant(&old).await.unwrap();
+    assert!(s.purge_grants(Timestamp(6)).await.unwrap() >= 1);
+    assert!(s.grant(&old.handle).await.unwrap().is_none());
+    assert!(s.grant(&r3.handle).await.unwrap().is_some());
+
+    // Sign-ins.
+    let rec = |tid: TenantId, at: i64, code: u32| SignIn {
+        id: uuid::Uuid::from_bytes(ids_bytes(seed, at, code)),
+        tenant_id: tid,
+        created: Timestamp(at),
+        user_principal_name: Some("who@x.test".into()),
+        user_id: Some(u.id),
+        user_display_name: Some("Who".into()),
+        app_id: "app".into(),
+        app_display_name: None,
+        resource_display_name: Some("Microsoft Graph".into()),
+        resource_id: None,
+        ip_address: "127.0.0.1".into(),
+        client_app_used: "Browser".into(),
+        is_interactive: code == 0,
+        error_code: code,
+        failure_reason: if code == 0 {
+            String::new()
+        } else {
+            "bad".into()
+        },
+        additional_details: "authorization_code".into(),
+        correlation_id: "cid".into(),
+        authentication_requirement: "singleFactorAuthentication".into(),
+        conditional_access_status: "notApplied".into(),
+        is_service_principal: false,
+    };
+    let a = rec(t.id, 1_000, 0);
+    let b = rec(t.id, 3_000, 50126);
+    let c = rec(other.id, 2_000, 0);
+    s.insert_sign_ins(&[a.clone(), b.clone(), c.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.sign_ins(t.id, &SignInQuery::default()).await.unwrap(),
+        vec![b.clone(), a.clone()]
+    );
+    assert_eq!(
+        s.sign_ins(
+            t.id,
+            &SignInQuery {
+                since: Some(Timestamp(2_000)),
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap(),
+        vec![b]
+    );
+    assert_eq!(
+        s.sign_ins(other.id, &SignInQuery::default()).await.unwrap(),
+        vec![c]
+    );
+}
+
+fn ids_bytes(seed: u64, at: i64, code: u32) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&seed.to_be_bytes());
+    b[8..12].copy_from_slice(&(at as u32).to_be_bytes());
+    b[12..].copy_from_slice(&code.to_be_bytes());
+    b
 }

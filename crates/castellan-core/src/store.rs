@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use crate::audit::AuditRecord;
 use crate::ids::{AppId, ObjectId, TenantId};
 use crate::model::{
-    AppRoleAssignment, Application, DirectoryRoleAssignment, Group, Membership,
-    OAuth2PermissionGrant, ObjectKind, ServicePrincipal, SigningKey, Tenant, User,
+    AppRoleAssignment, Application, DirectoryRoleAssignment, Grant, GrantKind, GrantState, Group,
+    Membership, OAuth2PermissionGrant, ObjectKind, RevokeScope, ServicePrincipal, SignIn,
+    SignInQuery, SigningKey, Tenant, User,
 };
 use crate::time::Timestamp;
 
@@ -80,6 +81,8 @@ pub enum Change {
     InsertSigningKey(SigningKey),
     /// Replace a signing key (retire, unpublish).
     UpdateSigningKey(SigningKey),
+    /// Revoke grants in bulk (with a password change or `revokeSignInSessions`, atomically).
+    RevokeGrants(RevokeScope),
 }
 
 /// Writes and their audit records, committed together or not at all.
@@ -218,4 +221,29 @@ pub trait Store: Send + Sync {
 
     /// Every signing key.
     async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError>;
+
+    /// Stores a new grant (Conflict if the handle or the lookup key exists: a replayed jti).
+    async fn insert_grant(&self, g: &Grant) -> Result<(), StoreError>;
+    /// A grant by handle.
+    async fn grant(&self, handle: &str) -> Result<Option<Grant>, StoreError>;
+    /// A grant by its second key (the device flow's user code).
+    async fn grant_by_lookup(
+        &self,
+        kind: GrantKind,
+        lookup: &str,
+    ) -> Result<Option<Grant>, StoreError>;
+    /// Compare-and-set: replaces the grant with `next` only if its state is still `expected`.
+    /// Returns whether it did — of two concurrent redemptions exactly one sees `true`.
+    async fn update_grant(&self, expected: GrantState, next: &Grant) -> Result<bool, StoreError>;
+    /// Puts a grant whatever its current state (lockout counters); inserts if absent.
+    async fn upsert_grant(&self, g: &Grant) -> Result<(), StoreError>;
+    /// Revokes every active/pending grant in scope; returns how many.
+    async fn revoke_grants(&self, scope: &RevokeScope) -> Result<u64, StoreError>;
+    /// Deletes grants that expired before `now`; returns how many.
+    async fn purge_grants(&self, now: Timestamp) -> Result<u64, StoreError>;
+
+    /// Appends sign-in records (one transaction).
+    async fn insert_sign_ins(&self, records: &[SignIn]) -> Result<(), StoreError>;
+    /// Sign-ins of a tenant, newest first.
+    async fn sign_ins(&self, t: TenantId, q: &SignInQuery) -> Result<Vec<SignIn>, StoreError>;
 }

@@ -19,7 +19,8 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 /// Migrations, numbered from 1. Each runs in its own transaction.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tenants (id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE tenant_domains (name_lower TEXT PRIMARY KEY, tenant_id TEXT NOT NULL);
 CREATE INDEX tenant_domains_tenant ON tenant_domains (tenant_id);
@@ -48,7 +49,17 @@ CREATE UNIQUE INDEX directory_role_assignments_unique ON directory_role_assignme
 CREATE TABLE audit_records (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, time BIGINT NOT NULL, category TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX audit_records_tenant_time ON audit_records (tenant_id, time);
 CREATE TABLE signing_keys (kid TEXT PRIMARY KEY, data TEXT NOT NULL);
-"#];
+"#,
+    r#"
+CREATE TABLE grants (handle TEXT PRIMARY KEY, kind TEXT NOT NULL, tenant_id TEXT NOT NULL, family TEXT, user_id TEXT, lookup TEXT, state TEXT NOT NULL, created BIGINT NOT NULL, expires BIGINT NOT NULL, data TEXT NOT NULL);
+CREATE UNIQUE INDEX grants_lookup ON grants (kind, lookup);
+CREATE INDEX grants_family ON grants (family);
+CREATE INDEX grants_user ON grants (tenant_id, user_id);
+CREATE INDEX grants_expires ON grants (expires);
+CREATE TABLE sign_ins (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, time BIGINT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX sign_ins_tenant_time ON sign_ins (tenant_id, time);
+"#,
+];
 
 /// The engine-specific part: only connection set-up differs.
 mod dialect {
@@ -349,6 +360,9 @@ fn conflict_subject(c: &Change) -> Option<String> {
 
 async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
     match c {
+        Change::RevokeGrants(scope) => {
+            revoke_in(tx, scope).await?;
+        }
         Change::InsertTenant(t) => {
             exec(
                 tx,
@@ -932,6 +946,286 @@ impl Store for SqlStore {
         all(self
             .docs::<KeyDoc>("SELECT data FROM signing_keys ORDER BY kid", &[])
             .await?)
+    }
+
+    async fn insert_grant(&self, g: &Grant) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        exec(&mut tx, "INSERT INTO grants (handle, kind, tenant_id, family, user_id, lookup, state, created, expires, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", &grant_args(g)?).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn grant(&self, handle: &str) -> Result<Option<Grant>, StoreError> {
+        first(
+            self.docs::<GrantDoc>("SELECT data FROM grants WHERE handle = $1", &[handle])
+                .await?,
+        )
+    }
+
+    async fn grant_by_lookup(
+        &self,
+        kind: GrantKind,
+        lookup: &str,
+    ) -> Result<Option<Grant>, StoreError> {
+        first(
+            self.docs::<GrantDoc>(
+                "SELECT data FROM grants WHERE kind = $1 AND lookup = $2",
+                &[kind.as_str(), lookup],
+            )
+            .await?,
+        )
+    }
+
+    async fn update_grant(&self, expected: GrantState, next: &Grant) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut args = grant_args(next)?;
+        args.push(Arg::S(expected.as_str().into()));
+        let n = exec(&mut tx, "UPDATE grants SET kind = $2, tenant_id = $3, family = $4, user_id = $5, lookup = $6, state = $7, created = $8, expires = $9, data = $10 WHERE handle = $1 AND state = $11", &args).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    async fn upsert_grant(&self, g: &Grant) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        exec(&mut tx, "INSERT INTO grants (handle, kind, tenant_id, family, user_id, lookup, state, created, expires, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (handle) DO UPDATE SET state = excluded.state, expires = excluded.expires, data = excluded.data", &grant_args(g)?).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn revoke_grants(&self, scope: &RevokeScope) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let n = revoke_in(&mut tx, scope).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(n)
+    }
+
+    async fn purge_grants(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let n = exec(
+            &mut tx,
+            "DELETE FROM grants WHERE expires < $1",
+            &[Arg::I(now.millis())],
+        )
+        .await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(n)
+    }
+
+    async fn insert_sign_ins(&self, records: &[SignIn]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        for r in records {
+            exec(
+                &mut tx,
+                "INSERT INTO sign_ins (id, tenant_id, time, data) VALUES ($1, $2, $3, $4)",
+                &[
+                    s(r.id),
+                    s(r.tenant_id),
+                    Arg::I(r.created.millis()),
+                    Arg::S(json(&SignInDoc::from(r))?),
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn sign_ins(&self, t: TenantId, q: &SignInQuery) -> Result<Vec<SignIn>, StoreError> {
+        let rows = sqlx::query("SELECT data FROM sign_ins WHERE tenant_id = $1 AND time >= $2 AND time < $3 ORDER BY time DESC, id DESC")
+            .bind(t.to_string())
+            .bind(q.since.map_or(i64::MIN, |x| x.millis()))
+            .bind(q.until.map_or(i64::MAX, |x| x.millis()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows.iter().take(q.limit.unwrap_or(usize::MAX)) {
+            let d: SignInDoc = serde_json::from_str(&get(r, 0)?).map_err(backend)?;
+            out.push(d.try_into()?);
+        }
+        Ok(out)
+    }
+}
+
+async fn revoke_in(tx: &mut Tx, scope: &RevokeScope) -> Result<u64, StoreError> {
+    // Keep `data` in step with the state column: rows are read back from `data`.
+    let rows: Vec<String> = match scope {
+        RevokeScope::Family(f) => {
+            let mut q = sqlx::query("SELECT data FROM grants WHERE family = $1 AND state IN ('active', 'pending', 'approved')");
+            q = q.bind(f.clone());
+            q.fetch_all(&mut **tx)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(|r| get(r, 0))
+                .collect::<Result<_, _>>()?
+        }
+        RevokeScope::User(t, u) => {
+            let q = sqlx::query("SELECT data FROM grants WHERE tenant_id = $1 AND user_id = $2 AND kind IN ('refresh', 'sso', 'code') AND state IN ('active', 'pending', 'approved')")
+                .bind(t.to_string())
+                .bind(u.to_string());
+            q.fetch_all(&mut **tx)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(|r| get(r, 0))
+                .collect::<Result<_, _>>()?
+        }
+    };
+    let mut n = 0;
+    for d in rows {
+        let doc: GrantDoc = serde_json::from_str(&d).map_err(backend)?;
+        let mut g: Grant = doc.try_into()?;
+        g.state = GrantState::Revoked;
+        exec(
+            tx,
+            "UPDATE grants SET state = 'revoked', data = $2 WHERE handle = $1",
+            &[Arg::S(g.handle.clone()), Arg::S(json(&GrantDoc::from(&g))?)],
+        )
+        .await?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn grant_args(g: &Grant) -> Result<Vec<Arg>, StoreError> {
+    let opt = |v: Option<String>| v.map_or(Arg::N, Arg::S);
+    Ok(vec![
+        Arg::S(g.handle.clone()),
+        Arg::S(g.kind.as_str().into()),
+        s(g.tenant_id),
+        opt(g.family.clone()),
+        opt(g.user_id.map(|u| u.to_string())),
+        opt(g.lookup.clone()),
+        Arg::S(g.state.as_str().into()),
+        Arg::I(g.created.millis()),
+        Arg::I(g.expires.millis()),
+        Arg::S(json(&GrantDoc::from(g))?),
+    ])
+}
+
+#[derive(Serialize, Deserialize)]
+struct GrantDoc {
+    handle: String,
+    kind: String,
+    tenant_id: String,
+    family: Option<String>,
+    user_id: Option<String>,
+    lookup: Option<String>,
+    state: String,
+    created: i64,
+    expires: i64,
+    attrs: Vec<(String, String)>,
+}
+
+impl From<&Grant> for GrantDoc {
+    fn from(g: &Grant) -> Self {
+        Self {
+            handle: g.handle.clone(),
+            kind: g.kind.as_str().into(),
+            tenant_id: g.tenant_id.to_string(),
+            family: g.family.clone(),
+            user_id: g.user_id.map(|u| u.to_string()),
+            lookup: g.lookup.clone(),
+            state: g.state.as_str().into(),
+            created: g.created.millis(),
+            expires: g.expires.millis(),
+            attrs: g.attrs.clone(),
+        }
+    }
+}
+
+impl TryFrom<GrantDoc> for Grant {
+    type Error = StoreError;
+    fn try_from(d: GrantDoc) -> Result<Self, StoreError> {
+        Ok(Grant {
+            handle: d.handle,
+            kind: GrantKind::parse(&d.kind).ok_or_else(|| backend("bad grant kind"))?,
+            tenant_id: TenantId::parse(&d.tenant_id).ok_or_else(|| backend("bad tenant id"))?,
+            family: d.family,
+            user_id: d.user_id.as_deref().map(oid).transpose()?,
+            lookup: d.lookup,
+            state: GrantState::parse(&d.state).ok_or_else(|| backend("bad grant state"))?,
+            created: Timestamp(d.created),
+            expires: Timestamp(d.expires),
+            attrs: d.attrs,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct SignInDoc {
+    id: String,
+    tenant_id: String,
+    created: i64,
+    upn: Option<String>,
+    user_id: Option<String>,
+    user_display_name: Option<String>,
+    app_id: String,
+    app_display_name: Option<String>,
+    resource_display_name: Option<String>,
+    resource_id: Option<String>,
+    ip: String,
+    client_app_used: String,
+    interactive: bool,
+    error_code: u32,
+    failure_reason: String,
+    additional_details: String,
+    correlation_id: String,
+    authentication_requirement: String,
+    conditional_access_status: String,
+    service_principal: bool,
+}
+
+impl From<&SignIn> for SignInDoc {
+    fn from(r: &SignIn) -> Self {
+        Self {
+            id: r.id.to_string(),
+            tenant_id: r.tenant_id.to_string(),
+            created: r.created.millis(),
+            upn: r.user_principal_name.clone(),
+            user_id: r.user_id.map(|u| u.to_string()),
+            user_display_name: r.user_display_name.clone(),
+            app_id: r.app_id.clone(),
+            app_display_name: r.app_display_name.clone(),
+            resource_display_name: r.resource_display_name.clone(),
+            resource_id: r.resource_id.clone(),
+            ip: r.ip_address.clone(),
+            client_app_used: r.client_app_used.clone(),
+            interactive: r.is_interactive,
+            error_code: r.error_code,
+            failure_reason: r.failure_reason.clone(),
+            additional_details: r.additional_details.clone(),
+            correlation_id: r.correlation_id.clone(),
+            authentication_requirement: r.authentication_requirement.clone(),
+            conditional_access_status: r.conditional_access_status.clone(),
+            service_principal: r.is_service_principal,
+        }
+    }
+}
+
+impl TryFrom<SignInDoc> for SignIn {
+    type Error = StoreError;
+    fn try_from(d: SignInDoc) -> Result<Self, StoreError> {
+        Ok(SignIn {
+            id: guid(&d.id)?,
+            tenant_id: TenantId::parse(&d.tenant_id).ok_or_else(|| backend("bad tenant id"))?,
+            created: Timestamp(d.created),
+            user_principal_name: d.upn,
+            user_id: d.user_id.as_deref().map(oid).transpose()?,
+            user_display_name: d.user_display_name,
+            app_id: d.app_id,
+            app_display_name: d.app_display_name,
+            resource_display_name: d.resource_display_name,
+            resource_id: d.resource_id,
+            ip_address: d.ip,
+            client_app_used: d.client_app_used,
+            is_interactive: d.interactive,
+            error_code: d.error_code,
+            failure_reason: d.failure_reason,
+            additional_details: d.additional_details,
+            correlation_id: d.correlation_id,
+            authentication_requirement: d.authentication_requirement,
+            conditional_access_status: d.conditional_access_status,
+            is_service_principal: d.service_principal,
+        })
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod application;
 pub mod group;
 pub mod service_principal;
+pub mod session;
 pub mod signing_key;
 pub mod tenant;
 pub mod user;
@@ -11,6 +12,7 @@ pub mod user;
 pub use application::*;
 pub use group::*;
 pub use service_principal::*;
+pub use session::*;
 pub use signing_key::*;
 pub use tenant::*;
 pub use user::*;

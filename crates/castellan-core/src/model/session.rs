@@ -1,0 +1,209 @@
+//! Short-lived sign-in state: authorization codes, refresh tokens, device codes, SSO sessions,
+//! used client-assertion ids, smart-lockout counters — one shape, [`Grant`], keyed by a handle
+//! that is the SHA-256 (hex) of the secret the client holds (never the secret itself) — and the
+//! sign-in log record, [`SignIn`].
+
+use crate::ids::{ObjectId, TenantId};
+use crate::time::Timestamp;
+
+/// What a grant row is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GrantKind {
+    /// An authorization code (single use, ten minutes).
+    Code,
+    /// A refresh token (rotated on every use).
+    Refresh,
+    /// A device-code authorization (RFC 8628).
+    Device,
+    /// A browser SSO session (the cookie's hash).
+    Sso,
+    /// A client assertion's `jti`, kept until the assertion expires (replay refusal).
+    AssertionId,
+    /// Smart-lockout counters for one user.
+    Lockout,
+}
+
+impl GrantKind {
+    /// Stable name, used by the store.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Code => "code",
+            Self::Refresh => "refresh",
+            Self::Device => "device",
+            Self::Sso => "sso",
+            Self::AssertionId => "jti",
+            Self::Lockout => "lockout",
+        }
+    }
+    /// Parses [`Self::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Code,
+            Self::Refresh,
+            Self::Device,
+            Self::Sso,
+            Self::AssertionId,
+            Self::Lockout,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// Where a grant is in its life. Transitions are compare-and-set in the store, so two
+/// concurrent redemptions cannot both succeed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GrantState {
+    /// Usable (a code not yet redeemed, the live refresh token, a live session).
+    Active,
+    /// Consumed (a redeemed code, a rotated refresh token, a redeemed device code).
+    Used,
+    /// Revoked (reuse detected, sign-out, password change, `revokeSignInSessions`).
+    Revoked,
+    /// A device code waiting for the user.
+    Pending,
+    /// A device code the user approved.
+    Approved,
+    /// A device code the user declined.
+    Declined,
+}
+
+impl GrantState {
+    /// Stable name, used by the store.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Used => "used",
+            Self::Revoked => "revoked",
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Declined => "declined",
+        }
+    }
+    /// Parses [`Self::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Active,
+            Self::Used,
+            Self::Revoked,
+            Self::Pending,
+            Self::Approved,
+            Self::Declined,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// One piece of sign-in state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// SHA-256 hex of the secret (or a derived key for jti/lockout rows). Unique.
+    pub handle: String,
+    /// Kind.
+    pub kind: GrantKind,
+    /// Tenant.
+    pub tenant_id: TenantId,
+    /// Family: every refresh token descended from one code or sign-in shares it; revoked together.
+    pub family: Option<String>,
+    /// The user, once known.
+    pub user_id: Option<ObjectId>,
+    /// A second unique key (the device flow's user code).
+    pub lookup: Option<String>,
+    /// State.
+    pub state: GrantState,
+    /// Created.
+    pub created: Timestamp,
+    /// After this the row is worthless and may be purged.
+    pub expires: Timestamp,
+    /// Flow-specific values (client_id, redirect_uri, scope, nonce, code_challenge, ...).
+    pub attrs: Vec<(String, String)>,
+}
+
+impl Grant {
+    /// An attribute's value.
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+    /// Sets (or replaces) an attribute.
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        let value = value.into();
+        match self.attrs.iter_mut().find(|(k, _)| k == name) {
+            Some(slot) => slot.1 = value,
+            None => self.attrs.push((name.to_string(), value)),
+        }
+    }
+    /// An attribute parsed as an integer.
+    pub fn attr_i64(&self, name: &str) -> Option<i64> {
+        self.attr(name).and_then(|v| v.parse().ok())
+    }
+}
+
+/// What to revoke in bulk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RevokeScope {
+    /// Every grant of a family (refresh-token reuse, replayed code).
+    Family(String),
+    /// Every refresh token and SSO session of a user (password change, `revokeSignInSessions`,
+    /// account disabled).
+    User(TenantId, ObjectId),
+}
+
+/// One sign-in attempt, as Graph's `signIn` resource describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignIn {
+    /// Record id.
+    pub id: uuid::Uuid,
+    /// Tenant the attempt was made against.
+    pub tenant_id: TenantId,
+    /// When.
+    pub created: Timestamp,
+    /// The user, when one was named (also for unknown users: what they typed).
+    pub user_principal_name: Option<String>,
+    /// The user's object id, when known.
+    pub user_id: Option<ObjectId>,
+    /// The user's display name, when known.
+    pub user_display_name: Option<String>,
+    /// The client application (or the service principal itself for app-only).
+    pub app_id: String,
+    /// Its display name, when known.
+    pub app_display_name: Option<String>,
+    /// The resource the token was for, when known.
+    pub resource_display_name: Option<String>,
+    /// The resource's appId, when known.
+    pub resource_id: Option<String>,
+    /// Client IP.
+    pub ip_address: String,
+    /// `Browser`, `Mobile Apps and Desktop clients`, ... (Graph's `clientAppUsed`).
+    pub client_app_used: String,
+    /// Interactive (a user at a page) or not.
+    pub is_interactive: bool,
+    /// 0 for success, else the AADSTS code.
+    pub error_code: u32,
+    /// Why it failed (empty on success).
+    pub failure_reason: String,
+    /// Extra detail (the grant type, the flow).
+    pub additional_details: String,
+    /// The request's correlation id.
+    pub correlation_id: String,
+    /// `singleFactorAuthentication` (no MFA yet).
+    pub authentication_requirement: String,
+    /// `notApplied` until Conditional Access lands.
+    pub conditional_access_status: String,
+    /// User or service principal sign-in.
+    pub is_service_principal: bool,
+}
+
+/// Filter for reading sign-ins (newest first).
+#[derive(Clone, Debug, Default)]
+pub struct SignInQuery {
+    /// At or after.
+    pub since: Option<Timestamp>,
+    /// Before.
+    pub until: Option<Timestamp>,
+    /// At most this many.
+    pub limit: Option<usize>,
+}
