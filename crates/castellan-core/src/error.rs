@@ -25,6 +25,26 @@ pub enum OAuthError {
     TemporarilyUnavailable,
     /// `server_error`
     ServerError,
+    /// `authorization_pending` (device flow: the user has not finished).
+    AuthorizationPending,
+    /// `slow_down` (device flow: polled faster than `interval`).
+    SlowDown,
+    /// `expired_token` (device flow: the device code expired).
+    ExpiredToken,
+    /// `authorization_declined` (device flow: the user declined).
+    AuthorizationDeclined,
+    /// `bad_verification_code` (device flow: unknown device code).
+    BadVerificationCode,
+    /// `login_required` (`prompt=none` without a session).
+    LoginRequired,
+    /// `interaction_required` (`prompt=none` but the user must act).
+    InteractionRequired,
+    /// `consent_required` (authorize: consent missing, sent to the redirect).
+    ConsentRequired,
+    /// `access_denied`.
+    AccessDenied,
+    /// `unsupported_response_type`.
+    UnsupportedResponseType,
 }
 
 impl OAuthError {
@@ -40,6 +60,16 @@ impl OAuthError {
             Self::InvalidResource => "invalid_resource",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::ServerError => "server_error",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
+            Self::AuthorizationDeclined => "authorization_declined",
+            Self::BadVerificationCode => "bad_verification_code",
+            Self::LoginRequired => "login_required",
+            Self::InteractionRequired => "interaction_required",
+            Self::ConsentRequired => "consent_required",
+            Self::AccessDenied => "access_denied",
+            Self::UnsupportedResponseType => "unsupported_response_type",
         }
     }
 }
@@ -150,6 +180,22 @@ impl AadstsError {
     /// 65001: consent is missing for a requested permission.
     pub fn consent_required(client_id: &str, client_name: &str, missing: &str) -> Self {
         aadsts!(65001, InvalidGrant, "The user or administrator has not consented to use the application with ID '{client_id}' named '{client_name}'. Send an interactive authorization request for this user and resource. Missing: {missing}.")
+    }
+    /// 50053: smart lockout.
+    pub fn locked_out(secs: i64) -> Self {
+        aadsts!(50053, InvalidGrant, "Your account is locked because the wrong password was entered too many times. Try again in {secs} seconds, or ask an administrator to reset the password.")
+    }
+    /// 70008: an expired or revoked authorization code or refresh token.
+    pub fn expired_grant(what: &str) -> Self {
+        aadsts!(70008, InvalidGrant, "The provided authorization code or refresh token has expired or been revoked ({what}). Send a new interactive authorization request.")
+    }
+    /// 54005: a code presented twice.
+    pub fn code_already_redeemed() -> Self {
+        aadsts!(54005, InvalidGrant, "OAuth2 Authorization code was already redeemed; the tokens issued from it have been revoked. Please retry with a new valid code.")
+    }
+    /// 9002313: a grant value that is not one of ours.
+    pub fn malformed_grant(what: &str) -> Self {
+        aadsts!(9002313, InvalidGrant, "Invalid request. Request is malformed or invalid: the {what} is not one this tenant issued.")
     }
     /// 700025: a public client sent a credential.
     pub fn public_client_with_credential() -> Self {

@@ -1,7 +1,10 @@
 //! Token flows, one file per grant or spec step. Each is a pure function from loaded data and
 //! the request to a decision (claims) or an `AadstsError`.
 
+pub mod auth_code;
 pub mod client_credentials;
+pub mod device;
+pub mod lockout;
 pub mod password;
 pub mod pkce;
 pub mod redirect;

@@ -17,6 +17,10 @@ impl CodeChallenge {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+    /// A challenge read back from storage (validated when it was stored).
+    pub fn from_stored(s: &str) -> Self {
+        Self(s.to_string())
+    }
 }
 
 fn unreserved(s: &str) -> bool {

@@ -1,0 +1,223 @@
+//! Authorization-code redemption checks (RFC 6749 §4.1.3, RFC 7636 §4.6): the code must be one
+//! of ours, unexpired, unredeemed, presented by the client it was issued to, with the same
+//! redirect URI and the PKCE verifier matching the challenge. A second presentation of a redeemed
+//! code is AADSTS54005 and the caller revokes every token issued from it (RFC 6749 §4.1.2).
+
+use crate::error::{AadstsError, OAuthError};
+use crate::flow::pkce::{self, CodeChallenge};
+use crate::model::{Grant, GrantKind, GrantState};
+use crate::time::Timestamp;
+
+/// Codes live ten minutes (Entra: "about 10 minutes").
+pub const CODE_LIFETIME_SECS: i64 = 600;
+
+/// What the caller must do with a presented code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CodeDecision {
+    /// Redeem it (compare-and-set Active → Used), then issue tokens.
+    Redeem,
+    /// Refuse and revoke every grant of the code's family (replay).
+    RevokeFamily(AadstsError),
+    /// Refuse without side effects.
+    Refuse(AadstsError),
+}
+
+fn refuse(code: u32, message: impl Into<String>) -> CodeDecision {
+    CodeDecision::Refuse(AadstsError {
+        code,
+        error: OAuthError::InvalidGrant,
+        message: message.into(),
+    })
+}
+
+/// Decides a redemption.
+pub fn decide(
+    code: &Grant,
+    client_id: &str,
+    redirect_uri: Option<&str>,
+    verifier: Option<&str>,
+    now: Timestamp,
+) -> CodeDecision {
+    if code.kind != GrantKind::Code {
+        return CodeDecision::Refuse(AadstsError::malformed_grant("authorization code"));
+    }
+    match code.state {
+        GrantState::Used => return CodeDecision::RevokeFamily(AadstsError::code_already_redeemed()),
+        GrantState::Active => {}
+        _ => {
+            return CodeDecision::Refuse(AadstsError::expired_grant(
+                "the code was revoked by a sign-out or password change",
+            ))
+        }
+    }
+    if now >= code.expires {
+        return CodeDecision::Refuse(AadstsError::expired_grant(
+            "authorization codes are valid for 10 minutes",
+        ));
+    }
+    if code.attr("client_id") != Some(client_id) {
+        return refuse(
+            700005,
+            "The provided authorization code is intended for a different client application. Redeem it with the client_id that requested it.",
+        );
+    }
+    let registered = code.attr("redirect_uri").unwrap_or("");
+    match redirect_uri {
+        None => {
+            return CodeDecision::Refuse(AadstsError::missing_parameter("redirect_uri"));
+        }
+        Some(r) if r != registered => {
+            return refuse(
+                70000,
+                format!("The redirect_uri '{r}' does not match the one used in the authorization request ('{registered}'); send the same value."),
+            )
+        }
+        Some(_) => {}
+    }
+    let challenge = code
+        .attr("code_challenge")
+        .map(|c| CodeChallenge::from_stored(c));
+    if let Err(e) = pkce::verify(challenge.as_ref(), verifier) {
+        return CodeDecision::Refuse(e);
+    }
+    CodeDecision::Redeem
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::TenantId;
+
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+    fn code(state: GrantState) -> Grant {
+        Grant {
+            handle: "h".into(),
+            kind: GrantKind::Code,
+            tenant_id: TenantId::from_random([1; 16]),
+            family: Some("h".into()),
+            user_id: None,
+            lookup: None,
+            state,
+            created: Timestamp::from_secs(100),
+            expires: Timestamp::from_secs(100 + CODE_LIFETIME_SECS),
+            attrs: vec![
+                ("client_id".into(), "c".into()),
+                ("redirect_uri".into(), "https://app/cb".into()),
+                ("code_challenge".into(), pkce::s256(VERIFIER)),
+            ],
+        }
+    }
+
+    fn code_of(d: &CodeDecision) -> Option<u32> {
+        match d {
+            CodeDecision::Redeem => None,
+            CodeDecision::RevokeFamily(e) | CodeDecision::Refuse(e) => Some(e.code),
+        }
+    }
+
+    #[test]
+    fn a_fresh_code_with_matching_everything_redeems() {
+        let d = decide(
+            &code(GrantState::Active),
+            "c",
+            Some("https://app/cb"),
+            Some(VERIFIER),
+            Timestamp::from_secs(200),
+        );
+        assert_eq!(d, CodeDecision::Redeem);
+    }
+
+    #[test]
+    fn a_redeemed_code_revokes_its_family() {
+        let d = decide(
+            &code(GrantState::Used),
+            "c",
+            Some("https://app/cb"),
+            Some(VERIFIER),
+            Timestamp::from_secs(200),
+        );
+        assert!(matches!(d, CodeDecision::RevokeFamily(ref e) if e.code == 54005));
+    }
+
+    #[test]
+    fn each_mismatch_is_refused_with_its_code() {
+        let at = Timestamp::from_secs(200);
+        let c = code(GrantState::Active);
+        assert_eq!(
+            code_of(&decide(
+                &code(GrantState::Revoked),
+                "c",
+                Some("https://app/cb"),
+                Some(VERIFIER),
+                at
+            )),
+            Some(70008)
+        );
+        assert_eq!(
+            code_of(&decide(
+                &c,
+                "c",
+                Some("https://app/cb"),
+                Some(VERIFIER),
+                Timestamp::from_secs(700)
+            )),
+            Some(70008)
+        );
+        assert_eq!(
+            code_of(&decide(
+                &c,
+                "other",
+                Some("https://app/cb"),
+                Some(VERIFIER),
+                at
+            )),
+            Some(700005)
+        );
+        assert_eq!(
+            code_of(&decide(
+                &c,
+                "c",
+                Some("https://app/cb/"),
+                Some(VERIFIER),
+                at
+            )),
+            Some(70000),
+            "trailing slash matters"
+        );
+        assert_eq!(
+            code_of(&decide(&c, "c", None, Some(VERIFIER), at)),
+            Some(900144)
+        );
+        assert_eq!(
+            code_of(&decide(&c, "c", Some("https://app/cb"), None, at)),
+            Some(900144)
+        );
+        let wrong = "aBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        assert!(code_of(&decide(&c, "c", Some("https://app/cb"), Some(wrong), at)).is_some());
+        let mut refresh = c.clone();
+        refresh.kind = GrantKind::Refresh;
+        assert_eq!(
+            code_of(&decide(
+                &refresh,
+                "c",
+                Some("https://app/cb"),
+                Some(VERIFIER),
+                at
+            )),
+            Some(9002313)
+        );
+    }
+
+    #[test]
+    fn a_code_without_challenge_refuses_a_verifier() {
+        let mut c = code(GrantState::Active);
+        c.attrs.retain(|(k, _)| k != "code_challenge");
+        let at = Timestamp::from_secs(200);
+        assert_eq!(
+            decide(&c, "c", Some("https://app/cb"), None, at),
+            CodeDecision::Redeem
+        );
+        assert!(code_of(&decide(&c, "c", Some("https://app/cb"), Some(VERIFIER), at)).is_some());
+    }
+}
