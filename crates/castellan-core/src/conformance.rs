@@ -60,6 +60,8 @@ pub fn tenant(ids: &mut Ids, name: &str) -> Tenant {
                 max_length: 100,
                 required_classes: 2,
             },
+            hide_account_existence: true,
+            lockout_threshold: 7,
         },
         created: Timestamp(1_700_000_000_123),
     }

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod http;
 pub mod keys;
 pub mod serve;
+pub mod signin_log;
 pub mod state;
 pub mod tls;
 

@@ -74,6 +74,7 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         config: Arc::new(args.clone()),
         origins: Arc::new(origins.clone()),
         operator_key_sha256,
+        signins: crate::signin_log::SignInLog::start(store.clone()),
     };
     let demo = if args.demo {
         Some(crate::demo::ensure(&state, &args.data_dir).await?)
@@ -107,7 +108,9 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
     )
     .map_err(|e| anyhow_lite::err(e.to_string()))?
     .handle(handle.clone());
-    let task = tokio::spawn(async move { server.serve(app.into_make_service()).await });
+    let task = tokio::spawn(async move { server
+            .serve(app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .await });
     Ok(Running {
         addr,
         origin: origins.canonical,

@@ -67,6 +67,8 @@ pub struct AppState {
     pub origins: Arc<Origins>,
     /// SHA-256 of the operator credential.
     pub operator_key_sha256: [u8; 32],
+    /// The sign-in log writer.
+    pub signins: crate::signin_log::SignInLog,
 }
 
 /// Now, from the system clock (the only clock read in the request path).

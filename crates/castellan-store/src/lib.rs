@@ -1101,6 +1101,10 @@ fn grant_args(g: &Grant) -> Result<Vec<Arg>, StoreError> {
     ])
 }
 
+fn default_lockout() -> u32 {
+    castellan_core::flow::lockout::DEFAULT_THRESHOLD
+}
+
 #[derive(Serialize, Deserialize)]
 struct GrantDoc {
     handle: String,
@@ -1299,6 +1303,10 @@ struct TenantDoc {
     pw_min: usize,
     pw_max: usize,
     pw_classes: usize,
+    #[serde(default)]
+    hide_account_existence: bool,
+    #[serde(default = "default_lockout")]
+    lockout_threshold: u32,
     created: i64,
 }
 
@@ -1321,6 +1329,8 @@ impl From<&Tenant> for TenantDoc {
             pw_min: t.settings.password_policy.min_length,
             pw_max: t.settings.password_policy.max_length,
             pw_classes: t.settings.password_policy.required_classes,
+            hide_account_existence: t.settings.hide_account_existence,
+            lockout_threshold: t.settings.lockout_threshold,
             created: t.created.millis(),
         }
     }
@@ -1349,6 +1359,8 @@ impl TryFrom<TenantDoc> for Tenant {
                     max_length: d.pw_max,
                     required_classes: d.pw_classes,
                 },
+                hide_account_existence: d.hide_account_existence,
+                lockout_threshold: d.lockout_threshold,
             },
             created: Timestamp(d.created),
         })

@@ -56,10 +56,25 @@ impl Default for PasswordPolicy {
 }
 
 /// Tenant-wide settings.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TenantSettings {
     /// Password rules.
     pub password_policy: PasswordPolicy,
+    /// Sign-in pages answer "wrong user name or password" (50126) for unknown users too,
+    /// instead of "this account does not exist" (50034).
+    pub hide_account_existence: bool,
+    /// Wrong passwords before smart lockout (default 10).
+    pub lockout_threshold: u32,
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        Self {
+            password_policy: PasswordPolicy::default(),
+            hide_account_existence: false,
+            lockout_threshold: crate::flow::lockout::DEFAULT_THRESHOLD,
+        }
+    }
 }
 
 /// A domain name the tenant owns.

@@ -5,6 +5,7 @@
 pub mod applications;
 pub mod groups;
 pub mod service_principals;
+pub mod signin;
 pub mod tenants;
 pub mod token;
 pub mod users;

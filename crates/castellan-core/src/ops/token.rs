@@ -159,6 +159,8 @@ pub struct PasswordRequest {
     pub password: Option<SecretText>,
     /// `scope`.
     pub scope: Option<String>,
+    /// The client's IP (smart lockout counts familiar IPs apart).
+    pub ip: String,
 }
 
 /// The app-role assignments a user holds directly and through (transitive) group membership.
@@ -212,17 +214,12 @@ pub async fn password(
         None => return Err(AadstsError::missing_client_credential().into()),
     };
     let scopes = scope::parse_delegated(scope_text)?;
-    let user = store.user_by_upn(tenant.id, username).await?;
-    // Verify against a fixed dummy hash when the user is unknown, so timing does not tell.
-    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$Y2FzdGVsbGFuLWR1bW15$2Yy5Qm2m4r3l3cQwTtxOGs3m4e8m0x7c0mY2yqj7zVA";
-    let phc = user
-        .as_ref()
-        .and_then(|u| u.password_hash.clone())
-        .unwrap_or_else(|| DUMMY.to_string());
-    let ok = hasher.verify(password.expose(), &phc).await
-        && user.as_ref().is_some_and(|u| u.password_hash.is_some());
-    crate::flow::password::check_user(user.as_ref(), username, &tenant.id.to_string(), ok)?;
-    let Some(user) = user else {
+    let outcome = crate::ops::signin::check_password(
+        store, hasher, tenant, username, password, &req.ip, now,
+    )
+    .await?;
+    outcome.result?;
+    let Some(user) = outcome.user else {
         return Err(AadstsError::invalid_credentials().into());
     };
     let resource_sp = find_resource(store, tenant, &scopes.resource).await?;

@@ -272,10 +272,97 @@ pub async fn update(
     );
     let mut set = ChangeSet::new();
     set.push(Change::UpdateUser(u.clone())).audit(audit);
+    // A new password or a disabled account ends every session and refresh token, atomically.
+    if input.password.is_present() || (old.account_enabled && !u.account_enabled) {
+        set.push(Change::RevokeGrants(crate::model::RevokeScope::User(
+            tenant.id, u.id,
+        )));
+    }
     env.store
         .commit(set)
         .await
         .map_err(map_upn_conflict(&u.user_principal_name))?;
+    Ok(u)
+}
+
+/// `POST /users/{id}/revokeSignInSessions`: invalidates every refresh token and SSO session.
+pub async fn revoke_sign_in_sessions(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    key: &str,
+) -> Result<(), DirectoryError> {
+    let u = find(env, tenant, key).await?;
+    let audit = env.audit(
+        tenant,
+        "UserManagement",
+        "Invalidate all refresh tokens for user",
+        "Update",
+        vec![target(
+            u.id,
+            "User",
+            Some(&u.display_name),
+            Some(&u.user_principal_name),
+            vec![],
+        )],
+    );
+    let mut set = ChangeSet::new();
+    set.push(Change::RevokeGrants(crate::model::RevokeScope::User(
+        tenant.id, u.id,
+    )))
+    .audit(audit);
+    env.store
+        .commit(set)
+        .await
+        .map_err(|e| DirectoryError::Unavailable(e.to_string()))
+}
+
+/// A user changing their own password at sign-in (the 50055 page): the current password was
+/// verified by the caller; the new one must meet policy and differ. Ends other sessions.
+pub async fn change_own_password(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    user: &User,
+    new_password: &str,
+    old_password: &str,
+) -> Result<User, DirectoryError> {
+    if new_password == old_password {
+        return Err(DirectoryError::BadRequest(
+            "The new password must be different from the current one.".into(),
+        ));
+    }
+    check_password_policy(new_password, &tenant.settings.password_policy)
+        .map_err(DirectoryError::BadRequest)?;
+    let mut u = user.clone();
+    u.password_hash = Some(
+        env.hasher
+            .hash(new_password)
+            .await
+            .map_err(DirectoryError::Unavailable)?,
+    );
+    u.force_change_password_next_sign_in = false;
+    let audit = env.audit(
+        tenant,
+        "UserManagement",
+        "Change user password",
+        "Update",
+        vec![target(
+            u.id,
+            "User",
+            Some(&u.display_name),
+            Some(&u.user_principal_name),
+            vec![modified("passwordProfile", None, Some("<redacted>".into()))],
+        )],
+    );
+    let mut set = ChangeSet::new();
+    set.push(Change::UpdateUser(u.clone()))
+        .push(Change::RevokeGrants(crate::model::RevokeScope::User(
+            tenant.id, u.id,
+        )))
+        .audit(audit);
+    env.store
+        .commit(set)
+        .await
+        .map_err(|e| DirectoryError::Unavailable(e.to_string()))?;
     Ok(u)
 }
 

@@ -19,6 +19,10 @@ use crate::state::AppState;
 #[derive(Clone, Debug)]
 pub struct CorrelationId(pub String);
 
+/// The client's IP address (the TCP peer; proxies are not trusted).
+#[derive(Clone, Debug)]
+pub struct ClientIp(pub String);
+
 async fn correlate(mut req: Request, next: Next) -> Response {
     let cid = req
         .headers()
@@ -28,6 +32,11 @@ async fn correlate(mut req: Request, next: Next) -> Response {
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(CorrelationId(cid.clone()));
+    let ip = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "0.0.0.0".to_string(), |c| c.0.ip().to_string());
+    req.extensions_mut().insert(ClientIp(ip));
     let span = tracing::info_span!("request", correlation_id = %cid, method = %req.method(), path = %req.uri().path());
     let mut res = tracing::Instrument::instrument(next.run(req), span).await;
     if let Ok(v) = HeaderValue::from_str(&cid) {

@@ -8,6 +8,8 @@ use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use castellan_core::error::AadstsError;
+use castellan_core::model::Tenant;
+use castellan_core::ops::signin::{self as signin_ops, ClientProof, Issued};
 use castellan_core::ops::token::{self, ClientCredentialsRequest, PasswordRequest, TokenError};
 use castellan_core::secret::SecretText;
 use castellan_core::Timestamp;
@@ -17,7 +19,8 @@ use castellan_wire::form::Form;
 
 use super::{resolve_tenant, TenantRef};
 use crate::crypto::random_token;
-use crate::http::{host, CorrelationId};
+use crate::http::{host, ClientIp, CorrelationId};
+use crate::signin_log::Attempt;
 use crate::state::{now, AppState};
 
 fn no_store(mut r: Response) -> Response {
@@ -83,10 +86,12 @@ fn basic_auth(headers: &HeaderMap) -> Result<Option<(String, String)>, AadstsErr
 }
 
 /// The token endpoint.
+#[allow(clippy::too_many_lines)]
 pub async fn token(
     State(s): State<AppState>,
     Path(segment): Path<String>,
     Extension(CorrelationId(cid)): Extension<CorrelationId>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -113,22 +118,43 @@ pub async fn token(
         Ok(b) => b,
         Err(e) => return error(&e, &cid, at),
     };
+    let (mut client_id, mut secret) = (
+        form.get("client_id").map(str::to_string),
+        form.get("client_secret").map(str::to_string),
+    );
+    if let Some((bid, bsecret)) = basic {
+        if client_id.as_deref().is_some_and(|c| c != bid) {
+            return error(&AadstsError::malformed("client_id in the body does not match the client id in the Authorization header."), &cid, at);
+        }
+        client_id = Some(bid);
+        secret = Some(bsecret);
+    }
+    let secret = secret.map(SecretText::new);
+    let origin = s.origins.for_host(host(&headers));
+    let attempt = Attempt {
+        tenant_id: tenant.id,
+        correlation_id: cid.clone(),
+        ip: ip.clone(),
+        app_id: client_id.clone().unwrap_or_default(),
+        interactive: false,
+        client_app_used: "Mobile Apps and Desktop clients".into(),
+        details: grant.clone(),
+        at,
+    };
+    let ctx = Ctx {
+        s: &s,
+        tenant: &tenant,
+        origin: &origin,
+        cid: &cid,
+        at,
+        client_info: form.get("client_info") == Some("1"),
+        attempt: &attempt,
+    };
     match grant.as_str() {
         "client_credentials" => {
-            let (mut client_id, mut secret) = (
-                form.get("client_id").map(str::to_string),
-                form.get("client_secret").map(str::to_string),
-            );
-            if let Some((bid, bsecret)) = basic {
-                if client_id.as_deref().is_some_and(|c| c != bid) {
-                    return error(&AadstsError::malformed("client_id in the body does not match the client id in the Authorization header."), &cid, at);
-                }
-                client_id = Some(bid);
-                secret = Some(bsecret);
-            }
             let req = ClientCredentialsRequest {
                 client_id: client_id.clone(),
-                client_secret: secret.map(SecretText::new),
+                client_secret: secret,
                 has_client_assertion: form.get("client_assertion").is_some(),
                 scope: form.get("scope").map(str::to_string),
             };
@@ -136,12 +162,11 @@ pub async fn token(
                 .await
             {
                 Ok(c) => {
-                    let origin = s.origins.for_host(host(&headers));
                     let iss = claims::issuer(&origin, &tenant.id.to_string());
                     let payload = claims::access_token_payload(&c, &iss);
                     match s.keys.sign_jwt(&payload, at) {
                         Ok(jwt) => {
-                            tracing::info!(client_id = client_id.as_deref().unwrap_or(""), tenant = %tenant.id, aud = %c.aud, "issued app-only token");
+                            s.signins.record(attempt.service_principal(Some(&c.aud), None)).await;
                             no_store(
                                 Json(claims::token_response(&jwt, c.exp.secs() - c.iat.secs()))
                                     .into_response(),
@@ -150,27 +175,24 @@ pub async fn token(
                         Err(e) => unavailable(&e, &cid, at),
                     }
                 }
-                Err(TokenError::Aadsts(e)) => error(&e, &cid, at),
+                Err(TokenError::Aadsts(e)) => {
+                    s.signins.record(attempt.service_principal(None, Some(&e))).await;
+                    error(&e, &cid, at)
+                }
                 Err(TokenError::Store(e)) => unavailable(&e, &cid, at),
             }
         }
         "password" => {
-            let (mut client_id, mut secret) = (
-                form.get("client_id").map(str::to_string),
-                form.get("client_secret").map(str::to_string),
-            );
-            if let Some((bid, bsecret)) = basic {
-                client_id = Some(bid);
-                secret = Some(bsecret);
-            }
+            let username = form.get("username").map(str::to_string);
             let req = PasswordRequest {
-                client_id,
-                client_secret: secret.map(SecretText::new),
-                username: form.get("username").map(str::to_string),
+                client_id: client_id.clone(),
+                client_secret: secret,
+                username: username.clone(),
                 password: form.get("password").map(SecretText::new),
                 scope: form.get("scope").map(str::to_string),
+                ip: ip.clone(),
             };
-            match token::password(
+            let r = token::password(
                 s.store.as_ref(),
                 &s.hasher,
                 &tenant,
@@ -178,15 +200,16 @@ pub async fn token(
                 at,
                 (random_token(16), random_token(16)),
             )
-            .await
-            {
+            .await;
+            match r {
                 Ok(t) => {
-                    let origin = s.origins.for_host(host(&headers));
-                    let iss = claims::issuer(&origin, &tenant.id.to_string());
-                    let access = match s
-                        .keys
-                        .sign_jwt(&claims::access_token_payload(&t.access, &iss), at)
-                    {
+                    let access = match s.keys.sign_jwt(
+                        &claims::access_token_payload(
+                            &t.access,
+                            &claims::issuer(&origin, &tenant.id.to_string()),
+                        ),
+                        at,
+                    ) {
                         Ok(j) => j,
                         Err(e) => return unavailable(&e, &cid, at),
                     };
@@ -194,24 +217,193 @@ pub async fn token(
                         claims::token_response(&access, t.access.exp.secs() - t.access.iat.secs());
                     body["scope"] = serde_json::json!(t.scope);
                     if let Some(id) = &t.id {
+                        let iss = claims::issuer(&origin, &tenant.id.to_string());
                         match s.keys.sign_jwt(&claims::id_token_payload(id, &iss), at) {
                             Ok(j) => body["id_token"] = serde_json::json!(j),
                             Err(e) => return unavailable(&e, &cid, at),
                         }
                     }
-                    if form.get("client_info") == Some("1") {
+                    if ctx.client_info {
                         body["client_info"] = serde_json::json!(claims::client_info(
                             &t.access.oid.to_string(),
                             &tenant.id.to_string()
                         ));
                     }
-                    tracing::info!(tenant = %tenant.id, user = %t.access.oid, aud = %t.access.aud, "issued user token (password grant)");
+                    let rec = attempt.user(
+                        username.as_deref(),
+                        Some(t.access.oid),
+                        t.access.name.as_deref(),
+                        Some(&t.access.aud),
+                        None,
+                    );
+                    s.signins.record(rec).await;
                     no_store(Json(body).into_response())
                 }
-                Err(TokenError::Aadsts(e)) => error(&e, &cid, at),
+                Err(TokenError::Aadsts(e)) => {
+                    let rec = attempt.user(username.as_deref(), None, None, None, Some(&e));
+                    s.signins.record(rec).await;
+                    error(&e, &cid, at)
+                }
                 Err(TokenError::Store(e)) => unavailable(&e, &cid, at),
             }
         }
+        "authorization_code" => {
+            let Some(client_id) = client_id.filter(|c| !c.is_empty()) else {
+                return error(&AadstsError::missing_parameter("client_id"), &cid, at);
+            };
+            let code = match form.require("code") {
+                Ok(c) => c.to_string(),
+                Err(e) => return error(&e, &cid, at),
+            };
+            let proof = ClientProof {
+                client_id: &client_id,
+                secret: secret.as_ref(),
+                has_assertion: form.get("client_assertion").is_some(),
+            };
+            let r = signin_ops::redeem_code(
+                s.store.as_ref(),
+                &tenant,
+                &proof,
+                &code,
+                form.get("redirect_uri"),
+                form.get("code_verifier"),
+                at,
+                (random_token(16), random_token(16)),
+                random_token(48),
+            )
+            .await;
+            ctx.respond(r).await
+        }
+        "refresh_token" => {
+            let Some(client_id) = client_id.filter(|c| !c.is_empty()) else {
+                return error(&AadstsError::missing_parameter("client_id"), &cid, at);
+            };
+            let rt = match form.require("refresh_token") {
+                Ok(c) => c.to_string(),
+                Err(e) => return error(&e, &cid, at),
+            };
+            let proof = ClientProof {
+                client_id: &client_id,
+                secret: secret.as_ref(),
+                has_assertion: form.get("client_assertion").is_some(),
+            };
+            let r = signin_ops::redeem_refresh(
+                s.store.as_ref(),
+                &tenant,
+                &proof,
+                &rt,
+                form.get("scope"),
+                at,
+                (random_token(16), random_token(16)),
+                random_token(48),
+            )
+            .await;
+            ctx.respond(r).await
+        }
+        "urn:ietf:params:oauth:grant-type:device_code" | "device_code" => {
+            let Some(client_id) = client_id.filter(|c| !c.is_empty()) else {
+                return error(&AadstsError::missing_parameter("client_id"), &cid, at);
+            };
+            let Some(code) = form.get("device_code").or_else(|| form.get("code")) else {
+                return error(&AadstsError::missing_parameter("device_code"), &cid, at);
+            };
+            let r = signin_ops::poll_device(
+                s.store.as_ref(),
+                &tenant,
+                &client_id,
+                code,
+                at,
+                (random_token(16), random_token(16)),
+                random_token(48),
+            )
+            .await;
+            // Pending polls are not sign-ins; only the outcome is logged.
+            if let Err(TokenError::Aadsts(e)) = &r {
+                if e.code == 70016 {
+                    return error(e, &cid, at);
+                }
+            }
+            ctx.respond(r).await
+        }
         other => error(&AadstsError::unsupported_grant_type(other), &cid, at),
     }
+}
+
+struct Ctx<'a> {
+    s: &'a AppState,
+    tenant: &'a Tenant,
+    origin: &'a str,
+    cid: &'a str,
+    at: Timestamp,
+    client_info: bool,
+    attempt: &'a Attempt,
+}
+
+impl Ctx<'_> {
+    async fn respond(&self, r: Result<Issued, TokenError>) -> Response {
+        match r {
+            Ok(issued) => match user_token_body(
+                self.s,
+                self.origin,
+                self.tenant,
+                &issued,
+                self.client_info,
+                self.at,
+            ) {
+                Ok(body) => {
+                    let rec = self.attempt.user(
+                        Some(&issued.user.user_principal_name),
+                        Some(issued.user.id),
+                        Some(&issued.user.display_name),
+                        Some(&issued.tokens.access.aud),
+                        None,
+                    );
+                    self.s.signins.record(rec).await;
+                    no_store(Json(body).into_response())
+                }
+                Err(e) => unavailable(&e, self.cid, self.at),
+            },
+            Err(TokenError::Aadsts(e)) => {
+                self.s
+                    .signins
+                    .record(self.attempt.user(None, None, None, None, Some(&e)))
+                    .await;
+                error(&e, self.cid, self.at)
+            }
+            Err(TokenError::Store(e)) => unavailable(&e, self.cid, self.at),
+        }
+    }
+}
+
+/// Signs and renders a user-token response (access, ID, refresh token, client_info).
+pub fn user_token_body(
+    s: &AppState,
+    origin: &str,
+    tenant: &Tenant,
+    issued: &Issued,
+    client_info: bool,
+    at: Timestamp,
+) -> Result<serde_json::Value, String> {
+    let t = &issued.tokens;
+    let iss = claims::issuer(origin, &tenant.id.to_string());
+    let access = s
+        .keys
+        .sign_jwt(&claims::access_token_payload(&t.access, &iss), at)?;
+    let mut body = claims::token_response(&access, t.access.exp.secs() - t.access.iat.secs());
+    body["scope"] = serde_json::json!(t.scope);
+    if let Some(id) = &t.id {
+        let mut payload = claims::id_token_payload(id, &iss);
+        payload["auth_time"] = serde_json::json!(issued.auth_time.secs());
+        body["id_token"] = serde_json::json!(s.keys.sign_jwt(&payload, at)?);
+    }
+    if let Some(rt) = &issued.refresh_token {
+        body["refresh_token"] = serde_json::json!(rt);
+    }
+    if client_info {
+        body["client_info"] = serde_json::json!(claims::client_info(
+            &issued.user.id.to_string(),
+            &tenant.id.to_string()
+        ));
+    }
+    Ok(body)
 }

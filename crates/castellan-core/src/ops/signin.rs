@@ -1,0 +1,803 @@
+//! Sign-in use cases that keep state: checking a password under smart lockout, authorization
+//! codes (issue, redeem once), refresh tokens (rotate, detect reuse), device codes (start,
+//! approve, poll), SSO sessions. Secrets come in from the caller (randomness is the server's);
+//! only their SHA-256 is stored.
+
+use crate::error::AadstsError;
+use crate::flow::lockout::Lockout;
+use crate::flow::refresh_token::{self, RefreshDecision, RefreshState, RefreshToken};
+use crate::flow::user_token::UserTokens;
+use crate::flow::{auth_code, client_credentials, device, scope, ClientAuthMethod};
+use crate::model::{
+    Application, Grant, GrantKind, GrantState, RevokeScope, ServicePrincipal, Tenant, User,
+};
+use crate::ops::service_principals::exposed;
+use crate::ops::token::{find_resource, load_client, user_assignments, TokenError};
+use crate::ops::PasswordHasher;
+use crate::secret::{sha256, SecretText};
+use crate::store::Store;
+use crate::time::Timestamp;
+use crate::ObjectId;
+
+/// The stored handle of a secret: lowercase hex SHA-256.
+pub fn handle(secret: &str) -> String {
+    sha256(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// SSO sessions last 24 hours, or 90 days with "stay signed in".
+pub const SSO_SECS: i64 = 24 * 3600;
+/// Persistent ("stay signed in") SSO lifetime.
+pub const SSO_PERSISTENT_SECS: i64 = 90 * 24 * 3600;
+
+const DUMMY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$Y2FzdGVsbGFuLWR1bW15$2Yy5Qm2m4r3l3cQwTtxOGs3m4e8m0x7c0mY2yqj7zVA";
+
+fn lockout_handle(tenant: &Tenant, user: ObjectId) -> String {
+    format!("lockout:{}:{user}", tenant.id)
+}
+
+fn lockout_from(g: Option<&Grant>) -> Lockout {
+    let Some(g) = g else {
+        return Lockout::default();
+    };
+    let n = |k: &str| g.attr_i64(k).unwrap_or(0);
+    let mut l = Lockout::default();
+    l.familiar.failures = u32::try_from(n("ff")).unwrap_or(0);
+    l.familiar.lockouts = u32::try_from(n("fl")).unwrap_or(0);
+    l.familiar.locked_until = Timestamp(n("fu"));
+    l.unfamiliar.failures = u32::try_from(n("uf")).unwrap_or(0);
+    l.unfamiliar.lockouts = u32::try_from(n("ul")).unwrap_or(0);
+    l.unfamiliar.locked_until = Timestamp(n("uu"));
+    l.ips = g
+        .attr("ips")
+        .unwrap_or("")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    l
+}
+
+fn lockout_grant(tenant: &Tenant, user: ObjectId, l: &Lockout, now: Timestamp) -> Grant {
+    Grant {
+        handle: lockout_handle(tenant, user),
+        kind: GrantKind::Lockout,
+        tenant_id: tenant.id,
+        family: None,
+        user_id: Some(user),
+        lookup: None,
+        state: GrantState::Active,
+        created: now,
+        expires: now.plus_secs(90 * 24 * 3600),
+        attrs: vec![
+            ("ff".into(), l.familiar.failures.to_string()),
+            ("fl".into(), l.familiar.lockouts.to_string()),
+            ("fu".into(), l.familiar.locked_until.millis().to_string()),
+            ("uf".into(), l.unfamiliar.failures.to_string()),
+            ("ul".into(), l.unfamiliar.lockouts.to_string()),
+            ("uu".into(), l.unfamiliar.locked_until.millis().to_string()),
+            ("ips".into(), l.ips.join(",")),
+        ],
+    }
+}
+
+/// The outcome of a password check: the user when one was found (for the sign-in log), and
+/// the verdict.
+pub struct PasswordOutcome {
+    /// The user, if the name matched one.
+    pub user: Option<User>,
+    /// Ok, or the AADSTS error (50034/50126/50057/50055/50053).
+    pub result: Result<(), AadstsError>,
+}
+
+/// Checks a user name and password in `tenant` under smart lockout. Unknown users cost the
+/// same argon2id verification as known ones. A must-change password (50055) still counts as a
+/// correct password.
+pub async fn check_password(
+    store: &dyn Store,
+    hasher: &dyn PasswordHasher,
+    tenant: &Tenant,
+    username: &str,
+    password: &SecretText,
+    ip: &str,
+    now: Timestamp,
+) -> Result<PasswordOutcome, TokenError> {
+    let user = store.user_by_upn(tenant.id, username).await?;
+    let lock_row = match &user {
+        Some(u) => store.grant(&lockout_handle(tenant, u.id)).await?,
+        None => None,
+    };
+    let mut lock = lockout_from(lock_row.as_ref());
+    if let Some(secs) = lock.locked(ip, now) {
+        return Ok(PasswordOutcome {
+            user,
+            result: Err(AadstsError::locked_out(secs)),
+        });
+    }
+    let phc = user
+        .as_ref()
+        .and_then(|u| u.password_hash.clone())
+        .unwrap_or_else(|| DUMMY_PHC.to_string());
+    let ok = hasher.verify(password.expose(), &phc).await
+        && user.as_ref().is_some_and(|u| u.password_hash.is_some());
+    let mut result =
+        crate::flow::password::check_user(user.as_ref(), username, &tenant.id.to_string(), ok);
+    if tenant.settings.hide_account_existence {
+        if let Err(e) = &result {
+            if e.code == 50034 {
+                result = Err(AadstsError::invalid_credentials());
+            }
+        }
+    }
+    if let Some(u) = &user {
+        if ok {
+            if lock_row.is_some() || !lock.ips.iter().any(|i| i == ip) {
+                lock.succeed(ip);
+                store
+                    .upsert_grant(&lockout_grant(tenant, u.id, &lock, now))
+                    .await?;
+            }
+        } else if u.account_enabled {
+            if let Some(secs) = lock.fail(ip, now, tenant.settings.lockout_threshold) {
+                result = Err(AadstsError::locked_out(secs));
+            }
+            store
+                .upsert_grant(&lockout_grant(tenant, u.id, &lock, now))
+                .await?;
+        }
+    }
+    Ok(PasswordOutcome { user, result })
+}
+
+/// Authenticates the client of a user flow. `public_ok`: the flow may run without a credential
+/// (SPA / native redirect, public-client refresh, device flow on a public client).
+pub fn authenticate_client(
+    app: &Application,
+    secret: Option<&SecretText>,
+    has_assertion: bool,
+    public_ok: bool,
+    now: Timestamp,
+) -> Result<ClientAuthMethod, AadstsError> {
+    match (secret, has_assertion) {
+        (Some(s), _) => {
+            client_credentials::authenticate_secret(app, s, now)?;
+            Ok(ClientAuthMethod::Secret)
+        }
+        (None, true) => Err(AadstsError {
+            code: 700027,
+            error: crate::error::OAuthError::InvalidClient,
+            message: format!("Client assertion failed signature validation: application '{}' has no certificate or federated credential registered that matches the assertion.", app.app_id),
+        }),
+        (None, false) if public_ok => Ok(ClientAuthMethod::None),
+        (None, false) => Err(AadstsError::missing_client_credential()),
+    }
+}
+
+/// Issues a signed-in user's tokens for `scope_text` (consent enforced).
+#[allow(clippy::too_many_arguments)]
+pub async fn user_tokens(
+    store: &dyn Store,
+    tenant: &Tenant,
+    app: &Application,
+    client_sp: &ServicePrincipal,
+    auth: ClientAuthMethod,
+    user: &User,
+    scope_text: &str,
+    nonce: Option<String>,
+    now: Timestamp,
+    uti: (String, String),
+) -> Result<UserTokens, TokenError> {
+    let scopes = scope::parse_delegated(scope_text)?;
+    let resource_sp = find_resource(store, tenant, &scopes.resource).await?;
+    let (roles, resource_scopes) = exposed(store, &resource_sp).await?;
+    let grants = store.permission_grants(tenant.id).await?;
+    let assignments = user_assignments(store, tenant, user.id).await?;
+    Ok(crate::flow::user_token::issue(
+        &crate::flow::user_token::UserTokenInput {
+            tenant,
+            client_app: app,
+            client_sp,
+            auth,
+            user,
+            scopes: &scopes,
+            resource_sp: &resource_sp,
+            resource_scopes: &resource_scopes,
+            resource_roles: &roles,
+            grants: &grants,
+            user_assignments: &assignments,
+            now,
+            uti,
+            nonce,
+        },
+    )?)
+}
+
+/// What an authorization code remembers.
+pub struct NewCode<'a> {
+    /// The client.
+    pub client_id: &'a str,
+    /// The exact redirect URI of the request.
+    pub redirect_uri: &'a str,
+    /// Whether the redirect is a SPA or native one (no client credential at redemption).
+    pub public: bool,
+    /// Whether the redirect is a SPA one (24-hour refresh tokens).
+    pub spa: bool,
+    /// The requested scope.
+    pub scope: &'a str,
+    /// The OIDC nonce.
+    pub nonce: Option<&'a str>,
+    /// The PKCE challenge.
+    pub code_challenge: Option<&'a str>,
+    /// When the user authenticated.
+    pub auth_time: Timestamp,
+    /// The user.
+    pub user: ObjectId,
+}
+
+/// Stores a new code (the caller generated `secret`, which goes to the client).
+pub async fn issue_code(
+    store: &dyn Store,
+    tenant: &Tenant,
+    c: &NewCode<'_>,
+    secret: &str,
+    now: Timestamp,
+) -> Result<(), TokenError> {
+    let h = handle(secret);
+    let mut attrs = vec![
+        ("client_id".to_string(), c.client_id.to_string()),
+        ("redirect_uri".into(), c.redirect_uri.to_string()),
+        ("scope".into(), c.scope.to_string()),
+        ("auth_time".into(), c.auth_time.millis().to_string()),
+        ("public".into(), u8::from(c.public).to_string()),
+        ("spa".into(), u8::from(c.spa).to_string()),
+    ];
+    if let Some(n) = c.nonce {
+        attrs.push(("nonce".into(), n.to_string()));
+    }
+    if let Some(ch) = c.code_challenge {
+        attrs.push(("code_challenge".into(), ch.to_string()));
+    }
+    store
+        .insert_grant(&Grant {
+            family: Some(h.clone()),
+            handle: h,
+            kind: GrantKind::Code,
+            tenant_id: tenant.id,
+            user_id: Some(c.user),
+            lookup: None,
+            state: GrantState::Active,
+            created: now,
+            expires: now.plus_secs(auth_code::CODE_LIFETIME_SECS),
+            attrs,
+        })
+        .await?;
+    Ok(())
+}
+
+/// The client side of a token request for a user grant.
+pub struct ClientProof<'a> {
+    /// `client_id`.
+    pub client_id: &'a str,
+    /// `client_secret`.
+    pub secret: Option<&'a SecretText>,
+    /// A `client_assertion` was sent.
+    pub has_assertion: bool,
+}
+
+/// Tokens for a user, plus the refresh token's secret if one was issued.
+pub struct Issued {
+    /// The tokens.
+    pub tokens: UserTokens,
+    /// The user.
+    pub user: User,
+    /// The client application.
+    pub app: Application,
+    /// The refresh token to hand out, when `offline_access` was granted.
+    pub refresh_token: Option<String>,
+    /// When the user authenticated (for `auth_time`).
+    pub auth_time: Timestamp,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    store: &dyn Store,
+    tenant: &Tenant,
+    app: Application,
+    client_sp: &ServicePrincipal,
+    auth: ClientAuthMethod,
+    user: User,
+    scope_text: &str,
+    nonce: Option<String>,
+    family: (String, Timestamp, bool),
+    auth_time: Timestamp,
+    now: Timestamp,
+    uti: (String, String),
+    new_refresh: String,
+) -> Result<Issued, TokenError> {
+    if !user.account_enabled {
+        store
+            .revoke_grants(&RevokeScope::User(tenant.id, user.id))
+            .await?;
+        return Err(AadstsError::user_disabled().into());
+    }
+    let tokens = user_tokens(
+        store, tenant, &app, client_sp, auth, &user, scope_text, nonce, now, uti,
+    )
+    .await?;
+    let mut refresh_token = None;
+    if tokens.refresh {
+        let (family_id, started, spa) = family;
+        let lifetime = if spa {
+            refresh_token::SPA_LIFETIME_SECS
+        } else {
+            refresh_token::INACTIVITY_SECS
+        };
+        let expires = if spa {
+            started.plus_secs(lifetime)
+        } else {
+            now.plus_secs(lifetime)
+        };
+        store
+            .insert_grant(&Grant {
+                handle: handle(&new_refresh),
+                kind: GrantKind::Refresh,
+                tenant_id: tenant.id,
+                family: Some(family_id),
+                user_id: Some(user.id),
+                lookup: None,
+                state: GrantState::Active,
+                created: now,
+                expires,
+                attrs: vec![
+                    ("client_id".into(), app.app_id.to_string()),
+                    ("scope".into(), scope_text.to_string()),
+                    ("spa".into(), u8::from(spa).to_string()),
+                    (
+                        "public".into(),
+                        u8::from(auth == ClientAuthMethod::None).to_string(),
+                    ),
+                    ("family_started".into(), started.millis().to_string()),
+                    ("auth_time".into(), auth_time.millis().to_string()),
+                ],
+            })
+            .await?;
+        refresh_token = Some(new_refresh);
+    }
+    Ok(Issued {
+        tokens,
+        user,
+        app,
+        refresh_token,
+        auth_time,
+    })
+}
+
+async fn load_user(
+    store: &dyn Store,
+    tenant: &Tenant,
+    id: Option<ObjectId>,
+) -> Result<User, TokenError> {
+    match id {
+        Some(id) => store
+            .user(tenant.id, id)
+            .await?
+            .ok_or_else(|| AadstsError::expired_grant("the user no longer exists").into()),
+        None => Err(AadstsError::malformed_grant("grant").into()),
+    }
+}
+
+/// `grant_type=authorization_code`.
+#[allow(clippy::too_many_arguments)]
+pub async fn redeem_code(
+    store: &dyn Store,
+    tenant: &Tenant,
+    client: &ClientProof<'_>,
+    code: &str,
+    redirect_uri: Option<&str>,
+    verifier: Option<&str>,
+    now: Timestamp,
+    uti: (String, String),
+    new_refresh: String,
+) -> Result<Issued, TokenError> {
+    let (app, client_sp) = load_client(store, tenant, client.client_id).await?;
+    let Some(g) = store
+        .grant(&handle(code))
+        .await?
+        .filter(|g| g.tenant_id == tenant.id)
+    else {
+        return Err(AadstsError::malformed_grant("authorization code").into());
+    };
+    match auth_code::decide(&g, client.client_id, redirect_uri, verifier, now) {
+        auth_code::CodeDecision::Refuse(e) => return Err(e.into()),
+        auth_code::CodeDecision::RevokeFamily(e) => {
+            if let Some(f) = &g.family {
+                store.revoke_grants(&RevokeScope::Family(f.clone())).await?;
+            }
+            return Err(e.into());
+        }
+        auth_code::CodeDecision::Redeem => {}
+    }
+    let public = g.attr("public") == Some("1");
+    let auth = authenticate_client(&app, client.secret, client.has_assertion, public, now)?;
+    let mut used = g.clone();
+    used.state = GrantState::Used;
+    if !store.update_grant(GrantState::Active, &used).await? {
+        // Lost a race with another redemption of the same code: that is a replay.
+        if let Some(f) = &g.family {
+            store.revoke_grants(&RevokeScope::Family(f.clone())).await?;
+        }
+        return Err(AadstsError::code_already_redeemed().into());
+    }
+    let user = load_user(store, tenant, g.user_id).await?;
+    let auth_time = Timestamp(g.attr_i64("auth_time").unwrap_or(now.millis()));
+    let family = (
+        g.family.clone().unwrap_or_else(|| g.handle.clone()),
+        now,
+        g.attr("spa") == Some("1"),
+    );
+    finish(
+        store,
+        tenant,
+        app,
+        &client_sp,
+        auth,
+        user,
+        g.attr("scope").unwrap_or(""),
+        g.attr("nonce").map(str::to_string),
+        family,
+        auth_time,
+        now,
+        uti,
+        new_refresh,
+    )
+    .await
+}
+
+fn as_refresh(g: &Grant) -> RefreshToken {
+    RefreshToken {
+        hash: [0; 32],
+        family: ObjectId::from_random([0; 16]),
+        tenant_id: g.tenant_id,
+        client_id: g.attr("client_id").unwrap_or("").to_string(),
+        user_id: g.user_id.unwrap_or_else(|| ObjectId::from_random([0; 16])),
+        scope: g.attr("scope").unwrap_or("").to_string(),
+        spa: g.attr("spa") == Some("1"),
+        family_started: Timestamp(g.attr_i64("family_started").unwrap_or(g.created.millis())),
+        issued: g.created,
+        state: match g.state {
+            GrantState::Active => RefreshState::Active,
+            GrantState::Used => RefreshState::Rotated,
+            _ => RefreshState::Revoked,
+        },
+    }
+}
+
+/// `grant_type=refresh_token`: rotate, or detect reuse and revoke the family.
+#[allow(clippy::too_many_arguments)]
+pub async fn redeem_refresh(
+    store: &dyn Store,
+    tenant: &Tenant,
+    client: &ClientProof<'_>,
+    refresh: &str,
+    scope_text: Option<&str>,
+    now: Timestamp,
+    uti: (String, String),
+    new_refresh: String,
+) -> Result<Issued, TokenError> {
+    let (app, client_sp) = load_client(store, tenant, client.client_id).await?;
+    let Some(g) = store
+        .grant(&handle(refresh))
+        .await?
+        .filter(|g| g.tenant_id == tenant.id && g.kind == GrantKind::Refresh)
+    else {
+        return Err(AadstsError::malformed_grant("refresh token").into());
+    };
+    let requested: Option<Vec<String>> = scope_text.map(|s| {
+        s.split_whitespace()
+            .filter(|w| !w.eq_ignore_ascii_case("offline_access"))
+            .map(str::to_string)
+            .collect()
+    });
+    let family = g.family.clone().unwrap_or_else(|| g.handle.clone());
+    match refresh_token::decide(&as_refresh(&g), client.client_id, requested.as_deref(), now) {
+        RefreshDecision::Refuse(e) => return Err(e.into()),
+        RefreshDecision::RevokeFamily(e) => {
+            store.revoke_grants(&RevokeScope::Family(family)).await?;
+            return Err(e.into());
+        }
+        RefreshDecision::Rotate => {}
+    }
+    let public = g.attr("public") == Some("1");
+    let auth = authenticate_client(&app, client.secret, client.has_assertion, public, now)?;
+    let mut used = g.clone();
+    used.state = GrantState::Used;
+    if !store.update_grant(GrantState::Active, &used).await? {
+        store.revoke_grants(&RevokeScope::Family(family)).await?;
+        return Err(AadstsError {
+            code: 70000,
+            error: crate::error::OAuthError::InvalidGrant,
+            message: "The provided refresh token was already used. Refresh tokens are single-use: its whole family has been revoked; sign in again.".into(),
+        }
+        .into());
+    }
+    let user = load_user(store, tenant, g.user_id).await?;
+    // Keep offline_access so the successor is a refresh token too.
+    let stored = g.attr("scope").unwrap_or("").to_string();
+    let scope_text = match scope_text {
+        Some(s) if !s.trim().is_empty() => {
+            let mut s = s.to_string();
+            if stored
+                .split_whitespace()
+                .any(|w| w.eq_ignore_ascii_case("offline_access"))
+                && !s
+                    .split_whitespace()
+                    .any(|w| w.eq_ignore_ascii_case("offline_access"))
+            {
+                s.push_str(" offline_access");
+            }
+            s
+        }
+        _ => stored,
+    };
+    let started = Timestamp(g.attr_i64("family_started").unwrap_or(g.created.millis()));
+    let auth_time = Timestamp(g.attr_i64("auth_time").unwrap_or(started.millis()));
+    finish(
+        store,
+        tenant,
+        app,
+        &client_sp,
+        auth,
+        user,
+        &scope_text,
+        None,
+        (family, started, g.attr("spa") == Some("1")),
+        auth_time,
+        now,
+        uti,
+        new_refresh,
+    )
+    .await
+}
+
+/// What `/devicecode` returns (the caller renders it).
+pub struct DeviceStart {
+    /// The user code to show.
+    pub user_code: String,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+    /// Seconds between polls.
+    pub interval: i64,
+}
+
+/// `/devicecode`: registers a pending device authorization. The client must be allowed public
+/// client flows (AADSTS7000218 otherwise, as Entra answers at polling time).
+pub async fn start_device(
+    store: &dyn Store,
+    tenant: &Tenant,
+    client_id: &str,
+    scope_text: &str,
+    device_secret: &str,
+    user_code: &str,
+    now: Timestamp,
+) -> Result<DeviceStart, TokenError> {
+    let (app, _) = load_client(store, tenant, client_id).await?;
+    if !app.is_fallback_public_client {
+        return Err(AadstsError::missing_client_credential().into());
+    }
+    scope::parse_delegated(scope_text)?;
+    store
+        .insert_grant(&Grant {
+            handle: handle(device_secret),
+            kind: GrantKind::Device,
+            tenant_id: tenant.id,
+            family: Some(handle(device_secret)),
+            user_id: None,
+            lookup: Some(user_code.to_string()),
+            state: GrantState::Pending,
+            created: now,
+            expires: now.plus_secs(device::DEVICE_CODE_LIFETIME_SECS),
+            attrs: vec![
+                ("client_id".into(), client_id.to_string()),
+                ("scope".into(), scope_text.to_string()),
+            ],
+        })
+        .await?;
+    Ok(DeviceStart {
+        user_code: user_code.to_string(),
+        expires_in: device::DEVICE_CODE_LIFETIME_SECS,
+        interval: device::POLL_INTERVAL_SECS,
+    })
+}
+
+/// Finds a pending device authorization by what the person typed (90119 if none, 70019 if
+/// expired, 90120 if already used).
+pub async fn find_device(
+    store: &dyn Store,
+    typed: &str,
+    now: Timestamp,
+) -> Result<Grant, TokenError> {
+    let code = device::normalise_user_code(typed);
+    let Some(g) = store.grant_by_lookup(GrantKind::Device, &code).await? else {
+        return Err(AadstsError {
+            code: 90119,
+            error: crate::error::OAuthError::InvalidRequest,
+            message: format!("The code '{typed}' is not valid. Check the code shown on your device and try again."),
+        }
+        .into());
+    };
+    if now >= g.expires {
+        return Err(AadstsError {
+            code: 70019,
+            error: crate::error::OAuthError::ExpiredToken,
+            message: "That code has expired. Start again on your device to get a new code.".into(),
+        }
+        .into());
+    }
+    if g.state != GrantState::Pending {
+        return Err(AadstsError {
+            code: 90120,
+            error: crate::error::OAuthError::InvalidRequest,
+            message: "That code was already used. Start again on your device to get a new code."
+                .into(),
+        }
+        .into());
+    }
+    Ok(g)
+}
+
+/// The user on the device-login page approves (`Some(user)`) or declines (`None`).
+pub async fn decide_device(
+    store: &dyn Store,
+    g: &Grant,
+    user: Option<&User>,
+    now: Timestamp,
+) -> Result<bool, TokenError> {
+    let mut next = g.clone();
+    match user {
+        Some(u) => {
+            next.state = GrantState::Approved;
+            next.user_id = Some(u.id);
+            next.set("auth_time", now.millis().to_string());
+        }
+        None => next.state = GrantState::Declined,
+    }
+    Ok(store.update_grant(GrantState::Pending, &next).await?)
+}
+
+/// Token-endpoint poll with `device_code`.
+pub async fn poll_device(
+    store: &dyn Store,
+    tenant: &Tenant,
+    client_id: &str,
+    device_code: &str,
+    now: Timestamp,
+    uti: (String, String),
+    new_refresh: String,
+) -> Result<Issued, TokenError> {
+    let (app, client_sp) = load_client(store, tenant, client_id).await?;
+    let Some(g) = store
+        .grant(&handle(device_code))
+        .await?
+        .filter(|g| g.tenant_id == tenant.id)
+    else {
+        return Err(AadstsError {
+            code: 70018,
+            error: crate::error::OAuthError::BadVerificationCode,
+            message: "The device_code is not one this tenant issued. Start a new device code flow."
+                .into(),
+        }
+        .into());
+    };
+    match device::poll(&g, client_id, now) {
+        device::Poll::Wait { error, touch } => {
+            if touch {
+                let mut next = g.clone();
+                next.set("last_poll", now.millis().to_string());
+                // A lost race only means the poll time was not recorded.
+                store.update_grant(g.state, &next).await?;
+            }
+            Err(error.into())
+        }
+        device::Poll::Issue(user_id) => {
+            let mut used = g.clone();
+            used.state = GrantState::Used;
+            if !store.update_grant(GrantState::Approved, &used).await? {
+                return Err(AadstsError {
+                    code: 70000,
+                    error: crate::error::OAuthError::InvalidGrant,
+                    message: "The device code was already redeemed.".into(),
+                }
+                .into());
+            }
+            let user = load_user(store, tenant, Some(user_id)).await?;
+            let auth_time = Timestamp(g.attr_i64("auth_time").unwrap_or(now.millis()));
+            let family = (g.handle.clone(), now, false);
+            finish(
+                store,
+                tenant,
+                app,
+                &client_sp,
+                ClientAuthMethod::None,
+                user,
+                g.attr("scope").unwrap_or(""),
+                None,
+                family,
+                auth_time,
+                now,
+                uti,
+                new_refresh,
+            )
+            .await
+        }
+    }
+}
+
+/// Starts an SSO session for a user (the caller sets the cookie to `secret`).
+pub async fn start_session(
+    store: &dyn Store,
+    tenant: &Tenant,
+    user: &User,
+    persistent: bool,
+    secret: &str,
+    now: Timestamp,
+) -> Result<(), TokenError> {
+    let life = if persistent {
+        SSO_PERSISTENT_SECS
+    } else {
+        SSO_SECS
+    };
+    store
+        .insert_grant(&Grant {
+            handle: handle(secret),
+            kind: GrantKind::Sso,
+            tenant_id: tenant.id,
+            family: None,
+            user_id: Some(user.id),
+            lookup: None,
+            state: GrantState::Active,
+            created: now,
+            expires: now.plus_secs(life),
+            attrs: vec![("auth_time".into(), now.millis().to_string())],
+        })
+        .await?;
+    Ok(())
+}
+
+/// The live session a cookie names in `tenant`, with its user (disabled users have none).
+pub async fn session(
+    store: &dyn Store,
+    tenant: &Tenant,
+    secret: &str,
+    now: Timestamp,
+) -> Result<Option<(Grant, User)>, TokenError> {
+    let Some(g) = store.grant(&handle(secret)).await?.filter(|g| {
+        g.kind == GrantKind::Sso
+            && g.tenant_id == tenant.id
+            && g.state == GrantState::Active
+            && now < g.expires
+    }) else {
+        return Ok(None);
+    };
+    let Some(uid) = g.user_id else {
+        return Ok(None);
+    };
+    Ok(store
+        .user(tenant.id, uid)
+        .await?
+        .filter(|u| u.account_enabled)
+        .map(|u| (g, u)))
+}
+
+/// Ends a session (sign-out).
+pub async fn end_session(store: &dyn Store, secret: &str) -> Result<(), TokenError> {
+    if let Some(g) = store.grant(&handle(secret)).await? {
+        if g.kind == GrantKind::Sso && g.state == GrantState::Active {
+            let mut next = g.clone();
+            next.state = GrantState::Revoked;
+            store.update_grant(GrantState::Active, &next).await?;
+        }
+    }
+    Ok(())
+}
