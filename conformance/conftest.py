@@ -76,3 +76,61 @@ def server():
 @pytest.fixture(scope="session")
 def demo(server):
     return server.demo
+
+
+@pytest.fixture(scope="session")
+def admin_token(demo):
+    """An app-only Graph token of the demo web app (it holds Directory.ReadWrite.All etc.)."""
+    import msal
+    app = msal.ConfidentialClientApplication(
+        demo["confidential_client"]["app_id"],
+        client_credential=demo["confidential_client"]["secret"],
+        authority=demo["authority"],
+        instance_discovery=False,
+    )
+    r = app.acquire_token_for_client(scopes=["https://graph.microsoft.com/.default"])
+    assert "access_token" in r, r
+    return r["access_token"]
+
+
+class Graph:
+    def __init__(self, demo, token):
+        self.base = demo["graph_url"]
+        self.h = {"Authorization": f"Bearer {token}"}
+
+    def get(self, path, **kw):
+        return requests.get(self.base + path, headers=self.h, **kw)
+
+    def post(self, path, body):
+        return requests.post(self.base + path, headers=self.h, json=body)
+
+    def patch(self, path, body):
+        return requests.patch(self.base + path, headers=self.h, json=body)
+
+
+@pytest.fixture(scope="session")
+def graph(demo, admin_token):
+    return Graph(demo, admin_token)
+
+
+_counter = [0]
+
+
+@pytest.fixture
+def new_user(demo, graph):
+    """Creates a fresh user; returns (upn, password, id). `force_change` asks for 50055."""
+    def make(force_change=False, enabled=True):
+        _counter[0] += 1
+        alias = f"conf{int(time.time() * 1000) % 10**9}{_counter[0]}"
+        domain = demo["user"]["upn"].split("@")[1]
+        pw = f"Conf-{alias}-Pw1!"
+        r = graph.post("/users", {
+            "accountEnabled": enabled,
+            "displayName": f"Conformance {alias}",
+            "mailNickname": alias,
+            "userPrincipalName": f"{alias}@{domain}",
+            "passwordProfile": {"password": pw, "forceChangePasswordNextSignIn": force_change},
+        })
+        assert r.status_code == 201, r.text
+        return f"{alias}@{domain}", pw, r.json()["id"]
+    return make

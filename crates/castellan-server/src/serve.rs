@@ -108,9 +108,11 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
     )
     .map_err(|e| anyhow_lite::err(e.to_string()))?
     .handle(handle.clone());
-    let task = tokio::spawn(async move { server
+    let task = tokio::spawn(async move {
+        server
             .serve(app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .await });
+            .await
+    });
     Ok(Running {
         addr,
         origin: origins.canonical,

@@ -41,7 +41,8 @@ impl SignInLog {
                         Err(e) if attempt < 8 => {
                             attempt += 1;
                             tracing::warn!(error = %e, records = batch.len(), attempt, "sign-in log write failed; retrying");
-                            tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                            tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt)))
+                                .await;
                         }
                         Err(e) => {
                             tracing::error!(error = %e, records = batch.len(), "sign-in log write failed; records dropped after retries");

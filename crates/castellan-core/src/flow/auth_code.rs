@@ -76,7 +76,7 @@ pub fn decide(
     }
     let challenge = code
         .attr("code_challenge")
-        .map(|c| CodeChallenge::from_stored(c));
+        .map(CodeChallenge::from_stored);
     if let Err(e) = pkce::verify(challenge.as_ref(), verifier) {
         return CodeDecision::Refuse(e);
     }

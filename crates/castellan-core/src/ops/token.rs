@@ -214,10 +214,9 @@ pub async fn password(
         None => return Err(AadstsError::missing_client_credential().into()),
     };
     let scopes = scope::parse_delegated(scope_text)?;
-    let outcome = crate::ops::signin::check_password(
-        store, hasher, tenant, username, password, &req.ip, now,
-    )
-    .await?;
+    let outcome =
+        crate::ops::signin::check_password(store, hasher, tenant, username, password, &req.ip, now)
+            .await?;
     outcome.result?;
     let Some(user) = outcome.user else {
         return Err(AadstsError::invalid_credentials().into());

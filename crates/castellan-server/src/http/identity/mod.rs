@@ -1,6 +1,9 @@
 //! The token service's endpoints under `/{tenant}/...` (Microsoft identity platform v2.0 paths).
 
+pub mod authorize;
+pub mod device;
 pub mod discovery;
+pub mod pages;
 pub mod token;
 
 use axum::routing::{get, post};
@@ -8,6 +11,7 @@ use axum::Router;
 use castellan_core::model::Tenant;
 use castellan_core::store::{Store, StoreError};
 use castellan_core::TenantId;
+use tower_http::cors::{Any, CorsLayer};
 
 use crate::state::AppState;
 
@@ -24,7 +28,35 @@ pub fn router() -> Router<AppState> {
         )
         .route("/{tenant}/discovery/v2.0/keys", get(discovery::jwks))
         .route("/{tenant}/discovery/keys", get(discovery::jwks))
-        .route("/{tenant}/oauth2/v2.0/token", post(token::token))
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            get(authorize::authorize).post(authorize::authorize),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize/login",
+            post(authorize::login),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize/changepassword",
+            post(authorize::change_password),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/logout",
+            get(authorize::logout).post(authorize::logout),
+        )
+        .route("/devicelogin", get(device::page).post(device::submit))
+        // Browser apps (SPA) call these cross-origin.
+        .merge(
+            Router::new()
+                .route("/{tenant}/oauth2/v2.0/token", post(token::token))
+                .route("/{tenant}/oauth2/v2.0/devicecode", post(device::devicecode))
+                .layer(
+                    CorsLayer::new()
+                        .allow_origin(Any)
+                        .allow_methods(Any)
+                        .allow_headers(Any),
+                ),
+        )
 }
 
 /// What the `{tenant}` path segment names.

@@ -166,7 +166,9 @@ pub async fn token(
                     let payload = claims::access_token_payload(&c, &iss);
                     match s.keys.sign_jwt(&payload, at) {
                         Ok(jwt) => {
-                            s.signins.record(attempt.service_principal(Some(&c.aud), None)).await;
+                            s.signins
+                                .record(attempt.service_principal(Some(&c.aud), None))
+                                .await;
                             no_store(
                                 Json(claims::token_response(&jwt, c.exp.secs() - c.iat.secs()))
                                     .into_response(),
@@ -176,7 +178,9 @@ pub async fn token(
                     }
                 }
                 Err(TokenError::Aadsts(e)) => {
-                    s.signins.record(attempt.service_principal(None, Some(&e))).await;
+                    s.signins
+                        .record(attempt.service_principal(None, Some(&e)))
+                        .await;
                     error(&e, &cid, at)
                 }
                 Err(TokenError::Store(e)) => unavailable(&e, &cid, at),

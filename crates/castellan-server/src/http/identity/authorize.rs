@@ -1,0 +1,1019 @@
+//! `/{tenant}/oauth2/v2.0/authorize`, the sign-in pages behind it, and `/logout`.
+//!
+//! Order of checks (Microsoft identity platform auth-code flow): tenant, client, redirect URI —
+//! failures up to here render an error page and never redirect — then response type and mode,
+//! scope, PKCE, prompt; failures from here go back to the redirect URI. The sign-in form
+//! carries the original request (`ctx`) and is validated again on every post; a double-submit
+//! CSRF token guards every form.
+
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use castellan_core::error::{AadstsError, OAuthError};
+use castellan_core::flow::redirect::{match_redirect_uri, Platform};
+use castellan_core::flow::{pkce, scope};
+use castellan_core::model::{Application, Tenant, User};
+use castellan_core::ops::signin::{self as ops, NewCode};
+use castellan_core::ops::token::{load_client, TokenError};
+use castellan_core::secret::SecretText;
+use castellan_core::{AppId, Timestamp};
+use castellan_wire::claims;
+
+use super::pages;
+use super::{resolve_tenant, TenantRef};
+use crate::crypto::random_token;
+use crate::http::{host, ClientIp, CorrelationId};
+use crate::signin_log::Attempt;
+use crate::state::{now, AppState};
+
+pub(crate) const CSRF_COOKIE: &str = "castellan_csrf";
+
+/// Cookies of the request, as (name, value).
+pub(crate) fn cookies(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            Some((k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+fn sso_cookie_name(tenant: &Tenant) -> String {
+    format!("castellan_sso_{}", tenant.id.to_string().replace('-', ""))
+}
+
+fn set_cookie(r: &mut Response, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// A CSRF token: reuses the browser's cookie or mints one (set on the response by `with_csrf`).
+pub(crate) fn csrf_token(headers: &HeaderMap) -> (String, bool) {
+    match cookies(headers)
+        .into_iter()
+        .find(|(k, v)| k == CSRF_COOKIE && v.len() >= 32)
+    {
+        Some((_, v)) => (v, false),
+        None => (random_token(32), true),
+    }
+}
+
+pub(crate) fn with_csrf(mut r: Response, token: &str, fresh: bool) -> Response {
+    if fresh {
+        set_cookie(
+            &mut r,
+            &format!("{CSRF_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict"),
+        );
+    }
+    r
+}
+
+/// Checks the double-submit token in constant time.
+pub(crate) fn csrf_ok(headers: &HeaderMap, form_value: Option<&str>) -> bool {
+    let Some(sent) = form_value else {
+        return false;
+    };
+    cookies(headers)
+        .iter()
+        .filter(|(k, _)| k == CSRF_COOKIE)
+        .any(|(_, v)| {
+            subtle::ConstantTimeEq::ct_eq(v.as_bytes(), sent.as_bytes()).into() && v.len() >= 32
+        })
+}
+
+pub(crate) fn csrf_failed(cid: &str) -> Response {
+    pages::error(
+        StatusCode::BAD_REQUEST,
+        90014,
+        "The sign-in form expired or was submitted from another site (the anti-forgery check failed). Go back to the application and start signing in again.",
+        cid,
+    )
+}
+
+fn params_of(raw: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(raw.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn get<'a>(p: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    p.iter()
+        .find(|(n, _)| n == k)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    Query,
+    Fragment,
+    FormPost,
+}
+
+/// Where responses go once the redirect URI is trusted.
+struct Target {
+    redirect_uri: String,
+    mode: Mode,
+    state: Option<String>,
+}
+
+/// A validated authorize request.
+struct Authz {
+    raw: String,
+    segment: String,
+    tenant: Option<Tenant>,
+    app: Application,
+    platform: Platform,
+    target: Target,
+    code: bool,
+    id_token: bool,
+    scope: String,
+    nonce: Option<String>,
+    prompt: Option<String>,
+    login_hint: Option<String>,
+    max_age: Option<i64>,
+    code_challenge: Option<String>,
+}
+
+enum Fail {
+    /// Render an error page (the redirect URI is not trusted).
+    Page(StatusCode, AadstsError),
+    /// Send the error to the redirect URI.
+    Redirect(Target, AadstsError),
+    /// The store failed.
+    Unavailable(String),
+}
+
+fn invalid_request(msg: &str) -> AadstsError {
+    AadstsError {
+        code: 900144,
+        error: OAuthError::InvalidRequest,
+        message: msg.into(),
+    }
+}
+
+async fn validate(s: &AppState, segment: &str, raw: &str) -> Result<Authz, Fail> {
+    let p = params_of(raw);
+    let tenant = match resolve_tenant(s.store.as_ref(), segment).await {
+        Ok(TenantRef::Tenant(t)) => Some(*t),
+        Ok(TenantRef::Alias("consumers")) => {
+            return Err(Fail::Page(
+                StatusCode::BAD_REQUEST,
+                invalid_request("Personal Microsoft accounts (/consumers) are not supported by this server; use a tenant, /organizations or /common."),
+            ))
+        }
+        Ok(TenantRef::Alias(_)) => None,
+        Ok(TenantRef::Unknown) => {
+            return Err(Fail::Page(
+                StatusCode::BAD_REQUEST,
+                AadstsError::tenant_not_found(segment),
+            ))
+        }
+        Err(e) => return Err(Fail::Unavailable(e.to_string())),
+    };
+    let Some(client_id) = get(&p, "client_id") else {
+        return Err(Fail::Page(
+            StatusCode::BAD_REQUEST,
+            AadstsError::missing_parameter("client_id"),
+        ));
+    };
+    let tenant_name = tenant
+        .as_ref()
+        .map_or_else(|| segment.to_string(), |t| t.id.to_string());
+    let app = match AppId::parse(client_id) {
+        Some(id) => s
+            .store
+            .application_by_app_id(id)
+            .await
+            .map_err(|e| Fail::Unavailable(e.to_string()))?,
+        None => None,
+    };
+    let Some(app) = app else {
+        return Err(Fail::Page(
+            StatusCode::BAD_REQUEST,
+            AadstsError::client_not_found(client_id, &tenant_name),
+        ));
+    };
+    let Some(redirect_uri) = get(&p, "redirect_uri") else {
+        return Err(Fail::Page(
+            StatusCode::BAD_REQUEST,
+            AadstsError::missing_parameter("redirect_uri"),
+        ));
+    };
+    let platform = match_redirect_uri(&app, redirect_uri)
+        .map_err(|e| Fail::Page(StatusCode::BAD_REQUEST, e))?;
+    let response_type = get(&p, "response_type").unwrap_or("");
+    let mut words: Vec<&str> = response_type.split_whitespace().collect();
+    words.sort_unstable();
+    let (code, id_token) = match words.as_slice() {
+        ["code"] => (true, false),
+        ["id_token"] => (false, true),
+        ["code", "id_token"] => (true, true),
+        _ => (false, false),
+    };
+    let mode = match get(&p, "response_mode") {
+        None if id_token => Mode::Fragment,
+        None | Some("query") => Mode::Query,
+        Some("fragment") => Mode::Fragment,
+        Some("form_post") => Mode::FormPost,
+        Some(other) => {
+            return Err(Fail::Page(
+                StatusCode::BAD_REQUEST,
+                invalid_request(&format!(
+                    "response_mode '{other}' is not supported: use query, fragment or form_post."
+                )),
+            ))
+        }
+    };
+    let target = Target {
+        redirect_uri: redirect_uri.to_string(),
+        mode,
+        state: get(&p, "state").map(str::to_string),
+    };
+    if !code && !id_token {
+        return Err(Fail::Redirect(
+            target,
+            AadstsError {
+                code: 900144,
+                error: OAuthError::UnsupportedResponseType,
+                message: format!("The response_type '{response_type}' is not supported: use 'code', 'id_token' or 'code id_token'."),
+            },
+        ));
+    }
+    if id_token && mode == Mode::Query {
+        return Err(Fail::Redirect(
+            target,
+            invalid_request(
+                "response_mode 'query' cannot carry an id_token: use fragment or form_post.",
+            ),
+        ));
+    }
+    let Some(scope_text) = get(&p, "scope") else {
+        return Err(Fail::Redirect(
+            target,
+            AadstsError::missing_parameter("scope"),
+        ));
+    };
+    let parsed = match scope::parse_delegated(scope_text) {
+        Ok(x) => x,
+        Err(e) => return Err(Fail::Redirect(target, e)),
+    };
+    if id_token && !parsed.oidc.iter().any(|x| x == "openid") {
+        return Err(Fail::Redirect(
+            target,
+            invalid_request("An id_token was requested but 'openid' is not in the scope."),
+        ));
+    }
+    if id_token && get(&p, "nonce").is_none() {
+        return Err(Fail::Redirect(
+            target,
+            AadstsError::missing_parameter("nonce"),
+        ));
+    }
+    let pkce_required = matches!(platform, Platform::Spa | Platform::PublicClient);
+    let challenge = match pkce::challenge_from_request(
+        get(&p, "code_challenge"),
+        get(&p, "code_challenge_method"),
+        pkce_required && code,
+    ) {
+        Ok(c) => c.map(|c| c.as_str().to_string()),
+        Err(e) => return Err(Fail::Redirect(target, e)),
+    };
+    let max_age = match get(&p, "max_age") {
+        Some(m) => match m.parse::<i64>() {
+            Ok(v) if v >= 0 => Some(v),
+            _ => {
+                return Err(Fail::Redirect(
+                    target,
+                    invalid_request("max_age must be a non-negative number of seconds."),
+                ))
+            }
+        },
+        None => None,
+    };
+    let prompt = get(&p, "prompt").map(str::to_string);
+    if let Some(pr) = &prompt {
+        if !matches!(
+            pr.as_str(),
+            "login" | "none" | "consent" | "select_account" | "create"
+        ) {
+            return Err(Fail::Redirect(
+                target,
+                invalid_request(&format!(
+                    "prompt '{pr}' is not valid: use login, none, consent or select_account."
+                )),
+            ));
+        }
+    }
+    Ok(Authz {
+        raw: raw.to_string(),
+        segment: segment.to_string(),
+        tenant,
+        app,
+        platform,
+        target,
+        code,
+        id_token,
+        scope: scope_text.to_string(),
+        nonce: get(&p, "nonce").map(str::to_string),
+        prompt,
+        login_hint: get(&p, "login_hint").map(str::to_string),
+        max_age,
+        code_challenge: challenge,
+    })
+}
+
+/// Sends `fields` to the redirect URI in the request's response mode.
+fn respond_to(target: &Target, mut fields: Vec<(String, String)>) -> Response {
+    if let Some(st) = &target.state {
+        fields.push(("state".into(), st.clone()));
+    }
+    match target.mode {
+        Mode::FormPost => pages::form_post(&target.redirect_uri, &fields),
+        Mode::Query | Mode::Fragment => {
+            let encoded: String = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(fields.iter())
+                .finish();
+            let sep = match target.mode {
+                Mode::Fragment => '#',
+                _ if target.redirect_uri.contains('?') => '&',
+                _ => '?',
+            };
+            let location = format!("{}{sep}{encoded}", target.redirect_uri);
+            let mut r = StatusCode::FOUND.into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+    }
+}
+
+fn error_fields(e: &AadstsError, cid: &str) -> Vec<(String, String)> {
+    let error = match e.code {
+        65001 => "consent_required",
+        _ => e.error.as_str(),
+    };
+    let ts = castellan_wire::time::sts_timestamp(now());
+    vec![
+        ("error".into(), error.into()),
+        (
+            "error_description".into(),
+            format!(
+                "AADSTS{}: {}\r\nTrace ID: {}\r\nCorrelation ID: {cid}\r\nTimestamp: {ts}",
+                e.code,
+                e.message,
+                uuid::Uuid::new_v4()
+            ),
+        ),
+        (
+            "error_uri".into(),
+            format!("https://login.microsoftonline.com/error?code={}", e.code),
+        ),
+    ]
+}
+
+fn fail(f: Fail, cid: &str) -> Response {
+    match f {
+        Fail::Page(status, e) => {
+            tracing::info!(code = e.code, "authorize refused with an error page");
+            pages::error(status, e.code, &e.message, cid)
+        }
+        Fail::Redirect(t, e) => {
+            tracing::info!(code = e.code, "authorize error sent to the redirect URI");
+            respond_to(&t, error_fields(&e, cid))
+        }
+        Fail::Unavailable(e) => {
+            tracing::warn!(error = %e, "store unavailable during sign-in");
+            let mut r = pages::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                90055,
+                "The service is temporarily unavailable. Try again in a few seconds.",
+                cid,
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            r
+        }
+    }
+}
+
+/// Shared request facts for logging and origins.
+pub(crate) struct Req {
+    pub cid: String,
+    pub ip: String,
+    pub origin: String,
+    pub at: Timestamp,
+}
+
+fn attempt(r: &Req, tenant: &Tenant, app: &Application, interactive: bool) -> Attempt {
+    Attempt {
+        tenant_id: tenant.id,
+        correlation_id: r.cid.clone(),
+        ip: r.ip.clone(),
+        app_id: app.app_id.to_string(),
+        interactive,
+        client_app_used: "Browser".into(),
+        details: "authorize".into(),
+        at: r.at,
+    }
+}
+
+/// The user is authenticated: check consent, mint the code and/or ID token, redirect.
+async fn complete(
+    s: &AppState,
+    a: &Authz,
+    tenant: &Tenant,
+    user: &User,
+    auth_time: Timestamp,
+    interactive: bool,
+    r: &Req,
+) -> Response {
+    let log = attempt(r, tenant, &a.app, interactive);
+    let log_ref = &log;
+    let refuse = |e: AadstsError| async move {
+        let log = log_ref;
+        let mut rec = log.user(
+            Some(&user.user_principal_name),
+            Some(user.id),
+            Some(&user.display_name),
+            None,
+            Some(&e),
+        );
+        rec.app_display_name = Some(a.app.display_name.clone());
+        s.signins.record(rec).await;
+        e
+    };
+    let (app, client_sp) =
+        match load_client(s.store.as_ref(), tenant, &a.app.app_id.to_string()).await {
+            Ok(x) => x,
+            Err(TokenError::Aadsts(e)) => {
+                let e = refuse(e).await;
+                return fail(Fail::Redirect(clone_target(&a.target), e), &r.cid);
+            }
+            Err(TokenError::Store(e)) => return fail(Fail::Unavailable(e.to_string()), &r.cid),
+        };
+    let auth = if a.platform == Platform::Web {
+        castellan_core::flow::ClientAuthMethod::Secret
+    } else {
+        castellan_core::flow::ClientAuthMethod::None
+    };
+    // Consent and scope are decided now, so the error reaches the app at the redirect.
+    let tokens = match ops::user_tokens(
+        s.store.as_ref(),
+        tenant,
+        &app,
+        &client_sp,
+        auth,
+        user,
+        &a.scope,
+        a.nonce.clone(),
+        r.at,
+        (random_token(16), random_token(16)),
+    )
+    .await
+    {
+        Ok(t) => t,
+        Err(TokenError::Aadsts(e)) => {
+            let e = refuse(e).await;
+            return fail(Fail::Redirect(clone_target(&a.target), e), &r.cid);
+        }
+        Err(TokenError::Store(e)) => return fail(Fail::Unavailable(e.to_string()), &r.cid),
+    };
+    let mut fields = Vec::new();
+    let mut code_secret = None;
+    if a.code {
+        let secret = random_token(48);
+        let new = NewCode {
+            client_id: &app.app_id.to_string(),
+            redirect_uri: &a.target.redirect_uri,
+            public: a.platform != Platform::Web,
+            spa: a.platform == Platform::Spa,
+            scope: &a.scope,
+            nonce: a.nonce.as_deref(),
+            code_challenge: a.code_challenge.as_deref(),
+            auth_time,
+            user: user.id,
+        };
+        if let Err(e) = ops::issue_code(s.store.as_ref(), tenant, &new, &secret, r.at).await {
+            return fail(Fail::Unavailable(format!("{e:?}")), &r.cid);
+        }
+        fields.push(("code".to_string(), secret.clone()));
+        code_secret = Some(secret);
+    }
+    if a.id_token {
+        let Some(id) = &tokens.id else {
+            return fail(
+                Fail::Redirect(
+                    clone_target(&a.target),
+                    invalid_request("An id_token needs the openid scope."),
+                ),
+                &r.cid,
+            );
+        };
+        let iss = claims::issuer(&r.origin, &tenant.id.to_string());
+        let mut payload = claims::id_token_payload(id, &iss);
+        payload["auth_time"] = serde_json::json!(auth_time.secs());
+        if let Some(c) = &code_secret {
+            // OIDC Core §3.3.2.11: left half of SHA-256 of the code, base64url.
+            let d = castellan_core::secret::sha256(c.as_bytes());
+            payload["c_hash"] = serde_json::json!(URL_SAFE_NO_PAD.encode(&d[..16]));
+        }
+        match s.keys.sign_jwt(&payload, r.at) {
+            Ok(j) => fields.push(("id_token".into(), j)),
+            Err(e) => return fail(Fail::Unavailable(e), &r.cid),
+        }
+    }
+    fields.push(("session_state".into(), uuid::Uuid::new_v4().to_string()));
+    let mut rec = log.user(
+        Some(&user.user_principal_name),
+        Some(user.id),
+        Some(&user.display_name),
+        Some(&tokens.access.aud),
+        None,
+    );
+    rec.app_display_name = Some(app.display_name.clone());
+    s.signins.record(rec).await;
+    respond_to(&a.target, fields)
+}
+
+fn clone_target(t: &Target) -> Target {
+    Target {
+        redirect_uri: t.redirect_uri.clone(),
+        mode: t.mode,
+        state: t.state.clone(),
+    }
+}
+
+/// The live SSO session in this browser for `tenant` (or, for `common`/`organizations`, the one
+/// tenant the browser has a session with).
+async fn current_session(
+    s: &AppState,
+    headers: &HeaderMap,
+    tenant: Option<&Tenant>,
+    at: Timestamp,
+) -> Result<Option<(Tenant, User, Timestamp)>, String> {
+    let jar = cookies(headers);
+    let mut found = Vec::new();
+    for (name, value) in &jar {
+        let Some(hex) = name.strip_prefix("castellan_sso_") else {
+            continue;
+        };
+        let t = match tenant {
+            Some(t) if sso_cookie_name(t) == *name => t.clone(),
+            Some(_) => continue,
+            None => {
+                let Some(id) = castellan_core::TenantId::parse(&format!(
+                    "{}-{}-{}-{}-{}",
+                    hex.get(0..8).unwrap_or(""),
+                    hex.get(8..12).unwrap_or(""),
+                    hex.get(12..16).unwrap_or(""),
+                    hex.get(16..20).unwrap_or(""),
+                    hex.get(20..32).unwrap_or("")
+                )) else {
+                    continue;
+                };
+                match s.store.tenant(id).await.map_err(|e| e.to_string())? {
+                    Some(t) => t,
+                    None => continue,
+                }
+            }
+        };
+        match ops::session(s.store.as_ref(), &t, value, at).await {
+            Ok(Some((g, u))) => {
+                let auth_time = Timestamp(g.attr_i64("auth_time").unwrap_or(g.created.millis()));
+                found.push((t, u, auth_time));
+            }
+            Ok(None) => {}
+            Err(e) => return Err(format!("{e:?}")),
+        }
+    }
+    Ok(if found.len() == 1 { found.pop() } else { None })
+}
+
+fn app_name(a: &Authz) -> String {
+    a.app.display_name.clone()
+}
+
+fn login_action(segment: &str) -> String {
+    format!("/{segment}/oauth2/v2.0/authorize/login")
+}
+
+fn show_login(
+    a: &Authz,
+    headers: &HeaderMap,
+    username: &str,
+    error: Option<(u32, &str)>,
+) -> Response {
+    let (csrf, fresh) = csrf_token(headers);
+    let hidden = [("ctx", a.raw.as_str()), ("csrf", csrf.as_str())];
+    let name = app_name(a);
+    let r = pages::login(&pages::Login {
+        action: &login_action(&a.segment),
+        app_name: &name,
+        username,
+        error,
+        hidden: &hidden,
+        kmsi: true,
+        decline: false,
+    });
+    with_csrf(r, &csrf, fresh)
+}
+
+/// `GET|POST /{tenant}/oauth2/v2.0/authorize`.
+#[allow(clippy::too_many_arguments)]
+pub async fn authorize(
+    State(s): State<AppState>,
+    Path(segment): Path<String>,
+    Extension(CorrelationId(cid)): Extension<CorrelationId>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let raw = if method == Method::POST {
+        String::from_utf8_lossy(&body).into_owned()
+    } else {
+        query.unwrap_or_default()
+    };
+    let a = match validate(&s, &segment, &raw).await {
+        Ok(a) => a,
+        Err(f) => return fail(f, &cid),
+    };
+    let r = Req {
+        cid,
+        ip,
+        origin: s.origins.for_host(host(&headers)),
+        at: now(),
+    };
+    let session = match current_session(&s, &headers, a.tenant.as_ref(), r.at).await {
+        Ok(x) => x,
+        Err(e) => return fail(Fail::Unavailable(e), &r.cid),
+    };
+    let force_login = matches!(a.prompt.as_deref(), Some("login" | "select_account"));
+    let usable = session.filter(|(_, u, auth_time)| {
+        let hint_ok = a
+            .login_hint
+            .as_deref()
+            .is_none_or(|h| h.eq_ignore_ascii_case(&u.user_principal_name));
+        let fresh = a.max_age.is_none_or(|m| r.at < auth_time.plus_secs(m));
+        hint_ok && fresh
+    });
+    match (usable, force_login, a.prompt.as_deref()) {
+        (Some((t, u, auth_time)), false, _) => complete(&s, &a, &t, &u, auth_time, false, &r).await,
+        (None, _, Some("none")) => fail(
+            Fail::Redirect(
+                clone_target(&a.target),
+                AadstsError {
+                    code: 50058,
+                    error: OAuthError::LoginRequired,
+                    message: "A silent sign-in request was sent but no user is signed in (or the session does not match login_hint / max_age). Send an interactive request.".into(),
+                },
+            ),
+            &r.cid,
+        ),
+        _ => show_login(&a, &headers, a.login_hint.as_deref().unwrap_or(""), None),
+    }
+}
+
+fn form_fields(body: &Bytes) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+/// Finds the tenant a typed user name belongs to (for `common`/`organizations`).
+async fn tenant_for(s: &AppState, a: &Authz, username: &str) -> Result<Option<Tenant>, String> {
+    if let Some(t) = &a.tenant {
+        return Ok(Some(t.clone()));
+    }
+    let Some((_, domain)) = username.rsplit_once('@') else {
+        return Ok(None);
+    };
+    s.store
+        .tenant_by_domain(domain)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// `POST /{tenant}/oauth2/v2.0/authorize/login`: the sign-in form.
+pub async fn login(
+    State(s): State<AppState>,
+    Path(segment): Path<String>,
+    Extension(CorrelationId(cid)): Extension<CorrelationId>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let f = form_fields(&body);
+    if !csrf_ok(&headers, get(&f, "csrf")) {
+        return csrf_failed(&cid);
+    }
+    let a = match validate(&s, &segment, get(&f, "ctx").unwrap_or("")).await {
+        Ok(a) => a,
+        Err(x) => return fail(x, &cid),
+    };
+    let r = Req {
+        cid,
+        ip,
+        origin: s.origins.for_host(host(&headers)),
+        at: now(),
+    };
+    let username = get(&f, "username").unwrap_or("").trim().to_string();
+    let password = SecretText::new(get(&f, "password").unwrap_or(""));
+    if username.is_empty() || password.expose().is_empty() {
+        return show_login(
+            &a,
+            &headers,
+            &username,
+            Some((900144, "Enter your user name and password.")),
+        );
+    }
+    let tenant = match tenant_for(&s, &a, &username).await {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            let e = AadstsError::user_not_found(&username, "any directory on this server");
+            return show_login(&a, &headers, &username, Some((e.code, &e.message)));
+        }
+        Err(e) => return fail(Fail::Unavailable(e), &r.cid),
+    };
+    let outcome = match ops::check_password(
+        s.store.as_ref(),
+        &s.hasher,
+        &tenant,
+        &username,
+        &password,
+        &r.ip,
+        r.at,
+    )
+    .await
+    {
+        Ok(o) => o,
+        Err(e) => return fail(Fail::Unavailable(format!("{e:?}")), &r.cid),
+    };
+    match (outcome.result, outcome.user) {
+        (Ok(()), Some(user)) => {
+            signed_in(&s, &a, &tenant, &user, get(&f, "kmsi") == Some("1"), &r).await
+        }
+        (Err(e), user) if e.code == 50055 && user.is_some() => {
+            let (csrf, fresh) = csrf_token(&headers);
+            let fields = [("ctx", a.raw.as_str()), ("csrf", csrf.as_str())];
+            with_csrf(
+                pages::change_password(
+                    &format!("/{}/oauth2/v2.0/authorize/changepassword", a.segment),
+                    &username,
+                    None,
+                    &fields,
+                ),
+                &csrf,
+                fresh,
+            )
+        }
+        (Err(e), user) => {
+            let mut rec = attempt(&r, &tenant, &a.app, true).user(
+                Some(&username),
+                user.as_ref().map(|u| u.id),
+                user.as_ref().map(|u| u.display_name.as_str()),
+                None,
+                Some(&e),
+            );
+            rec.app_display_name = Some(a.app.display_name.clone());
+            s.signins.record(rec).await;
+            show_login(&a, &headers, &username, Some((e.code, &e.message)))
+        }
+        (Ok(()), None) => {
+            let e = AadstsError::invalid_credentials();
+            show_login(&a, &headers, &username, Some((e.code, &e.message)))
+        }
+    }
+}
+
+/// Starts the SSO session (cookie) and completes the request.
+async fn signed_in(
+    s: &AppState,
+    a: &Authz,
+    tenant: &Tenant,
+    user: &User,
+    persistent: bool,
+    r: &Req,
+) -> Response {
+    let secret = random_token(32);
+    if let Err(e) =
+        ops::start_session(s.store.as_ref(), tenant, user, persistent, &secret, r.at).await
+    {
+        return fail(Fail::Unavailable(format!("{e:?}")), &r.cid);
+    }
+    let mut resp = complete(s, a, tenant, user, r.at, true, r).await;
+    let max_age = if persistent {
+        format!("; Max-Age={}", ops::SSO_PERSISTENT_SECS)
+    } else {
+        String::new()
+    };
+    set_cookie(
+        &mut resp,
+        &format!(
+            "{}={secret}; Path=/; Secure; HttpOnly; SameSite=Lax{max_age}",
+            sso_cookie_name(tenant)
+        ),
+    );
+    resp
+}
+
+/// `POST /{tenant}/oauth2/v2.0/authorize/changepassword`: the 50055 page.
+pub async fn change_password(
+    State(s): State<AppState>,
+    Path(segment): Path<String>,
+    Extension(CorrelationId(cid)): Extension<CorrelationId>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let f = form_fields(&body);
+    if !csrf_ok(&headers, get(&f, "csrf")) {
+        return csrf_failed(&cid);
+    }
+    let a = match validate(&s, &segment, get(&f, "ctx").unwrap_or("")).await {
+        Ok(a) => a,
+        Err(x) => return fail(x, &cid),
+    };
+    let r = Req {
+        cid,
+        ip,
+        origin: s.origins.for_host(host(&headers)),
+        at: now(),
+    };
+    let username = get(&f, "username").unwrap_or("").to_string();
+    let current = SecretText::new(get(&f, "current").unwrap_or(""));
+    let new = get(&f, "new").unwrap_or("").to_string();
+    let (csrf, fresh) = csrf_token(&headers);
+    let again = |msg: &str| {
+        let fields = [("ctx", a.raw.as_str()), ("csrf", csrf.as_str())];
+        with_csrf(
+            pages::change_password(
+                &format!("/{}/oauth2/v2.0/authorize/changepassword", a.segment),
+                &username,
+                Some((50055, msg)),
+                &fields,
+            ),
+            &csrf,
+            fresh,
+        )
+    };
+    if new != get(&f, "confirm").unwrap_or("") {
+        return again("The new passwords do not match.");
+    }
+    let tenant = match tenant_for(&s, &a, &username).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return again("That account does not exist."),
+        Err(e) => return fail(Fail::Unavailable(e), &r.cid),
+    };
+    let outcome = match ops::check_password(
+        s.store.as_ref(),
+        &s.hasher,
+        &tenant,
+        &username,
+        &current,
+        &r.ip,
+        r.at,
+    )
+    .await
+    {
+        Ok(o) => o,
+        Err(e) => return fail(Fail::Unavailable(format!("{e:?}")), &r.cid),
+    };
+    let user = match (outcome.result, outcome.user) {
+        (Ok(()), Some(u)) => u,
+        (Err(e), Some(u)) if e.code == 50055 => u,
+        (Err(e), _) => return again(&e.message),
+        (Ok(()), None) => return again("That account does not exist."),
+    };
+    let mut entropy = crate::crypto::OsEntropy;
+    let mut env = castellan_core::ops::Env {
+        store: s.store.as_ref(),
+        now: r.at,
+        entropy: &mut entropy,
+        hasher: &s.hasher,
+        actor: castellan_core::audit::Actor::User {
+            id: user.id,
+            upn: user.user_principal_name.clone(),
+        },
+        correlation_id: r.cid.clone(),
+    };
+    match castellan_core::ops::users::change_own_password(
+        &mut env,
+        &tenant,
+        &user,
+        &new,
+        current.expose(),
+    )
+    .await
+    {
+        Ok(u) => signed_in(&s, &a, &tenant, &u, false, &r).await,
+        Err(castellan_core::DirectoryError::BadRequest(m)) => again(&m),
+        Err(e) => fail(Fail::Unavailable(e.to_string()), &r.cid),
+    }
+}
+
+/// `GET|POST /{tenant}/oauth2/v2.0/logout`: ends the SSO session; redirects to
+/// `post_logout_redirect_uri` only if it is registered for the client named by `client_id` (or
+/// by the `id_token_hint`'s audience).
+pub async fn logout(
+    State(s): State<AppState>,
+    Path(segment): Path<String>,
+    Extension(CorrelationId(cid)): Extension<CorrelationId>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let raw = if method == Method::POST {
+        String::from_utf8_lossy(&body).into_owned()
+    } else {
+        query.unwrap_or_default()
+    };
+    let p = params_of(&raw);
+    let tenant = match resolve_tenant(s.store.as_ref(), &segment).await {
+        Ok(TenantRef::Tenant(t)) => Some(*t),
+        Ok(_) => None,
+        Err(e) => return fail(Fail::Unavailable(e.to_string()), &cid),
+    };
+    let mut cleared = Vec::new();
+    for (name, value) in cookies(&headers) {
+        if !name.starts_with("castellan_sso_") {
+            continue;
+        }
+        if let Some(t) = &tenant {
+            if sso_cookie_name(t) != name {
+                continue;
+            }
+        }
+        if let Err(e) = ops::end_session(s.store.as_ref(), &value).await {
+            return fail(Fail::Unavailable(format!("{e:?}")), &cid);
+        }
+        cleared.push(name);
+    }
+    let client = get(&p, "client_id").map(str::to_string).or_else(|| {
+        get(&p, "id_token_hint").and_then(|t| {
+            let payload = t.split('.').nth(1)?;
+            let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+            let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+            v["aud"].as_str().map(str::to_string)
+        })
+    });
+    let mut resp = match get(&p, "post_logout_redirect_uri") {
+        Some(uri) => {
+            let app = match client.as_deref().and_then(AppId::parse) {
+                Some(id) => s.store.application_by_app_id(id).await.ok().flatten(),
+                None => None,
+            };
+            let registered = app.is_some_and(|app| {
+                app.web_redirect_uris
+                    .iter()
+                    .chain(&app.spa_redirect_uris)
+                    .chain(&app.public_client_redirect_uris)
+                    .any(|r| r == uri)
+            });
+            if registered {
+                let target = Target {
+                    redirect_uri: uri.to_string(),
+                    mode: Mode::Query,
+                    state: get(&p, "state").map(str::to_string),
+                };
+                if target.state.is_some() {
+                    respond_to(&target, vec![])
+                } else {
+                    let mut r = StatusCode::FOUND.into_response();
+                    if let Ok(v) = HeaderValue::from_str(uri) {
+                        r.headers_mut().insert(header::LOCATION, v);
+                    }
+                    r
+                }
+            } else {
+                pages::info(
+                    "You signed out of your account",
+                    &format!("You have been signed out. You were not sent back to '{uri}' because it is not a registered redirect URI of the application (pass client_id or id_token_hint, and register the URI). You can close this window."),
+                )
+            }
+        }
+        None => pages::info(
+            "You signed out of your account",
+            "You have been signed out. It's a good idea to close all browser windows.",
+        ),
+    };
+    for name in cleared {
+        set_cookie(
+            &mut resp,
+            &format!("{name}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0"),
+        );
+    }
+    resp
+}

@@ -1,0 +1,315 @@
+//! The device authorization grant: `POST /{tenant}/oauth2/v2.0/devicecode` for the device, and
+//! `/devicelogin` where a person enters the code and signs in (or declines).
+
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use castellan_core::error::AadstsError;
+use castellan_core::flow::device;
+use castellan_core::model::Grant;
+use castellan_core::ops::signin as ops;
+use castellan_core::ops::token::TokenError;
+use castellan_core::secret::SecretText;
+use castellan_wire::errors::{token_error_body, token_error_status};
+use castellan_wire::form::Form;
+use rand::RngCore;
+
+use super::authorize::{csrf_failed, csrf_ok, csrf_token, with_csrf};
+use super::pages;
+use super::{resolve_tenant, TenantRef};
+use crate::crypto::random_token;
+use crate::http::{host, ClientIp, CorrelationId};
+use crate::signin_log::Attempt;
+use crate::state::{now, AppState};
+
+fn token_error(e: &AadstsError, cid: &str) -> Response {
+    let status = StatusCode::from_u16(token_error_status(e)).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut r = (
+        status,
+        Json(token_error_body(
+            e,
+            &uuid::Uuid::new_v4().to_string(),
+            cid,
+            now(),
+        )),
+    )
+        .into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn unavailable(cid: &str) -> Response {
+    let e = AadstsError {
+        code: 90055,
+        error: castellan_core::error::OAuthError::TemporarilyUnavailable,
+        message: "The service is temporarily unavailable. Retry shortly.".into(),
+    };
+    token_error(&e, cid)
+}
+
+/// `POST /{tenant}/oauth2/v2.0/devicecode`.
+pub async fn devicecode(
+    State(s): State<AppState>,
+    Path(segment): Path<String>,
+    Extension(CorrelationId(cid)): Extension<CorrelationId>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let form = match Form::from_pairs(pairs) {
+        Ok(f) => f,
+        Err(e) => return token_error(&e, &cid),
+    };
+    let tenant = match resolve_tenant(s.store.as_ref(), &segment).await {
+        Ok(TenantRef::Tenant(t)) => t,
+        Ok(TenantRef::Alias(a)) => {
+            return token_error(&AadstsError::grant_needs_tenant("device_code", a), &cid)
+        }
+        Ok(TenantRef::Unknown) => {
+            return token_error(&AadstsError::tenant_not_found(&segment), &cid)
+        }
+        Err(_) => return unavailable(&cid),
+    };
+    let client_id = match form.require("client_id") {
+        Ok(c) => c.to_string(),
+        Err(e) => return token_error(&e, &cid),
+    };
+    let scope = match form.require("scope") {
+        Ok(c) => c.to_string(),
+        Err(e) => return token_error(&e, &cid),
+    };
+    let device_code = random_token(48);
+    let mut bytes = [0u8; device::USER_CODE_LEN];
+    rand::rng().fill_bytes(&mut bytes);
+    let user_code = device::user_code(&bytes);
+    match ops::start_device(
+        s.store.as_ref(),
+        &tenant,
+        &client_id,
+        &scope,
+        &device_code,
+        &user_code,
+        now(),
+    )
+    .await
+    {
+        Ok(d) => {
+            let origin = s.origins.for_host(host(&headers));
+            let uri = format!("{origin}/devicelogin");
+            let body = serde_json::json!({
+                "user_code": d.user_code,
+                "device_code": device_code,
+                "verification_uri": uri,
+                "expires_in": d.expires_in,
+                "interval": d.interval,
+                "message": format!("To sign in, use a web browser to open the page {uri} and enter the code {} to authenticate.", d.user_code),
+            });
+            let mut r = Json(body).into_response();
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(TokenError::Aadsts(e)) => token_error(&e, &cid),
+        Err(TokenError::Store(_)) => unavailable(&cid),
+    }
+}
+
+/// `GET /devicelogin`.
+pub async fn page(headers: HeaderMap) -> Response {
+    let (csrf, fresh) = csrf_token(&headers);
+    with_csrf(
+        pages::device_code("/devicelogin", &csrf, None, ""),
+        &csrf,
+        fresh,
+    )
+}
+
+async fn app_name(s: &AppState, g: &Grant) -> String {
+    let id = g.attr("client_id").and_then(castellan_core::AppId::parse);
+    match id {
+        Some(id) => s
+            .store
+            .application_by_app_id(id)
+            .await
+            .ok()
+            .flatten()
+            .map_or_else(|| "an application".into(), |a| a.display_name),
+        None => "an application".into(),
+    }
+}
+
+/// `POST /devicelogin`: the code, then the credentials (or a decline).
+pub async fn submit(
+    State(s): State<AppState>,
+    Extension(CorrelationId(cid)): Extension<CorrelationId>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let f: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let get = |k: &str| {
+        f.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    if !csrf_ok(&headers, get("csrf")) {
+        return csrf_failed(&cid);
+    }
+    let (csrf, fresh) = csrf_token(&headers);
+    let typed = get("code").unwrap_or("").to_string();
+    let at = now();
+    let g = match ops::find_device(s.store.as_ref(), &typed, at).await {
+        Ok(g) => g,
+        Err(TokenError::Aadsts(e)) => {
+            return with_csrf(
+                pages::device_code("/devicelogin", &csrf, Some((e.code, &e.message)), &typed),
+                &csrf,
+                fresh,
+            )
+        }
+        Err(TokenError::Store(_)) => {
+            return pages::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                90055,
+                "The service is temporarily unavailable. Try again shortly.",
+                &cid,
+            )
+        }
+    };
+    let name = app_name(&s, &g).await;
+    let code = device::normalise_user_code(&typed);
+    let login = |username: &str, error: Option<(u32, &str)>| {
+        let hidden = [("code", code.as_str()), ("csrf", csrf.as_str())];
+        with_csrf(
+            pages::login(&pages::Login {
+                action: "/devicelogin",
+                app_name: &name,
+                username,
+                error,
+                hidden: &hidden,
+                kmsi: false,
+                decline: true,
+            }),
+            &csrf,
+            fresh,
+        )
+    };
+    if get("decline") == Some("1") {
+        return match ops::decide_device(s.store.as_ref(), &g, None, at).await {
+            Ok(_) => pages::info(
+                "Sign-in declined",
+                &format!(
+                    "You declined to sign in to {name} on your device. You can close this window."
+                ),
+            ),
+            Err(_) => pages::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                90055,
+                "The service is temporarily unavailable.",
+                &cid,
+            ),
+        };
+    }
+    let Some(username) = get("username") else {
+        return login("", None);
+    };
+    let password = SecretText::new(get("password").unwrap_or(""));
+    let tenant = match s.store.tenant(g.tenant_id).await {
+        Ok(Some(t)) => t,
+        _ => {
+            return pages::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                90055,
+                "The service is temporarily unavailable.",
+                &cid,
+            )
+        }
+    };
+    let outcome = match ops::check_password(
+        s.store.as_ref(),
+        &s.hasher,
+        &tenant,
+        username,
+        &password,
+        &ip,
+        at,
+    )
+    .await
+    {
+        Ok(o) => o,
+        Err(_) => {
+            return pages::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                90055,
+                "The service is temporarily unavailable.",
+                &cid,
+            )
+        }
+    };
+    let attempt = Attempt {
+        tenant_id: tenant.id,
+        correlation_id: cid.clone(),
+        ip,
+        app_id: g.attr("client_id").unwrap_or("").to_string(),
+        interactive: true,
+        client_app_used: "Browser".into(),
+        details: "devicelogin".into(),
+        at,
+    };
+    match (outcome.result, outcome.user) {
+        (Ok(()), Some(user)) => {
+            match ops::decide_device(s.store.as_ref(), &g, Some(&user), at).await {
+                Ok(true) => {
+                    let mut rec = attempt.user(
+                        Some(&user.user_principal_name),
+                        Some(user.id),
+                        Some(&user.display_name),
+                        None,
+                        None,
+                    );
+                    rec.app_display_name = Some(name.clone());
+                    s.signins.record(rec).await;
+                    pages::info(
+                    "You're signed in",
+                    &format!("You have signed in to {name} on your device. You may now close this window."),
+                )
+                }
+                Ok(false) => pages::error(
+                    StatusCode::CONFLICT,
+                    90120,
+                    "That code was already used. Start again on your device to get a new code.",
+                    &cid,
+                ),
+                Err(_) => pages::error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    90055,
+                    "The service is temporarily unavailable.",
+                    &cid,
+                ),
+            }
+        }
+        (Err(e), user) => {
+            let mut rec = attempt.user(
+                Some(username),
+                user.as_ref().map(|u| u.id),
+                user.as_ref().map(|u| u.display_name.as_str()),
+                None,
+                Some(&e),
+            );
+            rec.app_display_name = Some(name.clone());
+            s.signins.record(rec).await;
+            login(username, Some((e.code, &e.message)))
+        }
+        (Ok(()), None) => login(
+            username,
+            Some((
+                50126,
+                "Error validating credentials due to invalid username or password.",
+            )),
+        ),
+    }
+}
