@@ -134,3 +134,18 @@ def new_user(demo, graph):
         assert r.status_code == 201, r.text
         return f"{alias}@{domain}", pw, r.json()["id"]
     return make
+
+
+@pytest.fixture
+def sign_ins(graph):
+    """Waits for the sign-in log to hold records matching an OData filter (the writer batches)."""
+    def wait(flt, count=1, timeout=10):
+        deadline = time.time() + timeout
+        while True:
+            r = graph.get("/auditLogs/signIns", params={"$filter": flt})
+            assert r.status_code == 200, r.text
+            items = r.json()["value"]
+            if len(items) >= count or time.time() > deadline:
+                return items
+            time.sleep(0.2)
+    return wait

@@ -74,9 +74,7 @@ pub fn decide(
         }
         Some(_) => {}
     }
-    let challenge = code
-        .attr("code_challenge")
-        .map(CodeChallenge::from_stored);
+    let challenge = code.attr("code_challenge").map(CodeChallenge::from_stored);
     if let Err(e) = pkce::verify(challenge.as_ref(), verifier) {
         return CodeDecision::Refuse(e);
     }

@@ -56,3 +56,69 @@ pub fn render(a: &AuditRecord) -> Value {
         "additionalDetails": [],
     })
 }
+
+/// Every rendered property of `microsoft.graph.signIn`.
+pub const SIGN_IN_PROPERTIES: &[&str] = &[
+    "id",
+    "createdDateTime",
+    "userDisplayName",
+    "userPrincipalName",
+    "userId",
+    "appId",
+    "appDisplayName",
+    "ipAddress",
+    "clientAppUsed",
+    "correlationId",
+    "conditionalAccessStatus",
+    "isInteractive",
+    "riskDetail",
+    "riskLevelAggregated",
+    "riskLevelDuringSignIn",
+    "riskState",
+    "riskEventTypes_v2",
+    "resourceDisplayName",
+    "resourceId",
+    "status",
+    "deviceDetail",
+    "location",
+    "appliedConditionalAccessPolicies",
+    "authenticationRequirement",
+    "servicePrincipalId",
+    "signInEventTypes",
+];
+
+/// Renders a sign-in record as Graph's `signIn`.
+pub fn render_sign_in(r: &castellan_core::model::SignIn) -> Value {
+    json!({
+        "id": r.id.to_string(),
+        "createdDateTime": graph_datetime(r.created),
+        "userDisplayName": r.user_display_name,
+        "userPrincipalName": r.user_principal_name,
+        "userId": r.user_id.map(|u| u.to_string()),
+        "appId": r.app_id,
+        "appDisplayName": r.app_display_name,
+        "ipAddress": r.ip_address,
+        "clientAppUsed": r.client_app_used,
+        "correlationId": r.correlation_id,
+        "conditionalAccessStatus": r.conditional_access_status,
+        "isInteractive": r.is_interactive,
+        "riskDetail": "none",
+        "riskLevelAggregated": "none",
+        "riskLevelDuringSignIn": "none",
+        "riskState": "none",
+        "riskEventTypes_v2": [],
+        "resourceDisplayName": r.resource_display_name,
+        "resourceId": r.resource_id,
+        "status": {
+            "errorCode": r.error_code,
+            "failureReason": if r.error_code == 0 { None } else { Some(format!("AADSTS{}: {}", r.error_code, r.failure_reason)) },
+            "additionalDetails": r.additional_details,
+        },
+        "deviceDetail": {"deviceId": "", "displayName": null, "operatingSystem": null, "browser": null, "isCompliant": false, "isManaged": false, "trustType": null},
+        "location": {"city": null, "state": null, "countryOrRegion": null},
+        "appliedConditionalAccessPolicies": [],
+        "authenticationRequirement": r.authentication_requirement,
+        "servicePrincipalId": null,
+        "signInEventTypes": [if r.is_service_principal { "servicePrincipal" } else if r.is_interactive { "interactiveUser" } else { "nonInteractiveUser" }],
+    })
+}

@@ -20,6 +20,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1.0/auditLogs/directoryAudits", get(directory_audits))
+        .route("/v1.0/auditLogs/signIns", get(sign_ins))
         .route("/v1.0/organization", get(organization))
         .route("/v1.0/directoryObjects/{id}", get(directory_object))
 }
@@ -52,6 +53,36 @@ async fn directory_audits(
         &spec(),
         "auditLogs/directoryAudits",
         all.iter().map(wire::render).collect(),
+    )
+}
+
+/// `GET /v1.0/auditLogs/signIns` (newest first; `$filter` on createdDateTime, userPrincipalName,
+/// appId, status/errorCode and every other rendered property).
+async fn sign_ins(
+    State(s): State<AppState>,
+    c: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    c.require(Area::AuditLogs, Access::Read)?;
+    let all = s
+        .store
+        .sign_ins(c.tenant.id, &castellan_core::model::SignInQuery::default())
+        .await
+        .map_err(store_err(&c))?;
+    let spec = EntitySpec::new(
+        "microsoft.graph.signIn",
+        wire::SIGN_IN_PROPERTIES,
+        &["createdDateTime"],
+        "id",
+    );
+    list(
+        &c,
+        &uri,
+        &headers,
+        &spec,
+        "auditLogs/signIns",
+        all.iter().map(wire::render_sign_in).collect(),
     )
 }
 

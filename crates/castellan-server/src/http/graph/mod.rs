@@ -90,6 +90,8 @@ pub struct Caller {
     pub cid: String,
     /// `https://host:port/v1.0`.
     pub base: String,
+    /// The client application's appId (`azp`).
+    pub client_app_id: String,
 }
 
 impl Caller {
@@ -221,6 +223,7 @@ impl FromRequestParts<AppState> for Caller {
             oid,
             cid,
             base,
+            client_app_id: c.azp.clone().unwrap_or_default(),
         })
     }
 }

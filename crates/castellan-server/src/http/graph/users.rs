@@ -26,6 +26,11 @@ pub fn router() -> Router<AppState> {
         .route("/v1.0/users", get(list_users).post(create))
         .route("/v1.0/me", get(me))
         .route(
+            "/v1.0/users/{id}/revokeSignInSessions",
+            axum::routing::post(revoke_sessions),
+        )
+        .route("/oidc/userinfo", get(userinfo).post(userinfo))
+        .route(
             "/v1.0/users/{id}",
             get(get_user).patch(update).delete(delete),
         )
@@ -159,6 +164,56 @@ async fn delete(
         .await
         .map_err(|e| c.err(e))?;
     Ok(no_content())
+}
+
+/// `POST /users/{id}/revokeSignInSessions`: every refresh token and SSO session of the user
+/// stops working at once.
+async fn revoke_sessions(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    c.require(Area::Users, Access::Write)?;
+    let mut ent = OsEntropy;
+    users::revoke_sign_in_sessions(&mut c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
+    Ok(Json(with_context(
+        &c,
+        "Edm.Boolean",
+        serde_json::json!({"value": true}),
+    ))
+    .into_response())
+}
+
+/// `GET|POST /oidc/userinfo` (OIDC Core §5.3; Entra hosts it on Graph): the signed-in user's
+/// claims, for a delegated Graph token.
+async fn userinfo(State(s): State<AppState>, c: Caller) -> Result<Response, ApiError> {
+    let castellan_core::audit::Actor::User { id, .. } = &c.actor else {
+        return Err(c.err(castellan_wire::errors::GraphError::bad_request(
+            "userinfo needs a delegated token (a signed-in user); an app-only token has none.",
+        )));
+    };
+    let u = s
+        .store
+        .user(c.tenant.id, *id)
+        .await
+        .map_err(store_err(&c))?
+        .ok_or_else(|| {
+            c.err(castellan_wire::errors::GraphError::not_found(
+                "The signed-in user no longer exists.",
+            ))
+        })?;
+    let sub = castellan_core::flow::user_token::pairwise_sub(&u.id.to_string(), &c.client_app_id);
+    Ok(Json(serde_json::json!({
+        "sub": sub,
+        "name": u.display_name,
+        "family_name": u.surname,
+        "given_name": u.given_name,
+        "email": u.mail,
+        "picture": format!("{}/me/photo/$value", c.base),
+    }))
+    .into_response())
 }
 
 async fn get_manager(
