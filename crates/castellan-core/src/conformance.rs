@@ -161,6 +161,13 @@ pub fn application(ids: &mut Ids, t: &Tenant) -> Application {
             start: Timestamp(1),
             end: Timestamp(2),
         }],
+        key_credentials: vec![KeyCredential::new(
+            uuid::Uuid::from_u128(7),
+            Some("cert".into()),
+            vec![1, 2, 3, 4],
+            Some(Timestamp(1)),
+            None,
+        )],
         created: Timestamp(3),
     }
 }

@@ -1547,7 +1547,32 @@ struct AppDoc {
     scopes: Vec<ScopeDoc>,
     roles: Vec<RoleDoc>,
     secrets: Vec<SecretDoc>,
+    #[serde(default)]
+    certs: Vec<CertDoc>,
     created: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CertDoc {
+    key_id: String,
+    display_name: Option<String>,
+    der_hex: String,
+    start: Option<i64>,
+    end: Option<i64>,
+}
+
+fn unhex(s: &str) -> Result<Vec<u8>, StoreError> {
+    if !s.len().is_multiple_of(2) {
+        return Err(backend("bad hex"));
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| {
+            s.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| backend("bad hex"))
+        })
+        .collect()
 }
 
 fn hex(b: &[u8]) -> String {
@@ -1626,6 +1651,17 @@ impl From<&Application> for AppDoc {
                     sha256_hex: hex(&c.secret_sha256),
                     start: c.start.millis(),
                     end: c.end.millis(),
+                })
+                .collect(),
+            certs: a
+                .key_credentials
+                .iter()
+                .map(|k| CertDoc {
+                    key_id: k.key_id.to_string(),
+                    display_name: k.display_name.clone(),
+                    der_hex: hex(&k.certificate_der),
+                    start: k.start.map(Timestamp::millis),
+                    end: k.end.map(Timestamp::millis),
                 })
                 .collect(),
             created: a.created.millis(),
@@ -1716,6 +1752,19 @@ impl TryFrom<AppDoc> for Application {
                     })
                 })
                 .collect::<Result<_, StoreError>>()?,
+            key_credentials: d
+                .certs
+                .into_iter()
+                .map(|c| {
+                    Ok(KeyCredential::new(
+                        guid(&c.key_id)?,
+                        c.display_name,
+                        unhex(&c.der_hex)?,
+                        c.start.map(Timestamp),
+                        c.end.map(Timestamp),
+                    ))
+                })
+                .collect::<Result<_, StoreError>>()?,
             created: Timestamp(d.created),
         })
     }
@@ -1783,12 +1832,6 @@ struct KeyDoc {
     active_from: i64,
     retired_at: Option<i64>,
     unpublish_at: Option<i64>,
-}
-
-fn unhex(s: &str) -> Result<Vec<u8>, StoreError> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(s.get(i * 2..i * 2 + 2).unwrap_or(""), 16).map_err(backend))
-        .collect()
 }
 
 impl From<&SigningKey> for KeyDoc {

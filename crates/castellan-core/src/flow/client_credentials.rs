@@ -125,6 +125,7 @@ mod tests {
             oauth2_permission_scopes: vec![],
             app_roles: vec![],
             password_credentials: creds,
+            key_credentials: vec![],
             created: Timestamp(0),
         }
     }

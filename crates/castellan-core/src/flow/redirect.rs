@@ -85,6 +85,7 @@ mod tests {
             oauth2_permission_scopes: vec![],
             app_roles: vec![],
             password_credentials: vec![],
+            key_credentials: vec![],
             created: Timestamp(0),
         }
     }

@@ -235,6 +235,7 @@ mod tests {
             oauth2_permission_scopes: vec![],
             app_roles: vec![],
             password_credentials: vec![],
+            key_credentials: vec![],
             created: Timestamp(0),
         };
         let sp = |n: u8, app_id: AppId| ServicePrincipal {

@@ -145,6 +145,64 @@ impl std::fmt::Debug for PasswordCredential {
     }
 }
 
+/// A certificate credential (`keyCredentials`, type `AsymmetricX509Cert`, usage `Verify`): the
+/// certificate's DER and its thumbprints, by which client assertions name it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyCredential {
+    /// Key id.
+    pub key_id: uuid::Uuid,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// The X.509 certificate, DER.
+    pub certificate_der: Vec<u8>,
+    /// SHA-1 thumbprint (`x5t`, `customKeyIdentifier`).
+    pub sha1: [u8; 20],
+    /// SHA-256 thumbprint (`x5t#S256`).
+    pub sha256: [u8; 32],
+    /// Valid from, if set.
+    pub start: Option<Timestamp>,
+    /// Valid until, if set.
+    pub end: Option<Timestamp>,
+}
+
+impl KeyCredential {
+    /// Builds a credential from a certificate, computing its thumbprints.
+    pub fn new(
+        key_id: uuid::Uuid,
+        display_name: Option<String>,
+        certificate_der: Vec<u8>,
+        start: Option<Timestamp>,
+        end: Option<Timestamp>,
+    ) -> Self {
+        use sha1::Digest;
+        let sha1: [u8; 20] = sha1::Sha1::digest(&certificate_der).into();
+        let sha256 = crate::secret::sha256(&certificate_der);
+        Self {
+            key_id,
+            display_name,
+            certificate_der,
+            sha1,
+            sha256,
+            start,
+            end,
+        }
+    }
+    /// Whether the credential is valid at `now`.
+    pub fn valid_at(&self, now: Timestamp) -> bool {
+        self.start.is_none_or(|s| now >= s) && self.end.is_none_or(|e| now < e)
+    }
+}
+
+impl std::fmt::Debug for KeyCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hex: String = self.sha1.iter().map(|b| format!("{b:02X}")).collect();
+        f.debug_struct("KeyCredential")
+            .field("key_id", &self.key_id)
+            .field("thumbprint", &hex)
+            .finish_non_exhaustive()
+    }
+}
+
 /// An application object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Application {
@@ -176,6 +234,8 @@ pub struct Application {
     pub app_roles: Vec<AppRole>,
     /// Client secrets.
     pub password_credentials: Vec<PasswordCredential>,
+    /// Certificate credentials.
+    pub key_credentials: Vec<KeyCredential>,
     /// Creation time.
     pub created: Timestamp,
 }

@@ -34,6 +34,8 @@ pub struct ApplicationInput {
     pub oauth2_permission_scopes: Field<Vec<PermissionScope>>,
     /// appRoles
     pub app_roles: Field<Vec<AppRole>>,
+    /// keyCredentials (certificates; the caller has checked each parses as X.509)
+    pub key_credentials: Field<Vec<crate::model::KeyCredential>>,
 }
 
 /// A new client secret: what `addPassword` returns (the only time the text is shown).
@@ -46,6 +48,21 @@ pub struct NewSecret {
 }
 
 fn validate(input: &ApplicationInput) -> Result<(), DirectoryError> {
+    if let Some(keys) = input.key_credentials.value() {
+        if keys.len() > 16 {
+            return Err(DirectoryError::BadRequest(
+                "keyCredentials: at most 16 certificates per application.".into(),
+            ));
+        }
+        let mut ids: Vec<_> = keys.iter().map(|k| k.key_id).collect();
+        ids.sort();
+        ids.dedup();
+        if ids.len() != keys.len() {
+            return Err(DirectoryError::BadRequest(
+                "keyCredentials: two credentials have the same keyId.".into(),
+            ));
+        }
+    }
     for (f, platform) in [
         (&input.web_redirect_uris, "web"),
         (&input.spa_redirect_uris, "spa"),
@@ -207,6 +224,7 @@ pub async fn create(
             .unwrap_or_default(),
         app_roles: input.app_roles.value().cloned().unwrap_or_default(),
         password_credentials: vec![],
+        key_credentials: input.key_credentials.value().cloned().unwrap_or_default(),
         created: env.now,
     };
     let audit = env.audit(
@@ -275,6 +293,7 @@ pub async fn update(
     set!(required_resource_access, "requiredResourceAccess");
     set!(oauth2_permission_scopes, "api.oauth2PermissionScopes");
     set!(app_roles, "appRoles");
+    set!(key_credentials, "keyCredentials");
     if input.identifier_uris.is_present() {
         check_identifier_uris_free(env, tenant, Some(a.id), &a.identifier_uris).await?;
     }

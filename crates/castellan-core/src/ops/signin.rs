@@ -151,25 +151,25 @@ pub async fn check_password(
     Ok(PasswordOutcome { user, result })
 }
 
-/// Authenticates the client of a user flow. `public_ok`: the flow may run without a credential
+/// Authenticates a client. `assertion_verified`: the server already verified a client assertion
+/// against the application's certificates. `public_ok`: the flow may run without a credential
 /// (SPA / native redirect, public-client refresh, device flow on a public client).
 pub fn authenticate_client(
     app: &Application,
     secret: Option<&SecretText>,
-    has_assertion: bool,
+    assertion_verified: bool,
     public_ok: bool,
     now: Timestamp,
 ) -> Result<ClientAuthMethod, AadstsError> {
-    match (secret, has_assertion) {
-        (Some(s), _) => {
+    match (secret, assertion_verified) {
+        (Some(_), true) => Err(AadstsError::malformed(
+            "Send either client_secret or client_assertion, not both.",
+        )),
+        (Some(s), false) => {
             client_credentials::authenticate_secret(app, s, now)?;
             Ok(ClientAuthMethod::Secret)
         }
-        (None, true) => Err(AadstsError {
-            code: 700027,
-            error: crate::error::OAuthError::InvalidClient,
-            message: format!("Client assertion failed signature validation: application '{}' has no certificate or federated credential registered that matches the assertion.", app.app_id),
-        }),
+        (None, true) => Ok(ClientAuthMethod::Assertion),
         (None, false) if public_ok => Ok(ClientAuthMethod::None),
         (None, false) => Err(AadstsError::missing_client_credential()),
     }
@@ -282,8 +282,8 @@ pub struct ClientProof<'a> {
     pub client_id: &'a str,
     /// `client_secret`.
     pub secret: Option<&'a SecretText>,
-    /// A `client_assertion` was sent.
-    pub has_assertion: bool,
+    /// A `client_assertion` was sent and verified by the server.
+    pub assertion_verified: bool,
 }
 
 /// Tokens for a user, plus the refresh token's secret if one was issued.
@@ -420,7 +420,7 @@ pub async fn redeem_code(
         auth_code::CodeDecision::Redeem => {}
     }
     let public = g.attr("public") == Some("1");
-    let auth = authenticate_client(&app, client.secret, client.has_assertion, public, now)?;
+    let auth = authenticate_client(&app, client.secret, client.assertion_verified, public, now)?;
     let mut used = g.clone();
     used.state = GrantState::Used;
     if !store.update_grant(GrantState::Active, &used).await? {
@@ -510,7 +510,7 @@ pub async fn redeem_refresh(
         RefreshDecision::Rotate => {}
     }
     let public = g.attr("public") == Some("1");
-    let auth = authenticate_client(&app, client.secret, client.has_assertion, public, now)?;
+    let auth = authenticate_client(&app, client.secret, client.assertion_verified, public, now)?;
     let mut used = g.clone();
     used.state = GrantState::Used;
     if !store.update_grant(GrantState::Active, &used).await? {

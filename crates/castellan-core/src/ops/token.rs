@@ -15,8 +15,9 @@ pub struct ClientCredentialsRequest {
     pub client_id: Option<String>,
     /// `client_secret` (body or HTTP Basic).
     pub client_secret: Option<SecretText>,
-    /// `client_assertion` was sent (certificate/federated credentials arrive in a later issue).
-    pub has_client_assertion: bool,
+    /// A `client_assertion` was sent and the server verified it against the application's
+    /// certificates (signature, aud, iss/sub, lifetime, jti) before calling this op.
+    pub client_assertion_verified: bool,
     /// `scope`.
     pub scope: Option<String>,
 }
@@ -77,21 +78,13 @@ pub async fn client_credentials(
         .as_deref()
         .ok_or_else(|| AadstsError::missing_parameter("scope"))?;
     let (app, client_sp) = load_client(store, tenant, client_id).await?;
-    let auth = match (&req.client_secret, req.has_client_assertion) {
-        (Some(secret), _) => {
-            client_credentials::authenticate_secret(&app, secret, now)?;
-            ClientAuthMethod::Secret
-        }
-        (None, true) => {
-            return Err(AadstsError {
-                code: 700027,
-                error: crate::error::OAuthError::InvalidClient,
-                message: format!("Client assertion failed signature validation: application '{client_id}' has no certificate or federated credential registered that matches the assertion."),
-            }
-            .into())
-        }
-        (None, false) => return Err(AadstsError::missing_client_credential().into()),
-    };
+    let auth = crate::ops::signin::authenticate_client(
+        &app,
+        req.client_secret.as_ref(),
+        req.client_assertion_verified,
+        false,
+        now,
+    )?;
     let wanted = scope::parse_default_scope(scope_text)?;
     let resource_sp = find_resource(store, tenant, &wanted.resource).await?;
     let (roles, _) = exposed(store, &resource_sp).await?;

@@ -28,6 +28,7 @@ pub const WRITABLE: &[&str] = &[
     "description",
     "notes",
     "tags",
+    "keyCredentials",
 ];
 /// Read-only properties.
 pub const READ_ONLY: &[&str] = &[
@@ -37,7 +38,6 @@ pub const READ_ONLY: &[&str] = &[
     "deletedDateTime",
     "publisherDomain",
     "passwordCredentials",
-    "keyCredentials",
 ];
 /// Every rendered property.
 pub const PROPERTIES: &[&str] = &[
@@ -113,7 +113,7 @@ pub fn render(a: &Application, publisher_domain: &str) -> Value {
         "api": {"oauth2PermissionScopes": render_scopes(&a.oauth2_permission_scopes), "requestedAccessTokenVersion": 2, "preAuthorizedApplications": [], "knownClientApplications": []},
         "appRoles": a.app_roles.iter().map(render_role).collect::<Vec<_>>(),
         "passwordCredentials": a.password_credentials.iter().map(|c| render_password(c, None)).collect::<Vec<_>>(),
-        "keyCredentials": [],
+        "keyCredentials": a.key_credentials.iter().map(render_key).collect::<Vec<_>>(),
         "createdDateTime": graph_datetime(a.created),
         "publisherDomain": publisher_domain,
     })
@@ -303,6 +303,76 @@ fn parse_rra(v: Option<&Value>) -> Result<Field<Vec<RequiredResourceAccess>>, Gr
         .map(Field::Value)
 }
 
+/// Renders a certificate credential (Graph returns `key` only on request; never here).
+pub fn render_key(k: &castellan_core::model::KeyCredential) -> Value {
+    use base64::Engine;
+    json!({
+        "keyId": k.key_id.to_string(),
+        "displayName": k.display_name,
+        "type": "AsymmetricX509Cert",
+        "usage": "Verify",
+        "key": null,
+        "customKeyIdentifier": base64::engine::general_purpose::STANDARD.encode(k.sha1),
+        "startDateTime": k.start.map(crate::time::graph_datetime),
+        "endDateTime": k.end.map(crate::time::graph_datetime),
+    })
+}
+
+fn parse_keys(
+    v: Option<&Value>,
+) -> Result<Field<Vec<castellan_core::model::KeyCredential>>, GraphError> {
+    use base64::Engine;
+    let Some(items) = objects(v, "keyCredentials")? else {
+        return Ok(Field::Absent);
+    };
+    items
+        .into_iter()
+        .map(|o| {
+            check_object(
+                &Value::Object(o.clone()),
+                "keyCredential",
+                &["keyId", "type", "usage", "key", "displayName", "startDateTime", "endDateTime", "customKeyIdentifier"],
+                &[],
+            )?;
+            let kind = o.get("type").and_then(Value::as_str).unwrap_or("AsymmetricX509Cert");
+            if kind != "AsymmetricX509Cert" {
+                return Err(GraphError::bad_request(format!("keyCredentials: type '{kind}' is not supported; use AsymmetricX509Cert (a certificate).")));
+            }
+            let usage = o.get("usage").and_then(Value::as_str).unwrap_or("Verify");
+            if usage != "Verify" {
+                return Err(GraphError::bad_request(format!("keyCredentials: usage '{usage}' is not supported; client credentials use 'Verify'.")));
+            }
+            let key = req_str(o, "key", "keyCredentials")?;
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(key.trim())
+                .map_err(|_| GraphError::bad_request("keyCredentials: 'key' must be the certificate's DER, base64-encoded (not PEM)."))?;
+            let key_id = match o.get("keyId").and_then(Value::as_str) {
+                Some(k) => uuid::Uuid::parse_str(k).map_err(|_| GraphError::bad_request(format!("keyCredentials: keyId '{k}' is not a GUID.")))?,
+                None => {
+                    let d = castellan_core::secret::sha256(&der);
+                    let mut b = [0u8; 16];
+                    b.copy_from_slice(&d[..16]);
+                    uuid::Builder::from_random_bytes(b).into_uuid()
+                }
+            };
+            let time = |k: &str| -> Result<Option<Timestamp>, GraphError> {
+                match o.get(k).and_then(Value::as_str) {
+                    None => Ok(None),
+                    Some(t) => crate::time::parse_graph_datetime(t).map(Some).ok_or_else(|| GraphError::bad_request(format!("keyCredentials: {k} '{t}' is not an ISO 8601 date-time."))),
+                }
+            };
+            Ok(castellan_core::model::KeyCredential::new(
+                key_id,
+                o.get("displayName").and_then(Value::as_str).map(str::to_string),
+                der,
+                time("startDateTime")?,
+                time("endDateTime")?,
+            ))
+        })
+        .collect::<Result<Vec<_>, GraphError>>()
+        .map(Field::Value)
+}
+
 /// Parses a create or PATCH body.
 pub fn parse(body: &Value) -> Result<ApplicationInput, GraphError> {
     let o = check_object(body, "application", WRITABLE, READ_ONLY)?;
@@ -323,6 +393,7 @@ pub fn parse(body: &Value) -> Result<ApplicationInput, GraphError> {
         required_resource_access: parse_rra(o.get("requiredResourceAccess"))?,
         oauth2_permission_scopes: parse_api(o.get("api"))?,
         app_roles: parse_roles(o.get("appRoles"))?,
+        key_credentials: parse_keys(o.get("keyCredentials"))?,
     })
 }
 

@@ -73,6 +73,7 @@ async fn list_apps(
 async fn create(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Response, ApiError> {
     c.require(Area::Applications, Access::Write)?;
     let input = wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
+    check_certificates(&c, &input)?;
     let mut ent = OsEntropy;
     let a = applications::create(&mut c.env(&s, &mut ent), &c.tenant, input)
         .await
@@ -115,6 +116,7 @@ async fn update(
 ) -> Result<Response, ApiError> {
     c.require(Area::Applications, Access::Write)?;
     let input = wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
+    check_certificates(&c, &input)?;
     let mut ent = OsEntropy;
     applications::update(&mut c.env(&s, &mut ent), &c.tenant, &id, input)
         .await
@@ -217,4 +219,22 @@ async fn remove_owner(
         .await
         .map_err(|e| c.err(e))?;
     Ok(no_content())
+}
+
+/// Every uploaded key credential must parse as an X.509 certificate.
+fn check_certificates(
+    c: &Caller,
+    input: &castellan_core::ops::applications::ApplicationInput,
+) -> Result<(), ApiError> {
+    if let Some(keys) = input.key_credentials.value() {
+        for k in keys {
+            if let Err(e) = crate::assertion::parse_certificate(&k.certificate_der) {
+                return Err(c.err(castellan_wire::errors::GraphError::bad_request(format!(
+                    "keyCredentials: key {} is not a valid X.509 certificate ({e}). Upload the certificate's DER, base64-encoded.",
+                    k.key_id
+                ))));
+            }
+        }
+    }
+    Ok(())
 }

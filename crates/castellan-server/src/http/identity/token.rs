@@ -131,6 +131,65 @@ pub async fn token(
     }
     let secret = secret.map(SecretText::new);
     let origin = s.origins.for_host(host(&headers));
+    let assertion_verified = match form.get("client_assertion") {
+        None => false,
+        Some(assertion) => {
+            let app = match client_id.as_deref().and_then(castellan_core::AppId::parse) {
+                Some(id) => match s.store.application_by_app_id(id).await {
+                    Ok(a) => a,
+                    Err(e) => return unavailable(&e, &cid, at),
+                },
+                None => None,
+            };
+            let Some(app) = app else {
+                let cid_text = client_id.clone().unwrap_or_default();
+                return error(
+                    &AadstsError::client_not_found(&cid_text, &tenant.id.to_string()),
+                    &cid,
+                    at,
+                );
+            };
+            let mut audiences = Vec::new();
+            for h in &s.origins.hosts {
+                for seg in [tenant.id.to_string(), segment.clone()] {
+                    audiences.push(format!("https://{h}/{seg}/oauth2/v2.0/token"));
+                    audiences.push(format!("https://{h}/{seg}/oauth2/token"));
+                }
+            }
+            match crate::assertion::verify_client_assertion(
+                s.store.as_ref(),
+                &tenant,
+                &app,
+                form.get("client_assertion_type"),
+                assertion,
+                &audiences,
+                at,
+            )
+            .await
+            {
+                Ok(()) => true,
+                Err(crate::assertion::AssertionError::Refused(e)) => {
+                    let attempt = Attempt {
+                        tenant_id: tenant.id,
+                        correlation_id: cid.clone(),
+                        ip: ip.clone(),
+                        app_id: app.app_id.to_string(),
+                        interactive: false,
+                        client_app_used: "Mobile Apps and Desktop clients".into(),
+                        details: format!("{grant} (client assertion)"),
+                        at,
+                    };
+                    s.signins
+                        .record(attempt.service_principal(None, Some(&e)))
+                        .await;
+                    return error(&e, &cid, at);
+                }
+                Err(crate::assertion::AssertionError::Store(e)) => {
+                    return unavailable(&e, &cid, at)
+                }
+            }
+        }
+    };
     let attempt = Attempt {
         tenant_id: tenant.id,
         correlation_id: cid.clone(),
@@ -155,7 +214,7 @@ pub async fn token(
             let req = ClientCredentialsRequest {
                 client_id: client_id.clone(),
                 client_secret: secret,
-                has_client_assertion: form.get("client_assertion").is_some(),
+                client_assertion_verified: assertion_verified,
                 scope: form.get("scope").map(str::to_string),
             };
             match token::client_credentials(s.store.as_ref(), &tenant, req, at, random_token(16))
@@ -262,7 +321,7 @@ pub async fn token(
             let proof = ClientProof {
                 client_id: &client_id,
                 secret: secret.as_ref(),
-                has_assertion: form.get("client_assertion").is_some(),
+                assertion_verified,
             };
             let r = signin_ops::redeem_code(
                 s.store.as_ref(),
@@ -289,7 +348,7 @@ pub async fn token(
             let proof = ClientProof {
                 client_id: &client_id,
                 secret: secret.as_ref(),
-                has_assertion: form.get("client_assertion").is_some(),
+                assertion_verified,
             };
             let r = signin_ops::redeem_refresh(
                 s.store.as_ref(),
