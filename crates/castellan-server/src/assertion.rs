@@ -122,13 +122,15 @@ pub async fn verify_client_assertion(
     let alg: &dyn rustls::pki_types::SignatureVerificationAlgorithm = match header["alg"].as_str() {
         Some("RS256") => webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA256,
         Some("PS256") => webpki::aws_lc_rs::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
-        other => return Err(invalid(
-            700027,
-            format!(
+        other => {
+            return Err(invalid(
+                700027,
+                format!(
                 "Client assertion algorithm {other:?} is not accepted: sign with PS256 or RS256."
             ),
-        )
-        .into()),
+            )
+            .into())
+        }
     };
     let der = CertificateDer::from(cert.certificate_der.clone());
     let ee = webpki::EndEntityCert::try_from(&der)
@@ -235,4 +237,70 @@ pub async fn verify_client_assertion(
         }
         Err(e) => Err(AssertionError::Store(e)),
     }
+}
+
+fn obo_err(code: u32, message: impl Into<String>) -> AadstsError {
+    AadstsError {
+        code,
+        error: OAuthError::InvalidGrant,
+        message: message.into(),
+    }
+}
+
+/// Validates the user token an on-behalf-of request presents: signed by this server (RS256,
+/// published `kid`), issued for `tenant`, unexpired, a delegated (user) token, and addressed to
+/// the calling application (`aud` = its appId or one of its identifier URIs). Returns the
+/// user's object id.
+pub fn validate_obo_assertion(
+    keys: &crate::keys::KeyRing,
+    issuers: &[String],
+    tenant: &Tenant,
+    caller: &Application,
+    token: &str,
+    now: Timestamp,
+) -> Result<castellan_core::ObjectId, AadstsError> {
+    let header = jsonwebtoken::decode_header(token)
+        .map_err(|_| obo_err(50027, "The assertion is not a well-formed JWT."))?;
+    let kid = header.kid.ok_or_else(|| {
+        obo_err(
+            50027,
+            "The assertion has no kid; it was not issued by this server.",
+        )
+    })?;
+    let key = keys.decoding_key(&kid, now).ok_or_else(|| {
+        obo_err(
+            50027,
+            "The assertion's signing key is not one this server publishes.",
+        )
+    })?;
+    let mut audiences = vec![caller.app_id.to_string()];
+    audiences.extend(caller.identifier_uris.iter().cloned());
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.leeway = 0;
+    v.set_audience(&audiences);
+    v.set_issuer(issuers);
+    v.set_required_spec_claims(&["exp", "aud", "iss"]);
+    let data = jsonwebtoken::decode::<Value>(token, &key, &v).map_err(|e| match e.kind() {
+        jsonwebtoken::errors::ErrorKind::ExpiredSignature => obo_err(500133, "Assertion is not within its valid time range: the user token has expired. Get a fresh token from the client."),
+        jsonwebtoken::errors::ErrorKind::InvalidAudience => obo_err(50013, format!("Assertion failed signature validation or its audience does not match the client app presenting it: the token's aud must be this API ('{}' or one of its identifier URIs).", caller.app_id)),
+        jsonwebtoken::errors::ErrorKind::InvalidIssuer => obo_err(50013, "The assertion was not issued by this tenant on this server."),
+        _ => obo_err(50013, "Assertion failed signature validation."),
+    })?;
+    let c = data.claims;
+    if c["tid"].as_str() != Some(tenant.id.to_string().as_str()) {
+        return Err(obo_err(
+            50013,
+            "The assertion was issued for another tenant.",
+        ));
+    }
+    if c["scp"].as_str().is_none() {
+        return Err(obo_err(
+            50013,
+            "The assertion is an app-only token; on-behalf-of needs a user's delegated token.",
+        ));
+    }
+    c["oid"]
+        .as_str()
+        .and_then(castellan_core::ObjectId::parse)
+        .ok_or_else(|| obo_err(50013, "The assertion has no valid oid."))
 }

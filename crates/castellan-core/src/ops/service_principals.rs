@@ -366,6 +366,31 @@ pub async fn grant_delegated(
     resource: &ServicePrincipal,
     scope: &str,
 ) -> Result<OAuth2PermissionGrant, DirectoryError> {
+    grant_delegated_to(env, tenant, client, resource, scope, None).await
+}
+
+/// Creates a delegated permission grant: tenant-wide (`principal` None, `AllPrincipals`) or for
+/// one user (`Principal`). Every scope must be a delegated permission the resource exposes.
+pub async fn grant_delegated_to(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    client: &ServicePrincipal,
+    resource: &ServicePrincipal,
+    scope: &str,
+    principal: Option<crate::ObjectId>,
+) -> Result<OAuth2PermissionGrant, DirectoryError> {
+    if scope.split_whitespace().next().is_none() {
+        return Err(DirectoryError::BadRequest(
+            "scope must name at least one delegated permission.".into(),
+        ));
+    }
+    if let Some(p) = principal {
+        if env.store.user(tenant.id, p).await?.is_none() {
+            return Err(DirectoryError::BadRequest(format!(
+                "principalId '{p}' is not a user in this tenant."
+            )));
+        }
+    }
     let (_, scopes) = exposed(env.store, resource).await?;
     for s in scope.split_whitespace() {
         if !scopes.iter().any(|x| x.value.eq_ignore_ascii_case(s)) {
@@ -379,8 +404,12 @@ pub async fn grant_delegated(
         id: env.new_id(),
         tenant_id: tenant.id,
         client_id: client.id,
-        consent_type: "AllPrincipals".into(),
-        principal_id: None,
+        consent_type: if principal.is_some() {
+            "Principal".into()
+        } else {
+            "AllPrincipals".into()
+        },
+        principal_id: principal,
         resource_id: resource.id,
         scope: scope.to_string(),
     };

@@ -801,3 +801,39 @@ pub async fn end_session(store: &dyn Store, secret: &str) -> Result<(), TokenErr
     }
     Ok(())
 }
+
+/// On-behalf-of (`urn:ietf:params:oauth:grant-type:jwt-bearer`): the calling API (a confidential
+/// client) exchanges a user's token addressed to it — validated by the server — for a token to
+/// a downstream resource, bounded by the consent granted to the API.
+#[allow(clippy::too_many_arguments)]
+pub async fn on_behalf_of(
+    store: &dyn Store,
+    tenant: &Tenant,
+    client: &ClientProof<'_>,
+    user_id: ObjectId,
+    scope_text: &str,
+    now: Timestamp,
+    uti: (String, String),
+    new_refresh: String,
+) -> Result<Issued, TokenError> {
+    let (app, client_sp) = load_client(store, tenant, client.client_id).await?;
+    let auth = authenticate_client(&app, client.secret, client.assertion_verified, false, now)?;
+    let user = load_user(store, tenant, Some(user_id)).await?;
+    let family = handle(&new_refresh);
+    finish(
+        store,
+        tenant,
+        app,
+        &client_sp,
+        auth,
+        user,
+        scope_text,
+        None,
+        (family, now, false),
+        now,
+        now,
+        uti,
+        new_refresh,
+    )
+    .await
+}

@@ -45,6 +45,10 @@ pub fn router() -> Router<AppState> {
             delete(unassign),
         )
         .route("/v1.0/users/{id}/appRoleAssignments", get(user_assignments))
+        .route(
+            "/v1.0/oauth2PermissionGrants",
+            get(list_grants).post(create_grant),
+        )
 }
 
 /// The OData description of service principals.
@@ -362,4 +366,153 @@ async fn unassign(
         .await
         .map_err(|e| c.err(e))?;
     Ok(no_content())
+}
+
+fn render_grant(g: &castellan_core::model::OAuth2PermissionGrant) -> Value {
+    serde_json::json!({
+        "id": g.id.to_string(),
+        "clientId": g.client_id.to_string(),
+        "consentType": g.consent_type,
+        "principalId": g.principal_id.map(|p| p.to_string()),
+        "resourceId": g.resource_id.to_string(),
+        "scope": g.scope,
+    })
+}
+
+fn grant_spec() -> EntitySpec {
+    EntitySpec::new(
+        "microsoft.graph.oAuth2PermissionGrant",
+        &[
+            "id",
+            "clientId",
+            "consentType",
+            "principalId",
+            "resourceId",
+            "scope",
+        ],
+        &["id"],
+        "id",
+    )
+}
+
+/// `GET /v1.0/oauth2PermissionGrants`.
+async fn list_grants(
+    State(s): State<AppState>,
+    c: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    c.require(Area::Applications, Access::Read)?;
+    let all = s
+        .store
+        .permission_grants(c.tenant.id)
+        .await
+        .map_err(store_err(&c))?;
+    list(
+        &c,
+        &uri,
+        &headers,
+        &grant_spec(),
+        "oauth2PermissionGrants",
+        all.iter().map(render_grant).collect(),
+    )
+}
+
+/// `POST /v1.0/oauth2PermissionGrants` `{clientId, consentType, principalId, resourceId, scope}`.
+async fn create_grant(
+    State(s): State<AppState>,
+    c: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    c.require(Area::Applications, Access::Write)?;
+    let v = json_body(&c, &body)?;
+    let bad = |m: String| c.err(GraphError::bad_request(m));
+    let field = |k: &str| v.get(k).and_then(Value::as_str);
+    for k in v
+        .as_object()
+        .map(|o| o.keys().cloned().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        if ![
+            "clientId",
+            "consentType",
+            "principalId",
+            "resourceId",
+            "scope",
+            "startTime",
+            "expiryTime",
+        ]
+        .contains(&k.as_str())
+        {
+            return Err(bad(format!(
+                "Property '{k}' does not exist on type 'microsoft.graph.oAuth2PermissionGrant'."
+            )));
+        }
+    }
+    let sp = |k: &str| -> Result<ObjectId, ApiError> {
+        field(k).and_then(ObjectId::parse).ok_or_else(|| {
+            bad(format!(
+                "{k} is required and must be a service principal id (GUID)."
+            ))
+        })
+    };
+    let (client_id, resource_id) = (sp("clientId")?, sp("resourceId")?);
+    let principal = match (field("consentType"), field("principalId")) {
+        (Some("AllPrincipals"), None) => None,
+        (Some("Principal"), Some(p)) => Some(
+            ObjectId::parse(p).ok_or_else(|| bad(format!("principalId '{p}' is not a GUID.")))?,
+        ),
+        (Some("AllPrincipals"), Some(_)) => {
+            return Err(bad(
+                "consentType AllPrincipals must not have a principalId.".into(),
+            ))
+        }
+        (Some("Principal"), None) => {
+            return Err(bad(
+                "consentType Principal needs the user's principalId.".into()
+            ))
+        }
+        (other, _) => {
+            return Err(bad(format!(
+                "consentType {other:?} is not valid: use AllPrincipals or Principal."
+            )))
+        }
+    };
+    let scope = field("scope").unwrap_or("").to_string();
+    let load = |id: ObjectId| {
+        let s = s.clone();
+        let t = c.tenant.id;
+        async move { s.store.service_principal(t, id).await }
+    };
+    let client = load(client_id)
+        .await
+        .map_err(store_err(&c))?
+        .ok_or_else(|| {
+            c.err(GraphError::not_found(format!(
+                "clientId '{client_id}' is not a service principal in this tenant."
+            )))
+        })?;
+    let resource = load(resource_id)
+        .await
+        .map_err(store_err(&c))?
+        .ok_or_else(|| {
+            c.err(GraphError::not_found(format!(
+                "resourceId '{resource_id}' is not a service principal in this tenant."
+            )))
+        })?;
+    let mut ent = OsEntropy;
+    let g = ops::grant_delegated_to(
+        &mut c.env(&s, &mut ent),
+        &c.tenant,
+        &client,
+        &resource,
+        &scope,
+        principal,
+    )
+    .await
+    .map_err(|e| c.err(e))?;
+    Ok(created(
+        format!("{}/oauth2PermissionGrants/{}", c.base, g.id),
+        with_context(&c, "oauth2PermissionGrants/$entity", render_grant(&g)),
+    ))
 }

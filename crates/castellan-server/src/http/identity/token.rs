@@ -388,6 +388,71 @@ pub async fn token(
             }
             ctx.respond(r).await
         }
+        "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
+            let Some(client_id) = client_id.filter(|c| !c.is_empty()) else {
+                return error(&AadstsError::missing_parameter("client_id"), &cid, at);
+            };
+            if form.get("requested_token_use") != Some("on_behalf_of") {
+                return error(
+                    &AadstsError::malformed(
+                        "requested_token_use must be 'on_behalf_of' for the jwt-bearer grant.",
+                    ),
+                    &cid,
+                    at,
+                );
+            }
+            let (assertion, scope) = match (form.require("assertion"), form.require("scope")) {
+                (Ok(a), Ok(sc)) => (a.to_string(), sc.to_string()),
+                (Err(e), _) | (_, Err(e)) => return error(&e, &cid, at),
+            };
+            let caller = match castellan_core::AppId::parse(&client_id) {
+                Some(id) => match s.store.application_by_app_id(id).await {
+                    Ok(a) => a,
+                    Err(e) => return unavailable(&e, &cid, at),
+                },
+                None => None,
+            };
+            let Some(caller) = caller else {
+                return error(
+                    &AadstsError::client_not_found(&client_id, &tenant.id.to_string()),
+                    &cid,
+                    at,
+                );
+            };
+            let user_id = match crate::assertion::validate_obo_assertion(
+                &s.keys,
+                &s.origins.issuers(&tenant.id.to_string()),
+                &tenant,
+                &caller,
+                &assertion,
+                at,
+            ) {
+                Ok(u) => u,
+                Err(e) => {
+                    s.signins
+                        .record(attempt.user(None, None, None, None, Some(&e)))
+                        .await;
+                    return error(&e, &cid, at);
+                }
+            };
+            let proof = ClientProof {
+                client_id: &client_id,
+                secret: secret.as_ref(),
+                assertion_verified,
+            };
+            let r = signin_ops::on_behalf_of(
+                s.store.as_ref(),
+                &tenant,
+                &proof,
+                user_id,
+                &scope,
+                at,
+                (random_token(16), random_token(16)),
+                random_token(48),
+            )
+            .await;
+            ctx.respond(r).await
+        }
         other => error(&AadstsError::unsupported_grant_type(other), &cid, at),
     }
 }

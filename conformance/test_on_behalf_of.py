@@ -1,0 +1,76 @@
+"""On-behalf-of through MSAL Python: a public client gets a user token for a middle-tier API
+registered through Graph (exposed scope, identifier URI, delegated grants via
+/oauth2PermissionGrants); the API exchanges it for a Graph token for the same user."""
+import uuid
+
+import jwt
+import msal
+import msal.authority
+import pytest
+import requests
+
+msal.authority.Authority._domains_without_user_realm_discovery.add("127.0.0.1")
+GRAPH = "00000003-0000-0000-c000-000000000000"
+
+
+@pytest.fixture(scope="module")
+def api(demo, graph):
+    r = graph.post("/applications", {"displayName": "Conformance middle-tier API", "api": {"oauth2PermissionScopes": [
+        {"id": str(uuid.uuid4()), "value": "access_as_user", "type": "User", "isEnabled": True,
+         "adminConsentDisplayName": "Access the API", "adminConsentDescription": "Access the API as the user"}]}})
+    assert r.status_code == 201, r.text
+    app = r.json()
+    assert graph.patch(f"/applications/{app['id']}", {"identifierUris": [f"api://{app['appId']}"]}).status_code == 204
+    secret = graph.post(f"/applications/{app['id']}/addPassword", {"passwordCredential": {"displayName": "obo"}}).json()["secretText"]
+    sp = graph.post("/servicePrincipals", {"appId": app["appId"]}).json()
+    graph_sp = graph.get("/servicePrincipals", params={"$filter": f"appId eq '{GRAPH}'"}).json()["value"][0]
+    for client, resource, scope in [(demo["public_client"]["service_principal_id"], sp["id"], "access_as_user"), (sp["id"], graph_sp["id"], "User.Read")]:
+        g = graph.post("/oauth2PermissionGrants", {"clientId": client, "consentType": "AllPrincipals", "resourceId": resource, "scope": scope})
+        assert g.status_code == 201, g.text
+    bad = graph.post("/oauth2PermissionGrants", {"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph_sp["id"], "scope": "No.Such.Permission"})
+    assert bad.status_code == 400
+    return {"app_id": app["appId"], "secret": secret}
+
+
+def user_token_for_api(demo, api):
+    pub = msal.PublicClientApplication(demo["public_client"]["app_id"], authority=demo["authority"], instance_discovery=False)
+    r = pub.acquire_token_by_username_password(demo["user"]["upn"], demo["user"]["password"], scopes=[f"api://{api['app_id']}/access_as_user"])
+    assert "access_token" in r, r
+    return r["access_token"]
+
+
+def test_api_exchanges_the_user_token_for_a_graph_token(demo, api):
+    incoming = user_token_for_api(demo, api)
+    c = jwt.decode(incoming, options={"verify_signature": False})
+    assert c["aud"] == api["app_id"] and c["scp"] == "access_as_user"
+    mid = msal.ConfidentialClientApplication(api["app_id"], client_credential=api["secret"], authority=demo["authority"], instance_discovery=False)
+    r = mid.acquire_token_on_behalf_of(incoming, scopes=["User.Read"])
+    assert "access_token" in r, r
+    out = jwt.decode(r["access_token"], options={"verify_signature": False})
+    assert out["aud"] == GRAPH and out["scp"] == "User.Read" and out["oid"] == demo["user"]["id"] and out["azp"] == api["app_id"]
+    me = requests.get(f"{demo['graph_url']}/me", headers={"Authorization": f"Bearer {r['access_token']}"})
+    assert me.status_code == 200 and me.json()["userPrincipalName"] == demo["user"]["upn"]
+
+
+def test_a_token_for_another_audience_is_refused(demo, api):
+    pub = msal.PublicClientApplication(demo["public_client"]["app_id"], authority=demo["authority"], instance_discovery=False)
+    graph_token = pub.acquire_token_by_username_password(demo["user"]["upn"], demo["user"]["password"], scopes=["User.Read"])["access_token"]
+    mid = msal.ConfidentialClientApplication(api["app_id"], client_credential=api["secret"], authority=demo["authority"], instance_discovery=False)
+    r = mid.acquire_token_on_behalf_of(graph_token, scopes=["User.Read"])
+    assert r.get("error") == "invalid_grant" and 50013 in r["error_codes"], r
+
+
+def test_an_app_only_token_is_refused(demo, api):
+    app = msal.ConfidentialClientApplication(api["app_id"], client_credential=api["secret"], authority=demo["authority"], instance_discovery=False)
+    app_token = app.acquire_token_for_client(scopes=[f"api://{api['app_id']}/.default"])
+    assert "access_token" in app_token, app_token
+    r = app.acquire_token_on_behalf_of(app_token["access_token"], scopes=["User.Read"])
+    assert r.get("error") == "invalid_grant" and 50013 in r["error_codes"], r
+
+
+def test_obo_needs_a_client_credential(demo, api):
+    incoming = user_token_for_api(demo, api)
+    r = requests.post(f"{demo['authority']}/oauth2/v2.0/token", data={
+        "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "client_id": api["app_id"], "assertion": incoming,
+        "scope": "User.Read", "requested_token_use": "on_behalf_of"})
+    assert r.status_code == 401 and r.json()["error"] == "invalid_client", r.text
