@@ -18,6 +18,17 @@ if ! "$here/.venv/bin/python" -c 'import sys; sys.exit(0 if open(sys.argv[1]).re
   cp "$here/requirements.txt" "$here/.venv/.installed"
 fi
 
+# msal-node and playwright-core (driving Debian's /usr/bin/chromium), pinned by package-lock.json.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "conformance: npm is missing — install Debian's nodejs and npm (.ci/run does)" >&2
+  exit 1
+fi
+if ! cmp -s "$here/node/package-lock.json" "$here/node/node_modules/.castellan-installed" 2>/dev/null; then
+  echo "conformance: installing pinned npm packages"
+  (cd "$here/node" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$here/node/package-lock.json" "$here/node/node_modules/.castellan-installed"
+fi
+
 echo "conformance: building castellan"
 cargo build --quiet -p castellan-cli
 export CASTELLAN_BIN="${CASTELLAN_BIN:-$root/target/debug/castellan}"
