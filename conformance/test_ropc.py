@@ -33,3 +33,14 @@ def test_wrong_password_is_aadsts50126(demo):
     result = app.acquire_token_by_username_password(demo["user"]["upn"], "not-the-password", scopes=["User.Read"])
     assert result.get("error") == "invalid_grant", result
     assert 50126 in result["error_codes"]
+
+
+def test_ropc_returns_a_rotating_refresh_token(demo):
+    app = msal.PublicClientApplication(demo["public_client"]["app_id"], authority=demo["authority"], instance_discovery=False)
+    result = app.acquire_token_by_username_password(demo["user"]["upn"], demo["user"]["password"], scopes=["User.Read"])
+    assert result.get("refresh_token"), result.keys()
+    account = app.get_accounts()[0]
+    silent = app.acquire_token_silent(["User.Read"], account=account, force_refresh=True)
+    assert silent and "access_token" in silent, silent
+    # The first refresh token was rotated away: reusing it fails.
+    assert app.acquire_token_by_refresh_token(result["refresh_token"], scopes=["User.Read"]).get("error") == "invalid_grant"

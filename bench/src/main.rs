@@ -4,6 +4,8 @@
 //! `cargo run --release -p castellan-bench -- [--seconds N] [--concurrency 1,8,64]`
 //! starts an in-process `castellan serve --demo` (own runtime) in a temp dir, then measures.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
@@ -21,6 +23,9 @@ struct Args {
     /// Server worker threads.
     #[arg(long, default_value_t = 2)]
     server_threads: usize,
+    /// Concurrency levels for the user flows (password, refresh, auth code).
+    #[arg(long, value_delimiter = ',', default_value = "1,8")]
+    user_concurrency: Vec<usize>,
     /// Write the JSON summary here too.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
@@ -153,7 +158,15 @@ fn main() -> Result<()> {
         );
         results.push(row);
     }
-    let summary: Value = json!({"raw_rs256_signs_per_sec_1core": raw_per_sec.round(), "seconds_per_level": args.seconds, "server_threads": args.server_threads, "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "levels": results});
+    let user_flows = client_rt.block_on(user_flows(
+        &http,
+        &demo,
+        &running.state,
+        args.seconds,
+        raw_per_sec,
+        &args.user_concurrency,
+    ))?;
+    let summary: Value = json!({"raw_rs256_signs_per_sec_1core": raw_per_sec.round(), "seconds_per_level": args.seconds, "server_threads": args.server_threads, "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "levels": results, "user_flows": user_flows});
     println!("{}", serde_json::to_string_pretty(&summary)?);
     if let Some(p) = args.out {
         std::fs::write(p, serde_json::to_string_pretty(&summary)?)?;
@@ -162,4 +175,308 @@ fn main() -> Result<()> {
     drop(server_rt);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// Runs `c` workers until `secs` pass; each returns its latencies and error count.
+async fn drive<F, Fut>(c: usize, secs: u64, worker: F) -> (Vec<Duration>, u64, Duration)
+where
+    F: Fn(usize, Instant) -> Fut,
+    Fut: Future<Output = (Vec<Duration>, u64)> + Send + 'static,
+{
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(secs);
+    let tasks: Vec<_> = (0..c).map(|i| tokio::spawn(worker(i, deadline))).collect();
+    let (mut all, mut errs) = (Vec::new(), 0);
+    for t in tasks {
+        if let Ok((l, e)) = t.await {
+            all.extend(l);
+            errs += e;
+        }
+    }
+    all.sort();
+    (all, errs, start.elapsed())
+}
+
+fn row(
+    name: &str,
+    c: usize,
+    lat: &[Duration],
+    errors: u64,
+    elapsed: Duration,
+    baseline: (&str, f64),
+) -> Value {
+    let rate = lat.len() as f64 / elapsed.as_secs_f64();
+    println!(
+        "{name:<28} concurrency {c:>2}: {rate:>7.0}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {errors}  ÷ {} = {:.3}",
+        percentile(lat, 0.5),
+        percentile(lat, 0.99),
+        baseline.0,
+        rate / baseline.1
+    );
+    json!({"flow": name, "concurrency": c, "count": lat.len(), "errors": errors, "per_sec": rate.round(),
+           "p50_ms": (percentile(lat, 0.50) * 100.0).round() / 100.0, "p99_ms": (percentile(lat, 0.99) * 100.0).round() / 100.0,
+           "baseline": baseline.0, "ratio_to_baseline": (rate / baseline.1 * 1000.0).round() / 1000.0})
+}
+
+fn s(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
+/// Password sign-ins (ROPC) against argon2id verifications/s; refresh-token redemptions and
+/// authorization-code round trips (SSO authorize + redeem) against raw RS256 signs/s.
+async fn user_flows(
+    http: &reqwest::Client,
+    demo: &Value,
+    state: &castellan_server::state::AppState,
+    secs: u64,
+    raw_per_sec: f64,
+    levels: &[usize],
+) -> Result<Value> {
+    use castellan_core::ops::PasswordHasher;
+    // Baseline: argon2id verifications per second with the server's parameters, one at a time.
+    let pw = s(&demo["user"]["password"]);
+    let phc = state.hasher.hash(&pw).await.map_err(|e| anyhow!(e))?;
+    let t0 = Instant::now();
+    let mut n = 0u64;
+    while t0.elapsed() < Duration::from_secs(secs) {
+        state.hasher.verify(&pw, &phc).await;
+        n += 1;
+    }
+    let argon_per_sec = n as f64 / t0.elapsed().as_secs_f64();
+    println!("argon2id verifications/s (m=19456 KiB, t=2, p=1; one at a time): {argon_per_sec:.1}");
+
+    let token_url = format!("{}/oauth2/v2.0/token", s(&demo["authority"]));
+    let public = s(&demo["public_client"]["app_id"]);
+    let upn = s(&demo["user"]["upn"]);
+    let ropc = Arc::new(vec![
+        ("grant_type".to_string(), "password".to_string()),
+        ("client_id".into(), public.clone()),
+        ("username".into(), upn.clone()),
+        ("password".into(), pw.clone()),
+        ("scope".into(), "User.Read offline_access".into()),
+    ]);
+    let mut rows = Vec::new();
+    for &c in levels {
+        let (lat, e, el) = drive(c, secs, |_, deadline| {
+            let (http, url, form) = (http.clone(), token_url.clone(), ropc.clone());
+            async move {
+                let (mut lat, mut errors) = (Vec::new(), 0);
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    match http.post(&url).form(&*form).send().await {
+                        Ok(r) if r.status().is_success() => {
+                            let _ = r.bytes().await;
+                            lat.push(t.elapsed());
+                        }
+                        _ => errors += 1,
+                    }
+                }
+                (lat, errors)
+            }
+        })
+        .await;
+        rows.push(row(
+            "password sign-in (ROPC)",
+            c,
+            &lat,
+            e,
+            el,
+            ("argon2id verifies/s", argon_per_sec),
+        ));
+    }
+    for &c in levels {
+        let (lat, e, el) = drive(c, secs, |_, deadline| {
+            let (http, url, form, public) = (
+                http.clone(),
+                token_url.clone(),
+                ropc.clone(),
+                public.clone(),
+            );
+            async move {
+                let (mut lat, mut errors) = (Vec::new(), 0);
+                let first: Value = match http.post(&url).form(&*form).send().await {
+                    Ok(r) => r.json().await.unwrap_or_default(),
+                    Err(_) => return (lat, 1),
+                };
+                let mut rt = s(&first["refresh_token"]);
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let f = [
+                        ("grant_type", "refresh_token"),
+                        ("client_id", public.as_str()),
+                        ("refresh_token", rt.as_str()),
+                        ("scope", "User.Read offline_access"),
+                    ];
+                    match http.post(&url).form(&f).send().await {
+                        Ok(r) if r.status().is_success() => {
+                            let v: Value = r.json().await.unwrap_or_default();
+                            rt = s(&v["refresh_token"]);
+                            lat.push(t.elapsed());
+                        }
+                        _ => {
+                            errors += 1;
+                            break;
+                        }
+                    }
+                }
+                (lat, errors)
+            }
+        })
+        .await;
+        rows.push(row(
+            "refresh-token redemption",
+            c,
+            &lat,
+            e,
+            el,
+            ("raw RS256 signs/s", raw_per_sec),
+        ));
+    }
+    // Auth code: one interactive sign-in per worker for an SSO cookie, then authorize (SSO) +
+    // redeem per iteration, as a web app does for each new sign-in.
+    let nofollow = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(
+            state.config.data_dir.join("tls/ca.pem"),
+        )?)?)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let conf = s(&demo["confidential_client"]["app_id"]);
+    let secret = s(&demo["confidential_client"]["secret"]);
+    let redirect = s(&demo["confidential_client"]["redirect_uri"]);
+    let authorize = format!(
+        "{}/oauth2/v2.0/authorize?client_id={conf}&response_type=code&redirect_uri={}&scope=User.Read",
+        s(&demo["authority"]),
+        redirect.replace(':', "%3A").replace('/', "%2F")
+    );
+    for &c in levels {
+        let (lat, e, el) = drive(c, secs, |_, deadline| {
+            let (http, url, authorize, conf, secret, redirect, upn, pw) = (
+                nofollow.clone(),
+                token_url.clone(),
+                authorize.clone(),
+                conf.clone(),
+                secret.clone(),
+                redirect.clone(),
+                upn.clone(),
+                pw.clone(),
+            );
+            async move {
+                let (mut lat, mut errors) = (Vec::new(), 0);
+                let Some(cookie) = sso_cookie(&http, &authorize, &upn, &pw).await else {
+                    return (lat, 1);
+                };
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let code = match http.get(&authorize).header("cookie", &cookie).send().await {
+                        Ok(r) => r
+                            .headers()
+                            .get("location")
+                            .and_then(|l| l.to_str().ok())
+                            .and_then(|l| l.split("code=").nth(1))
+                            .map(|c| c.split('&').next().unwrap_or("").to_string()),
+                        Err(_) => None,
+                    };
+                    let Some(code) = code else {
+                        errors += 1;
+                        continue;
+                    };
+                    let f = [
+                        ("grant_type", "authorization_code"),
+                        ("client_id", conf.as_str()),
+                        ("client_secret", secret.as_str()),
+                        ("code", code.as_str()),
+                        ("redirect_uri", redirect.as_str()),
+                    ];
+                    match http.post(&url).form(&f).send().await {
+                        Ok(r) if r.status().is_success() => {
+                            let _ = r.bytes().await;
+                            lat.push(t.elapsed());
+                        }
+                        _ => errors += 1,
+                    }
+                }
+                (lat, errors)
+            }
+        })
+        .await;
+        rows.push(row(
+            "auth code (SSO authorize+redeem)",
+            c,
+            &lat,
+            e,
+            el,
+            ("raw RS256 signs/s", raw_per_sec),
+        ));
+    }
+    Ok(
+        json!({"argon2id_verifies_per_sec": (argon_per_sec * 10.0).round() / 10.0, "argon2id_params": "m=19456 KiB, t=2, p=1", "rows": rows}),
+    )
+}
+
+/// Signs in through the login form once and returns the `Cookie` header holding the SSO cookie.
+async fn sso_cookie(
+    http: &reqwest::Client,
+    authorize: &str,
+    upn: &str,
+    pw: &str,
+) -> Option<String> {
+    let r = http.get(authorize).send().await.ok()?;
+    let csrf_cookie: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .map(str::to_string)
+        .collect();
+    let html = r.text().await.ok()?;
+    let field = |name: &str| {
+        let key = format!("name=\"{name}\" value=\"");
+        html.split(&key)
+            .nth(1)
+            .and_then(|x| x.split('"').next())
+            .map(|v| {
+                v.replace("&amp;", "&")
+                    .replace("&quot;", "\"")
+                    .replace("&#39;", "'")
+                    .replace("&lt;", "<")
+                    .replace("&gt;", ">")
+            })
+    };
+    let action = html
+        .split("action=\"")
+        .nth(1)?
+        .split('"')
+        .next()?
+        .replace("&amp;", "&");
+    let base = authorize
+        .split("/oauth2/")
+        .next()?
+        .rsplit_once('/')?
+        .0
+        .to_string();
+    let origin = base;
+    let form = [
+        ("ctx", field("ctx")?),
+        ("csrf", field("csrf")?),
+        ("username", upn.to_string()),
+        ("password", pw.to_string()),
+    ];
+    let r = http
+        .post(format!("{origin}{action}"))
+        .header("cookie", csrf_cookie.join("; "))
+        .form(&form)
+        .send()
+        .await
+        .ok()?;
+    let sso: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .filter(|v| v.starts_with("castellan_sso_"))
+        .map(str::to_string)
+        .collect();
+    (!sso.is_empty()).then(|| sso.join("; "))
 }

@@ -328,41 +328,15 @@ async fn finish(
     .await?;
     let mut refresh_token = None;
     if tokens.refresh {
-        let (family_id, started, spa) = family;
-        let lifetime = if spa {
-            refresh_token::SPA_LIFETIME_SECS
-        } else {
-            refresh_token::INACTIVITY_SECS
+        let r = NewRefresh {
+            client_id: &app.app_id.to_string(),
+            user: user.id,
+            scope: scope_text,
+            public: auth == ClientAuthMethod::None,
+            family,
+            auth_time,
         };
-        let expires = if spa {
-            started.plus_secs(lifetime)
-        } else {
-            now.plus_secs(lifetime)
-        };
-        store
-            .insert_grant(&Grant {
-                handle: handle(&new_refresh),
-                kind: GrantKind::Refresh,
-                tenant_id: tenant.id,
-                family: Some(family_id),
-                user_id: Some(user.id),
-                lookup: None,
-                state: GrantState::Active,
-                created: now,
-                expires,
-                attrs: vec![
-                    ("client_id".into(), app.app_id.to_string()),
-                    ("scope".into(), scope_text.to_string()),
-                    ("spa".into(), u8::from(spa).to_string()),
-                    (
-                        "public".into(),
-                        u8::from(auth == ClientAuthMethod::None).to_string(),
-                    ),
-                    ("family_started".into(), started.millis().to_string()),
-                    ("auth_time".into(), auth_time.millis().to_string()),
-                ],
-            })
-            .await?;
+        issue_refresh(store, tenant, &r, &new_refresh, now).await?;
         refresh_token = Some(new_refresh);
     }
     Ok(Issued {
@@ -386,6 +360,60 @@ async fn load_user(
             .ok_or_else(|| AadstsError::expired_grant("the user no longer exists").into()),
         None => Err(AadstsError::malformed_grant("grant").into()),
     }
+}
+
+/// A refresh token to store.
+pub struct NewRefresh<'a> {
+    /// The client.
+    pub client_id: &'a str,
+    /// The user.
+    pub user: ObjectId,
+    /// The scope granted (a refresh cannot widen it).
+    pub scope: &'a str,
+    /// Issued to a public client (no credential needed to redeem).
+    pub public: bool,
+    /// (family id, family start, SPA).
+    pub family: (String, Timestamp, bool),
+    /// When the user authenticated.
+    pub auth_time: Timestamp,
+}
+
+/// Stores a refresh token (the caller generated `secret`, which goes to the client).
+pub async fn issue_refresh(
+    store: &dyn Store,
+    tenant: &Tenant,
+    r: &NewRefresh<'_>,
+    secret: &str,
+    now: Timestamp,
+) -> Result<(), TokenError> {
+    let (family_id, started, spa) = r.family.clone();
+    let expires = if spa {
+        started.plus_secs(refresh_token::SPA_LIFETIME_SECS)
+    } else {
+        now.plus_secs(refresh_token::INACTIVITY_SECS)
+    };
+    store
+        .insert_grant(&Grant {
+            handle: handle(secret),
+            kind: GrantKind::Refresh,
+            tenant_id: tenant.id,
+            family: Some(family_id),
+            user_id: Some(r.user),
+            lookup: None,
+            state: GrantState::Active,
+            created: now,
+            expires,
+            attrs: vec![
+                ("client_id".into(), r.client_id.to_string()),
+                ("scope".into(), r.scope.to_string()),
+                ("spa".into(), u8::from(spa).to_string()),
+                ("public".into(), u8::from(r.public).to_string()),
+                ("family_started".into(), started.millis().to_string()),
+                ("auth_time".into(), r.auth_time.millis().to_string()),
+            ],
+        })
+        .await?;
+    Ok(())
 }
 
 /// `grant_type=authorization_code`.

@@ -292,6 +292,32 @@ pub async fn token(
                             &tenant.id.to_string()
                         ));
                     }
+                    if t.refresh {
+                        let secret = random_token(48);
+                        let r = castellan_core::ops::signin::NewRefresh {
+                            client_id: &t.access.azp,
+                            user: t.access.oid,
+                            scope: form.get("scope").unwrap_or(""),
+                            public: t.access.azpacr == castellan_core::flow::ClientAuthMethod::None,
+                            family: (castellan_core::ops::signin::handle(&secret), at, false),
+                            auth_time: at,
+                        };
+                        if let Err(e) = castellan_core::ops::signin::issue_refresh(
+                            s.store.as_ref(),
+                            &tenant,
+                            &r,
+                            &secret,
+                            at,
+                        )
+                        .await
+                        {
+                            return match e {
+                                TokenError::Store(e) => unavailable(&e, &cid, at),
+                                TokenError::Aadsts(e) => error(&e, &cid, at),
+                            };
+                        }
+                        body["refresh_token"] = serde_json::json!(secret);
+                    }
                     let rec = attempt.user(
                         username.as_deref(),
                         Some(t.access.oid),
