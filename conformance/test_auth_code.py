@@ -252,3 +252,41 @@ def test_form_post_and_id_token_response(demo):
     assert fields["state"] == "st" and fields["code"]
     idt = verify(demo, fields["id_token"], cc["app_id"])
     assert idt["nonce"] == "n-123" and "c_hash" in idt
+
+
+def test_tenant_setting_hides_which_accounts_exist(demo, server, new_user, sign_ins):
+    key = open(f"{server.dir}/operator.key").read().strip()
+    url = f"{demo['origin']}/operator/v1/tenants/{demo['tenant_id']}/signInSettings"
+    h = {"Authorization": f"Bearer {key}"}
+    bad = requests.patch(url, headers=h, json={"lockoutThreshold": 0})
+    assert bad.status_code == 400 and "between 1 and 100" in bad.text
+    assert requests.patch(url, headers=h, json={"hideAccountExistence": True}).status_code == 200
+    try:
+        upn, pw, _ = new_user()
+        flow = web_app(demo).initiate_auth_code_flow(["User.Read"], redirect_uri=demo["confidential_client"]["redirect_uri"])
+        r = sign_in(Browser(), flow["auth_uri"], "nobody-" + upn, pw)
+        text = " ".join(Page(r).errors)
+        assert "AADSTS50126" in text and "AADSTS50034" not in text
+    finally:
+        assert requests.patch(url, headers=h, json={"hideAccountExistence": False}).status_code == 200
+
+
+def test_token_endpoint_failures_are_logged(demo, new_user, sign_ins):
+    upn, pw, _ = new_user()
+    app = web_app(demo)
+    flow, response, _ = code_flow(demo, app, upn, pw, demo["confidential_client"]["redirect_uri"])
+    assert "access_token" in app.acquire_token_by_auth_code_flow(dict(flow), dict(response))
+    assert app.acquire_token_by_auth_code_flow(dict(flow), dict(response)).get("error") == "invalid_grant"
+    recs = sign_ins(f"appId eq '{demo['confidential_client']['app_id']}' and status/errorCode eq 54005")
+    assert recs and recs[0]["isInteractive"] is False and recs[0]["status"]["additionalDetails"] == "authorization_code"
+
+
+def test_lockout_is_logged(demo, new_user, sign_ins):
+    upn, pw, _ = new_user()
+    flow = web_app(demo).initiate_auth_code_flow(["User.Read"], redirect_uri=demo["confidential_client"]["redirect_uri"])
+    b = Browser()
+    for _ in range(10):
+        sign_in(b, flow["auth_uri"], upn, "bad-" + pw)
+    recs = sign_ins(f"userPrincipalName eq '{upn}' and status/errorCode eq 50053")
+    assert len(recs) == 1 and "locked" in recs[0]["status"]["failureReason"]
+    assert len(sign_ins(f"userPrincipalName eq '{upn}' and status/errorCode eq 50126", count=9)) == 9

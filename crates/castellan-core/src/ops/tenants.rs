@@ -195,3 +195,62 @@ pub async fn create(env: &mut Env<'_>, req: NewTenant) -> Result<CreatedTenant, 
     })?;
     Ok(CreatedTenant { tenant, admin })
 }
+
+/// Sign-in settings an operator may change.
+#[derive(Clone, Debug, Default)]
+pub struct SignInSettings {
+    /// Answer 50126 for unknown users too (hide which accounts exist).
+    pub hide_account_existence: Option<bool>,
+    /// Wrong passwords before smart lockout (1–100).
+    pub lockout_threshold: Option<u32>,
+}
+
+/// Changes a tenant's sign-in settings (audited).
+pub async fn update_sign_in_settings(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    s: &SignInSettings,
+) -> Result<Tenant, DirectoryError> {
+    let mut t = tenant.clone();
+    let mut props = Vec::new();
+    if let Some(h) = s.hide_account_existence {
+        props.push(modified(
+            "hideAccountExistence",
+            Some(t.settings.hide_account_existence.to_string()),
+            Some(h.to_string()),
+        ));
+        t.settings.hide_account_existence = h;
+    }
+    if let Some(n) = s.lockout_threshold {
+        if !(1..=100).contains(&n) {
+            return Err(DirectoryError::BadRequest(format!(
+                "lockoutThreshold must be between 1 and 100 (got {n})."
+            )));
+        }
+        props.push(modified(
+            "lockoutThreshold",
+            Some(t.settings.lockout_threshold.to_string()),
+            Some(n.to_string()),
+        ));
+        t.settings.lockout_threshold = n;
+    }
+    if props.is_empty() {
+        return Err(DirectoryError::BadRequest(
+            "Nothing to change: send hideAccountExistence and/or lockoutThreshold.".into(),
+        ));
+    }
+    let audit = env.audit(
+        &t,
+        "Policy",
+        "Update tenant sign-in settings",
+        "Update",
+        vec![target(t.id, "Tenant", Some(&t.display_name), None, props)],
+    );
+    let mut set = ChangeSet::new();
+    set.push(Change::UpdateTenant(t.clone())).audit(audit);
+    env.store
+        .commit(set)
+        .await
+        .map_err(|e| DirectoryError::Unavailable(e.to_string()))?;
+    Ok(t)
+}

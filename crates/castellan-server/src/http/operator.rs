@@ -25,6 +25,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/operator/v1/tenants", get(list).post(create))
         .route("/operator/v1/keys/rotate", post(rotate))
+        .route(
+            "/operator/v1/tenants/{id}/signInSettings",
+            axum::routing::patch(sign_in_settings),
+        )
 }
 
 fn err(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -187,5 +191,99 @@ async fn rotate(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> R
     match s.keys.add(s.store.as_ref(), at, at.plus_secs(after)).await {
         Ok(kid) => Json(json!({"kid": kid, "activeFrom": castellan_wire::time::graph_datetime(at.plus_secs(after))})).into_response(),
         Err(e) => err(StatusCode::SERVICE_UNAVAILABLE, "KeyRotationFailed", e.to_string()),
+    }
+}
+
+/// `PATCH /operator/v1/tenants/{id}/signInSettings` `{hideAccountExistence?, lockoutThreshold?}`.
+async fn sign_in_settings(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    axum::extract::Extension(CorrelationId(cid)): axum::extract::Extension<CorrelationId>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = authorize(&s, &headers) {
+        return r;
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "The body must be JSON: {\"hideAccountExistence\": true, \"lockoutThreshold\": 10}.",
+        );
+    };
+    let known = ["hideAccountExistence", "lockoutThreshold"];
+    if let Some(k) = v
+        .as_object()
+        .and_then(|o| o.keys().find(|k| !known.contains(&k.as_str())))
+    {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("Unknown property '{k}'. Known: {}.", known.join(", ")),
+        );
+    }
+    let hide = match v.get("hideAccountExistence") {
+        None => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            return err(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "hideAccountExistence must be true or false.",
+            )
+        }
+    };
+    let threshold = match v.get("lockoutThreshold") {
+        None => None,
+        Some(n) => match n.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(n) => Some(n),
+            None => {
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "lockoutThreshold must be a whole number from 1 to 100.",
+                )
+            }
+        },
+    };
+    let tenant = match castellan_core::TenantId::parse(&id) {
+        Some(t) => s.store.tenant(t).await,
+        None => s.store.tenant_by_domain(&id).await,
+    };
+    let tenant = match tenant {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            return err(
+                StatusCode::NOT_FOUND,
+                "TenantNotFound",
+                format!("No tenant '{id}' (use its GUID or a domain)."),
+            )
+        }
+        Err(e) => {
+            return err(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "StoreUnavailable",
+                e.to_string(),
+            )
+        }
+    };
+    let mut ent = OsEntropy;
+    let mut env = Env {
+        store: s.store.as_ref(),
+        now: now(),
+        entropy: &mut ent,
+        hasher: &s.hasher,
+        actor: Actor::Operator,
+        correlation_id: cid,
+    };
+    let req = tenants::SignInSettings {
+        hide_account_existence: hide,
+        lockout_threshold: threshold,
+    };
+    match tenants::update_sign_in_settings(&mut env, &tenant, &req).await {
+        Ok(t) => Json(json!({"tenantId": t.id.to_string(), "hideAccountExistence": t.settings.hide_account_existence, "lockoutThreshold": t.settings.lockout_threshold})).into_response(),
+        Err(castellan_core::DirectoryError::BadRequest(m)) => err(StatusCode::BAD_REQUEST, "BadRequest", m),
+        Err(e) => err(StatusCode::SERVICE_UNAVAILABLE, "StoreUnavailable", e.to_string()),
     }
 }
