@@ -121,3 +121,21 @@ def test_graph_refuses_without_token_and_with_forged_token(demo):
     forged = ".".join([head, body, sig[:-4] + ("AAAA" if sig[-4:] != "AAAA" else "BBBB")])
     r = requests.get(f"{demo['graph_url']}/users", headers={"Authorization": f"Bearer {forged}"})
     assert r.status_code == 401, r.text
+
+
+def test_access_token_lifetime_is_configurable_per_tenant(demo, server):
+    import jwt as pyjwt
+    import requests as rq
+    key = open(f"{server.dir}/operator.key").read().strip()
+    url = f"{demo['origin']}/operator/v1/tenants/{demo['tenant_id']}/signInSettings"
+    h = {"Authorization": f"Bearer {key}"}
+    assert rq.patch(url, headers=h, json={"accessTokenLifetimeSeconds": 100}).status_code == 400
+    assert rq.patch(url, headers=h, json={"accessTokenLifetimeSeconds": 900}).status_code == 200
+    try:
+        r = rq.post(f"{demo['authority']}/oauth2/v2.0/token", data={
+            "grant_type": "client_credentials", "client_id": demo["confidential_client"]["app_id"],
+            "client_secret": demo["confidential_client"]["secret"], "scope": "https://graph.microsoft.com/.default"}).json()
+        c = pyjwt.decode(r["access_token"], options={"verify_signature": False})
+        assert r["expires_in"] == 900 and c["exp"] - c["iat"] == 900
+    finally:
+        assert rq.patch(url, headers=h, json={"accessTokenLifetimeSeconds": 3599}).status_code == 200

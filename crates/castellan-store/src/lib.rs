@@ -1101,6 +1101,10 @@ fn grant_args(g: &Grant) -> Result<Vec<Arg>, StoreError> {
     ])
 }
 
+fn default_at_lifetime() -> i64 {
+    castellan_core::flow::ACCESS_TOKEN_LIFETIME_SECS
+}
+
 fn default_lockout() -> u32 {
     castellan_core::flow::lockout::DEFAULT_THRESHOLD
 }
@@ -1307,6 +1311,8 @@ struct TenantDoc {
     hide_account_existence: bool,
     #[serde(default = "default_lockout")]
     lockout_threshold: u32,
+    #[serde(default = "default_at_lifetime")]
+    at_lifetime: i64,
     created: i64,
 }
 
@@ -1331,6 +1337,7 @@ impl From<&Tenant> for TenantDoc {
             pw_classes: t.settings.password_policy.required_classes,
             hide_account_existence: t.settings.hide_account_existence,
             lockout_threshold: t.settings.lockout_threshold,
+            at_lifetime: t.settings.access_token_lifetime_secs,
             created: t.created.millis(),
         }
     }
@@ -1361,6 +1368,7 @@ impl TryFrom<TenantDoc> for Tenant {
                 },
                 hide_account_existence: d.hide_account_existence,
                 lockout_threshold: d.lockout_threshold,
+                access_token_lifetime_secs: d.at_lifetime,
             },
             created: Timestamp(d.created),
         })

@@ -3,7 +3,7 @@
 //! the application permissions granted to the client's service principal on the resource.
 
 use crate::error::AadstsError;
-use crate::flow::{AccessTokenClaims, ClientAuthMethod, ACCESS_TOKEN_LIFETIME_SECS};
+use crate::flow::{AccessTokenClaims, ClientAuthMethod};
 use crate::model::{AppRole, AppRoleAssignment, Application, ServicePrincipal, Tenant};
 use crate::secret::SecretText;
 use crate::time::Timestamp;
@@ -84,7 +84,9 @@ pub fn issue(input: &ClientCredentialsInput<'_>) -> Result<AccessTokenClaims, Aa
         tid: input.tenant.id,
         iat: input.now,
         nbf: input.now,
-        exp: input.now.plus_secs(ACCESS_TOKEN_LIFETIME_SECS),
+        exp: input
+            .now
+            .plus_secs(input.tenant.settings.access_token_lifetime_secs),
         azp: input.client_app.app_id.to_string(),
         azpacr: input.auth,
         oid: input.client_sp.id,

@@ -7,10 +7,7 @@ use std::collections::BTreeSet;
 
 use crate::error::AadstsError;
 use crate::flow::scope::DelegatedScopes;
-use crate::flow::{
-    AccessTokenClaims, ClientAuthMethod, IdTokenClaims, ACCESS_TOKEN_LIFETIME_SECS,
-    ID_TOKEN_LIFETIME_SECS,
-};
+use crate::flow::{AccessTokenClaims, ClientAuthMethod, IdTokenClaims, ID_TOKEN_LIFETIME_SECS};
 use crate::model::{
     AppRole, AppRoleAssignment, Application, OAuth2PermissionGrant, PermissionScope,
     ServicePrincipal, Tenant, User,
@@ -142,7 +139,9 @@ pub fn issue(i: &UserTokenInput<'_>) -> Result<UserTokens, AadstsError> {
         tid: i.tenant.id,
         iat: i.now,
         nbf: i.now,
-        exp: i.now.plus_secs(ACCESS_TOKEN_LIFETIME_SECS),
+        exp: i
+            .now
+            .plus_secs(i.tenant.settings.access_token_lifetime_secs),
         azp: i.client_app.app_id.to_string(),
         azpacr: i.auth,
         oid: u.id,

@@ -65,6 +65,8 @@ pub struct TenantSettings {
     pub hide_account_existence: bool,
     /// Wrong passwords before smart lockout (default 10).
     pub lockout_threshold: u32,
+    /// Access-token lifetime in seconds (Entra's default ~1 h; configurable 10 min – 1 day).
+    pub access_token_lifetime_secs: i64,
 }
 
 impl Default for TenantSettings {
@@ -73,6 +75,7 @@ impl Default for TenantSettings {
             password_policy: PasswordPolicy::default(),
             hide_account_existence: false,
             lockout_threshold: crate::flow::lockout::DEFAULT_THRESHOLD,
+            access_token_lifetime_secs: crate::flow::ACCESS_TOKEN_LIFETIME_SECS,
         }
     }
 }

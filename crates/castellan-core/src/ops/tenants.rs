@@ -203,6 +203,8 @@ pub struct SignInSettings {
     pub hide_account_existence: Option<bool>,
     /// Wrong passwords before smart lockout (1–100).
     pub lockout_threshold: Option<u32>,
+    /// Access-token lifetime, 600–86400 seconds (Entra's configurable range).
+    pub access_token_lifetime_secs: Option<i64>,
 }
 
 /// Changes a tenant's sign-in settings (audited).
@@ -234,9 +236,22 @@ pub async fn update_sign_in_settings(
         ));
         t.settings.lockout_threshold = n;
     }
+    if let Some(l) = s.access_token_lifetime_secs {
+        if !(600..=86_400).contains(&l) {
+            return Err(DirectoryError::BadRequest(format!(
+                "accessTokenLifetimeSeconds must be between 600 (10 minutes) and 86400 (1 day) (got {l})."
+            )));
+        }
+        props.push(modified(
+            "accessTokenLifetimeSeconds",
+            Some(t.settings.access_token_lifetime_secs.to_string()),
+            Some(l.to_string()),
+        ));
+        t.settings.access_token_lifetime_secs = l;
+    }
     if props.is_empty() {
         return Err(DirectoryError::BadRequest(
-            "Nothing to change: send hideAccountExistence and/or lockoutThreshold.".into(),
+            "Nothing to change: send hideAccountExistence, lockoutThreshold and/or accessTokenLifetimeSeconds.".into(),
         ));
     }
     let audit = env.audit(

@@ -212,7 +212,11 @@ async fn sign_in_settings(
             "The body must be JSON: {\"hideAccountExistence\": true, \"lockoutThreshold\": 10}.",
         );
     };
-    let known = ["hideAccountExistence", "lockoutThreshold"];
+    let known = [
+        "hideAccountExistence",
+        "lockoutThreshold",
+        "accessTokenLifetimeSeconds",
+    ];
     if let Some(k) = v
         .as_object()
         .and_then(|o| o.keys().find(|k| !known.contains(&k.as_str())))
@@ -243,6 +247,19 @@ async fn sign_in_settings(
                     StatusCode::BAD_REQUEST,
                     "BadRequest",
                     "lockoutThreshold must be a whole number from 1 to 100.",
+                )
+            }
+        },
+    };
+    let lifetime = match v.get("accessTokenLifetimeSeconds") {
+        None => None,
+        Some(n) => match n.as_i64() {
+            Some(n) => Some(n),
+            None => {
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "accessTokenLifetimeSeconds must be a whole number of seconds (600-86400).",
                 )
             }
         },
@@ -280,9 +297,10 @@ async fn sign_in_settings(
     let req = tenants::SignInSettings {
         hide_account_existence: hide,
         lockout_threshold: threshold,
+        access_token_lifetime_secs: lifetime,
     };
     match tenants::update_sign_in_settings(&mut env, &tenant, &req).await {
-        Ok(t) => Json(json!({"tenantId": t.id.to_string(), "hideAccountExistence": t.settings.hide_account_existence, "lockoutThreshold": t.settings.lockout_threshold})).into_response(),
+        Ok(t) => Json(json!({"tenantId": t.id.to_string(), "hideAccountExistence": t.settings.hide_account_existence, "lockoutThreshold": t.settings.lockout_threshold, "accessTokenLifetimeSeconds": t.settings.access_token_lifetime_secs})).into_response(),
         Err(castellan_core::DirectoryError::BadRequest(m)) => err(StatusCode::BAD_REQUEST, "BadRequest", m),
         Err(e) => err(StatusCode::SERVICE_UNAVAILABLE, "StoreUnavailable", e.to_string()),
     }
