@@ -705,6 +705,35 @@ async fn tenant_for(s: &AppState, a: &Authz, username: &str) -> Result<Option<Te
         .map_err(|e| e.to_string())
 }
 
+type Posted = (Vec<(String, String)>, Authz, Req);
+
+/// The common start of every form post: CSRF check, then the carried authorize request
+/// validated again.
+async fn posted_form(
+    s: &AppState,
+    segment: &str,
+    cid: String,
+    ip: String,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Posted, Box<Response>> {
+    let f = form_fields(body);
+    if !csrf_ok(headers, get(&f, "csrf")) {
+        return Err(Box::new(csrf_failed(&cid)));
+    }
+    let a = match validate(s, segment, get(&f, "ctx").unwrap_or("")).await {
+        Ok(a) => a,
+        Err(x) => return Err(Box::new(fail(x, &cid))),
+    };
+    let r = Req {
+        cid,
+        ip,
+        origin: s.origins.for_host(host(headers)),
+        at: now(),
+    };
+    Ok((f, a, r))
+}
+
 /// `POST /{tenant}/oauth2/v2.0/authorize/login`: the sign-in form.
 pub async fn login(
     State(s): State<AppState>,
@@ -714,19 +743,9 @@ pub async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let f = form_fields(&body);
-    if !csrf_ok(&headers, get(&f, "csrf")) {
-        return csrf_failed(&cid);
-    }
-    let a = match validate(&s, &segment, get(&f, "ctx").unwrap_or("")).await {
-        Ok(a) => a,
-        Err(x) => return fail(x, &cid),
-    };
-    let r = Req {
-        cid,
-        ip,
-        origin: s.origins.for_host(host(&headers)),
-        at: now(),
+    let (f, a, r) = match posted_form(&s, &segment, cid, ip, &headers, &body).await {
+        Ok(x) => x,
+        Err(resp) => return *resp,
     };
     let username = get(&f, "username").unwrap_or("").trim().to_string();
     let password = SecretText::new(get(&f, "password").unwrap_or(""));
@@ -837,19 +856,9 @@ pub async fn change_password(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let f = form_fields(&body);
-    if !csrf_ok(&headers, get(&f, "csrf")) {
-        return csrf_failed(&cid);
-    }
-    let a = match validate(&s, &segment, get(&f, "ctx").unwrap_or("")).await {
-        Ok(a) => a,
-        Err(x) => return fail(x, &cid),
-    };
-    let r = Req {
-        cid,
-        ip,
-        origin: s.origins.for_host(host(&headers)),
-        at: now(),
+    let (f, a, r) = match posted_form(&s, &segment, cid, ip, &headers, &body).await {
+        Ok(x) => x,
+        Err(resp) => return *resp,
     };
     let username = get(&f, "username").unwrap_or("").to_string();
     let current = SecretText::new(get(&f, "current").unwrap_or(""));

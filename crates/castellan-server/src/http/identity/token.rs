@@ -336,11 +336,12 @@ pub async fn token(
                 Err(TokenError::Store(e)) => unavailable(&e, &cid, at),
             }
         }
-        "authorization_code" => {
+        "authorization_code" | "refresh_token" => {
             let Some(client_id) = client_id.filter(|c| !c.is_empty()) else {
                 return error(&AadstsError::missing_parameter("client_id"), &cid, at);
             };
-            let code = match form.require("code") {
+            let code_grant = grant == "authorization_code";
+            let value = match form.require(if code_grant { "code" } else { "refresh_token" }) {
                 Ok(c) => c.to_string(),
                 Err(e) => return error(&e, &cid, at),
             };
@@ -349,44 +350,34 @@ pub async fn token(
                 secret: secret.as_ref(),
                 assertion_verified,
             };
-            let r = signin_ops::redeem_code(
-                s.store.as_ref(),
-                &tenant,
-                &proof,
-                &code,
-                form.get("redirect_uri"),
-                form.get("code_verifier"),
-                at,
-                (random_token(16), random_token(16)),
-                random_token(48),
-            )
-            .await;
-            ctx.respond(r).await
-        }
-        "refresh_token" => {
-            let Some(client_id) = client_id.filter(|c| !c.is_empty()) else {
-                return error(&AadstsError::missing_parameter("client_id"), &cid, at);
+            let (store, uti) = (s.store.as_ref(), (random_token(16), random_token(16)));
+            let r = if code_grant {
+                let (redirect, verifier) = (form.get("redirect_uri"), form.get("code_verifier"));
+                signin_ops::redeem_code(
+                    store,
+                    &tenant,
+                    &proof,
+                    &value,
+                    redirect,
+                    verifier,
+                    at,
+                    uti,
+                    random_token(48),
+                )
+                .await
+            } else {
+                signin_ops::redeem_refresh(
+                    store,
+                    &tenant,
+                    &proof,
+                    &value,
+                    form.get("scope"),
+                    at,
+                    uti,
+                    random_token(48),
+                )
+                .await
             };
-            let rt = match form.require("refresh_token") {
-                Ok(c) => c.to_string(),
-                Err(e) => return error(&e, &cid, at),
-            };
-            let proof = ClientProof {
-                client_id: &client_id,
-                secret: secret.as_ref(),
-                assertion_verified,
-            };
-            let r = signin_ops::redeem_refresh(
-                s.store.as_ref(),
-                &tenant,
-                &proof,
-                &rt,
-                form.get("scope"),
-                at,
-                (random_token(16), random_token(16)),
-                random_token(48),
-            )
-            .await;
             ctx.respond(r).await
         }
         "urn:ietf:params:oauth:grant-type:device_code" | "device_code" => {
