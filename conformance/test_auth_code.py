@@ -290,3 +290,20 @@ def test_lockout_is_logged(demo, new_user, sign_ins):
     recs = sign_ins(f"userPrincipalName eq '{upn}' and status/errorCode eq 50053")
     assert len(recs) == 1 and "locked" in recs[0]["status"]["failureReason"]
     assert len(sign_ins(f"userPrincipalName eq '{upn}' and status/errorCode eq 50126", count=9)) == 9
+
+
+def test_sign_ins_list_newest_first_and_filters_by_time(demo, graph, new_user, sign_ins):
+    upn, pw, _ = new_user()
+    flow = web_app(demo).initiate_auth_code_flow(["User.Read"], redirect_uri=demo["confidential_client"]["redirect_uri"])
+    for _ in range(3):
+        sign_in(Browser(), flow["auth_uri"], upn, "bad-" + pw)
+    recs = sign_ins(f"userPrincipalName eq '{upn}'", count=3)
+    times = [r["createdDateTime"] for r in recs]
+    assert len(recs) == 3 and times == sorted(times, reverse=True), times
+    later = graph.get("/auditLogs/signIns", params={"$filter": f"userPrincipalName eq '{upn}' and createdDateTime ge {times[0]}"}).json()["value"]
+    ids = [r["id"] for r in later]
+    assert recs[0]["id"] in ids and all(r["createdDateTime"] >= times[0] for r in later)
+    if times[2] < times[0]:
+        assert recs[2]["id"] not in ids
+    bad = graph.get("/auditLogs/signIns", params={"$filter": "nosuchfield eq 1"})
+    assert bad.status_code == 400

@@ -70,6 +70,23 @@ async fn sign_ins(
         .sign_ins(c.tenant.id, &castellan_core::model::SignInQuery::default())
         .await
         .map_err(store_err(&c))?;
+    // Newest first unless the caller orders otherwise (as Graph lists sign-ins).
+    let uri = match uri.query() {
+        Some(q) if q.contains("$orderby") || q.contains("%24orderby") => uri,
+        q => {
+            let pq = format!(
+                "{}?{}{}%24orderby=createdDateTime%20desc",
+                uri.path(),
+                q.unwrap_or(""),
+                if q.is_some_and(|q| !q.is_empty()) {
+                    "&"
+                } else {
+                    ""
+                }
+            );
+            pq.parse().unwrap_or(uri)
+        }
+    };
     let spec = EntitySpec::new(
         "microsoft.graph.signIn",
         wire::SIGN_IN_PROPERTIES,
