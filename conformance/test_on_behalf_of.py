@@ -74,3 +74,18 @@ def test_obo_needs_a_client_credential(demo, api):
         "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "client_id": api["app_id"], "assertion": incoming,
         "scope": "User.Read", "requested_token_use": "on_behalf_of"})
     assert r.status_code == 401 and r.json()["error"] == "invalid_client", r.text
+
+
+def test_refresh_token_serves_another_consented_resource(demo, api):
+    pub = msal.PublicClientApplication(demo["public_client"]["app_id"], authority=demo["authority"], instance_discovery=False)
+    first = pub.acquire_token_by_username_password(demo["user"]["upn"], demo["user"]["password"], scopes=["User.Read"])
+    assert "refresh_token" in first, first
+    account = pub.get_accounts()[0]
+    # MSAL redeems the refresh token for the API (multi-resource refresh token).
+    other = pub.acquire_token_silent([f"api://{api['app_id']}/access_as_user"], account=account)
+    assert other and "access_token" in other, other
+    c = jwt.decode(other["access_token"], options={"verify_signature": False})
+    assert c["scp"] == "access_as_user"
+    # The same resource still cannot widen beyond consent: Mail.Read was never granted.
+    denied = pub.acquire_token_silent(["Mail.Read"], account=account)
+    assert denied is None or "error" in denied, denied

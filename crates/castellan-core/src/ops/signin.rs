@@ -522,7 +522,15 @@ pub async fn redeem_refresh(
     else {
         return Err(AadstsError::malformed_grant("refresh token").into());
     };
-    let requested: Option<Vec<String>> = scope_text.map(|s| {
+    // A refresh token is multi-resource (Entra's MRRT): a request for another resource is
+    // bounded by consent at issuance, not by the original scope; for the same resource the
+    // scope may not widen.
+    let resource_of = |t: &str| scope::parse_delegated(t).ok().map(|d| d.resource);
+    let same_resource = match scope_text {
+        Some(t) => resource_of(t) == resource_of(g.attr("scope").unwrap_or("")),
+        None => true,
+    };
+    let requested: Option<Vec<String>> = scope_text.filter(|_| same_resource).map(|s| {
         s.split_whitespace()
             .filter(|w| !w.eq_ignore_ascii_case("offline_access"))
             .map(str::to_string)
