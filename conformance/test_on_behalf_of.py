@@ -42,7 +42,9 @@ def user_token_for_api(demo, api):
 def test_api_exchanges_the_user_token_for_a_graph_token(demo, api):
     incoming = user_token_for_api(demo, api)
     c = jwt.decode(incoming, options={"verify_signature": False})
-    assert c["aud"] == api["app_id"] and c["scp"] == "access_as_user"
+    # requestedAccessTokenVersion is null: a v1 token, as Entra issues (aud = the App ID URI).
+    assert c["aud"] == f"api://{api['app_id']}" and c["scp"] == "access_as_user" and c["ver"] == "1.0"
+    assert c["appid"] == demo["public_client"]["app_id"] and c["iss"] == f"{demo['authority']}/" and c["upn"] == demo["user"]["upn"]
     mid = msal.ConfidentialClientApplication(api["app_id"], client_credential=api["secret"], authority=demo["authority"], instance_discovery=False)
     r = mid.acquire_token_on_behalf_of(incoming, scopes=["User.Read"])
     assert "access_token" in r, r
@@ -89,3 +91,16 @@ def test_refresh_token_serves_another_consented_resource(demo, api):
     # The same resource still cannot widen beyond consent: Mail.Read was never granted.
     denied = pub.acquire_token_silent(["Mail.Read"], account=account)
     assert denied is None or "error" in denied, denied
+
+
+def test_api_asking_for_v2_tokens_gets_them(demo, api, graph):
+    app = graph.get("/applications", params={"$filter": f"appId eq '{api['app_id']}'"}).json()["value"][0]
+    assert app["api"]["requestedAccessTokenVersion"] is None
+    assert graph.patch(f"/applications/{app['id']}", {"api": {"requestedAccessTokenVersion": 3}}).status_code == 400
+    assert graph.patch(f"/applications/{app['id']}", {"api": {"requestedAccessTokenVersion": 2}}).status_code == 204
+    try:
+        c = jwt.decode(user_token_for_api(demo, api), options={"verify_signature": False})
+        assert c["ver"] == "2.0" and c["aud"] == api["app_id"] and c["azp"] == demo["public_client"]["app_id"]
+        assert c["iss"] == f"{demo['authority']}/v2.0"
+    finally:
+        assert graph.patch(f"/applications/{app['id']}", {"api": {"requestedAccessTokenVersion": None}}).status_code == 204

@@ -169,6 +169,7 @@ pub fn application(ids: &mut Ids, t: &Tenant) -> Application {
             Some(Timestamp(1)),
             None,
         )],
+        requested_access_token_version: Some(2),
         created: Timestamp(3),
     }
 }

@@ -1557,6 +1557,8 @@ struct AppDoc {
     secrets: Vec<SecretDoc>,
     #[serde(default)]
     certs: Vec<CertDoc>,
+    #[serde(default)]
+    atv: Option<u8>,
     created: i64,
 }
 
@@ -1661,6 +1663,7 @@ impl From<&Application> for AppDoc {
                     end: c.end.millis(),
                 })
                 .collect(),
+            atv: a.requested_access_token_version,
             certs: a
                 .key_credentials
                 .iter()
@@ -1760,6 +1763,7 @@ impl TryFrom<AppDoc> for Application {
                     })
                 })
                 .collect::<Result<_, StoreError>>()?,
+            requested_access_token_version: d.atv,
             key_credentials: d
                 .certs
                 .into_iter()

@@ -11,8 +11,21 @@ pub fn issuer(origin: &str, tid: &str) -> String {
     format!("{origin}/{tid}/v2.0")
 }
 
-/// Renders an access token's payload.
+/// The v1 issuer matching a v2 one: `{origin}/{tid}/v2.0` → `{origin}/{tid}/` (this server's
+/// counterpart of `https://sts.windows.net/{tid}/`).
+pub fn v1_issuer(issuer_v2: &str) -> String {
+    format!(
+        "{}/",
+        issuer_v2.trim_end_matches("/v2.0").trim_end_matches('/')
+    )
+}
+
+/// Renders an access token's payload, in v2 or v1 shape (`c.version`). `issuer` is the v2
+/// issuer; v1 tokens carry [`v1_issuer`].
 pub fn access_token_payload(c: &AccessTokenClaims, issuer: &str) -> Value {
+    if c.version == 1 {
+        return access_token_payload_v1(c, &v1_issuer(issuer));
+    }
     let mut m = Map::new();
     m.insert("aud".into(), json!(c.aud));
     m.insert("iss".into(), json!(issuer));
@@ -39,6 +52,38 @@ pub fn access_token_payload(c: &AccessTokenClaims, issuer: &str) -> Value {
     m.insert("tid".into(), json!(c.tid.to_string()));
     m.insert("uti".into(), json!(c.uti));
     m.insert("ver".into(), json!("2.0"));
+    Value::Object(m)
+}
+
+fn access_token_payload_v1(c: &AccessTokenClaims, issuer: &str) -> Value {
+    let mut m = Map::new();
+    m.insert("aud".into(), json!(c.aud));
+    m.insert("iss".into(), json!(issuer));
+    m.insert("iat".into(), json!(c.iat.secs()));
+    m.insert("nbf".into(), json!(c.nbf.secs()));
+    m.insert("exp".into(), json!(c.exp.secs()));
+    m.insert("appid".into(), json!(c.azp));
+    m.insert("appidacr".into(), json!(c.azpacr.acr()));
+    m.insert("idp".into(), json!(issuer));
+    m.insert("idtyp".into(), json!(c.idtyp));
+    m.insert("oid".into(), json!(c.oid.to_string()));
+    if let Some(n) = &c.name {
+        m.insert("name".into(), json!(n));
+    }
+    if let Some(p) = &c.preferred_username {
+        m.insert("unique_name".into(), json!(p));
+        m.insert("upn".into(), json!(p));
+    }
+    if !c.roles.is_empty() {
+        m.insert("roles".into(), json!(c.roles));
+    }
+    if let Some(scp) = &c.scp {
+        m.insert("scp".into(), json!(scp));
+    }
+    m.insert("sub".into(), json!(c.sub));
+    m.insert("tid".into(), json!(c.tid.to_string()));
+    m.insert("uti".into(), json!(c.uti));
+    m.insert("ver".into(), json!("1.0"));
     Value::Object(m)
 }
 
@@ -139,6 +184,7 @@ mod tests {
             preferred_username: None,
             idtyp: "app",
             uti: "u".into(),
+            version: 2,
         };
         let p = access_token_payload(&c, "https://x/t/v2.0");
         let keys: Vec<&str> = p
@@ -154,5 +200,17 @@ mod tests {
         assert_eq!(p["azpacr"], "1");
         assert_eq!(p["ver"], "2.0");
         assert_eq!(p["exp"], 3699);
+
+        // The same claims in v1 shape: appid/appidacr, the v1 issuer, ver 1.0, no azp.
+        let mut v1 = c.clone();
+        v1.version = 1;
+        v1.preferred_username = Some("u@x.test".into());
+        let p = access_token_payload(&v1, "https://x/t/v2.0");
+        assert_eq!(p["iss"], "https://x/t/");
+        assert_eq!(p["appid"], "app");
+        assert_eq!(p["appidacr"], "1");
+        assert_eq!(p["ver"], "1.0");
+        assert_eq!(p["upn"], "u@x.test");
+        assert!(p.get("azp").is_none() && p.get("azpacr").is_none());
     }
 }

@@ -97,6 +97,7 @@ pub fn issue(input: &ClientCredentialsInput<'_>) -> Result<AccessTokenClaims, Aa
         preferred_username: None,
         idtyp: "app",
         uti: input.uti.clone(),
+        version: 2,
     })
 }
 
@@ -128,6 +129,7 @@ mod tests {
             app_roles: vec![],
             password_credentials: creds,
             key_credentials: vec![],
+            requested_access_token_version: None,
             created: Timestamp(0),
         }
     }

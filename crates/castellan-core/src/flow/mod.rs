@@ -12,6 +12,36 @@ pub mod refresh_token;
 pub mod scope;
 pub mod user_token;
 
+/// Shapes an access token for the resource's accepted version (Microsoft identity platform
+/// access tokens, "v1.0 and v2.0"): v2 keeps the resource's appId as `aud`; v1 uses the
+/// resource identifier the client asked for (App ID URI or appId) as `aud`.
+pub fn for_token_version(
+    mut c: AccessTokenClaims,
+    version: u8,
+    requested_resource: &str,
+) -> AccessTokenClaims {
+    if version == 1 {
+        c.version = 1;
+        c.aud = requested_resource.trim_end_matches('/').to_string();
+    } else {
+        c.version = 2;
+    }
+    c
+}
+
+/// The format a resource accepts: built-in resources (Microsoft Graph here) and APIs that ask
+/// for 2 get v2; every other API gets v1, as Entra does when `requestedAccessTokenVersion` is
+/// null or 1.
+pub fn resource_token_version(resource_app: Option<&crate::model::Application>) -> u8 {
+    match resource_app {
+        None => 2,
+        Some(a) => match a.requested_access_token_version {
+            Some(2) => 2,
+            _ => 1,
+        },
+    }
+}
+
 use crate::ids::{ObjectId, TenantId};
 use crate::time::Timestamp;
 
@@ -70,6 +100,8 @@ pub struct AccessTokenClaims {
     pub idtyp: &'static str,
     /// Unique token id.
     pub uti: String,
+    /// Token format: 1 (v1 claim names, v1 issuer) or 2.
+    pub version: u8,
 }
 
 /// Access-token lifetime in seconds (Entra's typical 3599).
@@ -107,3 +139,51 @@ pub struct IdTokenClaims {
 
 /// ID-token lifetime in seconds (one hour, as Entra).
 pub const ID_TOKEN_LIFETIME_SECS: i64 = 3600;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims() -> AccessTokenClaims {
+        AccessTokenClaims {
+            aud: "11111111-1111-1111-1111-111111111111".into(),
+            tid: TenantId::from_random([1; 16]),
+            iat: Timestamp(0),
+            nbf: Timestamp(0),
+            exp: Timestamp(1),
+            azp: "c".into(),
+            azpacr: ClientAuthMethod::Secret,
+            oid: ObjectId::from_random([2; 16]),
+            sub: "s".into(),
+            roles: vec![],
+            scp: Some("x".into()),
+            name: None,
+            preferred_username: None,
+            idtyp: "user",
+            uti: "u".into(),
+            version: 2,
+        }
+    }
+
+    #[test]
+    fn v1_uses_the_requested_identifier_as_audience() {
+        let c = for_token_version(claims(), 1, "api://my-api/");
+        assert_eq!((c.version, c.aud.as_str()), (1, "api://my-api"));
+        let c = for_token_version(claims(), 2, "api://my-api");
+        assert_eq!(
+            (c.version, c.aud.as_str()),
+            (2, "11111111-1111-1111-1111-111111111111")
+        );
+    }
+
+    #[test]
+    fn null_and_1_mean_v1_builtins_and_2_mean_v2() {
+        assert_eq!(resource_token_version(None), 2);
+        let mut app = crate::flow::redirect::tests_support::app();
+        assert_eq!(resource_token_version(Some(&app)), 1);
+        app.requested_access_token_version = Some(1);
+        assert_eq!(resource_token_version(Some(&app)), 1);
+        app.requested_access_token_version = Some(2);
+        assert_eq!(resource_token_version(Some(&app)), 2);
+    }
+}

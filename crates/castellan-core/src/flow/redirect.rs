@@ -60,12 +60,17 @@ pub fn match_redirect_uri(app: &Application, uri: &str) -> Result<Platform, Aads
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests_support {
+    pub(crate) use super::tests::app;
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
     use super::*;
     use crate::model::SignInAudience;
     use crate::{AppId, ObjectId, TenantId, Timestamp};
 
-    fn app() -> Application {
+    pub(crate) fn app() -> Application {
         Application {
             id: ObjectId::from_random([1; 16]),
             app_id: AppId::from_random([2; 16]),
@@ -86,6 +91,7 @@ mod tests {
             app_roles: vec![],
             password_credentials: vec![],
             key_credentials: vec![],
+            requested_access_token_version: None,
             created: Timestamp(0),
         }
     }

@@ -152,6 +152,7 @@ pub fn issue(i: &UserTokenInput<'_>) -> Result<UserTokens, AadstsError> {
         preferred_username: Some(u.user_principal_name.clone()),
         idtyp: "user",
         uti: i.uti.0.clone(),
+        version: 2,
     };
     let has = |s: &str| i.scopes.oidc.iter().any(|x| x == s);
     let id = has("openid").then(|| IdTokenClaims {
@@ -235,6 +236,7 @@ mod tests {
             app_roles: vec![],
             password_credentials: vec![],
             key_credentials: vec![],
+            requested_access_token_version: None,
             created: Timestamp(0),
         };
         let sp = |n: u8, app_id: AppId| ServicePrincipal {

@@ -236,6 +236,9 @@ pub struct Application {
     pub password_credentials: Vec<PasswordCredential>,
     /// Certificate credentials.
     pub key_credentials: Vec<KeyCredential>,
+    /// `api.requestedAccessTokenVersion`: the access-token format this API accepts (`None` and
+    /// `1` mean v1, as in Entra; `2` means v2).
+    pub requested_access_token_version: Option<u8>,
     /// Creation time.
     pub created: Timestamp,
 }

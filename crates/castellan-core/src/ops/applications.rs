@@ -34,6 +34,8 @@ pub struct ApplicationInput {
     pub oauth2_permission_scopes: Field<Vec<PermissionScope>>,
     /// appRoles
     pub app_roles: Field<Vec<AppRole>>,
+    /// api.requestedAccessTokenVersion (`Value(None)` = null)
+    pub requested_access_token_version: Field<Option<u8>>,
     /// keyCredentials (certificates; the caller has checked each parses as X.509)
     pub key_credentials: Field<Vec<crate::model::KeyCredential>>,
 }
@@ -225,6 +227,11 @@ pub async fn create(
         app_roles: input.app_roles.value().cloned().unwrap_or_default(),
         password_credentials: vec![],
         key_credentials: input.key_credentials.value().cloned().unwrap_or_default(),
+        requested_access_token_version: input
+            .requested_access_token_version
+            .value()
+            .copied()
+            .flatten(),
         created: env.now,
     };
     let audit = env.audit(
@@ -294,6 +301,16 @@ pub async fn update(
     set!(oauth2_permission_scopes, "api.oauth2PermissionScopes");
     set!(app_roles, "appRoles");
     set!(key_credentials, "keyCredentials");
+    if let Some(v) = input.requested_access_token_version.value() {
+        if a.requested_access_token_version != *v {
+            props.push(modified(
+                "api.requestedAccessTokenVersion",
+                Some(format!("{:?}", a.requested_access_token_version)),
+                Some(format!("{v:?}")),
+            ));
+            a.requested_access_token_version = *v;
+        }
+    }
     if input.identifier_uris.is_present() {
         check_identifier_uris_free(env, tenant, Some(a.id), &a.identifier_uris).await?;
     }

@@ -194,24 +194,25 @@ pub async fn user_tokens(
     let (roles, resource_scopes) = exposed(store, &resource_sp).await?;
     let grants = store.permission_grants(tenant.id).await?;
     let assignments = user_assignments(store, tenant, user.id).await?;
-    Ok(crate::flow::user_token::issue(
-        &crate::flow::user_token::UserTokenInput {
-            tenant,
-            client_app: app,
-            client_sp,
-            auth,
-            user,
-            scopes: &scopes,
-            resource_sp: &resource_sp,
-            resource_scopes: &resource_scopes,
-            resource_roles: &roles,
-            grants: &grants,
-            user_assignments: &assignments,
-            now,
-            uti,
-            nonce,
-        },
-    )?)
+    let version = crate::ops::token::resource_version(store, &resource_sp).await?;
+    let mut tokens = crate::flow::user_token::issue(&crate::flow::user_token::UserTokenInput {
+        tenant,
+        client_app: app,
+        client_sp,
+        auth,
+        user,
+        scopes: &scopes,
+        resource_sp: &resource_sp,
+        resource_scopes: &resource_scopes,
+        resource_roles: &roles,
+        grants: &grants,
+        user_assignments: &assignments,
+        now,
+        uti,
+        nonce,
+    })?;
+    tokens.access = crate::flow::for_token_version(tokens.access, version, &scopes.resource);
+    Ok(tokens)
 }
 
 /// What an authorization code remembers.

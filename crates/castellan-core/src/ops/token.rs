@@ -91,19 +91,36 @@ pub async fn client_credentials(
     let assignments = store
         .app_role_assignments_of(tenant.id, client_sp.id)
         .await?;
-    Ok(client_credentials::issue(
-        &client_credentials::ClientCredentialsInput {
-            tenant,
-            client_app: &app,
-            client_sp: &client_sp,
-            auth,
-            resource_sp: &resource_sp,
-            resource_roles: &roles,
-            assignments: &assignments,
-            now,
-            uti,
-        },
-    )?)
+    let claims = client_credentials::issue(&client_credentials::ClientCredentialsInput {
+        tenant,
+        client_app: &app,
+        client_sp: &client_sp,
+        auth,
+        resource_sp: &resource_sp,
+        resource_roles: &roles,
+        assignments: &assignments,
+        now,
+        uti,
+    })?;
+    let version = resource_version(store, &resource_sp).await?;
+    Ok(crate::flow::for_token_version(
+        claims,
+        version,
+        &wanted.resource,
+    ))
+}
+
+/// The access-token version the resource accepts (its application's
+/// `requestedAccessTokenVersion`; built-in resources get v2).
+pub async fn resource_version(
+    store: &dyn Store,
+    resource_sp: &ServicePrincipal,
+) -> Result<u8, StoreError> {
+    if crate::catalog::built_in(resource_sp.app_id).is_some() {
+        return Ok(2);
+    }
+    let app = store.application_by_app_id(resource_sp.app_id).await?;
+    Ok(crate::flow::resource_token_version(app.as_ref()))
 }
 
 /// Finds the resource service principal for an identifier (App ID URI or appId), 500011 if none.
@@ -214,26 +231,9 @@ pub async fn password(
     let Some(user) = outcome.user else {
         return Err(AadstsError::invalid_credentials().into());
     };
-    let resource_sp = find_resource(store, tenant, &scopes.resource).await?;
-    let (roles, resource_scopes) = exposed(store, &resource_sp).await?;
-    let grants = store.permission_grants(tenant.id).await?;
-    let assignments = user_assignments(store, tenant, user.id).await?;
-    Ok(crate::flow::user_token::issue(
-        &crate::flow::user_token::UserTokenInput {
-            tenant,
-            client_app: &app,
-            client_sp: &client_sp,
-            auth,
-            user: &user,
-            scopes: &scopes,
-            resource_sp: &resource_sp,
-            resource_scopes: &resource_scopes,
-            resource_roles: &roles,
-            grants: &grants,
-            user_assignments: &assignments,
-            now,
-            uti,
-            nonce: None,
-        },
-    )?)
+    let _ = &scopes;
+    crate::ops::signin::user_tokens(
+        store, tenant, &app, &client_sp, auth, &user, scope_text, None, now, uti,
+    )
+    .await
 }

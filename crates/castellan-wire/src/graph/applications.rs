@@ -110,7 +110,7 @@ pub fn render(a: &Application, publisher_domain: &str) -> Value {
             "resourceAppId": r.resource_app_id.to_string(),
             "resourceAccess": r.resource_access.iter().map(|x| json!({"id": x.id.to_string(), "type": x.kind.as_str()})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
-        "api": {"oauth2PermissionScopes": render_scopes(&a.oauth2_permission_scopes), "requestedAccessTokenVersion": 2, "preAuthorizedApplications": [], "knownClientApplications": []},
+        "api": {"oauth2PermissionScopes": render_scopes(&a.oauth2_permission_scopes), "requestedAccessTokenVersion": a.requested_access_token_version, "preAuthorizedApplications": [], "knownClientApplications": []},
         "appRoles": a.app_roles.iter().map(render_role).collect::<Vec<_>>(),
         "passwordCredentials": a.password_credentials.iter().map(|c| render_password(c, None)).collect::<Vec<_>>(),
         "keyCredentials": a.key_credentials.iter().map(render_key).collect::<Vec<_>>(),
@@ -211,6 +211,23 @@ fn parse_roles(v: Option<&Value>) -> Result<Field<Vec<AppRole>>, GraphError> {
         })
         .collect::<Result<Vec<_>, GraphError>>()
         .map(Field::Value)
+}
+
+fn parse_token_version(v: Option<&Value>) -> Result<Field<Option<u8>>, GraphError> {
+    let Some(Value::Object(api)) = v else {
+        return Ok(Field::Absent);
+    };
+    match api.get("requestedAccessTokenVersion") {
+        None => Ok(Field::Absent),
+        Some(Value::Null) => Ok(Field::Value(None)),
+        Some(n) => match n.as_u64() {
+            Some(1) => Ok(Field::Value(Some(1))),
+            Some(2) => Ok(Field::Value(Some(2))),
+            _ => Err(GraphError::bad_request(format!(
+                "Invalid value {n} for property 'api.requestedAccessTokenVersion': use null, 1 or 2."
+            ))),
+        },
+    }
 }
 
 fn parse_api(v: Option<&Value>) -> Result<Field<Vec<PermissionScope>>, GraphError> {
@@ -394,6 +411,7 @@ pub fn parse(body: &Value) -> Result<ApplicationInput, GraphError> {
         oauth2_permission_scopes: parse_api(o.get("api"))?,
         app_roles: parse_roles(o.get("appRoles"))?,
         key_credentials: parse_keys(o.get("keyCredentials"))?,
+        requested_access_token_version: parse_token_version(o.get("api"))?,
     })
 }
 

@@ -436,13 +436,10 @@ pub async fn token(
                     at,
                 );
             };
+            let mut issuers = s.origins.issuers(&tenant.id.to_string());
+            issuers.extend(issuers.clone().iter().map(|i| claims::v1_issuer(i)));
             let user_id = match crate::assertion::validate_obo_assertion(
-                &s.keys,
-                &s.origins.issuers(&tenant.id.to_string()),
-                &tenant,
-                &caller,
-                &assertion,
-                at,
+                &s.keys, &issuers, &tenant, &caller, &assertion, at,
             ) {
                 Ok(u) => u,
                 Err(e) => {
