@@ -156,12 +156,13 @@ def test_public_client_without_pkce_is_refused_at_the_redirect(demo):
     assert redirect_params(Browser().open(plain))["error"] == "invalid_request"
 
 
-def test_missing_consent_goes_back_as_consent_required(demo, new_user):
+def test_missing_consent_with_prompt_none_goes_back_as_consent_required(demo, new_user):
     upn, pw, _ = new_user()
     app = web_app(demo)
-    flow = app.initiate_auth_code_flow(["Mail.Read"], redirect_uri=demo["confidential_client"]["redirect_uri"])
-    r = sign_in(Browser(), flow["auth_uri"], upn, pw)
-    params = redirect_params(r)
+    _, _, b = code_flow(demo, app, upn, pw, demo["confidential_client"]["redirect_uri"])
+    # Signed in (SSO), but Mail.Read was never consented and prompt=none forbids asking.
+    flow = app.initiate_auth_code_flow(["Mail.Read"], redirect_uri=demo["confidential_client"]["redirect_uri"], prompt="none")
+    params = redirect_params(b.open(flow["auth_uri"]))
     assert params["error"] == "consent_required" and "AADSTS65001" in params["error_description"], params
     result = app.acquire_token_by_auth_code_flow(flow, params)
     assert result.get("error") == "consent_required"

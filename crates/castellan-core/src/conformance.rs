@@ -63,6 +63,7 @@ pub fn tenant(ids: &mut Ids, name: &str) -> Tenant {
             hide_account_existence: true,
             lockout_threshold: 7,
             access_token_lifetime_secs: 1234,
+            user_consent: crate::flow::consent::UserConsentPolicy::LowRiskVerifiedOrOwn,
         },
         created: Timestamp(1_700_000_000_123),
     }

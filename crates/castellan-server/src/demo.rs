@@ -55,6 +55,9 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
             v["graph_url"] = json!(format!("{origin}/v1.0"));
             v["ca_file"] = json!(ca.display().to_string());
             v["origin"] = json!(origin);
+            if let Some(fab) = v["second_tenant"]["tenant_id"].as_str().map(str::to_string) {
+                v["second_tenant"]["authority"] = json!(format!("{origin}/{fab}"));
+            }
             crate::keys::write_secret_file(
                 &path,
                 serde_json::to_string_pretty(&v).map_err(e)?.as_bytes(),
@@ -270,6 +273,122 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
     )
     .await
     .map_err(e)?;
+    service_principals::grant_delegated(&mut env, &t, &public_sp, &graph_sp, "User.ReadWrite.All")
+        .await
+        .map_err(e)?;
+
+    // An API: a user-consentable scope, an admin-only scope and an app role.
+    let scope = |env: &mut Env<'_>, value: &str, admin: bool, what: &str| {
+        castellan_core::model::PermissionScope {
+            id: env.new_id().uuid(),
+            value: value.into(),
+            consent_type: if admin { "Admin" } else { "User" }.into(),
+            is_enabled: true,
+            admin_consent_display_name: Some(what.into()),
+            admin_consent_description: Some(what.into()),
+            user_consent_display_name: Some(what.into()),
+            user_consent_description: Some(what.into()),
+        }
+    };
+    let orders_scopes = vec![
+        scope(&mut env, "Orders.Read", false, "Read your orders"),
+        scope(
+            &mut env,
+            "Orders.ReadWrite.All",
+            true,
+            "Read and write all orders",
+        ),
+    ];
+    let manage = castellan_core::model::AppRole {
+        id: env.new_id().uuid(),
+        value: "Orders.Manage".into(),
+        display_name: "Manage orders".into(),
+        description: "Manage every order (daemons and administrators).".into(),
+        allowed_member_types: vec!["User".into(), "Application".into()],
+        is_enabled: true,
+    };
+    let api = applications::create(
+        &mut env,
+        &t,
+        ApplicationInput {
+            display_name: Field::Value("Orders API".into()),
+            oauth2_permission_scopes: Field::Value(orders_scopes),
+            app_roles: Field::Value(vec![manage]),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(e)?;
+    let api_uri = format!("api://{}", api.app_id);
+    applications::update(
+        &mut env,
+        &t,
+        &api.id.to_string(),
+        ApplicationInput {
+            identifier_uris: Field::Value(vec![api_uri.clone()]),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(e)?;
+    service_principals::create(&mut env, &t, &api.app_id.to_string())
+        .await
+        .map_err(e)?;
+
+    // A multi-tenant web app, consented nowhere but here.
+    let mt_redirect = "https://localhost:44322/signin-oidc".to_string();
+    let mt = applications::create(
+        &mut env,
+        &t,
+        ApplicationInput {
+            display_name: Field::Value("Castellan Demo Multi-tenant App".into()),
+            sign_in_audience: Field::Value(
+                castellan_core::model::SignInAudience::AzureAdMultipleOrgs,
+            ),
+            web_redirect_uris: Field::Value(vec![mt_redirect.clone()]),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(e)?;
+    let mt_secret =
+        applications::add_password(&mut env, &t, &mt.id.to_string(), Some("demo".into()), None)
+            .await
+            .map_err(e)?;
+    service_principals::create(&mut env, &t, &mt.app_id.to_string())
+        .await
+        .map_err(e)?;
+
+    // A second tenant with its own administrator and user.
+    let fab_admin_pw = strong_password();
+    let fab = tenants::create(
+        &mut env,
+        NewTenant {
+            name: "fabrikam".into(),
+            display_name: Some("Fabrikam".into()),
+            domain_suffix: s.config.domain_suffix.clone(),
+            license: LicenseTier::P2,
+            admin_upn: "admin".into(),
+            admin_password: fab_admin_pw.clone(),
+        },
+    )
+    .await
+    .map_err(e)?;
+    let fab_domain = fab.tenant.initial_domain().to_string();
+    let fab_user_pw = strong_password();
+    let fab_user = users::create(
+        &mut env,
+        &fab.tenant,
+        UserInput {
+            display_name: Field::Value("Ben Walters".into()),
+            user_principal_name: Field::Value(format!("ben@{fab_domain}")),
+            account_enabled: Field::Value(true),
+            password: Field::Value(fab_user_pw.clone()),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(e)?;
 
     let v = json!({
         "authority": format!("{origin}/{}", t.id),
@@ -285,6 +404,13 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
             "secret": secret.secret_text.expose(), "redirect_uri": redirect, "app_permissions": DEMO_APP_PERMISSIONS, "delegated_grants": ["User.Read"],
         },
         "public_client": {"app_id": public.app_id.to_string(), "object_id": public.id.to_string(), "service_principal_id": public_sp.id.to_string(), "redirect_uri": "http://localhost", "delegated_grants": ["User.Read", "openid", "profile", "email", "offline_access"]},
+        "api_app": {"app_id": api.app_id.to_string(), "object_id": api.id.to_string(), "identifier_uri": api_uri, "scopes": ["Orders.Read", "Orders.ReadWrite.All"], "app_roles": ["Orders.Manage"]},
+        "multi_tenant_app": {"app_id": mt.app_id.to_string(), "object_id": mt.id.to_string(), "secret": mt_secret.secret_text.expose(), "redirect_uri": mt_redirect},
+        "second_tenant": {
+            "tenant_id": fab.tenant.id.to_string(), "domain": fab_domain, "authority": format!("{origin}/{}", fab.tenant.id),
+            "admin": {"upn": fab.admin.user_principal_name, "password": fab_admin_pw, "id": fab.admin.id.to_string()},
+            "user": {"upn": fab_user.user_principal_name, "password": fab_user_pw, "id": fab_user.id.to_string()},
+        },
         "groups": {"all_staff": all.id.to_string(), "engineering": eng.id.to_string(), "sre": sre.id.to_string(), "sales": sales.id.to_string(), "finance": finance.id.to_string()},
     });
     crate::keys::write_secret_file(

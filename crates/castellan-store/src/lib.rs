@@ -1313,6 +1313,10 @@ struct TenantDoc {
     lockout_threshold: u32,
     #[serde(default = "default_at_lifetime")]
     at_lifetime: i64,
+    #[serde(default)]
+    user_consent: Vec<String>,
+    #[serde(default)]
+    user_consent_set: bool,
     created: i64,
 }
 
@@ -1338,6 +1342,14 @@ impl From<&Tenant> for TenantDoc {
             hide_account_existence: t.settings.hide_account_existence,
             lockout_threshold: t.settings.lockout_threshold,
             at_lifetime: t.settings.access_token_lifetime_secs,
+            user_consent: t
+                .settings
+                .user_consent
+                .graph_ids()
+                .iter()
+                .map(|s| (*s).to_string())
+                .collect(),
+            user_consent_set: true,
             created: t.created.millis(),
         }
     }
@@ -1369,6 +1381,14 @@ impl TryFrom<TenantDoc> for Tenant {
                 hide_account_existence: d.hide_account_existence,
                 lockout_threshold: d.lockout_threshold,
                 access_token_lifetime_secs: d.at_lifetime,
+                user_consent: if d.user_consent_set {
+                    castellan_core::flow::consent::UserConsentPolicy::from_graph_ids(
+                        &d.user_consent,
+                    )
+                    .ok_or_else(|| backend("bad user consent policy"))?
+                } else {
+                    castellan_core::flow::consent::UserConsentPolicy::AllowAll
+                },
             },
             created: Timestamp(d.created),
         })

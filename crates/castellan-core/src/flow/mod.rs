@@ -3,6 +3,7 @@
 
 pub mod auth_code;
 pub mod client_credentials;
+pub mod consent;
 pub mod device;
 pub mod lockout;
 pub mod password;

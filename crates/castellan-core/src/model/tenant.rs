@@ -67,6 +67,8 @@ pub struct TenantSettings {
     pub lockout_threshold: u32,
     /// Access-token lifetime in seconds (Entra's default ~1 h; configurable 10 min – 1 day).
     pub access_token_lifetime_secs: i64,
+    /// Who may consent to applications.
+    pub user_consent: crate::flow::consent::UserConsentPolicy,
 }
 
 impl Default for TenantSettings {
@@ -76,6 +78,7 @@ impl Default for TenantSettings {
             hide_account_existence: false,
             lockout_threshold: crate::flow::lockout::DEFAULT_THRESHOLD,
             access_token_lifetime_secs: crate::flow::ACCESS_TOKEN_LIFETIME_SECS,
+            user_consent: crate::flow::consent::UserConsentPolicy::AllowAll,
         }
     }
 }

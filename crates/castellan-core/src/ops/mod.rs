@@ -3,6 +3,7 @@
 //! through [`Env`], so every op replays in a test with fixed values.
 
 pub mod applications;
+pub mod consent;
 pub mod groups;
 pub mod service_principals;
 pub mod signin;

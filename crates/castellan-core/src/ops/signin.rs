@@ -194,6 +194,16 @@ pub async fn user_tokens(
     let (roles, resource_scopes) = exposed(store, &resource_sp).await?;
     let grants = store.permission_grants(tenant.id).await?;
     let assignments = user_assignments(store, tenant, user.id).await?;
+    if client_sp.app_role_assignment_required
+        && !assignments.iter().any(|a| a.resource_id == client_sp.id)
+    {
+        return Err(AadstsError {
+            code: 50105,
+            error: crate::error::OAuthError::InvalidGrant,
+            message: format!("Your administrator has configured the application {} ('{}') to block users unless they are specifically granted ('assigned') access to the application. The signed in user '{}' is blocked because they are not a direct member of a group with access, nor had access directly assigned by an administrator. Assign the user (or a group they are in) through /servicePrincipals/{}/appRoleAssignedTo.", app.display_name, app.app_id, user.user_principal_name, client_sp.id),
+        }
+        .into());
+    }
     let version = crate::ops::token::resource_version(store, &resource_sp).await?;
     let mut tokens = crate::flow::user_token::issue(&crate::flow::user_token::UserTokenInput {
         tenant,

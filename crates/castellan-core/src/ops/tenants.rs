@@ -205,6 +205,8 @@ pub struct SignInSettings {
     pub lockout_threshold: Option<u32>,
     /// Access-token lifetime, 600–86400 seconds (Entra's configurable range).
     pub access_token_lifetime_secs: Option<i64>,
+    /// Who may consent to applications.
+    pub user_consent: Option<crate::flow::consent::UserConsentPolicy>,
 }
 
 /// Changes a tenant's sign-in settings (audited).
@@ -248,6 +250,14 @@ pub async fn update_sign_in_settings(
             Some(l.to_string()),
         ));
         t.settings.access_token_lifetime_secs = l;
+    }
+    if let Some(p) = s.user_consent {
+        props.push(modified(
+            "permissionGrantPoliciesAssigned",
+            Some(t.settings.user_consent.graph_ids().join(",")),
+            Some(p.graph_ids().join(",")),
+        ));
+        t.settings.user_consent = p;
     }
     if props.is_empty() {
         return Err(DirectoryError::BadRequest(

@@ -298,6 +298,7 @@ async fn sign_in_settings(
         hide_account_existence: hide,
         lockout_threshold: threshold,
         access_token_lifetime_secs: lifetime,
+        user_consent: None,
     };
     match tenants::update_sign_in_settings(&mut env, &tenant, &req).await {
         Ok(t) => Json(json!({"tenantId": t.id.to_string(), "hideAccountExistence": t.settings.hide_account_existence, "lockoutThreshold": t.settings.lockout_threshold, "accessTokenLifetimeSeconds": t.settings.access_token_lifetime_secs})).into_response(),

@@ -22,6 +22,10 @@ pub fn router() -> Router<AppState> {
         .route("/v1.0/auditLogs/directoryAudits", get(directory_audits))
         .route("/v1.0/auditLogs/signIns", get(sign_ins))
         .route("/v1.0/organization", get(organization))
+        .route(
+            "/v1.0/policies/authorizationPolicy",
+            get(authorization_policy).patch(patch_authorization_policy),
+        )
         .route("/v1.0/directoryObjects/{id}", get(directory_object))
 }
 
@@ -144,4 +148,91 @@ async fn directory_object(
     };
     v.map(|v| Json(with_context(&c, "directoryObjects/$entity", v)).into_response())
         .ok_or_else(|| c.err(GraphError::not_found(format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."))))
+}
+
+fn render_authorization_policy(c: &Caller, t: &castellan_core::model::Tenant) -> serde_json::Value {
+    with_context(
+        c,
+        "policies/authorizationPolicy/$entity",
+        json!({
+            "id": "authorizationPolicy",
+            "displayName": "Authorization Policy",
+            "description": "Used to manage authorization related settings across the company.",
+            "allowInvitesFrom": "everyone",
+            "allowedToSignUpEmailBasedSubscriptions": false,
+            "allowEmailVerifiedUsersToJoinOrganization": false,
+            "blockMsolPowerShell": false,
+            "guestUserRoleId": "10dae51f-b6af-4016-8d66-8c2a99b929b3",
+            "defaultUserRolePermissions": {
+                "allowedToCreateApps": true,
+                "allowedToCreateSecurityGroups": true,
+                "allowedToReadOtherUsers": true,
+                "allowedToReadBitlockerKeysForOwnedDevice": true,
+                "permissionGrantPoliciesAssigned": t.settings.user_consent.graph_ids(),
+            },
+        }),
+    )
+}
+
+/// `GET /v1.0/policies/authorizationPolicy`.
+async fn authorization_policy(c: Caller) -> Result<Response, ApiError> {
+    c.require(Area::Users, Access::Read)?;
+    Ok(Json(render_authorization_policy(&c, &c.tenant)).into_response())
+}
+
+/// `PATCH /v1.0/policies/authorizationPolicy`: today only
+/// `defaultUserRolePermissions.permissionGrantPoliciesAssigned` (the user-consent setting).
+async fn patch_authorization_policy(
+    State(s): State<AppState>,
+    c: Caller,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    c.require(Area::RoleManagement, Access::Write)?;
+    let v = super::json_body(&c, &body)?;
+    let bad = |m: String| c.err(GraphError::bad_request(m));
+    let Some(obj) = v.as_object() else {
+        return Err(bad("The body must be a JSON object.".into()));
+    };
+    if let Some(k) = obj
+        .keys()
+        .find(|k| k.as_str() != "defaultUserRolePermissions")
+    {
+        return Err(bad(format!("Property '{k}' of authorizationPolicy cannot be changed on this server; only defaultUserRolePermissions.permissionGrantPoliciesAssigned can.")));
+    }
+    let perms = obj.get("defaultUserRolePermissions").and_then(serde_json::Value::as_object).ok_or_else(|| bad("Send {\"defaultUserRolePermissions\": {\"permissionGrantPoliciesAssigned\": [...]}}.".into()))?;
+    if let Some(k) = perms
+        .keys()
+        .find(|k| k.as_str() != "permissionGrantPoliciesAssigned")
+    {
+        return Err(bad(format!(
+            "Property 'defaultUserRolePermissions.{k}' cannot be changed on this server."
+        )));
+    }
+    let ids: Vec<String> = perms
+        .get("permissionGrantPoliciesAssigned")
+        .and_then(serde_json::Value::as_array)
+        .ok_or_else(|| {
+            bad("permissionGrantPoliciesAssigned must be an array of policy ids.".into())
+        })?
+        .iter()
+        .map(|x| {
+            x.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| bad("permissionGrantPoliciesAssigned holds strings.".into()))
+        })
+        .collect::<Result<_, _>>()?;
+    let policy = castellan_core::flow::consent::UserConsentPolicy::from_graph_ids(&ids).ok_or_else(|| bad(format!("Unsupported permissionGrantPoliciesAssigned {ids:?}: use [\"ManagePermissionGrantsForSelf.microsoft-user-default-legacy\"] (users may consent), [\"ManagePermissionGrantsForSelf.microsoft-user-default-low\"] (low-impact permissions, apps from this tenant) or [] (no user consent).")))?;
+    let mut ent = crate::crypto::OsEntropy;
+    let req = castellan_core::ops::tenants::SignInSettings {
+        user_consent: Some(policy),
+        ..Default::default()
+    };
+    castellan_core::ops::tenants::update_sign_in_settings(
+        &mut c.env(&s, &mut ent),
+        &c.tenant,
+        &req,
+    )
+    .await
+    .map_err(|e| c.err(e))?;
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }

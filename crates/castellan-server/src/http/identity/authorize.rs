@@ -430,6 +430,7 @@ fn attempt(r: &Req, tenant: &Tenant, app: &Application, interactive: bool) -> At
 }
 
 /// The user is authenticated: check consent, mint the code and/or ID token, redirect.
+#[allow(clippy::too_many_arguments)]
 async fn complete(
     s: &AppState,
     a: &Authz,
@@ -437,7 +438,9 @@ async fn complete(
     user: &User,
     auth_time: Timestamp,
     interactive: bool,
+    consented: bool,
     r: &Req,
+    headers: &HeaderMap,
 ) -> Response {
     let log = attempt(r, tenant, &a.app, interactive);
     let log_ref = &log;
@@ -454,6 +457,31 @@ async fn complete(
         s.signins.record(rec).await;
         e
     };
+    // Consent first: missing permissions (or an app new to this tenant) ask the user.
+    let need =
+        match castellan_core::ops::consent::need(s.store.as_ref(), tenant, &a.app, user, &a.scope)
+            .await
+        {
+            Ok(n) => n,
+            Err(TokenError::Aadsts(e)) => {
+                let e = refuse(e).await;
+                return fail(Fail::Redirect(clone_target(&a.target), e), &r.cid);
+            }
+            Err(TokenError::Store(e)) => return fail(Fail::Unavailable(e.to_string()), &r.cid),
+        };
+    let ask = need.required() || (a.prompt.as_deref() == Some("consent") && !consented);
+    if ask {
+        if a.prompt.as_deref() == Some("none") {
+            let e = AadstsError {
+                code: 65001,
+                error: OAuthError::ConsentRequired,
+                message: format!("The user or administrator has not consented to use the application with ID '{}' named '{}'. Send an interactive authorization request for this user and resource.", a.app.app_id, a.app.display_name),
+            };
+            let e = refuse(e).await;
+            return fail(Fail::Redirect(clone_target(&a.target), e), &r.cid);
+        }
+        return show_consent(s, a, &need, headers).await;
+    }
     let (app, client_sp) =
         match load_client(s.store.as_ref(), tenant, &a.app.app_id.to_string()).await {
             Ok(x) => x,
@@ -671,7 +699,9 @@ pub async fn authorize(
         hint_ok && fresh
     });
     match (usable, force_login, a.prompt.as_deref()) {
-        (Some((t, u, auth_time)), false, _) => complete(&s, &a, &t, &u, auth_time, false, &r).await,
+        (Some((t, u, auth_time)), false, _) => {
+            complete(&s, &a, &t, &u, auth_time, false, false, &r, &headers).await
+        }
         (None, _, Some("none")) => fail(
             Fail::Redirect(
                 clone_target(&a.target),
@@ -781,7 +811,16 @@ pub async fn login(
     };
     match (outcome.result, outcome.user) {
         (Ok(()), Some(user)) => {
-            signed_in(&s, &a, &tenant, &user, get(&f, "kmsi") == Some("1"), &r).await
+            signed_in(
+                &s,
+                &a,
+                &tenant,
+                &user,
+                get(&f, "kmsi") == Some("1"),
+                &r,
+                &headers,
+            )
+            .await
         }
         (Err(e), user) if e.code == 50055 && user.is_some() => {
             let (csrf, fresh) = csrf_token(&headers);
@@ -824,6 +863,7 @@ async fn signed_in(
     user: &User,
     persistent: bool,
     r: &Req,
+    headers: &HeaderMap,
 ) -> Response {
     let secret = random_token(32);
     if let Err(e) =
@@ -831,7 +871,7 @@ async fn signed_in(
     {
         return fail(Fail::Unavailable(format!("{e:?}")), &r.cid);
     }
-    let mut resp = complete(s, a, tenant, user, r.at, true, r).await;
+    let mut resp = complete(s, a, tenant, user, r.at, true, false, r, headers).await;
     let max_age = if persistent {
         format!("; Max-Age={}", ops::SSO_PERSISTENT_SECS)
     } else {
@@ -926,7 +966,7 @@ pub async fn change_password(
     )
     .await
     {
-        Ok(u) => signed_in(&s, &a, &tenant, &u, false, &r).await,
+        Ok(u) => signed_in(&s, &a, &tenant, &u, false, &r, &headers).await,
         Err(castellan_core::DirectoryError::BadRequest(m)) => again(&m),
         Err(e) => fail(Fail::Unavailable(e.to_string()), &r.cid),
     }
@@ -1025,4 +1065,127 @@ pub async fn logout(
         );
     }
     resp
+}
+
+async fn show_consent(
+    s: &AppState,
+    a: &Authz,
+    need: &castellan_core::ops::consent::ConsentNeed,
+    headers: &HeaderMap,
+) -> Response {
+    let publisher = match s.store.tenant(a.app.tenant_id).await {
+        Ok(Some(t)) => t.initial_domain().to_string(),
+        _ => "unknown publisher".into(),
+    };
+    let mut permissions: Vec<(String, String)> = need
+        .missing
+        .iter()
+        .map(|p| {
+            let d = p
+                .user_consent_display_name
+                .clone()
+                .or_else(|| p.admin_consent_display_name.clone())
+                .unwrap_or_else(|| p.value.clone());
+            (p.value.clone(), d)
+        })
+        .collect();
+    if permissions.is_empty() {
+        permissions.push((
+            "openid".into(),
+            "Sign you in and read your basic profile".into(),
+        ));
+    }
+    let (csrf, fresh) = csrf_token(headers);
+    let hidden = [("ctx", a.raw.as_str()), ("csrf", csrf.as_str())];
+    let r = pages::consent(&pages::Consent {
+        action: &format!("/{}/oauth2/v2.0/authorize/consent", a.segment),
+        app_name: &a.app.display_name,
+        publisher: &publisher,
+        permissions: &permissions,
+        blocked: need.blocked.as_deref(),
+        admin: need.is_admin,
+        hidden: &hidden,
+    });
+    with_csrf(r, &csrf, fresh)
+}
+
+/// `POST /{tenant}/oauth2/v2.0/authorize/consent`: accept (for me, or for the organization)
+/// or decline.
+pub async fn consent(
+    State(s): State<AppState>,
+    Path(segment): Path<String>,
+    Extension(CorrelationId(cid)): Extension<CorrelationId>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (f, a, r) = match posted_form(&s, &segment, cid, ip, &headers, &body).await {
+        Ok(x) => x,
+        Err(resp) => return *resp,
+    };
+    let session = match current_session(&s, &headers, a.tenant.as_ref(), r.at).await {
+        Ok(x) => x,
+        Err(e) => return fail(Fail::Unavailable(e), &r.cid),
+    };
+    let Some((tenant, user, auth_time)) = session else {
+        return show_login(
+            &a,
+            &headers,
+            "",
+            Some((
+                50058,
+                "Your session ended before you answered. Sign in again.",
+            )),
+        );
+    };
+    if get(&f, "decision") != Some("accept") {
+        let e = AadstsError {
+            code: 65001,
+            error: OAuthError::ConsentRequired,
+            message: format!(
+                "The user declined to consent to the application '{}' ({}).",
+                a.app.display_name, a.app.app_id
+            ),
+        };
+        return fail(Fail::Redirect(clone_target(&a.target), e), &r.cid);
+    }
+    let need = match castellan_core::ops::consent::need(
+        s.store.as_ref(),
+        &tenant,
+        &a.app,
+        &user,
+        &a.scope,
+    )
+    .await
+    {
+        Ok(n) => n,
+        Err(TokenError::Aadsts(e)) => {
+            return fail(Fail::Redirect(clone_target(&a.target), e), &r.cid)
+        }
+        Err(TokenError::Store(e)) => return fail(Fail::Unavailable(e.to_string()), &r.cid),
+    };
+    let mut entropy = crate::crypto::OsEntropy;
+    let mut env = castellan_core::ops::Env {
+        store: s.store.as_ref(),
+        now: r.at,
+        entropy: &mut entropy,
+        hasher: &s.hasher,
+        actor: castellan_core::audit::Actor::User {
+            id: user.id,
+            upn: user.user_principal_name.clone(),
+        },
+        correlation_id: r.cid.clone(),
+    };
+    let tenant_wide = get(&f, "tenant_wide") == Some("1");
+    match castellan_core::ops::consent::grant(&mut env, &tenant, &a.app, &user, &need, tenant_wide)
+        .await
+    {
+        Ok(()) => complete(&s, &a, &tenant, &user, auth_time, true, true, &r, &headers).await,
+        Err(castellan_core::DirectoryError::Forbidden(m)) => {
+            let mut blocked = need.clone();
+            blocked.blocked = Some(m);
+            show_consent(&s, &a, &blocked, &headers).await
+        }
+        Err(e) => fail(Fail::Unavailable(e.to_string()), &r.cid),
+    }
 }

@@ -37,6 +37,10 @@ pub fn router() -> Router<AppState> {
             post(authorize::login),
         )
         .route(
+            "/{tenant}/oauth2/v2.0/authorize/consent",
+            post(authorize::consent),
+        )
+        .route(
             "/{tenant}/oauth2/v2.0/authorize/changepassword",
             post(authorize::change_password),
         )

@@ -138,6 +138,63 @@ pub fn change_password(
     page(StatusCode::OK, "Update your password", &body)
 }
 
+/// What the consent page shows.
+pub struct Consent<'a> {
+    /// Where the form posts.
+    pub action: &'a str,
+    /// The application's name.
+    pub app_name: &'a str,
+    /// The publisher (the app's home tenant domain).
+    pub publisher: &'a str,
+    /// (permission value, description) pairs.
+    pub permissions: &'a [(String, String)],
+    /// Why the user cannot accept (shown as AADSTS90094), if so.
+    pub blocked: Option<&'a str>,
+    /// Offer "Consent on behalf of your organization".
+    pub admin: bool,
+    /// Hidden fields (ctx, csrf).
+    pub hidden: &'a [(&'a str, &'a str)],
+}
+
+/// The consent page.
+pub fn consent(c: &Consent<'_>) -> Response {
+    let items: String = c
+        .permissions
+        .iter()
+        .map(|(v, d)| {
+            format!(
+                "<li><strong>{}</strong><br><span class=\"muted\">{}</span></li>",
+                esc(d),
+                esc(v)
+            )
+        })
+        .collect();
+    let blocked = c.blocked.map_or_else(String::new, |b| {
+        format!("<div class=\"error\" role=\"alert\" id=\"error\"><p><strong>Need admin approval</strong>: {}</p><p class=\"muted\">Error code: AADSTS90094</p></div>", esc(b))
+    });
+    let org = if c.admin {
+        "<div class=\"check\"><input type=\"checkbox\" id=\"tenant_wide\" name=\"tenant_wide\" value=\"1\"><label for=\"tenant_wide\">Consent on behalf of your organization</label></div>"
+    } else {
+        ""
+    };
+    let accept = if c.blocked.is_none() {
+        "<button type=\"submit\" name=\"decision\" value=\"accept\" id=\"accept\">Accept</button>"
+    } else {
+        ""
+    };
+    let body = format!(
+        "<h1>Permissions requested</h1><p><strong id=\"app-name\">{app}</strong><br><span class=\"muted\">{publisher} — unverified publisher</span></p>{blocked}\
+<p>This app would like to:</p><ul id=\"permissions\">{items}</ul>\
+<p class=\"muted\">Accepting lets this app use your data as described. You can remove these permissions later.</p>\
+<form method=\"post\" action=\"{action}\">{hidden}{org}{accept}<button type=\"submit\" name=\"decision\" value=\"decline\" class=\"secondary\" id=\"decline\">Cancel</button></form>",
+        app = esc(c.app_name),
+        publisher = esc(c.publisher),
+        action = esc(c.action),
+        hidden = hidden(c.hidden),
+    );
+    page(StatusCode::OK, "Permissions requested", &body)
+}
+
 /// A terminal error page (nothing to redirect to).
 pub fn error(status: StatusCode, code: u32, message: &str, cid: &str) -> Response {
     let body = format!(

@@ -104,8 +104,44 @@ pub async fn token(
     let tenant = match resolve_tenant(s.store.as_ref(), &segment).await {
         Ok(TenantRef::Tenant(t)) => t,
         Ok(TenantRef::Alias(a)) => {
+            // Codes and refresh tokens know their tenant (the user's): redeem them at
+            // /common or /organizations as Entra allows.
             let grant = form.get("grant_type").unwrap_or("");
-            return error(&AadstsError::grant_needs_tenant(grant, a), &cid, at);
+            let secret = match grant {
+                "authorization_code" => form.get("code"),
+                "refresh_token" => form.get("refresh_token"),
+                _ => None,
+            };
+            let found = match secret {
+                Some(sec) => match s
+                    .store
+                    .grant(&castellan_core::ops::signin::handle(sec))
+                    .await
+                {
+                    Ok(Some(g)) => match s.store.tenant(g.tenant_id).await {
+                        Ok(t) => t,
+                        Err(e) => return unavailable(&e, &cid, at),
+                    },
+                    Ok(None) => None,
+                    Err(e) => return unavailable(&e, &cid, at),
+                },
+                None => None,
+            };
+            match found {
+                Some(t) => Box::new(t),
+                None if secret.is_some() => {
+                    return error(
+                        &AadstsError::malformed_grant(if grant == "authorization_code" {
+                            "authorization code"
+                        } else {
+                            "refresh token"
+                        }),
+                        &cid,
+                        at,
+                    )
+                }
+                None => return error(&AadstsError::grant_needs_tenant(grant, a), &cid, at),
+            }
         }
         Ok(TenantRef::Unknown) => return error(&AadstsError::tenant_not_found(&segment), &cid, at),
         Err(e) => return unavailable(&e, &cid, at),

@@ -1,0 +1,144 @@
+"""Consent through MSAL Python and the real pages: the consent page accepted and declined,
+admin-only permissions needing an administrator (who may consent for the organization), the
+tenant's user-consent policy, a multi-tenant app signing in a user from a second tenant (the
+service principal appears there), 700016 before that, and 50105 for an unassigned user."""
+import jwt
+import msal
+import requests
+
+from browser import Browser, Page, redirect_params, sign_in
+
+GRAPH = "00000003-0000-0000-c000-000000000000"
+
+
+def web_app(demo, authority=None):
+    cc = demo["confidential_client"]
+    return msal.ConfidentialClientApplication(cc["app_id"], client_credential=cc["secret"], authority=authority or demo["authority"], instance_discovery=False)
+
+
+def consent_page(demo, app, upn, pw, scopes, redirect_uri, browser=None, **kw):
+    flow = app.initiate_auth_code_flow(scopes, redirect_uri=redirect_uri, **kw)
+    b = browser or Browser()
+    r = sign_in(b, flow["auth_uri"], upn, pw)
+    return flow, b, r
+
+
+def test_consent_page_accepted_then_remembered(demo, new_user, graph):
+    upn, pw, uid = new_user()
+    app = web_app(demo)
+    flow, b, r = consent_page(demo, app, upn, pw, ["Mail.Read"], demo["confidential_client"]["redirect_uri"])
+    page = Page(r)
+    assert r.status_code == 200 and "Permissions requested" in page.text and "Read user mail" in page.text, r.text[:800]
+    r = b.submit(page, flow["auth_uri"], decision="accept")
+    assert r.status_code == 302, r.text[:800]
+    result = app.acquire_token_by_auth_code_flow(flow, redirect_params(r))
+    assert "access_token" in result, result
+    assert "Mail.Read" in jwt.decode(result["access_token"], options={"verify_signature": False})["scp"]
+    grants = graph.get("/oauth2PermissionGrants", params={"$filter": f"principalId eq '{uid}'"}).json()["value"]
+    assert any(g["consentType"] == "Principal" and "Mail.Read" in g["scope"] for g in grants), grants
+    # A second sign-in (new browser) does not ask again.
+    flow2 = app.initiate_auth_code_flow(["Mail.Read"], redirect_uri=demo["confidential_client"]["redirect_uri"])
+    assert sign_in(Browser(), flow2["auth_uri"], upn, pw).status_code == 302
+
+
+def test_consent_declined_is_consent_required(demo, new_user):
+    upn, pw, _ = new_user()
+    app = web_app(demo)
+    flow, b, r = consent_page(demo, app, upn, pw, ["Calendars.Read"], demo["confidential_client"]["redirect_uri"])
+    r = b.submit(Page(r), flow["auth_uri"], decision="decline")
+    params = redirect_params(r)
+    assert params["error"] == "consent_required" and "AADSTS65001" in params["error_description"]
+    assert app.acquire_token_by_auth_code_flow(flow, params).get("error") == "consent_required"
+
+
+def test_admin_only_permission_needs_an_admin_who_may_consent_for_everyone(demo, new_user):
+    api = demo["api_app"]
+    scope = f"{api['identifier_uri']}/Orders.ReadWrite.All"
+    upn, pw, _ = new_user()
+    app = web_app(demo)
+    flow, b, r = consent_page(demo, app, upn, pw, [scope], demo["confidential_client"]["redirect_uri"])
+    page = Page(r)
+    assert "AADSTS90094" in " ".join(page.errors) and 'id="accept"' not in r.text
+    # The administrator sees the organization-wide option and grants it.
+    flow_a, ba, ra = consent_page(demo, app, demo["admin"]["upn"], demo["admin"]["password"], [scope], demo["confidential_client"]["redirect_uri"])
+    assert 'name="tenant_wide"' in ra.text
+    r = ba.submit(Page(ra), flow_a["auth_uri"], decision="accept", tenant_wide="1")
+    assert "access_token" in app.acquire_token_by_auth_code_flow(flow_a, redirect_params(r))
+    # Now the ordinary user gets the permission without any prompt.
+    flow2 = app.initiate_auth_code_flow([scope], redirect_uri=demo["confidential_client"]["redirect_uri"])
+    r2 = sign_in(Browser(), flow2["auth_uri"], upn, pw)
+    assert r2.status_code == 302
+    tok = app.acquire_token_by_auth_code_flow(flow2, redirect_params(r2))
+    c = jwt.decode(tok["access_token"], options={"verify_signature": False})
+    assert c["scp"] == "Orders.ReadWrite.All" and c["aud"] == api["identifier_uri"]
+
+
+def test_tenant_policy_can_forbid_user_consent(demo, new_user, graph):
+    before = graph.get("/policies/authorizationPolicy").json()
+    assert before["defaultUserRolePermissions"]["permissionGrantPoliciesAssigned"] == ["ManagePermissionGrantsForSelf.microsoft-user-default-legacy"]
+    assert graph.patch("/policies/authorizationPolicy", {"defaultUserRolePermissions": {"permissionGrantPoliciesAssigned": ["bogus"]}}).status_code == 400
+    assert graph.patch("/policies/authorizationPolicy", {"defaultUserRolePermissions": {"permissionGrantPoliciesAssigned": []}}).status_code == 204
+    try:
+        upn, pw, _ = new_user()
+        _, _, r = consent_page(demo, web_app(demo), upn, pw, ["Contacts.Read"], demo["confidential_client"]["redirect_uri"])
+        assert "AADSTS90094" in " ".join(Page(r).errors) and "does not allow users to consent" in r.text
+    finally:
+        assert graph.patch("/policies/authorizationPolicy", {"defaultUserRolePermissions": {"permissionGrantPoliciesAssigned": ["ManagePermissionGrantsForSelf.microsoft-user-default-legacy"]}}).status_code == 204
+
+
+def test_multi_tenant_app_signs_in_a_user_from_the_second_tenant(demo):
+    mt, fab = demo["multi_tenant_app"], demo["second_tenant"]
+    # Before consent the app does not exist in Fabrikam: 700016.
+    cc_fab = msal.ConfidentialClientApplication(mt["app_id"], client_credential=mt["secret"], authority=fab["authority"], instance_discovery=False)
+    r = cc_fab.acquire_token_for_client(scopes=["https://graph.microsoft.com/.default"])
+    assert r.get("error") == "unauthorized_client" and 700016 in r["error_codes"], r
+    # Through /organizations: the user's domain picks Fabrikam; consent creates the SP there.
+    app = msal.ConfidentialClientApplication(mt["app_id"], client_credential=mt["secret"], authority=f"{demo['origin']}/organizations", instance_discovery=False)
+    flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri=mt["redirect_uri"])
+    b = Browser()
+    r = sign_in(b, flow["auth_uri"], fab["user"]["upn"], fab["user"]["password"])
+    assert "Permissions requested" in r.text, r.text[:500]
+    r = b.submit(Page(r), flow["auth_uri"], decision="accept")
+    assert r.status_code == 302, r.text[:800]
+    result = app.acquire_token_by_auth_code_flow(flow, redirect_params(r))
+    assert "access_token" in result, result
+    assert result["id_token_claims"]["tid"] == fab["tenant_id"]
+    at = jwt.decode(result["access_token"], options={"verify_signature": False})
+    assert at["tid"] == fab["tenant_id"] and at["iss"] == f"{fab['authority']}/v2.0"
+    me = requests.get(f"{demo['graph_url']}/me", headers={"Authorization": f"Bearer {result['access_token']}"})
+    assert me.status_code == 200 and me.json()["userPrincipalName"] == fab["user"]["upn"]
+    # The service principal now exists in Fabrikam: app-only calls get past 700016 (a new MSAL
+    # instance: MSAL's HTTP layer remembers the earlier 4xx answer for a while).
+    cc_fab = msal.ConfidentialClientApplication(mt["app_id"], client_credential=mt["secret"], authority=fab["authority"], instance_discovery=False)
+    r = cc_fab.acquire_token_for_client(scopes=["https://graph.microsoft.com/.default"])
+    assert "access_token" in r, r
+    assert jwt.decode(r["access_token"], options={"verify_signature": False})["tid"] == fab["tenant_id"]
+
+
+def test_single_tenant_app_from_another_tenant_is_refused(demo):
+    fab = demo["second_tenant"]
+    flow = web_app(demo, authority=fab["authority"]).initiate_auth_code_flow(["User.Read"], redirect_uri=demo["confidential_client"]["redirect_uri"])
+    r = sign_in(Browser(), flow["auth_uri"], fab["user"]["upn"], fab["user"]["password"])
+    params = redirect_params(r)
+    assert "AADSTS700016" in params["error_description"], params
+
+
+def test_assignment_required_blocks_unassigned_users(demo, new_user, graph):
+    r = graph.post("/applications", {"displayName": "Assignment-required app", "web": {"redirectUris": ["https://localhost:44399/assigned"]}})
+    app_obj = r.json()
+    secret = graph.post(f"/applications/{app_obj['id']}/addPassword", {"passwordCredential": {}}).json()["secretText"]
+    sp = graph.post("/servicePrincipals", {"appId": app_obj["appId"]}).json()
+    graph_sp = graph.get("/servicePrincipals", params={"$filter": f"appId eq '{GRAPH}'"}).json()["value"][0]
+    assert graph.post("/oauth2PermissionGrants", {"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph_sp["id"], "scope": "User.Read"}).status_code == 201
+    assert graph.patch(f"/servicePrincipals/{sp['id']}", {"appRoleAssignmentRequired": True}).status_code == 204
+    upn, pw, uid = new_user()
+    app = msal.ConfidentialClientApplication(app_obj["appId"], client_credential=secret, authority=demo["authority"], instance_discovery=False)
+    flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri="https://localhost:44399/assigned")
+    params = redirect_params(sign_in(Browser(), flow["auth_uri"], upn, pw))
+    assert "AADSTS50105" in params.get("error_description", ""), params
+    # Assign the user (default access) and sign in again.
+    a = graph.post(f"/servicePrincipals/{sp['id']}/appRoleAssignedTo", {"principalId": uid, "resourceId": sp["id"], "appRoleId": "00000000-0000-0000-0000-000000000000"})
+    assert a.status_code == 201, a.text
+    flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri="https://localhost:44399/assigned")
+    r = sign_in(Browser(), flow["auth_uri"], upn, pw)
+    assert "access_token" in app.acquire_token_by_auth_code_flow(flow, redirect_params(r))
