@@ -142,3 +142,21 @@ def test_assignment_required_blocks_unassigned_users(demo, new_user, graph):
     flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri="https://localhost:44399/assigned")
     r = sign_in(Browser(), flow["auth_uri"], upn, pw)
     assert "access_token" in app.acquire_token_by_auth_code_flow(flow, redirect_params(r))
+
+
+def test_revoking_a_grant_takes_effect_on_the_next_token(demo, new_user, graph):
+    upn, pw, uid = new_user()
+    app = web_app(demo)
+    flow, b, r = consent_page(demo, app, upn, pw, ["Notes.Read"], demo["confidential_client"]["redirect_uri"])
+    r = b.submit(Page(r), flow["auth_uri"], decision="accept")
+    result = app.acquire_token_by_auth_code_flow(flow, redirect_params(r))
+    assert "Notes.Read" in jwt.decode(result["access_token"], options={"verify_signature": False})["scp"]
+    grants = graph.get("/oauth2PermissionGrants", params={"$filter": f"principalId eq '{uid}'"}).json()["value"]
+    assert len(grants) == 1
+    d = requests.delete(f"{demo['graph_url']}/oauth2PermissionGrants/{grants[0]['id']}", headers=graph.h)
+    assert d.status_code == 204, d.text
+    again = requests.delete(f"{demo['graph_url']}/oauth2PermissionGrants/{grants[0]['id']}", headers=graph.h)
+    assert again.status_code == 404
+    after = app.acquire_token_by_refresh_token(result["refresh_token"], scopes=["Notes.Read"])
+    assert after.get("error") == "invalid_grant" and 65001 in after["error_codes"], after
+

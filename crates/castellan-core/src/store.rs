@@ -75,6 +75,8 @@ pub enum Change {
     DeleteAppRoleAssignment(TenantId, ObjectId),
     /// Create a delegated permission grant.
     InsertPermissionGrant(OAuth2PermissionGrant),
+    /// Delete a delegated permission grant (NotFound if absent).
+    DeletePermissionGrant(TenantId, ObjectId),
     /// Assign a directory role.
     InsertDirectoryRoleAssignment(DirectoryRoleAssignment),
     /// Add a signing key.

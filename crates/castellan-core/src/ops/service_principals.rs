@@ -445,3 +445,43 @@ pub async fn grant_delegated_to(
     env.store.commit(set).await?;
     Ok(g)
 }
+
+/// Deletes a delegated permission grant (`DELETE /oauth2PermissionGrants/{id}`); the next token
+/// request for it fails with 65001.
+pub async fn revoke_delegated(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<(), DirectoryError> {
+    let Some(oid) = crate::ObjectId::parse(id) else {
+        return Err(DirectoryError::NotFound(format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present.")));
+    };
+    let grants = env.store.permission_grants(tenant.id).await?;
+    let Some(g) = grants.into_iter().find(|g| g.id == oid) else {
+        return Err(DirectoryError::NotFound(format!(
+            "oAuth2PermissionGrant '{id}' does not exist in this tenant."
+        )));
+    };
+    let audit = env.audit(
+        tenant,
+        "ApplicationManagement",
+        "Remove delegated permission grant",
+        "Unassign",
+        vec![target(
+            g.resource_id,
+            "ServicePrincipal",
+            None,
+            None,
+            vec![modified(
+                "DelegatedPermissionGrant.Scope",
+                Some(g.scope.clone()),
+                None,
+            )],
+        )],
+    );
+    let mut set = ChangeSet::new();
+    set.push(Change::DeletePermissionGrant(tenant.id, g.id))
+        .audit(audit);
+    env.store.commit(set).await?;
+    Ok(())
+}

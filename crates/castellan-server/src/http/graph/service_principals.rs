@@ -49,6 +49,7 @@ pub fn router() -> Router<AppState> {
             "/v1.0/oauth2PermissionGrants",
             get(list_grants).post(create_grant),
         )
+        .route("/v1.0/oauth2PermissionGrants/{id}", delete(delete_grant))
 }
 
 /// The OData description of service principals.
@@ -515,4 +516,18 @@ async fn create_grant(
         format!("{}/oauth2PermissionGrants/{}", c.base, g.id),
         with_context(&c, "oauth2PermissionGrants/$entity", render_grant(&g)),
     ))
+}
+
+/// `DELETE /v1.0/oauth2PermissionGrants/{id}`.
+async fn delete_grant(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    c.require(Area::Applications, Access::Write)?;
+    let mut ent = OsEntropy;
+    ops::revoke_delegated(&mut c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
+    Ok(no_content())
 }
