@@ -160,3 +160,39 @@ def test_revoking_a_grant_takes_effect_on_the_next_token(demo, new_user, graph):
     after = app.acquire_token_by_refresh_token(result["refresh_token"], scopes=["Notes.Read"])
     assert after.get("error") == "invalid_grant" and 65001 in after["error_codes"], after
 
+
+
+def test_admin_consent_endpoint_grants_delegated_and_application_permissions(demo, new_user, graph):
+    user_read, user_read_all = "e1fe6dd8-ba31-4d61-89e7-88639da4683d", "df021288-bdef-4463-88db-98f22de89214"
+    r = graph.post("/applications", {
+        "displayName": "Admin-consented app", "web": {"redirectUris": ["https://localhost:44398/done"]},
+        "requiredResourceAccess": [{"resourceAppId": GRAPH, "resourceAccess": [{"id": user_read, "type": "Scope"}, {"id": user_read_all, "type": "Role"}]}],
+    })
+    assert r.status_code == 201, r.text
+    app_obj = r.json()
+    secret = graph.post(f"/applications/{app_obj['id']}/addPassword", {"passwordCredential": {}}).json()["secretText"]
+    url = f"{demo['authority']}/v2.0/adminconsent?client_id={app_obj['appId']}&redirect_uri=https%3A%2F%2Flocalhost%3A44398%2Fdone&state=ac1"
+    # A wrong redirect URI is an error page, never a redirect.
+    bad = Browser().open(url.replace("44398", "44397"))
+    assert bad.status_code == 400 and "AADSTS50011" in bad.text
+    # An ordinary user cannot grant it.
+    upn, pw, _ = new_user()
+    r = sign_in(Browser(), url, upn, pw)
+    assert "AADSTS90094" in " ".join(Page(r).errors) and 'id="accept"' not in r.text
+    # The administrator can.
+    b = Browser()
+    r = sign_in(b, url, demo["admin"]["upn"], demo["admin"]["password"])
+    page = Page(r)
+    assert "User.Read.All" in page.text and "application permission" in page.text, r.text[:1000]
+    r = b.submit(page, url, decision="accept")
+    params = redirect_params(r)
+    assert params == {"admin_consent": "True", "tenant": demo["tenant_id"], "state": "ac1"}, params
+    # Application permission: the client-credentials token carries the role.
+    cca = msal.ConfidentialClientApplication(app_obj["appId"], client_credential=secret, authority=demo["authority"], instance_discovery=False)
+    tok = cca.acquire_token_for_client(scopes=["https://graph.microsoft.com/.default"])
+    assert "User.Read.All" in jwt.decode(tok["access_token"], options={"verify_signature": False}).get("roles", []), tok
+    # Delegated permission for every user: no consent page for a new user.
+    upn2, pw2, _ = new_user()
+    flow = cca.initiate_auth_code_flow(["User.Read"], redirect_uri="https://localhost:44398/done")
+    r = sign_in(Browser(), flow["auth_uri"], upn2, pw2)
+    assert r.status_code == 302 and "access_token" in cca.acquire_token_by_auth_code_flow(flow, redirect_params(r))

@@ -139,3 +139,168 @@ pub async fn grant(
     .await?;
     Ok(())
 }
+
+/// One permission an admin consent would grant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminPermission {
+    /// The resource's display name.
+    pub resource: String,
+    /// The permission value (`User.Read`, `User.Read.All`).
+    pub value: String,
+    /// `Scope` (delegated, for every user) or `Role` (application permission).
+    pub kind: crate::model::PermissionKind,
+    /// What it allows.
+    pub description: String,
+}
+
+/// The permissions an application's `requiredResourceAccess` asks for, as they would be granted
+/// in `tenant` (unknown resources or ids are skipped — they cannot be granted).
+pub async fn admin_consent_plan(
+    store: &dyn Store,
+    tenant: &Tenant,
+    app: &Application,
+) -> Result<Vec<AdminPermission>, TokenError> {
+    let mut out = Vec::new();
+    for rra in &app.required_resource_access {
+        let Some(resource) = store
+            .service_principal_by_app_id(tenant.id, rra.resource_app_id)
+            .await?
+        else {
+            continue;
+        };
+        let (roles, scopes) = exposed(store, &resource).await?;
+        for ra in &rra.resource_access {
+            let found = match ra.kind {
+                crate::model::PermissionKind::Scope => {
+                    scopes.iter().find(|s| s.id == ra.id).map(|s| {
+                        (
+                            s.value.clone(),
+                            s.admin_consent_display_name
+                                .clone()
+                                .unwrap_or_else(|| s.value.clone()),
+                        )
+                    })
+                }
+                crate::model::PermissionKind::Role => roles
+                    .iter()
+                    .find(|r| r.id == ra.id)
+                    .map(|r| (r.value.clone(), r.display_name.clone())),
+            };
+            if let Some((value, description)) = found {
+                out.push(AdminPermission {
+                    resource: resource.display_name.clone(),
+                    value,
+                    kind: ra.kind,
+                    description,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Admin consent (`/adminconsent`): creates the client's service principal here if needed,
+/// grants every delegated permission in `requiredResourceAccess` for all users (AllPrincipals)
+/// and assigns every application permission to the service principal.
+pub async fn admin_consent(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    app: &Application,
+    admin: &User,
+) -> Result<ServicePrincipal, DirectoryError> {
+    let roles: Vec<uuid::Uuid> = env
+        .store
+        .directory_role_assignments(tenant.id)
+        .await?
+        .into_iter()
+        .filter(|r| r.principal_id == admin.id)
+        .map(|r| r.role_template_id)
+        .collect();
+    if !consent::is_consent_admin(&roles) {
+        return Err(DirectoryError::Forbidden(format!(
+            "'{}' is not an administrator who can grant tenant-wide consent (Global, Privileged Role, Cloud Application or Application Administrator).",
+            admin.user_principal_name
+        )));
+    }
+    env.actor = Actor::User {
+        id: admin.id,
+        upn: admin.user_principal_name.clone(),
+    };
+    let client_sp = match env
+        .store
+        .service_principal_by_app_id(tenant.id, app.app_id)
+        .await?
+    {
+        Some(sp) => sp,
+        None => service_principals::create(env, tenant, &app.app_id.to_string()).await?,
+    };
+    let grants = env.store.permission_grants(tenant.id).await?;
+    let held = env
+        .store
+        .app_role_assignments_of(tenant.id, client_sp.id)
+        .await?;
+    for rra in &app.required_resource_access {
+        let Some(resource) = env
+            .store
+            .service_principal_by_app_id(tenant.id, rra.resource_app_id)
+            .await?
+        else {
+            continue;
+        };
+        let (roles, scopes) = exposed(env.store, &resource).await?;
+        let already: Vec<String> = grants
+            .iter()
+            .filter(|g| {
+                g.client_id == client_sp.id
+                    && g.resource_id == resource.id
+                    && g.consent_type == "AllPrincipals"
+            })
+            .flat_map(|g| {
+                g.scope
+                    .split_whitespace()
+                    .map(str::to_ascii_lowercase)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mut delegated = Vec::new();
+        for ra in &rra.resource_access {
+            match ra.kind {
+                crate::model::PermissionKind::Scope => {
+                    if let Some(s) = scopes.iter().find(|s| s.id == ra.id) {
+                        if !already.contains(&s.value.to_ascii_lowercase()) {
+                            delegated.push(s.value.clone());
+                        }
+                    }
+                }
+                crate::model::PermissionKind::Role => {
+                    let exists = roles.iter().any(|r| r.id == ra.id);
+                    let assigned = held
+                        .iter()
+                        .any(|a| a.resource_id == resource.id && a.app_role_id == ra.id);
+                    if exists && !assigned {
+                        service_principals::assign_app_role(
+                            env,
+                            tenant,
+                            client_sp.id,
+                            resource.id,
+                            ra.id,
+                        )
+                        .await?;
+                    }
+                }
+            }
+        }
+        if !delegated.is_empty() {
+            service_principals::grant_delegated_to(
+                env,
+                tenant,
+                &client_sp,
+                &resource,
+                &delegated.join(" "),
+                None,
+            )
+            .await?;
+        }
+    }
+    Ok(client_sp)
+}

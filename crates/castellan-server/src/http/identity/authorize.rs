@@ -141,6 +141,8 @@ struct Authz {
     login_hint: Option<String>,
     max_age: Option<i64>,
     code_challenge: Option<String>,
+    /// This request came from `/adminconsent`: ask for tenant-wide consent instead of issuing.
+    admin_consent: bool,
 }
 
 enum Fail {
@@ -278,7 +280,9 @@ async fn validate(s: &AppState, segment: &str, raw: &str) -> Result<Authz, Fail>
             AadstsError::missing_parameter("nonce"),
         ));
     }
-    let pkce_required = matches!(platform, Platform::Spa | Platform::PublicClient);
+    let admin_consent = get(&p, "admin_consent") == Some("1");
+    let pkce_required =
+        matches!(platform, Platform::Spa | Platform::PublicClient) && !admin_consent;
     let challenge = match pkce::challenge_from_request(
         get(&p, "code_challenge"),
         get(&p, "code_challenge_method"),
@@ -328,6 +332,7 @@ async fn validate(s: &AppState, segment: &str, raw: &str) -> Result<Authz, Fail>
         login_hint: get(&p, "login_hint").map(str::to_string),
         max_age,
         code_challenge: challenge,
+        admin_consent,
     })
 }
 
@@ -457,6 +462,9 @@ async fn complete(
         s.signins.record(rec).await;
         e
     };
+    if a.admin_consent {
+        return show_admin_consent(s, a, tenant, user, headers).await;
+    }
     // Consent first: missing permissions (or an app new to this tenant) ask the user.
     let need =
         match castellan_core::ops::consent::need(s.store.as_ref(), tenant, &a.app, user, &a.scope)
@@ -1185,6 +1193,168 @@ pub async fn consent(
             let mut blocked = need.clone();
             blocked.blocked = Some(m);
             show_consent(&s, &a, &blocked, &headers).await
+        }
+        Err(e) => fail(Fail::Unavailable(e.to_string()), &r.cid),
+    }
+}
+
+async fn show_admin_consent(
+    s: &AppState,
+    a: &Authz,
+    tenant: &Tenant,
+    user: &User,
+    headers: &HeaderMap,
+) -> Response {
+    use castellan_core::ops::consent as c;
+    let plan = match c::admin_consent_plan(s.store.as_ref(), tenant, &a.app).await {
+        Ok(p) => p,
+        Err(_) => return fail(Fail::Unavailable("store".into()), ""),
+    };
+    let roles: Vec<uuid::Uuid> = s
+        .store
+        .directory_role_assignments(tenant.id)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.principal_id == user.id)
+        .map(|r| r.role_template_id)
+        .collect();
+    let blocked = (!castellan_core::flow::consent::is_consent_admin(&roles)).then(|| {
+        format!("{} is not an administrator who can grant consent for the whole organization; ask a Global, Privileged Role, Cloud Application or Application Administrator.", user.user_principal_name)
+    });
+    let mut permissions: Vec<(String, String)> = plan
+        .iter()
+        .map(|p| {
+            let kind = match p.kind {
+                castellan_core::model::PermissionKind::Scope => "delegated, for every user",
+                castellan_core::model::PermissionKind::Role => "application permission",
+            };
+            (
+                format!("{} — {} ({kind})", p.value, p.resource),
+                p.description.clone(),
+            )
+        })
+        .collect();
+    if permissions.is_empty() {
+        permissions.push(("openid".into(), "Sign users in".into()));
+    }
+    let publisher = match s.store.tenant(a.app.tenant_id).await {
+        Ok(Some(t)) => t.initial_domain().to_string(),
+        _ => "unknown publisher".into(),
+    };
+    let (csrf, fresh) = csrf_token(headers);
+    let hidden = [("ctx", a.raw.as_str()), ("csrf", csrf.as_str())];
+    let r = pages::consent(&pages::Consent {
+        action: &format!("/{}/oauth2/v2.0/authorize/adminconsent", a.segment),
+        app_name: &format!(
+            "{} (consent on behalf of your organization)",
+            a.app.display_name
+        ),
+        publisher: &publisher,
+        permissions: &permissions,
+        blocked: blocked.as_deref(),
+        admin: false,
+        hidden: &hidden,
+    });
+    with_csrf(r, &csrf, fresh)
+}
+
+/// `GET /{tenant}/v2.0/adminconsent?client_id&redirect_uri&state[&scope]`: an administrator
+/// grants every permission the application's `requiredResourceAccess` lists, for the whole
+/// tenant; the browser returns to `redirect_uri?admin_consent=True&tenant={tid}&state=...`.
+pub async fn adminconsent(
+    State(s): State<AppState>,
+    Path(segment): Path<String>,
+    Extension(CorrelationId(cid)): Extension<CorrelationId>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let p = params_of(&query.unwrap_or_default());
+    let raw = {
+        let mut ctx = url::form_urlencoded::Serializer::new(String::new());
+        for k in ["client_id", "redirect_uri", "state"] {
+            if let Some(v) = get(&p, k) {
+                ctx.append_pair(k, v);
+            }
+        }
+        ctx.append_pair("response_type", "code");
+        ctx.append_pair("scope", "openid");
+        ctx.append_pair("admin_consent", "1");
+        ctx.finish()
+    };
+    let a = match validate(&s, &segment, &raw).await {
+        Ok(a) => a,
+        Err(f) => return fail(f, &cid),
+    };
+    let r = Req {
+        cid,
+        ip,
+        origin: s.origins.for_host(host(&headers)),
+        at: now(),
+    };
+    match current_session(&s, &headers, a.tenant.as_ref(), r.at).await {
+        Ok(Some((t, u, _))) => show_admin_consent(&s, &a, &t, &u, &headers).await,
+        Ok(None) => show_login(&a, &headers, "", None),
+        Err(e) => fail(Fail::Unavailable(e), &r.cid),
+    }
+}
+
+/// `POST /{tenant}/oauth2/v2.0/authorize/adminconsent`: the administrator's answer.
+pub async fn adminconsent_answer(
+    State(s): State<AppState>,
+    Path(segment): Path<String>,
+    Extension(CorrelationId(cid)): Extension<CorrelationId>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (f, a, r) = match posted_form(&s, &segment, cid, ip, &headers, &body).await {
+        Ok(x) => x,
+        Err(resp) => return *resp,
+    };
+    let Ok(Some((tenant, user, _))) = current_session(&s, &headers, a.tenant.as_ref(), r.at).await
+    else {
+        return show_login(
+            &a,
+            &headers,
+            "",
+            Some((
+                50058,
+                "Your session ended before you answered. Sign in again.",
+            )),
+        );
+    };
+    if get(&f, "decision") != Some("accept") {
+        let e = AadstsError {
+            code: 65004,
+            error: OAuthError::AccessDenied,
+            message: "The administrator declined to consent to the application.".into(),
+        };
+        return fail(Fail::Redirect(clone_target(&a.target), e), &r.cid);
+    }
+    let mut entropy = crate::crypto::OsEntropy;
+    let mut env = castellan_core::ops::Env {
+        store: s.store.as_ref(),
+        now: r.at,
+        entropy: &mut entropy,
+        hasher: &s.hasher,
+        actor: castellan_core::audit::Actor::User {
+            id: user.id,
+            upn: user.user_principal_name.clone(),
+        },
+        correlation_id: r.cid.clone(),
+    };
+    match castellan_core::ops::consent::admin_consent(&mut env, &tenant, &a.app, &user).await {
+        Ok(_) => respond_to(
+            &a.target,
+            vec![
+                ("admin_consent".into(), "True".into()),
+                ("tenant".into(), tenant.id.to_string()),
+            ],
+        ),
+        Err(castellan_core::DirectoryError::Forbidden(_)) => {
+            show_admin_consent(&s, &a, &tenant, &user, &headers).await
         }
         Err(e) => fail(Fail::Unavailable(e.to_string()), &r.cid),
     }

@@ -41,6 +41,12 @@ pub fn router() -> Router<AppState> {
             post(authorize::consent),
         )
         .route(
+            "/{tenant}/oauth2/v2.0/authorize/adminconsent",
+            post(authorize::adminconsent_answer),
+        )
+        .route("/{tenant}/v2.0/adminconsent", get(authorize::adminconsent))
+        .route("/{tenant}/adminconsent", get(authorize::adminconsent))
+        .route(
             "/{tenant}/oauth2/v2.0/authorize/changepassword",
             post(authorize::change_password),
         )
