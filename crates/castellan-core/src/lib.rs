@@ -15,6 +15,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod directory_roles;
 pub mod error;
 pub mod flow;
 pub mod graph_rules;

@@ -79,6 +79,8 @@ pub enum Change {
     DeletePermissionGrant(TenantId, ObjectId),
     /// Assign a directory role.
     InsertDirectoryRoleAssignment(DirectoryRoleAssignment),
+    /// Remove a directory role assignment (NotFound if absent).
+    DeleteDirectoryRoleAssignment(TenantId, ObjectId),
     /// Add a signing key.
     InsertSigningKey(SigningKey),
     /// Replace a signing key (retire, unpublish).

@@ -363,6 +363,15 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
         Change::RevokeGrants(scope) => {
             revoke_in(tx, scope).await?;
         }
+        Change::DeleteDirectoryRoleAssignment(t, id) => {
+            must_touch(
+                tx,
+                "DELETE FROM directory_role_assignments WHERE tenant_id = $1 AND id = $2",
+                &[s(t), s(id)],
+                "unifiedRoleAssignment",
+            )
+            .await?;
+        }
         Change::DeletePermissionGrant(t, id) => {
             must_touch(
                 tx,

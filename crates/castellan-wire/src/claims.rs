@@ -48,6 +48,9 @@ pub fn access_token_payload(c: &AccessTokenClaims, issuer: &str) -> Value {
     if let Some(scp) = &c.scp {
         m.insert("scp".into(), json!(scp));
     }
+    if !c.wids.is_empty() {
+        m.insert("wids".into(), json!(c.wids));
+    }
     m.insert("sub".into(), json!(c.sub));
     m.insert("tid".into(), json!(c.tid.to_string()));
     m.insert("uti".into(), json!(c.uti));
@@ -79,6 +82,9 @@ fn access_token_payload_v1(c: &AccessTokenClaims, issuer: &str) -> Value {
     }
     if let Some(scp) = &c.scp {
         m.insert("scp".into(), json!(scp));
+    }
+    if !c.wids.is_empty() {
+        m.insert("wids".into(), json!(c.wids));
     }
     m.insert("sub".into(), json!(c.sub));
     m.insert("tid".into(), json!(c.tid.to_string()));
@@ -185,6 +191,7 @@ mod tests {
             idtyp: "app",
             uti: "u".into(),
             version: 2,
+            wids: vec![],
         };
         let p = access_token_payload(&c, "https://x/t/v2.0");
         let keys: Vec<&str> = p

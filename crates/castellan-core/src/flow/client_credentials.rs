@@ -98,6 +98,7 @@ pub fn issue(input: &ClientCredentialsInput<'_>) -> Result<AccessTokenClaims, Aa
         idtyp: "app",
         uti: input.uti.clone(),
         version: 2,
+        wids: vec![],
     })
 }
 

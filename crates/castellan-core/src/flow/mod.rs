@@ -103,6 +103,8 @@ pub struct AccessTokenClaims {
     pub uti: String,
     /// Token format: 1 (v1 claim names, v1 issuer) or 2.
     pub version: u8,
+    /// The user's directory role template ids (`wids`; user tokens).
+    pub wids: Vec<String>,
 }
 
 /// Access-token lifetime in seconds (Entra's typical 3599).
@@ -163,6 +165,7 @@ mod tests {
             idtyp: "user",
             uti: "u".into(),
             version: 2,
+            wids: vec![],
         }
     }
 

@@ -153,6 +153,7 @@ pub fn issue(i: &UserTokenInput<'_>) -> Result<UserTokens, AadstsError> {
         idtyp: "user",
         uti: i.uti.0.clone(),
         version: 2,
+        wids: vec![],
     };
     let has = |s: &str| i.scopes.oidc.iter().any(|x| x == s);
     let id = has("openid").then(|| IdTokenClaims {

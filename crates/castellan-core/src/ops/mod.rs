@@ -4,6 +4,7 @@
 
 pub mod applications;
 pub mod consent;
+pub mod directory_roles;
 pub mod groups;
 pub mod service_principals;
 pub mod signin;

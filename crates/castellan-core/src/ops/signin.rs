@@ -222,6 +222,16 @@ pub async fn user_tokens(
         nonce,
     })?;
     tokens.access = crate::flow::for_token_version(tokens.access, version, &scopes.resource);
+    let mut wids: Vec<String> = store
+        .directory_role_assignments(tenant.id)
+        .await?
+        .into_iter()
+        .filter(|r| r.principal_id == user.id)
+        .map(|r| r.role_template_id.to_string())
+        .collect();
+    wids.sort();
+    wids.dedup();
+    tokens.access.wids = wids;
     Ok(tokens)
 }
 

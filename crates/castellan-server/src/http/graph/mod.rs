@@ -5,6 +5,7 @@
 pub mod applications;
 pub mod audit;
 pub mod groups;
+pub mod roles;
 pub mod service_principals;
 pub mod users;
 
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .merge(applications::router())
         .merge(service_principals::router())
         .merge(audit::router())
+        .merge(roles::router())
 }
 
 /// A Graph error with the request's id, rendered in Graph's shape.
@@ -92,6 +94,9 @@ pub struct Caller {
     pub base: String,
     /// The client application's appId (`azp`).
     pub client_app_id: String,
+    /// For delegated calls: the signed-in user's directory role templates and whether they are
+    /// a guest (their own rights, intersected with the token's scopes).
+    pub user_rights: Option<(Vec<uuid::Uuid>, bool)>,
 }
 
 impl Caller {
@@ -102,7 +107,16 @@ impl Caller {
                 "Insufficient privileges to complete the operation. The token needs one of these permissions: {}. Grant one to the calling application (POST /servicePrincipals/{{id}}/appRoleAssignments) and request a new token.",
                 needed.join(", ")
             )))
-        })
+        })?;
+        // Delegated: the scope is necessary but not sufficient; the user needs the right too.
+        if let Some((roles, guest)) = &self.user_rights {
+            castellan_core::directory_roles::user_may(area, access, roles, *guest).map_err(|why| {
+                self.err(GraphError::forbidden(format!(
+                    "Insufficient privileges to complete the operation. The token has the scope, but {why}"
+                )))
+            })?;
+        }
+        Ok(())
     }
     /// Wraps an error with this request's id.
     pub fn err(&self, e: impl Into<GraphError>) -> ApiError {
@@ -179,10 +193,23 @@ impl FromRequestParts<AppState> for Caller {
         };
         let oid = ObjectId::parse(&c.oid)
             .ok_or_else(|| unauthorized("The token's oid is not a GUID."))?;
+        let mut user_rights = None;
         let (permissions, actor) = match &c.scp {
             Some(scp) => {
+                let roles: Vec<uuid::Uuid> = match s.store.directory_role_assignments(tid).await {
+                    Ok(all) => all
+                        .into_iter()
+                        .filter(|r| r.principal_id == oid)
+                        .map(|r| r.role_template_id)
+                        .collect(),
+                    Err(e) => return Err(ApiError(GraphError::unavailable(e.to_string()), cid)),
+                };
                 let upn = match s.store.user(tid, oid).await {
-                    Ok(Some(u)) if u.account_enabled => u.user_principal_name,
+                    Ok(Some(u)) if u.account_enabled => {
+                        user_rights =
+                            Some((roles, u.user_type == castellan_core::model::UserType::Guest));
+                        u.user_principal_name
+                    }
                     Ok(_) => {
                         return Err(unauthorized(
                             "The signed-in user no longer exists or is disabled.",
@@ -224,6 +251,7 @@ impl FromRequestParts<AppState> for Caller {
             cid,
             base,
             client_app_id: c.azp.clone().unwrap_or_default(),
+            user_rights,
         })
     }
 }

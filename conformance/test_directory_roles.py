@@ -1,0 +1,66 @@
+"""Directory roles and delegated Graph authorization: the token's scope is necessary but not
+sufficient — the signed-in user needs the right too. A delegated user update is refused for a
+user without a role although User.ReadWrite.All is in `scp`, and allowed after a User
+Administrator assignment through /roleManagement/directory/roleAssignments (wids claim)."""
+import jwt
+import msal
+import msal.authority
+import requests
+
+msal.authority.Authority._domains_without_user_realm_discovery.add("127.0.0.1")
+USER_ADMIN = "fe930be7-5e62-47db-91af-98c3a49a38b1"
+GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
+
+
+def delegated_token(demo, upn, pw):
+    app = msal.PublicClientApplication(demo["public_client"]["app_id"], authority=demo["authority"], instance_discovery=False)
+    r = app.acquire_token_by_username_password(upn, pw, scopes=["User.ReadWrite.All"])
+    assert "access_token" in r, r
+    return r["access_token"]
+
+
+def test_role_definitions_are_microsofts(graph):
+    defs = graph.get("/roleManagement/directory/roleDefinitions", params={"$top": "999"}).json()["value"]
+    by_name = {d["displayName"]: d for d in defs}
+    for name in ["Global Administrator", "Global Reader", "User Administrator", "Groups Administrator", "Helpdesk Administrator",
+                 "Authentication Administrator", "Application Administrator", "Cloud Application Administrator", "Application Developer",
+                 "Privileged Role Administrator", "Conditional Access Administrator", "Security Administrator", "Security Reader"]:
+        assert name in by_name, name
+    assert by_name["Global Administrator"]["id"] == GLOBAL_ADMIN
+    assert "microsoft.directory/users/create" in by_name["User Administrator"]["rolePermissions"][0]["allowedResourceActions"]
+
+
+def test_delegated_write_needs_the_users_role_as_well_as_the_scope(demo, graph, new_user):
+    upn, pw, uid = new_user()
+    target_upn, _, target = new_user()
+    token = delegated_token(demo, upn, pw)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert "User.ReadWrite.All" in claims["scp"] and "wids" not in claims
+    h = {"Authorization": f"Bearer {token}"}
+    denied = requests.patch(f"{demo['graph_url']}/users/{target}", headers=h, json={"jobTitle": "Changed"})
+    assert denied.status_code == 403, denied.text
+    msg = denied.json()["error"]["message"]
+    assert "microsoft.directory/users/basic/update" in msg and "User Administrator" in msg
+    # Reading is a default member right.
+    assert requests.get(f"{demo['graph_url']}/users/{target}", headers=h).status_code == 200
+    # Bad assignments are refused and change nothing.
+    assert graph.post("/roleManagement/directory/roleAssignments", {"principalId": uid, "roleDefinitionId": "00000000-0000-0000-0000-000000000001", "directoryScopeId": "/"}).status_code == 400
+    assert graph.post("/roleManagement/directory/roleAssignments", {"principalId": uid, "roleDefinitionId": USER_ADMIN, "directoryScopeId": "/administrativeUnits/x"}).status_code == 400
+    a = graph.post("/roleManagement/directory/roleAssignments", {"principalId": uid, "roleDefinitionId": USER_ADMIN, "directoryScopeId": "/"})
+    assert a.status_code == 201, a.text
+    assignment = a.json()
+    assert graph.post("/roleManagement/directory/roleAssignments", {"principalId": uid, "roleDefinitionId": USER_ADMIN, "directoryScopeId": "/"}).status_code == 400
+    try:
+        token = delegated_token(demo, upn, pw)
+        assert USER_ADMIN in jwt.decode(token, options={"verify_signature": False})["wids"]
+        ok = requests.patch(f"{demo['graph_url']}/users/{target}", headers={"Authorization": f"Bearer {token}"}, json={"jobTitle": "Changed"})
+        assert ok.status_code == 204, ok.text
+        assert graph.get(f"/users/{target}").json()["jobTitle"] == "Changed"
+        # The user still cannot assign roles (Privileged Role Administrator's right).
+        r = requests.post(f"{demo['graph_url']}/roleManagement/directory/roleAssignments", headers={"Authorization": f"Bearer {token}"},
+                          json={"principalId": target, "roleDefinitionId": USER_ADMIN, "directoryScopeId": "/"})
+        assert r.status_code == 403
+    finally:
+        assert requests.delete(f"{demo['graph_url']}/roleManagement/directory/roleAssignments/{assignment['id']}", headers=graph.h).status_code == 204
+    listed = graph.get("/roleManagement/directory/roleAssignments", params={"$filter": f"principalId eq '{uid}'"}).json()["value"]
+    assert listed == []

@@ -1,0 +1,254 @@
+//! Directory roles (the identity plane's RBAC): Microsoft's built-in role definitions with their
+//! resource actions (`data/directory-roles.tsv`, from the Entra built-in roles reference), the
+//! action each Graph operation needs, what every member user may do by default, and the
+//! evaluator that decides a signed-in user's own right to an operation. Pure: no I/O.
+
+use std::sync::OnceLock;
+
+use crate::graph_rules::{Access, Area};
+
+const TSV: &str = include_str!("../data/directory-roles.tsv");
+
+/// A built-in directory role definition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleDefinition {
+    /// Microsoft's template id (also the definition id).
+    pub template_id: uuid::Uuid,
+    /// Display name.
+    pub display_name: String,
+    /// Privileged role.
+    pub is_privileged: bool,
+    /// Description.
+    pub description: String,
+    /// Allowed resource actions (`microsoft.directory/users/basic/update`, ...).
+    pub allowed_resource_actions: Vec<String>,
+}
+
+/// Every built-in role, by display name.
+pub fn built_in_roles() -> &'static [RoleDefinition] {
+    static ALL: OnceLock<Vec<RoleDefinition>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        TSV.lines()
+            .skip(1)
+            .filter_map(|l| {
+                let mut f = l.split('\t');
+                let id = uuid::Uuid::parse_str(f.next()?).ok()?;
+                Some(RoleDefinition {
+                    template_id: id,
+                    display_name: f.next()?.to_string(),
+                    is_privileged: f.next()? == "true",
+                    description: f.next()?.to_string(),
+                    allowed_resource_actions: f.next()?.split(' ').map(str::to_string).collect(),
+                })
+            })
+            .collect()
+    })
+}
+
+/// A built-in role by template id.
+pub fn role(template_id: uuid::Uuid) -> Option<&'static RoleDefinition> {
+    built_in_roles()
+        .iter()
+        .find(|r| r.template_id == template_id)
+}
+
+/// Whether a granted action pattern covers a required action: exact, or
+/// `{ns}/{resource}/allProperties/allTasks` (everything on the resource), or
+/// `{ns}/{resource}/allProperties/read` (every read on it).
+pub fn covers(granted: &str, required: &str) -> bool {
+    if granted.eq_ignore_ascii_case(required) {
+        return true;
+    }
+    let resource_of = |a: &str| -> Option<String> {
+        let mut p = a.splitn(3, '/');
+        Some(format!("{}/{}", p.next()?, p.next()?).to_ascii_lowercase())
+    };
+    let (Some(gr), Some(rr)) = (resource_of(granted), resource_of(required)) else {
+        return false;
+    };
+    if gr != rr {
+        return false;
+    }
+    let g = granted.to_ascii_lowercase();
+    g.ends_with("/allproperties/alltasks")
+        || (g.ends_with("/allproperties/read") && required.to_ascii_lowercase().ends_with("/read"))
+}
+
+/// The resource action a Graph operation needs from a signed-in user, or `None` when every
+/// member user may do it by default (Entra's default user permissions: read users, groups and
+/// applications, create groups and applications, read roles).
+pub fn required_action(area: Area, access: Access) -> Option<&'static str> {
+    use {Access::*, Area::*};
+    match (area, access) {
+        (Me, _) | (Users | Groups | Applications | RoleManagement, Read) => None,
+        (Groups | Applications, Write) => None,
+        (Users, Write) => Some("microsoft.directory/users/basic/update"),
+        (AuditLogs, _) => Some("microsoft.directory/auditLogs/allProperties/read"),
+        (RoleManagement, Write) => {
+            Some("microsoft.directory/roleAssignments/allProperties/allTasks")
+        }
+    }
+}
+
+/// Decides a signed-in user's own right to an operation (the delegated half of Graph
+/// authorization; the token's scopes are the other half). Guests may only act on themselves.
+/// `Err` names the missing action and the built-in roles that grant it.
+pub fn user_may(
+    area: Area,
+    access: Access,
+    roles: &[uuid::Uuid],
+    is_guest: bool,
+) -> Result<(), String> {
+    if is_guest && area != Area::Me {
+        return Err("Guest users may only read and update their own profile (/me); an administrator must grant a directory role for more.".into());
+    }
+    let Some(action) = required_action(area, access) else {
+        return Ok(());
+    };
+    let granted = roles
+        .iter()
+        .filter_map(|r| role(*r))
+        .any(|r| r.allowed_resource_actions.iter().any(|a| covers(a, action)));
+    if granted {
+        return Ok(());
+    }
+    let mut who: Vec<&str> = built_in_roles()
+        .iter()
+        .filter(|r| r.allowed_resource_actions.iter().any(|a| covers(a, action)))
+        .map(|r| r.display_name.as_str())
+        .collect();
+    // The roles people usually mean first, then the rest alphabetically.
+    const USUAL: &[&str] = &[
+        "User Administrator",
+        "Privileged Role Administrator",
+        "Global Reader",
+        "Security Reader",
+        "Reports Reader",
+        "Global Administrator",
+    ];
+    who.sort_by_key(|n| (USUAL.iter().position(|u| u == n).unwrap_or(USUAL.len()), *n));
+    who.truncate(6);
+    Err(format!(
+        "The signed-in user lacks the directory permission '{action}'. Assign a role that grants it (for example {}) through /roleManagement/directory/roleAssignments, then get a new token.",
+        who.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(name: &str) -> uuid::Uuid {
+        built_in_roles()
+            .iter()
+            .find(|r| r.display_name == name)
+            .map(|r| r.template_id)
+            .unwrap_or_else(|| panic!("no role {name}"))
+    }
+
+    #[test]
+    fn the_catalogue_has_the_roles_the_issue_names_with_microsofts_ids() {
+        for name in [
+            "Global Administrator",
+            "Global Reader",
+            "User Administrator",
+            "Groups Administrator",
+            "Helpdesk Administrator",
+            "Authentication Administrator",
+            "Application Administrator",
+            "Cloud Application Administrator",
+            "Application Developer",
+            "Privileged Role Administrator",
+            "Conditional Access Administrator",
+            "Security Administrator",
+            "Security Reader",
+        ] {
+            assert!(
+                !role(id(name))
+                    .map(|r| r.allowed_resource_actions.is_empty())
+                    .unwrap_or(true),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            id("Global Administrator").to_string(),
+            "62e90394-69f5-4237-9190-012177145e10"
+        );
+        assert_eq!(
+            id("User Administrator").to_string(),
+            "fe930be7-5e62-47db-91af-98c3a49a38b1"
+        );
+    }
+
+    #[test]
+    fn pattern_matching() {
+        assert!(covers(
+            "microsoft.directory/users/allProperties/allTasks",
+            "microsoft.directory/users/basic/update"
+        ));
+        assert!(covers(
+            "microsoft.directory/users/allProperties/read",
+            "microsoft.directory/users/standard/read"
+        ));
+        assert!(!covers(
+            "microsoft.directory/users/allProperties/read",
+            "microsoft.directory/users/basic/update"
+        ));
+        assert!(!covers(
+            "microsoft.directory/groups/allProperties/allTasks",
+            "microsoft.directory/users/basic/update"
+        ));
+        assert!(covers(
+            "microsoft.directory/users/basic/update",
+            "microsoft.directory/users/basic/update"
+        ));
+    }
+
+    #[test]
+    fn every_role_against_the_table_of_operations() {
+        use {Access::*, Area::*};
+        // (role, operation, allowed)
+        let table = [
+            ("Global Administrator", Users, Write, true),
+            ("Global Administrator", RoleManagement, Write, true),
+            ("Global Administrator", AuditLogs, Read, true),
+            ("User Administrator", Users, Write, true),
+            ("User Administrator", RoleManagement, Write, false),
+            ("Helpdesk Administrator", Users, Write, false),
+            ("Global Reader", Users, Write, false),
+            ("Global Reader", AuditLogs, Read, true),
+            ("Security Reader", AuditLogs, Read, true),
+            ("Groups Administrator", Users, Write, false),
+            ("Application Administrator", Users, Write, false),
+            ("Privileged Role Administrator", RoleManagement, Write, true),
+            ("Privileged Role Administrator", Users, Write, false),
+            ("Conditional Access Administrator", Users, Write, false),
+        ];
+        for (name, area, access, allowed) in table {
+            assert_eq!(
+                user_may(area, access, &[id(name)], false).is_ok(),
+                allowed,
+                "{name} {area:?} {access:?}"
+            );
+        }
+        // Every built-in role is evaluated without panicking, and none grants to guests.
+        for r in built_in_roles() {
+            let _ = user_may(Users, Write, &[r.template_id], false);
+            assert!(user_may(Users, Read, &[r.template_id], true).is_err());
+        }
+    }
+
+    #[test]
+    fn default_member_rights_and_denials_name_the_roles() {
+        use {Access::*, Area::*};
+        assert!(user_may(Users, Read, &[], false).is_ok());
+        assert!(user_may(Groups, Write, &[], false).is_ok());
+        assert!(user_may(Me, Write, &[], true).is_ok());
+        let e = user_may(Users, Write, &[], false).err().unwrap_or_default();
+        assert!(
+            e.contains("microsoft.directory/users/basic/update")
+                && e.contains("User Administrator"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,113 @@
+//! Directory role assignments (`/roleManagement/directory/roleAssignments`).
+
+use crate::directory_roles;
+use crate::error::DirectoryError;
+use crate::model::{DirectoryRoleAssignment, ObjectKind, Tenant};
+use crate::ops::{target, Env};
+use crate::store::{Change, ChangeSet};
+use crate::ObjectId;
+
+/// Assigns a built-in directory role to a user or service principal, tenant-wide (`/`).
+pub async fn assign(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    principal_id: &str,
+    role_definition_id: &str,
+    directory_scope_id: &str,
+) -> Result<DirectoryRoleAssignment, DirectoryError> {
+    let role = uuid::Uuid::parse_str(role_definition_id)
+        .ok()
+        .and_then(directory_roles::role)
+        .ok_or_else(|| DirectoryError::BadRequest(format!("roleDefinitionId '{role_definition_id}' is not a built-in directory role (GET /roleManagement/directory/roleDefinitions lists them).")))?;
+    if directory_scope_id != "/" {
+        return Err(DirectoryError::BadRequest(format!("directoryScopeId '{directory_scope_id}' is not supported on this server yet: use '/' (tenant-wide). Administrative-unit scopes are not implemented.")));
+    }
+    let principal = ObjectId::parse(principal_id).ok_or_else(|| {
+        DirectoryError::BadRequest(format!("principalId '{principal_id}' is not a GUID."))
+    })?;
+    match env.store.object_kind(tenant.id, principal).await? {
+        Some(ObjectKind::User | ObjectKind::ServicePrincipal) => {}
+        Some(ObjectKind::Group) => {
+            return Err(DirectoryError::BadRequest("Role-assignable groups are not supported on this server yet: assign the role to users or service principals.".into()))
+        }
+        _ => {
+            return Err(DirectoryError::BadRequest(format!(
+                "principalId '{principal_id}' is not a user or service principal in this tenant."
+            )))
+        }
+    }
+    let existing = env.store.directory_role_assignments(tenant.id).await?;
+    if existing
+        .iter()
+        .any(|r| r.principal_id == principal && r.role_template_id == role.template_id)
+    {
+        return Err(DirectoryError::Conflict(format!(
+            "The principal already holds '{}'.",
+            role.display_name
+        )));
+    }
+    let a = DirectoryRoleAssignment {
+        id: env.new_id(),
+        tenant_id: tenant.id,
+        principal_id: principal,
+        role_template_id: role.template_id,
+    };
+    let audit = env.audit(
+        tenant,
+        "RoleManagement",
+        "Add member to role",
+        "Assign",
+        vec![target(
+            principal,
+            "User",
+            None,
+            None,
+            vec![crate::ops::modified(
+                "Role.DisplayName",
+                None,
+                Some(role.display_name.clone()),
+            )],
+        )],
+    );
+    let mut set = ChangeSet::new();
+    set.push(Change::InsertDirectoryRoleAssignment(a.clone()))
+        .audit(audit);
+    env.store.commit(set).await?;
+    Ok(a)
+}
+
+/// Removes a role assignment by id.
+pub async fn remove(env: &mut Env<'_>, tenant: &Tenant, id: &str) -> Result<(), DirectoryError> {
+    let missing = || {
+        DirectoryError::NotFound(format!(
+            "unifiedRoleAssignment '{id}' does not exist in this tenant."
+        ))
+    };
+    let oid = ObjectId::parse(id).ok_or_else(missing)?;
+    let a = env
+        .store
+        .directory_role_assignments(tenant.id)
+        .await?
+        .into_iter()
+        .find(|r| r.id == oid)
+        .ok_or_else(missing)?;
+    let name = directory_roles::role(a.role_template_id).map(|r| r.display_name.clone());
+    let audit = env.audit(
+        tenant,
+        "RoleManagement",
+        "Remove member from role",
+        "Unassign",
+        vec![target(
+            a.principal_id,
+            "User",
+            None,
+            None,
+            vec![crate::ops::modified("Role.DisplayName", name, None)],
+        )],
+    );
+    let mut set = ChangeSet::new();
+    set.push(Change::DeleteDirectoryRoleAssignment(tenant.id, a.id))
+        .audit(audit);
+    env.store.commit(set).await?;
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! `/v1.0/roleManagement/directory/roleDefinitions` and `/roleAssignments`.
+
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use castellan_core::directory_roles::{self, RoleDefinition};
+use castellan_core::graph_rules::{Access, Area};
+use castellan_core::model::DirectoryRoleAssignment;
+use castellan_core::ops::directory_roles as ops;
+use castellan_wire::errors::GraphError;
+use castellan_wire::odata::EntitySpec;
+use serde_json::{json, Value};
+
+use super::users::with_context;
+use super::{created, json_body, list, no_content, store_err, ApiError, Caller};
+use crate::crypto::OsEntropy;
+use crate::state::AppState;
+
+/// Routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1.0/roleManagement/directory/roleDefinitions",
+            get(definitions),
+        )
+        .route(
+            "/v1.0/roleManagement/directory/roleDefinitions/{id}",
+            get(definition),
+        )
+        .route(
+            "/v1.0/roleManagement/directory/roleAssignments",
+            get(assignments).post(assign),
+        )
+        .route(
+            "/v1.0/roleManagement/directory/roleAssignments/{id}",
+            get(assignment).delete(unassign),
+        )
+}
+
+fn render_definition(r: &RoleDefinition) -> Value {
+    json!({
+        "id": r.template_id.to_string(),
+        "templateId": r.template_id.to_string(),
+        "displayName": r.display_name,
+        "description": r.description,
+        "isBuiltIn": true,
+        "isEnabled": true,
+        "isPrivileged": r.is_privileged,
+        "version": "1",
+        "resourceScopes": ["/"],
+        "rolePermissions": [{"allowedResourceActions": r.allowed_resource_actions, "condition": null}],
+    })
+}
+
+fn render_assignment(a: &DirectoryRoleAssignment) -> Value {
+    json!({
+        "id": a.id.to_string(),
+        "principalId": a.principal_id.to_string(),
+        "roleDefinitionId": a.role_template_id.to_string(),
+        "directoryScopeId": "/",
+        "appScopeId": null,
+    })
+}
+
+async fn definitions(
+    c: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    c.require(Area::RoleManagement, Access::Read)?;
+    let spec = EntitySpec::new(
+        "microsoft.graph.unifiedRoleDefinition",
+        &[
+            "id",
+            "templateId",
+            "displayName",
+            "description",
+            "isBuiltIn",
+            "isEnabled",
+            "isPrivileged",
+            "version",
+            "resourceScopes",
+            "rolePermissions",
+        ],
+        &["displayName", "id"],
+        "id",
+    );
+    let items = directory_roles::built_in_roles()
+        .iter()
+        .map(render_definition)
+        .collect();
+    list(
+        &c,
+        &uri,
+        &headers,
+        &spec,
+        "roleManagement/directory/roleDefinitions",
+        items,
+    )
+}
+
+async fn definition(c: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    c.require(Area::RoleManagement, Access::Read)?;
+    let r = uuid::Uuid::parse_str(&id)
+        .ok()
+        .and_then(directory_roles::role)
+        .ok_or_else(|| c.err(GraphError::not_found(format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."))))?;
+    Ok(Json(with_context(
+        &c,
+        "roleManagement/directory/roleDefinitions/$entity",
+        render_definition(r),
+    ))
+    .into_response())
+}
+
+async fn assignments(
+    State(s): State<AppState>,
+    c: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    c.require(Area::RoleManagement, Access::Read)?;
+    let all = s
+        .store
+        .directory_role_assignments(c.tenant.id)
+        .await
+        .map_err(store_err(&c))?;
+    let spec = EntitySpec::new(
+        "microsoft.graph.unifiedRoleAssignment",
+        &[
+            "id",
+            "principalId",
+            "roleDefinitionId",
+            "directoryScopeId",
+            "appScopeId",
+        ],
+        &["id"],
+        "id",
+    );
+    list(
+        &c,
+        &uri,
+        &headers,
+        &spec,
+        "roleManagement/directory/roleAssignments",
+        all.iter().map(render_assignment).collect(),
+    )
+}
+
+async fn assignment(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    c.require(Area::RoleManagement, Access::Read)?;
+    let all = s
+        .store
+        .directory_role_assignments(c.tenant.id)
+        .await
+        .map_err(store_err(&c))?;
+    let a = all
+        .iter()
+        .find(|a| a.id.to_string() == id.to_ascii_lowercase())
+        .ok_or_else(|| {
+            c.err(GraphError::not_found(format!(
+                "unifiedRoleAssignment '{id}' does not exist in this tenant."
+            )))
+        })?;
+    Ok(Json(with_context(
+        &c,
+        "roleManagement/directory/roleAssignments/$entity",
+        render_assignment(a),
+    ))
+    .into_response())
+}
+
+/// `POST /roleAssignments` `{principalId, roleDefinitionId, directoryScopeId}`.
+async fn assign(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Response, ApiError> {
+    c.require(Area::RoleManagement, Access::Write)?;
+    let v = json_body(&c, &body)?;
+    if let Some(k) = v.as_object().and_then(|o| {
+        o.keys()
+            .find(|k| {
+                ![
+                    "principalId",
+                    "roleDefinitionId",
+                    "directoryScopeId",
+                    "@odata.type",
+                ]
+                .contains(&k.as_str())
+            })
+            .cloned()
+    }) {
+        return Err(c.err(GraphError::bad_request(format!(
+            "Property '{k}' does not exist on type 'microsoft.graph.unifiedRoleAssignment'."
+        ))));
+    }
+    let f = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let scope = v
+        .get("directoryScopeId")
+        .and_then(Value::as_str)
+        .unwrap_or("/")
+        .to_string();
+    let mut ent = OsEntropy;
+    let a = ops::assign(
+        &mut c.env(&s, &mut ent),
+        &c.tenant,
+        &f("principalId"),
+        &f("roleDefinitionId"),
+        &scope,
+    )
+    .await
+    .map_err(|e| c.err(e))?;
+    Ok(created(
+        format!(
+            "{}/roleManagement/directory/roleAssignments/{}",
+            c.base, a.id
+        ),
+        with_context(
+            &c,
+            "roleManagement/directory/roleAssignments/$entity",
+            render_assignment(&a),
+        ),
+    ))
+}
+
+async fn unassign(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    c.require(Area::RoleManagement, Access::Write)?;
+    let mut ent = OsEntropy;
+    ops::remove(&mut c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
+    Ok(no_content())
+}
