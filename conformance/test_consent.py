@@ -196,3 +196,38 @@ def test_admin_consent_endpoint_grants_delegated_and_application_permissions(dem
     flow = cca.initiate_auth_code_flow(["User.Read"], redirect_uri="https://localhost:44398/done")
     r = sign_in(Browser(), flow["auth_uri"], upn2, pw2)
     assert r.status_code == 302 and "access_token" in cca.acquire_token_by_auth_code_flow(flow, redirect_params(r))
+
+
+def test_groups_claim_and_overage(demo, new_user, graph):
+    r = graph.post("/applications", {"displayName": "Groups claim app", "web": {"redirectUris": ["https://localhost:44396/cb"]}, "groupMembershipClaims": "SecurityGroup"})
+    assert r.status_code == 201, r.text
+    assert graph.patch(f"/applications/{r.json()['id']}", {"groupMembershipClaims": "Everything"}).status_code == 400
+    app_obj = r.json()
+    assert app_obj["groupMembershipClaims"] == "SecurityGroup"
+    secret = graph.post(f"/applications/{app_obj['id']}/addPassword", {"passwordCredential": {}}).json()["secretText"]
+    sp = graph.post("/servicePrincipals", {"appId": app_obj["appId"]}).json()
+    graph_sp = graph.get("/servicePrincipals", params={"$filter": f"appId eq '{GRAPH}'"}).json()["value"][0]
+    graph.post("/oauth2PermissionGrants", {"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph_sp["id"], "scope": "User.Read"})
+    upn, pw, uid = new_user()
+    outer = graph.post("/groups", {"displayName": "claims-outer", "mailEnabled": False, "mailNickname": "claimsouter", "securityEnabled": True}).json()
+    inner = graph.post("/groups", {"displayName": "claims-inner", "mailEnabled": False, "mailNickname": "claimsinner", "securityEnabled": True}).json()
+    ref = lambda oid: {"@odata.id": f"{demo['graph_url']}/directoryObjects/{oid}"}
+    assert graph.post(f"/groups/{inner['id']}/members/$ref", ref(uid)).status_code == 204
+    assert graph.post(f"/groups/{outer['id']}/members/$ref", ref(inner["id"])).status_code == 204
+    cca = msal.ConfidentialClientApplication(app_obj["appId"], client_credential=secret, authority=demo["authority"], instance_discovery=False)
+
+    def id_token_claims():
+        flow = cca.initiate_auth_code_flow(["User.Read"], redirect_uri="https://localhost:44396/cb")
+        res = cca.acquire_token_by_auth_code_flow(flow, redirect_params(sign_in(Browser(), flow["auth_uri"], upn, pw)))
+        assert "id_token_claims" in res, res
+        return res["id_token_claims"]
+
+    claims = id_token_claims()
+    assert sorted(claims["groups"]) == sorted([outer["id"], inner["id"]]), claims  # transitive
+    # Past 200 groups the JWT carries the overage indicator instead.
+    for i in range(200):
+        g = graph.post("/groups", {"displayName": f"bulk-{i}", "mailEnabled": False, "mailNickname": f"bulk{i}x{uid[:6]}", "securityEnabled": True}).json()
+        assert graph.post(f"/groups/{g['id']}/members/$ref", ref(uid)).status_code == 204
+    claims = id_token_claims()
+    assert "groups" not in claims and claims["_claim_names"] == {"groups": "src1"}
+    assert claims["_claim_sources"]["src1"]["endpoint"].endswith(f"/users/{uid}/getMemberObjects")

@@ -171,6 +171,7 @@ pub fn application(ids: &mut Ids, t: &Tenant) -> Application {
             None,
         )],
         requested_access_token_version: Some(2),
+        group_membership_claims: Some("SecurityGroup".into()),
         created: Timestamp(3),
     }
 }

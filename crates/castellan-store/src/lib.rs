@@ -1597,6 +1597,8 @@ struct AppDoc {
     certs: Vec<CertDoc>,
     #[serde(default)]
     atv: Option<u8>,
+    #[serde(default)]
+    gmc: Option<String>,
     created: i64,
 }
 
@@ -1702,6 +1704,7 @@ impl From<&Application> for AppDoc {
                 })
                 .collect(),
             atv: a.requested_access_token_version,
+            gmc: a.group_membership_claims.clone(),
             certs: a
                 .key_credentials
                 .iter()
@@ -1802,6 +1805,7 @@ impl TryFrom<AppDoc> for Application {
                 })
                 .collect::<Result<_, StoreError>>()?,
             requested_access_token_version: d.atv,
+            group_membership_claims: d.gmc,
             key_credentials: d
                 .certs
                 .into_iter()

@@ -51,6 +51,7 @@ pub fn access_token_payload(c: &AccessTokenClaims, issuer: &str) -> Value {
     if !c.wids.is_empty() {
         m.insert("wids".into(), json!(c.wids));
     }
+    groups_into(&mut m, &c.groups, &c.oid.to_string());
     m.insert("sub".into(), json!(c.sub));
     m.insert("tid".into(), json!(c.tid.to_string()));
     m.insert("uti".into(), json!(c.uti));
@@ -86,6 +87,7 @@ fn access_token_payload_v1(c: &AccessTokenClaims, issuer: &str) -> Value {
     if !c.wids.is_empty() {
         m.insert("wids".into(), json!(c.wids));
     }
+    groups_into(&mut m, &c.groups, &c.oid.to_string());
     m.insert("sub".into(), json!(c.sub));
     m.insert("tid".into(), json!(c.tid.to_string()));
     m.insert("uti".into(), json!(c.uti));
@@ -118,7 +120,27 @@ pub fn id_token_payload(c: &castellan_core::flow::IdTokenClaims, issuer: &str) -
     m.insert("tid".into(), json!(c.tid.to_string()));
     m.insert("uti".into(), json!(c.uti));
     m.insert("ver".into(), json!("2.0"));
+    groups_into(&mut m, &c.groups, &c.oid.to_string());
     Value::Object(m)
+}
+
+/// The `groups` claim, or the JWT overage indicator (`_claim_names` / `_claim_sources`
+/// pointing at Graph's `getMemberObjects`) past 200 groups.
+fn groups_into(m: &mut Map<String, Value>, g: &castellan_core::flow::GroupsClaim, oid: &str) {
+    use castellan_core::flow::GroupsClaim;
+    match g {
+        GroupsClaim::Absent => {}
+        GroupsClaim::List(ids) => {
+            m.insert("groups".into(), json!(ids));
+        }
+        GroupsClaim::Overage => {
+            m.insert("_claim_names".into(), json!({"groups": "src1"}));
+            m.insert(
+                "_claim_sources".into(),
+                json!({"src1": {"endpoint": format!("https://graph.microsoft.com/v1.0/users/{oid}/getMemberObjects")}}),
+            );
+        }
+    }
 }
 
 /// The token endpoint's success body for an access token without refresh or ID token.
@@ -169,7 +191,7 @@ pub struct ValidatedClaims {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use castellan_core::flow::ClientAuthMethod;
+    use castellan_core::flow::{ClientAuthMethod, GroupsClaim};
     use castellan_core::{ObjectId, TenantId, Timestamp};
 
     #[test]
@@ -192,6 +214,7 @@ mod tests {
             uti: "u".into(),
             version: 2,
             wids: vec![],
+            groups: GroupsClaim::Absent,
         };
         let p = access_token_payload(&c, "https://x/t/v2.0");
         let keys: Vec<&str> = p

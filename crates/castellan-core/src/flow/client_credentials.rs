@@ -3,7 +3,7 @@
 //! the application permissions granted to the client's service principal on the resource.
 
 use crate::error::AadstsError;
-use crate::flow::{AccessTokenClaims, ClientAuthMethod};
+use crate::flow::{AccessTokenClaims, ClientAuthMethod, GroupsClaim};
 use crate::model::{AppRole, AppRoleAssignment, Application, ServicePrincipal, Tenant};
 use crate::secret::SecretText;
 use crate::time::Timestamp;
@@ -99,6 +99,7 @@ pub fn issue(input: &ClientCredentialsInput<'_>) -> Result<AccessTokenClaims, Aa
         uti: input.uti.clone(),
         version: 2,
         wids: vec![],
+        groups: GroupsClaim::Absent,
     })
 }
 
@@ -131,6 +132,7 @@ mod tests {
             password_credentials: creds,
             key_credentials: vec![],
             requested_access_token_version: None,
+            group_membership_claims: None,
             created: Timestamp(0),
         }
     }

@@ -105,6 +105,60 @@ pub struct AccessTokenClaims {
     pub version: u8,
     /// The user's directory role template ids (`wids`; user tokens).
     pub wids: Vec<String>,
+    /// The `groups` claim, per the resource's `groupMembershipClaims`.
+    pub groups: GroupsClaim,
+}
+
+/// The `groups` claim of a token.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum GroupsClaim {
+    /// Not emitted.
+    #[default]
+    Absent,
+    /// The object ids.
+    List(Vec<String>),
+    /// Too many for a JWT (over 200): the overage indicator points at Graph instead.
+    Overage,
+}
+
+/// Most groups a JWT carries before the overage indicator replaces them.
+pub const GROUPS_JWT_LIMIT: usize = 200;
+
+/// Builds the `groups` claim for a `groupMembershipClaims` setting from the user's transitive
+/// groups (`(id, security_enabled)`), their directory role template ids, and the groups
+/// assigned to the application.
+pub fn groups_claim(
+    setting: Option<&str>,
+    groups: &[(ObjectId, bool)],
+    wids: &[String],
+    app_assigned: &[ObjectId],
+) -> GroupsClaim {
+    let mut ids: Vec<String> = match setting {
+        Some("SecurityGroup") => groups
+            .iter()
+            .filter(|g| g.1)
+            .map(|g| g.0.to_string())
+            .collect(),
+        Some("All") => groups
+            .iter()
+            .map(|g| g.0.to_string())
+            .chain(wids.iter().cloned())
+            .collect(),
+        Some("DirectoryRole") => wids.to_vec(),
+        Some("ApplicationGroup") => groups
+            .iter()
+            .filter(|g| app_assigned.contains(&g.0))
+            .map(|g| g.0.to_string())
+            .collect(),
+        _ => return GroupsClaim::Absent,
+    };
+    ids.sort();
+    ids.dedup();
+    if ids.len() > GROUPS_JWT_LIMIT {
+        GroupsClaim::Overage
+    } else {
+        GroupsClaim::List(ids)
+    }
 }
 
 /// Access-token lifetime in seconds (Entra's typical 3599).
@@ -138,6 +192,8 @@ pub struct IdTokenClaims {
     pub nonce: Option<String>,
     /// Unique token id.
     pub uti: String,
+    /// The `groups` claim, per the client's `groupMembershipClaims`.
+    pub groups: GroupsClaim,
 }
 
 /// ID-token lifetime in seconds (one hour, as Entra).
@@ -166,6 +222,7 @@ mod tests {
             uti: "u".into(),
             version: 2,
             wids: vec![],
+            groups: GroupsClaim::Absent,
         }
     }
 
@@ -177,6 +234,47 @@ mod tests {
         assert_eq!(
             (c.version, c.aud.as_str()),
             (2, "11111111-1111-1111-1111-111111111111")
+        );
+    }
+
+    #[test]
+    fn groups_claim_follows_the_setting_and_overflows_past_200() {
+        let g = |n: u8, sec: bool| (ObjectId::from_random([n; 16]), sec);
+        let groups = vec![g(1, true), g(2, false), g(3, true)];
+        let wids = vec!["62e90394-69f5-4237-9190-012177145e10".to_string()];
+        assert_eq!(groups_claim(None, &groups, &wids, &[]), GroupsClaim::Absent);
+        let GroupsClaim::List(sec) = groups_claim(Some("SecurityGroup"), &groups, &wids, &[])
+        else {
+            panic!("list")
+        };
+        assert_eq!(sec.len(), 2);
+        let GroupsClaim::List(all) = groups_claim(Some("All"), &groups, &wids, &[]) else {
+            panic!("list")
+        };
+        assert_eq!(all.len(), 4);
+        assert_eq!(
+            groups_claim(Some("DirectoryRole"), &groups, &wids, &[]),
+            GroupsClaim::List(wids.clone())
+        );
+        let GroupsClaim::List(app) =
+            groups_claim(Some("ApplicationGroup"), &groups, &wids, &[groups[1].0])
+        else {
+            panic!("list")
+        };
+        assert_eq!(app, vec![groups[1].0.to_string()]);
+        let many: Vec<(ObjectId, bool)> = (0..201u32)
+            .map(|i| {
+                let mut b = [0u8; 16];
+                b[..4].copy_from_slice(&i.to_be_bytes());
+                (ObjectId::from_random(b), true)
+            })
+            .collect();
+        assert_eq!(
+            groups_claim(Some("SecurityGroup"), &many, &[], &[]),
+            GroupsClaim::Overage
+        );
+        assert!(
+            matches!(groups_claim(Some("SecurityGroup"), &many[..200], &[], &[]), GroupsClaim::List(v) if v.len() == 200)
         );
     }
 

@@ -92,6 +92,7 @@ pub(crate) mod tests {
             password_credentials: vec![],
             key_credentials: vec![],
             requested_access_token_version: None,
+            group_membership_claims: None,
             created: Timestamp(0),
         }
     }

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use crate::error::AadstsError;
 use crate::flow::scope::DelegatedScopes;
+use crate::flow::GroupsClaim;
 use crate::flow::{AccessTokenClaims, ClientAuthMethod, IdTokenClaims, ID_TOKEN_LIFETIME_SECS};
 use crate::model::{
     AppRole, AppRoleAssignment, Application, OAuth2PermissionGrant, PermissionScope,
@@ -154,6 +155,7 @@ pub fn issue(i: &UserTokenInput<'_>) -> Result<UserTokens, AadstsError> {
         uti: i.uti.0.clone(),
         version: 2,
         wids: vec![],
+        groups: GroupsClaim::Absent,
     };
     let has = |s: &str| i.scopes.oidc.iter().any(|x| x == s);
     let id = has("openid").then(|| IdTokenClaims {
@@ -169,6 +171,7 @@ pub fn issue(i: &UserTokenInput<'_>) -> Result<UserTokens, AadstsError> {
         email: has("email").then(|| u.mail.clone()).flatten(),
         nonce: i.nonce.clone(),
         uti: i.uti.1.clone(),
+        groups: GroupsClaim::Absent,
     });
     let mut scope_words = scp;
     scope_words.extend(
@@ -238,6 +241,7 @@ mod tests {
             password_credentials: vec![],
             key_credentials: vec![],
             requested_access_token_version: None,
+            group_membership_claims: None,
             created: Timestamp(0),
         };
         let sp = |n: u8, app_id: AppId| ServicePrincipal {

@@ -239,6 +239,9 @@ pub struct Application {
     /// `api.requestedAccessTokenVersion`: the access-token format this API accepts (`None` and
     /// `1` mean v1, as in Entra; `2` means v2).
     pub requested_access_token_version: Option<u8>,
+    /// `groupMembershipClaims`: `None` (absent), `SecurityGroup`, `All`, `DirectoryRole`,
+    /// `ApplicationGroup`.
+    pub group_membership_claims: Option<String>,
     /// Creation time.
     pub created: Timestamp,
 }

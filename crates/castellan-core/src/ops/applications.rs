@@ -34,6 +34,8 @@ pub struct ApplicationInput {
     pub oauth2_permission_scopes: Field<Vec<PermissionScope>>,
     /// appRoles
     pub app_roles: Field<Vec<AppRole>>,
+    /// groupMembershipClaims (`Value(None)` = null)
+    pub group_membership_claims: Field<Option<String>>,
     /// api.requestedAccessTokenVersion (`Value(None)` = null)
     pub requested_access_token_version: Field<Option<u8>>,
     /// keyCredentials (certificates; the caller has checked each parses as X.509)
@@ -232,6 +234,7 @@ pub async fn create(
             .value()
             .copied()
             .flatten(),
+        group_membership_claims: input.group_membership_claims.value().cloned().flatten(),
         created: env.now,
     };
     let audit = env.audit(
@@ -301,6 +304,16 @@ pub async fn update(
     set!(oauth2_permission_scopes, "api.oauth2PermissionScopes");
     set!(app_roles, "appRoles");
     set!(key_credentials, "keyCredentials");
+    if let Some(v) = input.group_membership_claims.value() {
+        if a.group_membership_claims != *v {
+            props.push(modified(
+                "groupMembershipClaims",
+                a.group_membership_claims.clone(),
+                v.clone(),
+            ));
+            a.group_membership_claims = v.clone();
+        }
+    }
     if let Some(v) = input.requested_access_token_version.value() {
         if a.requested_access_token_version != *v {
             props.push(modified(

@@ -231,6 +231,48 @@ pub async fn user_tokens(
         .collect();
     wids.sort();
     wids.dedup();
+    // groups: the resource's setting for the access token, the client's for the ID token.
+    let resource_app = if crate::catalog::built_in(resource_sp.app_id).is_some() {
+        None
+    } else {
+        store.application_by_app_id(resource_sp.app_id).await?
+    };
+    let wants_groups = app.group_membership_claims.is_some()
+        || resource_app
+            .as_ref()
+            .is_some_and(|a| a.group_membership_claims.is_some());
+    if wants_groups {
+        let graph = crate::model::MembershipGraph::new(&store.memberships(tenant.id).await?);
+        let ids = graph.transitive_member_of(user.id);
+        let all = store.groups(tenant.id).await?;
+        let groups: Vec<(crate::ObjectId, bool)> = all
+            .iter()
+            .filter(|g| ids.contains(&g.id))
+            .map(|g| (g.id, g.security_enabled))
+            .collect();
+        let app_assigned: Vec<crate::ObjectId> = store
+            .app_role_assignments_to(tenant.id, client_sp.id)
+            .await?
+            .into_iter()
+            .map(|a| a.principal_id)
+            .collect();
+        tokens.access.groups = crate::flow::groups_claim(
+            resource_app
+                .as_ref()
+                .and_then(|a| a.group_membership_claims.as_deref()),
+            &groups,
+            &wids,
+            &app_assigned,
+        );
+        if let Some(id) = tokens.id.as_mut() {
+            id.groups = crate::flow::groups_claim(
+                app.group_membership_claims.as_deref(),
+                &groups,
+                &wids,
+                &app_assigned,
+            );
+        }
+    }
     tokens.access.wids = wids;
     Ok(tokens)
 }

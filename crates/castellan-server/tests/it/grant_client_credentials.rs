@@ -374,10 +374,10 @@ async fn graph_rejects_bad_tokens() {
     )
     .await;
     assert_eq!(st, 200, "{t}");
-    assert_eq!(
-        claims(t["access_token"].as_str().unwrap())["aud"],
-        app["appId"]
-    );
+    // requestedAccessTokenVersion is null: a v1 token whose aud is the App ID URI asked for.
+    let c = claims(t["access_token"].as_str().unwrap());
+    assert_eq!(c["aud"], uri);
+    assert_eq!(c["ver"], "1.0");
     let (st, v) = G::with_token(t["access_token"].as_str().unwrap().into())
         .get("/users")
         .await;

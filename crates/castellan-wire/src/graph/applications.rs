@@ -29,6 +29,7 @@ pub const WRITABLE: &[&str] = &[
     "notes",
     "tags",
     "keyCredentials",
+    "groupMembershipClaims",
 ];
 /// Read-only properties.
 pub const READ_ONLY: &[&str] = &[
@@ -57,6 +58,7 @@ pub const PROPERTIES: &[&str] = &[
     "keyCredentials",
     "createdDateTime",
     "publisherDomain",
+    "groupMembershipClaims",
 ];
 
 /// Renders a password credential (never the secret).
@@ -114,6 +116,7 @@ pub fn render(a: &Application, publisher_domain: &str) -> Value {
         "appRoles": a.app_roles.iter().map(render_role).collect::<Vec<_>>(),
         "passwordCredentials": a.password_credentials.iter().map(|c| render_password(c, None)).collect::<Vec<_>>(),
         "keyCredentials": a.key_credentials.iter().map(render_key).collect::<Vec<_>>(),
+        "groupMembershipClaims": a.group_membership_claims,
         "createdDateTime": graph_datetime(a.created),
         "publisherDomain": publisher_domain,
     })
@@ -412,6 +415,28 @@ pub fn parse(body: &Value) -> Result<ApplicationInput, GraphError> {
         app_roles: parse_roles(o.get("appRoles"))?,
         key_credentials: parse_keys(o.get("keyCredentials"))?,
         requested_access_token_version: parse_token_version(o.get("api"))?,
+        group_membership_claims: match o.get("groupMembershipClaims") {
+            None => Field::Absent,
+            Some(Value::Null) => Field::Value(None),
+            Some(Value::String(v)) => {
+                let known = [
+                    "None",
+                    "SecurityGroup",
+                    "All",
+                    "DirectoryRole",
+                    "ApplicationGroup",
+                ];
+                match known.iter().find(|k| k.eq_ignore_ascii_case(v)) {
+                    Some(k) => Field::Value((*k != "None").then(|| (*k).to_string())),
+                    None => return Err(GraphError::bad_request(format!("Invalid value '{v}' for property 'groupMembershipClaims': use None, SecurityGroup, All, DirectoryRole or ApplicationGroup."))),
+                }
+            }
+            Some(_) => {
+                return Err(GraphError::bad_request(
+                    "groupMembershipClaims must be a string.",
+                ))
+            }
+        },
     })
 }
 
