@@ -244,6 +244,7 @@ pub async fn run_all(s: &dyn Store, seed: u64) {
     cascades_of_groups_and_service_principals(s, seed + 10).await;
     not_found_rules(s, seed + 11).await;
     grants_and_sign_ins(s, seed + 12).await;
+    administrative_units(s, seed + 13).await;
 }
 
 pub async fn round_trips(s: &dyn Store, seed: u64) {
@@ -353,6 +354,7 @@ pub async fn round_trips(s: &dyn Store, seed: u64) {
         tenant_id: t.id,
         principal_id: full.id,
         role_template_id: GLOBAL_ADMINISTRATOR,
+        directory_scope_id: "/".into(),
     };
     let ara = AppRoleAssignment {
         id: ids.object(),
@@ -1072,6 +1074,7 @@ pub async fn isolation_of_every_read(s: &dyn Store, seed: u64) {
         tenant_id: a.id,
         principal_id: u.id,
         role_template_id: GLOBAL_ADMINISTRATOR,
+        directory_scope_id: "/".into(),
     };
     let rec = audit(&mut ids, &a, "UserManagement", 50);
     s.commit(ChangeSet {
@@ -1497,12 +1500,14 @@ pub async fn cascades_of_groups_and_service_principals(s: &dyn Store, seed: u64)
         tenant_id: t.id,
         principal_id: u.id,
         role_template_id: GLOBAL_ADMINISTRATOR,
+        directory_scope_id: "/".into(),
     };
     let role_client = DirectoryRoleAssignment {
         id: ids.object(),
         tenant_id: t.id,
         principal_id: client.id,
         role_template_id: GLOBAL_ADMINISTRATOR,
+        directory_scope_id: "/".into(),
     };
     commit(
         s,
@@ -1984,4 +1989,81 @@ fn ids_bytes(seed: u64, at: i64, code: u32) -> [u8; 16] {
     b[8..12].copy_from_slice(&(at as u32).to_be_bytes());
     b[12..].copy_from_slice(&code.to_be_bytes());
     b
+}
+
+/// Administrative units: members, reverse lookup, scoped role assignments, cascades, isolation.
+pub async fn administrative_units(s: &dyn Store, seed: u64) {
+    let mut ids = Ids::new(seed);
+    let t = tenant(&mut ids, &format!("au{seed}"));
+    let other = tenant(&mut ids, &format!("av{seed}"));
+    let u = user(&mut ids, &t, "auu", true);
+    let au = AdministrativeUnit {
+        id: ids.object(),
+        tenant_id: t.id,
+        display_name: "Paris".into(),
+        description: Some("d".into()),
+        created: Timestamp(5),
+    };
+    let scoped = DirectoryRoleAssignment {
+        id: ids.object(),
+        tenant_id: t.id,
+        principal_id: u.id,
+        role_template_id: GLOBAL_ADMINISTRATOR,
+        directory_scope_id: format!("/administrativeUnits/{}", au.id),
+    };
+    commit(
+        s,
+        vec![
+            Change::InsertTenant(t.clone()),
+            Change::InsertTenant(other.clone()),
+            Change::InsertUser(u.clone()),
+            Change::InsertAdministrativeUnit(au.clone()),
+            Change::AddAuMember(t.id, au.id, u.id),
+            Change::InsertDirectoryRoleAssignment(scoped.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.administrative_units(t.id).await.unwrap(),
+        vec![au.clone()]
+    );
+    assert!(s.administrative_units(other.id).await.unwrap().is_empty());
+    assert_eq!(s.au_members(t.id, au.id).await.unwrap(), vec![u.id]);
+    assert!(s.au_members(other.id, au.id).await.unwrap().is_empty());
+    assert_eq!(s.aus_of(t.id, u.id).await.unwrap(), vec![au.id]);
+    assert_eq!(
+        s.directory_role_assignments(t.id).await.unwrap(),
+        vec![scoped.clone()]
+    );
+    assert!(matches!(
+        commit(s, vec![Change::AddAuMember(t.id, au.id, u.id)]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // The same role tenant-wide is a distinct assignment.
+    let wide = DirectoryRoleAssignment {
+        id: ids.object(),
+        directory_scope_id: "/".into(),
+        ..scoped.clone()
+    };
+    commit(s, vec![Change::InsertDirectoryRoleAssignment(wide.clone())])
+        .await
+        .unwrap();
+    // Deleting the AU removes its members and the assignments scoped to it, not the others.
+    commit(s, vec![Change::DeleteAdministrativeUnit(t.id, au.id)])
+        .await
+        .unwrap();
+    assert!(s.aus_of(t.id, u.id).await.unwrap().is_empty());
+    assert_eq!(
+        s.directory_role_assignments(t.id).await.unwrap(),
+        vec![wide]
+    );
+    assert!(matches!(
+        commit(s, vec![Change::DeleteAdministrativeUnit(t.id, au.id)]).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        commit(s, vec![Change::RemoveAuMember(t.id, au.id, u.id)]).await,
+        Err(StoreError::NotFound(_))
+    ));
 }

@@ -81,6 +81,14 @@ pub enum Change {
     InsertDirectoryRoleAssignment(DirectoryRoleAssignment),
     /// Remove a directory role assignment (NotFound if absent).
     DeleteDirectoryRoleAssignment(TenantId, ObjectId),
+    /// Create an administrative unit.
+    InsertAdministrativeUnit(crate::model::AdministrativeUnit),
+    /// Delete an administrative unit, its memberships and the role assignments scoped to it.
+    DeleteAdministrativeUnit(TenantId, ObjectId),
+    /// Add a member to an administrative unit (Conflict if present).
+    AddAuMember(TenantId, ObjectId, ObjectId),
+    /// Remove a member from an administrative unit (NotFound if absent).
+    RemoveAuMember(TenantId, ObjectId, ObjectId),
     /// Add a signing key.
     InsertSigningKey(SigningKey),
     /// Replace a signing key (retire, unpublish).
@@ -225,6 +233,16 @@ pub trait Store: Send + Sync {
 
     /// Every signing key.
     async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError>;
+
+    /// Administrative units of a tenant.
+    async fn administrative_units(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::model::AdministrativeUnit>, StoreError>;
+    /// Members of an administrative unit.
+    async fn au_members(&self, t: TenantId, au: ObjectId) -> Result<Vec<ObjectId>, StoreError>;
+    /// The administrative units an object is a member of.
+    async fn aus_of(&self, t: TenantId, member: ObjectId) -> Result<Vec<ObjectId>, StoreError>;
 
     /// Stores a new grant (Conflict if the handle or the lookup key exists: a replayed jti).
     async fn insert_grant(&self, g: &Grant) -> Result<(), StoreError>;

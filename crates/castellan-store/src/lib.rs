@@ -59,6 +59,15 @@ CREATE INDEX grants_expires ON grants (expires);
 CREATE TABLE sign_ins (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, time BIGINT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX sign_ins_tenant_time ON sign_ins (tenant_id, time);
 "#,
+    r#"
+CREATE TABLE administrative_units (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX administrative_units_tenant ON administrative_units (tenant_id);
+CREATE TABLE au_members (tenant_id TEXT NOT NULL, au_id TEXT NOT NULL, member_id TEXT NOT NULL, PRIMARY KEY (au_id, member_id));
+CREATE INDEX au_members_member ON au_members (tenant_id, member_id);
+ALTER TABLE directory_role_assignments ADD COLUMN directory_scope_id TEXT NOT NULL DEFAULT '/';
+DROP INDEX directory_role_assignments_unique;
+CREATE UNIQUE INDEX directory_role_assignments_scoped ON directory_role_assignments (tenant_id, principal_id, role_template_id, directory_scope_id);
+"#,
 ];
 
 /// The engine-specific part: only connection set-up differs.
@@ -310,6 +319,12 @@ async fn delete_object_refs(tx: &mut Tx, t: TenantId, id: ObjectId) -> Result<()
         &pair(),
     )
     .await?;
+    exec(
+        tx,
+        "DELETE FROM au_members WHERE tenant_id = $1 AND member_id = $2",
+        &pair(),
+    )
+    .await?;
     exec(tx, "DELETE FROM app_role_assignments WHERE tenant_id = $1 AND (principal_id = $2 OR resource_id = $2)", &pair()).await?;
     exec(tx, "DELETE FROM permission_grants WHERE tenant_id = $1 AND (client_id = $2 OR resource_id = $2 OR principal_id = $2)", &pair()).await?;
     exec(
@@ -369,6 +384,52 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
                 "DELETE FROM directory_role_assignments WHERE tenant_id = $1 AND id = $2",
                 &[s(t), s(id)],
                 "unifiedRoleAssignment",
+            )
+            .await?;
+        }
+        Change::InsertAdministrativeUnit(au) => {
+            exec(
+                tx,
+                "INSERT INTO administrative_units (id, tenant_id, data) VALUES ($1, $2, $3)",
+                &[s(au.id), s(au.tenant_id), Arg::S(json(&AuDoc::from(au))?)],
+            )
+            .await?;
+        }
+        Change::DeleteAdministrativeUnit(t, id) => {
+            must_touch(
+                tx,
+                "DELETE FROM administrative_units WHERE tenant_id = $1 AND id = $2",
+                &[s(t), s(id)],
+                "administrativeUnit",
+            )
+            .await?;
+            exec(
+                tx,
+                "DELETE FROM au_members WHERE tenant_id = $1 AND au_id = $2",
+                &[s(t), s(id)],
+            )
+            .await?;
+            exec(
+                tx,
+                "DELETE FROM directory_role_assignments WHERE tenant_id = $1 AND directory_scope_id = $2",
+                &[s(t), Arg::S(format!("/administrativeUnits/{id}"))],
+            )
+            .await?;
+        }
+        Change::AddAuMember(t, au, member) => {
+            exec(
+                tx,
+                "INSERT INTO au_members (tenant_id, au_id, member_id) VALUES ($1, $2, $3)",
+                &[s(t), s(au), s(member)],
+            )
+            .await?;
+        }
+        Change::RemoveAuMember(t, au, member) => {
+            must_touch(
+                tx,
+                "DELETE FROM au_members WHERE tenant_id = $1 AND au_id = $2 AND member_id = $3",
+                &[s(t), s(au), s(member)],
+                "administrative unit member",
             )
             .await?;
         }
@@ -640,7 +701,7 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
             .await?;
         }
         Change::InsertDirectoryRoleAssignment(r) => {
-            exec(tx, "INSERT INTO directory_role_assignments (id, tenant_id, principal_id, role_template_id) VALUES ($1, $2, $3, $4)", &[s(r.id), s(r.tenant_id), s(r.principal_id), s(r.role_template_id)]).await?;
+            exec(tx, "INSERT INTO directory_role_assignments (id, tenant_id, principal_id, role_template_id, directory_scope_id) VALUES ($1, $2, $3, $4, $5)", &[s(r.id), s(r.tenant_id), s(r.principal_id), s(r.role_template_id), Arg::S(r.directory_scope_id.clone())]).await?;
         }
         Change::InsertSigningKey(k) => {
             exec(
@@ -919,7 +980,7 @@ impl Store for SqlStore {
         &self,
         t: TenantId,
     ) -> Result<Vec<DirectoryRoleAssignment>, StoreError> {
-        let rows = sqlx::query("SELECT id, principal_id, role_template_id FROM directory_role_assignments WHERE tenant_id = $1 ORDER BY id").bind(t.to_string()).fetch_all(&self.pool).await.map_err(backend)?;
+        let rows = sqlx::query("SELECT id, principal_id, role_template_id, directory_scope_id FROM directory_role_assignments WHERE tenant_id = $1 ORDER BY id").bind(t.to_string()).fetch_all(&self.pool).await.map_err(backend)?;
         rows.iter()
             .map(|r| {
                 Ok(DirectoryRoleAssignment {
@@ -927,6 +988,7 @@ impl Store for SqlStore {
                     tenant_id: t,
                     principal_id: oid(&get(r, 1)?)?,
                     role_template_id: guid(&get(r, 2)?)?,
+                    directory_scope_id: get(r, 3)?,
                 })
             })
             .collect()
@@ -964,6 +1026,40 @@ impl Store for SqlStore {
         all(self
             .docs::<KeyDoc>("SELECT data FROM signing_keys ORDER BY kid", &[])
             .await?)
+    }
+
+    async fn administrative_units(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<AdministrativeUnit>, StoreError> {
+        all(self
+            .docs::<AuDoc>(
+                "SELECT data FROM administrative_units WHERE tenant_id = $1 ORDER BY id",
+                &[&t.to_string()],
+            )
+            .await?)
+    }
+
+    async fn au_members(&self, t: TenantId, au: ObjectId) -> Result<Vec<ObjectId>, StoreError> {
+        self.fetch_data(
+            "SELECT member_id FROM au_members WHERE tenant_id = $1 AND au_id = $2 ORDER BY member_id",
+            &[&t.to_string(), &au.to_string()],
+        )
+        .await?
+        .iter()
+        .map(|x| oid(x))
+        .collect()
+    }
+
+    async fn aus_of(&self, t: TenantId, member: ObjectId) -> Result<Vec<ObjectId>, StoreError> {
+        self.fetch_data(
+            "SELECT au_id FROM au_members WHERE tenant_id = $1 AND member_id = $2 ORDER BY au_id",
+            &[&t.to_string(), &member.to_string()],
+        )
+        .await?
+        .iter()
+        .map(|x| oid(x))
+        .collect()
     }
 
     async fn insert_grant(&self, g: &Grant) -> Result<(), StoreError> {
@@ -2111,4 +2207,38 @@ pub async fn drop_postgres_database(admin_url: &str, name: &str) -> Result<(), S
         .await
         .map_err(backend)?;
     Ok(())
+}
+
+#[derive(Serialize, Deserialize)]
+struct AuDoc {
+    id: String,
+    tenant_id: String,
+    display_name: String,
+    description: Option<String>,
+    created: i64,
+}
+
+impl From<&AdministrativeUnit> for AuDoc {
+    fn from(a: &AdministrativeUnit) -> Self {
+        Self {
+            id: a.id.to_string(),
+            tenant_id: a.tenant_id.to_string(),
+            display_name: a.display_name.clone(),
+            description: a.description.clone(),
+            created: a.created.millis(),
+        }
+    }
+}
+
+impl TryFrom<AuDoc> for AdministrativeUnit {
+    type Error = StoreError;
+    fn try_from(d: AuDoc) -> Result<Self, StoreError> {
+        Ok(AdministrativeUnit {
+            id: oid(&d.id)?,
+            tenant_id: TenantId::parse(&d.tenant_id).ok_or_else(|| backend("bad tenant id"))?,
+            display_name: d.display_name,
+            description: d.description,
+            created: Timestamp(d.created),
+        })
+    }
 }

@@ -97,6 +97,23 @@ pub struct DirectoryRoleAssignment {
     pub principal_id: ObjectId,
     /// Role template id (e.g. Global Administrator `62e90394-…`).
     pub role_template_id: uuid::Uuid,
+    /// `/` (tenant-wide) or `/administrativeUnits/{id}`.
+    pub directory_scope_id: String,
+}
+
+/// An administrative unit: a container of users (and groups) that scopes directory roles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdministrativeUnit {
+    /// Object id.
+    pub id: ObjectId,
+    /// Tenant.
+    pub tenant_id: TenantId,
+    /// Display name.
+    pub display_name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Created.
+    pub created: crate::time::Timestamp,
 }
 
 /// Global Administrator's role template id.

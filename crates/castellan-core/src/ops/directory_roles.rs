@@ -51,6 +51,7 @@ pub async fn assign(
         tenant_id: tenant.id,
         principal_id: principal,
         role_template_id: role.template_id,
+        directory_scope_id: "/".into(),
     };
     let audit = env.audit(
         tenant,

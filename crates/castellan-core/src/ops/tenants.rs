@@ -167,6 +167,7 @@ pub async fn create(env: &mut Env<'_>, req: NewTenant) -> Result<CreatedTenant, 
         tenant_id: tenant.id,
         principal_id: admin.id,
         role_template_id: GLOBAL_ADMINISTRATOR,
+        directory_scope_id: "/".into(),
     };
     let a = env.audit(
         &tenant,
