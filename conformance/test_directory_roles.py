@@ -64,3 +64,33 @@ def test_delegated_write_needs_the_users_role_as_well_as_the_scope(demo, graph, 
         assert requests.delete(f"{demo['graph_url']}/roleManagement/directory/roleAssignments/{assignment['id']}", headers=graph.h).status_code == 204
     listed = graph.get("/roleManagement/directory/roleAssignments", params={"$filter": f"principalId eq '{uid}'"}).json()["value"]
     assert listed == []
+
+
+def test_user_administrator_scoped_to_an_administrative_unit(demo, graph, new_user):
+    admin_upn, admin_pw, admin_id = new_user()
+    _, _, inside = new_user()
+    _, _, outside = new_user()
+    au = graph.post("/directory/administrativeUnits", {"displayName": "Paris office", "description": "Users in Paris"})
+    assert au.status_code == 201, au.text
+    au = au.json()
+    ref = lambda oid: {"@odata.id": f"{demo['graph_url']}/directoryObjects/{oid}"}
+    assert graph.post(f"/directory/administrativeUnits/{au['id']}/members/$ref", ref(inside)).status_code == 204
+    assert graph.post(f"/directory/administrativeUnits/{au['id']}/members/$ref", ref(inside)).status_code == 400
+    members = graph.get(f"/directory/administrativeUnits/{au['id']}/members").json()["value"]
+    assert [m["id"] for m in members] == [inside]
+    bad = graph.post("/roleManagement/directory/roleAssignments", {"principalId": admin_id, "roleDefinitionId": USER_ADMIN, "directoryScopeId": "/administrativeUnits/00000000-0000-0000-0000-000000000000"})
+    assert bad.status_code == 400
+    a = graph.post("/roleManagement/directory/roleAssignments", {"principalId": admin_id, "roleDefinitionId": USER_ADMIN, "directoryScopeId": f"/administrativeUnits/{au['id']}"})
+    assert a.status_code == 201 and a.json()["directoryScopeId"] == f"/administrativeUnits/{au['id']}", a.text
+    token = delegated_token(demo, admin_upn, admin_pw)
+    assert "wids" not in jwt.decode(token, options={"verify_signature": False}), "AU-scoped roles are not in wids"
+    h = {"Authorization": f"Bearer {token}"}
+    ok = requests.patch(f"{demo['graph_url']}/users/{inside}", headers=h, json={"department": "Paris"})
+    assert ok.status_code == 204, ok.text
+    denied = requests.patch(f"{demo['graph_url']}/users/{outside}", headers=h, json={"department": "Paris"})
+    assert denied.status_code == 403 and "User Administrator" in denied.json()["error"]["message"]
+    # Deleting the unit removes the scoped assignment with it.
+    assert requests.delete(f"{demo['graph_url']}/directory/administrativeUnits/{au['id']}", headers=graph.h).status_code == 204
+    assert graph.get("/roleManagement/directory/roleAssignments", params={"$filter": f"principalId eq '{admin_id}'"}).json()["value"] == []
+    again = requests.patch(f"{demo['graph_url']}/users/{inside}", headers=h, json={"department": "Lyon"})
+    assert again.status_code == 403

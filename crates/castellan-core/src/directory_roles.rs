@@ -134,6 +134,44 @@ pub fn user_may(
     ))
 }
 
+/// Decides a signed-in user's right to act on one target object: tenant-wide roles as
+/// [`user_may`], plus roles scoped to an administrative unit the target belongs to
+/// (`assignments` are `(role template, directoryScopeId)`).
+pub fn user_may_on(
+    area: Area,
+    access: Access,
+    assignments: &[(uuid::Uuid, String)],
+    target_aus: &[crate::ObjectId],
+    is_guest: bool,
+) -> Result<(), String> {
+    let wide: Vec<uuid::Uuid> = assignments
+        .iter()
+        .filter(|(_, scope)| scope == "/")
+        .map(|(r, _)| *r)
+        .collect();
+    let why = match user_may(area, access, &wide, is_guest) {
+        Ok(()) => return Ok(()),
+        Err(why) => why,
+    };
+    let Some(action) = required_action(area, access) else {
+        return Err(why);
+    };
+    let scoped_ok = assignments.iter().any(|(r, scope)| {
+        let in_scope = scope
+            .strip_prefix("/administrativeUnits/")
+            .and_then(crate::ObjectId::parse)
+            .is_some_and(|au| target_aus.contains(&au));
+        in_scope
+            && role(*r)
+                .is_some_and(|d| d.allowed_resource_actions.iter().any(|a| covers(a, action)))
+    });
+    if scoped_ok && !is_guest {
+        Ok(())
+    } else {
+        Err(why)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +216,25 @@ mod tests {
             id("User Administrator").to_string(),
             "fe930be7-5e62-47db-91af-98c3a49a38b1"
         );
+    }
+
+    #[test]
+    fn au_scoped_roles_reach_only_members_of_their_unit() {
+        use {Access::*, Area::*};
+        let au = crate::ObjectId::from_random([5; 16]);
+        let other = crate::ObjectId::from_random([6; 16]);
+        let ua = (
+            id("User Administrator"),
+            format!("/administrativeUnits/{au}"),
+        );
+        assert!(user_may_on(Users, Write, &[ua.clone()], &[au], false).is_ok());
+        assert!(user_may_on(Users, Write, &[ua.clone()], &[other], false).is_err());
+        assert!(user_may_on(Users, Write, &[ua.clone()], &[], false).is_err());
+        assert!(user_may_on(Users, Write, &[ua.clone()], &[au], true).is_err());
+        let wide = (id("User Administrator"), "/".to_string());
+        assert!(user_may_on(Users, Write, &[wide], &[], false).is_ok());
+        let reader = (id("Global Reader"), format!("/administrativeUnits/{au}"));
+        assert!(user_may_on(Users, Write, &[reader], &[au], false).is_err());
     }
 
     #[test]

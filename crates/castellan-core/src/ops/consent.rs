@@ -82,7 +82,7 @@ pub async fn need(
         .directory_role_assignments(tenant.id)
         .await?
         .into_iter()
-        .filter(|r| r.principal_id == user.id)
+        .filter(|r| r.principal_id == user.id && r.directory_scope_id == "/")
         .map(|r| r.role_template_id)
         .collect();
     let is_admin = consent::is_consent_admin(&roles);
@@ -213,7 +213,7 @@ pub async fn admin_consent(
         .directory_role_assignments(tenant.id)
         .await?
         .into_iter()
-        .filter(|r| r.principal_id == admin.id)
+        .filter(|r| r.principal_id == admin.id && r.directory_scope_id == "/")
         .map(|r| r.role_template_id)
         .collect();
     if !consent::is_consent_admin(&roles) {

@@ -20,7 +20,15 @@ pub async fn assign(
         .and_then(directory_roles::role)
         .ok_or_else(|| DirectoryError::BadRequest(format!("roleDefinitionId '{role_definition_id}' is not a built-in directory role (GET /roleManagement/directory/roleDefinitions lists them).")))?;
     if directory_scope_id != "/" {
-        return Err(DirectoryError::BadRequest(format!("directoryScopeId '{directory_scope_id}' is not supported on this server yet: use '/' (tenant-wide). Administrative-unit scopes are not implemented.")));
+        let Some(au) = directory_scope_id.strip_prefix("/administrativeUnits/") else {
+            return Err(DirectoryError::BadRequest(format!("directoryScopeId '{directory_scope_id}' is not supported: use '/' (tenant-wide) or '/administrativeUnits/{{id}}'.")));
+        };
+        if crate::ops::admin_units::find(env, tenant, au)
+            .await
+            .is_err()
+        {
+            return Err(DirectoryError::BadRequest(format!("directoryScopeId '{directory_scope_id}' names no administrative unit in this tenant.")));
+        }
     }
     let principal = ObjectId::parse(principal_id).ok_or_else(|| {
         DirectoryError::BadRequest(format!("principalId '{principal_id}' is not a GUID."))
@@ -37,10 +45,11 @@ pub async fn assign(
         }
     }
     let existing = env.store.directory_role_assignments(tenant.id).await?;
-    if existing
-        .iter()
-        .any(|r| r.principal_id == principal && r.role_template_id == role.template_id)
-    {
+    if existing.iter().any(|r| {
+        r.principal_id == principal
+            && r.role_template_id == role.template_id
+            && r.directory_scope_id == directory_scope_id
+    }) {
         return Err(DirectoryError::Conflict(format!(
             "The principal already holds '{}'.",
             role.display_name
@@ -51,7 +60,7 @@ pub async fn assign(
         tenant_id: tenant.id,
         principal_id: principal,
         role_template_id: role.template_id,
-        directory_scope_id: "/".into(),
+        directory_scope_id: directory_scope_id.to_string(),
     };
     let audit = env.audit(
         tenant,

@@ -2,6 +2,7 @@
 //! intended writes with their audit records. Time, randomness and password hashing come in
 //! through [`Env`], so every op replays in a test with fixed values.
 
+pub mod admin_units;
 pub mod applications;
 pub mod consent;
 pub mod directory_roles;

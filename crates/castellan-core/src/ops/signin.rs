@@ -226,7 +226,7 @@ pub async fn user_tokens(
         .directory_role_assignments(tenant.id)
         .await?
         .into_iter()
-        .filter(|r| r.principal_id == user.id)
+        .filter(|r| r.principal_id == user.id && r.directory_scope_id == "/")
         .map(|r| r.role_template_id.to_string())
         .collect();
     wids.sort();

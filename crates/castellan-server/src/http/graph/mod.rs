@@ -94,9 +94,9 @@ pub struct Caller {
     pub base: String,
     /// The client application's appId (`azp`).
     pub client_app_id: String,
-    /// For delegated calls: the signed-in user's directory role templates and whether they are
-    /// a guest (their own rights, intersected with the token's scopes).
-    pub user_rights: Option<(Vec<uuid::Uuid>, bool)>,
+    /// For delegated calls: the signed-in user's directory roles `(template, directoryScopeId)`
+    /// and whether they are a guest (their own rights, intersected with the token's scopes).
+    pub user_rights: Option<(Vec<(uuid::Uuid, String)>, bool)>,
 }
 
 impl Caller {
@@ -110,7 +110,7 @@ impl Caller {
         })?;
         // Delegated: the scope is necessary but not sufficient; the user needs the right too.
         if let Some((roles, guest)) = &self.user_rights {
-            castellan_core::directory_roles::user_may(area, access, roles, *guest).map_err(|why| {
+            castellan_core::directory_roles::user_may_on(area, access, roles, &[], *guest).map_err(|why| {
                 self.err(GraphError::forbidden(format!(
                     "Insufficient privileges to complete the operation. The token has the scope, but {why}"
                 )))
@@ -118,6 +118,36 @@ impl Caller {
         }
         Ok(())
     }
+    /// Like [`Caller::require`] for an operation on one user: roles scoped to an administrative
+    /// unit the target belongs to count too.
+    pub async fn require_on_user(
+        &self,
+        s: &AppState,
+        area: Area,
+        access: Access,
+        target: ObjectId,
+    ) -> Result<(), ApiError> {
+        graph_rules::check(&self.permissions, area, access).map_err(|needed| {
+            self.err(GraphError::forbidden(format!(
+                "Insufficient privileges to complete the operation. The token needs one of these permissions: {}.",
+                needed.join(", ")
+            )))
+        })?;
+        if let Some((roles, guest)) = &self.user_rights {
+            let aus = s
+                .store
+                .aus_of(self.tenant.id, target)
+                .await
+                .map_err(|e| self.err(GraphError::unavailable(e.to_string())))?;
+            castellan_core::directory_roles::user_may_on(area, access, roles, &aus, *guest).map_err(|why| {
+                self.err(GraphError::forbidden(format!(
+                    "Insufficient privileges to complete the operation. The token has the scope, but {why}"
+                )))
+            })?;
+        }
+        Ok(())
+    }
+
     /// Wraps an error with this request's id.
     pub fn err(&self, e: impl Into<GraphError>) -> ApiError {
         ApiError(e.into(), self.cid.clone())
@@ -196,14 +226,17 @@ impl FromRequestParts<AppState> for Caller {
         let mut user_rights = None;
         let (permissions, actor) = match &c.scp {
             Some(scp) => {
-                let roles: Vec<uuid::Uuid> = match s.store.directory_role_assignments(tid).await {
-                    Ok(all) => all
-                        .into_iter()
-                        .filter(|r| r.principal_id == oid)
-                        .map(|r| r.role_template_id)
-                        .collect(),
-                    Err(e) => return Err(ApiError(GraphError::unavailable(e.to_string()), cid)),
-                };
+                let roles: Vec<(uuid::Uuid, String)> =
+                    match s.store.directory_role_assignments(tid).await {
+                        Ok(all) => all
+                            .into_iter()
+                            .filter(|r| r.principal_id == oid)
+                            .map(|r| (r.role_template_id, r.directory_scope_id))
+                            .collect(),
+                        Err(e) => {
+                            return Err(ApiError(GraphError::unavailable(e.to_string()), cid))
+                        }
+                    };
                 let upn = match s.store.user(tid, oid).await {
                     Ok(Some(u)) if u.account_enabled => {
                         user_rights =

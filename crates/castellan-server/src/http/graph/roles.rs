@@ -38,6 +38,224 @@ pub fn router() -> Router<AppState> {
             "/v1.0/roleManagement/directory/roleAssignments/{id}",
             get(assignment).delete(unassign),
         )
+        .route(
+            "/v1.0/directory/administrativeUnits",
+            get(list_aus).post(create_au),
+        )
+        .route(
+            "/v1.0/directory/administrativeUnits/{id}",
+            get(get_au).delete(delete_au),
+        )
+        .route(
+            "/v1.0/directory/administrativeUnits/{id}/members",
+            get(au_members),
+        )
+        .route(
+            "/v1.0/directory/administrativeUnits/{id}/members/$ref",
+            axum::routing::post(add_au_member),
+        )
+        .route(
+            "/v1.0/directory/administrativeUnits/{id}/members/{member}/$ref",
+            axum::routing::delete(remove_au_member),
+        )
+}
+
+fn render_au(a: &castellan_core::model::AdministrativeUnit) -> Value {
+    json!({
+        "id": a.id.to_string(),
+        "displayName": a.display_name,
+        "description": a.description,
+        "visibility": null,
+        "membershipType": "Assigned",
+        "isMemberManagementRestricted": false,
+    })
+}
+
+fn au_spec() -> EntitySpec {
+    EntitySpec::new(
+        "microsoft.graph.administrativeUnit",
+        &[
+            "id",
+            "displayName",
+            "description",
+            "visibility",
+            "membershipType",
+            "isMemberManagementRestricted",
+        ],
+        &["displayName", "id"],
+        "id",
+    )
+}
+
+async fn list_aus(
+    State(s): State<AppState>,
+    c: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    c.require(Area::RoleManagement, Access::Read)?;
+    let all = s
+        .store
+        .administrative_units(c.tenant.id)
+        .await
+        .map_err(store_err(&c))?;
+    list(
+        &c,
+        &uri,
+        &headers,
+        &au_spec(),
+        "directory/administrativeUnits",
+        all.iter().map(render_au).collect(),
+    )
+}
+
+async fn get_au(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    c.require(Area::RoleManagement, Access::Read)?;
+    let mut ent = OsEntropy;
+    let au = castellan_core::ops::admin_units::find(&c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
+    Ok(Json(with_context(
+        &c,
+        "directory/administrativeUnits/$entity",
+        render_au(&au),
+    ))
+    .into_response())
+}
+
+async fn create_au(
+    State(s): State<AppState>,
+    c: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    c.require(Area::RoleManagement, Access::Write)?;
+    let v = json_body(&c, &body)?;
+    if let Some(k) = v.as_object().and_then(|o| {
+        o.keys()
+            .find(|k| {
+                !["displayName", "description", "@odata.type", "visibility"].contains(&k.as_str())
+            })
+            .cloned()
+    }) {
+        return Err(c.err(GraphError::bad_request(format!("Property '{k}' is not supported on administrativeUnit by this server (supported: displayName, description)."))));
+    }
+    let name = v
+        .get("displayName")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let desc = v
+        .get("description")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut ent = OsEntropy;
+    let au =
+        castellan_core::ops::admin_units::create(&mut c.env(&s, &mut ent), &c.tenant, &name, desc)
+            .await
+            .map_err(|e| c.err(e))?;
+    Ok(created(
+        format!("{}/directory/administrativeUnits/{}", c.base, au.id),
+        with_context(&c, "directory/administrativeUnits/$entity", render_au(&au)),
+    ))
+}
+
+async fn delete_au(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    c.require(Area::RoleManagement, Access::Write)?;
+    let mut ent = OsEntropy;
+    castellan_core::ops::admin_units::delete(&mut c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
+    Ok(no_content())
+}
+
+async fn au_members(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    c.require(Area::RoleManagement, Access::Read)?;
+    let mut ent = OsEntropy;
+    let au = castellan_core::ops::admin_units::find(&c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
+    let ids = s
+        .store
+        .au_members(c.tenant.id, au.id)
+        .await
+        .map_err(store_err(&c))?;
+    let mut items = Vec::new();
+    for m in ids {
+        if let Some(kind) = s
+            .store
+            .object_kind(c.tenant.id, m)
+            .await
+            .map_err(store_err(&c))?
+        {
+            if let Some(v) = super::render_object(&s, &c.tenant, m, kind)
+                .await
+                .map_err(store_err(&c))?
+            {
+                items.push(v);
+            }
+        }
+    }
+    let spec = EntitySpec::new(
+        "microsoft.graph.directoryObject",
+        &[
+            "id",
+            "displayName",
+            "userPrincipalName",
+            "@odata.type",
+            "mail",
+            "mailNickname",
+        ],
+        &["id"],
+        "id",
+    );
+    list(&c, &uri, &headers, &spec, "directoryObjects", items)
+}
+
+async fn add_au_member(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    c.require(Area::RoleManagement, Access::Write)?;
+    let member = castellan_wire::graph::parse_ref(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
+    let mut ent = OsEntropy;
+    castellan_core::ops::admin_units::add_member(&mut c.env(&s, &mut ent), &c.tenant, &id, member)
+        .await
+        .map_err(|e| c.err(e))?;
+    Ok(no_content())
+}
+
+async fn remove_au_member(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((id, member)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    c.require(Area::RoleManagement, Access::Write)?;
+    let mut ent = OsEntropy;
+    castellan_core::ops::admin_units::remove_member(
+        &mut c.env(&s, &mut ent),
+        &c.tenant,
+        &id,
+        &member,
+    )
+    .await
+    .map_err(|e| c.err(e))?;
+    Ok(no_content())
 }
 
 fn render_definition(r: &RoleDefinition) -> Value {
@@ -60,7 +278,7 @@ fn render_assignment(a: &DirectoryRoleAssignment) -> Value {
         "id": a.id.to_string(),
         "principalId": a.principal_id.to_string(),
         "roleDefinitionId": a.role_template_id.to_string(),
-        "directoryScopeId": "/",
+        "directoryScopeId": a.directory_scope_id,
         "appScopeId": null,
     })
 }

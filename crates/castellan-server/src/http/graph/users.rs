@@ -144,7 +144,16 @@ async fn update(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Users, Access::Write)?;
+    c.require(Area::Users, Access::Read)?;
+    let target = {
+        let mut ent = OsEntropy;
+        users::find(&c.env(&s, &mut ent), &c.tenant, &id)
+            .await
+            .map_err(|e| c.err(e))?
+            .id
+    };
+    c.require_on_user(&s, Area::Users, Access::Write, target)
+        .await?;
     let input = wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
     users::update(&mut c.env(&s, &mut ent), &c.tenant, &id, input)
@@ -158,7 +167,16 @@ async fn delete(
     c: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Users, Access::Write)?;
+    c.require(Area::Users, Access::Read)?;
+    let target = {
+        let mut ent = OsEntropy;
+        users::find(&c.env(&s, &mut ent), &c.tenant, &id)
+            .await
+            .map_err(|e| c.err(e))?
+            .id
+    };
+    c.require_on_user(&s, Area::Users, Access::Write, target)
+        .await?;
     let mut ent = OsEntropy;
     users::delete(&mut c.env(&s, &mut ent), &c.tenant, &id)
         .await
@@ -173,7 +191,16 @@ async fn revoke_sessions(
     c: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Users, Access::Write)?;
+    c.require(Area::Users, Access::Read)?;
+    let target = {
+        let mut ent = OsEntropy;
+        users::find(&c.env(&s, &mut ent), &c.tenant, &id)
+            .await
+            .map_err(|e| c.err(e))?
+            .id
+    };
+    c.require_on_user(&s, Area::Users, Access::Write, target)
+        .await?;
     let mut ent = OsEntropy;
     users::revoke_sign_in_sessions(&mut c.env(&s, &mut ent), &c.tenant, &id)
         .await
