@@ -227,10 +227,10 @@ mod tests {
             id("User Administrator"),
             format!("/administrativeUnits/{au}"),
         );
-        assert!(user_may_on(Users, Write, &[ua.clone()], &[au], false).is_ok());
-        assert!(user_may_on(Users, Write, &[ua.clone()], &[other], false).is_err());
-        assert!(user_may_on(Users, Write, &[ua.clone()], &[], false).is_err());
-        assert!(user_may_on(Users, Write, &[ua.clone()], &[au], true).is_err());
+        assert!(user_may_on(Users, Write, std::slice::from_ref(&ua), &[au], false).is_ok());
+        assert!(user_may_on(Users, Write, std::slice::from_ref(&ua), &[other], false).is_err());
+        assert!(user_may_on(Users, Write, std::slice::from_ref(&ua), &[], false).is_err());
+        assert!(user_may_on(Users, Write, std::slice::from_ref(&ua), &[au], true).is_err());
         let wide = (id("User Administrator"), "/".to_string());
         assert!(user_may_on(Users, Write, &[wide], &[], false).is_ok());
         let reader = (id("Global Reader"), format!("/administrativeUnits/{au}"));
