@@ -308,3 +308,29 @@ def test_sign_ins_list_newest_first_and_filters_by_time(demo, graph, new_user, s
         assert recs[2]["id"] not in ids
     bad = graph.get("/auditLogs/signIns", params={"$filter": "nosuchfield eq 1"})
     assert bad.status_code == 400
+
+
+def test_spa_codes_are_redeemed_only_cross_origin(demo, graph):
+    import base64
+    import os
+    r = graph.post("/applications", {"displayName": "SPA sample", "spa": {"redirectUris": ["http://localhost:44395/spa"]}})
+    assert r.status_code == 201, r.text
+    app_obj = r.json()
+    sp = graph.post("/servicePrincipals", {"appId": app_obj["appId"]}).json()
+    graph_sp = graph.get("/servicePrincipals", params={"$filter": "appId eq '00000003-0000-0000-c000-000000000000'"}).json()["value"][0]
+    graph.post("/oauth2PermissionGrants", {"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph_sp["id"], "scope": "User.Read openid profile offline_access"})
+    verifier = base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    url = (f"{demo['authority']}/oauth2/v2.0/authorize?client_id={app_obj['appId']}&response_type=code"
+           f"&redirect_uri=http%3A%2F%2Flocalhost%3A44395%2Fspa&scope=User.Read%20openid%20offline_access&state=s"
+           f"&code_challenge={challenge}&code_challenge_method=S256")
+    params = redirect_params(sign_in(Browser(), url, demo["user"]["upn"], demo["user"]["password"]))
+    form = {"grant_type": "authorization_code", "client_id": app_obj["appId"], "code": params["code"],
+            "redirect_uri": "http://localhost:44395/spa", "code_verifier": verifier}
+    token_url = f"{demo['authority']}/oauth2/v2.0/token"
+    no_origin = requests.post(token_url, data=form)
+    assert no_origin.status_code == 400 and 9002327 in no_origin.json()["error_codes"], no_origin.text
+    ok = requests.post(token_url, data=form, headers={"Origin": "http://localhost:44395"})
+    assert ok.status_code == 200, ok.text
+    assert ok.headers.get("access-control-allow-origin") in ("*", "http://localhost:44395")
+    assert ok.json()["refresh_token"]

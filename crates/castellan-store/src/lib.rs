@@ -130,6 +130,25 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     }
 }
 
+/// Runs a store operation again when the engine reports a transient conflict (SQLite's
+/// "database is locked" on a read-to-write upgrade, PostgreSQL serialization failures and
+/// deadlocks), with a short growing backoff.
+macro_rules! retrying {
+    ($body:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            match $body {
+                Err(e) if is_retryable(&e) && attempt < 8 => {
+                    attempt += 1;
+                    let jitter = u64::from(std::process::id() % 7 + attempt * 11);
+                    tokio_sleep(Duration::from_millis(15 * u64::from(attempt) + jitter)).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
 fn is_retryable(e: &StoreError) -> bool {
     match e {
         StoreError::Backend(m) => {
@@ -1063,9 +1082,12 @@ impl Store for SqlStore {
     }
 
     async fn insert_grant(&self, g: &Grant) -> Result<(), StoreError> {
+        retrying!(async {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         exec(&mut tx, "INSERT INTO grants (handle, kind, tenant_id, family, user_id, lookup, state, created, expires, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", &grant_args(g)?).await?;
         tx.commit().await.map_err(backend)
+        }
+        .await)
     }
 
     async fn grant(&self, handle: &str) -> Result<Option<Grant>, StoreError> {
@@ -1090,55 +1112,76 @@ impl Store for SqlStore {
     }
 
     async fn update_grant(&self, expected: GrantState, next: &Grant) -> Result<bool, StoreError> {
+        retrying!(async {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let mut args = grant_args(next)?;
         args.push(Arg::S(expected.as_str().into()));
         let n = exec(&mut tx, "UPDATE grants SET kind = $2, tenant_id = $3, family = $4, user_id = $5, lookup = $6, state = $7, created = $8, expires = $9, data = $10 WHERE handle = $1 AND state = $11", &args).await?;
         tx.commit().await.map_err(backend)?;
         Ok(n == 1)
+        }
+        .await)
     }
 
     async fn upsert_grant(&self, g: &Grant) -> Result<(), StoreError> {
+        retrying!(async {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         exec(&mut tx, "INSERT INTO grants (handle, kind, tenant_id, family, user_id, lookup, state, created, expires, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (handle) DO UPDATE SET state = excluded.state, expires = excluded.expires, data = excluded.data", &grant_args(g)?).await?;
         tx.commit().await.map_err(backend)
+        }
+        .await)
     }
 
     async fn revoke_grants(&self, scope: &RevokeScope) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let n = revoke_in(&mut tx, scope).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(n)
+        retrying!(
+            async {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let n = revoke_in(&mut tx, scope).await?;
+                tx.commit().await.map_err(backend)?;
+                Ok(n)
+            }
+            .await
+        )
     }
 
     async fn purge_grants(&self, now: Timestamp) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let n = exec(
-            &mut tx,
-            "DELETE FROM grants WHERE expires < $1",
-            &[Arg::I(now.millis())],
+        retrying!(
+            async {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let n = exec(
+                    &mut tx,
+                    "DELETE FROM grants WHERE expires < $1",
+                    &[Arg::I(now.millis())],
+                )
+                .await?;
+                tx.commit().await.map_err(backend)?;
+                Ok(n)
+            }
+            .await
         )
-        .await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(n)
     }
 
     async fn insert_sign_ins(&self, records: &[SignIn]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        for r in records {
-            exec(
-                &mut tx,
-                "INSERT INTO sign_ins (id, tenant_id, time, data) VALUES ($1, $2, $3, $4)",
-                &[
-                    s(r.id),
-                    s(r.tenant_id),
-                    Arg::I(r.created.millis()),
-                    Arg::S(json(&SignInDoc::from(r))?),
-                ],
-            )
-            .await?;
-        }
-        tx.commit().await.map_err(backend)
+        retrying!(
+            async {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                for r in records {
+                    exec(
+                        &mut tx,
+                        "INSERT INTO sign_ins (id, tenant_id, time, data) VALUES ($1, $2, $3, $4)",
+                        &[
+                            s(r.id),
+                            s(r.tenant_id),
+                            Arg::I(r.created.millis()),
+                            Arg::S(json(&SignInDoc::from(r))?),
+                        ],
+                    )
+                    .await?;
+                }
+                tx.commit().await.map_err(backend)
+            }
+            .await
+        )
     }
 
     async fn sign_ins(&self, t: TenantId, q: &SignInQuery) -> Result<Vec<SignIn>, StoreError> {

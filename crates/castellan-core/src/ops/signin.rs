@@ -347,6 +347,8 @@ pub struct ClientProof<'a> {
     pub secret: Option<&'a SecretText>,
     /// A `client_assertion` was sent and verified by the server.
     pub assertion_verified: bool,
+    /// The request came cross-origin from a browser (it had an `Origin` header).
+    pub cross_origin: bool,
 }
 
 /// Tokens for a user, plus the refresh token's secret if one was issued.
@@ -509,6 +511,14 @@ pub async fn redeem_code(
             return Err(e.into());
         }
         auth_code::CodeDecision::Redeem => {}
+    }
+    if g.attr("spa") == Some("1") && !client.cross_origin {
+        return Err(AadstsError {
+            code: 9002327,
+            error: crate::error::OAuthError::InvalidRequest,
+            message: "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests (from the browser, with an Origin header).".into(),
+        }
+        .into());
     }
     let public = g.attr("public") == Some("1");
     let auth = authenticate_client(&app, client.secret, client.assertion_verified, public, now)?;

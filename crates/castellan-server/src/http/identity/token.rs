@@ -385,6 +385,7 @@ pub async fn token(
                 client_id: &client_id,
                 secret: secret.as_ref(),
                 assertion_verified,
+                cross_origin: headers.contains_key(header::ORIGIN),
             };
             let (store, uti) = (s.store.as_ref(), (random_token(16), random_token(16)));
             let r = if code_grant {
@@ -489,6 +490,7 @@ pub async fn token(
                 client_id: &client_id,
                 secret: secret.as_ref(),
                 assertion_verified,
+                cross_origin: headers.contains_key(header::ORIGIN),
             };
             let r = signin_ops::on_behalf_of(
                 s.store.as_ref(),
