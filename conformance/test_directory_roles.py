@@ -94,3 +94,35 @@ def test_user_administrator_scoped_to_an_administrative_unit(demo, graph, new_us
     assert graph.get("/roleManagement/directory/roleAssignments", params={"$filter": f"principalId eq '{admin_id}'"}).json()["value"] == []
     again = requests.patch(f"{demo['graph_url']}/users/{inside}", headers=h, json={"department": "Lyon"})
     assert again.status_code == 403
+
+
+def test_role_assignable_group_gives_its_members_the_role(demo, graph, new_user):
+    upn, pw, uid = new_user()
+    _, _, target = new_user()
+    bad = graph.post("/groups", {"displayName": "not security", "mailEnabled": True, "mailNickname": "rag-m365", "securityEnabled": False, "groupTypes": ["Unified"], "isAssignableToRole": True})
+    assert bad.status_code == 400
+    g = graph.post("/groups", {"displayName": "Helpdesk crew", "mailEnabled": False, "mailNickname": f"rag{uid[:8]}", "securityEnabled": True, "isAssignableToRole": True})
+    assert g.status_code == 201 and g.json()["isAssignableToRole"] is True, g.text
+    g = g.json()
+    assert graph.patch(f"/groups/{g['id']}", {"isAssignableToRole": False}).status_code == 400
+    plain = graph.post("/groups", {"displayName": "plain", "mailEnabled": False, "mailNickname": f"plain{uid[:8]}", "securityEnabled": True}).json()
+    assert graph.post("/roleManagement/directory/roleAssignments", {"principalId": plain["id"], "roleDefinitionId": USER_ADMIN, "directoryScopeId": "/"}).status_code == 400
+    a = graph.post("/roleManagement/directory/roleAssignments", {"principalId": g["id"], "roleDefinitionId": USER_ADMIN, "directoryScopeId": "/"})
+    assert a.status_code == 201, a.text
+    ref = {"@odata.id": f"{demo['graph_url']}/directoryObjects/{uid}"}
+    assert graph.post(f"/groups/{g['id']}/members/$ref", ref).status_code == 204
+    # Role-assignable groups do not nest.
+    nested = graph.post(f"/groups/{g['id']}/members/$ref", {"@odata.id": f"{demo['graph_url']}/directoryObjects/{plain['id']}"})
+    assert nested.status_code == 400
+    token = delegated_token(demo, upn, pw)
+    assert USER_ADMIN in jwt.decode(token, options={"verify_signature": False})["wids"]
+    h = {"Authorization": f"Bearer {token}"}
+    assert requests.patch(f"{demo['graph_url']}/users/{target}", headers=h, json={"officeLocation": "B1"}).status_code == 204
+    # Its membership is privileged: a User Administrator's delegated token cannot change it.
+    r = requests.post(f"{demo['graph_url']}/groups/{g['id']}/members/$ref", headers=h, json={"@odata.id": f"{demo['graph_url']}/directoryObjects/{target}"})
+    assert r.status_code == 403, r.text
+    # Leaving the group takes the role away.
+    assert requests.delete(f"{demo['graph_url']}/groups/{g['id']}/members/{uid}/$ref", headers=graph.h).status_code == 204
+    token = delegated_token(demo, upn, pw)
+    assert "wids" not in jwt.decode(token, options={"verify_signature": False})
+    assert requests.patch(f"{demo['graph_url']}/users/{target}", headers={"Authorization": f"Bearer {token}"}, json={"officeLocation": "B2"}).status_code == 403

@@ -107,6 +107,7 @@ pub fn group(ids: &mut Ids, t: &Tenant, name: &str) -> Group {
         group_types: vec!["Unified".into()],
         mail_enabled: true,
         security_enabled: false,
+        is_assignable_to_role: false,
         mail_nickname: name.into(),
         created: Timestamp(5),
     }

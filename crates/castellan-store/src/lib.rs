@@ -1641,6 +1641,8 @@ struct GroupDoc {
     group_types: Vec<String>,
     mail_enabled: bool,
     security_enabled: bool,
+    #[serde(default)]
+    role_assignable: bool,
     mail_nickname: String,
     created: i64,
 }
@@ -1655,6 +1657,7 @@ impl From<&Group> for GroupDoc {
             group_types: g.group_types.clone(),
             mail_enabled: g.mail_enabled,
             security_enabled: g.security_enabled,
+            role_assignable: g.is_assignable_to_role,
             mail_nickname: g.mail_nickname.clone(),
             created: g.created.millis(),
         }
@@ -1672,6 +1675,7 @@ impl TryFrom<GroupDoc> for Group {
             group_types: d.group_types,
             mail_enabled: d.mail_enabled,
             security_enabled: d.security_enabled,
+            is_assignable_to_role: d.role_assignable,
             mail_nickname: d.mail_nickname,
             created: Timestamp(d.created),
         })

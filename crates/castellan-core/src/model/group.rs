@@ -25,6 +25,9 @@ pub struct Group {
     pub security_enabled: bool,
     /// Mail nickname.
     pub mail_nickname: String,
+    /// Role-assignable (`isAssignableToRole`, set at creation only): may hold directory roles;
+    /// only Privileged Role Administrators (or Global Administrators) change its members.
+    pub is_assignable_to_role: bool,
     /// Creation time.
     pub created: Timestamp,
 }

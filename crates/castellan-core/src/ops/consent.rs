@@ -78,13 +78,13 @@ pub async fn need(
             user.id,
         ),
     };
-    let roles: Vec<uuid::Uuid> = store
-        .directory_role_assignments(tenant.id)
-        .await?
-        .into_iter()
-        .filter(|r| r.principal_id == user.id && r.directory_scope_id == "/")
-        .map(|r| r.role_template_id)
-        .collect();
+    let roles: Vec<uuid::Uuid> =
+        crate::ops::directory_roles::effective_roles(store, tenant.id, user.id)
+            .await?
+            .into_iter()
+            .filter(|(_, scope)| scope == "/")
+            .map(|(r, _)| r)
+            .collect();
     let is_admin = consent::is_consent_admin(&roles);
     let policy: UserConsentPolicy = tenant.settings.user_consent;
     let blocked =
@@ -208,14 +208,13 @@ pub async fn admin_consent(
     app: &Application,
     admin: &User,
 ) -> Result<ServicePrincipal, DirectoryError> {
-    let roles: Vec<uuid::Uuid> = env
-        .store
-        .directory_role_assignments(tenant.id)
-        .await?
-        .into_iter()
-        .filter(|r| r.principal_id == admin.id && r.directory_scope_id == "/")
-        .map(|r| r.role_template_id)
-        .collect();
+    let roles: Vec<uuid::Uuid> =
+        crate::ops::directory_roles::effective_roles(env.store, tenant.id, admin.id)
+            .await?
+            .into_iter()
+            .filter(|(_, scope)| scope == "/")
+            .map(|(r, _)| r)
+            .collect();
     if !consent::is_consent_admin(&roles) {
         return Err(DirectoryError::Forbidden(format!(
             "'{}' is not an administrator who can grant tenant-wide consent (Global, Privileged Role, Cloud Application or Application Administrator).",

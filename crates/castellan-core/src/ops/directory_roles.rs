@@ -36,7 +36,14 @@ pub async fn assign(
     match env.store.object_kind(tenant.id, principal).await? {
         Some(ObjectKind::User | ObjectKind::ServicePrincipal) => {}
         Some(ObjectKind::Group) => {
-            return Err(DirectoryError::BadRequest("Role-assignable groups are not supported on this server yet: assign the role to users or service principals.".into()))
+            let assignable = env
+                .store
+                .group(tenant.id, principal)
+                .await?
+                .is_some_and(|g| g.is_assignable_to_role);
+            if !assignable {
+                return Err(DirectoryError::BadRequest("Only role-assignable groups (created with isAssignableToRole true) can hold directory roles.".into()));
+            }
         }
         _ => {
             return Err(DirectoryError::BadRequest(format!(
@@ -120,4 +127,43 @@ pub async fn remove(env: &mut Env<'_>, tenant: &Tenant, id: &str) -> Result<(), 
         .audit(audit);
     env.store.commit(set).await?;
     Ok(())
+}
+
+/// A principal's directory roles `(template, directoryScopeId)`: assigned to it directly, or to
+/// a role-assignable group it is a direct member of (role assignments do not nest further).
+pub async fn effective_roles(
+    store: &dyn crate::store::Store,
+    tenant: crate::TenantId,
+    principal: ObjectId,
+) -> Result<Vec<(uuid::Uuid, String)>, crate::store::StoreError> {
+    let all = store.directory_role_assignments(tenant).await?;
+    if all.is_empty() {
+        return Ok(vec![]);
+    }
+    let direct_groups: Vec<ObjectId> = store
+        .memberships(tenant)
+        .await?
+        .into_iter()
+        .filter(|m| m.member_id == principal)
+        .map(|m| m.group_id)
+        .collect();
+    let mut holders = vec![principal];
+    for g in direct_groups {
+        if all.iter().any(|a| a.principal_id == g)
+            && store
+                .group(tenant, g)
+                .await?
+                .is_some_and(|g| g.is_assignable_to_role)
+        {
+            holders.push(g);
+        }
+    }
+    let mut out: Vec<(uuid::Uuid, String)> = all
+        .into_iter()
+        .filter(|a| holders.contains(&a.principal_id))
+        .map(|a| (a.role_template_id, a.directory_scope_id))
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
 }

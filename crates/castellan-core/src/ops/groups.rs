@@ -23,6 +23,8 @@ pub struct GroupInput {
     pub security_enabled: Field<bool>,
     /// mailNickname
     pub mail_nickname: Field<String>,
+    /// isAssignableToRole (creation only)
+    pub is_assignable_to_role: Field<bool>,
 }
 
 fn is_unified(types: &[String]) -> bool {
@@ -73,6 +75,17 @@ pub async fn create(
     validate_mail_nickname(&mail_nickname).map_err(DirectoryError::BadRequest)?;
     let group_types = input.group_types.value().cloned().unwrap_or_default();
     check_types(&group_types, mail_enabled, security_enabled)?;
+    let is_assignable_to_role = input
+        .is_assignable_to_role
+        .value()
+        .copied()
+        .unwrap_or(false);
+    if is_assignable_to_role && !security_enabled {
+        return Err(DirectoryError::BadRequest(
+            "A role-assignable group (isAssignableToRole true) must have securityEnabled true."
+                .into(),
+        ));
+    }
     let g = Group {
         id: env.new_id(),
         tenant_id: tenant.id,
@@ -82,6 +95,7 @@ pub async fn create(
         mail_enabled,
         security_enabled,
         mail_nickname,
+        is_assignable_to_role,
         created: env.now,
     };
     let audit = env.audit(
@@ -118,6 +132,11 @@ pub async fn update(
     input: GroupInput,
 ) -> Result<Group, DirectoryError> {
     let old = find(env, tenant, id).await?;
+    if input.is_assignable_to_role.is_present() {
+        return Err(DirectoryError::BadRequest(
+            "isAssignableToRole can only be set when the group is created.".into(),
+        ));
+    }
     let mut g = old.clone();
     let mut props = Vec::new();
     if input.display_name.is_present() {
@@ -211,6 +230,12 @@ pub async fn add_member(
         }
         None => return Err(not_found(member)),
     };
+    if kind == ObjectKind::Group && g.is_assignable_to_role {
+        return Err(DirectoryError::BadRequest(format!(
+            "Role-assignable group '{}' cannot contain other groups (role assignments do not nest).",
+            g.display_name
+        )));
+    }
     if kind == ObjectKind::Group {
         if is_unified(&g.group_types) {
             return Err(DirectoryError::BadRequest(format!(

@@ -222,13 +222,13 @@ pub async fn user_tokens(
         nonce,
     })?;
     tokens.access = crate::flow::for_token_version(tokens.access, version, &scopes.resource);
-    let mut wids: Vec<String> = store
-        .directory_role_assignments(tenant.id)
-        .await?
-        .into_iter()
-        .filter(|r| r.principal_id == user.id && r.directory_scope_id == "/")
-        .map(|r| r.role_template_id.to_string())
-        .collect();
+    let mut wids: Vec<String> =
+        crate::ops::directory_roles::effective_roles(store, tenant.id, user.id)
+            .await?
+            .into_iter()
+            .filter(|(_, scope)| scope == "/")
+            .map(|(r, _)| r.to_string())
+            .collect();
     wids.sort();
     wids.dedup();
     // groups: the resource's setting for the access token, the client's for the ID token.

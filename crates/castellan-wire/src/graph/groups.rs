@@ -17,6 +17,7 @@ pub const WRITABLE: &[&str] = &[
     "securityEnabled",
     "mailNickname",
     "visibility",
+    "isAssignableToRole",
 ];
 /// Read-only properties.
 pub const READ_ONLY: &[&str] = &["id", "createdDateTime", "deletedDateTime", "mail"];
@@ -49,7 +50,7 @@ pub fn render(g: &Group, domain: &str) -> Value {
         "mail": if g.mail_enabled { Value::String(format!("{}@{domain}", g.mail_nickname)) } else { Value::Null },
         "createdDateTime": graph_datetime(g.created),
         "visibility": if g.group_types.is_empty() { Value::Null } else { Value::String("Private".into()) },
-        "isAssignableToRole": false,
+        "isAssignableToRole": g.is_assignable_to_role,
     })
 }
 
@@ -71,5 +72,6 @@ pub fn parse(body: &Value) -> Result<GroupInput, GraphError> {
         mail_enabled: bool_field(o, "mailEnabled")?,
         security_enabled: bool_field(o, "securityEnabled")?,
         mail_nickname: str_field(o, "mailNickname")?,
+        is_assignable_to_role: bool_field(o, "isAssignableToRole")?,
     })
 }

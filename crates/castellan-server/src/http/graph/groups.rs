@@ -82,6 +82,10 @@ async fn list_groups(
 async fn create(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Response, ApiError> {
     c.require(Area::Groups, Access::Write)?;
     let input = wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
+    if input.is_assignable_to_role.value() == Some(&true) {
+        // Creating a role-assignable group is a privileged-role operation.
+        c.require(Area::RoleManagement, Access::Write)?;
+    }
     let mut ent = OsEntropy;
     let g = groups::create(&mut c.env(&s, &mut ent), &c.tenant, input)
         .await
@@ -214,6 +218,7 @@ async fn add_member(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     c.require(Area::Groups, Access::Write)?;
+    require_privileged_if_assignable(&s, &c, &id).await?;
     let m = parse_ref(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
     groups::add_member(&mut c.env(&s, &mut ent), &c.tenant, &id, m)
@@ -228,6 +233,7 @@ async fn remove_member(
     Path((id, member)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     c.require(Area::Groups, Access::Write)?;
+    require_privileged_if_assignable(&s, &c, &id).await?;
     let m = parse_id(&c, &member)?;
     let mut ent = OsEntropy;
     groups::remove_member(&mut c.env(&s, &mut ent), &c.tenant, &id, m)
@@ -322,4 +328,22 @@ async fn transitive_member_of(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     member_of_impl(s, c, id, uri, headers, true).await
+}
+
+/// Membership of a role-assignable group grants directory roles: only callers with the
+/// privileged-role right (RoleManagement.ReadWrite.Directory; delegated: Privileged Role
+/// Administrator or Global Administrator) may change it.
+async fn require_privileged_if_assignable(
+    s: &AppState,
+    c: &Caller,
+    id: &str,
+) -> Result<(), ApiError> {
+    let mut ent = OsEntropy;
+    let g = groups::find(&c.env(s, &mut ent), &c.tenant, id)
+        .await
+        .map_err(|e| c.err(e))?;
+    if g.is_assignable_to_role {
+        c.require(Area::RoleManagement, Access::Write)?;
+    }
+    Ok(())
 }

@@ -227,12 +227,14 @@ impl FromRequestParts<AppState> for Caller {
         let (permissions, actor) = match &c.scp {
             Some(scp) => {
                 let roles: Vec<(uuid::Uuid, String)> =
-                    match s.store.directory_role_assignments(tid).await {
-                        Ok(all) => all
-                            .into_iter()
-                            .filter(|r| r.principal_id == oid)
-                            .map(|r| (r.role_template_id, r.directory_scope_id))
-                            .collect(),
+                    match castellan_core::ops::directory_roles::effective_roles(
+                        s.store.as_ref(),
+                        tid,
+                        oid,
+                    )
+                    .await
+                    {
+                        Ok(r) => r,
                         Err(e) => {
                             return Err(ApiError(GraphError::unavailable(e.to_string()), cid))
                         }

@@ -1210,15 +1210,14 @@ async fn show_admin_consent(
         Ok(p) => p,
         Err(_) => return fail(Fail::Unavailable("store".into()), ""),
     };
-    let roles: Vec<uuid::Uuid> = s
-        .store
-        .directory_role_assignments(tenant.id)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|r| r.principal_id == user.id)
-        .map(|r| r.role_template_id)
-        .collect();
+    let roles: Vec<uuid::Uuid> =
+        castellan_core::ops::directory_roles::effective_roles(s.store.as_ref(), tenant.id, user.id)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, scope)| scope == "/")
+            .map(|(r, _)| r)
+            .collect();
     let blocked = (!castellan_core::flow::consent::is_consent_admin(&roles)).then(|| {
         format!("{} is not an administrator who can grant consent for the whole organization; ask a Global, Privileged Role, Cloud Application or Application Administrator.", user.user_principal_name)
     });
