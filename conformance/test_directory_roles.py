@@ -126,3 +126,30 @@ def test_role_assignable_group_gives_its_members_the_role(demo, graph, new_user)
     token = delegated_token(demo, upn, pw)
     assert "wids" not in jwt.decode(token, options={"verify_signature": False})
     assert requests.patch(f"{demo['graph_url']}/users/{target}", headers={"Authorization": f"Bearer {token}"}, json={"officeLocation": "B2"}).status_code == 403
+
+
+def test_custom_role_grants_exactly_its_actions(demo, graph, new_user):
+    upn, pw, uid = new_user()
+    _, _, target = new_user()
+    bad = graph.post("/roleManagement/directory/roleDefinitions", {"displayName": "Bad", "rolePermissions": [{"allowedResourceActions": ["microsoft.directory/users/fly"]}]})
+    assert bad.status_code == 400 and "microsoft.directory/users/fly" in bad.text
+    clash = graph.post("/roleManagement/directory/roleDefinitions", {"displayName": "User Administrator", "rolePermissions": [{"allowedResourceActions": ["microsoft.directory/users/basic/update"]}]})
+    assert clash.status_code == 400
+    name = f"Profile editors {uid[:8]}"
+    r = graph.post("/roleManagement/directory/roleDefinitions", {"displayName": name, "description": "Edit user profiles", "rolePermissions": [{"allowedResourceActions": ["microsoft.directory/users/basic/update"]}]})
+    assert r.status_code == 201 and r.json()["isBuiltIn"] is False, r.text
+    role = r.json()
+    assert graph.post("/roleManagement/directory/roleDefinitions", {"displayName": name.upper(), "rolePermissions": [{"allowedResourceActions": ["microsoft.directory/users/basic/update"]}]}).status_code == 400
+    assert graph.get(f"/roleManagement/directory/roleDefinitions/{role['id']}").json()["displayName"] == name
+    a = graph.post("/roleManagement/directory/roleAssignments", {"principalId": uid, "roleDefinitionId": role["id"], "directoryScopeId": "/"})
+    assert a.status_code == 201, a.text
+    token = delegated_token(demo, upn, pw)
+    h = {"Authorization": f"Bearer {token}"}
+    assert requests.patch(f"{demo['graph_url']}/users/{target}", headers=h, json={"jobTitle": "Edited"}).status_code == 204
+    # It grants nothing else: role management stays out of reach.
+    r2 = requests.post(f"{demo['graph_url']}/roleManagement/directory/roleAssignments", headers=h, json={"principalId": target, "roleDefinitionId": role["id"], "directoryScopeId": "/"})
+    assert r2.status_code == 403
+    assert requests.delete(f"{demo['graph_url']}/roleManagement/directory/roleDefinitions/{role['id']}", headers=graph.h).status_code == 400
+    assert requests.delete(f"{demo['graph_url']}/roleManagement/directory/roleAssignments/{a.json()['id']}", headers=graph.h).status_code == 204
+    assert requests.delete(f"{demo['graph_url']}/roleManagement/directory/roleDefinitions/{role['id']}", headers=graph.h).status_code == 204
+    assert requests.patch(f"{demo['graph_url']}/users/{target}", headers={"Authorization": f"Bearer {delegated_token(demo, upn, pw)}"}, json={"jobTitle": "Again"}).status_code == 403

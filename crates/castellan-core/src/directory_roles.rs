@@ -52,6 +52,35 @@ pub fn role(template_id: uuid::Uuid) -> Option<&'static RoleDefinition> {
         .find(|r| r.template_id == template_id)
 }
 
+/// A custom role's id and its allowed resource actions.
+pub type CustomActions = (uuid::Uuid, Vec<String>);
+
+/// The actions a role grants: a built-in role, or one of the tenant's custom roles.
+pub fn actions_of(id: uuid::Uuid, custom: &[CustomActions]) -> Option<&[String]> {
+    role(id)
+        .map(|r| r.allowed_resource_actions.as_slice())
+        .or_else(|| {
+            custom
+                .iter()
+                .find(|(c, _)| *c == id)
+                .map(|(_, a)| a.as_slice())
+        })
+}
+
+/// Every action some built-in role grants (what custom roles may be built from).
+pub fn known_actions() -> &'static [String] {
+    static ALL: OnceLock<Vec<String>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut v: Vec<String> = built_in_roles()
+            .iter()
+            .flat_map(|r| r.allowed_resource_actions.iter().cloned())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    })
+}
+
 /// Whether a granted action pattern covers a required action: exact, or
 /// `{ns}/{resource}/allProperties/allTasks` (everything on the resource), or
 /// `{ns}/{resource}/allProperties/read` (every read on it).
@@ -98,6 +127,7 @@ pub fn user_may(
     access: Access,
     roles: &[uuid::Uuid],
     is_guest: bool,
+    custom: &[CustomActions],
 ) -> Result<(), String> {
     if is_guest && area != Area::Me {
         return Err("Guest users may only read and update their own profile (/me); an administrator must grant a directory role for more.".into());
@@ -107,8 +137,8 @@ pub fn user_may(
     };
     let granted = roles
         .iter()
-        .filter_map(|r| role(*r))
-        .any(|r| r.allowed_resource_actions.iter().any(|a| covers(a, action)));
+        .filter_map(|r| actions_of(*r, custom))
+        .any(|acts| acts.iter().any(|a| covers(a, action)));
     if granted {
         return Ok(());
     }
@@ -143,13 +173,14 @@ pub fn user_may_on(
     assignments: &[(uuid::Uuid, String)],
     target_aus: &[crate::ObjectId],
     is_guest: bool,
+    custom: &[CustomActions],
 ) -> Result<(), String> {
     let wide: Vec<uuid::Uuid> = assignments
         .iter()
         .filter(|(_, scope)| scope == "/")
         .map(|(r, _)| *r)
         .collect();
-    let why = match user_may(area, access, &wide, is_guest) {
+    let why = match user_may(area, access, &wide, is_guest, custom) {
         Ok(()) => return Ok(()),
         Err(why) => why,
     };
@@ -227,14 +258,38 @@ mod tests {
             id("User Administrator"),
             format!("/administrativeUnits/{au}"),
         );
-        assert!(user_may_on(Users, Write, std::slice::from_ref(&ua), &[au], false).is_ok());
-        assert!(user_may_on(Users, Write, std::slice::from_ref(&ua), &[other], false).is_err());
-        assert!(user_may_on(Users, Write, std::slice::from_ref(&ua), &[], false).is_err());
-        assert!(user_may_on(Users, Write, std::slice::from_ref(&ua), &[au], true).is_err());
+        assert!(user_may_on(Users, Write, std::slice::from_ref(&ua), &[au], false, &[]).is_ok());
+        assert!(user_may_on(
+            Users,
+            Write,
+            std::slice::from_ref(&ua),
+            &[other],
+            false,
+            &[]
+        )
+        .is_err());
+        assert!(user_may_on(Users, Write, std::slice::from_ref(&ua), &[], false, &[]).is_err());
+        assert!(user_may_on(Users, Write, std::slice::from_ref(&ua), &[au], true, &[]).is_err());
         let wide = (id("User Administrator"), "/".to_string());
-        assert!(user_may_on(Users, Write, &[wide], &[], false).is_ok());
+        assert!(user_may_on(Users, Write, &[wide], &[], false, &[]).is_ok());
         let reader = (id("Global Reader"), format!("/administrativeUnits/{au}"));
-        assert!(user_may_on(Users, Write, &[reader], &[au], false).is_err());
+        assert!(user_may_on(Users, Write, &[reader], &[au], false, &[]).is_err());
+    }
+
+    #[test]
+    fn custom_roles_grant_their_actions() {
+        use {Access::*, Area::*};
+        let mine = uuid::Uuid::from_u128(42);
+        let custom = vec![(
+            mine,
+            vec!["microsoft.directory/users/basic/update".to_string()],
+        )];
+        assert!(user_may(Users, Write, &[mine], false, &custom).is_ok());
+        assert!(user_may(Users, Write, &[mine], false, &[]).is_err());
+        assert!(user_may(RoleManagement, Write, &[mine], false, &custom).is_err());
+        assert!(known_actions()
+            .iter()
+            .any(|a| a == "microsoft.directory/users/basic/update"));
     }
 
     #[test]
@@ -283,25 +338,27 @@ mod tests {
         ];
         for (name, area, access, allowed) in table {
             assert_eq!(
-                user_may(area, access, &[id(name)], false).is_ok(),
+                user_may(area, access, &[id(name)], false, &[]).is_ok(),
                 allowed,
                 "{name} {area:?} {access:?}"
             );
         }
         // Every built-in role is evaluated without panicking, and none grants to guests.
         for r in built_in_roles() {
-            let _ = user_may(Users, Write, &[r.template_id], false);
-            assert!(user_may(Users, Read, &[r.template_id], true).is_err());
+            let _ = user_may(Users, Write, &[r.template_id], false, &[]);
+            assert!(user_may(Users, Read, &[r.template_id], true, &[]).is_err());
         }
     }
 
     #[test]
     fn default_member_rights_and_denials_name_the_roles() {
         use {Access::*, Area::*};
-        assert!(user_may(Users, Read, &[], false).is_ok());
-        assert!(user_may(Groups, Write, &[], false).is_ok());
-        assert!(user_may(Me, Write, &[], true).is_ok());
-        let e = user_may(Users, Write, &[], false).err().unwrap_or_default();
+        assert!(user_may(Users, Read, &[], false, &[]).is_ok());
+        assert!(user_may(Groups, Write, &[], false, &[]).is_ok());
+        assert!(user_may(Me, Write, &[], true, &[]).is_ok());
+        let e = user_may(Users, Write, &[], false, &[])
+            .err()
+            .unwrap_or_default();
         assert!(
             e.contains("microsoft.directory/users/basic/update")
                 && e.contains("User Administrator"),

@@ -81,6 +81,10 @@ pub enum Change {
     InsertDirectoryRoleAssignment(DirectoryRoleAssignment),
     /// Remove a directory role assignment (NotFound if absent).
     DeleteDirectoryRoleAssignment(TenantId, ObjectId),
+    /// Create a custom directory role definition.
+    InsertCustomRole(crate::model::CustomRoleDefinition),
+    /// Delete a custom directory role definition (NotFound if absent).
+    DeleteCustomRole(TenantId, ObjectId),
     /// Create an administrative unit.
     InsertAdministrativeUnit(crate::model::AdministrativeUnit),
     /// Delete an administrative unit, its memberships and the role assignments scoped to it.
@@ -234,6 +238,11 @@ pub trait Store: Send + Sync {
     /// Every signing key.
     async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError>;
 
+    /// Custom directory role definitions of a tenant.
+    async fn custom_roles(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::model::CustomRoleDefinition>, StoreError>;
     /// Administrative units of a tenant.
     async fn administrative_units(
         &self,

@@ -68,6 +68,10 @@ ALTER TABLE directory_role_assignments ADD COLUMN directory_scope_id TEXT NOT NU
 DROP INDEX directory_role_assignments_unique;
 CREATE UNIQUE INDEX directory_role_assignments_scoped ON directory_role_assignments (tenant_id, principal_id, role_template_id, directory_scope_id);
 "#,
+    r#"
+CREATE TABLE custom_roles (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, name_lower TEXT NOT NULL, data TEXT NOT NULL);
+CREATE UNIQUE INDEX custom_roles_name ON custom_roles (tenant_id, name_lower);
+"#,
 ];
 
 /// The engine-specific part: only connection set-up differs.
@@ -403,6 +407,23 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
                 "DELETE FROM directory_role_assignments WHERE tenant_id = $1 AND id = $2",
                 &[s(t), s(id)],
                 "unifiedRoleAssignment",
+            )
+            .await?;
+        }
+        Change::InsertCustomRole(r) => {
+            exec(
+                tx,
+                "INSERT INTO custom_roles (id, tenant_id, name_lower, data) VALUES ($1, $2, $3, $4)",
+                &[s(r.id), s(r.tenant_id), Arg::S(r.display_name.to_lowercase()), Arg::S(json(&CustomRoleDoc::from(r))?)],
+            )
+            .await?;
+        }
+        Change::DeleteCustomRole(t, id) => {
+            must_touch(
+                tx,
+                "DELETE FROM custom_roles WHERE tenant_id = $1 AND id = $2",
+                &[s(t), s(id)],
+                "unifiedRoleDefinition",
             )
             .await?;
         }
@@ -1044,6 +1065,15 @@ impl Store for SqlStore {
     async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError> {
         all(self
             .docs::<KeyDoc>("SELECT data FROM signing_keys ORDER BY kid", &[])
+            .await?)
+    }
+
+    async fn custom_roles(&self, t: TenantId) -> Result<Vec<CustomRoleDefinition>, StoreError> {
+        all(self
+            .docs::<CustomRoleDoc>(
+                "SELECT data FROM custom_roles WHERE tenant_id = $1 ORDER BY id",
+                &[&t.to_string()],
+            )
             .await?)
     }
 
@@ -2285,6 +2315,46 @@ impl TryFrom<AuDoc> for AdministrativeUnit {
             tenant_id: TenantId::parse(&d.tenant_id).ok_or_else(|| backend("bad tenant id"))?,
             display_name: d.display_name,
             description: d.description,
+            created: Timestamp(d.created),
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CustomRoleDoc {
+    id: String,
+    tenant_id: String,
+    display_name: String,
+    description: Option<String>,
+    actions: Vec<String>,
+    enabled: bool,
+    created: i64,
+}
+
+impl From<&CustomRoleDefinition> for CustomRoleDoc {
+    fn from(r: &CustomRoleDefinition) -> Self {
+        Self {
+            id: r.id.to_string(),
+            tenant_id: r.tenant_id.to_string(),
+            display_name: r.display_name.clone(),
+            description: r.description.clone(),
+            actions: r.allowed_resource_actions.clone(),
+            enabled: r.is_enabled,
+            created: r.created.millis(),
+        }
+    }
+}
+
+impl TryFrom<CustomRoleDoc> for CustomRoleDefinition {
+    type Error = StoreError;
+    fn try_from(d: CustomRoleDoc) -> Result<Self, StoreError> {
+        Ok(CustomRoleDefinition {
+            id: oid(&d.id)?,
+            tenant_id: TenantId::parse(&d.tenant_id).ok_or_else(|| backend("bad tenant id"))?,
+            display_name: d.display_name,
+            description: d.description,
+            allowed_resource_actions: d.actions,
+            is_enabled: d.enabled,
             created: Timestamp(d.created),
         })
     }

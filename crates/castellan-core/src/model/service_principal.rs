@@ -101,6 +101,25 @@ pub struct DirectoryRoleAssignment {
     pub directory_scope_id: String,
 }
 
+/// A custom directory role (P1/P2 tenants): a tenant's own set of resource actions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomRoleDefinition {
+    /// Id (also what role assignments name as `roleDefinitionId`).
+    pub id: ObjectId,
+    /// Tenant.
+    pub tenant_id: TenantId,
+    /// Display name (unique in the tenant, and not a built-in role's name).
+    pub display_name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Allowed resource actions.
+    pub allowed_resource_actions: Vec<String>,
+    /// Enabled.
+    pub is_enabled: bool,
+    /// Created.
+    pub created: crate::time::Timestamp,
+}
+
 /// An administrative unit: a container of users (and groups) that scopes directory roles.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AdministrativeUnit {

@@ -15,10 +15,28 @@ pub async fn assign(
     role_definition_id: &str,
     directory_scope_id: &str,
 ) -> Result<DirectoryRoleAssignment, DirectoryError> {
-    let role = uuid::Uuid::parse_str(role_definition_id)
-        .ok()
-        .and_then(directory_roles::role)
-        .ok_or_else(|| DirectoryError::BadRequest(format!("roleDefinitionId '{role_definition_id}' is not a built-in directory role (GET /roleManagement/directory/roleDefinitions lists them).")))?;
+    let wanted = uuid::Uuid::parse_str(role_definition_id).ok();
+    let custom = env.store.custom_roles(tenant.id).await?;
+    let role: (uuid::Uuid, String) = match wanted {
+        Some(id) => match directory_roles::role(id) {
+            Some(r) => (r.template_id, r.display_name.clone()),
+            None => match custom.iter().find(|c| c.id.uuid() == id && c.is_enabled) {
+                Some(c) => (id, c.display_name.clone()),
+                None => {
+                    return Err(DirectoryError::BadRequest(format!("roleDefinitionId '{role_definition_id}' is neither a built-in directory role nor an enabled custom role of this tenant (GET /roleManagement/directory/roleDefinitions lists them).")))
+                }
+            },
+        },
+        None => return Err(DirectoryError::BadRequest(format!("roleDefinitionId '{role_definition_id}' is not a GUID."))),
+    };
+    struct Role {
+        template_id: uuid::Uuid,
+        display_name: String,
+    }
+    let role = Role {
+        template_id: role.0,
+        display_name: role.1,
+    };
     if directory_scope_id != "/" {
         let Some(au) = directory_scope_id.strip_prefix("/administrativeUnits/") else {
             return Err(DirectoryError::BadRequest(format!("directoryScopeId '{directory_scope_id}' is not supported: use '/' (tenant-wide) or '/administrativeUnits/{{id}}'.")));
@@ -166,4 +184,112 @@ pub async fn effective_roles(
     out.sort();
     out.dedup();
     Ok(out)
+}
+
+/// Creates a custom directory role (P1/P2 tenants) from actions built-in roles use.
+pub async fn create_custom(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    display_name: &str,
+    description: Option<String>,
+    actions: Vec<String>,
+    is_enabled: bool,
+) -> Result<crate::model::CustomRoleDefinition, DirectoryError> {
+    if tenant.license == crate::model::LicenseTier::Free {
+        return Err(DirectoryError::Forbidden("Custom directory roles need a Microsoft Entra ID P1 or P2 license; this tenant's license tier is Free.".into()));
+    }
+    let name = display_name.trim();
+    if name.is_empty() || name.len() > 256 {
+        return Err(DirectoryError::BadRequest(
+            "displayName is required (1-256 characters).".into(),
+        ));
+    }
+    if directory_roles::built_in_roles()
+        .iter()
+        .any(|r| r.display_name.eq_ignore_ascii_case(name))
+    {
+        return Err(DirectoryError::BadRequest(format!(
+            "'{name}' is the name of a built-in role; choose another name."
+        )));
+    }
+    if actions.is_empty() {
+        return Err(DirectoryError::BadRequest(
+            "rolePermissions[0].allowedResourceActions must list at least one action.".into(),
+        ));
+    }
+    let known = directory_roles::known_actions();
+    if let Some(bad) = actions
+        .iter()
+        .find(|a| !known.iter().any(|k| k.eq_ignore_ascii_case(a)))
+    {
+        return Err(DirectoryError::BadRequest(format!("'{bad}' is not a resource action any built-in role uses; custom roles are built from those (see GET /roleManagement/directory/roleDefinitions).")));
+    }
+    let r = crate::model::CustomRoleDefinition {
+        id: env.new_id(),
+        tenant_id: tenant.id,
+        display_name: name.to_string(),
+        description,
+        allowed_resource_actions: actions,
+        is_enabled,
+        created: env.now,
+    };
+    let audit = env.audit(
+        tenant,
+        "RoleManagement",
+        "Add role definition",
+        "Add",
+        vec![target(r.id, "Role", Some(&r.display_name), None, vec![])],
+    );
+    let mut set = ChangeSet::new();
+    set.push(Change::InsertCustomRole(r.clone())).audit(audit);
+    env.store.commit(set).await.map_err(|e| match e {
+        crate::store::StoreError::Conflict(_) => DirectoryError::Conflict(format!(
+            "A custom role named '{name}' already exists in this tenant."
+        )),
+        other => other.into(),
+    })?;
+    Ok(r)
+}
+
+/// Deletes a custom role that nobody holds.
+pub async fn delete_custom(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<(), DirectoryError> {
+    let missing = || {
+        DirectoryError::NotFound(format!("unifiedRoleDefinition '{id}' is not a custom role of this tenant (built-in roles cannot be deleted)."))
+    };
+    let oid = ObjectId::parse(id).ok_or_else(missing)?;
+    let r = env
+        .store
+        .custom_roles(tenant.id)
+        .await?
+        .into_iter()
+        .find(|r| r.id == oid)
+        .ok_or_else(missing)?;
+    if env
+        .store
+        .directory_role_assignments(tenant.id)
+        .await?
+        .iter()
+        .any(|a| a.role_template_id == r.id.uuid())
+    {
+        return Err(DirectoryError::BadRequest(format!(
+            "The role '{}' is still assigned; remove its role assignments first.",
+            r.display_name
+        )));
+    }
+    let audit = env.audit(
+        tenant,
+        "RoleManagement",
+        "Delete role definition",
+        "Delete",
+        vec![target(r.id, "Role", Some(&r.display_name), None, vec![])],
+    );
+    let mut set = ChangeSet::new();
+    set.push(Change::DeleteCustomRole(tenant.id, r.id))
+        .audit(audit);
+    env.store.commit(set).await?;
+    Ok(())
 }

@@ -97,6 +97,8 @@ pub struct Caller {
     /// For delegated calls: the signed-in user's directory roles `(template, directoryScopeId)`
     /// and whether they are a guest (their own rights, intersected with the token's scopes).
     pub user_rights: Option<(Vec<(uuid::Uuid, String)>, bool)>,
+    /// The tenant's custom role definitions (id, actions), for delegated calls.
+    pub custom_roles: Vec<castellan_core::directory_roles::CustomActions>,
 }
 
 impl Caller {
@@ -110,7 +112,7 @@ impl Caller {
         })?;
         // Delegated: the scope is necessary but not sufficient; the user needs the right too.
         if let Some((roles, guest)) = &self.user_rights {
-            castellan_core::directory_roles::user_may_on(area, access, roles, &[], *guest).map_err(|why| {
+            castellan_core::directory_roles::user_may_on(area, access, roles, &[], *guest, &self.custom_roles).map_err(|why| {
                 self.err(GraphError::forbidden(format!(
                     "Insufficient privileges to complete the operation. The token has the scope, but {why}"
                 )))
@@ -139,7 +141,7 @@ impl Caller {
                 .aus_of(self.tenant.id, target)
                 .await
                 .map_err(|e| self.err(GraphError::unavailable(e.to_string())))?;
-            castellan_core::directory_roles::user_may_on(area, access, roles, &aus, *guest).map_err(|why| {
+            castellan_core::directory_roles::user_may_on(area, access, roles, &aus, *guest, &self.custom_roles).map_err(|why| {
                 self.err(GraphError::forbidden(format!(
                     "Insufficient privileges to complete the operation. The token has the scope, but {why}"
                 )))
@@ -224,6 +226,7 @@ impl FromRequestParts<AppState> for Caller {
         let oid = ObjectId::parse(&c.oid)
             .ok_or_else(|| unauthorized("The token's oid is not a GUID."))?;
         let mut user_rights = None;
+        let mut custom_roles = Vec::new();
         let (permissions, actor) = match &c.scp {
             Some(scp) => {
                 let roles: Vec<(uuid::Uuid, String)> =
@@ -241,6 +244,16 @@ impl FromRequestParts<AppState> for Caller {
                     };
                 let upn = match s.store.user(tid, oid).await {
                     Ok(Some(u)) if u.account_enabled => {
+                        custom_roles = match s.store.custom_roles(tid).await {
+                            Ok(c) => c
+                                .into_iter()
+                                .filter(|r| r.is_enabled)
+                                .map(|r| (r.id.uuid(), r.allowed_resource_actions))
+                                .collect(),
+                            Err(e) => {
+                                return Err(ApiError(GraphError::unavailable(e.to_string()), cid))
+                            }
+                        };
                         user_rights =
                             Some((roles, u.user_type == castellan_core::model::UserType::Guest));
                         u.user_principal_name
@@ -287,6 +300,7 @@ impl FromRequestParts<AppState> for Caller {
             base,
             client_app_id: c.azp.clone().unwrap_or_default(),
             user_rights,
+            custom_roles,
         })
     }
 }

@@ -24,11 +24,11 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/v1.0/roleManagement/directory/roleDefinitions",
-            get(definitions),
+            get(definitions).post(create_definition),
         )
         .route(
             "/v1.0/roleManagement/directory/roleDefinitions/{id}",
-            get(definition),
+            get(definition).delete(delete_definition),
         )
         .route(
             "/v1.0/roleManagement/directory/roleAssignments",
@@ -283,7 +283,37 @@ fn render_assignment(a: &DirectoryRoleAssignment) -> Value {
     })
 }
 
+fn render_custom(r: &castellan_core::model::CustomRoleDefinition) -> Value {
+    json!({
+        "id": r.id.to_string(),
+        "templateId": r.id.to_string(),
+        "displayName": r.display_name,
+        "description": r.description,
+        "isBuiltIn": false,
+        "isEnabled": r.is_enabled,
+        "isPrivileged": false,
+        "version": "1",
+        "resourceScopes": ["/"],
+        "rolePermissions": [{"allowedResourceActions": r.allowed_resource_actions, "condition": null}],
+    })
+}
+
+async fn all_definitions(s: &AppState, c: &Caller) -> Result<Vec<Value>, ApiError> {
+    let mut items: Vec<Value> = directory_roles::built_in_roles()
+        .iter()
+        .map(render_definition)
+        .collect();
+    let custom = s
+        .store
+        .custom_roles(c.tenant.id)
+        .await
+        .map_err(store_err(c))?;
+    items.extend(custom.iter().map(render_custom));
+    Ok(items)
+}
+
 async fn definitions(
+    State(s): State<AppState>,
     c: Caller,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
@@ -306,10 +336,7 @@ async fn definitions(
         &["displayName", "id"],
         "id",
     );
-    let items = directory_roles::built_in_roles()
-        .iter()
-        .map(render_definition)
-        .collect();
+    let items = all_definitions(&s, &c).await?;
     list(
         &c,
         &uri,
@@ -320,18 +347,108 @@ async fn definitions(
     )
 }
 
-async fn definition(c: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn definition(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     c.require(Area::RoleManagement, Access::Read)?;
-    let r = uuid::Uuid::parse_str(&id)
-        .ok()
-        .and_then(directory_roles::role)
+    let items = all_definitions(&s, &c).await?;
+    let r = items
+        .into_iter()
+        .find(|v| v["id"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(&id)))
         .ok_or_else(|| c.err(GraphError::not_found(format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."))))?;
     Ok(Json(with_context(
         &c,
         "roleManagement/directory/roleDefinitions/$entity",
-        render_definition(r),
+        r,
     ))
     .into_response())
+}
+
+/// `POST /roleDefinitions` `{displayName, description, isEnabled, rolePermissions: [{allowedResourceActions}]}`.
+async fn create_definition(
+    State(s): State<AppState>,
+    c: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    c.require(Area::RoleManagement, Access::Write)?;
+    let v = json_body(&c, &body)?;
+    let bad = |m: String| c.err(GraphError::bad_request(m));
+    if let Some(k) = v.as_object().and_then(|o| {
+        o.keys()
+            .find(|k| {
+                ![
+                    "displayName",
+                    "description",
+                    "isEnabled",
+                    "rolePermissions",
+                    "templateId",
+                    "version",
+                    "@odata.type",
+                ]
+                .contains(&k.as_str())
+            })
+            .cloned()
+    }) {
+        return Err(bad(format!(
+            "Property '{k}' is not supported on unifiedRoleDefinition by this server."
+        )));
+    }
+    let perms = v
+        .get("rolePermissions")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            bad("rolePermissions is required: [{\"allowedResourceActions\": [...]}].".into())
+        })?;
+    let mut actions = Vec::new();
+    for p in perms {
+        let list = p.get("allowedResourceActions").and_then(Value::as_array).ok_or_else(|| bad("Each rolePermissions entry needs allowedResourceActions (an array of strings).".into()))?;
+        for a in list {
+            actions.push(
+                a.as_str()
+                    .ok_or_else(|| bad("allowedResourceActions holds strings.".into()))?
+                    .to_string(),
+            );
+        }
+    }
+    let mut ent = OsEntropy;
+    let r = ops::create_custom(
+        &mut c.env(&s, &mut ent),
+        &c.tenant,
+        v.get("displayName").and_then(Value::as_str).unwrap_or(""),
+        v.get("description")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        actions,
+        v.get("isEnabled").and_then(Value::as_bool).unwrap_or(true),
+    )
+    .await
+    .map_err(|e| c.err(e))?;
+    Ok(created(
+        format!(
+            "{}/roleManagement/directory/roleDefinitions/{}",
+            c.base, r.id
+        ),
+        with_context(
+            &c,
+            "roleManagement/directory/roleDefinitions/$entity",
+            render_custom(&r),
+        ),
+    ))
+}
+
+async fn delete_definition(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    c.require(Area::RoleManagement, Access::Write)?;
+    let mut ent = OsEntropy;
+    ops::delete_custom(&mut c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
+    Ok(no_content())
 }
 
 async fn assignments(
