@@ -231,3 +231,22 @@ def test_groups_claim_and_overage(demo, new_user, graph):
     claims = id_token_claims()
     assert "groups" not in claims and claims["_claim_names"] == {"groups": "src1"}
     assert claims["_claim_sources"]["src1"]["endpoint"].endswith(f"/users/{uid}/getMemberObjects")
+
+
+def test_optional_claims_in_the_id_token(demo, graph):
+    bad = graph.post("/applications", {"displayName": "x", "optionalClaims": {"idToken": [{"name": "shoe_size"}]}})
+    assert bad.status_code == 400 and "shoe_size" in bad.text
+    r = graph.post("/applications", {"displayName": "Optional claims app", "web": {"redirectUris": ["https://localhost:44394/cb"]},
+                                     "optionalClaims": {"idToken": [{"name": "email"}, {"name": "given_name"}, {"name": "upn"}]}})
+    assert r.status_code == 201, r.text
+    app_obj = r.json()
+    assert [c["name"] for c in app_obj["optionalClaims"]["idToken"]] == ["email", "given_name", "upn"]
+    secret = graph.post(f"/applications/{app_obj['id']}/addPassword", {"passwordCredential": {}}).json()["secretText"]
+    sp = graph.post("/servicePrincipals", {"appId": app_obj["appId"]}).json()
+    graph_sp = graph.get("/servicePrincipals", params={"$filter": f"appId eq '{GRAPH}'"}).json()["value"][0]
+    graph.post("/oauth2PermissionGrants", {"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph_sp["id"], "scope": "User.Read"})
+    cca = msal.ConfidentialClientApplication(app_obj["appId"], client_credential=secret, authority=demo["authority"], instance_discovery=False)
+    flow = cca.initiate_auth_code_flow(["User.Read"], redirect_uri="https://localhost:44394/cb")
+    res = cca.acquire_token_by_auth_code_flow(flow, redirect_params(sign_in(Browser(), flow["auth_uri"], demo["user"]["upn"], demo["user"]["password"])))
+    c = res["id_token_claims"]
+    assert c["email"] == demo["user"]["upn"] and c["given_name"] == "Alex" and c["upn"] == demo["user"]["upn"], c

@@ -173,6 +173,7 @@ pub fn application(ids: &mut Ids, t: &Tenant) -> Application {
         )],
         requested_access_token_version: Some(2),
         group_membership_claims: Some("SecurityGroup".into()),
+        optional_claims: vec![("idToken".into(), "email".into())],
         created: Timestamp(3),
     }
 }

@@ -1772,6 +1772,8 @@ struct AppDoc {
     atv: Option<u8>,
     #[serde(default)]
     gmc: Option<String>,
+    #[serde(default)]
+    optional_claims: Vec<(String, String)>,
     created: i64,
 }
 
@@ -1878,6 +1880,7 @@ impl From<&Application> for AppDoc {
                 .collect(),
             atv: a.requested_access_token_version,
             gmc: a.group_membership_claims.clone(),
+            optional_claims: a.optional_claims.clone(),
             certs: a
                 .key_credentials
                 .iter()
@@ -1979,6 +1982,7 @@ impl TryFrom<AppDoc> for Application {
                 .collect::<Result<_, StoreError>>()?,
             requested_access_token_version: d.atv,
             group_membership_claims: d.gmc,
+            optional_claims: d.optional_claims,
             key_credentials: d
                 .certs
                 .into_iter()

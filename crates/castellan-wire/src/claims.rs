@@ -52,6 +52,9 @@ pub fn access_token_payload(c: &AccessTokenClaims, issuer: &str) -> Value {
         m.insert("wids".into(), json!(c.wids));
     }
     groups_into(&mut m, &c.groups, &c.oid.to_string());
+    for (k, v) in &c.extra {
+        m.entry(k.clone()).or_insert_with(|| json!(v));
+    }
     m.insert("sub".into(), json!(c.sub));
     m.insert("tid".into(), json!(c.tid.to_string()));
     m.insert("uti".into(), json!(c.uti));
@@ -88,6 +91,9 @@ fn access_token_payload_v1(c: &AccessTokenClaims, issuer: &str) -> Value {
         m.insert("wids".into(), json!(c.wids));
     }
     groups_into(&mut m, &c.groups, &c.oid.to_string());
+    for (k, v) in &c.extra {
+        m.entry(k.clone()).or_insert_with(|| json!(v));
+    }
     m.insert("sub".into(), json!(c.sub));
     m.insert("tid".into(), json!(c.tid.to_string()));
     m.insert("uti".into(), json!(c.uti));
@@ -121,6 +127,9 @@ pub fn id_token_payload(c: &castellan_core::flow::IdTokenClaims, issuer: &str) -
     m.insert("uti".into(), json!(c.uti));
     m.insert("ver".into(), json!("2.0"));
     groups_into(&mut m, &c.groups, &c.oid.to_string());
+    for (k, v) in &c.extra {
+        m.entry(k.clone()).or_insert_with(|| json!(v));
+    }
     Value::Object(m)
 }
 
@@ -215,6 +224,7 @@ mod tests {
             version: 2,
             wids: vec![],
             groups: GroupsClaim::Absent,
+            extra: vec![],
         };
         let p = access_token_payload(&c, "https://x/t/v2.0");
         let keys: Vec<&str> = p

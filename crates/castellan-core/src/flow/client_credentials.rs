@@ -100,6 +100,7 @@ pub fn issue(input: &ClientCredentialsInput<'_>) -> Result<AccessTokenClaims, Aa
         version: 2,
         wids: vec![],
         groups: GroupsClaim::Absent,
+        extra: vec![],
     })
 }
 
@@ -133,6 +134,7 @@ mod tests {
             key_credentials: vec![],
             requested_access_token_version: None,
             group_membership_claims: None,
+            optional_claims: vec![],
             created: Timestamp(0),
         }
     }

@@ -107,6 +107,8 @@ pub struct AccessTokenClaims {
     pub wids: Vec<String>,
     /// The `groups` claim, per the resource's `groupMembershipClaims`.
     pub groups: GroupsClaim,
+    /// Optional claims (name, value) the resource asked for.
+    pub extra: Vec<(String, String)>,
 }
 
 /// The `groups` claim of a token.
@@ -194,6 +196,8 @@ pub struct IdTokenClaims {
     pub uti: String,
     /// The `groups` claim, per the client's `groupMembershipClaims`.
     pub groups: GroupsClaim,
+    /// Optional claims (name, value) the client asked for.
+    pub extra: Vec<(String, String)>,
 }
 
 /// ID-token lifetime in seconds (one hour, as Entra).
@@ -223,6 +227,7 @@ mod tests {
             version: 2,
             wids: vec![],
             groups: GroupsClaim::Absent,
+            extra: vec![],
         }
     }
 

@@ -93,6 +93,7 @@ pub(crate) mod tests {
             key_credentials: vec![],
             requested_access_token_version: None,
             group_membership_claims: None,
+            optional_claims: vec![],
             created: Timestamp(0),
         }
     }

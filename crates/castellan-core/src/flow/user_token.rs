@@ -156,6 +156,7 @@ pub fn issue(i: &UserTokenInput<'_>) -> Result<UserTokens, AadstsError> {
         version: 2,
         wids: vec![],
         groups: GroupsClaim::Absent,
+        extra: vec![],
     };
     let has = |s: &str| i.scopes.oidc.iter().any(|x| x == s);
     let id = has("openid").then(|| IdTokenClaims {
@@ -172,6 +173,7 @@ pub fn issue(i: &UserTokenInput<'_>) -> Result<UserTokens, AadstsError> {
         nonce: i.nonce.clone(),
         uti: i.uti.1.clone(),
         groups: GroupsClaim::Absent,
+        extra: vec![],
     });
     let mut scope_words = scp;
     scope_words.extend(
@@ -242,6 +244,7 @@ mod tests {
             key_credentials: vec![],
             requested_access_token_version: None,
             group_membership_claims: None,
+            optional_claims: vec![],
             created: Timestamp(0),
         };
         let sp = |n: u8, app_id: AppId| ServicePrincipal {

@@ -203,6 +203,9 @@ impl std::fmt::Debug for KeyCredential {
     }
 }
 
+/// Optional claims this server can add (`optionalClaims[].name`).
+pub const OPTIONAL_CLAIMS: &[&str] = &["email", "upn", "given_name", "family_name", "login_hint"];
+
 /// An application object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Application {
@@ -242,6 +245,8 @@ pub struct Application {
     /// `groupMembershipClaims`: `None` (absent), `SecurityGroup`, `All`, `DirectoryRole`,
     /// `ApplicationGroup`.
     pub group_membership_claims: Option<String>,
+    /// `optionalClaims`: (`idToken` | `accessToken`, claim name).
+    pub optional_claims: Vec<(String, String)>,
     /// Creation time.
     pub created: Timestamp,
 }

@@ -34,6 +34,8 @@ pub struct ApplicationInput {
     pub oauth2_permission_scopes: Field<Vec<PermissionScope>>,
     /// appRoles
     pub app_roles: Field<Vec<AppRole>>,
+    /// optionalClaims as (token kind, name)
+    pub optional_claims: Field<Vec<(String, String)>>,
     /// groupMembershipClaims (`Value(None)` = null)
     pub group_membership_claims: Field<Option<String>>,
     /// api.requestedAccessTokenVersion (`Value(None)` = null)
@@ -235,6 +237,7 @@ pub async fn create(
             .copied()
             .flatten(),
         group_membership_claims: input.group_membership_claims.value().cloned().flatten(),
+        optional_claims: input.optional_claims.value().cloned().unwrap_or_default(),
         created: env.now,
     };
     let audit = env.audit(
@@ -304,6 +307,7 @@ pub async fn update(
     set!(oauth2_permission_scopes, "api.oauth2PermissionScopes");
     set!(app_roles, "appRoles");
     set!(key_credentials, "keyCredentials");
+    set!(optional_claims, "optionalClaims");
     if let Some(v) = input.group_membership_claims.value() {
         if a.group_membership_claims != *v {
             props.push(modified(

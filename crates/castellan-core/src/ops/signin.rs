@@ -274,6 +274,35 @@ pub async fn user_tokens(
         }
     }
     tokens.access.wids = wids;
+    // Optional claims: the resource's for the access token, the client's for the ID token.
+    let value_of = |name: &str| -> Option<String> {
+        match name {
+            "email" => user.mail.clone(),
+            "upn" | "login_hint" => Some(user.user_principal_name.clone()),
+            "given_name" => user.given_name.clone(),
+            "family_name" => user.surname.clone(),
+            _ => None,
+        }
+    };
+    let pick = |a: Option<&Application>, kind: &str| -> Vec<(String, String)> {
+        a.map(|a| {
+            a.optional_claims
+                .iter()
+                .filter(|(k, _)| k == kind)
+                .filter_map(|(_, n)| value_of(n).map(|v| (n.clone(), v)))
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let resource_app_for_claims = if crate::catalog::built_in(resource_sp.app_id).is_some() {
+        None
+    } else {
+        store.application_by_app_id(resource_sp.app_id).await?
+    };
+    tokens.access.extra = pick(resource_app_for_claims.as_ref(), "accessToken");
+    if let Some(id) = tokens.id.as_mut() {
+        id.extra = pick(Some(app), "idToken");
+    }
     Ok(tokens)
 }
 

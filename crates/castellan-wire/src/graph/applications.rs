@@ -30,6 +30,7 @@ pub const WRITABLE: &[&str] = &[
     "tags",
     "keyCredentials",
     "groupMembershipClaims",
+    "optionalClaims",
 ];
 /// Read-only properties.
 pub const READ_ONLY: &[&str] = &[
@@ -59,6 +60,7 @@ pub const PROPERTIES: &[&str] = &[
     "createdDateTime",
     "publisherDomain",
     "groupMembershipClaims",
+    "optionalClaims",
 ];
 
 /// Renders a password credential (never the secret).
@@ -117,6 +119,11 @@ pub fn render(a: &Application, publisher_domain: &str) -> Value {
         "passwordCredentials": a.password_credentials.iter().map(|c| render_password(c, None)).collect::<Vec<_>>(),
         "keyCredentials": a.key_credentials.iter().map(render_key).collect::<Vec<_>>(),
         "groupMembershipClaims": a.group_membership_claims,
+        "optionalClaims": {
+            "idToken": a.optional_claims.iter().filter(|(k, _)| k == "idToken").map(|(_, n)| json!({"name": n, "source": null, "essential": false, "additionalProperties": []})).collect::<Vec<_>>(),
+            "accessToken": a.optional_claims.iter().filter(|(k, _)| k == "accessToken").map(|(_, n)| json!({"name": n, "source": null, "essential": false, "additionalProperties": []})).collect::<Vec<_>>(),
+            "saml2Token": [],
+        },
         "createdDateTime": graph_datetime(a.created),
         "publisherDomain": publisher_domain,
     })
@@ -393,6 +400,39 @@ fn parse_keys(
         .map(Field::Value)
 }
 
+fn parse_optional_claims(v: Option<&Value>) -> Result<Field<Vec<(String, String)>>, GraphError> {
+    let o = match v {
+        None => return Ok(Field::Absent),
+        Some(Value::Null) => return Ok(Field::Value(vec![])),
+        Some(Value::Object(o)) => o,
+        Some(_) => return Err(GraphError::bad_request("optionalClaims must be an object {idToken: [...], accessToken: [...], saml2Token: [...]}.")),
+    };
+    let mut out = Vec::new();
+    for (kind, list) in o {
+        if !["idToken", "accessToken", "saml2Token"].contains(&kind.as_str()) {
+            return Err(GraphError::bad_request(format!("optionalClaims.{kind} is not a token type: use idToken, accessToken or saml2Token.")));
+        }
+        let items = list.as_array().ok_or_else(|| {
+            GraphError::bad_request(format!("optionalClaims.{kind} must be an array."))
+        })?;
+        for it in items {
+            let name = it.get("name").and_then(Value::as_str).ok_or_else(|| {
+                GraphError::bad_request(format!("Each optionalClaims.{kind} entry needs a name."))
+            })?;
+            if !castellan_core::model::OPTIONAL_CLAIMS.contains(&name) {
+                return Err(GraphError::bad_request(format!(
+                    "Optional claim '{name}' is not supported by this server; supported: {}.",
+                    castellan_core::model::OPTIONAL_CLAIMS.join(", ")
+                )));
+            }
+            if kind != "saml2Token" {
+                out.push((kind.clone(), name.to_string()));
+            }
+        }
+    }
+    Ok(Field::Value(out))
+}
+
 /// Parses a create or PATCH body.
 pub fn parse(body: &Value) -> Result<ApplicationInput, GraphError> {
     let o = check_object(body, "application", WRITABLE, READ_ONLY)?;
@@ -415,6 +455,7 @@ pub fn parse(body: &Value) -> Result<ApplicationInput, GraphError> {
         app_roles: parse_roles(o.get("appRoles"))?,
         key_credentials: parse_keys(o.get("keyCredentials"))?,
         requested_access_token_version: parse_token_version(o.get("api"))?,
+        optional_claims: parse_optional_claims(o.get("optionalClaims"))?,
         group_membership_claims: match o.get("groupMembershipClaims") {
             None => Field::Absent,
             Some(Value::Null) => Field::Value(None),
