@@ -250,3 +250,36 @@ def test_optional_claims_in_the_id_token(demo, graph):
     res = cca.acquire_token_by_auth_code_flow(flow, redirect_params(sign_in(Browser(), flow["auth_uri"], demo["user"]["upn"], demo["user"]["password"])))
     c = res["id_token_claims"]
     assert c["email"] == demo["user"]["upn"] and c["given_name"] == "Alex" and c["upn"] == demo["user"]["upn"], c
+
+
+def test_admin_consent_workflow_request_and_approval(demo, new_user, graph):
+    assert graph.get("/policies/adminConsentRequestPolicy").json()["isEnabled"] is False
+    assert graph.patch("/policies/adminConsentRequestPolicy", {"notifyReviewers": True}).status_code == 400
+    assert requests.put(f"{demo['graph_url']}/policies/adminConsentRequestPolicy", headers=graph.h, json={"isEnabled": True}).status_code == 204
+    assert graph.patch("/policies/authorizationPolicy", {"defaultUserRolePermissions": {"permissionGrantPoliciesAssigned": []}}).status_code == 204
+    try:
+        upn, pw, uid = new_user()
+        app = web_app(demo)
+        flow, b, r = consent_page(demo, app, upn, pw, ["Tasks.Read"], demo["confidential_client"]["redirect_uri"])
+        page = Page(r)
+        assert "AADSTS90094" in " ".join(page.errors) and 'id="request"' in r.text, r.text[:800]
+        r = b.submit(page, flow["auth_uri"], decision="request", reason="I need my tasks in the demo app")
+        assert r.status_code == 200 and "Approval request sent" in r.text
+        reqs = graph.get("/identityGovernance/appConsent/appConsentRequests").json()["value"]
+        mine = [x for x in reqs if x["userConsentRequests"][0]["createdBy"]["user"]["id"] == uid]
+        assert len(mine) == 1, reqs
+        req = mine[0]
+        assert req["appId"] == demo["confidential_client"]["app_id"] and req["pendingScopes"] == [{"displayName": "Tasks.Read"}]
+        assert req["userConsentRequests"][0]["status"] == "InProgress" and "tasks" in req["userConsentRequests"][0]["reason"]
+        step = f"/identityGovernance/appConsent/appConsentRequests/{req['id']}/userConsentRequests/{req['id']}/approval/steps/{req['id']}"
+        assert graph.patch(step, {"reviewResult": "Maybe"}).status_code == 400
+        assert graph.patch(step, {"reviewResult": "Approve", "justification": "ok"}).status_code == 204
+        assert graph.patch(step, {"reviewResult": "Approve"}).status_code == 400
+        # Approved for the whole tenant: the user (and everyone) now signs in without a prompt.
+        flow2 = app.initiate_auth_code_flow(["Tasks.Read"], redirect_uri=demo["confidential_client"]["redirect_uri"])
+        r2 = sign_in(Browser(), flow2["auth_uri"], upn, pw)
+        assert r2.status_code == 302, r2.text[:500]
+        assert "Tasks.Read" in jwt.decode(app.acquire_token_by_auth_code_flow(flow2, redirect_params(r2))["access_token"], options={"verify_signature": False})["scp"]
+    finally:
+        graph.patch("/policies/authorizationPolicy", {"defaultUserRolePermissions": {"permissionGrantPoliciesAssigned": ["ManagePermissionGrantsForSelf.microsoft-user-default-legacy"]}})
+        requests.put(f"{demo['graph_url']}/policies/adminConsentRequestPolicy", headers=graph.h, json={"isEnabled": False})

@@ -64,6 +64,7 @@ pub fn tenant(ids: &mut Ids, name: &str) -> Tenant {
             lockout_threshold: 7,
             access_token_lifetime_secs: 1234,
             user_consent: crate::flow::consent::UserConsentPolicy::LowRiskVerifiedOrOwn,
+            admin_consent_workflow: true,
         },
         created: Timestamp(1_700_000_000_123),
     }

@@ -257,6 +257,8 @@ pub trait Store: Send + Sync {
     async fn insert_grant(&self, g: &Grant) -> Result<(), StoreError>;
     /// A grant by handle.
     async fn grant(&self, handle: &str) -> Result<Option<Grant>, StoreError>;
+    /// Every grant of one kind in a tenant, newest first (consent requests).
+    async fn grants_of_kind(&self, t: TenantId, kind: GrantKind) -> Result<Vec<Grant>, StoreError>;
     /// A grant by its second key (the device flow's user code).
     async fn grant_by_lookup(
         &self,

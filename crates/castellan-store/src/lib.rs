@@ -1127,6 +1127,15 @@ impl Store for SqlStore {
         )
     }
 
+    async fn grants_of_kind(&self, t: TenantId, kind: GrantKind) -> Result<Vec<Grant>, StoreError> {
+        all(self
+            .docs::<GrantDoc>(
+                "SELECT data FROM grants WHERE tenant_id = $1 AND kind = $2 ORDER BY created DESC, handle",
+                &[&t.to_string(), kind.as_str()],
+            )
+            .await?)
+    }
+
     async fn grant_by_lookup(
         &self,
         kind: GrantKind,
@@ -1504,6 +1513,8 @@ struct TenantDoc {
     user_consent: Vec<String>,
     #[serde(default)]
     user_consent_set: bool,
+    #[serde(default)]
+    admin_consent_workflow: bool,
     created: i64,
 }
 
@@ -1537,6 +1548,7 @@ impl From<&Tenant> for TenantDoc {
                 .map(|s| (*s).to_string())
                 .collect(),
             user_consent_set: true,
+            admin_consent_workflow: t.settings.admin_consent_workflow,
             created: t.created.millis(),
         }
     }
@@ -1576,6 +1588,7 @@ impl TryFrom<TenantDoc> for Tenant {
                 } else {
                     castellan_core::flow::consent::UserConsentPolicy::AllowAll
                 },
+                admin_consent_workflow: d.admin_consent_workflow,
             },
             created: Timestamp(d.created),
         })

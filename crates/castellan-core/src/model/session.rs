@@ -21,6 +21,8 @@ pub enum GrantKind {
     AssertionId,
     /// Smart-lockout counters for one user.
     Lockout,
+    /// A user's request for admin consent (admin consent workflow).
+    ConsentRequest,
 }
 
 impl GrantKind {
@@ -33,6 +35,7 @@ impl GrantKind {
             Self::Sso => "sso",
             Self::AssertionId => "jti",
             Self::Lockout => "lockout",
+            Self::ConsentRequest => "consentreq",
         }
     }
     /// Parses [`Self::as_str`].
@@ -44,6 +47,7 @@ impl GrantKind {
             Self::Sso,
             Self::AssertionId,
             Self::Lockout,
+            Self::ConsentRequest,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

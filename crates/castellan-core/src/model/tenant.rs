@@ -69,6 +69,8 @@ pub struct TenantSettings {
     pub access_token_lifetime_secs: i64,
     /// Who may consent to applications.
     pub user_consent: crate::flow::consent::UserConsentPolicy,
+    /// Users who may not consent can ask administrators for approval (admin consent workflow).
+    pub admin_consent_workflow: bool,
 }
 
 impl Default for TenantSettings {
@@ -79,6 +81,7 @@ impl Default for TenantSettings {
             lockout_threshold: crate::flow::lockout::DEFAULT_THRESHOLD,
             access_token_lifetime_secs: crate::flow::ACCESS_TOKEN_LIFETIME_SECS,
             user_consent: crate::flow::consent::UserConsentPolicy::AllowAll,
+            admin_consent_workflow: false,
         }
     }
 }

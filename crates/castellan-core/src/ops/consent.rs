@@ -303,3 +303,162 @@ pub async fn admin_consent(
     }
     Ok(client_sp)
 }
+
+/// Records a user's request for admin approval (admin consent workflow). One open request per
+/// user and application; asking again returns the open one.
+#[allow(clippy::too_many_arguments)]
+pub async fn request_approval(
+    store: &dyn Store,
+    tenant: &Tenant,
+    app: &Application,
+    user: &User,
+    need: &ConsentNeed,
+    reason: &str,
+    request_id: &str,
+    now: crate::time::Timestamp,
+) -> Result<crate::model::Grant, TokenError> {
+    use crate::model::{Grant, GrantKind, GrantState};
+    if !tenant.settings.admin_consent_workflow {
+        return Err(AadstsError {
+            code: 90094,
+            error: OAuthError::AccessDenied,
+            message: "This organization has not enabled admin consent requests; ask an administrator directly.".into(),
+        }
+        .into());
+    }
+    let open = store
+        .grants_of_kind(tenant.id, GrantKind::ConsentRequest)
+        .await?
+        .into_iter()
+        .find(|g| {
+            g.state == GrantState::Active
+                && g.user_id == Some(user.id)
+                && g.attr("app_id") == Some(app.app_id.to_string().as_str())
+        });
+    if let Some(g) = open {
+        return Ok(g);
+    }
+    let scope: Vec<&str> = need.missing.iter().map(|s| s.value.as_str()).collect();
+    let g = Grant {
+        handle: request_id.to_string(),
+        kind: GrantKind::ConsentRequest,
+        tenant_id: tenant.id,
+        family: None,
+        user_id: Some(user.id),
+        lookup: None,
+        state: GrantState::Active,
+        created: now,
+        expires: now.plus_secs(30 * 24 * 3600),
+        attrs: vec![
+            ("app_id".into(), app.app_id.to_string()),
+            ("app_name".into(), app.display_name.clone()),
+            ("scope".into(), scope.join(" ")),
+            ("resource".into(), need.resource.id.to_string()),
+            ("reason".into(), reason.chars().take(1000).collect()),
+            ("upn".into(), user.user_principal_name.clone()),
+            ("status".into(), "InProgress".into()),
+        ],
+    };
+    store.insert_grant(&g).await?;
+    Ok(g)
+}
+
+/// An administrator approves (tenant-wide grant of the requested permissions, creating the
+/// app's service principal if needed) or denies a consent request.
+pub async fn review_request(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    id: &str,
+    approve: bool,
+) -> Result<crate::model::Grant, DirectoryError> {
+    use crate::model::{GrantKind, GrantState};
+    let not_found = || {
+        DirectoryError::NotFound(format!(
+            "appConsentRequest '{id}' does not exist in this tenant."
+        ))
+    };
+    let g = env
+        .store
+        .grant(id)
+        .await?
+        .filter(|g| g.kind == GrantKind::ConsentRequest && g.tenant_id == tenant.id)
+        .ok_or_else(not_found)?;
+    if g.state != GrantState::Active {
+        return Err(DirectoryError::BadRequest(format!(
+            "The request was already {}.",
+            g.attr("status").unwrap_or("completed")
+        )));
+    }
+    if approve {
+        let app_id = g
+            .attr("app_id")
+            .and_then(crate::AppId::parse)
+            .ok_or_else(not_found)?;
+        let app = env
+            .store
+            .application_by_app_id(app_id)
+            .await?
+            .ok_or_else(|| {
+                DirectoryError::BadRequest("The application no longer exists.".into())
+            })?;
+        let client_sp = match env
+            .store
+            .service_principal_by_app_id(tenant.id, app_id)
+            .await?
+        {
+            Some(sp) => sp,
+            None => service_principals::create(env, tenant, &app.app_id.to_string()).await?,
+        };
+        let resource_id = g
+            .attr("resource")
+            .and_then(crate::ObjectId::parse)
+            .ok_or_else(not_found)?;
+        let resource = env
+            .store
+            .service_principal(tenant.id, resource_id)
+            .await?
+            .ok_or_else(|| {
+                DirectoryError::BadRequest("The requested resource no longer exists.".into())
+            })?;
+        let scope = g.attr("scope").unwrap_or("").to_string();
+        if !scope.trim().is_empty() {
+            service_principals::grant_delegated_to(
+                env, tenant, &client_sp, &resource, &scope, None,
+            )
+            .await?;
+        }
+    }
+    let mut next = g.clone();
+    next.state = GrantState::Used;
+    next.set("status", if approve { "Approved" } else { "Denied" });
+    if !env.store.update_grant(GrantState::Active, &next).await? {
+        return Err(DirectoryError::Conflict(
+            "The request was reviewed concurrently.".into(),
+        ));
+    }
+    let audit = env.audit(
+        tenant,
+        "ApplicationManagement",
+        if approve {
+            "Approve admin consent request"
+        } else {
+            "Deny admin consent request"
+        },
+        "Update",
+        vec![crate::ops::target(
+            g.attr("app_id").unwrap_or(""),
+            "Application",
+            g.attr("app_name"),
+            None,
+            vec![crate::ops::modified(
+                "RequestedScopes",
+                None,
+                g.attr("scope").map(str::to_string),
+            )],
+        )],
+    );
+    let mut set = crate::store::ChangeSet::new();
+    set.audit(audit);
+    env.store.commit(set).await?;
+    Ok(next)
+}

@@ -208,6 +208,8 @@ pub struct SignInSettings {
     pub access_token_lifetime_secs: Option<i64>,
     /// Who may consent to applications.
     pub user_consent: Option<crate::flow::consent::UserConsentPolicy>,
+    /// Admin consent workflow on/off.
+    pub admin_consent_workflow: Option<bool>,
 }
 
 /// Changes a tenant's sign-in settings (audited).
@@ -251,6 +253,14 @@ pub async fn update_sign_in_settings(
             Some(l.to_string()),
         ));
         t.settings.access_token_lifetime_secs = l;
+    }
+    if let Some(w) = s.admin_consent_workflow {
+        props.push(modified(
+            "adminConsentRequestPolicy.isEnabled",
+            Some(t.settings.admin_consent_workflow.to_string()),
+            Some(w.to_string()),
+        ));
+        t.settings.admin_consent_workflow = w;
     }
     if let Some(p) = s.user_consent {
         props.push(modified(

@@ -26,6 +26,20 @@ pub fn router() -> Router<AppState> {
             "/v1.0/policies/authorizationPolicy",
             get(authorization_policy).patch(patch_authorization_policy),
         )
+        .route(
+            "/v1.0/policies/adminConsentRequestPolicy",
+            get(consent_request_policy)
+                .put(put_consent_request_policy)
+                .patch(put_consent_request_policy),
+        )
+        .route(
+            "/v1.0/identityGovernance/appConsent/appConsentRequests",
+            get(consent_requests),
+        )
+        .route(
+            "/v1.0/identityGovernance/appConsent/appConsentRequests/{id}/userConsentRequests/{ucr}/approval/steps/{step}",
+            axum::routing::patch(review_consent_request),
+        )
         .route("/v1.0/directoryObjects/{id}", get(directory_object))
 }
 
@@ -234,5 +248,172 @@ async fn patch_authorization_policy(
     )
     .await
     .map_err(|e| c.err(e))?;
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+}
+
+fn render_consent_request_policy(
+    c: &Caller,
+    t: &castellan_core::model::Tenant,
+) -> serde_json::Value {
+    with_context(
+        c,
+        "policies/adminConsentRequestPolicy/$entity",
+        json!({
+            "isEnabled": t.settings.admin_consent_workflow,
+            "notifyReviewers": false,
+            "remindersEnabled": false,
+            "requestDurationInDays": 30,
+            "version": 1,
+            "reviewers": [],
+        }),
+    )
+}
+
+/// `GET /v1.0/policies/adminConsentRequestPolicy`.
+async fn consent_request_policy(c: Caller) -> Result<Response, ApiError> {
+    c.require(Area::Applications, Access::Read)?;
+    Ok(Json(render_consent_request_policy(&c, &c.tenant)).into_response())
+}
+
+/// `PUT|PATCH /v1.0/policies/adminConsentRequestPolicy` `{isEnabled}` (reviewers: every
+/// administrator who may consent).
+async fn put_consent_request_policy(
+    State(s): State<AppState>,
+    c: Caller,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    c.require(Area::RoleManagement, Access::Write)?;
+    let v = super::json_body(&c, &body)?;
+    let Some(enabled) = v.get("isEnabled").and_then(serde_json::Value::as_bool) else {
+        return Err(c.err(GraphError::bad_request(
+            "isEnabled (true or false) is required.",
+        )));
+    };
+    if let Some(k) = v.as_object().and_then(|o| {
+        o.keys()
+            .find(|k| {
+                ![
+                    "isEnabled",
+                    "notifyReviewers",
+                    "remindersEnabled",
+                    "requestDurationInDays",
+                    "reviewers",
+                    "version",
+                ]
+                .contains(&k.as_str())
+            })
+            .cloned()
+    }) {
+        return Err(c.err(GraphError::bad_request(format!(
+            "Property '{k}' does not exist on type 'microsoft.graph.adminConsentRequestPolicy'."
+        ))));
+    }
+    let mut ent = crate::crypto::OsEntropy;
+    let req = castellan_core::ops::tenants::SignInSettings {
+        admin_consent_workflow: Some(enabled),
+        ..Default::default()
+    };
+    castellan_core::ops::tenants::update_sign_in_settings(
+        &mut c.env(&s, &mut ent),
+        &c.tenant,
+        &req,
+    )
+    .await
+    .map_err(|e| c.err(e))?;
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+}
+
+fn render_consent_request(g: &castellan_core::model::Grant) -> serde_json::Value {
+    let id = g.handle.clone();
+    json!({
+        "id": id,
+        "appId": g.attr("app_id"),
+        "appDisplayName": g.attr("app_name"),
+        "consentType": "Dynamic",
+        "pendingScopes": g.attr("scope").unwrap_or("").split_whitespace().map(|s| json!({"displayName": s})).collect::<Vec<_>>(),
+        "userConsentRequests": [{
+            "id": id,
+            "status": g.attr("status"),
+            "reason": g.attr("reason"),
+            "createdDateTime": castellan_wire::time::graph_datetime(g.created),
+            "createdBy": {"user": {"id": g.user_id.map(|u| u.to_string()), "userPrincipalName": g.attr("upn")}},
+            "approval": {"id": id, "steps": [{"id": id, "status": if g.attr("status") == Some("InProgress") { "InProgress" } else { "Completed" }, "reviewResult": match g.attr("status") { Some("Approved") => "Approve", Some("Denied") => "Deny", _ => "NotReviewed" }}]},
+        }],
+    })
+}
+
+/// `GET /v1.0/identityGovernance/appConsent/appConsentRequests`.
+async fn consent_requests(
+    State(s): State<AppState>,
+    c: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    c.require(Area::Applications, Access::Read)?;
+    let all = s
+        .store
+        .grants_of_kind(
+            c.tenant.id,
+            castellan_core::model::GrantKind::ConsentRequest,
+        )
+        .await
+        .map_err(store_err(&c))?;
+    let spec = EntitySpec::new(
+        "microsoft.graph.appConsentRequest",
+        &[
+            "id",
+            "appId",
+            "appDisplayName",
+            "consentType",
+            "pendingScopes",
+            "userConsentRequests",
+        ],
+        &["id", "appDisplayName"],
+        "id",
+    );
+    list(
+        &c,
+        &uri,
+        &headers,
+        &spec,
+        "identityGovernance/appConsent/appConsentRequests",
+        all.iter().map(render_consent_request).collect(),
+    )
+}
+
+/// `PATCH .../appConsentRequests/{id}/userConsentRequests/{id}/approval/steps/{id}`
+/// `{reviewResult: "Approve" | "Deny", justification}`. Delegated reviewers must be able to
+/// grant tenant-wide consent.
+async fn review_consent_request(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((id, _ucr, _step)): Path<(String, String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    c.require(Area::Applications, Access::Write)?;
+    if let Some((roles, _)) = &c.user_rights {
+        let wide: Vec<uuid::Uuid> = roles
+            .iter()
+            .filter(|(_, sc)| sc == "/")
+            .map(|(r, _)| *r)
+            .collect();
+        if !castellan_core::flow::consent::is_consent_admin(&wide) {
+            return Err(c.err(GraphError::forbidden("Only an administrator who can grant tenant-wide consent (Global, Privileged Role, Cloud Application or Application Administrator) can review consent requests.")));
+        }
+    }
+    let v = super::json_body(&c, &body)?;
+    let approve = match v.get("reviewResult").and_then(serde_json::Value::as_str) {
+        Some(r) if r.eq_ignore_ascii_case("Approve") => true,
+        Some(r) if r.eq_ignore_ascii_case("Deny") => false,
+        other => {
+            return Err(c.err(GraphError::bad_request(format!(
+                "reviewResult {other:?} is not valid: use Approve or Deny."
+            ))))
+        }
+    };
+    let mut ent = crate::crypto::OsEntropy;
+    castellan_core::ops::consent::review_request(&mut c.env(&s, &mut ent), &c.tenant, &id, approve)
+        .await
+        .map_err(|e| c.err(e))?;
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }

@@ -488,7 +488,7 @@ async fn complete(
             let e = refuse(e).await;
             return fail(Fail::Redirect(clone_target(&a.target), e), &r.cid);
         }
-        return show_consent(s, a, &need, headers).await;
+        return show_consent(s, a, tenant, &need, headers).await;
     }
     let (app, client_sp) =
         match load_client(s.store.as_ref(), tenant, &a.app.app_id.to_string()).await {
@@ -1078,6 +1078,7 @@ pub async fn logout(
 async fn show_consent(
     s: &AppState,
     a: &Authz,
+    tenant: &Tenant,
     need: &castellan_core::ops::consent::ConsentNeed,
     headers: &HeaderMap,
 ) -> Response {
@@ -1112,6 +1113,7 @@ async fn show_consent(
         permissions: &permissions,
         blocked: need.blocked.as_deref(),
         admin: need.is_admin,
+        request_approval: need.blocked.is_some() && tenant.settings.admin_consent_workflow,
         hidden: &hidden,
     });
     with_csrf(r, &csrf, fresh)
@@ -1146,6 +1148,33 @@ pub async fn consent(
             )),
         );
     };
+    if get(&f, "decision") == Some("request") {
+        let need = match castellan_core::ops::consent::need(
+            s.store.as_ref(),
+            &tenant,
+            &a.app,
+            &user,
+            &a.scope,
+        )
+        .await
+        {
+            Ok(n) => n,
+            Err(TokenError::Aadsts(e)) => {
+                return fail(Fail::Redirect(clone_target(&a.target), e), &r.cid)
+            }
+            Err(TokenError::Store(e)) => return fail(Fail::Unavailable(e.to_string()), &r.cid),
+        };
+        let id = uuid::Uuid::new_v4().to_string();
+        let reason = get(&f, "reason").unwrap_or("");
+        return match castellan_core::ops::consent::request_approval(s.store.as_ref(), &tenant, &a.app, &user, &need, reason, &id, r.at).await {
+            Ok(_) => pages::info(
+                "Approval request sent",
+                &format!("Your request to use {} was sent to your administrators. You will be able to sign in once an administrator approves it.", a.app.display_name),
+            ),
+            Err(TokenError::Aadsts(e)) => fail(Fail::Redirect(clone_target(&a.target), e), &r.cid),
+            Err(TokenError::Store(e)) => fail(Fail::Unavailable(e.to_string()), &r.cid),
+        };
+    }
     if get(&f, "decision") != Some("accept") {
         let e = AadstsError {
             code: 65001,
@@ -1192,7 +1221,7 @@ pub async fn consent(
         Err(castellan_core::DirectoryError::Forbidden(m)) => {
             let mut blocked = need.clone();
             blocked.blocked = Some(m);
-            show_consent(&s, &a, &blocked, &headers).await
+            show_consent(&s, &a, &tenant, &blocked, &headers).await
         }
         Err(e) => fail(Fail::Unavailable(e.to_string()), &r.cid),
     }
@@ -1253,6 +1282,7 @@ async fn show_admin_consent(
         permissions: &permissions,
         blocked: blocked.as_deref(),
         admin: false,
+        request_approval: false,
         hidden: &hidden,
     });
     with_csrf(r, &csrf, fresh)

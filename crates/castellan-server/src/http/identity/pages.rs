@@ -152,6 +152,8 @@ pub struct Consent<'a> {
     pub blocked: Option<&'a str>,
     /// Offer "Consent on behalf of your organization".
     pub admin: bool,
+    /// Offer "Request approval" (admin consent workflow) when blocked.
+    pub request_approval: bool,
     /// Hidden fields (ctx, csrf).
     pub hidden: &'a [(&'a str, &'a str)],
 }
@@ -179,6 +181,8 @@ pub fn consent(c: &Consent<'_>) -> Response {
     };
     let accept = if c.blocked.is_none() {
         "<button type=\"submit\" name=\"decision\" value=\"accept\" id=\"accept\">Accept</button>"
+    } else if c.request_approval {
+        "<label for=\"reason\">Justification for requesting access</label><input type=\"text\" id=\"reason\" name=\"reason\" maxlength=\"1000\"><button type=\"submit\" name=\"decision\" value=\"request\" id=\"request\">Request approval</button>"
     } else {
         ""
     };
