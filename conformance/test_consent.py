@@ -283,3 +283,28 @@ def test_admin_consent_workflow_request_and_approval(demo, new_user, graph):
     finally:
         graph.patch("/policies/authorizationPolicy", {"defaultUserRolePermissions": {"permissionGrantPoliciesAssigned": ["ManagePermissionGrantsForSelf.microsoft-user-default-legacy"]}})
         requests.put(f"{demo['graph_url']}/policies/adminConsentRequestPolicy", headers=graph.h, json={"isEnabled": False})
+
+
+def test_default_scope_consents_to_the_registered_permissions(demo, new_user, graph):
+    mail_read, user_read = "570282fd-fa5c-430d-a7fd-fc8dc98a9dca", "e1fe6dd8-ba31-4d61-89e7-88639da4683d"
+    r = graph.post("/applications", {"displayName": "Static permissions app", "web": {"redirectUris": ["https://localhost:44393/cb"]},
+                                     "requiredResourceAccess": [{"resourceAppId": GRAPH, "resourceAccess": [{"id": user_read, "type": "Scope"}, {"id": mail_read, "type": "Scope"}]}]})
+    app_obj = r.json()
+    secret = graph.post(f"/applications/{app_obj['id']}/addPassword", {"passwordCredential": {}}).json()["secretText"]
+    graph.post("/servicePrincipals", {"appId": app_obj["appId"]})
+    upn, pw, _ = new_user()
+    cca = msal.ConfidentialClientApplication(app_obj["appId"], client_credential=secret, authority=demo["authority"], instance_discovery=False)
+    flow = cca.initiate_auth_code_flow(["https://graph.microsoft.com/.default"], redirect_uri="https://localhost:44393/cb")
+    b = Browser()
+    r = sign_in(b, flow["auth_uri"], upn, pw)
+    page = Page(r)
+    assert "Read user mail" in page.text and "Sign in and read user profile" in page.text, r.text[:800]
+    r = b.submit(page, flow["auth_uri"], decision="accept")
+    res = cca.acquire_token_by_auth_code_flow(flow, redirect_params(r))
+    assert sorted(jwt.decode(res["access_token"], options={"verify_signature": False})["scp"].split()) == ["Mail.Read", "User.Read"], res
+    # /me/memberOf with the delegated token.
+    g = graph.post("/groups", {"displayName": "me-memberof", "mailEnabled": False, "mailNickname": f"mmo{app_obj['appId'][:6]}", "securityEnabled": True}).json()
+    me = requests.get(f"{demo['graph_url']}/me", headers={"Authorization": f"Bearer {res['access_token']}"}).json()
+    assert graph.post(f"/groups/{g['id']}/members/$ref", {"@odata.id": f"{demo['graph_url']}/directoryObjects/{me['id']}"}).status_code == 204
+    mo = requests.get(f"{demo['graph_url']}/me/memberOf", headers={"Authorization": f"Bearer {res['access_token']}"})
+    assert mo.status_code == 200 and [x["id"] for x in mo.json()["value"]] == [g["id"]], mo.text

@@ -60,7 +60,7 @@ pub async fn need(
     let resource = find_resource(store, tenant, &requested.resource).await?;
     let (_, resource_scopes) = exposed(store, &resource).await?;
     let grants = store.permission_grants(tenant.id).await?;
-    let missing = match &client_sp {
+    let mut missing = match &client_sp {
         Some(sp) => consent::missing(
             &requested,
             &resource_scopes,
@@ -78,6 +78,45 @@ pub async fn need(
             user.id,
         ),
     };
+    if requested.default {
+        // `/.default` asks for what the app registered (requiredResourceAccess) on the resource.
+        let granted: Vec<String> = grants
+            .iter()
+            .filter(|g| {
+                client_sp.as_ref().is_some_and(|sp| g.client_id == sp.id)
+                    && g.resource_id == resource.id
+            })
+            .filter(|g| g.consent_type == "AllPrincipals" || g.principal_id == Some(user.id))
+            .flat_map(|g| {
+                g.scope
+                    .split_whitespace()
+                    .map(str::to_ascii_lowercase)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for rra in app
+            .required_resource_access
+            .iter()
+            .filter(|r| r.resource_app_id == resource.app_id)
+        {
+            for ra in rra
+                .resource_access
+                .iter()
+                .filter(|a| a.kind == crate::model::PermissionKind::Scope)
+            {
+                if let Some(s) = resource_scopes
+                    .iter()
+                    .find(|s| s.id == ra.id && s.is_enabled)
+                {
+                    if !granted.contains(&s.value.to_ascii_lowercase())
+                        && !missing.iter().any(|m| m.id == s.id)
+                    {
+                        missing.push(s.clone());
+                    }
+                }
+            }
+        }
+    }
     let roles: Vec<uuid::Uuid> =
         crate::ops::directory_roles::effective_roles(store, tenant.id, user.id)
             .await?

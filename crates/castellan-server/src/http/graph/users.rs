@@ -25,6 +25,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1.0/users", get(list_users).post(create))
         .route("/v1.0/me", get(me))
+        .route("/v1.0/me/memberOf", get(me_member_of))
+        .route("/v1.0/me/transitiveMemberOf", get(me_transitive_member_of))
         .route(
             "/v1.0/users/{id}/revokeSignInSessions",
             axum::routing::post(revoke_sessions),
@@ -371,6 +373,50 @@ async fn transitive_member_of(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     member_of_impl(s, c, id, uri, headers, true).await
+}
+
+async fn me_groups(
+    s: AppState,
+    c: Caller,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    transitive: bool,
+) -> Result<Response, ApiError> {
+    let castellan_core::audit::Actor::User { id, .. } = &c.actor else {
+        return Err(c.err(castellan_wire::errors::GraphError::bad_request(
+            "/me/memberOf is only valid with a delegated token: an app-only token has no signed-in user.",
+        )));
+    };
+    c.require(Area::Me, Access::Read)?;
+    let items = groups_of(&s, &c, *id, transitive).await?;
+    list(
+        &c,
+        &uri,
+        &headers,
+        &objects_spec(),
+        "directoryObjects",
+        items,
+    )
+}
+
+/// `GET /v1.0/me/memberOf`: the signed-in user's own groups.
+async fn me_member_of(
+    State(s): State<AppState>,
+    c: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    me_groups(s, c, uri, headers, false).await
+}
+
+/// `GET /v1.0/me/transitiveMemberOf`.
+async fn me_transitive_member_of(
+    State(s): State<AppState>,
+    c: Caller,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    me_groups(s, c, uri, headers, true).await
 }
 
 /// `GET /v1.0/me`: the signed-in user (delegated tokens only).
