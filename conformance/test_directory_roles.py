@@ -153,3 +153,30 @@ def test_custom_role_grants_exactly_its_actions(demo, graph, new_user):
     assert requests.delete(f"{demo['graph_url']}/roleManagement/directory/roleAssignments/{a.json()['id']}", headers=graph.h).status_code == 204
     assert requests.delete(f"{demo['graph_url']}/roleManagement/directory/roleDefinitions/{role['id']}", headers=graph.h).status_code == 204
     assert requests.patch(f"{demo['graph_url']}/users/{target}", headers={"Authorization": f"Bearer {delegated_token(demo, upn, pw)}"}, json={"jobTitle": "Again"}).status_code == 403
+
+
+def test_tenant_switch_for_users_registering_apps(demo, graph, new_user):
+    graph_sp = graph.get("/servicePrincipals", params={"$filter": "appId eq '00000003-0000-0000-c000-000000000000'"}).json()["value"][0]
+    grants = graph.get("/oauth2PermissionGrants", params={"$filter": f"clientId eq '{demo['public_client']['service_principal_id']}'"}).json()["value"]
+    if not any("Application.ReadWrite.All" in g["scope"] for g in grants):
+        assert graph.post("/oauth2PermissionGrants", {"clientId": demo["public_client"]["service_principal_id"], "consentType": "AllPrincipals", "resourceId": graph_sp["id"], "scope": "Application.ReadWrite.All"}).status_code == 201
+    upn, pw, uid = new_user()
+
+    def token():
+        app = msal.PublicClientApplication(demo["public_client"]["app_id"], authority=demo["authority"], instance_discovery=False)
+        r = app.acquire_token_by_username_password(upn, pw, scopes=["Application.ReadWrite.All"])
+        assert "access_token" in r, r
+        return {"Authorization": f"Bearer {r['access_token']}"}
+
+    create = lambda h, n: requests.post(f"{demo['graph_url']}/applications", headers=h, json={"displayName": n})
+    assert create(token(), "made by a member").status_code == 201
+    assert graph.patch("/policies/authorizationPolicy", {"defaultUserRolePermissions": {"allowedToCreateApps": False}}).status_code == 204
+    try:
+        assert graph.get("/policies/authorizationPolicy").json()["defaultUserRolePermissions"]["allowedToCreateApps"] is False
+        denied = create(token(), "not allowed")
+        assert denied.status_code == 403 and "Application Developer" in denied.text, denied.text
+        a = graph.post("/roleManagement/directory/roleAssignments", {"principalId": uid, "roleDefinitionId": "cf1c38e5-3621-4004-a7cb-879624dced7c", "directoryScopeId": "/"})
+        assert a.status_code == 201, a.text
+        assert create(token(), "made by a developer").status_code == 201
+    finally:
+        assert graph.patch("/policies/authorizationPolicy", {"defaultUserRolePermissions": {"allowedToCreateApps": True}}).status_code == 204

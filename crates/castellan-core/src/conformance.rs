@@ -65,6 +65,7 @@ pub fn tenant(ids: &mut Ids, name: &str) -> Tenant {
             access_token_lifetime_secs: 1234,
             user_consent: crate::flow::consent::UserConsentPolicy::LowRiskVerifiedOrOwn,
             admin_consent_workflow: true,
+            users_can_create_apps: false,
         },
         created: Timestamp(1_700_000_000_123),
     }

@@ -203,6 +203,38 @@ pub fn user_may_on(
     }
 }
 
+/// Whether a signed-in user may register an application: every member may when the tenant
+/// allows it (`allowedToCreateApps`), otherwise only holders of a role granting
+/// `microsoft.directory/applications/create` or `.../applications/createAsOwner` (Application
+/// Developer, Application Administrator, ...).
+pub fn user_may_create_apps(
+    roles: &[uuid::Uuid],
+    custom: &[CustomActions],
+    tenant_allows: bool,
+    is_guest: bool,
+) -> Result<(), String> {
+    if is_guest {
+        return Err("Guest users cannot register applications.".into());
+    }
+    if tenant_allows {
+        return Ok(());
+    }
+    let ok = roles
+        .iter()
+        .filter_map(|r| actions_of(*r, custom))
+        .any(|acts| {
+            acts.iter().any(|a| {
+                covers(a, "microsoft.directory/applications/create")
+                    || covers(a, "microsoft.directory/applications/createAsOwner")
+            })
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err("This organization does not let users register applications (allowedToCreateApps is false); the Application Developer role (or Application Administrator) grants it.".into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,6 +322,15 @@ mod tests {
         assert!(known_actions()
             .iter()
             .any(|a| a == "microsoft.directory/users/basic/update"));
+    }
+
+    #[test]
+    fn creating_apps_follows_the_tenant_switch_and_roles() {
+        assert!(user_may_create_apps(&[], &[], true, false).is_ok());
+        assert!(user_may_create_apps(&[], &[], true, true).is_err());
+        assert!(user_may_create_apps(&[], &[], false, false).is_err());
+        assert!(user_may_create_apps(&[id("Application Developer")], &[], false, false).is_ok());
+        assert!(user_may_create_apps(&[id("Global Reader")], &[], false, false).is_err());
     }
 
     #[test]

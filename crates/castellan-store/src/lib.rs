@@ -1297,6 +1297,10 @@ fn grant_args(g: &Grant) -> Result<Vec<Arg>, StoreError> {
     ])
 }
 
+fn default_true() -> bool {
+    true
+}
+
 fn default_at_lifetime() -> i64 {
     castellan_core::flow::ACCESS_TOKEN_LIFETIME_SECS
 }
@@ -1515,6 +1519,8 @@ struct TenantDoc {
     user_consent_set: bool,
     #[serde(default)]
     admin_consent_workflow: bool,
+    #[serde(default = "default_true")]
+    users_can_create_apps: bool,
     created: i64,
 }
 
@@ -1549,6 +1555,7 @@ impl From<&Tenant> for TenantDoc {
                 .collect(),
             user_consent_set: true,
             admin_consent_workflow: t.settings.admin_consent_workflow,
+            users_can_create_apps: t.settings.users_can_create_apps,
             created: t.created.millis(),
         }
     }
@@ -1589,6 +1596,7 @@ impl TryFrom<TenantDoc> for Tenant {
                     castellan_core::flow::consent::UserConsentPolicy::AllowAll
                 },
                 admin_consent_workflow: d.admin_consent_workflow,
+                users_can_create_apps: d.users_can_create_apps,
             },
             created: Timestamp(d.created),
         })

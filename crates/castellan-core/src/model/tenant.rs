@@ -71,6 +71,8 @@ pub struct TenantSettings {
     pub user_consent: crate::flow::consent::UserConsentPolicy,
     /// Users who may not consent can ask administrators for approval (admin consent workflow).
     pub admin_consent_workflow: bool,
+    /// Member users may register applications (`allowedToCreateApps`).
+    pub users_can_create_apps: bool,
 }
 
 impl Default for TenantSettings {
@@ -82,6 +84,7 @@ impl Default for TenantSettings {
             access_token_lifetime_secs: crate::flow::ACCESS_TOKEN_LIFETIME_SECS,
             user_consent: crate::flow::consent::UserConsentPolicy::AllowAll,
             admin_consent_workflow: false,
+            users_can_create_apps: true,
         }
     }
 }

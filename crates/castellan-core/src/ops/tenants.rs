@@ -210,6 +210,8 @@ pub struct SignInSettings {
     pub user_consent: Option<crate::flow::consent::UserConsentPolicy>,
     /// Admin consent workflow on/off.
     pub admin_consent_workflow: Option<bool>,
+    /// Member users may register applications.
+    pub users_can_create_apps: Option<bool>,
 }
 
 /// Changes a tenant's sign-in settings (audited).
@@ -253,6 +255,14 @@ pub async fn update_sign_in_settings(
             Some(l.to_string()),
         ));
         t.settings.access_token_lifetime_secs = l;
+    }
+    if let Some(a) = s.users_can_create_apps {
+        props.push(modified(
+            "allowedToCreateApps",
+            Some(t.settings.users_can_create_apps.to_string()),
+            Some(a.to_string()),
+        ));
+        t.settings.users_can_create_apps = a;
     }
     if let Some(w) = s.admin_consent_workflow {
         props.push(modified(

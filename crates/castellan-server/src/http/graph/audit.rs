@@ -178,7 +178,7 @@ fn render_authorization_policy(c: &Caller, t: &castellan_core::model::Tenant) ->
             "blockMsolPowerShell": false,
             "guestUserRoleId": "10dae51f-b6af-4016-8d66-8c2a99b929b3",
             "defaultUserRolePermissions": {
-                "allowedToCreateApps": true,
+                "allowedToCreateApps": t.settings.users_can_create_apps,
                 "allowedToCreateSecurityGroups": true,
                 "allowedToReadOtherUsers": true,
                 "allowedToReadBitlockerKeysForOwnedDevice": true,
@@ -216,29 +216,39 @@ async fn patch_authorization_policy(
     let perms = obj.get("defaultUserRolePermissions").and_then(serde_json::Value::as_object).ok_or_else(|| bad("Send {\"defaultUserRolePermissions\": {\"permissionGrantPoliciesAssigned\": [...]}}.".into()))?;
     if let Some(k) = perms
         .keys()
-        .find(|k| k.as_str() != "permissionGrantPoliciesAssigned")
+        .find(|k| !["permissionGrantPoliciesAssigned", "allowedToCreateApps"].contains(&k.as_str()))
     {
         return Err(bad(format!(
             "Property 'defaultUserRolePermissions.{k}' cannot be changed on this server."
         )));
     }
-    let ids: Vec<String> = perms
-        .get("permissionGrantPoliciesAssigned")
-        .and_then(serde_json::Value::as_array)
-        .ok_or_else(|| {
-            bad("permissionGrantPoliciesAssigned must be an array of policy ids.".into())
-        })?
-        .iter()
-        .map(|x| {
-            x.as_str()
-                .map(str::to_string)
-                .ok_or_else(|| bad("permissionGrantPoliciesAssigned holds strings.".into()))
-        })
-        .collect::<Result<_, _>>()?;
-    let policy = castellan_core::flow::consent::UserConsentPolicy::from_graph_ids(&ids).ok_or_else(|| bad(format!("Unsupported permissionGrantPoliciesAssigned {ids:?}: use [\"ManagePermissionGrantsForSelf.microsoft-user-default-legacy\"] (users may consent), [\"ManagePermissionGrantsForSelf.microsoft-user-default-low\"] (low-impact permissions, apps from this tenant) or [] (no user consent).")))?;
+    let create_apps = match perms.get("allowedToCreateApps") {
+        None => None,
+        Some(serde_json::Value::Bool(b)) => Some(*b),
+        Some(_) => return Err(bad("allowedToCreateApps must be true or false.".into())),
+    };
+    let policy = match perms.get("permissionGrantPoliciesAssigned") {
+        None => None,
+        Some(list) => {
+            let ids: Vec<String> = list
+                .as_array()
+                .ok_or_else(|| {
+                    bad("permissionGrantPoliciesAssigned must be an array of policy ids.".into())
+                })?
+                .iter()
+                .map(|x| {
+                    x.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| bad("permissionGrantPoliciesAssigned holds strings.".into()))
+                })
+                .collect::<Result<_, _>>()?;
+            Some(castellan_core::flow::consent::UserConsentPolicy::from_graph_ids(&ids).ok_or_else(|| bad(format!("Unsupported permissionGrantPoliciesAssigned {ids:?}: use [\"ManagePermissionGrantsForSelf.microsoft-user-default-legacy\"] (users may consent), [\"ManagePermissionGrantsForSelf.microsoft-user-default-low\"] (low-impact permissions, apps from this tenant) or [] (no user consent).")))?)
+        }
+    };
     let mut ent = crate::crypto::OsEntropy;
     let req = castellan_core::ops::tenants::SignInSettings {
-        user_consent: Some(policy),
+        user_consent: policy,
+        users_can_create_apps: create_apps,
         ..Default::default()
     };
     castellan_core::ops::tenants::update_sign_in_settings(
