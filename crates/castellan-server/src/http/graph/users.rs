@@ -146,16 +146,7 @@ async fn update(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Users, Access::Read)?;
-    let target = {
-        let mut ent = OsEntropy;
-        users::find(&c.env(&s, &mut ent), &c.tenant, &id)
-            .await
-            .map_err(|e| c.err(e))?
-            .id
-    };
-    c.require_on_user(&s, Area::Users, Access::Write, target)
-        .await?;
+    may_write_user(&s, &c, &id).await?;
     let input = wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
     users::update(&mut c.env(&s, &mut ent), &c.tenant, &id, input)
@@ -169,16 +160,7 @@ async fn delete(
     c: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Users, Access::Read)?;
-    let target = {
-        let mut ent = OsEntropy;
-        users::find(&c.env(&s, &mut ent), &c.tenant, &id)
-            .await
-            .map_err(|e| c.err(e))?
-            .id
-    };
-    c.require_on_user(&s, Area::Users, Access::Write, target)
-        .await?;
+    may_write_user(&s, &c, &id).await?;
     let mut ent = OsEntropy;
     users::delete(&mut c.env(&s, &mut ent), &c.tenant, &id)
         .await
@@ -193,16 +175,7 @@ async fn revoke_sessions(
     c: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Users, Access::Read)?;
-    let target = {
-        let mut ent = OsEntropy;
-        users::find(&c.env(&s, &mut ent), &c.tenant, &id)
-            .await
-            .map_err(|e| c.err(e))?
-            .id
-    };
-    c.require_on_user(&s, Area::Users, Access::Write, target)
-        .await?;
+    may_write_user(&s, &c, &id).await?;
     let mut ent = OsEntropy;
     users::revoke_sign_in_sessions(&mut c.env(&s, &mut ent), &c.tenant, &id)
         .await
@@ -443,4 +416,19 @@ async fn me(
         })?;
     let v = select_one(&c, &uri, &spec(), wire::render(&u))?;
     Ok(Json(with_context(&c, "users/$entity", v)).into_response())
+}
+
+/// The caller may change this user: the token's scope, and for delegated calls the signed-in
+/// user's right over this target (tenant-wide roles, or roles scoped to one of its units).
+async fn may_write_user(s: &AppState, c: &Caller, id: &str) -> Result<(), ApiError> {
+    c.require(Area::Users, Access::Read)?;
+    let target = {
+        let mut ent = OsEntropy;
+        users::find(&c.env(s, &mut ent), &c.tenant, id)
+            .await
+            .map_err(|e| c.err(e))?
+            .id
+    };
+    c.require_on_user(s, Area::Users, Access::Write, target)
+        .await
 }
