@@ -14,6 +14,7 @@
 )]
 
 pub mod audit;
+pub mod azure_rbac;
 pub mod catalog;
 pub mod directory_roles;
 pub mod error;

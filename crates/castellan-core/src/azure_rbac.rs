@@ -1,0 +1,618 @@
+//! The resource plane's authorization engine (Azure RBAC), pure: role definitions with Actions /
+//! NotActions / DataActions / NotDataActions (Azure's built-in roles from
+//! `data/azure-roles.tsv`, generated from `shared/reference/azure-builtin-roles.json`), scopes and
+//! their ancestry (root `/` > management groups > subscription > resource group > resource and
+//! child resources), and `check`, which decides one operation for one principal and explains
+//! itself — which assignment allowed it, or why the nearest ones did not.
+//!
+//! The directory plane (`directory_roles`) is separate on purpose: nothing here looks at
+//! directory roles, so a Global Administrator has no resource access unless assigned here.
+
+use std::sync::OnceLock;
+
+use crate::ObjectId;
+
+const TSV: &str = include_str!("../data/azure-roles.tsv");
+
+/// An Azure role definition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AzureRole {
+    /// Role definition id (Azure's GUID for built-ins).
+    pub id: uuid::Uuid,
+    /// `roleName`.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Control-plane operations allowed (wildcards).
+    pub actions: Vec<String>,
+    /// Control-plane operations removed from `actions`.
+    pub not_actions: Vec<String>,
+    /// Data-plane operations allowed.
+    pub data_actions: Vec<String>,
+    /// Data-plane operations removed from `data_actions`.
+    pub not_data_actions: Vec<String>,
+    /// Where a custom role may be assigned (empty for built-ins: anywhere).
+    pub assignable_scopes: Vec<String>,
+}
+
+fn words(s: Option<&str>) -> Vec<String> {
+    s.unwrap_or("")
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Azure's built-in roles.
+pub fn built_in_roles() -> &'static [AzureRole] {
+    static ALL: OnceLock<Vec<AzureRole>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        TSV.lines()
+            .skip(1)
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                Some(AzureRole {
+                    id: uuid::Uuid::parse_str(f.first()?).ok()?,
+                    name: (*f.get(1)?).to_string(),
+                    description: (*f.get(2)?).to_string(),
+                    actions: words(f.get(3).copied()),
+                    not_actions: words(f.get(4).copied()),
+                    data_actions: words(f.get(5).copied()),
+                    not_data_actions: words(f.get(6).copied()),
+                    assignable_scopes: vec![],
+                })
+            })
+            .collect()
+    })
+}
+
+/// A built-in role by name (case-insensitive).
+pub fn built_in_by_name(name: &str) -> Option<&'static AzureRole> {
+    built_in_roles()
+        .iter()
+        .find(|r| r.name.eq_ignore_ascii_case(name))
+}
+
+/// Case-insensitive match of an operation against a pattern where `*` matches any run of
+/// characters (Azure's wildcard semantics: `Microsoft.Storage/*`, `*/read`, `*`).
+pub fn op_matches(pattern: &str, op: &str) -> bool {
+    let p: Vec<char> = pattern.to_ascii_lowercase().chars().collect();
+    let o: Vec<char> = op.to_ascii_lowercase().chars().collect();
+    // Iterative glob match with backtracking on the last '*'.
+    let (mut pi, mut oi) = (0usize, 0usize);
+    let (mut star, mut mark) = (None::<usize>, 0usize);
+    while oi < o.len() {
+        if pi < p.len() && p.get(pi) == Some(&'*') {
+            star = Some(pi);
+            mark = oi;
+            pi += 1;
+        } else if pi < p.len() && p.get(pi) == o.get(oi) {
+            pi += 1;
+            oi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            oi = mark;
+        } else {
+            return false;
+        }
+    }
+    while p.get(pi) == Some(&'*') {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// Whether a role grants an operation: `Actions − NotActions` for control-plane operations,
+/// `DataActions − NotDataActions` for data-plane ones (never mixed).
+pub fn role_grants(role: &AzureRole, op: &str, data: bool) -> bool {
+    let (allow, deny) = if data {
+        (&role.data_actions, &role.not_data_actions)
+    } else {
+        (&role.actions, &role.not_actions)
+    };
+    allow.iter().any(|a| op_matches(a, op)) && !deny.iter().any(|d| op_matches(d, op))
+}
+
+/// Normalises a scope: lower-case, no trailing slash (except the root `/`).
+pub fn normalise_scope(scope: &str) -> String {
+    let s = scope.trim().to_ascii_lowercase();
+    let t = s.trim_end_matches('/');
+    if t.is_empty() {
+        "/".into()
+    } else {
+        t.to_string()
+    }
+}
+
+/// The ancestry of a scope, nearest first and ending at `/`: a resource's parents (child types
+/// strip two segments at a time), its resource group, its subscription, then the management
+/// groups the subscription sits under (`management_groups`: nearest first, ids only), then root.
+pub fn ancestors(scope: &str, management_groups: &[String]) -> Vec<String> {
+    let s = normalise_scope(scope);
+    let mut out = vec![s.clone()];
+    if s == "/" {
+        return out;
+    }
+    let segs: Vec<&str> = s.trim_start_matches('/').split('/').collect();
+    if segs.first() == Some(&"subscriptions") {
+        // /subscriptions/{s}/resourceGroups/{rg}/providers/{ns}/{type}/{name}[/{type}/{name}]*
+        let mut n = segs.len();
+        while n > 2 {
+            n = if n > 6 && segs.get(4) == Some(&"providers") {
+                // drop one (type, name) pair; the provider namespace stays with the first pair.
+                if n - 2 >= 7 {
+                    n - 2
+                } else {
+                    4
+                }
+            } else if n > 4 {
+                4
+            } else {
+                2
+            };
+            out.push(format!(
+                "/{}",
+                segs.get(..n).map(|x| x.join("/")).unwrap_or_default()
+            ));
+        }
+        for mg in management_groups {
+            out.push(format!(
+                "/providers/microsoft.management/managementgroups/{}",
+                mg.to_ascii_lowercase()
+            ));
+        }
+    } else if s.starts_with("/providers/microsoft.management/managementgroups/") {
+        for mg in management_groups {
+            let p = format!(
+                "/providers/microsoft.management/managementgroups/{}",
+                mg.to_ascii_lowercase()
+            );
+            if p != s {
+                out.push(p);
+            }
+        }
+    }
+    out.dedup();
+    out.push("/".into());
+    out
+}
+
+/// A role assignment as the engine sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assignment {
+    /// Assignment id.
+    pub id: String,
+    /// The principal (user, group, service principal, managed identity).
+    pub principal_id: ObjectId,
+    /// The role definition id.
+    pub role_id: uuid::Uuid,
+    /// The scope (normalised by the engine).
+    pub scope: String,
+}
+
+/// A deny assignment: the listed operations are denied to the principals at and below the scope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DenyAssignment {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Principals it applies to (empty = everyone).
+    pub principals: Vec<ObjectId>,
+    /// Scope.
+    pub scope: String,
+    /// Denied control-plane operations.
+    pub actions: Vec<String>,
+    /// Denied data-plane operations.
+    pub data_actions: Vec<String>,
+}
+
+/// The engine's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Allowed by this assignment (id, role name, scope).
+    Allowed {
+        /// Assignment id.
+        assignment: String,
+        /// Role name.
+        role: String,
+        /// The assignment's scope.
+        scope: String,
+    },
+    /// Not allowed; the explanation names the nearest assignments and why they did not cover it.
+    Denied {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Decides `op` (a data action if `data`) at `scope` for a principal whose identities are
+/// `principals` (itself plus every group it is a transitive member of). `scope_chain` is
+/// [`ancestors`] of the target scope. `roles` resolves role ids (built-ins and custom roles).
+pub fn check(
+    principals: &[ObjectId],
+    op: &str,
+    data: bool,
+    scope_chain: &[String],
+    assignments: &[Assignment],
+    roles: &dyn Fn(uuid::Uuid) -> Option<AzureRole>,
+    denies: &[DenyAssignment],
+) -> Decision {
+    let in_chain = |s: &str| scope_chain.iter().any(|c| *c == normalise_scope(s));
+    for d in denies.iter().filter(|d| in_chain(&d.scope)) {
+        let applies =
+            d.principals.is_empty() || d.principals.iter().any(|p| principals.contains(p));
+        let list = if data { &d.data_actions } else { &d.actions };
+        if applies && list.iter().any(|a| op_matches(a, op)) {
+            return Decision::Denied {
+                reason: format!(
+                    "The deny assignment '{}' at scope '{}' denies '{op}'.",
+                    d.name, d.scope
+                ),
+            };
+        }
+    }
+    let mine: Vec<&Assignment> = assignments
+        .iter()
+        .filter(|a| principals.contains(&a.principal_id) && in_chain(&a.scope))
+        .collect();
+    // Nearest scope first, so the explanation names the most specific assignment.
+    let depth = |s: &str| {
+        scope_chain
+            .iter()
+            .position(|c| *c == normalise_scope(s))
+            .unwrap_or(usize::MAX)
+    };
+    let mut sorted = mine.clone();
+    sorted.sort_by_key(|a| depth(&a.scope));
+    let mut notes = Vec::new();
+    for a in &sorted {
+        let Some(role) = roles(a.role_id) else {
+            continue;
+        };
+        if role_grants(&role, op, data) {
+            return Decision::Allowed {
+                assignment: a.id.clone(),
+                role: role.name.clone(),
+                scope: a.scope.clone(),
+            };
+        }
+        let why = if data && role.data_actions.is_empty() {
+            "control-plane only, no DataActions".to_string()
+        } else if !data && role.actions.is_empty() {
+            "data-plane only, no Actions".to_string()
+        } else if (if data {
+            &role.not_data_actions
+        } else {
+            &role.not_actions
+        })
+        .iter()
+        .any(|n| op_matches(n, op))
+        {
+            format!(
+                "'{op}' is in its Not{}Actions",
+                if data { "Data" } else { "" }
+            )
+        } else {
+            format!(
+                "its {}Actions do not include '{op}'",
+                if data { "Data" } else { "" }
+            )
+        };
+        notes.push(format!("{} at '{}': {why}", role.name, a.scope));
+    }
+    let reason = if notes.is_empty() {
+        format!(
+            "The principal has no role assignment at '{}' or any scope above it that grants '{op}'.",
+            scope_chain.first().map_or("/", String::as_str)
+        )
+    } else {
+        format!(
+            "No assignment grants '{op}'. Nearest assignments: {}.",
+            notes.into_iter().take(3).collect::<Vec<_>>().join("; ")
+        )
+    };
+    Decision::Denied { reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builtin(id: uuid::Uuid) -> Option<AzureRole> {
+        built_in_roles().iter().find(|r| r.id == id).cloned()
+    }
+
+    fn role(name: &str) -> uuid::Uuid {
+        built_in_by_name(name)
+            .map(|r| r.id)
+            .unwrap_or_else(|| panic!("no built-in role {name}"))
+    }
+
+    const SUB: &str = "/subscriptions/11111111-1111-1111-1111-111111111111";
+
+    fn container() -> String {
+        format!("{SUB}/resourceGroups/rg1/providers/Microsoft.Storage/storageAccounts/acct/blobServices/default/containers/docs")
+    }
+
+    #[test]
+    fn the_catalogue_has_the_roles_the_issue_names_with_azures_ids() {
+        for name in [
+            "Owner",
+            "Contributor",
+            "Reader",
+            "User Access Administrator",
+            "Role Based Access Control Administrator",
+            "Storage Blob Data Owner",
+            "Storage Blob Data Contributor",
+            "Storage Blob Data Reader",
+            "Key Vault Secrets User",
+            "Key Vault Secrets Officer",
+            "Virtual Machine Contributor",
+            "Managed Identity Operator",
+        ] {
+            assert!(built_in_by_name(name).is_some(), "{name}");
+        }
+        assert_eq!(
+            role("Owner").to_string(),
+            "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+        );
+        assert_eq!(
+            role("Storage Blob Data Reader").to_string(),
+            "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+        );
+    }
+
+    #[test]
+    fn wildcards_are_case_insensitive_globs() {
+        assert!(op_matches("*", "Microsoft.Storage/storageAccounts/read"));
+        assert!(op_matches(
+            "*/read",
+            "microsoft.storage/storageaccounts/READ"
+        ));
+        assert!(op_matches(
+            "Microsoft.Storage/*",
+            "Microsoft.Storage/storageAccounts/write"
+        ));
+        assert!(op_matches(
+            "Microsoft.Storage/*/read",
+            "Microsoft.Storage/storageAccounts/blobServices/read"
+        ));
+        assert!(!op_matches(
+            "Microsoft.Storage/*/read",
+            "Microsoft.Storage/storageAccounts/write"
+        ));
+        assert!(!op_matches(
+            "Microsoft.Compute/*",
+            "Microsoft.Storage/storageAccounts/read"
+        ));
+        assert!(op_matches("a*b*c", "axxbyyc") && !op_matches("a*b*c", "axxbyy"));
+    }
+
+    #[test]
+    fn ancestry_walks_up_to_root() {
+        let chain = ancestors(&container(), &["child-mg".into(), "tenant-root".into()]);
+        let s = SUB.to_ascii_lowercase();
+        assert_eq!(chain.first(), Some(&container().to_ascii_lowercase()));
+        assert!(chain.contains(&format!(
+            "{s}/resourcegroups/rg1/providers/microsoft.storage/storageaccounts/acct"
+        )));
+        assert!(chain.contains(&format!("{s}/resourcegroups/rg1")));
+        assert!(chain.contains(&s));
+        assert!(chain
+            .contains(&"/providers/microsoft.management/managementgroups/child-mg".to_string()));
+        assert_eq!(chain.last().map(String::as_str), Some("/"));
+        let rg = chain
+            .iter()
+            .position(|c| c.ends_with("/resourcegroups/rg1"))
+            .unwrap_or(0);
+        let sub = chain.iter().position(|c| *c == s).unwrap_or(0);
+        assert!(rg < sub, "nearest first");
+        assert_eq!(ancestors("/", &[]), vec!["/".to_string()]);
+    }
+
+    fn assign(id: &str, p: ObjectId, role_name: &str, scope: &str) -> Assignment {
+        Assignment {
+            id: id.into(),
+            principal_id: p,
+            role_id: role(role_name),
+            scope: scope.into(),
+        }
+    }
+
+    #[test]
+    fn control_and_data_planes_are_separate_and_inherited() {
+        let user = ObjectId::from_random([1; 16]);
+        let chain = ancestors(&container(), &[]);
+        let read_blob = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read";
+        let contributor = vec![assign(
+            "a1",
+            user,
+            "Contributor",
+            &format!("{SUB}/resourceGroups/rg1"),
+        )];
+        // Contributor at the resource group: control plane yes, blobs no — and says why.
+        assert!(matches!(
+            check(
+                &[user],
+                "Microsoft.Storage/storageAccounts/write",
+                false,
+                &chain,
+                &contributor,
+                &builtin,
+                &[]
+            ),
+            Decision::Allowed { .. }
+        ));
+        match check(
+            &[user],
+            read_blob,
+            true,
+            &chain,
+            &contributor,
+            &builtin,
+            &[],
+        ) {
+            Decision::Denied { reason } => assert!(
+                reason.contains("Contributor") && reason.contains("no DataActions"),
+                "{reason}"
+            ),
+            d => panic!("{d:?}"),
+        }
+        // Contributor's NotActions: it cannot assign roles.
+        assert!(matches!(
+            check(
+                &[user],
+                "Microsoft.Authorization/roleAssignments/write",
+                false,
+                &chain,
+                &contributor,
+                &builtin,
+                &[]
+            ),
+            Decision::Denied { .. }
+        ));
+        // Storage Blob Data Reader at the container: blobs yes, writing no.
+        let reader = vec![assign("a2", user, "Storage Blob Data Reader", &container())];
+        assert!(
+            matches!(check(&[user], read_blob, true, &chain, &reader, &builtin, &[]), Decision::Allowed { ref role, .. } if role == "Storage Blob Data Reader")
+        );
+        assert!(matches!(
+            check(
+                &[user],
+                "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write",
+                true,
+                &chain,
+                &reader,
+                &builtin,
+                &[]
+            ),
+            Decision::Denied { .. }
+        ));
+        // Inherited from the subscription through a group.
+        let group = ObjectId::from_random([2; 16]);
+        let owner = vec![assign("a3", group, "Owner", SUB)];
+        assert!(matches!(
+            check(
+                &[user, group],
+                "Microsoft.Authorization/roleAssignments/write",
+                false,
+                &chain,
+                &owner,
+                &builtin,
+                &[]
+            ),
+            Decision::Allowed { .. }
+        ));
+        assert!(matches!(
+            check(
+                &[user],
+                "Microsoft.Authorization/roleAssignments/write",
+                false,
+                &chain,
+                &owner,
+                &builtin,
+                &[]
+            ),
+            Decision::Denied { .. }
+        ));
+        // An assignment on a sibling scope does not apply.
+        let other = vec![assign(
+            "a4",
+            user,
+            "Owner",
+            "/subscriptions/22222222-2222-2222-2222-222222222222",
+        )];
+        match check(
+            &[user],
+            "Microsoft.Storage/storageAccounts/read",
+            false,
+            &chain,
+            &other,
+            &builtin,
+            &[],
+        ) {
+            Decision::Denied { reason } => {
+                assert!(reason.contains("no role assignment"), "{reason}")
+            }
+            d => panic!("{d:?}"),
+        }
+    }
+
+    #[test]
+    fn deny_assignments_win() {
+        let user = ObjectId::from_random([1; 16]);
+        let chain = ancestors(&container(), &[]);
+        let owner = vec![assign("a1", user, "Owner", SUB)];
+        let deny = vec![DenyAssignment {
+            id: "d1".into(),
+            name: "System deny".into(),
+            principals: vec![],
+            scope: format!("{SUB}/resourceGroups/rg1"),
+            actions: vec!["Microsoft.Storage/*/delete".into()],
+            data_actions: vec![],
+        }];
+        assert!(
+            matches!(check(&[user], "Microsoft.Storage/storageAccounts/delete", false, &chain, &owner, &builtin, &deny), Decision::Denied { ref reason } if reason.contains("System deny"))
+        );
+        assert!(matches!(
+            check(
+                &[user],
+                "Microsoft.Storage/storageAccounts/write",
+                false,
+                &chain,
+                &owner,
+                &builtin,
+                &deny
+            ),
+            Decision::Allowed { .. }
+        ));
+    }
+
+    #[test]
+    fn every_built_in_role_is_consistent() {
+        for r in built_in_roles() {
+            // A role never grants what it excludes.
+            for n in &r.not_actions {
+                assert!(
+                    !role_grants(r, n, false) || n.contains('*'),
+                    "{}: {n}",
+                    r.name
+                );
+            }
+            for n in &r.not_data_actions {
+                assert!(
+                    !role_grants(r, n, true) || n.contains('*'),
+                    "{}: {n}",
+                    r.name
+                );
+            }
+            // Actions never leak into the data plane.
+            if r.data_actions.is_empty() {
+                assert!(
+                    !role_grants(
+                        r,
+                        "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read",
+                        true
+                    ),
+                    "{}",
+                    r.name
+                );
+            }
+        }
+        let reader = built_in_by_name("Reader")
+            .cloned()
+            .unwrap_or_else(|| panic!("Reader"));
+        assert!(role_grants(
+            &reader,
+            "Microsoft.Compute/virtualMachines/read",
+            false
+        ));
+        assert!(!role_grants(
+            &reader,
+            "Microsoft.Compute/virtualMachines/write",
+            false
+        ));
+    }
+}
