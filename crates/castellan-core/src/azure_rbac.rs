@@ -76,28 +76,32 @@ pub fn built_in_by_name(name: &str) -> Option<&'static AzureRole> {
 /// Case-insensitive match of an operation against a pattern where `*` matches any run of
 /// characters (Azure's wildcard semantics: `Microsoft.Storage/*`, `*/read`, `*`).
 pub fn op_matches(pattern: &str, op: &str) -> bool {
-    let p: Vec<char> = pattern.to_ascii_lowercase().chars().collect();
-    let o: Vec<char> = op.to_ascii_lowercase().chars().collect();
-    // Iterative glob match with backtracking on the last '*'.
+    let (p, o) = (pattern.as_bytes(), op.as_bytes());
+    // Iterative glob match with backtracking on the last '*'; no allocation.
     let (mut pi, mut oi) = (0usize, 0usize);
     let (mut star, mut mark) = (None::<usize>, 0usize);
     while oi < o.len() {
-        if pi < p.len() && p.get(pi) == Some(&'*') {
+        let pc = p.get(pi).copied();
+        let oc = o.get(oi).copied();
+        if pc == Some(b'*') {
             star = Some(pi);
             mark = oi;
             pi += 1;
-        } else if pi < p.len() && p.get(pi) == o.get(oi) {
+        } else if pc.is_some()
+            && oc.is_some()
+            && pc.map(|c| c.to_ascii_lowercase()) == oc.map(|c| c.to_ascii_lowercase())
+        {
             pi += 1;
             oi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
+        } else if let Some(st) = star {
+            pi = st + 1;
             mark += 1;
             oi = mark;
         } else {
             return false;
         }
     }
-    while p.get(pi) == Some(&'*') {
+    while p.get(pi) == Some(&b'*') {
         pi += 1;
     }
     pi == p.len()
@@ -191,6 +195,32 @@ pub struct Assignment {
     pub scope: String,
 }
 
+/// Role assignments indexed by principal, so a check touches only the caller's own
+/// assignments and its groups' (a store keeps this index; the engine never scans a
+/// subscription's 4,000 assignments).
+#[derive(Clone, Debug, Default)]
+pub struct AssignmentIndex {
+    by_principal: std::collections::HashMap<ObjectId, Vec<Assignment>>,
+}
+
+impl AssignmentIndex {
+    /// Builds the index (scopes are normalised here).
+    pub fn new(assignments: &[Assignment]) -> Self {
+        let mut by_principal: std::collections::HashMap<ObjectId, Vec<Assignment>> =
+            std::collections::HashMap::new();
+        for a in assignments {
+            let mut a = a.clone();
+            a.scope = normalise_scope(&a.scope);
+            by_principal.entry(a.principal_id).or_default().push(a);
+        }
+        Self { by_principal }
+    }
+    /// A principal's assignments.
+    pub fn of(&self, p: &ObjectId) -> &[Assignment] {
+        self.by_principal.get(p).map_or(&[], Vec::as_slice)
+    }
+}
+
 /// A deny assignment: the listed operations are denied to the principals at and below the scope.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DenyAssignment {
@@ -230,17 +260,25 @@ pub enum Decision {
 /// Decides `op` (a data action if `data`) at `scope` for a principal whose identities are
 /// `principals` (itself plus every group it is a transitive member of). `scope_chain` is
 /// [`ancestors`] of the target scope. `roles` resolves role ids (built-ins and custom roles).
-pub fn check(
+/// Assignment scopes are compared normalised ([`normalise_scope`]).
+pub fn check<'r>(
     principals: &[ObjectId],
     op: &str,
     data: bool,
     scope_chain: &[String],
-    assignments: &[Assignment],
-    roles: &dyn Fn(uuid::Uuid) -> Option<AzureRole>,
+    assignments: &AssignmentIndex,
+    roles: &dyn Fn(uuid::Uuid) -> Option<&'r AzureRole>,
     denies: &[DenyAssignment],
 ) -> Decision {
-    let in_chain = |s: &str| scope_chain.iter().any(|c| *c == normalise_scope(s));
-    for d in denies.iter().filter(|d| in_chain(&d.scope)) {
+    let depth = |s: &str| -> Option<usize> {
+        if s.bytes().any(|b| b.is_ascii_uppercase()) || (s.len() > 1 && s.ends_with('/')) {
+            let n = normalise_scope(s);
+            scope_chain.iter().position(|c| *c == n)
+        } else {
+            scope_chain.iter().position(|c| c == s)
+        }
+    };
+    for d in denies.iter().filter(|d| depth(&d.scope).is_some()) {
         let applies =
             d.principals.is_empty() || d.principals.iter().any(|p| principals.contains(p));
         let list = if data { &d.data_actions } else { &d.actions };
@@ -253,55 +291,62 @@ pub fn check(
             };
         }
     }
-    let mine: Vec<&Assignment> = assignments
+    // The principal's assignments on the chain, with their distance from the target.
+    let mut mine: Vec<(usize, &Assignment)> = principals
         .iter()
-        .filter(|a| principals.contains(&a.principal_id) && in_chain(&a.scope))
+        .flat_map(|p| assignments.of(p))
+        .filter_map(|a| depth(&a.scope).map(|d| (d, a)))
         .collect();
-    // Nearest scope first, so the explanation names the most specific assignment.
-    let depth = |s: &str| {
-        scope_chain
-            .iter()
-            .position(|c| *c == normalise_scope(s))
-            .unwrap_or(usize::MAX)
-    };
-    let mut sorted = mine.clone();
-    sorted.sort_by_key(|a| depth(&a.scope));
-    let mut notes = Vec::new();
-    for a in &sorted {
-        let Some(role) = roles(a.role_id) else {
-            continue;
+    mine.sort_by_key(|(d, _)| *d);
+    // Grants are decided per distinct role, once.
+    let mut decided: Vec<(uuid::Uuid, bool)> = Vec::new();
+    for (_, a) in &mine {
+        let grants = match decided.iter().find(|(id, _)| *id == a.role_id) {
+            Some((_, g)) => *g,
+            None => {
+                let g = roles(a.role_id).is_some_and(|r| role_grants(r, op, data));
+                decided.push((a.role_id, g));
+                g
+            }
         };
-        if role_grants(&role, op, data) {
+        if grants {
             return Decision::Allowed {
                 assignment: a.id.clone(),
-                role: role.name.clone(),
+                role: roles(a.role_id).map(|r| r.name.clone()).unwrap_or_default(),
                 scope: a.scope.clone(),
             };
         }
-        let why = if data && role.data_actions.is_empty() {
-            "control-plane only, no DataActions".to_string()
-        } else if !data && role.actions.is_empty() {
-            "data-plane only, no Actions".to_string()
-        } else if (if data {
-            &role.not_data_actions
-        } else {
-            &role.not_actions
-        })
-        .iter()
-        .any(|n| op_matches(n, op))
-        {
-            format!(
-                "'{op}' is in its Not{}Actions",
-                if data { "Data" } else { "" }
-            )
-        } else {
-            format!(
-                "its {}Actions do not include '{op}'",
-                if data { "Data" } else { "" }
-            )
-        };
-        notes.push(format!("{} at '{}': {why}", role.name, a.scope));
     }
+    let notes: Vec<String> = mine
+        .iter()
+        .filter_map(|(_, a)| roles(a.role_id).map(|r| (a, r)))
+        .take(3)
+        .map(|(a, role)| {
+            let why = if data && role.data_actions.is_empty() {
+                "control-plane only, no DataActions".to_string()
+            } else if !data && role.actions.is_empty() {
+                "data-plane only, no Actions".to_string()
+            } else if (if data {
+                &role.not_data_actions
+            } else {
+                &role.not_actions
+            })
+            .iter()
+            .any(|n| op_matches(n, op))
+            {
+                format!(
+                    "'{op}' is in its Not{}Actions",
+                    if data { "Data" } else { "" }
+                )
+            } else {
+                format!(
+                    "its {}Actions do not include '{op}'",
+                    if data { "Data" } else { "" }
+                )
+            };
+            format!("{} at '{}': {why}", role.name, a.scope)
+        })
+        .collect();
     let reason = if notes.is_empty() {
         format!(
             "The principal has no role assignment at '{}' or any scope above it that grants '{op}'.",
@@ -310,7 +355,7 @@ pub fn check(
     } else {
         format!(
             "No assignment grants '{op}'. Nearest assignments: {}.",
-            notes.into_iter().take(3).collect::<Vec<_>>().join("; ")
+            notes.join("; ")
         )
     };
     Decision::Denied { reason }
@@ -320,8 +365,8 @@ pub fn check(
 mod tests {
     use super::*;
 
-    fn builtin(id: uuid::Uuid) -> Option<AzureRole> {
-        built_in_roles().iter().find(|r| r.id == id).cloned()
+    fn builtin(id: uuid::Uuid) -> Option<&'static AzureRole> {
+        built_in_roles().iter().find(|r| r.id == id)
     }
 
     fn role(name: &str) -> uuid::Uuid {
@@ -439,7 +484,7 @@ mod tests {
                 "Microsoft.Storage/storageAccounts/write",
                 false,
                 &chain,
-                &contributor,
+                &AssignmentIndex::new(&contributor),
                 &builtin,
                 &[]
             ),
@@ -450,7 +495,7 @@ mod tests {
             read_blob,
             true,
             &chain,
-            &contributor,
+            &AssignmentIndex::new(&contributor),
             &builtin,
             &[],
         ) {
@@ -467,7 +512,7 @@ mod tests {
                 "Microsoft.Authorization/roleAssignments/write",
                 false,
                 &chain,
-                &contributor,
+                &AssignmentIndex::new(&contributor),
                 &builtin,
                 &[]
             ),
@@ -476,7 +521,7 @@ mod tests {
         // Storage Blob Data Reader at the container: blobs yes, writing no.
         let reader = vec![assign("a2", user, "Storage Blob Data Reader", &container())];
         assert!(
-            matches!(check(&[user], read_blob, true, &chain, &reader, &builtin, &[]), Decision::Allowed { ref role, .. } if role == "Storage Blob Data Reader")
+            matches!(check(&[user], read_blob, true, &chain, &AssignmentIndex::new(&reader), &builtin, &[]), Decision::Allowed { ref role, .. } if role == "Storage Blob Data Reader")
         );
         assert!(matches!(
             check(
@@ -484,7 +529,7 @@ mod tests {
                 "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write",
                 true,
                 &chain,
-                &reader,
+                &AssignmentIndex::new(&reader),
                 &builtin,
                 &[]
             ),
@@ -499,7 +544,7 @@ mod tests {
                 "Microsoft.Authorization/roleAssignments/write",
                 false,
                 &chain,
-                &owner,
+                &AssignmentIndex::new(&owner),
                 &builtin,
                 &[]
             ),
@@ -511,7 +556,7 @@ mod tests {
                 "Microsoft.Authorization/roleAssignments/write",
                 false,
                 &chain,
-                &owner,
+                &AssignmentIndex::new(&owner),
                 &builtin,
                 &[]
             ),
@@ -529,7 +574,7 @@ mod tests {
             "Microsoft.Storage/storageAccounts/read",
             false,
             &chain,
-            &other,
+            &AssignmentIndex::new(&other),
             &builtin,
             &[],
         ) {
@@ -554,7 +599,7 @@ mod tests {
             data_actions: vec![],
         }];
         assert!(
-            matches!(check(&[user], "Microsoft.Storage/storageAccounts/delete", false, &chain, &owner, &builtin, &deny), Decision::Denied { ref reason } if reason.contains("System deny"))
+            matches!(check(&[user], "Microsoft.Storage/storageAccounts/delete", false, &chain, &AssignmentIndex::new(&owner), &builtin, &deny), Decision::Denied { ref reason } if reason.contains("System deny"))
         );
         assert!(matches!(
             check(
@@ -562,7 +607,7 @@ mod tests {
                 "Microsoft.Storage/storageAccounts/write",
                 false,
                 &chain,
-                &owner,
+                &AssignmentIndex::new(&owner),
                 &builtin,
                 &deny
             ),
