@@ -394,8 +394,10 @@ pub struct Issued {
     pub auth_time: Timestamp,
 }
 
+/// Issues a signed-in user's tokens and, with `offline_access`, stores the refresh token in
+/// `family` (id, started, SPA). Every user grant ends here.
 #[allow(clippy::too_many_arguments)]
-async fn finish(
+pub(crate) async fn finish(
     store: &dyn Store,
     tenant: &Tenant,
     app: Application,

@@ -195,7 +195,8 @@ pub async fn password(
     req: PasswordRequest,
     now: Timestamp,
     uti: (String, String),
-) -> Result<crate::flow::user_token::UserTokens, TokenError> {
+    new_refresh: String,
+) -> Result<crate::ops::signin::Issued, TokenError> {
     let client_id = req
         .client_id
         .as_deref()
@@ -223,7 +224,8 @@ pub async fn password(
         None if app.is_fallback_public_client => ClientAuthMethod::None,
         None => return Err(AadstsError::missing_client_credential().into()),
     };
-    let scopes = scope::parse_delegated(scope_text)?;
+    // Scope errors come before credential errors, as Entra orders them.
+    scope::parse_delegated(scope_text)?;
     let outcome =
         crate::ops::signin::check_password(store, hasher, tenant, username, password, &req.ip, now)
             .await?;
@@ -231,9 +233,21 @@ pub async fn password(
     let Some(user) = outcome.user else {
         return Err(AadstsError::invalid_credentials().into());
     };
-    let _ = &scopes;
-    crate::ops::signin::user_tokens(
-        store, tenant, &app, &client_sp, auth, &user, scope_text, None, now, uti,
+    let family = (crate::ops::signin::handle(&new_refresh), now, false);
+    crate::ops::signin::finish(
+        store,
+        tenant,
+        app,
+        &client_sp,
+        auth,
+        user,
+        scope_text,
+        None,
+        family,
+        now,
+        now,
+        uti,
+        new_refresh,
     )
     .await
 }

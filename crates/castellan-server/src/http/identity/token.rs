@@ -298,79 +298,10 @@ pub async fn token(
                 req,
                 at,
                 (random_token(16), random_token(16)),
+                random_token(48),
             )
             .await;
-            match r {
-                Ok(t) => {
-                    let access = match s.keys.sign_jwt(
-                        &claims::access_token_payload(
-                            &t.access,
-                            &claims::issuer(&origin, &tenant.id.to_string()),
-                        ),
-                        at,
-                    ) {
-                        Ok(j) => j,
-                        Err(e) => return unavailable(&e, &cid, at),
-                    };
-                    let mut body =
-                        claims::token_response(&access, t.access.exp.secs() - t.access.iat.secs());
-                    body["scope"] = serde_json::json!(t.scope);
-                    if let Some(id) = &t.id {
-                        let iss = claims::issuer(&origin, &tenant.id.to_string());
-                        match s.keys.sign_jwt(&claims::id_token_payload(id, &iss), at) {
-                            Ok(j) => body["id_token"] = serde_json::json!(j),
-                            Err(e) => return unavailable(&e, &cid, at),
-                        }
-                    }
-                    if ctx.client_info {
-                        body["client_info"] = serde_json::json!(claims::client_info(
-                            &t.access.oid.to_string(),
-                            &tenant.id.to_string()
-                        ));
-                    }
-                    if t.refresh {
-                        let secret = random_token(48);
-                        let r = castellan_core::ops::signin::NewRefresh {
-                            client_id: &t.access.azp,
-                            user: t.access.oid,
-                            scope: form.get("scope").unwrap_or(""),
-                            public: t.access.azpacr == castellan_core::flow::ClientAuthMethod::None,
-                            family: (castellan_core::ops::signin::handle(&secret), at, false),
-                            auth_time: at,
-                        };
-                        if let Err(e) = castellan_core::ops::signin::issue_refresh(
-                            s.store.as_ref(),
-                            &tenant,
-                            &r,
-                            &secret,
-                            at,
-                        )
-                        .await
-                        {
-                            return match e {
-                                TokenError::Store(e) => unavailable(&e, &cid, at),
-                                TokenError::Aadsts(e) => error(&e, &cid, at),
-                            };
-                        }
-                        body["refresh_token"] = serde_json::json!(secret);
-                    }
-                    let rec = attempt.user(
-                        username.as_deref(),
-                        Some(t.access.oid),
-                        t.access.name.as_deref(),
-                        Some(&t.access.aud),
-                        None,
-                    );
-                    s.signins.record(rec).await;
-                    no_store(Json(body).into_response())
-                }
-                Err(TokenError::Aadsts(e)) => {
-                    let rec = attempt.user(username.as_deref(), None, None, None, Some(&e));
-                    s.signins.record(rec).await;
-                    error(&e, &cid, at)
-                }
-                Err(TokenError::Store(e)) => unavailable(&e, &cid, at),
-            }
+            ctx.respond_for(r, username.as_deref()).await
         }
         "authorization_code" | "refresh_token" => {
             let Some(client_id) = client_id.filter(|c| !c.is_empty()) else {
@@ -521,6 +452,16 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     async fn respond(&self, r: Result<Issued, TokenError>) -> Response {
+        self.respond_for(r, None).await
+    }
+
+    /// Renders the outcome of a user grant and logs it; `typed_upn` names the user in the
+    /// failure record when the request carried one (ROPC).
+    async fn respond_for(
+        &self,
+        r: Result<Issued, TokenError>,
+        typed_upn: Option<&str>,
+    ) -> Response {
         match r {
             Ok(issued) => match user_token_body(
                 self.s,
@@ -546,7 +487,7 @@ impl Ctx<'_> {
             Err(TokenError::Aadsts(e)) => {
                 self.s
                     .signins
-                    .record(self.attempt.user(None, None, None, None, Some(&e)))
+                    .record(self.attempt.user(typed_upn, None, None, None, Some(&e)))
                     .await;
                 error(&e, self.cid, self.at)
             }
