@@ -52,6 +52,15 @@ pub fn role(template_id: uuid::Uuid) -> Option<&'static RoleDefinition> {
         .find(|r| r.template_id == template_id)
 }
 
+/// The tenant-wide (`/`) roles among `(template, directoryScopeId)` assignments.
+pub fn tenant_wide(assignments: &[(uuid::Uuid, String)]) -> Vec<uuid::Uuid> {
+    assignments
+        .iter()
+        .filter(|(_, scope)| scope == "/")
+        .map(|(r, _)| *r)
+        .collect()
+}
+
 /// A custom role's id and its allowed resource actions.
 pub type CustomActions = (uuid::Uuid, Vec<String>);
 

@@ -117,14 +117,9 @@ pub async fn need(
             }
         }
     }
-    let roles: Vec<uuid::Uuid> =
-        crate::ops::directory_roles::effective_roles(store, tenant.id, user.id)
-            .await?
-            .into_iter()
-            .filter(|(_, scope)| scope == "/")
-            .map(|(r, _)| r)
-            .collect();
-    let is_admin = consent::is_consent_admin(&roles);
+    let is_admin = consent::is_consent_admin(
+        &crate::ops::directory_roles::tenant_wide_roles(store, tenant.id, user.id).await?,
+    );
     let policy: UserConsentPolicy = tenant.settings.user_consent;
     let blocked =
         consent::user_may_consent(&missing, policy, app.tenant_id == tenant.id, is_admin).err();
@@ -247,18 +242,8 @@ pub async fn admin_consent(
     app: &Application,
     admin: &User,
 ) -> Result<ServicePrincipal, DirectoryError> {
-    let roles: Vec<uuid::Uuid> =
-        crate::ops::directory_roles::effective_roles(env.store, tenant.id, admin.id)
-            .await?
-            .into_iter()
-            .filter(|(_, scope)| scope == "/")
-            .map(|(r, _)| r)
-            .collect();
-    if !consent::is_consent_admin(&roles) {
-        return Err(DirectoryError::Forbidden(format!(
-            "'{}' is not an administrator who can grant tenant-wide consent (Global, Privileged Role, Cloud Application or Application Administrator).",
-            admin.user_principal_name
-        )));
+    if let Some(why) = consent_admin_refusal(env.store, tenant, admin).await? {
+        return Err(DirectoryError::Forbidden(why));
     }
     env.actor = Actor::User {
         id: admin.id,
@@ -500,4 +485,17 @@ pub async fn review_request(
     set.audit(audit);
     env.store.commit(set).await?;
     Ok(next)
+}
+
+/// Why `user` may not grant consent for the whole tenant (`None`: they may — Global, Privileged
+/// Role, Cloud Application or Application Administrator, tenant-wide).
+pub async fn consent_admin_refusal(
+    store: &dyn Store,
+    tenant: &Tenant,
+    user: &User,
+) -> Result<Option<String>, crate::store::StoreError> {
+    let roles = crate::ops::directory_roles::tenant_wide_roles(store, tenant.id, user.id).await?;
+    Ok((!consent::is_consent_admin(&roles)).then(|| {
+        format!("{} is not an administrator who can grant consent for the whole organization; ask a Global, Privileged Role, Cloud Application or Application Administrator.", user.user_principal_name)
+    }))
 }

@@ -293,3 +293,14 @@ pub async fn delete_custom(
     env.store.commit(set).await?;
     Ok(())
 }
+
+/// A principal's tenant-wide roles (what `wids` and consent administration look at).
+pub async fn tenant_wide_roles(
+    store: &dyn crate::store::Store,
+    tenant: crate::TenantId,
+    principal: ObjectId,
+) -> Result<Vec<uuid::Uuid>, crate::store::StoreError> {
+    Ok(directory_roles::tenant_wide(
+        &effective_roles(store, tenant, principal).await?,
+    ))
+}

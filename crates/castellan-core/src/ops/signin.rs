@@ -223,11 +223,10 @@ pub async fn user_tokens(
     })?;
     tokens.access = crate::flow::for_token_version(tokens.access, version, &scopes.resource);
     let mut wids: Vec<String> =
-        crate::ops::directory_roles::effective_roles(store, tenant.id, user.id)
+        crate::ops::directory_roles::tenant_wide_roles(store, tenant.id, user.id)
             .await?
             .into_iter()
-            .filter(|(_, scope)| scope == "/")
-            .map(|(r, _)| r.to_string())
+            .map(|r| r.to_string())
             .collect();
     wids.sort();
     wids.dedup();

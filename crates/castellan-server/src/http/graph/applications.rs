@@ -72,17 +72,12 @@ async fn list_apps(
 
 async fn create(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Response, ApiError> {
     c.require(Area::Applications, Access::Write)?;
-    if let Some((roles, guest)) = &c.user_rights {
-        let wide: Vec<uuid::Uuid> = roles
-            .iter()
-            .filter(|(_, sc)| sc == "/")
-            .map(|(r, _)| *r)
-            .collect();
+    if let Some((wide, guest)) = c.wide_roles() {
         castellan_core::directory_roles::user_may_create_apps(
             &wide,
             &c.custom_roles,
             c.tenant.settings.users_can_create_apps,
-            *guest,
+            guest,
         )
         .map_err(|why| {
             c.err(castellan_wire::errors::GraphError::forbidden(format!(

@@ -401,12 +401,7 @@ async fn review_consent_request(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     c.require(Area::Applications, Access::Write)?;
-    if let Some((roles, _)) = &c.user_rights {
-        let wide: Vec<uuid::Uuid> = roles
-            .iter()
-            .filter(|(_, sc)| sc == "/")
-            .map(|(r, _)| *r)
-            .collect();
+    if let Some((wide, _)) = c.wide_roles() {
         if !castellan_core::flow::consent::is_consent_admin(&wide) {
             return Err(c.err(GraphError::forbidden("Only an administrator who can grant tenant-wide consent (Global, Privileged Role, Cloud Application or Application Administrator) can review consent requests.")));
         }

@@ -150,6 +150,13 @@ impl Caller {
         Ok(())
     }
 
+    /// For delegated calls, the signed-in user's tenant-wide directory roles.
+    pub fn wide_roles(&self) -> Option<(Vec<uuid::Uuid>, bool)> {
+        self.user_rights
+            .as_ref()
+            .map(|(roles, guest)| (castellan_core::directory_roles::tenant_wide(roles), *guest))
+    }
+
     /// Wraps an error with this request's id.
     pub fn err(&self, e: impl Into<GraphError>) -> ApiError {
         ApiError(e.into(), self.cid.clone())

@@ -1239,17 +1239,10 @@ async fn show_admin_consent(
         Ok(p) => p,
         Err(_) => return fail(Fail::Unavailable("store".into()), ""),
     };
-    let roles: Vec<uuid::Uuid> =
-        castellan_core::ops::directory_roles::effective_roles(s.store.as_ref(), tenant.id, user.id)
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|(_, scope)| scope == "/")
-            .map(|(r, _)| r)
-            .collect();
-    let blocked = (!castellan_core::flow::consent::is_consent_admin(&roles)).then(|| {
-        format!("{} is not an administrator who can grant consent for the whole organization; ask a Global, Privileged Role, Cloud Application or Application Administrator.", user.user_principal_name)
-    });
+    let blocked = match c::consent_admin_refusal(s.store.as_ref(), tenant, user).await {
+        Ok(b) => b,
+        Err(e) => return fail(Fail::Unavailable(e.to_string()), ""),
+    };
     let mut permissions: Vec<(String, String)> = plan
         .iter()
         .map(|p| {
