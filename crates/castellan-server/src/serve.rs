@@ -92,6 +92,12 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
             if let Err(e) = bg_keys.refresh(bg_store.as_ref()).await {
                 tracing::warn!(error = %e, "key refresh failed");
             }
+            // Expired codes, refresh tokens, device codes, sessions and jtis are worthless.
+            match bg_store.purge_grants(now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "expired sign-in grants removed"),
+                Err(e) => tracing::warn!(error = %e, "purging expired grants failed"),
+            }
             match bg_keys.maintain(bg_store.as_ref(), now(), interval).await {
                 Ok(true) => tracing::info!("published the next signing key"),
                 Ok(false) => {}

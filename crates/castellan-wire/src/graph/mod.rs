@@ -4,6 +4,7 @@
 pub mod applications;
 pub mod audit;
 pub mod groups;
+pub mod roles;
 pub mod service_principals;
 pub mod users;
 

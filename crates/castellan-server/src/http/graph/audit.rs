@@ -15,6 +15,7 @@ use serde_json::json;
 use super::users::with_context;
 use super::{list, parse_id, render_object, store_err, ApiError, Caller};
 use crate::state::AppState;
+use castellan_wire::graph::roles::render_consent_request;
 
 /// Routes.
 pub fn router() -> Router<AppState> {
@@ -331,25 +332,6 @@ async fn put_consent_request_policy(
     .await
     .map_err(|e| c.err(e))?;
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
-}
-
-fn render_consent_request(g: &castellan_core::model::Grant) -> serde_json::Value {
-    let id = g.handle.clone();
-    json!({
-        "id": id,
-        "appId": g.attr("app_id"),
-        "appDisplayName": g.attr("app_name"),
-        "consentType": "Dynamic",
-        "pendingScopes": g.attr("scope").unwrap_or("").split_whitespace().map(|s| json!({"displayName": s})).collect::<Vec<_>>(),
-        "userConsentRequests": [{
-            "id": id,
-            "status": g.attr("status"),
-            "reason": g.attr("reason"),
-            "createdDateTime": castellan_wire::time::graph_datetime(g.created),
-            "createdBy": {"user": {"id": g.user_id.map(|u| u.to_string()), "userPrincipalName": g.attr("upn")}},
-            "approval": {"id": id, "steps": [{"id": id, "status": if g.attr("status") == Some("InProgress") { "InProgress" } else { "Completed" }, "reviewResult": match g.attr("status") { Some("Approved") => "Approve", Some("Denied") => "Deny", _ => "NotReviewed" }}]},
-        }],
-    })
 }
 
 /// `GET /v1.0/identityGovernance/appConsent/appConsentRequests`.

@@ -6,18 +6,20 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use castellan_core::directory_roles::{self, RoleDefinition};
+use castellan_core::directory_roles;
 use castellan_core::graph_rules::{Access, Area};
-use castellan_core::model::DirectoryRoleAssignment;
 use castellan_core::ops::directory_roles as ops;
 use castellan_wire::errors::GraphError;
 use castellan_wire::odata::EntitySpec;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::users::with_context;
 use super::{created, json_body, list, no_content, store_err, ApiError, Caller};
 use crate::crypto::OsEntropy;
 use crate::state::AppState;
+use castellan_wire::graph::roles::{
+    render_assignment, render_au, render_custom, render_definition,
+};
 
 /// Routes.
 pub fn router() -> Router<AppState> {
@@ -58,17 +60,6 @@ pub fn router() -> Router<AppState> {
             "/v1.0/directory/administrativeUnits/{id}/members/{member}/$ref",
             axum::routing::delete(remove_au_member),
         )
-}
-
-fn render_au(a: &castellan_core::model::AdministrativeUnit) -> Value {
-    json!({
-        "id": a.id.to_string(),
-        "displayName": a.display_name,
-        "description": a.description,
-        "visibility": null,
-        "membershipType": "Assigned",
-        "isMemberManagementRestricted": false,
-    })
 }
 
 fn au_spec() -> EntitySpec {
@@ -256,46 +247,6 @@ async fn remove_au_member(
     .await
     .map_err(|e| c.err(e))?;
     Ok(no_content())
-}
-
-fn render_definition(r: &RoleDefinition) -> Value {
-    json!({
-        "id": r.template_id.to_string(),
-        "templateId": r.template_id.to_string(),
-        "displayName": r.display_name,
-        "description": r.description,
-        "isBuiltIn": true,
-        "isEnabled": true,
-        "isPrivileged": r.is_privileged,
-        "version": "1",
-        "resourceScopes": ["/"],
-        "rolePermissions": [{"allowedResourceActions": r.allowed_resource_actions, "condition": null}],
-    })
-}
-
-fn render_assignment(a: &DirectoryRoleAssignment) -> Value {
-    json!({
-        "id": a.id.to_string(),
-        "principalId": a.principal_id.to_string(),
-        "roleDefinitionId": a.role_template_id.to_string(),
-        "directoryScopeId": a.directory_scope_id,
-        "appScopeId": null,
-    })
-}
-
-fn render_custom(r: &castellan_core::model::CustomRoleDefinition) -> Value {
-    json!({
-        "id": r.id.to_string(),
-        "templateId": r.id.to_string(),
-        "displayName": r.display_name,
-        "description": r.description,
-        "isBuiltIn": false,
-        "isEnabled": r.is_enabled,
-        "isPrivileged": false,
-        "version": "1",
-        "resourceScopes": ["/"],
-        "rolePermissions": [{"allowedResourceActions": r.allowed_resource_actions, "condition": null}],
-    })
 }
 
 async fn all_definitions(s: &AppState, c: &Caller) -> Result<Vec<Value>, ApiError> {

@@ -19,6 +19,7 @@ use super::users::{select_one, with_context};
 use super::{created, json_body, list, no_content, parse_id, store_err, ApiError, Caller};
 use crate::crypto::OsEntropy;
 use crate::state::AppState;
+use castellan_wire::graph::roles::render_grant;
 
 /// Routes.
 pub fn router() -> Router<AppState> {
@@ -367,17 +368,6 @@ async fn unassign(
         .await
         .map_err(|e| c.err(e))?;
     Ok(no_content())
-}
-
-fn render_grant(g: &castellan_core::model::OAuth2PermissionGrant) -> Value {
-    serde_json::json!({
-        "id": g.id.to_string(),
-        "clientId": g.client_id.to_string(),
-        "consentType": g.consent_type,
-        "principalId": g.principal_id.map(|p| p.to_string()),
-        "resourceId": g.resource_id.to_string(),
-        "scope": g.scope,
-    })
 }
 
 fn grant_spec() -> EntitySpec {
