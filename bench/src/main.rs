@@ -537,6 +537,7 @@ fn rbac_bench(out: Option<&std::path::Path>) -> Result<()> {
                 _ => container((next() % 500) as usize, (next() % 10) as usize),
             };
             assignments.push(Assignment {
+                condition: None,
                 id: format!("a{i}"),
                 principal_id: principal,
                 role_id: role_ids[(next() % role_ids.len() as u64) as usize],

@@ -193,6 +193,8 @@ pub struct Assignment {
     pub role_id: uuid::Uuid,
     /// The scope (normalised by the engine).
     pub scope: String,
+    /// An ABAC condition: the assignment grants only requests it holds for.
+    pub condition: Option<crate::abac::Condition>,
 }
 
 /// Role assignments indexed by principal, so a check touches only the caller's own
@@ -270,6 +272,31 @@ pub fn check<'r>(
     roles: &dyn Fn(uuid::Uuid) -> Option<&'r AzureRole>,
     denies: &[DenyAssignment],
 ) -> Decision {
+    check_with(
+        principals,
+        op,
+        data,
+        scope_chain,
+        assignments,
+        roles,
+        denies,
+        &crate::abac::Attributes::default(),
+    )
+}
+
+/// [`check`] for a request with attributes, so role-assignment conditions can be decided
+/// (`attributes.action` is set to `op` here).
+#[allow(clippy::too_many_arguments)]
+pub fn check_with<'r>(
+    principals: &[ObjectId],
+    op: &str,
+    data: bool,
+    scope_chain: &[String],
+    assignments: &AssignmentIndex,
+    roles: &dyn Fn(uuid::Uuid) -> Option<&'r AzureRole>,
+    denies: &[DenyAssignment],
+    attributes: &crate::abac::Attributes,
+) -> Decision {
     let depth = |s: &str| -> Option<usize> {
         if s.bytes().any(|b| b.is_ascii_uppercase()) || (s.len() > 1 && s.ends_with('/')) {
             let n = normalise_scope(s);
@@ -309,7 +336,14 @@ pub fn check<'r>(
                 g
             }
         };
-        if grants {
+        let condition_holds = || {
+            a.condition.as_ref().is_none_or(|c| {
+                let mut at = attributes.clone();
+                at.action = op.to_string();
+                crate::abac::evaluate(c, &at)
+            })
+        };
+        if grants && condition_holds() {
             return Decision::Allowed {
                 assignment: a.id.clone(),
                 role: roles(a.role_id).map(|r| r.name.clone()).unwrap_or_default(),
@@ -322,7 +356,9 @@ pub fn check<'r>(
         .filter_map(|(_, a)| roles(a.role_id).map(|r| (a, r)))
         .take(3)
         .map(|(a, role)| {
-            let why = if data && role.data_actions.is_empty() {
+            let why = if role_grants(role, op, data) && a.condition.is_some() {
+                "its condition does not hold for this request".to_string()
+            } else if data && role.data_actions.is_empty() {
                 "control-plane only, no DataActions".to_string()
             } else if !data && role.actions.is_empty() {
                 "data-plane only, no Actions".to_string()
@@ -459,6 +495,7 @@ mod tests {
 
     fn assign(id: &str, p: ObjectId, role_name: &str, scope: &str) -> Assignment {
         Assignment {
+            condition: None,
             id: id.into(),
             principal_id: p,
             role_id: role(role_name),
@@ -583,6 +620,41 @@ mod tests {
             }
             d => panic!("{d:?}"),
         }
+    }
+
+    #[test]
+    fn a_conditioned_assignment_grants_only_where_its_condition_holds() {
+        let user = ObjectId::from_random([7; 16]);
+        let mut a = assign("c1", user, "Storage Blob Data Reader", SUB);
+        a.condition = Some(
+            crate::abac::parse("((!(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read'})) OR (@Resource[Microsoft.Storage/storageAccounts/blobServices/containers:name] StringEquals 'docs'))")
+                .unwrap(),
+        );
+        let idx = AssignmentIndex::new(&[a]);
+        let read = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read";
+        let decide = |scope: &str| {
+            let chain = ancestors(scope, &[]);
+            let attrs = crate::abac::Attributes {
+                values: crate::abac::storage_attributes(scope),
+                ..Default::default()
+            };
+            check_with(&[user], read, true, &chain, &idx, &builtin, &[], &attrs)
+        };
+        let blob = format!("{}/blobs/x.txt", container());
+        assert!(matches!(decide(&blob), Decision::Allowed { .. }));
+        let other = blob.replace("/containers/docs/", "/containers/secret/");
+        match decide(&other) {
+            Decision::Denied { reason } => {
+                assert!(reason.contains("condition does not hold"), "{reason}")
+            }
+            d => panic!("{d:?}"),
+        }
+        // Without attributes (plain `check`) the condition cannot hold either.
+        let chain = ancestors(&blob, &[]);
+        assert!(matches!(
+            check(&[user], read, true, &chain, &idx, &builtin, &[]),
+            Decision::Denied { .. }
+        ));
     }
 
     #[test]

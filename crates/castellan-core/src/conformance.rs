@@ -189,6 +189,7 @@ pub fn service_principal(ids: &mut Ids, t: &Tenant, app: &Application) -> Servic
         display_name: "SP".into(),
         service_principal_type: ServicePrincipalType::Application,
         service_principal_names: vec![app.app_id.to_string(), "api://x".into()],
+        alternative_names: vec![],
         app_role_assignment_required: true,
         account_enabled: false,
         created: Timestamp(4),
@@ -249,6 +250,7 @@ pub async fn run_all(s: &dyn Store, seed: u64) {
     not_found_rules(s, seed + 11).await;
     grants_and_sign_ins(s, seed + 12).await;
     administrative_units(s, seed + 13).await;
+    resource_plane(s, seed + 14).await;
 }
 
 pub async fn round_trips(s: &dyn Store, seed: u64) {
@@ -2070,4 +2072,193 @@ pub async fn administrative_units(s: &dyn Store, seed: u64) {
         commit(s, vec![Change::RemoveAuMember(t.id, au.id, u.id)]).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+pub async fn resource_plane(s: &dyn Store, seed: u64) {
+    use crate::azure_rbac::{AzureRole, DenyAssignment};
+    let mut ids = Ids::new(seed);
+    let t = tenant(&mut ids, &format!("rp{seed}"));
+    let other = tenant(&mut ids, &format!("rq{seed}"));
+    let u = user(&mut ids, &t, "rpu", true);
+    let sub_guid = uuid::Uuid::from_bytes(ids.object().uuid().into_bytes());
+    let sub_id = format!("/subscriptions/{sub_guid}");
+    let res = |id: &str, kind: ScopeKind, parent: Option<&str>| ArmResource {
+        tenant_id: t.id,
+        id: id.into(),
+        kind,
+        name: id.rsplit('/').next().unwrap().into(),
+        resource_type: "T/x".into(),
+        parent: parent.map(str::to_string),
+        display_name: "d".into(),
+        location: Some("westeurope".into()),
+        tags: vec![("env".into(), "prod".into())],
+        properties: "{\"a\":1}".into(),
+        identity_principal: None,
+        identity: ResourceIdentity {
+            system_assigned: Some(u.id),
+            user_assigned: vec!["/x/y".into()],
+            secrets_sha256: vec![[7u8; 32]],
+        },
+        created: Timestamp(9),
+    };
+    let sub = res(&sub_id, ScopeKind::Subscription, None);
+    let rg_id = format!("{sub_id}/resourceGroups/RG1");
+    let rg = res(&rg_id, ScopeKind::ResourceGroup, Some(&sub_id));
+    let ra = AzureRoleAssignment {
+        id: uuid::Uuid::from_bytes(ids.object().uuid().into_bytes()),
+        tenant_id: t.id,
+        scope: rg_id.clone(),
+        role_definition_id: uuid::Uuid::from_bytes([1; 16]),
+        principal_id: u.id,
+        principal_type: "User".into(),
+        condition: Some("ActionMatches{'*'}".into()),
+        description: None,
+        created: Timestamp(3),
+        created_by: Some(u.id),
+    };
+    let role = CustomAzureRole {
+        tenant_id: t.id,
+        role: AzureRole {
+            id: uuid::Uuid::from_bytes(ids.object().uuid().into_bytes()),
+            name: "Blob Peeker".into(),
+            description: "d".into(),
+            actions: vec!["a/b/read".into()],
+            not_actions: vec![],
+            data_actions: vec!["a/b/c/read".into()],
+            not_data_actions: vec!["a/b/c/write".into()],
+            assignable_scopes: vec![sub_id.clone()],
+        },
+        created: Timestamp(4),
+    };
+    let deny = StoredDenyAssignment {
+        tenant_id: t.id,
+        deny: DenyAssignment {
+            id: format!("deny-{seed}"),
+            name: "System deny".into(),
+            principals: vec![u.id],
+            scope: rg_id.clone(),
+            actions: vec!["*/delete".into()],
+            data_actions: vec![],
+        },
+        description: "managed app lock".into(),
+        created: Timestamp(5),
+    };
+    commit(
+        s,
+        vec![
+            Change::InsertTenant(t.clone()),
+            Change::InsertTenant(other.clone()),
+            Change::InsertUser(u.clone()),
+            Change::InsertArmResource(sub.clone()),
+            Change::InsertArmResource(rg.clone()),
+            Change::InsertAzureRoleAssignment(ra.clone()),
+            Change::PutCustomAzureRole(role.clone()),
+            Change::InsertDenyAssignment(deny.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    // Round trips; ids are found in any case; reads are tenant-scoped.
+    assert_eq!(
+        s.arm_resource(&rg_id.to_uppercase()).await.unwrap(),
+        Some(rg.clone())
+    );
+    assert_eq!(s.arm_resources(t.id).await.unwrap().len(), 2);
+    assert!(s.arm_resources(other.id).await.unwrap().is_empty());
+    assert_eq!(
+        s.arm_children(t.id, &sub_id.to_uppercase()).await.unwrap(),
+        vec![rg.clone()]
+    );
+    assert!(s.arm_children(other.id, &sub_id).await.unwrap().is_empty());
+    assert_eq!(
+        s.azure_role_assignments(t.id).await.unwrap(),
+        vec![ra.clone()]
+    );
+    assert_eq!(
+        s.azure_role_assignments_of(t.id, u.id).await.unwrap(),
+        vec![ra.clone()]
+    );
+    assert!(s.azure_role_assignments(other.id).await.unwrap().is_empty());
+    assert_eq!(
+        s.custom_azure_roles(t.id).await.unwrap(),
+        vec![role.clone()]
+    );
+    assert!(s.custom_azure_roles(other.id).await.unwrap().is_empty());
+    assert_eq!(s.deny_assignments(t.id).await.unwrap(), vec![deny.clone()]);
+    assert!(s.deny_assignments(other.id).await.unwrap().is_empty());
+    // Uniqueness: the same id in another case, the same principal/role/scope, a role name.
+    let mut dup = rg.clone();
+    dup.id = rg_id.to_lowercase();
+    assert!(matches!(
+        commit(s, vec![Change::InsertArmResource(dup)]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mut twin = ra.clone();
+    twin.id = uuid::Uuid::from_bytes(ids.object().uuid().into_bytes());
+    twin.scope = rg_id.to_uppercase();
+    let e = commit(s, vec![Change::InsertAzureRoleAssignment(twin)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, StoreError::Conflict(ref m) if m.starts_with("RoleAssignmentExists")),
+        "{e:?}"
+    );
+    let mut same_name = role.clone();
+    same_name.role.id = uuid::Uuid::from_bytes(ids.object().uuid().into_bytes());
+    same_name.role.name = "BLOB PEEKER".into();
+    assert!(matches!(
+        commit(s, vec![Change::PutCustomAzureRole(same_name)]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Put replaces a role in place.
+    let mut renamed = role.clone();
+    renamed.role.description = "changed".into();
+    commit(s, vec![Change::PutCustomAzureRole(renamed.clone())])
+        .await
+        .unwrap();
+    assert_eq!(s.custom_azure_roles(t.id).await.unwrap(), vec![renamed]);
+    // Update, and a failed set changes nothing.
+    let mut rg2 = rg.clone();
+    rg2.tags = vec![];
+    rg2.identity = ResourceIdentity::default();
+    let failing = vec![
+        Change::UpdateArmResource(rg2.clone()),
+        Change::DeleteAzureRoleAssignment(t.id, uuid::Uuid::from_bytes([9; 16])),
+    ];
+    assert!(matches!(
+        commit(s, failing).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(s.arm_resource(&rg_id).await.unwrap(), Some(rg.clone()));
+    commit(s, vec![Change::UpdateArmResource(rg2.clone())])
+        .await
+        .unwrap();
+    assert_eq!(s.arm_resource(&rg_id).await.unwrap(), Some(rg2));
+    // Another tenant cannot delete or update this tenant's rows.
+    assert!(matches!(
+        commit(s, vec![Change::DeleteArmResource(other.id, rg_id.clone())]).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        commit(s, vec![Change::DeleteAzureRoleAssignment(other.id, ra.id)]).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // Deleting the principal removes its Azure role assignments.
+    commit(s, vec![Change::DeleteUser(t.id, u.id)])
+        .await
+        .unwrap();
+    assert!(s.azure_role_assignments(t.id).await.unwrap().is_empty());
+    commit(
+        s,
+        vec![
+            Change::DeleteArmResource(t.id, rg_id.to_uppercase()),
+            Change::DeleteCustomAzureRole(t.id, role.role.id),
+            Change::DeleteDenyAssignment(t.id, deny.deny.id.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.arm_resources(t.id).await.unwrap(), vec![sub]);
+    assert!(s.custom_azure_roles(t.id).await.unwrap().is_empty());
+    assert!(s.deny_assignments(t.id).await.unwrap().is_empty());
 }

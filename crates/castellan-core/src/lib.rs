@@ -13,6 +13,7 @@
     )
 )]
 
+pub mod abac;
 pub mod audit;
 pub mod azure_rbac;
 pub mod catalog;

@@ -99,6 +99,25 @@ pub enum Change {
     UpdateSigningKey(SigningKey),
     /// Revoke grants in bulk (with a password change or `revokeSignInSessions`, atomically).
     RevokeGrants(RevokeScope),
+    /// Record a scope of the resource hierarchy (Conflict if its id exists, ignoring case).
+    InsertArmResource(crate::model::ArmResource),
+    /// Replace a scope (tags, properties, identity).
+    UpdateArmResource(crate::model::ArmResource),
+    /// Delete one scope (by lower-case id; NotFound if absent). Ops delete descendants, the
+    /// assignments below and system-assigned identities with it, as separate changes.
+    DeleteArmResource(TenantId, String),
+    /// Create an Azure role assignment (Conflict if the same principal, role and scope exist).
+    InsertAzureRoleAssignment(crate::model::AzureRoleAssignment),
+    /// Delete an Azure role assignment (NotFound if absent).
+    DeleteAzureRoleAssignment(TenantId, uuid::Uuid),
+    /// Create or replace a custom Azure role (Conflict if another role has the name).
+    PutCustomAzureRole(crate::model::CustomAzureRole),
+    /// Delete a custom Azure role (NotFound if absent).
+    DeleteCustomAzureRole(TenantId, uuid::Uuid),
+    /// Store a deny assignment (platform-created).
+    InsertDenyAssignment(crate::model::StoredDenyAssignment),
+    /// Delete a deny assignment (NotFound if absent).
+    DeleteDenyAssignment(TenantId, String),
 }
 
 /// Writes and their audit records, committed together or not at all.
@@ -274,6 +293,42 @@ pub trait Store: Send + Sync {
     async fn revoke_grants(&self, scope: &RevokeScope) -> Result<u64, StoreError>;
     /// Deletes grants that expired before `now`; returns how many.
     async fn purge_grants(&self, now: Timestamp) -> Result<u64, StoreError>;
+
+    /// A scope of the resource hierarchy by id (any case, any tenant: ARM ids are global).
+    async fn arm_resource(&self, id: &str)
+        -> Result<Option<crate::model::ArmResource>, StoreError>;
+    /// Every recorded scope of a tenant, ordered by id.
+    async fn arm_resources(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::model::ArmResource>, StoreError>;
+    /// Direct children of a scope (any case).
+    async fn arm_children(
+        &self,
+        t: TenantId,
+        parent: &str,
+    ) -> Result<Vec<crate::model::ArmResource>, StoreError>;
+    /// Every Azure role assignment of a tenant.
+    async fn azure_role_assignments(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::model::AzureRoleAssignment>, StoreError>;
+    /// The Azure role assignments held by one principal (directly, not through groups).
+    async fn azure_role_assignments_of(
+        &self,
+        t: TenantId,
+        principal: ObjectId,
+    ) -> Result<Vec<crate::model::AzureRoleAssignment>, StoreError>;
+    /// Custom Azure roles of a tenant.
+    async fn custom_azure_roles(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::model::CustomAzureRole>, StoreError>;
+    /// Deny assignments of a tenant.
+    async fn deny_assignments(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::model::StoredDenyAssignment>, StoreError>;
 
     /// Appends sign-in records (one transaction).
     async fn insert_sign_ins(&self, records: &[SignIn]) -> Result<(), StoreError>;

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use castellan_core::audit::{Actor, AuditRecord, AuditTarget, ModifiedProperty};
+use castellan_core::azure_rbac::normalise_scope;
 use castellan_core::model::*;
 use castellan_core::store::{AuditQuery, Change, ChangeSet, Store, StoreError};
 use castellan_core::{AppId, ObjectId, TenantId, Timestamp};
@@ -71,6 +72,18 @@ CREATE UNIQUE INDEX directory_role_assignments_scoped ON directory_role_assignme
     r#"
 CREATE TABLE custom_roles (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, name_lower TEXT NOT NULL, data TEXT NOT NULL);
 CREATE UNIQUE INDEX custom_roles_name ON custom_roles (tenant_id, name_lower);
+"#,
+    r#"
+CREATE TABLE arm_resources (id_lower TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, parent_lower TEXT, data TEXT NOT NULL);
+CREATE INDEX arm_resources_tenant ON arm_resources (tenant_id);
+CREATE INDEX arm_resources_parent ON arm_resources (tenant_id, parent_lower);
+CREATE TABLE azure_role_assignments (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, scope_lower TEXT NOT NULL, principal_id TEXT NOT NULL, role_id TEXT NOT NULL, data TEXT NOT NULL);
+CREATE UNIQUE INDEX azure_role_assignments_unique ON azure_role_assignments (tenant_id, scope_lower, principal_id, role_id);
+CREATE INDEX azure_role_assignments_principal ON azure_role_assignments (tenant_id, principal_id);
+CREATE TABLE azure_role_definitions (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, name_lower TEXT NOT NULL, data TEXT NOT NULL);
+CREATE UNIQUE INDEX azure_role_definitions_name ON azure_role_definitions (tenant_id, name_lower);
+CREATE TABLE deny_assignments (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX deny_assignments_tenant ON deny_assignments (tenant_id);
 "#,
 ];
 
@@ -316,6 +329,14 @@ fn conflict_message(sql: &str) -> String {
         "service_principals" => "the tenant already has a service principal for this appId".into(),
         "app_role_assignments" => "the app role is already assigned to this principal".into(),
         "tenant_domains" => "the domain belongs to another tenant".into(),
+        "arm_resources" => "a resource with this id already exists".into(),
+        "azure_role_assignments" => {
+            "RoleAssignmentExists: the role assignment already exists".into()
+        }
+        "azure_role_definitions" => {
+            "RoleDefinitionWithSameNameExists: a role definition with this name already exists"
+                .into()
+        }
         other => format!("a row in {other} already exists"),
     }
 }
@@ -353,6 +374,14 @@ async fn delete_object_refs(tx: &mut Tx, t: TenantId, id: ObjectId) -> Result<()
     exec(
         tx,
         "DELETE FROM directory_role_assignments WHERE tenant_id = $1 AND principal_id = $2",
+        &pair(),
+    )
+    .await?;
+    // Azure leaves such assignments behind as "Identity not found"; Castellan removes them
+    // with the principal so a recreated object never inherits access.
+    exec(
+        tx,
+        "DELETE FROM azure_role_assignments WHERE tenant_id = $1 AND principal_id = $2",
         &pair(),
     )
     .await?;
@@ -407,6 +436,97 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
                 "DELETE FROM directory_role_assignments WHERE tenant_id = $1 AND id = $2",
                 &[s(t), s(id)],
                 "unifiedRoleAssignment",
+            )
+            .await?;
+        }
+        Change::InsertArmResource(r) => {
+            exec(
+                tx,
+                "INSERT INTO arm_resources (id_lower, tenant_id, parent_lower, data) VALUES ($1, $2, $3, $4)",
+                &[Arg::S(r.key()), s(r.tenant_id), r.parent.as_deref().map_or(Arg::N, |p| Arg::S(normalise_scope(p))), Arg::S(json(&ArmDoc::from(r))?)],
+            )
+            .await?;
+        }
+        Change::UpdateArmResource(r) => {
+            must_touch(
+                tx,
+                "UPDATE arm_resources SET data = $3 WHERE tenant_id = $1 AND id_lower = $2",
+                &[
+                    s(r.tenant_id),
+                    Arg::S(r.key()),
+                    Arg::S(json(&ArmDoc::from(r))?),
+                ],
+                "resource",
+            )
+            .await?;
+        }
+        Change::DeleteArmResource(t, key) => {
+            must_touch(
+                tx,
+                "DELETE FROM arm_resources WHERE tenant_id = $1 AND id_lower = $2",
+                &[s(t), Arg::S(normalise_scope(key))],
+                "resource",
+            )
+            .await?;
+        }
+        Change::InsertAzureRoleAssignment(a) => {
+            exec(
+                tx,
+                "INSERT INTO azure_role_assignments (id, tenant_id, scope_lower, principal_id, role_id, data) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[s(a.id), s(a.tenant_id), Arg::S(normalise_scope(&a.scope)), s(a.principal_id), s(a.role_definition_id), Arg::S(json(&RaDoc::from(a))?)],
+            )
+            .await?;
+        }
+        Change::DeleteAzureRoleAssignment(t, id) => {
+            must_touch(
+                tx,
+                "DELETE FROM azure_role_assignments WHERE tenant_id = $1 AND id = $2",
+                &[s(t), s(id)],
+                "roleAssignment",
+            )
+            .await?;
+        }
+        Change::PutCustomAzureRole(r) => {
+            exec(
+                tx,
+                "DELETE FROM azure_role_definitions WHERE tenant_id = $1 AND id = $2",
+                &[s(r.tenant_id), s(r.role.id)],
+            )
+            .await?;
+            exec(
+                tx,
+                "INSERT INTO azure_role_definitions (id, tenant_id, name_lower, data) VALUES ($1, $2, $3, $4)",
+                &[s(r.role.id), s(r.tenant_id), Arg::S(r.role.name.to_lowercase()), Arg::S(json(&AzureRoleDoc::from(r))?)],
+            )
+            .await?;
+        }
+        Change::DeleteCustomAzureRole(t, id) => {
+            must_touch(
+                tx,
+                "DELETE FROM azure_role_definitions WHERE tenant_id = $1 AND id = $2",
+                &[s(t), s(id)],
+                "roleDefinition",
+            )
+            .await?;
+        }
+        Change::InsertDenyAssignment(d) => {
+            exec(
+                tx,
+                "INSERT INTO deny_assignments (id, tenant_id, data) VALUES ($1, $2, $3)",
+                &[
+                    Arg::S(d.deny.id.clone()),
+                    s(d.tenant_id),
+                    Arg::S(json(&DenyDoc::from(d))?),
+                ],
+            )
+            .await?;
+        }
+        Change::DeleteDenyAssignment(t, id) => {
+            must_touch(
+                tx,
+                "DELETE FROM deny_assignments WHERE tenant_id = $1 AND id = $2",
+                &[s(t), Arg::S(id.clone())],
+                "denyAssignment",
             )
             .await?;
         }
@@ -1065,6 +1185,81 @@ impl Store for SqlStore {
     async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError> {
         all(self
             .docs::<KeyDoc>("SELECT data FROM signing_keys ORDER BY kid", &[])
+            .await?)
+    }
+
+    async fn arm_resource(&self, id: &str) -> Result<Option<ArmResource>, StoreError> {
+        first(
+            self.docs::<ArmDoc>(
+                "SELECT data FROM arm_resources WHERE id_lower = $1",
+                &[&normalise_scope(id)],
+            )
+            .await?,
+        )
+    }
+
+    async fn arm_resources(&self, t: TenantId) -> Result<Vec<ArmResource>, StoreError> {
+        all(self
+            .docs::<ArmDoc>(
+                "SELECT data FROM arm_resources WHERE tenant_id = $1 ORDER BY id_lower",
+                &[&t.to_string()],
+            )
+            .await?)
+    }
+
+    async fn arm_children(
+        &self,
+        t: TenantId,
+        parent: &str,
+    ) -> Result<Vec<ArmResource>, StoreError> {
+        all(self
+            .docs::<ArmDoc>(
+                "SELECT data FROM arm_resources WHERE tenant_id = $1 AND parent_lower = $2 ORDER BY id_lower",
+                &[&t.to_string(), &normalise_scope(parent)],
+            )
+            .await?)
+    }
+
+    async fn azure_role_assignments(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<AzureRoleAssignment>, StoreError> {
+        all(self
+            .docs::<RaDoc>(
+                "SELECT data FROM azure_role_assignments WHERE tenant_id = $1 ORDER BY scope_lower, id",
+                &[&t.to_string()],
+            )
+            .await?)
+    }
+
+    async fn azure_role_assignments_of(
+        &self,
+        t: TenantId,
+        principal: ObjectId,
+    ) -> Result<Vec<AzureRoleAssignment>, StoreError> {
+        all(self
+            .docs::<RaDoc>(
+                "SELECT data FROM azure_role_assignments WHERE tenant_id = $1 AND principal_id = $2 ORDER BY scope_lower, id",
+                &[&t.to_string(), &principal.to_string()],
+            )
+            .await?)
+    }
+
+    async fn custom_azure_roles(&self, t: TenantId) -> Result<Vec<CustomAzureRole>, StoreError> {
+        all(self
+            .docs::<AzureRoleDoc>(
+                "SELECT data FROM azure_role_definitions WHERE tenant_id = $1 ORDER BY name_lower",
+                &[&t.to_string()],
+            )
+            .await?)
+    }
+
+    async fn deny_assignments(&self, t: TenantId) -> Result<Vec<StoredDenyAssignment>, StoreError> {
+        all(self
+            .docs::<DenyDoc>(
+                "SELECT data FROM deny_assignments WHERE tenant_id = $1 ORDER BY id",
+                &[&t.to_string()],
+            )
             .await?)
     }
 
@@ -2031,6 +2226,8 @@ struct SpDoc {
     display_name: String,
     managed_identity: bool,
     names: Vec<String>,
+    #[serde(default)]
+    alternative_names: Vec<String>,
     assignment_required: bool,
     enabled: bool,
     created: i64,
@@ -2046,6 +2243,7 @@ impl From<&ServicePrincipal> for SpDoc {
             display_name: s.display_name.clone(),
             managed_identity: s.service_principal_type == ServicePrincipalType::ManagedIdentity,
             names: s.service_principal_names.clone(),
+            alternative_names: s.alternative_names.clone(),
             assignment_required: s.app_role_assignment_required,
             enabled: s.account_enabled,
             created: s.created.millis(),
@@ -2068,6 +2266,7 @@ impl TryFrom<SpDoc> for ServicePrincipal {
                 ServicePrincipalType::Application
             },
             service_principal_names: d.names,
+            alternative_names: d.alternative_names,
             app_role_assignment_required: d.assignment_required,
             account_enabled: d.enabled,
             created: Timestamp(d.created),
@@ -2380,6 +2579,252 @@ impl TryFrom<CustomRoleDoc> for CustomRoleDefinition {
             description: d.description,
             allowed_resource_actions: d.actions,
             is_enabled: d.enabled,
+            created: Timestamp(d.created),
+        })
+    }
+}
+
+// ---- The resource plane ----------------------------------------------------------------------
+
+fn tid(s: &str) -> Result<TenantId, StoreError> {
+    TenantId::parse(s).ok_or_else(|| backend("bad tenant id"))
+}
+
+#[derive(Serialize, Deserialize)]
+struct ArmDoc {
+    tenant_id: String,
+    id: String,
+    kind: String,
+    name: String,
+    resource_type: String,
+    parent: Option<String>,
+    display_name: String,
+    location: Option<String>,
+    tags: Vec<(String, String)>,
+    properties: String,
+    identity_principal: Option<String>,
+    system_assigned: Option<String>,
+    user_assigned: Vec<String>,
+    secrets_sha256: Vec<String>,
+    created: i64,
+}
+
+impl From<&ArmResource> for ArmDoc {
+    fn from(r: &ArmResource) -> Self {
+        Self {
+            tenant_id: r.tenant_id.to_string(),
+            id: r.id.clone(),
+            kind: r.kind.as_str().into(),
+            name: r.name.clone(),
+            resource_type: r.resource_type.clone(),
+            parent: r.parent.clone(),
+            display_name: r.display_name.clone(),
+            location: r.location.clone(),
+            tags: r.tags.clone(),
+            properties: r.properties.clone(),
+            identity_principal: r.identity_principal.map(|p| p.to_string()),
+            system_assigned: r.identity.system_assigned.map(|p| p.to_string()),
+            user_assigned: r.identity.user_assigned.clone(),
+            secrets_sha256: r.identity.secrets_sha256.iter().map(hex_encode).collect(),
+            created: r.created.millis(),
+        }
+    }
+}
+
+fn hex_encode(b: &[u8; 32]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn hex32(s: &str) -> Result<[u8; 32], StoreError> {
+    let mut out = [0u8; 32];
+    if s.len() != 64 {
+        return Err(backend("bad secret hash"));
+    }
+    for (i, slot) in out.iter_mut().enumerate() {
+        let pair = s
+            .get(i * 2..i * 2 + 2)
+            .ok_or_else(|| backend("bad secret hash"))?;
+        *slot = u8::from_str_radix(pair, 16).map_err(backend)?;
+    }
+    Ok(out)
+}
+
+impl TryFrom<ArmDoc> for ArmResource {
+    type Error = StoreError;
+    fn try_from(d: ArmDoc) -> Result<Self, StoreError> {
+        Ok(ArmResource {
+            tenant_id: tid(&d.tenant_id)?,
+            id: d.id,
+            kind: ScopeKind::parse(&d.kind).ok_or_else(|| backend("bad scope kind"))?,
+            name: d.name,
+            resource_type: d.resource_type,
+            parent: d.parent,
+            display_name: d.display_name,
+            location: d.location,
+            tags: d.tags,
+            properties: d.properties,
+            identity_principal: d.identity_principal.as_deref().map(oid).transpose()?,
+            identity: ResourceIdentity {
+                system_assigned: d.system_assigned.as_deref().map(oid).transpose()?,
+                user_assigned: d.user_assigned,
+                secrets_sha256: d
+                    .secrets_sha256
+                    .iter()
+                    .map(|h| hex32(h))
+                    .collect::<Result<_, _>>()?,
+            },
+            created: Timestamp(d.created),
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct RaDoc {
+    id: String,
+    tenant_id: String,
+    scope: String,
+    role_definition_id: String,
+    principal_id: String,
+    principal_type: String,
+    condition: Option<String>,
+    description: Option<String>,
+    created: i64,
+    created_by: Option<String>,
+}
+
+impl From<&AzureRoleAssignment> for RaDoc {
+    fn from(a: &AzureRoleAssignment) -> Self {
+        Self {
+            id: a.id.to_string(),
+            tenant_id: a.tenant_id.to_string(),
+            scope: a.scope.clone(),
+            role_definition_id: a.role_definition_id.to_string(),
+            principal_id: a.principal_id.to_string(),
+            principal_type: a.principal_type.clone(),
+            condition: a.condition.clone(),
+            description: a.description.clone(),
+            created: a.created.millis(),
+            created_by: a.created_by.map(|c| c.to_string()),
+        }
+    }
+}
+
+impl TryFrom<RaDoc> for AzureRoleAssignment {
+    type Error = StoreError;
+    fn try_from(d: RaDoc) -> Result<Self, StoreError> {
+        Ok(AzureRoleAssignment {
+            id: guid(&d.id)?,
+            tenant_id: tid(&d.tenant_id)?,
+            scope: d.scope,
+            role_definition_id: guid(&d.role_definition_id)?,
+            principal_id: oid(&d.principal_id)?,
+            principal_type: d.principal_type,
+            condition: d.condition,
+            description: d.description,
+            created: Timestamp(d.created),
+            created_by: d.created_by.as_deref().map(oid).transpose()?,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct AzureRoleDoc {
+    id: String,
+    tenant_id: String,
+    name: String,
+    description: String,
+    actions: Vec<String>,
+    not_actions: Vec<String>,
+    data_actions: Vec<String>,
+    not_data_actions: Vec<String>,
+    assignable_scopes: Vec<String>,
+    created: i64,
+}
+
+impl From<&CustomAzureRole> for AzureRoleDoc {
+    fn from(r: &CustomAzureRole) -> Self {
+        Self {
+            id: r.role.id.to_string(),
+            tenant_id: r.tenant_id.to_string(),
+            name: r.role.name.clone(),
+            description: r.role.description.clone(),
+            actions: r.role.actions.clone(),
+            not_actions: r.role.not_actions.clone(),
+            data_actions: r.role.data_actions.clone(),
+            not_data_actions: r.role.not_data_actions.clone(),
+            assignable_scopes: r.role.assignable_scopes.clone(),
+            created: r.created.millis(),
+        }
+    }
+}
+
+impl TryFrom<AzureRoleDoc> for CustomAzureRole {
+    type Error = StoreError;
+    fn try_from(d: AzureRoleDoc) -> Result<Self, StoreError> {
+        Ok(CustomAzureRole {
+            tenant_id: tid(&d.tenant_id)?,
+            role: castellan_core::azure_rbac::AzureRole {
+                id: guid(&d.id)?,
+                name: d.name,
+                description: d.description,
+                actions: d.actions,
+                not_actions: d.not_actions,
+                data_actions: d.data_actions,
+                not_data_actions: d.not_data_actions,
+                assignable_scopes: d.assignable_scopes,
+            },
+            created: Timestamp(d.created),
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct DenyDoc {
+    id: String,
+    tenant_id: String,
+    name: String,
+    description: String,
+    principals: Vec<String>,
+    scope: String,
+    actions: Vec<String>,
+    data_actions: Vec<String>,
+    created: i64,
+}
+
+impl From<&StoredDenyAssignment> for DenyDoc {
+    fn from(d: &StoredDenyAssignment) -> Self {
+        Self {
+            id: d.deny.id.clone(),
+            tenant_id: d.tenant_id.to_string(),
+            name: d.deny.name.clone(),
+            description: d.description.clone(),
+            principals: d.deny.principals.iter().map(|p| p.to_string()).collect(),
+            scope: d.deny.scope.clone(),
+            actions: d.deny.actions.clone(),
+            data_actions: d.deny.data_actions.clone(),
+            created: d.created.millis(),
+        }
+    }
+}
+
+impl TryFrom<DenyDoc> for StoredDenyAssignment {
+    type Error = StoreError;
+    fn try_from(d: DenyDoc) -> Result<Self, StoreError> {
+        Ok(StoredDenyAssignment {
+            tenant_id: tid(&d.tenant_id)?,
+            deny: castellan_core::azure_rbac::DenyAssignment {
+                id: d.id,
+                name: d.name,
+                principals: d
+                    .principals
+                    .iter()
+                    .map(|p| oid(p))
+                    .collect::<Result<_, _>>()?,
+                scope: d.scope,
+                actions: d.actions,
+                data_actions: d.data_actions,
+            },
+            description: d.description,
             created: Timestamp(d.created),
         })
     }

@@ -7,6 +7,7 @@ use crate::flow::{AccessTokenClaims, ClientAuthMethod, GroupsClaim};
 use crate::model::{AppRole, AppRoleAssignment, Application, ServicePrincipal, Tenant};
 use crate::secret::SecretText;
 use crate::time::Timestamp;
+use crate::AppId;
 
 /// Checks a presented client secret against the application's password credentials: a match on
 /// a current credential passes; a match only on an expired one is 7000222; anything else 7000215.
@@ -44,8 +45,8 @@ pub fn authenticate_secret(
 pub struct ClientCredentialsInput<'a> {
     /// The tenant issuing the token.
     pub tenant: &'a Tenant,
-    /// The client's application object.
-    pub client_app: &'a Application,
+    /// The client's appId (an application's, or a managed identity's client id).
+    pub client_app_id: AppId,
     /// The client's service principal in this tenant.
     pub client_sp: &'a ServicePrincipal,
     /// How the client authenticated (already checked).
@@ -66,7 +67,7 @@ pub struct ClientCredentialsInput<'a> {
 pub fn issue(input: &ClientCredentialsInput<'_>) -> Result<AccessTokenClaims, AadstsError> {
     if !input.client_sp.account_enabled {
         return Err(AadstsError::client_disabled(
-            &input.client_app.app_id.to_string(),
+            &input.client_app_id.to_string(),
         ));
     }
     let mut roles: Vec<String> = input
@@ -87,7 +88,7 @@ pub fn issue(input: &ClientCredentialsInput<'_>) -> Result<AccessTokenClaims, Aa
         exp: input
             .now
             .plus_secs(input.tenant.settings.access_token_lifetime_secs),
-        azp: input.client_app.app_id.to_string(),
+        azp: input.client_app_id.to_string(),
         azpacr: input.auth,
         oid: input.client_sp.id,
         sub: input.client_sp.id.to_string(),
@@ -215,6 +216,7 @@ mod tests {
             display_name: "sp".into(),
             service_principal_type: ServicePrincipalType::Application,
             service_principal_names: vec![],
+            alternative_names: vec![],
             app_role_assignment_required: false,
             account_enabled: true,
             created: Timestamp(0),
@@ -255,7 +257,7 @@ mod tests {
         ];
         let input = ClientCredentialsInput {
             tenant: &tenant,
-            client_app: &a,
+            client_app_id: a.app_id,
             client_sp: &client,
             auth: ClientAuthMethod::Secret,
             resource_sp: &resource,

@@ -255,6 +255,7 @@ mod tests {
             display_name: "sp".into(),
             service_principal_type: ServicePrincipalType::Application,
             service_principal_names: vec![],
+            alternative_names: vec![],
             app_role_assignment_required: false,
             account_enabled: true,
             created: Timestamp(0),

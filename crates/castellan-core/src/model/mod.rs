@@ -3,6 +3,7 @@
 
 pub mod application;
 pub mod group;
+pub mod resource;
 pub mod service_principal;
 pub mod session;
 pub mod signing_key;
@@ -11,6 +12,7 @@ pub mod user;
 
 pub use application::*;
 pub use group::*;
+pub use resource::*;
 pub use service_principal::*;
 pub use session::*;
 pub use signing_key::*;

@@ -40,6 +40,8 @@ pub struct ServicePrincipal {
     pub service_principal_type: ServicePrincipalType,
     /// Names the resource is known by (appId and identifier URIs).
     pub service_principal_names: Vec<String>,
+    /// Graph's `alternativeNames`: for a managed identity, `isExplicit=…` and its ARM resource id.
+    pub alternative_names: Vec<String>,
     /// Only assigned principals may get tokens.
     pub app_role_assignment_required: bool,
     /// Enabled.

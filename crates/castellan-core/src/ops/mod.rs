@@ -4,9 +4,11 @@
 
 pub mod admin_units;
 pub mod applications;
+pub mod arm;
 pub mod consent;
 pub mod directory_roles;
 pub mod groups;
+pub mod managed_identity;
 pub mod service_principals;
 pub mod signin;
 pub mod tenants;

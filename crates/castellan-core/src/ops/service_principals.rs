@@ -44,6 +44,7 @@ pub fn instantiate(
         display_name: display_name.to_string(),
         service_principal_type: ServicePrincipalType::Application,
         service_principal_names: names,
+        alternative_names: vec![],
         app_role_assignment_required: false,
         account_enabled: true,
         created: env.now,

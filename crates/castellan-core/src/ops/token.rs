@@ -93,7 +93,7 @@ pub async fn client_credentials(
         .await?;
     let claims = client_credentials::issue(&client_credentials::ClientCredentialsInput {
         tenant,
-        client_app: &app,
+        client_app_id: app.app_id,
         client_sp: &client_sp,
         auth,
         resource_sp: &resource_sp,

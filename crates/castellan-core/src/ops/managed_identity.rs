@@ -1,0 +1,243 @@
+//! Managed identities: tokens for a resource's system-assigned or attached user-assigned
+//! identity, asked for by a workload that proves which resource it runs as with a per-resource
+//! secret (App Service's `IDENTITY_HEADER`). The identity itself has no credential anyone can
+//! read; the secret only identifies the resource to the platform, which holds the identity.
+//!
+//! Secret format: `{base64url(resource id)}.{random}`; the platform keeps SHA-256 hashes of the
+//! last [`IDENTITY_SECRETS_KEPT`] issued per resource and compares in constant time.
+
+use base64::Engine as _;
+
+use crate::error::AadstsError;
+use crate::flow::{client_credentials, AccessTokenClaims, ClientAuthMethod};
+use crate::model::{ArmResource, ServicePrincipal};
+use crate::ops::arm::{
+    parse_id, require, type_op, ArmCaller, ArmError, IDENTITY_SECRETS_KEPT,
+    USER_ASSIGNED_IDENTITY_TYPE,
+};
+use crate::ops::service_principals::exposed;
+use crate::ops::token::{find_resource, resource_version, TokenError};
+use crate::ops::{target, Env};
+use crate::secret::SecretText;
+use crate::store::{Change, ChangeSet, Store};
+use crate::time::Timestamp;
+use crate::ObjectId;
+
+/// Which identity of the resource a token request asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selector {
+    /// None given: the system-assigned identity.
+    SystemAssigned,
+    /// `client_id`: a user-assigned identity by its client id (appId).
+    ClientId(String),
+    /// `principal_id` / `object_id`: by its service principal's object id.
+    PrincipalId(String),
+    /// `mi_res_id` / `msi_res_id`: by its ARM resource id.
+    ResourceId(String),
+}
+
+/// Why a managed-identity token request failed (rendered per endpoint shape by the server).
+#[derive(Debug)]
+pub enum MiError {
+    /// The secret is missing, malformed or not one the platform issued for a live resource (401).
+    Unauthorized(String),
+    /// The resource has no such identity (400: "identity not found", which clients treat as
+    /// "no managed identity here").
+    NoIdentity(String),
+    /// A bad parameter (400).
+    BadRequest(String),
+    /// The token service refused (the AADSTS error, e.g. unknown resource).
+    Token(AadstsError),
+    /// The store failed (500/503).
+    Store(crate::store::StoreError),
+}
+
+impl From<crate::store::StoreError> for MiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<TokenError> for MiError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Aadsts(a) => Self::Token(a),
+            TokenError::Store(s) => Self::Store(s),
+        }
+    }
+}
+
+/// The resource a secret claims to belong to (no verification yet).
+pub fn resource_of_secret(secret: &str) -> Option<String> {
+    let (head, _) = secret.split_once('.')?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(head)
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// Issues a fresh identity-endpoint secret for a resource with a managed identity (the caller
+/// needs write access to the resource). The plaintext is returned once; the oldest of more than
+/// [`IDENTITY_SECRETS_KEPT`] stops working.
+pub async fn issue_secret(
+    env: &mut Env<'_>,
+    c: &ArmCaller,
+    resource_id: &str,
+) -> Result<(ArmResource, String), ArmError> {
+    parse_id(resource_id)?;
+    let Some(mut r) = env
+        .store
+        .arm_resource(resource_id)
+        .await?
+        .filter(|r| r.tenant_id == c.tenant.id)
+    else {
+        return Err(ArmError::new(
+            404,
+            "ResourceNotFound",
+            format!("The resource '{resource_id}' was not found."),
+        ));
+    };
+    require(env.store, c, &type_op(&r.resource_type, "write"), &r.id).await?;
+    if r.identity.system_assigned.is_none() && r.identity.user_assigned.is_empty() {
+        return Err(ArmError::new(
+            400,
+            "NoManagedIdentity",
+            format!("The resource '{}' has no managed identity; enable one first (PUT it with \"identity\": {{\"type\": \"SystemAssigned\"}} or attach a user-assigned identity).", r.id),
+        ));
+    }
+    let head = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r.id.as_bytes());
+    let secret = format!("{head}.{}", env.entropy.secret());
+    r.identity
+        .secrets_sha256
+        .push(SecretText::new(secret.clone()).sha256());
+    while r.identity.secrets_sha256.len() > IDENTITY_SECRETS_KEPT {
+        r.identity.secrets_sha256.remove(0);
+    }
+    let a = env.audit(
+        &c.tenant,
+        "ResourceManagement",
+        "Issue managed identity endpoint secret",
+        "Update",
+        vec![target(&r.id, &r.resource_type, Some(&r.name), None, vec![])],
+    );
+    let mut set = ChangeSet::new();
+    set.push(Change::UpdateArmResource(r.clone())).audit(a);
+    env.store.commit(set).await?;
+    Ok((r, secret))
+}
+
+/// A managed identity's token for `resource_uri` (no `/.default`; a trailing `/.default` is
+/// accepted). Returns the claims and the identity's ARM resource id (`xms_mirid`).
+pub async fn token(
+    store: &dyn Store,
+    secret: &str,
+    selector: &Selector,
+    resource_uri: &str,
+    now: Timestamp,
+    uti: String,
+) -> Result<AccessTokenClaims, MiError> {
+    let unauthorized = || {
+        MiError::Unauthorized("The identity header is missing, malformed or no longer valid; get a fresh one with `castellan resource env <resource-id>`.".into())
+    };
+    let id = resource_of_secret(secret).ok_or_else(unauthorized)?;
+    let Some(r) = store.arm_resource(&id).await? else {
+        return Err(unauthorized());
+    };
+    let presented = SecretText::new(secret.to_string());
+    // Compare against every kept hash so timing does not tell which one matched.
+    let mut ok = false;
+    for h in &r.identity.secrets_sha256 {
+        ok |= presented.matches_sha256(h);
+    }
+    if !ok {
+        return Err(unauthorized());
+    }
+    let Some(tenant) = store.tenant(r.tenant_id).await? else {
+        return Err(unauthorized());
+    };
+    let (sp, identity_resource) = select(store, &r, selector).await?;
+    if resource_uri.trim().is_empty() {
+        return Err(MiError::BadRequest(
+            "The 'resource' parameter is required (e.g. resource=https://management.azure.com/)."
+                .into(),
+        ));
+    }
+    let wanted = resource_uri
+        .trim()
+        .strip_suffix("/.default")
+        .unwrap_or(resource_uri.trim());
+    let resource_sp = find_resource(store, &tenant, wanted).await?;
+    let (roles, _) = exposed(store, &resource_sp).await?;
+    let assignments = store.app_role_assignments_of(tenant.id, sp.id).await?;
+    let mut claims = client_credentials::issue(&client_credentials::ClientCredentialsInput {
+        tenant: &tenant,
+        client_app_id: sp.app_id,
+        client_sp: &sp,
+        auth: ClientAuthMethod::Assertion,
+        resource_sp: &resource_sp,
+        resource_roles: &roles,
+        assignments: &assignments,
+        now,
+        uti,
+    })
+    .map_err(MiError::Token)?;
+    claims
+        .extra
+        .push(("xms_mirid".into(), identity_resource.clone()));
+    let version = resource_version(store, &resource_sp).await?;
+    Ok(crate::flow::for_token_version(claims, version, wanted))
+}
+
+async fn select(
+    store: &dyn Store,
+    r: &ArmResource,
+    selector: &Selector,
+) -> Result<(ServicePrincipal, String), MiError> {
+    let load = |id: ObjectId| async move { store.service_principal(r.tenant_id, id).await };
+    match selector {
+        Selector::SystemAssigned => {
+            if let Some(id) = r.identity.system_assigned {
+                if let Some(sp) = load(id).await? {
+                    return Ok((sp, r.id.clone()));
+                }
+            }
+            // A user-assigned identity resource acting as itself (e.g. the IMDS agent for it).
+            if r.resource_type
+                .eq_ignore_ascii_case(USER_ASSIGNED_IDENTITY_TYPE)
+            {
+                if let Some(id) = r.identity_principal {
+                    if let Some(sp) = load(id).await? {
+                        return Ok((sp, r.id.clone()));
+                    }
+                }
+            }
+            Err(MiError::NoIdentity(format!("Identity not found: the resource '{}' has no system-assigned managed identity. Enable one, or pass client_id / principal_id / mi_res_id to pick an attached user-assigned identity.", r.id)))
+        }
+        other => {
+            for ua in &r.identity.user_assigned {
+                let Some(mi) = store.arm_resource(ua).await? else {
+                    continue;
+                };
+                let Some(pid) = mi.identity_principal else {
+                    continue;
+                };
+                let Some(sp) = load(pid).await? else {
+                    continue;
+                };
+                let hit = match other {
+                    Selector::ClientId(c) => sp.app_id.to_string().eq_ignore_ascii_case(c.trim()),
+                    Selector::PrincipalId(p) => sp.id.to_string().eq_ignore_ascii_case(p.trim()),
+                    Selector::ResourceId(id) => mi.id.eq_ignore_ascii_case(id.trim()),
+                    Selector::SystemAssigned => false,
+                };
+                if hit {
+                    return Ok((sp, mi.id.clone()));
+                }
+            }
+            Err(MiError::NoIdentity(format!(
+                "Identity not found: no user-assigned identity matching {other:?} is attached to '{}'.",
+                r.id
+            )))
+        }
+    }
+}
