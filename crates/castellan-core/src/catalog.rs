@@ -84,10 +84,72 @@ fn parse_graph() -> BuiltInResource {
     }
 }
 
+/// Azure Resource Manager's appId ("Windows Azure Service Management API").
+pub const ARM_APP_ID: AppId = AppId::from_uuid(uuid::Uuid::from_u128(
+    0x797f4846_ba00_4fd7_ba43_dac1f8f63013,
+));
+/// Azure Storage's appId.
+pub const STORAGE_APP_ID: AppId = AppId::from_uuid(uuid::Uuid::from_u128(
+    0xe406a681_f3d4_42a8_90b6_c2b029497af1,
+));
+
+/// A resource whose only delegated permission is `user_impersonation` and which has no app
+/// roles: access is decided by Azure RBAC, not by the token's permissions.
+fn impersonation_only(
+    app_id: AppId,
+    display_name: &'static str,
+    names: &'static [&'static str],
+    scope_id: uuid::Uuid,
+    what: &str,
+) -> BuiltInResource {
+    BuiltInResource {
+        app_id,
+        display_name,
+        service_principal_names: names,
+        app_roles: vec![],
+        scopes: vec![PermissionScope {
+            id: scope_id,
+            value: "user_impersonation".into(),
+            consent_type: "User".into(),
+            is_enabled: true,
+            admin_consent_display_name: Some(format!("Access {what}")),
+            admin_consent_description: Some(format!(
+                "Allows the application to access {what} on behalf of the signed-in user."
+            )),
+            user_consent_display_name: Some(format!("Access {what}")),
+            user_consent_description: Some(format!(
+                "Allows the application to access {what} on your behalf."
+            )),
+        }],
+    }
+}
+
 /// Every built-in resource.
 pub fn built_in_resources() -> &'static [BuiltInResource] {
     static ALL: OnceLock<Vec<BuiltInResource>> = OnceLock::new();
-    ALL.get_or_init(|| vec![parse_graph()])
+    ALL.get_or_init(|| {
+        vec![
+            parse_graph(),
+            impersonation_only(
+                ARM_APP_ID,
+                "Windows Azure Service Management API",
+                &[
+                    "https://management.azure.com/",
+                    "https://management.azure.com",
+                    "https://management.core.windows.net/",
+                ],
+                uuid::Uuid::from_u128(0x41094075_9dad_400e_a0bd_54e686782033),
+                "Azure Resource Manager",
+            ),
+            impersonation_only(
+                STORAGE_APP_ID,
+                "Azure Storage",
+                &["https://storage.azure.com/", "https://storage.azure.com"],
+                uuid::Uuid::from_u128(0x03e0da56_190b_40ad_a80c_ea378c433f7f),
+                "Azure Storage",
+            ),
+        ]
+    })
 }
 
 /// The built-in resource with this appId, if any.

@@ -12,6 +12,7 @@ use castellan_core::ops::groups::{self, GroupInput};
 use castellan_core::ops::service_principals;
 use castellan_core::ops::tenants::{self, NewTenant};
 use castellan_core::ops::users::{self, UserInput};
+use castellan_core::ops::{arm, managed_identity, Entropy};
 use castellan_core::ops::{Env, Field};
 use serde_json::{json, Value};
 
@@ -29,6 +30,10 @@ pub const DEMO_APP_PERMISSIONS: &[&str] = &[
 
 fn e(x: impl std::fmt::Display) -> anyhow_lite::Error {
     anyhow_lite::err(format!("seeding the demo tenant failed: {x}"))
+}
+
+fn arm_e(x: castellan_core::ops::arm::ArmError) -> anyhow_lite::Error {
+    e(format!("{}: {}", x.code, x.message))
 }
 
 fn strong_password() -> String {
@@ -55,6 +60,17 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
             v["graph_url"] = json!(format!("{origin}/v1.0"));
             v["ca_file"] = json!(ca.display().to_string());
             v["origin"] = json!(origin);
+            v["arm_url"] = json!(origin);
+            if let (Some(acct), Some(c), Some(b)) = (
+                v["storage"]["account"].as_str().map(str::to_string),
+                v["storage"]["container"].as_str().map(str::to_string),
+                v["storage"]["blob"].as_str().map(str::to_string),
+            ) {
+                v["storage"]["blob_url"] = json!(format!("{origin}/sample/blob/{acct}/{c}/{b}"));
+            }
+            if v["web_app"]["env"].is_object() {
+                v["web_app"]["env"]["IDENTITY_ENDPOINT"] = json!(format!("{origin}/msi/token"));
+            }
             if let Some(fab) = v["second_tenant"]["tenant_id"].as_str().map(str::to_string) {
                 v["second_tenant"]["authority"] = json!(format!("{origin}/{fab}"));
             }
@@ -359,6 +375,144 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
         .await
         .map_err(e)?;
 
+    // The resource plane: a subscription under the root management group, a resource group,
+    // a storage account with a container and one blob (served by the sample data plane), a web
+    // app whose system-assigned identity reads that container, and the sample blob store's own
+    // application (Reader, so it may ask check-access about its callers).
+    let plat = arm::ArmCaller::platform(t.clone());
+    let sub_guid = uuid::Builder::from_random_bytes(env.entropy.bytes16()).into_uuid();
+    let sub_id = format!("/subscriptions/{sub_guid}");
+    let put = |name: Option<&str>, location: Option<&str>, system: bool| arm::PutResource {
+        display_name: name.map(str::to_string),
+        location: location.map(str::to_string),
+        system_assigned: system,
+        identity_given: system,
+        ..Default::default()
+    };
+    arm::put_resource(
+        &mut env,
+        &plat,
+        &sub_id,
+        put(Some("Castellan Demo Subscription"), None, false),
+    )
+    .await
+    .map_err(arm_e)?;
+    let rg_name = "demo-rg";
+    let rg_id = format!("{sub_id}/resourceGroups/{rg_name}");
+    arm::put_resource(
+        &mut env,
+        &plat,
+        &rg_id,
+        put(None, Some("westeurope"), false),
+    )
+    .await
+    .map_err(arm_e)?;
+    let account = "castellandemo";
+    let account_id = format!("{rg_id}/providers/Microsoft.Storage/storageAccounts/{account}");
+    arm::put_resource(
+        &mut env,
+        &plat,
+        &account_id,
+        put(None, Some("westeurope"), false),
+    )
+    .await
+    .map_err(arm_e)?;
+    let container_id = format!("{account_id}/blobServices/default/containers/docs");
+    arm::put_resource(&mut env, &plat, &container_id, put(None, None, false))
+        .await
+        .map_err(arm_e)?;
+    let web_id = format!("{rg_id}/providers/Microsoft.Web/sites/castellan-demo-web");
+    let (web, _) = arm::put_resource(
+        &mut env,
+        &plat,
+        &web_id,
+        put(None, Some("westeurope"), true),
+    )
+    .await
+    .map_err(arm_e)?;
+    let web_principal = web
+        .identity
+        .system_assigned
+        .ok_or_else(|| e("the web app has no identity"))?;
+    let role_id = |name: &str| {
+        castellan_core::azure_rbac::built_in_by_name(name)
+            .map(|r| {
+                format!(
+                    "/providers/Microsoft.Authorization/roleDefinitions/{}",
+                    r.id
+                )
+            })
+            .ok_or_else(|| e(format!("built-in role {name} missing")))
+    };
+    let assign = |principal: String, role: String| arm::PutAssignment {
+        role_definition_id: role,
+        principal_id: principal,
+        ..Default::default()
+    };
+    let guid = || uuid::Builder::from_random_bytes(OsEntropy.bytes16()).into_uuid();
+    arm::put_assignment(
+        &mut env,
+        &plat,
+        &container_id,
+        guid(),
+        assign(
+            web_principal.to_string(),
+            role_id("Storage Blob Data Reader")?,
+        ),
+    )
+    .await
+    .map_err(arm_e)?;
+    arm::put_assignment(
+        &mut env,
+        &plat,
+        &sub_id,
+        guid(),
+        assign(conf_sp.id.to_string(), role_id("Owner")?),
+    )
+    .await
+    .map_err(arm_e)?;
+    let blob_app = applications::create(
+        &mut env,
+        &t,
+        ApplicationInput {
+            display_name: Field::Value("Castellan Sample Blob Store".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(e)?;
+    let blob_secret = applications::add_password(
+        &mut env,
+        &t,
+        &blob_app.id.to_string(),
+        Some("check-access".into()),
+        None,
+    )
+    .await
+    .map_err(e)?;
+    let blob_sp = service_principals::create(&mut env, &t, &blob_app.app_id.to_string())
+        .await
+        .map_err(e)?;
+    arm::put_assignment(
+        &mut env,
+        &plat,
+        &sub_id,
+        guid(),
+        assign(blob_sp.id.to_string(), role_id("Reader")?),
+    )
+    .await
+    .map_err(arm_e)?;
+    let (_, web_secret) = managed_identity::issue_secret(&mut env, &plat, &web_id)
+        .await
+        .map_err(arm_e)?;
+    let blob_dir = data_dir.join("sample-blobs").join(account).join("docs");
+    std::fs::create_dir_all(&blob_dir).map_err(e)?;
+    std::fs::write(
+        blob_dir.join("hello.txt"),
+        b"Hello from Castellan's sample blob store.\n",
+    )
+    .map_err(e)?;
+
     // A second tenant with its own administrator and user.
     let fab_admin_pw = strong_password();
     let fab = tenants::create(
@@ -411,6 +565,25 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
             "admin": {"upn": fab.admin.user_principal_name, "password": fab_admin_pw, "id": fab.admin.id.to_string()},
             "user": {"upn": fab_user.user_principal_name, "password": fab_user_pw, "id": fab_user.id.to_string()},
         },
+        "arm_url": origin,
+        "subscription_id": sub_guid.to_string(),
+        "subscription_scope": sub_id,
+        "resource_group": rg_name,
+        "resource_group_scope": rg_id,
+        "storage": {
+            "account": account,
+            "account_scope": account_id,
+            "container": "docs",
+            "container_scope": container_id,
+            "blob": "hello.txt",
+            "blob_url": format!("{origin}/sample/blob/{account}/docs/hello.txt"),
+        },
+        "web_app": {
+            "resource_id": web_id,
+            "principal_id": web_principal.to_string(),
+            "env": {"IDENTITY_ENDPOINT": format!("{origin}/msi/token"), "IDENTITY_HEADER": web_secret},
+        },
+        "blob_store_app": {"app_id": blob_app.app_id.to_string(), "secret": blob_secret.secret_text.expose(), "service_principal_id": blob_sp.id.to_string()},
         "groups": {"all_staff": all.id.to_string(), "engineering": eng.id.to_string(), "sre": sre.id.to_string(), "sales": sales.id.to_string(), "finance": finance.id.to_string()},
     });
     crate::keys::write_secret_file(

@@ -106,7 +106,13 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         }
     });
 
-    let app = crate::http::router(state.clone());
+    let mut app = crate::http::router(state.clone());
+    if let Some(d) = &demo {
+        app = app.nest(
+            "/sample/blob",
+            sample_blob_store(d, &origins.canonical, &args.data_dir)?,
+        );
+    }
     let handle = axum_server::Handle::new();
     let server = axum_server::from_tcp_rustls(
         listener,
@@ -127,6 +133,30 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         handle,
         task,
     })
+}
+
+/// The sample data plane `serve --demo` mounts under `/sample/blob` (examples/blob-store),
+/// wired to this server as its authority and check-access API.
+fn sample_blob_store(
+    demo: &serde_json::Value,
+    origin: &str,
+    data_dir: &std::path::Path,
+) -> anyhow_lite::Result<axum::Router> {
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let ca_pem = std::fs::read(data_dir.join("tls").join("ca.pem")).ok();
+    let cfg = castellan_blob_store::Config {
+        authority: format!("{origin}/{}", s(&demo["tenant_id"])),
+        arm_url: origin.to_string(),
+        client_id: s(&demo["blob_store_app"]["app_id"]),
+        client_secret: s(&demo["blob_store_app"]["secret"]),
+        accounts: vec![(
+            s(&demo["storage"]["account"]),
+            s(&demo["storage"]["account_scope"]),
+        )],
+        data_dir: data_dir.join("sample-blobs"),
+        ca_pem,
+    };
+    castellan_blob_store::router(cfg).map_err(anyhow_lite::err)
 }
 
 fn redact(url: &str) -> String {

@@ -13,6 +13,7 @@
     )
 )]
 
+pub mod arm;
 pub mod claims;
 pub mod discovery;
 pub mod errors;

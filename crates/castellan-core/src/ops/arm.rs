@@ -97,6 +97,23 @@ pub struct ArmCaller {
     pub principals: Vec<ObjectId>,
     /// Whether the caller is a user (delegated token).
     pub is_user: bool,
+    /// The platform itself (demo seeding, operator bootstrap): authorised everywhere, audited
+    /// as the operator. Never set from a token.
+    pub platform: bool,
+}
+
+impl ArmCaller {
+    /// The platform acting in a tenant (no principal).
+    pub fn platform(tenant: Tenant) -> Self {
+        Self {
+            principal: ObjectId::from_uuid(uuid::Uuid::nil()),
+            name: "castellan-platform".into(),
+            principals: vec![],
+            is_user: false,
+            platform: true,
+            tenant,
+        }
+    }
 }
 
 /// Resolves the caller's groups.
@@ -114,6 +131,7 @@ pub async fn caller(
         name,
         principals,
         is_user,
+        platform: false,
     })
 }
 
@@ -211,7 +229,7 @@ pub async fn decide(
         .into_iter()
         .map(|d| d.deny)
         .collect();
-    let chain = ancestors(scope, &management_chain(store, scope).await?);
+    let chain = scope_chain(store, scope).await?;
     let attrs = Attributes {
         action: op.to_string(),
         sub_operation: None,
@@ -227,6 +245,22 @@ pub async fn decide(
         &denies,
         &attrs,
     ))
+}
+
+/// The ancestry of a scope; a blob path (`…/containers/{c}/blobs/{path}`, the path may hold
+/// slashes) sits directly under its container.
+pub async fn scope_chain(store: &dyn Store, scope: &str) -> Result<Vec<String>, StoreError> {
+    let mgs = management_chain(store, scope).await?;
+    let n = normalise_scope(scope);
+    if let Some(i) = n
+        .find("/blobs/")
+        .filter(|i| n.get(..*i).is_some_and(|c| c.contains("/containers/")))
+    {
+        let mut chain = vec![n.clone()];
+        chain.extend(ancestors(n.get(..i).unwrap_or(""), &mgs));
+        return Ok(chain);
+    }
+    Ok(ancestors(scope, &mgs))
 }
 
 fn engine_assignment(a: &AzureRoleAssignment) -> Assignment {
@@ -251,6 +285,9 @@ pub async fn require(
     op: &str,
     scope: &str,
 ) -> Result<(), ArmError> {
+    if c.platform {
+        return Ok(());
+    }
     match decide(store, c.tenant.id, &c.principals, op, false, scope).await? {
         Decision::Allowed { .. } => Ok(()),
         Decision::Denied { reason } => Err(authorization_failed(c, op, scope, &reason)),
@@ -1192,9 +1229,18 @@ pub struct PutAssignment {
 
 /// Checks a scope exists in the caller's tenant (`/` always does).
 pub async fn scope_exists(store: &dyn Store, t: TenantId, scope: &str) -> Result<(), ArmError> {
-    if normalise_scope(scope) == "/" {
+    let n = normalise_scope(scope);
+    if n == "/" {
         return Ok(());
     }
+    // A blob path exists as far as authorization goes when its container does.
+    let scope = match n
+        .find("/blobs/")
+        .filter(|i| n.get(..*i).is_some_and(|c| c.contains("/containers/")))
+    {
+        Some(i) => scope.get(..i).unwrap_or(scope),
+        None => scope,
+    };
     let parsed = parse_id(scope)?;
     if parsed.kind == ScopeKind::ManagementGroup && parsed.name.eq_ignore_ascii_case(&t.to_string())
     {
@@ -1353,7 +1399,7 @@ pub async fn put_assignment(
         condition,
         description: req.description,
         created: env.now,
-        created_by: Some(c.principal),
+        created_by: (!c.platform).then_some(c.principal),
     };
     let rec = env.audit(
         &tenant,
@@ -1638,7 +1684,7 @@ pub async fn elevate_access(
         return Ok(a);
     }
     let a = AzureRoleAssignment {
-        id: uuid::Uuid::from_bytes(env.entropy.bytes16()),
+        id: uuid::Builder::from_random_bytes(env.entropy.bytes16()).into_uuid(),
         tenant_id: tenant.id,
         scope: "/".into(),
         role_definition_id: uaa,

@@ -1,8 +1,11 @@
 //! HTTP: routers mirroring URL paths, request ids, errors as responses.
 
+pub mod arm;
+pub mod bearer;
 pub mod graph;
 pub mod health;
 pub mod identity;
+pub mod managed_identity;
 pub mod operator;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -63,6 +66,8 @@ pub fn router(state: AppState) -> Router {
         .merge(operator::router())
         .merge(graph::router())
         .merge(identity::router())
+        .merge(arm::router())
+        .merge(managed_identity::router())
         .fallback(graph::fallback)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(correlate))

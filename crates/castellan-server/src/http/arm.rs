@@ -1,0 +1,688 @@
+//! Azure Resource Manager under `/subscriptions/…` and `/providers/…` (`api-version` required):
+//! the hierarchy, `Microsoft.Authorization` (role definitions, role assignments, permissions,
+//! check-access, deny assignments, elevate access) and the identity-endpoint secret of a
+//! resource (`POST {resourceId}/listIdentityEndpoint`). Tokens must be for ARM
+//! (`https://management.azure.com/`). Deciding is core's (`ops::arm`); shapes are wire's.
+
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::{Json, Router};
+use castellan_core::audit::Actor;
+use castellan_core::catalog::ARM_APP_ID;
+use castellan_core::model::ScopeKind;
+use castellan_core::ops::arm::{self, ArmCaller, ArmError, AssignmentFilter};
+use castellan_core::ops::{managed_identity, Env};
+use castellan_core::{ObjectId, TenantId};
+use castellan_wire::arm as w;
+use serde_json::Value;
+
+use crate::crypto::OsEntropy;
+use crate::http::bearer;
+use crate::http::{host, CorrelationId};
+use crate::state::{now, AppState};
+
+/// Routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/subscriptions", any(handle))
+        .route("/subscriptions/{*rest}", any(handle))
+        .route("/providers/{*rest}", any(handle))
+}
+
+struct Ctx {
+    caller: ArmCaller,
+    actor: Actor,
+    cid: String,
+    origin: String,
+}
+
+impl Ctx {
+    fn env<'a>(&self, s: &'a AppState, entropy: &'a mut OsEntropy) -> Env<'a> {
+        Env {
+            store: s.store.as_ref(),
+            now: now(),
+            entropy,
+            hasher: &s.hasher,
+            actor: self.actor.clone(),
+            correlation_id: self.cid.clone(),
+        }
+    }
+}
+
+fn respond(status: u16, body: Value, cid: &str) -> Response {
+    let mut r = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+        Json(body),
+    )
+        .into_response();
+    if let Ok(v) = cid.parse() {
+        r.headers_mut().insert("x-ms-correlation-request-id", v);
+    }
+    r
+}
+
+fn fail(e: &ArmError, cid: &str) -> Response {
+    let mut r = respond(e.status, w::error_body(e), cid);
+    if e.status == 401 {
+        if let Ok(v) = "Bearer authorization_uri=\"/common/oauth2/authorize\", error=\"invalid_token\", error_description=\"The access token is missing or invalid; request one for https://management.azure.com/.default.\"".parse() {
+            r.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, v);
+        }
+    }
+    r
+}
+
+async fn authenticate(s: &AppState, headers: &HeaderMap, cid: &str) -> Result<Ctx, ArmError> {
+    let unauthorized = |m: &str| ArmError::new(401, "InvalidAuthenticationToken", m);
+    let claims = bearer::validate(
+        s,
+        headers,
+        &[
+            ARM_APP_ID.to_string(),
+            "https://management.azure.com/".into(),
+            "https://management.azure.com".into(),
+            "https://management.core.windows.net/".into(),
+        ],
+        "https://management.azure.com/.default",
+    )
+    .map_err(|m| unauthorized(&m))?;
+    let tid = TenantId::parse(&claims.tid)
+        .ok_or_else(|| unauthorized("The token's tid is not a GUID."))?;
+    let tenant = s
+        .store
+        .tenant(tid)
+        .await?
+        .ok_or_else(|| unauthorized("The token's tenant does not exist."))?;
+    let oid = ObjectId::parse(&claims.oid)
+        .ok_or_else(|| unauthorized("The token's oid is not a GUID."))?;
+    let (name, actor, is_user) = if claims.scp.is_some() {
+        match s.store.user(tid, oid).await? {
+            Some(u) if u.account_enabled => (
+                u.user_principal_name.clone(),
+                Actor::User {
+                    id: oid,
+                    upn: u.user_principal_name,
+                },
+                true,
+            ),
+            _ => {
+                return Err(unauthorized(
+                    "The signed-in user no longer exists or is disabled.",
+                ))
+            }
+        }
+    } else {
+        match s.store.service_principal(tid, oid).await? {
+            Some(sp) if sp.account_enabled => (
+                sp.app_id.to_string(),
+                Actor::App {
+                    service_principal_id: sp.id,
+                    app_id: sp.app_id.to_string(),
+                    display_name: sp.display_name,
+                },
+                false,
+            ),
+            _ => {
+                return Err(unauthorized(
+                    "The calling service principal no longer exists or is disabled.",
+                ))
+            }
+        }
+    };
+    let caller = arm::caller(s.store.as_ref(), tenant, oid, name, is_user).await?;
+    Ok(Ctx {
+        caller,
+        actor,
+        cid: cid.to_string(),
+        origin: s.origins.for_host(host(headers)),
+    })
+}
+
+/// What the path names.
+#[derive(Debug)]
+enum Target {
+    ListSubscriptions,
+    ListManagementGroups,
+    ListResourceGroups(String),
+    ListResources(String),
+    Scope(String),
+    IdentityEndpoint(String),
+    Elevate,
+    Authorization {
+        scope: String,
+        kind: String,
+        name: Option<String>,
+    },
+}
+
+fn classify(path: &str) -> Result<Target, ArmError> {
+    let p = path.trim_end_matches('/');
+    let lower = p.to_ascii_lowercase();
+    const AUTH: &str = "/providers/microsoft.authorization/";
+    if lower == "/providers/microsoft.authorization/elevateaccess" {
+        return Ok(Target::Elevate);
+    }
+    if let Some(i) = lower.rfind(AUTH) {
+        let scope = p.get(..i).unwrap_or("");
+        let rest: Vec<&str> = p.get(i + AUTH.len()..).unwrap_or("").split('/').collect();
+        let kind = rest
+            .first()
+            .map(|k| k.to_ascii_lowercase())
+            .unwrap_or_default();
+        if rest.len() > 2 || kind.is_empty() {
+            return Err(not_found_path(path));
+        }
+        return Ok(Target::Authorization {
+            scope: if scope.is_empty() {
+                "/".into()
+            } else {
+                scope.into()
+            },
+            kind,
+            name: rest.get(1).map(|s| s.to_string()),
+        });
+    }
+    if lower == "/subscriptions" {
+        return Ok(Target::ListSubscriptions);
+    }
+    if lower == "/providers/microsoft.management/managementgroups" {
+        return Ok(Target::ListManagementGroups);
+    }
+    if let Some(base) = lower.strip_suffix("/listidentityendpoint") {
+        return Ok(Target::IdentityEndpoint(
+            p.get(..base.len()).unwrap_or("").into(),
+        ));
+    }
+    if let Some(base) = lower.strip_suffix("/resourcegroups") {
+        return Ok(Target::ListResourceGroups(
+            p.get(..base.len()).unwrap_or("").into(),
+        ));
+    }
+    if let Some(base) = lower.strip_suffix("/resources") {
+        return Ok(Target::ListResources(
+            p.get(..base.len()).unwrap_or("").into(),
+        ));
+    }
+    Ok(Target::Scope(p.to_string()))
+}
+
+fn not_found_path(path: &str) -> ArmError {
+    ArmError::new(
+        404,
+        "InvalidResourceType",
+        format!("The resource type could not be found for '{path}'."),
+    )
+}
+
+fn query(uri: &axum::http::Uri) -> Vec<(String, String)> {
+    crate::http::graph::query_pairs(uri)
+}
+
+fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    q.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+fn body_json(body: &Bytes) -> Result<Value, ArmError> {
+    if body.is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ArmError::new(
+            400,
+            "InvalidRequestContent",
+            format!("The request content was invalid and could not be deserialized: {e}."),
+        )
+    })
+}
+
+async fn handle(
+    State(s): State<AppState>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    axum::Extension(cid): axum::Extension<CorrelationId>,
+    body: Bytes,
+) -> Response {
+    let cid = cid.0;
+    match dispatch(&s, &method, &uri, &headers, &cid, &body).await {
+        Ok(r) => r,
+        Err(e) => fail(&e, &cid),
+    }
+}
+
+async fn dispatch(
+    s: &AppState,
+    method: &Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    cid: &str,
+    body: &Bytes,
+) -> Result<Response, ArmError> {
+    let q = query(uri);
+    if param(&q, "api-version").is_none_or(str::is_empty) {
+        return Err(ArmError::new(
+            400,
+            "MissingApiVersionParameter",
+            "The api-version query parameter (?api-version=) is required for all requests (e.g. ?api-version=2022-04-01).",
+        ));
+    }
+    let target = classify(uri.path())?;
+    let ctx = authenticate(s, headers, cid).await?;
+    let store = s.store.as_ref();
+    let c = &ctx.caller;
+    let mut entropy = OsEntropy;
+    let method_not_allowed = || {
+        ArmError::new(
+            405,
+            "MethodNotAllowed",
+            format!("{method} is not supported on '{}'.", uri.path()),
+        )
+    };
+    match target {
+        Target::ListSubscriptions if method == Method::GET => {
+            let subs = arm::list_children(store, c, None, ScopeKind::Subscription).await?;
+            let mut out = Vec::new();
+            for r in &subs {
+                out.push(render(s, r).await?);
+            }
+            Ok(respond(200, w::list(out), cid))
+        }
+        Target::ListManagementGroups if method == Method::GET => {
+            arm::ensure_root(&mut ctx.env(s, &mut entropy), &c.tenant).await?;
+            let mgs = arm::list_children(store, c, None, ScopeKind::ManagementGroup).await?;
+            let mut out = Vec::new();
+            for r in &mgs {
+                out.push(render(s, r).await?);
+            }
+            Ok(respond(200, w::list(out), cid))
+        }
+        Target::ListResourceGroups(sub) if method == Method::GET => {
+            arm::get_resource(store, c, &sub).await.map_err(|e| {
+                if e.status == 403 {
+                    e
+                } else {
+                    ArmError::new(
+                        404,
+                        "SubscriptionNotFound",
+                        format!("The subscription '{sub}' could not be found."),
+                    )
+                }
+            })?;
+            let rgs = arm::list_children(store, c, Some(&sub), ScopeKind::ResourceGroup).await?;
+            let mut out = Vec::new();
+            for r in &rgs {
+                out.push(render(s, r).await?);
+            }
+            Ok(respond(200, w::list(out), cid))
+        }
+        Target::ListResources(parent) if method == Method::GET => {
+            arm::get_resource(store, c, &parent).await?;
+            let rs = arm::list_children(store, c, Some(&parent), ScopeKind::Resource).await?;
+            let mut out = Vec::new();
+            for r in &rs {
+                out.push(render(s, r).await?);
+            }
+            Ok(respond(200, w::list(out), cid))
+        }
+        Target::Scope(id) => match *method {
+            Method::GET => {
+                let r = arm::get_resource(store, c, &id).await?;
+                Ok(respond(200, render(s, &r).await?, cid))
+            }
+            Method::PUT | Method::PATCH => {
+                let req = w::parse_put_resource(&body_json(body)?)?;
+                let (r, created) =
+                    arm::put_resource(&mut ctx.env(s, &mut entropy), c, &id, req).await?;
+                Ok(respond(
+                    if created { 201 } else { 200 },
+                    render(s, &r).await?,
+                    cid,
+                ))
+            }
+            Method::DELETE => {
+                arm::delete_resource(&mut ctx.env(s, &mut entropy), c, &id).await?;
+                Ok(StatusCode::OK.into_response())
+            }
+            _ => Err(method_not_allowed()),
+        },
+        Target::IdentityEndpoint(id) if method == Method::POST => {
+            let (r, secret) =
+                managed_identity::issue_secret(&mut ctx.env(s, &mut entropy), c, &id).await?;
+            Ok(respond(
+                200,
+                serde_json::json!({
+                    "resourceId": r.id,
+                    "IDENTITY_ENDPOINT": format!("{}/msi/token", ctx.origin),
+                    "IDENTITY_HEADER": secret,
+                }),
+                cid,
+            ))
+        }
+        Target::Elevate if method == Method::POST => {
+            arm::elevate_access(&mut ctx.env(s, &mut entropy), c).await?;
+            Ok(StatusCode::OK.into_response())
+        }
+        Target::Authorization { scope, kind, name } => {
+            authorization(s, &ctx, method, &scope, &kind, name.as_deref(), &q, body).await
+        }
+        _ => Err(method_not_allowed()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn authorization(
+    s: &AppState,
+    ctx: &Ctx,
+    method: &Method,
+    scope: &str,
+    kind: &str,
+    name: Option<&str>,
+    q: &[(String, String)],
+    body: &Bytes,
+) -> Result<Response, ArmError> {
+    let store = s.store.as_ref();
+    let c = &ctx.caller;
+    let cid = ctx.cid.as_str();
+    let mut entropy = OsEntropy;
+    let guid = |n: &str, what: &str| {
+        uuid::Uuid::parse_str(n).map_err(|_| {
+            ArmError::new(
+                400,
+                &format!("Invalid{what}Id"),
+                format!("The {what} name '{n}' is not a GUID."),
+            )
+        })
+    };
+    let filter = param(q, "$filter").unwrap_or("").trim().to_string();
+    match (kind, name, method.clone()) {
+        ("roleassignments", None, Method::GET) => {
+            let f = parse_assignment_filter(&filter)?;
+            let list = arm::list_assignments(store, c, scope, &f).await?;
+            Ok(respond(
+                200,
+                w::list(list.iter().map(w::render_assignment).collect()),
+                cid,
+            ))
+        }
+        ("roleassignments", Some(n), Method::GET) => {
+            let a = arm::get_assignment(store, c, scope, guid(n, "RoleAssignment")?).await?;
+            Ok(respond(200, w::render_assignment(&a), cid))
+        }
+        ("roleassignments", Some(n), Method::PUT) => {
+            let req = w::parse_put_assignment(&body_json(body)?)?;
+            let (a, created) = arm::put_assignment(
+                &mut ctx.env(s, &mut entropy),
+                c,
+                scope,
+                guid(n, "RoleAssignment")?,
+                req,
+            )
+            .await?;
+            Ok(respond(if created { 201 } else { 200 }, w::render_assignment(&a), cid))
+        }
+        ("roleassignments", Some(n), Method::DELETE) => {
+            match arm::delete_assignment(
+                &mut ctx.env(s, &mut entropy),
+                c,
+                scope,
+                guid(n, "RoleAssignment")?,
+            )
+            .await?
+            {
+                Some(a) => Ok(respond(200, w::render_assignment(&a), cid)),
+                None => Ok(StatusCode::NO_CONTENT.into_response()),
+            }
+        }
+        ("roledefinitions", None, Method::GET) => {
+            arm::scope_exists(store, c.tenant.id, scope).await?;
+            let mut defs = arm::list_role_definitions(store, c, scope).await?;
+            let f = filter.to_ascii_lowercase();
+            if let Some(v) = odata_eq(&filter, "roleName") {
+                defs.retain(|(r, _)| r.name.eq_ignore_ascii_case(&v));
+            } else if f.contains("type eq 'builtinrole'") {
+                defs.retain(|(_, b)| *b);
+            } else if f.contains("type eq 'customrole'") {
+                defs.retain(|(_, b)| !*b);
+            } else if !filter.is_empty() {
+                return Err(ArmError::new(400, "InvalidFilter", format!("Unsupported $filter '{filter}': use roleName eq '…' or type eq 'BuiltInRole'|'CustomRole'.")));
+            }
+            Ok(respond(
+                200,
+                w::list(
+                    defs.iter()
+                        .map(|(r, b)| w::render_role_definition(r, *b, scope))
+                        .collect(),
+                ),
+                cid,
+            ))
+        }
+        ("roledefinitions", Some(n), Method::GET) => {
+            let id = guid(n, "RoleDefinition")?;
+            let catalog = arm::RoleCatalog::load(store, c.tenant.id).await?;
+            let r = catalog.get(id).ok_or_else(|| {
+                ArmError::new(404, "RoleDefinitionDoesNotExist", format!("The specified role definition with ID '{id}' does not exist."))
+            })?;
+            let built_in = castellan_core::azure_rbac::built_in_roles().iter().any(|b| b.id == id);
+            Ok(respond(200, w::render_role_definition(r, built_in, scope), cid))
+        }
+        ("roledefinitions", Some(n), Method::PUT) => {
+            let req = w::parse_put_role_definition(&body_json(body)?)?;
+            let r = arm::put_role_definition(
+                &mut ctx.env(s, &mut entropy),
+                c,
+                guid(n, "RoleDefinition")?,
+                req,
+            )
+            .await?;
+            Ok(respond(201, w::render_role_definition(&r, false, scope), cid))
+        }
+        ("roledefinitions", Some(n), Method::DELETE) => {
+            let r = arm::delete_role_definition(
+                &mut ctx.env(s, &mut entropy),
+                c,
+                guid(n, "RoleDefinition")?,
+            )
+            .await?;
+            Ok(respond(200, w::render_role_definition(&r, false, scope), cid))
+        }
+        ("permissions", None, Method::GET) => {
+            let roles = arm::permissions(store, c, scope).await?;
+            Ok(respond(200, w::render_permissions(&roles), cid))
+        }
+        ("checkaccess", None, Method::POST) => {
+            let (subject, actions) = w::parse_check_access(&body_json(body)?)?;
+            let subject = match subject {
+                Some(p) => Some(ObjectId::parse(&p).ok_or_else(|| {
+                    ArmError::new(400, "InvalidPrincipalId", format!("subject.principalId '{p}' is not a GUID."))
+                })?),
+                None => None,
+            };
+            arm::scope_exists(store, c.tenant.id, scope).await?;
+            let answers = arm::check_access(store, c, scope, subject, &actions).await?;
+            Ok(respond(200, w::render_check_access(&answers), cid))
+        }
+        ("denyassignments", None, Method::GET) => {
+            arm::scope_exists(store, c.tenant.id, scope).await?;
+            arm::require(store, c, "Microsoft.Authorization/denyAssignments/read", scope).await?;
+            let chain = castellan_core::azure_rbac::ancestors(
+                scope,
+                &arm::management_chain(store, scope).await?,
+            );
+            let denies = store.deny_assignments(c.tenant.id).await?;
+            let out = denies
+                .iter()
+                .filter(|d| chain.contains(&castellan_core::azure_rbac::normalise_scope(&d.deny.scope)))
+                .map(|d| {
+                    serde_json::json!({
+                        "id": format!("{}/providers/Microsoft.Authorization/denyAssignments/{}", d.deny.scope.trim_end_matches('/'), d.deny.id),
+                        "name": d.deny.id,
+                        "type": "Microsoft.Authorization/denyAssignments",
+                        "properties": {
+                            "denyAssignmentName": d.deny.name,
+                            "description": d.description,
+                            "permissions": [{"actions": d.deny.actions, "notActions": [], "dataActions": d.deny.data_actions, "notDataActions": []}],
+                            "scope": d.deny.scope,
+                            "principals": d.deny.principals.iter().map(|p| serde_json::json!({"id": p.to_string(), "type": "User"})).collect::<Vec<_>>(),
+                            "isSystemProtected": true,
+                        },
+                    })
+                })
+                .collect();
+            Ok(respond(200, w::list(out), cid))
+        }
+        ("denyassignments", Some(_), Method::PUT | Method::DELETE) => Err(ArmError::new(
+            403,
+            "DenyAssignmentsAreSystemManaged",
+            "Deny assignments are created and removed by the platform only; they cannot be written through the API.",
+        )),
+        _ => Err(ArmError::new(
+            405,
+            "MethodNotAllowed",
+            format!("{method} is not supported on Microsoft.Authorization/{kind}."),
+        )),
+    }
+}
+
+/// `name eq 'value'` (or `name eq "value"`), case-insensitive on the name.
+fn odata_eq(filter: &str, name: &str) -> Option<String> {
+    let f = filter.trim();
+    let lower = f.to_ascii_lowercase();
+    let head = format!("{} eq ", name.to_ascii_lowercase());
+    if !lower.starts_with(&head) {
+        return None;
+    }
+    let v = f.get(head.len()..)?.trim();
+    let v = v
+        .strip_prefix('\'')
+        .and_then(|v| v.strip_suffix('\''))
+        .or_else(|| v.strip_prefix('"').and_then(|v| v.strip_suffix('"')))?;
+    Some(v.replace("''", "'"))
+}
+
+fn parse_assignment_filter(filter: &str) -> Result<AssignmentFilter, ArmError> {
+    let f = filter.trim();
+    if f.is_empty() {
+        return Ok(AssignmentFilter::All);
+    }
+    let lower = f.to_ascii_lowercase();
+    if lower == "atscope()" {
+        return Ok(AssignmentFilter::AtScope);
+    }
+    let bad = || {
+        ArmError::new(
+            400,
+            "InvalidFilter",
+            format!("Unsupported $filter '{f}': use atScope(), principalId eq '{{id}}' or assignedTo('{{id}}')."),
+        )
+    };
+    if let Some(v) = odata_eq(f, "principalId") {
+        return ObjectId::parse(&v)
+            .map(AssignmentFilter::Principal)
+            .ok_or_else(bad);
+    }
+    if let Some(rest) = lower.strip_prefix("assignedto(") {
+        let inner = rest.strip_suffix(')').ok_or_else(bad)?;
+        let v = inner.trim().trim_matches('\'').trim_matches('"');
+        return ObjectId::parse(v)
+            .map(AssignmentFilter::AssignedTo)
+            .ok_or_else(bad);
+    }
+    Err(bad())
+}
+
+/// Renders a scope with its identities resolved to principal and client ids.
+async fn render(s: &AppState, r: &castellan_core::model::ArmResource) -> Result<Value, ArmError> {
+    let store = s.store.as_ref();
+    let view = |id: String, sp: castellan_core::model::ServicePrincipal| w::IdentityView {
+        resource_id: id,
+        principal_id: sp.id.to_string(),
+        client_id: sp.app_id.to_string(),
+    };
+    let mut system = None;
+    if let Some(p) = r.identity.system_assigned {
+        if let Some(sp) = store.service_principal(r.tenant_id, p).await? {
+            system = Some(view(r.id.clone(), sp));
+        }
+    }
+    let mut users = Vec::new();
+    for ua in &r.identity.user_assigned {
+        if let Some(mi) = store.arm_resource(ua).await? {
+            if let Some(p) = mi.identity_principal {
+                if let Some(sp) = store.service_principal(r.tenant_id, p).await? {
+                    users.push(view(mi.id.clone(), sp));
+                }
+            }
+        }
+    }
+    let mut uami = None;
+    if let Some(p) = r.identity_principal {
+        if let Some(sp) = store.service_principal(r.tenant_id, p).await? {
+            uami = Some(view(r.id.clone(), sp));
+        }
+    }
+    Ok(w::render_resource(
+        r,
+        system.as_ref(),
+        &users,
+        uami.as_ref(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_classify() {
+        assert!(matches!(
+            classify("/subscriptions").unwrap(),
+            Target::ListSubscriptions
+        ));
+        assert!(matches!(
+            classify("/subscriptions/s/providers/Microsoft.Authorization/roleAssignments/x").unwrap(),
+            Target::Authorization { ref scope, ref kind, name: Some(_) } if scope == "/subscriptions/s" && kind == "roleassignments"
+        ));
+        assert!(matches!(
+            classify("/providers/Microsoft.Authorization/roleDefinitions").unwrap(),
+            Target::Authorization { ref scope, .. } if scope == "/"
+        ));
+        assert!(matches!(
+            classify("/providers/Microsoft.Authorization/elevateAccess").unwrap(),
+            Target::Elevate
+        ));
+        assert!(
+            matches!(classify("/subscriptions/s/resourcegroups").unwrap(), Target::ListResourceGroups(ref x) if x == "/subscriptions/s")
+        );
+        assert!(matches!(
+            classify("/subscriptions/s/resourceGroups/rg").unwrap(),
+            Target::Scope(_)
+        ));
+    }
+
+    #[test]
+    fn filters_parse_or_name_what_is_supported() {
+        assert_eq!(
+            parse_assignment_filter("atScope()").unwrap(),
+            AssignmentFilter::AtScope
+        );
+        let id = "11111111-1111-1111-1111-111111111111";
+        assert!(matches!(
+            parse_assignment_filter(&format!("principalId eq '{id}'")).unwrap(),
+            AssignmentFilter::Principal(_)
+        ));
+        assert!(matches!(
+            parse_assignment_filter(&format!("assignedTo('{id}')")).unwrap(),
+            AssignmentFilter::AssignedTo(_)
+        ));
+        let e = parse_assignment_filter("roleName eq 'x'").unwrap_err();
+        assert!(e.message.contains("atScope()"));
+        assert_eq!(
+            odata_eq("roleName eq 'Storage Blob Data Reader'", "roleName").as_deref(),
+            Some("Storage Blob Data Reader")
+        );
+    }
+}

@@ -1,0 +1,536 @@
+//! Azure Resource Manager shapes: management groups, subscriptions, resource groups, generic
+//! resources (with `identity`), role definitions, role assignments, permissions, check-access
+//! answers, ARM errors, and the managed-identity token responses (App Service and IMDS forms).
+//! Request bodies are parsed here into core's request types, with errors that name the field.
+
+use castellan_core::azure_rbac::{AzureRole, Decision};
+use castellan_core::model::{ArmResource, AzureRoleAssignment, ScopeKind};
+use castellan_core::ops::arm::{
+    AccessAnswer, ArmError, PutAssignment, PutResource, PutRoleDefinition,
+};
+use serde_json::{json, Map, Value};
+
+use crate::time::graph_datetime as iso;
+
+/// `{"error": {"code", "message"}}`.
+pub fn error_body(e: &ArmError) -> Value {
+    json!({"error": {"code": e.code, "message": e.message}})
+}
+
+/// `{"value": [...]}`.
+pub fn list(values: Vec<Value>) -> Value {
+    json!({ "value": values })
+}
+
+/// A managed identity as ARM shows it: its service principal's object id and client id.
+#[derive(Clone, Debug)]
+pub struct IdentityView {
+    /// The ARM id of the identity (the resource itself for system-assigned).
+    pub resource_id: String,
+    /// Service principal object id.
+    pub principal_id: String,
+    /// Client id (appId).
+    pub client_id: String,
+}
+
+/// Renders a scope of the hierarchy in its ARM shape. `system` and `user_assigned` describe
+/// its identities (looked up by the caller); `uami` is set for a user-assigned identity resource.
+pub fn render_resource(
+    r: &ArmResource,
+    system: Option<&IdentityView>,
+    user_assigned: &[IdentityView],
+    uami: Option<&IdentityView>,
+) -> Value {
+    let tenant = r.tenant_id.to_string();
+    let tags: Map<String, Value> = r
+        .tags
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    match r.kind {
+        ScopeKind::ManagementGroup => json!({
+            "id": r.id,
+            "type": "Microsoft.Management/managementGroups",
+            "name": r.name,
+            "properties": {
+                "tenantId": tenant,
+                "displayName": r.display_name,
+                "details": {"parent": r.parent.as_ref().map(|p| json!({"id": p}))},
+            },
+        }),
+        ScopeKind::Subscription => json!({
+            "id": r.id,
+            "subscriptionId": r.name,
+            "tenantId": tenant,
+            "displayName": r.display_name,
+            "state": "Enabled",
+            "authorizationSource": "RoleBased",
+            "managedByTenants": [],
+            "managementGroupId": r.parent,
+            "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "Castellan", "spendingLimit": "Off"},
+            "tags": tags,
+        }),
+        ScopeKind::ResourceGroup => json!({
+            "id": r.id,
+            "name": r.name,
+            "type": "Microsoft.Resources/resourceGroups",
+            "location": r.location,
+            "tags": tags,
+            "properties": {"provisioningState": "Succeeded"},
+        }),
+        ScopeKind::Resource => {
+            let mut props: Value =
+                serde_json::from_str(&r.properties).unwrap_or_else(|_| json!({}));
+            if !props.is_object() {
+                props = json!({});
+            }
+            if let Some(o) = props.as_object_mut() {
+                o.insert("provisioningState".into(), json!("Succeeded"));
+                if let Some(u) = uami {
+                    o.insert("tenantId".into(), json!(tenant));
+                    o.insert("principalId".into(), json!(u.principal_id));
+                    o.insert("clientId".into(), json!(u.client_id));
+                }
+            }
+            let mut out = json!({
+                "id": r.id,
+                "name": r.name,
+                "type": r.resource_type,
+                "location": r.location,
+                "tags": tags,
+                "properties": props,
+            });
+            if system.is_some() || !user_assigned.is_empty() {
+                let kind = match (system.is_some(), user_assigned.is_empty()) {
+                    (true, true) => "SystemAssigned",
+                    (true, false) => "SystemAssigned, UserAssigned",
+                    _ => "UserAssigned",
+                };
+                let mut id = json!({"type": kind});
+                if let Some(s) = system {
+                    id["principalId"] = json!(s.principal_id);
+                    id["tenantId"] = json!(tenant);
+                }
+                if !user_assigned.is_empty() {
+                    let m: Map<String, Value> = user_assigned
+                        .iter()
+                        .map(|u| {
+                            (
+                                u.resource_id.clone(),
+                                json!({"principalId": u.principal_id, "clientId": u.client_id}),
+                            )
+                        })
+                        .collect();
+                    id["userAssignedIdentities"] = Value::Object(m);
+                }
+                out["identity"] = id;
+            }
+            out
+        }
+    }
+}
+
+fn bad(field: &str, why: &str) -> ArmError {
+    ArmError::new(
+        400,
+        "InvalidRequestContent",
+        format!("The request content is invalid: '{field}' {why}."),
+    )
+}
+
+fn opt_str(v: &Value, field: &str) -> Result<Option<String>, ArmError> {
+    match v.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(bad(field, "must be a string")),
+    }
+}
+
+/// Parses a PUT body for any scope (every field optional).
+pub fn parse_put_resource(body: &Value) -> Result<PutResource, ArmError> {
+    if !body.is_object() {
+        return Err(bad("body", "must be a JSON object"));
+    }
+    let props = body.get("properties").cloned().unwrap_or(Value::Null);
+    if !(props.is_null() || props.is_object()) {
+        return Err(bad("properties", "must be an object"));
+    }
+    let mut req = PutResource {
+        location: opt_str(body, "location")?,
+        ..Default::default()
+    };
+    match body.get("tags") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                let v = v
+                    .as_str()
+                    .ok_or_else(|| bad(&format!("tags.{k}"), "must be a string"))?;
+                req.tags.push((k.clone(), v.to_string()));
+            }
+        }
+        Some(_) => return Err(bad("tags", "must be an object of strings")),
+    }
+    // Management groups: properties.displayName, properties.details.parent.id;
+    // subscriptions (Castellan): displayName / properties.displayName, managementGroupId.
+    req.display_name = opt_str(&props, "displayName")?.or(opt_str(body, "displayName")?);
+    req.parent = props
+        .get("details")
+        .and_then(|d| d.get("parent"))
+        .and_then(|p| p.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or(opt_str(body, "managementGroupId")?)
+        .or(opt_str(&props, "managementGroupId")?);
+    if props.is_object() {
+        let mut p = props.clone();
+        if let Some(o) = p.as_object_mut() {
+            o.remove("provisioningState");
+            o.remove("principalId");
+            o.remove("clientId");
+            o.remove("tenantId");
+        }
+        req.properties = Some(p.to_string());
+    }
+    match body.get("identity") {
+        None | Some(Value::Null) => {}
+        Some(id) => {
+            req.identity_given = true;
+            let kind = id
+                .get("type")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("identity.type", "is required (SystemAssigned, UserAssigned, 'SystemAssigned, UserAssigned' or None)"))?;
+            let parts: Vec<String> = kind
+                .split(',')
+                .map(|s| s.trim().to_ascii_lowercase())
+                .collect();
+            for p in &parts {
+                if !matches!(p.as_str(), "systemassigned" | "userassigned" | "none") {
+                    return Err(bad(
+                        "identity.type",
+                        &format!("has an unknown value '{kind}'"),
+                    ));
+                }
+            }
+            req.system_assigned = parts.iter().any(|p| p == "systemassigned");
+            let wants_user = parts.iter().any(|p| p == "userassigned");
+            if let Some(m) = id.get("userAssignedIdentities") {
+                let m = m.as_object().ok_or_else(|| {
+                    bad(
+                        "identity.userAssignedIdentities",
+                        "must be an object keyed by identity resource id",
+                    )
+                })?;
+                if !wants_user && !m.is_empty() {
+                    return Err(bad(
+                        "identity.userAssignedIdentities",
+                        "needs identity.type to include UserAssigned",
+                    ));
+                }
+                req.user_assigned = m.keys().cloned().collect();
+            }
+            if wants_user && req.user_assigned.is_empty() {
+                return Err(bad(
+                    "identity.userAssignedIdentities",
+                    "must list at least one identity when type includes UserAssigned",
+                ));
+            }
+        }
+    }
+    Ok(req)
+}
+
+/// Renders a role definition (`Microsoft.Authorization/roleDefinitions`) as seen at `scope`.
+pub fn render_role_definition(r: &AzureRole, built_in: bool, scope: &str) -> Value {
+    let prefix = if built_in || scope == "/" {
+        String::new()
+    } else {
+        scope.trim_end_matches('/').to_string()
+    };
+    json!({
+        "id": format!("{prefix}/providers/Microsoft.Authorization/roleDefinitions/{}", r.id),
+        "name": r.id.to_string(),
+        "type": "Microsoft.Authorization/roleDefinitions",
+        "properties": {
+            "roleName": r.name,
+            "type": if built_in { "BuiltInRole" } else { "CustomRole" },
+            "description": r.description,
+            "assignableScopes": if built_in { vec!["/".to_string()] } else { r.assignable_scopes.clone() },
+            "permissions": [{
+                "actions": r.actions,
+                "notActions": r.not_actions,
+                "dataActions": r.data_actions,
+                "notDataActions": r.not_data_actions,
+            }],
+        },
+    })
+}
+
+fn str_list(v: &Value, field: &str) -> Result<Vec<String>, ArmError> {
+    match v.get(field) {
+        None | Some(Value::Null) => Ok(vec![]),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| bad(field, "must be an array of strings"))
+            })
+            .collect(),
+        Some(_) => Err(bad(field, "must be an array of strings")),
+    }
+}
+
+/// Parses a custom role PUT body (`properties.roleName`, `permissions[0]`, `assignableScopes`).
+pub fn parse_put_role_definition(body: &Value) -> Result<PutRoleDefinition, ArmError> {
+    let p = body
+        .get("properties")
+        .filter(|p| p.is_object())
+        .ok_or_else(|| bad("properties", "is required"))?;
+    let perms = match p.get("permissions") {
+        Some(Value::Array(a)) if a.len() == 1 => a.first().cloned().unwrap_or(Value::Null),
+        Some(Value::Array(_)) => {
+            return Err(bad(
+                "properties.permissions",
+                "must hold exactly one permission set",
+            ))
+        }
+        _ => return Err(bad("properties.permissions", "is required")),
+    };
+    Ok(PutRoleDefinition {
+        name: opt_str(p, "roleName")?.unwrap_or_default(),
+        description: opt_str(p, "description")?.unwrap_or_default(),
+        actions: str_list(&perms, "actions")?,
+        not_actions: str_list(&perms, "notActions")?,
+        data_actions: str_list(&perms, "dataActions")?,
+        not_data_actions: str_list(&perms, "notDataActions")?,
+        assignable_scopes: str_list(p, "assignableScopes")?,
+    })
+}
+
+/// Renders a role assignment.
+pub fn render_assignment(a: &AzureRoleAssignment) -> Value {
+    let scope = a.scope.trim_end_matches('/');
+    let role_prefix = if scope.is_empty() || scope.starts_with("/providers/") {
+        String::new()
+    } else {
+        // Azure renders the definition id under the subscription of the scope.
+        let mut parts = scope.splitn(4, '/');
+        let _ = parts.next();
+        match (parts.next(), parts.next()) {
+            (Some("subscriptions"), Some(sub)) => format!("/subscriptions/{sub}"),
+            _ => String::new(),
+        }
+    };
+    json!({
+        "id": format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{}", a.id),
+        "name": a.id.to_string(),
+        "type": "Microsoft.Authorization/roleAssignments",
+        "properties": {
+            "roleDefinitionId": format!("{role_prefix}/providers/Microsoft.Authorization/roleDefinitions/{}", a.role_definition_id),
+            "principalId": a.principal_id.to_string(),
+            "principalType": a.principal_type,
+            "scope": if scope.is_empty() { "/" } else { scope },
+            "condition": a.condition,
+            "conditionVersion": a.condition.as_ref().map(|_| "2.0"),
+            "description": a.description,
+            "createdOn": iso(a.created),
+            "updatedOn": iso(a.created),
+            "createdBy": a.created_by.map(|c| c.to_string()),
+            "updatedBy": a.created_by.map(|c| c.to_string()),
+            "delegatedManagedIdentityResourceId": null,
+        },
+    })
+}
+
+/// Parses a role-assignment PUT body.
+pub fn parse_put_assignment(body: &Value) -> Result<PutAssignment, ArmError> {
+    let p = body
+        .get("properties")
+        .filter(|p| p.is_object())
+        .ok_or_else(|| bad("properties", "is required"))?;
+    let role = opt_str(p, "roleDefinitionId")?
+        .ok_or_else(|| bad("properties.roleDefinitionId", "is required"))?;
+    let principal =
+        opt_str(p, "principalId")?.ok_or_else(|| bad("properties.principalId", "is required"))?;
+    Ok(PutAssignment {
+        role_definition_id: role,
+        principal_id: principal,
+        principal_type: opt_str(p, "principalType")?,
+        condition: opt_str(p, "condition")?,
+        condition_version: opt_str(p, "conditionVersion")?,
+        description: opt_str(p, "description")?,
+    })
+}
+
+/// Renders the caller's effective permissions.
+pub fn render_permissions(roles: &[AzureRole]) -> Value {
+    list(
+        roles
+            .iter()
+            .map(|r| {
+                json!({
+                    "actions": r.actions,
+                    "notActions": r.not_actions,
+                    "dataActions": r.data_actions,
+                    "notDataActions": r.not_data_actions,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Parses a check-access body: `{"subject": {"principalId"}, "actions": [{"id", "isDataAction"}]}`.
+pub fn parse_check_access(body: &Value) -> Result<(Option<String>, Vec<(String, bool)>), ArmError> {
+    let subject = body
+        .get("subject")
+        .and_then(|s| s.get("principalId"))
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| bad("subject.principalId", "must be a string"))
+        })
+        .transpose()?;
+    let actions = match body.get("actions") {
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| {
+                let id = x
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad("actions[].id", "is required"))?;
+                let data = x
+                    .get("isDataAction")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                Ok((id.to_string(), data))
+            })
+            .collect::<Result<Vec<_>, ArmError>>()?,
+        _ => {
+            return Err(bad(
+                "actions",
+                "is required: [{\"id\": \"…\", \"isDataAction\": true}]",
+            ))
+        }
+    };
+    Ok((subject, actions))
+}
+
+/// Renders check-access answers.
+pub fn render_check_access(answers: &[AccessAnswer]) -> Value {
+    list(
+        answers
+            .iter()
+            .map(|a| match &a.decision {
+                Decision::Allowed {
+                    assignment,
+                    role,
+                    scope,
+                } => json!({
+                    "actionId": a.action,
+                    "isDataAction": a.is_data_action,
+                    "accessDecision": "Allowed",
+                    "roleAssignment": {"id": assignment, "roleName": role, "scope": scope},
+                    "reason": format!("Allowed by the role assignment '{assignment}' ({role} at '{scope}')."),
+                }),
+                Decision::Denied { reason } => json!({
+                    "actionId": a.action,
+                    "isDataAction": a.is_data_action,
+                    "accessDecision": "NotAllowed",
+                    "reason": reason,
+                }),
+            })
+            .collect(),
+    )
+}
+
+/// App Service form (`api-version=2019-08-01`): `expires_on` epoch seconds as a string.
+pub fn app_service_token(
+    access_token: &str,
+    exp: i64,
+    nbf: i64,
+    resource: &str,
+    client_id: &str,
+) -> Value {
+    json!({
+        "access_token": access_token,
+        "expires_on": exp.to_string(),
+        "not_before": nbf.to_string(),
+        "resource": resource,
+        "token_type": "Bearer",
+        "client_id": client_id,
+    })
+}
+
+/// App Service form's error: `{"statusCode", "message", "correlationId"}`.
+pub fn app_service_error(status: u16, message: &str, correlation_id: &str) -> Value {
+    json!({"statusCode": status, "message": message, "correlationId": correlation_id})
+}
+
+/// IMDS form (`api-version=2018-02-01`): numbers as strings, empty `refresh_token`.
+pub fn imds_token(
+    access_token: &str,
+    exp: i64,
+    nbf: i64,
+    now: i64,
+    resource: &str,
+    client_id: &str,
+) -> Value {
+    json!({
+        "access_token": access_token,
+        "refresh_token": "",
+        "expires_in": (exp - now).max(0).to_string(),
+        "expires_on": exp.to_string(),
+        "ext_expires_in": (exp - now).max(0).to_string(),
+        "not_before": nbf.to_string(),
+        "resource": resource,
+        "token_type": "Bearer",
+        "client_id": client_id,
+    })
+}
+
+/// IMDS form's error: `{"error", "error_description"}`.
+pub fn imds_error(error: &str, description: &str) -> Value {
+    json!({"error": error, "error_description": description})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_bodies_parse_and_refuse_nonsense() {
+        let r = parse_put_resource(&json!({"location": "westeurope", "identity": {"type": "SystemAssigned, UserAssigned", "userAssignedIdentities": {"/x": {}}}})).unwrap();
+        assert!(r.system_assigned && r.identity_given);
+        assert_eq!(r.user_assigned, vec!["/x".to_string()]);
+        let none = parse_put_resource(&json!({"identity": {"type": "None"}})).unwrap();
+        assert!(none.identity_given && !none.system_assigned);
+        for (b, needle) in [
+            (json!({"identity": {"type": "Both"}}), "unknown value"),
+            (json!({"identity": {}}), "identity.type"),
+            (
+                json!({"identity": {"type": "UserAssigned"}}),
+                "at least one",
+            ),
+            (json!({"tags": {"a": 1}}), "tags.a"),
+            (json!([]), "JSON object"),
+            (json!({"location": 5}), "location"),
+        ] {
+            let e = parse_put_resource(&b).unwrap_err();
+            assert_eq!(e.status, 400);
+            assert!(e.message.contains(needle), "{b}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn assignment_and_role_bodies_name_missing_fields() {
+        let e = parse_put_assignment(&json!({"properties": {"principalId": "x"}})).unwrap_err();
+        assert!(e.message.contains("roleDefinitionId"));
+        let e =
+            parse_put_role_definition(&json!({"properties": {"roleName": "x", "permissions": []}}))
+                .unwrap_err();
+        assert!(e.message.contains("exactly one"));
+        let ok = parse_put_role_definition(&json!({"properties": {"roleName": "x", "assignableScopes": ["/subscriptions/s"], "permissions": [{"actions": ["a/b/read"], "dataActions": []}]}})).unwrap();
+        assert_eq!(ok.actions, vec!["a/b/read".to_string()]);
+    }
+}
