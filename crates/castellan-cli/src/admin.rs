@@ -82,7 +82,7 @@ pub fn http_client(ca: Option<&PathBuf>) -> Result<reqwest::Client> {
     Ok(b.build()?)
 }
 
-async fn read_json(resp: reqwest::Response) -> Result<Value> {
+pub(crate) async fn read_json(resp: reqwest::Response) -> Result<Value> {
     let status = resp.status();
     let text = resp.text().await?;
     let v: Value = if text.is_empty() {
@@ -226,14 +226,36 @@ pub async fn keys(cmd: KeysCmd, op: OperatorConn) -> Result<()> {
 
 /// A Graph session: base URL and bearer token.
 pub struct Graph {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-    json: bool,
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) token: String,
+    pub(crate) json: bool,
 }
 
 impl GraphConn {
+    /// An HTTPS client trusting `--ca-file` (or the demo file's CA).
+    pub fn http_client(&self) -> Result<reqwest::Client> {
+        let ca = match (&self.ca_file, &self.demo_file) {
+            (Some(c), _) => Some(c.clone()),
+            (None, Some(p)) => {
+                let v: Value = serde_json::from_str(
+                    &std::fs::read_to_string(p)
+                        .with_context(|| format!("cannot read {}", p.display()))?,
+                )?;
+                v["ca_file"].as_str().map(PathBuf::from)
+            }
+            _ => None,
+        };
+        http_client(ca.as_ref())
+    }
+
     async fn connect(self) -> Result<Graph> {
+        self.connect_to("https://graph.microsoft.com/.default", "/v1.0")
+            .await
+    }
+
+    /// A client for another API of the same server: a token for `scope`, paths under `base_path`.
+    pub async fn connect_to(self, scope: &str, base_path: &str) -> Result<Graph> {
         let demo: Option<Value> = match &self.demo_file {
             Some(p) => Some(serde_json::from_str(
                 &std::fs::read_to_string(p)
@@ -267,7 +289,7 @@ impl GraphConn {
             ("grant_type", "client_credentials"),
             ("client_id", client_id.as_str()),
             ("client_secret", secret.as_str()),
-            ("scope", "https://graph.microsoft.com/.default"),
+            ("scope", scope),
         ];
         let tok = read_json(
             http.post(format!("{url}/{tenant}/oauth2/v2.0/token"))
@@ -276,14 +298,14 @@ impl GraphConn {
                 .await?,
         )
         .await
-        .context("getting a Graph token")?;
+        .with_context(|| format!("getting a token for {scope}"))?;
         let token = tok["access_token"]
             .as_str()
             .ok_or_else(|| anyhow!("the token response has no access_token"))?
             .to_string();
         Ok(Graph {
             http,
-            base: format!("{url}/v1.0"),
+            base: format!("{url}{base_path}"),
             token,
             json: self.json,
         })
@@ -291,7 +313,7 @@ impl GraphConn {
 }
 
 impl Graph {
-    async fn get(&self, path: &str) -> Result<Value> {
+    pub(crate) async fn get(&self, path: &str) -> Result<Value> {
         read_json(
             self.http
                 .get(format!("{}{path}", self.base))
@@ -302,7 +324,7 @@ impl Graph {
         .await
     }
     /// Every page of a collection.
-    async fn get_all(&self, path: &str) -> Result<Vec<Value>> {
+    pub(crate) async fn get_all(&self, path: &str) -> Result<Vec<Value>> {
         let mut out = Vec::new();
         let mut next = Some(format!("{}{path}", self.base));
         while let Some(url) = next {
@@ -312,7 +334,7 @@ impl Graph {
         }
         Ok(out)
     }
-    async fn post(&self, path: &str, body: &Value) -> Result<Value> {
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> Result<Value> {
         read_json(
             self.http
                 .post(format!("{}{path}", self.base))
@@ -323,7 +345,7 @@ impl Graph {
         )
         .await
     }
-    async fn delete(&self, path: &str) -> Result<Value> {
+    pub(crate) async fn delete(&self, path: &str) -> Result<Value> {
         read_json(
             self.http
                 .delete(format!("{}{path}", self.base))
@@ -333,11 +355,11 @@ impl Graph {
         )
         .await
     }
-    fn show(&self, v: &Value) -> Result<()> {
+    pub(crate) fn show(&self, v: &Value) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(v)?);
         Ok(())
     }
-    fn list(&self, items: &[Value], cols: &[&str]) -> Result<()> {
+    pub(crate) fn list(&self, items: &[Value], cols: &[&str]) -> Result<()> {
         if self.json {
             return self.show(&Value::Array(items.to_vec()));
         }
@@ -345,7 +367,12 @@ impl Graph {
         Ok(())
     }
     /// Resolves a user by id or UPN, a group by id or display name, etc.
-    async fn resolve(&self, collection: &str, key: &str, name_prop: &str) -> Result<String> {
+    pub(crate) async fn resolve(
+        &self,
+        collection: &str,
+        key: &str,
+        name_prop: &str,
+    ) -> Result<String> {
         if uuid_like(key) {
             return Ok(key.to_string());
         }
@@ -370,7 +397,7 @@ impl Graph {
     }
 }
 
-fn uuid_like(s: &str) -> bool {
+pub(crate) fn uuid_like(s: &str) -> bool {
     s.len() == 36 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
 }
 

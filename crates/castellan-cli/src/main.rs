@@ -4,6 +4,7 @@
 //! other client.
 
 mod admin;
+mod arm;
 mod token;
 
 use clap::{Parser, Subcommand};
@@ -78,6 +79,42 @@ enum Cmd {
         #[command(flatten)]
         conn: admin::GraphConn,
     },
+    /// Azure role assignments, role definitions and a privileged-access report (ARM).
+    Role {
+        #[command(subcommand)]
+        cmd: arm::RoleCmd,
+        #[command(flatten)]
+        conn: admin::GraphConn,
+    },
+    /// Decide whether a principal may perform an operation at a scope (prints the explanation).
+    CheckAccess {
+        #[command(flatten)]
+        args: arm::CheckAccessArgs,
+        #[command(flatten)]
+        conn: admin::GraphConn,
+    },
+    /// Management groups, subscriptions, resource groups and resources (ARM).
+    Resource {
+        #[command(subcommand)]
+        cmd: arm::ResourceCmd,
+        #[command(flatten)]
+        conn: admin::GraphConn,
+    },
+    /// User-assigned managed identities (ARM).
+    Identity {
+        #[command(subcommand)]
+        cmd: arm::IdentityCmd,
+        #[command(flatten)]
+        conn: admin::GraphConn,
+    },
+    /// Serve the IMDS token endpoint for one resource on loopback (a local agent holding the
+    /// resource's identity credential; point AZURE_POD_IDENTITY_AUTHORITY_HOST at it).
+    Imds {
+        #[command(flatten)]
+        args: arm::ImdsArgs,
+        #[command(flatten)]
+        conn: admin::GraphConn,
+    },
     /// Tokens.
     Token {
         #[command(subcommand)]
@@ -135,6 +172,11 @@ async fn main() {
         Cmd::App { cmd, conn } => admin::app(cmd, conn).await,
         Cmd::Sp { cmd, conn } => admin::sp(cmd, conn).await,
         Cmd::Grant { cmd, conn } => admin::grant(cmd, conn).await,
+        Cmd::Role { cmd, conn } => arm::role(cmd, conn).await,
+        Cmd::CheckAccess { args, conn } => arm::check_access(args, conn).await,
+        Cmd::Resource { cmd, conn } => arm::resource(cmd, conn).await,
+        Cmd::Identity { cmd, conn } => arm::identity(cmd, conn).await,
+        Cmd::Imds { args, conn } => arm::imds(args, conn).await,
         Cmd::Token { cmd } => token::run(cmd).await,
     };
     if let Err(e) = result {
