@@ -505,6 +505,23 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
     let (_, web_secret) = managed_identity::issue_secret(&mut env, &plat, &web_id)
         .await
         .map_err(arm_e)?;
+    // The demo CLI (public client) may call ARM and Storage for its users (RBAC decides what
+    // they may touch).
+    for app_id in [catalog::ARM_APP_ID, catalog::STORAGE_APP_ID] {
+        let res = s
+            .store
+            .service_principal_by_app_id(t.id, app_id)
+            .await
+            .map_err(e)?
+            .ok_or_else(|| {
+                e(format!(
+                    "the built-in service principal {app_id} is missing"
+                ))
+            })?;
+        service_principals::grant_delegated(&mut env, &t, &public_sp, &res, "user_impersonation")
+            .await
+            .map_err(e)?;
+    }
     let blob_dir = data_dir.join("sample-blobs").join(account).join("docs");
     std::fs::create_dir_all(&blob_dir).map_err(e)?;
     std::fs::write(

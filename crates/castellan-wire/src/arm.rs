@@ -106,10 +106,11 @@ pub fn render_resource(
                     (true, false) => "SystemAssigned, UserAssigned",
                     _ => "UserAssigned",
                 };
-                let mut id = json!({"type": kind});
+                let mut id = Map::new();
+                id.insert("type".into(), json!(kind));
                 if let Some(s) = system {
-                    id["principalId"] = json!(s.principal_id);
-                    id["tenantId"] = json!(tenant);
+                    id.insert("principalId".into(), json!(s.principal_id));
+                    id.insert("tenantId".into(), json!(tenant));
                 }
                 if !user_assigned.is_empty() {
                     let m: Map<String, Value> = user_assigned
@@ -121,9 +122,11 @@ pub fn render_resource(
                             )
                         })
                         .collect();
-                    id["userAssignedIdentities"] = Value::Object(m);
+                    id.insert("userAssignedIdentities".into(), Value::Object(m));
                 }
-                out["identity"] = id;
+                if let Some(o) = out.as_object_mut() {
+                    o.insert("identity".into(), Value::Object(id));
+                }
             }
             out
         }
@@ -380,8 +383,11 @@ pub fn render_permissions(roles: &[AzureRole]) -> Value {
     )
 }
 
+/// A check-access request: the subject (none = the caller) and `(operation, is data action)`.
+pub type CheckAccessRequest = (Option<String>, Vec<(String, bool)>);
+
 /// Parses a check-access body: `{"subject": {"principalId"}, "actions": [{"id", "isDataAction"}]}`.
-pub fn parse_check_access(body: &Value) -> Result<(Option<String>, Vec<(String, bool)>), ArmError> {
+pub fn parse_check_access(body: &Value) -> Result<CheckAccessRequest, ArmError> {
     let subject = body
         .get("subject")
         .and_then(|s| s.get("principalId"))

@@ -382,7 +382,7 @@ pub fn parse_id(id: &str) -> Result<ParsedId, ArmError> {
         });
     }
     // …/providers/{Namespace}/{type}/{name}[/{type}/{name}]*
-    if l(4) != "providers" || segs.len() < 8 || segs.len() % 2 != 0 {
+    if l(4) != "providers" || segs.len() < 8 || !segs.len().is_multiple_of(2) {
         return Err(invalid("expected …/resourceGroups/{rg}/providers/{Namespace}/{type}/{name}[/{childType}/{childName}…]"));
     }
     let ns = g(5);
