@@ -76,6 +76,29 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         operator_key_sha256,
         signins: crate::signin_log::SignInLog::start(store.clone()),
     };
+    {
+        let mut entropy = crate::crypto::OsEntropy;
+        let mut env = castellan_core::ops::Env {
+            store: store.as_ref(),
+            now: now(),
+            entropy: &mut entropy,
+            hasher: &state.hasher,
+            actor: castellan_core::audit::Actor::Operator,
+            correlation_id: "startup".into(),
+        };
+        match castellan_core::ops::tenants::ensure_built_in_service_principals(&mut env).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                created = n,
+                "added built-in resource service principals to existing tenants"
+            ),
+            Err(e) => {
+                return Err(anyhow_lite::err(format!(
+                    "checking built-in service principals: {e}"
+                )))
+            }
+        }
+    }
     let demo = if args.demo {
         Some(crate::demo::ensure(&state, &args.data_dir).await?)
     } else {

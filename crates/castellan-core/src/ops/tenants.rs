@@ -300,3 +300,55 @@ pub async fn update_sign_in_settings(
         .map_err(|e| DirectoryError::Unavailable(e.to_string()))?;
     Ok(t)
 }
+
+/// Gives every tenant the built-in resource service principals it lacks (tenants created before
+/// a built-in resource was added — e.g. Azure Resource Manager and Azure Storage — get them at
+/// the next start). Returns how many were created.
+pub async fn ensure_built_in_service_principals(env: &mut Env<'_>) -> Result<usize, StoreError> {
+    let mut created = 0;
+    for tenant in env.store.tenants().await? {
+        let mut set = ChangeSet::new();
+        for b in catalog::built_in_resources() {
+            if env
+                .store
+                .service_principal_by_app_id(tenant.id, b.app_id)
+                .await?
+                .is_some()
+            {
+                continue;
+            }
+            let uris: Vec<String> = b
+                .service_principal_names
+                .iter()
+                .map(|s| (*s).to_string())
+                .collect();
+            let sp = service_principals::instantiate(
+                env,
+                &tenant,
+                b.app_id,
+                b.display_name,
+                &uris,
+                None,
+            );
+            let a = env.audit(
+                &tenant,
+                "ApplicationManagement",
+                "Add service principal",
+                "Add",
+                vec![target(
+                    sp.id,
+                    "ServicePrincipal",
+                    Some(&sp.display_name),
+                    None,
+                    vec![],
+                )],
+            );
+            set.push(Change::InsertServicePrincipal(sp)).audit(a);
+            created += 1;
+        }
+        if !set.changes.is_empty() {
+            env.store.commit(set).await?;
+        }
+    }
+    Ok(created)
+}

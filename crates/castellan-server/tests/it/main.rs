@@ -8,6 +8,7 @@
     clippy::indexing_slicing
 )]
 
+mod arm;
 mod discovery;
 mod grant_client_credentials;
 mod grant_password;

@@ -1,0 +1,234 @@
+//! ARM over HTTP: authentication, api-version, error shapes, the hierarchy's rules, the
+//! managed-identity endpoint's refusals, and the start-up upgrade of built-in service principals.
+
+use serde_json::{json, Value};
+
+use crate::{http, shared, token_response, G};
+
+async fn arm_token() -> String {
+    let d = &shared().demo;
+    let (st, v) = token_response(
+        d["tenant_id"].as_str().unwrap(),
+        d["confidential_client"]["app_id"].as_str().unwrap(),
+        d["confidential_client"]["secret"].as_str().unwrap(),
+        "https://management.azure.com/.default",
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    v["access_token"].as_str().unwrap().to_string()
+}
+
+fn arm(token: String) -> G {
+    let mut g = G::with_token(token);
+    g.base = shared().origin.clone();
+    g
+}
+
+fn sub() -> String {
+    shared().demo["subscription_scope"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn arm_needs_an_arm_token_and_an_api_version() {
+    let s = shared();
+    let r = http()
+        .get(format!("{}/subscriptions?api-version=2022-12-01", s.origin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get("www-authenticate").is_some());
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "InvalidAuthenticationToken");
+    // A Graph token is the wrong audience.
+    let (st, v) = arm(crate::demo_token().await)
+        .get("/subscriptions?api-version=2022-12-01")
+        .await;
+    assert_eq!(st, 401, "{v}");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("management.azure.com"));
+    let a = arm(arm_token().await);
+    let (st, v) = a.get("/subscriptions").await;
+    assert_eq!(st, 400);
+    assert_eq!(v["error"]["code"], "MissingApiVersionParameter");
+    let (st, v) = a.get("/subscriptions?api-version=2022-12-01").await;
+    assert_eq!(st, 200);
+    assert_eq!(v["value"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn bad_bodies_and_ids_change_nothing() {
+    let a = arm(arm_token().await);
+    let rg = format!("{}/resourceGroups/it-bad", sub());
+    for body in [
+        json!({"identity": {"type": "Both"}}),
+        json!({"tags": {"a": 1}}),
+        json!({"location": 7}),
+    ] {
+        let (st, v) = a
+            .send(
+                reqwest::Method::PUT,
+                &format!("{rg}?api-version=2021-04-01"),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(st, 400, "{body}: {v}");
+        assert_eq!(v["error"]["code"], "InvalidRequestContent");
+    }
+    let (st, _) = a.get(&format!("{rg}?api-version=2021-04-01")).await;
+    assert_eq!(st, 404, "nothing was created by the refused PUTs");
+    let (st, v) = a
+        .send(
+            reqwest::Method::PUT,
+            "/subscriptions/not-a-guid?api-version=2021-04-01",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert_eq!(v["error"]["code"], "InvalidResourceId");
+    // Access is inherited downwards only: Owner of the subscription cannot read, change or
+    // delete the root management group above it, nor create a management group under it.
+    let root = format!(
+        "/providers/Microsoft.Management/managementGroups/{}",
+        shared().demo["tenant_id"].as_str().unwrap()
+    );
+    for (st, v) in [
+        a.get(&format!("{root}?api-version=2021-04-01")).await,
+        a.delete(&format!("{root}?api-version=2021-04-01")).await,
+        a.send(
+            reqwest::Method::PUT,
+            "/providers/Microsoft.Management/managementGroups/it-prod?api-version=2021-04-01",
+            Some(json!({"properties": {"displayName": "Prod"}})),
+        )
+        .await,
+    ] {
+        assert_eq!(st, 403, "{v}");
+        assert_eq!(v["error"]["code"], "AuthorizationFailed");
+    }
+    // Deny assignments are read-only.
+    let (st, v) = a
+        .send(
+            reqwest::Method::PUT,
+            &format!(
+                "{}/providers/Microsoft.Authorization/denyAssignments/x?api-version=2022-04-01",
+                sub()
+            ),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, 403, "{v}");
+    assert_eq!(v["error"]["code"], "DenyAssignmentsAreSystemManaged");
+}
+
+#[tokio::test]
+async fn the_identity_endpoint_refuses_what_it_should() {
+    let s = shared();
+    let web = &s.demo["web_app"];
+    let url = web["env"]["IDENTITY_ENDPOINT"].as_str().unwrap();
+    let header = web["env"]["IDENTITY_HEADER"].as_str().unwrap();
+    let get = |q: String, h: Option<String>| async move {
+        let mut rb = http().get(format!("{url}?{q}"));
+        if let Some(h) = h {
+            rb = rb.header("X-IDENTITY-HEADER", h);
+        }
+        let r = rb.send().await.unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    let res = "resource=https://storage.azure.com/";
+    let (st, v) = get(format!("api-version=2019-08-01&{res}"), None).await;
+    assert_eq!(st, 401);
+    assert_eq!(v["statusCode"], 401);
+    let (st, _) = get(format!("api-version=2017-09-01&{res}"), Some(header.into())).await;
+    assert_eq!(st, 400);
+    let (st, v) = get("api-version=2019-08-01".into(), Some(header.into())).await;
+    assert_eq!(st, 400);
+    assert!(v["message"].as_str().unwrap().contains("resource"));
+    // A header for another resource id, or altered, is refused.
+    let forged = format!("{}x", header);
+    let (st, _) = get(format!("api-version=2019-08-01&{res}"), Some(forged)).await;
+    assert_eq!(st, 401);
+    let (st, v) = get(
+        format!("api-version=2019-08-01&{res}&client_id=a&mi_res_id=b"),
+        Some(header.into()),
+    )
+    .await;
+    assert_eq!(st, 400);
+    assert!(v["message"].as_str().unwrap().contains("at most one"));
+    // An unknown resource (audience) is the token service's 500011.
+    let (st, v) = get(
+        "api-version=2019-08-01&resource=https://nope.example".into(),
+        Some(header.into()),
+    )
+    .await;
+    assert_eq!(st, 400);
+    assert!(
+        v["message"].as_str().unwrap().contains("AADSTS500011"),
+        "{v}"
+    );
+    let (st, v) = get(format!("api-version=2019-08-01&{res}"), Some(header.into())).await;
+    assert_eq!(st, 200, "{v}");
+    assert!(v["expires_on"].as_str().unwrap().parse::<i64>().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn existing_tenants_gain_new_built_in_service_principals_at_start() {
+    use castellan_core::store::{Change, ChangeSet, Store};
+    let dir = std::env::temp_dir().join(format!("castellan-it-builtins-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("c.db").display());
+    let store = castellan_store::SqlStore::connect(&url).await.unwrap();
+    let hasher = castellan_server::crypto::Argon2Hasher::new(1);
+    let mut entropy = castellan_server::crypto::OsEntropy;
+    let mut env = castellan_core::ops::Env {
+        store: &store,
+        now: castellan_core::Timestamp::from_secs(1_800_000_000),
+        entropy: &mut entropy,
+        hasher: &hasher,
+        actor: castellan_core::audit::Actor::Operator,
+        correlation_id: "t".into(),
+    };
+    let t = castellan_core::ops::tenants::create(
+        &mut env,
+        castellan_core::ops::tenants::NewTenant {
+            name: "old".into(),
+            display_name: None,
+            domain_suffix: "onmicrosoft.test".into(),
+            license: castellan_core::model::LicenseTier::Free,
+            admin_upn: "admin".into(),
+            admin_password: "Old-tenant-Passw0rd!".into(),
+        },
+    )
+    .await
+    .unwrap()
+    .tenant;
+    // Simulate a tenant made before Azure Resource Manager was a built-in resource.
+    let armsp = store
+        .service_principal_by_app_id(t.id, castellan_core::catalog::ARM_APP_ID)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut set = ChangeSet::new();
+    set.push(Change::DeleteServicePrincipal(t.id, armsp.id));
+    store.commit(set).await.unwrap();
+    let n = castellan_core::ops::tenants::ensure_built_in_service_principals(&mut env)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert!(store
+        .service_principal_by_app_id(t.id, castellan_core::catalog::ARM_APP_ID)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        castellan_core::ops::tenants::ensure_built_in_service_principals(&mut env)
+            .await
+            .unwrap(),
+        0
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
