@@ -752,4 +752,131 @@ mod tests {
             false
         ));
     }
+
+    /// Randomised properties over many generated worlds (a deterministic xorshift, so a failure
+    /// reproduces): adding an assignment never turns Allowed into Denied; a matching deny
+    /// assignment always wins; a role without DataActions never allows a data operation; case
+    /// does not matter.
+    #[test]
+    fn properties_hold_over_random_worlds() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let roles = built_in_roles();
+        let scopes = [
+            "/".to_string(),
+            SUB.to_string(),
+            format!("{SUB}/resourceGroups/rg1"),
+            format!("{SUB}/resourceGroups/rg1/providers/Microsoft.Storage/storageAccounts/acct"),
+            container(),
+            format!("{SUB}/resourceGroups/rg2"),
+        ];
+        let ops: Vec<(&str, bool)> = vec![
+            (
+                "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read",
+                true,
+            ),
+            (
+                "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write",
+                true,
+            ),
+            ("Microsoft.Storage/storageAccounts/read", false),
+            ("Microsoft.Storage/storageAccounts/delete", false),
+            ("Microsoft.Authorization/roleAssignments/write", false),
+            ("Microsoft.KeyVault/vaults/secrets/getSecret/action", true),
+        ];
+        let people: Vec<ObjectId> = (1..=6u8).map(|n| ObjectId::from_random([n; 16])).collect();
+        let pick = |n: u64, len: usize| (n % len as u64) as usize;
+        for case in 0..3000 {
+            let n_assign = pick(next(), 6);
+            let mut assignments: Vec<Assignment> = (0..n_assign)
+                .map(|k| Assignment {
+                    id: format!("a{k}"),
+                    principal_id: people[pick(next(), people.len())],
+                    role_id: roles[pick(next(), roles.len())].id,
+                    scope: scopes[pick(next(), scopes.len())].clone(),
+                    condition: None,
+                })
+                .collect();
+            let who: Vec<ObjectId> = people.iter().copied().filter(|_| next() % 3 == 0).collect();
+            let target = &scopes[pick(next(), scopes.len())];
+            let (op, data) = ops[pick(next(), ops.len())];
+            let chain = ancestors(target, &[]);
+            let before = check(
+                &who,
+                op,
+                data,
+                &chain,
+                &AssignmentIndex::new(&assignments),
+                &builtin,
+                &[],
+            );
+            // Monotonic.
+            assignments.push(Assignment {
+                id: "extra".into(),
+                principal_id: people[pick(next(), people.len())],
+                role_id: roles[pick(next(), roles.len())].id,
+                scope: scopes[pick(next(), scopes.len())].clone(),
+                condition: None,
+            });
+            let idx = AssignmentIndex::new(&assignments);
+            let after = check(&who, op, data, &chain, &idx, &builtin, &[]);
+            if matches!(before, Decision::Allowed { .. }) {
+                assert!(
+                    matches!(after, Decision::Allowed { .. }),
+                    "case {case}: adding an assignment denied {op}"
+                );
+            }
+            // Allowed means some assignment of the caller on the chain grants the op.
+            if let Decision::Allowed { assignment, .. } = &after {
+                let a = assignments.iter().find(|a| &a.id == assignment).unwrap();
+                assert!(who.contains(&a.principal_id), "case {case}");
+                assert!(chain.contains(&normalise_scope(&a.scope)), "case {case}");
+                let r = builtin(a.role_id).unwrap();
+                assert!(role_grants(r, op, data), "case {case}");
+                assert!(
+                    !data || !r.data_actions.is_empty(),
+                    "case {case}: control-plane role allowed data"
+                );
+            }
+            // Case-insensitive.
+            let upper_chain = ancestors(&target.to_uppercase(), &[]);
+            assert_eq!(
+                matches!(
+                    check(
+                        &who,
+                        &op.to_uppercase(),
+                        data,
+                        &upper_chain,
+                        &idx,
+                        &builtin,
+                        &[]
+                    ),
+                    Decision::Allowed { .. }
+                ),
+                matches!(after, Decision::Allowed { .. }),
+                "case {case}"
+            );
+            // A deny assignment at any scope on the chain covering the op wins.
+            let deny = DenyAssignment {
+                id: "d".into(),
+                name: "System deny".into(),
+                principals: vec![],
+                scope: chain[pick(next(), chain.len())].clone(),
+                actions: if data { vec![] } else { vec![op.to_string()] },
+                data_actions: if data { vec![op.to_string()] } else { vec![] },
+            };
+            assert!(
+                matches!(
+                    check(&who, op, data, &chain, &idx, &builtin, &[deny]),
+                    Decision::Denied { .. }
+                ),
+                "case {case}"
+            );
+        }
+    }
 }
