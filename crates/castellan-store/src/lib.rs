@@ -658,6 +658,45 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
             )
             .await?;
         }
+        Change::ReplaceApplication(expected, next) => {
+            let row = sqlx::query("SELECT data FROM applications WHERE id = $1 AND tenant_id = $2")
+                .bind(expected.id.to_string())
+                .bind(expected.tenant_id.to_string())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(backend)?;
+            let Some(row) = row else {
+                return Err(StoreError::NotFound("application".into()));
+            };
+            let raw: String = row.try_get(0).map_err(backend)?;
+            let current: Application = serde_json::from_str::<AppDoc>(&raw)
+                .map_err(backend)?
+                .try_into()?;
+            let changed = || {
+                StoreError::Conflict(
+                    "the application was changed by another request at the same time; retry".into(),
+                )
+            };
+            if current != **expected {
+                return Err(changed());
+            }
+            // The data column is compared too, so a concurrent writer that committed after our
+            // read (PostgreSQL READ COMMITTED re-checks the row after the lock) makes this a no-op.
+            let n = exec(
+                tx,
+                "UPDATE applications SET data = $3 WHERE id = $1 AND tenant_id = $2 AND data = $4",
+                &[
+                    s(next.id),
+                    s(next.tenant_id),
+                    Arg::S(json(&AppDoc::from(&**next))?),
+                    Arg::S(raw),
+                ],
+            )
+            .await?;
+            if n == 0 {
+                return Err(changed());
+            }
+        }
         Change::DeleteApplication(t, id) => {
             let row =
                 sqlx::query("SELECT app_id FROM applications WHERE id = $1 AND tenant_id = $2")
@@ -1795,7 +1834,19 @@ struct AppDoc {
     gmc: Option<String>,
     #[serde(default)]
     optional_claims: Vec<(String, String)>,
+    #[serde(default)]
+    fics: Vec<FicDoc>,
     created: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FicDoc {
+    id: String,
+    name: String,
+    issuer: String,
+    subject: String,
+    audiences: Vec<String>,
+    description: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -1902,6 +1953,18 @@ impl From<&Application> for AppDoc {
             atv: a.requested_access_token_version,
             gmc: a.group_membership_claims.clone(),
             optional_claims: a.optional_claims.clone(),
+            fics: a
+                .federated_identity_credentials
+                .iter()
+                .map(|f| FicDoc {
+                    id: f.id.to_string(),
+                    name: f.name.clone(),
+                    issuer: f.issuer.clone(),
+                    subject: f.subject.clone(),
+                    audiences: f.audiences.clone(),
+                    description: f.description.clone(),
+                })
+                .collect(),
             certs: a
                 .key_credentials
                 .iter()
@@ -2004,6 +2067,20 @@ impl TryFrom<AppDoc> for Application {
             requested_access_token_version: d.atv,
             group_membership_claims: d.gmc,
             optional_claims: d.optional_claims,
+            federated_identity_credentials: d
+                .fics
+                .into_iter()
+                .map(|f| {
+                    Ok(FederatedIdentityCredential {
+                        id: guid(&f.id)?,
+                        name: f.name,
+                        issuer: f.issuer,
+                        subject: f.subject,
+                        audiences: f.audiences,
+                        description: f.description,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
             key_credentials: d
                 .certs
                 .into_iter()

@@ -16,6 +16,7 @@
 pub mod claims;
 pub mod discovery;
 pub mod errors;
+pub mod federation;
 pub mod form;
 pub mod graph;
 pub mod odata;

@@ -238,6 +238,7 @@ pub async fn create(
             .flatten(),
         group_membership_claims: input.group_membership_claims.value().cloned().flatten(),
         optional_claims: input.optional_claims.value().cloned().unwrap_or_default(),
+        federated_identity_credentials: vec![],
         created: env.now,
     };
     let audit = env.audit(

@@ -6,6 +6,7 @@ pub mod admin_units;
 pub mod applications;
 pub mod consent;
 pub mod directory_roles;
+pub mod federated_credentials;
 pub mod groups;
 pub mod service_principals;
 pub mod signin;
