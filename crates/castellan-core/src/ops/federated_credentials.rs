@@ -11,8 +11,10 @@ use crate::ops::applications::find;
 use crate::ops::{modified, target, Env};
 use crate::store::{Change, ChangeSet, StoreError};
 
-/// How often a compare-and-set that lost to a concurrent write is retried on fresh state.
-const CAS_ATTEMPTS: usize = 5;
+/// How often a compare-and-set that lost to a concurrent write is retried on fresh state. Each
+/// loss means another request committed; adds stop at the limit of 20, so this bounds even a
+/// burst of concurrent adds to one application.
+const CAS_ATTEMPTS: usize = 32;
 
 fn describe(f: &FederatedIdentityCredential) -> String {
     format!(
