@@ -285,7 +285,7 @@ def test_limits_and_uniqueness_through_graph(graph, issuer):
             ({"name": "two-aud", "issuer": issuer.url, "subject": BRANCH, "audiences": ["a", "b"]}, "exactly one"),
             ({"name": "no-aud", "issuer": issuer.url, "subject": BRANCH, "audiences": []}, "exactly one"),
             ({"name": "long-sub", "issuer": issuer.url, "subject": "s" * 601}, "600"),
-            ({"name": "ws", "issuer": issuer.url, "subject": BRANCH + " "}, "whitespace"),
+            ({"name": "white-space", "issuer": issuer.url, "subject": BRANCH + " "}, "whitespace"),
             ({"name": "no-sub", "issuer": issuer.url}, "subject"),
             ({"name": "ro", "issuer": issuer.url, "subject": BRANCH, "id": str(uuid.uuid4())}, "read-only"),
             ({"name": "flex", "issuer": issuer.url, "claimsMatchingExpression": {"value": "x"}}, "does not exist"),

@@ -614,7 +614,7 @@ mod tests {
         assert_eq!(code(check_lifetime(&c(None, None), 900)), 700024);
         assert_eq!(code(check_lifetime(&c(Some(1000), None), 1000 + LEEWAY_SECS)), 700024);
         assert_eq!(code(check_lifetime(&c(Some(1000), None), 1000 + LEEWAY_SECS - 1)), 0);
-        assert_eq!(code(check_lifetime(&c(Some(5000), Some(1000)), 900)), 0);
+        assert_eq!(code(check_lifetime(&c(Some(5000), Some(950)), 900)), 0);
         assert_eq!(code(check_lifetime(&c(Some(5000), Some(2000)), 900)), 700024);
         // decide: missing claims and the https rule come first.
         let fics = vec![fic(1, GH, MAIN)];
