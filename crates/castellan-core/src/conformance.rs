@@ -267,7 +267,10 @@ pub async fn application_compare_and_set(s: &dyn Store, seed: u64) {
     let a = application(&mut ids, &t);
     commit(
         s,
-        vec![Change::InsertTenant(t.clone()), Change::InsertApplication(a.clone())],
+        vec![
+            Change::InsertTenant(t.clone()),
+            Change::InsertApplication(a.clone()),
+        ],
     )
     .await
     .unwrap();
@@ -275,7 +278,10 @@ pub async fn application_compare_and_set(s: &dyn Store, seed: u64) {
     b.federated_identity_credentials.clear();
     commit(
         s,
-        vec![Change::ReplaceApplication(Box::new(a.clone()), Box::new(b.clone()))],
+        vec![Change::ReplaceApplication(
+            Box::new(a.clone()),
+            Box::new(b.clone()),
+        )],
     )
     .await
     .unwrap();
@@ -288,12 +294,18 @@ pub async fn application_compare_and_set(s: &dyn Store, seed: u64) {
         .audit(audit(&mut ids, &t, "ApplicationManagement", 5));
     expect_conflict(s, set, "ReplaceApplication over a changed application").await;
     assert_eq!(s.application(t.id, a.id).await.unwrap(), Some(b.clone()));
-    assert!(no_audit(s, t.id).await, "a lost compare-and-set must leave no audit record");
+    assert!(
+        no_audit(s, t.id).await,
+        "a lost compare-and-set must leave no audit record"
+    );
     let mut gone = a.clone();
     gone.id = ids.object();
     expect_not_found(
         s,
-        vec![Change::ReplaceApplication(Box::new(gone.clone()), Box::new(gone))],
+        vec![Change::ReplaceApplication(
+            Box::new(gone.clone()),
+            Box::new(gone),
+        )],
         "ReplaceApplication of a missing application",
     )
     .await;

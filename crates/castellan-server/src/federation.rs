@@ -146,7 +146,12 @@ impl IssuerKeys {
             .user_agent(concat!("castellan/", env!("CARGO_PKG_VERSION")))
             .tls_certs_merge(certs)
             .build()
-            .map_err(|e| format!("cannot build the HTTPS client for federated issuers: {}", cause_chain(&e)))?;
+            .map_err(|e| {
+                format!(
+                    "cannot build the HTTPS client for federated issuers: {}",
+                    cause_chain(&e)
+                )
+            })?;
         Ok(Self {
             client,
             timing,
@@ -175,7 +180,9 @@ impl IssuerKeys {
             return Err(format!("GET {url} answered HTTP {}", resp.status()));
         }
         if resp.content_length().is_some_and(|n| n > cap as u64) {
-            return Err(format!("GET {url}: the response is larger than {cap} bytes"));
+            return Err(format!(
+                "GET {url}: the response is larger than {cap} bytes"
+            ));
         }
         let mut body = Vec::new();
         while let Some(chunk) = resp
@@ -184,7 +191,9 @@ impl IssuerKeys {
             .map_err(|e| format!("GET {url}: reading the body failed: {}", cause_chain(&e)))?
         {
             if body.len() + chunk.len() > cap {
-                return Err(format!("GET {url}: the response is larger than {cap} bytes"));
+                return Err(format!(
+                    "GET {url}: the response is larger than {cap} bytes"
+                ));
             }
             body.extend_from_slice(&chunk);
         }
@@ -200,8 +209,9 @@ impl IssuerKeys {
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')
         );
-        let meta = wire::parse_provider_metadata(&self.get_capped(&url, MAX_DISCOVERY_BYTES).await?)
-            .map_err(|e| format!("{url}: {e}"))?;
+        let meta =
+            wire::parse_provider_metadata(&self.get_capped(&url, MAX_DISCOVERY_BYTES).await?)
+                .map_err(|e| format!("{url}: {e}"))?;
         if meta.issuer != issuer {
             return Err(format!(
                 "{url}: the discovery document's issuer '{}' is not the requested issuer '{issuer}'",
@@ -426,9 +436,16 @@ mod tests {
         let empty = dir.join("empty.pem");
         std::fs::write(&empty, "no certificates here\n").unwrap_or_default();
         let e = read_extra_cas(&empty).err().unwrap_or_default();
-        assert!(e.contains("no PEM certificate") && e.contains("empty.pem"), "{e}");
+        assert!(
+            e.contains("no PEM certificate") && e.contains("empty.pem"),
+            "{e}"
+        );
         let garbage = dir.join("garbage.pem");
-        std::fs::write(&garbage, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap_or_default();
+        std::fs::write(
+            &garbage,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap_or_default();
         let e = read_extra_cas(&garbage).err().unwrap_or_default();
         assert!(e.contains("garbage.pem"), "{e}");
         let ca = rcgen::CertificateParams::new(Vec::<String>::new())

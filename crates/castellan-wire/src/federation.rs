@@ -46,7 +46,9 @@ fn malformed(why: &str) -> AadstsError {
     AadstsError {
         code: 50027,
         error: OAuthError::InvalidRequest,
-        message: format!("Invalid JWT token: the client assertion is not a well-formed JWT ({why})."),
+        message: format!(
+            "Invalid JWT token: the client assertion is not a well-formed JWT ({why})."
+        ),
     }
 }
 
@@ -78,7 +80,8 @@ pub fn parse_unverified(token: &str) -> Result<UnverifiedJwt<'_>, AadstsError> {
         return Err(malformed("longer than 16 KiB"));
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(malformed("expected header.payload.signature"));
     };
@@ -96,18 +99,27 @@ pub fn parse_unverified(token: &str) -> Result<UnverifiedJwt<'_>, AadstsError> {
         return Err(malformed("it is unsigned"));
     }
     if header.get("crit").is_some() {
-        return Err(malformed("it has critical header parameters ('crit') this server does not understand"));
+        return Err(malformed(
+            "it has critical header parameters ('crit') this server does not understand",
+        ));
     }
     let alg = header
         .get("alg")
         .and_then(Value::as_str)
         .ok_or_else(|| malformed("the header has no alg"))?
         .to_string();
-    let kid = header.get("kid").and_then(Value::as_str).map(str::to_string);
+    let kid = header
+        .get("kid")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let s = |k: &str| payload.get(k).and_then(Value::as_str).map(str::to_string);
     let aud = match payload.get("aud") {
         Some(Value::String(a)) => vec![a.clone()],
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
         _ => vec![],
     };
     let signing_input = token
@@ -254,7 +266,11 @@ mod tests {
             "a.b.c.d.e".into(),
             format!("{}.{}.", enc(&h), enc(&p)),
             format!("{}.{}.c2ln", enc(&json!({})), enc(&p)),
-            format!("{}.{}.c2ln", enc(&json!({"alg": "RS256", "crit": ["x"]})), enc(&p)),
+            format!(
+                "{}.{}.c2ln",
+                enc(&json!({"alg": "RS256", "crit": ["x"]})),
+                enc(&p)
+            ),
             format!("{}.{}.c2ln", enc(&h), enc(&json!([1]))),
             format!("{}.bm90IGpzb24.c2ln", enc(&h)),
             format!("{}.{}.c2ln", enc(&h), "x".repeat(MAX_ASSERTION_LEN)),
@@ -267,20 +283,29 @@ mod tests {
 
     #[test]
     fn provider_metadata_and_jwks() {
-        let m = parse_provider_metadata(br#"{"issuer":"https://i","jwks_uri":"https://i/jwks","x":1}"#).unwrap();
+        let m =
+            parse_provider_metadata(br#"{"issuer":"https://i","jwks_uri":"https://i/jwks","x":1}"#)
+                .unwrap();
         assert_eq!(m.jwks_uri, "https://i/jwks");
-        assert!(parse_provider_metadata(br#"{"issuer":"https://i"}"#).unwrap_err().contains("jwks_uri"));
+        assert!(parse_provider_metadata(br#"{"issuer":"https://i"}"#)
+            .unwrap_err()
+            .contains("jwks_uri"));
         assert!(parse_provider_metadata(b"<html>").is_err());
-        let keys = parse_jwks(br#"{"keys":[
+        let keys = parse_jwks(
+            br#"{"keys":[
             {"kty":"RSA","kid":"r","n":"AQAB","e":"AQAB","use":"sig"},
             {"kty":"RSA","kid":"enc","n":"AQAB","e":"AQAB","use":"enc"},
             {"kty":"EC","kid":"e","crv":"P-256","x":"AA","y":"AA"},
             {"kty":"oct","kid":"h","k":"AA"},
             {"kty":"RSA","kid":"nomod","e":"AQAB"}
-        ]}"#).unwrap();
+        ]}"#,
+        )
+        .unwrap();
         let kids: Vec<_> = keys.iter().filter_map(|k| k.kid.as_deref()).collect();
         assert_eq!(kids, vec!["r", "e"]);
-        let many: Vec<Value> = (0..150).map(|i| json!({"kty":"RSA","kid":format!("{i}"),"n":"AQAB","e":"AQAB"})).collect();
+        let many: Vec<Value> = (0..150)
+            .map(|i| json!({"kty":"RSA","kid":format!("{i}"),"n":"AQAB","e":"AQAB"}))
+            .collect();
         let body = serde_json::to_vec(&json!({"keys": many})).unwrap();
         assert_eq!(parse_jwks(&body).unwrap().len(), MAX_JWKS_KEYS);
         assert!(parse_jwks(b"{}").is_err());

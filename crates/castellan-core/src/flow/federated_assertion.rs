@@ -163,7 +163,10 @@ fn check_unique(
     others: &[&FederatedIdentityCredential],
     fic: &FederatedIdentityCredential,
 ) -> Result<(), DirectoryError> {
-    if others.iter().any(|o| o.name.eq_ignore_ascii_case(&fic.name)) {
+    if others
+        .iter()
+        .any(|o| o.name.eq_ignore_ascii_case(&fic.name))
+    {
         return Err(DirectoryError::Conflict(format!(
             "A federatedIdentityCredential named '{}' already exists on this object; names are unique (case-insensitive).",
             fic.name
@@ -546,19 +549,40 @@ mod tests {
     fn matching_codes() {
         let fics = vec![fic(1, GH, MAIN), fic(2, GH, PROD)];
         // Each code, in Entra's order.
-        assert_eq!(match_credential(&fics, GH, MAIN, &aud()).unwrap().id, fics[0].id);
-        assert_eq!(match_credential(&fics, GH, PROD, &aud()).unwrap().id, fics[1].id);
+        assert_eq!(
+            match_credential(&fics, GH, MAIN, &aud()).unwrap().id,
+            fics[0].id
+        );
+        assert_eq!(
+            match_credential(&fics, GH, PROD, &aud()).unwrap().id,
+            fics[1].id
+        );
         assert_eq!(code(match_credential(&[], GH, MAIN, &aud())), 70021);
         assert_eq!(
-            code(match_credential(&fics, "https://other.example", MAIN, &aud())),
+            code(match_credential(
+                &fics,
+                "https://other.example",
+                MAIN,
+                &aud()
+            )),
             700211
         );
         assert_eq!(
-            code(match_credential(&fics, GH, "repo:org/repo:pull_request", &aud())),
+            code(match_credential(
+                &fics,
+                GH,
+                "repo:org/repo:pull_request",
+                &aud()
+            )),
             700213
         );
         assert_eq!(
-            code(match_credential(&fics, GH, MAIN, &["api://other".to_string()])),
+            code(match_credential(
+                &fics,
+                GH,
+                MAIN,
+                &["api://other".to_string()]
+            )),
             700212
         );
         // aud may be an array; one matching entry is enough.
@@ -566,13 +590,23 @@ mod tests {
         assert!(match_credential(&fics, GH, MAIN, &many).is_ok());
         // Messages name what was presented.
         let e = match_credential(&fics, GH, "repo:org/repo:pull_request", &aud()).unwrap_err();
-        assert!(e.message.contains("'repo:org/repo:pull_request'"), "{}", e.message);
+        assert!(
+            e.message.contains("'repo:org/repo:pull_request'"),
+            "{}",
+            e.message
+        );
         assert_eq!(e.error, OAuthError::InvalidClient);
         let e = match_credential(&fics, "https://evil.example", MAIN, &aud()).unwrap_err();
-        assert!(e.message.contains("'https://evil.example'"), "{}", e.message);
+        assert!(
+            e.message.contains("'https://evil.example'"),
+            "{}",
+            e.message
+        );
         let e = match_credential(&[], GH, MAIN, &aud()).unwrap_err();
         assert_eq!(e.error, OAuthError::InvalidRequest);
-        assert!(e.message.contains("Assertion Subject: 'repo:org/repo:ref:refs/heads/main'"));
+        assert!(e
+            .message
+            .contains("Assertion Subject: 'repo:org/repo:ref:refs/heads/main'"));
         // The configured subject never leaks into an error.
         let e = match_credential(&fics, GH, "repo:x/y:pull_request", &aud()).unwrap_err();
         assert!(!e.message.contains(MAIN), "{}", e.message);
@@ -582,18 +616,42 @@ mod tests {
     fn matching_is_exact_and_case_sensitive() {
         let fics = vec![fic(1, GH, MAIN)];
         assert_eq!(
-            code(match_credential(&fics, GH, "repo:Org/repo:ref:refs/heads/main", &aud())),
+            code(match_credential(
+                &fics,
+                GH,
+                "repo:Org/repo:ref:refs/heads/main",
+                &aud()
+            )),
             700213
         );
         assert_eq!(
-            code(match_credential(&fics, "https://Token.actions.githubusercontent.com", MAIN, &aud())),
+            code(match_credential(
+                &fics,
+                "https://Token.actions.githubusercontent.com",
+                MAIN,
+                &aud()
+            )),
             700211
         );
-        assert_eq!(code(match_credential(&fics, &format!("{GH}/"), MAIN, &aud())), 700211);
-        assert_eq!(code(match_credential(&fics, &format!("{GH} "), MAIN, &aud())), 700211);
-        assert_eq!(code(match_credential(&fics, GH, &format!(" {MAIN}"), &aud())), 700213);
         assert_eq!(
-            code(match_credential(&fics, GH, MAIN, &["API://AzureADTokenExchange".into()])),
+            code(match_credential(&fics, &format!("{GH}/"), MAIN, &aud())),
+            700211
+        );
+        assert_eq!(
+            code(match_credential(&fics, &format!("{GH} "), MAIN, &aud())),
+            700211
+        );
+        assert_eq!(
+            code(match_credential(&fics, GH, &format!(" {MAIN}"), &aud())),
+            700213
+        );
+        assert_eq!(
+            code(match_credential(
+                &fics,
+                GH,
+                MAIN,
+                &["API://AzureADTokenExchange".into()]
+            )),
             700212
         );
         // No wildcards.
@@ -612,13 +670,25 @@ mod tests {
         };
         assert_eq!(code(check_lifetime(&c(Some(1000), None), 900)), 0);
         assert_eq!(code(check_lifetime(&c(None, None), 900)), 700024);
-        assert_eq!(code(check_lifetime(&c(Some(1000), None), 1000 + LEEWAY_SECS)), 700024);
-        assert_eq!(code(check_lifetime(&c(Some(1000), None), 1000 + LEEWAY_SECS - 1)), 0);
+        assert_eq!(
+            code(check_lifetime(&c(Some(1000), None), 1000 + LEEWAY_SECS)),
+            700024
+        );
+        assert_eq!(
+            code(check_lifetime(&c(Some(1000), None), 1000 + LEEWAY_SECS - 1)),
+            0
+        );
         assert_eq!(code(check_lifetime(&c(Some(5000), Some(950)), 900)), 0);
-        assert_eq!(code(check_lifetime(&c(Some(5000), Some(2000)), 900)), 700024);
+        assert_eq!(
+            code(check_lifetime(&c(Some(5000), Some(2000)), 900)),
+            700024
+        );
         // decide: missing claims and the https rule come first.
         let fics = vec![fic(1, GH, MAIN)];
-        assert_eq!(decide(&fics, &c(Some(1000), None), 900).unwrap().id, fics[0].id);
+        assert_eq!(
+            decide(&fics, &c(Some(1000), None), 900).unwrap().id,
+            fics[0].id
+        );
         let mut no_sub = c(Some(1000), None);
         no_sub.sub = None;
         assert_eq!(code(decide(&fics, &no_sub, 900)), 50027);
@@ -687,7 +757,10 @@ mod tests {
         assert!(msg(with(&|x| x.issuer = "issuer.example".into())).contains("https"));
         assert!(msg(with(&|x| x.issuer = "https://".into())).contains("https"));
         assert!(msg(with(&|x| x.issuer = String::new())).contains("required"));
-        assert!(msg(with(&|x| x.issuer = format!("https://x/{}", "a".repeat(600)))).contains("600"));
+        assert!(msg(with(
+            &|x| x.issuer = format!("https://x/{}", "a".repeat(600))
+        ))
+        .contains("600"));
         assert!(msg(with(&|x| x.issuer = format!("{GH} "))).contains("whitespace"));
         assert!(msg(with(&|x| x.subject = format!(" {MAIN}"))).contains("whitespace"));
         assert!(msg(with(&|x| x.subject = format!("{MAIN}\n"))).contains("whitespace"));
@@ -748,8 +821,14 @@ mod tests {
             ..FicPatch::default()
         };
         assert!(msg(apply_patch(&old, rename)).contains("immutable"));
-        assert_eq!(find(&[old.clone()], "FIC-1").map(|f| f.id), Some(old.id));
-        assert_eq!(find(&[old.clone()], &old.id.to_string()).map(|f| f.id), Some(old.id));
+        assert_eq!(
+            find(std::slice::from_ref(&old), "FIC-1").map(|f| f.id),
+            Some(old.id)
+        );
+        assert_eq!(
+            find(std::slice::from_ref(&old), &old.id.to_string()).map(|f| f.id),
+            Some(old.id)
+        );
         assert!(find(&[old], "nope").is_none());
     }
 }

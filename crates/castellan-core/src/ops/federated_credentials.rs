@@ -140,14 +140,20 @@ pub async fn update(
     patch: FicPatch,
 ) -> Result<FederatedIdentityCredential, DirectoryError> {
     let r = change(env, tenant, app, |a| {
-        let old = fa::find(&a.federated_identity_credentials, key)
-            .ok_or_else(|| not_found(a, key))?;
+        let old =
+            fa::find(&a.federated_identity_credentials, key).ok_or_else(|| not_found(a, key))?;
         let new = fa::apply_patch(old, patch.clone())?;
         fa::check_replace(&a.federated_identity_credentials, &new)?;
         let fics = a
             .federated_identity_credentials
             .iter()
-            .map(|f| if f.id == new.id { new.clone() } else { f.clone() })
+            .map(|f| {
+                if f.id == new.id {
+                    new.clone()
+                } else {
+                    f.clone()
+                }
+            })
             .collect();
         Ok(Decision {
             fics,
@@ -168,8 +174,8 @@ pub async fn delete(
     key: &str,
 ) -> Result<(), DirectoryError> {
     change(env, tenant, app, |a| {
-        let old = fa::find(&a.federated_identity_credentials, key)
-            .ok_or_else(|| not_found(a, key))?;
+        let old =
+            fa::find(&a.federated_identity_credentials, key).ok_or_else(|| not_found(a, key))?;
         Ok(Decision {
             fics: a
                 .federated_identity_credentials

@@ -88,9 +88,7 @@ async fn new_app(g: &G) -> (String, String) {
         .await;
     assert_eq!(st, 201, "{a}");
     let app_id = a["appId"].as_str().unwrap().to_string();
-    let (st, v) = g
-        .post("/servicePrincipals", json!({"appId": app_id}))
-        .await;
+    let (st, v) = g.post("/servicePrincipals", json!({"appId": app_id})).await;
     assert_eq!(st, 201, "{v}");
     (a["id"].as_str().unwrap().to_string(), app_id)
 }
@@ -138,12 +136,21 @@ async fn es256_exchange_codes_and_cache() {
         fic["@odata.type"],
         "#microsoft.graph.federatedIdentityCredential"
     );
-    assert_eq!(g.audits_mentioning("gh-main").await, 1, "the add is audited");
+    assert_eq!(
+        g.audits_mentioning("gh-main").await,
+        1,
+        "the add is audited"
+    );
 
     // Success, with the trailing newline azure-identity sends.
     let (st, v) = exchange(&app_id, &format!("{}\n", issuer.mint(|_| {}))).await;
     assert_eq!(st, 200, "{v}");
-    let p = v["access_token"].as_str().unwrap().split('.').nth(1).unwrap();
+    let p = v["access_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap();
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap();
     assert_eq!(claims["azp"], app_id.as_str());
     assert_eq!(claims["azpacr"], "2");
@@ -151,15 +158,49 @@ async fn es256_exchange_codes_and_cache() {
 
     // Each refusal, in Entra's order.
     let cases: Vec<(String, u64, u16)> = vec![
-        (issuer.mint(|c| c["sub"] = json!("repo:org/repo:pull_request")), 700213, 401),
-        (issuer.mint(|c| c["sub"] = json!("repo:Org/repo:ref:refs/heads/main")), 700213, 401),
-        (issuer.mint(|c| c["aud"] = json!("api://other")), 700212, 401),
-        (issuer.mint(|c| c["aud"] = json!(["api://other", AUD])), 0, 200),
-        (issuer.mint(|c| c["iss"] = json!(format!("{}/x", issuer.url))), 700211, 401),
+        (
+            issuer.mint(|c| c["sub"] = json!("repo:org/repo:pull_request")),
+            700213,
+            401,
+        ),
+        (
+            issuer.mint(|c| c["sub"] = json!("repo:Org/repo:ref:refs/heads/main")),
+            700213,
+            401,
+        ),
+        (
+            issuer.mint(|c| c["aud"] = json!("api://other")),
+            700212,
+            401,
+        ),
+        (
+            issuer.mint(|c| c["aud"] = json!(["api://other", AUD])),
+            0,
+            200,
+        ),
+        (
+            issuer.mint(|c| c["iss"] = json!(format!("{}/x", issuer.url))),
+            700211,
+            401,
+        ),
         (issuer.mint(|c| c["exp"] = json!(1_000_000)), 700024, 401),
-        (issuer.mint(|c| c["nbf"] = json!(castellan_server::state::now().secs() + 3600)), 700024, 401),
-        (issuer.mint(|c| { c.as_object_mut().unwrap().remove("exp"); }), 700024, 401),
-        (issuer.mint(|c| c["iss"] = json!(shared().origin.clone() + "/x/v2.0")), 700229, 401),
+        (
+            issuer.mint(|c| c["nbf"] = json!(castellan_server::state::now().secs() + 3600)),
+            700024,
+            401,
+        ),
+        (
+            issuer.mint(|c| {
+                c.as_object_mut().unwrap().remove("exp");
+            }),
+            700024,
+            401,
+        ),
+        (
+            issuer.mint(|c| c["iss"] = json!(shared().origin.clone() + "/x/v2.0")),
+            700229,
+            401,
+        ),
     ];
     for (token, want, status) in cases {
         let (st, v) = exchange(&app_id, &token).await;
@@ -209,7 +250,9 @@ async fn es256_exchange_codes_and_cache() {
     assert_eq!(st, 204);
     let (st, v) = exchange(&app_id, &issuer.mint(|_| {})).await;
     assert_eq!((st, code(&v)), (400, 70021), "{v}");
-    let (st, _) = g.get(&format!("{base}/{}", fic["id"].as_str().unwrap())).await;
+    let (st, _) = g
+        .get(&format!("{base}/{}", fic["id"].as_str().unwrap()))
+        .await;
     assert_eq!(st, 404);
 }
 
@@ -229,8 +272,15 @@ async fn issuer_whose_discovery_names_another_issuer_is_refused() {
     let (st, v) = exchange(&app_id, &liar.mint(|_| {})).await;
     assert_eq!((st, code(&v)), (400, 50166), "{v}");
     let d = v["error_description"].as_str().unwrap();
-    assert!(d.contains(&liar.url) && d.contains("is not the requested issuer"), "{d}");
-    assert_eq!(liar.jwks_hits.load(Ordering::SeqCst), 0, "keys are not fetched");
+    assert!(
+        d.contains(&liar.url) && d.contains("is not the requested issuer"),
+        "{d}"
+    );
+    assert_eq!(
+        liar.jwks_hits.load(Ordering::SeqCst),
+        0,
+        "keys are not fetched"
+    );
 }
 
 #[tokio::test]

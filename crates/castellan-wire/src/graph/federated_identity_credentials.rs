@@ -130,7 +130,10 @@ mod tests {
         for (body, needle) in [
             (json!({"id": "x"}), "read-only"),
             (json!({"claimsMatchingExpression": {}}), "does not exist"),
-            (json!({"audiences": "api://AzureADTokenExchange"}), "audiences"),
+            (
+                json!({"audiences": "api://AzureADTokenExchange"}),
+                "audiences",
+            ),
             (json!({"audiences": [1]}), "audiences"),
             (json!({"issuer": 5}), "issuer"),
             (json!({"subject": null}), "subject"),
