@@ -2461,3 +2461,34 @@ impl TryFrom<CustomRoleDoc> for CustomRoleDefinition {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Application documents written before federated identity credentials existed (no `fics`
+    /// key) still load, with no credentials; new documents round-trip them.
+    #[test]
+    fn application_documents_without_fics_still_load() {
+        let mut ids = castellan_core::conformance::Ids::new(7);
+        let t = castellan_core::conformance::tenant(&mut ids, "old");
+        let app = castellan_core::conformance::application(&mut ids, &t);
+        assert!(!app.federated_identity_credentials.is_empty());
+        let mut doc: serde_json::Value =
+            serde_json::to_value(AppDoc::from(&app)).unwrap_or_default();
+        let back: Application = serde_json::from_value::<AppDoc>(doc.clone())
+            .map_err(backend)
+            .and_then(Application::try_from)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, app);
+        if let Some(o) = doc.as_object_mut() {
+            o.remove("fics");
+        }
+        let old: Application = serde_json::from_value::<AppDoc>(doc)
+            .map_err(backend)
+            .and_then(Application::try_from)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(old.federated_identity_credentials.is_empty());
+        assert_eq!(old.app_id, app.app_id);
+    }
+}

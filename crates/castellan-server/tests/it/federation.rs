@@ -141,6 +141,21 @@ async fn es256_exchange_codes_and_cache() {
         1,
         "the add is audited"
     );
+    // A refused add stores nothing and leaves no audit record.
+    let refused = alias("refused-");
+    let (st, v) = g
+        .post(
+            &base,
+            json!({"name": refused, "issuer": issuer.url.replace("https:", "http:"), "subject": "s"}),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("https"),
+        "{v}"
+    );
+    assert_eq!(g.audits_mentioning(&refused).await, 0);
+    assert_eq!(g.get(&base).await.1["value"].as_array().unwrap().len(), 1);
 
     // Success, with the trailing newline azure-identity sends.
     let (st, v) = exchange(&app_id, &format!("{}\n", issuer.mint(|_| {}))).await;
