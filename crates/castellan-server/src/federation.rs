@@ -375,10 +375,12 @@ fn verify_signature(
 /// user-assigned managed identity later) and returns the credential it matched.
 ///
 /// Order: parse (50027) → refuse this server's own tokens (`own_origins`, 700229) → https
-/// issuer (700211) → match issuer/subject/audience *before any network access*
-/// (70021/700211/700213/700212) → algorithm allowlist (700027) → key by `kid` from the
-/// issuer's JWKS, key type tied to the algorithm (50166 if the issuer cannot be reached,
-/// 700027 for an unknown key) → signature (700027) → `exp`/`nbf` (700024).
+/// issuer (700211) → the issuer is one a FIC names, checked *before any network access*
+/// (70021/700211) → algorithm allowlist (700027) → key by `kid` from the issuer's JWKS, key
+/// type tied to the algorithm (50166 if the issuer cannot be reached, 700027 for an unknown
+/// key) → signature (700027) → subject and audience (700213/700212; only for a token the
+/// issuer really signed, so forged tokens cannot probe configured subjects) → `exp`/`nbf`
+/// (700024).
 pub async fn verify_federated_assertion(
     keys: &IssuerKeys,
     fics: &[FederatedIdentityCredential],
@@ -396,7 +398,7 @@ pub async fn verify_federated_assertion(
         return Err(fa::own_token_refused(iss));
     }
     fa::check_issuer_scheme(iss)?;
-    fa::match_credential(fics, iss, sub, &jwt.claims.aud)?;
+    fa::check_issuer_known(fics, iss, sub, &jwt.claims.aud)?;
     let alg = AssertionAlgorithm::parse(&jwt.header.alg)
         .ok_or_else(|| AssertionAlgorithm::refused(&jwt.header.alg))?;
     let jwk = keys

@@ -335,6 +335,24 @@ pub fn check_issuer_scheme(iss: &str) -> Result<(), AadstsError> {
     ))
 }
 
+/// The part of matching that may run before the signature is checked: the owner has FICs
+/// (70021 otherwise) and one of them names this exact issuer (700211 otherwise). Only then
+/// are the issuer's keys fetched — so an unsigned token cannot make the server contact a URL
+/// no administrator registered — and only after the signature verifies does
+/// [`match_credential`] report subject (700213) or audience (700212) mismatches, so forged
+/// tokens cannot probe which subjects are configured.
+pub fn check_issuer_known(
+    fics: &[FederatedIdentityCredential],
+    iss: &str,
+    sub: &str,
+    aud: &[String],
+) -> Result<(), AadstsError> {
+    if fics.is_empty() || !fics.iter().any(|f| f.issuer == iss) {
+        return match_credential(fics, iss, sub, aud).map(|_| ());
+    }
+    Ok(())
+}
+
 /// Finds the FIC an assertion matches, with Entra's codes:
 /// - no FIC at all → 70021 (`invalid_request`, the older form that lists issuer, subject and
 ///   audience);
@@ -610,6 +628,22 @@ mod tests {
         // The configured subject never leaks into an error.
         let e = match_credential(&fics, GH, "repo:x/y:pull_request", &aud()).unwrap_err();
         assert!(!e.message.contains(MAIN), "{}", e.message);
+    }
+
+    #[test]
+    fn issuer_check_before_the_signature() {
+        let fics = vec![fic(1, GH, MAIN)];
+        assert_eq!(code(check_issuer_known(&fics, GH, MAIN, &aud())), 0);
+        // Subject and audience are not judged before the signature.
+        assert_eq!(
+            code(check_issuer_known(&fics, GH, "other", &["x".into()])),
+            0
+        );
+        assert_eq!(
+            code(check_issuer_known(&fics, "https://x.example", MAIN, &aud())),
+            700211
+        );
+        assert_eq!(code(check_issuer_known(&[], GH, MAIN, &aud())), 70021);
     }
 
     #[test]

@@ -230,6 +230,17 @@ async fn es256_exchange_codes_and_cache() {
     let tampered = format!("{head}.{payload}.{}", URL_SAFE_NO_PAD.encode(&sig_bytes));
     let (st, v) = exchange(&app_id, &tampered).await;
     assert_eq!((st, code(&v)), (401, 700027), "{v}");
+    // A forged token cannot probe which subjects are configured: the signature is checked
+    // before the subject, so an unknown subject on a forged token is still 700027.
+    let forged = issuer.mint(|c| c["sub"] = json!("repo:org/repo:pull_request"));
+    let (h2, rest2) = forged.split_once('.').unwrap();
+    let (p2, _) = rest2.split_once('.').unwrap();
+    let (st, v) = exchange(
+        &app_id,
+        &format!("{h2}.{p2}.{}", URL_SAFE_NO_PAD.encode(&sig_bytes)),
+    )
+    .await;
+    assert_eq!((st, code(&v)), (401, 700027), "{v}");
     let rs_header = URL_SAFE_NO_PAD.encode(json!({"alg": "RS256", "kid": issuer.kid}).to_string());
     let (st, v) = exchange(&app_id, &format!("{rs_header}.{payload}.{sig}")).await;
     assert_eq!((st, code(&v)), (401, 700027), "{v}");
