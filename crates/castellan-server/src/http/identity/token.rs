@@ -279,7 +279,11 @@ pub async fn token(
         app_id: client_id.clone().unwrap_or_default(),
         interactive: false,
         client_app_used: "Mobile Apps and Desktop clients".into(),
-        details: grant.clone(),
+        details: if assertion_verified == Some(VerifiedAssertion::Federated) {
+            format!("{grant} (federated assertion)")
+        } else {
+            grant.clone()
+        },
         at,
     };
     let ctx = Ctx {
