@@ -19,8 +19,61 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def make_test_pki(directory, names=("localhost", "127.0.0.1")):
+    """A private CA and a server certificate for `names`, written as PEM files under `directory`.
+
+    Used for the local OIDC issuer of the workload-identity tests: the CA goes into the server's
+    CASTELLAN_EXTRA_CA_FILE before it starts, so Castellan trusts the issuer's https endpoints.
+    Returns a dict with ca, cert and key paths."""
+    import datetime
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Castellan conformance issuer CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=2))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+                                       key_encipherment=False, data_encipherment=False, key_agreement=False,
+                                       encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans = []
+    for n in names:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(n)))
+        except ValueError:
+            sans.append(x509.DNSName(n))
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    os.makedirs(directory, exist_ok=True)
+    paths = {k: os.path.join(directory, f"{k}.pem") for k in ("ca", "cert", "key")}
+    with open(paths["ca"], "wb") as f:
+        f.write(ca.public_bytes(serialization.Encoding.PEM))
+    with open(paths["cert"], "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(paths["key"], "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return paths
+
+
 class Server:
-    def __init__(self, database_url=None):
+    def __init__(self, database_url=None, extra_ca_file=None):
         if not os.path.exists(BIN):
             raise RuntimeError(f"castellan binary not found at {BIN}: build it with `cargo build -p castellan-cli`")
         self.dir = tempfile.mkdtemp(prefix="castellan-conformance-")
@@ -30,6 +83,8 @@ class Server:
             args += ["--database-url", database_url]
         self.log = open(os.path.join(self.dir, "server.log"), "w")
         env = dict(os.environ, CASTELLAN_LOG="info")
+        if extra_ca_file:
+            env["CASTELLAN_EXTRA_CA_FILE"] = extra_ca_file
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.origin = f"https://127.0.0.1:{self.port}"
         self.ca = os.path.join(self.dir, "tls", "ca.pem")
@@ -64,8 +119,17 @@ class Server:
 
 
 @pytest.fixture(scope="session")
-def server():
-    s = Server()
+def issuer_pki():
+    """The TLS material of the local OIDC issuer (test_workload_identity.py), made before the
+    server starts so the server can trust its CA through CASTELLAN_EXTRA_CA_FILE."""
+    d = tempfile.mkdtemp(prefix="castellan-issuer-pki-")
+    yield make_test_pki(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server(issuer_pki):
+    s = Server(extra_ca_file=issuer_pki["ca"])
     # Every stack trusts the generated CA through its usual variable.
     os.environ["REQUESTS_CA_BUNDLE"] = s.ca
     os.environ["SSL_CERT_FILE"] = s.ca

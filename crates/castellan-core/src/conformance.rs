@@ -176,6 +176,14 @@ pub fn application(ids: &mut Ids, t: &Tenant) -> Application {
         requested_access_token_version: Some(2),
         group_membership_claims: Some("SecurityGroup".into()),
         optional_claims: vec![("idToken".into(), "email".into())],
+        federated_identity_credentials: vec![crate::model::FederatedIdentityCredential {
+            id: uuid::Uuid::from_u128(12),
+            name: "github-main".into(),
+            issuer: "https://token.actions.githubusercontent.com".into(),
+            subject: "repo:org/repo:ref:refs/heads/main".into(),
+            audiences: vec!["api://AzureADTokenExchange".into()],
+            description: Some("d".into()),
+        }],
         created: Timestamp(3),
     }
 }
@@ -251,6 +259,58 @@ pub async fn run_all(s: &dyn Store, seed: u64) {
     grants_and_sign_ins(s, seed + 12).await;
     administrative_units(s, seed + 13).await;
     resource_plane(s, seed + 14).await;
+    application_compare_and_set(s, seed + 15).await;
+}
+
+/// `ReplaceApplication` writes only over the state it expects.
+pub async fn application_compare_and_set(s: &dyn Store, seed: u64) {
+    let mut ids = Ids::new(seed);
+    let t = tenant(&mut ids, &format!("cas{seed}"));
+    let a = application(&mut ids, &t);
+    commit(
+        s,
+        vec![
+            Change::InsertTenant(t.clone()),
+            Change::InsertApplication(a.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    let mut b = a.clone();
+    b.federated_identity_credentials.clear();
+    commit(
+        s,
+        vec![Change::ReplaceApplication(
+            Box::new(a.clone()),
+            Box::new(b.clone()),
+        )],
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.application(t.id, a.id).await.unwrap(), Some(b.clone()));
+    // A second writer that read `a` before the first write loses, and changes nothing.
+    let mut c = a.clone();
+    c.display_name = "stale".into();
+    let mut set = ChangeSet::new();
+    set.push(Change::ReplaceApplication(Box::new(a.clone()), Box::new(c)))
+        .audit(audit(&mut ids, &t, "ApplicationManagement", 5));
+    expect_conflict(s, set, "ReplaceApplication over a changed application").await;
+    assert_eq!(s.application(t.id, a.id).await.unwrap(), Some(b.clone()));
+    assert!(
+        no_audit(s, t.id).await,
+        "a lost compare-and-set must leave no audit record"
+    );
+    let mut gone = a.clone();
+    gone.id = ids.object();
+    expect_not_found(
+        s,
+        vec![Change::ReplaceApplication(
+            Box::new(gone.clone()),
+            Box::new(gone),
+        )],
+        "ReplaceApplication of a missing application",
+    )
+    .await;
 }
 
 pub async fn round_trips(s: &dyn Store, seed: u64) {

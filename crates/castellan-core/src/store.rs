@@ -61,6 +61,11 @@ pub enum Change {
     InsertApplication(Application),
     /// Replace an application.
     UpdateApplication(Application),
+    /// Replace an application only if it is still exactly `.0` (compare-and-set; Conflict when
+    /// another write changed it in between, NotFound when it is gone). For read-modify-write
+    /// of list-valued properties with limits (federated identity credentials), so two
+    /// concurrent requests cannot both pass a check on the same old state.
+    ReplaceApplication(Box<Application>, Box<Application>),
     /// Delete an application and, in every tenant, its service principals and what names them.
     DeleteApplication(TenantId, ObjectId),
     /// Create a service principal (Conflict if the tenant already has one for the appId).

@@ -42,6 +42,11 @@ pub struct ServeArgs {
     /// Log format: `text` or `json`.
     #[arg(long, env = "CASTELLAN_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// A PEM file of extra CA certificates to trust (besides the system roots) when fetching
+    /// federated issuers' OpenID Connect discovery documents and keys (workload identity
+    /// federation). Read at start-up; a missing or bad file stops the server.
+    #[arg(long, env = "CASTELLAN_EXTRA_CA_FILE")]
+    pub extra_ca_file: Option<PathBuf>,
     /// A TOML file with any of these settings (`version = 1`, keys named like the flags with
     /// `_`); flags and `CASTELLAN_*` variables take precedence over it.
     #[arg(long, env = "CASTELLAN_CONFIG")]
@@ -62,6 +67,7 @@ impl ServeArgs {
             hash_pool: 2,
             max_body_bytes: 1024 * 1024,
             log_format: "text".into(),
+            extra_ca_file: None,
             config: None,
         }
     }
@@ -87,6 +93,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "hash_pool",
     "max_body_bytes",
     "log_format",
+    "extra_ca_file",
 ];
 
 /// Turns a config file into `(CASTELLAN_*, value)` pairs; errors name the file's problem.

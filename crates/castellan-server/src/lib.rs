@@ -8,6 +8,7 @@ pub mod assertion;
 pub mod config;
 pub mod crypto;
 pub mod demo;
+pub mod federation;
 pub mod http;
 pub mod keys;
 pub mod serve;

@@ -31,6 +31,12 @@ pub struct Running {
 /// Opens everything and starts serving in the background.
 pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    // Trust for federated issuers is settled before anything else opens: a bad
+    // CASTELLAN_EXTRA_CA_FILE is a start-up error naming the variable and the path.
+    let federation = Arc::new(
+        crate::federation::IssuerKeys::from_config(args.extra_ca_file.as_deref())
+            .map_err(anyhow_lite::err)?,
+    );
     std::fs::create_dir_all(&args.data_dir).map_err(|e| {
         anyhow_lite::err(format!(
             "cannot create data dir {}: {e}",
@@ -75,6 +81,7 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         origins: Arc::new(origins.clone()),
         operator_key_sha256,
         signins: crate::signin_log::SignInLog::start(store.clone()),
+        federation,
     };
     {
         let mut entropy = crate::crypto::OsEntropy;

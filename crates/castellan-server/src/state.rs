@@ -43,6 +43,13 @@ impl Origins {
             _ => self.canonical.clone(),
         }
     }
+    /// Every origin this server answers as (`https://host:port`, lower case).
+    pub fn all(&self) -> Vec<String> {
+        self.hosts
+            .iter()
+            .map(|h| format!("https://{}", h.to_ascii_lowercase()))
+            .collect()
+    }
     /// Every issuer this server has for a tenant.
     pub fn issuers(&self, tid: &str) -> Vec<String> {
         self.hosts
@@ -69,6 +76,8 @@ pub struct AppState {
     pub operator_key_sha256: [u8; 32],
     /// The sign-in log writer.
     pub signins: crate::signin_log::SignInLog,
+    /// External issuers' signing keys (workload identity federation).
+    pub federation: Arc<crate::federation::IssuerKeys>,
 }
 
 /// Now, from the system clock (the only clock read in the request path).

@@ -778,6 +778,45 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
             )
             .await?;
         }
+        Change::ReplaceApplication(expected, next) => {
+            let row = sqlx::query("SELECT data FROM applications WHERE id = $1 AND tenant_id = $2")
+                .bind(expected.id.to_string())
+                .bind(expected.tenant_id.to_string())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(backend)?;
+            let Some(row) = row else {
+                return Err(StoreError::NotFound("application".into()));
+            };
+            let raw: String = row.try_get(0).map_err(backend)?;
+            let current: Application = serde_json::from_str::<AppDoc>(&raw)
+                .map_err(backend)?
+                .try_into()?;
+            let changed = || {
+                StoreError::Conflict(
+                    "the application was changed by another request at the same time; retry".into(),
+                )
+            };
+            if current != **expected {
+                return Err(changed());
+            }
+            // The data column is compared too, so a concurrent writer that committed after our
+            // read (PostgreSQL READ COMMITTED re-checks the row after the lock) makes this a no-op.
+            let n = exec(
+                tx,
+                "UPDATE applications SET data = $3 WHERE id = $1 AND tenant_id = $2 AND data = $4",
+                &[
+                    s(next.id),
+                    s(next.tenant_id),
+                    Arg::S(json(&AppDoc::from(&**next))?),
+                    Arg::S(raw),
+                ],
+            )
+            .await?;
+            if n == 0 {
+                return Err(changed());
+            }
+        }
         Change::DeleteApplication(t, id) => {
             let row =
                 sqlx::query("SELECT app_id FROM applications WHERE id = $1 AND tenant_id = $2")
@@ -1990,7 +2029,19 @@ struct AppDoc {
     gmc: Option<String>,
     #[serde(default)]
     optional_claims: Vec<(String, String)>,
+    #[serde(default)]
+    fics: Vec<FicDoc>,
     created: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FicDoc {
+    id: String,
+    name: String,
+    issuer: String,
+    subject: String,
+    audiences: Vec<String>,
+    description: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -2097,6 +2148,18 @@ impl From<&Application> for AppDoc {
             atv: a.requested_access_token_version,
             gmc: a.group_membership_claims.clone(),
             optional_claims: a.optional_claims.clone(),
+            fics: a
+                .federated_identity_credentials
+                .iter()
+                .map(|f| FicDoc {
+                    id: f.id.to_string(),
+                    name: f.name.clone(),
+                    issuer: f.issuer.clone(),
+                    subject: f.subject.clone(),
+                    audiences: f.audiences.clone(),
+                    description: f.description.clone(),
+                })
+                .collect(),
             certs: a
                 .key_credentials
                 .iter()
@@ -2199,6 +2262,20 @@ impl TryFrom<AppDoc> for Application {
             requested_access_token_version: d.atv,
             group_membership_claims: d.gmc,
             optional_claims: d.optional_claims,
+            federated_identity_credentials: d
+                .fics
+                .into_iter()
+                .map(|f| {
+                    Ok(FederatedIdentityCredential {
+                        id: guid(&f.id)?,
+                        name: f.name,
+                        issuer: f.issuer,
+                        subject: f.subject,
+                        audiences: f.audiences,
+                        description: f.description,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
             key_credentials: d
                 .certs
                 .into_iter()
@@ -2827,5 +2904,36 @@ impl TryFrom<DenyDoc> for StoredDenyAssignment {
             description: d.description,
             created: Timestamp(d.created),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Application documents written before federated identity credentials existed (no `fics`
+    /// key) still load, with no credentials; new documents round-trip them.
+    #[test]
+    fn application_documents_without_fics_still_load() {
+        let mut ids = castellan_core::conformance::Ids::new(7);
+        let t = castellan_core::conformance::tenant(&mut ids, "old");
+        let app = castellan_core::conformance::application(&mut ids, &t);
+        assert!(!app.federated_identity_credentials.is_empty());
+        let mut doc: serde_json::Value =
+            serde_json::to_value(AppDoc::from(&app)).unwrap_or_default();
+        let back: Application = serde_json::from_value::<AppDoc>(doc.clone())
+            .map_err(backend)
+            .and_then(Application::try_from)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, app);
+        if let Some(o) = doc.as_object_mut() {
+            o.remove("fics");
+        }
+        let old: Application = serde_json::from_value::<AppDoc>(doc)
+            .map_err(backend)
+            .and_then(Application::try_from)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(old.federated_identity_credentials.is_empty());
+        assert_eq!(old.app_id, app.app_id);
     }
 }

@@ -17,6 +17,7 @@ pub mod arm;
 pub mod claims;
 pub mod discovery;
 pub mod errors;
+pub mod federation;
 pub mod form;
 pub mod graph;
 pub mod odata;

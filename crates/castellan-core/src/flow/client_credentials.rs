@@ -136,6 +136,7 @@ mod tests {
             requested_access_token_version: None,
             group_membership_claims: None,
             optional_claims: vec![],
+            federated_identity_credentials: vec![],
             created: Timestamp(0),
         }
     }

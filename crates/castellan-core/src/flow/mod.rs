@@ -5,6 +5,7 @@ pub mod auth_code;
 pub mod client_credentials;
 pub mod consent;
 pub mod device;
+pub mod federated_assertion;
 pub mod lockout;
 pub mod password;
 pub mod pkce;
@@ -53,8 +54,31 @@ pub enum ClientAuthMethod {
     None,
     /// Client secret (`1`).
     Secret,
-    /// Certificate or federated assertion (`2`).
+    /// Certificate-signed client assertion (`2`).
     Assertion,
+    /// Federated assertion from an external issuer matched by a federated identity credential
+    /// (`2`, as Entra reports `appidacr`/`azpacr` for workload identity federation: the client
+    /// proved itself with an asymmetric-key-signed assertion, not a shared secret).
+    Federated,
+}
+
+/// A client assertion the server verified before calling core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerifiedAssertion {
+    /// Signed by one of the application's certificates (`iss` = `sub` = client id).
+    Certificate,
+    /// Issued by an external OIDC issuer and matched to a federated identity credential.
+    Federated,
+}
+
+impl VerifiedAssertion {
+    /// The client authentication method it proves.
+    pub const fn method(self) -> ClientAuthMethod {
+        match self {
+            Self::Certificate => ClientAuthMethod::Assertion,
+            Self::Federated => ClientAuthMethod::Federated,
+        }
+    }
 }
 
 impl ClientAuthMethod {
@@ -63,7 +87,7 @@ impl ClientAuthMethod {
         match self {
             Self::None => "0",
             Self::Secret => "1",
-            Self::Assertion => "2",
+            Self::Assertion | Self::Federated => "2",
         }
     }
 }

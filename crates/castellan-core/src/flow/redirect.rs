@@ -94,6 +94,7 @@ pub(crate) mod tests {
             requested_access_token_version: None,
             group_membership_claims: None,
             optional_claims: vec![],
+            federated_identity_credentials: vec![],
             created: Timestamp(0),
         }
     }

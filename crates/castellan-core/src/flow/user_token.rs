@@ -245,6 +245,7 @@ mod tests {
             requested_access_token_version: None,
             group_membership_claims: None,
             optional_claims: vec![],
+            federated_identity_credentials: vec![],
             created: Timestamp(0),
         };
         let sp = |n: u8, app_id: AppId| ServicePrincipal {

@@ -1,5 +1,6 @@
 //! Application objects: the global blueprint of an app registration.
 
+pub use crate::flow::federated_assertion::FederatedIdentityCredential;
 use crate::ids::{AppId, ObjectId, TenantId};
 use crate::time::Timestamp;
 
@@ -247,6 +248,9 @@ pub struct Application {
     pub group_membership_claims: Option<String>,
     /// `optionalClaims`: (`idToken` | `accessToken`, claim name).
     pub optional_claims: Vec<(String, String)>,
+    /// `federatedIdentityCredentials`: external issuers' tokens this app accepts as its
+    /// credential (rules in `flow::federated_assertion`).
+    pub federated_identity_credentials: Vec<FederatedIdentityCredential>,
     /// Creation time.
     pub created: Timestamp,
 }

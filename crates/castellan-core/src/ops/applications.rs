@@ -238,6 +238,7 @@ pub async fn create(
             .flatten(),
         group_membership_claims: input.group_membership_claims.value().cloned().flatten(),
         optional_claims: input.optional_claims.value().cloned().unwrap_or_default(),
+        federated_identity_credentials: vec![],
         created: env.now,
     };
     let audit = env.audit(
@@ -348,7 +349,13 @@ pub async fn update(
         )],
     );
     let mut set = ChangeSet::new();
-    set.push(Change::UpdateApplication(a.clone())).audit(audit);
+    // Compare-and-set: a concurrent change (a federated credential added meanwhile) is not
+    // silently overwritten; the caller gets a retryable error instead.
+    set.push(Change::ReplaceApplication(
+        Box::new(old),
+        Box::new(a.clone()),
+    ))
+    .audit(audit);
     env.store.commit(set).await?;
     Ok(a)
 }
@@ -386,6 +393,7 @@ pub async fn add_password(
     end: Option<Timestamp>,
 ) -> Result<NewSecret, DirectoryError> {
     let mut a = find(env, tenant, id).await?;
+    let before = a.clone();
     let end = end.unwrap_or(env.now.plus_secs(2 * 365 * 24 * 3600));
     if end <= env.now {
         return Err(DirectoryError::BadRequest(
@@ -426,7 +434,8 @@ pub async fn add_password(
         )],
     );
     let mut set = ChangeSet::new();
-    set.push(Change::UpdateApplication(a)).audit(audit);
+    set.push(Change::ReplaceApplication(Box::new(before), Box::new(a)))
+        .audit(audit);
     env.store.commit(set).await?;
     Ok(NewSecret {
         credential,
@@ -442,9 +451,9 @@ pub async fn remove_password(
     key_id: uuid::Uuid,
 ) -> Result<(), DirectoryError> {
     let mut a = find(env, tenant, id).await?;
-    let before = a.password_credentials.len();
+    let old = a.clone();
     a.password_credentials.retain(|c| c.key_id != key_id);
-    if a.password_credentials.len() == before {
+    if a.password_credentials.len() == old.password_credentials.len() {
         return Err(DirectoryError::NotFound(format!(
             "No password credential with keyId '{key_id}' on application '{}'.",
             a.app_id
@@ -470,7 +479,8 @@ pub async fn remove_password(
         )],
     );
     let mut set = ChangeSet::new();
-    set.push(Change::UpdateApplication(a)).audit(audit);
+    set.push(Change::ReplaceApplication(Box::new(old), Box::new(a)))
+        .audit(audit);
     env.store.commit(set).await?;
     Ok(())
 }

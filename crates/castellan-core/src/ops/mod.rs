@@ -7,6 +7,7 @@ pub mod applications;
 pub mod arm;
 pub mod consent;
 pub mod directory_roles;
+pub mod federated_credentials;
 pub mod groups;
 pub mod managed_identity;
 pub mod service_principals;

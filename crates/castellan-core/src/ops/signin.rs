@@ -152,26 +152,27 @@ pub async fn check_password(
 }
 
 /// Authenticates a client. `assertion_verified`: the server already verified a client assertion
-/// against the application's certificates. `public_ok`: the flow may run without a credential
+/// (against the application's certificates, or an external issuer's keys and the application's
+/// federated identity credentials). `public_ok`: the flow may run without a credential
 /// (SPA / native redirect, public-client refresh, device flow on a public client).
 pub fn authenticate_client(
     app: &Application,
     secret: Option<&SecretText>,
-    assertion_verified: bool,
+    assertion_verified: Option<crate::flow::VerifiedAssertion>,
     public_ok: bool,
     now: Timestamp,
 ) -> Result<ClientAuthMethod, AadstsError> {
     match (secret, assertion_verified) {
-        (Some(_), true) => Err(AadstsError::malformed(
+        (Some(_), Some(_)) => Err(AadstsError::malformed(
             "Send either client_secret or client_assertion, not both.",
         )),
-        (Some(s), false) => {
+        (Some(s), None) => {
             client_credentials::authenticate_secret(app, s, now)?;
             Ok(ClientAuthMethod::Secret)
         }
-        (None, true) => Ok(ClientAuthMethod::Assertion),
-        (None, false) if public_ok => Ok(ClientAuthMethod::None),
-        (None, false) => Err(AadstsError::missing_client_credential()),
+        (None, Some(a)) => Ok(a.method()),
+        (None, None) if public_ok => Ok(ClientAuthMethod::None),
+        (None, None) => Err(AadstsError::missing_client_credential()),
     }
 }
 
@@ -373,8 +374,8 @@ pub struct ClientProof<'a> {
     pub client_id: &'a str,
     /// `client_secret`.
     pub secret: Option<&'a SecretText>,
-    /// A `client_assertion` was sent and verified by the server.
-    pub assertion_verified: bool,
+    /// A `client_assertion` was sent and verified by the server (which kind).
+    pub assertion_verified: Option<crate::flow::VerifiedAssertion>,
     /// The request came cross-origin from a browser (it had an `Origin` header).
     pub cross_origin: bool,
 }

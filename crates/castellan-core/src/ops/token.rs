@@ -15,9 +15,11 @@ pub struct ClientCredentialsRequest {
     pub client_id: Option<String>,
     /// `client_secret` (body or HTTP Basic).
     pub client_secret: Option<SecretText>,
-    /// A `client_assertion` was sent and the server verified it against the application's
-    /// certificates (signature, aud, iss/sub, lifetime, jti) before calling this op.
-    pub client_assertion_verified: bool,
+    /// A `client_assertion` was sent and the server verified it before calling this op: against
+    /// the application's certificates (signature, aud, iss/sub, lifetime, jti) or, for a
+    /// federated assertion, against the external issuer's keys and a federated identity
+    /// credential (`flow::federated_assertion`).
+    pub client_assertion_verified: Option<crate::flow::VerifiedAssertion>,
     /// `scope`.
     pub scope: Option<String>,
 }

@@ -10,6 +10,7 @@
 
 mod arm;
 mod discovery;
+mod federation;
 mod grant_client_credentials;
 mod grant_password;
 mod graph_applications;
@@ -29,6 +30,9 @@ pub struct Shared {
     pub demo: Value,
     pub ca: Vec<u8>,
     pub operator_key: String,
+    /// TLS of the test OIDC issuers (`federation.rs`); its CA is the server's
+    /// `extra_ca_file`, so the server trusts them.
+    pub issuer_tls: std::sync::Arc<rustls::ServerConfig>,
 }
 
 static SHARED: OnceLock<Shared> = OnceLock::new();
@@ -49,8 +53,16 @@ pub fn shared() -> &'static Shared {
                     std::process::id(),
                     uuid::Uuid::new_v4()
                 ));
+                let issuer_dir = dir.join("issuer");
+                let issuer_tls = castellan_server::tls::server_config(
+                    &issuer_dir,
+                    &[],
+                    castellan_server::state::now(),
+                )
+                .unwrap();
                 let mut args = castellan_server::ServeArgs::for_test(dir.clone());
                 args.demo = true;
+                args.extra_ca_file = Some(issuer_dir.join("tls/ca.pem"));
                 args.max_body_bytes = 64 * 1024;
                 let r = castellan_server::start(args).await.unwrap();
                 let s = Shared {
@@ -61,6 +73,7 @@ pub fn shared() -> &'static Shared {
                         .unwrap()
                         .trim()
                         .to_string(),
+                    issuer_tls,
                 };
                 tx.send(s).unwrap();
                 let _keep = r;

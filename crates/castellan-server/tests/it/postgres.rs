@@ -63,6 +63,27 @@ fn demo_server_runs_on_postgresql() {
         let users: Value = http.get(format!("{g}/users?$filter=department eq 'Engineering'&$top=2")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
         assert_eq!(users["value"].as_array().unwrap().len(), 2);
         assert!(users["@odata.nextLink"].is_string());
+        // Concurrent federated-credential adds on PostgreSQL (READ COMMITTED): the
+        // compare-and-set keeps the limit of 20 and loses no write.
+        let app: Value = http.post(format!("{g}/applications")).bearer_auth(&token).json(&json!({"displayName": "pg-fic"})).send().await.unwrap().json().await.unwrap();
+        let fics = format!("{g}/applications/{}/federatedIdentityCredentials", app["id"].as_str().unwrap());
+        let mut tasks = Vec::new();
+        for i in 0..24 {
+            let (http, fics, token) = (http.clone(), fics.clone(), token.clone());
+            tasks.push(tokio::spawn(async move {
+                http.post(&fics).bearer_auth(&token)
+                    .json(&json!({"name": format!("f{i:02}"), "issuer": "https://token.actions.githubusercontent.com", "subject": format!("repo:o/r:environment:e{i}")}))
+                    .send().await.unwrap().status().as_u16()
+            }));
+        }
+        let mut statuses = Vec::new();
+        for t in tasks {
+            statuses.push(t.await.unwrap());
+        }
+        statuses.sort_unstable();
+        assert_eq!(statuses, [vec![201; 20], vec![400; 4]].concat(), "{statuses:?}");
+        let listed: Value = http.get(&fics).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        assert_eq!(listed["value"].as_array().unwrap().len(), 20);
         r.handle.shutdown();
         drop(r);
         castellan_store::drop_postgres_database(&base, &name).await.unwrap();

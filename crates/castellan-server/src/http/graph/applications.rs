@@ -7,8 +7,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use castellan_core::graph_rules::{Access, Area};
-use castellan_core::ops::applications;
+use castellan_core::ops::{applications, federated_credentials};
 use castellan_wire::graph::applications as wire;
+use castellan_wire::graph::federated_identity_credentials as fic_wire;
 use castellan_wire::odata::EntitySpec;
 
 use super::users::{select_one, with_context};
@@ -28,6 +29,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/v1.0/applications/{id}/removePassword",
             post(remove_password),
+        )
+        .route(
+            "/v1.0/applications/{id}/federatedIdentityCredentials",
+            get(list_fics).post(add_fic),
+        )
+        .route(
+            "/v1.0/applications/{id}/federatedIdentityCredentials/{fic}",
+            get(get_fic).patch(update_fic).delete(remove_fic),
         )
         .route("/v1.0/applications/{id}/owners", get(owners))
         .route("/v1.0/applications/{id}/owners/$ref", post(add_owner))
@@ -229,6 +238,119 @@ async fn remove_owner(
     let o = parse_id(&c, &owner)?;
     let mut ent = OsEntropy;
     applications::remove_owner(&mut c.env(&s, &mut ent), &c.tenant, &id, o)
+        .await
+        .map_err(|e| c.err(e))?;
+    Ok(no_content())
+}
+
+/// The OData description of federated identity credentials.
+fn fic_spec() -> EntitySpec {
+    EntitySpec::new(
+        "microsoft.graph.federatedIdentityCredential",
+        fic_wire::PROPERTIES,
+        &["name"],
+        "id",
+    )
+}
+
+fn fic_context(app: &str) -> String {
+    format!("applications('{app}')/federatedIdentityCredentials")
+}
+
+// Federated identity credentials are authorised like every other application update
+// (`Area::Applications` write: Application.ReadWrite.All / Directory.ReadWrite.All, and for
+// delegated calls the signed-in user's own right to update applications).
+
+async fn list_fics(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    c.require(Area::Applications, Access::Read)?;
+    let mut ent = OsEntropy;
+    let fics = federated_credentials::list(&c.env(&s, &mut ent), &c.tenant, &id)
+        .await
+        .map_err(|e| c.err(e))?;
+    list(
+        &c,
+        &uri,
+        &headers,
+        &fic_spec(),
+        &fic_context(&id),
+        fics.iter().map(fic_wire::render).collect(),
+    )
+}
+
+async fn add_fic(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    c.require(Area::Applications, Access::Write)?;
+    let input = fic_wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
+    let mut ent = OsEntropy;
+    let f = federated_credentials::add(&mut c.env(&s, &mut ent), &c.tenant, &id, input)
+        .await
+        .map_err(|e| c.err(e))?;
+    Ok(created(
+        format!(
+            "{}/applications/{id}/federatedIdentityCredentials/{}",
+            c.base, f.id
+        ),
+        with_context(
+            &c,
+            &format!("{}/$entity", fic_context(&id)),
+            fic_wire::render(&f),
+        ),
+    ))
+}
+
+async fn get_fic(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((id, fic)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
+    c.require(Area::Applications, Access::Read)?;
+    let mut ent = OsEntropy;
+    let f = federated_credentials::get(&c.env(&s, &mut ent), &c.tenant, &id, &fic)
+        .await
+        .map_err(|e| c.err(e))?;
+    let v = select_one(&c, &uri, &fic_spec(), fic_wire::render(&f))?;
+    Ok(Json(with_context(
+        &c,
+        &format!("{}/$entity", fic_context(&id)),
+        v,
+    ))
+    .into_response())
+}
+
+async fn update_fic(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((id, fic)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    c.require(Area::Applications, Access::Write)?;
+    let patch = fic_wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
+    let mut ent = OsEntropy;
+    federated_credentials::update(&mut c.env(&s, &mut ent), &c.tenant, &id, &fic, patch)
+        .await
+        .map_err(|e| c.err(e))?;
+    Ok(no_content())
+}
+
+async fn remove_fic(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((id, fic)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    c.require(Area::Applications, Access::Write)?;
+    let mut ent = OsEntropy;
+    federated_credentials::delete(&mut c.env(&s, &mut ent), &c.tenant, &id, &fic)
         .await
         .map_err(|e| c.err(e))?;
     Ok(no_content())

@@ -8,6 +8,7 @@ use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use castellan_core::error::AadstsError;
+use castellan_core::flow::{federated_assertion, VerifiedAssertion};
 use castellan_core::model::Tenant;
 use castellan_core::ops::signin::{self as signin_ops, ClientProof, Issued};
 use castellan_core::ops::token::{self, ClientCredentialsRequest, PasswordRequest, TokenError};
@@ -83,6 +84,34 @@ fn basic_auth(headers: &HeaderMap) -> Result<Option<(String, String)>, AadstsErr
             .into_owned()
     };
     Ok(Some((dec(id), dec(secret))))
+}
+
+/// Verifies a federated `client_assertion` (workload identity federation) against the
+/// application's federated identity credentials and the external issuer's keys.
+async fn verify_federated(
+    s: &AppState,
+    app: &castellan_core::model::Application,
+    assertion_type: Option<&str>,
+    assertion: &str,
+    at: Timestamp,
+) -> Result<(), AadstsError> {
+    if assertion_type != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") {
+        return Err(AadstsError {
+            code: 50027,
+            error: castellan_core::error::OAuthError::InvalidRequest,
+            message: "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.".into(),
+        });
+    }
+    let fic = crate::federation::verify_federated_assertion(
+        &s.federation,
+        &app.federated_identity_credentials,
+        assertion,
+        &s.origins.all(),
+        at,
+    )
+    .await?;
+    tracing::info!(app = %app.app_id, credential = %fic.name, issuer = %fic.issuer, "federated assertion accepted");
+    Ok(())
 }
 
 /// The token endpoint.
@@ -167,8 +196,10 @@ pub async fn token(
     }
     let secret = secret.map(SecretText::new);
     let origin = s.origins.for_host(host(&headers));
-    let assertion_verified = match form.get("client_assertion") {
-        None => false,
+    // azure-identity's WorkloadIdentityCredential sends the token file verbatim, trailing
+    // newline included.
+    let assertion_verified = match form.get("client_assertion").map(str::trim) {
+        None => None,
         Some(assertion) => {
             let app = match client_id.as_deref().and_then(castellan_core::AppId::parse) {
                 Some(id) => match s.store.application_by_app_id(id).await {
@@ -192,18 +223,30 @@ pub async fn token(
                     audiences.push(format!("https://{h}/{seg}/oauth2/token"));
                 }
             }
-            match crate::assertion::verify_client_assertion(
-                s.store.as_ref(),
-                &tenant,
-                &app,
-                form.get("client_assertion_type"),
-                assertion,
-                &audiences,
-                at,
-            )
-            .await
-            {
-                Ok(()) => true,
+            let federated = federated_assertion::is_federated(
+                castellan_wire::federation::peek_issuer(assertion).as_deref(),
+                &app.app_id.to_string(),
+            );
+            let verified = if federated {
+                verify_federated(&s, &app, form.get("client_assertion_type"), assertion, at)
+                    .await
+                    .map(|()| VerifiedAssertion::Federated)
+                    .map_err(crate::assertion::AssertionError::Refused)
+            } else {
+                crate::assertion::verify_client_assertion(
+                    s.store.as_ref(),
+                    &tenant,
+                    &app,
+                    form.get("client_assertion_type"),
+                    assertion,
+                    &audiences,
+                    at,
+                )
+                .await
+                .map(|()| VerifiedAssertion::Certificate)
+            };
+            match verified {
+                Ok(kind) => Some(kind),
                 Err(crate::assertion::AssertionError::Refused(e)) => {
                     let attempt = Attempt {
                         tenant_id: tenant.id,
@@ -212,7 +255,10 @@ pub async fn token(
                         app_id: app.app_id.to_string(),
                         interactive: false,
                         client_app_used: "Mobile Apps and Desktop clients".into(),
-                        details: format!("{grant} (client assertion)"),
+                        details: format!(
+                            "{grant} ({} assertion)",
+                            if federated { "federated" } else { "client" }
+                        ),
                         at,
                     };
                     s.signins
@@ -233,7 +279,11 @@ pub async fn token(
         app_id: client_id.clone().unwrap_or_default(),
         interactive: false,
         client_app_used: "Mobile Apps and Desktop clients".into(),
-        details: grant.clone(),
+        details: if assertion_verified == Some(VerifiedAssertion::Federated) {
+            format!("{grant} (federated assertion)")
+        } else {
+            grant.clone()
+        },
         at,
     };
     let ctx = Ctx {
