@@ -336,3 +336,54 @@ def test_default_azure_credential_picks_workload_identity(demo, app, issuer, mon
         os.unlink(path)
     claims = verify_castellan_token(demo, tok.token)
     assert claims["azp"] == app["app_id"] and claims["azpacr"] == "2"
+
+
+def test_user_assigned_identity_federation_through_arm(demo, issuer):
+    """A Kubernetes-style service account trusted by a user-assigned managed identity (FIC
+    created through ARM), exchanged by WorkloadIdentityCredential, used against the sample blob
+    store where RBAC decides."""
+    arm_tok = requests.post(f"{demo['authority']}/oauth2/v2.0/token", data={
+        "grant_type": "client_credentials", "client_id": demo["confidential_client"]["app_id"],
+        "client_secret": demo["confidential_client"]["secret"], "scope": "https://management.azure.com/.default"}).json()["access_token"]
+    h = {"Authorization": f"Bearer {arm_tok}"}
+    api = "api-version=2023-01-31"
+    base = demo["arm_url"]
+    ident = f"{demo['resource_group_scope']}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/k8s-workload"
+    r = requests.put(f"{base}{ident}?{api}", headers=h, json={"location": "westeurope"})
+    assert r.status_code in (200, 201), r.text
+    client_id, principal = r.json()["properties"]["clientId"], r.json()["properties"]["principalId"]
+    sa = "system:serviceaccount:shop:orders"
+    fic_url = f"{base}{ident}/federatedIdentityCredentials/orders-sa?{api}"
+    # Bad bodies are refused by name and store nothing.
+    for body, needle in [({"properties": {"issuer": issuer.url}}, "subject"),
+                         ({"properties": {"issuer": "http://insecure.example", "subject": sa}}, "https"),
+                         ({"properties": {"issuer": issuer.url, "subject": sa, "audiences": ["a", "b"]}}, "audience")]:
+        bad = requests.put(fic_url, headers=h, json=body)
+        assert bad.status_code == 400 and needle in bad.json()["error"]["message"], bad.text
+    assert requests.get(f"{base}{ident}/federatedIdentityCredentials?{api}", headers=h).json()["value"] == []
+    r = requests.put(fic_url, headers=h, json={"properties": {"issuer": issuer.url, "subject": sa, "audiences": [AUDIENCE]}})
+    assert r.status_code == 201, r.text
+    assert r.json()["properties"] == {"issuer": issuer.url, "subject": sa, "audiences": [AUDIENCE]}
+    listed = requests.get(f"{base}{ident}/federatedIdentityCredentials?{api}", headers=h).json()["value"]
+    assert [f["name"] for f in listed] == ["orders-sa"]
+    # No role yet: a token, but the blob store refuses it.
+    path = token_file(issuer.mint(sub=sa))
+    try:
+        cred = WorkloadIdentityCredential(tenant_id=demo["tenant_id"], client_id=client_id, token_file_path=path,
+                                          authority=demo["origin"], disable_instance_discovery=True)
+        tok = cred.get_token("https://storage.azure.com/.default").token
+    finally:
+        os.unlink(path)
+    claims = jwt.decode(tok, options={"verify_signature": False})
+    assert claims["oid"] == principal and claims["xms_mirid"] == ident
+    blob = demo["storage"]["blob_url"]
+    assert requests.get(blob, headers={"Authorization": f"Bearer {tok}"}).status_code == 403
+    r = requests.put(f"{base}{demo['storage']['container_scope']}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}?api-version=2022-04-01",
+                     headers=h, json={"properties": {"principalId": principal, "principalType": "ServicePrincipal",
+                                                     "roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"}})
+    assert r.status_code == 201, r.text
+    got = requests.get(blob, headers={"Authorization": f"Bearer {tok}"})
+    assert got.status_code == 200 and got.text.startswith("Hello from Castellan"), got.text
+    # Another service account is not trusted.
+    other = exchange(demo, client_id, issuer.mint(sub="system:serviceaccount:shop:payments"), scope="https://storage.azure.com/.default")
+    assert other.status_code in (400, 401) and 700213 in other.json()["error_codes"], other.text

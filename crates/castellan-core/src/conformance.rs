@@ -2159,6 +2159,7 @@ pub async fn resource_plane(s: &dyn Store, seed: u64) {
             user_assigned: vec!["/x/y".into()],
             secrets_sha256: vec![[7u8; 32]],
         },
+        federated_credential: None,
         created: Timestamp(9),
     };
     let sub = res(&sub_id, ScopeKind::Subscription, None);

@@ -2683,6 +2683,8 @@ struct ArmDoc {
     system_assigned: Option<String>,
     user_assigned: Vec<String>,
     secrets_sha256: Vec<String>,
+    #[serde(default)]
+    fic: Option<FicDoc>,
     created: i64,
 }
 
@@ -2703,6 +2705,14 @@ impl From<&ArmResource> for ArmDoc {
             system_assigned: r.identity.system_assigned.map(|p| p.to_string()),
             user_assigned: r.identity.user_assigned.clone(),
             secrets_sha256: r.identity.secrets_sha256.iter().map(hex_encode).collect(),
+            fic: r.federated_credential.as_ref().map(|f| FicDoc {
+                id: f.id.to_string(),
+                name: f.name.clone(),
+                issuer: f.issuer.clone(),
+                subject: f.subject.clone(),
+                audiences: f.audiences.clone(),
+                description: f.description.clone(),
+            }),
             created: r.created.millis(),
         }
     }
@@ -2750,6 +2760,19 @@ impl TryFrom<ArmDoc> for ArmResource {
                     .map(|h| hex32(h))
                     .collect::<Result<_, _>>()?,
             },
+            federated_credential: d
+                .fic
+                .map(|f| {
+                    Ok::<_, StoreError>(FederatedIdentityCredential {
+                        id: guid(&f.id)?,
+                        name: f.name,
+                        issuer: f.issuer,
+                        subject: f.subject,
+                        audiences: f.audiences,
+                        description: f.description,
+                    })
+                })
+                .transpose()?,
             created: Timestamp(d.created),
         })
     }

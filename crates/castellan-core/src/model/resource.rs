@@ -80,6 +80,8 @@ pub struct ArmResource {
     pub identity_principal: Option<ObjectId>,
     /// Managed identities of the resource.
     pub identity: ResourceIdentity,
+    /// For a `…/userAssignedIdentities/federatedIdentityCredentials` child: the credential.
+    pub federated_credential: Option<crate::flow::federated_assertion::FederatedIdentityCredential>,
     /// Created.
     pub created: Timestamp,
 }

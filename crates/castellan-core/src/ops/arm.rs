@@ -474,6 +474,7 @@ pub async fn ensure_root(env: &mut Env<'_>, tenant: &Tenant) -> Result<ArmResour
         properties: "{}".into(),
         identity_principal: None,
         identity: ResourceIdentity::default(),
+        federated_credential: None,
         created: env.now,
     };
     let a = env.audit(
@@ -649,6 +650,7 @@ pub async fn put_resource(
         properties: "{}".into(),
         identity_principal: None,
         identity: ResourceIdentity::default(),
+        federated_credential: None,
         created: env.now,
     });
     r.parent = parent;
@@ -761,6 +763,7 @@ async fn ensure_parents(
             properties: "{}".into(),
             identity_principal: None,
             identity: ResourceIdentity::default(),
+            federated_credential: None,
             created: env.now,
         }));
     }

@@ -162,30 +162,16 @@ pub async fn token(
                 .into(),
         ));
     }
-    let wanted = resource_uri
-        .trim()
-        .strip_suffix("/.default")
-        .unwrap_or(resource_uri.trim());
-    let resource_sp = find_resource(store, &tenant, wanted).await?;
-    let (roles, _) = exposed(store, &resource_sp).await?;
-    let assignments = store.app_role_assignments_of(tenant.id, sp.id).await?;
-    let mut claims = client_credentials::issue(&client_credentials::ClientCredentialsInput {
-        tenant: &tenant,
-        client_app_id: sp.app_id,
-        client_sp: &sp,
-        auth: ClientAuthMethod::Assertion,
-        resource_sp: &resource_sp,
-        resource_roles: &roles,
-        assignments: &assignments,
+    Ok(token_for_identity(
+        store,
+        &tenant,
+        &sp,
+        &identity_resource,
+        resource_uri,
         now,
         uti,
-    })
-    .map_err(MiError::Token)?;
-    claims
-        .extra
-        .push(("xms_mirid".into(), identity_resource.clone()));
-    let version = resource_version(store, &resource_sp).await?;
-    Ok(crate::flow::for_token_version(claims, version, wanted))
+    )
+    .await?)
 }
 
 async fn select(
@@ -240,4 +226,206 @@ async fn select(
             )))
         }
     }
+}
+
+/// The ARM type of a user-assigned identity's federated credential.
+pub const FIC_TYPE: &str =
+    "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials";
+
+async fn uami_in_tenant(
+    store: &dyn Store,
+    c: &ArmCaller,
+    id: &str,
+) -> Result<ArmResource, ArmError> {
+    match store.arm_resource(id).await? {
+        Some(r)
+            if r.tenant_id == c.tenant.id
+                && r.resource_type
+                    .eq_ignore_ascii_case(USER_ASSIGNED_IDENTITY_TYPE) =>
+        {
+            Ok(r)
+        }
+        _ => Err(ArmError::new(
+            404,
+            "ResourceNotFound",
+            format!("The user-assigned identity '{id}' was not found."),
+        )),
+    }
+}
+
+/// The federated credentials of a user-assigned identity (needs read on it).
+pub async fn list_fics(
+    store: &dyn Store,
+    c: &ArmCaller,
+    uami_id: &str,
+) -> Result<Vec<ArmResource>, ArmError> {
+    let uami = uami_in_tenant(store, c, uami_id).await?;
+    require(store, c, &format!("{FIC_TYPE}/read"), &uami.id).await?;
+    Ok(store
+        .arm_children(c.tenant.id, &uami.id)
+        .await?
+        .into_iter()
+        .filter(|r| r.federated_credential.is_some())
+        .collect())
+}
+
+/// Creates or replaces a federated credential on a user-assigned identity (ARM
+/// `PUT {identity}/federatedIdentityCredentials/{name}`), with the same rules as on
+/// applications: https issuer, one audience, unique issuer+subject, at most 20.
+pub async fn put_fic(
+    env: &mut Env<'_>,
+    c: &ArmCaller,
+    id: &str,
+    patch: crate::flow::federated_assertion::FicPatch,
+) -> Result<(ArmResource, bool), ArmError> {
+    use crate::flow::federated_assertion as fa;
+    let parsed = parse_id(id)?;
+    let parent = parsed.parent.clone().unwrap_or_default();
+    let uami = uami_in_tenant(env.store, c, &parent).await?;
+    require(env.store, c, &format!("{FIC_TYPE}/write"), &uami.id).await?;
+    let siblings = env.store.arm_children(c.tenant.id, &uami.id).await?;
+    let existing: Vec<fa::FederatedIdentityCredential> = siblings
+        .iter()
+        .filter_map(|r| r.federated_credential.clone())
+        .collect();
+    let current = siblings
+        .iter()
+        .find(|r| r.name.eq_ignore_ascii_case(&parsed.name) && r.federated_credential.is_some());
+    let mut patch = patch;
+    if patch.name.as_deref().is_some_and(|n| n != parsed.name) {
+        return Err(ArmError::new(
+            400,
+            "InvalidRequestContent",
+            format!(
+                "The body's name does not match the credential name '{}' in the URL.",
+                parsed.name
+            ),
+        ));
+    }
+    patch.name = Some(parsed.name.clone());
+    let (fic, created) = match current.and_then(|r| r.federated_credential.clone()) {
+        Some(old) => {
+            let next = fa::apply_patch(&old, patch)?;
+            fa::check_replace(&existing, &next)?;
+            (next, false)
+        }
+        None => {
+            let next = fa::new_credential(uuid::Uuid::from_bytes(env.entropy.bytes16()), patch)?;
+            fa::check_add(&existing, &next)?;
+            (next, true)
+        }
+    };
+    let r = ArmResource {
+        tenant_id: c.tenant.id,
+        id: current.map_or_else(|| id.trim_end_matches('/').to_string(), |r| r.id.clone()),
+        kind: crate::model::ScopeKind::Resource,
+        name: parsed.name.clone(),
+        resource_type: FIC_TYPE.to_string(),
+        parent: Some(uami.id.clone()),
+        display_name: parsed.name.clone(),
+        location: None,
+        tags: vec![],
+        properties: "{}".into(),
+        identity_principal: None,
+        identity: crate::model::ResourceIdentity::default(),
+        federated_credential: Some(fic),
+        created: current.map_or(env.now, |r| r.created),
+    };
+    let a = env.audit(
+        &c.tenant,
+        "ResourceManagement",
+        if created {
+            "Add federated identity credential to a user-assigned identity"
+        } else {
+            "Update federated identity credential of a user-assigned identity"
+        },
+        if created { "Add" } else { "Update" },
+        vec![target(&r.id, FIC_TYPE, Some(&r.name), None, vec![])],
+    );
+    let mut set = ChangeSet::new();
+    set.push(if created {
+        Change::InsertArmResource(r.clone())
+    } else {
+        Change::UpdateArmResource(r.clone())
+    })
+    .audit(a);
+    env.store.commit(set).await?;
+    Ok((r, created))
+}
+
+/// For a token request by `client_id`: the user-assigned identity it names in `tenant`, with
+/// its service principal and federated credentials (`None` if the client is not one).
+pub async fn federated_identity_of_client(
+    store: &dyn Store,
+    tenant: &crate::model::Tenant,
+    client_id: &str,
+) -> Result<
+    Option<(
+        ServicePrincipal,
+        ArmResource,
+        Vec<crate::flow::federated_assertion::FederatedIdentityCredential>,
+    )>,
+    crate::store::StoreError,
+> {
+    let Some(app_id) = crate::AppId::parse(client_id) else {
+        return Ok(None);
+    };
+    let Some(sp) = store.service_principal_by_app_id(tenant.id, app_id).await? else {
+        return Ok(None);
+    };
+    if sp.service_principal_type != crate::model::ServicePrincipalType::ManagedIdentity {
+        return Ok(None);
+    }
+    let Some(resource_id) = sp.alternative_names.get(1).cloned() else {
+        return Ok(None);
+    };
+    let Some(uami) = store.arm_resource(&resource_id).await? else {
+        return Ok(None);
+    };
+    if uami.identity_principal != Some(sp.id) {
+        return Ok(None);
+    }
+    let fics = store
+        .arm_children(tenant.id, &uami.id)
+        .await?
+        .into_iter()
+        .filter_map(|r| r.federated_credential)
+        .collect();
+    Ok(Some((sp, uami, fics)))
+}
+
+/// An app-only token for a managed identity's service principal (after the caller proved it
+/// may act as it: the resource secret, or a federated assertion matching its credentials).
+pub async fn token_for_identity(
+    store: &dyn Store,
+    tenant: &crate::model::Tenant,
+    sp: &ServicePrincipal,
+    identity_resource: &str,
+    resource_uri: &str,
+    now: Timestamp,
+    uti: String,
+) -> Result<AccessTokenClaims, TokenError> {
+    let wanted = resource_uri
+        .trim()
+        .strip_suffix("/.default")
+        .unwrap_or(resource_uri.trim());
+    let resource_sp = find_resource(store, tenant, wanted).await?;
+    let (roles, _) = exposed(store, &resource_sp).await?;
+    let assignments = store.app_role_assignments_of(tenant.id, sp.id).await?;
+    let mut claims = client_credentials::issue(&client_credentials::ClientCredentialsInput {
+        tenant,
+        client_app_id: sp.app_id,
+        client_sp: sp,
+        auth: ClientAuthMethod::Assertion,
+        resource_sp: &resource_sp,
+        resource_roles: &roles,
+        assignments: &assignments,
+        now,
+        uti,
+    })?;
+    claims
+        .extra
+        .push(("xms_mirid".into(), identity_resource.to_string()));
+    let version = resource_version(store, &resource_sp).await?;
+    Ok(crate::flow::for_token_version(claims, version, wanted))
 }

@@ -147,6 +147,7 @@ enum Target {
     ListManagementGroups,
     ListResourceGroups(String),
     ListResources(String),
+    ListFics(String),
     Scope(String),
     IdentityEndpoint(String),
     Elevate,
@@ -194,6 +195,9 @@ fn classify(path: &str) -> Result<Target, ArmError> {
         return Ok(Target::IdentityEndpoint(
             p.get(..base.len()).unwrap_or("").into(),
         ));
+    }
+    if let Some(base) = lower.strip_suffix("/federatedidentitycredentials") {
+        return Ok(Target::ListFics(p.get(..base.len()).unwrap_or("").into()));
     }
     if let Some(base) = lower.strip_suffix("/resourcegroups") {
         return Ok(Target::ListResourceGroups(
@@ -328,10 +332,33 @@ async fn dispatch(
             }
             Ok(respond(200, w::list(out), cid))
         }
+        Target::ListFics(uami) if method == Method::GET => {
+            let list = managed_identity::list_fics(store, c, &uami).await?;
+            let mut out = Vec::new();
+            for r in &list {
+                out.push(render(s, r).await?);
+            }
+            Ok(respond(200, w::list(out), cid))
+        }
         Target::Scope(id) => match *method {
             Method::GET => {
                 let r = arm::get_resource(store, c, &id).await?;
                 Ok(respond(200, render(s, &r).await?, cid))
+            }
+            Method::PUT | Method::PATCH
+                if arm::parse_id(&id).is_ok_and(|p| {
+                    p.resource_type
+                        .eq_ignore_ascii_case(managed_identity::FIC_TYPE)
+                }) =>
+            {
+                let patch = w::parse_fic_body(&body_json(body)?)?;
+                let (r, created) =
+                    managed_identity::put_fic(&mut ctx.env(s, &mut entropy), c, &id, patch).await?;
+                Ok(respond(
+                    if created { 201 } else { 200 },
+                    render(s, &r).await?,
+                    cid,
+                ))
             }
             Method::PUT | Method::PATCH => {
                 let req = w::parse_put_resource(&body_json(body)?)?;

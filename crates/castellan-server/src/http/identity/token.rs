@@ -114,6 +114,106 @@ async fn verify_federated(
     Ok(())
 }
 
+/// `client_credentials` for a user-assigned managed identity with a federated assertion:
+/// `None` when `client_id` is not such an identity (the caller answers 700016).
+#[allow(clippy::too_many_arguments)]
+async fn managed_identity_exchange(
+    s: &AppState,
+    tenant: &castellan_core::model::Tenant,
+    client_id: &str,
+    assertion_type: Option<&str>,
+    assertion: &str,
+    scope: Option<&str>,
+    cid: &str,
+    ip: &str,
+    origin: &str,
+    at: Timestamp,
+) -> Option<Response> {
+    let found = match castellan_core::ops::managed_identity::federated_identity_of_client(
+        s.store.as_ref(),
+        tenant,
+        client_id,
+    )
+    .await
+    {
+        Ok(f) => f?,
+        Err(e) => return Some(unavailable(&e, cid, at)),
+    };
+    let (sp, uami, fics) = found;
+    let attempt = Attempt {
+        tenant_id: tenant.id,
+        correlation_id: cid.to_string(),
+        ip: ip.to_string(),
+        app_id: client_id.to_string(),
+        interactive: false,
+        client_app_used: "Mobile Apps and Desktop clients".into(),
+        details: "client_credentials (federated assertion, user-assigned managed identity)".into(),
+        at,
+    };
+    let attempt = &attempt;
+    let refused = |e: AadstsError| async move {
+        s.signins
+            .record(attempt.service_principal(None, Some(&e)))
+            .await;
+        error(&e, cid, at)
+    };
+    if assertion_type != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") {
+        return Some(
+            refused(AadstsError {
+                code: 50027,
+                error: castellan_core::error::OAuthError::InvalidRequest,
+                message: "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.".into(),
+            })
+            .await,
+        );
+    }
+    if let Err(e) = crate::federation::verify_federated_assertion(
+        &s.federation,
+        &fics,
+        assertion,
+        &s.origins.all(),
+        at,
+    )
+    .await
+    {
+        return Some(refused(e).await);
+    }
+    let wanted = match castellan_core::flow::scope::parse_default_scope(scope.unwrap_or_default()) {
+        Ok(w) => w,
+        Err(e) => return Some(refused(e).await),
+    };
+    match castellan_core::ops::managed_identity::token_for_identity(
+        s.store.as_ref(),
+        tenant,
+        &sp,
+        &uami.id,
+        &wanted.resource,
+        at,
+        random_token(16),
+    )
+    .await
+    {
+        Ok(c) => {
+            let iss = claims::issuer(origin, &tenant.id.to_string());
+            let payload = claims::access_token_payload(&c, &iss);
+            Some(match s.keys.sign_jwt(&payload, at) {
+                Ok(jwt) => {
+                    s.signins
+                        .record(attempt.service_principal(Some(&c.aud), None))
+                        .await;
+                    no_store(
+                        Json(claims::token_response(&jwt, c.exp.secs() - c.iat.secs()))
+                            .into_response(),
+                    )
+                }
+                Err(e) => unavailable(&e, cid, at),
+            })
+        }
+        Err(TokenError::Aadsts(e)) => Some(refused(e).await),
+        Err(TokenError::Store(e)) => Some(unavailable(&e, cid, at)),
+    }
+}
+
 /// The token endpoint.
 #[allow(clippy::too_many_lines)]
 pub async fn token(
@@ -209,6 +309,26 @@ pub async fn token(
                 None => None,
             };
             let Some(app) = app else {
+                // A user-assigned managed identity exchanging a federated token (workload
+                // identity federation on Kubernetes and the like) has no application object.
+                if grant == "client_credentials" {
+                    if let Some(r) = managed_identity_exchange(
+                        &s,
+                        &tenant,
+                        client_id.as_deref().unwrap_or_default(),
+                        form.get("client_assertion_type"),
+                        assertion,
+                        form.get("scope"),
+                        &cid,
+                        &ip,
+                        &origin,
+                        at,
+                    )
+                    .await
+                    {
+                        return r;
+                    }
+                }
                 let cid_text = client_id.clone().unwrap_or_default();
                 return error(
                     &AadstsError::client_not_found(&cid_text, &tenant.id.to_string()),
