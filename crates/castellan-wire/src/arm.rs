@@ -508,6 +508,33 @@ pub fn imds_error(error: &str, description: &str) -> Value {
     json!({"error": error, "error_description": description})
 }
 
+/// Parses a user-assigned identity's federated credential PUT body:
+/// `{"properties": {"issuer", "subject", "audiences"}}`.
+pub fn parse_fic_body(
+    body: &Value,
+) -> Result<castellan_core::flow::federated_assertion::FicPatch, ArmError> {
+    let p = body
+        .get("properties")
+        .filter(|p| p.is_object())
+        .ok_or_else(|| {
+            bad(
+                "properties",
+                "is required: {\"issuer\", \"subject\", \"audiences\"}",
+            )
+        })?;
+    let audiences = match p.get("audiences") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(str_list(p, "audiences")?),
+    };
+    Ok(castellan_core::flow::federated_assertion::FicPatch {
+        name: None,
+        issuer: opt_str(p, "issuer")?,
+        subject: opt_str(p, "subject")?,
+        audiences,
+        description: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -547,31 +574,4 @@ mod tests {
         let ok = parse_put_role_definition(&json!({"properties": {"roleName": "x", "assignableScopes": ["/subscriptions/s"], "permissions": [{"actions": ["a/b/read"], "dataActions": []}]}})).unwrap();
         assert_eq!(ok.actions, vec!["a/b/read".to_string()]);
     }
-}
-
-/// Parses a user-assigned identity's federated credential PUT body:
-/// `{"properties": {"issuer", "subject", "audiences"}}`.
-pub fn parse_fic_body(
-    body: &Value,
-) -> Result<castellan_core::flow::federated_assertion::FicPatch, ArmError> {
-    let p = body
-        .get("properties")
-        .filter(|p| p.is_object())
-        .ok_or_else(|| {
-            bad(
-                "properties",
-                "is required: {\"issuer\", \"subject\", \"audiences\"}",
-            )
-        })?;
-    let audiences = match p.get("audiences") {
-        None | Some(Value::Null) => None,
-        Some(_) => Some(str_list(p, "audiences")?),
-    };
-    Ok(castellan_core::flow::federated_assertion::FicPatch {
-        name: None,
-        issuer: opt_str(p, "issuer")?,
-        subject: opt_str(p, "subject")?,
-        audiences,
-        description: None,
-    })
 }
