@@ -722,6 +722,7 @@ struct Compiled {
     state: PolicyState,
     workload: bool,
     inc_all_users: bool,
+    exc_all_users: bool,
     inc_guests: bool,
     exc_guests: bool,
     inc_sp_tenant: bool,
@@ -787,6 +788,8 @@ impl Compiled {
             state: p.state,
             workload: c.client_applications.is_some(),
             inc_all_users: u.include_users.contains(&UserRef::All),
+            // `All` in excludeUsers is refused by `validate`; if stored anyway it excludes all.
+            exc_all_users: u.exclude_users.contains(&UserRef::All),
             inc_guests: u.include_users.contains(&UserRef::GuestsOrExternalUsers),
             exc_guests: u.exclude_users.contains(&UserRef::GuestsOrExternalUsers),
             inc_sp_tenant,
@@ -838,7 +841,7 @@ impl Compiled {
                 if !included {
                     return Err(NotApplied::UserNotIncluded);
                 }
-                if f & F_EXC_USER != 0 {
+                if self.exc_all_users || f & F_EXC_USER != 0 {
                     return Err(NotApplied::UserExcluded(Exclusion::User));
                 }
                 if self.exc_guests && u.is_guest {

@@ -17,7 +17,7 @@ pub mod totp;
 pub mod validate;
 
 #[cfg(test)]
-mod evaluate_tests;
+mod tests;
 
 pub use evaluate::{
     evaluate, ConditionalAccessStatus, Control, ControlSet, DeviceState, DeviceTrustType,
@@ -28,4 +28,6 @@ pub use location::{
     client_ip_from, parse_cidr, resolve_location, LocationFacts, NamedLocation, NamedLocationKind,
 };
 pub use model::*;
-pub use validate::{validate, would_block_all_admins, would_block_caller, PolicyError};
+pub use validate::{
+    parse_control, parse_value, validate, would_block_all_admins, would_block_caller, PolicyError,
+};

@@ -1,1 +1,0 @@
-//! Table and property tests for the Conditional Access evaluator.
