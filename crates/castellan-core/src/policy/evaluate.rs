@@ -23,7 +23,9 @@
 //! Cost: `PolicySet::new` indexes every id a policy names (users, groups, roles, apps,
 //! service principals, named locations) once; `PolicySet::evaluate` looks up only the
 //! sign-in's own ids (user, its transitive groups and roles, resource, locations) and then
-//! reads per-policy bit flags. No per-policy allocation; the result holds one vector.
+//! reads per-policy bit flags. Nothing is allocated per policy: an evaluation makes one flag
+//! vector, the result vector and, when the outcome is not allow, the list of policies behind
+//! it (`bench --ca`: a few microseconds for 195 policies).
 
 use core::net::IpAddr;
 use std::collections::HashMap;
@@ -329,7 +331,8 @@ pub struct SignInContext<'a> {
     pub resource_app_id: AppId,
     /// The client's type.
     pub client_app_type: ClientAppType,
-    /// The client's address (see `location::client_ip_from`).
+    /// The client's address (see `location::client_ip_from`); carried for the sign-in log,
+    /// matching uses `location`, resolved from it once per sign-in.
     pub ip: Option<IpAddr>,
     /// Named locations matched, trust and country (see `location::resolve_location`).
     pub location: &'a LocationFacts,
@@ -942,6 +945,8 @@ impl Compiled {
                 }
             }
         }
+        // Sign-in and user risk describe users, service-principal risk workloads; on the other
+        // kind of sign-in the condition is ignored (`validate` refuses such mixtures).
         match ctx.subject {
             Subject::User(u) => {
                 if self.sign_in_risk != 0 && self.sign_in_risk & ctx.sign_in_risk.bit() == 0 {
