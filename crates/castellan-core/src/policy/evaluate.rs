@@ -709,6 +709,8 @@ const F_EXC_SP: u16 = 1 << 9;
 const F_INC_LOC: u16 = 1 << 10;
 const F_EXC_LOC: u16 = 1 << 11;
 
+type IdMap<V> = HashMap<Key, V>;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Key {
     User(ObjectId),
@@ -1028,14 +1030,14 @@ fn unsatisfied(grant: ControlSet, op: GrantOperator, reauth: bool, have: Control
 pub struct PolicySet {
     policies: Vec<ConditionalAccessPolicy>,
     compiled: Vec<Compiled>,
-    index: HashMap<Key, Vec<(u32, u16)>>,
+    index: IdMap<Vec<(u32, u16)>>,
 }
 
 impl PolicySet {
     /// Indexes `policies` (in the order given, which is the report order).
     pub fn new(policies: Vec<ConditionalAccessPolicy>) -> Self {
         let compiled = policies.iter().map(Compiled::new).collect();
-        let mut index: HashMap<Key, Vec<(u32, u16)>> = HashMap::new();
+        let mut index: IdMap<Vec<(u32, u16)>> = IdMap::default();
         for (i, p) in policies.iter().enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
             let mut add = |k: Key, f: u16| {
