@@ -1222,15 +1222,15 @@ impl PolicySet {
             let reauth = c.window.is_some();
             e.unsatisfied = unsatisfied(c.grant, c.operator, reauth, have);
             let u = e.unsatisfied;
-            // What the user would be asked for: an OR policy with an interactive option is
-            // satisfied by that option.
+            // What the user would be asked for: an OR policy with an interactive grant option
+            // is satisfied by that option (plus re-authentication, which is not an option).
+            let reauth_bit = ControlSet::EMPTY.with(Control::Reauthentication);
+            let options = u.difference(reauth_bit);
             let step = match c.operator {
-                GrantOperator::Or if !u.interactive().is_empty() && !u.contains(Control::Block) => {
-                    let mut s = u.interactive();
-                    if u.contains(Control::Reauthentication) {
-                        s = s.with(Control::Reauthentication);
-                    }
-                    s
+                GrantOperator::Or
+                    if !options.interactive().is_empty() && !u.contains(Control::Block) =>
+                {
+                    options.interactive().union(u.intersection(reauth_bit))
                 }
                 _ => u,
             };

@@ -952,6 +952,31 @@ fn a_report_only_frequency_does_not_shorten_enforced_windows() {
 }
 
 #[test]
+fn re_authentication_is_not_an_or_option() {
+    use BuiltInControl::*;
+    // OR of device controls with a frequency: signing in again does not make the device
+    // compliant, so report-only says failure, not "user action required".
+    let devices = requires(GrantOperator::Or, &[CompliantDevice, DomainJoinedDevice]).with(|p| {
+        p.state = PolicyState::ReportOnly;
+        sif(p, 1, FrequencyUnit::Hours);
+    });
+    let old = Ctx::user().password_ago(7200);
+    check(
+        &[devices.clone()],
+        &old,
+        "allow | P1=reportOnlyFailure | notApplied",
+    );
+    // With an MFA option, MFA plus a fresh sign-in would do.
+    let mfa_or_device =
+        devices.with(|p| p.grant_controls = grant(GrantOperator::Or, &[Mfa, CompliantDevice]));
+    check(
+        &[mfa_or_device],
+        &old,
+        "allow | P1=reportOnlyInterrupted | notApplied",
+    );
+}
+
+#[test]
 fn session_decision_takes_the_strictest() {
     let mut a = pol(1);
     sif(&mut a, 8, FrequencyUnit::Hours);
