@@ -681,7 +681,7 @@ fn ca_bench(seconds: u64, out: Option<&std::path::Path>) -> Result<()> {
         let mut state = PolicyState::Enabled;
         match i % 13 {
             // MFA for a few groups on a few apps.
-            0 | 1 | 2 => {
+            0..=2 => {
                 users.include_users.clear();
                 users.include_groups = (0..5).map(|_| oid(0x2, next() % GROUPS)).collect();
                 c.applications.include_applications =
