@@ -17,6 +17,9 @@ struct Args {
     /// Run only the in-process Azure RBAC engine benchmark.
     #[arg(long)]
     rbac: bool,
+    /// Run only the in-process Conditional Access evaluator benchmark.
+    #[arg(long)]
+    ca: bool,
     /// Seconds per measurement.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
@@ -46,6 +49,9 @@ fn main() -> Result<()> {
     let args = Args::parse();
     if args.rbac {
         return rbac_bench(args.out.as_deref());
+    }
+    if args.ca {
+        return ca_bench(args.seconds, args.out.as_deref());
     }
     let dir = std::env::temp_dir().join(format!("castellan-bench-{}", std::process::id()));
     let server_rt = tokio::runtime::Builder::new_multi_thread()
@@ -593,6 +599,364 @@ fn rbac_bench(out: Option<&std::path::Path>) -> Result<()> {
             "baseline_scan_p50_us": (s50 * 100.0).round() / 100.0, "ratio_p50_to_scan": (p50 / s50 * 10.0).round() / 10.0, "allowed": allowed}));
     }
     let summary = json!({"rbac": rows});
+    if let Some(p) = out {
+        std::fs::write(p, serde_json::to_string_pretty(&summary)?)?;
+    }
+    Ok(())
+}
+
+/// The Conditional Access evaluator in-process: 195 varied policies (MFA for groups, roles and
+/// apps; block legacy authentication; locations; platforms; risk; compliant device; report-only
+/// and disabled ones; workload-identity blocks), 50 named locations, 2,000 groups; p50/p99 per
+/// `PolicySet::evaluate` over rotating realistic user contexts (20–60 transitive groups), against
+/// the cost of one RS256 signature of a token-sized message on the same core in the same run.
+fn ca_bench(seconds: u64, out: Option<&std::path::Path>) -> Result<()> {
+    use castellan_core::policy::*;
+    use castellan_core::{AppId, ObjectId, Timestamp};
+
+    // Deterministic pseudo-random numbers (no RNG dependency in the measurement).
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let oid = |kind: u64, n: u64| ObjectId::from_uuid(uuid::Uuid::from_u64_pair(kind, n));
+    let aid = |n: u64| AppId::from_uuid(uuid::Uuid::from_u64_pair(0xA, n));
+    let role = |n: u64| uuid::Uuid::from_u64_pair(0xB, n);
+    const GROUPS: u64 = 2_000;
+    const APPS: u64 = 100;
+    const LOCATIONS: u64 = 50;
+    let break_glass = oid(0x6, 0);
+
+    // Named locations: 40 IP ranges (a quarter trusted), 10 country lists.
+    let mut named = Vec::new();
+    for i in 0..LOCATIONS {
+        let kind = if i < 40 {
+            let ranges = (0..4)
+                .map(|j| parse_cidr(&format!("10.{i}.{}.0/24", j * 16)))
+                .chain(std::iter::once(parse_cidr(&format!("2001:db8:{i:x}::/48"))))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow!(e))?;
+            NamedLocationKind::Ip {
+                ranges,
+                is_trusted: i % 4 == 0,
+            }
+        } else {
+            NamedLocationKind::Country {
+                countries: vec!["KP".into(), format!("C{i}")],
+                include_unknown: i == 49,
+            }
+        };
+        named.push(NamedLocation {
+            id: oid(0x5, i),
+            display_name: format!("L{i}"),
+            kind,
+        });
+    }
+
+    let grant = |op: GrantOperator, c: &[BuiltInControl]| {
+        Some(GrantControls {
+            operator: op,
+            built_in_controls: c.to_vec(),
+            authentication_strength: None,
+        })
+    };
+    let mut policies = Vec::with_capacity(195);
+    for i in 0..195u64 {
+        let mut users = UsersCondition {
+            include_users: vec![UserRef::All],
+            exclude_groups: vec![break_glass],
+            ..Default::default()
+        };
+        let mut c = Conditions {
+            applications: ApplicationsCondition {
+                include_applications: vec![AppRef::All],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut g = grant(GrantOperator::And, &[BuiltInControl::Mfa]);
+        let mut session = None;
+        let mut state = PolicyState::Enabled;
+        match i % 13 {
+            // MFA for a few groups on a few apps.
+            0..=2 => {
+                users.include_users.clear();
+                users.include_groups = (0..5).map(|_| oid(0x2, next() % GROUPS)).collect();
+                c.applications.include_applications =
+                    (0..3).map(|_| AppRef::Id(aid(next() % APPS))).collect();
+            }
+            // Admin roles: MFA with a 4-hour sign-in frequency.
+            3 => {
+                users.include_users.clear();
+                users.include_roles = (0..4).map(|_| role(next() % 30)).collect();
+                session = Some(SessionControls {
+                    sign_in_frequency: Some(SignInFrequency {
+                        value: 4,
+                        unit: FrequencyUnit::Hours,
+                        interval: FrequencyInterval::TimeBased,
+                        is_enabled: true,
+                    }),
+                    persistent_browser: None,
+                });
+            }
+            // Block legacy authentication.
+            4 => {
+                c.client_app_types = vec![ClientAppType::ExchangeActiveSync, ClientAppType::Other];
+                g = grant(GrantOperator::Or, &[BuiltInControl::Block]);
+            }
+            // MFA outside trusted locations; block some countries.
+            5 => {
+                c.locations = Some(LocationsCondition {
+                    include_locations: vec![LocationRef::All],
+                    exclude_locations: vec![
+                        LocationRef::AllTrusted,
+                        LocationRef::Id(oid(0x5, next() % 40)),
+                    ],
+                });
+            }
+            6 => {
+                c.locations = Some(LocationsCondition {
+                    include_locations: vec![LocationRef::Id(oid(0x5, 40 + next() % 10))],
+                    exclude_locations: vec![],
+                });
+                g = grant(GrantOperator::Or, &[BuiltInControl::Block]);
+            }
+            // Compliant device or MFA on mobile platforms for an app.
+            7 => {
+                c.platforms = Some(PlatformsCondition {
+                    include_platforms: vec![DevicePlatform::Android, DevicePlatform::IOS],
+                    exclude_platforms: vec![],
+                });
+                c.applications.include_applications = vec![AppRef::Id(aid(next() % APPS))];
+                g = grant(
+                    GrantOperator::Or,
+                    &[BuiltInControl::CompliantDevice, BuiltInControl::Mfa],
+                );
+            }
+            // Risk-based.
+            8 => c.sign_in_risk_levels = vec![RiskLevel::Medium, RiskLevel::High],
+            9 => {
+                c.user_risk_levels = vec![RiskLevel::High];
+                g = grant(
+                    GrantOperator::And,
+                    &[BuiltInControl::Mfa, BuiltInControl::PasswordChange],
+                );
+            }
+            // Report-only compliant device for a group, excluding guests.
+            10 => {
+                state = PolicyState::ReportOnly;
+                users.exclude_users = vec![UserRef::GuestsOrExternalUsers];
+                users.include_groups = vec![oid(0x2, next() % GROUPS)];
+                g = grant(GrantOperator::And, &[BuiltInControl::CompliantDevice]);
+            }
+            // Disabled experiments.
+            11 => {
+                state = PolicyState::Disabled;
+                g = grant(GrantOperator::Or, &[BuiltInControl::Block]);
+            }
+            // Workload identities: block service principals outside trusted locations.
+            _ => {
+                users = UsersCondition {
+                    include_users: vec![UserRef::None],
+                    ..Default::default()
+                };
+                c.client_applications = Some(ClientApplicationsCondition {
+                    include_service_principals: vec![ServicePrincipalRef::InMyTenant],
+                    exclude_service_principals: vec![],
+                });
+                c.locations = Some(LocationsCondition {
+                    include_locations: vec![LocationRef::All],
+                    exclude_locations: vec![LocationRef::AllTrusted],
+                });
+                g = grant(GrantOperator::Or, &[BuiltInControl::Block]);
+            }
+        }
+        c.users = users;
+        policies.push(ConditionalAccessPolicy {
+            id: oid(0x9, i),
+            display_name: format!("CA{i:03}"),
+            state,
+            conditions: c,
+            grant_controls: g,
+            session_controls: session,
+        });
+    }
+    for p in &policies {
+        validate(p).map_err(|e| anyhow!("bench policy {} is invalid: {e}", p.display_name))?;
+    }
+    let t = Instant::now();
+    let set = PolicySet::new(policies);
+    let build = t.elapsed();
+
+    // 64 realistic contexts: members of 20–60 groups (transitive), some admins, mostly
+    // browsers on Windows/macOS from office or home networks, MFA done within the last day.
+    let now = Timestamp::from_secs(1_800_000_000);
+    struct Owned {
+        user: ObjectId,
+        groups: Vec<ObjectId>,
+        roles: Vec<uuid::Uuid>,
+        facts: LocationFacts,
+        resource: AppId,
+        platform: DevicePlatform,
+        client: ClientAppType,
+        mfa_ago: i64,
+    }
+    let mut owned = Vec::new();
+    let mut resolve_lat = Vec::new();
+    for k in 0..64u64 {
+        let n_groups = 20 + next() % 41;
+        let groups: Vec<ObjectId> = (0..n_groups).map(|_| oid(0x2, next() % GROUPS)).collect();
+        let roles = if k % 8 == 0 {
+            vec![role(next() % 30)]
+        } else {
+            vec![]
+        };
+        let ip: std::net::IpAddr = if k % 3 == 0 {
+            format!("10.{}.16.{}", next() % 40, next() % 250).parse()?
+        } else {
+            format!("203.0.113.{}", next() % 250).parse()?
+        };
+        let country = if k % 5 == 0 { "US" } else { "DE" };
+        let t = Instant::now();
+        let facts = resolve_location(&named, Some(ip), Some(country));
+        resolve_lat.push(t.elapsed());
+        owned.push(Owned {
+            user: oid(0x1, next() % 10_000),
+            groups,
+            roles,
+            facts,
+            resource: aid(next() % APPS),
+            platform: [
+                DevicePlatform::Windows,
+                DevicePlatform::MacOS,
+                DevicePlatform::IOS,
+            ][(k % 3) as usize],
+            client: if k % 16 == 0 {
+                ClientAppType::Other
+            } else if k % 2 == 0 {
+                ClientAppType::Browser
+            } else {
+                ClientAppType::MobileAppsAndDesktopClients
+            },
+            mfa_ago: (next() % 86_400) as i64,
+        });
+    }
+    let contexts: Vec<SignInContext<'_>> = owned
+        .iter()
+        .map(|o| SignInContext {
+            subject: Subject::User(UserSubject {
+                id: o.user,
+                is_guest: false,
+                groups: &o.groups,
+                roles: &o.roles,
+                risk: RiskLevel::None,
+                mfa_registered: true,
+            }),
+            client_app_id: o.resource,
+            resource_app_id: o.resource,
+            client_app_type: o.client,
+            ip: None,
+            location: &o.facts,
+            platform: Some(o.platform),
+            device: DeviceState::Registered {
+                is_compliant: true,
+                trust_type: DeviceTrustType::AzureAd,
+            },
+            sign_in_risk: RiskLevel::None,
+            satisfied: Satisfied {
+                password_at: Some(now),
+                mfa_at: Some(now.plus_secs(-o.mfa_ago)),
+                ..Satisfied::default()
+            },
+            now,
+        })
+        .collect();
+
+    // Baseline, same run: RS256 over a token-sized message with an RSA-2048 key on one core
+    // (aws-lc-rs, as the server's KeyRing signs).
+    let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+        .map_err(|_| anyhow!("RSA key generation failed"))?;
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let msg = vec![b'x'; 900];
+    let mut sig = vec![0u8; key.public_modulus_len()];
+    // Each signature timed on its own, half before and half after the evaluations, so both
+    // sides see the same machine load; the median is compared with the evaluation's median.
+    let mut sign_lat = Vec::new();
+    let mut sign_for = |secs: f64, out: &mut Vec<Duration>| -> Result<()> {
+        let t0 = Instant::now();
+        while t0.elapsed().as_secs_f64() < secs {
+            let t = Instant::now();
+            key.sign(
+                &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+                &rng,
+                &msg,
+                &mut sig,
+            )
+            .map_err(|_| anyhow!("signing failed"))?;
+            out.push(t.elapsed());
+        }
+        Ok(())
+    };
+    let half = seconds.clamp(2, 10) as f64 / 2.0;
+    sign_for(half, &mut sign_lat)?;
+
+    // Warm up, then measure each evaluation.
+    let mut outcomes = [0usize; 3];
+    for c in contexts.iter().cycle().take(10_000) {
+        std::hint::black_box(set.evaluate(c));
+    }
+    let n = 200_000;
+    let mut lat = Vec::with_capacity(n);
+    for c in contexts.iter().cycle().take(n) {
+        let t = Instant::now();
+        let e = set.evaluate(std::hint::black_box(c));
+        let d = t.elapsed();
+        outcomes[match e.outcome {
+            Outcome::Allow => 0,
+            Outcome::Block { .. } => 1,
+            Outcome::RequireControls { .. } => 2,
+        }] += 1;
+        std::hint::black_box(&e);
+        lat.push(d);
+    }
+    sign_for(half, &mut sign_lat)?;
+    sign_lat.sort();
+    let sign_us = percentile(&sign_lat, 0.5) * 1000.0;
+    lat.sort();
+    resolve_lat.sort();
+    let (p50, p99) = (
+        percentile(&lat, 0.5) * 1000.0,
+        percentile(&lat, 0.99) * 1000.0,
+    );
+    let resolve_p50 = percentile(&resolve_lat, 0.5) * 1000.0;
+    let applied: f64 = contexts
+        .iter()
+        .map(|c| {
+            set.evaluate(c)
+                .policies
+                .iter()
+                .filter(|p| p.result.applied())
+                .count() as f64
+        })
+        .sum::<f64>()
+        / contexts.len() as f64;
+    println!("ca: {} policies indexed in {:.2} ms; {} named locations resolved in {resolve_p50:.2} µs (p50)", set.len(), build.as_secs_f64() * 1000.0, named.len());
+    println!("ca: evaluate p50 {p50:.2} µs  p99 {p99:.2} µs  ({n} evaluations, {applied:.1} policies apply on average; allow/block/controls = {}/{}/{})", outcomes[0], outcomes[1], outcomes[2]);
+    println!("ca: RS256 sign p50 (1 core, same run, {} signatures) {sign_us:.1} µs → evaluation p50 = {:.2}% of a token signature, p99 = {:.2}%", sign_lat.len(), p50 / sign_us * 100.0, p99 / sign_us * 100.0);
+    let summary = json!({"ca": {
+        "policies": set.len(), "named_locations": named.len(), "contexts": contexts.len(), "evaluations": n,
+        "build_ms": (build.as_secs_f64() * 1e5).round() / 100.0,
+        "p50_us": (p50 * 100.0).round() / 100.0, "p99_us": (p99 * 100.0).round() / 100.0,
+        "resolve_location_p50_us": (resolve_p50 * 100.0).round() / 100.0,
+        "avg_policies_applied": (applied * 10.0).round() / 10.0,
+        "outcomes": {"allow": outcomes[0], "block": outcomes[1], "require_controls": outcomes[2]},
+        "rs256_sign_p50_us": (sign_us * 10.0).round() / 10.0, "rs256_signatures": sign_lat.len(),
+        "p50_percent_of_sign": (p50 / sign_us * 10000.0).round() / 100.0,
+        "p99_percent_of_sign": (p99 / sign_us * 10000.0).round() / 100.0,
+    }});
     if let Some(p) = out {
         std::fs::write(p, serde_json::to_string_pretty(&summary)?)?;
     }

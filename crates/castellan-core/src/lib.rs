@@ -24,6 +24,7 @@ pub mod graph_rules;
 pub mod ids;
 pub mod model;
 pub mod ops;
+pub mod policy;
 pub mod secret;
 pub mod store;
 pub mod time;
