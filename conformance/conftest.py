@@ -171,6 +171,9 @@ class Graph:
     def patch(self, path, body):
         return requests.patch(self.base + path, headers=self.h, json=body)
 
+    def delete(self, path):
+        return requests.delete(self.base + path, headers=self.h)
+
 
 @pytest.fixture(scope="session")
 def graph(demo, admin_token):

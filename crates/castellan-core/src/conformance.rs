@@ -2019,6 +2019,13 @@ pub async fn grants_and_sign_ins(s: &dyn Store, seed: u64) {
         correlation_id: "cid".into(),
         authentication_requirement: "singleFactorAuthentication".into(),
         conditional_access_status: "notApplied".into(),
+        applied_policies: vec![AppliedPolicy {
+            id: "p1".into(),
+            display_name: "MFA".into(),
+            result: "reportOnlyFailure".into(),
+            enforced_grant_controls: vec!["mfa".into()],
+            enforced_session_controls: vec![],
+        }],
         is_service_principal: false,
     };
     let a = rec(t.id, 1_000, 0);

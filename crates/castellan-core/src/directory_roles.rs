@@ -125,6 +125,10 @@ pub fn required_action(area: Area, access: Access) -> Option<&'static str> {
         (RoleManagement, Write) => {
             Some("microsoft.directory/roleAssignments/allProperties/allTasks")
         }
+        (ConditionalAccess, Read) => {
+            Some("microsoft.directory/conditionalAccessPolicies/standard/read")
+        }
+        (ConditionalAccess, Write) => Some("microsoft.directory/conditionalAccessPolicies/create"),
     }
 }
 

@@ -13,6 +13,8 @@ pub enum Area {
     AuditLogs,
     /// Directory role assignments.
     RoleManagement,
+    /// Conditional Access policies and named locations.
+    ConditionalAccess,
     /// The signed-in user's own profile (`/me`).
     Me,
 }
@@ -67,6 +69,8 @@ pub fn permissions_for(area: Area, access: Access) -> &'static [&'static str] {
             "Directory.ReadWrite.All",
         ],
         (RoleManagement, Write) => &["RoleManagement.ReadWrite.Directory"],
+        (ConditionalAccess, Read) => &["Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"],
+        (ConditionalAccess, Write) => &["Policy.ReadWrite.ConditionalAccess"],
         (Me, Read) => &[
             "User.Read",
             "User.ReadWrite",

@@ -123,6 +123,10 @@ pub enum Change {
     InsertDenyAssignment(crate::model::StoredDenyAssignment),
     /// Delete a deny assignment (NotFound if absent).
     DeleteDenyAssignment(TenantId, String),
+    /// Create or replace a policy document (Conflict if another of its kind has the name).
+    PutPolicyDocument(crate::model::PolicyDocument),
+    /// Delete a policy document (NotFound if absent).
+    DeletePolicyDocument(TenantId, ObjectId),
 }
 
 /// Writes and their audit records, committed together or not at all.
@@ -334,6 +338,13 @@ pub trait Store: Send + Sync {
         &self,
         t: TenantId,
     ) -> Result<Vec<crate::model::StoredDenyAssignment>, StoreError>;
+
+    /// Policy documents of one kind in a tenant, ordered by creation.
+    async fn policy_documents(
+        &self,
+        t: TenantId,
+        kind: crate::model::PolicyDocumentKind,
+    ) -> Result<Vec<crate::model::PolicyDocument>, StoreError>;
 
     /// Appends sign-in records (one transaction).
     async fn insert_sign_ins(&self, records: &[SignIn]) -> Result<(), StoreError>;

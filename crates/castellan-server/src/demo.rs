@@ -26,6 +26,9 @@ pub const DEMO_APP_PERMISSIONS: &[&str] = &[
     "Application.ReadWrite.All",
     "RoleManagement.ReadWrite.Directory",
     "AuditLog.Read.All",
+    "Policy.ReadWrite.ConditionalAccess",
+    "Policy.Read.All",
+    "IdentityRiskyUser.ReadWrite.All",
 ];
 
 fn e(x: impl std::fmt::Display) -> anyhow_lite::Error {
@@ -522,6 +525,41 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
             .await
             .map_err(e)?;
     }
+    // Conditional Access: a trusted "Office" named location and a report-only example policy
+    // (nothing enforced: the demo must work out of the box).
+    let office = castellan_core::policy::NamedLocation {
+        id: env.new_id(),
+        display_name: "Office (demo)".into(),
+        kind: castellan_core::policy::NamedLocationKind::Ip {
+            ranges: vec![castellan_core::policy::parse_cidr("10.20.0.0/16").map_err(e)?],
+            is_trusted: true,
+        },
+    };
+    let office_doc =
+        castellan_wire::graph::conditional_access::render_named_location(&office, "", "")
+            .to_string();
+    castellan_core::ops::conditional_access::put_named_location(&mut env, &t, &office, office_doc)
+        .await
+        .map_err(e)?;
+    let example = serde_json::json!({
+        "displayName": "Require MFA outside the office (report-only example)",
+        "state": "enabledForReportingButNotEnforced",
+        "conditions": {
+            "users": {"includeUsers": ["All"], "excludeUsers": [created.admin.id.to_string()]},
+            "applications": {"includeApplications": ["All"]},
+            "clientAppTypes": ["all"],
+            "locations": {"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]},
+        },
+        "grantControls": {"operator": "OR", "builtInControls": ["mfa"]},
+    });
+    let policy_id = env.new_id();
+    let policy = castellan_wire::graph::conditional_access::parse_policy(&example, policy_id)
+        .map_err(|x| e(x.message))?;
+    let policy_doc =
+        castellan_wire::graph::conditional_access::render_policy(&policy, "", "").to_string();
+    castellan_core::ops::conditional_access::put_policy(&mut env, &t, &policy, policy_doc, false)
+        .await
+        .map_err(e)?;
     let blob_dir = data_dir.join("sample-blobs").join(account).join("docs");
     std::fs::create_dir_all(&blob_dir).map_err(e)?;
     std::fs::write(
@@ -600,6 +638,7 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
             "principal_id": web_principal.to_string(),
             "env": {"IDENTITY_ENDPOINT": format!("{origin}/msi/token"), "IDENTITY_HEADER": web_secret},
         },
+        "conditional_access": {"office_location_id": office.id.to_string(), "example_policy_id": policy_id.to_string()},
         "blob_store_app": {"app_id": blob_app.app_id.to_string(), "secret": blob_secret.secret_text.expose(), "service_principal_id": blob_sp.id.to_string()},
         "groups": {"all_staff": all.id.to_string(), "engineering": eng.id.to_string(), "sre": sre.id.to_string(), "sales": sales.id.to_string(), "finance": finance.id.to_string()},
     });

@@ -5,6 +5,7 @@
 //! anything that shapes bytes belongs in `castellan-wire`.
 
 pub mod assertion;
+pub mod ca;
 pub mod config;
 pub mod crypto;
 pub mod demo;

@@ -118,6 +118,7 @@ impl Attempt {
             correlation_id: self.correlation_id.clone(),
             authentication_requirement: "singleFactorAuthentication".into(),
             conditional_access_status: "notApplied".into(),
+            applied_policies: vec![],
             is_service_principal: false,
         }
     }

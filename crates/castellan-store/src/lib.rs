@@ -85,6 +85,10 @@ CREATE UNIQUE INDEX azure_role_definitions_name ON azure_role_definitions (tenan
 CREATE TABLE deny_assignments (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX deny_assignments_tenant ON deny_assignments (tenant_id);
 "#,
+    r#"
+CREATE TABLE policy_documents (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, kind TEXT NOT NULL, name_lower TEXT NOT NULL, created BIGINT NOT NULL, data TEXT NOT NULL);
+CREATE UNIQUE INDEX policy_documents_name ON policy_documents (tenant_id, kind, name_lower);
+"#,
 ];
 
 /// The engine-specific part: only connection set-up differs.
@@ -330,6 +334,9 @@ fn conflict_message(sql: &str) -> String {
         "app_role_assignments" => "the app role is already assigned to this principal".into(),
         "tenant_domains" => "the domain belongs to another tenant".into(),
         "arm_resources" => "a resource with this id already exists".into(),
+        "policy_documents" => {
+            "a policy or named location with this displayName already exists in the tenant".into()
+        }
         "azure_role_assignments" => {
             "RoleAssignmentExists: the role assignment already exists".into()
         }
@@ -527,6 +534,29 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
                 "DELETE FROM deny_assignments WHERE tenant_id = $1 AND id = $2",
                 &[s(t), Arg::S(id.clone())],
                 "denyAssignment",
+            )
+            .await?;
+        }
+        Change::PutPolicyDocument(d) => {
+            exec(
+                tx,
+                "DELETE FROM policy_documents WHERE tenant_id = $1 AND id = $2",
+                &[s(d.tenant_id), s(d.id)],
+            )
+            .await?;
+            exec(
+                tx,
+                "INSERT INTO policy_documents (id, tenant_id, kind, name_lower, created, data) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[s(d.id), s(d.tenant_id), Arg::S(d.kind.as_str().into()), Arg::S(d.display_name.to_lowercase()), Arg::I(d.created.millis()), Arg::S(json(&PolicyDoc::from(d))?)],
+            )
+            .await?;
+        }
+        Change::DeletePolicyDocument(t, id) => {
+            must_touch(
+                tx,
+                "DELETE FROM policy_documents WHERE tenant_id = $1 AND id = $2",
+                &[s(t), s(id)],
+                "policy",
             )
             .await?;
         }
@@ -1302,6 +1332,19 @@ impl Store for SqlStore {
             .await?)
     }
 
+    async fn policy_documents(
+        &self,
+        t: TenantId,
+        kind: PolicyDocumentKind,
+    ) -> Result<Vec<PolicyDocument>, StoreError> {
+        all(self
+            .docs::<PolicyDoc>(
+                "SELECT data FROM policy_documents WHERE tenant_id = $1 AND kind = $2 ORDER BY created, id",
+                &[&t.to_string(), kind.as_str()],
+            )
+            .await?)
+    }
+
     async fn custom_roles(&self, t: TenantId) -> Result<Vec<CustomRoleDefinition>, StoreError> {
         all(self
             .docs::<CustomRoleDoc>(
@@ -1593,6 +1636,15 @@ impl TryFrom<GrantDoc> for Grant {
 }
 
 #[derive(Serialize, Deserialize)]
+struct AppliedDoc {
+    id: String,
+    name: String,
+    result: String,
+    grant: Vec<String>,
+    session: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
 struct SignInDoc {
     id: String,
     tenant_id: String,
@@ -1613,6 +1665,8 @@ struct SignInDoc {
     correlation_id: String,
     authentication_requirement: String,
     conditional_access_status: String,
+    #[serde(default)]
+    applied: Vec<AppliedDoc>,
     service_principal: bool,
 }
 
@@ -1638,6 +1692,17 @@ impl From<&SignIn> for SignInDoc {
             correlation_id: r.correlation_id.clone(),
             authentication_requirement: r.authentication_requirement.clone(),
             conditional_access_status: r.conditional_access_status.clone(),
+            applied: r
+                .applied_policies
+                .iter()
+                .map(|a| AppliedDoc {
+                    id: a.id.clone(),
+                    name: a.display_name.clone(),
+                    result: a.result.clone(),
+                    grant: a.enforced_grant_controls.clone(),
+                    session: a.enforced_session_controls.clone(),
+                })
+                .collect(),
             service_principal: r.is_service_principal,
         }
     }
@@ -1666,6 +1731,17 @@ impl TryFrom<SignInDoc> for SignIn {
             correlation_id: d.correlation_id,
             authentication_requirement: d.authentication_requirement,
             conditional_access_status: d.conditional_access_status,
+            applied_policies: d
+                .applied
+                .into_iter()
+                .map(|a| AppliedPolicy {
+                    id: a.id,
+                    display_name: a.name,
+                    result: a.result,
+                    enforced_grant_controls: a.grant,
+                    enforced_session_controls: a.session,
+                })
+                .collect(),
             is_service_principal: d.service_principal,
         })
     }
@@ -2657,6 +2733,46 @@ impl TryFrom<CustomRoleDoc> for CustomRoleDefinition {
             allowed_resource_actions: d.actions,
             is_enabled: d.enabled,
             created: Timestamp(d.created),
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct PolicyDoc {
+    id: String,
+    tenant_id: String,
+    kind: String,
+    display_name: String,
+    document: String,
+    created: i64,
+    modified: i64,
+}
+
+impl From<&PolicyDocument> for PolicyDoc {
+    fn from(d: &PolicyDocument) -> Self {
+        Self {
+            id: d.id.to_string(),
+            tenant_id: d.tenant_id.to_string(),
+            kind: d.kind.as_str().into(),
+            display_name: d.display_name.clone(),
+            document: d.document.clone(),
+            created: d.created.millis(),
+            modified: d.modified.millis(),
+        }
+    }
+}
+
+impl TryFrom<PolicyDoc> for PolicyDocument {
+    type Error = StoreError;
+    fn try_from(d: PolicyDoc) -> Result<Self, StoreError> {
+        Ok(PolicyDocument {
+            id: oid(&d.id)?,
+            tenant_id: tid(&d.tenant_id)?,
+            kind: PolicyDocumentKind::parse(&d.kind).ok_or_else(|| backend("bad policy kind"))?,
+            display_name: d.display_name,
+            document: d.document,
+            created: Timestamp(d.created),
+            modified: Timestamp(d.modified),
         })
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod application;
 pub mod group;
+pub mod policy_document;
 pub mod resource;
 pub mod service_principal;
 pub mod session;
@@ -12,6 +13,7 @@ pub mod user;
 
 pub use application::*;
 pub use group::*;
+pub use policy_document::*;
 pub use resource::*;
 pub use service_principal::*;
 pub use session::*;

@@ -156,6 +156,21 @@ pub enum RevokeScope {
     User(TenantId, ObjectId),
 }
 
+/// One entry of a sign-in's `appliedConditionalAccessPolicies`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppliedPolicy {
+    /// Policy id.
+    pub id: String,
+    /// Policy name.
+    pub display_name: String,
+    /// `success`, `failure`, `notApplied`, `notEnabled`, `reportOnlySuccess`, … .
+    pub result: String,
+    /// The grant controls the policy required (Graph's words).
+    pub enforced_grant_controls: Vec<String>,
+    /// The session controls it set.
+    pub enforced_session_controls: Vec<String>,
+}
+
 /// One sign-in attempt, as Graph's `signIn` resource describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignIn {
@@ -197,6 +212,8 @@ pub struct SignIn {
     pub authentication_requirement: String,
     /// `notApplied` until Conditional Access lands.
     pub conditional_access_status: String,
+    /// Graph's `appliedConditionalAccessPolicies`: every policy evaluated for the sign-in.
+    pub applied_policies: Vec<AppliedPolicy>,
     /// User or service principal sign-in.
     pub is_service_principal: bool,
 }

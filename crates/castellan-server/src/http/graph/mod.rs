@@ -4,6 +4,7 @@
 
 pub mod applications;
 pub mod audit;
+pub mod conditional_access;
 pub mod groups;
 pub mod roles;
 pub mod service_principals;
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .merge(service_principals::router())
         .merge(audit::router())
         .merge(roles::router())
+        .merge(conditional_access::router())
 }
 
 /// A Graph error with the request's id, rendered in Graph's shape.

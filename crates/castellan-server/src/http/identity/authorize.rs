@@ -526,6 +526,45 @@ async fn complete(
         }
         Err(TokenError::Store(e)) => return fail(Fail::Unavailable(e.to_string()), &r.cid),
     };
+    // Conditional Access, after the first factor (the password, or the SSO session).
+    let ca = match crate::ca::for_user(
+        s,
+        tenant,
+        user,
+        &crate::ca::UserSignIn {
+            client_app_id: &app.app_id.to_string(),
+            resource: &tokens.access.aud,
+            client_app_type: castellan_core::policy::ClientAppType::Browser,
+            ip: &log.ip,
+            satisfied: castellan_core::policy::Satisfied {
+                password_at: Some(auth_time),
+                ..Default::default()
+            },
+            now: r.at,
+            sign_in_risk: castellan_core::policy::RiskLevel::None,
+            user_risk: castellan_core::policy::RiskLevel::None,
+            platform: None,
+            device: castellan_core::policy::DeviceState::None,
+        },
+    )
+    .await
+    {
+        Ok(d) => d,
+        Err(e) => return fail(Fail::Unavailable(e.to_string()), &r.cid),
+    };
+    if let Some(e) = &ca.error {
+        let mut rec = log.user(
+            Some(&user.user_principal_name),
+            Some(user.id),
+            Some(&user.display_name),
+            Some(&tokens.access.aud),
+            Some(e),
+        );
+        rec.app_display_name = Some(app.display_name.clone());
+        ca.annotate(&mut rec);
+        s.signins.record(rec).await;
+        return fail(Fail::Redirect(clone_target(&a.target), e.clone()), &r.cid);
+    }
     let mut fields = Vec::new();
     let mut code_secret = None;
     if a.code {
@@ -579,6 +618,7 @@ async fn complete(
         None,
     );
     rec.app_display_name = Some(app.display_name.clone());
+    ca.annotate(&mut rec);
     s.signins.record(rec).await;
     respond_to(&a.target, fields)
 }

@@ -427,13 +427,27 @@ pub async fn token(
                 .await
             {
                 Ok(c) => {
+                    // Conditional Access for workload identities (clientApplications).
+                    let ca =
+                        match crate::ca::for_workload(&s, &tenant, c.oid, &c.azp, &c.aud, &ip, at)
+                            .await
+                        {
+                            Ok(d) => d,
+                            Err(e) => return unavailable(&e, &cid, at),
+                        };
+                    if let Some(e) = &ca.error {
+                        let mut rec = attempt.service_principal(Some(&c.aud), Some(e));
+                        ca.annotate(&mut rec);
+                        s.signins.record(rec).await;
+                        return error(e, &cid, at);
+                    }
                     let iss = claims::issuer(&origin, &tenant.id.to_string());
                     let payload = claims::access_token_payload(&c, &iss);
                     match s.keys.sign_jwt(&payload, at) {
                         Ok(jwt) => {
-                            s.signins
-                                .record(attempt.service_principal(Some(&c.aud), None))
-                                .await;
+                            let mut rec = attempt.service_principal(Some(&c.aud), None);
+                            ca.annotate(&mut rec);
+                            s.signins.record(rec).await;
                             no_store(
                                 Json(claims::token_response(&jwt, c.exp.secs() - c.iat.secs()))
                                     .into_response(),
@@ -632,8 +646,54 @@ impl Ctx<'_> {
         r: Result<Issued, TokenError>,
         typed_upn: Option<&str>,
     ) -> Response {
+        let r = match r {
+            Ok(issued) => {
+                // Conditional Access, after the first factor and before any token leaves.
+                let ca = crate::ca::for_user(
+                    self.s,
+                    self.tenant,
+                    &issued.user,
+                    &crate::ca::UserSignIn {
+                        client_app_id: &issued.tokens.access.azp,
+                        resource: &issued.tokens.access.aud,
+                        client_app_type:
+                            castellan_core::policy::ClientAppType::MobileAppsAndDesktopClients,
+                        ip: &self.attempt.ip,
+                        satisfied: castellan_core::policy::Satisfied {
+                            password_at: Some(issued.auth_time),
+                            ..Default::default()
+                        },
+                        now: self.at,
+                        sign_in_risk: castellan_core::policy::RiskLevel::None,
+                        user_risk: castellan_core::policy::RiskLevel::None,
+                        platform: None,
+                        device: castellan_core::policy::DeviceState::None,
+                    },
+                )
+                .await;
+                match ca {
+                    Err(e) => return unavailable(&e, self.cid, self.at),
+                    Ok(d) => {
+                        if let Some(e) = &d.error {
+                            let mut rec = self.attempt.user(
+                                Some(&issued.user.user_principal_name),
+                                Some(issued.user.id),
+                                Some(&issued.user.display_name),
+                                Some(&issued.tokens.access.aud),
+                                Some(e),
+                            );
+                            d.annotate(&mut rec);
+                            self.s.signins.record(rec).await;
+                            return error(e, self.cid, self.at);
+                        }
+                        Ok((issued, d))
+                    }
+                }
+            }
+            Err(e) => Err(e),
+        };
         match r {
-            Ok(issued) => match user_token_body(
+            Ok((issued, ca)) => match user_token_body(
                 self.s,
                 self.origin,
                 self.tenant,
@@ -642,13 +702,14 @@ impl Ctx<'_> {
                 self.at,
             ) {
                 Ok(body) => {
-                    let rec = self.attempt.user(
+                    let mut rec = self.attempt.user(
                         Some(&issued.user.user_principal_name),
                         Some(issued.user.id),
                         Some(&issued.user.display_name),
                         Some(&issued.tokens.access.aud),
                         None,
                     );
+                    ca.annotate(&mut rec);
                     self.s.signins.record(rec).await;
                     no_store(Json(body).into_response())
                 }

@@ -1,0 +1,230 @@
+//! Conditional Access use cases: store policies and named locations (validated, licensed,
+//! guarded against locking every administrator out, audited) and gather what the evaluator
+//! needs to know about a user (transitive groups, directory roles).
+
+use crate::error::DirectoryError;
+use crate::ids::ObjectId;
+use crate::model::{
+    LicenseTier, MembershipGraph, PolicyDocument, PolicyDocumentKind, Tenant, UserType,
+    GLOBAL_ADMINISTRATOR,
+};
+use crate::ops::{target, Env};
+use crate::policy::{self, ConditionalAccessPolicy, NamedLocation, RiskLevel, UserSubject};
+use crate::store::{Change, ChangeSet, Store, StoreError};
+
+/// Azure portal's app id: what "all administrators locked out of the portal" is judged against.
+pub const MANAGEMENT_APP: crate::AppId = crate::AppId::from_uuid(uuid::Uuid::from_u128(
+    0xc44b4083_3bb0_49c1_b47d_974e53cbdf3c,
+));
+
+/// The user's transitive groups and tenant-wide directory roles, for the evaluator.
+pub async fn user_facts(
+    store: &dyn Store,
+    tenant: &Tenant,
+    user: ObjectId,
+) -> Result<(Vec<ObjectId>, Vec<uuid::Uuid>), StoreError> {
+    let graph = MembershipGraph::new(&store.memberships(tenant.id).await?);
+    let groups = graph.transitive_member_of(user);
+    let roles = crate::ops::directory_roles::tenant_wide_roles(store, tenant.id, user).await?;
+    Ok((groups, roles))
+}
+
+fn licensed(tenant: &Tenant, p: &ConditionalAccessPolicy) -> Result<(), DirectoryError> {
+    let c = &p.conditions;
+    let risky = !c.sign_in_risk_levels.is_empty()
+        || !c.user_risk_levels.is_empty()
+        || !c.service_principal_risk_levels.is_empty();
+    match tenant.license {
+        LicenseTier::Free => Err(DirectoryError::Forbidden(
+            "Conditional Access needs Microsoft Entra ID P1 or P2; this tenant is on Free. Raise the tenant's license (operator API) or use security defaults.".into(),
+        )),
+        LicenseTier::P1 if risky => Err(DirectoryError::Forbidden(
+            "Risk conditions (signInRiskLevels, userRiskLevels, servicePrincipalRiskLevels) need Microsoft Entra ID P2; this tenant is on P1.".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The tenant's Global Administrators as evaluator subjects (for the lock-out guard).
+async fn administrators(
+    store: &dyn Store,
+    tenant: &Tenant,
+) -> Result<Vec<(ObjectId, Vec<ObjectId>, Vec<uuid::Uuid>, bool)>, StoreError> {
+    let mut out = Vec::new();
+    for u in store.users(tenant.id).await? {
+        if !u.account_enabled {
+            continue;
+        }
+        let (groups, roles) = user_facts(store, tenant, u.id).await?;
+        if roles.contains(&GLOBAL_ADMINISTRATOR) {
+            out.push((u.id, groups, roles, u.user_type == UserType::Guest));
+        }
+    }
+    Ok(out)
+}
+
+/// Creates or replaces a policy. `document` is its canonical Graph rendering (wire's), which the
+/// store keeps. An enabled policy that would block every Global Administrator is refused unless
+/// `allow_lockout` (break-glass accounts must stay out of reach of a mistake).
+pub async fn put_policy(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    policy: &ConditionalAccessPolicy,
+    document: String,
+    allow_lockout: bool,
+) -> Result<PolicyDocument, DirectoryError> {
+    licensed(tenant, policy)?;
+    policy::validate(policy).map_err(|e| DirectoryError::BadRequest(e.to_string()))?;
+    if policy.state == policy::PolicyState::Enabled && !allow_lockout {
+        let admins = administrators(env.store, tenant).await?;
+        let subjects: Vec<UserSubject<'_>> = admins
+            .iter()
+            .map(|(id, groups, roles, guest)| UserSubject {
+                id: *id,
+                is_guest: *guest,
+                groups,
+                roles,
+                risk: RiskLevel::None,
+                mfa_registered: false,
+            })
+            .collect();
+        if !subjects.is_empty() && policy::would_block_all_admins(policy, &subjects, MANAGEMENT_APP)
+        {
+            return Err(DirectoryError::BadRequest(format!(
+                "This policy would block every Global Administrator ({} of them), you included, with no way back in. Exclude a break-glass account or group (conditions.users.excludeUsers / excludeGroups), create it as enabledForReportingButNotEnforced first, or repeat the request with ?allowAdministratorLockout=true if you really mean it.",
+                subjects.len()
+            )));
+        }
+    }
+    let existing = env
+        .store
+        .policy_documents(tenant.id, PolicyDocumentKind::ConditionalAccessPolicy)
+        .await?;
+    let old = existing.iter().find(|d| d.id == policy.id);
+    let doc = PolicyDocument {
+        id: policy.id,
+        tenant_id: tenant.id,
+        kind: PolicyDocumentKind::ConditionalAccessPolicy,
+        display_name: policy.display_name.clone(),
+        document,
+        created: old.map_or(env.now, |o| o.created),
+        modified: env.now,
+    };
+    let a = env.audit(
+        tenant,
+        "Policy",
+        if old.is_some() {
+            "Update conditional access policy"
+        } else {
+            "Add conditional access policy"
+        },
+        if old.is_some() { "Update" } else { "Add" },
+        vec![target(
+            policy.id,
+            "Policy",
+            Some(&policy.display_name),
+            None,
+            vec![crate::ops::modified(
+                "state",
+                None,
+                Some(policy.state.as_str().to_string()),
+            )],
+        )],
+    );
+    let mut set = ChangeSet::new();
+    set.push(Change::PutPolicyDocument(doc.clone())).audit(a);
+    env.store.commit(set).await.map_err(conflict_as_bad)?;
+    Ok(doc)
+}
+
+fn conflict_as_bad(e: StoreError) -> DirectoryError {
+    match e {
+        StoreError::Conflict(m) => DirectoryError::Conflict(m),
+        other => other.into(),
+    }
+}
+
+/// Deletes a policy or named location (a named location still used by a policy is refused).
+pub async fn delete_document(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    kind: PolicyDocumentKind,
+    id: ObjectId,
+    used_by: &[String],
+) -> Result<(), DirectoryError> {
+    let docs = env.store.policy_documents(tenant.id, kind).await?;
+    let Some(d) = docs.iter().find(|d| d.id == id) else {
+        return Err(crate::ops::not_found(id));
+    };
+    if !used_by.is_empty() {
+        return Err(DirectoryError::BadRequest(format!(
+            "The named location '{}' is used by the policies {}; remove it from them first.",
+            d.display_name,
+            used_by.join(", ")
+        )));
+    }
+    let a = env.audit(
+        tenant,
+        "Policy",
+        match kind {
+            PolicyDocumentKind::ConditionalAccessPolicy => "Delete conditional access policy",
+            PolicyDocumentKind::NamedLocation => "Delete named location",
+        },
+        "Delete",
+        vec![target(id, "Policy", Some(&d.display_name), None, vec![])],
+    );
+    let mut set = ChangeSet::new();
+    set.push(Change::DeletePolicyDocument(tenant.id, id))
+        .audit(a);
+    env.store.commit(set).await?;
+    Ok(())
+}
+
+/// Creates or replaces a named location.
+pub async fn put_named_location(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    location: &NamedLocation,
+    document: String,
+) -> Result<PolicyDocument, DirectoryError> {
+    if tenant.license == LicenseTier::Free {
+        return Err(DirectoryError::Forbidden(
+            "Named locations are part of Conditional Access, which needs Microsoft Entra ID P1 or P2; this tenant is on Free.".into(),
+        ));
+    }
+    let existing = env
+        .store
+        .policy_documents(tenant.id, PolicyDocumentKind::NamedLocation)
+        .await?;
+    let old = existing.iter().find(|d| d.id == location.id);
+    let doc = PolicyDocument {
+        id: location.id,
+        tenant_id: tenant.id,
+        kind: PolicyDocumentKind::NamedLocation,
+        display_name: location.display_name.clone(),
+        document,
+        created: old.map_or(env.now, |o| o.created),
+        modified: env.now,
+    };
+    let a = env.audit(
+        tenant,
+        "Policy",
+        if old.is_some() {
+            "Update named location"
+        } else {
+            "Add named location"
+        },
+        if old.is_some() { "Update" } else { "Add" },
+        vec![target(
+            location.id,
+            "Policy",
+            Some(&location.display_name),
+            None,
+            vec![],
+        )],
+    );
+    let mut set = ChangeSet::new();
+    set.push(Change::PutPolicyDocument(doc.clone())).audit(a);
+    env.store.commit(set).await.map_err(conflict_as_bad)?;
+    Ok(doc)
+}
