@@ -503,7 +503,7 @@ fn rbac_bench(out: Option<&std::path::Path>) -> Result<()> {
     };
     use castellan_core::ObjectId;
     let roles = built_in_roles();
-    let resolve = |id: uuid::Uuid| roles.iter().find(|r| r.id == id);
+    let resolve = |id: uuid::Uuid| castellan_core::azure_rbac::built_in_by_id(id);
     let sub = "/subscriptions/11111111-1111-1111-1111-111111111111";
     let container = |a: usize, c: usize| {
         format!("{sub}/resourceGroups/rg{}/providers/Microsoft.Storage/storageAccounts/acct{a}/blobServices/default/containers/c{c}", a % 50)

@@ -66,6 +66,20 @@ pub fn built_in_roles() -> &'static [AzureRole] {
     })
 }
 
+/// A built-in role by id (hash lookup).
+pub fn built_in_by_id(id: uuid::Uuid) -> Option<&'static AzureRole> {
+    static BY_ID: std::sync::OnceLock<std::collections::HashMap<uuid::Uuid, usize>> =
+        std::sync::OnceLock::new();
+    let map = BY_ID.get_or_init(|| {
+        built_in_roles()
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id, i))
+            .collect()
+    });
+    map.get(&id).and_then(|i| built_in_roles().get(*i))
+}
+
 /// A built-in role by name (case-insensitive).
 pub fn built_in_by_name(name: &str) -> Option<&'static AzureRole> {
     built_in_roles()
@@ -204,8 +218,47 @@ pub struct Assignment {
 /// tenant has, nor on the subscription's 4,000 assignments.
 #[derive(Clone, Debug, Default)]
 pub struct AssignmentIndex {
-    by_scope: std::collections::HashMap<String, Vec<Assignment>>,
-    by_principal: std::collections::HashMap<ObjectId, Vec<Assignment>>,
+    by_scope: std::collections::HashMap<String, ScopeBucket>,
+    by_principal: std::collections::HashMap<ObjectId, Vec<Assignment>, IdHash>,
+}
+
+/// The assignments at one scope, also keyed by principal.
+#[derive(Clone, Debug, Default)]
+struct ScopeBucket {
+    all: Vec<Assignment>,
+    by_principal: std::collections::HashMap<ObjectId, Vec<usize>, IdHash>,
+}
+
+/// Object ids are random GUIDs: folding their bytes is as good a hash as SipHash, and much
+/// cheaper on the check path (the map is built from stored data, not attacker-chosen keys).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IdHash;
+
+/// The hasher of [`IdHash`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IdHasher(u64);
+
+impl std::hash::BuildHasher for IdHash {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            for (d, s) in b.iter_mut().zip(chunk) {
+                *d = *s;
+            }
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(b))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
 }
 
 impl AssignmentIndex {
@@ -219,7 +272,13 @@ impl AssignmentIndex {
                 .entry(a.principal_id)
                 .or_default()
                 .push(a.clone());
-            idx.by_scope.entry(a.scope.clone()).or_default().push(a);
+            let bucket = idx.by_scope.entry(a.scope.clone()).or_default();
+            bucket
+                .by_principal
+                .entry(a.principal_id)
+                .or_default()
+                .push(bucket.all.len());
+            bucket.all.push(a);
         }
         idx
     }
@@ -229,7 +288,27 @@ impl AssignmentIndex {
     }
     /// The assignments at one (normalised) scope.
     pub fn at(&self, scope: &str) -> &[Assignment] {
-        self.by_scope.get(scope).map_or(&[], Vec::as_slice)
+        self.by_scope.get(scope).map_or(&[], |b| b.all.as_slice())
+    }
+    /// The assignments at one (normalised) scope held by any of `who` (sorted), in index order:
+    /// looks each principal up when they are fewer than the scope's assignments, else scans.
+    fn held_at<'a>(&'a self, scope: &str, who: &[ObjectId], out: &mut Vec<&'a Assignment>) {
+        let Some(b) = self.by_scope.get(scope) else {
+            return;
+        };
+        if who.len() < b.all.len() {
+            for p in who {
+                if let Some(ix) = b.by_principal.get(p) {
+                    out.extend(ix.iter().filter_map(|i| b.all.get(*i)));
+                }
+            }
+        } else {
+            out.extend(
+                b.all
+                    .iter()
+                    .filter(|a| who.binary_search(&a.principal_id).is_ok()),
+            );
+        }
     }
 }
 
@@ -333,17 +412,15 @@ pub fn check_with<'r>(
     let mut who: Vec<ObjectId> = principals.to_vec();
     who.sort_unstable();
     let mut mine: Vec<(usize, &Assignment)> = Vec::new();
+    let mut here: Vec<&Assignment> = Vec::new();
     for (d, scope) in scope_chain.iter().enumerate() {
-        let at = if scope.bytes().any(|b| b.is_ascii_uppercase()) {
-            assignments.at(&normalise_scope(scope))
+        here.clear();
+        if scope.bytes().any(|b| b.is_ascii_uppercase()) {
+            assignments.held_at(&normalise_scope(scope), &who, &mut here);
         } else {
-            assignments.at(scope)
-        };
-        mine.extend(
-            at.iter()
-                .filter(|a| who.binary_search(&a.principal_id).is_ok())
-                .map(|a| (d, a)),
-        );
+            assignments.held_at(scope, &who, &mut here);
+        }
+        mine.extend(here.iter().map(|a| (d, *a)));
     }
     // Grants are decided per distinct role, once.
     let mut decided: Vec<(uuid::Uuid, bool)> = Vec::new();

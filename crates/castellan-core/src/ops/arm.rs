@@ -165,10 +165,7 @@ impl RoleCatalog {
     }
     /// A role by id.
     pub fn get(&self, id: uuid::Uuid) -> Option<&AzureRole> {
-        azure_rbac::built_in_roles()
-            .iter()
-            .find(|r| r.id == id)
-            .or_else(|| self.customs.iter().find(|r| r.id == id))
+        azure_rbac::built_in_by_id(id).or_else(|| self.customs.iter().find(|r| r.id == id))
     }
     /// Every role.
     pub fn all(&self) -> impl Iterator<Item = (&AzureRole, bool)> {
