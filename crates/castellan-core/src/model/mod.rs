@@ -2,6 +2,7 @@
 //! `castellan-wire`, row layouts in `castellan-store`.
 
 pub mod application;
+pub mod auth_method;
 pub mod group;
 pub mod resource;
 pub mod service_principal;
@@ -11,6 +12,7 @@ pub mod tenant;
 pub mod user;
 
 pub use application::*;
+pub use auth_method::*;
 pub use group::*;
 pub use resource::*;
 pub use service_principal::*;
