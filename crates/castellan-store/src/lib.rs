@@ -3047,7 +3047,7 @@ fn to_hex(b: &[u8]) -> String {
 }
 
 fn from_hex(h: &str) -> Result<Vec<u8>, StoreError> {
-    if h.len() % 2 != 0 {
+    if !h.len().is_multiple_of(2) {
         return Err(StoreError::Backend("odd-length hex".into()));
     }
     (0..h.len())

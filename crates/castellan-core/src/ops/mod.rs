@@ -5,6 +5,7 @@
 pub mod admin_units;
 pub mod applications;
 pub mod arm;
+pub mod auth_methods;
 pub mod consent;
 pub mod directory_roles;
 pub mod federated_credentials;
