@@ -3,6 +3,7 @@
 
 pub mod applications;
 pub mod audit;
+pub mod auth_methods;
 pub mod federated_identity_credentials;
 pub mod groups;
 pub mod roles;

@@ -1,0 +1,146 @@
+//! `/users/{id}/authentication/...`: who may list and delete authentication methods, Graph's
+//! shapes, and bad ids. (Registration through the enrollment page is covered end to end by
+//! `conformance/test_mfa_setup.py`.)
+
+use serde_json::json;
+
+use crate::{alias, shared, token_response, G};
+
+/// A Graph client for a new app holding exactly these Graph application permissions.
+async fn app_with(permissions: &[&str]) -> G {
+    let g = G::demo().await;
+    let (_, app) = g
+        .post("/applications", json!({"displayName": alias("authm")}))
+        .await;
+    let (_, sp) = g
+        .post("/servicePrincipals", json!({"appId": app["appId"]}))
+        .await;
+    let (_, pw) = g
+        .post(
+            &format!("/applications/{}/addPassword", app["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    let graph = g
+        .all("/servicePrincipals?$filter=appId eq '00000003-0000-0000-c000-000000000000'")
+        .await
+        .remove(0);
+    for p in permissions {
+        let role = graph["appRoles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["value"] == *p)
+            .unwrap_or_else(|| panic!("Graph has no app role {p}"))
+            .clone();
+        let (st, a) = g
+            .post(
+                &format!(
+                    "/servicePrincipals/{}/appRoleAssignments",
+                    sp["id"].as_str().unwrap()
+                ),
+                json!({"principalId": sp["id"], "resourceId": graph["id"], "appRoleId": role["id"]}),
+            )
+            .await;
+        assert_eq!(st, 201, "{a}");
+    }
+    let tid = shared().demo["tenant_id"].as_str().unwrap();
+    let (st, t) = token_response(
+        tid,
+        app["appId"].as_str().unwrap(),
+        pw["secretText"].as_str().unwrap(),
+        "https://graph.microsoft.com/.default",
+    )
+    .await;
+    assert_eq!(st, 200, "{t}");
+    G::with_token(t["access_token"].as_str().unwrap().into())
+}
+
+#[tokio::test]
+async fn an_app_needs_the_authentication_method_permission() {
+    let g = G::demo().await;
+    let u = g.create_user(&alias("am")).await;
+    let id = u["id"].as_str().unwrap();
+    let none = app_with(&["User.ReadWrite.All"]).await;
+    let (st, e) = none
+        .get(&format!("/users/{id}/authentication/methods"))
+        .await;
+    assert_eq!(st, 403, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("UserAuthenticationMethod.Read.All"),
+        "{e}"
+    );
+    let reader = app_with(&["UserAuthenticationMethod.Read.All"]).await;
+    let (st, v) = reader
+        .get(&format!("/users/{id}/authentication/methods"))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v["value"],
+        json!([{
+            "@odata.type": "#microsoft.graph.passwordAuthenticationMethod",
+            "id": "28c10230-6103-485e-b985-444c60001490",
+            "password": null,
+            "createdDateTime": u["createdDateTime"],
+        }])
+    );
+    assert!(v["@odata.context"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("#users('{id}')/authentication/methods")));
+    let (st, v) = reader
+        .get(&format!("/users/{id}/authentication/softwareOathMethods"))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["value"], json!([]));
+    // Reading is not deleting.
+    let (st, e) = reader
+        .delete(&format!(
+            "/users/{id}/authentication/softwareOathMethods/{}",
+            uuid::Uuid::new_v4()
+        ))
+        .await;
+    assert_eq!(st, 403, "{e}");
+}
+
+#[tokio::test]
+async fn bad_and_unknown_ids_are_named() {
+    let g = G::demo().await;
+    let u = g.create_user(&alias("am")).await;
+    let id = u["id"].as_str().unwrap();
+    let admin = app_with(&["UserAuthenticationMethod.ReadWrite.All"]).await;
+    let (st, e) = admin
+        .delete(&format!(
+            "/users/{id}/authentication/softwareOathMethods/not-a-guid"
+        ))
+        .await;
+    assert_eq!(st, 400, "{e}");
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not-a-guid"));
+    let missing = uuid::Uuid::new_v4();
+    let (st, e) = admin
+        .delete(&format!(
+            "/users/{id}/authentication/softwareOathMethods/{missing}"
+        ))
+        .await;
+    assert_eq!(st, 404, "{e}");
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains(&missing.to_string()));
+    let (st, e) = admin
+        .get(&format!(
+            "/users/{}/authentication/methods",
+            uuid::Uuid::new_v4()
+        ))
+        .await;
+    assert_eq!(st, 404, "{e}");
+    let (st, e) = admin.get("/me/authentication/methods").await;
+    assert_eq!(st, 400, "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("/me"));
+}
