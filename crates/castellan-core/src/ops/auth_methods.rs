@@ -231,15 +231,10 @@ pub async fn begin_registration(
     set.push(Change::InsertSoftwareOathMethod(method.clone()))
         .audit(audit);
     env.store.commit(set).await?;
-    let issuer = if tenant.display_name.is_empty() {
-        "Castellan"
-    } else {
-        tenant.display_name.as_str()
-    };
     Ok(Registration {
         method_id: method.id,
         secret_base32: totp.secret_base32(),
-        otpauth_uri: totp.otpauth_uri(issuer, &user.user_principal_name),
+        otpauth_uri: totp.otpauth_uri(issuer(tenant), &user.user_principal_name),
     })
 }
 
@@ -294,6 +289,38 @@ pub async fn confirm_registration(
         .audit(audit);
     env.store.commit(set).await?;
     Ok(codes)
+}
+
+/// The pending registration `method_id` of `user` again (to re-show the page after a wrong
+/// code); `None` when it is not pending any more.
+pub async fn resume_registration(
+    store: &dyn Store,
+    sealer: &dyn Sealer,
+    tenant: &Tenant,
+    user: &User,
+    method_id: ObjectId,
+) -> Result<Option<Registration>, DirectoryError> {
+    let Some(m) = store
+        .software_oath_method(tenant.id, method_id)
+        .await?
+        .filter(|m| m.user_id == user.id && !m.confirmed)
+    else {
+        return Ok(None);
+    };
+    let totp = open_totp(sealer, &m)?;
+    Ok(Some(Registration {
+        method_id: m.id,
+        secret_base32: totp.secret_base32(),
+        otpauth_uri: totp.otpauth_uri(issuer(tenant), &user.user_principal_name),
+    }))
+}
+
+fn issuer(tenant: &Tenant) -> &str {
+    if tenant.display_name.is_empty() {
+        "Castellan"
+    } else {
+        tenant.display_name.as_str()
+    }
 }
 
 fn open_totp(sealer: &dyn Sealer, m: &SoftwareOathMethod) -> Result<Totp, DirectoryError> {
