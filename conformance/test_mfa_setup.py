@@ -99,6 +99,10 @@ def test_register_authenticator_app_and_see_it_in_graph(demo, graph, new_user):
     assert again.status_code == 400 and 'role="alert"' in again.text, again.text[:2000]
     assert not re.findall(r'id="recovery-codes"', again.text)
 
+    # With an app registered, the session alone cannot add another (that needs a verified sign-in).
+    more = b.open(setup_url)
+    assert more.status_code == 403 and 'role="alert"' in more.text and "already" in more.text, more.text[:2000]
+
     # Graph shows the method (never its secret) next to the password.
     reader = requests.Session()
     reader.headers["Authorization"] = f"Bearer {app_token_with(demo, graph, 'UserAuthenticationMethod.Read.All')}"

@@ -86,7 +86,7 @@ async fn register_verify_replay_recover_delete() {
         },
         correlation_id: "c".into(),
     };
-    let reg = auth_methods::begin_registration(&mut env, &Xor, &t, &u)
+    let reg = auth_methods::begin_registration(&mut env, &Xor, &t, &u, false)
         .await
         .unwrap();
     assert!(reg.otpauth_uri.starts_with("otpauth://totp/"));

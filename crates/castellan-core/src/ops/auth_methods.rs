@@ -194,12 +194,23 @@ fn unavailable(e: impl std::fmt::Display) -> DirectoryError {
 
 /// Starts registering an authenticator app for `user`: a fresh 160-bit secret, sealed and
 /// stored as a pending method (replacing any earlier pending one of the user).
+///
+/// A user who already has a confirmed method may add another only with `proved_mfa` (this
+/// sign-in satisfied MFA with an existing method): otherwise a stolen password alone would be
+/// enough to add an attacker's authenticator.
 pub async fn begin_registration(
     env: &mut Env<'_>,
     sealer: &dyn Sealer,
     tenant: &Tenant,
     user: &User,
+    proved_mfa: bool,
 ) -> Result<Registration, DirectoryError> {
+    let existing = env.store.software_oath_methods(tenant.id, user.id).await?;
+    if !proved_mfa && existing.iter().any(|m| m.confirmed) {
+        return Err(DirectoryError::Forbidden(
+            "You already have an authenticator app registered. Adding another needs a sign-in verified with the one you have; to replace it instead, delete it (DELETE /me/authentication/softwareOathMethods/{id}) or ask an Authentication Administrator to.".into(),
+        ));
+    }
     let mut raw = env.entropy.bytes16().to_vec();
     raw.extend_from_slice(&env.entropy.bytes16());
     raw.truncate(20);
@@ -216,7 +227,7 @@ pub async fn begin_registration(
         last_used_step: None,
     };
     let mut set = ChangeSet::new();
-    for old in env.store.software_oath_methods(tenant.id, user.id).await? {
+    for old in existing {
         if !old.confirmed {
             set.push(Change::DeleteSoftwareOathMethod(tenant.id, old.id));
         }

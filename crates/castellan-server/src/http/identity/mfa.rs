@@ -111,10 +111,17 @@ pub async fn page(
         s.keys.as_ref(),
         &tenant,
         &user,
+        // The SSO session records no MFA yet (the sign-in challenge comes later).
+        false,
     )
     .await
     {
         Ok(reg) => show(&segment, &user, &reg, &headers, None),
+        Err(castellan_core::DirectoryError::Forbidden(msg)) => pages::mfa_message(
+            StatusCode::FORBIDDEN,
+            "Authenticator app already registered",
+            &msg,
+        ),
         Err(e) => unavailable(&e.to_string()),
     }
 }
