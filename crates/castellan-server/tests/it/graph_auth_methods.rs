@@ -144,3 +144,90 @@ async fn bad_and_unknown_ids_are_named() {
     assert_eq!(st, 400, "{e}");
     assert!(e["error"]["message"].as_str().unwrap().contains("/me"));
 }
+
+/// A delegated Graph token for a new user of the demo tenant, from a new public client whose
+/// `scope` the tenant consented to.
+async fn delegated(scope: &str) -> (G, String) {
+    let g = G::demo().await;
+    let (_, app) = g
+        .post(
+            "/applications",
+            json!({"displayName": alias("authm-pub"), "isFallbackPublicClient": true}),
+        )
+        .await;
+    let (_, sp) = g
+        .post("/servicePrincipals", json!({"appId": app["appId"]}))
+        .await;
+    let graph = g
+        .all("/servicePrincipals?$filter=appId eq '00000003-0000-0000-c000-000000000000'")
+        .await
+        .remove(0);
+    let (st, v) = g
+        .post(
+            "/oauth2PermissionGrants",
+            json!({"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph["id"], "scope": scope}),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let u = g.create_user(&alias("amd")).await;
+    let s = shared();
+    let r = crate::http()
+        .post(format!(
+            "{}/{}/oauth2/v2.0/token",
+            s.origin,
+            s.demo["tenant_id"].as_str().unwrap()
+        ))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", app["appId"].as_str().unwrap()),
+            ("username", u["userPrincipalName"].as_str().unwrap()),
+            ("password", "Test-Passw0rd!"),
+            ("scope", &format!("https://graph.microsoft.com/{scope}")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let t: serde_json::Value = r.json().await.unwrap();
+    (
+        G::with_token(
+            t["access_token"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{t}"))
+                .into(),
+        ),
+        u["id"].as_str().unwrap().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn users_read_their_own_methods_but_not_others() {
+    let (me, id) = delegated("UserAuthenticationMethod.ReadWrite").await;
+    let (st, v) = me.get("/me/authentication/methods").await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v["value"][0]["@odata.type"],
+        "#microsoft.graph.passwordAuthenticationMethod"
+    );
+    let (st, v) = me.get(&format!("/users/{id}/authentication/methods")).await;
+    assert_eq!(st, 200, "{v}");
+    let (st, e) = me
+        .delete(&format!(
+            "/me/authentication/softwareOathMethods/{}",
+            uuid::Uuid::new_v4()
+        ))
+        .await;
+    assert_eq!(st, 404, "{e}");
+    // Another user's methods need an authentication admin role (and the .All scope).
+    let other = shared().demo["user"]["id"].as_str().unwrap();
+    let (st, e) = me
+        .get(&format!("/users/{other}/authentication/methods"))
+        .await;
+    assert_eq!(st, 403, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("UserAuthenticationMethod.ReadWrite.All"),
+        "{e}"
+    );
+}
