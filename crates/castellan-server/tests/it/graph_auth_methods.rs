@@ -231,3 +231,52 @@ async fn users_read_their_own_methods_but_not_others() {
         "{e}"
     );
 }
+
+async fn assign_role(g: &G, principal: &str, role: &str) {
+    let (st, v) = g
+        .post(
+            "/roleManagement/directory/roleAssignments",
+            json!({"principalId": principal, "roleDefinitionId": role, "directoryScopeId": "/"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+}
+
+#[tokio::test]
+async fn authentication_administrators_manage_non_admins_only() {
+    let g = G::demo().await;
+    let (admin, admin_id) = delegated("UserAuthenticationMethod.ReadWrite.All").await;
+    let plain = g.create_user(&alias("amp")).await;
+    let plain = plain["id"].as_str().unwrap();
+    let ga = g.create_user(&alias("amg")).await;
+    let ga = ga["id"].as_str().unwrap();
+    assign_role(&g, ga, "62e90394-69f5-4237-9190-012177145e10").await;
+    // No role yet: refused.
+    let (st, e) = admin
+        .get(&format!("/users/{plain}/authentication/methods"))
+        .await;
+    assert_eq!(st, 403, "{e}");
+    // Authentication Administrator: non-admins yes, a Global Administrator no.
+    assign_role(&g, &admin_id, "c4e39bd9-1100-46d3-8c65-fb160da0071f").await;
+    let (st, v) = admin
+        .get(&format!("/users/{plain}/authentication/methods"))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, e) = admin
+        .get(&format!("/users/{ga}/authentication/methods"))
+        .await;
+    assert_eq!(st, 403, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Privileged Authentication Administrator"),
+        "{e}"
+    );
+    // Privileged Authentication Administrator: anyone.
+    assign_role(&g, &admin_id, "7be44c8a-adaf-4e2a-84d6-ab2649e08a13").await;
+    let (st, v) = admin
+        .get(&format!("/users/{ga}/authentication/methods"))
+        .await;
+    assert_eq!(st, 200, "{v}");
+}

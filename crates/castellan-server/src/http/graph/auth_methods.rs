@@ -72,15 +72,17 @@ async fn authorized(
                 })?
         }
     };
-    let target_roles: Vec<uuid::Uuid> = s
-        .store
-        .directory_role_assignments(c.tenant.id)
-        .await
-        .map_err(store_err(c))?
-        .into_iter()
-        .filter(|a| a.principal_id == user.id)
-        .map(|a| a.role_template_id)
-        .collect();
+    // The target's roles at any scope, direct or through role-assignable groups.
+    let target_roles: Vec<uuid::Uuid> = castellan_core::ops::directory_roles::effective_roles(
+        s.store.as_ref(),
+        c.tenant.id,
+        user.id,
+    )
+    .await
+    .map_err(|e| c.err(GraphError::unavailable(e.to_string())))?
+    .into_iter()
+    .map(|(role, _)| role)
+    .collect();
     let wide = c.wide_roles().map(|(r, _)| r).unwrap_or_default();
     let who = match &c.actor {
         Actor::User { .. } => Manager::User {
