@@ -260,6 +260,183 @@ pub async fn run_all(s: &dyn Store, seed: u64) {
     administrative_units(s, seed + 13).await;
     resource_plane(s, seed + 14).await;
     application_compare_and_set(s, seed + 15).await;
+    authentication_methods(s, seed + 16).await;
+}
+
+fn oath(ids: &mut Ids, t: &Tenant, user: ObjectId, at: i64) -> SoftwareOathMethod {
+    SoftwareOathMethod {
+        id: ids.object(),
+        tenant_id: t.id,
+        user_id: user,
+        display_name: "Authenticator app".into(),
+        secret_sealed: vec![0, 1, 2, 250, 255, 7],
+        created: Timestamp(at),
+        confirmed: false,
+        last_used_step: None,
+    }
+}
+
+/// Software OATH methods and recovery codes: round trip, tenant isolation, confirm once,
+/// compare-and-set on the replay guard, delete, and cascade with the user.
+pub async fn authentication_methods(s: &dyn Store, seed: u64) {
+    let mut ids = Ids::new(seed);
+    let t = tenant(&mut ids, &format!("mfa{seed}"));
+    let other = tenant(&mut ids, &format!("mfb{seed}"));
+    let u = user(&mut ids, &t, "mfa", false);
+    let v = user(&mut ids, &t, "mfb", false);
+    let m = oath(&mut ids, &t, u.id, 1_000);
+    let m2 = oath(&mut ids, &t, u.id, 2_000);
+    let mv = oath(&mut ids, &t, v.id, 1_000);
+    commit(
+        s,
+        vec![
+            Change::InsertTenant(t.clone()),
+            Change::InsertTenant(other.clone()),
+            Change::InsertUser(u.clone()),
+            Change::InsertUser(v.clone()),
+            Change::InsertSoftwareOathMethod(m.clone()),
+            Change::InsertSoftwareOathMethod(m2.clone()),
+            Change::InsertSoftwareOathMethod(mv.clone()),
+            Change::ReplaceRecoveryCodes(t.id, u.id, vec![[1; 32], [2; 32]]),
+        ],
+    )
+    .await
+    .unwrap();
+    // Round trip, oldest first; only the user's own methods.
+    assert_eq!(
+        s.software_oath_methods(t.id, u.id).await.unwrap(),
+        vec![m.clone(), m2.clone()],
+        "software OATH methods round trip"
+    );
+    assert_eq!(
+        s.software_oath_method(t.id, m.id).await.unwrap(),
+        Some(m.clone())
+    );
+    // Tenant isolation.
+    assert_eq!(s.software_oath_method(other.id, m.id).await.unwrap(), None);
+    assert!(s
+        .software_oath_methods(other.id, u.id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s.recovery_codes(other.id, u.id).await.unwrap().is_empty());
+    expect_not_found(
+        s,
+        vec![Change::DeleteSoftwareOathMethod(other.id, m.id)],
+        "deleting a method through another tenant",
+    )
+    .await;
+    // Duplicate id.
+    expect_conflict(
+        s,
+        ChangeSet {
+            changes: vec![Change::InsertSoftwareOathMethod(m.clone())],
+            audit: vec![],
+        },
+        "a second method with the same id",
+    )
+    .await;
+    // A pending method cannot be used; confirming records the step, once.
+    assert!(!s.advance_totp_step(t.id, m.id, 5).await.unwrap());
+    commit(s, vec![Change::ConfirmSoftwareOathMethod(t.id, m.id, 10)])
+        .await
+        .unwrap();
+    expect_not_found(
+        s,
+        vec![Change::ConfirmSoftwareOathMethod(t.id, m.id, 11)],
+        "confirming twice",
+    )
+    .await;
+    let got = s.software_oath_method(t.id, m.id).await.unwrap().unwrap();
+    assert!(got.confirmed);
+    assert_eq!(got.last_used_step, Some(10));
+    // Compare-and-set on the replay guard: the same or an older step is refused.
+    assert!(!s.advance_totp_step(t.id, m.id, 10).await.unwrap());
+    assert!(!s.advance_totp_step(t.id, m.id, 9).await.unwrap());
+    assert!(!s.advance_totp_step(other.id, m.id, 12).await.unwrap());
+    let (a, b) = futures_join(
+        s.advance_totp_step(t.id, m.id, 12),
+        s.advance_totp_step(t.id, m.id, 12),
+    )
+    .await;
+    assert!(
+        a.unwrap() ^ b.unwrap(),
+        "of two concurrent uses of one step exactly one succeeds"
+    );
+    assert_eq!(
+        s.software_oath_method(t.id, m.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_step,
+        Some(12)
+    );
+    // Recovery codes: round trip, used once.
+    assert_eq!(
+        s.recovery_codes(t.id, u.id).await.unwrap(),
+        vec![
+            RecoveryCode {
+                hash: [1; 32],
+                used: false
+            },
+            RecoveryCode {
+                hash: [2; 32],
+                used: false
+            }
+        ]
+    );
+    assert!(s.use_recovery_code(t.id, u.id, &[2; 32]).await.unwrap());
+    assert!(!s.use_recovery_code(t.id, u.id, &[2; 32]).await.unwrap());
+    assert!(!s.use_recovery_code(t.id, u.id, &[3; 32]).await.unwrap());
+    assert!(!s.use_recovery_code(other.id, u.id, &[1; 32]).await.unwrap());
+    assert!(s.recovery_codes(t.id, u.id).await.unwrap()[1].used);
+    // Delete one method.
+    commit(s, vec![Change::DeleteSoftwareOathMethod(t.id, m2.id)])
+        .await
+        .unwrap();
+    assert_eq!(s.software_oath_methods(t.id, u.id).await.unwrap().len(), 1);
+    // Deleting the user removes their methods and codes, and no one else's.
+    commit(s, vec![Change::DeleteUser(t.id, u.id)])
+        .await
+        .unwrap();
+    assert!(s
+        .software_oath_methods(t.id, u.id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(s.software_oath_method(t.id, m.id).await.unwrap(), None);
+    assert!(s.recovery_codes(t.id, u.id).await.unwrap().is_empty());
+    assert_eq!(s.software_oath_methods(t.id, v.id).await.unwrap(), vec![mv]);
+}
+
+/// Polls two futures to completion concurrently (no runtime dependency in core).
+async fn futures_join<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> (A::Output, B::Output) {
+    let mut a = Box::pin(a);
+    let mut b = Box::pin(b);
+    let mut ra = None;
+    let mut rb = None;
+    std::future::poll_fn(|cx| {
+        if ra.is_none() {
+            if let std::task::Poll::Ready(v) = a.as_mut().poll(cx) {
+                ra = Some(v);
+            }
+        }
+        if rb.is_none() {
+            if let std::task::Poll::Ready(v) = b.as_mut().poll(cx) {
+                rb = Some(v);
+            }
+        }
+        if ra.is_some() && rb.is_some() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    (ra.unwrap(), rb.unwrap())
 }
 
 /// `ReplaceApplication` writes only over the state it expects.

@@ -127,6 +127,15 @@ pub enum Change {
     PutPolicyDocument(crate::model::PolicyDocument),
     /// Delete a policy document (NotFound if absent).
     DeletePolicyDocument(TenantId, ObjectId),
+    /// Store a software OATH method (pending or confirmed; Conflict if the id exists).
+    InsertSoftwareOathMethod(crate::model::SoftwareOathMethod),
+    /// Confirm a pending method and record the step of the code that confirmed it (NotFound if
+    /// absent or already confirmed).
+    ConfirmSoftwareOathMethod(TenantId, ObjectId, u64),
+    /// Delete a software OATH method (NotFound if absent).
+    DeleteSoftwareOathMethod(TenantId, ObjectId),
+    /// Replace a user's recovery codes with fresh, unused ones (hashes).
+    ReplaceRecoveryCodes(TenantId, ObjectId, Vec<[u8; 32]>),
 }
 
 /// Writes and their audit records, committed together or not at all.
@@ -345,6 +354,40 @@ pub trait Store: Send + Sync {
         t: TenantId,
         kind: crate::model::PolicyDocumentKind,
     ) -> Result<Vec<crate::model::PolicyDocument>, StoreError>;
+    /// A user's software OATH methods (pending ones too), oldest first.
+    async fn software_oath_methods(
+        &self,
+        t: TenantId,
+        user: ObjectId,
+    ) -> Result<Vec<crate::model::SoftwareOathMethod>, StoreError>;
+    /// One software OATH method by id.
+    async fn software_oath_method(
+        &self,
+        t: TenantId,
+        id: ObjectId,
+    ) -> Result<Option<crate::model::SoftwareOathMethod>, StoreError>;
+    /// Compare-and-set on the replay guard: records `step` as the method's last used step only
+    /// if the method is confirmed and its stored step is absent or smaller. Returns whether it
+    /// did — of two concurrent uses of one code exactly one sees `true`.
+    async fn advance_totp_step(
+        &self,
+        t: TenantId,
+        id: ObjectId,
+        step: u64,
+    ) -> Result<bool, StoreError>;
+    /// A user's recovery codes.
+    async fn recovery_codes(
+        &self,
+        t: TenantId,
+        user: ObjectId,
+    ) -> Result<Vec<crate::model::RecoveryCode>, StoreError>;
+    /// Marks an unused recovery code used; returns whether it did (false: unknown or used).
+    async fn use_recovery_code(
+        &self,
+        t: TenantId,
+        user: ObjectId,
+        hash: &[u8; 32],
+    ) -> Result<bool, StoreError>;
 
     /// Appends sign-in records (one transaction).
     async fn insert_sign_ins(&self, records: &[SignIn]) -> Result<(), StoreError>;

@@ -65,6 +65,16 @@ impl MasterKey {
     }
 
     fn seal(&self, plain: &[u8]) -> anyhow_lite::Result<Vec<u8>> {
+        self.seal_for(b"castellan-signing-key", plain)
+    }
+
+    fn open(&self, sealed: &[u8]) -> anyhow_lite::Result<Vec<u8>> {
+        self.open_for(b"castellan-signing-key", sealed)
+    }
+
+    /// AES-256-GCM with a fresh 96-bit nonce (prepended); `purpose` is the associated data, so
+    /// a value sealed for one purpose (a signing key) never opens as another (a TOTP secret).
+    fn seal_for(&self, purpose: &'static [u8], plain: &[u8]) -> anyhow_lite::Result<Vec<u8>> {
         let mut nonce = [0u8; 12];
         SystemRandom::new()
             .fill(&mut nonce)
@@ -73,7 +83,7 @@ impl MasterKey {
         self.0
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(b"castellan-signing-key"),
+                Aad::from(purpose),
                 &mut buf,
             )
             .map_err(|_| anyhow_lite::err("sealing failed"))?;
@@ -82,7 +92,7 @@ impl MasterKey {
         Ok(out)
     }
 
-    fn open(&self, sealed: &[u8]) -> anyhow_lite::Result<Vec<u8>> {
+    fn open_for(&self, purpose: &'static [u8], sealed: &[u8]) -> anyhow_lite::Result<Vec<u8>> {
         let (nonce, body) = sealed
             .split_at_checked(12)
             .ok_or_else(|| anyhow_lite::err("sealed key too short"))?;
@@ -91,8 +101,8 @@ impl MasterKey {
         let mut buf = body.to_vec();
         let plain = self
             .0
-            .open_in_place(nonce, Aad::from(b"castellan-signing-key"), &mut buf)
-            .map_err(|_| anyhow_lite::err("a signing key cannot be unsealed with this master key: was CASTELLAN_MASTER_KEY or <data-dir>/master.key changed?"))?;
+            .open_in_place(nonce, Aad::from(purpose), &mut buf)
+            .map_err(|_| anyhow_lite::err("a sealed secret cannot be unsealed with this master key: was CASTELLAN_MASTER_KEY or <data-dir>/master.key changed?"))?;
         Ok(plain.to_vec())
     }
 }
@@ -190,6 +200,20 @@ pub fn generate(
 /// Converts a timestamp for certificate validity fields.
 pub fn time_from(t: Timestamp) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp(t.secs()).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// TOTP secrets are sealed with the master key like signing keys, under their own purpose.
+impl castellan_core::ops::auth_methods::Sealer for KeyRing {
+    fn seal(&self, plain: &[u8]) -> Result<Vec<u8>, String> {
+        self.master
+            .seal_for(b"castellan-totp-secret", plain)
+            .map_err(|e| e.0)
+    }
+    fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, String> {
+        self.master
+            .open_for(b"castellan-totp-secret", sealed)
+            .map_err(|e| e.0)
+    }
 }
 
 /// The in-memory key set: what signs now and what validators may see.

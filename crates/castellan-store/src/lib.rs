@@ -89,6 +89,11 @@ CREATE INDEX deny_assignments_tenant ON deny_assignments (tenant_id);
 CREATE TABLE policy_documents (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, kind TEXT NOT NULL, name_lower TEXT NOT NULL, created BIGINT NOT NULL, data TEXT NOT NULL);
 CREATE UNIQUE INDEX policy_documents_name ON policy_documents (tenant_id, kind, name_lower);
 "#,
+    r#"
+CREATE TABLE software_oath_methods (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, user_id TEXT NOT NULL, confirmed BIGINT NOT NULL, last_used_step BIGINT, created BIGINT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX software_oath_methods_user ON software_oath_methods (tenant_id, user_id);
+CREATE TABLE recovery_codes (tenant_id TEXT NOT NULL, user_id TEXT NOT NULL, hash TEXT NOT NULL, used BIGINT NOT NULL, PRIMARY KEY (tenant_id, user_id, hash));
+"#,
 ];
 
 /// The engine-specific part: only connection set-up differs.
@@ -528,6 +533,64 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
             )
             .await?;
         }
+        Change::InsertSoftwareOathMethod(m) => {
+            exec(
+                tx,
+                "INSERT INTO software_oath_methods (id, tenant_id, user_id, confirmed, created, data) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    s(m.id),
+                    s(m.tenant_id),
+                    s(m.user_id),
+                    Arg::I(i64::from(m.confirmed)),
+                    Arg::I(m.created.millis()),
+                    Arg::S(json(&OathDoc::from(m))?),
+                ],
+            )
+            .await?;
+            // A NULL bind is typed TEXT under the Any driver, so the step is set separately.
+            if let Some(step) = m.last_used_step {
+                exec(
+                    tx,
+                    "UPDATE software_oath_methods SET last_used_step = $2 WHERE id = $1",
+                    &[s(m.id), Arg::I(step_i64(step)?)],
+                )
+                .await?;
+            }
+        }
+        Change::ConfirmSoftwareOathMethod(t, id, step) => {
+            must_touch(
+                tx,
+                "UPDATE software_oath_methods SET confirmed = 1, last_used_step = $3 WHERE tenant_id = $1 AND id = $2 AND confirmed = 0",
+                &[s(t), s(id), Arg::I(step_i64(*step)?)],
+                "pending softwareOathAuthenticationMethod",
+            )
+            .await?;
+        }
+        Change::DeleteSoftwareOathMethod(t, id) => {
+            must_touch(
+                tx,
+                "DELETE FROM software_oath_methods WHERE tenant_id = $1 AND id = $2",
+                &[s(t), s(id)],
+                "softwareOathAuthenticationMethod",
+            )
+            .await?;
+        }
+        Change::ReplaceRecoveryCodes(t, user, hashes) => {
+            exec(
+                tx,
+                "DELETE FROM recovery_codes WHERE tenant_id = $1 AND user_id = $2",
+                &[s(t), s(user)],
+            )
+            .await?;
+            for h in hashes {
+                exec(
+                    tx,
+                    "INSERT INTO recovery_codes (tenant_id, user_id, hash, used) VALUES ($1, $2, $3, 0)",
+                    &[s(t), s(user), Arg::S(to_hex(h))],
+                )
+                .await?;
+            }
+        }
         Change::DeleteDenyAssignment(t, id) => {
             must_touch(
                 tx,
@@ -707,6 +770,18 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
             )
             .await?;
             delete_object_refs(tx, *t, *id).await?;
+            exec(
+                tx,
+                "DELETE FROM software_oath_methods WHERE tenant_id = $1 AND user_id = $2",
+                &[s(t), s(id)],
+            )
+            .await?;
+            exec(
+                tx,
+                "DELETE FROM recovery_codes WHERE tenant_id = $1 AND user_id = $2",
+                &[s(t), s(id)],
+            )
+            .await?;
             // Clear manager references (kept inside the JSON document): rewrite affected rows.
             let rows = sqlx::query("SELECT id, data FROM users WHERE tenant_id = $1")
                 .bind(t.to_string())
@@ -1475,6 +1550,91 @@ impl Store for SqlStore {
             }
             .await
         )
+    }
+
+    async fn software_oath_methods(
+        &self,
+        t: TenantId,
+        user: ObjectId,
+    ) -> Result<Vec<SoftwareOathMethod>, StoreError> {
+        let rows = sqlx::query("SELECT data, confirmed, last_used_step FROM software_oath_methods WHERE tenant_id = $1 AND user_id = $2 ORDER BY created, id")
+            .bind(t.to_string())
+            .bind(user.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(oath_from_row).collect()
+    }
+
+    async fn software_oath_method(
+        &self,
+        t: TenantId,
+        id: ObjectId,
+    ) -> Result<Option<SoftwareOathMethod>, StoreError> {
+        let row = sqlx::query("SELECT data, confirmed, last_used_step FROM software_oath_methods WHERE tenant_id = $1 AND id = $2")
+            .bind(t.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(oath_from_row).transpose()
+    }
+
+    async fn advance_totp_step(
+        &self,
+        t: TenantId,
+        id: ObjectId,
+        step: u64,
+    ) -> Result<bool, StoreError> {
+        let step = step_i64(step)?;
+        retrying!(async {
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let n = exec(&mut tx, "UPDATE software_oath_methods SET last_used_step = $3 WHERE tenant_id = $1 AND id = $2 AND confirmed = 1 AND (last_used_step IS NULL OR last_used_step < $3)", &[s(t), s(id), Arg::I(step)]).await?;
+            tx.commit().await.map_err(backend)?;
+            Ok(n == 1)
+        }
+        .await)
+    }
+
+    async fn recovery_codes(
+        &self,
+        t: TenantId,
+        user: ObjectId,
+    ) -> Result<Vec<RecoveryCode>, StoreError> {
+        let rows = sqlx::query("SELECT hash, used FROM recovery_codes WHERE tenant_id = $1 AND user_id = $2 ORDER BY hash")
+            .bind(t.to_string())
+            .bind(user.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                let h: String = r.try_get(0).map_err(backend)?;
+                let used: i64 = r.try_get(1).map_err(backend)?;
+                let bytes = from_hex(&h)?;
+                Ok(RecoveryCode {
+                    hash: <[u8; 32]>::try_from(bytes.as_slice())
+                        .map_err(|_| StoreError::Backend("bad recovery code hash".into()))?,
+                    used: used != 0,
+                })
+            })
+            .collect()
+    }
+
+    async fn use_recovery_code(
+        &self,
+        t: TenantId,
+        user: ObjectId,
+        hash: &[u8; 32],
+    ) -> Result<bool, StoreError> {
+        let h = to_hex(hash);
+        retrying!(async {
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let n = exec(&mut tx, "UPDATE recovery_codes SET used = 1 WHERE tenant_id = $1 AND user_id = $2 AND hash = $3 AND used = 0", &[s(t), s(user), Arg::S(h.clone())]).await?;
+            tx.commit().await.map_err(backend)?;
+            Ok(n == 1)
+        }
+        .await)
     }
 
     async fn insert_sign_ins(&self, records: &[SignIn]) -> Result<(), StoreError> {
@@ -2992,6 +3152,71 @@ impl TryFrom<AzureRoleDoc> for CustomAzureRole {
             created: Timestamp(d.created),
         })
     }
+}
+
+fn step_i64(step: u64) -> Result<i64, StoreError> {
+    i64::try_from(step).map_err(|_| StoreError::Backend("TOTP step out of range".into()))
+}
+
+fn to_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn from_hex(h: &str) -> Result<Vec<u8>, StoreError> {
+    if !h.len().is_multiple_of(2) {
+        return Err(StoreError::Backend("odd-length hex".into()));
+    }
+    (0..h.len())
+        .step_by(2)
+        .map(|i| {
+            h.get(i..i + 2)
+                .and_then(|p| u8::from_str_radix(p, 16).ok())
+                .ok_or_else(|| StoreError::Backend("bad hex".into()))
+        })
+        .collect()
+}
+
+#[derive(Serialize, Deserialize)]
+struct OathDoc {
+    id: String,
+    tenant_id: String,
+    user_id: String,
+    display_name: String,
+    secret_sealed: String,
+    created: i64,
+}
+
+impl From<&SoftwareOathMethod> for OathDoc {
+    fn from(m: &SoftwareOathMethod) -> Self {
+        Self {
+            id: m.id.to_string(),
+            tenant_id: m.tenant_id.to_string(),
+            user_id: m.user_id.to_string(),
+            display_name: m.display_name.clone(),
+            secret_sealed: to_hex(&m.secret_sealed),
+            created: m.created.millis(),
+        }
+    }
+}
+
+fn oath_from_row(r: &AnyRow) -> Result<SoftwareOathMethod, StoreError> {
+    let data: String = r.try_get(0).map_err(backend)?;
+    let confirmed: i64 = r.try_get(1).map_err(backend)?;
+    let step: Option<i64> = r.try_get(2).map_err(backend)?;
+    let d: OathDoc = serde_json::from_str(&data).map_err(backend)?;
+    Ok(SoftwareOathMethod {
+        id: oid(&d.id)?,
+        tenant_id: tid(&d.tenant_id)?,
+        user_id: oid(&d.user_id)?,
+        display_name: d.display_name,
+        secret_sealed: from_hex(&d.secret_sealed)?,
+        created: Timestamp(d.created),
+        confirmed: confirmed != 0,
+        last_used_step: step
+            .map(u64::try_from)
+            .transpose()
+            .map_err(|_| StoreError::Backend("negative TOTP step".into()))?,
+    })
 }
 
 #[derive(Serialize, Deserialize)]

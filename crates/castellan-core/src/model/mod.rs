@@ -2,6 +2,7 @@
 //! `castellan-wire`, row layouts in `castellan-store`.
 
 pub mod application;
+pub mod auth_method;
 pub mod group;
 pub mod policy_document;
 pub mod resource;
@@ -12,6 +13,7 @@ pub mod tenant;
 pub mod user;
 
 pub use application::*;
+pub use auth_method::*;
 pub use group::*;
 pub use policy_document::*;
 pub use resource::*;

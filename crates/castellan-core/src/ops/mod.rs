@@ -6,6 +6,7 @@ pub mod admin_units;
 pub mod applications;
 pub mod arm;
 pub mod conditional_access;
+pub mod auth_methods;
 pub mod consent;
 pub mod directory_roles;
 pub mod federated_credentials;

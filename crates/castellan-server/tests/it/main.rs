@@ -14,6 +14,7 @@ mod federation;
 mod grant_client_credentials;
 mod grant_password;
 mod graph_applications;
+mod graph_auth_methods;
 mod graph_groups;
 mod graph_users;
 mod keys;

@@ -5,6 +5,7 @@
 pub mod applications;
 pub mod audit;
 pub mod conditional_access;
+pub mod auth_methods;
 pub mod groups;
 pub mod roles;
 pub mod service_principals;
@@ -35,6 +36,7 @@ use crate::state::{now, AppState};
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(users::router())
+        .merge(auth_methods::router())
         .merge(groups::router())
         .merge(applications::router())
         .merge(service_principals::router())

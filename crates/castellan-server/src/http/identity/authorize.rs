@@ -633,7 +633,7 @@ fn clone_target(t: &Target) -> Target {
 
 /// The live SSO session in this browser for `tenant` (or, for `common`/`organizations`, the one
 /// tenant the browser has a session with).
-async fn current_session(
+pub(crate) async fn current_session(
     s: &AppState,
     headers: &HeaderMap,
     tenant: Option<&Tenant>,

@@ -3,6 +3,7 @@
 pub mod authorize;
 pub mod device;
 pub mod discovery;
+pub mod mfa;
 pub mod pages;
 pub mod token;
 
@@ -55,6 +56,7 @@ pub fn router() -> Router<AppState> {
             get(authorize::logout).post(authorize::logout),
         )
         .route("/devicelogin", get(device::page).post(device::submit))
+        .route("/{tenant}/mfa/setup", get(mfa::page).post(mfa::submit))
         // Browser apps (SPA) call these cross-origin.
         .merge(
             Router::new()

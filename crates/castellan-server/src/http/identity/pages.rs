@@ -254,9 +254,119 @@ pub fn device_code(action: &str, csrf: &str, error: Option<(u32, &str)>, typed: 
     page(StatusCode::OK, "Enter code", &body)
 }
 
+/// The enrollment pages run no script at all and load nothing: the QR code is inline SVG.
+const MFA_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+fn mfa_page(status: StatusCode, title: &str, body: &str) -> Response {
+    let mut r = page(status, title, body);
+    r.headers_mut()
+        .insert("content-security-policy", HeaderValue::from_static(MFA_CSP));
+    r
+}
+
+/// A QR code for `data` as inline SVG (one `<path>` of dark modules, 4-module quiet zone), or
+/// nothing when the data does not fit a QR code.
+pub fn qr_svg(data: &str) -> String {
+    let Ok(code) = qrcode::QrCode::new(data.as_bytes()) else {
+        return String::new();
+    };
+    let w = code.width();
+    let size = w + 8;
+    let mut d = String::new();
+    for (i, c) in code.to_colors().iter().enumerate() {
+        if *c == qrcode::Color::Dark {
+            d.push_str(&format!("M{} {}h1v1h-1z", i % w + 4, i / w + 4));
+        }
+    }
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"qr\" role=\"img\" aria-label=\"QR code of the setup link below\" viewBox=\"0 0 {size} {size}\" width=\"220\" height=\"220\" shape-rendering=\"crispEdges\"><rect width=\"{size}\" height=\"{size}\" fill=\"#fff\"/><path fill=\"#000\" d=\"{d}\"/></svg>"
+    )
+}
+
+/// What the authenticator-app registration page shows.
+pub struct MfaSetup<'a> {
+    /// Where the form posts.
+    pub action: &'a str,
+    /// The signed-in user.
+    pub upn: &'a str,
+    /// The `otpauth://` URI.
+    pub otpauth_uri: &'a str,
+    /// The Base32 secret, for typing in by hand.
+    pub secret: &'a str,
+    /// The pending method's id.
+    pub method_id: &'a str,
+    /// The anti-forgery token.
+    pub csrf: &'a str,
+    /// What was wrong with the last code.
+    pub error: Option<&'a str>,
+}
+
+/// Step 1: scan the QR code (or type the key), enter the code the app shows.
+pub fn mfa_setup(m: &MfaSetup<'_>) -> Response {
+    let err = m.error.map_or_else(String::new, |e| {
+        format!(
+            "<div class=\"error\" role=\"alert\" id=\"error\"><p>{}</p></div>",
+            esc(e)
+        )
+    });
+    let body = format!(
+        "<h1>Set up your authenticator app</h1><p class=\"muted\">Signed in as <strong id=\"upn\">{upn}</strong></p>{err}\
+<p>1. In your authenticator app, add an account and scan this QR code.</p>{qr}\
+<p class=\"muted\">Can't scan? Enter this key: <code id=\"secret\">{secret}</code></p>\
+<p class=\"muted\">Setup link: <a id=\"otpauth\" href=\"{uri}\">{uri}</a></p>\
+<p>2. Enter the 6-digit code the app shows.</p>\
+<form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"method\" value=\"{method}\">\
+<label for=\"code\">Verification code</label><input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" pattern=\"[0-9 ]*\" maxlength=\"10\" autocomplete=\"one-time-code\" required autofocus{invalid}>\
+<button type=\"submit\" id=\"submit\">Verify</button></form>",
+        upn = esc(m.upn),
+        qr = qr_svg(m.otpauth_uri),
+        secret = esc(m.secret),
+        uri = esc(m.otpauth_uri),
+        action = esc(m.action),
+        csrf = esc(m.csrf),
+        method = esc(m.method_id),
+        invalid = if m.error.is_some() {
+            " aria-invalid=\"true\" aria-describedby=\"error\""
+        } else {
+            ""
+        },
+    );
+    mfa_page(StatusCode::OK, "Set up your authenticator app", &body)
+}
+
+/// Step 2: registered; the recovery codes, shown this once.
+pub fn mfa_done(codes: &[String]) -> Response {
+    let items: String = codes
+        .iter()
+        .map(|c| format!("<li><code>{}</code></li>", esc(c)))
+        .collect();
+    let body = format!(
+        "<h1>Authenticator app registered</h1><p id=\"message\" role=\"status\">Your authenticator app is set up. Sign-ins that require multi-factor authentication will ask for its code.</p>\
+<h2>Recovery codes</h2><p>Each code works once if you lose your device. Save them somewhere safe now: <strong>they will not be shown again</strong>.</p><ul id=\"recovery-codes\">{items}</ul>"
+    );
+    mfa_page(StatusCode::OK, "Authenticator app registered", &body)
+}
+
+/// The enrollment page without a session (or with an error that ends the attempt).
+pub fn mfa_message(status: StatusCode, title: &str, message: &str) -> Response {
+    let body = format!(
+        "<h1>{}</h1><div class=\"error\" role=\"alert\" id=\"error\"><p>{}</p></div>",
+        esc(title),
+        esc(message)
+    );
+    mfa_page(status, title, &body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_qr_code_is_inline_svg_without_script() {
+        let svg = qr_svg("otpauth://totp/Castellan:a%40b?secret=ABCDEFGHIJKLMNOP&issuer=Castellan");
+        assert!(svg.starts_with("<svg") && svg.contains("<path"));
+        assert!(!svg.contains("script"));
+    }
 
     #[test]
     fn escaping_covers_markup_and_quotes() {
