@@ -5,8 +5,8 @@
 pub mod admin_units;
 pub mod applications;
 pub mod arm;
-pub mod conditional_access;
 pub mod auth_methods;
+pub mod conditional_access;
 pub mod consent;
 pub mod directory_roles;
 pub mod federated_credentials;

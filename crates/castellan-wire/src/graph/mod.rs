@@ -3,8 +3,8 @@
 
 pub mod applications;
 pub mod audit;
-pub mod conditional_access;
 pub mod auth_methods;
+pub mod conditional_access;
 pub mod federated_identity_credentials;
 pub mod groups;
 pub mod roles;

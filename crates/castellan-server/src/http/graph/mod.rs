@@ -4,8 +4,8 @@
 
 pub mod applications;
 pub mod audit;
-pub mod conditional_access;
 pub mod auth_methods;
+pub mod conditional_access;
 pub mod groups;
 pub mod roles;
 pub mod service_principals;
