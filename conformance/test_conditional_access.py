@@ -170,3 +170,17 @@ def test_what_if_predicts_without_signing_in(demo, graph, new_user, loopback_loc
     bad = graph_h.post(f"{BASE}/evaluate", {"userId": uid, "ipAddress": "not-an-ip"})
     assert bad.status_code == 400 and "ipAddress" in bad.json()["error"]["message"]
     # Nothing was signed in: What-If leaves no sign-in record.
+
+
+def test_whatif_cli(server, demo, new_user, policies):
+    import os
+    import subprocess
+    upn, pw, uid = new_user()
+    policies(user_policy("CLI what-if block", uid, ["block"]))
+    binary = os.environ.get("CASTELLAN_BIN") or os.path.join(os.path.dirname(__file__), "..", "target", "debug", "castellan")
+    env = dict(os.environ, CASTELLAN_DEMO_FILE=os.path.join(server.dir, "demo.json"))
+    p = subprocess.run([binary, "whatif", "--user", upn, "--ip", "198.51.100.7"], env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert "outcome: block" in p.stdout and "CLI what-if block" in p.stdout and "AADSTS53003" in p.stdout, p.stdout
+    ok = subprocess.run([binary, "whatif", "--user", demo["user"]["upn"]], env=env, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and "outcome: allow" in ok.stdout, ok.stdout + ok.stderr

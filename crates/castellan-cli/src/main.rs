@@ -6,6 +6,7 @@
 mod admin;
 mod arm;
 mod token;
+mod whatif;
 
 use clap::{Parser, Subcommand};
 
@@ -115,6 +116,13 @@ enum Cmd {
         #[command(flatten)]
         conn: admin::GraphConn,
     },
+    /// Which Conditional Access policies would apply to a sign-in, and the outcome (What-If).
+    Whatif {
+        #[command(flatten)]
+        args: whatif::WhatIfArgs,
+        #[command(flatten)]
+        conn: admin::GraphConn,
+    },
     /// Tokens.
     Token {
         #[command(subcommand)]
@@ -177,6 +185,7 @@ async fn main() {
         Cmd::Resource { cmd, conn } => arm::resource(cmd, conn).await,
         Cmd::Identity { cmd, conn } => arm::identity(cmd, conn).await,
         Cmd::Imds { args, conn } => arm::imds(args, conn).await,
+        Cmd::Whatif { args, conn } => whatif::run(args, conn).await,
         Cmd::Token { cmd } => token::run(cmd).await,
     };
     if let Err(e) = result {

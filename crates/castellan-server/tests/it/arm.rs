@@ -232,3 +232,197 @@ async fn existing_tenants_gain_new_built_in_service_principals_at_start() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+async fn plain_store() -> (castellan_store::SqlStore, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("castellan-it-arm-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("c.db").display());
+    (castellan_store::SqlStore::connect(&url).await.unwrap(), dir)
+}
+
+#[tokio::test]
+async fn management_groups_inherit_downwards_and_guard_their_deletion() {
+    use castellan_core::ops::arm::{self, ArmCaller, PutResource};
+    use castellan_core::store::Store;
+    let (store, dir) = plain_store().await;
+    let hasher = castellan_server::crypto::Argon2Hasher::new(1);
+    let mut entropy = castellan_server::crypto::OsEntropy;
+    let mut env = castellan_core::ops::Env {
+        store: &store,
+        now: castellan_core::Timestamp::from_secs(1_800_000_000),
+        entropy: &mut entropy,
+        hasher: &hasher,
+        actor: castellan_core::audit::Actor::Operator,
+        correlation_id: "t".into(),
+    };
+    let created = castellan_core::ops::tenants::create(
+        &mut env,
+        castellan_core::ops::tenants::NewTenant {
+            name: "mg".into(),
+            display_name: None,
+            domain_suffix: "onmicrosoft.test".into(),
+            license: castellan_core::model::LicenseTier::P2,
+            admin_upn: "admin".into(),
+            admin_password: "Mg-tenant-Passw0rd!".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let t = created.tenant;
+    let plat = ArmCaller::platform(t.clone());
+    let mg = "/providers/Microsoft.Management/managementGroups/prod";
+    arm::put_resource(
+        &mut env,
+        &plat,
+        mg,
+        PutResource {
+            display_name: Some("Prod".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let sub = format!("/subscriptions/{}", uuid::Uuid::new_v4());
+    arm::put_resource(
+        &mut env,
+        &plat,
+        &sub,
+        PutResource {
+            parent: Some(mg.into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let rg = format!("{sub}/resourceGroups/app");
+    arm::put_resource(&mut env, &plat, &rg, PutResource::default())
+        .await
+        .unwrap();
+    let chain = arm::management_chain(&store, &rg).await.unwrap();
+    assert_eq!(chain, vec!["prod".to_string(), t.id.to_string()]);
+    // Reader at the management group reads the resource group below the subscription.
+    let admin = created.admin.id;
+    let reader = castellan_core::azure_rbac::built_in_by_name("Reader")
+        .unwrap()
+        .id;
+    arm::put_assignment(
+        &mut env,
+        &plat,
+        mg,
+        uuid::Uuid::new_v4(),
+        arm::PutAssignment {
+            role_definition_id: reader.to_string(),
+            principal_id: admin.to_string(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let d = arm::decide(
+        &store,
+        t.id,
+        &[admin],
+        "Microsoft.Resources/subscriptions/resourceGroups/read",
+        false,
+        &rg,
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(d, castellan_core::azure_rbac::Decision::Allowed { ref scope, .. } if scope.ends_with("/prod")),
+        "{d:?}"
+    );
+    // A management group with a child, and the root group, cannot be deleted.
+    let e = arm::delete_resource(&mut env, &plat, mg).await.unwrap_err();
+    assert_eq!(e.code, "ManagementGroupHasChildren");
+    let e = arm::delete_resource(&mut env, &plat, &arm::root_management_group(t.id))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "CannotDeleteRootManagementGroup");
+    // Deleting the subscription takes the resource group with it; then the group may go,
+    // and its assignment with it.
+    arm::delete_resource(&mut env, &plat, &sub).await.unwrap();
+    assert!(store.arm_resource(&rg).await.unwrap().is_none());
+    arm::delete_resource(&mut env, &plat, mg).await.unwrap();
+    assert!(store.azure_role_assignments(t.id).await.unwrap().is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_subscription_holds_at_most_4000_role_assignments() {
+    use castellan_core::ops::arm::{self, ArmCaller, PutResource};
+    use castellan_core::store::{Change, ChangeSet, Store};
+    let (store, dir) = plain_store().await;
+    let hasher = castellan_server::crypto::Argon2Hasher::new(1);
+    let mut entropy = castellan_server::crypto::OsEntropy;
+    let mut env = castellan_core::ops::Env {
+        store: &store,
+        now: castellan_core::Timestamp::from_secs(1_800_000_000),
+        entropy: &mut entropy,
+        hasher: &hasher,
+        actor: castellan_core::audit::Actor::Operator,
+        correlation_id: "t".into(),
+    };
+    let created = castellan_core::ops::tenants::create(
+        &mut env,
+        castellan_core::ops::tenants::NewTenant {
+            name: "limit".into(),
+            display_name: None,
+            domain_suffix: "onmicrosoft.test".into(),
+            license: castellan_core::model::LicenseTier::P2,
+            admin_upn: "admin".into(),
+            admin_password: "Limit-tenant-Passw0rd!".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let t = created.tenant;
+    let plat = ArmCaller::platform(t.clone());
+    let sub = format!("/subscriptions/{}", uuid::Uuid::new_v4());
+    arm::put_resource(&mut env, &plat, &sub, PutResource::default())
+        .await
+        .unwrap();
+    let reader = castellan_core::azure_rbac::built_in_by_name("Reader")
+        .unwrap()
+        .id;
+    let mut set = ChangeSet::new();
+    for i in 0..4000u32 {
+        set.push(Change::InsertAzureRoleAssignment(
+            castellan_core::model::AzureRoleAssignment {
+                id: uuid::Uuid::new_v4(),
+                tenant_id: t.id,
+                scope: format!("{sub}/resourceGroups/rg{}", i % 40),
+                role_definition_id: reader,
+                principal_id: castellan_core::ObjectId::from_random(
+                    *uuid::Uuid::new_v4().as_bytes(),
+                ),
+                principal_type: "User".into(),
+                condition: None,
+                description: None,
+                created: castellan_core::Timestamp::from_secs(1),
+                created_by: None,
+            },
+        ));
+    }
+    store.commit(set).await.unwrap();
+    let e = arm::put_assignment(
+        &mut env,
+        &plat,
+        &sub,
+        uuid::Uuid::new_v4(),
+        arm::PutAssignment {
+            role_definition_id: reader.to_string(),
+            principal_id: created.admin.id.to_string(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code, "RoleAssignmentLimitExceeded");
+    assert!(e.message.contains("groups"), "{}", e.message);
+    assert_eq!(
+        store.azure_role_assignments(t.id).await.unwrap().len(),
+        4000
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
