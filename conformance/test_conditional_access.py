@@ -184,3 +184,69 @@ def test_whatif_cli(server, demo, new_user, policies):
     assert "outcome: block" in p.stdout and "CLI what-if block" in p.stdout and "AADSTS53003" in p.stdout, p.stdout
     ok = subprocess.run([binary, "whatif", "--user", demo["user"]["upn"]], env=env, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and "outcome: allow" in ok.stdout, ok.stdout + ok.stderr
+
+
+def _register_totp(demo, upn, pw):
+    """Signs in through the pages and registers an authenticator app; returns (browser, secret)."""
+    import re
+    from html import unescape
+    from urllib.parse import parse_qs, urlparse
+    from browser import Page
+    from test_mfa_setup import totp
+    cc = demo["confidential_client"]
+    app = msal.ConfidentialClientApplication(cc["app_id"], client_credential=cc["secret"], authority=demo["authority"], instance_discovery=False)
+    flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri=cc["redirect_uri"])
+    b = Browser()
+    sign_in(b, flow["auth_uri"], upn, pw)
+    setup_url = f"{demo['authority']}/mfa/setup"
+    r = b.open(setup_url)
+    uri = unescape(re.search(r'id="otpauth" href="([^"]+)"', r.text).group(1))
+    secret = {k: v[0] for k, v in parse_qs(urlparse(uri).query).items()}["secret"]
+    r = b.submit(Page(r), setup_url, code=totp(secret))
+    assert r.status_code == 200, r.text[:1500]
+    return secret
+
+
+def test_mfa_step_up_with_a_totp_code_in_the_auth_code_flow(demo, new_user, policies, sign_ins):
+    import time
+    from browser import Page
+    from test_mfa_setup import totp
+    upn, pw, uid = new_user()
+    secret = _register_totp(demo, upn, pw)
+    policies(user_policy("Require MFA for this user", uid, ["mfa"]))
+    cc = demo["confidential_client"]
+    app = msal.ConfidentialClientApplication(cc["app_id"], client_credential=cc["secret"], authority=demo["authority"], instance_discovery=False)
+    flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri=cc["redirect_uri"])
+    b = Browser()
+    r = sign_in(b, flow["auth_uri"], upn, pw)
+    # The password is right, the policy wants MFA: a challenge page, not a redirect.
+    assert r.status_code == 200 and "Verify your identity" in r.text, r.text[:1500]
+    page = Page(r)
+    action = f"{demo['authority']}/oauth2/v2.0/authorize"
+    # A wrong code is refused on the page (500121) and logged.
+    good_next = totp(secret, at=time.time() + 30)  # the registration used the current step
+    wrong = "000000" if good_next != "000000" else "111111"
+    bad = b.submit(page, action, otc=wrong)
+    assert bad.status_code == 200 and "500121" in bad.text and 'role="alert"' in bad.text, bad.text[:1500]
+    ok = b.submit(Page(bad), action, otc=good_next)
+    assert ok.status_code == 302, ok.text[:1500]
+    result = app.acquire_token_by_auth_code_flow(flow, redirect_params(ok))
+    assert "access_token" in result, result
+    # The code cannot be used twice.
+    flow2 = app.initiate_auth_code_flow(["User.Read"], redirect_uri=cc["redirect_uri"])
+    again = b.open(flow2["auth_uri"])
+    assert again.status_code == 200 and "Verify your identity" in again.text, "SSO alone does not satisfy MFA"
+    replay = b.submit(Page(again), action, otc=good_next)
+    assert replay.status_code == 200 and "500121" in replay.text
+    recs = sign_ins(f"userId eq '{uid}' and status/errorCode eq 50076")
+    assert recs and recs[0]["appliedConditionalAccessPolicies"]
+
+
+def test_mfa_required_without_a_method_is_50079(demo, new_user, policies):
+    upn, pw, uid = new_user()
+    policies(user_policy("Require MFA (unregistered)", uid, ["mfa"]))
+    cc = demo["confidential_client"]
+    app = msal.ConfidentialClientApplication(cc["app_id"], client_credential=cc["secret"], authority=demo["authority"], instance_discovery=False)
+    flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri=cc["redirect_uri"])
+    r = sign_in(Browser(), flow["auth_uri"], upn, pw)
+    assert r.status_code == 403 and "AADSTS50079" in r.text and "/mfa/setup" in r.text, r.text[:1500]

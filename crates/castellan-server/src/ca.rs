@@ -163,6 +163,11 @@ pub async fn for_user(
     let (groups, roles) =
         castellan_core::ops::conditional_access::user_facts(s.store.as_ref(), tenant, user.id)
             .await?;
+    // 50076 (challenge) vs 50079 (register first) depends on a confirmed authenticator app.
+    let mfa_registered =
+        castellan_core::ops::auth_methods::has_registered_method(s.store.as_ref(), tenant, user.id)
+            .await
+            .unwrap_or(false);
     let ip: Option<IpAddr> = req.ip.parse().ok();
     let facts = policy::resolve_location(&locations, ip, None);
     let ctx = SignInContext {
@@ -172,7 +177,7 @@ pub async fn for_user(
             groups: &groups,
             roles: &roles,
             risk: req.user_risk,
-            mfa_registered: false,
+            mfa_registered,
         }),
         client_app_id: app(req.client_app_id),
         resource_app_id: app(req.resource),

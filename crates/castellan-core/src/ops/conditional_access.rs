@@ -96,45 +96,21 @@ pub async fn put_policy(
             )));
         }
     }
-    let existing = env
-        .store
-        .policy_documents(tenant.id, PolicyDocumentKind::ConditionalAccessPolicy)
-        .await?;
-    let old = existing.iter().find(|d| d.id == policy.id);
-    let doc = PolicyDocument {
-        id: policy.id,
-        tenant_id: tenant.id,
-        kind: PolicyDocumentKind::ConditionalAccessPolicy,
-        display_name: policy.display_name.clone(),
-        document,
-        created: old.map_or(env.now, |o| o.created),
-        modified: env.now,
-    };
-    let a = env.audit(
+    store_document(
+        env,
         tenant,
-        "Policy",
-        if old.is_some() {
-            "Update conditional access policy"
-        } else {
-            "Add conditional access policy"
-        },
-        if old.is_some() { "Update" } else { "Add" },
-        vec![target(
-            policy.id,
-            "Policy",
-            Some(&policy.display_name),
+        PolicyDocumentKind::ConditionalAccessPolicy,
+        policy.id,
+        &policy.display_name,
+        document,
+        "conditional access policy",
+        vec![crate::ops::modified(
+            "state",
             None,
-            vec![crate::ops::modified(
-                "state",
-                None,
-                Some(policy.state.as_str().to_string()),
-            )],
+            Some(policy.state.as_str().to_string()),
         )],
-    );
-    let mut set = ChangeSet::new();
-    set.push(Change::PutPolicyDocument(doc.clone())).audit(a);
-    env.store.commit(set).await.map_err(conflict_as_bad)?;
-    Ok(doc)
+    )
+    .await
 }
 
 fn conflict_as_bad(e: StoreError) -> DirectoryError {
@@ -192,36 +168,53 @@ pub async fn put_named_location(
             "Named locations are part of Conditional Access, which needs Microsoft Entra ID P1 or P2; this tenant is on Free.".into(),
         ));
     }
-    let existing = env
-        .store
-        .policy_documents(tenant.id, PolicyDocumentKind::NamedLocation)
-        .await?;
-    let old = existing.iter().find(|d| d.id == location.id);
+    store_document(
+        env,
+        tenant,
+        PolicyDocumentKind::NamedLocation,
+        location.id,
+        &location.display_name,
+        document,
+        "named location",
+        vec![],
+    )
+    .await
+}
+
+/// Stores a policy document (created or replaced) with its audit record.
+#[allow(clippy::too_many_arguments)]
+async fn store_document(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    kind: PolicyDocumentKind,
+    id: ObjectId,
+    name: &str,
+    document: String,
+    noun: &str,
+    props: Vec<crate::audit::ModifiedProperty>,
+) -> Result<PolicyDocument, DirectoryError> {
+    let existing = env.store.policy_documents(tenant.id, kind).await?;
+    let old = existing.iter().find(|d| d.id == id);
     let doc = PolicyDocument {
-        id: location.id,
+        id,
         tenant_id: tenant.id,
-        kind: PolicyDocumentKind::NamedLocation,
-        display_name: location.display_name.clone(),
+        kind,
+        display_name: name.to_string(),
         document,
         created: old.map_or(env.now, |o| o.created),
         modified: env.now,
     };
+    let (activity, op) = if old.is_some() {
+        (format!("Update {noun}"), "Update")
+    } else {
+        (format!("Add {noun}"), "Add")
+    };
     let a = env.audit(
         tenant,
         "Policy",
-        if old.is_some() {
-            "Update named location"
-        } else {
-            "Add named location"
-        },
-        if old.is_some() { "Update" } else { "Add" },
-        vec![target(
-            location.id,
-            "Policy",
-            Some(&location.display_name),
-            None,
-            vec![],
-        )],
+        &activity,
+        op,
+        vec![target(id, "Policy", Some(name), None, props)],
     );
     let mut set = ChangeSet::new();
     set.push(Change::PutPolicyDocument(doc.clone())).audit(a);

@@ -126,27 +126,7 @@ pub async fn create(env: &mut Env<'_>, req: NewTenant) -> Result<CreatedTenant, 
     );
     set.audit(a);
     for b in catalog::built_in_resources() {
-        let uris: Vec<String> = b
-            .service_principal_names
-            .iter()
-            .map(|s| (*s).to_string())
-            .collect();
-        let sp =
-            service_principals::instantiate(env, &tenant, b.app_id, b.display_name, &uris, None);
-        let a = env.audit(
-            &tenant,
-            "ApplicationManagement",
-            "Add service principal",
-            "Add",
-            vec![target(
-                sp.id,
-                "ServicePrincipal",
-                Some(&sp.display_name),
-                None,
-                vec![],
-            )],
-        );
-        set.push(Change::InsertServicePrincipal(sp)).audit(a);
+        add_built_in(env, &tenant, b, &mut set);
     }
     let a = env.audit(
         &tenant,
@@ -317,33 +297,7 @@ pub async fn ensure_built_in_service_principals(env: &mut Env<'_>) -> Result<usi
             {
                 continue;
             }
-            let uris: Vec<String> = b
-                .service_principal_names
-                .iter()
-                .map(|s| (*s).to_string())
-                .collect();
-            let sp = service_principals::instantiate(
-                env,
-                &tenant,
-                b.app_id,
-                b.display_name,
-                &uris,
-                None,
-            );
-            let a = env.audit(
-                &tenant,
-                "ApplicationManagement",
-                "Add service principal",
-                "Add",
-                vec![target(
-                    sp.id,
-                    "ServicePrincipal",
-                    Some(&sp.display_name),
-                    None,
-                    vec![],
-                )],
-            );
-            set.push(Change::InsertServicePrincipal(sp)).audit(a);
+            add_built_in(env, &tenant, b, &mut set);
             created += 1;
         }
         if !set.changes.is_empty() {
@@ -351,4 +305,33 @@ pub async fn ensure_built_in_service_principals(env: &mut Env<'_>) -> Result<usi
         }
     }
     Ok(created)
+}
+
+/// Adds a built-in resource's service principal (and its audit record) to `set`.
+fn add_built_in(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    b: &catalog::BuiltInResource,
+    set: &mut ChangeSet,
+) {
+    let uris: Vec<String> = b
+        .service_principal_names
+        .iter()
+        .map(|s| (*s).to_string())
+        .collect();
+    let sp = service_principals::instantiate(env, tenant, b.app_id, b.display_name, &uris, None);
+    let a = env.audit(
+        tenant,
+        "ApplicationManagement",
+        "Add service principal",
+        "Add",
+        vec![target(
+            sp.id,
+            "ServicePrincipal",
+            Some(&sp.display_name),
+            None,
+            vec![],
+        )],
+    );
+    set.push(Change::InsertServicePrincipal(sp)).audit(a);
 }

@@ -436,6 +436,7 @@ fn attempt(r: &Req, tenant: &Tenant, app: &Application, interactive: bool) -> At
 
 /// The user is authenticated: check consent, mint the code and/or ID token, redirect.
 #[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)]
 async fn complete(
     s: &AppState,
     a: &Authz,
@@ -446,6 +447,35 @@ async fn complete(
     consented: bool,
     r: &Req,
     headers: &HeaderMap,
+) -> Response {
+    complete_with_mfa(
+        s,
+        a,
+        tenant,
+        user,
+        auth_time,
+        interactive,
+        consented,
+        r,
+        headers,
+        None,
+    )
+    .await
+}
+
+/// [`complete`], with MFA done at `mfa_at` in this sign-in (the challenge page's answer).
+#[allow(clippy::too_many_arguments)]
+async fn complete_with_mfa(
+    s: &AppState,
+    a: &Authz,
+    tenant: &Tenant,
+    user: &User,
+    auth_time: Timestamp,
+    interactive: bool,
+    consented: bool,
+    r: &Req,
+    headers: &HeaderMap,
+    mfa_at: Option<Timestamp>,
 ) -> Response {
     let log = attempt(r, tenant, &a.app, interactive);
     let log_ref = &log;
@@ -538,6 +568,7 @@ async fn complete(
             ip: &log.ip,
             satisfied: castellan_core::policy::Satisfied {
                 password_at: Some(auth_time),
+                mfa_at,
                 ..Default::default()
             },
             now: r.at,
@@ -553,6 +584,47 @@ async fn complete(
         Err(e) => return fail(Fail::Unavailable(e.to_string()), &r.cid),
     };
     if let Some(e) = &ca.error {
+        // An MFA requirement in a browser sign-in is a challenge, not a refusal.
+        // (An SSO sign-in without prompt=none is at a browser too: it gets the challenge.)
+        if a.prompt.as_deref() != Some("none") && (e.code == 50076 || e.code == 50079) {
+            let registered = castellan_core::ops::auth_methods::has_registered_method(
+                s.store.as_ref(),
+                tenant,
+                user.id,
+            )
+            .await
+            .unwrap_or(false);
+            let mut rec = log.user(
+                Some(&user.user_principal_name),
+                Some(user.id),
+                Some(&user.display_name),
+                Some(&tokens.access.aud),
+                Some(e),
+            );
+            rec.app_display_name = Some(app.display_name.clone());
+            ca.annotate(&mut rec);
+            s.signins.record(rec).await;
+            if registered {
+                let (csrf, fresh) = csrf_token(headers);
+                let segment = tenant.id.to_string();
+                let fields = [("ctx", a.raw.as_str()), ("csrf", csrf.as_str())];
+                return with_csrf(
+                    pages::mfa_challenge(
+                        &format!("/{segment}/oauth2/v2.0/authorize/mfa"),
+                        &fields,
+                        &app.display_name,
+                        None,
+                    ),
+                    &csrf,
+                    fresh,
+                );
+            }
+            return pages::mfa_register(
+                &format!("{}/{}/mfa/setup", r.origin, tenant.id),
+                "Your organization requires multifactor authentication, and you have no authenticator app registered yet.",
+                &r.cid,
+            );
+        }
         let mut rec = log.user(
             Some(&user.user_principal_name),
             Some(user.id),
@@ -1417,6 +1489,91 @@ pub async fn adminconsent_answer(
         ),
         Err(castellan_core::DirectoryError::Forbidden(_)) => {
             show_admin_consent(&s, &a, &tenant, &user, &headers).await
+        }
+        Err(e) => fail(Fail::Unavailable(e.to_string()), &r.cid),
+    }
+}
+
+/// `POST /{tenant}/oauth2/v2.0/authorize/mfa`: the answer to the MFA challenge. The user is the
+/// browser's SSO session (started by the password step), never a value from the form.
+pub async fn mfa(
+    State(s): State<AppState>,
+    Path(segment): Path<String>,
+    Extension(CorrelationId(cid)): Extension<CorrelationId>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (f, a, r) = match posted_form(&s, &segment, cid, ip, &headers, &body).await {
+        Ok(x) => x,
+        Err(resp) => return *resp,
+    };
+    let session = match current_session(&s, &headers, None, r.at).await {
+        Ok(Some(x)) => x,
+        Ok(None) => {
+            return pages::error(
+                StatusCode::UNAUTHORIZED,
+                50058,
+                "Your sign-in session has ended; start the sign-in again.",
+                &r.cid,
+            )
+        }
+        Err(e) => return fail(Fail::Unavailable(e), &r.cid),
+    };
+    let (tenant, user, auth_time) = session;
+    let code = get(&f, "otc").unwrap_or("").trim().to_string();
+    let check = castellan_core::ops::auth_methods::verify_totp_for_user(
+        s.store.as_ref(),
+        s.keys.as_ref(),
+        &tenant,
+        user.id,
+        &code,
+        r.at,
+    )
+    .await;
+    match check {
+        Ok(castellan_core::ops::auth_methods::TotpCheck::Accepted) => {
+            complete_with_mfa(
+                &s,
+                &a,
+                &tenant,
+                &user,
+                auth_time,
+                true,
+                false,
+                &r,
+                &headers,
+                Some(r.at),
+            )
+            .await
+        }
+        Ok(_) => {
+            let e = AadstsError {
+                code: 500121,
+                error: OAuthError::InvalidGrant,
+                message: "Authentication failed during the strong authentication request: the code is wrong, expired or already used. Enter the current code from your authenticator app.".into(),
+            };
+            let mut rec = attempt(&r, &tenant, &a.app, true).user(
+                Some(&user.user_principal_name),
+                Some(user.id),
+                Some(&user.display_name),
+                None,
+                Some(&e),
+            );
+            rec.app_display_name = Some(a.app.display_name.clone());
+            s.signins.record(rec).await;
+            let (csrf, fresh) = csrf_token(&headers);
+            let fields = [("ctx", a.raw.as_str()), ("csrf", csrf.as_str())];
+            with_csrf(
+                pages::mfa_challenge(
+                    &format!("/{segment}/oauth2/v2.0/authorize/mfa"),
+                    &fields,
+                    &a.app.display_name,
+                    Some((e.code, &e.message)),
+                ),
+                &csrf,
+                fresh,
+            )
         }
         Err(e) => fail(Fail::Unavailable(e.to_string()), &r.cid),
     }

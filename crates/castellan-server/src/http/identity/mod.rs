@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
             "/{tenant}/oauth2/v2.0/authorize/login",
             post(authorize::login),
         )
+        .route("/{tenant}/oauth2/v2.0/authorize/mfa", post(authorize::mfa))
         .route(
             "/{tenant}/oauth2/v2.0/authorize/consent",
             post(authorize::consent),

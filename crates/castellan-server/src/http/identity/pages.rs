@@ -376,3 +376,35 @@ mod tests {
         );
     }
 }
+
+/// The MFA challenge page (Conditional Access asked for MFA; the user has an authenticator app).
+pub fn mfa_challenge(
+    action: &str,
+    fields: &[(&str, &str)],
+    app_name: &str,
+    error: Option<(u32, &str)>,
+) -> Response {
+    let body = format!(
+        "<h1>Verify your identity</h1><p class=\"muted\">Your organization requires multifactor authentication to continue to <strong>{app}</strong>. Enter the 6-digit code from your authenticator app.</p>{err}\
+<form method=\"post\" action=\"{action}\">{hidden}\
+<label for=\"otc\">Code</label><input type=\"text\" id=\"otc\" name=\"otc\" inputmode=\"numeric\" pattern=\"[0-9]{{6,8}}\" autocomplete=\"one-time-code\" required autofocus>\
+<button type=\"submit\" id=\"verify\">Verify</button></form>",
+        app = esc(app_name),
+        err = error_box(error),
+        action = esc(action),
+        hidden = hidden(fields),
+    );
+    page(StatusCode::OK, "Verify your identity", &body)
+}
+
+/// MFA is required but the user has no method yet (AADSTS50079): where to register one.
+pub fn mfa_register(setup_url: &str, message: &str, cid: &str) -> Response {
+    let body = format!(
+        "<h1>More information required</h1><div class=\"error\" role=\"alert\">AADSTS50079: {msg}</div>\
+<p>Set up an authenticator app at <a id=\"mfa-setup\" href=\"{url}\">{url}</a>, then sign in again.</p><p class=\"muted\">Correlation ID: {cid}</p>",
+        msg = esc(message),
+        url = esc(setup_url),
+        cid = esc(cid),
+    );
+    page(StatusCode::FORBIDDEN, "More information required", &body)
+}

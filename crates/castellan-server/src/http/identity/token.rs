@@ -647,6 +647,15 @@ impl Ctx<'_> {
         typed_upn: Option<&str>,
     ) -> Response {
         let r = match r {
+            // A code was issued only after Conditional Access passed at authorize (MFA
+            // included); redeeming it inherits that decision, as in Entra.
+            Ok(issued) if self.attempt.details == "authorization_code" => Ok((
+                issued,
+                crate::ca::Decision {
+                    status: "notApplied".into(),
+                    ..Default::default()
+                },
+            )),
             Ok(issued) => {
                 // Conditional Access, after the first factor and before any token leaves.
                 let ca = crate::ca::for_user(
