@@ -436,7 +436,6 @@ fn attempt(r: &Req, tenant: &Tenant, app: &Application, interactive: bool) -> At
 
 /// The user is authenticated: check consent, mint the code and/or ID token, redirect.
 #[allow(clippy::too_many_arguments)]
-#[allow(clippy::too_many_arguments)]
 async fn complete(
     s: &AppState,
     a: &Authz,

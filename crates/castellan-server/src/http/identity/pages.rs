@@ -357,26 +357,6 @@ pub fn mfa_message(status: StatusCode, title: &str, message: &str) -> Response {
     mfa_page(status, title, &body)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_qr_code_is_inline_svg_without_script() {
-        let svg = qr_svg("otpauth://totp/Castellan:a%40b?secret=ABCDEFGHIJKLMNOP&issuer=Castellan");
-        assert!(svg.starts_with("<svg") && svg.contains("<path"));
-        assert!(!svg.contains("script"));
-    }
-
-    #[test]
-    fn escaping_covers_markup_and_quotes() {
-        assert_eq!(
-            esc("<a href=\"x\">'&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
-    }
-}
-
 /// The MFA challenge page (Conditional Access asked for MFA; the user has an authenticator app).
 pub fn mfa_challenge(
     action: &str,
@@ -407,4 +387,24 @@ pub fn mfa_register(setup_url: &str, message: &str, cid: &str) -> Response {
         cid = esc(cid),
     );
     page(StatusCode::FORBIDDEN, "More information required", &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_qr_code_is_inline_svg_without_script() {
+        let svg = qr_svg("otpauth://totp/Castellan:a%40b?secret=ABCDEFGHIJKLMNOP&issuer=Castellan");
+        assert!(svg.starts_with("<svg") && svg.contains("<path"));
+        assert!(!svg.contains("script"));
+    }
+
+    #[test]
+    fn escaping_covers_markup_and_quotes() {
+        assert_eq!(
+            esc("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
 }
