@@ -85,6 +85,7 @@ async fn authenticate(s: &AppState, headers: &HeaderMap, cid: &str) -> Result<Ct
             "https://management.azure.com".into(),
             "https://management.core.windows.net/".into(),
         ],
+        "Azure Resource Manager",
         "https://management.azure.com/.default",
     )
     .map_err(|m| unauthorized(&m))?;
@@ -289,20 +290,12 @@ async fn dispatch(
     match target {
         Target::ListSubscriptions if method == Method::GET => {
             let subs = arm::list_children(store, c, None, ScopeKind::Subscription).await?;
-            let mut out = Vec::new();
-            for r in &subs {
-                out.push(render(s, r).await?);
-            }
-            Ok(respond(200, w::list(out), cid))
+            Ok(respond(200, w::list(render_all(s, &subs).await?), cid))
         }
         Target::ListManagementGroups if method == Method::GET => {
             arm::ensure_root(&mut ctx.env(s, &mut entropy), &c.tenant).await?;
             let mgs = arm::list_children(store, c, None, ScopeKind::ManagementGroup).await?;
-            let mut out = Vec::new();
-            for r in &mgs {
-                out.push(render(s, r).await?);
-            }
-            Ok(respond(200, w::list(out), cid))
+            Ok(respond(200, w::list(render_all(s, &mgs).await?), cid))
         }
         Target::ListResourceGroups(sub) if method == Method::GET => {
             arm::get_resource(store, c, &sub).await.map_err(|e| {
@@ -317,28 +310,16 @@ async fn dispatch(
                 }
             })?;
             let rgs = arm::list_children(store, c, Some(&sub), ScopeKind::ResourceGroup).await?;
-            let mut out = Vec::new();
-            for r in &rgs {
-                out.push(render(s, r).await?);
-            }
-            Ok(respond(200, w::list(out), cid))
+            Ok(respond(200, w::list(render_all(s, &rgs).await?), cid))
         }
         Target::ListResources(parent) if method == Method::GET => {
             arm::get_resource(store, c, &parent).await?;
             let rs = arm::list_children(store, c, Some(&parent), ScopeKind::Resource).await?;
-            let mut out = Vec::new();
-            for r in &rs {
-                out.push(render(s, r).await?);
-            }
-            Ok(respond(200, w::list(out), cid))
+            Ok(respond(200, w::list(render_all(s, &rs).await?), cid))
         }
         Target::ListFics(uami) if method == Method::GET => {
             let list = managed_identity::list_fics(store, c, &uami).await?;
-            let mut out = Vec::new();
-            for r in &list {
-                out.push(render(s, r).await?);
-            }
-            Ok(respond(200, w::list(out), cid))
+            Ok(respond(200, w::list(render_all(s, &list).await?), cid))
         }
         Target::Scope(id) => match *method {
             Method::GET => {
@@ -619,6 +600,18 @@ fn parse_assignment_filter(filter: &str) -> Result<AssignmentFilter, ArmError> {
             .ok_or_else(bad);
     }
     Err(bad())
+}
+
+/// Renders several scopes.
+async fn render_all(
+    s: &AppState,
+    rs: &[castellan_core::model::ArmResource],
+) -> Result<Vec<Value>, ArmError> {
+    let mut out = Vec::with_capacity(rs.len());
+    for r in rs {
+        out.push(render(s, r).await?);
+    }
+    Ok(out)
 }
 
 /// Renders a scope with its identities resolved to principal and client ids.

@@ -22,6 +22,7 @@ pub fn validate(
     s: &AppState,
     headers: &HeaderMap,
     audiences: &[String],
+    resource_name: &str,
     scope_hint: &str,
 ) -> Result<ValidatedClaims, String> {
     let Some(token) = token(headers) else {
@@ -48,7 +49,7 @@ pub fn validate(
                 "Lifetime validation failed, the token is expired.".to_string()
             }
             jsonwebtoken::errors::ErrorKind::InvalidAudience => {
-                format!("Invalid audience: request a token with scope {scope_hint}.")
+                format!("Invalid audience: this token is not for {resource_name}. Request a token with scope {scope_hint}.")
             }
             jsonwebtoken::errors::ErrorKind::InvalidSignature => {
                 "Signature validation failed.".to_string()

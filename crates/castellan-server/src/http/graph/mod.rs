@@ -23,10 +23,8 @@ use castellan_core::ids::GRAPH_APP_ID;
 use castellan_core::model::{ObjectKind, Tenant};
 use castellan_core::ops::{Entropy, Env};
 use castellan_core::{ObjectId, TenantId};
-use castellan_wire::claims::ValidatedClaims;
 use castellan_wire::errors::GraphError;
 use castellan_wire::odata;
-use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{json, Value};
 
 use crate::http::{host, CorrelationId};
@@ -178,13 +176,6 @@ impl Caller {
     }
 }
 
-fn bearer(parts: &Parts) -> Option<&str> {
-    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    v.strip_prefix("Bearer ")
-        .or_else(|| v.strip_prefix("bearer "))
-        .map(str::trim)
-}
-
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -195,40 +186,20 @@ impl FromRequestParts<AppState> for Caller {
             .map(|c| c.0.clone())
             .unwrap_or_default();
         let unauthorized = |m: &str| ApiError(GraphError::invalid_token(m), cid.clone());
-        let Some(token) = bearer(parts) else {
-            return Err(unauthorized("Access token is empty. Send 'Authorization: Bearer <token>' with a token for https://graph.microsoft.com."));
-        };
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| unauthorized("IDX14100: JWT is not well formed."))?;
-        let kid = header.kid.ok_or_else(|| {
-            unauthorized("The token has no 'kid' header; it was not issued by this server.")
-        })?;
-        let at = now();
-        let key = s.keys.decoding_key(&kid, at).ok_or_else(|| unauthorized("The token's signing key is not one this server publishes (unknown or expired kid)."))?;
-        // The algorithm is fixed by us, never taken from the token header.
-        let mut v = Validation::new(Algorithm::RS256);
-        v.leeway = 300;
-        v.set_audience(&[
-            GRAPH_APP_ID.to_string(),
-            "https://graph.microsoft.com".into(),
-            "https://graph.microsoft.com/".into(),
-        ]);
-        v.set_required_spec_claims(&["exp", "aud", "iss", "nbf"]);
-        let data = jsonwebtoken::decode::<ValidatedClaims>(token, &key, &v).map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => unauthorized("Lifetime validation failed, the token is expired."),
-            jsonwebtoken::errors::ErrorKind::InvalidAudience => unauthorized("Invalid audience: this token is not for Microsoft Graph. Request a token with scope https://graph.microsoft.com/.default."),
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => unauthorized("Signature validation failed."),
-            jsonwebtoken::errors::ErrorKind::ImmatureSignature => unauthorized("The token is not yet valid (nbf)."),
-            _ => unauthorized("The access token is not valid."),
-        })?;
-        let c = data.claims;
+        let c = crate::http::bearer::validate(
+            s,
+            &parts.headers,
+            &[
+                GRAPH_APP_ID.to_string(),
+                "https://graph.microsoft.com".into(),
+                "https://graph.microsoft.com/".into(),
+            ],
+            "Microsoft Graph",
+            "https://graph.microsoft.com/.default",
+        )
+        .map_err(|m| unauthorized(&m))?;
         let tid = TenantId::parse(&c.tid)
             .ok_or_else(|| unauthorized("The token's tid is not a GUID."))?;
-        if !s.origins.issuers(&c.tid).contains(&c.iss) {
-            return Err(unauthorized(
-                "Invalid issuer: the token was not issued by this server for its tenant.",
-            ));
-        }
         let tenant = match s.store.tenant(tid).await {
             Ok(Some(t)) => t,
             Ok(None) => return Err(unauthorized("The token's tenant does not exist.")),
