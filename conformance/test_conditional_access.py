@@ -232,11 +232,23 @@ def test_mfa_step_up_with_a_totp_code_in_the_auth_code_flow(demo, new_user, poli
     assert ok.status_code == 302, ok.text[:1500]
     result = app.acquire_token_by_auth_code_flow(flow, redirect_params(ok))
     assert "access_token" in result, result
-    # The code cannot be used twice.
+    # The ID token says how the user authenticated.
+    assert result["id_token_claims"]["amr"] == ["pwd", "mfa"] and result["id_token_claims"]["acr"] == "1"
+    # The session remembers the MFA: a second sign-in in this browser is not challenged again.
     flow2 = app.initiate_auth_code_flow(["User.Read"], redirect_uri=cc["redirect_uri"])
     again = b.open(flow2["auth_uri"])
-    assert again.status_code == 200 and "Verify your identity" in again.text, "SSO alone does not satisfy MFA"
-    replay = b.submit(Page(again), action, otc=good_next)
+    assert again.status_code == 302, again.text[:1500]
+    assert "access_token" in app.acquire_token_by_auth_code_flow(flow2, redirect_params(again))
+    # So does the refresh token: a refresh under the MFA policy is not refused.
+    account = app.get_accounts(username=upn)[0]
+    refreshed = app.acquire_token_silent(["User.Read"], account, force_refresh=True)
+    assert refreshed and "access_token" in refreshed, refreshed
+    # A fresh browser must do MFA again, and the used code cannot be replayed.
+    b2 = Browser()
+    flow3 = app.initiate_auth_code_flow(["User.Read"], redirect_uri=cc["redirect_uri"])
+    fresh = sign_in(b2, flow3["auth_uri"], upn, pw)
+    assert fresh.status_code == 200 and "Verify your identity" in fresh.text, "a new session must do MFA"
+    replay = b2.submit(Page(fresh), action, otc=good_next)
     assert replay.status_code == 200 and "500121" in replay.text
     recs = sign_ins(f"userId eq '{uid}' and status/errorCode eq 50076")
     assert recs and recs[0]["appliedConditionalAccessPolicies"]
@@ -250,3 +262,42 @@ def test_mfa_required_without_a_method_is_50079(demo, new_user, policies):
     flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri=cc["redirect_uri"])
     r = sign_in(Browser(), flow["auth_uri"], upn, pw)
     assert r.status_code == 403 and "AADSTS50079" in r.text and "/mfa/setup" in r.text, r.text[:1500]
+
+
+def test_device_code_flow_under_an_mfa_policy_asks_for_the_code_on_the_login_page(demo, new_user, policies):
+    """The person's side of the device code flow is a browser sign-in: when a policy wants MFA
+    the /devicelogin page asks for the authenticator code after the password (a wrong one is
+    500121 on the page), and the device's token says mfa."""
+    import threading
+    import time
+    from browser import Page
+    from test_mfa_setup import totp
+    upn, pw, uid = new_user()
+    secret = _register_totp(demo, upn, pw)
+    policies(user_policy("Device code: MFA for this user", uid, ["mfa"]))
+    app = msal.PublicClientApplication(demo["public_client"]["app_id"], authority=demo["authority"], instance_discovery=False)
+    flow = app.initiate_device_flow(scopes=["User.Read"])
+    assert "user_code" in flow, flow
+    pages = {}
+
+    def person():
+        time.sleep(1)
+        b = Browser()
+        login = demo["origin"] + "/devicelogin"
+        r = b.submit(Page(b.open(login)), login, code=flow["user_code"])
+        r = b.submit(Page(r), login, username=upn, password=pw)
+        pages["challenge"] = r
+        wrong = "000000" if totp(secret, at=time.time() + 30) != "000000" else "111111"
+        bad = b.submit(Page(r), login, otc=wrong)
+        pages["bad"] = bad
+        pages["ok"] = b.submit(Page(bad), login, otc=totp(secret, at=time.time() + 30))
+
+    t = threading.Thread(target=person)
+    t.start()
+    result = app.acquire_token_by_device_flow(flow)
+    t.join()
+    assert "Verify your identity" in pages["challenge"].text, pages["challenge"].text[:1500]
+    assert "500121" in pages["bad"].text, pages["bad"].text[:1500]
+    assert "You have signed in to" in pages["ok"].text, pages["ok"].text[:1500]
+    assert "access_token" in result, result
+    assert result["id_token_claims"]["amr"] == ["pwd", "mfa"], result["id_token_claims"]

@@ -52,16 +52,22 @@ def free_port():
         return s.getsockname()[1]
 
 
-def test_headless_chromium_signs_into_a_web_app(demo, graph):
-    assert os.path.exists("/usr/bin/chromium"), "Debian chromium is not installed (.ci/run installs it: apt-get install chromium)"
-    port = free_port()
-    r = graph.post("/applications", {"displayName": "Chromium sample web app", "web": {"redirectUris": [f"http://localhost:{port}/redirect"]}})
+def sample_web_app(graph, name, port):
+    """Registers the sample web app (redirect on localhost:port, consented to User.Read)."""
+    r = graph.post("/applications", {"displayName": name, "web": {"redirectUris": [f"http://localhost:{port}/redirect"]}})
     assert r.status_code == 201, r.text
     app = r.json()
     secret = graph.post(f"/applications/{app['id']}/addPassword", {"passwordCredential": {"displayName": "browser"}}).json()["secretText"]
     sp = graph.post("/servicePrincipals", {"appId": app["appId"]}).json()
     graph_sp = graph.get("/servicePrincipals", params={"$filter": "appId eq '00000003-0000-0000-c000-000000000000'"}).json()["value"][0]
     assert graph.post("/oauth2PermissionGrants", {"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph_sp["id"], "scope": "User.Read"}).status_code == 201
+    return app, secret
+
+
+def test_headless_chromium_signs_into_a_web_app(demo, graph):
+    assert os.path.exists("/usr/bin/chromium"), "Debian chromium is not installed (.ci/run installs it: apt-get install chromium)"
+    port = free_port()
+    app, secret = sample_web_app(graph, "Chromium sample web app", port)
     out = run("browser_webapp.mjs", {"authority": demo["authority"], "client_id": app["appId"], "secret": secret, "port": port,
                                      "upn": demo["user"]["upn"], "password": demo["user"]["password"]}, timeout=180)
     assert out["appName"] == "Chromium sample web app"
@@ -69,3 +75,32 @@ def test_headless_chromium_signs_into_a_web_app(demo, graph):
     user = graph.get(f"/users/{demo['user']['id']}").json()
     assert out["hello"] == f"Signed in as {user['displayName']}"
     assert out["ssoUrl"] == f"http://localhost:{port}/"
+
+
+def test_headless_chromium_mfa_enrollment_and_challenge(demo, graph, new_user, sign_ins):
+    """A policy requires MFA; a user without an authenticator app signs in through the real
+    pages, is sent to register one (50079), registers it (QR code, key, wrong code refused,
+    recovery codes), signs in again and passes the TOTP challenge; the ID token says mfa."""
+    assert os.path.exists("/usr/bin/chromium"), "Debian chromium is not installed (.ci/run installs it: apt-get install chromium)"
+    upn, pw, uid = new_user()
+    port = free_port()
+    app, secret = sample_web_app(graph, "Chromium MFA web app", port)
+    policy = graph.post("/identity/conditionalAccess/policies", {
+        "displayName": "Chromium: MFA for this user", "state": "enabled",
+        "conditions": {"users": {"includeUsers": [uid]}, "applications": {"includeApplications": ["All"]}, "clientAppTypes": ["all"]},
+        "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}})
+    assert policy.status_code == 201, policy.text
+    try:
+        out = run("browser_mfa.mjs", {"authority": demo["authority"], "client_id": app["appId"], "secret": secret, "port": port,
+                                      "upn": upn, "password": pw}, timeout=180)
+    finally:
+        graph.delete(f"/identity/conditionalAccess/policies/{policy.json()['id']}")
+    assert "AADSTS50079" in out["registerPage"], out
+    assert out["hasQr"] is True
+    assert out["setupError"].strip(), out
+    assert out["recoveryCodes"] >= 5, out
+    assert "Verify your identity" in out["challengeTitle"], out
+    assert out["hello"].startswith("Signed in as"), out
+    assert out["amr"].split() == ["pwd", "mfa"], out
+    # The log shows the sign-in that had to register first.
+    assert sign_ins(f"userId eq '{uid}' and status/errorCode eq 50079")

@@ -91,6 +91,7 @@ fn access_token_payload_v1(c: &AccessTokenClaims, issuer: &str) -> Value {
         m.insert("wids".into(), json!(c.wids));
     }
     groups_into(&mut m, &c.groups, &c.oid.to_string());
+    amr_into(&mut m, &c.amr);
     for (k, v) in &c.extra {
         m.entry(k.clone()).or_insert_with(|| json!(v));
     }
@@ -127,10 +128,20 @@ pub fn id_token_payload(c: &castellan_core::flow::IdTokenClaims, issuer: &str) -
     m.insert("uti".into(), json!(c.uti));
     m.insert("ver".into(), json!("2.0"));
     groups_into(&mut m, &c.groups, &c.oid.to_string());
+    amr_into(&mut m, &c.amr);
     for (k, v) in &c.extra {
         m.entry(k.clone()).or_insert_with(|| json!(v));
     }
     Value::Object(m)
+}
+
+/// `amr` (how the user authenticated) and `acr` (`"1"`: the user authenticated; Entra's
+/// value for every user sign-in), when the token is a user's.
+fn amr_into(m: &mut Map<String, Value>, amr: &[&'static str]) {
+    if !amr.is_empty() {
+        m.insert("amr".into(), json!(amr));
+        m.insert("acr".into(), json!("1"));
+    }
 }
 
 /// The `groups` claim, or the JWT overage indicator (`_claim_names` / `_claim_sources`
@@ -225,6 +236,7 @@ mod tests {
             wids: vec![],
             groups: GroupsClaim::Absent,
             extra: vec![],
+            amr: vec![],
         };
         let p = access_token_payload(&c, "https://x/t/v2.0");
         let keys: Vec<&str> = p
@@ -252,5 +264,17 @@ mod tests {
         assert_eq!(p["ver"], "1.0");
         assert_eq!(p["upn"], "u@x.test");
         assert!(p.get("azp").is_none() && p.get("azpacr").is_none());
+        // App-only: no amr/acr.
+        assert!(p.get("amr").is_none() && p.get("acr").is_none());
+
+        // A user's v1 token says how the user authenticated; a v2 one does not (as Entra).
+        v1.amr = vec!["pwd", "mfa"];
+        let p = access_token_payload(&v1, "https://x/t/v2.0");
+        assert_eq!(p["amr"], serde_json::json!(["pwd", "mfa"]));
+        assert_eq!(p["acr"], "1");
+        let mut v2 = c.clone();
+        v2.amr = vec!["pwd"];
+        let p = access_token_payload(&v2, "https://x/t/v2.0");
+        assert!(p.get("amr").is_none() && p.get("acr").is_none());
     }
 }

@@ -15,6 +15,7 @@
 
 pub mod arm;
 pub mod claims;
+pub mod claims_challenge;
 pub mod discovery;
 pub mod errors;
 pub mod federation;

@@ -102,6 +102,7 @@ pub fn issue(input: &ClientCredentialsInput<'_>) -> Result<AccessTokenClaims, Aa
         wids: vec![],
         groups: GroupsClaim::Absent,
         extra: vec![],
+        amr: vec![],
     })
 }
 

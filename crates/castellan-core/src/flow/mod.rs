@@ -133,6 +133,41 @@ pub struct AccessTokenClaims {
     pub groups: GroupsClaim,
     /// Optional claims (name, value) the resource asked for.
     pub extra: Vec<(String, String)>,
+    /// `amr`: how the user authenticated (user tokens; empty for app-only tokens). Rendered
+    /// in v1 access tokens with `acr`, as Entra does.
+    pub amr: Vec<&'static str>,
+}
+
+/// How, and when, the user of a session authenticated: the primary factor's time
+/// (`auth_time`) and the multifactor authentication, when one was done. Carried from the
+/// sign-in into the SSO session, the authorization code and every refresh token of the family,
+/// so Conditional Access sees what the session already proved and tokens say it (`amr`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Authn {
+    /// When the primary factor (the password) was proved.
+    pub auth_time: Timestamp,
+    /// When multifactor authentication was completed, if it was.
+    pub mfa_at: Option<Timestamp>,
+}
+
+impl Authn {
+    /// A password sign-in at `at`, without MFA.
+    pub const fn password(at: Timestamp) -> Self {
+        Self {
+            auth_time: at,
+            mfa_at: None,
+        }
+    }
+
+    /// The `amr` claim: `pwd`, plus `mfa` once multifactor authentication was done (the
+    /// values of Entra's v1 tokens; an authenticator-app code is Entra's `mfa`).
+    pub fn amr(&self) -> Vec<&'static str> {
+        if self.mfa_at.is_some() {
+            vec!["pwd", "mfa"]
+        } else {
+            vec!["pwd"]
+        }
+    }
 }
 
 /// The `groups` claim of a token.
@@ -222,6 +257,8 @@ pub struct IdTokenClaims {
     pub groups: GroupsClaim,
     /// Optional claims (name, value) the client asked for.
     pub extra: Vec<(String, String)>,
+    /// `amr`: how the user authenticated (with `acr`).
+    pub amr: Vec<&'static str>,
 }
 
 /// ID-token lifetime in seconds (one hour, as Entra).
@@ -252,6 +289,7 @@ mod tests {
             wids: vec![],
             groups: GroupsClaim::Absent,
             extra: vec![],
+            amr: vec![],
         }
     }
 

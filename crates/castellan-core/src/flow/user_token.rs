@@ -60,6 +60,16 @@ pub struct UserTokens {
     pub refresh: bool,
 }
 
+impl UserTokens {
+    /// Says in the tokens how the user authenticated (`amr`, with `acr`).
+    pub fn set_amr(&mut self, authn: &super::Authn) {
+        self.access.amr = authn.amr();
+        if let Some(id) = self.id.as_mut() {
+            id.amr = authn.amr();
+        }
+    }
+}
+
 /// Decides the user's tokens or the consent/scope error.
 pub fn issue(i: &UserTokenInput<'_>) -> Result<UserTokens, AadstsError> {
     let granted: BTreeSet<String> = i
@@ -157,6 +167,7 @@ pub fn issue(i: &UserTokenInput<'_>) -> Result<UserTokens, AadstsError> {
         wids: vec![],
         groups: GroupsClaim::Absent,
         extra: vec![],
+        amr: vec!["pwd"],
     };
     let has = |s: &str| i.scopes.oidc.iter().any(|x| x == s);
     let id = has("openid").then(|| IdTokenClaims {
@@ -174,6 +185,7 @@ pub fn issue(i: &UserTokenInput<'_>) -> Result<UserTokens, AadstsError> {
         uti: i.uti.1.clone(),
         groups: GroupsClaim::Absent,
         extra: vec![],
+        amr: vec!["pwd"],
     });
     let mut scope_words = scp;
     scope_words.extend(

@@ -7,7 +7,7 @@ use crate::error::AadstsError;
 use crate::flow::lockout::Lockout;
 use crate::flow::refresh_token::{self, RefreshDecision, RefreshState, RefreshToken};
 use crate::flow::user_token::UserTokens;
-use crate::flow::{auth_code, client_credentials, device, scope, ClientAuthMethod};
+use crate::flow::{auth_code, client_credentials, device, scope, Authn, ClientAuthMethod};
 use crate::model::{
     Application, Grant, GrantKind, GrantState, RevokeScope, ServicePrincipal, Tenant, User,
 };
@@ -322,10 +322,27 @@ pub struct NewCode<'a> {
     pub nonce: Option<&'a str>,
     /// The PKCE challenge.
     pub code_challenge: Option<&'a str>,
-    /// When the user authenticated.
-    pub auth_time: Timestamp,
+    /// How and when the user authenticated.
+    pub authn: Authn,
     /// The user.
     pub user: ObjectId,
+}
+
+/// The session facts a grant carries (`auth_time`, `mfa_at`); `default` when it has none.
+fn authn_of(g: &Grant, default: Timestamp) -> Authn {
+    Authn {
+        auth_time: Timestamp(g.attr_i64("auth_time").unwrap_or(default.millis())),
+        mfa_at: g.attr_i64("mfa_at").map(Timestamp),
+    }
+}
+
+/// The attributes that store an [`Authn`] on a grant.
+fn authn_attrs(a: &Authn) -> Vec<(String, String)> {
+    let mut v = vec![("auth_time".to_string(), a.auth_time.millis().to_string())];
+    if let Some(m) = a.mfa_at {
+        v.push(("mfa_at".into(), m.millis().to_string()));
+    }
+    v
 }
 
 /// Stores a new code (the caller generated `secret`, which goes to the client).
@@ -341,10 +358,10 @@ pub async fn issue_code(
         ("client_id".to_string(), c.client_id.to_string()),
         ("redirect_uri".into(), c.redirect_uri.to_string()),
         ("scope".into(), c.scope.to_string()),
-        ("auth_time".into(), c.auth_time.millis().to_string()),
         ("public".into(), u8::from(c.public).to_string()),
         ("spa".into(), u8::from(c.spa).to_string()),
     ];
+    attrs.extend(authn_attrs(&c.authn));
     if let Some(n) = c.nonce {
         attrs.push(("nonce".into(), n.to_string()));
     }
@@ -390,8 +407,8 @@ pub struct Issued {
     pub app: Application,
     /// The refresh token to hand out, when `offline_access` was granted.
     pub refresh_token: Option<String>,
-    /// When the user authenticated (for `auth_time`).
-    pub auth_time: Timestamp,
+    /// How and when the user authenticated (`auth_time`, `amr`, Conditional Access).
+    pub authn: Authn,
 }
 
 /// Issues a signed-in user's tokens and, with `offline_access`, stores the refresh token in
@@ -407,7 +424,7 @@ pub(crate) async fn finish(
     scope_text: &str,
     nonce: Option<String>,
     family: (String, Timestamp, bool),
-    auth_time: Timestamp,
+    authn: Authn,
     now: Timestamp,
     uti: (String, String),
     new_refresh: String,
@@ -418,10 +435,11 @@ pub(crate) async fn finish(
             .await?;
         return Err(AadstsError::user_disabled().into());
     }
-    let tokens = user_tokens(
+    let mut tokens = user_tokens(
         store, tenant, &app, client_sp, auth, &user, scope_text, nonce, now, uti,
     )
     .await?;
+    tokens.set_amr(&authn);
     let mut refresh_token = None;
     if tokens.refresh {
         let r = NewRefresh {
@@ -430,7 +448,7 @@ pub(crate) async fn finish(
             scope: scope_text,
             public: auth == ClientAuthMethod::None,
             family,
-            auth_time,
+            authn,
         };
         issue_refresh(store, tenant, &r, &new_refresh, now).await?;
         refresh_token = Some(new_refresh);
@@ -440,7 +458,7 @@ pub(crate) async fn finish(
         user,
         app,
         refresh_token,
-        auth_time,
+        authn,
     })
 }
 
@@ -470,8 +488,8 @@ pub struct NewRefresh<'a> {
     pub public: bool,
     /// (family id, family start, SPA).
     pub family: (String, Timestamp, bool),
-    /// When the user authenticated.
-    pub auth_time: Timestamp,
+    /// How and when the user authenticated (kept by every successor in the family).
+    pub authn: Authn,
 }
 
 /// Stores a refresh token (the caller generated `secret`, which goes to the client).
@@ -483,6 +501,14 @@ pub async fn issue_refresh(
     now: Timestamp,
 ) -> Result<(), TokenError> {
     let (family_id, started, spa) = r.family.clone();
+    let mut attrs = vec![
+        ("client_id".to_string(), r.client_id.to_string()),
+        ("scope".into(), r.scope.to_string()),
+        ("spa".into(), u8::from(spa).to_string()),
+        ("public".into(), u8::from(r.public).to_string()),
+        ("family_started".into(), started.millis().to_string()),
+    ];
+    attrs.extend(authn_attrs(&r.authn));
     let expires = if spa {
         started.plus_secs(refresh_token::SPA_LIFETIME_SECS)
     } else {
@@ -499,14 +525,7 @@ pub async fn issue_refresh(
             state: GrantState::Active,
             created: now,
             expires,
-            attrs: vec![
-                ("client_id".into(), r.client_id.to_string()),
-                ("scope".into(), r.scope.to_string()),
-                ("spa".into(), u8::from(spa).to_string()),
-                ("public".into(), u8::from(r.public).to_string()),
-                ("family_started".into(), started.millis().to_string()),
-                ("auth_time".into(), r.auth_time.millis().to_string()),
-            ],
+            attrs,
         })
         .await?;
     Ok(())
@@ -563,7 +582,7 @@ pub async fn redeem_code(
         return Err(AadstsError::code_already_redeemed().into());
     }
     let user = load_user(store, tenant, g.user_id).await?;
-    let auth_time = Timestamp(g.attr_i64("auth_time").unwrap_or(now.millis()));
+    let authn = authn_of(&g, now);
     let family = (
         g.family.clone().unwrap_or_else(|| g.handle.clone()),
         now,
@@ -579,7 +598,7 @@ pub async fn redeem_code(
         g.attr("scope").unwrap_or(""),
         g.attr("nonce").map(str::to_string),
         family,
-        auth_time,
+        authn,
         now,
         uti,
         new_refresh,
@@ -682,7 +701,7 @@ pub async fn redeem_refresh(
         _ => stored,
     };
     let started = Timestamp(g.attr_i64("family_started").unwrap_or(g.created.millis()));
-    let auth_time = Timestamp(g.attr_i64("auth_time").unwrap_or(started.millis()));
+    let authn = authn_of(&g, started);
     finish(
         store,
         tenant,
@@ -693,7 +712,7 @@ pub async fn redeem_refresh(
         &scope_text,
         None,
         (family, started, g.attr("spa") == Some("1")),
-        auth_time,
+        authn,
         now,
         uti,
         new_refresh,
@@ -787,19 +806,21 @@ pub async fn find_device(
     Ok(g)
 }
 
-/// The user on the device-login page approves (`Some(user)`) or declines (`None`).
+/// The user on the device-login page approves (`Some((user, how they authenticated))`) or
+/// declines (`None`).
 pub async fn decide_device(
     store: &dyn Store,
     g: &Grant,
-    user: Option<&User>,
-    now: Timestamp,
+    user: Option<(&User, Authn)>,
 ) -> Result<bool, TokenError> {
     let mut next = g.clone();
     match user {
-        Some(u) => {
+        Some((u, authn)) => {
             next.state = GrantState::Approved;
             next.user_id = Some(u.id);
-            next.set("auth_time", now.millis().to_string());
+            for (k, v) in authn_attrs(&authn) {
+                next.set(&k, v);
+            }
         }
         None => next.state = GrantState::Declined,
     }
@@ -852,7 +873,7 @@ pub async fn poll_device(
                 .into());
             }
             let user = load_user(store, tenant, Some(user_id)).await?;
-            let auth_time = Timestamp(g.attr_i64("auth_time").unwrap_or(now.millis()));
+            let authn = authn_of(&g, now);
             let family = (g.handle.clone(), now, false);
             finish(
                 store,
@@ -864,7 +885,7 @@ pub async fn poll_device(
                 g.attr("scope").unwrap_or(""),
                 None,
                 family,
-                auth_time,
+                authn,
                 now,
                 uti,
                 new_refresh,
@@ -930,6 +951,28 @@ pub async fn session(
         .map(|u| (g, u)))
 }
 
+/// Records that the user of the SSO session `secret` completed multifactor authentication at
+/// `at` (the sign-in's challenge page); later sign-ins in the session count it, within the
+/// sign-in frequency Conditional Access sets. Returns false when the session is gone.
+pub async fn mark_session_mfa(
+    store: &dyn Store,
+    tenant: &Tenant,
+    secret: &str,
+    at: Timestamp,
+) -> Result<bool, TokenError> {
+    let Some((g, _)) = session(store, tenant, secret, at).await? else {
+        return Ok(false);
+    };
+    let mut next = g.clone();
+    next.set("mfa_at", at.millis().to_string());
+    Ok(store.update_grant(GrantState::Active, &next).await?)
+}
+
+/// How and when the user of a live SSO session authenticated.
+pub fn session_authn(g: &Grant) -> Authn {
+    authn_of(g, g.created)
+}
+
 /// Ends a session (sign-out).
 pub async fn end_session(store: &dyn Store, secret: &str) -> Result<(), TokenError> {
     if let Some(g) = store.grant(&handle(secret)).await? {
@@ -970,7 +1013,7 @@ pub async fn on_behalf_of(
         scope_text,
         None,
         (family, now, false),
-        now,
+        Authn::password(now),
         now,
         uti,
         new_refresh,

@@ -246,7 +246,7 @@ pub async fn password(
         scope_text,
         None,
         family,
-        now,
+        crate::flow::Authn::password(now),
         now,
         uti,
         new_refresh,

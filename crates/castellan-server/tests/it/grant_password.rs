@@ -78,6 +78,11 @@ async fn user_gets_access_and_id_tokens_and_reads_me() {
     );
     assert_eq!(id["preferred_username"], upn);
     assert_eq!(id["sub"], at["sub"]);
+    // How the user authenticated: a password, no MFA (ROPC never has MFA). The v2 access token
+    // carries neither claim, as Entra's.
+    assert_eq!(id["amr"], json!(["pwd"]));
+    assert_eq!(id["acr"], "1");
+    assert!(at.get("amr").is_none() && at.get("acr").is_none(), "{at}");
     assert!(
         v["scope"].as_str().unwrap().contains("User.Read")
             && v["scope"].as_str().unwrap().contains("openid")
@@ -167,4 +172,58 @@ async fn user_side_failures_carry_entra_codes() {
         .await;
     let (st, v) = ropc(&public(), upn2, "Test-Passw0rd!", "User.Read").await;
     assert_eq!((st, code(&v)), (400, 50057));
+}
+
+async fn ropc_with_claims(claims_param: &str) -> (u16, Value) {
+    let s = shared();
+    let d = &s.demo;
+    let r = http()
+        .post(format!(
+            "{}/{}/oauth2/v2.0/token",
+            s.origin,
+            d["tenant_id"].as_str().unwrap()
+        ))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", public().as_str()),
+            ("username", d["user"]["upn"].as_str().unwrap()),
+            ("password", d["user"]["password"].as_str().unwrap()),
+            ("scope", "User.Read openid"),
+            ("claims", claims_param),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_claims_challenge_asks_for_mfa_and_bad_claims_are_named() {
+    // Sent back (step-up): a password-only sign-in cannot meet it; the answer is 50076 with the
+    // same claims, so the client goes interactive with them.
+    let challenge = r#"{"access_token":{"polids":{"essential":true,"values":["9f1a2b3c-0000-4000-8000-000000000001"]}}}"#;
+    let (st, v) = ropc_with_claims(challenge).await;
+    assert_eq!(st, 400, "{v}");
+    assert_eq!(v["error"], "interaction_required");
+    assert_eq!(v["error_codes"], json!([50076]));
+    assert_eq!(v["claims"], challenge);
+    assert!(v.get("access_token").is_none());
+    let (st, v) =
+        ropc_with_claims(r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#).await;
+    assert_eq!((st, v["error_codes"].clone()), (400, json!([50076])), "{v}");
+    // Client capabilities ask nothing of the sign-in.
+    let (st, v) = ropc_with_claims(r#"{"access_token":{"xms_cc":{"values":["cp1"]}}}"#).await;
+    assert_eq!(st, 200, "{v}");
+    assert!(v["access_token"].is_string());
+    // Malformed claims: 90014 naming the parameter.
+    let (st, v) = ropc_with_claims("{not json").await;
+    assert_eq!(st, 400, "{v}");
+    assert_eq!(v["error_codes"], json!([90014]));
+    assert!(
+        v["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("'claims'"),
+        "{v}"
+    );
 }

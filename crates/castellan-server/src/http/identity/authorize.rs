@@ -14,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use castellan_core::error::{AadstsError, OAuthError};
 use castellan_core::flow::redirect::{match_redirect_uri, Platform};
-use castellan_core::flow::{pkce, scope};
+use castellan_core::flow::{pkce, scope, Authn};
 use castellan_core::model::{Application, Tenant, User};
 use castellan_core::ops::signin::{self as ops, NewCode};
 use castellan_core::ops::token::{load_client, TokenError};
@@ -143,6 +143,8 @@ struct Authz {
     code_challenge: Option<String>,
     /// This request came from `/adminconsent`: ask for tenant-wide consent instead of issuing.
     admin_consent: bool,
+    /// The `claims` parameter asks for step-up (a claims challenge): MFA in this session.
+    step_up: bool,
 }
 
 enum Fail {
@@ -303,6 +305,13 @@ async fn validate(s: &AppState, segment: &str, raw: &str) -> Result<Authz, Fail>
         },
         None => None,
     };
+    let step_up = match get(&p, "claims").filter(|c| !c.trim().is_empty()) {
+        Some(c) => match castellan_wire::claims_challenge::requires_step_up(c) {
+            Ok(b) => b,
+            Err(e) => return Err(Fail::Redirect(target, e)),
+        },
+        None => false,
+    };
     let prompt = get(&p, "prompt").map(str::to_string);
     if let Some(pr) = &prompt {
         if !matches!(
@@ -333,6 +342,7 @@ async fn validate(s: &AppState, segment: &str, raw: &str) -> Result<Authz, Fail>
         max_age,
         code_challenge: challenge,
         admin_consent,
+        step_up,
     })
 }
 
@@ -434,47 +444,19 @@ fn attempt(r: &Req, tenant: &Tenant, app: &Application, interactive: bool) -> At
     }
 }
 
-/// The user is authenticated: check consent, mint the code and/or ID token, redirect.
+/// The user is authenticated (`authn`: the password and, if done in this session, MFA): check
+/// consent and Conditional Access, mint the code and/or ID token, redirect.
 #[allow(clippy::too_many_arguments)]
 async fn complete(
     s: &AppState,
     a: &Authz,
     tenant: &Tenant,
     user: &User,
-    auth_time: Timestamp,
+    authn: Authn,
     interactive: bool,
     consented: bool,
     r: &Req,
     headers: &HeaderMap,
-) -> Response {
-    complete_with_mfa(
-        s,
-        a,
-        tenant,
-        user,
-        auth_time,
-        interactive,
-        consented,
-        r,
-        headers,
-        None,
-    )
-    .await
-}
-
-/// [`complete`], with MFA done at `mfa_at` in this sign-in (the challenge page's answer).
-#[allow(clippy::too_many_arguments)]
-async fn complete_with_mfa(
-    s: &AppState,
-    a: &Authz,
-    tenant: &Tenant,
-    user: &User,
-    auth_time: Timestamp,
-    interactive: bool,
-    consented: bool,
-    r: &Req,
-    headers: &HeaderMap,
-    mfa_at: Option<Timestamp>,
 ) -> Response {
     let log = attempt(r, tenant, &a.app, interactive);
     let log_ref = &log;
@@ -566,8 +548,8 @@ async fn complete_with_mfa(
             client_app_type: castellan_core::policy::ClientAppType::Browser,
             ip: &log.ip,
             satisfied: castellan_core::policy::Satisfied {
-                password_at: Some(auth_time),
-                mfa_at,
+                password_at: Some(authn.auth_time),
+                mfa_at: authn.mfa_at,
                 ..Default::default()
             },
             now: r.at,
@@ -582,7 +564,11 @@ async fn complete_with_mfa(
         Ok(d) => d,
         Err(e) => return fail(Fail::Unavailable(e.to_string()), &r.cid),
     };
-    if let Some(e) = &ca.error {
+    // A claims challenge (step-up) the session has not met yet asks for MFA like a policy does.
+    let step_up_owed = (a.step_up && authn.mfa_at.is_none() && ca.error.is_none()).then(|| {
+        AadstsError::mfa_required("the claims challenge in the request (step-up authentication)")
+    });
+    if let Some(e) = ca.error.as_ref().or(step_up_owed.as_ref()) {
         // An MFA requirement in a browser sign-in is a challenge, not a refusal.
         // (An SSO sign-in without prompt=none is at a browser too: it gets the challenge.)
         if a.prompt.as_deref() != Some("none") && (e.code == 50076 || e.code == 50079) {
@@ -648,7 +634,7 @@ async fn complete_with_mfa(
             scope: &a.scope,
             nonce: a.nonce.as_deref(),
             code_challenge: a.code_challenge.as_deref(),
-            auth_time,
+            authn,
             user: user.id,
         };
         if let Err(e) = ops::issue_code(s.store.as_ref(), tenant, &new, &secret, r.at).await {
@@ -668,8 +654,10 @@ async fn complete_with_mfa(
             );
         };
         let iss = claims::issuer(&r.origin, &tenant.id.to_string());
-        let mut payload = claims::id_token_payload(id, &iss);
-        payload["auth_time"] = serde_json::json!(auth_time.secs());
+        let mut id = id.clone();
+        id.amr = authn.amr();
+        let mut payload = claims::id_token_payload(&id, &iss);
+        payload["auth_time"] = serde_json::json!(authn.auth_time.secs());
         if let Some(c) = &code_secret {
             // OIDC Core §3.3.2.11: left half of SHA-256 of the code, base64url.
             let d = castellan_core::secret::sha256(c.as_bytes());
@@ -709,7 +697,7 @@ pub(crate) async fn current_session(
     headers: &HeaderMap,
     tenant: Option<&Tenant>,
     at: Timestamp,
-) -> Result<Option<(Tenant, User, Timestamp)>, String> {
+) -> Result<Option<(Tenant, User, Authn)>, String> {
     let jar = cookies(headers);
     let mut found = Vec::new();
     for (name, value) in &jar {
@@ -738,8 +726,7 @@ pub(crate) async fn current_session(
         };
         match ops::session(s.store.as_ref(), &t, value, at).await {
             Ok(Some((g, u))) => {
-                let auth_time = Timestamp(g.attr_i64("auth_time").unwrap_or(g.created.millis()));
-                found.push((t, u, auth_time));
+                found.push((t, u, ops::session_authn(&g)));
             }
             Ok(None) => {}
             Err(e) => return Err(format!("{e:?}")),
@@ -809,17 +796,19 @@ pub async fn authorize(
         Err(e) => return fail(Fail::Unavailable(e), &r.cid),
     };
     let force_login = matches!(a.prompt.as_deref(), Some("login" | "select_account"));
-    let usable = session.filter(|(_, u, auth_time)| {
+    let usable = session.filter(|(_, u, authn)| {
         let hint_ok = a
             .login_hint
             .as_deref()
             .is_none_or(|h| h.eq_ignore_ascii_case(&u.user_principal_name));
-        let fresh = a.max_age.is_none_or(|m| r.at < auth_time.plus_secs(m));
+        let fresh = a
+            .max_age
+            .is_none_or(|m| r.at < authn.auth_time.plus_secs(m));
         hint_ok && fresh
     });
     match (usable, force_login, a.prompt.as_deref()) {
-        (Some((t, u, auth_time)), false, _) => {
-            complete(&s, &a, &t, &u, auth_time, false, false, &r, &headers).await
+        (Some((t, u, authn)), false, _) => {
+            complete(&s, &a, &t, &u, authn, false, false, &r, &headers).await
         }
         (None, _, Some("none")) => fail(
             Fail::Redirect(
@@ -990,7 +979,18 @@ async fn signed_in(
     {
         return fail(Fail::Unavailable(format!("{e:?}")), &r.cid);
     }
-    let mut resp = complete(s, a, tenant, user, r.at, true, false, r, headers).await;
+    let mut resp = complete(
+        s,
+        a,
+        tenant,
+        user,
+        Authn::password(r.at),
+        true,
+        false,
+        r,
+        headers,
+    )
+    .await;
     let max_age = if persistent {
         format!("; Max-Age={}", ops::SSO_PERSISTENT_SECS)
     } else {
@@ -1248,7 +1248,7 @@ pub async fn consent(
         Ok(x) => x,
         Err(e) => return fail(Fail::Unavailable(e), &r.cid),
     };
-    let Some((tenant, user, auth_time)) = session else {
+    let Some((tenant, user, authn)) = session else {
         return show_login(
             &a,
             &headers,
@@ -1328,7 +1328,7 @@ pub async fn consent(
     match castellan_core::ops::consent::grant(&mut env, &tenant, &a.app, &user, &need, tenant_wide)
         .await
     {
-        Ok(()) => complete(&s, &a, &tenant, &user, auth_time, true, true, &r, &headers).await,
+        Ok(()) => complete(&s, &a, &tenant, &user, authn, true, true, &r, &headers).await,
         Err(castellan_core::DirectoryError::Forbidden(m)) => {
             let mut blocked = need.clone();
             blocked.blocked = Some(m);
@@ -1519,7 +1519,7 @@ pub async fn mfa(
         }
         Err(e) => return fail(Fail::Unavailable(e), &r.cid),
     };
-    let (tenant, user, auth_time) = session;
+    let (tenant, user, authn) = session;
     let code = get(&f, "otc").unwrap_or("").trim().to_string();
     let check = castellan_core::ops::auth_methods::verify_totp_for_user(
         s.store.as_ref(),
@@ -1532,19 +1532,24 @@ pub async fn mfa(
     .await;
     match check {
         Ok(castellan_core::ops::auth_methods::TotpCheck::Accepted) => {
-            complete_with_mfa(
-                &s,
-                &a,
-                &tenant,
-                &user,
-                auth_time,
-                true,
-                false,
-                &r,
-                &headers,
-                Some(r.at),
-            )
-            .await
+            // The session remembers the MFA: the next sign-in in this browser (and every
+            // refresh token of this sign-in) counts it, within the sign-in frequency.
+            if let Some(secret) = cookies(&headers)
+                .into_iter()
+                .find(|(n, _)| *n == sso_cookie_name(&tenant))
+                .map(|(_, v)| v)
+            {
+                if let Err(e) =
+                    ops::mark_session_mfa(s.store.as_ref(), &tenant, &secret, r.at).await
+                {
+                    return fail(Fail::Unavailable(format!("{e:?}")), &r.cid);
+                }
+            }
+            let authn = Authn {
+                mfa_at: Some(r.at),
+                ..authn
+            };
+            complete(&s, &a, &tenant, &user, authn, true, false, &r, &headers).await
         }
         Ok(_) => {
             let e = AadstsError {

@@ -7,11 +7,12 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use castellan_core::error::AadstsError;
-use castellan_core::flow::device;
-use castellan_core::model::Grant;
+use castellan_core::flow::{device, scope, Authn};
+use castellan_core::model::{Grant, GrantState, Tenant, User};
 use castellan_core::ops::signin as ops;
 use castellan_core::ops::token::TokenError;
 use castellan_core::secret::SecretText;
+use castellan_core::{ObjectId, Timestamp};
 use castellan_wire::errors::{token_error_body, token_error_status};
 use castellan_wire::form::Form;
 use rand::RngCore;
@@ -141,7 +142,96 @@ async fn app_name(s: &AppState, g: &Grant) -> String {
     }
 }
 
-/// `POST /devicelogin`: the code, then the credentials (or a decline).
+/// How long the authenticator-code step may follow the password on the device-login page.
+const MFA_STEP_SECS: i64 = 600;
+
+/// Conditional Access at the device-login page, with the password just proved: the MFA
+/// requirement (50076, or 50079 without an authenticator app) when the sign-in owes one. Any
+/// other refusal is the token endpoint's to answer (and log) at the device's next poll.
+async fn owes_mfa(
+    s: &AppState,
+    tenant: &Tenant,
+    g: &Grant,
+    user: &User,
+    ip: &str,
+    at: Timestamp,
+) -> Option<AadstsError> {
+    let client_id = g.attr("client_id").unwrap_or("");
+    let scopes = scope::parse_delegated(g.attr("scope").unwrap_or("")).ok()?;
+    let resource =
+        castellan_core::ops::token::find_resource(s.store.as_ref(), tenant, &scopes.resource)
+            .await
+            .ok()?;
+    let d = crate::ca::for_user(
+        s,
+        tenant,
+        user,
+        &crate::ca::UserSignIn {
+            client_app_id: client_id,
+            resource: &resource.app_id.to_string(),
+            client_app_type: castellan_core::policy::ClientAppType::Browser,
+            ip,
+            satisfied: castellan_core::policy::Satisfied {
+                password_at: Some(at),
+                ..Default::default()
+            },
+            now: at,
+            sign_in_risk: castellan_core::policy::RiskLevel::None,
+            user_risk: castellan_core::policy::RiskLevel::None,
+            platform: None,
+            device: castellan_core::policy::DeviceState::None,
+        },
+    )
+    .await
+    .ok()?;
+    d.error.filter(|e| e.code == 50076 || e.code == 50079)
+}
+
+/// Approves the device's sign-in for `user` and says so; logs the sign-in.
+async fn approve(
+    s: &AppState,
+    g: &Grant,
+    user: &User,
+    authn: Authn,
+    attempt: &Attempt,
+    name: &str,
+    cid: &str,
+) -> Response {
+    match ops::decide_device(s.store.as_ref(), g, Some((user, authn))).await {
+        Ok(true) => {
+            let mut rec = attempt.user(
+                Some(&user.user_principal_name),
+                Some(user.id),
+                Some(&user.display_name),
+                None,
+                None,
+            );
+            rec.app_display_name = Some(name.to_string());
+            s.signins.record(rec).await;
+            pages::info(
+                "You're signed in",
+                &format!(
+                    "You have signed in to {name} on your device. You may now close this window."
+                ),
+            )
+        }
+        Ok(false) => pages::error(
+            StatusCode::CONFLICT,
+            90120,
+            "That code was already used. Start again on your device to get a new code.",
+            cid,
+        ),
+        Err(_) => pages::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            90055,
+            "The service is temporarily unavailable.",
+            cid,
+        ),
+    }
+}
+
+/// `POST /devicelogin`: the code, then the credentials (or a decline), then — when
+/// Conditional Access asks for it — the authenticator app's code.
 pub async fn submit(
     State(s): State<AppState>,
     Extension(CorrelationId(cid)): Extension<CorrelationId>,
@@ -199,7 +289,7 @@ pub async fn submit(
         )
     };
     if get("decline") == Some("1") {
-        return match ops::decide_device(s.store.as_ref(), &g, None, at).await {
+        return match ops::decide_device(s.store.as_ref(), &g, None).await {
             Ok(_) => pages::info(
                 "Sign-in declined",
                 &format!(
@@ -212,6 +302,79 @@ pub async fn submit(
                 "The service is temporarily unavailable.",
                 &cid,
             ),
+        };
+    }
+    // The authenticator-code step: the password was proved on this page moments ago (the
+    // device grant remembers who and when); the code completes the sign-in with MFA.
+    if let Some(otc) = get("otc") {
+        let pending = g
+            .attr("pw_user")
+            .and_then(ObjectId::parse)
+            .zip(g.attr_i64("pw_at").map(Timestamp))
+            .filter(|(_, t)| at.millis() - t.millis() <= MFA_STEP_SECS * 1000);
+        let Some((uid, pw_at)) = pending else {
+            return login(
+                "",
+                Some((
+                    50058,
+                    "Your sign-in on this page expired before the authenticator code was entered. Sign in again.",
+                )),
+            );
+        };
+        let (tenant, user) = match s.store.tenant(g.tenant_id).await {
+            Ok(Some(t)) => match s.store.user(t.id, uid).await {
+                Ok(Some(u)) if u.account_enabled => (t, u),
+                Ok(_) => return login("", None),
+                Err(_) => return unavailable_page(&cid),
+            },
+            _ => return unavailable_page(&cid),
+        };
+        let attempt = device_attempt(&tenant, &g, &cid, &ip, at);
+        return match castellan_core::ops::auth_methods::verify_totp_for_user(
+            s.store.as_ref(),
+            s.keys.as_ref(),
+            &tenant,
+            user.id,
+            otc.trim(),
+            at,
+        )
+        .await
+        {
+            Ok(castellan_core::ops::auth_methods::TotpCheck::Accepted) => {
+                let authn = Authn {
+                    auth_time: pw_at,
+                    mfa_at: Some(at),
+                };
+                approve(&s, &g, &user, authn, &attempt, &name, &cid).await
+            }
+            Ok(_) => {
+                let e = AadstsError {
+                    code: 500121,
+                    error: castellan_core::error::OAuthError::InvalidGrant,
+                    message: "Authentication failed during the strong authentication request: the code is wrong, expired or already used. Enter the current code from your authenticator app.".into(),
+                };
+                let mut rec = attempt.user(
+                    Some(&user.user_principal_name),
+                    Some(user.id),
+                    Some(&user.display_name),
+                    None,
+                    Some(&e),
+                );
+                rec.app_display_name = Some(name.clone());
+                s.signins.record(rec).await;
+                let fields = [("code", code.as_str()), ("csrf", csrf.as_str())];
+                with_csrf(
+                    pages::mfa_challenge(
+                        "/devicelogin",
+                        &fields,
+                        &name,
+                        Some((e.code, &e.message)),
+                    ),
+                    &csrf,
+                    fresh,
+                )
+            }
+            Err(_) => unavailable_page(&cid),
         };
     }
     let Some(username) = get("username") else {
@@ -250,46 +413,51 @@ pub async fn submit(
             )
         }
     };
-    let attempt = Attempt {
-        tenant_id: tenant.id,
-        correlation_id: cid.clone(),
-        ip,
-        app_id: g.attr("client_id").unwrap_or("").to_string(),
-        interactive: true,
-        client_app_used: "Browser".into(),
-        details: "devicelogin".into(),
-        at,
-    };
+    let attempt = device_attempt(&tenant, &g, &cid, &ip, at);
     match (outcome.result, outcome.user) {
         (Ok(()), Some(user)) => {
-            match ops::decide_device(s.store.as_ref(), &g, Some(&user), at).await {
-                Ok(true) => {
+            // Conditional Access may owe MFA (a browser sign-in): ask for the code first.
+            match owes_mfa(&s, &tenant, &g, &user, &ip, at).await {
+                Some(e) if e.code == 50079 => {
                     let mut rec = attempt.user(
                         Some(&user.user_principal_name),
                         Some(user.id),
                         Some(&user.display_name),
                         None,
-                        None,
+                        Some(&e),
                     );
                     rec.app_display_name = Some(name.clone());
                     s.signins.record(rec).await;
-                    pages::info(
-                    "You're signed in",
-                    &format!("You have signed in to {name} on your device. You may now close this window."),
-                )
+                    let origin = s.origins.for_host(host(&headers));
+                    pages::mfa_register(
+                        &format!("{origin}/{}/mfa/setup", tenant.id),
+                        "Your organization requires multifactor authentication, and you have no authenticator app registered yet.",
+                        &cid,
+                    )
                 }
-                Ok(false) => pages::error(
-                    StatusCode::CONFLICT,
-                    90120,
-                    "That code was already used. Start again on your device to get a new code.",
-                    &cid,
-                ),
-                Err(_) => pages::error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    90055,
-                    "The service is temporarily unavailable.",
-                    &cid,
-                ),
+                Some(_) => {
+                    let mut next = g.clone();
+                    next.set("pw_user", user.id.to_string());
+                    next.set("pw_at", at.millis().to_string());
+                    match s.store.update_grant(GrantState::Pending, &next).await {
+                        Ok(true) => {
+                            let fields = [("code", code.as_str()), ("csrf", csrf.as_str())];
+                            with_csrf(
+                                pages::mfa_challenge("/devicelogin", &fields, &name, None),
+                                &csrf,
+                                fresh,
+                            )
+                        }
+                        Ok(false) => pages::error(
+                            StatusCode::CONFLICT,
+                            90120,
+                            "That code was already used. Start again on your device to get a new code.",
+                            &cid,
+                        ),
+                        Err(_) => unavailable_page(&cid),
+                    }
+                }
+                None => approve(&s, &g, &user, Authn::password(at), &attempt, &name, &cid).await,
             }
         }
         (Err(e), user) => {
@@ -311,5 +479,27 @@ pub async fn submit(
                 "Error validating credentials due to invalid username or password.",
             )),
         ),
+    }
+}
+
+fn unavailable_page(cid: &str) -> Response {
+    pages::error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        90055,
+        "The service is temporarily unavailable.",
+        cid,
+    )
+}
+
+fn device_attempt(tenant: &Tenant, g: &Grant, cid: &str, ip: &str, at: Timestamp) -> Attempt {
+    Attempt {
+        tenant_id: tenant.id,
+        correlation_id: cid.to_string(),
+        ip: ip.to_string(),
+        app_id: g.attr("client_id").unwrap_or("").to_string(),
+        interactive: true,
+        client_app_used: "Browser".into(),
+        details: "devicelogin".into(),
+        at,
     }
 }

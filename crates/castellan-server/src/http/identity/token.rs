@@ -45,6 +45,20 @@ fn error(e: &AadstsError, cid: &str, at: Timestamp) -> Response {
     no_store((status, Json(token_error_body(e, &trace, cid, at))).into_response())
 }
 
+/// [`error`] with a claims challenge (`claims`) the client sends back on its interactive
+/// request (MSAL hands it to the app as `claims`).
+fn error_with_claims(e: &AadstsError, claims: &str, cid: &str, at: Timestamp) -> Response {
+    let trace = uuid::Uuid::new_v4().to_string();
+    tracing::info!(
+        code = e.code,
+        "token request refused with a claims challenge"
+    );
+    let status = StatusCode::from_u16(token_error_status(e)).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut body = token_error_body(e, &trace, cid, at);
+    body["claims"] = serde_json::json!(claims);
+    no_store((status, Json(body)).into_response())
+}
+
 fn unavailable(e: &impl std::fmt::Display, cid: &str, at: Timestamp) -> Response {
     tracing::warn!(error = %e, "store unavailable during token request");
     let err = AadstsError {
@@ -406,6 +420,13 @@ pub async fn token(
         },
         at,
     };
+    // A claims challenge sent back (step-up): the session must have done MFA.
+    let claims_request = form.get("claims").filter(|c| !c.trim().is_empty());
+    let step_up = match claims_request.map(castellan_wire::claims_challenge::requires_step_up) {
+        Some(Ok(b)) => b,
+        Some(Err(e)) => return error(&e, &cid, at),
+        None => false,
+    };
     let ctx = Ctx {
         s: &s,
         tenant: &tenant,
@@ -414,6 +435,7 @@ pub async fn token(
         at,
         client_info: form.get("client_info") == Some("1"),
         attempt: &attempt,
+        step_up: step_up.then(|| claims_request.unwrap_or_default().to_string()),
     };
     match grant.as_str() {
         "client_credentials" => {
@@ -632,6 +654,8 @@ struct Ctx<'a> {
     at: Timestamp,
     client_info: bool,
     attempt: &'a Attempt,
+    /// The request's `claims`, when it asks for step-up (MFA in the session).
+    step_up: Option<String>,
 }
 
 impl Ctx<'_> {
@@ -669,7 +693,8 @@ impl Ctx<'_> {
                             castellan_core::policy::ClientAppType::MobileAppsAndDesktopClients,
                         ip: &self.attempt.ip,
                         satisfied: castellan_core::policy::Satisfied {
-                            password_at: Some(issued.auth_time),
+                            password_at: Some(issued.authn.auth_time),
+                            mfa_at: issued.authn.mfa_at,
                             ..Default::default()
                         },
                         now: self.at,
@@ -683,6 +708,20 @@ impl Ctx<'_> {
                 match ca {
                     Err(e) => return unavailable(&e, self.cid, self.at),
                     Ok(d) => {
+                        // A step-up request the session has not met is an MFA requirement,
+                        // answered with the same claims so the client goes interactive.
+                        let step_up_owed = self
+                            .step_up
+                            .as_ref()
+                            .filter(|_| d.error.is_none() && issued.authn.mfa_at.is_none())
+                            .map(|c| {
+                                (
+                                    AadstsError::mfa_required(
+                                        "the claims challenge in the request (step-up authentication)",
+                                    ),
+                                    c.clone(),
+                                )
+                            });
                         if let Some(e) = &d.error {
                             let mut rec = self.attempt.user(
                                 Some(&issued.user.user_principal_name),
@@ -693,7 +732,31 @@ impl Ctx<'_> {
                             );
                             d.annotate(&mut rec);
                             self.s.signins.record(rec).await;
+                            // MFA owed: a claims challenge naming the policies behind it.
+                            if e.code == 50076 || e.code == 50079 {
+                                let ids: Vec<String> = d
+                                    .applied
+                                    .iter()
+                                    .filter(|p| p.result == "failure")
+                                    .map(|p| p.id.clone())
+                                    .collect();
+                                let c =
+                                    castellan_wire::claims_challenge::challenge_for_policies(&ids);
+                                return error_with_claims(e, &c, self.cid, self.at);
+                            }
                             return error(e, self.cid, self.at);
+                        }
+                        if let Some((e, c)) = step_up_owed {
+                            let mut rec = self.attempt.user(
+                                Some(&issued.user.user_principal_name),
+                                Some(issued.user.id),
+                                Some(&issued.user.display_name),
+                                Some(&issued.tokens.access.aud),
+                                Some(&e),
+                            );
+                            d.annotate(&mut rec);
+                            self.s.signins.record(rec).await;
+                            return error_with_claims(&e, &c, self.cid, self.at);
                         }
                         Ok((issued, d))
                     }
@@ -754,7 +817,7 @@ pub fn user_token_body(
     body["scope"] = serde_json::json!(t.scope);
     if let Some(id) = &t.id {
         let mut payload = claims::id_token_payload(id, &iss);
-        payload["auth_time"] = serde_json::json!(issued.auth_time.secs());
+        payload["auth_time"] = serde_json::json!(issued.authn.auth_time.secs());
         body["id_token"] = serde_json::json!(s.keys.sign_jwt(&payload, at)?);
     }
     if let Some(rt) = &issued.refresh_token {
