@@ -9,6 +9,7 @@
 )]
 
 mod arm;
+mod conditional_access;
 mod discovery;
 mod federation;
 mod grant_client_credentials;
@@ -34,6 +35,8 @@ pub struct Shared {
     /// TLS of the test OIDC issuers (`federation.rs`); its CA is the server's
     /// `extra_ca_file`, so the server trusts them.
     pub issuer_tls: std::sync::Arc<rustls::ServerConfig>,
+    /// The server's state (its store), for tests that must age stored grants.
+    pub state: castellan_server::state::AppState,
 }
 
 static SHARED: OnceLock<Shared> = OnceLock::new();
@@ -75,6 +78,7 @@ pub fn shared() -> &'static Shared {
                         .trim()
                         .to_string(),
                     issuer_tls,
+                    state: r.state.clone(),
                 };
                 tx.send(s).unwrap();
                 let _keep = r;
