@@ -104,3 +104,48 @@ def test_api_asking_for_v2_tokens_gets_them(demo, api, graph):
         assert c["iss"] == f"{demo['authority']}/v2.0"
     finally:
         assert graph.patch(f"/applications/{app['id']}", {"api": {"requestedAccessTokenVersion": None}}).status_code == 204
+
+
+def test_mfa_owed_downstream_is_a_claims_challenge_the_client_satisfies(demo, api, graph, new_user):
+    """A policy wants MFA for Graph only. The API's on-behalf-of exchange of a password-only user
+    token is refused 50076 with a claims challenge naming the policy; the client signs in again
+    (auth code + PKCE through the pages) with that challenge, does MFA, and the API's next
+    exchange of the new token succeeds: the token carries what the user did."""
+    import time
+    from browser import Browser, Page, redirect_params, sign_in
+    from test_conditional_access import _register_totp
+    from test_mfa_setup import totp
+    upn, pw, uid = new_user()
+    secret = _register_totp(demo, upn, pw)
+    policy = graph.post("/identity/conditionalAccess/policies", {
+        "displayName": "OBO: MFA for Graph", "state": "enabled",
+        "conditions": {"users": {"includeUsers": [uid]}, "applications": {"includeApplications": [GRAPH]}, "clientAppTypes": ["all"]},
+        "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}})
+    assert policy.status_code == 201, policy.text
+    pid = policy.json()["id"]
+    try:
+        scopes = [f"api://{api['app_id']}/access_as_user"]
+        pub = msal.PublicClientApplication(demo["public_client"]["app_id"], authority=demo["authority"], instance_discovery=False)
+        first = pub.acquire_token_by_username_password(upn, pw, scopes=scopes)
+        assert "access_token" in first, first  # the API itself needs no MFA
+        mid = msal.ConfidentialClientApplication(api["app_id"], client_credential=api["secret"], authority=demo["authority"], instance_discovery=False)
+        refused = mid.acquire_token_on_behalf_of(first["access_token"], scopes=["User.Read"])
+        assert refused.get("error") == "interaction_required" and 50076 in refused["error_codes"], refused
+        challenge = refused["claims"]
+        assert pid in challenge, challenge
+        # The client goes interactive with the challenge: the pages ask for MFA even though
+        # the API alone would not.
+        flow = pub.initiate_auth_code_flow(scopes, redirect_uri="http://localhost:8400", claims_challenge=challenge)
+        b = Browser()
+        r = sign_in(b, flow["auth_uri"], upn, pw)
+        assert r.status_code == 200 and "Verify your identity" in r.text, r.text[:1500]
+        ok = b.submit(Page(r), f"{demo['authority']}/oauth2/v2.0/authorize", otc=totp(secret, at=time.time() + 30))
+        assert ok.status_code == 302, ok.text[:1500]
+        second = pub.acquire_token_by_auth_code_flow(flow, redirect_params(ok))
+        assert "access_token" in second, second
+        c = jwt.decode(second["access_token"], options={"verify_signature": False})
+        assert c["amr"] == ["pwd", "mfa"], c  # a v1 token for the API says it
+        downstream = mid.acquire_token_on_behalf_of(second["access_token"], scopes=["User.Read"])
+        assert "access_token" in downstream, downstream
+    finally:
+        graph.delete(f"/identity/conditionalAccess/policies/{pid}")

@@ -258,7 +258,7 @@ pub fn validate_obo_assertion(
     caller: &Application,
     token: &str,
     now: Timestamp,
-) -> Result<castellan_core::ObjectId, AadstsError> {
+) -> Result<(castellan_core::ObjectId, castellan_core::flow::Authn), AadstsError> {
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| obo_err(50027, "The assertion is not a well-formed JWT."))?;
     let kid = header.kid.ok_or_else(|| {
@@ -299,8 +299,19 @@ pub fn validate_obo_assertion(
             "The assertion is an app-only token; on-behalf-of needs a user's delegated token.",
         ));
     }
-    c["oid"]
+    let oid = c["oid"]
         .as_str()
         .and_then(castellan_core::ObjectId::parse)
-        .ok_or_else(|| obo_err(50013, "The assertion has no valid oid."))
+        .ok_or_else(|| obo_err(50013, "The assertion has no valid oid."))?;
+    // What the user did, from the token's sealed `aio`; a token without one (or not sealed by
+    // this server) counts as a password sign-in at its issue time.
+    let authn = c["aio"]
+        .as_str()
+        .and_then(|a| keys.open_aio(a))
+        .unwrap_or_else(|| {
+            castellan_core::flow::Authn::password(Timestamp::from_secs(
+                c["iat"].as_i64().unwrap_or(now.secs()),
+            ))
+        });
+    Ok((oid, authn))
 }

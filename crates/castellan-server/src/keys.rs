@@ -216,6 +216,28 @@ impl castellan_core::ops::auth_methods::Sealer for KeyRing {
     }
 }
 
+impl KeyRing {
+    /// Seals the session facts a user token carries in its opaque `aio` claim (base64url).
+    pub fn seal_aio(&self, authn: &castellan_core::flow::Authn) -> Result<String, String> {
+        use base64::Engine;
+        let sealed = self
+            .master
+            .seal_for(b"castellan-token-aio", authn.to_aio_plain().as_bytes())
+            .map_err(|e| e.0)?;
+        Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed))
+    }
+
+    /// Opens an `aio` claim this server sealed; `None` when it is not one.
+    pub fn open_aio(&self, aio: &str) -> Option<castellan_core::flow::Authn> {
+        use base64::Engine;
+        let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(aio)
+            .ok()?;
+        let plain = self.master.open_for(b"castellan-token-aio", &sealed).ok()?;
+        castellan_core::flow::Authn::from_aio_plain(std::str::from_utf8(&plain).ok()?)
+    }
+}
+
 /// The in-memory key set: what signs now and what validators may see.
 pub struct KeyRing {
     master: MasterKey,

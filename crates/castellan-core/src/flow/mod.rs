@@ -159,6 +159,29 @@ impl Authn {
         }
     }
 
+    /// The session facts as the plain text sealed into a token's opaque `aio` claim (so an
+    /// on-behalf-of exchange knows what the user did): `1.<auth_time ms>.<mfa_at ms or ->`.
+    pub fn to_aio_plain(&self) -> String {
+        match self.mfa_at {
+            Some(m) => format!("1.{}.{}", self.auth_time.millis(), m.millis()),
+            None => format!("1.{}.-", self.auth_time.millis()),
+        }
+    }
+
+    /// Reads [`Authn::to_aio_plain`]'s text; `None` for anything else.
+    pub fn from_aio_plain(s: &str) -> Option<Self> {
+        let mut it = s.split('.');
+        if it.next()? != "1" {
+            return None;
+        }
+        let auth_time = Timestamp(it.next()?.parse().ok()?);
+        let mfa_at = match it.next()? {
+            "-" => None,
+            m => Some(Timestamp(m.parse().ok()?)),
+        };
+        it.next().is_none().then_some(Self { auth_time, mfa_at })
+    }
+
     /// The `amr` claim: `pwd`, plus `mfa` once multifactor authentication was done (the
     /// values of Entra's v1 tokens; an authenticator-app code is Entra's `mfa`).
     pub fn amr(&self) -> Vec<&'static str> {
@@ -267,6 +290,23 @@ pub const ID_TOKEN_LIFETIME_SECS: i64 = 3600;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn authn_round_trips_through_the_aio_text_and_says_amr() {
+        let with = Authn {
+            auth_time: Timestamp(1_000),
+            mfa_at: Some(Timestamp(2_000)),
+        };
+        let without = Authn::password(Timestamp(3_000));
+        for a in [with, without] {
+            assert_eq!(Authn::from_aio_plain(&a.to_aio_plain()), Some(a));
+        }
+        assert_eq!(with.amr(), vec!["pwd", "mfa"]);
+        assert_eq!(without.amr(), vec!["pwd"]);
+        for bad in ["", "1", "1.x.-", "2.1.-", "1.1.2.3", "1.1.y"] {
+            assert_eq!(Authn::from_aio_plain(bad), None, "{bad}");
+        }
+    }
 
     fn claims() -> AccessTokenClaims {
         AccessTokenClaims {

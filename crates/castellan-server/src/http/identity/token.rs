@@ -612,7 +612,7 @@ pub async fn token(
             };
             let mut issuers = s.origins.issuers(&tenant.id.to_string());
             issuers.extend(issuers.clone().iter().map(|i| claims::v1_issuer(i)));
-            let user_id = match crate::assertion::validate_obo_assertion(
+            let (user_id, upstream) = match crate::assertion::validate_obo_assertion(
                 &s.keys, &issuers, &tenant, &caller, &assertion, at,
             ) {
                 Ok(u) => u,
@@ -634,6 +634,7 @@ pub async fn token(
                 &tenant,
                 &proof,
                 user_id,
+                upstream,
                 &scope,
                 at,
                 (random_token(16), random_token(16)),
@@ -810,9 +811,11 @@ pub fn user_token_body(
 ) -> Result<serde_json::Value, String> {
     let t = &issued.tokens;
     let iss = claims::issuer(origin, &tenant.id.to_string());
-    let access = s
-        .keys
-        .sign_jwt(&claims::access_token_payload(&t.access, &iss), at)?;
+    let mut payload = claims::access_token_payload(&t.access, &iss);
+    // `aio` (opaque, as Entra's): the session facts, sealed, so an API exchanging this token
+    // on-behalf-of the user carries what the user did (MFA) into the downstream sign-in.
+    payload["aio"] = serde_json::json!(s.keys.seal_aio(&issued.authn)?);
+    let access = s.keys.sign_jwt(&payload, at)?;
     let mut body = claims::token_response(&access, t.access.exp.secs() - t.access.iat.secs());
     body["scope"] = serde_json::json!(t.scope);
     if let Some(id) = &t.id {
