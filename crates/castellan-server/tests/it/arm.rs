@@ -426,3 +426,94 @@ async fn a_subscription_holds_at_most_4000_role_assignments() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_stored_deny_assignment_wins_over_owner_through_the_api() {
+    let d = &shared().demo;
+    let a = arm(arm_token().await);
+    let name = format!(
+        "it-deny-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let rg = format!("{}/resourceGroups/{name}", sub());
+    let (st, v) = a
+        .send(
+            reqwest::Method::PUT,
+            &format!("{rg}?api-version=2021-04-01"),
+            Some(json!({"location": "westeurope"})),
+        )
+        .await;
+    assert!(st == 200 || st == 201, "{v}");
+    // The platform denies deleting this resource group to the demo client (Owner above it).
+    let sp = castellan_core::ObjectId::parse(
+        d["confidential_client"]["service_principal_id"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let tenant = castellan_core::TenantId::parse(d["tenant_id"].as_str().unwrap()).unwrap();
+    let deny_id = uuid::Uuid::new_v4().to_string();
+    let stored = castellan_core::model::StoredDenyAssignment {
+        tenant_id: tenant,
+        deny: castellan_core::azure_rbac::DenyAssignment {
+            id: deny_id.clone(),
+            name: "Protect it-deny".into(),
+            principals: vec![sp],
+            scope: rg.clone(),
+            actions: vec!["Microsoft.Resources/subscriptions/resourceGroups/delete".into()],
+            data_actions: vec![],
+        },
+        description: "integration test".into(),
+        created: castellan_server::state::now(),
+    };
+    let store = shared().state.store.clone();
+    let mut set = castellan_core::store::ChangeSet::new();
+    set.push(castellan_core::store::Change::InsertDenyAssignment(stored));
+    store.commit(set).await.unwrap();
+    // Listed at the scope, honoured by checkAccess and by the operation itself.
+    let (st, v) = a
+        .get(&format!(
+            "{rg}/providers/Microsoft.Authorization/denyAssignments?api-version=2022-04-01"
+        ))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert!(v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["name"] == deny_id.as_str()));
+    let (st, v) = a
+        .post(
+            &format!("{rg}/providers/Microsoft.Authorization/checkAccess?api-version=2022-04-01"),
+            json!({"actions": [{"id": "Microsoft.Resources/subscriptions/resourceGroups/delete"},
+                               {"id": "Microsoft.Resources/subscriptions/resourceGroups/read"}]}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let answers = v["value"].as_array().unwrap();
+    let of = |id: &str| {
+        answers
+            .iter()
+            .find(|x| x["actionId"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let del = of("Microsoft.Resources/subscriptions/resourceGroups/delete");
+    assert_eq!(del["accessDecision"], "NotAllowed", "{v}");
+    assert!(del["reason"].as_str().unwrap().contains("deny"), "{del}");
+    let read = of("Microsoft.Resources/subscriptions/resourceGroups/read");
+    assert_eq!(read["accessDecision"], "Allowed", "{v}");
+    let (st, v) = a.delete(&format!("{rg}?api-version=2021-04-01")).await;
+    assert_eq!(st, 403, "{v}");
+    assert_eq!(v["error"]["code"], "AuthorizationFailed");
+    let (st, _) = a.get(&format!("{rg}?api-version=2021-04-01")).await;
+    assert_eq!(st, 200, "the refused delete removed nothing");
+    // Once the platform lifts it, Owner may delete.
+    let mut set = castellan_core::store::ChangeSet::new();
+    set.push(castellan_core::store::Change::DeleteDenyAssignment(
+        tenant, deny_id,
+    ));
+    store.commit(set).await.unwrap();
+    let (st, v) = a.delete(&format!("{rg}?api-version=2021-04-01")).await;
+    assert!(st == 200 || st == 202 || st == 204, "{v}");
+}
