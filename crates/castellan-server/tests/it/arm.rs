@@ -517,3 +517,60 @@ async fn a_stored_deny_assignment_wins_over_owner_through_the_api() {
     let (st, v) = a.delete(&format!("{rg}?api-version=2021-04-01")).await;
     assert!(st == 200 || st == 202 || st == 204, "{v}");
 }
+
+#[tokio::test]
+async fn only_the_last_five_identity_endpoint_secrets_work() {
+    let a = arm(arm_token().await);
+    let name = format!("it-mi-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let rg = format!("{}/resourceGroups/{name}", sub());
+    let (st, v) = a
+        .send(
+            reqwest::Method::PUT,
+            &format!("{rg}?api-version=2021-04-01"),
+            Some(json!({"location": "westeurope"})),
+        )
+        .await;
+    assert!(st == 200 || st == 201, "{v}");
+    let site = format!("{rg}/providers/Microsoft.Web/sites/{name}");
+    let (st, v) = a
+        .send(
+            reqwest::Method::PUT,
+            &format!("{site}?api-version=2022-03-01"),
+            Some(json!({"location": "westeurope", "identity": {"type": "SystemAssigned"}})),
+        )
+        .await;
+    assert!(st == 200 || st == 201, "{v}");
+    let mut headers = Vec::new();
+    for _ in 0..6 {
+        let (st, v) = a
+            .post(
+                &format!("{site}/listIdentityEndpoint?api-version=2022-03-01"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+        headers.push(v["IDENTITY_HEADER"].as_str().unwrap().to_string());
+    }
+    let url = format!("{}/msi/token", shared().origin);
+    let token = |h: String| {
+        let url = url.clone();
+        async move {
+            http()
+                .get(format!(
+                    "{url}?api-version=2019-08-01&resource=https://storage.azure.com/"
+                ))
+                .header("X-IDENTITY-HEADER", h)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // The first of six is gone; the last five work.
+    assert_eq!(token(headers[0].clone()).await, 401);
+    for h in &headers[1..] {
+        assert_eq!(token(h.clone()).await, 200);
+    }
+    a.delete(&format!("{rg}?api-version=2021-04-01")).await;
+}
