@@ -574,3 +574,64 @@ async fn only_the_last_five_identity_endpoint_secrets_work() {
     }
     a.delete(&format!("{rg}?api-version=2021-04-01")).await;
 }
+
+#[tokio::test]
+async fn the_sample_blob_store_follows_a_signing_key_rotation() {
+    let s = shared();
+    let web = &s.demo["web_app"];
+    let msi = web["env"]["IDENTITY_ENDPOINT"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let header = web["env"]["IDENTITY_HEADER"].as_str().unwrap().to_string();
+    let blob_url = s.demo["storage"]["blob_url"].as_str().unwrap().to_string();
+    let storage_token = || {
+        let (msi, header) = (msi.clone(), header.clone());
+        async move {
+            let v: Value = http()
+                .get(format!(
+                    "{msi}?api-version=2019-08-01&resource=https://storage.azure.com/"
+                ))
+                .header("X-IDENTITY-HEADER", header)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["access_token"].as_str().unwrap().to_string()
+        }
+    };
+    let read = |token: String| {
+        let url = blob_url.clone();
+        async move {
+            http()
+                .get(&url)
+                .bearer_auth(token)
+                .header("x-ms-version", "2023-11-03")
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // The blob store has the authority's keys cached.
+    assert_eq!(read(storage_token().await).await, 200);
+    // A new signing key takes over at once; the store learns it from the JWKS when a token
+    // with the unknown kid arrives (after its 10-second refetch guard).
+    let r = http()
+        .post(format!("{}/operator/v1/keys/rotate", s.origin))
+        .bearer_auth(&s.operator_key)
+        .json(&json!({"activateAfterSeconds": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let next: Value = r.json().await.unwrap();
+    let fresh = storage_token().await;
+    let h = jsonwebtoken::decode_header(&fresh).unwrap();
+    assert_eq!(h.kid.as_deref(), next["kid"].as_str(), "the new key signs");
+    tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+    assert_eq!(read(fresh).await, 200);
+}
