@@ -865,6 +865,23 @@ struct ImdsState {
     header: String,
 }
 
+/// How the agent answers the platform's refusal (upstream status): IMDS's status and error.
+/// A 400 tells clients "no identity here" and they stop; a 5xx stays a 5xx (500) so they
+/// retry; a rejected identity header is `unknown_source`.
+fn imds_refusal(upstream: u16) -> (u16, &'static str) {
+    let status = if (500..600).contains(&upstream) {
+        500
+    } else {
+        400
+    };
+    let error = if upstream == 401 {
+        "unknown_source"
+    } else {
+        "invalid_request"
+    };
+    (status, error)
+}
+
 async fn imds_token(
     axum::extract::State(s): axum::extract::State<std::sync::Arc<ImdsState>>,
     headers: axum::http::HeaderMap,
@@ -940,18 +957,12 @@ async fn imds_token(
         let msg = v["message"]
             .as_str()
             .unwrap_or("the platform refused the request");
-        // A 400 tells clients "no identity here"; keep 5xx as 5xx so they retry.
-        let code = if status.is_server_error() {
-            StatusCode::INTERNAL_SERVER_ERROR
-        } else {
-            StatusCode::BAD_REQUEST
-        };
-        let e = if status == StatusCode::UNAUTHORIZED {
-            "unknown_source"
-        } else {
-            "invalid_request"
-        };
-        return err(code, e, msg);
+        let (code, e) = imds_refusal(status.as_u16());
+        return err(
+            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            e,
+            msg,
+        );
     }
     let exp: i64 = v["expires_on"]
         .as_str()
@@ -974,4 +985,23 @@ async fn imds_token(
         v["client_id"].as_str().unwrap_or(""),
     ))
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::imds_refusal;
+
+    #[test]
+    fn imds_keeps_server_errors_retryable_and_names_a_rejected_header() {
+        for (up, want) in [
+            (500, (500, "invalid_request")),
+            (502, (500, "invalid_request")),
+            (503, (500, "invalid_request")),
+            (400, (400, "invalid_request")),
+            (404, (400, "invalid_request")),
+            (401, (400, "unknown_source")),
+        ] {
+            assert_eq!(imds_refusal(up), want, "upstream {up}");
+        }
+    }
 }
