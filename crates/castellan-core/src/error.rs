@@ -217,6 +217,10 @@ impl AadstsError {
     pub fn mfa_required(policies: &str) -> Self {
         aadsts!(50076, InteractionRequired, "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access this resource. Sign in interactively and complete MFA. Policies: {policies}.")
     }
+    /// 500121: the authenticator code entered at the MFA challenge was refused.
+    pub fn mfa_code_rejected() -> Self {
+        aadsts!(500121, InvalidGrant, "Authentication failed during the strong authentication request: the code is wrong, expired or already used. Enter the current code from your authenticator app.")
+    }
     /// 50079: multifactor authentication is required and the user has no method registered.
     pub fn mfa_registration_required(policies: &str) -> Self {
         aadsts!(50079, InteractionRequired, "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication to access this resource. Sign in interactively and register a method. Policies: {policies}.")

@@ -1,24 +1,9 @@
 //! Conditional Access over the stored session facts: a sign-in frequency makes a refresh token
 //! whose sign-in is older than the window unusable (AADSTS70043), while a fresh one works.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::{alias, http, shared, G};
-
-async fn token(form: &[(&str, &str)]) -> (u16, Value) {
-    let s = shared();
-    let r = http()
-        .post(format!(
-            "{}/{}/oauth2/v2.0/token",
-            s.origin,
-            s.demo["tenant_id"].as_str().unwrap()
-        ))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
-}
+use crate::{alias, shared, token_form as token, G};
 
 #[tokio::test]
 async fn sign_in_frequency_refuses_a_refresh_after_the_window_and_not_before() {

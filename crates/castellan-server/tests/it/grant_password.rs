@@ -175,26 +175,16 @@ async fn user_side_failures_carry_entra_codes() {
 }
 
 async fn ropc_with_claims(claims_param: &str) -> (u16, Value) {
-    let s = shared();
-    let d = &s.demo;
-    let r = http()
-        .post(format!(
-            "{}/{}/oauth2/v2.0/token",
-            s.origin,
-            d["tenant_id"].as_str().unwrap()
-        ))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", public().as_str()),
-            ("username", d["user"]["upn"].as_str().unwrap()),
-            ("password", d["user"]["password"].as_str().unwrap()),
-            ("scope", "User.Read openid"),
-            ("claims", claims_param),
-        ])
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
+    let d = &shared().demo;
+    crate::token_form(&[
+        ("grant_type", "password"),
+        ("client_id", public().as_str()),
+        ("username", d["user"]["upn"].as_str().unwrap()),
+        ("password", d["user"]["password"].as_str().unwrap()),
+        ("scope", "User.Read openid"),
+        ("claims", claims_param),
+    ])
+    .await
 }
 
 #[tokio::test]

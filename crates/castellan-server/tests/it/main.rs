@@ -120,6 +120,22 @@ pub async fn token_response(
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
+/// POSTs `form` to the demo tenant's token endpoint.
+pub async fn token_form(form: &[(&str, &str)]) -> (u16, Value) {
+    let s = shared();
+    let r = http()
+        .post(format!(
+            "{}/{}/oauth2/v2.0/token",
+            s.origin,
+            s.demo["tenant_id"].as_str().unwrap()
+        ))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
 /// A Graph token for the demo confidential client.
 pub async fn demo_token() -> String {
     let d = &shared().demo;

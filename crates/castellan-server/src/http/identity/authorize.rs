@@ -1552,11 +1552,7 @@ pub async fn mfa(
             complete(&s, &a, &tenant, &user, authn, true, false, &r, &headers).await
         }
         Ok(_) => {
-            let e = AadstsError {
-                code: 500121,
-                error: OAuthError::InvalidGrant,
-                message: "Authentication failed during the strong authentication request: the code is wrong, expired or already used. Enter the current code from your authenticator app.".into(),
-            };
+            let e = AadstsError::mfa_code_rejected();
             let mut rec = attempt(&r, &tenant, &a.app, true).user(
                 Some(&user.user_principal_name),
                 Some(user.id),

@@ -199,15 +199,7 @@ async fn approve(
 ) -> Response {
     match ops::decide_device(s.store.as_ref(), g, Some((user, authn))).await {
         Ok(true) => {
-            let mut rec = attempt.user(
-                Some(&user.user_principal_name),
-                Some(user.id),
-                Some(&user.display_name),
-                None,
-                None,
-            );
-            rec.app_display_name = Some(name.to_string());
-            s.signins.record(rec).await;
+            log_user(s, attempt, user, name, None).await;
             pages::info(
                 "You're signed in",
                 &format!(
@@ -348,20 +340,8 @@ pub async fn submit(
                 approve(&s, &g, &user, authn, &attempt, &name, &cid).await
             }
             Ok(_) => {
-                let e = AadstsError {
-                    code: 500121,
-                    error: castellan_core::error::OAuthError::InvalidGrant,
-                    message: "Authentication failed during the strong authentication request: the code is wrong, expired or already used. Enter the current code from your authenticator app.".into(),
-                };
-                let mut rec = attempt.user(
-                    Some(&user.user_principal_name),
-                    Some(user.id),
-                    Some(&user.display_name),
-                    None,
-                    Some(&e),
-                );
-                rec.app_display_name = Some(name.clone());
-                s.signins.record(rec).await;
+                let e = AadstsError::mfa_code_rejected();
+                log_user(&s, &attempt, &user, &name, Some(&e)).await;
                 let fields = [("code", code.as_str()), ("csrf", csrf.as_str())];
                 with_csrf(
                     pages::mfa_challenge(
@@ -419,15 +399,7 @@ pub async fn submit(
             // Conditional Access may owe MFA (a browser sign-in): ask for the code first.
             match owes_mfa(&s, &tenant, &g, &user, &ip, at).await {
                 Some(e) if e.code == 50079 => {
-                    let mut rec = attempt.user(
-                        Some(&user.user_principal_name),
-                        Some(user.id),
-                        Some(&user.display_name),
-                        None,
-                        Some(&e),
-                    );
-                    rec.app_display_name = Some(name.clone());
-                    s.signins.record(rec).await;
+                    log_user(&s, &attempt, &user, &name, Some(&e)).await;
                     let origin = s.origins.for_host(host(&headers));
                     pages::mfa_register(
                         &format!("{origin}/{}/mfa/setup", tenant.id),
@@ -480,6 +452,25 @@ pub async fn submit(
             )),
         ),
     }
+}
+
+/// Records the sign-in of `user` at the device-login page (`e`: why it failed).
+async fn log_user(
+    s: &AppState,
+    attempt: &Attempt,
+    user: &User,
+    app_name: &str,
+    e: Option<&AadstsError>,
+) {
+    let mut rec = attempt.user(
+        Some(&user.user_principal_name),
+        Some(user.id),
+        Some(&user.display_name),
+        None,
+        e,
+    );
+    rec.app_display_name = Some(app_name.to_string());
+    s.signins.record(rec).await;
 }
 
 fn unavailable_page(cid: &str) -> Response {
