@@ -9,6 +9,7 @@
 )]
 
 mod arm;
+mod devices;
 mod discovery;
 mod federation;
 mod grant_client_credentials;

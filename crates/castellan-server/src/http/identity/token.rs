@@ -414,6 +414,7 @@ pub async fn token(
         at,
         client_info: form.get("client_info") == Some("1"),
         attempt: &attempt,
+        headers: &headers,
     };
     match grant.as_str() {
         "client_credentials" => {
@@ -632,6 +633,8 @@ struct Ctx<'a> {
     at: Timestamp,
     client_info: bool,
     attempt: &'a Attempt,
+    /// For the device assertion.
+    headers: &'a HeaderMap,
 }
 
 impl Ctx<'_> {
@@ -655,8 +658,33 @@ impl Ctx<'_> {
                     status: "notApplied".into(),
                     ..Default::default()
                 },
+                None,
             )),
             Ok(issued) => {
+                // The device, when the request proves one; a presented assertion that fails
+                // refuses the request.
+                let device =
+                    match crate::device_proof::verify(self.s, self.tenant, self.headers, self.at)
+                        .await
+                    {
+                        Ok(d) => d,
+                        Err(crate::device_proof::ProofError::Refused(e)) => {
+                            let mut rec = self.attempt.user(
+                                Some(&issued.user.user_principal_name),
+                                Some(issued.user.id),
+                                Some(&issued.user.display_name),
+                                Some(&issued.tokens.access.aud),
+                                Some(&e),
+                            );
+                            rec.conditional_access_status = "notApplied".into();
+                            self.s.signins.record(rec).await;
+                            return error(&e, self.cid, self.at);
+                        }
+                        Err(crate::device_proof::ProofError::Store(e)) => {
+                            return unavailable(&e, self.cid, self.at)
+                        }
+                    };
+                let (device_state, platform) = crate::device_proof::ca_inputs(device.as_ref());
                 // Conditional Access, after the first factor and before any token leaves.
                 let ca = crate::ca::for_user(
                     self.s,
@@ -675,8 +703,8 @@ impl Ctx<'_> {
                         now: self.at,
                         sign_in_risk: castellan_core::policy::RiskLevel::None,
                         user_risk: castellan_core::policy::RiskLevel::None,
-                        platform: None,
-                        device: castellan_core::policy::DeviceState::None,
+                        platform,
+                        device: device_state,
                     },
                 )
                 .await;
@@ -692,17 +720,18 @@ impl Ctx<'_> {
                                 Some(e),
                             );
                             d.annotate(&mut rec);
+                            crate::device_proof::annotate(device.as_ref(), &mut rec);
                             self.s.signins.record(rec).await;
                             return error(e, self.cid, self.at);
                         }
-                        Ok((issued, d))
+                        Ok((issued, d, device))
                     }
                 }
             }
             Err(e) => Err(e),
         };
         match r {
-            Ok((issued, ca)) => match user_token_body(
+            Ok((issued, ca, device)) => match user_token_body(
                 self.s,
                 self.origin,
                 self.tenant,
@@ -719,7 +748,9 @@ impl Ctx<'_> {
                         None,
                     );
                     ca.annotate(&mut rec);
+                    crate::device_proof::annotate(device.as_ref(), &mut rec);
                     self.s.signins.record(rec).await;
+                    crate::device_proof::touch(self.s, device.as_ref(), self.at).await;
                     no_store(Json(body).into_response())
                 }
                 Err(e) => unavailable(&e, self.cid, self.at),
