@@ -467,9 +467,17 @@ async fn a_compliant_device_policy_and_every_bad_assertion() {
     let (st, v) = ropc(upn, pw, Some(&assertion(&key, &device_id, |_| {}))).await;
     assert_eq!((st, code(&v)), (400, 135011), "{v}");
     // The sign-in log shows the device and the policy's result; the device its sign-in time.
-    let logs = g
-        .all(&format!("/auditLogs/signIns?$filter=userId eq '{uid}'"))
-        .await;
+    // The sign-in log is written in batches (50 ms): wait for the records.
+    let mut logs = Vec::new();
+    for _ in 0..100 {
+        logs = g
+            .all(&format!("/auditLogs/signIns?$filter=userId eq '{uid}'"))
+            .await;
+        if logs.iter().any(|r| r["status"]["errorCode"] == 135011) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let ok = logs
         .iter()
         .find(|r| r["status"]["errorCode"] == 0)
