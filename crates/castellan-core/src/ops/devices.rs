@@ -194,29 +194,28 @@ pub async fn update(
             Some(d.trust_type.as_str().into()),
         ));
     }
-    let flags: [(&Field<bool>, &str, fn(&mut Device) -> &mut bool); 3] = [
-        (&input.is_compliant, "isCompliant", |d| &mut d.is_compliant),
-        (&input.is_managed, "isManaged", |d| &mut d.is_managed),
-        (&input.account_enabled, "accountEnabled", |d| {
-            &mut d.account_enabled
-        }),
-    ];
-    for (field, name, slot) in flags {
-        if field.is_present() {
-            let v = required(field, name)?;
-            let was = std::mem::replace(slot(&mut d), v);
-            // Audit names as Entra's audit log spells them (IsCompliant, AccountEnabled, ...).
-            let mut audit_name = name.to_string();
-            if let Some(first) = audit_name.get_mut(0..1) {
-                first.make_ascii_uppercase();
-            }
-            props.push(modified(
-                &audit_name,
-                Some(was.to_string()),
-                Some(v.to_string()),
-            ));
-        }
-    }
+    // Audit names as Entra's audit log spells them.
+    flag(
+        &input.is_compliant,
+        "isCompliant",
+        "IsCompliant",
+        &mut d.is_compliant,
+        &mut props,
+    )?;
+    flag(
+        &input.is_managed,
+        "isManaged",
+        "IsManaged",
+        &mut d.is_managed,
+        &mut props,
+    )?;
+    flag(
+        &input.account_enabled,
+        "accountEnabled",
+        "AccountEnabled",
+        &mut d.account_enabled,
+        &mut props,
+    )?;
     if props.is_empty() {
         return Ok(old);
     }
@@ -231,6 +230,26 @@ pub async fn update(
     set.push(Change::UpdateDevice(d.clone())).audit(audit);
     env.store.commit(set).await?;
     Ok(d)
+}
+
+/// Applies one boolean property of a PATCH (null is refused: these are never unset).
+fn flag(
+    field: &Field<bool>,
+    name: &str,
+    audit_name: &str,
+    slot: &mut bool,
+    props: &mut Vec<crate::audit::ModifiedProperty>,
+) -> Result<(), DirectoryError> {
+    if field.is_present() {
+        let v = required(field, name)?;
+        let was = std::mem::replace(slot, v);
+        props.push(modified(
+            audit_name,
+            Some(was.to_string()),
+            Some(v.to_string()),
+        ));
+    }
+    Ok(())
 }
 
 /// Deletes a device.
