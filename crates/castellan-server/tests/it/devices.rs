@@ -507,3 +507,78 @@ async fn a_compliant_device_policy_and_every_bad_assertion() {
     .await;
     g.delete(&format!("/devices/{id}")).await;
 }
+
+#[tokio::test]
+async fn parallel_replays_of_one_assertion_get_one_token() {
+    let g = G::demo().await;
+    let u = g.create_user(&alias("devrace")).await;
+    let upn = u["userPrincipalName"].as_str().unwrap().to_string();
+    let key = Key::new();
+    let device_id = uuid::Uuid::new_v4().to_string();
+    let (st, d) = g
+        .post("/devices", device_body(&device_id, &alias("RACE-"), &key))
+        .await;
+    assert_eq!(st, 201, "{d}");
+    let once = assertion(&key, &device_id, |_| {});
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (upn, once) = (upn.clone(), once.clone());
+            tokio::spawn(async move { ropc(&upn, "Test-Passw0rd!", Some(&once)).await })
+        })
+        .collect();
+    let mut codes = Vec::new();
+    for t in tasks {
+        let (st, v) = t.await.unwrap();
+        codes.push(if st == 200 { 0 } else { code(&v) });
+    }
+    codes.sort_unstable();
+    assert_eq!(codes, [0, 50155, 50155, 50155, 50155, 50155, 50155, 50155]);
+    g.delete(&format!("/devices/{}", d["id"].as_str().unwrap()))
+        .await;
+}
+
+#[tokio::test]
+async fn a_user_reads_their_own_registered_devices() {
+    let g = G::demo().await;
+    let u = g.create_user(&alias("devme")).await;
+    let (uid, upn) = (
+        u["id"].as_str().unwrap(),
+        u["userPrincipalName"].as_str().unwrap(),
+    );
+    let key = Key::new();
+    let device_id = uuid::Uuid::new_v4().to_string();
+    let (_, d) = g
+        .post("/devices", device_body(&device_id, &alias("MINE-"), &key))
+        .await;
+    let id = d["id"].as_str().unwrap();
+    let (st, e) = g
+        .post(
+            &format!("/devices/{id}/registeredOwners/$ref"),
+            json!({"@odata.id": format!("{}/directoryObjects/{uid}", g.base)}),
+        )
+        .await;
+    assert_eq!(st, 204, "{e}");
+    let (st, t) = ropc(upn, "Test-Passw0rd!", None).await;
+    assert_eq!(st, 200, "{t}");
+    let me = G::with_token(t["access_token"].as_str().unwrap().into());
+    let (st, v) = me.get("/me/registeredDevices").await;
+    assert_eq!(st, 200, "{v}");
+    let ids: Vec<&Value> = v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| &d["deviceId"])
+        .collect();
+    assert_eq!(ids, [&json!(device_id)]);
+    // A member without a device role cannot register devices (the token has no device scope).
+    let (st, e) = me
+        .post(
+            "/devices",
+            device_body(&uuid::Uuid::new_v4().to_string(), "x", &key),
+        )
+        .await;
+    assert_eq!(st, 403, "{e}");
+    // App-only tokens have no /me.
+    assert_eq!(g.get("/me/registeredDevices").await.0, 400);
+    g.delete(&format!("/devices/{id}")).await;
+}
