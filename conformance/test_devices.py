@@ -140,6 +140,10 @@ def test_compliant_device_policy_in_auth_code(server, demo, graph, new_user, pol
     assert "code" in params, params
     result = app.acquire_token_by_auth_code_flow(flow, params)
     assert "access_token" in result, result
+    # A garbled assertion is refused at /authorize too (not read as "no device").
+    flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri=cc["redirect_uri"])
+    params = redirect_params(sign_in(Browser(headers_fn=lambda: {HEADER: "not-a-jwt"}), flow["auth_uri"], upn, pw))
+    assert "AADSTS50155" in params.get("error_description", ""), params
     # A browser without the device still gets 53000.
     flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri=cc["redirect_uri"])
     params = redirect_params(sign_in(Browser(), flow["auth_uri"], upn, pw))
