@@ -582,3 +582,46 @@ async fn a_user_reads_their_own_registered_devices() {
     assert_eq!(g.get("/me/registeredDevices").await.0, 400);
     g.delete(&format!("/devices/{id}")).await;
 }
+
+#[tokio::test]
+async fn a_proven_device_gives_conditional_access_its_platform() {
+    let g = G::demo().await;
+    let u = g.create_user(&alias("devplat")).await;
+    let (uid, upn) = (
+        u["id"].as_str().unwrap(),
+        u["userPrincipalName"].as_str().unwrap(),
+    );
+    let key = Key::new();
+    let device_id = uuid::Uuid::new_v4().to_string();
+    let mut body = device_body(&device_id, &alias("MAC-"), &key);
+    body["operatingSystem"] = json!("MacOS");
+    let (st, d) = g.post("/devices", body).await;
+    assert_eq!(st, 201, "{d}");
+    let (st, p) = g
+        .post(
+            "/identity/conditionalAccess/policies",
+            json!({"displayName": alias("Block macOS "), "state": "enabled",
+                   "conditions": {"users": {"includeUsers": [uid]}, "applications": {"includeApplications": ["All"]},
+                                  "clientAppTypes": ["all"], "platforms": {"includePlatforms": ["macOS"]}},
+                   "grantControls": {"operator": "OR", "builtInControls": ["block"]}}),
+        )
+        .await;
+    assert_eq!(st, 201, "{p}");
+    // The platform is known only from a proven device: without one the policy does not apply.
+    let (st, v) = ropc(upn, "Test-Passw0rd!", None).await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = ropc(
+        upn,
+        "Test-Passw0rd!",
+        Some(&assertion(&key, &device_id, |_| {})),
+    )
+    .await;
+    assert_eq!((st, code(&v)), (400, 53003), "{v}");
+    g.delete(&format!(
+        "/identity/conditionalAccess/policies/{}",
+        p["id"].as_str().unwrap()
+    ))
+    .await;
+    g.delete(&format!("/devices/{}", d["id"].as_str().unwrap()))
+        .await;
+}

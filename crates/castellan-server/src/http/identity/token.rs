@@ -669,14 +669,13 @@ impl Ctx<'_> {
                     {
                         Ok(d) => d,
                         Err(crate::device_proof::ProofError::Refused(e)) => {
-                            let mut rec = self.attempt.user(
+                            let rec = self.attempt.user(
                                 Some(&issued.user.user_principal_name),
                                 Some(issued.user.id),
                                 Some(&issued.user.display_name),
                                 Some(&issued.tokens.access.aud),
                                 Some(&e),
                             );
-                            rec.conditional_access_status = "notApplied".into();
                             self.s.signins.record(rec).await;
                             return error(&e, self.cid, self.at);
                         }
