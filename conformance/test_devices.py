@@ -12,7 +12,7 @@ import uuid
 import msal
 import requests
 
-from browser import Browser, redirect_params, sign_in
+from browser import Browser, Page, redirect_params, sign_in
 from test_conditional_access import policies, user_policy  # noqa: F401 (fixture)
 
 HEADER = "x-castellan-device-assertion"
@@ -155,3 +155,35 @@ def test_compliant_device_policy_in_auth_code(server, demo, graph, new_user, pol
     assert recs[0]["conditionalAccessStatus"] == "success"
     refused = [r for r in sign_ins(f"userId eq '{uid}' and status/errorCode eq 53000", count=2) if r["deviceDetail"]["deviceId"] == dev_id]
     assert refused and not refused[0]["deviceDetail"]["isCompliant"], refused
+
+
+def test_a_device_of_another_tenant_is_unknown_here(server, demo, graph, tmp_path):
+    """A device registered in the demo tenant cannot prove itself at Fabrikam's token endpoint,
+    even with an assertion addressed to Fabrikam: devices are looked up in the sign-in's tenant."""
+    fab = demo["second_tenant"]
+    # A new multi-tenant app (so the shared demo apps' state in Fabrikam is left alone), given
+    # its service principal and the user's consent in Fabrikam through the consent page.
+    redirect = "https://localhost:44399/device-test"
+    made = graph.post("/applications", {"displayName": f"Device test {uuid.uuid4().hex[:6]}", "signInAudience": "AzureADMultipleOrgs",
+                                        "web": {"redirectUris": [redirect]}})
+    assert made.status_code == 201, made.text
+    app_id = made.json()["appId"]
+    secret = graph.post(f"/applications/{made.json()['id']}/addPassword", {"passwordCredential": {"displayName": "t"}}).json()["secretText"]
+    app = msal.ConfidentialClientApplication(app_id, client_credential=secret, authority=f"{demo['origin']}/organizations", instance_discovery=False)
+    flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri=redirect)
+    b = Browser()
+    r = sign_in(b, flow["auth_uri"], fab["user"]["upn"], fab["user"]["password"])
+    assert "Permissions requested" in r.text, r.text[:500]
+    r = b.submit(Page(r), flow["auth_uri"], decision="accept")
+    assert "access_token" in app.acquire_token_by_auth_code_flow(flow, redirect_params(r))
+    info, key = register(server, tmp_path, demo["user"]["upn"])
+    to_fabrikam = lambda: subprocess.run(  # noqa: E731
+        [BIN, "device", "assertion", "--key", str(key), "--device-id", info["deviceId"], "--audience", f"{fab['authority']}/v2.0"],
+        capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    fab_app = msal.ConfidentialClientApplication(app_id, client_credential=secret, authority=fab["authority"],
+                                                 instance_discovery=False, http_client=DeviceSession(to_fabrikam))
+    r = fab_app.acquire_token_by_username_password(fab["user"]["upn"], fab["user"]["password"], scopes=["User.Read"])
+    assert "access_token" not in r and 700003 in r.get("error_codes", []), r
+    # Without the device the same sign-in works, so the refusal was the device's.
+    plain = msal.ConfidentialClientApplication(app_id, client_credential=secret, authority=fab["authority"], instance_discovery=False)
+    assert "access_token" in plain.acquire_token_by_username_password(fab["user"]["upn"], fab["user"]["password"], scopes=["User.Read"])
