@@ -53,21 +53,27 @@ class Page:
 
 
 class Browser:
-    """A cookie-keeping client that never follows redirects to the application."""
+    """A cookie-keeping client that never follows redirects to the application.
+    `headers_fn`, when given, is called for every request and its headers are sent with it
+    (a device that proves itself with a fresh device assertion per request)."""
 
-    def __init__(self, verify=True):
+    def __init__(self, verify=True, headers_fn=None):
         self.s = requests.Session()
         self.s.verify = verify
+        self.headers_fn = headers_fn
+
+    def _headers(self):
+        return self.headers_fn() if self.headers_fn else None
 
     def open(self, url):
-        r = self.s.get(url, allow_redirects=False)
+        r = self.s.get(url, allow_redirects=False, headers=self._headers())
         return r
 
     def submit(self, page, base_url, **fields):
         form = page.form
         data = dict(form["fields"])
         data.update({k: v for k, v in fields.items() if v is not None})
-        return self.s.post(urljoin(base_url, form["action"]), data=data, allow_redirects=False)
+        return self.s.post(urljoin(base_url, form["action"]), data=data, allow_redirects=False, headers=self._headers())
 
 
 def redirect_params(response):

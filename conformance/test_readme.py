@@ -42,3 +42,11 @@ def test_protect_a_resource_walkthrough(server):
     assert "Allowed: " in out and "Storage Blob Data Reader" in out
     assert "True" in out  # the IMDS token
     assert "name,roleName,roleDefinitionId" in out
+
+
+def test_devices_walkthrough(server):
+    p = run_as_written(server, section_block("Devices and compliant-device policies"))
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out
+    assert "device " in out and "isCompliant = true" in out and "LAPTOP-7" in out, out
+    assert "token_type: Bearer" in out, out

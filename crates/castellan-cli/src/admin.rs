@@ -249,7 +249,7 @@ impl GraphConn {
         http_client(ca.as_ref())
     }
 
-    async fn connect(self) -> Result<Graph> {
+    pub(crate) async fn connect(self) -> Result<Graph> {
         self.connect_to("https://graph.microsoft.com/.default", "/v1.0")
             .await
     }
@@ -338,6 +338,17 @@ impl Graph {
         read_json(
             self.http
                 .post(format!("{}{path}", self.base))
+                .bearer_auth(&self.token)
+                .json(body)
+                .send()
+                .await?,
+        )
+        .await
+    }
+    pub(crate) async fn patch(&self, path: &str, body: &Value) -> Result<Value> {
+        read_json(
+            self.http
+                .patch(format!("{}{path}", self.base))
                 .bearer_auth(&self.token)
                 .json(body)
                 .send()

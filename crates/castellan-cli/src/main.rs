@@ -5,6 +5,7 @@
 
 mod admin;
 mod arm;
+mod device;
 mod token;
 mod whatif;
 
@@ -123,6 +124,14 @@ enum Cmd {
         #[command(flatten)]
         conn: admin::GraphConn,
     },
+    /// Devices (Graph) and device assertions (offline): register a device with a fresh key,
+    /// list, show, mark compliant, delete; print an assertion proving the device at sign-in.
+    Device {
+        #[command(subcommand)]
+        cmd: device::DeviceCmd,
+        #[command(flatten)]
+        conn: admin::GraphConn,
+    },
     /// Tokens.
     Token {
         #[command(subcommand)]
@@ -186,6 +195,7 @@ async fn main() {
         Cmd::Identity { cmd, conn } => arm::identity(cmd, conn).await,
         Cmd::Imds { args, conn } => arm::imds(args, conn).await,
         Cmd::Whatif { args, conn } => whatif::run(args, conn).await,
+        Cmd::Device { cmd, conn } => device::run(cmd, conn).await,
         Cmd::Token { cmd } => token::run(cmd).await,
     };
     if let Err(e) = result {

@@ -261,6 +261,172 @@ pub async fn run_all(s: &dyn Store, seed: u64) {
     resource_plane(s, seed + 14).await;
     application_compare_and_set(s, seed + 15).await;
     authentication_methods(s, seed + 16).await;
+    devices(s, seed + 17).await;
+}
+
+fn device(ids: &mut Ids, t: &Tenant, name: &str, at: i64) -> Device {
+    Device {
+        id: ids.object(),
+        tenant_id: t.id,
+        device_id: ids.object().uuid(),
+        display_name: name.into(),
+        operating_system: DeviceOs::Windows,
+        operating_system_version: "10.0.22631".into(),
+        trust_type: crate::policy::DeviceTrustType::AzureAd,
+        is_compliant: false,
+        is_managed: true,
+        account_enabled: true,
+        public_key: Some(p256_spki(&[4; 65])),
+        created: Timestamp(at),
+        last_sign_in: None,
+    }
+}
+
+/// Devices: round trip (by object id and by deviceId), update without touching the sign-in
+/// time, the sign-in time without touching the properties, deviceId unique per tenant,
+/// registered owners through the owners relation, tenant isolation, delete with its edges.
+pub async fn devices(s: &dyn Store, seed: u64) {
+    let mut ids = Ids::new(seed);
+    let t = tenant(&mut ids, &format!("dva{seed}"));
+    let other = tenant(&mut ids, &format!("dvb{seed}"));
+    let u = user(&mut ids, &t, "dvu", false);
+    let d = device(&mut ids, &t, "LAPTOP-1", 1_000);
+    let mut d2 = device(&mut ids, &t, "PHONE-1", 2_000);
+    d2.operating_system = DeviceOs::Ios;
+    d2.trust_type = crate::policy::DeviceTrustType::Workplace;
+    d2.public_key = None;
+    commit(
+        s,
+        vec![
+            Change::InsertTenant(t.clone()),
+            Change::InsertTenant(other.clone()),
+            Change::InsertUser(u.clone()),
+            Change::InsertDevice(d.clone()),
+            Change::InsertDevice(d2.clone()),
+            Change::AddOwner(t.id, d.id, u.id),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.device(t.id, d.id).await.unwrap(),
+        Some(d.clone()),
+        "device round trip"
+    );
+    assert_eq!(
+        s.device(t.id, d2.id).await.unwrap(),
+        Some(d2.clone()),
+        "keyless device round trip"
+    );
+    assert_eq!(
+        s.device_by_device_id(t.id, d.device_id).await.unwrap(),
+        Some(d.clone())
+    );
+    assert_eq!(s.devices(t.id).await.unwrap(), vec![d.clone(), d2.clone()]);
+    assert_eq!(
+        s.devices_owned_by(t.id, u.id).await.unwrap(),
+        vec![d.clone()]
+    );
+    assert_eq!(s.owners(t.id, d.id).await.unwrap(), vec![u.id]);
+    // Tenant isolation.
+    assert_eq!(s.device(other.id, d.id).await.unwrap(), None);
+    assert_eq!(
+        s.device_by_device_id(other.id, d.device_id).await.unwrap(),
+        None
+    );
+    assert!(s.devices(other.id).await.unwrap().is_empty());
+    assert!(s.devices_owned_by(other.id, u.id).await.unwrap().is_empty());
+    expect_not_found(
+        s,
+        vec![Change::DeleteDevice(other.id, d.id)],
+        "deleting a device through another tenant",
+    )
+    .await;
+    expect_not_found(
+        s,
+        vec![Change::TouchDevice(other.id, d.id, Timestamp(5))],
+        "touching a device through another tenant",
+    )
+    .await;
+    let mut foreign = d.clone();
+    foreign.tenant_id = other.id;
+    expect_not_found(
+        s,
+        vec![Change::UpdateDevice(foreign)],
+        "updating a device through another tenant",
+    )
+    .await;
+    // deviceId is unique within a tenant; the failed set changes nothing.
+    let mut dup = device(&mut ids, &t, "DUP", 3_000);
+    dup.device_id = d.device_id;
+    let msg = expect_conflict(
+        s,
+        changes(vec![Change::InsertDevice(dup.clone())]),
+        "a second device with the same deviceId",
+    )
+    .await;
+    assert!(
+        msg.contains("deviceId"),
+        "the conflict names deviceId: {msg}"
+    );
+    assert_eq!(s.device(t.id, dup.id).await.unwrap(), None);
+    // ... but another tenant may hold the same deviceId.
+    let mut elsewhere = dup.clone();
+    elsewhere.tenant_id = other.id;
+    commit(s, vec![Change::InsertDevice(elsewhere.clone())])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.device_by_device_id(other.id, d.device_id).await.unwrap(),
+        Some(elsewhere)
+    );
+    assert_eq!(
+        s.device_by_device_id(t.id, d.device_id).await.unwrap(),
+        Some(d.clone())
+    );
+    // The sign-in time and the properties are written independently.
+    commit(s, vec![Change::TouchDevice(t.id, d.id, Timestamp(9_000))])
+        .await
+        .unwrap();
+    let mut changed = d.clone();
+    changed.is_compliant = true;
+    changed.account_enabled = false;
+    changed.last_sign_in = None;
+    commit(s, vec![Change::UpdateDevice(changed.clone())])
+        .await
+        .unwrap();
+    let now = s.device(t.id, d.id).await.unwrap().unwrap();
+    assert!(now.is_compliant && !now.account_enabled, "update applied");
+    assert_eq!(
+        now.last_sign_in,
+        Some(Timestamp(9_000)),
+        "an update keeps the sign-in time"
+    );
+    // Delete removes the device and its owner edges, not the owner.
+    commit(s, vec![Change::DeleteDevice(t.id, d.id)])
+        .await
+        .unwrap();
+    assert_eq!(s.device(t.id, d.id).await.unwrap(), None);
+    assert!(s.owners(t.id, d.id).await.unwrap().is_empty());
+    assert!(s.devices_owned_by(t.id, u.id).await.unwrap().is_empty());
+    assert!(s.user(t.id, u.id).await.unwrap().is_some());
+    expect_not_found(
+        s,
+        vec![Change::DeleteDevice(t.id, d.id)],
+        "deleting a deleted device",
+    )
+    .await;
+    // Deleting the owner removes the edge.
+    commit(
+        s,
+        vec![
+            Change::AddOwner(t.id, d2.id, u.id),
+            Change::DeleteUser(t.id, u.id),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(s.owners(t.id, d2.id).await.unwrap().is_empty());
 }
 
 fn oath(ids: &mut Ids, t: &Tenant, user: ObjectId, at: i64) -> SoftwareOathMethod {
@@ -2204,9 +2370,17 @@ pub async fn grants_and_sign_ins(s: &dyn Store, seed: u64) {
             enforced_session_controls: vec![],
         }],
         is_service_principal: false,
+        device: (code == 53000).then(|| SignInDevice {
+            device_id: "0b7c6a52-9a39-4a38-9f43-0f3a4d8f1a11".into(),
+            display_name: "LAPTOP-1".into(),
+            operating_system: "Windows".into(),
+            is_compliant: false,
+            is_managed: true,
+            trust_type: "AzureAd".into(),
+        }),
     };
     let a = rec(t.id, 1_000, 0);
-    let b = rec(t.id, 3_000, 50126);
+    let b = rec(t.id, 3_000, 53000);
     let c = rec(other.id, 2_000, 0);
     s.insert_sign_ins(&[a.clone(), b.clone(), c.clone()])
         .await

@@ -129,6 +129,12 @@ pub fn required_action(area: Area, access: Access) -> Option<&'static str> {
             Some("microsoft.directory/conditionalAccessPolicies/standard/read")
         }
         (ConditionalAccess, Write) => Some("microsoft.directory/conditionalAccessPolicies/create"),
+        // Members read devices by default. Every device write (register, compliance and
+        // enablement, owners, delete) needs a device-administering role: Cloud Device
+        // Administrator, Intune Administrator, Global Administrator — the roles that hold
+        // `devices/enable` (or `devices/allProperties/allTasks`).
+        (Devices, Read) => None,
+        (Devices, Write) => Some("microsoft.directory/devices/enable"),
     }
 }
 
@@ -389,6 +395,12 @@ mod tests {
             ("Privileged Role Administrator", RoleManagement, Write, true),
             ("Privileged Role Administrator", Users, Write, false),
             ("Conditional Access Administrator", Users, Write, false),
+            ("Global Administrator", Devices, Write, true),
+            ("Cloud Device Administrator", Devices, Write, true),
+            ("Intune Administrator", Devices, Write, true),
+            ("User Administrator", Devices, Write, false),
+            ("Global Reader", Devices, Write, false),
+            ("Helpdesk Administrator", Devices, Write, false),
         ];
         for (name, area, access, allowed) in table {
             assert_eq!(
@@ -410,6 +422,12 @@ mod tests {
         assert!(user_may(Users, Read, &[], false, &[]).is_ok());
         assert!(user_may(Groups, Write, &[], false, &[]).is_ok());
         assert!(user_may(Me, Write, &[], true, &[]).is_ok());
+        assert!(user_may(Devices, Read, &[], false, &[]).is_ok());
+        assert!(user_may(Devices, Read, &[], true, &[]).is_err());
+        let d = user_may(Devices, Write, &[], false, &[])
+            .err()
+            .unwrap_or_default();
+        assert!(d.contains("Cloud Device Administrator"), "{d}");
         let e = user_may(Users, Write, &[], false, &[])
             .err()
             .unwrap_or_default();

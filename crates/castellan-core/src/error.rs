@@ -205,6 +205,21 @@ impl AadstsError {
     pub fn device_not_compliant(policies: &str) -> Self {
         aadsts!(53000, InteractionRequired, "Device is not in required device state: compliant. Conditional Access policy requires a compliant device, and the device is not compliant. The user must enroll their device with an approved MDM provider. Policies: {policies}.")
     }
+    /// 50155: a device assertion was presented and failed (signature, time, audience, replay,
+    /// form). UNCONFIRMED: Entra's number for "DeviceAuthenticationFailed", as remembered.
+    pub fn device_authentication_failed(why: &str) -> Self {
+        aadsts!(50155, InvalidGrant, "Device authentication failed: {why} Send a fresh assertion signed with the device key registered for the device (castellan device assertion), or no device assertion at all.")
+    }
+    /// 700003: the device an assertion names is not in the tenant's directory. UNCONFIRMED:
+    /// Entra's number as remembered.
+    pub fn device_not_found(device_id: &str) -> Self {
+        aadsts!(700003, InvalidGrant, "Device object was not found in the tenant directory: no device with deviceId '{device_id}' is registered in this tenant. Register the device (POST /v1.0/devices or castellan device register) or sign in without a device assertion.")
+    }
+    /// 135011: the device an assertion names is disabled. UNCONFIRMED: Entra's number as
+    /// remembered.
+    pub fn device_disabled(device_id: &str) -> Self {
+        aadsts!(135011, InvalidGrant, "Device used during the authentication is disabled: device '{device_id}' has accountEnabled false. An administrator can enable it (PATCH /v1.0/devices/{{id}} with accountEnabled true).")
+    }
     /// 53001: a Conditional Access policy requires a hybrid (domain) joined device.
     pub fn device_not_domain_joined(policies: &str) -> Self {
         aadsts!(53001, InteractionRequired, "Device is not in required device state: domain_joined. Conditional Access policy requires a domain joined device, and the device is not domain joined. Sign in from a hybrid joined device. Policies: {policies}.")

@@ -17,6 +17,8 @@ pub enum Area {
     ConditionalAccess,
     /// The signed-in user's own profile (`/me`).
     Me,
+    /// Devices and their registered owners.
+    Devices,
 }
 
 /// Read or write.
@@ -81,6 +83,18 @@ pub fn permissions_for(area: Area, access: Access) -> &'static [&'static str] {
             "Directory.ReadWrite.All",
             "Directory.AccessAsUser.All",
         ],
+        (Devices, Read) => &[
+            "Device.Read.All",
+            "Device.ReadWrite.All",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+            "Directory.AccessAsUser.All",
+        ],
+        (Devices, Write) => &[
+            "Device.ReadWrite.All",
+            "Directory.ReadWrite.All",
+            "Directory.AccessAsUser.All",
+        ],
         (Me, Write) => &[
             "User.ReadWrite",
             "User.ReadWrite.All",
@@ -109,6 +123,31 @@ mod tests {
 
     fn roles(r: &[&str]) -> Vec<String> {
         r.iter().map(|s| (*s).to_string()).collect()
+    }
+
+    #[test]
+    fn device_rules() {
+        for p in [
+            "Device.Read.All",
+            "Device.ReadWrite.All",
+            "Directory.Read.All",
+        ] {
+            assert!(
+                check(&roles(&[p]), Area::Devices, Access::Read).is_ok(),
+                "{p}"
+            );
+        }
+        assert!(check(
+            &roles(&["Device.ReadWrite.All"]),
+            Area::Devices,
+            Access::Write
+        )
+        .is_ok());
+        let needed = check(&roles(&["Device.Read.All"]), Area::Devices, Access::Write)
+            .err()
+            .unwrap_or_default();
+        assert!(needed.contains(&"Device.ReadWrite.All"));
+        assert!(check(&roles(&["User.ReadWrite.All"]), Area::Devices, Access::Read).is_err());
     }
 
     #[test]

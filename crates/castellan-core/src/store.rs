@@ -136,6 +136,14 @@ pub enum Change {
     DeleteSoftwareOathMethod(TenantId, ObjectId),
     /// Replace a user's recovery codes with fresh, unused ones (hashes).
     ReplaceRecoveryCodes(TenantId, ObjectId, Vec<[u8; 32]>),
+    /// Create a device (Conflict if the tenant already has its `deviceId`).
+    InsertDevice(crate::model::Device),
+    /// Replace a device's properties (not `last_sign_in`; NotFound if absent).
+    UpdateDevice(crate::model::Device),
+    /// Delete a device and its registered-owner edges (NotFound if absent).
+    DeleteDevice(TenantId, ObjectId),
+    /// Record a device sign-in (`approximateLastSignInDateTime`; NotFound if absent).
+    TouchDevice(TenantId, ObjectId, Timestamp),
 }
 
 /// Writes and their audit records, committed together or not at all.
@@ -388,6 +396,27 @@ pub trait Store: Send + Sync {
         user: ObjectId,
         hash: &[u8; 32],
     ) -> Result<bool, StoreError>;
+
+    /// A device by object id.
+    async fn device(
+        &self,
+        t: TenantId,
+        id: ObjectId,
+    ) -> Result<Option<crate::model::Device>, StoreError>;
+    /// A device by its `deviceId`.
+    async fn device_by_device_id(
+        &self,
+        t: TenantId,
+        device_id: uuid::Uuid,
+    ) -> Result<Option<crate::model::Device>, StoreError>;
+    /// Every device of a tenant, oldest registration first.
+    async fn devices(&self, t: TenantId) -> Result<Vec<crate::model::Device>, StoreError>;
+    /// The devices `owner` is a registered owner of (edges in the owners relation).
+    async fn devices_owned_by(
+        &self,
+        t: TenantId,
+        owner: ObjectId,
+    ) -> Result<Vec<crate::model::Device>, StoreError>;
 
     /// Appends sign-in records (one transaction).
     async fn insert_sign_ins(&self, records: &[SignIn]) -> Result<(), StoreError>;

@@ -9,6 +9,7 @@ pub mod ca;
 pub mod config;
 pub mod crypto;
 pub mod demo;
+pub mod device_proof;
 pub mod federation;
 pub mod http;
 pub mod keys;

@@ -120,6 +120,7 @@ impl Attempt {
             conditional_access_status: "notApplied".into(),
             applied_policies: vec![],
             is_service_principal: false,
+            device: None,
         }
     }
 

@@ -94,6 +94,10 @@ CREATE TABLE software_oath_methods (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL
 CREATE INDEX software_oath_methods_user ON software_oath_methods (tenant_id, user_id);
 CREATE TABLE recovery_codes (tenant_id TEXT NOT NULL, user_id TEXT NOT NULL, hash TEXT NOT NULL, used BIGINT NOT NULL, PRIMARY KEY (tenant_id, user_id, hash));
 "#,
+    r#"
+CREATE TABLE devices (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, device_id TEXT NOT NULL, created BIGINT NOT NULL, last_sign_in BIGINT, data TEXT NOT NULL);
+CREATE UNIQUE INDEX devices_device_id ON devices (tenant_id, device_id);
+"#,
 ];
 
 /// The engine-specific part: only connection set-up differs.
@@ -339,6 +343,7 @@ fn conflict_message(sql: &str) -> String {
         "app_role_assignments" => "the app role is already assigned to this principal".into(),
         "tenant_domains" => "the domain belongs to another tenant".into(),
         "arm_resources" => "a resource with this id already exists".into(),
+        "devices" => "a device with this deviceId already exists in the tenant".into(),
         "policy_documents" => {
             "a policy or named location with this displayName already exists in the tenant".into()
         }
@@ -432,6 +437,7 @@ fn conflict_subject(c: &Change) -> Option<String> {
                 .join(", "),
         ),
         Change::InsertApplication(a) => Some(format!("appId '{}'", a.app_id)),
+        Change::InsertDevice(d) => Some(format!("deviceId '{}'", d.device_id)),
         Change::InsertServicePrincipal(sp) => Some(format!("appId '{}'", sp.app_id)),
         _ => None,
     }
@@ -590,6 +596,56 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
                 )
                 .await?;
             }
+        }
+        Change::InsertDevice(d) => {
+            exec(
+                tx,
+                "INSERT INTO devices (id, tenant_id, device_id, created, data) VALUES ($1, $2, $3, $4, $5)",
+                &[s(d.id), s(d.tenant_id), s(d.device_id), Arg::I(d.created.millis()), Arg::S(json(&DeviceDoc::from(d))?)],
+            )
+            .await?;
+            // A NULL bind is typed TEXT under the Any driver, so the time is set separately.
+            if let Some(at) = d.last_sign_in {
+                exec(
+                    tx,
+                    "UPDATE devices SET last_sign_in = $3 WHERE tenant_id = $1 AND id = $2",
+                    &[s(d.tenant_id), s(d.id), Arg::I(at.millis())],
+                )
+                .await?;
+            }
+        }
+        Change::UpdateDevice(d) => {
+            must_touch(
+                tx,
+                "UPDATE devices SET data = $3 WHERE tenant_id = $1 AND id = $2",
+                &[s(d.tenant_id), s(d.id), Arg::S(json(&DeviceDoc::from(d))?)],
+                "device",
+            )
+            .await?;
+        }
+        Change::TouchDevice(t, id, at) => {
+            must_touch(
+                tx,
+                "UPDATE devices SET last_sign_in = $3 WHERE tenant_id = $1 AND id = $2",
+                &[s(t), s(id), Arg::I(at.millis())],
+                "device",
+            )
+            .await?;
+        }
+        Change::DeleteDevice(t, id) => {
+            must_touch(
+                tx,
+                "DELETE FROM devices WHERE tenant_id = $1 AND id = $2",
+                &[s(t), s(id)],
+                "device",
+            )
+            .await?;
+            exec(
+                tx,
+                "DELETE FROM owners WHERE tenant_id = $1 AND object_id = $2",
+                &[s(t), s(id)],
+            )
+            .await?;
         }
         Change::DeleteDenyAssignment(t, id) => {
             must_touch(
@@ -1637,6 +1693,60 @@ impl Store for SqlStore {
         .await)
     }
 
+    async fn device(&self, t: TenantId, id: ObjectId) -> Result<Option<Device>, StoreError> {
+        let row =
+            sqlx::query("SELECT data, last_sign_in FROM devices WHERE tenant_id = $1 AND id = $2")
+                .bind(t.to_string())
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        row.as_ref().map(device_from_row).transpose()
+    }
+
+    async fn device_by_device_id(
+        &self,
+        t: TenantId,
+        device_id: uuid::Uuid,
+    ) -> Result<Option<Device>, StoreError> {
+        let row = sqlx::query(
+            "SELECT data, last_sign_in FROM devices WHERE tenant_id = $1 AND device_id = $2",
+        )
+        .bind(t.to_string())
+        .bind(device_id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(device_from_row).transpose()
+    }
+
+    async fn devices(&self, t: TenantId) -> Result<Vec<Device>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT data, last_sign_in FROM devices WHERE tenant_id = $1 ORDER BY created, id",
+        )
+        .bind(t.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(device_from_row).collect()
+    }
+
+    async fn devices_owned_by(
+        &self,
+        t: TenantId,
+        owner: ObjectId,
+    ) -> Result<Vec<Device>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.data, d.last_sign_in FROM devices d JOIN owners o ON o.tenant_id = d.tenant_id AND o.object_id = d.id WHERE d.tenant_id = $1 AND o.owner_id = $2 ORDER BY d.created, d.id",
+        )
+        .bind(t.to_string())
+        .bind(owner.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(device_from_row).collect()
+    }
+
     async fn insert_sign_ins(&self, records: &[SignIn]) -> Result<(), StoreError> {
         retrying!(
             async {
@@ -1828,6 +1938,18 @@ struct SignInDoc {
     #[serde(default)]
     applied: Vec<AppliedDoc>,
     service_principal: bool,
+    #[serde(default)]
+    device: Option<SignInDeviceDoc>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SignInDeviceDoc {
+    device_id: String,
+    display_name: String,
+    operating_system: String,
+    is_compliant: bool,
+    is_managed: bool,
+    trust_type: String,
 }
 
 impl From<&SignIn> for SignInDoc {
@@ -1864,6 +1986,14 @@ impl From<&SignIn> for SignInDoc {
                 })
                 .collect(),
             service_principal: r.is_service_principal,
+            device: r.device.as_ref().map(|d| SignInDeviceDoc {
+                device_id: d.device_id.clone(),
+                display_name: d.display_name.clone(),
+                operating_system: d.operating_system.clone(),
+                is_compliant: d.is_compliant,
+                is_managed: d.is_managed,
+                trust_type: d.trust_type.clone(),
+            }),
         }
     }
 }
@@ -1903,6 +2033,14 @@ impl TryFrom<SignInDoc> for SignIn {
                 })
                 .collect(),
             is_service_principal: d.service_principal,
+            device: d.device.map(|d| SignInDevice {
+                device_id: d.device_id,
+                display_name: d.display_name,
+                operating_system: d.operating_system,
+                is_compliant: d.is_compliant,
+                is_managed: d.is_managed,
+                trust_type: d.trust_type,
+            }),
         })
     }
 }
@@ -3197,6 +3335,63 @@ impl From<&SoftwareOathMethod> for OathDoc {
             created: m.created.millis(),
         }
     }
+}
+
+#[derive(Serialize, Deserialize)]
+struct DeviceDoc {
+    id: String,
+    tenant_id: String,
+    device_id: String,
+    display_name: String,
+    operating_system: String,
+    operating_system_version: String,
+    trust_type: String,
+    is_compliant: bool,
+    is_managed: bool,
+    account_enabled: bool,
+    public_key: Option<String>,
+    created: i64,
+}
+
+impl From<&Device> for DeviceDoc {
+    fn from(d: &Device) -> Self {
+        Self {
+            id: d.id.to_string(),
+            tenant_id: d.tenant_id.to_string(),
+            device_id: d.device_id.to_string(),
+            display_name: d.display_name.clone(),
+            operating_system: d.operating_system.as_str().into(),
+            operating_system_version: d.operating_system_version.clone(),
+            trust_type: d.trust_type.as_str().into(),
+            is_compliant: d.is_compliant,
+            is_managed: d.is_managed,
+            account_enabled: d.account_enabled,
+            public_key: d.public_key.as_deref().map(to_hex),
+            created: d.created.millis(),
+        }
+    }
+}
+
+fn device_from_row(r: &AnyRow) -> Result<Device, StoreError> {
+    let data: String = r.try_get(0).map_err(backend)?;
+    let last: Option<i64> = r.try_get(1).map_err(backend)?;
+    let d: DeviceDoc = serde_json::from_str(&data).map_err(backend)?;
+    Ok(Device {
+        id: oid(&d.id)?,
+        tenant_id: tid(&d.tenant_id)?,
+        device_id: guid(&d.device_id)?,
+        display_name: d.display_name,
+        operating_system: DeviceOs::parse(&d.operating_system).map_err(backend)?,
+        operating_system_version: d.operating_system_version,
+        trust_type: castellan_core::policy::DeviceTrustType::parse(&d.trust_type)
+            .map_err(backend)?,
+        is_compliant: d.is_compliant,
+        is_managed: d.is_managed,
+        account_enabled: d.account_enabled,
+        public_key: d.public_key.as_deref().map(from_hex).transpose()?,
+        created: Timestamp(d.created),
+        last_sign_in: last.map(Timestamp),
+    })
 }
 
 fn oath_from_row(r: &AnyRow) -> Result<SoftwareOathMethod, StoreError> {

@@ -5,6 +5,7 @@ pub mod auth_code;
 pub mod client_credentials;
 pub mod consent;
 pub mod device;
+pub mod device_assertion;
 pub mod federated_assertion;
 pub mod lockout;
 pub mod password;

@@ -3,6 +3,7 @@
 
 pub mod application;
 pub mod auth_method;
+pub mod device;
 pub mod group;
 pub mod policy_document;
 pub mod resource;
@@ -14,6 +15,7 @@ pub mod user;
 
 pub use application::*;
 pub use auth_method::*;
+pub use device::*;
 pub use group::*;
 pub use policy_document::*;
 pub use resource::*;

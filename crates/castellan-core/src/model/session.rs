@@ -216,6 +216,25 @@ pub struct SignIn {
     pub applied_policies: Vec<AppliedPolicy>,
     /// User or service principal sign-in.
     pub is_service_principal: bool,
+    /// Graph's `deviceDetail`: the device the sign-in proved it came from, if any.
+    pub device: Option<SignInDevice>,
+}
+
+/// The device of a sign-in (Graph `deviceDetail`), as it was at sign-in time.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SignInDevice {
+    /// `deviceId`.
+    pub device_id: String,
+    /// `displayName`.
+    pub display_name: String,
+    /// `operatingSystem`.
+    pub operating_system: String,
+    /// `isCompliant`.
+    pub is_compliant: bool,
+    /// `isManaged`.
+    pub is_managed: bool,
+    /// `trustType`.
+    pub trust_type: String,
 }
 
 /// Filter for reading sign-ins (newest first).

@@ -8,6 +8,7 @@ pub mod arm;
 pub mod auth_methods;
 pub mod conditional_access;
 pub mod consent;
+pub mod devices;
 pub mod directory_roles;
 pub mod federated_credentials;
 pub mod groups;

@@ -10,6 +10,7 @@
 
 mod arm;
 mod conditional_access;
+mod devices;
 mod discovery;
 mod federation;
 mod grant_client_credentials;

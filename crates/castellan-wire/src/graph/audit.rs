@@ -114,7 +114,10 @@ pub fn render_sign_in(r: &castellan_core::model::SignIn) -> Value {
             "failureReason": if r.error_code == 0 { None } else { Some(format!("AADSTS{}: {}", r.error_code, r.failure_reason)) },
             "additionalDetails": r.additional_details,
         },
-        "deviceDetail": {"deviceId": "", "displayName": null, "operatingSystem": null, "browser": null, "isCompliant": false, "isManaged": false, "trustType": null},
+        "deviceDetail": match &r.device {
+            Some(d) => json!({"deviceId": d.device_id, "displayName": d.display_name, "operatingSystem": d.operating_system, "browser": null, "isCompliant": d.is_compliant, "isManaged": d.is_managed, "trustType": d.trust_type}),
+            None => json!({"deviceId": "", "displayName": null, "operatingSystem": null, "browser": null, "isCompliant": false, "isManaged": false, "trustType": null}),
+        },
         "location": {"city": null, "state": null, "countryOrRegion": null},
         "appliedConditionalAccessPolicies": r.applied_policies.iter().map(|a| json!({
             "id": a.id,

@@ -6,6 +6,7 @@ pub mod applications;
 pub mod audit;
 pub mod auth_methods;
 pub mod conditional_access;
+pub mod devices;
 pub mod groups;
 pub mod roles;
 pub mod service_principals;
@@ -41,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .merge(audit::router())
         .merge(roles::router())
         .merge(conditional_access::router())
+        .merge(devices::router())
 }
 
 /// A Graph error with the request's id, rendered in Graph's shape.

@@ -537,6 +537,19 @@ async fn complete(
         }
         Err(TokenError::Store(e)) => return fail(Fail::Unavailable(e.to_string()), &r.cid),
     };
+    // The device, when the request proves one (x-castellan-device-assertion); a presented
+    // assertion that fails refuses the sign-in rather than counting as "no device".
+    let device = match crate::device_proof::verify(s, tenant, headers, r.at).await {
+        Ok(d) => d,
+        Err(crate::device_proof::ProofError::Refused(e)) => {
+            let e = refuse(e).await;
+            return fail(Fail::Redirect(clone_target(&a.target), e), &r.cid);
+        }
+        Err(crate::device_proof::ProofError::Store(e)) => {
+            return fail(Fail::Unavailable(e.to_string()), &r.cid)
+        }
+    };
+    let (device_state, platform) = crate::device_proof::ca_inputs(device.as_ref());
     // Conditional Access, after the first factor (the password, or the SSO session).
     let ca = match crate::ca::for_user(
         s,
@@ -555,8 +568,8 @@ async fn complete(
             now: r.at,
             sign_in_risk: castellan_core::policy::RiskLevel::None,
             user_risk: castellan_core::policy::RiskLevel::None,
-            platform: None,
-            device: castellan_core::policy::DeviceState::None,
+            platform,
+            device: device_state,
         },
     )
     .await
@@ -588,6 +601,7 @@ async fn complete(
             );
             rec.app_display_name = Some(app.display_name.clone());
             ca.annotate(&mut rec);
+            crate::device_proof::annotate(device.as_ref(), &mut rec);
             s.signins.record(rec).await;
             if registered {
                 let (csrf, fresh) = csrf_token(headers);
@@ -619,6 +633,7 @@ async fn complete(
         );
         rec.app_display_name = Some(app.display_name.clone());
         ca.annotate(&mut rec);
+        crate::device_proof::annotate(device.as_ref(), &mut rec);
         s.signins.record(rec).await;
         return fail(Fail::Redirect(clone_target(&a.target), e.clone()), &r.cid);
     }
@@ -678,7 +693,9 @@ async fn complete(
     );
     rec.app_display_name = Some(app.display_name.clone());
     ca.annotate(&mut rec);
+    crate::device_proof::annotate(device.as_ref(), &mut rec);
     s.signins.record(rec).await;
+    crate::device_proof::touch(s, device.as_ref(), r.at).await;
     respond_to(&a.target, fields)
 }
 

@@ -436,6 +436,7 @@ pub async fn token(
         client_info: form.get("client_info") == Some("1"),
         attempt: &attempt,
         step_up: step_up.then(|| claims_request.unwrap_or_default().to_string()),
+        headers: &headers,
     };
     match grant.as_str() {
         "client_credentials" => {
@@ -657,6 +658,8 @@ struct Ctx<'a> {
     attempt: &'a Attempt,
     /// The request's `claims`, when it asks for step-up (MFA in the session).
     step_up: Option<String>,
+    /// For the device assertion.
+    headers: &'a HeaderMap,
 }
 
 impl Ctx<'_> {
@@ -680,8 +683,32 @@ impl Ctx<'_> {
                     status: "notApplied".into(),
                     ..Default::default()
                 },
+                None,
             )),
             Ok(issued) => {
+                // The device, when the request proves one; a presented assertion that fails
+                // refuses the request.
+                let device =
+                    match crate::device_proof::verify(self.s, self.tenant, self.headers, self.at)
+                        .await
+                    {
+                        Ok(d) => d,
+                        Err(crate::device_proof::ProofError::Refused(e)) => {
+                            let rec = self.attempt.user(
+                                Some(&issued.user.user_principal_name),
+                                Some(issued.user.id),
+                                Some(&issued.user.display_name),
+                                Some(&issued.tokens.access.aud),
+                                Some(&e),
+                            );
+                            self.s.signins.record(rec).await;
+                            return error(&e, self.cid, self.at);
+                        }
+                        Err(crate::device_proof::ProofError::Store(e)) => {
+                            return unavailable(&e, self.cid, self.at)
+                        }
+                    };
+                let (device_state, platform) = crate::device_proof::ca_inputs(device.as_ref());
                 // Conditional Access, after the first factor and before any token leaves.
                 let ca = crate::ca::for_user(
                     self.s,
@@ -701,8 +728,8 @@ impl Ctx<'_> {
                         now: self.at,
                         sign_in_risk: castellan_core::policy::RiskLevel::None,
                         user_risk: castellan_core::policy::RiskLevel::None,
-                        platform: None,
-                        device: castellan_core::policy::DeviceState::None,
+                        platform,
+                        device: device_state,
                     },
                 )
                 .await;
@@ -732,6 +759,7 @@ impl Ctx<'_> {
                                 Some(e),
                             );
                             d.annotate(&mut rec);
+                            crate::device_proof::annotate(device.as_ref(), &mut rec);
                             self.s.signins.record(rec).await;
                             // MFA owed: a claims challenge naming the policies behind it.
                             if e.code == 50076 || e.code == 50079 {
@@ -756,17 +784,18 @@ impl Ctx<'_> {
                                 Some(&e),
                             );
                             d.annotate(&mut rec);
+                            crate::device_proof::annotate(device.as_ref(), &mut rec);
                             self.s.signins.record(rec).await;
                             return error_with_claims(&e, &c, self.cid, self.at);
                         }
-                        Ok((issued, d))
+                        Ok((issued, d, device))
                     }
                 }
             }
             Err(e) => Err(e),
         };
         match r {
-            Ok((issued, ca)) => match user_token_body(
+            Ok((issued, ca, device)) => match user_token_body(
                 self.s,
                 self.origin,
                 self.tenant,
@@ -783,7 +812,9 @@ impl Ctx<'_> {
                         None,
                     );
                     ca.annotate(&mut rec);
+                    crate::device_proof::annotate(device.as_ref(), &mut rec);
                     self.s.signins.record(rec).await;
+                    crate::device_proof::touch(self.s, device.as_ref(), self.at).await;
                     no_store(Json(body).into_response())
                 }
                 Err(e) => unavailable(&e, self.cid, self.at),
