@@ -5,6 +5,7 @@
 
 mod admin;
 mod arm;
+mod ca;
 mod token;
 mod whatif;
 
@@ -123,6 +124,13 @@ enum Cmd {
         #[command(flatten)]
         conn: admin::GraphConn,
     },
+    /// Conditional Access: policies, impact replay of a draft, security defaults.
+    Ca {
+        #[command(subcommand)]
+        cmd: ca::CaCmd,
+        #[command(flatten)]
+        conn: admin::GraphConn,
+    },
     /// Tokens.
     Token {
         #[command(subcommand)]
@@ -186,6 +194,7 @@ async fn main() {
         Cmd::Identity { cmd, conn } => arm::identity(cmd, conn).await,
         Cmd::Imds { args, conn } => arm::imds(args, conn).await,
         Cmd::Whatif { args, conn } => whatif::run(args, conn).await,
+        Cmd::Ca { cmd, conn } => ca::run(cmd, conn).await,
         Cmd::Token { cmd } => token::run(cmd).await,
     };
     if let Err(e) = result {

@@ -1661,10 +1661,12 @@ impl Store for SqlStore {
     }
 
     async fn sign_ins(&self, t: TenantId, q: &SignInQuery) -> Result<Vec<SignIn>, StoreError> {
-        let rows = sqlx::query("SELECT data FROM sign_ins WHERE tenant_id = $1 AND time >= $2 AND time < $3 ORDER BY time DESC, id DESC")
+        let rows = sqlx::query("SELECT data FROM sign_ins WHERE tenant_id = $1 AND time >= $2 AND time < $3 ORDER BY time DESC, id DESC LIMIT $4")
             .bind(t.to_string())
             .bind(q.since.map_or(i64::MIN, |x| x.millis()))
             .bind(q.until.map_or(i64::MAX, |x| x.millis()))
+            // The limit is applied by the database (bounded reads, e.g. impact replay).
+            .bind(q.limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX)))
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
@@ -1991,6 +1993,9 @@ struct TenantDoc {
     admin_consent_workflow: bool,
     #[serde(default = "default_true")]
     users_can_create_apps: bool,
+    /// Off for rows written before the setting existed.
+    #[serde(default)]
+    security_defaults: bool,
     created: i64,
 }
 
@@ -2026,6 +2031,7 @@ impl From<&Tenant> for TenantDoc {
             user_consent_set: true,
             admin_consent_workflow: t.settings.admin_consent_workflow,
             users_can_create_apps: t.settings.users_can_create_apps,
+            security_defaults: t.settings.security_defaults,
             created: t.created.millis(),
         }
     }
@@ -2067,6 +2073,7 @@ impl TryFrom<TenantDoc> for Tenant {
                 },
                 admin_consent_workflow: d.admin_consent_workflow,
                 users_can_create_apps: d.users_can_create_apps,
+                security_defaults: d.security_defaults,
             },
             created: Timestamp(d.created),
         })

@@ -19,6 +19,7 @@ mod graph_groups;
 mod graph_users;
 mod keys;
 mod postgres;
+mod security_defaults;
 mod tenants;
 
 use std::sync::OnceLock;
