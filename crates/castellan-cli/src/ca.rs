@@ -43,6 +43,15 @@ pub enum CaCmd {
         #[arg(long, default_value_t = 7)]
         days: u32,
     },
+    /// A user's newest sign-ins, with every Conditional Access policy's result for each.
+    SignIns {
+        /// The user's UPN.
+        #[arg(long)]
+        user: String,
+        /// How many sign-ins.
+        #[arg(long, default_value_t = 1)]
+        top: usize,
+    },
     /// Show security defaults, or turn them on or off.
     SecurityDefaults {
         /// on or off (omit to show).
@@ -121,6 +130,41 @@ pub async fn run(cmd: CaCmd, conn: GraphConn) -> Result<()> {
             let affected = |k: &str| v[k].as_array().is_some_and(|a| !a.is_empty());
             if affected("wouldBlock") || affected("wouldChallenge") {
                 std::process::exit(3);
+            }
+            Ok(())
+        }
+        CaCmd::SignIns { user, top } => {
+            let q = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair(
+                    "$filter",
+                    &format!("userPrincipalName eq '{}'", user.replace('\'', "''")),
+                )
+                .append_pair("$top", &top.to_string())
+                .finish();
+            let v = g.get(&format!("/auditLogs/signIns?{q}")).await?;
+            let items = v["value"].as_array().cloned().unwrap_or_default();
+            if g.json {
+                return g.show(&Value::Array(items));
+            }
+            if items.is_empty() {
+                println!("no sign-ins of {user}");
+            }
+            for s in &items {
+                println!(
+                    "{} {} from {}: errorCode {}, conditionalAccessStatus {}",
+                    s["createdDateTime"].as_str().unwrap_or("?"),
+                    s["userPrincipalName"].as_str().unwrap_or("?"),
+                    s["ipAddress"].as_str().unwrap_or("?"),
+                    s["status"]["errorCode"],
+                    s["conditionalAccessStatus"].as_str().unwrap_or("?"),
+                );
+                let rows = s["appliedConditionalAccessPolicies"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                if !rows.is_empty() {
+                    crate::admin::table(&Value::Array(rows), &["displayName", "result"]);
+                }
             }
             Ok(())
         }
