@@ -519,6 +519,14 @@ async fn patch_security_defaults(
     Ok(no_content())
 }
 
+/// What replay knows about one user, as of now.
+struct ReplayUser {
+    user: castellan_core::model::User,
+    groups: Vec<ObjectId>,
+    roles: Vec<uuid::Uuid>,
+    mfa_registered: bool,
+}
+
 /// `POST /v1.0/identity/conditionalAccess/replay` — a Castellan extension, not an Entra API.
 /// Body: `{"policy": {<conditionalAccessPolicy>}}` or `{"policyId": "<stored policy>"}`, and
 /// `days` (1–30, default 7). Replays the draft (as if enforced) over the tenant's user sign-ins
@@ -586,16 +594,15 @@ async fn replay(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Res
     let (_, locations) = crate::ca::load(&s, &c.tenant)
         .await
         .map_err(store_err(&c))?;
-    // Per user (as of now): the user, transitive groups, roles, a registered MFA method.
-    let mut users: HashMap<
-        ObjectId,
-        Option<(
-            castellan_core::model::User,
-            Vec<ObjectId>,
-            Vec<uuid::Uuid>,
-            bool,
-        )>,
-    > = HashMap::new();
+    // Per user (as of now): the user, transitive groups, roles, a registered MFA method. The
+    // membership graph is built once for the whole replay.
+    let graph = castellan_core::model::MembershipGraph::new(
+        &s.store
+            .memberships(c.tenant.id)
+            .await
+            .map_err(store_err(&c))?,
+    );
+    let mut users: HashMap<ObjectId, Option<ReplayUser>> = HashMap::new();
     let mut kept = Vec::new();
     for rec in records
         .iter()
@@ -603,7 +610,7 @@ async fn replay(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Res
         .filter(|x| r::replayable(x))
     {
         let Some(uid) = rec.user_id else { continue };
-        if !users.contains_key(&uid) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = users.entry(uid) {
             let facts = match s
                 .store
                 .user(c.tenant.id, uid)
@@ -611,21 +618,26 @@ async fn replay(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Res
                 .map_err(store_err(&c))?
             {
                 None => None,
-                Some(u) => {
-                    let (groups, roles) = ops::user_facts(s.store.as_ref(), &c.tenant, uid)
-                        .await
-                        .map_err(store_err(&c))?;
-                    let mfa = castellan_core::ops::auth_methods::has_registered_method(
+                Some(user) => Some(ReplayUser {
+                    groups: graph.transitive_member_of(uid),
+                    roles: castellan_core::ops::directory_roles::tenant_wide_roles(
+                        s.store.as_ref(),
+                        c.tenant.id,
+                        uid,
+                    )
+                    .await
+                    .map_err(store_err(&c))?,
+                    mfa_registered: castellan_core::ops::auth_methods::has_registered_method(
                         s.store.as_ref(),
                         &c.tenant,
                         uid,
                     )
                     .await
-                    .unwrap_or(false);
-                    Some((u, groups, roles, mfa))
-                }
+                    .unwrap_or(false),
+                    user,
+                }),
             };
-            users.insert(uid, facts);
+            slot.insert(facts);
         }
         if users.get(&uid).is_some_and(Option::is_some) {
             let ip: Option<std::net::IpAddr> = rec.ip_address.parse().ok();
@@ -639,7 +651,12 @@ async fn replay(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Res
     let inputs: Vec<r::ReplayInput<'_>> = kept
         .iter()
         .filter_map(|(rec, uid, ip, facts)| {
-            let (u, groups, roles, mfa) = users.get(uid)?.as_ref()?;
+            let ReplayUser {
+                user: u,
+                groups,
+                roles,
+                mfa_registered: mfa,
+            } = users.get(uid)?.as_ref()?;
             Some(r::ReplayInput {
                 sign_in_id: rec.id,
                 user_principal_name: &u.user_principal_name,
