@@ -76,3 +76,40 @@ def test_mutual_exclusion(graph, new_user, security_defaults_on):
         assert graph.get(f"/identity/conditionalAccess/policies/{pid}").json()["state"] == "enabledForReportingButNotEnforced"
     finally:
         graph.delete(f"/identity/conditionalAccess/policies/{pid}")
+
+
+def test_whatif_cli_device_state_and_ca_cli_errors(server, new_user, policies_cleanup):
+    import os
+    import subprocess
+    from test_conditional_access import BASE
+    _, _, uid = new_user()
+    graph, made = policies_cleanup
+    r = graph.post(f"{BASE}/policies", user_policy("CLI compliant device", uid, ["compliantDevice"]))
+    assert r.status_code == 201, r.text
+    made.append(r.json()["id"])
+    binary = os.environ.get("CASTELLAN_BIN") or os.path.join(os.path.dirname(__file__), "..", "target", "debug", "castellan")
+    env = dict(os.environ, CASTELLAN_DEMO_FILE=os.path.join(server.dir, "demo.json"))
+
+    def run(*args):
+        return subprocess.run([binary, *args], env=env, capture_output=True, text=True, timeout=60)
+    for device, code in [("compliant", 0), ("noncompliant", 3), ("none", 3)]:
+        p = run("whatif", "--user", uid, "--device", device)
+        assert p.returncode == code, (device, p.stdout + p.stderr)
+        if code:
+            assert "AADSTS53000" in p.stdout, p.stdout
+    bad = run("whatif", "--user", uid, "--device", "shiny")
+    assert bad.returncode == 2 and "shiny" in bad.stderr, bad.stderr
+    bad = run("ca", "set-state", made[0], "on")
+    assert bad.returncode == 1 and "is not one of enabled, disabled, enabledForReportingButNotEnforced" in bad.stderr, bad.stderr
+    bad = run("ca", "replay", "--policy", "no-such-file.json")
+    assert bad.returncode == 1 and "cannot read no-such-file.json" in bad.stderr, bad.stderr
+    bad = run("ca", "replay", "--policy", made[0], "--days", "99")
+    assert bad.returncode == 1 and "days must be a whole number from 1 to 30" in bad.stderr, bad.stderr
+
+
+@pytest.fixture
+def policies_cleanup(graph):
+    made = []
+    yield graph, made
+    for pid in made:
+        graph.delete(f"/identity/conditionalAccess/policies/{pid}")
