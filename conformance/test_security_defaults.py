@@ -113,3 +113,16 @@ def policies_cleanup(graph):
     yield graph, made
     for pid in made:
         graph.delete(f"/identity/conditionalAccess/policies/{pid}")
+
+
+def test_administrators_must_do_mfa_in_the_browser(demo, security_defaults_on, sign_ins):
+    app = web_app(demo)
+    flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri=demo["confidential_client"]["redirect_uri"])
+    r = sign_in(Browser(), flow["auth_uri"], demo["admin"]["upn"], demo["admin"]["password"])
+    # Without an authenticator app the registration page, with one the TOTP challenge; never a code.
+    assert (r.status_code == 403 and "AADSTS50079" in r.text) or (r.status_code == 200 and "Verify your identity" in r.text), r.text[:1500]
+    aid = demo["admin"]["id"]
+    rec = sign_ins(f"userId eq '{aid}' and conditionalAccessStatus eq 'failure'")[0]
+    assert rec["status"]["errorCode"] in (50076, 50079), rec
+    names = {p["displayName"]: p["result"] for p in rec["appliedConditionalAccessPolicies"]}
+    assert names.get("Security defaults: require MFA for administrators") == "failure", rec

@@ -3307,4 +3307,28 @@ mod tests {
         assert!(old.federated_identity_credentials.is_empty());
         assert_eq!(old.app_id, app.app_id);
     }
+
+    /// Tenant documents written before security defaults existed load with them off; new
+    /// documents round-trip the setting.
+    #[test]
+    fn tenant_documents_without_security_defaults_load_with_them_off() {
+        let mut ids = castellan_core::conformance::Ids::new(8);
+        let t = castellan_core::conformance::tenant(&mut ids, "old");
+        assert!(t.settings.security_defaults);
+        let mut doc: serde_json::Value =
+            serde_json::to_value(TenantDoc::from(&t)).unwrap_or_default();
+        let load = |d: serde_json::Value| -> Tenant {
+            serde_json::from_value::<TenantDoc>(d)
+                .map_err(backend)
+                .and_then(Tenant::try_from)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert_eq!(load(doc.clone()), t);
+        if let Some(o) = doc.as_object_mut() {
+            assert!(o.remove("security_defaults").is_some());
+        }
+        let old = load(doc);
+        assert!(!old.settings.security_defaults);
+        assert_eq!(old.id, t.id);
+    }
 }
