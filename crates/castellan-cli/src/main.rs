@@ -5,6 +5,7 @@
 
 mod admin;
 mod arm;
+mod ca;
 mod device;
 mod token;
 mod whatif;
@@ -132,6 +133,13 @@ enum Cmd {
         #[command(flatten)]
         conn: admin::GraphConn,
     },
+    /// Conditional Access: policies, impact replay of a draft, security defaults.
+    Ca {
+        #[command(subcommand)]
+        cmd: ca::CaCmd,
+        #[command(flatten)]
+        conn: admin::GraphConn,
+    },
     /// Tokens.
     Token {
         #[command(subcommand)]
@@ -196,6 +204,7 @@ async fn main() {
         Cmd::Imds { args, conn } => arm::imds(args, conn).await,
         Cmd::Whatif { args, conn } => whatif::run(args, conn).await,
         Cmd::Device { cmd, conn } => device::run(cmd, conn).await,
+        Cmd::Ca { cmd, conn } => ca::run(cmd, conn).await,
         Cmd::Token { cmd } => token::run(cmd).await,
     };
     if let Err(e) = result {

@@ -32,8 +32,12 @@ pub struct WhatIfArgs {
     #[arg(long)]
     platform: Option<String>,
     /// A registered device that is (true) or is not (false) compliant.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "device")]
     device_compliant: Option<bool>,
+    /// The device's state: compliant, noncompliant (a registered device that is not) or none
+    /// (no registered device; the default). A device state, not a device object.
+    #[arg(long, value_parser = ["compliant", "noncompliant", "none"])]
+    device: Option<String>,
     /// Sign-in risk (none, low, medium, high).
     #[arg(long)]
     risk: Option<String>,
@@ -62,7 +66,12 @@ pub async fn run(a: WhatIfArgs, conn: GraphConn) -> Result<()> {
     set("resource", a.resource.map(Value::from));
     set("ipAddress", a.ip.map(Value::from));
     set("devicePlatform", a.platform.map(Value::from));
-    set("deviceIsCompliant", a.device_compliant.map(Value::from));
+    let device = match a.device.as_deref() {
+        Some("compliant") => Some(true),
+        Some("noncompliant") => Some(false),
+        _ => a.device_compliant,
+    };
+    set("deviceIsCompliant", device.map(Value::from));
     set("signInRiskLevel", a.risk.map(Value::from));
     set("userRiskLevel", a.user_risk.map(Value::from));
     let v = g

@@ -66,6 +66,7 @@ pub fn tenant(ids: &mut Ids, name: &str) -> Tenant {
             user_consent: crate::flow::consent::UserConsentPolicy::LowRiskVerifiedOrOwn,
             admin_consent_workflow: true,
             users_can_create_apps: false,
+            security_defaults: true,
         },
         created: Timestamp(1_700_000_000_123),
     }

@@ -35,14 +35,43 @@ impl Decision {
         rec.conditional_access_status = self.status.clone();
         rec.applied_policies = self.applied.clone();
     }
+
+    /// Security defaults' MFA registration requirement stops this (otherwise allowed) sign-in:
+    /// the decision becomes a failure listing the synthetic "require MFA registration" entry,
+    /// and the AADSTS50079 error is returned.
+    pub fn require_registration(&mut self) -> AadstsError {
+        use castellan_core::policy::security_defaults as sd;
+        let e = AadstsError::mfa_registration_required(&format!(
+            "'{}' ({})",
+            sd::REGISTRATION_NAME,
+            sd::REGISTRATION_POLICY_ID
+        ));
+        self.status = "failure".into();
+        self.applied.push(AppliedPolicy {
+            id: sd::REGISTRATION_POLICY_ID.to_string(),
+            display_name: sd::REGISTRATION_NAME.into(),
+            result: "failure".into(),
+            enforced_grant_controls: vec!["mfa".into()],
+            enforced_session_controls: vec![],
+        });
+        self.reasons.push(String::new());
+        self.error = Some(e.clone());
+        e
+    }
 }
 
-/// The tenant's policies and named locations, parsed.
+/// The tenant's policies and named locations, parsed. With security defaults on, their
+/// built-in policies (`policy::security_defaults::policies`) come first, evaluated like any
+/// other (custom policies are then at most report-only: the two are mutually exclusive).
 pub async fn load(
     s: &AppState,
     tenant: &Tenant,
 ) -> Result<(PolicySet, Vec<NamedLocation>), StoreError> {
-    let mut policies = Vec::new();
+    let mut policies = if tenant.settings.security_defaults {
+        policy::security_defaults::policies()
+    } else {
+        Vec::new()
+    };
     for d in s
         .store
         .policy_documents(tenant.id, PolicyDocumentKind::ConditionalAccessPolicy)

@@ -108,7 +108,16 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
     )
     .await
     .map_err(e)?;
-    let t = created.tenant;
+    // Security defaults are on for new tenants; the demo turns them off (audited like any
+    // change) so custom Conditional Access policies can be created and enabled at once.
+    let t = castellan_core::ops::conditional_access::set_security_defaults(
+        &mut env,
+        &created.tenant,
+        false,
+        &[],
+    )
+    .await
+    .map_err(e)?;
     let domain = t.initial_domain().to_string();
     let user_pw = strong_password();
     let person = |display: &str, alias: &str, dept: &str, title: &str, pw: &str| UserInput {
@@ -571,7 +580,7 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
 
     // A second tenant with its own administrator and user.
     let fab_admin_pw = strong_password();
-    let fab = tenants::create(
+    let mut fab = tenants::create(
         &mut env,
         NewTenant {
             name: "fabrikam".into(),
@@ -581,6 +590,15 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
             admin_upn: "admin".into(),
             admin_password: fab_admin_pw.clone(),
         },
+    )
+    .await
+    .map_err(e)?;
+    // Off here too: the demo's second tenant is for multi-tenant sign-ins, not MFA set-up.
+    fab.tenant = castellan_core::ops::conditional_access::set_security_defaults(
+        &mut env,
+        &fab.tenant,
+        false,
+        &[],
     )
     .await
     .map_err(e)?;

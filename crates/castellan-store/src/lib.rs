@@ -1771,10 +1771,12 @@ impl Store for SqlStore {
     }
 
     async fn sign_ins(&self, t: TenantId, q: &SignInQuery) -> Result<Vec<SignIn>, StoreError> {
-        let rows = sqlx::query("SELECT data FROM sign_ins WHERE tenant_id = $1 AND time >= $2 AND time < $3 ORDER BY time DESC, id DESC")
+        let rows = sqlx::query("SELECT data FROM sign_ins WHERE tenant_id = $1 AND time >= $2 AND time < $3 ORDER BY time DESC, id DESC LIMIT $4")
             .bind(t.to_string())
             .bind(q.since.map_or(i64::MIN, |x| x.millis()))
             .bind(q.until.map_or(i64::MAX, |x| x.millis()))
+            // The limit is applied by the database (bounded reads, e.g. impact replay).
+            .bind(q.limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX)))
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
@@ -2129,6 +2131,9 @@ struct TenantDoc {
     admin_consent_workflow: bool,
     #[serde(default = "default_true")]
     users_can_create_apps: bool,
+    /// Off for rows written before the setting existed.
+    #[serde(default)]
+    security_defaults: bool,
     created: i64,
 }
 
@@ -2164,6 +2169,7 @@ impl From<&Tenant> for TenantDoc {
             user_consent_set: true,
             admin_consent_workflow: t.settings.admin_consent_workflow,
             users_can_create_apps: t.settings.users_can_create_apps,
+            security_defaults: t.settings.security_defaults,
             created: t.created.millis(),
         }
     }
@@ -2205,6 +2211,7 @@ impl TryFrom<TenantDoc> for Tenant {
                 },
                 admin_consent_workflow: d.admin_consent_workflow,
                 users_can_create_apps: d.users_can_create_apps,
+                security_defaults: d.security_defaults,
             },
             created: Timestamp(d.created),
         })
@@ -3494,5 +3501,29 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(old.federated_identity_credentials.is_empty());
         assert_eq!(old.app_id, app.app_id);
+    }
+
+    /// Tenant documents written before security defaults existed load with them off; new
+    /// documents round-trip the setting.
+    #[test]
+    fn tenant_documents_without_security_defaults_load_with_them_off() {
+        let mut ids = castellan_core::conformance::Ids::new(8);
+        let t = castellan_core::conformance::tenant(&mut ids, "old");
+        assert!(t.settings.security_defaults);
+        let mut doc: serde_json::Value =
+            serde_json::to_value(TenantDoc::from(&t)).unwrap_or_default();
+        let load = |d: serde_json::Value| -> Tenant {
+            serde_json::from_value::<TenantDoc>(d)
+                .map_err(backend)
+                .and_then(Tenant::try_from)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert_eq!(load(doc.clone()), t);
+        if let Some(o) = doc.as_object_mut() {
+            assert!(o.remove("security_defaults").is_some());
+        }
+        let old = load(doc);
+        assert!(!old.settings.security_defaults);
+        assert_eq!(old.id, t.id);
     }
 }

@@ -73,6 +73,11 @@ pub struct TenantSettings {
     pub admin_consent_workflow: bool,
     /// Member users may register applications (`allowedToCreateApps`).
     pub users_can_create_apps: bool,
+    /// Security defaults (`identitySecurityDefaultsEnforcementPolicy.isEnabled`): MFA for
+    /// administrators, MFA registration, legacy authentication blocked (see
+    /// `policy::security_defaults`). `tenants::create` turns it on for new tenants; the default
+    /// here (off) is what tenants stored before the setting existed load with.
+    pub security_defaults: bool,
 }
 
 impl Default for TenantSettings {
@@ -85,6 +90,7 @@ impl Default for TenantSettings {
             user_consent: crate::flow::consent::UserConsentPolicy::AllowAll,
             admin_consent_workflow: false,
             users_can_create_apps: true,
+            security_defaults: false,
         }
     }
 }

@@ -71,7 +71,11 @@ pub async fn create(env: &mut Env<'_>, req: NewTenant) -> Result<CreatedTenant, 
             is_verified: true,
         }],
         license: req.license,
-        settings: TenantSettings::default(),
+        // Security defaults are on for every tenant created from now on, as in Entra.
+        settings: TenantSettings {
+            security_defaults: true,
+            ..TenantSettings::default()
+        },
         created: env.now,
     };
     let upn = if req.admin_upn.contains('@') {

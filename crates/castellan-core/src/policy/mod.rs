@@ -2,7 +2,9 @@
 //! and the lockout guard (`validate`), named locations and the client address behind proxies
 //! (`location`), the evaluator (`evaluate`: `PolicySet::new` once, `PolicySet::evaluate` per
 //! sign-in), Identity Protection's risk detections and user-risk state (`risk`), and the TOTP
-//! verifier and recovery codes that satisfy the `mfa` control (`totp`).
+//! verifier and recovery codes that satisfy the `mfa` control (`totp`), security defaults as
+//! built-in policies (`security_defaults`), and impact replay of a draft policy over past
+//! sign-ins (`replay`).
 //!
 //! Nothing here reads the clock, the network, a GeoIP database or the store: the server
 //! resolves the client address, the country and the user's transitive groups and roles, and
@@ -12,7 +14,9 @@
 pub mod evaluate;
 pub mod location;
 pub mod model;
+pub mod replay;
 pub mod risk;
+pub mod security_defaults;
 pub mod totp;
 pub mod validate;
 

@@ -149,6 +149,7 @@ async fn create(
                     "displayName": c.tenant.display_name,
                     "domain": c.tenant.initial_domain(),
                     "license": c.tenant.license.as_str(),
+                    "securityDefaults": c.tenant.settings.security_defaults,
                     "authority": format!("{origin}/{}", c.tenant.id),
                     "admin": {"id": c.admin.id.to_string(), "upn": c.admin.user_principal_name, "password": if generated { Some(password) } else { None }},
                 })),

@@ -21,6 +21,7 @@ mod graph_groups;
 mod graph_users;
 mod keys;
 mod postgres;
+mod security_defaults;
 mod tenants;
 
 use std::sync::OnceLock;

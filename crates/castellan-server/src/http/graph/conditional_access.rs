@@ -38,6 +38,14 @@ pub fn router() -> Router<AppState> {
             axum::routing::post(what_if),
         )
         .route(
+            "/v1.0/identity/conditionalAccess/replay",
+            axum::routing::post(replay),
+        )
+        .route(
+            "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy",
+            get(get_security_defaults).patch(patch_security_defaults),
+        )
+        .route(
             "/v1.0/identity/conditionalAccess/namedLocations",
             get(list_locations).post(create_location),
         )
@@ -438,6 +446,273 @@ async fn what_if(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Re
         "errorCode": d.error.as_ref().map(|e| e.code),
         "message": d.error.as_ref().map(|e| format!("AADSTS{}: {}", e.code, e.message)),
         "value": policies,
+    }))
+    .into_response())
+}
+
+fn render_security_defaults(c: &Caller, on: bool) -> Value {
+    use castellan_core::policy::security_defaults as sd;
+    super::users::with_context(
+        c,
+        "policies/identitySecurityDefaultsEnforcementPolicy/$entity",
+        serde_json::json!({
+            "id": sd::ENFORCEMENT_POLICY_ID,
+            "displayName": sd::DISPLAY_NAME,
+            "description": sd::DESCRIPTION,
+            "isEnabled": on,
+        }),
+    )
+}
+
+/// `GET /v1.0/policies/identitySecurityDefaultsEnforcementPolicy` (Policy.Read.All).
+async fn get_security_defaults(c: Caller) -> Result<Response, ApiError> {
+    c.require(Area::ConditionalAccess, Access::Read)?;
+    Ok(Json(render_security_defaults(
+        &c,
+        c.tenant.settings.security_defaults,
+    ))
+    .into_response())
+}
+
+/// `PATCH /v1.0/policies/identitySecurityDefaultsEnforcementPolicy` `{"isEnabled": bool}`
+/// (Policy.ReadWrite.ConditionalAccess). Turning it on is refused while a custom policy is
+/// enabled. Answers 204 like Graph.
+async fn patch_security_defaults(
+    State(s): State<AppState>,
+    c: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    c.require(Area::ConditionalAccess, Access::Write)?;
+    let v = json_body(&c, &body)?;
+    let bad = |m: String| c.err(GraphError::bad_request(m));
+    let Some(obj) = v.as_object() else {
+        return Err(bad(
+            "The body must be a JSON object such as {\"isEnabled\": false}.".into(),
+        ));
+    };
+    if let Some(k) = obj.keys().find(|k| k.as_str() != "isEnabled") {
+        return Err(bad(format!(
+            "Property '{k}' of identitySecurityDefaultsEnforcementPolicy cannot be changed; only isEnabled can."
+        )));
+    }
+    let on = match obj.get("isEnabled") {
+        Some(Value::Bool(b)) => *b,
+        _ => {
+            return Err(bad(
+                "Send {\"isEnabled\": true} or {\"isEnabled\": false}.".into()
+            ))
+        }
+    };
+    let mut enabled = Vec::new();
+    for d in docs(&s, &c, PolicyDocumentKind::ConditionalAccessPolicy).await? {
+        let doc: Value = serde_json::from_str(&d.document).unwrap_or_default();
+        if let Ok(p) = w::parse_policy(&doc, d.id) {
+            if p.state == castellan_core::policy::PolicyState::Enabled {
+                enabled.push(format!("'{}'", p.display_name));
+            }
+        }
+    }
+    let mut ent = OsEntropy;
+    ops::set_security_defaults(&mut c.env(&s, &mut ent), &c.tenant, on, &enabled)
+        .await
+        .map_err(|e| c.err(e))?;
+    Ok(no_content())
+}
+
+/// What replay knows about one user, as of now.
+struct ReplayUser {
+    user: castellan_core::model::User,
+    groups: Vec<ObjectId>,
+    roles: Vec<uuid::Uuid>,
+    mfa_registered: bool,
+}
+
+/// `POST /v1.0/identity/conditionalAccess/replay` — a Castellan extension, not an Entra API.
+/// Body: `{"policy": {<conditionalAccessPolicy>}}` or `{"policyId": "<stored policy>"}`, and
+/// `days` (1–30, default 7). Replays the draft (as if enforced) over the tenant's user sign-ins
+/// of those days (newest first, at most `replay::MAX_RECORDS`; `truncated` says when older ones
+/// were left out) with the users' groups and roles as of now; stores nothing.
+async fn replay(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Response, ApiError> {
+    use castellan_core::policy::{self as p, replay as r};
+    use std::collections::HashMap;
+    c.require(Area::ConditionalAccess, Access::Read)?;
+    let v = json_body(&c, &body)?;
+    let bad = |m: String| c.err(GraphError::bad_request(m));
+    let days = match v.get("days") {
+        None => 7,
+        Some(d) => match d.as_u64() {
+            Some(n) if (1..=u64::from(r::MAX_DAYS)).contains(&n) => n,
+            _ => {
+                return Err(bad(format!(
+                    "days must be a whole number from 1 to {} (got {d}).",
+                    r::MAX_DAYS
+                )))
+            }
+        },
+    };
+    let draft = match (v.get("policy"), v.get("policyId").and_then(Value::as_str)) {
+        (Some(_), Some(_)) => {
+            return Err(bad("Send either policy (a draft) or policyId (a stored policy), not both.".into()))
+        }
+        (Some(doc), None) => {
+            let id = ObjectId::parse(doc.get("id").and_then(Value::as_str).unwrap_or(""))
+                .unwrap_or_else(|| ObjectId::from_random(OsEntropy.bytes16()));
+            let d = w::parse_policy(doc, id).map_err(|e| {
+                c.err(GraphError::bad_request(format!("policy: {}", e.message)))
+            })?;
+            p::validate(&d).map_err(|e| bad(format!("policy: {e}")))?;
+            d
+        }
+        (None, Some(id)) => {
+            let all = docs(&s, &c, PolicyDocumentKind::ConditionalAccessPolicy).await?;
+            let d = find(&c, &all, id)?;
+            let doc: Value = serde_json::from_str(&d.document).unwrap_or_default();
+            w::parse_policy(&doc, d.id).map_err(|e| c.err(e))?
+        }
+        (None, None) => {
+            return Err(bad(
+                "Send policy (a conditionalAccessPolicy, e.g. the body you would POST to /identity/conditionalAccess/policies) or policyId (a stored policy's id), and days.".into(),
+            ))
+        }
+    };
+    let to = crate::state::now();
+    let from =
+        castellan_core::Timestamp(to.millis() - i64::try_from(days).unwrap_or(7) * 86_400_000);
+    let records = s
+        .store
+        .sign_ins(
+            c.tenant.id,
+            &castellan_core::model::SignInQuery {
+                since: Some(from),
+                until: None,
+                limit: Some(r::MAX_RECORDS + 1),
+            },
+        )
+        .await
+        .map_err(store_err(&c))?;
+    let truncated = records.len() > r::MAX_RECORDS;
+    let (_, locations) = crate::ca::load(&s, &c.tenant)
+        .await
+        .map_err(store_err(&c))?;
+    // Per user (as of now): the user, transitive groups, roles, a registered MFA method. The
+    // membership graph is built once for the whole replay.
+    let graph = castellan_core::model::MembershipGraph::new(
+        &s.store
+            .memberships(c.tenant.id)
+            .await
+            .map_err(store_err(&c))?,
+    );
+    let mut users: HashMap<ObjectId, Option<ReplayUser>> = HashMap::new();
+    let mut kept = Vec::new();
+    for rec in records
+        .iter()
+        .take(r::MAX_RECORDS)
+        .filter(|x| r::replayable(x))
+    {
+        let Some(uid) = rec.user_id else { continue };
+        if let std::collections::hash_map::Entry::Vacant(slot) = users.entry(uid) {
+            let facts = match s
+                .store
+                .user(c.tenant.id, uid)
+                .await
+                .map_err(store_err(&c))?
+            {
+                None => None,
+                Some(user) => Some(ReplayUser {
+                    groups: graph.transitive_member_of(uid),
+                    roles: castellan_core::ops::directory_roles::tenant_wide_roles(
+                        s.store.as_ref(),
+                        c.tenant.id,
+                        uid,
+                    )
+                    .await
+                    .map_err(store_err(&c))?,
+                    mfa_registered: castellan_core::ops::auth_methods::has_registered_method(
+                        s.store.as_ref(),
+                        &c.tenant,
+                        uid,
+                    )
+                    .await
+                    .unwrap_or(false),
+                    user,
+                }),
+            };
+            slot.insert(facts);
+        }
+        if users.get(&uid).is_some_and(Option::is_some) {
+            let ip: Option<std::net::IpAddr> = rec.ip_address.parse().ok();
+            kept.push((rec, uid, ip, p::resolve_location(&locations, ip, None)));
+        }
+    }
+    let app = |x: &str| {
+        castellan_core::AppId::parse(x)
+            .unwrap_or_else(|| castellan_core::AppId::from_uuid(uuid::Uuid::nil()))
+    };
+    let inputs: Vec<r::ReplayInput<'_>> = kept
+        .iter()
+        .filter_map(|(rec, uid, ip, facts)| {
+            let ReplayUser {
+                user: u,
+                groups,
+                roles,
+                mfa_registered: mfa,
+            } = users.get(uid)?.as_ref()?;
+            Some(r::ReplayInput {
+                sign_in_id: rec.id,
+                user_principal_name: &u.user_principal_name,
+                ctx: p::SignInContext {
+                    subject: p::Subject::User(p::UserSubject {
+                        id: u.id,
+                        is_guest: u.user_type == castellan_core::model::UserType::Guest,
+                        groups,
+                        roles,
+                        risk: p::RiskLevel::None,
+                        mfa_registered: *mfa,
+                    }),
+                    client_app_id: app(&rec.app_id),
+                    resource_app_id: app(rec.resource_id.as_deref().unwrap_or("")),
+                    client_app_type: r::client_app_type_of(&rec.client_app_used),
+                    ip: *ip,
+                    location: facts,
+                    platform: None,
+                    device: p::DeviceState::None,
+                    sign_in_risk: p::RiskLevel::None,
+                    satisfied: p::Satisfied {
+                        password_at: Some(rec.created),
+                        ..Default::default()
+                    },
+                    now: rec.created,
+                },
+            })
+        })
+        .collect();
+    let out = r::replay(&draft, &inputs);
+    let users_json = |list: &[r::UserImpact]| -> Vec<Value> {
+        list.iter()
+            .map(|u| {
+                serde_json::json!({
+                    "userId": u.user_id.to_string(),
+                    "userPrincipalName": u.user_principal_name,
+                    "signIns": u.sign_ins,
+                    "controls": u.controls.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+                    "examples": u.examples.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                })
+            })
+            .collect()
+    };
+    Ok(Json(serde_json::json!({
+        "policy": {"id": draft.id.to_string(), "displayName": draft.display_name, "state": draft.state.as_str()},
+        "from": graph_datetime(from),
+        "to": graph_datetime(to),
+        "days": days,
+        "evaluated": out.evaluated,
+        "notApplied": out.not_applied,
+        "satisfied": out.satisfied,
+        "wouldBlock": users_json(&out.would_block),
+        "wouldChallenge": users_json(&out.would_challenge),
+        "cap": r::MAX_RECORDS,
+        "truncated": truncated,
+        "note": "Castellan extension (not an Entra API). Users' groups and roles are as of now; device, risk and completed MFA are not in the sign-in log, so an MFA requirement always counts as a challenge.",
     }))
     .into_response())
 }

@@ -637,6 +637,40 @@ async fn complete(
         s.signins.record(rec).await;
         return fail(Fail::Redirect(clone_target(&a.target), e.clone()), &r.cid);
     }
+    // Security defaults: an interactive sign-in of a user without an authenticator app is sent
+    // to register one (prompt=none, a silent sign-in, is not interrupted).
+    if tenant.settings.security_defaults
+        && a.prompt.as_deref() != Some("none")
+        && authn.mfa_at.is_none()
+    {
+        let registered = castellan_core::ops::auth_methods::has_registered_method(
+            s.store.as_ref(),
+            tenant,
+            user.id,
+        )
+        .await
+        .unwrap_or(false);
+        if castellan_core::policy::security_defaults::registration_required(true, true, registered)
+        {
+            let mut ca = ca;
+            let e = ca.require_registration();
+            let mut rec = log.user(
+                Some(&user.user_principal_name),
+                Some(user.id),
+                Some(&user.display_name),
+                Some(&tokens.access.aud),
+                Some(&e),
+            );
+            rec.app_display_name = Some(app.display_name.clone());
+            ca.annotate(&mut rec);
+            s.signins.record(rec).await;
+            return pages::mfa_register(
+                &format!("{}/{}/mfa/setup", r.origin, tenant.id),
+                "Your organization uses security defaults: register an authenticator app for multifactor authentication before you continue.",
+                &r.cid,
+            );
+        }
+    }
     let mut fields = Vec::new();
     let mut code_secret = None;
     if a.code {

@@ -717,8 +717,12 @@ impl Ctx<'_> {
                     &crate::ca::UserSignIn {
                         client_app_id: &issued.tokens.access.azp,
                         resource: &issued.tokens.access.aud,
-                        client_app_type:
+                        // ROPC is legacy authentication under security defaults (blocked).
+                        client_app_type: castellan_core::policy::security_defaults::client_app_type(
+                            self.tenant.settings.security_defaults,
+                            self.attempt.details == "password",
                             castellan_core::policy::ClientAppType::MobileAppsAndDesktopClients,
+                        ),
                         ip: &self.attempt.ip,
                         satisfied: castellan_core::policy::Satisfied {
                             password_at: Some(issued.authn.auth_time),
