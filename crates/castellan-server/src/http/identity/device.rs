@@ -254,6 +254,7 @@ pub async fn submit(
         tenant_id: tenant.id,
         correlation_id: cid.clone(),
         ip,
+        user_agent: crate::http::user_agent(&headers),
         app_id: g.attr("client_id").unwrap_or("").to_string(),
         interactive: true,
         client_app_used: "Browser".into(),
