@@ -29,6 +29,7 @@ pub const DEMO_APP_PERMISSIONS: &[&str] = &[
     "Policy.ReadWrite.ConditionalAccess",
     "Policy.Read.All",
     "IdentityRiskyUser.ReadWrite.All",
+    "IdentityRiskEvent.Read.All",
 ];
 
 fn e(x: impl std::fmt::Display) -> anyhow_lite::Error {

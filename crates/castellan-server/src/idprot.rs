@@ -190,6 +190,12 @@ impl RiskDoc {
         }
     }
 
+    /// Whether Identity Protection lists the user (`riskyUsers`): something was ever detected
+    /// or an administrator acted. A record that only holds sign-in history is not a risky user.
+    pub fn is_risky(&self) -> bool {
+        !self.detections.is_empty() || self.state != RiskState::None.as_str()
+    }
+
     /// `riskLevel`.
     pub fn level(&self) -> RiskLevel {
         self.user_risk().level()

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth_methods;
 pub mod conditional_access;
 pub mod groups;
+pub mod identity_protection;
 pub mod roles;
 pub mod service_principals;
 pub mod users;
@@ -41,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .merge(audit::router())
         .merge(roles::router())
         .merge(conditional_access::router())
+        .merge(identity_protection::router())
 }
 
 /// A Graph error with the request's id, rendered in Graph's shape.
