@@ -294,9 +294,11 @@ async fn forwarded_for_is_believed_only_from_a_trusted_proxy_and_geoip_places_th
     // A malformed header stops at the proxy itself.
     let (st, _) = ropc(&upn, PW, "garbage", "agent/1").await;
     assert_eq!(st, 200);
+    // (Records of the same second may come in either order: find them by address.)
     let recs = g.sign_ins(&upn, 2).await;
-    assert_eq!(recs[0]["ipAddress"], "127.0.0.1");
-    assert_eq!(recs[0]["location"]["countryOrRegion"], Value::Null);
+    let proxy = recs.iter().find(|r| r["ipAddress"] == "127.0.0.1").unwrap();
+    assert_eq!(proxy["location"]["countryOrRegion"], Value::Null);
+    assert!(recs.iter().any(|r| r["ipAddress"] == "10.1.2.3"));
     // The shared server trusts no proxy: the same header from the same peer is ignored.
     let sh = shared();
     let r = crate::http()
@@ -360,11 +362,17 @@ async fn impossible_travel_nz_then_de_is_high_and_a_sign_in_risk_policy_blocks_o
     assert!(d[0]["additionalInfo"].as_str().unwrap().contains("km"));
     // The blocked sign-in's record carries the risk.
     let recs = g.sign_ins(&upn, 2).await;
-    assert_eq!(recs[0]["status"]["errorCode"], 53003);
-    assert_eq!(recs[0]["riskLevelDuringSignIn"], "high");
-    assert_eq!(recs[0]["riskLevelAggregated"], "high");
-    assert_eq!(recs[0]["riskState"], "atRisk");
-    assert_eq!(recs[0]["riskEventTypes_v2"], json!(["impossibleTravel"]));
+    let blocked = recs
+        .iter()
+        .find(|r| r["status"]["errorCode"] == 53003)
+        .unwrap();
+    assert_eq!(blocked["ipAddress"], "10.2.0.5");
+    assert_eq!(blocked["riskLevelDuringSignIn"], "high");
+    assert_eq!(blocked["riskLevelAggregated"], "high");
+    assert_eq!(blocked["riskState"], "atRisk");
+    assert_eq!(blocked["riskEventTypes_v2"], json!(["impossibleTravel"]));
+    let first = recs.iter().find(|r| r["ipAddress"] == "10.1.0.5").unwrap();
+    assert_eq!(first["riskLevelDuringSignIn"], "none");
     // Berlin again: no travel, no sign-in risk; the sign-in-risk policy lets it through even
     // though the user is still at risk.
     let (st, v) = ropc(&upn, PW, "10.2.0.6", "agent/1").await;
@@ -636,15 +644,17 @@ async fn confirm_compromised_blocks_by_user_risk_and_dismiss_lets_the_user_back(
         )
     );
     assert_eq!(ropc(&upn, PW, "10.3.0.9", "agent/1").await.0, 200);
-    // History, newest first, names the administrator (the calling app's service principal).
+    // History names the administrator (the calling app's service principal).
     let (st, h) = g
         .get(&format!("/identityProtection/riskyUsers/{uid}/history"))
         .await;
     assert_eq!(st, 200, "{h}");
     let items = h["value"].as_array().unwrap();
-    assert_eq!(items[0]["riskState"], "dismissed");
-    assert_eq!(items[1]["riskState"], "confirmedCompromised");
-    assert!(items[0]["initiatedBy"].is_string());
+    for state in ["dismissed", "confirmedCompromised"] {
+        let item = items.iter().find(|i| i["riskState"] == state).unwrap();
+        assert!(item["initiatedBy"].is_string(), "{item}");
+        assert_eq!(item["userId"], uid.as_str());
+    }
     // The bystander was never touched.
     assert_eq!(g.risky_user(&bystander).await.0, 404);
     assert_eq!(ropc(&bupn, PW, "10.3.0.10", "agent/1").await.0, 200);
@@ -782,4 +792,65 @@ async fn bad_list_files_and_geoip_databases_stop_the_server_with_the_file_named(
     }
     // Nothing was created: the error comes before the data dir is touched.
     assert!(!dir.join("data").exists());
+}
+
+#[tokio::test]
+async fn country_named_locations_use_geoip_including_unknown_countries() {
+    let g = Gx::new().await;
+    async fn blocked_from(g: &Gx, uid: &str, countries: &[&str], unknown: bool) {
+        let (st, loc) = g
+            .post(
+                "/identity/conditionalAccess/namedLocations",
+                &json!({
+                    "@odata.type": "#microsoft.graph.countryNamedLocation",
+                    "displayName": format!("Countries {countries:?} for {uid}"),
+                    "countriesAndRegions": countries,
+                    "includeUnknownCountriesAndRegions": unknown,
+                }),
+            )
+            .await;
+        assert_eq!(st, 201, "{loc}");
+        let (st, v) = g
+            .post(
+                "/identity/conditionalAccess/policies",
+                &json!({
+                    "displayName": format!("Block from {countries:?} for {uid}"),
+                    "state": "enabled",
+                    "conditions": {
+                        "users": {"includeUsers": [uid]},
+                        "applications": {"includeApplications": ["All"]},
+                        "clientAppTypes": ["all"],
+                        "locations": {"includeLocations": [loc["id"]]},
+                    },
+                    "grantControls": {"operator": "OR", "builtInControls": ["block"]},
+                }),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+    }
+    let (uid, upn) = g.new_user().await;
+    blocked_from(&g, &uid, &["NZ"], false).await;
+    assert_eq!(
+        ropc(&upn, PW, "10.3.0.1", "agent/1").await.0,
+        200,
+        "US is not NZ"
+    );
+    let (st, v) = ropc(&upn, PW, "2001:db8:1::9", "agent/1").await;
+    assert_eq!((st, code(&v)), (400, 53003), "NZ over IPv6: {v}");
+    assert_eq!(
+        ropc(&upn, PW, "10.9.0.1", "agent/1").await.0,
+        200,
+        "unknown is not NZ"
+    );
+    let (uid2, upn2) = g.new_user().await;
+    blocked_from(&g, &uid2, &["FR"], true).await;
+    let (st, v) = ropc(&upn2, PW, "10.9.0.1", "agent/1").await;
+    assert_eq!(
+        (st, code(&v)),
+        (400, 53003),
+        "not in the database → unknown: {v}"
+    );
+    let (st, v) = ropc(&upn2, PW, "10.4.0.1", "agent/1").await;
+    assert_eq!((st, code(&v)), (400, 53003), "FR: {v}");
+    assert_eq!(ropc(&upn2, PW, "10.2.0.1", "agent/1").await.0, 200, "DE");
 }
