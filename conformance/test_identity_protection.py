@@ -5,6 +5,9 @@ Graph (confirmCompromised, dismiss)."""
 import msal
 import requests
 
+from browser import Browser, Page, redirect_params, sign_in
+from conftest import LEAKED_PASSWORD
+
 BASE = "/identity/conditionalAccess"
 
 
@@ -76,3 +79,58 @@ def test_anonymous_ip_is_a_detection(demo, graph, new_user):
     assert "access_token" in r, r
     d = graph.get("/identityProtection/riskDetections", params={"$filter": f"userId eq '{uid}'"}).json()["value"]
     assert [(x["riskEventType"], x["riskLevel"]) for x in d] == [("anonymizedIPAddress", "medium")]
+
+
+def web_app(demo):
+    cc = demo["confidential_client"]
+    return msal.ConfidentialClientApplication(cc["app_id"], client_credential=cc["secret"], authority=demo["authority"],
+                                              instance_discovery=False)
+
+
+def browser_from(ip):
+    b = Browser()
+    b.s.headers["X-Forwarded-For"] = ip
+    return b
+
+
+def test_sign_in_page_travel_block_then_a_password_change_refuses_a_leaked_password_and_remediates(demo, graph, new_user):
+    upn, pw, uid = new_user()
+    pol = graph.post(f"{BASE}/policies", {
+        "displayName": f"Block high sign-in risk (page) for {uid}",
+        "state": "enabled",
+        "conditions": {"users": {"includeUsers": [uid]}, "applications": {"includeApplications": ["All"]},
+                       "clientAppTypes": ["all"], "signInRiskLevels": ["high"]},
+        "grantControls": {"operator": "OR", "builtInControls": ["block"]},
+    })
+    assert pol.status_code == 201, pol.text
+    try:
+        app = web_app(demo)
+        redirect = demo["confidential_client"]["redirect_uri"]
+        flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri=redirect)
+        r = sign_in(browser_from("10.1.0.11"), flow["auth_uri"], upn, pw)
+        assert "access_token" in app.acquire_token_by_auth_code_flow(flow, redirect_params(r))
+        # The sign-in page from Berlin minutes later: refused at the app's redirect.
+        flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri=redirect)
+        params = redirect_params(sign_in(browser_from("10.2.0.11"), flow["auth_uri"], upn, pw))
+        assert "AADSTS53003" in params.get("error_description", ""), params
+        assert risky(graph, uid)["riskLevel"] == "high"
+        # An administrator resets the password with a forced change; the user picks a new one.
+        reset = "Reset-Conf-Pw-77!"
+        r = graph.patch(f"/users/{uid}", {"passwordProfile": {"password": reset, "forceChangePasswordNextSignIn": True}})
+        assert r.status_code == 204, r.text
+        b = browser_from("10.2.0.12")
+        flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri=redirect)
+        page = Page(sign_in(b, flow["auth_uri"], upn, reset))
+        assert "Update your password" in page.text
+        # A leaked new password is refused and changes nothing.
+        bad = b.submit(page, flow["auth_uri"], current=reset, new=LEAKED_PASSWORD, confirm=LEAKED_PASSWORD)
+        assert bad.status_code == 200 and "leaked" in bad.text, bad.text[:1000]
+        assert risky(graph, uid)["riskLevel"] == "high"
+        r = b.submit(Page(bad), flow["auth_uri"], current=reset, new="Fresh-Conf-Pw-88!", confirm="Fresh-Conf-Pw-88!")
+        assert r.status_code == 302, r.text[:1000]
+        assert "access_token" in app.acquire_token_by_auth_code_flow(flow, redirect_params(r))
+        # The user's own password change remediated the risk.
+        u = risky(graph, uid)
+        assert (u["riskLevel"], u["riskState"], u["riskDetail"]) == ("none", "remediated", "userPerformedSecuredPasswordChange")
+    finally:
+        graph.delete(f"{BASE}/policies/{pol.json()['id']}")

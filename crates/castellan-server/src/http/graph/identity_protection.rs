@@ -195,7 +195,7 @@ async fn risk_detections(
             all.push((d.at, render_detection(r.user_id, &doc, d)));
         }
     }
-    all.sort_by(|a, b| b.0.cmp(&a.0));
+    all.sort_by_key(|d| std::cmp::Reverse(d.0));
     let spec = EntitySpec::new(
         "microsoft.graph.riskDetection",
         DETECTION_PROPERTIES,
