@@ -185,6 +185,24 @@ mod tests {
             "id.example,login.example".into()
         )));
         assert!(pairs.contains(&("CASTELLAN_HASH_POOL".into(), "4".into())));
+        // Identity Protection inputs come from the file too.
+        let pairs = config_env_pairs(
+            "version = 1
+trusted_proxies = ['10.0.0.5/32', '10.0.0.6']
+geoip_db = '/g.mmdb'
+anonymous_ip_list = '/a.txt'
+leaked_passwords = '/l.txt'
+",
+        )
+        .unwrap_or_default();
+        for (k, v) in [
+            ("CASTELLAN_TRUSTED_PROXIES", "10.0.0.5/32,10.0.0.6"),
+            ("CASTELLAN_GEOIP_DB", "/g.mmdb"),
+            ("CASTELLAN_ANONYMOUS_IP_LIST", "/a.txt"),
+            ("CASTELLAN_LEAKED_PASSWORDS", "/l.txt"),
+        ] {
+            assert!(pairs.contains(&(k.into(), v.into())), "{k}: {pairs:?}");
+        }
     }
 
     #[test]

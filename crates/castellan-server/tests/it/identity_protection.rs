@@ -559,7 +559,32 @@ async fn confirm_compromised_blocks_by_user_risk_and_dismiss_lets_the_user_back(
     let (uid, upn) = g.new_user().await;
     let (bystander, bupn) = g.new_user().await;
     g.block_policy(&uid, "userRiskLevels", "high").await;
-    assert_eq!(ropc(&upn, PW, "10.3.0.9", "agent/1").await.0, 200);
+    // A refresh token from before the confirmation (grants without a new password carry the
+    // user's standing risk).
+    let s = srv();
+    let token_url = format!(
+        "{}/{}/oauth2/v2.0/token",
+        s.origin,
+        s.demo["tenant_id"].as_str().unwrap()
+    );
+    let public = s.demo["public_client"]["app_id"].as_str().unwrap();
+    let v: Value = client(&s.ca)
+        .post(&token_url)
+        .header("x-forwarded-for", "10.3.0.9")
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", public),
+            ("username", upn.as_str()),
+            ("password", PW),
+            ("scope", "User.Read offline_access"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refresh = v["refresh_token"].as_str().unwrap().to_string();
     // Not a risky user yet.
     assert_eq!(g.risky_user(&uid).await.0, 404);
     let (st, _) = g
@@ -591,6 +616,25 @@ async fn confirm_compromised_blocks_by_user_risk_and_dismiss_lets_the_user_back(
         .any(|x| x["id"] == uid.as_str() && x["userPrincipalName"] == upn.as_str()));
     let (st, v) = ropc(&upn, PW, "10.3.0.9", "agent/1").await;
     assert_eq!((st, code(&v)), (400, 53003), "{v}");
+    let r = client(&s.ca)
+        .post(&token_url)
+        .header("x-forwarded-for", "10.3.0.9")
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", public),
+            ("refresh_token", refresh.as_str()),
+            ("scope", "User.Read"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let st = r.status().as_u16();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (st, code(&v)),
+        (400, 53003),
+        "refresh with user risk high: {v}"
+    );
     // Bad input changes nothing: unknown user, malformed bodies, too many ids.
     let unknown = uuid::Uuid::new_v4().to_string();
     for (body, status) in [
