@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use castellan_core::audit::Actor;
 use castellan_core::graph_rules::{Access, Area};
-use castellan_core::model::{LicenseTier, RiskyUserRecord};
+use castellan_core::model::RiskyUserRecord;
 use castellan_core::store::ChangeSet;
 use castellan_core::ObjectId;
 use castellan_wire::errors::GraphError;
@@ -98,13 +98,8 @@ const HISTORY_PROPERTIES: &[&str] = &[
 ];
 
 fn licensed(c: &Caller) -> Result<(), ApiError> {
-    if c.tenant.license != LicenseTier::P2 {
-        return Err(c.err(GraphError::forbidden(format!(
-            "Identity Protection needs Microsoft Entra ID P2; this tenant is on {}. Raise the tenant's license (operator API).",
-            c.tenant.license.as_str()
-        ))));
-    }
-    Ok(())
+    castellan_core::ops::conditional_access::identity_protection_licensed(c.tenant.license)
+        .map_err(|e| c.err(GraphError::from(e)))
 }
 
 fn render_detection(user: ObjectId, doc: &RiskDoc, d: &DetectionDoc) -> Value {
