@@ -355,6 +355,9 @@ pub async fn identity_protection(s: &dyn Store, seed: u64) {
     s.add_failed_sign_in(&fail(other.id, "192.0.2.1", "e@x", 1_500), Timestamp(0))
         .await
         .unwrap();
+    s.add_failed_sign_in(&fail(t.id, "192.0.2.3", "old@x", 500), Timestamp(0))
+        .await
+        .unwrap();
     let got = s
         .failed_sign_ins(t.id, "192.0.2.1", Timestamp(1_001))
         .await
@@ -364,7 +367,7 @@ pub async fn identity_protection(s: &dyn Store, seed: u64) {
         vec!["b@x", "c@x"]
     );
     assert_eq!(got[0], fail(t.id, "192.0.2.1", "b@x", 1_001));
-    // Adding one prunes the source's older failures (only that source's).
+    // Adding one prunes the tenant's older failures (any source; not other tenants').
     s.add_failed_sign_in(&fail(t.id, "192.0.2.1", "f@x", 5_000), Timestamp(1_002))
         .await
         .unwrap();
@@ -376,6 +379,11 @@ pub async fn identity_protection(s: &dyn Store, seed: u64) {
         got.iter().map(|f| f.username.as_str()).collect::<Vec<_>>(),
         vec!["c@x", "f@x"]
     );
+    assert!(s
+        .failed_sign_ins(t.id, "192.0.2.3", Timestamp(0))
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
         s.failed_sign_ins(t.id, "192.0.2.2", Timestamp(0))
             .await

@@ -408,8 +408,8 @@ pub trait Store: Send + Sync {
         &self,
         t: TenantId,
     ) -> Result<Vec<crate::model::RiskyUserRecord>, StoreError>;
-    /// Keeps a failed password sign-in (password-spray detection), dropping the same source's
-    /// failures older than `prune_before`.
+    /// Keeps a failed password sign-in (password-spray detection), dropping the tenant's
+    /// failures older than `prune_before` (so the table holds about one window of failures).
     async fn add_failed_sign_in(
         &self,
         record: &crate::model::FailedSignInRecord,

@@ -99,6 +99,7 @@ CREATE TABLE risky_users (tenant_id TEXT NOT NULL, user_id TEXT NOT NULL, versio
 CREATE INDEX risky_users_updated ON risky_users (tenant_id, updated);
 CREATE TABLE failed_sign_ins (tenant_id TEXT NOT NULL, source TEXT NOT NULL, ip TEXT NOT NULL, username TEXT NOT NULL, time BIGINT NOT NULL);
 CREATE INDEX failed_sign_ins_source ON failed_sign_ins (tenant_id, source, time);
+CREATE INDEX failed_sign_ins_time ON failed_sign_ins (tenant_id, time);
 "#,
 ];
 
@@ -1701,7 +1702,7 @@ impl Store for SqlStore {
     ) -> Result<(), StoreError> {
         retrying!(async {
             let mut tx = self.pool.begin().await.map_err(backend)?;
-            exec(&mut tx, "DELETE FROM failed_sign_ins WHERE tenant_id = $1 AND source = $2 AND time < $3", &[s(r.tenant_id), Arg::S(r.source.clone()), Arg::I(prune_before.millis())]).await?;
+            exec(&mut tx, "DELETE FROM failed_sign_ins WHERE tenant_id = $1 AND time < $2", &[s(r.tenant_id), Arg::I(prune_before.millis())]).await?;
             exec(&mut tx, "INSERT INTO failed_sign_ins (tenant_id, source, ip, username, time) VALUES ($1, $2, $3, $4, $5)", &[s(r.tenant_id), Arg::S(r.source.clone()), Arg::S(r.ip.clone()), Arg::S(r.username.clone()), Arg::I(r.at.millis())]).await?;
             tx.commit().await.map_err(backend)
         }
