@@ -263,6 +263,32 @@ pub async fn submit(
     };
     match (outcome.result, outcome.user) {
         (Ok(()), Some(user)) => {
+            // Identity Protection: the password was proven here (the code redemption later
+            // carries the user's standing risk).
+            let assessed = crate::idprot::assess_sign_in(
+                &s,
+                &tenant,
+                &user,
+                &crate::idprot::SignInFacts {
+                    ip: &attempt.ip,
+                    user_agent: &attempt.user_agent,
+                    password: Some(&password),
+                    at,
+                    cid: &cid,
+                },
+            )
+            .await;
+            let assessed = match assessed {
+                Ok(x) => x,
+                Err(_) => {
+                    return pages::error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        90055,
+                        "The service is temporarily unavailable.",
+                        &cid,
+                    )
+                }
+            };
             match ops::decide_device(s.store.as_ref(), &g, Some(&user), at).await {
                 Ok(true) => {
                     let mut rec = attempt.user(
@@ -272,6 +298,7 @@ pub async fn submit(
                         None,
                         None,
                     );
+                    rec.risk = assessed.info;
                     rec.app_display_name = Some(name.clone());
                     s.signins.record(rec).await;
                     pages::info(
@@ -294,6 +321,11 @@ pub async fn submit(
             }
         }
         (Err(e), user) => {
+            if let Err(x) =
+                crate::idprot::record_failure(&s, &tenant, username, &attempt.ip, e.code, at).await
+            {
+                tracing::warn!(error = %x, "could not keep a failed sign-in for password-spray detection");
+            }
             let mut rec = attempt.user(
                 Some(username),
                 user.as_ref().map(|u| u.id),
