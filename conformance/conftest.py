@@ -10,6 +10,9 @@ import time
 import pytest
 import requests
 
+# In the suite server's --leaked-passwords list (test_identity_protection.py).
+LEAKED_PASSWORD = "Leaked-Conf-Passw0rd!1"
+
 BIN = os.environ.get("CASTELLAN_BIN") or os.path.join(os.path.dirname(__file__), "..", "target", "debug", "castellan")
 
 
@@ -79,6 +82,21 @@ class Server:
         self.dir = tempfile.mkdtemp(prefix="castellan-conformance-")
         self.port = _free_port()
         args = [BIN, "serve", "--demo", "--data-dir", self.dir, "--listen", f"127.0.0.1:{self.port}"]
+        # Identity Protection inputs (test_identity_protection.py): the loopback peer is a
+        # trusted proxy, so a test picks its client address with X-Forwarded-For (requests
+        # without the header keep 127.0.0.1); the repo's tiny GeoIP database places 10.1/16 in
+        # Wellington and 10.2/16 in Berlin; 10.66/16 is an "anonymizer" range.
+        anon = os.path.join(self.dir, "anonymizers.txt")
+        with open(anon, "w") as f:
+            f.write("# test anonymizer range\n10.66.0.0/16\n")
+        geoip = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "castellan-server",
+                             "tests", "data", "geoip-test.mmdb")
+        leaked = os.path.join(self.dir, "leaked-sha1.txt")
+        with open(leaked, "w") as f:
+            import hashlib
+            f.write(hashlib.sha1(LEAKED_PASSWORD.encode()).hexdigest().upper() + ":3\n")
+        args += ["--trusted-proxy", "127.0.0.1/32", "--geoip-db", geoip, "--anonymous-ip-list", anon,
+                 "--leaked-passwords", leaked]
         if database_url:
             args += ["--database-url", database_url]
         self.log = open(os.path.join(self.dir, "server.log"), "w")

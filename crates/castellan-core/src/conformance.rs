@@ -263,6 +263,7 @@ pub async fn run_all(s: &dyn Store, seed: u64) {
     application_compare_and_set(s, seed + 15).await;
     authentication_methods(s, seed + 16).await;
     devices(s, seed + 17).await;
+    identity_protection(s, seed + 18).await;
 }
 
 fn device(ids: &mut Ids, t: &Tenant, name: &str, at: i64) -> Device {
@@ -428,6 +429,142 @@ pub async fn devices(s: &dyn Store, seed: u64) {
     .await
     .unwrap();
     assert!(s.owners(t.id, d2.id).await.unwrap().is_empty());
+}
+
+/// Identity Protection: risky-user records round-trip, are compare-and-set (a stale or
+/// duplicate writer changes nothing), are per tenant, listed newest first and deleted with
+/// the user; failed sign-ins are kept per source, read from a time on, and pruned.
+pub async fn identity_protection(s: &dyn Store, seed: u64) {
+    let mut ids = Ids::new(seed);
+    let t = tenant(&mut ids, &format!("ipa{seed}"));
+    let other = tenant(&mut ids, &format!("ipb{seed}"));
+    let u = user(&mut ids, &t, "ipa", false);
+    let v = user(&mut ids, &t, "ipb", false);
+    commit(
+        s,
+        vec![
+            Change::InsertTenant(t.clone()),
+            Change::InsertTenant(other.clone()),
+            Change::InsertUser(u.clone()),
+            Change::InsertUser(v.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    let rec = |user: ObjectId, at: i64, data: &str| RiskyUserRecord {
+        tenant_id: t.id,
+        user_id: user,
+        version: 0,
+        updated: Timestamp(at),
+        data: data.into(),
+    };
+    assert!(s.risky_user(t.id, u.id).await.unwrap().is_none());
+    assert!(s
+        .put_risky_user(&rec(u.id, 1_000, "{\"a\":1}"), None)
+        .await
+        .unwrap());
+    // A second creator loses and changes nothing.
+    assert!(!s
+        .put_risky_user(&rec(u.id, 1_500, "{\"a\":2}"), None)
+        .await
+        .unwrap());
+    let got = s.risky_user(t.id, u.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.version, got.updated, got.data.as_str()),
+        (1, Timestamp(1_000), "{\"a\":1}")
+    );
+    // Update at the right version bumps it; a stale version changes nothing.
+    assert!(s
+        .put_risky_user(&rec(u.id, 2_000, "{\"a\":3}"), Some(1))
+        .await
+        .unwrap());
+    assert!(!s
+        .put_risky_user(&rec(u.id, 2_500, "{\"a\":4}"), Some(1))
+        .await
+        .unwrap());
+    let got = s.risky_user(t.id, u.id).await.unwrap().unwrap();
+    assert_eq!((got.version, got.data.as_str()), (2, "{\"a\":3}"));
+    assert!(s
+        .put_risky_user(&rec(v.id, 3_000, "{}"), None)
+        .await
+        .unwrap());
+    let all = s.risky_users(t.id).await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.user_id).collect::<Vec<_>>(),
+        vec![v.id, u.id]
+    );
+    assert!(s.risky_users(other.id).await.unwrap().is_empty());
+    assert!(s.risky_user(other.id, u.id).await.unwrap().is_none());
+    commit(s, vec![Change::DeleteUser(t.id, v.id)])
+        .await
+        .unwrap();
+    assert!(s.risky_user(t.id, v.id).await.unwrap().is_none());
+    assert_eq!(s.risky_users(t.id).await.unwrap().len(), 1);
+
+    let fail = |tid: TenantId, source: &str, name: &str, at: i64| FailedSignInRecord {
+        tenant_id: tid,
+        source: source.into(),
+        ip: source.into(),
+        username: name.into(),
+        at: Timestamp(at),
+    };
+    for (i, name) in ["a@x", "b@x", "c@x"].iter().enumerate() {
+        s.add_failed_sign_in(
+            &fail(t.id, "192.0.2.1", name, 1_000 + i as i64),
+            Timestamp(0),
+        )
+        .await
+        .unwrap();
+    }
+    s.add_failed_sign_in(&fail(t.id, "192.0.2.2", "d@x", 1_500), Timestamp(0))
+        .await
+        .unwrap();
+    s.add_failed_sign_in(&fail(other.id, "192.0.2.1", "e@x", 1_500), Timestamp(0))
+        .await
+        .unwrap();
+    s.add_failed_sign_in(&fail(t.id, "192.0.2.3", "old@x", 500), Timestamp(0))
+        .await
+        .unwrap();
+    let got = s
+        .failed_sign_ins(t.id, "192.0.2.1", Timestamp(1_001))
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter().map(|f| f.username.as_str()).collect::<Vec<_>>(),
+        vec!["b@x", "c@x"]
+    );
+    assert_eq!(got[0], fail(t.id, "192.0.2.1", "b@x", 1_001));
+    // Adding one prunes the tenant's older failures (any source; not other tenants').
+    s.add_failed_sign_in(&fail(t.id, "192.0.2.1", "f@x", 5_000), Timestamp(1_002))
+        .await
+        .unwrap();
+    let got = s
+        .failed_sign_ins(t.id, "192.0.2.1", Timestamp(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter().map(|f| f.username.as_str()).collect::<Vec<_>>(),
+        vec!["c@x", "f@x"]
+    );
+    assert!(s
+        .failed_sign_ins(t.id, "192.0.2.3", Timestamp(0))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.failed_sign_ins(t.id, "192.0.2.2", Timestamp(0))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.failed_sign_ins(other.id, "192.0.2.1", Timestamp(0))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 fn oath(ids: &mut Ids, t: &Tenant, user: ObjectId, at: i64) -> SoftwareOathMethod {
@@ -2370,6 +2507,22 @@ pub async fn grants_and_sign_ins(s: &dyn Store, seed: u64) {
             enforced_grant_controls: vec!["mfa".into()],
             enforced_session_controls: vec![],
         }],
+        user_agent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".into(),
+        // Location and risk round-trip (coordinates as f64, event types as a list).
+        location: crate::model::SignInLocation {
+            city: Some("Wellington".into()),
+            state: None,
+            country_or_region: Some("NZ".into()),
+            latitude: Some(-41.2866),
+            longitude: Some(174.7756),
+        },
+        risk: crate::model::SignInRiskInfo {
+            during_sign_in: "high".into(),
+            aggregated: "medium".into(),
+            state: "atRisk".into(),
+            detail: "none".into(),
+            event_types: vec!["impossibleTravel".into(), "unfamiliarFeatures".into()],
+        },
         is_service_principal: false,
         device: (code == 53000).then(|| SignInDevice {
             device_id: "0b7c6a52-9a39-4a38-9f43-0f3a4d8f1a11".into(),

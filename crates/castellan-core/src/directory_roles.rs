@@ -135,6 +135,12 @@ pub fn required_action(area: Area, access: Access) -> Option<&'static str> {
         // `devices/enable` (or `devices/allProperties/allTasks`).
         (Devices, Read) => None,
         (Devices, Write) => Some("microsoft.directory/devices/enable"),
+        (RiskDetections | RiskyUsers, Read) => {
+            Some("microsoft.directory/identityProtection/allProperties/read")
+        }
+        (RiskDetections | RiskyUsers, Write) => {
+            Some("microsoft.directory/identityProtection/allProperties/update")
+        }
     }
 }
 
@@ -298,6 +304,34 @@ mod tests {
             id("User Administrator").to_string(),
             "fe930be7-5e62-47db-91af-98c3a49a38b1"
         );
+    }
+
+    #[test]
+    fn identity_protection_roles() {
+        use {Access::*, Area::*};
+        for (role, read, write) in [
+            ("Security Administrator", true, true),
+            ("Security Operator", true, true),
+            ("Security Reader", true, false),
+            ("Global Reader", true, false),
+            ("Global Administrator", true, true),
+            ("User Administrator", false, false),
+        ] {
+            let r = [id(role)];
+            for area in [RiskyUsers, RiskDetections] {
+                assert_eq!(
+                    user_may(area, Read, &r, false, &[]).is_ok(),
+                    read,
+                    "{role} read"
+                );
+                assert_eq!(
+                    user_may(area, Write, &r, false, &[]).is_ok(),
+                    write,
+                    "{role} write"
+                );
+            }
+        }
+        assert!(user_may(RiskyUsers, Read, &[], false, &[]).is_err());
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub enum Area {
     Me,
     /// Devices and their registered owners.
     Devices,
+    /// Identity Protection's risk detections (`/identityProtection/riskDetections`).
+    RiskDetections,
+    /// Identity Protection's risky users (`/identityProtection/riskyUsers`).
+    RiskyUsers,
 }
 
 /// Read or write.
@@ -95,6 +99,16 @@ pub fn permissions_for(area: Area, access: Access) -> &'static [&'static str] {
             "Directory.ReadWrite.All",
             "Directory.AccessAsUser.All",
         ],
+        (RiskDetections, Read) => &[
+            "IdentityRiskEvent.Read.All",
+            "IdentityRiskEvent.ReadWrite.All",
+        ],
+        (RiskDetections, Write) => &["IdentityRiskEvent.ReadWrite.All"],
+        (RiskyUsers, Read) => &[
+            "IdentityRiskyUser.Read.All",
+            "IdentityRiskyUser.ReadWrite.All",
+        ],
+        (RiskyUsers, Write) => &["IdentityRiskyUser.ReadWrite.All"],
         (Me, Write) => &[
             "User.ReadWrite",
             "User.ReadWrite.All",
@@ -174,5 +188,27 @@ mod tests {
             Access::Read
         )
         .is_ok());
+    }
+
+    #[test]
+    fn identity_protection_rules() {
+        let rw = roles(&["IdentityRiskyUser.ReadWrite.All"]);
+        assert!(check(&rw, Area::RiskyUsers, Access::Write).is_ok());
+        assert!(check(&rw, Area::RiskyUsers, Access::Read).is_ok());
+        assert!(check(&rw, Area::RiskDetections, Access::Read).is_err());
+        let r = roles(&["IdentityRiskyUser.Read.All"]);
+        assert!(check(&r, Area::RiskyUsers, Access::Write).is_err());
+        assert!(check(
+            &roles(&["IdentityRiskEvent.Read.All"]),
+            Area::RiskDetections,
+            Access::Read
+        )
+        .is_ok());
+        assert!(check(
+            &roles(&["Directory.ReadWrite.All"]),
+            Area::RiskyUsers,
+            Access::Read
+        )
+        .is_err());
     }
 }

@@ -417,6 +417,39 @@ pub trait Store: Send + Sync {
         t: TenantId,
         owner: ObjectId,
     ) -> Result<Vec<crate::model::Device>, StoreError>;
+    /// Identity Protection: a user's record, if any.
+    async fn risky_user(
+        &self,
+        t: TenantId,
+        user: ObjectId,
+    ) -> Result<Option<crate::model::RiskyUserRecord>, StoreError>;
+    /// Writes a user's record if the stored one is still at `expected` (`None`: there is none
+    /// yet), storing it with version `expected + 1` (1 for a new one). Returns false, changing
+    /// nothing, when another writer got there first.
+    async fn put_risky_user(
+        &self,
+        record: &crate::model::RiskyUserRecord,
+        expected: Option<i64>,
+    ) -> Result<bool, StoreError>;
+    /// Every user record of a tenant, most recently updated first.
+    async fn risky_users(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::model::RiskyUserRecord>, StoreError>;
+    /// Keeps a failed password sign-in (password-spray detection), dropping the tenant's
+    /// failures older than `prune_before` (so the table holds about one window of failures).
+    async fn add_failed_sign_in(
+        &self,
+        record: &crate::model::FailedSignInRecord,
+        prune_before: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// A source's failed sign-ins at or after `since`, oldest first.
+    async fn failed_sign_ins(
+        &self,
+        t: TenantId,
+        source: &str,
+        since: Timestamp,
+    ) -> Result<Vec<crate::model::FailedSignInRecord>, StoreError>;
 
     /// Appends sign-in records (one transaction).
     async fn insert_sign_ins(&self, records: &[SignIn]) -> Result<(), StoreError>;

@@ -27,6 +27,8 @@ pub struct Decision {
     pub applied: Vec<AppliedPolicy>,
     /// Per policy: why it did not apply (empty when it applied).
     pub reasons: Vec<String>,
+    /// Identity Protection's verdict on the sign-in (set by the caller that assessed it).
+    pub risk: castellan_core::model::SignInRiskInfo,
 }
 
 impl Decision {
@@ -34,6 +36,7 @@ impl Decision {
     pub fn annotate(&self, rec: &mut SignIn) {
         rec.conditional_access_status = self.status.clone();
         rec.applied_policies = self.applied.clone();
+        rec.risk = self.risk.clone();
     }
 
     /// Security defaults' MFA registration requirement stops this (otherwise allowed) sign-in:
@@ -142,6 +145,7 @@ fn decision(e: &Evaluation<'_>) -> Decision {
                     .unwrap_or_default(),
             })
             .collect(),
+        risk: Default::default(),
     }
 }
 
@@ -187,6 +191,7 @@ pub async fn for_user(
             status: "notApplied".into(),
             applied: vec![],
             reasons: vec![],
+            risk: Default::default(),
         });
     }
     let (groups, roles) =
@@ -198,7 +203,10 @@ pub async fn for_user(
             .await
             .unwrap_or(false);
     let ip: Option<IpAddr> = req.ip.parse().ok();
-    let facts = policy::resolve_location(&locations, ip, None);
+    // The country comes from GeoIP (`--geoip-db`); without one it is unknown, which only
+    // country locations with `includeUnknownCountriesAndRegions` match.
+    let country = s.protection.locate(req.ip).country_or_region;
+    let facts = policy::resolve_location(&locations, ip, country.as_deref());
     let ctx = SignInContext {
         subject: Subject::User(UserSubject {
             id: user.id,
@@ -239,10 +247,12 @@ pub async fn for_workload(
             status: "notApplied".into(),
             applied: vec![],
             reasons: vec![],
+            risk: Default::default(),
         });
     }
+    let country = s.protection.locate(ip).country_or_region;
     let ip: Option<IpAddr> = ip.parse().ok();
-    let facts = policy::resolve_location(&locations, ip, None);
+    let facts = policy::resolve_location(&locations, ip, country.as_deref());
     let ctx = SignInContext {
         subject: Subject::Workload(WorkloadSubject {
             service_principal_id: service_principal,

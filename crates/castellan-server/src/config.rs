@@ -47,6 +47,28 @@ pub struct ServeArgs {
     /// federation). Read at start-up; a missing or bad file stops the server.
     #[arg(long, env = "CASTELLAN_EXTRA_CA_FILE")]
     pub extra_ca_file: Option<PathBuf>,
+    /// A reverse proxy (address or CIDR range) whose `X-Forwarded-For` header is believed;
+    /// repeatable or comma-separated. The client's address is the TCP peer unless the peer is
+    /// one of these; then the right-most address in `X-Forwarded-For` that is not one of these.
+    #[arg(
+        long = "trusted-proxy",
+        env = "CASTELLAN_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
+    /// A MaxMind DB file (GeoLite2/GeoIP2 Country or City) placing client addresses in a
+    /// country (and city and coordinates when the file has them): country named locations,
+    /// sign-in log locations, impossible travel. A missing or bad file stops the server.
+    #[arg(long, env = "CASTELLAN_GEOIP_DB")]
+    pub geoip_db: Option<PathBuf>,
+    /// Identity Protection: a file of anonymizer ranges (Tor exits, anonymising VPNs), one
+    /// address or CIDR range per line, `#` comments.
+    #[arg(long, env = "CASTELLAN_ANONYMOUS_IP_LIST")]
+    pub anonymous_ip_list: Option<PathBuf>,
+    /// Identity Protection: a file of leaked password SHA-1 hashes (Have I Been Pwned forms:
+    /// `HASH`, `HASH:COUNT`, `PREFIX:SUFFIX`), checked at sign-in and password change.
+    #[arg(long, env = "CASTELLAN_LEAKED_PASSWORDS")]
+    pub leaked_passwords: Option<PathBuf>,
     /// A TOML file with any of these settings (`version = 1`, keys named like the flags with
     /// `_`); flags and `CASTELLAN_*` variables take precedence over it.
     #[arg(long, env = "CASTELLAN_CONFIG")]
@@ -68,6 +90,10 @@ impl ServeArgs {
             max_body_bytes: 1024 * 1024,
             log_format: "text".into(),
             extra_ca_file: None,
+            trusted_proxies: vec![],
+            geoip_db: None,
+            anonymous_ip_list: None,
+            leaked_passwords: None,
             config: None,
         }
     }
@@ -94,6 +120,10 @@ pub const CONFIG_KEYS: &[&str] = &[
     "max_body_bytes",
     "log_format",
     "extra_ca_file",
+    "trusted_proxies",
+    "geoip_db",
+    "anonymous_ip_list",
+    "leaked_passwords",
 ];
 
 /// Turns a config file into `(CASTELLAN_*, value)` pairs; errors name the file's problem.
@@ -155,6 +185,24 @@ mod tests {
             "id.example,login.example".into()
         )));
         assert!(pairs.contains(&("CASTELLAN_HASH_POOL".into(), "4".into())));
+        // Identity Protection inputs come from the file too.
+        let pairs = config_env_pairs(
+            "version = 1
+trusted_proxies = ['10.0.0.5/32', '10.0.0.6']
+geoip_db = '/g.mmdb'
+anonymous_ip_list = '/a.txt'
+leaked_passwords = '/l.txt'
+",
+        )
+        .unwrap_or_default();
+        for (k, v) in [
+            ("CASTELLAN_TRUSTED_PROXIES", "10.0.0.5/32,10.0.0.6"),
+            ("CASTELLAN_GEOIP_DB", "/g.mmdb"),
+            ("CASTELLAN_ANONYMOUS_IP_LIST", "/a.txt"),
+            ("CASTELLAN_LEAKED_PASSWORDS", "/l.txt"),
+        ] {
+            assert!(pairs.contains(&(k.into(), v.into())), "{k}: {pairs:?}");
+        }
     }
 
     #[test]

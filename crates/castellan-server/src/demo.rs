@@ -30,6 +30,7 @@ pub const DEMO_APP_PERMISSIONS: &[&str] = &[
     "Policy.Read.All",
     "IdentityRiskyUser.ReadWrite.All",
     "Device.ReadWrite.All",
+    "IdentityRiskEvent.Read.All",
 ];
 
 fn e(x: impl std::fmt::Display) -> anyhow_lite::Error {

@@ -37,6 +37,9 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         crate::federation::IssuerKeys::from_config(args.extra_ca_file.as_deref())
             .map_err(anyhow_lite::err)?,
     );
+    // So are the proxy, GeoIP and Identity Protection inputs: a bad file names itself.
+    let protection =
+        Arc::new(crate::protection::Protection::from_config(&args).map_err(anyhow_lite::err)?);
     std::fs::create_dir_all(&args.data_dir).map_err(|e| {
         anyhow_lite::err(format!(
             "cannot create data dir {}: {e}",
@@ -80,8 +83,9 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         config: Arc::new(args.clone()),
         origins: Arc::new(origins.clone()),
         operator_key_sha256,
-        signins: crate::signin_log::SignInLog::start(store.clone()),
+        signins: crate::signin_log::SignInLog::start(store.clone(), protection.clone()),
         federation,
+        protection,
     };
     {
         let mut entropy = crate::crypto::OsEntropy;

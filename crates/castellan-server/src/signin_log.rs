@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 #[derive(Clone)]
 pub struct SignInLog {
     tx: mpsc::Sender<SignIn>,
+    protection: Arc<crate::protection::Protection>,
 }
 
 const BATCH: usize = 256;
@@ -22,7 +23,7 @@ const GATHER: Duration = Duration::from_millis(50);
 
 impl SignInLog {
     /// Starts the writer task.
-    pub fn start(store: Arc<dyn Store>) -> Self {
+    pub fn start(store: Arc<dyn Store>, protection: Arc<crate::protection::Protection>) -> Self {
         let (tx, mut rx) = mpsc::channel::<SignIn>(8192);
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
@@ -52,11 +53,14 @@ impl SignInLog {
                 }
             }
         });
-        Self { tx }
+        Self { tx, protection }
     }
 
-    /// Queues a record.
-    pub async fn record(&self, r: SignIn) {
+    /// Queues a record, placing its address with GeoIP when the handler has not.
+    pub async fn record(&self, mut r: SignIn) {
+        if r.location == castellan_core::model::SignInLocation::default() {
+            r.location = self.protection.locate(&r.ip_address);
+        }
         tracing::info!(
             tenant = %r.tenant_id,
             upn = r.user_principal_name.as_deref().unwrap_or(""),
@@ -80,6 +84,8 @@ pub struct Attempt {
     pub correlation_id: String,
     /// Client IP.
     pub ip: String,
+    /// The client's `User-Agent`.
+    pub user_agent: String,
     /// Client appId (as sent).
     pub app_id: String,
     /// A person at a page.
@@ -121,6 +127,9 @@ impl Attempt {
             applied_policies: vec![],
             is_service_principal: false,
             device: None,
+            user_agent: self.user_agent.clone(),
+            location: castellan_core::model::SignInLocation::default(),
+            risk: castellan_core::model::SignInRiskInfo::default(),
         }
     }
 

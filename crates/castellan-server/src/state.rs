@@ -78,6 +78,8 @@ pub struct AppState {
     pub signins: crate::signin_log::SignInLog,
     /// External issuers' signing keys (workload identity federation).
     pub federation: Arc<crate::federation::IssuerKeys>,
+    /// Trusted proxies, GeoIP and Identity Protection's lists.
+    pub protection: Arc<crate::protection::Protection>,
 }
 
 /// Now, from the system clock (the only clock read in the request path).

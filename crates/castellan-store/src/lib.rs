@@ -98,6 +98,13 @@ CREATE TABLE recovery_codes (tenant_id TEXT NOT NULL, user_id TEXT NOT NULL, has
 CREATE TABLE devices (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, device_id TEXT NOT NULL, created BIGINT NOT NULL, last_sign_in BIGINT, data TEXT NOT NULL);
 CREATE UNIQUE INDEX devices_device_id ON devices (tenant_id, device_id);
 "#,
+    r#"
+CREATE TABLE risky_users (tenant_id TEXT NOT NULL, user_id TEXT NOT NULL, version BIGINT NOT NULL, updated BIGINT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (tenant_id, user_id));
+CREATE INDEX risky_users_updated ON risky_users (tenant_id, updated);
+CREATE TABLE failed_sign_ins (tenant_id TEXT NOT NULL, source TEXT NOT NULL, ip TEXT NOT NULL, username TEXT NOT NULL, time BIGINT NOT NULL);
+CREATE INDEX failed_sign_ins_source ON failed_sign_ins (tenant_id, source, time);
+CREATE INDEX failed_sign_ins_time ON failed_sign_ins (tenant_id, time);
+"#,
 ];
 
 /// The engine-specific part: only connection set-up differs.
@@ -835,6 +842,12 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
             exec(
                 tx,
                 "DELETE FROM recovery_codes WHERE tenant_id = $1 AND user_id = $2",
+                &[s(t), s(id)],
+            )
+            .await?;
+            exec(
+                tx,
+                "DELETE FROM risky_users WHERE tenant_id = $1 AND user_id = $2",
                 &[s(t), s(id)],
             )
             .await?;
@@ -1747,6 +1760,91 @@ impl Store for SqlStore {
         rows.iter().map(device_from_row).collect()
     }
 
+    async fn risky_user(
+        &self,
+        t: TenantId,
+        user: ObjectId,
+    ) -> Result<Option<RiskyUserRecord>, StoreError> {
+        let rows = sqlx::query("SELECT tenant_id, user_id, version, updated, data FROM risky_users WHERE tenant_id = $1 AND user_id = $2")
+            .bind(t.to_string())
+            .bind(user.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.first().map(risky_user_row).transpose()
+    }
+
+    async fn put_risky_user(
+        &self,
+        r: &RiskyUserRecord,
+        expected: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        retrying!(async {
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let n = match expected {
+                None => match exec(&mut tx, "INSERT INTO risky_users (tenant_id, user_id, version, updated, data) VALUES ($1, $2, 1, $3, $4)", &[s(r.tenant_id), s(r.user_id), Arg::I(r.updated.millis()), Arg::S(r.data.clone())]).await {
+                    Ok(n) => n,
+                    // Someone else created it first; the transaction is dropped (rolled back).
+                    Err(StoreError::Conflict(_)) => return Ok(false),
+                    Err(e) => return Err(e),
+                },
+                Some(v) => exec(&mut tx, "UPDATE risky_users SET version = $1, updated = $2, data = $3 WHERE tenant_id = $4 AND user_id = $5 AND version = $6", &[Arg::I(v.saturating_add(1)), Arg::I(r.updated.millis()), Arg::S(r.data.clone()), s(r.tenant_id), s(r.user_id), Arg::I(v)]).await?,
+            };
+            tx.commit().await.map_err(backend)?;
+            Ok(n == 1)
+        }
+        .await)
+    }
+
+    async fn risky_users(&self, t: TenantId) -> Result<Vec<RiskyUserRecord>, StoreError> {
+        let rows = sqlx::query("SELECT tenant_id, user_id, version, updated, data FROM risky_users WHERE tenant_id = $1 ORDER BY updated DESC, user_id")
+            .bind(t.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(risky_user_row).collect()
+    }
+
+    async fn add_failed_sign_in(
+        &self,
+        r: &FailedSignInRecord,
+        prune_before: Timestamp,
+    ) -> Result<(), StoreError> {
+        retrying!(async {
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            exec(&mut tx, "DELETE FROM failed_sign_ins WHERE tenant_id = $1 AND time < $2", &[s(r.tenant_id), Arg::I(prune_before.millis())]).await?;
+            exec(&mut tx, "INSERT INTO failed_sign_ins (tenant_id, source, ip, username, time) VALUES ($1, $2, $3, $4, $5)", &[s(r.tenant_id), Arg::S(r.source.clone()), Arg::S(r.ip.clone()), Arg::S(r.username.clone()), Arg::I(r.at.millis())]).await?;
+            tx.commit().await.map_err(backend)
+        }
+        .await)
+    }
+
+    async fn failed_sign_ins(
+        &self,
+        t: TenantId,
+        source: &str,
+        since: Timestamp,
+    ) -> Result<Vec<FailedSignInRecord>, StoreError> {
+        let rows = sqlx::query("SELECT ip, username, time FROM failed_sign_ins WHERE tenant_id = $1 AND source = $2 AND time >= $3 ORDER BY time, username")
+            .bind(t.to_string())
+            .bind(source.to_string())
+            .bind(since.millis())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(FailedSignInRecord {
+                    tenant_id: t,
+                    source: source.to_string(),
+                    ip: get(r, 0)?,
+                    username: get(r, 1)?,
+                    at: Timestamp(r.try_get::<i64, _>(2).map_err(backend)?),
+                })
+            })
+            .collect()
+    }
+
     async fn insert_sign_ins(&self, records: &[SignIn]) -> Result<(), StoreError> {
         retrying!(
             async {
@@ -1941,6 +2039,12 @@ struct SignInDoc {
     applied: Vec<AppliedDoc>,
     service_principal: bool,
     #[serde(default)]
+    user_agent: String,
+    #[serde(default)]
+    location: LocationDoc,
+    #[serde(default)]
+    risk: Option<RiskInfoDoc>,
+    #[serde(default)]
     device: Option<SignInDeviceDoc>,
 }
 
@@ -1952,6 +2056,24 @@ struct SignInDeviceDoc {
     is_compliant: bool,
     is_managed: bool,
     trust_type: String,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct LocationDoc {
+    city: Option<String>,
+    state: Option<String>,
+    country: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RiskInfoDoc {
+    during: String,
+    aggregated: String,
+    state: String,
+    detail: String,
+    events: Vec<String>,
 }
 
 impl From<&SignIn> for SignInDoc {
@@ -1988,6 +2110,21 @@ impl From<&SignIn> for SignInDoc {
                 })
                 .collect(),
             service_principal: r.is_service_principal,
+            user_agent: r.user_agent.clone(),
+            location: LocationDoc {
+                city: r.location.city.clone(),
+                state: r.location.state.clone(),
+                country: r.location.country_or_region.clone(),
+                lat: r.location.latitude,
+                lon: r.location.longitude,
+            },
+            risk: Some(RiskInfoDoc {
+                during: r.risk.during_sign_in.clone(),
+                aggregated: r.risk.aggregated.clone(),
+                state: r.risk.state.clone(),
+                detail: r.risk.detail.clone(),
+                events: r.risk.event_types.clone(),
+            }),
             device: r.device.as_ref().map(|d| SignInDeviceDoc {
                 device_id: d.device_id.clone(),
                 display_name: d.display_name.clone(),
@@ -2043,6 +2180,24 @@ impl TryFrom<SignInDoc> for SignIn {
                 is_managed: d.is_managed,
                 trust_type: d.trust_type,
             }),
+            user_agent: d.user_agent,
+            location: castellan_core::model::SignInLocation {
+                city: d.location.city,
+                state: d.location.state,
+                country_or_region: d.location.country,
+                latitude: d.location.lat,
+                longitude: d.location.lon,
+            },
+            risk: d
+                .risk
+                .map(|r| castellan_core::model::SignInRiskInfo {
+                    during_sign_in: r.during,
+                    aggregated: r.aggregated,
+                    state: r.state,
+                    detail: r.detail,
+                    event_types: r.events,
+                })
+                .unwrap_or_default(),
         })
     }
 }
@@ -2080,6 +2235,16 @@ impl SqlStore {
 
 async fn tokio_sleep(d: Duration) {
     tokio::time::sleep(d).await;
+}
+
+fn risky_user_row(r: &AnyRow) -> Result<RiskyUserRecord, StoreError> {
+    Ok(RiskyUserRecord {
+        tenant_id: TenantId::parse(&get(r, 0)?).ok_or_else(|| backend("bad tenant id"))?,
+        user_id: oid(&get(r, 1)?)?,
+        version: r.try_get::<i64, _>(2).map_err(backend)?,
+        updated: Timestamp(r.try_get::<i64, _>(3).map_err(backend)?),
+        data: get(r, 4)?,
+    })
 }
 
 fn get(r: &AnyRow, i: usize) -> Result<String, StoreError> {

@@ -171,8 +171,52 @@ pub struct AppliedPolicy {
     pub enforced_session_controls: Vec<String>,
 }
 
-/// One sign-in attempt, as Graph's `signIn` resource describes it.
+/// Graph's `signIn.location`: where GeoIP places the client address (all `None` without a
+/// GeoIP database or for addresses it does not know).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SignInLocation {
+    /// `city`.
+    pub city: Option<String>,
+    /// `state`.
+    pub state: Option<String>,
+    /// `countryOrRegion`: ISO 3166-1 alpha-2.
+    pub country_or_region: Option<String>,
+    /// `geoCoordinates.latitude`.
+    pub latitude: Option<f64>,
+    /// `geoCoordinates.longitude`.
+    pub longitude: Option<f64>,
+}
+
+/// Identity Protection's verdict on one sign-in (Graph's `riskLevelDuringSignIn`,
+/// `riskLevelAggregated`, `riskState`, `riskDetail`, `riskEventTypes_v2`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignInRiskInfo {
+    /// `riskLevelDuringSignIn`: `none`, `low`, `medium`, `high`.
+    pub during_sign_in: String,
+    /// `riskLevelAggregated`: the user's risk after this sign-in.
+    pub aggregated: String,
+    /// `riskState`.
+    pub state: String,
+    /// `riskDetail`.
+    pub detail: String,
+    /// `riskEventTypes_v2`.
+    pub event_types: Vec<String>,
+}
+
+impl Default for SignInRiskInfo {
+    fn default() -> Self {
+        Self {
+            during_sign_in: "none".into(),
+            aggregated: "none".into(),
+            state: "none".into(),
+            detail: "none".into(),
+            event_types: Vec::new(),
+        }
+    }
+}
+
+/// One sign-in attempt, as Graph's `signIn` resource describes it.
+#[derive(Clone, Debug, PartialEq)]
 pub struct SignIn {
     /// Record id.
     pub id: uuid::Uuid,
@@ -216,6 +260,12 @@ pub struct SignIn {
     pub applied_policies: Vec<AppliedPolicy>,
     /// User or service principal sign-in.
     pub is_service_principal: bool,
+    /// The client's `User-Agent` (empty when it sent none).
+    pub user_agent: String,
+    /// GeoIP's placing of `ip_address`.
+    pub location: SignInLocation,
+    /// Identity Protection's verdict.
+    pub risk: SignInRiskInfo,
     /// Graph's `deviceDetail`: the device the sign-in proved it came from, if any.
     pub device: Option<SignInDevice>,
 }
@@ -246,4 +296,36 @@ pub struct SignInQuery {
     pub until: Option<Timestamp>,
     /// At most this many.
     pub limit: Option<usize>,
+}
+
+/// Identity Protection's record of one user (Graph `riskyUser` with its detections and the
+/// recent sign-in history the detections compare with). `data` is the server's document;
+/// `version` makes updates compare-and-set (`Store::put_risky_user`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RiskyUserRecord {
+    /// Tenant.
+    pub tenant_id: TenantId,
+    /// The user.
+    pub user_id: ObjectId,
+    /// Bumped by every write (1 for the first).
+    pub version: i64,
+    /// `riskLastUpdatedDateTime`.
+    pub updated: Timestamp,
+    /// The document.
+    pub data: String,
+}
+
+/// A failed password sign-in kept for password-spray detection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedSignInRecord {
+    /// Tenant.
+    pub tenant_id: TenantId,
+    /// The source failures are grouped by (an IPv4 address, an IPv6 /64).
+    pub source: String,
+    /// The client address.
+    pub ip: String,
+    /// The user name tried.
+    pub username: String,
+    /// When.
+    pub at: Timestamp,
 }

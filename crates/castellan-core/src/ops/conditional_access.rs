@@ -45,6 +45,18 @@ fn licensed(tenant: &Tenant, p: &ConditionalAccessPolicy) -> Result<(), Director
     }
 }
 
+/// Identity Protection's API (risk detections, risky users and the administrator's actions on
+/// them) needs Microsoft Entra ID P2, as in Entra.
+pub fn identity_protection_licensed(license: LicenseTier) -> Result<(), DirectoryError> {
+    match license {
+        LicenseTier::P2 => Ok(()),
+        other => Err(DirectoryError::Forbidden(format!(
+            "Identity Protection (riskDetections, riskyUsers) needs Microsoft Entra ID P2; this tenant is on {}. Raise the tenant's license (operator API).",
+            other.as_str()
+        ))),
+    }
+}
+
 /// The tenant's Global Administrators as evaluator subjects (for the lock-out guard).
 async fn administrators(
     store: &dyn Store,
@@ -267,4 +279,22 @@ async fn store_document(
     set.push(Change::PutPolicyDocument(doc.clone())).audit(a);
     env.store.commit(set).await.map_err(conflict_as_bad)?;
     Ok(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_protection_needs_p2() {
+        assert!(identity_protection_licensed(LicenseTier::P2).is_ok());
+        for tier in [LicenseTier::Free, LicenseTier::P1] {
+            match identity_protection_licensed(tier) {
+                Err(DirectoryError::Forbidden(m)) => {
+                    assert!(m.contains("P2") && m.contains(tier.as_str()), "{m}")
+                }
+                other => panic!("{tier:?}: {other:?}"),
+            }
+        }
+    }
 }

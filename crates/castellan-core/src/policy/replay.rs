@@ -417,6 +417,9 @@ mod tests {
             applied_policies: vec![],
             is_service_principal: false,
             device: None,
+            user_agent: String::new(),
+            location: crate::model::SignInLocation::default(),
+            risk: crate::model::SignInRiskInfo::default(),
         };
         assert!(replayable(&base));
         let ca_refused = SignIn {

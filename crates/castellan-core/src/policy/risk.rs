@@ -46,6 +46,40 @@ impl RiskEventType {
             Self::LeakedCredentials => "leakedCredentials",
         }
     }
+
+    /// Every detection Castellan makes.
+    pub const ALL: [Self; 5] = [
+        Self::ImpossibleTravel,
+        Self::AnonymizedIpAddress,
+        Self::UnfamiliarFeatures,
+        Self::PasswordSpray,
+        Self::LeakedCredentials,
+    ];
+
+    /// Graph's value back (exact spelling, ignoring ASCII case).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// Graph's `activity`: `user` for detections about the account (offline, not tied to one
+    /// sign-in's facts: leaked credentials), `signin` for the others.
+    pub const fn activity(self) -> &'static str {
+        match self {
+            Self::LeakedCredentials => "user",
+            _ => "signin",
+        }
+    }
+
+    /// Graph's `detectionTimingType`: Castellan makes every detection while the sign-in is
+    /// under way (`realtime`), except leaked credentials, which Entra finds offline.
+    pub const fn timing(self) -> &'static str {
+        match self {
+            Self::LeakedCredentials => "offline",
+            _ => "realtime",
+        }
+    }
 }
 
 /// One detection.
@@ -282,7 +316,7 @@ impl Default for SprayRule {
 
 /// The source a spray is attributed to: the IPv4 address, or the IPv6 /64 (one host's
 /// allocation, trivially rotated within).
-fn spray_source(ip: IpAddr) -> IpNet {
+pub fn spray_source(ip: IpAddr) -> IpNet {
     let ip = canonical(ip);
     let prefix = if ip.is_ipv4() { 32 } else { 64 };
     IpNet::new(ip, prefix)
@@ -475,6 +509,19 @@ impl RiskState {
             Self::Remediated => "remediated",
         }
     }
+
+    /// Graph's value back (ignoring ASCII case).
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::None,
+            Self::AtRisk,
+            Self::ConfirmedCompromised,
+            Self::Dismissed,
+            Self::Remediated,
+        ]
+        .into_iter()
+        .find(|k| k.as_str().eq_ignore_ascii_case(s.trim()))
+    }
 }
 
 /// Graph's `riskDetail` for the transitions Castellan makes.
@@ -499,6 +546,18 @@ impl RiskDetail {
             Self::AdminConfirmedUserCompromised => "adminConfirmedUserCompromised",
             Self::UserPerformedSecuredPasswordChange => "userPerformedSecuredPasswordChange",
         }
+    }
+
+    /// Graph's value back (ignoring ASCII case).
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::None,
+            Self::AdminDismissedAllRiskForUser,
+            Self::AdminConfirmedUserCompromised,
+            Self::UserPerformedSecuredPasswordChange,
+        ]
+        .into_iter()
+        .find(|k| k.as_str().eq_ignore_ascii_case(s.trim()))
     }
 }
 
@@ -694,6 +753,46 @@ mod tests {
         assert!(impossible_travel(&paris, &geo(60, f64::NAN, 0.0)).is_none());
         assert!(impossible_travel(&paris, &geo(60, 91.0, 0.0)).is_none());
         assert!(impossible_travel(&paris, &geo(60, 0.0, 181.0)).is_none());
+    }
+
+    #[test]
+    fn graph_words_parse_back() {
+        for k in RiskEventType::ALL {
+            assert_eq!(RiskEventType::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(
+            RiskEventType::parse("IMPOSSIBLETRAVEL"),
+            Some(RiskEventType::ImpossibleTravel)
+        );
+        assert_eq!(RiskEventType::parse("malwareInfectedIPAddress"), None);
+        for st in [
+            RiskState::None,
+            RiskState::AtRisk,
+            RiskState::ConfirmedCompromised,
+            RiskState::Dismissed,
+            RiskState::Remediated,
+        ] {
+            assert_eq!(RiskState::parse(st.as_str()), Some(st));
+        }
+        assert_eq!(RiskState::parse("confirmedSafe"), None);
+        for d in [
+            RiskDetail::None,
+            RiskDetail::AdminDismissedAllRiskForUser,
+            RiskDetail::AdminConfirmedUserCompromised,
+            RiskDetail::UserPerformedSecuredPasswordChange,
+        ] {
+            assert_eq!(RiskDetail::parse(d.as_str()), Some(d));
+        }
+        assert_eq!(RiskDetail::parse("hidden"), None);
+        assert_eq!(RiskEventType::LeakedCredentials.activity(), "user");
+        assert_eq!(RiskEventType::ImpossibleTravel.activity(), "signin");
+        assert_eq!(RiskEventType::LeakedCredentials.timing(), "offline");
+        assert_eq!(RiskEventType::PasswordSpray.timing(), "realtime");
+        assert_eq!(
+            spray_source(ip("2001:db8::1:2")).to_string(),
+            "2001:db8::/64"
+        );
+        assert_eq!(spray_source(ip("192.0.2.7")).to_string(), "192.0.2.7/32");
     }
 
     #[test]

@@ -22,11 +22,17 @@ use crate::state::AppState;
 #[derive(Clone, Debug)]
 pub struct CorrelationId(pub String);
 
-/// The client's IP address (the TCP peer; proxies are not trusted).
+/// The client's IP address: the TCP peer, or behind a trusted proxy (`--trusted-proxy`) the
+/// address it forwarded (`Protection::client_ip`). Everything (sign-in log, Conditional
+/// Access, Identity Protection) uses this one value.
 #[derive(Clone, Debug)]
 pub struct ClientIp(pub String);
 
-async fn correlate(mut req: Request, next: Next) -> Response {
+async fn correlate(
+    axum::extract::State(s): axum::extract::State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let cid = req
         .headers()
         .get("client-request-id")
@@ -38,7 +44,10 @@ async fn correlate(mut req: Request, next: Next) -> Response {
     let ip = req
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or_else(|| "0.0.0.0".to_string(), |c| c.0.ip().to_string());
+        .map_or_else(
+            || "0.0.0.0".to_string(),
+            |c| s.protection.client_ip(c.0.ip(), req.headers()).to_string(),
+        );
     req.extensions_mut().insert(ClientIp(ip));
     let span = tracing::info_span!("request", correlation_id = %cid, method = %req.method(), path = %req.uri().path());
     let mut res = tracing::Instrument::instrument(next.run(req), span).await;
@@ -51,6 +60,15 @@ async fn correlate(mut req: Request, next: Next) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     res
+}
+
+/// The `User-Agent` header (empty when absent or not text; at most 512 characters kept).
+pub fn user_agent(headers: &HeaderMap) -> String {
+    headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(512).collect())
+        .unwrap_or_default()
 }
 
 /// The `Host` header, for origin resolution.
@@ -70,7 +88,7 @@ pub fn router(state: AppState) -> Router {
         .merge(managed_identity::router())
         .fallback(graph::fallback)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(middleware::from_fn(correlate))
+        .layer(middleware::from_fn_with_state(state.clone(), correlate))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

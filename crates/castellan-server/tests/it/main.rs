@@ -19,6 +19,7 @@ mod graph_applications;
 mod graph_auth_methods;
 mod graph_groups;
 mod graph_users;
+mod identity_protection;
 mod keys;
 mod postgres;
 mod security_defaults;

@@ -87,6 +87,19 @@ pub const SIGN_IN_PROPERTIES: &[&str] = &[
     "signInEventTypes",
 ];
 
+/// Graph's `signInLocation` (also `riskDetection.location`).
+pub fn render_location(l: &castellan_core::model::SignInLocation) -> Value {
+    json!({
+        "city": l.city,
+        "state": l.state,
+        "countryOrRegion": l.country_or_region,
+        "geoCoordinates": match (l.latitude, l.longitude) {
+            (Some(lat), Some(lon)) => json!({"latitude": lat, "longitude": lon, "altitude": null}),
+            _ => Value::Null,
+        },
+    })
+}
+
 /// Renders a sign-in record as Graph's `signIn`.
 pub fn render_sign_in(r: &castellan_core::model::SignIn) -> Value {
     json!({
@@ -102,11 +115,11 @@ pub fn render_sign_in(r: &castellan_core::model::SignIn) -> Value {
         "correlationId": r.correlation_id,
         "conditionalAccessStatus": r.conditional_access_status,
         "isInteractive": r.is_interactive,
-        "riskDetail": "none",
-        "riskLevelAggregated": "none",
-        "riskLevelDuringSignIn": "none",
-        "riskState": "none",
-        "riskEventTypes_v2": [],
+        "riskDetail": r.risk.detail,
+        "riskLevelAggregated": r.risk.aggregated,
+        "riskLevelDuringSignIn": r.risk.during_sign_in,
+        "riskState": r.risk.state,
+        "riskEventTypes_v2": r.risk.event_types,
         "resourceDisplayName": r.resource_display_name,
         "resourceId": r.resource_id,
         "status": {
@@ -118,7 +131,7 @@ pub fn render_sign_in(r: &castellan_core::model::SignIn) -> Value {
             Some(d) => json!({"deviceId": d.device_id, "displayName": d.display_name, "operatingSystem": d.operating_system, "browser": null, "isCompliant": d.is_compliant, "isManaged": d.is_managed, "trustType": d.trust_type}),
             None => json!({"deviceId": "", "displayName": null, "operatingSystem": null, "browser": null, "isCompliant": false, "isManaged": false, "trustType": null}),
         },
-        "location": {"city": null, "state": null, "countryOrRegion": null},
+        "location": render_location(&r.location),
         "appliedConditionalAccessPolicies": r.applied_policies.iter().map(|a| json!({
             "id": a.id,
             "displayName": a.display_name,

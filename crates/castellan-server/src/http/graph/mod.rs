@@ -8,6 +8,7 @@ pub mod auth_methods;
 pub mod conditional_access;
 pub mod devices;
 pub mod groups;
+pub mod identity_protection;
 pub mod roles;
 pub mod service_principals;
 pub mod users;
@@ -43,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .merge(roles::router())
         .merge(conditional_access::router())
         .merge(devices::router())
+        .merge(identity_protection::router())
 }
 
 /// A Graph error with the request's id, rendered in Graph's shape.

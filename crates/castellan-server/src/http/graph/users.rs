@@ -89,6 +89,7 @@ async fn list_users(
 async fn create(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Response, ApiError> {
     c.require(Area::Users, Access::Write)?;
     let input = wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
+    refuse_leaked(&s, &c, &input)?;
     let mut ent = OsEntropy;
     let u = users::create(&mut c.env(&s, &mut ent), &c.tenant, input)
         .await
@@ -97,6 +98,19 @@ async fn create(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Res
         format!("{}/users/{}", c.base, u.id),
         with_context(&c, "users/$entity", wire::render(&u)),
     ))
+}
+
+/// Identity Protection: a `passwordProfile.password` in the leaked-password list
+/// (`--leaked-passwords`) is refused before anything changes.
+fn refuse_leaked(s: &AppState, c: &Caller, input: &users::UserInput) -> Result<(), ApiError> {
+    if let Some(p) = input.password.value() {
+        crate::idprot::check_new_password(s, p).map_err(|m| {
+            c.err(castellan_wire::errors::GraphError::bad_request(format!(
+                "passwordProfile.password: {m}"
+            )))
+        })?;
+    }
+    Ok(())
 }
 
 /// Adds `@odata.context` to a single entity.
@@ -148,6 +162,7 @@ async fn update(
 ) -> Result<Response, ApiError> {
     may_write_user(&s, &c, &id).await?;
     let input = wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
+    refuse_leaked(&s, &c, &input)?;
     let mut ent = OsEntropy;
     users::update(&mut c.env(&s, &mut ent), &c.tenant, &id, input)
         .await

@@ -427,8 +427,11 @@ fn fail(f: Fail, cid: &str) -> Response {
 pub(crate) struct Req {
     pub cid: String,
     pub ip: String,
+    pub user_agent: String,
     pub origin: String,
     pub at: Timestamp,
+    /// Identity Protection's assessment, when this request proved a password.
+    pub risk: Option<crate::idprot::Assessment>,
 }
 
 fn attempt(r: &Req, tenant: &Tenant, app: &Application, interactive: bool) -> Attempt {
@@ -436,6 +439,7 @@ fn attempt(r: &Req, tenant: &Tenant, app: &Application, interactive: bool) -> At
         tenant_id: tenant.id,
         correlation_id: r.cid.clone(),
         ip: r.ip.clone(),
+        user_agent: r.user_agent.clone(),
         app_id: app.app_id.to_string(),
         interactive,
         client_app_used: "Browser".into(),
@@ -550,6 +554,32 @@ async fn complete(
         }
     };
     let (device_state, platform) = crate::device_proof::ca_inputs(device.as_ref());
+    // Identity Protection: a password sign-in was assessed when the password was checked; an
+    // SSO sign-in is assessed here; the answer to an MFA challenge is the same sign-in, so it
+    // carries only the user's standing risk.
+    let assessment = match (&r.risk, authn.mfa_at) {
+        (Some(x), _) => Ok(x.clone()),
+        (None, None) => {
+            crate::idprot::assess_sign_in(
+                s,
+                tenant,
+                user,
+                &crate::idprot::SignInFacts {
+                    ip: &log.ip,
+                    user_agent: &r.user_agent,
+                    password: None,
+                    at: r.at,
+                    cid: &r.cid,
+                },
+            )
+            .await
+        }
+        (None, Some(_)) => crate::idprot::standing(s, tenant, user.id).await,
+    };
+    let assessment = match assessment {
+        Ok(x) => x,
+        Err(e) => return fail(Fail::Unavailable(e.to_string()), &r.cid),
+    };
     // Conditional Access, after the first factor (the password, or the SSO session).
     let ca = match crate::ca::for_user(
         s,
@@ -566,15 +596,18 @@ async fn complete(
                 ..Default::default()
             },
             now: r.at,
-            sign_in_risk: castellan_core::policy::RiskLevel::None,
-            user_risk: castellan_core::policy::RiskLevel::None,
+            sign_in_risk: assessment.sign_in_risk,
+            user_risk: assessment.user_risk,
             platform,
             device: device_state,
         },
     )
     .await
     {
-        Ok(d) => d,
+        Ok(mut d) => {
+            d.risk = assessment.info;
+            d
+        }
         Err(e) => return fail(Fail::Unavailable(e.to_string()), &r.cid),
     };
     // A claims challenge (step-up) the session has not met yet asks for MFA like a policy does.
@@ -839,8 +872,10 @@ pub async fn authorize(
     let r = Req {
         cid,
         ip,
+        user_agent: crate::http::user_agent(&headers),
         origin: s.origins.for_host(host(&headers)),
         at: now(),
+        risk: None,
     };
     let session = match current_session(&s, &headers, a.tenant.as_ref(), r.at).await {
         Ok(x) => x,
@@ -917,8 +952,10 @@ async fn posted_form(
     let r = Req {
         cid,
         ip,
+        user_agent: crate::http::user_agent(headers),
         origin: s.origins.for_host(host(headers)),
         at: now(),
+        risk: None,
     };
     Ok((f, a, r))
 }
@@ -970,6 +1007,24 @@ pub async fn login(
     };
     match (outcome.result, outcome.user) {
         (Ok(()), Some(user)) => {
+            let assessed = crate::idprot::assess_sign_in(
+                &s,
+                &tenant,
+                &user,
+                &crate::idprot::SignInFacts {
+                    ip: &r.ip,
+                    user_agent: &r.user_agent,
+                    password: Some(&password),
+                    at: r.at,
+                    cid: &r.cid,
+                },
+            )
+            .await;
+            let mut r = r;
+            match assessed {
+                Ok(x) => r.risk = Some(x),
+                Err(e) => return fail(Fail::Unavailable(e.to_string()), &r.cid),
+            }
             signed_in(
                 &s,
                 &a,
@@ -996,6 +1051,11 @@ pub async fn login(
             )
         }
         (Err(e), user) => {
+            if let Err(x) =
+                crate::idprot::record_failure(&s, &tenant, &username, &r.ip, e.code, r.at).await
+            {
+                tracing::warn!(error = %x, "could not keep a failed sign-in for password-spray detection");
+            }
             let mut rec = attempt(&r, &tenant, &a.app, true).user(
                 Some(&username),
                 user.as_ref().map(|u| u.id),
@@ -1090,6 +1150,9 @@ pub async fn change_password(
     if new != get(&f, "confirm").unwrap_or("") {
         return again("The new passwords do not match.");
     }
+    if let Err(m) = crate::idprot::check_new_password(&s, &new) {
+        return again(&m);
+    }
     let tenant = match tenant_for(&s, &a, &username).await {
         Ok(Some(t)) => t,
         Ok(None) => return again("That account does not exist."),
@@ -1136,7 +1199,13 @@ pub async fn change_password(
     )
     .await
     {
-        Ok(u) => signed_in(&s, &a, &tenant, &u, false, &r, &headers).await,
+        Ok(u) => {
+            // A password change after proving the current password remediates user risk.
+            if let Err(e) = crate::idprot::remediate_password_change(&s, &tenant, &u, r.at).await {
+                return fail(Fail::Unavailable(e.to_string()), &r.cid);
+            }
+            signed_in(&s, &a, &tenant, &u, false, &r, &headers).await
+        }
         Err(castellan_core::DirectoryError::BadRequest(m)) => again(&m),
         Err(e) => fail(Fail::Unavailable(e.to_string()), &r.cid),
     }
@@ -1474,8 +1543,10 @@ pub async fn adminconsent(
     let r = Req {
         cid,
         ip,
+        user_agent: crate::http::user_agent(&headers),
         origin: s.origins.for_host(host(&headers)),
         at: now(),
+        risk: None,
     };
     match current_session(&s, &headers, a.tenant.as_ref(), r.at).await {
         Ok(Some((t, u, _))) => show_admin_consent(&s, &a, &t, &u, &headers).await,

@@ -154,6 +154,7 @@ async fn owes_mfa(
     g: &Grant,
     user: &User,
     ip: &str,
+    risk: &crate::idprot::Assessment,
     at: Timestamp,
 ) -> Option<AadstsError> {
     let client_id = g.attr("client_id").unwrap_or("");
@@ -176,8 +177,8 @@ async fn owes_mfa(
                 ..Default::default()
             },
             now: at,
-            sign_in_risk: castellan_core::policy::RiskLevel::None,
-            user_risk: castellan_core::policy::RiskLevel::None,
+            sign_in_risk: risk.sign_in_risk,
+            user_risk: risk.user_risk,
             platform: None,
             device: castellan_core::policy::DeviceState::None,
         },
@@ -187,7 +188,9 @@ async fn owes_mfa(
     d.error.filter(|e| e.code == 50076 || e.code == 50079)
 }
 
-/// Approves the device's sign-in for `user` and says so; logs the sign-in.
+/// Approves the device's sign-in for `user` and says so; logs the sign-in (with Identity
+/// Protection's verdict, when this step assessed one).
+#[allow(clippy::too_many_arguments)]
 async fn approve(
     s: &AppState,
     g: &Grant,
@@ -196,10 +199,11 @@ async fn approve(
     attempt: &Attempt,
     name: &str,
     cid: &str,
+    risk: Option<castellan_core::model::SignInRiskInfo>,
 ) -> Response {
     match ops::decide_device(s.store.as_ref(), g, Some((user, authn))).await {
         Ok(true) => {
-            log_user(s, attempt, user, name, None).await;
+            log_user(s, attempt, user, name, None, risk).await;
             pages::info(
                 "You're signed in",
                 &format!(
@@ -321,7 +325,7 @@ pub async fn submit(
             },
             _ => return unavailable_page(&cid),
         };
-        let attempt = device_attempt(&tenant, &g, &cid, &ip, at);
+        let attempt = device_attempt(&tenant, &g, &cid, &ip, &headers, at);
         return match castellan_core::ops::auth_methods::verify_totp_for_user(
             s.store.as_ref(),
             s.keys.as_ref(),
@@ -337,11 +341,11 @@ pub async fn submit(
                     auth_time: pw_at,
                     mfa_at: Some(at),
                 };
-                approve(&s, &g, &user, authn, &attempt, &name, &cid).await
+                approve(&s, &g, &user, authn, &attempt, &name, &cid, None).await
             }
             Ok(_) => {
                 let e = AadstsError::mfa_code_rejected();
-                log_user(&s, &attempt, &user, &name, Some(&e)).await;
+                log_user(&s, &attempt, &user, &name, Some(&e), None).await;
                 let fields = [("code", code.as_str()), ("csrf", csrf.as_str())];
                 with_csrf(
                     pages::mfa_challenge(
@@ -393,13 +397,31 @@ pub async fn submit(
             )
         }
     };
-    let attempt = device_attempt(&tenant, &g, &cid, &ip, at);
+    let attempt = device_attempt(&tenant, &g, &cid, &ip, &headers, at);
     match (outcome.result, outcome.user) {
         (Ok(()), Some(user)) => {
+            // Identity Protection: the password was proven here (the code redemption later
+            // carries the user's standing risk).
+            let assessed = crate::idprot::assess_sign_in(
+                &s,
+                &tenant,
+                &user,
+                &crate::idprot::SignInFacts {
+                    ip: &attempt.ip,
+                    user_agent: &attempt.user_agent,
+                    password: Some(&password),
+                    at,
+                    cid: &cid,
+                },
+            )
+            .await;
+            let Ok(assessed) = assessed else {
+                return unavailable_page(&cid);
+            };
             // Conditional Access may owe MFA (a browser sign-in): ask for the code first.
-            match owes_mfa(&s, &tenant, &g, &user, &ip, at).await {
+            match owes_mfa(&s, &tenant, &g, &user, &ip, &assessed, at).await {
                 Some(e) if e.code == 50079 => {
-                    log_user(&s, &attempt, &user, &name, Some(&e)).await;
+                    log_user(&s, &attempt, &user, &name, Some(&e), Some(assessed.info)).await;
                     let origin = s.origins.for_host(host(&headers));
                     pages::mfa_register(
                         &format!("{origin}/{}/mfa/setup", tenant.id),
@@ -429,10 +451,19 @@ pub async fn submit(
                         Err(_) => unavailable_page(&cid),
                     }
                 }
-                None => approve(&s, &g, &user, Authn::password(at), &attempt, &name, &cid).await,
+                None => {
+                    let authn = Authn::password(at);
+                    let risk = Some(assessed.info);
+                    approve(&s, &g, &user, authn, &attempt, &name, &cid, risk).await
+                }
             }
         }
         (Err(e), user) => {
+            if let Err(x) =
+                crate::idprot::record_failure(&s, &tenant, username, &attempt.ip, e.code, at).await
+            {
+                tracing::warn!(error = %x, "could not keep a failed sign-in for password-spray detection");
+            }
             let mut rec = attempt.user(
                 Some(username),
                 user.as_ref().map(|u| u.id),
@@ -461,6 +492,7 @@ async fn log_user(
     user: &User,
     app_name: &str,
     e: Option<&AadstsError>,
+    risk: Option<castellan_core::model::SignInRiskInfo>,
 ) {
     let mut rec = attempt.user(
         Some(&user.user_principal_name),
@@ -469,6 +501,9 @@ async fn log_user(
         None,
         e,
     );
+    if let Some(r) = risk {
+        rec.risk = r;
+    }
     rec.app_display_name = Some(app_name.to_string());
     s.signins.record(rec).await;
 }
@@ -482,11 +517,19 @@ fn unavailable_page(cid: &str) -> Response {
     )
 }
 
-fn device_attempt(tenant: &Tenant, g: &Grant, cid: &str, ip: &str, at: Timestamp) -> Attempt {
+fn device_attempt(
+    tenant: &Tenant,
+    g: &Grant,
+    cid: &str,
+    ip: &str,
+    headers: &HeaderMap,
+    at: Timestamp,
+) -> Attempt {
     Attempt {
         tenant_id: tenant.id,
         correlation_id: cid.to_string(),
         ip: ip.to_string(),
+        user_agent: crate::http::user_agent(headers),
         app_id: g.attr("client_id").unwrap_or("").to_string(),
         interactive: true,
         client_app_used: "Browser".into(),

@@ -158,6 +158,7 @@ async fn managed_identity_exchange(
         tenant_id: tenant.id,
         correlation_id: cid.to_string(),
         ip: ip.to_string(),
+        user_agent: String::new(),
         app_id: client_id.to_string(),
         interactive: false,
         client_app_used: "Mobile Apps and Desktop clients".into(),
@@ -386,6 +387,7 @@ pub async fn token(
                         tenant_id: tenant.id,
                         correlation_id: cid.clone(),
                         ip: ip.clone(),
+                        user_agent: crate::http::user_agent(&headers),
                         app_id: app.app_id.to_string(),
                         interactive: false,
                         client_app_used: "Mobile Apps and Desktop clients".into(),
@@ -410,6 +412,7 @@ pub async fn token(
         tenant_id: tenant.id,
         correlation_id: cid.clone(),
         ip: ip.clone(),
+        user_agent: crate::http::user_agent(&headers),
         app_id: client_id.clone().unwrap_or_default(),
         interactive: false,
         client_app_used: "Mobile Apps and Desktop clients".into(),
@@ -508,7 +511,48 @@ pub async fn token(
                 random_token(48),
             )
             .await;
-            ctx.respond_for(r, username.as_deref()).await
+            // Identity Protection: the password was proven (assess the sign-in), or a guess
+            // failed (kept for password-spray detection).
+            let assessed = match &r {
+                Ok(issued) => {
+                    let password = form.get("password").map(SecretText::new);
+                    let ua = crate::http::user_agent(&headers);
+                    match crate::idprot::assess_sign_in(
+                        &s,
+                        &tenant,
+                        &issued.user,
+                        &crate::idprot::SignInFacts {
+                            ip: &ip,
+                            user_agent: &ua,
+                            password: password.as_ref(),
+                            at,
+                            cid: &cid,
+                        },
+                    )
+                    .await
+                    {
+                        Ok(x) => Some(x),
+                        Err(e) => return unavailable(&e, &cid, at),
+                    }
+                }
+                Err(TokenError::Aadsts(e)) => {
+                    if let Err(x) = crate::idprot::record_failure(
+                        &s,
+                        &tenant,
+                        username.as_deref().unwrap_or(""),
+                        &ip,
+                        e.code,
+                        at,
+                    )
+                    .await
+                    {
+                        tracing::warn!(error = %x, "could not keep a failed sign-in for password-spray detection");
+                    }
+                    None
+                }
+                Err(TokenError::Store(_)) => None,
+            };
+            ctx.respond_for(r, username.as_deref(), assessed).await
         }
         "authorization_code" | "refresh_token" => {
             let Some(client_id) = client_id.filter(|c| !c.is_empty()) else {
@@ -664,7 +708,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     async fn respond(&self, r: Result<Issued, TokenError>) -> Response {
-        self.respond_for(r, None).await
+        self.respond_for(r, None, None).await
     }
 
     /// Renders the outcome of a user grant and logs it; `typed_upn` names the user in the
@@ -673,6 +717,7 @@ impl Ctx<'_> {
         &self,
         r: Result<Issued, TokenError>,
         typed_upn: Option<&str>,
+        assessed: Option<crate::idprot::Assessment>,
     ) -> Response {
         let r = match r {
             // A code was issued only after Conditional Access passed at authorize (MFA
@@ -709,6 +754,17 @@ impl Ctx<'_> {
                         }
                     };
                 let (device_state, platform) = crate::device_proof::ca_inputs(device.as_ref());
+                // Identity Protection: grants without a fresh password (refresh, device code,
+                // on-behalf-of) carry the user's standing risk.
+                let assessment = match assessed {
+                    Some(x) => x,
+                    None => {
+                        match crate::idprot::standing(self.s, self.tenant, issued.user.id).await {
+                            Ok(x) => x,
+                            Err(e) => return unavailable(&e, self.cid, self.at),
+                        }
+                    }
+                };
                 // Conditional Access, after the first factor and before any token leaves.
                 let ca = crate::ca::for_user(
                     self.s,
@@ -730,8 +786,8 @@ impl Ctx<'_> {
                             ..Default::default()
                         },
                         now: self.at,
-                        sign_in_risk: castellan_core::policy::RiskLevel::None,
-                        user_risk: castellan_core::policy::RiskLevel::None,
+                        sign_in_risk: assessment.sign_in_risk,
+                        user_risk: assessment.user_risk,
                         platform,
                         device: device_state,
                     },
@@ -739,7 +795,8 @@ impl Ctx<'_> {
                 .await;
                 match ca {
                     Err(e) => return unavailable(&e, self.cid, self.at),
-                    Ok(d) => {
+                    Ok(mut d) => {
+                        d.risk = assessment.info;
                         // A step-up request the session has not met is an MFA requirement,
                         // answered with the same claims so the client goes interactive.
                         let step_up_owed = self
