@@ -207,7 +207,7 @@ def _register_totp(demo, upn, pw):
     return secret
 
 
-def test_mfa_step_up_with_a_totp_code_in_the_auth_code_flow(demo, new_user, policies, sign_ins):
+def test_mfa_step_up_with_a_totp_code_in_the_auth_code_flow(demo, graph, new_user, policies, sign_ins):
     import time
     from browser import Page
     from test_mfa_setup import totp
@@ -250,6 +250,13 @@ def test_mfa_step_up_with_a_totp_code_in_the_auth_code_flow(demo, new_user, poli
     assert fresh.status_code == 200 and "Verify your identity" in fresh.text, "a new session must do MFA"
     replay = b2.submit(Page(fresh), action, otc=good_next)
     assert replay.status_code == 200 and "500121" in replay.text
+    # The log says the sign-ins did MFA, so an impact replay of an MFA policy over them counts
+    # them as already satisfied (not as challenges).
+    assert sign_ins(f"userId eq '{uid}' and authenticationRequirement eq 'multiFactorAuthentication'")
+    draft = user_policy("Draft: MFA for this user", uid, ["mfa"], state="enabledForReportingButNotEnforced")
+    rep = graph.post(f"{BASE}/replay", {"policy": draft, "days": 1})
+    assert rep.status_code == 200, rep.text
+    assert rep.json()["satisfied"] >= 2, rep.json()
     recs = sign_ins(f"userId eq '{uid}' and status/errorCode eq 50076")
     assert recs and recs[0]["appliedConditionalAccessPolicies"]
 

@@ -57,9 +57,9 @@ def test_after_registering_the_user_signs_in_and_ropc_is_blocked(demo, new_user,
     r = sign_in(Browser(), flow["auth_uri"], upn, pw)
     assert r.status_code == 302, r.text[:1500]
     assert "access_token" in app.acquire_token_by_auth_code_flow(flow, redirect_params(r))
-    # ROPC is legacy authentication under security defaults: MSAL gets AADSTS53003.
+    # ROPC is legacy authentication under security defaults: AADSTS530035 (BlockedBySecurityDefaults).
     res = ropc(demo, upn, pw)
-    assert 53003 in res.get("error_codes", []), res
+    assert 530035 in res.get("error_codes", []), res
     assert "Security defaults: block legacy authentication" in res["error_description"]
 
 

@@ -201,6 +201,10 @@ impl AadstsError {
     pub fn blocked_by_conditional_access(policies: &str) -> Self {
         aadsts!(53003, InteractionRequired, "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance. Blocking policies: {policies}. An administrator can exclude the user or application, or change the policy's conditions.")
     }
+    /// 530035: blocked by security defaults (legacy authentication).
+    pub fn blocked_by_security_defaults(policies: &str) -> Self {
+        aadsts!(530035, InteractionRequired, "Access has been blocked by security defaults: the request uses legacy authentication (here: the resource owner password credentials grant). Blocking policy: {policies}. Use an interactive or device-code sign-in, or an administrator can turn security defaults off and use Conditional Access instead.")
+    }
     /// 53000: a Conditional Access policy requires a compliant device.
     pub fn device_not_compliant(policies: &str) -> Self {
         aadsts!(53000, InteractionRequired, "Device is not in required device state: compliant. Conditional Access policy requires a compliant device, and the device is not compliant. The user must enroll their device with an approved MDM provider. Policies: {policies}.")

@@ -270,6 +270,19 @@ pub struct SignIn {
     pub device: Option<SignInDevice>,
 }
 
+/// Graph's `authenticationRequirement` of a sign-in that did multifactor authentication (the
+/// others are `singleFactorAuthentication`).
+pub const MFA_AUTHENTICATION_REQUIREMENT: &str = "multiFactorAuthentication";
+
+impl SignIn {
+    /// Records that the session behind this sign-in did multifactor authentication.
+    pub fn note_authn(&mut self, authn: &crate::flow::Authn) {
+        if authn.mfa_at.is_some() {
+            self.authentication_requirement = MFA_AUTHENTICATION_REQUIREMENT.into();
+        }
+    }
+}
+
 /// The device of a sign-in (Graph `deviceDetail`), as it was at sign-in time.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SignInDevice {

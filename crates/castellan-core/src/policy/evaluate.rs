@@ -623,7 +623,8 @@ impl<'p> Evaluation<'p> {
     /// The AADSTS code the token service answers, `None` when allowed:
     /// block 53003; re-authentication for sign-in frequency 70043; MFA 50076 (50079 when the
     /// user has no method registered yet); compliant device 53000; hybrid join 53001; approved
-    /// or protected client app 53002; password change 50142.
+    /// or protected client app 53002; password change 50142; a block by security defaults
+    /// alone 530035 (BlockedBySecurityDefaults).
     ///
     /// 50142 (Entra's "PasswordChangeRequiredConditionalAccess") is from Microsoft's AADSTS
     /// list as remembered; it is *not* in `shared/reference/entra-wire.md` and is unconfirmed.
@@ -632,6 +633,13 @@ impl<'p> Evaluation<'p> {
     pub fn aadsts_code(&self) -> Option<u32> {
         match &self.outcome {
             Outcome::Allow => None,
+            Outcome::Block { policies }
+                if policies
+                    .iter()
+                    .all(|p| p.id == super::security_defaults::LEGACY_BLOCK_POLICY_ID) =>
+            {
+                Some(530035)
+            }
             Outcome::Block { .. } => Some(53003),
             Outcome::RequireControls { next, .. } => Some(code_for(*next, self.mfa_registered)),
         }
@@ -647,6 +655,14 @@ impl<'p> Evaluation<'p> {
         };
         match &self.outcome {
             Outcome::Allow => None,
+            // Security defaults' own block has its own code (Entra's BlockedBySecurityDefaults).
+            Outcome::Block { policies }
+                if policies
+                    .iter()
+                    .all(|p| p.id == super::security_defaults::LEGACY_BLOCK_POLICY_ID) =>
+            {
+                Some(AadstsError::blocked_by_security_defaults(&names(policies)))
+            }
             Outcome::Block { policies } => {
                 Some(AadstsError::blocked_by_conditional_access(&names(policies)))
             }

@@ -9,10 +9,11 @@
 //!   (`PRIVILEGED_ROLES`, the list of the "Security defaults" article) must do MFA at every
 //!   sign-in, to every resource (AADSTS50076; 50079 when they have no authenticator app yet);
 //! - **legacy authentication blocked**: sign-ins of client app type `exchangeActiveSync` or
-//!   `other` are blocked (AADSTS53003, naming the policy). Castellan's only legacy-style grant is
-//!   the resource owner password credentials grant (ROPC), in which the client handles the
-//!   password and no interactive step is possible: under security defaults the token endpoint
-//!   evaluates ROPC as `other` (`LEGACY_CLIENT_APP_TYPE`), so it is blocked.
+//!   `other` are blocked (AADSTS530035 BlockedBySecurityDefaults, naming the policy).
+//!   Castellan's only legacy-style grant is the resource owner password credentials grant
+//!   (ROPC), in which the client handles the password and no interactive step is possible:
+//!   under security defaults the token endpoint evaluates ROPC as `other`
+//!   (`LEGACY_CLIENT_APP_TYPE`), so it is blocked.
 //!
 //! The third rule, **MFA registration required**, is not a grant control: an *interactive*
 //! (browser) sign-in of a user without a registered authenticator app is sent to register
@@ -352,7 +353,7 @@ mod tests {
         for t in [ClientAppType::Other, ClientAppType::ExchangeActiveSync] {
             for roles in [vec![], vec![uuid::Uuid::from_u128(GLOBAL_ADMIN)]] {
                 let (code, results, _) = eval(&roles, t, true, true);
-                assert_eq!(code, Some(53003), "{t} {roles:?}");
+                assert_eq!(code, Some(530035), "{t} {roles:?}");
                 assert!(results.contains(&(LEGACY_BLOCK_POLICY_ID, PolicyResult::Failure)));
             }
         }

@@ -283,7 +283,7 @@ async fn security_defaults_scenario() {
     let (st, e) = ropc(&p.origin, &p.ca, tid, public, alex, alex_pw).await;
     assert_eq!(
         (st, e["error_codes"][0].as_u64()),
-        (400, Some(53003)),
+        (400, Some(530035)),
         "{e}"
     );
     assert!(e["error_description"]
@@ -302,13 +302,13 @@ async fn security_defaults_scenario() {
     .await;
     assert_eq!(
         (st, e["error_codes"][0].as_u64()),
-        (400, Some(53003)),
+        (400, Some(530035)),
         "{e}"
     );
     let rec = sign_ins_of(&g, alex)
         .await
         .into_iter()
-        .find(|s| s["status"]["errorCode"] == 53003)
+        .find(|s| s["status"]["errorCode"] == 530035)
         .expect("the refused ROPC sign-in is logged");
     assert_eq!(rec["conditionalAccessStatus"], "failure");
     let applied = rec["appliedConditionalAccessPolicies"].as_array().unwrap();
@@ -357,7 +357,7 @@ async fn security_defaults_scenario() {
             json!({"userId": alex, "clientAppType": "other"}),
         )
         .await;
-    assert_eq!(v["errorCode"], 53003, "{v}");
+    assert_eq!(v["errorCode"], 530035, "{v}");
     let (_, v) = g
         .post(
             "/identity/conditionalAccess/evaluate",

@@ -641,12 +641,26 @@ async fn replay(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Res
         }
         if users.get(&uid).is_some_and(Option::is_some) {
             let ip: Option<std::net::IpAddr> = rec.ip_address.parse().ok();
-            kept.push((rec, uid, ip, p::resolve_location(&locations, ip, None)));
+            let country = rec.location.country_or_region.as_deref();
+            kept.push((rec, uid, ip, p::resolve_location(&locations, ip, country)));
         }
     }
     let app = |x: &str| {
         castellan_core::AppId::parse(x)
             .unwrap_or_else(|| castellan_core::AppId::from_uuid(uuid::Uuid::nil()))
+    };
+    // What the record says the sign-in had: its risk, its proven device, its MFA.
+    let level = |x: &str| p::RiskLevel::parse(x).unwrap_or(p::RiskLevel::None);
+    let device_of = |d: Option<&castellan_core::model::SignInDevice>| match d {
+        Some(d) => p::DeviceState::Registered {
+            is_compliant: d.is_compliant,
+            trust_type: match d.trust_type.as_str() {
+                "AzureAd" => p::DeviceTrustType::AzureAd,
+                "ServerAd" => p::DeviceTrustType::ServerAd,
+                _ => p::DeviceTrustType::Workplace,
+            },
+        },
+        None => p::DeviceState::None,
     };
     let inputs: Vec<r::ReplayInput<'_>> = kept
         .iter()
@@ -666,7 +680,7 @@ async fn replay(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Res
                         is_guest: u.user_type == castellan_core::model::UserType::Guest,
                         groups,
                         roles,
-                        risk: p::RiskLevel::None,
+                        risk: level(&rec.risk.aggregated),
                         mfa_registered: *mfa,
                     }),
                     client_app_id: app(&rec.app_id),
@@ -675,10 +689,13 @@ async fn replay(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Res
                     ip: *ip,
                     location: facts,
                     platform: None,
-                    device: p::DeviceState::None,
-                    sign_in_risk: p::RiskLevel::None,
+                    device: device_of(rec.device.as_ref()),
+                    sign_in_risk: level(&rec.risk.during_sign_in),
                     satisfied: p::Satisfied {
                         password_at: Some(rec.created),
+                        mfa_at: (rec.authentication_requirement
+                            == castellan_core::model::MFA_AUTHENTICATION_REQUIREMENT)
+                            .then_some(rec.created),
                         ..Default::default()
                     },
                     now: rec.created,

@@ -759,6 +759,7 @@ async fn complete(
         None,
     );
     rec.app_display_name = Some(app.display_name.clone());
+    rec.note_authn(&authn);
     ca.annotate(&mut rec);
     crate::device_proof::annotate(device.as_ref(), &mut rec);
     s.signins.record(rec).await;

@@ -203,7 +203,7 @@ async fn approve(
 ) -> Response {
     match ops::decide_device(s.store.as_ref(), g, Some((user, authn))).await {
         Ok(true) => {
-            log_user(s, attempt, user, name, None, risk).await;
+            log_user(s, attempt, user, name, None, risk, Some(&authn)).await;
             pages::info(
                 "You're signed in",
                 &format!(
@@ -345,7 +345,7 @@ pub async fn submit(
             }
             Ok(_) => {
                 let e = AadstsError::mfa_code_rejected();
-                log_user(&s, &attempt, &user, &name, Some(&e), None).await;
+                log_user(&s, &attempt, &user, &name, Some(&e), None, None).await;
                 let fields = [("code", code.as_str()), ("csrf", csrf.as_str())];
                 with_csrf(
                     pages::mfa_challenge(
@@ -421,7 +421,16 @@ pub async fn submit(
             // Conditional Access may owe MFA (a browser sign-in): ask for the code first.
             match owes_mfa(&s, &tenant, &g, &user, &ip, &assessed, at).await {
                 Some(e) if e.code == 50079 => {
-                    log_user(&s, &attempt, &user, &name, Some(&e), Some(assessed.info)).await;
+                    log_user(
+                        &s,
+                        &attempt,
+                        &user,
+                        &name,
+                        Some(&e),
+                        Some(assessed.info),
+                        None,
+                    )
+                    .await;
                     let origin = s.origins.for_host(host(&headers));
                     pages::mfa_register(
                         &format!("{origin}/{}/mfa/setup", tenant.id),
@@ -493,6 +502,7 @@ async fn log_user(
     app_name: &str,
     e: Option<&AadstsError>,
     risk: Option<castellan_core::model::SignInRiskInfo>,
+    authn: Option<&Authn>,
 ) {
     let mut rec = attempt.user(
         Some(&user.user_principal_name),
@@ -503,6 +513,9 @@ async fn log_user(
     );
     if let Some(r) = risk {
         rec.risk = r;
+    }
+    if let Some(a) = authn {
+        rec.note_authn(a);
     }
     rec.app_display_name = Some(app_name.to_string());
     s.signins.record(rec).await;

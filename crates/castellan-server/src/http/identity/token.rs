@@ -872,6 +872,7 @@ impl Ctx<'_> {
                         Some(&issued.tokens.access.aud),
                         None,
                     );
+                    rec.note_authn(&issued.authn);
                     ca.annotate(&mut rec);
                     crate::device_proof::annotate(device.as_ref(), &mut rec);
                     self.s.signins.record(rec).await;
