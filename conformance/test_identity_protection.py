@@ -138,15 +138,29 @@ def test_sign_in_page_travel_block_then_a_password_change_refuses_a_leaked_passw
 
 def test_device_login_page_is_assessed(demo, graph, new_user, sign_ins):
     upn, pw, uid = new_user()
-    app = msal.PublicClientApplication(demo["public_client"]["app_id"], authority=demo["authority"], instance_discovery=False)
-    flow = app.initiate_device_flow(scopes=["User.Read"])
-    assert "user_code" in flow, flow
-    b = browser_from("10.66.4.4")
-    r = b.open(f"{demo['origin']}/devicelogin")
-    r = b.submit(Page(r), demo["origin"] + "/devicelogin", code=flow["user_code"].lower())
-    r = b.submit(Page(r), demo["origin"] + "/devicelogin", username=upn, password=pw)
-    assert "You have signed in to" in r.text, r.text[:1000]
-    d = graph.get("/identityProtection/riskDetections", params={"$filter": f"userId eq '{uid}'"}).json()["value"]
-    assert [(x["riskEventType"], x["ipAddress"]) for x in d] == [("anonymizedIPAddress", "10.66.4.4")]
-    recs = sign_ins(f"userPrincipalName eq '{upn}'")
-    assert recs[0]["riskLevelDuringSignIn"] == "medium" and recs[0]["riskEventTypes_v2"] == ["anonymizedIPAddress"], recs
+    # A policy blocks medium sign-in risk for this user; the device's own token request has
+    # no password to assess, so it must carry the page's verdict.
+    p = graph.post(f"{BASE}/policies", {
+        "displayName": f"Block medium sign-in risk {uid[:8]}", "state": "enabled",
+        "conditions": {"users": {"includeUsers": [uid]}, "applications": {"includeApplications": ["All"]},
+                       "clientAppTypes": ["all"], "signInRiskLevels": ["medium", "high"]},
+        "grantControls": {"operator": "OR", "builtInControls": ["block"]}})
+    assert p.status_code == 201, p.text
+    try:
+        app = msal.PublicClientApplication(demo["public_client"]["app_id"], authority=demo["authority"], instance_discovery=False)
+        flow = app.initiate_device_flow(scopes=["User.Read"])
+        assert "user_code" in flow, flow
+        b = browser_from("10.66.4.4")
+        r = b.open(f"{demo['origin']}/devicelogin")
+        r = b.submit(Page(r), demo["origin"] + "/devicelogin", code=flow["user_code"].lower())
+        r = b.submit(Page(r), demo["origin"] + "/devicelogin", username=upn, password=pw)
+        assert "You have signed in to" in r.text, r.text[:1000]
+        d = graph.get("/identityProtection/riskDetections", params={"$filter": f"userId eq '{uid}'"}).json()["value"]
+        assert [(x["riskEventType"], x["ipAddress"]) for x in d] == [("anonymizedIPAddress", "10.66.4.4")]
+        recs = sign_ins(f"userPrincipalName eq '{upn}'")
+        assert recs[0]["riskLevelDuringSignIn"] == "medium" and recs[0]["riskEventTypes_v2"] == ["anonymizedIPAddress"], recs
+        # The device's poll (from loopback, no detection of its own) is refused for that risk.
+        result = app.acquire_token_by_device_flow(flow)
+        assert "access_token" not in result and 53003 in result.get("error_codes", []), result
+    finally:
+        graph.delete(f"{BASE}/policies/{p.json()['id']}")

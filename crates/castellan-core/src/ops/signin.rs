@@ -409,6 +409,10 @@ pub struct Issued {
     pub refresh_token: Option<String>,
     /// How and when the user authenticated (`auth_time`, `amr`, Conditional Access).
     pub authn: Authn,
+    /// The sign-in risk Identity Protection assessed where the user proved the first factor,
+    /// when that was not this request (the device-login page: attribute `sign_in_risk` of the
+    /// device authorization), as Graph's level word.
+    pub carried_sign_in_risk: Option<String>,
 }
 
 /// Issues a signed-in user's tokens and, with `offline_access`, stores the refresh token in
@@ -459,6 +463,7 @@ pub(crate) async fn finish(
         app,
         refresh_token,
         authn,
+        carried_sign_in_risk: None,
     })
 }
 
@@ -875,7 +880,8 @@ pub async fn poll_device(
             let user = load_user(store, tenant, Some(user_id)).await?;
             let authn = authn_of(&g, now);
             let family = (g.handle.clone(), now, false);
-            finish(
+            let carried = g.attr("sign_in_risk").map(str::to_string);
+            let mut issued = finish(
                 store,
                 tenant,
                 app,
@@ -890,7 +896,9 @@ pub async fn poll_device(
                 uti,
                 new_refresh,
             )
-            .await
+            .await?;
+            issued.carried_sign_in_risk = carried;
+            Ok(issued)
         }
     }
 }

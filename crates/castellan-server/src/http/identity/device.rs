@@ -418,6 +418,9 @@ pub async fn submit(
             let Ok(assessed) = assessed else {
                 return unavailable_page(&cid);
             };
+            // The device's token request carries this sign-in's risk (the poll has no password).
+            let mut risky = g.clone();
+            risky.set("sign_in_risk", assessed.sign_in_risk.as_str());
             // Conditional Access may owe MFA (a browser sign-in): ask for the code first.
             match owes_mfa(&s, &tenant, &g, &user, &ip, &assessed, at).await {
                 Some(e) if e.code == 50079 => {
@@ -439,7 +442,7 @@ pub async fn submit(
                     )
                 }
                 Some(_) => {
-                    let mut next = g.clone();
+                    let mut next = risky.clone();
                     next.set("pw_user", user.id.to_string());
                     next.set("pw_at", at.millis().to_string());
                     match s.store.update_grant(GrantState::Pending, &next).await {
@@ -463,7 +466,7 @@ pub async fn submit(
                 None => {
                     let authn = Authn::password(at);
                     let risk = Some(assessed.info);
-                    approve(&s, &g, &user, authn, &attempt, &name, &cid, risk).await
+                    approve(&s, &risky, &user, authn, &attempt, &name, &cid, risk).await
                 }
             }
         }

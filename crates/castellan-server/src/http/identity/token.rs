@@ -756,7 +756,7 @@ impl Ctx<'_> {
                 let (device_state, platform) = crate::device_proof::ca_inputs(device.as_ref());
                 // Identity Protection: grants without a fresh password (refresh, device code,
                 // on-behalf-of) carry the user's standing risk.
-                let assessment = match assessed {
+                let mut assessment = match assessed {
                     Some(x) => x,
                     None => {
                         match crate::idprot::standing(self.s, self.tenant, issued.user.id).await {
@@ -765,6 +765,15 @@ impl Ctx<'_> {
                         }
                     }
                 };
+                // A device code carries the risk assessed at the device-login page.
+                if let Some(level) = issued
+                    .carried_sign_in_risk
+                    .as_deref()
+                    .and_then(castellan_core::policy::RiskLevel::parse)
+                {
+                    assessment.sign_in_risk = level;
+                    assessment.info.during_sign_in = level.as_str().into();
+                }
                 // Conditional Access, after the first factor and before any token leaves.
                 let ca = crate::ca::for_user(
                     self.s,
