@@ -252,9 +252,9 @@ pub struct SignIn {
     pub additional_details: String,
     /// The request's correlation id.
     pub correlation_id: String,
-    /// `singleFactorAuthentication` (no MFA yet).
+    /// `singleFactorAuthentication`, or `multiFactorAuthentication` once the session did MFA.
     pub authentication_requirement: String,
-    /// `notApplied` until Conditional Access lands.
+    /// `conditionalAccessStatus`: `success`, `failure` or `notApplied`.
     pub conditional_access_status: String,
     /// Graph's `appliedConditionalAccessPolicies`: every policy evaluated for the sign-in.
     pub applied_policies: Vec<AppliedPolicy>,
