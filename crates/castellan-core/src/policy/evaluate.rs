@@ -631,18 +631,7 @@ impl<'p> Evaluation<'p> {
     /// Entra's distinct code for `compliantApplication`, if it has one, is not in the
     /// reference either; 53002 (approved app) is used for both.
     pub fn aadsts_code(&self) -> Option<u32> {
-        match &self.outcome {
-            Outcome::Allow => None,
-            Outcome::Block { policies }
-                if policies
-                    .iter()
-                    .all(|p| p.id == super::security_defaults::LEGACY_BLOCK_POLICY_ID) =>
-            {
-                Some(530035)
-            }
-            Outcome::Block { .. } => Some(53003),
-            Outcome::RequireControls { next, .. } => Some(code_for(*next, self.mfa_registered)),
-        }
+        self.aadsts_error().map(|e| e.code)
     }
 
     /// The token-service error for a sign-in that is not allowed, naming the policies.
@@ -691,19 +680,6 @@ impl<'p> Evaluation<'p> {
     /// The verdict for one policy by id.
     pub fn policy(&self, id: ObjectId) -> Option<&PolicyEvaluation<'p>> {
         self.policies.iter().find(|p| p.policy.id == id)
-    }
-}
-
-const fn code_for(c: Control, mfa_registered: bool) -> u32 {
-    match c {
-        Control::Block => 53003,
-        Control::Reauthentication => 70043,
-        Control::Mfa | Control::AuthenticationStrength if mfa_registered => 50076,
-        Control::Mfa | Control::AuthenticationStrength => 50079,
-        Control::CompliantDevice => 53000,
-        Control::DomainJoinedDevice => 53001,
-        Control::ApprovedApplication | Control::CompliantApplication => 53002,
-        Control::PasswordChange => 50142,
     }
 }
 

@@ -478,3 +478,16 @@ pub struct ConditionalAccessPolicy {
     /// `sessionControls`.
     pub session_controls: Option<SessionControls>,
 }
+
+impl ConditionalAccessPolicy {
+    /// Whether the policy names the named location `id` (included or excluded): such a
+    /// location cannot be deleted.
+    pub fn uses_location(&self, id: ObjectId) -> bool {
+        self.conditions.locations.as_ref().is_some_and(|l| {
+            l.include_locations
+                .iter()
+                .chain(&l.exclude_locations)
+                .any(|r| *r == LocationRef::Id(id))
+        })
+    }
+}

@@ -21,8 +21,10 @@ use std::collections::BTreeMap;
 use crate::ids::ObjectId;
 use crate::model::SignIn;
 
-use super::evaluate::{ControlSet, NotApplied, PolicyResult, PolicySet, SignInContext};
-use super::model::{ClientAppType, ConditionalAccessPolicy, PolicyState};
+use super::evaluate::{
+    ControlSet, DeviceState, DeviceTrustType, NotApplied, PolicyResult, PolicySet, SignInContext,
+};
+use super::model::{ClientAppType, ConditionalAccessPolicy, PolicyState, RiskLevel};
 
 /// The most records one replay evaluates; older records beyond it are not read.
 pub const MAX_RECORDS: usize = 10_000;
@@ -168,6 +170,41 @@ pub fn replayable(r: &SignIn) -> bool {
     !r.is_service_principal
         && r.user_id.is_some()
         && (r.error_code == 0 || r.conditional_access_status == "failure")
+}
+
+/// What a logged sign-in says it had, as evaluation facts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recorded<'a> {
+    /// `riskLevelDuringSignIn`.
+    pub sign_in_risk: RiskLevel,
+    /// `riskLevelAggregated` (the user's risk then).
+    pub user_risk: RiskLevel,
+    /// `deviceDetail`: the device the sign-in proved.
+    pub device: DeviceState,
+    /// GeoIP's country (`location.countryOrRegion`).
+    pub country: Option<&'a str>,
+    /// The session had done multifactor authentication (`authenticationRequirement`).
+    pub mfa_done: bool,
+}
+
+/// Reads a logged sign-in's facts back (unknown words count as none: no risk, a registered
+/// personal device).
+pub fn recorded(r: &SignIn) -> Recorded<'_> {
+    let level = |x: &str| RiskLevel::parse(x).unwrap_or(RiskLevel::None);
+    Recorded {
+        sign_in_risk: level(&r.risk.during_sign_in),
+        user_risk: level(&r.risk.aggregated),
+        device: match &r.device {
+            Some(d) => DeviceState::Registered {
+                is_compliant: d.is_compliant,
+                trust_type: DeviceTrustType::parse(&d.trust_type)
+                    .unwrap_or(DeviceTrustType::Workplace),
+            },
+            None => DeviceState::None,
+        },
+        country: r.location.country_or_region.as_deref(),
+        mfa_done: r.authentication_requirement == crate::model::MFA_AUTHENTICATION_REQUIREMENT,
+    }
 }
 
 #[cfg(test)]
@@ -422,6 +459,55 @@ mod tests {
             risk: crate::model::SignInRiskInfo::default(),
         };
         assert!(replayable(&base));
+        // A plain record has no risk, no device, no country and no MFA.
+        let none = recorded(&base);
+        assert_eq!(
+            (
+                none.sign_in_risk,
+                none.user_risk,
+                none.device,
+                none.country,
+                none.mfa_done
+            ),
+            (
+                RiskLevel::None,
+                RiskLevel::None,
+                DeviceState::None,
+                None,
+                false
+            )
+        );
+        // What a full record says is read back.
+        let full = SignIn {
+            authentication_requirement: crate::model::MFA_AUTHENTICATION_REQUIREMENT.into(),
+            device: Some(crate::model::SignInDevice {
+                trust_type: "ServerAd".into(),
+                is_compliant: true,
+                ..Default::default()
+            }),
+            location: crate::model::SignInLocation {
+                country_or_region: Some("NZ".into()),
+                ..Default::default()
+            },
+            risk: crate::model::SignInRiskInfo {
+                during_sign_in: "high".into(),
+                aggregated: "medium".into(),
+                ..Default::default()
+            },
+            ..base.clone()
+        };
+        let r = recorded(&full);
+        assert_eq!(
+            (r.sign_in_risk, r.user_risk, r.country, r.mfa_done),
+            (RiskLevel::High, RiskLevel::Medium, Some("NZ"), true)
+        );
+        assert_eq!(
+            r.device,
+            DeviceState::Registered {
+                is_compliant: true,
+                trust_type: DeviceTrustType::ServerAd
+            }
+        );
         let ca_refused = SignIn {
             error_code: 53003,
             conditional_access_status: "failure".into(),

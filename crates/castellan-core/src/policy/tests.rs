@@ -1881,3 +1881,21 @@ proptest! {
         let _ = validate(&p);
     }
 }
+
+#[test]
+fn a_policy_uses_a_named_location_it_includes_or_excludes_only() {
+    let loc = oid(900);
+    let with = |inc: Vec<LocationRef>, exc: Vec<LocationRef>| {
+        let mut p = pol(1);
+        p.conditions.locations = Some(LocationsCondition {
+            include_locations: inc,
+            exclude_locations: exc,
+        });
+        p
+    };
+    assert!(with(vec![LocationRef::Id(loc)], vec![]).uses_location(loc));
+    assert!(with(vec![LocationRef::All], vec![LocationRef::Id(loc)]).uses_location(loc));
+    assert!(!with(vec![LocationRef::All], vec![LocationRef::AllTrusted]).uses_location(loc));
+    assert!(!with(vec![LocationRef::Id(oid(901))], vec![]).uses_location(loc));
+    assert!(!pol(1).uses_location(loc));
+}

@@ -313,10 +313,15 @@ async fn delete_location(
     let all = docs(&s, &c, PolicyDocumentKind::NamedLocation).await?;
     let d = find(&c, &all, &id)?;
     let policies = docs(&s, &c, PolicyDocumentKind::ConditionalAccessPolicy).await?;
-    let needle = d.id.to_string();
+    // Stored documents are what `render_policy` wrote, so they parse.
     let used: Vec<String> = policies
         .iter()
-        .filter(|p| p.document.contains(&needle))
+        .filter(|p| {
+            serde_json::from_str::<Value>(&p.document)
+                .ok()
+                .and_then(|v| w::parse_policy(&v, p.id).ok())
+                .is_some_and(|policy| policy.uses_location(d.id))
+        })
         .map(|p| format!("'{}'", p.display_name))
         .collect();
     let mut ent = OsEntropy;
@@ -641,26 +646,13 @@ async fn replay(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Res
         }
         if users.get(&uid).is_some_and(Option::is_some) {
             let ip: Option<std::net::IpAddr> = rec.ip_address.parse().ok();
-            let country = rec.location.country_or_region.as_deref();
+            let country = r::recorded(rec).country;
             kept.push((rec, uid, ip, p::resolve_location(&locations, ip, country)));
         }
     }
     let app = |x: &str| {
         castellan_core::AppId::parse(x)
             .unwrap_or_else(|| castellan_core::AppId::from_uuid(uuid::Uuid::nil()))
-    };
-    // What the record says the sign-in had: its risk, its proven device, its MFA.
-    let level = |x: &str| p::RiskLevel::parse(x).unwrap_or(p::RiskLevel::None);
-    let device_of = |d: Option<&castellan_core::model::SignInDevice>| match d {
-        Some(d) => p::DeviceState::Registered {
-            is_compliant: d.is_compliant,
-            trust_type: match d.trust_type.as_str() {
-                "AzureAd" => p::DeviceTrustType::AzureAd,
-                "ServerAd" => p::DeviceTrustType::ServerAd,
-                _ => p::DeviceTrustType::Workplace,
-            },
-        },
-        None => p::DeviceState::None,
     };
     let inputs: Vec<r::ReplayInput<'_>> = kept
         .iter()
@@ -671,6 +663,7 @@ async fn replay(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Res
                 roles,
                 mfa_registered: mfa,
             } = users.get(uid)?.as_ref()?;
+            let had = r::recorded(rec);
             Some(r::ReplayInput {
                 sign_in_id: rec.id,
                 user_principal_name: &u.user_principal_name,
@@ -680,7 +673,7 @@ async fn replay(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Res
                         is_guest: u.user_type == castellan_core::model::UserType::Guest,
                         groups,
                         roles,
-                        risk: level(&rec.risk.aggregated),
+                        risk: had.user_risk,
                         mfa_registered: *mfa,
                     }),
                     client_app_id: app(&rec.app_id),
@@ -689,13 +682,11 @@ async fn replay(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Res
                     ip: *ip,
                     location: facts,
                     platform: None,
-                    device: device_of(rec.device.as_ref()),
-                    sign_in_risk: level(&rec.risk.during_sign_in),
+                    device: had.device,
+                    sign_in_risk: had.sign_in_risk,
                     satisfied: p::Satisfied {
                         password_at: Some(rec.created),
-                        mfa_at: (rec.authentication_requirement
-                            == castellan_core::model::MFA_AUTHENTICATION_REQUIREMENT)
-                            .then_some(rec.created),
+                        mfa_at: had.mfa_done.then_some(rec.created),
                         ..Default::default()
                     },
                     now: rec.created,
