@@ -29,9 +29,19 @@ pub struct Decision {
     pub reasons: Vec<String>,
     /// Identity Protection's verdict on the sign-in (set by the caller that assessed it).
     pub risk: castellan_core::model::SignInRiskInfo,
+    /// The ids of the policies behind `error` (the ones blocking, or owed controls).
+    pub deciding: Vec<String>,
 }
 
 impl Decision {
+    /// No policy applied (none to evaluate, or an earlier decision stands).
+    pub fn not_applied() -> Self {
+        Self {
+            status: "notApplied".into(),
+            ..Self::default()
+        }
+    }
+
     /// Copies the decision into a sign-in record.
     pub fn annotate(&self, rec: &mut SignIn) {
         rec.conditional_access_status = self.status.clone();
@@ -103,7 +113,15 @@ pub async fn load(
 }
 
 fn decision(e: &Evaluation<'_>) -> Decision {
+    let deciding = match &e.outcome {
+        castellan_core::policy::Outcome::Allow => vec![],
+        castellan_core::policy::Outcome::Block { policies }
+        | castellan_core::policy::Outcome::RequireControls { policies, .. } => {
+            policies.iter().map(|p| p.id.to_string()).collect()
+        }
+    };
     Decision {
+        deciding,
         reasons: e
             .policies
             .iter()
@@ -186,13 +204,7 @@ pub async fn for_user(
 ) -> Result<Decision, StoreError> {
     let (set, locations) = load(s, tenant).await?;
     if set.is_empty() {
-        return Ok(Decision {
-            error: None,
-            status: "notApplied".into(),
-            applied: vec![],
-            reasons: vec![],
-            risk: Default::default(),
-        });
+        return Ok(Decision::not_applied());
     }
     let (groups, roles) =
         castellan_core::ops::conditional_access::user_facts(s.store.as_ref(), tenant, user.id)
@@ -242,13 +254,7 @@ pub async fn for_workload(
 ) -> Result<Decision, StoreError> {
     let (set, locations) = load(s, tenant).await?;
     if set.is_empty() {
-        return Ok(Decision {
-            error: None,
-            status: "notApplied".into(),
-            applied: vec![],
-            reasons: vec![],
-            risk: Default::default(),
-        });
+        return Ok(Decision::not_applied());
     }
     let country = s.protection.locate(ip).country_or_region;
     let ip: Option<IpAddr> = ip.parse().ok();

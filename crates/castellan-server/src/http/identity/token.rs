@@ -722,14 +722,9 @@ impl Ctx<'_> {
         let r = match r {
             // A code was issued only after Conditional Access passed at authorize (MFA
             // included); redeeming it inherits that decision, as in Entra.
-            Ok(issued) if self.attempt.details == "authorization_code" => Ok((
-                issued,
-                crate::ca::Decision {
-                    status: "notApplied".into(),
-                    ..Default::default()
-                },
-                None,
-            )),
+            Ok(issued) if self.attempt.details == "authorization_code" => {
+                Ok((issued, crate::ca::Decision::not_applied(), None))
+            }
             Ok(issued) => {
                 // The device, when the request proves one; a presented assertion that fails
                 // refuses the request.
@@ -833,14 +828,9 @@ impl Ctx<'_> {
                             self.s.signins.record(rec).await;
                             // MFA owed: a claims challenge naming the policies behind it.
                             if e.code == 50076 || e.code == 50079 {
-                                let ids: Vec<String> = d
-                                    .applied
-                                    .iter()
-                                    .filter(|p| p.result == "failure")
-                                    .map(|p| p.id.clone())
-                                    .collect();
-                                let c =
-                                    castellan_wire::claims_challenge::challenge_for_policies(&ids);
+                                let c = castellan_wire::claims_challenge::challenge_for_policies(
+                                    &d.deciding,
+                                );
                                 return error_with_claims(e, &c, self.cid, self.at);
                             }
                             return error(e, self.cid, self.at);
