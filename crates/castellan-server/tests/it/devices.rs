@@ -9,7 +9,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::{alias, http, shared, token_response, G};
+use crate::{alias, app_with, http, shared, G};
 
 struct Key(EcdsaKeyPair);
 
@@ -60,55 +60,6 @@ fn device_body(device_id: &str, name: &str, key: &Key) -> Value {
     json!({"deviceId": device_id, "displayName": name, "operatingSystem": "Windows",
            "operatingSystemVersion": "10.0.22631", "trustType": "AzureAd", "accountEnabled": true,
            "alternativeSecurityIds": [{"type": 2, "identityProvider": null, "key": key.spki_b64()}]})
-}
-
-/// A Graph client for a new app holding exactly these Graph application permissions.
-async fn app_with(permissions: &[&str]) -> G {
-    let g = G::demo().await;
-    let (_, app) = g
-        .post("/applications", json!({"displayName": alias("devapp")}))
-        .await;
-    let (_, sp) = g
-        .post("/servicePrincipals", json!({"appId": app["appId"]}))
-        .await;
-    let (_, pw) = g
-        .post(
-            &format!("/applications/{}/addPassword", app["id"].as_str().unwrap()),
-            json!({}),
-        )
-        .await;
-    let graph = g
-        .all("/servicePrincipals?$filter=appId eq '00000003-0000-0000-c000-000000000000'")
-        .await
-        .remove(0);
-    for p in permissions {
-        let role = graph["appRoles"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["value"] == *p)
-            .unwrap_or_else(|| panic!("Graph has no app role {p}"))
-            .clone();
-        let (st, a) = g
-            .post(
-                &format!(
-                    "/servicePrincipals/{}/appRoleAssignments",
-                    sp["id"].as_str().unwrap()
-                ),
-                json!({"principalId": sp["id"], "resourceId": graph["id"], "appRoleId": role["id"]}),
-            )
-            .await;
-        assert_eq!(st, 201, "{a}");
-    }
-    let (st, t) = token_response(
-        &tid(),
-        app["appId"].as_str().unwrap(),
-        pw["secretText"].as_str().unwrap(),
-        "https://graph.microsoft.com/.default",
-    )
-    .await;
-    assert_eq!(st, 200, "{t}");
-    G::with_token(t["access_token"].as_str().unwrap().into())
 }
 
 #[tokio::test]

@@ -4,57 +4,7 @@
 
 use serde_json::json;
 
-use crate::{alias, shared, token_response, G};
-
-/// A Graph client for a new app holding exactly these Graph application permissions.
-async fn app_with(permissions: &[&str]) -> G {
-    let g = G::demo().await;
-    let (_, app) = g
-        .post("/applications", json!({"displayName": alias("authm")}))
-        .await;
-    let (_, sp) = g
-        .post("/servicePrincipals", json!({"appId": app["appId"]}))
-        .await;
-    let (_, pw) = g
-        .post(
-            &format!("/applications/{}/addPassword", app["id"].as_str().unwrap()),
-            json!({}),
-        )
-        .await;
-    let graph = g
-        .all("/servicePrincipals?$filter=appId eq '00000003-0000-0000-c000-000000000000'")
-        .await
-        .remove(0);
-    for p in permissions {
-        let role = graph["appRoles"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["value"] == *p)
-            .unwrap_or_else(|| panic!("Graph has no app role {p}"))
-            .clone();
-        let (st, a) = g
-            .post(
-                &format!(
-                    "/servicePrincipals/{}/appRoleAssignments",
-                    sp["id"].as_str().unwrap()
-                ),
-                json!({"principalId": sp["id"], "resourceId": graph["id"], "appRoleId": role["id"]}),
-            )
-            .await;
-        assert_eq!(st, 201, "{a}");
-    }
-    let tid = shared().demo["tenant_id"].as_str().unwrap();
-    let (st, t) = token_response(
-        tid,
-        app["appId"].as_str().unwrap(),
-        pw["secretText"].as_str().unwrap(),
-        "https://graph.microsoft.com/.default",
-    )
-    .await;
-    assert_eq!(st, 200, "{t}");
-    G::with_token(t["access_token"].as_str().unwrap().into())
-}
+use crate::{alias, app_with, shared, G};
 
 #[tokio::test]
 async fn an_app_needs_the_authentication_method_permission() {

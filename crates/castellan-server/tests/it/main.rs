@@ -123,6 +123,56 @@ pub async fn token_response(
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
+/// A Graph client for a new app holding exactly these Graph application permissions.
+pub async fn app_with(permissions: &[&str]) -> G {
+    let g = G::demo().await;
+    let (_, app) = g
+        .post("/applications", json!({"displayName": alias("permapp")}))
+        .await;
+    let (_, sp) = g
+        .post("/servicePrincipals", json!({"appId": app["appId"]}))
+        .await;
+    let (_, pw) = g
+        .post(
+            &format!("/applications/{}/addPassword", app["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    let graph = g
+        .all("/servicePrincipals?$filter=appId eq '00000003-0000-0000-c000-000000000000'")
+        .await
+        .remove(0);
+    for p in permissions {
+        let role = graph["appRoles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["value"] == *p)
+            .unwrap_or_else(|| panic!("Graph has no app role {p}"))
+            .clone();
+        let (st, a) = g
+            .post(
+                &format!(
+                    "/servicePrincipals/{}/appRoleAssignments",
+                    sp["id"].as_str().unwrap()
+                ),
+                json!({"principalId": sp["id"], "resourceId": graph["id"], "appRoleId": role["id"]}),
+            )
+            .await;
+        assert_eq!(st, 201, "{a}");
+    }
+    let tid = shared().demo["tenant_id"].as_str().unwrap();
+    let (st, t) = token_response(
+        tid,
+        app["appId"].as_str().unwrap(),
+        pw["secretText"].as_str().unwrap(),
+        "https://graph.microsoft.com/.default",
+    )
+    .await;
+    assert_eq!(st, 200, "{t}");
+    G::with_token(t["access_token"].as_str().unwrap().into())
+}
+
 /// POSTs `form` to the demo tenant's token endpoint.
 pub async fn token_form(form: &[(&str, &str)]) -> (u16, Value) {
     let s = shared();
