@@ -183,6 +183,16 @@ impl Authn {
         it.next().is_none().then_some(Self { auth_time, mfa_at })
     }
 
+    /// A claims challenge asking for step-up (`requested`) that this session has not met yet:
+    /// the MFA requirement (50076) it stands for.
+    pub fn step_up_owed(&self, requested: bool) -> Option<crate::error::AadstsError> {
+        (requested && self.mfa_at.is_none()).then(|| {
+            crate::error::AadstsError::mfa_required(
+                "the claims challenge in the request (step-up authentication)",
+            )
+        })
+    }
+
     /// The `amr` claim: `pwd`, plus `mfa` once multifactor authentication was done (the
     /// values of Entra's v1 tokens; an authenticator-app code is Entra's `mfa`).
     pub fn amr(&self) -> Vec<&'static str> {
@@ -302,6 +312,9 @@ mod tests {
         for a in [with, without] {
             assert_eq!(Authn::from_aio_plain(&a.to_aio_plain()), Some(a));
         }
+        assert_eq!(with.step_up_owed(true), None);
+        assert_eq!(without.step_up_owed(false), None);
+        assert_eq!(without.step_up_owed(true).map(|e| e.code), Some(50076));
         assert_eq!(with.amr(), vec!["pwd", "mfa"]);
         assert_eq!(without.amr(), vec!["pwd"]);
         for bad in ["", "1", "1.x.-", "2.1.-", "1.1.2.3", "1.1.y"] {

@@ -611,9 +611,7 @@ async fn complete(
         Err(e) => return fail(Fail::Unavailable(e.to_string()), &r.cid),
     };
     // A claims challenge (step-up) the session has not met yet asks for MFA like a policy does.
-    let step_up_owed = (a.step_up && authn.mfa_at.is_none() && ca.error.is_none()).then(|| {
-        AadstsError::mfa_required("the claims challenge in the request (step-up authentication)")
-    });
+    let step_up_owed = authn.step_up_owed(a.step_up);
     if let Some(e) = ca.error.as_ref().or(step_up_owed.as_ref()) {
         // An MFA requirement in a browser sign-in is a challenge, not a refusal.
         // (An SSO sign-in without prompt=none is at a browser too: it gets the challenge.)

@@ -806,15 +806,7 @@ impl Ctx<'_> {
                         let step_up_owed = self
                             .step_up
                             .as_ref()
-                            .filter(|_| d.error.is_none() && issued.authn.mfa_at.is_none())
-                            .map(|c| {
-                                (
-                                    AadstsError::mfa_required(
-                                        "the claims challenge in the request (step-up authentication)",
-                                    ),
-                                    c.clone(),
-                                )
-                            });
+                            .and_then(|c| Some((issued.authn.step_up_owed(true)?, c.clone())));
                         if let Some(e) = &d.error {
                             let mut rec = self.attempt.user(
                                 Some(&issued.user.user_principal_name),
