@@ -22,6 +22,7 @@ mod graph_users;
 mod identity_protection;
 mod keys;
 mod postgres;
+mod security;
 mod security_defaults;
 mod tenants;
 

@@ -1,0 +1,1 @@
+//! Security suite: cross_tenant_names.

@@ -1,0 +1,1 @@
+//! Security suite: mfa_guessing.

@@ -1,0 +1,1 @@
+//! Security suite: parser_limits.

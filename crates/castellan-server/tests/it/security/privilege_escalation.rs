@@ -1,0 +1,1 @@
+//! Security suite: privilege_escalation.

@@ -1,0 +1,1 @@
+//! Security suite: privileged_users.

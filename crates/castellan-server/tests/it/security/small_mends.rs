@@ -1,0 +1,1 @@
+//! Security suite: small_mends.
