@@ -727,3 +727,563 @@ pub fn user_patch_ops(input: &crate::ops::users::UserInput) -> Vec<Op> {
     }
     ops
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(name: &str) -> uuid::Uuid {
+        directory_roles::built_in_roles()
+            .iter()
+            .find(|r| r.display_name == name)
+            .map(|r| r.template_id)
+            .unwrap_or_else(|| panic!("no role {name}"))
+    }
+
+    fn me() -> ObjectId {
+        ObjectId::from_random([1; 16])
+    }
+
+    /// Every scope a broadly consented client might hold.
+    fn broad() -> Vec<String> {
+        [
+            "User.ReadWrite.All",
+            "Application.ReadWrite.All",
+            "AppRoleAssignment.ReadWrite.All",
+            "DelegatedPermissionGrant.ReadWrite.All",
+            "Group.ReadWrite.All",
+            "RoleManagement.ReadWrite.Directory",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    fn delegated<'a>(scopes: &'a [String], roles: &'a [(uuid::Uuid, String)]) -> Principal<'a> {
+        Principal {
+            id: me(),
+            via: Via::Delegated,
+            permissions: scopes,
+            assignments: roles,
+            custom: &[],
+            is_guest: false,
+        }
+    }
+
+    fn wide(names: &[&str]) -> Vec<(uuid::Uuid, String)> {
+        names.iter().map(|n| (id(n), "/".to_string())).collect()
+    }
+
+    /// Target privilege, as the table's columns name it.
+    #[derive(Clone, Copy, Debug)]
+    enum T {
+        /// A plain object or a user with no role.
+        Plain,
+        /// Owned by the caller.
+        Owned,
+        /// A user holding the named role.
+        Holding(&'static str),
+        /// A user in a role-assignable group.
+        InRaGroup,
+        /// A role-assignable group (owned by the caller).
+        RaGroupOwned,
+        /// A grant whose resource is Microsoft Graph.
+        Graph,
+    }
+
+    fn target(t: T) -> Target {
+        match t {
+            T::Plain => Target::default(),
+            T::Owned => Target {
+                owned_by_caller: true,
+                ..Target::default()
+            },
+            T::Holding(r) => Target {
+                user_roles: vec![id(r)],
+                ..Target::default()
+            },
+            T::InRaGroup => Target {
+                in_role_assignable_group: true,
+                ..Target::default()
+            },
+            T::RaGroupOwned => Target {
+                role_assignable_group: true,
+                owned_by_caller: true,
+                ..Target::default()
+            },
+            T::Graph => Target {
+                resource_is_graph: true,
+                ..Target::default()
+            },
+        }
+    }
+
+    /// The table: caller role (`""`: a member without role) × operation × target → allowed.
+    /// Delegated, with every scope consented, so each row tests the user's own right.
+    #[test]
+    fn the_rule_table_row_by_row() {
+        use Op::*;
+        const GA: &str = "Global Administrator";
+        const UA: &str = "User Administrator";
+        const PAA: &str = "Privileged Authentication Administrator";
+        let rows: &[(&str, Op, T, bool)] = &[
+            // Applications: owners manage their own; members nothing else.
+            ("", AppCredentials, T::Plain, false),
+            ("", AppCredentials, T::Owned, true),
+            ("", AppUpdate, T::Plain, false),
+            ("", AppUpdate, T::Owned, true),
+            ("", AppOwners, T::Plain, false),
+            ("", AppOwners, T::Owned, true),
+            ("", AppDelete, T::Plain, false),
+            ("", AppDelete, T::Owned, true),
+            ("Application Administrator", AppCredentials, T::Plain, true),
+            ("Cloud Application Administrator", AppDelete, T::Plain, true),
+            ("Application Developer", AppCredentials, T::Plain, false),
+            ("Directory Writers", AppCredentials, T::Plain, false),
+            ("User Administrator", AppUpdate, T::Plain, false),
+            (GA, AppCredentials, T::Plain, true),
+            // Service principals.
+            ("", SpUpdate, T::Plain, false),
+            ("", SpUpdate, T::Owned, true),
+            ("", SpDelete, T::Plain, false),
+            ("", SpCreate, T::Owned, true),
+            ("", SpCreate, T::Plain, false),
+            ("Application Administrator", SpUpdate, T::Plain, true),
+            // Application permissions: Graph only by PRA/GA; others also AA/CAA.
+            ("", GrantApplicationPermission, T::Graph, false),
+            ("", GrantApplicationPermission, T::Plain, false),
+            (
+                "Application Administrator",
+                GrantApplicationPermission,
+                T::Graph,
+                false,
+            ),
+            (
+                "Cloud Application Administrator",
+                GrantApplicationPermission,
+                T::Graph,
+                false,
+            ),
+            (
+                "User Administrator",
+                GrantApplicationPermission,
+                T::Graph,
+                false,
+            ),
+            (
+                "Directory Writers",
+                GrantApplicationPermission,
+                T::Graph,
+                false,
+            ),
+            (
+                "Application Administrator",
+                GrantApplicationPermission,
+                T::Plain,
+                true,
+            ),
+            (
+                "Cloud Application Administrator",
+                GrantApplicationPermission,
+                T::Plain,
+                true,
+            ),
+            (
+                "Privileged Role Administrator",
+                GrantApplicationPermission,
+                T::Graph,
+                true,
+            ),
+            (GA, GrantApplicationPermission, T::Graph, true),
+            // Tenant-wide consent likewise.
+            ("", ConsentForAll, T::Graph, false),
+            ("Application Administrator", ConsentForAll, T::Graph, false),
+            (
+                "Cloud Application Administrator",
+                ConsentForAll,
+                T::Plain,
+                true,
+            ),
+            (
+                "Privileged Role Administrator",
+                ConsentForAll,
+                T::Graph,
+                true,
+            ),
+            (GA, ConsentForAll, T::Graph, true),
+            ("", ConsentForOne, T::Plain, false),
+            ("Application Administrator", ConsentForOne, T::Plain, true),
+            // Assigning users and groups to an app: its owners and app administrators.
+            ("", AssignAppRoleToUserOrGroup, T::Plain, false),
+            ("", AssignAppRoleToUserOrGroup, T::Owned, true),
+            (
+                "Cloud Application Administrator",
+                AssignAppRoleToUserOrGroup,
+                T::Plain,
+                true,
+            ),
+            // Groups: members create and manage their own.
+            ("", GroupCreate, T::Plain, true),
+            ("", GroupMembers, T::Plain, false),
+            ("", GroupMembers, T::Owned, true),
+            ("", GroupOwners, T::Plain, false),
+            ("", GroupOwners, T::Owned, true),
+            ("", GroupUpdate, T::Plain, false),
+            ("", GroupUpdate, T::Owned, true),
+            ("", GroupDelete, T::Plain, false),
+            ("", GroupDelete, T::Owned, true),
+            ("Groups Administrator", GroupMembers, T::Plain, true),
+            ("Directory Writers", GroupOwners, T::Plain, true),
+            // Role-assignable groups: PRA/GA only, never their owners.
+            ("", GroupMembers, T::RaGroupOwned, false),
+            ("", GroupOwners, T::RaGroupOwned, false),
+            ("Groups Administrator", GroupMembers, T::RaGroupOwned, false),
+            ("User Administrator", GroupOwners, T::RaGroupOwned, false),
+            (
+                "Privileged Role Administrator",
+                GroupMembers,
+                T::RaGroupOwned,
+                true,
+            ),
+            (GA, GroupOwners, T::RaGroupOwned, true),
+            ("", GroupCreateRoleAssignable, T::Plain, false),
+            (
+                "Groups Administrator",
+                GroupCreateRoleAssignable,
+                T::Plain,
+                false,
+            ),
+            (
+                "Privileged Role Administrator",
+                GroupCreateRoleAssignable,
+                T::Plain,
+                true,
+            ),
+            // Users: passwords by the password table.
+            ("", UserResetPassword, T::Plain, false),
+            ("Password Administrator", UserResetPassword, T::Plain, true),
+            ("Helpdesk Administrator", UserResetPassword, T::Plain, true),
+            (
+                "Authentication Administrator",
+                UserResetPassword,
+                T::Plain,
+                true,
+            ),
+            (UA, UserResetPassword, T::Plain, true),
+            ("Directory Writers", UserResetPassword, T::Plain, false),
+            ("Intune Administrator", UserResetPassword, T::Plain, false),
+            (UA, UserResetPassword, T::Holding(GA), false),
+            (
+                "Helpdesk Administrator",
+                UserResetPassword,
+                T::Holding(GA),
+                false,
+            ),
+            (
+                "Authentication Administrator",
+                UserResetPassword,
+                T::Holding(GA),
+                false,
+            ),
+            (
+                "Password Administrator",
+                UserResetPassword,
+                T::Holding(GA),
+                false,
+            ),
+            (PAA, UserResetPassword, T::Holding(GA), true),
+            (GA, UserResetPassword, T::Holding(GA), true),
+            (
+                UA,
+                UserResetPassword,
+                T::Holding("Helpdesk Administrator"),
+                true,
+            ),
+            (
+                "Helpdesk Administrator",
+                UserResetPassword,
+                T::Holding("Helpdesk Administrator"),
+                true,
+            ),
+            (
+                "Password Administrator",
+                UserResetPassword,
+                T::Holding("Helpdesk Administrator"),
+                false,
+            ),
+            (
+                "Password Administrator",
+                UserResetPassword,
+                T::Holding("Directory Readers"),
+                true,
+            ),
+            (
+                "Helpdesk Administrator",
+                UserResetPassword,
+                T::Holding("Reports Reader"),
+                true,
+            ),
+            (
+                "Password Administrator",
+                UserResetPassword,
+                T::Holding("Reports Reader"),
+                false,
+            ),
+            (UA, UserResetPassword, T::Holding(UA), true),
+            (
+                UA,
+                UserResetPassword,
+                T::Holding("Privileged Role Administrator"),
+                false,
+            ),
+            (
+                UA,
+                UserResetPassword,
+                T::Holding("Security Administrator"),
+                false,
+            ),
+            (
+                PAA,
+                UserResetPassword,
+                T::Holding("Security Administrator"),
+                true,
+            ),
+            (UA, UserResetPassword, T::InRaGroup, false),
+            (PAA, UserResetPassword, T::InRaGroup, true),
+            // Sensitive actions by the sensitive-actions table.
+            (UA, UserEnableDisable, T::Plain, true),
+            (UA, UserEnableDisable, T::Holding(GA), false),
+            (UA, UserDelete, T::Holding(GA), false),
+            (UA, UserRevokeSessions, T::Holding(GA), false),
+            (UA, UserRename, T::Holding(GA), false),
+            (UA, UserDelete, T::Holding("Groups Administrator"), true),
+            (
+                "Authentication Administrator",
+                UserDelete,
+                T::Holding(UA),
+                false,
+            ),
+            ("Authentication Administrator", UserDelete, T::Plain, true),
+            ("Directory Writers", UserEnableDisable, T::Plain, true),
+            (
+                "Directory Writers",
+                UserEnableDisable,
+                T::Holding("Directory Readers"),
+                false,
+            ),
+            (PAA, UserDelete, T::Holding(GA), true),
+            (GA, UserEnableDisable, T::Holding(GA), true),
+            // Basic properties are not protected.
+            (UA, UserUpdate, T::Holding(GA), true),
+            ("Intune Administrator", UserUpdate, T::Holding(GA), true),
+            ("", UserUpdate, T::Plain, false),
+            ("", UserCreate, T::Plain, false),
+            (UA, UserCreate, T::Plain, true),
+        ];
+        let scopes = broad();
+        for (who, op, t, allowed) in rows {
+            let roles = if who.is_empty() { vec![] } else { wide(&[who]) };
+            let got = decide(&delegated(&scopes, &roles), *op, &target(*t));
+            assert_eq!(got.is_ok(), *allowed, "{who:?} {op:?} {t:?}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn the_scope_bounds_the_user_and_the_user_bounds_the_scope() {
+        // A Global Administrator with a client holding only User.Read.All cannot write.
+        let read = vec!["User.Read.All".to_string()];
+        let ga = wide(&["Global Administrator"]);
+        let e = decide(
+            &delegated(&read, &ga),
+            Op::UserResetPassword,
+            &Target::default(),
+        )
+        .unwrap_err();
+        assert!(e.0.contains("User-PasswordProfile.ReadWrite.All"), "{e}");
+        // Positive control: the same with the write scope.
+        let scopes = broad();
+        assert!(decide(
+            &delegated(&scopes, &ga),
+            Op::UserResetPassword,
+            &Target::default()
+        )
+        .is_ok());
+        // A member with every scope is still a member.
+        let e = decide(
+            &delegated(&scopes, &[]),
+            Op::AppCredentials,
+            &Target::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.0.contains("microsoft.directory/applications/credentials/update"),
+            "{e}"
+        );
+        assert!(e.0.contains("Application Administrator"), "{e}");
+    }
+
+    #[test]
+    fn guests_act_only_on_themselves() {
+        let scopes = broad();
+        let p = Principal {
+            is_guest: true,
+            ..delegated(&scopes, &[])
+        };
+        assert!(decide(&p, Op::GroupCreate, &Target::default()).is_err());
+        let me = ["User.ReadWrite".to_string()];
+        let p = Principal {
+            is_guest: true,
+            ..delegated(&me, &[])
+        };
+        assert!(decide(&p, Op::Area(Area::Me, Access::Write), &Target::default()).is_ok());
+    }
+
+    #[test]
+    fn au_scoped_roles_reach_members_of_their_unit_and_keep_the_privileged_rule() {
+        let scopes = broad();
+        let au = ObjectId::from_random([7; 16]);
+        let roles = vec![(
+            id("User Administrator"),
+            format!("/administrativeUnits/{au}"),
+        )];
+        let p = delegated(&scopes, &roles);
+        let inside = Target {
+            units: vec![au],
+            ..Target::default()
+        };
+        assert!(decide(&p, Op::UserResetPassword, &inside).is_ok());
+        assert!(decide(&p, Op::UserResetPassword, &Target::default()).is_err());
+        let privileged = Target {
+            user_roles: vec![id("Global Administrator")],
+            ..inside
+        };
+        let e = decide(&p, Op::UserResetPassword, &privileged).unwrap_err();
+        assert!(
+            e.0.contains("Privileged Authentication Administrator"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn app_only_permissions_do_not_reach_privileged_users_but_roles_of_the_app_do() {
+        let perms = vec!["User.ReadWrite.All".to_string()];
+        let app = |roles: &'static [(uuid::Uuid, String)]| Principal {
+            id: me(),
+            via: Via::AppOnly,
+            permissions: &[],
+            assignments: roles,
+            custom: &[],
+            is_guest: false,
+        };
+        let p = Principal {
+            permissions: &perms,
+            ..app(&[])
+        };
+        let ga = Target {
+            user_roles: vec![id("Global Administrator")],
+            ..Target::default()
+        };
+        assert!(decide(&p, Op::UserResetPassword, &Target::default()).is_ok());
+        assert!(decide(&p, Op::UserResetPassword, &ga).is_err());
+        assert!(decide(&p, Op::UserDelete, &ga).is_err());
+        assert!(decide(&p, Op::UserUpdate, &ga).is_ok());
+        // A service principal holding Privileged Authentication Administrator may.
+        let roles = vec![(
+            id("Privileged Authentication Administrator"),
+            "/".to_string(),
+        )];
+        let p = Principal {
+            permissions: &perms,
+            assignments: &roles,
+            ..app(&[])
+        };
+        assert!(decide(&p, Op::UserResetPassword, &ga).is_ok());
+        // OwnedBy reaches only owned applications.
+        let owned_by = vec!["Application.ReadWrite.OwnedBy".to_string()];
+        let p = Principal {
+            permissions: &owned_by,
+            ..app(&[])
+        };
+        assert!(decide(&p, Op::AppCredentials, &Target::default()).is_err());
+        assert!(decide(
+            &p,
+            Op::AppCredentials,
+            &Target {
+                owned_by_caller: true,
+                ..Target::default()
+            }
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn a_creator_without_a_managing_role_becomes_owner() {
+        let scopes = broad();
+        assert!(creator_becomes_owner(
+            &delegated(&scopes, &[]),
+            Op::AppUpdate
+        ));
+        let aa = wide(&["Application Administrator"]);
+        assert!(!creator_becomes_owner(
+            &delegated(&scopes, &aa),
+            Op::AppUpdate
+        ));
+        let perms = vec!["Application.ReadWrite.All".to_string()];
+        let app = Principal {
+            via: Via::AppOnly,
+            ..delegated(&perms, &[])
+        };
+        assert!(!creator_becomes_owner(&app, Op::AppUpdate));
+    }
+
+    #[test]
+    fn every_role_and_op_decides_without_panicking() {
+        use Op::*;
+        let scopes = broad();
+        let ops = [
+            UserCreate,
+            UserUpdate,
+            UserUpdateSensitive,
+            UserEnableDisable,
+            UserRename,
+            UserResetPassword,
+            UserDelete,
+            UserRevokeSessions,
+            UserManager,
+            AppCreate,
+            AppUpdate,
+            AppCredentials,
+            AppOwners,
+            AppDelete,
+            SpCreate,
+            SpUpdate,
+            SpDelete,
+            AssignAppRoleToUserOrGroup,
+            GrantApplicationPermission,
+            ConsentForAll,
+            ConsentForOne,
+            GroupCreate,
+            GroupCreateRoleAssignable,
+            GroupUpdate,
+            GroupDelete,
+            GroupMembers,
+            GroupOwners,
+        ];
+        for r in directory_roles::built_in_roles() {
+            let roles = vec![(r.template_id, "/".to_string())];
+            for op in ops {
+                for t in [
+                    T::Plain,
+                    T::Owned,
+                    T::Holding("Global Administrator"),
+                    T::Graph,
+                ] {
+                    let _ = decide(&delegated(&scopes, &roles), op, &target(t));
+                }
+                // No refusal is silent about its cause.
+                if let Err(e) = decide(&delegated(&[], &roles), op, &Target::default()) {
+                    assert!(e.0.contains("permission"), "{op:?}: {e}");
+                }
+            }
+        }
+    }
+}
