@@ -130,3 +130,35 @@ pub async fn service_principal_creation(
     }
     Ok(target)
 }
+
+/// Approving or denying an admin consent request: tenant-wide consent to what the app requires
+/// (for Microsoft Graph only Privileged Role Administrator and Global Administrator). An
+/// unknown request decides as consent to Graph (the strictest), so its 404 comes only to those
+/// who could review it.
+pub async fn consent_request(
+    store: &dyn Store,
+    t: TenantId,
+    id: &str,
+) -> Result<(Op, Target), StoreError> {
+    let app_id = store
+        .grant(id)
+        .await?
+        .filter(|g| g.kind == crate::model::GrantKind::ConsentRequest && g.tenant_id == t)
+        .and_then(|g| g.attr("app_id").and_then(crate::AppId::parse));
+    let app = match app_id {
+        Some(a) => store.application_by_app_id(a).await?,
+        None => None,
+    };
+    let resource_is_graph = app.is_none_or(|a| {
+        a.required_resource_access
+            .iter()
+            .any(|r| r.resource_app_id == crate::ids::GRAPH_APP_ID)
+    });
+    Ok((
+        Op::ConsentForAll,
+        Target {
+            resource_is_graph,
+            ..Target::default()
+        },
+    ))
+}
