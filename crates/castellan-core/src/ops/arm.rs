@@ -48,6 +48,17 @@ impl ArmError {
             message: message.into(),
         }
     }
+    /// 400 `InvalidScope`: the scope's spelling breaks `azure_rbac::check_scope_syntax`; the
+    /// message names the segment and the rule.
+    pub fn invalid_scope(scope: &str, e: &azure_rbac::ScopeSyntaxError) -> Self {
+        Self::bad(
+            "InvalidScope",
+            format!(
+                "The scope '{scope}' is not valid: segment '{}' — {}. Write the scope as plain '/'-separated ARM segments.",
+                e.segment, e.why
+            ),
+        )
+    }
     fn bad(code: &str, message: impl Into<String>) -> Self {
         Self::new(400, code, message)
     }
@@ -325,8 +336,15 @@ fn valid_name(n: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_.()".contains(c))
 }
 
+/// Refuses a scope whose spelling could be read two ways (`.`/`..`/empty segments, backslashes,
+/// encoded separators): 400 `InvalidScope` naming the segment.
+pub fn check_scope(scope: &str) -> Result<(), ArmError> {
+    azure_rbac::check_scope_syntax(scope).map_err(|e| ArmError::invalid_scope(scope, &e))
+}
+
 /// Parses an ARM id into its level, name, type and parent; errors name the bad segment.
 pub fn parse_id(id: &str) -> Result<ParsedId, ArmError> {
+    check_scope(id)?;
     let invalid = |why: &str| {
         ArmError::bad(
             "InvalidResourceId",
@@ -1229,6 +1247,7 @@ pub struct PutAssignment {
 
 /// Checks a scope exists in the caller's tenant (`/` always does).
 pub async fn scope_exists(store: &dyn Store, t: TenantId, scope: &str) -> Result<(), ArmError> {
+    check_scope(scope)?;
     let n = normalise_scope(scope);
     if n == "/" {
         return Ok(());
@@ -1614,6 +1633,7 @@ pub async fn check_access(
     subject: Option<ObjectId>,
     actions: &[(String, bool)],
 ) -> Result<Vec<AccessAnswer>, ArmError> {
+    check_scope(scope)?;
     if actions.is_empty() {
         return Err(ArmError::bad(
             "InvalidRequest",
