@@ -124,18 +124,21 @@ async fn administrators(
 
 /// Creates or replaces a policy. `document` is its canonical Graph rendering (wire's), which the
 /// store keeps. An enabled policy that would block every Global Administrator is refused unless
-/// `allow_lockout` (break-glass accounts must stay out of reach of a mistake).
+/// `allow_lockout` (break-glass accounts must stay out of reach of a mistake). Every id the
+/// policy names must exist in the tenant, except ids `previous` (the stored version an update
+/// replaces) already named.
 pub async fn put_policy(
     env: &mut Env<'_>,
     tenant: &Tenant,
     policy: &ConditionalAccessPolicy,
+    previous: Option<&ConditionalAccessPolicy>,
     document: String,
     allow_lockout: bool,
 ) -> Result<PolicyDocument, DirectoryError> {
     licensed(tenant, policy)?;
     policy::validate(policy).map_err(|e| DirectoryError::BadRequest(e.to_string()))?;
     let known = known_references(env.store, tenant).await?;
-    policy::check_references(policy, &known)
+    policy::check_references(policy, &known, previous)
         .map_err(|e| DirectoryError::BadRequest(e.to_string()))?;
     policy::security_defaults::check_custom_policy(
         tenant.settings.security_defaults,

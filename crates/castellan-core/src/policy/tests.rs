@@ -1920,7 +1920,7 @@ fn references_must_exist_and_special_values_always_pass() {
     let k = known();
     // Special values name nothing and pass against an empty tenant too.
     for p in [pol(1), block(2), wl_block(3)] {
-        check_references(&p, &KnownReferences::default()).unwrap();
+        check_references(&p, &KnownReferences::default(), None).unwrap();
     }
     let everything = pol(4).with(|p| {
         let u = &mut p.conditions.users;
@@ -1937,14 +1937,14 @@ fn references_must_exist_and_special_values_always_pass() {
             &[LocationRef::Id(oid(L_HQ))],
         );
     });
-    check_references(&everything, &k).unwrap();
+    check_references(&everything, &k, None).unwrap();
     let wl = wl_block(5).with(|p| {
         p.conditions.client_applications = Some(ClientApplicationsCondition {
             include_service_principals: vec![ServicePrincipalRef::Id(oid(SP))],
             exclude_service_principals: vec![ServicePrincipalRef::Id(oid(SP))],
         })
     });
-    check_references(&wl, &k).unwrap();
+    check_references(&wl, &k, None).unwrap();
     type Edit = fn(&mut ConditionalAccessPolicy);
     let cases: [(Edit, &str, u128); 11] = [
         (|p| p.conditions.users.include_users = vec![UserRef::Id(oid(OTHER_USER))], "conditions.users.includeUsers", OTHER_USER),
@@ -1964,10 +1964,14 @@ fn references_must_exist_and_special_values_always_pass() {
     ];
     for (edit, field, id) in cases {
         let p = pol(6).with(edit);
-        let e = check_references(&p, &k).unwrap_err();
+        let e = check_references(&p, &k, None).unwrap_err();
         assert_eq!(e.code(), "unknownReference", "{field}");
         let msg = e.to_string();
         let id = uuid::Uuid::from_u128(id).to_string();
         assert!(msg.starts_with(field) && msg.contains(&id), "{field}: {msg}");
+        // An update may keep an id the stored version already named (its object was deleted
+        // since), but not add one.
+        check_references(&p, &k, Some(&p)).unwrap();
+        assert!(check_references(&p, &k, Some(&pol(7))).is_err(), "{field}");
     }
 }

@@ -161,15 +161,75 @@ pub struct KnownReferences {
     pub locations: std::collections::HashSet<ObjectId>,
 }
 
+impl KnownReferences {
+    /// Every id a policy names (what an update may keep even when its object is gone).
+    pub fn named_by(p: &ConditionalAccessPolicy) -> Self {
+        let mut k = Self::default();
+        let u = &p.conditions.users;
+        for r in u.include_users.iter().chain(&u.exclude_users) {
+            if let UserRef::Id(id) = r {
+                k.users.insert(*id);
+            }
+        }
+        k.groups.extend(u.include_groups.iter().chain(&u.exclude_groups));
+        k.roles.extend(u.include_roles.iter().chain(&u.exclude_roles));
+        let a = &p.conditions.applications;
+        for r in a.include_applications.iter().chain(&a.exclude_applications) {
+            if let AppRef::Id(id) = r {
+                k.applications.insert(*id);
+            }
+        }
+        if let Some(c) = &p.conditions.client_applications {
+            for r in c
+                .include_service_principals
+                .iter()
+                .chain(&c.exclude_service_principals)
+            {
+                if let ServicePrincipalRef::Id(id) = r {
+                    k.service_principals.insert(*id);
+                }
+            }
+        }
+        if let Some(l) = &p.conditions.locations {
+            for r in l.include_locations.iter().chain(&l.exclude_locations) {
+                if let LocationRef::Id(id) = r {
+                    k.locations.insert(*id);
+                }
+            }
+        }
+        k
+    }
+
+    fn with(mut self, other: Self) -> Self {
+        self.users.extend(other.users);
+        self.groups.extend(other.groups);
+        self.roles.extend(other.roles);
+        self.applications.extend(other.applications);
+        self.service_principals.extend(other.service_principals);
+        self.locations.extend(other.locations);
+        self
+    }
+}
+
 /// Every id a policy names must exist in the tenant (Entra answers 400 for an unknown one);
 /// special values (`All`, `None`, `GuestsOrExternalUsers`, `AllTrusted`,
 /// `ServicePrincipalsInMyTenant`) are not ids and always pass. Checked when a policy is
-/// created or replaced; a user or group deleted *later* leaves a stale id behind, as in Entra,
-/// which the evaluator simply never matches.
+/// created or replaced. A user or group deleted *later* leaves a stale id behind, as in Entra:
+/// the evaluator never matches it, and an update of the policy (`previous` = the stored
+/// version) may keep ids it already named — only ids the update *adds* must exist.
 pub fn check_references(
     p: &ConditionalAccessPolicy,
     known: &KnownReferences,
+    previous: Option<&ConditionalAccessPolicy>,
 ) -> Result<(), PolicyError> {
+    let extended;
+    let known = match previous {
+        Some(old) => {
+            extended = known.clone().with(KnownReferences::named_by(old));
+            &extended
+        }
+        None => known,
+    };
     let unknown = |field, id: String, kind, special| {
         Err(PolicyError::UnknownReference {
             field,
