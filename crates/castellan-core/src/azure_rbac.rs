@@ -172,7 +172,10 @@ pub fn check_scope_syntax(scope: &str) -> Result<(), ScopeSyntaxError> {
             return bad(seg, "backslashes are not allowed");
         }
         let lower = seg.to_ascii_lowercase();
-        if ["%2f", "%5c", "%2e", "%00"].iter().any(|e| lower.contains(e)) {
+        if ["%2f", "%5c", "%2e", "%00"]
+            .iter()
+            .any(|e| lower.contains(e))
+        {
             return bad(
                 seg,
                 "percent-encoded separators or dots (%2F, %5C, %2E, %00) are not allowed",

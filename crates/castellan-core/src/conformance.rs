@@ -279,7 +279,10 @@ pub async fn identifier_uris_unique_across_tenants(s: &dyn Store, seed: u64) {
     let (a, b) = (tenant(&mut ids, "urione"), tenant(&mut ids, "uritwo"));
     commit(
         s,
-        vec![Change::InsertTenant(a.clone()), Change::InsertTenant(b.clone())],
+        vec![
+            Change::InsertTenant(a.clone()),
+            Change::InsertTenant(b.clone()),
+        ],
     )
     .await
     .unwrap();
@@ -338,20 +341,31 @@ pub async fn identifier_uris_unique_across_tenants(s: &dyn Store, seed: u64) {
     )
     .await
     .unwrap();
-    assert!(s.application_by_identifier_uri(&uri).await.unwrap().is_none());
+    assert!(s
+        .application_by_identifier_uri(&uri)
+        .await
+        .unwrap()
+        .is_none());
     let mut taker = other.clone();
     taker.identifier_uris.push(uri.clone());
     commit(s, vec![Change::UpdateApplication(taker.clone())])
         .await
         .unwrap();
     assert_eq!(
-        s.application_by_identifier_uri(&uri).await.unwrap().map(|x| x.id),
+        s.application_by_identifier_uri(&uri)
+            .await
+            .unwrap()
+            .map(|x| x.id),
         Some(other.id)
     );
     commit(s, vec![Change::DeleteApplication(b.id, other.id)])
         .await
         .unwrap();
-    assert!(s.application_by_identifier_uri(&uri).await.unwrap().is_none());
+    assert!(s
+        .application_by_identifier_uri(&uri)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 fn device(ids: &mut Ids, t: &Tenant, name: &str, at: i64) -> Device {

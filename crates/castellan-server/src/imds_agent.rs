@@ -104,7 +104,10 @@ async fn token(
             return err(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "unknown",
-                &format!("the agent's identity endpoint '{}' is not a URL: {e}", s.endpoint),
+                &format!(
+                    "the agent's identity endpoint '{}' is not a URL: {e}",
+                    s.endpoint
+                ),
             )
         }
     };

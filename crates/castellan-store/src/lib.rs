@@ -389,10 +389,7 @@ fn identifier_uri_keys(a: &Application) -> Vec<String> {
 
 /// Rewrites the rows of an application's identifier URIs (a URI held by another application
 /// in any tenant is a unique violation → `Conflict`).
-async fn write_identifier_uris(
-    tx: &mut Tx,
-    a: &Application,
-) -> Result<(), StoreError> {
+async fn write_identifier_uris(tx: &mut Tx, a: &Application) -> Result<(), StoreError> {
     exec(
         tx,
         "DELETE FROM identifier_uris WHERE app_object_id = $1",
@@ -1362,7 +1359,7 @@ impl Store for SqlStore {
         )
     }
 
-        async fn applications(&self, t: TenantId) -> Result<Vec<Application>, StoreError> {
+    async fn applications(&self, t: TenantId) -> Result<Vec<Application>, StoreError> {
         all(self
             .docs::<AppDoc>(
                 "SELECT data FROM applications WHERE tenant_id = $1 ORDER BY id",

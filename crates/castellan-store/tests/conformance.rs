@@ -125,7 +125,10 @@ async fn sqlite_backfills_identifier_uris_of_older_databases() {
     let s = SqlStore::connect(&url).await.unwrap();
     let uri = app.identifier_uris[0].clone();
     assert_eq!(
-        s.application_by_identifier_uri(&uri).await.unwrap().map(|x| x.id),
+        s.application_by_identifier_uri(&uri)
+            .await
+            .unwrap()
+            .map(|x| x.id),
         Some(app.id),
         "the old application's URI is indexed"
     );

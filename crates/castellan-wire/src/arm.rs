@@ -566,12 +566,18 @@ mod tests {
     fn imds_refuses_proxied_requests_by_header_name() {
         assert_eq!(imds_proxy_header(["metadata", "host"]), None);
         assert_eq!(imds_proxy_header([]), None);
-        assert_eq!(imds_proxy_header(["metadata", "X-Forwarded-For"]), Some("x-forwarded-for"));
+        assert_eq!(
+            imds_proxy_header(["metadata", "X-Forwarded-For"]),
+            Some("x-forwarded-for")
+        );
         assert_eq!(imds_proxy_header(["FORWARDED"]), Some("forwarded"));
         assert_eq!(imds_proxy_header(["x-forwarded-host"]), None);
         let v = imds_proxied_error("x-forwarded-for");
         assert_eq!(v["error"], "invalid_request");
-        assert!(v["error_description"].as_str().unwrap_or("").contains("'x-forwarded-for'"));
+        assert!(v["error_description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("'x-forwarded-for'"));
     }
 
     use super::*;

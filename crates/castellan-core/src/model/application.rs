@@ -538,7 +538,11 @@ mod tests {
             );
         }
         for (uri, aud, needle) in [
-            ("api://orders-api".to_string(), multi, IDENTIFIER_URI_DOMAIN_RULE),
+            (
+                "api://orders-api".to_string(),
+                multi,
+                IDENTIFIER_URI_DOMAIN_RULE,
+            ),
             (format!("api://{tid}"), multi, "names only the tenant"),
             (
                 "api://00000003-0000-0000-c000-000000000000".into(),
@@ -550,19 +554,55 @@ mod tests {
                 single,
                 "neither this application's appId",
             ),
-            ("https://evil.example/api".into(), single, IDENTIFIER_URI_DOMAIN_RULE),
-            ("https://pending.example/api".into(), single, IDENTIFIER_URI_DOMAIN_RULE),
-            ("https://contoso.example.evil/api".into(), single, IDENTIFIER_URI_DOMAIN_RULE),
-            ("https://xcontoso.example/api".into(), single, IDENTIFIER_URI_DOMAIN_RULE),
-            ("api://other.example/orders".into(), single, IDENTIFIER_URI_DOMAIN_RULE),
+            (
+                "https://evil.example/api".into(),
+                single,
+                IDENTIFIER_URI_DOMAIN_RULE,
+            ),
+            (
+                "https://pending.example/api".into(),
+                single,
+                IDENTIFIER_URI_DOMAIN_RULE,
+            ),
+            (
+                "https://contoso.example.evil/api".into(),
+                single,
+                IDENTIFIER_URI_DOMAIN_RULE,
+            ),
+            (
+                "https://xcontoso.example/api".into(),
+                single,
+                IDENTIFIER_URI_DOMAIN_RULE,
+            ),
+            (
+                "api://other.example/orders".into(),
+                single,
+                IDENTIFIER_URI_DOMAIN_RULE,
+            ),
             ("https://graph.microsoft.com".into(), single, "reserved"),
-            ("https://graph.microsoft.com/.default".into(), single, "reserved"),
+            (
+                "https://graph.microsoft.com/.default".into(),
+                single,
+                "reserved",
+            ),
             ("https://management.azure.com/".into(), single, "reserved"),
-            ("https://management.core.windows.net/".into(), single, "reserved"),
+            (
+                "https://management.core.windows.net/".into(),
+                single,
+                "reserved",
+            ),
             ("https://storage.azure.com".into(), single, "reserved"),
             ("https://vault.azure.net".into(), single, "reserved"),
-            ("https://anything.microsoft.com/x".into(), single, "reserved"),
-            ("https://user@contoso.example/x".into(), single, "user information"),
+            (
+                "https://anything.microsoft.com/x".into(),
+                single,
+                "reserved",
+            ),
+            (
+                "https://user@contoso.example/x".into(),
+                single,
+                "user information",
+            ),
             ("urn:contoso:orders".into(), single, "scheme"),
             ("ftp://contoso.example/x".into(), single, "scheme"),
         ] {

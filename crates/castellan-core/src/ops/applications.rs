@@ -3,8 +3,9 @@
 use crate::error::DirectoryError;
 use crate::ids::{AppId, ObjectId};
 use crate::model::{
-    check_identifier_uri_holder, validate_identifier_uri, validate_redirect_uri, AppRole, Application, PasswordCredential,
-    PermissionScope, RequiredResourceAccess, SignInAudience, Tenant,
+    check_identifier_uri_holder, validate_identifier_uri, validate_redirect_uri, AppRole,
+    Application, PasswordCredential, PermissionScope, RequiredResourceAccess, SignInAudience,
+    Tenant,
 };
 use crate::ops::{modified, not_found, required, target, Env, Field};
 use crate::secret::SecretText;

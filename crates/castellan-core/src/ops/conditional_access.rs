@@ -59,18 +59,31 @@ pub fn identity_protection_licensed(license: LicenseTier) -> Result<(), Director
 
 /// Everything of the tenant a policy may name (`policy::check_references`): its users, groups,
 /// built-in role templates and custom roles, the appIds of its service principals and its own
-/// applications plus the built-in resources and the Azure portal, its service principals and named locations.
+/// applications plus the built-in resources and the Azure portal, its service principals and
+/// named locations.
 pub async fn known_references(
     store: &dyn Store,
     tenant: &Tenant,
 ) -> Result<policy::KnownReferences, StoreError> {
-    let mut k = policy::KnownReferences::default();
-    k.users = store.users(tenant.id).await?.into_iter().map(|u| u.id).collect();
-    k.groups = store.groups(tenant.id).await?.into_iter().map(|g| g.id).collect();
-    k.roles = crate::directory_roles::built_in_roles()
-        .iter()
-        .map(|r| r.template_id)
-        .collect();
+    let mut k = policy::KnownReferences {
+        users: store
+            .users(tenant.id)
+            .await?
+            .into_iter()
+            .map(|u| u.id)
+            .collect(),
+        groups: store
+            .groups(tenant.id)
+            .await?
+            .into_iter()
+            .map(|g| g.id)
+            .collect(),
+        roles: crate::directory_roles::built_in_roles()
+            .iter()
+            .map(|r| r.template_id)
+            .collect(),
+        ..Default::default()
+    };
     k.roles.extend(
         store
             .custom_roles(tenant.id)

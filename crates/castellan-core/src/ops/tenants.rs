@@ -193,8 +193,7 @@ async fn unused_tenant_id(env: &mut Env<'_>) -> Result<TenantId, DirectoryError>
     for _ in 0..8 {
         let id = TenantId::from_random(env.entropy.bytes16());
         let root = crate::ops::arm::root_management_group(id);
-        if env.store.tenant(id).await?.is_none() && env.store.arm_resource(&root).await?.is_none()
-        {
+        if env.store.tenant(id).await?.is_none() && env.store.arm_resource(&root).await?.is_none() {
             return Ok(id);
         }
     }

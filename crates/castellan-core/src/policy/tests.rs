@@ -1947,20 +1947,69 @@ fn references_must_exist_and_special_values_always_pass() {
     check_references(&wl, &k, None).unwrap();
     type Edit = fn(&mut ConditionalAccessPolicy);
     let cases: [(Edit, &str, u128); 11] = [
-        (|p| p.conditions.users.include_users = vec![UserRef::Id(oid(OTHER_USER))], "conditions.users.includeUsers", OTHER_USER),
-        (|p| p.conditions.users.exclude_users = vec![UserRef::Id(oid(OTHER_USER))], "conditions.users.excludeUsers", OTHER_USER),
-        (|p| p.conditions.users.include_groups = vec![oid(G_OTHER)], "conditions.users.includeGroups", G_OTHER),
-        (|p| p.conditions.users.exclude_groups = vec![oid(G_OTHER)], "conditions.users.excludeGroups", G_OTHER),
-        (|p| p.conditions.users.include_roles = vec![role(R_OTHER)], "conditions.users.includeRoles", R_OTHER),
-        (|p| p.conditions.users.exclude_roles = vec![role(R_OTHER)], "conditions.users.excludeRoles", R_OTHER),
-        (|p| p.conditions.applications.include_applications = vec![AppRef::Id(app(OTHER_APP))], "conditions.applications.includeApplications", OTHER_APP),
-        (|p| p.conditions.applications.exclude_applications = vec![AppRef::Id(app(OTHER_APP))], "conditions.applications.excludeApplications", OTHER_APP),
-        (|p| p.conditions.locations = locations(&[LocationRef::Id(oid(L_BLOCKED))], &[]), "conditions.locations.includeLocations", L_BLOCKED),
-        (|p| p.conditions.locations = locations(&[LocationRef::All], &[LocationRef::Id(oid(L_BLOCKED))]), "conditions.locations.excludeLocations", L_BLOCKED),
-        (|p| p.conditions.client_applications = Some(ClientApplicationsCondition {
-            include_service_principals: vec![ServicePrincipalRef::Id(oid(OTHER_SP))],
-            exclude_service_principals: vec![],
-        }), "conditions.clientApplications.includeServicePrincipals", OTHER_SP),
+        (
+            |p| p.conditions.users.include_users = vec![UserRef::Id(oid(OTHER_USER))],
+            "conditions.users.includeUsers",
+            OTHER_USER,
+        ),
+        (
+            |p| p.conditions.users.exclude_users = vec![UserRef::Id(oid(OTHER_USER))],
+            "conditions.users.excludeUsers",
+            OTHER_USER,
+        ),
+        (
+            |p| p.conditions.users.include_groups = vec![oid(G_OTHER)],
+            "conditions.users.includeGroups",
+            G_OTHER,
+        ),
+        (
+            |p| p.conditions.users.exclude_groups = vec![oid(G_OTHER)],
+            "conditions.users.excludeGroups",
+            G_OTHER,
+        ),
+        (
+            |p| p.conditions.users.include_roles = vec![role(R_OTHER)],
+            "conditions.users.includeRoles",
+            R_OTHER,
+        ),
+        (
+            |p| p.conditions.users.exclude_roles = vec![role(R_OTHER)],
+            "conditions.users.excludeRoles",
+            R_OTHER,
+        ),
+        (
+            |p| p.conditions.applications.include_applications = vec![AppRef::Id(app(OTHER_APP))],
+            "conditions.applications.includeApplications",
+            OTHER_APP,
+        ),
+        (
+            |p| p.conditions.applications.exclude_applications = vec![AppRef::Id(app(OTHER_APP))],
+            "conditions.applications.excludeApplications",
+            OTHER_APP,
+        ),
+        (
+            |p| p.conditions.locations = locations(&[LocationRef::Id(oid(L_BLOCKED))], &[]),
+            "conditions.locations.includeLocations",
+            L_BLOCKED,
+        ),
+        (
+            |p| {
+                p.conditions.locations =
+                    locations(&[LocationRef::All], &[LocationRef::Id(oid(L_BLOCKED))])
+            },
+            "conditions.locations.excludeLocations",
+            L_BLOCKED,
+        ),
+        (
+            |p| {
+                p.conditions.client_applications = Some(ClientApplicationsCondition {
+                    include_service_principals: vec![ServicePrincipalRef::Id(oid(OTHER_SP))],
+                    exclude_service_principals: vec![],
+                })
+            },
+            "conditions.clientApplications.includeServicePrincipals",
+            OTHER_SP,
+        ),
     ];
     for (edit, field, id) in cases {
         let p = pol(6).with(edit);
@@ -1968,7 +2017,10 @@ fn references_must_exist_and_special_values_always_pass() {
         assert_eq!(e.code(), "unknownReference", "{field}");
         let msg = e.to_string();
         let id = uuid::Uuid::from_u128(id).to_string();
-        assert!(msg.starts_with(field) && msg.contains(&id), "{field}: {msg}");
+        assert!(
+            msg.starts_with(field) && msg.contains(&id),
+            "{field}: {msg}"
+        );
         // An update may keep an id the stored version already named (its object was deleted
         // since), but not add one.
         check_references(&p, &k, Some(&p)).unwrap();

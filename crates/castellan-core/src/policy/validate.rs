@@ -171,8 +171,10 @@ impl KnownReferences {
                 k.users.insert(*id);
             }
         }
-        k.groups.extend(u.include_groups.iter().chain(&u.exclude_groups));
-        k.roles.extend(u.include_roles.iter().chain(&u.exclude_roles));
+        k.groups
+            .extend(u.include_groups.iter().chain(&u.exclude_groups));
+        k.roles
+            .extend(u.include_roles.iter().chain(&u.exclude_roles));
         let a = &p.conditions.applications;
         for r in a.include_applications.iter().chain(&a.exclude_applications) {
             if let AppRef::Id(id) = r {
@@ -246,7 +248,12 @@ pub fn check_references(
         for r in list {
             if let UserRef::Id(id) = r {
                 if !known.users.contains(id) {
-                    return unknown(field, id.to_string(), "a user", "All, None, GuestsOrExternalUsers");
+                    return unknown(
+                        field,
+                        id.to_string(),
+                        "a user",
+                        "All, None, GuestsOrExternalUsers",
+                    );
                 }
             }
         }
@@ -274,8 +281,14 @@ pub fn check_references(
     }
     let a = &p.conditions.applications;
     for (field, list) in [
-        ("conditions.applications.includeApplications", &a.include_applications),
-        ("conditions.applications.excludeApplications", &a.exclude_applications),
+        (
+            "conditions.applications.includeApplications",
+            &a.include_applications,
+        ),
+        (
+            "conditions.applications.excludeApplications",
+            &a.exclude_applications,
+        ),
     ] {
         for r in list {
             if let AppRef::Id(id) = r {
@@ -292,8 +305,14 @@ pub fn check_references(
     }
     if let Some(c) = &p.conditions.client_applications {
         for (field, list) in [
-            ("conditions.clientApplications.includeServicePrincipals", &c.include_service_principals),
-            ("conditions.clientApplications.excludeServicePrincipals", &c.exclude_service_principals),
+            (
+                "conditions.clientApplications.includeServicePrincipals",
+                &c.include_service_principals,
+            ),
+            (
+                "conditions.clientApplications.excludeServicePrincipals",
+                &c.exclude_service_principals,
+            ),
         ] {
             for r in list {
                 if let ServicePrincipalRef::Id(id) = r {
@@ -311,13 +330,24 @@ pub fn check_references(
     }
     if let Some(l) = &p.conditions.locations {
         for (field, list) in [
-            ("conditions.locations.includeLocations", &l.include_locations),
-            ("conditions.locations.excludeLocations", &l.exclude_locations),
+            (
+                "conditions.locations.includeLocations",
+                &l.include_locations,
+            ),
+            (
+                "conditions.locations.excludeLocations",
+                &l.exclude_locations,
+            ),
         ] {
             for r in list {
                 if let LocationRef::Id(id) = r {
                     if !known.locations.contains(id) {
-                        return unknown(field, id.to_string(), "a named location", "All, AllTrusted");
+                        return unknown(
+                            field,
+                            id.to_string(),
+                            "a named location",
+                            "All, AllTrusted",
+                        );
                     }
                 }
             }

@@ -106,19 +106,40 @@ async fn names_management_group_names_cannot_take_a_tenant_root() {
         future.to_string(),
         future.simple().to_string(),
     ] {
-        let e = arm::put_resource(&mut env(&mut os), &attacker, &mg(&name), PutResource::default())
-            .await
-            .unwrap_err();
-        assert_eq!((e.status, e.code.as_str()), (400, "InvalidManagementGroupName"), "{name}: {e:?}");
+        let e = arm::put_resource(
+            &mut env(&mut os),
+            &attacker,
+            &mg(&name),
+            PutResource::default(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (400, "InvalidManagementGroupName"),
+            "{name}: {e:?}"
+        );
         assert!(e.message.contains(&name), "{}", e.message);
     }
     let after = store()
         .arm_resource(&arm::root_management_group(victim.id))
         .await
         .unwrap();
-    assert_eq!(after.as_ref(), Some(&root), "the victim's root is untouched");
-    assert!(store().arm_resource(&mg(&future.to_string())).await.unwrap().is_none());
-    assert!(store().arm_resource(&mg(&future.simple().to_string())).await.unwrap().is_none());
+    assert_eq!(
+        after.as_ref(),
+        Some(&root),
+        "the victim's root is untouched"
+    );
+    assert!(store()
+        .arm_resource(&mg(&future.to_string()))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store()
+        .arm_resource(&mg(&future.simple().to_string()))
+        .await
+        .unwrap()
+        .is_none());
     // Over HTTP the refusal is ARM's shape (checked before authorisation: it depends on the
     // name alone).
     let (st, v) = arm_client()
@@ -133,10 +154,14 @@ async fn names_management_group_names_cannot_take_a_tenant_root() {
     assert_eq!(v["error"]["code"], "InvalidManagementGroupName", "{v}");
     // Positive controls: an ordinary name, and the caller's own root (its tenant id).
     let own = alias("mg-");
-    let (r, created) =
-        arm::put_resource(&mut env(&mut os), &attacker, &mg(&own), PutResource::default())
-            .await
-            .unwrap();
+    let (r, created) = arm::put_resource(
+        &mut env(&mut os),
+        &attacker,
+        &mg(&own),
+        PutResource::default(),
+    )
+    .await
+    .unwrap();
     assert!(created);
     assert_eq!(r.tenant_id, demo_tenant_id());
     let demo_root = mg(&demo_tenant_id().to_string());
@@ -162,9 +187,16 @@ async fn names_management_group_names_cannot_take_a_tenant_root() {
     )
     .await
     .unwrap_err();
-    assert_eq!((e.status, e.code.as_str()), (409, "ResourceExistsInAnotherTenant"));
     assert_eq!(
-        store().arm_resource(&mg(&own)).await.unwrap().map(|r| r.tenant_id),
+        (e.status, e.code.as_str()),
+        (409, "ResourceExistsInAnotherTenant")
+    );
+    assert_eq!(
+        store()
+            .arm_resource(&mg(&own))
+            .await
+            .unwrap()
+            .map(|r| r.tenant_id),
         Some(demo_tenant_id())
     );
 }
@@ -216,7 +248,10 @@ async fn names_tenant_creation_never_gets_an_id_a_management_group_holds() {
     let lonely = make_tenant(&mut os).await;
     let root_id = arm::root_management_group(lonely.id);
     let mut set = ChangeSet::new();
-    set.push(Change::DeleteArmResource(lonely.id, root_id.to_ascii_lowercase()));
+    set.push(Change::DeleteArmResource(
+        lonely.id,
+        root_id.to_ascii_lowercase(),
+    ));
     store().commit(set).await.unwrap();
     let mut squat = legacy.clone();
     squat.id = root_id.clone();
@@ -224,10 +259,20 @@ async fn names_tenant_creation_never_gets_an_id_a_management_group_holds() {
     let mut set = ChangeSet::new();
     set.push(Change::InsertArmResource(squat.clone()));
     store().commit(set).await.unwrap();
-    let e = arm::ensure_root(&mut env(&mut os), &lonely).await.unwrap_err();
-    assert_eq!((e.status, e.code.as_str()), (409, "TenantRootGroupConflict"), "{e:?}");
+    let e = arm::ensure_root(&mut env(&mut os), &lonely)
+        .await
+        .unwrap_err();
     assert_eq!(
-        store().arm_resource(&root_id).await.unwrap().map(|r| r.tenant_id),
+        (e.status, e.code.as_str()),
+        (409, "TenantRootGroupConflict"),
+        "{e:?}"
+    );
+    assert_eq!(
+        store()
+            .arm_resource(&root_id)
+            .await
+            .unwrap()
+            .map(|r| r.tenant_id),
         Some(demo_tenant_id())
     );
 }
@@ -294,15 +339,47 @@ async fn names_identifier_uris_follow_entras_rules_over_graph() {
     let tid = shared().demo["tenant_id"].as_str().unwrap().to_string();
     let domain = shared().demo["domain"].as_str().unwrap().to_string();
     for (uri, audience, needle) in [
-        (format!("api://{}", theirs.app_id), "AzureADMyOrg", "neither this application's appId"),
-        (format!("api://{}/orders", other.id), "AzureADMyOrg", "neither this application's appId"),
-        ("https://graph.microsoft.com".into(), "AzureADMyOrg", "reserved"),
-        ("https://management.azure.com/".into(), "AzureADMyOrg", "reserved"),
+        (
+            format!("api://{}", theirs.app_id),
+            "AzureADMyOrg",
+            "neither this application's appId",
+        ),
+        (
+            format!("api://{}/orders", other.id),
+            "AzureADMyOrg",
+            "neither this application's appId",
+        ),
+        (
+            "https://graph.microsoft.com".into(),
+            "AzureADMyOrg",
+            "reserved",
+        ),
+        (
+            "https://management.azure.com/".into(),
+            "AzureADMyOrg",
+            "reserved",
+        ),
         ("https://vault.azure.net".into(), "AzureADMyOrg", "reserved"),
-        ("https://contoso.microsoft.com/api".into(), "AzureADMyOrg", "reserved"),
-        (format!("https://{}/api", other.domains[0].name), "AzureADMyOrg", "must use a verified domain"),
-        ("https://evil.example/api".into(), "AzureADMyOrg", "must use a verified domain"),
-        (alias("api://plain"), "AzureADMultipleOrgs", "must use a verified domain"),
+        (
+            "https://contoso.microsoft.com/api".into(),
+            "AzureADMyOrg",
+            "reserved",
+        ),
+        (
+            format!("https://{}/api", other.domains[0].name),
+            "AzureADMyOrg",
+            "must use a verified domain",
+        ),
+        (
+            "https://evil.example/api".into(),
+            "AzureADMyOrg",
+            "must use a verified domain",
+        ),
+        (
+            alias("api://plain"),
+            "AzureADMultipleOrgs",
+            "must use a verified domain",
+        ),
     ] {
         let name = alias("urirule");
         let (st, v) = g
@@ -314,7 +391,10 @@ async fn names_identifier_uris_follow_entras_rules_over_graph() {
         assert_eq!(st, 400, "{uri}: {v}");
         let msg = v["error"]["message"].as_str().unwrap_or_default();
         assert!(msg.contains(needle), "{uri}: {msg}");
-        assert!(apps_named(&g, &name).await.is_empty(), "{uri}: nothing was created");
+        assert!(
+            apps_named(&g, &name).await.is_empty(),
+            "{uri}: nothing was created"
+        );
     }
     // A URI another tenant's application holds is taken, whatever the spelling.
     let held = format!("api://{}/orders", other.id);
@@ -327,7 +407,11 @@ async fn names_identifier_uris_follow_entras_rules_over_graph() {
         .await;
     assert_eq!(st, 400, "{v}");
     let (_, now) = g.get(&path).await;
-    assert_eq!(now["identifierUris"], json!([]), "the PATCH changed nothing");
+    assert_eq!(
+        now["identifierUris"],
+        json!([]),
+        "the PATCH changed nothing"
+    );
     // Positive controls: the allowed forms, in the demo tenant.
     let app_id = mine["appId"].as_str().unwrap();
     for uris in [
@@ -350,7 +434,11 @@ async fn names_identifier_uris_follow_entras_rules_over_graph() {
     assert_eq!(now["signInAudience"], "AzureADMyOrg");
     // The other tenant's application still holds its URI, alone.
     assert_eq!(
-        store().application_by_identifier_uri(&held).await.unwrap().map(|a| a.id),
+        store()
+            .application_by_identifier_uri(&held)
+            .await
+            .unwrap()
+            .map(|a| a.id),
         Some(theirs.id)
     );
 }
@@ -398,7 +486,11 @@ async fn names_identifier_uris_are_unique_across_tenants_and_resolve_to_their_ho
         store().commit(set).await,
         Err(castellan_core::store::StoreError::Conflict(_))
     ));
-    assert!(store().application(other.id, squat.id).await.unwrap().is_none());
+    assert!(store()
+        .application(other.id, squat.id)
+        .await
+        .unwrap()
+        .is_none());
     // The demo app gives the URI up (its service principal keeps the stale name) and the other
     // tenant's app takes it.
     applications::update(
@@ -416,9 +508,10 @@ async fn names_identifier_uris_are_unique_across_tenants_and_resolve_to_their_ho
     service_principals::create(&mut env(&mut os), &other, &new.app_id.to_string())
         .await
         .unwrap();
-    let secret = applications::add_password(&mut env(&mut os), &other, &new.id.to_string(), None, None)
-        .await
-        .unwrap();
+    let secret =
+        applications::add_password(&mut env(&mut os), &other, &new.id.to_string(), None, None)
+            .await
+            .unwrap();
     // In the demo tenant the URI now names an application it has no principal for: 500011,
     // never a token for the old app's stale service principal name.
     let d = &shared().demo;

@@ -51,8 +51,13 @@ async fn raw(method: &str, path: &str, token: &str, body: Option<Value>) -> (u16
         .await
         .unwrap();
     let status = res.status().as_u16();
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 fn sub() -> String {
@@ -66,7 +71,10 @@ fn assert_invalid_scope(st: u16, v: &Value, segment: &str, what: &str) {
     assert_eq!(st, 400, "{what}: {v}");
     assert_eq!(v["error"]["code"], "InvalidScope", "{what}: {v}");
     let msg = v["error"]["message"].as_str().unwrap_or_default();
-    assert!(msg.contains(&format!("segment '{segment}'")), "{what}: {msg}");
+    assert!(
+        msg.contains(&format!("segment '{segment}'")),
+        "{what}: {msg}"
+    );
 }
 
 #[tokio::test]
@@ -77,28 +85,67 @@ async fn arm_resource_ids_with_dot_empty_or_encoded_segments_are_invalid_scope()
     for (path, segment) in [
         (format!("{}/resourceGroups/{rg}/..", sub()), ".."),
         (format!("{}/resourceGroups/{rg}/./x", sub()), "."),
-        (format!("{}/resourceGroups/{rg}%2Fx", sub()), &*format!("{rg}%2Fx")),
-        (format!("{}/resourceGroups/{rg}%2fx", sub()), &*format!("{rg}%2fx")),
+        (
+            format!("{}/resourceGroups/{rg}%2Fx", sub()),
+            &*format!("{rg}%2Fx"),
+        ),
+        (
+            format!("{}/resourceGroups/{rg}%2fx", sub()),
+            &*format!("{rg}%2fx"),
+        ),
         (format!("{}/resourceGroups/%2E%2E", sub()), "%2E%2E"),
-        (format!("{}/resourceGroups/{rg}%5Cx", sub()), &*format!("{rg}%5Cx")),
+        (
+            format!("{}/resourceGroups/{rg}%5Cx", sub()),
+            &*format!("{rg}%5Cx"),
+        ),
         (format!("{}//resourceGroups/{rg}", sub()), ""),
     ] {
-        let (st, v) = raw("PUT", &format!("{path}?{api}"), &t, Some(json!({"location": "westeurope"}))).await;
+        let (st, v) = raw(
+            "PUT",
+            &format!("{path}?{api}"),
+            &t,
+            Some(json!({"location": "westeurope"})),
+        )
+        .await;
         assert_invalid_scope(st, &v, segment, &path);
         let (st, v) = raw("GET", &format!("{path}?{api}"), &t, None).await;
         assert_invalid_scope(st, &v, segment, &path);
     }
     // Nothing was created under any spelling.
     for name in [rg.clone(), format!("{rg}x")] {
-        let (st, _) = raw("GET", &format!("{}/resourceGroups/{name}?{api}", sub()), &t, None).await;
+        let (st, _) = raw(
+            "GET",
+            &format!("{}/resourceGroups/{name}?{api}", sub()),
+            &t,
+            None,
+        )
+        .await;
         assert_eq!(st, 404, "{name}");
     }
     // Positive control: the plain id (one trailing slash allowed) is created and read.
-    let (st, v) = raw("PUT", &format!("{}/resourceGroups/{rg}/?{api}", sub()), &t, Some(json!({"location": "westeurope"}))).await;
+    let (st, v) = raw(
+        "PUT",
+        &format!("{}/resourceGroups/{rg}/?{api}", sub()),
+        &t,
+        Some(json!({"location": "westeurope"})),
+    )
+    .await;
     assert!(st == 200 || st == 201, "{v}");
-    let (st, v) = raw("GET", &format!("{}/resourceGroups/{rg}?{api}", sub()), &t, None).await;
+    let (st, v) = raw(
+        "GET",
+        &format!("{}/resourceGroups/{rg}?{api}", sub()),
+        &t,
+        None,
+    )
+    .await;
     assert_eq!(st, 200, "{v}");
-    let (st, v) = raw("DELETE", &format!("{}/resourceGroups/{rg}?{api}", sub()), &t, None).await;
+    let (st, v) = raw(
+        "DELETE",
+        &format!("{}/resourceGroups/{rg}?{api}", sub()),
+        &t,
+        None,
+    )
+    .await;
     assert!(st == 200 || st == 202 || st == 204, "{v}");
 }
 
@@ -116,9 +163,18 @@ async fn arm_role_assignment_and_deny_assignment_scopes_refuse_dot_segments() {
     for (scope, segment) in [
         (format!("{}/resourceGroups/x/..", sub()), ".."),
         (format!("{}/%2E%2E", sub()), "%2E%2E"),
-        (format!("{}/resourceGroups/x%2F..%2F..", sub()), "x%2F..%2F.."),
+        (
+            format!("{}/resourceGroups/x%2F..%2F..", sub()),
+            "x%2F..%2F..",
+        ),
     ] {
-        let (st, v) = raw("PUT", &format!("{scope}/{ra}/{name}?{api}"), &t, Some(body.clone())).await;
+        let (st, v) = raw(
+            "PUT",
+            &format!("{scope}/{ra}/{name}?{api}"),
+            &t,
+            Some(body.clone()),
+        )
+        .await;
         assert_invalid_scope(st, &v, segment, &scope);
         let (st, v) = raw("GET", &format!("{scope}/{ra}/{name}?{api}"), &t, None).await;
         assert_invalid_scope(st, &v, segment, &scope);
@@ -133,7 +189,16 @@ async fn arm_role_assignment_and_deny_assignment_scopes_refuse_dot_segments() {
         .await;
         assert_invalid_scope(st, &v, segment, &scope);
     }
-    let (st, v) = raw("GET", &format!("{}//providers/Microsoft.Authorization/denyAssignments?{api}", sub()), &t, None).await;
+    let (st, v) = raw(
+        "GET",
+        &format!(
+            "{}//providers/Microsoft.Authorization/denyAssignments?{api}",
+            sub()
+        ),
+        &t,
+        None,
+    )
+    .await;
     assert_invalid_scope(st, &v, "", "empty segment");
     // Nothing was assigned anywhere under that name.
     for scope in [sub(), format!("{}/resourceGroups/x", sub())] {
@@ -142,13 +207,28 @@ async fn arm_role_assignment_and_deny_assignment_scopes_refuse_dot_segments() {
     }
     // Positive controls: at the plain scope the assignment is made, read and removed; deny
     // assignments list.
-    let (st, v) = raw("PUT", &format!("{}/{ra}/{name}?{api}", sub()), &t, Some(body)).await;
+    let (st, v) = raw(
+        "PUT",
+        &format!("{}/{ra}/{name}?{api}", sub()),
+        &t,
+        Some(body),
+    )
+    .await;
     assert_eq!(st, 201, "{v}");
     let (st, v) = raw("GET", &format!("{}/{ra}/{name}?{api}", sub()), &t, None).await;
     assert_eq!(st, 200, "{v}");
     let (st, v) = raw("DELETE", &format!("{}/{ra}/{name}?{api}", sub()), &t, None).await;
     assert_eq!(st, 200, "{v}");
-    let (st, v) = raw("GET", &format!("{}/providers/Microsoft.Authorization/denyAssignments?{api}", sub()), &t, None).await;
+    let (st, v) = raw(
+        "GET",
+        &format!(
+            "{}/providers/Microsoft.Authorization/denyAssignments?{api}",
+            sub()
+        ),
+        &t,
+        None,
+    )
+    .await;
     assert_eq!(st, 200, "{v}");
 }
 
@@ -166,7 +246,13 @@ async fn arm_check_access_refuses_a_scope_with_dot_segments() {
         (format!("{}/resourceGroups/rg%2F..", sub()), "rg%2F.."),
         (format!("{}/./resourceGroups/rg", sub()), "."),
     ] {
-        let (st, v) = raw("POST", &format!("{scope}/{check}?{api}"), &t, Some(body.clone())).await;
+        let (st, v) = raw(
+            "POST",
+            &format!("{scope}/{check}?{api}"),
+            &t,
+            Some(body.clone()),
+        )
+        .await;
         assert_invalid_scope(st, &v, segment, &scope);
     }
     // Positive control: the plain scope answers (checkAccess is a read; it stores nothing).
@@ -228,7 +314,10 @@ async fn imds_refuses_requests_relayed_through_a_proxy() {
         assert_eq!(v["error"], "invalid_request", "{name}: {v}");
         assert!(v.get("access_token").is_none(), "{v}");
         let d = v["error_description"].as_str().unwrap_or_default();
-        assert!(d.contains(&format!("'{}'", name.to_ascii_lowercase())), "{name}: {d}");
+        assert!(
+            d.contains(&format!("'{}'", name.to_ascii_lowercase())),
+            "{name}: {d}"
+        );
     }
     assert_eq!(
         forwarded.load(std::sync::atomic::Ordering::SeqCst),
@@ -251,7 +340,10 @@ async fn imds_refuses_requests_relayed_through_a_proxy() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let v: Value = r.json().await.unwrap();
-    assert!(v["access_token"].as_str().is_some_and(|t| !t.is_empty()), "{v}");
+    assert!(
+        v["access_token"].as_str().is_some_and(|t| !t.is_empty()),
+        "{v}"
+    );
     assert_eq!(v["resource"], "https://storage.azure.com/");
 }
 
@@ -285,33 +377,106 @@ async fn ca_policies_naming_unknown_objects_are_refused() {
     let user = g.create_user(&alias("carefs")).await;
     let uid = user["id"].as_str().unwrap().to_string();
     let group = d["groups"]["engineering"].as_str().unwrap().to_string();
-    let app = d["confidential_client"]["app_id"].as_str().unwrap().to_string();
-    let location = d["conditional_access"]["office_location_id"].as_str().unwrap().to_string();
-    let sp = d["blob_store_app"]["service_principal_id"].as_str().unwrap().to_string();
+    let app = d["confidential_client"]["app_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let location = d["conditional_access"]["office_location_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sp = d["blob_store_app"]["service_principal_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let all_apps = json!({"includeApplications": ["All"]});
     let ghost = uuid::Uuid::new_v4().to_string();
     let cases = [
-        ("conditions.users.includeUsers", json!({"includeUsers": [ghost]}), all_apps.clone(), json!({})),
-        ("conditions.users.excludeUsers", json!({"includeUsers": ["All"], "excludeUsers": [ghost]}), all_apps.clone(), json!({})),
-        ("conditions.users.includeGroups", json!({"includeGroups": [ghost]}), all_apps.clone(), json!({})),
-        ("conditions.users.excludeGroups", json!({"includeUsers": ["All"], "excludeGroups": [ghost]}), all_apps.clone(), json!({})),
-        ("conditions.users.includeRoles", json!({"includeRoles": [ghost]}), all_apps.clone(), json!({})),
-        ("conditions.users.excludeRoles", json!({"includeUsers": ["All"], "excludeRoles": [ghost]}), all_apps.clone(), json!({})),
-        ("conditions.applications.includeApplications", json!({"includeUsers": [uid]}), json!({"includeApplications": [ghost]}), json!({})),
-        ("conditions.applications.excludeApplications", json!({"includeUsers": [uid]}), json!({"includeApplications": ["All"], "excludeApplications": [ghost]}), json!({})),
-        ("conditions.locations.includeLocations", json!({"includeUsers": [uid]}), all_apps.clone(), json!({"locations": {"includeLocations": [ghost]}})),
-        ("conditions.locations.excludeLocations", json!({"includeUsers": [uid]}), all_apps.clone(), json!({"locations": {"includeLocations": ["All"], "excludeLocations": [ghost]}})),
-        ("conditions.clientApplications.includeServicePrincipals", json!({"includeUsers": ["None"]}), all_apps.clone(), json!({"clientApplications": {"includeServicePrincipals": [ghost]}})),
+        (
+            "conditions.users.includeUsers",
+            json!({"includeUsers": [ghost]}),
+            all_apps.clone(),
+            json!({}),
+        ),
+        (
+            "conditions.users.excludeUsers",
+            json!({"includeUsers": ["All"], "excludeUsers": [ghost]}),
+            all_apps.clone(),
+            json!({}),
+        ),
+        (
+            "conditions.users.includeGroups",
+            json!({"includeGroups": [ghost]}),
+            all_apps.clone(),
+            json!({}),
+        ),
+        (
+            "conditions.users.excludeGroups",
+            json!({"includeUsers": ["All"], "excludeGroups": [ghost]}),
+            all_apps.clone(),
+            json!({}),
+        ),
+        (
+            "conditions.users.includeRoles",
+            json!({"includeRoles": [ghost]}),
+            all_apps.clone(),
+            json!({}),
+        ),
+        (
+            "conditions.users.excludeRoles",
+            json!({"includeUsers": ["All"], "excludeRoles": [ghost]}),
+            all_apps.clone(),
+            json!({}),
+        ),
+        (
+            "conditions.applications.includeApplications",
+            json!({"includeUsers": [uid]}),
+            json!({"includeApplications": [ghost]}),
+            json!({}),
+        ),
+        (
+            "conditions.applications.excludeApplications",
+            json!({"includeUsers": [uid]}),
+            json!({"includeApplications": ["All"], "excludeApplications": [ghost]}),
+            json!({}),
+        ),
+        (
+            "conditions.locations.includeLocations",
+            json!({"includeUsers": [uid]}),
+            all_apps.clone(),
+            json!({"locations": {"includeLocations": [ghost]}}),
+        ),
+        (
+            "conditions.locations.excludeLocations",
+            json!({"includeUsers": [uid]}),
+            all_apps.clone(),
+            json!({"locations": {"includeLocations": ["All"], "excludeLocations": [ghost]}}),
+        ),
+        (
+            "conditions.clientApplications.includeServicePrincipals",
+            json!({"includeUsers": ["None"]}),
+            all_apps.clone(),
+            json!({"clientApplications": {"includeServicePrincipals": [ghost]}}),
+        ),
     ];
     for (field, users, apps, extra) in cases {
         let name = alias("ca-unknown");
         let (st, v) = g
-            .post("/identity/conditionalAccess/policies", policy(&name, users, apps, extra))
+            .post(
+                "/identity/conditionalAccess/policies",
+                policy(&name, users, apps, extra),
+            )
             .await;
         assert_eq!(st, 400, "{field}: {v}");
         let msg = v["error"]["message"].as_str().unwrap_or_default();
-        assert!(msg.contains(field) && msg.contains(&ghost), "{field}: {msg}");
-        assert!(!policy_names(&g).await.contains(&name), "{field}: nothing stored");
+        assert!(
+            msg.contains(field) && msg.contains(&ghost),
+            "{field}: {msg}"
+        );
+        assert!(
+            !policy_names(&g).await.contains(&name),
+            "{field}: nothing stored"
+        );
     }
     // A PATCH that introduces an unknown id is refused and leaves the policy as it was.
     let name = alias("ca-known");
@@ -326,8 +491,14 @@ async fn ca_policies_naming_unknown_objects_are_refused() {
             ),
         )
         .await;
-    assert_eq!(st, 201, "positive control, every kind of reference known: {p}");
-    let path = format!("/identity/conditionalAccess/policies/{}", p["id"].as_str().unwrap());
+    assert_eq!(
+        st, 201,
+        "positive control, every kind of reference known: {p}"
+    );
+    let path = format!(
+        "/identity/conditionalAccess/policies/{}",
+        p["id"].as_str().unwrap()
+    );
     let (st, v) = g
         .patch(&path, json!({"conditions": {"users": {"includeUsers": [ghost]}, "applications": {"includeApplications": ["All"]}}}))
         .await;
@@ -338,13 +509,21 @@ async fn ca_policies_naming_unknown_objects_are_refused() {
     let (st, w) = g
         .post(
             "/identity/conditionalAccess/policies",
-            policy(&alias("ca-wl"), json!({"includeUsers": ["None"]}), all_apps.clone(), json!({"clientApplications": {"includeServicePrincipals": [sp]}})),
+            policy(
+                &alias("ca-wl"),
+                json!({"includeUsers": ["None"]}),
+                all_apps.clone(),
+                json!({"clientApplications": {"includeServicePrincipals": [sp]}}),
+            ),
         )
         .await;
     assert_eq!(st, 201, "{w}");
     for p in [p, w] {
         let (st, _) = g
-            .delete(&format!("/identity/conditionalAccess/policies/{}", p["id"].as_str().unwrap()))
+            .delete(&format!(
+                "/identity/conditionalAccess/policies/{}",
+                p["id"].as_str().unwrap()
+            ))
             .await;
         assert_eq!(st, 204);
     }
@@ -363,7 +542,10 @@ async fn ca_a_named_location_in_use_cannot_be_deleted() {
         )
         .await;
     assert_eq!(st, 201, "{loc}");
-    let loc_path = format!("/identity/conditionalAccess/namedLocations/{}", loc["id"].as_str().unwrap());
+    let loc_path = format!(
+        "/identity/conditionalAccess/namedLocations/{}",
+        loc["id"].as_str().unwrap()
+    );
     let (st, p) = g
         .post(
             "/identity/conditionalAccess/policies",
@@ -378,12 +560,25 @@ async fn ca_a_named_location_in_use_cannot_be_deleted() {
     assert_eq!(st, 201, "{p}");
     let (st, v) = g.delete(&loc_path).await;
     assert_eq!(st, 400, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap_or_default().contains("used by"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("used by"),
+        "{v}"
+    );
     let (st, still) = g.get(&loc_path).await;
-    assert_eq!((st, &still["id"]), (200, &loc["id"]), "the location is still there");
+    assert_eq!(
+        (st, &still["id"]),
+        (200, &loc["id"]),
+        "the location is still there"
+    );
     // Positive control: once no policy uses it, it goes.
     let (st, _) = g
-        .delete(&format!("/identity/conditionalAccess/policies/{}", p["id"].as_str().unwrap()))
+        .delete(&format!(
+            "/identity/conditionalAccess/policies/{}",
+            p["id"].as_str().unwrap()
+        ))
         .await;
     assert_eq!(st, 204);
     let (st, _) = g.delete(&loc_path).await;
@@ -398,37 +593,69 @@ async fn ca_a_policy_naming_a_deleted_user_keeps_the_stale_id_and_still_evaluate
     let stays = g.create_user(&alias("castays")).await;
     let (gid, sid) = (gone["id"].as_str().unwrap(), stays["id"].as_str().unwrap());
     let name = alias("ca-stale");
-    let mut body = policy(&name, json!({"includeUsers": [gid, sid]}), json!({"includeApplications": ["All"]}), json!({}));
+    let mut body = policy(
+        &name,
+        json!({"includeUsers": [gid, sid]}),
+        json!({"includeApplications": ["All"]}),
+        json!({}),
+    );
     body["state"] = json!("enabledForReportingButNotEnforced");
     let (st, p) = g.post("/identity/conditionalAccess/policies", body).await;
     assert_eq!(st, 201, "{p}");
     // Entra allows deleting a user a policy names; the policy keeps the id.
     assert_eq!(g.delete(&format!("/users/{gid}")).await.0, 204);
-    let path = format!("/identity/conditionalAccess/policies/{}", p["id"].as_str().unwrap());
+    let path = format!(
+        "/identity/conditionalAccess/policies/{}",
+        p["id"].as_str().unwrap()
+    );
     let (st, now) = g.get(&path).await;
     assert_eq!(st, 200, "{now}");
-    assert_eq!(now["conditions"]["users"]["includeUsers"], json!([gid, sid]));
+    assert_eq!(
+        now["conditions"]["users"]["includeUsers"],
+        json!([gid, sid])
+    );
     // Evaluation is unaffected: the remaining user is still in scope of the (report-only) block.
     let (st, v) = g
-        .post("/identity/conditionalAccess/evaluate", json!({"userId": sid, "clientAppType": "browser"}))
+        .post(
+            "/identity/conditionalAccess/evaluate",
+            json!({"userId": sid, "clientAppType": "browser"}),
+        )
         .await;
     assert_eq!(st, 200, "{v}");
     assert!(
-        v["value"].as_array().unwrap().iter().any(|x| x["displayName"] == name.as_str()),
+        v["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["displayName"] == name.as_str()),
         "{v}"
     );
     // The policy stays editable: an update may keep the stale id it already named, but may
     // not add another unknown one.
-    let (st, v) = g.patch(&path, json!({"displayName": format!("{name}-renamed")})).await;
+    let (st, v) = g
+        .patch(&path, json!({"displayName": format!("{name}-renamed")}))
+        .await;
     assert_eq!(st, 204, "{v}");
     let ghost = uuid::Uuid::new_v4().to_string();
     let (st, v) = g
-        .patch(&path, json!({"conditions": {"users": {"includeUsers": [gid, sid, ghost]}}}))
+        .patch(
+            &path,
+            json!({"conditions": {"users": {"includeUsers": [gid, sid, ghost]}}}),
+        )
         .await;
     assert_eq!(st, 400, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap_or_default().contains(&ghost), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&ghost),
+        "{v}"
+    );
     let (_, now) = g.get(&path).await;
     assert_eq!(now["displayName"], format!("{name}-renamed"));
-    assert_eq!(now["conditions"]["users"]["includeUsers"], json!([gid, sid]));
+    assert_eq!(
+        now["conditions"]["users"]["includeUsers"],
+        json!([gid, sid])
+    );
     assert_eq!(g.delete(&path).await.0, 204);
 }
