@@ -565,3 +565,94 @@ fn decode(jwt: &str) -> Value {
     )
     .unwrap()
 }
+
+#[tokio::test]
+async fn names_racing_writers_of_one_identifier_uri_leave_exactly_one_holder() {
+    use castellan_core::model::SignInAudience::AzureAdMyOrg;
+    let mut os = castellan_server::crypto::OsEntropy;
+    let other = make_tenant(&mut os).await;
+    let word = alias("api://race");
+    let g = G::demo().await;
+    // Eight Graph creates in the demo tenant and eight op-level creates in another tenant, all
+    // at once, all for the same URI.
+    let graph = (0..8).map(|i| {
+        let g = &g;
+        let word = word.clone();
+        async move {
+            let (st, _) = g
+                .post(
+                    "/applications",
+                    json!({"displayName": format!("race-{i}"), "identifierUris": [word]}),
+                )
+                .await;
+            st == 201
+        }
+    });
+    let ops = (0..8).map(|_| {
+        let (other, word) = (other.clone(), word.clone());
+        async move {
+            let mut e = castellan_server::crypto::OsEntropy;
+            applications::create(
+                &mut env(&mut e),
+                &other,
+                applications::ApplicationInput {
+                    display_name: Field::Value(alias("race")),
+                    sign_in_audience: Field::Value(AzureAdMyOrg),
+                    identifier_uris: Field::Value(vec![word]),
+                    ..Default::default()
+                },
+            )
+            .await
+            .is_ok()
+        }
+    });
+    let (a, b) = tokio::join!(
+        futures_join_all(graph.collect()),
+        futures_join_all(ops.collect())
+    );
+    let wins = a.iter().chain(&b).filter(|ok| **ok).count();
+    assert_eq!(wins, 1, "exactly one writer holds the URI ({a:?} / {b:?})");
+    let holder = store()
+        .application_by_identifier_uri(&word)
+        .await
+        .unwrap()
+        .expect("one holder");
+    let mut count = 0;
+    for t in [demo_tenant_id(), other.id] {
+        count += store()
+            .applications(t)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|x| x.identifier_uris.iter().any(|u| u == &word))
+            .count();
+    }
+    assert_eq!(count, 1, "only the holder ({}) stores it", holder.id);
+}
+
+/// Awaits every future concurrently (no `futures` dependency: one task each).
+async fn futures_join_all<F>(fs: Vec<F>) -> Vec<bool>
+where
+    F: std::future::Future<Output = bool>,
+{
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = fs.into_iter().map(Box::pin).collect();
+    let mut out = vec![None; pinned.len()];
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(|v| v.unwrap_or(false)).collect()
+}
