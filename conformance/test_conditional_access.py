@@ -55,7 +55,7 @@ def ropc(demo, upn, pw):
     return app.acquire_token_by_username_password(upn, pw, scopes=["User.Read"])
 
 
-def test_policies_and_named_locations_through_graph(graph, demo, loopback_location, policies):
+def test_policies_and_named_locations_through_graph(graph, demo, loopback_location, policies, new_user):
     got = graph.get(f"{BASE}/namedLocations/{loopback_location}").json()
     assert got["@odata.type"] == "#microsoft.graph.ipNamedLocation"
     assert {r["cidrAddress"] for r in got["ipRanges"]} == {"127.0.0.0/8", "::1/128"}
@@ -81,8 +81,9 @@ def test_policies_and_named_locations_through_graph(graph, demo, loopback_locati
             "grantControls": {"operator": "OR", "builtInControls": ["block"]}}
     r = graph.post(f"{BASE}/policies", lock)
     assert r.status_code == 400 and "break-glass" in r.json()["error"]["message"], r.text
-    # A location used by a policy cannot be deleted.
-    p = policies(user_policy("uses location", str(uuid.uuid4()), ["block"], state="disabled", locations=[loopback_location]))
+    # A location used by a policy cannot be deleted. (A policy may name only users the tenant
+    # has, so the policy targets a real, fresh user.)
+    p = policies(user_policy("uses location", new_user()[2], ["block"], state="disabled", locations=[loopback_location]))
     d = graph.delete(f"{BASE}/namedLocations/{loopback_location}")
     assert d.status_code == 400 and "uses location" in d.json()["error"]["message"], d.text
 

@@ -794,7 +794,7 @@ pub struct ImdsArgs {
     listen: String,
 }
 
-/// Runs the IMDS agent: `GET /metadata/identity/oauth2/token` (`Metadata: true`,
+/// Runs the IMDS agent (`castellan_server::imds_agent`): `GET /metadata/identity/oauth2/token` (`Metadata: true`,
 /// api-version 2018-02-01), forwarded to the platform's identity endpoint with the resource's
 /// secret, answered in IMDS's shape. Point `AZURE_POD_IDENTITY_AUTHORITY_HOST` at it.
 pub async fn imds(args: ImdsArgs, conn: GraphConn) -> Result<()> {
@@ -833,21 +833,11 @@ pub async fn imds(args: ImdsArgs, conn: GraphConn) -> Result<()> {
             )
         }
     };
-    let http = conn.http_client()?;
-    let state = std::sync::Arc::new(ImdsState {
-        http,
+    let app = castellan_server::imds_agent::router(castellan_server::imds_agent::ImdsAgent {
+        http: conn.http_client()?,
         endpoint,
         header,
     });
-    let app = axum::Router::new()
-        .route("/metadata/identity/oauth2/token", axum::routing::get(imds_token))
-        .fallback(|| async {
-            (
-                axum::http::StatusCode::NOT_FOUND,
-                axum::Json(json!({"error": "not_found", "error_description": "Only /metadata/identity/oauth2/token is served by this agent."})),
-            )
-        })
-        .with_state(state);
     let l = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -857,151 +847,4 @@ pub async fn imds(args: ImdsArgs, conn: GraphConn) -> Result<()> {
     );
     axum::serve(l, app).await?;
     Ok(())
-}
-
-struct ImdsState {
-    http: reqwest::Client,
-    endpoint: String,
-    header: String,
-}
-
-/// How the agent answers the platform's refusal (upstream status): IMDS's status and error.
-/// A 400 tells clients "no identity here" and they stop; a 5xx stays a 5xx (500) so they
-/// retry; a rejected identity header is `unknown_source`.
-fn imds_refusal(upstream: u16) -> (u16, &'static str) {
-    let status = if (500..600).contains(&upstream) {
-        500
-    } else {
-        400
-    };
-    let error = if upstream == 401 {
-        "unknown_source"
-    } else {
-        "invalid_request"
-    };
-    (status, error)
-}
-
-async fn imds_token(
-    axum::extract::State(s): axum::extract::State<std::sync::Arc<ImdsState>>,
-    headers: axum::http::HeaderMap,
-    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
-) -> axum::response::Response {
-    use axum::http::StatusCode;
-    use axum::response::IntoResponse;
-    let err = |status: StatusCode, e: &str, d: &str| {
-        (status, axum::Json(castellan_wire::arm::imds_error(e, d))).into_response()
-    };
-    if headers
-        .get("metadata")
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|v| !v.eq_ignore_ascii_case("true"))
-    {
-        return err(
-            StatusCode::BAD_REQUEST,
-            "bad_request_102",
-            "Required metadata header not specified",
-        );
-    }
-    match q.get("api-version").map(String::as_str) {
-        Some(v) if v.starts_with("20") => {}
-        _ => {
-            return err(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "Required query variable 'api-version' is missing (use 2018-02-01).",
-            )
-        }
-    }
-    let Some(resource) = q.get("resource").filter(|r| !r.is_empty()) else {
-        return err(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Required query variable 'resource' is missing.",
-        );
-    };
-    let mut forward = vec![
-        ("api-version", "2019-08-01".to_string()),
-        ("resource", resource.clone()),
-    ];
-    for (from, to) in [
-        ("client_id", "client_id"),
-        ("object_id", "principal_id"),
-        ("msi_res_id", "mi_res_id"),
-        ("mi_res_id", "mi_res_id"),
-    ] {
-        if let Some(v) = q.get(from).filter(|v| !v.is_empty()) {
-            forward.push((to, v.clone()));
-        }
-    }
-    let r = match s
-        .http
-        .get(&s.endpoint)
-        .query(&forward)
-        .header("X-IDENTITY-HEADER", &s.header)
-        .send()
-        .await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            return err(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "unknown",
-                &format!("the platform's identity endpoint did not answer: {e}"),
-            )
-        }
-    };
-    let status = r.status();
-    let v: Value = r.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        let msg = v["message"]
-            .as_str()
-            .unwrap_or("the platform refused the request");
-        let (code, e) = imds_refusal(status.as_u16());
-        return err(
-            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            e,
-            msg,
-        );
-    }
-    let exp: i64 = v["expires_on"]
-        .as_str()
-        .and_then(|x| x.parse().ok())
-        .unwrap_or(0);
-    let nbf: i64 = v["not_before"]
-        .as_str()
-        .and_then(|x| x.parse().ok())
-        .unwrap_or(0);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    axum::Json(castellan_wire::arm::imds_token(
-        v["access_token"].as_str().unwrap_or(""),
-        exp,
-        nbf,
-        now,
-        resource,
-        v["client_id"].as_str().unwrap_or(""),
-    ))
-    .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::imds_refusal;
-
-    #[test]
-    fn imds_keeps_server_errors_retryable_and_names_a_rejected_header() {
-        for (up, want) in [
-            (500, (500, "invalid_request")),
-            (502, (500, "invalid_request")),
-            (503, (500, "invalid_request")),
-            (400, (400, "invalid_request")),
-            (404, (400, "invalid_request")),
-            (401, (400, "unknown_source")),
-        ] {
-            assert_eq!(imds_refusal(up), want, "upstream {up}");
-        }
-    }
 }

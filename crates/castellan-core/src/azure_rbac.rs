@@ -132,6 +132,62 @@ pub fn role_grants(role: &AzureRole, op: &str, data: bool) -> bool {
     allow.iter().any(|a| op_matches(a, op)) && !deny.iter().any(|d| op_matches(d, op))
 }
 
+/// Why a scope's spelling is refused: the offending segment (as written) and the rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopeSyntaxError {
+    /// The segment that broke the rule (`..`, `a%2Fb`, `x\\y`, or `""` for an empty one).
+    pub segment: String,
+    /// Which rule.
+    pub why: &'static str,
+}
+
+/// Checks how a scope is *spelled* before anything compares it: ARM ids are plain `/`-separated
+/// segments, so a `.` or `..` segment, an empty segment (`//`), a backslash or an encoded
+/// separator or dot (`%2F`, `%5C`, `%2E`, and `%00`) is refused instead of being normalised —
+/// a scope that two components could read as two different places (a path-normalising proxy, a
+/// prefix compare over the raw text) must not reach the engine. One trailing slash is allowed
+/// (`/subscriptions/{id}/`), as ARM does.
+pub fn check_scope_syntax(scope: &str) -> Result<(), ScopeSyntaxError> {
+    if scope.is_empty() || scope == "/" {
+        return Ok(());
+    }
+    let bad = |segment: &str, why| {
+        Err(ScopeSyntaxError {
+            segment: segment.to_string(),
+            why,
+        })
+    };
+    let Some(body) = scope.strip_prefix('/') else {
+        return bad(scope, "a scope starts with '/'");
+    };
+    let body = body.strip_suffix('/').unwrap_or(body);
+    for seg in body.split('/') {
+        if seg.is_empty() {
+            return bad(seg, "empty segments ('//') are not allowed");
+        }
+        if seg == "." || seg == ".." {
+            return bad(seg, "'.' and '..' segments are not allowed");
+        }
+        if seg.contains('\\') {
+            return bad(seg, "backslashes are not allowed");
+        }
+        let lower = seg.to_ascii_lowercase();
+        if ["%2f", "%5c", "%2e", "%00"]
+            .iter()
+            .any(|e| lower.contains(e))
+        {
+            return bad(
+                seg,
+                "percent-encoded separators or dots (%2F, %5C, %2E, %00) are not allowed",
+            );
+        }
+        if seg.chars().any(char::is_control) {
+            return bad(seg, "control characters are not allowed");
+        }
+    }
+    Ok(())
+}
+
 /// Normalises a scope: lower-case, no trailing slash (except the root `/`).
 pub fn normalise_scope(scope: &str) -> String {
     let s = scope.trim().to_ascii_lowercase();
@@ -496,6 +552,39 @@ pub fn check_with<'r>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn scope_syntax_refuses_dot_empty_and_encoded_segments() {
+        for ok in [
+            "/",
+            "",
+            "/subscriptions/8f2c5b6e-1111-2222-3333-444455556666",
+            "/subscriptions/8f2c5b6e-1111-2222-3333-444455556666/",
+            "/subscriptions/s/resourceGroups/rg.v1/providers/Microsoft.Storage/storageAccounts/a",
+            "/providers/Microsoft.Management/managementGroups/prod",
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a/blobServices/default/containers/c/blobs/dir/file%2520name.txt",
+        ] {
+            assert_eq!(check_scope_syntax(ok), Ok(()), "{ok}");
+        }
+        for (bad, seg) in [
+            ("/subscriptions/s/resourceGroups/rg/..", ".."),
+            ("/subscriptions/s/../t", ".."),
+            ("/subscriptions/s/./resourceGroups/rg", "."),
+            ("/subscriptions//resourceGroups/rg", ""),
+            ("/subscriptions/s/resourceGroups/a%2Fb", "a%2Fb"),
+            ("/subscriptions/s/resourceGroups/a%2fb", "a%2fb"),
+            ("/subscriptions/s/resourceGroups/%2E%2E", "%2E%2E"),
+            ("/subscriptions/s/resourceGroups/a%5Cb", "a%5Cb"),
+            ("/subscriptions/s/resourceGroups/a\\b", "a\\b"),
+            ("/subscriptions/s/resourceGroups/a%00", "a%00"),
+            ("subscriptions/s", "subscriptions/s"),
+        ] {
+            match check_scope_syntax(bad) {
+                Err(e) => assert_eq!(e.segment, seg, "{bad}"),
+                Ok(()) => panic!("{bad} should be refused"),
+            }
+        }
+    }
+
     use super::*;
 
     fn builtin(id: uuid::Uuid) -> Option<&'static AzureRole> {

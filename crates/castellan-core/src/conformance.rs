@@ -117,13 +117,16 @@ pub fn group(ids: &mut Ids, t: &Tenant, name: &str) -> Group {
 }
 
 pub fn application(ids: &mut Ids, t: &Tenant) -> Application {
+    let id = ids.object();
+    let app_id = ids.app();
     Application {
-        id: ids.object(),
-        app_id: ids.app(),
+        id,
+        app_id,
         tenant_id: t.id,
         display_name: "App".into(),
         sign_in_audience: SignInAudience::AzureAdMultipleOrgs,
-        identifier_uris: vec!["api://x".into()],
+        // Identifier URIs are unique across all tenants: each fixture app holds its own.
+        identifier_uris: vec![format!("api://{app_id}")],
         web_redirect_uris: vec!["https://a/cb".into()],
         spa_redirect_uris: vec!["http://localhost:3000".into()],
         public_client_redirect_uris: vec!["http://localhost".into()],
@@ -264,6 +267,105 @@ pub async fn run_all(s: &dyn Store, seed: u64) {
     authentication_methods(s, seed + 16).await;
     devices(s, seed + 17).await;
     identity_protection(s, seed + 18).await;
+    identifier_uris_unique_across_tenants(s, seed + 19).await;
+}
+
+/// Identifier URIs are one namespace across all tenants: a second application holding a URI
+/// (same tenant or another, any ASCII case, with or without one trailing slash) is a
+/// `Conflict` and changes nothing; `application_by_identifier_uri` finds the holder from any
+/// tenant; replacing or deleting the holder frees the URI.
+pub async fn identifier_uris_unique_across_tenants(s: &dyn Store, seed: u64) {
+    let mut ids = Ids::new(seed);
+    let (a, b) = (tenant(&mut ids, "urione"), tenant(&mut ids, "uritwo"));
+    commit(
+        s,
+        vec![
+            Change::InsertTenant(a.clone()),
+            Change::InsertTenant(b.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    let mut holder = application(&mut ids, &a);
+    let uri = format!("api://{}/orders", a.id);
+    holder.identifier_uris = vec![uri.clone()];
+    commit(s, vec![Change::InsertApplication(holder.clone())])
+        .await
+        .unwrap();
+    for probe in [uri.clone(), uri.to_uppercase(), format!("{uri}/")] {
+        let found = s.application_by_identifier_uri(&probe).await.unwrap();
+        assert_eq!(found.map(|x| x.id), Some(holder.id), "lookup by {probe}");
+    }
+    assert!(s
+        .application_by_identifier_uri("api://nobody-holds-this")
+        .await
+        .unwrap()
+        .is_none());
+    for (t, spelled) in [(&b, uri.clone()), (&a, format!("{}/", uri.to_uppercase()))] {
+        let mut squatter = application(&mut ids, t);
+        squatter.identifier_uris = vec![spelled.clone()];
+        let mut set = ChangeSet::new();
+        set.push(Change::InsertApplication(squatter.clone()));
+        expect_conflict(s, set, &format!("a second holder of {spelled}")).await;
+        assert!(
+            s.application(t.id, squatter.id).await.unwrap().is_none(),
+            "the refused application was not stored"
+        );
+    }
+    // An update that takes another holder's URI is refused too, and keeps the old document.
+    let other = application(&mut ids, &b);
+    commit(s, vec![Change::InsertApplication(other.clone())])
+        .await
+        .unwrap();
+    let mut grab = other.clone();
+    grab.identifier_uris.push(uri.clone());
+    let mut set = ChangeSet::new();
+    set.push(Change::ReplaceApplication(
+        Box::new(other.clone()),
+        Box::new(grab),
+    ));
+    expect_conflict(s, set, "a replace taking a held URI").await;
+    assert_eq!(
+        s.application(b.id, other.id).await.unwrap().as_ref(),
+        Some(&other)
+    );
+    // Giving the URI up frees it; deleting the application frees its URIs.
+    let mut released = holder.clone();
+    released.identifier_uris = vec![format!("api://{}", holder.app_id)];
+    commit(
+        s,
+        vec![Change::ReplaceApplication(
+            Box::new(holder.clone()),
+            Box::new(released.clone()),
+        )],
+    )
+    .await
+    .unwrap();
+    assert!(s
+        .application_by_identifier_uri(&uri)
+        .await
+        .unwrap()
+        .is_none());
+    let mut taker = other.clone();
+    taker.identifier_uris.push(uri.clone());
+    commit(s, vec![Change::UpdateApplication(taker.clone())])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.application_by_identifier_uri(&uri)
+            .await
+            .unwrap()
+            .map(|x| x.id),
+        Some(other.id)
+    );
+    commit(s, vec![Change::DeleteApplication(b.id, other.id)])
+        .await
+        .unwrap();
+    assert!(s
+        .application_by_identifier_uri(&uri)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 fn device(ids: &mut Ids, t: &Tenant, name: &str, at: i64) -> Device {

@@ -234,6 +234,13 @@ pub trait Store: Send + Sync {
         -> Result<Option<Application>, StoreError>;
     /// Applications whose home tenant is `t`.
     async fn applications(&self, t: TenantId) -> Result<Vec<Application>, StoreError>;
+    /// The application, from any tenant, that holds an identifier URI (compared by
+    /// `model::identifier_uri_key`: ASCII case and one trailing slash ignored). Identifier URIs
+    /// are unique across all tenants: a second holder is a `Conflict` at commit.
+    async fn application_by_identifier_uri(
+        &self,
+        uri: &str,
+    ) -> Result<Option<Application>, StoreError>;
 
     /// A service principal by id.
     async fn service_principal(

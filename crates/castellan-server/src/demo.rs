@@ -568,9 +568,11 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
         .map_err(|x| e(x.message))?;
     let policy_doc =
         castellan_wire::graph::conditional_access::render_policy(&policy, "", "").to_string();
-    castellan_core::ops::conditional_access::put_policy(&mut env, &t, &policy, policy_doc, false)
-        .await
-        .map_err(e)?;
+    castellan_core::ops::conditional_access::put_policy(
+        &mut env, &t, &policy, None, policy_doc, false,
+    )
+    .await
+    .map_err(e)?;
     let blob_dir = data_dir.join("sample-blobs").join(account).join("docs");
     std::fs::create_dir_all(&blob_dir).map_err(e)?;
     std::fs::write(

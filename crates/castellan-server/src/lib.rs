@@ -13,6 +13,7 @@ pub mod device_proof;
 pub mod federation;
 pub mod http;
 pub mod idprot;
+pub mod imds_agent;
 pub mod keys;
 pub mod protection;
 pub mod serve;

@@ -105,7 +105,16 @@ CREATE TABLE failed_sign_ins (tenant_id TEXT NOT NULL, source TEXT NOT NULL, ip 
 CREATE INDEX failed_sign_ins_source ON failed_sign_ins (tenant_id, source, time);
 CREATE INDEX failed_sign_ins_time ON failed_sign_ins (tenant_id, time);
 "#,
+    // Identifier URIs are unique across all tenants (rows back-filled from the stored
+    // applications by `backfill_identifier_uris`; of two old holders the first keeps it).
+    r#"
+CREATE TABLE identifier_uris (uri_key TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, app_object_id TEXT NOT NULL);
+CREATE INDEX identifier_uris_app ON identifier_uris (app_object_id);
+"#,
 ];
+
+/// The migration (1-based) that created `identifier_uris`.
+const IDENTIFIER_URIS_MIGRATION: i64 = 10;
 
 /// The engine-specific part: only connection set-up differs.
 mod dialect {
@@ -260,6 +269,9 @@ impl SqlStore {
                     .await
                     .map_err(|e| StoreError::Backend(format!("migration {version} failed: {e}")))?;
             }
+            if version == IDENTIFIER_URIS_MIGRATION {
+                backfill_identifier_uris(&mut tx).await?;
+            }
             sqlx::query("INSERT INTO castellan_schema (version, applied_at) VALUES ($1, $2)")
                 .bind(version)
                 .bind(0i64)
@@ -339,6 +351,62 @@ async fn exec(tx: &mut Tx, sql: &str, args: &[Arg]) -> Result<u64, StoreError> {
     }
 }
 
+/// Fills `identifier_uris` from the applications stored before it existed.
+async fn backfill_identifier_uris(tx: &mut Tx) -> Result<(), StoreError> {
+    let rows = sqlx::query("SELECT data FROM applications ORDER BY id")
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(backend)?;
+    for row in rows {
+        let raw: String = row.try_get(0).map_err(backend)?;
+        let app: Application = serde_json::from_str::<AppDoc>(&raw)
+            .map_err(backend)?
+            .try_into()?;
+        for key in identifier_uri_keys(&app) {
+            sqlx::query("INSERT INTO identifier_uris (uri_key, tenant_id, app_object_id) VALUES ($1, $2, $3) ON CONFLICT (uri_key) DO NOTHING")
+                .bind(key)
+                .bind(app.tenant_id.to_string())
+                .bind(app.id.to_string())
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| StoreError::Backend(format!("migration {IDENTIFIER_URIS_MIGRATION} failed: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// An application's identifier URIs as unique keys (duplicates within the app collapse).
+fn identifier_uri_keys(a: &Application) -> Vec<String> {
+    let mut keys: Vec<String> = a
+        .identifier_uris
+        .iter()
+        .map(|u| castellan_core::model::identifier_uri_key(u))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Rewrites the rows of an application's identifier URIs (a URI held by another application
+/// in any tenant is a unique violation → `Conflict`).
+async fn write_identifier_uris(tx: &mut Tx, a: &Application) -> Result<(), StoreError> {
+    exec(
+        tx,
+        "DELETE FROM identifier_uris WHERE app_object_id = $1",
+        &[s(a.id)],
+    )
+    .await?;
+    for key in identifier_uri_keys(a) {
+        exec(
+            tx,
+            "INSERT INTO identifier_uris (uri_key, tenant_id, app_object_id) VALUES ($1, $2, $3)",
+            &[Arg::S(key), s(a.tenant_id), s(a.id)],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 fn conflict_message(sql: &str) -> String {
     let table = sql.split_whitespace().nth(2).unwrap_or("?");
     match table {
@@ -346,6 +414,7 @@ fn conflict_message(sql: &str) -> String {
         "memberships" => "the member is already in the group".into(),
         "owners" => "the owner is already an owner".into(),
         "applications" => "an application with this appId already exists".into(),
+        "identifier_uris" => "Another object with the same value for property identifierUris already exists (identifier URIs are unique across all tenants).".into(),
         "service_principals" => "the tenant already has a service principal for this appId".into(),
         "app_role_assignments" => "the app role is already assigned to this principal".into(),
         "tenant_domains" => "the domain belongs to another tenant".into(),
@@ -942,6 +1011,7 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
                 ],
             )
             .await?;
+            write_identifier_uris(tx, a).await?;
         }
         Change::UpdateApplication(a) => {
             must_touch(
@@ -951,6 +1021,7 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
                 "application",
             )
             .await?;
+            write_identifier_uris(tx, a).await?;
         }
         Change::ReplaceApplication(expected, next) => {
             let row = sqlx::query("SELECT data FROM applications WHERE id = $1 AND tenant_id = $2")
@@ -990,6 +1061,9 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
             if n == 0 {
                 return Err(changed());
             }
+            if current.identifier_uris != next.identifier_uris {
+                write_identifier_uris(tx, next).await?;
+            }
         }
         Change::DeleteApplication(t, id) => {
             let row =
@@ -1021,6 +1095,12 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
                 tx,
                 "DELETE FROM service_principals WHERE app_id = $1",
                 &[Arg::S(app_id)],
+            )
+            .await?;
+            exec(
+                tx,
+                "DELETE FROM identifier_uris WHERE app_object_id = $1",
+                &[s(id)],
             )
             .await?;
             exec(tx, "DELETE FROM applications WHERE id = $1", &[s(id)]).await?;
@@ -1261,6 +1341,19 @@ impl Store for SqlStore {
             self.docs::<AppDoc>(
                 "SELECT data FROM applications WHERE app_id = $1",
                 &[&app_id.to_string()],
+            )
+            .await?,
+        )
+    }
+
+    async fn application_by_identifier_uri(
+        &self,
+        uri: &str,
+    ) -> Result<Option<Application>, StoreError> {
+        first(
+            self.docs::<AppDoc>(
+                "SELECT a.data FROM applications a JOIN identifier_uris u ON u.app_object_id = a.id WHERE u.uri_key = $1",
+                &[&castellan_core::model::identifier_uri_key(uri)],
             )
             .await?,
         )

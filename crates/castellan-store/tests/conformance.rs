@@ -98,3 +98,44 @@ async fn postgres_passes_the_conformance_suite() {
     })
     .await;
 }
+
+/// Migration 10 back-fills the identifier-URI index from applications stored before it, so
+/// the cross-tenant uniqueness holds for old data too.
+#[tokio::test]
+async fn sqlite_backfills_identifier_uris_of_older_databases() {
+    use castellan_core::conformance::{application, tenant, Ids};
+    use castellan_core::store::{Change, ChangeSet, StoreError};
+    let path = temp_db();
+    let url = format!("sqlite://{}", path.display());
+    let s = SqlStore::connect(&url).await.unwrap();
+    let mut ids = Ids::new(seed());
+    let (a, b) = (tenant(&mut ids, "olda"), tenant(&mut ids, "oldb"));
+    let app = application(&mut ids, &a);
+    let mut set = ChangeSet::new();
+    set.push(Change::InsertTenant(a.clone()))
+        .push(Change::InsertTenant(b.clone()))
+        .push(Change::InsertApplication(app.clone()));
+    s.commit(set).await.unwrap();
+    // Back to the schema before migration 10.
+    s.raw_execute("DROP TABLE identifier_uris").await.unwrap();
+    s.raw_execute("DELETE FROM castellan_schema WHERE version = 10")
+        .await
+        .unwrap();
+    drop(s);
+    let s = SqlStore::connect(&url).await.unwrap();
+    let uri = app.identifier_uris[0].clone();
+    assert_eq!(
+        s.application_by_identifier_uri(&uri)
+            .await
+            .unwrap()
+            .map(|x| x.id),
+        Some(app.id),
+        "the old application's URI is indexed"
+    );
+    let mut squat = application(&mut ids, &b);
+    squat.identifier_uris = vec![uri];
+    let mut set = ChangeSet::new();
+    set.push(Change::InsertApplication(squat.clone()));
+    assert!(matches!(s.commit(set).await, Err(StoreError::Conflict(_))));
+    assert!(s.application(b.id, squat.id).await.unwrap().is_none());
+}

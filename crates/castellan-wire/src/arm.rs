@@ -508,6 +508,31 @@ pub fn imds_error(error: &str, description: &str) -> Value {
     json!({"error": error, "error_description": description})
 }
 
+/// Headers that mark a request as having passed through a proxy. Azure's IMDS refuses any
+/// request carrying one ("requests containing X-Forwarded-For are rejected"): the metadata
+/// endpoint must be reached from the machine itself, never relayed — a server-side request
+/// forgery through a proxy on the host is exactly how a workload's token is stolen.
+pub const IMDS_PROXY_HEADERS: &[&str] = &["x-forwarded-for", "forwarded"];
+
+/// The first proxy header among a request's header names (any case), if any: the IMDS agent
+/// answers it with `imds_proxied_error`.
+pub fn imds_proxy_header<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<&'static str> {
+    names.into_iter().find_map(|n| {
+        IMDS_PROXY_HEADERS
+            .iter()
+            .copied()
+            .find(|h| n.trim().eq_ignore_ascii_case(h))
+    })
+}
+
+/// IMDS's 400 for a proxied request, naming the header.
+pub fn imds_proxied_error(header: &str) -> Value {
+    imds_error(
+        "invalid_request",
+        &format!("Required metadata header not specified or not correct: the request carries the '{header}' header; the metadata endpoint refuses requests relayed through a proxy. Call it directly from the machine."),
+    )
+}
+
 /// Parses a user-assigned identity's federated credential PUT body:
 /// `{"properties": {"issuer", "subject", "audiences"}}`.
 pub fn parse_fic_body(
@@ -537,6 +562,24 @@ pub fn parse_fic_body(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn imds_refuses_proxied_requests_by_header_name() {
+        assert_eq!(imds_proxy_header(["metadata", "host"]), None);
+        assert_eq!(imds_proxy_header([]), None);
+        assert_eq!(
+            imds_proxy_header(["metadata", "X-Forwarded-For"]),
+            Some("x-forwarded-for")
+        );
+        assert_eq!(imds_proxy_header(["FORWARDED"]), Some("forwarded"));
+        assert_eq!(imds_proxy_header(["x-forwarded-host"]), None);
+        let v = imds_proxied_error("x-forwarded-for");
+        assert_eq!(v["error"], "invalid_request");
+        assert!(v["error_description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("'x-forwarded-for'"));
+    }
+
     use super::*;
 
     #[test]

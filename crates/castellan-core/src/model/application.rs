@@ -317,9 +317,308 @@ pub fn validate_identifier_uri(uri: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The key under which identifier URIs are unique (across all tenants) and matched against a
+/// requested resource: ASCII case and one trailing slash ignored, as `flow::scope::resource_matches`.
+pub fn identifier_uri_key(uri: &str) -> String {
+    let t = uri.trim();
+    t.strip_suffix('/').unwrap_or(t).to_ascii_lowercase()
+}
+
+/// Entra's message for an identifier URI outside the tenant's own names.
+pub const IDENTIFIER_URI_DOMAIN_RULE: &str =
+    "Values of identifierUris property must use a verified domain of the organization or its subdomain";
+
+/// DNS names of Microsoft's first-party services: reserved, whatever a tenant has "verified".
+const FIRST_PARTY_DOMAINS: &[&str] = &[
+    "microsoft.com",
+    "microsoftonline.com",
+    "microsoftonline-p.com",
+    "windows.net",
+    "windows.com",
+    "azure.com",
+    "azure.net",
+    "azure-api.net",
+    "azurewebsites.net",
+    "office.com",
+    "office.net",
+    "office365.com",
+    "sharepoint.com",
+    "live.com",
+    "outlook.com",
+    "dynamics.com",
+    "powerbi.com",
+    "visualstudio.com",
+    "msauth.net",
+    "msftauth.net",
+    "microsoftazuread-sso.com",
+];
+
+fn on_domain(host: &str, domain: &str) -> bool {
+    let d = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    !d.is_empty()
+        && (host == d
+            || host
+                .strip_suffix(d.as_str())
+                .is_some_and(|p| p.ends_with('.')))
+}
+
+/// Whether an identifier URI names a Microsoft first-party service or a built-in resource of
+/// the catalogue (`https://graph.microsoft.com`, `https://management.azure.com/`, …, or
+/// `api://{built-in appId}`): those are reserved for customer applications.
+pub fn is_reserved_identifier_uri(uri: &str) -> bool {
+    let key = identifier_uri_key(uri);
+    let host = key
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or(""))
+        .unwrap_or("");
+    let host = host.rsplit('@').next().unwrap_or(host);
+    let host = host.split(':').next().unwrap_or(host);
+    if FIRST_PARTY_DOMAINS.iter().any(|d| on_domain(host, d)) {
+        return true;
+    }
+    crate::catalog::built_in_resources().iter().any(|b| {
+        key == format!("api://{}", b.app_id)
+            || b.service_principal_names.iter().any(|n| {
+                let n = identifier_uri_key(n);
+                n.contains("://") && (key == n || key.starts_with(&format!("{n}/")))
+            })
+    })
+}
+
+/// Entra's rules for *who may hold* an identifier URI ("Restrictions on identifier URIs of
+/// Microsoft Entra applications"): besides `validate_identifier_uri`'s syntax, the URI must
+/// carry a name only its holder can have —
+/// - `api://{appId}[/…]` (the application's own appId), `api://{tenantId}/{string}` (its home
+///   tenant's id), `api://{string}/{appId}`;
+/// - `api://` or `https://`/`http://` on one of the tenant's *verified* domains or a subdomain;
+/// - for single-tenant apps (`AzureADMyOrg`) only, a plain `api://{word}` (no dot, not a GUID),
+///   as Entra still allows them: unique across all tenants (the store's index) and resolved only
+///   inside the home tenant, where no other tenant's app can be found.
+///
+/// Microsoft first-party URIs and the catalogue's built-in resources are reserved
+/// (`is_reserved_identifier_uri`); a GUID that is neither the app's appId nor the tenant's id,
+/// an unverified domain and any other scheme are refused, each with a message naming the rule.
+pub fn check_identifier_uri_holder(
+    uri: &str,
+    app_id: AppId,
+    tenant: &crate::model::Tenant,
+    audience: SignInAudience,
+) -> Result<(), String> {
+    validate_identifier_uri(uri)?;
+    let allowed = format!(
+        "use api://{app_id}, api://{}/<name>, or https://<a verified domain of this tenant>/<path>",
+        tenant.id
+    );
+    if is_reserved_identifier_uri(uri) {
+        return Err(format!(
+            "identifierUri '{uri}' is reserved: it names a Microsoft first-party service or a built-in resource, which customer applications cannot claim; {allowed}."
+        ));
+    }
+    let lower = uri.trim().to_ascii_lowercase();
+    let Some((scheme, rest)) = lower.split_once("://") else {
+        return Err(format!(
+            "identifierUri '{uri}' is not valid: it must be scheme://host[/path]; {allowed}."
+        ));
+    };
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if authority.contains('@') || authority.is_empty() {
+        return Err(format!(
+            "identifierUri '{uri}' is not valid: the host is empty or carries user information; {allowed}."
+        ));
+    }
+    let host = authority.split(':').next().unwrap_or(authority);
+    let verified = tenant
+        .domains
+        .iter()
+        .any(|d| d.is_verified && on_domain(host, &d.name));
+    let domain_rule = || {
+        Err(format!(
+            "{IDENTIFIER_URI_DOMAIN_RULE}: '{host}' in identifierUri '{uri}' is not a verified domain of this tenant; {allowed}."
+        ))
+    };
+    match scheme {
+        "api" => {
+            if let Ok(g) = uuid::Uuid::parse_str(host) {
+                if g == app_id.uuid() {
+                    return Ok(());
+                }
+                if g == tenant.id.uuid() {
+                    return if path.trim_matches('/').is_empty() {
+                        Err(format!(
+                            "identifierUri '{uri}' names only the tenant: the tenant-id form is api://{}/<name>; {allowed}.",
+                            tenant.id
+                        ))
+                    } else {
+                        Ok(())
+                    };
+                }
+                return Err(format!(
+                    "identifierUri '{uri}' names the GUID '{host}', which is neither this application's appId nor its tenant's id; {allowed}."
+                ));
+            }
+            let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+            if uuid::Uuid::parse_str(last).is_ok_and(|g| g == app_id.uuid()) {
+                return Ok(());
+            }
+            if verified {
+                return Ok(());
+            }
+            if host.contains('.') {
+                return domain_rule();
+            }
+            if audience == SignInAudience::AzureAdMyOrg {
+                return Ok(());
+            }
+            Err(format!(
+                "{IDENTIFIER_URI_DOMAIN_RULE}: the multi-tenant application's identifierUri '{uri}' carries no name of this tenant or application ({} apps need one); {allowed}.",
+                audience.as_str()
+            ))
+        }
+        "https" | "http" => {
+            if verified {
+                Ok(())
+            } else {
+                domain_rule()
+            }
+        }
+        other => Err(format!(
+            "identifierUri '{uri}' uses the scheme '{other}', which is not allowed for identifier URIs; {allowed}."
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tenant_with(domains: &[(&str, bool)]) -> crate::model::Tenant {
+        crate::model::Tenant {
+            id: TenantId::from_uuid(uuid::Uuid::from_u128(0xaaaa)),
+            display_name: "t".into(),
+            domains: domains
+                .iter()
+                .map(|(n, v)| crate::model::Domain {
+                    name: (*n).into(),
+                    is_initial: false,
+                    is_default: false,
+                    is_verified: *v,
+                })
+                .collect(),
+            license: crate::model::LicenseTier::P1,
+            settings: crate::model::TenantSettings::default(),
+            created: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn identifier_uris_must_carry_a_name_of_their_holder() {
+        let app = AppId::from_uuid(uuid::Uuid::from_u128(0xbbbb));
+        let t = tenant_with(&[("contoso.example", true), ("pending.example", false)]);
+        let (tid, single, multi) = (
+            t.id,
+            SignInAudience::AzureAdMyOrg,
+            SignInAudience::AzureAdMultipleOrgs,
+        );
+        for (uri, aud) in [
+            (format!("api://{app}"), multi),
+            (format!("api://{app}/"), multi),
+            (format!("api://{}", app.to_string().to_uppercase()), multi),
+            (format!("api://{tid}/orders"), multi),
+            (format!("api://productapi/{app}"), multi),
+            ("https://contoso.example/orders".into(), multi),
+            ("https://api.contoso.example".into(), multi),
+            ("http://api.contoso.example/x".into(), multi),
+            ("api://contoso.example/orders".into(), multi),
+            ("api://orders-api".into(), single),
+        ] {
+            assert_eq!(
+                check_identifier_uri_holder(&uri, app, &t, aud),
+                Ok(()),
+                "{uri} ({aud:?})"
+            );
+        }
+        for (uri, aud, needle) in [
+            (
+                "api://orders-api".to_string(),
+                multi,
+                IDENTIFIER_URI_DOMAIN_RULE,
+            ),
+            (format!("api://{tid}"), multi, "names only the tenant"),
+            (
+                "api://00000003-0000-0000-c000-000000000000".into(),
+                single,
+                "reserved",
+            ),
+            (
+                format!("api://{}", uuid::Uuid::from_u128(0xcccc)),
+                single,
+                "neither this application's appId",
+            ),
+            (
+                "https://evil.example/api".into(),
+                single,
+                IDENTIFIER_URI_DOMAIN_RULE,
+            ),
+            (
+                "https://pending.example/api".into(),
+                single,
+                IDENTIFIER_URI_DOMAIN_RULE,
+            ),
+            (
+                "https://contoso.example.evil/api".into(),
+                single,
+                IDENTIFIER_URI_DOMAIN_RULE,
+            ),
+            (
+                "https://xcontoso.example/api".into(),
+                single,
+                IDENTIFIER_URI_DOMAIN_RULE,
+            ),
+            (
+                "api://other.example/orders".into(),
+                single,
+                IDENTIFIER_URI_DOMAIN_RULE,
+            ),
+            ("https://graph.microsoft.com".into(), single, "reserved"),
+            (
+                "https://graph.microsoft.com/.default".into(),
+                single,
+                "reserved",
+            ),
+            ("https://management.azure.com/".into(), single, "reserved"),
+            (
+                "https://management.core.windows.net/".into(),
+                single,
+                "reserved",
+            ),
+            ("https://storage.azure.com".into(), single, "reserved"),
+            ("https://vault.azure.net".into(), single, "reserved"),
+            (
+                "https://anything.microsoft.com/x".into(),
+                single,
+                "reserved",
+            ),
+            (
+                "https://user@contoso.example/x".into(),
+                single,
+                "user information",
+            ),
+            ("urn:contoso:orders".into(), single, "scheme"),
+            ("ftp://contoso.example/x".into(), single, "scheme"),
+        ] {
+            match check_identifier_uri_holder(&uri, app, &t, aud) {
+                Err(m) => assert!(m.contains(needle), "{uri}: {m}"),
+                Ok(()) => panic!("{uri} ({aud:?}) should be refused"),
+            }
+        }
+        // A tenant cannot make a first-party name its own by "verifying" it.
+        let squatter = tenant_with(&[("microsoft.com", true)]);
+        assert!(
+            check_identifier_uri_holder("https://graph.microsoft.com", app, &squatter, single)
+                .is_err()
+        );
+        assert_eq!(identifier_uri_key(" API://Orders/ "), "api://orders");
+    }
 
     #[test]
     fn redirect_uri_registration_rules() {

@@ -3,8 +3,9 @@
 use crate::error::DirectoryError;
 use crate::ids::{AppId, ObjectId};
 use crate::model::{
-    validate_identifier_uri, validate_redirect_uri, AppRole, Application, PasswordCredential,
-    PermissionScope, RequiredResourceAccess, SignInAudience, Tenant,
+    check_identifier_uri_holder, validate_identifier_uri, validate_redirect_uri, AppRole,
+    Application, PasswordCredential, PermissionScope, RequiredResourceAccess, SignInAudience,
+    Tenant,
 };
 use crate::ops::{modified, not_found, required, target, Env, Field};
 use crate::secret::SecretText;
@@ -161,25 +162,33 @@ fn dup_check<'a>(
     Ok(())
 }
 
-async fn check_identifier_uris_free(
+/// Entra's holder rules for every identifier URI of the application as it would be stored
+/// (`model::check_identifier_uri_holder`), then uniqueness across *all* tenants: a URI another
+/// application holds — here or in any other tenant — is refused (the store's unique index
+/// closes the race between two writers).
+async fn check_identifier_uris(
     env: &Env<'_>,
     tenant: &Tenant,
-    me: Option<ObjectId>,
-    uris: &[String],
+    app: &Application,
 ) -> Result<(), DirectoryError> {
-    for app in env.store.applications(tenant.id).await? {
-        if Some(app.id) == me {
-            continue;
-        }
-        if let Some(u) = uris.iter().find(|u| {
-            app.identifier_uris
-                .iter()
-                .any(|x| x.eq_ignore_ascii_case(u))
-        }) {
-            return Err(DirectoryError::Conflict(format!(
-                "Another object with the same value for property identifierUris already exists: '{u}' is used by application '{}'.",
-                app.app_id
-            )));
+    for u in &app.identifier_uris {
+        check_identifier_uri_holder(u, app.app_id, tenant, app.sign_in_audience)
+            .map_err(DirectoryError::BadRequest)?;
+    }
+    for u in &app.identifier_uris {
+        match env.store.application_by_identifier_uri(u).await? {
+            Some(other) if other.id != app.id && other.tenant_id == tenant.id => {
+                return Err(DirectoryError::Conflict(format!(
+                    "Another object with the same value for property identifierUris already exists: '{u}' is used by application '{}'.",
+                    other.app_id
+                )));
+            }
+            Some(other) if other.id != app.id => {
+                return Err(DirectoryError::Conflict(format!(
+                    "Another object with the same value for property identifierUris already exists: '{u}' is held by an application of another tenant (identifier URIs are unique across all tenants)."
+                )));
+            }
+            _ => {}
         }
     }
     Ok(())
@@ -194,7 +203,6 @@ pub async fn create(
     let display_name = required(&input.display_name, "displayName")?;
     validate(&input)?;
     let identifier_uris = input.identifier_uris.value().cloned().unwrap_or_default();
-    check_identifier_uris_free(env, tenant, None, &identifier_uris).await?;
     let app = Application {
         id: env.new_id(),
         app_id: AppId::from_random(env.entropy.bytes16()),
@@ -241,6 +249,7 @@ pub async fn create(
         federated_identity_credentials: vec![],
         created: env.now,
     };
+    check_identifier_uris(env, tenant, &app).await?;
     let audit = env.audit(
         tenant,
         "ApplicationManagement",
@@ -329,8 +338,8 @@ pub async fn update(
             a.requested_access_token_version = *v;
         }
     }
-    if input.identifier_uris.is_present() {
-        check_identifier_uris_free(env, tenant, Some(a.id), &a.identifier_uris).await?;
+    if input.identifier_uris.is_present() || input.sign_in_audience.is_present() {
+        check_identifier_uris(env, tenant, &a).await?;
     }
     if props.is_empty() {
         return Ok(old);

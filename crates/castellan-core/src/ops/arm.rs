@@ -48,6 +48,17 @@ impl ArmError {
             message: message.into(),
         }
     }
+    /// 400 `InvalidScope`: the scope's spelling breaks `azure_rbac::check_scope_syntax`; the
+    /// message names the segment and the rule.
+    pub fn invalid_scope(scope: &str, e: &azure_rbac::ScopeSyntaxError) -> Self {
+        Self::bad(
+            "InvalidScope",
+            format!(
+                "The scope '{scope}' is not valid: segment '{}' — {}. Write the scope as plain '/'-separated ARM segments.",
+                e.segment, e.why
+            ),
+        )
+    }
     fn bad(code: &str, message: impl Into<String>) -> Self {
         Self::new(400, code, message)
     }
@@ -325,8 +336,15 @@ fn valid_name(n: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_.()".contains(c))
 }
 
+/// Refuses a scope whose spelling could be read two ways (`.`/`..`/empty segments, backslashes,
+/// encoded separators): 400 `InvalidScope` naming the segment.
+pub fn check_scope(scope: &str) -> Result<(), ArmError> {
+    azure_rbac::check_scope_syntax(scope).map_err(|e| ArmError::invalid_scope(scope, &e))
+}
+
 /// Parses an ARM id into its level, name, type and parent; errors name the bad segment.
 pub fn parse_id(id: &str) -> Result<ParsedId, ArmError> {
+    check_scope(id)?;
     let invalid = |why: &str| {
         ArmError::bad(
             "InvalidResourceId",
@@ -452,12 +470,11 @@ pub struct PutResource {
     pub identity_given: bool,
 }
 
-/// Ensures the tenant's root management group exists (created by the platform on first use).
-pub async fn ensure_root(env: &mut Env<'_>, tenant: &Tenant) -> Result<ArmResource, ArmError> {
+/// The tenant root management group (id = tenant id) and its audit record, not yet stored.
+/// `tenants::create` inserts it with the tenant, so the id is reserved from the first moment
+/// (the `arm_resources` key is global: a tenant whose root id is taken cannot be created).
+pub fn root_group(env: &mut Env<'_>, tenant: &Tenant) -> (ArmResource, crate::audit::AuditRecord) {
     let id = root_management_group(tenant.id);
-    if let Some(r) = env.store.arm_resource(&id).await? {
-        return Ok(r);
-    }
     let r = ArmResource {
         tenant_id: tenant.id,
         id: id.clone(),
@@ -487,10 +504,50 @@ pub async fn ensure_root(env: &mut Env<'_>, tenant: &Tenant) -> Result<ArmResour
             vec![],
         )],
     );
+    (r, a)
+}
+
+/// Management-group names are one namespace across all tenants (as in Azure), and a GUID-form
+/// name is reserved for tenant root groups (id = tenant id): a tenant may use its own id (its
+/// root) but no other GUID, so it can neither take an existing tenant's root nor squat the id a
+/// future tenant would be given.
+pub fn check_management_group_name(name: &str, own: TenantId) -> Result<(), ArmError> {
+    match uuid::Uuid::parse_str(name) {
+        Ok(g) if g != own.uuid() => Err(ArmError::bad(
+            "InvalidManagementGroupName",
+            format!("The management group name '{name}' is a GUID; GUID names are reserved for tenant root management groups (each tenant's root group is named by its tenant id). Choose a name that is not a GUID, e.g. 'prod' or 'mg-{}'.", &name.get(..8).unwrap_or(name)),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Ensures the tenant's root management group exists (created with the tenant; for tenants made
+/// before that, by the platform on first use). A root id held by another tenant (data from
+/// before GUID names were reserved) is refused, never adopted.
+pub async fn ensure_root(env: &mut Env<'_>, tenant: &Tenant) -> Result<ArmResource, ArmError> {
+    let id = root_management_group(tenant.id);
+    let taken = || {
+        ArmError::conflict(
+            "TenantRootGroupConflict",
+            format!("The tenant root management group '{id}' belongs to another tenant; the platform operator must remove that management group."),
+        )
+    };
+    if let Some(r) = env.store.arm_resource(&id).await? {
+        return if r.tenant_id == tenant.id {
+            Ok(r)
+        } else {
+            Err(taken())
+        };
+    }
+    let (r, a) = root_group(env, tenant);
     let mut set = ChangeSet::new();
     set.push(Change::InsertArmResource(r.clone())).audit(a);
     match env.store.commit(set).await {
-        Ok(()) | Err(StoreError::Conflict(_)) => Ok(r),
+        Ok(()) => Ok(r),
+        Err(StoreError::Conflict(_)) => match env.store.arm_resource(&id).await? {
+            Some(r) if r.tenant_id == tenant.id => Ok(r),
+            _ => Err(taken()),
+        },
         Err(e) => Err(e.into()),
     }
 }
@@ -580,6 +637,9 @@ pub async fn put_resource(
 ) -> Result<(ArmResource, bool), ArmError> {
     let parsed = parse_id(id)?;
     let tenant = c.tenant.clone();
+    if parsed.kind == ScopeKind::ManagementGroup {
+        check_management_group_name(&parsed.name, tenant.id)?;
+    }
     let root = ensure_root(env, &tenant).await?;
     let existing = match env.store.arm_resource(id).await? {
         Some(r) if r.tenant_id != tenant.id => {
@@ -1229,6 +1289,7 @@ pub struct PutAssignment {
 
 /// Checks a scope exists in the caller's tenant (`/` always does).
 pub async fn scope_exists(store: &dyn Store, t: TenantId, scope: &str) -> Result<(), ArmError> {
+    check_scope(scope)?;
     let n = normalise_scope(scope);
     if n == "/" {
         return Ok(());
@@ -1614,6 +1675,7 @@ pub async fn check_access(
     subject: Option<ObjectId>,
     actions: &[(String, bool)],
 ) -> Result<Vec<AccessAnswer>, ArmError> {
+    check_scope(scope)?;
     if actions.is_empty() {
         return Err(ArmError::bad(
             "InvalidRequest",
@@ -1722,6 +1784,41 @@ pub async fn elevate_access(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn guid_management_group_names_are_reserved_for_tenant_roots() {
+        let own = TenantId::from_uuid(uuid::Uuid::from_u128(0x1234));
+        let other = uuid::Uuid::from_u128(0x5678);
+        assert!(check_management_group_name("prod", own).is_ok());
+        assert!(check_management_group_name("mg-5678", own).is_ok());
+        assert!(check_management_group_name(&own.to_string(), own).is_ok());
+        for bad in [
+            other.to_string(),
+            other.to_string().to_uppercase(),
+            other.simple().to_string(),
+        ] {
+            let e = check_management_group_name(&bad, own).unwrap_err();
+            assert_eq!(
+                (e.status, e.code.as_str()),
+                (400, "InvalidManagementGroupName"),
+                "{bad}"
+            );
+            assert!(e.message.contains(&bad), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn scopes_spelled_two_ways_are_invalid_scope() {
+        for bad in [
+            "/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/rg/..",
+            "/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/a%2Fb",
+            "/providers/Microsoft.Management/managementGroups/./prod",
+        ] {
+            let e = parse_id(bad).unwrap_err();
+            assert_eq!((e.status, e.code.as_str()), (400, "InvalidScope"), "{bad}");
+        }
+        assert!(check_scope("/").is_ok());
+    }
 
     #[test]
     fn ids_parse_into_levels_types_and_parents() {

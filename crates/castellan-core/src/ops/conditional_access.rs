@@ -57,6 +57,66 @@ pub fn identity_protection_licensed(license: LicenseTier) -> Result<(), Director
     }
 }
 
+/// Everything of the tenant a policy may name (`policy::check_references`): its users, groups,
+/// built-in role templates and custom roles, the appIds of its service principals and its own
+/// applications plus the built-in resources and the Azure portal, its service principals and
+/// named locations.
+pub async fn known_references(
+    store: &dyn Store,
+    tenant: &Tenant,
+) -> Result<policy::KnownReferences, StoreError> {
+    let mut k = policy::KnownReferences {
+        users: store
+            .users(tenant.id)
+            .await?
+            .into_iter()
+            .map(|u| u.id)
+            .collect(),
+        groups: store
+            .groups(tenant.id)
+            .await?
+            .into_iter()
+            .map(|g| g.id)
+            .collect(),
+        roles: crate::directory_roles::built_in_roles()
+            .iter()
+            .map(|r| r.template_id)
+            .collect(),
+        ..Default::default()
+    };
+    k.roles.extend(
+        store
+            .custom_roles(tenant.id)
+            .await?
+            .into_iter()
+            .map(|r| r.id.uuid()),
+    );
+    for sp in store.service_principals(tenant.id).await? {
+        k.applications.insert(sp.app_id);
+        k.service_principals.insert(sp.id);
+    }
+    k.applications.extend(
+        store
+            .applications(tenant.id)
+            .await?
+            .into_iter()
+            .map(|a| a.app_id),
+    );
+    k.applications.extend(
+        crate::catalog::built_in_resources()
+            .iter()
+            .map(|b| b.app_id),
+    );
+    k.applications.insert(MANAGEMENT_APP);
+    k.locations = store
+        .policy_documents(tenant.id, PolicyDocumentKind::NamedLocation)
+        .await?
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    Ok(k)
+}
+
 /// The tenant's Global Administrators as evaluator subjects (for the lock-out guard).
 async fn administrators(
     store: &dyn Store,
@@ -77,16 +137,22 @@ async fn administrators(
 
 /// Creates or replaces a policy. `document` is its canonical Graph rendering (wire's), which the
 /// store keeps. An enabled policy that would block every Global Administrator is refused unless
-/// `allow_lockout` (break-glass accounts must stay out of reach of a mistake).
+/// `allow_lockout` (break-glass accounts must stay out of reach of a mistake). Every id the
+/// policy names must exist in the tenant, except ids `previous` (the stored version an update
+/// replaces) already named.
 pub async fn put_policy(
     env: &mut Env<'_>,
     tenant: &Tenant,
     policy: &ConditionalAccessPolicy,
+    previous: Option<&ConditionalAccessPolicy>,
     document: String,
     allow_lockout: bool,
 ) -> Result<PolicyDocument, DirectoryError> {
     licensed(tenant, policy)?;
     policy::validate(policy).map_err(|e| DirectoryError::BadRequest(e.to_string()))?;
+    let known = known_references(env.store, tenant).await?;
+    policy::check_references(policy, &known, previous)
+        .map_err(|e| DirectoryError::BadRequest(e.to_string()))?;
     policy::security_defaults::check_custom_policy(
         tenant.settings.security_defaults,
         &policy.display_name,

@@ -57,8 +57,9 @@ pub async fn create(env: &mut Env<'_>, req: NewTenant) -> Result<CreatedTenant, 
             "A tenant with the domain '{domain}' already exists; choose another name."
         )));
     }
+    let id = unused_tenant_id(env).await?;
     let tenant = Tenant {
-        id: TenantId::from_random(env.entropy.bytes16()),
+        id,
         display_name: req
             .display_name
             .clone()
@@ -129,6 +130,10 @@ pub async fn create(env: &mut Env<'_>, req: NewTenant) -> Result<CreatedTenant, 
         )],
     );
     set.audit(a);
+    // The root management group (id = tenant id) is reserved with the tenant: the ARM id space
+    // is global, so a commit racing a management group of that name fails as a whole.
+    let (root, a) = crate::ops::arm::root_group(env, &tenant);
+    set.push(Change::InsertArmResource(root)).audit(a);
     for b in catalog::built_in_resources() {
         add_built_in(env, &tenant, b, &mut set);
     }
@@ -179,6 +184,22 @@ pub async fn create(env: &mut Env<'_>, req: NewTenant) -> Result<CreatedTenant, 
         other => other.into(),
     })?;
     Ok(CreatedTenant { tenant, admin })
+}
+
+/// A fresh tenant id that names no tenant and no management group yet (a management group
+/// named by a GUID could predate the rule reserving GUID names for tenant roots). Drawing again
+/// is cheap; eight collisions in a row means the randomness is broken, so stop.
+async fn unused_tenant_id(env: &mut Env<'_>) -> Result<TenantId, DirectoryError> {
+    for _ in 0..8 {
+        let id = TenantId::from_random(env.entropy.bytes16());
+        let root = crate::ops::arm::root_management_group(id);
+        if env.store.tenant(id).await?.is_none() && env.store.arm_resource(&root).await?.is_none() {
+            return Ok(id);
+        }
+    }
+    Err(DirectoryError::Conflict(
+        "The tenant could not be created: every tenant id drawn is already taken by a tenant or a management group; check the server's randomness.".into(),
+    ))
 }
 
 /// Sign-in settings an operator may change.

@@ -149,14 +149,50 @@ pub async fn find_resource(
             return Ok(sp);
         }
     }
-    let sps = store.service_principals(tenant.id).await?;
-    sps.into_iter()
-        .find(|sp| {
-            sp.service_principal_names
-                .iter()
-                .any(|n| scope::resource_matches(n, resource))
-        })
-        .ok_or_else(|| AadstsError::resource_not_found(resource, &tenant.id.to_string()).into())
+    // An identifier URI names one application across all tenants (the store's unique index):
+    // the resource is that application's service principal *in this tenant*, or nothing. The
+    // audience of a token can therefore never be an identifier URI resolved to a different
+    // application than the one holding it, whichever tenant asks.
+    let not_found = || AadstsError::resource_not_found(resource, &tenant.id.to_string()).into();
+    if let Some(app) = store.application_by_identifier_uri(resource).await? {
+        if let Some(sp) = store
+            .service_principal_by_app_id(tenant.id, app.app_id)
+            .await?
+        {
+            return Ok(sp);
+        }
+        if app.tenant_id != tenant.id {
+            return Err(not_found());
+        }
+    }
+    // Otherwise a service principal name, but only one no application claims differently: a
+    // principal without an application (managed identities, built-ins), or one whose
+    // application is this tenant's own and still lists the URI (a row kept by an older
+    // collision). Names copied from an application that has since given the URI up never
+    // match.
+    for sp in store.service_principals(tenant.id).await? {
+        if !sp
+            .service_principal_names
+            .iter()
+            .any(|n| scope::resource_matches(n, resource))
+        {
+            continue;
+        }
+        match store.application_by_app_id(sp.app_id).await? {
+            None => return Ok(sp),
+            Some(app)
+                if app.tenant_id == tenant.id
+                    && app
+                        .identifier_uris
+                        .iter()
+                        .any(|u| scope::resource_matches(u, resource)) =>
+            {
+                return Ok(sp)
+            }
+            Some(_) => {}
+        }
+    }
+    Err(not_found())
 }
 
 /// A resource-owner password request, as parsed by wire.

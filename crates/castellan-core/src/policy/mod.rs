@@ -33,5 +33,6 @@ pub use location::{
 };
 pub use model::*;
 pub use validate::{
-    parse_control, parse_value, validate, would_block_all_admins, would_block_caller, PolicyError,
+    check_references, parse_control, parse_value, validate, would_block_all_admins,
+    would_block_caller, KnownReferences, PolicyError,
 };

@@ -1899,3 +1899,131 @@ fn a_policy_uses_a_named_location_it_includes_or_excludes_only() {
     assert!(!with(vec![LocationRef::Id(oid(901))], vec![]).uses_location(loc));
     assert!(!pol(1).uses_location(loc));
 }
+
+// ---------------------------------------------------------------------------------------------
+// References: every id a stored policy names exists in the tenant
+// ---------------------------------------------------------------------------------------------
+
+fn known() -> KnownReferences {
+    KnownReferences {
+        users: [oid(USER)].into(),
+        groups: [oid(G_DIRECT)].into(),
+        roles: [role(R_GLOBAL_ADMIN)].into(),
+        applications: [app(RESOURCE)].into(),
+        service_principals: [oid(SP)].into(),
+        locations: [oid(L_HQ)].into(),
+    }
+}
+
+#[test]
+fn references_must_exist_and_special_values_always_pass() {
+    let k = known();
+    // Special values name nothing and pass against an empty tenant too.
+    for p in [pol(1), block(2), wl_block(3)] {
+        check_references(&p, &KnownReferences::default(), None).unwrap();
+    }
+    let everything = pol(4).with(|p| {
+        let u = &mut p.conditions.users;
+        u.include_users = vec![UserRef::Id(oid(USER)), UserRef::GuestsOrExternalUsers];
+        u.exclude_users = vec![UserRef::Id(oid(USER))];
+        u.include_groups = vec![oid(G_DIRECT)];
+        u.exclude_groups = vec![oid(G_DIRECT)];
+        u.include_roles = vec![role(R_GLOBAL_ADMIN)];
+        u.exclude_roles = vec![role(R_GLOBAL_ADMIN)];
+        p.conditions.applications.include_applications = vec![AppRef::Id(app(RESOURCE))];
+        p.conditions.applications.exclude_applications = vec![AppRef::Id(app(RESOURCE))];
+        p.conditions.locations = locations(
+            &[LocationRef::Id(oid(L_HQ)), LocationRef::AllTrusted],
+            &[LocationRef::Id(oid(L_HQ))],
+        );
+    });
+    check_references(&everything, &k, None).unwrap();
+    let wl = wl_block(5).with(|p| {
+        p.conditions.client_applications = Some(ClientApplicationsCondition {
+            include_service_principals: vec![ServicePrincipalRef::Id(oid(SP))],
+            exclude_service_principals: vec![ServicePrincipalRef::Id(oid(SP))],
+        })
+    });
+    check_references(&wl, &k, None).unwrap();
+    type Edit = fn(&mut ConditionalAccessPolicy);
+    let cases: [(Edit, &str, u128); 11] = [
+        (
+            |p| p.conditions.users.include_users = vec![UserRef::Id(oid(OTHER_USER))],
+            "conditions.users.includeUsers",
+            OTHER_USER,
+        ),
+        (
+            |p| p.conditions.users.exclude_users = vec![UserRef::Id(oid(OTHER_USER))],
+            "conditions.users.excludeUsers",
+            OTHER_USER,
+        ),
+        (
+            |p| p.conditions.users.include_groups = vec![oid(G_OTHER)],
+            "conditions.users.includeGroups",
+            G_OTHER,
+        ),
+        (
+            |p| p.conditions.users.exclude_groups = vec![oid(G_OTHER)],
+            "conditions.users.excludeGroups",
+            G_OTHER,
+        ),
+        (
+            |p| p.conditions.users.include_roles = vec![role(R_OTHER)],
+            "conditions.users.includeRoles",
+            R_OTHER,
+        ),
+        (
+            |p| p.conditions.users.exclude_roles = vec![role(R_OTHER)],
+            "conditions.users.excludeRoles",
+            R_OTHER,
+        ),
+        (
+            |p| p.conditions.applications.include_applications = vec![AppRef::Id(app(OTHER_APP))],
+            "conditions.applications.includeApplications",
+            OTHER_APP,
+        ),
+        (
+            |p| p.conditions.applications.exclude_applications = vec![AppRef::Id(app(OTHER_APP))],
+            "conditions.applications.excludeApplications",
+            OTHER_APP,
+        ),
+        (
+            |p| p.conditions.locations = locations(&[LocationRef::Id(oid(L_BLOCKED))], &[]),
+            "conditions.locations.includeLocations",
+            L_BLOCKED,
+        ),
+        (
+            |p| {
+                p.conditions.locations =
+                    locations(&[LocationRef::All], &[LocationRef::Id(oid(L_BLOCKED))])
+            },
+            "conditions.locations.excludeLocations",
+            L_BLOCKED,
+        ),
+        (
+            |p| {
+                p.conditions.client_applications = Some(ClientApplicationsCondition {
+                    include_service_principals: vec![ServicePrincipalRef::Id(oid(OTHER_SP))],
+                    exclude_service_principals: vec![],
+                })
+            },
+            "conditions.clientApplications.includeServicePrincipals",
+            OTHER_SP,
+        ),
+    ];
+    for (edit, field, id) in cases {
+        let p = pol(6).with(edit);
+        let e = check_references(&p, &k, None).unwrap_err();
+        assert_eq!(e.code(), "unknownReference", "{field}");
+        let msg = e.to_string();
+        let id = uuid::Uuid::from_u128(id).to_string();
+        assert!(
+            msg.starts_with(field) && msg.contains(&id),
+            "{field}: {msg}"
+        );
+        // An update may keep an id the stored version already named (its object was deleted
+        // since), but not add one.
+        check_references(&p, &k, Some(&p)).unwrap();
+        assert!(check_references(&p, &k, Some(&pol(7))).is_err(), "{field}");
+    }
+}

@@ -9,7 +9,7 @@
 //! and "Conditional Access for workload identities" (block only; users, applications,
 //! locations and service-principal risk).
 
-use crate::ids::AppId;
+use crate::ids::{AppId, ObjectId};
 
 use super::evaluate::{
     Control, DeviceState, PolicyEvaluation, PolicySet, Satisfied, SignInContext, Subject,
@@ -18,7 +18,8 @@ use super::evaluate::{
 use super::location::LocationFacts;
 use super::model::{
     AppRef, BuiltInControl, ClientAppType, ConditionalAccessPolicy, FrequencyInterval,
-    FrequencyUnit, GrantOperator, PolicyState, RiskLevel, UserRef,
+    FrequencyUnit, GrantOperator, LocationRef, PolicyState, RiskLevel, ServicePrincipalRef,
+    UserRef,
 };
 
 /// Why a policy was refused. `Display` names the field, the cause and the fix.
@@ -93,6 +94,19 @@ pub enum PolicyError {
     /// A platforms condition with no include.
     #[error("conditions.platforms.includePlatforms is required when platforms are configured (use 'all').")]
     EmptyIncludePlatforms,
+    /// A user, group, role, application, service principal or named location id that the
+    /// tenant does not have.
+    #[error("{field}: '{id}' is not {kind} of this tenant. Use an existing object's id (or a special value: {special}).")]
+    UnknownReference {
+        /// The field (`conditions.users.includeGroups`, …).
+        field: &'static str,
+        /// The id as sent.
+        id: String,
+        /// What it should have named ("a user", "a group", …).
+        kind: &'static str,
+        /// The special values the field also takes.
+        special: &'static str,
+    },
     /// `persistentBrowser` on a policy that does not target all cloud apps.
     #[error("sessionControls.persistentBrowser requires conditions.applications.includeApplications = ['All'] with no exclusions.")]
     PersistentBrowserNeedsAllApps,
@@ -122,8 +136,224 @@ impl PolicyError {
             Self::EmptyIncludeLocations => "emptyIncludeLocations",
             Self::EmptyIncludePlatforms => "emptyIncludePlatforms",
             Self::PersistentBrowserNeedsAllApps => "persistentBrowserNeedsAllApps",
+            Self::UnknownReference { .. } => "unknownReference",
         }
     }
+}
+
+/// What a tenant has that a policy may name (loaded by `ops::conditional_access`): users,
+/// groups, directory roles (built-in template ids and the tenant's custom roles), applications
+/// (appIds of its service principals, Castellan's built-in resources and Microsoft first-party
+/// apps it knows), service principals and named locations.
+#[derive(Clone, Debug, Default)]
+pub struct KnownReferences {
+    /// User object ids.
+    pub users: std::collections::HashSet<ObjectId>,
+    /// Group object ids.
+    pub groups: std::collections::HashSet<ObjectId>,
+    /// Role template ids and custom role ids.
+    pub roles: std::collections::HashSet<uuid::Uuid>,
+    /// Application ids (appId).
+    pub applications: std::collections::HashSet<AppId>,
+    /// Service principal object ids.
+    pub service_principals: std::collections::HashSet<ObjectId>,
+    /// Named location ids.
+    pub locations: std::collections::HashSet<ObjectId>,
+}
+
+impl KnownReferences {
+    /// Every id a policy names (what an update may keep even when its object is gone).
+    pub fn named_by(p: &ConditionalAccessPolicy) -> Self {
+        let mut k = Self::default();
+        let u = &p.conditions.users;
+        for r in u.include_users.iter().chain(&u.exclude_users) {
+            if let UserRef::Id(id) = r {
+                k.users.insert(*id);
+            }
+        }
+        k.groups
+            .extend(u.include_groups.iter().chain(&u.exclude_groups));
+        k.roles
+            .extend(u.include_roles.iter().chain(&u.exclude_roles));
+        let a = &p.conditions.applications;
+        for r in a.include_applications.iter().chain(&a.exclude_applications) {
+            if let AppRef::Id(id) = r {
+                k.applications.insert(*id);
+            }
+        }
+        if let Some(c) = &p.conditions.client_applications {
+            for r in c
+                .include_service_principals
+                .iter()
+                .chain(&c.exclude_service_principals)
+            {
+                if let ServicePrincipalRef::Id(id) = r {
+                    k.service_principals.insert(*id);
+                }
+            }
+        }
+        if let Some(l) = &p.conditions.locations {
+            for r in l.include_locations.iter().chain(&l.exclude_locations) {
+                if let LocationRef::Id(id) = r {
+                    k.locations.insert(*id);
+                }
+            }
+        }
+        k
+    }
+
+    fn with(mut self, other: Self) -> Self {
+        self.users.extend(other.users);
+        self.groups.extend(other.groups);
+        self.roles.extend(other.roles);
+        self.applications.extend(other.applications);
+        self.service_principals.extend(other.service_principals);
+        self.locations.extend(other.locations);
+        self
+    }
+}
+
+/// Every id a policy names must exist in the tenant (Entra answers 400 for an unknown one);
+/// special values (`All`, `None`, `GuestsOrExternalUsers`, `AllTrusted`,
+/// `ServicePrincipalsInMyTenant`) are not ids and always pass. Checked when a policy is
+/// created or replaced. A user or group deleted *later* leaves a stale id behind, as in Entra:
+/// the evaluator never matches it, and an update of the policy (`previous` = the stored
+/// version) may keep ids it already named — only ids the update *adds* must exist.
+pub fn check_references(
+    p: &ConditionalAccessPolicy,
+    known: &KnownReferences,
+    previous: Option<&ConditionalAccessPolicy>,
+) -> Result<(), PolicyError> {
+    let extended;
+    let known = match previous {
+        Some(old) => {
+            extended = known.clone().with(KnownReferences::named_by(old));
+            &extended
+        }
+        None => known,
+    };
+    let unknown = |field, id: String, kind, special| {
+        Err(PolicyError::UnknownReference {
+            field,
+            id,
+            kind,
+            special,
+        })
+    };
+    let u = &p.conditions.users;
+    for (field, list) in [
+        ("conditions.users.includeUsers", &u.include_users),
+        ("conditions.users.excludeUsers", &u.exclude_users),
+    ] {
+        for r in list {
+            if let UserRef::Id(id) = r {
+                if !known.users.contains(id) {
+                    return unknown(
+                        field,
+                        id.to_string(),
+                        "a user",
+                        "All, None, GuestsOrExternalUsers",
+                    );
+                }
+            }
+        }
+    }
+    for (field, list) in [
+        ("conditions.users.includeGroups", &u.include_groups),
+        ("conditions.users.excludeGroups", &u.exclude_groups),
+    ] {
+        if let Some(id) = list.iter().find(|g| !known.groups.contains(g)) {
+            return unknown(field, id.to_string(), "a group", "none");
+        }
+    }
+    for (field, list) in [
+        ("conditions.users.includeRoles", &u.include_roles),
+        ("conditions.users.excludeRoles", &u.exclude_roles),
+    ] {
+        if let Some(id) = list.iter().find(|r| !known.roles.contains(r)) {
+            return unknown(
+                field,
+                id.to_string(),
+                "a directory role template id or custom role",
+                "none",
+            );
+        }
+    }
+    let a = &p.conditions.applications;
+    for (field, list) in [
+        (
+            "conditions.applications.includeApplications",
+            &a.include_applications,
+        ),
+        (
+            "conditions.applications.excludeApplications",
+            &a.exclude_applications,
+        ),
+    ] {
+        for r in list {
+            if let AppRef::Id(id) = r {
+                if !known.applications.contains(id) {
+                    return unknown(
+                        field,
+                        id.to_string(),
+                        "the appId of an application with a service principal in (or a Microsoft application known to)",
+                        "All, None",
+                    );
+                }
+            }
+        }
+    }
+    if let Some(c) = &p.conditions.client_applications {
+        for (field, list) in [
+            (
+                "conditions.clientApplications.includeServicePrincipals",
+                &c.include_service_principals,
+            ),
+            (
+                "conditions.clientApplications.excludeServicePrincipals",
+                &c.exclude_service_principals,
+            ),
+        ] {
+            for r in list {
+                if let ServicePrincipalRef::Id(id) = r {
+                    if !known.service_principals.contains(id) {
+                        return unknown(
+                            field,
+                            id.to_string(),
+                            "a service principal",
+                            "ServicePrincipalsInMyTenant",
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if let Some(l) = &p.conditions.locations {
+        for (field, list) in [
+            (
+                "conditions.locations.includeLocations",
+                &l.include_locations,
+            ),
+            (
+                "conditions.locations.excludeLocations",
+                &l.exclude_locations,
+            ),
+        ] {
+            for r in list {
+                if let LocationRef::Id(id) = r {
+                    if !known.locations.contains(id) {
+                        return unknown(
+                            field,
+                            id.to_string(),
+                            "a named location",
+                            "All, AllTrusted",
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Parses a `builtInControls` word.

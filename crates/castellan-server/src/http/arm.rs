@@ -275,6 +275,9 @@ async fn dispatch(
             "The api-version query parameter (?api-version=) is required for all requests (e.g. ?api-version=2022-04-01).",
         ));
     }
+    // Every scope in the path — resource ids, role-assignment and deny-assignment scopes,
+    // checkAccess — is spelled plainly or refused before anything reads it.
+    arm::check_scope(uri.path())?;
     let target = classify(uri.path())?;
     let ctx = authenticate(s, headers, cid).await?;
     let store = s.store.as_ref();

@@ -155,14 +155,20 @@ async fn save_policy(
     body: &Value,
     id: ObjectId,
     uri: &axum::http::Uri,
+    previous: Option<&PolicyDocument>,
 ) -> Result<PolicyDocument, ApiError> {
     let policy = w::parse_policy(body, id).map_err(|e| c.err(e))?;
     let document = w::render_policy(&policy, "", "").to_string();
+    // The stored version an update replaces (the ids it already names may stay).
+    let previous = previous
+        .and_then(|d| serde_json::from_str::<Value>(&d.document).ok())
+        .and_then(|v| w::parse_policy(&v, id).ok());
     let mut ent = OsEntropy;
     ops::put_policy(
         &mut c.env(s, &mut ent),
         &c.tenant,
         &policy,
+        previous.as_ref(),
         document,
         allow_lockout(uri),
     )
@@ -179,7 +185,7 @@ async fn create_policy(
     c.require(Area::ConditionalAccess, Access::Write)?;
     let v = json_body(&c, &body)?;
     let id = ObjectId::from_random(OsEntropy.bytes16());
-    let d = save_policy(&s, &c, &v, id, &uri).await?;
+    let d = save_policy(&s, &c, &v, id, &uri, None).await?;
     Ok(created(
         format!("{}/identity/conditionalAccess/policies/{}", c.base, d.id),
         doc_json(&c, &d)?,
@@ -199,7 +205,7 @@ async fn update_policy(
     let old = find(&c, &all, &id)?;
     let mut merged: Value = serde_json::from_str(&old.document).unwrap_or(Value::Null);
     w::merge(&mut merged, &patch);
-    save_policy(&s, &c, &merged, old.id, &uri).await?;
+    save_policy(&s, &c, &merged, old.id, &uri, Some(old)).await?;
     Ok(no_content())
 }
 
