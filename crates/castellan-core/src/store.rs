@@ -397,6 +397,27 @@ pub trait Store: Send + Sync {
         hash: &[u8; 32],
     ) -> Result<bool, StoreError>;
 
+    /// A user's second-factor attempt counters and their version (`None`: no row yet).
+    async fn mfa_attempts(
+        &self,
+        t: TenantId,
+        user: ObjectId,
+    ) -> Result<Option<(crate::flow::mfa_attempts::MfaAttempts, i64)>, StoreError>;
+    /// Compare-and-set of the counters: writes `next` only if the stored version is still
+    /// `expected` (`None`: there is no row yet), storing version `expected + 1` (1 for a new
+    /// row). Returns false, changing nothing, when another attempt got there first — so of N
+    /// concurrent attempts read at one version exactly one is counted.
+    async fn put_mfa_attempts(
+        &self,
+        t: TenantId,
+        user: ObjectId,
+        next: &crate::flow::mfa_attempts::MfaAttempts,
+        expected: Option<i64>,
+    ) -> Result<bool, StoreError>;
+    /// Clears a user's counters (after a success, or an administrator's reset); returns
+    /// whether there were any.
+    async fn reset_mfa_attempts(&self, t: TenantId, user: ObjectId) -> Result<bool, StoreError>;
+
     /// A device by object id.
     async fn device(
         &self,

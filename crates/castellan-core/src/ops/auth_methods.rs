@@ -8,6 +8,7 @@
 //! satisfies MFA, until the user proves possession with a valid code.
 
 use crate::error::DirectoryError;
+use crate::flow::mfa_attempts::{MfaAttemptRule, MfaLocked, DEFAULT_RULE};
 use crate::ids::ObjectId;
 use crate::model::{SoftwareOathMethod, Tenant, User};
 use crate::ops::{target, Env};
@@ -252,6 +253,10 @@ pub async fn begin_registration(
 /// Finishes a registration with a code from the app. On success the method is confirmed
 /// (the code's step is recorded, so it cannot be used again to sign in) and fresh recovery
 /// codes are issued and returned — the only time they are ever shown.
+///
+/// Confirmation codes count against the user's second-factor attempts
+/// ([`begin_mfa_attempt`]): while they are locked this answers `Forbidden` with the AADSTS50053
+/// message; [`confirm_registration_checked`] says so as a value.
 pub async fn confirm_registration(
     env: &mut Env<'_>,
     sealer: &dyn Sealer,
@@ -260,6 +265,31 @@ pub async fn confirm_registration(
     method_id: ObjectId,
     code: &str,
 ) -> Result<Vec<String>, DirectoryError> {
+    match confirm_registration_checked(env, sealer, tenant, user, method_id, code).await? {
+        Ok(codes) => Ok(codes),
+        Err(l) => Err(DirectoryError::Forbidden(locked_error(&l).message)),
+    }
+}
+
+/// The AADSTS50053 answer for a lock under the default rule.
+pub fn locked_error(l: &MfaLocked) -> crate::error::AadstsError {
+    crate::error::AadstsError::mfa_locked_out(
+        l.retry_after_secs,
+        DEFAULT_RULE.threshold,
+        DEFAULT_RULE.window_secs / 60,
+    )
+}
+
+/// [`confirm_registration`], with the lock as a value (`Ok(Err(lock))`: the code was not
+/// looked at).
+pub async fn confirm_registration_checked(
+    env: &mut Env<'_>,
+    sealer: &dyn Sealer,
+    tenant: &Tenant,
+    user: &User,
+    method_id: ObjectId,
+    code: &str,
+) -> Result<Result<Vec<String>, MfaLocked>, DirectoryError> {
     let m = env
         .store
         .software_oath_method(tenant.id, method_id)
@@ -270,6 +300,9 @@ pub async fn confirm_registration(
                 "This registration is not pending any more (it was confirmed, replaced or deleted). Start again.".into(),
             )
         })?;
+    if let Err(l) = begin_mfa_attempt(env.store, tenant, user.id, env.now).await? {
+        return Ok(Err(l));
+    }
     let totp = open_totp(sealer, &m)?;
     let step = totp
         .verify(code, env.now, None)
@@ -299,7 +332,8 @@ pub async fn confirm_registration(
         ))
         .audit(audit);
     env.store.commit(set).await?;
-    Ok(codes)
+    env.store.reset_mfa_attempts(tenant.id, user.id).await?;
+    Ok(Ok(codes))
 }
 
 /// The pending registration `method_id` of `user` again (to re-show the page after a wrong
@@ -403,11 +437,73 @@ pub enum TotpCheck {
     Rejected(TotpError),
     /// The user has no confirmed authenticator app.
     NoMethod,
+    /// Too many attempts: refused without looking at the code until the cool-down ends.
+    Locked(MfaLocked),
 }
 
-/// The check the sign-in flow calls: tries `code` against each confirmed method of the user
-/// and, when one matches, records the step by compare-and-set so that one code signs in once
-/// even under concurrent submissions.
+/// How many times an attempt re-reads the counters after losing a compare-and-set before it
+/// gives up (fail closed: the attempt is not evaluated). Each loss means another attempt was
+/// counted, and after `threshold` of them the lock answers without writing, so a burst of
+/// any size settles well within this.
+const MAX_COUNT_RETRIES: usize = 64;
+
+/// Counts one second-factor attempt of `user` under [`DEFAULT_RULE`] *before* its code is
+/// evaluated: `Ok(Err(lock))` when the user is in a cool-down (the code must not be looked
+/// at), `Ok(Ok(()))` when this attempt was counted by one compare-and-set write and may be
+/// evaluated. Callers clear the counters on success ([`mfa_attempt_succeeded`]).
+pub async fn begin_mfa_attempt(
+    store: &dyn Store,
+    tenant: &Tenant,
+    user: ObjectId,
+    now: Timestamp,
+) -> Result<Result<(), MfaLocked>, DirectoryError> {
+    begin_mfa_attempt_with(store, &DEFAULT_RULE, tenant, user, now).await
+}
+
+/// [`begin_mfa_attempt`] under an explicit rule.
+pub async fn begin_mfa_attempt_with(
+    store: &dyn Store,
+    rule: &MfaAttemptRule,
+    tenant: &Tenant,
+    user: ObjectId,
+    now: Timestamp,
+) -> Result<Result<(), MfaLocked>, DirectoryError> {
+    for _ in 0..MAX_COUNT_RETRIES {
+        let (state, version) = match store.mfa_attempts(tenant.id, user).await? {
+            Some((s, v)) => (s, Some(v)),
+            None => (Default::default(), None),
+        };
+        let next = match rule.begin(&state, now) {
+            Ok(n) => n,
+            Err(l) => return Ok(Err(l)),
+        };
+        if store
+            .put_mfa_attempts(tenant.id, user, &next, version)
+            .await?
+        {
+            return Ok(Ok(()));
+        }
+    }
+    Err(DirectoryError::Unavailable(
+        "Too many simultaneous verification attempts for this user; try again in a moment."
+            .into(),
+    ))
+}
+
+/// Clears the user's counters after a verified second factor.
+pub async fn mfa_attempt_succeeded(
+    store: &dyn Store,
+    tenant: &Tenant,
+    user: ObjectId,
+) -> Result<(), DirectoryError> {
+    store.reset_mfa_attempts(tenant.id, user).await?;
+    Ok(())
+}
+
+/// The check the sign-in flow calls: counts the attempt against the user's limit
+/// ([`begin_mfa_attempt`]; `Locked` without looking at the code), tries `code` against each
+/// confirmed method of the user and, when one matches, records the step by compare-and-set so
+/// that one code signs in once even under concurrent submissions, and clears the counters.
 pub async fn verify_totp_for_user(
     store: &dyn Store,
     sealer: &dyn Sealer,
@@ -420,12 +516,16 @@ pub async fn verify_totp_for_user(
     if methods.is_empty() {
         return Ok(TotpCheck::NoMethod);
     }
+    if let Err(l) = begin_mfa_attempt(store, tenant, user, now).await? {
+        return Ok(TotpCheck::Locked(l));
+    }
     let mut worst = TotpError::Invalid;
     for m in &methods {
         let totp = open_totp(sealer, m)?;
         match totp.verify(code, now, m.last_used_step) {
             Ok(step) => {
                 if store.advance_totp_step(tenant.id, m.id, step).await? {
+                    mfa_attempt_succeeded(store, tenant, user).await?;
                     return Ok(TotpCheck::Accepted);
                 }
                 worst = TotpError::Replayed;
@@ -438,6 +538,9 @@ pub async fn verify_totp_for_user(
 }
 
 /// A recovery code instead of a TOTP code: accepted once (marked used by compare-and-set).
+/// Not offered at any prompt yet; recovery codes carry 80 bits, so guessing is hopeless, but a
+/// prompt that accepts them must call [`begin_mfa_attempt`] first, as `verify_totp_for_user`
+/// does.
 pub async fn verify_recovery_code(
     store: &dyn Store,
     tenant: &Tenant,
