@@ -136,6 +136,9 @@ pub enum Change {
     DeleteSoftwareOathMethod(TenantId, ObjectId),
     /// Replace a user's recovery codes with fresh, unused ones (hashes).
     ReplaceRecoveryCodes(TenantId, ObjectId, Vec<[u8; 32]>),
+    /// Clear a user's second-factor attempt counters (an administrator's reset; audited with
+    /// the change). Clearing counters that do not exist is not an error.
+    ResetMfaAttempts(TenantId, ObjectId),
     /// Create a device (Conflict if the tenant already has its `deviceId`).
     InsertDevice(crate::model::Device),
     /// Replace a device's properties (not `last_sign_in`; NotFound if absent).

@@ -608,6 +608,14 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
                 .await?;
             }
         }
+        Change::ResetMfaAttempts(t, user) => {
+            exec(
+                tx,
+                "DELETE FROM mfa_attempts WHERE tenant_id = $1 AND user_id = $2",
+                &[s(t), s(user)],
+            )
+            .await?;
+        }
         Change::InsertDevice(d) => {
             exec(
                 tx,

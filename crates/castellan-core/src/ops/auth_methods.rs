@@ -160,6 +160,51 @@ pub fn may_manage(
     }
 }
 
+/// Decides whether `who` may reset the second-factor attempt counters of `target` (lift an
+/// MFA lockout). Pure. The rights are those of writing the target's methods ([`may_manage`]:
+/// Authentication Administrator for users without a directory role, Privileged
+/// Authentication Administrator or Global Administrator for anyone, or an app with
+/// `UserAuthenticationMethod.ReadWrite.All`), except that nobody lifts their own lock: the
+/// lock exists because someone who may be holding this user's password is guessing codes.
+pub fn may_reset_mfa_attempts(
+    who: &Manager<'_>,
+    target: ObjectId,
+    target_roles: &[uuid::Uuid],
+) -> Result<(), DirectoryError> {
+    match who {
+        Manager::Session(_) => Err(DirectoryError::Forbidden(
+            "Resetting MFA attempts is an administrator's action.".into(),
+        )),
+        Manager::User { id, .. } if *id == target => Err(DirectoryError::Forbidden(
+            "Insufficient privileges to complete the operation. You cannot reset your own MFA attempts; ask another Authentication Administrator, Privileged Authentication Administrator or Global Administrator.".into(),
+        )),
+        _ => may_manage(who, target, target_roles, MethodAccess::Write),
+    }
+}
+
+/// An administrator lifts `user`'s MFA lockout: the counters are cleared and the reset is
+/// audited ("Reset MFA attempts") in one transaction. The caller has checked
+/// [`may_reset_mfa_attempts`]. Returns whether there were counters to clear.
+pub async fn reset_mfa_attempts(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    user: &User,
+) -> Result<bool, DirectoryError> {
+    let had = env.store.mfa_attempts(tenant.id, user.id).await?.is_some();
+    let audit = env.audit(
+        tenant,
+        "UserManagement",
+        "Reset MFA attempts",
+        "Update",
+        vec![user_target(user)],
+    );
+    let mut set = ChangeSet::new();
+    set.push(Change::ResetMfaAttempts(tenant.id, user.id))
+        .audit(audit);
+    env.store.commit(set).await?;
+    Ok(had)
+}
+
 /// A registration in progress: what the user's app needs. The secret is shown once.
 #[derive(Clone)]
 pub struct Registration {
@@ -658,6 +703,37 @@ mod tests {
         assert!(may_manage(&app(&r), id(2), &[], MethodAccess::Read).is_ok());
         assert!(may_manage(&app(&r), id(2), &[], MethodAccess::Write).is_err());
         assert!(may_manage(&app(&other), id(2), &[], MethodAccess::Read).is_err());
+    }
+
+    #[test]
+    fn mfa_lockouts_are_lifted_by_authentication_administrators_never_by_oneself() {
+        let sc = scopes(&["UserAuthenticationMethod.ReadWrite.All"]);
+        let who = |roles: &'static [uuid::Uuid]| Manager::User {
+            id: id(1),
+            roles,
+            scopes: &sc,
+        };
+        const AA: &[uuid::Uuid] = &[AUTHENTICATION_ADMINISTRATOR];
+        const PAA: &[uuid::Uuid] = &[PRIVILEGED_AUTHENTICATION_ADMINISTRATOR];
+        const GA: &[uuid::Uuid] = &[GLOBAL_ADMINISTRATOR];
+        for roles in [AA, PAA, GA] {
+            assert!(may_reset_mfa_attempts(&who(roles), id(2), &[]).is_ok());
+        }
+        // An Authentication Administrator cannot lift an administrator's lock; the others can.
+        assert!(may_reset_mfa_attempts(&who(AA), id(2), GA).is_err());
+        assert!(may_reset_mfa_attempts(&who(PAA), id(2), GA).is_ok());
+        assert!(may_reset_mfa_attempts(&who(GA), id(2), GA).is_ok());
+        // No role, no reset; and never one's own, whatever the role or scope.
+        assert!(may_reset_mfa_attempts(&who(&[]), id(2), &[]).is_err());
+        for roles in [AA, PAA, GA] {
+            assert!(may_reset_mfa_attempts(&who(roles), id(1), &[]).is_err());
+        }
+        assert!(may_reset_mfa_attempts(&Manager::Session(id(1)), id(1), &[]).is_err());
+        // Apps with the application permission may (automation by the tenant's admins).
+        let rw = scopes(&["UserAuthenticationMethod.ReadWrite.All"]);
+        let ro = scopes(&["UserAuthenticationMethod.Read.All"]);
+        assert!(may_reset_mfa_attempts(&Manager::App { permissions: &rw }, id(2), &[]).is_ok());
+        assert!(may_reset_mfa_attempts(&Manager::App { permissions: &ro }, id(2), &[]).is_err());
     }
 
     #[test]
