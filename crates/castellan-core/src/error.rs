@@ -193,6 +193,10 @@ impl AadstsError {
     pub fn code_already_redeemed() -> Self {
         aadsts!(54005, InvalidGrant, "OAuth2 Authorization code was already redeemed; the tokens issued from it have been revoked. Please retry with a new valid code.")
     }
+    /// 9002327: a single-page-application code redeemed outside a cross-origin request.
+    pub fn spa_code_needs_cross_origin() -> Self {
+        aadsts!(9002327, InvalidRequest, "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests (from the browser, with an Origin header).")
+    }
     /// 9002313: a grant value that is not one of ours.
     pub fn malformed_grant(what: &str) -> Self {
         aadsts!(9002313, InvalidGrant, "Invalid request. Request is malformed or invalid: the {what} is not one this tenant issued.")

@@ -20,17 +20,17 @@ const LIMIT: usize = 5;
 
 /// A cookie-keeping client that never follows redirects, parsing the server's plain forms.
 #[derive(Clone)]
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     jar: std::sync::Arc<std::sync::Mutex<HashMap<String, String>>>,
 }
 
 /// A response: status, `Retry-After`, `Location`, body.
-struct Page {
-    status: u16,
-    retry_after: Option<String>,
-    location: Option<String>,
-    body: String,
+pub(crate) struct Page {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub location: Option<String>,
+    pub body: String,
 }
 
 fn unescape(s: &str) -> String {
@@ -51,7 +51,7 @@ fn attr(tag: &str, name: &str) -> Option<String> {
 
 impl Page {
     /// The first form's action and hidden fields.
-    fn form(&self) -> (String, Vec<(String, String)>) {
+    pub(crate) fn form(&self) -> (String, Vec<(String, String)>) {
         let at = self
             .body
             .find("<form")
@@ -72,7 +72,7 @@ impl Page {
     }
 
     /// The AADSTS code shown in the page's alert, if any.
-    fn aadsts(&self) -> Option<u32> {
+    pub(crate) fn aadsts(&self) -> Option<u32> {
         let i = self.body.find("AADSTS")? + 6;
         let digits: String = self.body[i..]
             .chars()
@@ -83,7 +83,7 @@ impl Page {
 }
 
 impl Browser {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             http: reqwest::Client::builder()
                 .add_root_certificate(reqwest::Certificate::from_pem(&shared().ca).unwrap())
@@ -132,7 +132,7 @@ impl Browser {
         }
     }
 
-    async fn get(&self, url: &str) -> Page {
+    pub(crate) async fn get(&self, url: &str) -> Page {
         let r = self
             .http
             .get(url)
@@ -144,7 +144,7 @@ impl Browser {
     }
 
     /// Submits `page`'s form with its hidden fields plus `extra`.
-    async fn submit(&self, page: &Page, extra: &[(&str, &str)]) -> Page {
+    pub(crate) async fn submit(&self, page: &Page, extra: &[(&str, &str)]) -> Page {
         let (action, mut fields) = page.form();
         for (k, v) in extra {
             fields.retain(|(n, _)| n != k);
@@ -153,7 +153,7 @@ impl Browser {
         self.post(&action, &fields).await
     }
 
-    async fn post(&self, action: &str, fields: &[(String, String)]) -> Page {
+    pub(crate) async fn post(&self, action: &str, fields: &[(String, String)]) -> Page {
         let url = if action.starts_with("http") {
             action.to_string()
         } else {
