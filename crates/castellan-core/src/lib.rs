@@ -15,6 +15,7 @@
 
 pub mod abac;
 pub mod audit;
+pub mod authz;
 pub mod azure_rbac;
 pub mod catalog;
 pub mod directory_roles;

@@ -6,6 +6,7 @@ pub mod admin_units;
 pub mod applications;
 pub mod arm;
 pub mod auth_methods;
+pub mod authz;
 pub mod conditional_access;
 pub mod consent;
 pub mod devices;

@@ -6,6 +6,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use castellan_core::authz::{self, Op, Target};
 use castellan_core::graph_rules::{Access, Area};
 use castellan_core::ops::{applications, federated_credentials};
 use castellan_wire::graph::applications as wire;
@@ -80,26 +81,29 @@ async fn list_apps(
 }
 
 async fn create(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Response, ApiError> {
-    c.require(Area::Applications, Access::Write)?;
-    if let Some((wide, guest)) = c.wide_roles() {
-        castellan_core::directory_roles::user_may_create_apps(
-            &wide,
-            &c.custom_roles,
-            c.tenant.settings.users_can_create_apps,
-            guest,
-        )
-        .map_err(|why| {
-            c.err(castellan_wire::errors::GraphError::forbidden(format!(
-                "Insufficient privileges to complete the operation: {why}"
-            )))
-        })?;
-    }
+    c.authorize(
+        Op::AppCreate,
+        &Target {
+            members_may_create: c.tenant.settings.users_can_create_apps,
+            ..Target::default()
+        },
+    )?;
     let input = wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     check_certificates(&c, &input)?;
     let mut ent = OsEntropy;
     let a = applications::create(&mut c.env(&s, &mut ent), &c.tenant, input)
         .await
         .map_err(|e| c.err(e))?;
+    if authz::creator_becomes_owner(&c.principal(), Op::AppUpdate) {
+        applications::add_owner(
+            &mut c.env(&s, &mut ent),
+            &c.tenant,
+            &a.id.to_string(),
+            c.oid,
+        )
+        .await
+        .map_err(|e| c.err(e))?;
+    }
     Ok(created(
         format!("{}/applications/{}", c.base, a.id),
         with_context(
@@ -136,8 +140,10 @@ async fn update(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Applications, Access::Write)?;
     let input = wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
+    for op in authz::app_patch_ops(&input) {
+        may_write_app(&s, &c, &id, op).await?;
+    }
     check_certificates(&c, &input)?;
     let mut ent = OsEntropy;
     applications::update(&mut c.env(&s, &mut ent), &c.tenant, &id, input)
@@ -151,7 +157,7 @@ async fn remove(
     c: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Applications, Access::Write)?;
+    may_write_app(&s, &c, &id, Op::AppDelete).await?;
     let mut ent = OsEntropy;
     applications::delete(&mut c.env(&s, &mut ent), &c.tenant, &id)
         .await
@@ -165,7 +171,7 @@ async fn add_password(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Applications, Access::Write)?;
+    may_write_app(&s, &c, &id, Op::AppCredentials).await?;
     let v = if body.is_empty() {
         serde_json::json!({})
     } else {
@@ -190,7 +196,7 @@ async fn remove_password(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Applications, Access::Write)?;
+    may_write_app(&s, &c, &id, Op::AppCredentials).await?;
     let key = wire::parse_remove_password(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
     applications::remove_password(&mut c.env(&s, &mut ent), &c.tenant, &id, key)
@@ -220,7 +226,7 @@ async fn add_owner(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Applications, Access::Write)?;
+    may_write_app(&s, &c, &id, Op::AppOwners).await?;
     let o = castellan_wire::graph::parse_ref(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
     applications::add_owner(&mut c.env(&s, &mut ent), &c.tenant, &id, o)
@@ -234,7 +240,7 @@ async fn remove_owner(
     c: Caller,
     Path((id, owner)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Applications, Access::Write)?;
+    may_write_app(&s, &c, &id, Op::AppOwners).await?;
     let o = parse_id(&c, &owner)?;
     let mut ent = OsEntropy;
     applications::remove_owner(&mut c.env(&s, &mut ent), &c.tenant, &id, o)
@@ -289,7 +295,7 @@ async fn add_fic(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Applications, Access::Write)?;
+    may_write_app(&s, &c, &id, Op::AppCredentials).await?;
     let input = fic_wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
     let f = federated_credentials::add(&mut c.env(&s, &mut ent), &c.tenant, &id, input)
@@ -334,7 +340,7 @@ async fn update_fic(
     Path((id, fic)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Applications, Access::Write)?;
+    may_write_app(&s, &c, &id, Op::AppCredentials).await?;
     let patch = fic_wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
     federated_credentials::update(&mut c.env(&s, &mut ent), &c.tenant, &id, &fic, patch)
@@ -348,7 +354,7 @@ async fn remove_fic(
     c: Caller,
     Path((id, fic)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Applications, Access::Write)?;
+    may_write_app(&s, &c, &id, Op::AppCredentials).await?;
     let mut ent = OsEntropy;
     federated_credentials::delete(&mut c.env(&s, &mut ent), &c.tenant, &id, &fic)
         .await
@@ -372,4 +378,15 @@ fn check_certificates(
         }
     }
     Ok(())
+}
+
+/// The caller may do `op` on this application (404 first when it does not exist): core decides
+/// from the token, the caller's roles and whether the caller owns it.
+async fn may_write_app(s: &AppState, c: &Caller, id: &str, op: Op) -> Result<(), ApiError> {
+    c.require(Area::Applications, Access::Read)?;
+    let mut ent = OsEntropy;
+    let a = applications::find(&c.env(s, &mut ent), &c.tenant, id)
+        .await
+        .map_err(|e| c.err(e))?;
+    c.authorize_on_object(s, op, a.id).await
 }

@@ -382,12 +382,12 @@ async fn review_consent_request(
     Path((id, _ucr, _step)): Path<(String, String, String)>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Applications, Access::Write)?;
-    if let Some((wide, _)) = c.wide_roles() {
-        if !castellan_core::flow::consent::is_consent_admin(&wide) {
-            return Err(c.err(GraphError::forbidden("Only an administrator who can grant tenant-wide consent (Global, Privileged Role, Cloud Application or Application Administrator) can review consent requests.")));
-        }
-    }
+    c.require(Area::Applications, Access::Read)?;
+    let (op, target) =
+        castellan_core::ops::authz::consent_request(s.store.as_ref(), c.tenant.id, &id)
+            .await
+            .map_err(super::store_err(&c))?;
+    c.authorize(op, &target)?;
     let v = super::json_body(&c, &body)?;
     let approve = match v.get("reviewResult").and_then(serde_json::Value::as_str) {
         Some(r) if r.eq_ignore_ascii_case("Approve") => true,

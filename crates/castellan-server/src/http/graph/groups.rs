@@ -6,6 +6,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use castellan_core::authz::{self, Op, Target};
 use castellan_core::graph_rules::{Access, Area};
 use castellan_core::model::MembershipGraph;
 use castellan_core::ops::groups;
@@ -80,16 +81,29 @@ async fn list_groups(
 }
 
 async fn create(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Response, ApiError> {
-    c.require(Area::Groups, Access::Write)?;
     let input = wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
-    if input.is_assignable_to_role.value() == Some(&true) {
-        // Creating a role-assignable group is a privileged-role operation.
-        c.require(Area::RoleManagement, Access::Write)?;
-    }
+    c.authorize(
+        if input.is_assignable_to_role.value() == Some(&true) {
+            Op::GroupCreateRoleAssignable
+        } else {
+            Op::GroupCreate
+        },
+        &Target::default(),
+    )?;
     let mut ent = OsEntropy;
     let g = groups::create(&mut c.env(&s, &mut ent), &c.tenant, input)
         .await
         .map_err(|e| c.err(e))?;
+    if authz::creator_becomes_owner(&c.principal(), Op::GroupUpdate) {
+        groups::add_owner(
+            &mut c.env(&s, &mut ent),
+            &c.tenant,
+            &g.id.to_string(),
+            c.oid,
+        )
+        .await
+        .map_err(|e| c.err(e))?;
+    }
     Ok(created(
         format!("{}/groups/{}", c.base, g.id),
         with_context(
@@ -126,7 +140,7 @@ async fn update(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Groups, Access::Write)?;
+    may_write_group(&s, &c, &id, Op::GroupUpdate).await?;
     let input = wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
     groups::update(&mut c.env(&s, &mut ent), &c.tenant, &id, input)
@@ -140,7 +154,7 @@ async fn remove(
     c: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Groups, Access::Write)?;
+    may_write_group(&s, &c, &id, Op::GroupDelete).await?;
     let mut ent = OsEntropy;
     groups::delete(&mut c.env(&s, &mut ent), &c.tenant, &id)
         .await
@@ -217,8 +231,7 @@ async fn add_member(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Groups, Access::Write)?;
-    require_privileged_if_assignable(&s, &c, &id).await?;
+    may_write_group(&s, &c, &id, Op::GroupMembers).await?;
     let m = parse_ref(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
     groups::add_member(&mut c.env(&s, &mut ent), &c.tenant, &id, m)
@@ -232,8 +245,7 @@ async fn remove_member(
     c: Caller,
     Path((id, member)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Groups, Access::Write)?;
-    require_privileged_if_assignable(&s, &c, &id).await?;
+    may_write_group(&s, &c, &id, Op::GroupMembers).await?;
     let m = parse_id(&c, &member)?;
     let mut ent = OsEntropy;
     groups::remove_member(&mut c.env(&s, &mut ent), &c.tenant, &id, m)
@@ -263,7 +275,7 @@ async fn add_owner(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Groups, Access::Write)?;
+    may_write_group(&s, &c, &id, Op::GroupOwners).await?;
     let o = parse_ref(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
     groups::add_owner(&mut c.env(&s, &mut ent), &c.tenant, &id, o)
@@ -277,7 +289,7 @@ async fn remove_owner(
     c: Caller,
     Path((id, owner)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Groups, Access::Write)?;
+    may_write_group(&s, &c, &id, Op::GroupOwners).await?;
     let o = parse_id(&c, &owner)?;
     let mut ent = OsEntropy;
     groups::remove_owner(&mut c.env(&s, &mut ent), &c.tenant, &id, o)
@@ -330,20 +342,14 @@ async fn transitive_member_of(
     member_of_impl(s, c, id, uri, headers, true).await
 }
 
-/// Membership of a role-assignable group grants directory roles: only callers with the
-/// privileged-role right (RoleManagement.ReadWrite.Directory; delegated: Privileged Role
-/// Administrator or Global Administrator) may change it.
-async fn require_privileged_if_assignable(
-    s: &AppState,
-    c: &Caller,
-    id: &str,
-) -> Result<(), ApiError> {
+/// The caller may do `op` on this group (404 first when it does not exist). Core decides from
+/// the token, the caller's roles, whether the caller owns the group, and whether it is
+/// role-assignable (then only Privileged Role Administrator and Global Administrator may).
+async fn may_write_group(s: &AppState, c: &Caller, id: &str, op: Op) -> Result<(), ApiError> {
+    c.require(Area::Groups, Access::Read)?;
     let mut ent = OsEntropy;
     let g = groups::find(&c.env(s, &mut ent), &c.tenant, id)
         .await
         .map_err(|e| c.err(e))?;
-    if g.is_assignable_to_role {
-        c.require(Area::RoleManagement, Access::Write)?;
-    }
-    Ok(())
+    c.authorize_on_object(s, op, g.id).await
 }

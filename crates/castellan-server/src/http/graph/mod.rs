@@ -20,7 +20,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use castellan_core::audit::Actor;
-use castellan_core::graph_rules::{self, Access, Area};
+use castellan_core::authz::{self, Op, Target};
+use castellan_core::graph_rules::{Access, Area};
 use castellan_core::ids::GRAPH_APP_ID;
 use castellan_core::model::{ObjectKind, Tenant};
 use castellan_core::ops::{Entropy, Env};
@@ -103,28 +104,70 @@ pub struct Caller {
     /// For delegated calls: the signed-in user's directory roles `(template, directoryScopeId)`
     /// and whether they are a guest (their own rights, intersected with the token's scopes).
     pub user_rights: Option<(Vec<(uuid::Uuid, String)>, bool)>,
-    /// The tenant's custom role definitions (id, actions), for delegated calls.
+    /// The tenant's custom role definitions (id, actions).
     pub custom_roles: Vec<castellan_core::directory_roles::CustomActions>,
+    /// For app-only calls: the directory roles of the calling service principal.
+    pub sp_roles: Vec<(uuid::Uuid, String)>,
 }
 
 impl Caller {
-    /// Refuses the call unless the token carries a permission for it.
-    pub fn require(&self, area: Area, access: Access) -> Result<(), ApiError> {
-        graph_rules::check(&self.permissions, area, access).map_err(|needed| {
-            self.err(GraphError::forbidden(format!(
-                "Insufficient privileges to complete the operation. The token needs one of these permissions: {}. Grant one to the calling application (POST /servicePrincipals/{{id}}/appRoleAssignments) and request a new token.",
-                needed.join(", ")
-            )))
-        })?;
-        // Delegated: the scope is necessary but not sufficient; the user needs the right too.
-        if let Some((roles, guest)) = &self.user_rights {
-            castellan_core::directory_roles::user_may_on(area, access, roles, &[], *guest, &self.custom_roles).map_err(|why| {
-                self.err(GraphError::forbidden(format!(
-                    "Insufficient privileges to complete the operation. The token has the scope, but {why}"
-                )))
-            })?;
+    /// The caller as core's authorisation decision sees it.
+    pub fn principal(&self) -> authz::Principal<'_> {
+        let (via, assignments, is_guest) = match &self.user_rights {
+            Some((roles, guest)) => (authz::Via::Delegated, roles.as_slice(), *guest),
+            None => (authz::Via::AppOnly, self.sp_roles.as_slice(), false),
+        };
+        authz::Principal {
+            id: self.oid,
+            via,
+            permissions: &self.permissions,
+            assignments,
+            custom: &self.custom_roles,
+            is_guest,
         }
-        Ok(())
+    }
+    /// Asks core whether the caller may do `op` on a target described by `target`; a refusal
+    /// is Graph's 403 naming what is missing.
+    pub fn authorize(&self, op: Op, target: &Target) -> Result<(), ApiError> {
+        authz::decide(&self.principal(), op, target).map_err(|why| {
+            self.err(GraphError::forbidden(format!(
+                "Insufficient privileges to complete the operation. {why}"
+            )))
+        })
+    }
+    /// [`Caller::authorize`] for an operation decided by area and access alone.
+    pub fn require(&self, area: Area, access: Access) -> Result<(), ApiError> {
+        self.authorize(Op::Area(area, access), &Target::default())
+    }
+    /// [`Caller::authorize`] for operations on one user: its units, roles and role-assignable
+    /// group memberships are loaded for the decision.
+    pub async fn authorize_on_user(
+        &self,
+        s: &AppState,
+        ops: &[Op],
+        user: ObjectId,
+    ) -> Result<(), ApiError> {
+        let target = castellan_core::ops::authz::user(s.store.as_ref(), self.tenant.id, user)
+            .await
+            .map_err(store_err(self))?;
+        ops.iter().try_for_each(|op| self.authorize(*op, &target))
+    }
+    /// [`Caller::authorize`] for an operation on an application, service principal or group:
+    /// ownership, units and role-assignability are loaded for the decision.
+    pub async fn authorize_on_object(
+        &self,
+        s: &AppState,
+        op: Op,
+        object: ObjectId,
+    ) -> Result<(), ApiError> {
+        let target = self.owned_target(s, object).await?;
+        self.authorize(op, &target)
+    }
+    /// What the decision knows about an owned object (application, service principal, group).
+    pub async fn owned_target(&self, s: &AppState, object: ObjectId) -> Result<Target, ApiError> {
+        castellan_core::ops::authz::owned(s.store.as_ref(), self.tenant.id, object, self.oid)
+            .await
+            .map_err(store_err(self))
     }
     /// Like [`Caller::require`] for an operation on one user: roles scoped to an administrative
     /// unit the target belongs to count too.
@@ -135,25 +178,8 @@ impl Caller {
         access: Access,
         target: ObjectId,
     ) -> Result<(), ApiError> {
-        graph_rules::check(&self.permissions, area, access).map_err(|needed| {
-            self.err(GraphError::forbidden(format!(
-                "Insufficient privileges to complete the operation. The token needs one of these permissions: {}.",
-                needed.join(", ")
-            )))
-        })?;
-        if let Some((roles, guest)) = &self.user_rights {
-            let aus = s
-                .store
-                .aus_of(self.tenant.id, target)
-                .await
-                .map_err(|e| self.err(GraphError::unavailable(e.to_string())))?;
-            castellan_core::directory_roles::user_may_on(area, access, roles, &aus, *guest, &self.custom_roles).map_err(|why| {
-                self.err(GraphError::forbidden(format!(
-                    "Insufficient privileges to complete the operation. The token has the scope, but {why}"
-                )))
-            })?;
-        }
-        Ok(())
+        self.authorize_on_user(s, &[Op::Area(area, access)], target)
+            .await
     }
 
     /// For delegated calls, the signed-in user's tenant-wide directory roles.
@@ -212,7 +238,8 @@ impl FromRequestParts<AppState> for Caller {
         let oid = ObjectId::parse(&c.oid)
             .ok_or_else(|| unauthorized("The token's oid is not a GUID."))?;
         let mut user_rights = None;
-        let mut custom_roles = Vec::new();
+        let custom_roles: Vec<castellan_core::directory_roles::CustomActions>;
+        let mut sp_roles = Vec::new();
         let (permissions, actor) = match &c.scp {
             Some(scp) => {
                 let roles: Vec<(uuid::Uuid, String)> =
@@ -266,6 +293,31 @@ impl FromRequestParts<AppState> for Caller {
                     }
                     Err(e) => return Err(ApiError(GraphError::unavailable(e.to_string()), cid)),
                 };
+                let loaded = async {
+                    let roles = castellan_core::ops::directory_roles::effective_roles(
+                        s.store.as_ref(),
+                        tid,
+                        oid,
+                    )
+                    .await?;
+                    let custom = if roles.is_empty() {
+                        Vec::new()
+                    } else {
+                        s.store.custom_roles(tid).await?
+                    };
+                    Ok::<_, castellan_core::store::StoreError>((roles, custom))
+                };
+                match loaded.await {
+                    Ok((roles, custom)) => {
+                        sp_roles = roles;
+                        custom_roles = custom
+                            .into_iter()
+                            .filter(|r| r.is_enabled)
+                            .map(|r| (r.id.uuid(), r.allowed_resource_actions))
+                            .collect();
+                    }
+                    Err(e) => return Err(ApiError(GraphError::unavailable(e.to_string()), cid)),
+                }
                 (
                     c.roles.clone(),
                     Actor::App {
@@ -287,6 +339,7 @@ impl FromRequestParts<AppState> for Caller {
             client_app_id: c.azp.clone().unwrap_or_default(),
             user_rights,
             custom_roles,
+            sp_roles,
         })
     }
 }

@@ -6,8 +6,10 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
+use castellan_core::authz::Op;
 use castellan_core::graph_rules::{Access, Area};
 use castellan_core::model::{AppRoleAssignment, ServicePrincipal};
+use castellan_core::ops::authz as authz_ops;
 use castellan_core::ops::service_principals::{self as ops, exposed};
 use castellan_core::ObjectId;
 use castellan_wire::errors::GraphError;
@@ -107,12 +109,17 @@ async fn list_sps(
 }
 
 async fn create(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Response, ApiError> {
-    c.require(Area::Applications, Access::Write)?;
     let app_id = wire::parse_create(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
+    let target =
+        authz_ops::service_principal_creation(s.store.as_ref(), c.tenant.id, &app_id, c.oid)
+            .await
+            .map_err(store_err(&c))?;
+    c.authorize(Op::SpCreate, &target)?;
     let mut ent = OsEntropy;
     let sp = ops::create(&mut c.env(&s, &mut ent), &c.tenant, &app_id)
         .await
         .map_err(|e| c.err(e))?;
+
     let v = render(&s, &c, &sp).await?;
     Ok(created(
         format!("{}/servicePrincipals/{}", c.base, sp.id),
@@ -141,7 +148,7 @@ async fn update(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Applications, Access::Write)?;
+    may_write_sp(&s, &c, &id, Op::SpUpdate).await?;
     let input = wire::parse_update(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
     ops::update(&mut c.env(&s, &mut ent), &c.tenant, &id, input)
@@ -155,7 +162,7 @@ async fn remove(
     c: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Applications, Access::Write)?;
+    may_write_sp(&s, &c, &id, Op::SpDelete).await?;
     let mut ent = OsEntropy;
     ops::delete(&mut c.env(&s, &mut ent), &c.tenant, &id)
         .await
@@ -277,10 +284,30 @@ async fn ensure_sp(s: &AppState, c: &Caller, id: ObjectId) -> Result<ServicePrin
         .ok_or_else(|| c.err(GraphError::not_found(format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."))))
 }
 
-/// Granting app roles is a privileged operation: it needs AppRoleAssignment.ReadWrite.All or
-/// Application.ReadWrite.All (and Directory.ReadWrite.All) in the token.
-fn require_assign(c: &Caller) -> Result<(), ApiError> {
-    c.require(Area::Applications, Access::Write)
+/// The caller may do `op` on this service principal (404 first when it does not exist).
+async fn may_write_sp(s: &AppState, c: &Caller, id: &str, op: Op) -> Result<(), ApiError> {
+    c.require(Area::Applications, Access::Read)?;
+    let mut ent = OsEntropy;
+    let sp = ops::find(&c.env(s, &mut ent), &c.tenant, id)
+        .await
+        .map_err(|e| c.err(e))?;
+    c.authorize_on_object(s, op, sp.id).await
+}
+
+/// Granting (or removing) an app role: an application permission when the principal is a
+/// service principal (for Microsoft Graph: Privileged Role Administrator or Global
+/// Administrator only), otherwise assigning a user or group to the resource (its owners may).
+async fn may_assign(
+    s: &AppState,
+    c: &Caller,
+    principal: ObjectId,
+    resource: ObjectId,
+) -> Result<(), ApiError> {
+    let (op, target) =
+        authz_ops::app_role_assignment(s.store.as_ref(), c.tenant.id, c.oid, principal, resource)
+            .await
+            .map_err(store_err(c))?;
+    c.authorize(op, &target)
 }
 
 async fn assign(
@@ -290,7 +317,7 @@ async fn assign(
     body: Bytes,
     path_is_principal: bool,
 ) -> Result<Response, ApiError> {
-    require_assign(&c)?;
+    c.require(Area::Applications, Access::Read)?;
     let sp = parse_id(&c, &path_id)?;
     ensure_sp(&s, &c, sp).await?;
     let (principal, resource, role) =
@@ -309,6 +336,7 @@ async fn assign(
             "resourceId '{resource}' must be the service principal in the path ('{sp}')."
         ))));
     }
+    may_assign(&s, &c, principal, resource).await?;
     let mut ent = OsEntropy;
     let a = ops::assign_app_role(
         &mut c.env(&s, &mut ent),
@@ -361,8 +389,23 @@ async fn unassign(
     c: Caller,
     Path((id, aid)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    require_assign(&c)?;
+    c.require(Area::Applications, Access::Read)?;
     let sp = parse_id(&c, &id)?;
+    let aid_ = parse_id(&c, &aid)?;
+    let mut held = s
+        .store
+        .app_role_assignments_of(c.tenant.id, sp)
+        .await
+        .map_err(store_err(&c))?;
+    held.extend(
+        s.store
+            .app_role_assignments_to(c.tenant.id, sp)
+            .await
+            .map_err(store_err(&c))?,
+    );
+    if let Some(a) = held.iter().find(|a| a.id == aid_) {
+        may_assign(&s, &c, a.principal_id, a.resource_id).await?;
+    }
     let mut ent = OsEntropy;
     ops::unassign_app_role(&mut c.env(&s, &mut ent), &c.tenant, sp, &aid)
         .await
@@ -415,7 +458,7 @@ async fn create_grant(
     c: Caller,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Applications, Access::Write)?;
+    c.require(Area::Applications, Access::Read)?;
     let v = json_body(&c, &body)?;
     let bad = |m: String| c.err(GraphError::bad_request(m));
     let field = |k: &str| v.get(k).and_then(Value::as_str);
@@ -491,6 +534,15 @@ async fn create_grant(
                 "resourceId '{resource_id}' is not a service principal in this tenant."
             )))
         })?;
+    let (op, target) = authz_ops::consent_grant(
+        s.store.as_ref(),
+        c.tenant.id,
+        resource.id,
+        principal.is_none(),
+    )
+    .await
+    .map_err(store_err(&c))?;
+    c.authorize(op, &target)?;
     let mut ent = OsEntropy;
     let g = ops::grant_delegated_to(
         &mut c.env(&s, &mut ent),
@@ -514,7 +566,25 @@ async fn delete_grant(
     c: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Applications, Access::Write)?;
+    c.require(Area::Applications, Access::Read)?;
+    let grants = s
+        .store
+        .permission_grants(c.tenant.id)
+        .await
+        .map_err(store_err(&c))?;
+    if let Some(g) = grants.iter().find(|g| g.id.to_string() == id) {
+        let (op, target) = authz_ops::consent_grant(
+            s.store.as_ref(),
+            c.tenant.id,
+            g.resource_id,
+            g.principal_id.is_none(),
+        )
+        .await
+        .map_err(store_err(&c))?;
+        c.authorize(op, &target)?;
+    } else {
+        c.authorize(Op::ConsentForOne, &Default::default())?;
+    }
     let mut ent = OsEntropy;
     ops::revoke_delegated(&mut c.env(&s, &mut ent), &c.tenant, &id)
         .await

@@ -6,6 +6,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use castellan_core::authz::{self, Op, Target};
 use castellan_core::graph_rules::{Access, Area};
 use castellan_core::model::{MembershipGraph, ObjectKind};
 use castellan_core::ops::users;
@@ -87,7 +88,7 @@ async fn list_users(
 }
 
 async fn create(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Response, ApiError> {
-    c.require(Area::Users, Access::Write)?;
+    c.authorize(Op::UserCreate, &Target::default())?;
     let input = wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     refuse_leaked(&s, &c, &input)?;
     let mut ent = OsEntropy;
@@ -160,8 +161,8 @@ async fn update(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    may_write_user(&s, &c, &id).await?;
     let input = wire::parse(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
+    may_write_user(&s, &c, &id, &authz::user_patch_ops(&input)).await?;
     refuse_leaked(&s, &c, &input)?;
     let mut ent = OsEntropy;
     users::update(&mut c.env(&s, &mut ent), &c.tenant, &id, input)
@@ -175,7 +176,7 @@ async fn delete(
     c: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    may_write_user(&s, &c, &id).await?;
+    may_write_user(&s, &c, &id, &[Op::UserDelete]).await?;
     let mut ent = OsEntropy;
     users::delete(&mut c.env(&s, &mut ent), &c.tenant, &id)
         .await
@@ -190,7 +191,7 @@ async fn revoke_sessions(
     c: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    may_write_user(&s, &c, &id).await?;
+    may_write_user(&s, &c, &id, &[Op::UserRevokeSessions]).await?;
     let mut ent = OsEntropy;
     users::revoke_sign_in_sessions(&mut c.env(&s, &mut ent), &c.tenant, &id)
         .await
@@ -266,7 +267,7 @@ async fn set_manager(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Users, Access::Write)?;
+    may_write_user(&s, &c, &id, &[Op::UserManager]).await?;
     let m = parse_ref(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
     let mut ent = OsEntropy;
     users::set_manager(&mut c.env(&s, &mut ent), &c.tenant, &id, Some(m))
@@ -280,7 +281,7 @@ async fn remove_manager(
     c: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Users, Access::Write)?;
+    may_write_user(&s, &c, &id, &[Op::UserManager]).await?;
     let mut ent = OsEntropy;
     users::set_manager(&mut c.env(&s, &mut ent), &c.tenant, &id, None)
         .await
@@ -433,9 +434,9 @@ async fn me(
     Ok(Json(with_context(&c, "users/$entity", v)).into_response())
 }
 
-/// The caller may change this user: the token's scope, and for delegated calls the signed-in
-/// user's right over this target (tenant-wide roles, or roles scoped to one of its units).
-async fn may_write_user(s: &AppState, c: &Caller, id: &str) -> Result<(), ApiError> {
+/// The caller may do `ops` on this user: core decides from the token, the caller's roles (tenant
+/// -wide or scoped to one of the target's units) and the target's own privilege.
+async fn may_write_user(s: &AppState, c: &Caller, id: &str, ops: &[Op]) -> Result<(), ApiError> {
     c.require(Area::Users, Access::Read)?;
     let target = {
         let mut ent = OsEntropy;
@@ -444,6 +445,5 @@ async fn may_write_user(s: &AppState, c: &Caller, id: &str) -> Result<(), ApiErr
             .map_err(|e| c.err(e))?
             .id
     };
-    c.require_on_user(s, Area::Users, Access::Write, target)
-        .await
+    c.authorize_on_user(s, ops, target).await
 }
