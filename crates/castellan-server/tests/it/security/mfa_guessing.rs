@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use castellan_core::policy::totp::Totp;
 use serde_json::{json, Value};
 
+use super::{assert_denied, assign_role, member_with, role};
 use crate::{alias, app_with, shared, G};
 
 const PW: &str = "Guess-Test-Pw1!";
@@ -566,4 +567,31 @@ async fn guessing_the_setup_confirmation_code_is_limited() {
     let done = b.submit(&locked, &[("code", &totp.code(now()))]).await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert!(done.body.contains("recovery"), "{}", done.body);
+}
+
+#[tokio::test]
+async fn only_authentication_administrators_reset_and_never_their_own_lock() {
+    let scopes = &["UserAuthenticationMethod.ReadWrite.All"];
+    let g = G::demo().await;
+    let path = |id: &str| format!("/users/{id}/authentication/resetMfaAttempts");
+    let (_, plain) = new_user(&g, "mfatgt").await;
+    let (_, privileged) = new_user(&g, "mfatga").await;
+    assign_role(&privileged, role::USER_ADMIN).await;
+    // A member without a role, even with the scope consented, may not.
+    let (member, _) = member_with(scopes).await;
+    let (st, e) = member.post(&path(&plain), json!({})).await;
+    assert_denied(st, &e, "Authentication Administrator");
+    // An Authentication Administrator resets users without a role, not administrators, and
+    // never their own lock.
+    let (aa, aa_id) = member_with(scopes).await;
+    assign_role(&aa_id, role::AUTHENTICATION_ADMIN).await;
+    assert_eq!(aa.post(&path(&plain), json!({})).await.0, 204);
+    let (st, e) = aa.post(&path(&privileged), json!({})).await;
+    assert_denied(st, &e, "Privileged Authentication Administrator");
+    let (st, e) = aa.post(&path(&aa_id), json!({})).await;
+    assert_denied(st, &e, "your own MFA attempts");
+    // A Privileged Authentication Administrator resets the administrator too.
+    let (paa, paa_id) = member_with(scopes).await;
+    assign_role(&paa_id, role::PRIVILEGED_AUTHENTICATION_ADMIN).await;
+    assert_eq!(paa.post(&path(&privileged), json!({})).await.0, 204);
 }
