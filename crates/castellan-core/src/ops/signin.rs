@@ -552,6 +552,28 @@ async fn spend(store: &dyn Store, g: &Grant, now: Timestamp) -> Result<(), Token
     Ok(())
 }
 
+/// Spends the authorization code `code` (if it is a live code of `tenant`) for a redemption
+/// attempt refused before it reached [`redeem_code`] — a client assertion that failed
+/// verification. The attempt's own error is the caller's to answer.
+pub async fn spend_presented_code(
+    store: &dyn Store,
+    tenant: &Tenant,
+    code: &str,
+    now: Timestamp,
+) -> Result<(), TokenError> {
+    if let Some(g) = store
+        .grant(&handle(code))
+        .await?
+        .filter(|g| g.tenant_id == tenant.id)
+    {
+        match spend(store, &g, now).await {
+            Ok(()) | Err(TokenError::Aadsts(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// `grant_type=authorization_code`.
 #[allow(clippy::too_many_arguments)]
 pub async fn redeem_code(

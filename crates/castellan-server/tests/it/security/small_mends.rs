@@ -190,6 +190,28 @@ mod codes {
     }
 
     #[tokio::test]
+    async fn code_a_refused_client_assertion_burns_the_code() {
+        let c = code(false).await;
+        let cc = &shared().demo["confidential_client"];
+        let (st, v) = token_form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", cc["app_id"].as_str().unwrap()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", "eyJhbGciOiJSUzI1NiJ9.e30.c2ln"),
+            ("code", &c),
+            ("redirect_uri", cc["redirect_uri"].as_str().unwrap()),
+        ])
+        .await;
+        assert!(matches!(st, 400 | 401), "{v}");
+        assert!(v.get("access_token").is_none(), "{v}");
+        let (st, v) = redeem_confidential(&c, cc["secret"].as_str().unwrap()).await;
+        assert_spent(st, &v);
+    }
+
+    #[tokio::test]
     async fn code_parallel_attempts_with_one_correct_redeem_at_most_once() {
         let c = code(true).await;
         let mut tasks = Vec::new();
