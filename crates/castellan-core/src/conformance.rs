@@ -296,18 +296,28 @@ pub async fn mfa_attempts(s: &dyn Store, seed: u64) {
         last_attempt: Timestamp(at + 1),
     };
     assert_eq!(s.mfa_attempts(t.id, u.id).await.unwrap(), None);
-    assert!(s.put_mfa_attempts(t.id, u.id, &a(1, 1_000), None).await.unwrap());
+    assert!(s
+        .put_mfa_attempts(t.id, u.id, &a(1, 1_000), None)
+        .await
+        .unwrap());
     assert!(
-        !s.put_mfa_attempts(t.id, u.id, &a(9, 1_000), None).await.unwrap(),
+        !s.put_mfa_attempts(t.id, u.id, &a(9, 1_000), None)
+            .await
+            .unwrap(),
         "a second creator loses"
     );
     assert_eq!(
         s.mfa_attempts(t.id, u.id).await.unwrap(),
         Some((a(1, 1_000), 1))
     );
-    assert!(s.put_mfa_attempts(t.id, u.id, &a(2, 2_000), Some(1)).await.unwrap());
+    assert!(s
+        .put_mfa_attempts(t.id, u.id, &a(2, 2_000), Some(1))
+        .await
+        .unwrap());
     assert!(
-        !s.put_mfa_attempts(t.id, u.id, &a(7, 2_000), Some(1)).await.unwrap(),
+        !s.put_mfa_attempts(t.id, u.id, &a(7, 2_000), Some(1))
+            .await
+            .unwrap(),
         "a stale writer loses"
     );
     assert_eq!(
@@ -331,13 +341,22 @@ pub async fn mfa_attempts(s: &dyn Store, seed: u64) {
     // Per tenant and per user.
     assert_eq!(s.mfa_attempts(other.id, u.id).await.unwrap(), None);
     assert_eq!(s.mfa_attempts(t.id, v.id).await.unwrap(), None);
-    assert!(s.put_mfa_attempts(t.id, v.id, &a(5, 5_000), None).await.unwrap());
+    assert!(s
+        .put_mfa_attempts(t.id, v.id, &a(5, 5_000), None)
+        .await
+        .unwrap());
     // A reset clears one user's counters; a second reset finds nothing.
     assert!(s.reset_mfa_attempts(t.id, u.id).await.unwrap());
     assert!(!s.reset_mfa_attempts(t.id, u.id).await.unwrap());
     assert_eq!(s.mfa_attempts(t.id, u.id).await.unwrap(), None);
-    assert!(s.put_mfa_attempts(t.id, u.id, &a(1, 6_000), None).await.unwrap());
-    assert_eq!(s.mfa_attempts(t.id, v.id).await.unwrap(), Some((a(5, 5_000), 1)));
+    assert!(s
+        .put_mfa_attempts(t.id, u.id, &a(1, 6_000), None)
+        .await
+        .unwrap());
+    assert_eq!(
+        s.mfa_attempts(t.id, v.id).await.unwrap(),
+        Some((a(5, 5_000), 1))
+    );
     // Deleting the user deletes the counters.
     commit(s, vec![Change::DeleteUser(t.id, v.id)])
         .await

@@ -1882,18 +1882,20 @@ impl Store for SqlStore {
     }
 
     async fn reset_mfa_attempts(&self, t: TenantId, user: ObjectId) -> Result<bool, StoreError> {
-        retrying!(async {
-            let mut tx = self.pool.begin().await.map_err(backend)?;
-            let n = exec(
-                &mut tx,
-                "DELETE FROM mfa_attempts WHERE tenant_id = $1 AND user_id = $2",
-                &[s(t), s(user)],
-            )
-            .await?;
-            tx.commit().await.map_err(backend)?;
-            Ok(n > 0)
-        }
-        .await)
+        retrying!(
+            async {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let n = exec(
+                    &mut tx,
+                    "DELETE FROM mfa_attempts WHERE tenant_id = $1 AND user_id = $2",
+                    &[s(t), s(user)],
+                )
+                .await?;
+                tx.commit().await.map_err(backend)?;
+                Ok(n > 0)
+            }
+            .await
+        )
     }
 
     async fn risky_users(&self, t: TenantId) -> Result<Vec<RiskyUserRecord>, StoreError> {

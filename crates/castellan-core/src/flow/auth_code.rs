@@ -181,7 +181,10 @@ mod tests {
         ];
         for (client, redirect, verifier) in cases {
             assert!(
-                matches!(decide(&c, client, redirect, verifier, at), CodeDecision::Burn(_)),
+                matches!(
+                    decide(&c, client, redirect, verifier, at),
+                    CodeDecision::Burn(_)
+                ),
                 "{client} {redirect:?} {verifier:?}"
             );
         }
@@ -199,7 +202,13 @@ mod tests {
         assert!(burned(&c, Timestamp::from_secs(700)).is_none());
         // Expired, revoked and foreign codes are refused without a write.
         assert!(matches!(
-            decide(&c, "other", Some("https://app/cb"), Some(VERIFIER), Timestamp::from_secs(700)),
+            decide(
+                &c,
+                "other",
+                Some("https://app/cb"),
+                Some(VERIFIER),
+                Timestamp::from_secs(700)
+            ),
             CodeDecision::Refuse(_)
         ));
     }
@@ -212,7 +221,10 @@ mod tests {
         let wrong = "aBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         for v in [VERIFIER, wrong] {
             let d = decide_request(&c, "c", Some("https://app/cb"), Some(v), false, at);
-            assert!(matches!(d, CodeDecision::Refuse(ref e) if e.code == 9002327), "{d:?}");
+            assert!(
+                matches!(d, CodeDecision::Refuse(ref e) if e.code == 9002327),
+                "{d:?}"
+            );
         }
         assert_eq!(
             decide_request(&c, "c", Some("https://app/cb"), Some(VERIFIER), true, at),
@@ -226,7 +238,14 @@ mod tests {
         let mut used = c.clone();
         used.state = GrantState::Used;
         assert!(matches!(
-            decide_request(&used, "c", Some("https://app/cb"), Some(VERIFIER), false, at),
+            decide_request(
+                &used,
+                "c",
+                Some("https://app/cb"),
+                Some(VERIFIER),
+                false,
+                at
+            ),
             CodeDecision::RevokeFamily(_)
         ));
     }

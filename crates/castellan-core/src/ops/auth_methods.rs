@@ -530,8 +530,7 @@ pub async fn begin_mfa_attempt_with(
         }
     }
     Err(DirectoryError::Unavailable(
-        "Too many simultaneous verification attempts for this user; try again in a moment."
-            .into(),
+        "Too many simultaneous verification attempts for this user; try again in a moment.".into(),
     ))
 }
 

@@ -381,8 +381,10 @@ pub fn mfa_challenge(
 /// AADSTS50053): 429 with `Retry-After` in seconds (RFC 9110 §10.2.3, RFC 6585 §4).
 pub fn too_many_attempts(mut r: Response, retry_after_secs: i64) -> Response {
     *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(retry_after_secs.max(1)),
+    );
     r
 }
 

@@ -57,7 +57,9 @@ impl Page {
             .body
             .find("<form")
             .unwrap_or_else(|| panic!("no form (status {}):\n{}", self.status, self.body));
-        let end = self.body[at..].find("</form>").map_or(self.body.len(), |e| at + e);
+        let end = self.body[at..]
+            .find("</form>")
+            .map_or(self.body.len(), |e| at + e);
         let form = &self.body[at..end];
         let action = attr(&form[..form.find('>').unwrap()], "action").unwrap();
         let mut fields = Vec::new();
@@ -120,9 +122,8 @@ impl Browser {
                 }
             }
         }
-        let header = |n: reqwest::header::HeaderName| {
-            h.get(n).map(|v| v.to_str().unwrap().to_string())
-        };
+        let header =
+            |n: reqwest::header::HeaderName| h.get(n).map(|v| v.to_str().unwrap().to_string());
         let retry_after = header(reqwest::header::RETRY_AFTER);
         let location = header(reqwest::header::LOCATION);
         Page {
@@ -411,7 +412,10 @@ async fn thirty_parallel_wrong_codes_are_evaluated_at_most_five_times() {
         }
     }
     assert!(evaluated <= LIMIT, "{evaluated} codes were evaluated");
-    assert_eq!(evaluated, LIMIT, "each counted attempt is evaluated; the rest are refused");
+    assert_eq!(
+        evaluated, LIMIT,
+        "each counted attempt is evaluated; the rest are refused"
+    );
     assert_eq!(evaluated + refused, 30);
     assert!(refused >= 30 - LIMIT);
     // Locked now, even for the right code.
@@ -453,8 +457,10 @@ async fn an_administrator_reset_lets_the_user_in_and_is_authorised_and_audited()
     // The reset is audited.
     let audits = g.all("/auditLogs/directoryAudits?$top=999").await;
     assert!(
-        audits.iter().any(|a| a["activityDisplayName"] == "Reset MFA attempts"
-            && a.to_string().contains(&uid)),
+        audits
+            .iter()
+            .any(|a| a["activityDisplayName"] == "Reset MFA attempts"
+                && a.to_string().contains(&uid)),
         "no audit record for the reset"
     );
     // Unknown users are named.
@@ -492,9 +498,7 @@ async fn device_challenge(upn: &str) -> (Browser, Page, String) {
     let user_code = v["user_code"].as_str().unwrap().to_string();
     let device_code = v["device_code"].as_str().unwrap().to_string();
     let b = Browser::new();
-    let entry = b
-        .get(&format!("{}/devicelogin", shared().origin))
-        .await;
+    let entry = b.get(&format!("{}/devicelogin", shared().origin)).await;
     let login = b.submit(&entry, &[("code", &user_code)]).await;
     assert_eq!(login.status, 200, "{}", login.body);
     let mfa = b

@@ -119,7 +119,9 @@ mod codes {
         assert_eq!(st, 200, "{v}");
         assert!(v["access_token"].is_string());
         let c = code(false).await;
-        let secret = shared().demo["confidential_client"]["secret"].as_str().unwrap();
+        let secret = shared().demo["confidential_client"]["secret"]
+            .as_str()
+            .unwrap();
         let (st, v) = redeem_confidential(&c, secret).await;
         assert_eq!(st, 200, "{v}");
     }
@@ -129,7 +131,11 @@ mod codes {
         let c = code(true).await;
         let wrong = "wrong-verifier-0123456789abcdefghijklmnopqrstuvwxyzABCDEF";
         let (st, v) = redeem_public(&c, LOOPBACK, wrong).await;
-        assert_eq!((st, v["error"].as_str()), (400, Some("invalid_grant")), "{v}");
+        assert_eq!(
+            (st, v["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{v}"
+        );
         let (st, v) = redeem_public(&c, LOOPBACK, VERIFIER).await;
         assert_spent(st, &v);
     }
@@ -184,7 +190,9 @@ mod codes {
         let (st, v) = redeem_confidential(&c, "not-the-secret").await;
         assert!(matches!(st, 400 | 401), "{v}");
         assert_eq!(v["error"], "invalid_client", "{v}");
-        let secret = shared().demo["confidential_client"]["secret"].as_str().unwrap();
+        let secret = shared().demo["confidential_client"]["secret"]
+            .as_str()
+            .unwrap();
         let (st, v) = redeem_confidential(&c, secret).await;
         assert_spent(st, &v);
     }
