@@ -606,7 +606,7 @@ pub fn decide(p: &Principal<'_>, op: Op, target: &Target) -> Result<(), Denied> 
 
 fn missing_permission_message(rule: &Rule) -> String {
     let mut all: Vec<&str> = rule.permissions.to_vec();
-    all.extend(rule.owned_permissions.iter().map(|p| *p));
+    all.extend(rule.owned_permissions.iter().copied());
     if all.is_empty() {
         return "No permission of a token allows this operation.".into();
     }
