@@ -363,6 +363,60 @@ pub async fn mfa_attempts(s: &dyn Store, seed: u64) {
         .unwrap();
     assert_eq!(s.mfa_attempts(t.id, v.id).await.unwrap(), None);
     assert!(s.mfa_attempts(t.id, u.id).await.unwrap().is_some());
+    // The admin reset is a change committed with its audit record.
+    commit(s, vec![Change::ResetMfaAttempts(t.id, u.id)])
+        .await
+        .unwrap();
+    assert_eq!(s.mfa_attempts(t.id, u.id).await.unwrap(), None);
+    commit(s, vec![Change::ResetMfaAttempts(t.id, u.id)])
+        .await
+        .expect("resetting absent counters is not an error");
+
+    // The op over this engine: 32 attempts at once are counted one by one, so exactly the
+    // threshold of them may be evaluated and the rest are refused by the lock.
+    let w = user(&mut ids, &t, "mfac", false);
+    commit(s, vec![Change::InsertUser(w.clone())])
+        .await
+        .unwrap();
+    let now = Timestamp(1_700_000_000_000);
+    let attempts: Vec<_> = (0..32)
+        .map(|_| crate::ops::auth_methods::begin_mfa_attempt(s, &t, w.id, now))
+        .collect();
+    let results = join_all(attempts).await;
+    let counted = results.iter().filter(|r| matches!(r, Ok(Ok(())))).count();
+    let locked = results.iter().filter(|r| matches!(r, Ok(Err(_)))).count();
+    assert_eq!(
+        (counted, locked),
+        (
+            crate::flow::mfa_attempts::DEFAULT_RULE.threshold as usize,
+            27
+        ),
+        "{results:?}"
+    );
+}
+
+/// Polls many futures to completion concurrently (no runtime dependency in core).
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pending: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (f, o) in pending.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *o = Some(v),
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
 }
 
 fn device(ids: &mut Ids, t: &Tenant, name: &str, at: i64) -> Device {
