@@ -499,8 +499,8 @@ pub enum UserCmd {
         user: String,
     },
     /// Lift a user's MFA lockout (too many wrong verification codes, AADSTS50053): clears the
-    /// second-factor attempt counters. Needs Authentication Administrator (users without a
-    /// role), Privileged Authentication Administrator or Global Administrator; audited.
+    /// second-factor attempt counters. The client needs the Graph application permission
+    /// UserAuthenticationMethod.ReadWrite.All; audited.
     ResetMfaAttempts {
         /// Id or UPN.
         user: String,
