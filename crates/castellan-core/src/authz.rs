@@ -30,6 +30,9 @@ pub enum Via {
     /// The application itself (`roles`): its application permissions, or a directory role held
     /// by its service principal.
     AppOnly,
+    /// The signed-in user acting in Castellan's own pages (the consent and admin-consent
+    /// pages): no client stands between, so only the user's own rights count.
+    Interactive,
 }
 
 /// The caller, as loaded for one request.
@@ -572,12 +575,17 @@ pub fn decide(p: &Principal<'_>, op: Op, target: &Target) -> Result<(), Denied> 
             }
             Err(Denied(missing_permission_message(&rule)))
         }
-        Via::Delegated => {
-            if !scoped_ok {
+        Via::Delegated | Via::Interactive => {
+            if p.via == Via::Delegated && !scoped_ok {
                 return Err(Denied(missing_permission_message(&rule)));
             }
+            let but = if p.via == Via::Delegated {
+                "The token has the scope, but"
+            } else {
+                "Refused:"
+            };
             if p.is_guest && !matches!(op, Op::Area(Area::Me, _)) {
-                return Err(Denied("The token has the scope, but guest users may only read and update their own profile (/me); an administrator must grant a directory role for more.".into()));
+                return Err(Denied(format!("{but} guest users may only read and update their own profile (/me); an administrator must grant a directory role for more.")));
             }
             if rule.action.is_none()
                 || (rule.owner_may && target.owned_by_caller)
@@ -592,14 +600,11 @@ pub fn decide(p: &Principal<'_>, op: Op, target: &Target) -> Result<(), Denied> 
                 roles_in_scope(p.assignments, target).any(|r| grants(r, p.custom, &rule));
             if held_action {
                 return Err(Denied(format!(
-                    "The token has the scope, but {}",
+                    "{but} {}",
                     privileged_target_message(&rule, op)
                 )));
             }
-            Err(Denied(format!(
-                "The token has the scope, but {}",
-                missing_role_message(&rule)
-            )))
+            Err(Denied(format!("{but} {}", missing_role_message(&rule))))
         }
     }
 }
@@ -660,7 +665,7 @@ fn privileged_target_message(rule: &Rule, op: Op) -> String {
 /// would let them manage it (`manage`, e.g. [`Op::AppUpdate`]) — as Entra makes a member who
 /// registers an application or creates a group its owner.
 pub fn creator_becomes_owner(p: &Principal<'_>, manage: Op) -> bool {
-    p.via == Via::Delegated
+    p.via != Via::AppOnly
         && decide(
             p,
             manage,

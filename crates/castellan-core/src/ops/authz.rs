@@ -162,3 +162,55 @@ pub async fn consent_request(
         },
     ))
 }
+
+/// The decision for a user acting in Castellan's own pages (consent, admin consent): their own
+/// roles, at any scope, and the tenant's custom roles. `Err` is the refusal, naming its cause.
+pub async fn interactive(
+    store: &dyn Store,
+    t: TenantId,
+    user: &crate::model::User,
+    op: Op,
+    target: &Target,
+) -> Result<Result<(), crate::authz::Denied>, StoreError> {
+    let roles = super::directory_roles::effective_roles(store, t, user.id).await?;
+    let custom: Vec<crate::directory_roles::CustomActions> = store
+        .custom_roles(t)
+        .await?
+        .into_iter()
+        .filter(|r| r.is_enabled)
+        .map(|r| (r.id.uuid(), r.allowed_resource_actions))
+        .collect();
+    Ok(crate::authz::decide(
+        &crate::authz::Principal {
+            id: user.id,
+            via: crate::authz::Via::Interactive,
+            permissions: &[],
+            assignments: &roles,
+            custom: &custom,
+            is_guest: user.user_type == crate::model::UserType::Guest,
+        },
+        op,
+        target,
+    ))
+}
+
+/// What granting an app's `requiredResourceAccess` tenant-wide takes, per resource: tenant-wide
+/// consent to its delegated permissions and the grant of its application permissions.
+pub fn admin_consent_ops(
+    has_scopes: bool,
+    has_roles: bool,
+    resource_is_graph: bool,
+) -> Vec<(Op, Target)> {
+    let target = Target {
+        resource_is_graph,
+        ..Target::default()
+    };
+    let mut out = Vec::new();
+    if has_scopes {
+        out.push((Op::ConsentForAll, target.clone()));
+    }
+    if has_roles {
+        out.push((Op::GrantApplicationPermission, target));
+    }
+    out
+}

@@ -150,6 +150,26 @@ pub async fn grant(
     if let Some(why) = &need.blocked {
         return Err(DirectoryError::Forbidden(why.clone()));
     }
+    if tenant_wide && !need.missing.is_empty() {
+        let target = crate::authz::Target {
+            resource_is_graph: need.resource.app_id == crate::ids::GRAPH_APP_ID,
+            ..Default::default()
+        };
+        crate::ops::authz::interactive(
+            env.store,
+            tenant.id,
+            user,
+            crate::authz::Op::ConsentForAll,
+            &target,
+        )
+        .await?
+        .map_err(|why| {
+            DirectoryError::Forbidden(format!(
+                "{} cannot consent on behalf of the organization: {why}",
+                user.user_principal_name
+            ))
+        })?;
+    }
     env.actor = Actor::User {
         id: user.id,
         upn: user.user_principal_name.clone(),
@@ -242,7 +262,7 @@ pub async fn admin_consent(
     app: &Application,
     admin: &User,
 ) -> Result<ServicePrincipal, DirectoryError> {
-    if let Some(why) = consent_admin_refusal(env.store, tenant, admin).await? {
+    if let Some(why) = consent_admin_refusal(env.store, tenant, admin, app).await? {
         return Err(DirectoryError::Forbidden(why));
     }
     env.actor = Actor::User {
@@ -487,15 +507,44 @@ pub async fn review_request(
     Ok(next)
 }
 
-/// Why `user` may not grant consent for the whole tenant (`None`: they may — Global, Privileged
-/// Role, Cloud Application or Application Administrator, tenant-wide).
+/// Why `user` may not grant what `app`'s `requiredResourceAccess` asks for the whole tenant
+/// (`None`: they may). First a consent administrator at all (Global, Privileged Role, Cloud
+/// Application or Application Administrator, tenant-wide); then, per resource, core's decision
+/// on tenant-wide consent and application permissions — Microsoft Graph's need a Privileged
+/// Role Administrator or Global Administrator.
 pub async fn consent_admin_refusal(
     store: &dyn Store,
     tenant: &Tenant,
     user: &User,
+    app: &Application,
 ) -> Result<Option<String>, crate::store::StoreError> {
     let roles = crate::ops::directory_roles::tenant_wide_roles(store, tenant.id, user.id).await?;
-    Ok((!consent::is_consent_admin(&roles)).then(|| {
-        format!("{} is not an administrator who can grant consent for the whole organization; ask a Global, Privileged Role, Cloud Application or Application Administrator.", user.user_principal_name)
-    }))
+    if !consent::is_consent_admin(&roles) {
+        return Ok(Some(format!("{} is not an administrator who can grant consent for the whole organization; ask a Global, Privileged Role, Cloud Application or Application Administrator.", user.user_principal_name)));
+    }
+    for rra in &app.required_resource_access {
+        let Some(resource) = store
+            .service_principal_by_app_id(tenant.id, rra.resource_app_id)
+            .await?
+        else {
+            continue;
+        };
+        let kinds =
+            |k: crate::model::PermissionKind| rra.resource_access.iter().any(|a| a.kind == k);
+        for (op, target) in crate::ops::authz::admin_consent_ops(
+            kinds(crate::model::PermissionKind::Scope),
+            kinds(crate::model::PermissionKind::Role),
+            resource.app_id == crate::ids::GRAPH_APP_ID,
+        ) {
+            if let Err(why) =
+                crate::ops::authz::interactive(store, tenant.id, user, op, &target).await?
+            {
+                return Ok(Some(format!(
+                    "{} cannot grant what this application asks of {}: {why}",
+                    user.user_principal_name, resource.display_name
+                )));
+            }
+        }
+    }
+    Ok(None)
 }

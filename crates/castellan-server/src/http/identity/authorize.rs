@@ -1469,7 +1469,7 @@ async fn show_admin_consent(
         Ok(p) => p,
         Err(_) => return fail(Fail::Unavailable("store".into()), ""),
     };
-    let blocked = match c::consent_admin_refusal(s.store.as_ref(), tenant, user).await {
+    let blocked = match c::consent_admin_refusal(s.store.as_ref(), tenant, user, &a.app).await {
         Ok(b) => b,
         Err(e) => return fail(Fail::Unavailable(e.to_string()), ""),
     };
