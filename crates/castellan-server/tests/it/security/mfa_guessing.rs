@@ -421,6 +421,9 @@ async fn thirty_parallel_wrong_codes_are_evaluated_at_most_five_times() {
     // Locked now, even for the right code.
     let valid = b.submit(&page, &[("otc", &next_code(&totp))]).await;
     assert_locked(&valid);
+    // Every one of them is in the sign-in log: 5 wrong codes, 25 + 1 refusals.
+    assert_eq!(sign_ins_with(&g, &uid, 500121, LIMIT).await.len(), LIMIT);
+    assert_eq!(sign_ins_with(&g, &uid, 50053, 26).await.len(), 26);
     drop_policy(&g, &policy).await;
 }
 
