@@ -127,3 +127,49 @@ def test_register_authenticator_app_and_see_it_in_graph(demo, graph, new_user):
     assert d.status_code == 204, d.text
     left = reader.get(f"{demo['graph_url']}/users/{uid}/authentication/softwareOathMethods").json()["value"]
     assert left == []
+
+
+def test_cli_resets_mfa_attempts_after_a_lockout(server, demo, graph, new_user):
+    """Five wrong confirmation codes lock the user's second factor (AADSTS50053, 429 with
+    Retry-After, even for the right code); `castellan user reset-mfa-attempts` run with a client
+    holding UserAuthenticationMethod.ReadWrite.All lifts it, and the right code then confirms."""
+    import os
+    import subprocess
+    upn, pw, uid = new_user()
+    cc = demo["confidential_client"]
+    app = msal.ConfidentialClientApplication(cc["app_id"], client_credential=cc["secret"], authority=demo["authority"], instance_discovery=False)
+    flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri=cc["redirect_uri"])
+    b = Browser()
+    sign_in(b, flow["auth_uri"], upn, pw)
+    setup_url = f"{demo['authority']}/mfa/setup"
+    r = b.open(setup_url)
+    uri = unescape(re.search(r'id="otpauth" href="([^"]+)"', r.text).group(1))
+    secret = parse_qs(urlparse(uri).query)["secret"][0]
+    page = Page(r)
+    wrong = "000000" if totp(secret) != "000000" else "111111"
+    for _ in range(5):
+        r = b.submit(page, setup_url, code=wrong)
+        assert r.status_code == 200 and 'role="alert"' in r.text, r.text[:1000]
+        page = Page(r)
+    locked = b.submit(page, setup_url, code=totp(secret))
+    assert locked.status_code == 429 and "AADSTS50053" in locked.text, locked.text[:1000]
+    assert int(locked.headers["Retry-After"]) >= 1
+
+    # An administrator's client (app-only, UserAuthenticationMethod.ReadWrite.All) resets it.
+    reg = graph.post("/applications", {"displayName": f"mfa-reset-{time.time_ns()}"}).json()
+    sp = graph.post("/servicePrincipals", {"appId": reg["appId"]}).json()
+    app_secret = graph.post(f"/applications/{reg['id']}/addPassword", {}).json()["secretText"]
+    ms = graph.get("/servicePrincipals", params={"$filter": "appId eq '00000003-0000-0000-c000-000000000000'"}).json()["value"][0]
+    role = next(x for x in ms["appRoles"] if x["value"] == "UserAuthenticationMethod.ReadWrite.All")
+    a = graph.post(f"/servicePrincipals/{sp['id']}/appRoleAssignments", {"principalId": sp["id"], "resourceId": ms["id"], "appRoleId": role["id"]})
+    assert a.status_code == 201, a.text
+    binary = os.environ.get("CASTELLAN_BIN") or os.path.join(os.path.dirname(__file__), "..", "target", "debug", "castellan")
+    env = dict(os.environ, CASTELLAN_DEMO_FILE=os.path.join(server.dir, "demo.json"),
+               CASTELLAN_CLIENT_ID=reg["appId"], CASTELLAN_CLIENT_SECRET=app_secret)
+    p = subprocess.run([binary, "user", "reset-mfa-attempts", upn], env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "reset the MFA attempts" in p.stdout, p.stdout + p.stderr
+
+    ok = b.submit(Page(locked), setup_url, code=totp(secret))
+    assert ok.status_code == 200 and "recovery" in ok.text, ok.text[:1000]
+    audits = graph.get("/auditLogs/directoryAudits", params={"$top": "999"}).json()["value"]
+    assert any(x["activityDisplayName"] == "Reset MFA attempts" and uid in str(x) for x in audits)

@@ -498,6 +498,13 @@ pub enum UserCmd {
         /// Id or UPN.
         user: String,
     },
+    /// Lift a user's MFA lockout (too many wrong verification codes, AADSTS50053): clears the
+    /// second-factor attempt counters. The client needs the Graph application permission
+    /// UserAuthenticationMethod.ReadWrite.All; audited.
+    ResetMfaAttempts {
+        /// Id or UPN.
+        user: String,
+    },
 }
 
 /// `castellan user ...`.
@@ -550,6 +557,15 @@ pub async fn user(cmd: UserCmd, conn: GraphConn) -> Result<()> {
         UserCmd::Delete { user } => {
             g.delete(&format!("/users/{user}")).await?;
             println!("deleted user {user}");
+            Ok(())
+        }
+        UserCmd::ResetMfaAttempts { user } => {
+            g.post(
+                &format!("/users/{user}/authentication/resetMfaAttempts"),
+                &json!({}),
+            )
+            .await?;
+            println!("reset the MFA attempts of {user}");
             Ok(())
         }
     }

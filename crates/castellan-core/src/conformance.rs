@@ -268,6 +268,7 @@ pub async fn run_all(s: &dyn Store, seed: u64) {
     devices(s, seed + 17).await;
     identity_protection(s, seed + 18).await;
     identifier_uris_unique_across_tenants(s, seed + 19).await;
+    mfa_attempts(s, seed + 20).await;
 }
 
 /// Identifier URIs are one namespace across all tenants: a second application holding a URI
@@ -366,6 +367,158 @@ pub async fn identifier_uris_unique_across_tenants(s: &dyn Store, seed: u64) {
         .await
         .unwrap()
         .is_none());
+}
+
+/// Second-factor attempt counters: absent until written, compare-and-set on the version (a
+/// second creator or a stale writer changes nothing, also when two race), per tenant and user,
+/// cleared by a reset and deleted with the user.
+pub async fn mfa_attempts(s: &dyn Store, seed: u64) {
+    use crate::flow::mfa_attempts::MfaAttempts;
+    let mut ids = Ids::new(seed);
+    let t = tenant(&mut ids, &format!("mfaa{seed}"));
+    let other = tenant(&mut ids, &format!("mfab{seed}"));
+    let u = user(&mut ids, &t, "mfaa", false);
+    let v = user(&mut ids, &t, "mfab", false);
+    commit(
+        s,
+        vec![
+            Change::InsertTenant(t.clone()),
+            Change::InsertTenant(other.clone()),
+            Change::InsertUser(u.clone()),
+            Change::InsertUser(v.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    let a = |failures: u32, at: i64| MfaAttempts {
+        failures,
+        window_start: Timestamp(at),
+        locked_until: Timestamp(at + 60_000),
+        lockouts: failures / 5,
+        last_attempt: Timestamp(at + 1),
+    };
+    assert_eq!(s.mfa_attempts(t.id, u.id).await.unwrap(), None);
+    assert!(s
+        .put_mfa_attempts(t.id, u.id, &a(1, 1_000), None)
+        .await
+        .unwrap());
+    assert!(
+        !s.put_mfa_attempts(t.id, u.id, &a(9, 1_000), None)
+            .await
+            .unwrap(),
+        "a second creator loses"
+    );
+    assert_eq!(
+        s.mfa_attempts(t.id, u.id).await.unwrap(),
+        Some((a(1, 1_000), 1))
+    );
+    assert!(s
+        .put_mfa_attempts(t.id, u.id, &a(2, 2_000), Some(1))
+        .await
+        .unwrap());
+    assert!(
+        !s.put_mfa_attempts(t.id, u.id, &a(7, 2_000), Some(1))
+            .await
+            .unwrap(),
+        "a stale writer loses"
+    );
+    assert_eq!(
+        s.mfa_attempts(t.id, u.id).await.unwrap(),
+        Some((a(2, 2_000), 2))
+    );
+    // Two writers racing on one version: exactly one wins.
+    let (x, y) = futures_join(
+        s.put_mfa_attempts(t.id, u.id, &a(3, 3_000), Some(2)),
+        s.put_mfa_attempts(t.id, u.id, &a(4, 3_000), Some(2)),
+    )
+    .await;
+    assert_eq!(
+        [x.unwrap(), y.unwrap()].iter().filter(|w| **w).count(),
+        1,
+        "exactly one of two racing writers wins"
+    );
+    let (got, version) = s.mfa_attempts(t.id, u.id).await.unwrap().unwrap();
+    assert_eq!(version, 3);
+    assert!(got == a(3, 3_000) || got == a(4, 3_000));
+    // Per tenant and per user.
+    assert_eq!(s.mfa_attempts(other.id, u.id).await.unwrap(), None);
+    assert_eq!(s.mfa_attempts(t.id, v.id).await.unwrap(), None);
+    assert!(s
+        .put_mfa_attempts(t.id, v.id, &a(5, 5_000), None)
+        .await
+        .unwrap());
+    // A reset clears one user's counters; a second reset finds nothing.
+    assert!(s.reset_mfa_attempts(t.id, u.id).await.unwrap());
+    assert!(!s.reset_mfa_attempts(t.id, u.id).await.unwrap());
+    assert_eq!(s.mfa_attempts(t.id, u.id).await.unwrap(), None);
+    assert!(s
+        .put_mfa_attempts(t.id, u.id, &a(1, 6_000), None)
+        .await
+        .unwrap());
+    assert_eq!(
+        s.mfa_attempts(t.id, v.id).await.unwrap(),
+        Some((a(5, 5_000), 1))
+    );
+    // Deleting the user deletes the counters.
+    commit(s, vec![Change::DeleteUser(t.id, v.id)])
+        .await
+        .unwrap();
+    assert_eq!(s.mfa_attempts(t.id, v.id).await.unwrap(), None);
+    assert!(s.mfa_attempts(t.id, u.id).await.unwrap().is_some());
+    // The admin reset is a change committed with its audit record.
+    commit(s, vec![Change::ResetMfaAttempts(t.id, u.id)])
+        .await
+        .unwrap();
+    assert_eq!(s.mfa_attempts(t.id, u.id).await.unwrap(), None);
+    commit(s, vec![Change::ResetMfaAttempts(t.id, u.id)])
+        .await
+        .expect("resetting absent counters is not an error");
+
+    // The op over this engine: 32 attempts at once are counted one by one, so exactly the
+    // threshold of them may be evaluated and the rest are refused by the lock.
+    let w = user(&mut ids, &t, "mfac", false);
+    commit(s, vec![Change::InsertUser(w.clone())])
+        .await
+        .unwrap();
+    let now = Timestamp(1_700_000_000_000);
+    let attempts: Vec<_> = (0..32)
+        .map(|_| crate::ops::auth_methods::begin_mfa_attempt(s, &t, w.id, now))
+        .collect();
+    let results = join_all(attempts).await;
+    let counted = results.iter().filter(|r| matches!(r, Ok(Ok(())))).count();
+    let locked = results.iter().filter(|r| matches!(r, Ok(Err(_)))).count();
+    assert_eq!(
+        (counted, locked),
+        (
+            crate::flow::mfa_attempts::DEFAULT_RULE.threshold as usize,
+            27
+        ),
+        "{results:?}"
+    );
+}
+
+/// Polls many futures to completion concurrently (no runtime dependency in core).
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pending: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (f, o) in pending.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *o = Some(v),
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
 }
 
 fn device(ids: &mut Ids, t: &Tenant, name: &str, at: i64) -> Device {

@@ -193,6 +193,10 @@ impl AadstsError {
     pub fn code_already_redeemed() -> Self {
         aadsts!(54005, InvalidGrant, "OAuth2 Authorization code was already redeemed; the tokens issued from it have been revoked. Please retry with a new valid code.")
     }
+    /// 9002327: a single-page-application code redeemed outside a cross-origin request.
+    pub fn spa_code_needs_cross_origin() -> Self {
+        aadsts!(9002327, InvalidRequest, "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests (from the browser, with an Origin header).")
+    }
     /// 9002313: a grant value that is not one of ours.
     pub fn malformed_grant(what: &str) -> Self {
         aadsts!(9002313, InvalidGrant, "Invalid request. Request is malformed or invalid: the {what} is not one this tenant issued.")
@@ -239,6 +243,16 @@ impl AadstsError {
     /// 500121: the authenticator code entered at the MFA challenge was refused.
     pub fn mfa_code_rejected() -> Self {
         aadsts!(500121, InvalidGrant, "Authentication failed during the strong authentication request: the code is wrong, expired or already used. Enter the current code from your authenticator app.")
+    }
+    /// 50053 (IdsLocked) for the second factor: too many verification codes were tried
+    /// (`flow::mfa_attempts`); refused, even with a valid code, until the cool-down ends.
+    pub fn mfa_locked_out(retry_after_secs: i64, threshold: u32, window_mins: i64) -> Self {
+        aadsts!(50053, InvalidGrant, "Your account is temporarily locked out of multifactor authentication because too many verification codes were tried ({threshold} within {window_mins} minutes). Try again in {retry_after_secs} seconds; codes entered before then are not checked. An Authentication Administrator can reset the MFA attempts (POST /v1.0/users/{{id}}/authentication/resetMfaAttempts).")
+    }
+    /// 54005 for a code an earlier, failed redemption attempt consumed: every presentation of
+    /// an authorization code spends it (RFC 9700 §4.8.2 "a wrong verifier burns the code").
+    pub fn code_spent_by_failed_attempt() -> Self {
+        aadsts!(54005, InvalidGrant, "OAuth2 Authorization code was already redeemed: an earlier redemption attempt with this code failed (wrong client, redirect_uri, code_verifier or client credential), and any attempt consumes the code. Please retry with a new valid code.")
     }
     /// 50079: multifactor authentication is required and the user has no method registered.
     pub fn mfa_registration_required(policies: &str) -> Self {

@@ -136,6 +136,9 @@ pub enum Change {
     DeleteSoftwareOathMethod(TenantId, ObjectId),
     /// Replace a user's recovery codes with fresh, unused ones (hashes).
     ReplaceRecoveryCodes(TenantId, ObjectId, Vec<[u8; 32]>),
+    /// Clear a user's second-factor attempt counters (an administrator's reset; audited with
+    /// the change). Clearing counters that do not exist is not an error.
+    ResetMfaAttempts(TenantId, ObjectId),
     /// Create a device (Conflict if the tenant already has its `deviceId`).
     InsertDevice(crate::model::Device),
     /// Replace a device's properties (not `last_sign_in`; NotFound if absent).
@@ -403,6 +406,27 @@ pub trait Store: Send + Sync {
         user: ObjectId,
         hash: &[u8; 32],
     ) -> Result<bool, StoreError>;
+
+    /// A user's second-factor attempt counters and their version (`None`: no row yet).
+    async fn mfa_attempts(
+        &self,
+        t: TenantId,
+        user: ObjectId,
+    ) -> Result<Option<(crate::flow::mfa_attempts::MfaAttempts, i64)>, StoreError>;
+    /// Compare-and-set of the counters: writes `next` only if the stored version is still
+    /// `expected` (`None`: there is no row yet), storing version `expected + 1` (1 for a new
+    /// row). Returns false, changing nothing, when another attempt got there first — so of N
+    /// concurrent attempts read at one version exactly one is counted.
+    async fn put_mfa_attempts(
+        &self,
+        t: TenantId,
+        user: ObjectId,
+        next: &crate::flow::mfa_attempts::MfaAttempts,
+        expected: Option<i64>,
+    ) -> Result<bool, StoreError>;
+    /// Clears a user's counters (after a success, or an administrator's reset); returns
+    /// whether there were any.
+    async fn reset_mfa_attempts(&self, t: TenantId, user: ObjectId) -> Result<bool, StoreError>;
 
     /// A device by object id.
     async fn device(

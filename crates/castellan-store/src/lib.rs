@@ -111,6 +111,9 @@ CREATE INDEX failed_sign_ins_time ON failed_sign_ins (tenant_id, time);
 CREATE TABLE identifier_uris (uri_key TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, app_object_id TEXT NOT NULL);
 CREATE INDEX identifier_uris_app ON identifier_uris (app_object_id);
 "#,
+    r#"
+CREATE TABLE mfa_attempts (tenant_id TEXT NOT NULL, user_id TEXT NOT NULL, version BIGINT NOT NULL, failures BIGINT NOT NULL, window_start BIGINT NOT NULL, locked_until BIGINT NOT NULL, lockouts BIGINT NOT NULL, last_attempt BIGINT NOT NULL, PRIMARY KEY (tenant_id, user_id));
+"#,
 ];
 
 /// The migration (1-based) that created `identifier_uris`.
@@ -319,6 +322,7 @@ impl SqlStore {
     }
 }
 
+#[derive(Clone)]
 enum Arg {
     S(String),
     I(i64),
@@ -673,6 +677,14 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
                 .await?;
             }
         }
+        Change::ResetMfaAttempts(t, user) => {
+            exec(
+                tx,
+                "DELETE FROM mfa_attempts WHERE tenant_id = $1 AND user_id = $2",
+                &[s(t), s(user)],
+            )
+            .await?;
+        }
         Change::InsertDevice(d) => {
             exec(
                 tx,
@@ -917,6 +929,12 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
             exec(
                 tx,
                 "DELETE FROM risky_users WHERE tenant_id = $1 AND user_id = $2",
+                &[s(t), s(id)],
+            )
+            .await?;
+            exec(
+                tx,
+                "DELETE FROM mfa_attempts WHERE tenant_id = $1 AND user_id = $2",
                 &[s(t), s(id)],
             )
             .await?;
@@ -1887,6 +1905,90 @@ impl Store for SqlStore {
             Ok(n == 1)
         }
         .await)
+    }
+
+    async fn mfa_attempts(
+        &self,
+        t: TenantId,
+        user: ObjectId,
+    ) -> Result<Option<(castellan_core::flow::mfa_attempts::MfaAttempts, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT version, failures, window_start, locked_until, lockouts, last_attempt FROM mfa_attempts WHERE tenant_id = $1 AND user_id = $2")
+            .bind(t.to_string())
+            .bind(user.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        let Some(r) = rows.first() else {
+            return Ok(None);
+        };
+        let n = |i: usize| r.try_get::<i64, _>(i).map_err(backend);
+        let count = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+        Ok(Some((
+            castellan_core::flow::mfa_attempts::MfaAttempts {
+                failures: count(n(1)?),
+                window_start: Timestamp(n(2)?),
+                locked_until: Timestamp(n(3)?),
+                lockouts: count(n(4)?),
+                last_attempt: Timestamp(n(5)?),
+            },
+            n(0)?,
+        )))
+    }
+
+    async fn put_mfa_attempts(
+        &self,
+        t: TenantId,
+        user: ObjectId,
+        a: &castellan_core::flow::mfa_attempts::MfaAttempts,
+        expected: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let fields = [
+            Arg::I(i64::from(a.failures)),
+            Arg::I(a.window_start.millis()),
+            Arg::I(a.locked_until.millis()),
+            Arg::I(i64::from(a.lockouts)),
+            Arg::I(a.last_attempt.millis()),
+        ];
+        retrying!(async {
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let n = match expected {
+                None => {
+                    let mut args = vec![s(t), s(user)];
+                    args.extend(fields.iter().map(Arg::clone));
+                    match exec(&mut tx, "INSERT INTO mfa_attempts (tenant_id, user_id, version, failures, window_start, locked_until, lockouts, last_attempt) VALUES ($1, $2, 1, $3, $4, $5, $6, $7)", &args).await {
+                        Ok(n) => n,
+                        // Another attempt created the row first; the transaction rolls back.
+                        Err(StoreError::Conflict(_)) => return Ok(false),
+                        Err(e) => return Err(e),
+                    }
+                }
+                Some(v) => {
+                    let mut args: Vec<Arg> = fields.iter().map(Arg::clone).collect();
+                    args.extend([Arg::I(v.saturating_add(1)), s(t), s(user), Arg::I(v)]);
+                    exec(&mut tx, "UPDATE mfa_attempts SET failures = $1, window_start = $2, locked_until = $3, lockouts = $4, last_attempt = $5, version = $6 WHERE tenant_id = $7 AND user_id = $8 AND version = $9", &args).await?
+                }
+            };
+            tx.commit().await.map_err(backend)?;
+            Ok(n == 1)
+        }
+        .await)
+    }
+
+    async fn reset_mfa_attempts(&self, t: TenantId, user: ObjectId) -> Result<bool, StoreError> {
+        retrying!(
+            async {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let n = exec(
+                    &mut tx,
+                    "DELETE FROM mfa_attempts WHERE tenant_id = $1 AND user_id = $2",
+                    &[s(t), s(user)],
+                )
+                .await?;
+                tx.commit().await.map_err(backend)?;
+                Ok(n > 0)
+            }
+            .await
+        )
     }
 
     async fn risky_users(&self, t: TenantId) -> Result<Vec<RiskyUserRecord>, StoreError> {

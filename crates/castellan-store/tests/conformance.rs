@@ -116,9 +116,10 @@ async fn sqlite_backfills_identifier_uris_of_older_databases() {
         .push(Change::InsertTenant(b.clone()))
         .push(Change::InsertApplication(app.clone()));
     s.commit(set).await.unwrap();
-    // Back to the schema before migration 10.
+    // Back to the schema before migration 10 (and the ones after it).
     s.raw_execute("DROP TABLE identifier_uris").await.unwrap();
-    s.raw_execute("DELETE FROM castellan_schema WHERE version = 10")
+    s.raw_execute("DROP TABLE mfa_attempts").await.unwrap();
+    s.raw_execute("DELETE FROM castellan_schema WHERE version >= 10")
         .await
         .unwrap();
     drop(s);

@@ -2,6 +2,15 @@
 //! of ours, unexpired, unredeemed, presented by the client it was issued to, with the same
 //! redirect URI and the PKCE verifier matching the challenge. A second presentation of a redeemed
 //! code is AADSTS54005 and the caller revokes every token issued from it (RFC 6749 §4.1.2).
+//!
+//! Any redemption attempt of a live code spends it (RFC 9700 §2.1.1 and §4.8.2: a wrong PKCE
+//! verifier must not leave the code usable for a second guess): a wrong client, redirect URI,
+//! verifier or client credential is [`CodeDecision::Burn`], which the caller commits with the
+//! same compare-and-set (Active → Used, marked `burned`) that a successful redemption uses, so
+//! the first attempt decides, once, and a later correct attempt is AADSTS54005. The one
+//! exception is a single-page-application code presented outside a cross-origin request
+//! ([`decide_request`]): that request is refused as the wrong kind of request before anything
+//! about the code is checked, so it learns nothing and spends nothing.
 
 use crate::error::{AadstsError, OAuthError};
 use crate::flow::pkce::{self, CodeChallenge};
@@ -20,10 +29,48 @@ pub enum CodeDecision {
     RevokeFamily(AadstsError),
     /// Refuse without side effects.
     Refuse(AadstsError),
+    /// Spend the code (compare-and-set Active → Used, marked `burned` — see [`burned`]), then
+    /// refuse with this error: a redemption attempt with a wrong parameter.
+    Burn(AadstsError),
 }
 
-fn refuse(code: u32, message: impl Into<String>) -> CodeDecision {
-    CodeDecision::Refuse(AadstsError {
+/// The stored state of a live code spent by a failed redemption attempt (`Used`, attribute
+/// `burned` = 1); `None` when `code` is not a live code (not a code, not active, expired), so
+/// there is nothing to spend.
+pub fn burned(code: &Grant, now: Timestamp) -> Option<Grant> {
+    if code.kind != GrantKind::Code || code.state != GrantState::Active || now >= code.expires {
+        return None;
+    }
+    let mut b = code.clone();
+    b.state = GrantState::Used;
+    b.set("burned", "1");
+    Some(b)
+}
+
+/// [`decide`] for a request as it arrived: an SPA code (`spa` = 1) redeemed outside a
+/// cross-origin request (no `Origin` header) is AADSTS9002327 *before* its parameters are
+/// compared, and does not spend the code — the browser app's own request may still follow.
+/// A spent or revoked code answers as [`decide`] does.
+pub fn decide_request(
+    code: &Grant,
+    client_id: &str,
+    redirect_uri: Option<&str>,
+    verifier: Option<&str>,
+    cross_origin: bool,
+    now: Timestamp,
+) -> CodeDecision {
+    let d = decide(code, client_id, redirect_uri, verifier, now);
+    let spa = code.attr("spa") == Some("1");
+    match d {
+        CodeDecision::Redeem | CodeDecision::Burn(_) if spa && !cross_origin => {
+            CodeDecision::Refuse(AadstsError::spa_code_needs_cross_origin())
+        }
+        d => d,
+    }
+}
+
+fn burn(code: u32, message: impl Into<String>) -> CodeDecision {
+    CodeDecision::Burn(AadstsError {
         code,
         error: OAuthError::InvalidGrant,
         message: message.into(),
@@ -42,6 +89,9 @@ pub fn decide(
         return CodeDecision::Refuse(AadstsError::malformed_grant("authorization code"));
     }
     match code.state {
+        GrantState::Used if code.attr("burned").is_some() => {
+            return CodeDecision::RevokeFamily(AadstsError::code_spent_by_failed_attempt())
+        }
         GrantState::Used => return CodeDecision::RevokeFamily(AadstsError::code_already_redeemed()),
         GrantState::Active => {}
         _ => {
@@ -55,8 +105,9 @@ pub fn decide(
             "authorization codes are valid for 10 minutes",
         ));
     }
+    // From here on the code is live: whatever is wrong with the attempt spends it.
     if code.attr("client_id") != Some(client_id) {
-        return refuse(
+        return burn(
             700005,
             "The provided authorization code is intended for a different client application. Redeem it with the client_id that requested it.",
         );
@@ -64,10 +115,10 @@ pub fn decide(
     let registered = code.attr("redirect_uri").unwrap_or("");
     match redirect_uri {
         None => {
-            return CodeDecision::Refuse(AadstsError::missing_parameter("redirect_uri"));
+            return CodeDecision::Burn(AadstsError::missing_parameter("redirect_uri"));
         }
         Some(r) if r != registered => {
-            return refuse(
+            return burn(
                 70000,
                 format!("The redirect_uri '{r}' does not match the one used in the authorization request ('{registered}'); send the same value."),
             )
@@ -76,7 +127,7 @@ pub fn decide(
     }
     let challenge = code.attr("code_challenge").map(CodeChallenge::from_stored);
     if let Err(e) = pkce::verify(challenge.as_ref(), verifier) {
-        return CodeDecision::Refuse(e);
+        return CodeDecision::Burn(e);
     }
     CodeDecision::Redeem
 }
@@ -110,8 +161,93 @@ mod tests {
     fn code_of(d: &CodeDecision) -> Option<u32> {
         match d {
             CodeDecision::Redeem => None,
-            CodeDecision::RevokeFamily(e) | CodeDecision::Refuse(e) => Some(e.code),
+            CodeDecision::RevokeFamily(e) | CodeDecision::Refuse(e) | CodeDecision::Burn(e) => {
+                Some(e.code)
+            }
         }
+    }
+
+    #[test]
+    fn every_wrong_parameter_of_a_live_code_burns_it() {
+        let at = Timestamp::from_secs(200);
+        let c = code(GrantState::Active);
+        let wrong = "aBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let cases: [(&str, Option<&str>, Option<&str>); 5] = [
+            ("other", Some("https://app/cb"), Some(VERIFIER)),
+            ("c", Some("https://app/cb/"), Some(VERIFIER)),
+            ("c", None, Some(VERIFIER)),
+            ("c", Some("https://app/cb"), None),
+            ("c", Some("https://app/cb"), Some(wrong)),
+        ];
+        for (client, redirect, verifier) in cases {
+            assert!(
+                matches!(
+                    decide(&c, client, redirect, verifier, at),
+                    CodeDecision::Burn(_)
+                ),
+                "{client} {redirect:?} {verifier:?}"
+            );
+        }
+        // The spent code: a later correct attempt is 54005 (and revokes the empty family).
+        let spent = burned(&c, at).unwrap();
+        assert_eq!(spent.state, GrantState::Used);
+        let d = decide(&spent, "c", Some("https://app/cb"), Some(VERIFIER), at);
+        assert!(
+            matches!(d, CodeDecision::RevokeFamily(ref e) if e.code == 54005 && e.message.contains("earlier redemption attempt")),
+            "{d:?}"
+        );
+        // Not live: nothing to spend.
+        assert!(burned(&code(GrantState::Used), at).is_none());
+        assert!(burned(&code(GrantState::Revoked), at).is_none());
+        assert!(burned(&c, Timestamp::from_secs(700)).is_none());
+        // Expired, revoked and foreign codes are refused without a write.
+        assert!(matches!(
+            decide(
+                &c,
+                "other",
+                Some("https://app/cb"),
+                Some(VERIFIER),
+                Timestamp::from_secs(700)
+            ),
+            CodeDecision::Refuse(_)
+        ));
+    }
+
+    #[test]
+    fn an_spa_code_outside_a_cross_origin_request_is_refused_unspent() {
+        let at = Timestamp::from_secs(200);
+        let mut c = code(GrantState::Active);
+        c.set("spa", "1");
+        let wrong = "aBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        for v in [VERIFIER, wrong] {
+            let d = decide_request(&c, "c", Some("https://app/cb"), Some(v), false, at);
+            assert!(
+                matches!(d, CodeDecision::Refuse(ref e) if e.code == 9002327),
+                "{d:?}"
+            );
+        }
+        assert_eq!(
+            decide_request(&c, "c", Some("https://app/cb"), Some(VERIFIER), true, at),
+            CodeDecision::Redeem
+        );
+        assert!(matches!(
+            decide_request(&c, "c", Some("https://app/cb"), Some(wrong), true, at),
+            CodeDecision::Burn(_)
+        ));
+        // A replay is a replay, with or without Origin.
+        let mut used = c.clone();
+        used.state = GrantState::Used;
+        assert!(matches!(
+            decide_request(
+                &used,
+                "c",
+                Some("https://app/cb"),
+                Some(VERIFIER),
+                false,
+                at
+            ),
+            CodeDecision::RevokeFamily(_)
+        ));
     }
 
     #[test]

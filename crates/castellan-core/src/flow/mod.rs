@@ -8,6 +8,7 @@ pub mod device;
 pub mod device_assertion;
 pub mod federated_assertion;
 pub mod lockout;
+pub mod mfa_attempts;
 pub mod password;
 pub mod pkce;
 pub mod redirect;

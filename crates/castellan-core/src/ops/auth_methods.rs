@@ -8,6 +8,7 @@
 //! satisfies MFA, until the user proves possession with a valid code.
 
 use crate::error::DirectoryError;
+use crate::flow::mfa_attempts::{MfaAttemptRule, MfaLocked, DEFAULT_RULE};
 use crate::ids::ObjectId;
 use crate::model::{SoftwareOathMethod, Tenant, User};
 use crate::ops::{target, Env};
@@ -159,6 +160,51 @@ pub fn may_manage(
     }
 }
 
+/// Decides whether `who` may reset the second-factor attempt counters of `target` (lift an
+/// MFA lockout). Pure. The rights are those of writing the target's methods ([`may_manage`]:
+/// Authentication Administrator for users without a directory role, Privileged
+/// Authentication Administrator or Global Administrator for anyone, or an app with
+/// `UserAuthenticationMethod.ReadWrite.All`), except that nobody lifts their own lock: the
+/// lock exists because someone who may be holding this user's password is guessing codes.
+pub fn may_reset_mfa_attempts(
+    who: &Manager<'_>,
+    target: ObjectId,
+    target_roles: &[uuid::Uuid],
+) -> Result<(), DirectoryError> {
+    match who {
+        Manager::Session(_) => Err(DirectoryError::Forbidden(
+            "Resetting MFA attempts is an administrator's action.".into(),
+        )),
+        Manager::User { id, .. } if *id == target => Err(DirectoryError::Forbidden(
+            "Insufficient privileges to complete the operation. You cannot reset your own MFA attempts; ask another Authentication Administrator, Privileged Authentication Administrator or Global Administrator.".into(),
+        )),
+        _ => may_manage(who, target, target_roles, MethodAccess::Write),
+    }
+}
+
+/// An administrator lifts `user`'s MFA lockout: the counters are cleared and the reset is
+/// audited ("Reset MFA attempts") in one transaction. The caller has checked
+/// [`may_reset_mfa_attempts`]. Returns whether there were counters to clear.
+pub async fn reset_mfa_attempts(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    user: &User,
+) -> Result<bool, DirectoryError> {
+    let had = env.store.mfa_attempts(tenant.id, user.id).await?.is_some();
+    let audit = env.audit(
+        tenant,
+        "UserManagement",
+        "Reset MFA attempts",
+        "Update",
+        vec![user_target(user)],
+    );
+    let mut set = ChangeSet::new();
+    set.push(Change::ResetMfaAttempts(tenant.id, user.id))
+        .audit(audit);
+    env.store.commit(set).await?;
+    Ok(had)
+}
+
 /// A registration in progress: what the user's app needs. The secret is shown once.
 #[derive(Clone)]
 pub struct Registration {
@@ -252,6 +298,10 @@ pub async fn begin_registration(
 /// Finishes a registration with a code from the app. On success the method is confirmed
 /// (the code's step is recorded, so it cannot be used again to sign in) and fresh recovery
 /// codes are issued and returned — the only time they are ever shown.
+///
+/// Confirmation codes count against the user's second-factor attempts
+/// ([`begin_mfa_attempt`]): while they are locked this answers `Forbidden` with the AADSTS50053
+/// message; [`confirm_registration_checked`] says so as a value.
 pub async fn confirm_registration(
     env: &mut Env<'_>,
     sealer: &dyn Sealer,
@@ -260,6 +310,31 @@ pub async fn confirm_registration(
     method_id: ObjectId,
     code: &str,
 ) -> Result<Vec<String>, DirectoryError> {
+    match confirm_registration_checked(env, sealer, tenant, user, method_id, code).await? {
+        Ok(codes) => Ok(codes),
+        Err(l) => Err(DirectoryError::Forbidden(locked_error(&l).message)),
+    }
+}
+
+/// The AADSTS50053 answer for a lock under the default rule.
+pub fn locked_error(l: &MfaLocked) -> crate::error::AadstsError {
+    crate::error::AadstsError::mfa_locked_out(
+        l.retry_after_secs,
+        DEFAULT_RULE.threshold,
+        DEFAULT_RULE.window_secs / 60,
+    )
+}
+
+/// [`confirm_registration`], with the lock as a value (`Ok(Err(lock))`: the code was not
+/// looked at).
+pub async fn confirm_registration_checked(
+    env: &mut Env<'_>,
+    sealer: &dyn Sealer,
+    tenant: &Tenant,
+    user: &User,
+    method_id: ObjectId,
+    code: &str,
+) -> Result<Result<Vec<String>, MfaLocked>, DirectoryError> {
     let m = env
         .store
         .software_oath_method(tenant.id, method_id)
@@ -270,6 +345,9 @@ pub async fn confirm_registration(
                 "This registration is not pending any more (it was confirmed, replaced or deleted). Start again.".into(),
             )
         })?;
+    if let Err(l) = begin_mfa_attempt(env.store, tenant, user.id, env.now).await? {
+        return Ok(Err(l));
+    }
     let totp = open_totp(sealer, &m)?;
     let step = totp
         .verify(code, env.now, None)
@@ -299,7 +377,8 @@ pub async fn confirm_registration(
         ))
         .audit(audit);
     env.store.commit(set).await?;
-    Ok(codes)
+    env.store.reset_mfa_attempts(tenant.id, user.id).await?;
+    Ok(Ok(codes))
 }
 
 /// The pending registration `method_id` of `user` again (to re-show the page after a wrong
@@ -403,11 +482,72 @@ pub enum TotpCheck {
     Rejected(TotpError),
     /// The user has no confirmed authenticator app.
     NoMethod,
+    /// Too many attempts: refused without looking at the code until the cool-down ends.
+    Locked(MfaLocked),
 }
 
-/// The check the sign-in flow calls: tries `code` against each confirmed method of the user
-/// and, when one matches, records the step by compare-and-set so that one code signs in once
-/// even under concurrent submissions.
+/// How many times an attempt re-reads the counters after losing a compare-and-set before it
+/// gives up (fail closed: the attempt is not evaluated). Each loss means another attempt was
+/// counted, and after `threshold` of them the lock answers without writing, so a burst of
+/// any size settles well within this.
+const MAX_COUNT_RETRIES: usize = 64;
+
+/// Counts one second-factor attempt of `user` under [`DEFAULT_RULE`] *before* its code is
+/// evaluated: `Ok(Err(lock))` when the user is in a cool-down (the code must not be looked
+/// at), `Ok(Ok(()))` when this attempt was counted by one compare-and-set write and may be
+/// evaluated. Callers clear the counters on success ([`mfa_attempt_succeeded`]).
+pub async fn begin_mfa_attempt(
+    store: &dyn Store,
+    tenant: &Tenant,
+    user: ObjectId,
+    now: Timestamp,
+) -> Result<Result<(), MfaLocked>, DirectoryError> {
+    begin_mfa_attempt_with(store, &DEFAULT_RULE, tenant, user, now).await
+}
+
+/// [`begin_mfa_attempt`] under an explicit rule.
+pub async fn begin_mfa_attempt_with(
+    store: &dyn Store,
+    rule: &MfaAttemptRule,
+    tenant: &Tenant,
+    user: ObjectId,
+    now: Timestamp,
+) -> Result<Result<(), MfaLocked>, DirectoryError> {
+    for _ in 0..MAX_COUNT_RETRIES {
+        let (state, version) = match store.mfa_attempts(tenant.id, user).await? {
+            Some((s, v)) => (s, Some(v)),
+            None => (Default::default(), None),
+        };
+        let next = match rule.begin(&state, now) {
+            Ok(n) => n,
+            Err(l) => return Ok(Err(l)),
+        };
+        if store
+            .put_mfa_attempts(tenant.id, user, &next, version)
+            .await?
+        {
+            return Ok(Ok(()));
+        }
+    }
+    Err(DirectoryError::Unavailable(
+        "Too many simultaneous verification attempts for this user; try again in a moment.".into(),
+    ))
+}
+
+/// Clears the user's counters after a verified second factor.
+pub async fn mfa_attempt_succeeded(
+    store: &dyn Store,
+    tenant: &Tenant,
+    user: ObjectId,
+) -> Result<(), DirectoryError> {
+    store.reset_mfa_attempts(tenant.id, user).await?;
+    Ok(())
+}
+
+/// The check the sign-in flow calls: counts the attempt against the user's limit
+/// ([`begin_mfa_attempt`]; `Locked` without looking at the code), tries `code` against each
+/// confirmed method of the user and, when one matches, records the step by compare-and-set so
+/// that one code signs in once even under concurrent submissions, and clears the counters.
 pub async fn verify_totp_for_user(
     store: &dyn Store,
     sealer: &dyn Sealer,
@@ -420,12 +560,16 @@ pub async fn verify_totp_for_user(
     if methods.is_empty() {
         return Ok(TotpCheck::NoMethod);
     }
+    if let Err(l) = begin_mfa_attempt(store, tenant, user, now).await? {
+        return Ok(TotpCheck::Locked(l));
+    }
     let mut worst = TotpError::Invalid;
     for m in &methods {
         let totp = open_totp(sealer, m)?;
         match totp.verify(code, now, m.last_used_step) {
             Ok(step) => {
                 if store.advance_totp_step(tenant.id, m.id, step).await? {
+                    mfa_attempt_succeeded(store, tenant, user).await?;
                     return Ok(TotpCheck::Accepted);
                 }
                 worst = TotpError::Replayed;
@@ -438,6 +582,9 @@ pub async fn verify_totp_for_user(
 }
 
 /// A recovery code instead of a TOTP code: accepted once (marked used by compare-and-set).
+/// Not offered at any prompt yet; recovery codes carry 80 bits, so guessing is hopeless, but a
+/// prompt that accepts them must call [`begin_mfa_attempt`] first, as `verify_totp_for_user`
+/// does.
 pub async fn verify_recovery_code(
     store: &dyn Store,
     tenant: &Tenant,
@@ -555,6 +702,37 @@ mod tests {
         assert!(may_manage(&app(&r), id(2), &[], MethodAccess::Read).is_ok());
         assert!(may_manage(&app(&r), id(2), &[], MethodAccess::Write).is_err());
         assert!(may_manage(&app(&other), id(2), &[], MethodAccess::Read).is_err());
+    }
+
+    #[test]
+    fn mfa_lockouts_are_lifted_by_authentication_administrators_never_by_oneself() {
+        let sc = scopes(&["UserAuthenticationMethod.ReadWrite.All"]);
+        let who = |roles: &'static [uuid::Uuid]| Manager::User {
+            id: id(1),
+            roles,
+            scopes: &sc,
+        };
+        const AA: &[uuid::Uuid] = &[AUTHENTICATION_ADMINISTRATOR];
+        const PAA: &[uuid::Uuid] = &[PRIVILEGED_AUTHENTICATION_ADMINISTRATOR];
+        const GA: &[uuid::Uuid] = &[GLOBAL_ADMINISTRATOR];
+        for roles in [AA, PAA, GA] {
+            assert!(may_reset_mfa_attempts(&who(roles), id(2), &[]).is_ok());
+        }
+        // An Authentication Administrator cannot lift an administrator's lock; the others can.
+        assert!(may_reset_mfa_attempts(&who(AA), id(2), GA).is_err());
+        assert!(may_reset_mfa_attempts(&who(PAA), id(2), GA).is_ok());
+        assert!(may_reset_mfa_attempts(&who(GA), id(2), GA).is_ok());
+        // No role, no reset; and never one's own, whatever the role or scope.
+        assert!(may_reset_mfa_attempts(&who(&[]), id(2), &[]).is_err());
+        for roles in [AA, PAA, GA] {
+            assert!(may_reset_mfa_attempts(&who(roles), id(1), &[]).is_err());
+        }
+        assert!(may_reset_mfa_attempts(&Manager::Session(id(1)), id(1), &[]).is_err());
+        // Apps with the application permission may (automation by the tenant's admins).
+        let rw = scopes(&["UserAuthenticationMethod.ReadWrite.All"]);
+        let ro = scopes(&["UserAuthenticationMethod.Read.All"]);
+        assert!(may_reset_mfa_attempts(&Manager::App { permissions: &rw }, id(2), &[]).is_ok());
+        assert!(may_reset_mfa_attempts(&Manager::App { permissions: &ro }, id(2), &[]).is_err());
     }
 
     #[test]

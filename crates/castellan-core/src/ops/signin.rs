@@ -536,6 +536,44 @@ pub async fn issue_refresh(
     Ok(())
 }
 
+/// Spends a live code after a failed redemption attempt (`auth_code::burned`), with the same
+/// compare-and-set a redemption uses. Losing it means another attempt got there first — a
+/// redemption or another failed attempt — so this one was a replay: the family is revoked.
+async fn spend(store: &dyn Store, g: &Grant, now: Timestamp) -> Result<(), TokenError> {
+    let Some(spent) = auth_code::burned(g, now) else {
+        return Ok(());
+    };
+    if !store.update_grant(GrantState::Active, &spent).await? {
+        if let Some(f) = &g.family {
+            store.revoke_grants(&RevokeScope::Family(f.clone())).await?;
+        }
+        return Err(AadstsError::code_already_redeemed().into());
+    }
+    Ok(())
+}
+
+/// Spends the authorization code `code` (if it is a live code of `tenant`) for a redemption
+/// attempt refused before it reached [`redeem_code`] — a client assertion that failed
+/// verification. The attempt's own error is the caller's to answer.
+pub async fn spend_presented_code(
+    store: &dyn Store,
+    tenant: &Tenant,
+    code: &str,
+    now: Timestamp,
+) -> Result<(), TokenError> {
+    if let Some(g) = store
+        .grant(&handle(code))
+        .await?
+        .filter(|g| g.tenant_id == tenant.id)
+    {
+        match spend(store, &g, now).await {
+            Ok(()) | Err(TokenError::Aadsts(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// `grant_type=authorization_code`.
 #[allow(clippy::too_many_arguments)]
 pub async fn redeem_code(
@@ -549,34 +587,49 @@ pub async fn redeem_code(
     uti: (String, String),
     new_refresh: String,
 ) -> Result<Issued, TokenError> {
-    let (app, client_sp) = load_client(store, tenant, client.client_id).await?;
+    let loaded = load_client(store, tenant, client.client_id).await;
     let Some(g) = store
         .grant(&handle(code))
         .await?
         .filter(|g| g.tenant_id == tenant.id)
     else {
+        loaded?;
         return Err(AadstsError::malformed_grant("authorization code").into());
     };
-    match auth_code::decide(&g, client.client_id, redirect_uri, verifier, now) {
-        auth_code::CodeDecision::Refuse(e) => return Err(e.into()),
-        auth_code::CodeDecision::RevokeFamily(e) => {
+    // Every attempt at a live code spends it, also one naming a client that does not exist
+    // here (the error stays the client's: 700016).
+    let (app, client_sp) = match loaded {
+        Ok(x) => x,
+        Err(e) => {
+            spend(store, &g, now).await?;
+            return Err(e);
+        }
+    };
+    let decision = auth_code::decide_request(
+        &g,
+        client.client_id,
+        redirect_uri,
+        verifier,
+        client.cross_origin,
+        now,
+    );
+    let public = g.attr("public") == Some("1");
+    let proof = authenticate_client(&app, client.secret, client.assertion_verified, public, now);
+    let auth = match (decision, proof) {
+        (auth_code::CodeDecision::Redeem, Ok(auth)) => auth,
+        (auth_code::CodeDecision::Refuse(e), _) => return Err(e.into()),
+        (auth_code::CodeDecision::RevokeFamily(e), _) => {
             if let Some(f) = &g.family {
                 store.revoke_grants(&RevokeScope::Family(f.clone())).await?;
             }
             return Err(e.into());
         }
-        auth_code::CodeDecision::Redeem => {}
-    }
-    if g.attr("spa") == Some("1") && !client.cross_origin {
-        return Err(AadstsError {
-            code: 9002327,
-            error: crate::error::OAuthError::InvalidRequest,
-            message: "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests (from the browser, with an Origin header).".into(),
+        // A wrong parameter or a wrong client credential: the attempt spends the code.
+        (auth_code::CodeDecision::Burn(e), _) | (auth_code::CodeDecision::Redeem, Err(e)) => {
+            spend(store, &g, now).await?;
+            return Err(e.into());
         }
-        .into());
-    }
-    let public = g.attr("public") == Some("1");
-    let auth = authenticate_client(&app, client.secret, client.assertion_verified, public, now)?;
+    };
     let mut used = g.clone();
     used.state = GrantState::Used;
     if !store.update_grant(GrantState::Active, &used).await? {

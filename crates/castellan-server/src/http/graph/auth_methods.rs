@@ -39,6 +39,11 @@ pub fn router() -> Router<AppState> {
             "/v1.0/users/{id}/authentication/softwareOathMethods/{method}",
             get(get_oath).delete(delete_oath),
         )
+        // A Castellan extension (Entra has no such action): lift a user's MFA lockout.
+        .route(
+            "/v1.0/users/{id}/authentication/resetMfaAttempts",
+            axum::routing::post(reset_mfa_attempts),
+        )
 }
 
 /// The target user (`None`: the signed-in user) after checking the caller's right.
@@ -47,6 +52,23 @@ async fn authorized(
     c: &Caller,
     key: Option<&str>,
     access: MethodAccess,
+) -> Result<User, ApiError> {
+    authorized_by(s, c, key, |who, target, roles| {
+        auth_methods::may_manage(who, target, roles, access)
+    })
+    .await
+}
+
+/// The target user after core's `decide(caller, target, target's roles)` allowed the call.
+async fn authorized_by(
+    s: &AppState,
+    c: &Caller,
+    key: Option<&str>,
+    decide: impl Fn(
+        &Manager<'_>,
+        castellan_core::ObjectId,
+        &[uuid::Uuid],
+    ) -> Result<(), castellan_core::DirectoryError>,
 ) -> Result<User, ApiError> {
     let user = match key {
         Some(k) => {
@@ -94,8 +116,27 @@ async fn authorized(
             permissions: &c.permissions,
         },
     };
-    auth_methods::may_manage(&who, user.id, &target_roles, access).map_err(|e| c.err(e))?;
+    decide(&who, user.id, &target_roles).map_err(|e| c.err(e))?;
     Ok(user)
+}
+
+/// `POST /v1.0/users/{id}/authentication/resetMfaAttempts` (Castellan extension): clears the
+/// user's second-factor attempt counters, so a user locked out by too many wrong codes
+/// (AADSTS50053 at the MFA prompt) may try again at once. Authentication Administrator (users
+/// without a role), Privileged Authentication Administrator or Global Administrator, with
+/// `UserAuthenticationMethod.ReadWrite.All`; never for oneself. Audited as "Reset MFA
+/// attempts". 204 whether or not there was a lockout.
+async fn reset_mfa_attempts(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let u = authorized_by(&s, &c, Some(&id), auth_methods::may_reset_mfa_attempts).await?;
+    let mut ent = OsEntropy;
+    auth_methods::reset_mfa_attempts(&mut c.env(&s, &mut ent), &c.tenant, &u)
+        .await
+        .map_err(|e| c.err(e))?;
+    Ok(no_content())
 }
 
 fn collection(c: &Caller, user: &User, what: &str, value: Vec<Value>) -> Response {

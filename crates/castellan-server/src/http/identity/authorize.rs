@@ -1672,8 +1672,17 @@ pub async fn mfa(
             };
             complete(&s, &a, &tenant, &user, authn, true, false, &r, &headers).await
         }
-        Ok(_) => {
-            let e = AadstsError::mfa_code_rejected();
+        Ok(verdict) => {
+            // Too many codes tried (per user, in the store): refused without looking at this
+            // one, until the cool-down ends; otherwise the code was wrong or used.
+            let locked = match verdict {
+                castellan_core::ops::auth_methods::TotpCheck::Locked(l) => Some(l),
+                _ => None,
+            };
+            let e = locked.as_ref().map_or_else(
+                AadstsError::mfa_code_rejected,
+                castellan_core::ops::auth_methods::locked_error,
+            );
             let mut rec = attempt(&r, &tenant, &a.app, true).user(
                 Some(&user.user_principal_name),
                 Some(user.id),
@@ -1685,16 +1694,17 @@ pub async fn mfa(
             s.signins.record(rec).await;
             let (csrf, fresh) = csrf_token(&headers);
             let fields = [("ctx", a.raw.as_str()), ("csrf", csrf.as_str())];
-            with_csrf(
-                pages::mfa_challenge(
-                    &format!("/{segment}/oauth2/v2.0/authorize/mfa"),
-                    &fields,
-                    &a.app.display_name,
-                    Some((e.code, &e.message)),
-                ),
-                &csrf,
-                fresh,
-            )
+            let page = pages::mfa_challenge(
+                &format!("/{segment}/oauth2/v2.0/authorize/mfa"),
+                &fields,
+                &a.app.display_name,
+                Some((e.code, &e.message)),
+            );
+            let page = match locked {
+                Some(l) => pages::too_many_attempts(page, l.retry_after_secs),
+                None => page,
+            };
+            with_csrf(page, &csrf, fresh)
         }
         Err(e) => fail(Fail::Unavailable(e.to_string()), &r.cid),
     }

@@ -343,20 +343,30 @@ pub async fn submit(
                 };
                 approve(&s, &g, &user, authn, &attempt, &name, &cid, None).await
             }
-            Ok(_) => {
-                let e = AadstsError::mfa_code_rejected();
+            Ok(verdict) => {
+                // Too many codes tried for this user (any page, any node): refused without
+                // looking at this one until the cool-down ends.
+                let locked = match verdict {
+                    castellan_core::ops::auth_methods::TotpCheck::Locked(l) => Some(l),
+                    _ => None,
+                };
+                let e = locked.as_ref().map_or_else(
+                    AadstsError::mfa_code_rejected,
+                    castellan_core::ops::auth_methods::locked_error,
+                );
                 log_user(&s, &attempt, &user, &name, Some(&e), None, None).await;
                 let fields = [("code", code.as_str()), ("csrf", csrf.as_str())];
-                with_csrf(
-                    pages::mfa_challenge(
-                        "/devicelogin",
-                        &fields,
-                        &name,
-                        Some((e.code, &e.message)),
-                    ),
-                    &csrf,
-                    fresh,
-                )
+                let page = pages::mfa_challenge(
+                    "/devicelogin",
+                    &fields,
+                    &name,
+                    Some((e.code, &e.message)),
+                );
+                let page = match locked {
+                    Some(l) => pages::too_many_attempts(page, l.retry_after_secs),
+                    None => page,
+                };
+                with_csrf(page, &csrf, fresh)
             }
             Err(_) => unavailable_page(&cid),
         };

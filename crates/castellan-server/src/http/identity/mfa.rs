@@ -16,7 +16,8 @@ use super::authorize::{cookies, csrf_ok, csrf_token, current_session, with_csrf}
 use super::pages;
 use super::{resolve_tenant, TenantRef};
 use crate::crypto::OsEntropy;
-use crate::http::CorrelationId;
+use crate::http::{ClientIp, CorrelationId};
+use crate::signin_log::Attempt;
 use crate::state::{now, AppState};
 
 fn action(segment: &str) -> String {
@@ -126,11 +127,46 @@ pub async fn page(
     }
 }
 
+/// Logs a refused confirmation code (wrong, or refused by the attempt limit) as a failed
+/// interactive sign-in of the user, so administrators see guessing in the sign-in log.
+async fn log_refusal(
+    s: &AppState,
+    tenant: &Tenant,
+    user: &User,
+    cid: &str,
+    ip: &str,
+    headers: &HeaderMap,
+    e: &castellan_core::error::AadstsError,
+) {
+    let attempt = Attempt {
+        tenant_id: tenant.id,
+        correlation_id: cid.to_string(),
+        ip: ip.to_string(),
+        user_agent: crate::http::user_agent(headers),
+        app_id: String::new(),
+        interactive: true,
+        client_app_used: "Browser".into(),
+        details: "mfa/setup".into(),
+        at: now(),
+    };
+    let mut rec = attempt.user(
+        Some(&user.user_principal_name),
+        Some(user.id),
+        Some(&user.display_name),
+        None,
+        Some(e),
+    );
+    rec.app_display_name = Some("Security info registration".into());
+    s.signins.record(rec).await;
+}
+
 /// `POST /{tenant}/mfa/setup`: confirms with the app's code; shows the recovery codes.
+/// Confirmation codes count against the user's second-factor attempt limit.
 pub async fn submit(
     State(s): State<AppState>,
     Path(segment): Path<String>,
     Extension(CorrelationId(cid)): Extension<CorrelationId>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -158,7 +194,7 @@ pub async fn submit(
     };
     let code = get("code").unwrap_or("");
     let mut ent = OsEntropy;
-    match auth_methods::confirm_registration(
+    match auth_methods::confirm_registration_checked(
         &mut env(&s, &mut ent, &user, &cid),
         s.keys.as_ref(),
         &tenant,
@@ -168,8 +204,37 @@ pub async fn submit(
     )
     .await
     {
-        Ok(codes) => pages::mfa_done(&codes),
+        Ok(Ok(codes)) => pages::mfa_done(&codes),
+        Ok(Err(lock)) => {
+            let e = auth_methods::locked_error(&lock);
+            log_refusal(&s, &tenant, &user, &cid, &ip, &headers, &e).await;
+            match auth_methods::resume_registration(
+                s.store.as_ref(),
+                s.keys.as_ref(),
+                &tenant,
+                &user,
+                method,
+            )
+            .await
+            {
+                Ok(Some(reg)) => pages::too_many_attempts(
+                    show(&segment, &user, &reg, &headers, Some(&e.to_string())),
+                    lock.retry_after_secs,
+                ),
+                Ok(_) => pages::too_many_attempts(
+                    pages::mfa_message(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "Too many attempts",
+                        &e.to_string(),
+                    ),
+                    lock.retry_after_secs,
+                ),
+                Err(e) => unavailable(&e.to_string()),
+            }
+        }
         Err(castellan_core::DirectoryError::BadRequest(msg)) => {
+            let e = castellan_core::error::AadstsError::mfa_code_rejected();
+            log_refusal(&s, &tenant, &user, &cid, &ip, &headers, &e).await;
             match auth_methods::resume_registration(
                 s.store.as_ref(),
                 s.keys.as_ref(),

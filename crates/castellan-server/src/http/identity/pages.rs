@@ -377,6 +377,17 @@ pub fn mfa_challenge(
     page(StatusCode::OK, "Verify your identity", &body)
 }
 
+/// A second-factor refusal that says when to come back (too many verification codes,
+/// AADSTS50053): 429 with `Retry-After` in seconds (RFC 9110 §10.2.3, RFC 6585 §4).
+pub fn too_many_attempts(mut r: Response, retry_after_secs: i64) -> Response {
+    *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(retry_after_secs.max(1)),
+    );
+    r
+}
+
 /// MFA is required but the user has no method yet (AADSTS50079): where to register one.
 pub fn mfa_register(setup_url: &str, message: &str, cid: &str) -> Response {
     let body = format!(

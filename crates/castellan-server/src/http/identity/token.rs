@@ -400,6 +400,22 @@ pub async fn token(
                     s.signins
                         .record(attempt.service_principal(None, Some(&e)))
                         .await;
+                    // A code redemption with a bad client assertion is a failed attempt:
+                    // it spends the code like any other (docs/security.md).
+                    if grant == "authorization_code" {
+                        if let Some(code) = form.get("code") {
+                            if let Err(x) = signin_ops::spend_presented_code(
+                                s.store.as_ref(),
+                                &tenant,
+                                code,
+                                at,
+                            )
+                            .await
+                            {
+                                tracing::warn!(error = ?x, "could not spend the presented code");
+                            }
+                        }
+                    }
                     return error(&e, &cid, at);
                 }
                 Err(crate::assertion::AssertionError::Store(e)) => {
