@@ -275,6 +275,8 @@ async fn dispatch(
             "The api-version query parameter (?api-version=) is required for all requests (e.g. ?api-version=2022-04-01).",
         ));
     }
+    // Bounded before anything walks the path (core::azure_rbac::MAX_SCOPE_LEN / _SEGMENTS).
+    arm::check_scope_size(uri.path())?;
     let target = classify(uri.path())?;
     let ctx = authenticate(s, headers, cid).await?;
     let store = s.store.as_ref();

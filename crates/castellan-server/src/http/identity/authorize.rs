@@ -1250,6 +1250,7 @@ pub async fn logout(
     }
     let client = get(&p, "client_id").map(str::to_string).or_else(|| {
         get(&p, "id_token_hint").and_then(|t| {
+            castellan_wire::jwt::check_size(t).ok()?;
             let payload = t.split('.').nth(1)?;
             let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
             let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;

@@ -59,8 +59,7 @@ pub async fn devicecode(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let form = match Form::from_pairs(pairs) {
+    let form = match Form::parse(&body) {
         Ok(f) => f,
         Err(e) => return token_error(&e, &cid),
     };
