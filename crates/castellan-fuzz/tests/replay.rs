@@ -31,7 +31,10 @@ fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
         })
         .collect();
     out.sort();
-    assert!(out.len() >= 3, "{target}: the corpus needs a handful of seeds");
+    assert!(
+        out.len() >= 3,
+        "{target}: the corpus needs a handful of seeds"
+    );
     out
 }
 
