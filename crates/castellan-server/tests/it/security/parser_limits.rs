@@ -447,3 +447,47 @@ async fn a_form_with_too_many_pairs_or_scopes_is_refused() {
     let (st, v) = token_form(&base).await;
     assert_eq!(st, 200, "{v}");
 }
+
+#[tokio::test]
+async fn an_authorize_request_with_too_many_parameters_is_an_error_page() {
+    let s = shared();
+    let d = &s.demo;
+    let base = [
+        ("client_id", d["public_client"]["app_id"].as_str().unwrap()),
+        ("response_type", "code"),
+        ("redirect_uri", "http://localhost"),
+        ("scope", "openid User.Read"),
+        (
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        ),
+        ("code_challenge_method", "S256"),
+        ("state", "s"),
+    ];
+    let url = |pairs: &[(&str, &str)]| {
+        let q: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        format!(
+            "{}/{}/oauth2/v2.0/authorize?{q}",
+            s.origin,
+            d["tenant_id"].as_str().unwrap()
+        )
+    };
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&s.ca).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // Positive control: the sign-in page.
+    let r = client.get(url(&base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let names: Vec<String> = (0..150).map(|i| format!("x{i}")).collect();
+    let mut many: Vec<(&str, &str)> = base.to_vec();
+    many.extend(names.iter().map(|n| (n.as_str(), "1")));
+    let r = client.get(url(&many)).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("AADSTS90014"), "{page}");
+    assert!(page.contains("more than 100 parameters"), "{page}");
+}
