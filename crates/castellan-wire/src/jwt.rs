@@ -17,9 +17,10 @@ use serde_json::Value;
 /// Kubernetes' federated tokens are 1–2 KiB; an MSAL certificate assertion with its `x5c` chain
 /// is a few KiB.
 pub const MAX_JWT_LEN: usize = 16 * 1024;
-/// The longest encoded protected header accepted, in bytes: 8 KiB (room for an `x5c` chain of
-/// a few certificates, which MSAL sends with `send_x5c`).
-pub const MAX_JWT_HEADER_LEN: usize = 8 * 1024;
+/// The longest encoded protected header accepted, in bytes: 12 KiB, room for the `x5c` chain
+/// MSAL sends with `send_x5c` (three 4096-bit certificates encode to about 9.5 KiB) while
+/// leaving the claims and signature their share of [`MAX_JWT_LEN`].
+pub const MAX_JWT_HEADER_LEN: usize = 12 * 1024;
 
 /// Why a token is not a well-formed, bounded compact JWS.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
