@@ -146,6 +146,10 @@ pub fn render_resource(
 pub const MAX_LIST_ITEMS: usize = 1000;
 /// The longest string in such a list, in bytes (an operation name or a scope).
 pub const MAX_LIST_ITEM_LEN: usize = 2048;
+/// The longest `roleName` of a custom role, in characters (Azure: 512).
+pub const MAX_ROLE_NAME_LEN: usize = 512;
+/// The longest `description` of a role definition or assignment, in bytes (Azure: 2 KB).
+pub const MAX_DESCRIPTION_LEN: usize = 2048;
 /// The most actions one check-access request may ask about.
 pub const MAX_CHECK_ACCESS_ACTIONS: usize = 200;
 
@@ -155,6 +159,18 @@ fn bad(field: &str, why: &str) -> ArmError {
         "InvalidRequestContent",
         format!("The request content is invalid: '{field}' {why}."),
     )
+}
+
+/// [`opt_str`] refusing a value longer than `max` characters.
+fn bounded_str(v: &Value, field: &str, max: usize) -> Result<Option<String>, ArmError> {
+    let s = opt_str(v, field)?;
+    if let Some(n) = s.as_deref().map(|s| s.chars().count()).filter(|n| *n > max) {
+        return Err(bad(
+            field,
+            &format!("is {n} characters long; at most {max} are accepted"),
+        ));
+    }
+    Ok(s)
 }
 
 fn opt_str(v: &Value, field: &str) -> Result<Option<String>, ArmError> {
@@ -333,8 +349,8 @@ pub fn parse_put_role_definition(body: &Value) -> Result<PutRoleDefinition, ArmE
         _ => return Err(bad("properties.permissions", "is required")),
     };
     Ok(PutRoleDefinition {
-        name: opt_str(p, "roleName")?.unwrap_or_default(),
-        description: opt_str(p, "description")?.unwrap_or_default(),
+        name: bounded_str(p, "roleName", MAX_ROLE_NAME_LEN)?.unwrap_or_default(),
+        description: bounded_str(p, "description", MAX_DESCRIPTION_LEN)?.unwrap_or_default(),
         actions: str_list(&perms, "actions")?,
         not_actions: str_list(&perms, "notActions")?,
         data_actions: str_list(&perms, "dataActions")?,
@@ -394,7 +410,7 @@ pub fn parse_put_assignment(body: &Value) -> Result<PutAssignment, ArmError> {
         principal_type: opt_str(p, "principalType")?,
         condition: opt_str(p, "condition")?,
         condition_version: opt_str(p, "conditionVersion")?,
-        description: opt_str(p, "description")?,
+        description: bounded_str(p, "description", MAX_DESCRIPTION_LEN)?,
     })
 }
 
@@ -628,5 +644,14 @@ mod tests {
             .collect();
         let e = parse_check_access(&json!({"actions": acts})).unwrap_err();
         assert!(e.message.contains("at most 200"), "{}", e.message);
+        let named = json!({"properties": {"roleName": "r".repeat(MAX_ROLE_NAME_LEN + 1), "permissions": [{"actions": ["a/read"]}]}});
+        let e = parse_put_role_definition(&named).unwrap_err();
+        assert!(
+            e.message.contains("513 characters long; at most 512"),
+            "{}",
+            e.message
+        );
+        let described = json!({"properties": {"roleDefinitionId": "r", "principalId": "p", "description": "d".repeat(MAX_DESCRIPTION_LEN + 1)}});
+        assert!(parse_put_assignment(&described).is_err());
     }
 }
