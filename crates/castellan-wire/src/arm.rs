@@ -148,7 +148,7 @@ pub const MAX_LIST_ITEMS: usize = 1000;
 pub const MAX_LIST_ITEM_LEN: usize = 2048;
 /// The longest `roleName` of a custom role, in characters (Azure: 512).
 pub const MAX_ROLE_NAME_LEN: usize = 512;
-/// The longest `description` of a role definition or assignment, in bytes (Azure: 2 KB).
+/// The longest `description` of a role definition or assignment, in characters (Azure: 2 KB).
 pub const MAX_DESCRIPTION_LEN: usize = 2048;
 /// The most actions one check-access request may ask about.
 pub const MAX_CHECK_ACCESS_ACTIONS: usize = 200;
