@@ -10,8 +10,23 @@
 //! An attribute the request does not carry makes a positive comparison false and a negated one
 //! true, so a condition such as "container name equals 'x'" never grants on a request without
 //! a container.
+//!
+//! Bounds (the text is untrusted: it arrives in a role-assignment PUT and is parsed again at
+//! every access check): at most [`MAX_CONDITION_LEN`] bytes, [`MAX_CONDITION_DEPTH`] levels of
+//! parentheses and negations, and [`MAX_CONDITION_NODES`] nodes (expressions, `AND`/`OR`/`NOT`
+//! and set values together). The parser and the evaluator therefore never recurse deeper than
+//! a few dozen frames, and `StringLike` matches without recursion or backtracking blow-up.
 
 use crate::azure_rbac::op_matches;
+
+/// The longest accepted condition, in bytes (Azure: "A condition can be up to 8 KB long").
+pub const MAX_CONDITION_LEN: usize = 8 * 1024;
+/// The deepest accepted nesting of parentheses and `!`/`NOT` in a condition.
+pub const MAX_CONDITION_DEPTH: usize = 32;
+/// The most nodes a condition may have: every `AND`, `OR`, `NOT`, expression and set value
+/// counts one. A left-leaning chain of `AND`s is as deep as it is long, so this also bounds the
+/// depth of the tree the evaluator walks.
+pub const MAX_CONDITION_NODES: usize = 256;
 
 /// Where an attribute comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,10 +145,26 @@ impl std::fmt::Display for ParseError {
     }
 }
 
-/// Parses a condition (version 2.0).
+/// Parses a condition (version 2.0), refusing one beyond the bounds
+/// ([`MAX_CONDITION_LEN`], [`MAX_CONDITION_DEPTH`], [`MAX_CONDITION_NODES`]) with a message that
+/// names the limit.
 pub fn parse(text: &str) -> Result<Condition, ParseError> {
+    if text.len() > MAX_CONDITION_LEN {
+        return Err(ParseError {
+            at: 0,
+            message: format!(
+                "the condition is {} bytes long; at most {MAX_CONDITION_LEN} are allowed",
+                text.len()
+            ),
+        });
+    }
     let chars: Vec<char> = text.chars().collect();
-    let mut p = Parser { s: &chars, i: 0 };
+    let mut p = Parser {
+        s: &chars,
+        i: 0,
+        depth: 0,
+        nodes: 0,
+    };
     let c = p.or()?;
     p.ws();
     if p.i < p.s.len() {
@@ -145,6 +176,10 @@ pub fn parse(text: &str) -> Result<Condition, ParseError> {
 struct Parser<'a> {
     s: &'a [char],
     i: usize,
+    /// Current nesting of parentheses and negations.
+    depth: usize,
+    /// Nodes built so far.
+    nodes: usize,
 }
 
 impl Parser<'_> {
@@ -156,6 +191,26 @@ impl Parser<'_> {
     }
     fn peek(&self) -> Option<char> {
         self.s.get(self.i).copied()
+    }
+    /// Counts one node, refusing the condition past [`MAX_CONDITION_NODES`].
+    fn node(&mut self) -> Result<(), ParseError> {
+        self.nodes += 1;
+        if self.nodes > MAX_CONDITION_NODES {
+            return Err(self.err(&format!(
+                "the condition has more than {MAX_CONDITION_NODES} expressions, operators and values; split it or simplify it"
+            )));
+        }
+        Ok(())
+    }
+    /// Enters one level of nesting, refusing past [`MAX_CONDITION_DEPTH`].
+    fn enter(&mut self) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_CONDITION_DEPTH {
+            return Err(self.err(&format!(
+                "the condition is nested more than {MAX_CONDITION_DEPTH} levels deep (parentheses and negations)"
+            )));
+        }
+        Ok(())
     }
     fn ws(&mut self) {
         while self.peek().is_some_and(char::is_whitespace) {
@@ -183,6 +238,7 @@ impl Parser<'_> {
     fn or(&mut self) -> Result<Condition, ParseError> {
         let mut left = self.and()?;
         while self.keyword("OR") {
+            self.node()?;
             let right = self.and()?;
             left = Condition::Or(Box::new(left), Box::new(right));
         }
@@ -191,6 +247,7 @@ impl Parser<'_> {
     fn and(&mut self) -> Result<Condition, ParseError> {
         let mut left = self.unary()?;
         while self.keyword("AND") {
+            self.node()?;
             let right = self.unary()?;
             left = Condition::And(Box::new(left), Box::new(right));
         }
@@ -198,23 +255,32 @@ impl Parser<'_> {
     }
     fn unary(&mut self) -> Result<Condition, ParseError> {
         self.ws();
-        if self.peek() == Some('!') {
+        let negation = if self.peek() == Some('!') {
             self.i += 1;
-            return Ok(Condition::Not(Box::new(self.unary()?)));
-        }
-        if self.keyword("NOT") {
-            return Ok(Condition::Not(Box::new(self.unary()?)));
+            true
+        } else {
+            self.keyword("NOT")
+        };
+        if negation {
+            self.node()?;
+            self.enter()?;
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Condition::Not(Box::new(inner)));
         }
         if self.peek() == Some('(') {
             self.i += 1;
+            self.enter()?;
             let c = self.or()?;
             self.ws();
             if self.peek() != Some(')') {
                 return Err(self.err("expected ')'"));
             }
             self.i += 1;
+            self.depth -= 1;
             return Ok(c);
         }
+        self.node()?;
         if self.keyword("ActionMatches") {
             return Ok(Condition::ActionMatches(self.braced_literal()?));
         }
@@ -332,6 +398,7 @@ impl Parser<'_> {
                 match self.peek() {
                     Some(',') => {
                         self.i += 1;
+                        self.node()?;
                         vs.push(self.literal()?);
                     }
                     Some('}') => {
@@ -355,18 +422,39 @@ impl Parser<'_> {
     }
 }
 
+/// `StringLike`: `*` matches any run of characters, `?` exactly one; case-sensitive. Iterative
+/// with backtracking to the last `*` only (the classic linear-space glob), so neither a long
+/// pattern nor a long blob path can exhaust the stack or take exponential time.
 fn like(pattern: &str, value: &str) -> bool {
-    fn go(p: &[char], v: &[char]) -> bool {
-        match p.split_first() {
-            None => v.is_empty(),
-            Some(('*', rest)) => (0..=v.len()).any(|k| v.get(k..).is_some_and(|t| go(rest, t))),
-            Some(('?', rest)) => v.split_first().is_some_and(|(_, t)| go(rest, t)),
-            Some((c, rest)) => v.split_first().is_some_and(|(d, t)| d == c && go(rest, t)),
-        }
-    }
     let p: Vec<char> = pattern.chars().collect();
     let v: Vec<char> = value.chars().collect();
-    go(&p, &v)
+    let (mut pi, mut vi) = (0usize, 0usize);
+    let (mut star, mut mark) = (None::<usize>, 0usize);
+    while vi < v.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some(pi);
+                mark = vi;
+                pi += 1;
+            }
+            Some(c) if *c == '?' || Some(c) == v.get(vi) => {
+                pi += 1;
+                vi += 1;
+            }
+            _ => match star {
+                Some(st) => {
+                    pi = st + 1;
+                    mark += 1;
+                    vi = mark;
+                }
+                None => return false,
+            },
+        }
+    }
+    while p.get(pi) == Some(&'*') {
+        pi += 1;
+    }
+    pi == p.len()
 }
 
 /// Evaluates a condition for a request.
@@ -502,5 +590,58 @@ mod tests {
         assert_eq!(v[0].2, "docs");
         assert_eq!(v[1].2, "reports/q1.txt");
         assert!(storage_attributes("/subscriptions/s").is_empty());
+    }
+
+    #[test]
+    fn deep_long_and_wide_conditions_are_refused_with_the_limit_named() {
+        // Thousands of levels: once a stack overflow that aborted the server.
+        for deep in [
+            format!(
+                "{}ActionMatches{{'a'}}{}",
+                "(".repeat(3000),
+                ")".repeat(3000)
+            ),
+            format!("{}ActionMatches{{'a'}}", "!".repeat(5000)),
+            format!("{}ActionMatches{{'a'}}", "NOT ".repeat(1500)),
+        ] {
+            let e = parse(&deep).unwrap_err();
+            assert!(e.message.contains("nested more than 32 levels"), "{e}");
+        }
+        // Exactly at the depth limit still parses.
+        let ok = format!(
+            "{}ActionMatches{{'a'}}{}",
+            "(".repeat(MAX_CONDITION_DEPTH),
+            ")".repeat(MAX_CONDITION_DEPTH)
+        );
+        assert!(parse(&ok).is_ok());
+        let long = format!("ActionMatches{{'{}'}}", "a".repeat(MAX_CONDITION_LEN));
+        let e = parse(&long).unwrap_err();
+        assert!(e.message.contains("at most 8192"), "{e}");
+        assert!(e.message.contains(&long.len().to_string()), "{e}");
+        // A flat chain is as deep as it is long: bounded by the node count.
+        let chain = vec!["ActionMatches{'a'}"; 200].join(" AND ");
+        let e = parse(&chain).unwrap_err();
+        assert!(e.message.contains("more than 256"), "{e}");
+        let set = format!(
+            "@Resource[x] StringEquals {{{}}}",
+            vec!["'v'"; 300].join(",")
+        );
+        assert!(parse(&set).unwrap_err().message.contains("more than 256"));
+        let fine = vec!["ActionMatches{'a'}"; 100].join(" OR ");
+        assert!(parse(&fine).is_ok());
+    }
+
+    #[test]
+    fn string_like_is_linear_on_hostile_patterns() {
+        assert!(like("a*b?c", "aXXbYc"));
+        assert!(!like("a*b?c", "aXXbc"));
+        assert!(like("*", ""));
+        assert!(like("**", "x"));
+        assert!(!like("?", ""));
+        // Exponential for a naive backtracking matcher; instant here.
+        let pattern = format!("{}b", "*a".repeat(40));
+        let value = "a".repeat(4000);
+        assert!(!like(&pattern, &value));
+        assert!(like(&pattern, &format!("{value}b")));
     }
 }

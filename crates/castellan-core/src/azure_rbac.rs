@@ -7,12 +7,41 @@
 //!
 //! The directory plane (`directory_roles`) is separate on purpose: nothing here looks at
 //! directory roles, so a Global Administrator has no resource access unless assigned here.
+//!
+//! Bounds: a scope (or resource id) is at most [`MAX_SCOPE_LEN`] bytes and
+//! [`MAX_SCOPE_SEGMENTS`] `/`-separated segments ([`check_scope_bounds`]); every caller that takes
+//! one from a request checks it before walking its ancestry, whose cost grows with the segments.
 
 use std::sync::OnceLock;
 
 use crate::ObjectId;
 
 const TSV: &str = include_str!("../data/azure-roles.tsv");
+
+/// The longest accepted scope or resource id, in bytes. ARM ids are far shorter; a data-plane
+/// scope ends in a blob path (Azure: blob names up to 1,024 characters), which fits.
+pub const MAX_SCOPE_LEN: usize = 2048;
+/// The most `/`-separated segments a scope may have (Azure: a blob name has at most 254 path
+/// segments; resource ids a few dozen).
+pub const MAX_SCOPE_SEGMENTS: usize = 300;
+
+/// Refuses a scope beyond [`MAX_SCOPE_LEN`] or [`MAX_SCOPE_SEGMENTS`]; the message names the
+/// limit and the value (the caller adds its own error shape).
+pub fn check_scope_bounds(scope: &str) -> Result<(), String> {
+    if scope.len() > MAX_SCOPE_LEN {
+        return Err(format!(
+            "the scope is {} bytes long; at most {MAX_SCOPE_LEN} are accepted",
+            scope.len()
+        ));
+    }
+    let segments = scope.split('/').filter(|s| !s.is_empty()).count();
+    if segments > MAX_SCOPE_SEGMENTS {
+        return Err(format!(
+            "the scope has {segments} segments; at most {MAX_SCOPE_SEGMENTS} are accepted"
+        ));
+    }
+    Ok(())
+}
 
 /// An Azure role definition.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -583,6 +612,16 @@ mod tests {
                 Ok(()) => panic!("{bad} should be refused"),
             }
         }
+    }
+
+    #[test]
+    fn scope_bounds() {
+        assert!(check_scope_bounds("/").is_ok());
+        assert!(check_scope_bounds(&"/a".repeat(MAX_SCOPE_SEGMENTS)).is_ok());
+        let e = check_scope_bounds(&"/a".repeat(MAX_SCOPE_SEGMENTS + 1)).unwrap_err();
+        assert!(e.contains("301 segments; at most 300"), "{e}");
+        let e = check_scope_bounds(&"a".repeat(MAX_SCOPE_LEN + 1)).unwrap_err();
+        assert!(e.contains("2049 bytes long; at most 2048"), "{e}");
     }
 
     use super::*;

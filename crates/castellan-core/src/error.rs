@@ -149,6 +149,15 @@ impl AadstsError {
     pub fn invalid_scope(scope: &str, why: &str) -> Self {
         aadsts!(70011, InvalidScope, "The provided value for the input parameter 'scope' is not valid. The scope '{scope}' is not valid. {why}")
     }
+    /// 70011: the `scope` parameter is beyond a parser limit (`flow::scope::MAX_SCOPES`,
+    /// `MAX_SCOPE_LEN`); the message names the limit and the value, not the whole text.
+    pub fn scope_over_limit(detail: &str) -> Self {
+        aadsts!(
+            70011,
+            InvalidScope,
+            "The provided value for the input parameter 'scope' is not valid. {detail}"
+        )
+    }
     /// 500011: the resource principal is not in the tenant.
     pub fn resource_not_found(resource: &str, tenant: &str) -> Self {
         aadsts!(500011, InvalidResource, "The resource principal named {resource} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.")

@@ -157,3 +157,31 @@ fn core_source_never_reads_the_clock() {
         }
     }
 }
+
+#[test]
+fn fuzz_entry_points_reach_only_core_and_wire() {
+    check_forbidden(
+        "castellan-fuzz",
+        &[
+            "castellan-store",
+            "castellan-server",
+            "tokio",
+            "axum",
+            "hyper",
+            "sqlx",
+            "reqwest",
+        ],
+    );
+    let mut files = Vec::new();
+    rs_files(&crate_dir("castellan-fuzz").join("src"), &mut files);
+    rs_files(&crate_dir("castellan-fuzz").join("tests"), &mut files);
+    assert!(!files.is_empty());
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(
+            text.trim_start().starts_with("//!"),
+            "{} must open with a `//!` comment saying what the module owns",
+            f.display()
+        );
+    }
+}

@@ -56,10 +56,6 @@ impl From<AadstsError> for AssertionError {
     }
 }
 
-fn part(token: &str, i: usize) -> Option<Vec<u8>> {
-    URL_SAFE_NO_PAD.decode(token.split('.').nth(i)?).ok()
-}
-
 /// Verifies a client assertion for `app` in `tenant`. `audiences` are the token endpoint URLs
 /// this server answers as for the tenant.
 pub async fn verify_client_assertion(
@@ -78,19 +74,14 @@ pub async fn verify_client_assertion(
         )
         .into());
     }
-    let malformed = || {
-        invalid(50027, "The client assertion is not a well-formed JWT (header.payload.signature, base64url JSON).")
-    };
-    if assertion.split('.').count() != 3 {
-        return Err(malformed().into());
-    }
-    let header: Value = part(assertion, 0)
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(malformed)?;
-    let claims: Value = part(assertion, 1)
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(malformed)?;
-    let signature = part(assertion, 2).ok_or_else(malformed)?;
+    // Bounded and split before anything else (wire::jwt: 16 KiB, header 8 KiB, base64url JSON).
+    let jws = castellan_wire::jwt::split(assertion).map_err(|e| {
+        invalid(
+            50027,
+            format!("The client assertion is not a well-formed JWT: {e}."),
+        )
+    })?;
+    let (header, claims, signature) = (jws.header, jws.payload, jws.signature);
     let client_id = app.app_id.to_string();
 
     // Which registered certificate?
@@ -259,6 +250,12 @@ pub fn validate_obo_assertion(
     token: &str,
     now: Timestamp,
 ) -> Result<(castellan_core::ObjectId, castellan_core::flow::Authn), AadstsError> {
+    castellan_wire::jwt::check_size(token).map_err(|e| {
+        obo_err(
+            50027,
+            format!("The assertion is not a well-formed JWT: {e}."),
+        )
+    })?;
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| obo_err(50027, "The assertion is not a well-formed JWT."))?;
     let kid = header.kid.ok_or_else(|| {

@@ -141,12 +141,36 @@ pub fn render_resource(
     }
 }
 
+/// The most strings a list in an ARM body may hold (a custom role's `actions`, `notActions`,
+/// `dataActions`, `notDataActions`, `assignableScopes`).
+pub const MAX_LIST_ITEMS: usize = 1000;
+/// The longest string in such a list, in bytes (an operation name or a scope).
+pub const MAX_LIST_ITEM_LEN: usize = 2048;
+/// The longest `roleName` of a custom role, in characters (Azure: 512).
+pub const MAX_ROLE_NAME_LEN: usize = 512;
+/// The longest `description` of a role definition or assignment, in characters (Azure: 2 KB).
+pub const MAX_DESCRIPTION_LEN: usize = 2048;
+/// The most actions one check-access request may ask about.
+pub const MAX_CHECK_ACCESS_ACTIONS: usize = 200;
+
 fn bad(field: &str, why: &str) -> ArmError {
     ArmError::new(
         400,
         "InvalidRequestContent",
         format!("The request content is invalid: '{field}' {why}."),
     )
+}
+
+/// [`opt_str`] refusing a value longer than `max` characters.
+fn bounded_str(v: &Value, field: &str, max: usize) -> Result<Option<String>, ArmError> {
+    let s = opt_str(v, field)?;
+    if let Some(n) = s.as_deref().map(|s| s.chars().count()).filter(|n| *n > max) {
+        return Err(bad(
+            field,
+            &format!("is {n} characters long; at most {max} are accepted"),
+        ));
+    }
+    Ok(s)
 }
 
 fn opt_str(v: &Value, field: &str) -> Result<Option<String>, ArmError> {
@@ -280,6 +304,22 @@ pub fn render_role_definition(r: &AzureRole, built_in: bool, scope: &str) -> Val
 fn str_list(v: &Value, field: &str) -> Result<Vec<String>, ArmError> {
     match v.get(field) {
         None | Some(Value::Null) => Ok(vec![]),
+        Some(Value::Array(a)) if a.len() > MAX_LIST_ITEMS => Err(bad(
+            field,
+            &format!(
+                "holds {} items; at most {MAX_LIST_ITEMS} are accepted",
+                a.len()
+            ),
+        )),
+        Some(Value::Array(a))
+            if a.iter()
+                .any(|x| x.as_str().is_some_and(|s| s.len() > MAX_LIST_ITEM_LEN)) =>
+        {
+            Err(bad(
+                field,
+                &format!("holds a string longer than {MAX_LIST_ITEM_LEN} bytes"),
+            ))
+        }
         Some(Value::Array(a)) => a
             .iter()
             .map(|x| {
@@ -309,8 +349,8 @@ pub fn parse_put_role_definition(body: &Value) -> Result<PutRoleDefinition, ArmE
         _ => return Err(bad("properties.permissions", "is required")),
     };
     Ok(PutRoleDefinition {
-        name: opt_str(p, "roleName")?.unwrap_or_default(),
-        description: opt_str(p, "description")?.unwrap_or_default(),
+        name: bounded_str(p, "roleName", MAX_ROLE_NAME_LEN)?.unwrap_or_default(),
+        description: bounded_str(p, "description", MAX_DESCRIPTION_LEN)?.unwrap_or_default(),
         actions: str_list(&perms, "actions")?,
         not_actions: str_list(&perms, "notActions")?,
         data_actions: str_list(&perms, "dataActions")?,
@@ -370,7 +410,7 @@ pub fn parse_put_assignment(body: &Value) -> Result<PutAssignment, ArmError> {
         principal_type: opt_str(p, "principalType")?,
         condition: opt_str(p, "condition")?,
         condition_version: opt_str(p, "conditionVersion")?,
-        description: opt_str(p, "description")?,
+        description: bounded_str(p, "description", MAX_DESCRIPTION_LEN)?,
     })
 }
 
@@ -406,6 +446,15 @@ pub fn parse_check_access(body: &Value) -> Result<CheckAccessRequest, ArmError> 
         })
         .transpose()?;
     let actions = match body.get("actions") {
+        Some(Value::Array(a)) if a.len() > MAX_CHECK_ACCESS_ACTIONS => {
+            return Err(bad(
+                "actions",
+                &format!(
+                    "holds {} actions; at most {MAX_CHECK_ACCESS_ACTIONS} are accepted",
+                    a.len()
+                ),
+            ))
+        }
         Some(Value::Array(a)) => a
             .iter()
             .map(|x| {
@@ -616,5 +665,36 @@ mod tests {
         assert!(e.message.contains("exactly one"));
         let ok = parse_put_role_definition(&json!({"properties": {"roleName": "x", "assignableScopes": ["/subscriptions/s"], "permissions": [{"actions": ["a/b/read"], "dataActions": []}]}})).unwrap();
         assert_eq!(ok.actions, vec!["a/b/read".to_string()]);
+    }
+
+    #[test]
+    fn lists_in_bodies_are_bounded() {
+        let many: Vec<String> = (0..=MAX_LIST_ITEMS).map(|i| format!("a/{i}")).collect();
+        let body = json!({"properties": {"roleName": "r", "permissions": [{"actions": many}]}});
+        let e = parse_put_role_definition(&body).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (400, "InvalidRequestContent"));
+        assert!(
+            e.message.contains("1001 items; at most 1000"),
+            "{}",
+            e.message
+        );
+        let long = json!({"properties": {"roleName": "r", "permissions": [{"actions": ["x".repeat(MAX_LIST_ITEM_LEN + 1)]}]}});
+        assert!(parse_put_role_definition(&long).is_err());
+        let ok = json!({"properties": {"roleName": "r", "permissions": [{"actions": ["a/read"]}]}});
+        assert!(parse_put_role_definition(&ok).is_ok());
+        let acts: Vec<Value> = (0..=MAX_CHECK_ACCESS_ACTIONS)
+            .map(|_| json!({"id": "a/read"}))
+            .collect();
+        let e = parse_check_access(&json!({"actions": acts})).unwrap_err();
+        assert!(e.message.contains("at most 200"), "{}", e.message);
+        let named = json!({"properties": {"roleName": "r".repeat(MAX_ROLE_NAME_LEN + 1), "permissions": [{"actions": ["a/read"]}]}});
+        let e = parse_put_role_definition(&named).unwrap_err();
+        assert!(
+            e.message.contains("513 characters long; at most 512"),
+            "{}",
+            e.message
+        );
+        let described = json!({"properties": {"roleDefinitionId": "r", "principalId": "p", "description": "d".repeat(MAX_DESCRIPTION_LEN + 1)}});
+        assert!(parse_put_assignment(&described).is_err());
     }
 }

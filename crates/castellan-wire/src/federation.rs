@@ -15,8 +15,9 @@ use castellan_core::error::{AadstsError, OAuthError};
 use castellan_core::flow::federated_assertion::AssertionClaims;
 use serde_json::Value;
 
-/// Longest assertion accepted (GitHub's tokens are ~1 KiB; Kubernetes' ~1.5 KiB).
-pub const MAX_ASSERTION_LEN: usize = 16 * 1024;
+/// Longest assertion accepted (GitHub's tokens are ~1 KiB; Kubernetes' ~1.5 KiB): the limit
+/// every presented JWT has, [`crate::jwt::MAX_JWT_LEN`].
+pub const MAX_ASSERTION_LEN: usize = crate::jwt::MAX_JWT_LEN;
 /// At most this many keys are kept from an issuer's JWKS (Entra keeps the first 100).
 pub const MAX_JWKS_KEYS: usize = 100;
 
@@ -66,7 +67,9 @@ fn numeric_date(v: Option<&Value>) -> Option<i64> {
 /// Reads only the payload's `iss` (to tell federated from self-signed assertions before
 /// anything else is checked). `None` if the token is not a JWT or has no string `iss`.
 pub fn peek_issuer(token: &str) -> Option<String> {
-    let payload = token.trim().split('.').nth(1)?;
+    let token = token.trim();
+    crate::jwt::check_size(token).ok()?;
+    let payload = token.split('.').nth(1)?;
     let v: Value = serde_json::from_slice(&b64(payload)?).ok()?;
     v.get("iss")?.as_str().map(str::to_string)
 }
@@ -76,25 +79,12 @@ pub fn peek_issuer(token: &str) -> Option<String> {
 /// anything malformed with 50027.
 pub fn parse_unverified(token: &str) -> Result<UnverifiedJwt<'_>, AadstsError> {
     let token = token.trim();
-    if token.len() > MAX_ASSERTION_LEN {
-        return Err(malformed("longer than 16 KiB"));
-    }
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(sig), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(malformed("expected header.payload.signature"));
-    };
-    let header: Value = b64(h)
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| malformed("the header is not base64url JSON"))?;
-    let payload: Value = b64(p)
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| malformed("the payload is not base64url JSON"))?;
-    if !payload.is_object() {
-        return Err(malformed("the payload is not a JSON object"));
-    }
-    let signature = b64(sig).ok_or_else(|| malformed("the signature is not base64url"))?;
+    let crate::jwt::CompactJws {
+        header,
+        payload,
+        signing_input,
+        signature,
+    } = crate::jwt::split(token).map_err(|e| malformed(&e.to_string()))?;
     if signature.is_empty() {
         return Err(malformed("it is unsigned"));
     }
@@ -122,10 +112,6 @@ pub fn parse_unverified(token: &str) -> Result<UnverifiedJwt<'_>, AadstsError> {
             .collect(),
         _ => vec![],
     };
-    let signing_input = token
-        .rsplit_once('.')
-        .map(|(m, _)| m)
-        .ok_or_else(|| malformed("expected header.payload.signature"))?;
     Ok(UnverifiedJwt {
         header: JoseHeader { alg, kid },
         claims: AssertionClaims {

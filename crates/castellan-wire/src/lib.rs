@@ -21,5 +21,6 @@ pub mod errors;
 pub mod federation;
 pub mod form;
 pub mod graph;
+pub mod jwt;
 pub mod odata;
 pub mod time;

@@ -11,8 +11,9 @@
 //! ignoring case, datetimes compare chronologically, a missing property is `null`. In sorting,
 //! `null` is the lowest value (first ascending, last descending, as in OData).
 //!
-//! Bounds: a filter is at most [`MAX_FILTER_LEN`] characters, [`MAX_DEPTH`] levels deep and an
-//! `in` list holds at most [`MAX_IN_VALUES`] values. Nothing here panics on any input.
+//! Bounds: a filter is at most [`MAX_FILTER_LEN`] characters, [`MAX_DEPTH`] levels deep, has at
+//! most [`MAX_FILTER_TERMS`] terms, and an `in` list holds at most [`MAX_IN_VALUES`] values.
+//! Nothing here panics on any input, and nothing recurses deeper than those bounds allow.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -26,6 +27,10 @@ use serde_json::{json, Map, Value};
 pub const MAX_FILTER_LEN: usize = 4096;
 /// The deepest accepted nesting of parentheses, `not` and lambdas in a `$filter`.
 pub const MAX_DEPTH: usize = 32;
+/// The most terms (comparisons, `in`, `startswith`/`endswith`, `any`) a `$filter` may have. A
+/// flat chain of `and`/`or` is a tree as deep as it is long for the evaluator, so this bounds
+/// its recursion too (nesting is bounded separately by [`MAX_DEPTH`]).
+pub const MAX_FILTER_TERMS: usize = 300;
 /// The most values an `in` list may hold.
 pub const MAX_IN_VALUES: usize = 100;
 /// The page size when `$top` is absent.
@@ -374,9 +379,22 @@ struct Parser {
     toks: Vec<Token>,
     pos: usize,
     end: usize,
+    terms: usize,
 }
 
 impl Parser {
+    /// Counts one term, refusing the filter past [`MAX_FILTER_TERMS`].
+    fn term(&mut self, at: usize) -> Result<(), ODataError> {
+        self.terms += 1;
+        if self.terms > MAX_FILTER_TERMS {
+            return syntax(
+                at,
+                format!("the expression has more than {MAX_FILTER_TERMS} terms"),
+            );
+        }
+        Ok(())
+    }
+
     fn peek(&self) -> Option<&Token> {
         self.toks.get(self.pos)
     }
@@ -460,7 +478,10 @@ impl Parser {
                 self.expect(&Tok::RParen, "')'")?;
                 Ok(e)
             }
-            Tok::Word(w) if self.nth_tok(1) == Some(&Tok::LParen) => self.call(&tok, w, depth),
+            Tok::Word(w) if self.nth_tok(1) == Some(&Tok::LParen) => {
+                self.term(tok.pos)?;
+                self.call(&tok, w, depth)
+            }
             Tok::Word(w) if is_literal_word(w) => syntax(
                 tok.pos,
                 format!(
@@ -469,6 +490,7 @@ impl Parser {
                 ),
             ),
             Tok::Word(w) => {
+                self.term(tok.pos)?;
                 let path = self.path(&tok, w)?;
                 self.pos += 1;
                 self.comparison(path, &tok.text)
@@ -720,6 +742,7 @@ pub fn parse_filter(src: &str) -> Result<Filter, ODataError> {
         toks,
         pos: 0,
         end: chars.len(),
+        terms: 0,
     };
     let f = p.parse_or(0)?;
     if p.peek().is_some() {

@@ -1,7 +1,46 @@
 //! Scope parsing (Microsoft identity platform "scopes and permissions": `{resource}/{permission}`,
 //! `/.default` for client credentials).
+//!
+//! Bounds, checked before anything else: a `scope` parameter is at most [`MAX_SCOPE_LEN`] bytes
+//! and holds at most [`MAX_SCOPES`] values, each at most [`MAX_SCOPE_VALUE_LEN`] bytes
+//! (AADSTS70011 naming the limit otherwise), so de-duplicating the permissions stays cheap.
 
 use crate::error::AadstsError;
+
+/// The longest accepted `scope` parameter, in bytes.
+pub const MAX_SCOPE_LEN: usize = 8 * 1024;
+/// The most space-separated values one `scope` parameter may hold (Microsoft Graph has a few
+/// hundred delegated permissions in all; a real request names a handful).
+pub const MAX_SCOPES: usize = 100;
+/// The longest single scope value, in bytes (an identifier URI plus a permission name).
+pub const MAX_SCOPE_VALUE_LEN: usize = 512;
+
+/// Refuses a `scope` beyond [`MAX_SCOPE_LEN`], [`MAX_SCOPES`] or [`MAX_SCOPE_VALUE_LEN`].
+pub fn check_bounds(scope: &str) -> Result<(), AadstsError> {
+    if scope.len() > MAX_SCOPE_LEN {
+        return Err(AadstsError::scope_over_limit(&format!(
+            "The scope is {} bytes long; at most {MAX_SCOPE_LEN} are accepted.",
+            scope.len()
+        )));
+    }
+    let mut n = 0usize;
+    for s in scope.split_whitespace() {
+        n += 1;
+        if s.len() > MAX_SCOPE_VALUE_LEN {
+            let shown: String = s.chars().take(64).collect();
+            return Err(AadstsError::scope_over_limit(&format!(
+                "The scope value '{shown}…' is {} bytes long; at most {MAX_SCOPE_VALUE_LEN} are accepted.",
+                s.len()
+            )));
+        }
+    }
+    if n > MAX_SCOPES {
+        return Err(AadstsError::scope_over_limit(&format!(
+            "The scope holds {n} values; at most {MAX_SCOPES} are accepted. Request fewer scopes, or '{{resource}}/.default' for every consented permission."
+        )));
+    }
+    Ok(())
+}
 
 /// The resource named by a `{resource}/.default` scope.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,6 +51,7 @@ pub struct DefaultScope {
 
 /// Parses the `scope` of a client-credentials request: exactly one `{resource}/.default`.
 pub fn parse_default_scope(scope: &str) -> Result<DefaultScope, AadstsError> {
+    check_bounds(scope)?;
     let parts: Vec<&str> = scope.split_whitespace().collect();
     let [single] = parts.as_slice() else {
         if parts.is_empty() {
@@ -119,6 +159,7 @@ pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
 /// permissions"): `{resource}/{permission}`, bare permissions meaning Graph, `.default`, and the
 /// OIDC scopes. More than one resource is 700022 (the token endpoint issues for one resource).
 pub fn parse_delegated(scope: &str) -> Result<DelegatedScopes, AadstsError> {
+    check_bounds(scope)?;
     let mut oidc = Vec::new();
     let mut resource: Option<String> = None;
     let mut permissions = Vec::new();
@@ -211,5 +252,43 @@ mod delegated_tests {
         assert_eq!(code("api://x/.default api://x/read"), Some(70011));
         assert_eq!(code(""), Some(900144));
         assert_eq!(code("api://x/"), Some(70011));
+    }
+}
+
+#[cfg(test)]
+mod bounds_tests {
+    use super::*;
+
+    #[test]
+    fn too_many_or_too_long_scopes_are_70011_naming_the_limit() {
+        let many = (0..=MAX_SCOPES)
+            .map(|i| format!("P{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        for r in [
+            parse_delegated(&many).map(|_| ()),
+            parse_default_scope(&many).map(|_| ()),
+        ] {
+            let e = r.unwrap_err();
+            assert_eq!(e.code, 70011);
+            assert!(e.message.contains("holds 101 values; at most 100"), "{e}");
+        }
+        let ok = (0..MAX_SCOPES)
+            .map(|i| format!("P{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(parse_delegated(&ok).unwrap().permissions.len(), MAX_SCOPES);
+        let long = "x".repeat(MAX_SCOPE_LEN + 1);
+        assert!(parse_delegated(&long)
+            .unwrap_err()
+            .message
+            .contains("8193 bytes long; at most 8192"));
+        let one = format!("api://a/{}", "p".repeat(MAX_SCOPE_VALUE_LEN));
+        assert!(parse_delegated(&one)
+            .unwrap_err()
+            .message
+            .contains("at most 512"));
+        // Whitespace alone is not a value.
+        assert!(check_bounds(&" ".repeat(MAX_SCOPE_LEN)).is_ok());
     }
 }

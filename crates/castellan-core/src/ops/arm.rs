@@ -342,8 +342,21 @@ pub fn check_scope(scope: &str) -> Result<(), ArmError> {
     azure_rbac::check_scope_syntax(scope).map_err(|e| ArmError::invalid_scope(scope, &e))
 }
 
+/// Refuses a scope or resource id taken from a request beyond the engine's bounds
+/// (`azure_rbac::MAX_SCOPE_LEN`, `MAX_SCOPE_SEGMENTS`): 400 `InvalidResourceId` naming the limit
+/// and the value (the id itself is not echoed: it is the oversized part).
+pub fn check_scope_size(scope: &str) -> Result<(), ArmError> {
+    crate::azure_rbac::check_scope_bounds(scope).map_err(|why| {
+        ArmError::bad(
+            "InvalidResourceId",
+            format!("The resource id or scope is not valid: {why}."),
+        )
+    })
+}
+
 /// Parses an ARM id into its level, name, type and parent; errors name the bad segment.
 pub fn parse_id(id: &str) -> Result<ParsedId, ArmError> {
+    check_scope_size(id)?;
     check_scope(id)?;
     let invalid = |why: &str| {
         ArmError::bad(
@@ -1818,6 +1831,25 @@ mod tests {
             assert_eq!((e.status, e.code.as_str()), (400, "InvalidScope"), "{bad}");
         }
         assert!(check_scope("/").is_ok());
+    }
+
+    #[test]
+    fn oversized_ids_are_invalid_resource_ids_naming_the_limit() {
+        let rg = "/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a";
+        let deep = format!("{rg}{}", "/x/y".repeat(200));
+        assert!(deep.len() <= crate::azure_rbac::MAX_SCOPE_LEN);
+        let e = parse_id(&deep).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (400, "InvalidResourceId"));
+        assert!(e.message.contains("at most 300"), "{}", e.message);
+        let long = format!("{rg}/b/{}", "n".repeat(3000));
+        let e = parse_id(&long).unwrap_err();
+        assert!(e.message.contains("at most 2048"), "{}", e.message);
+        assert!(
+            !e.message.contains(&"n".repeat(100)),
+            "the id is not echoed"
+        );
+        // The same shape within bounds parses.
+        assert!(parse_id(&format!("{rg}{}", "/x/y".repeat(20))).is_ok());
     }
 
     #[test]

@@ -275,6 +275,8 @@ async fn dispatch(
             "The api-version query parameter (?api-version=) is required for all requests (e.g. ?api-version=2022-04-01).",
         ));
     }
+    // Bounded before anything walks the path (core::azure_rbac::MAX_SCOPE_LEN / _SEGMENTS).
+    arm::check_scope_size(uri.path())?;
     // Every scope in the path — resource ids, role-assignment and deny-assignment scopes,
     // checkAccess — is spelled plainly or refused before anything reads it.
     arm::check_scope(uri.path())?;

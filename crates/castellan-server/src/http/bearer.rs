@@ -30,6 +30,8 @@ pub fn validate(
             "Access token is empty. Send 'Authorization: Bearer <token>' with a token for {scope_hint}."
         ));
     };
+    castellan_wire::jwt::check_size(token)
+        .map_err(|e| format!("IDX14100: JWT is not well formed: {e}."))?;
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| "IDX14100: JWT is not well formed.".to_string())?;
     let kid = header.kid.ok_or_else(|| {

@@ -15,10 +15,10 @@ use serde_json::{json, Value};
 use crate::{alias, http, shared, G};
 
 const AUD: &str = "api://AzureADTokenExchange";
-const MAIN: &str = "repo:org/repo:ref:refs/heads/main";
+pub(crate) const MAIN: &str = "repo:org/repo:ref:refs/heads/main";
 
-struct Issuer {
-    url: String,
+pub(crate) struct Issuer {
+    pub(crate) url: String,
     kid: String,
     key: jsonwebtoken::EncodingKey,
     jwks_hits: Arc<AtomicUsize>,
@@ -27,7 +27,7 @@ struct Issuer {
 impl Issuer {
     /// Starts an issuer at `https://127.0.0.1:{port}{path}` on the current runtime; with
     /// `lie`, its discovery document names `lie` as its issuer instead of itself.
-    async fn start(path: &str, lie: Option<&str>) -> Self {
+    pub(crate) async fn start(path: &str, lie: Option<&str>) -> Self {
         let key = rcgen::KeyPair::generate().unwrap();
         let raw = key.public_key_raw().to_vec();
         assert_eq!(raw.len(), 65);
@@ -71,7 +71,7 @@ impl Issuer {
         }
     }
 
-    fn mint(&self, f: impl FnOnce(&mut Value)) -> String {
+    pub(crate) fn mint(&self, f: impl FnOnce(&mut Value)) -> String {
         let now = castellan_server::state::now().secs();
         let mut c = json!({"iss": self.url, "sub": MAIN, "aud": AUD, "iat": now, "nbf": now, "exp": now + 300});
         f(&mut c);
@@ -82,7 +82,7 @@ impl Issuer {
 }
 
 /// A new application with a service principal; returns (object id, appId).
-async fn new_app(g: &G) -> (String, String) {
+pub(crate) async fn new_app(g: &G) -> (String, String) {
     let (st, a) = g
         .post("/applications", json!({"displayName": alias("wif-")}))
         .await;
@@ -93,7 +93,7 @@ async fn new_app(g: &G) -> (String, String) {
     (a["id"].as_str().unwrap().to_string(), app_id)
 }
 
-async fn exchange(client_id: &str, assertion: &str) -> (u16, Value) {
+pub(crate) async fn exchange(client_id: &str, assertion: &str) -> (u16, Value) {
     let s = shared();
     let tid = s.demo["tenant_id"].as_str().unwrap();
     let r = http()

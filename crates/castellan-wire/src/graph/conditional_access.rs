@@ -2,6 +2,12 @@
 //! (`ipNamedLocation`, `countryNamedLocation`), parsed into `castellan_core::policy` values
 //! (every unknown word refused by field name) and rendered back. The rendered document is also
 //! what the store keeps.
+//!
+//! Bounds (checked while parsing, before anything is stored): every list of a policy or a
+//! country location holds at most [`MAX_LIST_ITEMS`] strings of at most [`MAX_STRING_LEN`] bytes;
+//! `displayName` at most [`MAX_DISPLAY_NAME_LEN`]; an IP location at most [`MAX_IP_RANGES`]
+//! ranges; [`merge`] descends at most [`MAX_MERGE_DEPTH`] levels (the body itself is bounded by
+//! serde_json's recursion limit of 128 before it gets here).
 
 use castellan_core::policy::{
     parse_value, AppRef, ApplicationsCondition, AuthenticationStrength, BuiltInControl,
@@ -16,6 +22,18 @@ use serde_json::{json, Map, Value};
 
 use crate::errors::GraphError;
 
+/// The most strings one list of a policy (`includeUsers`, `excludeGroups`, `includeApplications`,
+/// `includeLocations`, …) or a country location may hold.
+pub const MAX_LIST_ITEMS: usize = 1000;
+/// The longest string in such a list, in bytes (ids, keywords and country codes are short).
+pub const MAX_STRING_LEN: usize = 256;
+/// The longest `displayName` of a policy or named location, in characters.
+pub const MAX_DISPLAY_NAME_LEN: usize = 256;
+/// The most ranges an IP named location may hold (Entra: 2,000 per location).
+pub const MAX_IP_RANGES: usize = 2000;
+/// How deep [`merge`] descends; below that, the patch's value replaces the stored one whole.
+pub const MAX_MERGE_DEPTH: usize = 16;
+
 fn bad(m: impl Into<String>) -> GraphError {
     GraphError::bad_request(m)
 }
@@ -23,12 +41,19 @@ fn bad(m: impl Into<String>) -> GraphError {
 fn strings(v: &Value, field: &str) -> Result<Vec<String>, GraphError> {
     match v.get(field.rsplit('.').next().unwrap_or(field)) {
         None | Some(Value::Null) => Ok(vec![]),
+        Some(Value::Array(a)) if a.len() > MAX_LIST_ITEMS => Err(bad(format!(
+            "{field} holds {} items; at most {MAX_LIST_ITEMS} are accepted.",
+            a.len()
+        ))),
         Some(Value::Array(a)) => a
             .iter()
-            .map(|x| {
-                x.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| bad(format!("{field} must be an array of strings.")))
+            .map(|x| match x.as_str() {
+                Some(s) if s.len() > MAX_STRING_LEN => Err(bad(format!(
+                    "{field} holds a value {} bytes long; at most {MAX_STRING_LEN} are accepted.",
+                    s.len()
+                ))),
+                Some(s) => Ok(s.to_string()),
+                None => Err(bad(format!("{field} must be an array of strings."))),
             })
             .collect(),
         Some(_) => Err(bad(format!("{field} must be an array of strings."))),
@@ -84,6 +109,7 @@ pub fn parse_policy(body: &Value, id: ObjectId) -> Result<ConditionalAccessPolic
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
+    check_display_name(&display_name)?;
     let state = match body.get("state").and_then(Value::as_str) {
         Some(s) => parse_value("state", s, PolicyState::parse).map_err(|e| bad(e.to_string()))?,
         None => {
@@ -315,13 +341,30 @@ pub fn render_policy(p: &ConditionalAccessPolicy, created: &str, modified: &str)
     })
 }
 
-/// Merges a PATCH body over a stored document (objects merge key by key; arrays replace).
+fn check_display_name(name: &str) -> Result<(), GraphError> {
+    let n = name.chars().count();
+    if n > MAX_DISPLAY_NAME_LEN {
+        return Err(bad(format!(
+            "displayName is {n} characters long; at most {MAX_DISPLAY_NAME_LEN} are accepted."
+        )));
+    }
+    Ok(())
+}
+
+/// Merges a PATCH body over a stored document (objects merge key by key; arrays replace). Past
+/// [`MAX_MERGE_DEPTH`] levels the patch's value replaces the stored one instead of recursing.
 pub fn merge(base: &mut Value, patch: &Value) {
+    merge_at(base, patch, 0);
+}
+
+fn merge_at(base: &mut Value, patch: &Value, depth: usize) {
     match (base, patch) {
-        (Value::Object(b), Value::Object(p)) => {
+        (Value::Object(b), Value::Object(p)) if depth < MAX_MERGE_DEPTH => {
             for (k, v) in p {
                 match b.get_mut(k) {
-                    Some(existing) if existing.is_object() && v.is_object() => merge(existing, v),
+                    Some(existing) if existing.is_object() && v.is_object() => {
+                        merge_at(existing, v, depth + 1);
+                    }
                     _ => {
                         b.insert(k.clone(), v.clone());
                     }
@@ -345,6 +388,7 @@ pub fn parse_named_location(body: &Value, id: ObjectId) -> Result<NamedLocation,
         .filter(|d| !d.is_empty())
         .ok_or_else(|| bad("displayName is required."))?
         .to_string();
+    check_display_name(&display_name)?;
     let kind = match kind.trim_start_matches('#').to_ascii_lowercase().as_str() {
         "microsoft.graph.ipnamedlocation" => {
             let ranges = body
@@ -352,6 +396,12 @@ pub fn parse_named_location(body: &Value, id: ObjectId) -> Result<NamedLocation,
                 .and_then(Value::as_array)
                 .filter(|a| !a.is_empty())
                 .ok_or_else(|| bad("ipRanges must list at least one {\"cidrAddress\": \"…\"}."))?;
+            if ranges.len() > MAX_IP_RANGES {
+                return Err(bad(format!(
+                    "ipRanges holds {} ranges; at most {MAX_IP_RANGES} are accepted per named location.",
+                    ranges.len()
+                )));
+            }
             let mut parsed = Vec::new();
             for r in ranges {
                 let cidr = r
@@ -488,5 +538,55 @@ mod tests {
         assert_eq!(parse_named_location(&r, id).unwrap(), l);
         assert!(parse_named_location(&json!({"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "x", "ipRanges": [{"cidrAddress": "10.0.0.0/33"}]}), id).unwrap_err().message.contains("10.0.0.0/33"));
         assert!(parse_named_location(&json!({"@odata.type": "#microsoft.graph.countryNamedLocation", "displayName": "x", "countriesAndRegions": ["Germany"]}), id).unwrap_err().message.contains("alpha-2"));
+    }
+
+    #[test]
+    fn lists_names_and_ranges_are_bounded() {
+        let id = ObjectId::from_random([4; 16]);
+        let policy = |users: Value, name: &str| {
+            json!({
+                "displayName": name, "state": "disabled",
+                "conditions": {"users": {"includeUsers": users}, "applications": {"includeApplications": ["All"]}},
+                "grantControls": {"operator": "OR", "builtInControls": ["block"]},
+            })
+        };
+        let ids: Vec<String> = (0..=MAX_LIST_ITEMS)
+            .map(|i| format!("00000000-0000-0000-0000-{i:012}"))
+            .collect();
+        let e = parse_policy(&policy(json!(ids), "p"), id).unwrap_err();
+        assert!(
+            e.message
+                .contains("conditions.users.includeUsers holds 1001 items; at most 1000"),
+            "{}",
+            e.message
+        );
+        assert!(parse_policy(&policy(json!(ids[..MAX_LIST_ITEMS]), "p"), id).is_ok());
+        let e =
+            parse_policy(&policy(json!(["x".repeat(MAX_STRING_LEN + 1)]), "p"), id).unwrap_err();
+        assert!(e.message.contains("at most 256"), "{}", e.message);
+        let e = parse_policy(&policy(json!(["All"]), &"n".repeat(257)), id).unwrap_err();
+        assert!(
+            e.message.contains("displayName is 257 characters"),
+            "{}",
+            e.message
+        );
+        let ranges: Vec<Value> = (0..=MAX_IP_RANGES)
+            .map(|_| json!({"cidrAddress": "10.0.0.0/8"}))
+            .collect();
+        let loc = json!({"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "x", "ipRanges": ranges});
+        let e = parse_named_location(&loc, id).unwrap_err();
+        assert!(
+            e.message.contains("2001 ranges; at most 2000"),
+            "{}",
+            e.message
+        );
+        // merge stops descending at its bound instead of following a deep patch.
+        let mut deep = json!(1);
+        for _ in 0..100 {
+            deep = json!({ "a": deep });
+        }
+        let mut base = deep.clone();
+        merge(&mut base, &deep);
+        assert_eq!(base, deep);
     }
 }

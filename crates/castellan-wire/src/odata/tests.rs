@@ -1006,3 +1006,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn filter_term_count_is_bounded() {
+    let chain = |n: usize| vec!["a eq 1"; n].join(" or ");
+    assert!(parse_filter(&chain(MAX_FILTER_TERMS)).is_ok());
+    let e = ferr(&chain(MAX_FILTER_TERMS + 1));
+    assert!(e.contains("more than 300 terms"), "{e}");
+    // Functions and lambdas count as terms too.
+    let mut parts = vec!["a eq 1"; 200];
+    parts.extend(vec!["startswith(a,'')"; MAX_FILTER_TERMS + 1 - 200]);
+    let fns = parts.join(" or ");
+    assert!(fns.chars().count() <= MAX_FILTER_LEN);
+    assert!(ferr(&fns).contains("more than 300 terms"));
+    // A hostile mix of everything stays an error, never a panic.
+    for s in [
+        format!("{}a eq 1", "not (".repeat(3000)),
+        format!("x/any(y:{})", "y/any(z:".repeat(2000)),
+        "'".repeat(5000),
+        "(".repeat(MAX_FILTER_LEN + 1),
+    ] {
+        assert!(parse_filter(&s).is_err());
+    }
+}

@@ -165,7 +165,9 @@ fn invalid_request(msg: &str) -> AadstsError {
 }
 
 async fn validate(s: &AppState, segment: &str, raw: &str) -> Result<Authz, Fail> {
-    let p = params_of(raw);
+    // Bounded like the token endpoint's form (wire::form: pairs, name and value lengths).
+    let p = castellan_wire::form::parse_pairs(raw.as_bytes())
+        .map_err(|e| Fail::Page(StatusCode::BAD_REQUEST, e))?;
     let tenant = match resolve_tenant(s.store.as_ref(), segment).await {
         Ok(TenantRef::Tenant(t)) => Some(*t),
         Ok(TenantRef::Alias("consumers")) => {
@@ -910,8 +912,8 @@ pub async fn authorize(
     }
 }
 
-fn form_fields(body: &Bytes) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(body).into_owned().collect()
+fn form_fields(body: &Bytes) -> Result<Vec<(String, String)>, AadstsError> {
+    castellan_wire::form::parse_pairs(body)
 }
 
 /// Finds the tenant a typed user name belongs to (for `common`/`organizations`).
@@ -940,7 +942,14 @@ async fn posted_form(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Posted, Box<Response>> {
-    let f = form_fields(body);
+    let f = form_fields(body).map_err(|e| {
+        Box::new(pages::error(
+            StatusCode::BAD_REQUEST,
+            e.code,
+            &e.message,
+            &cid,
+        ))
+    })?;
     if !csrf_ok(headers, get(&f, "csrf")) {
         return Err(Box::new(csrf_failed(&cid)));
     }
@@ -1250,6 +1259,7 @@ pub async fn logout(
     }
     let client = get(&p, "client_id").map(str::to_string).or_else(|| {
         get(&p, "id_token_hint").and_then(|t| {
+            castellan_wire::jwt::check_size(t).ok()?;
             let payload = t.split('.').nth(1)?;
             let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
             let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;

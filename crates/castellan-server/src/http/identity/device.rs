@@ -59,8 +59,7 @@ pub async fn devicecode(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let form = match Form::from_pairs(pairs) {
+    let form = match Form::parse(&body) {
         Ok(f) => f,
         Err(e) => return token_error(&e, &cid),
     };
@@ -235,7 +234,10 @@ pub async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let f: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let f = match castellan_wire::form::parse_pairs(&body) {
+        Ok(f) => f,
+        Err(e) => return pages::error(StatusCode::BAD_REQUEST, e.code, &e.message, &cid),
+    };
     let get = |k: &str| {
         f.iter()
             .find(|(n, _)| n == k)

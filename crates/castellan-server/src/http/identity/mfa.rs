@@ -170,7 +170,10 @@ pub async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let f: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let f = match castellan_wire::form::parse_pairs(&body) {
+        Ok(f) => f,
+        Err(e) => return pages::mfa_message(StatusCode::BAD_REQUEST, "Start again", &e.message),
+    };
     let get = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     if !csrf_ok(&headers, get("csrf")) {
         // No CSRF cookie at all usually means cookies are blocked.

@@ -240,8 +240,7 @@ pub async fn token(
     body: Bytes,
 ) -> Response {
     let at = now();
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let form = match Form::from_pairs(pairs) {
+    let form = match Form::parse(&body) {
         Ok(f) => f,
         Err(e) => return error(&e, &cid, at),
     };

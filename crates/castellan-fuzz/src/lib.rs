@@ -1,0 +1,172 @@
+//! Fuzz entry points: one `fuzz_<target>(data: &[u8])` per parser of untrusted input, called by
+//! the cargo-fuzz targets in `fuzz/fuzz_targets/` (nightly, libFuzzer) and by the stable replay
+//! test `tests/replay.rs` (every file of `fuzz/corpus/<target>/` plus a bounded, seeded
+//! mutation run), so both exercise exactly the same code.
+//!
+//! Each entry point feeds the bytes to the same functions the server calls on a request and
+//! then checks what must hold for any input: no panic, no stack overflow, and for parsers that
+//! accept something, the invariants listed per target (e.g. a parsed Conditional Access policy
+//! renders and parses back to itself). A violated invariant panics, which both harnesses report.
+//!
+//! Invariant of this crate: it only calls core and wire; it never reaches the store, HTTP or the
+//! clock.
+
+use castellan_core::abac;
+use castellan_core::azure_rbac;
+use castellan_core::flow::scope;
+use castellan_core::ObjectId;
+use castellan_wire::form::Form;
+use castellan_wire::graph::conditional_access as ca;
+use castellan_wire::{federation, jwt, odata};
+use serde_json::{json, Value};
+
+/// Every target's name, as used for `fuzz/corpus/<name>/` and `cargo fuzz run <name>`.
+pub const TARGETS: &[&str] = &["jwt", "odata_filter", "abac", "form", "arm_id", "ca_policy"];
+
+/// Runs the target named `name` (one of [`TARGETS`]) on `data`; `false` if there is no such target.
+pub fn run(name: &str, data: &[u8]) -> bool {
+    match name {
+        "jwt" => fuzz_jwt(data),
+        "odata_filter" => fuzz_odata_filter(data),
+        "abac" => fuzz_abac(data),
+        "form" => fuzz_form(data),
+        "arm_id" => fuzz_arm_id(data),
+        "ca_policy" => fuzz_ca_policy(data),
+        _ => return false,
+    }
+    true
+}
+
+fn text(data: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(data)
+}
+
+/// JWTs before any signature check: `wire::jwt::split` (client assertions, device proofs),
+/// `check_size` (bearer and on-behalf-of tokens, before jsonwebtoken), and the federated
+/// assertion parser with `peek_issuer`.
+pub fn fuzz_jwt(data: &[u8]) {
+    let t = text(data);
+    let sized = jwt::check_size(&t).is_ok();
+    if let Ok(j) = jwt::split(&t) {
+        assert!(sized, "split accepted a token check_size refuses");
+        assert!(t.len() <= jwt::MAX_JWT_LEN);
+        assert!(j.header.is_object() && j.payload.is_object());
+        assert!(t.starts_with(j.signing_input));
+    }
+    match federation::parse_unverified(&t) {
+        Ok(u) => {
+            assert!(t.trim().len() <= federation::MAX_ASSERTION_LEN);
+            assert!(!u.signature.is_empty());
+        }
+        Err(e) => assert_eq!(e.code, 50027),
+    }
+    let _ = federation::peek_issuer(&t);
+}
+
+/// OData `$filter`: `parse_filter`, the query-option parser with it, and evaluation of an
+/// accepted filter over a small entity.
+pub fn fuzz_odata_filter(data: &[u8]) {
+    let t = text(data);
+    if let Ok(f) = odata::parse_filter(&t) {
+        assert!(t.chars().count() <= odata::MAX_FILTER_LEN);
+        let entity = json!({
+            "id": "7d7f1c1e-0000-0000-0000-000000000001",
+            "displayName": "Ada", "accountEnabled": true, "age": 36,
+            "createdDateTime": "2024-01-01T00:00:00Z",
+            "identities": [{"issuer": "x", "issuerAssignedId": "y"}],
+            "proxyAddresses": ["SMTP:a@b"], "manager": null,
+        });
+        let _ = odata::eval(&f, &entity);
+    }
+    let spec = odata::EntitySpec::new(
+        "microsoft.graph.user",
+        &[
+            "id",
+            "displayName",
+            "accountEnabled",
+            "age",
+            "createdDateTime",
+            "identities",
+            "proxyAddresses",
+        ],
+        &["displayName", "createdDateTime"],
+        "id",
+    );
+    let pairs = vec![("$filter".to_string(), t.into_owned())];
+    if let Ok(q) = odata::Query::parse(&pairs, &spec) {
+        let items = vec![json!({"id": "1", "displayName": "a"}), json!({"id": "2"})];
+        let _ = odata::apply(&q, items);
+    }
+}
+
+/// ABAC role-assignment conditions: `abac::parse`, then evaluation of an accepted condition
+/// against a blob read (the evaluator is bounded by what the parser accepts).
+pub fn fuzz_abac(data: &[u8]) {
+    let t = text(data);
+    match abac::parse(&t) {
+        Ok(c) => {
+            assert!(t.len() <= abac::MAX_CONDITION_LEN);
+            let a = abac::Attributes {
+                action: "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"
+                    .into(),
+                sub_operation: None,
+                values: abac::storage_attributes(
+                    "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a/blobServices/default/containers/docs/blobs/x/y.txt",
+                ),
+            };
+            let _ = abac::evaluate(&c, &a);
+        }
+        Err(e) => assert!(e.at <= t.chars().count()),
+    }
+}
+
+/// Token-endpoint forms: `Form::parse` (pairs, names, values bounded; repeated OAuth
+/// parameters refused), then the scope parsers on an accepted `scope`.
+pub fn fuzz_form(data: &[u8]) {
+    match Form::parse(data) {
+        Ok(f) => {
+            if let Some(s) = f.get("scope") {
+                assert!(s.len() <= castellan_wire::form::MAX_FORM_VALUE_LEN);
+                let _ = scope::parse_delegated(s);
+                let _ = scope::parse_default_scope(s);
+            }
+        }
+        Err(e) => assert_eq!(e.code, 90014),
+    }
+}
+
+/// ARM resource ids and scopes: the size check, `ops::arm::parse_id`, and the ancestry walk on
+/// a scope within bounds.
+pub fn fuzz_arm_id(data: &[u8]) {
+    let t = text(data);
+    let bounded = azure_rbac::check_scope_bounds(&t).is_ok();
+    if castellan_core::ops::arm::parse_id(&t).is_ok() {
+        assert!(bounded, "parse_id accepted an id beyond the scope bounds");
+    }
+    if bounded {
+        let chain = azure_rbac::ancestors(&t, &["mg1".to_string()]);
+        assert_eq!(chain.last().map(String::as_str), Some("/"));
+        let _ = azure_rbac::normalise_scope(&t);
+    }
+}
+
+/// Conditional Access documents: JSON (serde_json's recursion limit), `parse_policy`,
+/// core's `validate`, a render/parse round trip, `parse_named_location`, and `merge` of the
+/// document over itself.
+pub fn fuzz_ca_policy(data: &[u8]) {
+    let Ok(v) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    let id = ObjectId::from_random([7; 16]);
+    if let Ok(p) = ca::parse_policy(&v, id) {
+        let _ = castellan_core::policy::validate(&p);
+        let rendered = ca::render_policy(&p, "t", "t");
+        match ca::parse_policy(&rendered, id) {
+            Ok(again) => assert_eq!(p, again, "a rendered policy parses back to itself"),
+            Err(e) => panic!("a rendered policy does not parse back: {}", e.message),
+        }
+    }
+    let _ = ca::parse_named_location(&v, id);
+    let mut base = v.clone();
+    ca::merge(&mut base, &v);
+}
