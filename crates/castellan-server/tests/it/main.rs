@@ -174,6 +174,27 @@ pub async fn app_with(permissions: &[&str]) -> G {
     G::with_token(t["access_token"].as_str().unwrap().into())
 }
 
+/// An ARM token for the demo confidential client.
+pub async fn arm_token() -> String {
+    let d = &shared().demo;
+    let (st, v) = token_response(
+        d["tenant_id"].as_str().unwrap(),
+        d["confidential_client"]["app_id"].as_str().unwrap(),
+        d["confidential_client"]["secret"].as_str().unwrap(),
+        "https://management.azure.com/.default",
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    v["access_token"].as_str().unwrap().to_string()
+}
+
+/// A client for ARM (base: the origin) with [`arm_token`].
+pub async fn arm_client() -> G {
+    let mut g = G::with_token(arm_token().await);
+    g.base = shared().origin.clone();
+    g
+}
+
 /// POSTs `form` to the demo tenant's token endpoint.
 pub async fn token_form(form: &[(&str, &str)]) -> (u16, Value) {
     let s = shared();

@@ -12,7 +12,7 @@ use castellan_core::store::{Change, ChangeSet, Store};
 use castellan_core::{TenantId, Timestamp};
 use serde_json::{json, Value};
 
-use crate::{alias, shared, token_response, G};
+use crate::{alias, arm_client, shared, token_response, G};
 
 /// Randomness that hands out given bytes first, then the OS's.
 struct Scripted(Vec<[u8; 16]>);
@@ -275,21 +275,6 @@ async fn names_tenant_creation_never_gets_an_id_a_management_group_holds() {
             .map(|r| r.tenant_id),
         Some(demo_tenant_id())
     );
-}
-
-async fn arm_client() -> G {
-    let d = &shared().demo;
-    let (st, v) = token_response(
-        d["tenant_id"].as_str().unwrap(),
-        d["confidential_client"]["app_id"].as_str().unwrap(),
-        d["confidential_client"]["secret"].as_str().unwrap(),
-        "https://management.azure.com/.default",
-    )
-    .await;
-    assert_eq!(st, 200, "{v}");
-    let mut g = G::with_token(v["access_token"].as_str().unwrap().to_string());
-    g.base = shared().origin.clone();
-    g
 }
 
 // ---- Identifier URIs ----------------------------------------------------------------------------

@@ -11,22 +11,9 @@
 
 use serde_json::{json, Value};
 
-use crate::{alias, http, shared, token_response, G};
+use crate::{alias, arm_token, http, shared, G};
 
 // ---- ARM scopes ---------------------------------------------------------------------------------
-
-async fn arm_token() -> String {
-    let d = &shared().demo;
-    let (st, v) = token_response(
-        d["tenant_id"].as_str().unwrap(),
-        d["confidential_client"]["app_id"].as_str().unwrap(),
-        d["confidential_client"]["secret"].as_str().unwrap(),
-        "https://management.azure.com/.default",
-    )
-    .await;
-    assert_eq!(st, 200, "{v}");
-    v["access_token"].as_str().unwrap().to_string()
-}
 
 /// One request with the path exactly as given (no client-side normalisation).
 async fn raw(method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
