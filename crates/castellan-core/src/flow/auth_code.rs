@@ -66,7 +66,7 @@ pub fn decide(
         None => {
             return CodeDecision::Refuse(AadstsError::missing_parameter("redirect_uri"));
         }
-        Some(r) if r != registered => {
+        Some(r) if !crate::flow::redirect::same_redirect_uri(r, registered) => {
             return refuse(
                 70000,
                 format!("The redirect_uri '{r}' does not match the one used in the authorization request ('{registered}'); send the same value."),

@@ -59,7 +59,9 @@ pub async fn devicecode(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let mut pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(&body).into_owned().collect();
+    super::canonical_scope_params(&s, &mut pairs);
     let form = match Form::from_pairs(pairs) {
         Ok(f) => f,
         Err(e) => return token_error(&e, &cid),
@@ -131,9 +133,7 @@ pub async fn page(headers: HeaderMap) -> Response {
 async fn app_name(s: &AppState, g: &Grant) -> String {
     let id = g.attr("client_id").and_then(castellan_core::AppId::parse);
     match id {
-        Some(id) => s
-            .store
-            .application_by_app_id(id)
+        Some(id) => castellan_core::ops::token::client_application(s.store.as_ref(), id)
             .await
             .ok()
             .flatten()
