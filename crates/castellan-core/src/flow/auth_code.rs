@@ -127,6 +127,19 @@ mod tests {
     }
 
     #[test]
+    fn a_loopback_redirect_uri_matches_after_normalisation() {
+        let mut g = code(GrantState::Active);
+        g.attrs.retain(|(k, _)| k != "redirect_uri");
+        g.attrs
+            .push(("redirect_uri".into(), "http://localhost:53123".into()));
+        let at = Timestamp::from_secs(200);
+        let with = |r: &str| decide(&g, "c", Some(r), Some(VERIFIER), at);
+        assert_eq!(with("http://localhost:53123/"), CodeDecision::Redeem);
+        assert_eq!(with("http://LOCALHOST:53123"), CodeDecision::Redeem);
+        assert_eq!(code_of(&with("http://localhost:53124/")), Some(70000));
+    }
+
+    #[test]
     fn a_redeemed_code_revokes_its_family() {
         let d = decide(
             &code(GrantState::Used),

@@ -261,3 +261,87 @@ async fn discovery_lists_client_assertion_algorithms() {
         .as_array()
         .is_some_and(|a| a.iter().any(|x| x == "PS256")));
 }
+
+#[tokio::test]
+async fn existing_tenants_gain_the_first_party_clients_at_start() {
+    use castellan_core::store::{Change, ChangeSet, Store};
+    let dir =
+        std::env::temp_dir().join(format!("castellan-it-firstparty-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("c.db").display());
+    let store = castellan_store::SqlStore::connect(&url).await.unwrap();
+    let hasher = castellan_server::crypto::Argon2Hasher::new(1);
+    let mut entropy = castellan_server::crypto::OsEntropy;
+    let mut env = castellan_core::ops::Env {
+        store: &store,
+        now: castellan_core::Timestamp::from_secs(1_800_000_000),
+        entropy: &mut entropy,
+        hasher: &hasher,
+        actor: castellan_core::audit::Actor::Operator,
+        correlation_id: "t".into(),
+    };
+    let t = castellan_core::ops::tenants::create(
+        &mut env,
+        castellan_core::ops::tenants::NewTenant {
+            name: "before".into(),
+            display_name: None,
+            domain_suffix: "onmicrosoft.test".into(),
+            license: castellan_core::model::LicenseTier::Free,
+            admin_upn: "admin".into(),
+            admin_password: "Old-tenant-Passw0rd!".into(),
+        },
+    )
+    .await
+    .unwrap()
+    .tenant;
+    // Simulate a tenant made before the Azure CLI was a first-party client: no service
+    // principal, no pre-authorisation.
+    let cli = castellan_core::catalog::AZURE_CLI_APP_ID;
+    let sp = store
+        .service_principal_by_app_id(t.id, cli)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut set = ChangeSet::new();
+    for g in store.permission_grants(t.id).await.unwrap() {
+        if g.client_id == sp.id {
+            set.push(Change::DeletePermissionGrant(t.id, g.id));
+        }
+    }
+    set.push(Change::DeleteServicePrincipal(t.id, sp.id));
+    store.commit(set).await.unwrap();
+    let n = castellan_core::ops::tenants::ensure_built_in_service_principals(&mut env)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let sp = store
+        .service_principal_by_app_id(t.id, cli)
+        .await
+        .unwrap()
+        .unwrap();
+    let grants: Vec<String> = store
+        .permission_grants(t.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|g| g.client_id == sp.id && g.consent_type == "AllPrincipals")
+        .map(|g| g.scope)
+        .collect();
+    assert!(
+        grants.iter().any(|s| s == "user_impersonation"),
+        "{grants:?}"
+    );
+    assert!(
+        grants
+            .iter()
+            .any(|s| s.contains("Directory.AccessAsUser.All")),
+        "{grants:?}"
+    );
+    assert_eq!(
+        castellan_core::ops::tenants::ensure_built_in_service_principals(&mut env)
+            .await
+            .unwrap(),
+        0
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
