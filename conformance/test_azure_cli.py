@@ -217,6 +217,29 @@ def test_browser_login_through_the_loopback_redirect(az, demo):
     assert json.loads(out)[0]["user"]["name"] == demo["user"]["upn"]
 
 
+def test_code_flow_as_the_azure_cli_for_the_graph_base_and_a_slash_redirect(demo):
+    """What `az login` does, through MSAL Python directly: the CLI's client id, a loopback
+    redirect on any port, Graph named by its base URL (`{graph_resource}/.default`), no consent
+    page; the code is redeemed with `http://localhost:PORT/` although the authorize request said
+    `http://localhost:PORT` (the same URL by RFC 3986, as openid-client sends it)."""
+    import msal
+    from browser import redirect_params
+    app = msal.PublicClientApplication("04b07795-8ddb-461a-bbee-02f9e1bf7b46", authority=demo["authority"],
+                                       instance_discovery=False)
+    flow = app.initiate_auth_code_flow([f"{demo['graph_resource']}/.default"], redirect_uri="http://localhost:53123")
+    r = sign_in(Browser(), flow["auth_uri"], demo["user"]["upn"], demo["user"]["password"])
+    assert r.status_code == 302, r.text[:2000]
+    params = redirect_params(r)
+    assert "code" in params, params
+    t = requests.post(f"{demo['authority']}/oauth2/v2.0/token", data={
+        "grant_type": "authorization_code", "client_id": "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+        "code": params["code"], "redirect_uri": "http://localhost:53123/", "code_verifier": flow["code_verifier"],
+        "scope": f"{demo['graph_resource']}/.default"}).json()
+    assert "access_token" in t, t
+    me = requests.get(f"{demo['graph_url']}/me", headers={"Authorization": f"Bearer {t['access_token']}"})
+    assert me.status_code == 200 and me.json()["userPrincipalName"] == demo["user"]["upn"], me.text
+
+
 @pytest.mark.xfail(strict=True, reason="MSAL Python drops the authority's port for /common/userrealm, so "
                    "az login -u/-p works only when Castellan listens on 443 (README); the suite's port is not 443")
 def test_username_password_login(az, demo):
