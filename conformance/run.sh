@@ -17,6 +17,18 @@ if ! "$here/.venv/bin/python" -c 'import sys; sys.exit(0 if open(sys.argv[1]).re
   "$here/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
   cp "$here/requirements.txt" "$here/.venv/.installed"
 fi
+# The Azure CLI in a venv of its own (it pins msal and azure-core itself); reinstalled only when
+# requirements-azcli.txt changes.
+if [ ! -x "$here/.venv-az/bin/python" ]; then
+  echo "conformance: creating $here/.venv-az"
+  python3 -m venv "$here/.venv-az"
+fi
+if ! cmp -s "$here/requirements-azcli.txt" "$here/.venv-az/.installed" 2>/dev/null; then
+  echo "conformance: installing the pinned Azure CLI"
+  "$here/.venv-az/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements-azcli.txt"
+  cp "$here/requirements-azcli.txt" "$here/.venv-az/.installed"
+fi
+export CASTELLAN_AZ="${CASTELLAN_AZ:-$here/.venv-az/bin/az}"
 
 # msal-node and playwright-core (driving Debian's /usr/bin/chromium), pinned by package-lock.json.
 if ! command -v npm >/dev/null 2>&1; then

@@ -1,12 +1,14 @@
 //! Built-in resource applications and their permissions, loaded from data (never retyped):
 //! Microsoft Graph's app roles and delegated scopes with Microsoft's real GUIDs, from
-//! `data/graph-permissions.tsv` (a copy of `shared/reference/graph-permissions.tsv`).
+//! `data/graph-permissions.tsv` (a copy of `shared/reference/graph-permissions.tsv`); and
+//! Microsoft's first-party public clients (the Azure CLI, Azure PowerShell, Microsoft Graph
+//! Command Line Tools, Visual Studio) that every Entra tenant has.
 
 use std::sync::OnceLock;
 
 use crate::ids::GRAPH_APP_ID;
-use crate::model::{AppRole, PermissionScope};
-use crate::AppId;
+use crate::model::{AppRole, Application, PermissionScope, SignInAudience};
+use crate::{AppId, ObjectId, TenantId, Timestamp};
 
 /// A built-in resource service principal every tenant has.
 #[derive(Debug)]
@@ -163,6 +165,130 @@ pub fn graph() -> &'static BuiltInResource {
     built_in(GRAPH_APP_ID).expect("graph is always in the catalogue")
 }
 
+/// The tenant Microsoft's first-party applications live in ("Microsoft Services").
+pub const MICROSOFT_SERVICES_TENANT: TenantId = TenantId::from_uuid(uuid::Uuid::from_u128(
+    0xf8cdef31_a31e_4b4a_93e4_5f571e91255a,
+));
+
+/// A Microsoft first-party public client every tenant has: a native app with a loopback
+/// redirect (any port, RFC 8252 §7.3), allowed the device-code and ROPC flows, and
+/// pre-authorised on the resources listed — in Entra Microsoft pre-authorises these clients,
+/// so users see no consent prompt. Castellan records the pre-authorisation as tenant-wide
+/// (`AllPrincipals`) delegated grants, visible and auditable in `oauth2PermissionGrants`.
+#[derive(Debug)]
+pub struct FirstPartyClient {
+    /// The real client id.
+    pub app_id: AppId,
+    /// Display name, as Entra shows it.
+    pub display_name: &'static str,
+    /// `(resource appId, space-separated delegated permissions)` granted without consent.
+    pub pre_authorized: &'static [(AppId, &'static str)],
+}
+
+/// Delegated Graph permissions the Azure CLI and Azure PowerShell hold in Entra (what their
+/// `.default` Graph tokens carry: `az ad …` manages users, groups, applications and grants).
+const AZURE_TOOLS_GRAPH: &str = "Application.ReadWrite.All AppRoleAssignment.ReadWrite.All AuditLog.Read.All DelegatedPermissionGrant.ReadWrite.All Directory.AccessAsUser.All Group.ReadWrite.All User.ReadWrite.All User.Read openid profile email offline_access";
+
+/// The Azure CLI.
+pub const AZURE_CLI_APP_ID: AppId = AppId::from_uuid(uuid::Uuid::from_u128(
+    0x04b07795_8ddb_461a_bbee_02f9e1bf7b46,
+));
+/// Azure PowerShell.
+pub const AZURE_POWERSHELL_APP_ID: AppId = AppId::from_uuid(uuid::Uuid::from_u128(
+    0x1950a258_227b_4e31_a9cf_717495945fc2,
+));
+/// Microsoft Graph Command Line Tools (the Graph PowerShell SDK and Graph CLI).
+pub const GRAPH_CLI_TOOLS_APP_ID: AppId = AppId::from_uuid(uuid::Uuid::from_u128(
+    0x14d82eec_204b_4c2f_b7e8_296a70dab67e,
+));
+/// Visual Studio.
+pub const VISUAL_STUDIO_APP_ID: AppId = AppId::from_uuid(uuid::Uuid::from_u128(
+    0x04f0c124_f2bc_4f59_8241_bf6df9866bbd,
+));
+
+/// Every first-party public client.
+pub fn first_party_clients() -> &'static [FirstPartyClient] {
+    const ALL: &[FirstPartyClient] = &[
+        FirstPartyClient {
+            app_id: AZURE_CLI_APP_ID,
+            display_name: "Microsoft Azure CLI",
+            pre_authorized: &[
+                (ARM_APP_ID, "user_impersonation"),
+                (GRAPH_APP_ID, AZURE_TOOLS_GRAPH),
+                (STORAGE_APP_ID, "user_impersonation"),
+            ],
+        },
+        FirstPartyClient {
+            app_id: AZURE_POWERSHELL_APP_ID,
+            display_name: "Microsoft Azure PowerShell",
+            pre_authorized: &[
+                (ARM_APP_ID, "user_impersonation"),
+                (GRAPH_APP_ID, AZURE_TOOLS_GRAPH),
+                (STORAGE_APP_ID, "user_impersonation"),
+            ],
+        },
+        // The Graph SDKs' tools ask for the permissions a script needs (`Connect-MgGraph
+        // -Scopes`) and the user or an administrator consents to them, as in Entra; only
+        // signing in and reading one's profile is pre-authorised.
+        FirstPartyClient {
+            app_id: GRAPH_CLI_TOOLS_APP_ID,
+            display_name: "Microsoft Graph Command Line Tools",
+            pre_authorized: &[(
+                GRAPH_APP_ID,
+                "User.Read openid profile email offline_access",
+            )],
+        },
+        FirstPartyClient {
+            app_id: VISUAL_STUDIO_APP_ID,
+            display_name: "Visual Studio",
+            pre_authorized: &[
+                (ARM_APP_ID, "user_impersonation"),
+                (
+                    GRAPH_APP_ID,
+                    "User.Read openid profile email offline_access",
+                ),
+            ],
+        },
+    ];
+    ALL
+}
+
+/// The first-party public client with this client id, if any.
+pub fn first_party_client(app_id: AppId) -> Option<&'static FirstPartyClient> {
+    first_party_clients().iter().find(|c| c.app_id == app_id)
+}
+
+/// The application registration of a first-party client as the token endpoint sees it (it
+/// lives in Microsoft's tenant, not in the store): multi-tenant, public client (no secret),
+/// redirect `http://localhost` (any port) plus the native-client URI, public-client flows on.
+pub fn first_party_application(c: &FirstPartyClient) -> Application {
+    Application {
+        id: ObjectId::from_uuid(c.app_id.uuid()),
+        app_id: c.app_id,
+        tenant_id: MICROSOFT_SERVICES_TENANT,
+        display_name: c.display_name.to_string(),
+        sign_in_audience: SignInAudience::AzureAdMultipleOrgs,
+        identifier_uris: vec![],
+        web_redirect_uris: vec![],
+        spa_redirect_uris: vec![],
+        public_client_redirect_uris: vec![
+            "http://localhost".into(),
+            "https://login.microsoftonline.com/common/oauth2/nativeclient".into(),
+        ],
+        is_fallback_public_client: true,
+        required_resource_access: vec![],
+        oauth2_permission_scopes: vec![],
+        app_roles: vec![],
+        password_credentials: vec![],
+        key_credentials: vec![],
+        requested_access_token_version: None,
+        group_membership_claims: None,
+        optional_claims: vec![],
+        federated_identity_credentials: vec![],
+        created: Timestamp::from_secs(0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,5 +322,47 @@ mod tests {
         );
         assert!(g.app_roles.len() > 300, "{}", g.app_roles.len());
         assert!(g.scopes.len() > 300, "{}", g.scopes.len());
+    }
+
+    #[test]
+    fn first_party_clients_are_public_loopback_clients_pre_authorised_for_arm() {
+        let cli = first_party_client(AZURE_CLI_APP_ID).map(first_party_application);
+        let cli = cli.as_ref();
+        assert_eq!(
+            cli.map(|a| a.app_id.to_string()).as_deref(),
+            Some("04b07795-8ddb-461a-bbee-02f9e1bf7b46")
+        );
+        assert!(cli.is_some_and(|a| a.is_fallback_public_client
+            && a.password_credentials.is_empty()
+            && a.public_client_redirect_uris
+                .iter()
+                .any(|r| r == "http://localhost")));
+        let ids: Vec<String> = first_party_clients()
+            .iter()
+            .map(|c| c.app_id.to_string())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+                "1950a258-227b-4e31-a9cf-717495945fc2",
+                "14d82eec-204b-4c2f-b7e8-296a70dab67e",
+                "04f0c124-f2bc-4f59-8241-bf6df9866bbd"
+            ]
+        );
+        // Every pre-authorised permission is one the resource really exposes.
+        for c in first_party_clients() {
+            for (res, perms) in c.pre_authorized {
+                let r = built_in(*res);
+                for p in perms.split_whitespace() {
+                    assert!(
+                        r.is_some_and(|r| r.scopes.iter().any(|s| s.value == p)),
+                        "{} {p}",
+                        c.display_name
+                    );
+                }
+            }
+        }
+        assert!(first_party_client(ARM_APP_ID).is_none());
     }
 }

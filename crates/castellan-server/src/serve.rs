@@ -217,6 +217,15 @@ pub async fn run(args: ServeArgs) -> anyhow_lite::Result<()> {
         "  Operator key:   {}",
         data_dir.join("operator.key").display()
     );
+    println!(
+        "  Graph:          {}/v1.0  (token resource {}/)",
+        crate::state::Origins::graph_base(&r.origin),
+        crate::state::Origins::graph_base(&r.origin)
+    );
+    println!(
+        "  ARM:            {}/  (az cloud register -n Castellan --endpoint-resource-manager {})",
+        r.origin, r.origin
+    );
     if let Some(d) = &r.demo {
         println!(
             "  Demo tenant:    {} ({})",

@@ -12,6 +12,9 @@ pub fn openid_configuration(origin: &str, tenant_segment: &str, issuer_tid: &str
     json!({
         "token_endpoint": format!("{base}/oauth2/v2.0/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        // The algorithms a `private_key_jwt` client assertion may be signed with (RFC 8414 §2;
+        // MSAL signs PS256, older libraries RS256).
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256"],
         "jwks_uri": format!("{base}/discovery/v2.0/keys"),
         "response_modes_supported": ["query", "fragment", "form_post"],
         "subject_types_supported": ["pairwise"],
@@ -31,7 +34,8 @@ pub fn openid_configuration(origin: &str, tenant_segment: &str, issuer_tid: &str
         "tenant_region_scope": "WW",
         "cloud_instance_name": "castellan.local",
         "cloud_graph_host_name": "graph.windows.net",
-        "msgraph_host": "graph.microsoft.com",
+        // Graph's base without the scheme: this server serves Graph under `/graph/`.
+        "msgraph_host": format!("{}/graph", origin.trim_start_matches("https://")),
         "rbac_url": "https://pas.windows.net",
     })
 }
@@ -110,5 +114,15 @@ mod tests {
         assert_eq!(j["keys"][0]["e"], "AQAB");
         assert_eq!(j["keys"][0]["x5t"], "k");
         assert_eq!(j["keys"][0]["x5c"][0], "CQ==");
+    }
+
+    #[test]
+    fn discovery_announces_client_assertion_algorithms_and_graph() {
+        let v = openid_configuration("https://id.example", "t", "t");
+        assert_eq!(
+            v["token_endpoint_auth_signing_alg_values_supported"],
+            json!(["RS256", "PS256"])
+        );
+        assert_eq!(v["msgraph_host"], "id.example/graph");
     }
 }

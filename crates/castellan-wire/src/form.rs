@@ -103,6 +103,22 @@ impl Form {
     }
 }
 
+/// The client id a `client_assertion` (RFC 7523 §3: `iss` and `sub` are both the client id)
+/// names, read from its payload without checking the signature — the caller then verifies the
+/// assertion against that application's credentials, so nothing is trusted on this reading.
+/// `None` unless the payload is JSON whose `iss` and `sub` are equal and non-empty.
+pub fn client_id_from_assertion(assertion: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = assertion.trim().split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let iss = v.get("iss")?.as_str()?;
+    let sub = v.get("sub")?.as_str()?;
+    (iss == sub && !iss.is_empty()).then(|| iss.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +176,22 @@ mod tests {
         let f = Form::parse(b"scope=a+b%2Fc&grant_type=x").unwrap();
         assert_eq!(f.get("scope"), Some("a b/c"));
         assert!(Form::parse(b"code=a&code=b").is_err());
+    }
+
+    #[test]
+    fn client_id_is_read_from_an_assertion() {
+        use base64::Engine;
+        let enc = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let jwt = |p: &str| format!("{}.{}.sig", enc(r#"{"alg":"PS256"}"#), enc(p));
+        assert_eq!(
+            client_id_from_assertion(&jwt(r#"{"iss":"abc","sub":"abc"}"#)).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            client_id_from_assertion(&jwt(r#"{"iss":"abc","sub":"x"}"#)),
+            None
+        );
+        assert_eq!(client_id_from_assertion(&jwt(r#"{"sub":"abc"}"#)), None);
+        assert_eq!(client_id_from_assertion("not-a-jwt"), None);
     }
 }

@@ -16,6 +16,7 @@
 pub mod arm;
 pub mod claims;
 pub mod claims_challenge;
+pub mod cloud_metadata;
 pub mod discovery;
 pub mod errors;
 pub mod federation;

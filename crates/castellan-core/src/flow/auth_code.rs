@@ -117,7 +117,7 @@ pub fn decide(
         None => {
             return CodeDecision::Burn(AadstsError::missing_parameter("redirect_uri"));
         }
-        Some(r) if r != registered => {
+        Some(r) if !crate::flow::redirect::same_redirect_uri(r, registered) => {
             return burn(
                 70000,
                 format!("The redirect_uri '{r}' does not match the one used in the authorization request ('{registered}'); send the same value."),
@@ -260,6 +260,19 @@ mod tests {
             Timestamp::from_secs(200),
         );
         assert_eq!(d, CodeDecision::Redeem);
+    }
+
+    #[test]
+    fn a_loopback_redirect_uri_matches_after_normalisation() {
+        let mut g = code(GrantState::Active);
+        g.attrs.retain(|(k, _)| k != "redirect_uri");
+        g.attrs
+            .push(("redirect_uri".into(), "http://localhost:53123".into()));
+        let at = Timestamp::from_secs(200);
+        let with = |r: &str| decide(&g, "c", Some(r), Some(VERIFIER), at);
+        assert_eq!(with("http://localhost:53123/"), CodeDecision::Redeem);
+        assert_eq!(with("http://LOCALHOST:53123"), CodeDecision::Redeem);
+        assert_eq!(code_of(&with("http://localhost:53124/")), Some(70000));
     }
 
     #[test]

@@ -29,6 +29,41 @@ fn loopback_parts(uri: &str) -> Option<(&str, &str)> {
     matches!(host, "localhost" | "127.0.0.1" | "[::1]").then_some((host, path))
 }
 
+/// A URI in RFC 3986 §6.2.2–6.2.3 normal form for comparison: scheme and host lower case, the
+/// scheme's default port dropped, an empty `http(s)` path written `/`. `http://localhost:PORT`
+/// and `http://localhost:PORT/` are the same URL (openid-client always sends the slash).
+pub fn normalize_uri(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return uri.to_string();
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let mut authority = authority.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => Some(":80"),
+        "https" => Some(":443"),
+        _ => None,
+    };
+    if let Some(p) = default_port {
+        if let Some(a) = authority.strip_suffix(p) {
+            authority = a.to_string();
+        }
+    }
+    let tail = if default_port.is_some() && !tail.starts_with('/') {
+        format!("/{tail}")
+    } else {
+        tail.to_string()
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+/// Whether two redirect URIs are the same URL after [`normalize_uri`] (the token endpoint's
+/// check that `redirect_uri` repeats the authorize request's, RFC 6749 §4.1.3).
+pub fn same_redirect_uri(a: &str, b: &str) -> bool {
+    a == b || normalize_uri(a) == normalize_uri(b)
+}
+
 /// Finds the registration `uri` matches, or explains the mismatch (AADSTS50011).
 pub fn match_redirect_uri(app: &Application, uri: &str) -> Result<Platform, AadstsError> {
     for (platform, list) in [
@@ -159,5 +194,37 @@ pub(crate) mod tests {
             match_redirect_uri(&web_only, "http://localhost:3001/cb").is_err(),
             "web loopback redirects match exactly"
         );
+    }
+
+    #[test]
+    fn redirect_uris_compare_after_normalisation() {
+        assert!(same_redirect_uri(
+            "http://localhost:53123",
+            "http://localhost:53123/"
+        ));
+        assert!(same_redirect_uri(
+            "HTTP://LocalHost:53123/",
+            "http://localhost:53123"
+        ));
+        assert!(same_redirect_uri(
+            "https://app.example:443/cb",
+            "https://app.example/cb"
+        ));
+        assert!(same_redirect_uri(
+            "http://localhost?x=1",
+            "http://localhost/?x=1"
+        ));
+        assert!(!same_redirect_uri(
+            "http://localhost:53123",
+            "http://localhost:53124/"
+        ));
+        assert!(!same_redirect_uri(
+            "https://app.example/cb",
+            "https://app.example/cb/"
+        ));
+        assert!(!same_redirect_uri(
+            "https://app.example/CB",
+            "https://app.example/cb"
+        ));
     }
 }

@@ -86,6 +86,94 @@ pub fn resource_matches(spn: &str, requested: &str) -> bool {
     norm(spn) == norm(requested)
 }
 
+/// The resource identifier with one of `graph_bases` (the server's own Graph base URLs, e.g.
+/// `https://host:port/graph`) replaced by [`GRAPH_RESOURCE`]: a client that derives the token
+/// resource from the Graph URL it was given (the Azure CLI uses its cloud's
+/// `microsoftGraphResourceId` as both) names Microsoft Graph. Other identifiers are returned
+/// unchanged.
+pub fn canonical_graph_resource(resource: &str, graph_bases: &[String]) -> String {
+    if graph_bases.iter().any(|b| resource_matches(b, resource)) {
+        GRAPH_RESOURCE.to_string()
+    } else {
+        resource.to_string()
+    }
+}
+
+/// A `scope` parameter with every `{own Graph base}/{permission}` (one or two slashes, as MSAL
+/// builds `{resource}/.default` from a resource ending in `/`) rewritten to
+/// `https://graph.microsoft.com/{permission}`; see [`canonical_graph_resource`].
+pub fn canonical_graph_scopes(scope: &str, graph_bases: &[String]) -> String {
+    let mut changed = false;
+    let parts: Vec<String> = scope
+        .split_whitespace()
+        .map(|p| {
+            let lower = p.to_ascii_lowercase();
+            for b in graph_bases {
+                let base = b.trim_end_matches('/').to_ascii_lowercase();
+                if let Some(rest) = lower.strip_prefix(&base) {
+                    if rest.starts_with('/') {
+                        let perm = p.get(p.len() - rest.len()..).unwrap_or("");
+                        changed = true;
+                        return format!("{GRAPH_RESOURCE}/{}", perm.trim_start_matches('/'));
+                    }
+                }
+            }
+            p.to_string()
+        })
+        .collect();
+    if changed {
+        parts.join(" ")
+    } else {
+        scope.to_string()
+    }
+}
+
+#[cfg(test)]
+mod graph_alias_tests {
+    use super::*;
+
+    #[test]
+    fn own_graph_base_names_graph() {
+        let bases = vec!["https://127.0.0.1:8443/graph".to_string()];
+        let check = |input: &str, expected: &str| {
+            assert_eq!(canonical_graph_scopes(input, &bases), expected, "{input}");
+        };
+        check(
+            "https://127.0.0.1:8443/graph//.default offline_access",
+            "https://graph.microsoft.com/.default offline_access",
+        );
+        check(
+            "https://127.0.0.1:8443/graph/.default",
+            "https://graph.microsoft.com/.default",
+        );
+        check(
+            "openid HTTPS://127.0.0.1:8443/Graph/User.Read",
+            "openid https://graph.microsoft.com/User.Read",
+        );
+        // Not the Graph base: a sibling path, another port, ARM at the origin.
+        check(
+            "https://127.0.0.1:8443/graphx/.default",
+            "https://127.0.0.1:8443/graphx/.default",
+        );
+        check(
+            "https://127.0.0.1:9443/graph/.default",
+            "https://127.0.0.1:9443/graph/.default",
+        );
+        check(
+            "https://127.0.0.1:8443//.default",
+            "https://127.0.0.1:8443//.default",
+        );
+        assert_eq!(
+            canonical_graph_resource("https://127.0.0.1:8443/graph/", &bases),
+            GRAPH_RESOURCE
+        );
+        assert_eq!(
+            canonical_graph_resource("https://management.azure.com/", &bases),
+            "https://management.azure.com/"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -438,9 +438,7 @@ pub async fn review_request(
             .attr("app_id")
             .and_then(crate::AppId::parse)
             .ok_or_else(not_found)?;
-        let app = env
-            .store
-            .application_by_app_id(app_id)
+        let app = crate::ops::token::client_application(env.store, app_id)
             .await?
             .ok_or_else(|| {
                 DirectoryError::BadRequest("The application no longer exists.".into())

@@ -134,8 +134,12 @@ pub async fn create(env: &mut Env<'_>, req: NewTenant) -> Result<CreatedTenant, 
     // is global, so a commit racing a management group of that name fails as a whole.
     let (root, a) = crate::ops::arm::root_group(env, &tenant);
     set.push(Change::InsertArmResource(root)).audit(a);
+    let mut resources = Vec::new();
     for b in catalog::built_in_resources() {
-        add_built_in(env, &tenant, b, &mut set);
+        resources.push((b.app_id, add_built_in(env, &tenant, b, &mut set)));
+    }
+    for c in catalog::first_party_clients() {
+        add_first_party(env, &tenant, c, &resources, &mut set);
     }
     let a = env.audit(
         &tenant,
@@ -328,17 +332,110 @@ pub async fn ensure_built_in_service_principals(env: &mut Env<'_>) -> Result<usi
         if !set.changes.is_empty() {
             env.store.commit(set).await?;
         }
+        // First-party clients after the resources they are pre-authorised on exist.
+        let mut set = ChangeSet::new();
+        let mut resources = Vec::new();
+        for b in catalog::built_in_resources() {
+            if let Some(sp) = env
+                .store
+                .service_principal_by_app_id(tenant.id, b.app_id)
+                .await?
+            {
+                resources.push((b.app_id, sp.id));
+            }
+        }
+        for c in catalog::first_party_clients() {
+            if env
+                .store
+                .service_principal_by_app_id(tenant.id, c.app_id)
+                .await?
+                .is_some()
+            {
+                continue;
+            }
+            add_first_party(env, &tenant, c, &resources, &mut set);
+            created += 1;
+        }
+        if !set.changes.is_empty() {
+            env.store.commit(set).await?;
+        }
     }
     Ok(created)
 }
 
-/// Adds a built-in resource's service principal (and its audit record) to `set`.
+/// Adds a first-party public client's service principal and its pre-authorisation (one
+/// tenant-wide delegated grant per resource, `catalog::FirstPartyClient`) to `set`.
+fn add_first_party(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    c: &catalog::FirstPartyClient,
+    resources: &[(crate::AppId, crate::ObjectId)],
+    set: &mut ChangeSet,
+) {
+    let sp = service_principals::instantiate(
+        env,
+        tenant,
+        c.app_id,
+        c.display_name,
+        &[],
+        Some(catalog::MICROSOFT_SERVICES_TENANT),
+    );
+    let a = env.audit(
+        tenant,
+        "ApplicationManagement",
+        "Add service principal",
+        "Add",
+        vec![target(
+            sp.id,
+            "ServicePrincipal",
+            Some(&sp.display_name),
+            None,
+            vec![],
+        )],
+    );
+    let client_id = sp.id;
+    set.push(Change::InsertServicePrincipal(sp)).audit(a);
+    for (res_app, scope) in c.pre_authorized {
+        let Some((_, resource_id)) = resources.iter().find(|(a, _)| a == res_app) else {
+            continue;
+        };
+        let g = crate::model::OAuth2PermissionGrant {
+            id: env.new_id(),
+            tenant_id: tenant.id,
+            client_id,
+            consent_type: "AllPrincipals".into(),
+            principal_id: None,
+            resource_id: *resource_id,
+            scope: (*scope).to_string(),
+        };
+        let a = env.audit(
+            tenant,
+            "ApplicationManagement",
+            "Add delegated permission grant",
+            "Assign",
+            vec![target(
+                *resource_id,
+                "ServicePrincipal",
+                None,
+                None,
+                vec![modified(
+                    "DelegatedPermissionGrant.Scope",
+                    None,
+                    Some((*scope).to_string()),
+                )],
+            )],
+        );
+        set.push(Change::InsertPermissionGrant(g)).audit(a);
+    }
+}
+
+/// Adds a built-in resource's service principal (and its audit record) to `set`; returns its id.
 fn add_built_in(
     env: &mut Env<'_>,
     tenant: &Tenant,
     b: &catalog::BuiltInResource,
     set: &mut ChangeSet,
-) {
+) -> crate::ObjectId {
     let uris: Vec<String> = b
         .service_principal_names
         .iter()
@@ -358,5 +455,7 @@ fn add_built_in(
             vec![],
         )],
     );
+    let id = sp.id;
     set.push(Change::InsertServicePrincipal(sp)).audit(a);
+    id
 }

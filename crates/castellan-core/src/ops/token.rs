@@ -55,11 +55,26 @@ pub async fn load_client(
         return Err(AadstsError::client_not_found(client_id, &tenant_name).into());
     };
     let sp = store.service_principal_by_app_id(tenant.id, app_id).await?;
-    let app = store.application_by_app_id(app_id).await?;
+    let app = client_application(store, app_id).await?;
     match (app, sp) {
         (Some(app), Some(sp)) => Ok((app, sp)),
         _ => Err(AadstsError::client_not_found(client_id, &tenant_name).into()),
     }
+}
+
+/// The application registration a client id names: one in the store, or one of Microsoft's
+/// first-party public clients (which live in Microsoft's tenant, not in the store; their
+/// service principal in a tenant is what makes them usable there).
+pub async fn client_application(
+    store: &dyn Store,
+    app_id: AppId,
+) -> Result<Option<Application>, StoreError> {
+    Ok(match store.application_by_app_id(app_id).await? {
+        None => {
+            crate::catalog::first_party_client(app_id).map(crate::catalog::first_party_application)
+        }
+        found => found,
+    })
 }
 
 /// `grant_type=client_credentials`.

@@ -72,7 +72,9 @@ async fn token(
             &cid,
         );
     };
-    let Some(resource) = p("resource") else {
+    let Some(resource) = p("resource").map(|r| {
+        castellan_core::flow::scope::canonical_graph_resource(&r, &s.origins.graph_bases())
+    }) else {
         return fail(
             StatusCode::BAD_REQUEST,
             "The 'resource' parameter is required (e.g. resource=https://management.azure.com/).",

@@ -6,6 +6,7 @@ pub mod graph;
 pub mod health;
 pub mod identity;
 pub mod managed_identity;
+pub mod metadata;
 pub mod operator;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -83,9 +84,12 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(operator::router())
         .merge(graph::router())
+        // Graph also under `/graph/` (`Origins::graph_base`): its own base URL and identifier.
+        .nest("/graph", graph::router().fallback(graph::fallback))
         .merge(identity::router())
         .merge(arm::router())
         .merge(managed_identity::router())
+        .merge(metadata::router())
         .fallback(graph::fallback)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state.clone(), correlate))

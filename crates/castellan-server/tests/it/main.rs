@@ -9,6 +9,7 @@
 )]
 
 mod arm;
+mod azure_cli;
 mod conditional_access;
 mod devices;
 mod discovery;

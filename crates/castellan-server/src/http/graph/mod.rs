@@ -223,7 +223,15 @@ impl FromRequestParts<AppState> for Caller {
                 GRAPH_APP_ID.to_string(),
                 "https://graph.microsoft.com".into(),
                 "https://graph.microsoft.com/".into(),
-            ],
+            ]
+            .into_iter()
+            .chain(
+                s.origins
+                    .graph_bases()
+                    .into_iter()
+                    .flat_map(|b| [format!("{b}/"), b]),
+            )
+            .collect::<Vec<_>>(),
             "Microsoft Graph",
             "https://graph.microsoft.com/.default",
         )
@@ -328,7 +336,17 @@ impl FromRequestParts<AppState> for Caller {
                 )
             }
         };
-        let base = format!("{}/v1.0", s.origins.for_host(host(&parts.headers)));
+        // Links point back at the base the client used: `/graph/v1.0` or `/v1.0`.
+        let origin = s.origins.for_host(host(&parts.headers));
+        let prefixed = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .is_some_and(|u| u.0.path().starts_with("/graph/"));
+        let base = if prefixed {
+            format!("{}/v1.0", crate::state::Origins::graph_base(&origin))
+        } else {
+            format!("{origin}/v1.0")
+        };
         Ok(Caller {
             tenant,
             permissions,
@@ -404,11 +422,11 @@ pub fn list(
         let qs = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(next)
             .finish();
-        body["@odata.nextLink"] = json!(format!(
-            "{}{}?{qs}",
-            c.base.trim_end_matches("/v1.0"),
-            uri.path()
-        ));
+        // `uri` is the original URI (`/graph/v1.0/...` or `/v1.0/...`), so the origin comes
+        // before it, whichever base the client used.
+        let origin = c.base.trim_end_matches("/v1.0");
+        let origin = origin.strip_suffix("/graph").unwrap_or(origin);
+        body["@odata.nextLink"] = json!(format!("{origin}{}?{qs}", uri.path()));
     }
     body["value"] = Value::Array(page.items);
     Ok(Json(body).into_response())

@@ -166,8 +166,9 @@ fn invalid_request(msg: &str) -> AadstsError {
 
 async fn validate(s: &AppState, segment: &str, raw: &str) -> Result<Authz, Fail> {
     // Bounded like the token endpoint's form (wire::form: pairs, name and value lengths).
-    let p = castellan_wire::form::parse_pairs(raw.as_bytes())
+    let mut p = castellan_wire::form::parse_pairs(raw.as_bytes())
         .map_err(|e| Fail::Page(StatusCode::BAD_REQUEST, e))?;
+    super::canonical_scope_params(s, &mut p);
     let tenant = match resolve_tenant(s.store.as_ref(), segment).await {
         Ok(TenantRef::Tenant(t)) => Some(*t),
         Ok(TenantRef::Alias("consumers")) => {
@@ -195,9 +196,7 @@ async fn validate(s: &AppState, segment: &str, raw: &str) -> Result<Authz, Fail>
         .as_ref()
         .map_or_else(|| segment.to_string(), |t| t.id.to_string());
     let app = match AppId::parse(client_id) {
-        Some(id) => s
-            .store
-            .application_by_app_id(id)
+        Some(id) => castellan_core::ops::token::client_application(s.store.as_ref(), id)
             .await
             .map_err(|e| Fail::Unavailable(e.to_string()))?,
         None => None,
@@ -1269,7 +1268,10 @@ pub async fn logout(
     let mut resp = match get(&p, "post_logout_redirect_uri") {
         Some(uri) => {
             let app = match client.as_deref().and_then(AppId::parse) {
-                Some(id) => s.store.application_by_app_id(id).await.ok().flatten(),
+                Some(id) => castellan_core::ops::token::client_application(s.store.as_ref(), id)
+                    .await
+                    .ok()
+                    .flatten(),
                 None => None,
             };
             let registered = app.is_some_and(|app| {

@@ -59,7 +59,12 @@ pub async fn devicecode(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match Form::parse(&body) {
+    let mut pairs = match castellan_wire::form::parse_pairs(&body) {
+        Ok(p) => p,
+        Err(e) => return token_error(&e, &cid),
+    };
+    super::canonical_scope_params(&s, &mut pairs);
+    let form = match Form::from_pairs(pairs) {
         Ok(f) => f,
         Err(e) => return token_error(&e, &cid),
     };
@@ -130,9 +135,7 @@ pub async fn page(headers: HeaderMap) -> Response {
 async fn app_name(s: &AppState, g: &Grant) -> String {
     let id = g.attr("client_id").and_then(castellan_core::AppId::parse);
     match id {
-        Some(id) => s
-            .store
-            .application_by_app_id(id)
+        Some(id) => castellan_core::ops::token::client_application(s.store.as_ref(), id)
             .await
             .ok()
             .flatten()

@@ -96,3 +96,15 @@ pub async fn resolve_tenant(store: &dyn Store, segment: &str) -> Result<TenantRe
     };
     Ok(found.map_or(TenantRef::Unknown, |t| TenantRef::Tenant(Box::new(t))))
 }
+
+/// Rewrites the `scope` parameters of a request so that this server's own Graph base URL
+/// (`https://host:port/graph`, what the Azure CLI derives its Graph token resource from) names
+/// Microsoft Graph (`castellan_core::flow::scope::canonical_graph_scopes`).
+pub fn canonical_scope_params(s: &AppState, pairs: &mut [(String, String)]) {
+    let bases = s.origins.graph_bases();
+    for (k, v) in pairs.iter_mut() {
+        if k == "scope" {
+            *v = castellan_core::flow::scope::canonical_graph_scopes(v, &bases);
+        }
+    }
+}

@@ -240,7 +240,12 @@ pub async fn token(
     body: Bytes,
 ) -> Response {
     let at = now();
-    let form = match Form::parse(&body) {
+    let mut pairs = match castellan_wire::form::parse_pairs(&body) {
+        Ok(p) => p,
+        Err(e) => return error(&e, &cid, at),
+    };
+    super::canonical_scope_params(&s, &mut pairs);
+    let form = match Form::from_pairs(pairs) {
         Ok(f) => f,
         Err(e) => return error(&e, &cid, at),
     };
@@ -307,6 +312,17 @@ pub async fn token(
         }
         client_id = Some(bid);
         secret = Some(bsecret);
+    }
+    // RFC 7523 §3: a client authenticating with an assertion may leave `client_id` out; the
+    // assertion's `iss`/`sub` name it (and the assertion is then verified against that
+    // application). Without either, say which parameter is missing.
+    if client_id.as_deref().is_none_or(str::is_empty) {
+        if let Some(a) = form.get("client_assertion") {
+            match castellan_wire::form::client_id_from_assertion(a) {
+                Some(c) => client_id = Some(c),
+                None => return error(&AadstsError::missing_parameter("client_id"), &cid, at),
+            }
+        }
     }
     let secret = secret.map(SecretText::new);
     let origin = s.origins.for_host(host(&headers));
