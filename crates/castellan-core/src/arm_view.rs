@@ -1,0 +1,647 @@
+//! How Azure Resource Manager presents the hierarchy to its clients (pure): canonical id casing
+//! (`resourceGroups`, provider namespaces and types as registered), the resource providers and
+//! locations Castellan registers, which scopes a caller sees in a list (any role assignment at,
+//! above or below them — how `az login` finds a subscription for a principal with a role on one
+//! resource group), which resources `/resources` lists (top-level only) and the `$filter` forms
+//! ARM documents for it ("Resources - List", `$filter`: `resourceType eq`, `name eq`,
+//! `substringof(…, name)`, `startswith(name, …)`, `tagName eq … [and tagValue eq …]`).
+//! Anything else is refused, never ignored.
+
+use crate::azure_rbac::normalise_scope;
+use crate::model::ArmResource;
+
+/// A resource provider Castellan registers in every subscription: its namespace as Azure spells
+/// it, and its resource types (child types as `parent/child`), as spelled in Azure.
+#[derive(Clone, Copy, Debug)]
+pub struct Provider {
+    /// `Microsoft.Storage`.
+    pub namespace: &'static str,
+    /// `storageAccounts`, `storageAccounts/blobServices`, ...
+    pub resource_types: &'static [&'static str],
+}
+
+/// The registered providers (all `Registered`, as in a fresh Azure subscription's defaults).
+pub const PROVIDERS: &[Provider] = &[
+    Provider {
+        namespace: "Microsoft.Authorization",
+        resource_types: &[
+            "roleAssignments",
+            "roleDefinitions",
+            "permissions",
+            "denyAssignments",
+            "locks",
+            "checkAccess",
+            "elevateAccess",
+        ],
+    },
+    Provider {
+        namespace: "Microsoft.Compute",
+        resource_types: &["virtualMachines", "virtualMachineScaleSets", "disks"],
+    },
+    Provider {
+        namespace: "Microsoft.ContainerService",
+        resource_types: &["managedClusters"],
+    },
+    Provider {
+        namespace: "Microsoft.KeyVault",
+        resource_types: &["vaults", "vaults/secrets"],
+    },
+    Provider {
+        namespace: "Microsoft.ManagedIdentity",
+        resource_types: &[
+            "userAssignedIdentities",
+            "userAssignedIdentities/federatedIdentityCredentials",
+            "identities",
+        ],
+    },
+    Provider {
+        namespace: "Microsoft.Management",
+        resource_types: &["managementGroups"],
+    },
+    Provider {
+        namespace: "Microsoft.Network",
+        resource_types: &["virtualNetworks", "virtualNetworks/subnets"],
+    },
+    Provider {
+        namespace: "Microsoft.Resources",
+        resource_types: &[
+            "subscriptions",
+            "resourceGroups",
+            "subscriptions/resourceGroups",
+            "subscriptions/locations",
+            "subscriptions/providers",
+            "subscriptions/tagNames",
+            "deployments",
+            "tags",
+        ],
+    },
+    Provider {
+        namespace: "Microsoft.Storage",
+        resource_types: &[
+            "storageAccounts",
+            "storageAccounts/blobServices",
+            "storageAccounts/blobServices/containers",
+        ],
+    },
+    Provider {
+        namespace: "Microsoft.Web",
+        resource_types: &["sites", "serverFarms"],
+    },
+];
+
+/// A registered provider by namespace, case-insensitively.
+pub fn provider(namespace: &str) -> Option<&'static Provider> {
+    PROVIDERS
+        .iter()
+        .find(|p| p.namespace.eq_ignore_ascii_case(namespace))
+}
+
+/// A location: `name` (as in `location` fields), display name, regional display name.
+#[derive(Clone, Copy, Debug)]
+pub struct Location {
+    /// `westeurope`.
+    pub name: &'static str,
+    /// `West Europe`.
+    pub display_name: &'static str,
+    /// Geography group (`Europe`, `US`, ...).
+    pub geography_group: &'static str,
+    /// Latitude, longitude (as Azure publishes them).
+    pub lat_long: (&'static str, &'static str),
+}
+
+/// The locations `GET /subscriptions/{id}/locations` lists. Castellan stores any `location`
+/// string a PUT gives; these are the ones clients offer and validate against (the demo's
+/// `westeurope`, the conformance suite's `northeurope`, the common US regions, ...).
+pub const LOCATIONS: &[Location] = &[
+    Location {
+        name: "eastus",
+        display_name: "East US",
+        geography_group: "US",
+        lat_long: ("37.3719", "-79.8164"),
+    },
+    Location {
+        name: "eastus2",
+        display_name: "East US 2",
+        geography_group: "US",
+        lat_long: ("36.6681", "-78.3889"),
+    },
+    Location {
+        name: "westus",
+        display_name: "West US",
+        geography_group: "US",
+        lat_long: ("37.783", "-122.417"),
+    },
+    Location {
+        name: "westus2",
+        display_name: "West US 2",
+        geography_group: "US",
+        lat_long: ("47.233", "-119.852"),
+    },
+    Location {
+        name: "centralus",
+        display_name: "Central US",
+        geography_group: "US",
+        lat_long: ("41.5908", "-93.6208"),
+    },
+    Location {
+        name: "northeurope",
+        display_name: "North Europe",
+        geography_group: "Europe",
+        lat_long: ("53.3478", "-6.2597"),
+    },
+    Location {
+        name: "westeurope",
+        display_name: "West Europe",
+        geography_group: "Europe",
+        lat_long: ("52.3667", "4.9"),
+    },
+    Location {
+        name: "uksouth",
+        display_name: "UK South",
+        geography_group: "Europe",
+        lat_long: ("50.941", "-0.799"),
+    },
+    Location {
+        name: "germanywestcentral",
+        display_name: "Germany West Central",
+        geography_group: "Europe",
+        lat_long: ("50.110924", "8.682127"),
+    },
+    Location {
+        name: "francecentral",
+        display_name: "France Central",
+        geography_group: "Europe",
+        lat_long: ("46.3772", "2.3730"),
+    },
+    Location {
+        name: "swedencentral",
+        display_name: "Sweden Central",
+        geography_group: "Europe",
+        lat_long: ("60.67488", "17.14127"),
+    },
+    Location {
+        name: "southeastasia",
+        display_name: "Southeast Asia",
+        geography_group: "Asia Pacific",
+        lat_long: ("1.283", "103.833"),
+    },
+    Location {
+        name: "japaneast",
+        display_name: "Japan East",
+        geography_group: "Asia Pacific",
+        lat_long: ("35.68", "139.77"),
+    },
+    Location {
+        name: "australiaeast",
+        display_name: "Australia East",
+        geography_group: "Asia Pacific",
+        lat_long: ("-33.86", "151.2094"),
+    },
+];
+
+/// An ARM id (or scope) in the casing Azure answers with, whatever the request's: the fixed
+/// segments (`subscriptions`, `resourceGroups`, `providers`), provider namespaces and resource
+/// types as registered; names as given. Unknown namespaces and types keep their spelling.
+pub fn canonical_id(id: &str) -> String {
+    let t = id.trim().trim_end_matches('/');
+    if t.is_empty() {
+        return "/".into();
+    }
+    let segs: Vec<&str> = t.trim_start_matches('/').split('/').collect();
+    let mut out: Vec<String> = Vec::with_capacity(segs.len());
+    let mut i = 0;
+    // Where we are: the namespace of the last `providers` segment and the type path so far.
+    while let Some(seg) = segs.get(i) {
+        let lower = seg.to_ascii_lowercase();
+        let prev = i
+            .checked_sub(1)
+            .and_then(|p| segs.get(p))
+            .map(|s| s.to_ascii_lowercase());
+        if i == 0 && lower == "subscriptions" {
+            out.push("subscriptions".into());
+        } else if prev.as_deref() == Some("subscriptions") && i == 1 {
+            out.push((*seg).to_string());
+        } else if i == 2
+            && lower == "resourcegroups"
+            && out.first().is_some_and(|s| s == "subscriptions")
+        {
+            out.push("resourceGroups".into());
+        } else if lower == "providers" && i % 2 == 0 {
+            out.push("providers".into());
+            // Namespace, then type/name pairs (child types nest under the namespace).
+            let Some(ns) = segs.get(i + 1) else {
+                break;
+            };
+            let p = provider(ns);
+            out.push(p.map_or_else(|| (*ns).to_string(), |p| p.namespace.to_string()));
+            let mut type_path: Vec<String> = Vec::new();
+            let mut j = i + 2;
+            while let Some(ty) = segs.get(j) {
+                if ty.eq_ignore_ascii_case("providers") && !type_path.is_empty() {
+                    break; // an extension resource: …/providers/Microsoft.Authorization/…
+                }
+                let mut candidate = type_path.join("/");
+                if !candidate.is_empty() {
+                    candidate.push('/');
+                }
+                candidate.push_str(ty);
+                let spelled = p
+                    .and_then(|p| {
+                        p.resource_types
+                            .iter()
+                            .find(|k| k.eq_ignore_ascii_case(&candidate))
+                    })
+                    .and_then(|k| k.rsplit('/').next())
+                    .unwrap_or(ty);
+                out.push(spelled.to_string());
+                type_path.push(spelled.to_string());
+                if let Some(name) = segs.get(j + 1) {
+                    out.push((*name).to_string());
+                }
+                j += 2;
+            }
+            i = j;
+            continue;
+        } else {
+            out.push((*seg).to_string());
+        }
+        i += 1;
+    }
+    format!("/{}", out.join("/"))
+}
+
+/// A resource type (`Microsoft.Storage/storageAccounts/blobServices`) as registered.
+pub fn canonical_type(resource_type: &str) -> String {
+    let mut parts = resource_type.splitn(2, '/');
+    let ns = parts.next().unwrap_or("");
+    let rest = parts.next().unwrap_or("");
+    match provider(ns) {
+        Some(p) => {
+            let ty = p
+                .resource_types
+                .iter()
+                .find(|k| k.eq_ignore_ascii_case(rest))
+                .copied()
+                .unwrap_or(rest);
+            if ty.is_empty() {
+                p.namespace.to_string()
+            } else {
+                format!("{}/{ty}", p.namespace)
+            }
+        }
+        None => resource_type.to_string(),
+    }
+}
+
+/// A top-level resource type (`Namespace/type`), as `/resources` lists; child types
+/// (`Namespace/type/child`) are reached through their parent only.
+pub fn is_top_level(resource_type: &str) -> bool {
+    resource_type.matches('/').count() == 1
+}
+
+/// Whether a caller sees `scope` in a list: one of its (or its groups') role assignments is at
+/// the scope, above it (`chain`: the scope's ancestry, normalised, from
+/// [`crate::azure_rbac::ancestors`]) or anywhere below it. This is how ARM lists subscriptions:
+/// a role on one resource group is enough for `GET /subscriptions` to return its subscription.
+/// It shows the scope only; what the caller may do there is still RBAC's decision.
+pub fn visible<'a>(
+    scope: &str,
+    chain: &[String],
+    assignment_scopes: impl IntoIterator<Item = &'a str>,
+) -> bool {
+    let s = normalise_scope(scope);
+    let below = format!("{s}/");
+    assignment_scopes.into_iter().any(|a| {
+        let a = normalise_scope(a);
+        a == s || chain.contains(&a) || a.starts_with(&below)
+    })
+}
+
+/// A `$filter` on `/resources`, parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResourceFilter {
+    /// No filter.
+    All,
+    /// `resourceType eq 'Microsoft.Storage/storageAccounts'` (case-insensitive).
+    Type(String),
+    /// `name eq 'x'`.
+    Name(String),
+    /// `substringof('x', name)`.
+    NameContains(String),
+    /// `startswith(name, 'x')`.
+    NameStartsWith(String),
+    /// `tagName eq 'x'` (with `tagValue eq 'y'`: that value).
+    Tag(String, Option<String>),
+    /// Both hold (`… and …`).
+    And(Box<ResourceFilter>, Box<ResourceFilter>),
+}
+
+/// Why a `$filter` was refused (ARM answers 400 `InvalidFilterInQueryString`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilterError(pub String);
+
+impl std::fmt::Display for FilterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A quoted OData string literal (`'it''s'` → `it's`) and what follows it.
+fn literal(s: &str) -> Option<(String, &str)> {
+    let s = s.trim_start();
+    let body = s.strip_prefix('\'')?;
+    let mut out = String::new();
+    let mut chars = body.char_indices();
+    while let Some((i, ch)) = chars.next() {
+        if ch == '\'' {
+            if body.get(i + 1..).is_some_and(|r| r.starts_with('\'')) {
+                out.push('\'');
+                chars.next();
+            } else {
+                return Some((out, body.get(i + 1..).unwrap_or("")));
+            }
+        } else {
+            out.push(ch);
+        }
+    }
+    None
+}
+
+/// Splits on the first top-level ` and ` (outside quotes), case-insensitively.
+fn split_and(s: &str) -> Option<(&str, &str)> {
+    let lower = s.to_ascii_lowercase();
+    let mut quoted = false;
+    for (i, ch) in lower.char_indices() {
+        if ch == '\'' {
+            quoted = !quoted;
+        } else if !quoted && lower.get(i..).is_some_and(|r| r.starts_with(" and ")) {
+            return Some((s.get(..i)?, s.get(i + 5..)?));
+        }
+    }
+    None
+}
+
+fn keyword_eq<'a>(s: &'a str, field: &str) -> Option<&'a str> {
+    let t = s.trim_start();
+    let head = t.get(..field.len())?;
+    if !head.eq_ignore_ascii_case(field) {
+        return None;
+    }
+    let rest = t.get(field.len()..)?;
+    if !rest.starts_with(char::is_whitespace) {
+        return None;
+    }
+    let rest = rest.trim_start();
+    let op = rest.get(..2)?;
+    if !op.eq_ignore_ascii_case("eq") {
+        return None;
+    }
+    rest.get(2..).filter(|r| r.starts_with([' ', '\'']))
+}
+
+fn single(s: &str) -> Option<ResourceFilter> {
+    let s = s.trim();
+    let whole = |rest: &str| rest.trim().is_empty();
+    if let Some(r) = keyword_eq(s, "resourceType") {
+        let (v, rest) = literal(r)?;
+        return whole(rest).then_some(ResourceFilter::Type(v));
+    }
+    if let Some(r) = keyword_eq(s, "tagName") {
+        let (v, rest) = literal(r)?;
+        return whole(rest).then_some(ResourceFilter::Tag(v, None));
+    }
+    if let Some(r) = keyword_eq(s, "name") {
+        let (v, rest) = literal(r)?;
+        return whole(rest).then_some(ResourceFilter::Name(v));
+    }
+    let lower = s.to_ascii_lowercase();
+    if lower.starts_with("substringof(") {
+        let (v, rest) = literal(s.get("substringof(".len()..)?)?;
+        let rest = rest.trim().strip_prefix(',')?.trim();
+        let field = rest.strip_suffix(')')?.trim();
+        return field
+            .eq_ignore_ascii_case("name")
+            .then_some(ResourceFilter::NameContains(v));
+    }
+    if lower.starts_with("startswith(") {
+        let rest = s.get("startswith(".len()..)?.trim_start();
+        let field = rest.get(..4)?;
+        if !field.eq_ignore_ascii_case("name") {
+            return None;
+        }
+        let rest = rest.get(4..)?.trim_start().strip_prefix(',')?;
+        let (v, rest) = literal(rest)?;
+        return (rest.trim() == ")").then_some(ResourceFilter::NameStartsWith(v));
+    }
+    None
+}
+
+/// Parses a `/resources` `$filter`. The empty filter is [`ResourceFilter::All`]; `tagValue`
+/// only with `tagName`, as ARM requires.
+pub fn parse_resource_filter(filter: &str) -> Result<ResourceFilter, FilterError> {
+    let f = filter.trim();
+    if f.is_empty() {
+        return Ok(ResourceFilter::All);
+    }
+    let refuse = || {
+        FilterError(format!(
+            "The $filter '{f}' is not supported. Use resourceType eq '{{Namespace/type}}', name eq '{{name}}', substringof('{{text}}', name), startswith(name, '{{text}}'), tagName eq '{{tag}}' or tagName eq '{{tag}}' and tagValue eq '{{value}}', optionally joined by 'and'."
+        ))
+    };
+    if let Some((a, b)) = split_and(f) {
+        // tagName eq 'x' and tagValue eq 'y'
+        if let (Some(ResourceFilter::Tag(name, None)), Some(r)) =
+            (single(a), keyword_eq(b.trim(), "tagValue"))
+        {
+            let (v, rest) = literal(r).ok_or_else(refuse)?;
+            if let Some((_, more)) = split_and(b) {
+                let tail = parse_resource_filter(more)?;
+                return Ok(ResourceFilter::And(
+                    Box::new(ResourceFilter::Tag(name, Some(v))),
+                    Box::new(tail),
+                ));
+            }
+            if !rest.trim().is_empty() {
+                return Err(refuse());
+            }
+            return Ok(ResourceFilter::Tag(name, Some(v)));
+        }
+        let left = single(a).ok_or_else(refuse)?;
+        let right = parse_resource_filter(b)?;
+        return Ok(ResourceFilter::And(Box::new(left), Box::new(right)));
+    }
+    single(f).ok_or_else(refuse)
+}
+
+impl ResourceFilter {
+    /// Whether a resource passes.
+    pub fn matches(&self, r: &ArmResource) -> bool {
+        match self {
+            Self::All => true,
+            Self::Type(t) => r.resource_type.eq_ignore_ascii_case(t),
+            Self::Name(n) => r.name.eq_ignore_ascii_case(n),
+            Self::NameContains(n) => r
+                .name
+                .to_ascii_lowercase()
+                .contains(&n.to_ascii_lowercase()),
+            Self::NameStartsWith(n) => r
+                .name
+                .to_ascii_lowercase()
+                .starts_with(&n.to_ascii_lowercase()),
+            Self::Tag(name, value) => r.tags.iter().any(|(k, v)| {
+                k.eq_ignore_ascii_case(name) && value.as_ref().is_none_or(|want| v == want)
+            }),
+            Self::And(a, b) => a.matches(r) && b.matches(r),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::azure_rbac::ancestors;
+    use crate::model::{ResourceIdentity, ScopeKind};
+
+    #[test]
+    fn ids_come_back_in_azures_casing() {
+        assert_eq!(
+            canonical_id("/SUBSCRIPTIONS/0000/resourcegroups/My-RG/providers/microsoft.storage/STORAGEACCOUNTS/acct/blobservices/default/Containers/c1"),
+            "/subscriptions/0000/resourceGroups/My-RG/providers/Microsoft.Storage/storageAccounts/acct/blobServices/default/containers/c1"
+        );
+        assert_eq!(
+            canonical_id("/providers/microsoft.management/managementgroups/Prod/"),
+            "/providers/Microsoft.Management/managementGroups/Prod"
+        );
+        // Extension resources and unknown providers.
+        assert_eq!(
+            canonical_id("/subscriptions/s/resourcegroups/rg/providers/contoso.widgets/Gadgets/g1/providers/microsoft.authorization/roleassignments/x"),
+            "/subscriptions/s/resourceGroups/rg/providers/contoso.widgets/Gadgets/g1/providers/Microsoft.Authorization/roleAssignments/x"
+        );
+        assert_eq!(canonical_id("/"), "/");
+        assert_eq!(canonical_id("/subscriptions/s"), "/subscriptions/s");
+        // A resource group named like a keyword keeps its name.
+        assert_eq!(
+            canonical_id("/subscriptions/s/resourcegroups/providers"),
+            "/subscriptions/s/resourceGroups/providers"
+        );
+        assert_eq!(
+            canonical_type("microsoft.managedidentity/USERASSIGNEDIDENTITIES"),
+            "Microsoft.ManagedIdentity/userAssignedIdentities"
+        );
+        assert_eq!(canonical_type("Contoso.X/y"), "Contoso.X/y");
+    }
+
+    #[test]
+    fn top_level_types_only() {
+        assert!(is_top_level("Microsoft.Storage/storageAccounts"));
+        assert!(!is_top_level(
+            "Microsoft.Storage/storageAccounts/blobServices"
+        ));
+    }
+
+    #[test]
+    fn a_role_anywhere_at_or_below_makes_a_scope_visible() {
+        let sub = "/subscriptions/11111111-1111-1111-1111-111111111111";
+        let chain = ancestors(sub, &["root".into()]);
+        let rg = format!("{sub}/resourceGroups/RG");
+        assert!(visible(sub, &chain, [rg.as_str()]));
+        assert!(visible(
+            sub,
+            &chain,
+            [format!("{rg}/providers/Microsoft.Web/sites/a").as_str()]
+        ));
+        assert!(visible(sub, &chain, [sub]));
+        assert!(visible(sub, &chain, ["/"]));
+        assert!(visible(
+            sub,
+            &chain,
+            ["/providers/Microsoft.Management/managementGroups/root"]
+        ));
+        // Another subscription (even one whose id starts alike), or nothing: not visible.
+        assert!(!visible(
+            sub,
+            &chain,
+            [format!("{sub}2/resourceGroups/x").as_str()]
+        ));
+        assert!(!visible(
+            sub,
+            &chain,
+            ["/subscriptions/22222222-2222-2222-2222-222222222222"]
+        ));
+        assert!(!visible(sub, &chain, std::iter::empty::<&str>()));
+    }
+
+    fn res(name: &str, ty: &str, tags: &[(&str, &str)]) -> ArmResource {
+        ArmResource {
+            tenant_id: crate::ids::TenantId::from_uuid(uuid::Uuid::nil()),
+            id: format!("/subscriptions/s/resourceGroups/rg/providers/{ty}/{name}"),
+            kind: ScopeKind::Resource,
+            name: name.into(),
+            resource_type: ty.into(),
+            parent: None,
+            display_name: name.into(),
+            location: None,
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            properties: "{}".into(),
+            identity_principal: None,
+            identity: ResourceIdentity::default(),
+            federated_credential: None,
+            created: crate::time::Timestamp::from_secs(0),
+        }
+    }
+
+    #[test]
+    fn documented_filters_parse_and_match() {
+        let a = res("webapp1", "Microsoft.Web/sites", &[("env", "prod")]);
+        let b = res(
+            "store1",
+            "Microsoft.Storage/storageAccounts",
+            &[("env", "dev")],
+        );
+        let f = |s: &str| parse_resource_filter(s).unwrap();
+        assert_eq!(f(""), ResourceFilter::All);
+        assert!(f("resourceType eq 'microsoft.web/SITES'").matches(&a));
+        assert!(!f("resourceType eq 'Microsoft.Web/sites'").matches(&b));
+        assert!(f("name eq 'STORE1'").matches(&b));
+        assert!(f("substringof('app', name)").matches(&a));
+        assert!(!f("substringof('app', name)").matches(&b));
+        assert!(f("startswith(name, 'sto')").matches(&b));
+        assert!(f("tagName eq 'env'").matches(&a));
+        assert!(f("tagName eq 'env' and tagValue eq 'prod'").matches(&a));
+        assert!(!f("tagName eq 'env' and tagValue eq 'prod'").matches(&b));
+        assert!(
+            f("resourceType eq 'Microsoft.Storage/storageAccounts' and name eq 'store1'")
+                .matches(&b)
+        );
+        assert!(
+            !f("resourceType eq 'Microsoft.Storage/storageAccounts' and name eq 'x'").matches(&b)
+        );
+        assert_eq!(f("name eq 'it''s'"), ResourceFilter::Name("it's".into()));
+        assert_eq!(
+            f("name eq 'a and b'"),
+            ResourceFilter::Name("a and b".into())
+        );
+    }
+
+    #[test]
+    fn any_other_filter_is_refused() {
+        for bad in [
+            "location eq 'westeurope'",
+            "name ne 'x'",
+            "name eq x",
+            "name eq 'x' or name eq 'y'",
+            "tagValue eq 'y'",
+            "resourceType eq 'a' extra",
+            "substringof('x', location)",
+            "startswith(name, 'x'",
+            "name eq 'unterminated",
+            "nameeq 'x'",
+        ] {
+            let e = parse_resource_filter(bad).unwrap_err();
+            assert!(e.0.contains("resourceType eq"), "{bad}: {e}");
+        }
+    }
+}
