@@ -317,6 +317,51 @@ pub fn visible<'a>(
     })
 }
 
+/// A tag name in use in a subscription, for `GET /subscriptions/{id}/tagNames`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagCount {
+    /// The name (first spelling seen; tag names compare case-insensitively, as in Azure).
+    pub name: String,
+    /// How many scopes carry it.
+    pub count: usize,
+    /// Each value and how many scopes carry it.
+    pub values: Vec<(String, usize)>,
+}
+
+/// Counts tag names and values over scopes' tags, sorted by name then value.
+pub fn tag_counts<'a>(
+    tag_lists: impl IntoIterator<Item = &'a [(String, String)]>,
+) -> Vec<TagCount> {
+    let mut out: Vec<TagCount> = Vec::new();
+    for tags in tag_lists {
+        for (k, v) in tags {
+            let i = match out.iter().position(|t| t.name.eq_ignore_ascii_case(k)) {
+                Some(i) => i,
+                None => {
+                    out.push(TagCount {
+                        name: k.clone(),
+                        count: 0,
+                        values: vec![],
+                    });
+                    out.len() - 1
+                }
+            };
+            if let Some(t) = out.get_mut(i) {
+                t.count += 1;
+                match t.values.iter_mut().find(|(x, _)| x == v) {
+                    Some((_, n)) => *n += 1,
+                    None => t.values.push((v.clone(), 1)),
+                }
+            }
+        }
+    }
+    out.sort_by_key(|t| t.name.to_ascii_lowercase());
+    for t in &mut out {
+        t.values.sort();
+    }
+    out
+}
+
 /// A `$filter` on `/resources`, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ResourceFilter {
@@ -529,6 +574,22 @@ mod tests {
             "Microsoft.ManagedIdentity/userAssignedIdentities"
         );
         assert_eq!(canonical_type("Contoso.X/y"), "Contoso.X/y");
+    }
+
+    #[test]
+    fn tags_are_counted_by_name_and_value() {
+        let a = vec![("env".to_string(), "prod".to_string())];
+        let b = vec![
+            ("Env".to_string(), "dev".to_string()),
+            ("team".to_string(), "x".to_string()),
+        ];
+        let c = vec![("env".to_string(), "prod".to_string())];
+        let t = tag_counts([a.as_slice(), b.as_slice(), c.as_slice()]);
+        assert_eq!(t.len(), 2);
+        assert_eq!((t[0].name.as_str(), t[0].count), ("env", 3));
+        assert_eq!(t[0].values, vec![("dev".into(), 1), ("prod".into(), 2)]);
+        assert_eq!((t[1].name.as_str(), t[1].count), ("team", 1));
+        assert!(tag_counts(std::iter::empty()).is_empty());
     }
 
     #[test]

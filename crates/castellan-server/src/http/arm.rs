@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::{Json, Router};
+use castellan_core::arm_view;
 use castellan_core::audit::Actor;
 use castellan_core::catalog::ARM_APP_ID;
 use castellan_core::model::ScopeKind;
@@ -29,6 +30,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/subscriptions", any(handle))
         .route("/subscriptions/{*rest}", any(handle))
+        .route("/providers", any(handle))
         .route("/providers/{*rest}", any(handle))
 }
 
@@ -149,6 +151,16 @@ enum Target {
     ListResourceGroups(String),
     ListResources(String),
     ListFics(String),
+    /// `GET /subscriptions/{id}/locations`.
+    Locations(String),
+    /// `GET /subscriptions/{id}/tagNames`.
+    TagNames(String),
+    /// `GET [/subscriptions/{id}]/providers`.
+    Providers(Option<String>),
+    /// `GET [/subscriptions/{id}]/providers/{ns}`.
+    Provider(Option<String>, String),
+    /// `POST [/subscriptions/{id}]/providers/{ns}/register`.
+    Register(Option<String>, String),
     Scope(String),
     IdentityEndpoint(String),
     Elevate,
@@ -159,9 +171,32 @@ enum Target {
     },
 }
 
+/// Subscription-level and tenant-level provider, location and tag-name paths.
+fn classify_meta(p: &str) -> Option<Target> {
+    let segs: Vec<&str> = p.trim_start_matches('/').split('/').collect();
+    let l: Vec<String> = segs.iter().map(|x| x.to_ascii_lowercase()).collect();
+    let l: Vec<&str> = l.iter().map(String::as_str).collect();
+    let sub = |i: usize| segs.get(i).map(|x| format!("/subscriptions/{x}"));
+    let seg = |i: usize| segs.get(i).map(|x| x.to_string()).unwrap_or_default();
+    Some(match l.as_slice() {
+        ["subscriptions", _, "locations"] => Target::Locations(sub(1)?),
+        ["subscriptions", _, "tagnames"] => Target::TagNames(sub(1)?),
+        ["subscriptions", _, "providers"] => Target::Providers(sub(1)),
+        ["subscriptions", _, "providers", _] => Target::Provider(sub(1), seg(3)),
+        ["subscriptions", _, "providers", _, "register"] => Target::Register(sub(1), seg(3)),
+        ["providers"] => Target::Providers(None),
+        ["providers", _] => Target::Provider(None, seg(1)),
+        ["providers", _, "register"] => Target::Register(None, seg(1)),
+        _ => return None,
+    })
+}
+
 fn classify(path: &str) -> Result<Target, ArmError> {
     let p = path.trim_end_matches('/');
     let lower = p.to_ascii_lowercase();
+    if let Some(t) = classify_meta(p) {
+        return Ok(t);
+    }
     const AUTH: &str = "/providers/microsoft.authorization/";
     if lower == "/providers/microsoft.authorization/elevateaccess" {
         return Ok(Target::Elevate);
@@ -292,7 +327,7 @@ async fn dispatch(
     };
     match target {
         Target::ListSubscriptions if method == Method::GET => {
-            let subs = arm::list_children(store, c, None, ScopeKind::Subscription).await?;
+            let subs = arm::list_subscriptions(store, c).await?;
             Ok(respond(200, w::list(render_all(s, &subs).await?), cid))
         }
         Target::ListManagementGroups if method == Method::GET => {
@@ -301,7 +336,7 @@ async fn dispatch(
             Ok(respond(200, w::list(render_all(s, &mgs).await?), cid))
         }
         Target::ListResourceGroups(sub) if method == Method::GET => {
-            arm::get_resource(store, c, &sub).await.map_err(|e| {
+            arm::open_scope(store, c, &sub).await.map_err(|e| {
                 if e.status == 403 {
                     e
                 } else {
@@ -316,15 +351,80 @@ async fn dispatch(
             Ok(respond(200, w::list(render_all(s, &rgs).await?), cid))
         }
         Target::ListResources(parent) if method == Method::GET => {
-            arm::get_resource(store, c, &parent).await?;
-            let rs = arm::list_children(store, c, Some(&parent), ScopeKind::Resource).await?;
+            let filter = arm_view::parse_resource_filter(param(&q, "$filter").unwrap_or(""))
+                .map_err(|e| ArmError::new(400, "InvalidFilterInQueryString", e.0))?;
+            arm::open_scope(store, c, &parent).await?;
+            let rs = arm::list_resources(store, c, &parent, &filter).await?;
             Ok(respond(200, w::list(render_all(s, &rs).await?), cid))
+        }
+        Target::Locations(sub) if method == Method::GET => {
+            let r = arm::open_scope(store, c, &sub).await?;
+            Ok(respond(
+                200,
+                w::list(
+                    arm_view::LOCATIONS
+                        .iter()
+                        .map(|l| w::render_location(&r.name, l))
+                        .collect(),
+                ),
+                cid,
+            ))
+        }
+        Target::TagNames(sub) if method == Method::GET => {
+            let scopes = arm::tagged_scopes(store, c, &sub).await?;
+            let counts = arm_view::tag_counts(scopes.iter().map(|r| r.tags.as_slice()));
+            let name = sub.rsplit('/').next().unwrap_or("");
+            Ok(respond(200, w::render_tag_names(name, &counts), cid))
+        }
+        Target::Providers(sub) if method == Method::GET => {
+            let name = match &sub {
+                Some(sub) => Some(arm::open_scope(store, c, sub).await?.name),
+                None => None,
+            };
+            Ok(respond(
+                200,
+                w::list(
+                    arm_view::PROVIDERS
+                        .iter()
+                        .map(|p| w::render_provider(name.as_deref(), p))
+                        .collect(),
+                ),
+                cid,
+            ))
+        }
+        Target::Provider(sub, ns) if method == Method::GET => {
+            let name = match &sub {
+                Some(sub) => Some(arm::open_scope(store, c, sub).await?.name),
+                None => None,
+            };
+            let p = arm::known_provider(&ns)?;
+            Ok(respond(200, w::render_provider(name.as_deref(), p), cid))
+        }
+        Target::Register(sub, ns) if method == Method::POST => {
+            // Every provider Castellan knows is registered in every subscription; registering
+            // changes nothing (at tenant level, `POST /providers/{ns}/register`, neither).
+            let (name, p) = match &sub {
+                Some(sub) => {
+                    let p = arm::register_provider(store, c, sub, &ns).await?;
+                    (sub.rsplit('/').next().map(str::to_string), p)
+                }
+                None => (None, arm::known_provider(&ns)?),
+            };
+            Ok(respond(200, w::render_provider(name.as_deref(), p), cid))
         }
         Target::ListFics(uami) if method == Method::GET => {
             let list = managed_identity::list_fics(store, c, &uami).await?;
             Ok(respond(200, w::list(render_all(s, &list).await?), cid))
         }
         Target::Scope(id) => match *method {
+            // `az group exists`, `check_existence`: 204 when it exists (and may be read), the
+            // refusal's status otherwise — no body either way.
+            Method::HEAD => Ok(match arm::get_resource(store, c, &id).await {
+                Ok(_) => StatusCode::NO_CONTENT.into_response(),
+                Err(e) => StatusCode::from_u16(e.status)
+                    .unwrap_or(StatusCode::NOT_FOUND)
+                    .into_response(),
+            }),
             Method::GET => {
                 let r = arm::get_resource(store, c, &id).await?;
                 Ok(respond(200, render(s, &r).await?, cid))
@@ -544,6 +644,14 @@ async fn authorization(
                 })
                 .collect();
             Ok(respond(200, w::list(out), cid))
+        }
+        ("locks", None, Method::GET) => {
+            arm::list_locks(store, c, scope).await?;
+            Ok(respond(200, w::list(vec![]), cid))
+        }
+        ("locks", Some(n), Method::GET) => {
+            arm::list_locks(store, c, scope).await?;
+            Err(ArmError::new(404, "LockNotFound", format!("The lock '{n}' could not be found: Castellan keeps no resource locks.")))
         }
         ("denyassignments", Some(_), Method::PUT | Method::DELETE) => Err(ArmError::new(
             403,

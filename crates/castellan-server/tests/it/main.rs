@@ -9,6 +9,7 @@
 )]
 
 mod arm;
+mod arm_clients;
 mod conditional_access;
 mod devices;
 mod discovery;
