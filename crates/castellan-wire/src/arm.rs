@@ -146,6 +146,19 @@ pub fn render_resource(
     }
 }
 
+/// A tenant of `GET /tenants` (`Microsoft.Resources`' `TenantIdDescription`).
+pub fn render_tenant(t: &castellan_core::model::Tenant) -> Value {
+    json!({
+        "id": format!("/tenants/{}", t.id),
+        "tenantId": t.id.to_string(),
+        "tenantCategory": "Home",
+        "displayName": t.display_name,
+        "defaultDomain": t.initial_domain(),
+        "domains": t.domains.iter().filter(|d| d.is_verified).map(|d| d.name.clone()).collect::<Vec<_>>(),
+        "tenantType": "AAD",
+    })
+}
+
 /// A location of `GET /subscriptions/{id}/locations` (`Microsoft.Resources`' `Location`).
 pub fn render_location(sub: &str, l: &arm_view::Location) -> Value {
     json!({

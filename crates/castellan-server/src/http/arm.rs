@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/subscriptions", any(handle))
         .route("/subscriptions/{*rest}", any(handle))
         .route("/providers", any(handle))
+        .route("/tenants", any(handle))
         .route("/providers/{*rest}", any(handle))
 }
 
@@ -151,6 +152,8 @@ enum Target {
     ListResourceGroups(String),
     ListResources(String),
     ListFics(String),
+    /// `GET /tenants` (`az login` lists the tenants a signed-in user may use).
+    ListTenants,
     /// `GET /subscriptions/{id}/locations`.
     Locations(String),
     /// `GET /subscriptions/{id}/tagNames`.
@@ -185,6 +188,7 @@ fn classify_meta(p: &str) -> Option<Target> {
         ["subscriptions", _, "providers", _] => Target::Provider(sub(1), seg(3)),
         ["subscriptions", _, "providers", _, "register"] => Target::Register(sub(1), seg(3)),
         ["providers"] => Target::Providers(None),
+        ["tenants"] => Target::ListTenants,
         ["providers", _] => Target::Provider(None, seg(1)),
         ["providers", _, "register"] => Target::Register(None, seg(1)),
         _ => return None,
@@ -356,6 +360,14 @@ async fn dispatch(
             arm::open_scope(store, c, &parent).await?;
             let rs = arm::list_resources(store, c, &parent, &filter).await?;
             Ok(respond(200, w::list(render_all(s, &rs).await?), cid))
+        }
+        Target::ListTenants if method == Method::GET => {
+            // The token's tenant: a principal signs in to one tenant at a time.
+            Ok(respond(
+                200,
+                w::list(vec![w::render_tenant(&c.tenant)]),
+                cid,
+            ))
         }
         Target::Locations(sub) if method == Method::GET => {
             let r = arm::open_scope(store, c, &sub).await?;

@@ -330,6 +330,21 @@ async fn arm_locations_providers_tag_names_and_locks() {
     assert_eq!(st, 404, "{v}");
     assert_eq!(v["error"]["code"], "SubscriptionNotFound");
 
+    // `az login` lists the tenants, then each tenant's subscriptions.
+    let (st, v) = a.get(&format!("/tenants?{API}")).await;
+    assert_eq!(st, 200, "{v}");
+    let tid = shared().demo["tenant_id"].as_str().unwrap();
+    assert_eq!(ids(&v), vec![format!("/tenants/{tid}")]);
+    assert_eq!(v["value"][0]["tenantId"], tid);
+    assert_eq!(v["value"][0]["defaultDomain"], shared().demo["domain"]);
+    let (st, _) = http()
+        .get(format!("{}/tenants?{API}", shared().origin))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
+    assert_eq!(st, 401);
+
     // Providers, their namespaces as registered whatever the request's casing.
     let (st, v) = a
         .get(&format!("{s}/providers?api-version=2021-04-01"))
@@ -601,5 +616,4 @@ async fn arm_resources_filter_top_level_and_canonical_casing() {
     assert!(v["id"].as_str().unwrap().starts_with(&format!(
         "{rg}/providers/Microsoft.Authorization/roleAssignments/"
     )));
-    let _ = http();
 }
