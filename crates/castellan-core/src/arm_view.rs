@@ -362,19 +362,74 @@ pub fn tag_counts<'a>(
     out
 }
 
-/// A `$filter` on `/resources`, parsed.
+/// A property a `/resources` `$filter` may compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// `resourceType`.
+    ResourceType,
+    /// `name`.
+    Name,
+    /// `location`.
+    Location,
+    /// `resourceGroup` (the group the resource is in).
+    ResourceGroup,
+}
+
+impl Field {
+    fn parse(word: &str) -> Option<Self> {
+        [
+            ("resourceType", Self::ResourceType),
+            ("name", Self::Name),
+            ("location", Self::Location),
+            ("resourceGroup", Self::ResourceGroup),
+        ]
+        .into_iter()
+        .find(|(w, _)| w.eq_ignore_ascii_case(word))
+        .map(|(_, f)| f)
+    }
+
+    fn of(self, r: &ArmResource) -> String {
+        match self {
+            Self::ResourceType => r.resource_type.clone(),
+            Self::Name => r.name.clone(),
+            Self::Location => r.location.clone().unwrap_or_default(),
+            Self::ResourceGroup => {
+                let segs: Vec<&str> = r.id.split('/').collect();
+                segs.iter()
+                    .position(|s| s.eq_ignore_ascii_case("resourceGroups"))
+                    .and_then(|i| segs.get(i + 1))
+                    .map(|s| s.to_string())
+                    .unwrap_or_default()
+            }
+        }
+        .to_ascii_lowercase()
+    }
+}
+
+/// A `$filter` on `/resources`, parsed. The forms of ARM's "Resources - List": `eq`/`ne` on
+/// `resourceType`, `name`, `location`, `resourceGroup`; `substringof('…', name|resourceGroup)`;
+/// `startswith(name|resourceGroup|tagName, '…')`; `tagName eq '…'` optionally followed by
+/// `and tagValue eq '…'`; clauses joined by `and`. Values compare case-insensitively, except
+/// tag values.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ResourceFilter {
     /// No filter.
     All,
-    /// `resourceType eq 'Microsoft.Storage/storageAccounts'` (case-insensitive).
-    Type(String),
-    /// `name eq 'x'`.
-    Name(String),
-    /// `substringof('x', name)`.
-    NameContains(String),
-    /// `startswith(name, 'x')`.
-    NameStartsWith(String),
+    /// `{field} eq '{value}'` (`equal`) or `{field} ne '{value}'`.
+    Compare {
+        /// The property.
+        field: Field,
+        /// The literal.
+        value: String,
+        /// `eq` rather than `ne`.
+        equal: bool,
+    },
+    /// `substringof('x', field)`.
+    Contains(Field, String),
+    /// `startswith(field, 'x')`.
+    StartsWith(Field, String),
+    /// `startswith(tagName, 'x')` (`az resource list --tag 'x*'`).
+    TagStartsWith(String),
     /// `tagName eq 'x'` (with `tagValue eq 'y'`: that value).
     Tag(String, Option<String>),
     /// Both hold (`… and …`).
@@ -426,63 +481,82 @@ fn split_and(s: &str) -> Option<(&str, &str)> {
     None
 }
 
-fn keyword_eq<'a>(s: &'a str, field: &str) -> Option<&'a str> {
-    let t = s.trim_start();
-    let head = t.get(..field.len())?;
-    if !head.eq_ignore_ascii_case(field) {
+/// A leading identifier (letters only) and the rest.
+fn ident(s: &str) -> (&str, &str) {
+    let s = s.trim_start();
+    let end = s
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(s.len());
+    (s.get(..end).unwrap_or(""), s.get(end..).unwrap_or(""))
+}
+
+/// `word op 'literal'` with nothing after: (word, op, literal).
+fn comparison(s: &str) -> Option<(&str, &str, String)> {
+    let (word, rest) = ident(s);
+    if word.is_empty() || !rest.starts_with(char::is_whitespace) {
         return None;
     }
-    let rest = t.get(field.len()..)?;
-    if !rest.starts_with(char::is_whitespace) {
+    let (op, rest) = ident(rest);
+    if !rest.starts_with([' ', '\'']) {
         return None;
     }
-    let rest = rest.trim_start();
-    let op = rest.get(..2)?;
-    if !op.eq_ignore_ascii_case("eq") {
+    let (v, tail) = literal(rest)?;
+    tail.trim().is_empty().then_some((word, op, v))
+}
+
+/// `name(` … `)`: the text between the parentheses.
+fn call<'a>(s: &'a str, name: &str) -> Option<&'a str> {
+    let (word, rest) = ident(s);
+    if !word.eq_ignore_ascii_case(name) {
         return None;
     }
-    rest.get(2..).filter(|r| r.starts_with([' ', '\'']))
+    rest.trim_start()
+        .strip_prefix('(')?
+        .trim_end()
+        .strip_suffix(')')
 }
 
 fn single(s: &str) -> Option<ResourceFilter> {
     let s = s.trim();
-    let whole = |rest: &str| rest.trim().is_empty();
-    if let Some(r) = keyword_eq(s, "resourceType") {
-        let (v, rest) = literal(r)?;
-        return whole(rest).then_some(ResourceFilter::Type(v));
+    if let Some(args) = call(s, "substringof") {
+        let (v, rest) = literal(args)?;
+        let (word, tail) = ident(rest.trim_start().strip_prefix(',')?);
+        let field = Field::parse(word)
+            .filter(|f| matches!(f, Field::Name | Field::ResourceGroup))
+            .filter(|_| tail.trim().is_empty())?;
+        return Some(ResourceFilter::Contains(field, v));
     }
-    if let Some(r) = keyword_eq(s, "tagName") {
-        let (v, rest) = literal(r)?;
-        return whole(rest).then_some(ResourceFilter::Tag(v, None));
-    }
-    if let Some(r) = keyword_eq(s, "name") {
-        let (v, rest) = literal(r)?;
-        return whole(rest).then_some(ResourceFilter::Name(v));
-    }
-    let lower = s.to_ascii_lowercase();
-    if lower.starts_with("substringof(") {
-        let (v, rest) = literal(s.get("substringof(".len()..)?)?;
-        let rest = rest.trim().strip_prefix(',')?.trim();
-        let field = rest.strip_suffix(')')?.trim();
-        return field
-            .eq_ignore_ascii_case("name")
-            .then_some(ResourceFilter::NameContains(v));
-    }
-    if lower.starts_with("startswith(") {
-        let rest = s.get("startswith(".len()..)?.trim_start();
-        let field = rest.get(..4)?;
-        if !field.eq_ignore_ascii_case("name") {
+    if let Some(args) = call(s, "startswith") {
+        let (word, rest) = ident(args);
+        let (v, tail) = literal(rest.trim_start().strip_prefix(',')?)?;
+        if !tail.trim().is_empty() {
             return None;
         }
-        let rest = rest.get(4..)?.trim_start().strip_prefix(',')?;
-        let (v, rest) = literal(rest)?;
-        return (rest.trim() == ")").then_some(ResourceFilter::NameStartsWith(v));
+        if word.eq_ignore_ascii_case("tagName") {
+            return Some(ResourceFilter::TagStartsWith(v));
+        }
+        let field =
+            Field::parse(word).filter(|f| matches!(f, Field::Name | Field::ResourceGroup))?;
+        return Some(ResourceFilter::StartsWith(field, v));
     }
-    None
+    let (word, op, value) = comparison(s)?;
+    let equal = match op.to_ascii_lowercase().as_str() {
+        "eq" => true,
+        "ne" => false,
+        _ => return None,
+    };
+    if word.eq_ignore_ascii_case("tagName") {
+        return equal.then_some(ResourceFilter::Tag(value, None));
+    }
+    Some(ResourceFilter::Compare {
+        field: Field::parse(word)?,
+        value,
+        equal,
+    })
 }
 
 /// Parses a `/resources` `$filter`. The empty filter is [`ResourceFilter::All`]; `tagValue`
-/// only with `tagName`, as ARM requires.
+/// only right after `tagName eq`, as ARM requires; anything else is refused.
 pub fn parse_resource_filter(filter: &str) -> Result<ResourceFilter, FilterError> {
     let f = filter.trim();
     if f.is_empty() {
@@ -490,32 +564,38 @@ pub fn parse_resource_filter(filter: &str) -> Result<ResourceFilter, FilterError
     }
     let refuse = || {
         FilterError(format!(
-            "The $filter '{f}' is not supported. Use resourceType eq '{{Namespace/type}}', name eq '{{name}}', substringof('{{text}}', name), startswith(name, '{{text}}'), tagName eq '{{tag}}' or tagName eq '{{tag}}' and tagValue eq '{{value}}', optionally joined by 'and'."
+            "The $filter '{f}' is not supported. Use resourceType, name, location or resourceGroup with eq or ne ('…'), substringof('…', name|resourceGroup), startswith(name|resourceGroup|tagName, '…'), tagName eq '…' optionally followed by and tagValue eq '…', joined by 'and'."
         ))
     };
-    if let Some((a, b)) = split_and(f) {
-        // tagName eq 'x' and tagValue eq 'y'
-        if let (Some(ResourceFilter::Tag(name, None)), Some(r)) =
-            (single(a), keyword_eq(b.trim(), "tagValue"))
-        {
-            let (v, rest) = literal(r).ok_or_else(refuse)?;
-            if let Some((_, more)) = split_and(b) {
-                let tail = parse_resource_filter(more)?;
-                return Ok(ResourceFilter::And(
-                    Box::new(ResourceFilter::Tag(name, Some(v))),
-                    Box::new(tail),
-                ));
+    let (first, rest) = match split_and(f) {
+        Some((a, b)) => (a, Some(b)),
+        None => (f, None),
+    };
+    let mut left = single(first).ok_or_else(refuse)?;
+    let mut rest = rest;
+    // tagName eq 'x' and tagValue eq 'y'
+    if let (ResourceFilter::Tag(name, None), Some(b)) = (&left, rest) {
+        let (clause, more) = match split_and(b) {
+            Some((c, m)) => (c, Some(m)),
+            None => (b, None),
+        };
+        if let Some((word, op, v)) = comparison(clause) {
+            if word.eq_ignore_ascii_case("tagValue") {
+                if !op.eq_ignore_ascii_case("eq") {
+                    return Err(refuse());
+                }
+                left = ResourceFilter::Tag(name.clone(), Some(v));
+                rest = more;
             }
-            if !rest.trim().is_empty() {
-                return Err(refuse());
-            }
-            return Ok(ResourceFilter::Tag(name, Some(v)));
         }
-        let left = single(a).ok_or_else(refuse)?;
-        let right = parse_resource_filter(b)?;
-        return Ok(ResourceFilter::And(Box::new(left), Box::new(right)));
     }
-    single(f).ok_or_else(refuse)
+    match rest {
+        None => Ok(left),
+        Some(b) => Ok(ResourceFilter::And(
+            Box::new(left),
+            Box::new(parse_resource_filter(b)?),
+        )),
+    }
 }
 
 impl ResourceFilter {
@@ -523,16 +603,17 @@ impl ResourceFilter {
     pub fn matches(&self, r: &ArmResource) -> bool {
         match self {
             Self::All => true,
-            Self::Type(t) => r.resource_type.eq_ignore_ascii_case(t),
-            Self::Name(n) => r.name.eq_ignore_ascii_case(n),
-            Self::NameContains(n) => r
-                .name
-                .to_ascii_lowercase()
-                .contains(&n.to_ascii_lowercase()),
-            Self::NameStartsWith(n) => r
-                .name
-                .to_ascii_lowercase()
-                .starts_with(&n.to_ascii_lowercase()),
+            Self::Compare {
+                field,
+                value,
+                equal,
+            } => (field.of(r) == value.to_ascii_lowercase()) == *equal,
+            Self::Contains(f, v) => f.of(r).contains(&v.to_ascii_lowercase()),
+            Self::StartsWith(f, v) => f.of(r).starts_with(&v.to_ascii_lowercase()),
+            Self::TagStartsWith(p) => r
+                .tags
+                .iter()
+                .any(|(k, _)| k.to_ascii_lowercase().starts_with(&p.to_ascii_lowercase())),
             Self::Tag(name, value) => r.tags.iter().any(|(k, v)| {
                 k.eq_ignore_ascii_case(name) && value.as_ref().is_none_or(|want| v == want)
             }),
@@ -656,7 +737,8 @@ mod tests {
 
     #[test]
     fn documented_filters_parse_and_match() {
-        let a = res("webapp1", "Microsoft.Web/sites", &[("env", "prod")]);
+        let mut a = res("webapp1", "Microsoft.Web/sites", &[("env", "prod")]);
+        a.location = Some("westeurope".into());
         let b = res(
             "store1",
             "Microsoft.Storage/storageAccounts",
@@ -666,43 +748,67 @@ mod tests {
         assert_eq!(f(""), ResourceFilter::All);
         assert!(f("resourceType eq 'microsoft.web/SITES'").matches(&a));
         assert!(!f("resourceType eq 'Microsoft.Web/sites'").matches(&b));
+        assert!(f("resourceType ne 'Microsoft.Web/sites'").matches(&b));
         assert!(f("name eq 'STORE1'").matches(&b));
+        assert!(f("location eq 'WestEurope'").matches(&a));
+        assert!(!f("location eq 'westeurope'").matches(&b));
+        assert!(f("resourceGroup eq 'RG'").matches(&a));
+        assert!(!f("resourceGroup ne 'rg'").matches(&a));
         assert!(f("substringof('app', name)").matches(&a));
         assert!(!f("substringof('app', name)").matches(&b));
+        assert!(f("substringof('r', resourceGroup)").matches(&b));
         assert!(f("startswith(name, 'sto')").matches(&b));
+        assert!(f("startswith(tagname, 'en')").matches(&b));
         assert!(f("tagName eq 'env'").matches(&a));
-        assert!(f("tagName eq 'env' and tagValue eq 'prod'").matches(&a));
+        assert!(f("tagname eq 'env' and tagvalue eq 'prod'").matches(&a));
         assert!(!f("tagName eq 'env' and tagValue eq 'prod'").matches(&b));
         assert!(
-            f("resourceType eq 'Microsoft.Storage/storageAccounts' and name eq 'store1'")
-                .matches(&b)
+            !f("tagName eq 'env' and tagValue eq 'PROD'").matches(&a),
+            "tag values are exact"
         );
+        // What `az resource list -g rg --resource-type … --name …` sends.
+        assert!(f("resourceGroup eq 'rg' and name eq 'store1' and resourceType eq 'Microsoft.Storage/storageAccounts'").matches(&b));
         assert!(
             !f("resourceType eq 'Microsoft.Storage/storageAccounts' and name eq 'x'").matches(&b)
         );
-        assert_eq!(f("name eq 'it''s'"), ResourceFilter::Name("it's".into()));
+        assert!(f("tagName eq 'env' and tagValue eq 'dev' and name eq 'store1'").matches(&b));
+        assert_eq!(
+            f("name eq 'it''s'"),
+            ResourceFilter::Compare {
+                field: Field::Name,
+                value: "it's".into(),
+                equal: true
+            }
+        );
         assert_eq!(
             f("name eq 'a and b'"),
-            ResourceFilter::Name("a and b".into())
+            ResourceFilter::Compare {
+                field: Field::Name,
+                value: "a and b".into(),
+                equal: true
+            }
         );
     }
 
     #[test]
     fn any_other_filter_is_refused() {
         for bad in [
-            "location eq 'westeurope'",
-            "name ne 'x'",
+            "provisioningState eq 'Succeeded'",
+            "name gt 'x'",
             "name eq x",
             "name eq 'x' or name eq 'y'",
             "tagValue eq 'y'",
+            "tagName ne 'y'",
+            "tagName eq 'x' and tagValue ne 'y'",
             "resourceType eq 'a' extra",
             "substringof('x', location)",
             "startswith(name, 'x'",
+            "startswith(location, 'x')",
             "name eq 'unterminated",
             "nameeq 'x'",
         ] {
             let e = parse_resource_filter(bad).unwrap_err();
-            assert!(e.0.contains("resourceType eq"), "{bad}: {e}");
+            assert!(e.0.contains("substringof"), "{bad}: {e}");
         }
     }
 }

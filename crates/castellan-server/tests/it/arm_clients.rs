@@ -593,12 +593,28 @@ async fn arm_resources_filter_top_level_and_canonical_casing() {
         ))
         .await;
     assert!(ids(&v).contains(&site) && !ids(&v).contains(&acct), "{v}");
+    // What `az resource list -g <rg> --location … --resource-type …` sends (subscription level).
+    let (st, v) = a
+        .get(&format!(
+            "{}/resources?$filter=resourceGroup eq 'IT-{}' and location eq 'westeurope' and resourceType eq 'Microsoft.Web/sites'&{API}",
+            sub(),
+            n.to_uppercase()
+        ))
+        .await;
+    assert_eq!((st, ids(&v)), (200, vec![site.clone()]), "{v}");
+    let (_, v) = a
+        .get(&format!(
+            "{}/resources?$filter=resourceGroup eq 'it-{n}' and resourceType ne 'Microsoft.Web/sites'&{API}",
+            sub()
+        ))
+        .await;
+    assert_eq!(ids(&v), vec![acct.clone()], "{v}");
     // Anything else is refused, never ignored.
     for f in [
-        "location eq 'westeurope'",
+        "provisioningState eq 'Succeeded'",
         "name eq 'a' or name eq 'b'",
         "tagValue eq 'dev'",
-        "resourceGroup eq 'x'",
+        "name gt 'x'",
     ] {
         for parent in [rg.clone(), sub()] {
             let (st, v) = a
