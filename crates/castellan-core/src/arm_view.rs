@@ -220,7 +220,8 @@ pub fn canonical_id(id: &str) -> String {
         if i == 0 && lower == "subscriptions" {
             out.push("subscriptions".into());
         } else if prev.as_deref() == Some("subscriptions") && i == 1 {
-            out.push((*seg).to_string());
+            // A subscription id is a GUID; Azure answers it in lower case.
+            out.push(seg.to_ascii_lowercase());
         } else if i == 2
             && lower == "resourcegroups"
             && out.first().is_some_and(|s| s == "subscriptions")
@@ -644,6 +645,10 @@ mod tests {
             "/subscriptions/s/resourceGroups/rg/providers/contoso.widgets/Gadgets/g1/providers/Microsoft.Authorization/roleAssignments/x"
         );
         assert_eq!(canonical_id("/"), "/");
+        assert_eq!(
+            canonical_id("/subscriptions/AB12CD34-0000-0000-0000-00000000000F/resourceGroups/RG"),
+            "/subscriptions/ab12cd34-0000-0000-0000-00000000000f/resourceGroups/RG"
+        );
         assert_eq!(canonical_id("/subscriptions/s"), "/subscriptions/s");
         // A resource group named like a keyword keeps its name.
         assert_eq!(

@@ -73,7 +73,7 @@ pub fn render_resource(
         }),
         ScopeKind::Subscription => json!({
             "id": id,
-            "subscriptionId": r.name,
+            "subscriptionId": r.name.to_ascii_lowercase(),
             "tenantId": tenant,
             "displayName": r.display_name,
             "state": "Enabled",
