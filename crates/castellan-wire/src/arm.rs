@@ -709,4 +709,71 @@ mod tests {
         let ok = parse_put_role_definition(&json!({"properties": {"roleName": "x", "assignableScopes": ["/subscriptions/s"], "permissions": [{"actions": ["a/b/read"], "dataActions": []}]}})).unwrap();
         assert_eq!(ok.actions, vec!["a/b/read".to_string()]);
     }
+
+    #[test]
+    fn role_definition_ids_sit_under_the_scopes_subscription() {
+        let sub = "/subscriptions/AAAAAAAA-0000-0000-0000-000000000001";
+        let want = "/subscriptions/aaaaaaaa-0000-0000-0000-000000000001";
+        assert_eq!(role_definition_prefix(sub), want);
+        assert_eq!(
+            role_definition_prefix(&format!(
+                "{sub}/resourcegroups/rg/providers/Microsoft.Web/sites/a"
+            )),
+            want
+        );
+        assert_eq!(role_definition_prefix("/"), "");
+        assert_eq!(
+            role_definition_prefix("/providers/Microsoft.Management/managementGroups/mg"),
+            ""
+        );
+        let reader = castellan_core::azure_rbac::built_in_by_name("Reader").unwrap();
+        let v = render_role_definition(reader, true, &format!("{sub}/resourceGroups/rg"));
+        assert_eq!(
+            v["id"],
+            format!(
+                "{want}/providers/Microsoft.Authorization/roleDefinitions/{}",
+                reader.id
+            )
+        );
+        let v = render_role_definition(reader, true, "/");
+        assert_eq!(
+            v["id"],
+            format!(
+                "/providers/Microsoft.Authorization/roleDefinitions/{}",
+                reader.id
+            )
+        );
+    }
+
+    #[test]
+    fn provider_location_and_tag_shapes() {
+        let p = arm_view::provider("microsoft.storage").unwrap();
+        let v = render_provider(Some("s"), p);
+        assert_eq!(v["id"], "/subscriptions/s/providers/Microsoft.Storage");
+        assert_eq!(v["registrationState"], "Registered");
+        assert_eq!(v["resourceTypes"][0]["resourceType"], "storageAccounts");
+        assert!(v["resourceTypes"][0]["locations"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("West Europe")));
+        assert_eq!(
+            render_provider(None, p)["id"],
+            "/providers/Microsoft.Storage"
+        );
+        let l = arm_view::LOCATIONS
+            .iter()
+            .find(|l| l.name == "westeurope")
+            .unwrap();
+        let v = render_location("s", l);
+        assert_eq!(v["id"], "/subscriptions/s/locations/westeurope");
+        assert_eq!(v["regionalDisplayName"], "(Europe) West Europe");
+        let t = arm_view::tag_counts([vec![("env".to_string(), "prod".to_string())].as_slice()]);
+        let v = render_tag_names("s", &t);
+        assert_eq!(v["value"][0]["id"], "/subscriptions/s/tagNames/env");
+        assert_eq!(v["value"][0]["count"], json!({"type": "Total", "value": 1}));
+        assert_eq!(
+            v["value"][0]["values"][0]["id"],
+            "/subscriptions/s/tagNames/env/tagValues/prod"
+        );
+    }
 }
