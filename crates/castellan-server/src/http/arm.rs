@@ -351,12 +351,15 @@ async fn dispatch(
                     )
                 }
             })?;
-            let rgs = arm::list_children(store, c, Some(&sub), ScopeKind::ResourceGroup).await?;
+            // `az group list --tag k=v` sends the /resources filter grammar here too.
+            let filter = resource_filter(&q)?;
+            let mut rgs =
+                arm::list_children(store, c, Some(&sub), ScopeKind::ResourceGroup).await?;
+            rgs.retain(|r| filter.matches(r));
             Ok(respond(200, w::list(render_all(s, &rgs).await?), cid))
         }
         Target::ListResources(parent) if method == Method::GET => {
-            let filter = arm_view::parse_resource_filter(param(&q, "$filter").unwrap_or(""))
-                .map_err(|e| ArmError::new(400, "InvalidFilterInQueryString", e.0))?;
+            let filter = resource_filter(&q)?;
             arm::open_scope(store, c, &parent).await?;
             let rs = arm::list_resources(store, c, &parent, &filter).await?;
             Ok(respond(200, w::list(render_all(s, &rs).await?), cid))
@@ -478,7 +481,7 @@ async fn dispatch(
             Ok(respond(
                 200,
                 serde_json::json!({
-                    "resourceId": r.id,
+                    "resourceId": arm_view::canonical_id(&r.id),
                     "IDENTITY_ENDPOINT": format!("{}/msi/token", ctx.origin),
                     "IDENTITY_HEADER": secret,
                 }),
@@ -641,14 +644,14 @@ async fn authorization(
                 .filter(|d| chain.contains(&castellan_core::azure_rbac::normalise_scope(&d.deny.scope)))
                 .map(|d| {
                     serde_json::json!({
-                        "id": format!("{}/providers/Microsoft.Authorization/denyAssignments/{}", d.deny.scope.trim_end_matches('/'), d.deny.id),
+                        "id": format!("{}/providers/Microsoft.Authorization/denyAssignments/{}", arm_view::canonical_id(&d.deny.scope).trim_end_matches('/'), d.deny.id),
                         "name": d.deny.id,
                         "type": "Microsoft.Authorization/denyAssignments",
                         "properties": {
                             "denyAssignmentName": d.deny.name,
                             "description": d.description,
                             "permissions": [{"actions": d.deny.actions, "notActions": [], "dataActions": d.deny.data_actions, "notDataActions": []}],
-                            "scope": d.deny.scope,
+                            "scope": arm_view::canonical_id(&d.deny.scope),
                             "principals": d.deny.principals.iter().map(|p| serde_json::json!({"id": p.to_string(), "type": "User"})).collect::<Vec<_>>(),
                             "isSystemProtected": true,
                         },
@@ -676,6 +679,13 @@ async fn authorization(
             format!("{method} is not supported on Microsoft.Authorization/{kind}."),
         )),
     }
+}
+
+/// The `$filter` of a resource or resource-group list: one of ARM's documented forms, or 400
+/// `InvalidFilterInQueryString` (never ignored).
+fn resource_filter(q: &[(String, String)]) -> Result<arm_view::ResourceFilter, ArmError> {
+    arm_view::parse_resource_filter(param(q, "$filter").unwrap_or(""))
+        .map_err(|e| ArmError::new(400, "InvalidFilterInQueryString", e.0))
 }
 
 /// `name eq 'value'` (or `name eq "value"`), case-insensitive on the name.

@@ -609,6 +609,28 @@ async fn arm_resources_filter_top_level_and_canonical_casing() {
         ))
         .await;
     assert_eq!(ids(&v), vec![acct.clone()], "{v}");
+    // `az group list --tag env=prod` filters resource groups the same way.
+    put(
+        &a,
+        &rg,
+        json!({"location": "westeurope", "tags": {"grp": n.clone()}}),
+    )
+    .await;
+    let (st, v) = a
+        .get(&format!(
+            "{}/resourcegroups?$filter=tagName eq 'grp' and tagValue eq '{n}'&{API}",
+            sub()
+        ))
+        .await;
+    assert_eq!((st, ids(&v)), (200, vec![rg.clone()]), "{v}");
+    let (st, v) = a
+        .get(&format!(
+            "{}/resourcegroups?$filter=foo eq 'x'&{API}",
+            sub()
+        ))
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert_eq!(v["error"]["code"], "InvalidFilterInQueryString");
     // Anything else is refused, never ignored.
     for f in [
         "provisioningState eq 'Succeeded'",
