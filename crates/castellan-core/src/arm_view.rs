@@ -300,6 +300,36 @@ pub fn is_top_level(resource_type: &str) -> bool {
     resource_type.matches('/').count() == 1
 }
 
+/// A resource-type collection path — `{sub|rg}/providers/{ns}/{type}` (e.g. what
+/// `storage_accounts.list_by_resource_group` and `az identity list -g` GET) or
+/// `{resource}/{childType}` (`…/blobServices/default/containers`): its parent scope and the
+/// resource type it lists. `None` for anything else (a resource id, a provider, tenant level).
+pub fn collection(path: &str) -> Option<(String, String)> {
+    let t = path.trim().trim_end_matches('/');
+    let segs: Vec<&str> = t.trim_start_matches('/').split('/').collect();
+    let i = segs
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(i, s)| i % 2 == 0 && s.eq_ignore_ascii_case("providers"))
+        .map(|(i, _)| i)?;
+    let tail = segs.get(i + 1..)?;
+    if i == 0 || tail.len() < 2 || tail.len() % 2 != 0 {
+        return None;
+    }
+    let mut ty = vec![*tail.first()?];
+    ty.extend(tail.iter().skip(1).step_by(2));
+    let parent = if tail.len() == 2 {
+        segs.get(..i)?
+    } else {
+        segs.get(..segs.len() - 1)?
+    };
+    Some((
+        format!("/{}", parent.join("/")),
+        canonical_type(&ty.join("/")),
+    ))
+}
+
 /// Whether a caller sees `scope` in a list: one of its (or its groups') role assignments is at
 /// the scope, above it (`chain`: the scope's ancestry, normalised, from
 /// [`crate::azure_rbac::ancestors`]) or anywhere below it. This is how ARM lists subscriptions:
@@ -676,6 +706,45 @@ mod tests {
         assert_eq!(t[0].values, vec![("dev".into(), 1), ("prod".into(), 2)]);
         assert_eq!((t[1].name.as_str(), t[1].count), ("team", 1));
         assert!(tag_counts(std::iter::empty()).is_empty());
+    }
+
+    #[test]
+    fn collections_name_their_parent_and_type() {
+        let rg = "/subscriptions/s/resourceGroups/rg";
+        assert_eq!(
+            collection(&format!("{rg}/providers/microsoft.storage/storageaccounts")),
+            Some((
+                rg.to_string(),
+                "Microsoft.Storage/storageAccounts".to_string()
+            ))
+        );
+        assert_eq!(
+            collection(
+                "/subscriptions/s/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
+            ),
+            Some((
+                "/subscriptions/s".to_string(),
+                "Microsoft.ManagedIdentity/userAssignedIdentities".to_string()
+            ))
+        );
+        let acct = format!("{rg}/providers/Microsoft.Storage/storageAccounts/a");
+        assert_eq!(
+            collection(&format!("{acct}/blobServices/default/containers")),
+            Some((
+                format!("{acct}/blobServices/default"),
+                "Microsoft.Storage/storageAccounts/blobServices/containers".to_string()
+            ))
+        );
+        assert_eq!(collection(&acct), None);
+        assert_eq!(
+            collection(&format!("{rg}/providers/Microsoft.Storage")),
+            None
+        );
+        assert_eq!(
+            collection("/providers/Microsoft.Storage/storageAccounts"),
+            None
+        );
+        assert_eq!(collection(rg), None);
     }
 
     #[test]

@@ -743,6 +743,45 @@ pub async fn list_resources(
     Ok(out)
 }
 
+/// The resources of one type under a parent the caller may read (`GET {parent}/providers/{ns}/
+/// {type}` at a subscription or resource group, `GET {resource}/{childType}` below a resource):
+/// a subscription or resource group parent must be one the caller sees ([`open_scope`]), a
+/// resource parent one it may read.
+pub async fn list_collection(
+    store: &dyn Store,
+    c: &ArmCaller,
+    parent: &str,
+    resource_type: &str,
+) -> Result<Vec<ArmResource>, ArmError> {
+    let p = parse_id(parent)?;
+    let p = if p.kind == ScopeKind::Resource {
+        get_resource(store, c, parent).await?
+    } else {
+        open_scope(store, c, parent).await?
+    };
+    let key = p.key();
+    let prefix = format!("{key}/");
+    let direct = p.kind == ScopeKind::Resource;
+    let mut out = Vec::new();
+    for r in store
+        .arm_resources(c.tenant.id)
+        .await?
+        .into_iter()
+        .filter(|r| {
+            r.kind == ScopeKind::Resource
+                && r.resource_type.eq_ignore_ascii_case(resource_type)
+                && r.key().starts_with(prefix.as_str())
+                && (!direct
+                    || r.parent.as_deref().map(normalise_scope).as_deref() == Some(key.as_str()))
+        })
+    {
+        if may_read(store, c, &r).await? {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
 /// The scopes of a subscription (itself, its resource groups and resources) the caller may
 /// read, for `tagNames`; needs `Microsoft.Resources/subscriptions/tagNames/read` there.
 pub async fn tagged_scopes(

@@ -152,6 +152,11 @@ enum Target {
     ListResourceGroups(String),
     ListResources(String),
     ListFics(String),
+    /// `GET {parent}/providers/{ns}/{type}` or `GET {resource}/{childType}`.
+    Collection {
+        parent: String,
+        resource_type: String,
+    },
     /// `GET /tenants` (`az login` lists the tenants a signed-in user may use).
     ListTenants,
     /// `GET /subscriptions/{id}/locations`.
@@ -249,6 +254,12 @@ fn classify(path: &str) -> Result<Target, ArmError> {
             p.get(..base.len()).unwrap_or("").into(),
         ));
     }
+    if let Some((parent, resource_type)) = arm_view::collection(p) {
+        return Ok(Target::Collection {
+            parent,
+            resource_type,
+        });
+    }
     Ok(Target::Scope(p.to_string()))
 }
 
@@ -317,7 +328,13 @@ async fn dispatch(
     // Every scope in the path — resource ids, role-assignment and deny-assignment scopes,
     // checkAccess — is spelled plainly or refused before anything reads it.
     arm::check_scope(uri.path())?;
-    let target = classify(uri.path())?;
+    let target = match classify(uri.path())? {
+        // Only GET lists a collection; anything else on that path is a (malformed) resource id.
+        Target::Collection { .. } if method != Method::GET => {
+            Target::Scope(uri.path().trim_end_matches('/').to_string())
+        }
+        t => t,
+    };
     let ctx = authenticate(s, headers, cid).await?;
     let store = s.store.as_ref();
     let c = &ctx.caller;
@@ -362,6 +379,13 @@ async fn dispatch(
             let filter = resource_filter(&q)?;
             arm::open_scope(store, c, &parent).await?;
             let rs = arm::list_resources(store, c, &parent, &filter).await?;
+            Ok(respond(200, w::list(render_all(s, &rs).await?), cid))
+        }
+        Target::Collection {
+            parent,
+            resource_type,
+        } if method == Method::GET => {
+            let rs = arm::list_collection(store, c, &parent, &resource_type).await?;
             Ok(respond(200, w::list(render_all(s, &rs).await?), cid))
         }
         Target::ListTenants if method == Method::GET => {

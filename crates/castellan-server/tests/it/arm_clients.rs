@@ -559,6 +559,55 @@ async fn arm_resources_filter_top_level_and_canonical_casing() {
         .count()
         == 1));
 
+    // Collections of one type (`storage_accounts.list_by_resource_group`, `az storage account
+    // list`, child collections), in canonical casing; a PUT there is still a bad resource id.
+    let (st, v) = a
+        .get(&format!(
+            "{lower_rg}/providers/microsoft.storage/storageaccounts?{API}"
+        ))
+        .await;
+    assert_eq!((st, ids(&v)), (200, vec![acct.clone()]), "{v}");
+    let (_, v) = a
+        .get(&format!(
+            "{}/providers/Microsoft.Storage/storageAccounts?{API}",
+            sub()
+        ))
+        .await;
+    assert!(ids(&v).contains(&acct) && !ids(&v).contains(&site), "{v}");
+    let (st, v) = a
+        .get(&format!("{acct}/blobServices/default/containers?{API}"))
+        .await;
+    assert_eq!((st, ids(&v)), (200, vec![container.clone()]), "{v}");
+    let (st, v) = a
+        .send(
+            Method::PUT,
+            &format!("{rg}/providers/Microsoft.Storage/storageAccounts?{API}"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].clone()),
+        (400, json!("InvalidResourceId"))
+    );
+    let (p0, c0) = new_principal().await;
+    let (st, v) = c0
+        .get(&format!(
+            "{rg}/providers/Microsoft.Storage/storageAccounts?{API}"
+        ))
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].clone()),
+        (403, json!("AuthorizationFailed"))
+    );
+    let _ = p0;
+    let (st, _) = a
+        .get(&format!(
+            "{}/resourceGroups/it-{n}-none/providers/Microsoft.Storage/storageAccounts?{API}",
+            sub()
+        ))
+        .await;
+    assert_eq!(st, 404);
+
     // The documented $filter forms, at resource-group and subscription level.
     let cases = [
         (
