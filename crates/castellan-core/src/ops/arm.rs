@@ -1739,6 +1739,9 @@ pub enum AssignmentFilter {
     Principal(ObjectId),
     /// `assignedTo('…')`: the principal's own and its groups', at, above and below.
     AssignedTo(ObjectId),
+    /// `atScope() and assignedTo('…')` (`az role assignment list --scope … --include-groups`):
+    /// the principal's own and its groups', at and above the scope.
+    AtScopeAssignedTo(ObjectId),
 }
 
 /// Lists role assignments at a scope (needs `roleAssignments/read` there).
@@ -1765,7 +1768,9 @@ pub async fn list_assignments(
     };
     let whose: Option<Vec<ObjectId>> = match filter {
         AssignmentFilter::Principal(p) => Some(vec![*p]),
-        AssignmentFilter::AssignedTo(p) => Some(principal_set(store, c.tenant.id, *p).await?),
+        AssignmentFilter::AssignedTo(p) | AssignmentFilter::AtScopeAssignedTo(p) => {
+            Some(principal_set(store, c.tenant.id, *p).await?)
+        }
         _ => None,
     };
     Ok(store
@@ -1777,7 +1782,7 @@ pub async fn list_assignments(
             let above = chain.contains(&x);
             let under = x.starts_with(&below) && x != s;
             match filter {
-                AssignmentFilter::AtScope => above,
+                AssignmentFilter::AtScope | AssignmentFilter::AtScopeAssignedTo(_) => above,
                 _ => above || under,
             }
         })

@@ -741,9 +741,15 @@ fn parse_assignment_filter(filter: &str) -> Result<AssignmentFilter, ArmError> {
         ArmError::new(
             400,
             "InvalidFilter",
-            format!("Unsupported $filter '{f}': use atScope(), principalId eq '{{id}}' or assignedTo('{{id}}')."),
+            format!("Unsupported $filter '{f}': use atScope(), principalId eq '{{id}}', assignedTo('{{id}}') or atScope() and assignedTo('{{id}}')."),
         )
     };
+    if let Some(rest) = lower.strip_prefix("atscope() and ") {
+        return match parse_assignment_filter(f.get(f.len() - rest.len()..).unwrap_or(""))? {
+            AssignmentFilter::AssignedTo(p) => Ok(AssignmentFilter::AtScopeAssignedTo(p)),
+            _ => Err(bad()),
+        };
+    }
     if let Some(v) = odata_eq(f, "principalId") {
         return ObjectId::parse(&v)
             .map(AssignmentFilter::Principal)
@@ -855,6 +861,12 @@ mod tests {
             parse_assignment_filter(&format!("assignedTo('{id}')")).unwrap(),
             AssignmentFilter::AssignedTo(_)
         ));
+        assert_eq!(
+            parse_assignment_filter(&format!("atScope() and assignedTo('{id}')")).unwrap(),
+            AssignmentFilter::AtScopeAssignedTo(ObjectId::parse(id).unwrap())
+        );
+        assert!(parse_assignment_filter(&format!("atScope() and principalId eq '{id}'")).is_err());
+        assert!(parse_assignment_filter("atScope() and atScope()").is_err());
         let e = parse_assignment_filter("roleName eq 'x'").unwrap_err();
         assert!(e.message.contains("atScope()"));
         assert_eq!(

@@ -279,6 +279,22 @@ async fn arm_role_definition_ids_are_scope_qualified_and_compare_with_assignment
         .iter()
         .any(|x| x["properties"]["principalId"] == p2.as_str()));
 
+    // `az role assignment list --scope <rg> --assignee … --include-groups`.
+    let (st, v) = a
+        .get(&format!(
+            "{rg}/providers/Microsoft.Authorization/roleAssignments?$filter=atScope() and assignedTo('{p1}')&api-version=2022-04-01"
+        ))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["properties"]["principalId"].clone())
+            .collect::<Vec<_>>(),
+        vec![json!(p1)]
+    );
     // A repeated create: Azure's 409 with the existing assignment's name, 32 hex digits.
     let (st, v) = assign(&a, &rg, &p1, &qualified).await;
     assert_eq!(st, 409, "{v}");
