@@ -420,11 +420,17 @@ pub fn parse_put_role_definition(body: &Value) -> Result<PutRoleDefinition, ArmE
 }
 
 /// Renders a role assignment.
-pub fn render_assignment(a: &AzureRoleAssignment) -> Value {
+/// Renders a role assignment as read at `context` (the request's scope). Azure qualifies the
+/// definition id with the subscription the request is about — so an assignment inherited from a
+/// management group, listed at a subscription, carries the same id as the definitions listed
+/// there — or else with the assignment's own subscription.
+pub fn render_assignment(a: &AzureRoleAssignment, context: &str) -> Value {
     let canonical = arm_view::canonical_id(&a.scope);
     let scope = canonical.trim_end_matches('/');
-    // Azure renders the definition id under the subscription of the scope.
-    let role_prefix = role_definition_prefix(scope);
+    let role_prefix = match role_definition_prefix(context) {
+        p if !p.is_empty() => p,
+        _ => role_definition_prefix(scope),
+    };
     json!({
         "id": format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{}", a.id),
         "name": a.id.to_string(),
@@ -774,6 +780,49 @@ mod tests {
         assert_eq!(
             v["value"][0]["values"][0]["id"],
             "/subscriptions/s/tagNames/env/tagValues/prod"
+        );
+    }
+
+    #[test]
+    fn assignments_qualify_the_definition_with_the_requests_subscription() {
+        let reader = castellan_core::azure_rbac::built_in_by_name("Reader")
+            .unwrap()
+            .id;
+        let a = |scope: &str| AzureRoleAssignment {
+            id: uuid::Uuid::nil(),
+            tenant_id: castellan_core::TenantId::from_uuid(uuid::Uuid::nil()),
+            scope: scope.into(),
+            role_definition_id: reader,
+            principal_id: castellan_core::ObjectId::from_uuid(uuid::Uuid::nil()),
+            principal_type: "User".into(),
+            condition: None,
+            description: None,
+            created: castellan_core::time::Timestamp::from_secs(0),
+            created_by: None,
+        };
+        let sub = "/subscriptions/aaaaaaaa-0000-0000-0000-000000000001";
+        let def = format!("/providers/Microsoft.Authorization/roleDefinitions/{reader}");
+        let mg = a("/providers/microsoft.management/managementgroups/mg");
+        // Inherited from a management group, listed at the subscription: qualified.
+        let v = render_assignment(&mg, sub);
+        assert_eq!(v["properties"]["roleDefinitionId"], format!("{sub}{def}"));
+        assert_eq!(
+            v["properties"]["scope"],
+            "/providers/Microsoft.Management/managementGroups/mg"
+        );
+        // Read at the management group itself: unqualified.
+        let v = render_assignment(&mg, &mg.scope);
+        assert_eq!(v["properties"]["roleDefinitionId"], def);
+        // A resource-group assignment read through a lower-case path.
+        let rg = a(&format!("{sub}/resourcegroups/rg"));
+        let v = render_assignment(&rg, &rg.scope);
+        assert_eq!(v["properties"]["roleDefinitionId"], format!("{sub}{def}"));
+        assert_eq!(
+            v["id"],
+            format!(
+                "{sub}/resourceGroups/rg/providers/Microsoft.Authorization/roleAssignments/{}",
+                uuid::Uuid::nil()
+            )
         );
     }
 }

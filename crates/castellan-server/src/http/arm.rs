@@ -554,13 +554,13 @@ async fn authorization(
             let list = arm::list_assignments(store, c, scope, &f).await?;
             Ok(respond(
                 200,
-                w::list(list.iter().map(w::render_assignment).collect()),
+                w::list(list.iter().map(|a| w::render_assignment(a, scope)).collect()),
                 cid,
             ))
         }
         ("roleassignments", Some(n), Method::GET) => {
             let a = arm::get_assignment(store, c, scope, guid(n, "RoleAssignment")?).await?;
-            Ok(respond(200, w::render_assignment(&a), cid))
+            Ok(respond(200, w::render_assignment(&a, scope), cid))
         }
         ("roleassignments", Some(n), Method::PUT) => {
             let req = w::parse_put_assignment(&body_json(body)?)?;
@@ -572,7 +572,7 @@ async fn authorization(
                 req,
             )
             .await?;
-            Ok(respond(if created { 201 } else { 200 }, w::render_assignment(&a), cid))
+            Ok(respond(if created { 201 } else { 200 }, w::render_assignment(&a, scope), cid))
         }
         ("roleassignments", Some(n), Method::DELETE) => {
             match arm::delete_assignment(
@@ -583,7 +583,7 @@ async fn authorization(
             )
             .await?
             {
-                Some(a) => Ok(respond(200, w::render_assignment(&a), cid)),
+                Some(a) => Ok(respond(200, w::render_assignment(&a, scope), cid)),
                 None => Ok(StatusCode::NO_CONTENT.into_response()),
             }
         }
