@@ -328,6 +328,21 @@ def test_managed_identity_app_service_system_assigned(demo, clean_env):
         ManagedIdentityCredential().get_token(STORAGE)
 
 
+def test_managed_identity_with_a_role_on_one_container_finds_its_subscription(demo, clean_env):
+    """`az login --identity` for a workload whose only role is Storage Blob Data Reader on one
+    container: GET /subscriptions lists the subscription (a role below it is enough); the
+    resource group stays unreadable and HEAD says so."""
+    for k, v in demo["web_app"]["env"].items():
+        clean_env.setenv(k, v)
+    mi = Arm(demo, ManagedIdentityCredential().get_token(ARM).token)
+    subs = mi.get("/subscriptions").json()["value"]
+    assert [s["subscriptionId"] for s in subs] == [demo["subscription_id"]]
+    assert subs[0]["tenantId"] == demo["tenant_id"]
+    assert mi.get(demo["subscription_scope"]).status_code == 200
+    assert requests.head(mi.url(demo["resource_group_scope"]), headers=mi.h).status_code == 403
+    assert mi.get(f"{demo['subscription_scope']}/resourcegroups").json()["value"] == []
+
+
 @pytest.fixture(scope="module")
 def uami(demo, owner):
     """A user-assigned identity attached to the web app, with Blob Data Contributor on the container."""
