@@ -328,6 +328,21 @@ def test_managed_identity_app_service_system_assigned(demo, clean_env):
         ManagedIdentityCredential().get_token(STORAGE)
 
 
+def test_managed_identity_with_a_role_on_one_container_finds_its_subscription(demo, clean_env):
+    """`az login --identity` for a workload whose only role is Storage Blob Data Reader on one
+    container: GET /subscriptions lists the subscription (a role below it is enough); the
+    resource group stays unreadable and HEAD says so."""
+    for k, v in demo["web_app"]["env"].items():
+        clean_env.setenv(k, v)
+    mi = Arm(demo, ManagedIdentityCredential().get_token(ARM).token)
+    subs = mi.get("/subscriptions").json()["value"]
+    assert [s["subscriptionId"] for s in subs] == [demo["subscription_id"]]
+    assert subs[0]["tenantId"] == demo["tenant_id"]
+    assert mi.get(demo["subscription_scope"]).status_code == 200
+    assert requests.head(mi.url(demo["resource_group_scope"]), headers=mi.h).status_code == 403
+    assert mi.get(f"{demo['subscription_scope']}/resourcegroups").json()["value"] == []
+
+
 @pytest.fixture(scope="module")
 def uami(demo, owner):
     """A user-assigned identity attached to the web app, with Blob Data Contributor on the container."""
@@ -453,3 +468,47 @@ def test_azure_mgmt_authorization_creates_and_lists_assignments(demo, new_user):
     assert read_blob(demo, user_token(demo, upn, pw, STORAGE)).status_code == 200
     client.role_assignments.delete(demo["storage"]["container_scope"], name)
     assert list(client.role_assignments.list_for_scope(demo["subscription_scope"], filter=f"assignedTo('{uid}')")) == []
+
+
+def test_azure_mgmt_authorization_role_ids_compare_as_the_cli_does(demo, owner, graph):
+    """What `az ad sp create-for-rbac --scopes <rg>`, `az login` as it and `az role assignment
+    create/list --role Reader` do through the SDK: role definition ids in the subscription-qualified
+    form compare equal with assignments' roleDefinitionId; a repeated create is Azure's 409 whose
+    message names the existing assignment; the principal then sees its subscription, the group
+    exists (HEAD) and the subscription's locations list."""
+    import re
+    from azure.core.exceptions import HttpResponseError
+    from azure.mgmt.authorization import AuthorizationManagementClient
+    from azure.mgmt.authorization.models import RoleAssignmentCreateParameters
+    cred = ClientSecretCredential(demo["tenant_id"], demo["confidential_client"]["app_id"], demo["confidential_client"]["secret"],
+                                  authority=demo["origin"], disable_instance_discovery=True)
+    client = AuthorizationManagementClient(cred, demo["subscription_id"], base_url=demo["arm_url"], credential_scopes=[ARM])
+    rg = demo["resource_group_scope"]
+    reader = next(iter(client.role_definitions.list(rg, filter="roleName eq 'Reader'")))
+    assert reader.id == f"{demo['subscription_scope']}/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7"
+    app = graph.post("/applications", {"displayName": "rbac cli-style app"}).json()
+    secret = graph.post(f"/applications/{app['id']}/addPassword", {"passwordCredential": {"displayName": "t"}}).json()["secretText"]
+    sp = graph.post("/servicePrincipals", {"appId": app["appId"]}).json()
+    sp_arm = Arm(demo, ClientSecretCredential(demo["tenant_id"], app["appId"], secret, authority=demo["origin"],
+                                              disable_instance_discovery=True).get_token(ARM).token)
+    assert demo["subscription_id"] not in [s["subscriptionId"] for s in sp_arm.get("/subscriptions").json()["value"]]
+    name = str(uuid.uuid4())
+    params = RoleAssignmentCreateParameters(role_definition_id=reader.id, principal_id=sp["id"], principal_type="ServicePrincipal")
+    created = client.role_assignments.create(rg, name, params)
+    assert created.role_definition_id == reader.id
+    listed = [a.name for a in client.role_assignments.list_for_scope(rg) if a.role_definition_id.lower() == reader.id.lower()]
+    assert name in listed
+    with pytest.raises(HttpResponseError) as e:
+        client.role_assignments.create(rg, str(uuid.uuid4()), params)
+    assert e.value.status_code == 409 and e.value.error.code == "RoleAssignmentExists"
+    assert re.search(r"The ID of the existing role assignment is (\w+)\.", e.value.message).group(1) == name.replace("-", "")
+    # Signed in as the principal: its subscription is found, its group exists, the locations list.
+    assert [s["subscriptionId"] for s in sp_arm.get("/subscriptions").json()["value"]] == [demo["subscription_id"]]
+    assert requests.head(sp_arm.url(rg), headers=sp_arm.h).status_code == 204
+    assert requests.head(sp_arm.url(f"{demo['subscription_scope']}/resourceGroups/no-such-group"), headers=owner.h).status_code == 404
+    locations = [x["name"] for x in sp_arm.get(f"{demo['subscription_scope']}/locations").json()["value"]]
+    assert "westeurope" in locations and "northeurope" in locations
+    bad = sp_arm.get(f"{rg}/resources?$filter=provisioningState eq 'Succeeded'")
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "InvalidFilterInQueryString"
+    client.role_assignments.delete(rg, name)
+    assert demo["subscription_id"] not in [s["subscriptionId"] for s in sp_arm.get("/subscriptions").json()["value"]]

@@ -3,6 +3,7 @@
 //! answers, ARM errors, and the managed-identity token responses (App Service and IMDS forms).
 //! Request bodies are parsed here into core's request types, with errors that name the field.
 
+use castellan_core::arm_view;
 use castellan_core::azure_rbac::{AzureRole, Decision};
 use castellan_core::model::{ArmResource, AzureRoleAssignment, ScopeKind};
 use castellan_core::ops::arm::{
@@ -42,11 +43,15 @@ pub fn render_resource(
     uami: Option<&IdentityView>,
 ) -> Value {
     let tenant = r.tenant_id.to_string();
+    // Azure's casing whatever the creating request's (`resourcegroups`, `microsoft.storage`).
+    let id = arm_view::canonical_id(&r.id);
+    let resource_type = arm_view::canonical_type(&r.resource_type);
+    let parent = r.parent.as_deref().map(arm_view::canonical_id);
     if let Some(f) = &r.federated_credential {
         return json!({
-            "id": r.id,
+            "id": id,
             "name": r.name,
-            "type": r.resource_type,
+            "type": resource_type,
             "properties": {"issuer": f.issuer, "subject": f.subject, "audiences": f.audiences},
         });
     }
@@ -57,29 +62,29 @@ pub fn render_resource(
         .collect();
     match r.kind {
         ScopeKind::ManagementGroup => json!({
-            "id": r.id,
+            "id": id,
             "type": "Microsoft.Management/managementGroups",
             "name": r.name,
             "properties": {
                 "tenantId": tenant,
                 "displayName": r.display_name,
-                "details": {"parent": r.parent.as_ref().map(|p| json!({"id": p}))},
+                "details": {"parent": parent.as_ref().map(|p| json!({"id": p}))},
             },
         }),
         ScopeKind::Subscription => json!({
-            "id": r.id,
-            "subscriptionId": r.name,
+            "id": id,
+            "subscriptionId": r.name.to_ascii_lowercase(),
             "tenantId": tenant,
             "displayName": r.display_name,
             "state": "Enabled",
             "authorizationSource": "RoleBased",
             "managedByTenants": [],
-            "managementGroupId": r.parent,
+            "managementGroupId": parent,
             "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "Castellan", "spendingLimit": "Off"},
             "tags": tags,
         }),
         ScopeKind::ResourceGroup => json!({
-            "id": r.id,
+            "id": id,
             "name": r.name,
             "type": "Microsoft.Resources/resourceGroups",
             "location": r.location,
@@ -101,9 +106,9 @@ pub fn render_resource(
                 }
             }
             let mut out = json!({
-                "id": r.id,
+                "id": id,
                 "name": r.name,
-                "type": r.resource_type,
+                "type": resource_type,
                 "location": r.location,
                 "tags": tags,
                 "properties": props,
@@ -125,7 +130,7 @@ pub fn render_resource(
                         .iter()
                         .map(|u| {
                             (
-                                u.resource_id.clone(),
+                                arm_view::canonical_id(&u.resource_id),
                                 json!({"principalId": u.principal_id, "clientId": u.client_id}),
                             )
                         })
@@ -152,6 +157,86 @@ pub const MAX_ROLE_NAME_LEN: usize = 512;
 pub const MAX_DESCRIPTION_LEN: usize = 2048;
 /// The most actions one check-access request may ask about.
 pub const MAX_CHECK_ACCESS_ACTIONS: usize = 200;
+
+/// A tenant of `GET /tenants` (`Microsoft.Resources`' `TenantIdDescription`).
+pub fn render_tenant(t: &castellan_core::model::Tenant) -> Value {
+    json!({
+        "id": format!("/tenants/{}", t.id),
+        "tenantId": t.id.to_string(),
+        "tenantCategory": "Home",
+        "displayName": t.display_name,
+        "defaultDomain": t.initial_domain(),
+        "domains": t.domains.iter().filter(|d| d.is_verified).map(|d| d.name.clone()).collect::<Vec<_>>(),
+        "tenantType": "AAD",
+    })
+}
+
+/// A location of `GET /subscriptions/{id}/locations` (`Microsoft.Resources`' `Location`).
+pub fn render_location(sub: &str, l: &arm_view::Location) -> Value {
+    json!({
+        "id": format!("/subscriptions/{sub}/locations/{}", l.name),
+        "name": l.name,
+        "type": "Region",
+        "displayName": l.display_name,
+        "regionalDisplayName": format!("({}) {}", l.geography_group, l.display_name),
+        "metadata": {
+            "regionType": "Physical",
+            "regionCategory": "Recommended",
+            "geographyGroup": l.geography_group,
+            "latitude": l.lat_long.0,
+            "longitude": l.lat_long.1,
+            "physicalLocation": l.display_name,
+            "pairedRegion": [],
+        },
+    })
+}
+
+/// The api-versions a provider's resource types announce (clients such as `az resource` pick
+/// the newest non-preview one; Castellan accepts any).
+const PROVIDER_API_VERSIONS: &[&str] = &["2023-01-01", "2022-09-01", "2021-04-01", "2019-06-01"];
+
+/// A resource provider (`GET …/providers[/{ns}]`, `POST …/providers/{ns}/register`); `sub` is
+/// `None` at tenant level (`/providers/{ns}`).
+pub fn render_provider(sub: Option<&str>, p: &arm_view::Provider) -> Value {
+    let locations: Vec<&str> = arm_view::LOCATIONS.iter().map(|l| l.display_name).collect();
+    let id = match sub {
+        Some(s) => format!("/subscriptions/{s}/providers/{}", p.namespace),
+        None => format!("/providers/{}", p.namespace),
+    };
+    json!({
+        "id": id,
+        "namespace": p.namespace,
+        "registrationState": "Registered",
+        "registrationPolicy": "RegistrationRequired",
+        "resourceTypes": p.resource_types.iter().map(|t| json!({
+            "resourceType": t,
+            "locations": locations,
+            "apiVersions": PROVIDER_API_VERSIONS,
+            "defaultApiVersion": PROVIDER_API_VERSIONS.first(),
+            "capabilities": "None",
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `GET /subscriptions/{id}/tagNames`.
+pub fn render_tag_names(sub: &str, tags: &[arm_view::TagCount]) -> Value {
+    list(
+        tags.iter()
+            .map(|t| {
+                json!({
+                    "id": format!("/subscriptions/{sub}/tagNames/{}", t.name),
+                    "tagName": t.name,
+                    "count": {"type": "Total", "value": t.count},
+                    "values": t.values.iter().map(|(v, n)| json!({
+                        "id": format!("/subscriptions/{sub}/tagNames/{}/tagValues/{v}", t.name),
+                        "tagValue": v,
+                        "count": {"type": "Total", "value": n},
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
+}
 
 fn bad(field: &str, why: &str) -> ArmError {
     ArmError::new(
@@ -275,12 +360,27 @@ pub fn parse_put_resource(body: &Value) -> Result<PutResource, ArmError> {
     Ok(req)
 }
 
+/// The prefix Azure puts before `/providers/Microsoft.Authorization/roleDefinitions/{id}` for a
+/// scope: the scope's subscription (`/subscriptions/{sub}`) at a subscription or below — in
+/// role definitions listed or read there and in role assignments' `roleDefinitionId`, so the
+/// two compare equal as strings (`az role assignment list --role Reader`) — and nothing at
+/// management-group or root scope.
+pub fn role_definition_prefix(scope: &str) -> String {
+    let c = arm_view::canonical_id(scope);
+    let mut parts = c.trim_start_matches('/').split('/');
+    match (parts.next(), parts.next()) {
+        (Some("subscriptions"), Some(sub)) if !sub.is_empty() => format!("/subscriptions/{sub}"),
+        _ => String::new(),
+    }
+}
+
 /// Renders a role definition (`Microsoft.Authorization/roleDefinitions`) as seen at `scope`.
 pub fn render_role_definition(r: &AzureRole, built_in: bool, scope: &str) -> Value {
-    let prefix = if built_in || scope == "/" {
-        String::new()
-    } else {
-        scope.trim_end_matches('/').to_string()
+    let prefix = match role_definition_prefix(scope) {
+        p if !p.is_empty() => p,
+        // A custom role read at a management group keeps that scope, as Azure shows it.
+        _ if !built_in && scope != "/" => arm_view::canonical_id(scope),
+        _ => String::new(),
     };
     json!({
         "id": format!("{prefix}/providers/Microsoft.Authorization/roleDefinitions/{}", r.id),
@@ -360,18 +460,16 @@ pub fn parse_put_role_definition(body: &Value) -> Result<PutRoleDefinition, ArmE
 }
 
 /// Renders a role assignment.
-pub fn render_assignment(a: &AzureRoleAssignment) -> Value {
-    let scope = a.scope.trim_end_matches('/');
-    let role_prefix = if scope.is_empty() || scope.starts_with("/providers/") {
-        String::new()
-    } else {
-        // Azure renders the definition id under the subscription of the scope.
-        let mut parts = scope.splitn(4, '/');
-        let _ = parts.next();
-        match (parts.next(), parts.next()) {
-            (Some("subscriptions"), Some(sub)) => format!("/subscriptions/{sub}"),
-            _ => String::new(),
-        }
+/// Renders a role assignment as read at `context` (the request's scope). Azure qualifies the
+/// definition id with the subscription the request is about — so an assignment inherited from a
+/// management group, listed at a subscription, carries the same id as the definitions listed
+/// there — or else with the assignment's own subscription.
+pub fn render_assignment(a: &AzureRoleAssignment, context: &str) -> Value {
+    let canonical = arm_view::canonical_id(&a.scope);
+    let scope = canonical.trim_end_matches('/');
+    let role_prefix = match role_definition_prefix(context) {
+        p if !p.is_empty() => p,
+        _ => role_definition_prefix(scope),
     };
     json!({
         "id": format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{}", a.id),
@@ -696,5 +794,115 @@ mod tests {
         );
         let described = json!({"properties": {"roleDefinitionId": "r", "principalId": "p", "description": "d".repeat(MAX_DESCRIPTION_LEN + 1)}});
         assert!(parse_put_assignment(&described).is_err());
+    }
+
+    #[test]
+    fn role_definition_ids_sit_under_the_scopes_subscription() {
+        let sub = "/subscriptions/AAAAAAAA-0000-0000-0000-000000000001";
+        let want = "/subscriptions/aaaaaaaa-0000-0000-0000-000000000001";
+        assert_eq!(role_definition_prefix(sub), want);
+        assert_eq!(
+            role_definition_prefix(&format!(
+                "{sub}/resourcegroups/rg/providers/Microsoft.Web/sites/a"
+            )),
+            want
+        );
+        assert_eq!(role_definition_prefix("/"), "");
+        assert_eq!(
+            role_definition_prefix("/providers/Microsoft.Management/managementGroups/mg"),
+            ""
+        );
+        let reader = castellan_core::azure_rbac::built_in_by_name("Reader").unwrap();
+        let v = render_role_definition(reader, true, &format!("{sub}/resourceGroups/rg"));
+        assert_eq!(
+            v["id"],
+            format!(
+                "{want}/providers/Microsoft.Authorization/roleDefinitions/{}",
+                reader.id
+            )
+        );
+        let v = render_role_definition(reader, true, "/");
+        assert_eq!(
+            v["id"],
+            format!(
+                "/providers/Microsoft.Authorization/roleDefinitions/{}",
+                reader.id
+            )
+        );
+    }
+
+    #[test]
+    fn provider_location_and_tag_shapes() {
+        let p = arm_view::provider("microsoft.storage").unwrap();
+        let v = render_provider(Some("s"), p);
+        assert_eq!(v["id"], "/subscriptions/s/providers/Microsoft.Storage");
+        assert_eq!(v["registrationState"], "Registered");
+        assert_eq!(v["resourceTypes"][0]["resourceType"], "storageAccounts");
+        assert!(v["resourceTypes"][0]["locations"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("West Europe")));
+        assert_eq!(
+            render_provider(None, p)["id"],
+            "/providers/Microsoft.Storage"
+        );
+        let l = arm_view::LOCATIONS
+            .iter()
+            .find(|l| l.name == "westeurope")
+            .unwrap();
+        let v = render_location("s", l);
+        assert_eq!(v["id"], "/subscriptions/s/locations/westeurope");
+        assert_eq!(v["regionalDisplayName"], "(Europe) West Europe");
+        let t = arm_view::tag_counts([vec![("env".to_string(), "prod".to_string())].as_slice()]);
+        let v = render_tag_names("s", &t);
+        assert_eq!(v["value"][0]["id"], "/subscriptions/s/tagNames/env");
+        assert_eq!(v["value"][0]["count"], json!({"type": "Total", "value": 1}));
+        assert_eq!(
+            v["value"][0]["values"][0]["id"],
+            "/subscriptions/s/tagNames/env/tagValues/prod"
+        );
+    }
+
+    #[test]
+    fn assignments_qualify_the_definition_with_the_requests_subscription() {
+        let reader = castellan_core::azure_rbac::built_in_by_name("Reader")
+            .unwrap()
+            .id;
+        let a = |scope: &str| AzureRoleAssignment {
+            id: uuid::Uuid::nil(),
+            tenant_id: castellan_core::TenantId::from_uuid(uuid::Uuid::nil()),
+            scope: scope.into(),
+            role_definition_id: reader,
+            principal_id: castellan_core::ObjectId::from_uuid(uuid::Uuid::nil()),
+            principal_type: "User".into(),
+            condition: None,
+            description: None,
+            created: castellan_core::time::Timestamp::from_secs(0),
+            created_by: None,
+        };
+        let sub = "/subscriptions/aaaaaaaa-0000-0000-0000-000000000001";
+        let def = format!("/providers/Microsoft.Authorization/roleDefinitions/{reader}");
+        let mg = a("/providers/microsoft.management/managementgroups/mg");
+        // Inherited from a management group, listed at the subscription: qualified.
+        let v = render_assignment(&mg, sub);
+        assert_eq!(v["properties"]["roleDefinitionId"], format!("{sub}{def}"));
+        assert_eq!(
+            v["properties"]["scope"],
+            "/providers/Microsoft.Management/managementGroups/mg"
+        );
+        // Read at the management group itself: unqualified.
+        let v = render_assignment(&mg, &mg.scope);
+        assert_eq!(v["properties"]["roleDefinitionId"], def);
+        // A resource-group assignment read through a lower-case path.
+        let rg = a(&format!("{sub}/resourcegroups/rg"));
+        let v = render_assignment(&rg, &rg.scope);
+        assert_eq!(v["properties"]["roleDefinitionId"], format!("{sub}{def}"));
+        assert_eq!(
+            v["id"],
+            format!(
+                "{sub}/resourceGroups/rg/providers/Microsoft.Authorization/roleAssignments/{}",
+                uuid::Uuid::nil()
+            )
+        );
     }
 }

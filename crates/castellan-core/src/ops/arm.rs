@@ -7,6 +7,7 @@
 //! [`elevate_access`] — the one audited bridge between the planes.
 
 use crate::abac::{self, Attributes};
+use crate::arm_view::{self, ResourceFilter};
 use crate::audit::AuditTarget;
 use crate::azure_rbac::{
     self, ancestors, check_with, normalise_scope, Assignment, AssignmentIndex, AzureRole, Decision,
@@ -572,6 +573,9 @@ pub async fn get_resource(
     id: &str,
 ) -> Result<ArmResource, ArmError> {
     let parsed = parse_id(id)?;
+    if parsed.kind == ScopeKind::Subscription {
+        return open_scope(store, c, id).await;
+    }
     let r = load_in_tenant(store, c.tenant.id, id, &parsed).await?;
     require(store, c, &type_op(&r.resource_type, "read"), &r.id).await?;
     Ok(r)
@@ -639,6 +643,226 @@ pub async fn list_children(
         }
     }
     Ok(out)
+}
+
+/// The scopes of the caller's own and its groups' role assignments.
+async fn assignment_scopes(store: &dyn Store, c: &ArmCaller) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    for p in &c.principals {
+        out.extend(
+            store
+                .azure_role_assignments_of(c.tenant.id, *p)
+                .await?
+                .into_iter()
+                .map(|a| a.scope),
+        );
+    }
+    Ok(out)
+}
+
+async fn may_read(store: &dyn Store, c: &ArmCaller, r: &ArmResource) -> Result<bool, ArmError> {
+    if c.platform {
+        return Ok(true);
+    }
+    let op = type_op(&r.resource_type, "read");
+    Ok(matches!(
+        decide(store, c.tenant.id, &c.principals, &op, false, &r.id).await?,
+        Decision::Allowed { .. }
+    ))
+}
+
+async fn sees(
+    store: &dyn Store,
+    c: &ArmCaller,
+    r: &ArmResource,
+    scopes: &[String],
+) -> Result<bool, ArmError> {
+    if may_read(store, c, r).await? {
+        return Ok(true);
+    }
+    let chain = scope_chain(store, &r.id).await?;
+    Ok(arm_view::visible(
+        &r.id,
+        &chain,
+        scopes.iter().map(String::as_str),
+    ))
+}
+
+/// Opens a scope the caller sees ([`arm_view::visible`]: RBAC lets it read there, or it holds
+/// a role assignment at, above or below it) — a subscription for `GET /subscriptions/{id}`, or
+/// the parent of a list. 404 when it does not exist in the tenant; otherwise a caller that does
+/// not see it is refused by RBAC's read decision (403 `AuthorizationFailed`).
+pub async fn open_scope(
+    store: &dyn Store,
+    c: &ArmCaller,
+    id: &str,
+) -> Result<ArmResource, ArmError> {
+    let parsed = parse_id(id)?;
+    let r = load_in_tenant(store, c.tenant.id, id, &parsed).await?;
+    if sees(store, c, &r, &assignment_scopes(store, c).await?).await? {
+        return Ok(r);
+    }
+    require(store, c, &type_op(&r.resource_type, "read"), &r.id).await?;
+    Ok(r)
+}
+
+/// The subscriptions the caller sees: those where it may read, or holds any role assignment at,
+/// above or below (a resource group or a resource inside) — as ARM lists them, so a principal
+/// with a role on one resource group finds its subscription (`az login`).
+pub async fn list_subscriptions(
+    store: &dyn Store,
+    c: &ArmCaller,
+) -> Result<Vec<ArmResource>, ArmError> {
+    let scopes = assignment_scopes(store, c).await?;
+    let mut out = Vec::new();
+    for r in store
+        .arm_resources(c.tenant.id)
+        .await?
+        .into_iter()
+        .filter(|r| r.kind == ScopeKind::Subscription)
+    {
+        if sees(store, c, &r, &scopes).await? {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// The top-level resources under a subscription or resource group that the caller may read and
+/// that pass the `$filter` (child types such as `…/blobServices` are omitted, as ARM does).
+pub async fn list_resources(
+    store: &dyn Store,
+    c: &ArmCaller,
+    parent: &str,
+    filter: &ResourceFilter,
+) -> Result<Vec<ArmResource>, ArmError> {
+    let prefix = format!("{}/", normalise_scope(parent));
+    let mut out = Vec::new();
+    for r in store
+        .arm_resources(c.tenant.id)
+        .await?
+        .into_iter()
+        .filter(|r| {
+            r.kind == ScopeKind::Resource
+                && r.key().starts_with(prefix.as_str())
+                && arm_view::is_top_level(&r.resource_type)
+                && filter.matches(r)
+        })
+    {
+        if may_read(store, c, &r).await? {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// The resources of one type under a parent the caller may read (`GET {parent}/providers/{ns}/
+/// {type}` at a subscription or resource group, `GET {resource}/{childType}` below a resource):
+/// a subscription or resource group parent must be one the caller sees ([`open_scope`]), a
+/// resource parent one it may read.
+pub async fn list_collection(
+    store: &dyn Store,
+    c: &ArmCaller,
+    parent: &str,
+    resource_type: &str,
+) -> Result<Vec<ArmResource>, ArmError> {
+    let p = parse_id(parent)?;
+    let p = if p.kind == ScopeKind::Resource {
+        get_resource(store, c, parent).await?
+    } else {
+        open_scope(store, c, parent).await?
+    };
+    let key = p.key();
+    let prefix = format!("{key}/");
+    let direct = p.kind == ScopeKind::Resource;
+    let mut out = Vec::new();
+    for r in store
+        .arm_resources(c.tenant.id)
+        .await?
+        .into_iter()
+        .filter(|r| {
+            r.kind == ScopeKind::Resource
+                && r.resource_type.eq_ignore_ascii_case(resource_type)
+                && r.key().starts_with(prefix.as_str())
+                && (!direct
+                    || r.parent.as_deref().map(normalise_scope).as_deref() == Some(key.as_str()))
+        })
+    {
+        if may_read(store, c, &r).await? {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// The scopes of a subscription (itself, its resource groups and resources) the caller may
+/// read, for `tagNames`; needs `Microsoft.Resources/subscriptions/tagNames/read` there.
+pub async fn tagged_scopes(
+    store: &dyn Store,
+    c: &ArmCaller,
+    sub: &str,
+) -> Result<Vec<ArmResource>, ArmError> {
+    let s = open_scope(store, c, sub).await?;
+    require(
+        store,
+        c,
+        "Microsoft.Resources/subscriptions/tagNames/read",
+        &s.id,
+    )
+    .await?;
+    let prefix = format!("{}/", s.key());
+    let mut out = Vec::new();
+    for r in store
+        .arm_resources(c.tenant.id)
+        .await?
+        .into_iter()
+        .filter(|r| r.key().starts_with(prefix.as_str()) && !r.tags.is_empty())
+    {
+        if may_read(store, c, &r).await? {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// Registers a resource provider in a subscription (`POST …/providers/{ns}/register`). Every
+/// provider Castellan knows is registered already, so this changes nothing; like Azure it needs
+/// `{ns}/register/action` at the subscription. Unknown namespaces: 404
+/// `InvalidResourceNamespace`.
+pub async fn register_provider(
+    store: &dyn Store,
+    c: &ArmCaller,
+    sub: &str,
+    namespace: &str,
+) -> Result<&'static arm_view::Provider, ArmError> {
+    let s = open_scope(store, c, sub).await?;
+    let p = known_provider(namespace)?;
+    require(store, c, &format!("{}/register/action", p.namespace), &s.id).await?;
+    Ok(p)
+}
+
+/// A registered provider, or 404 `InvalidResourceNamespace`.
+pub fn known_provider(namespace: &str) -> Result<&'static arm_view::Provider, ArmError> {
+    arm_view::provider(namespace).ok_or_else(|| {
+        ArmError::not_found(
+            "InvalidResourceNamespace",
+            format!(
+                "The resource namespace '{namespace}' is invalid: Castellan registers {}.",
+                arm_view::PROVIDERS
+                    .iter()
+                    .map(|p| p.namespace)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    })
+}
+
+/// Resource locks at a scope (`GET …/providers/Microsoft.Authorization/locks`): Castellan keeps
+/// none, so the list is empty; reading it needs `Microsoft.Authorization/locks/read` there.
+pub async fn list_locks(store: &dyn Store, c: &ArmCaller, scope: &str) -> Result<(), ArmError> {
+    scope_exists(store, c.tenant.id, scope).await?;
+    require(store, c, "Microsoft.Authorization/locks/read", scope).await
 }
 
 /// Creates or replaces a scope. Returns the resource and whether it was created.
@@ -709,11 +933,11 @@ pub async fn put_resource(
     }
     let mut r = existing.clone().unwrap_or(ArmResource {
         tenant_id: tenant.id,
-        id: canonical_id(id, &parsed),
+        id: arm_view::canonical_id(id),
         kind: parsed.kind,
         name: parsed.name.clone(),
-        resource_type: parsed.resource_type.clone(),
-        parent: parent.clone(),
+        resource_type: arm_view::canonical_type(&parsed.resource_type),
+        parent: parent.as_deref().map(arm_view::canonical_id),
         display_name: parsed.name.clone(),
         location: None,
         tags: vec![],
@@ -723,7 +947,7 @@ pub async fn put_resource(
         federated_credential: None,
         created: env.now,
     });
-    r.parent = parent;
+    r.parent = parent.as_deref().map(arm_view::canonical_id);
     if let Some(d) = req.display_name.clone().filter(|d| !d.trim().is_empty()) {
         r.display_name = d;
     }
@@ -782,20 +1006,6 @@ pub async fn put_resource(
     Ok((r, created))
 }
 
-fn canonical_id(id: &str, parsed: &ParsedId) -> String {
-    let t = id.trim_end_matches('/');
-    match parsed.kind {
-        ScopeKind::Subscription => format!("/subscriptions/{}", parsed.name),
-        ScopeKind::ManagementGroup => {
-            format!(
-                "/providers/Microsoft.Management/managementGroups/{}",
-                parsed.name
-            )
-        }
-        _ => t.to_string(),
-    }
-}
-
 async fn ensure_parents(
     env: &mut Env<'_>,
     tenant: &Tenant,
@@ -822,11 +1032,11 @@ async fn ensure_parents(
     for (id, parsed) in missing_chain.into_iter().rev() {
         set.push(Change::InsertArmResource(ArmResource {
             tenant_id: tenant.id,
-            id: id.clone(),
+            id: arm_view::canonical_id(&id),
             kind: parsed.kind,
             name: parsed.name.clone(),
-            resource_type: parsed.resource_type.clone(),
-            parent: parsed.parent.clone(),
+            resource_type: arm_view::canonical_type(&parsed.resource_type),
+            parent: parsed.parent.as_deref().map(arm_view::canonical_id),
             display_name: parsed.name.clone(),
             location: None,
             tags: vec![],
@@ -1437,14 +1647,19 @@ pub async fn put_assignment(
             "Tenant ID, application ID, principal ID, and scope are not allowed to be updated; delete the assignment and create a new one.",
         ));
     }
-    if existing.iter().any(|a| {
+    if let Some(same) = existing.iter().find(|a| {
         a.principal_id == principal
             && a.role_definition_id == role_id
             && normalise_scope(&a.scope) == normalise_scope(scope)
     }) {
+        // Azure's message, which the Azure CLI parses for the existing assignment's name
+        // (32 hex digits) to answer a repeated `az role assignment create` with it.
         return Err(ArmError::conflict(
             "RoleAssignmentExists",
-            "The role assignment already exists.",
+            format!(
+                "The role assignment already exists. The ID of the existing role assignment is {}.",
+                same.id.simple()
+            ),
         ));
     }
     if let Some(sub) = subscription_of(scope) {
@@ -1537,6 +1752,9 @@ pub enum AssignmentFilter {
     Principal(ObjectId),
     /// `assignedTo('…')`: the principal's own and its groups', at, above and below.
     AssignedTo(ObjectId),
+    /// `atScope() and assignedTo('…')` (`az role assignment list --scope … --include-groups`):
+    /// the principal's own and its groups', at and above the scope.
+    AtScopeAssignedTo(ObjectId),
 }
 
 /// Lists role assignments at a scope (needs `roleAssignments/read` there).
@@ -1563,7 +1781,9 @@ pub async fn list_assignments(
     };
     let whose: Option<Vec<ObjectId>> = match filter {
         AssignmentFilter::Principal(p) => Some(vec![*p]),
-        AssignmentFilter::AssignedTo(p) => Some(principal_set(store, c.tenant.id, *p).await?),
+        AssignmentFilter::AssignedTo(p) | AssignmentFilter::AtScopeAssignedTo(p) => {
+            Some(principal_set(store, c.tenant.id, *p).await?)
+        }
         _ => None,
     };
     Ok(store
@@ -1575,7 +1795,7 @@ pub async fn list_assignments(
             let above = chain.contains(&x);
             let under = x.starts_with(&below) && x != s;
             match filter {
-                AssignmentFilter::AtScope => above,
+                AssignmentFilter::AtScope | AssignmentFilter::AtScopeAssignedTo(_) => above,
                 _ => above || under,
             }
         })

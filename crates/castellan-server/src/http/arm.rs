@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::{Json, Router};
+use castellan_core::arm_view;
 use castellan_core::audit::Actor;
 use castellan_core::catalog::ARM_APP_ID;
 use castellan_core::model::ScopeKind;
@@ -29,6 +30,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/subscriptions", any(handle))
         .route("/subscriptions/{*rest}", any(handle))
+        .route("/providers", any(handle))
+        .route("/tenants", any(handle))
         .route("/providers/{*rest}", any(handle))
 }
 
@@ -149,6 +152,23 @@ enum Target {
     ListResourceGroups(String),
     ListResources(String),
     ListFics(String),
+    /// `GET {parent}/providers/{ns}/{type}` or `GET {resource}/{childType}`.
+    Collection {
+        parent: String,
+        resource_type: String,
+    },
+    /// `GET /tenants` (`az login` lists the tenants a signed-in user may use).
+    ListTenants,
+    /// `GET /subscriptions/{id}/locations`.
+    Locations(String),
+    /// `GET /subscriptions/{id}/tagNames`.
+    TagNames(String),
+    /// `GET [/subscriptions/{id}]/providers`.
+    Providers(Option<String>),
+    /// `GET [/subscriptions/{id}]/providers/{ns}`.
+    Provider(Option<String>, String),
+    /// `POST [/subscriptions/{id}]/providers/{ns}/register`.
+    Register(Option<String>, String),
     Scope(String),
     IdentityEndpoint(String),
     Elevate,
@@ -159,9 +179,33 @@ enum Target {
     },
 }
 
+/// Subscription-level and tenant-level provider, location and tag-name paths.
+fn classify_meta(p: &str) -> Option<Target> {
+    let segs: Vec<&str> = p.trim_start_matches('/').split('/').collect();
+    let l: Vec<String> = segs.iter().map(|x| x.to_ascii_lowercase()).collect();
+    let l: Vec<&str> = l.iter().map(String::as_str).collect();
+    let sub = |i: usize| segs.get(i).map(|x| format!("/subscriptions/{x}"));
+    let seg = |i: usize| segs.get(i).map(|x| x.to_string()).unwrap_or_default();
+    Some(match l.as_slice() {
+        ["subscriptions", _, "locations"] => Target::Locations(sub(1)?),
+        ["subscriptions", _, "tagnames"] => Target::TagNames(sub(1)?),
+        ["subscriptions", _, "providers"] => Target::Providers(sub(1)),
+        ["subscriptions", _, "providers", _] => Target::Provider(sub(1), seg(3)),
+        ["subscriptions", _, "providers", _, "register"] => Target::Register(sub(1), seg(3)),
+        ["providers"] => Target::Providers(None),
+        ["tenants"] => Target::ListTenants,
+        ["providers", _] => Target::Provider(None, seg(1)),
+        ["providers", _, "register"] => Target::Register(None, seg(1)),
+        _ => return None,
+    })
+}
+
 fn classify(path: &str) -> Result<Target, ArmError> {
     let p = path.trim_end_matches('/');
     let lower = p.to_ascii_lowercase();
+    if let Some(t) = classify_meta(p) {
+        return Ok(t);
+    }
     const AUTH: &str = "/providers/microsoft.authorization/";
     if lower == "/providers/microsoft.authorization/elevateaccess" {
         return Ok(Target::Elevate);
@@ -209,6 +253,12 @@ fn classify(path: &str) -> Result<Target, ArmError> {
         return Ok(Target::ListResources(
             p.get(..base.len()).unwrap_or("").into(),
         ));
+    }
+    if let Some((parent, resource_type)) = arm_view::collection(p) {
+        return Ok(Target::Collection {
+            parent,
+            resource_type,
+        });
     }
     Ok(Target::Scope(p.to_string()))
 }
@@ -280,7 +330,13 @@ async fn dispatch(
     // Every scope in the path — resource ids, role-assignment and deny-assignment scopes,
     // checkAccess — is spelled plainly or refused before anything reads it.
     arm::check_scope(uri.path())?;
-    let target = classify(uri.path())?;
+    let target = match classify(uri.path())? {
+        // Only GET lists a collection; anything else on that path is a (malformed) resource id.
+        Target::Collection { .. } if method != Method::GET => {
+            Target::Scope(uri.path().trim_end_matches('/').to_string())
+        }
+        t => t,
+    };
     let ctx = authenticate(s, headers, cid).await?;
     let store = s.store.as_ref();
     let c = &ctx.caller;
@@ -294,7 +350,7 @@ async fn dispatch(
     };
     match target {
         Target::ListSubscriptions if method == Method::GET => {
-            let subs = arm::list_children(store, c, None, ScopeKind::Subscription).await?;
+            let subs = arm::list_subscriptions(store, c).await?;
             Ok(respond(200, w::list(render_all(s, &subs).await?), cid))
         }
         Target::ListManagementGroups if method == Method::GET => {
@@ -303,7 +359,7 @@ async fn dispatch(
             Ok(respond(200, w::list(render_all(s, &mgs).await?), cid))
         }
         Target::ListResourceGroups(sub) if method == Method::GET => {
-            arm::get_resource(store, c, &sub).await.map_err(|e| {
+            arm::open_scope(store, c, &sub).await.map_err(|e| {
                 if e.status == 403 {
                     e
                 } else {
@@ -314,19 +370,102 @@ async fn dispatch(
                     )
                 }
             })?;
-            let rgs = arm::list_children(store, c, Some(&sub), ScopeKind::ResourceGroup).await?;
+            // `az group list --tag k=v` sends the /resources filter grammar here too.
+            let filter = resource_filter(&q)?;
+            let mut rgs =
+                arm::list_children(store, c, Some(&sub), ScopeKind::ResourceGroup).await?;
+            rgs.retain(|r| filter.matches(r));
             Ok(respond(200, w::list(render_all(s, &rgs).await?), cid))
         }
         Target::ListResources(parent) if method == Method::GET => {
-            arm::get_resource(store, c, &parent).await?;
-            let rs = arm::list_children(store, c, Some(&parent), ScopeKind::Resource).await?;
+            let filter = resource_filter(&q)?;
+            arm::open_scope(store, c, &parent).await?;
+            let rs = arm::list_resources(store, c, &parent, &filter).await?;
             Ok(respond(200, w::list(render_all(s, &rs).await?), cid))
+        }
+        Target::Collection {
+            parent,
+            resource_type,
+        } if method == Method::GET => {
+            let rs = arm::list_collection(store, c, &parent, &resource_type).await?;
+            Ok(respond(200, w::list(render_all(s, &rs).await?), cid))
+        }
+        Target::ListTenants if method == Method::GET => {
+            // The token's tenant: a principal signs in to one tenant at a time.
+            Ok(respond(
+                200,
+                w::list(vec![w::render_tenant(&c.tenant)]),
+                cid,
+            ))
+        }
+        Target::Locations(sub) if method == Method::GET => {
+            let r = arm::open_scope(store, c, &sub).await?;
+            Ok(respond(
+                200,
+                w::list(
+                    arm_view::LOCATIONS
+                        .iter()
+                        .map(|l| w::render_location(&r.name, l))
+                        .collect(),
+                ),
+                cid,
+            ))
+        }
+        Target::TagNames(sub) if method == Method::GET => {
+            let scopes = arm::tagged_scopes(store, c, &sub).await?;
+            let counts = arm_view::tag_counts(scopes.iter().map(|r| r.tags.as_slice()));
+            let name = sub.rsplit('/').next().unwrap_or("");
+            Ok(respond(200, w::render_tag_names(name, &counts), cid))
+        }
+        Target::Providers(sub) if method == Method::GET => {
+            let name = match &sub {
+                Some(sub) => Some(arm::open_scope(store, c, sub).await?.name),
+                None => None,
+            };
+            Ok(respond(
+                200,
+                w::list(
+                    arm_view::PROVIDERS
+                        .iter()
+                        .map(|p| w::render_provider(name.as_deref(), p))
+                        .collect(),
+                ),
+                cid,
+            ))
+        }
+        Target::Provider(sub, ns) if method == Method::GET => {
+            let name = match &sub {
+                Some(sub) => Some(arm::open_scope(store, c, sub).await?.name),
+                None => None,
+            };
+            let p = arm::known_provider(&ns)?;
+            Ok(respond(200, w::render_provider(name.as_deref(), p), cid))
+        }
+        Target::Register(sub, ns) if method == Method::POST => {
+            // Every provider Castellan knows is registered in every subscription; registering
+            // changes nothing (at tenant level, `POST /providers/{ns}/register`, neither).
+            let (name, p) = match &sub {
+                Some(sub) => {
+                    let p = arm::register_provider(store, c, sub, &ns).await?;
+                    (sub.rsplit('/').next().map(str::to_string), p)
+                }
+                None => (None, arm::known_provider(&ns)?),
+            };
+            Ok(respond(200, w::render_provider(name.as_deref(), p), cid))
         }
         Target::ListFics(uami) if method == Method::GET => {
             let list = managed_identity::list_fics(store, c, &uami).await?;
             Ok(respond(200, w::list(render_all(s, &list).await?), cid))
         }
         Target::Scope(id) => match *method {
+            // `az group exists`, `check_existence`: 204 when it exists (and may be read), the
+            // refusal's status otherwise — no body either way.
+            Method::HEAD => Ok(match arm::get_resource(store, c, &id).await {
+                Ok(_) => StatusCode::NO_CONTENT.into_response(),
+                Err(e) => StatusCode::from_u16(e.status)
+                    .unwrap_or(StatusCode::NOT_FOUND)
+                    .into_response(),
+            }),
             Method::GET => {
                 let r = arm::get_resource(store, c, &id).await?;
                 Ok(respond(200, render(s, &r).await?, cid))
@@ -368,7 +507,7 @@ async fn dispatch(
             Ok(respond(
                 200,
                 serde_json::json!({
-                    "resourceId": r.id,
+                    "resourceId": arm_view::canonical_id(&r.id),
                     "IDENTITY_ENDPOINT": format!("{}/msi/token", ctx.origin),
                     "IDENTITY_HEADER": secret,
                 }),
@@ -417,13 +556,13 @@ async fn authorization(
             let list = arm::list_assignments(store, c, scope, &f).await?;
             Ok(respond(
                 200,
-                w::list(list.iter().map(w::render_assignment).collect()),
+                w::list(list.iter().map(|a| w::render_assignment(a, scope)).collect()),
                 cid,
             ))
         }
         ("roleassignments", Some(n), Method::GET) => {
             let a = arm::get_assignment(store, c, scope, guid(n, "RoleAssignment")?).await?;
-            Ok(respond(200, w::render_assignment(&a), cid))
+            Ok(respond(200, w::render_assignment(&a, scope), cid))
         }
         ("roleassignments", Some(n), Method::PUT) => {
             let req = w::parse_put_assignment(&body_json(body)?)?;
@@ -435,7 +574,7 @@ async fn authorization(
                 req,
             )
             .await?;
-            Ok(respond(if created { 201 } else { 200 }, w::render_assignment(&a), cid))
+            Ok(respond(if created { 201 } else { 200 }, w::render_assignment(&a, scope), cid))
         }
         ("roleassignments", Some(n), Method::DELETE) => {
             match arm::delete_assignment(
@@ -446,7 +585,7 @@ async fn authorization(
             )
             .await?
             {
-                Some(a) => Ok(respond(200, w::render_assignment(&a), cid)),
+                Some(a) => Ok(respond(200, w::render_assignment(&a, scope), cid)),
                 None => Ok(StatusCode::NO_CONTENT.into_response()),
             }
         }
@@ -531,14 +670,14 @@ async fn authorization(
                 .filter(|d| chain.contains(&castellan_core::azure_rbac::normalise_scope(&d.deny.scope)))
                 .map(|d| {
                     serde_json::json!({
-                        "id": format!("{}/providers/Microsoft.Authorization/denyAssignments/{}", d.deny.scope.trim_end_matches('/'), d.deny.id),
+                        "id": format!("{}/providers/Microsoft.Authorization/denyAssignments/{}", arm_view::canonical_id(&d.deny.scope).trim_end_matches('/'), d.deny.id),
                         "name": d.deny.id,
                         "type": "Microsoft.Authorization/denyAssignments",
                         "properties": {
                             "denyAssignmentName": d.deny.name,
                             "description": d.description,
                             "permissions": [{"actions": d.deny.actions, "notActions": [], "dataActions": d.deny.data_actions, "notDataActions": []}],
-                            "scope": d.deny.scope,
+                            "scope": arm_view::canonical_id(&d.deny.scope),
                             "principals": d.deny.principals.iter().map(|p| serde_json::json!({"id": p.to_string(), "type": "User"})).collect::<Vec<_>>(),
                             "isSystemProtected": true,
                         },
@@ -546,6 +685,14 @@ async fn authorization(
                 })
                 .collect();
             Ok(respond(200, w::list(out), cid))
+        }
+        ("locks", None, Method::GET) => {
+            arm::list_locks(store, c, scope).await?;
+            Ok(respond(200, w::list(vec![]), cid))
+        }
+        ("locks", Some(n), Method::GET) => {
+            arm::list_locks(store, c, scope).await?;
+            Err(ArmError::new(404, "LockNotFound", format!("The lock '{n}' could not be found: Castellan keeps no resource locks.")))
         }
         ("denyassignments", Some(_), Method::PUT | Method::DELETE) => Err(ArmError::new(
             403,
@@ -558,6 +705,13 @@ async fn authorization(
             format!("{method} is not supported on Microsoft.Authorization/{kind}."),
         )),
     }
+}
+
+/// The `$filter` of a resource or resource-group list: one of ARM's documented forms, or 400
+/// `InvalidFilterInQueryString` (never ignored).
+fn resource_filter(q: &[(String, String)]) -> Result<arm_view::ResourceFilter, ArmError> {
+    arm_view::parse_resource_filter(param(q, "$filter").unwrap_or(""))
+        .map_err(|e| ArmError::new(400, "InvalidFilterInQueryString", e.0))
 }
 
 /// `name eq 'value'` (or `name eq "value"`), case-insensitive on the name.
@@ -589,9 +743,15 @@ fn parse_assignment_filter(filter: &str) -> Result<AssignmentFilter, ArmError> {
         ArmError::new(
             400,
             "InvalidFilter",
-            format!("Unsupported $filter '{f}': use atScope(), principalId eq '{{id}}' or assignedTo('{{id}}')."),
+            format!("Unsupported $filter '{f}': use atScope(), principalId eq '{{id}}', assignedTo('{{id}}') or atScope() and assignedTo('{{id}}')."),
         )
     };
+    if let Some(rest) = lower.strip_prefix("atscope() and ") {
+        return match parse_assignment_filter(f.get(f.len() - rest.len()..).unwrap_or(""))? {
+            AssignmentFilter::AssignedTo(p) => Ok(AssignmentFilter::AtScopeAssignedTo(p)),
+            _ => Err(bad()),
+        };
+    }
     if let Some(v) = odata_eq(f, "principalId") {
         return ObjectId::parse(&v)
             .map(AssignmentFilter::Principal)
@@ -703,6 +863,12 @@ mod tests {
             parse_assignment_filter(&format!("assignedTo('{id}')")).unwrap(),
             AssignmentFilter::AssignedTo(_)
         ));
+        assert_eq!(
+            parse_assignment_filter(&format!("atScope() and assignedTo('{id}')")).unwrap(),
+            AssignmentFilter::AtScopeAssignedTo(ObjectId::parse(id).unwrap())
+        );
+        assert!(parse_assignment_filter(&format!("atScope() and principalId eq '{id}'")).is_err());
+        assert!(parse_assignment_filter("atScope() and atScope()").is_err());
         let e = parse_assignment_filter("roleName eq 'x'").unwrap_err();
         assert!(e.message.contains("atScope()"));
         assert_eq!(

@@ -9,6 +9,7 @@
 )]
 
 mod arm;
+mod arm_clients;
 mod azure_cli;
 mod conditional_access;
 mod devices;

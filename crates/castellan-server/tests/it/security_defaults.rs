@@ -305,11 +305,20 @@ async fn security_defaults_scenario() {
         (400, Some(530035)),
         "{e}"
     );
-    let rec = sign_ins_of(&g, alex)
-        .await
-        .into_iter()
-        .find(|s| s["status"]["errorCode"] == 530035)
-        .expect("the refused ROPC sign-in is logged");
+    // Alex has earlier sign-ins, so `sign_ins_of` may return before the batched writer has
+    // logged this one: wait for it (as `sign_ins_of` waits for the first).
+    let mut rec = None;
+    for _ in 0..50 {
+        rec = sign_ins_of(&g, alex)
+            .await
+            .into_iter()
+            .find(|s| s["status"]["errorCode"] == 530035);
+        if rec.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let rec = rec.expect("the refused ROPC sign-in is logged");
     assert_eq!(rec["conditionalAccessStatus"], "failure");
     let applied = rec["appliedConditionalAccessPolicies"].as_array().unwrap();
     assert!(applied
