@@ -475,3 +475,79 @@ async fn search_needs_eventual_and_matches_word_prefixes() {
         assert_graph_error(&serde_json::from_str(&body).unwrap());
     }
 }
+
+#[tokio::test]
+async fn expand_members_owners_manager_and_member_of() {
+    let g = G::demo().await;
+    let (outer, inner, u, sp) = mixed_group(&g).await;
+    let o = outer["id"].as_str().unwrap();
+    let (st, v) = g.get(&format!("/groups/{o}?$expand=members")).await;
+    assert_eq!(st, 200, "{v}");
+    let ids: Vec<&Value> = v["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["id"])
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.contains(&&inner["id"]) && ids.contains(&&u["id"]) && ids.contains(&&sp["id"]));
+    let (st, v) = g
+        .get(&format!(
+            "/groups/{o}?$select=id&$expand=members($select=id,displayName),owners"
+        ))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert!(v.get("displayName").is_none());
+    assert!(v["members"][0].get("displayName").is_some());
+    assert!(v["members"][0].get("mail").is_none());
+    assert!(v["owners"].is_array());
+    let i = inner["id"].as_str().unwrap();
+    let (_, v) = g.get(&format!("/groups/{i}?$expand=memberOf")).await;
+    assert_eq!(v["memberOf"][0]["id"], outer["id"]);
+
+    let boss = g.create_user(&alias("boss")).await;
+    let uid = u["id"].as_str().unwrap();
+    let (st, v) = g
+        .send(
+            reqwest::Method::PUT,
+            &format!("/users/{uid}/manager/$ref"),
+            Some(odata_id(&boss["id"])),
+        )
+        .await;
+    assert_eq!(st, 204, "{v}");
+    let (st, v) = g
+        .get(&format!(
+            "/users/{uid}?$expand=manager($select=id,displayName)"
+        ))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["manager"]["id"], boss["id"]);
+    let (_, v) = g.get(&format!("/users/{uid}?$expand=memberOf")).await;
+    assert_eq!(v["memberOf"][0]["id"], outer["id"]);
+    let (_, v) = g
+        .get(&format!(
+            "/users/{}?$expand=manager",
+            boss["id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(v.get("manager").is_none(), "{v}");
+    for bad in [
+        format!("/users/{uid}?$expand=nope"),
+        format!("/users/{uid}?$expand=manager($filter=id eq 'x')"),
+        format!("/users/{uid}?$expand=manager($select=nope)"),
+        format!("/users/{uid}?$expand=manager,manager"),
+        format!("/groups/{o}?$expand=members(("),
+    ] {
+        let (st, v) = g.get(&bad).await;
+        assert_eq!(st, 400, "{bad}: {v}");
+        assert_graph_error(&v);
+    }
+    // memberOf needs the right to read groups.
+    let reader = app_with(&["User.Read.All"]).await;
+    assert_eq!(
+        reader.get(&format!("/users/{uid}?$expand=manager")).await.0,
+        200
+    );
+    let (st, v) = reader.get(&format!("/users/{uid}?$expand=memberOf")).await;
+    assert_eq!(st, 403, "{v}");
+}

@@ -755,3 +755,124 @@ async fn batch(
     *r.status_mut() = StatusCode::OK;
     Ok(r)
 }
+
+/// The most objects an expanded collection holds (Graph's limit for directory objects).
+pub const MAX_EXPANDED: usize = 20;
+
+/// One `$expand` item: a navigation property, with an optional nested `$select`.
+pub struct Expand {
+    /// The navigation property, spelled as `allowed` spells it.
+    pub name: &'static str,
+    /// The nested `$select` text, if any.
+    pub select: Option<String>,
+}
+
+/// Takes `$expand` out of the query pairs (the rest go on to `$select`), accepting only the
+/// `allowed` navigation properties, each optionally with `($select=…)`.
+pub fn take_expand(
+    c: &Caller,
+    pairs: Vec<(String, String)>,
+    allowed: &[&'static str],
+) -> Result<(Vec<(String, String)>, Vec<Expand>), ApiError> {
+    let bad = |m: String| c.err(GraphError::bad_request(m));
+    let mut rest = Vec::new();
+    let mut out: Vec<Expand> = Vec::new();
+    let mut seen = false;
+    for (k, v) in pairs {
+        if !k.eq_ignore_ascii_case("$expand") {
+            rest.push((k, v));
+            continue;
+        }
+        if seen {
+            return Err(bad(
+                "Query option '$expand' was specified more than once, but it must be specified at most once.".into(),
+            ));
+        }
+        seen = true;
+        // Split at top-level commas.
+        let mut items = Vec::new();
+        let (mut depth, mut start) = (0i32, 0usize);
+        for (i, ch) in v.char_indices() {
+            match ch {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                ',' if depth == 0 => {
+                    items.push(v.get(start..i).unwrap_or(""));
+                    start = i + 1;
+                }
+                _ => {}
+            }
+            if depth < 0 {
+                return Err(bad(format!("Syntax error in '$expand': '{v}'.")));
+            }
+        }
+        items.push(v.get(start..).unwrap_or(""));
+        if depth != 0 || items.len() > allowed.len() {
+            return Err(bad(format!("Syntax error in '$expand': '{v}'.")));
+        }
+        for item in items {
+            let item = item.trim();
+            let (name, inner) = match item.split_once('(') {
+                Some((n, i)) => (n.trim(), Some(i.strip_suffix(')').unwrap_or(i))),
+                None => (item, None),
+            };
+            let Some(canon) = allowed.iter().find(|a| a.eq_ignore_ascii_case(name)) else {
+                return Err(bad(format!(
+                    "Expanding '{name}' is not supported here; expandable properties: {}.",
+                    allowed.join(", ")
+                )));
+            };
+            let select = match inner {
+                None => None,
+                Some(i) => {
+                    let (k, sel) = i.split_once('=').unwrap_or((i, ""));
+                    if !k.trim().eq_ignore_ascii_case("$select") {
+                        return Err(bad(format!(
+                            "Only '$select' may be nested in '$expand' (found '{i}')."
+                        )));
+                    }
+                    Some(sel.to_string())
+                }
+            };
+            if out.iter().any(|e| e.name == *canon) {
+                return Err(bad(format!("'{canon}' is expanded more than once.")));
+            }
+            out.push(Expand {
+                name: canon,
+                select,
+            });
+        }
+    }
+    Ok((rest, out))
+}
+
+/// The expanded objects, at most [`MAX_EXPANDED`], projected by the nested `$select`.
+pub fn expanded(c: &Caller, e: &Expand, items: Vec<Value>) -> Result<Value, ApiError> {
+    let mut pairs = vec![("$top".to_string(), MAX_EXPANDED.to_string())];
+    if let Some(s) = &e.select {
+        pairs.push(("$select".into(), s.clone()));
+    }
+    let q = castellan_wire::odata::Query::parse(&pairs, &super::users::objects_spec())
+        .map_err(|er| c.err(GraphError::bad_request(er.message())))?;
+    let page = castellan_wire::odata::apply(&q, items)
+        .map_err(|er| c.err(GraphError::bad_request(er.message())))?;
+    Ok(Value::Array(page.items))
+}
+
+/// Renders objects by id (members, owners, groups) in the caller's tenant.
+pub async fn render_all(
+    s: &AppState,
+    c: &Caller,
+    ids: Vec<(ObjectId, ObjectKind)>,
+) -> Result<Vec<Value>, ApiError> {
+    let mut out = Vec::new();
+    for (id, k) in ids {
+        if let Some(v) = render_object(s, &c.tenant, id, k)
+            .await
+            .map_err(store_err(c))?
+        {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
