@@ -551,3 +551,98 @@ async fn expand_members_owners_manager_and_member_of() {
     let (st, v) = reader.get(&format!("/users/{uid}?$expand=memberOf")).await;
     assert_eq!(st, 403, "{v}");
 }
+
+async fn follow(g: &G, link: String) -> (u16, Value) {
+    let r = g.http.get(link).bearer_auth(&g.token).send().await.unwrap();
+    let st = r.status().as_u16();
+    (st, r.json::<Value>().await.unwrap())
+}
+
+#[tokio::test]
+async fn delta_links_return_changes_since() {
+    let g = G::demo().await;
+    let untouched = g.create_user(&alias("dU")).await;
+    let changed = g.create_user(&alias("dC")).await;
+    let gone = g.create_user(&alias("dG")).await;
+    let grp = g.create_group(&alias("dGrp")).await;
+    // Past the watermark margin, so the follow-up below reports only what changes after.
+    tokio::time::sleep(std::time::Duration::from_millis(5_500)).await;
+    let (st, v) = g.get("/users/delta()?$select=id,displayName").await;
+    assert_eq!(st, 200, "{v}");
+    let all = v["value"].as_array().unwrap();
+    assert!(all.iter().any(|u| u["id"] == untouched["id"]));
+    assert!(all.iter().all(|u| u.get("mail").is_none()));
+    let link = v["@odata.deltaLink"].as_str().unwrap().to_string();
+    assert!(
+        link.contains("$deltatoken=") || link.contains("%24deltatoken="),
+        "{link}"
+    );
+    let (st, gv) = g.get("/groups/delta").await;
+    assert_eq!(st, 200, "{gv}");
+    let glink = gv["@odata.deltaLink"].as_str().unwrap().to_string();
+
+    let cid = changed["id"].as_str().unwrap();
+    assert_eq!(
+        g.patch(&format!("/users/{cid}"), json!({"jobTitle": "Delta"}))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        g.delete(&format!("/users/{}", gone["id"].as_str().unwrap()))
+            .await
+            .0,
+        204
+    );
+    let gid = grp["id"].as_str().unwrap();
+    assert_eq!(
+        g.post(
+            &format!("/groups/{gid}/members/$ref"),
+            odata_id(&changed["id"])
+        )
+        .await
+        .0,
+        204
+    );
+    let (st, v) = follow(&g, link).await;
+    assert_eq!(st, 200, "{v}");
+    let items = v["value"].as_array().unwrap();
+    let c = items.iter().find(|u| u["id"] == changed["id"]).unwrap();
+    assert_eq!(c["displayName"], changed["displayName"]);
+    assert!(c.get("jobTitle").is_none(), "$select carried over: {c}");
+    let d = items.iter().find(|u| u["id"] == gone["id"]).unwrap();
+    assert_eq!(d["@removed"]["reason"], "deleted");
+    assert!(items.iter().all(|u| u["id"] != untouched["id"]), "{v}");
+    assert!(v["@odata.deltaLink"].is_string());
+    let (st, v) = follow(&g, glink).await;
+    assert_eq!(st, 200, "{v}");
+    assert!(v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["id"] == grp["id"]));
+    // latest: no objects, just a link.
+    let (st, v) = g.get("/users/delta?$deltatoken=latest").await;
+    assert_eq!(st, 200);
+    assert!(v["value"].as_array().unwrap().is_empty());
+    // Malformed, foreign-collection and other-tenant tokens are refused.
+    let (st, v) = g.get("/users/delta?$deltatoken=garbage").await;
+    assert_eq!(st, 400, "{v}");
+    assert_graph_error(&v);
+    let gtok = gv["@odata.deltaLink"]
+        .as_str()
+        .unwrap()
+        .split("deltatoken=")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        g.get(&format!("/users/delta?$deltatoken={gtok}")).await.0,
+        400
+    );
+    let (st, _) = g.get("/users/delta?$filter=id eq 'x'").await;
+    assert_eq!(st, 400);
+    // Delta needs the same right as listing.
+    let none = app_with(&["AuditLog.Read.All"]).await;
+    assert_eq!(none.get("/users/delta").await.0, 403);
+}

@@ -11,7 +11,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, OriginalUri, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use castellan_core::graph_rules::{Access, Area};
 use castellan_core::model::{MembershipGraph, ObjectKind};
@@ -56,7 +56,11 @@ const CAST_TYPES: &[(&str, &str)] = &[
 pub fn router() -> Router<AppState> {
     let mut r = Router::new()
         .route("/v1.0/directoryObjects/getByIds", post(get_by_ids))
-        .route("/v1.0/$batch", post(batch));
+        .route("/v1.0/$batch", post(batch))
+        .route("/v1.0/users/delta", get(delta))
+        .route("/v1.0/users/delta()", get(delta))
+        .route("/v1.0/groups/delta", get(delta))
+        .route("/v1.0/groups/delta()", get(delta));
     for coll in ["users", "groups", "servicePrincipals", "directoryObjects"] {
         for f in [
             "checkMemberGroups",
@@ -875,4 +879,159 @@ pub async fn render_all(
         }
     }
     Ok(out)
+}
+
+/// How far before "now" a delta watermark is set, so a change whose transaction was still
+/// committing when the watermark was taken is reported next time (delta may repeat a change,
+/// as Graph's may; it must not lose one).
+pub const DELTA_MARGIN_MS: i64 = 5_000;
+const DELTA_TOKEN_VERSION: u64 = 1;
+
+fn delta_token(tenant: castellan_core::TenantId, coll: &str, watermark: i64) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+        json!({"v": DELTA_TOKEN_VERSION, "t": tenant.to_string(), "c": coll, "w": watermark})
+            .to_string(),
+    )
+}
+
+fn read_delta_token(c: &Caller, coll: &str, t: &str) -> Result<i64, ApiError> {
+    use base64::Engine;
+    let bad = || {
+        c.err(GraphError::bad_request(
+            "The '$deltatoken' value is malformed: use the @odata.deltaLink exactly as returned.",
+        ))
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(t.trim())
+        .map_err(|_| bad())?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if v.get("v").and_then(Value::as_u64) != Some(DELTA_TOKEN_VERSION)
+        || v.get("t").and_then(Value::as_str) != Some(&c.tenant.id.to_string())
+        || v.get("c").and_then(Value::as_str) != Some(coll)
+    {
+        return Err(bad());
+    }
+    v.get("w").and_then(Value::as_i64).ok_or_else(bad)
+}
+
+/// `GET /users/delta` and `/groups/delta` (also spelled `delta()`, as the SDKs send it). Without
+/// a token: every object, and an `@odata.deltaLink`. With `$deltatoken` from that link: the
+/// objects changed since (added, updated, members changed), and those deleted as `@removed`,
+/// read from the directory's change record (every change commits with its audit record in one
+/// transaction). `$deltatoken=latest` gives just a link. `$select` is honoured.
+async fn delta(
+    State(s): State<AppState>,
+    c: Caller,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
+    let path = uri.path();
+    let is_users = path.starts_with("/v1.0/users/");
+    let (area, coll, kind, spec) = if is_users {
+        (Area::Users, "users", "User", super::users::spec())
+    } else {
+        (Area::Groups, "groups", "Group", super::groups::spec())
+    };
+    c.require(area, Access::Read)?;
+    let mut token = None;
+    let mut select = None;
+    for (k, v) in super::query_pairs(&uri) {
+        match k.to_ascii_lowercase().as_str() {
+            "$deltatoken" | "$skiptoken" => token = Some(v),
+            "$select" => select = Some(v),
+            k if k.starts_with('$') => {
+                return Err(c.err(GraphError::bad_request(format!(
+                    "Query option '{k}' is not supported on delta; supported: $select, $deltatoken."
+                ))))
+            }
+            _ => {}
+        }
+    }
+    let watermark = crate::state::now().0 - DELTA_MARGIN_MS;
+    let d = c.tenant.initial_domain().to_string();
+    let mut items: Vec<Value> = Vec::new();
+    match token.as_deref() {
+        None => {
+            if is_users {
+                for u in s.store.users(c.tenant.id).await.map_err(store_err(&c))? {
+                    items.push(castellan_wire::graph::users::render(&u));
+                }
+            } else {
+                for g in s.store.groups(c.tenant.id).await.map_err(store_err(&c))? {
+                    items.push(castellan_wire::graph::groups::render(&g, &d));
+                }
+            }
+        }
+        Some(t) if t.eq_ignore_ascii_case("latest") => {}
+        Some(t) => {
+            let since = read_delta_token(&c, coll, t)?;
+            let records = s
+                .store
+                .audit_records(
+                    c.tenant.id,
+                    &castellan_core::store::AuditQuery {
+                        since: Some(castellan_core::Timestamp(since)),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(store_err(&c))?;
+            let mut seen = HashSet::new();
+            for r in records.iter().filter(|r| r.result == "success") {
+                for t in r.targets.iter().filter(|t| t.kind == kind) {
+                    let Some(id) = ObjectId::parse(&t.id) else {
+                        continue;
+                    };
+                    if !seen.insert(id) {
+                        continue;
+                    }
+                    let now = if is_users {
+                        s.store
+                            .user(c.tenant.id, id)
+                            .await
+                            .map_err(store_err(&c))?
+                            .map(|u| castellan_wire::graph::users::render(&u))
+                    } else {
+                        s.store
+                            .group(c.tenant.id, id)
+                            .await
+                            .map_err(store_err(&c))?
+                            .map(|g| castellan_wire::graph::groups::render(&g, &d))
+                    };
+                    items.push(now.unwrap_or_else(|| {
+                        json!({
+                            "@odata.type": if is_users { "#microsoft.graph.user" } else { "#microsoft.graph.group" },
+                            "id": id.to_string(),
+                            "@removed": {"reason": "deleted"},
+                        })
+                    }));
+                }
+            }
+        }
+    }
+    if let Some(sel) = &select {
+        let pairs = [("$select".to_string(), sel.clone())];
+        items = items
+            .into_iter()
+            .map(|v| {
+                if v.get("@removed").is_some() {
+                    Ok(v)
+                } else {
+                    super::users::select_pairs(&c, &pairs, &spec, v)
+                }
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    let mut link = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(sel) = &select {
+        link.append_pair("$select", sel);
+    }
+    link.append_pair("$deltatoken", &delta_token(c.tenant.id, coll, watermark));
+    let origin = c.base.trim_end_matches("/v1.0");
+    Ok(Json(json!({
+        "@odata.context": format!("{}/$metadata#{coll}", c.base),
+        "@odata.deltaLink": format!("{origin}{path}?{}", link.finish()),
+        "value": items,
+    }))
+    .into_response())
 }
