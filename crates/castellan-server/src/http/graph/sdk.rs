@@ -295,18 +295,18 @@ async fn get_by_ids(
 /// Which of the four actions a path names.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Check {
-    CheckGroups,
-    CheckObjects,
-    GetGroups,
-    GetObjects,
+    Groups,
+    Objects,
+    AllGroups,
+    AllObjects,
 }
 
 fn check_of(path: &str) -> Option<Check> {
     Some(match path.rsplit('/').next()? {
-        "checkMemberGroups" => Check::CheckGroups,
-        "checkMemberObjects" => Check::CheckObjects,
-        "getMemberGroups" => Check::GetGroups,
-        "getMemberObjects" => Check::GetObjects,
+        "checkMemberGroups" => Check::Groups,
+        "checkMemberObjects" => Check::Objects,
+        "getMemberGroups" => Check::AllGroups,
+        "getMemberObjects" => Check::AllObjects,
         _ => return None,
     })
 }
@@ -400,7 +400,7 @@ async fn answer_check(
     check: Check,
     body: &Bytes,
 ) -> Result<Response, ApiError> {
-    let v = if body.is_empty() && matches!(check, Check::GetGroups | Check::GetObjects) {
+    let v = if body.is_empty() && matches!(check, Check::AllGroups | Check::AllObjects) {
         json!({})
     } else {
         json_body(c, body)?
@@ -413,8 +413,8 @@ async fn answer_check(
     );
     let all = graph.transitive_member_of(target);
     let values: Vec<String> = match check {
-        Check::CheckGroups | Check::CheckObjects => {
-            let field = if check == Check::CheckGroups {
+        Check::Groups | Check::Objects => {
+            let field = if check == Check::Groups {
                 "groupIds"
             } else {
                 "ids"
@@ -433,7 +433,7 @@ async fn answer_check(
             }
             out
         }
-        Check::GetGroups | Check::GetObjects => {
+        Check::AllGroups | Check::AllObjects => {
             let security_only = match v.get("securityEnabledOnly") {
                 None | Some(Value::Null) => false,
                 Some(Value::Bool(b)) => *b,
@@ -713,7 +713,7 @@ async fn batch(
             ))));
         };
         if let Some(Extension(ci)) = &conn {
-            req.extensions_mut().insert(ci.clone());
+            req.extensions_mut().insert(*ci);
         }
         let res = match tower::ServiceExt::oneshot(app.clone(), req).await {
             Ok(r) => r,
@@ -763,6 +763,9 @@ async fn batch(
 /// The most objects an expanded collection holds (Graph's limit for directory objects).
 pub const MAX_EXPANDED: usize = 20;
 
+/// Query pairs without `$expand`, and the parsed `$expand` items.
+pub type Expanded = (Vec<(String, String)>, Vec<Expand>);
+
 /// One `$expand` item: a navigation property, with an optional nested `$select`.
 pub struct Expand {
     /// The navigation property, spelled as `allowed` spells it.
@@ -777,7 +780,7 @@ pub fn take_expand(
     c: &Caller,
     pairs: Vec<(String, String)>,
     allowed: &[&'static str],
-) -> Result<(Vec<(String, String)>, Vec<Expand>), ApiError> {
+) -> Result<Expanded, ApiError> {
     let bad = |m: String| c.err(GraphError::bad_request(m));
     let mut rest = Vec::new();
     let mut out: Vec<Expand> = Vec::new();
