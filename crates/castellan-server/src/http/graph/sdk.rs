@@ -541,7 +541,7 @@ fn parse_batch(c: &Caller, v: &Value) -> Result<Vec<Sub>, ApiError> {
             .get("url")
             .and_then(Value::as_str)
             .ok_or_else(|| bad(format!("Batch request '{id}' needs a 'url'.")))?;
-        let url = relative_url(url).ok_or_else(|| {
+        let url = relative_url(url, c.base.trim_end_matches("/v1.0")).ok_or_else(|| {
             bad(format!(
                 "Batch request '{id}': the url '{url}' must be relative to the Graph version, for example '/users'."
             ))
@@ -590,7 +590,8 @@ fn parse_batch(c: &Caller, v: &Value) -> Result<Vec<Sub>, ApiError> {
                 Some(b.to_string().into_bytes())
             }
         };
-        let depends_on = match r.get("dependsOn") {
+        // `depends_on`: msgraph-core's batch helper spells it so.
+        let depends_on = match r.get("dependsOn").or_else(|| r.get("depends_on")) {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(a)) => a
                 .iter()
@@ -630,13 +631,19 @@ fn parse_batch(c: &Caller, v: &Value) -> Result<Vec<Sub>, ApiError> {
     Ok(out)
 }
 
-/// `users?$top=1`, `/users`, `/v1.0/users` or `https://graph.microsoft.com/v1.0/users` → the
-/// path under `/v1.0`. Nested `$batch` is refused.
-fn relative_url(url: &str) -> Option<String> {
+/// `users?$top=1`, `/users`, `/v1.0/users`, or an absolute URL on this Graph (`origin`, as the
+/// SDKs' batch helpers send) or `https://graph.microsoft.com` → the path under `/v1.0`. Nested
+/// `$batch` and other hosts are refused.
+fn relative_url(url: &str, origin: &str) -> Option<String> {
     let u = url.trim();
-    let u = ["https://graph.microsoft.com", "http://graph.microsoft.com"]
+    let u = [origin, "https://graph.microsoft.com"]
         .iter()
-        .find_map(|p| u.strip_prefix(p))
+        .find_map(|p| {
+            u.get(..p.len())
+                .filter(|h| h.eq_ignore_ascii_case(p))
+                .and_then(|_| u.get(p.len()..))
+                .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
         .unwrap_or(u);
     if u.contains("://") || u.starts_with("//") || u.is_empty() {
         return None;
