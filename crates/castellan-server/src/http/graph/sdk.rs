@@ -26,6 +26,8 @@ use crate::state::AppState;
 
 /// The most requests one `$batch` may hold (Graph's limit).
 pub const MAX_BATCH: usize = 20;
+/// The largest response body one `$batch` sub-request may give.
+pub const MAX_BATCH_RESPONSE_BYTES: usize = 16 << 20;
 /// The most ids one `getByIds` may name (Graph's limit).
 pub const MAX_GET_BY_IDS: usize = 1000;
 /// The most ids a `checkMemberGroups` / `checkMemberObjects` may name (Graph's limit).
@@ -175,6 +177,19 @@ pub fn rewrite(mut req: Request) -> Request {
     req
 }
 
+/// `directoryObject` types that exist in Graph but of which Castellan holds none.
+const OTHER_DIRECTORY_TYPES: &[&str] = &[
+    "device",
+    "orgContact",
+    "directoryObjectPartnerReference",
+    "administrativeUnit",
+    "directoryRole",
+    "directoryRoleTemplate",
+    "contract",
+    "appRoleAssignment",
+    "endpoint",
+];
+
 fn area_of(k: ObjectKind) -> Area {
     match k {
         ObjectKind::User => Area::Users,
@@ -239,16 +254,32 @@ async fn get_by_ids(
             ObjectKind::ServicePrincipal,
             ObjectKind::Application,
         ],
-        Some(_) => strings(&c, &v, "types", 16)?
-            .iter()
-            .map(|t| {
-                kind_named(t).ok_or_else(|| {
-                    c.err(GraphError::bad_request(format!(
-                        "Unsupported type '{t}' in 'types'; use user, group, servicePrincipal or application."
-                    )))
-                })
-            })
-            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            let mut kinds = Vec::new();
+            for t in strings(&c, &v, "types", 16)? {
+                match kind_named(&t) {
+                    Some(k) => kinds.push(k),
+                    // Directory types Castellan holds none of (the Azure CLI asks for
+                    // directoryObjectPartnerReference, for example) match nothing.
+                    None if OTHER_DIRECTORY_TYPES
+                        .iter()
+                        .any(|o| t.trim_start_matches("microsoft.graph.").eq_ignore_ascii_case(o)) => {}
+                    None => {
+                        return Err(c.err(GraphError::bad_request(format!(
+                            "Unsupported type '{t}' in 'types'; use user, group, servicePrincipal, application or another directoryObject type."
+                        ))))
+                    }
+                }
+            }
+            if kinds.is_empty() {
+                return Ok(Json(json!({
+                    "@odata.context": format!("{}/$metadata#directoryObjects", c.base),
+                    "value": [],
+                }))
+                .into_response());
+            }
+            kinds
+        }
     };
     let readable: Vec<ObjectKind> = wanted
         .iter()
@@ -745,9 +776,17 @@ async fn batch(
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("json"));
-        let bytes = axum::body::to_bytes(res.into_body(), s.config.max_body_bytes.max(1 << 20))
-            .await
-            .unwrap_or_default();
+        let Ok(bytes) = axum::body::to_bytes(res.into_body(), MAX_BATCH_RESPONSE_BYTES).await
+        else {
+            statuses.push((sub.id.clone(), 500));
+            responses.push(json!({
+                "id": sub.id,
+                "status": 500,
+                "headers": {"Content-Type": "application/json"},
+                "body": {"error": {"code": "generalException", "message": format!("The response to request '{}' is larger than {MAX_BATCH_RESPONSE_BYTES} bytes; send it alone.", sub.id), "innerError": {"request-id": c.cid, "client-request-id": c.cid}}},
+            }));
+            continue;
+        };
         let body = if bytes.is_empty() {
             None
         } else if is_json {
