@@ -155,6 +155,21 @@ async fn empty_segments_are_tolerated_and_errors_are_graph_shaped() {
     let (st, v) = g.get("/nothingHere/at/all").await;
     assert_eq!(st, 404);
     assert_graph_error(&v);
+    // A body over the limit is refused in Graph's shape too.
+    let big = "x".repeat(70 * 1024);
+    let r = g
+        .http
+        .post(format!("{}/users", g.base))
+        .bearer_auth(&g.token)
+        .header("content-type", "application/json")
+        .body(format!("{{\"displayName\":\"{big}\"}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let v: Value = r.json().await.unwrap();
+    assert_graph_error(&v);
+    assert_eq!(v["error"]["code"], "Request_EntityTooLarge");
 }
 
 #[tokio::test]

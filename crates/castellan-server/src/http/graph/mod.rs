@@ -49,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .merge(identity_protection::router())
         .merge(sdk::router())
         .method_not_allowed_fallback(sdk::method_not_allowed)
+        .layer(axum::middleware::from_fn(sdk::graph_shaped))
 }
 
 /// A Graph error with the request's id, rendered in Graph's shape.

@@ -1084,3 +1084,52 @@ async fn delta(
     }))
     .into_response())
 }
+
+/// Graph answers every error in its JSON shape: an error response that is not JSON (a body
+/// over the size limit, an extractor's rejection) is rewritten so, keeping its status.
+pub async fn graph_shaped(req: Request, next: axum::middleware::Next) -> Response {
+    let cid = req
+        .extensions()
+        .get::<crate::http::CorrelationId>()
+        .map(|c| c.0.clone())
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if status.as_u16() < 400 || is_json {
+        return res;
+    }
+    let bytes = axum::body::to_bytes(res.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_string();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("Error").to_string()
+    } else {
+        text
+    };
+    let code = match status.as_u16() {
+        401 => "InvalidAuthenticationToken",
+        403 => "Authorization_RequestDenied",
+        404 => "Request_ResourceNotFound",
+        413 => "Request_EntityTooLarge",
+        429 => "TooManyRequests",
+        503 => "serviceNotAvailable",
+        s if s >= 500 => "generalException",
+        _ => "Request_BadRequest",
+    };
+    ApiError(
+        GraphError {
+            status: status.as_u16(),
+            code,
+            message,
+        },
+        cid,
+    )
+    .into_response()
+}
