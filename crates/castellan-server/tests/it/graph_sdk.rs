@@ -322,6 +322,46 @@ async fn member_checks_follow_nesting() {
         .await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["value"], json!([outer["id"]]));
+    // The object forms include administrative units; the group forms do not.
+    let (st, au) = g
+        .post(
+            "/directory/administrativeUnits",
+            json!({"displayName": alias("mchk-au")}),
+        )
+        .await;
+    assert_eq!(st, 201, "{au}");
+    let (st, v) = g
+        .post(
+            &format!(
+                "/directory/administrativeUnits/{}/members/$ref",
+                au["id"].as_str().unwrap()
+            ),
+            odata_id(&leaf["id"]),
+        )
+        .await;
+    assert_eq!(st, 204, "{v}");
+    let (_, v) = g
+        .post(
+            &format!("/users/{lid}/getMemberObjects"),
+            json!({"securityEnabledOnly": false}),
+        )
+        .await;
+    assert_eq!(v["value"].as_array().unwrap().len(), 3, "{v}");
+    assert!(v["value"].as_array().unwrap().contains(&au["id"]));
+    let (_, v) = g
+        .post(
+            &format!("/users/{lid}/checkMemberObjects"),
+            json!({"ids": [au["id"], unrelated["id"]]}),
+        )
+        .await;
+    assert_eq!(v["value"], json!([au["id"]]));
+    for body in [
+        json!({"securityEnabledOnly": true}),
+        json!({"securityEnabledOnly": false}),
+    ] {
+        let (_, v) = g.post(&format!("/users/{lid}/getMemberGroups"), body).await;
+        assert!(!v["value"].as_array().unwrap().contains(&au["id"]), "{v}");
+    }
     // Negative: bad bodies, unknown or foreign objects, callers who may not read groups.
     let (st, v) = g
         .post(&format!("/users/{lid}/checkMemberGroups"), json!({}))

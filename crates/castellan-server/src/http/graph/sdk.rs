@@ -442,7 +442,24 @@ async fn answer_check(
             .await
             .map_err(store_err(c))?,
     );
-    let all = graph.transitive_member_of(target);
+    let mut all = graph.transitive_member_of(target);
+    let groups_only = all.clone();
+    // The object forms also cover administrative units (directory roles are not objects
+    // here), for a caller who may read them.
+    if matches!(check, Check::Objects | Check::AllObjects)
+        && c.require(Area::RoleManagement, Access::Read).is_ok()
+    {
+        for au in s
+            .store
+            .aus_of(c.tenant.id, target)
+            .await
+            .map_err(store_err(c))?
+        {
+            if !all.contains(&au) {
+                all.push(au);
+            }
+        }
+    }
     let values: Vec<String> = match check {
         Check::Groups | Check::Objects => {
             let field = if check == Check::Groups {
@@ -477,6 +494,9 @@ async fn answer_check(
             let mut out = Vec::new();
             for g in all {
                 if security_only {
+                    if !groups_only.contains(&g) {
+                        continue;
+                    }
                     match s.store.group(c.tenant.id, g).await.map_err(store_err(c))? {
                         Some(g) if g.security_enabled => {}
                         _ => continue,
