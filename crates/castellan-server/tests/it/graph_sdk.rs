@@ -129,6 +129,10 @@ async fn count_segments_need_eventual_and_answer_plain_text() {
     let (st, _, body) = get_raw(&g, "/users/$count?$filter=department eq 'Finance'", true).await;
     assert_eq!(st, 200);
     assert!(body.parse::<usize>().unwrap() >= 2);
+    // Only collections count.
+    let (st, _, body) = get_raw(&g, &format!("/groups/{o}/$count"), true).await;
+    assert_eq!(st, 400, "{body}");
+    assert_graph_error(&serde_json::from_str(&body).unwrap());
     // Without ConsistencyLevel: eventual, Graph refuses.
     let (st, _, body) = get_raw(&g, "/users/$count", false).await;
     assert_eq!(st, 400);

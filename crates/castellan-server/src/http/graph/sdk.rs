@@ -146,6 +146,10 @@ pub fn cast_type(c: &Caller, cast: &str) -> Result<(String, &'static str), ApiEr
         })
 }
 
+/// Marks a request whose path ended in `/$count` (only collections answer it).
+#[derive(Clone, Copy, Debug)]
+pub struct CountSegment;
+
 /// Rewrites a Graph request's path before routing: empty segments are dropped (`/v1.0//users`
 /// is `/v1.0/users`, as Graph treats it), and `/$count` and type-cast suffixes are removed so
 /// the collection's handler answers; the handler sees them in [`OriginalUri`] (set here to the
@@ -161,7 +165,10 @@ pub fn rewrite(mut req: Request) -> Request {
         normal.push('/');
         normal.push_str(seg);
     }
-    let (routed, _, _) = cast_and_count(&normal);
+    let (routed, _, count) = cast_and_count(&normal);
+    if count {
+        req.extensions_mut().insert(CountSegment);
+    }
     let with_query = |p: &str| match uri.query() {
         Some(q) => format!("{p}?{q}"),
         None => p.to_string(),
@@ -1114,6 +1121,7 @@ pub async fn graph_shaped(req: Request, next: axum::middleware::Next) -> Respons
         .map(|c| c.0.clone())
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let count = req.extensions().get::<CountSegment>().is_some();
     let res = next.run(req).await;
     let status = res.status();
     let is_json = res
@@ -1121,6 +1129,14 @@ pub async fn graph_shaped(req: Request, next: axum::middleware::Next) -> Respons
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("json"));
+    if count && status.is_success() && is_json {
+        // The handler answered an entity or an action, not a collection.
+        return ApiError(
+            GraphError::bad_request("The '$count' segment is supported on collections only."),
+            cid,
+        )
+        .into_response();
+    }
     if status.as_u16() < 400 || is_json {
         return res;
     }
