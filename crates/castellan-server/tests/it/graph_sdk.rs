@@ -488,6 +488,8 @@ async fn batch_runs_each_request_as_if_alone() {
         json!({}),
         json!({"requests": [{"id": "1", "method": "GET", "url": "https://evil.example/users"}]}),
         json!({"requests": [{"id": "1", "method": "GET", "url": "/$batch"}]}),
+        json!({"requests": [{"id": "1", "method": "GET", "url": "../operator/v1/tenants"}]}),
+        json!({"requests": [{"id": "1", "method": "GET", "url": "//evil.example/users"}]}),
         json!({"requests": [{"id": "1", "method": "GET", "url": "/users", "dependsOn": ["2"]}, req(2)]}),
         json!({"requests": [{"id": "1", "method": "TRACE", "url": "/users"}]}),
     ] {
