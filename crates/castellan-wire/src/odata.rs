@@ -102,7 +102,8 @@ impl EntitySpec {
         &self.key
     }
 
-    fn canonical(&self, p: &str) -> Option<&str> {
+    /// The property's canonical spelling, if the entity has it (names ignore case).
+    pub fn canonical(&self, p: &str) -> Option<&str> {
         self.properties
             .iter()
             .find(|x| x.eq_ignore_ascii_case(p))
@@ -1262,6 +1263,130 @@ pub fn apply(q: &Query, items: Vec<Value>) -> Result<Page, ODataError> {
         count,
         next_skiptoken,
     })
+}
+
+/// The longest accepted `$search`, in characters.
+pub const MAX_SEARCH_LEN: usize = 1024;
+/// The most `"property:term"` clauses a `$search` may hold.
+pub const MAX_SEARCH_CLAUSES: usize = 16;
+
+/// A parsed `$search`: `"property:term"` clauses joined by `AND` / `OR` (`AND` binds tighter,
+/// as in Graph). Matching is Graph's tokenised prefix match: the term, ignoring case, starts
+/// the value or a word of it (words split at anything not a letter or digit).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Search {
+    /// Disjunction of conjunctions of `(property, lower-cased term)`.
+    any: Vec<Vec<(String, String)>>,
+}
+
+/// The properties Graph's `$search` covers on directory objects.
+pub const SEARCHABLE: &[&str] = &[
+    "displayName",
+    "description",
+    "mail",
+    "mailNickname",
+    "userPrincipalName",
+    "givenName",
+    "surname",
+];
+
+/// Parses `$search` text (`"displayName:foo" OR "mail:bar"`) against the entity.
+pub fn parse_search(src: &str, spec: &EntitySpec) -> Result<Search, ODataError> {
+    let bad = |m: String| Err(ODataError(m));
+    if src.chars().count() > MAX_SEARCH_LEN {
+        return bad(format!(
+            "The '$search' value is longer than {MAX_SEARCH_LEN} characters."
+        ));
+    }
+    let mut any: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    let mut clauses = 0usize;
+    let mut expect_clause = true;
+    let mut rest = src.trim();
+    while !rest.is_empty() {
+        if expect_clause {
+            let Some(body) = rest.strip_prefix('"') else {
+                return bad("Syntax error in '$search': each clause is a quoted \"property:term\", for example $search=\"displayName:contoso\".".into());
+            };
+            let Some(end) = body.find('"') else {
+                return bad("Syntax error in '$search': a quote is not closed.".into());
+            };
+            let clause = body.get(..end).unwrap_or("");
+            rest = body.get(end + 1..).unwrap_or("").trim_start();
+            let Some((prop, term)) = clause.split_once(':') else {
+                return bad(format!(
+                    "Syntax error in '$search': '{clause}' is not of the form property:term."
+                ));
+            };
+            let prop = prop.trim();
+            let canon = spec
+                .canonical(prop)
+                .filter(|c| SEARCHABLE.iter().any(|s| s.eq_ignore_ascii_case(c)))
+                .ok_or_else(|| {
+                    ODataError(format!(
+                        "Property '{prop}' cannot be searched on '{}'; searchable properties: {}.",
+                        spec.type_name,
+                        SEARCHABLE
+                            .iter()
+                            .filter(|s| spec.canonical(s).is_some())
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?;
+            clauses += 1;
+            if clauses > MAX_SEARCH_CLAUSES {
+                return bad(format!(
+                    "The '$search' value has more than {MAX_SEARCH_CLAUSES} clauses."
+                ));
+            }
+            if let Some(last) = any.last_mut() {
+                last.push((canon.to_string(), term.trim().to_lowercase()));
+            }
+            expect_clause = false;
+        } else {
+            let (word, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            match word {
+                "AND" => {}
+                "OR" => any.push(Vec::new()),
+                _ => {
+                    return bad(format!(
+                        "Syntax error in '$search': expected AND or OR, found '{word}'."
+                    ))
+                }
+            }
+            rest = after.trim_start();
+            expect_clause = true;
+        }
+    }
+    if expect_clause {
+        return bad("Syntax error in '$search': a clause is missing.".into());
+    }
+    Ok(Search { any })
+}
+
+/// Whether a rendered entity matches the search.
+pub fn search_matches(s: &Search, entity: &Value) -> bool {
+    s.any.iter().any(|all| {
+        all.iter().all(|(prop, term)| {
+            get_ci(entity, prop)
+                .and_then(Value::as_str)
+                .is_some_and(|v| word_prefix(&v.to_lowercase(), term))
+        })
+    })
+}
+
+fn word_prefix(value: &str, term: &str) -> bool {
+    if term.is_empty() {
+        return true;
+    }
+    let mut prev_alnum = false;
+    for (i, ch) in value.char_indices() {
+        if !prev_alnum && value.get(i..).is_some_and(|r| r.starts_with(term)) {
+            return true;
+        }
+        prev_alnum = ch.is_alphanumeric();
+    }
+    false
 }
 
 #[cfg(test)]

@@ -77,8 +77,17 @@ pub fn host(headers: &HeaderMap) -> Option<&str> {
     headers.get("host").and_then(|v| v.to_str().ok())
 }
 
-/// The whole router.
+/// The whole router. Graph paths are first normalised as Graph addresses them
+/// ([`graph::sdk::rewrite`]: empty segments, type casts, `/$count`), with the request's
+/// original URI kept as [`axum::extract::OriginalUri`].
 pub fn router(state: AppState) -> Router {
+    Router::new().fallback_service(tower::ServiceExt::map_request(
+        routes(state),
+        graph::sdk::rewrite,
+    ))
+}
+
+fn routes(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
         .merge(health::router())

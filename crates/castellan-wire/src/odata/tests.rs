@@ -1029,3 +1029,37 @@ fn filter_term_count_is_bounded() {
         assert!(parse_filter(&s).is_err());
     }
 }
+
+#[test]
+fn search_parses_and_matches_word_prefixes() {
+    let spec = EntitySpec::new(
+        "microsoft.graph.user",
+        &["id", "displayName", "mail", "userPrincipalName", "jobTitle"],
+        &["displayName"],
+        "id",
+    );
+    let u = json!({"displayName": "Adele Vance", "mail": "adelev@contoso.com", "jobTitle": "x"});
+    let s = parse_search("\"displayName:van\"", &spec).unwrap();
+    assert!(search_matches(&s, &u));
+    let s = parse_search("\"displayName:dele\"", &spec).unwrap();
+    assert!(!search_matches(&s, &u));
+    let s = parse_search("\"displayName:zz\" OR \"mail:ADELEV@\"", &spec).unwrap();
+    assert!(search_matches(&s, &u));
+    let s = parse_search("\"displayName:adele\" AND \"mail:zz\"", &spec).unwrap();
+    assert!(!search_matches(&s, &u));
+    for bad in [
+        "displayName:x",
+        "\"displayName:x",
+        "\"jobTitle:x\"",
+        "\"nope:x\"",
+        "\"displayName\"",
+        "\"displayName:x\" NEAR \"mail:y\"",
+        "\"displayName:x\" OR",
+    ] {
+        assert!(parse_search(bad, &spec).is_err(), "{bad}");
+    }
+    let long = format!("\"displayName:{}\"", "a".repeat(MAX_SEARCH_LEN));
+    assert!(parse_search(&long, &spec).is_err());
+    let many = vec!["\"displayName:a\""; MAX_SEARCH_CLAUSES + 1].join(" OR ");
+    assert!(parse_search(&many, &spec).is_err());
+}

@@ -13,7 +13,7 @@ use castellan_core::ops::groups;
 use castellan_wire::graph::{groups as wire, parse_ref};
 use castellan_wire::odata::EntitySpec;
 
-use super::users::{groups_of, objects_spec, select_one, with_context};
+use super::users::{groups_of, objects_spec, select_pairs, with_context};
 use super::{
     created, json_body, list, no_content, parse_id, render_object, store_err, ApiError, Caller,
 };
@@ -121,16 +121,55 @@ async fn get_group(
     OriginalUri(uri): OriginalUri,
 ) -> Result<Response, ApiError> {
     c.require(Area::Groups, Access::Read)?;
+    let (pairs, expand) = super::sdk::take_expand(
+        &c,
+        super::query_pairs(&uri),
+        &["members", "owners", "memberOf"],
+    )?;
     let mut ent = OsEntropy;
     let g = groups::find(&c.env(&s, &mut ent), &c.tenant, &id)
         .await
         .map_err(|e| c.err(e))?;
-    let v = select_one(
+    let mut v = select_pairs(
         &c,
-        &uri,
+        &pairs,
         &spec(),
         wire::render(&g, c.tenant.initial_domain()),
     )?;
+    for e in &expand {
+        let items = match e.name {
+            "members" => {
+                let graph = MembershipGraph::new(
+                    &s.store
+                        .memberships(c.tenant.id)
+                        .await
+                        .map_err(store_err(&c))?,
+                );
+                super::sdk::render_all(&s, &c, graph.direct_members(g.id)).await?
+            }
+            "owners" => {
+                let mut ids = Vec::new();
+                for o in s
+                    .store
+                    .owners(c.tenant.id, g.id)
+                    .await
+                    .map_err(store_err(&c))?
+                {
+                    if let Some(k) = s
+                        .store
+                        .object_kind(c.tenant.id, o)
+                        .await
+                        .map_err(store_err(&c))?
+                    {
+                        ids.push((o, k));
+                    }
+                }
+                super::sdk::render_all(&s, &c, ids).await?
+            }
+            _ => groups_of(&s, &c, g.id, false).await?,
+        };
+        v[e.name] = super::sdk::expanded(&c, e, items)?;
+    }
     Ok(Json(with_context(&c, "groups/$entity", v)).into_response())
 }
 

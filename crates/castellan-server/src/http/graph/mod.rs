@@ -10,6 +10,7 @@ pub mod devices;
 pub mod groups;
 pub mod identity_protection;
 pub mod roles;
+pub mod sdk;
 pub mod service_principals;
 pub mod users;
 
@@ -46,6 +47,9 @@ pub fn router() -> Router<AppState> {
         .merge(conditional_access::router())
         .merge(devices::router())
         .merge(identity_protection::router())
+        .merge(sdk::router())
+        .method_not_allowed_fallback(sdk::method_not_allowed)
+        .layer(axum::middleware::from_fn(sdk::graph_shaped))
 }
 
 /// A Graph error with the request's id, rendered in Graph's shape.
@@ -397,16 +401,69 @@ pub fn list(
     items: Vec<Value>,
 ) -> Result<Response, ApiError> {
     let pairs = query_pairs(uri);
-    let q = odata::Query::parse(&pairs, spec)
-        .map_err(|e| c.err(GraphError::bad_request(e.message())))?;
+    let (_, cast, count_only) = sdk::cast_and_count(uri.path());
     let eventual = headers
         .get("consistencylevel")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("eventual"));
+    let mut search = None;
+    let mut parse_pairs = Vec::with_capacity(pairs.len());
+    for (k, v) in &pairs {
+        if k.eq_ignore_ascii_case("$search") {
+            if !eventual {
+                return Err(c.err(GraphError::bad_request(
+                    "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
+                )));
+            }
+            if search.is_some() {
+                return Err(c.err(GraphError::bad_request(
+                    "Query option '$search' was specified more than once, but it must be specified at most once.",
+                )));
+            }
+            search = Some(
+                odata::parse_search(v, spec)
+                    .map_err(|e| c.err(GraphError::bad_request(e.message())))?,
+            );
+        } else {
+            parse_pairs.push((k.clone(), v.clone()));
+        }
+    }
+    let mut q = odata::Query::parse(&parse_pairs, spec)
+        .map_err(|e| c.err(GraphError::bad_request(e.message())))?;
+    if count_only && !eventual {
+        return Err(c.err(GraphError::bad_request(
+            "$count is not currently supported without the header 'ConsistencyLevel: eventual'.",
+        )));
+    }
     if odata::needs_advanced_query(&q) && !eventual {
         return Err(c.err(GraphError::bad_request(
             "This query uses advanced query capabilities ($count, ne, not, endswith): send the header 'ConsistencyLevel: eventual' (and $count=true).",
         )));
+    }
+    let mut context = context.to_string();
+    let mut items = items;
+    if let Some(cast) = cast {
+        let (ty, coll) = sdk::cast_type(c, &cast)?;
+        items.retain(|v| {
+            v.get("@odata.type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case(&ty))
+        });
+        context = coll.to_string();
+    }
+    if let Some(s) = &search {
+        items.retain(|v| odata::search_matches(s, v));
+    }
+    if count_only {
+        q.count = true;
+        let page =
+            odata::apply(&q, items).map_err(|e| c.err(GraphError::bad_request(e.message())))?;
+        return Ok((
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            page.count.unwrap_or(0).to_string(),
+        )
+            .into_response());
     }
     let page = odata::apply(&q, items).map_err(|e| c.err(GraphError::bad_request(e.message())))?;
     let mut body = json!({"@odata.context": format!("{}/$metadata#{context}", c.base)});

@@ -132,8 +132,17 @@ pub fn select_one(
     spec: &EntitySpec,
     v: Value,
 ) -> Result<Value, ApiError> {
-    let pairs = super::query_pairs(uri);
-    let q = castellan_wire::odata::Query::parse(&pairs, spec)
+    select_pairs(c, &super::query_pairs(uri), spec, v)
+}
+
+/// `$select` on a single entity, from query pairs.
+pub fn select_pairs(
+    c: &Caller,
+    pairs: &[(String, String)],
+    spec: &EntitySpec,
+    v: Value,
+) -> Result<Value, ApiError> {
+    let q = castellan_wire::odata::Query::parse(pairs, spec)
         .map_err(|e| c.err(castellan_wire::errors::GraphError::bad_request(e.message())))?;
     let page = castellan_wire::odata::apply(&q, vec![v])
         .map_err(|e| c.err(castellan_wire::errors::GraphError::bad_request(e.message())))?;
@@ -147,11 +156,38 @@ async fn get_user(
     OriginalUri(uri): OriginalUri,
 ) -> Result<Response, ApiError> {
     c.require(Area::Users, Access::Read)?;
+    let (pairs, expand) =
+        super::sdk::take_expand(&c, super::query_pairs(&uri), &["manager", "memberOf"])?;
     let mut ent = OsEntropy;
     let u = users::find(&c.env(&s, &mut ent), &c.tenant, &id)
         .await
         .map_err(|e| c.err(e))?;
-    let v = select_one(&c, &uri, &spec(), wire::render(&u))?;
+    let mut v = select_pairs(&c, &pairs, &spec(), wire::render(&u))?;
+    for e in &expand {
+        let items = if e.name == "manager" {
+            match u.manager_id {
+                Some(m) => s
+                    .store
+                    .user(c.tenant.id, m)
+                    .await
+                    .map_err(store_err(&c))?
+                    .map(|m| vec![wire::render(&m)])
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            }
+        } else {
+            c.require(Area::Groups, Access::Read)?;
+            groups_of(&s, &c, u.id, false).await?
+        };
+        let x = super::sdk::expanded(&c, e, items)?;
+        if e.name == "manager" {
+            if let Some(m) = x.as_array().and_then(|a| a.first()) {
+                v["manager"] = m.clone();
+            }
+        } else {
+            v[e.name] = x;
+        }
+    }
     Ok(Json(with_context(&c, "users/$entity", v)).into_response())
 }
 
