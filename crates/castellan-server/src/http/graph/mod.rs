@@ -173,19 +173,6 @@ impl Caller {
             .await
             .map_err(store_err(self))
     }
-    /// Like [`Caller::require`] for an operation on one user: roles scoped to an administrative
-    /// unit the target belongs to count too.
-    pub async fn require_on_user(
-        &self,
-        s: &AppState,
-        area: Area,
-        access: Access,
-        target: ObjectId,
-    ) -> Result<(), ApiError> {
-        self.authorize_on_user(s, &[Op::Area(area, access)], target)
-            .await
-    }
-
     /// For delegated calls, the signed-in user's tenant-wide directory roles.
     pub fn wide_roles(&self) -> Option<(Vec<uuid::Uuid>, bool)> {
         self.user_rights
