@@ -380,21 +380,7 @@ fn add_first_party(
         &[],
         Some(catalog::MICROSOFT_SERVICES_TENANT),
     );
-    let a = env.audit(
-        tenant,
-        "ApplicationManagement",
-        "Add service principal",
-        "Add",
-        vec![target(
-            sp.id,
-            "ServicePrincipal",
-            Some(&sp.display_name),
-            None,
-            vec![],
-        )],
-    );
-    let client_id = sp.id;
-    set.push(Change::InsertServicePrincipal(sp)).audit(a);
+    let client_id = push_service_principal(env, tenant, sp, set);
     for (res_app, scope) in c.pre_authorized {
         let Some((_, resource_id)) = resources.iter().find(|(a, _)| a == res_app) else {
             continue;
@@ -442,6 +428,17 @@ fn add_built_in(
         .map(|s| (*s).to_string())
         .collect();
     let sp = service_principals::instantiate(env, tenant, b.app_id, b.display_name, &uris, None);
+    push_service_principal(env, tenant, sp, set)
+}
+
+/// Adds a new service principal and its "Add service principal" audit record to `set`; returns
+/// its id.
+fn push_service_principal(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    sp: crate::model::ServicePrincipal,
+    set: &mut ChangeSet,
+) -> crate::ObjectId {
     let a = env.audit(
         tenant,
         "ApplicationManagement",

@@ -98,55 +98,7 @@ async fn bad_and_unknown_ids_are_named() {
 /// A delegated Graph token for a new user of the demo tenant, from a new public client whose
 /// `scope` the tenant consented to.
 async fn delegated(scope: &str) -> (G, String) {
-    let g = G::demo().await;
-    let (_, app) = g
-        .post(
-            "/applications",
-            json!({"displayName": alias("authm-pub"), "isFallbackPublicClient": true}),
-        )
-        .await;
-    let (_, sp) = g
-        .post("/servicePrincipals", json!({"appId": app["appId"]}))
-        .await;
-    let graph = g
-        .all("/servicePrincipals?$filter=appId eq '00000003-0000-0000-c000-000000000000'")
-        .await
-        .remove(0);
-    let (st, v) = g
-        .post(
-            "/oauth2PermissionGrants",
-            json!({"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph["id"], "scope": scope}),
-        )
-        .await;
-    assert_eq!(st, 201, "{v}");
-    let u = g.create_user(&alias("amd")).await;
-    let s = shared();
-    let r = crate::http()
-        .post(format!(
-            "{}/{}/oauth2/v2.0/token",
-            s.origin,
-            s.demo["tenant_id"].as_str().unwrap()
-        ))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", app["appId"].as_str().unwrap()),
-            ("username", u["userPrincipalName"].as_str().unwrap()),
-            ("password", "Test-Passw0rd!"),
-            ("scope", &format!("https://graph.microsoft.com/{scope}")),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let t: serde_json::Value = r.json().await.unwrap();
-    (
-        G::with_token(
-            t["access_token"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{t}"))
-                .into(),
-        ),
-        u["id"].as_str().unwrap().to_string(),
-    )
+    crate::security::member_with(&[scope]).await
 }
 
 #[tokio::test]
