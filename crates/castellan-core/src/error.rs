@@ -1217,7 +1217,10 @@ mod tests {
                     s.name
                 );
             } else {
-                let fixed = placeholders(s.message).iter().map(|p| p.len() + 2).sum::<usize>();
+                let fixed = placeholders(s.message)
+                    .iter()
+                    .map(|p| p.len() + 2)
+                    .sum::<usize>();
                 assert!(
                     s.message.len() - fixed >= 10,
                     "{}: the message must name the cause and the fix",
