@@ -223,3 +223,40 @@ fn errors_are_built_only_from_the_table() {
         }
     }
 }
+
+/// Layering inside core: `model` is at the bottom (it names no flow, policy, use case or
+/// engine), and the ABAC condition language does not reach back into the RBAC engine that
+/// uses it.
+#[test]
+fn model_is_at_the_bottom_and_abac_does_not_import_rbac() {
+    let src = crate_dir("castellan-core").join("src");
+    let mut files = Vec::new();
+    rs_files(&src.join("model"), &mut files);
+    assert!(files.len() > 5);
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let code: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for up in [
+            "crate::flow",
+            "crate::policy",
+            "crate::ops",
+            "crate::azure_rbac",
+            "crate::abac",
+        ] {
+            assert!(
+                !code.contains(up),
+                "{} imports `{up}`: model must not depend upward",
+                f.display()
+            );
+        }
+    }
+    let abac = std::fs::read_to_string(src.join("abac.rs")).unwrap();
+    assert!(
+        !abac.contains("crate::azure_rbac"),
+        "abac imports azure_rbac: the two would form a cycle"
+    );
+}

@@ -23,6 +23,7 @@
 //! authenticated yet.
 
 use crate::error::{AadstsError, Code};
+pub use crate::model::application::FederatedIdentityCredential;
 use crate::DirectoryError;
 
 /// The audience Entra recommends and defaults to.
@@ -35,24 +36,6 @@ pub const MAX_VALUE_LEN: usize = 600;
 pub const NAME_LEN: (usize, usize) = (3, 120);
 /// Clock skew allowed on `exp` and `nbf` of a federated assertion, in seconds.
 pub const LEEWAY_SECS: i64 = 60;
-
-/// A federated identity credential: "tokens from `issuer` about `subject` for `audiences`
-/// authenticate this application (or managed identity)".
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FederatedIdentityCredential {
-    /// Object id (a GUID, Graph's `id`).
-    pub id: uuid::Uuid,
-    /// Unique, immutable, URL-friendly name (Graph's alternate key).
-    pub name: String,
-    /// The external issuer URL; equal to the token's `iss`, exactly.
-    pub issuer: String,
-    /// The external identity; equal to the token's `sub`, exactly.
-    pub subject: String,
-    /// Exactly one audience the token's `aud` must contain.
-    pub audiences: Vec<String>,
-    /// Free text.
-    pub description: Option<String>,
-}
 
 /// A PATCH of a FIC: each `Some` replaces the value (`description: Some(None)` clears it).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
