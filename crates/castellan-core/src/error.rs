@@ -306,8 +306,10 @@ impl From<crate::store::StoreError> for DirectoryError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
             crate::store::StoreError::NotFound(m) => Self::NotFound(m),
-            crate::store::StoreError::Conflict(m) => Self::Conflict(m),
-            crate::store::StoreError::Backend(m) => Self::Unavailable(m),
+            crate::store::StoreError::Conflict(c) => Self::Conflict(c.to_string()),
+            crate::store::StoreError::Backend(m) | crate::store::StoreError::Busy(m) => {
+                Self::Unavailable(m)
+            }
         }
     }
 }

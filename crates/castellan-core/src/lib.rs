@@ -31,7 +31,7 @@ pub mod secret;
 pub mod store;
 pub mod time;
 
-#[cfg(feature = "conformance")]
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
 pub use error::{AadstsError, DirectoryError};

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use castellan_core::audit::{Actor, AuditRecord, AuditTarget, ModifiedProperty};
 use castellan_core::azure_rbac::normalise_scope;
 use castellan_core::model::*;
-use castellan_core::store::{AuditQuery, Change, ChangeSet, Store, StoreError};
+use castellan_core::store::{AuditQuery, Change, ChangeSet, Store, StoreError, UniqueRule};
 use castellan_core::{AppId, ObjectId, TenantId, Timestamp};
 use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -163,8 +163,61 @@ pub struct SqlStore {
     engine: dialect::Engine,
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+/// Turns an engine or encoding failure into a `StoreError`: transient engine conflicts
+/// (SQLite busy/locked, PostgreSQL serialization failure or deadlock, told apart by the
+/// engine's error code) become `Busy`, which the retry loops test; the rest `Backend`.
+fn backend(e: impl IntoStoreError) -> StoreError {
+    e.into_store_error()
+}
+
+/// What [`backend`] accepts.
+trait IntoStoreError {
+    fn into_store_error(self) -> StoreError;
+}
+
+impl IntoStoreError for sqlx::Error {
+    fn into_store_error(self) -> StoreError {
+        if is_transient(&self) {
+            StoreError::Busy(self.to_string())
+        } else {
+            StoreError::Backend(self.to_string())
+        }
+    }
+}
+
+/// Encoding and parsing failures of stored values are never transient.
+macro_rules! not_transient {
+    ($($t:ty),*) => {
+        $(impl IntoStoreError for $t {
+            fn into_store_error(self) -> StoreError {
+                StoreError::Backend(self.to_string())
+            }
+        })*
+    };
+}
+
+not_transient!(
+    serde_json::Error,
+    uuid::Error,
+    std::num::ParseIntError,
+    &str,
+    String
+);
+
+/// SQLite's SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes (primary code in
+/// the low byte); PostgreSQL's serialization_failure (40001) and deadlock_detected (40P01).
+fn is_transient(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(d) = e else {
+        return false;
+    };
+    let Some(code) = d.code() else {
+        return false;
+    };
+    // PostgreSQL's SQLSTATEs are five characters; SQLite's result codes are shorter numbers.
+    if code.len() == 5 {
+        return code == "40001" || code == "40P01";
+    }
+    code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -199,16 +252,7 @@ macro_rules! retrying {
 }
 
 fn is_retryable(e: &StoreError) -> bool {
-    match e {
-        StoreError::Backend(m) => {
-            m.contains("database is locked")
-                || m.contains("40001")
-                || m.contains("40P01")
-                || m.contains("could not serialize")
-                || m.contains("deadlock")
-        }
-        _ => false,
-    }
+    matches!(e, StoreError::Busy(_))
 }
 
 impl SqlStore {
@@ -350,7 +394,7 @@ async fn exec(tx: &mut Tx, sql: &str, args: &[Arg]) -> Result<u64, StoreError> {
     }
     match q.execute(&mut **tx).await {
         Ok(r) => Ok(r.rows_affected()),
-        Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(conflict_message(sql))),
+        Err(e) if is_unique_violation(&e) => Err(StoreError::conflict(conflict_rule(sql))),
         Err(e) => Err(backend(e)),
     }
 }
@@ -411,30 +455,45 @@ async fn write_identifier_uris(tx: &mut Tx, a: &Application) -> Result<(), Store
     Ok(())
 }
 
-fn conflict_message(sql: &str) -> String {
-    let table = sql.split_whitespace().nth(2).unwrap_or("?");
+/// The uniqueness rule a unique violation on `sql`'s table broke (the statement names its
+/// table third: `INSERT INTO <table>`, `UPDATE <table>`… `UPDATE` is word two, handled too).
+fn conflict_rule(sql: &str) -> UniqueRule {
+    let mut words = sql.split_whitespace();
+    let table = match words.next() {
+        Some(w) if w.eq_ignore_ascii_case("UPDATE") => words.next(),
+        _ => words.nth(1),
+    }
+    .unwrap_or("?");
     match table {
-        "users" => "userPrincipalName already exists in this tenant".into(),
-        "memberships" => "the member is already in the group".into(),
-        "owners" => "the owner is already an owner".into(),
-        "applications" => "an application with this appId already exists".into(),
-        "identifier_uris" => "Another object with the same value for property identifierUris already exists (identifier URIs are unique across all tenants).".into(),
-        "service_principals" => "the tenant already has a service principal for this appId".into(),
-        "app_role_assignments" => "the app role is already assigned to this principal".into(),
-        "tenant_domains" => "the domain belongs to another tenant".into(),
-        "arm_resources" => "a resource with this id already exists".into(),
-        "devices" => "a device with this deviceId already exists in the tenant".into(),
-        "policy_documents" => {
-            "a policy or named location with this displayName already exists in the tenant".into()
-        }
-        "azure_role_assignments" => {
-            "RoleAssignmentExists: the role assignment already exists".into()
-        }
-        "azure_role_definitions" => {
-            "RoleDefinitionWithSameNameExists: a role definition with this name already exists"
-                .into()
-        }
-        other => format!("a row in {other} already exists"),
+        "tenants" => UniqueRule::TenantExists,
+        "tenant_domains" => UniqueRule::DomainTaken,
+        "users" => UniqueRule::UpnTaken,
+        "groups_" => UniqueRule::GroupExists,
+        "memberships" => UniqueRule::MembershipExists,
+        "owners" => UniqueRule::OwnerExists,
+        "applications" => UniqueRule::AppIdTaken,
+        "identifier_uris" => UniqueRule::IdentifierUriTaken,
+        "service_principals" => UniqueRule::ServicePrincipalExists,
+        "app_role_assignments" => UniqueRule::AppRoleAssignmentExists,
+        "permission_grants" => UniqueRule::PermissionGrantExists,
+        "directory_role_assignments" => UniqueRule::DirectoryRoleAssignmentExists,
+        "custom_roles" => UniqueRule::CustomRoleExists,
+        "administrative_units" => UniqueRule::AdministrativeUnitExists,
+        "au_members" => UniqueRule::AuMembershipExists,
+        "signing_keys" => UniqueRule::SigningKeyExists,
+        "arm_resources" => UniqueRule::ArmResourceExists,
+        "azure_role_assignments" => UniqueRule::RoleAssignmentExists,
+        "azure_role_definitions" => UniqueRule::RoleDefinitionNameTaken,
+        "deny_assignments" => UniqueRule::DenyAssignmentExists,
+        "policy_documents" => UniqueRule::PolicyNameTaken,
+        "software_oath_methods" => UniqueRule::SoftwareOathMethodExists,
+        "recovery_codes" => UniqueRule::RecoveryCodeExists,
+        "devices" => UniqueRule::DeviceIdTaken,
+        "grants" => UniqueRule::GrantExists,
+        "risky_users" => UniqueRule::RiskyUserExists,
+        "mfa_attempts" => UniqueRule::MfaAttemptsExist,
+        "audit_records" => UniqueRule::AuditRecordExists,
+        _ => UniqueRule::SignInExists,
     }
 }
 
@@ -494,33 +553,9 @@ fn clone(a: &Arg) -> Arg {
 }
 
 async fn apply_change(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
-    apply_change_inner(tx, c).await.map_err(|e| match e {
-        StoreError::Conflict(m) => StoreError::Conflict(match conflict_subject(c) {
-            Some(what) => format!("{m}: {what}"),
-            None => m,
-        }),
-        other => other,
-    })
-}
-
-/// The value a Conflict is about, so the message names it.
-fn conflict_subject(c: &Change) -> Option<String> {
-    match c {
-        Change::InsertUser(u) | Change::UpdateUser(u) => {
-            Some(format!("'{}'", u.user_principal_name))
-        }
-        Change::InsertTenant(t) | Change::UpdateTenant(t) => Some(
-            t.domains
-                .iter()
-                .map(|d| format!("'{}'", d.name))
-                .collect::<Vec<_>>()
-                .join(", "),
-        ),
-        Change::InsertApplication(a) => Some(format!("appId '{}'", a.app_id)),
-        Change::InsertDevice(d) => Some(format!("deviceId '{}'", d.device_id)),
-        Change::InsertServicePrincipal(sp) => Some(format!("appId '{}'", sp.app_id)),
-        _ => None,
-    }
+    apply_change_inner(tx, c)
+        .await
+        .map_err(|e| c.name_conflict(e))
 }
 
 async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
@@ -1055,11 +1090,7 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
             let current: Application = serde_json::from_str::<AppDoc>(&raw)
                 .map_err(backend)?
                 .try_into()?;
-            let changed = || {
-                StoreError::Conflict(
-                    "the application was changed by another request at the same time; retry".into(),
-                )
-            };
+            let changed = || StoreError::conflict(UniqueRule::ApplicationChanged);
             if current != **expected {
                 return Err(changed());
             }
@@ -1190,6 +1221,18 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
                 "signing key",
             )
             .await?;
+        }
+        Change::PutRiskyUser(r, expected) => {
+            let lost = || StoreError::conflict(UniqueRule::RiskyUserChanged);
+            let n = match expected {
+                None => exec(tx, "INSERT INTO risky_users (tenant_id, user_id, version, updated, data) VALUES ($1, $2, 1, $3, $4)", &[s(r.tenant_id), s(r.user_id), Arg::I(r.updated.millis()), Arg::S(r.data.clone())])
+                    .await
+                    .map_err(|e| if e.unique_rule().is_some() { lost() } else { e })?,
+                Some(v) => exec(tx, "UPDATE risky_users SET version = $1, updated = $2, data = $3 WHERE tenant_id = $4 AND user_id = $5 AND version = $6", &[Arg::I(v.saturating_add(1)), Arg::I(r.updated.millis()), Arg::S(r.data.clone()), s(r.tenant_id), s(r.user_id), Arg::I(*v)]).await?,
+            };
+            if n != 1 {
+                return Err(lost());
+            }
         }
     }
     Ok(())

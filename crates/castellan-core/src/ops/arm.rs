@@ -74,14 +74,11 @@ impl ArmError {
 impl From<StoreError> for ArmError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(m) => {
-                let (code, msg) = m
-                    .split_once(": ")
-                    .map_or(("Conflict", m.as_str()), |(c, m)| (c, m));
-                Self::conflict(code, msg)
+            StoreError::Conflict(c) => {
+                Self::conflict(c.rule.arm_code().unwrap_or("Conflict"), c.message())
             }
             StoreError::NotFound(m) => Self::not_found("NotFound", format!("{m} was not found.")),
-            StoreError::Backend(m) => Self::new(
+            StoreError::Backend(m) | StoreError::Busy(m) => Self::new(
                 503,
                 "ServiceUnavailable",
                 format!("The store is unavailable ({m}); retry."),

@@ -7,6 +7,9 @@
 
 use async_trait::async_trait;
 
+#[cfg(any(test, feature = "memory"))]
+pub mod memory;
+
 use crate::audit::AuditRecord;
 use crate::ids::{AppId, ObjectId, TenantId};
 use crate::model::{
@@ -22,12 +25,213 @@ pub enum StoreError {
     /// The thing to change does not exist.
     #[error("not found: {0}")]
     NotFound(String),
-    /// A uniqueness rule would be broken.
+    /// A uniqueness rule would be broken (or a compare-and-set lost): which one, typed.
     #[error("conflict: {0}")]
-    Conflict(String),
+    Conflict(Conflict),
     /// The database failed (connection lost, disk full, ...).
     #[error("store unavailable: {0}")]
     Backend(String),
+    /// The engine reported a transient conflict between concurrent transactions (SQLite busy,
+    /// PostgreSQL serialization failure or deadlock). Engines retry these themselves; this
+    /// reaches callers only when the retries ran out, and means "retry later" like `Backend`.
+    #[error("store unavailable: {0}")]
+    Busy(String),
+}
+
+impl StoreError {
+    /// A conflict on `rule` with nothing more to say about the value.
+    pub fn conflict(rule: UniqueRule) -> Self {
+        Self::Conflict(Conflict {
+            rule,
+            subject: None,
+        })
+    }
+    /// The uniqueness rule, when this is a conflict.
+    pub fn unique_rule(&self) -> Option<UniqueRule> {
+        match self {
+            Self::Conflict(c) => Some(c.rule),
+            _ => None,
+        }
+    }
+}
+
+/// Which uniqueness rule a write broke. Engines report this, never prose; callers match on it
+/// (Graph and ARM answers are chosen from it, retries test it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UniqueRule {
+    /// A tenant with this id exists.
+    TenantExists,
+    /// A domain name (any case) belongs to another tenant.
+    DomainTaken,
+    /// The userPrincipalName (any case) is taken in the tenant (or the user id exists).
+    UpnTaken,
+    /// A group with this id exists.
+    GroupExists,
+    /// The member is already in the group.
+    MembershipExists,
+    /// The owner is already an owner of the object.
+    OwnerExists,
+    /// An application with this appId (or object id) exists.
+    AppIdTaken,
+    /// Another application, in any tenant, holds the identifier URI.
+    IdentifierUriTaken,
+    /// The tenant already has a service principal for the appId (or the id exists).
+    ServicePrincipalExists,
+    /// The principal already holds this app role on this resource.
+    AppRoleAssignmentExists,
+    /// A delegated permission grant with this id exists.
+    PermissionGrantExists,
+    /// The principal already holds this directory role at this scope.
+    DirectoryRoleAssignmentExists,
+    /// A custom directory role with this id or display name (any case) exists.
+    CustomRoleExists,
+    /// An administrative unit with this id exists.
+    AdministrativeUnitExists,
+    /// The object is already a member of the administrative unit.
+    AuMembershipExists,
+    /// A signing key with this kid exists.
+    SigningKeyExists,
+    /// A scope with this id (any case) exists.
+    ArmResourceExists,
+    /// The same principal, role and scope are already assigned (ARM `RoleAssignmentExists`).
+    RoleAssignmentExists,
+    /// Another custom Azure role has the name (ARM `RoleDefinitionWithSameNameExists`).
+    RoleDefinitionNameTaken,
+    /// A deny assignment with this id exists.
+    DenyAssignmentExists,
+    /// Another policy or named location of the kind has the display name (any case).
+    PolicyNameTaken,
+    /// A software OATH method with this id exists.
+    SoftwareOathMethodExists,
+    /// A recovery code with this hash exists for the user.
+    RecoveryCodeExists,
+    /// The tenant already has a device with this deviceId (or the id exists).
+    DeviceIdTaken,
+    /// A grant with this handle or lookup key exists (a replayed one-time value).
+    GrantExists,
+    /// A risky-user record exists (a lost compare-and-set on creation).
+    RiskyUserExists,
+    /// `Change::PutRiskyUser` lost its compare-and-set: another writer changed (or created)
+    /// the user's risk record in between.
+    RiskyUserChanged,
+    /// Second-factor counters exist (a lost compare-and-set on creation).
+    MfaAttemptsExist,
+    /// An audit record with this id exists.
+    AuditRecordExists,
+    /// A sign-in record with this id exists.
+    SignInExists,
+    /// `Change::ReplaceApplication` lost its compare-and-set: another request changed the
+    /// application between the read and the write.
+    ApplicationChanged,
+}
+
+impl UniqueRule {
+    /// The ARM error code for the rules ARM names itself (`None`: ARM answers `Conflict`).
+    pub fn arm_code(self) -> Option<&'static str> {
+        match self {
+            Self::RoleAssignmentExists => Some("RoleAssignmentExists"),
+            Self::RoleDefinitionNameTaken => Some("RoleDefinitionWithSameNameExists"),
+            _ => None,
+        }
+    }
+
+    /// What broke, in words (the text of Graph's and ARM's answers).
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::TenantExists => "a row in tenants already exists",
+            Self::DomainTaken => "the domain belongs to another tenant",
+            Self::UpnTaken => "userPrincipalName already exists in this tenant",
+            Self::GroupExists => "a row in groups_ already exists",
+            Self::MembershipExists => "the member is already in the group",
+            Self::OwnerExists => "the owner is already an owner",
+            Self::AppIdTaken => "an application with this appId already exists",
+            Self::IdentifierUriTaken => "Another object with the same value for property identifierUris already exists (identifier URIs are unique across all tenants).",
+            Self::ServicePrincipalExists => "the tenant already has a service principal for this appId",
+            Self::AppRoleAssignmentExists => "the app role is already assigned to this principal",
+            Self::PermissionGrantExists => "a row in permission_grants already exists",
+            Self::DirectoryRoleAssignmentExists => "a row in directory_role_assignments already exists",
+            Self::CustomRoleExists => "a row in custom_roles already exists",
+            Self::AdministrativeUnitExists => "a row in administrative_units already exists",
+            Self::AuMembershipExists => "a row in au_members already exists",
+            Self::SigningKeyExists => "a row in signing_keys already exists",
+            Self::ArmResourceExists => "a resource with this id already exists",
+            Self::RoleAssignmentExists => "the role assignment already exists",
+            Self::RoleDefinitionNameTaken => "a role definition with this name already exists",
+            Self::DenyAssignmentExists => "a row in deny_assignments already exists",
+            Self::PolicyNameTaken => "a policy or named location with this displayName already exists in the tenant",
+            Self::SoftwareOathMethodExists => "a row in software_oath_methods already exists",
+            Self::RecoveryCodeExists => "a row in recovery_codes already exists",
+            Self::DeviceIdTaken => "a device with this deviceId already exists in the tenant",
+            Self::GrantExists => "a row in grants already exists",
+            Self::RiskyUserExists => "a row in risky_users already exists",
+            Self::RiskyUserChanged => "the user's risk record was changed by another request at the same time; retry",
+            Self::MfaAttemptsExist => "a row in mfa_attempts already exists",
+            Self::AuditRecordExists => "a row in audit_records already exists",
+            Self::SignInExists => "a row in sign_ins already exists",
+            Self::ApplicationChanged => "the application was changed by another request at the same time; retry",
+        }
+    }
+}
+
+/// A broken uniqueness rule and, when the change names it, the clashing value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    /// Which rule.
+    pub rule: UniqueRule,
+    /// The value it is about, quoted (`'alice@contoso.com'`, `appId '…'`), if known.
+    pub subject: Option<String>,
+}
+
+impl Conflict {
+    /// The message without ARM's code prefix, naming the value when known.
+    pub fn message(&self) -> String {
+        match &self.subject {
+            Some(s) => format!("{}: {s}", self.rule.description()),
+            None => self.rule.description().to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(code) = self.rule.arm_code() {
+            write!(f, "{code}: ")?;
+        }
+        f.write_str(&self.message())
+    }
+}
+
+impl Change {
+    /// The value a conflict on this change is about, so the message names it.
+    pub fn conflict_subject(&self) -> Option<String> {
+        match self {
+            Change::InsertUser(u) | Change::UpdateUser(u) => {
+                Some(format!("'{}'", u.user_principal_name))
+            }
+            Change::InsertTenant(t) | Change::UpdateTenant(t) => Some(
+                t.domains
+                    .iter()
+                    .map(|d| format!("'{}'", d.name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            Change::InsertApplication(a) => Some(format!("appId '{}'", a.app_id)),
+            Change::InsertDevice(d) => Some(format!("deviceId '{}'", d.device_id)),
+            Change::InsertServicePrincipal(sp) => Some(format!("appId '{}'", sp.app_id)),
+            _ => None,
+        }
+    }
+
+    /// Adds this change's subject to a conflict it caused.
+    pub fn name_conflict(&self, e: StoreError) -> StoreError {
+        match e {
+            StoreError::Conflict(c) if c.subject.is_none() => StoreError::Conflict(Conflict {
+                subject: self.conflict_subject(),
+                ..c
+            }),
+            other => other,
+        }
+    }
 }
 
 /// One intended write.
@@ -147,6 +351,12 @@ pub enum Change {
     DeleteDevice(TenantId, ObjectId),
     /// Record a device sign-in (`approximateLastSignInDateTime`; NotFound if absent).
     TouchDevice(TenantId, ObjectId, Timestamp),
+    /// Identity Protection: write a user's risk record if the stored one is still at `.1`
+    /// (`None`: there is none yet), storing version `.1 + 1` (1 for a new one) — the
+    /// compare-and-set of [`Store::put_risky_user`] inside a change set, so an administrator's
+    /// action and its audit record commit together. A lost race is
+    /// `Conflict(UniqueRule::RiskyUserChanged)` and the whole set changes nothing.
+    PutRiskyUser(crate::model::RiskyUserRecord, Option<i64>),
 }
 
 /// Writes and their audit records, committed together or not at all.
