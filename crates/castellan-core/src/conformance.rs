@@ -803,6 +803,51 @@ pub async fn identity_protection(s: &dyn Store, seed: u64) {
     assert!(s.risky_user(t.id, v.id).await.unwrap().is_none());
     assert_eq!(s.risky_users(t.id).await.unwrap().len(), 1);
 
+    // In a change set (an administrator's action): the record and its audit record commit
+    // together. A stale version loses the compare-and-set and writes neither...
+    let mut set = ChangeSet::new();
+    set.push(Change::PutRiskyUser(rec(u.id, 4_000, "{\"a\":5}"), Some(1)))
+        .audit(audit(&mut ids, &t, "IdentityProtection", 4_000));
+    expect_conflict(
+        s,
+        set,
+        UniqueRule::RiskyUserChanged,
+        "an admin action over a stale risk record",
+    )
+    .await;
+    let got = s.risky_user(t.id, u.id).await.unwrap().unwrap();
+    assert_eq!((got.version, got.data.as_str()), (2, "{\"a\":3}"));
+    assert!(
+        no_audit(s, t.id).await,
+        "a lost risk compare-and-set leaves no audit record"
+    );
+    // ...and so does a create racing an existing record...
+    let mut set = ChangeSet::new();
+    set.push(Change::PutRiskyUser(rec(u.id, 4_000, "{}"), None))
+        .audit(audit(&mut ids, &t, "IdentityProtection", 4_000));
+    expect_conflict(
+        s,
+        set,
+        UniqueRule::RiskyUserChanged,
+        "an admin action creating a record that exists",
+    )
+    .await;
+    assert!(no_audit(s, t.id).await);
+    // ...while the current version writes both, bumping the version.
+    let mut set = ChangeSet::new();
+    set.push(Change::PutRiskyUser(rec(u.id, 5_000, "{\"a\":6}"), Some(2)))
+        .audit(audit(&mut ids, &t, "IdentityProtection", 5_000));
+    s.commit(set).await.unwrap();
+    let got = s.risky_user(t.id, u.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.version, got.updated, got.data.as_str()),
+        (3, Timestamp(5_000), "{\"a\":6}")
+    );
+    assert!(
+        !no_audit(s, t.id).await,
+        "the audit record committed with it"
+    );
+
     let fail = |tid: TenantId, source: &str, name: &str, at: i64| FailedSignInRecord {
         tenant_id: tid,
         source: source.into(),
@@ -2677,6 +2722,51 @@ pub async fn grants_and_sign_ins(s: &dyn Store, seed: u64) {
             .attr("redeemed"),
         Some("1")
     );
+
+    // The same compare-and-set inside a change set (a reviewed consent request): the state
+    // change and its audit record commit together; a lost race writes neither.
+    let mut req = grant(&mut ids, &t, GrantKind::ConsentRequest, "req", None);
+    req.user_id = Some(u.id);
+    s.insert_grant(&req).await.unwrap();
+    let mut reviewed = req.clone();
+    reviewed.state = GrantState::Used;
+    reviewed.set("status", "Approved");
+    let mut set = ChangeSet::new();
+    set.push(Change::UpdateGrant(GrantState::Pending, reviewed.clone()))
+        .audit(audit(&mut ids, &t, "ApplicationManagement", 10));
+    expect_conflict(
+        s,
+        set,
+        UniqueRule::GrantChanged,
+        "a change-set CAS from the wrong state",
+    )
+    .await;
+    assert_eq!(s.grant(&req.handle).await.unwrap().as_ref(), Some(&req));
+    assert!(
+        no_audit(s, t.id).await,
+        "a lost grant CAS leaves no audit record"
+    );
+    let mut set = ChangeSet::new();
+    set.push(Change::UpdateGrant(GrantState::Active, reviewed.clone()))
+        .audit(audit(&mut ids, &t, "ApplicationManagement", 11));
+    s.commit(set).await.unwrap();
+    assert_eq!(
+        s.grant(&req.handle).await.unwrap().as_ref(),
+        Some(&reviewed)
+    );
+    assert!(
+        !no_audit(s, t.id).await,
+        "the audit record committed with it"
+    );
+    let mut set = ChangeSet::new();
+    set.push(Change::UpdateGrant(GrantState::Active, reviewed.clone()));
+    expect_conflict(
+        s,
+        set,
+        UniqueRule::GrantChanged,
+        "a second review of the same request",
+    )
+    .await;
 
     // Device codes are found by their user code; user codes are unique per kind.
     let mut dev = grant(&mut ids, &t, GrantKind::Device, "dev", None);

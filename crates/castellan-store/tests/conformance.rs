@@ -3,7 +3,7 @@
 //! `postgres::` tests loudly with the command that fixes it — they never pass without running).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use castellan_core::store::Store;
+use castellan_core::store::prelude::*;
 use castellan_store::SqlStore;
 
 fn seed() -> u64 {

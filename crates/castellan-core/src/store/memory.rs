@@ -25,7 +25,11 @@ use crate::model::{
     ServicePrincipal, SignIn, SignInQuery, SigningKey, SoftwareOathMethod, StoredDenyAssignment,
     Tenant, User,
 };
-use crate::store::{AuditQuery, Change, ChangeSet, Store, StoreError, UniqueRule};
+use crate::store::{
+    ApplicationStore, ArmStore, AssignmentStore, AuditQuery, AuditStore, AuthMethodStore, Change,
+    ChangeSet, DeviceStore, DirectoryRoleStore, GrantStore, GroupStore, KeyStore, PolicyStore,
+    RiskStore, SignInStore, Store, StoreError, TenantStore, UniqueRule, UserStore,
+};
 use crate::time::Timestamp;
 
 /// Everything the store holds. Keys mirror the SQL engines' primary keys (object ids are
@@ -805,6 +809,16 @@ impl Data {
                 self.devices.remove(id);
                 self.owners.retain(|(o, _), tt| !(*tt == *t && o == id));
             }
+            Change::UpdateGrant(expected, next) => {
+                if self
+                    .grants
+                    .get(&next.handle)
+                    .is_none_or(|g| g.state != *expected)
+                {
+                    return Err(conflict(UniqueRule::GrantChanged));
+                }
+                self.put_grant(next)?;
+            }
             Change::PutRiskyUser(r, expected) => {
                 if !self.put_risky_user(r, *expected)? {
                     return Err(conflict(UniqueRule::RiskyUserChanged));
@@ -838,7 +852,10 @@ impl Store for MemoryStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(|_| ())
     }
+}
 
+#[async_trait]
+impl TenantStore for MemoryStore {
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>, StoreError> {
         self.read(|d| d.tenants.get(&id).cloned())
     }
@@ -851,7 +868,10 @@ impl Store for MemoryStore {
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
         self.read(|d| d.tenants.values().cloned().collect())
     }
+}
 
+#[async_trait]
+impl UserStore for MemoryStore {
     async fn user(&self, t: TenantId, id: ObjectId) -> Result<Option<User>, StoreError> {
         self.read(|d| d.users.get(&id).filter(|u| u.tenant_id == t).cloned())
     }
@@ -876,6 +896,33 @@ impl Store for MemoryStore {
         })
     }
 
+    async fn object_kind(
+        &self,
+        t: TenantId,
+        id: ObjectId,
+    ) -> Result<Option<ObjectKind>, StoreError> {
+        self.read(|d| {
+            if d.users.get(&id).is_some_and(|o| o.tenant_id == t) {
+                Some(ObjectKind::User)
+            } else if d.groups.get(&id).is_some_and(|o| o.tenant_id == t) {
+                Some(ObjectKind::Group)
+            } else if d
+                .service_principals
+                .get(&id)
+                .is_some_and(|o| o.tenant_id == t)
+            {
+                Some(ObjectKind::ServicePrincipal)
+            } else if d.applications.get(&id).is_some_and(|o| o.tenant_id == t) {
+                Some(ObjectKind::Application)
+            } else {
+                None
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl GroupStore for MemoryStore {
     async fn group(&self, t: TenantId, id: ObjectId) -> Result<Option<Group>, StoreError> {
         self.read(|d| d.groups.get(&id).filter(|g| g.tenant_id == t).cloned())
     }
@@ -913,31 +960,10 @@ impl Store for MemoryStore {
                 .collect()
         })
     }
+}
 
-    async fn object_kind(
-        &self,
-        t: TenantId,
-        id: ObjectId,
-    ) -> Result<Option<ObjectKind>, StoreError> {
-        self.read(|d| {
-            if d.users.get(&id).is_some_and(|o| o.tenant_id == t) {
-                Some(ObjectKind::User)
-            } else if d.groups.get(&id).is_some_and(|o| o.tenant_id == t) {
-                Some(ObjectKind::Group)
-            } else if d
-                .service_principals
-                .get(&id)
-                .is_some_and(|o| o.tenant_id == t)
-            {
-                Some(ObjectKind::ServicePrincipal)
-            } else if d.applications.get(&id).is_some_and(|o| o.tenant_id == t) {
-                Some(ObjectKind::Application)
-            } else {
-                None
-            }
-        })
-    }
-
+#[async_trait]
+impl ApplicationStore for MemoryStore {
     async fn application(
         &self,
         t: TenantId,
@@ -1021,7 +1047,10 @@ impl Store for MemoryStore {
                 .collect()
         })
     }
+}
 
+#[async_trait]
+impl AssignmentStore for MemoryStore {
     async fn app_role_assignments_of(
         &self,
         t: TenantId,
@@ -1062,7 +1091,10 @@ impl Store for MemoryStore {
                 .collect()
         })
     }
+}
 
+#[async_trait]
+impl DirectoryRoleStore for MemoryStore {
     async fn directory_role_assignments(
         &self,
         t: TenantId,
@@ -1074,35 +1106,6 @@ impl Store for MemoryStore {
                 .cloned()
                 .collect()
         })
-    }
-
-    async fn audit_records(
-        &self,
-        t: TenantId,
-        q: &AuditQuery,
-    ) -> Result<Vec<AuditRecord>, StoreError> {
-        let since = q.since.map_or(i64::MIN, |x| x.millis());
-        let until = q.until.map_or(i64::MAX, |x| x.millis());
-        self.read(|d| {
-            let mut v: Vec<AuditRecord> = d
-                .audit
-                .values()
-                .filter(|a| {
-                    a.tenant_id == t
-                        && a.time.millis() >= since
-                        && a.time.millis() < until
-                        && q.category.as_ref().is_none_or(|c| *c == a.category)
-                })
-                .cloned()
-                .collect();
-            v.sort_by_key(|a| std::cmp::Reverse((a.time, a.id)));
-            v.truncate(q.limit.unwrap_or(usize::MAX));
-            v
-        })
-    }
-
-    async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError> {
-        self.read(|d| d.signing_keys.values().cloned().collect())
     }
 
     async fn custom_roles(&self, t: TenantId) -> Result<Vec<CustomRoleDefinition>, StoreError> {
@@ -1150,7 +1153,45 @@ impl Store for MemoryStore {
             )
         })
     }
+}
 
+#[async_trait]
+impl AuditStore for MemoryStore {
+    async fn audit_records(
+        &self,
+        t: TenantId,
+        q: &AuditQuery,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let since = q.since.map_or(i64::MIN, |x| x.millis());
+        let until = q.until.map_or(i64::MAX, |x| x.millis());
+        self.read(|d| {
+            let mut v: Vec<AuditRecord> = d
+                .audit
+                .values()
+                .filter(|a| {
+                    a.tenant_id == t
+                        && a.time.millis() >= since
+                        && a.time.millis() < until
+                        && q.category.as_ref().is_none_or(|c| *c == a.category)
+                })
+                .cloned()
+                .collect();
+            v.sort_by_key(|a| std::cmp::Reverse((a.time, a.id)));
+            v.truncate(q.limit.unwrap_or(usize::MAX));
+            v
+        })
+    }
+}
+
+#[async_trait]
+impl KeyStore for MemoryStore {
+    async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError> {
+        self.read(|d| d.signing_keys.values().cloned().collect())
+    }
+}
+
+#[async_trait]
+impl GrantStore for MemoryStore {
     async fn insert_grant(&self, g: &Grant) -> Result<(), StoreError> {
         self.write(|d| {
             if d.grants.contains_key(&g.handle) {
@@ -1222,7 +1263,10 @@ impl Store for MemoryStore {
             Ok((before - d.grants.len()) as u64)
         })
     }
+}
 
+#[async_trait]
+impl ArmStore for MemoryStore {
     async fn arm_resource(&self, id: &str) -> Result<Option<ArmResource>, StoreError> {
         let key = normalise_scope(id);
         self.read(|d| d.arm_resources.get(&key).cloned())
@@ -1311,7 +1355,10 @@ impl Store for MemoryStore {
                 .collect()
         })
     }
+}
 
+#[async_trait]
+impl PolicyStore for MemoryStore {
     async fn policy_documents(
         &self,
         t: TenantId,
@@ -1328,7 +1375,10 @@ impl Store for MemoryStore {
             )
         })
     }
+}
 
+#[async_trait]
+impl AuthMethodStore for MemoryStore {
     async fn software_oath_methods(
         &self,
         t: TenantId,
@@ -1443,7 +1493,10 @@ impl Store for MemoryStore {
     async fn reset_mfa_attempts(&self, t: TenantId, user: ObjectId) -> Result<bool, StoreError> {
         self.write(|d| Ok(d.mfa_attempts.remove(&(t, user)).is_some()))
     }
+}
 
+#[async_trait]
+impl DeviceStore for MemoryStore {
     async fn device(&self, t: TenantId, id: ObjectId) -> Result<Option<Device>, StoreError> {
         self.read(|d| d.devices.get(&id).filter(|x| x.tenant_id == t).cloned())
     }
@@ -1492,7 +1545,10 @@ impl Store for MemoryStore {
             )
         })
     }
+}
 
+#[async_trait]
+impl RiskStore for MemoryStore {
     async fn risky_user(
         &self,
         t: TenantId,
@@ -1556,7 +1612,10 @@ impl Store for MemoryStore {
             v
         })
     }
+}
 
+#[async_trait]
+impl SignInStore for MemoryStore {
     async fn insert_sign_ins(&self, records: &[SignIn]) -> Result<(), StoreError> {
         self.write(|d| {
             for r in records {

@@ -10,6 +10,16 @@ use async_trait::async_trait;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
 
+/// Every area trait, for code that calls reads on a concrete engine (`SqlStore`,
+/// `MemoryStore`) rather than on `&dyn Store`: `use castellan_core::store::prelude::*;`.
+pub mod prelude {
+    pub use super::{
+        ApplicationStore, ArmStore, AssignmentStore, AuditStore, AuthMethodStore, DeviceStore,
+        DirectoryRoleStore, GrantStore, GroupStore, KeyStore, PolicyStore, RiskStore, SignInStore,
+        Store, TenantStore, UserStore,
+    };
+}
+
 use crate::audit::AuditRecord;
 use crate::ids::{AppId, ObjectId, TenantId};
 use crate::model::{
@@ -114,6 +124,9 @@ pub enum UniqueRule {
     /// `Change::PutRiskyUser` lost its compare-and-set: another writer changed (or created)
     /// the user's risk record in between.
     RiskyUserChanged,
+    /// `Change::UpdateGrant` lost its compare-and-set: the grant is gone or no longer in the
+    /// expected state.
+    GrantChanged,
     /// Second-factor counters exist (a lost compare-and-set on creation).
     MfaAttemptsExist,
     /// An audit record with this id exists.
@@ -165,6 +178,7 @@ impl UniqueRule {
             Self::GrantExists => "a row in grants already exists",
             Self::RiskyUserExists => "a row in risky_users already exists",
             Self::RiskyUserChanged => "the user's risk record was changed by another request at the same time; retry",
+            Self::GrantChanged => "the grant was changed by another request at the same time",
             Self::MfaAttemptsExist => "a row in mfa_attempts already exists",
             Self::AuditRecordExists => "a row in audit_records already exists",
             Self::SignInExists => "a row in sign_ins already exists",
@@ -357,6 +371,10 @@ pub enum Change {
     /// action and its audit record commit together. A lost race is
     /// `Conflict(UniqueRule::RiskyUserChanged)` and the whole set changes nothing.
     PutRiskyUser(crate::model::RiskyUserRecord, Option<i64>),
+    /// Replace a grant with `.1` only if its state is still `.0` — the compare-and-set of
+    /// [`GrantStore::update_grant`] inside a change set, so a state change and its audit record
+    /// commit together. A lost race is `Conflict(UniqueRule::GrantChanged)`.
+    UpdateGrant(GrantState, Grant),
 }
 
 /// Writes and their audit records, committed together or not at all.
@@ -398,28 +416,66 @@ pub struct AuditQuery {
     pub limit: Option<usize>,
 }
 
-/// The storage port.
+/// The storage port: the per-area traits below plus the all-or-nothing [`Store::commit`].
+/// Callers hold `&dyn Store` and call any area's reads on it; an engine implements each area
+/// trait (`castellan-store` does so in one file per area) and this one.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store:
+    TenantStore
+    + UserStore
+    + GroupStore
+    + ApplicationStore
+    + AssignmentStore
+    + DirectoryRoleStore
+    + AuditStore
+    + KeyStore
+    + GrantStore
+    + ArmStore
+    + PolicyStore
+    + AuthMethodStore
+    + DeviceStore
+    + RiskStore
+    + SignInStore
+    + Send
+    + Sync
+{
     /// Applies every change and appends every audit record in one transaction.
     async fn commit(&self, set: ChangeSet) -> Result<(), StoreError>;
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
+}
 
+/// The storage port's reads and single-purpose writes for one area: tenants and their domains.
+#[async_trait]
+pub trait TenantStore: Send + Sync {
     /// A tenant by id.
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>, StoreError>;
     /// The tenant owning a domain (any case).
     async fn tenant_by_domain(&self, domain: &str) -> Result<Option<Tenant>, StoreError>;
     /// Every tenant.
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+}
 
+/// The storage port's reads and single-purpose writes for one area: users, and what kind of object an id names.
+#[async_trait]
+pub trait UserStore: Send + Sync {
     /// A user by id.
     async fn user(&self, t: TenantId, id: ObjectId) -> Result<Option<User>, StoreError>;
     /// A user by UPN, ignoring case.
     async fn user_by_upn(&self, t: TenantId, upn: &str) -> Result<Option<User>, StoreError>;
     /// Every user of a tenant.
     async fn users(&self, t: TenantId) -> Result<Vec<User>, StoreError>;
+    /// What kind of object an id names in this tenant, if any.
+    async fn object_kind(
+        &self,
+        t: TenantId,
+        id: ObjectId,
+    ) -> Result<Option<ObjectKind>, StoreError>;
+}
 
+/// The storage port's reads and single-purpose writes for one area: groups, membership edges and owners.
+#[async_trait]
+pub trait GroupStore: Send + Sync {
     /// A group by id.
     async fn group(&self, t: TenantId, id: ObjectId) -> Result<Option<Group>, StoreError>;
     /// Every group of a tenant.
@@ -428,14 +484,11 @@ pub trait Store: Send + Sync {
     async fn memberships(&self, t: TenantId) -> Result<Vec<Membership>, StoreError>;
     /// Owners of a group or application.
     async fn owners(&self, t: TenantId, object: ObjectId) -> Result<Vec<ObjectId>, StoreError>;
+}
 
-    /// What kind of object an id names in this tenant, if any.
-    async fn object_kind(
-        &self,
-        t: TenantId,
-        id: ObjectId,
-    ) -> Result<Option<ObjectKind>, StoreError>;
-
+/// The storage port's reads and single-purpose writes for one area: applications (any tenant by appId or identifier URI) and service principals.
+#[async_trait]
+pub trait ApplicationStore: Send + Sync {
     /// An application by object id, in its home tenant.
     async fn application(
         &self,
@@ -454,7 +507,6 @@ pub trait Store: Send + Sync {
         &self,
         uri: &str,
     ) -> Result<Option<Application>, StoreError>;
-
     /// A service principal by id.
     async fn service_principal(
         &self,
@@ -469,7 +521,11 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<ServicePrincipal>, StoreError>;
     /// Every service principal of a tenant.
     async fn service_principals(&self, t: TenantId) -> Result<Vec<ServicePrincipal>, StoreError>;
+}
 
+/// The storage port's reads and single-purpose writes for one area: app-role assignments and delegated permission grants.
+#[async_trait]
+pub trait AssignmentStore: Send + Sync {
     /// App-role assignments held by a principal.
     async fn app_role_assignments_of(
         &self,
@@ -487,22 +543,16 @@ pub trait Store: Send + Sync {
         &self,
         t: TenantId,
     ) -> Result<Vec<OAuth2PermissionGrant>, StoreError>;
+}
+
+/// The storage port's reads and single-purpose writes for one area: directory roles: assignments, custom definitions, administrative units.
+#[async_trait]
+pub trait DirectoryRoleStore: Send + Sync {
     /// Directory role assignments of a tenant.
     async fn directory_role_assignments(
         &self,
         t: TenantId,
     ) -> Result<Vec<DirectoryRoleAssignment>, StoreError>;
-
-    /// Audit records of a tenant, newest first.
-    async fn audit_records(
-        &self,
-        t: TenantId,
-        q: &AuditQuery,
-    ) -> Result<Vec<AuditRecord>, StoreError>;
-
-    /// Every signing key.
-    async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError>;
-
     /// Custom directory role definitions of a tenant.
     async fn custom_roles(
         &self,
@@ -517,7 +567,29 @@ pub trait Store: Send + Sync {
     async fn au_members(&self, t: TenantId, au: ObjectId) -> Result<Vec<ObjectId>, StoreError>;
     /// The administrative units an object is a member of.
     async fn aus_of(&self, t: TenantId, member: ObjectId) -> Result<Vec<ObjectId>, StoreError>;
+}
 
+/// The storage port's reads and single-purpose writes for one area: the directory audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Audit records of a tenant, newest first.
+    async fn audit_records(
+        &self,
+        t: TenantId,
+        q: &AuditQuery,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
+/// The storage port's reads and single-purpose writes for one area: token-signing keys.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Every signing key.
+    async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError>;
+}
+
+/// The storage port's reads and single-purpose writes for one area: sign-in state: codes, refresh tokens, device codes, sessions, jtis, lockout counters.
+#[async_trait]
+pub trait GrantStore: Send + Sync {
     /// Stores a new grant (Conflict if the handle or the lookup key exists: a replayed jti).
     async fn insert_grant(&self, g: &Grant) -> Result<(), StoreError>;
     /// A grant by handle.
@@ -539,7 +611,11 @@ pub trait Store: Send + Sync {
     async fn revoke_grants(&self, scope: &RevokeScope) -> Result<u64, StoreError>;
     /// Deletes grants that expired before `now`; returns how many.
     async fn purge_grants(&self, now: Timestamp) -> Result<u64, StoreError>;
+}
 
+/// The storage port's reads and single-purpose writes for one area: the resource plane: scopes, Azure role assignments and definitions, deny assignments.
+#[async_trait]
+pub trait ArmStore: Send + Sync {
     /// A scope of the resource hierarchy by id (any case, any tenant: ARM ids are global).
     async fn arm_resource(&self, id: &str)
         -> Result<Option<crate::model::ArmResource>, StoreError>;
@@ -575,13 +651,22 @@ pub trait Store: Send + Sync {
         &self,
         t: TenantId,
     ) -> Result<Vec<crate::model::StoredDenyAssignment>, StoreError>;
+}
 
+/// The storage port's reads and single-purpose writes for one area: conditional Access policies and named locations (policy documents).
+#[async_trait]
+pub trait PolicyStore: Send + Sync {
     /// Policy documents of one kind in a tenant, ordered by creation.
     async fn policy_documents(
         &self,
         t: TenantId,
         kind: crate::model::PolicyDocumentKind,
     ) -> Result<Vec<crate::model::PolicyDocument>, StoreError>;
+}
+
+/// The storage port's reads and single-purpose writes for one area: authentication methods: software OATH, recovery codes, second-factor attempt counters.
+#[async_trait]
+pub trait AuthMethodStore: Send + Sync {
     /// A user's software OATH methods (pending ones too), oldest first.
     async fn software_oath_methods(
         &self,
@@ -616,7 +701,6 @@ pub trait Store: Send + Sync {
         user: ObjectId,
         hash: &[u8; 32],
     ) -> Result<bool, StoreError>;
-
     /// A user's second-factor attempt counters and their version (`None`: no row yet).
     async fn mfa_attempts(
         &self,
@@ -637,7 +721,11 @@ pub trait Store: Send + Sync {
     /// Clears a user's counters (after a success, or an administrator's reset); returns
     /// whether there were any.
     async fn reset_mfa_attempts(&self, t: TenantId, user: ObjectId) -> Result<bool, StoreError>;
+}
 
+/// The storage port's reads and single-purpose writes for one area: devices.
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
     /// A device by object id.
     async fn device(
         &self,
@@ -658,6 +746,11 @@ pub trait Store: Send + Sync {
         t: TenantId,
         owner: ObjectId,
     ) -> Result<Vec<crate::model::Device>, StoreError>;
+}
+
+/// The storage port's reads and single-purpose writes for one area: identity Protection: user risk records and failed sign-ins (password spray).
+#[async_trait]
+pub trait RiskStore: Send + Sync {
     /// Identity Protection: a user's record, if any.
     async fn risky_user(
         &self,
@@ -691,7 +784,11 @@ pub trait Store: Send + Sync {
         source: &str,
         since: Timestamp,
     ) -> Result<Vec<crate::model::FailedSignInRecord>, StoreError>;
+}
 
+/// The storage port's reads and single-purpose writes for one area: the sign-in log.
+#[async_trait]
+pub trait SignInStore: Send + Sync {
     /// Appends sign-in records (one transaction).
     async fn insert_sign_ins(&self, records: &[SignIn]) -> Result<(), StoreError>;
     /// Sign-ins of a tenant, newest first.
