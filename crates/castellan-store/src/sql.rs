@@ -137,7 +137,8 @@ pub(crate) fn conflict_rule(sql: &str) -> UniqueRule {
         "risky_users" => UniqueRule::RiskyUserExists,
         "mfa_attempts" => UniqueRule::MfaAttemptsExist,
         "audit_records" => UniqueRule::AuditRecordExists,
-        _ => UniqueRule::SignInExists,
+        "sign_ins" => UniqueRule::SignInExists,
+        _ => UniqueRule::Unclassified,
     }
 }
 
@@ -194,5 +195,87 @@ impl IntoStoreError for sqlx::Error {
         } else {
             StoreError::Backend(self.to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An engine error with a given code, as sqlx hands it over.
+    #[derive(Debug)]
+    struct Coded(&'static str);
+
+    impl std::fmt::Display for Coded {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "engine error {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Coded {}
+
+    impl sqlx::error::DatabaseError for Coded {
+        fn message(&self) -> &str {
+            "engine error"
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn mapped(code: &'static str) -> StoreError {
+        backend(sqlx::Error::Database(Box::new(Coded(code))))
+    }
+
+    /// Retries test the kind, chosen by the engine's code — never the message text.
+    #[test]
+    fn transient_engine_conflicts_are_busy_and_only_they_are_retried() {
+        // SQLite BUSY, BUSY_SNAPSHOT, LOCKED; PostgreSQL serialization failure and deadlock.
+        for code in ["5", "517", "6", "40001", "40P01"] {
+            let e = mapped(code);
+            assert!(matches!(e, StoreError::Busy(_)), "{code}: {e:?}");
+            assert!(is_retryable(&e), "{code} is retried");
+        }
+        // Positive control: unique violations, a missing table, a syntax error are not.
+        for code in ["2067", "1555", "19", "23505", "42P01", "42601", "1"] {
+            let e = mapped(code);
+            assert!(matches!(e, StoreError::Backend(_)), "{code}: {e:?}");
+            assert!(!is_retryable(&e), "{code} is not retried");
+        }
+        assert!(!is_retryable(&StoreError::Backend(
+            "database is locked".into()
+        )));
+    }
+
+    #[test]
+    fn unique_violations_name_their_rule_by_table() {
+        assert_eq!(
+            conflict_rule("INSERT INTO users (id) VALUES ($1)"),
+            UniqueRule::UpnTaken
+        );
+        assert_eq!(
+            conflict_rule("UPDATE users SET upn_lower = $3 WHERE id = $1"),
+            UniqueRule::UpnTaken
+        );
+        assert_eq!(
+            conflict_rule("INSERT INTO azure_role_assignments (id) VALUES ($1)"),
+            UniqueRule::RoleAssignmentExists
+        );
+        assert_eq!(
+            conflict_rule("INSERT INTO identifier_uris (uri_key) VALUES ($1)"),
+            UniqueRule::IdentifierUriTaken
+        );
     }
 }

@@ -385,13 +385,6 @@ impl Data {
                     .get(&a.id)
                     .is_some_and(|o| o.tenant_id == a.tenant_id);
                 must(found, "application")?;
-                if self
-                    .applications
-                    .values()
-                    .any(|o| o.id != a.id && o.app_id == a.app_id)
-                {
-                    return Err(conflict(UniqueRule::AppIdTaken));
-                }
                 self.applications.insert(a.id, a.clone());
                 self.write_identifier_uris(a)?;
             }

@@ -133,6 +133,8 @@ pub enum UniqueRule {
     AuditRecordExists,
     /// A sign-in record with this id exists.
     SignInExists,
+    /// A unique key of a table no other rule names (an engine bug if it ever shows).
+    Unclassified,
     /// `Change::ReplaceApplication` lost its compare-and-set: another request changed the
     /// application between the read and the write.
     ApplicationChanged,
@@ -182,6 +184,7 @@ impl UniqueRule {
             Self::MfaAttemptsExist => "a row in mfa_attempts already exists",
             Self::AuditRecordExists => "a row in audit_records already exists",
             Self::SignInExists => "a row in sign_ins already exists",
+            Self::Unclassified => "a row with the same key already exists",
             Self::ApplicationChanged => "the application was changed by another request at the same time; retry",
         }
     }
@@ -456,7 +459,8 @@ pub trait TenantStore: Send + Sync {
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError>;
 }
 
-/// The storage port's reads and single-purpose writes for one area: users, and what kind of object an id names.
+/// The storage port's reads and single-purpose writes for one area: users, and what kind of object
+/// an id names.
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// A user by id.
@@ -473,7 +477,8 @@ pub trait UserStore: Send + Sync {
     ) -> Result<Option<ObjectKind>, StoreError>;
 }
 
-/// The storage port's reads and single-purpose writes for one area: groups, membership edges and owners.
+/// The storage port's reads and single-purpose writes for one area: groups, membership edges and
+/// owners.
 #[async_trait]
 pub trait GroupStore: Send + Sync {
     /// A group by id.
@@ -486,7 +491,8 @@ pub trait GroupStore: Send + Sync {
     async fn owners(&self, t: TenantId, object: ObjectId) -> Result<Vec<ObjectId>, StoreError>;
 }
 
-/// The storage port's reads and single-purpose writes for one area: applications (any tenant by appId or identifier URI) and service principals.
+/// The storage port's reads and single-purpose writes for one area: applications (any tenant by
+/// appId or identifier URI) and service principals.
 #[async_trait]
 pub trait ApplicationStore: Send + Sync {
     /// An application by object id, in its home tenant.
@@ -523,7 +529,8 @@ pub trait ApplicationStore: Send + Sync {
     async fn service_principals(&self, t: TenantId) -> Result<Vec<ServicePrincipal>, StoreError>;
 }
 
-/// The storage port's reads and single-purpose writes for one area: app-role assignments and delegated permission grants.
+/// The storage port's reads and single-purpose writes for one area: app-role assignments and
+/// delegated permission grants.
 #[async_trait]
 pub trait AssignmentStore: Send + Sync {
     /// App-role assignments held by a principal.
@@ -545,7 +552,8 @@ pub trait AssignmentStore: Send + Sync {
     ) -> Result<Vec<OAuth2PermissionGrant>, StoreError>;
 }
 
-/// The storage port's reads and single-purpose writes for one area: directory roles: assignments, custom definitions, administrative units.
+/// The storage port's reads and single-purpose writes for one area: directory roles: assignments,
+/// custom definitions, administrative units.
 #[async_trait]
 pub trait DirectoryRoleStore: Send + Sync {
     /// Directory role assignments of a tenant.
@@ -587,7 +595,8 @@ pub trait KeyStore: Send + Sync {
     async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError>;
 }
 
-/// The storage port's reads and single-purpose writes for one area: sign-in state: codes, refresh tokens, device codes, sessions, jtis, lockout counters.
+/// The storage port's reads and single-purpose writes for one area: sign-in state: codes, refresh
+/// tokens, device codes, sessions, jtis, lockout counters.
 #[async_trait]
 pub trait GrantStore: Send + Sync {
     /// Stores a new grant (Conflict if the handle or the lookup key exists: a replayed jti).
@@ -613,7 +622,8 @@ pub trait GrantStore: Send + Sync {
     async fn purge_grants(&self, now: Timestamp) -> Result<u64, StoreError>;
 }
 
-/// The storage port's reads and single-purpose writes for one area: the resource plane: scopes, Azure role assignments and definitions, deny assignments.
+/// The storage port's reads and single-purpose writes for one area: the resource plane: scopes,
+/// Azure role assignments and definitions, deny assignments.
 #[async_trait]
 pub trait ArmStore: Send + Sync {
     /// A scope of the resource hierarchy by id (any case, any tenant: ARM ids are global).
@@ -653,7 +663,8 @@ pub trait ArmStore: Send + Sync {
     ) -> Result<Vec<crate::model::StoredDenyAssignment>, StoreError>;
 }
 
-/// The storage port's reads and single-purpose writes for one area: conditional Access policies and named locations (policy documents).
+/// The storage port's reads and single-purpose writes for one area: conditional Access policies and
+/// named locations (policy documents).
 #[async_trait]
 pub trait PolicyStore: Send + Sync {
     /// Policy documents of one kind in a tenant, ordered by creation.
@@ -664,7 +675,8 @@ pub trait PolicyStore: Send + Sync {
     ) -> Result<Vec<crate::model::PolicyDocument>, StoreError>;
 }
 
-/// The storage port's reads and single-purpose writes for one area: authentication methods: software OATH, recovery codes, second-factor attempt counters.
+/// The storage port's reads and single-purpose writes for one area: authentication methods:
+/// software OATH, recovery codes, second-factor attempt counters.
 #[async_trait]
 pub trait AuthMethodStore: Send + Sync {
     /// A user's software OATH methods (pending ones too), oldest first.
@@ -748,7 +760,8 @@ pub trait DeviceStore: Send + Sync {
     ) -> Result<Vec<crate::model::Device>, StoreError>;
 }
 
-/// The storage port's reads and single-purpose writes for one area: identity Protection: user risk records and failed sign-ins (password spray).
+/// The storage port's reads and single-purpose writes for one area: identity Protection: user risk
+/// records and failed sign-ins (password spray).
 #[async_trait]
 pub trait RiskStore: Send + Sync {
     /// Identity Protection: a user's record, if any.
