@@ -1,5 +1,7 @@
-//! The store conformance suite: every engine must pass it. `castellan-store`'s tests run it on
-//! SQLite always and on PostgreSQL when `CASTELLAN_TEST_DATABASE_URL` is set.
+//! The store conformance suite: every engine must pass it, one test per area
+//! ([`conformance_areas!`](crate::conformance_areas)): the in-memory reference store in core's
+//! own tests, SQLite and PostgreSQL in `castellan-store`'s (PostgreSQL from
+//! `CASTELLAN_TEST_DATABASE_URL`; unset or unreachable fails those tests, naming the fix).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -10,7 +12,7 @@
 
 use crate::audit::{Actor, AuditRecord, AuditTarget, ModifiedProperty};
 use crate::model::*;
-use crate::store::{AuditQuery, Change, ChangeSet, Store, StoreError};
+use crate::store::{AuditQuery, Change, ChangeSet, Store, StoreError, UniqueRule};
 use crate::{AppId, ObjectId, TenantId, Timestamp};
 
 /// A deterministic id source for the suite (each run uses a fresh seed so runs do not collide).
@@ -246,6 +248,38 @@ async fn commit(s: &dyn Store, changes: Vec<Change>) -> Result<(), StoreError> {
     .await
 }
 
+/// Calls `$m!(area, area, …)` with every area of the suite, so each engine's tests can make one
+/// test per area (a failure then names the area and the engine):
+/// `castellan_core::conformance_areas!(my_macro);`.
+#[macro_export]
+macro_rules! conformance_areas {
+    ($m:ident) => {
+        $m!(
+            round_trips,
+            tenant_isolation,
+            atomicity_and_uniqueness,
+            cascades,
+            memberships_and_owners,
+            audit_queries,
+            signing_keys,
+            sparse_round_trips_and_updates,
+            isolation_of_every_read,
+            rollback_of_every_failure,
+            cascades_of_groups_and_service_principals,
+            not_found_rules,
+            grants_and_sign_ins,
+            administrative_units,
+            resource_plane,
+            application_compare_and_set,
+            authentication_methods,
+            devices,
+            identity_protection,
+            identifier_uris_unique_across_tenants,
+            mfa_attempts,
+        );
+    };
+}
+
 /// Runs every check. Panics with a message naming the failed property.
 pub async fn run_all(s: &dyn Store, seed: u64) {
     round_trips(s, seed).await;
@@ -307,7 +341,13 @@ pub async fn identifier_uris_unique_across_tenants(s: &dyn Store, seed: u64) {
         squatter.identifier_uris = vec![spelled.clone()];
         let mut set = ChangeSet::new();
         set.push(Change::InsertApplication(squatter.clone()));
-        expect_conflict(s, set, &format!("a second holder of {spelled}")).await;
+        expect_conflict(
+            s,
+            set,
+            UniqueRule::IdentifierUriTaken,
+            &format!("a second holder of {spelled}"),
+        )
+        .await;
         assert!(
             s.application(t.id, squatter.id).await.unwrap().is_none(),
             "the refused application was not stored"
@@ -325,7 +365,13 @@ pub async fn identifier_uris_unique_across_tenants(s: &dyn Store, seed: u64) {
         Box::new(other.clone()),
         Box::new(grab),
     ));
-    expect_conflict(s, set, "a replace taking a held URI").await;
+    expect_conflict(
+        s,
+        set,
+        UniqueRule::IdentifierUriTaken,
+        "a replace taking a held URI",
+    )
+    .await;
     assert_eq!(
         s.application(b.id, other.id).await.unwrap().as_ref(),
         Some(&other)
@@ -619,6 +665,7 @@ pub async fn devices(s: &dyn Store, seed: u64) {
     let msg = expect_conflict(
         s,
         changes(vec![Change::InsertDevice(dup.clone())]),
+        UniqueRule::DeviceIdTaken,
         "a second device with the same deviceId",
     )
     .await;
@@ -756,6 +803,51 @@ pub async fn identity_protection(s: &dyn Store, seed: u64) {
     assert!(s.risky_user(t.id, v.id).await.unwrap().is_none());
     assert_eq!(s.risky_users(t.id).await.unwrap().len(), 1);
 
+    // In a change set (an administrator's action): the record and its audit record commit
+    // together. A stale version loses the compare-and-set and writes neither...
+    let mut set = ChangeSet::new();
+    set.push(Change::PutRiskyUser(rec(u.id, 4_000, "{\"a\":5}"), Some(1)))
+        .audit(audit(&mut ids, &t, "IdentityProtection", 4_000));
+    expect_conflict(
+        s,
+        set,
+        UniqueRule::RiskyUserChanged,
+        "an admin action over a stale risk record",
+    )
+    .await;
+    let got = s.risky_user(t.id, u.id).await.unwrap().unwrap();
+    assert_eq!((got.version, got.data.as_str()), (2, "{\"a\":3}"));
+    assert!(
+        no_audit(s, t.id).await,
+        "a lost risk compare-and-set leaves no audit record"
+    );
+    // ...and so does a create racing an existing record...
+    let mut set = ChangeSet::new();
+    set.push(Change::PutRiskyUser(rec(u.id, 4_000, "{}"), None))
+        .audit(audit(&mut ids, &t, "IdentityProtection", 4_000));
+    expect_conflict(
+        s,
+        set,
+        UniqueRule::RiskyUserChanged,
+        "an admin action creating a record that exists",
+    )
+    .await;
+    assert!(no_audit(s, t.id).await);
+    // ...while the current version writes both, bumping the version.
+    let mut set = ChangeSet::new();
+    set.push(Change::PutRiskyUser(rec(u.id, 5_000, "{\"a\":6}"), Some(2)))
+        .audit(audit(&mut ids, &t, "IdentityProtection", 5_000));
+    s.commit(set).await.unwrap();
+    let got = s.risky_user(t.id, u.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.version, got.updated, got.data.as_str()),
+        (3, Timestamp(5_000), "{\"a\":6}")
+    );
+    assert!(
+        !no_audit(s, t.id).await,
+        "the audit record committed with it"
+    );
+
     let fail = |tid: TenantId, source: &str, name: &str, at: i64| FailedSignInRecord {
         tenant_id: tid,
         source: source.into(),
@@ -892,6 +984,7 @@ pub async fn authentication_methods(s: &dyn Store, seed: u64) {
             changes: vec![Change::InsertSoftwareOathMethod(m.clone())],
             audit: vec![],
         },
+        UniqueRule::SoftwareOathMethodExists,
         "a second method with the same id",
     )
     .await;
@@ -1030,7 +1123,13 @@ pub async fn application_compare_and_set(s: &dyn Store, seed: u64) {
     let mut set = ChangeSet::new();
     set.push(Change::ReplaceApplication(Box::new(a.clone()), Box::new(c)))
         .audit(audit(&mut ids, &t, "ApplicationManagement", 5));
-    expect_conflict(s, set, "ReplaceApplication over a changed application").await;
+    expect_conflict(
+        s,
+        set,
+        UniqueRule::ApplicationChanged,
+        "ReplaceApplication over a changed application",
+    )
+    .await;
     assert_eq!(s.application(t.id, a.id).await.unwrap(), Some(b.clone()));
     assert!(
         no_audit(s, t.id).await,
@@ -1642,10 +1741,14 @@ async fn expect_not_found(s: &dyn Store, changes: Vec<Change>, what: &str) {
     );
 }
 
-async fn expect_conflict(s: &dyn Store, set: ChangeSet, what: &str) -> String {
+/// Commits `set`, expecting a `Conflict` on `rule`; returns the conflict's message.
+async fn expect_conflict(s: &dyn Store, set: ChangeSet, rule: UniqueRule, what: &str) -> String {
     match s.commit(set).await {
-        Err(StoreError::Conflict(m)) => m,
-        other => panic!("{what}: expected Conflict, got {other:?}"),
+        Err(StoreError::Conflict(c)) => {
+            assert_eq!(c.rule, rule, "{what}: the conflict names the rule it broke");
+            c.to_string()
+        }
+        other => panic!("{what}: expected Conflict({rule:?}), got {other:?}"),
     }
 }
 
@@ -2084,7 +2187,13 @@ pub async fn rollback_of_every_failure(s: &dyn Store, seed: u64) {
     // The Conflict names what clashed.
     let mut clash = user(&mut ids, &t, "other", true);
     clash.user_principal_name = u.user_principal_name.to_uppercase();
-    let m = expect_conflict(s, changes(vec![Change::InsertUser(clash)]), "UPN clash").await;
+    let m = expect_conflict(
+        s,
+        changes(vec![Change::InsertUser(clash)]),
+        UniqueRule::UpnTaken,
+        "UPN clash",
+    )
+    .await;
     assert!(
         m.to_lowercase()
             .contains(&u.user_principal_name.to_lowercase()),
@@ -2097,6 +2206,7 @@ pub async fn rollback_of_every_failure(s: &dyn Store, seed: u64) {
     expect_conflict(
         s,
         changes(vec![Change::UpdateUser(v2)]),
+        UniqueRule::UpnTaken,
         "rename onto a taken UPN",
     )
     .await;
@@ -2164,6 +2274,7 @@ pub async fn rollback_of_every_failure(s: &dyn Store, seed: u64) {
             ],
             audit: vec![audit(&mut ids, &t, "GroupManagement", 2)],
         },
+        UniqueRule::MembershipExists,
         "duplicate edge in one set",
     )
     .await;
@@ -2194,6 +2305,7 @@ pub async fn rollback_of_every_failure(s: &dyn Store, seed: u64) {
     expect_conflict(
         s,
         changes(vec![Change::UpdateTenant(t2)]),
+        UniqueRule::DomainTaken,
         "domain of another tenant",
     )
     .await;
@@ -2246,6 +2358,7 @@ pub async fn rollback_of_every_failure(s: &dyn Store, seed: u64) {
     expect_conflict(
         s,
         changes(vec![Change::InsertAppRoleAssignment(again)]),
+        UniqueRule::AppRoleAssignmentExists,
         "duplicate app role assignment",
     )
     .await;
@@ -2609,6 +2722,51 @@ pub async fn grants_and_sign_ins(s: &dyn Store, seed: u64) {
             .attr("redeemed"),
         Some("1")
     );
+
+    // The same compare-and-set inside a change set (a reviewed consent request): the state
+    // change and its audit record commit together; a lost race writes neither.
+    let mut req = grant(&mut ids, &t, GrantKind::ConsentRequest, "req", None);
+    req.user_id = Some(u.id);
+    s.insert_grant(&req).await.unwrap();
+    let mut reviewed = req.clone();
+    reviewed.state = GrantState::Used;
+    reviewed.set("status", "Approved");
+    let mut set = ChangeSet::new();
+    set.push(Change::UpdateGrant(GrantState::Pending, reviewed.clone()))
+        .audit(audit(&mut ids, &t, "ApplicationManagement", 10));
+    expect_conflict(
+        s,
+        set,
+        UniqueRule::GrantChanged,
+        "a change-set CAS from the wrong state",
+    )
+    .await;
+    assert_eq!(s.grant(&req.handle).await.unwrap().as_ref(), Some(&req));
+    assert!(
+        no_audit(s, t.id).await,
+        "a lost grant CAS leaves no audit record"
+    );
+    let mut set = ChangeSet::new();
+    set.push(Change::UpdateGrant(GrantState::Active, reviewed.clone()))
+        .audit(audit(&mut ids, &t, "ApplicationManagement", 11));
+    s.commit(set).await.unwrap();
+    assert_eq!(
+        s.grant(&req.handle).await.unwrap().as_ref(),
+        Some(&reviewed)
+    );
+    assert!(
+        !no_audit(s, t.id).await,
+        "the audit record committed with it"
+    );
+    let mut set = ChangeSet::new();
+    set.push(Change::UpdateGrant(GrantState::Active, reviewed.clone()));
+    expect_conflict(
+        s,
+        set,
+        UniqueRule::GrantChanged,
+        "a second review of the same request",
+    )
+    .await;
 
     // Device codes are found by their user code; user codes are unique per kind.
     let mut dev = grant(&mut ids, &t, GrantKind::Device, "dev", None);
@@ -3028,7 +3186,9 @@ pub async fn resource_plane(s: &dyn Store, seed: u64) {
         .await
         .unwrap_err();
     assert!(
-        matches!(e, StoreError::Conflict(ref m) if m.starts_with("RoleAssignmentExists")),
+        matches!(e, StoreError::Conflict(ref c)
+            if c.rule == UniqueRule::RoleAssignmentExists
+                && c.to_string().starts_with("RoleAssignmentExists")),
         "{e:?}"
     );
     let mut same_name = role.clone();

@@ -750,9 +750,16 @@ table! {
     /// ARM 400 `InvalidRequestContent`.
     ArmInvalidRequestContent3 => Arm(400, "InvalidRequestContent"),
         "The body's name does not match the credential name '{name}' in the URL.";
-    /// ARM 409: a uniqueness clash reported by the store; the ARM code comes from the store's
-    /// report (pass-through message).
+    /// ARM 409 `Conflict`: another uniqueness clash reported by the store (its message names
+    /// the rule).
     ArmConflict => Arm(409, "Conflict"),
+        "{message}";
+    /// ARM 409 `RoleAssignmentExists` reported by the store's uniqueness rule (the message
+    /// names the existing assignment).
+    ArmStoreRoleAssignmentExists => Arm(409, "RoleAssignmentExists"),
+        "{message}";
+    /// ARM 409 `RoleDefinitionWithSameNameExists` reported by the store's uniqueness rule.
+    ArmStoreRoleDefinitionNameTaken => Arm(409, "RoleDefinitionWithSameNameExists"),
         "{message}";
     /// ARM 400 `BadRequest`: a directory rule refused the request (pass-through message).
     ArmBadRequest => Arm(400, "BadRequest"),
@@ -1188,8 +1195,10 @@ impl From<crate::store::StoreError> for DirectoryError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
             crate::store::StoreError::NotFound(m) => Self::NotFound(m),
-            crate::store::StoreError::Conflict(m) => Self::Conflict(m),
-            crate::store::StoreError::Backend(m) => Self::Unavailable(m),
+            crate::store::StoreError::Conflict(c) => Self::Conflict(c.to_string()),
+            crate::store::StoreError::Backend(m) | crate::store::StoreError::Busy(m) => {
+                Self::Unavailable(m)
+            }
         }
     }
 }
@@ -1258,6 +1267,8 @@ mod tests {
     const PASS_THROUGH: &[Code] = &[
         Code::Malformed,
         Code::ArmConflict,
+        Code::ArmStoreRoleAssignmentExists,
+        Code::ArmStoreRoleDefinitionNameTaken,
         Code::ArmBadRequest,
         Code::ArmInvalidAuthenticationToken,
         Code::ArmInvalidFilterInQueryString,

@@ -32,7 +32,7 @@ pub mod store;
 pub mod time;
 pub mod vocab;
 
-#[cfg(feature = "conformance")]
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
 pub use error::{AadstsError, DirectoryError};

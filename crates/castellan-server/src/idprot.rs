@@ -276,6 +276,20 @@ async fn update<F>(
 where
     F: Fn(&mut RiskDoc),
 {
+    update_audited(s, tenant, user, None, change).await
+}
+
+/// [`update`], committing `audit` (when given) in the same transaction as the record.
+async fn update_audited<F>(
+    s: &AppState,
+    tenant: &Tenant,
+    user: &User,
+    audit: Option<&castellan_core::audit::AuditRecord>,
+    change: F,
+) -> Result<RiskDoc, StoreError>
+where
+    F: Fn(&mut RiskDoc),
+{
     for _ in 0..16 {
         let current = s.store.risky_user(tenant.id, user.id).await?;
         let mut doc = current
@@ -293,10 +307,28 @@ where
             updated: Timestamp(doc.updated),
             data,
         };
-        if s.store
-            .put_risky_user(&record, current.as_ref().map(|c| c.version))
-            .await?
-        {
+        let expected = current.as_ref().map(|c| c.version);
+        let written = match audit {
+            None => s.store.put_risky_user(&record, expected).await?,
+            Some(a) => {
+                let mut set = castellan_core::store::ChangeSet::new();
+                set.push(castellan_core::store::Change::PutRiskyUser(
+                    record, expected,
+                ))
+                .audit(a.clone());
+                match s.store.commit(set).await {
+                    Ok(()) => true,
+                    Err(e)
+                        if e.unique_rule()
+                            == Some(castellan_core::store::UniqueRule::RiskyUserChanged) =>
+                    {
+                        false
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        if written {
             return Ok(doc);
         }
     }
@@ -546,7 +578,7 @@ pub enum AdminAction {
     ConfirmCompromised,
 }
 
-/// Applies an administrator's action to one user.
+/// Applies an administrator's action to one user; its audit record commits with it.
 pub async fn admin_action(
     s: &AppState,
     tenant: &Tenant,
@@ -554,8 +586,9 @@ pub async fn admin_action(
     action: AdminAction,
     admin: Option<ObjectId>,
     at: Timestamp,
+    audit: &castellan_core::audit::AuditRecord,
 ) -> Result<RiskDoc, StoreError> {
-    update(s, tenant, user, |doc| {
+    update_audited(s, tenant, user, Some(audit), |doc| {
         let now = doc.user_risk();
         let next = match action {
             AdminAction::Dismiss => now.dismiss(at),

@@ -9,7 +9,8 @@ use castellan_core::conformance::{tenant, user, Ids};
 use castellan_core::ops::auth_methods::{self, Sealer, TotpCheck};
 use castellan_core::ops::{Entropy, Env, PasswordHasher};
 use castellan_core::policy::totp::{decode_base32, Totp, TotpError};
-use castellan_core::store::{Change, ChangeSet, Store};
+use castellan_core::store::prelude::*;
+use castellan_core::store::{Change, ChangeSet};
 use castellan_core::Timestamp;
 use castellan_store::SqlStore;
 

@@ -46,16 +46,22 @@ impl ArmError {
 impl From<StoreError> for ArmError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(m) => {
-                let (code, msg) = m
-                    .split_once(": ")
-                    .map_or(("Conflict", m.as_str()), |(c, m)| (c, m));
-                let mut e = crate::error::Code::ArmConflict.arm(&[("message", &msg)]);
-                e.code = code.to_string();
-                e
+            StoreError::Conflict(c) => {
+                let code = match c.rule {
+                    crate::store::UniqueRule::RoleAssignmentExists => {
+                        crate::error::Code::ArmStoreRoleAssignmentExists
+                    }
+                    crate::store::UniqueRule::RoleDefinitionNameTaken => {
+                        crate::error::Code::ArmStoreRoleDefinitionNameTaken
+                    }
+                    _ => crate::error::Code::ArmConflict,
+                };
+                code.arm(&[("message", &c.message())])
             }
             StoreError::NotFound(m) => crate::error::Code::ArmNotFound.arm(&[("m", &m)]),
-            StoreError::Backend(m) => crate::error::Code::ArmServiceUnavailable.arm(&[("m", &m)]),
+            StoreError::Backend(m) | StoreError::Busy(m) => {
+                crate::error::Code::ArmServiceUnavailable.arm(&[("m", &m)])
+            }
         }
     }
 }

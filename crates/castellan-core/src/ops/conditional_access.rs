@@ -240,7 +240,7 @@ pub async fn set_security_defaults(
 
 fn conflict_as_bad(e: StoreError) -> DirectoryError {
     match e {
-        StoreError::Conflict(m) => DirectoryError::Conflict(m),
+        StoreError::Conflict(c) => DirectoryError::Conflict(c.to_string()),
         other => other.into(),
     }
 }

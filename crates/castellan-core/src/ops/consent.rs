@@ -467,11 +467,6 @@ pub async fn review_request(
     let mut next = g.clone();
     next.state = GrantState::Used;
     next.set("status", if approve { "Approved" } else { "Denied" });
-    if !env.store.update_grant(GrantState::Active, &next).await? {
-        return Err(DirectoryError::Conflict(
-            "The request was reviewed concurrently.".into(),
-        ));
-    }
     let audit = env.audit(
         tenant,
         "ApplicationManagement",
@@ -493,9 +488,20 @@ pub async fn review_request(
             )],
         )],
     );
+    // The state change and its audit record commit together.
     let mut set = crate::store::ChangeSet::new();
-    set.audit(audit);
-    env.store.commit(set).await?;
+    set.push(crate::store::Change::UpdateGrant(
+        GrantState::Active,
+        next.clone(),
+    ))
+    .audit(audit);
+    env.store.commit(set).await.map_err(|e| {
+        if e.unique_rule() == Some(crate::store::UniqueRule::GrantChanged) {
+            DirectoryError::Conflict("The request was reviewed concurrently.".into())
+        } else {
+            e.into()
+        }
+    })?;
     Ok(next)
 }
 

@@ -9,7 +9,7 @@ use crate::flow::federated_assertion::{self as fa, FederatedIdentityCredential, 
 use crate::model::{Application, Tenant};
 use crate::ops::applications::find;
 use crate::ops::{modified, target, Env};
-use crate::store::{Change, ChangeSet, StoreError};
+use crate::store::{Change, ChangeSet, StoreError, UniqueRule};
 
 /// How often a compare-and-set that lost to a concurrent write is retried on fresh state. Each
 /// loss means another request committed; adds stop at the limit of 20, so this bounds even a
@@ -96,8 +96,12 @@ async fn change(
             .audit(audit);
         match env.store.commit(set).await {
             Ok(()) => return Ok(d.result),
-            Err(StoreError::Conflict(_)) if attempt < CAS_ATTEMPTS => continue,
-            Err(StoreError::Conflict(m)) => {
+            Err(StoreError::Conflict(c))
+                if c.rule == UniqueRule::ApplicationChanged && attempt < CAS_ATTEMPTS =>
+            {
+                continue
+            }
+            Err(StoreError::Conflict(m)) if m.rule == UniqueRule::ApplicationChanged => {
                 return Err(DirectoryError::Unavailable(format!(
                     "the application kept changing under concurrent requests ({m})"
                 )))

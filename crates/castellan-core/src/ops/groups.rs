@@ -6,7 +6,7 @@ use crate::model::{
     validate_mail_nickname, Group, Membership, MembershipGraph, ObjectKind, Tenant,
 };
 use crate::ops::{modified, not_found, required, target, Env, Field};
-use crate::store::{Change, ChangeSet, StoreError};
+use crate::store::{Change, ChangeSet, StoreError, UniqueRule};
 
 /// The settable properties of a group.
 #[derive(Clone, Debug, Default)]
@@ -272,7 +272,7 @@ pub async fn add_member(
     ))
     .audit(audit);
     env.store.commit(set).await.map_err(|e| match e {
-        StoreError::Conflict(_) => DirectoryError::Conflict("One or more added object references already exist for the following modified properties: 'members'.".into()),
+        StoreError::Conflict(c) if c.rule == UniqueRule::MembershipExists => DirectoryError::Conflict("One or more added object references already exist for the following modified properties: 'members'.".into()),
         other => other.into(),
     })
 }
@@ -340,7 +340,7 @@ pub async fn add_owner(
     set.push(Change::AddOwner(tenant.id, g.id, owner))
         .audit(audit);
     env.store.commit(set).await.map_err(|e| match e {
-        StoreError::Conflict(_) => DirectoryError::Conflict("One or more added object references already exist for the following modified properties: 'owners'.".into()),
+        StoreError::Conflict(c) if c.rule == UniqueRule::OwnerExists => DirectoryError::Conflict("One or more added object references already exist for the following modified properties: 'owners'.".into()),
         other => other.into(),
     })
 }
@@ -378,5 +378,68 @@ fn kind_label(k: ObjectKind) -> &'static str {
         ObjectKind::Group => "Group",
         ObjectKind::Application => "Application",
         ObjectKind::ServicePrincipal => "ServicePrincipal",
+    }
+}
+
+#[cfg(test)]
+mod memory_store_tests {
+    //! `create` and `add_member` against the in-memory store, fixed clock, seeded ids.
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::ops::testing::{env, store_with_tenant, Seeded};
+    use crate::store::memory::block_on;
+    use crate::store::prelude::*;
+    use crate::store::AuditQuery;
+
+    #[test]
+    fn add_member_writes_the_edge_with_its_audit_record_and_a_second_add_changes_nothing() {
+        let (store, t) = store_with_tenant(2);
+        let mut ids = crate::conformance::Ids::new(3);
+        let u = crate::conformance::user(&mut ids, &t, "member", false);
+        let mut set = ChangeSet::new();
+        set.push(Change::InsertUser(u.clone()));
+        block_on(store.commit(set)).unwrap();
+        let mut entropy = Seeded(11);
+        let mut e = env(&store, &mut entropy);
+        let g = block_on(create(
+            &mut e,
+            &t,
+            GroupInput {
+                display_name: Field::Value("Readers".into()),
+                mail_enabled: Field::Value(false),
+                security_enabled: Field::Value(true),
+                mail_nickname: Field::Value("readers".into()),
+                ..GroupInput::default()
+            },
+        ))
+        .unwrap();
+        block_on(add_member(&mut e, &t, &g.id.to_string(), u.id)).unwrap();
+        assert_eq!(
+            block_on(store.memberships(t.id)).unwrap(),
+            vec![Membership {
+                group_id: g.id,
+                member_id: u.id,
+                member_kind: ObjectKind::User,
+            }]
+        );
+        let activities = |s: &crate::store::memory::MemoryStore| {
+            let mut v: Vec<String> = block_on(s.audit_records(t.id, &AuditQuery::default()))
+                .unwrap()
+                .into_iter()
+                .map(|a| a.activity)
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(activities(&store), ["Add group", "Add member to group"]);
+        // Graph's answer to a duplicate reference; the store's MembershipExists, no audit.
+        let err = block_on(add_member(&mut e, &t, &g.id.to_string(), u.id)).unwrap_err();
+        assert_eq!(
+            err,
+            DirectoryError::Conflict("One or more added object references already exist for the following modified properties: 'members'.".into())
+        );
+        assert_eq!(activities(&store), ["Add group", "Add member to group"]);
+        assert_eq!(block_on(store.memberships(t.id)).unwrap().len(), 1);
     }
 }

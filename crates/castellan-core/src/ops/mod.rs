@@ -20,6 +20,9 @@ pub mod tenants;
 pub mod token;
 pub mod users;
 
+#[cfg(test)]
+pub(crate) mod testing;
+
 use async_trait::async_trait;
 
 use crate::audit::{Actor, AuditRecord, AuditTarget, ModifiedProperty};

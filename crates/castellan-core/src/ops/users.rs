@@ -154,7 +154,9 @@ fn upn_taken(upn: &str) -> DirectoryError {
 
 fn map_upn_conflict(upn: &str) -> impl Fn(crate::store::StoreError) -> DirectoryError + '_ {
     move |e| match e {
-        crate::store::StoreError::Conflict(_) => upn_taken(upn),
+        crate::store::StoreError::Conflict(c) if c.rule == crate::store::UniqueRule::UpnTaken => {
+            upn_taken(upn)
+        }
         other => other.into(),
     }
 }
@@ -444,4 +446,69 @@ pub async fn set_manager(
     set.push(Change::UpdateUser(u)).audit(audit);
     env.store.commit(set).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod memory_store_tests {
+    //! `create` against the in-memory store, fixed clock, seeded ids.
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::ops::testing::{env, store_with_tenant, Seeded, NOW};
+    use crate::store::memory::block_on;
+    use crate::store::prelude::*;
+    use crate::store::AuditQuery;
+
+    fn alice(upn: &str) -> UserInput {
+        UserInput {
+            display_name: Field::Value("Alice".into()),
+            user_principal_name: Field::Value(upn.into()),
+            account_enabled: Field::Value(true),
+            password: Field::Value("Correct-horse-9".into()),
+            ..UserInput::default()
+        }
+    }
+
+    #[test]
+    fn create_stores_the_user_with_its_audit_record_and_a_taken_upn_changes_nothing() {
+        let (store, t) = store_with_tenant(1);
+        let mut entropy = Seeded(7);
+        let mut e = env(&store, &mut entropy);
+        let upn = "alice@usecase.onmicrosoft.test";
+        let u = block_on(create(&mut e, &t, alice(upn))).unwrap();
+        assert_eq!(u.created, NOW, "the clock comes from Env");
+        assert_eq!(u.password_hash.as_deref(), Some("plain:Correct-horse-9"));
+        assert_eq!(block_on(store.user(t.id, u.id)).unwrap(), Some(u.clone()));
+        let audit = block_on(store.audit_records(t.id, &AuditQuery::default())).unwrap();
+        assert_eq!(
+            audit
+                .iter()
+                .map(|a| a.activity.as_str())
+                .collect::<Vec<_>>(),
+            ["Add user"]
+        );
+        // The same seed replays the same ids.
+        let (store2, t2) = store_with_tenant(1);
+        let mut entropy2 = Seeded(7);
+        let mut e2 = env(&store2, &mut entropy2);
+        assert_eq!(block_on(create(&mut e2, &t2, alice(upn))).unwrap().id, u.id);
+
+        // The UPN in another case is taken: Graph's message, nothing written.
+        let err = block_on(create(&mut e, &t, alice(&upn.to_uppercase()))).unwrap_err();
+        assert_eq!(
+            err,
+            DirectoryError::Conflict(format!(
+                "Another object with the same value for property userPrincipalName already exists: '{}'. Choose another userPrincipalName.",
+                upn.to_uppercase()
+            ))
+        );
+        assert_eq!(block_on(store.users(t.id)).unwrap().len(), 1);
+        assert_eq!(
+            block_on(store.audit_records(t.id, &AuditQuery::default()))
+                .unwrap()
+                .len(),
+            1,
+            "a refused create writes no audit record"
+        );
+    }
 }

@@ -177,7 +177,8 @@ async fn the_identity_endpoint_refuses_what_it_should() {
 
 #[tokio::test]
 async fn existing_tenants_gain_new_built_in_service_principals_at_start() {
-    use castellan_core::store::{Change, ChangeSet, Store};
+    use castellan_core::store::prelude::*;
+    use castellan_core::store::{Change, ChangeSet};
     let dir = std::env::temp_dir().join(format!("castellan-it-builtins-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}", dir.join("c.db").display());
@@ -243,7 +244,7 @@ async fn plain_store() -> (castellan_store::SqlStore, std::path::PathBuf) {
 #[tokio::test]
 async fn management_groups_inherit_downwards_and_guard_their_deletion() {
     use castellan_core::ops::arm::{self, ArmCaller, PutResource};
-    use castellan_core::store::Store;
+    use castellan_core::store::prelude::*;
     let (store, dir) = plain_store().await;
     let hasher = castellan_server::crypto::Argon2Hasher::new(1);
     let mut entropy = castellan_server::crypto::OsEntropy;
@@ -351,7 +352,8 @@ async fn management_groups_inherit_downwards_and_guard_their_deletion() {
 #[tokio::test]
 async fn a_subscription_holds_at_most_4000_role_assignments() {
     use castellan_core::ops::arm::{self, ArmCaller, PutResource};
-    use castellan_core::store::{Change, ChangeSet, Store};
+    use castellan_core::store::prelude::*;
+    use castellan_core::store::{Change, ChangeSet};
     let (store, dir) = plain_store().await;
     let hasher = castellan_server::crypto::Argon2Hasher::new(1);
     let mut entropy = castellan_server::crypto::OsEntropy;

@@ -264,7 +264,8 @@ async fn discovery_lists_client_assertion_algorithms() {
 
 #[tokio::test]
 async fn existing_tenants_gain_the_first_party_clients_at_start() {
-    use castellan_core::store::{Change, ChangeSet, Store};
+    use castellan_core::store::prelude::*;
+    use castellan_core::store::{Change, ChangeSet};
     let dir =
         std::env::temp_dir().join(format!("castellan-it-firstparty-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -11,7 +11,6 @@ use axum::{Json, Router};
 use castellan_core::audit::Actor;
 use castellan_core::graph_rules::{Access, Area};
 use castellan_core::model::RiskyUserRecord;
-use castellan_core::store::ChangeSet;
 use castellan_core::ObjectId;
 use castellan_wire::errors::GraphError;
 use castellan_wire::graph::audit::render_location;
@@ -406,12 +405,9 @@ async fn act(
     };
     let mut entropy = crate::crypto::OsEntropy;
     let mut env = c.env(s, &mut entropy);
-    let mut set = ChangeSet::new();
+    // Each user's risk change and its audit record commit together (one transaction each).
     for u in &users {
-        idprot::admin_action(s, &c.tenant, u, action, admin, at)
-            .await
-            .map_err(store_err(c))?;
-        set.audit(env.audit(
+        let audit = env.audit(
             &c.tenant,
             "IdentityProtection",
             activity,
@@ -427,9 +423,11 @@ async fn act(
                     new_value: Some(detail.into()),
                 }],
             )],
-        ));
+        );
+        idprot::admin_action(s, &c.tenant, u, action, admin, at, &audit)
+            .await
+            .map_err(store_err(c))?;
     }
-    s.store.commit(set).await.map_err(store_err(c))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -7,6 +7,19 @@
 
 use async_trait::async_trait;
 
+#[cfg(any(test, feature = "memory"))]
+pub mod memory;
+
+/// Every area trait, for code that calls reads on a concrete engine (`SqlStore`,
+/// `MemoryStore`) rather than on `&dyn Store`: `use castellan_core::store::prelude::*;`.
+pub mod prelude {
+    pub use super::{
+        ApplicationStore, ArmStore, AssignmentStore, AuditStore, AuthMethodStore, DeviceStore,
+        DirectoryRoleStore, GrantStore, GroupStore, KeyStore, PolicyStore, RiskStore, SignInStore,
+        Store, TenantStore, UserStore,
+    };
+}
+
 use crate::audit::AuditRecord;
 use crate::ids::{AppId, ObjectId, TenantId};
 use crate::model::{
@@ -22,12 +35,220 @@ pub enum StoreError {
     /// The thing to change does not exist.
     #[error("not found: {0}")]
     NotFound(String),
-    /// A uniqueness rule would be broken.
+    /// A uniqueness rule would be broken (or a compare-and-set lost): which one, typed.
     #[error("conflict: {0}")]
-    Conflict(String),
+    Conflict(Conflict),
     /// The database failed (connection lost, disk full, ...).
     #[error("store unavailable: {0}")]
     Backend(String),
+    /// The engine reported a transient conflict between concurrent transactions (SQLite busy,
+    /// PostgreSQL serialization failure or deadlock). Engines retry these themselves; this
+    /// reaches callers only when the retries ran out, and means "retry later" like `Backend`.
+    #[error("store unavailable: {0}")]
+    Busy(String),
+}
+
+impl StoreError {
+    /// A conflict on `rule` with nothing more to say about the value.
+    pub fn conflict(rule: UniqueRule) -> Self {
+        Self::Conflict(Conflict {
+            rule,
+            subject: None,
+        })
+    }
+    /// The uniqueness rule, when this is a conflict.
+    pub fn unique_rule(&self) -> Option<UniqueRule> {
+        match self {
+            Self::Conflict(c) => Some(c.rule),
+            _ => None,
+        }
+    }
+}
+
+/// Which uniqueness rule a write broke. Engines report this, never prose; callers match on it
+/// (Graph and ARM answers are chosen from it, retries test it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UniqueRule {
+    /// A tenant with this id exists.
+    TenantExists,
+    /// A domain name (any case) belongs to another tenant.
+    DomainTaken,
+    /// The userPrincipalName (any case) is taken in the tenant (or the user id exists).
+    UpnTaken,
+    /// A group with this id exists.
+    GroupExists,
+    /// The member is already in the group.
+    MembershipExists,
+    /// The owner is already an owner of the object.
+    OwnerExists,
+    /// An application with this appId (or object id) exists.
+    AppIdTaken,
+    /// Another application, in any tenant, holds the identifier URI.
+    IdentifierUriTaken,
+    /// The tenant already has a service principal for the appId (or the id exists).
+    ServicePrincipalExists,
+    /// The principal already holds this app role on this resource.
+    AppRoleAssignmentExists,
+    /// A delegated permission grant with this id exists.
+    PermissionGrantExists,
+    /// The principal already holds this directory role at this scope.
+    DirectoryRoleAssignmentExists,
+    /// A custom directory role with this id or display name (any case) exists.
+    CustomRoleExists,
+    /// An administrative unit with this id exists.
+    AdministrativeUnitExists,
+    /// The object is already a member of the administrative unit.
+    AuMembershipExists,
+    /// A signing key with this kid exists.
+    SigningKeyExists,
+    /// A scope with this id (any case) exists.
+    ArmResourceExists,
+    /// The same principal, role and scope are already assigned (ARM `RoleAssignmentExists`).
+    RoleAssignmentExists,
+    /// Another custom Azure role has the name (ARM `RoleDefinitionWithSameNameExists`).
+    RoleDefinitionNameTaken,
+    /// A deny assignment with this id exists.
+    DenyAssignmentExists,
+    /// Another policy or named location of the kind has the display name (any case).
+    PolicyNameTaken,
+    /// A software OATH method with this id exists.
+    SoftwareOathMethodExists,
+    /// A recovery code with this hash exists for the user.
+    RecoveryCodeExists,
+    /// The tenant already has a device with this deviceId (or the id exists).
+    DeviceIdTaken,
+    /// A grant with this handle or lookup key exists (a replayed one-time value).
+    GrantExists,
+    /// A risky-user record exists (a lost compare-and-set on creation).
+    RiskyUserExists,
+    /// `Change::PutRiskyUser` lost its compare-and-set: another writer changed (or created)
+    /// the user's risk record in between.
+    RiskyUserChanged,
+    /// `Change::UpdateGrant` lost its compare-and-set: the grant is gone or no longer in the
+    /// expected state.
+    GrantChanged,
+    /// Second-factor counters exist (a lost compare-and-set on creation).
+    MfaAttemptsExist,
+    /// An audit record with this id exists.
+    AuditRecordExists,
+    /// A sign-in record with this id exists.
+    SignInExists,
+    /// A unique key of a table no other rule names (an engine bug if it ever shows).
+    Unclassified,
+    /// `Change::ReplaceApplication` lost its compare-and-set: another request changed the
+    /// application between the read and the write.
+    ApplicationChanged,
+}
+
+impl UniqueRule {
+    /// The ARM error code for the rules ARM names itself (`None`: ARM answers `Conflict`).
+    pub fn arm_code(self) -> Option<&'static str> {
+        match self {
+            Self::RoleAssignmentExists => Some("RoleAssignmentExists"),
+            Self::RoleDefinitionNameTaken => Some("RoleDefinitionWithSameNameExists"),
+            _ => None,
+        }
+    }
+
+    /// What broke, in words (the text of Graph's and ARM's answers).
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::TenantExists => "a row in tenants already exists",
+            Self::DomainTaken => "the domain belongs to another tenant",
+            Self::UpnTaken => "userPrincipalName already exists in this tenant",
+            Self::GroupExists => "a row in groups_ already exists",
+            Self::MembershipExists => "the member is already in the group",
+            Self::OwnerExists => "the owner is already an owner",
+            Self::AppIdTaken => "an application with this appId already exists",
+            Self::IdentifierUriTaken => "Another object with the same value for property identifierUris already exists (identifier URIs are unique across all tenants).",
+            Self::ServicePrincipalExists => "the tenant already has a service principal for this appId",
+            Self::AppRoleAssignmentExists => "the app role is already assigned to this principal",
+            Self::PermissionGrantExists => "a row in permission_grants already exists",
+            Self::DirectoryRoleAssignmentExists => "a row in directory_role_assignments already exists",
+            Self::CustomRoleExists => "a row in custom_roles already exists",
+            Self::AdministrativeUnitExists => "a row in administrative_units already exists",
+            Self::AuMembershipExists => "a row in au_members already exists",
+            Self::SigningKeyExists => "a row in signing_keys already exists",
+            Self::ArmResourceExists => "a resource with this id already exists",
+            Self::RoleAssignmentExists => "the role assignment already exists",
+            Self::RoleDefinitionNameTaken => "a role definition with this name already exists",
+            Self::DenyAssignmentExists => "a row in deny_assignments already exists",
+            Self::PolicyNameTaken => "a policy or named location with this displayName already exists in the tenant",
+            Self::SoftwareOathMethodExists => "a row in software_oath_methods already exists",
+            Self::RecoveryCodeExists => "a row in recovery_codes already exists",
+            Self::DeviceIdTaken => "a device with this deviceId already exists in the tenant",
+            Self::GrantExists => "a row in grants already exists",
+            Self::RiskyUserExists => "a row in risky_users already exists",
+            Self::RiskyUserChanged => "the user's risk record was changed by another request at the same time; retry",
+            Self::GrantChanged => "the grant was changed by another request at the same time",
+            Self::MfaAttemptsExist => "a row in mfa_attempts already exists",
+            Self::AuditRecordExists => "a row in audit_records already exists",
+            Self::SignInExists => "a row in sign_ins already exists",
+            Self::Unclassified => "a row with the same key already exists",
+            Self::ApplicationChanged => "the application was changed by another request at the same time; retry",
+        }
+    }
+}
+
+/// A broken uniqueness rule and, when the change names it, the clashing value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    /// Which rule.
+    pub rule: UniqueRule,
+    /// The value it is about, quoted (`'alice@contoso.com'`, `appId '…'`), if known.
+    pub subject: Option<String>,
+}
+
+impl Conflict {
+    /// The message without ARM's code prefix, naming the value when known.
+    pub fn message(&self) -> String {
+        match &self.subject {
+            Some(s) => format!("{}: {s}", self.rule.description()),
+            None => self.rule.description().to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(code) = self.rule.arm_code() {
+            write!(f, "{code}: ")?;
+        }
+        f.write_str(&self.message())
+    }
+}
+
+impl Change {
+    /// The value a conflict on this change is about, so the message names it.
+    pub fn conflict_subject(&self) -> Option<String> {
+        match self {
+            Change::InsertUser(u) | Change::UpdateUser(u) => {
+                Some(format!("'{}'", u.user_principal_name))
+            }
+            Change::InsertTenant(t) | Change::UpdateTenant(t) => Some(
+                t.domains
+                    .iter()
+                    .map(|d| format!("'{}'", d.name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            Change::InsertApplication(a) => Some(format!("appId '{}'", a.app_id)),
+            Change::InsertDevice(d) => Some(format!("deviceId '{}'", d.device_id)),
+            Change::InsertServicePrincipal(sp) => Some(format!("appId '{}'", sp.app_id)),
+            _ => None,
+        }
+    }
+
+    /// Adds this change's subject to a conflict it caused.
+    pub fn name_conflict(&self, e: StoreError) -> StoreError {
+        match e {
+            StoreError::Conflict(c) if c.subject.is_none() => StoreError::Conflict(Conflict {
+                subject: self.conflict_subject(),
+                ..c
+            }),
+            other => other,
+        }
+    }
 }
 
 /// One intended write.
@@ -147,6 +368,16 @@ pub enum Change {
     DeleteDevice(TenantId, ObjectId),
     /// Record a device sign-in (`approximateLastSignInDateTime`; NotFound if absent).
     TouchDevice(TenantId, ObjectId, Timestamp),
+    /// Identity Protection: write a user's risk record if the stored one is still at `.1`
+    /// (`None`: there is none yet), storing version `.1 + 1` (1 for a new one) — the
+    /// compare-and-set of [`Store::put_risky_user`] inside a change set, so an administrator's
+    /// action and its audit record commit together. A lost race is
+    /// `Conflict(UniqueRule::RiskyUserChanged)` and the whole set changes nothing.
+    PutRiskyUser(crate::model::RiskyUserRecord, Option<i64>),
+    /// Replace a grant with `.1` only if its state is still `.0` — the compare-and-set of
+    /// [`GrantStore::update_grant`] inside a change set, so a state change and its audit record
+    /// commit together. A lost race is `Conflict(UniqueRule::GrantChanged)`.
+    UpdateGrant(GrantState, Grant),
 }
 
 /// Writes and their audit records, committed together or not at all.
@@ -188,28 +419,68 @@ pub struct AuditQuery {
     pub limit: Option<usize>,
 }
 
-/// The storage port.
+/// The storage port: the per-area traits below plus the all-or-nothing [`Store::commit`].
+/// Callers hold `&dyn Store` and call any area's reads on it; an engine implements each area
+/// trait (`castellan-store` does so in one file per area) and this one.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store:
+    TenantStore
+    + UserStore
+    + GroupStore
+    + ApplicationStore
+    + AssignmentStore
+    + DirectoryRoleStore
+    + AuditStore
+    + KeyStore
+    + GrantStore
+    + ArmStore
+    + PolicyStore
+    + AuthMethodStore
+    + DeviceStore
+    + RiskStore
+    + SignInStore
+    + Send
+    + Sync
+{
     /// Applies every change and appends every audit record in one transaction.
     async fn commit(&self, set: ChangeSet) -> Result<(), StoreError>;
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
+}
 
+/// The storage port's reads and single-purpose writes for one area: tenants and their domains.
+#[async_trait]
+pub trait TenantStore: Send + Sync {
     /// A tenant by id.
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>, StoreError>;
     /// The tenant owning a domain (any case).
     async fn tenant_by_domain(&self, domain: &str) -> Result<Option<Tenant>, StoreError>;
     /// Every tenant.
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+}
 
+/// The storage port's reads and single-purpose writes for one area: users, and what kind of object
+/// an id names.
+#[async_trait]
+pub trait UserStore: Send + Sync {
     /// A user by id.
     async fn user(&self, t: TenantId, id: ObjectId) -> Result<Option<User>, StoreError>;
     /// A user by UPN, ignoring case.
     async fn user_by_upn(&self, t: TenantId, upn: &str) -> Result<Option<User>, StoreError>;
     /// Every user of a tenant.
     async fn users(&self, t: TenantId) -> Result<Vec<User>, StoreError>;
+    /// What kind of object an id names in this tenant, if any.
+    async fn object_kind(
+        &self,
+        t: TenantId,
+        id: ObjectId,
+    ) -> Result<Option<ObjectKind>, StoreError>;
+}
 
+/// The storage port's reads and single-purpose writes for one area: groups, membership edges and
+/// owners.
+#[async_trait]
+pub trait GroupStore: Send + Sync {
     /// A group by id.
     async fn group(&self, t: TenantId, id: ObjectId) -> Result<Option<Group>, StoreError>;
     /// Every group of a tenant.
@@ -218,14 +489,12 @@ pub trait Store: Send + Sync {
     async fn memberships(&self, t: TenantId) -> Result<Vec<Membership>, StoreError>;
     /// Owners of a group or application.
     async fn owners(&self, t: TenantId, object: ObjectId) -> Result<Vec<ObjectId>, StoreError>;
+}
 
-    /// What kind of object an id names in this tenant, if any.
-    async fn object_kind(
-        &self,
-        t: TenantId,
-        id: ObjectId,
-    ) -> Result<Option<ObjectKind>, StoreError>;
-
+/// The storage port's reads and single-purpose writes for one area: applications (any tenant by
+/// appId or identifier URI) and service principals.
+#[async_trait]
+pub trait ApplicationStore: Send + Sync {
     /// An application by object id, in its home tenant.
     async fn application(
         &self,
@@ -244,7 +513,6 @@ pub trait Store: Send + Sync {
         &self,
         uri: &str,
     ) -> Result<Option<Application>, StoreError>;
-
     /// A service principal by id.
     async fn service_principal(
         &self,
@@ -259,7 +527,12 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<ServicePrincipal>, StoreError>;
     /// Every service principal of a tenant.
     async fn service_principals(&self, t: TenantId) -> Result<Vec<ServicePrincipal>, StoreError>;
+}
 
+/// The storage port's reads and single-purpose writes for one area: app-role assignments and
+/// delegated permission grants.
+#[async_trait]
+pub trait AssignmentStore: Send + Sync {
     /// App-role assignments held by a principal.
     async fn app_role_assignments_of(
         &self,
@@ -277,22 +550,17 @@ pub trait Store: Send + Sync {
         &self,
         t: TenantId,
     ) -> Result<Vec<OAuth2PermissionGrant>, StoreError>;
+}
+
+/// The storage port's reads and single-purpose writes for one area: directory roles: assignments,
+/// custom definitions, administrative units.
+#[async_trait]
+pub trait DirectoryRoleStore: Send + Sync {
     /// Directory role assignments of a tenant.
     async fn directory_role_assignments(
         &self,
         t: TenantId,
     ) -> Result<Vec<DirectoryRoleAssignment>, StoreError>;
-
-    /// Audit records of a tenant, newest first.
-    async fn audit_records(
-        &self,
-        t: TenantId,
-        q: &AuditQuery,
-    ) -> Result<Vec<AuditRecord>, StoreError>;
-
-    /// Every signing key.
-    async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError>;
-
     /// Custom directory role definitions of a tenant.
     async fn custom_roles(
         &self,
@@ -307,7 +575,30 @@ pub trait Store: Send + Sync {
     async fn au_members(&self, t: TenantId, au: ObjectId) -> Result<Vec<ObjectId>, StoreError>;
     /// The administrative units an object is a member of.
     async fn aus_of(&self, t: TenantId, member: ObjectId) -> Result<Vec<ObjectId>, StoreError>;
+}
 
+/// The storage port's reads and single-purpose writes for one area: the directory audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Audit records of a tenant, newest first.
+    async fn audit_records(
+        &self,
+        t: TenantId,
+        q: &AuditQuery,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
+/// The storage port's reads and single-purpose writes for one area: token-signing keys.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Every signing key.
+    async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError>;
+}
+
+/// The storage port's reads and single-purpose writes for one area: sign-in state: codes, refresh
+/// tokens, device codes, sessions, jtis, lockout counters.
+#[async_trait]
+pub trait GrantStore: Send + Sync {
     /// Stores a new grant (Conflict if the handle or the lookup key exists: a replayed jti).
     async fn insert_grant(&self, g: &Grant) -> Result<(), StoreError>;
     /// A grant by handle.
@@ -329,7 +620,12 @@ pub trait Store: Send + Sync {
     async fn revoke_grants(&self, scope: &RevokeScope) -> Result<u64, StoreError>;
     /// Deletes grants that expired before `now`; returns how many.
     async fn purge_grants(&self, now: Timestamp) -> Result<u64, StoreError>;
+}
 
+/// The storage port's reads and single-purpose writes for one area: the resource plane: scopes,
+/// Azure role assignments and definitions, deny assignments.
+#[async_trait]
+pub trait ArmStore: Send + Sync {
     /// A scope of the resource hierarchy by id (any case, any tenant: ARM ids are global).
     async fn arm_resource(&self, id: &str)
         -> Result<Option<crate::model::ArmResource>, StoreError>;
@@ -365,13 +661,24 @@ pub trait Store: Send + Sync {
         &self,
         t: TenantId,
     ) -> Result<Vec<crate::model::StoredDenyAssignment>, StoreError>;
+}
 
+/// The storage port's reads and single-purpose writes for one area: conditional Access policies and
+/// named locations (policy documents).
+#[async_trait]
+pub trait PolicyStore: Send + Sync {
     /// Policy documents of one kind in a tenant, ordered by creation.
     async fn policy_documents(
         &self,
         t: TenantId,
         kind: crate::model::PolicyDocumentKind,
     ) -> Result<Vec<crate::model::PolicyDocument>, StoreError>;
+}
+
+/// The storage port's reads and single-purpose writes for one area: authentication methods:
+/// software OATH, recovery codes, second-factor attempt counters.
+#[async_trait]
+pub trait AuthMethodStore: Send + Sync {
     /// A user's software OATH methods (pending ones too), oldest first.
     async fn software_oath_methods(
         &self,
@@ -406,7 +713,6 @@ pub trait Store: Send + Sync {
         user: ObjectId,
         hash: &[u8; 32],
     ) -> Result<bool, StoreError>;
-
     /// A user's second-factor attempt counters and their version (`None`: no row yet).
     async fn mfa_attempts(
         &self,
@@ -427,7 +733,11 @@ pub trait Store: Send + Sync {
     /// Clears a user's counters (after a success, or an administrator's reset); returns
     /// whether there were any.
     async fn reset_mfa_attempts(&self, t: TenantId, user: ObjectId) -> Result<bool, StoreError>;
+}
 
+/// The storage port's reads and single-purpose writes for one area: devices.
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
     /// A device by object id.
     async fn device(
         &self,
@@ -448,6 +758,12 @@ pub trait Store: Send + Sync {
         t: TenantId,
         owner: ObjectId,
     ) -> Result<Vec<crate::model::Device>, StoreError>;
+}
+
+/// The storage port's reads and single-purpose writes for one area: identity Protection: user risk
+/// records and failed sign-ins (password spray).
+#[async_trait]
+pub trait RiskStore: Send + Sync {
     /// Identity Protection: a user's record, if any.
     async fn risky_user(
         &self,
@@ -481,7 +797,11 @@ pub trait Store: Send + Sync {
         source: &str,
         since: Timestamp,
     ) -> Result<Vec<crate::model::FailedSignInRecord>, StoreError>;
+}
 
+/// The storage port's reads and single-purpose writes for one area: the sign-in log.
+#[async_trait]
+pub trait SignInStore: Send + Sync {
     /// Appends sign-in records (one transaction).
     async fn insert_sign_ins(&self, records: &[SignIn]) -> Result<(), StoreError>;
     /// Sign-ins of a tenant, newest first.

@@ -1,0 +1,10 @@
+CREATE TABLE arm_resources (id_lower TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, parent_lower TEXT, data TEXT NOT NULL);
+CREATE INDEX arm_resources_tenant ON arm_resources (tenant_id);
+CREATE INDEX arm_resources_parent ON arm_resources (tenant_id, parent_lower);
+CREATE TABLE azure_role_assignments (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, scope_lower TEXT NOT NULL, principal_id TEXT NOT NULL, role_id TEXT NOT NULL, data TEXT NOT NULL);
+CREATE UNIQUE INDEX azure_role_assignments_unique ON azure_role_assignments (tenant_id, scope_lower, principal_id, role_id);
+CREATE INDEX azure_role_assignments_principal ON azure_role_assignments (tenant_id, principal_id);
+CREATE TABLE azure_role_definitions (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, name_lower TEXT NOT NULL, data TEXT NOT NULL);
+CREATE UNIQUE INDEX azure_role_definitions_name ON azure_role_definitions (tenant_id, name_lower);
+CREATE TABLE deny_assignments (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX deny_assignments_tenant ON deny_assignments (tenant_id);

@@ -1,0 +1,1 @@
+CREATE TABLE mfa_attempts (tenant_id TEXT NOT NULL, user_id TEXT NOT NULL, version BIGINT NOT NULL, failures BIGINT NOT NULL, window_start BIGINT NOT NULL, locked_until BIGINT NOT NULL, lockouts BIGINT NOT NULL, last_attempt BIGINT NOT NULL, PRIMARY KEY (tenant_id, user_id));

@@ -1,0 +1,220 @@
+//! Sign-in state (`grants`): codes, refresh tokens, device codes, sessions, jtis, lockout counters.
+
+use super::*;
+
+pub(crate) async fn revoke_in(tx: &mut Tx, scope: &RevokeScope) -> Result<u64, StoreError> {
+    // Keep `data` in step with the state column: rows are read back from `data`.
+    let rows: Vec<String> = match scope {
+        RevokeScope::Family(f) => {
+            let mut q = sqlx::query("SELECT data FROM grants WHERE family = $1 AND state IN ('active', 'pending', 'approved')");
+            q = q.bind(f.clone());
+            q.fetch_all(&mut **tx)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(|r| get(r, 0))
+                .collect::<Result<_, _>>()?
+        }
+        RevokeScope::User(t, u) => {
+            let q = sqlx::query("SELECT data FROM grants WHERE tenant_id = $1 AND user_id = $2 AND kind IN ('refresh', 'sso', 'code') AND state IN ('active', 'pending', 'approved')")
+                .bind(t.to_string())
+                .bind(u.to_string());
+            q.fetch_all(&mut **tx)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(|r| get(r, 0))
+                .collect::<Result<_, _>>()?
+        }
+    };
+    let mut n = 0;
+    for d in rows {
+        let doc: GrantDoc = serde_json::from_str(&d).map_err(backend)?;
+        let mut g: Grant = doc.try_into()?;
+        g.state = GrantState::Revoked;
+        exec(
+            tx,
+            "UPDATE grants SET state = 'revoked', data = $2 WHERE handle = $1",
+            &[Arg::S(g.handle.clone()), Arg::S(json(&GrantDoc::from(&g))?)],
+        )
+        .await?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+pub(crate) fn grant_args(g: &Grant) -> Result<Vec<Arg>, StoreError> {
+    let opt = |v: Option<String>| v.map_or(Arg::N, Arg::S);
+    Ok(vec![
+        Arg::S(g.handle.clone()),
+        Arg::S(g.kind.as_str().into()),
+        s(g.tenant_id),
+        opt(g.family.clone()),
+        opt(g.user_id.map(|u| u.to_string())),
+        opt(g.lookup.clone()),
+        Arg::S(g.state.as_str().into()),
+        Arg::I(g.created.millis()),
+        Arg::I(g.expires.millis()),
+        Arg::S(json(&GrantDoc::from(g))?),
+    ])
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct GrantDoc {
+    handle: String,
+    kind: String,
+    tenant_id: String,
+    family: Option<String>,
+    user_id: Option<String>,
+    lookup: Option<String>,
+    state: String,
+    created: i64,
+    expires: i64,
+    attrs: Vec<(String, String)>,
+}
+
+impl From<&Grant> for GrantDoc {
+    fn from(g: &Grant) -> Self {
+        Self {
+            handle: g.handle.clone(),
+            kind: g.kind.as_str().into(),
+            tenant_id: g.tenant_id.to_string(),
+            family: g.family.clone(),
+            user_id: g.user_id.map(|u| u.to_string()),
+            lookup: g.lookup.clone(),
+            state: g.state.as_str().into(),
+            created: g.created.millis(),
+            expires: g.expires.millis(),
+            attrs: g.attrs.clone(),
+        }
+    }
+}
+
+impl TryFrom<GrantDoc> for Grant {
+    type Error = StoreError;
+    fn try_from(d: GrantDoc) -> Result<Self, StoreError> {
+        Ok(Grant {
+            handle: d.handle,
+            kind: GrantKind::parse(&d.kind).ok_or_else(|| backend("bad grant kind"))?,
+            tenant_id: TenantId::parse(&d.tenant_id).ok_or_else(|| backend("bad tenant id"))?,
+            family: d.family,
+            user_id: d.user_id.as_deref().map(oid).transpose()?,
+            lookup: d.lookup,
+            state: GrantState::parse(&d.state).ok_or_else(|| backend("bad grant state"))?,
+            created: Timestamp(d.created),
+            expires: Timestamp(d.expires),
+            attrs: d.attrs,
+        })
+    }
+}
+
+/// This area's writes (routed here by `apply_change_inner`).
+pub(crate) async fn apply(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
+    match c {
+        Change::RevokeGrants(scope) => {
+            revoke_in(tx, scope).await?;
+        }
+        Change::UpdateGrant(expected, next) => {
+            let mut args = grant_args(next)?;
+            args.push(Arg::S(expected.as_str().into()));
+            let n = exec(tx, "UPDATE grants SET kind = $2, tenant_id = $3, family = $4, user_id = $5, lookup = $6, state = $7, created = $8, expires = $9, data = $10 WHERE handle = $1 AND state = $11", &args).await?;
+            if n != 1 {
+                return Err(StoreError::conflict(UniqueRule::GrantChanged));
+            }
+        }
+        _ => return Err(misrouted(c)),
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl GrantStore for SqlStore {
+    async fn insert_grant(&self, g: &Grant) -> Result<(), StoreError> {
+        retrying!(async {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        exec(&mut tx, "INSERT INTO grants (handle, kind, tenant_id, family, user_id, lookup, state, created, expires, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", &grant_args(g)?).await?;
+        tx.commit().await.map_err(backend)
+        }
+        .await)
+    }
+
+    async fn grant(&self, handle: &str) -> Result<Option<Grant>, StoreError> {
+        first(
+            self.docs::<GrantDoc>("SELECT data FROM grants WHERE handle = $1", &[handle])
+                .await?,
+        )
+    }
+
+    async fn grants_of_kind(&self, t: TenantId, kind: GrantKind) -> Result<Vec<Grant>, StoreError> {
+        all(self
+            .docs::<GrantDoc>(
+                "SELECT data FROM grants WHERE tenant_id = $1 AND kind = $2 ORDER BY created DESC, handle",
+                &[&t.to_string(), kind.as_str()],
+            )
+            .await?)
+    }
+
+    async fn grant_by_lookup(
+        &self,
+        kind: GrantKind,
+        lookup: &str,
+    ) -> Result<Option<Grant>, StoreError> {
+        first(
+            self.docs::<GrantDoc>(
+                "SELECT data FROM grants WHERE kind = $1 AND lookup = $2",
+                &[kind.as_str(), lookup],
+            )
+            .await?,
+        )
+    }
+
+    async fn update_grant(&self, expected: GrantState, next: &Grant) -> Result<bool, StoreError> {
+        retrying!(async {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut args = grant_args(next)?;
+        args.push(Arg::S(expected.as_str().into()));
+        let n = exec(&mut tx, "UPDATE grants SET kind = $2, tenant_id = $3, family = $4, user_id = $5, lookup = $6, state = $7, created = $8, expires = $9, data = $10 WHERE handle = $1 AND state = $11", &args).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(n == 1)
+        }
+        .await)
+    }
+
+    async fn upsert_grant(&self, g: &Grant) -> Result<(), StoreError> {
+        retrying!(async {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        exec(&mut tx, "INSERT INTO grants (handle, kind, tenant_id, family, user_id, lookup, state, created, expires, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (handle) DO UPDATE SET state = excluded.state, expires = excluded.expires, data = excluded.data", &grant_args(g)?).await?;
+        tx.commit().await.map_err(backend)
+        }
+        .await)
+    }
+
+    async fn revoke_grants(&self, scope: &RevokeScope) -> Result<u64, StoreError> {
+        retrying!(
+            async {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let n = revoke_in(&mut tx, scope).await?;
+                tx.commit().await.map_err(backend)?;
+                Ok(n)
+            }
+            .await
+        )
+    }
+
+    async fn purge_grants(&self, now: Timestamp) -> Result<u64, StoreError> {
+        retrying!(
+            async {
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let n = exec(
+                    &mut tx,
+                    "DELETE FROM grants WHERE expires < $1",
+                    &[Arg::I(now.millis())],
+                )
+                .await?;
+                tx.commit().await.map_err(backend)?;
+                Ok(n)
+            }
+            .await
+        )
+    }
+}

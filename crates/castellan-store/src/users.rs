@@ -1,0 +1,233 @@
+//! Users (UPN unique per tenant, any case); deleting one clears manager references.
+
+use super::*;
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct UserDoc {
+    id: String,
+    tenant_id: String,
+    display_name: String,
+    upn: String,
+    mail_nickname: Option<String>,
+    mail: Option<String>,
+    given_name: Option<String>,
+    surname: Option<String>,
+    job_title: Option<String>,
+    department: Option<String>,
+    office_location: Option<String>,
+    company_name: Option<String>,
+    employee_id: Option<String>,
+    account_enabled: bool,
+    guest: bool,
+    created: i64,
+    password_hash: Option<String>,
+    force_change: bool,
+    manager_id: Option<String>,
+}
+
+impl From<&User> for UserDoc {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            tenant_id: u.tenant_id.to_string(),
+            display_name: u.display_name.clone(),
+            upn: u.user_principal_name.clone(),
+            mail_nickname: u.mail_nickname.clone(),
+            mail: u.mail.clone(),
+            given_name: u.given_name.clone(),
+            surname: u.surname.clone(),
+            job_title: u.job_title.clone(),
+            department: u.department.clone(),
+            office_location: u.office_location.clone(),
+            company_name: u.company_name.clone(),
+            employee_id: u.employee_id.clone(),
+            account_enabled: u.account_enabled,
+            guest: u.user_type == UserType::Guest,
+            created: u.created.millis(),
+            password_hash: u.password_hash.clone(),
+            force_change: u.force_change_password_next_sign_in,
+            manager_id: u.manager_id.map(|m| m.to_string()),
+        }
+    }
+}
+
+impl TryFrom<UserDoc> for User {
+    type Error = StoreError;
+    fn try_from(d: UserDoc) -> Result<Self, StoreError> {
+        Ok(User {
+            id: oid(&d.id)?,
+            tenant_id: TenantId::parse(&d.tenant_id).ok_or_else(|| backend("bad tenant id"))?,
+            display_name: d.display_name,
+            user_principal_name: d.upn,
+            mail_nickname: d.mail_nickname,
+            mail: d.mail,
+            given_name: d.given_name,
+            surname: d.surname,
+            job_title: d.job_title,
+            department: d.department,
+            office_location: d.office_location,
+            company_name: d.company_name,
+            employee_id: d.employee_id,
+            account_enabled: d.account_enabled,
+            user_type: if d.guest {
+                UserType::Guest
+            } else {
+                UserType::Member
+            },
+            created: Timestamp(d.created),
+            password_hash: d.password_hash,
+            force_change_password_next_sign_in: d.force_change,
+            manager_id: d.manager_id.as_deref().map(oid).transpose()?,
+        })
+    }
+}
+
+/// This area's writes (routed here by `apply_change_inner`).
+pub(crate) async fn apply(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
+    match c {
+        Change::InsertUser(u) => {
+            exec(
+                tx,
+                "INSERT INTO users (id, tenant_id, upn_lower, data) VALUES ($1, $2, $3, $4)",
+                &[
+                    s(u.id),
+                    s(u.tenant_id),
+                    Arg::S(u.user_principal_name.to_lowercase()),
+                    Arg::S(json(&UserDoc::from(u))?),
+                ],
+            )
+            .await?;
+        }
+        Change::UpdateUser(u) => {
+            must_touch(
+                tx,
+                "UPDATE users SET upn_lower = $3, data = $4 WHERE id = $1 AND tenant_id = $2",
+                &[
+                    s(u.id),
+                    s(u.tenant_id),
+                    Arg::S(u.user_principal_name.to_lowercase()),
+                    Arg::S(json(&UserDoc::from(u))?),
+                ],
+                "user",
+            )
+            .await?;
+        }
+        Change::DeleteUser(t, id) => {
+            must_touch(
+                tx,
+                "DELETE FROM users WHERE id = $1 AND tenant_id = $2",
+                &[s(id), s(t)],
+                "user",
+            )
+            .await?;
+            delete_object_refs(tx, *t, *id).await?;
+            exec(
+                tx,
+                "DELETE FROM software_oath_methods WHERE tenant_id = $1 AND user_id = $2",
+                &[s(t), s(id)],
+            )
+            .await?;
+            exec(
+                tx,
+                "DELETE FROM recovery_codes WHERE tenant_id = $1 AND user_id = $2",
+                &[s(t), s(id)],
+            )
+            .await?;
+            exec(
+                tx,
+                "DELETE FROM risky_users WHERE tenant_id = $1 AND user_id = $2",
+                &[s(t), s(id)],
+            )
+            .await?;
+            exec(
+                tx,
+                "DELETE FROM mfa_attempts WHERE tenant_id = $1 AND user_id = $2",
+                &[s(t), s(id)],
+            )
+            .await?;
+            // Clear manager references (kept inside the JSON document): rewrite affected rows.
+            let rows = sqlx::query("SELECT id, data FROM users WHERE tenant_id = $1")
+                .bind(t.to_string())
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(backend)?;
+            for r in rows {
+                let (uid, data): (String, String) = (
+                    r.try_get(0).map_err(backend)?,
+                    r.try_get(1).map_err(backend)?,
+                );
+                let mut doc: UserDoc = serde_json::from_str(&data).map_err(backend)?;
+                if doc.manager_id.as_deref() == Some(&id.to_string()) {
+                    doc.manager_id = None;
+                    exec(
+                        tx,
+                        "UPDATE users SET data = $2 WHERE id = $1",
+                        &[Arg::S(uid), Arg::S(json(&doc)?)],
+                    )
+                    .await?;
+                }
+            }
+        }
+        _ => return Err(misrouted(c)),
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl UserStore for SqlStore {
+    async fn user(&self, t: TenantId, id: ObjectId) -> Result<Option<User>, StoreError> {
+        first(
+            self.docs::<UserDoc>(
+                "SELECT data FROM users WHERE tenant_id = $1 AND id = $2",
+                &[&t.to_string(), &id.to_string()],
+            )
+            .await?,
+        )
+    }
+
+    async fn user_by_upn(&self, t: TenantId, upn: &str) -> Result<Option<User>, StoreError> {
+        first(
+            self.docs::<UserDoc>(
+                "SELECT data FROM users WHERE tenant_id = $1 AND upn_lower = $2",
+                &[&t.to_string(), &upn.to_lowercase()],
+            )
+            .await?,
+        )
+    }
+
+    async fn users(&self, t: TenantId) -> Result<Vec<User>, StoreError> {
+        all(self
+            .docs::<UserDoc>(
+                "SELECT data FROM users WHERE tenant_id = $1 ORDER BY id",
+                &[&t.to_string()],
+            )
+            .await?)
+    }
+
+    async fn object_kind(
+        &self,
+        t: TenantId,
+        id: ObjectId,
+    ) -> Result<Option<ObjectKind>, StoreError> {
+        let (t, id) = (t.to_string(), id.to_string());
+        for (table, kind) in [
+            ("users", ObjectKind::User),
+            ("groups_", ObjectKind::Group),
+            ("service_principals", ObjectKind::ServicePrincipal),
+            ("applications", ObjectKind::Application),
+        ] {
+            let sql = format!("SELECT id FROM {table} WHERE tenant_id = $1 AND id = $2");
+            if sqlx::query(&sql)
+                .bind(t.clone())
+                .bind(id.clone())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?
+                .is_some()
+            {
+                return Ok(Some(kind));
+            }
+        }
+        Ok(None)
+    }
+}
