@@ -70,42 +70,10 @@ mod sql;
 mod tenants;
 mod users;
 
-#[allow(unused_imports)]
 use applications::*;
-#[allow(unused_imports)]
-use arm::*;
-#[allow(unused_imports)]
-use assignments::*;
-#[allow(unused_imports)]
-use audit::*;
-#[allow(unused_imports)]
 use auth_methods::*;
-#[allow(unused_imports)]
-use devices::*;
-#[allow(unused_imports)]
-use directory_roles::*;
-#[allow(unused_imports)]
-use grants::*;
-#[allow(unused_imports)]
-use groups::*;
-#[allow(unused_imports)]
-use keys::*;
-#[allow(unused_imports)]
-use migrate::*;
-#[allow(unused_imports)]
 use objects::*;
-#[allow(unused_imports)]
-use policies::*;
-#[allow(unused_imports)]
-use risk::*;
-#[allow(unused_imports)]
-use sign_ins::*;
-#[allow(unused_imports)]
 use sql::*;
-#[allow(unused_imports)]
-use tenants::*;
-#[allow(unused_imports)]
-use users::*;
 
 /// The SQL store.
 #[derive(Clone)]
