@@ -2,6 +2,7 @@
 //! the request to a decision (claims) or an `AadstsError`.
 
 pub mod auth_code;
+pub mod authorize_request;
 pub mod client_credentials;
 pub mod consent;
 pub mod device;
@@ -14,6 +15,7 @@ pub mod pkce;
 pub mod redirect;
 pub mod refresh_token;
 pub mod scope;
+pub mod signin;
 pub mod user_token;
 
 /// Shapes an access token for the resource's accepted version (Microsoft identity platform
