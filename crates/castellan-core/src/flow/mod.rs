@@ -8,6 +8,7 @@ pub mod consent;
 pub mod device;
 pub mod device_assertion;
 pub mod federated_assertion;
+pub mod grants;
 pub mod lockout;
 pub mod mfa_attempts;
 pub mod password;

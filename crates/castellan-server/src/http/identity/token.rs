@@ -8,6 +8,7 @@ use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use castellan_core::error::AadstsError;
+use castellan_core::flow::grants::{self, GrantRequest};
 use castellan_core::flow::signin::{
     self, Challenge, DeviceFacts, Facts, FirstFactor, Need, Outcome, Step, Surface,
 };
@@ -259,11 +260,8 @@ pub async fn token(
             // Codes and refresh tokens know their tenant (the user's): redeem them at
             // /common or /organizations as Entra allows.
             let grant = form.get("grant_type").unwrap_or("");
-            let secret = match grant {
-                "authorization_code" => form.get("code"),
-                "refresh_token" => form.get("refresh_token"),
-                _ => None,
-            };
+            let held = grants::by_type(grant, &form).and_then(|g| g.tenant_secret(&form));
+            let secret = held.map(|(sec, _)| sec);
             let found = match secret {
                 Some(sec) => match s
                     .store
@@ -282,15 +280,8 @@ pub async fn token(
             match found {
                 Some(t) => Box::new(t),
                 None if secret.is_some() => {
-                    return error(
-                        &AadstsError::malformed_grant(if grant == "authorization_code" {
-                            "authorization code"
-                        } else {
-                            "refresh token"
-                        }),
-                        &cid,
-                        at,
-                    )
+                    let what = held.map_or("grant", |(_, w)| w);
+                    return error(&AadstsError::malformed_grant(what), &cid, at);
                 }
                 None => return error(&AadstsError::grant_needs_tenant(grant, a), &cid, at),
             }
@@ -345,7 +336,7 @@ pub async fn token(
             let Some(app) = app else {
                 // A user-assigned managed identity exchanging a federated token (workload
                 // identity federation on Kubernetes and the like) has no application object.
-                if grant == "client_credentials" {
+                if grants::by_type(&grant, &form).is_some_and(|g| g.app_only()) {
                     if let Some(r) = managed_identity_exchange(
                         &s,
                         &tenant,
@@ -421,8 +412,8 @@ pub async fn token(
                         .await;
                     // A code redemption with a bad client assertion is a failed attempt:
                     // it spends the code like any other (docs/security.md).
-                    if grant == "authorization_code" {
-                        if let Some(code) = form.get("code") {
+                    if let Some(g) = grants::by_type(&grant, &form) {
+                        if let Some(code) = g.presented_code(&form) {
                             if let Err(x) = signin_ops::spend_presented_code(
                                 s.store.as_ref(),
                                 &tenant,
@@ -476,13 +467,23 @@ pub async fn token(
         step_up: step_up.then(|| claims_request.unwrap_or_default().to_string()),
         headers: &headers,
     };
-    match grant.as_str() {
-        "client_credentials" => {
+    // The grants registry: the grant that applies checks its parameters and names what to run.
+    let request = grants::TokenRequest {
+        grant_type: &grant,
+        client_id: client_id.as_deref(),
+        params: &form,
+    };
+    let run = match grants::dispatch(&request) {
+        Ok(r) => r,
+        Err(e) => return error(&e, &cid, at),
+    };
+    match run {
+        GrantRequest::ClientCredentials(g) => {
             let req = ClientCredentialsRequest {
                 client_id: client_id.clone(),
                 client_secret: secret,
                 client_assertion_verified: assertion_verified,
-                scope: form.get("scope").map(str::to_string),
+                scope: g.scope.map(str::to_string),
             };
             match token::client_credentials(s.store.as_ref(), &tenant, req, at, random_token(16))
                 .await
@@ -526,14 +527,16 @@ pub async fn token(
                 Err(TokenError::Store(e)) => unavailable(&e, &cid, at),
             }
         }
-        "password" => {
-            let username = form.get("username").map(str::to_string);
+        GrantRequest::Password(g) => {
+            let username = g.username.map(str::to_string);
+            let password = g.password.map(SecretText::new);
+            let proven = g.password.map(SecretText::new);
             let req = PasswordRequest {
                 client_id: client_id.clone(),
                 client_secret: secret,
                 username: username.clone(),
-                password: form.get("password").map(SecretText::new),
-                scope: form.get("scope").map(str::to_string),
+                password,
+                scope: g.scope.map(str::to_string),
                 ip: ip.clone(),
             };
             let r = signin_ops::password(
@@ -546,77 +549,61 @@ pub async fn token(
                 random_token(48),
             )
             .await;
-            let password = form.get("password").map(SecretText::new);
             ctx.respond_for(
                 r,
                 FirstFactor::Password,
                 username.as_deref(),
-                password.as_ref(),
+                proven.as_ref(),
             )
             .await
         }
-        "authorization_code" | "refresh_token" => {
-            let Some(client_id) = client_id.filter(|c| !c.is_empty()) else {
-                return error(&AadstsError::missing_parameter("client_id"), &cid, at);
-            };
-            let code_grant = grant == "authorization_code";
-            let value = match form.require(if code_grant { "code" } else { "refresh_token" }) {
-                Ok(c) => c.to_string(),
-                Err(e) => return error(&e, &cid, at),
-            };
+        GrantRequest::AuthorizationCode(g) => {
             let proof = ClientProof {
-                client_id: &client_id,
+                client_id: g.client_id,
                 secret: secret.as_ref(),
                 assertion_verified,
                 cross_origin: headers.contains_key(header::ORIGIN),
             };
-            let (store, uti) = (s.store.as_ref(), (random_token(16), random_token(16)));
-            let r = if code_grant {
-                let (redirect, verifier) = (form.get("redirect_uri"), form.get("code_verifier"));
-                signin_ops::redeem_code(
-                    store,
-                    &tenant,
-                    &proof,
-                    &value,
-                    redirect,
-                    verifier,
-                    at,
-                    uti,
-                    random_token(48),
-                )
-                .await
-            } else {
-                signin_ops::redeem_refresh(
-                    store,
-                    &tenant,
-                    &proof,
-                    &value,
-                    form.get("scope"),
-                    at,
-                    uti,
-                    random_token(48),
-                )
-                .await
-            };
-            let first = if code_grant {
-                FirstFactor::AuthorizationCode
-            } else {
-                FirstFactor::RefreshToken
-            };
-            ctx.respond(r, first).await
+            let r = signin_ops::redeem_code(
+                s.store.as_ref(),
+                &tenant,
+                &proof,
+                g.code,
+                g.redirect_uri,
+                g.code_verifier,
+                at,
+                (random_token(16), random_token(16)),
+                random_token(48),
+            )
+            .await;
+            ctx.respond(r, FirstFactor::AuthorizationCode).await
         }
-        "urn:ietf:params:oauth:grant-type:device_code" | "device_code" => {
-            let Some(client_id) = client_id.filter(|c| !c.is_empty()) else {
-                return error(&AadstsError::missing_parameter("client_id"), &cid, at);
+        GrantRequest::RefreshToken(g) => {
+            let proof = ClientProof {
+                client_id: g.client_id,
+                secret: secret.as_ref(),
+                assertion_verified,
+                cross_origin: headers.contains_key(header::ORIGIN),
             };
-            let Some(code) = form.get("device_code").or_else(|| form.get("code")) else {
-                return error(&AadstsError::missing_parameter("device_code"), &cid, at);
-            };
+            let r = signin_ops::redeem_refresh(
+                s.store.as_ref(),
+                &tenant,
+                &proof,
+                g.refresh_token,
+                g.scope,
+                at,
+                (random_token(16), random_token(16)),
+                random_token(48),
+            )
+            .await;
+            ctx.respond(r, FirstFactor::RefreshToken).await
+        }
+        GrantRequest::DeviceCode(g) => {
             let r = signin_ops::poll_device(
                 s.store.as_ref(),
                 &tenant,
-                &client_id,
-                code,
+                g.client_id,
+                g.device_code,
                 at,
                 (random_token(16), random_token(16)),
                 random_token(48),
@@ -630,24 +617,9 @@ pub async fn token(
             }
             ctx.respond(r, FirstFactor::DeviceCode).await
         }
-        "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
-            let Some(client_id) = client_id.filter(|c| !c.is_empty()) else {
-                return error(&AadstsError::missing_parameter("client_id"), &cid, at);
-            };
-            if form.get("requested_token_use") != Some("on_behalf_of") {
-                return error(
-                    &AadstsError::malformed(
-                        "requested_token_use must be 'on_behalf_of' for the jwt-bearer grant.",
-                    ),
-                    &cid,
-                    at,
-                );
-            }
-            let (assertion, scope) = match (form.require("assertion"), form.require("scope")) {
-                (Ok(a), Ok(sc)) => (a.to_string(), sc.to_string()),
-                (Err(e), _) | (_, Err(e)) => return error(&e, &cid, at),
-            };
-            let caller = match castellan_core::AppId::parse(&client_id) {
+        GrantRequest::OnBehalfOf(g) => {
+            let (client_id, assertion, scope) = (g.client_id, g.assertion, g.scope);
+            let caller = match castellan_core::AppId::parse(client_id) {
                 Some(id) => match s.store.application_by_app_id(id).await {
                     Ok(a) => a,
                     Err(e) => return unavailable(&e, &cid, at),
@@ -656,7 +628,7 @@ pub async fn token(
             };
             let Some(caller) = caller else {
                 return error(
-                    &AadstsError::client_not_found(&client_id, &tenant.id.to_string()),
+                    &AadstsError::client_not_found(client_id, &tenant.id.to_string()),
                     &cid,
                     at,
                 );
@@ -664,7 +636,7 @@ pub async fn token(
             let mut issuers = s.origins.issuers(&tenant.id.to_string());
             issuers.extend(issuers.clone().iter().map(|i| claims::v1_issuer(i)));
             let (user_id, upstream) = match crate::assertion::validate_obo_assertion(
-                &s.keys, &issuers, &tenant, &caller, &assertion, at,
+                &s.keys, &issuers, &tenant, &caller, assertion, at,
             ) {
                 Ok(u) => u,
                 Err(e) => {
@@ -675,7 +647,7 @@ pub async fn token(
                 }
             };
             let proof = ClientProof {
-                client_id: &client_id,
+                client_id,
                 secret: secret.as_ref(),
                 assertion_verified,
                 cross_origin: headers.contains_key(header::ORIGIN),
@@ -686,7 +658,7 @@ pub async fn token(
                 &proof,
                 user_id,
                 upstream,
-                &scope,
+                scope,
                 at,
                 (random_token(16), random_token(16)),
                 random_token(48),
@@ -694,7 +666,6 @@ pub async fn token(
             .await;
             ctx.respond(r, FirstFactor::OnBehalfOf).await
         }
-        other => error(&AadstsError::unsupported_grant_type(other), &cid, at),
     }
 }
 
