@@ -15,7 +15,8 @@ use base64::Engine;
 use castellan_core::error::{AadstsError, OAuthError};
 use castellan_core::flow::redirect::{match_redirect_uri, Platform};
 use castellan_core::flow::signin::{
-    self, DeviceFacts, Facts, FirstFactor, Interrupt, Need, Outcome, Record, Step, Surface,
+    self, Challenge, DeviceFacts, Facts, FirstFactor, Interrupt, Need, Outcome, Record, Step,
+    Surface,
 };
 use castellan_core::flow::Authn;
 use castellan_core::model::{Application, Tenant, User};
@@ -382,6 +383,8 @@ struct Start<'x> {
     password: Option<&'x SecretText>,
     /// "Stay signed in", when the session starts here.
     persistent: bool,
+    /// Too many authenticator codes: seconds until the next one is looked at.
+    retry_after: Option<i64>,
 }
 
 /// Runs the sign-in pipeline for `user` (`core::flow::signin`, surface `Authorize`): loads what
@@ -418,6 +421,7 @@ async fn drive(
     cookie: &mut Option<String>,
 ) -> Response {
     let log = attempt(r, tenant, &a.app, st.interactive);
+    let retry_after = st.retry_after;
     let app_id = a.app.app_id.to_string();
     let silent = a.prompt.as_deref() == Some("none");
     let authn = st.authn;
@@ -640,23 +644,30 @@ async fn drive(
             s.signins.record(record(Some(e), true)).await;
             fail(Fail::Redirect(clone_target(&a.target), e.clone()), &r.cid)
         }
-        Outcome::Challenge(_) => {
+        Outcome::Challenge(c) => {
             if let Some(e) = failure {
                 s.signins.record(record(Some(e), true)).await;
             }
+            // The answer to a failed code goes back to the page that posted it.
+            let (segment, shown) = match c {
+                Challenge::Code { error: Some(e) } => {
+                    (a.segment.clone(), Some((e.code, e.message.as_str())))
+                }
+                _ => (tenant.id.to_string(), None),
+            };
             let (csrf, fresh) = csrf_token(headers);
-            let segment = tenant.id.to_string();
             let fields = [("ctx", a.raw.as_str()), ("csrf", csrf.as_str())];
-            with_csrf(
-                pages::mfa_challenge(
-                    &format!("/{segment}/oauth2/v2.0/authorize/mfa"),
-                    &fields,
-                    &a.app.display_name,
-                    None,
-                ),
-                &csrf,
-                fresh,
-            )
+            let page = pages::mfa_challenge(
+                &format!("/{segment}/oauth2/v2.0/authorize/mfa"),
+                &fields,
+                &a.app.display_name,
+                shown,
+            );
+            let page = match (shown, retry_after) {
+                (Some(_), Some(secs)) => pages::too_many_attempts(page, secs),
+                _ => page,
+            };
+            with_csrf(page, &csrf, fresh)
         }
         Outcome::Interrupt(Interrupt::RegisterMfa { security_defaults }) => {
             if let Some(e) = failure {
@@ -881,6 +892,7 @@ pub async fn authorize(
                 consented: false,
                 password: None,
                 persistent: false,
+                retry_after: None,
             };
             run(&s, &a, &t, &u, st, &r, &headers).await
         }
@@ -1002,6 +1014,7 @@ pub async fn login(
                 consented: false,
                 password: Some(&password),
                 persistent: get(&f, "kmsi") == Some("1"),
+                retry_after: None,
             };
             run(&s, &a, &tenant, &user, st, &r, &headers).await
         }
@@ -1166,6 +1179,7 @@ pub async fn change_password(
                 consented: false,
                 password: None,
                 persistent: false,
+                retry_after: None,
             };
             run(&s, &a, &tenant, &u, st, &r, &headers).await
         }
@@ -1424,6 +1438,7 @@ pub async fn consent(
                 consented: true,
                 password: None,
                 persistent: false,
+                retry_after: None,
             };
             run(&s, &a, &tenant, &user, st, &r, &headers).await
         }
@@ -1643,6 +1658,7 @@ pub async fn mfa(
                 consented: false,
                 password: None,
                 persistent: false,
+                retry_after: None,
             };
             run(&s, &a, &tenant, &user, st, &r, &headers).await
         }
@@ -1657,28 +1673,17 @@ pub async fn mfa(
                 AadstsError::mfa_code_rejected,
                 castellan_core::ops::auth_methods::locked_error,
             );
-            let mut rec = attempt(&r, &tenant, &a.app, true).user(
-                Some(&user.user_principal_name),
-                Some(user.id),
-                Some(&user.display_name),
-                None,
-                Some(&e),
-            );
-            rec.app_display_name = Some(a.app.display_name.clone());
-            s.signins.record(rec).await;
-            let (csrf, fresh) = csrf_token(&headers);
-            let fields = [("ctx", a.raw.as_str()), ("csrf", csrf.as_str())];
-            let page = pages::mfa_challenge(
-                &format!("/{segment}/oauth2/v2.0/authorize/mfa"),
-                &fields,
-                &a.app.display_name,
-                Some((e.code, &e.message)),
-            );
-            let page = match locked {
-                Some(l) => pages::too_many_attempts(page, l.retry_after_secs),
-                None => page,
+            let st = Start {
+                first: FirstFactor::MfaAnswer,
+                credential: Err(e),
+                authn,
+                interactive: true,
+                consented: false,
+                password: None,
+                persistent: false,
+                retry_after: locked.map(|l| l.retry_after_secs),
             };
-            with_csrf(page, &csrf, fresh)
+            run(&s, &a, &tenant, &user, st, &r, &headers).await
         }
         Err(e) => fail(Fail::Unavailable(e.to_string()), &r.cid),
     }
