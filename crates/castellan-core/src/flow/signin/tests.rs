@@ -565,3 +565,24 @@ fn ropc_is_legacy_authentication_under_security_defaults() {
     req.security_defaults = true;
     assert_eq!(drive(&req, &w).0.outcome, Outcome::Issue);
 }
+
+#[test]
+fn a_wrong_code_at_authorize_asks_again_before_anything_is_loaded() {
+    let e = AadstsError::mfa_code_rejected();
+    let w = World {
+        credential: Err(e.clone()),
+        ..World::default()
+    };
+    let (d, asked) = drive(&request(FirstFactor::MfaAnswer, BROWSER), &w);
+    assert_eq!(
+        d.outcome,
+        Outcome::Challenge(Challenge::Code {
+            error: Some(e.clone())
+        })
+    );
+    assert_eq!(d.record, Record::Failure(e));
+    assert!(!d.failed_guess);
+    assert!(d.ca.is_none());
+    // Nothing is written: the session is not marked as having done MFA.
+    assert_eq!(asked, vec![Need::Credential]);
+}
