@@ -337,31 +337,7 @@ where
     ))
 }
 
-/// What Identity Protection found for one sign-in.
-#[derive(Clone, Debug)]
-pub struct Assessment {
-    /// Sign-in risk (the highest of this sign-in's real-time detections).
-    pub sign_in_risk: RiskLevel,
-    /// The user's risk after this sign-in.
-    pub user_risk: RiskLevel,
-    /// For the sign-in record.
-    pub info: SignInRiskInfo,
-}
-
-impl Assessment {
-    /// A sign-in that was not assessed (no new first factor): only the user's standing risk.
-    pub fn user_only(user_risk: RiskLevel, doc: Option<&RiskDoc>) -> Self {
-        Self {
-            sign_in_risk: RiskLevel::None,
-            user_risk,
-            info: SignInRiskInfo {
-                aggregated: user_risk.as_str().into(),
-                state: doc.map_or_else(|| "none".into(), |d| d.state.clone()),
-                ..SignInRiskInfo::default()
-            },
-        }
-    }
-}
+pub use castellan_core::flow::signin::Assessment;
 
 /// The facts of one sign-in Identity Protection looks at.
 pub struct SignInFacts<'a> {
@@ -535,7 +511,10 @@ pub async fn standing(
         .await?
         .map(|r| RiskDoc::from_record(&r));
     let level = doc.as_ref().map_or(RiskLevel::None, RiskDoc::level);
-    Ok(Assessment::user_only(level, doc.as_ref()))
+    Ok(Assessment::user_only(
+        level,
+        doc.as_ref().map(|d| d.state.as_str()),
+    ))
 }
 
 /// Keeps a failed password sign-in for password-spray detection (wrong password or unknown
@@ -548,7 +527,7 @@ pub async fn record_failure(
     code: u32,
     at: Timestamp,
 ) -> Result<(), StoreError> {
-    if !matches!(code, 50126 | 50034) {
+    if !castellan_core::flow::signin::counts_as_guess(code) {
         return Ok(());
     }
     let Ok(addr) = ip.parse::<std::net::IpAddr>() else {

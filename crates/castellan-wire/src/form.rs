@@ -103,6 +103,13 @@ impl Form {
     }
 }
 
+/// The grants registry (`core::flow::grants`) reads its parameters through this.
+impl castellan_core::flow::grants::Params for Form {
+    fn get(&self, name: &str) -> Option<&str> {
+        Form::get(self, name)
+    }
+}
+
 /// The client id a `client_assertion` (RFC 7523 §3: `iss` and `sub` are both the client id)
 /// names, read from its payload without checking the signature — the caller then verifies the
 /// assertion against that application's credentials, so nothing is trusted on this reading.

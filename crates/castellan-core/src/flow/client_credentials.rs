@@ -106,6 +106,31 @@ pub fn issue(input: &ClientCredentialsInput<'_>) -> Result<AccessTokenClaims, Aa
     })
 }
 
+/// Authenticates a client. `assertion_verified`: the server already verified a client assertion
+/// (against the application's certificates, or an external issuer's keys and the application's
+/// federated identity credentials). `public_ok`: the flow may run without a credential
+/// (SPA / native redirect, public-client refresh, device flow on a public client).
+pub fn authenticate_client(
+    app: &Application,
+    secret: Option<&SecretText>,
+    assertion_verified: Option<crate::flow::VerifiedAssertion>,
+    public_ok: bool,
+    now: Timestamp,
+) -> Result<ClientAuthMethod, AadstsError> {
+    match (secret, assertion_verified) {
+        (Some(_), Some(_)) => Err(AadstsError::malformed(
+            "Send either client_secret or client_assertion, not both.",
+        )),
+        (Some(s), None) => {
+            authenticate_secret(app, s, now)?;
+            Ok(ClientAuthMethod::Secret)
+        }
+        (None, Some(a)) => Ok(a.method()),
+        (None, None) if public_ok => Ok(ClientAuthMethod::None),
+        (None, None) => Err(AadstsError::missing_client_credential()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,12 +2,13 @@
 //! the request to a decision (claims) or an `AadstsError`.
 
 pub mod auth_code;
-pub use crate::model::session::{Authn, ACCESS_TOKEN_LIFETIME_SECS};
+pub mod authorize_request;
 pub mod client_credentials;
 pub mod consent;
 pub mod device;
 pub mod device_assertion;
 pub mod federated_assertion;
+pub mod grants;
 pub mod lockout;
 pub mod mfa_attempts;
 pub mod password;
@@ -15,7 +16,9 @@ pub mod pkce;
 pub mod redirect;
 pub mod refresh_token;
 pub mod scope;
+pub mod signin;
 pub mod user_token;
+pub use crate::model::session::{Authn, ACCESS_TOKEN_LIFETIME_SECS};
 
 /// Shapes an access token for the resource's accepted version (Microsoft identity platform
 /// access tokens, "v1.0 and v2.0"): v2 keeps the resource's appId as `aud`; v1 uses the

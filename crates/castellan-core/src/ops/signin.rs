@@ -151,30 +151,7 @@ pub async fn check_password(
     Ok(PasswordOutcome { user, result })
 }
 
-/// Authenticates a client. `assertion_verified`: the server already verified a client assertion
-/// (against the application's certificates, or an external issuer's keys and the application's
-/// federated identity credentials). `public_ok`: the flow may run without a credential
-/// (SPA / native redirect, public-client refresh, device flow on a public client).
-pub fn authenticate_client(
-    app: &Application,
-    secret: Option<&SecretText>,
-    assertion_verified: Option<crate::flow::VerifiedAssertion>,
-    public_ok: bool,
-    now: Timestamp,
-) -> Result<ClientAuthMethod, AadstsError> {
-    match (secret, assertion_verified) {
-        (Some(_), Some(_)) => Err(AadstsError::malformed(
-            "Send either client_secret or client_assertion, not both.",
-        )),
-        (Some(s), None) => {
-            client_credentials::authenticate_secret(app, s, now)?;
-            Ok(ClientAuthMethod::Secret)
-        }
-        (None, Some(a)) => Ok(a.method()),
-        (None, None) if public_ok => Ok(ClientAuthMethod::None),
-        (None, None) => Err(AadstsError::missing_client_credential()),
-    }
-}
+pub use crate::flow::client_credentials::authenticate_client;
 
 /// Issues a signed-in user's tokens for `scope_text` (consent enforced).
 #[allow(clippy::too_many_arguments)]
@@ -1050,6 +1027,85 @@ pub async fn on_behalf_of(
         None,
         (family, now, false),
         upstream,
+        now,
+        uti,
+        new_refresh,
+    )
+    .await
+}
+
+/// A resource-owner password request, as parsed by wire.
+pub struct PasswordRequest {
+    /// `client_id`.
+    pub client_id: Option<String>,
+    /// `client_secret`, for confidential clients.
+    pub client_secret: Option<SecretText>,
+    /// `username`.
+    pub username: Option<String>,
+    /// `password`.
+    pub password: Option<SecretText>,
+    /// `scope`.
+    pub scope: Option<String>,
+    /// The client's IP (smart lockout counts familiar IPs apart).
+    pub ip: String,
+}
+
+/// `grant_type=password`.
+pub async fn password(
+    store: &dyn Store,
+    hasher: &dyn crate::ops::PasswordHasher,
+    tenant: &Tenant,
+    req: PasswordRequest,
+    now: Timestamp,
+    uti: (String, String),
+    new_refresh: String,
+) -> Result<Issued, TokenError> {
+    let client_id = req
+        .client_id
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| AadstsError::missing_parameter("client_id"))?;
+    let username = req
+        .username
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| AadstsError::missing_parameter("username"))?;
+    let password = req
+        .password
+        .as_ref()
+        .ok_or_else(|| AadstsError::missing_parameter("password"))?;
+    let scope_text = req
+        .scope
+        .as_deref()
+        .ok_or_else(|| AadstsError::missing_parameter("scope"))?;
+    let (app, client_sp) = load_client(store, tenant, client_id).await?;
+    let auth = match &req.client_secret {
+        Some(secret) => {
+            client_credentials::authenticate_secret(&app, secret, now)?;
+            ClientAuthMethod::Secret
+        }
+        None if app.is_fallback_public_client => ClientAuthMethod::None,
+        None => return Err(AadstsError::missing_client_credential().into()),
+    };
+    // Scope errors come before credential errors, as Entra orders them.
+    scope::parse_delegated(scope_text)?;
+    let outcome = check_password(store, hasher, tenant, username, password, &req.ip, now).await?;
+    outcome.result?;
+    let Some(user) = outcome.user else {
+        return Err(AadstsError::invalid_credentials().into());
+    };
+    let family = (handle(&new_refresh), now, false);
+    finish(
+        store,
+        tenant,
+        app,
+        &client_sp,
+        auth,
+        user,
+        scope_text,
+        None,
+        family,
+        crate::flow::Authn::password(now),
         now,
         uti,
         new_refresh,

@@ -1,7 +1,7 @@
 //! Token-endpoint use cases: load what a grant needs, then call the pure flow.
 
 use crate::error::AadstsError;
-use crate::flow::{client_credentials, scope, AccessTokenClaims, ClientAuthMethod};
+use crate::flow::{client_credentials, scope, AccessTokenClaims};
 use crate::model::{Application, ServicePrincipal, Tenant};
 use crate::ops::service_principals::exposed;
 use crate::secret::SecretText;
@@ -95,7 +95,7 @@ pub async fn client_credentials(
         .as_deref()
         .ok_or_else(|| AadstsError::missing_parameter("scope"))?;
     let (app, client_sp) = load_client(store, tenant, client_id).await?;
-    let auth = crate::ops::signin::authenticate_client(
+    let auth = crate::flow::client_credentials::authenticate_client(
         &app,
         req.client_secret.as_ref(),
         req.client_assertion_verified,
@@ -210,22 +210,6 @@ pub async fn find_resource(
     Err(not_found())
 }
 
-/// A resource-owner password request, as parsed by wire.
-pub struct PasswordRequest {
-    /// `client_id`.
-    pub client_id: Option<String>,
-    /// `client_secret`, for confidential clients.
-    pub client_secret: Option<SecretText>,
-    /// `username`.
-    pub username: Option<String>,
-    /// `password`.
-    pub password: Option<SecretText>,
-    /// `scope`.
-    pub scope: Option<String>,
-    /// The client's IP (smart lockout counts familiar IPs apart).
-    pub ip: String,
-}
-
 /// The app-role assignments a user holds directly and through (transitive) group membership.
 pub async fn user_assignments(
     store: &dyn Store,
@@ -238,69 +222,4 @@ pub async fn user_assignments(
         out.extend(store.app_role_assignments_of(tenant.id, g).await?);
     }
     Ok(out)
-}
-
-/// `grant_type=password`.
-pub async fn password(
-    store: &dyn Store,
-    hasher: &dyn crate::ops::PasswordHasher,
-    tenant: &Tenant,
-    req: PasswordRequest,
-    now: Timestamp,
-    uti: (String, String),
-    new_refresh: String,
-) -> Result<crate::ops::signin::Issued, TokenError> {
-    let client_id = req
-        .client_id
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| AadstsError::missing_parameter("client_id"))?;
-    let username = req
-        .username
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| AadstsError::missing_parameter("username"))?;
-    let password = req
-        .password
-        .as_ref()
-        .ok_or_else(|| AadstsError::missing_parameter("password"))?;
-    let scope_text = req
-        .scope
-        .as_deref()
-        .ok_or_else(|| AadstsError::missing_parameter("scope"))?;
-    let (app, client_sp) = load_client(store, tenant, client_id).await?;
-    let auth = match &req.client_secret {
-        Some(secret) => {
-            client_credentials::authenticate_secret(&app, secret, now)?;
-            ClientAuthMethod::Secret
-        }
-        None if app.is_fallback_public_client => ClientAuthMethod::None,
-        None => return Err(AadstsError::missing_client_credential().into()),
-    };
-    // Scope errors come before credential errors, as Entra orders them.
-    scope::parse_delegated(scope_text)?;
-    let outcome =
-        crate::ops::signin::check_password(store, hasher, tenant, username, password, &req.ip, now)
-            .await?;
-    outcome.result?;
-    let Some(user) = outcome.user else {
-        return Err(AadstsError::invalid_credentials().into());
-    };
-    let family = (crate::ops::signin::handle(&new_refresh), now, false);
-    crate::ops::signin::finish(
-        store,
-        tenant,
-        app,
-        &client_sp,
-        auth,
-        user,
-        scope_text,
-        None,
-        family,
-        crate::flow::Authn::password(now),
-        now,
-        uti,
-        new_refresh,
-    )
-    .await
 }

@@ -3,14 +3,15 @@
 //! (`location`), the evaluator (`evaluate`: `PolicySet::new` once, `PolicySet::evaluate` per
 //! sign-in), Identity Protection's risk detections and user-risk state (`risk`), and the TOTP
 //! verifier and recovery codes that satisfy the `mfa` control (`totp`), security defaults as
-//! built-in policies (`security_defaults`), and impact replay of a draft policy over past
-//! sign-ins (`replay`).
+//! built-in policies (`security_defaults`), impact replay of a draft policy over past
+//! sign-ins (`replay`), and a sign-in's evaluation as the sign-in log records it (`decision`).
 //!
 //! Nothing here reads the clock, the network, a GeoIP database or the store: the server
 //! resolves the client address, the country and the user's transitive groups and roles, and
 //! passes them in (`SignInContext`), with `now`. Wire shapes (Graph JSON) live in
 //! `castellan-wire`; the enums here carry Graph's spellings through `as_str`/`parse`.
 
+pub mod decision;
 pub mod evaluate;
 pub mod location;
 pub mod model;

@@ -14,7 +14,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use castellan_core::error::{AadstsError, Code};
 use castellan_core::flow::redirect::{match_redirect_uri, Platform};
-use castellan_core::flow::{pkce, scope, Authn};
+use castellan_core::flow::signin::{
+    self, Challenge, DeviceFacts, Facts, FirstFactor, Interrupt, Need, Outcome, Record, Step,
+    Surface,
+};
+use castellan_core::flow::Authn;
 use castellan_core::model::{Application, Tenant, User};
 use castellan_core::ops::signin::{self as ops, NewCode};
 use castellan_core::ops::token::{load_client, TokenError};
@@ -111,12 +115,7 @@ fn get<'a>(p: &'a [(String, String)], k: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Mode {
-    Query,
-    Fragment,
-    FormPost,
-}
+use castellan_core::flow::authorize_request::{self as rules, ResponseMode as Mode};
 
 /// Where responses go once the redirect URI is trusted.
 struct Target {
@@ -207,103 +206,43 @@ async fn validate(s: &AppState, segment: &str, raw: &str) -> Result<Authz, Fail>
     };
     let platform = match_redirect_uri(&app, redirect_uri)
         .map_err(|e| Fail::Page(StatusCode::BAD_REQUEST, e))?;
-    let response_type = get(&p, "response_type").unwrap_or("");
-    let mut words: Vec<&str> = response_type.split_whitespace().collect();
-    words.sort_unstable();
-    let (code, id_token) = match words.as_slice() {
-        ["code"] => (true, false),
-        ["id_token"] => (false, true),
-        ["code", "id_token"] => (true, true),
-        _ => (false, false),
+    // The rest of Entra's order (response type and mode, scope, openid and nonce, PKCE,
+    // max_age, claims, prompt) is core's.
+    let admin_consent = get(&p, "admin_consent") == Some("1");
+    let params = rules::Params {
+        response_type: get(&p, "response_type").unwrap_or(""),
+        response_mode: get(&p, "response_mode"),
+        scope: get(&p, "scope"),
+        nonce: get(&p, "nonce"),
+        code_challenge: get(&p, "code_challenge"),
+        code_challenge_method: get(&p, "code_challenge_method"),
+        max_age: get(&p, "max_age"),
+        prompt: get(&p, "prompt"),
+        admin_consent,
+        step_up: get(&p, "claims")
+            .filter(|c| !c.trim().is_empty())
+            .map(castellan_wire::claims_challenge::requires_step_up),
     };
-    let mode = match get(&p, "response_mode") {
-        None if id_token => Mode::Fragment,
-        None | Some("query") => Mode::Query,
-        Some("fragment") => Mode::Fragment,
-        Some("form_post") => Mode::FormPost,
-        Some(other) => {
-            return Err(Fail::Page(
-                StatusCode::BAD_REQUEST,
-                Code::ResponseModeUnsupported.aadsts(&[("mode", &other)]),
-            ))
-        }
-    };
-    let target = Target {
+    let target_in = |mode: Mode| Target {
         redirect_uri: redirect_uri.to_string(),
         mode,
         state: get(&p, "state").map(str::to_string),
     };
-    if !code && !id_token {
-        return Err(Fail::Redirect(
-            target,
-            Code::ResponseTypeUnsupported.aadsts(&[("response_type", &response_type)]),
-        ));
-    }
-    if id_token && mode == Mode::Query {
-        return Err(Fail::Redirect(
-            target,
-            Code::QueryCannotCarryIdToken.aadsts(&[]),
-        ));
-    }
-    let Some(scope_text) = get(&p, "scope") else {
-        return Err(Fail::Redirect(
-            target,
-            AadstsError::missing_parameter("scope"),
-        ));
+    let checked = match rules::check(platform, &params) {
+        Ok(c) => c,
+        Err(rules::Refusal::Page(e)) => return Err(Fail::Page(StatusCode::BAD_REQUEST, e)),
+        Err(rules::Refusal::Redirect(mode, e)) => return Err(Fail::Redirect(target_in(mode), e)),
     };
-    let parsed = match scope::parse_delegated(scope_text) {
-        Ok(x) => x,
-        Err(e) => return Err(Fail::Redirect(target, e)),
-    };
-    if id_token && !parsed.oidc.iter().any(|x| x == "openid") {
-        return Err(Fail::Redirect(
-            target,
-            Code::IdTokenWithoutOpenid.aadsts(&[]),
-        ));
-    }
-    if id_token && get(&p, "nonce").is_none() {
-        return Err(Fail::Redirect(
-            target,
-            AadstsError::missing_parameter("nonce"),
-        ));
-    }
-    let admin_consent = get(&p, "admin_consent") == Some("1");
-    let pkce_required =
-        matches!(platform, Platform::Spa | Platform::PublicClient) && !admin_consent;
-    let challenge = match pkce::challenge_from_request(
-        get(&p, "code_challenge"),
-        get(&p, "code_challenge_method"),
-        pkce_required && code,
-    ) {
-        Ok(c) => c.map(|c| c.as_str().to_string()),
-        Err(e) => return Err(Fail::Redirect(target, e)),
-    };
-    let max_age = match get(&p, "max_age") {
-        Some(m) => match m.parse::<i64>() {
-            Ok(v) if v >= 0 => Some(v),
-            _ => return Err(Fail::Redirect(target, Code::MaxAgeInvalid.aadsts(&[]))),
-        },
-        None => None,
-    };
-    let step_up = match get(&p, "claims").filter(|c| !c.trim().is_empty()) {
-        Some(c) => match castellan_wire::claims_challenge::requires_step_up(c) {
-            Ok(b) => b,
-            Err(e) => return Err(Fail::Redirect(target, e)),
-        },
-        None => false,
-    };
-    let prompt = get(&p, "prompt").map(str::to_string);
-    if let Some(pr) = &prompt {
-        if !matches!(
-            pr.as_str(),
-            "login" | "none" | "consent" | "select_account" | "create"
-        ) {
-            return Err(Fail::Redirect(
-                target,
-                Code::PromptInvalid.aadsts(&[("prompt", &pr)]),
-            ));
-        }
-    }
+    let target = target_in(checked.mode);
+    let (code, id_token, challenge, max_age, step_up) = (
+        checked.code,
+        checked.id_token,
+        checked.code_challenge.clone(),
+        checked.max_age,
+        checked.step_up,
+    );
+    let scope_text = checked.scope;
+    let prompt = checked.prompt.map(str::to_string);
     Ok(Authz {
         raw: raw.to_string(),
         segment: segment.to_string(),
@@ -408,8 +347,6 @@ pub(crate) struct Req {
     pub user_agent: String,
     pub origin: String,
     pub at: Timestamp,
-    /// Identity Protection's assessment, when this request proved a password.
-    pub risk: Option<crate::idprot::Assessment>,
 }
 
 fn attempt(r: &Req, tenant: &Tenant, app: &Application, interactive: bool) -> Attempt {
@@ -426,318 +363,396 @@ fn attempt(r: &Req, tenant: &Tenant, app: &Application, interactive: bool) -> At
     }
 }
 
-/// The user is authenticated (`authn`: the password and, if done in this session, MFA): check
-/// consent and Conditional Access, mint the code and/or ID token, redirect.
-#[allow(clippy::too_many_arguments)]
-async fn complete(
+/// How a sign-in reached the pipeline.
+struct Start<'x> {
+    /// The first factor.
+    first: FirstFactor,
+    /// Its verdict (lockout, password, authenticator code).
+    credential: Result<(), AadstsError>,
+    /// What the session has done.
+    authn: Authn,
+    /// A user at a page (not an SSO redirect).
+    interactive: bool,
+    /// The user just answered the consent page.
+    consented: bool,
+    /// The password just proven (Identity Protection's leaked credentials).
+    password: Option<&'x SecretText>,
+    /// "Stay signed in", when the session starts here.
+    persistent: bool,
+    /// Too many authenticator codes: seconds until the next one is looked at.
+    retry_after: Option<i64>,
+}
+
+/// Runs the sign-in pipeline for `user` (`core::flow::signin`, surface `Authorize`): loads what
+/// it asks for (Identity Protection, the SSO session, consent, the tokens, the device,
+/// Conditional Access) and renders its decision: the code and/or ID token at the redirect URI,
+/// an error there, the consent, MFA or registration page. A session started on the way sets
+/// its cookie on whatever the answer is.
+async fn run(
     s: &AppState,
     a: &Authz,
     tenant: &Tenant,
     user: &User,
-    authn: Authn,
-    interactive: bool,
-    consented: bool,
+    st: Start<'_>,
     r: &Req,
     headers: &HeaderMap,
 ) -> Response {
-    let log = attempt(r, tenant, &a.app, interactive);
-    let log_ref = &log;
-    let refuse = |e: AadstsError| async move {
-        let log = log_ref;
-        let mut rec = log.user(
-            Some(&user.user_principal_name),
-            Some(user.id),
-            Some(&user.display_name),
-            None,
-            Some(&e),
-        );
-        rec.app_display_name = Some(a.app.display_name.clone());
-        s.signins.record(rec).await;
-        e
-    };
-    if a.admin_consent {
-        return show_admin_consent(s, a, tenant, user, headers).await;
+    let mut cookie = None;
+    let mut resp = drive(s, a, tenant, user, st, r, headers, &mut cookie).await;
+    if let Some(c) = cookie {
+        set_cookie(&mut resp, &c);
     }
-    // Consent first: missing permissions (or an app new to this tenant) ask the user.
-    let need =
-        match castellan_core::ops::consent::need(s.store.as_ref(), tenant, &a.app, user, &a.scope)
-            .await
-        {
-            Ok(n) => n,
-            Err(TokenError::Aadsts(e)) => {
-                let e = refuse(e).await;
-                return fail(Fail::Redirect(clone_target(&a.target), e), &r.cid);
-            }
-            Err(TokenError::Store(e)) => return fail(Fail::Unavailable(e.to_string()), &r.cid),
-        };
-    let ask = need.required() || (a.prompt.as_deref() == Some("consent") && !consented);
-    if ask {
-        if a.prompt.as_deref() == Some("none") {
-            let e = Code::ConsentRequiredSilent
-                .aadsts(&[("app_id", &a.app.app_id), ("app_name", &a.app.display_name)]);
-            let e = refuse(e).await;
-            return fail(Fail::Redirect(clone_target(&a.target), e), &r.cid);
-        }
-        return show_consent(s, a, tenant, &need, headers).await;
-    }
-    let (app, client_sp) =
-        match load_client(s.store.as_ref(), tenant, &a.app.app_id.to_string()).await {
-            Ok(x) => x,
-            Err(TokenError::Aadsts(e)) => {
-                let e = refuse(e).await;
-                return fail(Fail::Redirect(clone_target(&a.target), e), &r.cid);
-            }
-            Err(TokenError::Store(e)) => return fail(Fail::Unavailable(e.to_string()), &r.cid),
-        };
-    let auth = if a.platform == Platform::Web {
-        castellan_core::flow::ClientAuthMethod::Secret
-    } else {
-        castellan_core::flow::ClientAuthMethod::None
-    };
-    // Consent and scope are decided now, so the error reaches the app at the redirect.
-    let tokens = match ops::user_tokens(
-        s.store.as_ref(),
-        tenant,
-        &app,
-        &client_sp,
-        auth,
-        user,
-        &a.scope,
-        a.nonce.clone(),
-        r.at,
-        (random_token(16), random_token(16)),
-    )
-    .await
-    {
-        Ok(t) => t,
-        Err(TokenError::Aadsts(e)) => {
-            let e = refuse(e).await;
-            return fail(Fail::Redirect(clone_target(&a.target), e), &r.cid);
-        }
-        Err(TokenError::Store(e)) => return fail(Fail::Unavailable(e.to_string()), &r.cid),
-    };
-    // The device, when the request proves one (x-castellan-device-assertion); a presented
-    // assertion that fails refuses the sign-in rather than counting as "no device".
-    let device = match crate::device_proof::verify(s, tenant, headers, r.at).await {
-        Ok(d) => d,
-        Err(crate::device_proof::ProofError::Refused(e)) => {
-            let e = refuse(e).await;
-            return fail(Fail::Redirect(clone_target(&a.target), e), &r.cid);
-        }
-        Err(crate::device_proof::ProofError::Store(e)) => {
-            return fail(Fail::Unavailable(e.to_string()), &r.cid)
-        }
-    };
-    let (device_state, platform) = crate::device_proof::ca_inputs(device.as_ref());
-    // Identity Protection: a password sign-in was assessed when the password was checked; an
-    // SSO sign-in is assessed here; the answer to an MFA challenge is the same sign-in, so it
-    // carries only the user's standing risk.
-    let assessment = match (&r.risk, authn.mfa_at) {
-        (Some(x), _) => Ok(x.clone()),
-        (None, None) => {
-            crate::idprot::assess_sign_in(
-                s,
-                tenant,
-                user,
-                &crate::idprot::SignInFacts {
-                    ip: &log.ip,
-                    user_agent: &r.user_agent,
-                    password: None,
-                    at: r.at,
-                    cid: &r.cid,
-                },
-            )
-            .await
-        }
-        (None, Some(_)) => crate::idprot::standing(s, tenant, user.id).await,
-    };
-    let assessment = match assessment {
-        Ok(x) => x,
-        Err(e) => return fail(Fail::Unavailable(e.to_string()), &r.cid),
-    };
-    // Conditional Access, after the first factor (the password, or the SSO session).
-    let ca = match crate::ca::for_user(
-        s,
-        tenant,
-        user,
-        &crate::ca::UserSignIn {
-            client_app_id: &app.app_id.to_string(),
-            resource: &tokens.access.aud,
-            client_app_type: castellan_core::policy::ClientAppType::Browser,
-            ip: &log.ip,
-            satisfied: castellan_core::policy::Satisfied {
-                password_at: Some(authn.auth_time),
-                mfa_at: authn.mfa_at,
-                ..Default::default()
-            },
-            now: r.at,
-            sign_in_risk: assessment.sign_in_risk,
-            user_risk: assessment.user_risk,
-            platform,
-            device: device_state,
+    resp
+}
+
+#[allow(clippy::too_many_arguments, clippy::too_many_lines)]
+async fn drive(
+    s: &AppState,
+    a: &Authz,
+    tenant: &Tenant,
+    user: &User,
+    st: Start<'_>,
+    r: &Req,
+    headers: &HeaderMap,
+    cookie: &mut Option<String>,
+) -> Response {
+    let log = attempt(r, tenant, &a.app, st.interactive);
+    let retry_after = st.retry_after;
+    let app_id = a.app.app_id.to_string();
+    let silent = a.prompt.as_deref() == Some("none");
+    let authn = st.authn;
+    let req = signin::Request {
+        first: st.first,
+        surface: Surface::Authorize {
+            silent,
+            admin_consent: a.admin_consent,
         },
-    )
-    .await
-    {
-        Ok(mut d) => {
-            d.risk = assessment.info;
-            d
-        }
-        Err(e) => return fail(Fail::Unavailable(e.to_string()), &r.cid),
+        authn,
+        client_app_id: &app_id,
+        client_name: &a.app.display_name,
+        ip: &log.ip,
+        now: r.at,
+        step_up: a.step_up,
+        force_consent: a.prompt.as_deref() == Some("consent") && !st.consented,
+        security_defaults: tenant.settings.security_defaults,
+        carried_sign_in_risk: None,
     };
-    // A claims challenge (step-up) the session has not met yet asks for MFA like a policy does.
-    let step_up_owed = authn.step_up_owed(a.step_up);
-    if let Some(e) = ca.error.as_ref().or(step_up_owed.as_ref()) {
-        // An MFA requirement in a browser sign-in is a challenge, not a refusal.
-        // (An SSO sign-in without prompt=none is at a browser too: it gets the challenge.)
-        if a.prompt.as_deref() != Some("none") && (e.code == 50076 || e.code == 50079) {
-            let registered = castellan_core::ops::auth_methods::has_registered_method(
-                s.store.as_ref(),
-                tenant,
-                user.id,
-            )
-            .await
-            .unwrap_or(false);
-            let mut rec = log.user(
-                Some(&user.user_principal_name),
-                Some(user.id),
-                Some(&user.display_name),
-                Some(&tokens.access.aud),
-                Some(e),
-            );
-            rec.app_display_name = Some(app.display_name.clone());
-            ca.annotate(&mut rec);
-            crate::device_proof::annotate(device.as_ref(), &mut rec);
-            s.signins.record(rec).await;
-            if registered {
-                let (csrf, fresh) = csrf_token(headers);
-                let segment = tenant.id.to_string();
-                let fields = [("ctx", a.raw.as_str()), ("csrf", csrf.as_str())];
-                return with_csrf(
-                    pages::mfa_challenge(
-                        &format!("/{segment}/oauth2/v2.0/authorize/mfa"),
-                        &fields,
-                        &app.display_name,
-                        None,
-                    ),
-                    &csrf,
-                    fresh,
+    let mut facts = Facts {
+        credential: Some(st.credential),
+        ..Facts::default()
+    };
+    let unavailable = |e: String| fail(Fail::Unavailable(e), &r.cid);
+    let mut need = None;
+    let mut tokens = None;
+    let mut device = None;
+    let decision = loop {
+        let step = match signin::next(&req, &facts) {
+            Step::Done(d) => break d,
+            Step::Load(n) => n,
+        };
+        match step {
+            Need::Credential => facts.credential = Some(Ok(())),
+            // Identity Protection: a password sign-in is assessed when the password was
+            // checked, an SSO sign-in here; the answer to an MFA challenge is the same sign-in,
+            // so it carries only the user's standing risk.
+            Need::Assess { password } => {
+                match crate::idprot::assess_sign_in(
+                    s,
+                    tenant,
+                    user,
+                    &crate::idprot::SignInFacts {
+                        ip: &log.ip,
+                        user_agent: &r.user_agent,
+                        password: if password { st.password } else { None },
+                        at: r.at,
+                        cid: &r.cid,
+                    },
+                )
+                .await
+                {
+                    Ok(x) => facts.risk = Some(x),
+                    Err(e) => return unavailable(e.to_string()),
+                }
+            }
+            Need::StandingRisk => match crate::idprot::standing(s, tenant, user.id).await {
+                Ok(x) => facts.risk = Some(x),
+                Err(e) => return unavailable(e.to_string()),
+            },
+            // The SSO session (cookie) starts with the password.
+            Need::StartSession => {
+                let secret = random_token(32);
+                if let Err(e) =
+                    ops::start_session(s.store.as_ref(), tenant, user, st.persistent, &secret, r.at)
+                        .await
+                {
+                    return unavailable(format!("{e:?}"));
+                }
+                let max_age = if st.persistent {
+                    format!("; Max-Age={}", ops::SSO_PERSISTENT_SECS)
+                } else {
+                    String::new()
+                };
+                *cookie = Some(format!(
+                    "{}={secret}; Path=/; Secure; HttpOnly; SameSite=Lax{max_age}",
+                    sso_cookie_name(tenant)
+                ));
+                facts.session = true;
+            }
+            // The session remembers the MFA: the next sign-in in this browser (and every
+            // refresh token of this sign-in) counts it, within the sign-in frequency.
+            Need::MarkSessionMfa => {
+                if let Some(secret) = cookies(headers)
+                    .into_iter()
+                    .find(|(n, _)| *n == sso_cookie_name(tenant))
+                    .map(|(_, v)| v)
+                {
+                    if let Err(e) =
+                        ops::mark_session_mfa(s.store.as_ref(), tenant, &secret, r.at).await
+                    {
+                        return unavailable(format!("{e:?}"));
+                    }
+                }
+                facts.session = true;
+            }
+            // Missing permissions (or an app new to this tenant) ask the user.
+            Need::Consent => {
+                match castellan_core::ops::consent::need(
+                    s.store.as_ref(),
+                    tenant,
+                    &a.app,
+                    user,
+                    &a.scope,
+                )
+                .await
+                {
+                    Ok(n) => {
+                        facts.consent = Some(Ok(n.required()));
+                        need = Some(n);
+                    }
+                    Err(TokenError::Aadsts(e)) => facts.consent = Some(Err(e)),
+                    Err(TokenError::Store(e)) => return unavailable(e.to_string()),
+                }
+            }
+            // Consent and scope are decided now, so the error reaches the app at the redirect.
+            Need::Tokens => {
+                let (app, client_sp) =
+                    match load_client(s.store.as_ref(), tenant, &a.app.app_id.to_string()).await {
+                        Ok(x) => x,
+                        Err(TokenError::Aadsts(e)) => {
+                            facts.tokens = Some(Err(e));
+                            continue;
+                        }
+                        Err(TokenError::Store(e)) => return unavailable(e.to_string()),
+                    };
+                let auth = if a.platform == Platform::Web {
+                    castellan_core::flow::ClientAuthMethod::Secret
+                } else {
+                    castellan_core::flow::ClientAuthMethod::None
+                };
+                match ops::user_tokens(
+                    s.store.as_ref(),
+                    tenant,
+                    &app,
+                    &client_sp,
+                    auth,
+                    user,
+                    &a.scope,
+                    a.nonce.clone(),
+                    r.at,
+                    (random_token(16), random_token(16)),
+                )
+                .await
+                {
+                    Ok(t) => {
+                        tokens = Some((app, t));
+                        facts.tokens = Some(Ok(()));
+                    }
+                    Err(TokenError::Aadsts(e)) => facts.tokens = Some(Err(e)),
+                    Err(TokenError::Store(e)) => return unavailable(e.to_string()),
+                }
+            }
+            // The device, when the request proves one (x-castellan-device-assertion).
+            Need::Device => match crate::device_proof::verify(s, tenant, headers, r.at).await {
+                Ok(d) => {
+                    let (state, platform) = crate::device_proof::ca_inputs(d.as_ref());
+                    facts.device = Some(Ok(DeviceFacts { state, platform }));
+                    device = d;
+                }
+                Err(crate::device_proof::ProofError::Refused(e)) => facts.device = Some(Err(e)),
+                Err(crate::device_proof::ProofError::Store(e)) => {
+                    return unavailable(e.to_string())
+                }
+            },
+            // Conditional Access, after the first factor (the password, or the SSO session).
+            Need::ConditionalAccess => {
+                let Some((_, t)) = &tokens else {
+                    return unavailable("Conditional Access before the tokens".into());
+                };
+                match crate::ca::user_facts(s, tenant, user, &log.ip, &t.access.aud).await {
+                    Ok(c) => facts.ca = Some(c),
+                    Err(e) => return unavailable(e.to_string()),
+                }
+            }
+            Need::MfaRegistration => {
+                facts.mfa_registered = Some(
+                    castellan_core::ops::auth_methods::has_registered_method(
+                        s.store.as_ref(),
+                        tenant,
+                        user.id,
+                    )
+                    .await
+                    .unwrap_or(false),
                 );
             }
-            return pages::mfa_register(
-                &format!("{}/{}/mfa/setup", r.origin, tenant.id),
-                "Your organization requires multifactor authentication, and you have no authenticator app registered yet.",
-                &r.cid,
-            );
         }
+    };
+    // The sign-in record: with the resource, Conditional Access and the device once the
+    // sign-in reached Conditional Access.
+    let record = |e: Option<&AadstsError>, with_device: bool| {
+        let reached = decision.ca.as_ref().zip(tokens.as_ref());
         let mut rec = log.user(
             Some(&user.user_principal_name),
             Some(user.id),
             Some(&user.display_name),
-            Some(&tokens.access.aud),
-            Some(e),
+            reached.map(|(_, (_, t))| t.access.aud.as_str()),
+            e,
         );
-        rec.app_display_name = Some(app.display_name.clone());
-        ca.annotate(&mut rec);
-        crate::device_proof::annotate(device.as_ref(), &mut rec);
-        s.signins.record(rec).await;
-        return fail(Fail::Redirect(clone_target(&a.target), e.clone()), &r.cid);
-    }
-    // Security defaults: an interactive sign-in of a user without an authenticator app is sent
-    // to register one (prompt=none, a silent sign-in, is not interrupted).
-    if tenant.settings.security_defaults
-        && a.prompt.as_deref() != Some("none")
-        && authn.mfa_at.is_none()
-    {
-        let registered = castellan_core::ops::auth_methods::has_registered_method(
-            s.store.as_ref(),
-            tenant,
-            user.id,
-        )
-        .await
-        .unwrap_or(false);
-        if castellan_core::policy::security_defaults::registration_required(true, true, registered)
-        {
-            let mut ca = ca;
-            let e = ca.require_registration();
-            let mut rec = log.user(
-                Some(&user.user_principal_name),
-                Some(user.id),
-                Some(&user.display_name),
-                Some(&tokens.access.aud),
-                Some(&e),
-            );
-            rec.app_display_name = Some(app.display_name.clone());
+        rec.app_display_name = Some(a.app.display_name.clone());
+        if let Some((ca, _)) = reached {
             ca.annotate(&mut rec);
-            s.signins.record(rec).await;
-            return pages::mfa_register(
+            if with_device {
+                crate::device_proof::annotate(device.as_ref(), &mut rec);
+            }
+        }
+        rec
+    };
+    let failure = match &decision.record {
+        Record::Failure(e) => Some(e),
+        _ => None,
+    };
+    match &decision.outcome {
+        Outcome::AdminConsent => show_admin_consent(s, a, tenant, user, headers).await,
+        Outcome::NeedConsent => match &need {
+            Some(n) => show_consent(s, a, tenant, n, headers).await,
+            None => unavailable("consent page without the consent need".into()),
+        },
+        Outcome::Refuse(e) => {
+            s.signins.record(record(Some(e), true)).await;
+            fail(Fail::Redirect(clone_target(&a.target), e.clone()), &r.cid)
+        }
+        Outcome::Challenge(c) => {
+            if let Some(e) = failure {
+                s.signins.record(record(Some(e), true)).await;
+            }
+            // The answer to a failed code goes back to the page that posted it.
+            let (segment, shown) = match c {
+                Challenge::Code { error: Some(e) } => {
+                    (a.segment.clone(), Some((e.code, e.message.as_str())))
+                }
+                _ => (tenant.id.to_string(), None),
+            };
+            let (csrf, fresh) = csrf_token(headers);
+            let fields = [("ctx", a.raw.as_str()), ("csrf", csrf.as_str())];
+            let page = pages::mfa_challenge(
+                &format!("/{segment}/oauth2/v2.0/authorize/mfa"),
+                &fields,
+                &a.app.display_name,
+                shown,
+            );
+            let page = match (shown, retry_after) {
+                (Some(_), Some(secs)) => pages::too_many_attempts(page, secs),
+                _ => page,
+            };
+            with_csrf(page, &csrf, fresh)
+        }
+        Outcome::Interrupt(Interrupt::RegisterMfa { security_defaults }) => {
+            if let Some(e) = failure {
+                s.signins.record(record(Some(e), !*security_defaults)).await;
+            }
+            let why = if *security_defaults {
+                "Your organization uses security defaults: register an authenticator app for multifactor authentication before you continue."
+            } else {
+                "Your organization requires multifactor authentication, and you have no authenticator app registered yet."
+            };
+            pages::mfa_register(
                 &format!("{}/{}/mfa/setup", r.origin, tenant.id),
-                "Your organization uses security defaults: register an authenticator app for multifactor authentication before you continue.",
+                why,
                 &r.cid,
-            );
+            )
         }
-    }
-    let mut fields = Vec::new();
-    let mut code_secret = None;
-    if a.code {
-        let secret = random_token(48);
-        let new = NewCode {
-            client_id: &app.app_id.to_string(),
-            redirect_uri: &a.target.redirect_uri,
-            public: a.platform != Platform::Web,
-            spa: a.platform == Platform::Spa,
-            scope: &a.scope,
-            nonce: a.nonce.as_deref(),
-            code_challenge: a.code_challenge.as_deref(),
-            authn,
-            user: user.id,
-        };
-        if let Err(e) = ops::issue_code(s.store.as_ref(), tenant, &new, &secret, r.at).await {
-            return fail(Fail::Unavailable(format!("{e:?}")), &r.cid);
-        }
-        fields.push(("code".to_string(), secret.clone()));
-        code_secret = Some(secret);
-    }
-    if a.id_token {
-        let Some(id) = &tokens.id else {
-            return fail(
-                Fail::Redirect(
-                    clone_target(&a.target),
-                    Code::IdTokenNeedsOpenid.aadsts(&[]),
+        Outcome::Interrupt(Interrupt::ChangePassword) => {
+            let (csrf, fresh) = csrf_token(headers);
+            let fields = [("ctx", a.raw.as_str()), ("csrf", csrf.as_str())];
+            with_csrf(
+                pages::change_password(
+                    &format!("/{}/oauth2/v2.0/authorize/changepassword", a.segment),
+                    &user.user_principal_name,
+                    None,
+                    &fields,
                 ),
-                &r.cid,
-            );
-        };
-        let iss = claims::issuer(&r.origin, &tenant.id.to_string());
-        let mut id = id.clone();
-        id.amr = authn.amr();
-        let mut payload = claims::id_token_payload(&id, &iss);
-        payload["auth_time"] = serde_json::json!(authn.auth_time.secs());
-        if let Some(c) = &code_secret {
-            // OIDC Core §3.3.2.11: left half of SHA-256 of the code, base64url.
-            let d = castellan_core::secret::sha256(c.as_bytes());
-            payload["c_hash"] = serde_json::json!(URL_SAFE_NO_PAD.encode(&d[..16]));
+                &csrf,
+                fresh,
+            )
         }
-        match s.keys.sign_jwt(&payload, r.at) {
-            Ok(j) => fields.push(("id_token".into(), j)),
-            Err(e) => return fail(Fail::Unavailable(e), &r.cid),
+        Outcome::Issue => {
+            let Some((app, tokens)) = &tokens else {
+                return unavailable("issue without tokens".into());
+            };
+            let mut fields = Vec::new();
+            let mut code_secret = None;
+            if a.code {
+                let secret = random_token(48);
+                let new = NewCode {
+                    client_id: &app.app_id.to_string(),
+                    redirect_uri: &a.target.redirect_uri,
+                    public: a.platform != Platform::Web,
+                    spa: a.platform == Platform::Spa,
+                    scope: &a.scope,
+                    nonce: a.nonce.as_deref(),
+                    code_challenge: a.code_challenge.as_deref(),
+                    authn,
+                    user: user.id,
+                };
+                if let Err(e) = ops::issue_code(s.store.as_ref(), tenant, &new, &secret, r.at).await
+                {
+                    return unavailable(format!("{e:?}"));
+                }
+                fields.push(("code".to_string(), secret.clone()));
+                code_secret = Some(secret);
+            }
+            if a.id_token {
+                let Some(id) = &tokens.id else {
+                    return fail(
+                        Fail::Redirect(
+                            clone_target(&a.target),
+                            Code::IdTokenNeedsOpenid.aadsts(&[]),
+                        ),
+                        &r.cid,
+                    );
+                };
+                let iss = claims::issuer(&r.origin, &tenant.id.to_string());
+                let mut id = id.clone();
+                id.amr = authn.amr();
+                let mut payload = claims::id_token_payload(&id, &iss);
+                payload["auth_time"] = serde_json::json!(authn.auth_time.secs());
+                if let Some(c) = &code_secret {
+                    // OIDC Core §3.3.2.11: left half of SHA-256 of the code, base64url.
+                    let d = castellan_core::secret::sha256(c.as_bytes());
+                    payload["c_hash"] = serde_json::json!(URL_SAFE_NO_PAD.encode(&d[..16]));
+                }
+                match s.keys.sign_jwt(&payload, r.at) {
+                    Ok(j) => fields.push(("id_token".into(), j)),
+                    Err(e) => return unavailable(e),
+                }
+            }
+            fields.push(("session_state".into(), uuid::Uuid::new_v4().to_string()));
+            let mut rec = record(None, true);
+            rec.note_authn(&authn);
+            s.signins.record(rec).await;
+            crate::device_proof::touch(s, device.as_ref(), r.at).await;
+            respond_to(&a.target, fields)
         }
     }
-    fields.push(("session_state".into(), uuid::Uuid::new_v4().to_string()));
-    let mut rec = log.user(
-        Some(&user.user_principal_name),
-        Some(user.id),
-        Some(&user.display_name),
-        Some(&tokens.access.aud),
-        None,
-    );
-    rec.app_display_name = Some(app.display_name.clone());
-    rec.note_authn(&authn);
-    ca.annotate(&mut rec);
-    crate::device_proof::annotate(device.as_ref(), &mut rec);
-    s.signins.record(rec).await;
-    crate::device_proof::touch(s, device.as_ref(), r.at).await;
-    respond_to(&a.target, fields)
 }
 
 fn clone_target(t: &Target) -> Target {
@@ -849,32 +864,36 @@ pub async fn authorize(
         user_agent: crate::http::user_agent(&headers),
         origin: s.origins.for_host(host(&headers)),
         at: now(),
-        risk: None,
     };
     let session = match current_session(&s, &headers, a.tenant.as_ref(), r.at).await {
         Ok(x) => x,
         Err(e) => return fail(Fail::Unavailable(e), &r.cid),
     };
-    let force_login = matches!(a.prompt.as_deref(), Some("login" | "select_account"));
     let usable = session.filter(|(_, u, authn)| {
-        let hint_ok = a
-            .login_hint
-            .as_deref()
-            .is_none_or(|h| h.eq_ignore_ascii_case(&u.user_principal_name));
-        let fresh = a
-            .max_age
-            .is_none_or(|m| r.at < authn.auth_time.plus_secs(m));
-        hint_ok && fresh
+        rules::session_usable(
+            a.login_hint.as_deref(),
+            &u.user_principal_name,
+            a.max_age,
+            authn.auth_time,
+            r.at,
+        )
     });
-    match (usable, force_login, a.prompt.as_deref()) {
-        (Some((t, u, authn)), false, _) => {
-            complete(&s, &a, &t, &u, authn, false, false, &r, &headers).await
+    match (rules::entry(usable.is_some(), a.prompt.as_deref()), usable) {
+        (rules::Entry::Session, Some((t, u, authn))) => {
+            let st = Start {
+                first: FirstFactor::Session,
+                credential: Ok(()),
+                authn,
+                interactive: false,
+                consented: false,
+                password: None,
+                persistent: false,
+                retry_after: None,
+            };
+            run(&s, &a, &t, &u, st, &r, &headers).await
         }
-        (None, _, Some("none")) => fail(
-            Fail::Redirect(
-                clone_target(&a.target),
-                Code::SilentSignInWithoutSession.aadsts(&[]),
-            ),
+        (rules::Entry::LoginRequired, _) => fail(
+            Fail::Redirect(clone_target(&a.target), rules::login_required()),
             &r.cid,
         ),
         _ => show_login(&a, &headers, a.login_hint.as_deref().unwrap_or(""), None),
@@ -932,7 +951,6 @@ async fn posted_form(
         user_agent: crate::http::user_agent(headers),
         origin: s.origins.for_host(host(headers)),
         at: now(),
-        risk: None,
     };
     Ok((f, a, r))
 }
@@ -984,54 +1002,69 @@ pub async fn login(
     };
     match (outcome.result, outcome.user) {
         (Ok(()), Some(user)) => {
-            let assessed = crate::idprot::assess_sign_in(
-                &s,
-                &tenant,
-                &user,
-                &crate::idprot::SignInFacts {
-                    ip: &r.ip,
-                    user_agent: &r.user_agent,
-                    password: Some(&password),
-                    at: r.at,
-                    cid: &r.cid,
-                },
-            )
-            .await;
-            let mut r = r;
-            match assessed {
-                Ok(x) => r.risk = Some(x),
-                Err(e) => return fail(Fail::Unavailable(e.to_string()), &r.cid),
-            }
-            signed_in(
-                &s,
-                &a,
-                &tenant,
-                &user,
-                get(&f, "kmsi") == Some("1"),
-                &r,
-                &headers,
-            )
-            .await
+            let st = Start {
+                first: FirstFactor::Password,
+                credential: Ok(()),
+                authn: Authn::password(r.at),
+                interactive: true,
+                consented: false,
+                password: Some(&password),
+                persistent: get(&f, "kmsi") == Some("1"),
+                retry_after: None,
+            };
+            run(&s, &a, &tenant, &user, st, &r, &headers).await
         }
-        (Err(e), user) if e.code == 50055 && user.is_some() => {
-            let (csrf, fresh) = csrf_token(&headers);
-            let fields = [("ctx", a.raw.as_str()), ("csrf", csrf.as_str())];
-            with_csrf(
-                pages::change_password(
-                    &format!("/{}/oauth2/v2.0/authorize/changepassword", a.segment),
-                    &username,
-                    None,
-                    &fields,
-                ),
-                &csrf,
-                fresh,
-            )
+        (Ok(()), None) => {
+            let e = AadstsError::invalid_credentials();
+            show_login(&a, &headers, &username, Some((e.code, &e.message)))
         }
         (Err(e), user) => {
-            if let Err(x) =
-                crate::idprot::record_failure(&s, &tenant, &username, &r.ip, e.code, r.at).await
-            {
-                tracing::warn!(error = %x, "could not keep a failed sign-in for password-spray detection");
+            // The pipeline's verdict on a refused password: the forced password change is an
+            // interrupt; anything else is logged (and a failed guess kept for spray detection).
+            let req = signin::Request {
+                first: FirstFactor::Password,
+                surface: Surface::Authorize {
+                    silent: false,
+                    admin_consent: a.admin_consent,
+                },
+                authn: Authn::password(r.at),
+                client_app_id: "",
+                client_name: "",
+                ip: &r.ip,
+                now: r.at,
+                step_up: false,
+                force_consent: false,
+                security_defaults: tenant.settings.security_defaults,
+                carried_sign_in_risk: None,
+            };
+            let facts = Facts {
+                credential: Some(Err(e.clone())),
+                ..Facts::default()
+            };
+            let decision = match signin::next(&req, &facts) {
+                Step::Done(d) => d,
+                Step::Load(_) => return fail(Fail::Unavailable("pipeline".into()), &r.cid),
+            };
+            if decision.outcome == Outcome::Interrupt(Interrupt::ChangePassword) && user.is_some() {
+                let (csrf, fresh) = csrf_token(&headers);
+                let fields = [("ctx", a.raw.as_str()), ("csrf", csrf.as_str())];
+                return with_csrf(
+                    pages::change_password(
+                        &format!("/{}/oauth2/v2.0/authorize/changepassword", a.segment),
+                        &username,
+                        None,
+                        &fields,
+                    ),
+                    &csrf,
+                    fresh,
+                );
+            }
+            if decision.failed_guess {
+                if let Err(x) =
+                    crate::idprot::record_failure(&s, &tenant, &username, &r.ip, e.code, r.at).await
+                {
+                    tracing::warn!(error = %x, "could not keep a failed sign-in for password-spray detection");
+                }
             }
             let mut rec = attempt(&r, &tenant, &a.app, true).user(
                 Some(&username),
@@ -1044,54 +1077,7 @@ pub async fn login(
             s.signins.record(rec).await;
             show_login(&a, &headers, &username, Some((e.code, &e.message)))
         }
-        (Ok(()), None) => {
-            let e = AadstsError::invalid_credentials();
-            show_login(&a, &headers, &username, Some((e.code, &e.message)))
-        }
     }
-}
-
-/// Starts the SSO session (cookie) and completes the request.
-async fn signed_in(
-    s: &AppState,
-    a: &Authz,
-    tenant: &Tenant,
-    user: &User,
-    persistent: bool,
-    r: &Req,
-    headers: &HeaderMap,
-) -> Response {
-    let secret = random_token(32);
-    if let Err(e) =
-        ops::start_session(s.store.as_ref(), tenant, user, persistent, &secret, r.at).await
-    {
-        return fail(Fail::Unavailable(format!("{e:?}")), &r.cid);
-    }
-    let mut resp = complete(
-        s,
-        a,
-        tenant,
-        user,
-        Authn::password(r.at),
-        true,
-        false,
-        r,
-        headers,
-    )
-    .await;
-    let max_age = if persistent {
-        format!("; Max-Age={}", ops::SSO_PERSISTENT_SECS)
-    } else {
-        String::new()
-    };
-    set_cookie(
-        &mut resp,
-        &format!(
-            "{}={secret}; Path=/; Secure; HttpOnly; SameSite=Lax{max_age}",
-            sso_cookie_name(tenant)
-        ),
-    );
-    resp
 }
 
 /// `POST /{tenant}/oauth2/v2.0/authorize/changepassword`: the 50055 page.
@@ -1181,7 +1167,17 @@ pub async fn change_password(
             if let Err(e) = crate::idprot::remediate_password_change(&s, &tenant, &u, r.at).await {
                 return fail(Fail::Unavailable(e.to_string()), &r.cid);
             }
-            signed_in(&s, &a, &tenant, &u, false, &r, &headers).await
+            let st = Start {
+                first: FirstFactor::NewPassword,
+                credential: Ok(()),
+                authn: Authn::password(r.at),
+                interactive: true,
+                consented: false,
+                password: None,
+                persistent: false,
+                retry_after: None,
+            };
+            run(&s, &a, &tenant, &u, st, &r, &headers).await
         }
         Err(castellan_core::DirectoryError::BadRequest(m)) => again(&m),
         Err(e) => fail(Fail::Unavailable(e.to_string()), &r.cid),
@@ -1423,7 +1419,19 @@ pub async fn consent(
     match castellan_core::ops::consent::grant(&mut env, &tenant, &a.app, &user, &need, tenant_wide)
         .await
     {
-        Ok(()) => complete(&s, &a, &tenant, &user, authn, true, true, &r, &headers).await,
+        Ok(()) => {
+            let st = Start {
+                first: FirstFactor::Session,
+                credential: Ok(()),
+                authn,
+                interactive: true,
+                consented: true,
+                password: None,
+                persistent: false,
+                retry_after: None,
+            };
+            run(&s, &a, &tenant, &user, st, &r, &headers).await
+        }
         Err(castellan_core::DirectoryError::Forbidden(m)) => {
             let mut blocked = need.clone();
             blocked.blocked = Some(m);
@@ -1521,7 +1529,6 @@ pub async fn adminconsent(
         user_agent: crate::http::user_agent(&headers),
         origin: s.origins.for_host(host(&headers)),
         at: now(),
-        risk: None,
     };
     match current_session(&s, &headers, a.tenant.as_ref(), r.at).await {
         Ok(Some((t, u, _))) => show_admin_consent(&s, &a, &t, &u, &headers).await,
@@ -1625,24 +1632,21 @@ pub async fn mfa(
     .await;
     match check {
         Ok(castellan_core::ops::auth_methods::TotpCheck::Accepted) => {
-            // The session remembers the MFA: the next sign-in in this browser (and every
-            // refresh token of this sign-in) counts it, within the sign-in frequency.
-            if let Some(secret) = cookies(&headers)
-                .into_iter()
-                .find(|(n, _)| *n == sso_cookie_name(&tenant))
-                .map(|(_, v)| v)
-            {
-                if let Err(e) =
-                    ops::mark_session_mfa(s.store.as_ref(), &tenant, &secret, r.at).await
-                {
-                    return fail(Fail::Unavailable(format!("{e:?}")), &r.cid);
-                }
-            }
             let authn = Authn {
                 mfa_at: Some(r.at),
                 ..authn
             };
-            complete(&s, &a, &tenant, &user, authn, true, false, &r, &headers).await
+            let st = Start {
+                first: FirstFactor::MfaAnswer,
+                credential: Ok(()),
+                authn,
+                interactive: true,
+                consented: false,
+                password: None,
+                persistent: false,
+                retry_after: None,
+            };
+            run(&s, &a, &tenant, &user, st, &r, &headers).await
         }
         Ok(verdict) => {
             // Too many codes tried (per user, in the store): refused without looking at this
@@ -1655,28 +1659,17 @@ pub async fn mfa(
                 AadstsError::mfa_code_rejected,
                 castellan_core::ops::auth_methods::locked_error,
             );
-            let mut rec = attempt(&r, &tenant, &a.app, true).user(
-                Some(&user.user_principal_name),
-                Some(user.id),
-                Some(&user.display_name),
-                None,
-                Some(&e),
-            );
-            rec.app_display_name = Some(a.app.display_name.clone());
-            s.signins.record(rec).await;
-            let (csrf, fresh) = csrf_token(&headers);
-            let fields = [("ctx", a.raw.as_str()), ("csrf", csrf.as_str())];
-            let page = pages::mfa_challenge(
-                &format!("/{segment}/oauth2/v2.0/authorize/mfa"),
-                &fields,
-                &a.app.display_name,
-                Some((e.code, &e.message)),
-            );
-            let page = match locked {
-                Some(l) => pages::too_many_attempts(page, l.retry_after_secs),
-                None => page,
+            let st = Start {
+                first: FirstFactor::MfaAnswer,
+                credential: Err(e),
+                authn,
+                interactive: true,
+                consented: false,
+                password: None,
+                persistent: false,
+                retry_after: locked.map(|l| l.retry_after_secs),
             };
-            with_csrf(page, &csrf, fresh)
+            run(&s, &a, &tenant, &user, st, &r, &headers).await
         }
         Err(e) => fail(Fail::Unavailable(e.to_string()), &r.cid),
     }

@@ -7,6 +7,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use castellan_core::error::AadstsError;
+use castellan_core::flow::signin::{
+    self, Challenge, Decision, DeviceFacts, Facts, FirstFactor, Interrupt, Need, Outcome, Record,
+    Step, Surface,
+};
 use castellan_core::flow::{device, scope, Authn};
 use castellan_core::model::{Grant, GrantState, Tenant, User};
 use castellan_core::ops::signin as ops;
@@ -143,47 +147,116 @@ async fn app_name(s: &AppState, g: &Grant) -> String {
 /// How long the authenticator-code step may follow the password on the device-login page.
 const MFA_STEP_SECS: i64 = 600;
 
-/// Conditional Access at the device-login page, with the password just proved: the MFA
-/// requirement (50076, or 50079 without an authenticator app) when the sign-in owes one. Any
-/// other refusal is the token endpoint's to answer (and log) at the device's next poll.
-async fn owes_mfa(
+/// Conditional Access's inputs at the device-login page, with the password just proved. A
+/// load that fails is no policy: any refusal is the token endpoint's to answer (and log) at
+/// the device's next poll.
+async fn ca_facts(
     s: &AppState,
     tenant: &Tenant,
     g: &Grant,
     user: &User,
     ip: &str,
-    risk: &crate::idprot::Assessment,
-    at: Timestamp,
-) -> Option<AadstsError> {
-    let client_id = g.attr("client_id").unwrap_or("");
-    let scopes = scope::parse_delegated(g.attr("scope").unwrap_or("")).ok()?;
-    let resource =
-        castellan_core::ops::token::find_resource(s.store.as_ref(), tenant, &scopes.resource)
-            .await
-            .ok()?;
-    let d = crate::ca::for_user(
-        s,
-        tenant,
-        user,
-        &crate::ca::UserSignIn {
-            client_app_id: client_id,
-            resource: &resource.app_id.to_string(),
-            client_app_type: castellan_core::policy::ClientAppType::Browser,
-            ip,
-            satisfied: castellan_core::policy::Satisfied {
-                password_at: Some(at),
-                ..Default::default()
+) -> castellan_core::flow::signin::CaFacts {
+    let Ok(scopes) = scope::parse_delegated(g.attr("scope").unwrap_or("")) else {
+        return crate::ca::nothing_for(user);
+    };
+    let Ok(resource) =
+        castellan_core::ops::token::find_resource(s.store.as_ref(), tenant, &scopes.resource).await
+    else {
+        return crate::ca::nothing_for(user);
+    };
+    crate::ca::user_facts(s, tenant, user, ip, &resource.app_id.to_string())
+        .await
+        .unwrap_or_else(|_| crate::ca::nothing_for(user))
+}
+
+/// The sign-in pipeline at the device-login page (`surface: DeviceLogin`): `credential` is the
+/// password's or the authenticator code's verdict. Returns the decision and the assessment.
+#[allow(clippy::too_many_arguments)]
+async fn pipeline(
+    s: &AppState,
+    tenant: &Tenant,
+    g: &Grant,
+    user: Option<&User>,
+    first: FirstFactor,
+    credential: Result<(), AadstsError>,
+    password: Option<&SecretText>,
+    attempt: &Attempt,
+    cid: &str,
+) -> Result<(Decision, Option<crate::idprot::Assessment>), Response> {
+    let req = signin::Request {
+        first,
+        surface: Surface::DeviceLogin,
+        authn: Authn::password(attempt.at),
+        client_app_id: g.attr("client_id").unwrap_or(""),
+        client_name: "",
+        ip: &attempt.ip,
+        now: attempt.at,
+        step_up: false,
+        force_consent: false,
+        security_defaults: tenant.settings.security_defaults,
+        carried_sign_in_risk: None,
+    };
+    let mut facts = Facts {
+        credential: Some(credential),
+        ..Facts::default()
+    };
+    loop {
+        let need = match signin::next(&req, &facts) {
+            Step::Done(d) => return Ok((d, facts.risk)),
+            Step::Load(n) => n,
+        };
+        let Some(user) = user else {
+            return Err(unavailable_page(cid));
+        };
+        match need {
+            // Identity Protection: the password was proven here (the code redemption later
+            // carries the user's standing risk).
+            Need::Assess { password: with } => {
+                let assessed = crate::idprot::assess_sign_in(
+                    s,
+                    tenant,
+                    user,
+                    &crate::idprot::SignInFacts {
+                        ip: &attempt.ip,
+                        user_agent: &attempt.user_agent,
+                        password: if with { password } else { None },
+                        at: attempt.at,
+                        cid,
+                    },
+                )
+                .await;
+                match assessed {
+                    Ok(x) => facts.risk = Some(x),
+                    Err(_) => return Err(unavailable_page(cid)),
+                }
+            }
+            Need::StandingRisk => match crate::idprot::standing(s, tenant, user.id).await {
+                Ok(x) => facts.risk = Some(x),
+                Err(_) => return Err(unavailable_page(cid)),
             },
-            now: at,
-            sign_in_risk: risk.sign_in_risk,
-            user_risk: risk.user_risk,
-            platform: None,
-            device: castellan_core::policy::DeviceState::None,
-        },
-    )
-    .await
-    .ok()?;
-    d.error.filter(|e| e.code == 50076 || e.code == 50079)
+            Need::ConditionalAccess => {
+                facts.ca = Some(ca_facts(s, tenant, g, user, &attempt.ip).await);
+            }
+            Need::MfaRegistration => {
+                facts.mfa_registered = Some(
+                    castellan_core::ops::auth_methods::has_registered_method(
+                        s.store.as_ref(),
+                        tenant,
+                        user.id,
+                    )
+                    .await
+                    .unwrap_or(false),
+                );
+            }
+            // The device-login page has none of these steps (the token endpoint has them).
+            Need::Credential => facts.credential = Some(Ok(())),
+            Need::StartSession | Need::MarkSessionMfa => facts.session = true,
+            Need::Consent => facts.consent = Some(Ok(false)),
+            Need::Tokens => facts.tokens = Some(Ok(())),
+            Need::Device => facts.device = Some(Ok(DeviceFacts::NONE)),
+        }
+    }
 }
 
 /// Approves the device's sign-in for `user` and says so; logs the sign-in (with Identity
@@ -327,7 +400,7 @@ pub async fn submit(
             _ => return unavailable_page(&cid),
         };
         let attempt = device_attempt(&tenant, &g, &cid, &ip, &headers, at);
-        return match castellan_core::ops::auth_methods::verify_totp_for_user(
+        let check = match castellan_core::ops::auth_methods::verify_totp_for_user(
             s.store.as_ref(),
             s.keys.as_ref(),
             &tenant,
@@ -337,24 +410,40 @@ pub async fn submit(
         )
         .await
         {
-            Ok(castellan_core::ops::auth_methods::TotpCheck::Accepted) => {
-                let authn = Authn {
-                    auth_time: pw_at,
-                    mfa_at: Some(at),
-                };
-                approve(&s, &g, &user, authn, &attempt, &name, &cid, None).await
-            }
-            Ok(verdict) => {
-                // Too many codes tried for this user (any page, any node): refused without
-                // looking at this one until the cool-down ends.
-                let locked = match verdict {
-                    castellan_core::ops::auth_methods::TotpCheck::Locked(l) => Some(l),
-                    _ => None,
-                };
-                let e = locked.as_ref().map_or_else(
-                    AadstsError::mfa_code_rejected,
-                    castellan_core::ops::auth_methods::locked_error,
-                );
+            Ok(c) => c,
+            Err(_) => return unavailable_page(&cid),
+        };
+        // Too many codes tried for this user (any page, any node): refused without looking at
+        // this one until the cool-down ends.
+        let locked = match &check {
+            castellan_core::ops::auth_methods::TotpCheck::Locked(l) => Some(*l),
+            _ => None,
+        };
+        let credential = match check {
+            castellan_core::ops::auth_methods::TotpCheck::Accepted => Ok(()),
+            _ => Err(locked.as_ref().map_or_else(
+                AadstsError::mfa_code_rejected,
+                castellan_core::ops::auth_methods::locked_error,
+            )),
+        };
+        let decision = match pipeline(
+            &s,
+            &tenant,
+            &g,
+            Some(&user),
+            FirstFactor::MfaAnswer,
+            credential,
+            None,
+            &attempt,
+            &cid,
+        )
+        .await
+        {
+            Ok((d, _)) => d,
+            Err(r) => return r,
+        };
+        return match decision.outcome {
+            Outcome::Challenge(Challenge::Code { error: Some(e) }) => {
                 log_user(&s, &attempt, &user, &name, Some(&e), None, None).await;
                 let fields = [("code", code.as_str()), ("csrf", csrf.as_str())];
                 let page = pages::mfa_challenge(
@@ -369,7 +458,13 @@ pub async fn submit(
                 };
                 with_csrf(page, &csrf, fresh)
             }
-            Err(_) => unavailable_page(&cid),
+            _ => {
+                let authn = Authn {
+                    auth_time: pw_at,
+                    mfa_at: Some(at),
+                };
+                approve(&s, &g, &user, authn, &attempt, &name, &cid, None).await
+            }
         };
     }
     let Some(username) = get("username") else {
@@ -409,102 +504,147 @@ pub async fn submit(
         }
     };
     let attempt = device_attempt(&tenant, &g, &cid, &ip, &headers, at);
-    match (outcome.result, outcome.user) {
-        (Ok(()), Some(user)) => {
-            // Identity Protection: the password was proven here (the code redemption later
-            // carries the user's standing risk).
-            let assessed = crate::idprot::assess_sign_in(
-                &s,
-                &tenant,
-                &user,
-                &crate::idprot::SignInFacts {
-                    ip: &attempt.ip,
-                    user_agent: &attempt.user_agent,
-                    password: Some(&password),
-                    at,
-                    cid: &cid,
-                },
+    let (result, user) = match (outcome.result, outcome.user) {
+        (Ok(()), None) => {
+            return login(
+                username,
+                Some((
+                    50126,
+                    "Error validating credentials due to invalid username or password.",
+                )),
             )
-            .await;
-            let Ok(assessed) = assessed else {
-                return unavailable_page(&cid);
-            };
-            // The device's token request carries this sign-in's risk (the poll has no password).
-            let mut risky = g.clone();
-            risky.set("sign_in_risk", assessed.sign_in_risk.as_str());
-            // Conditional Access may owe MFA (a browser sign-in): ask for the code first.
-            match owes_mfa(&s, &tenant, &g, &user, &ip, &assessed, at).await {
-                Some(e) if e.code == 50079 => {
-                    log_user(
-                        &s,
-                        &attempt,
-                        &user,
-                        &name,
-                        Some(&e),
-                        Some(assessed.info),
-                        None,
-                    )
-                    .await;
-                    let origin = s.origins.for_host(host(&headers));
-                    pages::mfa_register(
-                        &format!("{origin}/{}/mfa/setup", tenant.id),
-                        "Your organization requires multifactor authentication, and you have no authenticator app registered yet.",
-                        &cid,
-                    )
-                }
-                Some(_) => {
-                    let mut next = risky.clone();
-                    next.set("pw_user", user.id.to_string());
-                    next.set("pw_at", at.millis().to_string());
-                    match s.store.update_grant(GrantState::Pending, &next).await {
-                        Ok(true) => {
-                            let fields = [("code", code.as_str()), ("csrf", csrf.as_str())];
-                            with_csrf(
-                                pages::mfa_challenge("/devicelogin", &fields, &name, None),
-                                &csrf,
-                                fresh,
-                            )
-                        }
-                        Ok(false) => pages::error(
-                            StatusCode::CONFLICT,
-                            90120,
-                            "That code was already used. Start again on your device to get a new code.",
-                            &cid,
-                        ),
-                        Err(_) => unavailable_page(&cid),
-                    }
-                }
-                None => {
-                    let authn = Authn::password(at);
-                    let risk = Some(assessed.info);
-                    approve(&s, &risky, &user, authn, &attempt, &name, &cid, risk).await
-                }
-            }
         }
-        (Err(e), user) => {
+        (r, u) => (r, u),
+    };
+    let (decision, assessed) = match pipeline(
+        &s,
+        &tenant,
+        &g,
+        user.as_ref(),
+        FirstFactor::Password,
+        result,
+        Some(&password),
+        &attempt,
+        &cid,
+    )
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if decision.failed_guess {
+        if let Some(Record::Failure(e)) = Some(&decision.record) {
             if let Err(x) =
                 crate::idprot::record_failure(&s, &tenant, username, &attempt.ip, e.code, at).await
             {
                 tracing::warn!(error = %x, "could not keep a failed sign-in for password-spray detection");
             }
-            let mut rec = attempt.user(
-                Some(username),
-                user.as_ref().map(|u| u.id),
-                user.as_ref().map(|u| u.display_name.as_str()),
-                None,
-                Some(&e),
-            );
-            rec.app_display_name = Some(name.clone());
-            s.signins.record(rec).await;
-            login(username, Some((e.code, &e.message)))
         }
-        (Ok(()), None) => login(
-            username,
-            Some((
-                50126,
-                "Error validating credentials due to invalid username or password.",
-            )),
-        ),
+    }
+    let Some(user) = user else {
+        // Refused before any user was found (unknown account).
+        return refused_login(&s, &attempt, username, None, &name, &decision, &login).await;
+    };
+    match decision.outcome {
+        Outcome::Refuse(_) => {
+            refused_login(
+                &s,
+                &attempt,
+                username,
+                Some(&user),
+                &name,
+                &decision,
+                &login,
+            )
+            .await
+        }
+        Outcome::Interrupt(Interrupt::RegisterMfa { .. }) => {
+            if let Record::Failure(e) = &decision.record {
+                log_user(&s, &attempt, &user, &name, Some(e), decision.risk, None).await;
+            }
+            let origin = s.origins.for_host(host(&headers));
+            pages::mfa_register(
+                &format!("{origin}/{}/mfa/setup", tenant.id),
+                "Your organization requires multifactor authentication, and you have no authenticator app registered yet.",
+                &cid,
+            )
+        }
+        Outcome::Challenge(_) => {
+            // The device's token request carries this sign-in's risk (the poll has no
+            // password); the code step remembers who proved the password, and when.
+            let mut next = g.clone();
+            if let Some(a) = &assessed {
+                next.set("sign_in_risk", a.sign_in_risk.as_str());
+            }
+            next.set("pw_user", user.id.to_string());
+            next.set("pw_at", at.millis().to_string());
+            match s.store.update_grant(GrantState::Pending, &next).await {
+                Ok(true) => {
+                    let fields = [("code", code.as_str()), ("csrf", csrf.as_str())];
+                    with_csrf(
+                        pages::mfa_challenge("/devicelogin", &fields, &name, None),
+                        &csrf,
+                        fresh,
+                    )
+                }
+                Ok(false) => pages::error(
+                    StatusCode::CONFLICT,
+                    90120,
+                    "That code was already used. Start again on your device to get a new code.",
+                    &cid,
+                ),
+                Err(_) => unavailable_page(&cid),
+            }
+        }
+        _ => {
+            let mut risky = g.clone();
+            if let Some(a) = &assessed {
+                risky.set("sign_in_risk", a.sign_in_risk.as_str());
+            }
+            let authn = Authn::password(at);
+            approve(
+                &s,
+                &risky,
+                &user,
+                authn,
+                &attempt,
+                &name,
+                &cid,
+                decision.risk,
+            )
+            .await
+        }
+    }
+}
+
+/// A refused password at the device-login page: logged under the typed name, and the form
+/// shown again with the error.
+fn refused_login<F: Fn(&str, Option<(u32, &str)>) -> Response>(
+    s: &AppState,
+    attempt: &Attempt,
+    username: &str,
+    user: Option<&User>,
+    name: &str,
+    decision: &Decision,
+    login: &F,
+) -> impl std::future::Future<Output = Response> {
+    let e = match &decision.record {
+        Record::Failure(e) => e.clone(),
+        _ => AadstsError::invalid_credentials(),
+    };
+    let mut rec = attempt.user(
+        Some(username),
+        user.map(|u| u.id),
+        user.map(|u| u.display_name.as_str()),
+        None,
+        Some(&e),
+    );
+    rec.app_display_name = Some(name.to_string());
+    let signins = s.signins.clone();
+    let page = login(username, Some((e.code, &e.message)));
+    async move {
+        signins.record(rec).await;
+        page
     }
 }
 

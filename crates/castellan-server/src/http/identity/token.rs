@@ -8,10 +8,15 @@ use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use castellan_core::error::AadstsError;
-use castellan_core::flow::{federated_assertion, VerifiedAssertion};
+use castellan_core::flow::grants::{self, GrantRequest};
+use castellan_core::flow::signin::{
+    self, Challenge, DeviceFacts, Facts, FirstFactor, Need, Outcome, Step, Surface,
+};
+use castellan_core::flow::{federated_assertion, Authn, VerifiedAssertion};
 use castellan_core::model::Tenant;
+use castellan_core::ops::signin::PasswordRequest;
 use castellan_core::ops::signin::{self as signin_ops, ClientProof, Issued};
-use castellan_core::ops::token::{self, ClientCredentialsRequest, PasswordRequest, TokenError};
+use castellan_core::ops::token::{self, ClientCredentialsRequest, TokenError};
 use castellan_core::secret::SecretText;
 use castellan_core::Timestamp;
 use castellan_wire::claims;
@@ -242,11 +247,8 @@ pub async fn token(
             // Codes and refresh tokens know their tenant (the user's): redeem them at
             // /common or /organizations as Entra allows.
             let grant = form.get("grant_type").unwrap_or("");
-            let secret = match grant {
-                "authorization_code" => form.get("code"),
-                "refresh_token" => form.get("refresh_token"),
-                _ => None,
-            };
+            let held = grants::by_type(grant, &form).and_then(|g| g.tenant_secret(&form));
+            let secret = held.map(|(sec, _)| sec);
             let found = match secret {
                 Some(sec) => match s
                     .store
@@ -265,15 +267,8 @@ pub async fn token(
             match found {
                 Some(t) => Box::new(t),
                 None if secret.is_some() => {
-                    return error(
-                        &AadstsError::malformed_grant(if grant == "authorization_code" {
-                            "authorization code"
-                        } else {
-                            "refresh token"
-                        }),
-                        &cid,
-                        at,
-                    )
+                    let what = held.map_or("grant", |(_, w)| w);
+                    return error(&AadstsError::malformed_grant(what), &cid, at);
                 }
                 None => return error(&AadstsError::grant_needs_tenant(grant, a), &cid, at),
             }
@@ -328,7 +323,7 @@ pub async fn token(
             let Some(app) = app else {
                 // A user-assigned managed identity exchanging a federated token (workload
                 // identity federation on Kubernetes and the like) has no application object.
-                if grant == "client_credentials" {
+                if grants::by_type(&grant, &form).is_some_and(|g| g.app_only()) {
                     if let Some(r) = managed_identity_exchange(
                         &s,
                         &tenant,
@@ -404,8 +399,8 @@ pub async fn token(
                         .await;
                     // A code redemption with a bad client assertion is a failed attempt:
                     // it spends the code like any other (docs/security.md).
-                    if grant == "authorization_code" {
-                        if let Some(code) = form.get("code") {
+                    if let Some(g) = grants::by_type(&grant, &form) {
+                        if let Some(code) = g.presented_code(&form) {
                             if let Err(x) = signin_ops::spend_presented_code(
                                 s.store.as_ref(),
                                 &tenant,
@@ -459,13 +454,23 @@ pub async fn token(
         step_up: step_up.then(|| claims_request.unwrap_or_default().to_string()),
         headers: &headers,
     };
-    match grant.as_str() {
-        "client_credentials" => {
+    // The grants registry: the grant that applies checks its parameters and names what to run.
+    let request = grants::TokenRequest {
+        grant_type: &grant,
+        client_id: client_id.as_deref(),
+        params: &form,
+    };
+    let run = match grants::dispatch(&request) {
+        Ok(r) => r,
+        Err(e) => return error(&e, &cid, at),
+    };
+    match run {
+        GrantRequest::ClientCredentials(g) => {
             let req = ClientCredentialsRequest {
                 client_id: client_id.clone(),
                 client_secret: secret,
                 client_assertion_verified: assertion_verified,
-                scope: form.get("scope").map(str::to_string),
+                scope: g.scope.map(str::to_string),
             };
             match token::client_credentials(s.store.as_ref(), &tenant, req, at, random_token(16))
                 .await
@@ -509,17 +514,19 @@ pub async fn token(
                 Err(TokenError::Store(e)) => unavailable(&e, &cid, at),
             }
         }
-        "password" => {
-            let username = form.get("username").map(str::to_string);
+        GrantRequest::Password(g) => {
+            let username = g.username.map(str::to_string);
+            let password = g.password.map(SecretText::new);
+            let proven = g.password.map(SecretText::new);
             let req = PasswordRequest {
                 client_id: client_id.clone(),
                 client_secret: secret,
                 username: username.clone(),
-                password: form.get("password").map(SecretText::new),
-                scope: form.get("scope").map(str::to_string),
+                password,
+                scope: g.scope.map(str::to_string),
                 ip: ip.clone(),
             };
-            let r = token::password(
+            let r = signin_ops::password(
                 s.store.as_ref(),
                 &s.hasher,
                 &tenant,
@@ -529,106 +536,61 @@ pub async fn token(
                 random_token(48),
             )
             .await;
-            // Identity Protection: the password was proven (assess the sign-in), or a guess
-            // failed (kept for password-spray detection).
-            let assessed = match &r {
-                Ok(issued) => {
-                    let password = form.get("password").map(SecretText::new);
-                    let ua = crate::http::user_agent(&headers);
-                    match crate::idprot::assess_sign_in(
-                        &s,
-                        &tenant,
-                        &issued.user,
-                        &crate::idprot::SignInFacts {
-                            ip: &ip,
-                            user_agent: &ua,
-                            password: password.as_ref(),
-                            at,
-                            cid: &cid,
-                        },
-                    )
-                    .await
-                    {
-                        Ok(x) => Some(x),
-                        Err(e) => return unavailable(&e, &cid, at),
-                    }
-                }
-                Err(TokenError::Aadsts(e)) => {
-                    if let Err(x) = crate::idprot::record_failure(
-                        &s,
-                        &tenant,
-                        username.as_deref().unwrap_or(""),
-                        &ip,
-                        e.code,
-                        at,
-                    )
-                    .await
-                    {
-                        tracing::warn!(error = %x, "could not keep a failed sign-in for password-spray detection");
-                    }
-                    None
-                }
-                Err(TokenError::Store(_)) => None,
-            };
-            ctx.respond_for(r, username.as_deref(), assessed).await
+            ctx.respond_for(
+                r,
+                FirstFactor::Password,
+                username.as_deref(),
+                proven.as_ref(),
+            )
+            .await
         }
-        "authorization_code" | "refresh_token" => {
-            let Some(client_id) = client_id.filter(|c| !c.is_empty()) else {
-                return error(&AadstsError::missing_parameter("client_id"), &cid, at);
-            };
-            let code_grant = grant == "authorization_code";
-            let value = match form.require(if code_grant { "code" } else { "refresh_token" }) {
-                Ok(c) => c.to_string(),
-                Err(e) => return error(&e, &cid, at),
-            };
+        GrantRequest::AuthorizationCode(g) => {
             let proof = ClientProof {
-                client_id: &client_id,
+                client_id: g.client_id,
                 secret: secret.as_ref(),
                 assertion_verified,
                 cross_origin: headers.contains_key(header::ORIGIN),
             };
-            let (store, uti) = (s.store.as_ref(), (random_token(16), random_token(16)));
-            let r = if code_grant {
-                let (redirect, verifier) = (form.get("redirect_uri"), form.get("code_verifier"));
-                signin_ops::redeem_code(
-                    store,
-                    &tenant,
-                    &proof,
-                    &value,
-                    redirect,
-                    verifier,
-                    at,
-                    uti,
-                    random_token(48),
-                )
-                .await
-            } else {
-                signin_ops::redeem_refresh(
-                    store,
-                    &tenant,
-                    &proof,
-                    &value,
-                    form.get("scope"),
-                    at,
-                    uti,
-                    random_token(48),
-                )
-                .await
-            };
-            ctx.respond(r).await
+            let r = signin_ops::redeem_code(
+                s.store.as_ref(),
+                &tenant,
+                &proof,
+                g.code,
+                g.redirect_uri,
+                g.code_verifier,
+                at,
+                (random_token(16), random_token(16)),
+                random_token(48),
+            )
+            .await;
+            ctx.respond(r, FirstFactor::AuthorizationCode).await
         }
-        "urn:ietf:params:oauth:grant-type:device_code" | "device_code" => {
-            let Some(client_id) = client_id.filter(|c| !c.is_empty()) else {
-                return error(&AadstsError::missing_parameter("client_id"), &cid, at);
+        GrantRequest::RefreshToken(g) => {
+            let proof = ClientProof {
+                client_id: g.client_id,
+                secret: secret.as_ref(),
+                assertion_verified,
+                cross_origin: headers.contains_key(header::ORIGIN),
             };
-            let Some(code) = form.get("device_code").or_else(|| form.get("code")) else {
-                return error(&AadstsError::missing_parameter("device_code"), &cid, at);
-            };
+            let r = signin_ops::redeem_refresh(
+                s.store.as_ref(),
+                &tenant,
+                &proof,
+                g.refresh_token,
+                g.scope,
+                at,
+                (random_token(16), random_token(16)),
+                random_token(48),
+            )
+            .await;
+            ctx.respond(r, FirstFactor::RefreshToken).await
+        }
+        GrantRequest::DeviceCode(g) => {
             let r = signin_ops::poll_device(
                 s.store.as_ref(),
                 &tenant,
-                &client_id,
-                code,
+                g.client_id,
+                g.device_code,
                 at,
                 (random_token(16), random_token(16)),
                 random_token(48),
@@ -640,26 +602,11 @@ pub async fn token(
                     return error(e, &cid, at);
                 }
             }
-            ctx.respond(r).await
+            ctx.respond(r, FirstFactor::DeviceCode).await
         }
-        "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
-            let Some(client_id) = client_id.filter(|c| !c.is_empty()) else {
-                return error(&AadstsError::missing_parameter("client_id"), &cid, at);
-            };
-            if form.get("requested_token_use") != Some("on_behalf_of") {
-                return error(
-                    &AadstsError::malformed(
-                        "requested_token_use must be 'on_behalf_of' for the jwt-bearer grant.",
-                    ),
-                    &cid,
-                    at,
-                );
-            }
-            let (assertion, scope) = match (form.require("assertion"), form.require("scope")) {
-                (Ok(a), Ok(sc)) => (a.to_string(), sc.to_string()),
-                (Err(e), _) | (_, Err(e)) => return error(&e, &cid, at),
-            };
-            let caller = match castellan_core::AppId::parse(&client_id) {
+        GrantRequest::OnBehalfOf(g) => {
+            let (client_id, assertion, scope) = (g.client_id, g.assertion, g.scope);
+            let caller = match castellan_core::AppId::parse(client_id) {
                 Some(id) => match s.store.application_by_app_id(id).await {
                     Ok(a) => a,
                     Err(e) => return unavailable(&e, &cid, at),
@@ -668,7 +615,7 @@ pub async fn token(
             };
             let Some(caller) = caller else {
                 return error(
-                    &AadstsError::client_not_found(&client_id, &tenant.id.to_string()),
+                    &AadstsError::client_not_found(client_id, &tenant.id.to_string()),
                     &cid,
                     at,
                 );
@@ -676,7 +623,7 @@ pub async fn token(
             let mut issuers = s.origins.issuers(&tenant.id.to_string());
             issuers.extend(issuers.clone().iter().map(|i| claims::v1_issuer(i)));
             let (user_id, upstream) = match crate::assertion::validate_obo_assertion(
-                &s.keys, &issuers, &tenant, &caller, &assertion, at,
+                &s.keys, &issuers, &tenant, &caller, assertion, at,
             ) {
                 Ok(u) => u,
                 Err(e) => {
@@ -687,7 +634,7 @@ pub async fn token(
                 }
             };
             let proof = ClientProof {
-                client_id: &client_id,
+                client_id,
                 secret: secret.as_ref(),
                 assertion_verified,
                 cross_origin: headers.contains_key(header::ORIGIN),
@@ -698,15 +645,14 @@ pub async fn token(
                 &proof,
                 user_id,
                 upstream,
-                &scope,
+                scope,
                 at,
                 (random_token(16), random_token(16)),
                 random_token(48),
             )
             .await;
-            ctx.respond(r).await
+            ctx.respond(r, FirstFactor::OnBehalfOf).await
         }
-        other => error(&AadstsError::unsupported_grant_type(other), &cid, at),
     }
 }
 
@@ -725,147 +671,174 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    async fn respond(&self, r: Result<Issued, TokenError>) -> Response {
-        self.respond_for(r, None, None).await
+    async fn respond(&self, r: Result<Issued, TokenError>, first: FirstFactor) -> Response {
+        self.respond_for(r, first, None, None).await
     }
 
-    /// Renders the outcome of a user grant and logs it; `typed_upn` names the user in the
-    /// failure record when the request carried one (ROPC).
+    /// Runs the sign-in pipeline over the grant's outcome (`core::flow::signin`: device,
+    /// Identity Protection, Conditional Access, step-up), renders its decision and logs it;
+    /// `typed_upn` names the user in the failure record when the request carried one (ROPC),
+    /// `password` is the one ROPC just proved (Identity Protection's leaked credentials).
     async fn respond_for(
         &self,
         r: Result<Issued, TokenError>,
+        first: FirstFactor,
         typed_upn: Option<&str>,
-        assessed: Option<crate::idprot::Assessment>,
+        password: Option<&SecretText>,
     ) -> Response {
-        let r = match r {
-            // A code was issued only after Conditional Access passed at authorize (MFA
-            // included); redeeming it inherits that decision, as in Entra.
-            Ok(issued) if self.attempt.details == "authorization_code" => {
-                Ok((issued, crate::ca::Decision::not_applied(), None))
+        let mut req = signin::Request {
+            first,
+            surface: Surface::Token,
+            authn: Authn::password(self.at),
+            client_app_id: "",
+            client_name: "",
+            ip: &self.attempt.ip,
+            now: self.at,
+            step_up: self.step_up.is_some(),
+            force_consent: false,
+            security_defaults: self.tenant.settings.security_defaults,
+            carried_sign_in_risk: None,
+        };
+        let issued = match r {
+            Ok(i) => i,
+            Err(TokenError::Aadsts(e)) => {
+                let facts = Facts {
+                    credential: Some(Err(e.clone())),
+                    ..Facts::default()
+                };
+                let guess = matches!(signin::next(&req, &facts), Step::Done(d) if d.failed_guess);
+                // A failed guess is kept for password-spray detection.
+                if guess {
+                    if let Err(x) = crate::idprot::record_failure(
+                        self.s,
+                        self.tenant,
+                        typed_upn.unwrap_or(""),
+                        &self.attempt.ip,
+                        e.code,
+                        self.at,
+                    )
+                    .await
+                    {
+                        tracing::warn!(error = %x, "could not keep a failed sign-in for password-spray detection");
+                    }
+                }
+                self.s
+                    .signins
+                    .record(self.attempt.user(typed_upn, None, None, None, Some(&e)))
+                    .await;
+                return error(&e, self.cid, self.at);
             }
-            Ok(issued) => {
+            Err(TokenError::Store(e)) => return unavailable(&e, self.cid, self.at),
+        };
+        req.authn = issued.authn;
+        req.client_app_id = &issued.tokens.access.azp;
+        req.carried_sign_in_risk = issued
+            .carried_sign_in_risk
+            .as_deref()
+            .and_then(castellan_core::policy::RiskLevel::parse);
+        let mut facts = Facts {
+            credential: Some(Ok(())),
+            ..Facts::default()
+        };
+        let mut device = None;
+        let decision = loop {
+            let need = match signin::next(&req, &facts) {
+                Step::Done(d) => break d,
+                Step::Load(n) => n,
+            };
+            match need {
+                Need::Credential => facts.credential = Some(Ok(())),
+                Need::Assess { password: with } => {
+                    let ua = &self.attempt.user_agent;
+                    match crate::idprot::assess_sign_in(
+                        self.s,
+                        self.tenant,
+                        &issued.user,
+                        &crate::idprot::SignInFacts {
+                            ip: &self.attempt.ip,
+                            user_agent: ua,
+                            password: if with { password } else { None },
+                            at: self.at,
+                            cid: self.cid,
+                        },
+                    )
+                    .await
+                    {
+                        Ok(x) => facts.risk = Some(x),
+                        Err(e) => return unavailable(&e, self.cid, self.at),
+                    }
+                }
+                Need::StandingRisk => {
+                    match crate::idprot::standing(self.s, self.tenant, issued.user.id).await {
+                        Ok(x) => facts.risk = Some(x),
+                        Err(e) => return unavailable(&e, self.cid, self.at),
+                    }
+                }
                 // The device, when the request proves one; a presented assertion that fails
                 // refuses the request.
-                let device =
+                Need::Device => {
                     match crate::device_proof::verify(self.s, self.tenant, self.headers, self.at)
                         .await
                     {
-                        Ok(d) => d,
+                        Ok(d) => {
+                            let (state, platform) = crate::device_proof::ca_inputs(d.as_ref());
+                            facts.device = Some(Ok(DeviceFacts { state, platform }));
+                            device = d;
+                        }
                         Err(crate::device_proof::ProofError::Refused(e)) => {
-                            let rec = self.attempt.user(
-                                Some(&issued.user.user_principal_name),
-                                Some(issued.user.id),
-                                Some(&issued.user.display_name),
-                                Some(&issued.tokens.access.aud),
-                                Some(&e),
-                            );
-                            self.s.signins.record(rec).await;
-                            return error(&e, self.cid, self.at);
+                            facts.device = Some(Err(e));
                         }
                         Err(crate::device_proof::ProofError::Store(e)) => {
                             return unavailable(&e, self.cid, self.at)
                         }
-                    };
-                let (device_state, platform) = crate::device_proof::ca_inputs(device.as_ref());
-                // Identity Protection: grants without a fresh password (refresh, device code,
-                // on-behalf-of) carry the user's standing risk.
-                let mut assessment = match assessed {
-                    Some(x) => x,
-                    None => {
-                        match crate::idprot::standing(self.s, self.tenant, issued.user.id).await {
-                            Ok(x) => x,
-                            Err(e) => return unavailable(&e, self.cid, self.at),
-                        }
-                    }
-                };
-                // A device code carries the risk assessed at the device-login page.
-                if let Some(level) = issued
-                    .carried_sign_in_risk
-                    .as_deref()
-                    .and_then(castellan_core::policy::RiskLevel::parse)
-                {
-                    assessment.sign_in_risk = level;
-                    assessment.info.during_sign_in = level.as_str().into();
-                }
-                // Conditional Access, after the first factor and before any token leaves.
-                let ca = crate::ca::for_user(
-                    self.s,
-                    self.tenant,
-                    &issued.user,
-                    &crate::ca::UserSignIn {
-                        client_app_id: &issued.tokens.access.azp,
-                        resource: &issued.tokens.access.aud,
-                        // ROPC is legacy authentication under security defaults (blocked).
-                        client_app_type: castellan_core::policy::security_defaults::client_app_type(
-                            self.tenant.settings.security_defaults,
-                            self.attempt.details == "password",
-                            castellan_core::policy::ClientAppType::MobileAppsAndDesktopClients,
-                        ),
-                        ip: &self.attempt.ip,
-                        satisfied: castellan_core::policy::Satisfied {
-                            password_at: Some(issued.authn.auth_time),
-                            mfa_at: issued.authn.mfa_at,
-                            ..Default::default()
-                        },
-                        now: self.at,
-                        sign_in_risk: assessment.sign_in_risk,
-                        user_risk: assessment.user_risk,
-                        platform,
-                        device: device_state,
-                    },
-                )
-                .await;
-                match ca {
-                    Err(e) => return unavailable(&e, self.cid, self.at),
-                    Ok(mut d) => {
-                        d.risk = assessment.info;
-                        // A step-up request the session has not met is an MFA requirement,
-                        // answered with the same claims so the client goes interactive.
-                        let step_up_owed = self
-                            .step_up
-                            .as_ref()
-                            .and_then(|c| Some((issued.authn.step_up_owed(true)?, c.clone())));
-                        if let Some(e) = &d.error {
-                            let mut rec = self.attempt.user(
-                                Some(&issued.user.user_principal_name),
-                                Some(issued.user.id),
-                                Some(&issued.user.display_name),
-                                Some(&issued.tokens.access.aud),
-                                Some(e),
-                            );
-                            d.annotate(&mut rec);
-                            crate::device_proof::annotate(device.as_ref(), &mut rec);
-                            self.s.signins.record(rec).await;
-                            // MFA owed: a claims challenge naming the policies behind it.
-                            if e.code == 50076 || e.code == 50079 {
-                                let c = castellan_wire::claims_challenge::challenge_for_policies(
-                                    &d.deciding,
-                                );
-                                return error_with_claims(e, &c, self.cid, self.at);
-                            }
-                            return error(e, self.cid, self.at);
-                        }
-                        if let Some((e, c)) = step_up_owed {
-                            let mut rec = self.attempt.user(
-                                Some(&issued.user.user_principal_name),
-                                Some(issued.user.id),
-                                Some(&issued.user.display_name),
-                                Some(&issued.tokens.access.aud),
-                                Some(&e),
-                            );
-                            d.annotate(&mut rec);
-                            crate::device_proof::annotate(device.as_ref(), &mut rec);
-                            self.s.signins.record(rec).await;
-                            return error_with_claims(&e, &c, self.cid, self.at);
-                        }
-                        Ok((issued, d, device))
                     }
                 }
+                Need::ConditionalAccess => {
+                    match crate::ca::user_facts(
+                        self.s,
+                        self.tenant,
+                        &issued.user,
+                        &self.attempt.ip,
+                        &issued.tokens.access.aud,
+                    )
+                    .await
+                    {
+                        Ok(c) => facts.ca = Some(c),
+                        Err(e) => return unavailable(&e, self.cid, self.at),
+                    }
+                }
+                Need::MfaRegistration => {
+                    let registered = castellan_core::ops::auth_methods::has_registered_method(
+                        self.s.store.as_ref(),
+                        self.tenant,
+                        issued.user.id,
+                    )
+                    .await
+                    .unwrap_or(false);
+                    facts.mfa_registered = Some(registered);
+                }
+                // Steps of the browser surfaces; the token endpoint has them behind it.
+                Need::StartSession | Need::MarkSessionMfa => facts.session = true,
+                Need::Consent => facts.consent = Some(Ok(false)),
+                Need::Tokens => facts.tokens = Some(Ok(())),
             }
-            Err(e) => Err(e),
         };
-        match r {
-            Ok((issued, ca, device)) => match user_token_body(
+        let record = |e: Option<&AadstsError>| {
+            let mut rec = self.attempt.user(
+                Some(&issued.user.user_principal_name),
+                Some(issued.user.id),
+                Some(&issued.user.display_name),
+                Some(&issued.tokens.access.aud),
+                e,
+            );
+            if let Some(ca) = &decision.ca {
+                ca.annotate(&mut rec);
+                crate::device_proof::annotate(device.as_ref(), &mut rec);
+            }
+            rec
+        };
+        match &decision.outcome {
+            Outcome::Issue => match user_token_body(
                 self.s,
                 self.origin,
                 self.tenant,
@@ -874,30 +847,38 @@ impl Ctx<'_> {
                 self.at,
             ) {
                 Ok(body) => {
-                    let mut rec = self.attempt.user(
-                        Some(&issued.user.user_principal_name),
-                        Some(issued.user.id),
-                        Some(&issued.user.display_name),
-                        Some(&issued.tokens.access.aud),
-                        None,
-                    );
+                    let mut rec = record(None);
                     rec.note_authn(&issued.authn);
-                    ca.annotate(&mut rec);
-                    crate::device_proof::annotate(device.as_ref(), &mut rec);
                     self.s.signins.record(rec).await;
                     crate::device_proof::touch(self.s, device.as_ref(), self.at).await;
                     no_store(Json(body).into_response())
                 }
                 Err(e) => unavailable(&e, self.cid, self.at),
             },
-            Err(TokenError::Aadsts(e)) => {
-                self.s
-                    .signins
-                    .record(self.attempt.user(typed_upn, None, None, None, Some(&e)))
-                    .await;
-                error(&e, self.cid, self.at)
+            Outcome::Challenge(Challenge::Claims {
+                error: e,
+                from_request,
+            }) => {
+                self.s.signins.record(record(Some(e))).await;
+                // MFA owed: a claims challenge naming the policies behind it, or the
+                // request's own step-up claims sent back.
+                let claims = match (&self.step_up, &decision.ca) {
+                    (Some(c), _) if *from_request => c.clone(),
+                    (_, Some(ca)) => {
+                        castellan_wire::claims_challenge::challenge_for_policies(&ca.deciding)
+                    }
+                    (_, None) => castellan_wire::claims_challenge::challenge_for_policies(&[]),
+                };
+                error_with_claims(e, &claims, self.cid, self.at)
             }
-            Err(TokenError::Store(e)) => unavailable(&e, self.cid, self.at),
+            Outcome::Refuse(e) => {
+                self.s.signins.record(record(Some(e))).await;
+                error(e, self.cid, self.at)
+            }
+            other => {
+                tracing::error!(outcome = ?other, "the sign-in pipeline answered the token endpoint with a browser outcome");
+                unavailable(&"unexpected sign-in outcome", self.cid, self.at)
+            }
         }
     }
 }
