@@ -426,7 +426,7 @@ mod tests {
             (
                 "malformed claims",
                 Platform::Web,
-                |p| p.step_up = Some(Err(Code::Malformed.aadsts(&[("message", &"bad claims")]))),
+                |p| p.step_up = Some(Err(AadstsError::missing_parameter("claims"))),
                 Some(900144),
                 false,
             ),
