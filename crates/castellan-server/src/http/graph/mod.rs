@@ -103,7 +103,7 @@ pub struct Caller {
     pub cid: String,
     /// `https://host:port/v1.0`.
     pub base: String,
-    /// The client application's appId (`azp`).
+    /// The client application's appId (`azp` in v2 tokens, `appid` in v1).
     pub client_app_id: String,
     /// For delegated calls: the signed-in user's directory roles `(template, directoryScopeId)`
     /// and whether they are a guest (their own rights, intersected with the token's scopes).
@@ -345,7 +345,7 @@ impl FromRequestParts<AppState> for Caller {
             oid,
             cid,
             base,
-            client_app_id: c.azp.clone().unwrap_or_default(),
+            client_app_id: c.client_app_id().unwrap_or_default().to_string(),
             user_rights,
             custom_roles,
             sp_roles,
