@@ -851,3 +851,130 @@ async fn delta_rounds_are_paged() {
     let (st, _) = g.get(&format!("/groups/delta?$skiptoken={skip}")).await;
     assert_eq!(st, 400);
 }
+
+/// `$expand` on lists, within Graph's limits: the relationship on every object of the page
+/// (nested `$select` honoured, at most 20 expanded objects, at most 100 objects a page, the
+/// expansion kept in `@odata.nextLink`); advanced queries and anything else Graph does not
+/// expand are Graph-shaped 400s.
+#[tokio::test]
+async fn expand_on_lists() {
+    let g = G::demo().await;
+    let boss = g.create_user(&alias("lBoss")).await;
+    let u = g.create_user(&alias("lUser")).await;
+    let uid = u["id"].as_str().unwrap();
+    let (st, v) = g
+        .send(
+            reqwest::Method::PUT,
+            &format!("/users/{uid}/manager/$ref"),
+            Some(odata_id(&boss["id"])),
+        )
+        .await;
+    assert_eq!(st, 204, "{v}");
+    let filter = format!("$filter=id in ('{uid}','{}')", boss["id"].as_str().unwrap());
+    let (st, v) = g
+        .get(&format!(
+            "/users?{filter}&$select=displayName&$expand=manager($select=id,displayName)"
+        ))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let page = v["value"].as_array().unwrap();
+    assert_eq!(page.len(), 2, "{v}");
+    let lu = page.iter().find(|x| x["id"] == u["id"]).unwrap();
+    assert_eq!(lu["manager"]["id"], boss["id"]);
+    assert_eq!(lu["manager"]["displayName"], boss["displayName"]);
+    assert!(lu["manager"].get("mail").is_none(), "{lu}");
+    assert!(lu.get("mail").is_none(), "$select still applies: {lu}");
+    let lb = page.iter().find(|x| x["id"] == boss["id"]).unwrap();
+    assert!(lb.get("manager").is_none(), "no manager, no property: {lb}");
+
+    // Groups: members of each, capped at 20; the expansion follows the page to the next.
+    let big = g.create_group(&alias("lBig")).await;
+    let small = g.create_group(&alias("lSmall")).await;
+    for _ in 0..21 {
+        let m = g.create_user(&alias("lM")).await;
+        let (st, _) = g
+            .post(
+                &format!("/groups/{}/members/$ref", big["id"].as_str().unwrap()),
+                odata_id(&m["id"]),
+            )
+            .await;
+        assert_eq!(st, 204);
+    }
+    let (st, _) = g
+        .post(
+            &format!("/groups/{}/members/$ref", small["id"].as_str().unwrap()),
+            odata_id(&u["id"]),
+        )
+        .await;
+    assert_eq!(st, 204);
+    let gfilter = format!(
+        "$filter=id in ('{}','{}')",
+        big["id"].as_str().unwrap(),
+        small["id"].as_str().unwrap()
+    );
+    let (st, v) = g
+        .get(&format!(
+            "/groups?{gfilter}&$top=1&$expand=members($select=id)"
+        ))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let mut groups = v["value"].as_array().unwrap().clone();
+    let next = v["@odata.nextLink"].as_str().unwrap().to_string();
+    assert!(next.contains("expand"), "{next}");
+    let r = g
+        .http
+        .get(&next)
+        .bearer_auth(&g.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    groups.extend(v["value"].as_array().unwrap().iter().cloned());
+    let b = groups.iter().find(|x| x["id"] == big["id"]).unwrap();
+    assert_eq!(
+        b["members"].as_array().unwrap().len(),
+        20,
+        "Graph's 20-object limit"
+    );
+    assert!(b["members"][0].get("displayName").is_none());
+    let s = groups.iter().find(|x| x["id"] == small["id"]).unwrap();
+    assert_eq!(s["members"][0]["id"], u["id"]);
+    // Without $expand the same list is unchanged (no members property).
+    let (_, v) = g.get(&format!("/groups?{gfilter}")).await;
+    assert!(v["value"][0].get("members").is_none());
+    // At most 100 objects a page when expanding, whatever $top asks.
+    let (st, v) = g.get("/users?$top=999&$expand=manager").await;
+    assert_eq!(st, 200, "{v}");
+    assert!(v["value"].as_array().unwrap().len() <= 100);
+
+    // Refusals, each in Graph's shape and naming the cause.
+    let search = g
+        .http
+        .get(format!(
+            "{}/users?$search=\"displayName:lUser\"&$expand=manager",
+            g.base
+        ))
+        .bearer_auth(&g.token)
+        .header("ConsistencyLevel", "eventual")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(search.status(), 400);
+    let e: Value = search.json().await.unwrap();
+    assert_graph_error(&e);
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("$expand"),
+        "{e}"
+    );
+    for bad in [
+        "/users?$expand=owners".to_string(),
+        "/users?$expand=manager($expand=manager)".to_string(),
+        "/groups?$expand=members&$expand=owners".to_string(),
+        format!("/groups?{gfilter}&$count=true&$expand=members"),
+    ] {
+        let (st, v) = g.get(&bad).await;
+        assert_eq!(st, 400, "{bad}: {v}");
+        assert_graph_error(&v);
+    }
+}
