@@ -56,7 +56,8 @@ def test_web_app_signs_in_refreshes_and_calls_graph(demo):
     idt = verify(demo, result["id_token"], cc["app_id"])
     assert idt["preferred_username"] == demo["user"]["upn"] and idt["nonce"] == hashlib.sha256(flow["nonce"].encode()).hexdigest()
     assert idt["tid"] == demo["tenant_id"] and "auth_time" in idt
-    at = verify(demo, result["access_token"], "https://graph.microsoft.com", version="1.0")
+    # Graph takes v1 tokens; the bare scope User.Read names Graph by appId, the audience then.
+    at = verify(demo, result["access_token"], "00000003-0000-0000-c000-000000000000", version="1.0")
     assert at["scp"] == "User.Read" and at["appidacr"] == "1" and at["oid"] == demo["user"]["id"]
     assert at["upn"] == demo["user"]["upn"] and at["appid"] == cc["app_id"]
     assert "refresh_token" in result

@@ -61,8 +61,9 @@ async fn user_gets_access_and_id_tokens_and_reads_me() {
     assert_eq!(st, 200, "{v}");
     let at = claims(v["access_token"].as_str().unwrap());
     assert_eq!(at["scp"], "User.Read");
-    // Graph gets v1 tokens (as from Entra): bare scopes name https://graph.microsoft.com.
-    assert_eq!(at["aud"], "https://graph.microsoft.com");
+    // Graph gets v1 tokens (as from Entra); bare scopes name Graph by its appId, which is
+    // then the audience.
+    assert_eq!(at["aud"], "00000003-0000-0000-c000-000000000000");
     assert_eq!(at["ver"], "1.0");
     assert_eq!(at["idtyp"], "user");
     assert_eq!(at["appidacr"], "0");
