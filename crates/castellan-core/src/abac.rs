@@ -17,8 +17,6 @@
 //! and set values together). The parser and the evaluator therefore never recurse deeper than
 //! a few dozen frames, and `StringLike` matches without recursion or backtracking blow-up.
 
-use crate::azure_rbac::op_matches;
-
 /// The longest accepted condition, in bytes (Azure: "A condition can be up to 8 KB long").
 pub const MAX_CONDITION_LEN: usize = 8 * 1024;
 /// The deepest accepted nesting of parentheses and `!`/`NOT` in a condition.
@@ -487,6 +485,40 @@ pub fn evaluate(c: &Condition, a: &Attributes) -> bool {
             any != *negated
         }
     }
+}
+
+/// Case-insensitive match of an operation against a pattern where `*` matches any run of
+/// characters (Azure's wildcard semantics: `Microsoft.Storage/*`, `*/read`, `*`).
+pub fn op_matches(pattern: &str, op: &str) -> bool {
+    let (p, o) = (pattern.as_bytes(), op.as_bytes());
+    // Iterative glob match with backtracking on the last '*'; no allocation.
+    let (mut pi, mut oi) = (0usize, 0usize);
+    let (mut star, mut mark) = (None::<usize>, 0usize);
+    while oi < o.len() {
+        let pc = p.get(pi).copied();
+        let oc = o.get(oi).copied();
+        if pc == Some(b'*') {
+            star = Some(pi);
+            mark = oi;
+            pi += 1;
+        } else if pc.is_some()
+            && oc.is_some()
+            && pc.map(|c| c.to_ascii_lowercase()) == oc.map(|c| c.to_ascii_lowercase())
+        {
+            pi += 1;
+            oi += 1;
+        } else if let Some(st) = star {
+            pi = st + 1;
+            mark += 1;
+            oi = mark;
+        } else {
+            return false;
+        }
+    }
+    while p.get(pi) == Some(&b'*') {
+        pi += 1;
+    }
+    pi == p.len()
 }
 
 #[cfg(test)]

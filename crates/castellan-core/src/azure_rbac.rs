@@ -14,6 +14,8 @@
 
 use std::sync::OnceLock;
 
+pub use crate::abac::op_matches;
+pub use crate::model::resource::{normalise_scope, AzureRole, DenyAssignment};
 use crate::ObjectId;
 
 const TSV: &str = include_str!("../data/azure-roles.tsv");
@@ -41,27 +43,6 @@ pub fn check_scope_bounds(scope: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// An Azure role definition.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AzureRole {
-    /// Role definition id (Azure's GUID for built-ins).
-    pub id: uuid::Uuid,
-    /// `roleName`.
-    pub name: String,
-    /// Description.
-    pub description: String,
-    /// Control-plane operations allowed (wildcards).
-    pub actions: Vec<String>,
-    /// Control-plane operations removed from `actions`.
-    pub not_actions: Vec<String>,
-    /// Data-plane operations allowed.
-    pub data_actions: Vec<String>,
-    /// Data-plane operations removed from `data_actions`.
-    pub not_data_actions: Vec<String>,
-    /// Where a custom role may be assigned (empty for built-ins: anywhere).
-    pub assignable_scopes: Vec<String>,
 }
 
 fn words(s: Option<&str>) -> Vec<String> {
@@ -114,40 +95,6 @@ pub fn built_in_by_name(name: &str) -> Option<&'static AzureRole> {
     built_in_roles()
         .iter()
         .find(|r| r.name.eq_ignore_ascii_case(name))
-}
-
-/// Case-insensitive match of an operation against a pattern where `*` matches any run of
-/// characters (Azure's wildcard semantics: `Microsoft.Storage/*`, `*/read`, `*`).
-pub fn op_matches(pattern: &str, op: &str) -> bool {
-    let (p, o) = (pattern.as_bytes(), op.as_bytes());
-    // Iterative glob match with backtracking on the last '*'; no allocation.
-    let (mut pi, mut oi) = (0usize, 0usize);
-    let (mut star, mut mark) = (None::<usize>, 0usize);
-    while oi < o.len() {
-        let pc = p.get(pi).copied();
-        let oc = o.get(oi).copied();
-        if pc == Some(b'*') {
-            star = Some(pi);
-            mark = oi;
-            pi += 1;
-        } else if pc.is_some()
-            && oc.is_some()
-            && pc.map(|c| c.to_ascii_lowercase()) == oc.map(|c| c.to_ascii_lowercase())
-        {
-            pi += 1;
-            oi += 1;
-        } else if let Some(st) = star {
-            pi = st + 1;
-            mark += 1;
-            oi = mark;
-        } else {
-            return false;
-        }
-    }
-    while p.get(pi) == Some(&b'*') {
-        pi += 1;
-    }
-    pi == p.len()
 }
 
 /// Whether a role grants an operation: `Actions − NotActions` for control-plane operations,
@@ -215,17 +162,6 @@ pub fn check_scope_syntax(scope: &str) -> Result<(), ScopeSyntaxError> {
         }
     }
     Ok(())
-}
-
-/// Normalises a scope: lower-case, no trailing slash (except the root `/`).
-pub fn normalise_scope(scope: &str) -> String {
-    let s = scope.trim().to_ascii_lowercase();
-    let t = s.trim_end_matches('/');
-    if t.is_empty() {
-        "/".into()
-    } else {
-        t.to_string()
-    }
 }
 
 /// The ancestry of a scope, nearest first and ending at `/`: a resource's parents (child types
@@ -395,23 +331,6 @@ impl AssignmentIndex {
             );
         }
     }
-}
-
-/// A deny assignment: the listed operations are denied to the principals at and below the scope.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DenyAssignment {
-    /// Id.
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// Principals it applies to (empty = everyone).
-    pub principals: Vec<ObjectId>,
-    /// Scope.
-    pub scope: String,
-    /// Denied control-plane operations.
-    pub actions: Vec<String>,
-    /// Denied data-plane operations.
-    pub data_actions: Vec<String>,
 }
 
 /// The engine's answer.

@@ -74,15 +74,873 @@ impl OAuthError {
     }
 }
 
-/// A token-service failure with Entra's AADSTS code.
+/// Which surface an error is answered on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Surface {
+    /// The token service (`/authorize`, `/token`, device code): AADSTS body.
+    Token,
+    /// Microsoft Graph: `{"error":{"code",...}}` with a Graph code.
+    Graph,
+    /// Azure Resource Manager: `{"error":{"code",...}}` with an ARM code.
+    Arm,
+}
+
+/// One row of the error table.
+#[derive(Clone, Copy, Debug)]
+pub struct Spec {
+    /// The internal code.
+    pub code: Code,
+    /// The internal code's name (as written in the table).
+    pub name: &'static str,
+    /// Where it is answered.
+    pub surface: Surface,
+    /// Entra's AADSTS number (token surface), 0 otherwise.
+    pub aadsts: u32,
+    /// The OAuth `error` (token surface).
+    pub oauth: Option<OAuthError>,
+    /// The HTTP status.
+    pub status: u16,
+    /// The Graph or ARM `code` (empty on the token surface).
+    pub service_code: &'static str,
+    /// The message: names the cause and the fix. `{name}` placeholders are filled by the
+    /// constructor's arguments; `{{` and `}}` stand for literal braces.
+    pub message: &'static str,
+}
+
+impl OAuthError {
+    /// The HTTP status the token endpoint answers this error with: `invalid_client` is 401
+    /// (RFC 6749 §5.2), outages 503, internal failures 500, everything else 400.
+    pub const fn status(self) -> u16 {
+        match self {
+            Self::InvalidClient => 401,
+            Self::TemporarilyUnavailable => 503,
+            Self::ServerError => 500,
+            _ => 400,
+        }
+    }
+}
+
+macro_rules! spec {
+    ($name:ident, $msg:literal, token $n:literal, $o:ident) => {
+        spec!($name, $msg, token $n, $o, { OAuthError::$o.status() })
+    };
+    ($name:ident, $msg:literal, token $n:literal, $o:ident, $status:expr) => {
+        Spec {
+            code: Code::$name,
+            name: stringify!($name),
+            surface: Surface::Token,
+            aadsts: $n,
+            oauth: Some(OAuthError::$o),
+            status: $status,
+            service_code: "",
+            message: $msg,
+        }
+    };
+    ($name:ident, $msg:literal, $surface:ident $status:literal, $c:literal) => {
+        Spec {
+            code: Code::$name,
+            name: stringify!($name),
+            surface: Surface::$surface,
+            aadsts: 0,
+            oauth: None,
+            status: $status,
+            service_code: $c,
+            message: $msg,
+        }
+    };
+}
+
+macro_rules! table {
+    ($( $(#[$doc:meta])* $name:ident => $kind:ident ( $($spec:tt)* ), $msg:literal; )*) => {
+        /// Every internal error code. The order is the table's order.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $( $(#[$doc])* $name, )*
+        }
+        /// The error table: one row per internal code, in [`Code`]'s order.
+        pub const TABLE: &[Spec] = &[ $( spec!($name, $msg, $kind $($spec)*), )* ];
+    };
+}
+
+table! {
+    // ---- the token service: constructors on `AadstsError` below ----
+    /// 900144: a required parameter is missing.
+    MissingParameter => token(900144, InvalidRequest),
+        "The request body must contain the following parameter: '{name}'.";
+    /// 90002: the tenant in the path does not exist.
+    TenantNotFound => token(90002, InvalidRequest),
+        "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Use the tenant's GUID or one of its verified domains in the authority URL.";
+    /// 9001023: grant type not allowed on `common`/`organizations`/`consumers`.
+    GrantNeedsTenant => token(9001023, InvalidRequest),
+        "The grant type '{grant}' is not supported over the /{alias} endpoint. Use a tenant-specific authority: /<tenant-id> or /<domain>.";
+    /// 70003: unsupported grant type.
+    UnsupportedGrantType => token(70003, UnsupportedGrantType),
+        "The app requested an unsupported grant type '{grant}'. Supported here: client_credentials, password.";
+    /// 700016: the client application is not in this tenant.
+    ClientNotFound => token(700016, UnauthorizedClient),
+        "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.";
+    /// 7000218: no client credential in the request.
+    MissingClientCredential => token(7000218, InvalidClient),
+        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.";
+    /// 7000215: the client secret does not match.
+    InvalidClientSecret => token(7000215, InvalidClient),
+        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'.";
+    /// 7000222: the client secret has expired.
+    ExpiredClientSecret => token(7000222, InvalidClient),
+        "The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds. Expired key id: {key_id}.";
+    /// 7000112: the application or its service principal is disabled.
+    ClientDisabled => token(7000112, UnauthorizedClient),
+        "Application '{client_id}' is disabled.";
+    /// 70011: the scope is not valid.
+    InvalidScope => token(70011, InvalidScope),
+        "The provided value for the input parameter 'scope' is not valid. The scope '{scope}' is not valid. {why}";
+    /// 70011: the `scope` parameter is beyond a parser limit (`flow::scope::MAX_SCOPES`,
+    /// `MAX_SCOPE_LEN`); the message names the limit and the value, not the whole text.
+    ScopeOverLimit => token(70011, InvalidScope),
+        "The provided value for the input parameter 'scope' is not valid. {detail}";
+    /// 500011: the resource principal is not in the tenant.
+    ResourceNotFound => token(500011, InvalidResource),
+        "The resource principal named {resource} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.";
+    /// 90014: a parameter appears more than once or is malformed.
+    Malformed => token(90014, InvalidRequest),
+        "{message}";
+    /// 50034: no such user in the tenant.
+    UserNotFound => token(50034, InvalidGrant),
+        "The user account {upn} does not exist in the {tenant} directory. To sign into this application, the account must be added to the directory.";
+    /// 50126: wrong user name or password.
+    InvalidCredentials => token(50126, InvalidGrant),
+        "Error validating credentials due to invalid username or password.";
+    /// 50057: the account is disabled.
+    UserDisabled => token(50057, InvalidGrant),
+        "The user account is disabled. An administrator must enable it (accountEnabled = true).";
+    /// 50055: the password must be changed first.
+    PasswordMustChange => token(50055, InvalidGrant),
+        "The password is expired or must be changed at next sign-in. Sign in interactively to change it, then retry.";
+    /// 65001: consent is missing for a requested permission.
+    ConsentRequired => token(65001, InvalidGrant),
+        "The user or administrator has not consented to use the application with ID '{client_id}' named '{client_name}'. Send an interactive authorization request for this user and resource. Missing: {missing}.";
+    /// 50053: smart lockout.
+    LockedOut => token(50053, InvalidGrant),
+        "Your account is locked because the wrong password was entered too many times. Try again in {secs} seconds, or ask an administrator to reset the password.";
+    /// 70008: an expired or revoked authorization code or refresh token.
+    ExpiredGrant => token(70008, InvalidGrant),
+        "The provided authorization code or refresh token has expired or been revoked ({what}). Send a new interactive authorization request.";
+    /// 54005: a code presented twice.
+    CodeAlreadyRedeemed => token(54005, InvalidGrant),
+        "OAuth2 Authorization code was already redeemed; the tokens issued from it have been revoked. Please retry with a new valid code.";
+    /// 9002327: a single-page-application code redeemed outside a cross-origin request.
+    SpaCodeNeedsCrossOrigin => token(9002327, InvalidRequest),
+        "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests (from the browser, with an Origin header).";
+    /// 9002313: a grant value that is not one of ours.
+    MalformedGrant => token(9002313, InvalidGrant),
+        "Invalid request. Request is malformed or invalid: the {what} is not one this tenant issued.";
+    /// 53003: a Conditional Access policy blocks the sign-in.
+    BlockedByConditionalAccess => token(53003, InteractionRequired),
+        "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance. Blocking policies: {policies}. An administrator can exclude the user or application, or change the policy's conditions.";
+    /// 530035: blocked by security defaults (legacy authentication).
+    BlockedBySecurityDefaults => token(530035, InteractionRequired),
+        "Access has been blocked by security defaults: the request uses legacy authentication (here: the resource owner password credentials grant). Blocking policy: {policies}. Use an interactive or device-code sign-in, or an administrator can turn security defaults off and use Conditional Access instead.";
+    /// 53000: a Conditional Access policy requires a compliant device.
+    DeviceNotCompliant => token(53000, InteractionRequired),
+        "Device is not in required device state: compliant. Conditional Access policy requires a compliant device, and the device is not compliant. The user must enroll their device with an approved MDM provider. Policies: {policies}.";
+    /// 50155: a device assertion was presented and failed (signature, time, audience, replay,
+    /// form). UNCONFIRMED: Entra's number for "DeviceAuthenticationFailed", as remembered.
+    DeviceAuthenticationFailed => token(50155, InvalidGrant),
+        "Device authentication failed: {why} Send a fresh assertion signed with the device key registered for the device (castellan device assertion), or no device assertion at all.";
+    /// 700003: the device an assertion names is not in the tenant's directory. UNCONFIRMED:
+    /// Entra's number as remembered.
+    DeviceNotFound => token(700003, InvalidGrant),
+        "Device object was not found in the tenant directory: no device with deviceId '{device_id}' is registered in this tenant. Register the device (POST /v1.0/devices or castellan device register) or sign in without a device assertion.";
+    /// 135011: the device an assertion names is disabled. UNCONFIRMED: Entra's number as
+    /// remembered.
+    DeviceDisabled => token(135011, InvalidGrant),
+        "Device used during the authentication is disabled: device '{device_id}' has accountEnabled false. An administrator can enable it (PATCH /v1.0/devices/{{id}} with accountEnabled true).";
+    /// 53001: a Conditional Access policy requires a hybrid (domain) joined device.
+    DeviceNotDomainJoined => token(53001, InteractionRequired),
+        "Device is not in required device state: domain_joined. Conditional Access policy requires a domain joined device, and the device is not domain joined. Sign in from a hybrid joined device. Policies: {policies}.";
+    /// 53002: a Conditional Access policy requires an approved (or protected) client app.
+    ClientAppNotApproved => token(53002, InteractionRequired),
+        "Application used is not an approved application for Conditional Access. The user must use an approved client app (or one under an app protection policy) to get access. Policies: {policies}.";
+    /// 50076: multifactor authentication is required.
+    MfaRequired => token(50076, InteractionRequired),
+        "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access this resource. Sign in interactively and complete MFA. Policies: {policies}.";
+    /// 500121: the authenticator code entered at the MFA challenge was refused.
+    MfaCodeRejected => token(500121, InvalidGrant),
+        "Authentication failed during the strong authentication request: the code is wrong, expired or already used. Enter the current code from your authenticator app.";
+    /// 50053 (IdsLocked) for the second factor: too many verification codes were tried
+    /// (`flow::mfa_attempts`); refused, even with a valid code, until the cool-down ends.
+    MfaLockedOut => token(50053, InvalidGrant),
+        "Your account is temporarily locked out of multifactor authentication because too many verification codes were tried ({threshold} within {window_mins} minutes). Try again in {retry_after_secs} seconds; codes entered before then are not checked. An Authentication Administrator can reset the MFA attempts (POST /v1.0/users/{{id}}/authentication/resetMfaAttempts).";
+    /// 54005 for a code an earlier, failed redemption attempt consumed: every presentation of
+    /// an authorization code spends it (RFC 9700 §4.8.2 "a wrong verifier burns the code").
+    CodeSpentByFailedAttempt => token(54005, InvalidGrant),
+        "OAuth2 Authorization code was already redeemed: an earlier redemption attempt with this code failed (wrong client, redirect_uri, code_verifier or client credential), and any attempt consumes the code. Please retry with a new valid code.";
+    /// 50079: multifactor authentication is required and the user has no method registered.
+    MfaRegistrationRequired => token(50079, InteractionRequired),
+        "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication to access this resource. Sign in interactively and register a method. Policies: {policies}.";
+    /// 50142: a Conditional Access policy requires a secure password change (user risk).
+    /// UNCONFIRMED: the code is Entra's as remembered, not in `shared/reference`.
+    PasswordChangeRequired => token(50142, InteractionRequired),
+        "Password change is required due to a conditional access policy. Sign in interactively, complete multi-factor authentication and change the password. Policies: {policies}.";
+    /// 70043: the session is older than a Conditional Access sign-in frequency allows.
+    SignInFrequency => token(70043, InvalidGrant),
+        "The refresh token has expired or is invalid due to sign-in frequency checks by conditional access. Sign in again interactively. Policies: {policies}.";
+    /// 700025: a public client sent a credential.
+    PublicClientWithCredential => token(700025, InvalidClient),
+        "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.";
+    // ---- PKCE (flow::pkce) ----
+    /// 50147: `code_challenge_method` without `code_challenge`.
+    PkceMethodWithoutChallenge => token(50147, InvalidRequest),
+        "code_challenge_method was sent without a code_challenge.";
+    /// 9002325: PKCE is required (public client, SPA).
+    PkceRequired => token(9002325, InvalidRequest),
+        "Proof Key for Code Exchange is required for cross-origin authorization code redemption and public clients: send code_challenge and code_challenge_method=S256.";
+    /// 501491: `plain` (or no method) is refused.
+    PkcePlainRefused => token(501491, InvalidRequest),
+        "Only code_challenge_method=S256 is supported; 'plain' (and an absent method, which means plain) is refused.";
+    /// 501491: an unknown `code_challenge_method`.
+    PkceUnknownMethod => token(501491, InvalidRequest),
+        "Unknown code_challenge_method '{method}'; use S256.";
+    /// 501491: the challenge is not 43 base64url characters.
+    PkceChallengeSize => token(501491, InvalidRequest),
+        "Invalid size of code_challenge: an S256 challenge is 43 base64url characters.";
+    /// 50148: a verifier without a challenge.
+    PkceVerifierWithoutChallenge => token(50148, InvalidGrant),
+        "A code_verifier was sent but the authorization request had no code_challenge.";
+    /// 501481: the verifier's form is wrong.
+    PkceVerifierForm => token(501481, InvalidGrant),
+        "The code_verifier must be 43 to 128 characters from [A-Z a-z 0-9 - . _ ~].";
+    /// 501481: the verifier does not match the challenge.
+    PkceVerifierMismatch => token(501481, InvalidGrant),
+        "The Code_Verifier does not match the code_challenge supplied in the authorization request.";
+    // ---- redirect URIs and authorization codes (flow::redirect, flow::auth_code) ----
+    /// 50011: the redirect URI is not registered.
+    RedirectUriMismatch => token(50011, InvalidRequest),
+        "The redirect URI '{uri}' specified in the request does not match the redirect URIs configured for the application '{app_id}'. Make sure the redirect URI sent in the request matches one added to your application (exactly: scheme, host, port, path and trailing slash).";
+    /// 700005: a code redeemed by another client.
+    CodeForOtherClient => token(700005, InvalidGrant),
+        "The provided authorization code is intended for a different client application. Redeem it with the client_id that requested it.";
+    /// 70000: a code redeemed with another redirect URI.
+    CodeRedirectUriMismatch => token(70000, InvalidGrant),
+        "The redirect_uri '{uri}' does not match the one used in the authorization request ('{registered}'); send the same value.";
+    /// 700022: scopes of more than one resource in one request.
+    ScopeSeveralResources => token(700022, InvalidScope),
+        "The provided value for the input parameter scope is not valid because it contains more than one resource: '{first}' and '{second}'. Request a token for one resource at a time; MSAL does this for you per call.";
+    // ---- refresh tokens (flow::refresh_token) ----
+    /// 70000.
+    RefreshTokenReused => token(70000, InvalidGrant),
+        "The provided refresh token was already used. Refresh tokens are single-use: its whole family has been revoked; sign in again.";
+    /// 50173.
+    RefreshTokenRevoked => token(50173, InvalidGrant),
+        "The provided grant has been revoked (password change, sign-out or token reuse). Sign in again.";
+    /// 70000.
+    RefreshTokenOtherClient => token(70000, InvalidGrant),
+        "The refresh token was issued to a different client.";
+    /// 700084.
+    RefreshTokenSpaExpired => token(700084, InvalidGrant),
+        "The refresh token was issued to a single page app and has a fixed 24-hour lifetime, which has passed. Sign in again.";
+    /// 700082.
+    RefreshTokenInactive => token(700082, InvalidGrant),
+        "The refresh token has expired due to inactivity (90 days unused). Sign in again.";
+    // ---- device code (flow::device) ----
+    /// 70018.
+    DeviceCodeUnknown => token(70018, BadVerificationCode),
+        "The device_code is not one this tenant issued. Start a new device code flow.";
+    /// 70018.
+    DeviceCodeOtherClient => token(70018, BadVerificationCode),
+        "The device_code was issued to a different client_id.";
+    /// 70019.
+    DeviceCodeExpired => token(70019, ExpiredToken),
+        "The device code has expired (15 minutes). Start a new device code flow.";
+    /// 70000.
+    DeviceCodeDeclined => token(70000, AuthorizationDeclined),
+        "The user declined the sign-in on the device login page.";
+    /// 70000.
+    DeviceCodeRedeemed => token(70000, InvalidGrant),
+        "The device code was already redeemed. Start a new device code flow.";
+    /// 70016.
+    DeviceCodeSlowDown => token(70016, SlowDown),
+        "Polling faster than the interval; wait at least `interval` (+5) seconds between polls.";
+    /// 70016.
+    DeviceCodePending => token(70016, AuthorizationPending),
+        "The user has not yet finished signing in on the device login page. Keep polling at the interval.";
+    /// 70011: a refresh asked for a scope the token was not granted.
+    RefreshWidensScope => token(70011, InvalidScope),
+        "The scope '{scope}' was not granted with this refresh token; a refresh cannot widen scopes. Sign in with the new scope.";
+    // ---- consent (ops::consent) ----
+    /// 700016: a single-tenant app used from another tenant.
+    SingleTenantAppElsewhere => token(700016, UnauthorizedClient),
+        "Application with identifier '{app_id}' was not found in the directory '{tenant}'. The application is single-tenant (AzureADMyOrg) and registered in another tenant: sign in through its home tenant, or make it multi-tenant (signInAudience AzureADMultipleOrgs).";
+    /// 90094: the admin consent workflow is off.
+    AdminConsentWorkflowOff => token(90094, AccessDenied),
+        "This organization has not enabled admin consent requests; ask an administrator directly.";
+    // ---- sign-in (ops::signin) ----
+    /// 50105: the application requires assignment and the user is not assigned.
+    UserNotAssigned => token(50105, InvalidGrant),
+        "Your administrator has configured the application {app_name} ('{app_id}') to block users unless they are specifically granted ('assigned') access to the application. The signed in user '{upn}' is blocked because they are not a direct member of a group with access, nor had access directly assigned by an administrator. Assign the user (or a group they are in) through /servicePrincipals/{sp_id}/appRoleAssignedTo.";
+    /// 90119: the user code typed on the device login page is unknown.
+    UserCodeUnknown => token(90119, InvalidRequest),
+        "The code '{code}' is not valid. Check the code shown on your device and try again.";
+    /// 70019: the user code typed has expired.
+    UserCodeExpired => token(70019, ExpiredToken),
+        "That code has expired. Start again on your device to get a new code.";
+    /// 90120: the user code typed was already used.
+    UserCodeUsed => token(90120, InvalidRequest),
+        "That code was already used. Start again on your device to get a new code.";
+    /// 70000: two polls raced to redeem the same approved device code.
+    DeviceCodeRedeemedRace => token(70000, InvalidGrant),
+        "The device code was already redeemed.";
+    // ---- federated identity credentials (flow::federated_assertion) ----
+    /// 700211: a federated issuer that is not https.
+    FicIssuerNotHttps => token(700211, InvalidClient),
+        "No matching federated identity record found for presented assertion issuer '{iss}': federated assertion issuers must be https URLs (https is required to fetch the issuer's OpenID Connect discovery document and signing keys).";
+    /// 70021: the application has no federated identity credentials.
+    FicNone => token(70021, InvalidRequest),
+        "No matching federated identity record found for presented assertion. Assertion Issuer: '{iss}'. Assertion Subject: '{sub}'. Assertion Audience: '{aud}'. The application has no federated identity credentials; add one (POST /applications/{{id}}/federatedIdentityCredentials).";
+    /// 700211: no credential names this issuer.
+    FicIssuerMismatch => token(700211, InvalidClient),
+        "No matching federated identity record found for presented assertion issuer '{iss}'. Check your federated identity credential Subject, Audience and Issuer against the presented assertion (matching is exact and case-sensitive).";
+    /// 700213: no credential names this subject.
+    FicSubjectMismatch => token(700213, InvalidClient),
+        "No matching federated identity record found for presented assertion subject '{sub}'. Check your federated identity credential Subject, Audience and Issuer against the presented assertion (matching is exact and case-sensitive).";
+    /// 700212: no credential names this audience.
+    FicAudienceMismatch => token(700212, InvalidClient),
+        "No matching federated identity record found for presented assertion audience '{aud}'. Check your federated identity credential Subject, Audience and Issuer against the presented assertion (matching is exact and case-sensitive).";
+    /// 700024: the federated token has no `exp`.
+    FicNoExp => token(700024, InvalidClient),
+        "The federated assertion has no exp claim.";
+    /// 700024: the federated token has expired.
+    FicExpired => token(700024, InvalidClient),
+        "Client assertion is not within its valid time range: the federated token expired at {exp} (now {now}). Get a fresh token from the issuer.";
+    /// 700024: the federated token is not valid yet.
+    FicNotYetValid => token(700024, InvalidClient),
+        "Client assertion is not within its valid time range: the federated token is not valid before {nbf} (now {now}).";
+    /// 50027: a required claim is missing from the federated token.
+    FicMissingClaim => token(50027, InvalidRequest),
+        "The federated assertion has no '{claim}' claim.";
+    /// 700027: the federated token's algorithm is not accepted.
+    FicAlgorithmRefused => token(700027, InvalidClient),
+        "Client assertion failed signature validation: the federated assertion's algorithm '{alg}' is not accepted (RS256, PS256 or ES256).";
+    /// 700229: a token Castellan issued presented as a federated credential.
+    FicOwnToken => token(700229, InvalidClient),
+        "ForbiddenTokenType: the presented assertion was issued by this server ('{iss}'); tokens issued by Castellan cannot be used as federated identity credential assertions. Present a token from the external issuer.";
+    // ---- client assertions (server::assertion) ----
+    /// 50027.
+    ClientAssertionType => token(50027, InvalidClient),
+        "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.";
+    /// 50027.
+    ClientAssertionMalformed => token(50027, InvalidClient),
+        "The client assertion is not a well-formed JWT: {e}.";
+    /// 700027.
+    ClientAssertionNoCertificate => token(700027, InvalidClient),
+        "Client assertion failed signature validation: no certificate registered on application '{client_id}' matches the assertion's x5t#S256 / x5t / kid. Upload the certificate to the application's keyCredentials.";
+    /// 700027.
+    ClientAssertionAlgorithm => token(700027, InvalidClient),
+        "Client assertion algorithm {other} is not accepted: sign with PS256 or RS256.";
+    /// 700027.
+    ClientAssertionCertificateUnparsable => token(700027, InvalidClient),
+        "The registered certificate cannot be parsed.";
+    /// 700027.
+    ClientAssertionSignature => token(700027, InvalidClient),
+        "Client assertion failed signature validation: the signature does not verify with the registered certificate.";
+    /// 50048.
+    ClientAssertionIssSub => token(50048, InvalidClient),
+        "The client assertion's iss and sub must both be the client id '{client_id}'.";
+    /// 700024.
+    ClientAssertionNoExp => token(700024, InvalidClient),
+        "The client assertion has no exp.";
+    /// 700024.
+    ClientAssertionExpired => token(700024, InvalidClient),
+        "Client assertion is not within its valid time range: it has expired.";
+    /// 700024.
+    ClientAssertionNotYetValid => token(700024, InvalidClient),
+        "Client assertion is not within its valid time range: nbf is in the future.";
+    /// 700024.
+    ClientAssertionTooLong => token(700024, InvalidClient),
+        "Client assertion lifetime is too long (exp more than one hour ahead).";
+    /// 50027.
+    ClientAssertionNoJti => token(50027, InvalidClient),
+        "The client assertion has no jti.";
+    /// 700027.
+    ClientAssertionJtiReused => token(700027, InvalidClient),
+        "The jti '{jti}' was already used by a different client assertion; every assertion needs its own jti.";
+    /// 700027: the client assertion's certificate is outside its validity period.
+    ClientAssertionCertificateExpired => token(700027, InvalidClient),
+        "The certificate with key id {key_id} is outside its validity period (startDateTime/endDateTime).";
+    /// 700027: the client assertion's audience is not this tenant's token endpoint.
+    ClientAssertionAudience => token(700027, InvalidClient),
+        "The client assertion's aud must be this tenant's token endpoint ({endpoint}).";
+    // ---- on-behalf-of assertions (server::assertion) ----
+    /// 50027.
+    OboAssertionOversize => token(50027, InvalidGrant),
+        "The assertion is not a well-formed JWT: {e}.";
+    /// 50027.
+    OboAssertionMalformed => token(50027, InvalidGrant),
+        "The assertion is not a well-formed JWT.";
+    /// 50027.
+    OboAssertionNoKid => token(50027, InvalidGrant),
+        "The assertion has no kid; it was not issued by this server.";
+    /// 50027.
+    OboAssertionUnknownKey => token(50027, InvalidGrant),
+        "The assertion's signing key is not one this server publishes.";
+    /// 500133.
+    OboAssertionExpired => token(500133, InvalidGrant),
+        "Assertion is not within its valid time range: the user token has expired. Get a fresh token from the client.";
+    /// 50013.
+    OboAssertionIssuer => token(50013, InvalidGrant),
+        "The assertion was not issued by this tenant on this server.";
+    /// 50013.
+    OboAssertionSignature => token(50013, InvalidGrant),
+        "Assertion failed signature validation.";
+    /// 50013.
+    OboAssertionOtherTenant => token(50013, InvalidGrant),
+        "The assertion was issued for another tenant.";
+    /// 50013.
+    OboAssertionAppOnly => token(50013, InvalidGrant),
+        "The assertion is an app-only token; on-behalf-of needs a user's delegated token.";
+    /// 50013.
+    OboAssertionNoOid => token(50013, InvalidGrant),
+        "The assertion has no valid oid.";
+    /// 50013: the on-behalf-of assertion's audience is not the calling API.
+    OboAssertionAudience => token(50013, InvalidGrant),
+        "Assertion failed signature validation or its audience does not match the client app presenting it: the token's aud must be this API ('{app_id}' or one of its identifier URIs).";
+    /// 50166: the federated issuer's keys could not be fetched.
+    FicIssuerUnreachable => token(50166, InvalidRequest),
+        "Request to External OIDC endpoint failed: could not get the signing keys of issuer '{iss}': {cause}.";
+    /// 700027: the federated token's key is not among the issuer's keys.
+    FicUnknownKey => token(700027, InvalidClient),
+        "Client assertion failed signature validation: {why}.";
+    /// 700027: the federated token's signature does not verify.
+    FicSignature => token(700027, InvalidClient),
+        "Client assertion failed signature validation: the signature does not verify with issuer '{iss}' key '{kid}'.";
+    /// 50027: the federated client assertion is not a well-formed JWT.
+    FicMalformed => token(50027, InvalidRequest),
+        "Invalid JWT token: the client assertion is not a well-formed JWT ({why}).";
+    // ---- the authorize request (server::http::identity::authorize) ----
+    /// 900144: `/consumers` is not served.
+    ConsumersUnsupported => token(900144, InvalidRequest),
+        "Personal Microsoft accounts (/consumers) are not supported by this server; use a tenant, /organizations or /common.";
+    /// 900144: an unknown `response_mode`.
+    ResponseModeUnsupported => token(900144, InvalidRequest),
+        "response_mode '{mode}' is not supported: use query, fragment or form_post.";
+    /// 900144: an id_token asked for in the query.
+    QueryCannotCarryIdToken => token(900144, InvalidRequest),
+        "response_mode 'query' cannot carry an id_token: use fragment or form_post.";
+    /// 900144: an id_token without `openid`.
+    IdTokenWithoutOpenid => token(900144, InvalidRequest),
+        "An id_token was requested but 'openid' is not in the scope.";
+    /// 900144: `max_age` is not a number of seconds.
+    MaxAgeInvalid => token(900144, InvalidRequest),
+        "max_age must be a non-negative number of seconds.";
+    /// 900144: an unknown `prompt`.
+    PromptInvalid => token(900144, InvalidRequest),
+        "prompt '{prompt}' is not valid: use login, none, consent or select_account.";
+    /// 900144: an id_token needs the openid scope (hybrid flow at the consent step).
+    IdTokenNeedsOpenid => token(900144, InvalidRequest),
+        "An id_token needs the openid scope.";
+    /// 900144: an unknown `response_type`.
+    ResponseTypeUnsupported => token(900144, UnsupportedResponseType),
+        "The response_type '{response_type}' is not supported: use 'code', 'id_token' or 'code id_token'.";
+    /// 65001: `prompt=none` and consent is missing.
+    ConsentRequiredSilent => token(65001, ConsentRequired),
+        "The user or administrator has not consented to use the application with ID '{app_id}' named '{app_name}'. Send an interactive authorization request for this user and resource.";
+    /// 50058: `prompt=none` without a matching session.
+    SilentSignInWithoutSession => token(50058, LoginRequired),
+        "A silent sign-in request was sent but no user is signed in (or the session does not match login_hint / max_age). Send an interactive request.";
+    /// 65001: the user declined consent.
+    ConsentDeclined => token(65001, ConsentRequired),
+        "The user declined to consent to the application '{app_name}' ({app_id}).";
+    /// 65004: the administrator declined consent.
+    AdminConsentDeclined => token(65004, AccessDenied),
+        "The administrator declined to consent to the application.";
+    // ---- the token and device endpoints ----
+    /// 90055: the store did not answer (token endpoint; `Retry-After` is sent).
+    StoreUnavailable => token(90055, TemporarilyUnavailable),
+        "The service is temporarily unavailable (its store did not answer). Retry after the delay in Retry-After.";
+    /// 90055: the store did not answer (device code endpoint).
+    StoreUnavailableDevice => token(90055, TemporarilyUnavailable),
+        "The service is temporarily unavailable. Retry shortly.";
+    /// 50027: a federated client assertion with the wrong `client_assertion_type`.
+    FederatedAssertionType => token(50027, InvalidRequest),
+        "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.";
+    // ---- Azure Resource Manager ----
+    /// ARM 404 `NotFound`.
+    ArmNotFound => Arm(404, "NotFound"),
+        "{m} was not found.";
+    /// ARM 503 `ServiceUnavailable`.
+    ArmServiceUnavailable => Arm(503, "ServiceUnavailable"),
+        "The store is unavailable ({m}); retry.";
+    /// ARM 400 `InvalidResourceId`.
+    ArmInvalidResourceId => Arm(400, "InvalidResourceId"),
+        "The resource id or scope is not valid: {why}.";
+    /// ARM 400 `InvalidResourceId`.
+    ArmInvalidResourceId2 => Arm(400, "InvalidResourceId"),
+        "The resource id '{id}' is not valid: {why}.";
+    /// ARM 409 `TenantRootGroupConflict`.
+    ArmTenantRootGroupConflict => Arm(409, "TenantRootGroupConflict"),
+        "The tenant root management group '{id}' belongs to another tenant; the platform operator must remove that management group.";
+    /// ARM 409 `ResourceExistsInAnotherTenant`.
+    ArmResourceExistsInAnotherTenant => Arm(409, "ResourceExistsInAnotherTenant"),
+        "'{id}' already exists and belongs to another tenant.";
+    /// ARM 400 `ParentManagementGroupNotFound`.
+    ArmParentManagementGroupNotFound => Arm(400, "ParentManagementGroupNotFound"),
+        "The parent management group '{p}' does not exist in this tenant; create it first or omit it to use the tenant root group.";
+    /// ARM 400 `InvalidUserAssignedIdentity`.
+    ArmInvalidUserAssignedIdentity => Arm(400, "InvalidUserAssignedIdentity"),
+        "The user-assigned identity '{ua}' does not exist; create it (PUT …/providers/{USER_ASSIGNED_IDENTITY_TYPE}/{{name}}) first.";
+    /// ARM 400 `InvalidUserAssignedIdentity`.
+    ArmInvalidUserAssignedIdentity2 => Arm(400, "InvalidUserAssignedIdentity"),
+        "'{ua}' is not a user-assigned identity of this tenant.";
+    /// ARM 400 `CannotDeleteRootManagementGroup`.
+    ArmCannotDeleteRootManagementGroup => Arm(400, "CannotDeleteRootManagementGroup"),
+        "The tenant root management group cannot be deleted.";
+    /// ARM 400 `InvalidRoleDefinition`.
+    ArmInvalidRoleDefinition => Arm(400, "InvalidRoleDefinition"),
+        "roleName is required (1-512 characters).";
+    /// ARM 400 `RoleDefinitionUpdateNotPermitted`.
+    ArmRoleDefinitionUpdateNotPermitted => Arm(400, "RoleDefinitionUpdateNotPermitted"),
+        "Built-in roles cannot be changed; create a custom role with a new GUID.";
+    /// ARM 409 `RoleDefinitionWithSameNameExists`.
+    ArmRoleDefinitionWithSameNameExists => Arm(409, "RoleDefinitionWithSameNameExists"),
+        "A built-in role is named '{name}'; choose another roleName.";
+    /// ARM 400 `InvalidRoleDefinition`.
+    ArmInvalidRoleDefinition2 => Arm(400, "InvalidRoleDefinition"),
+        "A role needs at least one entry in actions or dataActions.";
+    /// ARM 400 `InvalidActionOrNotAction`.
+    ArmInvalidActionOrNotAction => Arm(400, "InvalidActionOrNotAction"),
+        "'{op}' is not a valid operation (expected Namespace/resourceType/action, with * wildcards).";
+    /// ARM 400 `InvalidAssignableScopes`.
+    ArmInvalidAssignableScopes => Arm(400, "InvalidAssignableScopes"),
+        "assignableScopes must list at least one management group, subscription, resource group or resource.";
+    /// ARM 400 `InvalidAssignableScopes`.
+    ArmInvalidAssignableScopes2 => Arm(400, "InvalidAssignableScopes"),
+        "The root scope '/' cannot be an assignable scope of a custom role; use the tenant root management group.";
+    /// ARM 400 `InvalidAssignableScopes`.
+    ArmInvalidAssignableScopes3 => Arm(400, "InvalidAssignableScopes"),
+        "The assignable scope '{s}' does not exist in this tenant.";
+    /// ARM 409 `RoleDefinitionWithSameNameExists`.
+    ArmRoleDefinitionWithSameNameExists2 => Arm(409, "RoleDefinitionWithSameNameExists"),
+        "A custom role named '{name}' already exists in this tenant.";
+    /// ARM 404 `RoleDefinitionDoesNotExist`.
+    ArmRoleDefinitionDoesNotExist => Arm(404, "RoleDefinitionDoesNotExist"),
+        "The specified role definition with ID '{id}' does not exist.";
+    /// ARM 404 `RoleDefinitionDoesNotExist`.
+    ArmRoleDefinitionDoesNotExist2 => Arm(404, "RoleDefinitionDoesNotExist"),
+        "The specified role definition with ID '{role_id}' does not exist.";
+    /// ARM 400 `UnmatchedPrincipalType`.
+    ArmUnmatchedPrincipalType => Arm(400, "UnmatchedPrincipalType"),
+        "The principal type '{pt}' does not match the principal {principal}, which is a {actual}.";
+    /// ARM 400 `InvalidConditionVersion`.
+    ArmInvalidConditionVersion => Arm(400, "InvalidConditionVersion"),
+        "conditionVersion '{v}' is not supported; use \"2.0\".";
+    /// ARM 400 `InvalidCondition`.
+    ArmInvalidCondition => Arm(400, "InvalidCondition"),
+        "The condition could not be parsed {e}.";
+    /// ARM 409 `RoleAssignmentUpdateNotPermitted`.
+    ArmRoleAssignmentUpdateNotPermitted => Arm(409, "RoleAssignmentUpdateNotPermitted"),
+        "Tenant ID, application ID, principal ID, and scope are not allowed to be updated; delete the assignment and create a new one.";
+    /// ARM 400 `RoleAssignmentLimitExceeded`.
+    ArmRoleAssignmentLimitExceeded => Arm(400, "RoleAssignmentLimitExceeded"),
+        "No more role assignments can be created: subscription {sub} has {n} (the limit is {ASSIGNMENTS_PER_SUBSCRIPTION}). Assign roles to groups instead of individual principals, or remove unused assignments.";
+    /// ARM 404 `RoleAssignmentNotFound`.
+    ArmRoleAssignmentNotFound => Arm(404, "RoleAssignmentNotFound"),
+        "The role assignment '{name}' is not found at scope '{scope}'.";
+    /// ARM 400 `InvalidRequest`.
+    ArmInvalidRequest => Arm(400, "InvalidRequest"),
+        "actions must list at least one {{id, isDataAction}}.";
+    /// ARM 500 `InternalError`.
+    ArmInternalError => Arm(500, "InternalError"),
+        "User Access Administrator missing";
+    /// ARM 404 `InvalidResourceType`.
+    ArmInvalidResourceType => Arm(404, "InvalidResourceType"),
+        "The resource type could not be found for '{path}'.";
+    /// ARM 400 `InvalidRequestContent`.
+    ArmInvalidRequestContent => Arm(400, "InvalidRequestContent"),
+        "The request content was invalid and could not be deserialized: {e}.";
+    /// ARM 400 `MissingApiVersionParameter`.
+    ArmMissingApiVersionParameter => Arm(400, "MissingApiVersionParameter"),
+        "The api-version query parameter (?api-version=) is required for all requests (e.g. ?api-version=2022-04-01).";
+    /// ARM 404 `SubscriptionNotFound`.
+    ArmSubscriptionNotFound => Arm(404, "SubscriptionNotFound"),
+        "The subscription '{sub}' could not be found.";
+    /// ARM 400 `InvalidFilter`.
+    ArmInvalidFilter => Arm(400, "InvalidFilter"),
+        "Unsupported $filter '{filter}': use roleName eq '…' or type eq 'BuiltInRole'|'CustomRole'.";
+    /// ARM 400 `InvalidPrincipalId`.
+    ArmInvalidPrincipalId => Arm(400, "InvalidPrincipalId"),
+        "subject.principalId '{p}' is not a GUID.";
+    /// ARM 404 `LockNotFound`.
+    ArmLockNotFound => Arm(404, "LockNotFound"),
+        "The lock '{n}' could not be found: Castellan keeps no resource locks.";
+    /// ARM 403 `DenyAssignmentsAreSystemManaged`.
+    ArmDenyAssignmentsAreSystemManaged => Arm(403, "DenyAssignmentsAreSystemManaged"),
+        "Deny assignments are created and removed by the platform only; they cannot be written through the API.";
+    /// ARM 405 `MethodNotAllowed`.
+    ArmMethodNotAllowed => Arm(405, "MethodNotAllowed"),
+        "{method} is not supported on Microsoft.Authorization/{kind}.";
+    /// ARM 400 `InvalidFilter`.
+    ArmInvalidFilter2 => Arm(400, "InvalidFilter"),
+        "Unsupported $filter '{f}': use atScope(), principalId eq '{{id}}', assignedTo('{{id}}') or atScope() and assignedTo('{{id}}').";
+    /// ARM 400 `InvalidRequestContent`.
+    ArmInvalidRequestContent2 => Arm(400, "InvalidRequestContent"),
+        "The request content is invalid: '{field}' {why}.";
+    /// ARM 404 `ResourceNotFound`.
+    ArmResourceNotFound => Arm(404, "ResourceNotFound"),
+        "The resource '{resource_id}' was not found.";
+    /// ARM 404 `ResourceNotFound`.
+    ArmResourceNotFound2 => Arm(404, "ResourceNotFound"),
+        "The user-assigned identity '{id}' was not found.";
+    /// ARM 400 `InvalidScope`.
+    ArmInvalidScope => Arm(400, "InvalidScope"),
+        "The scope '{scope}' is not valid: segment '{segment}' — {why}. Write the scope as plain '/'-separated ARM segments.";
+    /// ARM 403 `AuthorizationFailed`.
+    ArmAuthorizationFailed => Arm(403, "AuthorizationFailed"),
+        "The client '{name}' with object id '{principal}' does not have authorization to perform action '{op}' over scope '{scope}' or the scope is invalid. If access was recently granted, please refresh your credentials. ({reason})";
+    /// ARM 400 `InvalidManagementGroupName`.
+    ArmInvalidManagementGroupName => Arm(400, "InvalidManagementGroupName"),
+        "The management group name '{name}' is a GUID; GUID names are reserved for tenant root management groups (each tenant's root group is named by its tenant id). Choose a name that is not a GUID, e.g. 'prod' or 'mg-{name2}'.";
+    /// ARM 404 `SubscriptionNotFound`.
+    ArmSubscriptionNotFound2 => Arm(404, "SubscriptionNotFound"),
+        "The subscription '{name}' could not be found.";
+    /// ARM 404 `ResourceGroupNotFound`.
+    ArmResourceGroupNotFound => Arm(404, "ResourceGroupNotFound"),
+        "Resource group '{name}' could not be found.";
+    /// ARM 404 `ManagementGroupNotFound`.
+    ArmManagementGroupNotFound => Arm(404, "ManagementGroupNotFound"),
+        "The management group '{name}' was not found.";
+    /// ARM 404 `ResourceNotFound`.
+    ArmResourceNotFound3 => Arm(404, "ResourceNotFound"),
+        "The Resource '{resource_type}' under resource group was not found. ({id})";
+    /// ARM 404 `InvalidResourceNamespace`.
+    ArmInvalidResourceNamespace => Arm(404, "InvalidResourceNamespace"),
+        "The resource namespace '{namespace}' is invalid: Castellan registers {value}.";
+    /// ARM 400 `ManagementGroupHasChildren`.
+    ArmManagementGroupHasChildren => Arm(400, "ManagementGroupHasChildren"),
+        "The management group '{name}' has children (management groups or subscriptions); move or delete them first.";
+    /// ARM 400 `RoleDefinitionHasAssignments`.
+    ArmRoleDefinitionHasAssignments => Arm(400, "RoleDefinitionHasAssignments"),
+        "The role '{name}' is still assigned; delete its role assignments first.";
+    /// ARM 400 `InvalidRoleDefinitionId`.
+    ArmInvalidRoleDefinitionId => Arm(400, "InvalidRoleDefinitionId"),
+        "The role definition ID '{role_definition_id}' is not valid; use /subscriptions/{{id}}/providers/Microsoft.Authorization/roleDefinitions/{{guid}} or the GUID.";
+    /// ARM 400 `InvalidRoleAssignmentScope`.
+    ArmInvalidRoleAssignmentScope => Arm(400, "InvalidRoleAssignmentScope"),
+        "The role '{name}' cannot be assigned at scope '{scope}': it is assignable only at or below {value}.";
+    /// ARM 400 `InvalidPrincipalId`.
+    ArmInvalidPrincipalId2 => Arm(400, "InvalidPrincipalId"),
+        "The principal id '{principal_id}' is not a GUID.";
+    /// ARM 400 `PrincipalNotFound`.
+    ArmPrincipalNotFound => Arm(400, "PrincipalNotFound"),
+        "Principal {principal_id} does not exist in the directory {id}. Check the object id (of the user, group or service principal — not the application's appId).";
+    /// ARM 409 `RoleAssignmentExists`.
+    ArmRoleAssignmentExists => Arm(409, "RoleAssignmentExists"),
+        "The role assignment already exists. The ID of the existing role assignment is {simple}.";
+    /// ARM 400 `PrincipalNotFound`.
+    ArmPrincipalNotFound2 => Arm(400, "PrincipalNotFound"),
+        "Principal {p} does not exist in the directory {id}.";
+    /// ARM 403 `AuthorizationFailed`.
+    ArmAuthorizationFailed2 => Arm(403, "AuthorizationFailed"),
+        "The client '{name}' with object id '{principal}' does not have authorization to perform action 'Microsoft.Authorization/elevateAccess/action' over scope '/'. Only a signed-in Global Administrator can elevate access.";
+    /// ARM 405 `MethodNotAllowed`.
+    ArmMethodNotAllowed2 => Arm(405, "MethodNotAllowed"),
+        "{method} is not supported on '{path}'.";
+    /// ARM 400 `NoManagedIdentity`.
+    ArmNoManagedIdentity => Arm(400, "NoManagedIdentity"),
+        "The resource '{id}' has no managed identity; enable one first (PUT it with \"identity\": {{\"type\": \"SystemAssigned\"}} or attach a user-assigned identity).";
+    /// ARM 400 `InvalidRequestContent`.
+    ArmInvalidRequestContent3 => Arm(400, "InvalidRequestContent"),
+        "The body's name does not match the credential name '{name}' in the URL.";
+    /// ARM 409: a uniqueness clash reported by the store; the ARM code comes from the store's
+    /// report (pass-through message).
+    ArmConflict => Arm(409, "Conflict"),
+        "{message}";
+    /// ARM 400 `BadRequest`: a directory rule refused the request (pass-through message).
+    ArmBadRequest => Arm(400, "BadRequest"),
+        "{message}";
+    /// ARM 401 `InvalidAuthenticationToken`: the bearer token was refused (the message is the
+    /// token check's own, which names the cause and the fix).
+    ArmInvalidAuthenticationToken => Arm(401, "InvalidAuthenticationToken"),
+        "{message}";
+    /// ARM 400 `InvalidFilterInQueryString` (the `$filter` parser's message).
+    ArmInvalidFilterInQueryString => Arm(400, "InvalidFilterInQueryString"),
+        "{message}";
+    /// ARM 400 `InvalidRoleDefinitionId`: the URL's role definition name is not a GUID.
+    ArmInvalidRoleDefinitionName => Arm(400, "InvalidRoleDefinitionId"),
+        "The RoleDefinition name '{name}' is not a GUID.";
+    /// ARM 400 `InvalidRoleAssignmentId`: the URL's role assignment name is not a GUID.
+    ArmInvalidRoleAssignmentName => Arm(400, "InvalidRoleAssignmentId"),
+        "The RoleAssignment name '{name}' is not a GUID.";
+    /// ARM 400 `MissingApiVersionParameter`.
+    ArmMissingApiVersionParameterMetadata => Arm(400, "MissingApiVersionParameter"),
+        "The api-version query parameter (?api-version=) is required, e.g. ?api-version=2022-09-01.";
+    /// ARM 400 `InvalidApiVersionParameter`.
+    ArmInvalidApiVersionParameter => Arm(400, "InvalidApiVersionParameter"),
+        "The api-version '{version}' is invalid. The supported versions are '{supported}'.";
+    // ---- Microsoft Graph (the directory's messages are composed by the rule that refused) ----
+    /// Graph 400 `Request_BadRequest` (also a uniqueness clash: Graph answers 400, not 409).
+    GraphBadRequest => Graph(400, "Request_BadRequest"),
+        "{message}";
+    /// Graph 401 `InvalidAuthenticationToken`.
+    GraphInvalidToken => Graph(401, "InvalidAuthenticationToken"),
+        "{message}";
+    /// Graph 403 `Authorization_RequestDenied`.
+    GraphForbidden => Graph(403, "Authorization_RequestDenied"),
+        "{message}";
+    /// Graph 404 `Request_ResourceNotFound`.
+    GraphNotFound => Graph(404, "Request_ResourceNotFound"),
+        "{message}";
+    /// Graph 405 (Graph spells it `Request_BadRequest`).
+    GraphMethodNotAllowed => Graph(405, "Request_BadRequest"),
+        "{message}";
+    /// Graph 413 `Request_EntityTooLarge`.
+    GraphTooLarge => Graph(413, "Request_EntityTooLarge"),
+        "{message}";
+    /// Graph 429 `TooManyRequests`.
+    GraphTooManyRequests => Graph(429, "TooManyRequests"),
+        "{message}";
+    /// Graph 503 `serviceNotAvailable`.
+    GraphUnavailable => Graph(503, "serviceNotAvailable"),
+        "{message}";
+    /// Graph 500 `generalException`.
+    GraphGeneral => Graph(500, "generalException"),
+        "{message}";
+}
+
+const UNLISTED: Spec = Spec {
+    code: Code::StoreUnavailable,
+    name: "unlisted",
+    surface: Surface::Token,
+    aadsts: 90055,
+    oauth: Some(OAuthError::ServerError),
+    status: 500,
+    service_code: "",
+    message: "An internal error code has no row in the error table; this is a Castellan bug.",
+};
+
+impl Code {
+    /// This code's row.
+    pub fn spec(self) -> &'static Spec {
+        // `TABLE` is generated in `Code`'s order (the table test checks it), so the fallback
+        // is never taken.
+        TABLE
+            .get(self as usize)
+            .filter(|s| s.code == self)
+            .unwrap_or(&UNLISTED)
+    }
+    /// The message with `{name}` placeholders filled from `args`.
+    pub fn message(self, args: &[(&str, &dyn fmt::Display)]) -> String {
+        fill(self.spec().message, args)
+    }
+    /// A token-service error of this code.
+    pub fn aadsts(self, args: &[(&str, &dyn fmt::Display)]) -> AadstsError {
+        let s = self.spec();
+        debug_assert_eq!(s.surface, Surface::Token, "{} is not a token error", s.name);
+        AadstsError {
+            kind: self,
+            code: s.aadsts,
+            error: s.oauth.unwrap_or(OAuthError::ServerError),
+            message: fill(s.message, args),
+        }
+    }
+}
+
+impl Code {
+    /// An Azure Resource Manager error of this code.
+    pub fn arm(self, args: &[(&str, &dyn fmt::Display)]) -> ArmError {
+        let s = self.spec();
+        debug_assert_eq!(s.surface, Surface::Arm, "{} is not an ARM error", s.name);
+        ArmError {
+            kind: self,
+            status: s.status,
+            code: s.service_code.to_string(),
+            message: fill(s.message, args),
+        }
+    }
+}
+
+/// An ARM error: Azure's `code`, a message that names the cause and the fix, and the status.
+/// Built only from the table ([`Code::arm`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArmError {
+    /// The internal code (the table row).
+    pub kind: Code,
+    /// HTTP status.
+    pub status: u16,
+    /// Azure's error code (`AuthorizationFailed`, `RoleAssignmentExists`, ...).
+    pub code: String,
+    /// Message.
+    pub message: String,
+}
+
+/// Fills `{name}` placeholders; `{{`/`}}` are literal braces. A placeholder without an argument
+/// is left as written (the table test catches it).
+fn fill(template: &str, args: &[(&str, &dyn fmt::Display)]) -> String {
+    use fmt::Write as _;
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(i) = rest.find(['{', '}']) {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            out.push_str(&tail[..1]);
+            rest = &tail[2..];
+            continue;
+        }
+        if let (true, Some(end)) = (tail.starts_with('{'), tail.find('}')) {
+            let name = &tail[1..end];
+            if let Some((_, v)) = args.iter().find(|(n, _)| *n == name) {
+                let _ = write!(out, "{v}");
+                rest = &tail[end + 1..];
+                continue;
+            }
+        }
+        out.push_str(&tail[..1]);
+        rest = &tail[1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The placeholders a template names (for the table test and for callers' checks).
+pub fn placeholders(template: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = template;
+    while let Some(i) = rest.find(['{', '}']) {
+        let tail = &rest[i..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            rest = &tail[2..];
+            continue;
+        }
+        match (tail.starts_with('{'), tail.find('}')) {
+            (true, Some(end)) => {
+                names.push(&tail[1..end]);
+                rest = &tail[end + 1..];
+            }
+            _ => rest = &tail[1..],
+        }
+    }
+    names
+}
+
+/// A token-service failure with Entra's AADSTS code. Built only from the table
+/// ([`Code::aadsts`] or the named constructors below); never as a struct literal.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AadstsError {
+    /// The internal code (the table row).
+    pub kind: Code,
     /// The AADSTS number.
     pub code: u32,
     /// The OAuth error.
     pub error: OAuthError,
     /// What went wrong and how to fix it (without the `AADSTSnnn: ` prefix).
     pub message: String,
+}
+
+impl AadstsError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        self.kind.spec().status
+    }
 }
 
 impl fmt::Display for AadstsError {
@@ -93,192 +951,216 @@ impl fmt::Display for AadstsError {
 
 impl std::error::Error for AadstsError {}
 
-macro_rules! aadsts {
-    ($code:expr, $err:ident, $($fmt:tt)+) => {
-        AadstsError { code: $code, error: OAuthError::$err, message: format!($($fmt)+) }
-    };
-}
-
-/// Constructors, one per failure family. Keeping them here keeps the table in one place.
+/// Constructors, one per failure family, each a typed wrapper over its table row.
 impl AadstsError {
     /// 900144: a required parameter is missing.
     pub fn missing_parameter(name: &str) -> Self {
-        aadsts!(
-            900144,
-            InvalidRequest,
-            "The request body must contain the following parameter: '{name}'."
-        )
+        Code::MissingParameter.aadsts(&[("name", &name)])
     }
+
     /// 90002: the tenant in the path does not exist.
     pub fn tenant_not_found(tenant: &str) -> Self {
-        aadsts!(90002, InvalidRequest, "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Use the tenant's GUID or one of its verified domains in the authority URL.")
+        Code::TenantNotFound.aadsts(&[("tenant", &tenant)])
     }
+
     /// 9001023: grant type not allowed on `common`/`organizations`/`consumers`.
     pub fn grant_needs_tenant(grant: &str, alias: &str) -> Self {
-        aadsts!(9001023, InvalidRequest, "The grant type '{grant}' is not supported over the /{alias} endpoint. Use a tenant-specific authority: /<tenant-id> or /<domain>.")
+        Code::GrantNeedsTenant.aadsts(&[("grant", &grant), ("alias", &alias)])
     }
+
     /// 70003: unsupported grant type.
     pub fn unsupported_grant_type(grant: &str) -> Self {
-        aadsts!(70003, UnsupportedGrantType, "The app requested an unsupported grant type '{grant}'. Supported here: client_credentials, password.")
+        Code::UnsupportedGrantType.aadsts(&[("grant", &grant)])
     }
+
     /// 700016: the client application is not in this tenant.
     pub fn client_not_found(client_id: &str, tenant: &str) -> Self {
-        aadsts!(700016, UnauthorizedClient, "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.")
+        Code::ClientNotFound.aadsts(&[("client_id", &client_id), ("tenant", &tenant)])
     }
+
     /// 7000218: no client credential in the request.
     pub fn missing_client_credential() -> Self {
-        aadsts!(7000218, InvalidClient, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+        Code::MissingClientCredential.aadsts(&[])
     }
+
     /// 7000215: the client secret does not match.
     pub fn invalid_client_secret(client_id: &str) -> Self {
-        aadsts!(7000215, InvalidClient, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'.")
+        Code::InvalidClientSecret.aadsts(&[("client_id", &client_id)])
     }
+
     /// 7000222: the client secret has expired.
     pub fn expired_client_secret(client_id: &str, key_id: &str) -> Self {
-        aadsts!(7000222, InvalidClient, "The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds. Expired key id: {key_id}.")
+        Code::ExpiredClientSecret.aadsts(&[("client_id", &client_id), ("key_id", &key_id)])
     }
+
     /// 7000112: the application or its service principal is disabled.
     pub fn client_disabled(client_id: &str) -> Self {
-        aadsts!(
-            7000112,
-            UnauthorizedClient,
-            "Application '{client_id}' is disabled."
-        )
+        Code::ClientDisabled.aadsts(&[("client_id", &client_id)])
     }
+
     /// 70011: the scope is not valid.
     pub fn invalid_scope(scope: &str, why: &str) -> Self {
-        aadsts!(70011, InvalidScope, "The provided value for the input parameter 'scope' is not valid. The scope '{scope}' is not valid. {why}")
+        Code::InvalidScope.aadsts(&[("scope", &scope), ("why", &why)])
     }
+
     /// 70011: the `scope` parameter is beyond a parser limit (`flow::scope::MAX_SCOPES`,
     /// `MAX_SCOPE_LEN`); the message names the limit and the value, not the whole text.
     pub fn scope_over_limit(detail: &str) -> Self {
-        aadsts!(
-            70011,
-            InvalidScope,
-            "The provided value for the input parameter 'scope' is not valid. {detail}"
-        )
+        Code::ScopeOverLimit.aadsts(&[("detail", &detail)])
     }
+
     /// 500011: the resource principal is not in the tenant.
     pub fn resource_not_found(resource: &str, tenant: &str) -> Self {
-        aadsts!(500011, InvalidResource, "The resource principal named {resource} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.")
+        Code::ResourceNotFound.aadsts(&[("resource", &resource), ("tenant", &tenant)])
     }
+
     /// 90014: a parameter appears more than once or is malformed.
     pub fn malformed(what: &str) -> Self {
-        aadsts!(90014, InvalidRequest, "{what}")
+        Code::Malformed.aadsts(&[("message", &what)])
     }
+
     /// 50034: no such user in the tenant.
     pub fn user_not_found(upn: &str, tenant: &str) -> Self {
-        aadsts!(50034, InvalidGrant, "The user account {upn} does not exist in the {tenant} directory. To sign into this application, the account must be added to the directory.")
+        Code::UserNotFound.aadsts(&[("upn", &upn), ("tenant", &tenant)])
     }
+
     /// 50126: wrong user name or password.
     pub fn invalid_credentials() -> Self {
-        aadsts!(
-            50126,
-            InvalidGrant,
-            "Error validating credentials due to invalid username or password."
-        )
+        Code::InvalidCredentials.aadsts(&[])
     }
+
     /// 50057: the account is disabled.
     pub fn user_disabled() -> Self {
-        aadsts!(50057, InvalidGrant, "The user account is disabled. An administrator must enable it (accountEnabled = true).")
+        Code::UserDisabled.aadsts(&[])
     }
+
     /// 50055: the password must be changed first.
     pub fn password_must_change() -> Self {
-        aadsts!(50055, InvalidGrant, "The password is expired or must be changed at next sign-in. Sign in interactively to change it, then retry.")
+        Code::PasswordMustChange.aadsts(&[])
     }
+
     /// 65001: consent is missing for a requested permission.
     pub fn consent_required(client_id: &str, client_name: &str, missing: &str) -> Self {
-        aadsts!(65001, InvalidGrant, "The user or administrator has not consented to use the application with ID '{client_id}' named '{client_name}'. Send an interactive authorization request for this user and resource. Missing: {missing}.")
+        Code::ConsentRequired.aadsts(&[
+            ("client_id", &client_id),
+            ("client_name", &client_name),
+            ("missing", &missing),
+        ])
     }
+
     /// 50053: smart lockout.
     pub fn locked_out(secs: i64) -> Self {
-        aadsts!(50053, InvalidGrant, "Your account is locked because the wrong password was entered too many times. Try again in {secs} seconds, or ask an administrator to reset the password.")
+        Code::LockedOut.aadsts(&[("secs", &secs)])
     }
+
     /// 70008: an expired or revoked authorization code or refresh token.
     pub fn expired_grant(what: &str) -> Self {
-        aadsts!(70008, InvalidGrant, "The provided authorization code or refresh token has expired or been revoked ({what}). Send a new interactive authorization request.")
+        Code::ExpiredGrant.aadsts(&[("what", &what)])
     }
+
     /// 54005: a code presented twice.
     pub fn code_already_redeemed() -> Self {
-        aadsts!(54005, InvalidGrant, "OAuth2 Authorization code was already redeemed; the tokens issued from it have been revoked. Please retry with a new valid code.")
+        Code::CodeAlreadyRedeemed.aadsts(&[])
     }
+
     /// 9002327: a single-page-application code redeemed outside a cross-origin request.
     pub fn spa_code_needs_cross_origin() -> Self {
-        aadsts!(9002327, InvalidRequest, "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests (from the browser, with an Origin header).")
+        Code::SpaCodeNeedsCrossOrigin.aadsts(&[])
     }
+
     /// 9002313: a grant value that is not one of ours.
     pub fn malformed_grant(what: &str) -> Self {
-        aadsts!(9002313, InvalidGrant, "Invalid request. Request is malformed or invalid: the {what} is not one this tenant issued.")
+        Code::MalformedGrant.aadsts(&[("what", &what)])
     }
+
     /// 53003: a Conditional Access policy blocks the sign-in.
     pub fn blocked_by_conditional_access(policies: &str) -> Self {
-        aadsts!(53003, InteractionRequired, "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance. Blocking policies: {policies}. An administrator can exclude the user or application, or change the policy's conditions.")
+        Code::BlockedByConditionalAccess.aadsts(&[("policies", &policies)])
     }
+
     /// 530035: blocked by security defaults (legacy authentication).
     pub fn blocked_by_security_defaults(policies: &str) -> Self {
-        aadsts!(530035, InteractionRequired, "Access has been blocked by security defaults: the request uses legacy authentication (here: the resource owner password credentials grant). Blocking policy: {policies}. Use an interactive or device-code sign-in, or an administrator can turn security defaults off and use Conditional Access instead.")
+        Code::BlockedBySecurityDefaults.aadsts(&[("policies", &policies)])
     }
+
     /// 53000: a Conditional Access policy requires a compliant device.
     pub fn device_not_compliant(policies: &str) -> Self {
-        aadsts!(53000, InteractionRequired, "Device is not in required device state: compliant. Conditional Access policy requires a compliant device, and the device is not compliant. The user must enroll their device with an approved MDM provider. Policies: {policies}.")
+        Code::DeviceNotCompliant.aadsts(&[("policies", &policies)])
     }
+
     /// 50155: a device assertion was presented and failed (signature, time, audience, replay,
     /// form). UNCONFIRMED: Entra's number for "DeviceAuthenticationFailed", as remembered.
     pub fn device_authentication_failed(why: &str) -> Self {
-        aadsts!(50155, InvalidGrant, "Device authentication failed: {why} Send a fresh assertion signed with the device key registered for the device (castellan device assertion), or no device assertion at all.")
+        Code::DeviceAuthenticationFailed.aadsts(&[("why", &why)])
     }
+
     /// 700003: the device an assertion names is not in the tenant's directory. UNCONFIRMED:
     /// Entra's number as remembered.
     pub fn device_not_found(device_id: &str) -> Self {
-        aadsts!(700003, InvalidGrant, "Device object was not found in the tenant directory: no device with deviceId '{device_id}' is registered in this tenant. Register the device (POST /v1.0/devices or castellan device register) or sign in without a device assertion.")
+        Code::DeviceNotFound.aadsts(&[("device_id", &device_id)])
     }
+
     /// 135011: the device an assertion names is disabled. UNCONFIRMED: Entra's number as
     /// remembered.
     pub fn device_disabled(device_id: &str) -> Self {
-        aadsts!(135011, InvalidGrant, "Device used during the authentication is disabled: device '{device_id}' has accountEnabled false. An administrator can enable it (PATCH /v1.0/devices/{{id}} with accountEnabled true).")
+        Code::DeviceDisabled.aadsts(&[("device_id", &device_id)])
     }
+
     /// 53001: a Conditional Access policy requires a hybrid (domain) joined device.
     pub fn device_not_domain_joined(policies: &str) -> Self {
-        aadsts!(53001, InteractionRequired, "Device is not in required device state: domain_joined. Conditional Access policy requires a domain joined device, and the device is not domain joined. Sign in from a hybrid joined device. Policies: {policies}.")
+        Code::DeviceNotDomainJoined.aadsts(&[("policies", &policies)])
     }
+
     /// 53002: a Conditional Access policy requires an approved (or protected) client app.
     pub fn client_app_not_approved(policies: &str) -> Self {
-        aadsts!(53002, InteractionRequired, "Application used is not an approved application for Conditional Access. The user must use an approved client app (or one under an app protection policy) to get access. Policies: {policies}.")
+        Code::ClientAppNotApproved.aadsts(&[("policies", &policies)])
     }
+
     /// 50076: multifactor authentication is required.
     pub fn mfa_required(policies: &str) -> Self {
-        aadsts!(50076, InteractionRequired, "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access this resource. Sign in interactively and complete MFA. Policies: {policies}.")
+        Code::MfaRequired.aadsts(&[("policies", &policies)])
     }
+
     /// 500121: the authenticator code entered at the MFA challenge was refused.
     pub fn mfa_code_rejected() -> Self {
-        aadsts!(500121, InvalidGrant, "Authentication failed during the strong authentication request: the code is wrong, expired or already used. Enter the current code from your authenticator app.")
+        Code::MfaCodeRejected.aadsts(&[])
     }
+
     /// 50053 (IdsLocked) for the second factor: too many verification codes were tried
     /// (`flow::mfa_attempts`); refused, even with a valid code, until the cool-down ends.
     pub fn mfa_locked_out(retry_after_secs: i64, threshold: u32, window_mins: i64) -> Self {
-        aadsts!(50053, InvalidGrant, "Your account is temporarily locked out of multifactor authentication because too many verification codes were tried ({threshold} within {window_mins} minutes). Try again in {retry_after_secs} seconds; codes entered before then are not checked. An Authentication Administrator can reset the MFA attempts (POST /v1.0/users/{{id}}/authentication/resetMfaAttempts).")
+        Code::MfaLockedOut.aadsts(&[
+            ("retry_after_secs", &retry_after_secs),
+            ("threshold", &threshold),
+            ("window_mins", &window_mins),
+        ])
     }
+
     /// 54005 for a code an earlier, failed redemption attempt consumed: every presentation of
     /// an authorization code spends it (RFC 9700 §4.8.2 "a wrong verifier burns the code").
     pub fn code_spent_by_failed_attempt() -> Self {
-        aadsts!(54005, InvalidGrant, "OAuth2 Authorization code was already redeemed: an earlier redemption attempt with this code failed (wrong client, redirect_uri, code_verifier or client credential), and any attempt consumes the code. Please retry with a new valid code.")
+        Code::CodeSpentByFailedAttempt.aadsts(&[])
     }
+
     /// 50079: multifactor authentication is required and the user has no method registered.
     pub fn mfa_registration_required(policies: &str) -> Self {
-        aadsts!(50079, InteractionRequired, "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication to access this resource. Sign in interactively and register a method. Policies: {policies}.")
+        Code::MfaRegistrationRequired.aadsts(&[("policies", &policies)])
     }
+
     /// 50142: a Conditional Access policy requires a secure password change (user risk).
     /// UNCONFIRMED: the code is Entra's as remembered, not in `shared/reference`.
     pub fn password_change_required(policies: &str) -> Self {
-        aadsts!(50142, InteractionRequired, "Password change is required due to a conditional access policy. Sign in interactively, complete multi-factor authentication and change the password. Policies: {policies}.")
+        Code::PasswordChangeRequired.aadsts(&[("policies", &policies)])
     }
+
     /// 70043: the session is older than a Conditional Access sign-in frequency allows.
     pub fn sign_in_frequency(policies: &str) -> Self {
-        aadsts!(70043, InvalidGrant, "The refresh token has expired or is invalid due to sign-in frequency checks by conditional access. Sign in again interactively. Policies: {policies}.")
+        Code::SignInFrequency.aadsts(&[("policies", &policies)])
     }
+
     /// 700025: a public client sent a credential.
     pub fn public_client_with_credential() -> Self {
-        aadsts!(700025, InvalidClient, "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.")
+        Code::PublicClientWithCredential.aadsts(&[])
     }
 }
 
@@ -309,5 +1191,112 @@ impl From<crate::store::StoreError> for DirectoryError {
             crate::store::StoreError::Conflict(m) => Self::Conflict(m),
             crate::store::StoreError::Backend(m) => Self::Unavailable(m),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// The table walk: every row is complete, names are unique, rows sit in `Code`'s order,
+    /// and placeholders are well formed. (One AADSTS number may carry different OAuth errors,
+    /// as in Entra: 50027 is `invalid_client` for a client assertion, `invalid_request` else.)
+    #[test]
+    fn the_table_is_complete_and_consistent() {
+        let mut names = HashSet::new();
+        for (i, s) in TABLE.iter().enumerate() {
+            assert_eq!(s.code as usize, i, "{} is out of order", s.name);
+            assert!(names.insert(s.name), "duplicate internal code {}", s.name);
+            if s.message == "{message}" {
+                // Pass-through rows: the message is composed by the rule that refused (Graph's
+                // directory rules, the bearer-token check, a parser); they are listed here.
+                assert!(
+                    PASS_THROUGH.contains(&s.code),
+                    "{} passes its message through",
+                    s.name
+                );
+            } else {
+                let fixed = placeholders(s.message)
+                    .iter()
+                    .map(|p| p.len() + 2)
+                    .sum::<usize>();
+                assert!(
+                    s.message.len() - fixed >= 10,
+                    "{}: the message must name the cause and the fix",
+                    s.name
+                );
+            }
+            assert!(
+                (400..600).contains(&s.status),
+                "{}: status {}",
+                s.name,
+                s.status
+            );
+            match s.surface {
+                Surface::Token => {
+                    assert!(s.aadsts > 0, "{}: no AADSTS number", s.name);
+                    assert!(s.oauth.is_some(), "{}: no OAuth error", s.name);
+                    assert!(s.service_code.is_empty(), "{}", s.name);
+                }
+                Surface::Graph | Surface::Arm => {
+                    assert_eq!(s.aadsts, 0, "{}", s.name);
+                    assert!(s.oauth.is_none(), "{}", s.name);
+                    assert!(!s.service_code.is_empty(), "{}: no service code", s.name);
+                }
+            }
+            for p in placeholders(s.message) {
+                assert!(
+                    !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                    "{}: bad placeholder '{{{p}}}'",
+                    s.name
+                );
+            }
+        }
+    }
+
+    const PASS_THROUGH: &[Code] = &[
+        Code::Malformed,
+        Code::ArmConflict,
+        Code::ArmBadRequest,
+        Code::ArmInvalidAuthenticationToken,
+        Code::ArmInvalidFilterInQueryString,
+        Code::GraphBadRequest,
+        Code::GraphInvalidToken,
+        Code::GraphForbidden,
+        Code::GraphNotFound,
+        Code::GraphMethodNotAllowed,
+        Code::GraphTooLarge,
+        Code::GraphTooManyRequests,
+        Code::GraphUnavailable,
+        Code::GraphGeneral,
+    ];
+
+    #[test]
+    fn fill_replaces_named_placeholders_and_keeps_escaped_braces() {
+        let m = fill("a {x} b {{id}} c {y}", &[("x", &1), ("y", &"two")]);
+        assert_eq!(m, "a 1 b {id} c two");
+        assert_eq!(fill("left {missing}", &[]), "left {missing}");
+        assert_eq!(placeholders("{a} {{b}} {c}"), vec!["a", "c"]);
+    }
+
+    #[test]
+    fn constructors_fill_every_placeholder() {
+        for e in [
+            AadstsError::missing_parameter("client_id"),
+            AadstsError::client_not_found("abc", "t"),
+            AadstsError::mfa_locked_out(30, 5, 10),
+            AadstsError::device_disabled("d"),
+        ] {
+            assert!(
+                !e.message.contains('{') || e.message.contains("{id}"),
+                "{}",
+                e.message
+            );
+            assert_eq!(e.code, e.kind.spec().aadsts);
+            assert_eq!(e.error, e.kind.spec().oauth.unwrap());
+        }
+        assert_eq!(AadstsError::invalid_client_secret("x").status(), 401);
+        assert_eq!(AadstsError::invalid_scope("x", "y").status(), 400);
     }
 }

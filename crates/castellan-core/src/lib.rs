@@ -30,6 +30,7 @@ pub mod policy;
 pub mod secret;
 pub mod store;
 pub mod time;
+pub mod vocab;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

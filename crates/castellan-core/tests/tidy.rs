@@ -185,3 +185,78 @@ fn fuzz_entry_points_reach_only_core_and_wire() {
         );
     }
 }
+
+/// One error table: AADSTS, ARM and Graph errors are built from `core::error::TABLE` (through
+/// `Code::aadsts`/`Code::arm`/`GraphError::of` and the named constructors), never as struct
+/// literals elsewhere, and no HTTP status is chosen for them outside the table.
+#[test]
+fn errors_are_built_only_from_the_table() {
+    let mut files = Vec::new();
+    for krate in [
+        "castellan-core",
+        "castellan-wire",
+        "castellan-store",
+        "castellan-server",
+    ] {
+        rs_files(&crate_dir(krate).join("src"), &mut files);
+    }
+    assert!(files.len() > 20);
+    for f in files {
+        let path = f.display().to_string();
+        if path.ends_with("castellan-core/src/error.rs")
+            || path.ends_with("castellan-wire/src/errors.rs")
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            for ty in ["AadstsError", "ArmError", "GraphError"] {
+                let lit = format!("{ty} {{");
+                let t = line.trim_start();
+                let declares = t.contains("fn ") || t.starts_with("impl") || t.contains("for ");
+                assert!(
+                    !line.contains(&lit) || declares,
+                    "{path}:{}: `{ty}` built as a struct literal; add a row to core::error's table",
+                    i + 1
+                );
+            }
+        }
+    }
+}
+
+/// Layering inside core: `model` is at the bottom (it names no flow, policy, use case or
+/// engine), and the ABAC condition language does not reach back into the RBAC engine that
+/// uses it.
+#[test]
+fn model_is_at_the_bottom_and_abac_does_not_import_rbac() {
+    let src = crate_dir("castellan-core").join("src");
+    let mut files = Vec::new();
+    rs_files(&src.join("model"), &mut files);
+    assert!(files.len() > 5);
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let code: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for up in [
+            "crate::flow",
+            "crate::policy",
+            "crate::ops",
+            "crate::azure_rbac",
+            "crate::abac",
+        ] {
+            assert!(
+                !code.contains(up),
+                "{} imports `{up}`: model must not depend upward",
+                f.display()
+            );
+        }
+    }
+    let abac = std::fs::read_to_string(src.join("abac.rs")).unwrap();
+    assert!(
+        !abac.contains("crate::azure_rbac"),
+        "abac imports azure_rbac: the two would form a cycle"
+    );
+}

@@ -13,7 +13,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use castellan_core::error::{AadstsError, OAuthError};
+use castellan_core::error::{AadstsError, Code};
 use castellan_core::model::{Application, Grant, GrantKind, GrantState, Tenant};
 use castellan_core::store::{Store, StoreError};
 use castellan_core::Timestamp;
@@ -31,14 +31,6 @@ pub fn parse_certificate(der: &[u8]) -> Result<(), String> {
     webpki::EndEntityCert::try_from(&d)
         .map(|_| ())
         .map_err(|e| format!("{e:?}"))
-}
-
-fn invalid(code: u32, message: impl Into<String>) -> AadstsError {
-    AadstsError {
-        code,
-        error: OAuthError::InvalidClient,
-        message: message.into(),
-    }
 }
 
 /// Why an assertion was not accepted: a protocol error, or the store failing.
@@ -68,19 +60,11 @@ pub async fn verify_client_assertion(
     now: Timestamp,
 ) -> Result<(), AssertionError> {
     if assertion_type != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") {
-        return Err(invalid(
-            50027,
-            "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
-        )
-        .into());
+        return Err(Code::ClientAssertionType.aadsts(&[]).into());
     }
     // Bounded and split before anything else (wire::jwt: 16 KiB, header 8 KiB, base64url JSON).
-    let jws = castellan_wire::jwt::split(assertion).map_err(|e| {
-        invalid(
-            50027,
-            format!("The client assertion is not a well-formed JWT: {e}."),
-        )
-    })?;
+    let jws = castellan_wire::jwt::split(assertion)
+        .map_err(|e| Code::ClientAssertionMalformed.aadsts(&[("e", &e)]))?;
     let (header, claims, signature) = (jws.header, jws.payload, jws.signature);
     let client_id = app.app_id.to_string();
 
@@ -105,27 +89,27 @@ pub async fn verify_client_assertion(
             || by_kid.as_deref() == Some(&k.sha256[..])
     });
     let Some(cert) = cert else {
-        return Err(invalid(700027, format!("Client assertion failed signature validation: no certificate registered on application '{client_id}' matches the assertion's x5t#S256 / x5t / kid. Upload the certificate to the application's keyCredentials.")).into());
+        return Err(Code::ClientAssertionNoCertificate
+            .aadsts(&[("client_id", &client_id)])
+            .into());
     };
     if !cert.valid_at(now) {
-        return Err(invalid(700027, format!("The certificate with key id {} is outside its validity period (startDateTime/endDateTime).", cert.key_id)).into());
+        return Err(Code::ClientAssertionCertificateExpired
+            .aadsts(&[("key_id", &cert.key_id)])
+            .into());
     }
     let alg: &dyn rustls::pki_types::SignatureVerificationAlgorithm = match header["alg"].as_str() {
         Some("RS256") => webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA256,
         Some("PS256") => webpki::aws_lc_rs::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
         other => {
-            return Err(invalid(
-                700027,
-                format!(
-                "Client assertion algorithm {other:?} is not accepted: sign with PS256 or RS256."
-            ),
-            )
-            .into())
+            return Err(Code::ClientAssertionAlgorithm
+                .aadsts(&[("other", &format!("{other:?}"))])
+                .into())
         }
     };
     let der = CertificateDer::from(cert.certificate_der.clone());
     let ee = webpki::EndEntityCert::try_from(&der)
-        .map_err(|_| invalid(700027, "The registered certificate cannot be parsed."))?;
+        .map_err(|_| Code::ClientAssertionCertificateUnparsable.aadsts(&[]))?;
     let signed = assertion
         .rsplit_once('.')
         .map(|(m, _)| m)
@@ -134,7 +118,7 @@ pub async fn verify_client_assertion(
         .verify_signature(alg, signed.as_bytes(), &signature)
         .is_err()
     {
-        return Err(invalid(700027, "Client assertion failed signature validation: the signature does not verify with the registered certificate.").into());
+        return Err(Code::ClientAssertionSignature.aadsts(&[]).into());
     }
 
     // Claims.
@@ -147,55 +131,38 @@ pub async fn verify_client_assertion(
         _ => false,
     };
     if !aud_ok {
-        return Err(invalid(
-            700027,
-            format!(
-                "The client assertion's aud must be this tenant's token endpoint ({}).",
-                audiences.first().map(String::as_str).unwrap_or("")
-            ),
-        )
-        .into());
+        return Err(Code::ClientAssertionAudience
+            .aadsts(&[(
+                "endpoint",
+                &audiences.first().map(String::as_str).unwrap_or(""),
+            )])
+            .into());
     }
     if claims["iss"].as_str() != Some(client_id.as_str())
         || claims["sub"].as_str() != Some(client_id.as_str())
     {
-        return Err(invalid(
-            50048,
-            format!("The client assertion's iss and sub must both be the client id '{client_id}'."),
-        )
-        .into());
+        return Err(Code::ClientAssertionIssSub
+            .aadsts(&[("client_id", &client_id)])
+            .into());
     }
     let secs = now.secs();
     // NumericDate may carry a fraction (MSAL Python sends floats).
     #[allow(clippy::cast_possible_truncation)]
     let num = |v: &Value| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64));
-    let exp =
-        num(&claims["exp"]).ok_or_else(|| invalid(700024, "The client assertion has no exp."))?;
+    let exp = num(&claims["exp"]).ok_or_else(|| Code::ClientAssertionNoExp.aadsts(&[]))?;
     if exp + LEEWAY_SECS <= secs {
-        return Err(invalid(
-            700024,
-            "Client assertion is not within its valid time range: it has expired.",
-        )
-        .into());
+        return Err(Code::ClientAssertionExpired.aadsts(&[]).into());
     }
     if let Some(nbf) = num(&claims["nbf"]) {
         if nbf - LEEWAY_SECS > secs {
-            return Err(invalid(
-                700024,
-                "Client assertion is not within its valid time range: nbf is in the future.",
-            )
-            .into());
+            return Err(Code::ClientAssertionNotYetValid.aadsts(&[]).into());
         }
     }
     if exp - secs > MAX_LIFETIME_SECS {
-        return Err(invalid(
-            700024,
-            "Client assertion lifetime is too long (exp more than one hour ahead).",
-        )
-        .into());
+        return Err(Code::ClientAssertionTooLong.aadsts(&[]).into());
     }
     let Some(jti) = claims["jti"].as_str().filter(|j| !j.is_empty()) else {
-        return Err(invalid(50027, "The client assertion has no jti.").into());
+        return Err(Code::ClientAssertionNoJti.aadsts(&[]).into());
     };
     let remember = Grant {
         handle: format!("jti:{client_id}:{jti}"),
@@ -223,18 +190,12 @@ pub async fn verify_client_assertion(
             {
                 Ok(())
             } else {
-                Err(invalid(700027, format!("The jti '{jti}' was already used by a different client assertion; every assertion needs its own jti.")).into())
+                Err(Code::ClientAssertionJtiReused
+                    .aadsts(&[("jti", &jti)])
+                    .into())
             }
         }
         Err(e) => Err(AssertionError::Store(e)),
-    }
-}
-
-fn obo_err(code: u32, message: impl Into<String>) -> AadstsError {
-    AadstsError {
-        code,
-        error: OAuthError::InvalidGrant,
-        message: message.into(),
     }
 }
 
@@ -250,26 +211,16 @@ pub fn validate_obo_assertion(
     token: &str,
     now: Timestamp,
 ) -> Result<(castellan_core::ObjectId, castellan_core::flow::Authn), AadstsError> {
-    castellan_wire::jwt::check_size(token).map_err(|e| {
-        obo_err(
-            50027,
-            format!("The assertion is not a well-formed JWT: {e}."),
-        )
-    })?;
-    let header = jsonwebtoken::decode_header(token)
-        .map_err(|_| obo_err(50027, "The assertion is not a well-formed JWT."))?;
-    let kid = header.kid.ok_or_else(|| {
-        obo_err(
-            50027,
-            "The assertion has no kid; it was not issued by this server.",
-        )
-    })?;
-    let key = keys.decoding_key(&kid, now).ok_or_else(|| {
-        obo_err(
-            50027,
-            "The assertion's signing key is not one this server publishes.",
-        )
-    })?;
+    castellan_wire::jwt::check_size(token)
+        .map_err(|e| Code::OboAssertionOversize.aadsts(&[("e", &e)]))?;
+    let header =
+        jsonwebtoken::decode_header(token).map_err(|_| Code::OboAssertionMalformed.aadsts(&[]))?;
+    let kid = header
+        .kid
+        .ok_or_else(|| Code::OboAssertionNoKid.aadsts(&[]))?;
+    let key = keys
+        .decoding_key(&kid, now)
+        .ok_or_else(|| Code::OboAssertionUnknownKey.aadsts(&[]))?;
     let mut audiences = vec![caller.app_id.to_string()];
     audiences.extend(caller.identifier_uris.iter().cloned());
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
@@ -278,28 +229,24 @@ pub fn validate_obo_assertion(
     v.set_issuer(issuers);
     v.set_required_spec_claims(&["exp", "aud", "iss"]);
     let data = jsonwebtoken::decode::<Value>(token, &key, &v).map_err(|e| match e.kind() {
-        jsonwebtoken::errors::ErrorKind::ExpiredSignature => obo_err(500133, "Assertion is not within its valid time range: the user token has expired. Get a fresh token from the client."),
-        jsonwebtoken::errors::ErrorKind::InvalidAudience => obo_err(50013, format!("Assertion failed signature validation or its audience does not match the client app presenting it: the token's aud must be this API ('{}' or one of its identifier URIs).", caller.app_id)),
-        jsonwebtoken::errors::ErrorKind::InvalidIssuer => obo_err(50013, "The assertion was not issued by this tenant on this server."),
-        _ => obo_err(50013, "Assertion failed signature validation."),
+        jsonwebtoken::errors::ErrorKind::ExpiredSignature => Code::OboAssertionExpired.aadsts(&[]),
+        jsonwebtoken::errors::ErrorKind::InvalidAudience => {
+            Code::OboAssertionAudience.aadsts(&[("app_id", &caller.app_id)])
+        }
+        jsonwebtoken::errors::ErrorKind::InvalidIssuer => Code::OboAssertionIssuer.aadsts(&[]),
+        _ => Code::OboAssertionSignature.aadsts(&[]),
     })?;
     let c = data.claims;
     if c["tid"].as_str() != Some(tenant.id.to_string().as_str()) {
-        return Err(obo_err(
-            50013,
-            "The assertion was issued for another tenant.",
-        ));
+        return Err(Code::OboAssertionOtherTenant.aadsts(&[]));
     }
     if c["scp"].as_str().is_none() {
-        return Err(obo_err(
-            50013,
-            "The assertion is an app-only token; on-behalf-of needs a user's delegated token.",
-        ));
+        return Err(Code::OboAssertionAppOnly.aadsts(&[]));
     }
     let oid = c["oid"]
         .as_str()
         .and_then(castellan_core::ObjectId::parse)
-        .ok_or_else(|| obo_err(50013, "The assertion has no valid oid."))?;
+        .ok_or_else(|| Code::OboAssertionNoOid.aadsts(&[]))?;
     // What the user did, from the token's sealed `aio`; a token without one (or not sealed by
     // this server) counts as a password sign-in at its issue time.
     let authn = c["aio"]

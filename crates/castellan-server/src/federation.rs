@@ -25,7 +25,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use castellan_core::error::{AadstsError, OAuthError};
+use castellan_core::error::{AadstsError, Code};
 use castellan_core::flow::federated_assertion::{
     self as fa, AssertionAlgorithm, FederatedIdentityCredential,
 };
@@ -313,14 +313,6 @@ impl IssuerKeys {
     }
 }
 
-fn invalid_client(code: u32, message: String) -> AadstsError {
-    AadstsError {
-        code,
-        error: OAuthError::InvalidClient,
-        message,
-    }
-}
-
 /// Verifies a signature with a JWK under an allowlisted algorithm (the key's type was checked
 /// to fit the algorithm when it was picked).
 fn verify_signature(
@@ -405,21 +397,15 @@ pub async fn verify_federated_assertion(
         .key(iss, jwt.header.kid.as_deref(), alg)
         .await
         .map_err(|e| match e {
-            KeyError::Unreachable(cause) => AadstsError {
-                code: 50166,
-                error: OAuthError::InvalidRequest,
-                message: format!("Request to External OIDC endpoint failed: could not get the signing keys of issuer '{iss}': {cause}."),
-            },
-            KeyError::UnknownKey(why) => invalid_client(
-                700027,
-                format!("Client assertion failed signature validation: {why}."),
-            ),
+            KeyError::Unreachable(cause) => {
+                Code::FicIssuerUnreachable.aadsts(&[("iss", &iss), ("cause", &cause)])
+            }
+            KeyError::UnknownKey(why) => Code::FicUnknownKey.aadsts(&[("why", &why)]),
         })?;
     if !verify_signature(&jwk, alg, jwt.signing_input, &jwt.signature) {
-        return Err(invalid_client(
-            700027,
-            format!("Client assertion failed signature validation: the signature does not verify with issuer '{iss}' key '{}'.", jwk.kid.as_deref().unwrap_or("")),
-        ));
+        return Err(
+            Code::FicSignature.aadsts(&[("iss", &iss), ("kid", &jwk.kid.as_deref().unwrap_or(""))])
+        );
     }
     fa::decide(fics, &jwt.claims, now.secs()).cloned()
 }

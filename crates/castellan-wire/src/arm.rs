@@ -239,11 +239,7 @@ pub fn render_tag_names(sub: &str, tags: &[arm_view::TagCount]) -> Value {
 }
 
 fn bad(field: &str, why: &str) -> ArmError {
-    ArmError::new(
-        400,
-        "InvalidRequestContent",
-        format!("The request content is invalid: '{field}' {why}."),
-    )
+    castellan_core::error::Code::ArmInvalidRequestContent2.arm(&[("field", &field), ("why", &why)])
 }
 
 /// [`opt_str`] refusing a value longer than `max` characters.

@@ -1,21 +1,15 @@
 //! Error bodies: the token service's AADSTS shape and Graph's `{"error":{...}}` shape, with the
 //! HTTP status each maps to.
 
-use castellan_core::error::{AadstsError, OAuthError};
+use castellan_core::error::{AadstsError, Code, Surface};
 use castellan_core::{DirectoryError, Timestamp};
 use serde_json::{json, Value};
 
 use crate::time::{graph_datetime, sts_timestamp};
 
-/// HTTP status for a token-endpoint error: `invalid_client` is 401, everything else 400
-/// (throttling and outages are produced elsewhere as 429/503).
+/// HTTP status for a token-endpoint error: the error table's (`core::error::TABLE`).
 pub fn token_error_status(e: &AadstsError) -> u16 {
-    match e.error {
-        OAuthError::InvalidClient => 401,
-        OAuthError::TemporarilyUnavailable => 503,
-        OAuthError::ServerError => 500,
-        _ => 400,
-    }
+    e.status()
 }
 
 /// The token endpoint's error body (Microsoft identity platform error response shape).
@@ -37,9 +31,12 @@ pub fn token_error_body(
     })
 }
 
-/// A Graph error: status, code, message.
+/// A Graph error: status, code, message. Built only from the error table
+/// (`core::error::TABLE`, its Graph rows).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GraphError {
+    /// The internal code (the table row).
+    pub kind: Code,
     /// HTTP status.
     pub status: u16,
     /// Graph error code (`Request_ResourceNotFound`, `Authorization_RequestDenied`, ...).
@@ -49,61 +46,69 @@ pub struct GraphError {
 }
 
 impl GraphError {
+    /// The error of a Graph row, with its message filled.
+    pub fn of(kind: Code, args: &[(&str, &dyn std::fmt::Display)]) -> Self {
+        let s = kind.spec();
+        debug_assert_eq!(s.surface, Surface::Graph, "{} is not a Graph error", s.name);
+        Self {
+            kind,
+            status: s.status,
+            code: s.service_code,
+            message: kind.message(args),
+        }
+    }
+    fn pass(kind: Code, message: impl Into<String>) -> Self {
+        let message: String = message.into();
+        Self::of(kind, &[("message", &message)])
+    }
     /// 400 `Request_BadRequest`.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self {
-            status: 400,
-            code: "Request_BadRequest",
-            message: message.into(),
-        }
+        Self::pass(Code::GraphBadRequest, message)
     }
     /// 401 `InvalidAuthenticationToken`.
     pub fn invalid_token(message: impl Into<String>) -> Self {
-        Self {
-            status: 401,
-            code: "InvalidAuthenticationToken",
-            message: message.into(),
-        }
+        Self::pass(Code::GraphInvalidToken, message)
     }
     /// 403 `Authorization_RequestDenied`.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self {
-            status: 403,
-            code: "Authorization_RequestDenied",
-            message: message.into(),
-        }
+        Self::pass(Code::GraphForbidden, message)
     }
     /// 404 `Request_ResourceNotFound`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self {
-            status: 404,
-            code: "Request_ResourceNotFound",
-            message: message.into(),
-        }
+        Self::pass(Code::GraphNotFound, message)
     }
     /// 405.
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
-        Self {
-            status: 405,
-            code: "Request_BadRequest",
-            message: message.into(),
-        }
+        Self::pass(Code::GraphMethodNotAllowed, message)
     }
     /// 413.
     pub fn too_large(message: impl Into<String>) -> Self {
-        Self {
-            status: 413,
-            code: "Request_EntityTooLarge",
-            message: message.into(),
-        }
+        Self::pass(Code::GraphTooLarge, message)
     }
     /// 503 `serviceNotAvailable`.
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self {
-            status: 503,
-            code: "serviceNotAvailable",
-            message: message.into(),
-        }
+        Self::pass(Code::GraphUnavailable, message)
+    }
+    /// A Graph error for a bare HTTP status (a sub-request that answered outside Graph's
+    /// shape): the table's Graph row for that status, `generalException` for other 5xx,
+    /// `Request_BadRequest` for other 4xx.
+    pub fn for_status(status: u16, message: impl Into<String>) -> Self {
+        let kind = castellan_core::error::TABLE
+            .iter()
+            .find(|r| {
+                r.surface == Surface::Graph
+                    && r.status == status
+                    && r.code != Code::GraphMethodNotAllowed
+            })
+            .map(|r| r.code)
+            .unwrap_or(if status >= 500 {
+                Code::GraphGeneral
+            } else {
+                Code::GraphBadRequest
+            });
+        let mut e = Self::pass(kind, message);
+        e.status = status;
+        e
     }
     /// The body.
     pub fn body(&self, request_id: &str, client_request_id: Option<&str>, now: Timestamp) -> Value {

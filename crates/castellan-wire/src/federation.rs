@@ -11,7 +11,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use castellan_core::error::{AadstsError, OAuthError};
+use castellan_core::error::{AadstsError, Code};
 use castellan_core::flow::federated_assertion::AssertionClaims;
 use serde_json::Value;
 
@@ -44,13 +44,7 @@ pub struct UnverifiedJwt<'a> {
 }
 
 fn malformed(why: &str) -> AadstsError {
-    AadstsError {
-        code: 50027,
-        error: OAuthError::InvalidRequest,
-        message: format!(
-            "Invalid JWT token: the client assertion is not a well-formed JWT ({why})."
-        ),
-    }
+    Code::FicMalformed.aadsts(&[("why", &why)])
 }
 
 fn b64(part: &str) -> Option<Vec<u8>> {

@@ -12,7 +12,7 @@
 //! ([`decide_request`]): that request is refused as the wrong kind of request before anything
 //! about the code is checked, so it learns nothing and spends nothing.
 
-use crate::error::{AadstsError, OAuthError};
+use crate::error::{AadstsError, Code};
 use crate::flow::pkce::{self, CodeChallenge};
 use crate::model::{Grant, GrantKind, GrantState};
 use crate::time::Timestamp;
@@ -69,12 +69,8 @@ pub fn decide_request(
     }
 }
 
-fn burn(code: u32, message: impl Into<String>) -> CodeDecision {
-    CodeDecision::Burn(AadstsError {
-        code,
-        error: OAuthError::InvalidGrant,
-        message: message.into(),
-    })
+fn burn(e: AadstsError) -> CodeDecision {
+    CodeDecision::Burn(e)
 }
 
 /// Decides a redemption.
@@ -107,10 +103,7 @@ pub fn decide(
     }
     // From here on the code is live: whatever is wrong with the attempt spends it.
     if code.attr("client_id") != Some(client_id) {
-        return burn(
-            700005,
-            "The provided authorization code is intended for a different client application. Redeem it with the client_id that requested it.",
-        );
+        return burn(Code::CodeForOtherClient.aadsts(&[]));
     }
     let registered = code.attr("redirect_uri").unwrap_or("");
     match redirect_uri {
@@ -119,8 +112,7 @@ pub fn decide(
         }
         Some(r) if !crate::flow::redirect::same_redirect_uri(r, registered) => {
             return burn(
-                70000,
-                format!("The redirect_uri '{r}' does not match the one used in the authorization request ('{registered}'); send the same value."),
+                Code::CodeRedirectUriMismatch.aadsts(&[("uri", &r), ("registered", &registered)]),
             )
         }
         Some(_) => {}

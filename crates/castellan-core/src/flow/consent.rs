@@ -4,56 +4,9 @@
 //! for the whole tenant.
 
 use crate::flow::scope::DelegatedScopes;
+pub use crate::model::tenant::UserConsentPolicy;
 use crate::model::{OAuth2PermissionGrant, PermissionScope};
 use crate::ObjectId;
-
-/// The tenant's user-consent setting (Graph `authorizationPolicy`
-/// `defaultUserRolePermissions.permissionGrantPoliciesAssigned`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UserConsentPolicy {
-    /// `ManagePermissionGrantsForSelf.microsoft-user-default-legacy`: users consent to any
-    /// user-consentable permission of any app.
-    AllowAll,
-    /// `ManagePermissionGrantsForSelf.microsoft-user-default-low`: only low-impact permissions,
-    /// only for apps from verified publishers or registered in this tenant.
-    LowRiskVerifiedOrOwn,
-    /// No policy assigned: users cannot consent; an administrator must.
-    None,
-}
-
-impl UserConsentPolicy {
-    /// Graph's policy id list for this setting.
-    pub fn graph_ids(self) -> &'static [&'static str] {
-        match self {
-            Self::AllowAll => &["ManagePermissionGrantsForSelf.microsoft-user-default-legacy"],
-            Self::LowRiskVerifiedOrOwn => {
-                &["ManagePermissionGrantsForSelf.microsoft-user-default-low"]
-            }
-            Self::None => &[],
-        }
-    }
-    /// Parses Graph's list (unknown ids are refused by the caller).
-    pub fn from_graph_ids(ids: &[String]) -> Option<Self> {
-        match ids {
-            [] => Some(Self::None),
-            [one]
-                if one.eq_ignore_ascii_case(
-                    "ManagePermissionGrantsForSelf.microsoft-user-default-legacy",
-                ) =>
-            {
-                Some(Self::AllowAll)
-            }
-            [one]
-                if one.eq_ignore_ascii_case(
-                    "ManagePermissionGrantsForSelf.microsoft-user-default-low",
-                ) =>
-            {
-                Some(Self::LowRiskVerifiedOrOwn)
-            }
-            _ => None,
-        }
-    }
-}
 
 /// Permissions Entra classifies as low impact by default.
 pub const LOW_RISK: &[&str] = &["User.Read", "openid", "profile", "email", "offline_access"];

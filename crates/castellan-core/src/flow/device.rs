@@ -1,7 +1,7 @@
 //! The device authorization grant (RFC 8628; Microsoft identity platform device code flow):
 //! user codes, and what a poll of the token endpoint answers at each stage.
 
-use crate::error::{AadstsError, OAuthError};
+use crate::error::{AadstsError, Code};
 use crate::ids::ObjectId;
 use crate::model::{Grant, GrantKind, GrantState};
 use crate::time::Timestamp;
@@ -37,14 +37,6 @@ pub fn normalise_user_code(typed: &str) -> String {
         .collect()
 }
 
-fn err(code: u32, error: OAuthError, message: &str) -> AadstsError {
-    AadstsError {
-        code,
-        error,
-        message: message.into(),
-    }
-}
-
 /// What a poll answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Poll {
@@ -63,53 +55,18 @@ pub enum Poll {
 pub fn poll(g: &Grant, client_id: &str, now: Timestamp) -> Poll {
     let wait = |error, touch| Poll::Wait { error, touch };
     if g.kind != GrantKind::Device {
-        return wait(
-            err(
-                70018,
-                OAuthError::BadVerificationCode,
-                "The device_code is not one this tenant issued. Start a new device code flow.",
-            ),
-            false,
-        );
+        return wait(Code::DeviceCodeUnknown.aadsts(&[]), false);
     }
     if g.attr("client_id") != Some(client_id) {
-        return wait(
-            err(
-                70018,
-                OAuthError::BadVerificationCode,
-                "The device_code was issued to a different client_id.",
-            ),
-            false,
-        );
+        return wait(Code::DeviceCodeOtherClient.aadsts(&[]), false);
     }
     if now >= g.expires {
-        return wait(
-            err(
-                70019,
-                OAuthError::ExpiredToken,
-                "The device code has expired (15 minutes). Start a new device code flow.",
-            ),
-            false,
-        );
+        return wait(Code::DeviceCodeExpired.aadsts(&[]), false);
     }
     match (g.state, g.user_id) {
         (GrantState::Approved, Some(user)) => Poll::Issue(user),
-        (GrantState::Declined, _) => wait(
-            err(
-                70000,
-                OAuthError::AuthorizationDeclined,
-                "The user declined the sign-in on the device login page.",
-            ),
-            false,
-        ),
-        (GrantState::Used, _) => wait(
-            err(
-                70000,
-                OAuthError::InvalidGrant,
-                "The device code was already redeemed. Start a new device code flow.",
-            ),
-            false,
-        ),
+        (GrantState::Declined, _) => wait(Code::DeviceCodeDeclined.aadsts(&[]), false),
+        (GrantState::Used, _) => wait(Code::DeviceCodeRedeemed.aadsts(&[]), false),
         (GrantState::Revoked, _) => wait(
             AadstsError::expired_grant("the device code was revoked"),
             false,
@@ -119,9 +76,9 @@ pub fn poll(g: &Grant, client_id: &str, now: Timestamp) -> Poll {
             // One second of tolerance: clients sleep `interval` and then send.
             let too_fast = last.is_some_and(|l| now < l.plus_secs(POLL_INTERVAL_SECS - 1));
             if too_fast {
-                wait(err(70016, OAuthError::SlowDown, "Polling faster than the interval; wait at least `interval` (+5) seconds between polls."), true)
+                wait(Code::DeviceCodeSlowDown.aadsts(&[]), true)
             } else {
-                wait(err(70016, OAuthError::AuthorizationPending, "The user has not yet finished signing in on the device login page. Keep polling at the interval."), true)
+                wait(Code::DeviceCodePending.aadsts(&[]), true)
             }
         }
     }

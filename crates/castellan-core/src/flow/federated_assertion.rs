@@ -22,7 +22,8 @@
 //! Error messages name what was *presented*, never what is configured: the caller has not
 //! authenticated yet.
 
-use crate::error::{AadstsError, OAuthError};
+use crate::error::{AadstsError, Code};
+pub use crate::model::application::FederatedIdentityCredential;
 use crate::DirectoryError;
 
 /// The audience Entra recommends and defaults to.
@@ -35,24 +36,6 @@ pub const MAX_VALUE_LEN: usize = 600;
 pub const NAME_LEN: (usize, usize) = (3, 120);
 /// Clock skew allowed on `exp` and `nbf` of a federated assertion, in seconds.
 pub const LEEWAY_SECS: i64 = 60;
-
-/// A federated identity credential: "tokens from `issuer` about `subject` for `audiences`
-/// authenticate this application (or managed identity)".
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FederatedIdentityCredential {
-    /// Object id (a GUID, Graph's `id`).
-    pub id: uuid::Uuid,
-    /// Unique, immutable, URL-friendly name (Graph's alternate key).
-    pub name: String,
-    /// The external issuer URL; equal to the token's `iss`, exactly.
-    pub issuer: String,
-    /// The external identity; equal to the token's `sub`, exactly.
-    pub subject: String,
-    /// Exactly one audience the token's `aud` must contain.
-    pub audiences: Vec<String>,
-    /// Free text.
-    pub description: Option<String>,
-}
 
 /// A PATCH of a FIC: each `Some` replaces the value (`description: Some(None)` clears it).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -311,16 +294,6 @@ pub fn is_federated(iss: Option<&str>, client_id: &str) -> bool {
     }
 }
 
-fn fic_err(code: u32, error: OAuthError, message: String) -> AadstsError {
-    AadstsError {
-        code,
-        error,
-        message,
-    }
-}
-
-const CHECK_FIC: &str = "Check your federated identity credential Subject, Audience and Issuer against the presented assertion (matching is exact and case-sensitive).";
-
 /// Federated issuers must be https: the issuer's discovery document and signing keys are
 /// fetched from the issuer URL, and only TLS makes them trustworthy. 700211 otherwise (no
 /// credential can name such an issuer).
@@ -328,11 +301,7 @@ pub fn check_issuer_scheme(iss: &str) -> Result<(), AadstsError> {
     if is_https_url(iss) {
         return Ok(());
     }
-    Err(fic_err(
-        700211,
-        OAuthError::InvalidClient,
-        format!("No matching federated identity record found for presented assertion issuer '{iss}': federated assertion issuers must be https URLs (https is required to fetch the issuer's OpenID Connect discovery document and signing keys)."),
-    ))
+    Err(Code::FicIssuerNotHttps.aadsts(&[("iss", &iss)]))
 }
 
 /// The part of matching that may run before the signature is checked: the owner has FICs
@@ -366,70 +335,34 @@ pub fn match_credential<'a>(
     aud: &[String],
 ) -> Result<&'a FederatedIdentityCredential, AadstsError> {
     if fics.is_empty() {
-        return Err(fic_err(
-            70021,
-            OAuthError::InvalidRequest,
-            format!(
-                "No matching federated identity record found for presented assertion. Assertion Issuer: '{iss}'. Assertion Subject: '{sub}'. Assertion Audience: '{}'. The application has no federated identity credentials; add one (POST /applications/{{id}}/federatedIdentityCredentials).",
-                aud.join(",")
-            ),
-        ));
+        return Err(Code::FicNone.aadsts(&[("iss", &iss), ("sub", &sub), ("aud", &aud.join(","))]));
     }
     let by_issuer: Vec<_> = fics.iter().filter(|f| f.issuer == iss).collect();
     if by_issuer.is_empty() {
-        return Err(fic_err(
-            700211,
-            OAuthError::InvalidClient,
-            format!("No matching federated identity record found for presented assertion issuer '{iss}'. {CHECK_FIC}"),
-        ));
+        return Err(Code::FicIssuerMismatch.aadsts(&[("iss", &iss)]));
     }
     let by_subject: Vec<_> = by_issuer.into_iter().filter(|f| f.subject == sub).collect();
     if by_subject.is_empty() {
-        return Err(fic_err(
-            700213,
-            OAuthError::InvalidClient,
-            format!("No matching federated identity record found for presented assertion subject '{sub}'. {CHECK_FIC}"),
-        ));
+        return Err(Code::FicSubjectMismatch.aadsts(&[("sub", &sub)]));
     }
     by_subject
         .into_iter()
         .find(|f| f.audiences.iter().any(|a| aud.contains(a)))
-        .ok_or_else(|| {
-            fic_err(
-                700212,
-                OAuthError::InvalidClient,
-                format!(
-                    "No matching federated identity record found for presented assertion audience '{}'. {CHECK_FIC}",
-                    aud.join(",")
-                ),
-            )
-        })
+        .ok_or_else(|| Code::FicAudienceMismatch.aadsts(&[("aud", &aud.join(","))]))
 }
 
 /// `exp` must be present and not past (with [`LEEWAY_SECS`]); `nbf`, if present, not in the
 /// future. 700024 otherwise, as Entra answers for an expired federated token.
 pub fn check_lifetime(claims: &AssertionClaims, now_secs: i64) -> Result<(), AadstsError> {
     let Some(exp) = claims.exp else {
-        return Err(fic_err(
-            700024,
-            OAuthError::InvalidClient,
-            "The federated assertion has no exp claim.".into(),
-        ));
+        return Err(Code::FicNoExp.aadsts(&[]));
     };
     if exp.saturating_add(LEEWAY_SECS) <= now_secs {
-        return Err(fic_err(
-            700024,
-            OAuthError::InvalidClient,
-            format!("Client assertion is not within its valid time range: the federated token expired at {exp} (now {now_secs}). Get a fresh token from the issuer."),
-        ));
+        return Err(Code::FicExpired.aadsts(&[("exp", &exp), ("now", &now_secs)]));
     }
     if let Some(nbf) = claims.nbf {
         if nbf.saturating_sub(LEEWAY_SECS) > now_secs {
-            return Err(fic_err(
-                700024,
-                OAuthError::InvalidClient,
-                format!("Client assertion is not within its valid time range: the federated token is not valid before {nbf} (now {now_secs})."),
-            ));
+            return Err(Code::FicNotYetValid.aadsts(&[("nbf", &nbf), ("now", &now_secs)]));
         }
     }
     Ok(())
@@ -437,13 +370,7 @@ pub fn check_lifetime(claims: &AssertionClaims, now_secs: i64) -> Result<(), Aad
 
 /// The issuer, subject and audiences of an assertion, or 50027 naming the missing claim.
 pub fn required_claims(claims: &AssertionClaims) -> Result<(&str, &str), AadstsError> {
-    let missing = |c: &str| {
-        fic_err(
-            50027,
-            OAuthError::InvalidRequest,
-            format!("The federated assertion has no '{c}' claim."),
-        )
-    };
+    let missing = |c: &str| Code::FicMissingClaim.aadsts(&[("claim", &c)]);
     let iss = claims.iss.as_deref().ok_or_else(|| missing("iss"))?;
     let sub = claims
         .sub
@@ -513,11 +440,7 @@ impl AssertionAlgorithm {
     }
     /// 700027 for an algorithm outside the allowlist.
     pub fn refused(alg: &str) -> AadstsError {
-        fic_err(
-            700027,
-            OAuthError::InvalidClient,
-            format!("Client assertion failed signature validation: the federated assertion's algorithm '{alg}' is not accepted (RS256, PS256 or ES256)."),
-        )
+        Code::FicAlgorithmRefused.aadsts(&[("alg", &alg)])
     }
 }
 
@@ -525,16 +448,13 @@ impl AssertionAlgorithm {
 /// federated credentials; Entra only allows its own app-only tokens for its own issuer, which
 /// this server does not offer).
 pub fn own_token_refused(iss: &str) -> AadstsError {
-    fic_err(
-        700229,
-        OAuthError::InvalidClient,
-        format!("ForbiddenTokenType: the presented assertion was issued by this server ('{iss}'); tokens issued by Castellan cannot be used as federated identity credential assertions. Present a token from the external issuer."),
-    )
+    Code::FicOwnToken.aadsts(&[("iss", &iss)])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::OAuthError;
 
     fn fic(n: u8, issuer: &str, subject: &str) -> FederatedIdentityCredential {
         FederatedIdentityCredential {

@@ -6,8 +6,8 @@
 
 use crate::time::Timestamp;
 
-/// Default failures before a lockout.
-pub const DEFAULT_THRESHOLD: u32 = 10;
+/// Default failures before a lockout (a tenant setting's default, so it lives in the model).
+pub use crate::model::tenant::DEFAULT_LOCKOUT_THRESHOLD as DEFAULT_THRESHOLD;
 /// First lockout duration.
 pub const BASE_LOCK_SECS: i64 = 60;
 /// Longest lockout.

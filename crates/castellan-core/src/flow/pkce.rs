@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use subtle::ConstantTimeEq;
 
-use crate::error::{AadstsError, OAuthError};
+use crate::error::{AadstsError, Code};
 
 /// A validated code challenge (`code_challenge_method=S256`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,40 +37,20 @@ pub fn challenge_from_request(
 ) -> Result<Option<CodeChallenge>, AadstsError> {
     let Some(c) = challenge else {
         if method.is_some() {
-            return Err(AadstsError {
-                code: 50147,
-                error: OAuthError::InvalidRequest,
-                message: "code_challenge_method was sent without a code_challenge.".into(),
-            });
+            return Err(Code::PkceMethodWithoutChallenge.aadsts(&[]));
         }
         if required {
-            return Err(AadstsError {
-                code: 9002325,
-                error: OAuthError::InvalidRequest,
-                message: "Proof Key for Code Exchange is required for cross-origin authorization code redemption and public clients: send code_challenge and code_challenge_method=S256.".into(),
-            });
+            return Err(Code::PkceRequired.aadsts(&[]));
         }
         return Ok(None);
     };
     match method {
         Some("S256") => {}
-        Some("plain") | None => {
-            return Err(AadstsError {
-                code: 501491,
-                error: OAuthError::InvalidRequest,
-                message: "Only code_challenge_method=S256 is supported; 'plain' (and an absent method, which means plain) is refused.".into(),
-            })
-        }
-        Some(other) => return Err(AadstsError { code: 501491, error: OAuthError::InvalidRequest, message: format!("Unknown code_challenge_method '{other}'; use S256.") }),
+        Some("plain") | None => return Err(Code::PkcePlainRefused.aadsts(&[])),
+        Some(other) => return Err(Code::PkceUnknownMethod.aadsts(&[("method", &other)])),
     }
     if c.len() != 43 || !unreserved(c) {
-        return Err(AadstsError {
-            code: 501491,
-            error: OAuthError::InvalidRequest,
-            message:
-                "Invalid size of code_challenge: an S256 challenge is 43 base64url characters."
-                    .into(),
-        });
+        return Err(Code::PkceChallengeSize.aadsts(&[]));
     }
     Ok(Some(CodeChallenge(c.to_string())))
 }
@@ -87,28 +67,16 @@ pub fn verify(
 ) -> Result<(), AadstsError> {
     match (challenge, verifier) {
         (None, None) => Ok(()),
-        (None, Some(_)) => Err(AadstsError {
-            code: 50148,
-            error: OAuthError::InvalidGrant,
-            message:
-                "A code_verifier was sent but the authorization request had no code_challenge."
-                    .into(),
-        }),
+        (None, Some(_)) => Err(Code::PkceVerifierWithoutChallenge.aadsts(&[])),
         (Some(_), None) => Err(AadstsError::missing_parameter("code_verifier")),
         (Some(c), Some(v)) => {
             if v.len() < 43 || v.len() > 128 || !unreserved(v) {
-                return Err(AadstsError {
-                    code: 501481,
-                    error: OAuthError::InvalidGrant,
-                    message:
-                        "The code_verifier must be 43 to 128 characters from [A-Z a-z 0-9 - . _ ~]."
-                            .into(),
-                });
+                return Err(Code::PkceVerifierForm.aadsts(&[]));
             }
             if bool::from(s256(v).as_bytes().ct_eq(c.0.as_bytes())) {
                 Ok(())
             } else {
-                Err(AadstsError { code: 501481, error: OAuthError::InvalidGrant, message: "The Code_Verifier does not match the code_challenge supplied in the authorization request.".into() })
+                Err(Code::PkceVerifierMismatch.aadsts(&[]))
             }
         }
     }

@@ -2,7 +2,7 @@
 //! right platform; the only freedom is the port of a loopback `http` redirect for public
 //! (native) clients (RFC 8252 §7.3). A mismatch is AADSTS50011 and never redirects.
 
-use crate::error::{AadstsError, OAuthError};
+use crate::error::{AadstsError, Code};
 use crate::model::Application;
 
 /// Which platform a matched redirect URI is registered under (decides PKCE and token rules).
@@ -84,14 +84,7 @@ pub fn match_redirect_uri(app: &Application, uri: &str) -> Result<Platform, Aads
             return Ok(Platform::PublicClient);
         }
     }
-    Err(AadstsError {
-        code: 50011,
-        error: OAuthError::InvalidRequest,
-        message: format!(
-            "The redirect URI '{uri}' specified in the request does not match the redirect URIs configured for the application '{}'. Make sure the redirect URI sent in the request matches one added to your application (exactly: scheme, host, port, path and trailing slash).",
-            app.app_id
-        ),
-    })
+    Err(Code::RedirectUriMismatch.aadsts(&[("uri", &uri), ("app_id", &app.app_id)]))
 }
 
 #[cfg(test)]

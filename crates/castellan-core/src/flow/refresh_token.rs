@@ -3,7 +3,7 @@
 //! retired token means it was stolen or replayed, so the whole family is revoked. SPA tokens
 //! live 24 hours from the original sign-in; others expire after 90 days without use.
 
-use crate::error::{AadstsError, OAuthError};
+use crate::error::{AadstsError, Code};
 use crate::ids::{ObjectId, TenantId};
 use crate::time::Timestamp;
 
@@ -59,14 +59,6 @@ pub enum RefreshDecision {
     Refuse(AadstsError),
 }
 
-fn grant_err(code: u32, message: &str) -> AadstsError {
-    AadstsError {
-        code,
-        error: OAuthError::InvalidGrant,
-        message: message.into(),
-    }
-}
-
 /// Decides a refresh: the token must be active, belong to this client, be within its lifetime,
 /// and the requested scopes (if any) must be within the granted ones.
 pub fn decide(
@@ -77,30 +69,21 @@ pub fn decide(
 ) -> RefreshDecision {
     match t.state {
         RefreshState::Rotated => {
-            return RefreshDecision::RevokeFamily(grant_err(
-                70000,
-                "The provided refresh token was already used. Refresh tokens are single-use: its whole family has been revoked; sign in again.",
-            ))
+            return RefreshDecision::RevokeFamily(Code::RefreshTokenReused.aadsts(&[]))
         }
         RefreshState::Revoked => {
-            return RefreshDecision::Refuse(grant_err(50173, "The provided grant has been revoked (password change, sign-out or token reuse). Sign in again."))
+            return RefreshDecision::Refuse(Code::RefreshTokenRevoked.aadsts(&[]))
         }
         RefreshState::Active => {}
     }
     if t.client_id != client_id {
-        return RefreshDecision::Refuse(grant_err(
-            70000,
-            "The refresh token was issued to a different client.",
-        ));
+        return RefreshDecision::Refuse(Code::RefreshTokenOtherClient.aadsts(&[]));
     }
     if t.spa && now >= t.family_started.plus_secs(SPA_LIFETIME_SECS) {
-        return RefreshDecision::Refuse(grant_err(700084, "The refresh token was issued to a single page app and has a fixed 24-hour lifetime, which has passed. Sign in again."));
+        return RefreshDecision::Refuse(Code::RefreshTokenSpaExpired.aadsts(&[]));
     }
     if !t.spa && now >= t.issued.plus_secs(INACTIVITY_SECS) {
-        return RefreshDecision::Refuse(grant_err(
-            700082,
-            "The refresh token has expired due to inactivity (90 days unused). Sign in again.",
-        ));
+        return RefreshDecision::Refuse(Code::RefreshTokenInactive.aadsts(&[]));
     }
     if let Some(req) = requested {
         let granted: Vec<String> = t
@@ -112,11 +95,7 @@ pub fn decide(
             .iter()
             .find(|s| !granted.contains(&s.to_ascii_lowercase()))
         {
-            return RefreshDecision::Refuse(AadstsError {
-                code: 70011,
-                error: OAuthError::InvalidScope,
-                message: format!("The scope '{extra}' was not granted with this refresh token; a refresh cannot widen scopes. Sign in with the new scope."),
-            });
+            return RefreshDecision::Refuse(Code::RefreshWidensScope.aadsts(&[("scope", &extra)]));
         }
     }
     RefreshDecision::Rotate

@@ -294,13 +294,8 @@ pub fn parse_delegated(scope: &str) -> Result<DelegatedScopes, AadstsError> {
         }
         match &resource {
             Some(r) if !resource_matches(r, &res) => {
-                return Err(AadstsError {
-                    code: 700022,
-                    error: crate::error::OAuthError::InvalidScope,
-                    message: format!(
-                        "The provided value for the input parameter scope is not valid because it contains more than one resource: '{r}' and '{res}'. Request a token for one resource at a time; MSAL does this for you per call."
-                    ),
-                })
+                return Err(crate::error::Code::ScopeSeveralResources
+                    .aadsts(&[("first", &r), ("second", &res)]))
             }
             Some(_) => {}
             None => resource = Some(res),

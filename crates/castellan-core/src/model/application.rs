@@ -1,6 +1,5 @@
 //! Application objects: the global blueprint of an app registration.
 
-pub use crate::flow::federated_assertion::FederatedIdentityCredential;
 use crate::ids::{AppId, ObjectId, TenantId};
 use crate::time::Timestamp;
 
@@ -485,6 +484,24 @@ pub fn check_identifier_uri_holder(
             "identifierUri '{uri}' uses the scheme '{other}', which is not allowed for identifier URIs; {allowed}."
         )),
     }
+}
+
+/// A federated identity credential: "tokens from `issuer` about `subject` for `audiences`
+/// authenticate this application (or managed identity)".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FederatedIdentityCredential {
+    /// Object id (a GUID, Graph's `id`).
+    pub id: uuid::Uuid,
+    /// Unique, immutable, URL-friendly name (Graph's alternate key).
+    pub name: String,
+    /// The external issuer URL; equal to the token's `iss`, exactly.
+    pub issuer: String,
+    /// The external identity; equal to the token's `sub`, exactly.
+    pub subject: String,
+    /// Exactly one audience the token's `aud` must contain.
+    pub audiences: Vec<String>,
+    /// Free text.
+    pub description: Option<String>,
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 //! reports them, and the public key it proves itself with at sign-in (`device_assertion`).
 
 use crate::ids::{ObjectId, TenantId};
-use crate::policy::{DevicePlatform, DeviceTrustType};
 use crate::time::Timestamp;
 
 /// A device object.
@@ -128,6 +127,49 @@ pub fn p256_spki(point: &[u8]) -> Vec<u8> {
     let mut v = P256_SPKI_PREFIX.to_vec();
     v.extend_from_slice(point);
     v
+}
+
+crate::vocab::graph_enum!(
+    /// `platforms.includePlatforms[]` / `excludePlatforms[]` values.
+    DevicePlatform {
+        /// `android`.
+        Android => "android",
+        /// `iOS`.
+        IOS => "iOS",
+        /// `windows`.
+        Windows => "windows",
+        /// `windowsPhone`.
+        WindowsPhone => "windowsPhone",
+        /// `macOS`.
+        MacOS => "macOS",
+        /// `linux`.
+        Linux => "linux",
+        /// `all`: every platform (include only).
+        All => "all",
+    }
+);
+
+/// How a device is joined (Graph `device.trustType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceTrustType {
+    /// `Workplace`: Entra registered (personal device).
+    Workplace,
+    /// `AzureAd`: Entra joined.
+    AzureAd,
+    /// `ServerAd`: hybrid Entra joined (on-premises domain joined); satisfies
+    /// `domainJoinedDevice`.
+    ServerAd,
+}
+
+impl DeviceTrustType {
+    /// Graph's spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Workplace => "Workplace",
+            Self::AzureAd => "AzureAd",
+            Self::ServerAd => "ServerAd",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 //! (recorded, not run), Azure role assignments, custom Azure role definitions and deny
 //! assignments. Scope ids are ARM ids; the store keys them by their lower-case form.
 
-use crate::azure_rbac::{normalise_scope, AzureRole, DenyAssignment};
 use crate::ids::{ObjectId, TenantId};
 use crate::time::Timestamp;
 
@@ -81,7 +80,7 @@ pub struct ArmResource {
     /// Managed identities of the resource.
     pub identity: ResourceIdentity,
     /// For a `…/userAssignedIdentities/federatedIdentityCredentials` child: the credential.
-    pub federated_credential: Option<crate::flow::federated_assertion::FederatedIdentityCredential>,
+    pub federated_credential: Option<crate::model::FederatedIdentityCredential>,
     /// Created.
     pub created: Timestamp,
 }
@@ -140,4 +139,53 @@ pub struct StoredDenyAssignment {
     pub description: String,
     /// Created.
     pub created: Timestamp,
+}
+
+/// An Azure role definition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AzureRole {
+    /// Role definition id (Azure's GUID for built-ins).
+    pub id: uuid::Uuid,
+    /// `roleName`.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Control-plane operations allowed (wildcards).
+    pub actions: Vec<String>,
+    /// Control-plane operations removed from `actions`.
+    pub not_actions: Vec<String>,
+    /// Data-plane operations allowed.
+    pub data_actions: Vec<String>,
+    /// Data-plane operations removed from `data_actions`.
+    pub not_data_actions: Vec<String>,
+    /// Where a custom role may be assigned (empty for built-ins: anywhere).
+    pub assignable_scopes: Vec<String>,
+}
+
+/// A deny assignment: the listed operations are denied to the principals at and below the scope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DenyAssignment {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Principals it applies to (empty = everyone).
+    pub principals: Vec<ObjectId>,
+    /// Scope.
+    pub scope: String,
+    /// Denied control-plane operations.
+    pub actions: Vec<String>,
+    /// Denied data-plane operations.
+    pub data_actions: Vec<String>,
+}
+
+/// Normalises a scope: lower-case, no trailing slash (except the root `/`).
+pub fn normalise_scope(scope: &str) -> String {
+    let s = scope.trim().to_ascii_lowercase();
+    let t = s.trim_end_matches('/');
+    if t.is_empty() {
+        "/".into()
+    } else {
+        t.to_string()
+    }
 }

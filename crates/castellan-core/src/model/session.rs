@@ -276,7 +276,7 @@ pub const MFA_AUTHENTICATION_REQUIREMENT: &str = "multiFactorAuthentication";
 
 impl SignIn {
     /// Records that the session behind this sign-in did multifactor authentication.
-    pub fn note_authn(&mut self, authn: &crate::flow::Authn) {
+    pub fn note_authn(&mut self, authn: &Authn) {
         if authn.mfa_at.is_some() {
             self.authentication_requirement = MFA_AUTHENTICATION_REQUIREMENT.into();
         }
@@ -342,3 +342,71 @@ pub struct FailedSignInRecord {
     /// When.
     pub at: Timestamp,
 }
+
+/// How, and when, the user of a session authenticated: the primary factor's time
+/// (`auth_time`) and the multifactor authentication, when one was done. Carried from the
+/// sign-in into the SSO session, the authorization code and every refresh token of the family,
+/// so Conditional Access sees what the session already proved and tokens say it (`amr`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Authn {
+    /// When the primary factor (the password) was proved.
+    pub auth_time: Timestamp,
+    /// When multifactor authentication was completed, if it was.
+    pub mfa_at: Option<Timestamp>,
+}
+
+impl Authn {
+    /// A password sign-in at `at`, without MFA.
+    pub const fn password(at: Timestamp) -> Self {
+        Self {
+            auth_time: at,
+            mfa_at: None,
+        }
+    }
+
+    /// The session facts as the plain text sealed into a token's opaque `aio` claim (so an
+    /// on-behalf-of exchange knows what the user did): `1.<auth_time ms>.<mfa_at ms or ->`.
+    pub fn to_aio_plain(&self) -> String {
+        match self.mfa_at {
+            Some(m) => format!("1.{}.{}", self.auth_time.millis(), m.millis()),
+            None => format!("1.{}.-", self.auth_time.millis()),
+        }
+    }
+
+    /// Reads [`Authn::to_aio_plain`]'s text; `None` for anything else.
+    pub fn from_aio_plain(s: &str) -> Option<Self> {
+        let mut it = s.split('.');
+        if it.next()? != "1" {
+            return None;
+        }
+        let auth_time = Timestamp(it.next()?.parse().ok()?);
+        let mfa_at = match it.next()? {
+            "-" => None,
+            m => Some(Timestamp(m.parse().ok()?)),
+        };
+        it.next().is_none().then_some(Self { auth_time, mfa_at })
+    }
+
+    /// A claims challenge asking for step-up (`requested`) that this session has not met yet:
+    /// the MFA requirement (50076) it stands for.
+    pub fn step_up_owed(&self, requested: bool) -> Option<crate::error::AadstsError> {
+        (requested && self.mfa_at.is_none()).then(|| {
+            crate::error::AadstsError::mfa_required(
+                "the claims challenge in the request (step-up authentication)",
+            )
+        })
+    }
+
+    /// The `amr` claim: `pwd`, plus `mfa` once multifactor authentication was done (the
+    /// values of Entra's v1 tokens; an authenticator-app code is Entra's `mfa`).
+    pub fn amr(&self) -> Vec<&'static str> {
+        if self.mfa_at.is_some() {
+            vec!["pwd", "mfa"]
+        } else {
+            vec!["pwd"]
+        }
+    }
+}
+
+/// Access-token lifetime in seconds (Entra's typical 3599).
+pub const ACCESS_TOKEN_LIFETIME_SECS: i64 = 3599;

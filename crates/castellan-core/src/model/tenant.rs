@@ -68,7 +68,7 @@ pub struct TenantSettings {
     /// Access-token lifetime in seconds (Entra's default ~1 h; configurable 10 min – 1 day).
     pub access_token_lifetime_secs: i64,
     /// Who may consent to applications.
-    pub user_consent: crate::flow::consent::UserConsentPolicy,
+    pub user_consent: UserConsentPolicy,
     /// Users who may not consent can ask administrators for approval (admin consent workflow).
     pub admin_consent_workflow: bool,
     /// Member users may register applications (`allowedToCreateApps`).
@@ -85,9 +85,9 @@ impl Default for TenantSettings {
         Self {
             password_policy: PasswordPolicy::default(),
             hide_account_existence: false,
-            lockout_threshold: crate::flow::lockout::DEFAULT_THRESHOLD,
-            access_token_lifetime_secs: crate::flow::ACCESS_TOKEN_LIFETIME_SECS,
-            user_consent: crate::flow::consent::UserConsentPolicy::AllowAll,
+            lockout_threshold: DEFAULT_LOCKOUT_THRESHOLD,
+            access_token_lifetime_secs: crate::model::session::ACCESS_TOKEN_LIFETIME_SECS,
+            user_consent: UserConsentPolicy::AllowAll,
             admin_consent_workflow: false,
             users_can_create_apps: true,
             security_defaults: false,
@@ -158,3 +158,54 @@ pub fn validate_tenant_name(name: &str) -> Result<String, String> {
     }
     Ok(n)
 }
+
+/// The tenant's user-consent setting (Graph `authorizationPolicy`
+/// `defaultUserRolePermissions.permissionGrantPoliciesAssigned`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserConsentPolicy {
+    /// `ManagePermissionGrantsForSelf.microsoft-user-default-legacy`: users consent to any
+    /// user-consentable permission of any app.
+    AllowAll,
+    /// `ManagePermissionGrantsForSelf.microsoft-user-default-low`: only low-impact permissions,
+    /// only for apps from verified publishers or registered in this tenant.
+    LowRiskVerifiedOrOwn,
+    /// No policy assigned: users cannot consent; an administrator must.
+    None,
+}
+
+impl UserConsentPolicy {
+    /// Graph's policy id list for this setting.
+    pub fn graph_ids(self) -> &'static [&'static str] {
+        match self {
+            Self::AllowAll => &["ManagePermissionGrantsForSelf.microsoft-user-default-legacy"],
+            Self::LowRiskVerifiedOrOwn => {
+                &["ManagePermissionGrantsForSelf.microsoft-user-default-low"]
+            }
+            Self::None => &[],
+        }
+    }
+    /// Parses Graph's list (unknown ids are refused by the caller).
+    pub fn from_graph_ids(ids: &[String]) -> Option<Self> {
+        match ids {
+            [] => Some(Self::None),
+            [one]
+                if one.eq_ignore_ascii_case(
+                    "ManagePermissionGrantsForSelf.microsoft-user-default-legacy",
+                ) =>
+            {
+                Some(Self::AllowAll)
+            }
+            [one]
+                if one.eq_ignore_ascii_case(
+                    "ManagePermissionGrantsForSelf.microsoft-user-default-low",
+                ) =>
+            {
+                Some(Self::LowRiskVerifiedOrOwn)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Default failures before a smart lockout.
+pub const DEFAULT_LOCKOUT_THRESHOLD: u32 = 10;

@@ -29,45 +29,17 @@ pub const IDENTITY_SECRETS_KEPT: usize = 5;
 /// The ARM type of a user-assigned managed identity.
 pub const USER_ASSIGNED_IDENTITY_TYPE: &str = "Microsoft.ManagedIdentity/userAssignedIdentities";
 
-/// An ARM error: Azure's `code`, a message that names the cause and the fix, and the status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArmError {
-    /// HTTP status.
-    pub status: u16,
-    /// Azure's error code (`AuthorizationFailed`, `RoleAssignmentExists`, ...).
-    pub code: String,
-    /// Message.
-    pub message: String,
-}
+pub use crate::error::ArmError;
 
 impl ArmError {
-    /// A new error.
-    pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code: code.into(),
-            message: message.into(),
-        }
-    }
     /// 400 `InvalidScope`: the scope's spelling breaks `azure_rbac::check_scope_syntax`; the
     /// message names the segment and the rule.
     pub fn invalid_scope(scope: &str, e: &azure_rbac::ScopeSyntaxError) -> Self {
-        Self::bad(
-            "InvalidScope",
-            format!(
-                "The scope '{scope}' is not valid: segment '{}' — {}. Write the scope as plain '/'-separated ARM segments.",
-                e.segment, e.why
-            ),
-        )
-    }
-    fn bad(code: &str, message: impl Into<String>) -> Self {
-        Self::new(400, code, message)
-    }
-    fn not_found(code: &str, message: impl Into<String>) -> Self {
-        Self::new(404, code, message)
-    }
-    fn conflict(code: &str, message: impl Into<String>) -> Self {
-        Self::new(409, code, message)
+        crate::error::Code::ArmInvalidScope.arm(&[
+            ("scope", &scope),
+            ("segment", &e.segment),
+            ("why", &e.why),
+        ])
     }
 }
 
@@ -78,21 +50,19 @@ impl From<StoreError> for ArmError {
                 let (code, msg) = m
                     .split_once(": ")
                     .map_or(("Conflict", m.as_str()), |(c, m)| (c, m));
-                Self::conflict(code, msg)
+                let mut e = crate::error::Code::ArmConflict.arm(&[("message", &msg)]);
+                e.code = code.to_string();
+                e
             }
-            StoreError::NotFound(m) => Self::not_found("NotFound", format!("{m} was not found.")),
-            StoreError::Backend(m) => Self::new(
-                503,
-                "ServiceUnavailable",
-                format!("The store is unavailable ({m}); retry."),
-            ),
+            StoreError::NotFound(m) => crate::error::Code::ArmNotFound.arm(&[("m", &m)]),
+            StoreError::Backend(m) => crate::error::Code::ArmServiceUnavailable.arm(&[("m", &m)]),
         }
     }
 }
 
 impl From<DirectoryError> for ArmError {
     fn from(e: DirectoryError) -> Self {
-        Self::bad("BadRequest", e.to_string())
+        crate::error::Code::ArmBadRequest.arm(&[("message", &e)])
     }
 }
 
@@ -305,14 +275,13 @@ pub async fn require(
 
 /// ARM's `AuthorizationFailed`, with the engine's explanation appended.
 pub fn authorization_failed(c: &ArmCaller, op: &str, scope: &str, reason: &str) -> ArmError {
-    ArmError::new(
-        403,
-        "AuthorizationFailed",
-        format!(
-            "The client '{}' with object id '{}' does not have authorization to perform action '{op}' over scope '{scope}' or the scope is invalid. If access was recently granted, please refresh your credentials. ({reason})",
-            c.name, c.principal
-        ),
-    )
+    crate::error::Code::ArmAuthorizationFailed.arm(&[
+        ("name", &c.name),
+        ("principal", &c.principal),
+        ("op", &op),
+        ("scope", &scope),
+        ("reason", &reason),
+    ])
 }
 
 // ---- Resource ids ------------------------------------------------------------------------------
@@ -347,24 +316,16 @@ pub fn check_scope(scope: &str) -> Result<(), ArmError> {
 /// (`azure_rbac::MAX_SCOPE_LEN`, `MAX_SCOPE_SEGMENTS`): 400 `InvalidResourceId` naming the limit
 /// and the value (the id itself is not echoed: it is the oversized part).
 pub fn check_scope_size(scope: &str) -> Result<(), ArmError> {
-    crate::azure_rbac::check_scope_bounds(scope).map_err(|why| {
-        ArmError::bad(
-            "InvalidResourceId",
-            format!("The resource id or scope is not valid: {why}."),
-        )
-    })
+    crate::azure_rbac::check_scope_bounds(scope)
+        .map_err(|why| crate::error::Code::ArmInvalidResourceId.arm(&[("why", &why)]))
 }
 
 /// Parses an ARM id into its level, name, type and parent; errors name the bad segment.
 pub fn parse_id(id: &str) -> Result<ParsedId, ArmError> {
     check_scope_size(id)?;
     check_scope(id)?;
-    let invalid = |why: &str| {
-        ArmError::bad(
-            "InvalidResourceId",
-            format!("The resource id '{id}' is not valid: {why}."),
-        )
-    };
+    let invalid =
+        |why: &str| crate::error::Code::ArmInvalidResourceId2.arm(&[("id", &id), ("why", &why)]);
     let trimmed = id.trim_end_matches('/');
     let segs: Vec<&str> = trimmed.trim_start_matches('/').split('/').collect();
     let lower: Vec<String> = segs.iter().map(|s| s.to_ascii_lowercase()).collect();
@@ -527,10 +488,8 @@ pub fn root_group(env: &mut Env<'_>, tenant: &Tenant) -> (ArmResource, crate::au
 /// future tenant would be given.
 pub fn check_management_group_name(name: &str, own: TenantId) -> Result<(), ArmError> {
     match uuid::Uuid::parse_str(name) {
-        Ok(g) if g != own.uuid() => Err(ArmError::bad(
-            "InvalidManagementGroupName",
-            format!("The management group name '{name}' is a GUID; GUID names are reserved for tenant root management groups (each tenant's root group is named by its tenant id). Choose a name that is not a GUID, e.g. 'prod' or 'mg-{}'.", &name.get(..8).unwrap_or(name)),
-        )),
+        Ok(g) if g != own.uuid() => Err(crate::error::Code::ArmInvalidManagementGroupName
+            .arm(&[("name", &name), ("name2", &&name.get(..8).unwrap_or(name))])),
         _ => Ok(()),
     }
 }
@@ -540,12 +499,7 @@ pub fn check_management_group_name(name: &str, own: TenantId) -> Result<(), ArmE
 /// before GUID names were reserved) is refused, never adopted.
 pub async fn ensure_root(env: &mut Env<'_>, tenant: &Tenant) -> Result<ArmResource, ArmError> {
     let id = root_management_group(tenant.id);
-    let taken = || {
-        ArmError::conflict(
-            "TenantRootGroupConflict",
-            format!("The tenant root management group '{id}' belongs to another tenant; the platform operator must remove that management group."),
-        )
-    };
+    let taken = || crate::error::Code::ArmTenantRootGroupConflict.arm(&[("id", &id)]);
     if let Some(r) = env.store.arm_resource(&id).await? {
         return if r.tenant_id == tenant.id {
             Ok(r)
@@ -595,25 +549,17 @@ async fn load_in_tenant(
 
 fn missing(parsed: &ParsedId, id: &str) -> ArmError {
     match parsed.kind {
-        ScopeKind::Subscription => ArmError::not_found(
-            "SubscriptionNotFound",
-            format!("The subscription '{}' could not be found.", parsed.name),
-        ),
-        ScopeKind::ResourceGroup => ArmError::not_found(
-            "ResourceGroupNotFound",
-            format!("Resource group '{}' could not be found.", parsed.name),
-        ),
-        ScopeKind::ManagementGroup => ArmError::not_found(
-            "ManagementGroupNotFound",
-            format!("The management group '{}' was not found.", parsed.name),
-        ),
-        ScopeKind::Resource => ArmError::not_found(
-            "ResourceNotFound",
-            format!(
-                "The Resource '{}' under resource group was not found. ({id})",
-                parsed.resource_type
-            ),
-        ),
+        ScopeKind::Subscription => {
+            crate::error::Code::ArmSubscriptionNotFound2.arm(&[("name", &parsed.name)])
+        }
+        ScopeKind::ResourceGroup => {
+            crate::error::Code::ArmResourceGroupNotFound.arm(&[("name", &parsed.name)])
+        }
+        ScopeKind::ManagementGroup => {
+            crate::error::Code::ArmManagementGroupNotFound.arm(&[("name", &parsed.name)])
+        }
+        ScopeKind::Resource => crate::error::Code::ArmResourceNotFound3
+            .arm(&[("resource_type", &parsed.resource_type), ("id", &id)]),
     }
 }
 
@@ -844,17 +790,17 @@ pub async fn register_provider(
 /// A registered provider, or 404 `InvalidResourceNamespace`.
 pub fn known_provider(namespace: &str) -> Result<&'static arm_view::Provider, ArmError> {
     arm_view::provider(namespace).ok_or_else(|| {
-        ArmError::not_found(
-            "InvalidResourceNamespace",
-            format!(
-                "The resource namespace '{namespace}' is invalid: Castellan registers {}.",
-                arm_view::PROVIDERS
+        crate::error::Code::ArmInvalidResourceNamespace.arm(&[
+            ("namespace", &namespace),
+            (
+                "value",
+                &arm_view::PROVIDERS
                     .iter()
                     .map(|p| p.namespace)
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
             ),
-        )
+        ])
     })
 }
 
@@ -880,10 +826,7 @@ pub async fn put_resource(
     let root = ensure_root(env, &tenant).await?;
     let existing = match env.store.arm_resource(id).await? {
         Some(r) if r.tenant_id != tenant.id => {
-            return Err(ArmError::conflict(
-                "ResourceExistsInAnotherTenant",
-                format!("'{id}' already exists and belongs to another tenant."),
-            ))
+            return Err(crate::error::Code::ArmResourceExistsInAnotherTenant.arm(&[("id", &id)]))
         }
         other => other,
     };
@@ -899,16 +842,13 @@ pub async fn put_resource(
                     .or_else(|| existing.as_ref().and_then(|e| e.parent.clone()))
                     .unwrap_or_else(|| root.id.clone());
                 match env.store.arm_resource(&p).await? {
-                    Some(m)
-                        if m.tenant_id == tenant.id && m.kind == ScopeKind::ManagementGroup =>
-                    {
+                    Some(m) if m.tenant_id == tenant.id && m.kind == ScopeKind::ManagementGroup => {
                         Some(m.id)
                     }
                     _ => {
-                        return Err(ArmError::bad(
-                            "ParentManagementGroupNotFound",
-                            format!("The parent management group '{p}' does not exist in this tenant; create it first or omit it to use the tenant root group."),
-                        ))
+                        return Err(
+                            crate::error::Code::ArmParentManagementGroupNotFound.arm(&[("p", &p)])
+                        )
                     }
                 }
             }
@@ -1114,20 +1054,17 @@ async fn apply_identity(
     let mut attached = Vec::new();
     for ua in &req.user_assigned {
         let Some(mi) = env.store.arm_resource(ua).await? else {
-            return Err(ArmError::bad(
-                "InvalidUserAssignedIdentity",
-                format!("The user-assigned identity '{ua}' does not exist; create it (PUT …/providers/{USER_ASSIGNED_IDENTITY_TYPE}/{{name}}) first."),
-            ));
+            return Err(crate::error::Code::ArmInvalidUserAssignedIdentity.arm(&[
+                ("ua", &ua),
+                ("USER_ASSIGNED_IDENTITY_TYPE", &USER_ASSIGNED_IDENTITY_TYPE),
+            ]));
         };
         if mi.tenant_id != tenant.id
             || !mi
                 .resource_type
                 .eq_ignore_ascii_case(USER_ASSIGNED_IDENTITY_TYPE)
         {
-            return Err(ArmError::bad(
-                "InvalidUserAssignedIdentity",
-                format!("'{ua}' is not a user-assigned identity of this tenant."),
-            ));
+            return Err(crate::error::Code::ArmInvalidUserAssignedIdentity2.arm(&[("ua", &ua)]));
         }
         let already = r
             .identity
@@ -1176,20 +1113,14 @@ pub async fn delete_resource(env: &mut Env<'_>, c: &ArmCaller, id: &str) -> Resu
     let all = env.store.arm_resources(tenant.id).await?;
     if r.kind == ScopeKind::ManagementGroup {
         if r.parent.is_none() {
-            return Err(ArmError::bad(
-                "CannotDeleteRootManagementGroup",
-                "The tenant root management group cannot be deleted.",
-            ));
+            return Err(crate::error::Code::ArmCannotDeleteRootManagementGroup.arm(&[]));
         }
         let key = r.key();
         if all
             .iter()
             .any(|x| x.parent.as_deref().map(normalise_scope).as_deref() == Some(key.as_str()))
         {
-            return Err(ArmError::bad(
-                "ManagementGroupHasChildren",
-                format!("The management group '{}' has children (management groups or subscriptions); move or delete them first.", r.name),
-            ));
+            return Err(crate::error::Code::ArmManagementGroupHasChildren.arm(&[("name", &r.name)]));
         }
     }
     let key = r.key();
@@ -1313,28 +1244,16 @@ pub async fn put_role_definition(
     let tenant = c.tenant.clone();
     let name = req.name.trim().to_string();
     if name.is_empty() || name.len() > 512 {
-        return Err(ArmError::bad(
-            "InvalidRoleDefinition",
-            "roleName is required (1-512 characters).",
-        ));
+        return Err(crate::error::Code::ArmInvalidRoleDefinition.arm(&[]));
     }
     if azure_rbac::built_in_roles().iter().any(|r| r.id == id) {
-        return Err(ArmError::bad(
-            "RoleDefinitionUpdateNotPermitted",
-            "Built-in roles cannot be changed; create a custom role with a new GUID.",
-        ));
+        return Err(crate::error::Code::ArmRoleDefinitionUpdateNotPermitted.arm(&[]));
     }
     if azure_rbac::built_in_by_name(&name).is_some() {
-        return Err(ArmError::conflict(
-            "RoleDefinitionWithSameNameExists",
-            format!("A built-in role is named '{name}'; choose another roleName."),
-        ));
+        return Err(crate::error::Code::ArmRoleDefinitionWithSameNameExists.arm(&[("name", &name)]));
     }
     if req.actions.is_empty() && req.data_actions.is_empty() {
-        return Err(ArmError::bad(
-            "InvalidRoleDefinition",
-            "A role needs at least one entry in actions or dataActions.",
-        ));
+        return Err(crate::error::Code::ArmInvalidRoleDefinition2.arm(&[]));
     }
     for op in req
         .actions
@@ -1344,34 +1263,20 @@ pub async fn put_role_definition(
         .chain(&req.not_data_actions)
     {
         if !valid_operation(op) {
-            return Err(ArmError::bad(
-                "InvalidActionOrNotAction",
-                format!("'{op}' is not a valid operation (expected Namespace/resourceType/action, with * wildcards)."),
-            ));
+            return Err(crate::error::Code::ArmInvalidActionOrNotAction.arm(&[("op", &op)]));
         }
     }
     if req.assignable_scopes.is_empty() {
-        return Err(ArmError::bad(
-            "InvalidAssignableScopes",
-            "assignableScopes must list at least one management group, subscription, resource group or resource.",
-        ));
+        return Err(crate::error::Code::ArmInvalidAssignableScopes.arm(&[]));
     }
     for s in &req.assignable_scopes {
         if normalise_scope(s) == "/" {
-            return Err(ArmError::bad(
-                "InvalidAssignableScopes",
-                "The root scope '/' cannot be an assignable scope of a custom role; use the tenant root management group.",
-            ));
+            return Err(crate::error::Code::ArmInvalidAssignableScopes2.arm(&[]));
         }
         let parsed = parse_id(s)?;
         load_in_tenant(env.store, tenant.id, s, &parsed)
             .await
-            .map_err(|_| {
-                ArmError::bad(
-                    "InvalidAssignableScopes",
-                    format!("The assignable scope '{s}' does not exist in this tenant."),
-                )
-            })?;
+            .map_err(|_| crate::error::Code::ArmInvalidAssignableScopes3.arm(&[("s", &s)]))?;
         require(
             env.store,
             c,
@@ -1385,10 +1290,9 @@ pub async fn put_role_definition(
         .iter()
         .any(|r| r.role.id != id && r.role.name.eq_ignore_ascii_case(&name))
     {
-        return Err(ArmError::conflict(
-            "RoleDefinitionWithSameNameExists",
-            format!("A custom role named '{name}' already exists in this tenant."),
-        ));
+        return Err(
+            crate::error::Code::ArmRoleDefinitionWithSameNameExists2.arm(&[("name", &name)])
+        );
     }
     let role = AzureRole {
         id,
@@ -1432,10 +1336,7 @@ pub async fn delete_role_definition(
     let tenant = c.tenant.clone();
     let existing = env.store.custom_azure_roles(tenant.id).await?;
     let Some(r) = existing.into_iter().find(|r| r.role.id == id) else {
-        return Err(ArmError::not_found(
-            "RoleDefinitionDoesNotExist",
-            format!("The specified role definition with ID '{id}' does not exist."),
-        ));
+        return Err(crate::error::Code::ArmRoleDefinitionDoesNotExist.arm(&[("id", &id)]));
     };
     for s in &r.role.assignable_scopes {
         require(
@@ -1453,13 +1354,9 @@ pub async fn delete_role_definition(
         .iter()
         .any(|a| a.role_definition_id == id)
     {
-        return Err(ArmError::bad(
-            "RoleDefinitionHasAssignments",
-            format!(
-                "The role '{}' is still assigned; delete its role assignments first.",
-                r.role.name
-            ),
-        ));
+        return Err(
+            crate::error::Code::ArmRoleDefinitionHasAssignments.arm(&[("name", &r.role.name)])
+        );
     }
     let a = env.audit(
         &tenant,
@@ -1558,17 +1455,14 @@ pub async fn put_assignment(
     )
     .await?;
     let role_id = role_guid(&req.role_definition_id).ok_or_else(|| {
-        ArmError::bad(
-            "InvalidRoleDefinitionId",
-            format!("The role definition ID '{}' is not valid; use /subscriptions/{{id}}/providers/Microsoft.Authorization/roleDefinitions/{{guid}} or the GUID.", req.role_definition_id),
-        )
+        crate::error::Code::ArmInvalidRoleDefinitionId
+            .arm(&[("role_definition_id", &req.role_definition_id)])
     })?;
     let catalog = RoleCatalog::load(env.store, tenant.id).await?;
     let Some(role) = catalog.get(role_id) else {
-        return Err(ArmError::not_found(
-            "RoleDefinitionDoesNotExist",
-            format!("The specified role definition with ID '{role_id}' does not exist."),
-        ));
+        return Err(
+            crate::error::Code::ArmRoleDefinitionDoesNotExist2.arm(&[("role_id", &role_id)])
+        );
     };
     if !role.assignable_scopes.is_empty() {
         let chain = ancestors(scope, &management_chain(env.store, scope).await?);
@@ -1577,21 +1471,15 @@ pub async fn put_assignment(
             .iter()
             .any(|a| chain.contains(&normalise_scope(a)))
         {
-            return Err(ArmError::bad(
-                "InvalidRoleAssignmentScope",
-                format!(
-                    "The role '{}' cannot be assigned at scope '{scope}': it is assignable only at or below {}.",
-                    role.name,
-                    role.assignable_scopes.join(", ")
-                ),
-            ));
+            return Err(crate::error::Code::ArmInvalidRoleAssignmentScope.arm(&[
+                ("name", &role.name),
+                ("scope", &scope),
+                ("value", &role.assignable_scopes.join(", ")),
+            ]));
         }
     }
     let principal = ObjectId::parse(&req.principal_id).ok_or_else(|| {
-        ArmError::bad(
-            "InvalidPrincipalId",
-            format!("The principal id '{}' is not a GUID.", req.principal_id),
-        )
+        crate::error::Code::ArmInvalidPrincipalId2.arm(&[("principal_id", &req.principal_id)])
     })?;
     let kind = env.store.object_kind(tenant.id, principal).await?;
     let actual = match kind {
@@ -1599,36 +1487,28 @@ pub async fn put_assignment(
         Some(ObjectKind::Group) => "Group",
         Some(ObjectKind::ServicePrincipal) => "ServicePrincipal",
         _ => {
-            return Err(ArmError::bad(
-                "PrincipalNotFound",
-                format!("Principal {} does not exist in the directory {}. Check the object id (of the user, group or service principal — not the application's appId).", req.principal_id, tenant.id),
-            ))
+            return Err(crate::error::Code::ArmPrincipalNotFound
+                .arm(&[("principal_id", &req.principal_id), ("id", &tenant.id)]))
         }
     };
     if let Some(pt) = &req.principal_type {
         if !pt.eq_ignore_ascii_case(actual) {
-            return Err(ArmError::bad(
-                "UnmatchedPrincipalType",
-                format!("The principal type '{pt}' does not match the principal {principal}, which is a {actual}."),
-            ));
+            return Err(crate::error::Code::ArmUnmatchedPrincipalType.arm(&[
+                ("pt", &pt),
+                ("principal", &principal),
+                ("actual", &actual),
+            ]));
         }
     }
     let condition = match req.condition.as_deref().map(str::trim) {
         Some(text) if !text.is_empty() => {
             if let Some(v) = &req.condition_version {
                 if v != "2.0" {
-                    return Err(ArmError::bad(
-                        "InvalidConditionVersion",
-                        format!("conditionVersion '{v}' is not supported; use \"2.0\"."),
-                    ));
+                    return Err(crate::error::Code::ArmInvalidConditionVersion.arm(&[("v", &v)]));
                 }
             }
-            abac::parse(text).map_err(|e| {
-                ArmError::bad(
-                    "InvalidCondition",
-                    format!("The condition could not be parsed {e}."),
-                )
-            })?;
+            abac::parse(text)
+                .map_err(|e| crate::error::Code::ArmInvalidCondition.arm(&[("e", &e)]))?;
             Some(text.to_string())
         }
         _ => None,
@@ -1642,10 +1522,7 @@ pub async fn put_assignment(
         if identical {
             return Ok((same.clone(), false));
         }
-        return Err(ArmError::conflict(
-            "RoleAssignmentUpdateNotPermitted",
-            "Tenant ID, application ID, principal ID, and scope are not allowed to be updated; delete the assignment and create a new one.",
-        ));
+        return Err(crate::error::Code::ArmRoleAssignmentUpdateNotPermitted.arm(&[]));
     }
     if let Some(same) = existing.iter().find(|a| {
         a.principal_id == principal
@@ -1654,13 +1531,9 @@ pub async fn put_assignment(
     }) {
         // Azure's message, which the Azure CLI parses for the existing assignment's name
         // (32 hex digits) to answer a repeated `az role assignment create` with it.
-        return Err(ArmError::conflict(
-            "RoleAssignmentExists",
-            format!(
-                "The role assignment already exists. The ID of the existing role assignment is {}.",
-                same.id.simple()
-            ),
-        ));
+        return Err(
+            crate::error::Code::ArmRoleAssignmentExists.arm(&[("simple", &same.id.simple())])
+        );
     }
     if let Some(sub) = subscription_of(scope) {
         let n = existing
@@ -1668,10 +1541,14 @@ pub async fn put_assignment(
             .filter(|a| subscription_of(&a.scope).as_deref() == Some(sub.as_str()))
             .count();
         if n >= ASSIGNMENTS_PER_SUBSCRIPTION {
-            return Err(ArmError::bad(
-                "RoleAssignmentLimitExceeded",
-                format!("No more role assignments can be created: subscription {sub} has {n} (the limit is {ASSIGNMENTS_PER_SUBSCRIPTION}). Assign roles to groups instead of individual principals, or remove unused assignments."),
-            ));
+            return Err(crate::error::Code::ArmRoleAssignmentLimitExceeded.arm(&[
+                ("sub", &sub),
+                ("n", &n),
+                (
+                    "ASSIGNMENTS_PER_SUBSCRIPTION",
+                    &ASSIGNMENTS_PER_SUBSCRIPTION,
+                ),
+            ]));
         }
     }
     let a = AzureRoleAssignment {
@@ -1734,10 +1611,7 @@ pub async fn get_assignment(
         .into_iter()
         .find(|a| a.id == name && normalise_scope(&a.scope) == normalise_scope(scope))
         .ok_or_else(|| {
-            ArmError::not_found(
-                "RoleAssignmentNotFound",
-                format!("The role assignment '{name}' is not found at scope '{scope}'."),
-            )
+            crate::error::Code::ArmRoleAssignmentNotFound.arm(&[("name", &name), ("scope", &scope)])
         })
 }
 
@@ -1910,10 +1784,7 @@ pub async fn check_access(
 ) -> Result<Vec<AccessAnswer>, ArmError> {
     check_scope(scope)?;
     if actions.is_empty() {
-        return Err(ArmError::bad(
-            "InvalidRequest",
-            "actions must list at least one {id, isDataAction}.",
-        ));
+        return Err(crate::error::Code::ArmInvalidRequest.arm(&[]));
     }
     let principals = match subject {
         Some(p) if p != c.principal => {
@@ -1925,13 +1796,8 @@ pub async fn check_access(
             )
             .await?;
             if store.object_kind(c.tenant.id, p).await?.is_none() {
-                return Err(ArmError::bad(
-                    "PrincipalNotFound",
-                    format!(
-                        "Principal {p} does not exist in the directory {}.",
-                        c.tenant.id
-                    ),
-                ));
+                return Err(crate::error::Code::ArmPrincipalNotFound2
+                    .arm(&[("p", &p), ("id", &c.tenant.id)]));
             }
             principal_set(store, c.tenant.id, p).await?
         }
@@ -1960,15 +1826,12 @@ pub async fn elevate_access(
     let wide =
         crate::ops::directory_roles::tenant_wide_roles(env.store, tenant.id, c.principal).await?;
     if !c.is_user || !wide.contains(&GLOBAL_ADMINISTRATOR) {
-        return Err(ArmError::new(
-            403,
-            "AuthorizationFailed",
-            format!("The client '{}' with object id '{}' does not have authorization to perform action 'Microsoft.Authorization/elevateAccess/action' over scope '/'. Only a signed-in Global Administrator can elevate access.", c.name, c.principal),
-        ));
+        return Err(crate::error::Code::ArmAuthorizationFailed2
+            .arm(&[("name", &c.name), ("principal", &c.principal)]));
     }
     let uaa = azure_rbac::built_in_by_name("User Access Administrator")
         .map(|r| r.id)
-        .ok_or_else(|| ArmError::new(500, "InternalError", "User Access Administrator missing"))?;
+        .ok_or_else(|| crate::error::Code::ArmInternalError.arm(&[]))?;
     if let Some(a) = env
         .store
         .azure_role_assignments_of(tenant.id, c.principal)

@@ -2,7 +2,7 @@
 //! (creating the client's service principal in the user's tenant first for a multi-tenant app).
 
 use crate::audit::Actor;
-use crate::error::{AadstsError, DirectoryError, OAuthError};
+use crate::error::DirectoryError;
 use crate::flow::consent::{self, UserConsentPolicy};
 use crate::flow::scope;
 use crate::model::{Application, PermissionScope, ServicePrincipal, SignInAudience, Tenant, User};
@@ -49,12 +49,9 @@ pub async fn need(
         && app.tenant_id != tenant.id
         && app.sign_in_audience == SignInAudience::AzureAdMyOrg
     {
-        return Err(AadstsError {
-            code: 700016,
-            error: OAuthError::UnauthorizedClient,
-            message: format!("Application with identifier '{}' was not found in the directory '{}'. The application is single-tenant (AzureADMyOrg) and registered in another tenant: sign in through its home tenant, or make it multi-tenant (signInAudience AzureADMultipleOrgs).", app.app_id, tenant.id),
-        }
-        .into());
+        return Err(crate::error::Code::SingleTenantAppElsewhere
+            .aadsts(&[("app_id", &app.app_id), ("tenant", &tenant.id)])
+            .into());
     }
     let requested = scope::parse_delegated(scope_text)?;
     let resource = find_resource(store, tenant, &requested.resource).await?;
@@ -363,12 +360,9 @@ pub async fn request_approval(
 ) -> Result<crate::model::Grant, TokenError> {
     use crate::model::{Grant, GrantKind, GrantState};
     if !tenant.settings.admin_consent_workflow {
-        return Err(AadstsError {
-            code: 90094,
-            error: OAuthError::AccessDenied,
-            message: "This organization has not enabled admin consent requests; ask an administrator directly.".into(),
-        }
-        .into());
+        return Err(crate::error::Code::AdminConsentWorkflowOff
+            .aadsts(&[])
+            .into());
     }
     let open = store
         .grants_of_kind(tenant.id, GrantKind::ConsentRequest)

@@ -91,19 +91,11 @@ pub async fn issue_secret(
         .await?
         .filter(|r| r.tenant_id == c.tenant.id)
     else {
-        return Err(ArmError::new(
-            404,
-            "ResourceNotFound",
-            format!("The resource '{resource_id}' was not found."),
-        ));
+        return Err(crate::error::Code::ArmResourceNotFound.arm(&[("resource_id", &resource_id)]));
     };
     require(env.store, c, &type_op(&r.resource_type, "write"), &r.id).await?;
     if r.identity.system_assigned.is_none() && r.identity.user_assigned.is_empty() {
-        return Err(ArmError::new(
-            400,
-            "NoManagedIdentity",
-            format!("The resource '{}' has no managed identity; enable one first (PUT it with \"identity\": {{\"type\": \"SystemAssigned\"}} or attach a user-assigned identity).", r.id),
-        ));
+        return Err(crate::error::Code::ArmNoManagedIdentity.arm(&[("id", &r.id)]));
     }
     let head = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r.id.as_bytes());
     let secret = format!("{head}.{}", env.entropy.secret());
@@ -245,11 +237,7 @@ async fn uami_in_tenant(
         {
             Ok(r)
         }
-        _ => Err(ArmError::new(
-            404,
-            "ResourceNotFound",
-            format!("The user-assigned identity '{id}' was not found."),
-        )),
+        _ => Err(crate::error::Code::ArmResourceNotFound2.arm(&[("id", &id)])),
     }
 }
 
@@ -293,14 +281,7 @@ pub async fn put_fic(
         .find(|r| r.name.eq_ignore_ascii_case(&parsed.name) && r.federated_credential.is_some());
     let mut patch = patch;
     if patch.name.as_deref().is_some_and(|n| n != parsed.name) {
-        return Err(ArmError::new(
-            400,
-            "InvalidRequestContent",
-            format!(
-                "The body's name does not match the credential name '{}' in the URL.",
-                parsed.name
-            ),
-        ));
+        return Err(crate::error::Code::ArmInvalidRequestContent3.arm(&[("name", &parsed.name)]));
     }
     patch.name = Some(parsed.name.clone());
     let (fic, created) = match current.and_then(|r| r.federated_credential.clone()) {

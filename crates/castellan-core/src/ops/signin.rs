@@ -198,12 +198,14 @@ pub async fn user_tokens(
     if client_sp.app_role_assignment_required
         && !assignments.iter().any(|a| a.resource_id == client_sp.id)
     {
-        return Err(AadstsError {
-            code: 50105,
-            error: crate::error::OAuthError::InvalidGrant,
-            message: format!("Your administrator has configured the application {} ('{}') to block users unless they are specifically granted ('assigned') access to the application. The signed in user '{}' is blocked because they are not a direct member of a group with access, nor had access directly assigned by an administrator. Assign the user (or a group they are in) through /servicePrincipals/{}/appRoleAssignedTo.", app.display_name, app.app_id, user.user_principal_name, client_sp.id),
-        }
-        .into());
+        return Err(crate::error::Code::UserNotAssigned
+            .aadsts(&[
+                ("app_name", &app.display_name),
+                ("app_id", &app.app_id),
+                ("upn", &user.user_principal_name),
+                ("sp_id", &client_sp.id),
+            ])
+            .into());
     }
     let version = crate::ops::token::resource_version(store, &resource_sp).await?;
     let mut tokens = crate::flow::user_token::issue(&crate::flow::user_token::UserTokenInput {
@@ -733,12 +735,7 @@ pub async fn redeem_refresh(
     used.state = GrantState::Used;
     if !store.update_grant(GrantState::Active, &used).await? {
         store.revoke_grants(&RevokeScope::Family(family)).await?;
-        return Err(AadstsError {
-            code: 70000,
-            error: crate::error::OAuthError::InvalidGrant,
-            message: "The provided refresh token was already used. Refresh tokens are single-use: its whole family has been revoked; sign in again.".into(),
-        }
-        .into());
+        return Err(crate::error::Code::RefreshTokenReused.aadsts(&[]).into());
     }
     let user = load_user(store, tenant, g.user_id).await?;
     // Keep offline_access so the successor is a refresh token too.
@@ -838,29 +835,15 @@ pub async fn find_device(
 ) -> Result<Grant, TokenError> {
     let code = device::normalise_user_code(typed);
     let Some(g) = store.grant_by_lookup(GrantKind::Device, &code).await? else {
-        return Err(AadstsError {
-            code: 90119,
-            error: crate::error::OAuthError::InvalidRequest,
-            message: format!("The code '{typed}' is not valid. Check the code shown on your device and try again."),
-        }
-        .into());
+        return Err(crate::error::Code::UserCodeUnknown
+            .aadsts(&[("code", &typed)])
+            .into());
     };
     if now >= g.expires {
-        return Err(AadstsError {
-            code: 70019,
-            error: crate::error::OAuthError::ExpiredToken,
-            message: "That code has expired. Start again on your device to get a new code.".into(),
-        }
-        .into());
+        return Err(crate::error::Code::UserCodeExpired.aadsts(&[]).into());
     }
     if g.state != GrantState::Pending {
-        return Err(AadstsError {
-            code: 90120,
-            error: crate::error::OAuthError::InvalidRequest,
-            message: "That code was already used. Start again on your device to get a new code."
-                .into(),
-        }
-        .into());
+        return Err(crate::error::Code::UserCodeUsed.aadsts(&[]).into());
     }
     Ok(g)
 }
@@ -902,13 +885,7 @@ pub async fn poll_device(
         .await?
         .filter(|g| g.tenant_id == tenant.id)
     else {
-        return Err(AadstsError {
-            code: 70018,
-            error: crate::error::OAuthError::BadVerificationCode,
-            message: "The device_code is not one this tenant issued. Start a new device code flow."
-                .into(),
-        }
-        .into());
+        return Err(crate::error::Code::DeviceCodeUnknown.aadsts(&[]).into());
     };
     match device::poll(&g, client_id, now) {
         device::Poll::Wait { error, touch } => {
@@ -924,12 +901,9 @@ pub async fn poll_device(
             let mut used = g.clone();
             used.state = GrantState::Used;
             if !store.update_grant(GrantState::Approved, &used).await? {
-                return Err(AadstsError {
-                    code: 70000,
-                    error: crate::error::OAuthError::InvalidGrant,
-                    message: "The device code was already redeemed.".into(),
-                }
-                .into());
+                return Err(crate::error::Code::DeviceCodeRedeemedRace
+                    .aadsts(&[])
+                    .into());
             }
             let user = load_user(store, tenant, Some(user_id)).await?;
             let authn = authn_of(&g, now);

@@ -40,6 +40,7 @@ use super::model::{
     AppRef, BuiltInControl, ClientAppType, ConditionalAccessPolicy, DevicePlatform, GrantOperator,
     LocationRef, PersistentBrowserMode, PolicyState, RiskLevel, ServicePrincipalRef, UserRef,
 };
+pub use crate::model::device::DeviceTrustType;
 
 // ---------------------------------------------------------------------------------------------
 // Controls
@@ -263,29 +264,6 @@ pub enum Subject<'a> {
     User(UserSubject<'a>),
     /// A workload identity (client credentials).
     Workload(WorkloadSubject),
-}
-
-/// How a device is joined (Graph `device.trustType`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeviceTrustType {
-    /// `Workplace`: Entra registered (personal device).
-    Workplace,
-    /// `AzureAd`: Entra joined.
-    AzureAd,
-    /// `ServerAd`: hybrid Entra joined (on-premises domain joined); satisfies
-    /// `domainJoinedDevice`.
-    ServerAd,
-}
-
-impl DeviceTrustType {
-    /// Graph's spelling.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Workplace => "Workplace",
-            Self::AzureAd => "AzureAd",
-            Self::ServerAd => "ServerAd",
-        }
-    }
 }
 
 /// The device the sign-in comes from, as far as the directory knows it.

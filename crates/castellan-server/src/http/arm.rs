@@ -78,7 +78,9 @@ fn fail(e: &ArmError, cid: &str) -> Response {
 }
 
 async fn authenticate(s: &AppState, headers: &HeaderMap, cid: &str) -> Result<Ctx, ArmError> {
-    let unauthorized = |m: &str| ArmError::new(401, "InvalidAuthenticationToken", m);
+    let unauthorized = |m: &str| {
+        castellan_core::error::Code::ArmInvalidAuthenticationToken.arm(&[("message", &m)])
+    };
     let claims = bearer::validate(
         s,
         headers,
@@ -265,11 +267,7 @@ fn classify(path: &str) -> Result<Target, ArmError> {
 }
 
 fn not_found_path(path: &str) -> ArmError {
-    ArmError::new(
-        404,
-        "InvalidResourceType",
-        format!("The resource type could not be found for '{path}'."),
-    )
+    castellan_core::error::Code::ArmInvalidResourceType.arm(&[("path", &path)])
 }
 
 fn query(uri: &axum::http::Uri) -> Vec<(String, String)> {
@@ -286,13 +284,8 @@ fn body_json(body: &Bytes) -> Result<Value, ArmError> {
     if body.is_empty() {
         return Ok(Value::Object(Default::default()));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        ArmError::new(
-            400,
-            "InvalidRequestContent",
-            format!("The request content was invalid and could not be deserialized: {e}."),
-        )
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| castellan_core::error::Code::ArmInvalidRequestContent.arm(&[("e", &e)]))
 }
 
 async fn handle(
@@ -320,11 +313,7 @@ async fn dispatch(
 ) -> Result<Response, ArmError> {
     let q = query(uri);
     if param(&q, "api-version").is_none_or(str::is_empty) {
-        return Err(ArmError::new(
-            400,
-            "MissingApiVersionParameter",
-            "The api-version query parameter (?api-version=) is required for all requests (e.g. ?api-version=2022-04-01).",
-        ));
+        return Err(castellan_core::error::Code::ArmMissingApiVersionParameter.arm(&[]));
     }
     // Bounded before anything walks the path (core::azure_rbac::MAX_SCOPE_LEN / _SEGMENTS).
     arm::check_scope_size(uri.path())?;
@@ -343,11 +332,8 @@ async fn dispatch(
     let c = &ctx.caller;
     let mut entropy = OsEntropy;
     let method_not_allowed = || {
-        ArmError::new(
-            405,
-            "MethodNotAllowed",
-            format!("{method} is not supported on '{}'.", uri.path()),
-        )
+        castellan_core::error::Code::ArmMethodNotAllowed2
+            .arm(&[("method", &method), ("path", &uri.path())])
     };
     match target {
         Target::ListSubscriptions if method == Method::GET => {
@@ -364,11 +350,7 @@ async fn dispatch(
                 if e.status == 403 {
                     e
                 } else {
-                    ArmError::new(
-                        404,
-                        "SubscriptionNotFound",
-                        format!("The subscription '{sub}' could not be found."),
-                    )
+                    castellan_core::error::Code::ArmSubscriptionNotFound.arm(&[("sub", &sub)])
                 }
             })?;
             // `az group list --tag k=v` sends the /resources filter grammar here too.
@@ -543,11 +525,12 @@ async fn authorization(
     let mut entropy = OsEntropy;
     let guid = |n: &str, what: &str| {
         uuid::Uuid::parse_str(n).map_err(|_| {
-            ArmError::new(
-                400,
-                &format!("Invalid{what}Id"),
-                format!("The {what} name '{n}' is not a GUID."),
-            )
+            let code = if what == "RoleDefinition" {
+                castellan_core::error::Code::ArmInvalidRoleDefinitionName
+            } else {
+                castellan_core::error::Code::ArmInvalidRoleAssignmentName
+            };
+            code.arm(&[("name", &n)])
         })
     };
     let filter = param(q, "$filter").unwrap_or("").trim().to_string();
@@ -557,7 +540,11 @@ async fn authorization(
             let list = arm::list_assignments(store, c, scope, &f).await?;
             Ok(respond(
                 200,
-                w::list(list.iter().map(|a| w::render_assignment(a, scope)).collect()),
+                w::list(
+                    list.iter()
+                        .map(|a| w::render_assignment(a, scope))
+                        .collect(),
+                ),
                 cid,
             ))
         }
@@ -575,7 +562,11 @@ async fn authorization(
                 req,
             )
             .await?;
-            Ok(respond(if created { 201 } else { 200 }, w::render_assignment(&a, scope), cid))
+            Ok(respond(
+                if created { 201 } else { 200 },
+                w::render_assignment(&a, scope),
+                cid,
+            ))
         }
         ("roleassignments", Some(n), Method::DELETE) => {
             match arm::delete_assignment(
@@ -601,7 +592,9 @@ async fn authorization(
             } else if f.contains("type eq 'customrole'") {
                 defs.retain(|(_, b)| !*b);
             } else if !filter.is_empty() {
-                return Err(ArmError::new(400, "InvalidFilter", format!("Unsupported $filter '{filter}': use roleName eq '…' or type eq 'BuiltInRole'|'CustomRole'.")));
+                return Err(
+                    castellan_core::error::Code::ArmInvalidFilter.arm(&[("filter", &filter)])
+                );
             }
             Ok(respond(
                 200,
@@ -617,10 +610,16 @@ async fn authorization(
             let id = guid(n, "RoleDefinition")?;
             let catalog = arm::RoleCatalog::load(store, c.tenant.id).await?;
             let r = catalog.get(id).ok_or_else(|| {
-                ArmError::new(404, "RoleDefinitionDoesNotExist", format!("The specified role definition with ID '{id}' does not exist."))
+                castellan_core::error::Code::ArmRoleDefinitionDoesNotExist.arm(&[("id", &id)])
             })?;
-            let built_in = castellan_core::azure_rbac::built_in_roles().iter().any(|b| b.id == id);
-            Ok(respond(200, w::render_role_definition(r, built_in, scope), cid))
+            let built_in = castellan_core::azure_rbac::built_in_roles()
+                .iter()
+                .any(|b| b.id == id);
+            Ok(respond(
+                200,
+                w::render_role_definition(r, built_in, scope),
+                cid,
+            ))
         }
         ("roledefinitions", Some(n), Method::PUT) => {
             let req = w::parse_put_role_definition(&body_json(body)?)?;
@@ -631,7 +630,11 @@ async fn authorization(
                 req,
             )
             .await?;
-            Ok(respond(201, w::render_role_definition(&r, false, scope), cid))
+            Ok(respond(
+                201,
+                w::render_role_definition(&r, false, scope),
+                cid,
+            ))
         }
         ("roledefinitions", Some(n), Method::DELETE) => {
             let r = arm::delete_role_definition(
@@ -640,7 +643,11 @@ async fn authorization(
                 guid(n, "RoleDefinition")?,
             )
             .await?;
-            Ok(respond(200, w::render_role_definition(&r, false, scope), cid))
+            Ok(respond(
+                200,
+                w::render_role_definition(&r, false, scope),
+                cid,
+            ))
         }
         ("permissions", None, Method::GET) => {
             let roles = arm::permissions(store, c, scope).await?;
@@ -650,7 +657,7 @@ async fn authorization(
             let (subject, actions) = w::parse_check_access(&body_json(body)?)?;
             let subject = match subject {
                 Some(p) => Some(ObjectId::parse(&p).ok_or_else(|| {
-                    ArmError::new(400, "InvalidPrincipalId", format!("subject.principalId '{p}' is not a GUID."))
+                    castellan_core::error::Code::ArmInvalidPrincipalId.arm(&[("p", &p)])
                 })?),
                 None => None,
             };
@@ -660,7 +667,13 @@ async fn authorization(
         }
         ("denyassignments", None, Method::GET) => {
             arm::scope_exists(store, c.tenant.id, scope).await?;
-            arm::require(store, c, "Microsoft.Authorization/denyAssignments/read", scope).await?;
+            arm::require(
+                store,
+                c,
+                "Microsoft.Authorization/denyAssignments/read",
+                scope,
+            )
+            .await?;
             let chain = castellan_core::azure_rbac::ancestors(
                 scope,
                 &arm::management_chain(store, scope).await?,
@@ -693,26 +706,22 @@ async fn authorization(
         }
         ("locks", Some(n), Method::GET) => {
             arm::list_locks(store, c, scope).await?;
-            Err(ArmError::new(404, "LockNotFound", format!("The lock '{n}' could not be found: Castellan keeps no resource locks.")))
+            Err(castellan_core::error::Code::ArmLockNotFound.arm(&[("n", &n)]))
         }
-        ("denyassignments", Some(_), Method::PUT | Method::DELETE) => Err(ArmError::new(
-            403,
-            "DenyAssignmentsAreSystemManaged",
-            "Deny assignments are created and removed by the platform only; they cannot be written through the API.",
-        )),
-        _ => Err(ArmError::new(
-            405,
-            "MethodNotAllowed",
-            format!("{method} is not supported on Microsoft.Authorization/{kind}."),
-        )),
+        ("denyassignments", Some(_), Method::PUT | Method::DELETE) => {
+            Err(castellan_core::error::Code::ArmDenyAssignmentsAreSystemManaged.arm(&[]))
+        }
+        _ => Err(castellan_core::error::Code::ArmMethodNotAllowed
+            .arm(&[("method", &method), ("kind", &kind)])),
     }
 }
 
 /// The `$filter` of a resource or resource-group list: one of ARM's documented forms, or 400
 /// `InvalidFilterInQueryString` (never ignored).
 fn resource_filter(q: &[(String, String)]) -> Result<arm_view::ResourceFilter, ArmError> {
-    arm_view::parse_resource_filter(param(q, "$filter").unwrap_or(""))
-        .map_err(|e| ArmError::new(400, "InvalidFilterInQueryString", e.0))
+    arm_view::parse_resource_filter(param(q, "$filter").unwrap_or("")).map_err(|e| {
+        castellan_core::error::Code::ArmInvalidFilterInQueryString.arm(&[("message", &e.0)])
+    })
 }
 
 /// `name eq 'value'` (or `name eq "value"`), case-insensitive on the name.
@@ -740,13 +749,7 @@ fn parse_assignment_filter(filter: &str) -> Result<AssignmentFilter, ArmError> {
     if lower == "atscope()" {
         return Ok(AssignmentFilter::AtScope);
     }
-    let bad = || {
-        ArmError::new(
-            400,
-            "InvalidFilter",
-            format!("Unsupported $filter '{f}': use atScope(), principalId eq '{{id}}', assignedTo('{{id}}') or atScope() and assignedTo('{{id}}')."),
-        )
-    };
+    let bad = || castellan_core::error::Code::ArmInvalidFilter2.arm(&[("f", &f)]);
     if let Some(rest) = lower.strip_prefix("atscope() and ") {
         return match parse_assignment_filter(f.get(f.len() - rest.len()..).unwrap_or(""))? {
             AssignmentFilter::AssignedTo(p) => Ok(AssignmentFilter::AtScopeAssignedTo(p)),

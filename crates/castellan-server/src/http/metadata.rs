@@ -35,8 +35,7 @@ async fn endpoints(
         origin: &origin,
         graph_base: &graph_base,
     };
-    let err = |code: &str, message: String| {
-        let e = ArmError::new(400, code, message);
+    let err = |e: ArmError| {
         (
             StatusCode::BAD_REQUEST,
             Json(castellan_wire::arm::error_body(&e)),
@@ -44,18 +43,14 @@ async fn endpoints(
             .into_response()
     };
     match version.as_deref().filter(|v| !v.is_empty()) {
-        None => err(
-            "MissingApiVersionParameter",
-            "The api-version query parameter (?api-version=) is required, e.g. ?api-version=2022-09-01.".into(),
-        ),
+        None => err(castellan_core::error::Code::ArmMissingApiVersionParameterMetadata.arm(&[])),
         Some(v) => match cloud_metadata::render(&e, v) {
             Some(doc) => Json(doc).into_response(),
             None => err(
-                "InvalidApiVersionParameter",
-                format!(
-                    "The api-version '{v}' is invalid. The supported versions are '{}'.",
-                    cloud_metadata::API_VERSIONS.join(",")
-                ),
+                castellan_core::error::Code::ArmInvalidApiVersionParameter.arm(&[
+                    ("version", &v),
+                    ("supported", &cloud_metadata::API_VERSIONS.join(",")),
+                ]),
             ),
         },
     }

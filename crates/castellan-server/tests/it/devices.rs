@@ -170,7 +170,14 @@ async fn bad_device_input_is_refused_by_name_and_changes_nothing() {
         b[k] = v;
         b
     };
-    let before = g.all("/devices").await.len();
+    // Count only this test's devices (by their marker name): other tests add devices to the
+    // same tenant concurrently.
+    let mine = |all: Vec<Value>| {
+        all.iter()
+            .filter(|d| d["displayName"].as_str() == Some(marker.as_str()))
+            .count()
+    };
+    let before = mine(g.all("/devices").await);
     for (body, needle) in [
         (
             with("operatingSystem", json!("BeOS")),
@@ -266,7 +273,7 @@ async fn bad_device_input_is_refused_by_name_and_changes_nothing() {
         .await;
     assert_eq!(st, 404);
     // Only the one good device was made, with one audit record.
-    assert_eq!(g.all("/devices").await.len(), before + 1);
+    assert_eq!(mine(g.all("/devices").await), before + 1);
     assert_eq!(g.audits_mentioning(&marker).await, 1);
     g.delete(&format!("/devices/{id}")).await;
 }

@@ -1221,23 +1221,5 @@ pub async fn graph_shaped(req: Request, next: axum::middleware::Next) -> Respons
     } else {
         text
     };
-    let code = match status.as_u16() {
-        401 => "InvalidAuthenticationToken",
-        403 => "Authorization_RequestDenied",
-        404 => "Request_ResourceNotFound",
-        413 => "Request_EntityTooLarge",
-        429 => "TooManyRequests",
-        503 => "serviceNotAvailable",
-        s if s >= 500 => "generalException",
-        _ => "Request_BadRequest",
-    };
-    ApiError(
-        GraphError {
-            status: status.as_u16(),
-            code,
-            message,
-        },
-        cid,
-    )
-    .into_response()
+    ApiError(GraphError::for_status(status.as_u16(), message), cid).into_response()
 }

@@ -12,7 +12,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use castellan_core::error::{AadstsError, OAuthError};
+use castellan_core::error::{AadstsError, Code};
 use castellan_core::flow::redirect::{match_redirect_uri, Platform};
 use castellan_core::flow::{pkce, scope, Authn};
 use castellan_core::model::{Application, Tenant, User};
@@ -156,14 +156,6 @@ enum Fail {
     Unavailable(String),
 }
 
-fn invalid_request(msg: &str) -> AadstsError {
-    AadstsError {
-        code: 900144,
-        error: OAuthError::InvalidRequest,
-        message: msg.into(),
-    }
-}
-
 async fn validate(s: &AppState, segment: &str, raw: &str) -> Result<Authz, Fail> {
     // Bounded like the token endpoint's form (wire::form: pairs, name and value lengths).
     let mut p = castellan_wire::form::parse_pairs(raw.as_bytes())
@@ -174,7 +166,7 @@ async fn validate(s: &AppState, segment: &str, raw: &str) -> Result<Authz, Fail>
         Ok(TenantRef::Alias("consumers")) => {
             return Err(Fail::Page(
                 StatusCode::BAD_REQUEST,
-                invalid_request("Personal Microsoft accounts (/consumers) are not supported by this server; use a tenant, /organizations or /common."),
+                Code::ConsumersUnsupported.aadsts(&[]),
             ))
         }
         Ok(TenantRef::Alias(_)) => None,
@@ -232,9 +224,7 @@ async fn validate(s: &AppState, segment: &str, raw: &str) -> Result<Authz, Fail>
         Some(other) => {
             return Err(Fail::Page(
                 StatusCode::BAD_REQUEST,
-                invalid_request(&format!(
-                    "response_mode '{other}' is not supported: use query, fragment or form_post."
-                )),
+                Code::ResponseModeUnsupported.aadsts(&[("mode", &other)]),
             ))
         }
     };
@@ -246,19 +236,13 @@ async fn validate(s: &AppState, segment: &str, raw: &str) -> Result<Authz, Fail>
     if !code && !id_token {
         return Err(Fail::Redirect(
             target,
-            AadstsError {
-                code: 900144,
-                error: OAuthError::UnsupportedResponseType,
-                message: format!("The response_type '{response_type}' is not supported: use 'code', 'id_token' or 'code id_token'."),
-            },
+            Code::ResponseTypeUnsupported.aadsts(&[("response_type", &response_type)]),
         ));
     }
     if id_token && mode == Mode::Query {
         return Err(Fail::Redirect(
             target,
-            invalid_request(
-                "response_mode 'query' cannot carry an id_token: use fragment or form_post.",
-            ),
+            Code::QueryCannotCarryIdToken.aadsts(&[]),
         ));
     }
     let Some(scope_text) = get(&p, "scope") else {
@@ -274,7 +258,7 @@ async fn validate(s: &AppState, segment: &str, raw: &str) -> Result<Authz, Fail>
     if id_token && !parsed.oidc.iter().any(|x| x == "openid") {
         return Err(Fail::Redirect(
             target,
-            invalid_request("An id_token was requested but 'openid' is not in the scope."),
+            Code::IdTokenWithoutOpenid.aadsts(&[]),
         ));
     }
     if id_token && get(&p, "nonce").is_none() {
@@ -297,12 +281,7 @@ async fn validate(s: &AppState, segment: &str, raw: &str) -> Result<Authz, Fail>
     let max_age = match get(&p, "max_age") {
         Some(m) => match m.parse::<i64>() {
             Ok(v) if v >= 0 => Some(v),
-            _ => {
-                return Err(Fail::Redirect(
-                    target,
-                    invalid_request("max_age must be a non-negative number of seconds."),
-                ))
-            }
+            _ => return Err(Fail::Redirect(target, Code::MaxAgeInvalid.aadsts(&[]))),
         },
         None => None,
     };
@@ -321,9 +300,7 @@ async fn validate(s: &AppState, segment: &str, raw: &str) -> Result<Authz, Fail>
         ) {
             return Err(Fail::Redirect(
                 target,
-                invalid_request(&format!(
-                    "prompt '{pr}' is not valid: use login, none, consent or select_account."
-                )),
+                Code::PromptInvalid.aadsts(&[("prompt", &pr)]),
             ));
         }
     }
@@ -496,11 +473,8 @@ async fn complete(
     let ask = need.required() || (a.prompt.as_deref() == Some("consent") && !consented);
     if ask {
         if a.prompt.as_deref() == Some("none") {
-            let e = AadstsError {
-                code: 65001,
-                error: OAuthError::ConsentRequired,
-                message: format!("The user or administrator has not consented to use the application with ID '{}' named '{}'. Send an interactive authorization request for this user and resource.", a.app.app_id, a.app.display_name),
-            };
+            let e = Code::ConsentRequiredSilent
+                .aadsts(&[("app_id", &a.app.app_id), ("app_name", &a.app.display_name)]);
             let e = refuse(e).await;
             return fail(Fail::Redirect(clone_target(&a.target), e), &r.cid);
         }
@@ -729,7 +703,7 @@ async fn complete(
             return fail(
                 Fail::Redirect(
                     clone_target(&a.target),
-                    invalid_request("An id_token needs the openid scope."),
+                    Code::IdTokenNeedsOpenid.aadsts(&[]),
                 ),
                 &r.cid,
             );
@@ -899,11 +873,7 @@ pub async fn authorize(
         (None, _, Some("none")) => fail(
             Fail::Redirect(
                 clone_target(&a.target),
-                AadstsError {
-                    code: 50058,
-                    error: OAuthError::LoginRequired,
-                    message: "A silent sign-in request was sent but no user is signed in (or the session does not match login_hint / max_age). Send an interactive request.".into(),
-                },
+                Code::SilentSignInWithoutSession.aadsts(&[]),
             ),
             &r.cid,
         ),
@@ -1418,14 +1388,8 @@ pub async fn consent(
         };
     }
     if get(&f, "decision") != Some("accept") {
-        let e = AadstsError {
-            code: 65001,
-            error: OAuthError::ConsentRequired,
-            message: format!(
-                "The user declined to consent to the application '{}' ({}).",
-                a.app.display_name, a.app.app_id
-            ),
-        };
+        let e = Code::ConsentDeclined
+            .aadsts(&[("app_name", &a.app.display_name), ("app_id", &a.app.app_id)]);
         return fail(Fail::Redirect(clone_target(&a.target), e), &r.cid);
     }
     let need = match castellan_core::ops::consent::need(
@@ -1592,11 +1556,7 @@ pub async fn adminconsent_answer(
         );
     };
     if get(&f, "decision") != Some("accept") {
-        let e = AadstsError {
-            code: 65004,
-            error: OAuthError::AccessDenied,
-            message: "The administrator declined to consent to the application.".into(),
-        };
+        let e = Code::AdminConsentDeclined.aadsts(&[]);
         return fail(Fail::Redirect(clone_target(&a.target), e), &r.cid);
     }
     let mut entropy = crate::crypto::OsEntropy;

@@ -43,11 +43,7 @@ fn token_error(e: &AadstsError, cid: &str) -> Response {
 }
 
 fn unavailable(cid: &str) -> Response {
-    let e = AadstsError {
-        code: 90055,
-        error: castellan_core::error::OAuthError::TemporarilyUnavailable,
-        message: "The service is temporarily unavailable. Retry shortly.".into(),
-    };
+    let e = castellan_core::error::Code::StoreUnavailableDevice.aadsts(&[]);
     token_error(&e, cid)
 }
 

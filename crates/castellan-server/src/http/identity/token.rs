@@ -61,11 +61,7 @@ fn error_with_claims(e: &AadstsError, claims: &str, cid: &str, at: Timestamp) ->
 
 fn unavailable(e: &impl std::fmt::Display, cid: &str, at: Timestamp) -> Response {
     tracing::warn!(error = %e, "store unavailable during token request");
-    let err = AadstsError {
-        code: 90055,
-        error: castellan_core::error::OAuthError::TemporarilyUnavailable,
-        message: "The service is temporarily unavailable (its store did not answer). Retry after the delay in Retry-After.".into(),
-    };
+    let err = castellan_core::error::Code::StoreUnavailable.aadsts(&[]);
     let mut r = error(&err, cid, at);
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
@@ -110,11 +106,7 @@ async fn verify_federated(
     at: Timestamp,
 ) -> Result<(), AadstsError> {
     if assertion_type != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") {
-        return Err(AadstsError {
-            code: 50027,
-            error: castellan_core::error::OAuthError::InvalidRequest,
-            message: "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.".into(),
-        });
+        return Err(castellan_core::error::Code::FederatedAssertionType.aadsts(&[]));
     }
     let fic = crate::federation::verify_federated_assertion(
         &s.federation,
@@ -174,12 +166,7 @@ async fn managed_identity_exchange(
     };
     if assertion_type != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") {
         return Some(
-            refused(AadstsError {
-                code: 50027,
-                error: castellan_core::error::OAuthError::InvalidRequest,
-                message: "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.".into(),
-            })
-            .await,
+            refused(castellan_core::error::Code::FederatedAssertionType.aadsts(&[])).await,
         );
     }
     if let Err(e) = crate::federation::verify_federated_assertion(
