@@ -28,9 +28,14 @@ def jwks_client(demo):
     return jwt.PyJWKClient(f"{demo['authority']}/discovery/v2.0/keys", ssl_context=ctx)
 
 
-def verify(demo, token, audience):
+def verify(demo, token, audience, version="2.0"):
+    """Verifies a token as a strict relying party: ID tokens and v2 access tokens carry the v2
+    issuer; v1 access tokens (Microsoft Graph's, as from Entra) carry {authority}/."""
     key = jwks_client(demo).get_signing_key_from_jwt(token)
-    return jwt.decode(token, key.key, algorithms=["RS256"], audience=audience, issuer=f"{demo['authority']}/v2.0")
+    issuer = f"{demo['authority']}/v2.0" if version == "2.0" else f"{demo['authority']}/"
+    claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=audience, issuer=issuer)
+    assert claims["ver"] == version, claims
+    return claims
 
 
 def code_flow(demo, app, user, password, redirect_uri, scopes=("User.Read",), browser=None, **kw):
@@ -51,8 +56,10 @@ def test_web_app_signs_in_refreshes_and_calls_graph(demo):
     idt = verify(demo, result["id_token"], cc["app_id"])
     assert idt["preferred_username"] == demo["user"]["upn"] and idt["nonce"] == hashlib.sha256(flow["nonce"].encode()).hexdigest()
     assert idt["tid"] == demo["tenant_id"] and "auth_time" in idt
-    at = verify(demo, result["access_token"], "00000003-0000-0000-c000-000000000000")
-    assert at["scp"] == "User.Read" and at["azpacr"] == "1" and at["oid"] == demo["user"]["id"]
+    # Graph takes v1 tokens; the bare scope User.Read names Graph by appId, the audience then.
+    at = verify(demo, result["access_token"], "00000003-0000-0000-c000-000000000000", version="1.0")
+    assert at["scp"] == "User.Read" and at["appidacr"] == "1" and at["oid"] == demo["user"]["id"]
+    assert at["upn"] == demo["user"]["upn"] and at["appid"] == cc["app_id"]
     assert "refresh_token" in result
     me = requests.get(f"{demo['graph_url']}/me", headers={"Authorization": f"Bearer {result['access_token']}"})
     assert me.status_code == 200 and me.json()["id"] == demo["user"]["id"]
@@ -79,7 +86,7 @@ def test_public_client_pkce_on_any_loopback_port(demo):
     result = app.acquire_token_by_auth_code_flow(flow, response)
     assert "access_token" in result, result
     at = jwt.decode(result["access_token"], options={"verify_signature": False})
-    assert at["azpacr"] == "0" and at["azp"] == demo["public_client"]["app_id"]
+    assert at["appidacr"] == "0" and at["appid"] == demo["public_client"]["app_id"] and at["ver"] == "1.0"
     assert app.get_accounts()[0]["home_account_id"] == f"{demo['user']['id']}.{demo['tenant_id']}"
 
 

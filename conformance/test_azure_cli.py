@@ -101,8 +101,11 @@ def test_service_principal_login_and_tokens_for_arm_and_graph(az_sp, demo):
     import jwt
     g = jwt.decode(graph["accessToken"], options={"verify_signature": False})
     a = jwt.decode(arm["accessToken"], options={"verify_signature": False})
-    assert g["aud"] in ("00000003-0000-0000-c000-000000000000", "https://graph.microsoft.com")
-    assert a["aud"] in ("797f4846-ba00-4fd7-ba43-dac1f8f63013", "https://management.core.windows.net/")
+    # v1 tokens, as Entra issues for Microsoft's resources: aud is the resource as the CLI
+    # asked for it (its ARM resource keeps the trailing slash), issuer {authority}/, appid.
+    assert g["aud"] == "https://graph.microsoft.com" and g["ver"] == "1.0"
+    assert a["aud"] == "https://management.core.windows.net/" and a["ver"] == "1.0"
+    assert a["iss"] == f"{demo['authority']}/" and a["appid"] == demo["confidential_client"]["app_id"]
     assert "Directory.ReadWrite.All" in g["roles"]
     # The Graph token works against the Graph base the cloud announces.
     me = requests.get(f"{demo['graph_url']}/users?$top=1", headers={"Authorization": f"Bearer {graph['accessToken']}"})
@@ -118,9 +121,11 @@ def test_az_rest_against_graph_with_its_resource(az_sp, demo):
     assert me["value"][0]["id"] == demo["tenant_id"]
 
 
-@pytest.mark.xfail(strict=True, reason="az rest picks the token resource by URL origin, and Graph and ARM share "
-                   "one origin (Graph under /graph/): without --resource az sends the ARM token. Needs Graph on "
-                   "an origin of its own (a second listener or host name), not done in this part of issue 15")
+@pytest.mark.xfail(strict=True, reason="az rest (azure-cli util.send_raw_request) derives the token resource by URL "
+                   "prefix: first the cloud's ARM endpoint (-> ARM's token), then the other endpoints alphabetically, "
+                   "active_directory (the authority) before microsoft_graph_resource_id. Castellan's ARM endpoint and "
+                   "authority are its origin, so every URL there, /graph/ included, gets an ARM token and Graph "
+                   "answers 401. Needs Graph on an origin of its own (another host name or port); not built")
 def test_az_rest_against_graph_without_resource(az_sp, demo):
     az_sp.json("rest", "--method", "get", "--url", f"{demo['graph_url']}/users?$top=1")
 
@@ -180,8 +185,8 @@ def test_device_code_login_as_a_user(az, demo):
     graph = az.json("account", "get-access-token", "--resource-type", "ms-graph")
     import jwt
     claims = jwt.decode(graph["accessToken"], options={"verify_signature": False})
-    assert claims["appid" if "appid" in claims else "azp"] == "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
-    assert claims["upn" if "upn" in claims else "preferred_username"] == demo["user"]["upn"]
+    assert claims["appid"] == "04b07795-8ddb-461a-bbee-02f9e1bf7b46" and claims["ver"] == "1.0"
+    assert claims["upn"] == claims["unique_name"] == demo["user"]["upn"]
     me = az.json("ad", "signed-in-user", "show")
     assert me["userPrincipalName"] == demo["user"]["upn"]
     # ARM for the user: a token for the CLI's ARM resource.

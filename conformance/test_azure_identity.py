@@ -14,5 +14,6 @@ def test_client_secret_credential_gets_graph_token(demo):
     tok = cred.get_token("https://graph.microsoft.com/.default")
     claims = jwt.decode(tok.token, options={"verify_signature": False})
     assert claims["tid"] == demo["tenant_id"]
-    assert claims["aud"] == "00000003-0000-0000-c000-000000000000"
+    # Graph takes v1 tokens (as from Entra): aud is the resource URI requested.
+    assert claims["aud"] == "https://graph.microsoft.com" and claims["ver"] == "1.0"
     assert tok.expires_on > 0

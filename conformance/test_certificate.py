@@ -57,7 +57,8 @@ def test_rs256_x5t_assertion_gets_an_app_token(demo, cert_app):
     r = app.acquire_token_for_client(scopes=["https://graph.microsoft.com/.default"])
     assert "access_token" in r, r.get("error_description")
     claims = jwt.decode(r["access_token"], options={"verify_signature": False})
-    assert claims["azp"] == cert_app["app_id"] and claims["azpacr"] == "2"
+    # A Graph token, so v1 (as from Entra): the client is appid; a certificate is appidacr 2.
+    assert claims["appid"] == cert_app["app_id"] and claims["appidacr"] == "2" and claims["ver"] == "1.0"
 
 
 def test_ps256_x5t_s256_assertion_and_reuse_of_the_same_assertion(demo, cert_app):

@@ -31,14 +31,16 @@ def test_msal_gets_an_app_only_token_that_pyjwt_verifies(server, demo):
         token,
         key.key,
         algorithms=["RS256"],
-        audience=GRAPH,
-        issuer=f"{demo['authority']}/v2.0",
+        # Microsoft Graph takes v1 tokens, as from Entra: the resource URI as requested, the
+        # v1 issuer ({authority}/, Entra's https://sts.windows.net/{tid}/), appid/appidacr.
+        audience="https://graph.microsoft.com",
+        issuer=f"{demo['authority']}/",
     )
     assert claims["tid"] == demo["tenant_id"]
-    assert claims["azp"] == demo["confidential_client"]["app_id"]
+    assert claims["appid"] == demo["confidential_client"]["app_id"] and "azp" not in claims
     assert claims["idtyp"] == "app"
-    assert claims["ver"] == "2.0"
-    assert claims["azpacr"] == "1"
+    assert claims["ver"] == "1.0"
+    assert claims["appidacr"] == "1"
     assert claims["oid"] == claims["sub"] == demo["confidential_client"]["service_principal_id"]
     for p in ["Directory.ReadWrite.All", "Application.ReadWrite.All", "RoleManagement.ReadWrite.Directory"]:
         assert p in claims["roles"], claims["roles"]

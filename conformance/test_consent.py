@@ -104,7 +104,8 @@ def test_multi_tenant_app_signs_in_a_user_from_the_second_tenant(demo):
     assert "access_token" in result, result
     assert result["id_token_claims"]["tid"] == fab["tenant_id"]
     at = jwt.decode(result["access_token"], options={"verify_signature": False})
-    assert at["tid"] == fab["tenant_id"] and at["iss"] == f"{fab['authority']}/v2.0"
+    # A Graph token, so v1 (as from Entra): the v1 issuer of the user's tenant.
+    assert at["tid"] == fab["tenant_id"] and at["iss"] == f"{fab['authority']}/" and at["ver"] == "1.0"
     me = requests.get(f"{demo['graph_url']}/me", headers={"Authorization": f"Bearer {result['access_token']}"})
     assert me.status_code == 200 and me.json()["userPrincipalName"] == fab["user"]["upn"]
     # The service principal now exists in Fabrikam: app-only calls get past 700016 (a new MSAL

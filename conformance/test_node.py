@@ -35,7 +35,9 @@ def test_msal_node_client_credentials_and_auth_code_pkce(demo):
         "password": demo["user"]["password"],
     })
     cc = out["clientCredentials"]
-    assert cc["aud"] == "00000003-0000-0000-c000-000000000000" and cc["idtyp"] == "app" and cc["azp"] == demo["confidential_client"]["app_id"]
+    # Graph takes v1 tokens (as from Entra): aud as requested, the client in appid.
+    assert cc["aud"] == "https://graph.microsoft.com" and cc["idtyp"] == "app" and cc["ver"] == "1.0"
+    assert cc["appid"] == demo["confidential_client"]["app_id"]
     assert "User.Read.All" in cc["roles"] or "Directory.ReadWrite.All" in cc["roles"], cc
     assert "7000215" in cc["badError"]["message"], cc
     ac = out["authCode"]

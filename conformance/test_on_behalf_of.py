@@ -49,7 +49,9 @@ def test_api_exchanges_the_user_token_for_a_graph_token(demo, api):
     r = mid.acquire_token_on_behalf_of(incoming, scopes=["User.Read"])
     assert "access_token" in r, r
     out = jwt.decode(r["access_token"], options={"verify_signature": False})
-    assert out["aud"] == GRAPH and out["scp"] == "User.Read" and out["oid"] == demo["user"]["id"] and out["azp"] == api["app_id"]
+    # Graph takes v1 tokens (as from Entra); the bare scope names Graph by appId, the audience.
+    assert out["aud"] == GRAPH and out["ver"] == "1.0" and out["scp"] == "User.Read"
+    assert out["oid"] == demo["user"]["id"] and out["appid"] == api["app_id"]
     me = requests.get(f"{demo['graph_url']}/me", headers={"Authorization": f"Bearer {r['access_token']}"})
     assert me.status_code == 200 and me.json()["userPrincipalName"] == demo["user"]["upn"]
 

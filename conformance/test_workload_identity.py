@@ -129,10 +129,16 @@ def workload_credential(demo, app, path):
 
 
 def verify_castellan_token(demo, token):
+    """A Graph token, verified strictly: Graph takes v1 tokens, as from Entra, so the issuer is
+    the discovery document's without `/v2.0` (Entra's https://sts.windows.net/{tid}/) and the
+    audience is the resource URI azure-identity asked for."""
     oidc = requests.get(f"{demo['authority']}/v2.0/.well-known/openid-configuration").json()
     key = jwt.PyJWKClient(oidc["jwks_uri"], ssl_context=ssl.create_default_context(cafile=demo["ca_file"])).get_signing_key_from_jwt(token)
-    return jwt.decode(token, key.key, algorithms=["RS256"], audience="00000003-0000-0000-c000-000000000000",
-                      issuer=oidc["issuer"])
+    assert oidc["issuer"].endswith("/v2.0")
+    claims = jwt.decode(token, key.key, algorithms=["RS256"], audience="https://graph.microsoft.com",
+                        issuer=oidc["issuer"][: -len("v2.0")])
+    assert claims["ver"] == "1.0"
+    return claims
 
 
 def test_fic_is_rendered_in_graph_shape(app, graph, issuer):
@@ -156,8 +162,8 @@ def test_workload_identity_credential_gets_a_graph_token(demo, app, issuer):
         os.unlink(path)
     claims = verify_castellan_token(demo, tok.token)
     assert claims["tid"] == demo["tenant_id"]
-    assert claims["azp"] == app["app_id"]
-    assert claims["azpacr"] == "2", "a federated credential authenticates like a certificate (asymmetric)"
+    assert claims["appid"] == app["app_id"]
+    assert claims["appidacr"] == "2", "a federated credential authenticates like a certificate (asymmetric)"
     assert claims["idtyp"] == "app"
     assert "Directory.ReadWrite.All" in claims["roles"]
     assert tok.expires_on > time.time()
@@ -335,7 +341,7 @@ def test_default_azure_credential_picks_workload_identity(demo, app, issuer, mon
     finally:
         os.unlink(path)
     claims = verify_castellan_token(demo, tok.token)
-    assert claims["azp"] == app["app_id"] and claims["azpacr"] == "2"
+    assert claims["appid"] == app["app_id"] and claims["appidacr"] == "2"
 
 
 def test_user_assigned_identity_federation_through_arm(demo, issuer):

@@ -18,7 +18,7 @@ async function clientCredentials() {
   } catch (e) {
     badError = { code: e.errorCode, message: e.errorMessage ?? e.message };
   }
-  return { aud: c.aud, azp: c.azp, idtyp: c.idtyp, roles: c.roles ?? [], tokenType: r.tokenType, badError };
+  return { aud: c.aud, appid: c.appid ?? c.azp, ver: c.ver, idtyp: c.idtyp, roles: c.roles ?? [], tokenType: r.tokenType, badError };
 }
 
 // A minimal browser: cookies, no automatic redirects.

@@ -1,9 +1,10 @@
-//! Token payloads and token-endpoint success bodies (Microsoft identity platform access-token
-//! claims reference, v2.0 claim set).
+//! Token payloads and token-endpoint success bodies (Microsoft identity platform access token
+//! claims reference: the v2.0 claim set, and the v1.0 one for resources that accept v1 tokens,
+//! which include every Microsoft first-party resource).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use castellan_core::flow::AccessTokenClaims;
+use castellan_core::flow::{AccessTokenClaims, TokenFormat};
 use serde_json::{json, Map, Value};
 
 /// The issuer for a tenant on this server: `{origin}/{tid}/v2.0`.
@@ -20,11 +21,11 @@ pub fn v1_issuer(issuer_v2: &str) -> String {
     )
 }
 
-/// Renders an access token's payload, in v2 or v1 shape (`c.version`). `issuer` is the v2
+/// Renders an access token's payload, in v2 or v1 shape (`c.format`). `issuer` is the v2
 /// issuer; v1 tokens carry [`v1_issuer`].
 pub fn access_token_payload(c: &AccessTokenClaims, issuer: &str) -> Value {
-    if c.version == 1 {
-        return access_token_payload_v1(c, &v1_issuer(issuer));
+    if let TokenFormat::V1 { aud } = &c.format {
+        return access_token_payload_v1(c, aud, &v1_issuer(issuer));
     }
     let mut m = Map::new();
     m.insert("aud".into(), json!(c.aud));
@@ -62,16 +63,20 @@ pub fn access_token_payload(c: &AccessTokenClaims, issuer: &str) -> Value {
     Value::Object(m)
 }
 
-fn access_token_payload_v1(c: &AccessTokenClaims, issuer: &str) -> Value {
+fn access_token_payload_v1(c: &AccessTokenClaims, aud: &str, issuer: &str) -> Value {
     let mut m = Map::new();
-    m.insert("aud".into(), json!(c.aud));
+    m.insert("aud".into(), json!(aud));
     m.insert("iss".into(), json!(issuer));
     m.insert("iat".into(), json!(c.iat.secs()));
     m.insert("nbf".into(), json!(c.nbf.secs()));
     m.insert("exp".into(), json!(c.exp.secs()));
     m.insert("appid".into(), json!(c.azp));
     m.insert("appidacr".into(), json!(c.azpacr.acr()));
-    m.insert("idp".into(), json!(issuer));
+    // `idp` is the issuer unless the subject comes from elsewhere (access token claims
+    // reference); Entra writes it in app-only v1 tokens and leaves it out for member users.
+    if c.scp.is_none() {
+        m.insert("idp".into(), json!(issuer));
+    }
     m.insert("idtyp".into(), json!(c.idtyp));
     m.insert("oid".into(), json!(c.oid.to_string()));
     if let Some(n) = &c.name {
@@ -191,9 +196,12 @@ pub struct ValidatedClaims {
     pub exp: i64,
     /// Object id of the caller.
     pub oid: String,
-    /// Client appId.
+    /// Client appId (v2 tokens).
     #[serde(default)]
     pub azp: Option<String>,
+    /// Client appId (v1 tokens).
+    #[serde(default)]
+    pub appid: Option<String>,
     /// App roles.
     #[serde(default)]
     pub roles: Vec<String>,
@@ -206,6 +214,13 @@ pub struct ValidatedClaims {
     /// Token version.
     #[serde(default)]
     pub ver: Option<String>,
+}
+
+impl ValidatedClaims {
+    /// The client's appId: `azp` in a v2 token, `appid` in a v1 token.
+    pub fn client_app_id(&self) -> Option<&str> {
+        self.azp.as_deref().or(self.appid.as_deref())
+    }
 }
 
 #[cfg(test)]
@@ -232,7 +247,7 @@ mod tests {
             preferred_username: None,
             idtyp: "app",
             uti: "u".into(),
-            version: 2,
+            format: TokenFormat::V2,
             wids: vec![],
             groups: GroupsClaim::Absent,
             extra: vec![],
@@ -255,10 +270,15 @@ mod tests {
 
         // The same claims in v1 shape: appid/appidacr, the v1 issuer, ver 1.0, no azp.
         let mut v1 = c.clone();
-        v1.version = 1;
+        v1.format = TokenFormat::V1 {
+            aud: "https://graph.microsoft.com".into(),
+        };
         v1.preferred_username = Some("u@x.test".into());
         let p = access_token_payload(&v1, "https://x/t/v2.0");
+        assert_eq!(p["aud"], "https://graph.microsoft.com");
         assert_eq!(p["iss"], "https://x/t/");
+        assert!(p.get("preferred_username").is_none());
+        assert_eq!(p["idp"], "https://x/t/");
         assert_eq!(p["appid"], "app");
         assert_eq!(p["appidacr"], "1");
         assert_eq!(p["ver"], "1.0");
@@ -276,5 +296,20 @@ mod tests {
         v2.amr = vec!["pwd"];
         let p = access_token_payload(&v2, "https://x/t/v2.0");
         assert!(p.get("amr").is_none() && p.get("acr").is_none());
+    }
+
+    #[test]
+    fn the_client_is_azp_in_v2_and_appid_in_v1() {
+        let parse = |v: serde_json::Value| -> ValidatedClaims {
+            serde_json::from_value(v).expect("claims")
+        };
+        let base = serde_json::json!({"aud": "a", "iss": "i", "tid": "t", "exp": 1, "oid": "o"});
+        let mut v2 = base.clone();
+        v2["azp"] = "client-v2".into();
+        assert_eq!(parse(v2).client_app_id(), Some("client-v2"));
+        let mut v1 = base.clone();
+        v1["appid"] = "client-v1".into();
+        assert_eq!(parse(v1).client_app_id(), Some("client-v1"));
+        assert_eq!(parse(base).client_app_id(), None);
     }
 }

@@ -1092,6 +1092,21 @@ impl Query {
         self.count
     }
 
+    /// Lowers the page size to at most `max` (Graph pages lists that `$expand` by 100, whatever
+    /// `$top` asks).
+    pub fn cap_top(&mut self, max: usize) {
+        self.top = self.top.min(max);
+    }
+
+    /// Keeps `property` in a `$select`, when there is one (an expansion needs the key).
+    pub fn ensure_selected(&mut self, property: &str) {
+        if let Some(cols) = &mut self.select {
+            if !cols.iter().any(|c| c.eq_ignore_ascii_case(property)) {
+                cols.push(property.to_string());
+            }
+        }
+    }
+
     /// Whether a `$skiptoken` was given (and accepted).
     pub fn has_skiptoken(&self) -> bool {
         self.after.is_some()

@@ -4,7 +4,9 @@
 //! 1. validates the caller's bearer token with `jsonwebtoken`: the signing key comes from the
 //!    authority's JWKS (found through its OpenID configuration, cached, fetched again when an
 //!    unknown `kid` shows up so key rotation is followed), RS256 only, issuer = the discovery
-//!    document's, audience = Azure Storage (`https://storage.azure.com`), expiry checked; then
+//!    document's or its v1 form (`{authority}/`: Storage, like every Microsoft resource, gets
+//!    v1 tokens), audience = Azure Storage (`https://storage.azure.com`, as requested, or its
+//!    appId), expiry checked; then
 //! 2. asks Castellan's Azure RBAC engine whether the caller holds the DataAction
 //!    (`…/containers/blobs/read` or `/write`) at the blob, through the check-access API
 //!    (`POST {scope}/providers/Microsoft.Authorization/checkAccess`), authenticated as the blob
@@ -198,7 +200,7 @@ impl Shared {
         // RS256 only: the algorithm is ours, never the token header's.
         let mut v = Validation::new(Algorithm::RS256);
         v.leeway = 60;
-        v.set_issuer(&[issuer]);
+        v.set_issuer(&accepted_issuers(&issuer));
         v.set_audience(&[
             "https://storage.azure.com",
             "https://storage.azure.com/",
@@ -436,9 +438,29 @@ async fn write(
     StatusCode::CREATED.into_response()
 }
 
+/// The issuers a Storage token may carry: the discovery document's (`{authority}/v2.0`) and
+/// its v1 form (`{authority}/`, Entra's `https://sts.windows.net/{tid}/`) — Azure Storage
+/// accepts v1 tokens, which is what Entra and Castellan issue for it from either endpoint.
+pub fn accepted_issuers(discovery_issuer: &str) -> [String; 2] {
+    let base = discovery_issuer
+        .strip_suffix("/v2.0")
+        .unwrap_or(discovery_issuer)
+        .trim_end_matches('/');
+    [discovery_issuer.to_string(), format!("{base}/")]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v1_and_v2_issuers_of_the_authority_only() {
+        let t = "https://127.0.0.1:8443/0b1c2d3e-0000-4000-8000-000000000001";
+        assert_eq!(
+            accepted_issuers(&format!("{t}/v2.0")),
+            [format!("{t}/v2.0"), format!("{t}/")]
+        );
+    }
 
     #[test]
     fn blob_paths_cannot_escape_the_data_dir() {

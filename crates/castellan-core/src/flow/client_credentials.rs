@@ -98,7 +98,7 @@ pub fn issue(input: &ClientCredentialsInput<'_>) -> Result<AccessTokenClaims, Aa
         preferred_username: None,
         idtyp: "app",
         uti: input.uti.clone(),
-        version: 2,
+        format: crate::flow::TokenFormat::V2,
         wids: vec![],
         groups: GroupsClaim::Absent,
         extra: vec![],

@@ -20,34 +20,50 @@ pub mod signin;
 pub mod user_token;
 pub use crate::model::session::{Authn, ACCESS_TOKEN_LIFETIME_SECS};
 
-/// Shapes an access token for the resource's accepted version (Microsoft identity platform
-/// access tokens, "v1.0 and v2.0"): v2 keeps the resource's appId as `aud`; v1 uses the
-/// resource identifier the client asked for (App ID URI or appId) as `aud`.
+/// Shapes an access token for the resource's accepted version (Microsoft identity platform,
+/// "Access tokens", token formats: the format is chosen by the resource's
+/// `api.requestedAccessTokenVersion`, not by the endpoint the client called). A v2 token's
+/// `aud` is the resource's appId; a v1 token's is the resource identifier exactly as the client
+/// requested it (access token claims reference, `aud`: "In v1.0 tokens, it can be the client ID
+/// or the resource URI used in the request"), trailing slash included: the Azure CLI asks for
+/// `https://management.core.windows.net/` and gets that audience.
 pub fn for_token_version(
     mut c: AccessTokenClaims,
     version: u8,
     requested_resource: &str,
 ) -> AccessTokenClaims {
-    if version == 1 {
-        c.version = 1;
-        c.aud = requested_resource.trim_end_matches('/').to_string();
+    c.format = if version == 1 {
+        TokenFormat::V1 {
+            aud: requested_resource.to_string(),
+        }
     } else {
-        c.version = 2;
-    }
+        TokenFormat::V2
+    };
     c
 }
 
-/// The format a resource accepts: built-in resources (Microsoft Graph here) and APIs that ask
-/// for 2 get v2; every other API gets v1, as Entra does when `requestedAccessTokenVersion` is
-/// null or 1.
+/// The format a resource's application accepts: 2 when it asks for 2; v1 when
+/// `requestedAccessTokenVersion` is null or 1, and for a resource without an application of its
+/// own in the store (a managed identity's principal), as Entra does.
 pub fn resource_token_version(resource_app: Option<&crate::model::Application>) -> u8 {
-    match resource_app {
-        None => 2,
-        Some(a) => match a.requested_access_token_version {
-            Some(2) => 2,
-            _ => 1,
-        },
+    match resource_app.and_then(|a| a.requested_access_token_version) {
+        Some(2) => 2,
+        _ => 1,
     }
+}
+
+/// An access token's format (Microsoft identity platform access tokens, "v1.0 and v2.0").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenFormat {
+    /// v2.0: `aud` = the resource's appId, issuer `{origin}/{tid}/v2.0`, `azp`/`azpacr`,
+    /// `preferred_username`, `ver: "2.0"`.
+    V2,
+    /// v1.0: issuer `{origin}/{tid}/` (Entra's `https://sts.windows.net/{tid}/`),
+    /// `appid`/`appidacr`, `unique_name`/`upn`, `amr`/`acr`, `ver: "1.0"`.
+    V1 {
+        /// The audience: the resource identifier as the client requested it.
+        aud: String,
+    },
 }
 
 use crate::ids::{ObjectId, TenantId};
@@ -101,7 +117,9 @@ impl ClientAuthMethod {
 /// The claims of an access token, as values. `castellan-wire` renders them to JSON.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessTokenClaims {
-    /// Audience: the resource's appId (v2 tokens).
+    /// The resource's appId: the audience of a v2 token, and the resource Conditional Access
+    /// and the sign-in log name whatever the format (a v1 token's audience is in `format`; see
+    /// [`AccessTokenClaims::audience`]).
     pub aud: String,
     /// Tenant id (the issuer URL is built by the server from its public origin and this).
     pub tid: TenantId,
@@ -131,8 +149,8 @@ pub struct AccessTokenClaims {
     pub idtyp: &'static str,
     /// Unique token id.
     pub uti: String,
-    /// Token format: 1 (v1 claim names, v1 issuer) or 2.
-    pub version: u8,
+    /// Token format, with a v1 token's audience.
+    pub format: TokenFormat,
     /// The user's directory role template ids (`wids`; user tokens).
     pub wids: Vec<String>,
     /// The `groups` claim, per the resource's `groupMembershipClaims`.
@@ -142,6 +160,16 @@ pub struct AccessTokenClaims {
     /// `amr`: how the user authenticated (user tokens; empty for app-only tokens). Rendered
     /// in v1 access tokens with `acr`, as Entra does.
     pub amr: Vec<&'static str>,
+}
+
+impl AccessTokenClaims {
+    /// The `aud` the token carries: the resource's appId (v2) or the identifier requested (v1).
+    pub fn audience(&self) -> &str {
+        match &self.format {
+            TokenFormat::V2 => &self.aud,
+            TokenFormat::V1 { aud } => aud,
+        }
+    }
 }
 
 /// The `groups` claim of a token.
@@ -276,7 +304,7 @@ mod tests {
             preferred_username: None,
             idtyp: "user",
             uti: "u".into(),
-            version: 2,
+            format: TokenFormat::V2,
             wids: vec![],
             groups: GroupsClaim::Absent,
             extra: vec![],
@@ -286,13 +314,18 @@ mod tests {
 
     #[test]
     fn v1_uses_the_requested_identifier_as_audience() {
-        let c = for_token_version(claims(), 1, "api://my-api/");
-        assert_eq!((c.version, c.aud.as_str()), (1, "api://my-api"));
+        // As requested, trailing slash kept: the Azure CLI asks for
+        // `https://management.core.windows.net/` and expects that audience back.
+        let c = for_token_version(claims(), 1, "https://management.core.windows.net/");
+        assert_eq!(c.audience(), "https://management.core.windows.net/");
+        assert!(matches!(c.format, TokenFormat::V1 { .. }));
+        let c = for_token_version(claims(), 1, "api://my-api");
+        assert_eq!(c.audience(), "api://my-api");
+        // The resource stays the appId, whatever the audience says.
+        assert_eq!(c.aud, "11111111-1111-1111-1111-111111111111");
         let c = for_token_version(claims(), 2, "api://my-api");
-        assert_eq!(
-            (c.version, c.aud.as_str()),
-            (2, "11111111-1111-1111-1111-111111111111")
-        );
+        assert_eq!(c.format, TokenFormat::V2);
+        assert_eq!(c.audience(), "11111111-1111-1111-1111-111111111111");
     }
 
     #[test]
@@ -337,8 +370,9 @@ mod tests {
     }
 
     #[test]
-    fn null_and_1_mean_v1_builtins_and_2_mean_v2() {
-        assert_eq!(resource_token_version(None), 2);
+    fn null_and_1_mean_v1_and_2_means_v2() {
+        // No application of its own (a managed identity's principal): v1, as null.
+        assert_eq!(resource_token_version(None), 1);
         let mut app = crate::flow::redirect::tests_support::app();
         assert_eq!(resource_token_version(Some(&app)), 1);
         app.requested_access_token_version = Some(1);

@@ -238,6 +238,23 @@ pub struct DelegatedScopes {
     pub permissions: Vec<String>,
     /// `{resource}/.default` was requested: every consented permission.
     pub default: bool,
+    /// A scope named the resource (`{resource}/{permission}`); false when only bare or OIDC
+    /// scopes were requested, which name Microsoft Graph implicitly.
+    pub named_resource: bool,
+}
+
+impl DelegatedScopes {
+    /// The resource identifier as the client requested it, for a v1 token's `aud`: the one a
+    /// scope named, or Graph's appId when bare scopes named Graph implicitly (Entra answers
+    /// `scope=User.Read` with `aud: 00000003-0000-0000-c000-000000000000`, and
+    /// `https://graph.microsoft.com/User.Read` with `aud: https://graph.microsoft.com`).
+    pub fn requested_resource(&self) -> String {
+        if self.named_resource {
+            self.resource.clone()
+        } else {
+            crate::ids::GRAPH_APP_ID.to_string()
+        }
+    }
 }
 
 /// The Graph resource identifier bare scopes (`User.Read`) refer to.
@@ -252,6 +269,7 @@ pub fn parse_delegated(scope: &str) -> Result<DelegatedScopes, AadstsError> {
     let mut resource: Option<String> = None;
     let mut permissions = Vec::new();
     let mut default = false;
+    let mut named_resource = false;
     let parts: Vec<&str> = scope.split_whitespace().collect();
     if parts.is_empty() {
         return Err(AadstsError::missing_parameter("scope"));
@@ -265,7 +283,10 @@ pub fn parse_delegated(scope: &str) -> Result<DelegatedScopes, AadstsError> {
             continue;
         }
         let (res, perm) = match p.rsplit_once('/') {
-            Some((r, perm)) if !r.is_empty() => (r.to_string(), perm.to_string()),
+            Some((r, perm)) if !r.is_empty() => {
+                named_resource = true;
+                (r.to_string(), perm.to_string())
+            }
             _ => (GRAPH_RESOURCE.to_string(), p.to_string()),
         };
         if perm.is_empty() {
@@ -303,6 +324,7 @@ pub fn parse_delegated(scope: &str) -> Result<DelegatedScopes, AadstsError> {
         resource,
         permissions,
         default,
+        named_resource,
     })
 }
 
@@ -335,6 +357,42 @@ mod delegated_tests {
         assert_eq!(code("api://x/.default api://x/read"), Some(70011));
         assert_eq!(code(""), Some(900144));
         assert_eq!(code("api://x/"), Some(70011));
+    }
+
+    #[test]
+    fn the_requested_resource_is_graphs_app_id_when_only_bare_scopes_name_it() {
+        let graph = crate::ids::GRAPH_APP_ID.to_string();
+        for bare in [
+            "User.Read",
+            "openid profile",
+            "openid User.Read Mail.Read",
+            ".default",
+        ] {
+            let d = parse_delegated(bare).unwrap();
+            assert_eq!(d.resource, GRAPH_RESOURCE, "{bare}");
+            assert_eq!(d.requested_resource(), graph, "{bare}");
+        }
+        for (named, want) in [
+            (
+                "https://graph.microsoft.com/User.Read",
+                "https://graph.microsoft.com",
+            ),
+            (
+                "User.Read https://graph.microsoft.com/Mail.Read",
+                "https://graph.microsoft.com",
+            ),
+            (
+                "https://management.core.windows.net//.default",
+                "https://management.core.windows.net/",
+            ),
+            ("api://my-api/read openid", "api://my-api"),
+        ] {
+            assert_eq!(
+                parse_delegated(named).unwrap().requested_resource(),
+                want,
+                "{named}"
+            );
+        }
     }
 }
 

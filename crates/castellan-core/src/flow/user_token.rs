@@ -163,7 +163,7 @@ pub fn issue(i: &UserTokenInput<'_>) -> Result<UserTokens, AadstsError> {
         preferred_username: Some(u.user_principal_name.clone()),
         idtyp: "user",
         uti: i.uti.0.clone(),
-        version: 2,
+        format: crate::flow::TokenFormat::V2,
         wids: vec![],
         groups: GroupsClaim::Absent,
         extra: vec![],

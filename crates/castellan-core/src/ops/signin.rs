@@ -201,7 +201,8 @@ pub async fn user_tokens(
         uti,
         nonce,
     })?;
-    tokens.access = crate::flow::for_token_version(tokens.access, version, &scopes.resource);
+    tokens.access =
+        crate::flow::for_token_version(tokens.access, version, &scopes.requested_resource());
     let mut wids: Vec<String> =
         crate::ops::directory_roles::tenant_wide_roles(store, tenant.id, user.id)
             .await?

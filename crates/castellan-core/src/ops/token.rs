@@ -127,18 +127,23 @@ pub async fn client_credentials(
     ))
 }
 
-/// The access-token version the resource accepts (its application's
-/// `requestedAccessTokenVersion`; built-in resources get v2).
+/// The access-token version the resource accepts: its application's
+/// `requestedAccessTokenVersion`. Microsoft's first-party resources (Microsoft Graph, Azure
+/// Resource Manager, Azure Storage: `catalog::built_in_resources`) accept v1 tokens, which is
+/// what Entra issues for them from either endpoint.
 pub async fn resource_version(
     store: &dyn Store,
     resource_sp: &ServicePrincipal,
 ) -> Result<u8, StoreError> {
     if crate::catalog::built_in(resource_sp.app_id).is_some() {
-        return Ok(2);
+        return Ok(BUILT_IN_TOKEN_VERSION);
     }
     let app = store.application_by_app_id(resource_sp.app_id).await?;
     Ok(crate::flow::resource_token_version(app.as_ref()))
 }
+
+/// The access-token version of every built-in (first-party) resource.
+pub const BUILT_IN_TOKEN_VERSION: u8 = 1;
 
 /// Finds the resource service principal for an identifier (App ID URI or appId), 500011 if none.
 pub async fn find_resource(

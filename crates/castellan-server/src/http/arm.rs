@@ -89,6 +89,7 @@ async fn authenticate(s: &AppState, headers: &HeaderMap, cid: &str) -> Result<Ct
             "https://management.azure.com/".into(),
             "https://management.azure.com".into(),
             "https://management.core.windows.net/".into(),
+            "https://management.core.windows.net".into(),
         ],
         "Azure Resource Manager",
         "https://management.azure.com/.default",

@@ -1,6 +1,6 @@
 //! Bearer-token validation shared by the resource APIs Castellan serves besides Graph (ARM and
 //! the sample data plane): our own signing keys (the `kid` picks one; the algorithm is fixed by
-//! us, never taken from the token), audience, issuer, lifetime.
+//! us, never taken from the token), audience, issuer (v1 or v2, both this server's), lifetime.
 
 use axum::http::{header, HeaderMap};
 use castellan_wire::claims::ValidatedClaims;
@@ -62,7 +62,15 @@ pub fn validate(
             _ => "The access token is not valid.".to_string(),
         })?;
     let c = data.claims;
-    if !s.origins.issuers(&c.tid).contains(&c.iss) {
+    // Graph, ARM and Storage accept v1 tokens (what Castellan, like Entra, issues for them), whose
+    // issuer is `{origin}/{tid}/`; APIs asking for v2 get `{origin}/{tid}/v2.0`. Either is one of
+    // this server's own for the token's tenant.
+    let issuers = s.origins.issuers(&c.tid);
+    if !issuers.contains(&c.iss)
+        && !issuers
+            .iter()
+            .any(|i| castellan_wire::claims::v1_issuer(i) == c.iss)
+    {
         return Err(
             "Invalid issuer: the token was not issued by this server for its tenant.".into(),
         );

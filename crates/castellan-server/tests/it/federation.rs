@@ -167,8 +167,9 @@ async fn es256_exchange_codes_and_cache() {
         .nth(1)
         .unwrap();
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap();
-    assert_eq!(claims["azp"], app_id.as_str());
-    assert_eq!(claims["azpacr"], "2");
+    // A Graph token, so v1: the client is `appid`, proved with an asymmetric key (`2`).
+    assert_eq!(claims["appid"], app_id.as_str());
+    assert_eq!(claims["appidacr"], "2");
     assert_eq!(issuer.jwks_hits.load(Ordering::SeqCst), 1);
 
     // Each refusal, in Entra's order.

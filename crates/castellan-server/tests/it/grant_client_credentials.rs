@@ -50,13 +50,16 @@ async fn app_only_token_has_entra_claims_and_roles() {
     assert_eq!(v["expires_in"], 3599);
     assert!(v.get("refresh_token").is_none());
     let c = claims(v["access_token"].as_str().unwrap());
-    assert_eq!(c["aud"], "00000003-0000-0000-c000-000000000000");
-    assert_eq!(c["iss"], format!("{}/{tid}/v2.0", shared().origin));
+    // Microsoft Graph accepts v1 tokens, so Entra issues v1 from the v2 endpoint too: the
+    // resource URI as requested for aud, the v1 issuer, appid/appidacr.
+    assert_eq!(c["aud"], "https://graph.microsoft.com");
+    assert_eq!(c["iss"], format!("{}/{tid}/", shared().origin));
     assert_eq!(c["tid"], tid);
-    assert_eq!(c["azp"], cid);
-    assert_eq!(c["azpacr"], "1");
+    assert_eq!(c["appid"], cid);
+    assert_eq!(c["appidacr"], "1");
+    assert!(c.get("azp").is_none());
     assert_eq!(c["idtyp"], "app");
-    assert_eq!(c["ver"], "2.0");
+    assert_eq!(c["ver"], "1.0");
     assert_eq!(c["oid"], c["sub"]);
     assert!(c["uti"].is_string());
     let roles: Vec<&str> = c["roles"]
@@ -382,4 +385,88 @@ async fn graph_rejects_bad_tokens() {
         .get("/users")
         .await;
     assert_eq!(st, 401, "{v}");
+}
+
+/// Entra's rule: the resource's accepted token version decides the format, not the endpoint.
+/// Microsoft's first-party resources take v1 tokens whose `aud` is the identifier as the
+/// client asked for it (GUID, URI, trailing slash and all); an API asking for v2 gets v2.
+#[tokio::test]
+async fn first_party_resources_get_v1_tokens_and_v2_apis_get_v2() {
+    let (tid, cid, secret) = demo();
+    let origin = shared().origin.clone();
+    for (scope, aud) in [
+        (
+            "00000003-0000-0000-c000-000000000000/.default",
+            "00000003-0000-0000-c000-000000000000",
+        ),
+        (
+            "https://graph.microsoft.com//.default",
+            "https://graph.microsoft.com/",
+        ),
+        (
+            "https://management.core.windows.net//.default",
+            "https://management.core.windows.net/",
+        ),
+        (
+            "https://management.azure.com/.default",
+            "https://management.azure.com",
+        ),
+        (
+            "https://storage.azure.com/.default",
+            "https://storage.azure.com",
+        ),
+    ] {
+        let (st, v) = token_response(&tid, &cid, &secret, scope).await;
+        assert_eq!(st, 200, "{scope}: {v}");
+        let c = claims(v["access_token"].as_str().unwrap());
+        assert_eq!(c["aud"], aud, "{scope}");
+        assert_eq!(c["ver"], "1.0", "{scope}");
+        assert_eq!(c["iss"], format!("{origin}/{tid}/"), "{scope}");
+        assert_eq!(c["appid"], cid, "{scope}");
+        assert!(c.get("azp").is_none(), "{scope}");
+    }
+    // The v1 tokens work where they are meant to: Graph and ARM accept the v1 issuer and
+    // every audience form above.
+    for scope in [
+        "https://graph.microsoft.com//.default",
+        "00000003-0000-0000-c000-000000000000/.default",
+    ] {
+        let (_, t) = token_response(&tid, &cid, &secret, scope).await;
+        let (st, v) = G::with_token(t["access_token"].as_str().unwrap().into())
+            .get("/users?$top=1")
+            .await;
+        assert_eq!(st, 200, "{scope}: {v}");
+    }
+    for scope in [
+        "https://management.core.windows.net//.default",
+        "https://management.azure.com/.default",
+    ] {
+        let (_, t) = token_response(&tid, &cid, &secret, scope).await;
+        let r = http()
+            .get(format!("{origin}/subscriptions?api-version=2022-12-01"))
+            .bearer_auth(t["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{scope}");
+    }
+    // An API whose application asks for v2: the v2 claim set, aud = its appId.
+    let g = G::demo().await;
+    let (_, app) = g
+        .post(
+            "/applications",
+            json!({"displayName": alias("v2api"), "identifierUris": [format!("api://{}", alias("v2res"))], "api": {"requestedAccessTokenVersion": 2}}),
+        )
+        .await;
+    g.post("/servicePrincipals", json!({"appId": app["appId"]}))
+        .await;
+    let uri = app["identifierUris"][0].as_str().unwrap();
+    let (st, t) = token_response(&tid, &cid, &secret, &format!("{uri}/.default")).await;
+    assert_eq!(st, 200, "{t}");
+    let c = claims(t["access_token"].as_str().unwrap());
+    assert_eq!(c["aud"], app["appId"]);
+    assert_eq!(c["ver"], "2.0");
+    assert_eq!(c["iss"], format!("{origin}/{tid}/v2.0"));
+    assert_eq!(c["azp"], cid);
+    assert!(c.get("appid").is_none());
 }

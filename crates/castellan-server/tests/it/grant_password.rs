@@ -61,11 +61,15 @@ async fn user_gets_access_and_id_tokens_and_reads_me() {
     assert_eq!(st, 200, "{v}");
     let at = claims(v["access_token"].as_str().unwrap());
     assert_eq!(at["scp"], "User.Read");
+    // Graph gets v1 tokens (as from Entra); bare scopes name Graph by its appId, which is
+    // then the audience.
     assert_eq!(at["aud"], "00000003-0000-0000-c000-000000000000");
+    assert_eq!(at["ver"], "1.0");
     assert_eq!(at["idtyp"], "user");
-    assert_eq!(at["azpacr"], "0");
+    assert_eq!(at["appidacr"], "0");
     assert_eq!(at["oid"], d["user"]["id"]);
-    assert_eq!(at["preferred_username"], upn);
+    assert_eq!(at["upn"], upn);
+    assert_eq!(at["unique_name"], upn);
     let id = claims(v["id_token"].as_str().unwrap());
     assert_eq!(id["aud"], public());
     assert_eq!(
@@ -78,11 +82,12 @@ async fn user_gets_access_and_id_tokens_and_reads_me() {
     );
     assert_eq!(id["preferred_username"], upn);
     assert_eq!(id["sub"], at["sub"]);
-    // How the user authenticated: a password, no MFA (ROPC never has MFA). The v2 access token
-    // carries neither claim, as Entra's.
+    // How the user authenticated: a password, no MFA (ROPC never has MFA). Graph's access
+    // token is v1, which carries both claims, as Entra's does (a v2 one carries neither).
     assert_eq!(id["amr"], json!(["pwd"]));
     assert_eq!(id["acr"], "1");
-    assert!(at.get("amr").is_none() && at.get("acr").is_none(), "{at}");
+    assert_eq!(at["amr"], json!(["pwd"]), "{at}");
+    assert_eq!(at["acr"], "1", "{at}");
     assert!(
         v["scope"].as_str().unwrap().contains("User.Read")
             && v["scope"].as_str().unwrap().contains("openid")

@@ -1,6 +1,8 @@
 //! Graph as the SDKs use it: getByIds, member checks, type casts, `/$count`, `$batch`,
 //! `$search`, `$expand`, delta, empty segments, and every error in Graph's shape.
 
+use std::collections::HashSet;
+
 use serde_json::{json, Value};
 
 use crate::{alias, app_with, new_tenant, G};
@@ -657,10 +659,28 @@ async fn expand_members_owners_manager_and_member_of() {
     assert_eq!(st, 403, "{v}");
 }
 
-async fn follow(g: &G, link: String) -> (u16, Value) {
-    let r = g.http.get(link).bearer_auth(&g.token).send().await.unwrap();
-    let st = r.status().as_u16();
-    (st, r.json::<Value>().await.unwrap())
+/// Follows one delta round from `url` (absolute) to its `@odata.deltaLink`: every page's
+/// objects, the link, and how many pages it took. Every page but the last has an
+/// `@odata.nextLink` and no `@odata.deltaLink`.
+async fn delta_round(g: &G, url: String, prefer: Option<&str>) -> (Vec<Value>, String, usize) {
+    let (mut items, mut pages, mut next) = (Vec::new(), 0, url);
+    loop {
+        let mut rb = g.http.get(&next).bearer_auth(&g.token);
+        if let Some(p) = prefer {
+            rb = rb.header("Prefer", p);
+        }
+        let r = rb.send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        pages += 1;
+        assert!(pages < 1000, "the round never ends");
+        items.extend(v["value"].as_array().unwrap().iter().cloned());
+        match (v.get("@odata.nextLink"), v.get("@odata.deltaLink")) {
+            (Some(n), None) => next = n.as_str().unwrap().to_string(),
+            (None, Some(d)) => return (items, d.as_str().unwrap().to_string(), pages),
+            _ => panic!("a delta page links either the next page or the next round: {v}"),
+        }
+    }
 }
 
 #[tokio::test]
@@ -672,19 +692,21 @@ async fn delta_links_return_changes_since() {
     let grp = g.create_group(&alias("dGrp")).await;
     // Past the watermark margin, so the follow-up below reports only what changes after.
     tokio::time::sleep(std::time::Duration::from_millis(5_500)).await;
-    let (st, v) = g.get("/users/delta()?$select=id,displayName").await;
-    assert_eq!(st, 200, "{v}");
-    let all = v["value"].as_array().unwrap();
+    // The first round is paged (the shared tenant may hold more than a page): follow it.
+    let (all, link, _) = delta_round(
+        &g,
+        format!("{}/users/delta()?$select=id,displayName", g.base),
+        None,
+    )
+    .await;
     assert!(all.iter().any(|u| u["id"] == untouched["id"]));
     assert!(all.iter().all(|u| u.get("mail").is_none()));
-    let link = v["@odata.deltaLink"].as_str().unwrap().to_string();
     assert!(
         link.contains("$deltatoken=") || link.contains("%24deltatoken="),
         "{link}"
     );
-    let (st, gv) = g.get("/groups/delta").await;
-    assert_eq!(st, 200, "{gv}");
-    let glink = gv["@odata.deltaLink"].as_str().unwrap().to_string();
+    let (_, glink, _) = delta_round(&g, format!("{}/groups/delta", g.base), None).await;
+    let gv = json!({"@odata.deltaLink": glink.clone()});
 
     let cid = changed["id"].as_str().unwrap();
     assert_eq!(
@@ -709,23 +731,15 @@ async fn delta_links_return_changes_since() {
         .0,
         204
     );
-    let (st, v) = follow(&g, link).await;
-    assert_eq!(st, 200, "{v}");
-    let items = v["value"].as_array().unwrap();
+    let (items, _, _) = delta_round(&g, link, None).await;
     let c = items.iter().find(|u| u["id"] == changed["id"]).unwrap();
     assert_eq!(c["displayName"], changed["displayName"]);
     assert!(c.get("jobTitle").is_none(), "$select carried over: {c}");
     let d = items.iter().find(|u| u["id"] == gone["id"]).unwrap();
     assert_eq!(d["@removed"]["reason"], "deleted");
-    assert!(items.iter().all(|u| u["id"] != untouched["id"]), "{v}");
-    assert!(v["@odata.deltaLink"].is_string());
-    let (st, v) = follow(&g, glink).await;
-    assert_eq!(st, 200, "{v}");
-    assert!(v["value"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|x| x["id"] == grp["id"]));
+    assert!(items.iter().all(|u| u["id"] != untouched["id"]));
+    let (gitems, _, _) = delta_round(&g, glink, None).await;
+    assert!(gitems.iter().any(|x| x["id"] == grp["id"]));
     // latest: no objects, just a link.
     let (st, v) = g.get("/users/delta?$deltatoken=latest").await;
     assert_eq!(st, 200);
@@ -750,4 +764,217 @@ async fn delta_links_return_changes_since() {
     // Delta needs the same right as listing.
     let none = app_with(&["AuditLog.Read.All"]).await;
     assert_eq!(none.get("/users/delta").await.0, 403);
+}
+
+/// Graph pages a delta round: `@odata.nextLink` while more remain, `@odata.deltaLink` on the
+/// last page only; the page size follows `Prefer: odata.maxpagesize`; a change made while the
+/// client pages is reported by the next round, not lost.
+#[tokio::test]
+async fn delta_rounds_are_paged() {
+    let g = G::demo().await;
+    // Other tests add and delete users in the shared tenant meanwhile: check these five.
+    let mut mine = Vec::new();
+    for i in 0..5 {
+        let u = g.create_user(&alias(&format!("dP{i}"))).await;
+        mine.push(u["id"].as_str().unwrap().to_string());
+    }
+    // Page size 2: many pages, each object exactly once, $select carried in every link.
+    let first = format!("{}/users/delta?$select=id,displayName", g.base);
+    let r = g
+        .http
+        .get(&first)
+        .bearer_auth(&g.token)
+        .header("Prefer", "odata.maxpagesize=2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["preference-applied"].to_str().unwrap(),
+        "odata.maxpagesize=2"
+    );
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["value"].as_array().unwrap().len(), 2, "{v}");
+    let next = v["@odata.nextLink"].as_str().unwrap();
+    assert!(v.get("@odata.deltaLink").is_none(), "{v}");
+    assert!(
+        next.contains("skiptoken") && next.contains("select"),
+        "{next}"
+    );
+    // A change while the client pages: made after the round's first page.
+    tokio::time::sleep(std::time::Duration::from_millis(5_500)).await;
+    let late = g.create_user(&alias("dLate")).await;
+    let (items, link, pages) = delta_round(&g, first.clone(), Some("odata.maxpagesize=2")).await;
+    assert!(pages >= 3, "{pages} pages");
+    let ids: Vec<String> = items
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_string())
+        .collect();
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "an object came twice in one round");
+    assert!(mine.iter().all(|id| unique.contains(id)));
+    assert!(items.iter().all(|u| u.get("mail").is_none()));
+    // Without a preference the whole (small) round may be one page; with one, the rounds agree.
+    let (all_default, _, _) = delta_round(&g, first.clone(), None).await;
+    assert!(mine
+        .iter()
+        .all(|id| all_default.iter().any(|u| u["id"] == id.as_str())));
+    // The next round reports the late user.
+    let (changes, _, _) = delta_round(&g, link, Some("odata.maxpagesize=1")).await;
+    assert!(changes.iter().any(|u| u["id"] == late["id"]), "{changes:?}");
+    // Refusals, in Graph's shape: a page size out of range, a skip token as a delta token.
+    let r = g
+        .http
+        .get(&first)
+        .bearer_auth(&g.token)
+        .header("Prefer", "odata.maxpagesize=1000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_graph_error(&e);
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("999"),
+        "{e}"
+    );
+    let skip = next
+        .split("skiptoken=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let (st, v) = g.get(&format!("/users/delta?$deltatoken={skip}")).await;
+    assert_eq!(st, 400, "{v}");
+    assert_graph_error(&v);
+    let (st, _) = g.get(&format!("/groups/delta?$skiptoken={skip}")).await;
+    assert_eq!(st, 400);
+}
+
+/// `$expand` on lists, within Graph's limits: the relationship on every object of the page
+/// (nested `$select` honoured, at most 20 expanded objects, at most 100 objects a page, the
+/// expansion kept in `@odata.nextLink`); advanced queries and anything else Graph does not
+/// expand are Graph-shaped 400s.
+#[tokio::test]
+async fn expand_on_lists() {
+    let g = G::demo().await;
+    let boss = g.create_user(&alias("lBoss")).await;
+    let u = g.create_user(&alias("lUser")).await;
+    let uid = u["id"].as_str().unwrap();
+    let (st, v) = g
+        .send(
+            reqwest::Method::PUT,
+            &format!("/users/{uid}/manager/$ref"),
+            Some(odata_id(&boss["id"])),
+        )
+        .await;
+    assert_eq!(st, 204, "{v}");
+    let filter = format!("$filter=id in ('{uid}','{}')", boss["id"].as_str().unwrap());
+    let (st, v) = g
+        .get(&format!(
+            "/users?{filter}&$select=displayName&$expand=manager($select=id,displayName)"
+        ))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let page = v["value"].as_array().unwrap();
+    assert_eq!(page.len(), 2, "{v}");
+    let lu = page.iter().find(|x| x["id"] == u["id"]).unwrap();
+    assert_eq!(lu["manager"]["id"], boss["id"]);
+    assert_eq!(lu["manager"]["displayName"], boss["displayName"]);
+    assert!(lu["manager"].get("mail").is_none(), "{lu}");
+    assert!(lu.get("mail").is_none(), "$select still applies: {lu}");
+    let lb = page.iter().find(|x| x["id"] == boss["id"]).unwrap();
+    assert!(lb.get("manager").is_none(), "no manager, no property: {lb}");
+
+    // Groups: members of each, capped at 20; the expansion follows the page to the next.
+    let big = g.create_group(&alias("lBig")).await;
+    let small = g.create_group(&alias("lSmall")).await;
+    for _ in 0..21 {
+        let m = g.create_user(&alias("lM")).await;
+        let (st, _) = g
+            .post(
+                &format!("/groups/{}/members/$ref", big["id"].as_str().unwrap()),
+                odata_id(&m["id"]),
+            )
+            .await;
+        assert_eq!(st, 204);
+    }
+    let (st, _) = g
+        .post(
+            &format!("/groups/{}/members/$ref", small["id"].as_str().unwrap()),
+            odata_id(&u["id"]),
+        )
+        .await;
+    assert_eq!(st, 204);
+    let gfilter = format!(
+        "$filter=id in ('{}','{}')",
+        big["id"].as_str().unwrap(),
+        small["id"].as_str().unwrap()
+    );
+    let (st, v) = g
+        .get(&format!(
+            "/groups?{gfilter}&$top=1&$expand=members($select=id)"
+        ))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let mut groups = v["value"].as_array().unwrap().clone();
+    let next = v["@odata.nextLink"].as_str().unwrap().to_string();
+    assert!(next.contains("expand"), "{next}");
+    let r = g
+        .http
+        .get(&next)
+        .bearer_auth(&g.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    groups.extend(v["value"].as_array().unwrap().iter().cloned());
+    let b = groups.iter().find(|x| x["id"] == big["id"]).unwrap();
+    assert_eq!(
+        b["members"].as_array().unwrap().len(),
+        20,
+        "Graph's 20-object limit"
+    );
+    assert!(b["members"][0].get("displayName").is_none());
+    let s = groups.iter().find(|x| x["id"] == small["id"]).unwrap();
+    assert_eq!(s["members"][0]["id"], u["id"]);
+    // Without $expand the same list is unchanged (no members property).
+    let (_, v) = g.get(&format!("/groups?{gfilter}")).await;
+    assert!(v["value"][0].get("members").is_none());
+    // At most 100 objects a page when expanding, whatever $top asks.
+    let (st, v) = g.get("/users?$top=999&$expand=manager").await;
+    assert_eq!(st, 200, "{v}");
+    assert!(v["value"].as_array().unwrap().len() <= 100);
+
+    // Refusals, each in Graph's shape and naming the cause.
+    let search = g
+        .http
+        .get(format!(
+            "{}/users?$search=\"displayName:lUser\"&$expand=manager",
+            g.base
+        ))
+        .bearer_auth(&g.token)
+        .header("ConsistencyLevel", "eventual")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(search.status(), 400);
+    let e: Value = search.json().await.unwrap();
+    assert_graph_error(&e);
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("$expand"),
+        "{e}"
+    );
+    for bad in [
+        "/users?$expand=owners".to_string(),
+        "/users?$expand=manager($expand=manager)".to_string(),
+        "/groups?$expand=members&$expand=owners".to_string(),
+        format!("/groups?{gfilter}&$count=true&$expand=members"),
+    ] {
+        let (st, v) = g.get(&bad).await;
+        assert_eq!(st, 400, "{bad}: {v}");
+        assert_graph_error(&v);
+    }
 }

@@ -1063,3 +1063,28 @@ fn search_parses_and_matches_word_prefixes() {
     let many = vec!["\"displayName:a\""; MAX_SEARCH_CLAUSES + 1].join(" OR ");
     assert!(parse_search(&many, &spec).is_err());
 }
+
+#[test]
+fn expanding_lists_cap_the_page_and_keep_the_key() {
+    let items: Vec<Value> = (0..5)
+        .map(|i| user(&format!("id{i}"), &format!("n{i}"), None))
+        .collect();
+    let mut q = Query::parse(
+        &pairs(&[("$top", "4"), ("$select", "displayName")]),
+        &spec(),
+    )
+    .unwrap();
+    q.cap_top(2);
+    q.ensure_selected("id");
+    let page = apply(&q, items.clone()).unwrap();
+    assert_eq!(page.items.len(), 2);
+    assert!(page.next_skiptoken.is_some());
+    assert!(page.items[0].get("id").is_some() && page.items[0].get("department").is_none());
+    // Capping never raises the page size; no $select stays no $select.
+    let mut q = Query::parse(&pairs(&[("$top", "1")]), &spec()).unwrap();
+    q.cap_top(100);
+    q.ensure_selected("id");
+    let page = apply(&q, items).unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert!(page.items[0].get("department").is_some());
+}

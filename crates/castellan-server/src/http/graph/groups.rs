@@ -10,8 +10,10 @@ use castellan_core::authz::{self, Op, Target};
 use castellan_core::graph_rules::{Access, Area};
 use castellan_core::model::MembershipGraph;
 use castellan_core::ops::groups;
+use castellan_core::ObjectId;
 use castellan_wire::graph::{groups as wire, parse_ref};
 use castellan_wire::odata::EntitySpec;
+use serde_json::Value;
 
 use super::users::{groups_of, objects_spec, select_pairs, with_context};
 use super::{
@@ -68,16 +70,73 @@ async fn list_groups(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     c.require(Area::Groups, Access::Read)?;
+    let (_, expand) = super::sdk::take_expand(&c, super::query_pairs(&uri), EXPANDABLE)?;
     let all = s.store.groups(c.tenant.id).await.map_err(store_err(&c))?;
     let d = c.tenant.initial_domain().to_string();
-    list(
-        &c,
-        &uri,
-        &headers,
-        &spec(),
-        "groups",
-        all.iter().map(|g| wire::render(g, &d)).collect(),
-    )
+    let items = all.iter().map(|g| wire::render(g, &d)).collect();
+    if expand.is_empty() {
+        return list(&c, &uri, &headers, &spec(), "groups", items);
+    }
+    let mut body = match super::list_page(&c, &uri, &headers, &spec(), "groups", items, true)? {
+        super::Listed::Page(b) => b,
+        super::Listed::Count(r) => return Ok(r),
+    };
+    // One membership graph for the whole page.
+    let graph = MembershipGraph::new(
+        &s.store
+            .memberships(c.tenant.id)
+            .await
+            .map_err(store_err(&c))?,
+    );
+    if let Some(page) = body["value"].as_array_mut() {
+        for v in page.iter_mut() {
+            let Some(id) = v["id"].as_str().and_then(ObjectId::parse) else {
+                continue;
+            };
+            for e in &expand {
+                v[e.name] = expansion(&s, &c, id, e, &graph).await?;
+            }
+        }
+    }
+    Ok(Json(body).into_response())
+}
+
+/// The navigation properties a group's `$expand` may name.
+const EXPANDABLE: &[&str] = &["members", "owners", "memberOf"];
+
+/// Group `id`'s expansion `e`: its direct members, owners or groups, at most
+/// `sdk::MAX_EXPANDED`, projected by a nested `$select`.
+async fn expansion(
+    s: &AppState,
+    c: &Caller,
+    id: ObjectId,
+    e: &super::sdk::Expand,
+    graph: &MembershipGraph,
+) -> Result<Value, ApiError> {
+    let items = match e.name {
+        "members" => super::sdk::render_all(s, c, graph.direct_members(id)).await?,
+        "owners" => {
+            let mut ids = Vec::new();
+            for o in s
+                .store
+                .owners(c.tenant.id, id)
+                .await
+                .map_err(store_err(c))?
+            {
+                if let Some(k) = s
+                    .store
+                    .object_kind(c.tenant.id, o)
+                    .await
+                    .map_err(store_err(c))?
+                {
+                    ids.push((o, k));
+                }
+            }
+            super::sdk::render_all(s, c, ids).await?
+        }
+        _ => groups_of(s, c, id, false).await?,
+    };
+    super::sdk::expanded(c, e, items)
 }
 
 async fn create(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Response, ApiError> {
@@ -121,11 +180,7 @@ async fn get_group(
     OriginalUri(uri): OriginalUri,
 ) -> Result<Response, ApiError> {
     c.require(Area::Groups, Access::Read)?;
-    let (pairs, expand) = super::sdk::take_expand(
-        &c,
-        super::query_pairs(&uri),
-        &["members", "owners", "memberOf"],
-    )?;
+    let (pairs, expand) = super::sdk::take_expand(&c, super::query_pairs(&uri), EXPANDABLE)?;
     let mut ent = OsEntropy;
     let g = groups::find(&c.env(&s, &mut ent), &c.tenant, &id)
         .await
@@ -136,39 +191,16 @@ async fn get_group(
         &spec(),
         wire::render(&g, c.tenant.initial_domain()),
     )?;
-    for e in &expand {
-        let items = match e.name {
-            "members" => {
-                let graph = MembershipGraph::new(
-                    &s.store
-                        .memberships(c.tenant.id)
-                        .await
-                        .map_err(store_err(&c))?,
-                );
-                super::sdk::render_all(&s, &c, graph.direct_members(g.id)).await?
-            }
-            "owners" => {
-                let mut ids = Vec::new();
-                for o in s
-                    .store
-                    .owners(c.tenant.id, g.id)
-                    .await
-                    .map_err(store_err(&c))?
-                {
-                    if let Some(k) = s
-                        .store
-                        .object_kind(c.tenant.id, o)
-                        .await
-                        .map_err(store_err(&c))?
-                    {
-                        ids.push((o, k));
-                    }
-                }
-                super::sdk::render_all(&s, &c, ids).await?
-            }
-            _ => groups_of(&s, &c, g.id, false).await?,
-        };
-        v[e.name] = super::sdk::expanded(&c, e, items)?;
+    if !expand.is_empty() {
+        let graph = MembershipGraph::new(
+            &s.store
+                .memberships(c.tenant.id)
+                .await
+                .map_err(store_err(&c))?,
+        );
+        for e in &expand {
+            v[e.name] = expansion(&s, &c, g.id, e, &graph).await?;
+        }
     }
     Ok(Json(with_context(&c, "groups/$entity", v)).into_response())
 }

@@ -103,7 +103,7 @@ pub struct Caller {
     pub cid: String,
     /// `https://host:port/v1.0`.
     pub base: String,
-    /// The client application's appId (`azp`).
+    /// The client application's appId (`azp` in v2 tokens, `appid` in v1).
     pub client_app_id: String,
     /// For delegated calls: the signed-in user's directory roles `(template, directoryScopeId)`
     /// and whether they are a guest (their own rights, intersected with the token's scopes).
@@ -345,7 +345,7 @@ impl FromRequestParts<AppState> for Caller {
             oid,
             cid,
             base,
-            client_app_id: c.azp.clone().unwrap_or_default(),
+            client_app_id: c.client_app_id().unwrap_or_default().to_string(),
             user_rights,
             custom_roles,
             sp_roles,
@@ -387,6 +387,39 @@ pub fn list(
     context: &str,
     items: Vec<Value>,
 ) -> Result<Response, ApiError> {
+    Ok(
+        match list_page(c, uri, headers, spec, context, items, false)? {
+            Listed::Page(body) => Json(body).into_response(),
+            Listed::Count(r) => r,
+        },
+    )
+}
+
+/// What a list request answers: a JSON page (`value`, links, count), or a `/$count` text.
+pub enum Listed {
+    /// The page's body, for the caller to complete (expansions) and send.
+    Page(Value),
+    /// The answer to a `/$count` segment.
+    Count(Response),
+}
+
+/// The most objects a page of a list with `$expand` holds (Graph's limit for directory
+/// objects: `$top` above it is lowered, not refused).
+pub const MAX_EXPAND_PAGE: usize = 100;
+
+/// [`list`]'s page before it is sent. With `expanding` (the request's `$expand`, already
+/// validated by `sdk::take_expand`) Graph's limits for expanding lists apply: at most
+/// [`MAX_EXPAND_PAGE`] objects a page, `id` kept in a `$select`, and no advanced query
+/// (`$search`, `$count`, `/$count`), which Graph does not combine with `$expand` either.
+pub fn list_page(
+    c: &Caller,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    spec: &odata::EntitySpec,
+    context: &str,
+    items: Vec<Value>,
+    expanding: bool,
+) -> Result<Listed, ApiError> {
     let pairs = query_pairs(uri);
     let (_, cast, count_only) = sdk::cast_and_count(uri.path());
     let eventual = headers
@@ -396,6 +429,9 @@ pub fn list(
     let mut search = None;
     let mut parse_pairs = Vec::with_capacity(pairs.len());
     for (k, v) in &pairs {
+        if expanding && k.eq_ignore_ascii_case("$expand") {
+            continue;
+        }
         if k.eq_ignore_ascii_case("$search") {
             if !eventual {
                 return Err(c.err(GraphError::bad_request(
@@ -422,6 +458,15 @@ pub fn list(
             "$count is not currently supported without the header 'ConsistencyLevel: eventual'.",
         )));
     }
+    if expanding && (search.is_some() || q.count || count_only) {
+        return Err(c.err(GraphError::bad_request(
+            "'$expand' is not supported with advanced queries ($search, $count): list without '$expand', then read each object's relationship, or expand without '$search'/'$count'.",
+        )));
+    }
+    if expanding {
+        q.cap_top(MAX_EXPAND_PAGE);
+        q.ensure_selected(spec.key());
+    }
     if odata::needs_advanced_query(&q) && !eventual {
         return Err(c.err(GraphError::bad_request(
             "This query uses advanced query capabilities ($count, ne, not, endswith): send the header 'ConsistencyLevel: eventual' (and $count=true).",
@@ -445,12 +490,14 @@ pub fn list(
         q.count = true;
         let page =
             odata::apply(&q, items).map_err(|e| c.err(GraphError::bad_request(e.message())))?;
-        return Ok((
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            page.count.unwrap_or(0).to_string(),
-        )
-            .into_response());
+        return Ok(Listed::Count(
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                page.count.unwrap_or(0).to_string(),
+            )
+                .into_response(),
+        ));
     }
     let page = odata::apply(&q, items).map_err(|e| c.err(GraphError::bad_request(e.message())))?;
     let mut body = json!({"@odata.context": format!("{}/$metadata#{context}", c.base)});
@@ -473,7 +520,7 @@ pub fn list(
         body["@odata.nextLink"] = json!(format!("{origin}{}?{qs}", uri.path()));
     }
     body["value"] = Value::Array(page.items);
-    Ok(Json(body).into_response())
+    Ok(Listed::Page(body))
 }
 
 /// Renders any directory object by id (for members, owners, memberOf).

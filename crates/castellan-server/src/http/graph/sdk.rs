@@ -967,46 +967,22 @@ pub async fn render_all(
 /// committing when the watermark was taken is reported next time (delta may repeat a change,
 /// as Graph's may; it must not lose one).
 pub const DELTA_MARGIN_MS: i64 = 5_000;
-const DELTA_TOKEN_VERSION: u64 = 1;
 
-fn delta_token(tenant: castellan_core::TenantId, coll: &str, watermark: i64) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
-        json!({"v": DELTA_TOKEN_VERSION, "t": tenant.to_string(), "c": coll, "w": watermark})
-            .to_string(),
-    )
-}
-
-fn read_delta_token(c: &Caller, coll: &str, t: &str) -> Result<i64, ApiError> {
-    use base64::Engine;
-    let bad = || {
-        c.err(GraphError::bad_request(
-            "The '$deltatoken' value is malformed: use the @odata.deltaLink exactly as returned.",
-        ))
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(t.trim())
-        .map_err(|_| bad())?;
-    let v: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    if v.get("v").and_then(Value::as_u64) != Some(DELTA_TOKEN_VERSION)
-        || v.get("t").and_then(Value::as_str) != Some(&c.tenant.id.to_string())
-        || v.get("c").and_then(Value::as_str) != Some(coll)
-    {
-        return Err(bad());
-    }
-    v.get("w").and_then(Value::as_i64).ok_or_else(bad)
-}
-
-/// `GET /users/delta` and `/groups/delta` (also spelled `delta()`, as the SDKs send it). Without
-/// a token: every object, and an `@odata.deltaLink`. With `$deltatoken` from that link: the
-/// objects changed since (added, updated, members changed), and those deleted as `@removed`,
-/// read from the directory's change record (every change commits with its audit record in one
-/// transaction). `$deltatoken=latest` gives just a link. `$select` is honoured.
+/// `GET /users/delta` and `/groups/delta` (also spelled `delta()`, as the SDKs send it), in
+/// rounds as Graph pages them (`castellan_wire::graph::delta`): without a token, every object;
+/// with the `$deltatoken` of a previous round's `@odata.deltaLink`, the objects changed since
+/// (added, updated, members changed) and those deleted as `@removed`, read from the directory's
+/// change record (every change commits with its audit record in one transaction). Each page
+/// holds up to 100 objects (`Prefer: odata.maxpagesize=N` for another size, up to 999) and links
+/// the next with `@odata.nextLink`; the last carries the `@odata.deltaLink`.
+/// `$deltatoken=latest` gives just a link. `$select` is honoured and carried in the links.
 async fn delta(
     State(s): State<AppState>,
     c: Caller,
+    headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
 ) -> Result<Response, ApiError> {
+    use castellan_wire::graph::delta as d;
     let path = uri.path();
     let is_users = path.starts_with("/v1.0/users/");
     let (area, coll, kind, spec) = if is_users {
@@ -1015,24 +991,55 @@ async fn delta(
         (Area::Groups, "groups", "Group", super::groups::spec())
     };
     c.require(area, Access::Read)?;
-    let mut token = None;
+    let bad = |m: String| c.err(GraphError::bad_request(m));
+    let mut delta_token = None;
+    let mut skip_token = None;
     let mut select = None;
     for (k, v) in super::query_pairs(&uri) {
         match k.to_ascii_lowercase().as_str() {
-            "$deltatoken" | "$skiptoken" => token = Some(v),
+            "$deltatoken" => delta_token = Some(v),
+            "$skiptoken" => skip_token = Some(v),
             "$select" => select = Some(v),
             k if k.starts_with('$') => {
-                return Err(c.err(GraphError::bad_request(format!(
-                    "Query option '{k}' is not supported on delta; supported: $select, $deltatoken."
-                ))))
+                return Err(bad(format!(
+                    "Query option '{k}' is not supported on delta; supported: $select, $deltatoken, $skiptoken."
+                )))
             }
             _ => {}
         }
     }
-    let watermark = crate::state::now().0 - DELTA_MARGIN_MS;
-    let d = c.tenant.initial_domain().to_string();
+    let prefer = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    let (size, size_applied) = d::page_size(Some(&prefer)).map_err(bad)?;
+    let tenant = c.tenant.id.to_string();
+    let now_mark = crate::state::now().0 - DELTA_MARGIN_MS;
+    // The round: where it starts (`since`: None = every object), its watermark, the cursor.
+    let (since, watermark, after) = match (delta_token.as_deref(), skip_token.as_deref()) {
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "Send either '$deltatoken' or '$skiptoken', not both: follow the @odata.nextLink or @odata.deltaLink exactly as returned.".into(),
+            ))
+        }
+        (Some(t), None) if t.eq_ignore_ascii_case("latest") => {
+            return Ok(delta_answer(&c, path, coll, select.as_deref(), Vec::new(), DeltaLink::Delta(now_mark), None));
+        }
+        (Some(t), None) => match d::read_token(&tenant, coll, t, false).map_err(bad)? {
+            d::State::Delta { since } => (Some(since), now_mark, None),
+            d::State::Skip { .. } => return Err(bad("The '$deltatoken' value is malformed: use the @odata.deltaLink exactly as returned.".into())),
+        },
+        (None, Some(t)) => match d::read_token(&tenant, coll, t, true).map_err(bad)? {
+            d::State::Skip { since, watermark, after } => (since, watermark, Some(after)),
+            d::State::Delta { .. } => return Err(bad("The '$skiptoken' value is malformed: use the @odata.nextLink exactly as returned.".into())),
+        },
+        (None, None) => (None, now_mark, None),
+    };
+    let dom = c.tenant.initial_domain().to_string();
     let mut items: Vec<Value> = Vec::new();
-    match token.as_deref() {
+    match since {
         None => {
             if is_users {
                 for u in s.store.users(c.tenant.id).await.map_err(store_err(&c))? {
@@ -1040,13 +1047,11 @@ async fn delta(
                 }
             } else {
                 for g in s.store.groups(c.tenant.id).await.map_err(store_err(&c))? {
-                    items.push(castellan_wire::graph::groups::render(&g, &d));
+                    items.push(castellan_wire::graph::groups::render(&g, &dom));
                 }
             }
         }
-        Some(t) if t.eq_ignore_ascii_case("latest") => {}
-        Some(t) => {
-            let since = read_delta_token(&c, coll, t)?;
+        Some(since) => {
             let records = s
                 .store
                 .audit_records(
@@ -1064,6 +1069,14 @@ async fn delta(
                     let Some(id) = ObjectId::parse(&t.id) else {
                         continue;
                     };
+                    // Only what this page can hold is loaded: ids at or before the cursor
+                    // were answered on an earlier page of the round.
+                    if after
+                        .as_deref()
+                        .is_some_and(|a| id.to_string().as_str() <= a)
+                    {
+                        continue;
+                    }
                     if !seen.insert(id) {
                         continue;
                     }
@@ -1078,7 +1091,7 @@ async fn delta(
                             .group(c.tenant.id, id)
                             .await
                             .map_err(store_err(&c))?
-                            .map(|g| castellan_wire::graph::groups::render(&g, &d))
+                            .map(|g| castellan_wire::graph::groups::render(&g, &dom))
                     };
                     items.push(now.unwrap_or_else(|| {
                         json!({
@@ -1091,6 +1104,7 @@ async fn delta(
             }
         }
     }
+    let (mut items, next) = d::page(items, after.as_deref(), size);
     if let Some(sel) = &select {
         let pairs = [("$select".to_string(), sel.clone())];
         items = items
@@ -1104,18 +1118,70 @@ async fn delta(
             })
             .collect::<Result<_, _>>()?;
     }
-    let mut link = url::form_urlencoded::Serializer::new(String::new());
-    if let Some(sel) = &select {
-        link.append_pair("$select", sel);
+    let link = match next {
+        Some(last) => DeltaLink::Next(d::skip_token(&tenant, coll, since, watermark, &last)),
+        None => DeltaLink::Delta(watermark),
+    };
+    Ok(delta_answer(
+        &c,
+        path,
+        coll,
+        select.as_deref(),
+        items,
+        link,
+        size_applied.then_some(size),
+    ))
+}
+
+/// Which link ends a delta page.
+enum DeltaLink {
+    /// More of the round: `@odata.nextLink` with this `$skiptoken`.
+    Next(String),
+    /// The round is complete: `@odata.deltaLink` from this watermark.
+    Delta(i64),
+}
+
+fn delta_answer(
+    c: &Caller,
+    path: &str,
+    coll: &str,
+    select: Option<&str>,
+    items: Vec<Value>,
+    link: DeltaLink,
+    page_size_applied: Option<usize>,
+) -> Response {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(sel) = select {
+        q.append_pair("$select", sel);
     }
-    link.append_pair("$deltatoken", &delta_token(c.tenant.id, coll, watermark));
+    let key = match &link {
+        DeltaLink::Next(t) => {
+            q.append_pair("$skiptoken", t);
+            "@odata.nextLink"
+        }
+        DeltaLink::Delta(w) => {
+            q.append_pair(
+                "$deltatoken",
+                &castellan_wire::graph::delta::delta_token(&c.tenant.id.to_string(), coll, *w),
+            );
+            "@odata.deltaLink"
+        }
+    };
     let origin = c.base.trim_end_matches("/v1.0");
-    Ok(Json(json!({
-        "@odata.context": format!("{}/$metadata#{coll}", c.base),
-        "@odata.deltaLink": format!("{origin}{path}?{}", link.finish()),
-        "value": items,
-    }))
-    .into_response())
+    let mut body = serde_json::Map::new();
+    body.insert(
+        "@odata.context".into(),
+        json!(format!("{}/$metadata#{coll}", c.base)),
+    );
+    body.insert(key.into(), json!(format!("{origin}{path}?{}", q.finish())));
+    body.insert("value".into(), Value::Array(items));
+    let mut r = Json(Value::Object(body)).into_response();
+    if let Some(n) = page_size_applied {
+        if let Ok(v) = HeaderValue::from_str(&format!("odata.maxpagesize={n}")) {
+            r.headers_mut().insert("preference-applied", v);
+        }
+    }
+    r
 }
 
 /// Graph answers every error in its JSON shape: an error response that is not JSON (a body

@@ -76,15 +76,68 @@ async fn list_users(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     c.require(Area::Users, Access::Read)?;
+    let (_, expand) = super::sdk::take_expand(&c, super::query_pairs(&uri), EXPANDABLE)?;
     let all = s.store.users(c.tenant.id).await.map_err(store_err(&c))?;
-    list(
-        &c,
-        &uri,
-        &headers,
-        &spec(),
-        "users",
-        all.iter().map(wire::render).collect(),
-    )
+    let items = all.iter().map(wire::render).collect();
+    if expand.is_empty() {
+        return list(&c, &uri, &headers, &spec(), "users", items);
+    }
+    let mut body = match super::list_page(&c, &uri, &headers, &spec(), "users", items, true)? {
+        super::Listed::Page(b) => b,
+        super::Listed::Count(r) => return Ok(r),
+    };
+    let by_id: std::collections::HashMap<String, &castellan_core::model::User> =
+        all.iter().map(|u| (u.id.to_string(), u)).collect();
+    if let Some(page) = body["value"].as_array_mut() {
+        for v in page.iter_mut() {
+            let Some(u) = v["id"].as_str().and_then(|id| by_id.get(id)) else {
+                continue;
+            };
+            for e in &expand {
+                expand_into(&s, &c, u, e, v).await?;
+            }
+        }
+    }
+    Ok(Json(body).into_response())
+}
+
+/// The navigation properties a user's `$expand` may name.
+const EXPANDABLE: &[&str] = &["manager", "memberOf"];
+
+/// Sets the expansion `e` of user `u` on its rendered form `v`: `manager` as an object (absent
+/// when there is none), `memberOf` as at most `sdk::MAX_EXPANDED` groups (reading groups needs
+/// the right to).
+async fn expand_into(
+    s: &AppState,
+    c: &Caller,
+    u: &castellan_core::model::User,
+    e: &super::sdk::Expand,
+    v: &mut Value,
+) -> Result<(), ApiError> {
+    let items = if e.name == "manager" {
+        match u.manager_id {
+            Some(m) => s
+                .store
+                .user(c.tenant.id, m)
+                .await
+                .map_err(store_err(c))?
+                .map(|m| vec![wire::render(&m)])
+                .unwrap_or_default(),
+            None => Vec::new(),
+        }
+    } else {
+        c.require(Area::Groups, Access::Read)?;
+        groups_of(s, c, u.id, false).await?
+    };
+    let x = super::sdk::expanded(c, e, items)?;
+    if e.name == "manager" {
+        if let Some(m) = x.as_array().and_then(|a| a.first()) {
+            v["manager"] = m.clone();
+        }
+    } else {
+        v[e.name] = x;
+    }
+    Ok(())
 }
 
 async fn create(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Response, ApiError> {
@@ -156,37 +209,14 @@ async fn get_user(
     OriginalUri(uri): OriginalUri,
 ) -> Result<Response, ApiError> {
     c.require(Area::Users, Access::Read)?;
-    let (pairs, expand) =
-        super::sdk::take_expand(&c, super::query_pairs(&uri), &["manager", "memberOf"])?;
+    let (pairs, expand) = super::sdk::take_expand(&c, super::query_pairs(&uri), EXPANDABLE)?;
     let mut ent = OsEntropy;
     let u = users::find(&c.env(&s, &mut ent), &c.tenant, &id)
         .await
         .map_err(|e| c.err(e))?;
     let mut v = select_pairs(&c, &pairs, &spec(), wire::render(&u))?;
     for e in &expand {
-        let items = if e.name == "manager" {
-            match u.manager_id {
-                Some(m) => s
-                    .store
-                    .user(c.tenant.id, m)
-                    .await
-                    .map_err(store_err(&c))?
-                    .map(|m| vec![wire::render(&m)])
-                    .unwrap_or_default(),
-                None => Vec::new(),
-            }
-        } else {
-            c.require(Area::Groups, Access::Read)?;
-            groups_of(&s, &c, u.id, false).await?
-        };
-        let x = super::sdk::expanded(&c, e, items)?;
-        if e.name == "manager" {
-            if let Some(m) = x.as_array().and_then(|a| a.first()) {
-                v["manager"] = m.clone();
-            }
-        } else {
-            v[e.name] = x;
-        }
+        expand_into(&s, &c, &u, e, &mut v).await?;
     }
     Ok(Json(with_context(&c, "users/$entity", v)).into_response())
 }
