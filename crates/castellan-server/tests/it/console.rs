@@ -50,6 +50,11 @@ async fn admin_with(role_id: &str) -> String {
 
 /// Signs in to the console through the real pages; returns the callback's answer.
 async fn sign_in(b: &Browser, upn: &str) -> Page {
+    sign_in_at(b, upn).await.0
+}
+
+/// [`sign_in`], also returning the callback URL the browser was sent to.
+async fn sign_in_at(b: &Browser, upn: &str) -> (Page, String) {
     let tid = shared().demo["tenant_id"].as_str().unwrap();
     let start = b.get(&format!("{}/{tid}/admin", origin())).await;
     assert_eq!(start.status, 303, "{}", start.body);
@@ -72,7 +77,7 @@ async fn sign_in(b: &Browser, upn: &str) -> Page {
         )
     });
     assert!(loc.contains("/admin/callback?"), "{loc}");
-    b.get(&abs(&loc)).await
+    (b.get(&abs(&loc)).await, abs(&loc))
 }
 
 /// A signed-in console browser for a new administrator with `role_id`.
@@ -195,7 +200,7 @@ async fn the_console_is_a_first_party_app_in_every_tenant() {
 async fn an_administrator_signs_in_into_a_secure_server_side_session() {
     let upn = admin_with(role::GLOBAL_ADMIN).await;
     let b = Browser::new();
-    let cb = sign_in(&b, &upn).await;
+    let (cb, callback_url) = sign_in_at(&b, &upn).await;
     assert_eq!(cb.status, 303, "{}", cb.body);
     let session = cb
         .set_cookies
@@ -220,11 +225,16 @@ async fn an_administrator_signs_in_into_a_secure_server_side_session() {
     assert!(home.body.contains(&upn), "{}", home.body);
     assert!(home.body.contains("Global Administrator"), "{}", home.body);
     assert!(home.body.contains("Castellan Demo"), "{}", home.body);
-    // The callback is single-use: replaying it signs nobody in.
-    let again = b
-        .get(&abs(&format!("/admin/callback?code=x&state=y")))
-        .await;
+    // The callback is single-use: replaying it (same code, same state) signs nobody in.
+    let again = b.get(&callback_url).await;
     assert_eq!(again.status, 400, "{}", again.body);
+    assert!(again
+        .set_cookies
+        .iter()
+        .all(|c| !c.starts_with("__Host-castellan_console=")));
+    // Nor does a forged one.
+    let forged = b.get(&abs("/admin/callback?code=x&state=y")).await;
+    assert_eq!(forged.status, 400, "{}", forged.body);
     // Sign-out ends the session.
     let token = csrf(&home);
     let out = post(&b, "/admin/signout", &[("csrf", &token)]).await;
