@@ -1,0 +1,46 @@
+"""The admin console (/admin) in headless Chromium: every blade renders without console errors
+and without serious or critical axe-core violations at 1280 and 390 px; an administrator signs
+in, creates a user, creates a group and adds the user; a User Administrator is refused a role
+assignment with Graph's reason. Screenshots are kept in conformance/artifacts/console/."""
+import json
+import os
+
+from test_node import run
+
+HERE = os.path.dirname(__file__)
+GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
+USER_ADMIN = "fe930be7-5e62-47db-91af-98c3a49a38b1"
+
+
+def admin(graph, new_user, role):
+    upn, pw, uid = new_user()
+    r = graph.post("/roleManagement/directory/roleAssignments",
+                   {"principalId": uid, "roleDefinitionId": role, "directoryScopeId": "/"})
+    assert r.status_code == 201, r.text
+    return {"upn": upn, "password": pw, "id": uid}
+
+
+def test_console_blades_and_journeys_in_chromium(demo, graph, new_user):
+    assert os.path.exists("/usr/bin/chromium"), "Debian chromium is not installed (scripts/test-deps.sh installs it)"
+    ga = admin(graph, new_user, GLOBAL_ADMIN)
+    ua = admin(graph, new_user, USER_ADMIN)
+    shots = os.path.join(HERE, "artifacts", "console")
+    out = run("console.mjs", {"origin": demo["origin"], "tenant": demo["tenant_id"], "admin": ga,
+                              "userAdmin": ua, "shots": shots}, timeout=300)
+    with open(os.path.join(shots, "result.json"), "w") as f:
+        json.dump(out, f, indent=1)
+    assert out["errors"] == [], out["errors"]
+    for b in out["blades"]:
+        assert b["status"] == 200, b
+        assert b["violations"] == [], b
+        assert b["overflow"] <= 0, f"{b['name']} scrolls sideways at {b['width']} px"
+    assert {b["name"] for b in out["blades"]} >= {"overview", "users", "groups", "app-registrations",
+                                                  "enterprise-apps", "roles", "sign-ins", "audit"}
+    assert "created" in out["userCreated"] and "created" in out["groupCreated"]
+    assert "added" in out["memberAdded"] and out["upn"] in out["members"]
+    users = graph.get("/users", params={"$filter": f"userPrincipalName eq '{out['upn']}'"}).json()["value"]
+    assert len(users) == 1
+    assert "User Administrator" in out["uaRoles"]
+    assert out["refusedStatus"] == 403
+    assert "Authorization_RequestDenied" in out["refusal"] or "role" in out["refusal"].lower(), out["refusal"]
+    assert os.path.exists(os.path.join(shots, "users-1280.png"))
