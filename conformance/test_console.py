@@ -41,6 +41,7 @@ def test_console_blades_and_journeys_in_chromium(demo, graph, new_user):
     users = graph.get("/users", params={"$filter": f"userPrincipalName eq '{out['upn']}'"}).json()["value"]
     assert len(users) == 1
     assert "User Administrator" in out["uaRoles"]
+    assert out["assignOffered"] is False and "Privileged Role Administrator" in out["roleNote"], out["roleNote"]
     assert out["refusedStatus"] == 403
-    assert "Authorization_RequestDenied" in out["refusal"] or "role" in out["refusal"].lower(), out["refusal"]
+    assert "privileged" in out["refusal"].lower() or "role" in out["refusal"].lower(), out["refusal"]
     assert os.path.exists(os.path.join(shots, "users-1280.png"))

@@ -100,24 +100,29 @@ try {
   await page.waitForSelector(".flash");
   const memberAdded = await page.textContent(".flash");
   const members = await page.textContent("#members-table-cap + thead + tbody");
+  const groupPath = new URL(page.url()).pathname;
   await check(page, "user-detail", new URL(userUrl).pathname, blades);
-  await check(page, "group-detail", new URL(page.url()).pathname, blades);
+  await check(page, "group-detail", groupPath, blades);
 
-  // The User Administrator: a role assignment is refused on the page, with Graph's reason.
+  // The User Administrator: the console offers no role assignment (their roles do not cover
+  // it) and a Global Administrator's password reset is refused on the page with Graph's reason.
   const ua = await browser.newContext({ ignoreHTTPSErrors: true });
   const uaPage = await ua.newPage();
   watch(uaPage, errors, 403);
   await signIn(uaPage, input.userAdmin);
   const uaRoles = await uaPage.textContent(".roles");
   await uaPage.goto(`${input.origin}/admin/roles/62e90394-69f5-4237-9190-012177145e10`);
-  await uaPage.getByLabel("User principal name or object ID").fill(upn);
-  const resp = uaPage.waitForResponse((r) => r.url().endsWith("/assign"));
-  await uaPage.click("#assign button[type=submit]");
+  const assignOffered = (await uaPage.locator("#assign").count()) > 0;
+  const roleNote = await uaPage.textContent("#assignments ~ .note");
+  await uaPage.goto(`${input.origin}/admin/users/${input.admin.id}`);
+  await uaPage.getByLabel("New password").fill(`Console-${stamp}-Other1!`);
+  const resp = uaPage.waitForResponse((r) => r.url().endsWith("/password"));
+  await uaPage.click("#reset-password button[type=submit]");
   const refusedStatus = (await resp).status();
   const refusal = await uaPage.textContent("[role=alert]");
   await uaPage.setViewportSize({ width: 1280, height: 900 });
   await uaPage.screenshot({ path: `${input.shots}/user-administrator-refused.png`, fullPage: true });
-  done({ blades, errors, userCreated, groupCreated, memberAdded, members, upn, uaRoles, refusedStatus, refusal });
+  done({ blades, errors, userCreated, groupCreated, memberAdded, members, upn, uaRoles, assignOffered, roleNote, refusedStatus, refusal });
 } catch (e) {
   fail(e);
 } finally {

@@ -19,6 +19,11 @@ use super::view::{render, Cell, Field, Form, Page, Section, Table};
 use super::{Admin, Ctx, FormMap};
 use crate::state::AppState;
 
+/// What a page says where the administrator's roles do not cover an action.
+fn not_yours(what: &str, who: &str) -> String {
+    format!("Your roles do not allow you to {what}; a {who} or Global Administrator can.")
+}
+
 /// Rows per page of every list.
 pub const PAGE_SIZE: usize = 25;
 /// The longest search text accepted.
@@ -384,6 +389,10 @@ async fn users(State(s): State<AppState>, ctx: Ctx, Query(p): Q) -> Response {
             .value("true"),
         ]),
     );
+    if !a.may("microsoft.directory/users/create") {
+        create.forms.clear();
+        create.note = Some(not_yours("create users", "User Administrator"));
+    }
     let search = Form::get(
         "/admin/users",
         "Search",
@@ -1591,6 +1600,11 @@ async fn role(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Re
             .value("/"),
         ]),
     );
+    if !a.may("microsoft.directory/roleAssignments/allProperties/allTasks") {
+        asg.forms.clear();
+        let n = not_yours("assign directory roles", "Privileged Role Administrator");
+        asg.note = Some(asg.note.map_or_else(|| n.clone(), |x| format!("{x} {n}")));
+    }
     sections.push(asg);
     page(&mut a, &name, "/admin/roles", None, sections)
 }
@@ -1651,7 +1665,9 @@ async fn ca_policies(State(s): State<AppState>, ctx: Ctx) -> Response {
             Cell::text(st(p, "state")),
             Cell::text(st(p, "modifiedDateTime")),
         ]);
-        if guid(&pid).is_some() {
+        if guid(&pid).is_some()
+            && a.may("microsoft.directory/conditionalAccessPolicies/basic/update")
+        {
             sec.forms.push(
                 Form::post(
                     &format!("state-{pid}"),

@@ -195,6 +195,12 @@ impl Admin {
         }
     }
 
+    /// Whether the administrator's built-in roles grant `action` (`core::console::may`): the
+    /// console offers a form only then, and Graph decides again when it is sent.
+    pub fn may(&self, action: &str) -> bool {
+        castellan_core::console::may(&self.session.wids, action)
+    }
+
     /// Sets the next page's one-time message.
     pub fn flash(&self, m: impl Into<String>) {
         let m = m.into();

@@ -412,8 +412,13 @@ async fn a_user_administrator_is_refused_what_their_role_does_not_allow() {
         .await;
     assert_eq!(roles.status, 200, "{}", roles.body);
     let token = csrf(&roles);
-    // Assigning a directory role needs Privileged Role Administrator: Graph refuses, the page
-    // says why, nothing is assigned.
+    // The console does not offer what the role does not cover ...
+    assert!(!roles.body.contains("id=\"assign\""), "{}", roles.body);
+    assert!(roles
+        .body
+        .contains("do not allow you to assign directory roles"));
+    // ... and Graph refuses it when sent anyway: assigning a directory role needs Privileged
+    // Role Administrator; the page says why, nothing is assigned.
     let r = post(
         &b,
         &format!("/admin/roles/{}/assign", role::USER_ADMIN),
@@ -472,6 +477,10 @@ async fn every_blade_renders_for_a_global_administrator() {
         let p = b.get(&format!("{}{path}", origin())).await;
         assert_eq!(p.status, 200, "{path}: {}", p.body);
         assert!(p.body.contains("aria-current=\"page\""), "{path}");
+        if path.starts_with("/admin/roles/") {
+            // Positive control for the User Administrator's missing form.
+            assert!(p.body.contains("id=\"assign\""), "{}", p.body);
+        }
     }
     let sp = G::demo()
         .await
