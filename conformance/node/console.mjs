@@ -23,6 +23,7 @@ const BLADES = [
   ["conditional-access", "/admin/conditional-access"],
   ["sign-ins", "/admin/sign-ins"],
   ["audit", "/admin/audit"],
+  ["troubleshooter", "/admin/troubleshoot"],
 ];
 
 // `expected`: a status the page is meant to answer with (a refusal page), not an error.

@@ -31,6 +31,7 @@ pub mod policy;
 pub mod secret;
 pub mod store;
 pub mod time;
+pub mod troubleshoot;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -52,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/conditional-access/{id}/state", post(ca_state))
         .route("/admin/sign-ins", get(sign_ins))
         .route("/admin/sign-ins/{id}", get(sign_in))
+        .route("/admin/troubleshoot", get(troubleshoot))
         .route("/admin/audit", get(audits))
         .route("/admin/audit/{id}", get(audit))
 }
@@ -1723,6 +1724,116 @@ async fn ca_state(
     )
 }
 
+// ---------------------------------------------------------------- Troubleshooter
+
+/// The troubleshooter's answer for one sign-in record (`core::troubleshoot::diagnose`).
+fn diagnosis_section(id: &str, x: &Value) -> Section {
+    let code = u32::try_from(x["status"]["errorCode"].as_i64().unwrap_or(0)).unwrap_or(0);
+    let d = castellan_core::troubleshoot::diagnose(code);
+    let mut sec = Section::new(id, &format!("Troubleshooter: {}", d.title));
+    sec.note = Some(d.fix.to_string());
+    sec.props = vec![
+        ("User".into(), st(x, "userPrincipalName")),
+        (
+            "Application".into(),
+            format!("{} ({})", st(x, "appDisplayName"), st(x, "appId")),
+        ),
+        (
+            "Result".into(),
+            if code == 0 {
+                "Success".into()
+            } else {
+                format!("AADSTS{code}")
+            },
+        ),
+        ("Failure reason".into(), st(&x["status"], "failureReason")),
+        ("Correlation ID".into(), st(x, "correlationId")),
+    ];
+    let mut t = Table::new(
+        &format!("{id}-links"),
+        "Evidence and fix",
+        &["What", "Where"],
+        "",
+    );
+    t.rows.push(vec![
+        Cell::text("The sign-in record"),
+        Cell::link(
+            "Sign-in details",
+            format!("/admin/sign-ins/{}", st(x, "id")),
+        ),
+    ]);
+    if let Some(b) = d.blade {
+        let label = super::BLADES
+            .iter()
+            .find(|(h, _)| *h == b)
+            .map_or(b, |(_, l)| *l);
+        t.rows
+            .push(vec![Cell::text("Where to fix it"), Cell::link(label, b)]);
+    }
+    sec.table = Some(t);
+    sec
+}
+
+/// `GET /admin/troubleshoot?correlationId=…`: the family of each sign-in with that id.
+async fn troubleshoot(State(s): State<AppState>, ctx: Ctx, Query(p): Q) -> Response {
+    let mut a = admin!(s, ctx);
+    let cid = p
+        .get("correlationId")
+        .map(|c| c.trim().to_string())
+        .unwrap_or_default();
+    let search = Form::get(
+        "/admin/troubleshoot",
+        "Diagnose",
+        vec![Field::new(
+            "search",
+            "correlationId",
+            "Correlation ID of the failed request",
+        )
+        .value(cid.clone())],
+    );
+    let mut sections = Vec::new();
+    if !cid.is_empty() {
+        let Some(g) = guid(&cid) else {
+            let mut s = Section::new("result", "No diagnosis");
+            s.note = Some("A correlation ID is a GUID (the correlation_id of the error response, or its client-request-id).".into());
+            return page(
+                &mut a,
+                "Troubleshooter",
+                "/admin/troubleshoot",
+                Some(search),
+                vec![s],
+            );
+        };
+        let r = a
+            .graph(
+                Method::GET,
+                &format!(
+                    "/v1.0/auditLogs/signIns?$top=10&$filter={}",
+                    q(&format!("correlationId eq '{g}'"))
+                ),
+                None,
+            )
+            .await;
+        if !r.ok() {
+            sections.push(refused("result", "No diagnosis", &r));
+        } else if items(&r.body).is_empty() {
+            let mut s = Section::new("result", "No sign-in with that correlation ID");
+            s.note = Some("The sign-in log has no record with it yet (records are written within a second), or it belongs to another tenant.".into());
+            sections.push(s);
+        }
+        for (i, x) in items(&r.body).iter().enumerate() {
+            sections.push(diagnosis_section(&format!("result-{i}"), x));
+        }
+    }
+    page(
+        &mut a,
+        "Troubleshooter",
+        "/admin/troubleshoot",
+        Some(search),
+        sections,
+    )
+}
+
 // ---------------------------------------------------------------- Logs
 
 async fn sign_in_section(a: &mut Admin, id: &str, title: &str, filter: &str) -> Section {
@@ -1925,12 +2036,13 @@ async fn sign_in(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) ->
         ]);
     }
     ca.table = Some(t);
+    let why = diagnosis_section("diagnosis", &x);
     page(
         &mut a,
         "Sign-in details",
         "/admin/sign-ins",
         None,
-        vec![basic, ca],
+        vec![why, basic, ca],
     )
 }
 

@@ -386,6 +386,7 @@ pub const BLADES: &[(&str, &str)] = &[
     ("/admin/conditional-access", "Conditional Access"),
     ("/admin/sign-ins", "Sign-in logs"),
     ("/admin/audit", "Audit logs"),
+    ("/admin/troubleshoot", "Troubleshooter"),
 ];
 
 fn nav(current: &str) -> Vec<NavItem> {

@@ -473,6 +473,7 @@ async fn every_blade_renders_for_a_global_administrator() {
         "/admin/sign-ins?status=failure",
         "/admin/audit",
         "/admin/audit?category=UserManagement",
+        "/admin/troubleshoot",
     ] {
         let p = b.get(&format!("{}{path}", origin())).await;
         assert_eq!(p.status, 200, "{path}: {}", p.body);
@@ -502,4 +503,72 @@ async fn every_blade_renders_for_a_global_administrator() {
         .get(&format!("{}/admin/users/..%2F..%2Fgroups", origin()))
         .await;
     assert_eq!(p.status, 404, "{}", p.body);
+}
+
+#[tokio::test]
+async fn the_troubleshooter_names_the_family_of_a_failed_sign_in() {
+    let (victim, _) = new_user("ctrbl").await;
+    let sh = shared();
+    let cid = uuid::Uuid::new_v4().to_string();
+    let r = http()
+        .post(format!(
+            "{}/{}/oauth2/v2.0/token",
+            sh.origin,
+            sh.demo["tenant_id"].as_str().unwrap()
+        ))
+        .header("client-request-id", &cid)
+        .form(&[
+            ("grant_type", "password"),
+            (
+                "client_id",
+                sh.demo["public_client"]["app_id"].as_str().unwrap(),
+            ),
+            ("username", &victim),
+            ("password", "not-the-password"),
+            ("scope", "User.Read"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let (b, _) = console_as(role::GLOBAL_ADMIN).await;
+    let url = format!("{}/admin/troubleshoot?correlationId={cid}", origin());
+    let mut page = b.get(&url).await;
+    for _ in 0..100 {
+        if page.body.contains("Troubleshooter: ") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        page = b.get(&url).await;
+    }
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body
+            .contains("Troubleshooter: User credential or account state"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("AADSTS50126") && page.body.contains(&victim),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("href=\"/admin/users\""),
+        "links the fix: {}",
+        page.body
+    );
+    // Not a GUID: said plainly, no Graph query built from it.
+    let bad = b
+        .get(&format!(
+            "{}/admin/troubleshoot?correlationId=x%27%20or%201",
+            origin()
+        ))
+        .await;
+    assert_eq!(bad.status, 200);
+    assert!(
+        bad.body.contains("A correlation ID is a GUID"),
+        "{}",
+        bad.body
+    );
 }
