@@ -45,3 +45,24 @@ def test_console_blades_and_journeys_in_chromium(demo, graph, new_user):
     assert out["refusedStatus"] == 403
     assert "privileged" in out["refusal"].lower() or "role" in out["refusal"].lower(), out["refusal"]
     assert os.path.exists(os.path.join(shots, "users-1280.png"))
+
+
+def test_troubleshoot_cli_names_the_family(server, demo, new_user):
+    import subprocess
+    import uuid
+
+    import requests
+    upn, pw, uid = new_user()
+    cid = str(uuid.uuid4())
+    r = requests.post(f"{demo['authority']}/oauth2/v2.0/token", headers={"client-request-id": cid},
+                      data={"grant_type": "password", "client_id": demo["public_client"]["app_id"],
+                            "username": upn, "password": "not-the-password", "scope": "User.Read"})
+    assert r.status_code == 400 and "AADSTS50126" in r.json()["error_description"], r.text
+    binary = os.environ.get("CASTELLAN_BIN") or os.path.join(HERE, "..", "target", "debug", "castellan")
+    env = dict(os.environ, CASTELLAN_DEMO_FILE=os.path.join(server.dir, "demo.json"))
+    p = subprocess.run([binary, "troubleshoot", "--correlation-id", cid], env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert "AADSTS50126: User credential or account state" in p.stdout and "/admin/users" in p.stdout, p.stdout
+    assert upn in p.stdout, p.stdout
+    bad = subprocess.run([binary, "troubleshoot", "--correlation-id", "x' or 1"], env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "is not a GUID" in bad.stderr, bad.stdout + bad.stderr
