@@ -1,11 +1,11 @@
 //! `castellan troubleshoot --correlation-id …`: the access troubleshooter from the command line.
-//! Reads the sign-ins with that correlation id through Graph and names each one's failure
-//! family with `core::troubleshoot::diagnose` — the same judgement the console shows at
-//! `/admin/troubleshoot`. Exits 3 when a sign-in failed.
+//! Asks `GET /v1.0/auditLogs/troubleshoot` (a Castellan extension over the sign-in log) for the
+//! failure family of each sign-in with that correlation id — `core::troubleshoot::diagnose`, the
+//! same judgement the console shows at `/admin/troubleshoot`. Exits 3 when a sign-in failed.
 
 use anyhow::{bail, Result};
 use clap::Args;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::admin::GraphConn;
 
@@ -18,17 +18,6 @@ pub struct TroubleshootArgs {
     correlation_id: String,
 }
 
-/// The diagnosis of one sign-in record, as printed with `--json`.
-pub fn diagnose_record(s: &Value) -> Value {
-    let code = u32::try_from(s["status"]["errorCode"].as_i64().unwrap_or(0)).unwrap_or(0);
-    let d = castellan_core::troubleshoot::diagnose(code);
-    json!({
-        "signInId": s["id"], "correlationId": s["correlationId"], "user": s["userPrincipalName"],
-        "app": s["appDisplayName"], "errorCode": code, "failureReason": s["status"]["failureReason"],
-        "family": format!("{:?}", d.family), "title": d.title, "fix": d.fix, "consoleBlade": d.blade,
-    })
-}
-
 /// Runs it.
 pub async fn run(args: TroubleshootArgs, conn: GraphConn) -> Result<()> {
     if uuid::Uuid::parse_str(&args.correlation_id).is_err() {
@@ -38,15 +27,14 @@ pub async fn run(args: TroubleshootArgs, conn: GraphConn) -> Result<()> {
         );
     }
     let g = conn.connect().await?;
-    let q = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair(
-            "$filter",
-            &format!("correlationId eq '{}'", args.correlation_id),
-        )
-        .finish();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let items = loop {
-        let v = g.get(&format!("/auditLogs/signIns?{q}")).await?;
+        let v = g
+            .get(&format!(
+                "/auditLogs/troubleshoot?correlationId={}",
+                args.correlation_id
+            ))
+            .await?;
         let items = v["value"].as_array().cloned().unwrap_or_default();
         if !items.is_empty() || std::time::Instant::now() > deadline {
             break items;
@@ -59,33 +47,33 @@ pub async fn run(args: TroubleshootArgs, conn: GraphConn) -> Result<()> {
             args.correlation_id
         );
     }
-    let out: Vec<Value> = items.iter().map(diagnose_record).collect();
+    let out = items;
     if g.json {
         g.show(&Value::Array(out.clone()))?;
     } else {
-        for d in &out {
+        for x in &out {
+            let (r, d) = (&x["signIn"], &x["diagnosis"]);
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
             println!(
                 "{}  {} → {}",
-                d["correlationId"].as_str().unwrap_or(""),
-                d["user"].as_str().unwrap_or(""),
-                d["app"].as_str().unwrap_or("")
+                text(&r["correlationId"]),
+                text(&r["userPrincipalName"]),
+                text(&r["appDisplayName"])
             );
-            if d["errorCode"] == 0 {
-                println!("  {}", d["title"].as_str().unwrap_or(""));
-            } else {
-                println!(
-                    "  AADSTS{}: {}",
-                    d["errorCode"],
-                    d["title"].as_str().unwrap_or("")
-                );
+            match r["status"]["errorCode"].as_i64().unwrap_or(0) {
+                0 => println!("  {}", text(&d["title"])),
+                code => println!("  AADSTS{code}: {}", text(&d["title"])),
             }
-            println!("  {}", d["fix"].as_str().unwrap_or(""));
+            println!("  {}", text(&d["fix"]));
             if let Some(b) = d["consoleBlade"].as_str() {
                 println!("  Fix it in the console: {b}");
             }
         }
     }
-    if out.iter().any(|d| d["errorCode"] != 0) {
+    if out
+        .iter()
+        .any(|x| x["signIn"]["status"]["errorCode"].as_i64().unwrap_or(0) != 0)
+    {
         std::process::exit(3);
     }
     Ok(())

@@ -32,6 +32,26 @@ pub enum Family {
     Other,
 }
 
+impl Family {
+    /// The family's name on the wire (`GET /v1.0/auditLogs/troubleshoot`, the CLI's `--json`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::RedirectUriMismatch => "redirectUriMismatch",
+            Self::ConsentNeeded => "consentNeeded",
+            Self::AppNotInTenant => "applicationNotInTenant",
+            Self::ClientCredential => "clientCredential",
+            Self::UserCredential => "userCredential",
+            Self::NotAssigned => "notAssigned",
+            Self::ConditionalAccessBlock => "conditionalAccessBlock",
+            Self::MfaOwed => "mfaOwed",
+            Self::ScopeOrAudience => "scopeOrAudience",
+            Self::ExpiredGrant => "expiredGrant",
+            Self::Other => "other",
+        }
+    }
+}
+
 /// A diagnosis.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnosis {

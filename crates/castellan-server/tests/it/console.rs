@@ -558,6 +558,27 @@ async fn the_troubleshooter_names_the_family_of_a_failed_sign_in() {
         "links the fix: {}",
         page.body
     );
+    // The same answer from the API (`castellan troubleshoot` calls it).
+    let (st, v) = G::demo()
+        .await
+        .get(&format!("/auditLogs/troubleshoot?correlationId={cid}"))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v["value"][0]["diagnosis"]["family"], "userCredential",
+        "{v}"
+    );
+    assert_eq!(v["value"][0]["diagnosis"]["consoleBlade"], "/admin/users");
+    assert_eq!(v["value"][0]["signIn"]["status"]["errorCode"], 50126);
+    let (st, e) = G::demo()
+        .await
+        .get("/auditLogs/troubleshoot?correlationId=nope")
+        .await;
+    assert_eq!(st, 400, "{e}");
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("correlationId=<GUID>"));
     // Not a GUID: said plainly, no Graph query built from it.
     let bad = b
         .get(&format!(
