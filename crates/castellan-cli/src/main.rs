@@ -8,6 +8,7 @@ mod arm;
 mod ca;
 mod device;
 mod token;
+mod troubleshoot;
 mod whatif;
 
 use clap::{Parser, Subcommand};
@@ -140,6 +141,14 @@ enum Cmd {
         #[command(flatten)]
         conn: admin::GraphConn,
     },
+    /// The access troubleshooter: the failure family of a sign-in by its correlation id, and
+    /// the fix (the same answer as the console's /admin/troubleshoot).
+    Troubleshoot {
+        #[command(flatten)]
+        args: troubleshoot::TroubleshootArgs,
+        #[command(flatten)]
+        conn: admin::GraphConn,
+    },
     /// Tokens.
     Token {
         #[command(subcommand)]
@@ -205,6 +214,7 @@ async fn main() {
         Cmd::Whatif { args, conn } => whatif::run(args, conn).await,
         Cmd::Device { cmd, conn } => device::run(cmd, conn).await,
         Cmd::Ca { cmd, conn } => ca::run(cmd, conn).await,
+        Cmd::Troubleshoot { args, conn } => troubleshoot::run(args, conn).await,
         Cmd::Token { cmd } => token::run(cmd).await,
     };
     if let Err(e) = result {

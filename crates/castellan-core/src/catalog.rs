@@ -258,6 +258,54 @@ pub fn first_party_client(app_id: AppId) -> Option<&'static FirstPartyClient> {
     first_party_clients().iter().find(|c| c.app_id == app_id)
 }
 
+/// Delegated permissions of the admin console: what an administrator does in the Entra admin
+/// center. A delegated token is the *intersection* of these with the signed-in user's own
+/// rights (`authz::decide`), so a broad list grants nobody anything their roles do not.
+const CONSOLE_GRAPH: &str = "User.ReadWrite.All Group.ReadWrite.All Application.ReadWrite.All AppRoleAssignment.ReadWrite.All DelegatedPermissionGrant.ReadWrite.All Directory.AccessAsUser.All Directory.ReadWrite.All RoleManagement.ReadWrite.Directory AuditLog.Read.All Policy.Read.All Policy.ReadWrite.ConditionalAccess UserAuthenticationMethod.ReadWrite.All IdentityRiskyUser.ReadWrite.All Device.Read.All User.Read openid profile email offline_access";
+
+/// The client id of Castellan's admin console (`/admin`): the Azure portal's real client id,
+/// so that a Conditional Access policy written for the portal applies to the console too.
+pub const CONSOLE_APP_ID: AppId = AppId::from_uuid(uuid::Uuid::from_u128(
+    0xc44b4083_3bb0_49c1_b47d_974e53cbdf3c,
+));
+
+/// The path (under each of the server's origins) the console receives its authorization
+/// code at.
+pub const CONSOLE_REDIRECT_PATH: &str = "/admin/callback";
+
+/// The admin console, a first-party application in every tenant (as the Entra admin center
+/// is): seeded with the other first-party clients, pre-authorised on Graph and ARM.
+pub fn console_client() -> &'static FirstPartyClient {
+    const CONSOLE: FirstPartyClient = FirstPartyClient {
+        app_id: CONSOLE_APP_ID,
+        display_name: "Castellan admin console",
+        pre_authorized: &[
+            (ARM_APP_ID, "user_impersonation"),
+            (GRAPH_APP_ID, CONSOLE_GRAPH),
+        ],
+    };
+    &CONSOLE
+}
+
+/// Every first-party client a tenant is seeded with: [`first_party_clients`] and the console.
+pub fn seeded_first_party_clients() -> impl Iterator<Item = &'static FirstPartyClient> {
+    first_party_clients()
+        .iter()
+        .chain(std::iter::once(console_client()))
+}
+
+/// The console's application registration. Unlike the other first-party clients its redirect
+/// URIs depend on the origins this server answers as, so the server stores it at start
+/// (`ops::console::ensure_application`) with `{origin}/admin/callback` for each origin, as
+/// public-client (PKCE, no secret) redirects: the code can only reach one of the server's own
+/// origins.
+pub fn console_application(redirect_uris: Vec<String>) -> Application {
+    let mut app = first_party_application(console_client());
+    app.public_client_redirect_uris = redirect_uris;
+    app.is_fallback_public_client = false;
+    app
+}
+
 /// The application registration of a first-party client as the token endpoint sees it (it
 /// lives in Microsoft's tenant, not in the store): multi-tenant, public client (no secret),
 /// redirect `http://localhost` (any port) plus the native-client URI, public-client flows on.
@@ -364,5 +412,30 @@ mod tests {
             }
         }
         assert!(first_party_client(ARM_APP_ID).is_none());
+    }
+
+    #[test]
+    fn the_console_is_seeded_but_not_a_loopback_client() {
+        let ids: Vec<AppId> = seeded_first_party_clients().map(|c| c.app_id).collect();
+        assert_eq!(ids.last(), Some(&CONSOLE_APP_ID));
+        assert_eq!(ids.len(), first_party_clients().len() + 1);
+        // Its registration comes from the store (origin-dependent), never the loopback
+        // synthesis the CLI gets: an unknown console id must not fall back to `http://localhost`.
+        assert!(first_party_client(CONSOLE_APP_ID).is_none());
+        let app = console_application(vec!["https://id.example/admin/callback".into()]);
+        assert_eq!(
+            app.public_client_redirect_uris,
+            ["https://id.example/admin/callback"]
+        );
+        assert!(app.password_credentials.is_empty() && !app.is_fallback_public_client);
+        for (res, perms) in console_client().pre_authorized {
+            let r = built_in(*res);
+            for p in perms.split_whitespace() {
+                assert!(
+                    r.is_some_and(|r| r.scopes.iter().any(|s| s.value == p)),
+                    "console {p}"
+                );
+            }
+        }
     }
 }

@@ -19,6 +19,7 @@ pub mod audit;
 pub mod authz;
 pub mod azure_rbac;
 pub mod catalog;
+pub mod console;
 pub mod directory_roles;
 pub mod error;
 pub mod flow;
@@ -30,6 +31,7 @@ pub mod policy;
 pub mod secret;
 pub mod store;
 pub mod time;
+pub mod troubleshoot;
 pub mod vocab;
 
 #[cfg(any(test, feature = "conformance"))]

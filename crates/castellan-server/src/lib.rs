@@ -7,6 +7,7 @@
 pub mod assertion;
 pub mod ca;
 pub mod config;
+pub mod console;
 pub mod crypto;
 pub mod demo;
 pub mod device_proof;

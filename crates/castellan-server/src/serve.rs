@@ -86,6 +86,7 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         signins: crate::signin_log::SignInLog::start(store.clone(), protection.clone()),
         federation,
         protection,
+        console: Arc::default(),
     };
     {
         let mut entropy = crate::crypto::OsEntropy;
@@ -110,6 +111,15 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
             }
         }
     }
+    // The admin console's registration: its redirect URIs are this server's own origins.
+    let console_redirects: Vec<String> = origins
+        .all()
+        .iter()
+        .map(|o| format!("{o}{}", castellan_core::catalog::CONSOLE_REDIRECT_PATH))
+        .collect();
+    castellan_core::ops::console::ensure_application(store.as_ref(), &console_redirects)
+        .await
+        .map_err(|e| anyhow_lite::err(format!("registering the admin console: {e}")))?;
     let demo = if args.demo {
         Some(crate::demo::ensure(&state, &args.data_dir).await?)
     } else {

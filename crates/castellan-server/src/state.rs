@@ -132,6 +132,8 @@ pub struct AppState {
     pub federation: Arc<crate::federation::IssuerKeys>,
     /// Trusted proxies, GeoIP and Identity Protection's lists.
     pub protection: Arc<crate::protection::Protection>,
+    /// The admin console's sessions (this node's memory).
+    pub console: Arc<crate::console::session::Sessions>,
 }
 
 /// Now, from the system clock (the only clock read in the request path).

@@ -25,3 +25,4 @@ pub mod graph;
 pub mod jwt;
 pub mod odata;
 pub mod time;
+pub mod troubleshoot;

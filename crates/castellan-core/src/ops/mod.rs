@@ -9,6 +9,7 @@ pub mod auth_methods;
 pub mod authz;
 pub mod conditional_access;
 pub mod consent;
+pub mod console;
 pub mod devices;
 pub mod directory_roles;
 pub mod federated_credentials;

@@ -138,7 +138,7 @@ pub async fn create(env: &mut Env<'_>, req: NewTenant) -> Result<CreatedTenant, 
     for b in catalog::built_in_resources() {
         resources.push((b.app_id, add_built_in(env, &tenant, b, &mut set)));
     }
-    for c in catalog::first_party_clients() {
+    for c in catalog::seeded_first_party_clients() {
         add_first_party(env, &tenant, c, &resources, &mut set);
     }
     let a = env.audit(
@@ -344,7 +344,7 @@ pub async fn ensure_built_in_service_principals(env: &mut Env<'_>) -> Result<usi
                 resources.push((b.app_id, sp.id));
             }
         }
-        for c in catalog::first_party_clients() {
+        for c in catalog::seeded_first_party_clients() {
             if env
                 .store
                 .service_principal_by_app_id(tenant.id, c.app_id)

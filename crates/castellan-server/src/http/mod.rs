@@ -99,6 +99,7 @@ fn routes(state: AppState) -> Router {
         .merge(arm::router())
         .merge(managed_identity::router())
         .merge(metadata::router())
+        .merge(crate::console::router())
         .fallback(graph::fallback)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state.clone(), correlate))

@@ -12,6 +12,7 @@ mod arm;
 mod arm_clients;
 mod azure_cli;
 mod conditional_access;
+mod console;
 mod devices;
 mod discovery;
 mod federation;

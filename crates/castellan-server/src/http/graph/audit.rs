@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1.0/auditLogs/directoryAudits", get(directory_audits))
         .route("/v1.0/auditLogs/signIns", get(sign_ins))
+        .route("/v1.0/auditLogs/troubleshoot", get(troubleshoot))
         .route("/v1.0/organization", get(organization))
         .route(
             "/v1.0/policies/authorizationPolicy",
@@ -120,6 +121,43 @@ async fn sign_ins(
         "auditLogs/signIns",
         all.iter().map(wire::render_sign_in).collect(),
     )
+}
+
+/// `GET /v1.0/auditLogs/troubleshoot?correlationId={guid}` (a Castellan extension): every
+/// sign-in with that correlation id with its failure family and fix
+/// (`core::troubleshoot::diagnose`) — the answer the console and `castellan troubleshoot`
+/// show. Permission: reading sign-in logs.
+async fn troubleshoot(
+    State(s): State<AppState>,
+    c: Caller,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    c.require(Area::AuditLogs, Access::Read)?;
+    let Some(cid) = q
+        .get("correlationId")
+        .and_then(|v| uuid::Uuid::parse_str(v.trim()).ok())
+        .map(|u| u.to_string())
+    else {
+        return Err(c.err(GraphError::bad_request(
+            "Pass correlationId=<GUID>: the failed request's client-request-id or its error's correlation_id.",
+        )));
+    };
+    let all = s
+        .store
+        .sign_ins(c.tenant.id, &castellan_core::model::SignInQuery::default())
+        .await
+        .map_err(store_err(&c))?;
+    let value: Vec<_> = all
+        .iter()
+        .filter(|r| r.correlation_id.eq_ignore_ascii_case(&cid))
+        .map(|r| {
+            castellan_wire::troubleshoot::render(
+                wire::render_sign_in(r),
+                &castellan_core::troubleshoot::diagnose(r.error_code),
+            )
+        })
+        .collect();
+    Ok(Json(json!({"correlationId": cid, "value": value})).into_response())
 }
 
 async fn organization(State(_s): State<AppState>, c: Caller) -> Result<Response, ApiError> {

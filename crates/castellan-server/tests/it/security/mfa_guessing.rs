@@ -32,6 +32,8 @@ pub(crate) struct Page {
     pub retry_after: Option<String>,
     pub location: Option<String>,
     pub body: String,
+    /// Every `Set-Cookie` line, as sent.
+    pub set_cookies: Vec<String>,
 }
 
 fn unescape(s: &str) -> String {
@@ -108,6 +110,11 @@ impl Browser {
     async fn finish(&self, r: reqwest::Response) -> Page {
         let status = r.status().as_u16();
         let h = r.headers();
+        let set_cookies: Vec<String> = h
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .map(|c| c.to_str().unwrap().to_string())
+            .collect();
         {
             let mut jar = self.jar.lock().unwrap();
             for c in h.get_all(reqwest::header::SET_COOKIE) {
@@ -131,6 +138,7 @@ impl Browser {
             retry_after,
             location,
             body: r.text().await.unwrap(),
+            set_cookies,
         }
     }
 

@@ -2,7 +2,7 @@
 //! so that a pass is never vacuous — the same request by a caller who *is* entitled succeeds.
 
 mod cross_tenant_names;
-mod mfa_guessing;
+pub(crate) mod mfa_guessing;
 mod parser_limits;
 mod privilege_escalation;
 mod privileged_users;
