@@ -227,17 +227,13 @@ impl Admin {
     /// one session never present the same refresh token twice (a reuse revokes the family).
     async fn token(&mut self, arm: bool) -> Result<String, Answer> {
         let t = now();
-        let fresh = |tok: &Option<Token>| {
-            tok.as_ref()
-                .filter(|x| x.exp - secs(t) > 120)
+        // The token for this resource if it is good for two more minutes.
+        let fresh = |s: &Session| {
+            let tok = if arm { s.arm.as_ref() } else { Some(&s.graph) };
+            tok.filter(|x| x.exp - secs(t) > 120)
                 .map(|x| x.access.clone())
         };
-        let current = if arm {
-            self.session.arm.clone()
-        } else {
-            Some(self.session.graph.clone())
-        };
-        if let Some(a) = fresh(&current) {
+        if let Some(a) = fresh(&self.session) {
             return Ok(a);
         }
         let _guard = sessions(&self.state).refresh_lock.lock().await;
@@ -245,12 +241,7 @@ impl Admin {
         if let Some(s) = sessions(&self.state).get(&self.cookie, t) {
             self.session = s;
         }
-        let current = if arm {
-            self.session.arm.clone()
-        } else {
-            Some(self.session.graph.clone())
-        };
-        if let Some(a) = fresh(&current) {
+        if let Some(a) = fresh(&self.session) {
             return Ok(a);
         }
         let scope = if arm {
