@@ -239,7 +239,13 @@ pub async fn callback(
         );
     };
     let str_of = |k: &str| c[k].as_str().unwrap_or_default().to_string();
-    let upn = str_of("preferred_username");
+    // v2 access tokens carry `preferred_username`; v1 (Graph's, as Entra issues them) carry
+    // `upn` and `unique_name`.
+    let upn = ["preferred_username", "upn", "unique_name"]
+        .iter()
+        .map(|k| str_of(k))
+        .find(|v| !v.is_empty())
+        .unwrap_or_default();
     let wids: Vec<uuid::Uuid> = c["wids"]
         .as_array()
         .map(|a| {
