@@ -1,7 +1,7 @@
 //! The sign-in log writer: handlers hand records to a bounded channel and go on; one task
 //! writes them in batches (up to 256 records or 50 ms, whichever comes first) in one
 //! transaction each. A crash loses at most the records of the batch being gathered — about the
-//! last 50 ms of sign-ins (documented in docs/architecture.md). When the store fails the batch
+//! last 50 ms of sign-ins (documented in docs/guide.md). When the store fails the batch
 //! is retried with backoff; when the channel is full, handlers wait (back-pressure, never drop).
 
 use std::sync::Arc;
