@@ -593,3 +593,23 @@ async fn the_troubleshooter_names_the_family_of_a_failed_sign_in() {
         bad.body
     );
 }
+
+/// The troubleshooter API answers what reading sign-in logs allows: a member with the scope
+/// consented but no role is refused; the same kind of member as Security Reader gets the answer.
+#[tokio::test]
+async fn the_troubleshooter_api_needs_a_sign_in_log_reader() {
+    let scopes = &["AuditLog.Read.All"];
+    let path = format!(
+        "/auditLogs/troubleshoot?correlationId={}",
+        uuid::Uuid::new_v4()
+    );
+    let (member, _) = crate::security::member_with(scopes).await;
+    let (st, e) = member.get(&path).await;
+    assert_eq!(st, 403, "{e}");
+    assert_eq!(e["error"]["code"], "Authorization_RequestDenied", "{e}");
+    let (reader, reader_id) = crate::security::member_with(scopes).await;
+    assign_role(&reader_id, "5d6b6bb7-de71-4623-b4af-96380a352509").await;
+    let (st, v) = reader.get(&path).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["value"], json!([]), "{v}");
+}
