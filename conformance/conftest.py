@@ -76,12 +76,16 @@ def make_test_pki(directory, names=("localhost", "127.0.0.1")):
 
 
 class Server:
-    def __init__(self, database_url=None, extra_ca_file=None):
+    def __init__(self, database_url=None, extra_ca_file=None, host="127.0.0.1", port=None):
         if not os.path.exists(BIN):
             raise RuntimeError(f"castellan binary not found at {BIN}: build it with `cargo build -p castellan-cli`")
         self.dir = tempfile.mkdtemp(prefix="castellan-conformance-")
-        self.port = _free_port()
-        args = [BIN, "serve", "--demo", "--data-dir", self.dir, "--listen", f"127.0.0.1:{self.port}"]
+        self.port = port or _free_port()
+        # Graph on a port of its own, as `serve` does by default (the listen port + 1, which a
+        # free port's neighbour need not be): the Azure CLI tells Graph from ARM by URL.
+        self.graph_port = _free_port()
+        args = [BIN, "serve", "--demo", "--data-dir", self.dir, "--listen", f"{host}:{self.port}",
+                "--graph-port", str(self.graph_port)]
         # Identity Protection inputs (test_identity_protection.py): the loopback peer is a
         # trusted proxy, so a test picks its client address with X-Forwarded-For (requests
         # without the header keep 127.0.0.1); the repo's tiny GeoIP database places 10.1/16 in
@@ -104,7 +108,7 @@ class Server:
         if extra_ca_file:
             env["CASTELLAN_EXTRA_CA_FILE"] = extra_ca_file
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        self.origin = f"https://127.0.0.1:{self.port}"
+        self.origin = f"https://{host}" if self.port == 443 else f"https://{host}:{self.port}"
         self.ca = os.path.join(self.dir, "tls", "ca.pem")
         deadline = time.time() + 120
         while True:

@@ -4,8 +4,8 @@ SDKs" says: trust the CA with REQUESTS_CA_BUNDLE, turn MSAL's instance discovery
 the cloud with one flag (`--endpoint-resource-manager <origin>`, the rest comes from
 `/metadata/endpoints`), `az cloud set`, then `az login`.
 
-Each test gets its own AZURE_CONFIG_DIR. The two tests marked xfail(strict=True) are known
-limits, each explained in its reason (and in the README)."""
+Each test gets its own AZURE_CONFIG_DIR. The test marked xfail(strict=True) is a known limit,
+explained in its reason (and in the README)."""
 import json
 import os
 import re
@@ -121,13 +121,13 @@ def test_az_rest_against_graph_with_its_resource(az_sp, demo):
     assert me["value"][0]["id"] == demo["tenant_id"]
 
 
-@pytest.mark.xfail(strict=True, reason="az rest (azure-cli util.send_raw_request) derives the token resource by URL "
-                   "prefix: first the cloud's ARM endpoint (-> ARM's token), then the other endpoints alphabetically, "
-                   "active_directory (the authority) before microsoft_graph_resource_id. Castellan's ARM endpoint and "
-                   "authority are its origin, so every URL there, /graph/ included, gets an ARM token and Graph "
-                   "answers 401. Needs Graph on an origin of its own (another host name or port); not built")
 def test_az_rest_against_graph_without_resource(az_sp, demo):
-    az_sp.json("rest", "--method", "get", "--url", f"{demo['graph_url']}/users?$top=1")
+    """az rest picks the token resource by URL prefix (ARM's endpoint first, then the cloud's
+    other endpoints): Graph on its own port (`--graph-port`, announced by /metadata/endpoints)
+    is not under ARM's prefix, so the CLI asks for a Graph token."""
+    assert not demo["graph_url"].startswith(demo["origin"] + "/"), demo["graph_url"]
+    page = az_sp.json("rest", "--method", "get", "--url", f"{demo['graph_url']}/users?$top=1")
+    assert page["value"] and "userPrincipalName" in page["value"][0], page
 
 
 def test_az_rest_against_arm(az_sp, demo):
@@ -242,10 +242,58 @@ def test_code_flow_as_the_azure_cli_for_the_graph_base_and_a_slash_redirect(demo
 
 
 @pytest.mark.xfail(strict=True, reason="MSAL Python drops the authority's port for /common/userrealm, so "
-                   "az login -u/-p works only when Castellan listens on 443 (README); the suite's port is not 443")
+                   "az login -u/-p works only when Castellan listens on 443 (README); the suite's port is not 443 "
+                   "(test_username_password_login_on_port_443 is the positive control)")
 def test_username_password_login(az, demo):
     az.json("login", "-u", demo["user"]["upn"], f"--password={demo['user']['password']}",
             "--tenant", demo["tenant_id"], "--allow-no-subscriptions", timeout=60)
+
+
+@pytest.fixture(scope="module")
+def server_on_443():
+    """A second server on 127.0.0.2:443 (loopback), where the authority has no port, as the
+    README's limit says `az login -u/-p` needs. Binding 443 needs root or CAP_NET_BIND_SERVICE:
+    without it the test fails, naming why (never skipped)."""
+    import socket
+    try:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.2", 443))
+    except OSError as e:
+        pytest.fail(f"cannot bind 127.0.0.2:443 ({e}): run the suite as root or grant CAP_NET_BIND_SERVICE")
+    from conftest import Server
+    s = Server(host="127.0.0.2", port=443)
+    yield s
+    s.stop()
+
+
+def test_username_password_login_on_port_443(server_on_443):
+    """`az login -u/-p` with the authority on port 443: MSAL's user-realm lookup reaches
+    Castellan's `/common/userrealm/…` (a managed account), then ROPC with the CLI's client id."""
+    demo = server_on_443.demo
+    assert demo["origin"] == "https://127.0.0.2", demo["origin"]
+    a = Az(demo)
+    try:
+        a.register()
+        a.json("login", "-u", demo["user"]["upn"], f"--password={demo['user']['password']}",
+               "--tenant", demo["tenant_id"], "--allow-no-subscriptions", timeout=60)
+        account = a.json("account", "show")
+        assert account["user"] == {"name": demo["user"]["upn"], "type": "user"}, account
+        tok = a.json("account", "get-access-token", "--resource-type", "ms-graph")
+        import jwt
+        claims = jwt.decode(tok["accessToken"], options={"verify_signature": False})
+        assert claims["upn"] == demo["user"]["upn"] and claims["aud"] == "https://graph.microsoft.com", claims
+        # A wrong password is refused with the AADSTS error, and nothing is signed in.
+        b = Az(demo)
+        try:
+            b.register()
+            p = b.run("login", "-u", demo["user"]["upn"], "--password=not-the-password",
+                      "--tenant", demo["tenant_id"], "--allow-no-subscriptions", check=False, timeout=60)
+            assert p.returncode != 0 and "AADSTS50126" in p.stderr, p.stderr[-2000:]
+        finally:
+            b.close()
+    finally:
+        a.close()
 
 
 def test_conditional_access_applies_to_the_azure_cli(demo, graph, new_user):

@@ -13,6 +13,13 @@ pub struct ServeArgs {
     /// Address to listen on (HTTPS). Port 0 picks a free port (printed at start).
     #[arg(long, env = "CASTELLAN_LISTEN", default_value = "127.0.0.1:8443")]
     pub listen: SocketAddr,
+    /// Microsoft Graph's own port (same address as `--listen`): `auto` (the listen port + 1, or a
+    /// free port when listening on port 0), a port number, or `off` (Graph only under `/graph/`).
+    /// Graph on a port of its own lets a client that derives the token resource from a URL (the
+    /// Azure CLI's `az rest`) tell Graph from ARM, as it tells graph.microsoft.com from
+    /// management.azure.com.
+    #[arg(long, env = "CASTELLAN_GRAPH_PORT", default_value = "auto")]
+    pub graph_port: GraphPort,
     /// Database URL: `postgres://...` for PostgreSQL; default is `sqlite://<data-dir>/castellan.db`.
     #[arg(long, env = "CASTELLAN_DATABASE_URL")]
     pub database_url: Option<String>,
@@ -81,6 +88,7 @@ impl ServeArgs {
         Self {
             data_dir,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            graph_port: GraphPort::Auto,
             database_url: None,
             demo: false,
             hostnames: vec![],
@@ -106,11 +114,51 @@ impl ServeArgs {
     }
 }
 
+/// `--graph-port`: where Microsoft Graph gets a listener of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GraphPort {
+    /// The listen port + 1 (a free port when the listen port is 0).
+    Auto,
+    /// No listener of its own: Graph is served under `/graph/` (and the root) of the main port.
+    Off,
+    /// This port.
+    Port(u16),
+}
+
+impl std::str::FromStr for GraphPort {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" | "" => Ok(Self::Auto),
+            "off" | "none" | "false" => Ok(Self::Off),
+            n => n.parse::<u16>().map(Self::Port).map_err(|_| {
+                format!("'{s}' is not a Graph port: use auto, off or a port number (1-65535)")
+            }),
+        }
+    }
+}
+
+impl GraphPort {
+    /// The port to bind for a main listener on `listen_port`: `None` when off, `Some(0)` for a
+    /// free port. An `auto` port past 65535 is an error naming the fix.
+    pub fn resolve(self, listen_port: u16) -> Result<Option<u16>, String> {
+        match self {
+            Self::Off => Ok(None),
+            Self::Port(p) => Ok(Some(p)),
+            Self::Auto if listen_port == 0 => Ok(Some(0)),
+            Self::Auto => listen_port.checked_add(1).map(Some).ok_or_else(|| {
+                "--graph-port auto needs the listen port + 1, past 65535: set --graph-port".into()
+            }),
+        }
+    }
+}
+
 /// The settings a TOML config file may hold (`version = 1` plus the `serve` options, named as
 /// the flags with `_` for `-`). Precedence: flags, then `CASTELLAN_*` environment, then the file.
 pub const CONFIG_KEYS: &[&str] = &[
     "data_dir",
     "listen",
+    "graph_port",
     "database_url",
     "demo",
     "hostnames",
@@ -213,5 +261,28 @@ leaked_passwords = '/l.txt'
         assert!(e("version = 1\nlisen = 'x'").contains("'lisen'"));
         assert!(e("version = 1\nhostnames = [1]").contains("list of strings"));
         assert!(e("not toml =").contains("TOML"));
+    }
+}
+
+#[cfg(test)]
+mod graph_port_tests {
+    use super::GraphPort;
+
+    #[test]
+    fn graph_port_parses_and_resolves() {
+        assert_eq!("auto".parse::<GraphPort>(), Ok(GraphPort::Auto));
+        assert_eq!("OFF".parse::<GraphPort>(), Ok(GraphPort::Off));
+        assert_eq!("8444".parse::<GraphPort>(), Ok(GraphPort::Port(8444)));
+        let e = "eighty".parse::<GraphPort>().unwrap_err();
+        assert!(e.contains("auto, off or a port number"), "{e}");
+        assert!("70000".parse::<GraphPort>().is_err());
+        assert_eq!(GraphPort::Auto.resolve(8443), Ok(Some(8444)));
+        assert_eq!(GraphPort::Auto.resolve(0), Ok(Some(0)));
+        assert_eq!(GraphPort::Off.resolve(8443), Ok(None));
+        assert_eq!(GraphPort::Port(9000).resolve(8443), Ok(Some(9000)));
+        assert!(GraphPort::Auto
+            .resolve(65535)
+            .unwrap_err()
+            .contains("--graph-port"));
     }
 }

@@ -49,6 +49,9 @@ fn strong_password() -> String {
 pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value> {
     let path = data_dir.join("demo.json");
     let origin = s.origins.canonical.clone();
+    // Graph's base: its own port (`--graph-port`) or `/graph/` — also its token resource, so
+    // clients that derive the resource from the Graph URL (the Azure CLI) get a Graph token.
+    let graph_base = s.origins.graph_base(&origin);
     let ca = data_dir.join("tls").join("ca.pem");
     let ca = std::fs::canonicalize(&ca).unwrap_or(ca);
     if path.exists() {
@@ -62,8 +65,8 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
         let tid = v["tenant_id"].as_str().unwrap_or_default().to_string();
         if castellan_core::TenantId::parse(&tid).is_some() {
             v["authority"] = json!(format!("{origin}/{tid}"));
-            v["graph_url"] = json!(format!("{origin}/graph/v1.0"));
-            v["graph_resource"] = json!(format!("{origin}/graph/"));
+            v["graph_url"] = json!(format!("{graph_base}/v1.0"));
+            v["graph_resource"] = json!(format!("{graph_base}/"));
             v["ca_file"] = json!(ca.display().to_string());
             v["origin"] = json!(origin);
             v["arm_url"] = json!(origin);
@@ -627,10 +630,8 @@ pub async fn ensure(s: &AppState, data_dir: &Path) -> anyhow_lite::Result<Value>
         "origin": origin,
         "tenant_id": t.id.to_string(),
         "domain": domain,
-        // Graph has a base of its own (`/graph/`), which is also its identifier: clients that
-        // derive the token resource from the Graph URL (the Azure CLI) get a Graph token.
-        "graph_url": format!("{origin}/graph/v1.0"),
-        "graph_resource": format!("{origin}/graph/"),
+        "graph_url": format!("{graph_base}/v1.0"),
+        "graph_resource": format!("{graph_base}/"),
         "ca_file": ca.display().to_string(),
         "admin": {"upn": created.admin.user_principal_name, "password": admin_pw, "id": created.admin.id.to_string()},
         "user": {"upn": user.user_principal_name, "password": user_pw, "id": user.id.to_string()},

@@ -73,8 +73,43 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
     let addr = listener
         .local_addr()
         .map_err(|e| anyhow_lite::err(e.to_string()))?;
-    let origins = Origins::new(addr.port(), &args.hostnames);
-    let tls = crate::tls::server_config(&args.data_dir, &args.hostnames, now())?;
+    // Microsoft Graph's own listener (`--graph-port`), on the same address.
+    let graph_listener = match args
+        .graph_port
+        .resolve(addr.port())
+        .map_err(anyhow_lite::err)?
+    {
+        None => None,
+        Some(p) => {
+            let at = std::net::SocketAddr::new(args.listen.ip(), p);
+            let l = std::net::TcpListener::bind(at).map_err(|e| {
+                anyhow_lite::err(format!(
+                    "cannot listen for Microsoft Graph on {at}: {e} (set --graph-port to a free \
+                     port, or --graph-port off to serve Graph only under /graph/)"
+                ))
+            })?;
+            l.set_nonblocking(true)
+                .map_err(|e| anyhow_lite::err(e.to_string()))?;
+            Some(l)
+        }
+    };
+    let graph_port = match &graph_listener {
+        Some(l) => Some(
+            l.local_addr()
+                .map_err(|e| anyhow_lite::err(e.to_string()))?
+                .port(),
+        ),
+        None => None,
+    };
+    let origins = Origins::for_listener(addr, &args.hostnames).with_graph_port(graph_port);
+    // The certificate names the listen address too when it is a specific one.
+    let mut cert_names = args.hostnames.clone();
+    let ip = addr.ip().to_string();
+    if !addr.ip().is_unspecified() && ip != "127.0.0.1" && ip != "::1" && !cert_names.contains(&ip)
+    {
+        cert_names.push(ip);
+    }
+    let tls = crate::tls::server_config(&args.data_dir, &cert_names, now())?;
 
     let state = AppState {
         store: store.clone(),
@@ -158,16 +193,34 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         );
     }
     let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp_rustls(
-        listener,
-        axum_server::tls_rustls::RustlsConfig::from_config(tls),
-    )
-    .map_err(|e| anyhow_lite::err(e.to_string()))?
-    .handle(handle.clone());
+    let tls = axum_server::tls_rustls::RustlsConfig::from_config(tls);
+    let server = axum_server::from_tcp_rustls(listener, tls.clone())
+        .map_err(|e| anyhow_lite::err(e.to_string()))?
+        .handle(handle.clone());
+    // Graph's port serves the same router (one handle stops both): a request there is told
+    // apart by its `Host` (`Origins::is_graph_host`).
+    let graph_server = match graph_listener {
+        Some(l) => Some(
+            axum_server::from_tcp_rustls(l, tls)
+                .map_err(|e| anyhow_lite::err(e.to_string()))?
+                .handle(handle.clone()),
+        ),
+        None => None,
+    };
     let task = tokio::spawn(async move {
-        server
-            .serve(app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .await
+        let main = server.serve(
+            app.clone()
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        );
+        match graph_server {
+            Some(g) => {
+                let graph =
+                    g.serve(app.into_make_service_with_connect_info::<std::net::SocketAddr>());
+                let (a, b) = tokio::join!(main, graph);
+                a.and(b)
+            }
+            None => main.await,
+        }
     });
     Ok(Running {
         addr,
@@ -227,11 +280,8 @@ pub async fn run(args: ServeArgs) -> anyhow_lite::Result<()> {
         "  Operator key:   {}",
         data_dir.join("operator.key").display()
     );
-    println!(
-        "  Graph:          {}/v1.0  (token resource {}/)",
-        crate::state::Origins::graph_base(&r.origin),
-        crate::state::Origins::graph_base(&r.origin)
-    );
+    let graph = r.state.origins.graph_base(&r.origin);
+    println!("  Graph:          {graph}/v1.0  (token resource {graph}/)");
     println!(
         "  ARM:            {}/  (az cloud register -n Castellan --endpoint-resource-manager {})",
         r.origin, r.origin

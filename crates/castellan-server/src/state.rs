@@ -18,6 +18,8 @@ pub struct Origins {
     pub canonical: String,
     /// Accepted `host:port` values.
     pub hosts: Vec<String>,
+    /// Microsoft Graph's own port, when it has one (`--graph-port`).
+    pub graph_port: Option<u16>,
 }
 
 impl Origins {
@@ -25,11 +27,34 @@ impl Origins {
     /// without the port (`https://host`, RFC 3986 §6.2.3: the default port is omitted), and
     /// both `Host: host` and `Host: host:443` are accepted.
     pub fn new(port: u16, extra: &[String]) -> Self {
-        let names: Vec<String> = ["127.0.0.1", "localhost", "[::1]"]
+        Self::with_names(port, &[], extra)
+    }
+    /// The set for a listener: a specific listen address other than the loopback defaults
+    /// (`--listen 127.0.0.2:443`, `--listen 10.0.0.5:8443`) is the canonical origin, since
+    /// 127.0.0.1 does not reach it; an unspecified one (`0.0.0.0`, `[::]`) is not a name.
+    pub fn for_listener(addr: std::net::SocketAddr, extra: &[String]) -> Self {
+        let ip = addr.ip();
+        let own: Vec<String> = if ip.is_unspecified() {
+            vec![]
+        } else if ip.is_ipv6() {
+            vec![format!("[{ip}]")]
+        } else {
+            vec![ip.to_string()]
+        };
+        Self::with_names(addr.port(), &own, extra)
+    }
+    fn with_names(port: u16, first: &[String], extra: &[String]) -> Self {
+        let mut names: Vec<String> = Vec::new();
+        for h in first
             .iter()
-            .map(|h| (*h).to_string())
+            .cloned()
+            .chain(["127.0.0.1", "localhost", "[::1]"].map(String::from))
             .chain(extra.iter().cloned())
-            .collect();
+        {
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(&h)) {
+                names.push(h);
+            }
+        }
         let mut hosts = Vec::new();
         for h in &names {
             if port == 443 {
@@ -43,6 +68,24 @@ impl Origins {
                 .map(|h| Self::origin_of(h))
                 .unwrap_or_default(),
             hosts,
+            graph_port: None,
+        }
+    }
+    /// The same origins with Microsoft Graph also on a port of its own.
+    pub fn with_graph_port(mut self, port: Option<u16>) -> Self {
+        self.graph_port = port;
+        self
+    }
+    /// `https://host[:port]` for a host name and port, the default port dropped.
+    fn origin_at(host: &str, port: u16) -> String {
+        Self::origin_of(&format!("{host}:{port}"))
+    }
+    /// The host name of `https://host[:port]` (an IPv6 literal keeps its brackets).
+    fn host_name(origin: &str) -> &str {
+        let h = origin.strip_prefix("https://").unwrap_or(origin);
+        match h.rfind(':') {
+            Some(i) if !h[i..].contains(']') => &h[..i],
+            _ => h,
         }
     }
     /// `https://host[:port]`, the default port dropped.
@@ -51,11 +94,36 @@ impl Origins {
         format!("https://{}", h.strip_suffix(":443").unwrap_or(&h))
     }
     /// The origin for a request's Host header.
+    /// A request that reached Graph's own port names the main origin of the same host name.
     pub fn for_host(&self, host: Option<&str>) -> String {
         match host {
             Some(h) if self.hosts.iter().any(|x| x.eq_ignore_ascii_case(h)) => Self::origin_of(h),
+            Some(h) if self.is_graph_host(h) => {
+                let name = Self::host_name(h);
+                self.hosts
+                    .iter()
+                    .find(|x| Self::host_name(x).eq_ignore_ascii_case(name))
+                    .map_or_else(|| self.canonical.clone(), |x| Self::origin_of(x))
+            }
             _ => self.canonical.clone(),
         }
+    }
+    /// Whether a `Host` header names Graph's own port on one of this server's host names.
+    pub fn is_graph_host(&self, host: &str) -> bool {
+        let Some(port) = self.graph_port else {
+            return false;
+        };
+        let name = Self::host_name(host);
+        let named_port = host
+            .get(name.len()..)
+            .and_then(|p| p.strip_prefix(':'))
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap_or(443);
+        named_port == port
+            && self
+                .hosts
+                .iter()
+                .any(|x| Self::host_name(x).eq_ignore_ascii_case(name))
     }
     /// Every origin this server answers as (`https://host:port`, lower case, no `:443`).
     pub fn all(&self) -> Vec<String> {
@@ -78,12 +146,32 @@ impl Origins {
     /// Microsoft Graph's base URL at an origin: Graph is served under `/graph/` as well as at
     /// the root, so that a client deriving the token resource from the Graph URL (the Azure
     /// CLI's `microsoftGraphResourceId`) can tell it from ARM, which owns the root.
-    pub fn graph_base(origin: &str) -> String {
+    /// With a Graph port (`--graph-port`), Graph's base is that port on the origin's host name
+    /// (`https://host:graph_port`), an origin of its own as graph.microsoft.com is.
+    pub fn graph_base(&self, origin: &str) -> String {
+        match self.graph_port {
+            Some(p) => Self::origin_at(Self::host_name(origin), p),
+            None => Self::graph_path_base(origin),
+        }
+    }
+    /// `https://host:port/graph`: Graph under the main origin (always served).
+    pub fn graph_path_base(origin: &str) -> String {
         format!("{origin}/graph")
     }
-    /// Every Graph base URL (`https://host:port/graph`): accepted as Graph's identifier.
+    /// Every Graph base URL, each accepted as Graph's identifier: `https://host:port/graph` for
+    /// every origin and, with a Graph port, `https://host:graph_port` for every host name.
     pub fn graph_bases(&self) -> Vec<String> {
-        self.all().iter().map(|o| Self::graph_base(o)).collect()
+        let all = self.all();
+        let mut v: Vec<String> = all.iter().map(|o| Self::graph_path_base(o)).collect();
+        if self.graph_port.is_some() {
+            for o in &all {
+                let b = self.graph_base(o);
+                if !v.contains(&b) {
+                    v.push(b);
+                }
+            }
+        }
+        v
     }
 }
 
@@ -108,6 +196,50 @@ mod origin_tests {
         assert_eq!(o.canonical, "https://127.0.0.1:8443");
         assert_eq!(o.for_host(Some("127.0.0.1")), "https://127.0.0.1:8443");
         assert_eq!(o.graph_bases()[0], "https://127.0.0.1:8443/graph");
+    }
+
+    #[test]
+    fn graph_port_is_an_origin_of_its_own() {
+        let o = Origins::new(8443, &["id.example.com".into()]).with_graph_port(Some(8444));
+        assert_eq!(
+            o.graph_base("https://localhost:8443"),
+            "https://localhost:8444"
+        );
+        assert_eq!(o.graph_base("https://[::1]:8443"), "https://[::1]:8444");
+        let bases = o.graph_bases();
+        assert!(bases.contains(&"https://127.0.0.1:8443/graph".to_string()));
+        assert!(bases.contains(&"https://id.example.com:8444".to_string()));
+        // A request on Graph's port names the main origin of its host name.
+        assert!(o.is_graph_host("localhost:8444"));
+        assert!(!o.is_graph_host("localhost:8445"));
+        assert!(!o.is_graph_host("evil.example:8444"));
+        assert_eq!(o.for_host(Some("localhost:8444")), "https://localhost:8443");
+        assert_eq!(o.for_host(Some("evil.example:8444")), o.canonical);
+        // Graph on 443 is announced without the port.
+        let o = Origins::new(8443, &[]).with_graph_port(Some(443));
+        assert_eq!(o.graph_base("https://localhost:8443"), "https://localhost");
+        assert!(o.is_graph_host("localhost"));
+        // Off: Graph lives under /graph/.
+        let o = Origins::new(8443, &[]);
+        assert_eq!(
+            o.graph_base("https://localhost:8443"),
+            "https://localhost:8443/graph"
+        );
+        assert!(!o.is_graph_host("localhost:8444"));
+    }
+
+    #[test]
+    fn a_specific_listen_address_is_the_canonical_origin() {
+        let o = Origins::for_listener("127.0.0.2:443".parse().unwrap(), &["127.0.0.2".into()]);
+        assert_eq!(o.canonical, "https://127.0.0.2");
+        assert_eq!(
+            o.all().iter().filter(|x| *x == "https://127.0.0.2").count(),
+            1
+        );
+        let o = Origins::for_listener("0.0.0.0:8443".parse().unwrap(), &[]);
+        assert_eq!(o.canonical, "https://127.0.0.1:8443");
+        let o = Origins::for_listener("[::1]:8443".parse().unwrap(), &[]);
+        assert_eq!(o.canonical, "https://[::1]:8443");
     }
 }
 

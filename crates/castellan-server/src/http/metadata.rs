@@ -12,7 +12,7 @@ use castellan_core::ops::arm::ArmError;
 use castellan_wire::cloud_metadata::{self, CloudEndpoints};
 
 use crate::http::host;
-use crate::state::{AppState, Origins};
+use crate::state::AppState;
 
 /// Routes.
 pub fn router() -> Router<AppState> {
@@ -30,7 +30,7 @@ async fn endpoints(
             .map(|(_, v)| v.into_owned())
     });
     let origin = s.origins.for_host(host(&headers));
-    let graph_base = Origins::graph_base(&origin);
+    let graph_base = s.origins.graph_base(&origin);
     let e = CloudEndpoints {
         origin: &origin,
         graph_base: &graph_base,

@@ -81,10 +81,25 @@ pub fn host(headers: &HeaderMap) -> Option<&str> {
 /// ([`graph::sdk::rewrite`]: empty segments, type casts, `/$count`), with the request's
 /// original URI kept as [`axum::extract::OriginalUri`].
 pub fn router(state: AppState) -> Router {
-    Router::new().fallback_service(tower::ServiceExt::map_request(
-        routes(state),
-        graph::sdk::rewrite,
-    ))
+    Router::new().fallback_service(tower::ServiceExt::map_request(routes(state), |req| {
+        graph::sdk::rewrite(authority_as_host(req))
+    }))
+}
+
+/// HTTP/2 carries the host in the `:authority` pseudo-header (the request URI), not in `Host`:
+/// copy it to `Host` so that origin resolution ([`host`]) sees one place for both versions. It
+/// is as client-chosen as `Host` and is validated the same way (`Origins::for_host`).
+fn authority_as_host(mut req: axum::extract::Request) -> axum::extract::Request {
+    if !req.headers().contains_key(axum::http::header::HOST) {
+        if let Some(v) = req
+            .uri()
+            .authority()
+            .and_then(|a| axum::http::HeaderValue::from_str(a.as_str()).ok())
+        {
+            req.headers_mut().insert(axum::http::header::HOST, v);
+        }
+    }
+    req
 }
 
 fn routes(state: AppState) -> Router {

@@ -55,7 +55,10 @@ async fn metadata_endpoints_announce_castellan_urls() {
     .await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["resourceManager"], format!("{o}/"));
-    assert_eq!(v["microsoftGraphResourceId"], format!("{o}/graph/"));
+    // Graph is announced at its own port, an origin apart from ARM's.
+    let g = shared().state.origins.graph_base(o);
+    assert!(!g.starts_with(o.as_str()), "{g}");
+    assert_eq!(v["microsoftGraphResourceId"], format!("{g}/"));
     assert_eq!(v["authentication"]["loginEndpoint"], o.as_str());
     assert_eq!(
         v["authentication"]["audiences"][0],
@@ -68,7 +71,7 @@ async fn metadata_endpoints_announce_castellan_urls() {
     )
     .await;
     assert_eq!(st, 200, "{v}");
-    assert_eq!(v["graphEndpoint"], format!("{o}/graph/"));
+    assert_eq!(v["graphEndpoint"], format!("{g}/"));
     let (st, v) = get(
         &format!("{o}/metadata/endpoints?api-version=2019-05-01"),
         None,
@@ -86,6 +89,59 @@ async fn metadata_endpoints_announce_castellan_urls() {
     .await;
     assert_eq!(st, 400);
     assert_eq!(v["error"]["code"], "InvalidApiVersionParameter");
+}
+
+/// Graph on a port of its own (`--graph-port`): the URL az derives the token resource from
+/// (`az rest --url https://host:graph_port/v1.0/...`) names Graph, not ARM.
+#[tokio::test]
+async fn graph_port_is_graphs_identifier_and_serves_graph() {
+    let o = &shared().origin;
+    let g = shared().state.origins.graph_base(o);
+    assert!(!g.starts_with(o.as_str()), "{g}");
+    let (st, t) = ropc_as_cli(&format!("{g}//.default offline_access openid profile")).await;
+    assert_eq!(st, 200, "{t}");
+    let at = t["access_token"].as_str().unwrap();
+    let (st, me) = get(&format!("{g}/v1.0/me"), Some(at)).await;
+    assert_eq!(st, 200, "{me}");
+    assert_eq!(me["userPrincipalName"], user().0.as_str());
+    assert!(
+        me["@odata.context"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{g}/v1.0/")),
+        "{me}"
+    );
+    // Paging links stay on Graph's port.
+    let (st, page) = get(&format!("{g}/v1.0/users?$top=1"), Some(at)).await;
+    assert_eq!(st, 200, "{page}");
+    let next = page["@odata.nextLink"]
+        .as_str()
+        .expect("more than one user");
+    assert!(next.starts_with(&format!("{g}/v1.0/users?")), "{next}");
+    assert_eq!(get(next, Some(at)).await.0, 200);
+    // The token is a Graph token: ARM refuses it, on either port.
+    let (st, _) = get(
+        &format!("{o}/subscriptions?api-version=2022-12-01"),
+        Some(at),
+    )
+    .await;
+    assert_eq!(st, 401);
+    // An ARM token is refused by Graph's port (the positive control of the audience check).
+    let (st, arm) = ropc_as_cli("https://management.core.windows.net//.default").await;
+    assert_eq!(st, 200, "{arm}");
+    let (st, v) = get(&format!("{g}/v1.0/me"), arm["access_token"].as_str()).await;
+    assert_eq!(st, 401, "{v}");
+    // Discovery through Graph's port still names the main origin as the issuer.
+    let (st, d) = get(
+        &format!(
+            "{g}/{}/v2.0/.well-known/openid-configuration",
+            shared().demo["tenant_id"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{d}");
+    assert!(d["issuer"].as_str().unwrap().starts_with(o.as_str()), "{d}");
 }
 
 #[tokio::test]

@@ -327,14 +327,17 @@ impl FromRequestParts<AppState> for Caller {
                 )
             }
         };
-        // Links point back at the base the client used: `/graph/v1.0` or `/v1.0`.
+        // Links point back at the base the client used: Graph's own port, `/graph/v1.0` or
+        // `/v1.0`.
         let origin = s.origins.for_host(host(&parts.headers));
         let prefixed = parts
             .extensions
             .get::<axum::extract::OriginalUri>()
             .is_some_and(|u| u.0.path().starts_with("/graph/"));
-        let base = if prefixed {
-            format!("{}/v1.0", crate::state::Origins::graph_base(&origin))
+        let base = if host(&parts.headers).is_some_and(|h| s.origins.is_graph_host(h)) {
+            format!("{}/v1.0", s.origins.graph_base(&origin))
+        } else if prefixed {
+            format!("{}/v1.0", crate::state::Origins::graph_path_base(&origin))
         } else {
             format!("{origin}/v1.0")
         };
