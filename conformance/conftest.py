@@ -76,7 +76,7 @@ def make_test_pki(directory, names=("localhost", "127.0.0.1")):
 
 
 class Server:
-    def __init__(self, database_url=None, extra_ca_file=None, host="127.0.0.1", port=None):
+    def __init__(self, database_url=None, extra_ca_file=None, host="127.0.0.1", port=None, extra_args=()):
         if not os.path.exists(BIN):
             raise RuntimeError(f"castellan binary not found at {BIN}: build it with `cargo build -p castellan-cli`")
         self.dir = tempfile.mkdtemp(prefix="castellan-conformance-")
@@ -103,6 +103,7 @@ class Server:
                  "--leaked-passwords", leaked]
         if database_url:
             args += ["--database-url", database_url]
+        args += list(extra_args)
         self.log = open(os.path.join(self.dir, "server.log"), "w")
         env = dict(os.environ, CASTELLAN_LOG="info")
         if extra_ca_file:

@@ -805,6 +805,9 @@ table! {
     /// Graph 429 `TooManyRequests`.
     GraphTooManyRequests => Graph(429, "TooManyRequests"),
         "{message}";
+    /// Graph 429: an application + tenant (or tenant) budget is spent (`core::throttle`).
+    GraphThrottled => Graph(429, "TooManyRequests"),
+        "Too many requests: the {budget} budget of application {app} in tenant {tenant} is spent. Retry after {seconds} seconds (the Retry-After header says when; the Graph SDKs' retry handler waits for it), and spread the load: use $select, $top and delta queries, and $batch only what you need.";
     /// Graph 503 `serviceNotAvailable`.
     GraphUnavailable => Graph(503, "serviceNotAvailable"),
         "{message}";

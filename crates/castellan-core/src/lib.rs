@@ -30,6 +30,7 @@ pub mod ops;
 pub mod policy;
 pub mod secret;
 pub mod store;
+pub mod throttle;
 pub mod time;
 pub mod troubleshoot;
 pub mod vocab;

@@ -20,6 +20,11 @@ pub struct ServeArgs {
     /// management.azure.com.
     #[arg(long, env = "CASTELLAN_GRAPH_PORT", default_value = "auto")]
     pub graph_port: GraphPort,
+    /// Graph throttling: `entra` (Entra's budgets per application and tenant, by tenant size),
+    /// `off`, or `RU[/WRITES]` (resource units per 10 s and writes per 150 s per application and
+    /// tenant, e.g. `20/5` to see 429s in development).
+    #[arg(long, env = "CASTELLAN_GRAPH_THROTTLE", default_value = "entra", value_parser = crate::throttle::parse_limits)]
+    pub graph_throttle: castellan_core::throttle::Limits,
     /// Database URL: `postgres://...` for PostgreSQL; default is `sqlite://<data-dir>/castellan.db`.
     #[arg(long, env = "CASTELLAN_DATABASE_URL")]
     pub database_url: Option<String>,
@@ -89,6 +94,7 @@ impl ServeArgs {
             data_dir,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             graph_port: GraphPort::Auto,
+            graph_throttle: castellan_core::throttle::Limits::Entra,
             database_url: None,
             demo: false,
             hostnames: vec![],
@@ -159,6 +165,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "data_dir",
     "listen",
     "graph_port",
+    "graph_throttle",
     "database_url",
     "demo",
     "hostnames",

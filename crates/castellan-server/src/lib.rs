@@ -20,6 +20,7 @@ pub mod protection;
 pub mod serve;
 pub mod signin_log;
 pub mod state;
+pub mod throttle;
 pub mod tls;
 
 pub use config::ServeArgs;

@@ -122,6 +122,7 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         federation,
         protection,
         console: Arc::default(),
+        graph_throttle: Arc::new(crate::throttle::GraphThrottle::new(args.graph_throttle)),
     };
     {
         let mut entropy = crate::crypto::OsEntropy;

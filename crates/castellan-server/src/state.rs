@@ -266,6 +266,8 @@ pub struct AppState {
     pub protection: Arc<crate::protection::Protection>,
     /// The admin console's sessions (this node's memory).
     pub console: Arc<crate::console::session::Sessions>,
+    /// Graph's budgets (this node's).
+    pub graph_throttle: Arc<crate::throttle::GraphThrottle>,
 }
 
 /// Now, from the system clock (the only clock read in the request path).

@@ -43,6 +43,8 @@ pub struct GraphError {
     pub code: &'static str,
     /// Message naming the cause and the fix.
     pub message: String,
+    /// Seconds for `Retry-After` (throttling).
+    pub retry_after: Option<u32>,
 }
 
 impl GraphError {
@@ -55,7 +57,26 @@ impl GraphError {
             status: s.status,
             code: s.service_code,
             message: kind.message(args),
+            retry_after: None,
         }
+    }
+    /// 429 `TooManyRequests` for a spent budget, with its `Retry-After`.
+    pub fn throttled(
+        t: &castellan_core::throttle::Throttled,
+        app: &dyn std::fmt::Display,
+        tenant: &dyn std::fmt::Display,
+    ) -> Self {
+        let mut e = Self::of(
+            Code::GraphThrottled,
+            &[
+                ("budget", &t.scope.as_str()),
+                ("app", app),
+                ("tenant", tenant),
+                ("seconds", &t.retry_after),
+            ],
+        );
+        e.retry_after = Some(t.retry_after);
+        e
     }
     fn pass(kind: Code, message: impl Into<String>) -> Self {
         let message: String = message.into();

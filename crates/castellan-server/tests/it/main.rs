@@ -22,6 +22,7 @@ mod graph_applications;
 mod graph_auth_methods;
 mod graph_groups;
 mod graph_sdk;
+mod graph_throttle;
 mod graph_users;
 mod identity_protection;
 mod keys;

@@ -68,7 +68,10 @@ impl IntoResponse for ApiError {
                 r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
             }
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(secs) = self.0.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
         }
@@ -229,6 +232,17 @@ impl FromRequestParts<AppState> for Caller {
         .map_err(|m| unauthorized(&m))?;
         let tid = TenantId::parse(&c.tid)
             .ok_or_else(|| unauthorized("The token's tid is not a GUID."))?;
+        // Throttling, per application and tenant (`core::throttle`), before anything is loaded.
+        let client = c
+            .azp
+            .as_deref()
+            .or(c.appid.as_deref())
+            .and_then(castellan_core::AppId::parse);
+        if let Some(app) = client {
+            s.graph_throttle
+                .charge(&s.store, tid, app, parts.method.as_str(), &parts.uri)
+                .map_err(|t| ApiError(GraphError::throttled(&t, &app, &tid), cid.clone()))?;
+        }
         let tenant = match s.store.tenant(tid).await {
             Ok(Some(t)) => t,
             Ok(None) => return Err(unauthorized("The token's tenant does not exist.")),
