@@ -61,6 +61,9 @@ const BASE: &[(&str, &[&str], u32)] = &[
     ("GET", &["servicePrincipals", "*", "appRoleAssignments"], 2),
     ("GET", &["subscribedSkus"], 3),
     ("GET", &["users"], 2),
+    // A batch is charged request by request (each goes through the same check); the envelope
+    // itself costs 1 RU and no write.
+    ("POST", &["$batch"], 1),
 ];
 
 fn matches(pattern: &[&str], segs: &[&str]) -> bool {
@@ -415,6 +418,12 @@ mod tests {
         });
         assert_eq!(a, Cost { ru: 3, write: 0 });
         assert_eq!(cost(&get("users")).write, 0);
+        let b = cost(&RequestShape {
+            method: "POST",
+            path: "$batch",
+            ..Default::default()
+        });
+        assert_eq!(b, Cost { ru: 1, write: 0 });
     }
 
     #[test]
