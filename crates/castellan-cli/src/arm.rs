@@ -111,9 +111,10 @@ pub enum RoleCmd {
         #[command(subcommand)]
         cmd: DefinitionCmd,
     },
-    /// Service principals holding Owner or Contributor at subscription scope (or above).
+    /// Service principals holding Owner, Contributor or User Access Administrator at
+    /// management-group or subscription scope (also `castellan report privileged`).
     Report {
-        /// Subscription scope (`/subscriptions/{id}`); default: every subscription visible.
+        /// A management-group or subscription scope; default: every one visible.
         #[arg(long)]
         scope: Option<String>,
     },
@@ -472,60 +473,88 @@ pub async fn role(cmd: RoleCmd, conn: GraphConn) -> Result<()> {
             }
         },
         RoleCmd::Report { scope } => {
-            let subs: Vec<String> = match scope {
-                Some(s) => vec![s],
-                None => a.get(&with_api("/subscriptions")).await?["value"]
+            let rows = privileged_rows(&a, &conn, scope).await?;
+            a.list(&rows, PRIVILEGED_COLUMNS)
+        }
+    }
+}
+
+/// The privileged-access report's columns.
+pub const PRIVILEGED_COLUMNS: &[&str] = &[
+    "roleName",
+    "displayName",
+    "appId",
+    "servicePrincipalType",
+    "scope",
+];
+
+/// Service principals holding Owner, Contributor or User Access Administrator at management-group
+/// or subscription scope (`scope`: one such scope; default every one visible), through ARM (the
+/// assignments) and Graph (the service principals' names).
+pub async fn privileged_rows(
+    a: &Graph,
+    conn: &GraphConn,
+    scope: Option<String>,
+) -> Result<Vec<Value>> {
+    let scopes: Vec<String> = match scope {
+        Some(s) => vec![s],
+        None => {
+            let mut v: Vec<String> = a
+                .get(&with_api(
+                    "/providers/Microsoft.Management/managementGroups",
+                ))
+                .await
+                .map(|x| x["value"].as_array().cloned().unwrap_or_default())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|m| m["id"].as_str().map(str::to_string))
+                .collect();
+            v.extend(
+                a.get(&with_api("/subscriptions")).await?["value"]
                     .as_array()
                     .cloned()
                     .unwrap_or_default()
                     .iter()
-                    .filter_map(|s| s["id"].as_str().map(str::to_string))
-                    .collect(),
-            };
-            let g = conn
-                .clone()
-                .connect_to("https://graph.microsoft.com/.default", "/v1.0")
-                .await?;
-            let mut rows = Vec::new();
-            for sub in subs {
-                let v = a
-                    .get(&format!(
-                        "{sub}/providers/Microsoft.Authorization/roleAssignments?{API}&$filter={}",
-                        enc("atScope()")
-                    ))
-                    .await?;
-                let roles = role_defs(&a, &sub).await?;
-                for x in v["value"].as_array().cloned().unwrap_or_default() {
-                    let f = flatten_assignment(&x, &roles);
-                    let privileged =
-                        matches!(f["roleName"].as_str(), Some("Owner" | "Contributor"));
-                    if !privileged || f["principalType"].as_str() != Some("ServicePrincipal") {
-                        continue;
-                    }
-                    let pid = f["principalId"].as_str().unwrap_or_default();
-                    let sp = g
-                        .get(&format!("/servicePrincipals/{pid}"))
-                        .await
-                        .unwrap_or(Value::Null);
-                    rows.push(json!({
-                        "subscription": sub, "roleName": f["roleName"], "scope": f["scope"],
-                        "principalId": pid, "displayName": sp["displayName"], "appId": sp["appId"],
-                        "servicePrincipalType": sp["servicePrincipalType"],
-                    }));
-                }
+                    .filter_map(|s| s["id"].as_str().map(str::to_string)),
+            );
+            v
+        }
+    };
+    let g = conn
+        .clone()
+        .connect_to("https://graph.microsoft.com/.default", "/v1.0")
+        .await?;
+    let mut rows = Vec::new();
+    for scope in scopes {
+        let v = a
+            .get(&format!(
+                "{scope}/providers/Microsoft.Authorization/roleAssignments?{API}&$filter={}",
+                enc("atScope()")
+            ))
+            .await?;
+        let roles = role_defs(a, &scope).await?;
+        for x in v["value"].as_array().cloned().unwrap_or_default() {
+            let f = flatten_assignment(&x, &roles);
+            let privileged = matches!(
+                f["roleName"].as_str(),
+                Some("Owner" | "Contributor" | "User Access Administrator")
+            );
+            if !privileged || f["principalType"].as_str() != Some("ServicePrincipal") {
+                continue;
             }
-            a.list(
-                &rows,
-                &[
-                    "roleName",
-                    "displayName",
-                    "appId",
-                    "servicePrincipalType",
-                    "scope",
-                ],
-            )
+            let pid = f["principalId"].as_str().unwrap_or_default();
+            let sp = g
+                .get(&format!("/servicePrincipals/{pid}"))
+                .await
+                .unwrap_or(Value::Null);
+            rows.push(json!({
+                "atScope": scope, "roleName": f["roleName"], "scope": f["scope"],
+                "principalId": pid, "displayName": sp["displayName"], "appId": sp["appId"],
+                "servicePrincipalType": sp["servicePrincipalType"],
+            }));
         }
     }
+    Ok(rows)
 }
 
 async fn role_defs(a: &Graph, scope: &str) -> Result<Vec<Value>> {

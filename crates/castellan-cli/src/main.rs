@@ -7,6 +7,7 @@ mod admin;
 mod arm;
 mod ca;
 mod device;
+mod report;
 mod token;
 mod troubleshoot;
 mod whatif;
@@ -149,6 +150,13 @@ enum Cmd {
         #[command(flatten)]
         conn: admin::GraphConn,
     },
+    /// Hygiene reports: expiring credentials, unused grants, privileged service principals.
+    Report {
+        #[command(subcommand)]
+        cmd: report::ReportCmd,
+        #[command(flatten)]
+        conn: admin::GraphConn,
+    },
     /// Tokens.
     Token {
         #[command(subcommand)]
@@ -215,6 +223,7 @@ async fn main() {
         Cmd::Device { cmd, conn } => device::run(cmd, conn).await,
         Cmd::Ca { cmd, conn } => ca::run(cmd, conn).await,
         Cmd::Troubleshoot { args, conn } => troubleshoot::run(args, conn).await,
+        Cmd::Report { cmd, conn } => report::run(cmd, conn).await,
         Cmd::Token { cmd } => token::run(cmd).await,
     };
     if let Err(e) = result {

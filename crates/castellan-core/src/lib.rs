@@ -28,6 +28,7 @@ pub mod ids;
 pub mod model;
 pub mod ops;
 pub mod policy;
+pub mod report;
 pub mod secret;
 pub mod store;
 pub mod throttle;

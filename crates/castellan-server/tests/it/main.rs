@@ -27,6 +27,7 @@ mod graph_users;
 mod identity_protection;
 mod keys;
 mod postgres;
+mod reports;
 mod security;
 mod security_defaults;
 mod tenants;

@@ -9,6 +9,7 @@ pub mod conditional_access;
 pub mod devices;
 pub mod groups;
 pub mod identity_protection;
+pub mod reports;
 pub mod roles;
 pub mod sdk;
 pub mod service_principals;
@@ -47,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .merge(conditional_access::router())
         .merge(devices::router())
         .merge(identity_protection::router())
+        .merge(reports::router())
         .merge(sdk::router())
         .method_not_allowed_fallback(sdk::method_not_allowed)
         .layer(axum::middleware::from_fn(sdk::graph_shaped))
