@@ -16,6 +16,7 @@ pub mod http;
 pub mod idprot;
 pub mod imds_agent;
 pub mod keys;
+pub mod metrics;
 pub mod protection;
 pub mod serve;
 pub mod signin_log;

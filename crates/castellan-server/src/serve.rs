@@ -123,6 +123,7 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         protection,
         console: Arc::default(),
         graph_throttle: Arc::new(crate::throttle::GraphThrottle::new(args.graph_throttle)),
+        metrics: Arc::default(),
     };
     {
         let mut entropy = crate::crypto::OsEntropy;

@@ -22,6 +22,11 @@ const BATCH: usize = 256;
 const GATHER: Duration = Duration::from_millis(50);
 
 impl SignInLog {
+    /// Records waiting in the queue for the next batch.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Starts the writer task.
     pub fn start(store: Arc<dyn Store>, protection: Arc<crate::protection::Protection>) -> Self {
         let (tx, mut rx) = mpsc::channel::<SignIn>(8192);

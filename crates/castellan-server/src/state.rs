@@ -268,6 +268,8 @@ pub struct AppState {
     pub console: Arc<crate::console::session::Sessions>,
     /// Graph's budgets (this node's).
     pub graph_throttle: Arc<crate::throttle::GraphThrottle>,
+    /// This node's counters (`/metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Now, from the system clock (the only clock read in the request path).

@@ -115,6 +115,12 @@ fn routes(state: AppState) -> Router {
         .merge(managed_identity::router())
         .merge(metadata::router())
         .merge(crate::console::router())
+        .route("/metrics", axum::routing::get(crate::metrics::endpoint))
+        // Counted per matched route template (a route layer: it sees `MatchedPath`).
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
         .fallback(graph::fallback)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state.clone(), correlate))

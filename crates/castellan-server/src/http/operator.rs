@@ -39,8 +39,9 @@ fn err(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
         .into_response()
 }
 
+/// Checks the operator credential (`Authorization: Bearer <operator key>`).
 #[allow(clippy::result_large_err)]
-fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+pub fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

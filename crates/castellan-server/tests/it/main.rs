@@ -26,6 +26,7 @@ mod graph_throttle;
 mod graph_users;
 mod identity_protection;
 mod keys;
+mod metrics;
 mod postgres;
 mod reports;
 mod security;

@@ -243,7 +243,10 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(app) = client {
             s.graph_throttle
                 .charge(&s.store, tid, app, parts.method.as_str(), &parts.uri)
-                .map_err(|t| ApiError(GraphError::throttled(&t, &app, &tid), cid.clone()))?;
+                .map_err(|t| {
+                    s.metrics.throttled();
+                    ApiError(GraphError::throttled(&t, &app, &tid), cid.clone())
+                })?;
         }
         let tenant = match s.store.tenant(tid).await {
             Ok(Some(t)) => t,
