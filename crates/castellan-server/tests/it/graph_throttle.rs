@@ -7,44 +7,15 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-struct Private {
-    origin: String,
-    demo: Value,
-    ca: Vec<u8>,
-}
+use crate::Private;
 
 static PRIVATE: OnceLock<Private> = OnceLock::new();
 
 fn private() -> &'static Private {
     PRIVATE.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let dir = std::env::temp_dir().join(format!(
-                    "castellan-it-throttle-{}-{}",
-                    std::process::id(),
-                    uuid::Uuid::new_v4()
-                ));
-                let mut args = castellan_server::ServeArgs::for_test(dir.clone());
-                args.demo = true;
-                args.graph_throttle = castellan_server::throttle::parse_limits("6/2").unwrap();
-                let r = castellan_server::start(args).await.unwrap();
-                tx.send(Private {
-                    origin: r.origin.clone(),
-                    demo: r.demo.clone().unwrap(),
-                    ca: std::fs::read(dir.join("tls/ca.pem")).unwrap(),
-                })
-                .unwrap();
-                let _keep = r;
-                std::future::pending::<()>().await;
-            });
-        });
-        rx.recv().unwrap()
+        crate::start_private("throttle", |args| {
+            args.graph_throttle = castellan_server::throttle::parse_limits("6/2").unwrap();
+        })
     })
 }
 

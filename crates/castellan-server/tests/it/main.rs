@@ -100,6 +100,52 @@ pub fn shared() -> &'static Shared {
     })
 }
 
+/// A demo server of a test file's own (for settings the shared one must not have), started
+/// once on a background runtime that lives for the whole test binary.
+pub struct Private {
+    pub origin: String,
+    pub demo: Value,
+    pub ca: Vec<u8>,
+    pub operator_key: String,
+}
+
+/// Starts a private demo server named `name`, its arguments adjusted by `configure`.
+pub fn start_private(name: &str, configure: fn(&mut castellan_server::ServeArgs)) -> Private {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let dir = std::env::temp_dir().join(format!(
+                "castellan-it-{name}-{}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4()
+            ));
+            let mut args = castellan_server::ServeArgs::for_test(dir.clone());
+            args.demo = true;
+            configure(&mut args);
+            let r = castellan_server::start(args).await.unwrap();
+            tx.send(Private {
+                origin: r.origin.clone(),
+                demo: r.demo.clone().unwrap(),
+                ca: std::fs::read(dir.join("tls/ca.pem")).unwrap(),
+                operator_key: std::fs::read_to_string(dir.join("operator.key"))
+                    .unwrap()
+                    .trim()
+                    .to_string(),
+            })
+            .unwrap();
+            let _keep = r;
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().unwrap()
+}
+
 /// An HTTPS client trusting the server's CA.
 pub fn http() -> reqwest::Client {
     let s = shared();

@@ -1,6 +1,6 @@
 //! `/metrics`: Prometheus text, guarded by the operator credential, labelled by route template.
 
-use crate::{http, shared, token_form};
+use crate::{http, shared};
 
 #[tokio::test]
 async fn metrics_need_the_operator_key_and_count_by_route_template() {
@@ -17,20 +17,7 @@ async fn metrics_need_the_operator_key_and_count_by_route_template() {
     assert_eq!(r.status(), 401);
     // A token request, then a Graph read under a concrete id.
     let d = &s.demo;
-    let (st, _) = token_form(&[
-        ("grant_type", "client_credentials"),
-        (
-            "client_id",
-            d["confidential_client"]["app_id"].as_str().unwrap(),
-        ),
-        (
-            "client_secret",
-            d["confidential_client"]["secret"].as_str().unwrap(),
-        ),
-        ("scope", "https://graph.microsoft.com/.default"),
-    ])
-    .await;
-    assert_eq!(st, 200);
+    let _ = crate::demo_token().await;
     let user = d["user"]["id"].as_str().unwrap();
     let _ = http()
         .get(format!("{}/v1.0/users/{user}", s.origin))

@@ -7,52 +7,13 @@ use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 
-use crate::{alias, shared, G};
-
-/// A second demo server, for tests that change tenant-wide settings.
-struct Private {
-    origin: String,
-    demo: Value,
-    ca: Vec<u8>,
-    operator_key: String,
-}
+use crate::{alias, shared, Private, G};
 
 static PRIVATE: OnceLock<Private> = OnceLock::new();
 
+/// A second demo server, for tests that change tenant-wide settings.
 fn private() -> &'static Private {
-    PRIVATE.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let dir = std::env::temp_dir().join(format!(
-                    "castellan-it-secdef-{}-{}",
-                    std::process::id(),
-                    uuid::Uuid::new_v4()
-                ));
-                let mut args = castellan_server::ServeArgs::for_test(dir.clone());
-                args.demo = true;
-                let r = castellan_server::start(args).await.unwrap();
-                tx.send(Private {
-                    origin: r.origin.clone(),
-                    demo: r.demo.clone().unwrap(),
-                    ca: std::fs::read(dir.join("tls/ca.pem")).unwrap(),
-                    operator_key: std::fs::read_to_string(dir.join("operator.key"))
-                        .unwrap()
-                        .trim()
-                        .to_string(),
-                })
-                .unwrap();
-                let _keep = r;
-                std::future::pending::<()>().await;
-            });
-        });
-        rx.recv().unwrap()
-    })
+    PRIVATE.get_or_init(|| crate::start_private("secdef", |_| {}))
 }
 
 fn client(ca: &[u8]) -> reqwest::Client {
