@@ -35,7 +35,7 @@ def test_console_blades_and_journeys_in_chromium(demo, graph, new_user):
         assert b["violations"] == [], b
         assert b["overflow"] <= 0, f"{b['name']} scrolls sideways at {b['width']} px"
     assert {b["name"] for b in out["blades"]} >= {"overview", "users", "groups", "app-registrations",
-                                                  "enterprise-apps", "roles", "sign-ins", "audit"}
+                                                  "enterprise-apps", "roles", "azure-resources", "sign-ins", "audit"}
     assert "created" in out["userCreated"] and "created" in out["groupCreated"]
     assert "added" in out["memberAdded"] and out["upn"] in out["members"]
     users = graph.get("/users", params={"$filter": f"userPrincipalName eq '{out['upn']}'"}).json()["value"]

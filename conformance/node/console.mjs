@@ -20,6 +20,7 @@ const BLADES = [
   ["app-registrations", "/admin/app-registrations"],
   ["enterprise-apps", "/admin/enterprise-apps"],
   ["roles", "/admin/roles"],
+  ["azure-resources", "/admin/azure"],
   ["conditional-access", "/admin/conditional-access"],
   ["sign-ins", "/admin/sign-ins"],
   ["audit", "/admin/audit"],

@@ -110,7 +110,7 @@ fn next_link(base: &str, keep: &[(&str, &str)], body: &Value) -> Option<String> 
     Some(format!("{base}?{}", s.finish()))
 }
 
-fn page(
+pub(super) fn page(
     a: &mut Admin,
     title: &str,
     current: &str,

@@ -21,6 +21,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod azure;
 pub mod blades;
 pub mod chart;
 pub mod session;
@@ -58,6 +59,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/callback", get(auth::callback))
         .route("/admin/signout", post(auth::signout))
         .merge(blades::router())
+        .merge(azure::router())
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -374,6 +376,7 @@ pub const BLADES: &[(&str, &str)] = &[
     ("/admin/app-registrations", "App registrations"),
     ("/admin/enterprise-apps", "Enterprise applications"),
     ("/admin/roles", "Roles and administrators"),
+    ("/admin/azure", "Azure resources"),
     ("/admin/conditional-access", "Conditional Access"),
     ("/admin/sign-ins", "Sign-in logs"),
     ("/admin/audit", "Audit logs"),

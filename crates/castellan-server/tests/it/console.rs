@@ -613,3 +613,81 @@ async fn the_troubleshooter_api_needs_a_sign_in_log_reader() {
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["value"], json!([]), "{v}");
 }
+
+/// The Azure resources blade is the resource plane as the administrator's ARM token sees it:
+/// a Global Administrator without an Azure role sees no subscription (directory roles grant
+/// nothing there); given Reader on the subscription, the subscription, its IAM view (their own
+/// assignment, the role named) and its resource groups appear. A scope that is not an ARM scope
+/// never reaches the API.
+#[tokio::test]
+async fn the_azure_resources_blade_shows_the_resource_plane_only_as_azure_rbac_allows() {
+    let (b, upn) = console_as(role::GLOBAL_ADMIN).await;
+    let p = b.get(&format!("{}/admin/azure", origin())).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    let sub = shared().demo["subscription_scope"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        !p.body.contains(&sub),
+        "a directory role showed a subscription:\n{}",
+        p.body
+    );
+    assert!(
+        p.body.contains("No subscription you hold an Azure role on"),
+        "{}",
+        p.body
+    );
+    // Reader on the subscription (PUT through ARM by the demo's Owner client).
+    let id = user_by_upn(&upn).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let reader = castellan_core::azure_rbac::built_in_by_name("Reader")
+        .unwrap()
+        .id;
+    let (st, v) = crate::arm_client()
+        .await
+        .send(
+            reqwest::Method::PUT,
+            &format!("{sub}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01", uuid::Uuid::new_v4()),
+            Some(json!({"properties": {"roleDefinitionId": format!("{sub}/providers/Microsoft.Authorization/roleDefinitions/{reader}"), "principalId": id, "principalType": "User"}})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let p = b.get(&format!("{}/admin/azure", origin())).await;
+    assert_eq!(p.status, 200);
+    assert!(
+        p.body
+            .contains(&sub.rsplit('/').next().unwrap().to_string()),
+        "{}",
+        p.body
+    );
+    let iam = b
+        .get(&format!(
+            "{}/admin/azure/iam?scope={}",
+            origin(),
+            castellan_server::console::api::q(&sub)
+        ))
+        .await;
+    assert_eq!(iam.status, 200, "{}", iam.body);
+    assert!(iam.body.contains("Reader"), "{}", iam.body);
+    assert!(iam.body.contains(&upn), "{}", iam.body);
+    assert!(iam.body.contains("Resource groups"), "{}", iam.body);
+    // Not an ARM scope: refused before any call.
+    for bad in [
+        "/v1.0/users",
+        "/subscriptions/x/../../v1.0/users",
+        "/subscriptions/x?a=b",
+    ] {
+        let p = b
+            .get(&format!(
+                "{}/admin/azure/iam?scope={}",
+                origin(),
+                castellan_server::console::api::q(bad)
+            ))
+            .await;
+        assert_eq!(p.status, 400, "{bad}: {}", p.body);
+        assert!(p.body.contains("must be an ARM scope"), "{}", p.body);
+    }
+}
