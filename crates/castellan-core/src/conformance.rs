@@ -207,6 +207,7 @@ pub fn service_principal(ids: &mut Ids, t: &Tenant, app: &Application) -> Servic
         app_role_assignment_required: true,
         account_enabled: false,
         created: Timestamp(4),
+        saml: Default::default(),
     }
 }
 

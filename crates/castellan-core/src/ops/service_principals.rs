@@ -48,6 +48,7 @@ pub fn instantiate(
         app_role_assignment_required: false,
         account_enabled: true,
         created: env.now,
+        saml: Default::default(),
     }
 }
 
