@@ -24,5 +24,6 @@ pub mod form;
 pub mod graph;
 pub mod jwt;
 pub mod odata;
+pub mod saml;
 pub mod time;
 pub mod troubleshoot;
