@@ -438,5 +438,25 @@ pub fn check_logout(
     Ok(())
 }
 
+/// User assignment (`appRoleAssignmentRequired`): the user, or a group they are in, must hold
+/// an app-role assignment to the application's service principal (`assignments`: the user's,
+/// direct and through groups).
+pub fn assignment(
+    sp: &ServicePrincipal,
+    app: &Application,
+    user: &User,
+    assignments: &[crate::model::AppRoleAssignment],
+) -> Result<(), AadstsError> {
+    if sp.app_role_assignment_required && !assignments.iter().any(|a| a.resource_id == sp.id) {
+        return Err(Code::UserNotAssigned.aadsts(&[
+            ("app_name", &app.display_name),
+            ("app_id", &app.app_id),
+            ("upn", &user.user_principal_name),
+            ("sp_id", &sp.id),
+        ]));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;
