@@ -25,7 +25,7 @@ use castellan_core::flow::saml::{AuthnRequest, LogoutRequest};
 use castellan_core::Timestamp;
 
 /// The largest message accepted: base64 text, and the XML after inflating.
-pub const MAX_MESSAGE: usize = 64 * 1024;
+pub const MAX_MESSAGE: usize = 24 * 1024;
 /// The most XML nodes a message may have.
 const MAX_NODES: u32 = 4096;
 

@@ -436,7 +436,13 @@ pub async fn saml2(
     };
     let p = match params(&raw) {
         Ok(p) => p,
-        Err(e) => return page_err(&e, &cid),
+        Err(e) => {
+            let detail = format!("the form or query is not acceptable ({})", e.message);
+            return page_err(
+                &Code::SamlBinding.aadsts(&[("detail", &detail), ("limit", &wire::MAX_MESSAGE)]),
+                &cid,
+            );
+        }
     };
     let tenant = match resolve_tenant(s.store.as_ref(), &segment).await {
         Ok(TenantRef::Tenant(t)) => *t,
