@@ -597,3 +597,92 @@ async fn single_logout_checks_the_request_signature_and_signs_its_response() {
         after.body
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conditional_access_and_mfa_apply_to_saml_sign_ins() {
+    let blocked = saml_app(json!({})).await;
+    let g = G::demo().await;
+    // A policy that blocks this user at this SAML app, and one that requires MFA at another.
+    let mfa_app = saml_app(json!({})).await;
+    let (st, p1) = g
+        .post(
+            "/identity/conditionalAccess/policies",
+            json!({"displayName": alias("saml-block"), "state": "enabled",
+                   "conditions": {"users": {"includeUsers": [blocked.user_id]},
+                                  "applications": {"includeApplications": [blocked.app_id]},
+                                  "clientAppTypes": ["all"]},
+                   "grantControls": {"operator": "OR", "builtInControls": ["block"]}}),
+        )
+        .await;
+    assert_eq!(st, 201, "{p1}");
+    let (st, p2) = g
+        .post(
+            "/identity/conditionalAccess/policies",
+            json!({"displayName": alias("saml-mfa"), "state": "enabled",
+                   "conditions": {"users": {"includeUsers": [mfa_app.user_id]},
+                                  "applications": {"includeApplications": [mfa_app.app_id]},
+                                  "clientAppTypes": ["all"]},
+                   "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}}),
+        )
+        .await;
+    assert_eq!(st, 201, "{p2}");
+    let b = Browser::new();
+    let page = b
+        .get(&redirect_url(
+            &authn_request(&blocked, &fresh(), "", ""),
+            None,
+        ))
+        .await;
+    let (xml, _) = posted(&login(&b, page, &blocked.upn).await, &blocked.acs);
+    assert!(xml.contains("AADSTS53003"), "{xml}");
+    assert!(!xml.contains("<Assertion"));
+    // The blocked sign-in is logged with the policy's failure.
+    let mut logged = false;
+    for _ in 0..100 {
+        let logs = g
+            .all(&format!(
+                "/auditLogs/signIns?$filter=userId eq '{}'",
+                blocked.user_id
+            ))
+            .await;
+        if logs.iter().any(|r| r["status"]["errorCode"] == 53003) {
+            logged = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(logged, "the refused SAML sign-in is in the sign-in log");
+    // MFA required and no method registered: the registration interrupt, no response yet.
+    let b2 = Browser::new();
+    let page = b2
+        .get(&redirect_url(
+            &authn_request(&mfa_app, &fresh(), "", ""),
+            None,
+        ))
+        .await;
+    let next = login(&b2, page, &mfa_app.upn).await;
+    assert!(!next.body.contains("SAMLResponse"), "{}", next.body);
+    assert!(next.body.contains("/mfa/setup"), "{}", next.body);
+    // Positive control: the MFA app's policy does not touch the blocked user's other apps.
+    let other = saml_app(json!({})).await;
+    let page = b
+        .get(&redirect_url(
+            &authn_request(&other, &fresh(), "", ""),
+            None,
+        ))
+        .await;
+    let done = if page.body.contains("name=\"password\"") {
+        login(&b, page, &other.upn).await
+    } else {
+        page
+    };
+    let (xml, _) = posted(&done, &other.acs);
+    assert!(xml.contains("status:Success"), "{xml}");
+    for p in [p1, p2] {
+        g.delete(&format!(
+            "/identity/conditionalAccess/policies/{}",
+            p["id"].as_str().unwrap()
+        ))
+        .await;
+    }
+}
