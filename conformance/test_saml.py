@@ -255,3 +255,29 @@ def test_single_logout_from_pysaml2(demo, graph, server, new_user):
     req_id, info = sp.client.prepare_for_authenticate(entityid=sp.idp_entity, binding=BINDING_HTTP_REDIRECT)
     r = b.open(dict(info["headers"])["Location"])
     assert "password" in Page(r).form["fields"] or "Sign in" in Page(r).text
+
+
+def test_signed_post_binding_request_from_pysaml2_is_verified_by_castellans_c14n(demo, graph, server, new_user):
+    # pysaml2 signs the AuthnRequest XML itself (xmlsec1, enveloped signature, exclusive C14N):
+    # Castellan canonicalises and checks it on its own.
+    sp = Sp(demo, graph, server, signed_requests=True)
+    upn, pw, _ = new_user()
+    dest = f"{server.origin}/{demo['tenant_id']}/saml2"
+    req_id, req = sp.client.create_authn_request(dest, binding=BINDING_HTTP_POST, sign=True,
+                                                 sign_alg="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+                                                 digest_alg="http://www.w3.org/2001/04/xmlenc#sha256")
+    signed = str(req)
+    assert "Signature" in signed
+    b = Browser()
+    r = b.s.post(dest, data={"SAMLRequest": base64.b64encode(signed.encode()).decode()}, allow_redirects=False)
+    r = login(b, r, upn, pw, dest)
+    saml_response, _ = posted_response(r, sp.acs)
+    resp = sp.client.parse_authn_request_response(saml_response, BINDING_HTTP_POST, outstanding={req_id: "/"})
+    assert resp.name_id.text == upn
+    # The same signed request with its ACS URL changed after signing is refused.
+    req_id, req = sp.client.create_authn_request(dest, binding=BINDING_HTTP_POST, sign=True,
+                                                 sign_alg="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+                                                 digest_alg="http://www.w3.org/2001/04/xmlenc#sha256")
+    tampered = str(req).replace("ForceAuthn", "IsPassive") if "ForceAuthn" in str(req) else str(req).replace(f'ID="{req_id}"', f'ID="{req_id}" ForceAuthn="true"')
+    r = Browser().s.post(dest, data={"SAMLRequest": base64.b64encode(tampered.encode()).decode()}, allow_redirects=False)
+    assert "AADSTS76021" in r.text, r.text[:1000]
