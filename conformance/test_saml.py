@@ -74,7 +74,8 @@ class Sp:
             "preferredSingleSignOnMode": "saml",
             "logoutUrl": self.slo,
             "keyCredentials": [{"type": "AsymmetricX509Cert", "usage": "Verify", "key": cert_b64}],
-            "samlSingleSignOnSettings": {"relayState": "https://app.example/home", "castellanRequireSignedRequests": signed_requests},
+            "samlSingleSignOnSettings": {"relayState": "https://app.example/home", "castellanRequireSignedRequests": signed_requests,
+                                         "castellanSigningOption": "SignResponseAndAssertion"},
         }
         patch.update(extra or {})
         r = graph.patch(f"/servicePrincipals/{self.sp_id}", patch)

@@ -225,6 +225,7 @@ pub fn service_principal(ids: &mut Ids, t: &Tenant, app: &Application) -> Servic
             verification_certificates: vec![vec![7, 8]],
             logout_url: Some("https://app.example/slo".into()),
             claims: vec![("role".into(), "jobTitle".into())],
+            signing_option: Some("SignResponse".into()),
         },
     }
 }

@@ -402,6 +402,8 @@ pub(crate) struct SamlDoc {
     logout_url: Option<String>,
     #[serde(default)]
     claims: Vec<(String, String)>,
+    #[serde(default)]
+    signing_option: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -439,6 +441,7 @@ impl From<&castellan_core::model::SamlSettings> for SamlDoc {
             verification_certs: s.verification_certificates.clone(),
             logout_url: s.logout_url.clone(),
             claims: s.claims.clone(),
+            signing_option: s.signing_option.clone(),
         }
     }
 }
@@ -471,6 +474,7 @@ impl TryFrom<SamlDoc> for castellan_core::model::SamlSettings {
             verification_certificates: d.verification_certs,
             logout_url: d.logout_url,
             claims: d.claims,
+            signing_option: d.signing_option,
         })
     }
 }

@@ -79,7 +79,14 @@ pub struct SamlSettings {
     pub logout_url: Option<String>,
     /// Claims mapping: extra or replaced attributes, (claim URI, source user property).
     pub claims: Vec<(String, String)>,
+    /// What is signed (Entra's "Signing Option"): `SignAssertion` (the default),
+    /// `SignResponse` or `SignResponseAndAssertion`.
+    pub signing_option: Option<String>,
 }
+
+/// Entra's SAML signing options, the first one the default.
+pub const SAML_SIGNING_OPTIONS: &[&str] =
+    &["SignAssertion", "SignResponse", "SignResponseAndAssertion"];
 
 impl SamlSettings {
     /// Whether SAML is the app's single sign-on mode.
@@ -100,7 +107,16 @@ impl SamlSettings {
                     .filter(valid)
                     .find(|c| c.thumbprint.eq_ignore_ascii_case(t))
             })
-            .or_else(|| self.signing_certificates.iter().filter(valid).next_back())
+            .or_else(|| self.signing_certificates.iter().rfind(valid))
+    }
+
+    /// (sign the assertion, sign the response) for the signing option.
+    pub fn signs(&self) -> (bool, bool) {
+        match self.signing_option.as_deref() {
+            Some("SignResponse") => (false, true),
+            Some("SignResponseAndAssertion") => (true, true),
+            _ => (true, false),
+        }
     }
 
     /// The certificates the metadata publishes at `now` (every one not yet expired).

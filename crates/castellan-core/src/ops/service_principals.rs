@@ -167,6 +167,8 @@ pub struct SamlInput {
     pub claims: Field<Vec<(String, String)>>,
     /// `keyCredentials` with usage `Verify` (DER; the adapter checked each parses).
     pub verification_certificates: Field<Vec<Vec<u8>>>,
+    /// `samlSingleSignOnSettings.castellanSigningOption`.
+    pub signing_option: Field<String>,
 }
 
 /// `preferredSingleSignOnMode` values Graph accepts.
@@ -247,6 +249,21 @@ fn apply_saml(
             "SamlNameIdFormat",
             old.name_id_format.clone(),
             s.name_id_format.clone(),
+        ));
+    }
+    if let Some(o) = input.signing_option.value() {
+        if !crate::model::SAML_SIGNING_OPTIONS.contains(&o.as_str()) {
+            return bad(format!(
+                "Invalid value '{o}' for castellanSigningOption: use one of {}.",
+                crate::model::SAML_SIGNING_OPTIONS.join(", ")
+            ));
+        }
+    }
+    if input.signing_option.apply_opt(&mut s.signing_option) {
+        props.push(modified(
+            "SamlSigningOption",
+            old.signing_option.clone(),
+            s.signing_option.clone(),
         ));
     }
     if let Some(v) = input.require_signed_requests.value() {

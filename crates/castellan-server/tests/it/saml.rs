@@ -205,7 +205,10 @@ fn between<'a>(xml: &'a str, open: &str, close: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sp_initiated_redirect_sign_in_posts_a_signed_response_that_xmlsec1_verifies() {
-    let app = saml_app(json!({"samlSingleSignOnSettings": {"castellanClaims": [{"name": "jobtitle", "source": "displayName"}]}})).await;
+    let app = saml_app(json!({"samlSingleSignOnSettings": {
+        "castellanSigningOption": "SignResponseAndAssertion",
+        "castellanClaims": [{"name": "jobtitle", "source": "displayName"}]}}))
+    .await;
     let b = Browser::new();
     let id = fresh();
     let page = b
@@ -685,4 +688,49 @@ async fn conditional_access_and_mfa_apply_to_saml_sign_ins() {
         ))
         .await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_signing_option_decides_what_is_signed() {
+    for (option, assertion_signed, response_signed) in [
+        (None, true, false),
+        (Some("SignResponse"), false, true),
+        (Some("SignResponseAndAssertion"), true, true),
+    ] {
+        let extra = match option {
+            Some(o) => json!({"samlSingleSignOnSettings": {"castellanSigningOption": o}}),
+            None => json!({}),
+        };
+        let app = saml_app(extra).await;
+        let b = Browser::new();
+        let page = b
+            .get(&redirect_url(&authn_request(&app, &fresh(), "", ""), None))
+            .await;
+        let (xml, _) = posted(&login(&b, page, &app.upn).await, &app.acs);
+        let a = assertion_of(&xml);
+        assert_eq!(
+            a.contains("<Signature"),
+            assertion_signed,
+            "{option:?}: {xml}"
+        );
+        assert_eq!(
+            xml.matches("<Signature xmlns").count(),
+            usize::from(assertion_signed) + usize::from(response_signed),
+            "{option:?}"
+        );
+        // Whatever is signed verifies with xmlsec1.
+        xmlsec_verify(&xml, &app.cert_der).unwrap();
+        if assertion_signed {
+            xmlsec_verify(&a, &app.cert_der).unwrap();
+        }
+    }
+    let app = saml_app(json!({})).await;
+    let (st, v) = G::demo()
+        .await
+        .patch(
+            &format!("/servicePrincipals/{}", app.sp_id),
+            json!({"samlSingleSignOnSettings": {"castellanSigningOption": "SignNothing"}}),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
 }

@@ -183,12 +183,14 @@ fn saml_settings(
                     "castellanNameIdFormat",
                     "castellanRequireSignedRequests",
                     "castellanClaims",
+                    "castellanSigningOption",
                 ],
                 &[],
             )?;
             input.relay_state = str_field(s, "relayState")?;
             input.name_id_format = str_field(s, "castellanNameIdFormat")?;
             input.require_signed_requests = bool_field(s, "castellanRequireSignedRequests")?;
+            input.signing_option = str_field(s, "castellanSigningOption")?;
             input.claims = match s.get("castellanClaims") {
                 None => Field::Absent,
                 Some(Value::Null) => Field::Null,

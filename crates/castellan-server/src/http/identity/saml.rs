@@ -230,8 +230,8 @@ fn post_form(acs: &str, param: &str, xml: &str, relay: Option<&str>) -> Response
     r
 }
 
-/// Builds, signs and posts the SAML response (assertion and response both signed, RSA-SHA256,
-/// exclusive C14N).
+/// Builds, signs and posts the SAML response (the assertion, the response or both signed, by
+/// the app's signing option; RSA-SHA256, exclusive C14N).
 pub(super) fn issue(
     s: &AppState,
     tenant: &Tenant,
@@ -271,7 +271,12 @@ pub(super) fn issue(
         session_index: &assertion_id,
         authn_context: "urn:oasis:names:tc:SAML:2.0:ac:classes:Password",
     });
-    let signed = wire::sign_enveloped(&xml, &assertion_id, &cert.cert_der, &sign)?;
+    let (sign_assertion, sign_response) = sp.saml.signs();
+    let signed = if sign_assertion {
+        wire::sign_enveloped(&xml, &assertion_id, &cert.cert_der, &sign)?
+    } else {
+        xml
+    };
     let response_id = fresh_id();
     let resp = wire::response(
         &response_id,
@@ -282,7 +287,11 @@ pub(super) fn issue(
         None,
         &signed,
     );
-    let resp = wire::sign_enveloped(&resp, &response_id, &cert.cert_der, &sign)?;
+    let resp = if sign_response {
+        wire::sign_enveloped(&resp, &response_id, &cert.cert_der, &sign)?
+    } else {
+        resp
+    };
     Ok(post_form(
         &ctx.acs,
         "SAMLResponse",
