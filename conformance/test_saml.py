@@ -52,7 +52,7 @@ def sp_keypair(directory):
 class Sp:
     """An enterprise application configured for SAML in Castellan, and pysaml2 as its SP."""
 
-    def __init__(self, demo, graph, server, signed_requests=False, extra=None):
+    def __init__(self, demo, graph, server, signed_requests=False, extra=None, signing_option="SignResponseAndAssertion"):
         self.demo, self.graph = demo, graph
         self.dir = tempfile.mkdtemp(prefix="castellan-saml-")
         tid = demo["tenant_id"]
@@ -75,7 +75,7 @@ class Sp:
             "logoutUrl": self.slo,
             "keyCredentials": [{"type": "AsymmetricX509Cert", "usage": "Verify", "key": cert_b64}],
             "samlSingleSignOnSettings": {"relayState": "https://app.example/home", "castellanRequireSignedRequests": signed_requests,
-                                         "castellanSigningOption": "SignResponseAndAssertion"},
+                                         "castellanSigningOption": signing_option},
         }
         patch.update(extra or {})
         r = graph.patch(f"/servicePrincipals/{self.sp_id}", patch)
@@ -105,7 +105,7 @@ class Sp:
                 "authn_requests_signed": signed_requests,
                 "logout_requests_signed": True,
                 "want_assertions_signed": True,
-                "want_response_signed": True,
+                "want_response_signed": signing_option != "SignAssertion",
                 "signing_algorithm": "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
                 "digest_algorithm": "http://www.w3.org/2001/04/xmlenc#sha256",
             }},
@@ -282,3 +282,20 @@ def test_signed_post_binding_request_from_pysaml2_is_verified_by_castellans_c14n
     tampered = str(req).replace("ForceAuthn", "IsPassive") if "ForceAuthn" in str(req) else str(req).replace(f'ID="{req_id}"', f'ID="{req_id}" ForceAuthn="true"')
     r = Browser().s.post(dest, data={"SAMLRequest": base64.b64encode(tampered.encode()).decode()}, allow_redirects=False)
     assert "AADSTS76021" in r.text, r.text[:1000]
+
+
+def test_entras_default_signs_the_assertion_only_and_pysaml2_accepts_it(demo, graph, server, new_user):
+    sp = Sp(demo, graph, server, signing_option="SignAssertion")
+    upn, pw, _ = new_user()
+    req_id, info = sp.client.prepare_for_authenticate(entityid=sp.idp_entity, binding=BINDING_HTTP_REDIRECT)
+    url = dict(info["headers"])["Location"]
+    b = Browser()
+    saml_response, _ = posted_response(login(b, b.open(url), upn, pw, url), sp.acs)
+    xml = base64.b64decode(saml_response).decode()
+    assert xml.count("<Signature xmlns") == 1 and xml.index("<Signature xmlns") > xml.index("<Assertion ")
+    resp = sp.client.parse_authn_request_response(saml_response, BINDING_HTTP_POST, outstanding={req_id: "/"})
+    assert resp.name_id.text == upn
+    # A tampered assertion is refused by pysaml2 (xmlsec1 underneath).
+    bad = base64.b64encode(xml.replace(upn, "admin@evil.example").encode()).decode()
+    with pytest.raises(Exception):
+        sp.client.parse_authn_request_response(bad, BINDING_HTTP_POST, outstanding={req_id: "/"})
