@@ -283,13 +283,14 @@ pub fn parse_logout_response(xml: &str) -> Result<(LogoutResponse, Embedded), Aa
     ))
 }
 
+/// A Redirect-binding signature: (signed octets, `SigAlg`, decoded `Signature`).
+pub type RedirectSignature = (Vec<u8>, String, Vec<u8>);
+
 /// The octets an HTTP-Redirect signature covers (Bindings §3.4.4.1): `SAMLRequest=…` (or
 /// `SAMLResponse=…`), `&RelayState=…` if present, `&SigAlg=…`, each exactly as URL-encoded in
 /// the received query string. Returns (octets, SigAlg decoded, Signature decoded); `None` when
 /// the query carries no `Signature`.
-pub fn redirect_signed_octets(
-    raw_query: &str,
-) -> Result<Option<(Vec<u8>, String, Vec<u8>)>, AadstsError> {
+pub fn redirect_signed_octets(raw_query: &str) -> Result<Option<RedirectSignature>, AadstsError> {
     let mut parts: [Option<&str>; 4] = [None; 4];
     for pair in raw_query.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
