@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs or starts what the test command needs on a Debian machine: PostgreSQL (started on
-# 127.0.0.1:5432 with trust auth for `postgres`), python3-venv, Node and npm, Chromium.
+# 127.0.0.1:5432 with trust auth for `postgres`), python3-venv, Node and npm, Chromium, xmlsec1.
 # As root it installs with apt-get; otherwise it says the one command that does. When
 # CASTELLAN_TEST_DATABASE_URL points elsewhere than 127.0.0.1:5432, PostgreSQL is left alone.
 set -euo pipefail
@@ -12,6 +12,8 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# SAML: pysaml2 and the SAML tests verify XML signatures with the xmlsec1 command.
+command -v xmlsec1 >/dev/null 2>&1 || missing+=(xmlsec1)
 
 url="${CASTELLAN_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 local_pg=false

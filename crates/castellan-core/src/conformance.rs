@@ -207,6 +207,26 @@ pub fn service_principal(ids: &mut Ids, t: &Tenant, app: &Application) -> Servic
         app_role_assignment_required: true,
         account_enabled: false,
         created: Timestamp(4),
+        saml: crate::model::SamlSettings {
+            preferred_single_sign_on_mode: Some("saml".into()),
+            relay_state: Some("https://app.example/home".into()),
+            preferred_token_signing_key_thumbprint: Some("AB12".into()),
+            signing_certificates: vec![crate::model::SamlSigningCertificate {
+                key_id: uuid::Uuid::from_bytes([5; 16]),
+                display_name: "CN=x".into(),
+                thumbprint: "AB12".into(),
+                cert_der: vec![1, 2, 3],
+                private_key_sealed: vec![4, 5, 6],
+                start: Timestamp(10),
+                end: Timestamp(20),
+            }],
+            name_id_format: Some(crate::flow::saml::PERSISTENT.into()),
+            require_signed_requests: true,
+            verification_certificates: vec![vec![7, 8]],
+            logout_url: Some("https://app.example/slo".into()),
+            claims: vec![("role".into(), "jobTitle".into())],
+            signing_option: Some("SignResponse".into()),
+        },
     }
 }
 
@@ -1802,6 +1822,7 @@ pub async fn sparse_round_trips_and_updates(s: &dyn Store, seed: u64) {
     sp.service_principal_names.clear();
     sp.app_role_assignment_required = false;
     sp.account_enabled = true;
+    sp.saml = crate::model::SamlSettings::default();
     commit(
         s,
         vec![

@@ -553,6 +553,61 @@ table! {
     /// 65004: the administrator declined consent.
     AdminConsentDeclined => token(65004, AccessDenied),
         "The administrator declined to consent to the application.";
+    // ---- SAML 2.0 single sign-on and logout (flow::saml, server::http::identity::saml) ----
+    /// 750054: neither SAMLRequest nor SAMLResponse on `/saml2`.
+    SamlRequestMissing => token(750054, InvalidRequest),
+        "SAMLRequest or SAMLResponse must be present as query string parameters in HTTP request for SAML Redirect binding, or as form fields for SAML POST binding.";
+    /// 75001: the message could not be decoded (base64, DEFLATE, size).
+    SamlBinding => token(75001, InvalidRequest),
+        "An error occurred during SAML message binding: {detail}. Send the message base64-encoded (and DEFLATE-compressed for the Redirect binding), at most {limit} bytes.";
+    /// 75005: the XML is not a SAML 2.0 protocol message Castellan accepts.
+    SamlInvalidRequest => token(75005, InvalidRequest),
+        "The request is not a valid Saml2 protocol message: {detail}.";
+    /// 7500529: the request `ID` is missing or starts with a digit.
+    SamlInvalidId => token(7500529, InvalidRequest),
+        "The value '{id}' is not a valid SAML ID. The ID is used as the InResponseTo of the response: it must be present and must not begin with a number (an xs:ID, for example '_' followed by a GUID).";
+    /// 75005: the same request `ID` was already answered.
+    SamlRequestReplayed => token(75005, InvalidRequest),
+        "The request is not a valid Saml2 protocol message: the AuthnRequest ID '{id}' was already used. Each AuthnRequest must carry a fresh ID; start the sign-in again from the application.";
+    /// 76026: `IssueInstant` too old or in the future.
+    SamlIssueInstant => token(76026, InvalidRequest),
+        "The IssueInstant of the SAML request ({instant}) is outside the accepted window (at most {window} seconds from now). Check the application server's clock and send a fresh request.";
+    /// 75008: `Destination` names another endpoint.
+    SamlDestination => token(75008, InvalidRequest),
+        "The request from the application was denied since the SAML request had an unexpected destination '{destination}'. The destination must be {expected}.";
+    /// 700016: no service principal has the request's Issuer as an identifier.
+    SamlIssuerUnknown => token(700016, UnauthorizedClient),
+        "Application with identifier '{issuer}' was not found in the directory '{tenant}'. Add it to the application's identifierUris (Identifier (Entity ID)) or send the configured identifier as the AuthnRequest Issuer.";
+    /// 700016: the application does not use SAML single sign-on.
+    SamlNotEnabled => token(700016, UnauthorizedClient),
+        "The application '{app_id}' is not configured for SAML single sign-on: set preferredSingleSignOnMode to 'saml' on its service principal.";
+    /// 50011: `AssertionConsumerServiceURL` is not a registered reply URL.
+    SamlReplyUrlMismatch => token(50011, InvalidRequest),
+        "The reply URL '{acs}' specified in the request does not match the reply URLs configured for the application '{app_id}'. Add it to the application's web redirectUris (Reply URL (Assertion Consumer Service URL)) or send a registered one.";
+    /// 50011: the application has no reply URL at all (IdP-initiated sign-on).
+    SamlNoReplyUrl => token(50011, InvalidRequest),
+        "The application '{app_id}' has no reply URL configured: add one to its web redirectUris.";
+    /// 75016: an unsupported `NameIDPolicy` format.
+    SamlNameIdPolicy => token(75016, InvalidRequest),
+        "Saml2 Authentication Request has an invalid NameIDPolicy: the format '{format}' is not supported. Use urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress, urn:oasis:names:tc:SAML:2.0:nameid-format:persistent, urn:oasis:names:tc:SAML:2.0:nameid-format:transient or urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified.";
+    /// 75011: a `RequestedAuthnContext` the sign-in cannot satisfy.
+    SamlAuthnContext => token(75011, InvalidRequest),
+        "Authentication method '{method}' by which the user authenticated with the service doesn't match requested authentication method '{requested}'. Request urn:oasis:names:tc:SAML:2.0:ac:classes:Password or PasswordProtectedTransport with Comparison 'exact', or omit RequestedAuthnContext.";
+    /// 76021: the app requires signed requests and this one is not signed.
+    SamlUnsigned => token(76021, InvalidRequest),
+        "The request sent by client is not signed while the application requires signed requests. Sign the request (Redirect binding: the Signature and SigAlg query parameters; POST binding: an enveloped XML signature) with the certificate registered for the application.";
+    /// 76021: the signature does not verify with the application's certificates.
+    SamlBadSignature => token(76021, InvalidRequest),
+        "The signature of the SAML message does not verify with the application's verification certificates ({detail}). Sign with the registered certificate using RSA-SHA256.";
+    /// 50003: no signing certificate for the application.
+    SamlNoSigningKey => token(50003, InvalidRequest),
+        "No signing key is configured for the application '{app_id}': add one with POST /servicePrincipals/{sp_id}/addTokenSigningCertificate (and set preferredTokenSigningKeyThumbprint).";
+    /// 75005: the carried SAML sign-in expired or was tampered with.
+    SamlContextExpired => token(75005, InvalidRequest),
+        "The SAML sign-in expired (it must complete within {minutes} minutes) or its form was altered. Start signing in again from the application.";
+    /// 75005: `IsPassive` and nobody is signed in.
+    SamlPassiveNoSession => token(50058, LoginRequired),
+        "A passive SAML request (IsPassive=true) was sent but no user is signed in. Send the request without IsPassive.";
     // ---- the token and device endpoints ----
     /// 90055: the store did not answer (token endpoint; `Retry-After` is sent).
     StoreUnavailable => token(90055, TemporarilyUnavailable),

@@ -313,6 +313,7 @@ mod tests {
             app_role_assignment_required: false,
             account_enabled: true,
             created: Timestamp(0),
+            saml: Default::default(),
         }
     }
 

@@ -416,3 +416,81 @@ pub mod anyhow_lite {
         Error(m.into())
     }
 }
+
+/// SAML token signing certificates: one RSA-2048 key and self-signed certificate per
+/// `addTokenSigningCertificate`, the key sealed under its own purpose.
+impl KeyRing {
+    /// Makes a SAML signing certificate `CN=…` valid from now until `end`.
+    pub fn new_saml_certificate(
+        &self,
+        display_name: &str,
+        now: Timestamp,
+        end: Timestamp,
+    ) -> Result<castellan_core::model::SamlSigningCertificate, String> {
+        let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| "RSA key generation failed")?;
+        let pkcs8 = pair.as_der().map_err(|_| "PKCS#8 encoding failed")?;
+        let rc_key = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
+            &pkcs8.as_ref().to_vec().into(),
+            &rcgen::PKCS_RSA_SHA256,
+        )
+        .map_err(|e| format!("rcgen key: {e}"))?;
+        let mut params =
+            rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+        let cn = display_name.strip_prefix("CN=").unwrap_or(display_name);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        params.not_before = time_from(now.plus_secs(-300));
+        params.not_after = time_from(end);
+        let cert = params
+            .self_signed(&rc_key)
+            .map_err(|e| format!("certificate: {e}"))?;
+        let der = cert.der().to_vec();
+        let thumb = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &der);
+        Ok(castellan_core::model::SamlSigningCertificate {
+            key_id: uuid::Uuid::new_v4(),
+            display_name: display_name.to_string(),
+            thumbprint: hex::encode_upper(thumb.as_ref()),
+            cert_der: der,
+            private_key_sealed: self
+                .master
+                .seal_for(b"castellan-saml-signing-key", pkcs8.as_ref())
+                .map_err(|e| e.to_string())?,
+            start: now.plus_secs(-300),
+            end,
+        })
+    }
+
+    /// Signs with a SAML signing certificate's key (RSA PKCS#1 v1.5 SHA-256).
+    pub fn saml_sign(
+        &self,
+        cert: &castellan_core::model::SamlSigningCertificate,
+        msg: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        let pkcs8 = self
+            .master
+            .open_for(b"castellan-saml-signing-key", &cert.private_key_sealed)
+            .map_err(|e| e.to_string())?;
+        let pair = KeyPair::from_pkcs8(&pkcs8).map_err(|e| format!("SAML signing key: {e}"))?;
+        let mut sig = vec![0u8; pair.public_modulus_len()];
+        pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), msg, &mut sig)
+            .map_err(|_| "RSA signing failed".to_string())?;
+        Ok(sig)
+    }
+}
+
+impl KeyRing {
+    /// Seals a short-lived value (a SAML sign-in's context) under its own purpose.
+    pub fn seal_purpose(&self, purpose: &'static [u8], plain: &[u8]) -> Result<Vec<u8>, String> {
+        self.master
+            .seal_for(purpose, plain)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Opens what [`Self::seal_purpose`] sealed for the same purpose.
+    pub fn open_purpose(&self, purpose: &'static [u8], sealed: &[u8]) -> Result<Vec<u8>, String> {
+        self.master
+            .open_for(purpose, sealed)
+            .map_err(|e| e.to_string())
+    }
+}

@@ -376,6 +376,107 @@ pub(crate) struct SpDoc {
     assignment_required: bool,
     enabled: bool,
     created: i64,
+    /// SAML single sign-on (absent in rows written before SAML existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    saml: Option<SamlDoc>,
+}
+
+/// A service principal's SAML settings, as stored in its row document.
+#[derive(Serialize, Deserialize, Default)]
+pub(crate) struct SamlDoc {
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    relay_state: Option<String>,
+    #[serde(default)]
+    preferred_thumbprint: Option<String>,
+    #[serde(default)]
+    certs: Vec<SamlCertDoc>,
+    #[serde(default)]
+    name_id_format: Option<String>,
+    #[serde(default)]
+    require_signed_requests: bool,
+    #[serde(default)]
+    verification_certs: Vec<Vec<u8>>,
+    #[serde(default)]
+    logout_url: Option<String>,
+    #[serde(default)]
+    claims: Vec<(String, String)>,
+    #[serde(default)]
+    signing_option: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SamlCertDoc {
+    key_id: String,
+    display_name: String,
+    thumbprint: String,
+    cert: Vec<u8>,
+    key_sealed: Vec<u8>,
+    start: i64,
+    end: i64,
+}
+
+impl From<&castellan_core::model::SamlSettings> for SamlDoc {
+    fn from(s: &castellan_core::model::SamlSettings) -> Self {
+        Self {
+            mode: s.preferred_single_sign_on_mode.clone(),
+            relay_state: s.relay_state.clone(),
+            preferred_thumbprint: s.preferred_token_signing_key_thumbprint.clone(),
+            certs: s
+                .signing_certificates
+                .iter()
+                .map(|c| SamlCertDoc {
+                    key_id: c.key_id.to_string(),
+                    display_name: c.display_name.clone(),
+                    thumbprint: c.thumbprint.clone(),
+                    cert: c.cert_der.clone(),
+                    key_sealed: c.private_key_sealed.clone(),
+                    start: c.start.millis(),
+                    end: c.end.millis(),
+                })
+                .collect(),
+            name_id_format: s.name_id_format.clone(),
+            require_signed_requests: s.require_signed_requests,
+            verification_certs: s.verification_certificates.clone(),
+            logout_url: s.logout_url.clone(),
+            claims: s.claims.clone(),
+            signing_option: s.signing_option.clone(),
+        }
+    }
+}
+
+impl TryFrom<SamlDoc> for castellan_core::model::SamlSettings {
+    type Error = StoreError;
+    fn try_from(d: SamlDoc) -> Result<Self, StoreError> {
+        Ok(Self {
+            preferred_single_sign_on_mode: d.mode,
+            relay_state: d.relay_state,
+            preferred_token_signing_key_thumbprint: d.preferred_thumbprint,
+            signing_certificates: d
+                .certs
+                .into_iter()
+                .map(|c| {
+                    Ok(castellan_core::model::SamlSigningCertificate {
+                        key_id: uuid::Uuid::parse_str(&c.key_id)
+                            .map_err(|_| backend("bad SAML certificate key id"))?,
+                        display_name: c.display_name,
+                        thumbprint: c.thumbprint,
+                        cert_der: c.cert,
+                        private_key_sealed: c.key_sealed,
+                        start: Timestamp(c.start),
+                        end: Timestamp(c.end),
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
+            name_id_format: d.name_id_format,
+            require_signed_requests: d.require_signed_requests,
+            verification_certificates: d.verification_certs,
+            logout_url: d.logout_url,
+            claims: d.claims,
+            signing_option: d.signing_option,
+        })
+    }
 }
 
 impl From<&ServicePrincipal> for SpDoc {
@@ -392,6 +493,8 @@ impl From<&ServicePrincipal> for SpDoc {
             assignment_required: s.app_role_assignment_required,
             enabled: s.account_enabled,
             created: s.created.millis(),
+            saml: (s.saml != castellan_core::model::SamlSettings::default())
+                .then(|| SamlDoc::from(&s.saml)),
         }
     }
 }
@@ -415,6 +518,11 @@ impl TryFrom<SpDoc> for ServicePrincipal {
             app_role_assignment_required: d.assignment_required,
             account_enabled: d.enabled,
             created: Timestamp(d.created),
+            saml: d
+                .saml
+                .map(TryInto::try_into)
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 }

@@ -25,5 +25,6 @@ pub mod graph;
 pub mod jwt;
 pub mod odata;
 pub mod report;
+pub mod saml;
 pub mod time;
 pub mod troubleshoot;

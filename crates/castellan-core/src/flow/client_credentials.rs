@@ -247,6 +247,7 @@ mod tests {
             app_role_assignment_required: false,
             account_enabled: true,
             created: Timestamp(0),
+            saml: Default::default(),
         };
         let client = sp(10, a.app_id);
         let resource = sp(11, AppId::from_random([12; 16]));

@@ -15,6 +15,7 @@ pub mod password;
 pub mod pkce;
 pub mod redirect;
 pub mod refresh_token;
+pub mod saml;
 pub mod scope;
 pub mod signin;
 pub mod user_token;

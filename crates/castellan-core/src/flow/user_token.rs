@@ -272,6 +272,7 @@ mod tests {
             app_role_assignment_required: false,
             account_enabled: true,
             created: Timestamp(0),
+            saml: Default::default(),
         };
         let user = |n: u8| User {
             id: ObjectId::from_random([n; 16]),

@@ -48,6 +48,103 @@ pub struct ServicePrincipal {
     pub account_enabled: bool,
     /// Creation time.
     pub created: Timestamp,
+    /// SAML single sign-on (`preferredSingleSignOnMode`, `samlSingleSignOnSettings`, the token
+    /// signing certificates and `preferredTokenSigningKeyThumbprint`).
+    pub saml: SamlSettings,
+}
+
+/// A service principal's SAML single sign-on configuration (Graph: `preferredSingleSignOnMode`,
+/// `samlSingleSignOnSettings.relayState`, `preferredTokenSigningKeyThumbprint`, the
+/// `keyCredentials` made by `addTokenSigningCertificate`, `notificationEmailAddresses` aside).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SamlSettings {
+    /// `preferredSingleSignOnMode` (`saml`, `password`, `notSupported`, `oidc`), as set.
+    pub preferred_single_sign_on_mode: Option<String>,
+    /// `samlSingleSignOnSettings.relayState`: the relay state of IdP-initiated sign-on.
+    pub relay_state: Option<String>,
+    /// `preferredTokenSigningKeyThumbprint`: the certificate that signs (hex SHA-1, upper case).
+    pub preferred_token_signing_key_thumbprint: Option<String>,
+    /// Token signing certificates (`addTokenSigningCertificate`), oldest first.
+    pub signing_certificates: Vec<SamlSigningCertificate>,
+    /// The NameID format the app is configured with (a full URN), when not the default
+    /// (`emailAddress`); a request's `NameIDPolicy` wins when it names one.
+    pub name_id_format: Option<String>,
+    /// Castellan extension (`samlSingleSignOnSettings.castellanRequireSignedRequests`): only
+    /// signed AuthnRequests are accepted (Entra: "Require verification certificates").
+    pub require_signed_requests: bool,
+    /// Certificates (DER) that verify the app's signed requests and logout messages (Entra:
+    /// the service principal's `keyCredentials` with usage `Verify` the app uploaded).
+    pub verification_certificates: Vec<Vec<u8>>,
+    /// The app's logout URL (`logoutUrl`): where logout responses and requests go.
+    pub logout_url: Option<String>,
+    /// Claims mapping: extra or replaced attributes, (claim URI, source user property).
+    pub claims: Vec<(String, String)>,
+    /// What is signed (Entra's "Signing Option"): `SignAssertion` (the default),
+    /// `SignResponse` or `SignResponseAndAssertion`.
+    pub signing_option: Option<String>,
+}
+
+/// Entra's SAML signing options, the first one the default.
+pub const SAML_SIGNING_OPTIONS: &[&str] =
+    &["SignAssertion", "SignResponse", "SignResponseAndAssertion"];
+
+impl SamlSettings {
+    /// Whether SAML is the app's single sign-on mode.
+    pub fn enabled(&self) -> bool {
+        self.preferred_single_sign_on_mode.as_deref() == Some("saml")
+    }
+
+    /// The certificate that signs at `now`: the preferred thumbprint's (if still valid), else
+    /// the newest valid one. Rollover: add a certificate, publish it in the metadata, then move
+    /// `preferredTokenSigningKeyThumbprint` to it.
+    pub fn signing_certificate(&self, now: Timestamp) -> Option<&SamlSigningCertificate> {
+        let valid = |c: &&SamlSigningCertificate| c.start <= now && now < c.end;
+        self.preferred_token_signing_key_thumbprint
+            .as_deref()
+            .and_then(|t| {
+                self.signing_certificates
+                    .iter()
+                    .filter(valid)
+                    .find(|c| c.thumbprint.eq_ignore_ascii_case(t))
+            })
+            .or_else(|| self.signing_certificates.iter().rfind(valid))
+    }
+
+    /// (sign the assertion, sign the response) for the signing option.
+    pub fn signs(&self) -> (bool, bool) {
+        match self.signing_option.as_deref() {
+            Some("SignResponse") => (false, true),
+            Some("SignResponseAndAssertion") => (true, true),
+            _ => (true, false),
+        }
+    }
+
+    /// The certificates the metadata publishes at `now` (every one not yet expired).
+    pub fn published_certificates(&self, now: Timestamp) -> Vec<&SamlSigningCertificate> {
+        self.signing_certificates
+            .iter()
+            .filter(|c| now < c.end)
+            .collect()
+    }
+}
+
+/// One SAML token signing certificate (self-signed X.509, RSA-2048).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SamlSigningCertificate {
+    /// `keyId`.
+    pub key_id: uuid::Uuid,
+    /// `displayName` (`CN=…`).
+    pub display_name: String,
+    /// Hex SHA-1 of the DER certificate, upper case (Graph's `thumbprint`).
+    pub thumbprint: String,
+    /// The certificate (DER).
+    pub cert_der: Vec<u8>,
+    /// The PKCS#8 private key sealed with the master key.
+    pub private_key_sealed: Vec<u8>,
+    /// Valid from.
+    pub start: Timestamp,
+    /// Valid until.
+    pub end: Timestamp,
 }
 
 /// An app-role assignment: `principal` holds `app_role_id` on the resource service principal.

@@ -23,6 +23,8 @@ pub enum GrantKind {
     Lockout,
     /// A user's request for admin consent (admin consent workflow).
     ConsentRequest,
+    /// A SAML AuthnRequest's `ID`, kept until the request expires: each is answered once.
+    SamlRequestId,
 }
 
 impl GrantKind {
@@ -36,6 +38,7 @@ impl GrantKind {
             Self::AssertionId => "jti",
             Self::Lockout => "lockout",
             Self::ConsentRequest => "consentreq",
+            Self::SamlRequestId => "samlreq",
         }
     }
     /// Parses [`Self::as_str`].
@@ -48,6 +51,7 @@ impl GrantKind {
             Self::AssertionId,
             Self::Lockout,
             Self::ConsentRequest,
+            Self::SamlRequestId,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

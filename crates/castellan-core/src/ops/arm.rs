@@ -1019,6 +1019,7 @@ fn identity_principal(
         app_role_assignment_required: false,
         account_enabled: true,
         created: env.now,
+        saml: Default::default(),
     }
 }
 

@@ -29,6 +29,7 @@ mod keys;
 mod metrics;
 mod postgres;
 mod reports;
+mod saml;
 mod security;
 mod security_defaults;
 mod tenants;

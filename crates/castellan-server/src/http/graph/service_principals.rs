@@ -32,6 +32,10 @@ pub fn router() -> Router<AppState> {
             get(get_sp).patch(update).delete(remove),
         )
         .route(
+            "/v1.0/servicePrincipals/{id}/addTokenSigningCertificate",
+            axum::routing::post(add_token_signing_certificate),
+        )
+        .route(
             "/v1.0/servicePrincipals/{id}/appRoleAssignments",
             get(assignments_of).post(assign_from),
         )
@@ -150,11 +154,51 @@ async fn update(
 ) -> Result<Response, ApiError> {
     may_write_sp(&s, &c, &id, Op::SpUpdate).await?;
     let input = wire::parse_update(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
+    if let Some(certs) = input.saml.verification_certificates.value() {
+        for der in certs {
+            crate::assertion::parse_certificate(der).map_err(|e| {
+                c.err(GraphError::bad_request(format!(
+                    "keyCredentials key is not a DER X.509 certificate ({e}): send the base64 of the certificate the application signs its SAML requests with."
+                )))
+            })?;
+        }
+    }
     let mut ent = OsEntropy;
     ops::update(&mut c.env(&s, &mut ent), &c.tenant, &id, input)
         .await
         .map_err(|e| c.err(e))?;
     Ok(no_content())
+}
+
+/// `POST /servicePrincipals/{id}/addTokenSigningCertificate`: a new self-signed SAML token
+/// signing certificate (RSA-2048, three years unless `endDateTime` says otherwise).
+async fn add_token_signing_certificate(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    may_write_sp(&s, &c, &id, Op::SpUpdate).await?;
+    let (name, end) =
+        wire::parse_add_token_signing_certificate(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
+    let at = crate::state::now();
+    let end = end.unwrap_or(at.plus_secs(3 * 365 * 24 * 3600));
+    if end <= at {
+        return Err(c.err(GraphError::bad_request(
+            "endDateTime must be in the future.",
+        )));
+    }
+    let name = name.unwrap_or_else(|| "CN=Microsoft Azure Federated SSO Certificate".into());
+    let cert = s
+        .keys
+        .new_saml_certificate(&name, at, end)
+        .map_err(|e| c.err(GraphError::bad_request(e)))?;
+    let rendered = wire::render_self_signed(&cert);
+    let mut ent = OsEntropy;
+    ops::add_token_signing_certificate(&mut c.env(&s, &mut ent), &c.tenant, &id, cert)
+        .await
+        .map_err(|e| c.err(e))?;
+    Ok(Json(rendered).into_response())
 }
 
 async fn remove(

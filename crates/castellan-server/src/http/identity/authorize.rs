@@ -118,35 +118,37 @@ fn get<'a>(p: &'a [(String, String)], k: &str) -> Option<&'a str> {
 use castellan_core::flow::authorize_request::{self as rules, ResponseMode as Mode};
 
 /// Where responses go once the redirect URI is trusted.
-struct Target {
-    redirect_uri: String,
-    mode: Mode,
-    state: Option<String>,
+pub(super) struct Target {
+    pub(super) redirect_uri: String,
+    pub(super) mode: Mode,
+    pub(super) state: Option<String>,
+    /// A SAML sign-in: answers are SAML responses posted to the reply URL.
+    pub(super) saml: Option<Box<super::saml::Ctx>>,
 }
 
 /// A validated authorize request.
-struct Authz {
-    raw: String,
-    segment: String,
-    tenant: Option<Tenant>,
-    app: Application,
-    platform: Platform,
-    target: Target,
-    code: bool,
-    id_token: bool,
-    scope: String,
-    nonce: Option<String>,
-    prompt: Option<String>,
-    login_hint: Option<String>,
-    max_age: Option<i64>,
-    code_challenge: Option<String>,
+pub(super) struct Authz {
+    pub(super) raw: String,
+    pub(super) segment: String,
+    pub(super) tenant: Option<Tenant>,
+    pub(super) app: Application,
+    pub(super) platform: Platform,
+    pub(super) target: Target,
+    pub(super) code: bool,
+    pub(super) id_token: bool,
+    pub(super) scope: String,
+    pub(super) nonce: Option<String>,
+    pub(super) prompt: Option<String>,
+    pub(super) login_hint: Option<String>,
+    pub(super) max_age: Option<i64>,
+    pub(super) code_challenge: Option<String>,
     /// This request came from `/adminconsent`: ask for tenant-wide consent instead of issuing.
-    admin_consent: bool,
+    pub(super) admin_consent: bool,
     /// The `claims` parameter asks for step-up (a claims challenge): MFA in this session.
-    step_up: bool,
+    pub(super) step_up: bool,
 }
 
-enum Fail {
+pub(super) enum Fail {
     /// Render an error page (the redirect URI is not trusted).
     Page(StatusCode, AadstsError),
     /// Send the error to the redirect URI.
@@ -156,6 +158,9 @@ enum Fail {
 }
 
 async fn validate(s: &AppState, segment: &str, raw: &str) -> Result<Authz, Fail> {
+    if let Some(sealed) = raw.strip_prefix(super::saml::CTX_PREFIX) {
+        return super::saml::reopen(s, segment, sealed).await;
+    }
     // Bounded like the token endpoint's form (wire::form: pairs, name and value lengths).
     let mut p = castellan_wire::form::parse_pairs(raw.as_bytes())
         .map_err(|e| Fail::Page(StatusCode::BAD_REQUEST, e))?;
@@ -227,6 +232,7 @@ async fn validate(s: &AppState, segment: &str, raw: &str) -> Result<Authz, Fail>
         redirect_uri: redirect_uri.to_string(),
         mode,
         state: get(&p, "state").map(str::to_string),
+        saml: None,
     };
     let checked = match rules::check(platform, &params) {
         Ok(c) => c,
@@ -315,8 +321,15 @@ fn error_fields(e: &AadstsError, cid: &str) -> Vec<(String, String)> {
     ]
 }
 
-fn fail(f: Fail, cid: &str) -> Response {
+pub(super) fn fail(f: Fail, cid: &str) -> Response {
     match f {
+        Fail::Redirect(t, e) if t.saml.is_some() => {
+            tracing::info!(
+                code = e.code,
+                "SAML sign-in refused: error response posted to the reply URL"
+            );
+            super::saml::error_response(&t, &e, cid)
+        }
         Fail::Page(status, e) => {
             tracing::info!(code = e.code, "authorize refused with an error page");
             pages::error(status, e.code, &e.message, cid)
@@ -350,6 +363,16 @@ pub(crate) struct Req {
 }
 
 fn attempt(r: &Req, tenant: &Tenant, app: &Application, interactive: bool) -> Attempt {
+    attempt_via(r, tenant, app, interactive, "authorize")
+}
+
+fn attempt_via(
+    r: &Req,
+    tenant: &Tenant,
+    app: &Application,
+    interactive: bool,
+    details: &str,
+) -> Attempt {
     Attempt {
         tenant_id: tenant.id,
         correlation_id: r.cid.clone(),
@@ -358,29 +381,29 @@ fn attempt(r: &Req, tenant: &Tenant, app: &Application, interactive: bool) -> At
         app_id: app.app_id.to_string(),
         interactive,
         client_app_used: "Browser".into(),
-        details: "authorize".into(),
+        details: details.into(),
         at: r.at,
     }
 }
 
 /// How a sign-in reached the pipeline.
-struct Start<'x> {
+pub(super) struct Start<'x> {
     /// The first factor.
-    first: FirstFactor,
+    pub(super) first: FirstFactor,
     /// Its verdict (lockout, password, authenticator code).
-    credential: Result<(), AadstsError>,
+    pub(super) credential: Result<(), AadstsError>,
     /// What the session has done.
-    authn: Authn,
+    pub(super) authn: Authn,
     /// A user at a page (not an SSO redirect).
-    interactive: bool,
+    pub(super) interactive: bool,
     /// The user just answered the consent page.
-    consented: bool,
+    pub(super) consented: bool,
     /// The password just proven (Identity Protection's leaked credentials).
-    password: Option<&'x SecretText>,
+    pub(super) password: Option<&'x SecretText>,
     /// "Stay signed in", when the session starts here.
-    persistent: bool,
+    pub(super) persistent: bool,
     /// Too many authenticator codes: seconds until the next one is looked at.
-    retry_after: Option<i64>,
+    pub(super) retry_after: Option<i64>,
 }
 
 /// Runs the sign-in pipeline for `user` (`core::flow::signin`, surface `Authorize`): loads what
@@ -388,7 +411,7 @@ struct Start<'x> {
 /// Conditional Access) and renders its decision: the code and/or ID token at the redirect URI,
 /// an error there, the consent, MFA or registration page. A session started on the way sets
 /// its cookie on whatever the answer is.
-async fn run(
+pub(super) async fn run(
     s: &AppState,
     a: &Authz,
     tenant: &Tenant,
@@ -416,7 +439,15 @@ async fn drive(
     headers: &HeaderMap,
     cookie: &mut Option<String>,
 ) -> Response {
-    let log = attempt(r, tenant, &a.app, st.interactive);
+    let saml = a.target.saml.as_deref();
+    let log = attempt_via(
+        r,
+        tenant,
+        &a.app,
+        st.interactive,
+        if saml.is_some() { "saml2" } else { "authorize" },
+    );
+    let mut saml_prep: Option<super::saml::Prepared> = None;
     let retry_after = st.retry_after;
     let app_id = a.app.app_id.to_string();
     let silent = a.prompt.as_deref() == Some("none");
@@ -514,6 +545,20 @@ async fn drive(
                 }
                 facts.session = true;
             }
+            // A SAML application asks for no delegated permissions: nothing to consent to.
+            Need::Consent if saml.is_some() => facts.consent = Some(Ok(false)),
+            // The SAML "tokens": the service principal, user assignment, a signing key.
+            Need::Tokens if saml.is_some() => {
+                let Some(ctx) = saml else { continue };
+                match super::saml::prepare(s, tenant, &a.app, user, ctx).await {
+                    Ok(Ok(p)) => {
+                        saml_prep = Some(p);
+                        facts.tokens = Some(Ok(()));
+                    }
+                    Ok(Err(e)) => facts.tokens = Some(Err(e)),
+                    Err(e) => return unavailable(e),
+                }
+            }
             // Missing permissions (or an app new to this tenant) ask the user.
             Need::Consent => {
                 match castellan_core::ops::consent::need(
@@ -585,10 +630,15 @@ async fn drive(
             },
             // Conditional Access, after the first factor (the password, or the SSO session).
             Need::ConditionalAccess => {
-                let Some((_, t)) = &tokens else {
-                    return unavailable("Conditional Access before the tokens".into());
+                let resource = match (&tokens, &saml_prep) {
+                    (Some((_, t)), _) => t.access.aud.clone(),
+                    // A SAML sign-in's cloud app is the application itself.
+                    (None, Some(_)) => a.app.app_id.to_string(),
+                    (None, None) => {
+                        return unavailable("Conditional Access before the tokens".into())
+                    }
                 };
-                match crate::ca::user_facts(s, tenant, user, &log.ip, &t.access.aud).await {
+                match crate::ca::user_facts(s, tenant, user, &log.ip, &resource).await {
                     Ok(c) => facts.ca = Some(c),
                     Err(e) => return unavailable(e.to_string()),
                 }
@@ -608,13 +658,18 @@ async fn drive(
     };
     // The sign-in record: with the resource, Conditional Access and the device once the
     // sign-in reached Conditional Access.
+    let saml_resource = saml_prep.as_ref().map(|_| a.app.app_id.to_string());
     let record = |e: Option<&AadstsError>, with_device: bool| {
-        let reached = decision.ca.as_ref().zip(tokens.as_ref());
+        let resource = tokens
+            .as_ref()
+            .map(|(_, t)| t.access.aud.as_str())
+            .or(saml_resource.as_deref());
+        let reached = decision.ca.as_ref().zip(resource);
         let mut rec = log.user(
             Some(&user.user_principal_name),
             Some(user.id),
             Some(&user.display_name),
-            reached.map(|(_, (_, t))| t.access.aud.as_str()),
+            reached.map(|(_, r)| r),
             e,
         );
         rec.app_display_name = Some(a.app.display_name.clone());
@@ -694,6 +749,20 @@ async fn drive(
                 fresh,
             )
         }
+        Outcome::Issue if saml.is_some() => {
+            let (Some(ctx), Some(prep)) = (saml, &saml_prep) else {
+                return unavailable("SAML issue without its preparation".into());
+            };
+            let resp = match super::saml::issue(s, tenant, ctx, prep, user, authn, r) {
+                Ok(x) => x,
+                Err(e) => return unavailable(e),
+            };
+            let mut rec = record(None, true);
+            rec.note_authn(&authn);
+            s.signins.record(rec).await;
+            crate::device_proof::touch(s, device.as_ref(), r.at).await;
+            resp
+        }
         Outcome::Issue => {
             let Some((app, tokens)) = &tokens else {
                 return unavailable("issue without tokens".into());
@@ -755,11 +824,12 @@ async fn drive(
     }
 }
 
-fn clone_target(t: &Target) -> Target {
+pub(super) fn clone_target(t: &Target) -> Target {
     Target {
         redirect_uri: t.redirect_uri.clone(),
         mode: t.mode,
         state: t.state.clone(),
+        saml: t.saml.clone(),
     }
 }
 
@@ -816,7 +886,7 @@ fn login_action(segment: &str) -> String {
     format!("/{segment}/oauth2/v2.0/authorize/login")
 }
 
-fn show_login(
+pub(super) fn show_login(
     a: &Authz,
     headers: &HeaderMap,
     username: &str,
@@ -1252,6 +1322,7 @@ pub async fn logout(
                     redirect_uri: uri.to_string(),
                     mode: Mode::Query,
                     state: get(&p, "state").map(str::to_string),
+                    saml: None,
                 };
                 if target.state.is_some() {
                     respond_to(&target, vec![])

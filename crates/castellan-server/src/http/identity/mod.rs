@@ -5,6 +5,7 @@ pub mod device;
 pub mod discovery;
 pub mod mfa;
 pub mod pages;
+pub mod saml;
 pub mod token;
 
 use axum::routing::{get, post};
@@ -26,6 +27,11 @@ pub fn router() -> Router<AppState> {
         .route(
             "/{tenant}/.well-known/openid-configuration",
             get(discovery::openid_configuration),
+        )
+        .route("/{tenant}/saml2", get(saml::saml2).post(saml::saml2))
+        .route(
+            "/{tenant}/federationmetadata/2007-06/federationmetadata.xml",
+            get(saml::metadata),
         )
         .route("/{tenant}/discovery/v2.0/keys", get(discovery::jwks))
         .route("/{tenant}/discovery/keys", get(discovery::jwks))
