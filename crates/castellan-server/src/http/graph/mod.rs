@@ -9,6 +9,7 @@ pub mod conditional_access;
 pub mod devices;
 pub mod groups;
 pub mod identity_protection;
+pub mod pim;
 pub mod roles;
 pub mod sdk;
 pub mod service_principals;
@@ -47,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .merge(conditional_access::router())
         .merge(devices::router())
         .merge(identity_protection::router())
+        .merge(pim::router())
         .merge(sdk::router())
         .method_not_allowed_fallback(sdk::method_not_allowed)
         .layer(axum::middleware::from_fn(sdk::graph_shaped))
@@ -112,6 +114,10 @@ pub struct Caller {
     pub custom_roles: Vec<castellan_core::directory_roles::CustomActions>,
     /// For app-only calls: the directory roles of the calling service principal.
     pub sp_roles: Vec<(uuid::Uuid, String)>,
+    /// The token's `amr` carries `mfa`.
+    pub mfa: bool,
+    /// The token's `acrs`.
+    pub acrs: Vec<String>,
 }
 
 impl Caller {
@@ -151,7 +157,7 @@ impl Caller {
         ops: &[Op],
         user: ObjectId,
     ) -> Result<(), ApiError> {
-        let target = castellan_core::ops::authz::user(s.store.as_ref(), self.tenant.id, user)
+        let target = castellan_core::ops::authz::user(s.store.as_ref(), self.tenant.id, user, now())
             .await
             .map_err(store_err(self))?;
         ops.iter().try_for_each(|op| self.authorize(*op, &target))
@@ -245,7 +251,7 @@ impl FromRequestParts<AppState> for Caller {
                     match castellan_core::ops::directory_roles::effective_roles(
                         s.store.as_ref(),
                         tid,
-                        oid,
+                        oid, crate::state::now(),
                     )
                     .await
                     {
@@ -296,7 +302,7 @@ impl FromRequestParts<AppState> for Caller {
                     let roles = castellan_core::ops::directory_roles::effective_roles(
                         s.store.as_ref(),
                         tid,
-                        oid,
+                        oid, crate::state::now(),
                     )
                     .await?;
                     let custom = if roles.is_empty() {
@@ -349,6 +355,8 @@ impl FromRequestParts<AppState> for Caller {
             user_rights,
             custom_roles,
             sp_roles,
+            mfa: c.amr.iter().any(|a| a == "mfa"),
+            acrs: c.acrs.clone(),
         })
     }
 }
