@@ -704,3 +704,6 @@ pub fn approval_timed_out(r: &RoleScheduleRequest, now: Timestamp) -> bool {
     r.status == "PendingApproval" && now >= r.created.plus_secs(APPROVAL_TIMEOUT_SECS)
 }
 
+
+#[cfg(test)]
+mod tests;

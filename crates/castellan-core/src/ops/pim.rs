@@ -780,3 +780,6 @@ pub async fn sweep(env: &mut Env<'_>, tenant: &Tenant) -> Result<usize, PimError
     Ok(n)
 }
 
+
+#[cfg(test)]
+mod tests;
