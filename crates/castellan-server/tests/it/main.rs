@@ -25,6 +25,7 @@ mod graph_sdk;
 mod graph_users;
 mod identity_protection;
 mod keys;
+mod pim;
 mod postgres;
 mod security;
 mod security_defaults;
