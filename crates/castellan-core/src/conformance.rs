@@ -537,12 +537,18 @@ pub async fn pim(s: &dyn Store, seed: u64) {
     );
     assert_eq!(s.role_policies(t.id).await.unwrap(), vec![policy.clone()]);
     for (what, empty) in [
-        ("schedules", s.role_schedules(other.id).await.unwrap().is_empty()),
+        (
+            "schedules",
+            s.role_schedules(other.id).await.unwrap().is_empty(),
+        ),
         (
             "requests",
             s.role_schedule_requests(other.id).await.unwrap().is_empty(),
         ),
-        ("policies", s.role_policies(other.id).await.unwrap().is_empty()),
+        (
+            "policies",
+            s.role_policies(other.id).await.unwrap().is_empty(),
+        ),
     ] {
         assert!(empty, "another tenant sees none of the {what}");
     }

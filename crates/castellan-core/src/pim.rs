@@ -625,7 +625,9 @@ pub fn check(f: &RequestFacts<'_>) -> Result<Outcome, Refusal> {
                 });
             }
         }
-        if f.policy.enabled(Level::Assignment, false, "MultiFactorAuthentication") && !f.caller_mfa
+        if f.policy
+            .enabled(Level::Assignment, false, "MultiFactorAuthentication")
+            && !f.caller_mfa
         {
             return Err(Refusal::StepUp {
                 acrs: "c1".into(),
@@ -703,7 +705,6 @@ pub fn may_approve(
 pub fn approval_timed_out(r: &RoleScheduleRequest, now: Timestamp) -> bool {
     r.status == "PendingApproval" && now >= r.created.plus_secs(APPROVAL_TIMEOUT_SECS)
 }
-
 
 #[cfg(test)]
 mod tests;

@@ -160,7 +160,9 @@ impl TryFrom<RequestDoc> for RoleScheduleRequest {
         let expiration = match d.expiration.split_once(':') {
             None if d.expiration == "none" => Expiration::NoExpiration,
             Some(("duration", s)) => Expiration::AfterDuration(s.parse().map_err(|_| bad())?),
-            Some(("until", t)) => Expiration::AfterDateTime(Timestamp(t.parse().map_err(|_| bad())?)),
+            Some(("until", t)) => {
+                Expiration::AfterDateTime(Timestamp(t.parse().map_err(|_| bad())?))
+            }
             _ => return Err(bad()),
         };
         Ok(RoleScheduleRequest {
@@ -187,7 +189,11 @@ impl TryFrom<RequestDoc> for RoleScheduleRequest {
                 .map(|s| {
                     Ok(ApprovalStep {
                         id: oid(&s.id)?,
-                        approvers: s.approvers.iter().map(|a| oid(a)).collect::<Result<_, _>>()?,
+                        approvers: s
+                            .approvers
+                            .iter()
+                            .map(|a| oid(a))
+                            .collect::<Result<_, _>>()?,
                         review_result: s.review_result,
                         reviewed_by: opt_oid(&s.reviewed_by)?,
                         reviewed: s.reviewed.map(Timestamp),
@@ -351,7 +357,15 @@ pub(crate) async fn apply(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
         }
         Change::PutRoleScheduleRequest(r) => {
             let data = json(&RequestDoc::from(r))?;
-            put(tx, "role_schedule_requests", r.tenant_id, r.id, r.created, data).await?;
+            put(
+                tx,
+                "role_schedule_requests",
+                r.tenant_id,
+                r.id,
+                r.created,
+                data,
+            )
+            .await?;
         }
         Change::PutRolePolicy(p) => {
             exec(

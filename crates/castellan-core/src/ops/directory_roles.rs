@@ -74,8 +74,14 @@ pub async fn assign(
     role_definition_id: &str,
     directory_scope_id: &str,
 ) -> Result<DirectoryRoleAssignment, DirectoryError> {
-    let (principal, template_id, display_name) =
-        check_grant(env, tenant, principal_id, role_definition_id, directory_scope_id).await?;
+    let (principal, template_id, display_name) = check_grant(
+        env,
+        tenant,
+        principal_id,
+        role_definition_id,
+        directory_scope_id,
+    )
+    .await?;
     struct Role {
         template_id: uuid::Uuid,
         display_name: String,
@@ -182,7 +188,13 @@ pub async fn effective_roles(
     all.extend(
         crate::pim::active_assignments(&schedules, now)
             .into_iter()
-            .map(|s| (s.principal_id, s.role_definition_id, s.directory_scope_id.clone())),
+            .map(|s| {
+                (
+                    s.principal_id,
+                    s.role_definition_id,
+                    s.directory_scope_id.clone(),
+                )
+            }),
     );
     if all.is_empty() {
         return Ok(vec![]);

@@ -149,7 +149,8 @@ pub async fn put_policy(
     changed_rule: &str,
     by: ObjectId,
 ) -> Result<RolePolicy, PimError> {
-    if policy.activation_max_secs < pim::MIN_DURATION_SECS || policy.activation_max_secs > 24 * 3600 {
+    if policy.activation_max_secs < pim::MIN_DURATION_SECS || policy.activation_max_secs > 24 * 3600
+    {
         return Err(bad("Expiration_EndUser_Assignment.maximumDuration must be between PT5M and PT24H (Entra's bounds for activations)."));
     }
     if policy.approval_required && policy.approvers.is_empty() {
@@ -219,7 +220,9 @@ fn activity(level: Level, action: Action, end: Option<Timestamp>) -> String {
         (Level::Eligibility, Action::AdminRemove) => {
             "Remove eligible member from role in PIM completed".into()
         }
-        (Level::Assignment, Action::AdminRemove) => "Remove member from role in PIM completed".into(),
+        (Level::Assignment, Action::AdminRemove) => {
+            "Remove member from role in PIM completed".into()
+        }
         (_, Action::SelfActivate) => "Add member to role completed (PIM activation)".into(),
         (_, Action::SelfDeactivate) => "Remove member from role completed (PIM deactivate)".into(),
         (_, Action::SelfExtend | Action::SelfRenew) => {
@@ -351,7 +354,15 @@ pub async fn submit(
         env.store.commit(set).await?;
         return Ok(request);
     }
-    carry_out(env, tenant, &mut request, outcome, &schedules, &role_display, &mut set)?;
+    carry_out(
+        env,
+        tenant,
+        &mut request,
+        outcome,
+        &schedules,
+        &role_display,
+        &mut set,
+    )?;
     set.push(Change::PutRoleScheduleRequest(request.clone()));
     env.store.commit(set).await?;
     Ok(request)
@@ -492,8 +503,7 @@ pub async fn cancel(
         .ok_or_else(missing)?;
     if r.created_by != caller && !caller_is_admin {
         return Err(PimError::Directory(DirectoryError::Forbidden(
-            "Only the requestor or a Privileged Role Administrator may cancel this request."
-                .into(),
+            "Only the requestor or a Privileged Role Administrator may cancel this request.".into(),
         )));
     }
     let schedules = env.store.role_schedules(tenant.id).await?;
@@ -591,11 +601,14 @@ pub async fn review(
         .collect();
     if reviewer == r.created_by || reviewer == r.principal_id {
         return Err(PimError::Directory(DirectoryError::Forbidden(
-            "Requestors cannot approve their own requests; another approver must review it."
-                .into(),
+            "Requestors cannot approve their own requests; another approver must review it.".into(),
         )));
     }
-    if !pim::may_approve(&r.approval[idx], r.created_by, reviewer, &groups) {
+    let allowed = r
+        .approval
+        .get(idx)
+        .is_some_and(|st| pim::may_approve(st, r.created_by, reviewer, &groups));
+    if !allowed {
         return Err(PimError::Directory(DirectoryError::Forbidden(
             "The caller is not an approver of this request (Approval_EndUser_Assignment's primaryApprovers, or a member of a listed group).".into(),
         )));
@@ -625,8 +638,7 @@ pub async fn review(
             "justification is required when reviewing an approval step.",
         ));
     }
-    {
-        let step = &mut r.approval[idx];
+    if let Some(step) = r.approval.get_mut(idx) {
         step.review_result = result.into();
         step.reviewed_by = Some(reviewer);
         step.reviewed = Some(env.now);
@@ -660,7 +672,9 @@ pub async fn review(
                             )
                             && s.current_at(env.now)
                     })
-                    .ok_or_else(|| PimError::Missing("The activation to extend has ended.".into()))?;
+                    .ok_or_else(|| {
+                        PimError::Missing("The activation to extend has ended.".into())
+                    })?;
                 Outcome::Change {
                     schedule: s.id,
                     start: s.start,
@@ -685,7 +699,15 @@ pub async fn review(
             )],
         );
         set.audit(audit);
-        carry_out(env, tenant, &mut r, outcome, &schedules, &role_display, &mut set)?;
+        carry_out(
+            env,
+            tenant,
+            &mut r,
+            outcome,
+            &schedules,
+            &role_display,
+            &mut set,
+        )?;
     } else {
         r.status = "Denied".into();
         r.completed = Some(env.now);
@@ -728,7 +750,9 @@ pub async fn sweep(env: &mut Env<'_>, tenant: &Tenant) -> Result<usize, PimError
             .find(|r| r.id == s.created_using)
             .and_then(|r| r.justification.clone());
         let activity = match (s.level, s.assignment_type) {
-            (Level::Eligibility, _) => "Remove eligible member from role in PIM completed (expired)",
+            (Level::Eligibility, _) => {
+                "Remove eligible member from role in PIM completed (expired)"
+            }
             (_, AssignmentType::Activated) => "Remove member from role (PIM activation expired)",
             _ => "Remove member from role in PIM completed (expired)",
         };
@@ -779,7 +803,6 @@ pub async fn sweep(env: &mut Env<'_>, tenant: &Tenant) -> Result<usize, PimError
     }
     Ok(n)
 }
-
 
 #[cfg(test)]
 mod tests;

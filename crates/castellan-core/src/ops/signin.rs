@@ -255,7 +255,9 @@ pub async fn user_tokens(
     }
     tokens.access.wids = wids;
     // A token minted under a PIM activation (or any time-bound assignment) never outlives it.
-    if let Some(end) = crate::ops::directory_roles::roles_end(store, tenant.id, user.id, now).await? {
+    if let Some(end) =
+        crate::ops::directory_roles::roles_end(store, tenant.id, user.id, now).await?
+    {
         if end < tokens.access.exp {
             tokens.access.exp = end.max(now.plus_secs(1));
         }

@@ -62,14 +62,24 @@ fn facts<'a>(
 fn activation_needs_an_eligibility_in_force() {
     let p = RolePolicy::default_for(tenant(), GA);
     let none: Vec<RoleSchedule> = vec![];
-    let f = facts(Action::SelfActivate, Expiration::AfterDuration(3600), &p, &none);
+    let f = facts(
+        Action::SelfActivate,
+        Expiration::AfterDuration(3600),
+        &p,
+        &none,
+    );
     match check(&f) {
         Err(Refusal::Rule(r)) => assert_eq!(r.rules, vec!["EligibilityRule"]),
         other => panic!("{other:?}"),
     }
     // Positive control: eligible now.
     let el = vec![schedule(Level::Eligibility, NOW.plus_secs(-60), None)];
-    let f = facts(Action::SelfActivate, Expiration::AfterDuration(3600), &p, &el);
+    let f = facts(
+        Action::SelfActivate,
+        Expiration::AfterDuration(3600),
+        &p,
+        &el,
+    );
     assert_eq!(
         check(&f),
         Ok(Outcome::Create {
@@ -83,7 +93,12 @@ fn activation_needs_an_eligibility_in_force() {
         NOW.plus_secs(-7200),
         Some(NOW.plus_secs(-1)),
     )];
-    let f = facts(Action::SelfActivate, Expiration::AfterDuration(3600), &p, &ended);
+    let f = facts(
+        Action::SelfActivate,
+        Expiration::AfterDuration(3600),
+        &p,
+        &ended,
+    );
     assert!(matches!(check(&f), Err(Refusal::Rule(_))));
 }
 
@@ -92,7 +107,12 @@ fn activation_rules_name_what_failed() {
     let p = RolePolicy::default_for(tenant(), GA);
     let el = vec![schedule(Level::Eligibility, NOW.plus_secs(-60), None)];
     // Longer than PT8H.
-    let f = facts(Action::SelfActivate, Expiration::AfterDuration(9 * 3600), &p, &el);
+    let f = facts(
+        Action::SelfActivate,
+        Expiration::AfterDuration(9 * 3600),
+        &p,
+        &el,
+    );
     assert!(matches!(check(&f), Err(Refusal::Rule(r)) if r.rules == vec!["ExpirationRule"]));
     // Permanent activation.
     let f = facts(Action::SelfActivate, Expiration::NoExpiration, &p, &el);
@@ -103,15 +123,30 @@ fn activation_rules_name_what_failed() {
     f.min_duration_secs = 10;
     assert!(check(&f).is_ok());
     // No justification.
-    let mut f = facts(Action::SelfActivate, Expiration::AfterDuration(3600), &p, &el);
+    let mut f = facts(
+        Action::SelfActivate,
+        Expiration::AfterDuration(3600),
+        &p,
+        &el,
+    );
     f.justification = Some("  ");
     assert!(matches!(check(&f), Err(Refusal::Rule(r)) if r.rules == vec!["JustificationRule"]));
     // Ticketing when the policy asks for it.
     let mut tp = p.clone();
     tp.activation_rules.push("Ticketing".into());
-    let f = facts(Action::SelfActivate, Expiration::AfterDuration(3600), &tp, &el);
+    let f = facts(
+        Action::SelfActivate,
+        Expiration::AfterDuration(3600),
+        &tp,
+        &el,
+    );
     assert!(matches!(check(&f), Err(Refusal::Rule(r)) if r.rules == vec!["TicketingRule"]));
-    let mut f = facts(Action::SelfActivate, Expiration::AfterDuration(3600), &tp, &el);
+    let mut f = facts(
+        Action::SelfActivate,
+        Expiration::AfterDuration(3600),
+        &tp,
+        &el,
+    );
     f.ticket_number = Some("CHG-1");
     assert!(check(&f).is_ok());
 }
@@ -120,7 +155,12 @@ fn activation_rules_name_what_failed() {
 fn activation_without_mfa_is_a_step_up_and_with_mfa_passes() {
     let p = RolePolicy::default_for(tenant(), GA);
     let el = vec![schedule(Level::Eligibility, NOW.plus_secs(-60), None)];
-    let mut f = facts(Action::SelfActivate, Expiration::AfterDuration(3600), &p, &el);
+    let mut f = facts(
+        Action::SelfActivate,
+        Expiration::AfterDuration(3600),
+        &p,
+        &el,
+    );
     f.caller_mfa = false;
     assert_eq!(
         check(&f),
@@ -132,13 +172,23 @@ fn activation_without_mfa_is_a_step_up_and_with_mfa_passes() {
     // A policy without the MFA rule does not ask.
     let mut np = p.clone();
     np.activation_rules = vec!["Justification".into()];
-    let mut f = facts(Action::SelfActivate, Expiration::AfterDuration(3600), &np, &el);
+    let mut f = facts(
+        Action::SelfActivate,
+        Expiration::AfterDuration(3600),
+        &np,
+        &el,
+    );
     f.caller_mfa = false;
     assert!(check(&f).is_ok());
     // An authentication context asks for its own value.
     let mut cp = np.clone();
     cp.auth_context = Some("c3".into());
-    let mut f = facts(Action::SelfActivate, Expiration::AfterDuration(3600), &cp, &el);
+    let mut f = facts(
+        Action::SelfActivate,
+        Expiration::AfterDuration(3600),
+        &cp,
+        &el,
+    );
     f.caller_mfa = false;
     assert!(matches!(check(&f), Err(Refusal::StepUp { acrs, .. }) if acrs == "c3"));
 }
@@ -149,13 +199,24 @@ fn admin_assignments_follow_the_admin_expiration_rules() {
     let none: Vec<RoleSchedule> = vec![];
     let mut f = facts(Action::AdminAssign, Expiration::NoExpiration, &p, &none);
     f.level = Level::Eligibility;
-    assert_eq!(check(&f), Ok(Outcome::Create { start: NOW, end: None }));
+    assert_eq!(
+        check(&f),
+        Ok(Outcome::Create {
+            start: NOW,
+            end: None
+        })
+    );
     p.eligibility_expiration = (true, 86400);
     let mut f = facts(Action::AdminAssign, Expiration::NoExpiration, &p, &none);
     f.level = Level::Eligibility;
     assert!(matches!(check(&f), Err(Refusal::Rule(r)) if r.rules == vec!["ExpirationRule"]));
     // A future start is kept: a scheduled assignment.
-    let mut f = facts(Action::AdminAssign, Expiration::AfterDuration(3600), &p, &none);
+    let mut f = facts(
+        Action::AdminAssign,
+        Expiration::AfterDuration(3600),
+        &p,
+        &none,
+    );
     f.start = Some(NOW.plus_secs(600));
     assert_eq!(
         check(&f),
@@ -166,7 +227,12 @@ fn admin_assignments_follow_the_admin_expiration_rules() {
     );
     // Self actions do not apply to eligibility.
     let el = vec![schedule(Level::Eligibility, NOW.plus_secs(-60), None)];
-    let mut f = facts(Action::SelfActivate, Expiration::AfterDuration(3600), &p, &el);
+    let mut f = facts(
+        Action::SelfActivate,
+        Expiration::AfterDuration(3600),
+        &p,
+        &el,
+    );
     f.level = Level::Eligibility;
     assert!(matches!(check(&f), Err(Refusal::Bad(_))));
 }
@@ -174,18 +240,42 @@ fn admin_assignments_follow_the_admin_expiration_rules() {
 #[test]
 fn duplicates_and_missing_targets_are_refused() {
     let p = RolePolicy::default_for(tenant(), GA);
-    let mut active = schedule(Level::Assignment, NOW.plus_secs(-60), Some(NOW.plus_secs(600)));
+    let mut active = schedule(
+        Level::Assignment,
+        NOW.plus_secs(-60),
+        Some(NOW.plus_secs(600)),
+    );
     active.assignment_type = AssignmentType::Activated;
     let el = schedule(Level::Eligibility, NOW.plus_secs(-600), None);
     let all = vec![el.clone(), active.clone()];
-    let f = facts(Action::SelfActivate, Expiration::AfterDuration(3600), &p, &all);
+    let f = facts(
+        Action::SelfActivate,
+        Expiration::AfterDuration(3600),
+        &p,
+        &all,
+    );
     assert!(matches!(check(&f), Err(Refusal::Exists(_))));
     let f = facts(Action::SelfDeactivate, Expiration::NoExpiration, &p, &all);
-    assert_eq!(check(&f), Ok(Outcome::End { schedule: active.id }));
+    assert_eq!(
+        check(&f),
+        Ok(Outcome::End {
+            schedule: active.id
+        })
+    );
     let only_el = vec![el];
-    let f = facts(Action::SelfDeactivate, Expiration::NoExpiration, &p, &only_el);
+    let f = facts(
+        Action::SelfDeactivate,
+        Expiration::NoExpiration,
+        &p,
+        &only_el,
+    );
     assert!(matches!(check(&f), Err(Refusal::Missing(_))));
-    let f = facts(Action::SelfExtend, Expiration::AfterDuration(3600), &p, &all);
+    let f = facts(
+        Action::SelfExtend,
+        Expiration::AfterDuration(3600),
+        &p,
+        &all,
+    );
     assert!(matches!(check(&f), Ok(Outcome::Change { .. })));
 }
 

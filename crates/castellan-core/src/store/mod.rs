@@ -678,8 +678,10 @@ pub trait ArmStore: Send + Sync {
 #[async_trait]
 pub trait PimStore: Send + Sync {
     /// Every eligibility and assignment schedule of a tenant (ended ones too), oldest first.
-    async fn role_schedules(&self, t: TenantId)
-        -> Result<Vec<crate::pim::RoleSchedule>, StoreError>;
+    async fn role_schedules(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::pim::RoleSchedule>, StoreError>;
     /// Every schedule request of a tenant, oldest first.
     async fn role_schedule_requests(
         &self,

@@ -171,7 +171,12 @@ async fn eligibility_grants_nothing_an_activation_does_until_deactivated() {
         )
         .await;
     assert_eq!(st, 403, "{e}");
-    assert!(mg.get(&format!("{BASE}/roleEligibilitySchedules/filterByCurrentUser(on='principal')")).await.1["value"]
+    assert!(mg
+        .get(&format!(
+            "{BASE}/roleEligibilitySchedules/filterByCurrentUser(on='principal')"
+        ))
+        .await
+        .1["value"]
         .as_array()
         .unwrap()
         .is_empty());
@@ -188,7 +193,9 @@ async fn eligibility_grants_nothing_an_activation_does_until_deactivated() {
     assert_eq!(r["status"], "Provisioned", "{r}");
     assert!(r["targetScheduleId"].is_string(), "{r}");
     let (st, v) = mg
-        .get(&format!("{BASE}/roleEligibilityScheduleInstances/filterByCurrentUser(on='principal')"))
+        .get(&format!(
+            "{BASE}/roleEligibilityScheduleInstances/filterByCurrentUser(on='principal')"
+        ))
         .await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["value"].as_array().unwrap().len(), 1, "{v}");
@@ -229,21 +236,33 @@ async fn eligibility_grants_nothing_an_activation_does_until_deactivated() {
     // The next token carries the role and ends no later than the activation.
     let t = m.token().await;
     assert!(wids(&t).contains(&role::USER_ADMIN.to_string()), "{t}");
-    let exp = payload(t["access_token"].as_str().unwrap())["exp"].as_i64().unwrap();
+    let exp = payload(t["access_token"].as_str().unwrap())["exp"]
+        .as_i64()
+        .unwrap();
     let now = castellan_server::state::now().secs();
-    assert!(exp <= now + 3600 + 5, "exp {exp} is after the activation's end");
+    assert!(
+        exp <= now + 3600 + 5,
+        "exp {exp} is after the activation's end"
+    );
     // Graph's own check honours it at once — even for the token minted before.
-    let (st, e) = before.patch(&target_path, json!({"jobTitle": "activated"})).await;
+    let (st, e) = before
+        .patch(&target_path, json!({"jobTitle": "activated"}))
+        .await;
     assert_eq!(st, 204, "{e}");
     // The read models show it.
     let (_, v) = mg
-        .get(&format!("{BASE}/roleAssignmentScheduleInstances/filterByCurrentUser(on='principal')"))
+        .get(&format!(
+            "{BASE}/roleAssignmentScheduleInstances/filterByCurrentUser(on='principal')"
+        ))
         .await;
     let inst = v["value"].as_array().unwrap();
     assert_eq!(inst.len(), 1, "{v}");
     assert_eq!(inst[0]["assignmentType"], "Activated");
     let (_, v) = admin
-        .get(&format!("{BASE}/roleAssignments?$filter=principalId eq '{}'", m.id))
+        .get(&format!(
+            "{BASE}/roleAssignments?$filter=principalId eq '{}'",
+            m.id
+        ))
         .await;
     assert_eq!(v["value"].as_array().unwrap().len(), 1, "{v}");
     // A second activation is refused as existing.
@@ -264,14 +283,18 @@ async fn eligibility_grants_nothing_an_activation_does_until_deactivated() {
         .await;
     assert_eq!(st, 201, "{r}");
     assert_eq!(r["status"], "Revoked", "{r}");
-    let (st, e) = before.patch(&target_path, json!({"jobTitle": "after"})).await;
+    let (st, e) = before
+        .patch(&target_path, json!({"jobTitle": "after"}))
+        .await;
     assert_eq!(st, 403, "{e}");
     assert!(!wids(&m.token().await).contains(&role::USER_ADMIN.to_string()));
     // Every step is audited with its justification.
     assert!(admin.audits_mentioning(&marker).await >= 2);
     // The requests list for the caller holds both.
     let (_, v) = mg
-        .get(&format!("{BASE}/roleAssignmentScheduleRequests/filterByCurrentUser(on='principal')"))
+        .get(&format!(
+            "{BASE}/roleAssignmentScheduleRequests/filterByCurrentUser(on='principal')"
+        ))
         .await;
     assert_eq!(v["value"].as_array().unwrap().len(), 2, "{v}");
 }
@@ -298,7 +321,12 @@ async fn mfa_on_activation_is_a_claims_challenge_and_writes_nothing() {
             shared().origin
         ))
         .bearer_auth(t["access_token"].as_str().unwrap())
-        .json(&activation(&m.id, role::GLOBAL_ADMIN, Some("pim-it"), "PT1H"))
+        .json(&activation(
+            &m.id,
+            role::GLOBAL_ADMIN,
+            Some("pim-it"),
+            "PT1H",
+        ))
         .send()
         .await
         .unwrap();
@@ -311,9 +339,17 @@ async fn mfa_on_activation_is_a_claims_challenge_and_writes_nothing() {
         .unwrap()
         .to_string();
     assert!(www.contains("error=\"insufficient_claims\""), "{www}");
-    let b64 = www.split("claims=\"").nth(1).unwrap().split('"').next().unwrap();
+    let b64 = www
+        .split("claims=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
     let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::STANDARD.decode(b64).unwrap(),
+        &base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(
@@ -321,12 +357,20 @@ async fn mfa_on_activation_is_a_claims_challenge_and_writes_nothing() {
         json!({"access_token": {"acrs": {"essential": true, "value": "c1"}}})
     );
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "RoleAssignmentRequestAcrsValidationFailed");
-    assert!(body["error"]["message"].as_str().unwrap().contains("MfaRule"));
+    assert_eq!(
+        body["error"]["code"],
+        "RoleAssignmentRequestAcrsValidationFailed"
+    );
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("MfaRule"));
     // Nothing was written, and no role is held.
     let mg = m.graph().await;
     let (_, v) = mg
-        .get(&format!("{BASE}/roleAssignmentScheduleRequests/filterByCurrentUser(on='principal')"))
+        .get(&format!(
+            "{BASE}/roleAssignmentScheduleRequests/filterByCurrentUser(on='principal')"
+        ))
         .await;
     assert!(v["value"].as_array().unwrap().is_empty(), "{v}");
     assert!(!wids(&m.token().await).contains(&role::GLOBAL_ADMIN.to_string()));
@@ -369,16 +413,23 @@ async fn policies_have_entras_rule_ids_and_refuse_bad_changes() {
         .await;
     assert_eq!(r["maximumDuration"], "PT8H", "{r}");
     // Bad changes are refused by name and change nothing.
-    let path = format!("/policies/roleManagementPolicies/{pid}/rules/Expiration_EndUser_Assignment");
+    let path =
+        format!("/policies/roleManagementPolicies/{pid}/rules/Expiration_EndUser_Assignment");
     let (st, e) = admin
-        .patch(&path, json!({"id": "Expiration_EndUser_Assignment", "maximumDuration": "P1Y"}))
+        .patch(
+            &path,
+            json!({"id": "Expiration_EndUser_Assignment", "maximumDuration": "P1Y"}),
+        )
         .await;
     assert_eq!(st, 400, "{e}");
     let (st, e) = admin
         .patch(&path, json!({"id": "Expiration_EndUser_Assignment", "maximumDuration": "PT1H", "colour": "red"}))
         .await;
     assert_eq!(st, 400, "{e}");
-    assert!(e["error"]["message"].as_str().unwrap().contains("colour"), "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("colour"),
+        "{e}"
+    );
     let (st, e) = admin
         .patch(
             &format!("/policies/roleManagementPolicies/{pid}/rules/Nope_Rule"),
@@ -390,7 +441,10 @@ async fn policies_have_entras_rule_ids_and_refuse_bad_changes() {
     let m = Member::new().await;
     let mg = m.graph().await;
     let (st, e) = mg
-        .patch(&path, json!({"id": "Expiration_EndUser_Assignment", "maximumDuration": "PT1H"}))
+        .patch(
+            &path,
+            json!({"id": "Expiration_EndUser_Assignment", "maximumDuration": "PT1H"}),
+        )
         .await;
     assert_eq!(st, 403, "{e}");
     let (_, r) = admin.get(&path).await;

@@ -219,8 +219,14 @@ pub fn parse_request(level: Level, body: &Value) -> Result<NewRequest, GraphErro
         role_definition_id: required("roleDefinitionId")?,
         directory_scope_id: string(o, "directoryScopeId")?.unwrap_or_else(|| "/".into()),
         justification: string(o, "justification")?,
-        ticket_number: ticket.map(|t| string(t, "ticketNumber")).transpose()?.flatten(),
-        ticket_system: ticket.map(|t| string(t, "ticketSystem")).transpose()?.flatten(),
+        ticket_number: ticket
+            .map(|t| string(t, "ticketNumber"))
+            .transpose()?
+            .flatten(),
+        ticket_system: ticket
+            .map(|t| string(t, "ticketSystem"))
+            .transpose()?
+            .flatten(),
         is_validation_only,
         start,
         expiration,
@@ -234,14 +240,18 @@ fn dt(t: Option<Timestamp>) -> Value {
 fn expiration_json(end: Option<Timestamp>) -> Value {
     match end {
         None => json!({"type": "noExpiration", "endDateTime": null, "duration": null}),
-        Some(e) => json!({"type": "afterDateTime", "endDateTime": graph_datetime(e), "duration": null}),
+        Some(e) => {
+            json!({"type": "afterDateTime", "endDateTime": graph_datetime(e), "duration": null})
+        }
     }
 }
 
 /// Renders a schedule request.
 pub fn render_request(r: &RoleScheduleRequest) -> Value {
     let expiration = match r.expiration {
-        Expiration::NoExpiration => json!({"type": "noExpiration", "endDateTime": null, "duration": null}),
+        Expiration::NoExpiration => {
+            json!({"type": "noExpiration", "endDateTime": null, "duration": null})
+        }
         Expiration::AfterDuration(d) => {
             json!({"type": "afterDuration", "endDateTime": null, "duration": format_duration(d)})
         }
@@ -512,17 +522,18 @@ pub fn patch_rule(p: &mut RolePolicy, rule_id: &str, body: &Value) -> Result<(),
         v.extend_from_slice(extra);
         v
     };
-    let enablement_values = |rules: Vec<String>, allowed: &[&str]| -> Result<Vec<String>, GraphError> {
-        for r in &rules {
-            if !allowed.iter().any(|a| a.eq_ignore_ascii_case(r)) {
-                return Err(GraphError::bad_request(format!(
-                    "enabledRules value '{r}' is not one of {} for rule '{rule_id}'.",
-                    allowed.join(", ")
-                )));
+    let enablement_values =
+        |rules: Vec<String>, allowed: &[&str]| -> Result<Vec<String>, GraphError> {
+            for r in &rules {
+                if !allowed.iter().any(|a| a.eq_ignore_ascii_case(r)) {
+                    return Err(GraphError::bad_request(format!(
+                        "enabledRules value '{r}' is not one of {} for rule '{rule_id}'.",
+                        allowed.join(", ")
+                    )));
+                }
             }
-        }
-        Ok(rules)
-    };
+            Ok(rules)
+        };
     if let Some(id) = body.get("id").and_then(Value::as_str) {
         if id != rule_id {
             return Err(GraphError::bad_request(format!(
@@ -531,8 +542,15 @@ pub fn patch_rule(p: &mut RolePolicy, rule_id: &str, body: &Value) -> Result<(),
         }
     }
     match rule_id {
-        "Expiration_EndUser_Assignment" | "Expiration_Admin_Eligibility" | "Expiration_Admin_Assignment" => {
-            let o = check_object(body, "unifiedRoleManagementPolicyExpirationRule", &with(&["isExpirationRequired", "maximumDuration"]), &[])?;
+        "Expiration_EndUser_Assignment"
+        | "Expiration_Admin_Eligibility"
+        | "Expiration_Admin_Assignment" => {
+            let o = check_object(
+                body,
+                "unifiedRoleManagementPolicyExpirationRule",
+                &with(&["isExpirationRequired", "maximumDuration"]),
+                &[],
+            )?;
             let max = secs(o)?;
             let req = flag(o, "isExpirationRequired")?;
             match rule_id {
@@ -545,33 +563,58 @@ pub fn patch_rule(p: &mut RolePolicy, rule_id: &str, body: &Value) -> Result<(),
                     }
                 }
                 "Expiration_Admin_Eligibility" => {
-                    p.eligibility_expiration = (req.unwrap_or(p.eligibility_expiration.0), max.unwrap_or(p.eligibility_expiration.1));
+                    p.eligibility_expiration = (
+                        req.unwrap_or(p.eligibility_expiration.0),
+                        max.unwrap_or(p.eligibility_expiration.1),
+                    );
                 }
                 _ => {
-                    p.assignment_expiration = (req.unwrap_or(p.assignment_expiration.0), max.unwrap_or(p.assignment_expiration.1));
+                    p.assignment_expiration = (
+                        req.unwrap_or(p.assignment_expiration.0),
+                        max.unwrap_or(p.assignment_expiration.1),
+                    );
                 }
             }
         }
-        "Enablement_EndUser_Assignment" | "Enablement_Admin_Eligibility" | "Enablement_Admin_Assignment" => {
-            let o = check_object(body, "unifiedRoleManagementPolicyEnablementRule", &with(&["enabledRules"]), &[])?;
+        "Enablement_EndUser_Assignment"
+        | "Enablement_Admin_Eligibility"
+        | "Enablement_Admin_Assignment" => {
+            let o = check_object(
+                body,
+                "unifiedRoleManagementPolicyEnablementRule",
+                &with(&["enabledRules"]),
+                &[],
+            )?;
             let rules = match super::strings_field(o, "enabledRules")? {
                 Field::Value(v) => v,
                 _ => vec![],
             };
             match rule_id {
                 "Enablement_EndUser_Assignment" => {
-                    p.activation_rules = enablement_values(rules, &["MultiFactorAuthentication", "Justification", "Ticketing"])?;
+                    p.activation_rules = enablement_values(
+                        rules,
+                        &["MultiFactorAuthentication", "Justification", "Ticketing"],
+                    )?;
                 }
                 "Enablement_Admin_Eligibility" => {
-                    p.eligibility_rules = enablement_values(rules, &["Justification", "Ticketing"])?;
+                    p.eligibility_rules =
+                        enablement_values(rules, &["Justification", "Ticketing"])?;
                 }
                 _ => {
-                    p.assignment_rules = enablement_values(rules, &["MultiFactorAuthentication", "Justification", "Ticketing"])?;
+                    p.assignment_rules = enablement_values(
+                        rules,
+                        &["MultiFactorAuthentication", "Justification", "Ticketing"],
+                    )?;
                 }
             }
         }
         "Approval_EndUser_Assignment" => {
-            let o = check_object(body, "unifiedRoleManagementPolicyApprovalRule", &with(&["setting"]), &[])?;
+            let o = check_object(
+                body,
+                "unifiedRoleManagementPolicyApprovalRule",
+                &with(&["setting"]),
+                &[],
+            )?;
             let Some(setting) = o.get("setting").and_then(Value::as_object) else {
                 return Err(GraphError::bad_request("Approval_EndUser_Assignment needs a setting object (isApprovalRequired, approvalStages)."));
             };
@@ -580,10 +623,18 @@ pub fn patch_rule(p: &mut RolePolicy, rule_id: &str, body: &Value) -> Result<(),
             }
             if let Some(stages) = setting.get("approvalStages").and_then(Value::as_array) {
                 if stages.len() > 1 {
-                    return Err(GraphError::bad_request("Only single-stage approval (one entry in approvalStages) is supported."));
+                    return Err(GraphError::bad_request(
+                        "Only single-stage approval (one entry in approvalStages) is supported.",
+                    ));
                 }
                 let mut approvers = Vec::new();
-                for a in stages.first().and_then(|s| s.get("primaryApprovers")).and_then(Value::as_array).into_iter().flatten() {
+                for a in stages
+                    .first()
+                    .and_then(|s| s.get("primaryApprovers"))
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     let ty = a.get("@odata.type").and_then(Value::as_str).unwrap_or("");
                     let (is_group, key) = if ty.ends_with("groupMembers") {
                         (true, "groupId")
@@ -592,18 +643,34 @@ pub fn patch_rule(p: &mut RolePolicy, rule_id: &str, body: &Value) -> Result<(),
                     } else {
                         return Err(GraphError::bad_request(format!("primaryApprovers entries must be #microsoft.graph.singleUser (userId) or #microsoft.graph.groupMembers (groupId); got '{ty}'.")));
                     };
-                    let id = a.get(key).and_then(Value::as_str).and_then(castellan_core::ObjectId::parse).ok_or_else(|| GraphError::bad_request(format!("primaryApprovers: {key} must be a GUID.")))?;
+                    let id = a
+                        .get(key)
+                        .and_then(Value::as_str)
+                        .and_then(castellan_core::ObjectId::parse)
+                        .ok_or_else(|| {
+                            GraphError::bad_request(format!(
+                                "primaryApprovers: {key} must be a GUID."
+                            ))
+                        })?;
                     approvers.push(castellan_core::pim::Approver {
                         is_group,
                         id,
-                        description: a.get("description").and_then(Value::as_str).map(str::to_string),
+                        description: a
+                            .get("description")
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
                     });
                 }
                 p.approvers = approvers;
             }
         }
         "AuthenticationContext_EndUser_Assignment" => {
-            let o = check_object(body, "unifiedRoleManagementPolicyAuthenticationContextRule", &with(&["isEnabled", "claimValue"]), &[])?;
+            let o = check_object(
+                body,
+                "unifiedRoleManagementPolicyAuthenticationContextRule",
+                &with(&["isEnabled", "claimValue"]),
+                &[],
+            )?;
             let on = flag(o, "isEnabled")?.unwrap_or(p.auth_context.is_some());
             let claim = string(o, "claimValue")?.or_else(|| p.auth_context.clone());
             p.auth_context = match (on, claim) {
@@ -613,13 +680,28 @@ pub fn patch_rule(p: &mut RolePolicy, rule_id: &str, body: &Value) -> Result<(),
             };
         }
         id if id.starts_with("Notification_") => {
-            let o = check_object(body, "unifiedRoleManagementPolicyNotificationRule", &with(&["notificationType", "recipientType", "notificationLevel", "isDefaultRecipientsEnabled", "notificationRecipients"]), &[])?;
+            let o = check_object(
+                body,
+                "unifiedRoleManagementPolicyNotificationRule",
+                &with(&[
+                    "notificationType",
+                    "recipientType",
+                    "notificationLevel",
+                    "isDefaultRecipientsEnabled",
+                    "notificationRecipients",
+                ]),
+                &[],
+            )?;
             let Some(n) = p.notifications.iter_mut().find(|n| n.id == id) else {
-                return Err(GraphError::not_found(format!("The policy has no rule '{id}'.")));
+                return Err(GraphError::not_found(format!(
+                    "The policy has no rule '{id}'."
+                )));
             };
             if let Some(l) = string(o, "notificationLevel")? {
                 if l != "All" && l != "Critical" {
-                    return Err(GraphError::bad_request("notificationLevel must be All or Critical."));
+                    return Err(GraphError::bad_request(
+                        "notificationLevel must be All or Critical.",
+                    ));
                 }
                 n.notification_level = l;
             }
@@ -667,7 +749,14 @@ pub fn parse_review(body: &Value) -> Result<(String, Option<String>), GraphError
         body,
         "approvalStep",
         &["reviewResult", "justification"],
-        &["id", "status", "reviewedBy", "reviewedDateTime", "displayName", "assignedToMe"],
+        &[
+            "id",
+            "status",
+            "reviewedBy",
+            "reviewedDateTime",
+            "displayName",
+            "assignedToMe",
+        ],
     )?;
     let r = string(o, "reviewResult")?
         .ok_or_else(|| GraphError::bad_request("reviewResult (Approve or Deny) is required."))?;
@@ -686,7 +775,9 @@ mod tests {
         assert_eq!(parse_duration("PT90S"), Some(90));
         assert_eq!(parse_duration("P1DT2H"), Some(86400 + 7200));
         assert_eq!(parse_duration("P1W"), Some(7 * 86400));
-        for bad in ["", "P", "PT", "8H", "P1Y", "P1M", "PT1H1H", "PTH", "P1DT", "PT5X"] {
+        for bad in [
+            "", "P", "PT", "8H", "P1Y", "P1M", "PT1H1H", "PTH", "P1DT", "PT5X",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
         assert_eq!(format_duration(8 * 3600), "PT8H");
@@ -706,10 +797,16 @@ mod tests {
         assert_eq!(r.action, Action::SelfActivate);
         let mut bad = ok.clone();
         bad["status"] = json!("Granted");
-        assert!(parse_request(Level::Assignment, &bad).unwrap_err().message.contains("read-only"));
+        assert!(parse_request(Level::Assignment, &bad)
+            .unwrap_err()
+            .message
+            .contains("read-only"));
         let mut bad = ok.clone();
         bad["action"] = json!("activate");
-        assert!(parse_request(Level::Assignment, &bad).unwrap_err().message.contains("selfActivate"));
+        assert!(parse_request(Level::Assignment, &bad)
+            .unwrap_err()
+            .message
+            .contains("selfActivate"));
         let mut bad = ok;
         bad["scheduleInfo"]["expiration"]["duration"] = json!("P1Y");
         assert!(parse_request(Level::Assignment, &bad).is_err());

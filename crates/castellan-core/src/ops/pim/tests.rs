@@ -67,14 +67,21 @@ fn eligibility_grants_nothing_and_an_activation_grants_until_it_ends() {
         &mut e,
         &t,
         &who(admin, true),
-        req(Level::Eligibility, Action::AdminAssign, alice, Expiration::NoExpiration),
+        req(
+            Level::Eligibility,
+            Action::AdminAssign,
+            alice,
+            Expiration::NoExpiration,
+        ),
         Settings::default(),
     ))
     .unwrap();
     assert_eq!(r.status, "Provisioned");
     assert!(r.target_schedule_id.is_some());
     // Eligible only: no role anywhere.
-    assert!(block_on(effective_roles(&store, t.id, alice, NOW)).unwrap().is_empty());
+    assert!(block_on(effective_roles(&store, t.id, alice, NOW))
+        .unwrap()
+        .is_empty());
     assert_eq!(block_on(roles_end(&store, t.id, alice, NOW)).unwrap(), None);
     // Activate for an hour.
     let r = block_on(submit(
@@ -100,9 +107,11 @@ fn eligibility_grants_nothing_and_an_activation_grants_until_it_ends() {
         Some(NOW.plus_secs(3600))
     );
     // At its end the role is gone, before any sweep ran.
-    assert!(block_on(effective_roles(&store, t.id, alice, NOW.plus_secs(3600)))
-        .unwrap()
-        .is_empty());
+    assert!(
+        block_on(effective_roles(&store, t.id, alice, NOW.plus_secs(3600)))
+            .unwrap()
+            .is_empty()
+    );
     // The sweep records the expiry once, with the justification.
     at(&mut e, NOW.plus_secs(3601));
     assert_eq!(block_on(sweep(&mut e, &t)).unwrap(), 1);
@@ -137,7 +146,12 @@ fn deactivation_ends_the_role_now_and_refusals_change_nothing() {
         &mut e,
         &t,
         &who(admin, true),
-        req(Level::Eligibility, Action::AdminAssign, alice, Expiration::NoExpiration),
+        req(
+            Level::Eligibility,
+            Action::AdminAssign,
+            alice,
+            Expiration::NoExpiration,
+        ),
         Settings::default(),
     ))
     .unwrap();
@@ -150,46 +164,101 @@ fn deactivation_ends_the_role_now_and_refusals_change_nothing() {
         &mut e,
         &t,
         &who(alice, false),
-        req(Level::Assignment, Action::SelfActivate, alice, Expiration::AfterDuration(3600)),
+        req(
+            Level::Assignment,
+            Action::SelfActivate,
+            alice,
+            Expiration::AfterDuration(3600),
+        ),
         Settings::default(),
     ))
     .unwrap_err();
-    assert!(matches!(err, PimError::StepUp { rule: "MfaRule", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            PimError::StepUp {
+                rule: "MfaRule",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     // Someone else's activation: forbidden.
     let err = block_on(submit(
         &mut e,
         &t,
         &who(bob, true),
-        req(Level::Assignment, Action::SelfActivate, alice, Expiration::AfterDuration(3600)),
+        req(
+            Level::Assignment,
+            Action::SelfActivate,
+            alice,
+            Expiration::AfterDuration(3600),
+        ),
         Settings::default(),
     ))
     .unwrap_err();
-    assert!(matches!(err, PimError::Directory(DirectoryError::Forbidden(_))), "{err:?}");
+    assert!(
+        matches!(err, PimError::Directory(DirectoryError::Forbidden(_))),
+        "{err:?}"
+    );
     // Bob is not eligible.
     let err = block_on(submit(
         &mut e,
         &t,
         &who(bob, true),
-        req(Level::Assignment, Action::SelfActivate, bob, Expiration::AfterDuration(3600)),
+        req(
+            Level::Assignment,
+            Action::SelfActivate,
+            bob,
+            Expiration::AfterDuration(3600),
+        ),
         Settings::default(),
     ))
     .unwrap_err();
-    assert!(matches!(&err, PimError::Rule(f) if f.rules == vec!["EligibilityRule"]), "{err:?}");
+    assert!(
+        matches!(&err, PimError::Rule(f) if f.rules == vec!["EligibilityRule"]),
+        "{err:?}"
+    );
     // A bad principal id.
-    let mut bad = req(Level::Assignment, Action::AdminAssign, bob, Expiration::NoExpiration);
+    let mut bad = req(
+        Level::Assignment,
+        Action::AdminAssign,
+        bob,
+        Expiration::NoExpiration,
+    );
     bad.principal_id = "nope".into();
     assert!(matches!(
-        block_on(submit(&mut e, &t, &who(admin, true), bad, Settings::default())),
+        block_on(submit(
+            &mut e,
+            &t,
+            &who(admin, true),
+            bad,
+            Settings::default()
+        )),
         Err(PimError::Directory(DirectoryError::BadRequest(_)))
     ));
     // Validation only: passes, writes nothing.
-    let mut v = req(Level::Assignment, Action::SelfActivate, alice, Expiration::AfterDuration(3600));
+    let mut v = req(
+        Level::Assignment,
+        Action::SelfActivate,
+        alice,
+        Expiration::AfterDuration(3600),
+    );
     v.is_validation_only = true;
-    block_on(submit(&mut e, &t, &who(alice, true), v, Settings::default())).unwrap();
+    block_on(submit(
+        &mut e,
+        &t,
+        &who(alice, true),
+        v,
+        Settings::default(),
+    ))
+    .unwrap();
     assert_eq!(block_on(store.role_schedules(t.id)).unwrap(), before);
     assert!(block_on(store.role_schedule_requests(t.id)).unwrap().len() == 1);
     assert_eq!(
-        block_on(store.audit_records(t.id, &AuditQuery::default())).unwrap().len(),
+        block_on(store.audit_records(t.id, &AuditQuery::default()))
+            .unwrap()
+            .len(),
         audit_before
     );
     // Activate, then deactivate: the role ends at once.
@@ -197,7 +266,12 @@ fn deactivation_ends_the_role_now_and_refusals_change_nothing() {
         &mut e,
         &t,
         &who(alice, true),
-        req(Level::Assignment, Action::SelfActivate, alice, Expiration::AfterDuration(3600)),
+        req(
+            Level::Assignment,
+            Action::SelfActivate,
+            alice,
+            Expiration::AfterDuration(3600),
+        ),
         Settings::default(),
     ))
     .unwrap();
@@ -206,14 +280,21 @@ fn deactivation_ends_the_role_now_and_refusals_change_nothing() {
         &mut e,
         &t,
         &who(alice, true),
-        req(Level::Assignment, Action::SelfDeactivate, alice, Expiration::NoExpiration),
+        req(
+            Level::Assignment,
+            Action::SelfDeactivate,
+            alice,
+            Expiration::NoExpiration,
+        ),
         Settings::default(),
     ))
     .unwrap();
     assert_eq!(r.status, "Revoked");
-    assert!(block_on(effective_roles(&store, t.id, alice, NOW.plus_secs(60)))
-        .unwrap()
-        .is_empty());
+    assert!(
+        block_on(effective_roles(&store, t.id, alice, NOW.plus_secs(60)))
+            .unwrap()
+            .is_empty()
+    );
     // The deactivation was recorded by its request: the sweep has nothing to add.
     at(&mut e, NOW.plus_secs(7200));
     assert_eq!(block_on(sweep(&mut e, &t)).unwrap(), 0);
@@ -233,12 +314,24 @@ fn approval_starts_the_clock_and_requestors_cannot_approve_themselves() {
         id: bob,
         description: None,
     }];
-    block_on(put_policy(&mut e, &t, p, "Approval_EndUser_Assignment", admin)).unwrap();
+    block_on(put_policy(
+        &mut e,
+        &t,
+        p,
+        "Approval_EndUser_Assignment",
+        admin,
+    ))
+    .unwrap();
     block_on(submit(
         &mut e,
         &t,
         &who(admin, true),
-        req(Level::Eligibility, Action::AdminAssign, alice, Expiration::NoExpiration),
+        req(
+            Level::Eligibility,
+            Action::AdminAssign,
+            alice,
+            Expiration::NoExpiration,
+        ),
         Settings::default(),
     ))
     .unwrap();
@@ -246,30 +339,66 @@ fn approval_starts_the_clock_and_requestors_cannot_approve_themselves() {
         &mut e,
         &t,
         &who(alice, true),
-        req(Level::Assignment, Action::SelfActivate, alice, Expiration::AfterDuration(3600)),
+        req(
+            Level::Assignment,
+            Action::SelfActivate,
+            alice,
+            Expiration::AfterDuration(3600),
+        ),
         Settings::default(),
     ))
     .unwrap();
     assert_eq!(r.status, "PendingApproval");
-    assert!(block_on(effective_roles(&store, t.id, alice, NOW)).unwrap().is_empty());
+    assert!(block_on(effective_roles(&store, t.id, alice, NOW))
+        .unwrap()
+        .is_empty());
     let step = r.approval[0].id.to_string();
     let id = r.id.to_string();
     // Alice may not approve herself; an admin who is no approver may not either.
     for reviewer in [alice, admin] {
-        let err = block_on(review(&mut e, &t, &id, &step, reviewer, "Approve", Some("ok".into())))
-            .unwrap_err();
-        assert!(matches!(err, PimError::Directory(DirectoryError::Forbidden(_))), "{err:?}");
+        let err = block_on(review(
+            &mut e,
+            &t,
+            &id,
+            &step,
+            reviewer,
+            "Approve",
+            Some("ok".into()),
+        ))
+        .unwrap_err();
+        assert!(
+            matches!(err, PimError::Directory(DirectoryError::Forbidden(_))),
+            "{err:?}"
+        );
     }
     // Bob approves ten minutes later: the hour starts then.
     at(&mut e, NOW.plus_secs(600));
-    let done = block_on(review(&mut e, &t, &id, &step, bob, "Approve", Some("ok".into()))).unwrap();
+    let done = block_on(review(
+        &mut e,
+        &t,
+        &id,
+        &step,
+        bob,
+        "Approve",
+        Some("ok".into()),
+    ))
+    .unwrap();
     assert_eq!(done.status, "Provisioned");
     assert_eq!(
         block_on(roles_end(&store, t.id, alice, NOW.plus_secs(600))).unwrap(),
         Some(NOW.plus_secs(4200))
     );
     // A second answer is refused.
-    assert!(block_on(review(&mut e, &t, &id, &step, bob, "Deny", Some("no".into()))).is_err());
+    assert!(block_on(review(
+        &mut e,
+        &t,
+        &id,
+        &step,
+        bob,
+        "Deny",
+        Some("no".into())
+    ))
+    .is_err());
 }
 
 #[test]
@@ -286,12 +415,24 @@ fn unanswered_approvals_time_out() {
         id: bob,
         description: None,
     }];
-    block_on(put_policy(&mut e, &t, p, "Approval_EndUser_Assignment", admin)).unwrap();
+    block_on(put_policy(
+        &mut e,
+        &t,
+        p,
+        "Approval_EndUser_Assignment",
+        admin,
+    ))
+    .unwrap();
     block_on(submit(
         &mut e,
         &t,
         &who(admin, true),
-        req(Level::Eligibility, Action::AdminAssign, alice, Expiration::NoExpiration),
+        req(
+            Level::Eligibility,
+            Action::AdminAssign,
+            alice,
+            Expiration::NoExpiration,
+        ),
         Settings::default(),
     ))
     .unwrap();
@@ -299,16 +440,32 @@ fn unanswered_approvals_time_out() {
         &mut e,
         &t,
         &who(alice, true),
-        req(Level::Assignment, Action::SelfActivate, alice, Expiration::AfterDuration(3600)),
+        req(
+            Level::Assignment,
+            Action::SelfActivate,
+            alice,
+            Expiration::AfterDuration(3600),
+        ),
         Settings::default(),
     ))
     .unwrap();
     at(&mut e, NOW.plus_secs(crate::pim::APPROVAL_TIMEOUT_SECS));
     let step = r.approval[0].id.to_string();
-    assert!(block_on(review(&mut e, &t, &r.id.to_string(), &step, bob, "Approve", Some("late".into()))).is_err());
+    assert!(block_on(review(
+        &mut e,
+        &t,
+        &r.id.to_string(),
+        &step,
+        bob,
+        "Approve",
+        Some("late".into())
+    ))
+    .is_err());
     assert_eq!(block_on(sweep(&mut e, &t)).unwrap(), 1);
     let stored = block_on(store.role_schedule_requests(t.id)).unwrap();
-    assert!(stored.iter().any(|x| x.id == r.id && x.status == "TimedOut"));
+    assert!(stored
+        .iter()
+        .any(|x| x.id == r.id && x.status == "TimedOut"));
 }
 
 #[test]
@@ -318,27 +475,64 @@ fn a_scheduled_assignment_starts_on_time_and_can_be_canceled_before() {
     let (admin, alice) = (u[0].id, u[1].id);
     let mut entropy = Seeded(9);
     let mut e = env(&store, &mut entropy);
-    let mut r1 = req(Level::Assignment, Action::AdminAssign, alice, Expiration::AfterDuration(3600));
+    let mut r1 = req(
+        Level::Assignment,
+        Action::AdminAssign,
+        alice,
+        Expiration::AfterDuration(3600),
+    );
     r1.start = Some(NOW.plus_secs(600));
-    let r = block_on(submit(&mut e, &t, &who(admin, true), r1.clone(), Settings::default())).unwrap();
+    let r = block_on(submit(
+        &mut e,
+        &t,
+        &who(admin, true),
+        r1.clone(),
+        Settings::default(),
+    ))
+    .unwrap();
     assert_eq!(r.status, "Granted");
-    assert!(block_on(effective_roles(&store, t.id, alice, NOW)).unwrap().is_empty());
+    assert!(block_on(effective_roles(&store, t.id, alice, NOW))
+        .unwrap()
+        .is_empty());
     assert_eq!(
         block_on(effective_roles(&store, t.id, alice, NOW.plus_secs(600))).unwrap(),
         vec![(ga(), "/".to_string())]
     );
-    block_on(cancel(&mut e, &t, Level::Assignment, &r.id.to_string(), admin, true)).unwrap();
-    assert!(block_on(effective_roles(&store, t.id, alice, NOW.plus_secs(600)))
-        .unwrap()
-        .is_empty());
+    block_on(cancel(
+        &mut e,
+        &t,
+        Level::Assignment,
+        &r.id.to_string(),
+        admin,
+        true,
+    ))
+    .unwrap();
+    assert!(
+        block_on(effective_roles(&store, t.id, alice, NOW.plus_secs(600)))
+            .unwrap()
+            .is_empty()
+    );
     // A provisioned request cannot be canceled.
     let r2 = block_on(submit(
         &mut e,
         &t,
         &who(admin, true),
-        req(Level::Eligibility, Action::AdminAssign, alice, Expiration::NoExpiration),
+        req(
+            Level::Eligibility,
+            Action::AdminAssign,
+            alice,
+            Expiration::NoExpiration,
+        ),
         Settings::default(),
     ))
     .unwrap();
-    assert!(block_on(cancel(&mut e, &t, Level::Eligibility, &r2.id.to_string(), admin, true)).is_err());
+    assert!(block_on(cancel(
+        &mut e,
+        &t,
+        Level::Eligibility,
+        &r2.id.to_string(),
+        admin,
+        true
+    ))
+    .is_err());
 }

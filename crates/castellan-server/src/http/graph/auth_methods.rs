@@ -98,7 +98,8 @@ async fn authorized_by(
     let target_roles: Vec<uuid::Uuid> = castellan_core::ops::directory_roles::effective_roles(
         s.store.as_ref(),
         c.tenant.id,
-        user.id, crate::state::now(),
+        user.id,
+        crate::state::now(),
     )
     .await
     .map_err(|e| c.err(GraphError::unavailable(e.to_string())))?

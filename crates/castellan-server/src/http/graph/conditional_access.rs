@@ -634,7 +634,8 @@ async fn replay(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Res
                     roles: castellan_core::ops::directory_roles::tenant_wide_roles(
                         s.store.as_ref(),
                         c.tenant.id,
-                        uid, crate::state::now(),
+                        uid,
+                        crate::state::now(),
                     )
                     .await
                     .map_err(store_err(&c))?,

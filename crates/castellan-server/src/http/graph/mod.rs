@@ -157,9 +157,10 @@ impl Caller {
         ops: &[Op],
         user: ObjectId,
     ) -> Result<(), ApiError> {
-        let target = castellan_core::ops::authz::user(s.store.as_ref(), self.tenant.id, user, now())
-            .await
-            .map_err(store_err(self))?;
+        let target =
+            castellan_core::ops::authz::user(s.store.as_ref(), self.tenant.id, user, now())
+                .await
+                .map_err(store_err(self))?;
         ops.iter().try_for_each(|op| self.authorize(*op, &target))
     }
     /// [`Caller::authorize`] for an operation on an application, service principal or group:
@@ -251,7 +252,8 @@ impl FromRequestParts<AppState> for Caller {
                     match castellan_core::ops::directory_roles::effective_roles(
                         s.store.as_ref(),
                         tid,
-                        oid, crate::state::now(),
+                        oid,
+                        crate::state::now(),
                     )
                     .await
                     {
@@ -302,7 +304,8 @@ impl FromRequestParts<AppState> for Caller {
                     let roles = castellan_core::ops::directory_roles::effective_roles(
                         s.store.as_ref(),
                         tid,
-                        oid, crate::state::now(),
+                        oid,
+                        crate::state::now(),
                     )
                     .await?;
                     let custom = if roles.is_empty() {

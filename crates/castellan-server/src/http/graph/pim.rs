@@ -56,7 +56,10 @@ pub fn router() -> Router<AppState> {
             &format!("{BASE}/roleAssignmentScheduleRequests/{{id}}/cancel"),
             post(as_cancel),
         )
-        .route(&format!("{BASE}/roleEligibilitySchedules"), get(el_schedules))
+        .route(
+            &format!("{BASE}/roleEligibilitySchedules"),
+            get(el_schedules),
+        )
         .route(
             &format!("{BASE}/roleEligibilitySchedules/{{id}}"),
             get(el_schedule),
@@ -69,7 +72,10 @@ pub fn router() -> Router<AppState> {
             &format!("{BASE}/roleEligibilityScheduleInstances/{{id}}"),
             get(el_instance),
         )
-        .route(&format!("{BASE}/roleAssignmentSchedules"), get(as_schedules))
+        .route(
+            &format!("{BASE}/roleAssignmentSchedules"),
+            get(as_schedules),
+        )
         .route(
             &format!("{BASE}/roleAssignmentSchedules/{{id}}"),
             get(as_schedule),
@@ -151,12 +157,10 @@ fn pim_err(c: &Caller, e: PimError) -> Response {
             .err(GraphError::of(Code::PimScheduleMissing, &[("detail", &m)]))
             .into_response(),
         PimError::StepUp { acrs, rule } => {
-            let e = GraphError::of(
-                Code::PimStepUpRequired,
-                &[("rule", &rule), ("acrs", &acrs)],
-            );
-            let claims = serde_json::json!({"access_token": {"acrs": {"essential": true, "value": acrs}}})
-                .to_string();
+            let e = GraphError::of(Code::PimStepUpRequired, &[("rule", &rule), ("acrs", &acrs)]);
+            let claims =
+                serde_json::json!({"access_token": {"acrs": {"essential": true, "value": acrs}}})
+                    .to_string();
             use base64::Engine;
             let b64 = base64::engine::general_purpose::STANDARD.encode(claims.as_bytes());
             let body = e.body(&c.cid, Some(&c.cid), now());
@@ -238,7 +242,12 @@ fn schedule_spec(level: Level, instance: bool) -> EntitySpec {
             props.push("assignmentType");
         }
     }
-    EntitySpec::new("microsoft.graph.unifiedRoleScheduleBase", &props, &["id"], "id")
+    EntitySpec::new(
+        "microsoft.graph.unifiedRoleScheduleBase",
+        &props,
+        &["id"],
+        "id",
+    )
 }
 
 fn by_current_user(id: &str) -> bool {
@@ -309,7 +318,10 @@ async fn requests(
         &uri,
         &headers,
         &request_spec(level),
-        &format!("roleManagement/directory/{}", noun(level, "ScheduleRequests")),
+        &format!(
+            "roleManagement/directory/{}",
+            noun(level, "ScheduleRequests")
+        ),
         items,
     )
 }
@@ -353,9 +365,16 @@ async fn one_request(
 async fn cancel(s: AppState, c: Caller, level: Level, id: String) -> Result<Response, Response> {
     let is_admin = c.authorize(Op::PimAdmin, &Target::default()).is_ok();
     let mut ent = OsEntropy;
-    ops::cancel(&mut c.env(&s, &mut ent), &c.tenant, level, &id, c.oid, is_admin)
-        .await
-        .map_err(|e| pim_err(&c, e))?;
+    ops::cancel(
+        &mut c.env(&s, &mut ent),
+        &c.tenant,
+        level,
+        &id,
+        c.oid,
+        is_admin,
+    )
+    .await
+    .map_err(|e| pim_err(&c, e))?;
     Ok(no_content())
 }
 
@@ -667,7 +686,10 @@ fn policy_read(c: &Caller) -> Result<(), ApiError> {
     c.require(Area::RoleManagement, Access::Read)
 }
 
-async fn all_policies(s: &AppState, c: &Caller) -> Result<Vec<castellan_core::pim::RolePolicy>, ApiError> {
+async fn all_policies(
+    s: &AppState,
+    c: &Caller,
+) -> Result<Vec<castellan_core::pim::RolePolicy>, ApiError> {
     ops::policies(s.store.as_ref(), c.tenant.id)
         .await
         .map_err(store_err(c))
@@ -766,7 +788,11 @@ async fn rule(
     let r = wire::render_rules(&p)
         .into_iter()
         .find(|r| r["id"] == Value::String(rule.clone()))
-        .ok_or_else(|| c.err(GraphError::not_found(format!("The policy has no rule '{rule}'."))))?;
+        .ok_or_else(|| {
+            c.err(GraphError::not_found(format!(
+                "The policy has no rule '{rule}'."
+            )))
+        })?;
     Ok(Json(r).into_response())
 }
 
@@ -874,7 +900,9 @@ pub async fn sweep(store: &dyn Store, now: Timestamp) -> Result<usize, String> {
             actor: castellan_core::audit::Actor::Operator,
             correlation_id: String::new(),
         };
-        total += ops::sweep(&mut env, &t).await.map_err(|e| format!("{e:?}"))?;
+        total += ops::sweep(&mut env, &t)
+            .await
+            .map_err(|e| format!("{e:?}"))?;
     }
     Ok(total)
 }

@@ -521,7 +521,8 @@ async fn drive(
                     tenant,
                     &a.app,
                     user,
-                    &a.scope, crate::state::now(),
+                    &a.scope,
+                    crate::state::now(),
                 )
                 .await
                 {
@@ -1362,7 +1363,8 @@ pub async fn consent(
             &tenant,
             &a.app,
             &user,
-            &a.scope, crate::state::now(),
+            &a.scope,
+            crate::state::now(),
         )
         .await
         {
@@ -1393,7 +1395,8 @@ pub async fn consent(
         &tenant,
         &a.app,
         &user,
-        &a.scope, crate::state::now(),
+        &a.scope,
+        crate::state::now(),
     )
     .await
     {
@@ -1453,10 +1456,13 @@ async fn show_admin_consent(
         Ok(p) => p,
         Err(_) => return fail(Fail::Unavailable("store".into()), ""),
     };
-    let blocked = match c::consent_admin_refusal(s.store.as_ref(), tenant, user, &a.app, crate::state::now()).await {
-        Ok(b) => b,
-        Err(e) => return fail(Fail::Unavailable(e.to_string()), ""),
-    };
+    let blocked =
+        match c::consent_admin_refusal(s.store.as_ref(), tenant, user, &a.app, crate::state::now())
+            .await
+        {
+            Ok(b) => b,
+            Err(e) => return fail(Fail::Unavailable(e.to_string()), ""),
+        };
     let mut permissions: Vec<(String, String)> = plan
         .iter()
         .map(|p| {
