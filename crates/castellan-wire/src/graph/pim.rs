@@ -18,7 +18,11 @@ use crate::time::{graph_datetime, parse_graph_datetime};
 /// Parses an ISO 8601 duration of days, hours, minutes and seconds (`P365D`, `PT8H`,
 /// `PT1H30M`, `PT90S`, `P1W`) into seconds. Years and months (calendar lengths) are refused.
 pub fn parse_duration(s: &str) -> Option<i64> {
-    let rest = s.trim().strip_prefix('P')?;
+    let s = s.trim();
+    if !s.starts_with('P') {
+        return clock_duration(s);
+    }
+    let rest = s.strip_prefix('P')?;
     if rest.is_empty() {
         return None;
     }
@@ -53,6 +57,32 @@ pub fn parse_duration(s: &str) -> Option<i64> {
         eat(t, &[('H', 3600), ('M', 60), ('S', 1)])?;
     }
     Some(total)
+}
+
+/// The `[D day[s], ]H:MM:SS[.ffffff]` form the Python Graph SDK (kiota) writes for a
+/// `timedelta` — what the real client sends, so it is accepted too.
+fn clock_duration(s: &str) -> Option<i64> {
+    let (days, clock) = match s.split_once(", ") {
+        Some((d, c)) => {
+            let n = d.strip_suffix(" days").or_else(|| d.strip_suffix(" day"))?;
+            (n.trim().parse::<i64>().ok()?, c)
+        }
+        None => (0, s),
+    };
+    let mut parts = clock.split(':');
+    let h: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let sec = parts.next()?;
+    if parts.next().is_some() || !(0..60).contains(&m) {
+        return None;
+    }
+    let sec: i64 = sec.split('.').next()?.parse().ok()?;
+    if !(0..60).contains(&sec) || h < 0 || days < 0 {
+        return None;
+    }
+    days.checked_mul(86400)?
+        .checked_add(h.checked_mul(3600)?)?
+        .checked_add(m * 60 + sec)
 }
 
 /// Renders seconds as an ISO 8601 duration (`PT8H`, `P365D`, `PT1H30M`).
@@ -775,6 +805,17 @@ mod tests {
         assert_eq!(parse_duration("PT90S"), Some(90));
         assert_eq!(parse_duration("P1DT2H"), Some(86400 + 7200));
         assert_eq!(parse_duration("P1W"), Some(7 * 86400));
+        // The Python SDK's timedelta text.
+        assert_eq!(parse_duration("1:00:00"), Some(3600));
+        assert_eq!(parse_duration("0:00:10"), Some(10));
+        assert_eq!(
+            parse_duration("2 days, 3:04:05"),
+            Some(2 * 86400 + 3 * 3600 + 245)
+        );
+        assert_eq!(parse_duration("1 day, 0:00:00.500000"), Some(86400));
+        for bad in ["1:60:00", "1:00", "x:00:00", "1 week, 1:00:00"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
         for bad in [
             "", "P", "PT", "8H", "P1Y", "P1M", "PT1H1H", "PTH", "P1DT", "PT5X",
         ] {
