@@ -180,3 +180,47 @@ def test_eligible_global_admin_activates_with_mfa_and_expires(demo, graph, new_u
             break
         time.sleep(2)
     assert {"Add member to role completed (PIM activation)", "Remove member from role (PIM activation expired)"} <= mine_audits, mine_audits
+
+
+def test_cli_makes_eligible_activates_lists_and_deactivates(server, demo, graph, new_user):
+    """`castellan pim …` over Graph: the administrator's commands use the demo client, the
+    user's carry the user's token. Helpdesk Administrator's policy drops the MFA rule first (a
+    PATCH of one rule), so a password sign-in may activate it."""
+    import os
+    import subprocess
+    helpdesk = "729827e3-9c14-49f7-bb1b-9608f156bbb8"
+    upn, pw, uid = new_user()
+    pa = graph.get("/policies/roleManagementPolicyAssignments", params={
+        "$filter": f"scopeId eq '/' and scopeType eq 'DirectoryRole' and roleDefinitionId eq '{helpdesk}'"}).json()["value"]
+    r = graph.patch(f"/policies/roleManagementPolicies/{pa[0]['policyId']}/rules/Enablement_EndUser_Assignment",
+                    {"@odata.type": "#microsoft.graph.unifiedRoleManagementPolicyEnablementRule",
+                     "id": "Enablement_EndUser_Assignment", "enabledRules": ["Justification"]})
+    assert r.status_code == 200, r.text
+    binary = os.environ.get("CASTELLAN_BIN") or os.path.join(os.path.dirname(__file__), "..", "target", "debug", "castellan")
+    env = dict(os.environ, CASTELLAN_DEMO_FILE=os.path.join(server.dir, "demo.json"))
+
+    def cli(*args, token=None):
+        e = dict(env, CASTELLAN_USER_TOKEN=token) if token else env
+        return subprocess.run([binary, "pim", *args], env=e, capture_output=True, text=True, timeout=60)
+
+    p = cli("eligible", "--user", upn, "--role", "Helpdesk Administrator", "--justification", "cli eligible")
+    assert p.returncode == 0 and "adminAssign" in p.stdout and "Provisioned" in p.stdout, p.stdout + p.stderr
+    pub = public_app(demo, graph)
+    t = pub.acquire_token_by_username_password(upn, pw, scopes=SCOPES)
+    assert "access_token" in t, t
+    # Without a user token the user's commands say what they need.
+    p = cli("activate", "--role", "Helpdesk Administrator")
+    assert p.returncode != 0 and "--user-token" in p.stderr, p.stderr
+    # The policy's rules still hold: no justification is refused by name.
+    p = cli("activate", "--role", "Helpdesk Administrator", "--duration", "PT10M", token=t["access_token"])
+    assert p.returncode != 0 and "JustificationRule" in p.stderr, p.stderr
+    p = cli("activate", "--role", "Helpdesk Administrator", "--duration", "PT10M", "--justification", "cli ticket 7",
+            token=t["access_token"])
+    assert p.returncode == 0 and "selfActivate" in p.stdout and "Provisioned" in p.stdout, p.stdout + p.stderr
+    p = cli("list", "--user", upn)
+    assert p.returncode == 0 and "eligible" in p.stdout and "active" in p.stdout and helpdesk in p.stdout, p.stdout + p.stderr
+    p = cli("deactivate", "--role", "Helpdesk Administrator", token=t["access_token"])
+    assert p.returncode == 0 and "Revoked" in p.stdout, p.stdout + p.stderr
+    p = cli("list", "--user", upn, "--json")
+    rows = json.loads(p.stdout)
+    assert [r["state"] for r in rows] == ["eligible"], rows
