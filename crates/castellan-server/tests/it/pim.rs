@@ -450,3 +450,120 @@ async fn policies_have_entras_rule_ids_and_refuse_bad_changes() {
     let (_, r) = admin.get(&path).await;
     assert_eq!(r["maximumDuration"], "PT8H", "unchanged: {r}");
 }
+
+#[tokio::test]
+async fn an_approval_round_trip_with_no_self_approval() {
+    let admin = G::demo().await;
+    let (requestor, approver) = (Member::new().await, Member::new().await);
+    let pid = policy_id(&admin, role::GROUPS_ADMIN).await;
+    let rule = |id: &str| format!("/policies/roleManagementPolicies/{pid}/rules/{id}");
+    let (st, v) = admin
+        .patch(
+            &rule("Enablement_EndUser_Assignment"),
+            json!({"id": "Enablement_EndUser_Assignment", "enabledRules": ["Justification"]}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    // Approval needs approvers.
+    let (st, e) = admin
+        .patch(
+            &rule("Approval_EndUser_Assignment"),
+            json!({"id": "Approval_EndUser_Assignment", "setting": {"isApprovalRequired": true, "approvalStages": [{"primaryApprovers": []}]}}),
+        )
+        .await;
+    assert_eq!(st, 400, "{e}");
+    let (st, v) = admin
+        .patch(
+            &rule("Approval_EndUser_Assignment"),
+            json!({"id": "Approval_EndUser_Assignment", "setting": {"isApprovalRequired": true, "approvalStages": [{"primaryApprovers": [
+                {"@odata.type": "#microsoft.graph.singleUser", "userId": approver.id}]}]}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["setting"]["isApprovalRequired"], true, "{v}");
+    let (st, r) = admin
+        .post(
+            &format!("{BASE}/roleEligibilityScheduleRequests"),
+            json!({"action": "adminAssign", "principalId": requestor.id, "roleDefinitionId": role::GROUPS_ADMIN,
+                   "directoryScopeId": "/", "justification": "pim-it", "scheduleInfo": {"expiration": {"type": "noExpiration"}}}),
+        )
+        .await;
+    assert_eq!(st, 201, "{r}");
+    let rg = requestor.graph().await;
+    let (st, r) = rg
+        .post(
+            &format!("{BASE}/roleAssignmentScheduleRequests"),
+            activation(
+                &requestor.id,
+                role::GROUPS_ADMIN,
+                Some("needs approval"),
+                "PT2H",
+            ),
+        )
+        .await;
+    assert_eq!(st, 201, "{r}");
+    assert_eq!(r["status"], "PendingApproval", "{r}");
+    let approval = r["approvalId"].as_str().unwrap().to_string();
+    assert!(!wids(&requestor.token().await).contains(&role::GROUPS_ADMIN.to_string()));
+    let (st, a) = rg
+        .get(&format!("{BASE}/roleAssignmentApprovals/{approval}"))
+        .await;
+    assert_eq!(st, 200, "{a}");
+    let step = a["steps"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(a["steps"][0]["status"], "InProgress", "{a}");
+    let step_path = format!("{BASE}/roleAssignmentApprovals/{approval}/steps/{step}");
+    // The requestor cannot approve their own request.
+    let (st, e) = rg
+        .patch(
+            &step_path,
+            json!({"reviewResult": "Approve", "justification": "me"}),
+        )
+        .await;
+    assert_eq!(st, 403, "{e}");
+    // A bad answer is refused by name and changes nothing.
+    let ag = approver.graph().await;
+    let (st, e) = ag
+        .patch(
+            &step_path,
+            json!({"reviewResult": "Maybe", "justification": "hmm"}),
+        )
+        .await;
+    assert_eq!(st, 400, "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("Maybe"),
+        "{e}"
+    );
+    // The approver approves: the role is in force from now.
+    let (st, e) = ag
+        .patch(
+            &step_path,
+            json!({"reviewResult": "Approve", "justification": "ok"}),
+        )
+        .await;
+    assert_eq!(st, 204, "{e}");
+    assert!(wids(&requestor.token().await).contains(&role::GROUPS_ADMIN.to_string()));
+    let (_, a) = rg
+        .get(&format!("{BASE}/roleAssignmentApprovals/{approval}"))
+        .await;
+    assert_eq!(a["steps"][0]["reviewResult"], "Approve", "{a}");
+    assert_eq!(
+        a["steps"][0]["reviewedBy"]["id"],
+        approver.id.as_str(),
+        "{a}"
+    );
+    // Answered once only.
+    let (st, e) = ag
+        .patch(
+            &step_path,
+            json!({"reviewResult": "Deny", "justification": "changed my mind"}),
+        )
+        .await;
+    assert_eq!(st, 400, "{e}");
+    let (_, r) = rg
+        .get(&format!(
+            "{BASE}/roleAssignmentScheduleRequests/{}",
+            r["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(r["status"], "Provisioned", "{r}");
+}
