@@ -105,7 +105,9 @@ class Server:
             args += ["--database-url", database_url]
         args += list(extra_args)
         self.log = open(os.path.join(self.dir, "server.log"), "w")
-        env = dict(os.environ, CASTELLAN_LOG="info")
+        # Development-only: PIM activations as short as 5 s, so test_pim.py can watch one expire
+        # (production keeps Entra's PT5M minimum).
+        env = dict(os.environ, CASTELLAN_LOG="info", CASTELLAN_PIM_MIN_DURATION_SECS="5")
         if extra_ca_file:
             env["CASTELLAN_EXTRA_CA_FILE"] = extra_ca_file
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)

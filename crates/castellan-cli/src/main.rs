@@ -7,6 +7,7 @@ mod admin;
 mod arm;
 mod ca;
 mod device;
+mod pim;
 mod report;
 mod token;
 mod troubleshoot;
@@ -157,6 +158,14 @@ enum Cmd {
         #[command(flatten)]
         conn: admin::GraphConn,
     },
+    /// Privileged Identity Management for directory roles: make eligible, activate,
+    /// deactivate, list, approve (Graph).
+    Pim {
+        #[command(subcommand)]
+        cmd: pim::PimCmd,
+        #[command(flatten)]
+        conn: admin::GraphConn,
+    },
     /// Tokens.
     Token {
         #[command(subcommand)]
@@ -224,6 +233,7 @@ async fn main() {
         Cmd::Ca { cmd, conn } => ca::run(cmd, conn).await,
         Cmd::Troubleshoot { args, conn } => troubleshoot::run(args, conn).await,
         Cmd::Report { cmd, conn } => report::run(cmd, conn).await,
+        Cmd::Pim { cmd, conn } => pim::run(cmd, conn).await,
         Cmd::Token { cmd } => token::run(cmd).await,
     };
     if let Err(e) = result {

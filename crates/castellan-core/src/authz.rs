@@ -136,6 +136,11 @@ pub enum Op {
     GroupMembers,
     /// Add or remove a group's owners.
     GroupOwners,
+    /// PIM as an administrator: eligibility and assignment schedule requests for someone
+    /// (`adminAssign` … `adminRenew`) and role management policy changes.
+    PimAdmin,
+    /// PIM on oneself: `selfActivate` … `selfRenew` (the eligibility is checked by the request).
+    PimSelf,
 }
 
 /// Which privileged-user table protects an operation on a user.
@@ -192,6 +197,12 @@ const GROUP_MEMBERS: &[&str] = &[
     "Directory.ReadWrite.All",
 ];
 const ROLE_WRITE: &[&str] = &["RoleManagement.ReadWrite.Directory"];
+const PIM_WRITE: &[&str] = &[
+    "RoleManagement.ReadWrite.Directory",
+    "RoleEligibilitySchedule.ReadWrite.Directory",
+    "RoleAssignmentSchedule.ReadWrite.Directory",
+    "RoleManagementPolicy.ReadWrite.Directory",
+];
 
 const COMPANY_ADMIN_GRANTS: &str =
     "microsoft.directory/servicePrincipals/managePermissionGrantsForAll.microsoft-company-admin";
@@ -382,6 +393,15 @@ pub fn rule(op: Op, target: &Target) -> Rule {
         Op::GrantApplicationPermission => Rule {
             also: &[COMPANY_ADMIN_GRANTS],
             ..row(ASSIGN, APP_ADMIN_GRANTS, false, None)
+        },
+        Op::PimAdmin => row(PIM_WRITE, ROLE_ASSIGNMENTS, false, None),
+        Op::PimSelf => Rule {
+            permissions: PIM_WRITE,
+            owned_permissions: &[],
+            action: Option::None,
+            also: &[],
+            owner_may: false,
+            protect: None,
         },
         Op::ConsentForAll => Rule {
             also: &[COMPANY_ADMIN_GRANTS],
@@ -1272,6 +1292,8 @@ mod tests {
             GroupDelete,
             GroupMembers,
             GroupOwners,
+            PimAdmin,
+            PimSelf,
         ];
         for r in directory_roles::built_in_roles() {
             let roles = vec![(r.template_id, "/".to_string())];

@@ -296,6 +296,7 @@ macro_rules! conformance_areas {
             identity_protection,
             identifier_uris_unique_across_tenants,
             mfa_attempts,
+            pim,
         );
     };
 }
@@ -323,6 +324,7 @@ pub async fn run_all(s: &dyn Store, seed: u64) {
     identity_protection(s, seed + 18).await;
     identifier_uris_unique_across_tenants(s, seed + 19).await;
     mfa_attempts(s, seed + 20).await;
+    pim(s, seed + 21).await;
 }
 
 /// Identifier URIs are one namespace across all tenants: a second application holding a URI
@@ -433,6 +435,194 @@ pub async fn identifier_uris_unique_across_tenants(s: &dyn Store, seed: u64) {
         .await
         .unwrap()
         .is_none());
+}
+
+/// PIM: schedules, requests (with approval steps and every expiration form) and policies
+/// round-trip, replace in place, stay in their tenant, and another tenant's id clashes.
+pub async fn pim(s: &dyn Store, seed: u64) {
+    use crate::pim::*;
+    let mut ids = Ids::new(seed);
+    let t = tenant(&mut ids, &format!("pima{seed}"));
+    let other = tenant(&mut ids, &format!("pimb{seed}"));
+    commit(
+        s,
+        vec![
+            Change::InsertTenant(t.clone()),
+            Change::InsertTenant(other.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    let role = uuid::Uuid::from_u128(0x62e90394_69f5_4237_9190_012177145e10);
+    let mut sched = RoleSchedule {
+        id: ids.object(),
+        tenant_id: t.id,
+        level: Level::Eligibility,
+        principal_id: ids.object(),
+        role_definition_id: role,
+        directory_scope_id: "/".into(),
+        start: Timestamp(1_000),
+        end: None,
+        assignment_type: AssignmentType::Assigned,
+        created_using: ids.object(),
+        eligibility_id: None,
+        created: Timestamp(1_000),
+        modified: Timestamp(1_000),
+        end_recorded: false,
+    };
+    let mut act = RoleSchedule {
+        id: ids.object(),
+        level: Level::Assignment,
+        end: Some(Timestamp(9_000)),
+        assignment_type: AssignmentType::Activated,
+        eligibility_id: Some(sched.id),
+        created: Timestamp(2_000),
+        directory_scope_id: format!("/administrativeUnits/{}", ids.object()),
+        ..sched.clone()
+    };
+    let step = ApprovalStep {
+        id: ids.object(),
+        approvers: vec![ids.object(), ids.object()],
+        review_result: "NotReviewed".into(),
+        reviewed_by: None,
+        reviewed: None,
+        justification: None,
+    };
+    let mut request = RoleScheduleRequest {
+        id: ids.object(),
+        tenant_id: t.id,
+        level: Level::Assignment,
+        action: Action::SelfActivate,
+        principal_id: sched.principal_id,
+        role_definition_id: role,
+        directory_scope_id: "/".into(),
+        justification: Some("incident ✓".into()),
+        ticket_number: Some("CHG-1".into()),
+        ticket_system: None,
+        start: Some(Timestamp(3_000)),
+        expiration: Expiration::AfterDuration(3_600),
+        status: "PendingApproval".into(),
+        target_schedule_id: None,
+        created_by: sched.principal_id,
+        created: Timestamp(3_000),
+        completed: None,
+        approval: vec![step.clone()],
+    };
+    let second = RoleScheduleRequest {
+        id: ids.object(),
+        expiration: Expiration::AfterDateTime(Timestamp(99_000)),
+        action: Action::AdminAssign,
+        approval: vec![],
+        created: Timestamp(4_000),
+        ..request.clone()
+    };
+    let third = RoleScheduleRequest {
+        id: ids.object(),
+        expiration: Expiration::NoExpiration,
+        created: Timestamp(5_000),
+        ..second.clone()
+    };
+    let mut policy = RolePolicy::default_for(t.id, role);
+    policy.approval_required = true;
+    policy.approvers = vec![Approver {
+        is_group: true,
+        id: ids.object(),
+        description: Some("Approvers".into()),
+    }];
+    policy.auth_context = Some("c2".into());
+    policy.modified = Some(Timestamp(6_000));
+    policy.modified_by = Some(ids.object());
+    commit(
+        s,
+        vec![
+            Change::PutRoleSchedule(sched.clone()),
+            Change::PutRoleSchedule(act.clone()),
+            Change::PutRoleScheduleRequest(request.clone()),
+            Change::PutRoleScheduleRequest(second.clone()),
+            Change::PutRoleScheduleRequest(third.clone()),
+            Change::PutRolePolicy(policy.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.role_schedules(t.id).await.unwrap(),
+        vec![sched.clone(), act.clone()],
+        "schedules round-trip, oldest first"
+    );
+    assert_eq!(
+        s.role_schedule_requests(t.id).await.unwrap(),
+        vec![request.clone(), second.clone(), third.clone()],
+        "requests round-trip with their steps and expirations"
+    );
+    assert_eq!(s.role_policies(t.id).await.unwrap(), vec![policy.clone()]);
+    for (what, empty) in [
+        (
+            "schedules",
+            s.role_schedules(other.id).await.unwrap().is_empty(),
+        ),
+        (
+            "requests",
+            s.role_schedule_requests(other.id).await.unwrap().is_empty(),
+        ),
+        (
+            "policies",
+            s.role_policies(other.id).await.unwrap().is_empty(),
+        ),
+    ] {
+        assert!(empty, "another tenant sees none of the {what}");
+    }
+    // Replace in place.
+    act.end = Some(Timestamp(5_000));
+    act.end_recorded = true;
+    sched.end = Some(Timestamp(8_000));
+    request.status = "Provisioned".into();
+    request.approval[0].review_result = "Approve".into();
+    request.approval[0].reviewed_by = Some(ids.object());
+    request.approval[0].reviewed = Some(Timestamp(3_500));
+    request.target_schedule_id = Some(act.id);
+    request.completed = Some(Timestamp(3_500));
+    policy.activation_max_secs = 3_600;
+    policy.notifications[0].notification_recipients = vec!["a@contoso.test".into()];
+    commit(
+        s,
+        vec![
+            Change::PutRoleSchedule(act.clone()),
+            Change::PutRoleSchedule(sched.clone()),
+            Change::PutRoleScheduleRequest(request.clone()),
+            Change::PutRolePolicy(policy.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.role_schedules(t.id).await.unwrap(),
+        vec![sched.clone(), act.clone()]
+    );
+    assert_eq!(s.role_schedule_requests(t.id).await.unwrap()[0], request);
+    assert_eq!(s.role_policies(t.id).await.unwrap(), vec![policy]);
+    // Another tenant's write with the same id clashes, and rolls back its whole set.
+    let stolen = RoleSchedule {
+        tenant_id: other.id,
+        ..act.clone()
+    };
+    let fresh = RoleSchedule {
+        id: ids.object(),
+        tenant_id: other.id,
+        ..act.clone()
+    };
+    let e = commit(
+        s,
+        vec![
+            Change::PutRoleSchedule(fresh),
+            Change::PutRoleSchedule(stolen),
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e, StoreError::conflict(UniqueRule::PimObjectExists));
+    assert!(s.role_schedules(other.id).await.unwrap().is_empty());
+    assert_eq!(s.role_schedules(t.id).await.unwrap(), vec![sched, act]);
 }
 
 /// Second-factor attempt counters: absent until written, compare-and-set on the version (a

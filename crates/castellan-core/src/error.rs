@@ -838,6 +838,19 @@ table! {
     /// ARM 400 `InvalidApiVersionParameter`.
     ArmInvalidApiVersionParameter => Arm(400, "InvalidApiVersionParameter"),
         "The api-version '{version}' is invalid. The supported versions are '{supported}'.";
+    // ---- Privileged Identity Management (Graph, /roleManagement/directory and policies) ----
+    /// Graph 400: a schedule request breaks its role management policy (Entra's rule names).
+    PimPolicyValidationFailed => Graph(400, "RoleAssignmentRequestPolicyValidationFailed"),
+        "The following policy rules failed: [{rules}]. Cause: {detail}. Fix the request (or an administrator changes the role's policy under /policies/roleManagementPolicies).";
+    /// Graph 401 with a claims challenge: the activation needs MFA or an authentication context.
+    PimStepUpRequired => Graph(401, "RoleAssignmentRequestAcrsValidationFailed"),
+        "The following policy rules failed: [\"{rule}\"]. The role's policy requires multifactor authentication on activation and the token has none: acquire a new token with the claims challenge in WWW-Authenticate (authentication context '{acrs}') and send the request again.";
+    /// Graph 400 `RoleAssignmentExists`.
+    PimScheduleExists => Graph(400, "RoleAssignmentExists"),
+        "The Role assignment already exists. {detail}";
+    /// Graph 400 `RoleAssignmentDoesNotExist`.
+    PimScheduleMissing => Graph(400, "RoleAssignmentDoesNotExist"),
+        "The Role assignment does not exist. {detail}";
     // ---- Microsoft Graph (the directory's messages are composed by the rule that refused) ----
     /// Graph 400 `Request_BadRequest` (also a uniqueness clash: Graph answers 400, not 409).
     GraphBadRequest => Graph(400, "Request_BadRequest"),

@@ -27,6 +27,7 @@ pub mod graph_rules;
 pub mod ids;
 pub mod model;
 pub mod ops;
+pub mod pim;
 pub mod policy;
 pub mod report;
 pub mod secret;

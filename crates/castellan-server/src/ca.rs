@@ -89,9 +89,13 @@ pub async fn user_facts(
             mfa_registered: false,
         }
     } else {
-        let (groups, roles) =
-            castellan_core::ops::conditional_access::user_facts(s.store.as_ref(), tenant, user.id)
-                .await?;
+        let (groups, roles) = castellan_core::ops::conditional_access::user_facts(
+            s.store.as_ref(),
+            tenant,
+            user.id,
+            crate::state::now(),
+        )
+        .await?;
         // 50076 (challenge) vs 50079 (register first) depends on a confirmed authenticator app.
         let mfa_registered = castellan_core::ops::auth_methods::has_registered_method(
             s.store.as_ref(),

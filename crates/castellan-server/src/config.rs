@@ -81,6 +81,11 @@ pub struct ServeArgs {
     /// `HASH`, `HASH:COUNT`, `PREFIX:SUFFIX`), checked at sign-in and password change.
     #[arg(long, env = "CASTELLAN_LEAKED_PASSWORDS")]
     pub leaked_passwords: Option<PathBuf>,
+    /// DEVELOPMENT ONLY: the shortest PIM activation or assignment accepted, in seconds
+    /// (Entra's minimum, and the default, is 300 = PT5M). Lower it only so tests can watch an
+    /// activation expire; never in production.
+    #[arg(long, env = "CASTELLAN_PIM_MIN_DURATION_SECS", default_value_t = 300)]
+    pub pim_min_duration_secs: i64,
     /// A TOML file with any of these settings (`version = 1`, keys named like the flags with
     /// `_`); flags and `CASTELLAN_*` variables take precedence over it.
     #[arg(long, env = "CASTELLAN_CONFIG")]
@@ -108,6 +113,7 @@ impl ServeArgs {
             geoip_db: None,
             anonymous_ip_list: None,
             leaked_passwords: None,
+            pim_min_duration_secs: 300,
             config: None,
         }
     }
@@ -179,6 +185,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "geoip_db",
     "anonymous_ip_list",
     "leaked_passwords",
+    "pim_min_duration_secs",
 ];
 
 /// Turns a config file into `(CASTELLAN_*, value)` pairs; errors name the file's problem.

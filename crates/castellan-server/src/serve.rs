@@ -179,6 +179,14 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
                 Ok(n) => tracing::info!(purged = n, "expired sign-in grants removed"),
                 Err(e) => tracing::warn!(error = %e, "purging expired grants failed"),
             }
+            // PIM: record expiries and time out unanswered approvals (roles in force are decided
+            // by time at every check; this only writes the audit trail, and catches up after a
+            // restart because it works from the stored schedules).
+            match crate::http::graph::pim::sweep(bg_store.as_ref(), now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(records = n, "PIM expiries recorded"),
+                Err(e) => tracing::warn!(error = %e, "PIM sweep failed"),
+            }
             match bg_keys.maintain(bg_store.as_ref(), now(), interval).await {
                 Ok(true) => tracing::info!("published the next signing key"),
                 Ok(false) => {}

@@ -5,7 +5,7 @@
 //! (connection set-up only). Parameterised SQL only.
 //!
 //! Layout: one file per area (`tenants`, `users`, `groups`, `applications`, `assignments`,
-//! `directory_roles`, `devices`, `policies`, `arm`, `keys`, `grants`, `auth_methods`, `risk`,
+//! `directory_roles`, `devices`, `policies`, `arm`, `keys`, `grants`, `auth_methods`, `risk`, `pim`,
 //! `sign_ins`, `audit`), each holding that area's store-private documents (`*Doc`), its arms
 //! of the change set (`apply`, routed by `apply_change_inner` here) and its `*Store` trait
 //! implementation; `sql` has the shared plumbing, `migrate` the numbered migrations
@@ -23,8 +23,8 @@ use castellan_core::azure_rbac::normalise_scope;
 use castellan_core::model::*;
 use castellan_core::store::{
     ApplicationStore, ArmStore, AssignmentStore, AuditQuery, AuditStore, AuthMethodStore, Change,
-    ChangeSet, DeviceStore, DirectoryRoleStore, GrantStore, GroupStore, KeyStore, PolicyStore,
-    RiskStore, SignInStore, Store, StoreError, TenantStore, UniqueRule, UserStore,
+    ChangeSet, DeviceStore, DirectoryRoleStore, GrantStore, GroupStore, KeyStore, PimStore,
+    PolicyStore, RiskStore, SignInStore, Store, StoreError, TenantStore, UniqueRule, UserStore,
 };
 use castellan_core::{AppId, ObjectId, TenantId, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -63,6 +63,7 @@ mod groups;
 mod keys;
 mod migrate;
 mod objects;
+mod pim;
 mod policies;
 mod risk;
 mod sign_ins;
@@ -214,6 +215,9 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
             policies::apply(tx, c).await
         }
         Change::PutRiskyUser(..) => risk::apply(tx, c).await,
+        Change::PutRoleSchedule(..)
+        | Change::PutRoleScheduleRequest(..)
+        | Change::PutRolePolicy(..) => pim::apply(tx, c).await,
         Change::InsertTenant(..) | Change::UpdateTenant(..) => tenants::apply(tx, c).await,
         Change::InsertUser(..) | Change::UpdateUser(..) | Change::DeleteUser(..) => {
             users::apply(tx, c).await

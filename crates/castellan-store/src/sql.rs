@@ -138,6 +138,7 @@ pub(crate) fn conflict_rule(sql: &str) -> UniqueRule {
         "mfa_attempts" => UniqueRule::MfaAttemptsExist,
         "audit_records" => UniqueRule::AuditRecordExists,
         "sign_ins" => UniqueRule::SignInExists,
+        "role_schedules" | "role_schedule_requests" => UniqueRule::PimObjectExists,
         _ => UniqueRule::Unclassified,
     }
 }

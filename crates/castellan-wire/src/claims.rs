@@ -214,6 +214,12 @@ pub struct ValidatedClaims {
     /// Token version.
     #[serde(default)]
     pub ver: Option<String>,
+    /// How the user authenticated (`pwd`, `mfa`, …).
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// Authentication contexts satisfied.
+    #[serde(default)]
+    pub acrs: Vec<String>,
 }
 
 impl ValidatedClaims {

@@ -1831,7 +1831,8 @@ pub async fn elevate_access(
 ) -> Result<AzureRoleAssignment, ArmError> {
     let tenant = c.tenant.clone();
     let wide =
-        crate::ops::directory_roles::tenant_wide_roles(env.store, tenant.id, c.principal).await?;
+        crate::ops::directory_roles::tenant_wide_roles(env.store, tenant.id, c.principal, env.now)
+            .await?;
     if !c.is_user || !wide.contains(&GLOBAL_ADMINISTRATOR) {
         return Err(crate::error::Code::ArmAuthorizationFailed2
             .arm(&[("name", &c.name), ("principal", &c.principal)]));

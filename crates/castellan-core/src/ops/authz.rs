@@ -6,8 +6,13 @@ use crate::{ObjectId, TenantId};
 
 /// A user as a target: their units, the directory roles they hold (any scope, direct or via a
 /// role-assignable group) and whether they are a member or owner of a role-assignable group.
-pub async fn user(store: &dyn Store, t: TenantId, user: ObjectId) -> Result<Target, StoreError> {
-    let user_roles = super::directory_roles::effective_roles(store, t, user)
+pub async fn user(
+    store: &dyn Store,
+    t: TenantId,
+    user: ObjectId,
+    now: crate::Timestamp,
+) -> Result<Target, StoreError> {
+    let user_roles = super::directory_roles::effective_roles(store, t, user, now)
         .await?
         .into_iter()
         .map(|(r, _)| r)
@@ -171,8 +176,9 @@ pub async fn interactive(
     user: &crate::model::User,
     op: Op,
     target: &Target,
+    now: crate::Timestamp,
 ) -> Result<Result<(), crate::authz::Denied>, StoreError> {
-    let roles = super::directory_roles::effective_roles(store, t, user.id).await?;
+    let roles = super::directory_roles::effective_roles(store, t, user.id, now).await?;
     let custom: Vec<crate::directory_roles::CustomActions> = store
         .custom_roles(t)
         .await?

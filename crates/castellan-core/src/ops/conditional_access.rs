@@ -22,10 +22,11 @@ pub async fn user_facts(
     store: &dyn Store,
     tenant: &Tenant,
     user: ObjectId,
+    now: crate::Timestamp,
 ) -> Result<(Vec<ObjectId>, Vec<uuid::Uuid>), StoreError> {
     let graph = MembershipGraph::new(&store.memberships(tenant.id).await?);
     let groups = graph.transitive_member_of(user);
-    let roles = crate::ops::directory_roles::tenant_wide_roles(store, tenant.id, user).await?;
+    let roles = crate::ops::directory_roles::tenant_wide_roles(store, tenant.id, user, now).await?;
     Ok((groups, roles))
 }
 
@@ -121,13 +122,14 @@ pub async fn known_references(
 async fn administrators(
     store: &dyn Store,
     tenant: &Tenant,
+    now: crate::Timestamp,
 ) -> Result<Vec<(ObjectId, Vec<ObjectId>, Vec<uuid::Uuid>, bool)>, StoreError> {
     let mut out = Vec::new();
     for u in store.users(tenant.id).await? {
         if !u.account_enabled {
             continue;
         }
-        let (groups, roles) = user_facts(store, tenant, u.id).await?;
+        let (groups, roles) = user_facts(store, tenant, u.id, now).await?;
         if roles.contains(&GLOBAL_ADMINISTRATOR) {
             out.push((u.id, groups, roles, u.user_type == UserType::Guest));
         }
@@ -160,7 +162,7 @@ pub async fn put_policy(
     )
     .map_err(DirectoryError::BadRequest)?;
     if policy.state == policy::PolicyState::Enabled && !allow_lockout {
-        let admins = administrators(env.store, tenant).await?;
+        let admins = administrators(env.store, tenant, env.now).await?;
         let subjects: Vec<UserSubject<'_>> = admins
             .iter()
             .map(|(id, groups, roles, guest)| UserSubject {

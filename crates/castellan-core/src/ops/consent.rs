@@ -41,6 +41,7 @@ pub async fn need(
     app: &Application,
     user: &User,
     scope_text: &str,
+    now: crate::Timestamp,
 ) -> Result<ConsentNeed, TokenError> {
     let client_sp = store
         .service_principal_by_app_id(tenant.id, app.app_id)
@@ -115,7 +116,7 @@ pub async fn need(
         }
     }
     let is_admin = consent::is_consent_admin(
-        &crate::ops::directory_roles::tenant_wide_roles(store, tenant.id, user.id).await?,
+        &crate::ops::directory_roles::tenant_wide_roles(store, tenant.id, user.id, now).await?,
     );
     let policy: UserConsentPolicy = tenant.settings.user_consent;
     let blocked =
@@ -158,6 +159,7 @@ pub async fn grant(
             user,
             crate::authz::Op::ConsentForAll,
             &target,
+            env.now,
         )
         .await?
         .map_err(|why| {
@@ -259,7 +261,7 @@ pub async fn admin_consent(
     app: &Application,
     admin: &User,
 ) -> Result<ServicePrincipal, DirectoryError> {
-    if let Some(why) = consent_admin_refusal(env.store, tenant, admin, app).await? {
+    if let Some(why) = consent_admin_refusal(env.store, tenant, admin, app, env.now).await? {
         return Err(DirectoryError::Forbidden(why));
     }
     env.actor = Actor::User {
@@ -515,8 +517,10 @@ pub async fn consent_admin_refusal(
     tenant: &Tenant,
     user: &User,
     app: &Application,
+    now: crate::Timestamp,
 ) -> Result<Option<String>, crate::store::StoreError> {
-    let roles = crate::ops::directory_roles::tenant_wide_roles(store, tenant.id, user.id).await?;
+    let roles =
+        crate::ops::directory_roles::tenant_wide_roles(store, tenant.id, user.id, now).await?;
     if !consent::is_consent_admin(&roles) {
         return Ok(Some(format!("{} is not an administrator who can grant consent for the whole organization; ask a Global, Privileged Role, Cloud Application or Application Administrator.", user.user_principal_name)));
     }
@@ -535,7 +539,7 @@ pub async fn consent_admin_refusal(
             resource.app_id == crate::ids::GRAPH_APP_ID,
         ) {
             if let Err(why) =
-                crate::ops::authz::interactive(store, tenant.id, user, op, &target).await?
+                crate::ops::authz::interactive(store, tenant.id, user, op, &target, now).await?
             {
                 return Ok(Some(format!(
                     "{} cannot grant what this application asks of {}: {why}",

@@ -7,14 +7,16 @@ use crate::ops::{target, Env};
 use crate::store::{Change, ChangeSet};
 use crate::ObjectId;
 
-/// Assigns a built-in directory role to a user or service principal, tenant-wide (`/`).
-pub async fn assign(
-    env: &mut Env<'_>,
+/// The role, scope and principal of a role grant, checked: a built-in role or an enabled
+/// custom role, `/` or an administrative unit of the tenant, and a user, service principal or
+/// role-assignable group of the tenant. Returns the principal, the role id and its name.
+pub async fn check_grant(
+    env: &Env<'_>,
     tenant: &Tenant,
     principal_id: &str,
     role_definition_id: &str,
     directory_scope_id: &str,
-) -> Result<DirectoryRoleAssignment, DirectoryError> {
+) -> Result<(ObjectId, uuid::Uuid, String), DirectoryError> {
     let wanted = uuid::Uuid::parse_str(role_definition_id).ok();
     let custom = env.store.custom_roles(tenant.id).await?;
     let role: (uuid::Uuid, String) = match wanted {
@@ -28,14 +30,6 @@ pub async fn assign(
             },
         },
         None => return Err(DirectoryError::BadRequest(format!("roleDefinitionId '{role_definition_id}' is not a GUID."))),
-    };
-    struct Role {
-        template_id: uuid::Uuid,
-        display_name: String,
-    }
-    let role = Role {
-        template_id: role.0,
-        display_name: role.1,
     };
     if directory_scope_id != "/" {
         let Some(au) = directory_scope_id.strip_prefix("/administrativeUnits/") else {
@@ -69,6 +63,33 @@ pub async fn assign(
             )))
         }
     }
+    Ok((principal, role.0, role.1))
+}
+
+/// Assigns a built-in directory role to a user or service principal, tenant-wide (`/`).
+pub async fn assign(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    principal_id: &str,
+    role_definition_id: &str,
+    directory_scope_id: &str,
+) -> Result<DirectoryRoleAssignment, DirectoryError> {
+    let (principal, template_id, display_name) = check_grant(
+        env,
+        tenant,
+        principal_id,
+        role_definition_id,
+        directory_scope_id,
+    )
+    .await?;
+    struct Role {
+        template_id: uuid::Uuid,
+        display_name: String,
+    }
+    let role = Role {
+        template_id,
+        display_name,
+    };
     let existing = env.store.directory_role_assignments(tenant.id).await?;
     if existing.iter().any(|r| {
         r.principal_id == principal
@@ -147,17 +168,55 @@ pub async fn remove(env: &mut Env<'_>, tenant: &Tenant, id: &str) -> Result<(), 
     Ok(())
 }
 
-/// A principal's directory roles `(template, directoryScopeId)`: assigned to it directly, or to
-/// a role-assignable group it is a direct member of (role assignments do not nest further).
+/// A principal's directory roles `(template, directoryScopeId)` in force at `now`: assigned to
+/// it directly or to a role-assignable group it is a direct member of (role assignments do not
+/// nest further), permanently or by a PIM assignment schedule active at `now` (an activation,
+/// a time-bound or a scheduled assignment). Eligibility alone grants nothing. This is the one
+/// source every role check reads.
 pub async fn effective_roles(
     store: &dyn crate::store::Store,
     tenant: crate::TenantId,
     principal: ObjectId,
+    now: crate::Timestamp,
 ) -> Result<Vec<(uuid::Uuid, String)>, crate::store::StoreError> {
-    let all = store.directory_role_assignments(tenant).await?;
+    let permanent = store.directory_role_assignments(tenant).await?;
+    let schedules = store.role_schedules(tenant).await?;
+    let mut all: Vec<(ObjectId, uuid::Uuid, String)> = permanent
+        .into_iter()
+        .map(|a| (a.principal_id, a.role_template_id, a.directory_scope_id))
+        .collect();
+    all.extend(
+        crate::pim::active_assignments(&schedules, now)
+            .into_iter()
+            .map(|s| {
+                (
+                    s.principal_id,
+                    s.role_definition_id,
+                    s.directory_scope_id.clone(),
+                )
+            }),
+    );
     if all.is_empty() {
         return Ok(vec![]);
     }
+    let holders = holders(store, tenant, principal, |g| all.iter().any(|a| a.0 == g)).await?;
+    let mut out: Vec<(uuid::Uuid, String)> = all
+        .into_iter()
+        .filter(|a| holders.contains(&a.0))
+        .map(|a| (a.1, a.2))
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// The principal and the role-assignable groups it is a direct member of that `holds`.
+async fn holders(
+    store: &dyn crate::store::Store,
+    tenant: crate::TenantId,
+    principal: ObjectId,
+    holds: impl Fn(ObjectId) -> bool,
+) -> Result<Vec<ObjectId>, crate::store::StoreError> {
     let direct_groups: Vec<ObjectId> = store
         .memberships(tenant)
         .await?
@@ -167,7 +226,7 @@ pub async fn effective_roles(
         .collect();
     let mut holders = vec![principal];
     for g in direct_groups {
-        if all.iter().any(|a| a.principal_id == g)
+        if holds(g)
             && store
                 .group(tenant, g)
                 .await?
@@ -176,14 +235,26 @@ pub async fn effective_roles(
             holders.push(g);
         }
     }
-    let mut out: Vec<(uuid::Uuid, String)> = all
-        .into_iter()
-        .filter(|a| holders.contains(&a.principal_id))
-        .map(|a| (a.role_template_id, a.directory_scope_id))
-        .collect();
-    out.sort();
-    out.dedup();
-    Ok(out)
+    Ok(holders)
+}
+
+/// When the earliest time-bound PIM assignment the principal holds at `now` (directly or
+/// through a role-assignable group) ends: a token minted now must not outlive it.
+pub async fn roles_end(
+    store: &dyn crate::store::Store,
+    tenant: crate::TenantId,
+    principal: ObjectId,
+    now: crate::Timestamp,
+) -> Result<Option<crate::Timestamp>, crate::store::StoreError> {
+    let schedules = store.role_schedules(tenant).await?;
+    if crate::pim::active_assignments(&schedules, now).is_empty() {
+        return Ok(None);
+    }
+    let holders = holders(store, tenant, principal, |g| {
+        schedules.iter().any(|s| s.principal_id == g)
+    })
+    .await?;
+    Ok(crate::pim::earliest_end(&schedules, &holders, now))
 }
 
 /// Creates a custom directory role (P1/P2 tenants) from actions built-in roles use.
@@ -299,8 +370,9 @@ pub async fn tenant_wide_roles(
     store: &dyn crate::store::Store,
     tenant: crate::TenantId,
     principal: ObjectId,
+    now: crate::Timestamp,
 ) -> Result<Vec<uuid::Uuid>, crate::store::StoreError> {
     Ok(directory_roles::tenant_wide(
-        &effective_roles(store, tenant, principal).await?,
+        &effective_roles(store, tenant, principal, now).await?,
     ))
 }

@@ -15,6 +15,7 @@ pub mod directory_roles;
 pub mod federated_credentials;
 pub mod groups;
 pub mod managed_identity;
+pub mod pim;
 pub mod reports;
 pub mod service_principals;
 pub mod signin;

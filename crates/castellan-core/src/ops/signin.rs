@@ -204,7 +204,7 @@ pub async fn user_tokens(
     tokens.access =
         crate::flow::for_token_version(tokens.access, version, &scopes.requested_resource());
     let mut wids: Vec<String> =
-        crate::ops::directory_roles::tenant_wide_roles(store, tenant.id, user.id)
+        crate::ops::directory_roles::tenant_wide_roles(store, tenant.id, user.id, now)
             .await?
             .into_iter()
             .map(|r| r.to_string())
@@ -254,6 +254,14 @@ pub async fn user_tokens(
         }
     }
     tokens.access.wids = wids;
+    // A token minted under a PIM activation (or any time-bound assignment) never outlives it.
+    if let Some(end) =
+        crate::ops::directory_roles::roles_end(store, tenant.id, user.id, now).await?
+    {
+        if end < tokens.access.exp {
+            tokens.access.exp = end.max(now.plus_secs(1));
+        }
+    }
     // Optional claims: the resource's for the access token, the client's for the ID token.
     let value_of = |name: &str| -> Option<String> {
         match name {

@@ -27,8 +27,8 @@ use crate::model::{
 };
 use crate::store::{
     ApplicationStore, ArmStore, AssignmentStore, AuditQuery, AuditStore, AuthMethodStore, Change,
-    ChangeSet, DeviceStore, DirectoryRoleStore, GrantStore, GroupStore, KeyStore, PolicyStore,
-    RiskStore, SignInStore, Store, StoreError, TenantStore, UniqueRule, UserStore,
+    ChangeSet, DeviceStore, DirectoryRoleStore, GrantStore, GroupStore, KeyStore, PimStore,
+    PolicyStore, RiskStore, SignInStore, Store, StoreError, TenantStore, UniqueRule, UserStore,
 };
 use crate::time::Timestamp;
 
@@ -73,6 +73,10 @@ struct Data {
     risky_users: BTreeMap<(TenantId, ObjectId), RiskyUserRecord>,
     failed_sign_ins: Vec<FailedSignInRecord>,
     mfa_attempts: BTreeMap<(TenantId, ObjectId), (MfaAttempts, i64)>,
+    role_schedules: BTreeMap<ObjectId, crate::pim::RoleSchedule>,
+    role_schedule_requests: BTreeMap<ObjectId, crate::pim::RoleScheduleRequest>,
+    /// (tenant, role) → policy.
+    role_policies: BTreeMap<(TenantId, uuid::Uuid), crate::pim::RolePolicy>,
 }
 
 /// The in-memory store. Cheap to create; one per test.
@@ -684,6 +688,30 @@ impl Data {
                     .is_some_and(|o| o.tenant_id == *t);
                 must(found, "denyAssignment")?;
                 self.deny_assignments.remove(id);
+            }
+            Change::PutRoleSchedule(r) => {
+                if self
+                    .role_schedules
+                    .get(&r.id)
+                    .is_some_and(|o| o.tenant_id != r.tenant_id)
+                {
+                    return Err(conflict(UniqueRule::PimObjectExists));
+                }
+                self.role_schedules.insert(r.id, r.clone());
+            }
+            Change::PutRoleScheduleRequest(r) => {
+                if self
+                    .role_schedule_requests
+                    .get(&r.id)
+                    .is_some_and(|o| o.tenant_id != r.tenant_id)
+                {
+                    return Err(conflict(UniqueRule::PimObjectExists));
+                }
+                self.role_schedule_requests.insert(r.id, r.clone());
+            }
+            Change::PutRolePolicy(p) => {
+                self.role_policies
+                    .insert((p.tenant_id, p.role_definition_id), p.clone());
             }
             Change::PutPolicyDocument(d) => {
                 if self
@@ -1344,6 +1372,49 @@ impl ArmStore for MemoryStore {
             d.deny_assignments
                 .values()
                 .filter(|x| x.tenant_id == t)
+                .cloned()
+                .collect()
+        })
+    }
+}
+
+#[async_trait]
+impl PimStore for MemoryStore {
+    async fn role_schedules(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::pim::RoleSchedule>, StoreError> {
+        self.read(|d| {
+            by(
+                d.role_schedules
+                    .values()
+                    .filter(|r| r.tenant_id == t)
+                    .cloned()
+                    .collect(),
+                |r| (r.created, r.id),
+            )
+        })
+    }
+    async fn role_schedule_requests(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::pim::RoleScheduleRequest>, StoreError> {
+        self.read(|d| {
+            by(
+                d.role_schedule_requests
+                    .values()
+                    .filter(|r| r.tenant_id == t)
+                    .cloned()
+                    .collect(),
+                |r| (r.created, r.id),
+            )
+        })
+    }
+    async fn role_policies(&self, t: TenantId) -> Result<Vec<crate::pim::RolePolicy>, StoreError> {
+        self.read(|d| {
+            d.role_policies
+                .values()
+                .filter(|p| p.tenant_id == t)
                 .cloned()
                 .collect()
         })

@@ -15,8 +15,8 @@ pub mod memory;
 pub mod prelude {
     pub use super::{
         ApplicationStore, ArmStore, AssignmentStore, AuditStore, AuthMethodStore, DeviceStore,
-        DirectoryRoleStore, GrantStore, GroupStore, KeyStore, PolicyStore, RiskStore, SignInStore,
-        Store, TenantStore, UserStore,
+        DirectoryRoleStore, GrantStore, GroupStore, KeyStore, PimStore, PolicyStore, RiskStore,
+        SignInStore, Store, TenantStore, UserStore,
     };
 }
 
@@ -133,6 +133,8 @@ pub enum UniqueRule {
     AuditRecordExists,
     /// A sign-in record with this id exists.
     SignInExists,
+    /// A PIM schedule or schedule request id belongs to another tenant.
+    PimObjectExists,
     /// A unique key of a table no other rule names (an engine bug if it ever shows).
     Unclassified,
     /// `Change::ReplaceApplication` lost its compare-and-set: another request changed the
@@ -184,6 +186,7 @@ impl UniqueRule {
             Self::MfaAttemptsExist => "a row in mfa_attempts already exists",
             Self::AuditRecordExists => "a row in audit_records already exists",
             Self::SignInExists => "a row in sign_ins already exists",
+            Self::PimObjectExists => "a PIM schedule or request with this id already exists",
             Self::Unclassified => "a row with the same key already exists",
             Self::ApplicationChanged => "the application was changed by another request at the same time; retry",
         }
@@ -344,6 +347,12 @@ pub enum Change {
     InsertDenyAssignment(crate::model::StoredDenyAssignment),
     /// Delete a deny assignment (NotFound if absent).
     DeleteDenyAssignment(TenantId, String),
+    /// Create or replace a PIM schedule (Conflict if its id belongs to another tenant).
+    PutRoleSchedule(crate::pim::RoleSchedule),
+    /// Create or replace a PIM schedule request (Conflict if its id belongs to another tenant).
+    PutRoleScheduleRequest(crate::pim::RoleScheduleRequest),
+    /// Create or replace a role's management policy (keyed by tenant and role).
+    PutRolePolicy(crate::pim::RolePolicy),
     /// Create or replace a policy document (Conflict if another of its kind has the name).
     PutPolicyDocument(crate::model::PolicyDocument),
     /// Delete a policy document (NotFound if absent).
@@ -435,6 +444,7 @@ pub trait Store:
     + GrantStore
     + ArmStore
     + PolicyStore
+    + PimStore
     + AuthMethodStore
     + DeviceStore
     + RiskStore
@@ -661,6 +671,24 @@ pub trait ArmStore: Send + Sync {
         &self,
         t: TenantId,
     ) -> Result<Vec<crate::model::StoredDenyAssignment>, StoreError>;
+}
+
+/// The storage port's reads for one area: Privileged Identity Management (schedules, requests
+/// and changed role management policies).
+#[async_trait]
+pub trait PimStore: Send + Sync {
+    /// Every eligibility and assignment schedule of a tenant (ended ones too), oldest first.
+    async fn role_schedules(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::pim::RoleSchedule>, StoreError>;
+    /// Every schedule request of a tenant, oldest first.
+    async fn role_schedule_requests(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::pim::RoleScheduleRequest>, StoreError>;
+    /// The role management policies a tenant changed (the others are Entra's defaults).
+    async fn role_policies(&self, t: TenantId) -> Result<Vec<crate::pim::RolePolicy>, StoreError>;
 }
 
 /// The storage port's reads and single-purpose writes for one area: conditional Access policies and

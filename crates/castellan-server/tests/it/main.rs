@@ -27,6 +27,7 @@ mod graph_users;
 mod identity_protection;
 mod keys;
 mod metrics;
+mod pim;
 mod postgres;
 mod reports;
 mod saml;

@@ -9,6 +9,7 @@ pub mod delta;
 pub mod devices;
 pub mod federated_identity_credentials;
 pub mod groups;
+pub mod pim;
 pub mod roles;
 pub mod service_principals;
 pub mod users;

@@ -99,6 +99,7 @@ async fn authorized_by(
         s.store.as_ref(),
         c.tenant.id,
         user.id,
+        crate::state::now(),
     )
     .await
     .map_err(|e| c.err(GraphError::unavailable(e.to_string())))?

@@ -635,6 +635,7 @@ async fn replay(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Res
                         s.store.as_ref(),
                         c.tenant.id,
                         uid,
+                        crate::state::now(),
                     )
                     .await
                     .map_err(store_err(&c))?,

@@ -9,6 +9,7 @@ pub mod conditional_access;
 pub mod devices;
 pub mod groups;
 pub mod identity_protection;
+pub mod pim;
 pub mod reports;
 pub mod roles;
 pub mod sdk;
@@ -49,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .merge(devices::router())
         .merge(identity_protection::router())
         .merge(reports::router())
+        .merge(pim::router())
         .merge(sdk::router())
         .method_not_allowed_fallback(sdk::method_not_allowed)
         .layer(axum::middleware::from_fn(sdk::graph_shaped))
@@ -117,6 +119,10 @@ pub struct Caller {
     pub custom_roles: Vec<castellan_core::directory_roles::CustomActions>,
     /// For app-only calls: the directory roles of the calling service principal.
     pub sp_roles: Vec<(uuid::Uuid, String)>,
+    /// The token's `amr` carries `mfa`.
+    pub mfa: bool,
+    /// The token's `acrs`.
+    pub acrs: Vec<String>,
 }
 
 impl Caller {
@@ -156,9 +162,10 @@ impl Caller {
         ops: &[Op],
         user: ObjectId,
     ) -> Result<(), ApiError> {
-        let target = castellan_core::ops::authz::user(s.store.as_ref(), self.tenant.id, user)
-            .await
-            .map_err(store_err(self))?;
+        let target =
+            castellan_core::ops::authz::user(s.store.as_ref(), self.tenant.id, user, now())
+                .await
+                .map_err(store_err(self))?;
         ops.iter().try_for_each(|op| self.authorize(*op, &target))
     }
     /// [`Caller::authorize`] for an operation on an application, service principal or group:
@@ -265,6 +272,7 @@ impl FromRequestParts<AppState> for Caller {
                         s.store.as_ref(),
                         tid,
                         oid,
+                        crate::state::now(),
                     )
                     .await
                     {
@@ -316,6 +324,7 @@ impl FromRequestParts<AppState> for Caller {
                         s.store.as_ref(),
                         tid,
                         oid,
+                        crate::state::now(),
                     )
                     .await?;
                     let custom = if roles.is_empty() {
@@ -371,6 +380,8 @@ impl FromRequestParts<AppState> for Caller {
             user_rights,
             custom_roles,
             sp_roles,
+            mfa: c.amr.iter().any(|a| a == "mfa"),
+            acrs: c.acrs.clone(),
         })
     }
 }

@@ -402,6 +402,36 @@ async fn delete_definition(
     Ok(no_content())
 }
 
+/// The role assignments in force now: the permanent ones and every PIM assignment schedule
+/// active at this moment (activations, time-bound and started scheduled assignments).
+async fn in_force(
+    s: &AppState,
+    c: &Caller,
+) -> Result<Vec<castellan_core::model::DirectoryRoleAssignment>, ApiError> {
+    let mut all = s
+        .store
+        .directory_role_assignments(c.tenant.id)
+        .await
+        .map_err(store_err(c))?;
+    let schedules = s
+        .store
+        .role_schedules(c.tenant.id)
+        .await
+        .map_err(store_err(c))?;
+    all.extend(
+        castellan_core::pim::active_assignments(&schedules, crate::state::now())
+            .into_iter()
+            .map(|r| castellan_core::model::DirectoryRoleAssignment {
+                id: r.id,
+                tenant_id: r.tenant_id,
+                principal_id: r.principal_id,
+                role_template_id: r.role_definition_id,
+                directory_scope_id: r.directory_scope_id.clone(),
+            }),
+    );
+    Ok(all)
+}
+
 async fn assignments(
     State(s): State<AppState>,
     c: Caller,
@@ -409,11 +439,7 @@ async fn assignments(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     c.require(Area::RoleManagement, Access::Read)?;
-    let all = s
-        .store
-        .directory_role_assignments(c.tenant.id)
-        .await
-        .map_err(store_err(&c))?;
+    let all = in_force(&s, &c).await?;
     let spec = EntitySpec::new(
         "microsoft.graph.unifiedRoleAssignment",
         &[
@@ -442,11 +468,7 @@ async fn assignment(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     c.require(Area::RoleManagement, Access::Read)?;
-    let all = s
-        .store
-        .directory_role_assignments(c.tenant.id)
-        .await
-        .map_err(store_err(&c))?;
+    let all = in_force(&s, &c).await?;
     let a = all
         .iter()
         .find(|a| a.id.to_string() == id.to_ascii_lowercase())

@@ -567,6 +567,7 @@ async fn drive(
                     &a.app,
                     user,
                     &a.scope,
+                    crate::state::now(),
                 )
                 .await
                 {
@@ -1434,6 +1435,7 @@ pub async fn consent(
             &a.app,
             &user,
             &a.scope,
+            crate::state::now(),
         )
         .await
         {
@@ -1465,6 +1467,7 @@ pub async fn consent(
         &a.app,
         &user,
         &a.scope,
+        crate::state::now(),
     )
     .await
     {
@@ -1524,10 +1527,13 @@ async fn show_admin_consent(
         Ok(p) => p,
         Err(_) => return fail(Fail::Unavailable("store".into()), ""),
     };
-    let blocked = match c::consent_admin_refusal(s.store.as_ref(), tenant, user, &a.app).await {
-        Ok(b) => b,
-        Err(e) => return fail(Fail::Unavailable(e.to_string()), ""),
-    };
+    let blocked =
+        match c::consent_admin_refusal(s.store.as_ref(), tenant, user, &a.app, crate::state::now())
+            .await
+        {
+            Ok(b) => b,
+            Err(e) => return fail(Fail::Unavailable(e.to_string()), ""),
+        };
     let mut permissions: Vec<(String, String)> = plan
         .iter()
         .map(|p| {

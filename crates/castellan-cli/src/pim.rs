@@ -1,0 +1,277 @@
+//! `castellan pim …`: Privileged Identity Management over Graph. `eligible` and `list` act as
+//! the administrator application (client credentials, like every admin command); `activate`,
+//! `deactivate` and `approve` act as a signed-in user and need that user's Graph access token
+//! (`--user-token` / `CASTELLAN_USER_TOKEN`; MFA-bearing when the role's policy asks for it).
+
+use anyhow::{anyhow, bail, Context, Result};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use clap::Subcommand;
+use serde_json::{json, Value};
+
+use crate::admin::{uuid_like, Graph, GraphConn};
+
+const BASE: &str = "/roleManagement/directory";
+
+/// PIM commands.
+#[derive(Subcommand)]
+pub enum PimCmd {
+    /// Make a user (or service principal, or role-assignable group) eligible for a role.
+    Eligible {
+        /// User id or UPN (or a principal's object id).
+        #[arg(long)]
+        user: String,
+        /// Role display name or template id.
+        #[arg(long)]
+        role: String,
+        /// `/` or `/administrativeUnits/{id}`.
+        #[arg(long, default_value = "/")]
+        scope: String,
+        /// How long the eligibility lasts (ISO 8601, e.g. P30D), or `permanent`.
+        #[arg(long, default_value = "permanent")]
+        duration: String,
+        /// Why.
+        #[arg(long)]
+        justification: Option<String>,
+    },
+    /// Activate an eligible role for the signed-in user.
+    Activate {
+        /// Role display name or template id.
+        #[arg(long)]
+        role: String,
+        /// ISO 8601 duration (at most the policy's maximum, PT8H by default).
+        #[arg(long, default_value = "PT1H")]
+        duration: String,
+        /// Why (required by the default policy).
+        #[arg(long)]
+        justification: Option<String>,
+        /// Ticket number, when the policy requires ticketing.
+        #[arg(long)]
+        ticket: Option<String>,
+        /// `/` or `/administrativeUnits/{id}`.
+        #[arg(long, default_value = "/")]
+        scope: String,
+        /// The user's Graph access token.
+        #[arg(long, env = "CASTELLAN_USER_TOKEN", hide_env_values = true)]
+        user_token: Option<String>,
+    },
+    /// End the signed-in user's activation of a role now.
+    Deactivate {
+        /// Role display name or template id.
+        #[arg(long)]
+        role: String,
+        /// `/` or `/administrativeUnits/{id}`.
+        #[arg(long, default_value = "/")]
+        scope: String,
+        /// The user's Graph access token.
+        #[arg(long, env = "CASTELLAN_USER_TOKEN", hide_env_values = true)]
+        user_token: Option<String>,
+    },
+    /// List eligibilities and active assignments (all, or one user's).
+    List {
+        /// Only this user (id or UPN).
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Approve (or deny) a pending activation as one of its approvers.
+    Approve {
+        /// The approval id (the request's `approvalId`).
+        #[arg(long)]
+        approval: String,
+        /// Deny instead of approving.
+        #[arg(long)]
+        deny: bool,
+        /// The approver's justification.
+        #[arg(long)]
+        justification: String,
+        /// The approver's Graph access token.
+        #[arg(long, env = "CASTELLAN_USER_TOKEN", hide_env_values = true)]
+        user_token: Option<String>,
+    },
+}
+
+async fn role_id(g: &Graph, role: &str) -> Result<String> {
+    if uuid_like(role) {
+        return Ok(role.to_string());
+    }
+    let all = g.get_all(&format!("{BASE}/roleDefinitions")).await?;
+    all.iter()
+        .find(|r| {
+            r["displayName"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(role))
+        })
+        .and_then(|r| r["id"].as_str().map(str::to_string))
+        .ok_or_else(|| anyhow!("no directory role named '{role}' (castellan pim list shows ids; GET /roleManagement/directory/roleDefinitions lists names)"))
+}
+
+fn oid_of(token: &str) -> Result<String> {
+    let p = token
+        .split('.')
+        .nth(1)
+        .ok_or_else(|| anyhow!("--user-token is not a JWT"))?;
+    let v: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(p.trim_end_matches('='))
+            .context("--user-token is not a JWT")?,
+    )?;
+    v["oid"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("--user-token has no oid claim: use a user's token"))
+}
+
+/// A client acting as the signed-in user (same server and CA as the admin connection).
+async fn as_user(conn: GraphConn, token: Option<String>) -> Result<(Graph, String)> {
+    let Some(token) = token else {
+        bail!("this command acts as the signed-in user: pass --user-token (or CASTELLAN_USER_TOKEN) with the user's Microsoft Graph access token");
+    };
+    let oid = oid_of(&token)?;
+    let mut g = conn.connect().await?;
+    g.token = token;
+    Ok((g, oid))
+}
+
+fn expiration(duration: &str) -> Value {
+    if duration.eq_ignore_ascii_case("permanent") {
+        json!({"type": "noExpiration"})
+    } else {
+        json!({"type": "afterDuration", "duration": duration})
+    }
+}
+
+fn summary(g: &Graph, r: &Value) -> Result<()> {
+    if g.json {
+        return g.show(r);
+    }
+    println!(
+        "{}  {}  {}",
+        r["id"].as_str().unwrap_or_default(),
+        r["action"].as_str().unwrap_or_default(),
+        r["status"].as_str().unwrap_or_default()
+    );
+    if let Some(a) = r["approvalId"].as_str() {
+        println!("  pending approval: castellan pim approve --approval {a} --justification …");
+    }
+    Ok(())
+}
+
+/// Runs a PIM command.
+pub async fn run(cmd: PimCmd, conn: GraphConn) -> Result<()> {
+    match cmd {
+        PimCmd::Eligible {
+            user,
+            role,
+            scope,
+            duration,
+            justification,
+        } => {
+            let g = conn.connect().await?;
+            let principal = g.resolve("users", &user, "userPrincipalName").await?;
+            let role = role_id(&g, &role).await?;
+            let r = g
+                .post(
+                    &format!("{BASE}/roleEligibilityScheduleRequests"),
+                    &json!({"action": "adminAssign", "principalId": principal, "roleDefinitionId": role,
+                            "directoryScopeId": scope, "justification": justification,
+                            "scheduleInfo": {"expiration": expiration(&duration)}}),
+                )
+                .await?;
+            summary(&g, &r)
+        }
+        PimCmd::Activate {
+            role,
+            duration,
+            justification,
+            ticket,
+            scope,
+            user_token,
+        } => {
+            let (g, me) = as_user(conn, user_token).await?;
+            let role = role_id(&g, &role).await?;
+            let mut body = json!({"action": "selfActivate", "principalId": me, "roleDefinitionId": role,
+                "directoryScopeId": scope, "justification": justification,
+                "scheduleInfo": {"expiration": {"type": "afterDuration", "duration": duration}}});
+            if let Some(t) = ticket {
+                body["ticketInfo"] = json!({"ticketNumber": t});
+            }
+            let r = g
+                .post(&format!("{BASE}/roleAssignmentScheduleRequests"), &body)
+                .await?;
+            summary(&g, &r)
+        }
+        PimCmd::Deactivate {
+            role,
+            scope,
+            user_token,
+        } => {
+            let (g, me) = as_user(conn, user_token).await?;
+            let role = role_id(&g, &role).await?;
+            let r = g
+                .post(
+                    &format!("{BASE}/roleAssignmentScheduleRequests"),
+                    &json!({"action": "selfDeactivate", "principalId": me, "roleDefinitionId": role, "directoryScopeId": scope}),
+                )
+                .await?;
+            summary(&g, &r)
+        }
+        PimCmd::List { user } => {
+            let g = conn.connect().await?;
+            let filter = match &user {
+                Some(u) => {
+                    let id = g.resolve("users", u, "userPrincipalName").await?;
+                    format!("?$filter=principalId eq '{id}'")
+                }
+                None => String::new(),
+            };
+            let mut rows = Vec::new();
+            for (kind, path) in [
+                ("eligible", "roleEligibilityScheduleInstances"),
+                ("active", "roleAssignmentScheduleInstances"),
+            ] {
+                for mut x in g.get_all(&format!("{BASE}/{path}{filter}")).await? {
+                    x["state"] = json!(kind);
+                    if x["endDateTime"].is_null() {
+                        x["endDateTime"] = json!("permanent");
+                    }
+                    rows.push(x);
+                }
+            }
+            g.list(
+                &rows,
+                &[
+                    "state",
+                    "principalId",
+                    "roleDefinitionId",
+                    "directoryScopeId",
+                    "startDateTime",
+                    "endDateTime",
+                ],
+            )
+        }
+        PimCmd::Approve {
+            approval,
+            deny,
+            justification,
+            user_token,
+        } => {
+            let (g, _) = as_user(conn, user_token).await?;
+            let a = g
+                .get(&format!("{BASE}/roleAssignmentApprovals/{approval}"))
+                .await?;
+            let step = a["steps"]
+                .as_array()
+                .and_then(|s| s.iter().find(|s| s["status"] == "InProgress"))
+                .and_then(|s| s["id"].as_str())
+                .ok_or_else(|| anyhow!("approval {approval} has no step waiting for a review"))?
+                .to_string();
+            g.patch(
+                &format!("{BASE}/roleAssignmentApprovals/{approval}/steps/{step}"),
+                &json!({"reviewResult": if deny { "Deny" } else { "Approve" }, "justification": justification}),
+            )
+            .await?;
+            println!("{} {approval}", if deny { "denied" } else { "approved" });
+            Ok(())
+        }
+    }
+}
