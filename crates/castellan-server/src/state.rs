@@ -134,6 +134,8 @@ pub struct AppState {
     pub protection: Arc<crate::protection::Protection>,
     /// The admin console's sessions (this node's memory).
     pub console: Arc<crate::console::session::Sessions>,
+    /// Each tenant's compiled Conditional Access set (`ca::Compiled`, this node's memory).
+    pub policies: Arc<crate::ca::Compiled>,
 }
 
 /// Now, from the system clock (the only clock read in the request path).

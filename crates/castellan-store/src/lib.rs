@@ -51,6 +51,7 @@ macro_rules! retrying {
 }
 
 mod applications;
+mod cache;
 mod arm;
 mod assignments;
 mod audit;
@@ -70,6 +71,7 @@ mod sql;
 mod tenants;
 mod users;
 
+pub use cache::{CacheStats, CachedStore};
 use applications::*;
 use auth_methods::*;
 use objects::*;
