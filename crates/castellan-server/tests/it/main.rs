@@ -26,6 +26,7 @@ mod graph_users;
 mod identity_protection;
 mod keys;
 mod postgres;
+mod read_model;
 mod security;
 mod security_defaults;
 mod tenants;
