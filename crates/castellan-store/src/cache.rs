@@ -350,7 +350,11 @@ impl ApplicationStore for CachedStore {
             return Ok(v);
         }
         let e = self.start();
-        let v = self.inner.application_by_app_id(app_id).await?.map(Arc::new);
+        let v = self
+            .inner
+            .application_by_app_id(app_id)
+            .await?
+            .map(Arc::new);
         self.put(e, |m| bounded(&mut m.apps, app_id, Self::entry(v.clone())));
         Ok(v)
     }
@@ -582,10 +586,7 @@ impl ArmStore for CachedStore {
     async fn custom_azure_roles(&self, t: TenantId) -> Result<Vec<CustomAzureRole>, StoreError> {
         self.inner.custom_azure_roles(t).await
     }
-    async fn deny_assignments(
-        &self,
-        t: TenantId,
-    ) -> Result<Vec<StoredDenyAssignment>, StoreError> {
+    async fn deny_assignments(&self, t: TenantId) -> Result<Vec<StoredDenyAssignment>, StoreError> {
         self.inner.deny_assignments(t).await
     }
 }

@@ -51,11 +51,11 @@ macro_rules! retrying {
 }
 
 mod applications;
-mod cache;
 mod arm;
 mod assignments;
 mod audit;
 mod auth_methods;
+mod cache;
 mod devices;
 mod dialect;
 mod directory_roles;
@@ -71,9 +71,9 @@ mod sql;
 mod tenants;
 mod users;
 
-pub use cache::{CacheStats, CachedStore};
 use applications::*;
 use auth_methods::*;
+pub use cache::{CacheStats, CachedStore};
 use objects::*;
 use sql::*;
 

@@ -58,7 +58,10 @@ impl Exposed {
 }
 
 /// [`exposed`] without copying (the token path).
-pub async fn exposed_shared(store: &dyn Store, sp: &ServicePrincipal) -> Result<Exposed, StoreError> {
+pub async fn exposed_shared(
+    store: &dyn Store,
+    sp: &ServicePrincipal,
+) -> Result<Exposed, StoreError> {
     if let Some(b) = catalog::built_in(sp.app_id) {
         return Ok(Exposed::BuiltIn(b));
     }

@@ -4,11 +4,11 @@ use crate::error::AadstsError;
 use crate::flow::{client_credentials, scope, AccessTokenClaims};
 use crate::model::{Application, ServicePrincipal, Tenant};
 use crate::ops::service_principals::exposed_shared;
-use std::sync::Arc;
 use crate::secret::SecretText;
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
 use crate::AppId;
+use std::sync::Arc;
 
 /// A client-credentials request, as parsed by wire.
 pub struct ClientCredentialsRequest {

@@ -265,7 +265,10 @@ mod tests {
 
     #[test]
     fn deleting_an_object_invalidates_what_names_it() {
-        for c in [Change::DeleteUser(tid(), oid()), Change::DeleteGroup(tid(), oid())] {
+        for c in [
+            Change::DeleteUser(tid(), oid()),
+            Change::DeleteGroup(tid(), oid()),
+        ] {
             let Stale::Tenant(t, a) = stale(&c) else {
                 panic!("{c:?}")
             };

@@ -58,8 +58,10 @@ async fn a_removed_secret_is_refused_at_once_after_the_cache_was_warm() {
         .await;
     assert_eq!(st, 200, "{other}");
     warm(app_id, &secret).await;
-    let key = g.get(&format!("/applications/{}", app["id"].as_str().unwrap())).await.1
-        ["passwordCredentials"]
+    let key = g
+        .get(&format!("/applications/{}", app["id"].as_str().unwrap()))
+        .await
+        .1["passwordCredentials"]
         .as_array()
         .unwrap()
         .iter()
@@ -111,7 +113,12 @@ async fn a_disabled_service_principal_and_a_disabled_user_are_refused_at_once() 
 
     // A user: signs in (twice), is disabled, is refused.
     let d = &shared().demo;
-    let domain = d["user"]["upn"].as_str().unwrap().split('@').nth(1).unwrap();
+    let domain = d["user"]["upn"]
+        .as_str()
+        .unwrap()
+        .split('@')
+        .nth(1)
+        .unwrap();
     let nick = alias("disabled-user");
     let upn = format!("{nick}@{domain}");
     let pw = "Disabled-Test-Pw1!";
@@ -174,7 +181,11 @@ async fn a_revoked_app_role_assignment_leaves_the_next_token_at_once() {
     assert_eq!(st, 201, "{a}");
     let v = warm(app_id, &secret).await;
     let roles = claims(v["access_token"].as_str().unwrap())["roles"].clone();
-    assert_eq!(roles, json!(["User.Read.All"]), "the control: the role is granted");
+    assert_eq!(
+        roles,
+        json!(["User.Read.All"]),
+        "the control: the role is granted"
+    );
     let (st, _) = g
         .delete(&format!(
             "/servicePrincipals/{sp_id}/appRoleAssignments/{}",
@@ -185,7 +196,9 @@ async fn a_revoked_app_role_assignment_leaves_the_next_token_at_once() {
     let (st, v) = token_response(tid(), app_id, &secret, GRAPH).await;
     assert_eq!(st, 200, "{v}");
     assert!(
-        claims(v["access_token"].as_str().unwrap()).get("roles").is_none(),
+        claims(v["access_token"].as_str().unwrap())
+            .get("roles")
+            .is_none(),
         "a revoked role is not in the next token: {v}"
     );
 }
