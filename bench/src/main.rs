@@ -24,8 +24,12 @@ struct Args {
     #[arg(long, default_value_t = 5)]
     seconds: u64,
     /// Concurrency levels.
-    #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
     concurrency: Vec<usize>,
+    /// Do not measure the peer (oidc-provider under `bench/peer`, needs `node` and
+    /// `npm ci` there).
+    #[arg(long)]
+    no_peer: bool,
     /// Server worker threads.
     #[arg(long, default_value_t = 2)]
     server_threads: usize,
@@ -118,58 +122,22 @@ fn main() -> Result<()> {
     ];
     let mut results = Vec::new();
     for &c in &args.concurrency {
-        let (http, url, form) = (http.clone(), url.clone(), form.clone());
-        let secs = args.seconds;
-        let (lat, errors, elapsed) = client_rt.block_on(async move {
-            // Warm the connection pool.
-            for _ in 0..c.min(8) {
-                let _ = http.post(&url).form(&form).send().await;
-            }
-            let start = Instant::now();
-            let deadline = start + Duration::from_secs(secs);
-            let mut tasks = Vec::new();
-            for _ in 0..c {
-                let (http, url, form) = (http.clone(), url.clone(), form.clone());
-                tasks.push(tokio::spawn(async move {
-                    let (mut lat, mut errors) = (Vec::new(), 0u64);
-                    while Instant::now() < deadline {
-                        let t = Instant::now();
-                        match http.post(&url).form(&form).send().await {
-                            Ok(r) if r.status().is_success() => {
-                                let _ = r.bytes().await;
-                                lat.push(t.elapsed());
-                            }
-                            _ => errors += 1,
-                        }
-                    }
-                    (lat, errors)
-                }));
-            }
-            let (mut all, mut errs) = (Vec::new(), 0);
-            for t in tasks {
-                if let Ok((l, e)) = t.await {
-                    all.extend(l);
-                    errs += e;
-                }
-            }
-            (all, errs, start.elapsed())
-        });
-        let mut lat = lat;
-        lat.sort();
-        let rate = lat.len() as f64 / elapsed.as_secs_f64();
-        let row = json!({
-            "concurrency": c, "tokens": lat.len(), "errors": errors, "tokens_per_sec": rate.round(),
-            "p50_ms": (percentile(&lat, 0.50) * 100.0).round() / 100.0, "p99_ms": (percentile(&lat, 0.99) * 100.0).round() / 100.0,
-            "ratio_to_raw_signs": (rate / raw_per_sec * 1000.0).round() / 1000.0,
-        });
-        println!(
-            "concurrency {c:>3}: {rate:>7.0} tokens/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {errors}  tokens/s ÷ raw signs/s = {:.3}",
-            percentile(&lat, 0.5),
-            percentile(&lat, 0.99),
-            rate / raw_per_sec
-        );
-        results.push(row);
+        let (lat, errors, elapsed) =
+            client_rt.block_on(measure_form(&http, &url, &form, c, args.seconds));
+        results.push(level_row("castellan", c, lat, errors, elapsed, raw_per_sec));
     }
+    // The peer: panva's oidc-provider (bench/peer), same load generator, same run.
+    let peer = if args.no_peer {
+        json!({"skipped": "--no-peer"})
+    } else {
+        match peer_levels(&client_rt, &dir, &args, raw_per_sec, &results) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("PEER NOT MEASURED: {e:#}");
+                json!({"error": format!("{e:#}")})
+            }
+        }
+    };
     let user_flows = client_rt.block_on(user_flows(
         &http,
         &demo,
@@ -178,7 +146,7 @@ fn main() -> Result<()> {
         raw_per_sec,
         &args.user_concurrency,
     ))?;
-    let summary: Value = json!({"raw_rs256_signs_per_sec_1core": raw_per_sec.round(), "seconds_per_level": args.seconds, "server_threads": args.server_threads, "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "levels": results, "user_flows": user_flows});
+    let summary: Value = json!({"raw_rs256_signs_per_sec_1core": raw_per_sec.round(), "seconds_per_level": args.seconds, "server_threads": args.server_threads, "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "levels": results, "peer_oidc_provider": peer, "user_flows": user_flows});
     println!("{}", serde_json::to_string_pretty(&summary)?);
     if let Some(p) = args.out {
         std::fs::write(p, serde_json::to_string_pretty(&summary)?)?;
@@ -187,6 +155,161 @@ fn main() -> Result<()> {
     drop(server_rt);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// `c` workers posting `form` to `url` for `secs` (after warming the connection pool).
+async fn measure_form(
+    http: &reqwest::Client,
+    url: &str,
+    form: &[(String, String)],
+    c: usize,
+    secs: u64,
+) -> (Vec<Duration>, u64, Duration) {
+    let form = Arc::new(form.to_vec());
+    for _ in 0..c.min(8) {
+        let _ = http.post(url).form(&*form).send().await;
+    }
+    drive(c, secs, |_, deadline| {
+        let (http, url, form) = (http.clone(), url.to_string(), form.clone());
+        async move {
+            let (mut lat, mut errors) = (Vec::new(), 0u64);
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                match http.post(&url).form(&*form).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        lat.push(t.elapsed());
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        }
+    })
+    .await
+}
+
+/// One client-credentials level, printed and as JSON.
+fn level_row(
+    who: &str,
+    c: usize,
+    mut lat: Vec<Duration>,
+    errors: u64,
+    elapsed: Duration,
+    raw_per_sec: f64,
+) -> Value {
+    lat.sort();
+    let rate = lat.len() as f64 / elapsed.as_secs_f64();
+    println!(
+        "{who:<15} concurrency {c:>3}: {rate:>7.0} tokens/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {errors}  tokens/s ÷ raw signs/s = {:.3}",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        rate / raw_per_sec
+    );
+    json!({
+        "concurrency": c, "tokens": lat.len(), "errors": errors, "tokens_per_sec": rate.round(),
+        "p50_ms": (percentile(&lat, 0.50) * 100.0).round() / 100.0, "p99_ms": (percentile(&lat, 0.99) * 100.0).round() / 100.0,
+        "ratio_to_raw_signs": (rate / raw_per_sec * 1000.0).round() / 1000.0,
+    })
+}
+
+/// Starts `node bench/peer/server.mjs` over HTTPS (a throw-away certificate from `openssl`),
+/// drives its client credentials at the same levels, stops it.
+fn peer_levels(
+    rt: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    args: &Args,
+    raw_per_sec: f64,
+    ours: &[Value],
+) -> Result<Value> {
+    let peer_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peer");
+    if !peer_dir.join("node_modules/oidc-provider").exists() {
+        return Err(anyhow!(
+            "bench/peer/node_modules is missing: run `npm ci` in {}",
+            peer_dir.display()
+        ));
+    }
+    let (cert, key) = (dir.join("peer-cert.pem"), dir.join("peer-key.pem"));
+    let st = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            // An end-entity certificate: rustls refuses a CA certificate as a server's.
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .context("running openssl for the peer's certificate")?;
+    if !st.success() {
+        return Err(anyhow!("openssl could not make the peer's certificate"));
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut child = std::process::Command::new("node")
+        .arg(peer_dir.join("server.mjs"))
+        .arg(port.to_string())
+        .arg(&cert)
+        .arg(&key)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("starting node (the peer)")?;
+    let result = (|| -> Result<Value> {
+        use std::io::BufRead;
+        let out = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("no peer stdout"))?;
+        let mut line = String::new();
+        std::io::BufReader::new(out).read_line(&mut line)?;
+        if !line.contains("listening") {
+            return Err(anyhow!("the peer did not start: {line}"));
+        }
+        let http = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&cert)?)?)
+            .pool_max_idle_per_host(256)
+            .build()?;
+        let url = format!("https://127.0.0.1:{port}/token");
+        let form: Vec<(String, String)> = [
+            ("grant_type", "client_credentials"),
+            ("client_id", "bench-client"),
+            ("client_secret", "bench-secret-bench-secret-bench-secret"),
+            ("resource", "https://graph.microsoft.com"),
+            ("scope", "User.Read.All"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let mut rows = Vec::new();
+        for &c in &args.concurrency {
+            let (lat, errors, elapsed) =
+                rt.block_on(measure_form(&http, &url, &form, c, args.seconds));
+            let mut row = level_row("oidc-provider", c, lat, errors, elapsed, raw_per_sec);
+            let theirs = row["tokens_per_sec"].as_f64().unwrap_or(0.0);
+            if let Some(o) = ours.iter().find(|o| o["concurrency"] == json!(c)) {
+                let mine = o["tokens_per_sec"].as_f64().unwrap_or(0.0);
+                let ratio = if theirs > 0.0 { mine / theirs } else { 0.0 };
+                println!("                castellan ÷ oidc-provider at {c:>3}: {ratio:.2}");
+                row["castellan_over_peer"] = json!((ratio * 100.0).round() / 100.0);
+            }
+            rows.push(row);
+        }
+        Ok(json!({"package": "oidc-provider@9.13.3", "levels": rows}))
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
 }
 
 /// Runs `c` workers until `secs` pass; each returns its latencies and error count.

@@ -4,15 +4,64 @@
 //! (`castellan_core::policy::decision`, and the sign-in pipeline `flow::signin`).
 
 use castellan_core::flow::signin::CaFacts;
-use castellan_core::model::{PolicyDocumentKind, Tenant, User, UserType};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use castellan_core::model::{PolicyDocument, PolicyDocumentKind, Tenant, User, UserType};
 use castellan_core::policy::decision::{self, Loaded, UserFacts};
 use castellan_core::policy::{self, NamedLocation, PolicySet};
 use castellan_core::store::StoreError;
-use castellan_core::{ObjectId, Timestamp};
+use castellan_core::{ObjectId, TenantId, Timestamp};
 
 use crate::state::AppState;
 
 pub use castellan_core::policy::decision::{CaDecision as Decision, UserSignIn};
+
+/// The tenant's policies and named locations, compiled once per change: the store's read
+/// model hands out the same shared documents until a commit changes them, so the compiled set
+/// is kept per tenant keyed on those `Arc`s (and the security-defaults switch) — a policy or
+/// location change gives new documents, hence a recompile.
+#[derive(Default)]
+pub struct Compiled {
+    by_tenant: std::sync::Mutex<HashMap<TenantId, CompiledEntry>>,
+}
+
+struct CompiledEntry {
+    policies: Arc<Vec<PolicyDocument>>,
+    locations: Arc<Vec<PolicyDocument>>,
+    security_defaults: bool,
+    set: Arc<PolicySet>,
+    named: Arc<Vec<NamedLocation>>,
+}
+
+/// Most tenants whose compiled set is kept (the next one empties the map).
+const MAX_COMPILED: usize = 10_000;
+
+impl Compiled {
+    fn get(
+        &self,
+        t: TenantId,
+        policies: &Arc<Vec<PolicyDocument>>,
+        locations: &Arc<Vec<PolicyDocument>>,
+        security_defaults: bool,
+    ) -> Option<(Arc<PolicySet>, Arc<Vec<NamedLocation>>)> {
+        let m = self.by_tenant.lock().ok()?;
+        let e = m.get(&t)?;
+        (Arc::ptr_eq(&e.policies, policies)
+            && Arc::ptr_eq(&e.locations, locations)
+            && e.security_defaults == security_defaults)
+            .then(|| (e.set.clone(), e.named.clone()))
+    }
+
+    fn put(&self, t: TenantId, e: CompiledEntry) {
+        if let Ok(mut m) = self.by_tenant.lock() {
+            if m.len() >= MAX_COMPILED {
+                m.clear();
+            }
+            m.insert(t, e);
+        }
+    }
+}
 
 /// The tenant's policies and named locations, parsed. With security defaults on, their
 /// built-in policies (`policy::security_defaults::policies`) come first, evaluated like any
@@ -20,17 +69,25 @@ pub use castellan_core::policy::decision::{CaDecision as Decision, UserSignIn};
 pub async fn load(
     s: &AppState,
     tenant: &Tenant,
-) -> Result<(PolicySet, Vec<NamedLocation>), StoreError> {
-    let mut policies = if tenant.settings.security_defaults {
+) -> Result<(Arc<PolicySet>, Arc<Vec<NamedLocation>>), StoreError> {
+    let docs = s
+        .store
+        .policy_documents_shared(tenant.id, PolicyDocumentKind::ConditionalAccessPolicy)
+        .await?;
+    let location_docs = s
+        .store
+        .policy_documents_shared(tenant.id, PolicyDocumentKind::NamedLocation)
+        .await?;
+    let sd = tenant.settings.security_defaults;
+    if let Some(hit) = s.policies.get(tenant.id, &docs, &location_docs, sd) {
+        return Ok(hit);
+    }
+    let mut policies = if sd {
         policy::security_defaults::policies()
     } else {
         Vec::new()
     };
-    for d in s
-        .store
-        .policy_documents(tenant.id, PolicyDocumentKind::ConditionalAccessPolicy)
-        .await?
-    {
+    for d in docs.iter() {
         let v: serde_json::Value = serde_json::from_str(&d.document).unwrap_or_default();
         match castellan_wire::graph::conditional_access::parse_policy(&v, d.id) {
             Ok(p) => policies.push(p),
@@ -40,17 +97,25 @@ pub async fn load(
         }
     }
     let mut locations = Vec::new();
-    for d in s
-        .store
-        .policy_documents(tenant.id, PolicyDocumentKind::NamedLocation)
-        .await?
-    {
+    for d in location_docs.iter() {
         let v: serde_json::Value = serde_json::from_str(&d.document).unwrap_or_default();
         if let Ok(l) = castellan_wire::graph::conditional_access::parse_named_location(&v, d.id) {
             locations.push(l);
         }
     }
-    Ok((PolicySet::new(policies), locations))
+    let set = Arc::new(PolicySet::new(policies));
+    let named = Arc::new(locations);
+    s.policies.put(
+        tenant.id,
+        CompiledEntry {
+            policies: docs,
+            locations: location_docs,
+            security_defaults: sd,
+            set: set.clone(),
+            named: named.clone(),
+        },
+    );
+    Ok((set, named))
 }
 
 /// The tenant's policies, named locations and the country of `ip`.
@@ -156,8 +221,8 @@ pub async fn for_workload(
 pub fn nothing_for(user: &User) -> CaFacts {
     CaFacts {
         loaded: Loaded {
-            set: PolicySet::new(Vec::new()),
-            locations: Vec::new(),
+            set: Arc::new(PolicySet::new(Vec::new())),
+            locations: Arc::default(),
             country: None,
         },
         user: UserFacts {

@@ -47,9 +47,13 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         ))
     })?;
     let url = args.database_url();
-    let store: Arc<dyn Store> = Arc::new(castellan_store::SqlStore::connect(&url).await.map_err(
-        |e| anyhow_lite::err(format!("cannot open the store at {}: {e}", redact(&url))),
-    )?);
+    let sql = castellan_store::SqlStore::connect(&url)
+        .await
+        .map_err(|e| anyhow_lite::err(format!("cannot open the store at {}: {e}", redact(&url))))?;
+    // The directory read model over the engine (`castellan_store::CachedStore`): entries live
+    // until a commit invalidates them, and on PostgreSQL at most 1 s (other nodes' commits).
+    let ttl = castellan_store::CachedStore::ttl_for(&sql);
+    let store: Arc<dyn Store> = Arc::new(castellan_store::CachedStore::new(Arc::new(sql), ttl));
     let master = MasterKey::load(&args.data_dir)?;
     let keys = Arc::new(KeyRing::open(master, store.as_ref(), now()).await?);
 
@@ -124,6 +128,7 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         console: Arc::default(),
         graph_throttle: Arc::new(crate::throttle::GraphThrottle::new(args.graph_throttle)),
         metrics: Arc::default(),
+        policies: Arc::default(),
     };
     {
         let mut entropy = crate::crypto::OsEntropy;

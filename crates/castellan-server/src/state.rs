@@ -270,6 +270,8 @@ pub struct AppState {
     pub graph_throttle: Arc<crate::throttle::GraphThrottle>,
     /// This node's counters (`/metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Each tenant's compiled Conditional Access set (`ca::Compiled`, this node's memory).
+    pub policies: Arc<crate::ca::Compiled>,
 }
 
 /// Now, from the system clock (the only clock read in the request path).

@@ -55,6 +55,7 @@ mod arm;
 mod assignments;
 mod audit;
 mod auth_methods;
+mod cache;
 mod devices;
 mod dialect;
 mod directory_roles;
@@ -73,6 +74,7 @@ mod users;
 
 use applications::*;
 use auth_methods::*;
+pub use cache::{CacheStats, CachedStore};
 use objects::*;
 use sql::*;
 

@@ -58,6 +58,25 @@ macro_rules! per_engine {
                 }
             )*
         }
+        // The read model over SQLite: every area's reads-after-writes through the cache, so
+        // a missing invalidation fails here (no TTL: only invalidation can refresh it).
+        mod cached {
+            use castellan_core::store::Store;
+            $(
+                #[tokio::test]
+                async fn $area() {
+                    let path = super::temp_db();
+                    let sql = castellan_store::SqlStore::connect(&format!("sqlite://{}", path.display()))
+                        .await
+                        .unwrap();
+                    let s = castellan_store::CachedStore::new(std::sync::Arc::new(sql), None);
+                    castellan_core::conformance::$area(&s, super::seed()).await;
+                    s.ping().await.unwrap();
+                    drop(s);
+                    let _ = std::fs::remove_file(&path);
+                }
+            )*
+        }
         mod postgres {
             use castellan_core::store::Store;
             $(

@@ -123,7 +123,7 @@ pub async fn need(
         consent::user_may_consent(&missing, policy, app.tenant_id == tenant.id, is_admin).err();
     Ok(ConsentNeed {
         missing,
-        resource,
+        resource: std::sync::Arc::unwrap_or_clone(resource),
         client_sp,
         blocked,
         is_admin,

@@ -16,12 +16,58 @@ pub async fn exposed(
     store: &dyn Store,
     sp: &ServicePrincipal,
 ) -> Result<(Vec<AppRole>, Vec<PermissionScope>), StoreError> {
-    if let Some(b) = catalog::built_in(sp.app_id) {
-        return Ok((b.app_roles.clone(), b.scopes.clone()));
+    let e = exposed_shared(store, sp).await?;
+    Ok((e.roles().to_vec(), e.scopes().to_vec()))
+}
+
+/// What a service principal exposes, borrowed: the built-in catalogue itself (Microsoft
+/// Graph's ~1,500 permissions are not copied per token) or the application the store holds.
+pub enum Exposed {
+    /// One of Microsoft's built-in resources.
+    BuiltIn(&'static catalog::BuiltInResource),
+    /// The resource's application registration.
+    Application(std::sync::Arc<crate::model::Application>),
+    /// No application (a managed identity, a deleted registration): nothing exposed.
+    Nothing,
+}
+
+impl Exposed {
+    /// The app roles.
+    pub fn roles(&self) -> &[AppRole] {
+        match self {
+            Self::BuiltIn(b) => &b.app_roles,
+            Self::Application(a) => &a.app_roles,
+            Self::Nothing => &[],
+        }
     }
-    Ok(match store.application_by_app_id(sp.app_id).await? {
-        Some(app) => (app.app_roles, app.oauth2_permission_scopes),
-        None => (vec![], vec![]),
+    /// The delegated permission scopes.
+    pub fn scopes(&self) -> &[PermissionScope] {
+        match self {
+            Self::BuiltIn(b) => &b.scopes,
+            Self::Application(a) => &a.oauth2_permission_scopes,
+            Self::Nothing => &[],
+        }
+    }
+    /// The resource's application, when it is not a built-in one.
+    pub fn application(&self) -> Option<&crate::model::Application> {
+        match self {
+            Self::Application(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// [`exposed`] without copying (the token path).
+pub async fn exposed_shared(
+    store: &dyn Store,
+    sp: &ServicePrincipal,
+) -> Result<Exposed, StoreError> {
+    if let Some(b) = catalog::built_in(sp.app_id) {
+        return Ok(Exposed::BuiltIn(b));
+    }
+    Ok(match store.application_by_app_id_shared(sp.app_id).await? {
+        Some(app) => Exposed::Application(app),
+        None => Exposed::Nothing,
     })
 }
 

@@ -11,7 +11,6 @@ use crate::flow::{auth_code, client_credentials, device, scope, Authn, ClientAut
 use crate::model::{
     Application, Grant, GrantKind, GrantState, RevokeScope, ServicePrincipal, Tenant, User,
 };
-use crate::ops::service_principals::exposed;
 use crate::ops::token::{find_resource, load_client, user_assignments, TokenError};
 use crate::ops::PasswordHasher;
 use crate::secret::{sha256, SecretText};
@@ -169,7 +168,7 @@ pub async fn user_tokens(
 ) -> Result<UserTokens, TokenError> {
     let scopes = scope::parse_delegated(scope_text)?;
     let resource_sp = find_resource(store, tenant, &scopes.resource).await?;
-    let (roles, resource_scopes) = exposed(store, &resource_sp).await?;
+    let exposed = crate::ops::service_principals::exposed_shared(store, &resource_sp).await?;
     let grants = store.permission_grants(tenant.id).await?;
     let assignments = user_assignments(store, tenant, user.id).await?;
     if client_sp.app_role_assignment_required
@@ -184,7 +183,12 @@ pub async fn user_tokens(
             ])
             .into());
     }
-    let version = crate::ops::token::resource_version(store, &resource_sp).await?;
+    let builtin = crate::catalog::built_in(resource_sp.app_id).is_some();
+    let version = if builtin {
+        crate::ops::token::BUILT_IN_TOKEN_VERSION
+    } else {
+        crate::flow::resource_token_version(exposed.application())
+    };
     let mut tokens = crate::flow::user_token::issue(&crate::flow::user_token::UserTokenInput {
         tenant,
         client_app: app,
@@ -193,8 +197,8 @@ pub async fn user_tokens(
         user,
         scopes: &scopes,
         resource_sp: &resource_sp,
-        resource_scopes: &resource_scopes,
-        resource_roles: &roles,
+        resource_scopes: exposed.scopes(),
+        resource_roles: exposed.roles(),
         grants: &grants,
         user_assignments: &assignments,
         now,
@@ -212,11 +216,7 @@ pub async fn user_tokens(
     wids.sort();
     wids.dedup();
     // groups: the resource's setting for the access token, the client's for the ID token.
-    let resource_app = if crate::catalog::built_in(resource_sp.app_id).is_some() {
-        None
-    } else {
-        store.application_by_app_id(resource_sp.app_id).await?
-    };
+    let resource_app = exposed.application();
     let wants_groups = app.group_membership_claims.is_some()
         || resource_app
             .as_ref()
@@ -391,8 +391,8 @@ pub struct Issued {
     pub tokens: UserTokens,
     /// The user.
     pub user: User,
-    /// The client application.
-    pub app: Application,
+    /// The client application (shared with the read model).
+    pub app: std::sync::Arc<Application>,
     /// The refresh token to hand out, when `offline_access` was granted.
     pub refresh_token: Option<String>,
     /// How and when the user authenticated (`auth_time`, `amr`, Conditional Access).
@@ -409,7 +409,7 @@ pub struct Issued {
 pub(crate) async fn finish(
     store: &dyn Store,
     tenant: &Tenant,
-    app: Application,
+    app: std::sync::Arc<Application>,
     client_sp: &ServicePrincipal,
     auth: ClientAuthMethod,
     user: User,

@@ -3,11 +3,12 @@
 use crate::error::AadstsError;
 use crate::flow::{client_credentials, scope, AccessTokenClaims};
 use crate::model::{Application, ServicePrincipal, Tenant};
-use crate::ops::service_principals::exposed;
+use crate::ops::service_principals::exposed_shared;
 use crate::secret::SecretText;
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
 use crate::AppId;
+use std::sync::Arc;
 
 /// A client-credentials request, as parsed by wire.
 pub struct ClientCredentialsRequest {
@@ -44,18 +45,21 @@ impl From<StoreError> for TokenError {
     }
 }
 
-/// Loads the client's application and service principal in `tenant` (700016 if either is missing).
+/// Loads the client's application and service principal in `tenant` (700016 if either is
+/// missing), shared with the read model (not copied).
 pub async fn load_client(
     store: &dyn Store,
     tenant: &Tenant,
     client_id: &str,
-) -> Result<(Application, ServicePrincipal), TokenError> {
+) -> Result<(Arc<Application>, Arc<ServicePrincipal>), TokenError> {
     let tenant_name = tenant.id.to_string();
     let Some(app_id) = AppId::parse(client_id) else {
         return Err(AadstsError::client_not_found(client_id, &tenant_name).into());
     };
-    let sp = store.service_principal_by_app_id(tenant.id, app_id).await?;
-    let app = client_application(store, app_id).await?;
+    let sp = store
+        .service_principal_by_app_id_shared(tenant.id, app_id)
+        .await?;
+    let app = client_application_shared(store, app_id).await?;
     match (app, sp) {
         (Some(app), Some(sp)) => Ok((app, sp)),
         _ => Err(AadstsError::client_not_found(client_id, &tenant_name).into()),
@@ -73,6 +77,18 @@ pub async fn client_application(
         None => {
             crate::catalog::first_party_client(app_id).map(crate::catalog::first_party_application)
         }
+        found => found,
+    })
+}
+
+/// [`client_application`], shared with the read model.
+pub async fn client_application_shared(
+    store: &dyn Store,
+    app_id: AppId,
+) -> Result<Option<Arc<Application>>, StoreError> {
+    Ok(match store.application_by_app_id_shared(app_id).await? {
+        None => crate::catalog::first_party_client(app_id)
+            .map(|c| Arc::new(crate::catalog::first_party_application(c))),
         found => found,
     })
 }
@@ -104,7 +120,7 @@ pub async fn client_credentials(
     )?;
     let wanted = scope::parse_default_scope(scope_text)?;
     let resource_sp = find_resource(store, tenant, &wanted.resource).await?;
-    let (roles, _) = exposed(store, &resource_sp).await?;
+    let exposed = exposed_shared(store, &resource_sp).await?;
     let assignments = store
         .app_role_assignments_of(tenant.id, client_sp.id)
         .await?;
@@ -114,12 +130,17 @@ pub async fn client_credentials(
         client_sp: &client_sp,
         auth,
         resource_sp: &resource_sp,
-        resource_roles: &roles,
+        resource_roles: exposed.roles(),
         assignments: &assignments,
         now,
         uti,
     })?;
-    let version = resource_version(store, &resource_sp).await?;
+    // The resource's application is already loaded (or built in): no second read.
+    let version = if crate::catalog::built_in(resource_sp.app_id).is_some() {
+        BUILT_IN_TOKEN_VERSION
+    } else {
+        crate::flow::resource_token_version(exposed.application())
+    };
     Ok(crate::flow::for_token_version(
         claims,
         version,
@@ -150,9 +171,12 @@ pub async fn find_resource(
     store: &dyn Store,
     tenant: &Tenant,
     resource: &str,
-) -> Result<ServicePrincipal, TokenError> {
+) -> Result<Arc<ServicePrincipal>, TokenError> {
     if let Some(app_id) = AppId::parse(resource) {
-        if let Some(sp) = store.service_principal_by_app_id(tenant.id, app_id).await? {
+        if let Some(sp) = store
+            .service_principal_by_app_id_shared(tenant.id, app_id)
+            .await?
+        {
             return Ok(sp);
         }
     }
@@ -163,7 +187,7 @@ pub async fn find_resource(
             .any(|n| scope::resource_matches(n, resource))
     }) {
         if let Some(sp) = store
-            .service_principal_by_app_id(tenant.id, b.app_id)
+            .service_principal_by_app_id_shared(tenant.id, b.app_id)
             .await?
         {
             return Ok(sp);
@@ -176,7 +200,7 @@ pub async fn find_resource(
     let not_found = || AadstsError::resource_not_found(resource, &tenant.id.to_string()).into();
     if let Some(app) = store.application_by_identifier_uri(resource).await? {
         if let Some(sp) = store
-            .service_principal_by_app_id(tenant.id, app.app_id)
+            .service_principal_by_app_id_shared(tenant.id, app.app_id)
             .await?
         {
             return Ok(sp);
@@ -199,7 +223,7 @@ pub async fn find_resource(
             continue;
         }
         match store.application_by_app_id(sp.app_id).await? {
-            None => return Ok(sp),
+            None => return Ok(Arc::new(sp)),
             Some(app)
                 if app.tenant_id == tenant.id
                     && app
@@ -207,7 +231,7 @@ pub async fn find_resource(
                         .iter()
                         .any(|u| scope::resource_matches(u, resource)) =>
             {
-                return Ok(sp)
+                return Ok(Arc::new(sp))
             }
             Some(_) => {}
         }

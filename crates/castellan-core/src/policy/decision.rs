@@ -142,10 +142,11 @@ pub fn decision(e: &Evaluation<'_>) -> CaDecision {
 /// the caller; an empty set short-cuts to `notApplied`).
 #[derive(Debug)]
 pub struct Loaded {
-    /// The tenant's policies (security defaults' built-in ones first when on).
-    pub set: PolicySet,
-    /// The tenant's named locations.
-    pub locations: Vec<NamedLocation>,
+    /// The tenant's policies (security defaults' built-in ones first when on), compiled once
+    /// per change and shared.
+    pub set: std::sync::Arc<PolicySet>,
+    /// The tenant's named locations, shared.
+    pub locations: std::sync::Arc<Vec<NamedLocation>>,
     /// GeoIP's country of the client address, when known.
     pub country: Option<String>,
 }

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
+pub mod stale;
 
 /// Every area trait, for code that calls reads on a concrete engine (`SqlStore`,
 /// `MemoryStore`) rather than on `&dyn Store`: `use castellan_core::store::prelude::*;`.
@@ -537,6 +538,28 @@ pub trait ApplicationStore: Send + Sync {
     ) -> Result<Option<ServicePrincipal>, StoreError>;
     /// Every service principal of a tenant.
     async fn service_principals(&self, t: TenantId) -> Result<Vec<ServicePrincipal>, StoreError>;
+    /// [`Self::application_by_app_id`], shared: a read model (`castellan-store::cache`) hands
+    /// out its held value without copying the application's app roles and scopes.
+    async fn application_by_app_id_shared(
+        &self,
+        app_id: AppId,
+    ) -> Result<Option<std::sync::Arc<Application>>, StoreError> {
+        Ok(self
+            .application_by_app_id(app_id)
+            .await?
+            .map(std::sync::Arc::new))
+    }
+    /// [`Self::service_principal_by_app_id`], shared.
+    async fn service_principal_by_app_id_shared(
+        &self,
+        t: TenantId,
+        app_id: AppId,
+    ) -> Result<Option<std::sync::Arc<ServicePrincipal>>, StoreError> {
+        Ok(self
+            .service_principal_by_app_id(t, app_id)
+            .await?
+            .map(std::sync::Arc::new))
+    }
 }
 
 /// The storage port's reads and single-purpose writes for one area: app-role assignments and
@@ -701,6 +724,15 @@ pub trait PolicyStore: Send + Sync {
         t: TenantId,
         kind: crate::model::PolicyDocumentKind,
     ) -> Result<Vec<crate::model::PolicyDocument>, StoreError>;
+    /// [`Self::policy_documents`], shared: the same `Arc` while the documents are unchanged
+    /// in a read model, so a caller may key what it compiles from them on the pointer.
+    async fn policy_documents_shared(
+        &self,
+        t: TenantId,
+        kind: crate::model::PolicyDocumentKind,
+    ) -> Result<std::sync::Arc<Vec<crate::model::PolicyDocument>>, StoreError> {
+        Ok(std::sync::Arc::new(self.policy_documents(t, kind).await?))
+    }
 }
 
 /// The storage port's reads and single-purpose writes for one area: authentication methods:

@@ -14,7 +14,7 @@ fn demo() -> (String, String, String) {
     )
 }
 
-fn claims(jwt: &str) -> Value {
+pub(crate) fn claims(jwt: &str) -> Value {
     let p = jwt.split('.').nth(1).unwrap();
     serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -24,7 +24,7 @@ fn claims(jwt: &str) -> Value {
     .unwrap()
 }
 
-fn assert_aadsts(st: u16, v: &Value, status: u16, code: u64, error: &str) {
+pub(crate) fn assert_aadsts(st: u16, v: &Value, status: u16, code: u64, error: &str) {
     assert_eq!(st, status, "{v}");
     assert_eq!(v["error"], error, "{v}");
     assert_eq!(v["error_codes"], json!([code]), "{v}");

@@ -29,6 +29,7 @@ mod keys;
 mod metrics;
 mod pim;
 mod postgres;
+mod read_model;
 mod reports;
 mod saml;
 mod security;

@@ -129,8 +129,8 @@ fn drive(req: &Request<'_>, w: &World) -> (Decision, Vec<Need>) {
                     Need::ConditionalAccess => {
                         f.ca = Some(CaFacts {
                             loaded: Loaded {
-                                set: PolicySet::new(w.policies.clone()),
-                                locations: vec![],
+                                set: std::sync::Arc::new(PolicySet::new(w.policies.clone())),
+                                locations: std::sync::Arc::default(),
                                 country: None,
                             },
                             user: UserFacts {

@@ -647,7 +647,16 @@ async fn idp_initiated(
         is_passive: false,
         expires: r.at.plus_secs(flow::SIGNIN_LIFETIME_SECS),
     };
-    enter(s, segment, tenant, app, ctx, r, headers).await
+    enter(
+        s,
+        segment,
+        tenant,
+        std::sync::Arc::unwrap_or_clone(app),
+        ctx,
+        r,
+        headers,
+    )
+    .await
 }
 
 /// The sign-in: the SSO session when it may be used, else the login page (both enter

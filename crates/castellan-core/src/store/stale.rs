@@ -1,0 +1,336 @@
+//! What a committed change makes stale in a read model of the directory (the cache in
+//! `castellan-store::cache`): derived from the [`Change`] variant by one exhaustive match, so a
+//! new variant does not compile until someone says what it invalidates.
+//!
+//! The read model holds what sign-in and token issuance read: tenants, applications (global, by
+//! appId and identifier URI), service principals, app-role assignments, delegated permission
+//! grants, directory-role assignments, policy documents (Conditional Access policies and named
+//! locations) and signing keys. Users, groups, memberships, grants (codes, refresh tokens),
+//! authentication methods and risk are not held, so their own changes invalidate nothing — but
+//! deleting an object takes its assignments, grants and role assignments with it
+//! (`castellan-store::objects`), so those deletions invalidate the relations.
+
+use super::{Change, ChangeSet};
+use crate::ids::TenantId;
+
+/// The parts of the read model a change touches. Each flag names one cached relation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Areas {
+    /// Tenants by id and by domain.
+    pub tenants: bool,
+    /// Applications by appId and by identifier URI (global: any tenant reads them).
+    pub applications: bool,
+    /// Service principals by appId, and each tenant's list.
+    pub service_principals: bool,
+    /// App-role assignments by principal.
+    pub app_role_assignments: bool,
+    /// Delegated permission grants.
+    pub permission_grants: bool,
+    /// Directory-role assignments.
+    pub directory_roles: bool,
+    /// Policy documents: Conditional Access policies and named locations.
+    pub policies: bool,
+    /// Token-signing keys (global).
+    pub signing_keys: bool,
+}
+
+impl Areas {
+    /// Nothing cached changes.
+    pub const NONE: Areas = Areas {
+        tenants: false,
+        applications: false,
+        service_principals: false,
+        app_role_assignments: false,
+        permission_grants: false,
+        directory_roles: false,
+        policies: false,
+        signing_keys: false,
+    };
+    /// Every relation.
+    pub const ALL: Areas = Areas {
+        tenants: true,
+        applications: true,
+        service_principals: true,
+        app_role_assignments: true,
+        permission_grants: true,
+        directory_roles: true,
+        policies: true,
+        signing_keys: true,
+    };
+    /// What deleting a directory object takes with it (`delete_object_refs`): the relations
+    /// naming it.
+    pub const OBJECT_REFS: Areas = Areas {
+        app_role_assignments: true,
+        permission_grants: true,
+        directory_roles: true,
+        ..Areas::NONE
+    };
+
+    /// Whether no flag is set.
+    pub fn is_empty(self) -> bool {
+        self == Areas::NONE
+    }
+
+    /// The union of two sets of areas.
+    pub fn union(self, o: Areas) -> Areas {
+        Areas {
+            tenants: self.tenants || o.tenants,
+            applications: self.applications || o.applications,
+            service_principals: self.service_principals || o.service_principals,
+            app_role_assignments: self.app_role_assignments || o.app_role_assignments,
+            permission_grants: self.permission_grants || o.permission_grants,
+            directory_roles: self.directory_roles || o.directory_roles,
+            policies: self.policies || o.policies,
+            signing_keys: self.signing_keys || o.signing_keys,
+        }
+    }
+}
+
+/// What one change makes stale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stale {
+    /// Nothing the read model holds.
+    Nothing,
+    /// These areas of one tenant.
+    Tenant(TenantId, Areas),
+    /// These areas in every tenant (global relations, cross-tenant cascades).
+    Everywhere(Areas),
+}
+
+/// What `c` makes stale once committed. Exhaustive on purpose: no wildcard arm.
+pub fn stale(c: &Change) -> Stale {
+    use Stale::{Everywhere, Nothing, Tenant};
+    let only = |t: TenantId, a: Areas| Tenant(t, a);
+    match c {
+        // By domain too: a domain moving between tenants changes two tenants' lookups.
+        Change::InsertTenant(_) | Change::UpdateTenant(_) => Everywhere(Areas {
+            tenants: true,
+            ..Areas::NONE
+        }),
+        // Users, groups and memberships are not held; deleting one takes what names it.
+        Change::InsertUser(_)
+        | Change::UpdateUser(_)
+        | Change::InsertGroup(_)
+        | Change::UpdateGroup(_)
+        | Change::AddMember(..)
+        | Change::RemoveMember(..)
+        | Change::AddOwner(..)
+        | Change::RemoveOwner(..) => Nothing,
+        Change::DeleteUser(t, _) | Change::DeleteGroup(t, _) => only(*t, Areas::OBJECT_REFS),
+        // Applications are read from every tenant (by appId, by identifier URI); a service
+        // principal's names follow its application's identifier URIs.
+        Change::InsertApplication(_)
+        | Change::UpdateApplication(_)
+        | Change::ReplaceApplication(..) => Everywhere(Areas {
+            applications: true,
+            service_principals: true,
+            ..Areas::NONE
+        }),
+        // Deleting an application deletes its service principals in every tenant and what
+        // names them.
+        Change::DeleteApplication(..) => Everywhere(Areas {
+            applications: true,
+            service_principals: true,
+            ..Areas::OBJECT_REFS
+        }),
+        Change::InsertServicePrincipal(sp) | Change::UpdateServicePrincipal(sp) => only(
+            sp.tenant_id,
+            Areas {
+                service_principals: true,
+                ..Areas::NONE
+            },
+        ),
+        Change::DeleteServicePrincipal(t, _) => only(
+            *t,
+            Areas {
+                service_principals: true,
+                ..Areas::OBJECT_REFS
+            },
+        ),
+        Change::InsertAppRoleAssignment(a) => only(
+            a.tenant_id,
+            Areas {
+                app_role_assignments: true,
+                ..Areas::NONE
+            },
+        ),
+        Change::DeleteAppRoleAssignment(t, _) => only(
+            *t,
+            Areas {
+                app_role_assignments: true,
+                ..Areas::NONE
+            },
+        ),
+        Change::InsertPermissionGrant(g) => only(
+            g.tenant_id,
+            Areas {
+                permission_grants: true,
+                ..Areas::NONE
+            },
+        ),
+        Change::DeletePermissionGrant(t, _) => only(
+            *t,
+            Areas {
+                permission_grants: true,
+                ..Areas::NONE
+            },
+        ),
+        // PIM: schedules, requests and policies are read through the PIM area, which is not
+        // cached; the directory-role relation is dropped anyway so that nothing role-derived
+        // outlives an activation, deactivation or expiry.
+        Change::PutRoleSchedule(x) => only(
+            x.tenant_id,
+            Areas {
+                directory_roles: true,
+                ..Areas::NONE
+            },
+        ),
+        Change::PutRoleScheduleRequest(x) => only(
+            x.tenant_id,
+            Areas {
+                directory_roles: true,
+                ..Areas::NONE
+            },
+        ),
+        Change::PutRolePolicy(x) => only(
+            x.tenant_id,
+            Areas {
+                directory_roles: true,
+                ..Areas::NONE
+            },
+        ),
+        Change::InsertDirectoryRoleAssignment(a) => only(
+            a.tenant_id,
+            Areas {
+                directory_roles: true,
+                ..Areas::NONE
+            },
+        ),
+        // Deleting a custom role or an administrative unit removes the assignments of it / scoped
+        // to it.
+        Change::DeleteDirectoryRoleAssignment(t, _)
+        | Change::DeleteCustomRole(t, _)
+        | Change::DeleteAdministrativeUnit(t, _) => only(
+            *t,
+            Areas {
+                directory_roles: true,
+                ..Areas::NONE
+            },
+        ),
+        Change::InsertCustomRole(_)
+        | Change::InsertAdministrativeUnit(_)
+        | Change::AddAuMember(..)
+        | Change::RemoveAuMember(..) => Nothing,
+        Change::InsertSigningKey(_) | Change::UpdateSigningKey(_) => Everywhere(Areas {
+            signing_keys: true,
+            ..Areas::NONE
+        }),
+        // Codes, refresh tokens, sessions: not held (every redemption reads the store).
+        Change::RevokeGrants(_) | Change::UpdateGrant(..) => Nothing,
+        // The resource plane is not held (ARM reads the store); system-assigned identities
+        // are created and deleted as their own service-principal changes.
+        Change::InsertArmResource(_)
+        | Change::UpdateArmResource(_)
+        | Change::DeleteArmResource(..)
+        | Change::InsertAzureRoleAssignment(_)
+        | Change::DeleteAzureRoleAssignment(..)
+        | Change::PutCustomAzureRole(_)
+        | Change::DeleteCustomAzureRole(..)
+        | Change::InsertDenyAssignment(_)
+        | Change::DeleteDenyAssignment(..) => Nothing,
+        Change::PutPolicyDocument(d) => only(
+            d.tenant_id,
+            Areas {
+                policies: true,
+                ..Areas::NONE
+            },
+        ),
+        Change::DeletePolicyDocument(t, _) => only(
+            *t,
+            Areas {
+                policies: true,
+                ..Areas::NONE
+            },
+        ),
+        Change::InsertSoftwareOathMethod(_)
+        | Change::ConfirmSoftwareOathMethod(..)
+        | Change::DeleteSoftwareOathMethod(..)
+        | Change::ReplaceRecoveryCodes(..)
+        | Change::ResetMfaAttempts(..) => Nothing,
+        Change::InsertDevice(_)
+        | Change::UpdateDevice(_)
+        | Change::DeleteDevice(..)
+        | Change::TouchDevice(..) => Nothing,
+        Change::PutRiskyUser(..) => Nothing,
+    }
+}
+
+/// Everything a change set makes stale, in order (duplicates are harmless).
+pub fn stale_set(set: &ChangeSet) -> Vec<Stale> {
+    set.changes
+        .iter()
+        .map(stale)
+        .filter(|s| *s != Stale::Nothing)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::ids::ObjectId;
+
+    fn tid() -> TenantId {
+        TenantId::parse("11111111-1111-1111-1111-111111111111").unwrap()
+    }
+    fn oid() -> ObjectId {
+        ObjectId::parse("22222222-2222-2222-2222-222222222222").unwrap()
+    }
+
+    #[test]
+    fn deleting_an_object_invalidates_what_names_it() {
+        for c in [
+            Change::DeleteUser(tid(), oid()),
+            Change::DeleteGroup(tid(), oid()),
+        ] {
+            let Stale::Tenant(t, a) = stale(&c) else {
+                panic!("{c:?}")
+            };
+            assert_eq!(t, tid());
+            assert!(a.app_role_assignments && a.permission_grants && a.directory_roles);
+            assert!(!a.applications && !a.signing_keys);
+        }
+    }
+
+    #[test]
+    fn an_application_change_is_global_and_a_grant_change_touches_nothing_held() {
+        let Stale::Everywhere(a) = stale(&Change::DeleteApplication(tid(), oid())) else {
+            panic!()
+        };
+        assert!(a.applications && a.service_principals && a.app_role_assignments);
+        assert_eq!(
+            stale(&Change::RemoveMember(tid(), oid(), oid())),
+            Stale::Nothing
+        );
+        assert_eq!(
+            stale(&Change::DeletePolicyDocument(tid(), oid())),
+            Stale::Tenant(
+                tid(),
+                Areas {
+                    policies: true,
+                    ..Areas::NONE
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn a_change_set_lists_only_what_it_makes_stale() {
+        let mut set = ChangeSet::new();
+        set.push(Change::RemoveMember(tid(), oid(), oid()));
+        set.push(Change::DeleteAppRoleAssignment(tid(), oid()));
+        assert_eq!(stale_set(&set).len(), 1);
+        assert!(Areas::ALL.union(Areas::NONE) == Areas::ALL);
+        assert!(Areas::NONE.is_empty());
+    }
+}
