@@ -100,6 +100,7 @@ pub fn user(ids: &mut Ids, t: &Tenant, alias: &str, full: bool) -> User {
         password_hash: some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
         force_change_password_next_sign_in: full,
         manager_id: None,
+        other_mails: Vec::new(),
     }
 }
 

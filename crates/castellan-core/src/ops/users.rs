@@ -123,6 +123,7 @@ pub async fn create(
             .copied()
             .unwrap_or(false),
         manager_id: None,
+        other_mails: Vec::new(),
     };
     let mut set = ChangeSet::new();
     let audit = env.audit(
