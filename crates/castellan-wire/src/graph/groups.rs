@@ -18,9 +18,17 @@ pub const WRITABLE: &[&str] = &[
     "mailNickname",
     "visibility",
     "isAssignableToRole",
+    "membershipRule",
+    "membershipRuleProcessingState",
 ];
 /// Read-only properties.
-pub const READ_ONLY: &[&str] = &["id", "createdDateTime", "deletedDateTime", "mail"];
+pub const READ_ONLY: &[&str] = &[
+    "id",
+    "createdDateTime",
+    "deletedDateTime",
+    "mail",
+    "membershipRuleProcessingStatus",
+];
 /// Every rendered property.
 pub const PROPERTIES: &[&str] = &[
     "id",
@@ -34,6 +42,8 @@ pub const PROPERTIES: &[&str] = &[
     "createdDateTime",
     "visibility",
     "isAssignableToRole",
+    "membershipRule",
+    "membershipRuleProcessingState",
 ];
 
 /// Renders a group. `domain` is the tenant's default domain (for `mail`).
@@ -51,6 +61,8 @@ pub fn render(g: &Group, domain: &str) -> Value {
         "createdDateTime": graph_datetime(g.created),
         "visibility": if g.group_types.is_empty() { Value::Null } else { Value::String("Private".into()) },
         "isAssignableToRole": g.is_assignable_to_role,
+        "membershipRule": opt(&g.membership_rule),
+        "membershipRuleProcessingState": g.membership_rule_processing_state.map(|s| s.as_str()),
     })
 }
 
@@ -73,5 +85,7 @@ pub fn parse(body: &Value) -> Result<GroupInput, GraphError> {
         security_enabled: bool_field(o, "securityEnabled")?,
         mail_nickname: str_field(o, "mailNickname")?,
         is_assignable_to_role: bool_field(o, "isAssignableToRole")?,
+        membership_rule: str_field(o, "membershipRule")?,
+        membership_rule_processing_state: str_field(o, "membershipRuleProcessingState")?,
     })
 }
