@@ -35,7 +35,8 @@ pub const SYSTEM_APP_NAME: &str = "Microsoft Approval Management";
 /// The actor of membership changes made by a rule.
 pub fn system_actor() -> Actor {
     Actor::App {
-        service_principal_id: ObjectId::parse(SYSTEM_APP_ID).unwrap_or(ObjectId::from_random([0; 16])),
+        service_principal_id: ObjectId::parse(SYSTEM_APP_ID)
+            .unwrap_or(ObjectId::from_random([0; 16])),
         app_id: SYSTEM_APP_ID.into(),
         display_name: SYSTEM_APP_NAME.into(),
     }
@@ -62,33 +63,51 @@ pub async fn check_rule(
         ])));
     }
     let groups = env.store.groups(tenant.id).await?;
-    let others = || groups.iter().filter(|g| Some(g.id) != this && g.is_dynamic());
+    let others = || {
+        groups
+            .iter()
+            .filter(|g| Some(g.id) != this && g.is_dynamic())
+    };
     let dynamic = others().count();
     if dynamic >= MAX_DYNAMIC_GROUPS {
-        return Err(DirectoryError::BadRequest(Code::DynamicGroupQuota.message(&[
-            ("count", &dynamic),
-            ("what", &"dynamic groups"),
-            ("max", &MAX_DYNAMIC_GROUPS),
-        ])));
+        return Err(DirectoryError::BadRequest(Code::DynamicGroupQuota.message(
+            &[
+                ("count", &dynamic),
+                ("what", &"dynamic groups"),
+                ("max", &MAX_DYNAMIC_GROUPS),
+            ],
+        )));
     }
     let named = rule.member_of_groups();
     if !named.is_empty() {
         let member_of_groups = others()
-            .filter(|g| g.membership_rule.as_deref().and_then(|r| dynamic_rule::parse(r).ok()).is_some_and(|r| !r.member_of_groups().is_empty()))
+            .filter(|g| {
+                g.membership_rule
+                    .as_deref()
+                    .and_then(|r| dynamic_rule::parse(r).ok())
+                    .is_some_and(|r| !r.member_of_groups().is_empty())
+            })
             .count();
         if member_of_groups >= MAX_MEMBER_OF_GROUPS_PER_TENANT {
-            return Err(DirectoryError::BadRequest(Code::DynamicGroupQuota.message(&[
-                ("count", &member_of_groups),
-                ("what", &"memberOf dynamic groups"),
-                ("max", &MAX_MEMBER_OF_GROUPS_PER_TENANT),
-            ])));
+            return Err(DirectoryError::BadRequest(Code::DynamicGroupQuota.message(
+                &[
+                    ("count", &member_of_groups),
+                    ("what", &"memberOf dynamic groups"),
+                    ("max", &MAX_MEMBER_OF_GROUPS_PER_TENANT),
+                ],
+            )));
         }
         for id in named {
             let Some(g) = groups.iter().find(|g| g.id == id) else {
-                return Err(DirectoryError::BadRequest(Code::DynamicRuleMemberOf.message(&[
-                    ("position", &1),
-                    ("detail", &format!("group '{id}' does not exist in this tenant")),
-                ])));
+                return Err(DirectoryError::BadRequest(
+                    Code::DynamicRuleMemberOf.message(&[
+                        ("position", &1),
+                        (
+                            "detail",
+                            &format!("group '{id}' does not exist in this tenant"),
+                        ),
+                    ]),
+                ));
             };
             let is_member_of_rule = g
                 .membership_rule
@@ -96,10 +115,15 @@ pub async fn check_rule(
                 .and_then(|r| dynamic_rule::parse(r).ok())
                 .is_some_and(|r| !r.member_of_groups().is_empty());
             if Some(id) == this || is_member_of_rule {
-                return Err(DirectoryError::BadRequest(Code::DynamicRuleMemberOf.message(&[
-                    ("position", &1),
-                    ("detail", &format!("group '{id}' is itself a memberOf dynamic group")),
-                ])));
+                return Err(DirectoryError::BadRequest(
+                    Code::DynamicRuleMemberOf.message(&[
+                        ("position", &1),
+                        (
+                            "detail",
+                            &format!("group '{id}' is itself a memberOf dynamic group"),
+                        ),
+                    ]),
+                ));
             }
         }
     }
@@ -126,7 +150,13 @@ pub fn desired_members(
         .iter()
         .filter(|u| {
             let of = member_of.get(&u.id).map(Vec::as_slice).unwrap_or_default();
-            rule.matches(&UserFacts { user: u, member_of: of }, now)
+            rule.matches(
+                &UserFacts {
+                    user: u,
+                    member_of: of,
+                },
+                now,
+            )
         })
         .map(|u| u.id)
         .collect()
@@ -157,7 +187,13 @@ pub async fn diff_for_rule(
 }
 
 /// Appends a diff's edges and their audit records (by the system actor) to `set`.
-pub fn push_diff(env: &mut Env<'_>, tenant: &Tenant, group: &Group, diff: &Diff, set: &mut ChangeSet) {
+pub fn push_diff(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    group: &Group,
+    diff: &Diff,
+    set: &mut ChangeSet,
+) {
     for m in &diff.joins {
         push_edge(env, tenant, group.id, &group.display_name, *m, true, set);
     }
@@ -234,7 +270,11 @@ pub async fn reconcile_user(
     let mut of: BTreeSet<ObjectId> = if changed.is_none() {
         BTreeSet::new()
     } else {
-        env.store.direct_member_of(tenant.id, user.id).await?.into_iter().collect()
+        env.store
+            .direct_member_of(tenant.id, user.id)
+            .await?
+            .into_iter()
+            .collect()
     };
     // Edges already in `set` (e.g. a hand-made change being committed with this one).
     for c in &set.changes {
@@ -261,7 +301,13 @@ pub async fn reconcile_user(
             continue;
         }
         let of_vec: Vec<ObjectId> = of.iter().copied().collect();
-        let should = rule.matches(&UserFacts { user, member_of: &of_vec }, env.now);
+        let should = rule.matches(
+            &UserFacts {
+                user,
+                member_of: &of_vec,
+            },
+            env.now,
+        );
         let is = of.contains(&g.id);
         if should != is {
             push_edge(env, tenant, g.id, &g.display_name, user.id, should, set);

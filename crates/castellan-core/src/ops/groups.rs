@@ -55,9 +55,7 @@ fn parse_state(f: &Field<String>) -> Result<Option<RuleProcessingState>, Directo
             Code::DynamicRuleBadProcessingState.message(&[("value", &"null")]),
         )),
         Field::Value(v) => RuleProcessingState::parse(v).map(Some).ok_or_else(|| {
-            DirectoryError::BadRequest(
-                Code::DynamicRuleBadProcessingState.message(&[("value", v)]),
-            )
+            DirectoryError::BadRequest(Code::DynamicRuleBadProcessingState.message(&[("value", v)]))
         }),
     }
 }
@@ -188,6 +186,72 @@ pub async fn create(
     }
     env.store.commit(set).await?;
     Ok(g)
+}
+
+/// `evaluateDynamicMembership`: whether `member` (a user or device) satisfies `rule`, or the
+/// rule of `group` when no rule is given, with the sub-expressions that decided. Returns the
+/// rule's text and the explanation.
+pub async fn evaluate(
+    env: &Env<'_>,
+    tenant: &Tenant,
+    group: Option<&str>,
+    member: &str,
+    rule: Option<&str>,
+) -> Result<(String, crate::dynamic_rule::Explanation), DirectoryError> {
+    use crate::dynamic_rule::{DeviceFacts, RuleSubject, UserFacts};
+    let text = match (rule, group) {
+        (Some(r), _) => r.to_string(),
+        (None, Some(id)) => {
+            let g = find(env, tenant, id).await?;
+            match (&g.membership_rule, g.is_dynamic()) {
+                (Some(r), true) => r.clone(),
+                _ => {
+                    return Err(needs_dynamic(
+                        "membershipRule",
+                        "is needed to evaluate membership, and this group is assigned",
+                    ))
+                }
+            }
+        }
+        (None, None) => {
+            return Err(DirectoryError::BadRequest(
+                "Property 'membershipRule' is required when no group is named: POST /groups/evaluateDynamicMembership {\"memberId\": \"...\", \"membershipRule\": \"...\"}.".into(),
+            ))
+        }
+    };
+    let parsed = dynamic_groups::parse_rule(&text)?;
+    let Some(mid) = ObjectId::parse(member) else {
+        return Err(DirectoryError::BadRequest(format!(
+            "Invalid object identifier '{member}' for memberId."
+        )));
+    };
+    let of = env.store.direct_member_of(tenant.id, mid).await?;
+    let x = if let Some(u) = env.store.user(tenant.id, mid).await? {
+        if parsed.subject != RuleSubject::User {
+            return Err(DirectoryError::BadRequest(format!("memberId '{mid}' is a user, but the rule reads device properties: evaluate a device, or write a user rule.")));
+        }
+        parsed.explain(
+            &UserFacts {
+                user: &u,
+                member_of: &of,
+            },
+            env.now,
+        )
+    } else if let Some(d) = env.store.device(tenant.id, mid).await? {
+        if parsed.subject != RuleSubject::Device {
+            return Err(DirectoryError::BadRequest(format!("memberId '{mid}' is a device, but the rule reads user properties: evaluate a user, or write a device rule.")));
+        }
+        parsed.explain(
+            &DeviceFacts {
+                device: &d,
+                member_of: &of,
+            },
+            env.now,
+        )
+    } else {
+        return Err(not_found(mid));
+    };
+    Ok((text, x))
 }
 
 /// Who would join and who would leave `group` under `rule` (a dry run: nothing is written).

@@ -287,7 +287,11 @@ pub async fn update(
         ));
     } else if input.other_mails == Field::Null {
         u.other_mails.clear();
-        props.push(modified("otherMails", Some(old.other_mails.join(",")), None));
+        props.push(modified(
+            "otherMails",
+            Some(old.other_mails.join(",")),
+            None,
+        ));
     }
     if props.is_empty() {
         return Ok(old);
