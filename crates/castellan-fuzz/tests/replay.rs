@@ -215,7 +215,15 @@ fn replay_and_mutate(target: &str) {
 fn every_target_has_a_corpus_and_a_test() {
     assert_eq!(
         TARGETS,
-        ["jwt", "odata_filter", "abac", "form", "arm_id", "ca_policy"]
+        [
+            "jwt",
+            "odata_filter",
+            "abac",
+            "form",
+            "arm_id",
+            "ca_policy",
+            "dynamic_rule"
+        ]
     );
     for t in TARGETS {
         assert!(corpus_dir(t).is_dir(), "fuzz/corpus/{t} is missing");
@@ -255,4 +263,9 @@ fn arm_id() {
 #[test]
 fn ca_policy() {
     replay_and_mutate("ca_policy");
+}
+
+#[test]
+fn dynamic_rule() {
+    replay_and_mutate("dynamic_rule");
 }
