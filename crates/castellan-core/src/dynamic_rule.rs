@@ -24,6 +24,9 @@ use crate::time::Timestamp;
 pub const MAX_RULE_CHARS: usize = 3072;
 /// At most this many groups in one `memberOf` rule (Entra's preview limit).
 pub const MAX_MEMBER_OF_GROUPS: usize = 50;
+/// At most this many nested parentheses, `-not`s and `-any`/`-all`s (bounds the parser's and
+/// the evaluator's recursion).
+pub const MAX_NESTING: usize = 32;
 /// The compiled size bound of one `-match` pattern (bytes of the regex crate's program).
 pub const MAX_REGEX_SIZE: usize = 64 * 1024;
 
@@ -667,6 +670,8 @@ struct Parser<'a> {
     subject: Option<RuleSubject>,
     /// Inside `-any`/`-all` over this property type.
     item: Option<PropType>,
+    /// Current nesting.
+    depth: usize,
 }
 
 fn op_name(t: &Token) -> String {
@@ -705,6 +710,18 @@ impl Parser<'_> {
         }
     }
 
+    fn enter(&mut self) -> Result<(), RuleError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(RuleError::new(
+                self.pos(),
+                RuleErrorKind::Syntax(format!(
+                    "the rule nests parentheses, -not and -any/-all more than {MAX_NESTING} levels deep"
+                )),
+            ));
+        }
+        Ok(())
+    }
     fn or(&mut self) -> Result<Expr, RuleError> {
         let mut left = self.and()?;
         while self.eat_op("or") {
@@ -732,7 +749,9 @@ impl Parser<'_> {
     fn not(&mut self) -> Result<Expr, RuleError> {
         let start = self.peek().map_or(0, |t| t.start);
         if self.eat_op("not") {
+            self.enter()?;
             let inner = self.not()?;
+            self.depth -= 1;
             let span = Span {
                 start,
                 end: inner.span().end,
@@ -744,8 +763,10 @@ impl Parser<'_> {
     fn primary(&mut self) -> Result<Expr, RuleError> {
         match self.peek().map(|t| t.tok.clone()) {
             Some(Tok::LParen) => {
+                self.enter()?;
                 self.i += 1;
                 let e = self.or()?;
+                self.depth -= 1;
                 if !matches!(
                     self.peek(),
                     Some(Token {
@@ -882,6 +903,7 @@ impl Parser<'_> {
                     ),
                 ));
             }
+            self.enter()?;
             let saved = self.item.replace(prop.ty);
             let body = if matches!(
                 self.peek(),
@@ -895,6 +917,7 @@ impl Parser<'_> {
                 self.comparison()?
             };
             self.item = saved;
+            self.depth -= 1;
             if prop.ty == PropType::Groups {
                 check_member_of_body(&body, op_pos)?;
             }
@@ -1309,6 +1332,7 @@ pub fn parse(text: &str) -> Result<Rule, RuleError> {
         len: chars.len(),
         subject: None,
         item: None,
+        depth: 0,
     };
     let expr = p.or()?;
     if p.peek().is_some() {
@@ -2064,6 +2088,16 @@ mod tests {
         ));
         assert!(e.message().contains("51 groups"), "{}", e.message());
         assert!(pos("").message().contains("empty"));
+        let deep = format!("{}user.city -eq \"a\"{}", "(".repeat(40), ")".repeat(40));
+        assert!(
+            pos(&deep).message().contains("levels deep"),
+            "{}",
+            pos(&deep).message()
+        );
+        let nots = format!("{}user.city -eq \"a\"", "-not ".repeat(600));
+        assert!(pos(&nots).message().contains("levels deep"));
+        let ok = format!("{}user.city -eq \"a\"{}", "(".repeat(30), ")".repeat(30));
+        assert!(parse(&ok).is_ok(), "30 levels are fine");
         // Just under the limit is fine.
         let ok = format!(
             "user.department -eq \"{}\"",

@@ -163,8 +163,14 @@ pub fn fuzz_dynamic_rule(data: &[u8]) {
                 other_mails: vec!["a@b.test".into()],
             };
             let of = [ObjectId::from_random([3; 16])];
-            let s = UserFacts { user: &u, member_of: &of };
-            assert_eq!(rule.matches(&s, Timestamp(0)), rule.explain(&s, Timestamp(0)).result);
+            let s = UserFacts {
+                user: &u,
+                member_of: &of,
+            };
+            assert_eq!(
+                rule.matches(&s, Timestamp(0)),
+                rule.explain(&s, Timestamp(0)).result
+            );
         }
         Err(e) => {
             assert!(e.position >= 1 && e.position <= t.chars().count().max(MAX_RULE_CHARS) + 1);
