@@ -989,10 +989,13 @@ fn dynamic_bench(
     out: Option<&std::path::Path>,
 ) -> Result<()> {
     use castellan_core::audit::Actor;
-    use castellan_core::model::{Group, Membership, ObjectKind, RuleProcessingState, User, UserType};
+    use castellan_core::model::{
+        Group, Membership, ObjectKind, RuleProcessingState, User, UserType,
+    };
     use castellan_core::ops::dynamic_groups::{desired_members, parse_rule};
     use castellan_core::ops::users::{update, UserInput};
     use castellan_core::ops::{Entropy, Env, Field, PasswordHasher};
+    use castellan_core::store::prelude::*;
     use castellan_core::store::{Change, ChangeSet, Store};
     use castellan_core::{ObjectId, Timestamp};
     use std::collections::HashMap;

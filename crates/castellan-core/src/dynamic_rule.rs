@@ -514,9 +514,7 @@ fn lex(chars: &[char]) -> Result<Vec<Token>, RuleError> {
             .iter()
             .collect();
         let lower = word.to_ascii_lowercase();
-        let tok = if dashed {
-            Tok::Op(lower)
-        } else if OP_WORDS.contains(&lower.as_str()) {
+        let tok = if dashed || OP_WORDS.contains(&lower.as_str()) {
             Tok::Op(lower)
         } else if word == "_"
             || (word.contains('.')
@@ -1052,8 +1050,7 @@ impl Parser<'_> {
 
 fn first_line(s: &str) -> String {
     s.lines()
-        .filter(|l| !l.trim().is_empty())
-        .last()
+        .rfind(|l| !l.trim().is_empty())
         .unwrap_or(s)
         .trim()
         .to_string()

@@ -91,7 +91,12 @@ fn details(x: &Explanation) -> Value {
         "propertyToEvaluate": x.property.as_ref().map(|(n, v)| json!({"propertyName": n, "propertyValue": v})),
     });
     if !x.children.is_empty() {
-        v["expressionEvaluationDetails"] = Value::Array(x.children.iter().map(details).collect());
+        if let Some(o) = v.as_object_mut() {
+            o.insert(
+                "expressionEvaluationDetails".into(),
+                Value::Array(x.children.iter().map(details).collect()),
+            );
+        }
     }
     v
 }
