@@ -20,6 +20,18 @@ struct Args {
     /// Run only the in-process Conditional Access evaluator benchmark.
     #[arg(long)]
     ca: bool,
+    /// Run only the dynamic-membership benchmark (SQLite, in-process use cases).
+    #[arg(long)]
+    dynamic: bool,
+    /// Users for `--dynamic`.
+    #[arg(long, default_value_t = 100_000)]
+    users: usize,
+    /// Dynamic groups for `--dynamic`.
+    #[arg(long, default_value_t = 1_000)]
+    groups: usize,
+    /// PATCHes measured by `--dynamic`.
+    #[arg(long, default_value_t = 300)]
+    patches: usize,
     /// Seconds per measurement.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
@@ -56,6 +68,9 @@ fn main() -> Result<()> {
     }
     if args.ca {
         return ca_bench(args.seconds, args.out.as_deref());
+    }
+    if args.dynamic {
+        return dynamic_bench(args.users, args.groups, args.patches, args.out.as_deref());
     }
     let dir = std::env::temp_dir().join(format!("castellan-bench-{}", std::process::id()));
     let server_rt = tokio::runtime::Builder::new_multi_thread()
@@ -1080,6 +1095,198 @@ fn ca_bench(seconds: u64, out: Option<&std::path::Path>) -> Result<()> {
         "p50_percent_of_sign": (p50 / sign_us * 10000.0).round() / 100.0,
         "p99_percent_of_sign": (p99 / sign_us * 10000.0).round() / 100.0,
     }});
+    if let Some(p) = out {
+        std::fs::write(p, serde_json::to_string_pretty(&summary)?)?;
+    }
+    Ok(())
+}
+
+/// Dynamic membership on SQLite: `users` users and `groups` dynamic groups (rules over
+/// department, jobTitle, otherMails and -match), then `patches` user PATCHes through the same use
+/// case Graph calls (`ops::users::update`); each is timed from the call until the new membership
+/// is read back from the store (`direct_member_of`), p50/p99.
+fn dynamic_bench(
+    users: usize,
+    groups: usize,
+    patches: usize,
+    out: Option<&std::path::Path>,
+) -> Result<()> {
+    use castellan_core::audit::Actor;
+    use castellan_core::model::{
+        Group, Membership, ObjectKind, RuleProcessingState, User, UserType,
+    };
+    use castellan_core::ops::dynamic_groups::{desired_members, parse_rule};
+    use castellan_core::ops::users::{update, UserInput};
+    use castellan_core::ops::{Entropy, Env, Field, PasswordHasher};
+    use castellan_core::store::prelude::*;
+    use castellan_core::store::{Change, ChangeSet, Store};
+    use castellan_core::{ObjectId, Timestamp};
+    use std::collections::HashMap;
+
+    struct Counter(u64);
+    impl Entropy for Counter {
+        fn bytes16(&mut self) -> [u8; 16] {
+            self.0 += 1;
+            let mut b = [0u8; 16];
+            b[..8].copy_from_slice(&self.0.to_be_bytes());
+            b[8..].copy_from_slice(&self.0.rotate_left(29).to_le_bytes());
+            b
+        }
+        fn secret(&mut self) -> String {
+            format!("s{}", self.0)
+        }
+    }
+    struct NoHash;
+    #[async_trait::async_trait]
+    impl PasswordHasher for NoHash {
+        async fn hash(&self, p: &str) -> Result<String, String> {
+            Ok(p.to_string())
+        }
+        async fn verify(&self, p: &str, phc: &str) -> bool {
+            p == phc
+        }
+    }
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let dir = std::env::temp_dir().join(format!("castellan-dyn-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let url = format!("sqlite://{}", dir.join("bench.db").display());
+    let result = rt.block_on(async {
+        let store = castellan_store::SqlStore::connect(&url)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        let mut ent = Counter(1);
+        let tenant = castellan_core::model::Tenant {
+            id: castellan_core::TenantId::from_random(ent.bytes16()),
+            display_name: "bench".into(),
+            domains: vec![castellan_core::model::Domain {
+                name: "bench.onmicrosoft.test".into(),
+                is_initial: true,
+                is_default: true,
+                is_verified: true,
+            }],
+            license: castellan_core::model::LicenseTier::P1,
+            settings: castellan_core::model::TenantSettings::default(),
+            created: Timestamp(0),
+        };
+        let mut set = ChangeSet::new();
+        set.push(Change::InsertTenant(tenant.clone()));
+        store.commit(set).await.map_err(|e| anyhow!("{e}"))?;
+        let dept = |i: usize| format!("Dept{}", i % 500);
+        let rule_of = |i: usize| match i % 4 {
+            0 => format!("user.department -eq \"{}\"", dept(i)),
+            1 => format!("user.department -eq \"{}\" -and user.jobTitle -startsWith \"Eng\"", dept(i)),
+            2 => format!("user.otherMails -any (_ -endsWith \"@p{}.test\")", i % 500),
+            _ => format!("user.jobTitle -match \"^Lead {}$\"", i % 500),
+        };
+        let t0 = Instant::now();
+        let mut gs = Vec::new();
+        let mut set = ChangeSet::new();
+        for i in 0..groups {
+            let g = Group {
+                id: ObjectId::from_random(ent.bytes16()),
+                tenant_id: tenant.id,
+                display_name: format!("Dyn {i}"),
+                description: None,
+                group_types: vec!["DynamicMembership".into()],
+                mail_enabled: false,
+                security_enabled: true,
+                mail_nickname: format!("dyn{i}"),
+                is_assignable_to_role: false,
+                created: Timestamp(0),
+                membership_rule: Some(rule_of(i)),
+                membership_rule_processing_state: Some(RuleProcessingState::On),
+            };
+            set.push(Change::InsertGroup(g.clone()));
+            gs.push((g.id, parse_rule(&rule_of(i)).map_err(|e| anyhow!("{e}"))?));
+        }
+        store.commit(set).await.map_err(|e| anyhow!("{e}"))?;
+        // Users in batches, with the edges the rules decide (the full recomputation).
+        let mut ids = Vec::with_capacity(users);
+        let empty = HashMap::new();
+        for chunk in 0..users.div_ceil(2_000) {
+            let mut set = ChangeSet::new();
+            let mut batch = Vec::new();
+            for i in chunk * 2_000..((chunk + 1) * 2_000).min(users) {
+                let u = User {
+                    id: ObjectId::from_random(ent.bytes16()),
+                    tenant_id: tenant.id,
+                    display_name: format!("User {i}"),
+                    user_principal_name: format!("u{i}@{}", tenant.initial_domain()),
+                    mail_nickname: Some(format!("u{i}")),
+                    mail: None,
+                    given_name: None,
+                    surname: None,
+                    job_title: Some(if i % 3 == 0 { "Engineer".into() } else { format!("Lead {}", i % 500) }),
+                    department: Some(dept(i)),
+                    office_location: None,
+                    company_name: None,
+                    employee_id: None,
+                    account_enabled: true,
+                    user_type: UserType::Member,
+                    created: Timestamp(0),
+                    password_hash: None,
+                    force_change_password_next_sign_in: false,
+                    manager_id: None,
+                    other_mails: vec![format!("u{i}@p{}.test", i % 500)],
+                };
+                ids.push(u.id);
+                batch.push(u);
+            }
+            for (gid, rule) in &gs {
+                for m in desired_members(rule, &batch, &empty, Timestamp(0)) {
+                    set.push(Change::AddMember(
+                        tenant.id,
+                        Membership { group_id: *gid, member_id: m, member_kind: ObjectKind::User },
+                    ));
+                }
+            }
+            for u in batch {
+                set.push(Change::InsertUser(u));
+            }
+            store.commit(set).await.map_err(|e| anyhow!("{e}"))?;
+        }
+        let seeded = t0.elapsed();
+        println!("seeded {users} users and {groups} dynamic groups in {:.1} s", seeded.as_secs_f64());
+        let mut lat = Vec::with_capacity(patches);
+        let mut changed = 0usize;
+        for k in 0..patches {
+            let who = ids[(k * 7_919) % ids.len()];
+            let new_dept = format!("Dept{}", (k * 31) % 500);
+            let mut env = Env {
+                store: &store,
+                now: Timestamp(0),
+                entropy: &mut ent,
+                hasher: &NoHash,
+                actor: Actor::Operator,
+                correlation_id: "bench".into(),
+            };
+            let before = store.direct_member_of(tenant.id, who).await.map_err(|e| anyhow!("{e}"))?;
+            let t = Instant::now();
+            update(
+                &mut env,
+                &tenant,
+                &who.to_string(),
+                UserInput { department: Field::Value(new_dept), ..UserInput::default() },
+            )
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+            let after = store.direct_member_of(tenant.id, who).await.map_err(|e| anyhow!("{e}"))?;
+            lat.push(t.elapsed());
+            if after != before {
+                changed += 1;
+            }
+        }
+        lat.sort();
+        let (p50, p99) = (percentile(&lat, 0.50), percentile(&lat, 0.99));
+        println!("PATCH department → membership visible: p50 {p50:.2} ms, p99 {p99:.2} ms ({patches} PATCHes, {changed} changed membership)");
+        Ok::<_, anyhow::Error>(json!({"users": users, "groups": groups, "patches": patches, "changed": changed, "seed_s": seeded.as_secs_f64(), "p50_ms": p50, "p99_ms": p99}))
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let summary = json!({"dynamic": result?});
     if let Some(p) = out {
         std::fs::write(p, serde_json::to_string_pretty(&summary)?)?;
     }

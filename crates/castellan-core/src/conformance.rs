@@ -100,6 +100,7 @@ pub fn user(ids: &mut Ids, t: &Tenant, alias: &str, full: bool) -> User {
         password_hash: some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
         force_change_password_next_sign_in: full,
         manager_id: None,
+        other_mails: Vec::new(),
     }
 }
 
@@ -115,6 +116,8 @@ pub fn group(ids: &mut Ids, t: &Tenant, name: &str) -> Group {
         is_assignable_to_role: false,
         mail_nickname: name.into(),
         created: Timestamp(5),
+        membership_rule: None,
+        membership_rule_processing_state: None,
     }
 }
 
@@ -1801,6 +1804,9 @@ pub async fn memberships_and_owners(s: &dyn Store, seed: u64) {
     let mut want = vec![e1, e2];
     want.sort_by_key(|e| (e.group_id, e.member_id));
     assert_eq!(edges, want);
+    assert_eq!(s.direct_member_of(t.id, u.id).await.unwrap(), vec![h.id]);
+    assert_eq!(s.direct_member_of(t.id, h.id).await.unwrap(), vec![g.id]);
+    assert!(s.direct_member_of(t.id, g.id).await.unwrap().is_empty());
     assert!(
         matches!(
             commit(s, vec![Change::AddMember(t.id, e1)]).await,
@@ -2062,6 +2068,8 @@ pub async fn sparse_round_trips_and_updates(s: &dyn Store, seed: u64) {
     g2.mail_enabled = true;
     g2.security_enabled = false;
     g2.mail_nickname = "renamed".into();
+    g2.membership_rule = Some("user.department -eq \"Sales\"".into());
+    g2.membership_rule_processing_state = Some(RuleProcessingState::Paused);
     let mut app2 = application(&mut ids, &t);
     app2.id = app.id;
     app2.app_id = app.app_id;
@@ -2214,6 +2222,10 @@ pub async fn isolation_of_every_read(s: &dyn Store, seed: u64) {
     // Each read finds the data in A, so the checks on B below fail only if isolation breaks.
     let q = AuditQuery::default();
     assert_eq!(s.memberships(a.id).await.unwrap(), vec![edge]);
+    assert_eq!(
+        s.direct_member_of(a.id, edge.member_id).await.unwrap(),
+        vec![edge.group_id]
+    );
     assert_eq!(s.owners(a.id, g.id).await.unwrap(), vec![u.id]);
     assert_eq!(
         s.app_role_assignments_of(a.id, u.id).await.unwrap(),
@@ -2256,6 +2268,13 @@ pub async fn isolation_of_every_read(s: &dyn Store, seed: u64) {
     assert_eq!(s.group(b.id, g.id).await.unwrap(), None, "group");
     assert!(s.groups(b.id).await.unwrap().is_empty(), "groups");
     assert!(s.memberships(b.id).await.unwrap().is_empty(), "memberships");
+    assert!(
+        s.direct_member_of(b.id, edge.member_id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "direct_member_of"
+    );
     assert!(s.owners(b.id, g.id).await.unwrap().is_empty(), "owners");
     for id in [u.id, g.id, app.id, sp.id] {
         assert_eq!(s.object_kind(b.id, id).await.unwrap(), None, "object_kind");

@@ -851,6 +851,44 @@ table! {
     /// Graph 400 `RoleAssignmentDoesNotExist`.
     PimScheduleMissing => Graph(400, "RoleAssignmentDoesNotExist"),
         "The Role assignment does not exist. {detail}";
+    // ---- Dynamic membership rules (Graph 400s naming the position and what is unsupported) ----
+    /// Graph 400: the rule is longer than Entra allows.
+    DynamicRuleTooLong => Graph(400, "Request_BadRequest"),
+        "Invalid membershipRule: it is {length} characters long and Entra allows at most {max}. Shorten it, e.g. with -in [\"a\", \"b\"] instead of chained -or.";
+    /// Graph 400: a syntax error in a rule.
+    DynamicRuleSyntax => Graph(400, "Request_BadRequest"),
+        "Invalid membershipRule at position {position}: {detail}. A rule is property operator value, e.g. user.department -eq \"Sales\", joined with -and, -or, -not and parentheses.";
+    /// Graph 400: a property that rules cannot use.
+    DynamicRuleUnknownProperty => Graph(400, "Request_BadRequest"),
+        "Invalid membershipRule at position {position}: property '{property}' is not supported in dynamic membership rules. Use a documented user.* or device.* property (e.g. user.department, user.extensionAttribute1, device.deviceOSType).";
+    /// Graph 400: an operator that is not Entra's, or not allowed on this property.
+    DynamicRuleUnsupportedOperator => Graph(400, "Request_BadRequest"),
+        "Invalid membershipRule at position {position}: operator '{operator}' is not supported {detail}.";
+    /// Graph 400: a value of the wrong type.
+    DynamicRuleBadValue => Graph(400, "Request_BadRequest"),
+        "Invalid membershipRule at position {position}: {detail}.";
+    /// Graph 400: a `-match` pattern that does not compile or is too large.
+    DynamicRuleRegex => Graph(400, "Request_BadRequest"),
+        "Invalid membershipRule at position {position}: the -match pattern is not a valid regular expression or is too large ({detail}). Simplify it, or use -startsWith, -endsWith or -contains.";
+    /// Graph 400: user and device properties in one rule.
+    DynamicRuleMixedSubjects => Graph(400, "Request_BadRequest"),
+        "Invalid membershipRule at position {position}: a rule cannot mix user.* and device.* properties. Make one group for users and another for devices.";
+    /// Graph 400: a `memberOf` rule beyond Entra's limits.
+    DynamicRuleMemberOf => Graph(400, "Request_BadRequest"),
+        "Invalid membershipRule at position {position}: {detail} (Entra's memberOf limits: exactly user.memberOf -any (group.objectId -in ['id', ...]), up to 50 groups, none of them a memberOf group).";
+    /// Graph 400: members of a dynamic group are added or removed by hand.
+    DynamicMembersReadOnly => Graph(400, "Request_BadRequest"),
+        "Members of dynamic group '{name}' ({id}) are decided by its membershipRule and cannot be added or removed by hand. Change the rule, or create an assigned group instead.";
+    /// Graph 400: `membershipRule` or the processing state on a group that is not dynamic (or a
+    /// dynamic group without a rule).
+    DynamicRuleNeedsDynamicGroup => Graph(400, "Request_BadRequest"),
+        "{property} {detail}: a dynamic group has \"DynamicMembership\" in groupTypes and a membershipRule; an assigned group has neither.";
+    /// Graph 400: `membershipRuleProcessingState` outside On/Paused.
+    DynamicRuleBadProcessingState => Graph(400, "Request_BadRequest"),
+        "Invalid value '{value}' for membershipRuleProcessingState: use On (evaluate the rule) or Paused (keep the current members).";
+    /// Graph 400: too many dynamic groups in the tenant.
+    DynamicGroupQuota => Graph(400, "Request_BadRequest"),
+        "The tenant already has {count} {what}; Entra allows at most {max}. Delete or convert an existing one first.";
     // ---- Microsoft Graph (the directory's messages are composed by the rule that refused) ----
     /// Graph 400 `Request_BadRequest` (also a uniqueness clash: Graph answers 400, not 409).
     GraphBadRequest => Graph(400, "Request_BadRequest"),

@@ -21,6 +21,7 @@ pub mod azure_rbac;
 pub mod catalog;
 pub mod console;
 pub mod directory_roles;
+pub mod dynamic_rule;
 pub mod error;
 pub mod flow;
 pub mod graph_rules;

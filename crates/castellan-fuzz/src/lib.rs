@@ -29,6 +29,7 @@ pub const TARGETS: &[&str] = &[
     "arm_id",
     "ca_policy",
     "saml",
+    "dynamic_rule",
 ];
 
 /// Runs the target named `name` (one of [`TARGETS`]) on `data`; `false` if there is no such target.
@@ -41,6 +42,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "arm_id" => fuzz_arm_id(data),
         "ca_policy" => fuzz_ca_policy(data),
         "saml" => fuzz_saml(data),
+        "dynamic_rule" => fuzz_dynamic_rule(data),
         _ => return false,
     }
     true
@@ -126,6 +128,56 @@ pub fn fuzz_abac(data: &[u8]) {
             let _ = abac::evaluate(&c, &a);
         }
         Err(e) => assert!(e.at <= t.chars().count()),
+    }
+}
+
+/// Dynamic membership rules: `dynamic_rule::parse` (3,072 characters, regex size bound), then an
+/// accepted rule evaluates over a fixed user and its explanation agrees with its result; a
+/// refusal names a position inside the rule (or just past it).
+pub fn fuzz_dynamic_rule(data: &[u8]) {
+    use castellan_core::dynamic_rule::{parse, UserFacts, MAX_RULE_CHARS};
+    use castellan_core::model::{User, UserType};
+    use castellan_core::{TenantId, Timestamp};
+    let t = text(data);
+    match parse(&t) {
+        Ok(rule) => {
+            assert!(t.chars().count() <= MAX_RULE_CHARS);
+            let u = User {
+                id: ObjectId::from_random([1; 16]),
+                tenant_id: TenantId::from_random([2; 16]),
+                display_name: "Fuzz".into(),
+                user_principal_name: "f@x.test".into(),
+                mail_nickname: Some("f".into()),
+                mail: Some("f@x.test".into()),
+                given_name: None,
+                surname: None,
+                job_title: Some("SDE".into()),
+                department: Some("Sales".into()),
+                office_location: None,
+                company_name: None,
+                employee_id: None,
+                account_enabled: true,
+                user_type: UserType::Member,
+                created: Timestamp(0),
+                password_hash: None,
+                force_change_password_next_sign_in: false,
+                manager_id: None,
+                other_mails: vec!["a@b.test".into()],
+            };
+            let of = [ObjectId::from_random([3; 16])];
+            let s = UserFacts {
+                user: &u,
+                member_of: &of,
+            };
+            assert_eq!(
+                rule.matches(&s, Timestamp(0)),
+                rule.explain(&s, Timestamp(0)).result
+            );
+        }
+        Err(e) => {
+            assert!(e.position >= 1 && e.position <= t.chars().count().max(MAX_RULE_CHARS) + 1);
+            assert!(!e.message().is_empty());
+        }
     }
 }
 

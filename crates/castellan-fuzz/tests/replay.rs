@@ -222,7 +222,8 @@ fn every_target_has_a_corpus_and_a_test() {
             "form",
             "arm_id",
             "ca_policy",
-            "saml"
+            "saml",
+            "dynamic_rule"
         ]
     );
     for t in TARGETS {
@@ -268,4 +269,9 @@ fn ca_policy() {
 #[test]
 fn saml() {
     replay_and_mutate("saml");
+}
+
+#[test]
+fn dynamic_rule() {
+    replay_and_mutate("dynamic_rule");
 }

@@ -319,6 +319,13 @@ impl GroupStore for CachedStore {
     async fn memberships(&self, t: TenantId) -> Result<Vec<Membership>, StoreError> {
         self.inner.memberships(t).await
     }
+    async fn direct_member_of(
+        &self,
+        t: TenantId,
+        member: ObjectId,
+    ) -> Result<Vec<ObjectId>, StoreError> {
+        self.inner.direct_member_of(t, member).await
+    }
     async fn owners(&self, t: TenantId, object: ObjectId) -> Result<Vec<ObjectId>, StoreError> {
         self.inner.owners(t, object).await
     }

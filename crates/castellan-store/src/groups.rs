@@ -15,6 +15,10 @@ pub(crate) struct GroupDoc {
     role_assignable: bool,
     mail_nickname: String,
     created: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    membership_rule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rule_state: Option<String>,
 }
 
 impl From<&Group> for GroupDoc {
@@ -30,6 +34,10 @@ impl From<&Group> for GroupDoc {
             role_assignable: g.is_assignable_to_role,
             mail_nickname: g.mail_nickname.clone(),
             created: g.created.millis(),
+            membership_rule: g.membership_rule.clone(),
+            rule_state: g
+                .membership_rule_processing_state
+                .map(|s| s.as_str().to_string()),
         }
     }
 }
@@ -48,6 +56,12 @@ impl TryFrom<GroupDoc> for Group {
             is_assignable_to_role: d.role_assignable,
             mail_nickname: d.mail_nickname,
             created: Timestamp(d.created),
+            membership_rule: d.membership_rule,
+            membership_rule_processing_state: d
+                .rule_state
+                .as_deref()
+                .map(|s| RuleProcessingState::parse(s).ok_or_else(|| backend("bad rule state")))
+                .transpose()?,
         })
     }
 }
@@ -149,6 +163,22 @@ impl GroupStore for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn direct_member_of(
+        &self,
+        t: TenantId,
+        member: ObjectId,
+    ) -> Result<Vec<ObjectId>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT group_id FROM memberships WHERE member_id = $1 AND tenant_id = $2 ORDER BY group_id",
+        )
+        .bind(member.to_string())
+        .bind(t.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(|r| oid(&get(r, 0)?)).collect()
     }
 
     async fn owners(&self, t: TenantId, object: ObjectId) -> Result<Vec<ObjectId>, StoreError> {

@@ -23,6 +23,8 @@ pub(crate) struct UserDoc {
     password_hash: Option<String>,
     force_change: bool,
     manager_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    other_mails: Vec<String>,
 }
 
 impl From<&User> for UserDoc {
@@ -47,6 +49,7 @@ impl From<&User> for UserDoc {
             password_hash: u.password_hash.clone(),
             force_change: u.force_change_password_next_sign_in,
             manager_id: u.manager_id.map(|m| m.to_string()),
+            other_mails: u.other_mails.clone(),
         }
     }
 }
@@ -78,6 +81,7 @@ impl TryFrom<UserDoc> for User {
             password_hash: d.password_hash,
             force_change_password_next_sign_in: d.force_change,
             manager_id: d.manager_id.as_deref().map(oid).transpose()?,
+            other_mails: d.other_mails,
         })
     }
 }

@@ -294,6 +294,7 @@ mod tests {
             password_hash: None,
             force_change_password_next_sign_in: false,
             manager_id: None,
+            other_mails: Vec::new(),
         };
         let scope = |v: &str, enabled: bool| PermissionScope {
             id: uuid::Uuid::from_bytes([v.len() as u8; 16]),

@@ -30,6 +30,52 @@ pub struct Group {
     pub is_assignable_to_role: bool,
     /// Creation time.
     pub created: Timestamp,
+    /// `membershipRule` (dynamic groups: `groupTypes` holds `DynamicMembership`).
+    pub membership_rule: Option<String>,
+    /// `membershipRuleProcessingState` (dynamic groups).
+    pub membership_rule_processing_state: Option<RuleProcessingState>,
+}
+
+impl Group {
+    /// `groupTypes` holds `DynamicMembership`: members follow `membershipRule`.
+    pub fn is_dynamic(&self) -> bool {
+        self.group_types
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("DynamicMembership"))
+    }
+    /// A dynamic group whose rule is being applied (`On`).
+    pub fn rule_is_on(&self) -> bool {
+        self.is_dynamic() && self.membership_rule_processing_state == Some(RuleProcessingState::On)
+    }
+}
+
+/// `membershipRuleProcessingState`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleProcessingState {
+    /// The rule decides the members.
+    On,
+    /// Members stay as they are until the rule is turned on again.
+    Paused,
+}
+
+impl RuleProcessingState {
+    /// Graph's spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::On => "On",
+            Self::Paused => "Paused",
+        }
+    }
+    /// Graph's spelling, ignoring case.
+    pub fn parse(s: &str) -> Option<Self> {
+        if s.eq_ignore_ascii_case("On") {
+            Some(Self::On)
+        } else if s.eq_ignore_ascii_case("Paused") {
+            Some(Self::Paused)
+        } else {
+            None
+        }
+    }
 }
 
 /// A membership edge: `member` is a direct member of `group`.

@@ -72,6 +72,8 @@ pub struct User {
     pub force_change_password_next_sign_in: bool,
     /// Manager (a user in the same tenant).
     pub manager_id: Option<ObjectId>,
+    /// `otherMails`: additional email addresses (read by dynamic membership rules).
+    pub other_mails: Vec<String>,
 }
 
 /// Why a user principal name was refused.

@@ -1,11 +1,12 @@
 //! Groups: create, update, delete, members (with nesting and cycle refusal), owners.
 
-use crate::error::DirectoryError;
+use crate::error::{Code, DirectoryError};
 use crate::ids::ObjectId;
 use crate::model::{
-    validate_mail_nickname, Group, Membership, MembershipGraph, ObjectKind, Tenant,
+    validate_mail_nickname, Group, Membership, MembershipGraph, ObjectKind, RuleProcessingState,
+    Tenant,
 };
-use crate::ops::{modified, not_found, required, target, Env, Field};
+use crate::ops::{dynamic_groups, modified, not_found, required, target, Env, Field};
 use crate::store::{Change, ChangeSet, StoreError, UniqueRule};
 
 /// The settable properties of a group.
@@ -25,10 +26,44 @@ pub struct GroupInput {
     pub mail_nickname: Field<String>,
     /// isAssignableToRole (creation only)
     pub is_assignable_to_role: Field<bool>,
+    /// membershipRule (dynamic groups)
+    pub membership_rule: Field<String>,
+    /// membershipRuleProcessingState (dynamic groups): On or Paused
+    pub membership_rule_processing_state: Field<String>,
 }
 
 fn is_unified(types: &[String]) -> bool {
     types.iter().any(|t| t.eq_ignore_ascii_case("Unified"))
+}
+
+fn is_dynamic(types: &[String]) -> bool {
+    types
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case("DynamicMembership"))
+}
+
+fn needs_dynamic(property: &str, detail: &str) -> DirectoryError {
+    DirectoryError::BadRequest(
+        Code::DynamicRuleNeedsDynamicGroup.message(&[("property", &property), ("detail", &detail)]),
+    )
+}
+
+fn parse_state(f: &Field<String>) -> Result<Option<RuleProcessingState>, DirectoryError> {
+    match f {
+        Field::Absent => Ok(None),
+        Field::Null => Err(DirectoryError::BadRequest(
+            Code::DynamicRuleBadProcessingState.message(&[("value", &"null")]),
+        )),
+        Field::Value(v) => RuleProcessingState::parse(v).map(Some).ok_or_else(|| {
+            DirectoryError::BadRequest(Code::DynamicRuleBadProcessingState.message(&[("value", v)]))
+        }),
+    }
+}
+
+fn read_only_members(g: &Group) -> DirectoryError {
+    DirectoryError::BadRequest(
+        Code::DynamicMembersReadOnly.message(&[("name", &g.display_name), ("id", &g.id)]),
+    )
 }
 
 fn check_types(
@@ -36,9 +71,11 @@ fn check_types(
     mail_enabled: bool,
     security_enabled: bool,
 ) -> Result<(), DirectoryError> {
-    if let Some(t) = types.iter().find(|t| !t.eq_ignore_ascii_case("Unified")) {
+    if let Some(t) = types.iter().find(|t| {
+        !t.eq_ignore_ascii_case("Unified") && !t.eq_ignore_ascii_case("DynamicMembership")
+    }) {
         return Err(DirectoryError::BadRequest(format!(
-            "groupTypes value '{t}' is not supported. Use [\"Unified\"] for a Microsoft 365 group or [] for a security group."
+            "groupTypes value '{t}' is not supported. Use [\"Unified\"] for a Microsoft 365 group, [] for a security group, and add \"DynamicMembership\" for a dynamic group."
         )));
     }
     if is_unified(types) && !mail_enabled {
@@ -86,6 +123,39 @@ pub async fn create(
                 .into(),
         ));
     }
+    let dynamic = is_dynamic(&group_types);
+    let state = parse_state(&input.membership_rule_processing_state)?;
+    let (rule_text, rule, state) = if dynamic {
+        let Some(text) = input.membership_rule.value().cloned() else {
+            return Err(needs_dynamic(
+                "membershipRule",
+                "is required for a group whose groupTypes holds DynamicMembership",
+            ));
+        };
+        if is_assignable_to_role {
+            return Err(DirectoryError::BadRequest("A role-assignable group (isAssignableToRole true) cannot be a dynamic group: its members must be assigned.".into()));
+        }
+        let rule = dynamic_groups::check_rule(env, tenant, &text, None).await?;
+        (
+            Some(text),
+            Some(rule),
+            Some(state.unwrap_or(RuleProcessingState::On)),
+        )
+    } else {
+        if input.membership_rule.is_present() {
+            return Err(needs_dynamic(
+                "membershipRule",
+                "is set, but groupTypes does not hold DynamicMembership",
+            ));
+        }
+        if state.is_some() {
+            return Err(needs_dynamic(
+                "membershipRuleProcessingState",
+                "is set, but groupTypes does not hold DynamicMembership",
+            ));
+        }
+        (None, None, None)
+    };
     let g = Group {
         id: env.new_id(),
         tenant_id: tenant.id,
@@ -97,6 +167,8 @@ pub async fn create(
         mail_nickname,
         is_assignable_to_role,
         created: env.now,
+        membership_rule: rule_text,
+        membership_rule_processing_state: state,
     };
     let audit = env.audit(
         tenant,
@@ -107,8 +179,97 @@ pub async fn create(
     );
     let mut set = ChangeSet::new();
     set.push(Change::InsertGroup(g.clone())).audit(audit);
+    if let (Some(rule), true) = (&rule, g.rule_is_on()) {
+        let diff = dynamic_groups::diff_for_rule(env, tenant, g.id, rule).await?;
+        dynamic_groups::push_diff(env, tenant, &g, &diff, &mut set);
+        dynamic_groups::follow_diff(env, tenant, g.id, &diff, &mut set).await?;
+    }
     env.store.commit(set).await?;
     Ok(g)
+}
+
+/// `evaluateDynamicMembership`: whether `member` (a user or device) satisfies `rule`, or the
+/// rule of `group` when no rule is given, with the sub-expressions that decided. Returns the
+/// rule's text and the explanation.
+pub async fn evaluate(
+    env: &Env<'_>,
+    tenant: &Tenant,
+    group: Option<&str>,
+    member: &str,
+    rule: Option<&str>,
+) -> Result<(String, crate::dynamic_rule::Explanation), DirectoryError> {
+    use crate::dynamic_rule::{DeviceFacts, RuleSubject, UserFacts};
+    let text = match (rule, group) {
+        (Some(r), _) => r.to_string(),
+        (None, Some(id)) => {
+            let g = find(env, tenant, id).await?;
+            match (&g.membership_rule, g.is_dynamic()) {
+                (Some(r), true) => r.clone(),
+                _ => {
+                    return Err(needs_dynamic(
+                        "membershipRule",
+                        "is needed to evaluate membership, and this group is assigned",
+                    ))
+                }
+            }
+        }
+        (None, None) => {
+            return Err(DirectoryError::BadRequest(
+                "Property 'membershipRule' is required when no group is named: POST /groups/evaluateDynamicMembership {\"memberId\": \"...\", \"membershipRule\": \"...\"}.".into(),
+            ))
+        }
+    };
+    let parsed = dynamic_groups::parse_rule(&text)?;
+    let Some(mid) = ObjectId::parse(member) else {
+        return Err(DirectoryError::BadRequest(format!(
+            "Invalid object identifier '{member}' for memberId."
+        )));
+    };
+    let of = env.store.direct_member_of(tenant.id, mid).await?;
+    let x = if let Some(u) = env.store.user(tenant.id, mid).await? {
+        if parsed.subject != RuleSubject::User {
+            return Err(DirectoryError::BadRequest(format!("memberId '{mid}' is a user, but the rule reads device properties: evaluate a device, or write a user rule.")));
+        }
+        parsed.explain(
+            &UserFacts {
+                user: &u,
+                member_of: &of,
+            },
+            env.now,
+        )
+    } else if let Some(d) = env.store.device(tenant.id, mid).await? {
+        if parsed.subject != RuleSubject::Device {
+            return Err(DirectoryError::BadRequest(format!("memberId '{mid}' is a device, but the rule reads user properties: evaluate a user, or write a device rule.")));
+        }
+        parsed.explain(
+            &DeviceFacts {
+                device: &d,
+                member_of: &of,
+            },
+            env.now,
+        )
+    } else {
+        return Err(not_found(mid));
+    };
+    Ok((text, x))
+}
+
+/// Who would join and who would leave `group` under `rule` (a dry run: nothing is written).
+pub async fn preview_rule(
+    env: &Env<'_>,
+    tenant: &Tenant,
+    id: &str,
+    rule: &str,
+) -> Result<dynamic_groups::Diff, DirectoryError> {
+    let g = find(env, tenant, id).await?;
+    if !g.is_dynamic() {
+        return Err(needs_dynamic(
+            "membershipRule",
+            "cannot be previewed on an assigned group",
+        ));
+    }
+    let rule = dynamic_groups::check_rule(env, tenant, rule, Some(g.id)).await?;
+    dynamic_groups::diff_for_rule(env, tenant, g.id, &rule).await
 }
 
 /// Loads a group.
@@ -180,6 +341,43 @@ pub async fn update(
             Some(g.security_enabled.to_string()),
         ));
     }
+    let mut new_rule = None;
+    if input.membership_rule.is_present() || input.membership_rule_processing_state.is_present() {
+        if !g.is_dynamic() {
+            return Err(needs_dynamic(
+                "membershipRule",
+                "cannot be set on an assigned group",
+            ));
+        }
+        if input.membership_rule.is_present() {
+            let Some(text) = input.membership_rule.value().cloned() else {
+                return Err(needs_dynamic(
+                    "membershipRule",
+                    "cannot be cleared on a dynamic group",
+                ));
+            };
+            new_rule = Some(dynamic_groups::check_rule(env, tenant, &text, Some(g.id)).await?);
+            if old.membership_rule.as_deref() != Some(text.as_str()) {
+                props.push(modified(
+                    "membershipRule",
+                    old.membership_rule.clone(),
+                    Some(text.clone()),
+                ));
+            }
+            g.membership_rule = Some(text);
+        }
+        if let Some(s) = parse_state(&input.membership_rule_processing_state)? {
+            if old.membership_rule_processing_state != Some(s) {
+                props.push(modified(
+                    "membershipRuleProcessingState",
+                    old.membership_rule_processing_state
+                        .map(|x| x.as_str().to_string()),
+                    Some(s.as_str().to_string()),
+                ));
+            }
+            g.membership_rule_processing_state = Some(s);
+        }
+    }
     if props.is_empty() {
         return Ok(old);
     }
@@ -192,6 +390,18 @@ pub async fn update(
     );
     let mut set = ChangeSet::new();
     set.push(Change::UpdateGroup(g.clone())).audit(audit);
+    // A rule edit, or resuming a paused rule, applies as a diff (only joins and leaves).
+    let rule_changed = old.membership_rule != g.membership_rule;
+    let resumed = !old.rule_is_on() && g.rule_is_on();
+    if g.rule_is_on() && (rule_changed || resumed) {
+        let rule = match new_rule {
+            Some(r) => r,
+            None => dynamic_groups::parse_rule(g.membership_rule.as_deref().unwrap_or_default())?,
+        };
+        let diff = dynamic_groups::diff_for_rule(env, tenant, g.id, &rule).await?;
+        dynamic_groups::push_diff(env, tenant, &g, &diff, &mut set);
+        dynamic_groups::follow_diff(env, tenant, g.id, &diff, &mut set).await?;
+    }
     env.store.commit(set).await?;
     Ok(g)
 }
@@ -221,6 +431,9 @@ pub async fn add_member(
     member: ObjectId,
 ) -> Result<(), DirectoryError> {
     let g = find(env, tenant, group_id).await?;
+    if g.is_dynamic() {
+        return Err(read_only_members(&g));
+    }
     let kind = match env.store.object_kind(tenant.id, member).await? {
         Some(k @ (ObjectKind::User | ObjectKind::Group | ObjectKind::ServicePrincipal)) => k,
         Some(ObjectKind::Application) => {
@@ -271,6 +484,7 @@ pub async fn add_member(
         },
     ))
     .audit(audit);
+    follow_member_of(env, tenant, g.id, member, kind, &mut set).await?;
     env.store.commit(set).await.map_err(|e| match e {
         StoreError::Conflict(c) if c.rule == UniqueRule::MembershipExists => DirectoryError::Conflict("One or more added object references already exist for the following modified properties: 'members'.".into()),
         other => other.into(),
@@ -285,6 +499,9 @@ pub async fn remove_member(
     member: ObjectId,
 ) -> Result<(), DirectoryError> {
     let g = find(env, tenant, group_id).await?;
+    if g.is_dynamic() {
+        return Err(read_only_members(&g));
+    }
     let audit = env.audit(
         tenant,
         "GroupManagement",
@@ -298,6 +515,9 @@ pub async fn remove_member(
     let mut set = ChangeSet::new();
     set.push(Change::RemoveMember(tenant.id, g.id, member))
         .audit(audit);
+    if let Some(kind) = env.store.object_kind(tenant.id, member).await? {
+        follow_member_of(env, tenant, g.id, member, kind, &mut set).await?;
+    }
     env.store.commit(set).await.map_err(|e| match e {
         StoreError::NotFound(_) => not_found(member),
         other => other.into(),
@@ -370,6 +590,26 @@ pub async fn remove_owner(
         StoreError::NotFound(_) => not_found(owner),
         other => other.into(),
     })
+}
+
+/// A hand-made membership change of a user in `group` re-evaluates the `memberOf` rules that
+/// name `group`, for that user, in the same commit.
+async fn follow_member_of(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    group: ObjectId,
+    member: ObjectId,
+    kind: ObjectKind,
+    set: &mut ChangeSet,
+) -> Result<(), DirectoryError> {
+    if kind != ObjectKind::User {
+        return Ok(());
+    }
+    let Some(user) = env.store.user(tenant.id, member).await? else {
+        return Ok(());
+    };
+    let nothing = std::collections::BTreeSet::new();
+    dynamic_groups::reconcile_user(env, tenant, &user, Some(&nothing), &[group], set).await
 }
 
 fn kind_label(k: ObjectKind) -> &'static str {

@@ -12,6 +12,7 @@ pub mod consent;
 pub mod console;
 pub mod devices;
 pub mod directory_roles;
+pub mod dynamic_groups;
 pub mod federated_credentials;
 pub mod groups;
 pub mod managed_identity;

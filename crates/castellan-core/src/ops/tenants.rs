@@ -113,6 +113,7 @@ pub async fn create(env: &mut Env<'_>, req: NewTenant) -> Result<CreatedTenant, 
         password_hash: Some(hash),
         force_change_password_next_sign_in: false,
         manager_id: None,
+        other_mails: Vec::new(),
     };
     let mut set = ChangeSet::new();
     set.push(Change::InsertTenant(tenant.clone()));

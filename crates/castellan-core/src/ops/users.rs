@@ -39,6 +39,24 @@ pub struct UserInput {
     pub password: Field<String>,
     /// passwordProfile.forceChangePasswordNextSignIn
     pub force_change_password_next_sign_in: Field<bool>,
+    /// otherMails
+    pub other_mails: Field<Vec<String>>,
+}
+
+fn check_other_mails(i: &UserInput) -> Result<(), DirectoryError> {
+    if let Some(v) = i.other_mails.value() {
+        if v.len() > 250 {
+            return Err(DirectoryError::BadRequest(
+                "Property 'otherMails' holds at most 250 addresses.".into(),
+            ));
+        }
+        if let Some(bad) = v.iter().find(|m| m.len() > 250 || !m.contains('@')) {
+            return Err(DirectoryError::BadRequest(format!(
+                "Property 'otherMails' value '{bad}' is not an email address (alias@domain, at most 250 characters)."
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn check_lengths(i: &UserInput) -> Result<(), DirectoryError> {
@@ -83,6 +101,7 @@ pub async fn create(
     let upn = required(&input.user_principal_name, "userPrincipalName")?;
     let account_enabled = required(&input.account_enabled, "accountEnabled")?;
     check_lengths(&input)?;
+    check_other_mails(&input)?;
     validate_upn(&upn, tenant).map_err(DirectoryError::BadRequest)?;
     let password = required(&input.password, "passwordProfile.password")?;
     check_password_policy(&password, &tenant.settings.password_policy)
@@ -123,6 +142,7 @@ pub async fn create(
             .copied()
             .unwrap_or(false),
         manager_id: None,
+        other_mails: input.other_mails.value().cloned().unwrap_or_default(),
     };
     let mut set = ChangeSet::new();
     let audit = env.audit(
@@ -139,6 +159,7 @@ pub async fn create(
         )],
     );
     set.push(Change::InsertUser(user.clone())).audit(audit);
+    super::dynamic_groups::reconcile_user(env, tenant, &user, None, &[], &mut set).await?;
     env.store
         .commit(set)
         .await
@@ -179,6 +200,7 @@ pub async fn update(
 ) -> Result<User, DirectoryError> {
     let old = find(env, tenant, key).await?;
     check_lengths(&input)?;
+    check_other_mails(&input)?;
     let mut u = old.clone();
     let mut props = Vec::new();
     macro_rules! set_str {
@@ -256,9 +278,27 @@ pub async fn update(
             Some(f.to_string()),
         ));
     }
+    if let Some(v) = input.other_mails.value() {
+        u.other_mails = v.clone();
+        props.push(modified(
+            "otherMails",
+            Some(old.other_mails.join(",")),
+            Some(u.other_mails.join(",")),
+        ));
+    } else if input.other_mails == Field::Null {
+        u.other_mails.clear();
+        props.push(modified(
+            "otherMails",
+            Some(old.other_mails.join(",")),
+            None,
+        ));
+    }
     if props.is_empty() {
         return Ok(old);
     }
+    let changed = super::dynamic_groups::changed_properties(
+        &props.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+    );
     let audit = env.audit(
         tenant,
         "UserManagement",
@@ -280,6 +320,7 @@ pub async fn update(
             tenant.id, u.id,
         )));
     }
+    super::dynamic_groups::reconcile_user(env, tenant, &u, Some(&changed), &[], &mut set).await?;
     env.store
         .commit(set)
         .await
@@ -443,7 +484,9 @@ pub async fn set_manager(
         )],
     );
     let mut set = ChangeSet::new();
-    set.push(Change::UpdateUser(u)).audit(audit);
+    set.push(Change::UpdateUser(u.clone())).audit(audit);
+    let changed = super::dynamic_groups::changed_properties(&["manager"]);
+    super::dynamic_groups::reconcile_user(env, tenant, &u, Some(&changed), &[], &mut set).await?;
     env.store.commit(set).await?;
     Ok(())
 }

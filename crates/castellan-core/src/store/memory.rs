@@ -972,6 +972,23 @@ impl GroupStore for MemoryStore {
         })
     }
 
+    async fn direct_member_of(
+        &self,
+        t: TenantId,
+        member: ObjectId,
+    ) -> Result<Vec<ObjectId>, StoreError> {
+        self.read(|d| {
+            let mut v: Vec<ObjectId> = d
+                .memberships
+                .iter()
+                .filter(|((_, m), (tt, _))| *tt == t && *m == member)
+                .map(|((g, _), _)| *g)
+                .collect();
+            v.sort();
+            v
+        })
+    }
+
     async fn owners(&self, t: TenantId, object: ObjectId) -> Result<Vec<ObjectId>, StoreError> {
         self.read(|d| {
             d.owners

@@ -498,6 +498,13 @@ pub trait GroupStore: Send + Sync {
     async fn groups(&self, t: TenantId) -> Result<Vec<Group>, StoreError>;
     /// Every membership edge of a tenant.
     async fn memberships(&self, t: TenantId) -> Result<Vec<Membership>, StoreError>;
+    /// The groups `member` is a direct member of (indexed: dynamic membership reads it on every
+    /// user or device change), sorted.
+    async fn direct_member_of(
+        &self,
+        t: TenantId,
+        member: ObjectId,
+    ) -> Result<Vec<ObjectId>, StoreError>;
     /// Owners of a group or application.
     async fn owners(&self, t: TenantId, object: ObjectId) -> Result<Vec<ObjectId>, StoreError>;
 }

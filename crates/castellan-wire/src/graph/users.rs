@@ -5,7 +5,7 @@ use castellan_core::ops::users::UserInput;
 use castellan_core::ops::Field;
 use serde_json::{json, Value};
 
-use super::{bool_field, check_object, opt, str_field};
+use super::{bool_field, check_object, opt, str_field, strings_field};
 use crate::errors::GraphError;
 use crate::time::graph_datetime;
 
@@ -25,6 +25,7 @@ pub const WRITABLE: &[&str] = &[
     "accountEnabled",
     "userType",
     "passwordProfile",
+    "otherMails",
 ];
 /// Read-only properties.
 pub const READ_ONLY: &[&str] = &["id", "createdDateTime", "deletedDateTime"];
@@ -48,6 +49,7 @@ pub const PROPERTIES: &[&str] = &[
     "businessPhones",
     "mobilePhone",
     "preferredLanguage",
+    "otherMails",
 ];
 
 /// Renders a user.
@@ -72,6 +74,7 @@ pub fn render(u: &User) -> Value {
         "businessPhones": [],
         "mobilePhone": null,
         "preferredLanguage": null,
+        "otherMails": u.other_mails,
     })
 }
 
@@ -117,5 +120,6 @@ pub fn parse(body: &Value) -> Result<UserInput, GraphError> {
         user_type,
         password,
         force_change_password_next_sign_in: force,
+        other_mails: strings_field(o, "otherMails")?,
     })
 }

@@ -63,6 +63,7 @@ fn user() -> User {
         password_hash: None,
         force_change_password_next_sign_in: false,
         manager_id: None,
+        other_mails: Vec::new(),
     }
 }
 

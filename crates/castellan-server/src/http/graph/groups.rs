@@ -27,6 +27,15 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1.0/groups", get(list_groups).post(create))
         .route(
+            "/v1.0/groups/evaluateDynamicMembership",
+            post(evaluate_rule),
+        )
+        .route(
+            "/v1.0/groups/{id}/evaluateDynamicMembership",
+            post(evaluate_group),
+        )
+        .route("/v1.0/groups/{id}/previewDynamicMembership", post(preview))
+        .route(
             "/v1.0/groups/{id}",
             get(get_group).patch(update).delete(remove),
         )
@@ -171,6 +180,65 @@ async fn create(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Res
             wire::render(&g, c.tenant.initial_domain()),
         ),
     ))
+}
+
+async fn evaluate_rule(
+    State(s): State<AppState>,
+    c: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    evaluate_impl(s, c, None, body).await
+}
+
+async fn evaluate_group(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    evaluate_impl(s, c, Some(id), body).await
+}
+
+async fn evaluate_impl(
+    s: AppState,
+    c: Caller,
+    group: Option<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    c.require(Area::Groups, Access::Read)?;
+    let (member, rule) = wire::parse_evaluate(&json_body(&c, &body)?).map_err(|e| c.err(e))?;
+    let mut ent = OsEntropy;
+    let (text, x) = groups::evaluate(
+        &c.env(&s, &mut ent),
+        &c.tenant,
+        group.as_deref(),
+        &member,
+        rule.as_deref(),
+    )
+    .await
+    .map_err(|e| c.err(e))?;
+    Ok(Json(wire::render_evaluation(&text, &x)).into_response())
+}
+
+/// Castellan's dry run of a rule edit: who would join and who would leave (nothing is written).
+async fn preview(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    c.require(Area::Groups, Access::Read)?;
+    let v = json_body(&c, &body)?;
+    let Some(rule) = v.get("membershipRule").and_then(Value::as_str) else {
+        return Err(c.err(castellan_wire::errors::GraphError::bad_request(
+            "Property 'membershipRule' is required: the rule to preview.",
+        )));
+    };
+    let mut ent = OsEntropy;
+    let d = groups::preview_rule(&c.env(&s, &mut ent), &c.tenant, &id, rule)
+        .await
+        .map_err(|e| c.err(e))?;
+    Ok(Json(wire::render_preview(rule, &d)).into_response())
 }
 
 async fn get_group(
