@@ -67,23 +67,19 @@ const BASE: &[(&str, &[&str], u32)] = &[
 ];
 
 fn matches(pattern: &[&str], segs: &[&str]) -> bool {
-    // `me/...` also stands for `users/{id}/...`.
-    let segs = match segs {
-        [u, _, rest @ ..] if u.eq_ignore_ascii_case("users") && pattern.first() == Some(&"me") => {
-            return pattern.len() == rest.len() + 1
-                && pattern
-                    .iter()
-                    .skip(1)
-                    .zip(rest)
-                    .all(|(p, s)| *p == "*" || p.eq_ignore_ascii_case(s));
-        }
-        s => s,
+    let same = |p: &[&str], s: &[&str]| {
+        p.len() == s.len()
+            && p.iter()
+                .zip(s)
+                .all(|(p, s)| *p == "*" || p.eq_ignore_ascii_case(s))
     };
-    pattern.len() == segs.len()
-        && pattern
-            .iter()
-            .zip(segs)
-            .all(|(p, s)| *p == "*" || p.eq_ignore_ascii_case(s))
+    // `me/...` also stands for `users/{id}/...`.
+    match (pattern, segs) {
+        (["me", rest_p @ ..], [u, _, rest_s @ ..]) if u.eq_ignore_ascii_case("users") => {
+            same(rest_p, rest_s)
+        }
+        _ => same(pattern, segs),
+    }
 }
 
 /// A request's cost: the base cost of its path, `$select` −1, `$expand` +1, `$top` under 20
@@ -330,26 +326,6 @@ impl Budgets {
         }
         pair.ru.take(cost.ru, ru_cap, RU_WINDOW_MS, now);
         Ok(())
-    }
-
-    /// The share of the pair's RU budget in use (0.0–1.0), for `x-ms-throttle-limit-percentage`.
-    pub fn used(
-        &self,
-        limits: Limits,
-        tenant: TenantId,
-        app: AppId,
-        size: TenantSize,
-        now: Timestamp,
-    ) -> f64 {
-        let cap = limits.pair_ru(size);
-        match self.pairs.get(&(tenant, app)) {
-            Some(p) if limits != Limits::Off => {
-                let level = p.ru.level(cap, RU_WINDOW_MS, now);
-                let full = f64::from(cap) * 1000.0;
-                ((full - level as f64) / full).clamp(0.0, 1.0)
-            }
-            _ => 0.0,
-        }
     }
 
     /// Forgets entries idle long enough to be full again (bounds memory).

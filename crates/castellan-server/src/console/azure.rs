@@ -12,8 +12,9 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use super::api::q;
+use super::blades::{items, page, st};
 use super::view::{Cell, Section, Table};
-use super::{blades::page, message_page, Ctx};
+use super::{message_page, Ctx};
 use crate::state::AppState;
 
 type Q = Query<std::collections::HashMap<String, String>>;
@@ -27,14 +28,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/azure", get(subscriptions))
         .route("/admin/azure/iam", get(iam))
-}
-
-fn st(v: &Value, k: &str) -> String {
-    v[k].as_str().unwrap_or_default().to_string()
-}
-
-fn items(v: &Value) -> Vec<Value> {
-    v["value"].as_array().cloned().unwrap_or_default()
 }
 
 /// A scope the IAM view accepts: a subscription, resource group or resource below one, or a
@@ -69,11 +62,11 @@ async fn subscriptions(State(s): State<AppState>, ctx: Ctx) -> Response {
         "No subscription you hold an Azure role on (at it, or on anything in it).",
     );
     for x in items(&r.body) {
-        let id = st(&x, "id");
+        let id = st(x, "id");
         t.rows.push(vec![
-            Cell::text(st(&x, "displayName")),
-            Cell::text(st(&x, "subscriptionId")),
-            Cell::text(st(&x, "state")),
+            Cell::text(st(x, "displayName")),
+            Cell::text(st(x, "subscriptionId")),
+            Cell::text(st(x, "state")),
             Cell::link("IAM", format!("/admin/azure/iam?scope={}", q(&id))),
         ]);
     }
@@ -122,7 +115,7 @@ async fn iam(State(s): State<AppState>, ctx: Ctx, Query(p): Q) -> Response {
             .find(|d| st(d, "name").eq_ignore_ascii_case(tail))
             .map_or_else(|| tail.to_string(), |d| st(&d["properties"], "roleName"))
     };
-    let assignments = items(&r.body);
+    let assignments = items(&r.body).to_vec();
     // Principals named through Graph (what the administrator may read there).
     let ids: Vec<String> = assignments
         .iter()
@@ -206,12 +199,9 @@ async fn iam(State(s): State<AppState>, ctx: Ctx, Query(p): Q) -> Response {
         );
         for x in items(&g.body) {
             t.rows.push(vec![
-                Cell::text(st(&x, "name")),
-                Cell::text(st(&x, "location")),
-                Cell::link(
-                    "IAM",
-                    format!("/admin/azure/iam?scope={}", q(&st(&x, "id"))),
-                ),
+                Cell::text(st(x, "name")),
+                Cell::text(st(x, "location")),
+                Cell::link("IAM", format!("/admin/azure/iam?scope={}", q(&st(x, "id")))),
             ]);
         }
         let mut rg = Section::new("resource-groups", "Resource groups");

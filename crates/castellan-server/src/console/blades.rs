@@ -59,7 +59,7 @@ pub fn router() -> Router<AppState> {
 
 type Q = Query<HashMap<String, String>>;
 
-fn st(v: &Value, k: &str) -> String {
+pub(super) fn st(v: &Value, k: &str) -> String {
     match &v[k] {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
@@ -68,7 +68,7 @@ fn st(v: &Value, k: &str) -> String {
     }
 }
 
-fn items(v: &Value) -> &[Value] {
+pub(super) fn items(v: &Value) -> &[Value] {
     v["value"].as_array().map_or(&[], Vec::as_slice)
 }
 
