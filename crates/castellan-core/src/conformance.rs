@@ -12,6 +12,7 @@
 
 use crate::audit::{Actor, AuditRecord, AuditTarget, ModifiedProperty};
 use crate::model::*;
+use crate::policy::risky_user::{RiskyUser, RiskyUserRecord};
 use crate::store::{AuditQuery, Change, ChangeSet, Store, StoreError, UniqueRule};
 use crate::{AppId, ObjectId, TenantId, Timestamp};
 
@@ -966,12 +967,17 @@ pub async fn identity_protection(s: &dyn Store, seed: u64) {
     )
     .await
     .unwrap();
+    // The record's `upn` is the marker these checks follow; `rich_risky_user` round-trips
+    // every field.
     let rec = |user: ObjectId, at: i64, data: &str| RiskyUserRecord {
         tenant_id: t.id,
         user_id: user,
         version: 0,
         updated: Timestamp(at),
-        data: data.into(),
+        user: RiskyUser {
+            upn: data.into(),
+            ..RiskyUser::default()
+        },
     };
     assert!(s.risky_user(t.id, u.id).await.unwrap().is_none());
     assert!(s
@@ -985,7 +991,7 @@ pub async fn identity_protection(s: &dyn Store, seed: u64) {
         .unwrap());
     let got = s.risky_user(t.id, u.id).await.unwrap().unwrap();
     assert_eq!(
-        (got.version, got.updated, got.data.as_str()),
+        (got.version, got.updated, got.user.upn.as_str()),
         (1, Timestamp(1_000), "{\"a\":1}")
     );
     // Update at the right version bumps it; a stale version changes nothing.
@@ -998,7 +1004,7 @@ pub async fn identity_protection(s: &dyn Store, seed: u64) {
         .await
         .unwrap());
     let got = s.risky_user(t.id, u.id).await.unwrap().unwrap();
-    assert_eq!((got.version, got.data.as_str()), (2, "{\"a\":3}"));
+    assert_eq!((got.version, got.user.upn.as_str()), (2, "{\"a\":3}"));
     assert!(s
         .put_risky_user(&rec(v.id, 3_000, "{}"), None)
         .await
@@ -1029,7 +1035,7 @@ pub async fn identity_protection(s: &dyn Store, seed: u64) {
     )
     .await;
     let got = s.risky_user(t.id, u.id).await.unwrap().unwrap();
-    assert_eq!((got.version, got.data.as_str()), (2, "{\"a\":3}"));
+    assert_eq!((got.version, got.user.upn.as_str()), (2, "{\"a\":3}"));
     assert!(
         no_audit(s, t.id).await,
         "a lost risk compare-and-set leaves no audit record"
@@ -1053,13 +1059,27 @@ pub async fn identity_protection(s: &dyn Store, seed: u64) {
     s.commit(set).await.unwrap();
     let got = s.risky_user(t.id, u.id).await.unwrap().unwrap();
     assert_eq!(
-        (got.version, got.updated, got.data.as_str()),
+        (got.version, got.updated, got.user.upn.as_str()),
         (3, Timestamp(5_000), "{\"a\":6}")
     );
     assert!(
         !no_audit(s, t.id).await,
         "the audit record committed with it"
     );
+    // Every field of a record survives the store, whatever its layout.
+    let rich = rich_risky_user(u.id);
+    assert!(s
+        .put_risky_user(
+            &RiskyUserRecord {
+                user: rich.clone(),
+                ..rec(u.id, 6_000, "")
+            },
+            Some(3)
+        )
+        .await
+        .unwrap());
+    let got = s.risky_user(t.id, u.id).await.unwrap().unwrap();
+    assert_eq!(got.user, rich, "the whole record round-trips");
 
     let fail = |tid: TenantId, source: &str, name: &str, at: i64| FailedSignInRecord {
         tenant_id: tid,
@@ -3479,4 +3499,54 @@ pub async fn resource_plane(s: &dyn Store, seed: u64) {
     assert_eq!(s.arm_resources(t.id).await.unwrap(), vec![sub]);
     assert!(s.custom_azure_roles(t.id).await.unwrap().is_empty());
     assert!(s.deny_assignments(t.id).await.unwrap().is_empty());
+}
+
+/// A risky-user record with every field set (the store must keep each).
+fn rich_risky_user(admin: ObjectId) -> RiskyUser {
+    use crate::policy::model::RiskLevel;
+    use crate::policy::risk::{RiskDetail, RiskEventType, RiskState};
+    use crate::policy::risky_user::{HistoryItem, SeenSignIn, StoredDetection};
+    RiskyUser {
+        upn: "rich@contoso.example".into(),
+        display_name: "Rich Record".into(),
+        state: RiskState::ConfirmedCompromised,
+        detail: RiskDetail::AdminConfirmedUserCompromised,
+        updated: Timestamp(6_000),
+        detections: vec![StoredDetection {
+            id: "00000000-0000-4000-8000-000000000001".into(),
+            kind: RiskEventType::AnonymizedIpAddress,
+            level: RiskLevel::Medium,
+            state: RiskState::ConfirmedCompromised,
+            detail: RiskDetail::AdminConfirmedUserCompromised,
+            reason: "Tor exit".into(),
+            ip: "198.51.100.7".into(),
+            location: SignInLocation {
+                city: Some("Oslo".into()),
+                state: Some("Oslo".into()),
+                country_or_region: Some("NO".into()),
+                latitude: Some(59.91),
+                longitude: Some(10.75),
+            },
+            at: Timestamp(5_500),
+            updated: Timestamp(6_000),
+            correlation_id: "cid-1".into(),
+        }],
+        history: vec![HistoryItem {
+            id: "00000000-0000-4000-8000-000000000002".into(),
+            at: Timestamp(6_000),
+            level: RiskLevel::High,
+            state: RiskState::ConfirmedCompromised,
+            detail: RiskDetail::AdminConfirmedUserCompromised,
+            initiated_by: Some(admin),
+            event_types: vec![RiskEventType::AnonymizedIpAddress],
+        }],
+        seen: vec![SeenSignIn {
+            ip: "2001:db8::1".into(),
+            country: None,
+            latitude: None,
+            longitude: Some(-3.5),
+            user_agent: "Mozilla/5.0".into(),
+            at: Timestamp(5_000),
+        }],
+    }
 }

@@ -748,17 +748,20 @@ impl RiskStore for CachedStore {
         &self,
         t: TenantId,
         user: ObjectId,
-    ) -> Result<Option<RiskyUserRecord>, StoreError> {
+    ) -> Result<Option<castellan_core::policy::risky_user::RiskyUserRecord>, StoreError> {
         self.inner.risky_user(t, user).await
     }
     async fn put_risky_user(
         &self,
-        record: &RiskyUserRecord,
+        record: &castellan_core::policy::risky_user::RiskyUserRecord,
         expected: Option<i64>,
     ) -> Result<bool, StoreError> {
         self.inner.put_risky_user(record, expected).await
     }
-    async fn risky_users(&self, t: TenantId) -> Result<Vec<RiskyUserRecord>, StoreError> {
+    async fn risky_users(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<castellan_core::policy::risky_user::RiskyUserRecord>, StoreError> {
         self.inner.risky_users(t).await
     }
     async fn add_failed_sign_in(

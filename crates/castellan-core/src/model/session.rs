@@ -315,23 +315,6 @@ pub struct SignInQuery {
     pub limit: Option<usize>,
 }
 
-/// Identity Protection's record of one user (Graph `riskyUser` with its detections and the
-/// recent sign-in history the detections compare with). `data` is the server's document;
-/// `version` makes updates compare-and-set (`Store::put_risky_user`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RiskyUserRecord {
-    /// Tenant.
-    pub tenant_id: TenantId,
-    /// The user.
-    pub user_id: ObjectId,
-    /// Bumped by every write (1 for the first).
-    pub version: i64,
-    /// `riskLastUpdatedDateTime`.
-    pub updated: Timestamp,
-    /// The document.
-    pub data: String,
-}
-
 /// A failed password sign-in kept for password-spray detection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FailedSignInRecord {

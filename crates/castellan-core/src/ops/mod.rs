@@ -15,6 +15,7 @@ pub mod directory_roles;
 pub mod dynamic_groups;
 pub mod federated_credentials;
 pub mod groups;
+pub mod identity_protection;
 pub mod managed_identity;
 pub mod pim;
 pub mod reports;

@@ -17,6 +17,7 @@ pub mod location;
 pub mod model;
 pub mod replay;
 pub mod risk;
+pub mod risky_user;
 pub mod security_defaults;
 pub mod totp;
 pub mod validate;

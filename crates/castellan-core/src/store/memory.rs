@@ -21,10 +21,10 @@ use crate::model::{
     identifier_uri_key, AdministrativeUnit, AppRoleAssignment, Application, ArmResource,
     AzureRoleAssignment, CustomAzureRole, CustomRoleDefinition, Device, DirectoryRoleAssignment,
     FailedSignInRecord, Grant, GrantKind, GrantState, Group, Membership, OAuth2PermissionGrant,
-    ObjectKind, PolicyDocument, PolicyDocumentKind, RecoveryCode, RevokeScope, RiskyUserRecord,
-    ServicePrincipal, SignIn, SignInQuery, SigningKey, SoftwareOathMethod, StoredDenyAssignment,
-    Tenant, User,
+    ObjectKind, PolicyDocument, PolicyDocumentKind, RecoveryCode, RevokeScope, ServicePrincipal,
+    SignIn, SignInQuery, SigningKey, SoftwareOathMethod, StoredDenyAssignment, Tenant, User,
 };
+use crate::policy::risky_user::RiskyUserRecord;
 use crate::store::{
     ApplicationStore, ArmStore, AssignmentStore, AuditQuery, AuditStore, AuthMethodStore, Change,
     ChangeSet, DeviceStore, DirectoryRoleStore, GrantStore, GroupStore, KeyStore, PimStore,

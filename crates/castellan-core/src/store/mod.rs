@@ -383,7 +383,7 @@ pub enum Change {
     /// compare-and-set of [`Store::put_risky_user`] inside a change set, so an administrator's
     /// action and its audit record commit together. A lost race is
     /// `Conflict(UniqueRule::RiskyUserChanged)` and the whole set changes nothing.
-    PutRiskyUser(crate::model::RiskyUserRecord, Option<i64>),
+    PutRiskyUser(crate::policy::risky_user::RiskyUserRecord, Option<i64>),
     /// Replace a grant with `.1` only if its state is still `.0` — the compare-and-set of
     /// [`GrantStore::update_grant`] inside a change set, so a state change and its audit record
     /// commit together. A lost race is `Conflict(UniqueRule::GrantChanged)`.
@@ -836,20 +836,20 @@ pub trait RiskStore: Send + Sync {
         &self,
         t: TenantId,
         user: ObjectId,
-    ) -> Result<Option<crate::model::RiskyUserRecord>, StoreError>;
+    ) -> Result<Option<crate::policy::risky_user::RiskyUserRecord>, StoreError>;
     /// Writes a user's record if the stored one is still at `expected` (`None`: there is none
     /// yet), storing it with version `expected + 1` (1 for a new one). Returns false, changing
     /// nothing, when another writer got there first.
     async fn put_risky_user(
         &self,
-        record: &crate::model::RiskyUserRecord,
+        record: &crate::policy::risky_user::RiskyUserRecord,
         expected: Option<i64>,
     ) -> Result<bool, StoreError>;
     /// Every user record of a tenant, most recently updated first.
     async fn risky_users(
         &self,
         t: TenantId,
-    ) -> Result<Vec<crate::model::RiskyUserRecord>, StoreError>;
+    ) -> Result<Vec<crate::policy::risky_user::RiskyUserRecord>, StoreError>;
     /// Keeps a failed password sign-in (password-spray detection), dropping the tenant's
     /// failures older than `prune_before` (so the table holds about one window of failures).
     async fn add_failed_sign_in(

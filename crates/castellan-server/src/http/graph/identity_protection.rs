@@ -1,6 +1,7 @@
 //! `/v1.0/identityProtection`: `riskDetections`, `riskyUsers` (+ `history`), and the
 //! administrator's `dismiss` / `confirmCompromised` actions. Needs Microsoft Entra ID P2, as in
-//! Entra. The records are Identity Protection's (`crate::idprot`); this module renders them.
+//! Entra. The records are kept by `castellan_core::ops::identity_protection`; this module
+//! renders them.
 
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
@@ -8,9 +9,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use castellan_core::audit::Actor;
 use castellan_core::graph_rules::{Access, Area};
-use castellan_core::model::RiskyUserRecord;
+use castellan_core::policy::risky_user::{
+    AdminAction, HistoryItem, RiskyUser, RiskyUserRecord, StoredDetection,
+};
 use castellan_core::ObjectId;
 use castellan_wire::errors::GraphError;
 use castellan_wire::graph::audit::render_location;
@@ -19,8 +21,7 @@ use castellan_wire::time::graph_datetime;
 use serde_json::{json, Value};
 
 use super::{json_body, list, store_err, ApiError, Caller};
-use crate::idprot::{self, AdminAction, DetectionDoc, HistoryDoc, RiskDoc};
-use crate::state::{now, AppState};
+use crate::state::AppState;
 
 /// Routes.
 pub fn router() -> Router<AppState> {
@@ -101,25 +102,24 @@ fn licensed(c: &Caller) -> Result<(), ApiError> {
         .map_err(|e| c.err(GraphError::from(e)))
 }
 
-fn render_detection(user: ObjectId, doc: &RiskDoc, d: &DetectionDoc) -> Value {
-    let kind = castellan_core::policy::risk::RiskEventType::parse(&d.kind);
+fn render_detection(user: ObjectId, doc: &RiskyUser, d: &StoredDetection) -> Value {
     json!({
         "id": d.id,
-        "requestId": d.cid,
-        "correlationId": d.cid,
-        "riskEventType": d.kind,
-        "riskState": d.state,
-        "riskLevel": d.level,
-        "riskDetail": d.detail,
+        "requestId": d.correlation_id,
+        "correlationId": d.correlation_id,
+        "riskEventType": d.kind.as_str(),
+        "riskState": d.state.as_str(),
+        "riskLevel": d.level.as_str(),
+        "riskDetail": d.detail.as_str(),
         "source": "IdentityProtection",
-        "detectionTimingType": kind.map_or("realtime", |k| k.timing()),
-        "activity": kind.map_or("signin", |k| k.activity()),
+        "detectionTimingType": d.kind.timing(),
+        "activity": d.kind.activity(),
         "tokenIssuerType": "AzureAD",
         "ipAddress": d.ip,
-        "location": render_location(&d.location()),
-        "activityDateTime": graph_datetime(castellan_core::Timestamp(d.at)),
-        "detectedDateTime": graph_datetime(castellan_core::Timestamp(d.at)),
-        "lastUpdatedDateTime": graph_datetime(castellan_core::Timestamp(d.updated)),
+        "location": render_location(&d.location),
+        "activityDateTime": graph_datetime(d.at),
+        "detectedDateTime": graph_datetime(d.at),
+        "lastUpdatedDateTime": graph_datetime(d.updated),
         "userId": user.to_string(),
         "userDisplayName": doc.display_name,
         "userPrincipalName": doc.upn,
@@ -128,48 +128,45 @@ fn render_detection(user: ObjectId, doc: &RiskDoc, d: &DetectionDoc) -> Value {
     })
 }
 
-fn render_risky_user(user: ObjectId, doc: &RiskDoc) -> Value {
+fn render_risky_user(user: ObjectId, doc: &RiskyUser) -> Value {
     json!({
         "id": user.to_string(),
         "isDeleted": false,
         "isProcessing": false,
-        "riskLastUpdatedDateTime": graph_datetime(castellan_core::Timestamp(doc.updated)),
+        "riskLastUpdatedDateTime": graph_datetime(doc.updated),
         "riskLevel": doc.level().as_str(),
-        "riskState": doc.state,
-        "riskDetail": doc.detail,
+        "riskState": doc.state.as_str(),
+        "riskDetail": doc.detail.as_str(),
         "userDisplayName": doc.display_name,
         "userPrincipalName": doc.upn,
     })
 }
 
-fn render_history(user: ObjectId, doc: &RiskDoc, h: &HistoryDoc) -> Value {
+fn render_history(user: ObjectId, doc: &RiskyUser, h: &HistoryItem) -> Value {
+    let events: Vec<&str> = h.event_types.iter().map(|e| e.as_str()).collect();
     json!({
         "id": h.id,
         "isDeleted": false,
         "isProcessing": false,
-        "riskLastUpdatedDateTime": graph_datetime(castellan_core::Timestamp(h.at)),
-        "riskLevel": h.level,
-        "riskState": h.state,
-        "riskDetail": h.detail,
+        "riskLastUpdatedDateTime": graph_datetime(h.at),
+        "riskLevel": h.level.as_str(),
+        "riskState": h.state.as_str(),
+        "riskDetail": h.detail.as_str(),
         "userDisplayName": doc.display_name,
         "userPrincipalName": doc.upn,
         "userId": user.to_string(),
-        "initiatedBy": h.initiated_by,
-        "activity": {"eventTypes": [], "riskEventTypes": h.event_types, "detail": h.detail},
+        "initiatedBy": h.initiated_by.map(|i| i.to_string()),
+        "activity": {"eventTypes": [], "riskEventTypes": events, "detail": h.detail.as_str()},
     })
 }
 
-async fn records(s: &AppState, c: &Caller) -> Result<Vec<(RiskyUserRecord, RiskDoc)>, ApiError> {
+async fn records(s: &AppState, c: &Caller) -> Result<Vec<RiskyUserRecord>, ApiError> {
     Ok(s.store
         .risky_users(c.tenant.id)
         .await
         .map_err(store_err(c))?
         .into_iter()
-        .map(|r| {
-            let d = RiskDoc::from_record(&r);
-            (r, d)
-        })
-        .filter(|(_, d)| d.is_risky())
+        .filter(|r| r.user.is_risky())
         .collect())
 }
 
@@ -184,9 +181,9 @@ async fn risk_detections(
     c.require(Area::RiskDetections, Access::Read)?;
     licensed(&c)?;
     let mut all: Vec<(i64, Value)> = Vec::new();
-    for (r, doc) in records(&s, &c).await? {
-        for d in &doc.detections {
-            all.push((d.at, render_detection(r.user_id, &doc, d)));
+    for r in records(&s, &c).await? {
+        for d in &r.user.detections {
+            all.push((d.at.millis(), render_detection(r.user_id, &r.user, d)));
         }
     }
     all.sort_by_key(|d| std::cmp::Reverse(d.0));
@@ -214,13 +211,14 @@ async fn risk_detection(
 ) -> Result<Response, ApiError> {
     c.require(Area::RiskDetections, Access::Read)?;
     licensed(&c)?;
-    for (r, doc) in records(&s, &c).await? {
-        if let Some(d) = doc
+    for r in records(&s, &c).await? {
+        if let Some(d) = r
+            .user
             .detections
             .iter()
             .find(|d| d.id.eq_ignore_ascii_case(&id))
         {
-            let mut v = render_detection(r.user_id, &doc, d);
+            let mut v = render_detection(r.user_id, &r.user, d);
             v["@odata.context"] = json!(format!(
                 "{}/$metadata#identityProtection/riskDetections/$entity",
                 c.base
@@ -255,7 +253,7 @@ async fn risky_users(
     let items = records(&s, &c)
         .await?
         .iter()
-        .map(|(r, d)| render_risky_user(r.user_id, d))
+        .map(|r| render_risky_user(r.user_id, &r.user))
         .collect();
     list(
         &c,
@@ -267,7 +265,7 @@ async fn risky_users(
     )
 }
 
-async fn one(s: &AppState, c: &Caller, id: &str) -> Result<(ObjectId, RiskDoc), ApiError> {
+async fn one(s: &AppState, c: &Caller, id: &str) -> Result<(ObjectId, RiskyUser), ApiError> {
     let not_found = || {
         c.err(GraphError::not_found(format!(
             "No risky user with id '{id}' in this tenant."
@@ -280,11 +278,10 @@ async fn one(s: &AppState, c: &Caller, id: &str) -> Result<(ObjectId, RiskDoc), 
         .await
         .map_err(store_err(c))?
         .ok_or_else(not_found)?;
-    let doc = RiskDoc::from_record(&r);
-    if !doc.is_risky() {
+    if !r.user.is_risky() {
         return Err(not_found());
     }
-    Ok((uid, doc))
+    Ok((uid, r.user))
 }
 
 /// `GET /identityProtection/riskyUsers/{id}`.
@@ -388,46 +385,12 @@ async fn act(
             users.push(user);
         }
     }
-    let admin = match &c.actor {
-        Actor::User { id, .. } => Some(*id),
-        Actor::App {
-            service_principal_id,
-            ..
-        } => Some(*service_principal_id),
-        Actor::Operator => None,
-    };
-    let at = now();
-    let (activity, detail) = match action {
-        AdminAction::Dismiss => ("Dismiss user risk", "adminDismissedAllRiskForUser"),
-        AdminAction::ConfirmCompromised => {
-            ("Confirm user compromised", "adminConfirmedUserCompromised")
-        }
-    };
     let mut entropy = crate::crypto::OsEntropy;
     let mut env = c.env(s, &mut entropy);
     // Each user's risk change and its audit record commit together (one transaction each).
-    for u in &users {
-        let audit = env.audit(
-            &c.tenant,
-            "IdentityProtection",
-            activity,
-            "Update",
-            vec![castellan_core::ops::target(
-                u.id,
-                "User",
-                Some(&u.display_name),
-                Some(&u.user_principal_name),
-                vec![castellan_core::audit::ModifiedProperty {
-                    name: "riskDetail".into(),
-                    old_value: None,
-                    new_value: Some(detail.into()),
-                }],
-            )],
-        );
-        idprot::admin_action(s, &c.tenant, u, action, admin, at, &audit)
-            .await
-            .map_err(store_err(c))?;
-    }
+    castellan_core::ops::identity_protection::admin_action(&mut env, &c.tenant, &users, action)
+        .await
+        .map_err(store_err(c))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
