@@ -102,7 +102,7 @@ pub async fn assess_sign_in(
     f: &SignInFacts<'_>,
 ) -> Result<Assessment, StoreError> {
     let spray = SprayRule::default();
-    let failures = match f.ip.parse::<std::net::IpAddr>() {
+    let failures = match f.ip.parse::<core::net::IpAddr>() {
         Ok(ip) => {
             let window = spray.window_secs.saturating_mul(1000);
             store
@@ -197,7 +197,7 @@ pub async fn record_failure(
     if !crate::flow::signin::counts_as_guess(code) {
         return Ok(());
     }
-    let Ok(addr) = ip.parse::<std::net::IpAddr>() else {
+    let Ok(addr) = ip.parse::<core::net::IpAddr>() else {
         return Ok(());
     };
     let window = SprayRule::default().window_secs.saturating_mul(1000);
