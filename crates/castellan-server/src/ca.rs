@@ -135,8 +135,9 @@ pub async fn load_for(s: &AppState, tenant: &Tenant, ip: &str) -> Result<Loaded,
     })
 }
 
-/// Everything Conditional Access needs about a user's sign-in to `resource` from `ip`; the
-/// user's groups, roles and authenticator app are loaded only when there is a policy.
+/// Everything Conditional Access needs about a user's sign-in to `resource` from `ip`: the
+/// compiled policies and the country here, the user's facts from core
+/// (`ops::conditional_access::sign_in_facts`).
 pub async fn user_facts(
     s: &AppState,
     tenant: &Tenant,
@@ -145,43 +146,15 @@ pub async fn user_facts(
     resource: &str,
 ) -> Result<CaFacts, StoreError> {
     let loaded = load_for(s, tenant, ip).await?;
-    let facts = if loaded.set.is_empty() {
-        UserFacts {
-            id: user.id,
-            is_guest: user.user_type == UserType::Guest,
-            groups: vec![],
-            roles: vec![],
-            mfa_registered: false,
-        }
-    } else {
-        let (groups, roles) = castellan_core::ops::conditional_access::user_facts(
-            s.store.as_ref(),
-            tenant,
-            user.id,
-            crate::state::now(),
-        )
-        .await?;
-        // 50076 (challenge) vs 50079 (register first) depends on a confirmed authenticator app.
-        let mfa_registered = castellan_core::ops::auth_methods::has_registered_method(
-            s.store.as_ref(),
-            tenant,
-            user.id,
-        )
-        .await
-        .unwrap_or(false);
-        UserFacts {
-            id: user.id,
-            is_guest: user.user_type == UserType::Guest,
-            groups,
-            roles,
-            mfa_registered,
-        }
-    };
-    Ok(CaFacts {
+    castellan_core::ops::conditional_access::sign_in_facts(
+        s.store.as_ref(),
+        tenant,
+        user,
         loaded,
-        user: facts,
-        resource: resource.to_string(),
-    })
+        resource,
+        crate::state::now(),
+    )
+    .await
 }
 
 /// Evaluates a user's sign-in (What-If).

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod protection;
 pub mod serve;
 pub mod signin_log;
+pub mod signin_steps;
 pub mod state;
 pub mod throttle;
 pub mod tls;

@@ -18,6 +18,7 @@ pub mod groups;
 pub mod identity_protection;
 pub mod managed_identity;
 pub mod pim;
+pub mod pipeline;
 pub mod reports;
 pub mod service_principals;
 pub mod signin;

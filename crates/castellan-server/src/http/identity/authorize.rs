@@ -15,11 +15,12 @@ use base64::Engine;
 use castellan_core::error::{AadstsError, Code};
 use castellan_core::flow::redirect::{match_redirect_uri, Platform};
 use castellan_core::flow::signin::{
-    self, Challenge, DeviceFacts, Facts, FirstFactor, Interrupt, Need, Outcome, Record, Step,
-    Surface,
+    self, Assessment, CaFacts, Challenge, DeviceFacts, Facts, FirstFactor, Interrupt, Outcome,
+    Record, Step, Surface,
 };
 use castellan_core::flow::Authn;
 use castellan_core::model::{Application, Tenant, User};
+use castellan_core::ops::pipeline::{Answer, Halt};
 use castellan_core::ops::signin::{self as ops, NewCode};
 use castellan_core::ops::token::{load_client, TokenError};
 use castellan_core::secret::SecretText;
@@ -428,6 +429,171 @@ pub(super) async fn run(
     resp
 }
 
+/// `/authorize`'s steps besides the shared ones: the SSO session (its cookie), consent, the
+/// tokens (or, for a SAML application, its service principal, assignment and signing key), and
+/// Conditional Access for the resource the tokens are for.
+struct AuthorizeSteps<'a> {
+    common: crate::signin_steps::Common<'a>,
+    a: &'a Authz,
+    headers: &'a HeaderMap,
+    persistent: bool,
+    /// The SSO session cookie to set.
+    cookie: Option<String>,
+    /// What consent is owed (for the consent page).
+    need: Option<castellan_core::ops::consent::ConsentNeed>,
+    /// The client and its tokens.
+    tokens: Option<(
+        std::sync::Arc<Application>,
+        castellan_core::flow::user_token::UserTokens,
+    )>,
+    /// The SAML sign-in's preparation.
+    saml_prep: Option<super::saml::Prepared>,
+}
+
+#[async_trait::async_trait]
+impl castellan_core::ops::pipeline::Steps for AuthorizeSteps<'_> {
+    // Identity Protection: a password sign-in is assessed when the password was checked, an
+    // SSO sign-in here; the answer to an MFA challenge is the same sign-in, so it carries only
+    // the user's standing risk (the pipeline loads that itself).
+    async fn assess(&mut self, with_password: bool) -> Result<Assessment, Halt> {
+        self.common.assess(with_password).await
+    }
+
+    // Conditional Access, after the first factor (the password, or the SSO session).
+    async fn conditional_access(&mut self) -> Result<CaFacts, Halt> {
+        let resource = match (&self.tokens, &self.saml_prep) {
+            (Some((_, t)), _) => t.access.aud.clone(),
+            // A SAML sign-in's cloud app is the application itself.
+            (None, Some(_)) => self.a.app.app_id.to_string(),
+            (None, None) => return Err(Halt("Conditional Access before the tokens".into())),
+        };
+        self.common.conditional_access_for(&resource).await
+    }
+
+    // The device, when the request proves one (x-castellan-device-assertion).
+    async fn device(&mut self) -> Answer<DeviceFacts> {
+        self.common.device().await
+    }
+
+    // The SSO session (cookie) starts with the password.
+    async fn start_session(&mut self) -> Result<(), Halt> {
+        let c = &self.common;
+        let secret = random_token(32);
+        ops::start_session(
+            c.s.store.as_ref(),
+            c.tenant,
+            c.user,
+            self.persistent,
+            &secret,
+            c.at,
+        )
+        .await
+        .map_err(|e| Halt(format!("{e:?}")))?;
+        let max_age = if self.persistent {
+            format!("; Max-Age={}", ops::SSO_PERSISTENT_SECS)
+        } else {
+            String::new()
+        };
+        self.cookie = Some(format!(
+            "{}={secret}; Path=/; Secure; HttpOnly; SameSite=Lax{max_age}",
+            sso_cookie_name(c.tenant)
+        ));
+        Ok(())
+    }
+
+    // The session remembers the MFA: the next sign-in in this browser (and every refresh
+    // token of this sign-in) counts it, within the sign-in frequency.
+    async fn mark_session_mfa(&mut self) -> Result<(), Halt> {
+        let c = &self.common;
+        if let Some(secret) = cookies(self.headers)
+            .into_iter()
+            .find(|(n, _)| *n == sso_cookie_name(c.tenant))
+            .map(|(_, v)| v)
+        {
+            ops::mark_session_mfa(c.s.store.as_ref(), c.tenant, &secret, c.at)
+                .await
+                .map_err(|e| Halt(format!("{e:?}")))?;
+        }
+        Ok(())
+    }
+
+    // Missing permissions (or an app new to this tenant) ask the user; a SAML application
+    // asks for no delegated permissions.
+    async fn consent(&mut self) -> Answer<bool> {
+        if self.a.target.saml.is_some() {
+            return Ok(Ok(false));
+        }
+        let c = &self.common;
+        match castellan_core::ops::consent::need(
+            c.s.store.as_ref(),
+            c.tenant,
+            &self.a.app,
+            c.user,
+            &self.a.scope,
+            crate::state::now(),
+        )
+        .await
+        {
+            Ok(n) => {
+                let owed = n.required();
+                self.need = Some(n);
+                Ok(Ok(owed))
+            }
+            Err(TokenError::Aadsts(e)) => Ok(Err(e)),
+            Err(TokenError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    // Consent and scope are decided now, so the error reaches the app at the redirect. The
+    // SAML "tokens": the service principal, user assignment, a signing key.
+    async fn tokens(&mut self) -> Answer<()> {
+        let c = &self.common;
+        let a = self.a;
+        if let Some(ctx) = a.target.saml.as_deref() {
+            return match super::saml::prepare(c.s, c.tenant, &a.app, c.user, ctx).await {
+                Ok(Ok(p)) => {
+                    self.saml_prep = Some(p);
+                    Ok(Ok(()))
+                }
+                Ok(Err(e)) => Ok(Err(e)),
+                Err(e) => Err(Halt(e)),
+            };
+        }
+        let (app, client_sp) =
+            match load_client(c.s.store.as_ref(), c.tenant, &a.app.app_id.to_string()).await {
+                Ok(x) => x,
+                Err(TokenError::Aadsts(e)) => return Ok(Err(e)),
+                Err(TokenError::Store(e)) => return Err(e.into()),
+            };
+        let auth = if a.platform == Platform::Web {
+            castellan_core::flow::ClientAuthMethod::Secret
+        } else {
+            castellan_core::flow::ClientAuthMethod::None
+        };
+        match ops::user_tokens(
+            c.s.store.as_ref(),
+            c.tenant,
+            &app,
+            &client_sp,
+            auth,
+            c.user,
+            &a.scope,
+            a.nonce.clone(),
+            c.at,
+            (random_token(16), random_token(16)),
+        )
+        .await
+        {
+            Ok(t) => {
+                self.tokens = Some((app, t));
+                Ok(Ok(()))
+            }
+            Err(TokenError::Aadsts(e)) => Ok(Err(e)),
+            Err(TokenError::Store(e)) => Err(e.into()),
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments, clippy::too_many_lines)]
 async fn drive(
     s: &AppState,
@@ -447,7 +613,6 @@ async fn drive(
         st.interactive,
         if saml.is_some() { "saml2" } else { "authorize" },
     );
-    let mut saml_prep: Option<super::saml::Prepared> = None;
     let retry_after = st.retry_after;
     let app_id = a.app.app_id.to_string();
     let silent = a.prompt.as_deref() == Some("none");
@@ -468,195 +633,57 @@ async fn drive(
         security_defaults: tenant.settings.security_defaults,
         carried_sign_in_risk: None,
     };
-    let mut facts = Facts {
+    let facts = Facts {
         credential: Some(st.credential),
         ..Facts::default()
     };
     let unavailable = |e: String| fail(Fail::Unavailable(e), &r.cid);
-    let mut need = None;
-    let mut tokens = None;
-    let mut device = None;
-    let decision = loop {
-        let step = match signin::next(&req, &facts) {
-            Step::Done(d) => break d,
-            Step::Load(n) => n,
-        };
-        match step {
-            Need::Credential => facts.credential = Some(Ok(())),
-            // Identity Protection: a password sign-in is assessed when the password was
-            // checked, an SSO sign-in here; the answer to an MFA challenge is the same sign-in,
-            // so it carries only the user's standing risk.
-            Need::Assess { password } => {
-                match crate::idprot::assess_sign_in(
-                    s,
-                    tenant,
-                    user,
-                    &crate::idprot::SignInFacts {
-                        ip: &log.ip,
-                        user_agent: &r.user_agent,
-                        password: if password { st.password } else { None },
-                        at: r.at,
-                        cid: &r.cid,
-                    },
-                )
-                .await
-                {
-                    Ok(x) => facts.risk = Some(x),
-                    Err(e) => return unavailable(e.to_string()),
-                }
-            }
-            Need::StandingRisk => match crate::idprot::standing(s, tenant, user.id).await {
-                Ok(x) => facts.risk = Some(x),
-                Err(e) => return unavailable(e.to_string()),
-            },
-            // The SSO session (cookie) starts with the password.
-            Need::StartSession => {
-                let secret = random_token(32);
-                if let Err(e) =
-                    ops::start_session(s.store.as_ref(), tenant, user, st.persistent, &secret, r.at)
-                        .await
-                {
-                    return unavailable(format!("{e:?}"));
-                }
-                let max_age = if st.persistent {
-                    format!("; Max-Age={}", ops::SSO_PERSISTENT_SECS)
-                } else {
-                    String::new()
-                };
-                *cookie = Some(format!(
-                    "{}={secret}; Path=/; Secure; HttpOnly; SameSite=Lax{max_age}",
-                    sso_cookie_name(tenant)
-                ));
-                facts.session = true;
-            }
-            // The session remembers the MFA: the next sign-in in this browser (and every
-            // refresh token of this sign-in) counts it, within the sign-in frequency.
-            Need::MarkSessionMfa => {
-                if let Some(secret) = cookies(headers)
-                    .into_iter()
-                    .find(|(n, _)| *n == sso_cookie_name(tenant))
-                    .map(|(_, v)| v)
-                {
-                    if let Err(e) =
-                        ops::mark_session_mfa(s.store.as_ref(), tenant, &secret, r.at).await
-                    {
-                        return unavailable(format!("{e:?}"));
-                    }
-                }
-                facts.session = true;
-            }
-            // A SAML application asks for no delegated permissions: nothing to consent to.
-            Need::Consent if saml.is_some() => facts.consent = Some(Ok(false)),
-            // The SAML "tokens": the service principal, user assignment, a signing key.
-            Need::Tokens if saml.is_some() => {
-                let Some(ctx) = saml else { continue };
-                match super::saml::prepare(s, tenant, &a.app, user, ctx).await {
-                    Ok(Ok(p)) => {
-                        saml_prep = Some(p);
-                        facts.tokens = Some(Ok(()));
-                    }
-                    Ok(Err(e)) => facts.tokens = Some(Err(e)),
-                    Err(e) => return unavailable(e),
-                }
-            }
-            // Missing permissions (or an app new to this tenant) ask the user.
-            Need::Consent => {
-                match castellan_core::ops::consent::need(
-                    s.store.as_ref(),
-                    tenant,
-                    &a.app,
-                    user,
-                    &a.scope,
-                    crate::state::now(),
-                )
-                .await
-                {
-                    Ok(n) => {
-                        facts.consent = Some(Ok(n.required()));
-                        need = Some(n);
-                    }
-                    Err(TokenError::Aadsts(e)) => facts.consent = Some(Err(e)),
-                    Err(TokenError::Store(e)) => return unavailable(e.to_string()),
-                }
-            }
-            // Consent and scope are decided now, so the error reaches the app at the redirect.
-            Need::Tokens => {
-                let (app, client_sp) =
-                    match load_client(s.store.as_ref(), tenant, &a.app.app_id.to_string()).await {
-                        Ok(x) => x,
-                        Err(TokenError::Aadsts(e)) => {
-                            facts.tokens = Some(Err(e));
-                            continue;
-                        }
-                        Err(TokenError::Store(e)) => return unavailable(e.to_string()),
-                    };
-                let auth = if a.platform == Platform::Web {
-                    castellan_core::flow::ClientAuthMethod::Secret
-                } else {
-                    castellan_core::flow::ClientAuthMethod::None
-                };
-                match ops::user_tokens(
-                    s.store.as_ref(),
-                    tenant,
-                    &app,
-                    &client_sp,
-                    auth,
-                    user,
-                    &a.scope,
-                    a.nonce.clone(),
-                    r.at,
-                    (random_token(16), random_token(16)),
-                )
-                .await
-                {
-                    Ok(t) => {
-                        tokens = Some((app, t));
-                        facts.tokens = Some(Ok(()));
-                    }
-                    Err(TokenError::Aadsts(e)) => facts.tokens = Some(Err(e)),
-                    Err(TokenError::Store(e)) => return unavailable(e.to_string()),
-                }
-            }
-            // The device, when the request proves one (x-castellan-device-assertion).
-            Need::Device => match crate::device_proof::verify(s, tenant, headers, r.at).await {
-                Ok(d) => {
-                    let (state, platform) = crate::device_proof::ca_inputs(d.as_ref());
-                    facts.device = Some(Ok(DeviceFacts { state, platform }));
-                    device = d;
-                }
-                Err(crate::device_proof::ProofError::Refused(e)) => facts.device = Some(Err(e)),
-                Err(crate::device_proof::ProofError::Store(e)) => {
-                    return unavailable(e.to_string())
-                }
-            },
-            // Conditional Access, after the first factor (the password, or the SSO session).
-            Need::ConditionalAccess => {
-                let resource = match (&tokens, &saml_prep) {
-                    (Some((_, t)), _) => t.access.aud.clone(),
-                    // A SAML sign-in's cloud app is the application itself.
-                    (None, Some(_)) => a.app.app_id.to_string(),
-                    (None, None) => {
-                        return unavailable("Conditional Access before the tokens".into())
-                    }
-                };
-                match crate::ca::user_facts(s, tenant, user, &log.ip, &resource).await {
-                    Ok(c) => facts.ca = Some(c),
-                    Err(e) => return unavailable(e.to_string()),
-                }
-            }
-            Need::MfaRegistration => {
-                facts.mfa_registered = Some(
-                    castellan_core::ops::auth_methods::has_registered_method(
-                        s.store.as_ref(),
-                        tenant,
-                        user.id,
-                    )
-                    .await
-                    .unwrap_or(false),
-                );
-            }
-        }
+    let mut steps = AuthorizeSteps {
+        common: crate::signin_steps::Common {
+            s,
+            tenant,
+            user,
+            ip: &log.ip,
+            user_agent: &r.user_agent,
+            password: st.password,
+            at: r.at,
+            cid: &r.cid,
+            headers: Some(headers),
+            resource: None,
+            device: None,
+        },
+        a,
+        headers,
+        persistent: st.persistent,
+        cookie: None,
+        need: None,
+        tokens: None,
+        saml_prep: None,
     };
+    let ran = castellan_core::ops::pipeline::run(
+        s.store.as_ref(),
+        tenant,
+        Some(user.id),
+        &req,
+        facts,
+        &mut steps,
+    )
+    .await;
+    let AuthorizeSteps {
+        common,
+        cookie: started,
+        need,
+        tokens,
+        saml_prep,
+        ..
+    } = steps;
+    // A session started before a later step failed is still the browser's.
+    *cookie = started;
+    let decision = match ran {
+        Ok(x) => x.decision,
+        Err(e) => return unavailable(e.0),
+    };
+    let device = common.device;
     // The sign-in record: with the resource, Conditional Access and the device once the
     // sign-in reached Conditional Access.
     let saml_resource = saml_prep.as_ref().map(|_| a.app.app_id.to_string());

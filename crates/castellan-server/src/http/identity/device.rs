@@ -8,11 +8,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use castellan_core::error::AadstsError;
 use castellan_core::flow::signin::{
-    self, Challenge, Decision, DeviceFacts, Facts, FirstFactor, Interrupt, Need, Outcome, Record,
-    Step, Surface,
+    self, Assessment, CaFacts, Challenge, Decision, Facts, FirstFactor, Interrupt, Outcome, Record,
+    Surface,
 };
 use castellan_core::flow::{device, scope, Authn};
 use castellan_core::model::{Grant, GrantState, Tenant, User};
+use castellan_core::ops::pipeline;
 use castellan_core::ops::signin as ops;
 use castellan_core::ops::token::TokenError;
 use castellan_core::secret::SecretText;
@@ -197,65 +198,79 @@ async fn pipeline(
         security_defaults: tenant.settings.security_defaults,
         carried_sign_in_risk: None,
     };
-    let mut facts = Facts {
+    let facts = Facts {
         credential: Some(credential),
         ..Facts::default()
     };
-    loop {
-        let need = match signin::next(&req, &facts) {
-            Step::Done(d) => return Ok((d, facts.risk)),
-            Step::Load(n) => n,
-        };
-        let Some(user) = user else {
-            return Err(unavailable_page(cid));
-        };
-        match need {
-            // Identity Protection: the password was proven here (the code redemption later
-            // carries the user's standing risk).
-            Need::Assess { password: with } => {
-                let assessed = crate::idprot::assess_sign_in(
+    let ran = match user {
+        Some(user) => {
+            let mut steps = DeviceLoginSteps {
+                common: crate::signin_steps::Common {
                     s,
                     tenant,
                     user,
-                    &crate::idprot::SignInFacts {
-                        ip: &attempt.ip,
-                        user_agent: &attempt.user_agent,
-                        password: if with { password } else { None },
-                        at: attempt.at,
-                        cid,
-                    },
-                )
-                .await;
-                match assessed {
-                    Ok(x) => facts.risk = Some(x),
-                    Err(_) => return Err(unavailable_page(cid)),
-                }
-            }
-            Need::StandingRisk => match crate::idprot::standing(s, tenant, user.id).await {
-                Ok(x) => facts.risk = Some(x),
-                Err(_) => return Err(unavailable_page(cid)),
-            },
-            Need::ConditionalAccess => {
-                facts.ca = Some(ca_facts(s, tenant, g, user, &attempt.ip).await);
-            }
-            Need::MfaRegistration => {
-                facts.mfa_registered = Some(
-                    castellan_core::ops::auth_methods::has_registered_method(
-                        s.store.as_ref(),
-                        tenant,
-                        user.id,
-                    )
-                    .await
-                    .unwrap_or(false),
-                );
-            }
-            // The device-login page has none of these steps (the token endpoint has them).
-            Need::Credential => facts.credential = Some(Ok(())),
-            Need::StartSession | Need::MarkSessionMfa => facts.session = true,
-            Need::Consent => facts.consent = Some(Ok(false)),
-            Need::Tokens => facts.tokens = Some(Ok(())),
-            Need::Device => facts.device = Some(Ok(DeviceFacts::NONE)),
+                    ip: &attempt.ip,
+                    user_agent: &attempt.user_agent,
+                    password,
+                    at: attempt.at,
+                    cid,
+                    // The device-login page takes no device assertion (the device polls).
+                    headers: None,
+                    resource: None,
+                    device: None,
+                },
+                grant: g,
+            };
+            pipeline::run(
+                s.store.as_ref(),
+                tenant,
+                Some(user.id),
+                &req,
+                facts,
+                &mut steps,
+            )
+            .await
         }
+        None => pipeline::run(s.store.as_ref(), tenant, None, &req, facts, &mut NoUser).await,
+    };
+    match ran {
+        Ok(r) => Ok((r.decision, r.risk)),
+        Err(_) => Err(unavailable_page(cid)),
+    }
+}
+
+/// The device-login page's steps: Identity Protection as everywhere; Conditional Access for
+/// the resource the device asked for, where a failed load is no policy (any refusal is the
+/// token endpoint's to answer, and log, at the device's next poll); the session, consent,
+/// tokens and the device are the token endpoint's.
+struct DeviceLoginSteps<'a> {
+    common: crate::signin_steps::Common<'a>,
+    grant: &'a Grant,
+}
+
+#[async_trait::async_trait]
+impl pipeline::Steps for DeviceLoginSteps<'_> {
+    async fn assess(&mut self, with_password: bool) -> Result<Assessment, pipeline::Halt> {
+        self.common.assess(with_password).await
+    }
+
+    async fn conditional_access(&mut self) -> Result<CaFacts, pipeline::Halt> {
+        let c = &self.common;
+        Ok(ca_facts(c.s, c.tenant, self.grant, c.user, c.ip).await)
+    }
+}
+
+/// A credential that named no user: the pipeline ends at it, so nothing is ever asked.
+struct NoUser;
+
+#[async_trait::async_trait]
+impl pipeline::Steps for NoUser {
+    async fn assess(&mut self, _: bool) -> Result<Assessment, pipeline::Halt> {
+        Err(pipeline::Halt("Identity Protection without a user".into()))
+    }
+
+    async fn conditional_access(&mut self) -> Result<CaFacts, pipeline::Halt> {
+        Err(pipeline::Halt("Conditional Access without a user".into()))
     }
 }
 

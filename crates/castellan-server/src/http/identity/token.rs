@@ -9,9 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use castellan_core::error::AadstsError;
 use castellan_core::flow::grants::{self, GrantRequest};
-use castellan_core::flow::signin::{
-    self, Challenge, DeviceFacts, Facts, FirstFactor, Need, Outcome, Step, Surface,
-};
+use castellan_core::flow::signin::{self, Challenge, Facts, FirstFactor, Outcome, Step, Surface};
 use castellan_core::flow::{federated_assertion, Authn, VerifiedAssertion};
 use castellan_core::model::Tenant;
 use castellan_core::ops::signin::PasswordRequest;
@@ -736,93 +734,37 @@ impl Ctx<'_> {
             .carried_sign_in_risk
             .as_deref()
             .and_then(castellan_core::policy::RiskLevel::parse);
-        let mut facts = Facts {
+        let facts = Facts {
             credential: Some(Ok(())),
             ..Facts::default()
         };
-        let mut device = None;
-        let decision = loop {
-            let need = match signin::next(&req, &facts) {
-                Step::Done(d) => break d,
-                Step::Load(n) => n,
-            };
-            match need {
-                Need::Credential => facts.credential = Some(Ok(())),
-                Need::Assess { password: with } => {
-                    let ua = &self.attempt.user_agent;
-                    match crate::idprot::assess_sign_in(
-                        self.s,
-                        self.tenant,
-                        &issued.user,
-                        &crate::idprot::SignInFacts {
-                            ip: &self.attempt.ip,
-                            user_agent: ua,
-                            password: if with { password } else { None },
-                            at: self.at,
-                            cid: self.cid,
-                        },
-                    )
-                    .await
-                    {
-                        Ok(x) => facts.risk = Some(x),
-                        Err(e) => return unavailable(&e, self.cid, self.at),
-                    }
-                }
-                Need::StandingRisk => {
-                    match crate::idprot::standing(self.s, self.tenant, issued.user.id).await {
-                        Ok(x) => facts.risk = Some(x),
-                        Err(e) => return unavailable(&e, self.cid, self.at),
-                    }
-                }
-                // The device, when the request proves one; a presented assertion that fails
-                // refuses the request.
-                Need::Device => {
-                    match crate::device_proof::verify(self.s, self.tenant, self.headers, self.at)
-                        .await
-                    {
-                        Ok(d) => {
-                            let (state, platform) = crate::device_proof::ca_inputs(d.as_ref());
-                            facts.device = Some(Ok(DeviceFacts { state, platform }));
-                            device = d;
-                        }
-                        Err(crate::device_proof::ProofError::Refused(e)) => {
-                            facts.device = Some(Err(e));
-                        }
-                        Err(crate::device_proof::ProofError::Store(e)) => {
-                            return unavailable(&e, self.cid, self.at)
-                        }
-                    }
-                }
-                Need::ConditionalAccess => {
-                    match crate::ca::user_facts(
-                        self.s,
-                        self.tenant,
-                        &issued.user,
-                        &self.attempt.ip,
-                        &issued.tokens.access.aud,
-                    )
-                    .await
-                    {
-                        Ok(c) => facts.ca = Some(c),
-                        Err(e) => return unavailable(&e, self.cid, self.at),
-                    }
-                }
-                Need::MfaRegistration => {
-                    let registered = castellan_core::ops::auth_methods::has_registered_method(
-                        self.s.store.as_ref(),
-                        self.tenant,
-                        issued.user.id,
-                    )
-                    .await
-                    .unwrap_or(false);
-                    facts.mfa_registered = Some(registered);
-                }
-                // Steps of the browser surfaces; the token endpoint has them behind it.
-                Need::StartSession | Need::MarkSessionMfa => facts.session = true,
-                Need::Consent => facts.consent = Some(Ok(false)),
-                Need::Tokens => facts.tokens = Some(Ok(())),
-            }
+        let mut steps = crate::signin_steps::Common {
+            s: self.s,
+            tenant: self.tenant,
+            user: &issued.user,
+            ip: &self.attempt.ip,
+            user_agent: &self.attempt.user_agent,
+            password,
+            at: self.at,
+            cid: self.cid,
+            headers: Some(self.headers),
+            resource: Some(issued.tokens.access.aud.clone()),
+            device: None,
         };
+        let run = castellan_core::ops::pipeline::run(
+            self.s.store.as_ref(),
+            self.tenant,
+            Some(issued.user.id),
+            &req,
+            facts,
+            &mut steps,
+        )
+        .await;
+        let decision = match run {
+            Ok(r) => r.decision,
+            Err(e) => return unavailable(&e, self.cid, self.at),
+        };
+        let device = steps.device;
         let record = |e: Option<&AadstsError>| {
             let mut rec = self.attempt.user(
                 Some(&issued.user.user_principal_name),
