@@ -1,0 +1,361 @@
+//! Graph's recycle bin (`/directory/deletedItems`): what a soft-deleted user, group or
+//! application keeps for its restore (the object, and every edge that named it), and the pure
+//! decisions over it — which edges a snapshot takes, whether a restore clashes with a live
+//! object, which edges a restore can bring back, which items are due for purge, and what the
+//! authorisation decision knows about a deleted target. Loaded and committed by
+//! `ops::deleted_items`; no I/O here.
+
+use crate::authz::Target;
+use crate::model::{
+    AppRoleAssignment, Application, AzureRoleAssignment, DirectoryRoleAssignment, Group,
+    Membership, OAuth2PermissionGrant, ObjectKind, ServicePrincipal, User,
+};
+use crate::store::Change;
+use crate::{ObjectId, TenantId, Timestamp};
+
+/// How long Entra keeps a deleted object before it is purged: 30 days.
+pub const RETENTION_SECS: i64 = 30 * 24 * 3600;
+
+/// The deleted object itself.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeletedObject {
+    /// A user (its password hash and properties as they were).
+    User(User),
+    /// A group.
+    Group(Group),
+    /// An application registration (its credentials are part of it) and its service
+    /// principal(s) in its home tenant.
+    Application(Box<Application>, Vec<ServicePrincipal>),
+}
+
+impl DeletedObject {
+    /// The deleted object's id (the application's object id for an application).
+    pub fn id(&self) -> ObjectId {
+        match self {
+            Self::User(u) => u.id,
+            Self::Group(g) => g.id,
+            Self::Application(a, _) => a.id,
+        }
+    }
+    /// Its kind.
+    pub fn kind(&self) -> ObjectKind {
+        match self {
+            Self::User(_) => ObjectKind::User,
+            Self::Group(_) => ObjectKind::Group,
+            Self::Application(..) => ObjectKind::Application,
+        }
+    }
+    /// Its display name.
+    pub fn display_name(&self) -> &str {
+        match self {
+            Self::User(u) => &u.display_name,
+            Self::Group(g) => &g.display_name,
+            Self::Application(a, _) => &a.display_name,
+        }
+    }
+    /// Every object id the snapshot brings back (the application and its service principals).
+    pub fn ids(&self) -> Vec<ObjectId> {
+        match self {
+            Self::Application(a, sps) => std::iter::once(a.id)
+                .chain(sps.iter().map(|s| s.id))
+                .collect(),
+            other => vec![other.id()],
+        }
+    }
+}
+
+/// The edges that named the deleted object(s) when it was deleted.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DeletedEdges {
+    /// Group memberships (the object as member, or a deleted group's members).
+    pub memberships: Vec<Membership>,
+    /// Owner edges `(object, owner)`: the object's owners and what the object owned.
+    pub owners: Vec<(ObjectId, ObjectId)>,
+    /// Administrative-unit memberships `(unit, member)`.
+    pub unit_memberships: Vec<(ObjectId, ObjectId)>,
+    /// Directory role assignments held.
+    pub directory_roles: Vec<DirectoryRoleAssignment>,
+    /// App-role assignments held, or granted on a deleted service principal.
+    pub app_roles: Vec<AppRoleAssignment>,
+    /// Delegated permission grants naming the object (as user, client or resource).
+    pub permission_grants: Vec<OAuth2PermissionGrant>,
+    /// Azure role assignments held.
+    pub azure_roles: Vec<AzureRoleAssignment>,
+}
+
+/// One item of the recycle bin.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeletedItem {
+    /// Tenant.
+    pub tenant_id: TenantId,
+    /// When it was deleted (`deletedDateTime`).
+    pub deleted: Timestamp,
+    /// The object.
+    pub object: DeletedObject,
+    /// What restore brings back with it.
+    pub edges: DeletedEdges,
+}
+
+impl DeletedItem {
+    /// The item's id (the deleted object's id).
+    pub fn id(&self) -> ObjectId {
+        self.object.id()
+    }
+    /// When it is purged for good.
+    pub fn purge_at(&self) -> Timestamp {
+        self.deleted.plus_secs(RETENTION_SECS)
+    }
+}
+
+/// Everything the live directory holds that a snapshot picks its edges from (loaded by the op).
+#[derive(Clone, Debug, Default)]
+pub struct LiveEdges {
+    /// Every membership edge of the tenant.
+    pub memberships: Vec<Membership>,
+    /// Owner edges `(object, owner)` touching the objects.
+    pub owners: Vec<(ObjectId, ObjectId)>,
+    /// Unit memberships `(unit, member)` of the objects.
+    pub unit_memberships: Vec<(ObjectId, ObjectId)>,
+    /// Every directory role assignment of the tenant.
+    pub directory_roles: Vec<DirectoryRoleAssignment>,
+    /// App-role assignments held by or granted on the objects.
+    pub app_roles: Vec<AppRoleAssignment>,
+    /// Every delegated grant of the tenant.
+    pub permission_grants: Vec<OAuth2PermissionGrant>,
+    /// Azure role assignments held by the objects.
+    pub azure_roles: Vec<AzureRoleAssignment>,
+}
+
+/// The snapshot of `object` deleted at `now`: the edges of `live` that name one of its ids
+/// (deduplicated, so an assignment from the app's service principal to itself appears once).
+pub fn snapshot(
+    tenant: TenantId,
+    object: DeletedObject,
+    live: LiveEdges,
+    now: Timestamp,
+) -> DeletedItem {
+    let ids = object.ids();
+    let on = |id: &ObjectId| ids.contains(id);
+    let mut app_roles: Vec<AppRoleAssignment> = Vec::new();
+    for a in live.app_roles {
+        if (on(&a.principal_id) || on(&a.resource_id)) && !app_roles.iter().any(|x| x.id == a.id)
+        {
+            app_roles.push(a);
+        }
+    }
+    let mut owners: Vec<(ObjectId, ObjectId)> = Vec::new();
+    for e in live.owners {
+        if (on(&e.0) || on(&e.1)) && !owners.contains(&e) {
+            owners.push(e);
+        }
+    }
+    let edges = DeletedEdges {
+        memberships: live
+            .memberships
+            .into_iter()
+            .filter(|m| on(&m.group_id) || on(&m.member_id))
+            .collect(),
+        owners,
+        unit_memberships: live
+            .unit_memberships
+            .into_iter()
+            .filter(|(_, m)| on(m))
+            .collect(),
+        directory_roles: live
+            .directory_roles
+            .into_iter()
+            .filter(|a| on(&a.principal_id))
+            .collect(),
+        app_roles,
+        permission_grants: live
+            .permission_grants
+            .into_iter()
+            .filter(|g| on(&g.client_id) || on(&g.resource_id) || g.principal_id.is_some_and(|p| on(&p)))
+            .collect(),
+        azure_roles: live
+            .azure_roles
+            .into_iter()
+            .filter(|a| on(&a.principal_id))
+            .collect(),
+    };
+    DeletedItem {
+        tenant_id: tenant,
+        deleted: now,
+        object,
+        edges,
+    }
+}
+
+/// A live object now holding a name the deleted one needs back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestoreConflict {
+    /// The Graph property (`userPrincipalName`, `appId`, `identifierUris`, `mailNickname`).
+    pub property: &'static str,
+    /// The clashing value.
+    pub value: String,
+    /// The live object holding it.
+    pub holder: ObjectId,
+}
+
+/// What the op looked up about the names a restore needs (each `Some` is a live holder).
+#[derive(Clone, Debug, Default)]
+pub struct LiveNames {
+    /// A live user with the deleted user's UPN (any case).
+    pub upn_holder: Option<ObjectId>,
+    /// A live application with the deleted application's appId.
+    pub app_id_holder: Option<ObjectId>,
+    /// A live service principal in the tenant for the appId.
+    pub sp_holder: Option<ObjectId>,
+    /// Live holders of the application's identifier URIs: `(uri, application)`.
+    pub identifier_uri_holders: Vec<(String, ObjectId)>,
+    /// Live mail-enabled groups `(id, mailNickname)` of the tenant.
+    pub mail_groups: Vec<(ObjectId, String)>,
+}
+
+/// The first clash between the item and the live directory, if any: a user's UPN; an
+/// application's appId, its service principal's appId, an identifier URI; a mail-enabled
+/// group's mailNickname (against live mail-enabled groups, any case). An object's own id is
+/// never a clash (it is not live).
+pub fn restore_conflict(item: &DeletedItem, live: &LiveNames) -> Option<RestoreConflict> {
+    let me = item.object.ids();
+    let foreign = |h: &Option<ObjectId>| h.filter(|h| !me.contains(h));
+    match &item.object {
+        DeletedObject::User(u) => foreign(&live.upn_holder).map(|holder| RestoreConflict {
+            property: "userPrincipalName",
+            value: u.user_principal_name.clone(),
+            holder,
+        }),
+        DeletedObject::Application(a, _) => {
+            if let Some(holder) = foreign(&live.app_id_holder).or(foreign(&live.sp_holder)) {
+                return Some(RestoreConflict {
+                    property: "appId",
+                    value: a.app_id.to_string(),
+                    holder,
+                });
+            }
+            live.identifier_uri_holders
+                .iter()
+                .find(|(_, h)| !me.contains(h))
+                .map(|(uri, holder)| RestoreConflict {
+                    property: "identifierUris",
+                    value: uri.clone(),
+                    holder: *holder,
+                })
+        }
+        DeletedObject::Group(g) if g.mail_enabled => live
+            .mail_groups
+            .iter()
+            .find(|(id, nick)| *id != g.id && nick.eq_ignore_ascii_case(&g.mail_nickname))
+            .map(|(holder, _)| RestoreConflict {
+                property: "mailNickname",
+                value: g.mail_nickname.clone(),
+                holder: *holder,
+            }),
+        DeletedObject::Group(_) => None,
+    }
+}
+
+/// The writes that bring the item back: the object(s) first, then each edge whose other end
+/// still exists (`exists`; the restored ids count as existing) — a group's member deleted
+/// since is skipped, as in Entra. A user's manager who no longer exists is cleared.
+/// Directory role assignments scoped to a unit that no longer exists are skipped too.
+pub fn restore_changes(item: &DeletedItem, exists: &dyn Fn(ObjectId) -> bool) -> Vec<Change> {
+    let t = item.tenant_id;
+    let ids = item.object.ids();
+    let ok = |id: ObjectId| ids.contains(&id) || exists(id);
+    let mut out = Vec::new();
+    match &item.object {
+        DeletedObject::User(u) => {
+            let mut u = u.clone();
+            if u.manager_id.is_some_and(|m| !ok(m)) {
+                u.manager_id = None;
+            }
+            out.push(Change::InsertUser(u));
+        }
+        DeletedObject::Group(g) => out.push(Change::InsertGroup(g.clone())),
+        DeletedObject::Application(a, sps) => {
+            out.push(Change::InsertApplication((**a).clone()));
+            out.extend(sps.iter().cloned().map(Change::InsertServicePrincipal));
+        }
+    }
+    let e = &item.edges;
+    for m in &e.memberships {
+        if ok(m.group_id) && ok(m.member_id) {
+            out.push(Change::AddMember(t, m.clone()));
+        }
+    }
+    for (o, owner) in &e.owners {
+        if ok(*o) && ok(*owner) {
+            out.push(Change::AddOwner(t, *o, *owner));
+        }
+    }
+    for (unit, m) in &e.unit_memberships {
+        if ok(*unit) && ok(*m) {
+            out.push(Change::AddAuMember(t, *unit, *m));
+        }
+    }
+    for a in &e.directory_roles {
+        let unit = a
+            .directory_scope_id
+            .strip_prefix("/administrativeUnits/")
+            .and_then(ObjectId::parse);
+        if ok(a.principal_id) && unit.is_none_or(ok) {
+            out.push(Change::InsertDirectoryRoleAssignment(a.clone()));
+        }
+    }
+    for a in &e.app_roles {
+        if ok(a.principal_id) && ok(a.resource_id) {
+            out.push(Change::InsertAppRoleAssignment(a.clone()));
+        }
+    }
+    for g in &e.permission_grants {
+        if ok(g.client_id) && ok(g.resource_id) && g.principal_id.is_none_or(ok) {
+            out.push(Change::InsertPermissionGrant(g.clone()));
+        }
+    }
+    for a in &e.azure_roles {
+        if ok(a.principal_id) {
+            out.push(Change::InsertAzureRoleAssignment(a.clone()));
+        }
+    }
+    out
+}
+
+/// The ids of the items due for purge at `now`: deleted at least [`RETENTION_SECS`] ago.
+pub fn due_for_purge(items: &[DeletedItem], now: Timestamp) -> Vec<ObjectId> {
+    items
+        .iter()
+        .filter(|i| i.purge_at() <= now)
+        .map(DeletedItem::id)
+        .collect()
+}
+
+/// What the authorisation decision knows about a deleted object, from its snapshot: the
+/// caller owned it, its units, a user's directory roles (direct), a group's role-assignability.
+pub fn target(item: &DeletedItem, caller: ObjectId) -> Target {
+    let id = item.id();
+    Target {
+        owned_by_caller: item.edges.owners.contains(&(id, caller)),
+        units: item
+            .edges
+            .unit_memberships
+            .iter()
+            .filter(|(_, m)| *m == id)
+            .map(|(u, _)| *u)
+            .collect(),
+        user_roles: match item.object {
+            DeletedObject::User(_) => item
+                .edges
+                .directory_roles
+                .iter()
+                .map(|a| a.role_template_id)
+                .collect(),
+            _ => Vec::new(),
+        },
+        role_assignable_group: matches!(&item.object, DeletedObject::Group(g) if g.is_assignable_to_role),
+        ..Target::default()
+    }
+}
+
+#[cfg(test)]
+mod tests;
