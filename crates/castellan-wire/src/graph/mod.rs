@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth_methods;
 pub mod conditional_access;
 pub mod delta;
+pub mod deleted_items;
 pub mod devices;
 pub mod federated_identity_credentials;
 pub mod groups;
