@@ -358,4 +358,300 @@ pub fn target(item: &DeletedItem, caller: ObjectId) -> Target {
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+    use crate::conformance::{application, group, service_principal, tenant, user, Ids};
+    use crate::model::Tenant;
+
+    const NOW: Timestamp = Timestamp(1_750_000_000_000);
+
+    fn member(g: ObjectId, m: ObjectId, k: ObjectKind) -> Membership {
+        Membership {
+            group_id: g,
+            member_id: m,
+            member_kind: k,
+        }
+    }
+
+    fn dra(ids: &mut Ids, t: &Tenant, p: ObjectId, scope: &str) -> DirectoryRoleAssignment {
+        DirectoryRoleAssignment {
+            id: ids.object(),
+            tenant_id: t.id,
+            principal_id: p,
+            role_template_id: uuid::Uuid::from_u128(7),
+            directory_scope_id: scope.into(),
+        }
+    }
+
+    fn ara(ids: &mut Ids, t: &Tenant, p: ObjectId, r: ObjectId) -> AppRoleAssignment {
+        AppRoleAssignment {
+            id: ids.object(),
+            tenant_id: t.id,
+            principal_id: p,
+            principal_type: ObjectKind::User,
+            resource_id: r,
+            app_role_id: uuid::Uuid::nil(),
+            created: Timestamp(1),
+        }
+    }
+
+    /// The snapshot keeps exactly the edges naming the object (any direction), nothing else.
+    #[test]
+    fn a_snapshot_keeps_the_edges_naming_the_object_and_no_others() {
+        let mut ids = Ids::new(1);
+        let t = tenant(&mut ids, "bin");
+        let (alice, bob) = (user(&mut ids, &t, "alice", true), user(&mut ids, &t, "bob", true));
+        let (g1, g2) = (group(&mut ids, &t, "g1"), group(&mut ids, &t, "g2"));
+        let (res, unit) = (ids.object(), ids.object());
+        let mine = dra(&mut ids, &t, alice.id, "/");
+        let mine_ar = ara(&mut ids, &t, alice.id, res);
+        let live = LiveEdges {
+            memberships: vec![
+                member(g1.id, alice.id, ObjectKind::User),
+                member(g2.id, bob.id, ObjectKind::User),
+            ],
+            owners: vec![(g2.id, alice.id), (g2.id, alice.id)],
+            unit_memberships: vec![(unit, alice.id)],
+            directory_roles: vec![mine.clone(), dra(&mut ids, &t, bob.id, "/")],
+            app_roles: vec![mine_ar.clone(), mine_ar.clone()],
+            permission_grants: vec![],
+            azure_roles: vec![],
+        };
+        let item = snapshot(t.id, DeletedObject::User(alice.clone()), live, NOW);
+        assert_eq!(item.id(), alice.id);
+        assert_eq!(item.deleted, NOW);
+        assert_eq!(
+            item.edges.memberships,
+            vec![member(g1.id, alice.id, ObjectKind::User)],
+            "bob's membership is not alice's"
+        );
+        assert_eq!(item.edges.owners, vec![(g2.id, alice.id)], "deduplicated");
+        assert_eq!(item.edges.unit_memberships, vec![(unit, alice.id)]);
+        assert_eq!(item.edges.directory_roles, vec![mine]);
+        assert_eq!(item.edges.app_roles, vec![mine_ar], "deduplicated by id");
+    }
+
+    /// A UPN now held by another live user is a conflict naming property, value and holder;
+    /// none when free. A mail-enabled group's mailNickname clashes with a live mail-enabled
+    /// group (any case); an application's appId, its tenant's service principal and each
+    /// identifier URI are checked.
+    #[test]
+    fn restore_conflicts_name_the_property_and_the_holder() {
+        let mut ids = Ids::new(2);
+        let t = tenant(&mut ids, "bin");
+        let alice = user(&mut ids, &t, "alice", true);
+        let item = snapshot(t.id, DeletedObject::User(alice.clone()), LiveEdges::default(), NOW);
+        assert_eq!(restore_conflict(&item, &LiveNames::default()), None);
+        let other = ids.object();
+        let c = restore_conflict(
+            &item,
+            &LiveNames {
+                upn_holder: Some(other),
+                ..LiveNames::default()
+            },
+        )
+        .expect("conflict");
+        assert_eq!(c.property, "userPrincipalName");
+        assert_eq!(c.value, alice.user_principal_name);
+        assert_eq!(c.holder, other);
+
+        let g = group(&mut ids, &t, "Sales");
+        let gi = snapshot(t.id, DeletedObject::Group(g.clone()), LiveEdges::default(), NOW);
+        let clash = LiveNames {
+            mail_groups: vec![(other, "SALES".into())],
+            ..LiveNames::default()
+        };
+        assert_eq!(restore_conflict(&gi, &clash).map(|c| c.property), Some("mailNickname"));
+        let mut security = g.clone();
+        security.mail_enabled = false;
+        let si = snapshot(t.id, DeletedObject::Group(security), LiveEdges::default(), NOW);
+        assert_eq!(restore_conflict(&si, &clash), None, "security groups may share a nickname");
+
+        let app = application(&mut ids, &t);
+        let sp = service_principal(&mut ids, &t, &app);
+        let ai = snapshot(
+            t.id,
+            DeletedObject::Application(Box::new(app.clone()), vec![sp]),
+            LiveEdges::default(),
+            NOW,
+        );
+        assert_eq!(restore_conflict(&ai, &LiveNames::default()), None);
+        let by_app_id = LiveNames {
+            app_id_holder: Some(other),
+            ..LiveNames::default()
+        };
+        let c = restore_conflict(&ai, &by_app_id).expect("appId conflict");
+        assert_eq!((c.property, c.value), ("appId", app.app_id.to_string()));
+        let by_sp = LiveNames {
+            sp_holder: Some(other),
+            ..LiveNames::default()
+        };
+        assert_eq!(restore_conflict(&ai, &by_sp).map(|c| c.property), Some("appId"));
+        let by_uri = LiveNames {
+            identifier_uri_holders: vec![(app.identifier_uris[0].clone(), other)],
+            ..LiveNames::default()
+        };
+        let c = restore_conflict(&ai, &by_uri).expect("identifier URI conflict");
+        assert_eq!(c.property, "identifierUris");
+        assert_eq!(c.value, app.identifier_uris[0]);
+    }
+
+    /// Restore brings the object back first, then only the edges whose other end exists: a
+    /// group member deleted since is skipped, a gone manager is cleared, a role scoped to a
+    /// gone unit is skipped.
+    #[test]
+    fn restore_skips_edges_to_objects_that_no_longer_exist() {
+        let mut ids = Ids::new(3);
+        let t = tenant(&mut ids, "bin");
+        let g = group(&mut ids, &t, "team");
+        let (kept, gone, owner, unit) = (ids.object(), ids.object(), ids.object(), ids.object());
+        let live = LiveEdges {
+            memberships: vec![
+                member(g.id, kept, ObjectKind::User),
+                member(g.id, gone, ObjectKind::User),
+            ],
+            owners: vec![(g.id, owner)],
+            ..LiveEdges::default()
+        };
+        let item = snapshot(t.id, DeletedObject::Group(g.clone()), live, NOW);
+        let exists = |o: ObjectId| o == kept || o == owner;
+        let changes = restore_changes(&item, &exists);
+        assert!(matches!(&changes[0], Change::InsertGroup(x) if x.id == g.id));
+        let added: Vec<ObjectId> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::AddMember(_, m) => Some(m.member_id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(added, vec![kept], "the deleted member is skipped");
+        assert!(changes
+            .iter()
+            .any(|c| matches!(c, Change::AddOwner(_, o, w) if *o == g.id && *w == owner)));
+
+        let mut alice = user(&mut ids, &t, "alice", true);
+        alice.manager_id = Some(gone);
+        let roles = vec![
+            dra(&mut ids, &t, alice.id, "/"),
+            dra(&mut ids, &t, alice.id, &format!("/administrativeUnits/{unit}")),
+        ];
+        let item = snapshot(
+            t.id,
+            DeletedObject::User(alice.clone()),
+            LiveEdges {
+                directory_roles: roles.clone(),
+                ..LiveEdges::default()
+            },
+            NOW,
+        );
+        let changes = restore_changes(&item, &|_| false);
+        assert!(matches!(&changes[0], Change::InsertUser(u) if u.manager_id.is_none()));
+        let restored: Vec<&DirectoryRoleAssignment> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::InsertDirectoryRoleAssignment(a) => Some(a),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(restored, vec![&roles[0]], "the unit-scoped role's unit is gone");
+        // Positive control: with the unit present both come back.
+        let changes = restore_changes(&item, &|o| o == unit);
+        assert_eq!(
+            changes
+                .iter()
+                .filter(|c| matches!(c, Change::InsertDirectoryRoleAssignment(_)))
+                .count(),
+            2
+        );
+    }
+
+    /// An application's service principal is restored with it, and an assignment between
+    /// the two restored objects counts as existing.
+    #[test]
+    fn restore_of_an_application_brings_its_service_principal_and_their_edges() {
+        let mut ids = Ids::new(4);
+        let t = tenant(&mut ids, "bin");
+        let app = application(&mut ids, &t);
+        let sp = service_principal(&mut ids, &t, &app);
+        let self_assigned = ara(&mut ids, &t, sp.id, sp.id);
+        let item = snapshot(
+            t.id,
+            DeletedObject::Application(Box::new(app.clone()), vec![sp.clone()]),
+            LiveEdges {
+                app_roles: vec![self_assigned.clone()],
+                ..LiveEdges::default()
+            },
+            NOW,
+        );
+        let changes = restore_changes(&item, &|_| false);
+        assert!(matches!(&changes[0], Change::InsertApplication(a) if a.id == app.id));
+        assert!(matches!(&changes[1], Change::InsertServicePrincipal(s) if s.id == sp.id));
+        assert!(changes
+            .iter()
+            .any(|c| matches!(c, Change::InsertAppRoleAssignment(a) if a.id == self_assigned.id)));
+    }
+
+    /// Items are due exactly 30 days after deletion (fixed clock), not a millisecond before.
+    #[test]
+    fn items_are_due_for_purge_thirty_days_after_deletion() {
+        let mut ids = Ids::new(5);
+        let t = tenant(&mut ids, "bin");
+        let old = snapshot(
+            t.id,
+            DeletedObject::User(user(&mut ids, &t, "old", true)),
+            LiveEdges::default(),
+            NOW,
+        );
+        let young = snapshot(
+            t.id,
+            DeletedObject::User(user(&mut ids, &t, "young", true)),
+            LiveEdges::default(),
+            NOW.plus_secs(3600),
+        );
+        let items = vec![old.clone(), young.clone()];
+        let day30 = NOW.plus_secs(RETENTION_SECS);
+        assert_eq!(due_for_purge(&items, Timestamp(day30.0 - 1)), vec![]);
+        assert_eq!(due_for_purge(&items, day30), vec![old.id()]);
+        assert_eq!(
+            due_for_purge(&items, day30.plus_secs(3600)),
+            vec![old.id(), young.id()]
+        );
+    }
+
+    /// The authorisation target comes from the snapshot: ownership, units, a user's roles, a
+    /// group's role-assignability.
+    #[test]
+    fn the_target_of_a_deleted_object_comes_from_its_snapshot() {
+        let mut ids = Ids::new(6);
+        let t = tenant(&mut ids, "bin");
+        let mut g = group(&mut ids, &t, "admins");
+        g.is_assignable_to_role = true;
+        let (caller, unit) = (ids.object(), ids.object());
+        let item = snapshot(
+            t.id,
+            DeletedObject::Group(g.clone()),
+            LiveEdges {
+                owners: vec![(g.id, caller)],
+                unit_memberships: vec![(unit, g.id)],
+                ..LiveEdges::default()
+            },
+            NOW,
+        );
+        let tg = target(&item, caller);
+        assert!(tg.owned_by_caller && tg.role_assignable_group);
+        assert_eq!(tg.units, vec![unit]);
+        assert!(!target(&item, ids.object()).owned_by_caller);
+        let alice = user(&mut ids, &t, "alice", true);
+        let role = dra(&mut ids, &t, alice.id, "/");
+        let ui = snapshot(
+            t.id,
+            DeletedObject::User(alice),
+            LiveEdges {
+                directory_roles: vec![role.clone()],
+                ..LiveEdges::default()
+            },
+            NOW,
+        );
+        assert_eq!(target(&ui, caller).user_roles, vec![role.role_template_id]);
+    }
+}

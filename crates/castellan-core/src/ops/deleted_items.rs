@@ -244,3 +244,232 @@ pub async fn sweep(env: &mut Env<'_>, tenant: &Tenant) -> Result<usize, Director
     env.store.commit(set).await?;
     Ok(due.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::{application, group, service_principal, user, Ids};
+    use crate::model::{DirectoryRoleAssignment, Membership};
+    use crate::ops::testing::{env, store_with_tenant, Seeded, NOW};
+    use crate::ops::{applications, groups, users};
+    use crate::store::memory::{block_on, MemoryStore};
+    use crate::store::prelude::*;
+    use crate::store::AuditQuery;
+
+    fn put(s: &MemoryStore, changes: Vec<Change>) {
+        block_on(s.commit(ChangeSet {
+            changes,
+            audit: vec![],
+        }))
+        .unwrap();
+    }
+
+    fn activities(s: &MemoryStore, t: &Tenant) -> Vec<String> {
+        block_on(s.audit_records(t.id, &AuditQuery::default()))
+            .unwrap()
+            .into_iter()
+            .map(|a| a.activity)
+            .collect()
+    }
+
+    /// Delete → invisible and in the bin with its edges → restore → the same user, its group,
+    /// its role back; audit records for delete and restore; the bin is empty again.
+    #[test]
+    fn a_deleted_user_is_restored_with_memberships_and_roles() {
+        let (s, t) = store_with_tenant(11);
+        let mut ids = Ids::new(11);
+        let alice = user(&mut ids, &t, "alice", true);
+        let g = group(&mut ids, &t, "team");
+        let role = DirectoryRoleAssignment {
+            id: ids.object(),
+            tenant_id: t.id,
+            principal_id: alice.id,
+            role_template_id: uuid::Uuid::from_u128(9),
+            directory_scope_id: "/".into(),
+        };
+        let edge = Membership {
+            group_id: g.id,
+            member_id: alice.id,
+            member_kind: ObjectKind::User,
+        };
+        put(
+            &s,
+            vec![
+                Change::InsertUser(alice.clone()),
+                Change::InsertGroup(g.clone()),
+                Change::AddMember(t.id, edge.clone()),
+                Change::AddOwner(t.id, g.id, alice.id),
+                Change::InsertDirectoryRoleAssignment(role.clone()),
+            ],
+        );
+        let mut ent = Seeded(1);
+        let mut e = env(&s, &mut ent);
+        block_on(users::delete(&mut e, &t, &alice.id.to_string())).unwrap();
+        assert!(block_on(s.user(t.id, alice.id)).unwrap().is_none());
+        assert!(block_on(s.memberships(t.id)).unwrap().is_empty());
+        assert!(block_on(s.directory_role_assignments(t.id)).unwrap().is_empty());
+        let listed = block_on(list(&e, &t, ObjectKind::User)).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].deleted, NOW);
+        assert!(block_on(list(&e, &t, ObjectKind::Group)).unwrap().is_empty());
+
+        let back = block_on(restore(&mut e, &t, &alice.id.to_string())).unwrap();
+        assert_eq!(back.id(), alice.id);
+        assert_eq!(block_on(s.user(t.id, alice.id)).unwrap(), Some(alice.clone()));
+        assert_eq!(block_on(s.memberships(t.id)).unwrap(), vec![edge]);
+        assert_eq!(block_on(s.owners(t.id, g.id)).unwrap(), vec![alice.id]);
+        assert_eq!(block_on(s.directory_role_assignments(t.id)).unwrap(), vec![role]);
+        assert!(block_on(s.deleted_items(t.id)).unwrap().is_empty());
+        let acts = activities(&s, &t);
+        assert!(acts.contains(&"Delete user".to_string()), "{acts:?}");
+        assert!(acts.contains(&"Restore user".to_string()), "{acts:?}");
+        // Restoring again: the bin no longer has it.
+        assert!(matches!(
+            block_on(restore(&mut e, &t, &alice.id.to_string())),
+            Err(DirectoryError::NotFound(_))
+        ));
+    }
+
+    /// A UPN reused meanwhile: restore fails naming the property and the holder, and nothing
+    /// changes (the item stays in the bin, no audit record).
+    #[test]
+    fn a_reused_upn_makes_restore_fail_and_change_nothing() {
+        let (s, t) = store_with_tenant(12);
+        let mut ids = Ids::new(12);
+        let alice = user(&mut ids, &t, "alice", true);
+        put(&s, vec![Change::InsertUser(alice.clone())]);
+        let mut ent = Seeded(2);
+        let mut e = env(&s, &mut ent);
+        block_on(users::delete(&mut e, &t, &alice.id.to_string())).unwrap();
+        let mut newcomer = user(&mut ids, &t, "alice", true);
+        newcomer.display_name = "New Alice".into();
+        put(&s, vec![Change::InsertUser(newcomer.clone())]);
+        let before = activities(&s, &t).len();
+        let err = block_on(restore(&mut e, &t, &alice.id.to_string())).unwrap_err();
+        let DirectoryError::BadRequest(m) = err else {
+            panic!("{err:?}")
+        };
+        assert!(m.contains("userPrincipalName"), "{m}");
+        assert!(m.contains(&alice.user_principal_name), "{m}");
+        assert!(m.contains(&newcomer.id.to_string()), "{m}");
+        assert_eq!(block_on(s.deleted_items(t.id)).unwrap().len(), 1);
+        assert_eq!(activities(&s, &t).len(), before);
+        assert_eq!(block_on(s.users(t.id)).unwrap(), vec![newcomer]);
+    }
+
+    /// A group whose member was deleted since comes back without that member.
+    #[test]
+    fn a_restored_group_skips_members_that_no_longer_exist() {
+        let (s, t) = store_with_tenant(13);
+        let mut ids = Ids::new(13);
+        let (alice, bob) = (user(&mut ids, &t, "alice", true), user(&mut ids, &t, "bob", true));
+        let g = group(&mut ids, &t, "team");
+        let m = |u: &crate::model::User| Membership {
+            group_id: g.id,
+            member_id: u.id,
+            member_kind: ObjectKind::User,
+        };
+        put(
+            &s,
+            vec![
+                Change::InsertUser(alice.clone()),
+                Change::InsertUser(bob.clone()),
+                Change::InsertGroup(g.clone()),
+                Change::AddMember(t.id, m(&alice)),
+                Change::AddMember(t.id, m(&bob)),
+            ],
+        );
+        let mut ent = Seeded(3);
+        let mut e = env(&s, &mut ent);
+        block_on(groups::delete(&mut e, &t, &g.id.to_string())).unwrap();
+        block_on(users::delete(&mut e, &t, &bob.id.to_string())).unwrap();
+        block_on(restore(&mut e, &t, &g.id.to_string())).unwrap();
+        assert_eq!(block_on(s.group(t.id, g.id)).unwrap(), Some(g.clone()));
+        assert_eq!(block_on(s.memberships(t.id)).unwrap(), vec![m(&alice)]);
+        // Bob comes back later: his snapshot, taken after the group was gone, has no edge.
+        block_on(restore(&mut e, &t, &bob.id.to_string())).unwrap();
+        assert_eq!(block_on(s.memberships(t.id)).unwrap(), vec![m(&alice)]);
+    }
+
+    /// An application goes to the bin with its service principal (and its credentials, part of
+    /// it); restore brings both back; a reused identifier URI blocks the restore.
+    #[test]
+    fn an_application_is_restored_with_its_service_principal() {
+        let (s, t) = store_with_tenant(14);
+        let mut ids = Ids::new(14);
+        let app = application(&mut ids, &t);
+        let sp = service_principal(&mut ids, &t, &app);
+        put(
+            &s,
+            vec![
+                Change::InsertApplication(app.clone()),
+                Change::InsertServicePrincipal(sp.clone()),
+            ],
+        );
+        let mut ent = Seeded(4);
+        let mut e = env(&s, &mut ent);
+        block_on(applications::delete(&mut e, &t, &app.id.to_string())).unwrap();
+        assert!(block_on(s.application_by_app_id(app.app_id)).unwrap().is_none());
+        assert!(block_on(s.service_principal(t.id, sp.id)).unwrap().is_none());
+        // Another app takes the identifier URI meanwhile.
+        let mut other = application(&mut ids, &t);
+        other.identifier_uris = app.identifier_uris.clone();
+        put(&s, vec![Change::InsertApplication(other.clone())]);
+        let err = block_on(restore(&mut e, &t, &app.id.to_string())).unwrap_err();
+        assert!(
+            matches!(&err, DirectoryError::BadRequest(m) if m.contains("identifierUris") && m.contains(&other.id.to_string())),
+            "{err:?}"
+        );
+        put(&s, vec![Change::DeleteApplication(t.id, other.id)]);
+        block_on(restore(&mut e, &t, &app.id.to_string())).unwrap();
+        assert_eq!(block_on(s.application(t.id, app.id)).unwrap(), Some(app));
+        assert_eq!(block_on(s.service_principal(t.id, sp.id)).unwrap(), Some(sp));
+    }
+
+    /// Permanent deletion empties the slot and is audited; the sweep purges only what is 30
+    /// days old (fixed clock), as the operator.
+    #[test]
+    fn permanent_deletion_and_the_thirty_day_sweep() {
+        let (s, t) = store_with_tenant(15);
+        let mut ids = Ids::new(15);
+        let (a, b, c) = (
+            user(&mut ids, &t, "a", true),
+            user(&mut ids, &t, "b", true),
+            user(&mut ids, &t, "c", true),
+        );
+        put(
+            &s,
+            vec![
+                Change::InsertUser(a.clone()),
+                Change::InsertUser(b.clone()),
+                Change::InsertUser(c.clone()),
+            ],
+        );
+        let mut ent = Seeded(5);
+        let mut e = env(&s, &mut ent);
+        block_on(users::delete(&mut e, &t, &a.id.to_string())).unwrap();
+        block_on(users::delete(&mut e, &t, &b.id.to_string())).unwrap();
+        block_on(purge(&mut e, &t, &a.id.to_string())).unwrap();
+        assert!(matches!(
+            block_on(get(&e, &t, &a.id.to_string())),
+            Err(DirectoryError::NotFound(_))
+        ));
+        assert!(activities(&s, &t).contains(&"Hard delete user".to_string()));
+        e.now = NOW.plus_secs(24 * 3600);
+        block_on(users::delete(&mut e, &t, &c.id.to_string())).unwrap();
+        e.now = NOW.plus_secs(bin::RETENTION_SECS - 1);
+        assert_eq!(block_on(sweep(&mut e, &t)).unwrap(), 0);
+        e.now = NOW.plus_secs(bin::RETENTION_SECS);
+        assert_eq!(block_on(sweep(&mut e, &t)).unwrap(), 1, "only b is 30 days old");
+        let left: Vec<ObjectId> = block_on(s.deleted_items(t.id))
+            .unwrap()
+            .iter()
+            .map(DeletedItem::id)
+            .collect();
+        assert_eq!(left, vec![c.id]);
+        assert!(matches!(
+            block_on(purge(&mut e, &t, "not-a-guid")),
+            Err(DirectoryError::NotFound(_))
+        ));
+    }
+}
