@@ -3663,7 +3663,10 @@ pub async fn deleted_items(s: &dyn Store, seed: u64) {
     )
     .await;
     assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
-    assert!(s.deleted_items(t.id).await.unwrap().is_empty(), "rolled back");
+    assert!(
+        s.deleted_items(t.id).await.unwrap().is_empty(),
+        "rolled back"
+    );
 
     // Soft deletes: the snapshot and the delete in one commit.
     commit(

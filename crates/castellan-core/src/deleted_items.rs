@@ -138,8 +138,7 @@ pub fn snapshot(
     let on = |id: &ObjectId| ids.contains(id);
     let mut app_roles: Vec<AppRoleAssignment> = Vec::new();
     for a in live.app_roles {
-        if (on(&a.principal_id) || on(&a.resource_id)) && !app_roles.iter().any(|x| x.id == a.id)
-        {
+        if (on(&a.principal_id) || on(&a.resource_id)) && !app_roles.iter().any(|x| x.id == a.id) {
             app_roles.push(a);
         }
     }
@@ -170,7 +169,9 @@ pub fn snapshot(
         permission_grants: live
             .permission_grants
             .into_iter()
-            .filter(|g| on(&g.client_id) || on(&g.resource_id) || g.principal_id.is_some_and(|p| on(&p)))
+            .filter(|g| {
+                on(&g.client_id) || on(&g.resource_id) || g.principal_id.is_some_and(|p| on(&p))
+            })
             .collect(),
         azure_roles: live
             .azure_roles
@@ -400,7 +401,10 @@ mod tests {
     fn a_snapshot_keeps_the_edges_naming_the_object_and_no_others() {
         let mut ids = Ids::new(1);
         let t = tenant(&mut ids, "bin");
-        let (alice, bob) = (user(&mut ids, &t, "alice", true), user(&mut ids, &t, "bob", true));
+        let (alice, bob) = (
+            user(&mut ids, &t, "alice", true),
+            user(&mut ids, &t, "bob", true),
+        );
         let (g1, g2) = (group(&mut ids, &t, "g1"), group(&mut ids, &t, "g2"));
         let (res, unit) = (ids.object(), ids.object());
         let mine = dra(&mut ids, &t, alice.id, "/");
@@ -440,7 +444,12 @@ mod tests {
         let mut ids = Ids::new(2);
         let t = tenant(&mut ids, "bin");
         let alice = user(&mut ids, &t, "alice", true);
-        let item = snapshot(t.id, DeletedObject::User(alice.clone()), LiveEdges::default(), NOW);
+        let item = snapshot(
+            t.id,
+            DeletedObject::User(alice.clone()),
+            LiveEdges::default(),
+            NOW,
+        );
         assert_eq!(restore_conflict(&item, &LiveNames::default()), None);
         let other = ids.object();
         let c = restore_conflict(
@@ -456,16 +465,33 @@ mod tests {
         assert_eq!(c.holder, other);
 
         let g = group(&mut ids, &t, "Sales");
-        let gi = snapshot(t.id, DeletedObject::Group(g.clone()), LiveEdges::default(), NOW);
+        let gi = snapshot(
+            t.id,
+            DeletedObject::Group(g.clone()),
+            LiveEdges::default(),
+            NOW,
+        );
         let clash = LiveNames {
             mail_groups: vec![(other, "SALES".into())],
             ..LiveNames::default()
         };
-        assert_eq!(restore_conflict(&gi, &clash).map(|c| c.property), Some("mailNickname"));
+        assert_eq!(
+            restore_conflict(&gi, &clash).map(|c| c.property),
+            Some("mailNickname")
+        );
         let mut security = g.clone();
         security.mail_enabled = false;
-        let si = snapshot(t.id, DeletedObject::Group(security), LiveEdges::default(), NOW);
-        assert_eq!(restore_conflict(&si, &clash), None, "security groups may share a nickname");
+        let si = snapshot(
+            t.id,
+            DeletedObject::Group(security),
+            LiveEdges::default(),
+            NOW,
+        );
+        assert_eq!(
+            restore_conflict(&si, &clash),
+            None,
+            "security groups may share a nickname"
+        );
 
         let app = application(&mut ids, &t);
         let sp = service_principal(&mut ids, &t, &app);
@@ -486,7 +512,10 @@ mod tests {
             sp_holder: Some(other),
             ..LiveNames::default()
         };
-        assert_eq!(restore_conflict(&ai, &by_sp).map(|c| c.property), Some("appId"));
+        assert_eq!(
+            restore_conflict(&ai, &by_sp).map(|c| c.property),
+            Some("appId")
+        );
         let by_uri = LiveNames {
             identifier_uri_holders: vec![(app.identifier_uris[0].clone(), other)],
             ..LiveNames::default()
@@ -533,7 +562,12 @@ mod tests {
         alice.manager_id = Some(gone);
         let roles = vec![
             dra(&mut ids, &t, alice.id, "/"),
-            dra(&mut ids, &t, alice.id, &format!("/administrativeUnits/{unit}")),
+            dra(
+                &mut ids,
+                &t,
+                alice.id,
+                &format!("/administrativeUnits/{unit}"),
+            ),
         ];
         let item = snapshot(
             t.id,
@@ -553,7 +587,11 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(restored, vec![&roles[0]], "the unit-scoped role's unit is gone");
+        assert_eq!(
+            restored,
+            vec![&roles[0]],
+            "the unit-scoped role's unit is gone"
+        );
         // Positive control: with the unit present both come back.
         let changes = restore_changes(&item, &|o| o == unit);
         assert_eq!(

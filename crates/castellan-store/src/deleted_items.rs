@@ -65,7 +65,9 @@ struct DeletedDoc {
 }
 
 fn pairs(v: &[(ObjectId, ObjectId)]) -> Vec<(String, String)> {
-    v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    v.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 fn unpairs(v: Vec<(String, String)>) -> Result<Vec<(ObjectId, ObjectId)>, StoreError> {

@@ -23,8 +23,9 @@ use castellan_core::azure_rbac::normalise_scope;
 use castellan_core::model::*;
 use castellan_core::store::{
     ApplicationStore, ArmStore, AssignmentStore, AuditQuery, AuditStore, AuthMethodStore, Change,
-    ChangeSet, DeletedItemStore, DeviceStore, DirectoryRoleStore, GrantStore, GroupStore, KeyStore, PimStore,
-    PolicyStore, RiskStore, SignInStore, Store, StoreError, TenantStore, UniqueRule, UserStore,
+    ChangeSet, DeletedItemStore, DeviceStore, DirectoryRoleStore, GrantStore, GroupStore, KeyStore,
+    PimStore, PolicyStore, RiskStore, SignInStore, Store, StoreError, TenantStore, UniqueRule,
+    UserStore,
 };
 use castellan_core::{AppId, ObjectId, TenantId, Timestamp};
 use serde::{Deserialize, Serialize};

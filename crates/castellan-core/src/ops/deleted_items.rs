@@ -11,7 +11,11 @@ use crate::ops::{not_found, target, Env};
 use crate::store::{Change, ChangeSet, StoreError};
 
 /// Loads the live edges naming `ids` (what a snapshot keeps).
-async fn live_edges(env: &Env<'_>, tenant: &Tenant, ids: &[ObjectId]) -> Result<LiveEdges, StoreError> {
+async fn live_edges(
+    env: &Env<'_>,
+    tenant: &Tenant,
+    ids: &[ObjectId],
+) -> Result<LiveEdges, StoreError> {
     let (s, t) = (env.store, tenant.id);
     let mut live = LiveEdges {
         memberships: s.memberships(t).await?,
@@ -29,9 +33,12 @@ async fn live_edges(env: &Env<'_>, tenant: &Tenant, ids: &[ObjectId]) -> Result<
         for u in s.aus_of(t, *id).await? {
             live.unit_memberships.push((u, *id));
         }
-        live.app_roles.extend(s.app_role_assignments_of(t, *id).await?);
-        live.app_roles.extend(s.app_role_assignments_to(t, *id).await?);
-        live.azure_roles.extend(s.azure_role_assignments_of(t, *id).await?);
+        live.app_roles
+            .extend(s.app_role_assignments_of(t, *id).await?);
+        live.app_roles
+            .extend(s.app_role_assignments_to(t, *id).await?);
+        live.azure_roles
+            .extend(s.azure_role_assignments_of(t, *id).await?);
     }
     Ok(live)
 }
@@ -77,7 +84,10 @@ async fn live_names(env: &Env<'_>, item: &DeletedItem) -> Result<LiveNames, Stor
     let mut names = LiveNames::default();
     match &item.object {
         DeletedObject::User(u) => {
-            names.upn_holder = s.user_by_upn(t, &u.user_principal_name).await?.map(|u| u.id);
+            names.upn_holder = s
+                .user_by_upn(t, &u.user_principal_name)
+                .await?
+                .map(|u| u.id);
         }
         DeletedObject::Group(g) => {
             if g.mail_enabled {
@@ -92,7 +102,10 @@ async fn live_names(env: &Env<'_>, item: &DeletedItem) -> Result<LiveNames, Stor
         }
         DeletedObject::Application(a, _) => {
             names.app_id_holder = s.application_by_app_id(a.app_id).await?.map(|a| a.id);
-            names.sp_holder = s.service_principal_by_app_id(t, a.app_id).await?.map(|sp| sp.id);
+            names.sp_holder = s
+                .service_principal_by_app_id(t, a.app_id)
+                .await?
+                .map(|sp| sp.id);
             for uri in &a.identifier_uris {
                 if let Some(h) = s.application_by_identifier_uri(uri).await? {
                     names.identifier_uri_holders.push((uri.clone(), h.id));
@@ -143,7 +156,11 @@ pub async fn restore(
     others.extend(e.memberships.iter().flat_map(|m| [m.group_id, m.member_id]));
     others.extend(e.owners.iter().flat_map(|(o, w)| [*o, *w]));
     others.extend(e.unit_memberships.iter().map(|(u, _)| *u));
-    others.extend(e.app_roles.iter().flat_map(|a| [a.principal_id, a.resource_id]));
+    others.extend(
+        e.app_roles
+            .iter()
+            .flat_map(|a| [a.principal_id, a.resource_id]),
+    );
     others.extend(
         e.permission_grants
             .iter()
@@ -307,18 +324,28 @@ mod tests {
         block_on(users::delete(&mut e, &t, &alice.id.to_string())).unwrap();
         assert!(block_on(s.user(t.id, alice.id)).unwrap().is_none());
         assert!(block_on(s.memberships(t.id)).unwrap().is_empty());
-        assert!(block_on(s.directory_role_assignments(t.id)).unwrap().is_empty());
+        assert!(block_on(s.directory_role_assignments(t.id))
+            .unwrap()
+            .is_empty());
         let listed = block_on(list(&e, &t, ObjectKind::User)).unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].deleted, NOW);
-        assert!(block_on(list(&e, &t, ObjectKind::Group)).unwrap().is_empty());
+        assert!(block_on(list(&e, &t, ObjectKind::Group))
+            .unwrap()
+            .is_empty());
 
         let back = block_on(restore(&mut e, &t, &alice.id.to_string())).unwrap();
         assert_eq!(back.id(), alice.id);
-        assert_eq!(block_on(s.user(t.id, alice.id)).unwrap(), Some(alice.clone()));
+        assert_eq!(
+            block_on(s.user(t.id, alice.id)).unwrap(),
+            Some(alice.clone())
+        );
         assert_eq!(block_on(s.memberships(t.id)).unwrap(), vec![edge]);
         assert_eq!(block_on(s.owners(t.id, g.id)).unwrap(), vec![alice.id]);
-        assert_eq!(block_on(s.directory_role_assignments(t.id)).unwrap(), vec![role]);
+        assert_eq!(
+            block_on(s.directory_role_assignments(t.id)).unwrap(),
+            vec![role]
+        );
         assert!(block_on(s.deleted_items(t.id)).unwrap().is_empty());
         let acts = activities(&s, &t);
         assert!(acts.contains(&"Delete user".to_string()), "{acts:?}");
@@ -362,7 +389,10 @@ mod tests {
     fn a_restored_group_skips_members_that_no_longer_exist() {
         let (s, t) = store_with_tenant(13);
         let mut ids = Ids::new(13);
-        let (alice, bob) = (user(&mut ids, &t, "alice", true), user(&mut ids, &t, "bob", true));
+        let (alice, bob) = (
+            user(&mut ids, &t, "alice", true),
+            user(&mut ids, &t, "bob", true),
+        );
         let g = group(&mut ids, &t, "team");
         let m = |u: &crate::model::User| Membership {
             group_id: g.id,
@@ -409,8 +439,12 @@ mod tests {
         let mut ent = Seeded(4);
         let mut e = env(&s, &mut ent);
         block_on(applications::delete(&mut e, &t, &app.id.to_string())).unwrap();
-        assert!(block_on(s.application_by_app_id(app.app_id)).unwrap().is_none());
-        assert!(block_on(s.service_principal(t.id, sp.id)).unwrap().is_none());
+        assert!(block_on(s.application_by_app_id(app.app_id))
+            .unwrap()
+            .is_none());
+        assert!(block_on(s.service_principal(t.id, sp.id))
+            .unwrap()
+            .is_none());
         // Another app takes the identifier URI meanwhile.
         let mut other = application(&mut ids, &t);
         other.identifier_uris = app.identifier_uris.clone();
@@ -423,7 +457,10 @@ mod tests {
         put(&s, vec![Change::DeleteApplication(t.id, other.id)]);
         block_on(restore(&mut e, &t, &app.id.to_string())).unwrap();
         assert_eq!(block_on(s.application(t.id, app.id)).unwrap(), Some(app));
-        assert_eq!(block_on(s.service_principal(t.id, sp.id)).unwrap(), Some(sp));
+        assert_eq!(
+            block_on(s.service_principal(t.id, sp.id)).unwrap(),
+            Some(sp)
+        );
     }
 
     /// Permanent deletion empties the slot and is audited; the sweep purges only what is 30
@@ -460,7 +497,11 @@ mod tests {
         e.now = NOW.plus_secs(bin::RETENTION_SECS - 1);
         assert_eq!(block_on(sweep(&mut e, &t)).unwrap(), 0);
         e.now = NOW.plus_secs(bin::RETENTION_SECS);
-        assert_eq!(block_on(sweep(&mut e, &t)).unwrap(), 1, "only b is 30 days old");
+        assert_eq!(
+            block_on(sweep(&mut e, &t)).unwrap(),
+            1,
+            "only b is 30 days old"
+        );
         let left: Vec<ObjectId> = block_on(s.deleted_items(t.id))
             .unwrap()
             .iter()

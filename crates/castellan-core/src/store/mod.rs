@@ -16,8 +16,8 @@ pub mod stale;
 pub mod prelude {
     pub use super::{
         ApplicationStore, ArmStore, AssignmentStore, AuditStore, AuthMethodStore, DeletedItemStore,
-        DeviceStore, DirectoryRoleStore, GrantStore, GroupStore, KeyStore, PimStore, PolicyStore, RiskStore,
-        SignInStore, Store, TenantStore, UserStore,
+        DeviceStore, DirectoryRoleStore, GrantStore, GroupStore, KeyStore, PimStore, PolicyStore,
+        RiskStore, SignInStore, Store, TenantStore, UserStore,
     };
 }
 

@@ -45,7 +45,11 @@ async fn a_deleted_user_is_listed_then_restored_with_memberships_and_signs_in_ag
         .post(&format!("/groups/{gid}/members/$ref"), odata_id(&u["id"]))
         .await;
     assert_eq!(st, 204, "{v}");
-    assert_eq!(sign_in(&upn).await, 200, "positive control: the user signs in");
+    assert_eq!(
+        sign_in(&upn).await,
+        200,
+        "positive control: the user signs in"
+    );
 
     assert_eq!(g.delete(&format!("/users/{id}")).await.0, 204);
     assert_eq!(g.get(&format!("/users/{id}")).await.0, 404);
@@ -58,7 +62,10 @@ async fn a_deleted_user_is_listed_then_restored_with_memberships_and_signs_in_ag
         .find(|x| x["id"] == id.as_str())
         .unwrap_or_else(|| panic!("not listed: {listed:?}"));
     assert_eq!(item["userPrincipalName"], upn.as_str());
-    assert!(item["deletedDateTime"].as_str().unwrap().ends_with('Z'), "{item}");
+    assert!(
+        item["deletedDateTime"].as_str().unwrap().ends_with('Z'),
+        "{item}"
+    );
     // The cast narrows the kind; $filter and $top work as on live lists.
     assert!(!ids(&g.all("/directory/deletedItems/microsoft.graph.group").await).contains(&id));
     let (st, v) = g
@@ -78,9 +85,16 @@ async fn a_deleted_user_is_listed_then_restored_with_memberships_and_signs_in_ag
     assert_eq!(st, 200, "{back}");
     assert_eq!(back["id"], id.as_str());
     assert!(back["deletedDateTime"].is_null(), "{back}");
-    assert_eq!(g.get(&format!("/users/{id}")).await.1["userPrincipalName"], upn.as_str());
+    assert_eq!(
+        g.get(&format!("/users/{id}")).await.1["userPrincipalName"],
+        upn.as_str()
+    );
     assert!(ids(&g.all(&format!("/groups/{gid}/members")).await).contains(&id));
-    assert_eq!(sign_in(&upn).await, 200, "the restored user signs in with the old password");
+    assert_eq!(
+        sign_in(&upn).await,
+        200,
+        "the restored user signs in with the old password"
+    );
     assert_eq!(g.get(&format!("/directory/deletedItems/{id}")).await.0, 404);
     let audits = g.all("/auditLogs/directoryAudits?$top=999").await;
     assert!(
@@ -109,10 +123,17 @@ async fn a_reused_upn_makes_restore_fail_with_400_and_change_nothing() {
     let m = e["error"]["message"].as_str().unwrap();
     assert!(m.contains("userPrincipalName") && m.contains(nid), "{m}");
     // Nothing changed: still in the bin, still gone from users, the newcomer untouched.
-    assert_eq!(g.get(&format!("/directory/deletedItems/{oid}")).await.0, 200);
+    assert_eq!(
+        g.get(&format!("/directory/deletedItems/{oid}")).await.0,
+        200
+    );
     assert_eq!(g.get(&format!("/users/{oid}")).await.0, 404);
     assert_eq!(g.get(&format!("/users/{nid}")).await.1["id"], nid);
-    assert_eq!(g.audits_mentioning(oid).await, audits_before, "no audit record");
+    assert_eq!(
+        g.audits_mentioning(oid).await,
+        audits_before,
+        "no audit record"
+    );
     // Positive control: once the newcomer is gone, the restore works.
     assert_eq!(g.delete(&format!("/users/{nid}")).await.0, 204);
     let (st, v) = g
@@ -138,9 +159,14 @@ async fn permanent_deletion_removes_the_item_for_good() {
     assert_eq!(e["error"]["code"], "Request_ResourceNotFound");
     assert_eq!(g.get(&format!("/groups/{id}")).await.0, 404);
     // An unknown cast is a clear 400.
-    let (st, e) = g.get("/directory/deletedItems/microsoft.graph.device").await;
+    let (st, e) = g
+        .get("/directory/deletedItems/microsoft.graph.device")
+        .await;
     assert_eq!(st, 400, "{e}");
-    assert!(e["error"]["message"].as_str().unwrap().contains("microsoft.graph.user"));
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("microsoft.graph.user"));
 }
 
 #[tokio::test]
@@ -161,20 +187,35 @@ async fn a_deleted_application_gets_no_tokens_until_restored_with_its_secret() {
     assert_eq!(token_response(tid, app_id, secret, scope).await.0, 200);
     assert_eq!(g.delete(&format!("/applications/{aid}")).await.0, 204);
     assert_eq!(
-        g.get(&format!("/servicePrincipals/{}", sp["id"].as_str().unwrap())).await.0,
+        g.get(&format!(
+            "/servicePrincipals/{}",
+            sp["id"].as_str().unwrap()
+        ))
+        .await
+        .0,
         404
     );
     let (st, v) = token_response(tid, app_id, secret, scope).await;
-    assert!(st == 400 || st == 401, "a deleted app's client gets no token: {st} {v}");
-    assert!(ids(&g.all("/directory/deletedItems/microsoft.graph.application").await)
-        .contains(&aid.to_string()));
+    assert!(
+        st == 400 || st == 401,
+        "a deleted app's client gets no token: {st} {v}"
+    );
+    assert!(ids(&g
+        .all("/directory/deletedItems/microsoft.graph.application")
+        .await)
+    .contains(&aid.to_string()));
     let (st, v) = g
         .post(&format!("/directory/deletedItems/{aid}/restore"), json!({}))
         .await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["appId"], app_id);
     assert_eq!(
-        g.get(&format!("/servicePrincipals/{}", sp["id"].as_str().unwrap())).await.1["appId"],
+        g.get(&format!(
+            "/servicePrincipals/{}",
+            sp["id"].as_str().unwrap()
+        ))
+        .await
+        .1["appId"],
         app_id
     );
     let (st, v) = token_response(tid, app_id, secret, scope).await;
@@ -188,7 +229,9 @@ async fn an_ordinary_member_may_not_list_restore_or_purge_and_changes_nothing() 
     let u = g.create_user(&alias("prot")).await;
     let id = u["id"].as_str().unwrap();
     assert_eq!(g.delete(&format!("/users/{id}")).await.0, 204);
-    let (st, e) = member.get("/directory/deletedItems/microsoft.graph.user").await;
+    let (st, e) = member
+        .get("/directory/deletedItems/microsoft.graph.user")
+        .await;
     assert_denied(st, &e, "microsoft.directory/users/delete");
     let (st, e) = member.get(&format!("/directory/deletedItems/{id}")).await;
     assert_denied(st, &e, "microsoft.directory/users/delete");
@@ -196,7 +239,9 @@ async fn an_ordinary_member_may_not_list_restore_or_purge_and_changes_nothing() 
         .post(&format!("/directory/deletedItems/{id}/restore"), json!({}))
         .await;
     assert_denied(st, &e, "microsoft.directory/users/delete");
-    let (st, e) = member.delete(&format!("/directory/deletedItems/{id}")).await;
+    let (st, e) = member
+        .delete(&format!("/directory/deletedItems/{id}"))
+        .await;
     assert_denied(st, &e, "microsoft.directory/users/delete");
     // Nothing changed: the item is still there and the user still deleted.
     assert_eq!(g.get(&format!("/directory/deletedItems/{id}")).await.0, 200);

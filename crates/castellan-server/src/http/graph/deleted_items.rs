@@ -110,9 +110,7 @@ async fn restore(
 ) -> Result<Response, ApiError> {
     let mut ent = OsEntropy;
     let mut env = c.env(&s, &mut ent);
-    let item = ops::get(&env, &c.tenant, &id)
-        .await
-        .map_err(|e| c.err(e))?;
+    let item = ops::get(&env, &c.tenant, &id).await.map_err(|e| c.err(e))?;
     authorize_item(&c, &item)?;
     let item = ops::restore(&mut env, &c.tenant, &id)
         .await
