@@ -17,6 +17,8 @@ use crate::{ObjectId, TenantId, Timestamp};
 pub const RETENTION_SECS: i64 = 30 * 24 * 3600;
 
 /// The deleted object itself.
+// One value per recycle-bin item, read one at a time: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum DeletedObject {
     /// A user (its password hash and properties as they were).
@@ -282,7 +284,7 @@ pub fn restore_changes(item: &DeletedItem, exists: &dyn Fn(ObjectId) -> bool) ->
     let e = &item.edges;
     for m in &e.memberships {
         if ok(m.group_id) && ok(m.member_id) {
-            out.push(Change::AddMember(t, m.clone()));
+            out.push(Change::AddMember(t, *m));
         }
     }
     for (o, owner) in &e.owners {

@@ -314,7 +314,7 @@ mod tests {
             vec![
                 Change::InsertUser(alice.clone()),
                 Change::InsertGroup(g.clone()),
-                Change::AddMember(t.id, edge.clone()),
+                Change::AddMember(t.id, edge),
                 Change::AddOwner(t.id, g.id, alice.id),
                 Change::InsertDirectoryRoleAssignment(role.clone()),
             ],
