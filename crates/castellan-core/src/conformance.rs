@@ -3632,6 +3632,17 @@ pub async fn deleted_items(s: &dyn Store, seed: u64) {
             created: Timestamp(8),
             created_by: Some(alice.id),
         }],
+        oath_methods: vec![SoftwareOathMethod {
+            id: ids.object(),
+            tenant_id: t.id,
+            user_id: alice.id,
+            display_name: "phone".into(),
+            secret_sealed: vec![9, 8, 7],
+            created: Timestamp(11),
+            confirmed: true,
+            last_used_step: Some(56_000_000),
+        }],
+        recovery_codes: vec![[3; 32], [4; 32]],
     };
     let user_item = DeletedItem {
         tenant_id: t.id,

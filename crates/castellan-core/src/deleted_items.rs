@@ -8,7 +8,8 @@
 use crate::authz::Target;
 use crate::model::{
     AppRoleAssignment, Application, AzureRoleAssignment, DirectoryRoleAssignment, Group,
-    Membership, OAuth2PermissionGrant, ObjectKind, ServicePrincipal, User,
+    Membership, OAuth2PermissionGrant, ObjectKind, RecoveryCode, ServicePrincipal,
+    SoftwareOathMethod, User,
 };
 use crate::store::Change;
 use crate::{ObjectId, TenantId, Timestamp};
@@ -83,6 +84,10 @@ pub struct DeletedEdges {
     pub permission_grants: Vec<OAuth2PermissionGrant>,
     /// Azure role assignments held.
     pub azure_roles: Vec<AzureRoleAssignment>,
+    /// A user's confirmed software OATH (authenticator app) methods, with their replay guard.
+    pub oath_methods: Vec<SoftwareOathMethod>,
+    /// A user's unused recovery codes (hashes; used ones stay used by not coming back).
+    pub recovery_codes: Vec<[u8; 32]>,
 }
 
 /// One item of the recycle bin.
@@ -126,6 +131,10 @@ pub struct LiveEdges {
     pub permission_grants: Vec<OAuth2PermissionGrant>,
     /// Azure role assignments held by the objects.
     pub azure_roles: Vec<AzureRoleAssignment>,
+    /// A deleted user's software OATH methods (pending ones too).
+    pub oath_methods: Vec<SoftwareOathMethod>,
+    /// A deleted user's recovery codes.
+    pub recovery_codes: Vec<RecoveryCode>,
 }
 
 /// The snapshot of `object` deleted at `now`: the edges of `live` that name one of its ids
@@ -179,6 +188,17 @@ pub fn snapshot(
             .azure_roles
             .into_iter()
             .filter(|a| on(&a.principal_id))
+            .collect(),
+        oath_methods: live
+            .oath_methods
+            .into_iter()
+            .filter(|m| m.confirmed && on(&m.user_id))
+            .collect(),
+        recovery_codes: live
+            .recovery_codes
+            .into_iter()
+            .filter(|c| !c.used)
+            .map(|c| c.hash)
             .collect(),
     };
     DeletedItem {
@@ -260,7 +280,8 @@ pub fn restore_conflict(item: &DeletedItem, live: &LiveNames) -> Option<RestoreC
 
 /// The writes that bring the item back: the object(s) first, then each edge whose other end
 /// still exists (`exists`; the restored ids count as existing) — a group's member deleted
-/// since is skipped, as in Entra. A user's manager who no longer exists is cleared.
+/// since is skipped, as in Entra. A user's manager who no longer exists is cleared; a user's
+/// authenticator-app methods and unused recovery codes come back with them.
 /// Directory role assignments scoped to a unit that no longer exists are skipped too.
 pub fn restore_changes(item: &DeletedItem, exists: &dyn Fn(ObjectId) -> bool) -> Vec<Change> {
     let t = item.tenant_id;
@@ -319,6 +340,21 @@ pub fn restore_changes(item: &DeletedItem, exists: &dyn Fn(ObjectId) -> bool) ->
     for a in &e.azure_roles {
         if ok(a.principal_id) {
             out.push(Change::InsertAzureRoleAssignment(a.clone()));
+        }
+    }
+    if let DeletedObject::User(u) = &item.object {
+        out.extend(
+            e.oath_methods
+                .iter()
+                .cloned()
+                .map(Change::InsertSoftwareOathMethod),
+        );
+        if !e.recovery_codes.is_empty() {
+            out.push(Change::ReplaceRecoveryCodes(
+                t,
+                u.id,
+                e.recovery_codes.clone(),
+            ));
         }
     }
     out
@@ -422,6 +458,20 @@ mod tests {
             app_roles: vec![mine_ar.clone(), mine_ar.clone()],
             permission_grants: vec![],
             azure_roles: vec![],
+            oath_methods: vec![
+                oath(&mut ids, &t, alice.id, true),
+                oath(&mut ids, &t, alice.id, false),
+            ],
+            recovery_codes: vec![
+                RecoveryCode {
+                    hash: [1; 32],
+                    used: false,
+                },
+                RecoveryCode {
+                    hash: [2; 32],
+                    used: true,
+                },
+            ],
         };
         let item = snapshot(t.id, DeletedObject::User(alice.clone()), live, NOW);
         assert_eq!(item.id(), alice.id);
@@ -435,6 +485,33 @@ mod tests {
         assert_eq!(item.edges.unit_memberships, vec![(unit, alice.id)]);
         assert_eq!(item.edges.directory_roles, vec![mine]);
         assert_eq!(item.edges.app_roles, vec![mine_ar], "deduplicated by id");
+        assert_eq!(item.edges.oath_methods.len(), 1, "only confirmed methods");
+        assert!(item.edges.oath_methods[0].confirmed);
+        assert_eq!(
+            item.edges.recovery_codes,
+            vec![[1; 32]],
+            "only unused codes"
+        );
+        let changes = restore_changes(&item, &|_| true);
+        assert!(changes
+            .iter()
+            .any(|c| matches!(c, Change::InsertSoftwareOathMethod(m) if m.confirmed)));
+        assert!(changes.iter().any(
+            |c| matches!(c, Change::ReplaceRecoveryCodes(_, u, h) if *u == alice.id && h == &vec![[1; 32]])
+        ));
+    }
+
+    fn oath(ids: &mut Ids, t: &Tenant, user: ObjectId, confirmed: bool) -> SoftwareOathMethod {
+        SoftwareOathMethod {
+            id: ids.object(),
+            tenant_id: t.id,
+            user_id: user,
+            display_name: "phone".into(),
+            secret_sealed: vec![1, 2],
+            created: Timestamp(3),
+            confirmed,
+            last_used_step: confirmed.then_some(99),
+        }
     }
 
     /// A UPN now held by another live user is a conflict naming property, value and holder;

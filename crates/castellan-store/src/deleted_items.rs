@@ -43,6 +43,13 @@ struct PgDoc {
 }
 
 #[derive(Serialize, Deserialize)]
+struct OathSnapDoc {
+    method: OathDoc,
+    confirmed: bool,
+    last_used_step: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum ObjectDoc {
     User(UserDoc),
@@ -62,6 +69,11 @@ struct DeletedDoc {
     app_roles: Vec<AraDoc>,
     permission_grants: Vec<PgDoc>,
     azure_roles: Vec<RaDoc>,
+    #[serde(default)]
+    oath_methods: Vec<OathSnapDoc>,
+    /// Hex hashes of unused recovery codes.
+    #[serde(default)]
+    recovery_codes: Vec<String>,
 }
 
 fn pairs(v: &[(ObjectId, ObjectId)]) -> Vec<(String, String)> {
@@ -138,6 +150,16 @@ impl From<&DeletedItem> for DeletedDoc {
                 })
                 .collect(),
             azure_roles: e.azure_roles.iter().map(Into::into).collect(),
+            oath_methods: e
+                .oath_methods
+                .iter()
+                .map(|m| OathSnapDoc {
+                    method: m.into(),
+                    confirmed: m.confirmed,
+                    last_used_step: m.last_used_step,
+                })
+                .collect(),
+            recovery_codes: e.recovery_codes.iter().map(|h| to_hex(h)).collect(),
         }
     }
 }
@@ -214,6 +236,20 @@ impl TryFrom<DeletedDoc> for DeletedItem {
                 })
                 .collect::<Result<_, StoreError>>()?,
             azure_roles: all(d.azure_roles)?,
+            oath_methods: d
+                .oath_methods
+                .into_iter()
+                .map(|m| oath_from_doc(m.method, m.confirmed, m.last_used_step))
+                .collect::<Result<_, _>>()?,
+            recovery_codes: d
+                .recovery_codes
+                .iter()
+                .map(|h| {
+                    from_hex(h)?
+                        .try_into()
+                        .map_err(|_| backend("a recovery-code hash is not 32 bytes"))
+                })
+                .collect::<Result<_, StoreError>>()?,
         };
         Ok(DeletedItem {
             tenant_id: t,

@@ -50,7 +50,11 @@ pub async fn snapshot(
     tenant: &Tenant,
     object: DeletedObject,
 ) -> Result<DeletedItem, DirectoryError> {
-    let live = live_edges(env, tenant, &object.ids()).await?;
+    let mut live = live_edges(env, tenant, &object.ids()).await?;
+    if let DeletedObject::User(u) = &object {
+        live.oath_methods = env.store.software_oath_methods(tenant.id, u.id).await?;
+        live.recovery_codes = env.store.recovery_codes(tenant.id, u.id).await?;
+    }
     Ok(bin::snapshot(tenant.id, object, live, env.now))
 }
 
@@ -76,6 +80,54 @@ pub async fn get(env: &Env<'_>, tenant: &Tenant, id: &str) -> Result<DeletedItem
         .deleted_item(tenant.id, oid)
         .await?
         .ok_or_else(|| not_found(id))
+}
+
+/// What the authorisation decision knows about a deleted object: its snapshot
+/// ([`bin::target`]), and for a user the role-assignable groups a restore would put them back
+/// in (live groups they were a member or owner of) with those groups' directory roles — so a
+/// user who was privileged through a group stays protected while deleted.
+pub async fn authz_target(
+    env: &Env<'_>,
+    tenant: &Tenant,
+    item: &DeletedItem,
+    caller: ObjectId,
+) -> Result<crate::authz::Target, DirectoryError> {
+    let mut target = bin::target(item, caller);
+    let DeletedObject::User(u) = &item.object else {
+        return Ok(target);
+    };
+    let assignable: Vec<ObjectId> = env
+        .store
+        .groups(tenant.id)
+        .await?
+        .into_iter()
+        .filter(|g| g.is_assignable_to_role)
+        .map(|g| g.id)
+        .collect();
+    let member_of: Vec<ObjectId> = item
+        .edges
+        .memberships
+        .iter()
+        .filter(|m| m.member_id == u.id && assignable.contains(&m.group_id))
+        .map(|m| m.group_id)
+        .collect();
+    let owner_of = item
+        .edges
+        .owners
+        .iter()
+        .any(|(o, w)| *w == u.id && assignable.contains(o));
+    target.in_role_assignable_group = owner_of || !member_of.is_empty();
+    if !member_of.is_empty() {
+        target.user_roles.extend(
+            env.store
+                .directory_role_assignments(tenant.id)
+                .await?
+                .into_iter()
+                .filter(|a| member_of.contains(&a.principal_id))
+                .map(|a| a.role_template_id),
+        );
+    }
+    Ok(target)
 }
 
 /// Looks up the live holders of the names the item needs back.
@@ -319,9 +371,29 @@ mod tests {
                 Change::InsertDirectoryRoleAssignment(role.clone()),
             ],
         );
+        let phone = crate::model::SoftwareOathMethod {
+            id: ids.object(),
+            tenant_id: t.id,
+            user_id: alice.id,
+            display_name: "phone".into(),
+            secret_sealed: vec![1, 2, 3],
+            created: NOW,
+            confirmed: true,
+            last_used_step: Some(7),
+        };
+        put(
+            &s,
+            vec![
+                Change::InsertSoftwareOathMethod(phone.clone()),
+                Change::ReplaceRecoveryCodes(t.id, alice.id, vec![[5; 32]]),
+            ],
+        );
         let mut ent = Seeded(1);
         let mut e = env(&s, &mut ent);
         block_on(users::delete(&mut e, &t, &alice.id.to_string())).unwrap();
+        assert!(block_on(s.software_oath_methods(t.id, alice.id))
+            .unwrap()
+            .is_empty());
         assert!(block_on(s.user(t.id, alice.id)).unwrap().is_none());
         assert!(block_on(s.memberships(t.id)).unwrap().is_empty());
         assert!(block_on(s.directory_role_assignments(t.id))
@@ -347,6 +419,18 @@ mod tests {
             vec![role]
         );
         assert!(block_on(s.deleted_items(t.id)).unwrap().is_empty());
+        assert_eq!(
+            block_on(s.software_oath_methods(t.id, alice.id)).unwrap(),
+            vec![phone],
+            "the authenticator app comes back with its replay guard"
+        );
+        assert_eq!(
+            block_on(s.recovery_codes(t.id, alice.id)).unwrap(),
+            vec![crate::model::RecoveryCode {
+                hash: [5; 32],
+                used: false
+            }]
+        );
         let acts = activities(&s, &t);
         assert!(acts.contains(&"Delete user".to_string()), "{acts:?}");
         assert!(acts.contains(&"Restore user".to_string()), "{acts:?}");
@@ -355,6 +439,56 @@ mod tests {
             block_on(restore(&mut e, &t, &alice.id.to_string())),
             Err(DirectoryError::NotFound(_))
         ));
+    }
+
+    /// A user privileged through a role-assignable group stays protected while deleted: the
+    /// target carries the group's role and the role-assignable membership; a plain user's not.
+    #[test]
+    fn a_deleted_user_keeps_the_roles_of_role_assignable_groups_in_the_target() {
+        let (s, t) = store_with_tenant(16);
+        let mut ids = Ids::new(16);
+        let (admin, plain) = (
+            user(&mut ids, &t, "adm", true),
+            user(&mut ids, &t, "pl", true),
+        );
+        let mut g = group(&mut ids, &t, "admins");
+        g.is_assignable_to_role = true;
+        let global = uuid::Uuid::from_u128(62);
+        put(
+            &s,
+            vec![
+                Change::InsertUser(admin.clone()),
+                Change::InsertUser(plain.clone()),
+                Change::InsertGroup(g.clone()),
+                Change::AddMember(
+                    t.id,
+                    Membership {
+                        group_id: g.id,
+                        member_id: admin.id,
+                        member_kind: ObjectKind::User,
+                    },
+                ),
+                Change::InsertDirectoryRoleAssignment(DirectoryRoleAssignment {
+                    id: ids.object(),
+                    tenant_id: t.id,
+                    principal_id: g.id,
+                    role_template_id: global,
+                    directory_scope_id: "/".into(),
+                }),
+            ],
+        );
+        let mut ent = Seeded(6);
+        let mut e = env(&s, &mut ent);
+        block_on(users::delete(&mut e, &t, &admin.id.to_string())).unwrap();
+        block_on(users::delete(&mut e, &t, &plain.id.to_string())).unwrap();
+        let caller = ids.object();
+        let item = block_on(get(&e, &t, &admin.id.to_string())).unwrap();
+        let tg = block_on(authz_target(&e, &t, &item, caller)).unwrap();
+        assert!(tg.in_role_assignable_group);
+        assert_eq!(tg.user_roles, vec![global]);
+        let item = block_on(get(&e, &t, &plain.id.to_string())).unwrap();
+        let tg = block_on(authz_target(&e, &t, &item, caller)).unwrap();
+        assert!(!tg.in_role_assignable_group && tg.user_roles.is_empty());
     }
 
     /// A UPN reused meanwhile: restore fails naming the property and the holder, and nothing

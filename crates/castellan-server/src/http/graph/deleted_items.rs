@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use castellan_core::authz::{Op, Target};
-use castellan_core::deleted_items::{self as bin, DeletedItem};
+use castellan_core::deleted_items::DeletedItem;
 use castellan_core::error::Code;
 use castellan_core::graph_rules::{Access, Area};
 use castellan_core::model::ObjectKind;
@@ -49,11 +49,16 @@ fn op_of(kind: ObjectKind) -> (Op, Area, &'static str, fn() -> EntitySpec) {
     }
 }
 
-/// Authorises an operation on one deleted item (its snapshot is the target).
-fn authorize_item(c: &Caller, item: &DeletedItem) -> Result<(), ApiError> {
+/// Authorises an operation on one deleted item (its snapshot is the target, with the
+/// role-assignable groups a restore would bring a user back into).
+async fn authorize_item(s: &AppState, c: &Caller, item: &DeletedItem) -> Result<(), ApiError> {
     let (op, area, ..) = op_of(item.object.kind());
     c.require(area, Access::Read)?;
-    c.authorize(op, &bin::target(item, c.oid))
+    let mut ent = OsEntropy;
+    let target = ops::authz_target(&c.env(s, &mut ent), &c.tenant, item, c.oid)
+        .await
+        .map_err(|e| c.err(e))?;
+    c.authorize(op, &target)
 }
 
 async fn list_or_get(
@@ -69,7 +74,7 @@ async fn list_or_get(
         let item = ops::get(&env, &c.tenant, &segment)
             .await
             .map_err(|e| c.err(e))?;
-        authorize_item(&c, &item)?;
+        authorize_item(&s, &c, &item).await?;
         let (.., spec) = op_of(item.object.kind());
         let v = select_one(
             &c,
@@ -111,7 +116,7 @@ async fn restore(
     let mut ent = OsEntropy;
     let mut env = c.env(&s, &mut ent);
     let item = ops::get(&env, &c.tenant, &id).await.map_err(|e| c.err(e))?;
-    authorize_item(&c, &item)?;
+    authorize_item(&s, &c, &item).await?;
     let item = ops::restore(&mut env, &c.tenant, &id)
         .await
         .map_err(|e| c.err(e))?;
@@ -132,7 +137,7 @@ async fn purge(
     let item = ops::get(&env, &c.tenant, &segment)
         .await
         .map_err(|e| c.err(e))?;
-    authorize_item(&c, &item)?;
+    authorize_item(&s, &c, &item).await?;
     ops::purge(&mut env, &c.tenant, &segment)
         .await
         .map_err(|e| c.err(e))?;
