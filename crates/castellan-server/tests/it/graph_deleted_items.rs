@@ -252,3 +252,65 @@ async fn an_ordinary_member_may_not_list_restore_or_purge_and_changes_nothing() 
         .await;
     assert_eq!(st, 200, "{v}");
 }
+
+#[tokio::test]
+async fn a_user_administrator_restores_plain_users_but_not_a_deleted_global_administrator() {
+    use crate::security::{assign_role, role};
+    let (helper, helper_id) = member_with(BROAD_SCOPES).await;
+    assign_role(&helper_id, role::USER_ADMIN).await;
+    let g = G::demo().await;
+    let plain = g.create_user(&alias("plain")).await;
+    let boss = g.create_user(&alias("boss")).await;
+    let (pid, bid) = (plain["id"].as_str().unwrap(), boss["id"].as_str().unwrap());
+    assign_role(bid, role::GLOBAL_ADMIN).await;
+    // Deleting (and restoring) a Global Administrator takes a Global Administrator.
+    let (global, global_id) = member_with(BROAD_SCOPES).await;
+    assign_role(&global_id, role::GLOBAL_ADMIN).await;
+    assert_eq!(g.delete(&format!("/users/{pid}")).await.0, 204);
+    let (st, v) = global.delete(&format!("/users/{bid}")).await;
+    assert_eq!(st, 204, "{v}");
+    // The User Administrator lists deleted users and restores a plain one...
+    let (st, v) = helper
+        .get("/directory/deletedItems/microsoft.graph.user")
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = helper
+        .post(&format!("/directory/deletedItems/{pid}/restore"), json!({}))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    // ...but not a Global Administrator (the privileged-user rule holds while deleted).
+    let (st, e) = helper
+        .post(&format!("/directory/deletedItems/{bid}/restore"), json!({}))
+        .await;
+    assert_eq!(st, 403, "{e}");
+    assert_eq!(g.get(&format!("/users/{bid}")).await.0, 404);
+    assert_eq!(
+        global
+            .get(&format!("/directory/deletedItems/{bid}"))
+            .await
+            .0,
+        200
+    );
+    let (st, e) = helper
+        .delete(&format!("/directory/deletedItems/{bid}"))
+        .await;
+    assert_eq!(st, 403, "{e}");
+    // A Global Administrator restores it, role and all.
+    let (st, v) = global
+        .post(&format!("/directory/deletedItems/{bid}/restore"), json!({}))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (_, roles) = g
+        .get(&format!(
+            "/roleManagement/directory/roleAssignments?$filter=principalId eq '{bid}'"
+        ))
+        .await;
+    assert!(
+        roles["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["roleDefinitionId"] == role::GLOBAL_ADMIN),
+        "{roles}"
+    );
+}
