@@ -301,6 +301,7 @@ macro_rules! conformance_areas {
             identifier_uris_unique_across_tenants,
             mfa_attempts,
             pim,
+            deleted_items,
         );
     };
 }
@@ -329,6 +330,7 @@ pub async fn run_all(s: &dyn Store, seed: u64) {
     identifier_uris_unique_across_tenants(s, seed + 19).await;
     mfa_attempts(s, seed + 20).await;
     pim(s, seed + 21).await;
+    deleted_items(s, seed + 22).await;
 }
 
 /// Identifier URIs are one namespace across all tenants: a second application holding a URI
@@ -3549,4 +3551,200 @@ fn rich_risky_user(admin: ObjectId) -> RiskyUser {
             at: Timestamp(5_000),
         }],
     }
+}
+
+/// The recycle bin: a snapshot (user, group, application with its service principal, every
+/// kind of edge) commits with the object's delete in one transaction and reads back equal;
+/// items list oldest deletion first, per tenant; a second item with the same id is a
+/// `Conflict(DeletedItemExists)`; removing an absent one is NotFound; a failing set leaves
+/// neither the item nor the delete; `owned_by` lists what an owner owns.
+pub async fn deleted_items(s: &dyn Store, seed: u64) {
+    use crate::deleted_items::{DeletedEdges, DeletedItem, DeletedObject};
+    let mut ids = Ids::new(seed);
+    let (t, other) = (tenant(&mut ids, "bin"), tenant(&mut ids, "binother"));
+    let alice = user(&mut ids, &t, "alice", true);
+    let g = group(&mut ids, &t, "team");
+    let app = application(&mut ids, &t);
+    let sp = service_principal(&mut ids, &t, &app);
+    commit(
+        s,
+        vec![
+            Change::InsertTenant(t.clone()),
+            Change::InsertTenant(other.clone()),
+            Change::InsertUser(alice.clone()),
+            Change::InsertGroup(g.clone()),
+            Change::InsertApplication(app.clone()),
+            Change::InsertServicePrincipal(sp.clone()),
+            Change::AddOwner(t.id, g.id, alice.id),
+            Change::AddOwner(t.id, app.id, alice.id),
+        ],
+    )
+    .await
+    .unwrap();
+    let mut owned = vec![g.id, app.id];
+    owned.sort();
+    assert_eq!(s.owned_by(t.id, alice.id).await.unwrap(), owned, "owned_by");
+    assert!(s.owned_by(other.id, alice.id).await.unwrap().is_empty());
+
+    let unit = ids.object();
+    let edges = DeletedEdges {
+        memberships: vec![Membership {
+            group_id: g.id,
+            member_id: alice.id,
+            member_kind: ObjectKind::User,
+        }],
+        owners: vec![(g.id, alice.id), (app.id, alice.id)],
+        unit_memberships: vec![(unit, alice.id)],
+        directory_roles: vec![DirectoryRoleAssignment {
+            id: ids.object(),
+            tenant_id: t.id,
+            principal_id: alice.id,
+            role_template_id: uuid::Uuid::from_u128(42),
+            directory_scope_id: format!("/administrativeUnits/{unit}"),
+        }],
+        app_roles: vec![AppRoleAssignment {
+            id: ids.object(),
+            tenant_id: t.id,
+            principal_id: alice.id,
+            principal_type: ObjectKind::User,
+            resource_id: sp.id,
+            app_role_id: uuid::Uuid::from_u128(3),
+            created: Timestamp(77),
+        }],
+        permission_grants: vec![OAuth2PermissionGrant {
+            id: ids.object(),
+            tenant_id: t.id,
+            client_id: sp.id,
+            consent_type: "Principal".into(),
+            principal_id: Some(alice.id),
+            resource_id: sp.id,
+            scope: "User.Read".into(),
+        }],
+        azure_roles: vec![AzureRoleAssignment {
+            id: uuid::Uuid::from_u128(u128::from(seed) + 5),
+            tenant_id: t.id,
+            scope: "/subscriptions/x".into(),
+            role_definition_id: uuid::Uuid::from_u128(6),
+            principal_id: alice.id,
+            principal_type: "User".into(),
+            condition: Some("c".into()),
+            description: None,
+            created: Timestamp(8),
+            created_by: Some(alice.id),
+        }],
+        oath_methods: vec![SoftwareOathMethod {
+            id: ids.object(),
+            tenant_id: t.id,
+            user_id: alice.id,
+            display_name: "phone".into(),
+            secret_sealed: vec![9, 8, 7],
+            created: Timestamp(11),
+            confirmed: true,
+            last_used_step: Some(56_000_000),
+        }],
+        recovery_codes: vec![[3; 32], [4; 32]],
+    };
+    let user_item = DeletedItem {
+        tenant_id: t.id,
+        deleted: Timestamp(2_000),
+        object: DeletedObject::User(alice.clone()),
+        edges: edges.clone(),
+    };
+    let group_item = DeletedItem {
+        tenant_id: t.id,
+        deleted: Timestamp(1_000),
+        object: DeletedObject::Group(g.clone()),
+        edges: DeletedEdges::default(),
+    };
+    let app_item = DeletedItem {
+        tenant_id: t.id,
+        deleted: Timestamp(3_000),
+        object: DeletedObject::Application(Box::new(app.clone()), vec![sp.clone()]),
+        edges: edges.clone(),
+    };
+
+    // A failing set (deleting a user that does not exist) keeps neither item nor delete.
+    let ghost = ids.object();
+    let r = commit(
+        s,
+        vec![
+            Change::InsertDeletedItem(Box::new(user_item.clone())),
+            Change::DeleteUser(t.id, ghost),
+        ],
+    )
+    .await;
+    assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+    assert!(
+        s.deleted_items(t.id).await.unwrap().is_empty(),
+        "rolled back"
+    );
+
+    // Soft deletes: the snapshot and the delete in one commit.
+    commit(
+        s,
+        vec![
+            Change::InsertDeletedItem(Box::new(user_item.clone())),
+            Change::DeleteUser(t.id, alice.id),
+            Change::InsertDeletedItem(Box::new(group_item.clone())),
+            Change::DeleteGroup(t.id, g.id),
+            Change::InsertDeletedItem(Box::new(app_item.clone())),
+            Change::DeleteApplication(t.id, app.id),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(s.user(t.id, alice.id).await.unwrap().is_none());
+    assert!(s.application_by_app_id(app.app_id).await.unwrap().is_none());
+    assert_eq!(
+        s.deleted_items(t.id).await.unwrap(),
+        vec![group_item.clone(), user_item.clone(), app_item.clone()],
+        "every field round-trips; oldest deletion first"
+    );
+    assert_eq!(
+        s.deleted_item(t.id, alice.id).await.unwrap(),
+        Some(user_item.clone())
+    );
+    assert_eq!(
+        s.deleted_item(t.id, app.id).await.unwrap(),
+        Some(app_item.clone())
+    );
+    // Tenant isolation.
+    assert!(s.deleted_items(other.id).await.unwrap().is_empty());
+    assert!(s.deleted_item(other.id, alice.id).await.unwrap().is_none());
+    // Uniqueness and not-found rules.
+    expect_conflict(
+        s,
+        changes(vec![Change::InsertDeletedItem(Box::new(user_item.clone()))]),
+        UniqueRule::DeletedItemExists,
+        "a second item with the same id",
+    )
+    .await;
+    expect_not_found(
+        s,
+        vec![Change::DeleteDeletedItem(other.id, alice.id)],
+        "another tenant's item",
+    )
+    .await;
+    // Restore: the item leaves the bin with the object's return, in one commit.
+    commit(
+        s,
+        vec![
+            Change::DeleteDeletedItem(t.id, alice.id),
+            Change::InsertUser(alice.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.user(t.id, alice.id).await.unwrap(), Some(alice.clone()));
+    assert!(s.deleted_item(t.id, alice.id).await.unwrap().is_none());
+    expect_not_found(
+        s,
+        vec![Change::DeleteDeletedItem(t.id, alice.id)],
+        "an item already restored",
+    )
+    .await;
+    assert_eq!(
+        s.deleted_items(t.id).await.unwrap(),
+        vec![group_item, app_item]
+    );
 }

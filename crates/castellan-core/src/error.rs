@@ -889,6 +889,13 @@ table! {
     /// Graph 400: too many dynamic groups in the tenant.
     DynamicGroupQuota => Graph(400, "Request_BadRequest"),
         "The tenant already has {count} {what}; Entra allows at most {max}. Delete or convert an existing one first.";
+    // ---- Deleted items (Graph's recycle bin) ----
+    /// Graph 400: a live object now holds a name the deleted one needs back.
+    DeletedItemRestoreConflict => Graph(400, "Request_BadRequest"),
+        "Restore of {kind} '{id}' failed: another object ({holder}) now holds {property} '{value}'. Change that object's {property} or delete it, then restore again. Nothing was restored.";
+    /// Graph 400: a cast segment of `/directory/deletedItems` that is not a restorable kind.
+    DeletedItemBadKind => Graph(400, "Request_BadRequest"),
+        "'{segment}' is not a kind of deleted item: use microsoft.graph.user, microsoft.graph.group or microsoft.graph.application.";
     // ---- Microsoft Graph (the directory's messages are composed by the rule that refused) ----
     /// Graph 400 `Request_BadRequest` (also a uniqueness clash: Graph answers 400, not 409).
     GraphBadRequest => Graph(400, "Request_BadRequest"),

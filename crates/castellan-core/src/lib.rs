@@ -20,6 +20,7 @@ pub mod authz;
 pub mod azure_rbac;
 pub mod catalog;
 pub mod console;
+pub mod deleted_items;
 pub mod directory_roles;
 pub mod dynamic_rule;
 pub mod error;

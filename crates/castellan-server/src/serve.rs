@@ -192,6 +192,12 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
                 Ok(n) => tracing::info!(records = n, "PIM expiries recorded"),
                 Err(e) => tracing::warn!(error = %e, "PIM sweep failed"),
             }
+            // The recycle bin: items deleted 30 days ago are purged (audited by the system).
+            match crate::http::graph::deleted_items::sweep(bg_store.as_ref(), now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "deleted items purged after 30 days"),
+                Err(e) => tracing::warn!(error = %e, "deleted-items purge failed"),
+            }
             match bg_keys.maintain(bg_store.as_ref(), now(), interval).await {
                 Ok(true) => tracing::info!("published the next signing key"),
                 Ok(false) => {}

@@ -53,6 +53,22 @@ pub(crate) fn oath_from_row(r: &AnyRow) -> Result<SoftwareOathMethod, StoreError
     let confirmed: i64 = r.try_get(1).map_err(backend)?;
     let step: Option<i64> = r.try_get(2).map_err(backend)?;
     let d: OathDoc = serde_json::from_str(&data).map_err(backend)?;
+    oath_from_doc(
+        d,
+        confirmed != 0,
+        step.map(u64::try_from)
+            .transpose()
+            .map_err(|_| StoreError::Backend("negative TOTP step".into()))?,
+    )
+}
+
+/// A method from its document and the two columns kept beside it (the recycle bin keeps them
+/// in its own document).
+pub(crate) fn oath_from_doc(
+    d: OathDoc,
+    confirmed: bool,
+    last_used_step: Option<u64>,
+) -> Result<SoftwareOathMethod, StoreError> {
     Ok(SoftwareOathMethod {
         id: oid(&d.id)?,
         tenant_id: tid(&d.tenant_id)?,
@@ -60,11 +76,8 @@ pub(crate) fn oath_from_row(r: &AnyRow) -> Result<SoftwareOathMethod, StoreError
         display_name: d.display_name,
         secret_sealed: from_hex(&d.secret_sealed)?,
         created: Timestamp(d.created),
-        confirmed: confirmed != 0,
-        last_used_step: step
-            .map(u64::try_from)
-            .transpose()
-            .map_err(|_| StoreError::Backend("negative TOTP step".into()))?,
+        confirmed,
+        last_used_step,
     })
 }
 

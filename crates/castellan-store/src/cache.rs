@@ -329,6 +329,27 @@ impl GroupStore for CachedStore {
     async fn owners(&self, t: TenantId, object: ObjectId) -> Result<Vec<ObjectId>, StoreError> {
         self.inner.owners(t, object).await
     }
+    async fn owned_by(&self, t: TenantId, owner: ObjectId) -> Result<Vec<ObjectId>, StoreError> {
+        self.inner.owned_by(t, owner).await
+    }
+}
+
+/// The recycle bin is not held: every read passes through.
+#[async_trait]
+impl castellan_core::store::DeletedItemStore for CachedStore {
+    async fn deleted_items(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<castellan_core::deleted_items::DeletedItem>, StoreError> {
+        self.inner.deleted_items(t).await
+    }
+    async fn deleted_item(
+        &self,
+        t: TenantId,
+        id: ObjectId,
+    ) -> Result<Option<castellan_core::deleted_items::DeletedItem>, StoreError> {
+        self.inner.deleted_item(t, id).await
+    }
 }
 
 #[async_trait]

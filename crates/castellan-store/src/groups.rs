@@ -192,4 +192,16 @@ impl GroupStore for SqlStore {
         .map_err(backend)?;
         rows.iter().map(|r| oid(&get(r, 0)?)).collect()
     }
+
+    async fn owned_by(&self, t: TenantId, owner: ObjectId) -> Result<Vec<ObjectId>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT object_id FROM owners WHERE tenant_id = $1 AND owner_id = $2 ORDER BY object_id",
+        )
+        .bind(t.to_string())
+        .bind(owner.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(|r| oid(&get(r, 0)?)).collect()
+    }
 }

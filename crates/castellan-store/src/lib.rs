@@ -6,7 +6,7 @@
 //!
 //! Layout: one file per area (`tenants`, `users`, `groups`, `applications`, `assignments`,
 //! `directory_roles`, `devices`, `policies`, `arm`, `keys`, `grants`, `auth_methods`, `risk`, `pim`,
-//! `sign_ins`, `audit`), each holding that area's store-private documents (`*Doc`), its arms
+//! `sign_ins`, `audit`, `deleted_items`), each holding that area's store-private documents (`*Doc`), its arms
 //! of the change set (`apply`, routed by `apply_change_inner` here) and its `*Store` trait
 //! implementation; `sql` has the shared plumbing, `migrate` the numbered migrations
 //! (`migrations/*.sql`), `objects` what deleting a directory object takes with it.
@@ -23,8 +23,9 @@ use castellan_core::azure_rbac::normalise_scope;
 use castellan_core::model::*;
 use castellan_core::store::{
     ApplicationStore, ArmStore, AssignmentStore, AuditQuery, AuditStore, AuthMethodStore, Change,
-    ChangeSet, DeviceStore, DirectoryRoleStore, GrantStore, GroupStore, KeyStore, PimStore,
-    PolicyStore, RiskStore, SignInStore, Store, StoreError, TenantStore, UniqueRule, UserStore,
+    ChangeSet, DeletedItemStore, DeviceStore, DirectoryRoleStore, GrantStore, GroupStore, KeyStore,
+    PimStore, PolicyStore, RiskStore, SignInStore, Store, StoreError, TenantStore, UniqueRule,
+    UserStore,
 };
 use castellan_core::{AppId, ObjectId, TenantId, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -56,6 +57,7 @@ mod assignments;
 mod audit;
 mod auth_methods;
 mod cache;
+mod deleted_items;
 mod devices;
 mod dialect;
 mod directory_roles;
@@ -217,6 +219,9 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
             policies::apply(tx, c).await
         }
         Change::PutRiskyUser(..) => risk::apply(tx, c).await,
+        Change::InsertDeletedItem(..) | Change::DeleteDeletedItem(..) => {
+            deleted_items::apply(tx, c).await
+        }
         Change::PutRoleSchedule(..)
         | Change::PutRoleScheduleRequest(..)
         | Change::PutRolePolicy(..) => pim::apply(tx, c).await,

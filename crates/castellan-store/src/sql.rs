@@ -139,6 +139,7 @@ pub(crate) fn conflict_rule(sql: &str) -> UniqueRule {
         "audit_records" => UniqueRule::AuditRecordExists,
         "sign_ins" => UniqueRule::SignInExists,
         "role_schedules" | "role_schedule_requests" => UniqueRule::PimObjectExists,
+        "deleted_items" => UniqueRule::DeletedItemExists,
         _ => UniqueRule::Unclassified,
     }
 }

@@ -194,7 +194,12 @@ async fn sqlite_backfills_identifier_uris_of_older_databases() {
     // Back to the schema before migration 10 (and the ones after it).
     s.raw_execute("DROP TABLE identifier_uris").await.unwrap();
     s.raw_execute("DROP TABLE mfa_attempts").await.unwrap();
-    for t in ["role_schedules", "role_schedule_requests", "role_policies"] {
+    for t in [
+        "role_schedules",
+        "role_schedule_requests",
+        "role_policies",
+        "deleted_items",
+    ] {
         s.raw_execute(&format!("DROP TABLE {t}")).await.unwrap();
     }
     s.raw_execute("DELETE FROM castellan_schema WHERE version >= 10")

@@ -369,7 +369,8 @@ pub async fn update(
     Ok(a)
 }
 
-/// Deletes an application and its service principals in every tenant.
+/// Deletes an application and its service principals in every tenant (soft: the application
+/// and its home tenant's service principal go to the recycle bin for 30 days).
 pub async fn delete(env: &mut Env<'_>, tenant: &Tenant, id: &str) -> Result<(), DirectoryError> {
     let a = find(env, tenant, id).await?;
     let audit = env.audit(
@@ -385,8 +386,23 @@ pub async fn delete(env: &mut Env<'_>, tenant: &Tenant, id: &str) -> Result<(), 
             vec![],
         )],
     );
+    // Soft delete: the application and its service principal in the home tenant go to the
+    // recycle bin with the delete, in one commit (other tenants' instances are deleted).
+    let sps = env
+        .store
+        .service_principal_by_app_id(tenant.id, a.app_id)
+        .await?
+        .into_iter()
+        .collect();
+    let item = super::deleted_items::snapshot(
+        env,
+        tenant,
+        crate::deleted_items::DeletedObject::Application(Box::new(a.clone()), sps),
+    )
+    .await?;
     let mut set = ChangeSet::new();
-    set.push(Change::DeleteApplication(tenant.id, a.id))
+    set.push(Change::InsertDeletedItem(Box::new(item)))
+        .push(Change::DeleteApplication(tenant.id, a.id))
         .audit(audit);
     env.store.commit(set).await?;
     Ok(())

@@ -406,7 +406,7 @@ pub async fn update(
     Ok(g)
 }
 
-/// Deletes a group.
+/// Deletes a group (soft: into the recycle bin for 30 days, `ops::deleted_items`).
 pub async fn delete(env: &mut Env<'_>, tenant: &Tenant, id: &str) -> Result<(), DirectoryError> {
     let g = find(env, tenant, id).await?;
     let audit = env.audit(
@@ -416,8 +416,16 @@ pub async fn delete(env: &mut Env<'_>, tenant: &Tenant, id: &str) -> Result<(), 
         "Delete",
         vec![target(g.id, "Group", Some(&g.display_name), None, vec![])],
     );
+    let item = super::deleted_items::snapshot(
+        env,
+        tenant,
+        crate::deleted_items::DeletedObject::Group(g.clone()),
+    )
+    .await?;
     let mut set = ChangeSet::new();
-    set.push(Change::DeleteGroup(tenant.id, g.id)).audit(audit);
+    set.push(Change::InsertDeletedItem(Box::new(item)))
+        .push(Change::DeleteGroup(tenant.id, g.id))
+        .audit(audit);
     env.store.commit(set).await?;
     Ok(())
 }

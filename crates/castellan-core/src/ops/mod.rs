@@ -10,6 +10,7 @@ pub mod authz;
 pub mod conditional_access;
 pub mod consent;
 pub mod console;
+pub mod deleted_items;
 pub mod devices;
 pub mod directory_roles;
 pub mod dynamic_groups;

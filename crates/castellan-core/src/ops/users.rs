@@ -409,7 +409,7 @@ pub async fn change_own_password(
     Ok(u)
 }
 
-/// Deletes a user.
+/// Deletes a user (soft: into the recycle bin for 30 days, `ops::deleted_items`).
 pub async fn delete(env: &mut Env<'_>, tenant: &Tenant, key: &str) -> Result<(), DirectoryError> {
     let u = find(env, tenant, key).await?;
     let audit = env.audit(
@@ -425,8 +425,21 @@ pub async fn delete(env: &mut Env<'_>, tenant: &Tenant, key: &str) -> Result<(),
             vec![],
         )],
     );
+    // Soft delete: the snapshot goes to the recycle bin with the delete, in one commit; the
+    // user's refresh tokens and sessions die with it (a restore does not revive them).
+    let item = super::deleted_items::snapshot(
+        env,
+        tenant,
+        crate::deleted_items::DeletedObject::User(u.clone()),
+    )
+    .await?;
     let mut set = ChangeSet::new();
-    set.push(Change::DeleteUser(tenant.id, u.id)).audit(audit);
+    set.push(Change::InsertDeletedItem(Box::new(item)))
+        .push(Change::RevokeGrants(crate::model::RevokeScope::User(
+            tenant.id, u.id,
+        )))
+        .push(Change::DeleteUser(tenant.id, u.id))
+        .audit(audit);
     env.store.commit(set).await?;
     Ok(())
 }

@@ -77,6 +77,8 @@ struct Data {
     role_schedule_requests: BTreeMap<ObjectId, crate::pim::RoleScheduleRequest>,
     /// (tenant, role) → policy.
     role_policies: BTreeMap<(TenantId, uuid::Uuid), crate::pim::RolePolicy>,
+    /// (tenant, deleted object id) → the recycle bin's item.
+    deleted_items: BTreeMap<(TenantId, ObjectId), crate::deleted_items::DeletedItem>,
 }
 
 /// The in-memory store. Cheap to create; one per test.
@@ -845,6 +847,18 @@ impl Data {
                     return Err(conflict(UniqueRule::RiskyUserChanged));
                 }
             }
+            Change::InsertDeletedItem(item) => insert_new(
+                &mut self.deleted_items,
+                (item.tenant_id, item.id()),
+                (**item).clone(),
+                UniqueRule::DeletedItemExists,
+            )?,
+            Change::DeleteDeletedItem(t, id) => {
+                must(
+                    self.deleted_items.remove(&(*t, *id)).is_some(),
+                    "deleted item",
+                )?;
+            }
         }
         Ok(())
     }
@@ -997,6 +1011,46 @@ impl GroupStore for MemoryStore {
                 .map(|((_, w), _)| *w)
                 .collect()
         })
+    }
+
+    async fn owned_by(&self, t: TenantId, owner: ObjectId) -> Result<Vec<ObjectId>, StoreError> {
+        self.read(|d| {
+            let mut v: Vec<ObjectId> = d
+                .owners
+                .iter()
+                .filter(|((_, w), tt)| **tt == t && *w == owner)
+                .map(|((o, _), _)| *o)
+                .collect();
+            v.sort();
+            v
+        })
+    }
+}
+
+#[async_trait]
+impl crate::store::DeletedItemStore for MemoryStore {
+    async fn deleted_items(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::deleted_items::DeletedItem>, StoreError> {
+        self.read(|d| {
+            let mut v: Vec<_> = d
+                .deleted_items
+                .iter()
+                .filter(|((tt, _), _)| *tt == t)
+                .map(|(_, i)| i.clone())
+                .collect();
+            v.sort_by_key(|i| (i.deleted, i.id()));
+            v
+        })
+    }
+
+    async fn deleted_item(
+        &self,
+        t: TenantId,
+        id: ObjectId,
+    ) -> Result<Option<crate::deleted_items::DeletedItem>, StoreError> {
+        self.read(|d| d.deleted_items.get(&(t, id)).cloned())
     }
 }
 

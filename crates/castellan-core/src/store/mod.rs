@@ -15,9 +15,9 @@ pub mod stale;
 /// `MemoryStore`) rather than on `&dyn Store`: `use castellan_core::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        ApplicationStore, ArmStore, AssignmentStore, AuditStore, AuthMethodStore, DeviceStore,
-        DirectoryRoleStore, GrantStore, GroupStore, KeyStore, PimStore, PolicyStore, RiskStore,
-        SignInStore, Store, TenantStore, UserStore,
+        ApplicationStore, ArmStore, AssignmentStore, AuditStore, AuthMethodStore, DeletedItemStore,
+        DeviceStore, DirectoryRoleStore, GrantStore, GroupStore, KeyStore, PimStore, PolicyStore,
+        RiskStore, SignInStore, Store, TenantStore, UserStore,
     };
 }
 
@@ -141,6 +141,8 @@ pub enum UniqueRule {
     /// `Change::ReplaceApplication` lost its compare-and-set: another request changed the
     /// application between the read and the write.
     ApplicationChanged,
+    /// The recycle bin already holds an item with this id.
+    DeletedItemExists,
 }
 
 impl UniqueRule {
@@ -190,6 +192,7 @@ impl UniqueRule {
             Self::PimObjectExists => "a PIM schedule or request with this id already exists",
             Self::Unclassified => "a row with the same key already exists",
             Self::ApplicationChanged => "the application was changed by another request at the same time; retry",
+            Self::DeletedItemExists => "the deleted items already hold an object with this id",
         }
     }
 }
@@ -388,6 +391,12 @@ pub enum Change {
     /// [`GrantStore::update_grant`] inside a change set, so a state change and its audit record
     /// commit together. A lost race is `Conflict(UniqueRule::GrantChanged)`.
     UpdateGrant(GrantState, Grant),
+    /// Put a soft-deleted object's snapshot in the recycle bin (Conflict if its id is there).
+    /// Ops push it with the object's `Delete*` change, in the same set.
+    InsertDeletedItem(Box<crate::deleted_items::DeletedItem>),
+    /// Remove an item from the recycle bin (restore, permanent deletion, purge; NotFound if
+    /// absent, so of two concurrent restores one fails and changes nothing).
+    DeleteDeletedItem(TenantId, ObjectId),
 }
 
 /// Writes and their audit records, committed together or not at all.
@@ -450,6 +459,7 @@ pub trait Store:
     + DeviceStore
     + RiskStore
     + SignInStore
+    + DeletedItemStore
     + Send
     + Sync
 {
@@ -507,6 +517,9 @@ pub trait GroupStore: Send + Sync {
     ) -> Result<Vec<ObjectId>, StoreError>;
     /// Owners of a group or application.
     async fn owners(&self, t: TenantId, object: ObjectId) -> Result<Vec<ObjectId>, StoreError>;
+    /// The objects `owner` is an owner of (groups, applications, service principals, devices),
+    /// sorted.
+    async fn owned_by(&self, t: TenantId, owner: ObjectId) -> Result<Vec<ObjectId>, StoreError>;
 }
 
 /// The storage port's reads and single-purpose writes for one area: applications (any tenant by
@@ -873,4 +886,21 @@ pub trait SignInStore: Send + Sync {
     async fn insert_sign_ins(&self, records: &[SignIn]) -> Result<(), StoreError>;
     /// Sign-ins of a tenant, newest first.
     async fn sign_ins(&self, t: TenantId, q: &SignInQuery) -> Result<Vec<SignIn>, StoreError>;
+}
+
+/// The storage port's reads for one area: the recycle bin (soft-deleted users, groups and
+/// applications with what their restore needs).
+#[async_trait]
+pub trait DeletedItemStore: Send + Sync {
+    /// Every deleted item of a tenant, oldest deletion first.
+    async fn deleted_items(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::deleted_items::DeletedItem>, StoreError>;
+    /// One deleted item by the deleted object's id.
+    async fn deleted_item(
+        &self,
+        t: TenantId,
+        id: ObjectId,
+    ) -> Result<Option<crate::deleted_items::DeletedItem>, StoreError>;
 }

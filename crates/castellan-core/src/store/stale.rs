@@ -262,6 +262,9 @@ pub fn stale(c: &Change) -> Stale {
         | Change::DeleteDevice(..)
         | Change::TouchDevice(..) => Nothing,
         Change::PutRiskyUser(..) => Nothing,
+        // The recycle bin is not held; the object's own delete or restore changes (pushed in
+        // the same set) say what they invalidate.
+        Change::InsertDeletedItem(_) | Change::DeleteDeletedItem(..) => Nothing,
     }
 }
 

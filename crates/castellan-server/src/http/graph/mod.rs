@@ -6,6 +6,7 @@ pub mod applications;
 pub mod audit;
 pub mod auth_methods;
 pub mod conditional_access;
+pub mod deleted_items;
 pub mod devices;
 pub mod groups;
 pub mod identity_protection;
@@ -48,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .merge(roles::router())
         .merge(conditional_access::router())
         .merge(devices::router())
+        .merge(deleted_items::router())
         .merge(identity_protection::router())
         .merge(reports::router())
         .merge(pim::router())

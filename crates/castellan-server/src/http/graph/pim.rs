@@ -875,7 +875,7 @@ async fn policy_assignment(
 }
 
 /// The sweep hashes nothing.
-struct NoHashing;
+pub(crate) struct NoHashing;
 
 #[async_trait::async_trait]
 impl castellan_core::ops::PasswordHasher for NoHashing {
