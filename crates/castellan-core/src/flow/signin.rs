@@ -584,4 +584,4 @@ fn authorize(req: &Request<'_>, f: &Facts, silent: bool, admin_consent: bool) ->
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

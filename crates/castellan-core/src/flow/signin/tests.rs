@@ -15,7 +15,9 @@ const NOW: i64 = 1_800_000_000_000;
 const CLIENT: &str = "11111111-1111-1111-1111-111111111111";
 const RESOURCE: &str = "00000003-0000-0000-c000-000000000000";
 
-fn policy(n: u128, control: BuiltInControl) -> ConditionalAccessPolicy {
+/// An enabled policy for every user and app with one grant control (the use-case tests in
+/// `ops::pipeline` share it).
+pub(crate) fn policy(n: u128, control: BuiltInControl) -> ConditionalAccessPolicy {
     ConditionalAccessPolicy {
         id: ObjectId::from_uuid(uuid::Uuid::from_u128(0x9000 + n)),
         display_name: format!("P{n}"),

@@ -14,10 +14,7 @@ use crate::flow::Authn;
 use crate::model::{SignInRiskInfo, SoftwareOathMethod, User};
 use crate::ops::testing::{env, store_with_tenant, PlainHasher, Seeded, NOW};
 use crate::policy::decision::Loaded;
-use crate::policy::model::{
-    AppRef, ApplicationsCondition, BuiltInControl, ConditionalAccessPolicy, Conditions,
-    GrantControls, GrantOperator, PolicyState, UserRef, UsersCondition,
-};
+use crate::policy::model::{BuiltInControl, ConditionalAccessPolicy};
 use crate::policy::{PolicySet, RiskLevel};
 use crate::secret::SecretText;
 use crate::store::memory::{block_on, MemoryStore};
@@ -28,29 +25,9 @@ const IP: &str = "203.0.113.7";
 const CLIENT: &str = "11111111-1111-1111-1111-111111111111";
 const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
 
+/// An enabled policy for everyone with one grant control.
 fn policy(control: BuiltInControl) -> ConditionalAccessPolicy {
-    ConditionalAccessPolicy {
-        id: ObjectId::from_uuid(uuid::Uuid::from_u128(0x9001)),
-        display_name: "Everyone".into(),
-        state: PolicyState::Enabled,
-        conditions: Conditions {
-            users: UsersCondition {
-                include_users: vec![UserRef::All],
-                ..Default::default()
-            },
-            applications: ApplicationsCondition {
-                include_applications: vec![AppRef::All],
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-        grant_controls: Some(GrantControls {
-            operator: GrantOperator::Or,
-            built_in_controls: vec![control],
-            authentication_strength: None,
-        }),
-        session_controls: None,
-    }
+    crate::flow::signin::tests::policy(1, control)
 }
 
 /// A tenant (security defaults off, so only the test's policies apply) with one member who
