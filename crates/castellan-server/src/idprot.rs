@@ -10,7 +10,7 @@ use castellan_core::ops::identity_protection as ops;
 use castellan_core::policy::risk;
 use castellan_core::secret::SecretText;
 use castellan_core::store::StoreError;
-use castellan_core::{ObjectId, Timestamp};
+use castellan_core::Timestamp;
 
 use crate::crypto::OsEntropy;
 use crate::state::AppState;
@@ -70,39 +70,6 @@ pub async fn assess_sign_in(
         );
     }
     Ok(a)
-}
-
-/// The user's standing risk, for sign-ins that are not assessed (refresh, device code, a
-/// completed MFA step).
-pub async fn standing(
-    s: &AppState,
-    tenant: &Tenant,
-    user: ObjectId,
-) -> Result<Assessment, StoreError> {
-    ops::standing(s.store.as_ref(), tenant, user).await
-}
-
-/// Keeps a failed password sign-in for password-spray detection.
-pub async fn record_failure(
-    s: &AppState,
-    tenant: &Tenant,
-    username: &str,
-    ip: &str,
-    code: u32,
-    at: Timestamp,
-) -> Result<(), StoreError> {
-    ops::record_failure(s.store.as_ref(), tenant, username, ip, code, at).await
-}
-
-/// The user changed their own password after proving the current one: open risk is
-/// remediated.
-pub async fn remediate_password_change(
-    s: &AppState,
-    tenant: &Tenant,
-    user: &User,
-    at: Timestamp,
-) -> Result<(), StoreError> {
-    ops::remediate_password_change(s.store.as_ref(), &mut OsEntropy, tenant, user, at).await
 }
 
 /// Refuses a new password that is in the leaked-password list (Graph and the sign-in page's

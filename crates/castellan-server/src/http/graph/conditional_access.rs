@@ -530,22 +530,14 @@ async fn patch_security_defaults(
     Ok(no_content())
 }
 
-/// What replay knows about one user, as of now.
-struct ReplayUser {
-    user: castellan_core::model::User,
-    groups: Vec<ObjectId>,
-    roles: Vec<uuid::Uuid>,
-    mfa_registered: bool,
-}
-
 /// `POST /v1.0/identity/conditionalAccess/replay` — a Castellan extension, not an Entra API.
 /// Body: `{"policy": {<conditionalAccessPolicy>}}` or `{"policyId": "<stored policy>"}`, and
 /// `days` (1–30, default 7). Replays the draft (as if enforced) over the tenant's user sign-ins
 /// of those days (newest first, at most `replay::MAX_RECORDS`; `truncated` says when older ones
-/// were left out) with the users' groups and roles as of now; stores nothing.
+/// were left out) with the users' groups and roles as of now; stores nothing. The replay is
+/// core's (`ops::conditional_access::replay`); this parses the request and renders the answer.
 async fn replay(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Response, ApiError> {
     use castellan_core::policy::{self as p, replay as r};
-    use std::collections::HashMap;
     c.require(Area::ConditionalAccess, Access::Read)?;
     let v = json_body(&c, &body)?;
     let bad = |m: String| c.err(GraphError::bad_request(m));
@@ -586,122 +578,20 @@ async fn replay(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Res
             ))
         }
     };
-    let to = crate::state::now();
-    let from =
-        castellan_core::Timestamp(to.millis() - i64::try_from(days).unwrap_or(7) * 86_400_000);
-    let records = s
-        .store
-        .sign_ins(
-            c.tenant.id,
-            &castellan_core::model::SignInQuery {
-                since: Some(from),
-                until: None,
-                limit: Some(r::MAX_RECORDS + 1),
-            },
-        )
-        .await
-        .map_err(store_err(&c))?;
-    let truncated = records.len() > r::MAX_RECORDS;
     let (_, locations) = crate::ca::load(&s, &c.tenant)
         .await
         .map_err(store_err(&c))?;
-    // Per user (as of now): the user, transitive groups, roles, a registered MFA method. The
-    // membership graph is built once for the whole replay.
-    let graph = castellan_core::model::MembershipGraph::new(
-        &s.store
-            .memberships(c.tenant.id)
-            .await
-            .map_err(store_err(&c))?,
-    );
-    let mut users: HashMap<ObjectId, Option<ReplayUser>> = HashMap::new();
-    let mut kept = Vec::new();
-    for rec in records
-        .iter()
-        .take(r::MAX_RECORDS)
-        .filter(|x| r::replayable(x))
-    {
-        let Some(uid) = rec.user_id else { continue };
-        if let std::collections::hash_map::Entry::Vacant(slot) = users.entry(uid) {
-            let facts = match s
-                .store
-                .user(c.tenant.id, uid)
-                .await
-                .map_err(store_err(&c))?
-            {
-                None => None,
-                Some(user) => Some(ReplayUser {
-                    groups: graph.transitive_member_of(uid),
-                    roles: castellan_core::ops::directory_roles::tenant_wide_roles(
-                        s.store.as_ref(),
-                        c.tenant.id,
-                        uid,
-                        crate::state::now(),
-                    )
-                    .await
-                    .map_err(store_err(&c))?,
-                    mfa_registered: castellan_core::ops::auth_methods::has_registered_method(
-                        s.store.as_ref(),
-                        &c.tenant,
-                        uid,
-                    )
-                    .await
-                    .unwrap_or(false),
-                    user,
-                }),
-            };
-            slot.insert(facts);
-        }
-        if users.get(&uid).is_some_and(Option::is_some) {
-            let ip: Option<std::net::IpAddr> = rec.ip_address.parse().ok();
-            let country = r::recorded(rec).country;
-            kept.push((rec, uid, ip, p::resolve_location(&locations, ip, country)));
-        }
-    }
-    let app = |x: &str| {
-        castellan_core::AppId::parse(x)
-            .unwrap_or_else(|| castellan_core::AppId::from_uuid(uuid::Uuid::nil()))
-    };
-    let inputs: Vec<r::ReplayInput<'_>> = kept
-        .iter()
-        .filter_map(|(rec, uid, ip, facts)| {
-            let ReplayUser {
-                user: u,
-                groups,
-                roles,
-                mfa_registered: mfa,
-            } = users.get(uid)?.as_ref()?;
-            let had = r::recorded(rec);
-            Some(r::ReplayInput {
-                sign_in_id: rec.id,
-                user_principal_name: &u.user_principal_name,
-                ctx: p::SignInContext {
-                    subject: p::Subject::User(p::UserSubject {
-                        id: u.id,
-                        is_guest: u.user_type == castellan_core::model::UserType::Guest,
-                        groups,
-                        roles,
-                        risk: had.user_risk,
-                        mfa_registered: *mfa,
-                    }),
-                    client_app_id: app(&rec.app_id),
-                    resource_app_id: app(rec.resource_id.as_deref().unwrap_or("")),
-                    client_app_type: r::client_app_type_of(&rec.client_app_used),
-                    ip: *ip,
-                    location: facts,
-                    platform: None,
-                    device: had.device,
-                    sign_in_risk: had.sign_in_risk,
-                    satisfied: p::Satisfied {
-                        password_at: Some(rec.created),
-                        mfa_at: had.mfa_done.then_some(rec.created),
-                        ..Default::default()
-                    },
-                    now: rec.created,
-                },
-            })
-        })
-        .collect();
-    let out = r::replay(&draft, &inputs);
+    let run = castellan_core::ops::conditional_access::replay(
+        s.store.as_ref(),
+        &c.tenant,
+        &draft,
+        &locations,
+        u32::try_from(days).unwrap_or(r::MAX_DAYS),
+        crate::state::now(),
+    )
+    .await
+    .map_err(store_err(&c))?;
+    let out = &run.outcome;
     let users_json = |list: &[r::UserImpact]| -> Vec<Value> {
         list.iter()
             .map(|u| {
@@ -717,8 +607,8 @@ async fn replay(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Res
     };
     Ok(Json(serde_json::json!({
         "policy": {"id": draft.id.to_string(), "displayName": draft.display_name, "state": draft.state.as_str()},
-        "from": graph_datetime(from),
-        "to": graph_datetime(to),
+        "from": graph_datetime(run.from),
+        "to": graph_datetime(run.to),
         "days": days,
         "evaluated": out.evaluated,
         "notApplied": out.not_applied,
@@ -726,7 +616,7 @@ async fn replay(State(s): State<AppState>, c: Caller, body: Bytes) -> Result<Res
         "wouldBlock": users_json(&out.would_block),
         "wouldChallenge": users_json(&out.would_challenge),
         "cap": r::MAX_RECORDS,
-        "truncated": truncated,
+        "truncated": run.truncated,
         "note": "Castellan extension (not an Entra API). Users' groups and roles are as of now; device, risk and completed MFA are not in the sign-in log, so an MFA requirement always counts as a challenge.",
     }))
     .into_response())

@@ -1158,8 +1158,15 @@ pub async fn login(
                 );
             }
             if decision.failed_guess {
-                if let Err(x) =
-                    crate::idprot::record_failure(&s, &tenant, &username, &r.ip, e.code, r.at).await
+                if let Err(x) = castellan_core::ops::identity_protection::record_failure(
+                    s.store.as_ref(),
+                    &tenant,
+                    &username,
+                    &r.ip,
+                    e.code,
+                    r.at,
+                )
+                .await
                 {
                     tracing::warn!(error = %x, "could not keep a failed sign-in for password-spray detection");
                 }
@@ -1262,7 +1269,15 @@ pub async fn change_password(
     {
         Ok(u) => {
             // A password change after proving the current password remediates user risk.
-            if let Err(e) = crate::idprot::remediate_password_change(&s, &tenant, &u, r.at).await {
+            if let Err(e) = castellan_core::ops::identity_protection::remediate_password_change(
+                s.store.as_ref(),
+                &mut crate::crypto::OsEntropy,
+                &tenant,
+                &u,
+                r.at,
+            )
+            .await
+            {
                 return fail(Fail::Unavailable(e.to_string()), &r.cid);
             }
             let st = Start {

@@ -549,8 +549,15 @@ pub async fn submit(
     };
     if decision.failed_guess {
         if let Some(Record::Failure(e)) = Some(&decision.record) {
-            if let Err(x) =
-                crate::idprot::record_failure(&s, &tenant, username, &attempt.ip, e.code, at).await
+            if let Err(x) = castellan_core::ops::identity_protection::record_failure(
+                s.store.as_ref(),
+                &tenant,
+                username,
+                &attempt.ip,
+                e.code,
+                at,
+            )
+            .await
             {
                 tracing::warn!(error = %x, "could not keep a failed sign-in for password-spray detection");
             }

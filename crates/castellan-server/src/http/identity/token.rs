@@ -707,8 +707,8 @@ impl Ctx<'_> {
                 let guess = matches!(signin::next(&req, &facts), Step::Done(d) if d.failed_guess);
                 // A failed guess is kept for password-spray detection.
                 if guess {
-                    if let Err(x) = crate::idprot::record_failure(
-                        self.s,
+                    if let Err(x) = castellan_core::ops::identity_protection::record_failure(
+                        self.s.store.as_ref(),
                         self.tenant,
                         typed_upn.unwrap_or(""),
                         &self.attempt.ip,
