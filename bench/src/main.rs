@@ -23,6 +23,10 @@ struct Args {
     /// Run only the dynamic-membership benchmark (SQLite, in-process use cases).
     #[arg(long)]
     dynamic: bool,
+    /// Run only the overload benchmark: client credentials offered open-loop at 2 × the
+    /// measured capacity, against a node with default admission and one without shedding.
+    #[arg(long)]
+    overload: bool,
     /// Users for `--dynamic`.
     #[arg(long, default_value_t = 100_000)]
     users: usize,
@@ -71,6 +75,9 @@ fn main() -> Result<()> {
     }
     if args.dynamic {
         return dynamic_bench(args.users, args.groups, args.patches, args.out.as_deref());
+    }
+    if args.overload {
+        return overload_bench(&args);
     }
     let dir = std::env::temp_dir().join(format!("castellan-bench-{}", std::process::id()));
     let server_rt = tokio::runtime::Builder::new_multi_thread()
@@ -1288,6 +1295,189 @@ fn dynamic_bench(
     let _ = std::fs::remove_dir_all(&dir);
     let summary = json!({"dynamic": result?});
     if let Some(p) = out {
+        std::fs::write(p, serde_json::to_string_pretty(&summary)?)?;
+    }
+    Ok(())
+}
+
+/// A demo node on its own runtime, its client-credentials token URL and form, and an HTTPS
+/// client trusting it.
+struct Node {
+    _rt: tokio::runtime::Runtime,
+    running: castellan_server::Running,
+    url: String,
+    form: Arc<Vec<(String, String)>>,
+    http: reqwest::Client,
+    dir: std::path::PathBuf,
+}
+
+fn start_node(
+    name: &str,
+    threads: usize,
+    adjust: impl FnOnce(&mut castellan_server::ServeArgs),
+) -> Result<Node> {
+    let dir = std::env::temp_dir().join(format!("castellan-bench-{name}-{}", std::process::id()));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()?;
+    let mut serve = castellan_server::ServeArgs::for_test(dir.clone());
+    serve.demo = true;
+    adjust(&mut serve);
+    let running = rt
+        .block_on(castellan_server::start(serve))
+        .map_err(|e| anyhow!("{e}"))?;
+    let demo = running
+        .demo
+        .clone()
+        .ok_or_else(|| anyhow!("no demo tenant"))?;
+    let ca = std::fs::read(dir.join("tls/ca.pem")).context("reading the CA")?;
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca)?)
+        .pool_max_idle_per_host(1024)
+        .build()?;
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    Ok(Node {
+        url: format!("{}/oauth2/v2.0/token", text(&demo["authority"])),
+        form: Arc::new(vec![
+            ("grant_type".into(), "client_credentials".into()),
+            (
+                "client_id".into(),
+                text(&demo["confidential_client"]["app_id"]),
+            ),
+            (
+                "client_secret".into(),
+                text(&demo["confidential_client"]["secret"]),
+            ),
+            (
+                "scope".into(),
+                "https://graph.microsoft.com/.default".into(),
+            ),
+        ]),
+        http,
+        running,
+        _rt: rt,
+        dir,
+    })
+}
+
+/// Offers `rate` requests/s open-loop for `secs` (each request its own task; at most
+/// `max_outstanding` at once, beyond which the offer is counted as dropped by the client).
+async fn open_loop(node: &Node, rate: f64, secs: u64, max_outstanding: usize) -> Value {
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    let (ok, shed, other, dropped) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let outstanding = Arc::new(AtomicUsize::new(0));
+    let lat = Arc::new(std::sync::Mutex::new(Vec::<Duration>::new()));
+    let start = Instant::now();
+    let gap = Duration::from_secs_f64(1.0 / rate);
+    let mut next = start;
+    let mut tasks = Vec::new();
+    while start.elapsed() < Duration::from_secs(secs) {
+        next += gap;
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            tokio::time::sleep(wait).await;
+        }
+        if outstanding.load(Ordering::Relaxed) >= max_outstanding {
+            dropped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        outstanding.fetch_add(1, Ordering::Relaxed);
+        let (http, url, form) = (node.http.clone(), node.url.clone(), node.form.clone());
+        let (ok, shed, other, outstanding, lat) = (
+            ok.clone(),
+            shed.clone(),
+            other.clone(),
+            outstanding.clone(),
+            lat.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            match http.post(&url).form(&*form).send().await {
+                Ok(r) if r.status().is_success() => {
+                    let _ = r.bytes().await;
+                    ok.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(mut l) = lat.lock() {
+                        l.push(t.elapsed());
+                    }
+                }
+                Ok(r) if r.status() == 503 || r.status() == 429 => {
+                    let _ = r.bytes().await;
+                    shed.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {
+                    other.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            outstanding.fetch_sub(1, Ordering::Relaxed);
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let mut l = lat.lock().map(|l| l.clone()).unwrap_or_default();
+    l.sort();
+    json!({
+        "offered_per_sec": rate.round(),
+        "goodput_per_sec": (ok.load(Ordering::Relaxed) as f64 / elapsed).round(),
+        "shed_503": shed.load(Ordering::Relaxed),
+        "other_errors": other.load(Ordering::Relaxed),
+        "client_dropped": dropped.load(Ordering::Relaxed),
+        "accepted_p50_ms": (percentile(&l, 0.50) * 100.0).round() / 100.0,
+        "accepted_p99_ms": (percentile(&l, 0.99) * 100.0).round() / 100.0,
+        "accepted_max_ms": (percentile(&l, 1.0) * 100.0).round() / 100.0,
+    })
+}
+
+/// Capacity (closed loop, 32 connections), then 2 × capacity offered open-loop to a node with
+/// the default admission and to one whose limits are out of reach (no shedding).
+fn overload_bench(args: &Args) -> Result<()> {
+    let client = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut rows = Vec::new();
+    let mut capacity = 0.0;
+    for (name, unlimited) in [("default admission", false), ("no shedding", true)] {
+        let node = start_node(
+            if unlimited { "unlimited" } else { "admission" },
+            args.server_threads,
+            |a| {
+                if unlimited {
+                    a.max_in_flight = 1_000_000;
+                    a.max_queue = 1_000_000;
+                    a.max_queue_wait_ms = 3_600_000;
+                }
+            },
+        )?;
+        if capacity == 0.0 {
+            let (lat, errors, elapsed) = client.block_on(measure_form(
+                &node.http,
+                &node.url,
+                &node.form,
+                32,
+                args.seconds,
+            ));
+            capacity = lat.len() as f64 / elapsed.as_secs_f64();
+            println!(
+                "capacity (closed loop, 32 connections): {capacity:.0} tokens/s, errors {errors}"
+            );
+        }
+        let v = client.block_on(open_loop(&node, 2.0 * capacity, args.seconds, 4096));
+        println!("{name:<18} offered {}/s: goodput {}/s, shed {}, other errors {}, accepted p50 {} ms p99 {} ms max {} ms",
+            v["offered_per_sec"], v["goodput_per_sec"], v["shed_503"], v["other_errors"], v["accepted_p50_ms"], v["accepted_p99_ms"], v["accepted_max_ms"]);
+        rows.push(json!({"node": name, "result": v}));
+        node.running.handle.shutdown();
+        let _ = std::fs::remove_dir_all(&node.dir);
+    }
+    let summary = json!({"capacity_tokens_per_sec": capacity.round(), "offered_multiple": 2, "seconds": args.seconds, "server_threads": args.server_threads, "runs": rows});
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    if let Some(p) = &args.out {
         std::fs::write(p, serde_json::to_string_pretty(&summary)?)?;
     }
     Ok(())

@@ -612,6 +612,9 @@ table! {
     /// 90055: the store did not answer (token endpoint; `Retry-After` is sent).
     StoreUnavailable => token(90055, TemporarilyUnavailable),
         "The service is temporarily unavailable (its store did not answer). Retry after the delay in Retry-After.";
+    /// 90055: this node refused the request at admission (at capacity, or its store is down).
+    ServiceBusy => token(90055, TemporarilyUnavailable),
+        "The service is temporarily unavailable: {cause}. Retry after {seconds} seconds (the Retry-After header says when).";
     /// 90055: the store did not answer (device code endpoint).
     StoreUnavailableDevice => token(90055, TemporarilyUnavailable),
         "The service is temporarily unavailable. Retry shortly.";
@@ -622,6 +625,9 @@ table! {
     /// ARM 404 `NotFound`.
     ArmNotFound => Arm(404, "NotFound"),
         "{m} was not found.";
+    /// ARM 503 `ServiceUnavailable`: refused at admission (at capacity, or the store is down).
+    ArmBusy => Arm(503, "ServiceUnavailable"),
+        "The service is temporarily unavailable: {cause}. Retry after {seconds} seconds (the Retry-After header says when).";
     /// ARM 503 `ServiceUnavailable`.
     ArmServiceUnavailable => Arm(503, "ServiceUnavailable"),
         "The store is unavailable ({m}); retry.";
@@ -921,6 +927,10 @@ table! {
     /// Graph 429: an application + tenant (or tenant) budget is spent (`core::throttle`).
     GraphThrottled => Graph(429, "TooManyRequests"),
         "Too many requests: the {budget} budget of application {app} in tenant {tenant} is spent. Retry after {seconds} seconds (the Retry-After header says when; the Graph SDKs' retry handler waits for it), and spread the load: use $select, $top and delta queries, and $batch only what you need.";
+    /// Graph 503 `serviceNotAvailable`: refused at admission (at capacity, or the store is
+    /// down); the Graph SDKs' retry handler honours the Retry-After.
+    GraphBusy => Graph(503, "serviceNotAvailable"),
+        "The service is temporarily unavailable: {cause}. Retry after {seconds} seconds (the Retry-After header says when).";
     /// Graph 503 `serviceNotAvailable`.
     GraphUnavailable => Graph(503, "serviceNotAvailable"),
         "{message}";

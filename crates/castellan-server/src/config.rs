@@ -51,6 +51,17 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "CASTELLAN_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Requests served at once per class (token service; Graph, ARM and console) before new
+    /// ones queue (0: 32 per CPU core).
+    #[arg(long, env = "CASTELLAN_MAX_IN_FLIGHT", default_value_t = 0)]
+    pub max_in_flight: usize,
+    /// Requests that may wait for a slot per class; past it they are refused with 503 and
+    /// `Retry-After` (0: four times the in-flight limit).
+    #[arg(long, env = "CASTELLAN_MAX_QUEUE", default_value_t = 0)]
+    pub max_queue: usize,
+    /// Longest wait for a slot, in milliseconds, before a 503 with `Retry-After`.
+    #[arg(long, env = "CASTELLAN_MAX_QUEUE_WAIT_MS", default_value_t = 500)]
+    pub max_queue_wait_ms: u64,
     /// Log format: `text` or `json`.
     #[arg(long, env = "CASTELLAN_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -107,6 +118,9 @@ impl ServeArgs {
             key_rotation_days: 30,
             hash_pool: 2,
             max_body_bytes: 1024 * 1024,
+            max_in_flight: 0,
+            max_queue: 0,
+            max_queue_wait_ms: 500,
             log_format: "text".into(),
             extra_ca_file: None,
             trusted_proxies: vec![],
@@ -179,6 +193,9 @@ pub const CONFIG_KEYS: &[&str] = &[
     "key_rotation_days",
     "hash_pool",
     "max_body_bytes",
+    "max_in_flight",
+    "max_queue",
+    "max_queue_wait_ms",
     "log_format",
     "extra_ca_file",
     "trusted_proxies",

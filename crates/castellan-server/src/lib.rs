@@ -4,6 +4,7 @@
 //! Invariant: no business rule lives here. Anything that decides belongs in `castellan-core`;
 //! anything that shapes bytes belongs in `castellan-wire`.
 
+pub mod admission;
 pub mod assertion;
 pub mod ca;
 pub mod config;

@@ -142,7 +142,7 @@ pub async fn endpoint(State(s): State<AppState>, headers: HeaderMap) -> Response
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.metrics.render(s.signins.queued()),
+        s.metrics.render(s.signins.queued()) + &s.admission.render(),
     )
         .into_response()
 }

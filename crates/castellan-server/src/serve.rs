@@ -129,7 +129,9 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         graph_throttle: Arc::new(crate::throttle::GraphThrottle::new(args.graph_throttle)),
         metrics: Arc::default(),
         policies: Arc::default(),
+        admission: Arc::new(crate::admission::Admission::from_args(&args)),
     };
+    crate::admission::monitor(store.clone(), state.admission.clone());
     {
         let mut entropy = crate::crypto::OsEntropy;
         let mut env = castellan_core::ops::Env {

@@ -270,6 +270,8 @@ pub struct AppState {
     pub graph_throttle: Arc<crate::throttle::GraphThrottle>,
     /// This node's counters (`/metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Load shedding and the store-outage gate (`admission.rs`, this node's).
+    pub admission: Arc<crate::admission::Admission>,
     /// Each tenant's compiled Conditional Access set (`ca::Compiled`, this node's memory).
     pub policies: Arc<crate::ca::Compiled>,
 }

@@ -96,7 +96,10 @@ impl SqlStore {
                 "unsupported database URL '{url}': use sqlite://<file> or postgres://user@host/db"
             ))
         })?;
-        let opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        // A request waits at most 1.5 s for a connection: past that the database is taken to
+        // be away and the request answers 503 (the server's admission monitor then refuses the
+        // next ones at once until the database answers again).
+        let opts = AnyPoolOptions::new().acquire_timeout(Duration::from_millis(1500));
         let pool = match engine {
             dialect::Engine::Sqlite => {
                 opts.max_connections(8)

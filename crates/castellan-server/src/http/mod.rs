@@ -123,6 +123,11 @@ fn routes(state: AppState) -> Router {
         ))
         .fallback(graph::fallback)
         .layer(DefaultBodyLimit::max(limit))
+        // Inside `correlate`, so a refused request still carries its ids and headers.
+        .layer(middleware::from_fn_with_state(
+            state.admission.clone(),
+            crate::admission::admit,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), correlate))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

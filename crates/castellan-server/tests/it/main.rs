@@ -29,6 +29,7 @@ mod graph_users;
 mod identity_protection;
 mod keys;
 mod metrics;
+mod outage;
 mod pim;
 mod postgres;
 mod read_model;
