@@ -60,7 +60,7 @@ pub struct ServeArgs {
     #[arg(long, env = "CASTELLAN_MAX_QUEUE", default_value_t = 0)]
     pub max_queue: usize,
     /// Longest wait for a slot, in milliseconds, before a 503 with `Retry-After`.
-    #[arg(long, env = "CASTELLAN_MAX_QUEUE_WAIT_MS", default_value_t = 500)]
+    #[arg(long, env = "CASTELLAN_MAX_QUEUE_WAIT_MS", default_value_t = 100)]
     pub max_queue_wait_ms: u64,
     /// Log format: `text` or `json`.
     #[arg(long, env = "CASTELLAN_LOG_FORMAT", default_value = "text")]
@@ -120,7 +120,7 @@ impl ServeArgs {
             max_body_bytes: 1024 * 1024,
             max_in_flight: 0,
             max_queue: 0,
-            max_queue_wait_ms: 500,
+            max_queue_wait_ms: 100,
             log_format: "text".into(),
             extra_ca_file: None,
             trusted_proxies: vec![],
