@@ -70,6 +70,11 @@ pub async fn create(env: &mut Env<'_>, req: NewTenant) -> Result<CreatedTenant, 
             is_initial: true,
             is_default: true,
             is_verified: true,
+            supported_services: crate::domains::INITIAL_SERVICES
+                .iter()
+                .map(|s| (*s).to_string())
+                .collect(),
+            verification_code: String::new(),
         }],
         license: req.license,
         // Security defaults are on for every tenant created from now on, as in Entra.
