@@ -115,6 +115,7 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
     }
     let tls = crate::tls::server_config(&args.data_dir, &cert_names, now())?;
 
+    let dns = crate::dns::Dns::new(args.dns_resolver).map_err(anyhow_lite::err)?;
     let state = AppState {
         store: store.clone(),
         keys: keys.clone(),
@@ -129,6 +130,7 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         graph_throttle: Arc::new(crate::throttle::GraphThrottle::new(args.graph_throttle)),
         metrics: Arc::default(),
         policies: Arc::default(),
+        dns: Arc::new(dns),
     };
     {
         let mut entropy = crate::crypto::OsEntropy;
