@@ -134,8 +134,26 @@ mod tests {
     use castellan_core::ops::Field;
 
     fn tenant() -> Tenant {
-        let mut ids = castellan_core::conformance::Ids::new(4);
-        castellan_core::conformance::tenant(&mut ids, "contoso")
+        Tenant {
+            id: castellan_core::TenantId::from_random([4; 16]),
+            display_name: "Contoso".into(),
+            domains: vec![
+                Domain {
+                    name: "contoso.onmicrosoft.test".into(),
+                    is_initial: true,
+                    is_default: true,
+                    is_verified: true,
+                    ..Domain::default()
+                },
+                Domain {
+                    name: "pending.example".into(),
+                    ..Domain::default()
+                },
+            ],
+            license: castellan_core::model::LicenseTier::P2,
+            settings: Default::default(),
+            created: castellan_core::Timestamp(0),
+        }
     }
 
     #[test]
