@@ -290,3 +290,32 @@ def test_a_member_without_a_role_reads_domains_but_cannot_add_one(srv):
     assert {name, other} <= names
     _run(admin.domains.by_domain_id(name).delete())
     _run(app.domains.by_domain_id(other).delete())
+
+
+def _castellan(server, *args):
+    import conftest
+    env = dict(os.environ, CASTELLAN_DEMO_FILE=os.path.join(server.dir, "demo.json"))
+    return subprocess.run([conftest.BIN, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_the_cli_adds_prints_the_record_verifies_and_deletes(srv, dns):
+    name = f"cli{uuid.uuid4().hex[:8]}.example"
+    dns.zones.append(name)
+    dns.restart([])
+    p = _castellan(srv, "domain", "add", name)
+    assert p.returncode == 0, p.stderr
+    p = _castellan(srv, "domain", "records", name)
+    assert p.returncode == 0, p.stderr
+    txt_line = next(line for line in p.stdout.splitlines() if " IN TXT " in line)
+    assert txt_line.startswith(f"{name}. 3600 IN TXT \"MS=ms"), p.stdout
+    assert f"{name}. 3600 IN MX 32767 ms" in p.stdout, p.stdout
+    text = txt_line.split('"')[1]
+    p = _castellan(srv, "domain", "verify", name)
+    assert p.returncode != 0 and "no TXT record" in (p.stdout + p.stderr), p.stdout + p.stderr
+    dns.restart([(name, text)])
+    p = _castellan(srv, "domain", "verify", name)
+    assert p.returncode == 0, p.stderr
+    p = _castellan(srv, "domain", "list")
+    assert p.returncode == 0 and name in p.stdout, p.stdout + p.stderr
+    p = _castellan(srv, "domain", "delete", name)
+    assert p.returncode == 0, p.stderr
