@@ -748,6 +748,46 @@ mod tests {
         assert!(matches!(err, DirectoryError::NotFound(_)));
     }
 
+    /// A settings change made over a tenant copy read before a domain was verified is refused
+    /// instead of writing the domain back unverified (the lost update `UpdateTenant` allowed).
+    #[test]
+    fn settings_over_a_stale_copy_do_not_undo_a_verification() {
+        let (s, t) = store_with_tenant(9);
+        let stale = tenant_now(&s, &t);
+        verified(&s, &t, "contoso.com");
+        let mut e = seeded();
+        let settings = crate::ops::tenants::SignInSettings {
+            lockout_threshold: Some(5),
+            ..Default::default()
+        };
+        let err = block_on(crate::ops::tenants::update_sign_in_settings(
+            &mut env(&s, &mut e),
+            &stale,
+            &settings,
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("retry"), "{err}");
+        let err = block_on(crate::ops::conditional_access::set_security_defaults(
+            &mut env(&s, &mut e),
+            &stale,
+            false,
+            &[],
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("retry"), "{err}");
+        let now = tenant_now(&s, &t);
+        assert!(now.owns_domain("contoso.com"));
+        // Over the current copy both succeed and keep the domain.
+        block_on(crate::ops::tenants::update_sign_in_settings(
+            &mut env(&s, &mut e),
+            &now,
+            &settings,
+        ))
+        .unwrap();
+        assert!(tenant_now(&s, &t).owns_domain("contoso.com"));
+        assert_eq!(tenant_now(&s, &t).settings.lockout_threshold, 5);
+    }
+
     #[test]
     fn a_stale_tenant_copy_loses_the_compare_and_set() {
         let (s, t) = store_with_tenant(8);

@@ -308,7 +308,13 @@ pub async fn update_sign_in_settings(
         vec![target(t.id, "Tenant", Some(&t.display_name), None, props)],
     );
     let mut set = ChangeSet::new();
-    set.push(Change::UpdateTenant(t.clone())).audit(audit);
+    // Compare-and-set over the tenant as read: a concurrent domain or settings change is a
+    // conflict to retry, never silently overwritten.
+    set.push(Change::ReplaceTenant(
+        Box::new(tenant.clone()),
+        Box::new(t.clone()),
+    ))
+    .audit(audit);
     env.store
         .commit(set)
         .await
