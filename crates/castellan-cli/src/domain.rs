@@ -65,7 +65,13 @@ fn record_line(r: &Value) -> String {
 /// `castellan domain ...`.
 pub async fn run(cmd: DomainCmd, conn: GraphConn) -> Result<()> {
     let g = conn.connect().await?;
-    let cols = &["id", "isVerified", "isDefault", "isInitial", "authenticationType"];
+    let cols = &[
+        "id",
+        "isVerified",
+        "isDefault",
+        "isInitial",
+        "authenticationType",
+    ];
     match cmd {
         DomainCmd::Add { name } => g.show(&g.post("/domains", &json!({ "id": name })).await?),
         DomainCmd::List => g.list(&g.get_all("/domains").await?, cols),
@@ -81,9 +87,10 @@ pub async fn run(cmd: DomainCmd, conn: GraphConn) -> Result<()> {
             }
             Ok(())
         }
-        DomainCmd::Verify { name } => {
-            g.show(&g.post(&format!("/domains/{name}/verify"), &json!({})).await?)
-        }
+        DomainCmd::Verify { name } => g.show(
+            &g.post(&format!("/domains/{name}/verify"), &json!({}))
+                .await?,
+        ),
         DomainCmd::SetDefault { name } => {
             g.patch(&format!("/domains/{name}"), &json!({ "isDefault": true }))
                 .await?;

@@ -350,7 +350,10 @@ pub async fn domains(s: &dyn Store, seed: u64) {
     );
     commit(
         s,
-        vec![Change::InsertTenant(a.clone()), Change::InsertTenant(b.clone())],
+        vec![
+            Change::InsertTenant(a.clone()),
+            Change::InsertTenant(b.clone()),
+        ],
     )
     .await
     .unwrap();
@@ -377,7 +380,11 @@ pub async fn domains(s: &dyn Store, seed: u64) {
     )
     .await
     .expect("two tenants may hold one unverified name");
-    assert_eq!(s.tenant(a.id).await.unwrap(), Some(a1.clone()), "round trip");
+    assert_eq!(
+        s.tenant(a.id).await.unwrap(),
+        Some(a1.clone()),
+        "round trip"
+    );
     assert_eq!(
         s.tenant_by_domain(&name).await.unwrap(),
         None,
@@ -386,7 +393,10 @@ pub async fn domains(s: &dyn Store, seed: u64) {
     let a2 = with(&a1, true);
     commit(
         s,
-        vec![Change::ReplaceTenant(Box::new(a1.clone()), Box::new(a2.clone()))],
+        vec![Change::ReplaceTenant(
+            Box::new(a1.clone()),
+            Box::new(a2.clone()),
+        )],
     )
     .await
     .unwrap();

@@ -229,7 +229,11 @@ mod tests {
                 "{ok}"
             );
         }
-        for no in ["User Administrator", "Global Reader", "Application Administrator"] {
+        for no in [
+            "User Administrator",
+            "Global Reader",
+            "Application Administrator",
+        ] {
             let e = user_may(Area::Domains, Access::Write, &[id(no)], false, &[]).unwrap_err();
             assert!(e.contains("domains/allProperties/allTasks"), "{no}: {e}");
         }

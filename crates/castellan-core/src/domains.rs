@@ -157,7 +157,10 @@ pub fn proves(d: &Domain, found: &Found) -> bool {
     }
     let txt = txt_text(d);
     let mx = mx_exchange(d);
-    found.txt.iter().any(|t| t.trim().eq_ignore_ascii_case(&txt))
+    found
+        .txt
+        .iter()
+        .any(|t| t.trim().eq_ignore_ascii_case(&txt))
         || found
             .mx
             .iter()
@@ -208,7 +211,10 @@ pub fn references(
     let mut out = Vec::new();
     for u in users {
         if on(&u.user_principal_name) {
-            out.push(format!("user '{}' (userPrincipalName)", u.user_principal_name));
+            out.push(format!(
+                "user '{}' (userPrincipalName)",
+                u.user_principal_name
+            ));
         } else if u.mail.as_deref().is_some_and(on) {
             out.push(format!("user '{}' (mail)", u.user_principal_name));
         }
@@ -257,7 +263,12 @@ pub fn name_references(refs: &[String]) -> String {
 
 /// The refusal for an address or URI on a domain the tenant has but has not verified; `None`
 /// when the domain is not the tenant's at all (the caller's own message applies).
-pub fn unverified_use(tenant: &Tenant, domain: &str, property: &str, value: &str) -> Option<String> {
+pub fn unverified_use(
+    tenant: &Tenant,
+    domain: &str,
+    property: &str,
+    value: &str,
+) -> Option<String> {
     let d = tenant.domain(domain).filter(|d| !d.is_verified)?;
     let verified: Vec<&str> = tenant
         .domains
@@ -294,10 +305,7 @@ mod tests {
     #[test]
     fn names_are_dns_names_outside_the_reserved_suffix() {
         let t = tenant();
-        assert_eq!(
-            normalize_name(" Contoso.COM. ", &t).unwrap(),
-            "contoso.com"
-        );
+        assert_eq!(normalize_name(" Contoso.COM. ", &t).unwrap(), "contoso.com");
         assert_eq!(
             normalize_name("mail.eu-west.contoso.co.uk", &t).unwrap(),
             "mail.eu-west.contoso.co.uk"
@@ -378,7 +386,10 @@ mod tests {
         );
         assert_eq!(parse_services(&[]).unwrap(), Vec::<String>::new());
         let e = parse_services(&v(&["Email", "Fax"])).unwrap_err();
-        assert!(e.contains("'Fax'") && e.contains("OfficeCommunicationsOnline"), "{e}");
+        assert!(
+            e.contains("'Fax'") && e.contains("OfficeCommunicationsOnline"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -429,7 +440,10 @@ mod tests {
         let t = tenant();
         let pending = t.domains.iter().find(|d| !d.is_verified).unwrap();
         let m = unverified_use(&t, &pending.name, "userPrincipalName", "x@y").unwrap();
-        assert!(m.contains("verify it first") && m.contains(t.initial_domain()), "{m}");
+        assert!(
+            m.contains("verify it first") && m.contains(t.initial_domain()),
+            "{m}"
+        );
         assert!(unverified_use(&t, t.initial_domain(), "userPrincipalName", "x").is_none());
         assert!(unverified_use(&t, "elsewhere.com", "userPrincipalName", "x").is_none());
     }

@@ -204,12 +204,31 @@ mod tests {
 
     #[test]
     fn domain_rules() {
-        for p in ["Domain.Read.All", "Domain.ReadWrite.All", "Directory.Read.All"] {
-            assert!(check(&roles(&[p]), Area::Domains, Access::Read).is_ok(), "{p}");
+        for p in [
+            "Domain.Read.All",
+            "Domain.ReadWrite.All",
+            "Directory.Read.All",
+        ] {
+            assert!(
+                check(&roles(&[p]), Area::Domains, Access::Read).is_ok(),
+                "{p}"
+            );
         }
-        assert!(check(&roles(&["Domain.ReadWrite.All"]), Area::Domains, Access::Write).is_ok());
-        for p in ["Domain.Read.All", "Directory.ReadWrite.All", "User.ReadWrite.All"] {
-            assert!(check(&roles(&[p]), Area::Domains, Access::Write).is_err(), "{p}");
+        assert!(check(
+            &roles(&["Domain.ReadWrite.All"]),
+            Area::Domains,
+            Access::Write
+        )
+        .is_ok());
+        for p in [
+            "Domain.Read.All",
+            "Directory.ReadWrite.All",
+            "User.ReadWrite.All",
+        ] {
+            assert!(
+                check(&roles(&[p]), Area::Domains, Access::Write).is_err(),
+                "{p}"
+            );
         }
         assert!(check(&roles(&["User.Read.All"]), Area::Domains, Access::Read).is_err());
     }

@@ -223,7 +223,11 @@ pub(crate) async fn apply(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
             let n = exec(
                 tx,
                 "UPDATE tenants SET data = $2 WHERE id = $1 AND data = $3",
-                &[s(next.id), Arg::S(json(&TenantDoc::from(&**next))?), Arg::S(raw)],
+                &[
+                    s(next.id),
+                    Arg::S(json(&TenantDoc::from(&**next))?),
+                    Arg::S(raw),
+                ],
             )
             .await?;
             if n != 1 {

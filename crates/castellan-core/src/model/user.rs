@@ -100,9 +100,7 @@ pub fn validate_upn(upn: &str, tenant: &Tenant) -> Result<(), String> {
         ));
     }
     if !tenant.owns_domain(domain) {
-        if let Some(m) =
-            crate::domains::unverified_use(tenant, domain, "userPrincipalName", upn)
-        {
+        if let Some(m) = crate::domains::unverified_use(tenant, domain, "userPrincipalName", upn) {
             return Err(m);
         }
         let names: Vec<&str> = tenant

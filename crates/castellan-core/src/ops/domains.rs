@@ -392,7 +392,12 @@ pub async fn delete(env: &mut Env<'_>, tenant: &Tenant, name: &str) -> Result<()
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
     use super::*;
     use crate::ops::testing::{env, store_with_tenant, Seeded};
     use crate::store::memory::{block_on, MemoryStore};
@@ -493,7 +498,11 @@ mod tests {
         assert!(!d.is_verified && !d.is_default && !d.is_initial);
         assert_eq!(d.verification_code.len(), 8);
         let now = tenant_now(&s, &t);
-        assert_eq!(get(&now, "CONTOSO.com").unwrap(), d, "stored, found in any case");
+        assert_eq!(
+            get(&now, "CONTOSO.com").unwrap(),
+            d,
+            "stored, found in any case"
+        );
         assert_eq!(audits(&s, &t), before + 1);
         // Listing puts the initial domain first.
         assert!(list(&now)[0].is_initial);
@@ -558,22 +567,29 @@ mod tests {
             panic!("{err:?}")
         };
         assert!(m.contains("fake:53") && m.contains("'v=spf1 -all'"), "{m}");
-        assert!(m.contains(&rules::txt_text(&d)) && m.contains("no MX record"), "{m}");
+        assert!(
+            m.contains(&rules::txt_text(&d)) && m.contains("no MX record"),
+            "{m}"
+        );
         assert!(!get(&tenant_now(&s, &t), "contoso.com").unwrap().is_verified);
         assert_eq!(audits(&s, &t), n, "a failed verification writes nothing");
 
         // The MX record proves it as well as the TXT one.
-        dns.mx
-            .lock()
-            .unwrap()
-            .push(("contoso.com".into(), 32767, format!("{}.", rules::mx_exchange(&d))));
+        dns.mx.lock().unwrap().push((
+            "contoso.com".into(),
+            32767,
+            format!("{}.", rules::mx_exchange(&d)),
+        ));
         let v = block_on(verify(&mut env(&s, &mut e), &t, "contoso.com", &dns)).unwrap();
         assert!(v.is_verified);
         let now = tenant_now(&s, &t);
         assert!(now.owns_domain("contoso.com"));
         assert_eq!(audits(&s, &t), n + 1);
         assert_eq!(
-            block_on(s.tenant_by_domain("contoso.com")).unwrap().unwrap().id,
+            block_on(s.tenant_by_domain("contoso.com"))
+                .unwrap()
+                .unwrap()
+                .id,
             t.id,
             "a verified domain resolves to its tenant"
         );
@@ -606,12 +622,14 @@ mod tests {
             refuse: true,
             ..FakeDns::default()
         };
-        let err =
-            block_on(verify(&mut env(&s, &mut e), &t, "contoso.com", &refusing)).unwrap_err();
+        let err = block_on(verify(&mut env(&s, &mut e), &t, "contoso.com", &refusing)).unwrap_err();
         assert!(format!("{err:?}").contains("REFUSED"), "{err:?}");
         assert_eq!(tenant_now(&s, &t), snapshot);
         let err = block_on(verify(&mut env(&s, &mut e), &t, "nope.com", &refusing)).unwrap_err();
-        assert!(matches!(err, VerifyError::Directory(DirectoryError::NotFound(_))));
+        assert!(matches!(
+            err,
+            VerifyError::Directory(DirectoryError::NotFound(_))
+        ));
     }
 
     #[test]
@@ -634,7 +652,10 @@ mod tests {
         block_on(verify(&mut env(&s, &mut e), &a, "shared.com", &dns)).unwrap();
         let snapshot = tenant_now(&s, &b);
         let err = block_on(verify(&mut env(&s, &mut e), &b, "shared.com", &dns)).unwrap_err();
-        assert!(format!("{err:?}").contains("already verified in another tenant"), "{err:?}");
+        assert!(
+            format!("{err:?}").contains("already verified in another tenant"),
+            "{err:?}"
+        );
         assert_eq!(tenant_now(&s, &b), snapshot);
         // A tenant that has not added it yet cannot add it any more.
         let mut ids2 = crate::conformance::Ids::new(78);
@@ -654,7 +675,10 @@ mod tests {
             }
         }
         let mut set = ChangeSet::new();
-        set.push(Change::ReplaceTenant(Box::new(before.clone()), Box::new(raced)));
+        set.push(Change::ReplaceTenant(
+            Box::new(before.clone()),
+            Box::new(raced),
+        ));
         let e = block_on(s.commit(set)).unwrap_err();
         assert_eq!(e.unique_rule(), Some(UniqueRule::DomainTaken));
         assert_eq!(tenant_now(&s, &b), before);

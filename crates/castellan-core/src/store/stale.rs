@@ -105,9 +105,9 @@ pub fn stale(c: &Change) -> Stale {
         // By domain too: a domain moving between tenants changes two tenants' lookups.
         Change::InsertTenant(_) | Change::UpdateTenant(_) | Change::ReplaceTenant(..) => {
             Everywhere(Areas {
-            tenants: true,
-            ..Areas::NONE
-        })
+                tenants: true,
+                ..Areas::NONE
+            })
         }
         // Users, groups and memberships are not held; deleting one takes what names it.
         Change::InsertUser(_)

@@ -52,9 +52,7 @@ async fn domains_are_added_listed_read_updated_and_deleted() {
     assert_eq!(st, 200, "{one}");
     assert!(one.get("isDefault").is_none(), "{one}");
 
-    let (st, recs) = g
-        .get(&format!("/domains/{d}/verificationDnsRecords"))
-        .await;
+    let (st, recs) = g.get(&format!("/domains/{d}/verificationDnsRecords")).await;
     assert_eq!(st, 200, "{recs}");
     let recs = recs["value"].as_array().unwrap().clone();
     assert_eq!(recs.len(), 2);
@@ -68,7 +66,10 @@ async fn domains_are_added_listed_read_updated_and_deleted() {
 
     // supportedServices: Graph's values only; a bad one changes nothing.
     let (st, e) = g
-        .patch(&format!("/domains/{d}"), json!({"supportedServices": ["Fax"]}))
+        .patch(
+            &format!("/domains/{d}"),
+            json!({"supportedServices": ["Fax"]}),
+        )
         .await;
     assert_eq!(st, 400, "{e}");
     assert!(e["error"]["message"].as_str().unwrap().contains("'Fax'"));
@@ -93,7 +94,10 @@ async fn domains_are_added_listed_read_updated_and_deleted() {
         .patch(&format!("/domains/{d}"), json!({"isVerified": true}))
         .await;
     assert_eq!(st, 400, "{e}");
-    assert!(e["error"]["message"].as_str().unwrap().contains("read-only"));
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("read-only"));
     assert_eq!(g.get(&format!("/domains/{d}")).await.1["isVerified"], false);
     // The default domain cannot be unset, nor the initial one deleted.
     let (st, e) = g
@@ -117,13 +121,25 @@ async fn bad_names_and_duplicates_are_refused_and_change_nothing() {
     let before = g.all("/domains").await.len();
     let marker = alias("nope");
     for (body, needle) in [
-        (json!({"id": format!("{marker} bad")}), "not a valid domain name"),
+        (
+            json!({"id": format!("{marker} bad")}),
+            "not a valid domain name",
+        ),
         (json!({"id": marker.clone()}), "two labels"),
         (json!({"id": d.to_uppercase()}), "already exists"),
-        (json!({"id": format!("{marker}.onmicrosoft.test")}), "reserved"),
+        (
+            json!({"id": format!("{marker}.onmicrosoft.test")}),
+            "reserved",
+        ),
         (json!({}), "'id' is required"),
-        (json!({"id": format!("{marker}.example"), "isVerified": true}), "read-only"),
-        (json!({"id": format!("{marker}.example"), "isDefault": true}), "Only 'id'"),
+        (
+            json!({"id": format!("{marker}.example"), "isVerified": true}),
+            "read-only",
+        ),
+        (
+            json!({"id": format!("{marker}.example"), "isDefault": true}),
+            "Only 'id'",
+        ),
     ] {
         let (st, e) = g.post("/domains", body.clone()).await;
         assert_eq!(st, 400, "{body}: {e}");
@@ -146,7 +162,10 @@ async fn unverified_domains_cannot_carry_upns_or_identifier_uris() {
         .await;
     assert_eq!(st, 400, "{e}");
     let m = e["error"]["message"].as_str().unwrap();
-    assert!(m.contains("not verified yet") && m.contains(&format!("/domains/{d}/verify")), "{m}");
+    assert!(
+        m.contains("not verified yet") && m.contains(&format!("/domains/{d}/verify")),
+        "{m}"
+    );
     assert_eq!(g.get(&format!("/users/{upn}")).await.0, 404);
     let (st, e) = g
         .post(
@@ -232,7 +251,8 @@ impl Dnsmasq {
         let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         sock.set_read_timeout(Some(std::time::Duration::from_millis(100)))
             .unwrap();
-        let q = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01a\x07example\x00\x00\x10\x00\x01";
+        let q =
+            b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01a\x07example\x00\x00\x10\x00\x01";
         for _ in 0..100 {
             let _ = sock.send_to(q, ("127.0.0.1", self.port));
             let mut buf = [0u8; 512];
@@ -297,8 +317,14 @@ async fn private_graph() -> G {
         ))
         .form(&[
             ("grant_type", "client_credentials"),
-            ("client_id", d["confidential_client"]["app_id"].as_str().unwrap()),
-            ("client_secret", d["confidential_client"]["secret"].as_str().unwrap()),
+            (
+                "client_id",
+                d["confidential_client"]["app_id"].as_str().unwrap(),
+            ),
+            (
+                "client_secret",
+                d["confidential_client"]["secret"].as_str().unwrap(),
+            ),
             ("scope", "https://graph.microsoft.com/.default"),
         ])
         .send()
@@ -329,9 +355,7 @@ async fn verification_looks_the_txt_record_up_in_dns() {
     let g = private_graph().await;
     let d = name("dns");
     add(&g, &d).await;
-    let (_, recs) = g
-        .get(&format!("/domains/{d}/verificationDnsRecords"))
-        .await;
+    let (_, recs) = g.get(&format!("/domains/{d}/verificationDnsRecords")).await;
     let txt = recs["value"][0]["text"].as_str().unwrap().to_string();
 
     // Not in DNS yet: 400 naming the resolver, what was found and what was expected.
@@ -369,7 +393,10 @@ async fn verification_looks_the_txt_record_up_in_dns() {
         204
     );
     let initial = private().demo["domain"].as_str().unwrap();
-    assert_eq!(g.get(&format!("/domains/{initial}")).await.1["isDefault"], false);
+    assert_eq!(
+        g.get(&format!("/domains/{initial}")).await.1["isDefault"],
+        false
+    );
     assert_eq!(
         g.patch(&format!("/domains/{initial}"), json!({"isDefault": true}))
             .await
@@ -403,7 +430,13 @@ async fn verification_looks_the_txt_record_up_in_dns() {
     assert_eq!(st, 503, "{e}");
     assert_eq!(e["error"]["code"], "serviceNotAvailable");
     let m = e["error"]["message"].as_str().unwrap();
-    assert!(m.contains("--dns-resolver") && m.contains(&format!("127.0.0.1:{}", dns().port)), "{m}");
-    assert_eq!(g.get(&format!("/domains/{d2}")).await.1["isVerified"], false);
+    assert!(
+        m.contains("--dns-resolver") && m.contains(&format!("127.0.0.1:{}", dns().port)),
+        "{m}"
+    );
+    assert_eq!(
+        g.get(&format!("/domains/{d2}")).await.1["isVerified"],
+        false
+    );
     assert_eq!(g.delete(&format!("/domains/{d2}")).await.0, 204);
 }

@@ -48,9 +48,10 @@ const NEVER_EXPIRES: i64 = 2_147_483_647;
 /// Renders a domain of `tenant`. `isRoot` is false for a subdomain of another of the tenant's
 /// verified domains; authentication is always `Managed` (Castellan does not federate domains).
 pub fn render(d: &Domain, tenant: &Tenant) -> Value {
-    let is_root = !tenant.domains.iter().any(|o| {
-        o.is_verified && o.name != d.name && rules::is_under(&d.name, &o.name)
-    });
+    let is_root = !tenant
+        .domains
+        .iter()
+        .any(|o| o.is_verified && o.name != d.name && rules::is_under(&d.name, &o.name));
     json!({
         "id": d.name,
         "authenticationType": "Managed",
@@ -210,8 +211,8 @@ mod tests {
 
     #[test]
     fn bodies_take_writable_properties_only() {
-        let i = parse(&json!({"id": "contoso.com", "@odata.type": "#microsoft.graph.domain"}))
-            .unwrap();
+        let i =
+            parse(&json!({"id": "contoso.com", "@odata.type": "#microsoft.graph.domain"})).unwrap();
         assert_eq!(i.id, Field::Value("contoso.com".into()));
         let i = parse(&json!({"isDefault": true, "supportedServices": ["Email"]})).unwrap();
         assert_eq!(i.is_default, Field::Value(true));
