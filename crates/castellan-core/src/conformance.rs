@@ -466,6 +466,97 @@ pub async fn domains(s: &dyn Store, seed: u64) {
         s.tenant_by_domain(&name).await.unwrap().map(|t| t.id),
         Some(b.id)
     );
+
+    // Two tenants verifying one fresh name at the same moment: exactly one commits.
+    let raced = format!("race{seed}.example");
+    let (c, d) = (
+        tenant(&mut ids, &format!("domc{seed}")),
+        tenant(&mut ids, &format!("domd{seed}")),
+    );
+    let with_raced = |t: &Tenant, verified: bool| {
+        let mut n = t.clone();
+        n.domains.retain(|x| x.name != raced);
+        n.domains.push(Domain {
+            name: raced.clone(),
+            is_verified: verified,
+            ..Default::default()
+        });
+        n
+    };
+    let (c1, d1) = (with_raced(&c, false), with_raced(&d, false));
+    commit(
+        s,
+        vec![
+            Change::InsertTenant(c1.clone()),
+            Change::InsertTenant(d1.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    let (rc, rd) = join(
+        commit(
+            s,
+            vec![Change::ReplaceTenant(
+                Box::new(c1.clone()),
+                Box::new(with_raced(&c1, true)),
+            )],
+        ),
+        commit(
+            s,
+            vec![Change::ReplaceTenant(
+                Box::new(d1.clone()),
+                Box::new(with_raced(&d1, true)),
+            )],
+        ),
+    )
+    .await;
+    let winner = match (&rc, &rd) {
+        (Ok(()), Err(e)) => {
+            assert_eq!(e.unique_rule(), Some(UniqueRule::DomainTaken), "{e:?}");
+            c.id
+        }
+        (Err(e), Ok(())) => {
+            assert_eq!(e.unique_rule(), Some(UniqueRule::DomainTaken), "{e:?}");
+            d.id
+        }
+        other => panic!("exactly one of two racing verifications must commit: {other:?}"),
+    };
+    assert_eq!(
+        s.tenant_by_domain(&raced).await.unwrap().map(|t| t.id),
+        Some(winner)
+    );
+}
+
+/// Polls two futures together (a race between two commits), without an async runtime crate.
+async fn join<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> (A::Output, B::Output) {
+    use std::task::Poll;
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    let (mut ra, mut rb) = (None, None);
+    std::future::poll_fn(|cx| {
+        if ra.is_none() {
+            if let Poll::Ready(v) = a.as_mut().poll(cx) {
+                ra = Some(v);
+            }
+        }
+        if rb.is_none() {
+            if let Poll::Ready(v) = b.as_mut().poll(cx) {
+                rb = Some(v);
+            }
+        }
+        if ra.is_some() && rb.is_some() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    match (ra, rb) {
+        (Some(x), Some(y)) => (x, y),
+        _ => unreachable!("both futures are ready"),
+    }
 }
 
 /// Identifier URIs are one namespace across all tenants: a second application holding a URI
