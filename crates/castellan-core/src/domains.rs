@@ -98,6 +98,14 @@ pub fn is_under(host: &str, domain: &str) -> bool {
     !d.is_empty() && (h == d || h.ends_with(&format!(".{d}")))
 }
 
+/// The tenant's verified domain that `name` is a strict subdomain of, if any.
+pub fn verified_parent<'a>(tenant: &'a Tenant, name: &str) -> Option<&'a Domain> {
+    tenant
+        .domains
+        .iter()
+        .find(|d| d.is_verified && !d.name.eq_ignore_ascii_case(name) && is_under(name, &d.name))
+}
+
 /// An eight-digit verification code from 16 random bytes.
 pub fn verification_code(random: [u8; 16]) -> String {
     let mut n: u64 = 0;

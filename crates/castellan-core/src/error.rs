@@ -932,7 +932,7 @@ table! {
         "The domain '{name}' is the tenant's {what} domain and cannot be deleted. {fix}";
     /// Graph 400: objects still use the domain.
     DomainInUse => Graph(400, "Request_BadRequest"),
-        "The domain '{name}' cannot be deleted while objects use it: {refs}. Change their userPrincipalName, mail or identifierUris to another domain (or delete them for good from the recycle bin), then delete the domain again. Nothing was deleted.";
+        "The domain '{name}' cannot be deleted while these still use it: {refs}. Delete its subdomains first, move users' userPrincipalName and mail and applications' identifierUris to another domain (or delete the objects for good from the recycle bin), then delete the domain again. Nothing was deleted.";
     /// Graph 400: the tenant changed between the read and the write.
     DomainTenantChanged => Graph(400, "Request_BadRequest"),
         "The tenant's domains were changed by another request at the same time as this one. Read the domain again and retry; nothing was changed.";

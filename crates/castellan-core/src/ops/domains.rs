@@ -163,11 +163,14 @@ pub async fn create(
     if verified_elsewhere(env, &before, &name).await? {
         return Err(elsewhere(&name));
     }
+    // A subdomain of a domain this tenant has verified is verified with it, as in Entra: the
+    // parent's DNS proof covers it.
+    let under_verified = rules::verified_parent(&before, &name).is_some();
     let d = Domain {
         name: name.clone(),
         is_initial: false,
         is_default: false,
-        is_verified: false,
+        is_verified: under_verified,
         supported_services: Vec::new(),
         verification_code: rules::verification_code(env.entropy.bytes16()),
     };
@@ -176,14 +179,22 @@ pub async fn create(
     let audit = env.audit(
         &before,
         "DirectoryManagement",
-        "Add unverified domain",
+        if under_verified {
+            "Add verified domain"
+        } else {
+            "Add unverified domain"
+        },
         "Add",
         vec![target(
             &name,
             "Directory",
             Some(&name),
             None,
-            vec![modified("IsVerified", None, Some("false".into()))],
+            vec![modified(
+                "IsVerified",
+                None,
+                Some(under_verified.to_string()),
+            )],
         )],
     );
     commit(env, &before, &next, &name, audit).await?;
@@ -366,7 +377,15 @@ pub async fn delete(env: &mut Env<'_>, tenant: &Tenant, name: &str) -> Result<()
     let users = env.store.users(before.id).await?;
     let apps = env.store.applications(before.id).await?;
     let deleted = env.store.deleted_items(before.id).await?;
-    let refs = rules::references(&d.name, &users, &apps, &deleted);
+    let mut refs = rules::references(&d.name, &users, &apps, &deleted);
+    // Its subdomains in the tenant go first (Entra deletes a root domain last).
+    refs.extend(
+        before
+            .domains
+            .iter()
+            .filter(|o| o.name != d.name && rules::is_under(&o.name, &d.name))
+            .map(|o| format!("subdomain '{}'", o.name)),
+    );
     if !refs.is_empty() {
         return Err(bad(Code::DomainInUse.message(&[
             ("name", &d.name),
@@ -520,6 +539,28 @@ mod tests {
         .unwrap();
         assert_eq!(u.verification_code, d.verification_code);
         assert_eq!(u.supported_services, vec!["Email".to_string()]);
+    }
+
+    #[test]
+    fn a_subdomain_of_a_verified_domain_is_verified_with_it() {
+        let (s, t) = store_with_tenant(10);
+        verified(&s, &t, "contoso.com");
+        let sub = add(&s, &t, "eu.mail.contoso.com");
+        assert!(sub.is_verified, "under a verified domain of the tenant");
+        assert!(tenant_now(&s, &t).owns_domain("eu.mail.contoso.com"));
+        // Under an unverified one (or a look-alike), it is not.
+        add(&s, &t, "fabrikam.com");
+        assert!(!add(&s, &t, "hr.fabrikam.com").is_verified);
+        assert!(!add(&s, &t, "notcontoso.com").is_verified);
+        // The parent cannot be deleted before its subdomain.
+        let mut e = seeded();
+        let err = block_on(delete(&mut env(&s, &mut e), &t, "contoso.com")).unwrap_err();
+        assert!(
+            err.to_string().contains("subdomain 'eu.mail.contoso.com'"),
+            "{err}"
+        );
+        block_on(delete(&mut env(&s, &mut e), &t, "eu.mail.contoso.com")).unwrap();
+        block_on(delete(&mut env(&s, &mut e), &t, "contoso.com")).unwrap();
     }
 
     #[test]

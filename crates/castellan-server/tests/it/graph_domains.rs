@@ -403,10 +403,22 @@ async fn verification_looks_the_txt_record_up_in_dns() {
             .0,
         204
     );
-    // Delete: refused naming the user, then the deleted user, then allowed.
+    // A subdomain is verified with it (no record of its own); the parent cannot go first.
+    let sub = format!("eu.{d}");
+    let v = add(&g, &sub).await;
+    assert_eq!(
+        (v["isVerified"].clone(), v["isRoot"].clone()),
+        (json!(true), json!(false))
+    );
+    // Delete: refused naming the user and the subdomain, then the deleted user, then allowed.
     let (st, e) = g.delete(&format!("/domains/{d}")).await;
     assert_eq!(st, 400, "{e}");
-    assert!(e["error"]["message"].as_str().unwrap().contains(&upn));
+    let m = e["error"]["message"].as_str().unwrap();
+    assert!(
+        m.contains(&upn) && m.contains(&format!("subdomain '{sub}'")),
+        "{m}"
+    );
+    assert_eq!(g.delete(&format!("/domains/{sub}")).await.0, 204);
     let uid = u["id"].as_str().unwrap();
     assert_eq!(g.delete(&format!("/users/{uid}")).await.0, 204);
     let (st, e) = g.delete(&format!("/domains/{d}")).await;
