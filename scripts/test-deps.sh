@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs or starts what the test command needs on a Debian machine: PostgreSQL (started on
-# 127.0.0.1:5432 with trust auth for `postgres`), python3-venv, Node and npm, Chromium, xmlsec1.
+# 127.0.0.1:5432 with trust auth for `postgres`), python3-venv, Node and npm, Chromium, xmlsec1,
+# dnsmasq (the custom-domain tests' local DNS server).
 # As root it installs with apt-get; otherwise it says the one command that does. When
 # CASTELLAN_TEST_DATABASE_URL points elsewhere than 127.0.0.1:5432, PostgreSQL is left alone.
 set -euo pipefail
@@ -14,6 +15,8 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 # SAML: pysaml2 and the SAML tests verify XML signatures with the xmlsec1 command.
 command -v xmlsec1 >/dev/null 2>&1 || missing+=(xmlsec1)
+# Custom domains: the domain tests answer TXT and MX lookups from a local dnsmasq.
+command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
 
 url="${CASTELLAN_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 local_pg=false

@@ -1174,6 +1174,7 @@ fn dynamic_bench(
                 is_initial: true,
                 is_default: true,
                 is_verified: true,
+                ..Default::default()
             }],
             license: castellan_core::model::LicenseTier::P1,
             settings: castellan_core::model::TenantSettings::default(),

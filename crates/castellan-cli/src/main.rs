@@ -7,6 +7,7 @@ mod admin;
 mod arm;
 mod ca;
 mod device;
+mod domain;
 mod pim;
 mod report;
 mod token;
@@ -136,6 +137,13 @@ enum Cmd {
         #[command(flatten)]
         conn: admin::GraphConn,
     },
+    /// Custom domains: add, print the DNS record, verify, make default, delete (Graph).
+    Domain {
+        #[command(subcommand)]
+        cmd: domain::DomainCmd,
+        #[command(flatten)]
+        conn: admin::GraphConn,
+    },
     /// Conditional Access: policies, impact replay of a draft, security defaults.
     Ca {
         #[command(subcommand)]
@@ -230,6 +238,7 @@ async fn main() {
         Cmd::Imds { args, conn } => arm::imds(args, conn).await,
         Cmd::Whatif { args, conn } => whatif::run(args, conn).await,
         Cmd::Device { cmd, conn } => device::run(cmd, conn).await,
+        Cmd::Domain { cmd, conn } => domain::run(cmd, conn).await,
         Cmd::Ca { cmd, conn } => ca::run(cmd, conn).await,
         Cmd::Troubleshoot { args, conn } => troubleshoot::run(args, conn).await,
         Cmd::Report { cmd, conn } => report::run(cmd, conn).await,

@@ -48,12 +48,14 @@ pub fn tenant(ids: &mut Ids, name: &str) -> Tenant {
                 is_initial: true,
                 is_default: true,
                 is_verified: true,
+                ..Default::default()
             },
             Domain {
                 name: format!("{name}.example"),
                 is_initial: false,
                 is_default: false,
                 is_verified: false,
+                ..Default::default()
             },
         ],
         license: LicenseTier::P1,
@@ -302,6 +304,7 @@ macro_rules! conformance_areas {
             mfa_attempts,
             pim,
             deleted_items,
+            domains,
         );
     };
 }
@@ -331,6 +334,229 @@ pub async fn run_all(s: &dyn Store, seed: u64) {
     mfa_attempts(s, seed + 20).await;
     pim(s, seed + 21).await;
     deleted_items(s, seed + 22).await;
+    domains(s, seed + 23).await;
+}
+
+/// Custom domains: several tenants may hold one *unverified* name, one only may hold it
+/// verified (`DomainTaken`, the other tenant unchanged); `tenant_by_domain` finds verified
+/// names only; `ReplaceTenant` writes only over the state it expects (`TenantChanged`,
+/// `NotFound` for a missing tenant); services and codes round-trip; removing the verified name
+/// frees it for another tenant.
+pub async fn domains(s: &dyn Store, seed: u64) {
+    let mut ids = Ids::new(seed);
+    let (a, b) = (
+        tenant(&mut ids, &format!("doma{seed}")),
+        tenant(&mut ids, &format!("domb{seed}")),
+    );
+    commit(
+        s,
+        vec![
+            Change::InsertTenant(a.clone()),
+            Change::InsertTenant(b.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    let name = format!("shared{seed}.example");
+    let with = |t: &Tenant, verified: bool| {
+        let mut n = t.clone();
+        n.domains.retain(|d| d.name != name);
+        n.domains.push(Domain {
+            name: name.clone(),
+            is_verified: verified,
+            supported_services: vec!["Email".into(), "Intune".into()],
+            verification_code: format!("{:08}", seed % 100_000_000),
+            ..Default::default()
+        });
+        n
+    };
+    let (a1, b1) = (with(&a, false), with(&b, false));
+    commit(
+        s,
+        vec![
+            Change::ReplaceTenant(Box::new(a.clone()), Box::new(a1.clone())),
+            Change::ReplaceTenant(Box::new(b.clone()), Box::new(b1.clone())),
+        ],
+    )
+    .await
+    .expect("two tenants may hold one unverified name");
+    assert_eq!(
+        s.tenant(a.id).await.unwrap(),
+        Some(a1.clone()),
+        "round trip"
+    );
+    assert_eq!(
+        s.tenant_by_domain(&name).await.unwrap(),
+        None,
+        "an unverified name resolves to no tenant"
+    );
+    let a2 = with(&a1, true);
+    commit(
+        s,
+        vec![Change::ReplaceTenant(
+            Box::new(a1.clone()),
+            Box::new(a2.clone()),
+        )],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.tenant_by_domain(&name.to_uppercase())
+            .await
+            .unwrap()
+            .map(|t| t.id),
+        Some(a.id),
+        "the verified name resolves to its tenant, any case"
+    );
+    expect_conflict(
+        s,
+        changes(vec![Change::ReplaceTenant(
+            Box::new(b1.clone()),
+            Box::new(with(&b1, true)),
+        )]),
+        UniqueRule::DomainTaken,
+        "a name verified in another tenant",
+    )
+    .await;
+    assert_eq!(s.tenant(b.id).await.unwrap(), Some(b1.clone()), "unchanged");
+    expect_conflict(
+        s,
+        changes(vec![Change::ReplaceTenant(
+            Box::new(a1.clone()),
+            Box::new(a.clone()),
+        )]),
+        UniqueRule::TenantChanged,
+        "a stale expected tenant",
+    )
+    .await;
+    assert_eq!(s.tenant(a.id).await.unwrap(), Some(a2.clone()), "unchanged");
+    let ghost = tenant(&mut ids, &format!("domg{seed}"));
+    let e = commit(
+        s,
+        vec![Change::ReplaceTenant(
+            Box::new(ghost.clone()),
+            Box::new(ghost.clone()),
+        )],
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, StoreError::NotFound(_)), "{e:?}");
+    // Removing the name frees it: the other tenant verifies it now.
+    let a3 = {
+        let mut n = a2.clone();
+        n.domains.retain(|d| d.name != name);
+        n
+    };
+    commit(
+        s,
+        vec![Change::ReplaceTenant(Box::new(a2.clone()), Box::new(a3))],
+    )
+    .await
+    .unwrap();
+    commit(
+        s,
+        vec![Change::ReplaceTenant(
+            Box::new(b1.clone()),
+            Box::new(with(&b1, true)),
+        )],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.tenant_by_domain(&name).await.unwrap().map(|t| t.id),
+        Some(b.id)
+    );
+
+    // Two tenants verifying one fresh name at the same moment: exactly one commits.
+    let raced = format!("race{seed}.example");
+    let (c, d) = (
+        tenant(&mut ids, &format!("domc{seed}")),
+        tenant(&mut ids, &format!("domd{seed}")),
+    );
+    let with_raced = |t: &Tenant, verified: bool| {
+        let mut n = t.clone();
+        n.domains.retain(|x| x.name != raced);
+        n.domains.push(Domain {
+            name: raced.clone(),
+            is_verified: verified,
+            ..Default::default()
+        });
+        n
+    };
+    let (c1, d1) = (with_raced(&c, false), with_raced(&d, false));
+    commit(
+        s,
+        vec![
+            Change::InsertTenant(c1.clone()),
+            Change::InsertTenant(d1.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    let (rc, rd) = join(
+        commit(
+            s,
+            vec![Change::ReplaceTenant(
+                Box::new(c1.clone()),
+                Box::new(with_raced(&c1, true)),
+            )],
+        ),
+        commit(
+            s,
+            vec![Change::ReplaceTenant(
+                Box::new(d1.clone()),
+                Box::new(with_raced(&d1, true)),
+            )],
+        ),
+    )
+    .await;
+    let winner = match (&rc, &rd) {
+        (Ok(()), Err(e)) => {
+            assert_eq!(e.unique_rule(), Some(UniqueRule::DomainTaken), "{e:?}");
+            c.id
+        }
+        (Err(e), Ok(())) => {
+            assert_eq!(e.unique_rule(), Some(UniqueRule::DomainTaken), "{e:?}");
+            d.id
+        }
+        other => panic!("exactly one of two racing verifications must commit: {other:?}"),
+    };
+    assert_eq!(
+        s.tenant_by_domain(&raced).await.unwrap().map(|t| t.id),
+        Some(winner)
+    );
+}
+
+/// Polls two futures together (a race between two commits), without an async runtime crate.
+async fn join<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> (A::Output, B::Output) {
+    use std::task::Poll;
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    let (mut ra, mut rb) = (None, None);
+    std::future::poll_fn(|cx| {
+        if ra.is_none() {
+            if let Poll::Ready(v) = a.as_mut().poll(cx) {
+                ra = Some(v);
+            }
+        }
+        if rb.is_none() {
+            if let Poll::Ready(v) = b.as_mut().poll(cx) {
+                rb = Some(v);
+            }
+        }
+        if ra.is_some() && rb.is_some() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    match (ra, rb) {
+        (Some(x), Some(y)) => (x, y),
+        _ => unreachable!("both futures are ready"),
+    }
 }
 
 /// Identifier URIs are one namespace across all tenants: a second application holding a URI
@@ -1531,6 +1757,7 @@ pub async fn round_trips(s: &dyn Store, seed: u64) {
         is_initial: false,
         is_default: false,
         is_verified: true,
+        ..Default::default()
     });
     commit(s, vec![Change::UpdateTenant(t2.clone())])
         .await
@@ -2553,6 +2780,7 @@ pub async fn rollback_of_every_failure(s: &dyn Store, seed: u64) {
         is_initial: false,
         is_default: false,
         is_verified: true,
+        ..Default::default()
     });
     expect_conflict(
         s,

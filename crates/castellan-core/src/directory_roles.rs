@@ -141,6 +141,10 @@ pub fn required_action(area: Area, access: Access) -> Option<&'static str> {
         (RiskDetections | RiskyUsers, Write) => {
             Some("microsoft.directory/identityProtection/allProperties/update")
         }
+        // Members read the tenant's domains by default; adding, verifying, updating and
+        // deleting one is Domain Name Administrator's (and Global Administrator's) action.
+        (Domains, Read) => None,
+        (Domains, Write) => Some("microsoft.directory/domains/allProperties/allTasks"),
     }
 }
 
@@ -213,6 +217,28 @@ mod tests {
             .find(|r| r.display_name == name)
             .map(|r| r.template_id)
             .unwrap_or_else(|| panic!("no role {name}"))
+    }
+
+    /// Domain writes are Domain Name Administrator's and Global Administrator's; every member
+    /// reads domains.
+    #[test]
+    fn domain_writes_need_a_domain_administering_role() {
+        for ok in ["Domain Name Administrator", "Global Administrator"] {
+            assert!(
+                user_may(Area::Domains, Access::Write, &[id(ok)], false, &[]).is_ok(),
+                "{ok}"
+            );
+        }
+        for no in [
+            "User Administrator",
+            "Global Reader",
+            "Application Administrator",
+        ] {
+            let e = user_may(Area::Domains, Access::Write, &[id(no)], false, &[]).unwrap_err();
+            assert!(e.contains("domains/allProperties/allTasks"), "{no}: {e}");
+        }
+        assert!(user_may(Area::Domains, Access::Write, &[], false, &[]).is_err());
+        assert!(user_may(Area::Domains, Access::Read, &[], false, &[]).is_ok());
     }
 
     #[test]

@@ -902,6 +902,49 @@ table! {
     /// Graph 400: a cast segment of `/directory/deletedItems` that is not a restorable kind.
     DeletedItemBadKind => Graph(400, "Request_BadRequest"),
         "'{segment}' is not a kind of deleted item: use microsoft.graph.user, microsoft.graph.group or microsoft.graph.application.";
+    // ---- Custom domains (Graph /domains; decisions in core::domains and ops::domains) ----
+    /// Graph 400: the domain name is not a DNS name Entra accepts.
+    DomainNameInvalid => Graph(400, "Request_BadRequest"),
+        "'{name}' is not a valid domain name: {why}. Use a DNS name such as contoso.com: two or more labels of letters, digits and hyphens separated by dots, at most 253 characters.";
+    /// Graph 400: the name is under the suffix reserved for initial domains.
+    DomainReserved => Graph(400, "Request_BadRequest"),
+        "'{name}' is under '{suffix}', which is reserved for the initial domains of tenants. Add a domain your organisation owns instead.";
+    /// Graph 400: the tenant already has the domain.
+    DomainExists => Graph(400, "Request_BadRequest"),
+        "The domain '{name}' already exists in this tenant. Read it with GET /domains/{name}, or delete it first to add it again.";
+    /// Graph 400: another tenant has verified the domain.
+    DomainVerifiedElsewhere => Graph(400, "Request_BadRequest"),
+        "The domain '{name}' is already verified in another tenant, and a domain can be verified in one tenant only. Remove it from the other tenant first, or use another domain (or a subdomain you control).";
+    /// Graph 400: the tenant has as many domains as Entra allows.
+    DomainQuota => Graph(400, "Request_BadRequest"),
+        "The tenant already has {count} domains; Entra allows at most {max}. Delete a domain you no longer use first.";
+    /// Graph 400: the verification records were not found in DNS.
+    DomainVerificationFailed => Graph(400, "Request_BadRequest"),
+        "Domain verification failed for '{name}': looked up TXT and MX records of '{name}' through {resolver} and found {found}, but neither the TXT record '{txt}' nor the MX record '{mx}' (preference 32767). Add one of them at your DNS host (GET /domains/{name}/verificationDnsRecords lists both), wait until the resolver sees it, then verify again. The domain stays unverified.";
+    /// Graph 503: the DNS resolver could not be asked.
+    DomainDnsUnavailable => Graph(503, "serviceNotAvailable"),
+        "Could not look up the DNS records of '{name}': {why}. Check that the DNS resolver ({resolver}; set it with castellan serve --dns-resolver <ip:port>) is reachable, then verify again. Nothing was changed.";
+    /// Graph 400: only a verified domain may be the default.
+    DomainNotVerifiedForDefault => Graph(400, "Request_BadRequest"),
+        "The domain '{name}' is not verified, so it cannot be the default domain. Verify it first (POST /domains/{name}/verify), then set isDefault again.";
+    /// Graph 400: the default cannot be unset directly.
+    DomainDefaultRequired => Graph(400, "Request_BadRequest"),
+        "The domain '{name}' is the default domain and a tenant always has one. To change it, set isDefault to true on another verified domain.";
+    /// Graph 400: a value of supportedServices that is not one of Graph's.
+    DomainBadService => Graph(400, "Request_BadRequest"),
+        "'{value}' is not a service a domain can support. Use any of: {allowed}.";
+    /// Graph 400: the initial or the default domain cannot be deleted.
+    DomainUndeletable => Graph(400, "Request_BadRequest"),
+        "The domain '{name}' is the tenant's {what} domain and cannot be deleted. {fix}";
+    /// Graph 400: objects still use the domain.
+    DomainInUse => Graph(400, "Request_BadRequest"),
+        "The domain '{name}' cannot be deleted while these still use it: {refs}. Delete its subdomains first, move users' userPrincipalName and mail and applications' identifierUris to another domain (or delete the objects for good from the recycle bin), then delete the domain again. Nothing was deleted.";
+    /// Graph 400: the tenant changed between the read and the write.
+    DomainTenantChanged => Graph(400, "Request_BadRequest"),
+        "The tenant's domains were changed by another request at the same time as this one. Read the domain again and retry; nothing was changed.";
+    /// Graph 400: a UPN or identifier URI on a domain the tenant added but has not verified.
+    DomainUnverifiedInUse => Graph(400, "Request_BadRequest"),
+        "The domain '{domain}' in {property} '{value}' is not verified yet: verify it first (add the TXT record from GET /domains/{domain}/verificationDnsRecords at your DNS host, then POST /domains/{domain}/verify), or use one of the verified domains: {verified}.";
     // ---- Microsoft Graph (the directory's messages are composed by the rule that refused) ----
     /// Graph 400 `Request_BadRequest` (also a uniqueness clash: Graph answers 400, not 409).
     GraphBadRequest => Graph(400, "Request_BadRequest"),

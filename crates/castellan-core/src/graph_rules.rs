@@ -23,6 +23,8 @@ pub enum Area {
     RiskDetections,
     /// Identity Protection's risky users (`/identityProtection/riskyUsers`).
     RiskyUsers,
+    /// The tenant's domains (`/domains`).
+    Domains,
 }
 
 /// Read or write.
@@ -109,6 +111,16 @@ pub fn permissions_for(area: Area, access: Access) -> &'static [&'static str] {
             "IdentityRiskyUser.ReadWrite.All",
         ],
         (RiskyUsers, Write) => &["IdentityRiskyUser.ReadWrite.All"],
+        (Domains, Read) => &[
+            "Domain.Read.All",
+            "Domain.ReadWrite.All",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+            "Directory.AccessAsUser.All",
+        ],
+        // Directory.ReadWrite.All does not cover domains (Graph: "Domain.ReadWrite.All" is
+        // the least privileged permission to add, verify, update or delete one).
+        (Domains, Write) => &["Domain.ReadWrite.All", "Directory.AccessAsUser.All"],
         (Me, Write) => &[
             "User.ReadWrite",
             "User.ReadWrite.All",
@@ -188,6 +200,37 @@ mod tests {
             Access::Read
         )
         .is_ok());
+    }
+
+    #[test]
+    fn domain_rules() {
+        for p in [
+            "Domain.Read.All",
+            "Domain.ReadWrite.All",
+            "Directory.Read.All",
+        ] {
+            assert!(
+                check(&roles(&[p]), Area::Domains, Access::Read).is_ok(),
+                "{p}"
+            );
+        }
+        assert!(check(
+            &roles(&["Domain.ReadWrite.All"]),
+            Area::Domains,
+            Access::Write
+        )
+        .is_ok());
+        for p in [
+            "Domain.Read.All",
+            "Directory.ReadWrite.All",
+            "User.ReadWrite.All",
+        ] {
+            assert!(
+                check(&roles(&[p]), Area::Domains, Access::Write).is_err(),
+                "{p}"
+            );
+        }
+        assert!(check(&roles(&["User.Read.All"]), Area::Domains, Access::Read).is_err());
     }
 
     #[test]

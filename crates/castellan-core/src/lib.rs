@@ -22,6 +22,7 @@ pub mod catalog;
 pub mod console;
 pub mod deleted_items;
 pub mod directory_roles;
+pub mod domains;
 pub mod dynamic_rule;
 pub mod error;
 pub mod flow;

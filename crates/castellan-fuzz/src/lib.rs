@@ -30,6 +30,7 @@ pub const TARGETS: &[&str] = &[
     "ca_policy",
     "saml",
     "dynamic_rule",
+    "domain",
 ];
 
 /// Runs the target named `name` (one of [`TARGETS`]) on `data`; `false` if there is no such target.
@@ -43,6 +44,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "ca_policy" => fuzz_ca_policy(data),
         "saml" => fuzz_saml(data),
         "dynamic_rule" => fuzz_dynamic_rule(data),
+        "domain" => fuzz_domain(data),
         _ => return false,
     }
     true
@@ -264,4 +266,63 @@ pub fn fuzz_saml(data: &[u8]) {
         }
     }
     let _ = saml::redirect_signed_octets(&t);
+}
+
+/// The tenant custom-domain names are checked against (initial domain under `onmicrosoft.test`).
+fn domain_tenant() -> castellan_core::model::Tenant {
+    use castellan_core::model::{Domain, LicenseTier, Tenant};
+    Tenant {
+        id: castellan_core::TenantId::from_random([3; 16]),
+        display_name: "fuzz".into(),
+        domains: vec![Domain {
+            name: "fuzz.onmicrosoft.test".into(),
+            is_initial: true,
+            is_default: true,
+            is_verified: true,
+            ..Domain::default()
+        }],
+        license: LicenseTier::P2,
+        settings: Default::default(),
+        created: castellan_core::Timestamp(0),
+    }
+}
+
+fn check_domain_name(raw: &str, t: &castellan_core::model::Tenant) {
+    use castellan_core::domains::normalize_name;
+    if let Ok(n) = normalize_name(raw, t) {
+        assert!(n.len() <= 253, "an accepted name is within 253 characters");
+        assert!(
+            n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'),
+            "an accepted name is lowercase LDH: {n:?}"
+        );
+        assert_eq!(
+            normalize_name(&n, t).as_deref(),
+            Ok(n.as_str()),
+            "normalising twice changes nothing"
+        );
+    }
+}
+
+/// Custom domains: a `POST`/`PATCH /domains` body (`wire::graph::domains::parse`), the name rule
+/// `core::domains::normalize_name` (on the raw bytes and on the body's `id`) and
+/// `parse_services`. Invariants: an accepted name is at most 253 characters of lowercase
+/// letters, digits, hyphens and dots, and normalising it again changes nothing; parsed services
+/// are Graph's, each once.
+pub fn fuzz_domain(data: &[u8]) {
+    use castellan_core::domains::{parse_services, SUPPORTED_SERVICES};
+    let t = domain_tenant();
+    check_domain_name(&text(data), &t);
+    let Ok(v) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    if let Ok(input) = castellan_wire::graph::domains::parse(&v) {
+        if let Some(id) = input.id.value() {
+            check_domain_name(id, &t);
+        }
+        if let Some(Ok(out)) = input.supported_services.value().map(|s| parse_services(s)) {
+            assert!(out.len() <= SUPPORTED_SERVICES.len());
+            assert!(out.iter().all(|o| SUPPORTED_SERVICES.contains(&o.as_str())));
+        }
+    }
 }

@@ -97,6 +97,11 @@ pub struct ServeArgs {
     /// activation expire; never in production.
     #[arg(long, env = "CASTELLAN_PIM_MIN_DURATION_SECS", default_value_t = 300)]
     pub pim_min_duration_secs: i64,
+    /// The DNS resolver (`ip:port`) that custom-domain verification asks for TXT and MX
+    /// records (`POST /v1.0/domains/{id}/verify`); default: the system's (`/etc/resolv.conf`).
+    /// Each question times out after 2 s.
+    #[arg(long, env = "CASTELLAN_DNS_RESOLVER")]
+    pub dns_resolver: Option<SocketAddr>,
     /// A TOML file with any of these settings (`version = 1`, keys named like the flags with
     /// `_`); flags and `CASTELLAN_*` variables take precedence over it.
     #[arg(long, env = "CASTELLAN_CONFIG")]
@@ -128,6 +133,7 @@ impl ServeArgs {
             anonymous_ip_list: None,
             leaked_passwords: None,
             pim_min_duration_secs: 300,
+            dns_resolver: None,
             config: None,
         }
     }
@@ -203,6 +209,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "anonymous_ip_list",
     "leaked_passwords",
     "pim_min_duration_secs",
+    "dns_resolver",
 ];
 
 /// Turns a config file into `(CASTELLAN_*, value)` pairs; errors name the file's problem.

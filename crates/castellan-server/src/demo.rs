@@ -31,6 +31,7 @@ pub const DEMO_APP_PERMISSIONS: &[&str] = &[
     "IdentityRiskyUser.ReadWrite.All",
     "Device.ReadWrite.All",
     "IdentityRiskEvent.Read.All",
+    "Domain.ReadWrite.All",
 ];
 
 fn e(x: impl std::fmt::Display) -> anyhow_lite::Error {

@@ -12,6 +12,7 @@ pub mod console;
 pub mod crypto;
 pub mod demo;
 pub mod device_proof;
+pub mod dns;
 pub mod federation;
 pub mod http;
 pub mod idprot;

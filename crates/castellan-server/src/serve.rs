@@ -115,6 +115,7 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
     }
     let tls = crate::tls::server_config(&args.data_dir, &cert_names, now())?;
 
+    let dns = crate::dns::Dns::new(args.dns_resolver).map_err(anyhow_lite::err)?;
     let state = AppState {
         store: store.clone(),
         keys: keys.clone(),
@@ -130,6 +131,7 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         metrics: Arc::default(),
         policies: Arc::default(),
         admission: Arc::new(crate::admission::Admission::from_args(&args)),
+        dns: Arc::new(dns),
     };
     crate::admission::monitor(store.clone(), state.admission.clone());
     {

@@ -274,6 +274,8 @@ pub struct AppState {
     pub admission: Arc<crate::admission::Admission>,
     /// Each tenant's compiled Conditional Access set (`ca::Compiled`, this node's memory).
     pub policies: Arc<crate::ca::Compiled>,
+    /// The DNS resolver custom-domain verification asks (`--dns-resolver`).
+    pub dns: Arc<dyn castellan_core::ops::domains::DnsLookup>,
 }
 
 /// Now, from the system clock (the only clock read in the request path).

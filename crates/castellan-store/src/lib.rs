@@ -228,7 +228,9 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
         Change::PutRoleSchedule(..)
         | Change::PutRoleScheduleRequest(..)
         | Change::PutRolePolicy(..) => pim::apply(tx, c).await,
-        Change::InsertTenant(..) | Change::UpdateTenant(..) => tenants::apply(tx, c).await,
+        Change::InsertTenant(..) | Change::UpdateTenant(..) | Change::ReplaceTenant(..) => {
+            tenants::apply(tx, c).await
+        }
         Change::InsertUser(..) | Change::UpdateUser(..) | Change::DeleteUser(..) => {
             users::apply(tx, c).await
         }

@@ -20,6 +20,13 @@ pub(crate) struct DomainDoc {
     initial: bool,
     default: bool,
     verified: bool,
+    /// `supportedServices`; absent in documents written before custom domains (the initial
+    /// domain then loads with Entra's initial services).
+    #[serde(default)]
+    services: Option<Vec<String>>,
+    /// The verification code; absent before custom domains (initial domains have none).
+    #[serde(default)]
+    code: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -64,6 +71,8 @@ impl From<&Tenant> for TenantDoc {
                     initial: d.is_initial,
                     default: d.is_default,
                     verified: d.is_verified,
+                    services: Some(d.supported_services.clone()),
+                    code: d.verification_code.clone(),
                 })
                 .collect(),
             license: t.license.as_str().into(),
@@ -103,6 +112,17 @@ impl TryFrom<TenantDoc> for Tenant {
                     is_initial: x.initial,
                     is_default: x.default,
                     is_verified: x.verified,
+                    supported_services: x.services.unwrap_or_else(|| {
+                        if x.initial {
+                            castellan_core::domains::INITIAL_SERVICES
+                                .iter()
+                                .map(|s| (*s).to_string())
+                                .collect()
+                        } else {
+                            Vec::new()
+                        }
+                    }),
+                    verification_code: x.code,
                 })
                 .collect(),
             license: LicenseTier::parse(&d.license).ok_or_else(|| backend("bad license"))?,
@@ -132,6 +152,30 @@ impl TryFrom<TenantDoc> for Tenant {
     }
 }
 
+/// Writes the tenant's rows in `tenant_domains` (every name; verified ones claimed across
+/// tenants by the partial unique index `tenant_domains_verified`).
+async fn write_domains(tx: &mut Tx, t: &Tenant) -> Result<(), StoreError> {
+    exec(
+        tx,
+        "DELETE FROM tenant_domains WHERE tenant_id = $1",
+        &[s(t.id)],
+    )
+    .await?;
+    for d in &t.domains {
+        exec(
+            tx,
+            "INSERT INTO tenant_domains (tenant_id, name_lower, verified) VALUES ($1, $2, $3)",
+            &[
+                s(t.id),
+                Arg::S(d.name.to_ascii_lowercase()),
+                Arg::I(i64::from(d.is_verified)),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// This area's writes (routed here by `apply_change_inner`).
 pub(crate) async fn apply(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
     match c {
@@ -142,14 +186,7 @@ pub(crate) async fn apply(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
                 &[s(t.id), Arg::S(json(&TenantDoc::from(t))?)],
             )
             .await?;
-            for d in &t.domains {
-                exec(
-                    tx,
-                    "INSERT INTO tenant_domains (name_lower, tenant_id) VALUES ($1, $2)",
-                    &[Arg::S(d.name.to_ascii_lowercase()), s(t.id)],
-                )
-                .await?;
-            }
+            write_domains(tx, t).await?;
         }
         Change::UpdateTenant(t) => {
             must_touch(
@@ -159,20 +196,44 @@ pub(crate) async fn apply(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
                 "tenant",
             )
             .await?;
-            exec(
+            write_domains(tx, t).await?;
+        }
+        Change::ReplaceTenant(expected, next) => {
+            let changed = || StoreError::conflict(UniqueRule::TenantChanged);
+            if next.id != expected.id {
+                return Err(changed());
+            }
+            let row = sqlx::query("SELECT data FROM tenants WHERE id = $1")
+                .bind(expected.id.to_string())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(backend)?;
+            let Some(row) = row else {
+                return Err(StoreError::NotFound("tenant".into()));
+            };
+            let raw: String = row.try_get(0).map_err(backend)?;
+            let current: Tenant = serde_json::from_str::<TenantDoc>(&raw)
+                .map_err(backend)?
+                .try_into()?;
+            if current != **expected {
+                return Err(changed());
+            }
+            // The data column is compared too: a writer that committed after our read
+            // (PostgreSQL READ COMMITTED re-checks the row after the lock) makes this a no-op.
+            let n = exec(
                 tx,
-                "DELETE FROM tenant_domains WHERE tenant_id = $1",
-                &[s(t.id)],
+                "UPDATE tenants SET data = $2 WHERE id = $1 AND data = $3",
+                &[
+                    s(next.id),
+                    Arg::S(json(&TenantDoc::from(&**next))?),
+                    Arg::S(raw),
+                ],
             )
             .await?;
-            for d in &t.domains {
-                exec(
-                    tx,
-                    "INSERT INTO tenant_domains (name_lower, tenant_id) VALUES ($1, $2)",
-                    &[Arg::S(d.name.to_ascii_lowercase()), s(t.id)],
-                )
-                .await?;
+            if n != 1 {
+                return Err(changed());
             }
+            write_domains(tx, next).await?;
         }
         _ => return Err(misrouted(c)),
     }
@@ -189,7 +250,7 @@ impl TenantStore for SqlStore {
     }
 
     async fn tenant_by_domain(&self, domain: &str) -> Result<Option<Tenant>, StoreError> {
-        first(self.docs::<TenantDoc>("SELECT t.data FROM tenants t JOIN tenant_domains d ON d.tenant_id = t.id WHERE d.name_lower = $1", &[&domain.to_ascii_lowercase()]).await?)
+        first(self.docs::<TenantDoc>("SELECT t.data FROM tenants t JOIN tenant_domains d ON d.tenant_id = t.id WHERE d.name_lower = $1 AND d.verified = 1", &[&domain.to_ascii_lowercase()]).await?)
     }
 
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {

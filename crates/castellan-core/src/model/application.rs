@@ -431,6 +431,15 @@ pub fn check_identifier_uri_holder(
         .iter()
         .any(|d| d.is_verified && on_domain(host, &d.name));
     let domain_rule = || {
+        // A domain the tenant added but has not verified yet: say so, and how to verify it.
+        if let Some(m) = tenant
+            .domains
+            .iter()
+            .find(|d| !d.is_verified && on_domain(host, &d.name))
+            .and_then(|d| crate::domains::unverified_use(tenant, &d.name, "identifierUri", uri))
+        {
+            return Err(format!("{IDENTIFIER_URI_DOMAIN_RULE}: {m}"));
+        }
         Err(format!(
             "{IDENTIFIER_URI_DOMAIN_RULE}: '{host}' in identifierUri '{uri}' is not a verified domain of this tenant; {allowed}."
         ))
@@ -519,6 +528,7 @@ mod tests {
                     is_initial: false,
                     is_default: false,
                     is_verified: *v,
+                    ..Default::default()
                 })
                 .collect(),
             license: crate::model::LicenseTier::P1,
@@ -580,6 +590,11 @@ mod tests {
                 "https://pending.example/api".into(),
                 single,
                 IDENTIFIER_URI_DOMAIN_RULE,
+            ),
+            (
+                "https://api.pending.example/v1".into(),
+                single,
+                "POST /domains/pending.example/verify",
             ),
             (
                 "https://contoso.example.evil/api".into(),

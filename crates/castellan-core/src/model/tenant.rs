@@ -95,8 +95,10 @@ impl Default for TenantSettings {
     }
 }
 
-/// A domain name the tenant owns.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A domain name the tenant has added (Graph's `domain`): the initial one, made with the
+/// tenant, and custom ones added through `ops::domains`, which are unverified until their DNS
+/// records prove the tenant controls them (`core::domains`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Domain {
     /// The lowercase DNS name.
     pub name: String,
@@ -106,6 +108,11 @@ pub struct Domain {
     pub is_default: bool,
     /// Verified (the initial domain always is).
     pub is_verified: bool,
+    /// Graph's `supportedServices` (`Email`, `OfficeCommunicationsOnline`, …), canonical case.
+    pub supported_services: Vec<String>,
+    /// The eight digits of the verification records (`MS=ms<code>`, `ms<code>.msv1.invalid`),
+    /// drawn once when the domain is added (empty for the initial domain).
+    pub verification_code: String,
 }
 
 /// A tenant.
@@ -139,6 +146,19 @@ impl Tenant {
         self.domains
             .iter()
             .any(|d| d.is_verified && d.name.eq_ignore_ascii_case(domain))
+    }
+    /// The tenant's domain named `name` (any case), verified or not.
+    pub fn domain(&self, name: &str) -> Option<&Domain> {
+        self.domains
+            .iter()
+            .find(|d| d.name.eq_ignore_ascii_case(name.trim_end_matches('.')))
+    }
+    /// The default domain (new users' UPNs); the initial domain when none is marked.
+    pub fn default_domain(&self) -> &str {
+        self.domains
+            .iter()
+            .find(|d| d.is_default)
+            .map_or_else(|| self.initial_domain(), |d| d.name.as_str())
     }
 }
 

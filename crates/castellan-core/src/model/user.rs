@@ -100,6 +100,9 @@ pub fn validate_upn(upn: &str, tenant: &Tenant) -> Result<(), String> {
         ));
     }
     if !tenant.owns_domain(domain) {
+        if let Some(m) = crate::domains::unverified_use(tenant, domain, "userPrincipalName", upn) {
+            return Err(m);
+        }
         let names: Vec<&str> = tenant
             .domains
             .iter()
@@ -157,12 +160,14 @@ mod tests {
                     is_initial: true,
                     is_default: true,
                     is_verified: true,
+                    ..Default::default()
                 },
                 Domain {
                     name: "pending.example".into(),
                     is_initial: false,
                     is_default: false,
                     is_verified: false,
+                    ..Default::default()
                 },
             ],
             license: LicenseTier::Free,
@@ -197,6 +202,13 @@ mod tests {
                 .unwrap_err()
                 .contains("contoso.onmicrosoft.test"),
             "the error lists the valid domains"
+        );
+        let e = validate_upn("a@Pending.example", &t).unwrap_err();
+        assert!(
+            e.contains("'pending.example'")
+                && e.contains("not verified yet")
+                && e.contains("POST /domains/pending.example/verify"),
+            "an unverified domain of the tenant says how to verify it: {e}"
         );
     }
 

@@ -269,7 +269,13 @@ pub async fn set_security_defaults(
         )],
     );
     let mut set = ChangeSet::new();
-    set.push(Change::UpdateTenant(t.clone())).audit(a);
+    // Compare-and-set over the tenant as read: a concurrent domain or settings change is a
+    // conflict to retry, never silently overwritten.
+    set.push(Change::ReplaceTenant(
+        Box::new(tenant.clone()),
+        Box::new(t.clone()),
+    ))
+    .audit(a);
     env.store.commit(set).await?;
     Ok(t)
 }

@@ -13,6 +13,7 @@ pub mod console;
 pub mod deleted_items;
 pub mod devices;
 pub mod directory_roles;
+pub mod domains;
 pub mod dynamic_groups;
 pub mod federated_credentials;
 pub mod groups;

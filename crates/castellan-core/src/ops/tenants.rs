@@ -70,6 +70,11 @@ pub async fn create(env: &mut Env<'_>, req: NewTenant) -> Result<CreatedTenant, 
             is_initial: true,
             is_default: true,
             is_verified: true,
+            supported_services: crate::domains::INITIAL_SERVICES
+                .iter()
+                .map(|s| (*s).to_string())
+                .collect(),
+            verification_code: String::new(),
         }],
         license: req.license,
         // Security defaults are on for every tenant created from now on, as in Entra.
@@ -303,7 +308,13 @@ pub async fn update_sign_in_settings(
         vec![target(t.id, "Tenant", Some(&t.display_name), None, props)],
     );
     let mut set = ChangeSet::new();
-    set.push(Change::UpdateTenant(t.clone())).audit(audit);
+    // Compare-and-set over the tenant as read: a concurrent domain or settings change is a
+    // conflict to retry, never silently overwritten.
+    set.push(Change::ReplaceTenant(
+        Box::new(tenant.clone()),
+        Box::new(t.clone()),
+    ))
+    .audit(audit);
     env.store
         .commit(set)
         .await

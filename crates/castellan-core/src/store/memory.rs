@@ -179,9 +179,11 @@ impl Data {
         Ok(())
     }
 
+    /// The verified-name index: a verified name belongs to one tenant; unverified names are
+    /// not indexed (several tenants may add one; only one may verify it).
     fn write_domains(&mut self, t: &Tenant) -> Result<(), StoreError> {
         self.domains.retain(|_, owner| *owner != t.id);
-        for d in &t.domains {
+        for d in t.domains.iter().filter(|d| d.is_verified) {
             insert_new(
                 &mut self.domains,
                 d.name.to_ascii_lowercase(),
@@ -297,6 +299,18 @@ impl Data {
                 must(self.tenants.contains_key(&t.id), "tenant")?;
                 self.tenants.insert(t.id, t.clone());
                 self.write_domains(t)?;
+            }
+            Change::ReplaceTenant(expected, next) => {
+                let current = self
+                    .tenants
+                    .get(&expected.id)
+                    .cloned()
+                    .ok_or_else(|| not_found("tenant"))?;
+                if current != **expected || next.id != expected.id {
+                    return Err(conflict(UniqueRule::TenantChanged));
+                }
+                self.tenants.insert(next.id, (**next).clone());
+                self.write_domains(next)?;
             }
             Change::InsertUser(u) => {
                 if self.upn_taken(u) {

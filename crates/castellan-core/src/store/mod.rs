@@ -72,7 +72,8 @@ impl StoreError {
 pub enum UniqueRule {
     /// A tenant with this id exists.
     TenantExists,
-    /// A domain name (any case) belongs to another tenant.
+    /// A verified domain name (any case) belongs to another tenant (unverified names may be
+    /// added by several tenants; one only may verify it).
     DomainTaken,
     /// The userPrincipalName (any case) is taken in the tenant (or the user id exists).
     UpnTaken,
@@ -141,6 +142,9 @@ pub enum UniqueRule {
     /// `Change::ReplaceApplication` lost its compare-and-set: another request changed the
     /// application between the read and the write.
     ApplicationChanged,
+    /// `Change::ReplaceTenant` lost its compare-and-set: another request changed the tenant
+    /// between the read and the write.
+    TenantChanged,
     /// The recycle bin already holds an item with this id.
     DeletedItemExists,
 }
@@ -192,6 +196,7 @@ impl UniqueRule {
             Self::PimObjectExists => "a PIM schedule or request with this id already exists",
             Self::Unclassified => "a row with the same key already exists",
             Self::ApplicationChanged => "the application was changed by another request at the same time; retry",
+            Self::TenantChanged => "the tenant was changed by another request at the same time; retry",
             Self::DeletedItemExists => "the deleted items already hold an object with this id",
         }
     }
@@ -239,6 +244,14 @@ impl Change {
                     .collect::<Vec<_>>()
                     .join(", "),
             ),
+            Change::ReplaceTenant(_, t) => Some(
+                t.domains
+                    .iter()
+                    .filter(|d| d.is_verified)
+                    .map(|d| format!("'{}'", d.name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
             Change::InsertApplication(a) => Some(format!("appId '{}'", a.app_id)),
             Change::InsertDevice(d) => Some(format!("deviceId '{}'", d.device_id)),
             Change::InsertServicePrincipal(sp) => Some(format!("appId '{}'", sp.app_id)),
@@ -265,6 +278,10 @@ pub enum Change {
     InsertTenant(Tenant),
     /// Replace a tenant's mutable fields (name, domains, license, settings).
     UpdateTenant(Tenant),
+    /// Replace a tenant, only if it is still exactly the first value (compare-and-set: a lost
+    /// race is `Conflict(UniqueRule::TenantChanged)`); its verified domain names are claimed
+    /// across tenants (`Conflict(UniqueRule::DomainTaken)`). Used by `ops::domains`.
+    ReplaceTenant(Box<Tenant>, Box<Tenant>),
     /// Create a user (Conflict if the UPN is taken in the tenant, ignoring case).
     InsertUser(User),
     /// Replace a user.

@@ -103,10 +103,12 @@ pub fn stale(c: &Change) -> Stale {
     let only = |t: TenantId, a: Areas| Tenant(t, a);
     match c {
         // By domain too: a domain moving between tenants changes two tenants' lookups.
-        Change::InsertTenant(_) | Change::UpdateTenant(_) => Everywhere(Areas {
-            tenants: true,
-            ..Areas::NONE
-        }),
+        Change::InsertTenant(_) | Change::UpdateTenant(_) | Change::ReplaceTenant(..) => {
+            Everywhere(Areas {
+                tenants: true,
+                ..Areas::NONE
+            })
+        }
         // Users, groups and memberships are not held; deleting one takes what names it.
         Change::InsertUser(_)
         | Change::UpdateUser(_)

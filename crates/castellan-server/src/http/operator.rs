@@ -307,6 +307,7 @@ async fn sign_in_settings(
     match tenants::update_sign_in_settings(&mut env, &tenant, &req).await {
         Ok(t) => Json(json!({"tenantId": t.id.to_string(), "hideAccountExistence": t.settings.hide_account_existence, "lockoutThreshold": t.settings.lockout_threshold, "accessTokenLifetimeSeconds": t.settings.access_token_lifetime_secs})).into_response(),
         Err(castellan_core::DirectoryError::BadRequest(m)) => err(StatusCode::BAD_REQUEST, "BadRequest", m),
+        Err(castellan_core::DirectoryError::Conflict(m)) => err(StatusCode::CONFLICT, "Conflict", m),
         Err(e) => err(StatusCode::SERVICE_UNAVAILABLE, "StoreUnavailable", e.to_string()),
     }
 }

@@ -21,6 +21,7 @@ mod grant_password;
 mod graph_applications;
 mod graph_auth_methods;
 mod graph_deleted_items;
+mod graph_domains;
 mod graph_dynamic_groups;
 mod graph_groups;
 mod graph_sdk;

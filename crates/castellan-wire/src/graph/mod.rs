@@ -8,6 +8,7 @@ pub mod conditional_access;
 pub mod deleted_items;
 pub mod delta;
 pub mod devices;
+pub mod domains;
 pub mod federated_identity_credentials;
 pub mod groups;
 pub mod pim;

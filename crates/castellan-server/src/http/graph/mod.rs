@@ -8,6 +8,7 @@ pub mod auth_methods;
 pub mod conditional_access;
 pub mod deleted_items;
 pub mod devices;
+pub mod domains;
 pub mod groups;
 pub mod identity_protection;
 pub mod pim;
@@ -49,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .merge(roles::router())
         .merge(conditional_access::router())
         .merge(devices::router())
+        .merge(domains::router())
         .merge(deleted_items::router())
         .merge(identity_protection::router())
         .merge(reports::router())
