@@ -24,6 +24,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0011_mfa_attempts.sql"),
     include_str!("../migrations/0012_pim.sql"),
     include_str!("../migrations/0013_deleted_items.sql"),
+    // 0014 is the domains migration (another branch); the lead renumbers at merge.
+    include_str!("../migrations/0015_arm_pim.sql"),
 ];
 
 /// The migration (1-based) that created `identifier_uris`.
