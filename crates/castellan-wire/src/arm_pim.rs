@@ -10,7 +10,9 @@ use castellan_core::arm_view;
 use castellan_core::error::Code;
 use castellan_core::ops::arm::ArmError;
 use castellan_core::ops::arm_pim::{kind_name, ArmRequest, PimFilter};
-use castellan_core::pim::{Action, Expiration, Level, RolePolicy, RoleSchedule, RoleScheduleRequest};
+use castellan_core::pim::{
+    Action, Expiration, Level, RolePolicy, RoleSchedule, RoleScheduleRequest,
+};
 use castellan_core::{ObjectId, Timestamp};
 use serde_json::{json, Map, Value};
 
@@ -47,7 +49,10 @@ fn only(o: &Map<String, Value>, allowed: &[&str], path: &str) -> Result<(), ArmE
         if !allowed.iter().any(|a| a.eq_ignore_ascii_case(k)) {
             return Err(bad(
                 &format!("{path}{k}"),
-                &format!("is not a property of this object; use {}", allowed.join(", ")),
+                &format!(
+                    "is not a property of this object; use {}",
+                    allowed.join(", ")
+                ),
             ));
         }
     }
@@ -60,8 +65,7 @@ pub fn parse_request(level: Level, body: &Value) -> Result<ArmRequest, ArmError>
         .as_object()
         .ok_or_else(|| bad("body", "must be a JSON object with properties"))?;
     only(root, &["properties", "id", "name", "type"], "")?;
-    let p = object(root, "properties", "")?
-        .ok_or_else(|| bad("properties", "is required"))?;
+    let p = object(root, "properties", "")?.ok_or_else(|| bad("properties", "is required"))?;
     let target = match level {
         Level::Eligibility => "targetRoleEligibilityScheduleId",
         Level::Assignment => "targetRoleAssignmentScheduleId",
@@ -136,17 +140,32 @@ pub fn parse_request(level: Level, body: &Value) -> Result<ArmRequest, ArmError>
             only(e, &["type", "endDateTime", "duration"], path)?;
             let ty = text(e, "type", path)?.unwrap_or_else(|| "NoExpiration".into());
             expiration = if ty.eq_ignore_ascii_case("AfterDuration") {
-                let d = text(e, "duration", path)?
-                    .ok_or_else(|| bad(&format!("{path}duration"), "is required for AfterDuration (e.g. PT8H)"))?;
+                let d = text(e, "duration", path)?.ok_or_else(|| {
+                    bad(
+                        &format!("{path}duration"),
+                        "is required for AfterDuration (e.g. PT8H)",
+                    )
+                })?;
                 Expiration::AfterDuration(parse_duration(&d).filter(|s| *s > 0).ok_or_else(
-                    || bad(&format!("{path}duration"), "is not an ISO 8601 duration (e.g. PT8H, P30D)"),
+                    || {
+                        bad(
+                            &format!("{path}duration"),
+                            "is not an ISO 8601 duration (e.g. PT8H, P30D)",
+                        )
+                    },
                 )?)
             } else if ty.eq_ignore_ascii_case("AfterDateTime") {
                 let t = text(e, "endDateTime", path)?.ok_or_else(|| {
-                    bad(&format!("{path}endDateTime"), "is required for AfterDateTime")
+                    bad(
+                        &format!("{path}endDateTime"),
+                        "is required for AfterDateTime",
+                    )
                 })?;
                 Expiration::AfterDateTime(parse_graph_datetime(&t).ok_or_else(|| {
-                    bad(&format!("{path}endDateTime"), "is not an ISO 8601 date-time")
+                    bad(
+                        &format!("{path}endDateTime"),
+                        "is not an ISO 8601 date-time",
+                    )
                 })?)
             } else if ty.eq_ignore_ascii_case("NoExpiration") {
                 Expiration::NoExpiration
@@ -160,7 +179,11 @@ pub fn parse_request(level: Level, body: &Value) -> Result<ArmRequest, ArmError>
     }
     let (mut ticket_number, mut ticket_system) = (None, None);
     if let Some(t) = object(p, "ticketInfo", "properties.")? {
-        only(t, &["ticketNumber", "ticketSystem"], "properties.ticketInfo.")?;
+        only(
+            t,
+            &["ticketNumber", "ticketSystem"],
+            "properties.ticketInfo.",
+        )?;
         ticket_number = text(t, "ticketNumber", "properties.ticketInfo.")?;
         ticket_system = text(t, "ticketSystem", "properties.ticketInfo.")?;
     }
@@ -344,7 +367,10 @@ pub fn render_request(r: &RoleScheduleRequest, linked: Option<ObjectId>, ex: &Ex
     let collection = format!("{}s", kind_name(r.level, "ScheduleRequest"));
     let role_id = role_definition_id(scope, r.role_definition_id);
     let (schedules, instances) = match r.level {
-        Level::Eligibility => ("roleEligibilitySchedules", "roleEligibilityScheduleInstances"),
+        Level::Eligibility => (
+            "roleEligibilitySchedules",
+            "roleEligibilityScheduleInstances",
+        ),
         Level::Assignment => ("roleAssignmentSchedules", "roleAssignmentScheduleInstances"),
     };
     let (target_key, instance_key) = match r.level {
@@ -358,7 +384,9 @@ pub fn render_request(r: &RoleScheduleRequest, linked: Option<ObjectId>, ex: &Ex
         ),
     };
     let expiration = match r.expiration {
-        Expiration::NoExpiration => json!({"type": "NoExpiration", "endDateTime": null, "duration": null}),
+        Expiration::NoExpiration => {
+            json!({"type": "NoExpiration", "endDateTime": null, "duration": null})
+        }
         Expiration::AfterDuration(d) => {
             json!({"type": "AfterDuration", "endDateTime": null, "duration": format_duration(d)})
         }
@@ -459,7 +487,10 @@ pub fn render_schedule(s: &RoleSchedule, instance: bool, now: Timestamp, ex: &Ex
                 Level::Eligibility => "roleEligibilityScheduleRequestId",
                 Level::Assignment => "roleAssignmentScheduleRequestId",
             };
-            o.insert(key.into(), json!(item_id(scope, &requests, s.created_using)));
+            o.insert(
+                key.into(),
+                json!(item_id(scope, &requests, s.created_using)),
+            );
             o.insert("updatedOn".into(), json!(iso(s.modified)));
         }
         if s.level == Level::Assignment {
@@ -497,9 +528,7 @@ pub fn render_schedule(s: &RoleSchedule, instance: bool, now: Timestamp, ex: &Ex
 fn arm_rule(mut v: Value) -> Value {
     if let Some(o) = v.as_object_mut() {
         if let Some(Value::String(t)) = o.remove("@odata.type") {
-            let name = t
-                .trim_start_matches("#microsoft.graph.unified")
-                .to_string();
+            let name = t.trim_start_matches("#microsoft.graph.unified").to_string();
             o.insert("ruleType".into(), Value::String(name));
         }
         if let Some(stages) = o
@@ -588,12 +617,18 @@ pub fn patch_policy(p: &mut RolePolicy, body: &Value) -> Result<Vec<String>, Arm
         .get("properties")
         .and_then(|x| x.get("rules"))
         .and_then(Value::as_array)
-        .ok_or_else(|| bad("properties.rules", "is required (the rules to change, each with id and ruleType)"))?;
+        .ok_or_else(|| {
+            bad(
+                "properties.rules",
+                "is required (the rules to change, each with id and ruleType)",
+            )
+        })?;
     let mut ids = Vec::new();
     for r in rules {
         let (id, g) = graph_rule(r)?;
         patch_rule(p, &id, &g).map_err(|e| {
-            Code::ArmPimPolicyRuleInvalid.arm(&[("rule", &id), ("detail", &e.message.trim_end_matches('.'))])
+            Code::ArmPimPolicyRuleInvalid
+                .arm(&[("rule", &id), ("detail", &e.message.trim_end_matches('.'))])
         })?;
         ids.push(id);
     }
@@ -680,13 +715,32 @@ mod tests {
         assert_eq!(r.linked_eligibility.as_deref(), Some("x"));
         // Eligibility requests have no linked eligibility.
         let e = parse_request(Level::Eligibility, &body).unwrap_err();
-        assert!(e.message.contains("linkedRoleEligibilityScheduleId"), "{}", e.message);
+        assert!(
+            e.message.contains("linkedRoleEligibilityScheduleId"),
+            "{}",
+            e.message
+        );
         for (b, needle) in [
-            (json!({"properties": {"principalId": "p", "roleDefinitionId": "r", "requestType": "Grant"}}), "requestType"),
-            (json!({"properties": {"roleDefinitionId": "r", "requestType": "AdminAssign"}}), "principalId"),
-            (json!({"properties": {"principalId": "p", "roleDefinitionId": "r", "requestType": "AdminAssign", "scheduleInfo": {"expiration": {"type": "AfterDuration", "duration": "1 hour"}}}}), "duration"),
-            (json!({"properties": {"principalId": "p", "roleDefinitionId": "r", "requestType": "AdminAssign", "colour": 1}}), "colour"),
-            (json!({"properties": {"principalId": "p", "roleDefinitionId": "r", "requestType": "AdminAssign", "condition": "@Resource"}}), "condition"),
+            (
+                json!({"properties": {"principalId": "p", "roleDefinitionId": "r", "requestType": "Grant"}}),
+                "requestType",
+            ),
+            (
+                json!({"properties": {"roleDefinitionId": "r", "requestType": "AdminAssign"}}),
+                "principalId",
+            ),
+            (
+                json!({"properties": {"principalId": "p", "roleDefinitionId": "r", "requestType": "AdminAssign", "scheduleInfo": {"expiration": {"type": "AfterDuration", "duration": "1 hour"}}}}),
+                "duration",
+            ),
+            (
+                json!({"properties": {"principalId": "p", "roleDefinitionId": "r", "requestType": "AdminAssign", "colour": 1}}),
+                "colour",
+            ),
+            (
+                json!({"properties": {"principalId": "p", "roleDefinitionId": "r", "requestType": "AdminAssign", "condition": "@Resource"}}),
+                "condition",
+            ),
         ] {
             let e = parse_request(Level::Assignment, &b).unwrap_err();
             assert_eq!(e.status, 400);
@@ -698,11 +752,16 @@ mod tests {
     fn filters_parse_or_are_refused() {
         let f = parse_filter("asTarget()").unwrap();
         assert!(f.as_target);
-        let f = parse_filter("atScope() and principalId eq '11111111-1111-1111-1111-111111111111'").unwrap();
+        let f = parse_filter("atScope() and principalId eq '11111111-1111-1111-1111-111111111111'")
+            .unwrap();
         assert!(f.at_scope && f.principal.is_some());
         assert!(parse_filter("asRequestor()").unwrap().as_requestor);
         assert_eq!(parse_filter("").unwrap(), PimFilter::default());
-        for b in ["roleName eq 'x'", "principalId eq 'nope'", "asTarget() or atScope()"] {
+        for b in [
+            "roleName eq 'x'",
+            "principalId eq 'nope'",
+            "asTarget() or atScope()",
+        ] {
             let e = parse_filter(b).unwrap_err();
             assert_eq!((e.status, e.code.as_str()), (400, "InvalidFilter"), "{b}");
         }
@@ -719,7 +778,10 @@ mod tests {
         let mut p = RolePolicy::azure_default_for(t, role, "/subscriptions/s/resourceGroups/rg");
         let v = render_policy(&p, Some("Contributor"));
         let rules = v["properties"]["rules"].as_array().unwrap();
-        let exp = rules.iter().find(|r| r["id"] == "Expiration_EndUser_Assignment").unwrap();
+        let exp = rules
+            .iter()
+            .find(|r| r["id"] == "Expiration_EndUser_Assignment")
+            .unwrap();
         assert_eq!(exp["ruleType"], "RoleManagementPolicyExpirationRule");
         assert_eq!(exp["maximumDuration"], "PT8H");
         assert!(exp.get("@odata.type").is_none());
@@ -731,8 +793,17 @@ mod tests {
         assert_eq!(p.activation_max_secs, 7200);
         assert!(p.approval_required && p.approvers[0].is_group);
         let v = render_policy(&p, None);
-        let ap = v["properties"]["rules"].as_array().unwrap().iter().find(|r| r["id"] == "Approval_EndUser_Assignment").unwrap().clone();
-        assert_eq!(ap["setting"]["approvalStages"][0]["primaryApprovers"][0]["userType"], "Group");
+        let ap = v["properties"]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == "Approval_EndUser_Assignment")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            ap["setting"]["approvalStages"][0]["primaryApprovers"][0]["userType"],
+            "Group"
+        );
         let bad = json!({"properties": {"rules": [{"id": "Expiration_EndUser_Assignment", "ruleType": "RoleManagementPolicyExpirationRule", "maximumDuration": "eight hours"}]}});
         let e = patch_policy(&mut p, &bad).unwrap_err();
         assert_eq!(e.status, 400);

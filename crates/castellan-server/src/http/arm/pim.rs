@@ -80,7 +80,11 @@ async fn expanded(s: &AppState, ctx: &Ctx, principal: ObjectId, role: uuid::Uuid
     ex
 }
 
-async fn render_request(s: &AppState, ctx: &Ctx, r: &RoleScheduleRequest) -> Result<Value, ArmError> {
+async fn render_request(
+    s: &AppState,
+    ctx: &Ctx,
+    r: &RoleScheduleRequest,
+) -> Result<Value, ArmError> {
     let linked = if r.level == Level::Assignment {
         castellan_core::ops::pim::schedules_in(s.store.as_ref(), r.tenant_id, Plane::Azure)
             .await?
@@ -127,7 +131,8 @@ pub(super) async fn handle(
         Level::Assignment
     };
     let not_allowed = || {
-        castellan_core::error::Code::ArmMethodNotAllowed.arm(&[("method", &method), ("kind", &kind)])
+        castellan_core::error::Code::ArmMethodNotAllowed
+            .arm(&[("method", &method), ("kind", &kind)])
     };
     match (kind, name, action, method.clone()) {
         (
@@ -199,8 +204,9 @@ pub(super) async fn handle(
             let instances = kind.ends_with("instances");
             let f = w::parse_filter(&filter)?;
             if f.as_requestor {
-                return Err(castellan_core::error::Code::ArmPimInvalidFilter
-                    .arm(&[("filter", &filter)]));
+                return Err(
+                    castellan_core::error::Code::ArmPimInvalidFilter.arm(&[("filter", &filter)])
+                );
             }
             let list = ops::list_schedules(store, c, level, instances, scope, &f).await?;
             let mut out = Vec::with_capacity(list.len());
@@ -220,7 +226,11 @@ pub(super) async fn handle(
         ) => {
             let instances = kind.ends_with("instances");
             let x = ops::get_schedule(store, c, level, instances, scope, n).await?;
-            Ok(respond(200, render_schedule(s, ctx, &x, instances).await, cid))
+            Ok(respond(
+                200,
+                render_schedule(s, ctx, &x, instances).await,
+                cid,
+            ))
         }
         ("rolemanagementpolicies" | "rolemanagementpolicyassignments", None, None, Method::GET) => {
             let role = w::parse_role_filter(&filter)?;
@@ -238,7 +248,12 @@ pub(super) async fn handle(
                 .collect();
             Ok(respond(200, castellan_wire::arm::list(out), cid))
         }
-        ("rolemanagementpolicies" | "rolemanagementpolicyassignments", Some(n), None, Method::GET) => {
+        (
+            "rolemanagementpolicies" | "rolemanagementpolicyassignments",
+            Some(n),
+            None,
+            Method::GET,
+        ) => {
             let assignment = kind == "rolemanagementpolicyassignments";
             let p = ops::find_policy(store, c, scope, n, assignment).await?;
             let rn = role_name(p.role_definition_id);
