@@ -868,7 +868,7 @@ mod tests {
         ));
         assert!(matches!(
             classify("/subscriptions/s/providers/Microsoft.Authorization/roleAssignments/x").unwrap(),
-            Target::Authorization { ref scope, ref kind, name: Some(_) } if scope == "/subscriptions/s" && kind == "roleassignments"
+            Target::Authorization { ref scope, ref kind, name: Some(_), .. } if scope == "/subscriptions/s" && kind == "roleassignments"
         ));
         assert!(matches!(
             classify("/providers/Microsoft.Authorization/roleDefinitions").unwrap(),
@@ -878,6 +878,15 @@ mod tests {
             classify("/providers/Microsoft.Authorization/elevateAccess").unwrap(),
             Target::Elevate
         ));
+        assert!(matches!(
+            classify("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Authorization/roleAssignmentScheduleRequests/n/cancel").unwrap(),
+            Target::Authorization { ref kind, action: Some(ref a), .. } if kind == "roleassignmentschedulerequests" && a == "cancel"
+        ));
+        // Only schedule requests have a third segment.
+        assert!(classify(
+            "/subscriptions/s/providers/Microsoft.Authorization/roleAssignments/n/cancel"
+        )
+        .is_err());
         assert!(
             matches!(classify("/subscriptions/s/resourcegroups").unwrap(), Target::ListResourceGroups(ref x) if x == "/subscriptions/s")
         );
