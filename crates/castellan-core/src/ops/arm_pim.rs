@@ -97,6 +97,7 @@ fn arm_err(e: PimError) -> ArmError {
 /// Submits a schedule request at `scope` under the PUT's `name`. Admin request types need
 /// `Microsoft.Authorization/roleAssignments/write` at the scope; Self request types must name
 /// the caller as principal. Every refusal changes nothing.
+#[allow(clippy::too_many_arguments)]
 pub async fn submit(
     env: &mut Env<'_>,
     c: &ArmCaller,

@@ -478,6 +478,19 @@ fn every_request_type_does_what_it_says() {
     }
 }
 
+/// What, who, level, scope, request name, request, status, ARM code, a word of the message.
+type Case = (
+    &'static str,
+    ObjectId,
+    Level,
+    String,
+    String,
+    ArmRequest,
+    u16,
+    &'static str,
+    &'static str,
+);
+
 #[test]
 fn refusals_are_arm_errors_and_change_nothing() {
     let w = world(5);
@@ -529,17 +542,7 @@ fn refusals_are_arm_errors_and_change_nothing() {
             Expiration::AfterDuration(600),
         )
     };
-    let cases: Vec<(
-        &str,
-        ObjectId,
-        Level,
-        String,
-        String,
-        ArmRequest,
-        u16,
-        &str,
-        &str,
-    )> = vec![
+    let cases: Vec<Case> = vec![
         (
             "unknown role definition",
             w.admin,
