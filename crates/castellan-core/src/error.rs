@@ -889,6 +889,12 @@ table! {
     /// ARM 404: no role management policy (or policy assignment) of that name at the scope.
     ArmPimPolicyNotFound => Arm(404, "RoleManagementPolicyNotFound"),
         "The {kind} '{name}' does not exist at scope '{scope}'. List them with GET {scope}/providers/Microsoft.Authorization/{kind}s (one per role definition).";
+    /// ARM 404: no approval of that id in the tenant.
+    ArmPimApprovalNotFound => Arm(404, "RoleAssignmentApprovalNotFound"),
+        "The role assignment approval '{id}' (or its stage) does not exist in this tenant. The approvalId of a pending roleAssignmentScheduleRequest names it.";
+    /// ARM 403: the caller may not answer (or read) this approval.
+    ArmPimReviewForbidden => Arm(403, "AuthorizationFailed"),
+        "The client '{name}' with object id '{principal}' may not review approval '{id}': {why} Only the policy's approvers (Approval_EndUser_Assignment primaryApprovers, or members of a listed group) may, never the requestor.";
     /// ARM 400: a role management policy rule change Castellan refuses (the rule's message).
     ArmPimPolicyRuleInvalid => Arm(400, "InvalidRoleManagementPolicyRule"),
         "The rule '{rule}' cannot be applied: {detail}.";

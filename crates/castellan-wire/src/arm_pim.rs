@@ -11,7 +11,7 @@ use castellan_core::error::Code;
 use castellan_core::ops::arm::ArmError;
 use castellan_core::ops::arm_pim::{kind_name, ArmRequest, PimFilter};
 use castellan_core::pim::{
-    Action, Expiration, Level, RolePolicy, RoleSchedule, RoleScheduleRequest,
+    Action, ApprovalStep, Expiration, Level, RolePolicy, RoleSchedule, RoleScheduleRequest,
 };
 use castellan_core::{ObjectId, Timestamp};
 use serde_json::{json, Map, Value};
@@ -402,7 +402,7 @@ pub fn render_request(r: &RoleScheduleRequest, linked: Option<ObjectId>, ex: &Ex
         "requestType": request_type(r.action),
         "status": r.status,
         "approvalId": if r.approval.is_empty() { Value::Null } else {
-            Value::String(item_id(scope, "roleAssignmentApprovals", r.id))
+            Value::String(item_id("/", "roleAssignmentApprovals", r.id))
         },
         "scheduleInfo": {
             "startDateTime": dt(Some(r.start.unwrap_or(r.created))),
@@ -691,6 +691,55 @@ pub fn render_policy_assignment(p: &RolePolicy, role_name: Option<&str>) -> Valu
             },
         },
     })
+}
+
+/// Renders one approval stage (`Microsoft.Authorization/roleAssignmentApprovals/stages`).
+pub fn render_stage(r: &RoleScheduleRequest, st: &ApprovalStep, me: &[ObjectId]) -> Value {
+    let base = item_id("/", "roleAssignmentApprovals", r.id);
+    json!({
+        "id": format!("{base}/stages/{}", st.id),
+        "name": st.id.to_string(),
+        "type": "Microsoft.Authorization/roleAssignmentApprovals/stages",
+        "properties": {
+            "displayName": "Stage 1",
+            "status": if st.review_result == "NotReviewed" { "InProgress" } else { "Completed" },
+            "reviewResult": st.review_result,
+            "assignedToMe": st.approvers.iter().any(|a| me.contains(a)),
+            "reviewedBy": st.reviewed_by.map(|b| json!({"id": b.to_string(), "type": "User"})),
+            "reviewedDateTime": dt(st.reviewed),
+            "justification": st.justification,
+        },
+    })
+}
+
+/// Renders an approval with its stages (`me`: the caller and its groups, for `assignedToMe`).
+pub fn render_approval(r: &RoleScheduleRequest, me: &[ObjectId]) -> Value {
+    json!({
+        "id": item_id("/", "roleAssignmentApprovals", r.id),
+        "name": r.id.to_string(),
+        "type": "Microsoft.Authorization/roleAssignmentApprovals",
+        "properties": {
+            "stages": r.approval.iter().map(|st| render_stage(r, st, me)).collect::<Vec<_>>(),
+        },
+    })
+}
+
+/// Parses a stage review: `{"properties": {"reviewResult", "justification"}}` (or the two at
+/// the top level).
+pub fn parse_review(body: &Value) -> Result<(String, Option<String>), ArmError> {
+    let o = body
+        .get("properties")
+        .unwrap_or(body)
+        .as_object()
+        .ok_or_else(|| {
+            bad(
+                "properties",
+                "must be an object with reviewResult and justification",
+            )
+        })?;
+    let result = text(o, "reviewResult", "properties.")?
+        .ok_or_else(|| bad("properties.reviewResult", "is required (Approve or Deny)"))?;
+    Ok((result, text(o, "justification", "properties.")?))
 }
 
 #[cfg(test)]

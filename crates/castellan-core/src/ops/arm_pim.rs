@@ -532,5 +532,68 @@ pub async fn put_policy(
         .map_err(arm_err)
 }
 
+/// An approval by id: its requestor, its principal and its approvers may read it.
+pub async fn get_approval(
+    store: &dyn Store,
+    c: &ArmCaller,
+    id: &str,
+) -> Result<RoleScheduleRequest, ArmError> {
+    let r = ops_pim::approval_in(store, c.tenant.id, Plane::Azure, id)
+        .await?
+        .ok_or_else(|| Code::ArmPimApprovalNotFound.arm(&[("id", &id)]))?;
+    let approver = r
+        .approval
+        .iter()
+        .any(|st| st.approvers.iter().any(|a| c.principals.contains(a)));
+    if r.created_by != c.principal && r.principal_id != c.principal && !approver {
+        return Err(Code::ArmPimReviewForbidden.arm(&[
+            ("name", &c.name),
+            ("principal", &c.principal),
+            ("id", &id),
+            (
+                "why",
+                &"the caller is neither its requestor nor an approver.",
+            ),
+        ]));
+    }
+    Ok(r)
+}
+
+/// Answers an approval stage (`Approve` carries out the activation, its clock starting now;
+/// `Deny` ends the request), audited with the approver's justification.
+pub async fn review(
+    env: &mut Env<'_>,
+    c: &ArmCaller,
+    id: &str,
+    stage: &str,
+    result: &str,
+    justification: Option<String>,
+) -> Result<RoleScheduleRequest, ArmError> {
+    let tenant = c.tenant.clone();
+    ops_pim::review_in(
+        env,
+        &tenant,
+        Plane::Azure,
+        id,
+        stage,
+        c.principal,
+        result,
+        justification,
+    )
+    .await
+    .map_err(|e| match e {
+        PimError::Directory(DirectoryError::NotFound(_)) => {
+            Code::ArmPimApprovalNotFound.arm(&[("id", &id)])
+        }
+        PimError::Directory(DirectoryError::Forbidden(m)) => Code::ArmPimReviewForbidden.arm(&[
+            ("name", &c.name),
+            ("principal", &c.principal),
+            ("id", &id),
+            ("why", &m),
+        ]),
+        other => arm_err(other),
+    })
+}
+
 #[cfg(test)]
 mod tests;

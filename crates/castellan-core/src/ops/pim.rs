@@ -706,11 +706,20 @@ pub async fn approval(
     tenant: TenantId,
     id: &str,
 ) -> Result<Option<RoleScheduleRequest>, StoreError> {
+    approval_in(store, tenant, Plane::Directory, id).await
+}
+
+/// [`approval`] in either plane.
+pub async fn approval_in(
+    store: &dyn Store,
+    tenant: TenantId,
+    plane: Plane,
+    id: &str,
+) -> Result<Option<RoleScheduleRequest>, StoreError> {
     let Some(oid) = ObjectId::parse(id) else {
         return Ok(None);
     };
-    Ok(store
-        .role_schedule_requests(tenant)
+    Ok(requests_in(store, tenant, plane)
         .await?
         .into_iter()
         .find(|r| r.id == oid && !r.approval.is_empty()))
@@ -728,12 +737,37 @@ pub async fn review(
     result: &str,
     justification: Option<String>,
 ) -> Result<RoleScheduleRequest, PimError> {
+    review_in(
+        env,
+        tenant,
+        Plane::Directory,
+        approval_id,
+        step_id,
+        reviewer,
+        result,
+        justification,
+    )
+    .await
+}
+
+/// [`review`] in either plane.
+#[allow(clippy::too_many_arguments)]
+pub async fn review_in(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    plane: Plane,
+    approval_id: &str,
+    step_id: &str,
+    reviewer: ObjectId,
+    result: &str,
+    justification: Option<String>,
+) -> Result<RoleScheduleRequest, PimError> {
     let missing = || {
         PimError::Directory(DirectoryError::NotFound(format!(
             "The approval '{approval_id}' or its step '{step_id}' does not exist in this tenant."
         )))
     };
-    let mut r = approval(env.store, tenant.id, approval_id)
+    let mut r = approval_in(env.store, tenant.id, plane, approval_id)
         .await?
         .ok_or_else(missing)?;
     let step_oid = ObjectId::parse(step_id).ok_or_else(missing)?;
@@ -795,11 +829,11 @@ pub async fn review(
         step.reviewed = Some(env.now);
         step.justification = justification.clone();
     }
-    let role_display = role_name(r.role_definition_id).unwrap_or_default();
+    let role_display = display_name(plane, r.role_definition_id).unwrap_or_default();
     let mut set = ChangeSet::new();
     if approve {
         // The activation's clock starts at approval.
-        let schedules = env.store.role_schedules(tenant.id).await?;
+        let schedules = schedules_in(env.store, tenant.id, plane).await?;
         let end = match r.expiration {
             Expiration::AfterDuration(d) => Some(env.now.plus_secs(d)),
             Expiration::AfterDateTime(t) => Some(t),

@@ -231,7 +231,12 @@ fn classify(path: &str) -> Result<Target, ArmError> {
             .first()
             .map(|k| k.to_ascii_lowercase())
             .unwrap_or_default();
-        let pim_action = rest.len() == 3 && kind.ends_with("schedulerequests");
+        let pim_action = (rest.len() == 3 && kind.ends_with("schedulerequests"))
+            || (rest.len() == 4
+                && kind == "roleassignmentapprovals"
+                && rest
+                    .get(2)
+                    .is_some_and(|x| x.eq_ignore_ascii_case("stages")));
         if (rest.len() > 2 && !pim_action) || kind.is_empty() {
             return Err(not_found_path(path));
         }
@@ -243,7 +248,7 @@ fn classify(path: &str) -> Result<Target, ArmError> {
             },
             kind,
             name: rest.get(1).map(|s| s.to_string()),
-            action: rest.get(2).map(|s| s.to_string()),
+            action: (rest.len() > 2).then(|| rest.get(2..).unwrap_or_default().join("/")),
         });
     }
     if lower == "/subscriptions" {

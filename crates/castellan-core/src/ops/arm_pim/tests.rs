@@ -1123,3 +1123,258 @@ fn a_directory_eligibility_or_activation_grants_nothing_in_arm() {
     .unwrap();
     assert!(may_write(&w, w.alice, NOW, &w.rg));
 }
+
+fn change_policy(w: &World, e: &mut Env<'_>, f: impl FnOnce(&mut RolePolicy)) {
+    let role = uuid::Uuid::parse_str(CONTRIBUTOR).unwrap();
+    let admin = caller(w, w.admin, e.now);
+    let mut p = block_on(list_policies(&w.store, &admin, &w.rg, Some(role)))
+        .unwrap()
+        .remove(0);
+    f(&mut p);
+    block_on(put_policy(e, &admin, &w.rg, p, "test")).unwrap();
+}
+
+#[test]
+fn mfa_on_activation_is_asked_for_when_the_policy_says_so() {
+    let w = world(15);
+    let mut entropy = Seeded(16);
+    let mut e = env(&w.store, &mut entropy);
+    change_policy(&w, &mut e, |p| {
+        p.activation_rules = vec!["MultiFactorAuthentication".into(), "Justification".into()]
+    });
+    send(
+        &w,
+        &mut e,
+        w.admin,
+        Level::Eligibility,
+        &w.rg,
+        1,
+        req(
+            Action::AdminAssign,
+            w.alice,
+            Expiration::AfterDuration(30 * DAY),
+        ),
+    )
+    .unwrap();
+    let err = send(
+        &w,
+        &mut e,
+        w.alice,
+        Level::Assignment,
+        &w.rg,
+        2,
+        req(
+            Action::SelfActivate,
+            w.alice,
+            Expiration::AfterDuration(600),
+        ),
+    )
+    .unwrap_err();
+    assert_eq!(
+        (err.status, err.code.as_str()),
+        (400, "RoleAssignmentRequestAcrsValidationFailed")
+    );
+    assert!(err.message.contains("MfaRule"), "{}", err.message);
+    assert!(!may_write(&w, w.alice, NOW, &w.rg));
+    // Positive control: the same with MFA in the token.
+    let c = caller(&w, w.alice, NOW);
+    let with_mfa = Requestor {
+        id: w.alice,
+        mfa: true,
+        acrs: vec![],
+    };
+    block_on(submit(
+        &mut e,
+        &c,
+        &with_mfa,
+        Level::Assignment,
+        &w.rg,
+        &name(3),
+        req(
+            Action::SelfActivate,
+            w.alice,
+            Expiration::AfterDuration(600),
+        ),
+        settings(),
+    ))
+    .unwrap();
+    assert!(may_write(&w, w.alice, NOW, &w.rg));
+}
+
+#[test]
+fn an_activation_needing_approval_grants_only_once_an_approver_approves() {
+    let w = world(17);
+    let mut entropy = Seeded(18);
+    let mut e = env(&w.store, &mut entropy);
+    let bob = w.bob;
+    change_policy(&w, &mut e, |p| {
+        p.approval_required = true;
+        p.approvers = vec![crate::pim::Approver {
+            is_group: false,
+            id: bob,
+            description: None,
+        }];
+    });
+    send(
+        &w,
+        &mut e,
+        w.admin,
+        Level::Eligibility,
+        &w.rg,
+        1,
+        req(
+            Action::AdminAssign,
+            w.alice,
+            Expiration::AfterDuration(30 * DAY),
+        ),
+    )
+    .unwrap();
+    let r = send(
+        &w,
+        &mut e,
+        w.alice,
+        Level::Assignment,
+        &w.rg,
+        2,
+        req(
+            Action::SelfActivate,
+            w.alice,
+            Expiration::AfterDuration(3600),
+        ),
+    )
+    .unwrap();
+    assert_eq!(r.status, "PendingApproval");
+    assert!(
+        !may_write(&w, w.alice, NOW, &w.rg),
+        "pending grants nothing"
+    );
+    let id = r.id.to_string();
+    let stage = r.approval[0].id.to_string();
+    // Who may read and answer it.
+    let (alice, admin, approver) = (
+        caller(&w, w.alice, NOW),
+        caller(&w, w.admin, NOW),
+        caller(&w, bob, NOW),
+    );
+    assert!(block_on(get_approval(&w.store, &alice, &id)).is_ok());
+    assert_eq!(
+        block_on(get_approval(&w.store, &admin, &id))
+            .unwrap_err()
+            .status,
+        403
+    );
+    let err = block_on(review(
+        &mut e,
+        &alice,
+        &id,
+        &stage,
+        "Approve",
+        Some("me".into()),
+    ))
+    .unwrap_err();
+    assert_eq!(
+        (err.status, err.code.as_str()),
+        (403, "AuthorizationFailed")
+    );
+    let err = block_on(review(
+        &mut e,
+        &admin,
+        &id,
+        &stage,
+        "Approve",
+        Some("x".into()),
+    ))
+    .unwrap_err();
+    assert_eq!(
+        err.status, 403,
+        "an Owner who is not an approver may not approve"
+    );
+    let err = block_on(review(
+        &mut e,
+        &approver,
+        &id,
+        &stage,
+        "Maybe",
+        Some("x".into()),
+    ))
+    .unwrap_err();
+    assert_eq!(err.status, 400);
+    assert_eq!(
+        block_on(review(
+            &mut e,
+            &approver,
+            &id,
+            &uuid::Uuid::from_u128(1).to_string(),
+            "Approve",
+            Some("x".into())
+        ))
+        .unwrap_err()
+        .status,
+        404
+    );
+    assert!(
+        !may_write(&w, w.alice, NOW, &w.rg),
+        "refused reviews changed nothing"
+    );
+    e.now = NOW.plus_secs(600);
+    let done = block_on(review(
+        &mut e,
+        &approver,
+        &id,
+        &stage,
+        "Approve",
+        Some("looks right".into()),
+    ))
+    .unwrap();
+    assert_eq!(done.status, "Provisioned");
+    assert!(may_write(&w, w.alice, NOW.plus_secs(601), &w.rg));
+    // The clock started at approval: one hour from then.
+    assert!(may_write(&w, w.alice, NOW.plus_secs(600 + 3599), &w.rg));
+    assert!(!may_write(&w, w.alice, NOW.plus_secs(600 + 3600), &w.rg));
+    let acts = activities(&w);
+    for want in [
+        "Add member to role request approval requested (PIM activation)",
+        "Add member to role request approved (PIM activation)",
+        "Add member to role completed (PIM activation)",
+    ] {
+        assert!(acts.iter().any(|a| a == want), "{want}: {acts:?}");
+    }
+    // A denied one grants nothing.
+    e.now = NOW.plus_secs(700);
+    send(
+        &w,
+        &mut e,
+        w.alice,
+        Level::Assignment,
+        &w.rg,
+        3,
+        req(Action::SelfDeactivate, w.alice, Expiration::NoExpiration),
+    )
+    .unwrap();
+    let r = send(
+        &w,
+        &mut e,
+        w.alice,
+        Level::Assignment,
+        &w.rg,
+        4,
+        req(
+            Action::SelfActivate,
+            w.alice,
+            Expiration::AfterDuration(3600),
+        ),
+    )
+    .unwrap();
+    let approver = caller(&w, bob, e.now);
+    let denied = block_on(review(
+        &mut e,
+        &approver,
+        &r.id.to_string(),
+        &r.approval[0].id.to_string(),
+        "Deny",
+        Some("not now".into()),
+    ))
+    .unwrap();
+    assert_eq!(denied.status, "Denied");
+    assert!(!may_write(&w, w.alice, NOW.plus_secs(701), &w.rg));
+}

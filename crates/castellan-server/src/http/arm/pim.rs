@@ -32,6 +32,7 @@ pub(super) fn serves(kind: &str) -> bool {
             | "roleassignmentscheduleinstances"
             | "rolemanagementpolicies"
             | "rolemanagementpolicyassignments"
+            | "roleassignmentapprovals"
     )
 }
 
@@ -280,6 +281,27 @@ pub(super) async fn handle(
             .await?;
             let rn = role_name(p.role_definition_id);
             Ok(respond(200, w::render_policy(&p, rn.as_deref()), cid))
+        }
+        ("roleassignmentapprovals", Some(id), None, Method::GET) => {
+            let r = ops::get_approval(store, c, id).await?;
+            Ok(respond(200, w::render_approval(&r, &c.principals), cid))
+        }
+        ("roleassignmentapprovals", Some(id), Some(stage), Method::GET | Method::PUT) => {
+            let stage = stage.get("stages/".len()..).unwrap_or("");
+            let r = if *method == Method::PUT {
+                let (result, why) = w::parse_review(&body_json(body)?)?;
+                ops::review(&mut ctx.env(s, &mut entropy), c, id, stage, &result, why).await?
+            } else {
+                ops::get_approval(store, c, id).await?
+            };
+            let st = r
+                .approval
+                .iter()
+                .find(|x| x.id.to_string().eq_ignore_ascii_case(stage))
+                .ok_or_else(|| {
+                    castellan_core::error::Code::ArmPimApprovalNotFound.arm(&[("id", &id)])
+                })?;
+            Ok(respond(200, w::render_stage(&r, st, &c.principals), cid))
         }
         _ => Err(not_allowed()),
     }
