@@ -413,3 +413,103 @@ fn urlencoding(s: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn arm_pim_approval_by_an_approver_activates_reader() {
+    const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+    let admin = owner().await;
+    let (uid, me) = user().await;
+    let (approver_id, approver) = user().await;
+    // Reader's policy at the resource group requires approval by the approver.
+    let filter = format!("roleDefinitionId eq '{AUTH}/roleDefinitions/{READER}'");
+    let (_, v) = admin
+        .get(&format!(
+            "{}{AUTH}/roleManagementPolicies?{API}&$filter={}",
+            rg(),
+            urlencoding(&filter)
+        ))
+        .await;
+    let policy_id = v["value"][0]["id"].as_str().unwrap().to_string();
+    let (st, v) = admin
+        .patch(
+            &format!("{policy_id}?{API}"),
+            json!({"properties": {"rules": [{"id": "Approval_EndUser_Assignment", "ruleType": "RoleManagementPolicyApprovalRule",
+                "setting": {"isApprovalRequired": true, "approvalStages": [{"primaryApprovers": [{"userType": "User", "id": approver_id, "isBackup": false}]}]}}]}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let body = |t: &str, d: &str| {
+        let mut b = request(&uid, t, d, Some("quarterly review"));
+        b["properties"]["roleDefinitionId"] = json!(format!("{AUTH}/roleDefinitions/{READER}"));
+        b
+    };
+    let (st, v) = put_request(
+        &admin,
+        "roleEligibilityScheduleRequests",
+        body("AdminAssign", "P7D"),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(read(&me).await, 403);
+    let (st, act) = put_request(
+        &me,
+        "roleAssignmentScheduleRequests",
+        body("SelfActivate", "PT1H"),
+    )
+    .await;
+    assert_eq!(st, 201, "{act}");
+    assert_eq!(act["properties"]["status"], "PendingApproval", "{act}");
+    assert_eq!(read(&me).await, 403, "pending grants nothing");
+    let approval = act["properties"]["approvalId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        approval.starts_with("/providers/Microsoft.Authorization/roleAssignmentApprovals/"),
+        "{approval}"
+    );
+    let (st, a) = approver
+        .get(&format!("{approval}?api-version=2021-01-01-preview"))
+        .await;
+    assert_eq!(st, 200, "{a}");
+    let stage = a["properties"]["stages"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        a["properties"]["stages"][0]["properties"]["assignedToMe"],
+        true
+    );
+    // The requestor may not approve her own request.
+    let review = json!({"properties": {"reviewResult": "Approve", "justification": "ok"}});
+    let (st, v) = me
+        .send(
+            Method::PUT,
+            &format!("{stage}?api-version=2021-01-01-preview"),
+            Some(review.clone()),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (403, Some("AuthorizationFailed")),
+        "{v}"
+    );
+    let (st, v) = approver
+        .send(
+            Method::PUT,
+            &format!("{stage}?api-version=2021-01-01-preview"),
+            Some(review),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["properties"]["reviewResult"], "Approve");
+    assert_eq!(
+        read(&me).await,
+        200,
+        "approved: honoured by the next request"
+    );
+}
+
+async fn read(g: &G) -> u16 {
+    g.get(&format!("{}?api-version=2021-04-01", rg())).await.0
+}
