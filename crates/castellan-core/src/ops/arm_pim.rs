@@ -117,10 +117,26 @@ pub async fn submit(
         Code::ArmInvalidRoleDefinitionId.arm(&[("role_definition_id", &req.role_definition_id)])
     })?;
     let catalog = RoleCatalog::load(env.store, tenant.id).await?;
-    let role_display = catalog
+    let definition = catalog
         .get(role)
-        .map(|r| r.name.clone())
         .ok_or_else(|| Code::ArmRoleDefinitionDoesNotExist2.arm(&[("role_id", &role)]))?;
+    let role_display = definition.name.clone();
+    // A custom role is eligible or assigned only within its assignable scopes, as for a plain
+    // role assignment.
+    if !definition.assignable_scopes.is_empty() {
+        let chain = ancestors(scope, &management_chain(env.store, scope).await?);
+        if !definition
+            .assignable_scopes
+            .iter()
+            .any(|a| chain.contains(&normalise_scope(a)))
+        {
+            return Err(Code::ArmInvalidRoleAssignmentScope.arm(&[
+                ("name", &definition.name),
+                ("scope", &scope),
+                ("value", &definition.assignable_scopes.join(", ")),
+            ]));
+        }
+    }
     let principal = ObjectId::parse(&req.principal_id)
         .ok_or_else(|| Code::ArmInvalidPrincipalId2.arm(&[("principal_id", &req.principal_id)]))?;
     match env.store.object_kind(tenant.id, principal).await? {

@@ -1378,3 +1378,64 @@ fn an_activation_needing_approval_grants_only_once_an_approver_approves() {
     assert_eq!(denied.status, "Denied");
     assert!(!may_write(&w, w.alice, NOW.plus_secs(701), &w.rg));
 }
+
+#[test]
+fn a_custom_role_is_eligible_only_within_its_assignable_scopes() {
+    let w = world(19);
+    let mut entropy = Seeded(20);
+    let mut e = env(&w.store, &mut entropy);
+    let id = uuid::Uuid::from_u128(0xc0ffee);
+    let plat = ArmCaller::platform(w.t.clone());
+    block_on(arm::put_role_definition(
+        &mut e,
+        &plat,
+        id,
+        arm::PutRoleDefinition {
+            name: "App deployer".into(),
+            description: "deploys".into(),
+            actions: vec!["Microsoft.Storage/*".into()],
+            assignable_scopes: vec![w.rg.clone()],
+            ..Default::default()
+        },
+    ))
+    .unwrap();
+    let custom = |principal| ArmRequest {
+        role_definition_id: format!("/providers/Microsoft.Authorization/roleDefinitions/{id}"),
+        ..req(
+            Action::AdminAssign,
+            principal,
+            Expiration::AfterDuration(DAY),
+        )
+    };
+    let err = send(
+        &w,
+        &mut e,
+        w.admin,
+        Level::Eligibility,
+        &w.sub,
+        1,
+        custom(w.alice),
+    )
+    .unwrap_err();
+    assert_eq!(
+        (err.status, err.code.as_str()),
+        (400, "InvalidRoleAssignmentScope"),
+        "{}",
+        err.message
+    );
+    assert!(block_on(w.store.arm_role_schedules(w.t.id))
+        .unwrap()
+        .is_empty());
+    // Positive control: at its assignable scope.
+    let r = send(
+        &w,
+        &mut e,
+        w.admin,
+        Level::Eligibility,
+        &w.rg,
+        2,
+        custom(w.alice),
+    )
+    .unwrap();
+    assert_eq!(r.status, "Provisioned");
+}
