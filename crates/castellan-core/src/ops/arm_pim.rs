@@ -108,6 +108,36 @@ pub async fn submit(
     req: ArmRequest,
     settings: Settings,
 ) -> Result<RoleScheduleRequest, ArmError> {
+    submit_or_validate(env, c, who, level, scope, name, req, settings, false).await
+}
+
+/// `POST …/{name}/validate`: every check of [`submit`], nothing written.
+#[allow(clippy::too_many_arguments)]
+pub async fn validate(
+    env: &mut Env<'_>,
+    c: &ArmCaller,
+    who: &Requestor,
+    level: Level,
+    scope: &str,
+    name: &str,
+    req: ArmRequest,
+    settings: Settings,
+) -> Result<RoleScheduleRequest, ArmError> {
+    submit_or_validate(env, c, who, level, scope, name, req, settings, true).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn submit_or_validate(
+    env: &mut Env<'_>,
+    c: &ArmCaller,
+    who: &Requestor,
+    level: Level,
+    scope: &str,
+    name: &str,
+    req: ArmRequest,
+    settings: Settings,
+    validate_only: bool,
+) -> Result<RoleScheduleRequest, ArmError> {
     let tenant = c.tenant.clone();
     let id = uuid::Uuid::parse_str(name)
         .map(ObjectId::from_uuid)
@@ -223,7 +253,7 @@ pub async fn submit(
             justification: req.justification,
             ticket_number: req.ticket_number,
             ticket_system: req.ticket_system,
-            is_validation_only: false,
+            is_validation_only: validate_only,
             start: req.start,
             expiration: req.expiration,
         },

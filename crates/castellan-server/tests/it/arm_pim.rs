@@ -513,3 +513,38 @@ async fn arm_pim_approval_by_an_approver_activates_reader() {
 async fn read(g: &G) -> u16 {
     g.get(&format!("{}?api-version=2021-04-01", rg())).await.0
 }
+
+#[tokio::test]
+async fn arm_pim_validate_answers_without_writing() {
+    let admin = owner().await;
+    let (uid, _) = user().await;
+    let name = uuid::Uuid::new_v4();
+    let path = format!("{}{AUTH}/roleEligibilityScheduleRequests/{name}", rg());
+    let (st, v) = admin
+        .send(
+            Method::POST,
+            &format!("{path}/validate?{API}"),
+            Some(request(&uid, "AdminAssign", "P1D", Some("check"))),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["properties"]["principalId"], uid.as_str());
+    let (st, v) = admin.get(&format!("{path}?{API}")).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (404, Some("RoleAssignmentScheduleRequestNotFound")),
+        "{v}"
+    );
+    let (st, v) = admin
+        .send(
+            Method::POST,
+            &format!("{path}/validate?{API}"),
+            Some(request(&uid, "AdminAssign", "P400D", Some("check"))),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (400, Some("RoleAssignmentRequestPolicyValidationFailed")),
+        "{v}"
+    );
+}

@@ -1439,3 +1439,43 @@ fn a_custom_role_is_eligible_only_within_its_assignable_scopes() {
     .unwrap();
     assert_eq!(r.status, "Provisioned");
 }
+
+#[test]
+fn validate_checks_everything_and_writes_nothing() {
+    let w = world(21);
+    let mut entropy = Seeded(22);
+    let mut e = env(&w.store, &mut entropy);
+    let admin = caller(&w, w.admin, NOW);
+    let audits = activities(&w).len();
+    let ok = block_on(validate(
+        &mut e,
+        &admin,
+        &requestor(w.admin),
+        Level::Eligibility,
+        &w.rg,
+        &name(1),
+        req(Action::AdminAssign, w.alice, Expiration::AfterDuration(DAY)),
+        settings(),
+    ))
+    .unwrap();
+    assert!(ok.target_schedule_id.is_none());
+    assert!(block_on(w.store.arm_role_schedules(w.t.id))
+        .unwrap()
+        .is_empty());
+    assert!(block_on(w.store.arm_role_schedule_requests(w.t.id))
+        .unwrap()
+        .is_empty());
+    assert_eq!(activities(&w).len(), audits);
+    let err = block_on(validate(
+        &mut e,
+        &admin,
+        &requestor(w.admin),
+        Level::Eligibility,
+        &w.rg,
+        &name(2),
+        req(Action::AdminAssign, w.alice, Expiration::NoExpiration),
+        settings(),
+    ))
+    .unwrap_err();
+    assert!(err.message.contains("ExpirationRule"), "{}", err.message);
+}

@@ -189,6 +189,31 @@ pub(super) async fn handle(
             Some(n),
             Some(a),
             Method::POST,
+        ) if a.eq_ignore_ascii_case("validate") => {
+            let req = w::parse_request(level, &body_json(body)?)?;
+            let who = Requestor {
+                id: c.principal,
+                mfa: ctx.mfa,
+                acrs: ctx.acrs.clone(),
+            };
+            let r = ops::validate(
+                &mut ctx.env(s, &mut entropy),
+                c,
+                &who,
+                level,
+                scope,
+                n,
+                req,
+                settings(s),
+            )
+            .await?;
+            Ok(respond(200, render_request(s, ctx, &r).await?, cid))
+        }
+        (
+            "roleeligibilityschedulerequests" | "roleassignmentschedulerequests",
+            Some(n),
+            Some(a),
+            Method::POST,
         ) if a.eq_ignore_ascii_case("cancel") => {
             ops::cancel(&mut ctx.env(s, &mut entropy), c, level, scope, n).await?;
             Ok(respond(200, Value::Null, cid))
