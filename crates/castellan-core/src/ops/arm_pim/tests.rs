@@ -1479,3 +1479,74 @@ fn validate_checks_everything_and_writes_nothing() {
     .unwrap_err();
     assert!(err.message.contains("ExpirationRule"), "{}", err.message);
 }
+
+#[test]
+fn another_tenant_cannot_reach_this_tenants_scopes_or_schedules() {
+    let w = world(23);
+    let mut entropy = Seeded(24);
+    let mut e = env(&w.store, &mut entropy);
+    let mut ids = crate::conformance::Ids::new(999);
+    let other = crate::conformance::tenant(&mut ids, "other");
+    let mallory = crate::conformance::user(&mut ids, &other, "mallory", false);
+    let mut set = ChangeSet::new();
+    set.push(Change::InsertTenant(other.clone()))
+        .push(Change::InsertUser(mallory.clone()));
+    block_on(w.store.commit(set)).unwrap();
+    // The other tenant's platform itself (authorised everywhere in its own tenant) is refused.
+    let foreign = ArmCaller::platform(other.clone());
+    let err = block_on(submit(
+        &mut e,
+        &foreign,
+        &requestor(mallory.id),
+        Level::Assignment,
+        &w.rg,
+        &name(1),
+        req(
+            Action::AdminAssign,
+            mallory.id,
+            Expiration::AfterDuration(DAY),
+        ),
+        settings(),
+    ))
+    .unwrap_err();
+    assert_eq!(err.status, 404, "{}", err.message);
+    let err = block_on(list_schedules(
+        &w.store,
+        &foreign,
+        Level::Assignment,
+        false,
+        &w.rg,
+        &PimFilter::default(),
+    ))
+    .unwrap_err();
+    assert_eq!(err.status, 404);
+    assert!(block_on(w.store.arm_role_schedules(w.t.id))
+        .unwrap()
+        .is_empty());
+    assert!(block_on(w.store.arm_role_schedules(other.id))
+        .unwrap()
+        .is_empty());
+    // Positive control: this tenant's platform may.
+    let own = ArmCaller::platform(w.t.clone());
+    block_on(submit(
+        &mut e,
+        &own,
+        &requestor(w.admin),
+        Level::Assignment,
+        &w.rg,
+        &name(2),
+        req(Action::AdminAssign, w.alice, Expiration::AfterDuration(DAY)),
+        settings(),
+    ))
+    .unwrap();
+    // And the other tenant still sees nothing of it.
+    let r = block_on(get_request(
+        &w.store,
+        &foreign,
+        Level::Assignment,
+        &w.rg,
+        &name(2),
+    ))
+    .unwrap_err();
+    assert_eq!(r.status, 404);
+}
