@@ -223,7 +223,8 @@ fn every_target_has_a_corpus_and_a_test() {
             "arm_id",
             "ca_policy",
             "saml",
-            "dynamic_rule"
+            "dynamic_rule",
+            "arm_pim"
         ]
     );
     for t in TARGETS {
@@ -274,4 +275,9 @@ fn saml() {
 #[test]
 fn dynamic_rule() {
     replay_and_mutate("dynamic_rule");
+}
+
+#[test]
+fn arm_pim() {
+    replay_and_mutate("arm_pim");
 }
