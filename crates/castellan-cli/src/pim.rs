@@ -2,6 +2,9 @@
 //! the administrator application (client credentials, like every admin command); `activate`,
 //! `deactivate` and `approve` act as a signed-in user and need that user's Graph access token
 //! (`--user-token` / `CASTELLAN_USER_TOKEN`; MFA-bearing when the role's policy asks for it).
+//! With an ARM `--scope` (`/subscriptions/…`, `/providers/Microsoft.Management/…`) `eligible`,
+//! `activate` and `deactivate` speak ARM's PIM instead (Azure roles, api-version 2020-10-01;
+//! the user's token is then an ARM token).
 
 use anyhow::{anyhow, bail, Context, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -9,9 +12,91 @@ use base64::Engine;
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use crate::admin::{uuid_like, Graph, GraphConn};
+use crate::admin::{read_json, uuid_like, Graph, GraphConn};
 
 const BASE: &str = "/roleManagement/directory";
+const ARM_SCOPE: &str = "https://management.azure.com/.default";
+const ARM_API: &str = "api-version=2020-10-01";
+
+/// Whether `--scope` names an ARM scope (Azure roles) rather than a directory scope.
+fn is_arm_scope(scope: &str) -> bool {
+    let l = scope.to_ascii_lowercase();
+    l.starts_with("/subscriptions/") || l.starts_with("/providers/microsoft.management/")
+}
+
+/// An Azure role by GUID or name, as the `roleDefinitionId` ARM takes.
+async fn arm_role_id(g: &Graph, scope: &str, role: &str) -> Result<String> {
+    if uuid_like(role) {
+        return Ok(format!(
+            "/providers/Microsoft.Authorization/roleDefinitions/{role}"
+        ));
+    }
+    let filter: String =
+        url::form_urlencoded::byte_serialize(format!("roleName eq '{role}'").as_bytes()).collect();
+    let v = g
+        .get(&format!(
+            "{scope}/providers/Microsoft.Authorization/roleDefinitions?$filter={filter}&api-version=2022-04-01"
+        ))
+        .await?;
+    v["value"][0]["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("no Azure role named '{role}' at {scope}"))
+}
+
+/// PUTs a schedule request under a new GUID at an ARM scope.
+async fn arm_request(g: &Graph, scope: &str, kind: &str, properties: Value) -> Result<Value> {
+    let name = uuid::Uuid::new_v4();
+    read_json(
+        g.http
+            .put(format!(
+                "{}{}/providers/Microsoft.Authorization/{kind}/{name}?{ARM_API}",
+                g.base,
+                scope.trim_end_matches('/')
+            ))
+            .bearer_auth(&g.token)
+            .json(&json!({ "properties": properties }))
+            .send()
+            .await?,
+    )
+    .await
+}
+
+fn arm_expiration(duration: &str) -> Value {
+    if duration.eq_ignore_ascii_case("permanent") {
+        json!({"type": "NoExpiration"})
+    } else {
+        json!({"type": "AfterDuration", "duration": duration})
+    }
+}
+
+fn arm_summary(g: &Graph, r: &Value) -> Result<()> {
+    if g.json {
+        return g.show(r);
+    }
+    let p = &r["properties"];
+    println!(
+        "{}  {}  {}",
+        r["name"].as_str().unwrap_or_default(),
+        p["requestType"].as_str().unwrap_or_default(),
+        p["status"].as_str().unwrap_or_default()
+    );
+    if let Some(a) = p["approvalId"].as_str() {
+        println!("  pending approval: {a}");
+    }
+    Ok(())
+}
+
+/// A client acting as the signed-in user on ARM.
+async fn as_arm_user(conn: GraphConn, token: Option<String>) -> Result<(Graph, String)> {
+    let Some(token) = token else {
+        bail!("this command acts as the signed-in user: pass --user-token (or CASTELLAN_USER_TOKEN) with the user's ARM access token (https://management.azure.com/.default)");
+    };
+    let oid = oid_of(&token)?;
+    let mut g = conn.connect_to(ARM_SCOPE, "").await?;
+    g.token = token;
+    Ok((g, oid))
+}
 
 /// PIM commands.
 #[derive(Subcommand)]
@@ -24,7 +109,8 @@ pub enum PimCmd {
         /// Role display name or template id.
         #[arg(long)]
         role: String,
-        /// `/` or `/administrativeUnits/{id}`.
+        /// `/` or `/administrativeUnits/{id}`; or an ARM scope (`/subscriptions/…`) for an
+        /// Azure role.
         #[arg(long, default_value = "/")]
         scope: String,
         /// How long the eligibility lasts (ISO 8601, e.g. P30D), or `permanent`.
@@ -48,7 +134,8 @@ pub enum PimCmd {
         /// Ticket number, when the policy requires ticketing.
         #[arg(long)]
         ticket: Option<String>,
-        /// `/` or `/administrativeUnits/{id}`.
+        /// `/` or `/administrativeUnits/{id}`; or an ARM scope (`/subscriptions/…`) for an
+        /// Azure role.
         #[arg(long, default_value = "/")]
         scope: String,
         /// The user's Graph access token.
@@ -60,7 +147,8 @@ pub enum PimCmd {
         /// Role display name or template id.
         #[arg(long)]
         role: String,
-        /// `/` or `/administrativeUnits/{id}`.
+        /// `/` or `/administrativeUnits/{id}`; or an ARM scope (`/subscriptions/…`) for an
+        /// Azure role.
         #[arg(long, default_value = "/")]
         scope: String,
         /// The user's Graph access token.
@@ -166,6 +254,21 @@ pub async fn run(cmd: PimCmd, conn: GraphConn) -> Result<()> {
             duration,
             justification,
         } => {
+            if is_arm_scope(&scope) {
+                let principal = conn
+                    .clone()
+                    .connect()
+                    .await?
+                    .resolve("users", &user, "userPrincipalName")
+                    .await?;
+                let a = conn.connect_to(ARM_SCOPE, "").await?;
+                let role = arm_role_id(&a, &scope, &role).await?;
+                let r = arm_request(&a, &scope, "roleEligibilityScheduleRequests", json!({
+                    "principalId": principal, "roleDefinitionId": role, "requestType": "AdminAssign",
+                    "justification": justification,
+                    "scheduleInfo": {"expiration": arm_expiration(&duration)}})).await?;
+                return arm_summary(&a, &r);
+            }
             let g = conn.connect().await?;
             let principal = g.resolve("users", &user, "userPrincipalName").await?;
             let role = role_id(&g, &role).await?;
@@ -187,6 +290,18 @@ pub async fn run(cmd: PimCmd, conn: GraphConn) -> Result<()> {
             scope,
             user_token,
         } => {
+            if is_arm_scope(&scope) {
+                let (a, me) = as_arm_user(conn, user_token).await?;
+                let role = arm_role_id(&a, &scope, &role).await?;
+                let mut p = json!({"principalId": me, "roleDefinitionId": role, "requestType": "SelfActivate",
+                    "justification": justification,
+                    "scheduleInfo": {"expiration": {"type": "AfterDuration", "duration": duration}}});
+                if let Some(t) = ticket {
+                    p["ticketInfo"] = json!({"ticketNumber": t});
+                }
+                let r = arm_request(&a, &scope, "roleAssignmentScheduleRequests", p).await?;
+                return arm_summary(&a, &r);
+            }
             let (g, me) = as_user(conn, user_token).await?;
             let role = role_id(&g, &role).await?;
             let mut body = json!({"action": "selfActivate", "principalId": me, "roleDefinitionId": role,
@@ -205,6 +320,19 @@ pub async fn run(cmd: PimCmd, conn: GraphConn) -> Result<()> {
             scope,
             user_token,
         } => {
+            if is_arm_scope(&scope) {
+                let (a, me) = as_arm_user(conn, user_token).await?;
+                let role = arm_role_id(&a, &scope, &role).await?;
+                let r = arm_request(
+                    &a,
+                    &scope,
+                    "roleAssignmentScheduleRequests",
+                    json!({
+                    "principalId": me, "roleDefinitionId": role, "requestType": "SelfDeactivate"}),
+                )
+                .await?;
+                return arm_summary(&a, &r);
+            }
             let (g, me) = as_user(conn, user_token).await?;
             let role = role_id(&g, &role).await?;
             let r = g

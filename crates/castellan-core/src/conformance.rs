@@ -689,6 +689,7 @@ pub async fn pim(s: &dyn Store, seed: u64) {
     let mut sched = RoleSchedule {
         id: ids.object(),
         tenant_id: t.id,
+        plane: crate::pim::Plane::Directory,
         level: Level::Eligibility,
         principal_id: ids.object(),
         role_definition_id: role,
@@ -723,6 +724,7 @@ pub async fn pim(s: &dyn Store, seed: u64) {
     let mut request = RoleScheduleRequest {
         id: ids.object(),
         tenant_id: t.id,
+        plane: crate::pim::Plane::Directory,
         level: Level::Assignment,
         action: Action::SelfActivate,
         principal_id: sched.principal_id,
@@ -854,7 +856,72 @@ pub async fn pim(s: &dyn Store, seed: u64) {
     .unwrap_err();
     assert_eq!(e, StoreError::conflict(UniqueRule::PimObjectExists));
     assert!(s.role_schedules(other.id).await.unwrap().is_empty());
-    assert_eq!(s.role_schedules(t.id).await.unwrap(), vec![sched, act]);
+    assert_eq!(
+        s.role_schedules(t.id).await.unwrap(),
+        vec![sched.clone(), act]
+    );
+    // Azure roles (ARM scopes) live apart: each plane's reads see only their own plane.
+    let scope = "/subscriptions/00000000-0000-0000-0000-0000000000aa/resourceGroups/RG1";
+    let contributor = uuid::Uuid::from_u128(0xb24988ac_6180_42a0_ab88_20f7382dd24c);
+    let arm_sched = RoleSchedule {
+        id: ids.object(),
+        plane: crate::pim::Plane::Azure,
+        role_definition_id: contributor,
+        directory_scope_id: scope.into(),
+        created: Timestamp(7_000),
+        ..sched.clone()
+    };
+    let arm_request = RoleScheduleRequest {
+        id: ids.object(),
+        plane: crate::pim::Plane::Azure,
+        role_definition_id: contributor,
+        directory_scope_id: scope.into(),
+        approval: vec![],
+        ..request.clone()
+    };
+    let mut arm_policy = RolePolicy::azure_default_for(t.id, contributor, scope);
+    arm_policy.activation_max_secs = 1_800;
+    let mut other_scope = RolePolicy::azure_default_for(t.id, contributor, "/subscriptions/x");
+    other_scope.activation_max_secs = 900;
+    commit(
+        s,
+        vec![
+            Change::PutRoleSchedule(arm_sched.clone()),
+            Change::PutRoleScheduleRequest(arm_request.clone()),
+            Change::PutRolePolicy(arm_policy.clone()),
+            Change::PutRolePolicy(other_scope.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.arm_role_schedules(t.id).await.unwrap(), vec![arm_sched]);
+    assert_eq!(
+        s.arm_role_schedule_requests(t.id).await.unwrap(),
+        vec![arm_request]
+    );
+    let mut got = s.arm_role_policies(t.id).await.unwrap();
+    got.sort_by(|a, b| a.scope_id.cmp(&b.scope_id));
+    assert_eq!(
+        got,
+        vec![arm_policy.clone(), other_scope],
+        "one policy per scope and role"
+    );
+    assert_eq!(
+        s.role_schedules(t.id).await.unwrap().len(),
+        2,
+        "directory unchanged"
+    );
+    assert_eq!(s.role_schedule_requests(t.id).await.unwrap().len(), 3);
+    assert_eq!(s.role_policies(t.id).await.unwrap().len(), 1);
+    assert!(s.arm_role_schedules(other.id).await.unwrap().is_empty());
+    assert!(s.arm_role_policies(other.id).await.unwrap().is_empty());
+    // Replacing a policy at the same scope (spelled in another case) keeps one.
+    arm_policy.activation_max_secs = 600;
+    arm_policy.scope_id = scope.to_ascii_uppercase();
+    commit(s, vec![Change::PutRolePolicy(arm_policy.clone())])
+        .await
+        .unwrap();
+    assert_eq!(s.arm_role_policies(t.id).await.unwrap().len(), 2);
 }
 
 /// Second-factor attempt counters: absent until written, compare-and-set on the version (a

@@ -857,6 +857,53 @@ table! {
     /// Graph 400 `RoleAssignmentDoesNotExist`.
     PimScheduleMissing => Graph(400, "RoleAssignmentDoesNotExist"),
         "The Role assignment does not exist. {detail}";
+    // ---- PIM for Azure roles (ARM, Microsoft.Authorization/role*Schedule*, api 2020-10-01) ----
+    /// ARM 400: a schedule request breaks its role management policy (Entra's rule names).
+    ArmPimPolicyValidationFailed => Arm(400, "RoleAssignmentRequestPolicyValidationFailed"),
+        "The following policy rules failed: [{rules}]. Cause: {detail}. Fix the request (or an administrator changes the role's policy at the scope under Microsoft.Authorization/roleManagementPolicies).";
+    /// ARM 400: the activation needs multifactor authentication or an authentication context.
+    ArmPimAcrsValidationFailed => Arm(400, "RoleAssignmentRequestAcrsValidationFailed"),
+        "The following policy rules failed: [\"{rule}\"]. The role's policy at this scope requires multifactor authentication (authentication context '{acrs}') on activation and the token has none: sign in again with MFA and send the request again.";
+    /// ARM 400 `RoleAssignmentExists` (a schedule request for a schedule that exists).
+    ArmPimScheduleExists => Arm(400, "RoleAssignmentExists"),
+        "The Role assignment already exists. {detail}";
+    /// ARM 400 `RoleAssignmentDoesNotExist` (nothing to remove, deactivate, extend or renew).
+    ArmPimScheduleMissing => Arm(400, "RoleAssignmentDoesNotExist"),
+        "The Role assignment does not exist. {detail}";
+    /// ARM 403: a self action (SelfActivate, SelfDeactivate, SelfExtend, SelfRenew) for someone
+    /// else.
+    ArmPimSelfActionForOther => Arm(403, "AuthorizationFailed"),
+        "The client '{name}' with object id '{principal}' cannot {action} for principal '{target}': self actions act on the caller only. Send principalId = the caller's object id, or have someone holding Microsoft.Authorization/roleAssignments/write at the scope use an Admin request type.";
+    /// ARM 404: no schedule request of that name at the scope.
+    ArmPimRequestNotFound => Arm(404, "RoleAssignmentScheduleRequestNotFound"),
+        "The {kind} '{name}' does not exist at scope '{scope}' in this tenant. List them with GET {scope}/providers/Microsoft.Authorization/{kind}s.";
+    /// ARM 404: no schedule or schedule instance of that name at the scope.
+    ArmPimScheduleNotFound => Arm(404, "RoleAssignmentScheduleNotFound"),
+        "The {kind} '{name}' does not exist at scope '{scope}' in this tenant. List them with GET {scope}/providers/Microsoft.Authorization/{kind}s.";
+    /// ARM 409: a schedule request name is used already (requests are immutable).
+    ArmPimRequestExists => Arm(409, "RoleAssignmentScheduleRequestExists"),
+        "A schedule request named '{name}' exists already and requests cannot be changed; PUT a new request under a new GUID name (e.g. AdminUpdate, AdminRemove or SelfDeactivate).";
+    /// ARM 400: the request's name is not a GUID.
+    ArmPimInvalidRequestName => Arm(400, "InvalidRoleAssignmentScheduleRequestName"),
+        "The schedule request name '{name}' is not valid: use a new GUID, e.g. 3fa85f64-5717-4562-b3fc-2c963f66afa6.";
+    /// ARM 400: `linkedRoleEligibilityScheduleId` does not name the principal's eligibility.
+    ArmPimLinkedEligibilityMismatch => Arm(400, "RoleAssignmentRequestPolicyValidationFailed"),
+        "The following policy rules failed: [\"EligibilityRule\"]. Cause: linkedRoleEligibilityScheduleId '{id}' is not an eligibility of principal '{principal}' for role '{role}' at scope '{scope}'. Send the id of a roleEligibilitySchedule the principal holds (GET …/roleEligibilitySchedules?$filter=asTarget()), or leave it out.";
+    /// ARM 400: a `$filter` the PIM lists do not take.
+    ArmPimInvalidFilter => Arm(400, "InvalidFilter"),
+        "The filter '{filter}' is not supported; use asTarget(), asRequestor(), atScope() or principalId eq '<object id>' (optionally joined with 'and').";
+    /// ARM 404: no role management policy (or policy assignment) of that name at the scope.
+    ArmPimPolicyNotFound => Arm(404, "RoleManagementPolicyNotFound"),
+        "The {kind} '{name}' does not exist at scope '{scope}'. List them with GET {scope}/providers/Microsoft.Authorization/{kind}s (one per role definition).";
+    /// ARM 404: no approval of that id in the tenant.
+    ArmPimApprovalNotFound => Arm(404, "RoleAssignmentApprovalNotFound"),
+        "The role assignment approval '{id}' (or its stage) does not exist in this tenant. The approvalId of a pending roleAssignmentScheduleRequest names it.";
+    /// ARM 403: the caller may not answer (or read) this approval.
+    ArmPimReviewForbidden => Arm(403, "AuthorizationFailed"),
+        "The client '{name}' with object id '{principal}' may not review approval '{id}': {why} Only the policy's approvers (Approval_EndUser_Assignment primaryApprovers, or members of a listed group) may, never the requestor.";
+    /// ARM 400: a role management policy rule change Castellan refuses (the rule's message).
+    ArmPimPolicyRuleInvalid => Arm(400, "InvalidRoleManagementPolicyRule"),
+        "The rule '{rule}' cannot be applied: {detail}.";
     // ---- Dynamic membership rules (Graph 400s naming the position and what is unsupported) ----
     /// Graph 400: the rule is longer than Entra allows.
     DynamicRuleTooLong => Graph(400, "Request_BadRequest"),

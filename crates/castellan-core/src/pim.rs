@@ -1,8 +1,11 @@
-//! Privileged Identity Management for directory roles: eligibility and assignment schedules,
-//! the requests that create, change and end them, the role management policy that governs
-//! them (Entra's fixed rule ids and defaults) and the pure decisions over them — validate a
-//! request against its policy, compute the schedule it yields, and which schedules are active
-//! at `now`. Time is always a parameter: nothing here depends on a sweep having run.
+//! Privileged Identity Management for both planes — directory roles at a `directoryScopeId`
+//! (Graph) and Azure role definitions at an ARM scope (Azure RBAC): eligibility and assignment
+//! schedules, the requests that create, change and end them, the role management policy that
+//! governs them (Entra's fixed rule ids; each plane's defaults) and the pure decisions over them
+//! — validate a request against its policy, compute the schedule it yields, and which schedules
+//! are active at `now`. One rule engine ([`check`]) serves both planes: a schedule's [`Plane`]
+//! only says which check honours it. Time is always a parameter: nothing here depends on a
+//! sweep having run.
 
 use crate::ids::{ObjectId, TenantId};
 use crate::time::Timestamp;
@@ -12,6 +15,48 @@ use crate::time::Timestamp;
 pub const MIN_DURATION_SECS: i64 = 300;
 /// How long an unanswered approval waits before it expires (Entra: 24 hours).
 pub const APPROVAL_TIMEOUT_SECS: i64 = 24 * 3600;
+
+/// Which authorisation plane a schedule, request or policy belongs to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Plane {
+    /// Directory roles (Graph `roleManagement/directory`), scope `/` or an administrative unit.
+    #[default]
+    Directory,
+    /// Azure role definitions at an ARM scope (`Microsoft.Authorization/role…Schedule…`),
+    /// honoured by the Azure RBAC check.
+    Azure,
+}
+
+impl Plane {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Directory => "Directory",
+            Self::Azure => "Azure",
+        }
+    }
+    /// From the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "Directory" => Some(Self::Directory),
+            "Azure" => Some(Self::Azure),
+            _ => None,
+        }
+    }
+}
+
+/// Whether two scopes name the same place: directory scopes and ARM ids compare
+/// case-insensitively (GUIDs and ARM segments are), one trailing `/` ignored.
+pub fn same_scope(a: &str, b: &str) -> bool {
+    let t = |s: &str| {
+        if s.len() > 1 {
+            s.trim_end_matches('/').to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    t(a).eq_ignore_ascii_case(&t(b))
+}
 
 /// What a schedule (or request) is about: being eligible, or being actively assigned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -116,13 +161,15 @@ pub struct RoleSchedule {
     pub id: ObjectId,
     /// Tenant.
     pub tenant_id: TenantId,
+    /// Directory role or Azure role.
+    pub plane: Plane,
     /// Eligibility or assignment.
     pub level: Level,
     /// Who.
     pub principal_id: ObjectId,
-    /// Which role (template id or custom role id).
+    /// Which role (directory template or custom role id; Azure role definition GUID).
     pub role_definition_id: uuid::Uuid,
-    /// `/` or `/administrativeUnits/{id}`.
+    /// `/` or `/administrativeUnits/{id}` (directory); the ARM scope (Azure).
     pub directory_scope_id: String,
     /// When it starts being in force.
     pub start: Timestamp,
@@ -149,15 +196,16 @@ impl RoleSchedule {
     pub fn active_at(&self, now: Timestamp) -> bool {
         self.start <= now && self.end.is_none_or(|e| now < e)
     }
-    /// Whether it has not ended yet at `now` (in force, or scheduled to start).
+    /// Whether it has not ended yet at `now` (in force, or scheduled to start). An empty window
+    /// (a future schedule canceled before its start) is never current.
     pub fn current_at(&self, now: Timestamp) -> bool {
-        self.end.is_none_or(|e| now < e)
+        self.end.is_none_or(|e| now < e && self.start < e)
     }
     /// Whether the schedule is the same role at the same scope for the same principal.
     pub fn same_grant(&self, principal: ObjectId, role: uuid::Uuid, scope: &str) -> bool {
         self.principal_id == principal
             && self.role_definition_id == role
-            && self.directory_scope_id == scope
+            && same_scope(&self.directory_scope_id, scope)
     }
 }
 
@@ -216,6 +264,8 @@ pub struct RoleScheduleRequest {
     pub id: ObjectId,
     /// Tenant.
     pub tenant_id: TenantId,
+    /// Directory role or Azure role.
+    pub plane: Plane,
     /// Eligibility or assignment.
     pub level: Level,
     /// What is asked.
@@ -281,9 +331,12 @@ pub struct NotificationRule {
 pub struct RolePolicy {
     /// Tenant.
     pub tenant_id: TenantId,
+    /// Directory role or Azure role.
+    pub plane: Plane,
     /// The role it governs.
     pub role_definition_id: uuid::Uuid,
-    /// `/` (Entra keeps directory-role policies tenant-wide).
+    /// `/` (Entra keeps directory-role policies tenant-wide); the ARM scope for Azure roles
+    /// (one policy per role and scope).
     pub scope_id: String,
     /// `Expiration_EndUser_Assignment.maximumDuration` (seconds).
     pub activation_max_secs: i64,
@@ -347,6 +400,7 @@ impl RolePolicy {
     pub fn default_for(tenant_id: TenantId, role: uuid::Uuid) -> Self {
         Self {
             tenant_id,
+            plane: Plane::Directory,
             role_definition_id: role,
             scope_id: "/".into(),
             activation_max_secs: 8 * 3600,
@@ -371,6 +425,42 @@ impl RolePolicy {
             modified: None,
             modified_by: None,
         }
+    }
+    /// Azure's defaults for an Azure role at an ARM scope: activations up to eight hours with a
+    /// justification (no MFA, no approval); eligibility at most a year and active assignments
+    /// at most six months (expiration required for both), active assignments with a
+    /// justification.
+    pub fn azure_default_for(tenant_id: TenantId, role: uuid::Uuid, scope: &str) -> Self {
+        Self {
+            plane: Plane::Azure,
+            scope_id: scope.to_string(),
+            activation_rules: vec!["Justification".into()],
+            eligibility_expiration: (true, 365 * 86400),
+            assignment_expiration: (true, 180 * 86400),
+            ..Self::default_for(tenant_id, role)
+        }
+    }
+    /// The ARM name of an Azure role's policy at its scope: a GUID derived from tenant, scope
+    /// (case-insensitive) and role, stable across restarts and nodes.
+    pub fn azure_name(&self) -> uuid::Uuid {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(self.tenant_id.to_string().as_bytes());
+        h.update(b"|");
+        h.update(
+            self.scope_id
+                .trim_end_matches('/')
+                .to_ascii_lowercase()
+                .as_bytes(),
+        );
+        h.update(b"|");
+        h.update(self.role_definition_id.as_bytes());
+        let d = h.finalize();
+        let mut b = [0u8; 16];
+        for (o, i) in b.iter_mut().zip(d.iter()) {
+            *o = *i;
+        }
+        uuid::Builder::from_random_bytes(b).into_uuid()
     }
     /// The policy's id (`Directory_{tenant}_{role}`; stable, derived).
     pub fn id(&self) -> String {

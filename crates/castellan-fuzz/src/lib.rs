@@ -31,6 +31,7 @@ pub const TARGETS: &[&str] = &[
     "saml",
     "dynamic_rule",
     "domain",
+    "arm_pim",
 ];
 
 /// Runs the target named `name` (one of [`TARGETS`]) on `data`; `false` if there is no such target.
@@ -45,6 +46,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "saml" => fuzz_saml(data),
         "dynamic_rule" => fuzz_dynamic_rule(data),
         "domain" => fuzz_domain(data),
+        "arm_pim" => fuzz_arm_pim(data),
         _ => return false,
     }
     true
@@ -324,5 +326,44 @@ pub fn fuzz_domain(data: &[u8]) {
             assert!(out.len() <= SUPPORTED_SERVICES.len());
             assert!(out.iter().all(|o| SUPPORTED_SERVICES.contains(&o.as_str())));
         }
+    }
+}
+
+/// ARM PIM bodies and filters: `wire::arm_pim::parse_request` (both levels), `parse_filter`,
+/// `parse_role_filter`, and a policy PATCH (`patch_policy`) over Azure's default policy, whose
+/// result must still render and keep an activation maximum above zero.
+pub fn fuzz_arm_pim(data: &[u8]) {
+    use castellan_core::pim::{Level, RolePolicy};
+    use castellan_wire::arm_pim as ap;
+    let t = text(data);
+    let _ = ap::parse_filter(&t);
+    let _ = ap::parse_role_filter(&t);
+    let Ok(v) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    for level in [Level::Eligibility, Level::Assignment] {
+        if let Ok(r) = ap::parse_request(level, &v) {
+            assert!(
+                !r.principal_id.trim().is_empty(),
+                "an accepted request names a principal"
+            );
+            assert!(
+                !r.role_definition_id.trim().is_empty(),
+                "an accepted request names a role"
+            );
+        }
+    }
+    let tenant = castellan_core::TenantId::from_uuid(ObjectId::from_random([1; 16]).uuid());
+    let mut p = RolePolicy::azure_default_for(
+        tenant,
+        ObjectId::from_random([2; 16]).uuid(),
+        "/subscriptions/s",
+    );
+    if ap::patch_policy(&mut p, &v).is_ok() {
+        assert!(
+            p.activation_max_secs > 0,
+            "a patched policy keeps a positive maximum"
+        );
+        let _ = ap::render_policy(&p, None);
     }
 }

@@ -1,11 +1,27 @@
 //! Privileged Identity Management: eligibility and assignment schedules, their requests and
-//! the role management policies a tenant changed.
+//! the role management policies a tenant changed — directory roles in `role_*`, Azure roles
+//! (ARM scopes) in `arm_role_*` (policies keyed by tenant, lower-cased scope and role).
 
 use super::*;
 use castellan_core::pim::{
-    Action, ApprovalStep, Approver, AssignmentType, Expiration, Level, NotificationRule,
+    Action, ApprovalStep, Approver, AssignmentType, Expiration, Level, NotificationRule, Plane,
     RolePolicy, RoleSchedule, RoleScheduleRequest,
 };
+
+/// The stored plane (documents written before Azure-role PIM have none: directory).
+fn plane_of(s: &Option<String>) -> Result<Plane, StoreError> {
+    match s.as_deref() {
+        None => Ok(Plane::Directory),
+        Some(p) => Plane::parse(p).ok_or_else(|| backend("bad PIM plane")),
+    }
+}
+
+fn tables(plane: Plane) -> (&'static str, &'static str) {
+    match plane {
+        Plane::Directory => ("role_schedules", "role_schedule_requests"),
+        Plane::Azure => ("arm_role_schedules", "arm_role_schedule_requests"),
+    }
+}
 
 fn opt_oid(s: &Option<String>) -> Result<Option<ObjectId>, StoreError> {
     s.as_deref().map(oid).transpose()
@@ -17,6 +33,8 @@ fn guid(s: &str) -> Result<uuid::Uuid, StoreError> {
 
 #[derive(Serialize, Deserialize)]
 pub(crate) struct ScheduleDoc {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    plane: Option<String>,
     id: String,
     tenant_id: String,
     level: String,
@@ -36,6 +54,7 @@ pub(crate) struct ScheduleDoc {
 impl From<&RoleSchedule> for ScheduleDoc {
     fn from(r: &RoleSchedule) -> Self {
         Self {
+            plane: (r.plane != Plane::Directory).then(|| r.plane.as_str().into()),
             id: r.id.to_string(),
             tenant_id: r.tenant_id.to_string(),
             level: r.level.as_str().into(),
@@ -58,6 +77,7 @@ impl TryFrom<ScheduleDoc> for RoleSchedule {
     type Error = StoreError;
     fn try_from(d: ScheduleDoc) -> Result<Self, StoreError> {
         Ok(RoleSchedule {
+            plane: plane_of(&d.plane)?,
             id: oid(&d.id)?,
             tenant_id: tid(&d.tenant_id)?,
             level: Level::parse(&d.level).ok_or_else(|| backend("bad schedule level"))?,
@@ -92,6 +112,8 @@ pub(crate) struct StepDoc {
 
 #[derive(Serialize, Deserialize)]
 pub(crate) struct RequestDoc {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    plane: Option<String>,
     id: String,
     tenant_id: String,
     level: String,
@@ -116,6 +138,7 @@ pub(crate) struct RequestDoc {
 impl From<&RoleScheduleRequest> for RequestDoc {
     fn from(r: &RoleScheduleRequest) -> Self {
         Self {
+            plane: (r.plane != Plane::Directory).then(|| r.plane.as_str().into()),
             id: r.id.to_string(),
             tenant_id: r.tenant_id.to_string(),
             level: r.level.as_str().into(),
@@ -166,6 +189,7 @@ impl TryFrom<RequestDoc> for RoleScheduleRequest {
             _ => return Err(bad()),
         };
         Ok(RoleScheduleRequest {
+            plane: plane_of(&d.plane)?,
             id: oid(&d.id)?,
             tenant_id: tid(&d.tenant_id)?,
             level: Level::parse(&d.level).ok_or_else(|| backend("bad request level"))?,
@@ -223,6 +247,8 @@ pub(crate) struct NotificationDoc {
 
 #[derive(Serialize, Deserialize)]
 pub(crate) struct PolicyDoc {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    plane: Option<String>,
     tenant_id: String,
     role_definition_id: String,
     scope_id: String,
@@ -243,6 +269,7 @@ pub(crate) struct PolicyDoc {
 impl From<&RolePolicy> for PolicyDoc {
     fn from(p: &RolePolicy) -> Self {
         Self {
+            plane: (p.plane != Plane::Directory).then(|| p.plane.as_str().into()),
             tenant_id: p.tenant_id.to_string(),
             role_definition_id: p.role_definition_id.to_string(),
             scope_id: p.scope_id.clone(),
@@ -284,6 +311,7 @@ impl TryFrom<PolicyDoc> for RolePolicy {
     type Error = StoreError;
     fn try_from(d: PolicyDoc) -> Result<Self, StoreError> {
         Ok(RolePolicy {
+            plane: plane_of(&d.plane)?,
             tenant_id: tid(&d.tenant_id)?,
             role_definition_id: guid(&d.role_definition_id)?,
             scope_id: d.scope_id,
@@ -353,17 +381,24 @@ pub(crate) async fn apply(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
     match c {
         Change::PutRoleSchedule(r) => {
             let data = json(&ScheduleDoc::from(r))?;
-            put(tx, "role_schedules", r.tenant_id, r.id, r.created, data).await?;
+            put(tx, tables(r.plane).0, r.tenant_id, r.id, r.created, data).await?;
         }
         Change::PutRoleScheduleRequest(r) => {
             let data = json(&RequestDoc::from(r))?;
-            put(
+            put(tx, tables(r.plane).1, r.tenant_id, r.id, r.created, data).await?;
+        }
+        Change::PutRolePolicy(p) if p.plane == Plane::Azure => {
+            let key = p.scope_id.trim_end_matches('/').to_ascii_lowercase();
+            exec(
                 tx,
-                "role_schedule_requests",
-                r.tenant_id,
-                r.id,
-                r.created,
-                data,
+                "DELETE FROM arm_role_policies WHERE tenant_id = $1 AND scope_key = $2 AND role_definition_id = $3",
+                &[s(p.tenant_id), Arg::S(key.clone()), s(p.role_definition_id)],
+            )
+            .await?;
+            exec(
+                tx,
+                "INSERT INTO arm_role_policies (tenant_id, scope_key, role_definition_id, data) VALUES ($1, $2, $3, $4)",
+                &[s(p.tenant_id), Arg::S(key), s(p.role_definition_id), Arg::S(json(&PolicyDoc::from(p))?)],
             )
             .await?;
         }
@@ -413,6 +448,36 @@ impl PimStore for SqlStore {
         all(self
             .docs::<PolicyDoc>(
                 "SELECT data FROM role_policies WHERE tenant_id = $1 ORDER BY role_definition_id",
+                &[&t.to_string()],
+            )
+            .await?)
+    }
+
+    async fn arm_role_schedules(&self, t: TenantId) -> Result<Vec<RoleSchedule>, StoreError> {
+        all(self
+            .docs::<ScheduleDoc>(
+                "SELECT data FROM arm_role_schedules WHERE tenant_id = $1 ORDER BY created, id",
+                &[&t.to_string()],
+            )
+            .await?)
+    }
+
+    async fn arm_role_schedule_requests(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<RoleScheduleRequest>, StoreError> {
+        all(self
+            .docs::<RequestDoc>(
+                "SELECT data FROM arm_role_schedule_requests WHERE tenant_id = $1 ORDER BY created, id",
+                &[&t.to_string()],
+            )
+            .await?)
+    }
+
+    async fn arm_role_policies(&self, t: TenantId) -> Result<Vec<RolePolicy>, StoreError> {
+        all(self
+            .docs::<PolicyDoc>(
+                "SELECT data FROM arm_role_policies WHERE tenant_id = $1 ORDER BY scope_key, role_definition_id",
                 &[&t.to_string()],
             )
             .await?)

@@ -138,7 +138,10 @@ pub(crate) fn conflict_rule(sql: &str) -> UniqueRule {
         "mfa_attempts" => UniqueRule::MfaAttemptsExist,
         "audit_records" => UniqueRule::AuditRecordExists,
         "sign_ins" => UniqueRule::SignInExists,
-        "role_schedules" | "role_schedule_requests" => UniqueRule::PimObjectExists,
+        "role_schedules"
+        | "role_schedule_requests"
+        | "arm_role_schedules"
+        | "arm_role_schedule_requests" => UniqueRule::PimObjectExists,
         "deleted_items" => UniqueRule::DeletedItemExists,
         _ => UniqueRule::Unclassified,
     }

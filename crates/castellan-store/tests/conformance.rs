@@ -199,6 +199,9 @@ async fn sqlite_backfills_identifier_uris_of_older_databases() {
         "role_schedule_requests",
         "role_policies",
         "deleted_items",
+        "arm_role_schedules",
+        "arm_role_schedule_requests",
+        "arm_role_policies",
     ] {
         s.raw_execute(&format!("DROP TABLE {t}")).await.unwrap();
     }

@@ -14,6 +14,7 @@
 )]
 
 pub mod arm;
+pub mod arm_pim;
 pub mod claims;
 pub mod claims_challenge;
 pub mod cloud_metadata;

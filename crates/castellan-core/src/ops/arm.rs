@@ -21,6 +21,7 @@ use crate::model::{
 };
 use crate::ops::{modified, target, Env};
 use crate::store::{Change, ChangeSet, Store, StoreError};
+use crate::Timestamp;
 
 /// Azure's limit of role assignments per subscription.
 pub const ASSIGNMENTS_PER_SUBSCRIPTION: usize = 4000;
@@ -88,6 +89,8 @@ pub struct ArmCaller {
     /// The platform itself (demo seeding, operator bootstrap): authorised everywhere, audited
     /// as the operator. Never set from a token.
     pub platform: bool,
+    /// The request's moment: which PIM activations are in force for its checks.
+    pub now: Timestamp,
 }
 
 impl ArmCaller {
@@ -99,18 +102,20 @@ impl ArmCaller {
             principals: vec![],
             is_user: false,
             platform: true,
+            now: Timestamp(0),
             tenant,
         }
     }
 }
 
-/// Resolves the caller's groups.
+/// Resolves the caller's groups; `now` is the request's moment (PIM activations in force).
 pub async fn caller(
     store: &dyn Store,
     tenant: Tenant,
     principal: ObjectId,
     name: String,
     is_user: bool,
+    now: Timestamp,
 ) -> Result<ArmCaller, StoreError> {
     let principals = principal_set(store, tenant.id, principal).await?;
     Ok(ArmCaller {
@@ -120,6 +125,7 @@ pub async fn caller(
         principals,
         is_user,
         platform: false,
+        now,
     })
 }
 
@@ -193,19 +199,52 @@ pub async fn management_chain(store: &dyn Store, scope: &str) -> Result<Vec<Stri
     Ok(out)
 }
 
-/// Decides one operation for a set of principals at a scope (the engine, with the store's data).
+/// A principal's role assignments in force at `now`: its permanent ones and its PIM schedules
+/// (Azure plane, `Assignment` level) active at `now` — an activation counts from its start and
+/// stops at its end whether or not the expiry sweep has run; an eligibility counts for nothing.
+pub async fn assignments_in_force(
+    store: &dyn Store,
+    t: TenantId,
+    principals: &[ObjectId],
+    now: Timestamp,
+) -> Result<Vec<AzureRoleAssignment>, StoreError> {
+    let mut rows = Vec::new();
+    for p in principals {
+        rows.extend(store.azure_role_assignments_of(t, *p).await?);
+    }
+    let schedules = store.arm_role_schedules(t).await?;
+    rows.extend(
+        crate::pim::active_assignments(&schedules, now)
+            .into_iter()
+            .filter(|s| principals.contains(&s.principal_id))
+            .map(|s| AzureRoleAssignment {
+                id: s.id.uuid(),
+                tenant_id: t,
+                scope: s.directory_scope_id.clone(),
+                role_definition_id: s.role_definition_id,
+                principal_id: s.principal_id,
+                principal_type: "User".into(),
+                condition: None,
+                description: None,
+                created: s.created,
+                created_by: None,
+            }),
+    );
+    Ok(rows)
+}
+
+/// Decides one operation for a set of principals at a scope at `now` (the engine, with the
+/// store's data: permanent assignments and the PIM activations in force at `now`).
 pub async fn decide(
     store: &dyn Store,
     t: TenantId,
+    now: Timestamp,
     principals: &[ObjectId],
     op: &str,
     data: bool,
     scope: &str,
 ) -> Result<Decision, StoreError> {
-    let mut rows = Vec::new();
-    for p in principals {
-        rows.extend(store.azure_role_assignments_of(t, *p).await?);
-    }
+    let rows = assignments_in_force(store, t, principals, now).await?;
     let assignments: Vec<Assignment> = rows.iter().map(engine_assignment).collect();
     let catalog = RoleCatalog::load(store, t).await?;
     let denies: Vec<_> = store
@@ -273,7 +312,7 @@ pub async fn require(
     if c.platform {
         return Ok(());
     }
-    match decide(store, c.tenant.id, &c.principals, op, false, scope).await? {
+    match decide(store, c.tenant.id, c.now, &c.principals, op, false, scope).await? {
         Decision::Allowed { .. } => Ok(()),
         Decision::Denied { reason } => Err(authorization_failed(c, op, scope, &reason)),
     }
@@ -588,7 +627,7 @@ pub async fn list_children(
         }
         let op = type_op(&r.resource_type, "read");
         if matches!(
-            decide(store, c.tenant.id, &c.principals, &op, false, &r.id).await?,
+            decide(store, c.tenant.id, c.now, &c.principals, &op, false, &r.id).await?,
             Decision::Allowed { .. }
         ) {
             out.push(r);
@@ -600,15 +639,12 @@ pub async fn list_children(
 /// The scopes of the caller's own and its groups' role assignments.
 async fn assignment_scopes(store: &dyn Store, c: &ArmCaller) -> Result<Vec<String>, StoreError> {
     let mut out = Vec::new();
-    for p in &c.principals {
-        out.extend(
-            store
-                .azure_role_assignments_of(c.tenant.id, *p)
-                .await?
-                .into_iter()
-                .map(|a| a.scope),
-        );
-    }
+    out.extend(
+        assignments_in_force(store, c.tenant.id, &c.principals, c.now)
+            .await?
+            .into_iter()
+            .map(|a| a.scope),
+    );
     Ok(out)
 }
 
@@ -618,7 +654,7 @@ async fn may_read(store: &dyn Store, c: &ArmCaller, r: &ArmResource) -> Result<b
     }
     let op = type_op(&r.resource_type, "read");
     Ok(matches!(
-        decide(store, c.tenant.id, &c.principals, &op, false, &r.id).await?,
+        decide(store, c.tenant.id, c.now, &c.principals, &op, false, &r.id).await?,
         Decision::Allowed { .. }
     ))
 }
@@ -1755,13 +1791,11 @@ pub async fn permissions(
     let chain = ancestors(scope, &management_chain(store, scope).await?);
     let catalog = RoleCatalog::load(store, c.tenant.id).await?;
     let mut out: Vec<AzureRole> = Vec::new();
-    for p in &c.principals {
-        for a in store.azure_role_assignments_of(c.tenant.id, *p).await? {
-            if chain.contains(&normalise_scope(&a.scope)) {
-                if let Some(r) = catalog.get(a.role_definition_id) {
-                    if !out.iter().any(|x| x.id == r.id) {
-                        out.push(r.clone());
-                    }
+    for a in assignments_in_force(store, c.tenant.id, &c.principals, c.now).await? {
+        if chain.contains(&normalise_scope(&a.scope)) {
+            if let Some(r) = catalog.get(a.role_definition_id) {
+                if !out.iter().any(|x| x.id == r.id) {
+                    out.push(r.clone());
                 }
             }
         }
@@ -1812,7 +1846,7 @@ pub async fn check_access(
     };
     let mut out = Vec::new();
     for (op, data) in actions {
-        let decision = decide(store, c.tenant.id, &principals, op, *data, scope).await?;
+        let decision = decide(store, c.tenant.id, c.now, &principals, op, *data, scope).await?;
         out.push(AccessAnswer {
             action: op.clone(),
             is_data_action: *data,

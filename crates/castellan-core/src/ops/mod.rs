@@ -5,6 +5,7 @@
 pub mod admin_units;
 pub mod applications;
 pub mod arm;
+pub mod arm_pim;
 pub mod auth_methods;
 pub mod authz;
 pub mod conditional_access;

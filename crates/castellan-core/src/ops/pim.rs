@@ -1,13 +1,15 @@
 //! Privileged Identity Management use cases: schedule requests (admin and self actions),
 //! cancel, approval reviews, role management policies and their rule changes, and the sweep
 //! that records expiries and times out unanswered approvals. Decisions are `crate::pim`'s.
+//! The request path after each plane's own validation ([`submit_checked`]), cancel and the
+//! sweep serve both planes (directory roles here, Azure roles through `ops::arm_pim`).
 
 use crate::error::DirectoryError;
 use crate::model::Tenant;
 use crate::ops::{modified, target, Env};
 use crate::pim::{
-    self, Action, ApprovalStep, AssignmentType, Expiration, Level, Outcome, Refusal, RolePolicy,
-    RoleSchedule, RoleScheduleRequest, RuleFailure,
+    self, Action, ApprovalStep, AssignmentType, Expiration, Level, Outcome, Plane, Refusal,
+    RolePolicy, RoleSchedule, RoleScheduleRequest, RuleFailure,
 };
 use crate::store::{Change, ChangeSet, Store, StoreError};
 use crate::{ObjectId, TenantId, Timestamp};
@@ -101,6 +103,54 @@ pub struct Requestor {
     pub acrs: Vec<String>,
 }
 
+/// A plane's schedules.
+pub async fn schedules_in(
+    store: &dyn Store,
+    tenant: TenantId,
+    plane: Plane,
+) -> Result<Vec<RoleSchedule>, StoreError> {
+    match plane {
+        Plane::Directory => store.role_schedules(tenant).await,
+        Plane::Azure => store.arm_role_schedules(tenant).await,
+    }
+}
+
+/// A plane's schedule requests.
+pub async fn requests_in(
+    store: &dyn Store,
+    tenant: TenantId,
+    plane: Plane,
+) -> Result<Vec<RoleScheduleRequest>, StoreError> {
+    match plane {
+        Plane::Directory => store.role_schedule_requests(tenant).await,
+        Plane::Azure => store.arm_role_schedule_requests(tenant).await,
+    }
+}
+
+/// The policy governing an Azure role at an ARM scope: the tenant's changed one, or Azure's
+/// defaults.
+pub async fn azure_policy_for(
+    store: &dyn Store,
+    tenant: TenantId,
+    role: uuid::Uuid,
+    scope: &str,
+) -> Result<RolePolicy, StoreError> {
+    Ok(store
+        .arm_role_policies(tenant)
+        .await?
+        .into_iter()
+        .find(|p| p.role_definition_id == role && pim::same_scope(&p.scope_id, scope))
+        .unwrap_or_else(|| RolePolicy::azure_default_for(tenant, role, scope)))
+}
+
+/// A role's display name in its plane (built-in roles; `None` for unknown or custom ones).
+pub fn display_name(plane: Plane, id: uuid::Uuid) -> Option<String> {
+    match plane {
+        Plane::Directory => role_name(id),
+        Plane::Azure => crate::azure_rbac::built_in_by_id(id).map(|r| r.name.clone()),
+    }
+}
+
 /// The policy governing a role: the tenant's changed one, or Entra's defaults.
 pub async fn policy_for(
     store: &dyn Store,
@@ -166,9 +216,12 @@ pub async fn put_policy(
         vec![target(
             policy.role_definition_id,
             "Role",
-            role_name(policy.role_definition_id).as_deref(),
+            display_name(policy.plane, policy.role_definition_id).as_deref(),
             None,
-            vec![modified("RuleId", None, Some(changed_rule.into()))],
+            vec![
+                modified("RuleId", None, Some(changed_rule.into())),
+                modified("Scope", None, Some(policy.scope_id.clone())),
+            ],
         )],
     );
     let mut set = ChangeSet::new();
@@ -201,6 +254,18 @@ fn props(
             Some(when(end).unwrap_or_else(|| "permanent".into())),
         ),
     ]
+}
+
+/// An Azure role's audit record also names the ARM scope.
+fn scoped(
+    plane: Plane,
+    scope: &str,
+    mut v: Vec<crate::audit::ModifiedProperty>,
+) -> Vec<crate::audit::ModifiedProperty> {
+    if plane == Plane::Azure {
+        v.push(modified("Scope", None, Some(scope.to_string())));
+    }
+    v
 }
 
 /// The audit activity of a carried-out request.
@@ -266,8 +331,62 @@ pub async fn submit(
             return Err(bad(format!("{name} is longer than {max} characters.")));
         }
     }
-    let schedules = env.store.role_schedules(tenant.id).await?;
     let policy = policy_for(env.store, tenant.id, role).await?;
+    let id = env.new_id();
+    submit_checked(
+        env,
+        tenant,
+        who,
+        Checked {
+            plane: Plane::Directory,
+            id,
+            principal,
+            role,
+            role_display,
+            policy,
+        },
+        req,
+        settings,
+    )
+    .await
+}
+
+/// What a plane's own validation established about a request before the shared path runs.
+pub struct Checked {
+    /// The plane.
+    pub plane: Plane,
+    /// The request's id (Graph: new; ARM: the PUT's name).
+    pub id: ObjectId,
+    /// The principal (exists in the tenant).
+    pub principal: ObjectId,
+    /// The role (exists in the plane).
+    pub role: uuid::Uuid,
+    /// Its display name (audit).
+    pub role_display: String,
+    /// The policy governing the role at the request's scope.
+    pub policy: RolePolicy,
+}
+
+/// The shared request path of both planes, after the plane checked ids, authorisation and
+/// sizes: the policy check over the plane's schedules, then (unless validation only) the
+/// approval or the schedule change, committed with its audit record.
+pub async fn submit_checked(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    who: &Requestor,
+    checked: Checked,
+    req: NewRequest,
+    settings: Settings,
+) -> Result<RoleScheduleRequest, PimError> {
+    let Checked {
+        plane,
+        id,
+        principal,
+        role,
+        role_display,
+        policy,
+    } = checked;
+    let schedules = schedules_in(env.store, tenant.id, plane).await?;
     let outcome = pim::check(&pim::RequestFacts {
         level: req.level,
         action: req.action,
@@ -293,8 +412,9 @@ pub async fn submit(
         Refusal::Missing(m) => PimError::Missing(m),
     })?;
     let mut request = RoleScheduleRequest {
-        id: env.new_id(),
+        id,
         tenant_id: tenant.id,
+        plane,
         level: req.level,
         action: req.action,
         principal_id: principal,
@@ -400,6 +520,7 @@ fn carry_out(
             let s = RoleSchedule {
                 id: env.new_id(),
                 tenant_id: tenant.id,
+                plane: request.plane,
                 level: request.level,
                 principal_id: request.principal_id,
                 role_definition_id: request.role_definition_id,
@@ -471,7 +592,11 @@ fn carry_out(
             "User",
             None,
             None,
-            props(role_display, request.justification.as_deref(), start, end),
+            scoped(
+                request.plane,
+                &request.directory_scope_id,
+                props(role_display, request.justification.as_deref(), start, end),
+            ),
         )],
     );
     set.push(Change::PutRoleSchedule(schedule)).audit(audit);
@@ -488,15 +613,36 @@ pub async fn cancel(
     caller: ObjectId,
     caller_is_admin: bool,
 ) -> Result<(), PimError> {
+    cancel_in(
+        env,
+        tenant,
+        Plane::Directory,
+        level,
+        id,
+        caller,
+        caller_is_admin,
+    )
+    .await
+    .map(|_| ())
+}
+
+/// [`cancel`] in either plane; returns the canceled request.
+pub async fn cancel_in(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    plane: Plane,
+    level: Level,
+    id: &str,
+    caller: ObjectId,
+    caller_is_admin: bool,
+) -> Result<RoleScheduleRequest, PimError> {
     let missing = || {
         PimError::Directory(DirectoryError::NotFound(format!(
             "The schedule request '{id}' does not exist in this tenant."
         )))
     };
     let oid = ObjectId::parse(id).ok_or_else(missing)?;
-    let mut r = env
-        .store
-        .role_schedule_requests(tenant.id)
+    let mut r = requests_in(env.store, tenant.id, plane)
         .await?
         .into_iter()
         .find(|r| r.id == oid && r.level == level)
@@ -506,7 +652,7 @@ pub async fn cancel(
             "Only the requestor or a Privileged Role Administrator may cancel this request.".into(),
         )));
     }
-    let schedules = env.store.role_schedules(tenant.id).await?;
+    let schedules = schedules_in(env.store, tenant.id, plane).await?;
     let future = r
         .target_schedule_id
         .and_then(|t| schedules.iter().find(|s| s.id == t))
@@ -527,7 +673,7 @@ pub async fn cancel(
         s.modified = env.now;
         set.push(Change::PutRoleSchedule(s));
     }
-    let name = role_name(r.role_definition_id).unwrap_or_default();
+    let name = display_name(plane, r.role_definition_id).unwrap_or_default();
     let audit = env.audit(
         tenant,
         "RoleManagement",
@@ -538,15 +684,20 @@ pub async fn cancel(
             "User",
             None,
             None,
-            vec![
-                modified("Role.DisplayName", None, Some(name)),
-                modified("Justification", None, r.justification.clone()),
-            ],
+            scoped(
+                plane,
+                &r.directory_scope_id,
+                vec![
+                    modified("Role.DisplayName", None, Some(name)),
+                    modified("Justification", None, r.justification.clone()),
+                ],
+            ),
         )],
     );
-    set.push(Change::PutRoleScheduleRequest(r)).audit(audit);
+    set.push(Change::PutRoleScheduleRequest(r.clone()))
+        .audit(audit);
     env.store.commit(set).await?;
-    Ok(())
+    Ok(r)
 }
 
 /// Finds the request an approval id names (Castellan's approval id is the request's id).
@@ -555,11 +706,20 @@ pub async fn approval(
     tenant: TenantId,
     id: &str,
 ) -> Result<Option<RoleScheduleRequest>, StoreError> {
+    approval_in(store, tenant, Plane::Directory, id).await
+}
+
+/// [`approval`] in either plane.
+pub async fn approval_in(
+    store: &dyn Store,
+    tenant: TenantId,
+    plane: Plane,
+    id: &str,
+) -> Result<Option<RoleScheduleRequest>, StoreError> {
     let Some(oid) = ObjectId::parse(id) else {
         return Ok(None);
     };
-    Ok(store
-        .role_schedule_requests(tenant)
+    Ok(requests_in(store, tenant, plane)
         .await?
         .into_iter()
         .find(|r| r.id == oid && !r.approval.is_empty()))
@@ -577,12 +737,37 @@ pub async fn review(
     result: &str,
     justification: Option<String>,
 ) -> Result<RoleScheduleRequest, PimError> {
+    review_in(
+        env,
+        tenant,
+        Plane::Directory,
+        approval_id,
+        step_id,
+        reviewer,
+        result,
+        justification,
+    )
+    .await
+}
+
+/// [`review`] in either plane.
+#[allow(clippy::too_many_arguments)]
+pub async fn review_in(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    plane: Plane,
+    approval_id: &str,
+    step_id: &str,
+    reviewer: ObjectId,
+    result: &str,
+    justification: Option<String>,
+) -> Result<RoleScheduleRequest, PimError> {
     let missing = || {
         PimError::Directory(DirectoryError::NotFound(format!(
             "The approval '{approval_id}' or its step '{step_id}' does not exist in this tenant."
         )))
     };
-    let mut r = approval(env.store, tenant.id, approval_id)
+    let mut r = approval_in(env.store, tenant.id, plane, approval_id)
         .await?
         .ok_or_else(missing)?;
     let step_oid = ObjectId::parse(step_id).ok_or_else(missing)?;
@@ -644,11 +829,11 @@ pub async fn review(
         step.reviewed = Some(env.now);
         step.justification = justification.clone();
     }
-    let role_display = role_name(r.role_definition_id).unwrap_or_default();
+    let role_display = display_name(plane, r.role_definition_id).unwrap_or_default();
     let mut set = ChangeSet::new();
     if approve {
         // The activation's clock starts at approval.
-        let schedules = env.store.role_schedules(tenant.id).await?;
+        let schedules = schedules_in(env.store, tenant.id, plane).await?;
         let end = match r.expiration {
             Expiration::AfterDuration(d) => Some(env.now.plus_secs(d)),
             Expiration::AfterDateTime(t) => Some(t),
@@ -738,8 +923,16 @@ pub async fn review(
 /// out unanswered approvals. Whether a role is in force never waits for this: evaluation
 /// filters by time. Returns how many records it wrote.
 pub async fn sweep(env: &mut Env<'_>, tenant: &Tenant) -> Result<usize, PimError> {
-    let schedules = env.store.role_schedules(tenant.id).await?;
-    let requests = env.store.role_schedule_requests(tenant.id).await?;
+    let mut n = 0;
+    for plane in [Plane::Directory, Plane::Azure] {
+        n += sweep_in(env, tenant, plane).await?;
+    }
+    Ok(n)
+}
+
+async fn sweep_in(env: &mut Env<'_>, tenant: &Tenant, plane: Plane) -> Result<usize, PimError> {
+    let schedules = schedules_in(env.store, tenant.id, plane).await?;
+    let requests = requests_in(env.store, tenant.id, plane).await?;
     let mut set = ChangeSet::new();
     let mut n = 0;
     for s in pim::unrecorded_ends(&schedules, env.now) {
@@ -756,7 +949,7 @@ pub async fn sweep(env: &mut Env<'_>, tenant: &Tenant) -> Result<usize, PimError
             (_, AssignmentType::Activated) => "Remove member from role (PIM activation expired)",
             _ => "Remove member from role in PIM completed (expired)",
         };
-        let name = role_name(s.role_definition_id).unwrap_or_default();
+        let name = display_name(plane, s.role_definition_id).unwrap_or_default();
         let audit = env.audit(
             tenant,
             "RoleManagement",
@@ -767,7 +960,11 @@ pub async fn sweep(env: &mut Env<'_>, tenant: &Tenant) -> Result<usize, PimError
                 "User",
                 None,
                 None,
-                props(&name, justification.as_deref(), s.start, s.end),
+                scoped(
+                    plane,
+                    &s.directory_scope_id,
+                    props(&name, justification.as_deref(), s.start, s.end),
+                ),
             )],
         );
         set.push(Change::PutRoleSchedule(s)).audit(audit);
@@ -778,7 +975,7 @@ pub async fn sweep(env: &mut Env<'_>, tenant: &Tenant) -> Result<usize, PimError
         let mut r = r.clone();
         r.status = "TimedOut".into();
         r.completed = Some(env.now);
-        let name = role_name(r.role_definition_id).unwrap_or_default();
+        let name = display_name(plane, r.role_definition_id).unwrap_or_default();
         let audit = env.audit(
             tenant,
             "RoleManagement",

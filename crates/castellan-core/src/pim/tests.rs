@@ -18,6 +18,7 @@ fn schedule(level: Level, start: Timestamp, end: Option<Timestamp>) -> RoleSched
     RoleSchedule {
         id: oid(9),
         tenant_id: tenant(),
+        plane: Plane::Directory,
         level,
         principal_id: oid(1),
         role_definition_id: GA,

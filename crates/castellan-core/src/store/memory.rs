@@ -73,10 +73,14 @@ struct Data {
     risky_users: BTreeMap<(TenantId, ObjectId), RiskyUserRecord>,
     failed_sign_ins: Vec<FailedSignInRecord>,
     mfa_attempts: BTreeMap<(TenantId, ObjectId), (MfaAttempts, i64)>,
-    role_schedules: BTreeMap<ObjectId, crate::pim::RoleSchedule>,
-    role_schedule_requests: BTreeMap<ObjectId, crate::pim::RoleScheduleRequest>,
-    /// (tenant, role) → policy.
-    role_policies: BTreeMap<(TenantId, uuid::Uuid), crate::pim::RolePolicy>,
+    /// (plane, id) → schedule.
+    role_schedules: BTreeMap<(crate::pim::Plane, ObjectId), crate::pim::RoleSchedule>,
+    /// (plane, id) → request.
+    role_schedule_requests:
+        BTreeMap<(crate::pim::Plane, ObjectId), crate::pim::RoleScheduleRequest>,
+    /// (tenant, plane, lower-cased scope, role) → policy.
+    role_policies:
+        BTreeMap<(TenantId, crate::pim::Plane, String, uuid::Uuid), crate::pim::RolePolicy>,
     /// (tenant, deleted object id) → the recycle bin's item.
     deleted_items: BTreeMap<(TenantId, ObjectId), crate::deleted_items::DeletedItem>,
 }
@@ -708,26 +712,34 @@ impl Data {
             Change::PutRoleSchedule(r) => {
                 if self
                     .role_schedules
-                    .get(&r.id)
+                    .get(&(r.plane, r.id))
                     .is_some_and(|o| o.tenant_id != r.tenant_id)
                 {
                     return Err(conflict(UniqueRule::PimObjectExists));
                 }
-                self.role_schedules.insert(r.id, r.clone());
+                self.role_schedules.insert((r.plane, r.id), r.clone());
             }
             Change::PutRoleScheduleRequest(r) => {
                 if self
                     .role_schedule_requests
-                    .get(&r.id)
+                    .get(&(r.plane, r.id))
                     .is_some_and(|o| o.tenant_id != r.tenant_id)
                 {
                     return Err(conflict(UniqueRule::PimObjectExists));
                 }
-                self.role_schedule_requests.insert(r.id, r.clone());
+                self.role_schedule_requests
+                    .insert((r.plane, r.id), r.clone());
             }
             Change::PutRolePolicy(p) => {
-                self.role_policies
-                    .insert((p.tenant_id, p.role_definition_id), p.clone());
+                let scope = if p.plane == crate::pim::Plane::Directory {
+                    String::new()
+                } else {
+                    p.scope_id.trim_end_matches('/').to_ascii_lowercase()
+                };
+                self.role_policies.insert(
+                    (p.tenant_id, p.plane, scope, p.role_definition_id),
+                    p.clone(),
+                );
             }
             Change::PutPolicyDocument(d) => {
                 if self
@@ -1469,37 +1481,79 @@ impl PimStore for MemoryStore {
         &self,
         t: TenantId,
     ) -> Result<Vec<crate::pim::RoleSchedule>, StoreError> {
-        self.read(|d| {
-            by(
-                d.role_schedules
-                    .values()
-                    .filter(|r| r.tenant_id == t)
-                    .cloned()
-                    .collect(),
-                |r| (r.created, r.id),
-            )
-        })
+        self.schedules_in(t, crate::pim::Plane::Directory)
     }
     async fn role_schedule_requests(
         &self,
         t: TenantId,
     ) -> Result<Vec<crate::pim::RoleScheduleRequest>, StoreError> {
+        self.requests_in(t, crate::pim::Plane::Directory)
+    }
+    async fn role_policies(&self, t: TenantId) -> Result<Vec<crate::pim::RolePolicy>, StoreError> {
+        self.policies_in(t, crate::pim::Plane::Directory)
+    }
+    async fn arm_role_schedules(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::pim::RoleSchedule>, StoreError> {
+        self.schedules_in(t, crate::pim::Plane::Azure)
+    }
+    async fn arm_role_schedule_requests(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::pim::RoleScheduleRequest>, StoreError> {
+        self.requests_in(t, crate::pim::Plane::Azure)
+    }
+    async fn arm_role_policies(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::pim::RolePolicy>, StoreError> {
+        self.policies_in(t, crate::pim::Plane::Azure)
+    }
+}
+
+impl MemoryStore {
+    fn schedules_in(
+        &self,
+        t: TenantId,
+        plane: crate::pim::Plane,
+    ) -> Result<Vec<crate::pim::RoleSchedule>, StoreError> {
         self.read(|d| {
             by(
-                d.role_schedule_requests
+                d.role_schedules
                     .values()
-                    .filter(|r| r.tenant_id == t)
+                    .filter(|r| r.tenant_id == t && r.plane == plane)
                     .cloned()
                     .collect(),
                 |r| (r.created, r.id),
             )
         })
     }
-    async fn role_policies(&self, t: TenantId) -> Result<Vec<crate::pim::RolePolicy>, StoreError> {
+    fn requests_in(
+        &self,
+        t: TenantId,
+        plane: crate::pim::Plane,
+    ) -> Result<Vec<crate::pim::RoleScheduleRequest>, StoreError> {
+        self.read(|d| {
+            by(
+                d.role_schedule_requests
+                    .values()
+                    .filter(|r| r.tenant_id == t && r.plane == plane)
+                    .cloned()
+                    .collect(),
+                |r| (r.created, r.id),
+            )
+        })
+    }
+    fn policies_in(
+        &self,
+        t: TenantId,
+        plane: crate::pim::Plane,
+    ) -> Result<Vec<crate::pim::RolePolicy>, StoreError> {
         self.read(|d| {
             d.role_policies
                 .values()
-                .filter(|p| p.tenant_id == t)
+                .filter(|p| p.tenant_id == t && p.plane == plane)
                 .cloned()
                 .collect()
         })

@@ -749,6 +749,23 @@ pub trait PimStore: Send + Sync {
     ) -> Result<Vec<crate::pim::RoleScheduleRequest>, StoreError>;
     /// The role management policies a tenant changed (the others are Entra's defaults).
     async fn role_policies(&self, t: TenantId) -> Result<Vec<crate::pim::RolePolicy>, StoreError>;
+    /// Every Azure-role (ARM) eligibility and assignment schedule of a tenant (ended ones too),
+    /// oldest first.
+    async fn arm_role_schedules(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::pim::RoleSchedule>, StoreError>;
+    /// Every Azure-role (ARM) schedule request of a tenant, oldest first.
+    async fn arm_role_schedule_requests(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::pim::RoleScheduleRequest>, StoreError>;
+    /// The Azure-role policies a tenant changed, per scope and role (the others are Azure's
+    /// defaults).
+    async fn arm_role_policies(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::pim::RolePolicy>, StoreError>;
 }
 
 /// The storage port's reads and single-purpose writes for one area: conditional Access policies and

@@ -3,6 +3,7 @@
 //! check-access, deny assignments, elevate access) and the identity-endpoint secret of a
 //! resource (`POST {resourceId}/listIdentityEndpoint`). Tokens must be for ARM
 //! (`https://management.azure.com/`). Deciding is core's (`ops::arm`); shapes are wire's.
+//! PIM for Azure roles (schedule requests, schedules, policies) is the child module `pim`.
 
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
@@ -25,6 +26,8 @@ use crate::http::bearer;
 use crate::http::{host, CorrelationId};
 use crate::state::{now, AppState};
 
+mod pim;
+
 /// Routes.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -40,6 +43,10 @@ struct Ctx {
     actor: Actor,
     cid: String,
     origin: String,
+    /// The token's `amr` carries `mfa` (PIM activations whose policy asks for it).
+    mfa: bool,
+    /// The token's `acrs`.
+    acrs: Vec<String>,
 }
 
 impl Ctx {
@@ -138,12 +145,14 @@ async fn authenticate(s: &AppState, headers: &HeaderMap, cid: &str) -> Result<Ct
             }
         }
     };
-    let caller = arm::caller(s.store.as_ref(), tenant, oid, name, is_user).await?;
+    let caller = arm::caller(s.store.as_ref(), tenant, oid, name, is_user, now()).await?;
     Ok(Ctx {
         caller,
         actor,
         cid: cid.to_string(),
         origin: s.origins.for_host(host(headers)),
+        mfa: claims.amr.iter().any(|a| a == "mfa"),
+        acrs: claims.acrs.clone(),
     })
 }
 
@@ -179,6 +188,8 @@ enum Target {
         scope: String,
         kind: String,
         name: Option<String>,
+        /// `…/{name}/cancel` on a PIM schedule request.
+        action: Option<String>,
     },
 }
 
@@ -220,7 +231,13 @@ fn classify(path: &str) -> Result<Target, ArmError> {
             .first()
             .map(|k| k.to_ascii_lowercase())
             .unwrap_or_default();
-        if rest.len() > 2 || kind.is_empty() {
+        let pim_action = (rest.len() == 3 && kind.ends_with("schedulerequests"))
+            || (rest.len() == 4
+                && kind == "roleassignmentapprovals"
+                && rest
+                    .get(2)
+                    .is_some_and(|x| x.eq_ignore_ascii_case("stages")));
+        if (rest.len() > 2 && !pim_action) || kind.is_empty() {
             return Err(not_found_path(path));
         }
         return Ok(Target::Authorization {
@@ -231,6 +248,7 @@ fn classify(path: &str) -> Result<Target, ArmError> {
             },
             kind,
             name: rest.get(1).map(|s| s.to_string()),
+            action: (rest.len() > 2).then(|| rest.get(2..).unwrap_or_default().join("/")),
         });
     }
     if lower == "/subscriptions" {
@@ -501,9 +519,31 @@ async fn dispatch(
             arm::elevate_access(&mut ctx.env(s, &mut entropy), c).await?;
             Ok(StatusCode::OK.into_response())
         }
-        Target::Authorization { scope, kind, name } => {
-            authorization(s, &ctx, method, &scope, &kind, name.as_deref(), &q, body).await
+        Target::Authorization {
+            scope,
+            kind,
+            name,
+            action,
+        } if pim::serves(&kind) => {
+            pim::handle(
+                s,
+                &ctx,
+                method,
+                &scope,
+                &kind,
+                name.as_deref(),
+                action.as_deref(),
+                &q,
+                body,
+            )
+            .await
         }
+        Target::Authorization {
+            scope,
+            kind,
+            name,
+            action: None,
+        } => authorization(s, &ctx, method, &scope, &kind, name.as_deref(), &q, body).await,
         _ => Err(method_not_allowed()),
     }
 }
@@ -833,7 +873,7 @@ mod tests {
         ));
         assert!(matches!(
             classify("/subscriptions/s/providers/Microsoft.Authorization/roleAssignments/x").unwrap(),
-            Target::Authorization { ref scope, ref kind, name: Some(_) } if scope == "/subscriptions/s" && kind == "roleassignments"
+            Target::Authorization { ref scope, ref kind, name: Some(_), .. } if scope == "/subscriptions/s" && kind == "roleassignments"
         ));
         assert!(matches!(
             classify("/providers/Microsoft.Authorization/roleDefinitions").unwrap(),
@@ -843,6 +883,15 @@ mod tests {
             classify("/providers/Microsoft.Authorization/elevateAccess").unwrap(),
             Target::Elevate
         ));
+        assert!(matches!(
+            classify("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Authorization/roleAssignmentScheduleRequests/n/cancel").unwrap(),
+            Target::Authorization { ref kind, action: Some(ref a), .. } if kind == "roleassignmentschedulerequests" && a == "cancel"
+        ));
+        // Only schedule requests have a third segment.
+        assert!(classify(
+            "/subscriptions/s/providers/Microsoft.Authorization/roleAssignments/n/cancel"
+        )
+        .is_err());
         assert!(
             matches!(classify("/subscriptions/s/resourcegroups").unwrap(), Target::ListResourceGroups(ref x) if x == "/subscriptions/s")
         );

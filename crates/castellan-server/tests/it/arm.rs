@@ -322,6 +322,7 @@ async fn management_groups_inherit_downwards_and_guard_their_deletion() {
     let d = arm::decide(
         &store,
         t.id,
+        castellan_core::Timestamp(0),
         &[admin],
         "Microsoft.Resources/subscriptions/resourceGroups/read",
         false,

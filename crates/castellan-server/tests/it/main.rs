@@ -10,6 +10,7 @@
 
 mod arm;
 mod arm_clients;
+mod arm_pim;
 mod azure_cli;
 mod conditional_access;
 mod console;

@@ -402,6 +402,7 @@ async fn schedules_at(
         out.extend(permanent.into_iter().map(|a| RoleSchedule {
             id: a.id,
             tenant_id: a.tenant_id,
+            plane: castellan_core::pim::Plane::Directory,
             level,
             principal_id: a.principal_id,
             role_definition_id: a.role_template_id,
