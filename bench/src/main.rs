@@ -1451,7 +1451,8 @@ async fn warm(node: &Node, n: usize) {
 }
 
 /// Capacity (closed loop, 32 connections), then 2 × capacity offered open-loop to a node with
-/// the default admission and to one whose limits are out of reach (no shedding).
+/// the default admission, one with tight limits (8 in flight, 16 queued, 20 ms) and one whose
+/// limits are out of reach (no shedding).
 fn overload_bench(args: &Args) -> Result<()> {
     let client = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -1459,18 +1460,18 @@ fn overload_bench(args: &Args) -> Result<()> {
         .build()?;
     let mut rows = Vec::new();
     let mut capacity = 0.0;
-    for (name, unlimited) in [("default admission", false), ("no shedding", true)] {
-        let node = start_node(
-            if unlimited { "unlimited" } else { "admission" },
-            args.server_threads,
-            |a| {
-                if unlimited {
-                    a.max_in_flight = 1_000_000;
-                    a.max_queue = 1_000_000;
-                    a.max_queue_wait_ms = 3_600_000;
-                }
-            },
-        )?;
+    // (name, in flight, queue, longest wait ms); zeros are the defaults.
+    let configs: [(&str, usize, usize, u64); 3] = [
+        ("default admission", 0, 0, 100),
+        ("tight admission", 8, 16, 20),
+        ("no shedding", 1_000_000, 1_000_000, 3_600_000),
+    ];
+    for (name, in_flight, queue, wait) in configs {
+        let node = start_node(&name.replace(' ', "-"), args.server_threads, |a| {
+            a.max_in_flight = in_flight;
+            a.max_queue = queue;
+            a.max_queue_wait_ms = wait;
+        })?;
         if capacity == 0.0 {
             let (lat, errors, elapsed) = client.block_on(measure_form(
                 &node.http,
