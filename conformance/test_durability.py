@@ -27,8 +27,8 @@ WRITERS = 4
 class Node:
     """One `castellan serve --demo` process over a data directory that outlives it."""
 
-    def __init__(self, data_dir, database_url=None):
-        self.port, self.graph_port = _free_port(), _free_port()
+    def __init__(self, data_dir, database_url=None, port=None):
+        self.port, self.graph_port = port or _free_port(), _free_port()
         args = [BIN, "serve", "--demo", "--data-dir", data_dir, "--listen", f"127.0.0.1:{self.port}",
                 "--graph-port", str(self.graph_port)]
         if database_url:

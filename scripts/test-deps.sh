@@ -13,6 +13,8 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# Backup/restore and crash tests drive PostgreSQL with psql, pg_dump and pg_restore.
+command -v pg_dump >/dev/null 2>&1 || missing+=(postgresql-client)
 # SAML: pysaml2 and the SAML tests verify XML signatures with the xmlsec1 command.
 command -v xmlsec1 >/dev/null 2>&1 || missing+=(xmlsec1)
 # Custom domains: the domain tests answer TXT and MX lookups from a local dnsmasq.

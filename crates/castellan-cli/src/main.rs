@@ -37,6 +37,20 @@ enum Cmd {
         #[arg(long, env = "CASTELLAN_DATABASE_URL")]
         database_url: String,
     },
+    /// Online backup of the SQLite store into a new file (the server may keep running).
+    /// Restore: stop the server, put the file at `<data-dir>/castellan.db` beside the same
+    /// `master.key` (it seals the signing keys), start. PostgreSQL: use pg_dump / pg_restore.
+    Backup {
+        /// The server's data directory (its `castellan.db`), when no --database-url is given.
+        #[arg(long, env = "CASTELLAN_DATA_DIR", default_value = "./castellan-data")]
+        data_dir: std::path::PathBuf,
+        /// Database URL (`sqlite://file`); default: `<data-dir>/castellan.db`.
+        #[arg(long, env = "CASTELLAN_DATABASE_URL")]
+        database_url: Option<String>,
+        /// The new file to write.
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
     /// Tenants (operator API).
     Tenant {
         #[command(subcommand)]
@@ -224,6 +238,23 @@ async fn main() {
             .await
             .map(|_| println!("migrations applied"))
             .map_err(|e| anyhow::anyhow!("{e}")),
+        Cmd::Backup {
+            data_dir,
+            database_url,
+            to,
+        } => {
+            let url = database_url
+                .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("castellan.db").display()));
+            castellan_server::serve::backup(&url, &to)
+                .await
+                .map(|bytes| {
+                    println!(
+                        "backup written: {} ({bytes} bytes). To restore: stop the server, copy it to <data-dir>/castellan.db next to the same master.key, start the server.",
+                        to.display()
+                    )
+                })
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        }
         Cmd::Tenant { cmd, op } => admin::tenant(cmd, op).await,
         Cmd::Keys { cmd, op } => admin::keys(cmd, op).await,
         Cmd::User { cmd, conn } => admin::user(cmd, conn).await,

@@ -346,6 +346,32 @@ fn init_logging(format: &str) {
     };
 }
 
+/// `castellan backup`: an online copy of the SQLite store into the new file `to` (the server
+/// may keep running). Returns the copy's size in bytes.
+pub async fn backup(url: &str, to: &std::path::Path) -> anyhow_lite::Result<u64> {
+    if to.exists() {
+        return Err(anyhow_lite::err(format!(
+            "{} already exists: name a new file (a backup never overwrites)",
+            to.display()
+        )));
+    }
+    if let Some(file) = url.strip_prefix("sqlite://") {
+        let file = file.split('?').next().unwrap_or(file);
+        if !std::path::Path::new(file).is_file() {
+            return Err(anyhow_lite::err(format!(
+                "there is no database at {file}: pass the server's --data-dir (or --database-url)"
+            )));
+        }
+    }
+    let store = castellan_store::SqlStore::connect(url)
+        .await
+        .map_err(|e| anyhow_lite::err(format!("cannot open {}: {e}", redact(url))))?;
+    store
+        .backup_sqlite_into(to)
+        .await
+        .map_err(|e| anyhow_lite::err(format!("backup of {} failed: {e}", redact(url))))
+}
+
 /// `castellan migrate`: opens the store (which applies migrations) and exits.
 pub async fn migrate(url: &str) -> anyhow_lite::Result<()> {
     castellan_store::SqlStore::connect(url)

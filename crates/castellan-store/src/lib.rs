@@ -273,6 +273,28 @@ impl SqlStore {
         row.try_get::<String, _>(0).map_err(backend)
     }
 
+    /// An online, consistent copy of a SQLite database into the new file `to` (`VACUUM INTO`:
+    /// the server keeps serving; the copy is one transaction's view, compacted). PostgreSQL is
+    /// backed up with its own tools (`pg_dump`), so this refuses it.
+    pub async fn backup_sqlite_into(&self, to: &std::path::Path) -> Result<u64, StoreError> {
+        if !self.is_sqlite() {
+            return Err(StoreError::Backend(
+                "this is a PostgreSQL store: back it up with pg_dump --format=custom --file <file> <database URL> and restore with pg_restore --dbname <database URL> <file>".into(),
+            ));
+        }
+        let target = to.to_str().ok_or_else(|| {
+            StoreError::Backend(format!("the backup path {} is not UTF-8", to.display()))
+        })?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(target.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        std::fs::metadata(to).map(|m| m.len()).map_err(|e| {
+            StoreError::Backend(format!("the backup {} was not written: {e}", to.display()))
+        })
+    }
+
     /// Runs a statement outside the port (tests only: e.g. simulating a newer schema).
     #[doc(hidden)]
     pub async fn raw_execute(&self, sql: &str) -> Result<(), StoreError> {
