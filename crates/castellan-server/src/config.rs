@@ -62,6 +62,11 @@ pub struct ServeArgs {
     /// Longest wait for a slot, in milliseconds, before a 503 with `Retry-After`.
     #[arg(long, env = "CASTELLAN_MAX_QUEUE_WAIT_MS", default_value_t = 100)]
     pub max_queue_wait_ms: u64,
+    /// The service's public origin (`https://login.example.com`): the load balancer's name,
+    /// the same on every node of one service. It is the canonical origin and issuer whatever
+    /// this node's listen port, and goes into the TLS certificate.
+    #[arg(long, env = "CASTELLAN_PUBLIC_ORIGIN")]
+    pub public_origin: Option<String>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "CASTELLAN_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -123,6 +128,7 @@ impl ServeArgs {
             key_rotation_days: 30,
             hash_pool: 2,
             max_body_bytes: 1024 * 1024,
+            public_origin: None,
             max_in_flight: 0,
             max_queue: 0,
             max_queue_wait_ms: 100,
@@ -199,6 +205,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "key_rotation_days",
     "hash_pool",
     "max_body_bytes",
+    "public_origin",
     "max_in_flight",
     "max_queue",
     "max_queue_wait_ms",

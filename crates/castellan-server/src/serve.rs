@@ -105,9 +105,20 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         ),
         None => None,
     };
-    let origins = Origins::for_listener(addr, &args.hostnames).with_graph_port(graph_port);
-    // The certificate names the listen address too when it is a specific one.
+    let mut origins = Origins::for_listener(addr, &args.hostnames).with_graph_port(graph_port);
+    // The certificate names the listen address too when it is a specific one, and the public
+    // origin's host.
     let mut cert_names = args.hostnames.clone();
+    if let Some(public) = &args.public_origin {
+        origins = origins
+            .with_public_origin(public)
+            .map_err(anyhow_lite::err)?;
+        if let Some(h) = Origins::public_host_name(public) {
+            if !cert_names.contains(&h) {
+                cert_names.push(h);
+            }
+        }
+    }
     let ip = addr.ip().to_string();
     if !addr.ip().is_unspecified() && ip != "127.0.0.1" && ip != "::1" && !cert_names.contains(&ip)
     {

@@ -71,6 +71,59 @@ impl Origins {
             graph_port: None,
         }
     }
+    /// The same origins announcing `public` (`https://host[:port]`, the load balancer's name
+    /// that every node of one service is configured with) as the canonical origin: it is
+    /// accepted as a `Host` whatever this node's own listen port, so all nodes behind it issue
+    /// and accept the same issuer. Errors name what is wrong with the value.
+    pub fn with_public_origin(mut self, public: &str) -> Result<Self, String> {
+        let rest = public.trim().trim_end_matches('/');
+        let rest = rest.strip_prefix("https://").ok_or_else(|| {
+            format!(
+                "--public-origin '{public}' must start with https:// (Castellan serves HTTPS only)"
+            )
+        })?;
+        let (name, port) = match rest.rfind(':') {
+            Some(i) if !rest[i..].contains(']') => {
+                let p = rest[i + 1..].parse::<u16>().map_err(|_| {
+                    format!(
+                        "--public-origin '{public}': the port '{}' is not a number from 1 to 65535",
+                        &rest[i + 1..]
+                    )
+                })?;
+                (&rest[..i], p)
+            }
+            _ => (rest, 443),
+        };
+        if name.is_empty()
+            || rest.contains('/')
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'))
+        {
+            return Err(format!(
+                "--public-origin '{public}' must be https://host or https://host:port, with no path"
+            ));
+        }
+        let name = name.to_ascii_lowercase();
+        let mut front = vec![format!("{name}:{port}")];
+        if port == 443 {
+            front.insert(0, name.clone());
+        }
+        self.hosts
+            .retain(|h| !front.iter().any(|f| f.eq_ignore_ascii_case(h)));
+        front.extend(std::mem::take(&mut self.hosts));
+        self.hosts = front;
+        self.canonical = Self::origin_at(&name, port);
+        Ok(self)
+    }
+    /// The public origin's host name, when one is configured (for the TLS certificate).
+    pub fn public_host_name(public: &str) -> Option<String> {
+        let rest = public
+            .trim()
+            .trim_end_matches('/')
+            .strip_prefix("https://")?;
+        Some(Self::host_name(rest).to_ascii_lowercase())
+    }
     /// The same origins with Microsoft Graph also on a port of its own.
     pub fn with_graph_port(mut self, port: Option<u16>) -> Self {
         self.graph_port = port;
@@ -181,6 +234,53 @@ mod origin_tests {
 
     #[test]
     fn port_443_is_not_announced() {
+        // A public origin (the load balancer's) is canonical and accepted whatever the node's
+        // own port; the node's own names stay accepted.
+        let o = Origins::new(8443, &[])
+            .with_public_origin("https://Login.Example.com")
+            .unwrap();
+        assert_eq!(o.canonical, "https://login.example.com");
+        assert_eq!(
+            o.for_host(Some("login.example.com")),
+            "https://login.example.com"
+        );
+        assert_eq!(
+            o.for_host(Some("login.example.com:443")),
+            "https://login.example.com"
+        );
+        assert_eq!(o.for_host(Some("127.0.0.1:8443")), "https://127.0.0.1:8443");
+        assert_eq!(
+            o.for_host(Some("evil.example")),
+            "https://login.example.com"
+        );
+        assert!(o
+            .issuers("t")
+            .contains(&"https://login.example.com/t/v2.0".to_string()));
+        let o = Origins::new(8443, &[])
+            .with_public_origin("https://id.example.com:9443/")
+            .unwrap();
+        assert_eq!(o.canonical, "https://id.example.com:9443");
+        assert_eq!(
+            o.for_host(Some("id.example.com:9443")),
+            "https://id.example.com:9443"
+        );
+        assert_eq!(
+            o.for_host(Some("id.example.com")),
+            "https://id.example.com:9443"
+        );
+        for bad in [
+            "http://x.example",
+            "https://x.example/path",
+            "https://x.example:99999",
+            "https://",
+        ] {
+            let e = Origins::new(8443, &[]).with_public_origin(bad).unwrap_err();
+            assert!(e.contains("--public-origin"), "{bad}: {e}");
+        }
+        assert_eq!(
+            Origins::public_host_name("https://id.example.com:9443").as_deref(),
+            Some("id.example.com")
+        );
         let o = Origins::new(443, &["id.example.com".into()]);
         assert_eq!(o.canonical, "https://127.0.0.1");
         assert_eq!(o.for_host(Some("id.example.com")), "https://id.example.com");

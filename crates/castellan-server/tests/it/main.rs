@@ -31,6 +31,7 @@ mod graph_users;
 mod identity_protection;
 mod keys;
 mod metrics;
+mod multinode;
 mod outage;
 mod pim;
 mod postgres;
