@@ -53,7 +53,13 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
     // The directory read model over the engine (`castellan_store::CachedStore`): entries live
     // until a commit invalidates them, and on PostgreSQL at most 1 s (other nodes' commits).
     let ttl = castellan_store::CachedStore::ttl_for(&sql);
-    let store: Arc<dyn Store> = Arc::new(castellan_store::CachedStore::new(Arc::new(sql), ttl));
+    let follows = !sql.is_sqlite();
+    let cached = Arc::new(castellan_store::CachedStore::new(Arc::new(sql), ttl));
+    if follows {
+        // Other nodes' commits, as PostgreSQL notifications (`CachedStore::follow`).
+        cached.clone().follow(url.clone());
+    }
+    let store: Arc<dyn Store> = cached;
     let master = MasterKey::load(&args.data_dir)?;
     let keys = Arc::new(KeyRing::open(master, store.as_ref(), now()).await?);
 

@@ -12,9 +12,14 @@
 //! ran is not kept (an epoch check), so a read racing a commit cannot re-insert what the
 //! commit made stale. Every other read and every write outside `commit` passes through.
 //!
-//! Other nodes: with a `ttl` (PostgreSQL: 1 s, the cross-node bound) an entry is
-//! reloaded once it is older than that, so a commit on another node is seen within the TTL.
-//! SQLite is one node by construction and keeps entries until invalidated.
+//! Other nodes: on PostgreSQL every commit that makes something stale also sends a
+//! notification on [`NOTIFY_CHANNEL`] in its transaction (what it made stale, encoded by
+//! `stale::encode`); [`CachedStore::follow`] listens and invalidates the same entries here,
+//! typically milliseconds after the other node's commit. A lost listening connection empties
+//! the model when it is back (a missed notification cannot leave an entry stale). As a
+//! backstop, with a `ttl` (PostgreSQL: 1 s, the cross-node bound) an entry is reloaded
+//! once older than that even if no notification came. SQLite is one node by construction and
+//! keeps entries until invalidated.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +41,9 @@ use castellan_core::{AppId, ObjectId, TenantId, Timestamp};
 /// or spoofed appIds; the next reads reload).
 const MAX_KEYED: usize = 20_000;
 
+/// The PostgreSQL notification channel of read-model invalidations.
+pub const NOTIFY_CHANNEL: &str = "castellan_read_model";
+
 /// Hit, miss and invalidation counts (for `/metrics` and tests).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CacheStats {
@@ -45,6 +53,8 @@ pub struct CacheStats {
     pub misses: u64,
     /// Commits that invalidated something.
     pub invalidations: u64,
+    /// Invalidations learnt from other nodes (PostgreSQL notifications, catch-ups included).
+    pub remote: u64,
 }
 
 struct Entry<V> {
@@ -119,6 +129,7 @@ pub struct CachedStore {
     hits: AtomicU64,
     misses: AtomicU64,
     invalidations: AtomicU64,
+    remote: AtomicU64,
 }
 
 impl CachedStore {
@@ -133,7 +144,48 @@ impl CachedStore {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
+            remote: AtomicU64::new(0),
         }
+    }
+
+    /// Follows other nodes' commits on the PostgreSQL database at `url` (a background task for
+    /// the life of the process): each notification invalidates what that commit made stale;
+    /// an unreadable one, and every (re)connection, empties the model — whatever was committed
+    /// while this node was not listening cannot stay cached. Reconnects every second while the
+    /// database is away.
+    pub fn follow(self: Arc<Self>, url: String) {
+        tokio::spawn(async move {
+            loop {
+                if let Ok(mut l) = sqlx::postgres::PgListener::connect(&url).await {
+                    if l.listen(NOTIFY_CHANNEL).await.is_ok() {
+                        self.caught_up();
+                        loop {
+                            match l.try_recv().await {
+                                Ok(Some(n)) => {
+                                    match castellan_core::store::stale::decode(n.payload()) {
+                                        Some(stale) => {
+                                            self.invalidate(&stale);
+                                            self.remote.fetch_add(1, Ordering::Relaxed);
+                                        }
+                                        None => self.caught_up(),
+                                    }
+                                }
+                                // The connection dropped and sqlx reconnected: notifications
+                                // sent meanwhile are lost, so nothing held is trusted.
+                                Ok(None) => self.caught_up(),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+
+    fn caught_up(&self) {
+        self.clear();
+        self.remote.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The TTL for an engine: 1 s on PostgreSQL (other nodes may commit), none on SQLite.
@@ -151,6 +203,7 @@ impl CachedStore {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
             invalidations: self.invalidations.load(Ordering::Relaxed),
+            remote: self.remote.load(Ordering::Relaxed),
         }
     }
 

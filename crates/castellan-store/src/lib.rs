@@ -158,6 +158,19 @@ impl SqlStore {
         for a in &set.audit {
             audit::insert(&mut tx, a).await?;
         }
+        // Other nodes' read models learn of the commit from PostgreSQL itself: a notification
+        // is delivered only if, and when, this transaction commits (`CachedStore::follow`).
+        if self.engine == dialect::Engine::Postgres {
+            let stale = castellan_core::store::stale::stale_set(set);
+            if !stale.is_empty() {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(cache::NOTIFY_CHANNEL)
+                    .bind(castellan_core::store::stale::encode(&stale))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            }
+        }
         tx.commit().await.map_err(backend)
     }
 }

@@ -2,7 +2,7 @@
 //! runs every area through `CachedStore` as `cached::*`); across nodes only the TTL bounds
 //! staleness — a node with a TTL sees another node's commit once its entry has aged, a node
 //! without one (SQLite's single-node setting) keeps the old value, which is why PostgreSQL
-//! nodes get 1 s.
+//! nodes get 1 s; and on PostgreSQL a commit is pushed to the nodes that follow (LISTEN/NOTIFY).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -102,4 +102,99 @@ async fn a_commit_invalidates_only_what_it_changes() {
     assert_eq!(after.invalidations, before.invalidations);
     assert_eq!(after.hits, before.hits + 1);
     let _ = std::fs::remove_file(path);
+}
+
+/// Across PostgreSQL nodes a commit reaches the other nodes' read models as a notification,
+/// without waiting for any TTL: a following node without a TTL sees the change; a node that
+/// does not follow (control) keeps the old value. Needs `CASTELLAN_TEST_DATABASE_URL` (fails
+/// loudly without it).
+#[tokio::test]
+async fn a_postgresql_commit_is_pushed_to_the_nodes_that_follow() {
+    let Ok(base) = std::env::var("CASTELLAN_TEST_DATABASE_URL") else {
+        panic!(
+            "CASTELLAN_TEST_DATABASE_URL is not set, so the cross-node notification test cannot run. \
+             Run `scripts/test.sh`, or set CASTELLAN_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres"
+        );
+    };
+    let name = format!(
+        "castellan_notify_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let url = castellan_store::create_postgres_database(&base, &name)
+        .await
+        .unwrap();
+    // Three nodes, each with its own connection pool to the one database; no TTL anywhere, so
+    // only a notification can make a node see another's commit.
+    let node = |url: String| async move { Arc::new(SqlStore::connect(&url).await.unwrap()) };
+    let writer = CachedStore::new(node(url.clone()).await, None);
+    let follower = Arc::new(CachedStore::new(node(url.clone()).await, None));
+    let control = CachedStore::new(node(url.clone()).await, None);
+    follower.clone().follow(url.clone());
+    // The first (re)connection is a catch-up: wait for it, so the listener is in place.
+    for _ in 0..100 {
+        if follower.stats().remote >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        follower.stats().remote >= 1,
+        "the follower never connected its listener"
+    );
+
+    let mut ids = castellan_core::conformance::Ids::new(9);
+    let mut t = castellan_core::conformance::tenant(&mut ids, "before");
+    let mut set = ChangeSet::new();
+    set.push(Change::InsertTenant(t.clone()));
+    writer.commit(set).await.unwrap();
+    // The insert's own notification arrives too; let it land before caching the tenant.
+    for _ in 0..100 {
+        if follower.stats().remote >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(follower.stats().remote >= 2, "{:?}", follower.stats());
+    for n in [&*follower, &control, &*follower] {
+        assert_eq!(
+            n.tenant(t.id).await.unwrap().unwrap().display_name,
+            "before"
+        );
+    }
+    // The follower now holds "before" (its second read was a hit).
+    assert!(follower.stats().hits >= 1, "{:?}", follower.stats());
+    let remote_before = follower.stats().remote;
+    t.display_name = "after".into();
+    let mut set = ChangeSet::new();
+    set.push(Change::UpdateTenant(t.clone()));
+    writer.commit(set).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut seen = None;
+    for _ in 0..200 {
+        if follower.tenant(t.id).await.unwrap().unwrap().display_name == "after" {
+            seen = Some(started.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let seen = seen.expect("the follower never saw the other node's commit");
+    println!("another node's commit seen after {seen:?}");
+    assert!(
+        follower.stats().remote > remote_before,
+        "{:?}",
+        follower.stats()
+    );
+    // Control: the node that does not follow (and has no TTL) still serves the old value.
+    assert_eq!(
+        control.tenant(t.id).await.unwrap().unwrap().display_name,
+        "before"
+    );
+    drop((writer, follower, control));
+    castellan_store::drop_postgres_database(&base, &name)
+        .await
+        .unwrap();
 }

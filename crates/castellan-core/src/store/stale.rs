@@ -270,6 +270,82 @@ pub fn stale(c: &Change) -> Stale {
     }
 }
 
+impl Areas {
+    /// The flags as one byte (the cross-node notification's form).
+    pub fn bits(self) -> u8 {
+        [
+            self.tenants,
+            self.applications,
+            self.service_principals,
+            self.app_role_assignments,
+            self.permission_grants,
+            self.directory_roles,
+            self.policies,
+            self.signing_keys,
+        ]
+        .iter()
+        .enumerate()
+        .fold(0u8, |b, (i, on)| if *on { b | (1 << i) } else { b })
+    }
+
+    /// The flags of [`Areas::bits`].
+    pub fn from_bits(b: u8) -> Areas {
+        let on = |i: u8| b & (1 << i) != 0;
+        Areas {
+            tenants: on(0),
+            applications: on(1),
+            service_principals: on(2),
+            app_role_assignments: on(3),
+            permission_grants: on(4),
+            directory_roles: on(5),
+            policies: on(6),
+            signing_keys: on(7),
+        }
+    }
+}
+
+/// Longest encoded stale set sent as is; a longer one is sent as "everything" (PostgreSQL
+/// notification payloads stop at 8,000 bytes).
+pub const MAX_ENCODED: usize = 7_000;
+
+/// A stale set as text for other nodes (`castellan-store`'s PostgreSQL notification):
+/// `<tenant id>:<bits>` or `*:<bits>` per entry, `;`-separated; past [`MAX_ENCODED`], `*:255`.
+pub fn encode(stale: &[Stale]) -> String {
+    let parts: Vec<String> = stale
+        .iter()
+        .filter_map(|s| match s {
+            Stale::Nothing => None,
+            Stale::Tenant(t, a) => Some(format!("{t}:{}", a.bits())),
+            Stale::Everywhere(a) => Some(format!("*:{}", a.bits())),
+        })
+        .collect();
+    let text = parts.join(";");
+    if text.len() > MAX_ENCODED {
+        format!("*:{}", Areas::ALL.bits())
+    } else {
+        text
+    }
+}
+
+/// The stale set of [`encode`]; `None` when the text is not one (the reader then drops
+/// everything: never keep what may be stale).
+pub fn decode(text: &str) -> Option<Vec<Stale>> {
+    if text.is_empty() {
+        return Some(Vec::new());
+    }
+    text.split(';')
+        .map(|part| {
+            let (who, bits) = part.split_once(':')?;
+            let a = Areas::from_bits(bits.parse().ok()?);
+            if who == "*" {
+                Some(Stale::Everywhere(a))
+            } else {
+                TenantId::parse(who).map(|t| Stale::Tenant(t, a))
+            }
+        })
+        .collect()
+}
+
 /// Everything a change set makes stale, in order (duplicates are harmless).
 pub fn stale_set(set: &ChangeSet) -> Vec<Stale> {
     set.changes
@@ -287,6 +363,35 @@ mod tests {
 
     fn tid() -> TenantId {
         TenantId::parse("11111111-1111-1111-1111-111111111111").unwrap()
+    }
+
+    #[test]
+    fn stale_sets_round_trip_as_text_and_garbage_is_refused() {
+        for b in 0..=255u8 {
+            assert_eq!(Areas::from_bits(b).bits(), b);
+        }
+        assert_eq!(Areas::ALL.bits(), 255);
+        assert_eq!(Areas::NONE.bits(), 0);
+        let set = vec![
+            Stale::Tenant(tid(), Areas::OBJECT_REFS),
+            Stale::Everywhere(Areas {
+                signing_keys: true,
+                ..Areas::NONE
+            }),
+        ];
+        let text = encode(&set);
+        assert_eq!(decode(&text), Some(set));
+        assert_eq!(decode(""), Some(vec![]));
+        assert_eq!(encode(&[Stale::Nothing]), "");
+        for bad in ["x", "*:256", "not-a-tenant:1", "*:1;", ":1"] {
+            assert_eq!(decode(bad), None, "{bad}");
+        }
+        // Too long for one notification: sent as everything.
+        let many = vec![Stale::Tenant(tid(), Areas::ALL); 400];
+        assert_eq!(
+            decode(&encode(&many)),
+            Some(vec![Stale::Everywhere(Areas::ALL)])
+        );
     }
     fn oid() -> ObjectId {
         ObjectId::parse("22222222-2222-2222-2222-222222222222").unwrap()
