@@ -104,6 +104,7 @@ pub fn user(ids: &mut Ids, t: &Tenant, alias: &str, full: bool) -> User {
         force_change_password_next_sign_in: full,
         manager_id: None,
         other_mails: Vec::new(),
+        usage_location: None,
     }
 }
 

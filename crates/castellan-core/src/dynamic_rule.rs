@@ -1804,6 +1804,7 @@ mod tests {
             force_change_password_next_sign_in: false,
             manager_id: ObjectId::parse(MANAGER),
             other_mails: vec!["alias@domain".into(), "d@contoso.com".into()],
+            usage_location: None,
         }
     }
 

@@ -266,9 +266,8 @@ pub async fn create_custom(
     actions: Vec<String>,
     is_enabled: bool,
 ) -> Result<crate::model::CustomRoleDefinition, DirectoryError> {
-    if tenant.license == crate::model::LicenseTier::Free {
-        return Err(DirectoryError::Forbidden("Custom directory roles need a Microsoft Entra ID P1 or P2 license; this tenant's license tier is Free.".into()));
-    }
+    crate::licenses::gate(crate::licenses::Feature::CustomRoles, tenant.license)
+        .map_err(DirectoryError::Forbidden)?;
     let name = display_name.trim();
     if name.is_empty() || name.len() > 256 {
         return Err(DirectoryError::BadRequest(
