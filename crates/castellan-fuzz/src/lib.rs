@@ -165,7 +165,7 @@ pub fn fuzz_dynamic_rule(data: &[u8]) {
                 force_change_password_next_sign_in: false,
                 manager_id: None,
                 other_mails: vec!["a@b.test".into()],
- usage_location: None,
+                usage_location: None,
             };
             let of = [ObjectId::from_random([3; 16])];
             let s = UserFacts {

@@ -25,6 +25,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0012_pim.sql"),
     include_str!("../migrations/0013_deleted_items.sql"),
     include_str!("../migrations/0014_domains.sql"),
+    // 0015 is the ARM PIM branch's; this list is by position, so merge it before this line.
+    include_str!("../migrations/0016_licenses.sql"),
 ];
 
 /// The migration (1-based) that created `identifier_uris`.

@@ -199,6 +199,8 @@ async fn sqlite_backfills_identifier_uris_of_older_databases() {
         "role_schedule_requests",
         "role_policies",
         "deleted_items",
+        "subscriptions",
+        "license_assignments",
     ] {
         s.raw_execute(&format!("DROP TABLE {t}")).await.unwrap();
     }

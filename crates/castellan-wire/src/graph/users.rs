@@ -59,8 +59,11 @@ pub const PROPERTIES: &[&str] = &[
 
 /// The licence properties: rendered only when `$select` names one (as Graph leaves them out of
 /// the default set), by [`licence_properties`].
-pub const LICENSE_PROPERTIES: &[&str] =
-    &["assignedLicenses", "assignedPlans", "licenseAssignmentStates"];
+pub const LICENSE_PROPERTIES: &[&str] = &[
+    "assignedLicenses",
+    "assignedPlans",
+    "licenseAssignmentStates",
+];
 
 /// Renders a user.
 pub fn render(u: &User) -> Value {
