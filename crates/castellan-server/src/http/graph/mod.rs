@@ -9,6 +9,7 @@ pub mod conditional_access;
 pub mod deleted_items;
 pub mod devices;
 pub mod domains;
+pub mod licenses;
 pub mod groups;
 pub mod identity_protection;
 pub mod pim;
@@ -51,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .merge(conditional_access::router())
         .merge(devices::router())
         .merge(domains::router())
+        .merge(licenses::router())
         .merge(deleted_items::router())
         .merge(identity_protection::router())
         .merge(reports::router())
