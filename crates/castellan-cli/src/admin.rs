@@ -253,7 +253,10 @@ pub async fn tenant(cmd: TenantCmd, op: OperatorConn) -> Result<()> {
                 }
             };
             let v = read_json(req.bearer_auth(key).send().await?).await?;
-            println!("tenant {tenant}: tier {}", v["license"].as_str().unwrap_or("?"));
+            println!(
+                "tenant {tenant}: tier {}",
+                v["license"].as_str().unwrap_or("?")
+            );
             table(
                 &v["subscriptions"],
                 &[

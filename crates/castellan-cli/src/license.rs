@@ -72,11 +72,17 @@ async fn sku_id(g: &Graph, name: &str) -> Result<String> {
 
 async fn target_path(g: &Graph, target: &str, group: bool) -> Result<String> {
     Ok(if group {
-        format!("/groups/{}", g.resolve("groups", target, "displayName").await?)
+        format!(
+            "/groups/{}",
+            g.resolve("groups", target, "displayName").await?
+        )
     } else if uuid_like(target) {
         format!("/users/{target}")
     } else {
-        format!("/users/{}", g.resolve("users", target, "userPrincipalName").await?)
+        format!(
+            "/users/{}",
+            g.resolve("users", target, "userPrincipalName").await?
+        )
     })
 }
 
@@ -101,7 +107,13 @@ pub async fn run(cmd: LicenseCmd, conn: GraphConn) -> Result<()> {
                 .collect();
             g.list(
                 &rows,
-                &["skuPartNumber", "skuId", "capabilityStatus", "enabled", "consumedUnits"],
+                &[
+                    "skuPartNumber",
+                    "skuId",
+                    "capabilityStatus",
+                    "enabled",
+                    "consumedUnits",
+                ],
             )
         }
         LicenseCmd::Assign {

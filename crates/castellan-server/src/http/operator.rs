@@ -134,13 +134,28 @@ async fn set_license(
     let num = |k: &str, required: bool| -> Result<u32, Response> {
         match o.get(k) {
             None if !required => Ok(0),
-            Some(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
-                err(StatusCode::BAD_REQUEST, "BadRequest", format!("{k} must be a whole number from 0 to 1000000."))
-            }),
-            None => Err(err(StatusCode::BAD_REQUEST, "BadRequest", format!("{k} is required. {usage}"))),
+            Some(n) => n
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| {
+                    err(
+                        StatusCode::BAD_REQUEST,
+                        "BadRequest",
+                        format!("{k} must be a whole number from 0 to 1000000."),
+                    )
+                }),
+            None => Err(err(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                format!("{k} is required. {usage}"),
+            )),
         }
     };
-    let (units, suspended, warning) = match (num("units", true), num("suspended", false), num("warning", false)) {
+    let (units, suspended, warning) = match (
+        num("units", true),
+        num("suspended", false),
+        num("warning", false),
+    ) {
         (Ok(a), Ok(b), Ok(c)) => (a, b, c),
         (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r,
     };

@@ -141,25 +141,25 @@ fn guid_string(v: &Value, what: &str) -> Result<String, GraphError> {
     v.as_str()
         .and_then(|s| uuid::Uuid::parse_str(s.trim()).ok())
         .map(|u| u.to_string())
-        .ok_or_else(|| {
-            GraphError::bad_request(format!("{what}: expected a GUID string, got {v}."))
-        })
+        .ok_or_else(|| GraphError::bad_request(format!("{what}: expected a GUID string, got {v}.")))
 }
 
 /// Parses an `assignLicense` body. Both arrays are required (either may be empty), as in
 /// Graph; at most 100 entries each.
 pub fn parse_assign(body: &Value) -> Result<(Vec<AddLicense>, Vec<String>), GraphError> {
-    let o: &Map<String, Value> =
-        check_object(body, "assignLicense request", &["addLicenses", "removeLicenses"], &[])?;
+    let o: &Map<String, Value> = check_object(
+        body,
+        "assignLicense request",
+        &["addLicenses", "removeLicenses"],
+        &[],
+    )?;
     let arr = |name: &str| -> Result<&Vec<Value>, GraphError> {
         match o.get(name) {
             Some(Value::Array(a)) if a.len() <= 100 => Ok(a),
             Some(Value::Array(_)) => Err(GraphError::bad_request(format!(
                 "{name} holds at most 100 entries."
             ))),
-            Some(_) => Err(GraphError::bad_request(format!(
-                "{name} must be an array."
-            ))),
+            Some(_) => Err(GraphError::bad_request(format!("{name} must be an array."))),
             None => Err(GraphError::bad_request(format!(
                 "The request body must have '{name}' (an array, possibly empty)."
             ))),
@@ -172,15 +172,17 @@ pub fn parse_assign(body: &Value) -> Result<(Vec<AddLicense>, Vec<String>), Grap
                 "addLicenses[{i}] must be an object {{skuId, disabledPlans}}."
             )));
         };
-        if let Some(k) = x
-            .keys()
-            .find(|k| !["skuId", "disabledPlans"].contains(&k.as_str()) && !k.starts_with("@odata."))
-        {
+        if let Some(k) = x.keys().find(|k| {
+            !["skuId", "disabledPlans"].contains(&k.as_str()) && !k.starts_with("@odata.")
+        }) {
             return Err(GraphError::bad_request(format!(
                 "Property '{k}' does not exist on type 'microsoft.graph.assignedLicense'."
             )));
         }
-        let sku_id = guid_string(x.get("skuId").unwrap_or(&Value::Null), &format!("addLicenses[{i}].skuId"))?;
+        let sku_id = guid_string(
+            x.get("skuId").unwrap_or(&Value::Null),
+            &format!("addLicenses[{i}].skuId"),
+        )?;
         let disabled_plans = match x.get("disabledPlans") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(ps)) if ps.len() <= 100 => ps

@@ -40,7 +40,12 @@ fn sku_spec() -> EntitySpec {
     EntitySpec::new(
         "microsoft.graph.subscribedSku",
         wire::SKU_PROPERTIES,
-        &["skuPartNumber", "skuId", "capabilityStatus", "consumedUnits"],
+        &[
+            "skuPartNumber",
+            "skuId",
+            "capabilityStatus",
+            "consumedUnits",
+        ],
         "id",
     )
 }
@@ -172,7 +177,14 @@ async fn details_of(
         .await
         .map_err(|e| c.err(e))?;
     let items = wire::render_license_details(&l.view, user);
-    list(c, uri, headers, &details_spec(), "users('{id}')/licenseDetails", items)
+    list(
+        c,
+        uri,
+        headers,
+        &details_spec(),
+        "users('{id}')/licenseDetails",
+        items,
+    )
 }
 
 async fn user_details(
