@@ -1505,6 +1505,7 @@ impl Subject for UserFacts<'_> {
             "userPrincipalName" => Attr::Str(u.user_principal_name.clone()),
             "userType" => Attr::Str(u.user_type.as_str().into()),
             "otherMails" => Attr::Strings(u.other_mails.clone()),
+            "usageLocation" => opt(&u.usage_location),
             "proxyAddresses" => Attr::Strings(u.mail.iter().map(|m| format!("SMTP:{m}")).collect()),
             "assignedPlans" => Attr::Plans(Vec::new()),
             "memberOf" => Attr::Groups(self.member_of.to_vec()),
