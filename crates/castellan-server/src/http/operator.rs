@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
         )
 }
 
+#[allow(clippy::result_large_err)]
 async fn find_tenant(s: &AppState, id: &str) -> Result<castellan_core::model::Tenant, Response> {
     let tenant = match castellan_core::TenantId::parse(id) {
         Some(t) => s.store.tenant(t).await,
@@ -131,24 +132,14 @@ async fn set_license(
             format!("sku must be one of P1 (AAD_PREMIUM), P2 (AAD_PREMIUM_P2), GOVERNANCE (Microsoft_Entra_ID_Governance). {usage}"),
         );
     };
-    let num = |k: &str, required: bool| -> Result<u32, Response> {
+    let num = |k: &str, required: bool| -> Result<u32, String> {
         match o.get(k) {
             None if !required => Ok(0),
             Some(n) => n
                 .as_u64()
                 .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| {
-                    err(
-                        StatusCode::BAD_REQUEST,
-                        "BadRequest",
-                        format!("{k} must be a whole number from 0 to 1000000."),
-                    )
-                }),
-            None => Err(err(
-                StatusCode::BAD_REQUEST,
-                "BadRequest",
-                format!("{k} is required. {usage}"),
-            )),
+                .ok_or_else(|| format!("{k} must be a whole number from 0 to 1000000.")),
+            None => Err(format!("{k} is required. {usage}")),
         }
     };
     let (units, suspended, warning) = match (
@@ -157,7 +148,9 @@ async fn set_license(
         num("warning", false),
     ) {
         (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r,
+        (Err(m), _, _) | (_, Err(m), _) | (_, _, Err(m)) => {
+            return err(StatusCode::BAD_REQUEST, "BadRequest", m)
+        }
     };
     let tenant = match find_tenant(&s, &id).await {
         Ok(t) => t,
