@@ -65,7 +65,9 @@ pub async fn sign_in_facts(
     })
 }
 
-fn licensed(tenant: &Tenant, p: &ConditionalAccessPolicy) -> Result<(), DirectoryError> {
+/// The licence gate of a policy: `Ok(skuPartNumber)` of the SKU that allows it (recorded in
+/// the audit record), or the refusal naming the SKU it needs.
+fn licensed(tenant: &Tenant, p: &ConditionalAccessPolicy) -> Result<&'static str, DirectoryError> {
     let c = &p.conditions;
     let risky = !c.sign_in_risk_levels.is_empty()
         || !c.user_risk_levels.is_empty()
@@ -77,7 +79,6 @@ fn licensed(tenant: &Tenant, p: &ConditionalAccessPolicy) -> Result<(), Director
     };
     licenses::gate(Feature::ConditionalAccess, tenant.license)
         .and_then(|_| licenses::gate(feature, tenant.license))
-        .map(|_| ())
         .map_err(DirectoryError::Forbidden)
 }
 
@@ -181,7 +182,7 @@ pub async fn put_policy(
     document: String,
     allow_lockout: bool,
 ) -> Result<PolicyDocument, DirectoryError> {
-    licensed(tenant, policy)?;
+    let sku = licensed(tenant, policy)?;
     policy::validate(policy).map_err(|e| DirectoryError::BadRequest(e.to_string()))?;
     let known = known_references(env.store, tenant).await?;
     policy::check_references(policy, &known, previous)
@@ -221,11 +222,10 @@ pub async fn put_policy(
         &policy.display_name,
         document,
         "conditional access policy",
-        vec![crate::ops::modified(
-            "state",
-            None,
-            Some(policy.state.as_str().to_string()),
-        )],
+        vec![
+            crate::ops::modified("state", None, Some(policy.state.as_str().to_string())),
+            crate::ops::modified("licensedBy", None, Some(sku.to_string())),
+        ],
     )
     .await
 }

@@ -266,7 +266,7 @@ pub async fn create_custom(
     actions: Vec<String>,
     is_enabled: bool,
 ) -> Result<crate::model::CustomRoleDefinition, DirectoryError> {
-    crate::licenses::gate(crate::licenses::Feature::CustomRoles, tenant.license)
+    let sku = crate::licenses::gate(crate::licenses::Feature::CustomRoles, tenant.license)
         .map_err(DirectoryError::Forbidden)?;
     let name = display_name.trim();
     if name.is_empty() || name.len() > 256 {
@@ -308,7 +308,13 @@ pub async fn create_custom(
         "RoleManagement",
         "Add role definition",
         "Add",
-        vec![target(r.id, "Role", Some(&r.display_name), None, vec![])],
+        vec![target(
+            r.id,
+            "Role",
+            Some(&r.display_name),
+            None,
+            vec![crate::ops::modified("licensedBy", None, Some(sku.into()))],
+        )],
     );
     let mut set = ChangeSet::new();
     set.push(Change::InsertCustomRole(r.clone())).audit(audit);

@@ -283,6 +283,18 @@ async fn licences_scenario() {
     assert_eq!((st, v["license"].clone()), (200, json!("P1")), "{v}");
     let (st, e) = g.post("/identity/conditionalAccess/policies", policy).await;
     assert_eq!(st, 201, "{e}");
+    // The decision records the SKU that allowed it.
+    let pid = e["id"].as_str().unwrap();
+    let audits = g.all("/auditLogs/directoryAudits?$top=999").await;
+    let rec = audits
+        .iter()
+        .find(|a| a.to_string().contains(pid))
+        .expect("the policy's audit record")
+        .to_string();
+    assert!(
+        rec.contains("licensedBy") && rec.contains("AAD_PREMIUM"),
+        "{rec}"
+    );
     let skus = g.get("/subscribedSkus").await.1;
     assert!(skus["value"]
         .as_array()
