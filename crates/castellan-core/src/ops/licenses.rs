@@ -578,6 +578,38 @@ mod tests {
     }
 
     #[test]
+    fn dynamic_groups_need_p1_and_the_refusal_names_the_sku() {
+        crate::store::memory::block_on(async {
+            let t = TestEnv::new(LicenseTier::Free).await;
+            let input = crate::ops::groups::GroupInput {
+                display_name: Field::Value("dyn".into()),
+                mail_enabled: Field::Value(false),
+                security_enabled: Field::Value(true),
+                mail_nickname: Field::Value("dyn".into()),
+                group_types: Field::Value(vec!["DynamicMembership".into()]),
+                membership_rule: Field::Value("user.department -eq \"Sales\"".into()),
+                membership_rule_processing_state: Field::Value("On".into()),
+                ..Default::default()
+            };
+            let e = crate::ops::groups::create(&mut t.env(), &t.tenant, input.clone())
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&e, DirectoryError::Forbidden(m) if m.contains("AAD_PREMIUM")),
+                "{e:?}"
+            );
+            assert!(t.store.groups(t.tenant.id).await.unwrap().is_empty());
+            // Positive control: P1 units allow it.
+            let (p1, _) = set_units(&mut t.env(), &t.tenant, &P1, 1, 0, 0)
+                .await
+                .unwrap();
+            crate::ops::groups::create(&mut t.env(), &p1, input)
+                .await
+                .unwrap();
+        });
+    }
+
+    #[test]
     fn setting_units_sets_the_tier_and_a_free_tenant_is_refused_ca_naming_the_sku() {
         crate::store::memory::block_on(async {
             let t = TestEnv::new(LicenseTier::P2).await;

@@ -278,6 +278,24 @@ async fn licences_scenario() {
     )
     .await;
     assert_eq!(st, 200, "sign-in is never locked out by licences: {v}");
+    // PIM needs P2 (still refused under P1 below).
+    let pim = json!({"action": "adminAssign", "principalId": u1,
+        "roleDefinitionId": "fe930be7-5e62-47db-91af-98c3a49a38b1", "directoryScopeId": "/",
+        "justification": "licence gate", "scheduleInfo": {"expiration": {"type": "noExpiration"}}});
+    let (st, e) = g
+        .post(
+            "/roleManagement/directory/roleEligibilityScheduleRequests",
+            pim.clone(),
+        )
+        .await;
+    assert_eq!(st, 403, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("AAD_PREMIUM_P2"),
+        "{e}"
+    );
     // Positive control: P1 units allow it again.
     let (st, v) = set_units(p, "P1", 5).await;
     assert_eq!((st, v["license"].clone()), (200, json!("P1")), "{v}");
@@ -301,6 +319,30 @@ async fn licences_scenario() {
         .unwrap()
         .iter()
         .any(|s| s["skuId"] == P1 && s["prepaidUnits"]["enabled"] == 5));
+    let (st, e) = g
+        .post(
+            "/roleManagement/directory/roleEligibilityScheduleRequests",
+            pim.clone(),
+        )
+        .await;
+    assert_eq!(st, 403, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("AAD_PREMIUM_P2"),
+        "{e}"
+    );
+    // Positive control: Governance units allow PIM.
+    let (st, v) = set_units(p, "GOVERNANCE", 1).await;
+    assert_eq!((st, v["license"].clone()), (200, json!("P2")), "{v}");
+    let (st, e) = g
+        .post(
+            "/roleManagement/directory/roleEligibilityScheduleRequests",
+            pim,
+        )
+        .await;
+    assert_eq!(st, 201, "{e}");
     // Bad operator bodies are refused.
     assert_eq!(set_units(p, "E5", 1).await.0, 400);
 }
