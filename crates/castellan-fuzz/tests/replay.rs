@@ -224,7 +224,8 @@ fn every_target_has_a_corpus_and_a_test() {
             "ca_policy",
             "saml",
             "dynamic_rule",
-            "domain"
+            "domain",
+            "license"
         ]
     );
     for t in TARGETS {
@@ -280,4 +281,9 @@ fn dynamic_rule() {
 #[test]
 fn domain() {
     replay_and_mutate("domain");
+}
+
+#[test]
+fn license() {
+    replay_and_mutate("license");
 }
