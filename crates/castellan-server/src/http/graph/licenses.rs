@@ -224,7 +224,6 @@ pub fn selects_licenses(pairs: &[(String, String)]) -> bool {
             && v.split(',').any(|p| {
                 castellan_wire::graph::users::LICENSE_PROPERTIES
                     .iter()
-                    .chain(["assignedLicenses"].iter())
                     .any(|l| l.eq_ignore_ascii_case(p.trim()))
             })
     })
