@@ -96,7 +96,12 @@ pub async fn set_units(
         set.push(Change::PutSubscription(s.clone()));
     }
     if t.license != tenant.license {
-        set.push(Change::UpdateTenant(t.clone()));
+        // Compare-and-set: a concurrent change to the tenant (a domain, a setting) is not
+        // overwritten with the state loaded here; the loser retries.
+        set.push(Change::ReplaceTenant(
+            Box::new(tenant.clone()),
+            Box::new(t.clone()),
+        ));
     }
     let audit = env.audit(
         tenant,
@@ -606,6 +611,31 @@ mod tests {
             crate::ops::groups::create(&mut t.env(), &p1, input)
                 .await
                 .unwrap();
+        });
+    }
+
+    #[test]
+    fn a_tier_change_over_a_stale_tenant_is_refused_and_changes_nothing() {
+        crate::store::memory::block_on(async {
+            let t = TestEnv::new(LicenseTier::P2).await;
+            let mut renamed = t.tenant.clone();
+            renamed.display_name = "Renamed meanwhile".into();
+            let mut set = ChangeSet::new();
+            set.push(Change::UpdateTenant(renamed.clone()));
+            t.store.commit(set).await.unwrap();
+            assert!(set_units(&mut t.env(), &t.tenant, &P2, 0, 0, 0)
+                .await
+                .is_err());
+            let now = t.store.tenant(t.tenant.id).await.unwrap().unwrap();
+            assert_eq!(
+                now, renamed,
+                "the concurrent change is kept, the tier untouched"
+            );
+            assert!(t.store.subscriptions(t.tenant.id).await.unwrap().is_empty());
+            // Positive control: over the current state it goes through.
+            let (done, _) = set_units(&mut t.env(), &now, &P2, 0, 0, 0).await.unwrap();
+            assert_eq!(done.license, LicenseTier::Free);
+            assert_eq!(done.display_name, "Renamed meanwhile");
         });
     }
 
