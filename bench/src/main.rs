@@ -1240,6 +1240,7 @@ fn dynamic_bench(
                     force_change_password_next_sign_in: false,
                     manager_id: None,
                     other_mails: vec![format!("u{i}@p{}.test", i % 500)],
+                    usage_location: None,
                 };
                 ids.push(u.id);
                 batch.push(u);

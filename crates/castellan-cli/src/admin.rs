@@ -128,6 +128,40 @@ pub enum TenantCmd {
     },
     /// List tenants.
     List,
+    /// A tenant's subscriptions (prepaid units); the tier follows them.
+    License {
+        #[command(subcommand)]
+        cmd: TenantLicenseCmd,
+    },
+}
+
+/// `castellan tenant license ...`.
+#[derive(Subcommand)]
+pub enum TenantLicenseCmd {
+    /// Set a subscription's prepaid units (0 turns the SKU off; the tenant's tier follows).
+    Set {
+        /// Tenant id or domain.
+        #[arg(long)]
+        tenant: String,
+        /// P1 (AAD_PREMIUM), P2 (AAD_PREMIUM_P2) or GOVERNANCE (Microsoft_Entra_ID_Governance).
+        #[arg(long)]
+        sku: String,
+        /// Prepaid units (enabled).
+        #[arg(long)]
+        units: u32,
+        /// Units in the warning (grace) state.
+        #[arg(long, default_value_t = 0)]
+        warning: u32,
+        /// Suspended units.
+        #[arg(long, default_value_t = 0)]
+        suspended: u32,
+    },
+    /// List a tenant's subscriptions and tier.
+    List {
+        /// Tenant id or domain.
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 /// Key commands.
@@ -198,6 +232,43 @@ pub async fn tenant(cmd: TenantCmd, op: OperatorConn) -> Result<()> {
             table(
                 &v["value"],
                 &["tenantId", "domain", "displayName", "license"],
+            );
+        }
+        TenantCmd::License { cmd } => {
+            let (tenant, req) = match cmd {
+                TenantLicenseCmd::Set {
+                    tenant,
+                    sku,
+                    units,
+                    warning,
+                    suspended,
+                } => {
+                    let body = json!({"sku": sku, "units": units, "warning": warning, "suspended": suspended});
+                    let url = format!("{}/operator/v1/tenants/{tenant}/licenses", op.url);
+                    (tenant, http.put(url).json(&body))
+                }
+                TenantLicenseCmd::List { tenant } => {
+                    let url = format!("{}/operator/v1/tenants/{tenant}/licenses", op.url);
+                    (tenant, http.get(url))
+                }
+            };
+            let v = read_json(req.bearer_auth(key).send().await?).await?;
+            println!(
+                "tenant {tenant}: tier {}",
+                v["license"].as_str().unwrap_or("?")
+            );
+            table(
+                &v["subscriptions"],
+                &[
+                    "sku",
+                    "skuPartNumber",
+                    "enabled",
+                    "warning",
+                    "suspended",
+                    "consumedUnits",
+                    "assignedUnits",
+                    "capabilityStatus",
+                ],
             );
         }
     }

@@ -8,6 +8,7 @@ mod arm;
 mod ca;
 mod device;
 mod domain;
+mod license;
 mod pim;
 mod report;
 mod token;
@@ -158,6 +159,14 @@ enum Cmd {
         #[command(flatten)]
         conn: admin::GraphConn,
     },
+    /// Licences through Graph: the tenant's subscribedSkus, assign or remove a licence on a
+    /// user or group, a user's licence states.
+    License {
+        #[command(subcommand)]
+        cmd: license::LicenseCmd,
+        #[command(flatten)]
+        conn: admin::GraphConn,
+    },
     /// Conditional Access: policies, impact replay of a draft, security defaults.
     Ca {
         #[command(subcommand)]
@@ -270,6 +279,7 @@ async fn main() {
         Cmd::Whatif { args, conn } => whatif::run(args, conn).await,
         Cmd::Device { cmd, conn } => device::run(cmd, conn).await,
         Cmd::Domain { cmd, conn } => domain::run(cmd, conn).await,
+        Cmd::License { cmd, conn } => license::run(cmd, conn).await,
         Cmd::Ca { cmd, conn } => ca::run(cmd, conn).await,
         Cmd::Troubleshoot { args, conn } => troubleshoot::run(args, conn).await,
         Cmd::Report { cmd, conn } => report::run(cmd, conn).await,

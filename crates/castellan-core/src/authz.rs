@@ -141,6 +141,12 @@ pub enum Op {
     PimAdmin,
     /// PIM on oneself: `selfActivate` … `selfRenew` (the eligibility is checked by the request).
     PimSelf,
+    /// `assignLicense` on a user.
+    UserAssignLicense,
+    /// `assignLicense` on a group (group-based licensing).
+    GroupAssignLicense,
+    /// Set a user's `usageLocation`.
+    UserUsageLocation,
 }
 
 /// Which privileged-user table protects an operation on a user.
@@ -193,6 +199,16 @@ const CONSENT: &[&str] = &[
 const GROUP_WRITE: &[&str] = &["Group.ReadWrite.All", "Directory.ReadWrite.All"];
 const GROUP_MEMBERS: &[&str] = &[
     "GroupMember.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+const LICENSE_WRITE: &[&str] = &[
+    "LicenseAssignment.ReadWrite.All",
+    "User.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+const GROUP_LICENSE_WRITE: &[&str] = &[
+    "LicenseAssignment.ReadWrite.All",
     "Group.ReadWrite.All",
     "Directory.ReadWrite.All",
 ];
@@ -443,6 +459,35 @@ pub fn rule(op: Op, target: &Target) -> Rule {
             true,
             None,
         ),
+        // License Administrator, User Administrator, Global Administrator (and the Directory
+        // Writers / Groups Administrator rows of Microsoft's table) hold these actions.
+        Op::UserAssignLicense => row(
+            LICENSE_WRITE,
+            "microsoft.directory/users/assignLicense",
+            false,
+            None,
+        ),
+        Op::GroupAssignLicense if ra => row(
+            GROUP_LICENSE_WRITE,
+            "microsoft.directory/groupsAssignableToRoles/assignLicense",
+            false,
+            None,
+        ),
+        Op::GroupAssignLicense => row(
+            GROUP_LICENSE_WRITE,
+            "microsoft.directory/groups/assignLicense",
+            false,
+            None,
+        ),
+        Op::UserUsageLocation => Rule {
+            also: &["microsoft.directory/users/basic/update"],
+            ..row(
+                USER_WRITE,
+                "microsoft.directory/users/usageLocation/update",
+                false,
+                None,
+            )
+        },
     }
 }
 
@@ -742,6 +787,11 @@ pub fn user_patch_ops(input: &crate::ops::users::UserInput) -> Vec<Op> {
         &mut ops,
     );
     set(is_set(&input.user_principal_name), Op::UserRename, &mut ops);
+    set(
+        is_set(&input.usage_location),
+        Op::UserUsageLocation,
+        &mut ops,
+    );
     set(
         is_set(&input.password) || is_set(&input.force_change_password_next_sign_in),
         Op::UserResetPassword,

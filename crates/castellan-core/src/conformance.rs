@@ -104,6 +104,7 @@ pub fn user(ids: &mut Ids, t: &Tenant, alias: &str, full: bool) -> User {
         force_change_password_next_sign_in: full,
         manager_id: None,
         other_mails: Vec::new(),
+        usage_location: None,
     }
 }
 
@@ -305,6 +306,7 @@ macro_rules! conformance_areas {
             pim,
             deleted_items,
             domains,
+            licenses,
         );
     };
 }
@@ -335,6 +337,101 @@ pub async fn run_all(s: &dyn Store, seed: u64) {
     pim(s, seed + 21).await;
     deleted_items(s, seed + 22).await;
     domains(s, seed + 23).await;
+    licenses(s, seed + 24).await;
+}
+
+/// Licences: subscriptions and assignments round-trip and are replaced in place (one per SKU,
+/// one per principal and SKU); usageLocation round-trips on the user; removing an absent
+/// assignment is NotFound and rolls the whole set back; another tenant sees nothing.
+pub async fn licenses(s: &dyn Store, seed: u64) {
+    use crate::licenses::{LicenseAssignment, Subscription, P1, P2};
+    let mut ids = Ids::new(seed);
+    let (t, other) = (tenant(&mut ids, "lic"), tenant(&mut ids, "licother"));
+    let mut ann = user(&mut ids, &t, "ann", true);
+    ann.usage_location = Some("GB".into());
+    let g = group(&mut ids, &t, "licensed");
+    commit(
+        s,
+        vec![
+            Change::InsertTenant(t.clone()),
+            Change::InsertTenant(other.clone()),
+            Change::InsertUser(ann.clone()),
+            Change::InsertGroup(g.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.user(t.id, ann.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .usage_location
+            .as_deref(),
+        Some("GB"),
+        "usageLocation round-trips"
+    );
+    let sub = |sku: &str, n: u32| Subscription {
+        tenant_id: t.id,
+        sku_id: sku.into(),
+        enabled: n,
+        suspended: 1,
+        warning: 2,
+    };
+    let a = LicenseAssignment {
+        tenant_id: t.id,
+        principal_id: ann.id,
+        sku_id: P2.id.into(),
+        disabled_plans: vec!["8a256a2b-b617-496d-b51b-e76466e88db0".into()],
+        assigned: Timestamp(1_000),
+    };
+    let ga = LicenseAssignment {
+        principal_id: g.id,
+        disabled_plans: vec![],
+        ..a.clone()
+    };
+    commit(
+        s,
+        vec![
+            Change::PutSubscription(sub(P1.id, 5)),
+            Change::PutSubscription(sub(P2.id, 3)),
+            Change::PutSubscription(sub(P2.id, 7)),
+            Change::PutLicenseAssignment(a.clone()),
+            Change::PutLicenseAssignment(ga.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    let mut subs = s.subscriptions(t.id).await.unwrap();
+    subs.sort_by(|x, y| x.sku_id.cmp(&y.sku_id));
+    let mut want = vec![sub(P1.id, 5), sub(P2.id, 7)];
+    want.sort_by(|x, y| x.sku_id.cmp(&y.sku_id));
+    assert_eq!(subs, want, "a subscription is replaced in place");
+    let mut got = s.license_assignments(t.id).await.unwrap();
+    got.sort_by_key(|x| x.principal_id);
+    let mut want = vec![a.clone(), ga.clone()];
+    want.sort_by_key(|x| x.principal_id);
+    assert_eq!(got, want, "assignments round-trip");
+    assert!(s.subscriptions(other.id).await.unwrap().is_empty());
+    assert!(s.license_assignments(other.id).await.unwrap().is_empty());
+    // A failing removal rolls back the set's other writes.
+    let r = commit(
+        s,
+        vec![
+            Change::DeleteLicenseAssignment(t.id, ann.id, P2.id.into()),
+            Change::DeleteLicenseAssignment(t.id, ann.id, P1.id.into()),
+        ],
+    )
+    .await;
+    assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+    assert_eq!(s.license_assignments(t.id).await.unwrap().len(), 2);
+    commit(
+        s,
+        vec![Change::DeleteLicenseAssignment(t.id, ann.id, P2.id.into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.license_assignments(t.id).await.unwrap(), vec![ga]);
 }
 
 /// Custom domains: several tenants may hold one *unverified* name, one only may hold it

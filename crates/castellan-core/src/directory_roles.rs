@@ -145,6 +145,9 @@ pub fn required_action(area: Area, access: Access) -> Option<&'static str> {
         // deleting one is Domain Name Administrator's (and Global Administrator's) action.
         (Domains, Read) => None,
         (Domains, Write) => Some("microsoft.directory/domains/allProperties/allTasks"),
+        // Members read the tenant's subscriptions; writes go through `Op::*AssignLicense`.
+        (Licenses, Read) => None,
+        (Licenses, Write) => Some("microsoft.directory/users/assignLicense"),
     }
 }
 

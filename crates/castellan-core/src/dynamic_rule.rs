@@ -1505,6 +1505,7 @@ impl Subject for UserFacts<'_> {
             "userPrincipalName" => Attr::Str(u.user_principal_name.clone()),
             "userType" => Attr::Str(u.user_type.as_str().into()),
             "otherMails" => Attr::Strings(u.other_mails.clone()),
+            "usageLocation" => opt(&u.usage_location),
             "proxyAddresses" => Attr::Strings(u.mail.iter().map(|m| format!("SMTP:{m}")).collect()),
             "assignedPlans" => Attr::Plans(Vec::new()),
             "memberOf" => Attr::Groups(self.member_of.to_vec()),
@@ -1804,6 +1805,7 @@ mod tests {
             force_change_password_next_sign_in: false,
             manager_id: ObjectId::parse(MANAGER),
             other_mails: vec!["alias@domain".into(), "d@contoso.com".into()],
+            usage_location: None,
         }
     }
 

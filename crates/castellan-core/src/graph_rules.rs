@@ -25,6 +25,8 @@ pub enum Area {
     RiskyUsers,
     /// The tenant's domains (`/domains`).
     Domains,
+    /// Subscriptions and licence assignments (`/subscribedSkus`, `licenseDetails`).
+    Licenses,
 }
 
 /// Read or write.
@@ -121,6 +123,21 @@ pub fn permissions_for(area: Area, access: Access) -> &'static [&'static str] {
         // Directory.ReadWrite.All does not cover domains (Graph: "Domain.ReadWrite.All" is
         // the least privileged permission to add, verify, update or delete one).
         (Domains, Write) => &["Domain.ReadWrite.All", "Directory.AccessAsUser.All"],
+        (Licenses, Read) => &[
+            "LicenseAssignment.Read.All",
+            "LicenseAssignment.ReadWrite.All",
+            "Organization.Read.All",
+            "Organization.ReadWrite.All",
+            "User.Read.All",
+            "User.ReadWrite.All",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+        ],
+        (Licenses, Write) => &[
+            "LicenseAssignment.ReadWrite.All",
+            "User.ReadWrite.All",
+            "Directory.ReadWrite.All",
+        ],
         (Me, Write) => &[
             "User.ReadWrite",
             "User.ReadWrite.All",

@@ -28,6 +28,7 @@ pub mod error;
 pub mod flow;
 pub mod graph_rules;
 pub mod ids;
+pub mod licenses;
 pub mod model;
 pub mod ops;
 pub mod pim;

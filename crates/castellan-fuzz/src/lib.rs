@@ -32,6 +32,7 @@ pub const TARGETS: &[&str] = &[
     "dynamic_rule",
     "domain",
     "arm_pim",
+    "license",
 ];
 
 /// Runs the target named `name` (one of [`TARGETS`]) on `data`; `false` if there is no such target.
@@ -47,6 +48,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "dynamic_rule" => fuzz_dynamic_rule(data),
         "domain" => fuzz_domain(data),
         "arm_pim" => fuzz_arm_pim(data),
+        "license" => fuzz_license(data),
         _ => return false,
     }
     true
@@ -167,6 +169,7 @@ pub fn fuzz_dynamic_rule(data: &[u8]) {
                 force_change_password_next_sign_in: false,
                 manager_id: None,
                 other_mails: vec!["a@b.test".into()],
+                usage_location: None,
             };
             let of = [ObjectId::from_random([3; 16])];
             let s = UserFacts {
@@ -365,5 +368,42 @@ pub fn fuzz_arm_pim(data: &[u8]) {
             "a patched policy keeps a positive maximum"
         );
         let _ = ap::render_policy(&p, None);
+    }
+}
+
+/// Licences: an `assignLicense` body (`wire::graph::licenses::parse_assign`) and a
+/// `usageLocation` (`core::licenses::validate_usage_location`). Invariants: an accepted body
+/// holds at most 100 entries per list, every id a canonical lowercase GUID; an accepted usage
+/// location is two upper-case ASCII letters and validating it again gives itself.
+pub fn fuzz_license(data: &[u8]) {
+    use castellan_core::licenses::validate_usage_location;
+    if let Ok(l) = validate_usage_location(&text(data)) {
+        assert!(
+            l.len() == 2 && l.chars().all(|c| c.is_ascii_uppercase()),
+            "{l}"
+        );
+        assert_eq!(validate_usage_location(&l).as_deref(), Ok(l.as_str()));
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    if let Ok((add, remove)) = castellan_wire::graph::licenses::parse_assign(&v) {
+        assert!(add.len() <= 100 && remove.len() <= 100);
+        let canonical = |s: &str| {
+            s.len() == 36
+                && s.char_indices().all(|(i, c)| {
+                    if [8, 13, 18, 23].contains(&i) {
+                        c == '-'
+                    } else {
+                        c.is_ascii_digit() || ('a'..='f').contains(&c)
+                    }
+                })
+        };
+        for a in &add {
+            assert!(canonical(&a.sku_id), "{}", a.sku_id);
+            assert!(a.disabled_plans.len() <= 100);
+            assert!(a.disabled_plans.iter().all(|p| canonical(p)));
+        }
+        assert!(remove.iter().all(|r| canonical(r)));
     }
 }

@@ -225,7 +225,8 @@ fn every_target_has_a_corpus_and_a_test() {
             "saml",
             "dynamic_rule",
             "domain",
-            "arm_pim"
+            "arm_pim",
+            "license"
         ]
     );
     for t in TARGETS {
@@ -286,4 +287,9 @@ fn domain() {
 #[test]
 fn arm_pim() {
     replay_and_mutate("arm_pim");
+}
+
+#[test]
+fn license() {
+    replay_and_mutate("license");
 }

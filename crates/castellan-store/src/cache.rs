@@ -387,6 +387,23 @@ impl GroupStore for CachedStore {
     }
 }
 
+/// Licences are not held: every read passes through.
+#[async_trait]
+impl castellan_core::store::LicenseStore for CachedStore {
+    async fn subscriptions(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<castellan_core::licenses::Subscription>, StoreError> {
+        self.inner.subscriptions(t).await
+    }
+    async fn license_assignments(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<castellan_core::licenses::LicenseAssignment>, StoreError> {
+        self.inner.license_assignments(t).await
+    }
+}
+
 /// The recycle bin is not held: every read passes through.
 #[async_trait]
 impl castellan_core::store::DeletedItemStore for CachedStore {

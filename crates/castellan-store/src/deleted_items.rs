@@ -52,7 +52,7 @@ struct OathSnapDoc {
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum ObjectDoc {
-    User(UserDoc),
+    User(Box<UserDoc>),
     Group(GroupDoc),
     Application(Box<AppDoc>, Vec<SpDoc>),
 }
@@ -97,7 +97,7 @@ impl From<&DeletedItem> for DeletedDoc {
             tenant_id: i.tenant_id.to_string(),
             deleted: i.deleted.millis(),
             object: match &i.object {
-                DeletedObject::User(u) => ObjectDoc::User(u.into()),
+                DeletedObject::User(u) => ObjectDoc::User(Box::new(u.into())),
                 DeletedObject::Group(g) => ObjectDoc::Group(g.into()),
                 DeletedObject::Application(a, sps) => ObjectDoc::Application(
                     Box::new((&**a).into()),
@@ -169,7 +169,7 @@ impl TryFrom<DeletedDoc> for DeletedItem {
     fn try_from(d: DeletedDoc) -> Result<Self, StoreError> {
         let t = tid(&d.tenant_id)?;
         let object = match d.object {
-            ObjectDoc::User(u) => DeletedObject::User(u.try_into()?),
+            ObjectDoc::User(u) => DeletedObject::User((*u).try_into()?),
             ObjectDoc::Group(g) => DeletedObject::Group(g.try_into()?),
             ObjectDoc::Application(a, sps) => DeletedObject::Application(
                 Box::new((*a).try_into()?),

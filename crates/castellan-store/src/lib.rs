@@ -24,8 +24,8 @@ use castellan_core::model::*;
 use castellan_core::store::{
     ApplicationStore, ArmStore, AssignmentStore, AuditQuery, AuditStore, AuthMethodStore, Change,
     ChangeSet, DeletedItemStore, DeviceStore, DirectoryRoleStore, GrantStore, GroupStore, KeyStore,
-    PimStore, PolicyStore, RiskStore, SignInStore, Store, StoreError, TenantStore, UniqueRule,
-    UserStore,
+    LicenseStore, PimStore, PolicyStore, RiskStore, SignInStore, Store, StoreError, TenantStore,
+    UniqueRule, UserStore,
 };
 use castellan_core::{AppId, ObjectId, TenantId, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -64,6 +64,7 @@ mod directory_roles;
 mod grants;
 mod groups;
 mod keys;
+mod licenses;
 mod migrate;
 mod objects;
 mod pim;
@@ -238,6 +239,9 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
         Change::InsertDeletedItem(..) | Change::DeleteDeletedItem(..) => {
             deleted_items::apply(tx, c).await
         }
+        Change::PutSubscription(..)
+        | Change::PutLicenseAssignment(..)
+        | Change::DeleteLicenseAssignment(..) => licenses::apply(tx, c).await,
         Change::PutRoleSchedule(..)
         | Change::PutRoleScheduleRequest(..)
         | Change::PutRolePolicy(..) => pim::apply(tx, c).await,

@@ -25,6 +25,8 @@ pub(crate) struct UserDoc {
     manager_id: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     other_mails: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    usage_location: Option<String>,
 }
 
 impl From<&User> for UserDoc {
@@ -50,6 +52,7 @@ impl From<&User> for UserDoc {
             force_change: u.force_change_password_next_sign_in,
             manager_id: u.manager_id.map(|m| m.to_string()),
             other_mails: u.other_mails.clone(),
+            usage_location: u.usage_location.clone(),
         }
     }
 }
@@ -82,6 +85,7 @@ impl TryFrom<UserDoc> for User {
             force_change_password_next_sign_in: d.force_change,
             manager_id: d.manager_id.as_deref().map(oid).transpose()?,
             other_mails: d.other_mails,
+            usage_location: d.usage_location,
         })
     }
 }

@@ -202,6 +202,8 @@ async fn sqlite_backfills_identifier_uris_of_older_databases() {
         "arm_role_schedules",
         "arm_role_schedule_requests",
         "arm_role_policies",
+        "subscriptions",
+        "license_assignments",
     ] {
         s.raw_execute(&format!("DROP TABLE {t}")).await.unwrap();
     }

@@ -295,6 +295,7 @@ mod tests {
             force_change_password_next_sign_in: false,
             manager_id: None,
             other_mails: Vec::new(),
+            usage_location: None,
         };
         let scope = |v: &str, enabled: bool| PermissionScope {
             id: uuid::Uuid::from_bytes([v.len() as u8; 16]),

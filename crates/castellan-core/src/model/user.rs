@@ -74,6 +74,8 @@ pub struct User {
     pub manager_id: Option<ObjectId>,
     /// `otherMails`: additional email addresses (read by dynamic membership rules).
     pub other_mails: Vec<String>,
+    /// `usageLocation`: ISO 3166-1 alpha-2 (upper case); needed before a licence is assigned.
+    pub usage_location: Option<String>,
 }
 
 /// Why a user principal name was refused.

@@ -4,6 +4,7 @@
 
 use crate::error::DirectoryError;
 use crate::ids::ObjectId;
+use crate::licenses::{self, Feature};
 use crate::model::{
     LicenseTier, MembershipGraph, PolicyDocument, PolicyDocumentKind, Tenant, UserType,
     GLOBAL_ADMINISTRATOR,
@@ -64,32 +65,29 @@ pub async fn sign_in_facts(
     })
 }
 
-fn licensed(tenant: &Tenant, p: &ConditionalAccessPolicy) -> Result<(), DirectoryError> {
+/// The licence gate of a policy: `Ok(skuPartNumber)` of the SKU that allows it (recorded in
+/// the audit record), or the refusal naming the SKU it needs.
+fn licensed(tenant: &Tenant, p: &ConditionalAccessPolicy) -> Result<&'static str, DirectoryError> {
     let c = &p.conditions;
     let risky = !c.sign_in_risk_levels.is_empty()
         || !c.user_risk_levels.is_empty()
         || !c.service_principal_risk_levels.is_empty();
-    match tenant.license {
-        LicenseTier::Free => Err(DirectoryError::Forbidden(
-            "Conditional Access needs Microsoft Entra ID P1 or P2; this tenant is on Free. Raise the tenant's license (operator API) or use security defaults.".into(),
-        )),
-        LicenseTier::P1 if risky => Err(DirectoryError::Forbidden(
-            "Risk conditions (signInRiskLevels, userRiskLevels, servicePrincipalRiskLevels) need Microsoft Entra ID P2; this tenant is on P1.".into(),
-        )),
-        _ => Ok(()),
-    }
+    let feature = if risky {
+        Feature::RiskBasedPolicies
+    } else {
+        Feature::ConditionalAccess
+    };
+    licenses::gate(Feature::ConditionalAccess, tenant.license)
+        .and_then(|_| licenses::gate(feature, tenant.license))
+        .map_err(DirectoryError::Forbidden)
 }
 
 /// Identity Protection's API (risk detections, risky users and the administrator's actions on
 /// them) needs Microsoft Entra ID P2, as in Entra.
 pub fn identity_protection_licensed(license: LicenseTier) -> Result<(), DirectoryError> {
-    match license {
-        LicenseTier::P2 => Ok(()),
-        other => Err(DirectoryError::Forbidden(format!(
-            "Identity Protection (riskDetections, riskyUsers) needs Microsoft Entra ID P2; this tenant is on {}. Raise the tenant's license (operator API).",
-            other.as_str()
-        ))),
-    }
+    licenses::gate(Feature::IdentityProtection, license)
+        .map(|_| ())
+        .map_err(DirectoryError::Forbidden)
 }
 
 /// Everything of the tenant a policy may name (`policy::check_references`): its users, groups,
@@ -184,7 +182,7 @@ pub async fn put_policy(
     document: String,
     allow_lockout: bool,
 ) -> Result<PolicyDocument, DirectoryError> {
-    licensed(tenant, policy)?;
+    let sku = licensed(tenant, policy)?;
     policy::validate(policy).map_err(|e| DirectoryError::BadRequest(e.to_string()))?;
     let known = known_references(env.store, tenant).await?;
     policy::check_references(policy, &known, previous)
@@ -224,11 +222,10 @@ pub async fn put_policy(
         &policy.display_name,
         document,
         "conditional access policy",
-        vec![crate::ops::modified(
-            "state",
-            None,
-            Some(policy.state.as_str().to_string()),
-        )],
+        vec![
+            crate::ops::modified("state", None, Some(policy.state.as_str().to_string())),
+            crate::ops::modified("licensedBy", None, Some(sku.to_string())),
+        ],
     )
     .await
 }
@@ -330,11 +327,11 @@ pub async fn put_named_location(
     location: &NamedLocation,
     document: String,
 ) -> Result<PolicyDocument, DirectoryError> {
-    if tenant.license == LicenseTier::Free {
-        return Err(DirectoryError::Forbidden(
-            "Named locations are part of Conditional Access, which needs Microsoft Entra ID P1 or P2; this tenant is on Free.".into(),
-        ));
-    }
+    licenses::gate(Feature::ConditionalAccess, tenant.license).map_err(|m| {
+        DirectoryError::Forbidden(format!(
+            "Named locations are part of Conditional Access. {m}"
+        ))
+    })?;
     store_document(
         env,
         tenant,

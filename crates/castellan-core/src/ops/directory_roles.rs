@@ -266,9 +266,8 @@ pub async fn create_custom(
     actions: Vec<String>,
     is_enabled: bool,
 ) -> Result<crate::model::CustomRoleDefinition, DirectoryError> {
-    if tenant.license == crate::model::LicenseTier::Free {
-        return Err(DirectoryError::Forbidden("Custom directory roles need a Microsoft Entra ID P1 or P2 license; this tenant's license tier is Free.".into()));
-    }
+    let sku = crate::licenses::gate(crate::licenses::Feature::CustomRoles, tenant.license)
+        .map_err(DirectoryError::Forbidden)?;
     let name = display_name.trim();
     if name.is_empty() || name.len() > 256 {
         return Err(DirectoryError::BadRequest(
@@ -309,7 +308,13 @@ pub async fn create_custom(
         "RoleManagement",
         "Add role definition",
         "Add",
-        vec![target(r.id, "Role", Some(&r.display_name), None, vec![])],
+        vec![target(
+            r.id,
+            "Role",
+            Some(&r.display_name),
+            None,
+            vec![crate::ops::modified("licensedBy", None, Some(sku.into()))],
+        )],
     );
     let mut set = ChangeSet::new();
     set.push(Change::InsertCustomRole(r.clone())).audit(audit);

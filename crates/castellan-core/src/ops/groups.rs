@@ -124,6 +124,10 @@ pub async fn create(
         ));
     }
     let dynamic = is_dynamic(&group_types);
+    if dynamic {
+        crate::licenses::gate(crate::licenses::Feature::DynamicGroups, tenant.license)
+            .map_err(DirectoryError::Forbidden)?;
+    }
     let state = parse_state(&input.membership_rule_processing_state)?;
     let (rule_text, rule, state) = if dynamic {
         let Some(text) = input.membership_rule.value().cloned() else {
@@ -343,6 +347,10 @@ pub async fn update(
     }
     let mut new_rule = None;
     if input.membership_rule.is_present() || input.membership_rule_processing_state.is_present() {
+        if g.is_dynamic() {
+            crate::licenses::gate(crate::licenses::Feature::DynamicGroups, tenant.license)
+                .map_err(DirectoryError::Forbidden)?;
+        }
         if !g.is_dynamic() {
             return Err(needs_dynamic(
                 "membershipRule",

@@ -19,6 +19,7 @@ pub mod dynamic_groups;
 pub mod federated_credentials;
 pub mod groups;
 pub mod identity_protection;
+pub mod licenses;
 pub mod managed_identity;
 pub mod pim;
 pub mod pipeline;

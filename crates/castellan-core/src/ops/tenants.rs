@@ -119,6 +119,7 @@ pub async fn create(env: &mut Env<'_>, req: NewTenant) -> Result<CreatedTenant, 
         force_change_password_next_sign_in: false,
         manager_id: None,
         other_mails: Vec::new(),
+        usage_location: None,
     };
     let mut set = ChangeSet::new();
     set.push(Change::InsertTenant(tenant.clone()));

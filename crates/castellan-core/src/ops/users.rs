@@ -41,6 +41,17 @@ pub struct UserInput {
     pub force_change_password_next_sign_in: Field<bool>,
     /// otherMails
     pub other_mails: Field<Vec<String>>,
+    /// usageLocation
+    pub usage_location: Field<String>,
+}
+
+/// `usageLocation` from a body: ISO 3166-1 alpha-2, stored upper case; `null` clears it.
+fn usage_location(i: &UserInput) -> Result<Option<String>, DirectoryError> {
+    i.usage_location
+        .value()
+        .map(|v| crate::licenses::validate_usage_location(v))
+        .transpose()
+        .map_err(DirectoryError::BadRequest)
 }
 
 fn check_other_mails(i: &UserInput) -> Result<(), DirectoryError> {
@@ -143,6 +154,7 @@ pub async fn create(
             .unwrap_or(false),
         manager_id: None,
         other_mails: input.other_mails.value().cloned().unwrap_or_default(),
+        usage_location: usage_location(&input)?,
     };
     let mut set = ChangeSet::new();
     let audit = env.audit(
@@ -242,6 +254,14 @@ pub async fn update(
     set_str!(office_location, "officeLocation");
     set_str!(company_name, "companyName");
     set_str!(employee_id, "employeeId");
+    if input.usage_location.is_present() {
+        u.usage_location = usage_location(&input)?;
+        props.push(modified(
+            "usageLocation",
+            old.usage_location.clone(),
+            u.usage_location.clone(),
+        ));
+    }
     if input.account_enabled.is_present() {
         u.account_enabled = required(&input.account_enabled, "accountEnabled")?;
         props.push(modified(

@@ -83,6 +83,10 @@ struct Data {
         BTreeMap<(TenantId, crate::pim::Plane, String, uuid::Uuid), crate::pim::RolePolicy>,
     /// (tenant, deleted object id) → the recycle bin's item.
     deleted_items: BTreeMap<(TenantId, ObjectId), crate::deleted_items::DeletedItem>,
+    /// (tenant, sku) → subscription.
+    subscriptions: BTreeMap<(TenantId, String), crate::licenses::Subscription>,
+    /// (tenant, principal, sku) → assignment.
+    license_assignments: BTreeMap<(TenantId, ObjectId, String), crate::licenses::LicenseAssignment>,
 }
 
 /// The in-memory store. Cheap to create; one per test.
@@ -885,6 +889,22 @@ impl Data {
                     "deleted item",
                 )?;
             }
+            Change::PutSubscription(sub) => {
+                self.subscriptions
+                    .insert((sub.tenant_id, sub.sku_id.clone()), sub.clone());
+            }
+            Change::PutLicenseAssignment(a) => {
+                self.license_assignments
+                    .insert((a.tenant_id, a.principal_id, a.sku_id.clone()), a.clone());
+            }
+            Change::DeleteLicenseAssignment(t, p, sku) => {
+                must(
+                    self.license_assignments
+                        .remove(&(*t, *p, sku.clone()))
+                        .is_some(),
+                    "license assignment",
+                )?;
+            }
         }
         Ok(())
     }
@@ -1049,6 +1069,35 @@ impl GroupStore for MemoryStore {
                 .collect();
             v.sort();
             v
+        })
+    }
+}
+
+#[async_trait]
+impl crate::store::LicenseStore for MemoryStore {
+    async fn subscriptions(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::licenses::Subscription>, StoreError> {
+        self.read(|d| {
+            d.subscriptions
+                .iter()
+                .filter(|((tt, _), _)| *tt == t)
+                .map(|(_, s)| s.clone())
+                .collect()
+        })
+    }
+
+    async fn license_assignments(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::licenses::LicenseAssignment>, StoreError> {
+        self.read(|d| {
+            d.license_assignments
+                .iter()
+                .filter(|((tt, _, _), _)| *tt == t)
+                .map(|(_, a)| a.clone())
+                .collect()
         })
     }
 }

@@ -16,8 +16,8 @@ pub mod stale;
 pub mod prelude {
     pub use super::{
         ApplicationStore, ArmStore, AssignmentStore, AuditStore, AuthMethodStore, DeletedItemStore,
-        DeviceStore, DirectoryRoleStore, GrantStore, GroupStore, KeyStore, PimStore, PolicyStore,
-        RiskStore, SignInStore, Store, TenantStore, UserStore,
+        DeviceStore, DirectoryRoleStore, GrantStore, GroupStore, KeyStore, LicenseStore, PimStore,
+        PolicyStore, RiskStore, SignInStore, Store, TenantStore, UserStore,
     };
 }
 
@@ -414,6 +414,12 @@ pub enum Change {
     /// Remove an item from the recycle bin (restore, permanent deletion, purge; NotFound if
     /// absent, so of two concurrent restores one fails and changes nothing).
     DeleteDeletedItem(TenantId, ObjectId),
+    /// Create or replace a tenant's subscription to a SKU (the operator's prepaid units).
+    PutSubscription(crate::licenses::Subscription),
+    /// Create or replace the licence of one SKU assigned to a user or group.
+    PutLicenseAssignment(crate::licenses::LicenseAssignment),
+    /// Remove the licence of SKU `.2` from user or group `.1` (NotFound if absent).
+    DeleteLicenseAssignment(TenantId, ObjectId, String),
 }
 
 /// Writes and their audit records, committed together or not at all.
@@ -477,6 +483,7 @@ pub trait Store:
     + RiskStore
     + SignInStore
     + DeletedItemStore
+    + LicenseStore
     + Send
     + Sync
 {
@@ -937,4 +944,19 @@ pub trait DeletedItemStore: Send + Sync {
         t: TenantId,
         id: ObjectId,
     ) -> Result<Option<crate::deleted_items::DeletedItem>, StoreError>;
+}
+
+/// The storage port's reads for one area: licences (subscriptions and assignments).
+#[async_trait]
+pub trait LicenseStore: Send + Sync {
+    /// A tenant's stored subscriptions, by SKU id.
+    async fn subscriptions(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::licenses::Subscription>, StoreError>;
+    /// Every licence assigned in a tenant (to users and groups), by principal then SKU.
+    async fn license_assignments(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::licenses::LicenseAssignment>, StoreError>;
 }

@@ -267,6 +267,10 @@ pub fn stale(c: &Change) -> Stale {
         // The recycle bin is not held; the object's own delete or restore changes (pushed in
         // the same set) say what they invalidate.
         Change::InsertDeletedItem(_) | Change::DeleteDeletedItem(..) => Nothing,
+        // Licences are not held; the tier they set on the tenant comes with an UpdateTenant.
+        Change::PutSubscription(_)
+        | Change::PutLicenseAssignment(_)
+        | Change::DeleteLicenseAssignment(..) => Nothing,
     }
 }
 

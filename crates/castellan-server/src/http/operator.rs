@@ -29,6 +29,150 @@ pub fn router() -> Router<AppState> {
             "/operator/v1/tenants/{id}/signInSettings",
             axum::routing::patch(sign_in_settings),
         )
+        .route(
+            "/operator/v1/tenants/{id}/licenses",
+            get(list_licenses).put(set_license),
+        )
+}
+
+#[allow(clippy::result_large_err)]
+async fn find_tenant(s: &AppState, id: &str) -> Result<castellan_core::model::Tenant, Response> {
+    let tenant = match castellan_core::TenantId::parse(id) {
+        Some(t) => s.store.tenant(t).await,
+        None => s.store.tenant_by_domain(id).await,
+    };
+    match tenant {
+        Ok(Some(t)) => Ok(t),
+        Ok(None) => Err(err(
+            StatusCode::NOT_FOUND,
+            "TenantNotFound",
+            format!("No tenant '{id}' (use its GUID or a domain)."),
+        )),
+        Err(e) => Err(err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "StoreUnavailable",
+            e.to_string(),
+        )),
+    }
+}
+
+fn render_subscriptions(l: &castellan_core::ops::licenses::Licensing) -> Value {
+    Value::Array(
+        l.subscriptions
+            .iter()
+            .map(|sub| {
+                let sku = sub.sku();
+                json!({
+                    "sku": sku.map_or("", |k| k.short),
+                    "skuId": sub.sku_id,
+                    "skuPartNumber": sku.map_or("", |k| k.part_number),
+                    "enabled": sub.enabled,
+                    "suspended": sub.suspended,
+                    "warning": sub.warning,
+                    "capabilityStatus": sub.capability_status(),
+                    "consumedUnits": l.view.consumed.get(&sub.sku_id).copied().unwrap_or(0),
+                    "assignedUnits": l.view.assigned.get(&sub.sku_id).copied().unwrap_or(0),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// `GET /operator/v1/tenants/{id}/licenses`: the tenant's subscriptions and tier.
+async fn list_licenses(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    if let Err(r) = authorize(&s, &headers) {
+        return r;
+    }
+    let tenant = match find_tenant(&s, &id).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    match castellan_core::ops::licenses::load(s.store.as_ref(), &tenant).await {
+        Ok(l) => Json(json!({"tenantId": tenant.id.to_string(), "license": tenant.license.as_str(), "subscriptions": render_subscriptions(&l)})).into_response(),
+        Err(e) => err(StatusCode::SERVICE_UNAVAILABLE, "StoreUnavailable", e.to_string()),
+    }
+}
+
+/// `PUT /operator/v1/tenants/{id}/licenses` `{sku: P1|P2|GOVERNANCE, units, suspended?,
+/// warning?}`: sets a subscription's prepaid units; the tenant's tier follows.
+async fn set_license(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    axum::extract::Extension(CorrelationId(cid)): axum::extract::Extension<CorrelationId>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = authorize(&s, &headers) {
+        return r;
+    }
+    let usage = "The body must be JSON: {\"sku\": \"P1|P2|GOVERNANCE\", \"units\": 25, \"suspended\": 0, \"warning\": 0}.";
+    let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(&body) else {
+        return err(StatusCode::BAD_REQUEST, "BadRequest", usage);
+    };
+    let known = ["sku", "units", "suspended", "warning"];
+    if let Some(k) = o.keys().find(|k| !known.contains(&k.as_str())) {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("Unknown property '{k}'. Known: {}.", known.join(", ")),
+        );
+    }
+    let Some(sku) = o
+        .get("sku")
+        .and_then(Value::as_str)
+        .and_then(castellan_core::licenses::sku_by_name)
+    else {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("sku must be one of P1 (AAD_PREMIUM), P2 (AAD_PREMIUM_P2), GOVERNANCE (Microsoft_Entra_ID_Governance). {usage}"),
+        );
+    };
+    let num = |k: &str, required: bool| -> Result<u32, String> {
+        match o.get(k) {
+            None if !required => Ok(0),
+            Some(n) => n
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| format!("{k} must be a whole number from 0 to 1000000.")),
+            None => Err(format!("{k} is required. {usage}")),
+        }
+    };
+    let (units, suspended, warning) = match (
+        num("units", true),
+        num("suspended", false),
+        num("warning", false),
+    ) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        (Err(m), _, _) | (_, Err(m), _) | (_, _, Err(m)) => {
+            return err(StatusCode::BAD_REQUEST, "BadRequest", m)
+        }
+    };
+    let tenant = match find_tenant(&s, &id).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let mut ent = OsEntropy;
+    let mut env = Env {
+        store: s.store.as_ref(),
+        now: now(),
+        entropy: &mut ent,
+        hasher: &s.hasher,
+        actor: Actor::Operator,
+        correlation_id: cid,
+    };
+    match castellan_core::ops::licenses::set_units(&mut env, &tenant, sku, units, suspended, warning).await {
+        Ok((t, _)) => match castellan_core::ops::licenses::load(s.store.as_ref(), &t).await {
+            Ok(l) => Json(json!({"tenantId": t.id.to_string(), "license": t.license.as_str(), "subscriptions": render_subscriptions(&l)})).into_response(),
+            Err(e) => err(StatusCode::SERVICE_UNAVAILABLE, "StoreUnavailable", e.to_string()),
+        },
+        Err(castellan_core::DirectoryError::Unavailable(m)) => err(StatusCode::SERVICE_UNAVAILABLE, "StoreUnavailable", m),
+        Err(e) => err(StatusCode::BAD_REQUEST, "BadRequest", e.to_string()),
+    }
 }
 
 fn err(status: StatusCode, code: &str, message: impl Into<String>) -> Response {

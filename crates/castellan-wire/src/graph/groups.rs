@@ -46,6 +46,7 @@ pub const PROPERTIES: &[&str] = &[
     "isAssignableToRole",
     "membershipRule",
     "membershipRuleProcessingState",
+    "assignedLicenses",
 ];
 
 /// Renders a group. `domain` is the tenant's default domain (for `mail`).

@@ -26,6 +26,7 @@ pub const WRITABLE: &[&str] = &[
     "userType",
     "passwordProfile",
     "otherMails",
+    "usageLocation",
 ];
 /// Read-only properties.
 pub const READ_ONLY: &[&str] = &["id", "createdDateTime", "deletedDateTime"];
@@ -50,6 +51,18 @@ pub const PROPERTIES: &[&str] = &[
     "mobilePhone",
     "preferredLanguage",
     "otherMails",
+    "usageLocation",
+    "assignedLicenses",
+    "assignedPlans",
+    "licenseAssignmentStates",
+];
+
+/// The licence properties: rendered only when `$select` names one (as Graph leaves them out of
+/// the default set), by [`licence_properties`].
+pub const LICENSE_PROPERTIES: &[&str] = &[
+    "assignedLicenses",
+    "assignedPlans",
+    "licenseAssignmentStates",
 ];
 
 /// Renders a user.
@@ -75,6 +88,7 @@ pub fn render(u: &User) -> Value {
         "mobilePhone": null,
         "preferredLanguage": null,
         "otherMails": u.other_mails,
+        "usageLocation": opt(&u.usage_location),
     })
 }
 
@@ -121,5 +135,6 @@ pub fn parse(body: &Value) -> Result<UserInput, GraphError> {
         password,
         force_change_password_next_sign_in: force,
         other_mails: strings_field(o, "otherMails")?,
+        usage_location: str_field(o, "usageLocation")?,
     })
 }

@@ -64,6 +64,7 @@ fn user() -> User {
         force_change_password_next_sign_in: false,
         manager_id: None,
         other_mails: Vec::new(),
+        usage_location: None,
     }
 }
 

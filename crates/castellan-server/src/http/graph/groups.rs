@@ -82,7 +82,27 @@ async fn list_groups(
     let (_, expand) = super::sdk::take_expand(&c, super::query_pairs(&uri), EXPANDABLE)?;
     let all = s.store.groups(c.tenant.id).await.map_err(store_err(&c))?;
     let d = c.tenant.initial_domain().to_string();
-    let items = all.iter().map(|g| wire::render(g, &d)).collect();
+    let lic = if super::licenses::selects_licenses(&super::query_pairs(&uri)) {
+        Some(
+            castellan_core::ops::licenses::load(s.store.as_ref(), &c.tenant)
+                .await
+                .map_err(|e| c.err(e))?,
+        )
+    } else {
+        None
+    };
+    let items = all
+        .iter()
+        .map(|g| {
+            let mut v = wire::render(g, &d);
+            if let Some(l) = &lic {
+                v["assignedLicenses"] = castellan_wire::graph::licenses::render_assigned(
+                    &castellan_core::ops::licenses::group_licenses(l, g),
+                );
+            }
+            v
+        })
+        .collect();
     if expand.is_empty() {
         return list(&c, &uri, &headers, &spec(), "groups", items);
     }
@@ -253,12 +273,16 @@ async fn get_group(
     let g = groups::find(&c.env(&s, &mut ent), &c.tenant, &id)
         .await
         .map_err(|e| c.err(e))?;
-    let mut v = select_pairs(
-        &c,
-        &pairs,
-        &spec(),
-        wire::render(&g, c.tenant.initial_domain()),
-    )?;
+    let mut rendered = wire::render(&g, c.tenant.initial_domain());
+    if super::licenses::selects_licenses(&pairs) {
+        let l = castellan_core::ops::licenses::load(s.store.as_ref(), &c.tenant)
+            .await
+            .map_err(|e| c.err(e))?;
+        rendered["assignedLicenses"] = castellan_wire::graph::licenses::render_assigned(
+            &castellan_core::ops::licenses::group_licenses(&l, &g),
+        );
+    }
+    let mut v = select_pairs(&c, &pairs, &spec(), rendered)?;
     if !expand.is_empty() {
         let graph = MembershipGraph::new(
             &s.store

@@ -11,6 +11,7 @@ pub mod devices;
 pub mod domains;
 pub mod groups;
 pub mod identity_protection;
+pub mod licenses;
 pub mod pim;
 pub mod reports;
 pub mod roles;
@@ -51,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .merge(conditional_access::router())
         .merge(devices::router())
         .merge(domains::router())
+        .merge(licenses::router())
         .merge(deleted_items::router())
         .merge(identity_protection::router())
         .merge(reports::router())

@@ -273,6 +273,11 @@ async fn submit(s: AppState, c: Caller, level: Level, body: Bytes) -> Result<Res
     }
     c.authorize(op, &Target::default())
         .map_err(IntoResponse::into_response)?;
+    castellan_core::licenses::gate(castellan_core::licenses::Feature::Pim, c.tenant.license)
+        .map_err(|m| {
+            c.err(castellan_core::DirectoryError::Forbidden(m))
+                .into_response()
+        })?;
     let who = Requestor {
         id: c.oid,
         mfa: c.mfa,

@@ -76,9 +76,22 @@ async fn list_users(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     c.require(Area::Users, Access::Read)?;
-    let (_, expand) = super::sdk::take_expand(&c, super::query_pairs(&uri), EXPANDABLE)?;
+    let (pairs, expand) = super::sdk::take_expand(&c, super::query_pairs(&uri), EXPANDABLE)?;
     let all = s.store.users(c.tenant.id).await.map_err(store_err(&c))?;
-    let items = all.iter().map(wire::render).collect();
+    let items = if super::licenses::selects_licenses(&pairs) {
+        let l = castellan_core::ops::licenses::load(s.store.as_ref(), &c.tenant)
+            .await
+            .map_err(|e| c.err(e))?;
+        all.iter()
+            .map(|u| {
+                let mut v = wire::render(u);
+                castellan_wire::graph::licenses::add_user_licenses(&mut v, &l.view, u.id);
+                v
+            })
+            .collect()
+    } else {
+        all.iter().map(wire::render).collect()
+    };
     if expand.is_empty() {
         return list(&c, &uri, &headers, &spec(), "users", items);
     }
@@ -214,7 +227,14 @@ async fn get_user(
     let u = users::find(&c.env(&s, &mut ent), &c.tenant, &id)
         .await
         .map_err(|e| c.err(e))?;
-    let mut v = select_pairs(&c, &pairs, &spec(), wire::render(&u))?;
+    let mut rendered = wire::render(&u);
+    if super::licenses::selects_licenses(&pairs) {
+        let l = castellan_core::ops::licenses::load(s.store.as_ref(), &c.tenant)
+            .await
+            .map_err(|e| c.err(e))?;
+        castellan_wire::graph::licenses::add_user_licenses(&mut rendered, &l.view, u.id);
+    }
+    let mut v = select_pairs(&c, &pairs, &spec(), rendered)?;
     for e in &expand {
         expand_into(&s, &c, &u, e, &mut v).await?;
     }
