@@ -68,6 +68,10 @@ pub fn server_config(
     let mut p = CertificateParams::new(names).map_err(|x| e(x.to_string()))?;
     p.distinguished_name.push(DnType::CommonName, "Castellan");
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    // Name the CA by its key too (authority key identifier = the CA's subject key identifier):
+    // every Castellan CA has the same subject, so a client trusting two of them (a dev and a CI
+    // server in one bundle) must pick the issuer by key, not by name.
+    p.use_authority_key_identifier_extension = true;
     p.not_before = time_from(now.plus_secs(-3600));
     p.not_after = time_from(now.plus_secs(365 * 24 * 3600));
     let cert = p.signed_by(&key, &issuer).map_err(|x| e(x.to_string()))?;
