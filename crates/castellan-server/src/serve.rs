@@ -189,16 +189,33 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         None
     };
 
-    // Key rotation and refresh (other nodes may have rotated).
+    // The key set is reloaded every second (through the read model, so usually without a
+    // database round trip): a key another node made is published here well within
+    // `PROPAGATION_SECS`, before any node signs with it.
+    let (key_store, key_ring) = (store.clone(), keys.clone());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tick.tick().await;
+            match key_ring.refresh(key_store.as_ref()).await {
+                Ok(()) => failing = false,
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, "signing-key refresh failed (retrying every second)");
+                }
+                Err(_) => {}
+            }
+        }
+    });
+    // Key rotation and the sweeps.
     let interval = i64::from(args.key_rotation_days) * 24 * 3600;
     let (bg_store, bg_keys) = (store.clone(), keys.clone());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             tick.tick().await;
-            if let Err(e) = bg_keys.refresh(bg_store.as_ref()).await {
-                tracing::warn!(error = %e, "key refresh failed");
-            }
             // Expired codes, refresh tokens, device codes, sessions and jtis are worthless.
             match bg_store.purge_grants(now()).await {
                 Ok(0) => {}

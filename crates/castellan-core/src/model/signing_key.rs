@@ -30,21 +30,36 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
+/// How long a key is in the store before any node signs with it: every node of a cluster
+/// reloads its key set at least once a second (and at once on a commit's notification), so
+/// after this delay every node publishes — and accepts — a key before the first token signed
+/// with it exists, even when an operator asks for it to sign at once.
+pub const PROPAGATION_SECS: i64 = 5;
+
 /// Pure key-lifecycle rules. A key is published before it signs (so validators with cached
 /// JWKS already know it), signs until a newer key becomes active, and stays published until
 /// every token it signed has expired.
 impl SigningKey {
-    /// Whether the key may sign at `now` (active and not revoked).
+    /// Whether the key may sign at `now` (active and not revoked), ignoring propagation.
     pub fn can_sign(&self, now: Timestamp) -> bool {
         self.active_from <= now && self.retired_at.is_none_or(|r| now < r)
     }
+
+    /// Whether every node has had [`PROPAGATION_SECS`] to publish the key by `now`.
+    fn propagated(&self, now: Timestamp) -> bool {
+        self.created.plus_secs(PROPAGATION_SECS) <= now
+    }
 }
 
-/// Which key signs at `now`: the newest key that may sign.
+/// Which key signs at `now`: the newest key that may sign and that every node has had time to
+/// publish. Only when no such key exists (a new deployment's first seconds, or every older key
+/// revoked) does a fresh one sign — the one made first, which the other nodes have had longest.
 pub fn current_signing_key(keys: &[SigningKey], now: Timestamp) -> Option<&SigningKey> {
-    keys.iter()
-        .filter(|k| k.can_sign(now))
+    let usable = || keys.iter().filter(|k| k.can_sign(now));
+    usable()
+        .filter(|k| k.propagated(now))
         .max_by_key(|k| k.active_from)
+        .or_else(|| usable().min_by_key(|k| (k.created, k.active_from)))
 }
 
 /// The keys to publish at `now`: upcoming keys, the current key, and superseded keys until
@@ -162,5 +177,46 @@ mod tests {
         assert_eq!(next_key_due(&keys, t(5000), 1000, 100), Some(t(5100)));
         let keys = vec![key("a", 0), key("b", 1000)];
         assert_eq!(next_key_due(&keys, t(950), 1000, 100), None);
+    }
+
+    #[test]
+    fn a_key_asked_to_sign_at_once_waits_until_every_node_can_publish_it() {
+        let t = Timestamp::from_secs;
+        let mut b = key("b", 1000);
+        b.created = t(1000); // rotated by an operator to sign "now"
+        let keys = vec![key("a", 0), b];
+        let current = |s| current_signing_key(&keys, t(s)).map(|k| k.kid.as_str());
+        // Published at once (validators learn it first), but a keeps signing meanwhile.
+        assert_eq!(kids(published_keys(&keys, t(1000), 3600)), vec!["a", "b"]);
+        assert_eq!(current(1000), Some("a"));
+        assert_eq!(current(1000 + PROPAGATION_SECS - 1), Some("a"));
+        assert_eq!(current(1000 + PROPAGATION_SECS), Some("b"));
+        // Control: the first key of a deployment signs at once — there is nothing else.
+        let mut first = key("first", 50);
+        first.created = t(50);
+        assert_eq!(
+            current_signing_key(std::slice::from_ref(&first), t(50)).map(|k| k.kid.as_str()),
+            Some("first")
+        );
+        // Two fresh keys (a rotation in a deployment's first seconds): the first one made signs.
+        let mut early = key("early", 60);
+        early.created = t(60);
+        let mut late = key("late", 62);
+        late.created = t(62);
+        assert_eq!(
+            current_signing_key(&[late.clone(), early.clone()], t(63)).map(|k| k.kid.as_str()),
+            Some("early")
+        );
+        assert_eq!(
+            current_signing_key(&[late, early], t(67)).map(|k| k.kid.as_str()),
+            Some("late")
+        );
+        // And when every older key is revoked, the fresh key signs rather than nothing.
+        let mut keys = keys;
+        keys[0].retired_at = Some(t(900));
+        assert_eq!(
+            current_signing_key(&keys, t(1001)).map(|k| k.kid.as_str()),
+            Some("b")
+        );
     }
 }

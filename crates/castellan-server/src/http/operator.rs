@@ -315,8 +315,9 @@ async fn create(
 }
 
 /// `POST /operator/v1/keys/rotate` `{activateAfterSeconds?}`: publishes a new signing key now,
-/// signing with it after the delay (default 0 for a manual rotation with `--now`-like intent is
-/// unsafe for cached JWKS, so the default is one hour).
+/// signing with it after the delay (default one hour, for validators that cache the JWKS; 0 is
+/// allowed, and then the key still waits `PROPAGATION_SECS` so that every node publishes it
+/// before any node signs with it). `activeFrom` is when it takes over.
 async fn rotate(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = authorize(&s, &headers) {
         return r;
@@ -335,8 +336,16 @@ async fn rotate(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> R
     }
     let at = now();
     match s.keys.add(s.store.as_ref(), at, at.plus_secs(after)).await {
-        Ok(kid) => Json(json!({"kid": kid, "activeFrom": castellan_wire::time::graph_datetime(at.plus_secs(after))})).into_response(),
-        Err(e) => err(StatusCode::SERVICE_UNAVAILABLE, "KeyRotationFailed", e.to_string()),
+        Ok(kid) => {
+            let from = at.plus_secs(after.max(castellan_core::model::PROPAGATION_SECS));
+            Json(json!({"kid": kid, "activeFrom": castellan_wire::time::graph_datetime(from)}))
+                .into_response()
+        }
+        Err(e) => err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "KeyRotationFailed",
+            e.to_string(),
+        ),
     }
 }
 

@@ -621,8 +621,9 @@ async fn the_sample_blob_store_follows_a_signing_key_rotation() {
     };
     // The blob store has the authority's keys cached.
     assert_eq!(read(storage_token().await).await, 200);
-    // A new signing key takes over at once; the store learns it from the JWKS when a token
-    // with the unknown kid arrives (after its 10-second refetch guard).
+    // A new signing key takes over as soon as every node can publish it (5 s); the store
+    // learns it from the JWKS when a token with the unknown kid arrives (after its 10-second
+    // refetch guard).
     let r = http()
         .post(format!("{}/operator/v1/keys/rotate", s.origin))
         .bearer_auth(&s.operator_key)
@@ -632,7 +633,14 @@ async fn the_sample_blob_store_follows_a_signing_key_rotation() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let next: Value = r.json().await.unwrap();
-    let fresh = storage_token().await;
+    let mut fresh = storage_token().await;
+    for _ in 0..40 {
+        if jsonwebtoken::decode_header(&fresh).unwrap().kid.as_deref() == next["kid"].as_str() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        fresh = storage_token().await;
+    }
     let h = jsonwebtoken::decode_header(&fresh).unwrap();
     assert_eq!(h.kid.as_deref(), next["kid"].as_str(), "the new key signs");
     tokio::time::sleep(std::time::Duration::from_secs(11)).await;
