@@ -461,3 +461,30 @@ def test_totp_replay_and_mfa_attempts_are_counted_across_nodes(env):
         assert "50053" in locked.text and "multifactor" in locked.text, locked.text[:1500]
     finally:
         graph(c, "DELETE", f"/identity/conditionalAccess/policies/{pid}", token)
+
+
+def test_graph_lists_on_every_node_show_a_write_made_on_another(env):
+    """Graph's indexed user list is per node; each list checks the store's user-list version,
+    so a user created, renamed or deleted through A is listed accordingly by B and C at once."""
+    c, proxy = env, env["proxy"]
+    token = app_token(c)
+    for node in range(3):  # build every node's index first
+        with proxy.pinned(node):
+            assert graph(c, "GET", "/users?$top=1", token).status_code == 200
+    with proxy.pinned(0):
+        upn, _, uid = new_user(c, token)
+    flt = {"$filter": f"userPrincipalName eq '{upn}'", "$select": "id,displayName"}
+    for node in (1, 2):
+        with proxy.pinned(node):
+            r = graph(c, "GET", "/users", token, params=flt)
+        assert [u["id"] for u in r.json()["value"]] == [uid], (node, r.text)
+    with proxy.pinned(0):
+        assert graph(c, "PATCH", f"/users/{uid}", token, json={"displayName": "Renamed On A"}).status_code == 204
+    with proxy.pinned(1):
+        r = graph(c, "GET", "/users", token, params={"$filter": "startswith(displayName,'Renamed On A')"})
+    assert [u["id"] for u in r.json()["value"]] == [uid], r.text
+    with proxy.pinned(0):
+        assert graph(c, "DELETE", f"/users/{uid}", token).status_code == 204
+    with proxy.pinned(2):
+        r = graph(c, "GET", "/users", token, params=flt)
+    assert r.json()["value"] == [], r.text

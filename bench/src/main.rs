@@ -12,8 +12,17 @@ use anyhow::{anyhow, Context, Result};
 use clap::Parser;
 use serde_json::{json, Value};
 
+mod graph;
+
 #[derive(Parser)]
 struct Args {
+    /// Run only the Graph-at-scale benchmark: a tenant of `--users` users and `--groups`
+    /// groups, filtered list pages over HTTPS.
+    #[arg(long)]
+    graph: bool,
+    /// Connections for `--graph`.
+    #[arg(long, default_value_t = 8)]
+    graph_concurrency: usize,
     /// Run only the in-process Azure RBAC engine benchmark.
     #[arg(long)]
     rbac: bool,
@@ -27,12 +36,12 @@ struct Args {
     /// measured capacity, against a node with default admission and one without shedding.
     #[arg(long)]
     overload: bool,
-    /// Users for `--dynamic`.
+    /// Users for `--dynamic` and `--graph`.
     #[arg(long, default_value_t = 100_000)]
     users: usize,
-    /// Dynamic groups for `--dynamic`.
-    #[arg(long, default_value_t = 1_000)]
-    groups: usize,
+    /// Groups for `--dynamic` (dynamic groups; default 1000) and `--graph` (default 5000).
+    #[arg(long)]
+    groups: Option<usize>,
     /// PATCHes measured by `--dynamic`.
     #[arg(long, default_value_t = 300)]
     patches: usize,
@@ -74,10 +83,18 @@ fn main() -> Result<()> {
         return ca_bench(args.seconds, args.out.as_deref());
     }
     if args.dynamic {
-        return dynamic_bench(args.users, args.groups, args.patches, args.out.as_deref());
+        return dynamic_bench(
+            args.users,
+            args.groups.unwrap_or(1_000),
+            args.patches,
+            args.out.as_deref(),
+        );
     }
     if args.overload {
         return overload_bench(&args);
+    }
+    if args.graph {
+        return graph::graph_bench(&args);
     }
     let dir = std::env::temp_dir().join(format!("castellan-bench-{}", std::process::id()));
     let server_rt = tokio::runtime::Builder::new_multi_thread()

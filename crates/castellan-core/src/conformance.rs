@@ -338,6 +338,77 @@ pub async fn run_all(s: &dyn Store, seed: u64) {
     deleted_items(s, seed + 22).await;
     domains(s, seed + 23).await;
     licenses(s, seed + 24).await;
+    user_versions(s, seed + 25).await;
+}
+
+/// The user-list version: 0 before any user, changed by every insert, update and delete of a
+/// user of that tenant (and only that tenant), unchanged by a commit that rolls back.
+pub async fn user_versions(s: &dyn Store, seed: u64) {
+    let mut ids = Ids::new(seed);
+    let (t, other) = (
+        tenant(&mut ids, &format!("uver{seed}")),
+        tenant(&mut ids, &format!("uvo{seed}")),
+    );
+    commit(
+        s,
+        vec![
+            Change::InsertTenant(t.clone()),
+            Change::InsertTenant(other.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    let v = |tid| async move { s.users_version(tid).await.unwrap() };
+    assert_eq!(v(t.id).await, 0);
+    let mut u = user(&mut ids, &t, "ver", true);
+    commit(s, vec![Change::InsertUser(u.clone())])
+        .await
+        .unwrap();
+    let after_insert = v(t.id).await;
+    assert_ne!(after_insert, 0);
+    assert_eq!(v(other.id).await, 0, "another tenant's version moved");
+    u.display_name = "Renamed".into();
+    commit(s, vec![Change::UpdateUser(u.clone())])
+        .await
+        .unwrap();
+    let after_update = v(t.id).await;
+    assert_ne!(after_update, after_insert);
+    // A commit that fails (UPN taken) changes nothing, the version included.
+    let mut clash = user(&mut ids, &t, "clash", true);
+    clash.user_principal_name = u.user_principal_name.to_uppercase();
+    assert!(commit(s, vec![Change::InsertUser(clash)]).await.is_err());
+    assert_eq!(v(t.id).await, after_update);
+    commit(s, vec![Change::DeleteUser(t.id, u.id)])
+        .await
+        .unwrap();
+    assert_ne!(v(t.id).await, after_update);
+    assert_eq!(v(other.id).await, 0);
+    // Groups have their own version, which user writes do not move (and the reverse).
+    let gv = |tid| async move { s.groups_version(tid).await.unwrap() };
+    let users_now = v(t.id).await;
+    assert_eq!(gv(t.id).await, 0);
+    let mut g = group(&mut ids, &t, "versioned");
+    commit(s, vec![Change::InsertGroup(g.clone())])
+        .await
+        .unwrap();
+    let g1 = gv(t.id).await;
+    assert_ne!(g1, 0);
+    g.display_name = "Renamed group".into();
+    commit(s, vec![Change::UpdateGroup(g.clone())])
+        .await
+        .unwrap();
+    let g2 = gv(t.id).await;
+    assert_ne!(g2, g1);
+    commit(s, vec![Change::DeleteGroup(t.id, g.id)])
+        .await
+        .unwrap();
+    assert_ne!(gv(t.id).await, g2);
+    assert_eq!(
+        v(t.id).await,
+        users_now,
+        "a group write moved the users' version"
+    );
+    assert_eq!(gv(other.id).await, 0);
 }
 
 /// Licences: subscriptions and assignments round-trip and are replaced in place (one per SKU,

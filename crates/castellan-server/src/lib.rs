@@ -18,6 +18,7 @@ pub mod http;
 pub mod idprot;
 pub mod imds_agent;
 pub mod keys;
+pub mod lists;
 pub mod metrics;
 pub mod protection;
 pub mod serve;

@@ -149,6 +149,7 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         policies: Arc::default(),
         admission: Arc::new(crate::admission::Admission::from_args(&args)),
         dns: Arc::new(dns),
+        lists: Arc::default(),
     };
     crate::admission::monitor(store.clone(), state.admission.clone());
     {

@@ -376,6 +376,9 @@ pub struct AppState {
     pub policies: Arc<crate::ca::Compiled>,
     /// The DNS resolver custom-domain verification asks (`--dns-resolver`).
     pub dns: Arc<dyn castellan_core::ops::domains::DnsLookup>,
+    /// Graph's indexed user and group lists (this node's memory, checked against the store's
+    /// list versions).
+    pub lists: Arc<crate::lists::Lists>,
 }
 
 /// Now, from the system clock (the only clock read in the request path).

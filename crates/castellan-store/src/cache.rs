@@ -352,6 +352,9 @@ impl UserStore for CachedStore {
     async fn users(&self, t: TenantId) -> Result<Vec<User>, StoreError> {
         self.inner.users(t).await
     }
+    async fn users_version(&self, t: TenantId) -> Result<u64, StoreError> {
+        self.inner.users_version(t).await
+    }
     async fn object_kind(
         &self,
         t: TenantId,
@@ -368,6 +371,9 @@ impl GroupStore for CachedStore {
     }
     async fn groups(&self, t: TenantId) -> Result<Vec<Group>, StoreError> {
         self.inner.groups(t).await
+    }
+    async fn groups_version(&self, t: TenantId) -> Result<u64, StoreError> {
+        self.inner.groups_version(t).await
     }
     async fn memberships(&self, t: TenantId) -> Result<Vec<Membership>, StoreError> {
         self.inner.memberships(t).await

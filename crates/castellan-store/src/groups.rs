@@ -76,6 +76,7 @@ pub(crate) async fn apply(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
                 &[s(g.id), s(g.tenant_id), Arg::S(json(&GroupDoc::from(g))?)],
             )
             .await?;
+            bump_list_version(tx, g.tenant_id, "groups").await?;
         }
         Change::UpdateGroup(g) => {
             must_touch(
@@ -85,6 +86,7 @@ pub(crate) async fn apply(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
                 "group",
             )
             .await?;
+            bump_list_version(tx, g.tenant_id, "groups").await?;
         }
         Change::DeleteGroup(t, id) => {
             must_touch(
@@ -94,6 +96,7 @@ pub(crate) async fn apply(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
                 "group",
             )
             .await?;
+            bump_list_version(tx, *t, "groups").await?;
             delete_object_refs(tx, *t, *id).await?;
         }
         Change::AddMember(t, m) => {
@@ -140,6 +143,10 @@ impl GroupStore for SqlStore {
             )
             .await?,
         )
+    }
+
+    async fn groups_version(&self, t: TenantId) -> Result<u64, StoreError> {
+        self.list_version(t, "groups").await
     }
 
     async fn groups(&self, t: TenantId) -> Result<Vec<Group>, StoreError> {

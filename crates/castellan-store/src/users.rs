@@ -105,6 +105,7 @@ pub(crate) async fn apply(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
                 ],
             )
             .await?;
+            bump_list_version(tx, u.tenant_id, "users").await?;
         }
         Change::UpdateUser(u) => {
             must_touch(
@@ -119,6 +120,7 @@ pub(crate) async fn apply(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
                 "user",
             )
             .await?;
+            bump_list_version(tx, u.tenant_id, "users").await?;
         }
         Change::DeleteUser(t, id) => {
             must_touch(
@@ -128,6 +130,7 @@ pub(crate) async fn apply(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
                 "user",
             )
             .await?;
+            bump_list_version(tx, *t, "users").await?;
             delete_object_refs(tx, *t, *id).await?;
             exec(
                 tx,
@@ -210,6 +213,10 @@ impl UserStore for SqlStore {
                 &[&t.to_string()],
             )
             .await?)
+    }
+
+    async fn users_version(&self, t: TenantId) -> Result<u64, StoreError> {
+        self.list_version(t, "users").await
     }
 
     async fn object_kind(

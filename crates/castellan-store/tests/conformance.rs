@@ -204,6 +204,7 @@ async fn sqlite_backfills_identifier_uris_of_older_databases() {
         "arm_role_policies",
         "subscriptions",
         "license_assignments",
+        "list_versions",
     ] {
         s.raw_execute(&format!("DROP TABLE {t}")).await.unwrap();
     }

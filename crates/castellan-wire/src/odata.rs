@@ -23,6 +23,8 @@ use base64::Engine;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::{json, Map, Value};
 
+pub mod index;
+
 /// The longest accepted `$filter`, in characters.
 pub const MAX_FILTER_LEN: usize = 4096;
 /// The deepest accepted nesting of parentheses, `not` and lambdas in a `$filter`.
@@ -1235,6 +1237,28 @@ fn project(v: Value, cols: &[String]) -> Value {
     }
 }
 
+/// The `$skiptoken` naming `last` (whose key is `key`) as the cursor of `q`'s next page.
+fn next_token(q: &Query, last: &Value, key: &str) -> String {
+    let sort = get_ci(last, &q.order_by).cloned().unwrap_or(Value::Null);
+    let tok = json!({"v": TOKEN_VERSION, "f": q.fingerprint, "s": sort, "k": key});
+    URL_SAFE_NO_PAD.encode(tok.to_string())
+}
+
+/// `v` as `q`'s `$select` shows it (a copy).
+fn project_for(q: &Query, v: &Value) -> Value {
+    match (&q.select, v) {
+        (Some(cols), Value::Object(o)) => Value::Object(
+            o.iter()
+                .filter(|(k, _)| {
+                    k.starts_with("@odata.") || cols.iter().any(|c| c.eq_ignore_ascii_case(k))
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<Map<String, Value>>(),
+        ),
+        _ => v.clone(),
+    }
+}
+
 /// Filters, sorts (sort property, then key), pages after the `$skiptoken` cursor and projects
 /// rendered entities.
 pub fn apply(q: &Query, items: Vec<Value>) -> Result<Page, ODataError> {
@@ -1258,11 +1282,7 @@ pub fn apply(q: &Query, items: Vec<Value>) -> Result<Page, ODataError> {
     let more = rest.len() > q.top;
     rest.truncate(q.top);
     let next_skiptoken = if more {
-        rest.last().map(|(_, key, v)| {
-            let sort = get_ci(v, &q.order_by).cloned().unwrap_or(Value::Null);
-            let tok = json!({"v": TOKEN_VERSION, "f": q.fingerprint, "s": sort, "k": key});
-            URL_SAFE_NO_PAD.encode(tok.to_string())
-        })
+        rest.last().map(|(_, key, v)| next_token(q, v, key))
     } else {
         None
     };

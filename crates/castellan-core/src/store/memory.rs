@@ -40,6 +40,10 @@ struct Data {
     /// ASCII-lower-cased domain name → owning tenant.
     domains: BTreeMap<String, TenantId>,
     users: BTreeMap<ObjectId, User>,
+    /// Per tenant: bumped by every user insert, update and delete.
+    user_versions: BTreeMap<TenantId, u64>,
+    /// Per tenant: bumped by every group insert, update and delete.
+    group_versions: BTreeMap<TenantId, u64>,
     groups: BTreeMap<ObjectId, Group>,
     /// (group, member) → (tenant, member kind).
     memberships: BTreeMap<(ObjectId, ObjectId), (TenantId, ObjectKind)>,
@@ -325,6 +329,7 @@ impl Data {
                     return Err(conflict(UniqueRule::UpnTaken));
                 }
                 insert_new(&mut self.users, u.id, u.clone(), UniqueRule::UpnTaken)?;
+                *self.user_versions.entry(u.tenant_id).or_default() += 1;
             }
             Change::UpdateUser(u) => {
                 let found = self
@@ -336,11 +341,13 @@ impl Data {
                     return Err(conflict(UniqueRule::UpnTaken));
                 }
                 self.users.insert(u.id, u.clone());
+                *self.user_versions.entry(u.tenant_id).or_default() += 1;
             }
             Change::DeleteUser(t, id) => {
                 let found = self.users.get(id).is_some_and(|o| o.tenant_id == *t);
                 must(found, "user")?;
                 self.users.remove(id);
+                *self.user_versions.entry(*t).or_default() += 1;
                 self.delete_object_refs(*t, *id);
                 self.oath_methods
                     .retain(|_, m| !(m.tenant_id == *t && m.user_id == *id));
@@ -356,6 +363,7 @@ impl Data {
             }
             Change::InsertGroup(g) => {
                 insert_new(&mut self.groups, g.id, g.clone(), UniqueRule::GroupExists)?;
+                *self.group_versions.entry(g.tenant_id).or_default() += 1;
             }
             Change::UpdateGroup(g) => {
                 let found = self
@@ -364,11 +372,13 @@ impl Data {
                     .is_some_and(|o| o.tenant_id == g.tenant_id);
                 must(found, "group")?;
                 self.groups.insert(g.id, g.clone());
+                *self.group_versions.entry(g.tenant_id).or_default() += 1;
             }
             Change::DeleteGroup(t, id) => {
                 let found = self.groups.get(id).is_some_and(|o| o.tenant_id == *t);
                 must(found, "group")?;
                 self.groups.remove(id);
+                *self.group_versions.entry(*t).or_default() += 1;
                 self.delete_object_refs(*t, *id);
             }
             Change::AddMember(t, m) => {
@@ -977,6 +987,10 @@ impl UserStore for MemoryStore {
         })
     }
 
+    async fn users_version(&self, t: TenantId) -> Result<u64, StoreError> {
+        self.read(|d| d.user_versions.get(&t).copied().unwrap_or(0))
+    }
+
     async fn object_kind(
         &self,
         t: TenantId,
@@ -1006,6 +1020,10 @@ impl UserStore for MemoryStore {
 impl GroupStore for MemoryStore {
     async fn group(&self, t: TenantId, id: ObjectId) -> Result<Option<Group>, StoreError> {
         self.read(|d| d.groups.get(&id).filter(|g| g.tenant_id == t).cloned())
+    }
+
+    async fn groups_version(&self, t: TenantId) -> Result<u64, StoreError> {
+        self.read(|d| d.group_versions.get(&t).copied().unwrap_or(0))
     }
 
     async fn groups(&self, t: TenantId) -> Result<Vec<Group>, StoreError> {

@@ -514,6 +514,10 @@ pub trait UserStore: Send + Sync {
     async fn user_by_upn(&self, t: TenantId, upn: &str) -> Result<Option<User>, StoreError>;
     /// Every user of a tenant.
     async fn users(&self, t: TenantId) -> Result<Vec<User>, StoreError>;
+    /// A number that changes in the same commit as any insert, update or delete of one of the
+    /// tenant's users (0 before the first): a reader that keeps a copy of [`Self::users`]
+    /// (Graph's indexed user list) compares it to know whether its copy is current.
+    async fn users_version(&self, t: TenantId) -> Result<u64, StoreError>;
     /// What kind of object an id names in this tenant, if any.
     async fn object_kind(
         &self,
@@ -530,6 +534,9 @@ pub trait GroupStore: Send + Sync {
     async fn group(&self, t: TenantId, id: ObjectId) -> Result<Option<Group>, StoreError>;
     /// Every group of a tenant.
     async fn groups(&self, t: TenantId) -> Result<Vec<Group>, StoreError>;
+    /// Like [`UserStore::users_version`], for the tenant's groups (their own properties, not
+    /// their memberships).
+    async fn groups_version(&self, t: TenantId) -> Result<u64, StoreError>;
     /// Every membership edge of a tenant.
     async fn memberships(&self, t: TenantId) -> Result<Vec<Membership>, StoreError>;
     /// The groups `member` is a direct member of (indexed: dynamic membership reads it on every

@@ -269,3 +269,60 @@ async fn odata_filter_orderby_top_count_and_paging() {
         assert_eq!(v["error"]["code"], "Request_BadRequest");
     }
 }
+
+/// The list is answered from this node's index of the tenant's users; every write moves the
+/// store's user-list version, so the next list — with or without a filter the index answers —
+/// shows it (created, renamed, disabled, deleted), never the copy from before.
+#[tokio::test]
+async fn the_indexed_list_follows_every_write_at_once() {
+    let g = G::demo().await;
+    let find = |f: String| {
+        let g = &g;
+        async move {
+            let q = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("$filter", &f)
+                .append_pair("$select", "id")
+                .finish();
+            let (st, v) = g.get(&format!("/users?{q}")).await;
+            assert_eq!(st, 200, "{v}");
+            v["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(g.get("/users?$top=1").await.0, 200); // the index exists before the writes
+    let a = alias("idx");
+    let u = g.create_user(&a).await;
+    let (id, upn) = (
+        u["id"].as_str().unwrap().to_string(),
+        u["userPrincipalName"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(
+        find(format!("userPrincipalName eq '{upn}'")).await,
+        vec![id.clone()]
+    );
+    let name = alias("Renamed");
+    let (st, _) = g
+        .patch(
+            &format!("/users/{id}"),
+            json!({"displayName": name, "accountEnabled": false}),
+        )
+        .await;
+    assert_eq!(st, 204);
+    assert_eq!(
+        find(format!("startswith(displayName,'{name}')")).await,
+        vec![id.clone()]
+    );
+    assert!(find(format!(
+        "accountEnabled eq false and userPrincipalName eq '{upn}'"
+    ))
+    .await
+    .contains(&id));
+    assert_eq!(g.delete(&format!("/users/{id}")).await.0, 204);
+    assert!(find(format!("userPrincipalName eq '{upn}'"))
+        .await
+        .is_empty());
+}

@@ -63,13 +63,12 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The OData description of groups.
+/// What `$orderby` may sort groups by.
+pub const SORTABLE: &[&str] = &["displayName"];
+
+/// The OData description of groups.
 pub fn spec() -> EntitySpec {
-    EntitySpec::new(
-        "microsoft.graph.group",
-        wire::PROPERTIES,
-        &["displayName"],
-        "id",
-    )
+    EntitySpec::new("microsoft.graph.group", wire::PROPERTIES, SORTABLE, "id")
 }
 
 async fn list_groups(
@@ -80,31 +79,34 @@ async fn list_groups(
 ) -> Result<Response, ApiError> {
     c.require(Area::Groups, Access::Read)?;
     let (_, expand) = super::sdk::take_expand(&c, super::query_pairs(&uri), EXPANDABLE)?;
-    let all = s.store.groups(c.tenant.id).await.map_err(store_err(&c))?;
     let d = c.tenant.initial_domain().to_string();
-    let lic = if super::licenses::selects_licenses(&super::query_pairs(&uri)) {
-        Some(
-            castellan_core::ops::licenses::load(s.store.as_ref(), &c.tenant)
-                .await
-                .map_err(|e| c.err(e))?,
+    let items = if super::licenses::selects_licenses(&super::query_pairs(&uri)) {
+        // Licences are computed per request from assignments.
+        let all = s.store.groups(c.tenant.id).await.map_err(store_err(&c))?;
+        let l = castellan_core::ops::licenses::load(s.store.as_ref(), &c.tenant)
+            .await
+            .map_err(|e| c.err(e))?;
+        super::Items::Rendered(
+            all.iter()
+                .map(|g| {
+                    let mut v = wire::render(g, &d);
+                    v["assignedLicenses"] = castellan_wire::graph::licenses::render_assigned(
+                        &castellan_core::ops::licenses::group_licenses(&l, g),
+                    );
+                    v
+                })
+                .collect(),
         )
     } else {
-        None
+        let table = s
+            .lists
+            .groups(s.store.as_ref(), c.tenant.id, &d)
+            .await
+            .map_err(store_err(&c))?;
+        super::Items::Indexed(table)
     };
-    let items = all
-        .iter()
-        .map(|g| {
-            let mut v = wire::render(g, &d);
-            if let Some(l) = &lic {
-                v["assignedLicenses"] = castellan_wire::graph::licenses::render_assigned(
-                    &castellan_core::ops::licenses::group_licenses(l, g),
-                );
-            }
-            v
-        })
-        .collect();
     if expand.is_empty() {
-        return list(&c, &uri, &headers, &spec(), "groups", items);
+        return super::list_from(&c, &uri, &headers, &spec(), "groups", items);
     }
     let mut body = match super::list_page(&c, &uri, &headers, &spec(), "groups", items, true)? {
         super::Listed::Page(b) => b,

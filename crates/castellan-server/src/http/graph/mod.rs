@@ -426,12 +426,55 @@ pub fn list(
     context: &str,
     items: Vec<Value>,
 ) -> Result<Response, ApiError> {
+    list_from(c, uri, headers, spec, context, Items::Rendered(items))
+}
+
+/// [`list`] from any [`Items`] (an indexed table included).
+pub fn list_from(
+    c: &Caller,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    spec: &odata::EntitySpec,
+    context: &str,
+    items: Items,
+) -> Result<Response, ApiError> {
     Ok(
         match list_page(c, uri, headers, spec, context, items, false)? {
             Listed::Page(body) => Json(body).into_response(),
             Listed::Count(r) => r,
         },
     )
+}
+
+/// What a list is answered from: rendered entities (filtered and sorted per request), or an
+/// indexed table of them (`crate::user_lists`).
+pub enum Items {
+    /// Rendered entities.
+    Rendered(Vec<Value>),
+    /// An indexed table.
+    Indexed(std::sync::Arc<odata::index::Table>),
+}
+
+impl From<Vec<Value>> for Items {
+    fn from(v: Vec<Value>) -> Self {
+        Items::Rendered(v)
+    }
+}
+
+impl Items {
+    fn query(self, q: &odata::Query) -> Result<odata::Page, odata::ODataError> {
+        match self {
+            Items::Rendered(v) => odata::apply(q, v),
+            Items::Indexed(t) => t.query(q),
+        }
+    }
+
+    fn into_rendered(self) -> Vec<Value> {
+        match self {
+            Items::Rendered(v) => v,
+            Items::Indexed(t) => t.rows().cloned().collect(),
+        }
+    }
 }
 
 /// What a list request answers: a JSON page (`value`, links, count), or a `/$count` text.
@@ -456,9 +499,10 @@ pub fn list_page(
     headers: &HeaderMap,
     spec: &odata::EntitySpec,
     context: &str,
-    items: Vec<Value>,
+    items: impl Into<Items>,
     expanding: bool,
 ) -> Result<Listed, ApiError> {
+    let items: Items = items.into();
     let pairs = query_pairs(uri);
     let (_, cast, count_only) = sdk::cast_and_count(uri.path());
     let eventual = headers
@@ -513,22 +557,28 @@ pub fn list_page(
     }
     let mut context = context.to_string();
     let mut items = items;
-    if let Some(cast) = cast {
-        let (ty, coll) = sdk::cast_type(c, &cast)?;
-        items.retain(|v| {
-            v.get("@odata.type")
-                .and_then(Value::as_str)
-                .is_some_and(|t| t.eq_ignore_ascii_case(&ty))
-        });
-        context = coll.to_string();
-    }
-    if let Some(s) = &search {
-        items.retain(|v| odata::search_matches(s, v));
+    if cast.is_some() || search.is_some() {
+        // Casts and `$search` narrow the rendered entities first (no index for them).
+        let mut rendered = items.into_rendered();
+        if let Some(cast) = cast {
+            let (ty, coll) = sdk::cast_type(c, &cast)?;
+            rendered.retain(|v| {
+                v.get("@odata.type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.eq_ignore_ascii_case(&ty))
+            });
+            context = coll.to_string();
+        }
+        if let Some(s) = &search {
+            rendered.retain(|v| odata::search_matches(s, v));
+        }
+        items = Items::Rendered(rendered);
     }
     if count_only {
         q.count = true;
-        let page =
-            odata::apply(&q, items).map_err(|e| c.err(GraphError::bad_request(e.message())))?;
+        let page = items
+            .query(&q)
+            .map_err(|e| c.err(GraphError::bad_request(e.message())))?;
         return Ok(Listed::Count(
             (
                 StatusCode::OK,
@@ -538,7 +588,9 @@ pub fn list_page(
                 .into_response(),
         ));
     }
-    let page = odata::apply(&q, items).map_err(|e| c.err(GraphError::bad_request(e.message())))?;
+    let page = items
+        .query(&q)
+        .map_err(|e| c.err(GraphError::bad_request(e.message())))?;
     let mut body = json!({"@odata.context": format!("{}/$metadata#{context}", c.base)});
     if let Some(n) = page.count {
         body["@odata.count"] = json!(n);

@@ -49,14 +49,12 @@ pub fn router() -> Router<AppState> {
         )
 }
 
+/// What `$orderby` may sort users by.
+pub const SORTABLE: &[&str] = &["displayName", "userPrincipalName"];
+
 /// The OData description of users.
 pub fn spec() -> EntitySpec {
-    EntitySpec::new(
-        "microsoft.graph.user",
-        wire::PROPERTIES,
-        &["displayName", "userPrincipalName"],
-        "id",
-    )
+    EntitySpec::new("microsoft.graph.user", wire::PROPERTIES, SORTABLE, "id")
 }
 
 /// Directory objects (members, memberOf).
@@ -77,37 +75,47 @@ async fn list_users(
 ) -> Result<Response, ApiError> {
     c.require(Area::Users, Access::Read)?;
     let (pairs, expand) = super::sdk::take_expand(&c, super::query_pairs(&uri), EXPANDABLE)?;
-    let all = s.store.users(c.tenant.id).await.map_err(store_err(&c))?;
     let items = if super::licenses::selects_licenses(&pairs) {
+        // Licences are computed per request from assignments and memberships.
+        let all = s.store.users(c.tenant.id).await.map_err(store_err(&c))?;
         let l = castellan_core::ops::licenses::load(s.store.as_ref(), &c.tenant)
             .await
             .map_err(|e| c.err(e))?;
-        all.iter()
-            .map(|u| {
-                let mut v = wire::render(u);
-                castellan_wire::graph::licenses::add_user_licenses(&mut v, &l.view, u.id);
-                v
-            })
-            .collect()
+        super::Items::Rendered(
+            all.iter()
+                .map(|u| {
+                    let mut v = wire::render(u);
+                    castellan_wire::graph::licenses::add_user_licenses(&mut v, &l.view, u.id);
+                    v
+                })
+                .collect(),
+        )
     } else {
-        all.iter().map(wire::render).collect()
+        // The common case, at any size: the indexed list (rendered once per change).
+        let table = s
+            .lists
+            .users(s.store.as_ref(), c.tenant.id)
+            .await
+            .map_err(store_err(&c))?;
+        super::Items::Indexed(table)
     };
     if expand.is_empty() {
-        return list(&c, &uri, &headers, &spec(), "users", items);
+        return super::list_from(&c, &uri, &headers, &spec(), "users", items);
     }
     let mut body = match super::list_page(&c, &uri, &headers, &spec(), "users", items, true)? {
         super::Listed::Page(b) => b,
         super::Listed::Count(r) => return Ok(r),
     };
-    let by_id: std::collections::HashMap<String, &castellan_core::model::User> =
-        all.iter().map(|u| (u.id.to_string(), u)).collect();
     if let Some(page) = body["value"].as_array_mut() {
         for v in page.iter_mut() {
-            let Some(u) = v["id"].as_str().and_then(|id| by_id.get(id)) else {
+            let Some(id) = v["id"].as_str().and_then(castellan_core::ObjectId::parse) else {
+                continue;
+            };
+            let Some(u) = s.store.user(c.tenant.id, id).await.map_err(store_err(&c))? else {
                 continue;
             };
             for e in &expand {
-                expand_into(&s, &c, u, e, v).await?;
+                expand_into(&s, &c, &u, e, v).await?;
             }
         }
     }
