@@ -203,6 +203,40 @@ impl IntoStoreError for sqlx::Error {
     }
 }
 
+/// Bumps the tenant's version of a Graph list (`users`, `groups`) in this transaction
+/// (`UserStore::users_version`, `GroupStore::groups_version`).
+pub(crate) async fn bump_list_version(
+    tx: &mut Tx,
+    t: TenantId,
+    list: &'static str,
+) -> Result<(), StoreError> {
+    exec(
+        tx,
+        "INSERT INTO list_versions (tenant_id, list, version) VALUES ($1, $2, 1) \
+         ON CONFLICT (tenant_id, list) DO UPDATE SET version = list_versions.version + 1",
+        &[s(t), Arg::S(list.into())],
+    )
+    .await?;
+    Ok(())
+}
+
+impl SqlStore {
+    /// The tenant's version of a Graph list (0 before its first write).
+    pub(crate) async fn list_version(&self, t: TenantId, list: &str) -> Result<u64, StoreError> {
+        let rows =
+            sqlx::query("SELECT version FROM list_versions WHERE tenant_id = $1 AND list = $2")
+                .bind(t.to_string())
+                .bind(list.to_string())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        match rows.first() {
+            Some(r) => Ok(u64::try_from(r.try_get::<i64, _>(0).map_err(backend)?).unwrap_or(0)),
+            None => Ok(0),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,39 +316,5 @@ mod tests {
             conflict_rule("INSERT INTO identifier_uris (uri_key) VALUES ($1)"),
             UniqueRule::IdentifierUriTaken
         );
-    }
-}
-
-/// Bumps the tenant's version of a Graph list (`users`, `groups`) in this transaction
-/// (`UserStore::users_version`, `GroupStore::groups_version`).
-pub(crate) async fn bump_list_version(
-    tx: &mut Tx,
-    t: TenantId,
-    list: &'static str,
-) -> Result<(), StoreError> {
-    exec(
-        tx,
-        "INSERT INTO list_versions (tenant_id, list, version) VALUES ($1, $2, 1) \
-         ON CONFLICT (tenant_id, list) DO UPDATE SET version = list_versions.version + 1",
-        &[s(t), Arg::S(list.into())],
-    )
-    .await?;
-    Ok(())
-}
-
-impl SqlStore {
-    /// The tenant's version of a Graph list (0 before its first write).
-    pub(crate) async fn list_version(&self, t: TenantId, list: &str) -> Result<u64, StoreError> {
-        let rows =
-            sqlx::query("SELECT version FROM list_versions WHERE tenant_id = $1 AND list = $2")
-                .bind(t.to_string())
-                .bind(list.to_string())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend)?;
-        match rows.first() {
-            Some(r) => Ok(u64::try_from(r.try_get::<i64, _>(0).map_err(backend)?).unwrap_or(0)),
-            None => Ok(0),
-        }
     }
 }

@@ -43,23 +43,23 @@ impl Order {
             .iter()
             .map(|r| SortVal::of(get_ci(r, prop).unwrap_or(&Value::Null)))
             .collect();
-        let ids = || (0..rows.len() as u32).collect::<Vec<u32>>();
         let by = |desc: bool| {
-            let mut v = ids();
-            v.sort_by(|&a, &b| {
-                row_cmp(
-                    (&sort[a as usize], &keys[a as usize]),
-                    (&sort[b as usize], &keys[b as usize]),
-                    desc,
-                )
-            });
-            v
+            let mut v: Vec<(&SortVal, &str, u32)> = sort
+                .iter()
+                .zip(keys)
+                .zip(0u32..)
+                .map(|((s, k), i)| (s, k.as_str(), i))
+                .collect();
+            v.sort_by(|a, b| row_cmp((a.0, a.1), (b.0, b.1), desc));
+            v.into_iter().map(|(_, _, i)| i).collect::<Vec<u32>>()
         };
         let (asc, desc) = (by(false), by(true));
         let rank = |seq: &[u32]| {
             let mut r = vec![0u32; seq.len()];
-            for (pos, &row) in seq.iter().enumerate() {
-                r[row as usize] = pos as u32;
+            for (pos, &row) in (0u32..).zip(seq) {
+                if let Some(slot) = r.get_mut(row as usize) {
+                    *slot = pos;
+                }
             }
             r
         };
@@ -119,12 +119,13 @@ fn candidates<'t>(t: &'t Table, f: &Filter) -> Option<&'t [(String, u32)]> {
     };
     let index = t.values.get(&prop.to_ascii_lowercase())?;
     let lo = index.partition_point(|(k, _)| k.as_str() < probe.as_str());
-    let hi = if prefix {
-        lo + index[lo..].partition_point(|(k, _)| k.starts_with(probe.as_str()))
+    let rest = index.get(lo..)?;
+    let n = if prefix {
+        rest.partition_point(|(k, _)| k.starts_with(probe.as_str()))
     } else {
-        lo + index[lo..].partition_point(|(k, _)| k.as_str() == probe.as_str())
+        rest.partition_point(|(k, _)| k.as_str() == probe.as_str())
     };
-    Some(&index[lo..hi])
+    rest.get(..n)
 }
 
 /// A scoped thread's result (its panic, if it panicked, goes on in the caller).
@@ -187,6 +188,10 @@ impl Table {
         }
     }
 
+    fn row(&self, r: u32) -> Option<&Value> {
+        self.rows.get(r as usize).map(|v| v.as_ref())
+    }
+
     /// How many rows the table holds.
     pub fn len(&self) -> usize {
         self.rows.len()
@@ -233,16 +238,20 @@ impl Table {
         let member: Option<Vec<bool>> = best.map(|c| {
             let mut m = vec![false; self.rows.len()];
             for (_, r) in c {
-                m[*r as usize] = true;
+                if let Some(slot) = m.get_mut(*r as usize) {
+                    *slot = true;
+                }
             }
             m
         });
         let matches = |r: u32| {
-            member.as_ref().is_none_or(|m| m[r as usize])
+            member
+                .as_ref()
+                .is_none_or(|m| m.get(r as usize).copied().unwrap_or(false))
                 && (exact
                     || q.filter
                         .as_ref()
-                        .is_none_or(|f| super::eval(f, &self.rows[r as usize])))
+                        .is_none_or(|f| self.row(r).is_some_and(|v| super::eval(f, v))))
         };
         let count = q.count.then(|| match (best, exact, &q.filter) {
             (_, _, None) => self.rows.len(),
@@ -257,11 +266,12 @@ impl Table {
         };
         let start = q.after.as_ref().map_or(0, |c| {
             seq.partition_point(|&r| {
-                row_cmp(
-                    (&order.sort[r as usize], &self.keys[r as usize]),
-                    (&c.sort, &c.key),
-                    q.descending,
-                ) != Ordering::Greater
+                let (Some(sort), Some(key)) =
+                    (order.sort.get(r as usize), self.keys.get(r as usize))
+                else {
+                    return false;
+                };
+                row_cmp((sort, key), (&c.sort, &c.key), q.descending) != Ordering::Greater
             })
         });
         let mut page: Vec<u32> = Vec::with_capacity(q.top + 1);
@@ -276,18 +286,18 @@ impl Table {
             Some(c) if c.len() * WALK_CANDIDATES_BELOW < self.rows.len() => {
                 let mut positions: Vec<u32> = c
                     .iter()
-                    .map(|(_, r)| rank[*r as usize])
+                    .filter_map(|(_, r)| rank.get(*r as usize).copied())
                     .filter(|&p| p as usize >= start)
                     .collect();
                 positions.sort_unstable();
                 for p in positions {
-                    if take(seq[p as usize]) {
+                    if seq.get(p as usize).is_some_and(|&r| take(r)) {
                         break;
                     }
                 }
             }
             _ => {
-                for &r in &seq[start..] {
+                for &r in seq.get(start..).unwrap_or_default() {
                     if take(r) {
                         break;
                     }
@@ -297,14 +307,16 @@ impl Table {
         let more = page.len() > q.top;
         page.truncate(q.top);
         let next_skiptoken = if more {
-            page.last()
-                .map(|&r| next_token(q, &self.rows[r as usize], &self.keys[r as usize]))
+            page.last().and_then(|&r| {
+                let (v, key) = (self.row(r)?, self.keys.get(r as usize)?);
+                Some(next_token(q, v, key))
+            })
         } else {
             None
         };
         let items = page
             .into_iter()
-            .map(|r| project_for(q, &self.rows[r as usize]))
+            .filter_map(|r| self.row(r).map(|v| project_for(q, v)))
             .collect();
         Ok(Page {
             items,
@@ -315,6 +327,7 @@ impl Table {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::super::{apply, EntitySpec, Query};
     use super::*;
