@@ -187,7 +187,7 @@ impl Caller {
     }
     /// What the decision knows about an owned object (application, service principal, group).
     pub async fn owned_target(&self, s: &AppState, object: ObjectId) -> Result<Target, ApiError> {
-        castellan_core::ops::authz::owned(s.store.as_ref(), self.tenant.id, object, self.oid)
+        castellan_core::ops::authz::owned(s.store.as_ref(), self.tenant.id, object, self.oid, now())
             .await
             .map_err(store_err(self))
     }
