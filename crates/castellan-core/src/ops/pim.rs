@@ -327,15 +327,7 @@ pub async fn submit(
             who.id
         ))));
     }
-    for (name, v, max) in [
-        ("justification", &req.justification, 500usize),
-        ("ticketInfo.ticketNumber", &req.ticket_number, 100),
-        ("ticketInfo.ticketSystem", &req.ticket_system, 100),
-    ] {
-        if v.as_ref().is_some_and(|v| v.chars().count() > max) {
-            return Err(bad(format!("{name} is longer than {max} characters.")));
-        }
-    }
+    sizes(&req)?;
     let policy = policy_for(env.store, tenant.id, role).await?;
     let id = env.new_id();
     submit_checked(
@@ -378,6 +370,20 @@ pub async fn group_policy_for(
         .into_iter()
         .find(|p| p.role_definition_id == access && pim::same_scope(&p.scope_id, &scope))
         .unwrap_or_else(|| RolePolicy::group_default_for(tenant, group, access)))
+}
+
+/// The length bounds of a request's free text.
+pub fn sizes(req: &NewRequest) -> Result<(), PimError> {
+    for (name, v, max) in [
+        ("justification", &req.justification, 500usize),
+        ("ticketInfo.ticketNumber", &req.ticket_number, 100),
+        ("ticketInfo.ticketSystem", &req.ticket_system, 100),
+    ] {
+        if v.as_ref().is_some_and(|v| v.chars().count() > max) {
+            return Err(bad(format!("{name} is longer than {max} characters.")));
+        }
+    }
+    Ok(())
 }
 
 /// What a plane's own validation established about a request before the shared path runs.
