@@ -12,6 +12,7 @@ pub mod domains;
 pub mod groups;
 pub mod identity_protection;
 pub mod licenses;
+pub mod group_pim;
 pub mod pim;
 pub mod reports;
 pub mod roles;
@@ -57,6 +58,7 @@ pub fn router() -> Router<AppState> {
         .merge(identity_protection::router())
         .merge(reports::router())
         .merge(pim::router())
+        .merge(group_pim::router())
         .merge(sdk::router())
         .method_not_allowed_fallback(sdk::method_not_allowed)
         .layer(axum::middleware::from_fn(sdk::graph_shaped))

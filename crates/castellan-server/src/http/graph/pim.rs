@@ -127,14 +127,14 @@ fn noun(level: Level, what: &str) -> String {
     }
 }
 
-fn settings(s: &AppState) -> Settings {
+pub(super) fn settings(s: &AppState) -> Settings {
     Settings {
         min_duration_secs: s.config.pim_min_duration_secs.max(1),
     }
 }
 
 /// A PIM refusal in Graph's shape; a step-up is 401 with a claims challenge MSAL answers.
-fn pim_err(c: &Caller, e: PimError) -> Response {
+pub(super) fn pim_err(c: &Caller, e: PimError) -> Response {
     match e {
         PimError::Directory(d) => c.err(d).into_response(),
         PimError::Rule(f) => {
@@ -250,7 +250,7 @@ fn schedule_spec(level: Level, instance: bool) -> EntitySpec {
     )
 }
 
-fn by_current_user(id: &str) -> bool {
+pub(super) fn by_current_user(id: &str) -> bool {
     id.replace(' ', "")
         .eq_ignore_ascii_case("filterByCurrentUser(on='principal')")
 }
@@ -273,11 +273,6 @@ async fn submit(s: AppState, c: Caller, level: Level, body: Bytes) -> Result<Res
     }
     c.authorize(op, &Target::default())
         .map_err(IntoResponse::into_response)?;
-    castellan_core::licenses::gate(castellan_core::licenses::Feature::Pim, c.tenant.license)
-        .map_err(|m| {
-            c.err(castellan_core::DirectoryError::Forbidden(m))
-                .into_response()
-        })?;
     let who = Requestor {
         id: c.oid,
         mfa: c.mfa,
@@ -669,7 +664,7 @@ async fn review(
     run.await.unwrap_or_else(|e| e)
 }
 
-fn policy_spec() -> EntitySpec {
+pub(super) fn policy_spec() -> EntitySpec {
     EntitySpec::new(
         "microsoft.graph.unifiedRoleManagementPolicy",
         &[
@@ -688,8 +683,19 @@ fn policy_spec() -> EntitySpec {
     )
 }
 
+/// Reading policies: directory-role readers, or PIM-for-groups readers.
 fn policy_read(c: &Caller) -> Result<(), ApiError> {
     c.require(Area::RoleManagement, Access::Read)
+        .or_else(|_| c.require(Area::PimGroups, Access::Read))
+}
+
+/// A policy in its plane's shape.
+fn render_any_policy(p: &castellan_core::pim::RolePolicy, with_rules: bool) -> Value {
+    if p.plane == castellan_core::pim::Plane::Group {
+        castellan_wire::graph::group_pim::render_policy(p, with_rules)
+    } else {
+        wire::render_policy(p, with_rules)
+    }
 }
 
 async fn all_policies(
@@ -706,6 +712,9 @@ async fn find_policy(
     c: &Caller,
     id: &str,
 ) -> Result<castellan_core::pim::RolePolicy, ApiError> {
+    if let Some(p) = super::group_pim::find_policy(s, c, id).await? {
+        return Ok(p);
+    }
     all_policies(s, c)
         .await?
         .into_iter()
@@ -726,7 +735,7 @@ fn require_scope_filter(c: &Caller, uri: &axum::http::Uri) -> Result<(), ApiErro
         .unwrap_or_default();
     if !f.contains("scopeId") || !f.contains("scopeType") {
         return Err(c.err(GraphError::bad_request(
-            "The $filter must name the scope: $filter=scopeId eq '/' and scopeType eq 'DirectoryRole'.",
+            "The $filter must name the scope: $filter=scopeId eq '/' and scopeType eq 'DirectoryRole' (directory roles) or scopeId eq '{groupId}' and scopeType eq 'Group' (PIM for groups).",
         )));
     }
     Ok(())
@@ -738,8 +747,11 @@ async fn policies(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    policy_read(&c)?;
     require_scope_filter(&c, &uri)?;
+    if let Some(g) = super::group_pim::group_scope(&c, &uri)? {
+        return super::group_pim::policies(&s, &c, g, &uri, &headers, false).await;
+    }
+    policy_read(&c)?;
     let items = all_policies(&s, &c)
         .await?
         .iter()
@@ -765,7 +777,7 @@ async fn policy(
     Ok(Json(with_context(
         &c,
         "policies/roleManagementPolicies/$entity",
-        wire::render_policy(&p, true),
+        render_any_policy(&p, true),
     ))
     .into_response())
 }
@@ -809,11 +821,17 @@ async fn patch_rule(
     body: Bytes,
 ) -> Response {
     let run = async {
-        c.authorize(Op::PimAdmin, &Target::default())
-            .map_err(IntoResponse::into_response)?;
         let mut p = find_policy(&s, &c, &id)
             .await
             .map_err(IntoResponse::into_response)?;
+        if p.plane == castellan_core::pim::Plane::Group {
+            super::group_pim::authorize_admin(&s, &c, &p.scope_id)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        } else {
+            c.authorize(Op::PimAdmin, &Target::default())
+                .map_err(IntoResponse::into_response)?;
+        }
         let v = json_body(&c, &body).map_err(IntoResponse::into_response)?;
         wire::patch_rule(&mut p, &rule, &v).map_err(|e| c.err(e).into_response())?;
         let mut ent = OsEntropy;
@@ -835,8 +853,11 @@ async fn policy_assignments(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    policy_read(&c)?;
     require_scope_filter(&c, &uri)?;
+    if let Some(g) = super::group_pim::group_scope(&c, &uri)? {
+        return super::group_pim::policies(&s, &c, g, &uri, &headers, true).await;
+    }
+    policy_read(&c)?;
     let items = all_policies(&s, &c)
         .await?
         .iter()
@@ -863,6 +884,14 @@ async fn policy_assignment(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     policy_read(&c)?;
+    if let Some(p) = super::group_pim::find_policy_assignment(&s, &c, &id).await? {
+        return Ok(Json(with_context(
+            &c,
+            "policies/roleManagementPolicyAssignments/$entity",
+            castellan_wire::graph::group_pim::render_policy_assignment(&p),
+        ))
+        .into_response());
+    }
     let p = all_policies(&s, &c)
         .await?
         .into_iter()
