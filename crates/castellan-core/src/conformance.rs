@@ -1061,10 +1061,22 @@ pub async fn pim(s: &dyn Store, seed: u64) {
     let mut want = vec![member_policy.clone(), owner_policy];
     want.sort_by_key(|p| p.role_definition_id);
     assert_eq!(got, want, "one policy per group and accessId");
-    assert_eq!(s.arm_role_schedules(t.id).await.unwrap().len(), 1, "ARM unchanged");
-    assert_eq!(s.role_schedules(t.id).await.unwrap().len(), 2, "directory unchanged");
+    assert_eq!(
+        s.arm_role_schedules(t.id).await.unwrap().len(),
+        1,
+        "ARM unchanged"
+    );
+    assert_eq!(
+        s.role_schedules(t.id).await.unwrap().len(),
+        2,
+        "directory unchanged"
+    );
     assert!(s.group_role_schedules(other.id).await.unwrap().is_empty());
-    assert!(s.group_role_schedule_requests(other.id).await.unwrap().is_empty());
+    assert!(s
+        .group_role_schedule_requests(other.id)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(s.group_role_policies(other.id).await.unwrap().is_empty());
     member_policy.activation_max_secs = 600;
     commit(s, vec![Change::PutRolePolicy(member_policy)])

@@ -90,7 +90,8 @@ pub fn group_access_in_force(
         .into_iter()
         .filter(|s| s.plane == Plane::Group)
         .filter_map(|s| {
-            ObjectId::parse(&s.directory_scope_id).map(|g| (s.principal_id, g, s.role_definition_id))
+            ObjectId::parse(&s.directory_scope_id)
+                .map(|g| (s.principal_id, g, s.role_definition_id))
         })
         .collect()
 }

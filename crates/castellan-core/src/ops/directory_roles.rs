@@ -251,8 +251,11 @@ pub async fn roles_end(
 ) -> Result<Option<crate::Timestamp>, crate::store::StoreError> {
     // A PIM-for-groups membership or ownership caps the token too: its groups, and the roles
     // of a role-assignable group, end with it.
-    let group_end =
-        crate::pim::earliest_end(&store.group_role_schedules(tenant).await?, &[principal], now);
+    let group_end = crate::pim::earliest_end(
+        &store.group_role_schedules(tenant).await?,
+        &[principal],
+        now,
+    );
     let schedules = store.role_schedules(tenant).await?;
     if crate::pim::active_assignments(&schedules, now).is_empty() {
         return Ok(group_end);

@@ -28,8 +28,11 @@ pub async fn group_of(
     tenant: TenantId,
     group_id: &str,
 ) -> Result<crate::model::Group, PimError> {
-    let gid = ObjectId::parse(group_id)
-        .ok_or_else(|| bad(format!("groupId '{group_id}' is not a valid object id (a GUID).")))?;
+    let gid = ObjectId::parse(group_id).ok_or_else(|| {
+        bad(format!(
+            "groupId '{group_id}' is not a valid object id (a GUID)."
+        ))
+    })?;
     let g = store.group(tenant, gid).await?.ok_or_else(|| {
         PimError::Directory(DirectoryError::NotFound(format!(
             "The group '{group_id}' does not exist in this tenant."

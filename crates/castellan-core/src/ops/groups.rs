@@ -659,7 +659,9 @@ pub async fn owners_at(
 ) -> Result<Vec<ObjectId>, StoreError> {
     let owners = store.owners(t, object).await?;
     let schedules = store.group_role_schedules(t).await?;
-    Ok(crate::pim::with_group_owners(owners, &schedules, object, now))
+    Ok(crate::pim::with_group_owners(
+        owners, &schedules, object, now,
+    ))
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@
 //! roles (`graph::pim`).
 
 use castellan_core::ops::pim::NewRequest;
-use castellan_core::pim::{self, AssignmentType, Level, RolePolicy, RoleSchedule, RoleScheduleRequest};
+use castellan_core::pim::{
+    self, AssignmentType, Level, RolePolicy, RoleSchedule, RoleScheduleRequest,
+};
 use castellan_core::Timestamp;
 use serde_json::{json, Map, Value};
 
@@ -63,9 +65,7 @@ pub fn parse_request(level: Level, body: &Value) -> Result<NewRequest, GraphErro
     };
     let access = required("accessId")?;
     let role = pim::access_role(&access).ok_or_else(|| {
-        GraphError::bad_request(format!(
-            "accessId '{access}' is not one of: member, owner."
-        ))
+        GraphError::bad_request(format!("accessId '{access}' is not one of: member, owner."))
     })?;
     let group = required("groupId")?;
     required("principalId")?;
@@ -198,7 +198,10 @@ mod tests {
         let r = parse_request(Level::Eligibility, &body).unwrap();
         assert_eq!(r.role_definition_id, pim::GROUP_MEMBER.to_string());
         assert_eq!(r.directory_scope_id, g);
-        assert_eq!(r.expiration, castellan_core::pim::Expiration::AfterDuration(7200));
+        assert_eq!(
+            r.expiration,
+            castellan_core::pim::Expiration::AfterDuration(7200)
+        );
     }
 
     #[test]
@@ -207,7 +210,11 @@ mod tests {
         let base = json!({"accessId": "member", "action": "adminAssign", "groupId": g,
             "principalId": g});
         for (field, value, says) in [
-            ("accessId", json!("admin"), "accessId 'admin' is not one of: member, owner"),
+            (
+                "accessId",
+                json!("admin"),
+                "accessId 'admin' is not one of: member, owner",
+            ),
             ("groupId", json!(""), "'groupId' is required"),
             ("roleDefinitionId", json!("x"), "roleDefinitionId"),
             ("action", json!("adminDance"), "action 'adminDance'"),

@@ -1553,7 +1553,10 @@ fn another_tenant_cannot_reach_this_tenants_scopes_or_schedules() {
 
 #[test]
 fn arm_pim_is_licence_gated_like_every_pim_entry_point() {
-    for tier in [crate::model::LicenseTier::Free, crate::model::LicenseTier::P1] {
+    for tier in [
+        crate::model::LicenseTier::Free,
+        crate::model::LicenseTier::P1,
+    ] {
         let mut w = world(40);
         w.t.license = tier;
         let mut entropy = Seeded(41);
@@ -1565,12 +1568,20 @@ fn arm_pim_is_licence_gated_like_every_pim_entry_point() {
             Level::Eligibility,
             &w.rg,
             1,
-            req(Action::AdminAssign, w.alice, Expiration::AfterDuration(30 * DAY)),
+            req(
+                Action::AdminAssign,
+                w.alice,
+                Expiration::AfterDuration(30 * DAY),
+            ),
         )
         .unwrap_err();
         assert!(format!("{err:?}").contains("AAD_PREMIUM_P2"), "{err:?}");
-        assert!(block_on(w.store.arm_role_schedules(w.t.id)).unwrap().is_empty());
-        assert!(block_on(w.store.arm_role_schedule_requests(w.t.id)).unwrap().is_empty());
+        assert!(block_on(w.store.arm_role_schedules(w.t.id))
+            .unwrap()
+            .is_empty());
+        assert!(block_on(w.store.arm_role_schedule_requests(w.t.id))
+            .unwrap()
+            .is_empty());
     }
     // Positive control: on P2 the same request passes.
     let w = world(40);
@@ -1583,7 +1594,11 @@ fn arm_pim_is_licence_gated_like_every_pim_entry_point() {
         Level::Eligibility,
         &w.rg,
         1,
-        req(Action::AdminAssign, w.alice, Expiration::AfterDuration(30 * DAY)),
+        req(
+            Action::AdminAssign,
+            w.alice,
+            Expiration::AfterDuration(30 * DAY),
+        ),
     )
     .unwrap();
 }

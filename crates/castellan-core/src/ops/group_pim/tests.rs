@@ -41,13 +41,15 @@ fn world_on(seed: u64, tier: Option<LicenseTier>) -> World {
     set.push(Change::InsertUser(admin.clone()))
         .push(Change::InsertUser(alice.clone()))
         .push(Change::InsertGroup(g.clone()))
-        .push(Change::InsertDirectoryRoleAssignment(DirectoryRoleAssignment {
-            id: ids.object(),
-            tenant_id: t.id,
-            principal_id: g.id,
-            role_template_id: uuid::Uuid::from_u128(HELPDESK),
-            directory_scope_id: "/".into(),
-        }));
+        .push(Change::InsertDirectoryRoleAssignment(
+            DirectoryRoleAssignment {
+                id: ids.object(),
+                tenant_id: t.id,
+                principal_id: g.id,
+                role_template_id: uuid::Uuid::from_u128(HELPDESK),
+                directory_scope_id: "/".into(),
+            },
+        ));
     block_on(store.commit(set)).unwrap();
     World {
         store,
@@ -86,7 +88,12 @@ fn req(w: &World, level: Level, action: Action, access: uuid::Uuid, exp: Expirat
     }
 }
 
-fn send(w: &World, e: &mut Env<'_>, by: ObjectId, r: NewRequest) -> Result<RoleScheduleRequest, PimError> {
+fn send(
+    w: &World,
+    e: &mut Env<'_>,
+    by: ObjectId,
+    r: NewRequest,
+) -> Result<RoleScheduleRequest, PimError> {
     block_on(submit(e, &w.t, &who(by), r, Settings::default()))
 }
 
@@ -111,7 +118,8 @@ fn activities(w: &World) -> Vec<String> {
 }
 
 #[test]
-fn eligible_membership_gives_nothing_an_activation_gives_membership_and_the_groups_role_while_in_force() {
+fn eligible_membership_gives_nothing_an_activation_gives_membership_and_the_groups_role_while_in_force(
+) {
     let w = world(1);
     let mut entropy = Seeded(2);
     let mut e = env(&w.store, &mut entropy);
@@ -119,20 +127,38 @@ fn eligible_membership_gives_nothing_an_activation_gives_membership_and_the_grou
         &w,
         &mut e,
         w.admin,
-        req(&w, Level::Eligibility, Action::AdminAssign, pim::GROUP_MEMBER, Expiration::AfterDuration(30 * 86400)),
+        req(
+            &w,
+            Level::Eligibility,
+            Action::AdminAssign,
+            pim::GROUP_MEMBER,
+            Expiration::AfterDuration(30 * 86400),
+        ),
     )
     .unwrap();
-    assert_eq!((el.status.as_str(), el.plane), ("Provisioned", Plane::Group));
+    assert_eq!(
+        (el.status.as_str(), el.plane),
+        ("Provisioned", Plane::Group)
+    );
     // Eligible only: no membership, no role, no token cap.
     assert!(!member_at(&w, NOW));
     assert!(!helpdesk_at(&w, NOW));
-    assert_eq!(block_on(roles_end(&w.store, w.t.id, w.alice, NOW)).unwrap(), None);
+    assert_eq!(
+        block_on(roles_end(&w.store, w.t.id, w.alice, NOW)).unwrap(),
+        None
+    );
     // Alice activates for an hour.
     let act = send(
         &w,
         &mut e,
         w.alice,
-        req(&w, Level::Assignment, Action::SelfActivate, pim::GROUP_MEMBER, Expiration::AfterDuration(3600)),
+        req(
+            &w,
+            Level::Assignment,
+            Action::SelfActivate,
+            pim::GROUP_MEMBER,
+            Expiration::AfterDuration(3600),
+        ),
     )
     .unwrap();
     assert_eq!(act.status, "Provisioned");
@@ -152,7 +178,13 @@ fn eligible_membership_gives_nothing_an_activation_gives_membership_and_the_grou
         &w,
         &mut e,
         w.alice,
-        req(&w, Level::Assignment, Action::SelfDeactivate, pim::GROUP_MEMBER, Expiration::NoExpiration),
+        req(
+            &w,
+            Level::Assignment,
+            Action::SelfDeactivate,
+            pim::GROUP_MEMBER,
+            Expiration::NoExpiration,
+        ),
     )
     .unwrap();
     assert_eq!(off.status, "Revoked");
@@ -180,35 +212,58 @@ fn an_active_membership_makes_the_groups_azure_role_count_only_while_in_force() 
         &w,
         &mut e,
         w.admin,
-        req(&w, Level::Assignment, Action::AdminAssign, pim::GROUP_MEMBER, Expiration::AfterDuration(600)),
+        req(
+            &w,
+            Level::Assignment,
+            Action::AdminAssign,
+            pim::GROUP_MEMBER,
+            Expiration::AfterDuration(600),
+        ),
     )
     .unwrap();
     let principals = |now| {
-        block_on(crate::ops::arm::caller(&w.store, w.t.clone(), w.alice, "alice".into(), true, now))
-            .unwrap()
-            .principals
+        block_on(crate::ops::arm::caller(
+            &w.store,
+            w.t.clone(),
+            w.alice,
+            "alice".into(),
+            true,
+            now,
+        ))
+        .unwrap()
+        .principals
     };
-    assert!(principals(NOW).contains(&w.group), "the group's Azure roles apply");
-    assert!(!principals(NOW.plus_secs(600)).contains(&w.group), "and end with it");
+    assert!(
+        principals(NOW).contains(&w.group),
+        "the group's Azure roles apply"
+    );
+    assert!(
+        !principals(NOW.plus_secs(600)).contains(&w.group),
+        "and end with it"
+    );
     // App-role assignments to the group follow too.
     let mut ids = crate::conformance::Ids::new(99);
     let sp = ids.object();
     let mut set = ChangeSet::new();
-    set.push(Change::InsertAppRoleAssignment(crate::model::AppRoleAssignment {
-        id: ids.object(),
-        tenant_id: w.t.id,
-        app_role_id: uuid::Uuid::nil(),
-        principal_id: w.group,
-        principal_type: crate::model::ObjectKind::Group,
-        resource_id: sp,
-        created: NOW,
-    }));
+    set.push(Change::InsertAppRoleAssignment(
+        crate::model::AppRoleAssignment {
+            id: ids.object(),
+            tenant_id: w.t.id,
+            app_role_id: uuid::Uuid::nil(),
+            principal_id: w.group,
+            principal_type: crate::model::ObjectKind::Group,
+            resource_id: sp,
+            created: NOW,
+        },
+    ));
     block_on(w.store.commit(set)).unwrap();
     let has = |now| {
-        block_on(crate::ops::token::user_assignments(&w.store, &w.t, w.alice, now))
-            .unwrap()
-            .iter()
-            .any(|a| a.resource_id == sp)
+        block_on(crate::ops::token::user_assignments(
+            &w.store, &w.t, w.alice, now,
+        ))
+        .unwrap()
+        .iter()
+        .any(|a| a.resource_id == sp)
     };
     assert!(has(NOW) && !has(NOW.plus_secs(600)));
 }
@@ -222,10 +277,20 @@ fn an_active_ownership_counts_as_ownership_while_in_force() {
         &w,
         &mut e,
         w.admin,
-        req(&w, Level::Assignment, Action::AdminAssign, pim::GROUP_OWNER, Expiration::AfterDuration(900)),
+        req(
+            &w,
+            Level::Assignment,
+            Action::AdminAssign,
+            pim::GROUP_OWNER,
+            Expiration::AfterDuration(900),
+        ),
     )
     .unwrap();
-    let owns = |now| block_on(owners_at(&w.store, w.t.id, w.group, now)).unwrap().contains(&w.alice);
+    let owns = |now| {
+        block_on(owners_at(&w.store, w.t.id, w.group, now))
+            .unwrap()
+            .contains(&w.alice)
+    };
     assert!(owns(NOW) && !owns(NOW.plus_secs(900)));
     // Ownership is not membership.
     assert!(!member_at(&w, NOW));
@@ -244,31 +309,108 @@ fn bad_requests_are_refused_with_their_cause_and_change_nothing() {
     let mut set = ChangeSet::new();
     set.push(Change::InsertGroup(dynamic.clone()));
     block_on(w.store.commit(set)).unwrap();
-    let base = || req(&w, Level::Eligibility, Action::AdminAssign, pim::GROUP_MEMBER, Expiration::NoExpiration);
+    let base = || {
+        req(
+            &w,
+            Level::Eligibility,
+            Action::AdminAssign,
+            pim::GROUP_MEMBER,
+            Expiration::NoExpiration,
+        )
+    };
     let cases: Vec<(NewRequest, ObjectId, &str)> = vec![
-        (NewRequest { directory_scope_id: "nope".into(), ..base() }, w.admin, "not a valid object id"),
-        (NewRequest { directory_scope_id: ids.object().to_string(), ..base() }, w.admin, "does not exist"),
-        (NewRequest { directory_scope_id: dynamic.id.to_string(), ..base() }, w.admin, "dynamic membership"),
-        (NewRequest { role_definition_id: uuid::Uuid::nil().to_string(), ..base() }, w.admin, "member or owner"),
-        (NewRequest { principal_id: w.group.to_string(), ..base() }, w.admin, "not a user"),
-        (NewRequest { justification: Some("x".repeat(501)), ..base() }, w.admin, "longer than 500"),
         (
-            req(&w, Level::Assignment, Action::SelfActivate, pim::GROUP_MEMBER, Expiration::AfterDuration(600)),
+            NewRequest {
+                directory_scope_id: "nope".into(),
+                ..base()
+            },
+            w.admin,
+            "not a valid object id",
+        ),
+        (
+            NewRequest {
+                directory_scope_id: ids.object().to_string(),
+                ..base()
+            },
+            w.admin,
+            "does not exist",
+        ),
+        (
+            NewRequest {
+                directory_scope_id: dynamic.id.to_string(),
+                ..base()
+            },
+            w.admin,
+            "dynamic membership",
+        ),
+        (
+            NewRequest {
+                role_definition_id: uuid::Uuid::nil().to_string(),
+                ..base()
+            },
+            w.admin,
+            "member or owner",
+        ),
+        (
+            NewRequest {
+                principal_id: w.group.to_string(),
+                ..base()
+            },
+            w.admin,
+            "not a user",
+        ),
+        (
+            NewRequest {
+                justification: Some("x".repeat(501)),
+                ..base()
+            },
+            w.admin,
+            "longer than 500",
+        ),
+        (
+            req(
+                &w,
+                Level::Assignment,
+                Action::SelfActivate,
+                pim::GROUP_MEMBER,
+                Expiration::AfterDuration(600),
+            ),
             w.admin,
             "caller's id",
         ),
         (
-            req(&w, Level::Assignment, Action::SelfActivate, pim::GROUP_MEMBER, Expiration::AfterDuration(600)),
+            req(
+                &w,
+                Level::Assignment,
+                Action::SelfActivate,
+                pim::GROUP_MEMBER,
+                Expiration::AfterDuration(600),
+            ),
             w.alice,
             "EligibilityRule",
         ),
         (
-            NewRequest { justification: None, ..req(&w, Level::Assignment, Action::AdminAssign, pim::GROUP_MEMBER, Expiration::AfterDuration(600)) },
+            NewRequest {
+                justification: None,
+                ..req(
+                    &w,
+                    Level::Assignment,
+                    Action::AdminAssign,
+                    pim::GROUP_MEMBER,
+                    Expiration::AfterDuration(600),
+                )
+            },
             w.admin,
             "JustificationRule",
         ),
         (
-            req(&w, Level::Assignment, Action::AdminAssign, pim::GROUP_MEMBER, Expiration::NoExpiration),
+            req(
+                &w,
+                Level::Assignment,
+                Action::AdminAssign,
+                pim::GROUP_MEMBER,
+                Expiration::NoExpiration,
+            ),
             w.admin,
             "ExpirationRule",
         ),
@@ -277,8 +419,12 @@ fn bad_requests_are_refused_with_their_cause_and_change_nothing() {
         let err = send(&w, &mut e, by, r).unwrap_err();
         assert!(format!("{err:?}").contains(says), "{says}: {err:?}");
     }
-    assert!(block_on(w.store.group_role_schedules(w.t.id)).unwrap().is_empty());
-    assert!(block_on(w.store.group_role_schedule_requests(w.t.id)).unwrap().is_empty());
+    assert!(block_on(w.store.group_role_schedules(w.t.id))
+        .unwrap()
+        .is_empty());
+    assert!(block_on(w.store.group_role_schedule_requests(w.t.id))
+        .unwrap()
+        .is_empty());
     assert!(activities(&w).is_empty());
 }
 
@@ -293,7 +439,13 @@ fn every_pim_plane_is_refused_below_p2_with_the_sku_named() {
             &w,
             &mut e,
             w.admin,
-            req(&w, Level::Eligibility, Action::AdminAssign, pim::GROUP_MEMBER, Expiration::NoExpiration),
+            req(
+                &w,
+                Level::Eligibility,
+                Action::AdminAssign,
+                pim::GROUP_MEMBER,
+                Expiration::NoExpiration,
+            ),
         )
         .unwrap_err();
         assert!(format!("{err:?}").contains("AAD_PREMIUM_P2"), "{err:?}");
@@ -301,11 +453,26 @@ fn every_pim_plane_is_refused_below_p2_with_the_sku_named() {
         let dir = NewRequest {
             role_definition_id: "62e90394-69f5-4237-9190-012177145e10".into(),
             directory_scope_id: "/".into(),
-            ..req(&w, Level::Eligibility, Action::AdminAssign, pim::GROUP_MEMBER, Expiration::NoExpiration)
+            ..req(
+                &w,
+                Level::Eligibility,
+                Action::AdminAssign,
+                pim::GROUP_MEMBER,
+                Expiration::NoExpiration,
+            )
         };
-        let err = block_on(ops_pim::submit(&mut e, &w.t, &who(w.admin), dir, Settings::default())).unwrap_err();
+        let err = block_on(ops_pim::submit(
+            &mut e,
+            &w.t,
+            &who(w.admin),
+            dir,
+            Settings::default(),
+        ))
+        .unwrap_err();
         assert!(format!("{err:?}").contains("AAD_PREMIUM_P2"), "{err:?}");
-        assert!(block_on(w.store.group_role_schedules(w.t.id)).unwrap().is_empty());
+        assert!(block_on(w.store.group_role_schedules(w.t.id))
+            .unwrap()
+            .is_empty());
         assert!(block_on(w.store.role_schedules(w.t.id)).unwrap().is_empty());
         assert!(activities(&w).is_empty());
     }
@@ -317,7 +484,13 @@ fn every_pim_plane_is_refused_below_p2_with_the_sku_named() {
         &w,
         &mut e,
         w.admin,
-        req(&w, Level::Eligibility, Action::AdminAssign, pim::GROUP_MEMBER, Expiration::AfterDuration(86400)),
+        req(
+            &w,
+            Level::Eligibility,
+            Action::AdminAssign,
+            pim::GROUP_MEMBER,
+            Expiration::AfterDuration(86400),
+        ),
     );
     assert!(ok.is_ok(), "{ok:?}");
 }
@@ -335,7 +508,13 @@ fn the_group_policy_governs_activation_and_the_sweep_records_the_expiry() {
         &w,
         &mut e,
         w.admin,
-        req(&w, Level::Eligibility, Action::AdminAssign, pim::GROUP_MEMBER, Expiration::AfterDuration(86400)),
+        req(
+            &w,
+            Level::Eligibility,
+            Action::AdminAssign,
+            pim::GROUP_MEMBER,
+            Expiration::AfterDuration(86400),
+        ),
     )
     .unwrap();
     // Longer than the policy's PT8H: refused by name.
@@ -343,27 +522,65 @@ fn the_group_policy_governs_activation_and_the_sweep_records_the_expiry() {
         &w,
         &mut e,
         w.alice,
-        req(&w, Level::Assignment, Action::SelfActivate, pim::GROUP_MEMBER, Expiration::AfterDuration(9 * 3600)),
+        req(
+            &w,
+            Level::Assignment,
+            Action::SelfActivate,
+            pim::GROUP_MEMBER,
+            Expiration::AfterDuration(9 * 3600),
+        ),
     )
     .unwrap_err();
     assert!(format!("{err:?}").contains("ExpirationRule"), "{err:?}");
     // MFA required by a changed policy: a step-up, nothing written.
     let mut p = policies[0].clone();
     p.activation_rules = vec!["MultiFactorAuthentication".into(), "Justification".into()];
-    block_on(ops_pim::put_policy(&mut e, &w.t, p, "Enablement_EndUser_Assignment", w.admin)).unwrap();
+    block_on(ops_pim::put_policy(
+        &mut e,
+        &w.t,
+        p,
+        "Enablement_EndUser_Assignment",
+        w.admin,
+    ))
+    .unwrap();
     let err = send(
         &w,
         &mut e,
         w.alice,
-        req(&w, Level::Assignment, Action::SelfActivate, pim::GROUP_MEMBER, Expiration::AfterDuration(600)),
+        req(
+            &w,
+            Level::Assignment,
+            Action::SelfActivate,
+            pim::GROUP_MEMBER,
+            Expiration::AfterDuration(600),
+        ),
     )
     .unwrap_err();
-    assert!(matches!(err, PimError::StepUp { rule: "MfaRule", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            PimError::StepUp {
+                rule: "MfaRule",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let r = block_on(submit(
         &mut e,
         &w.t,
-        &Requestor { id: w.alice, mfa: true, acrs: vec![] },
-        req(&w, Level::Assignment, Action::SelfActivate, pim::GROUP_MEMBER, Expiration::AfterDuration(600)),
+        &Requestor {
+            id: w.alice,
+            mfa: true,
+            acrs: vec![],
+        },
+        req(
+            &w,
+            Level::Assignment,
+            Action::SelfActivate,
+            pim::GROUP_MEMBER,
+            Expiration::AfterDuration(600),
+        ),
         Settings::default(),
     ))
     .unwrap();

@@ -178,7 +178,14 @@ fn schedule_spec(level: Level, instance: bool) -> EntitySpec {
     EntitySpec::new(
         &format!(
             "microsoft.graph.{}",
-            wire::type_name(level, if instance { "ScheduleInstance" } else { "Schedule" })
+            wire::type_name(
+                level,
+                if instance {
+                    "ScheduleInstance"
+                } else {
+                    "Schedule"
+                }
+            )
         ),
         &props,
         &["id"],
@@ -325,7 +332,12 @@ async fn schedules(
     read(&c)?;
     let t = now();
     let keep = |r: &RoleSchedule| {
-        r.level == level && if instances { r.active_at(t) } else { r.current_at(t) }
+        r.level == level
+            && if instances {
+                r.active_at(t)
+            } else {
+                r.current_at(t)
+            }
     };
     let all: Vec<RoleSchedule> = s
         .store
@@ -471,7 +483,11 @@ per_level!(
     as_instance
 );
 
-async fn find_approval(s: &AppState, c: &Caller, id: &str) -> Result<RoleScheduleRequest, ApiError> {
+async fn find_approval(
+    s: &AppState,
+    c: &Caller,
+    id: &str,
+) -> Result<RoleScheduleRequest, ApiError> {
     ops_pim::approval_in(s.store.as_ref(), c.tenant.id, Plane::Group, id)
         .await
         .map_err(store_err(c))?
@@ -538,8 +554,8 @@ async fn review(
 ) -> Response {
     let run = async {
         let v = json_body(&c, &body).map_err(IntoResponse::into_response)?;
-        let (result, justification) = castellan_wire::graph::pim::parse_review(&v)
-            .map_err(|e| c.err(e).into_response())?;
+        let (result, justification) =
+            castellan_wire::graph::pim::parse_review(&v).map_err(|e| c.err(e).into_response())?;
         c.authorize(Op::PimGroupSelf, &Target::default())
             .map_err(IntoResponse::into_response)?;
         let mut ent = OsEntropy;
@@ -584,9 +600,12 @@ pub(super) fn group_scope(c: &Caller, uri: &axum::http::Uri) -> Result<Option<Ob
     })
 }
 
-async fn group_policies(s: &AppState, c: &Caller, group: ObjectId) -> Result<Vec<RolePolicy>, ApiError> {
-    if s
-        .store
+async fn group_policies(
+    s: &AppState,
+    c: &Caller,
+    group: ObjectId,
+) -> Result<Vec<RolePolicy>, ApiError> {
+    if s.store
         .group(c.tenant.id, group)
         .await
         .map_err(store_err(c))?

@@ -112,10 +112,13 @@ async fn list_groups(
     };
     // One membership graph for the whole page.
     let graph = MembershipGraph::new(
-        &s.store
-            .memberships(c.tenant.id)
-            .await
-            .map_err(store_err(&c))?,
+        &castellan_core::ops::groups::memberships_at(
+            s.store.as_ref(),
+            c.tenant.id,
+            crate::state::now(),
+        )
+        .await
+        .map_err(store_err(&c))?,
     );
     if let Some(page) = body["value"].as_array_mut() {
         for v in page.iter_mut() {
@@ -146,11 +149,14 @@ async fn expansion(
         "members" => super::sdk::render_all(s, c, graph.direct_members(id)).await?,
         "owners" => {
             let mut ids = Vec::new();
-            for o in s
-                .store
-                .owners(c.tenant.id, id)
-                .await
-                .map_err(store_err(c))?
+            for o in castellan_core::ops::groups::owners_at(
+                s.store.as_ref(),
+                c.tenant.id,
+                id,
+                crate::state::now(),
+            )
+            .await
+            .map_err(store_err(c))?
             {
                 if let Some(k) = s
                     .store
@@ -285,10 +291,13 @@ async fn get_group(
     let mut v = select_pairs(&c, &pairs, &spec(), rendered)?;
     if !expand.is_empty() {
         let graph = MembershipGraph::new(
-            &s.store
-                .memberships(c.tenant.id)
-                .await
-                .map_err(store_err(&c))?,
+            &castellan_core::ops::groups::memberships_at(
+                s.store.as_ref(),
+                c.tenant.id,
+                crate::state::now(),
+            )
+            .await
+            .map_err(store_err(&c))?,
         );
         for e in &expand {
             v[e.name] = expansion(&s, &c, g.id, e, &graph).await?;
@@ -339,10 +348,13 @@ async fn members_impl(
         .await
         .map_err(|e| c.err(e))?;
     let graph = MembershipGraph::new(
-        &s.store
-            .memberships(c.tenant.id)
-            .await
-            .map_err(store_err(&c))?,
+        &castellan_core::ops::groups::memberships_at(
+            s.store.as_ref(),
+            c.tenant.id,
+            crate::state::now(),
+        )
+        .await
+        .map_err(store_err(&c))?,
     );
     let ids = if transitive {
         graph.transitive_members(g.id)

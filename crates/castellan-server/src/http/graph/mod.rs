@@ -9,10 +9,10 @@ pub mod conditional_access;
 pub mod deleted_items;
 pub mod devices;
 pub mod domains;
+pub mod group_pim;
 pub mod groups;
 pub mod identity_protection;
 pub mod licenses;
-pub mod group_pim;
 pub mod pim;
 pub mod reports;
 pub mod roles;
@@ -659,9 +659,8 @@ pub async fn owners_list(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let mut items = Vec::new();
-    for o in s
-        .store
-        .owners(c.tenant.id, object)
+    // Active PIM-for-groups owners are owners while in force.
+    for o in castellan_core::ops::groups::owners_at(s.store.as_ref(), c.tenant.id, object, now())
         .await
         .map_err(store_err(c))?
     {

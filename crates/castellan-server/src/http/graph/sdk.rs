@@ -450,10 +450,13 @@ async fn answer_check(
         json_body(c, body)?
     };
     let graph = MembershipGraph::new(
-        &s.store
-            .memberships(c.tenant.id)
-            .await
-            .map_err(store_err(c))?,
+        &castellan_core::ops::groups::memberships_at(
+            s.store.as_ref(),
+            c.tenant.id,
+            crate::state::now(),
+        )
+        .await
+        .map_err(store_err(c))?,
     );
     let mut all = graph.transitive_member_of(target);
     let groups_only = all.clone();

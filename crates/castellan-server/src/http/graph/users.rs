@@ -383,10 +383,13 @@ pub async fn groups_of(
     transitive: bool,
 ) -> Result<Vec<Value>, ApiError> {
     let graph = MembershipGraph::new(
-        &s.store
-            .memberships(c.tenant.id)
-            .await
-            .map_err(store_err(c))?,
+        &castellan_core::ops::groups::memberships_at(
+            s.store.as_ref(),
+            c.tenant.id,
+            crate::state::now(),
+        )
+        .await
+        .map_err(store_err(c))?,
     );
     let ids = if transitive {
         graph.transitive_member_of(object)
