@@ -47,6 +47,8 @@ pub enum PimError {
     Exists(String),
     /// Nothing to act on.
     Missing(String),
+    /// The tenant's licences do not cover PIM (the message names the SKU).
+    Unlicensed(String),
 }
 
 impl From<DirectoryError> for PimError {
@@ -352,7 +354,7 @@ pub async fn submit(
 /// directory roles, PIM for groups, ARM): P2 or Entra ID Governance; the refusal names the SKU.
 pub fn gate(tenant: &Tenant) -> Result<&'static str, PimError> {
     crate::licenses::gate(crate::licenses::Feature::Pim, tenant.license)
-        .map_err(|m| PimError::Directory(DirectoryError::Forbidden(m)))
+        .map_err(PimError::Unlicensed)
 }
 
 /// The policy governing PIM for groups for `access` (member or owner) of `group`: the

@@ -137,6 +137,9 @@ pub(super) fn settings(s: &AppState) -> Settings {
 pub(super) fn pim_err(c: &Caller, e: PimError) -> Response {
     match e {
         PimError::Directory(d) => c.err(d).into_response(),
+        PimError::Unlicensed(m) => c
+            .err(castellan_core::DirectoryError::Forbidden(m))
+            .into_response(),
         PimError::Rule(f) => {
             let rules = f
                 .rules
