@@ -53,10 +53,10 @@ impl Plane {
 
 /// The "role" of a PIM-for-groups schedule that makes its principal a member of the group
 /// (`accessId: member`).
-pub const GROUP_MEMBER: uuid::Uuid = uuid::Uuid::from_u128(0x0000_0000_0000_4000_8000_6d656d626572);
+pub const GROUP_MEMBER: uuid::Uuid = uuid::Uuid::from_u128(0x00000000_0000_4000_8000_6d656d626572);
 /// The "role" of a PIM-for-groups schedule that makes its principal an owner of the group
 /// (`accessId: owner`).
-pub const GROUP_OWNER: uuid::Uuid = uuid::Uuid::from_u128(0x0000_0000_0000_4000_8000_00006f776e72);
+pub const GROUP_OWNER: uuid::Uuid = uuid::Uuid::from_u128(0x00000000_0000_4000_8000_00006f776e72);
 
 /// Graph's `accessId` of a group-plane "role".
 pub fn access_id(role: uuid::Uuid) -> Option<&'static str> {

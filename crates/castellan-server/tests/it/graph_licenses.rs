@@ -39,6 +39,16 @@ async fn token(p: &Private, form: &[(&str, &str)]) -> (u16, Value) {
 }
 
 async fn graph(p: &Private) -> G {
+    app_client(
+        p,
+        "https://graph.microsoft.com/.default",
+        format!("{}/v1.0", p.origin),
+    )
+    .await
+}
+
+/// A client over the demo confidential client's app-only token for `scope`, at `base`.
+async fn app_client(p: &Private, scope: &str, base: String) -> G {
     let d = &p.demo;
     let (st, v) = token(
         p,
@@ -52,7 +62,7 @@ async fn graph(p: &Private) -> G {
                 "client_secret",
                 d["confidential_client"]["secret"].as_str().unwrap(),
             ),
-            ("scope", "https://graph.microsoft.com/.default"),
+            ("scope", scope),
         ],
     )
     .await;
@@ -60,35 +70,13 @@ async fn graph(p: &Private) -> G {
     G {
         token: v["access_token"].as_str().unwrap().into(),
         http: client(&p.ca),
-        base: format!("{}/v1.0", p.origin),
+        base,
     }
 }
 
-/// An ARM client over the demo confidential client (Owner of the demo subscription).
+/// ARM as the demo confidential client (Owner of the demo subscription).
 async fn arm_owner(p: &Private) -> G {
-    let d = &p.demo;
-    let (st, v) = token(
-        p,
-        &[
-            ("grant_type", "client_credentials"),
-            (
-                "client_id",
-                d["confidential_client"]["app_id"].as_str().unwrap(),
-            ),
-            (
-                "client_secret",
-                d["confidential_client"]["secret"].as_str().unwrap(),
-            ),
-            ("scope", "https://management.azure.com/.default"),
-        ],
-    )
-    .await;
-    assert_eq!(st, 200, "{v}");
-    G {
-        token: v["access_token"].as_str().unwrap().into(),
-        http: client(&p.ca),
-        base: p.origin.clone(),
-    }
+    app_client(p, "https://management.azure.com/.default", p.origin.clone()).await
 }
 
 /// An ARM PIM eligibility request (Reader on the demo resource group) for `principal`.

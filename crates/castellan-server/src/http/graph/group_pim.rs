@@ -22,7 +22,10 @@ use castellan_wire::errors::GraphError;
 use castellan_wire::graph::group_pim as wire;
 use castellan_wire::odata::EntitySpec;
 
-use super::pim::{by_current_user, pim_err, policy_spec, settings};
+use super::pim::{
+    approval_of, by_current_user, pim_err, policy_spec, review_of, settings, step_of, steps_of,
+    Approvals,
+};
 use super::users::with_context;
 use super::{created, json_body, list, no_content, store_err, ApiError, Caller};
 use crate::crypto::OsEntropy;
@@ -483,34 +486,19 @@ per_level!(
     as_instance
 );
 
-async fn find_approval(
-    s: &AppState,
-    c: &Caller,
-    id: &str,
-) -> Result<RoleScheduleRequest, ApiError> {
-    ops_pim::approval_in(s.store.as_ref(), c.tenant.id, Plane::Group, id)
-        .await
-        .map_err(store_err(c))?
-        .ok_or_else(|| {
-            c.err(GraphError::not_found(format!(
-                "The approval '{id}' does not exist in this tenant."
-            )))
-        })
-}
+const APPROVALS: Approvals = Approvals {
+    plane: Plane::Group,
+    context: "identityGovernance/privilegedAccess/group/assignmentApprovals",
+    area: Area::PimGroups,
+    op: Op::PimGroupSelf,
+};
 
 async fn approval(
     State(s): State<AppState>,
     c: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    read(&c)?;
-    let r = find_approval(&s, &c, &id).await?;
-    Ok(Json(with_context(
-        &c,
-        &format!("{CONTEXT}/assignmentApprovals/$entity"),
-        castellan_wire::graph::pim::render_approval(&r),
-    ))
-    .into_response())
+    approval_of(&s, &c, APPROVALS, &id).await
 }
 
 async fn steps(
@@ -518,13 +506,7 @@ async fn steps(
     c: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    read(&c)?;
-    let r = find_approval(&s, &c, &id).await?;
-    Ok(Json(serde_json::json!({
-        "@odata.context": format!("{}/$metadata#{CONTEXT}/assignmentApprovals('{id}')/steps", c.base),
-        "value": r.approval.iter().map(|st| castellan_wire::graph::pim::render_step(&r, st)).collect::<Vec<_>>(),
-    }))
-    .into_response())
+    steps_of(&s, &c, APPROVALS, &id).await
 }
 
 async fn step(
@@ -532,18 +514,7 @@ async fn step(
     c: Caller,
     Path((id, step)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    read(&c)?;
-    let r = find_approval(&s, &c, &id).await?;
-    let st = r
-        .approval
-        .iter()
-        .find(|st| st.id.to_string() == step.to_ascii_lowercase())
-        .ok_or_else(|| {
-            c.err(GraphError::not_found(format!(
-                "The approval '{id}' has no step '{step}'."
-            )))
-        })?;
-    Ok(Json(castellan_wire::graph::pim::render_step(&r, st)).into_response())
+    step_of(&s, &c, APPROVALS, &id, &step).await
 }
 
 async fn review(
@@ -552,28 +523,7 @@ async fn review(
     Path((id, step)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let run = async {
-        let v = json_body(&c, &body).map_err(IntoResponse::into_response)?;
-        let (result, justification) =
-            castellan_wire::graph::pim::parse_review(&v).map_err(|e| c.err(e).into_response())?;
-        c.authorize(Op::PimGroupSelf, &Target::default())
-            .map_err(IntoResponse::into_response)?;
-        let mut ent = OsEntropy;
-        ops_pim::review_in(
-            &mut c.env(&s, &mut ent),
-            &c.tenant,
-            Plane::Group,
-            &id,
-            &step,
-            c.oid,
-            &result,
-            justification,
-        )
-        .await
-        .map_err(|e| pim_err(&c, e))?;
-        Ok::<_, Response>(no_content())
-    };
-    run.await.unwrap_or_else(|e| e)
+    review_of(&s, &c, APPROVALS, &id, &step, &body).await
 }
 
 /// The group a policy list's `$filter` scopes to (`scopeId eq '{groupId}' and scopeType eq
@@ -662,44 +612,33 @@ fn group_of_id(id: &str) -> Option<ObjectId> {
     ObjectId::parse(id.strip_prefix("Group_")?.split('_').next()?)
 }
 
-/// A group policy by its id (`None`: not a group policy id).
+/// A group policy by its id, or (`assignment`) by its assignment's id (`None`: not a
+/// `Group_…` id).
 pub(super) async fn find_policy(
     s: &AppState,
     c: &Caller,
     id: &str,
+    assignment: bool,
 ) -> Result<Option<RolePolicy>, ApiError> {
     let Some(g) = group_of_id(id) else {
         return Ok(None);
     };
+    let what = if assignment {
+        "role management policy assignment"
+    } else {
+        "role management policy"
+    };
     group_policies(s, c, g)
         .await?
         .into_iter()
-        .find(|p| p.id().eq_ignore_ascii_case(id))
-        .map(Some)
-        .ok_or_else(|| {
-            c.err(GraphError::not_found(format!(
-                "The role management policy '{id}' does not exist in this tenant (list a group's with $filter=scopeId eq '{g}' and scopeType eq 'Group')."
-            )))
+        .find(|p| {
+            let pid = if assignment { p.assignment_id() } else { p.id() };
+            pid.eq_ignore_ascii_case(id)
         })
-}
-
-/// A group policy assignment by its id (`None`: not a group id).
-pub(super) async fn find_policy_assignment(
-    s: &AppState,
-    c: &Caller,
-    id: &str,
-) -> Result<Option<RolePolicy>, ApiError> {
-    let Some(g) = group_of_id(id) else {
-        return Ok(None);
-    };
-    group_policies(s, c, g)
-        .await?
-        .into_iter()
-        .find(|p| p.assignment_id().eq_ignore_ascii_case(id))
         .map(Some)
         .ok_or_else(|| {
             c.err(GraphError::not_found(format!(
-                "The role management policy assignment '{id}' does not exist in this tenant."
+                "The {what} '{id}' does not exist in this tenant (list a group's with $filter=scopeId eq '{g}' and scopeType eq 'Group')."
             )))
         })
 }

@@ -14,7 +14,7 @@ use castellan_core::error::Code;
 use castellan_core::graph_rules::{Access, Area};
 use castellan_core::ops::pim::{self as ops, PimError, Requestor, Settings};
 use castellan_core::ops::Env;
-use castellan_core::pim::{Level, RoleSchedule};
+use castellan_core::pim::{Level, Plane, RoleSchedule};
 use castellan_core::store::Store;
 use castellan_core::Timestamp;
 use castellan_wire::errors::GraphError;
@@ -578,9 +578,10 @@ per_level!(
 async fn find_approval(
     s: &AppState,
     c: &Caller,
+    plane: Plane,
     id: &str,
 ) -> Result<castellan_core::pim::RoleScheduleRequest, ApiError> {
-    ops::approval(s.store.as_ref(), c.tenant.id, id)
+    ops::approval_in(s.store.as_ref(), c.tenant.id, plane, id)
         .await
         .map_err(store_err(c))?
         .ok_or_else(|| {
@@ -590,42 +591,69 @@ async fn find_approval(
         })
 }
 
-async fn approval(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
+/// Where a plane's approvals live in Graph, who reads them and which op answers them.
+#[derive(Clone, Copy)]
+pub(super) struct Approvals {
+    /// The plane.
+    pub plane: Plane,
+    /// `roleManagement/directory/roleAssignmentApprovals` or the group one.
+    pub context: &'static str,
+    /// The area a reader needs.
+    pub area: Area,
+    /// The op a reviewer needs.
+    pub op: Op,
+}
+
+const DIRECTORY_APPROVALS: Approvals = Approvals {
+    plane: Plane::Directory,
+    context: "roleManagement/directory/roleAssignmentApprovals",
+    area: Area::RoleManagement,
+    op: Op::PimSelf,
+};
+
+/// `GET …/{approvals}/{id}`.
+pub(super) async fn approval_of(
+    s: &AppState,
+    c: &Caller,
+    a: Approvals,
+    id: &str,
 ) -> Result<Response, ApiError> {
-    c.require(Area::RoleManagement, Access::Read)?;
-    let r = find_approval(&s, &c, &id).await?;
+    c.require(a.area, Access::Read)?;
+    let r = find_approval(s, c, a.plane, id).await?;
     Ok(Json(with_context(
-        &c,
-        "roleManagement/directory/roleAssignmentApprovals/$entity",
+        c,
+        &format!("{}/$entity", a.context),
         wire::render_approval(&r),
     ))
     .into_response())
 }
 
-async fn steps(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
+/// `GET …/{approvals}/{id}/steps`.
+pub(super) async fn steps_of(
+    s: &AppState,
+    c: &Caller,
+    a: Approvals,
+    id: &str,
 ) -> Result<Response, ApiError> {
-    c.require(Area::RoleManagement, Access::Read)?;
-    let r = find_approval(&s, &c, &id).await?;
+    c.require(a.area, Access::Read)?;
+    let r = find_approval(s, c, a.plane, id).await?;
     Ok(Json(serde_json::json!({
-        "@odata.context": format!("{}/$metadata#roleManagement/directory/roleAssignmentApprovals('{id}')/steps", c.base),
+        "@odata.context": format!("{}/$metadata#{}('{id}')/steps", c.base, a.context),
         "value": r.approval.iter().map(|st| wire::render_step(&r, st)).collect::<Vec<_>>(),
     }))
     .into_response())
 }
 
-async fn step(
-    State(s): State<AppState>,
-    c: Caller,
-    Path((id, step)): Path<(String, String)>,
+/// `GET …/{approvals}/{id}/steps/{step}`.
+pub(super) async fn step_of(
+    s: &AppState,
+    c: &Caller,
+    a: Approvals,
+    id: &str,
+    step: &str,
 ) -> Result<Response, ApiError> {
-    c.require(Area::RoleManagement, Access::Read)?;
-    let r = find_approval(&s, &c, &id).await?;
+    c.require(a.area, Access::Read)?;
+    let r = find_approval(s, c, a.plane, id).await?;
     let st = r
         .approval
         .iter()
@@ -638,33 +666,70 @@ async fn step(
     Ok(Json(wire::render_step(&r, st)).into_response())
 }
 
+/// `PATCH …/{approvals}/{id}/steps/{step}`: an approver's answer.
+pub(super) async fn review_of(
+    s: &AppState,
+    c: &Caller,
+    a: Approvals,
+    id: &str,
+    step: &str,
+    body: &Bytes,
+) -> Response {
+    let run = async {
+        let v = json_body(c, body).map_err(IntoResponse::into_response)?;
+        let (result, justification) =
+            wire::parse_review(&v).map_err(|e| c.err(e).into_response())?;
+        c.authorize(a.op, &Target::default())
+            .map_err(IntoResponse::into_response)?;
+        let mut ent = OsEntropy;
+        ops::review_in(
+            &mut c.env(s, &mut ent),
+            &c.tenant,
+            a.plane,
+            id,
+            step,
+            c.oid,
+            &result,
+            justification,
+        )
+        .await
+        .map_err(|e| pim_err(c, e))?;
+        Ok::<_, Response>(no_content())
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+async fn approval(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    approval_of(&s, &c, DIRECTORY_APPROVALS, &id).await
+}
+
+async fn steps(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    steps_of(&s, &c, DIRECTORY_APPROVALS, &id).await
+}
+
+async fn step(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((id, step)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    step_of(&s, &c, DIRECTORY_APPROVALS, &id, &step).await
+}
+
 async fn review(
     State(s): State<AppState>,
     c: Caller,
     Path((id, step)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let run = async {
-        let v = json_body(&c, &body).map_err(IntoResponse::into_response)?;
-        let (result, justification) =
-            wire::parse_review(&v).map_err(|e| c.err(e).into_response())?;
-        c.authorize(Op::PimSelf, &Target::default())
-            .map_err(IntoResponse::into_response)?;
-        let mut ent = OsEntropy;
-        ops::review(
-            &mut c.env(&s, &mut ent),
-            &c.tenant,
-            &id,
-            &step,
-            c.oid,
-            &result,
-            justification,
-        )
-        .await
-        .map_err(|e| pim_err(&c, e))?;
-        Ok::<_, Response>(no_content())
-    };
-    run.await.unwrap_or_else(|e| e)
+    review_of(&s, &c, DIRECTORY_APPROVALS, &id, &step, &body).await
 }
 
 pub(super) fn policy_spec() -> EntitySpec {
@@ -715,7 +780,7 @@ async fn find_policy(
     c: &Caller,
     id: &str,
 ) -> Result<castellan_core::pim::RolePolicy, ApiError> {
-    if let Some(p) = super::group_pim::find_policy(s, c, id).await? {
+    if let Some(p) = super::group_pim::find_policy(s, c, id, false).await? {
         return Ok(p);
     }
     all_policies(s, c)
@@ -887,7 +952,7 @@ async fn policy_assignment(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     policy_read(&c)?;
-    if let Some(p) = super::group_pim::find_policy_assignment(&s, &c, &id).await? {
+    if let Some(p) = super::group_pim::find_policy(&s, &c, &id, true).await? {
         return Ok(Json(with_context(
             &c,
             "policies/roleManagementPolicyAssignments/$entity",
