@@ -300,3 +300,78 @@ async fn group_policies_list_under_the_group_scope_with_entras_rule_ids() {
         .await;
     assert_eq!(st, 400, "{e}");
 }
+
+#[tokio::test]
+async fn a_group_activation_needing_approval_counts_only_once_approved() {
+    let admin = G::demo().await;
+    let gid = group(&admin, false).await;
+    let (requestor, approver) = (
+        Member::with_scopes(SCOPES).await,
+        Member::with_scopes(SCOPES).await,
+    );
+    let (_, v) = admin
+        .get(&format!(
+            "/policies/roleManagementPolicyAssignments?$filter=scopeId eq '{gid}' and scopeType eq 'Group' and roleDefinitionId eq 'member'"
+        ))
+        .await;
+    let pid = v["value"][0]["policyId"].as_str().unwrap().to_string();
+    let (st, v) = admin
+        .patch(
+            &format!("/policies/roleManagementPolicies/{pid}/rules/Approval_EndUser_Assignment"),
+            json!({"id": "Approval_EndUser_Assignment", "setting": {"isApprovalRequired": true, "approvalStages": [{"primaryApprovers": [
+                {"@odata.type": "#microsoft.graph.singleUser", "userId": approver.id}]}]}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, el) = admin
+        .post(
+            &format!("{BASE}/eligibilityScheduleRequests"),
+            request("member", "adminAssign", &gid, &requestor.id, "P30D"),
+        )
+        .await;
+    assert_eq!(st, 201, "{el}");
+    let (st, r) = requestor
+        .graph()
+        .await
+        .post(
+            &format!("{BASE}/assignmentScheduleRequests"),
+            request("member", "selfActivate", &gid, &requestor.id, "PT2H"),
+        )
+        .await;
+    assert_eq!(st, 201, "{r}");
+    assert_eq!(r["status"], "PendingApproval", "{r}");
+    assert!(
+        !members(&admin, &gid).await.contains(&requestor.id),
+        "pending gives nothing"
+    );
+    let approval = r["approvalId"].as_str().unwrap();
+    let ag = approver.graph().await;
+    let (st, a) = ag
+        .get(&format!("{BASE}/assignmentApprovals/{approval}"))
+        .await;
+    assert_eq!(st, 200, "{a}");
+    let step = a["steps"][0]["id"].as_str().unwrap();
+    let step_path = format!("{BASE}/assignmentApprovals/{approval}/steps/{step}");
+    // The requestor cannot approve their own request.
+    let (st, e) = requestor
+        .graph()
+        .await
+        .patch(
+            &step_path,
+            json!({"reviewResult": "Approve", "justification": "me"}),
+        )
+        .await;
+    assert_eq!(st, 403, "{e}");
+    assert!(!members(&admin, &gid).await.contains(&requestor.id));
+    let (st, e) = ag
+        .patch(
+            &step_path,
+            json!({"reviewResult": "Approve", "justification": "ok"}),
+        )
+        .await;
+    assert_eq!(st, 204, "{e}");
+    assert!(
+        members(&admin, &gid).await.contains(&requestor.id),
+        "approved: a member"
+    );
+}
