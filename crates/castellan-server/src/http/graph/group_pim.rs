@@ -23,8 +23,8 @@ use castellan_wire::graph::group_pim as wire;
 use castellan_wire::odata::EntitySpec;
 
 use super::pim::{
-    approval_of, by_current_user, pim_err, policy_spec, review_of, settings, step_of, steps_of,
-    Approvals,
+    approval_of, by_current_user, per_level, pim_err, policy_spec, review_of, settings, step_of,
+    steps_of, Approvals,
 };
 use super::users::with_context;
 use super::{created, json_body, list, no_content, store_err, ApiError, Caller};
@@ -251,6 +251,28 @@ async fn requests(
     s: AppState,
     c: Caller,
     level: Level,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    _mine: bool,
+) -> Result<Response, ApiError> {
+    requests_or_one(s, c, level, None, uri, headers).await
+}
+
+async fn one_request(
+    s: AppState,
+    c: Caller,
+    level: Level,
+    id: String,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    requests_or_one(s, c, level, Some(id), uri, headers).await
+}
+
+async fn requests_or_one(
+    s: AppState,
+    c: Caller,
+    level: Level,
     id: Option<String>,
     uri: axum::http::Uri,
     headers: HeaderMap,
@@ -399,68 +421,6 @@ async fn schedules(
             )
         }
     }
-}
-
-macro_rules! per_level {
-    ($level:expr, $submit:ident, $list:ident, $one:ident, $cancel:ident, $scheds:ident, $sched:ident, $insts:ident, $inst:ident) => {
-        async fn $submit(State(s): State<AppState>, c: Caller, body: Bytes) -> Response {
-            submit(s, c, $level, body).await.unwrap_or_else(|e| e)
-        }
-        async fn $list(
-            State(s): State<AppState>,
-            c: Caller,
-            OriginalUri(uri): OriginalUri,
-            headers: HeaderMap,
-        ) -> Result<Response, ApiError> {
-            requests(s, c, $level, None, uri, headers).await
-        }
-        async fn $one(
-            State(s): State<AppState>,
-            c: Caller,
-            Path(id): Path<String>,
-            OriginalUri(uri): OriginalUri,
-            headers: HeaderMap,
-        ) -> Result<Response, ApiError> {
-            requests(s, c, $level, Some(id), uri, headers).await
-        }
-        async fn $cancel(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> Response {
-            cancel(s, c, $level, id).await.unwrap_or_else(|e| e)
-        }
-        async fn $scheds(
-            State(s): State<AppState>,
-            c: Caller,
-            OriginalUri(uri): OriginalUri,
-            headers: HeaderMap,
-        ) -> Result<Response, ApiError> {
-            schedules(s, c, $level, false, None, uri, headers).await
-        }
-        async fn $sched(
-            State(s): State<AppState>,
-            c: Caller,
-            Path(id): Path<String>,
-            OriginalUri(uri): OriginalUri,
-            headers: HeaderMap,
-        ) -> Result<Response, ApiError> {
-            schedules(s, c, $level, false, Some(id), uri, headers).await
-        }
-        async fn $insts(
-            State(s): State<AppState>,
-            c: Caller,
-            OriginalUri(uri): OriginalUri,
-            headers: HeaderMap,
-        ) -> Result<Response, ApiError> {
-            schedules(s, c, $level, true, None, uri, headers).await
-        }
-        async fn $inst(
-            State(s): State<AppState>,
-            c: Caller,
-            Path(id): Path<String>,
-            OriginalUri(uri): OriginalUri,
-            headers: HeaderMap,
-        ) -> Result<Response, ApiError> {
-            schedules(s, c, $level, true, Some(id), uri, headers).await
-        }
-    };
 }
 
 per_level!(

@@ -111,15 +111,7 @@ async fn list_groups(
         super::Listed::Count(r) => return Ok(r),
     };
     // One membership graph for the whole page.
-    let graph = MembershipGraph::new(
-        &castellan_core::ops::groups::memberships_at(
-            s.store.as_ref(),
-            c.tenant.id,
-            crate::state::now(),
-        )
-        .await
-        .map_err(store_err(&c))?,
-    );
+    let graph = super::membership_graph(&s, &c).await?;
     if let Some(page) = body["value"].as_array_mut() {
         for v in page.iter_mut() {
             let Some(id) = v["id"].as_str().and_then(ObjectId::parse) else {
@@ -290,15 +282,7 @@ async fn get_group(
     }
     let mut v = select_pairs(&c, &pairs, &spec(), rendered)?;
     if !expand.is_empty() {
-        let graph = MembershipGraph::new(
-            &castellan_core::ops::groups::memberships_at(
-                s.store.as_ref(),
-                c.tenant.id,
-                crate::state::now(),
-            )
-            .await
-            .map_err(store_err(&c))?,
-        );
+        let graph = super::membership_graph(&s, &c).await?;
         for e in &expand {
             v[e.name] = expansion(&s, &c, g.id, e, &graph).await?;
         }
@@ -347,15 +331,7 @@ async fn members_impl(
     let g = groups::find(&c.env(&s, &mut ent), &c.tenant, &id)
         .await
         .map_err(|e| c.err(e))?;
-    let graph = MembershipGraph::new(
-        &castellan_core::ops::groups::memberships_at(
-            s.store.as_ref(),
-            c.tenant.id,
-            crate::state::now(),
-        )
-        .await
-        .map_err(store_err(&c))?,
-    );
+    let graph = super::membership_graph(&s, &c).await?;
     let ids = if transitive {
         graph.transitive_members(g.id)
     } else {

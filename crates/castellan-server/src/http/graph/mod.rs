@@ -650,6 +650,19 @@ pub fn store_err(c: &Caller) -> impl Fn(castellan_core::store::StoreError) -> Ap
     |e| c.err(GraphError::from(castellan_core::DirectoryError::from(e)))
 }
 
+/// The tenant's membership graph in force now (stored edges plus active PIM-for-groups
+/// memberships).
+pub async fn membership_graph(
+    s: &AppState,
+    c: &Caller,
+) -> Result<castellan_core::model::MembershipGraph, ApiError> {
+    Ok(castellan_core::model::MembershipGraph::new(
+        &castellan_core::ops::groups::memberships_at(s.store.as_ref(), c.tenant.id, now())
+            .await
+            .map_err(store_err(c))?,
+    ))
+}
+
 /// Lists the owners of a group or application as directory objects.
 pub async fn owners_list(
     s: &AppState,

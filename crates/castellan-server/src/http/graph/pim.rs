@@ -490,6 +490,9 @@ async fn schedules(
     }
 }
 
+/// The handlers of one level (eligibility or assignment) of a PIM plane: each calls the
+/// plane's `submit`, `requests`, `one_request`, `cancel` and `schedules` in scope where it is
+/// used (directory roles here, PIM for groups in `group_pim.rs`).
 macro_rules! per_level {
     ($level:expr, $submit:ident, $list:ident, $one:ident, $cancel:ident, $scheds:ident, $sched:ident, $insts:ident, $inst:ident) => {
         async fn $submit(State(s): State<AppState>, c: Caller, body: Bytes) -> Response {
@@ -551,6 +554,7 @@ macro_rules! per_level {
         }
     };
 }
+pub(super) use per_level;
 
 per_level!(
     Level::Eligibility,
