@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use castellan_core::authz::{Op, Target};
 use castellan_core::graph_rules::{Access, Area};
 use castellan_core::ops::group_pim as ops;
-use castellan_core::ops::pim::{self as ops_pim, Requestor};
+use castellan_core::ops::pim as ops_pim;
 use castellan_core::pim::{Level, Plane, RolePolicy, RoleSchedule, RoleScheduleRequest};
 use castellan_core::ObjectId;
 use castellan_wire::errors::GraphError;
@@ -23,8 +23,8 @@ use castellan_wire::graph::group_pim as wire;
 use castellan_wire::odata::EntitySpec;
 
 use super::pim::{
-    approval_of, by_current_user, per_level, pim_err, policy_spec, review_of, settings, step_of,
-    steps_of, Approvals,
+    approval_of, by_current_user, needs_user, per_level, pim_err, policy_spec, requestor,
+    review_of, settings, step_of, steps_of, Approvals,
 };
 use super::users::with_context;
 use super::{created, json_body, list, no_content, store_err, ApiError, Caller};
@@ -202,22 +202,11 @@ async fn submit(s: AppState, c: Caller, level: Level, body: Bytes) -> Result<Res
     if req.action.is_admin() {
         authorize_admin(&s, &c, &req.directory_scope_id).await?;
     } else {
-        if c.user_rights.is_none() {
-            return Err(c
-                .err(GraphError::bad_request(format!(
-                    "action '{}' needs a signed-in user (a delegated token); applications use the admin actions.",
-                    req.action.as_str()
-                )))
-                .into_response());
-        }
+        needs_user(&c, req.action).map_err(IntoResponse::into_response)?;
         c.authorize(Op::PimGroupSelf, &Target::default())
             .map_err(IntoResponse::into_response)?;
     }
-    let who = Requestor {
-        id: c.oid,
-        mfa: c.mfa,
-        acrs: c.acrs.clone(),
-    };
+    let who = requestor(&c);
     let mut ent = OsEntropy;
     let r = ops::submit(&mut c.env(&s, &mut ent), &c.tenant, &who, req, settings(&s))
         .await

@@ -253,6 +253,26 @@ fn schedule_spec(level: Level, instance: bool) -> EntitySpec {
     )
 }
 
+/// Self actions act on a signed-in user: an app-only token is refused naming the admin actions.
+pub(super) fn needs_user(c: &Caller, action: castellan_core::pim::Action) -> Result<(), ApiError> {
+    if c.user_rights.is_none() {
+        return Err(c.err(GraphError::bad_request(format!(
+            "action '{}' needs a signed-in user (a delegated token); applications use the admin actions.",
+            action.as_str()
+        ))));
+    }
+    Ok(())
+}
+
+/// The caller as a PIM requestor (its `amr` MFA and `acrs`).
+pub(super) fn requestor(c: &Caller) -> Requestor {
+    Requestor {
+        id: c.oid,
+        mfa: c.mfa,
+        acrs: c.acrs.clone(),
+    }
+}
+
 pub(super) fn by_current_user(id: &str) -> bool {
     id.replace(' ', "")
         .eq_ignore_ascii_case("filterByCurrentUser(on='principal')")
@@ -266,21 +286,12 @@ async fn submit(s: AppState, c: Caller, level: Level, body: Bytes) -> Result<Res
     } else {
         Op::PimSelf
     };
-    if c.user_rights.is_none() && op == Op::PimSelf {
-        return Err(c
-            .err(GraphError::bad_request(format!(
-                "action '{}' needs a signed-in user (a delegated token); applications use the admin actions.",
-                req.action.as_str()
-            )))
-            .into_response());
+    if op == Op::PimSelf {
+        needs_user(&c, req.action).map_err(IntoResponse::into_response)?;
     }
     c.authorize(op, &Target::default())
         .map_err(IntoResponse::into_response)?;
-    let who = Requestor {
-        id: c.oid,
-        mfa: c.mfa,
-        acrs: c.acrs.clone(),
-    };
+    let who = requestor(&c);
     let mut ent = OsEntropy;
     let r = ops::submit(&mut c.env(&s, &mut ent), &c.tenant, &who, req, settings(&s))
         .await
