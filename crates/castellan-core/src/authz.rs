@@ -141,6 +141,13 @@ pub enum Op {
     PimAdmin,
     /// PIM on oneself: `selfActivate` … `selfRenew` (the eligibility is checked by the request).
     PimSelf,
+    /// PIM for groups as an administrator (`adminAssign` … `adminRenew` of a group's membership
+    /// or ownership, its policies): the group's owners; for a role-assignable group Privileged
+    /// Role Administrator; otherwise Groups Administrator or User Administrator (who hold
+    /// `groups/members/update`); apps with `Privileged{Eligibility|Assignment}Schedule.ReadWrite.AzureADGroup`.
+    PimGroupAdmin,
+    /// PIM for groups on oneself (`selfActivate` … `selfRenew`).
+    PimGroupSelf,
     /// `assignLicense` on a user.
     UserAssignLicense,
     /// `assignLicense` on a group (group-based licensing).
@@ -218,6 +225,13 @@ const PIM_WRITE: &[&str] = &[
     "RoleEligibilitySchedule.ReadWrite.Directory",
     "RoleAssignmentSchedule.ReadWrite.Directory",
     "RoleManagementPolicy.ReadWrite.Directory",
+];
+
+const PIM_GROUP_WRITE: &[&str] = &[
+    "PrivilegedAccess.ReadWrite.AzureADGroup",
+    "PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup",
+    "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
+    "RoleManagementPolicy.ReadWrite.AzureADGroup",
 ];
 
 const COMPANY_ADMIN_GRANTS: &str =
@@ -411,6 +425,21 @@ pub fn rule(op: Op, target: &Target) -> Rule {
             ..row(ASSIGN, APP_ADMIN_GRANTS, false, None)
         },
         Op::PimAdmin => row(PIM_WRITE, ROLE_ASSIGNMENTS, false, None),
+        Op::PimGroupAdmin if ra => row(PIM_GROUP_WRITE, ROLE_ASSIGNMENTS, true, None),
+        Op::PimGroupAdmin => row(
+            PIM_GROUP_WRITE,
+            "microsoft.directory/groups/members/update",
+            true,
+            None,
+        ),
+        Op::PimGroupSelf => Rule {
+            permissions: PIM_GROUP_WRITE,
+            owned_permissions: &[],
+            action: Option::None,
+            also: &[],
+            owner_may: false,
+            protect: None,
+        },
         Op::PimSelf => Rule {
             permissions: PIM_WRITE,
             owned_permissions: &[],

@@ -1090,6 +1090,70 @@ pub async fn pim(s: &dyn Store, seed: u64) {
         .await
         .unwrap();
     assert_eq!(s.arm_role_policies(t.id).await.unwrap().len(), 2);
+    // PIM for groups lives apart too: schedules, requests and per-group policies.
+    let group = ids.object();
+    let g_sched = RoleSchedule {
+        id: ids.object(),
+        plane: crate::pim::Plane::Group,
+        role_definition_id: crate::pim::GROUP_MEMBER,
+        directory_scope_id: group.to_string(),
+        created: Timestamp(8_000),
+        ..sched.clone()
+    };
+    let g_request = RoleScheduleRequest {
+        id: ids.object(),
+        plane: crate::pim::Plane::Group,
+        role_definition_id: crate::pim::GROUP_MEMBER,
+        directory_scope_id: group.to_string(),
+        approval: vec![],
+        ..request.clone()
+    };
+    let mut member_policy = RolePolicy::group_default_for(t.id, group, crate::pim::GROUP_MEMBER);
+    member_policy.activation_max_secs = 1_200;
+    let owner_policy = RolePolicy::group_default_for(t.id, group, crate::pim::GROUP_OWNER);
+    commit(
+        s,
+        vec![
+            Change::PutRoleSchedule(g_sched.clone()),
+            Change::PutRoleScheduleRequest(g_request.clone()),
+            Change::PutRolePolicy(member_policy.clone()),
+            Change::PutRolePolicy(owner_policy.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.group_role_schedules(t.id).await.unwrap(), vec![g_sched]);
+    assert_eq!(
+        s.group_role_schedule_requests(t.id).await.unwrap(),
+        vec![g_request]
+    );
+    let mut got = s.group_role_policies(t.id).await.unwrap();
+    got.sort_by_key(|p| p.role_definition_id);
+    let mut want = vec![member_policy.clone(), owner_policy];
+    want.sort_by_key(|p| p.role_definition_id);
+    assert_eq!(got, want, "one policy per group and accessId");
+    assert_eq!(
+        s.arm_role_schedules(t.id).await.unwrap().len(),
+        1,
+        "ARM unchanged"
+    );
+    assert_eq!(
+        s.role_schedules(t.id).await.unwrap().len(),
+        2,
+        "directory unchanged"
+    );
+    assert!(s.group_role_schedules(other.id).await.unwrap().is_empty());
+    assert!(s
+        .group_role_schedule_requests(other.id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s.group_role_policies(other.id).await.unwrap().is_empty());
+    member_policy.activation_max_secs = 600;
+    commit(s, vec![Change::PutRolePolicy(member_policy)])
+        .await
+        .unwrap();
+    assert_eq!(s.group_role_policies(t.id).await.unwrap().len(), 2);
 }
 
 /// Second-factor attempt counters: absent until written, compare-and-set on the version (a

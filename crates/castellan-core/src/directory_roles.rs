@@ -148,6 +148,10 @@ pub fn required_action(area: Area, access: Access) -> Option<&'static str> {
         // Members read the tenant's subscriptions; writes go through `Op::*AssignLicense`.
         (Licenses, Read) => None,
         (Licenses, Write) => Some("microsoft.directory/users/assignLicense"),
+        // PIM for groups: reading needs only the scope (the lists are the tenant's, as for
+        // directory-role PIM); writes go through `Op::PimGroup*`.
+        (PimGroups, Read) => None,
+        (PimGroups, Write) => Some("microsoft.directory/groups/members/update"),
     }
 }
 

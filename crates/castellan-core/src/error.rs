@@ -898,6 +898,9 @@ table! {
     /// ARM 404: no approval of that id in the tenant.
     ArmPimApprovalNotFound => Arm(404, "RoleAssignmentApprovalNotFound"),
         "The role assignment approval '{id}' (or its stage) does not exist in this tenant. The approvalId of a pending roleAssignmentScheduleRequest names it.";
+    /// ARM 403: PIM needs Entra ID P2 or Governance (the licence gate's message names the SKU).
+    ArmPimUnlicensed => Arm(403, "AuthorizationFailed"),
+        "The tenant's licences do not cover Azure-role PIM: {detail}";
     /// ARM 403: the caller may not answer (or read) this approval.
     ArmPimReviewForbidden => Arm(403, "AuthorizationFailed"),
         "The client '{name}' with object id '{principal}' may not review approval '{id}': {why} Only the policy's approvers (Approval_EndUser_Assignment primaryApprovers, or members of a listed group) may, never the requestor.";

@@ -27,6 +27,8 @@ pub enum Area {
     Domains,
     /// Subscriptions and licence assignments (`/subscribedSkus`, `licenseDetails`).
     Licenses,
+    /// PIM for groups (`/identityGovernance/privilegedAccess/group/…`, group policies).
+    PimGroups,
 }
 
 /// Read or write.
@@ -132,6 +134,22 @@ pub fn permissions_for(area: Area, access: Access) -> &'static [&'static str] {
             "User.ReadWrite.All",
             "Directory.Read.All",
             "Directory.ReadWrite.All",
+        ],
+        (PimGroups, Read) => &[
+            "PrivilegedAccess.Read.AzureADGroup",
+            "PrivilegedAccess.ReadWrite.AzureADGroup",
+            "PrivilegedEligibilitySchedule.Read.AzureADGroup",
+            "PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup",
+            "PrivilegedAssignmentSchedule.Read.AzureADGroup",
+            "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
+            "RoleManagementPolicy.Read.AzureADGroup",
+            "RoleManagementPolicy.ReadWrite.AzureADGroup",
+        ],
+        (PimGroups, Write) => &[
+            "PrivilegedAccess.ReadWrite.AzureADGroup",
+            "PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup",
+            "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
+            "RoleManagementPolicy.ReadWrite.AzureADGroup",
         ],
         (Licenses, Write) => &[
             "LicenseAssignment.ReadWrite.All",

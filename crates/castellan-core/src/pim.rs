@@ -25,6 +25,10 @@ pub enum Plane {
     /// Azure role definitions at an ARM scope (`Microsoft.Authorization/role…Schedule…`),
     /// honoured by the Azure RBAC check.
     Azure,
+    /// PIM for groups (Graph `identityGovernance/privilegedAccess/group`): membership or
+    /// ownership of a group. The "role" is [`GROUP_MEMBER`] or [`GROUP_OWNER`] and the scope
+    /// is the group's id; an active schedule counts as the relation while it is in force.
+    Group,
 }
 
 impl Plane {
@@ -33,6 +37,7 @@ impl Plane {
         match self {
             Self::Directory => "Directory",
             Self::Azure => "Azure",
+            Self::Group => "Group",
         }
     }
     /// From the stored form.
@@ -40,9 +45,96 @@ impl Plane {
         match s {
             "Directory" => Some(Self::Directory),
             "Azure" => Some(Self::Azure),
+            "Group" => Some(Self::Group),
             _ => None,
         }
     }
+}
+
+/// The "role" of a PIM-for-groups schedule that makes its principal a member of the group
+/// (`accessId: member`).
+pub const GROUP_MEMBER: uuid::Uuid = uuid::Uuid::from_u128(0x00000000_0000_4000_8000_6d656d626572);
+/// The "role" of a PIM-for-groups schedule that makes its principal an owner of the group
+/// (`accessId: owner`).
+pub const GROUP_OWNER: uuid::Uuid = uuid::Uuid::from_u128(0x00000000_0000_4000_8000_00006f776e72);
+
+/// Graph's `accessId` of a group-plane "role".
+pub fn access_id(role: uuid::Uuid) -> Option<&'static str> {
+    if role == GROUP_MEMBER {
+        Some("member")
+    } else if role == GROUP_OWNER {
+        Some("owner")
+    } else {
+        None
+    }
+}
+
+/// The group-plane "role" of an `accessId` (`member` or `owner`, case-insensitive).
+pub fn access_role(access: &str) -> Option<uuid::Uuid> {
+    if access.eq_ignore_ascii_case("member") {
+        Some(GROUP_MEMBER)
+    } else if access.eq_ignore_ascii_case("owner") {
+        Some(GROUP_OWNER)
+    } else {
+        None
+    }
+}
+
+/// The PIM-for-groups relations in force at `now`: `(principal, group, accessId role)` of
+/// every active assignment schedule of the group plane. Eligibilities give nothing.
+pub fn group_access_in_force(
+    schedules: &[RoleSchedule],
+    now: Timestamp,
+) -> Vec<(ObjectId, ObjectId, uuid::Uuid)> {
+    active_assignments(schedules, now)
+        .into_iter()
+        .filter(|s| s.plane == Plane::Group)
+        .filter_map(|s| {
+            ObjectId::parse(&s.directory_scope_id)
+                .map(|g| (s.principal_id, g, s.role_definition_id))
+        })
+        .collect()
+}
+
+/// The membership edges in force at `now`: the stored `edges` plus a user edge for every
+/// active PIM-for-groups membership (not before its start, not after its end; eligibility
+/// gives nothing). Every membership view (transitive groups, role-assignable groups' roles,
+/// Azure RBAC, app-role assignments, Conditional Access, licences) reads these.
+pub fn with_group_members(
+    mut edges: Vec<crate::model::Membership>,
+    schedules: &[RoleSchedule],
+    now: Timestamp,
+) -> Vec<crate::model::Membership> {
+    for (principal, group, access) in group_access_in_force(schedules, now) {
+        if access == GROUP_MEMBER
+            && !edges
+                .iter()
+                .any(|e| e.group_id == group && e.member_id == principal)
+        {
+            edges.push(crate::model::Membership {
+                group_id: group,
+                member_id: principal,
+                member_kind: crate::model::ObjectKind::User,
+            });
+        }
+    }
+    edges
+}
+
+/// `group`'s owners in force at `now`: the stored `owners` plus every active PIM-for-groups
+/// ownership.
+pub fn with_group_owners(
+    mut owners: Vec<ObjectId>,
+    schedules: &[RoleSchedule],
+    group: ObjectId,
+    now: Timestamp,
+) -> Vec<ObjectId> {
+    for (principal, g, access) in group_access_in_force(schedules, now) {
+        if access == GROUP_OWNER && g == group && !owners.contains(&principal) {
+            owners.push(principal);
+        }
+    }
+    owners
 }
 
 /// Whether two scopes name the same place: directory scopes and ARM ids compare
@@ -440,6 +532,16 @@ impl RolePolicy {
             ..Self::default_for(tenant_id, role)
         }
     }
+    /// Entra's defaults for PIM for groups (membership or ownership of `group`): as Azure's —
+    /// activations up to eight hours with a justification, eligibility at most a year and
+    /// active assignments at most six months (expiration required), active assignments with a
+    /// justification.
+    pub fn group_default_for(tenant_id: TenantId, group: ObjectId, access: uuid::Uuid) -> Self {
+        Self {
+            plane: Plane::Group,
+            ..Self::azure_default_for(tenant_id, access, &group.to_string())
+        }
+    }
     /// The ARM name of an Azure role's policy at its scope: a GUID derived from tenant, scope
     /// (case-insensitive) and role, stable across restarts and nodes.
     pub fn azure_name(&self) -> uuid::Uuid {
@@ -462,12 +564,23 @@ impl RolePolicy {
         }
         uuid::Builder::from_random_bytes(b).into_uuid()
     }
-    /// The policy's id (`Directory_{tenant}_{role}`; stable, derived).
+    /// The policy's id (`Directory_{tenant}_{role}`; groups: `Group_{groupId}_{guid}`, the
+    /// guid derived from tenant, group and accessId; stable, derived).
     pub fn id(&self) -> String {
+        if self.plane == Plane::Group {
+            return format!("Group_{}_{}", self.scope_id, self.azure_name());
+        }
         format!("Directory_{}_{}", self.tenant_id, self.role_definition_id)
     }
-    /// Its assignment's id.
+    /// Its assignment's id (groups: `Group_{groupId}_{guid}_{accessId}`).
     pub fn assignment_id(&self) -> String {
+        if self.plane == Plane::Group {
+            return format!(
+                "{}_{}",
+                self.id(),
+                access_id(self.role_definition_id).unwrap_or("member")
+            );
+        }
         format!(
             "Directory_{}_{}_{}",
             self.tenant_id, self.role_definition_id, self.role_definition_id

@@ -33,6 +33,7 @@ pub const TARGETS: &[&str] = &[
     "domain",
     "arm_pim",
     "license",
+    "group_pim",
 ];
 
 /// Runs the target named `name` (one of [`TARGETS`]) on `data`; `false` if there is no such target.
@@ -49,6 +50,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "domain" => fuzz_domain(data),
         "arm_pim" => fuzz_arm_pim(data),
         "license" => fuzz_license(data),
+        "group_pim" => fuzz_group_pim(data),
         _ => return false,
     }
     true
@@ -328,6 +330,41 @@ pub fn fuzz_domain(data: &[u8]) {
         if let Some(Ok(out)) = input.supported_services.value().map(|s| parse_services(s)) {
             assert!(out.len() <= SUPPORTED_SERVICES.len());
             assert!(out.iter().all(|o| SUPPORTED_SERVICES.contains(&o.as_str())));
+        }
+    }
+}
+
+/// Graph PIM bodies: `wire::graph::group_pim::parse_request` and `wire::graph::pim::parse_request`
+/// (both levels), `parse_review`, and a rule PATCH over a group's default policy, whose result
+/// must still render (as a group policy) and keep an activation maximum above zero.
+pub fn fuzz_group_pim(data: &[u8]) {
+    use castellan_core::pim::{Level, RolePolicy, GROUP_MEMBER, GROUP_OWNER};
+    use castellan_wire::graph::{group_pim as gp, pim as dp};
+    let Ok(v) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    for level in [Level::Eligibility, Level::Assignment] {
+        if let Ok(r) = gp::parse_request(level, &v) {
+            assert!(
+                [GROUP_MEMBER.to_string(), GROUP_OWNER.to_string()].contains(&r.role_definition_id),
+                "an accepted group request is for member or owner"
+            );
+            assert!(!r.directory_scope_id.trim().is_empty(), "it names a group");
+            assert!(!r.principal_id.trim().is_empty(), "and a principal");
+        }
+        let _ = dp::parse_request(level, &v);
+    }
+    let _ = dp::parse_review(&v);
+    let tenant = castellan_core::TenantId::from_uuid(ObjectId::from_random([1; 16]).uuid());
+    let mut p = RolePolicy::group_default_for(tenant, ObjectId::from_random([2; 16]), GROUP_MEMBER);
+    if let Some(rule) = v.get("id").and_then(Value::as_str) {
+        if dp::patch_rule(&mut p, rule, &v).is_ok() {
+            assert!(
+                p.activation_max_secs > 0,
+                "a patched policy keeps a positive maximum"
+            );
+            let r = gp::render_policy(&p, true);
+            assert_eq!(r["scopeType"], "Group");
         }
     }
 }

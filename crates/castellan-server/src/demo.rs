@@ -32,6 +32,8 @@ pub const DEMO_APP_PERMISSIONS: &[&str] = &[
     "Device.ReadWrite.All",
     "IdentityRiskEvent.Read.All",
     "Domain.ReadWrite.All",
+    "PrivilegedAccess.ReadWrite.AzureADGroup",
+    "RoleManagementPolicy.ReadWrite.AzureADGroup",
 ];
 
 fn e(x: impl std::fmt::Display) -> anyhow_lite::Error {

@@ -643,6 +643,24 @@ impl castellan_core::store::PimStore for CachedStore {
     ) -> Result<Vec<castellan_core::pim::RolePolicy>, StoreError> {
         self.inner.arm_role_policies(t).await
     }
+    async fn group_role_schedules(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<castellan_core::pim::RoleSchedule>, StoreError> {
+        self.inner.group_role_schedules(t).await
+    }
+    async fn group_role_schedule_requests(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<castellan_core::pim::RoleScheduleRequest>, StoreError> {
+        self.inner.group_role_schedule_requests(t).await
+    }
+    async fn group_role_policies(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<castellan_core::pim::RolePolicy>, StoreError> {
+        self.inner.group_role_policies(t).await
+    }
 }
 
 #[async_trait]

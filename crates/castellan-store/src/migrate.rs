@@ -28,6 +28,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0015_arm_pim.sql"),
     include_str!("../migrations/0016_licenses.sql"),
     include_str!("../migrations/0017_list_versions.sql"),
+    include_str!("../migrations/0018_group_pim.sql"),
 ];
 
 /// The migration (1-based) that created `identifier_uris`.

@@ -20,6 +20,7 @@ fn tables(plane: Plane) -> (&'static str, &'static str) {
     match plane {
         Plane::Directory => ("role_schedules", "role_schedule_requests"),
         Plane::Azure => ("arm_role_schedules", "arm_role_schedule_requests"),
+        Plane::Group => ("group_role_schedules", "group_role_schedule_requests"),
     }
 }
 
@@ -387,17 +388,23 @@ pub(crate) async fn apply(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
             let data = json(&RequestDoc::from(r))?;
             put(tx, tables(r.plane).1, r.tenant_id, r.id, r.created, data).await?;
         }
-        Change::PutRolePolicy(p) if p.plane == Plane::Azure => {
+        Change::PutRolePolicy(p) if p.plane != Plane::Directory => {
+            // Policies per scope: Azure roles per ARM scope, PIM for groups per group.
+            let table = if p.plane == Plane::Azure {
+                "arm_role_policies"
+            } else {
+                "group_role_policies"
+            };
             let key = p.scope_id.trim_end_matches('/').to_ascii_lowercase();
             exec(
                 tx,
-                "DELETE FROM arm_role_policies WHERE tenant_id = $1 AND scope_key = $2 AND role_definition_id = $3",
+                &format!("DELETE FROM {table} WHERE tenant_id = $1 AND scope_key = $2 AND role_definition_id = $3"),
                 &[s(p.tenant_id), Arg::S(key.clone()), s(p.role_definition_id)],
             )
             .await?;
             exec(
                 tx,
-                "INSERT INTO arm_role_policies (tenant_id, scope_key, role_definition_id, data) VALUES ($1, $2, $3, $4)",
+                &format!("INSERT INTO {table} (tenant_id, scope_key, role_definition_id, data) VALUES ($1, $2, $3, $4)"),
                 &[s(p.tenant_id), Arg::S(key), s(p.role_definition_id), Arg::S(json(&PolicyDoc::from(p))?)],
             )
             .await?;
@@ -478,6 +485,36 @@ impl PimStore for SqlStore {
         all(self
             .docs::<PolicyDoc>(
                 "SELECT data FROM arm_role_policies WHERE tenant_id = $1 ORDER BY scope_key, role_definition_id",
+                &[&t.to_string()],
+            )
+            .await?)
+    }
+
+    async fn group_role_schedules(&self, t: TenantId) -> Result<Vec<RoleSchedule>, StoreError> {
+        all(self
+            .docs::<ScheduleDoc>(
+                "SELECT data FROM group_role_schedules WHERE tenant_id = $1 ORDER BY created, id",
+                &[&t.to_string()],
+            )
+            .await?)
+    }
+
+    async fn group_role_schedule_requests(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<RoleScheduleRequest>, StoreError> {
+        all(self
+            .docs::<RequestDoc>(
+                "SELECT data FROM group_role_schedule_requests WHERE tenant_id = $1 ORDER BY created, id",
+                &[&t.to_string()],
+            )
+            .await?)
+    }
+
+    async fn group_role_policies(&self, t: TenantId) -> Result<Vec<RolePolicy>, StoreError> {
+        all(self
+            .docs::<PolicyDoc>(
+                "SELECT data FROM group_role_policies WHERE tenant_id = $1 ORDER BY scope_key, role_definition_id",
                 &[&t.to_string()],
             )
             .await?)

@@ -141,7 +141,9 @@ pub(crate) fn conflict_rule(sql: &str) -> UniqueRule {
         "role_schedules"
         | "role_schedule_requests"
         | "arm_role_schedules"
-        | "arm_role_schedule_requests" => UniqueRule::PimObjectExists,
+        | "arm_role_schedule_requests"
+        | "group_role_schedules"
+        | "group_role_schedule_requests" => UniqueRule::PimObjectExists,
         "deleted_items" => UniqueRule::DeletedItemExists,
         _ => UniqueRule::Unclassified,
     }

@@ -205,6 +205,9 @@ async fn sqlite_backfills_identifier_uris_of_older_databases() {
         "subscriptions",
         "license_assignments",
         "list_versions",
+        "group_role_schedules",
+        "group_role_schedule_requests",
+        "group_role_policies",
     ] {
         s.raw_execute(&format!("DROP TABLE {t}")).await.unwrap();
     }

@@ -117,7 +117,7 @@ pub async fn caller(
     is_user: bool,
     now: Timestamp,
 ) -> Result<ArmCaller, StoreError> {
-    let principals = principal_set(store, tenant.id, principal).await?;
+    let principals = principal_set(store, tenant.id, principal, now).await?;
     Ok(ArmCaller {
         tenant,
         principal,
@@ -133,8 +133,9 @@ async fn principal_set(
     store: &dyn Store,
     t: TenantId,
     principal: ObjectId,
+    now: Timestamp,
 ) -> Result<Vec<ObjectId>, StoreError> {
-    let graph = MembershipGraph::new(&store.memberships(t).await?);
+    let graph = MembershipGraph::new(&crate::ops::groups::memberships_at(store, t, now).await?);
     let mut out = vec![principal];
     out.extend(graph.transitive_member_of(principal));
     Ok(out)
@@ -1699,7 +1700,7 @@ pub async fn list_assignments(
     let whose: Option<Vec<ObjectId>> = match filter {
         AssignmentFilter::Principal(p) => Some(vec![*p]),
         AssignmentFilter::AssignedTo(p) | AssignmentFilter::AtScopeAssignedTo(p) => {
-            Some(principal_set(store, c.tenant.id, *p).await?)
+            Some(principal_set(store, c.tenant.id, *p, c.now).await?)
         }
         _ => None,
     };
@@ -1840,7 +1841,7 @@ pub async fn check_access(
                 return Err(crate::error::Code::ArmPrincipalNotFound2
                     .arm(&[("p", &p), ("id", &c.tenant.id)]));
             }
-            principal_set(store, c.tenant.id, p).await?
+            principal_set(store, c.tenant.id, p, c.now).await?
         }
         _ => c.principals.clone(),
     };

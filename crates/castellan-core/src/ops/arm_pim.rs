@@ -83,6 +83,7 @@ fn arm_err(e: PimError) -> ArmError {
         }
         PimError::Exists(d) => Code::ArmPimScheduleExists.arm(&[("detail", &d)]),
         PimError::Missing(d) => Code::ArmPimScheduleMissing.arm(&[("detail", &d)]),
+        PimError::Unlicensed(d) => Code::ArmPimUnlicensed.arm(&[("detail", &d)]),
         PimError::Directory(DirectoryError::Unavailable(m)) => {
             Code::ArmServiceUnavailable.arm(&[("m", &m)])
         }

@@ -26,8 +26,7 @@ pub async fn user(
         .collect();
     let mut in_role_assignable_group = false;
     if !assignable.is_empty() {
-        in_role_assignable_group = store
-            .memberships(t)
+        in_role_assignable_group = super::groups::memberships_at(store, t, now)
             .await?
             .iter()
             .any(|m| m.member_id == user && assignable.contains(&m.group_id));
@@ -35,7 +34,9 @@ pub async fn user(
             if in_role_assignable_group {
                 break;
             }
-            in_role_assignable_group = store.owners(t, *g).await?.contains(&user);
+            in_role_assignable_group = super::groups::owners_at(store, t, *g, now)
+                .await?
+                .contains(&user);
         }
     }
     Ok(Target {
@@ -46,19 +47,23 @@ pub async fn user(
     })
 }
 
-/// An owned object (application, service principal, group) as a target of `caller`.
+/// An owned object (application, service principal, group) as a target of `caller` at `now`
+/// (an active PIM-for-groups ownership counts).
 pub async fn owned(
     store: &dyn Store,
     t: TenantId,
     object: ObjectId,
     caller: ObjectId,
+    now: crate::Timestamp,
 ) -> Result<Target, StoreError> {
     let role_assignable_group = store
         .group(t, object)
         .await?
         .is_some_and(|g| g.is_assignable_to_role);
     Ok(Target {
-        owned_by_caller: store.owners(t, object).await?.contains(&caller),
+        owned_by_caller: super::groups::owners_at(store, t, object, now)
+            .await?
+            .contains(&caller),
         units: store.aus_of(t, object).await?,
         role_assignable_group,
         ..Target::default()

@@ -25,7 +25,8 @@ pub async fn user_facts(
     user: ObjectId,
     now: crate::Timestamp,
 ) -> Result<(Vec<ObjectId>, Vec<uuid::Uuid>), StoreError> {
-    let graph = MembershipGraph::new(&store.memberships(tenant.id).await?);
+    let graph =
+        MembershipGraph::new(&crate::ops::groups::memberships_at(store, tenant.id, now).await?);
     let groups = graph.transitive_member_of(user);
     let roles = crate::ops::directory_roles::tenant_wide_roles(store, tenant.id, user, now).await?;
     Ok((groups, roles))
@@ -435,7 +436,8 @@ pub async fn replay(
         .await?;
     let truncated = records.len() > r::MAX_RECORDS;
     // The membership graph is built once for the whole replay; each user is read once.
-    let graph = MembershipGraph::new(&store.memberships(tenant.id).await?);
+    let graph =
+        MembershipGraph::new(&crate::ops::groups::memberships_at(store, tenant.id, now).await?);
     let mut users: HashMap<ObjectId, Option<Facts>> = HashMap::new();
     let mut kept = Vec::new();
     for rec in records

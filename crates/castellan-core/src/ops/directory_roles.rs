@@ -199,7 +199,10 @@ pub async fn effective_roles(
     if all.is_empty() {
         return Ok(vec![]);
     }
-    let holders = holders(store, tenant, principal, |g| all.iter().any(|a| a.0 == g)).await?;
+    let holders = holders(store, tenant, principal, now, |g| {
+        all.iter().any(|a| a.0 == g)
+    })
+    .await?;
     let mut out: Vec<(uuid::Uuid, String)> = all
         .into_iter()
         .filter(|a| holders.contains(&a.0))
@@ -215,10 +218,10 @@ async fn holders(
     store: &dyn crate::store::Store,
     tenant: crate::TenantId,
     principal: ObjectId,
+    now: crate::Timestamp,
     holds: impl Fn(ObjectId) -> bool,
 ) -> Result<Vec<ObjectId>, crate::store::StoreError> {
-    let direct_groups: Vec<ObjectId> = store
-        .memberships(tenant)
+    let direct_groups: Vec<ObjectId> = crate::ops::groups::memberships_at(store, tenant, now)
         .await?
         .into_iter()
         .filter(|m| m.member_id == principal)
@@ -246,15 +249,26 @@ pub async fn roles_end(
     principal: ObjectId,
     now: crate::Timestamp,
 ) -> Result<Option<crate::Timestamp>, crate::store::StoreError> {
+    // A PIM-for-groups membership or ownership caps the token too: its groups, and the roles
+    // of a role-assignable group, end with it.
+    let group_end = crate::pim::earliest_end(
+        &store.group_role_schedules(tenant).await?,
+        &[principal],
+        now,
+    );
     let schedules = store.role_schedules(tenant).await?;
     if crate::pim::active_assignments(&schedules, now).is_empty() {
-        return Ok(None);
+        return Ok(group_end);
     }
-    let holders = holders(store, tenant, principal, |g| {
+    let holders = holders(store, tenant, principal, now, |g| {
         schedules.iter().any(|s| s.principal_id == g)
     })
     .await?;
-    Ok(crate::pim::earliest_end(&schedules, &holders, now))
+    let role_end = crate::pim::earliest_end(&schedules, &holders, now);
+    Ok(match (role_end, group_end) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
 }
 
 /// Creates a custom directory role (P1/P2 tenants) from actions built-in roles use.

@@ -7,7 +7,7 @@ use crate::model::{
     Tenant,
 };
 use crate::ops::{dynamic_groups, modified, not_found, required, target, Env, Field};
-use crate::store::{Change, ChangeSet, StoreError, UniqueRule};
+use crate::store::{Change, ChangeSet, Store, StoreError, UniqueRule};
 
 /// The settable properties of a group.
 #[derive(Clone, Debug, Default)]
@@ -635,6 +635,33 @@ fn kind_label(k: ObjectKind) -> &'static str {
         ObjectKind::Application => "Application",
         ObjectKind::ServicePrincipal => "ServicePrincipal",
     }
+}
+
+/// The tenant's membership edges in force at `now`: stored ones plus active PIM-for-groups
+/// memberships ([`crate::pim::with_group_members`]).
+pub async fn memberships_at(
+    store: &dyn Store,
+    t: crate::TenantId,
+    now: crate::Timestamp,
+) -> Result<Vec<crate::model::Membership>, StoreError> {
+    let edges = store.memberships(t).await?;
+    let schedules = store.group_role_schedules(t).await?;
+    Ok(crate::pim::with_group_members(edges, &schedules, now))
+}
+
+/// An object's owners in force at `now`: stored ones plus, for a group, active PIM-for-groups
+/// ownerships.
+pub async fn owners_at(
+    store: &dyn Store,
+    t: crate::TenantId,
+    object: ObjectId,
+    now: crate::Timestamp,
+) -> Result<Vec<ObjectId>, StoreError> {
+    let owners = store.owners(t, object).await?;
+    let schedules = store.group_role_schedules(t).await?;
+    Ok(crate::pim::with_group_owners(
+        owners, &schedules, object, now,
+    ))
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod directory_roles;
 pub mod domains;
 pub mod dynamic_groups;
 pub mod federated_credentials;
+pub mod group_pim;
 pub mod groups;
 pub mod identity_protection;
 pub mod licenses;

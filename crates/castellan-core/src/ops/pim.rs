@@ -47,6 +47,8 @@ pub enum PimError {
     Exists(String),
     /// Nothing to act on.
     Missing(String),
+    /// The tenant's licences do not cover PIM (the message names the SKU).
+    Unlicensed(String),
 }
 
 impl From<DirectoryError> for PimError {
@@ -112,6 +114,7 @@ pub async fn schedules_in(
     match plane {
         Plane::Directory => store.role_schedules(tenant).await,
         Plane::Azure => store.arm_role_schedules(tenant).await,
+        Plane::Group => store.group_role_schedules(tenant).await,
     }
 }
 
@@ -124,6 +127,7 @@ pub async fn requests_in(
     match plane {
         Plane::Directory => store.role_schedule_requests(tenant).await,
         Plane::Azure => store.arm_role_schedule_requests(tenant).await,
+        Plane::Group => store.group_role_schedule_requests(tenant).await,
     }
 }
 
@@ -148,6 +152,7 @@ pub fn display_name(plane: Plane, id: uuid::Uuid) -> Option<String> {
     match plane {
         Plane::Directory => role_name(id),
         Plane::Azure => crate::azure_rbac::built_in_by_id(id).map(|r| r.name.clone()),
+        Plane::Group => pim::access_id(id).map(str::to_string),
     }
 }
 
@@ -256,14 +261,16 @@ fn props(
     ]
 }
 
-/// An Azure role's audit record also names the ARM scope.
+/// An Azure role's audit record also names the ARM scope; a group's, the group.
 fn scoped(
     plane: Plane,
     scope: &str,
     mut v: Vec<crate::audit::ModifiedProperty>,
 ) -> Vec<crate::audit::ModifiedProperty> {
-    if plane == Plane::Azure {
-        v.push(modified("Scope", None, Some(scope.to_string())));
+    match plane {
+        Plane::Azure => v.push(modified("Scope", None, Some(scope.to_string()))),
+        Plane::Group => v.push(modified("Group.ObjectID", None, Some(scope.to_string()))),
+        Plane::Directory => {}
     }
     v
 }
@@ -322,15 +329,7 @@ pub async fn submit(
             who.id
         ))));
     }
-    for (name, v, max) in [
-        ("justification", &req.justification, 500usize),
-        ("ticketInfo.ticketNumber", &req.ticket_number, 100),
-        ("ticketInfo.ticketSystem", &req.ticket_system, 100),
-    ] {
-        if v.as_ref().is_some_and(|v| v.chars().count() > max) {
-            return Err(bad(format!("{name} is longer than {max} characters.")));
-        }
-    }
+    sizes(&req)?;
     let policy = policy_for(env.store, tenant.id, role).await?;
     let id = env.new_id();
     submit_checked(
@@ -349,6 +348,44 @@ pub async fn submit(
         settings,
     )
     .await
+}
+
+/// The licence gate every PIM request passes, whichever plane and entry point (Graph
+/// directory roles, PIM for groups, ARM): P2 or Entra ID Governance; the refusal names the SKU.
+pub fn gate(tenant: &Tenant) -> Result<&'static str, PimError> {
+    crate::licenses::gate(crate::licenses::Feature::Pim, tenant.license)
+        .map_err(PimError::Unlicensed)
+}
+
+/// The policy governing PIM for groups for `access` (member or owner) of `group`: the
+/// tenant's changed one, or Entra's defaults.
+pub async fn group_policy_for(
+    store: &dyn Store,
+    tenant: TenantId,
+    group: ObjectId,
+    access: uuid::Uuid,
+) -> Result<RolePolicy, StoreError> {
+    let scope = group.to_string();
+    Ok(store
+        .group_role_policies(tenant)
+        .await?
+        .into_iter()
+        .find(|p| p.role_definition_id == access && pim::same_scope(&p.scope_id, &scope))
+        .unwrap_or_else(|| RolePolicy::group_default_for(tenant, group, access)))
+}
+
+/// The length bounds of a request's free text.
+pub fn sizes(req: &NewRequest) -> Result<(), PimError> {
+    for (name, v, max) in [
+        ("justification", &req.justification, 500usize),
+        ("ticketInfo.ticketNumber", &req.ticket_number, 100),
+        ("ticketInfo.ticketSystem", &req.ticket_system, 100),
+    ] {
+        if v.as_ref().is_some_and(|v| v.chars().count() > max) {
+            return Err(bad(format!("{name} is longer than {max} characters.")));
+        }
+    }
+    Ok(())
 }
 
 /// What a plane's own validation established about a request before the shared path runs.
@@ -386,6 +423,7 @@ pub async fn submit_checked(
         role_display,
         policy,
     } = checked;
+    gate(tenant)?;
     let schedules = schedules_in(env.store, tenant.id, plane).await?;
     let outcome = pim::check(&pim::RequestFacts {
         level: req.level,
@@ -924,7 +962,7 @@ pub async fn review_in(
 /// filters by time. Returns how many records it wrote.
 pub async fn sweep(env: &mut Env<'_>, tenant: &Tenant) -> Result<usize, PimError> {
     let mut n = 0;
-    for plane in [Plane::Directory, Plane::Azure] {
+    for plane in [Plane::Directory, Plane::Azure, Plane::Group] {
         n += sweep_in(env, tenant, plane).await?;
     }
     Ok(n)

@@ -170,7 +170,7 @@ pub async fn user_tokens(
     let resource_sp = find_resource(store, tenant, &scopes.resource).await?;
     let exposed = crate::ops::service_principals::exposed_shared(store, &resource_sp).await?;
     let grants = store.permission_grants(tenant.id).await?;
-    let assignments = user_assignments(store, tenant, user.id).await?;
+    let assignments = user_assignments(store, tenant, user.id, now).await?;
     if client_sp.app_role_assignment_required
         && !assignments.iter().any(|a| a.resource_id == client_sp.id)
     {
@@ -222,7 +222,9 @@ pub async fn user_tokens(
             .as_ref()
             .is_some_and(|a| a.group_membership_claims.is_some());
     if wants_groups {
-        let graph = crate::model::MembershipGraph::new(&store.memberships(tenant.id).await?);
+        let graph = crate::model::MembershipGraph::new(
+            &crate::ops::groups::memberships_at(store, tenant.id, now).await?,
+        );
         let ids = graph.transitive_member_of(user.id);
         let all = store.groups(tenant.id).await?;
         let groups: Vec<(crate::ObjectId, bool)> = all

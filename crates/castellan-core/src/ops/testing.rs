@@ -57,6 +57,23 @@ pub fn store_with_tenant(seed: u64) -> (MemoryStore, Tenant) {
     (store, t)
 }
 
+/// Like [`store_with_tenant`], the tenant on licence tier `tier` (PIM needs P2).
+pub fn store_with_tenant_on(seed: u64, tier: crate::model::LicenseTier) -> (MemoryStore, Tenant) {
+    let store = MemoryStore::new();
+    let mut ids = crate::conformance::Ids::new(seed);
+    let mut t = crate::conformance::tenant(&mut ids, "usecase");
+    t.license = tier;
+    let mut set = ChangeSet::new();
+    set.push(Change::InsertTenant(t.clone()));
+    crate::store::memory::block_on(store.commit(set)).unwrap();
+    (store, t)
+}
+
+/// A P2 tenant (every PIM use case is licence-gated on P2).
+pub fn store_with_p2_tenant(seed: u64) -> (MemoryStore, Tenant) {
+    store_with_tenant_on(seed, crate::model::LicenseTier::P2)
+}
+
 /// An `Env` over `store` at [`NOW`], acting as the operator.
 pub fn env<'a>(store: &'a MemoryStore, entropy: &'a mut Seeded) -> Env<'a> {
     Env {

@@ -239,14 +239,18 @@ pub async fn find_resource(
     Err(not_found())
 }
 
-/// The app-role assignments a user holds directly and through (transitive) group membership.
+/// The app-role assignments a user holds directly and through (transitive) group membership
+/// in force at `now` (PIM-for-groups memberships count while active).
 pub async fn user_assignments(
     store: &dyn Store,
     tenant: &Tenant,
     user: crate::ObjectId,
+    now: crate::Timestamp,
 ) -> Result<Vec<crate::model::AppRoleAssignment>, StoreError> {
     let mut out = store.app_role_assignments_of(tenant.id, user).await?;
-    let graph = crate::model::MembershipGraph::new(&store.memberships(tenant.id).await?);
+    let graph = crate::model::MembershipGraph::new(
+        &crate::ops::groups::memberships_at(store, tenant.id, now).await?,
+    );
     for g in graph.transitive_member_of(user) {
         out.extend(store.app_role_assignments_of(tenant.id, g).await?);
     }

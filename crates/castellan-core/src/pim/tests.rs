@@ -314,3 +314,38 @@ fn approvers_never_include_the_requestor() {
     assert!(may_approve(&step, oid(1), oid(4), &[oid(3)]));
     assert!(!may_approve(&step, oid(1), oid(4), &[oid(6)]));
 }
+
+#[test]
+fn group_access_counts_only_active_assignments_of_the_group_plane() {
+    let group = oid(5);
+    let g = |level, access, end: Option<Timestamp>| RoleSchedule {
+        plane: Plane::Group,
+        role_definition_id: access,
+        directory_scope_id: group.to_string(),
+        ..schedule(level, NOW, end)
+    };
+    let schedules = vec![
+        g(Level::Assignment, GROUP_MEMBER, Some(NOW.plus_secs(60))),
+        g(Level::Eligibility, GROUP_OWNER, None),
+        // A directory-role schedule whose scope happens to parse is not a group relation.
+        RoleSchedule {
+            directory_scope_id: group.to_string(),
+            ..schedule(Level::Assignment, NOW, None)
+        },
+    ];
+    assert_eq!(
+        group_access_in_force(&schedules, NOW),
+        vec![(oid(1), group, GROUP_MEMBER)]
+    );
+    assert!(group_access_in_force(&schedules, NOW.plus_secs(60)).is_empty());
+    let edges = with_group_members(vec![], &schedules, NOW);
+    assert_eq!(edges.len(), 1);
+    assert_eq!((edges[0].group_id, edges[0].member_id), (group, oid(1)));
+    // A stored edge is not doubled; eligibility gives no ownership.
+    assert_eq!(with_group_members(edges.clone(), &schedules, NOW), edges);
+    assert!(with_group_owners(vec![], &schedules, group, NOW).is_empty());
+    assert_eq!(access_id(GROUP_OWNER), Some("owner"));
+    assert_eq!(access_role("Member"), Some(GROUP_MEMBER));
+    assert_eq!(access_role("admin"), None);
+    assert_eq!(access_id(GA), None);
+}

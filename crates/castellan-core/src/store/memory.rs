@@ -1577,6 +1577,24 @@ impl PimStore for MemoryStore {
     ) -> Result<Vec<crate::pim::RolePolicy>, StoreError> {
         self.policies_in(t, crate::pim::Plane::Azure)
     }
+    async fn group_role_schedules(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::pim::RoleSchedule>, StoreError> {
+        self.schedules_in(t, crate::pim::Plane::Group)
+    }
+    async fn group_role_schedule_requests(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::pim::RoleScheduleRequest>, StoreError> {
+        self.requests_in(t, crate::pim::Plane::Group)
+    }
+    async fn group_role_policies(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::pim::RolePolicy>, StoreError> {
+        self.policies_in(t, crate::pim::Plane::Group)
+    }
 }
 
 impl MemoryStore {

@@ -780,6 +780,23 @@ pub trait PimStore: Send + Sync {
         &self,
         t: TenantId,
     ) -> Result<Vec<crate::pim::RolePolicy>, StoreError>;
+    /// Every PIM-for-groups eligibility and assignment schedule of a tenant (ended ones too),
+    /// oldest first.
+    async fn group_role_schedules(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::pim::RoleSchedule>, StoreError>;
+    /// Every PIM-for-groups schedule request of a tenant, oldest first.
+    async fn group_role_schedule_requests(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::pim::RoleScheduleRequest>, StoreError>;
+    /// The PIM-for-groups policies a tenant changed, per group and accessId (the others are
+    /// Entra's defaults).
+    async fn group_role_policies(
+        &self,
+        t: TenantId,
+    ) -> Result<Vec<crate::pim::RolePolicy>, StoreError>;
 }
 
 /// The storage port's reads and single-purpose writes for one area: conditional Access policies and

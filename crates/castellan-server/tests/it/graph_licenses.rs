@@ -39,6 +39,16 @@ async fn token(p: &Private, form: &[(&str, &str)]) -> (u16, Value) {
 }
 
 async fn graph(p: &Private) -> G {
+    app_client(
+        p,
+        "https://graph.microsoft.com/.default",
+        format!("{}/v1.0", p.origin),
+    )
+    .await
+}
+
+/// A client over the demo confidential client's app-only token for `scope`, at `base`.
+async fn app_client(p: &Private, scope: &str, base: String) -> G {
     let d = &p.demo;
     let (st, v) = token(
         p,
@@ -52,7 +62,7 @@ async fn graph(p: &Private) -> G {
                 "client_secret",
                 d["confidential_client"]["secret"].as_str().unwrap(),
             ),
-            ("scope", "https://graph.microsoft.com/.default"),
+            ("scope", scope),
         ],
     )
     .await;
@@ -60,8 +70,31 @@ async fn graph(p: &Private) -> G {
     G {
         token: v["access_token"].as_str().unwrap().into(),
         http: client(&p.ca),
-        base: format!("{}/v1.0", p.origin),
+        base,
     }
+}
+
+/// ARM as the demo confidential client (Owner of the demo subscription).
+async fn arm_owner(p: &Private) -> G {
+    app_client(p, "https://management.azure.com/.default", p.origin.clone()).await
+}
+
+/// An ARM PIM eligibility request (Reader on the demo resource group) for `principal`.
+async fn arm_pim_put(p: &Private, arm: &G, principal: &str) -> (u16, Value) {
+    let rg = p.demo["resource_group_scope"].as_str().unwrap();
+    arm.send(
+        reqwest::Method::PUT,
+        &format!(
+            "{rg}/providers/Microsoft.Authorization/roleEligibilityScheduleRequests/{}?api-version=2020-10-01",
+            uuid::Uuid::new_v4()
+        ),
+        Some(json!({"properties": {
+            "principalId": principal,
+            "roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7",
+            "requestType": "AdminAssign", "justification": "licence gate",
+            "scheduleInfo": {"expiration": {"type": "AfterDuration", "duration": "P30D"}}}})),
+    )
+    .await
 }
 
 async fn set_units(p: &Private, sku: &str, units: u32) -> (u16, Value) {
@@ -333,6 +366,29 @@ async fn licences_scenario() {
             .contains("AAD_PREMIUM_P2"),
         "{e}"
     );
+    // The gate is core's, so PIM for groups and ARM PIM are refused the same way on P1.
+    let (st, grp) = g
+        .post(
+            "/groups",
+            json!({"displayName": alias("lic-pim"), "mailEnabled": false,
+                "mailNickname": alias("licpim"), "securityEnabled": true}),
+        )
+        .await;
+    assert_eq!(st, 201, "{grp}");
+    let group_pim = json!({"accessId": "member", "action": "adminAssign", "principalId": u1,
+        "groupId": grp["id"], "justification": "licence gate",
+        "scheduleInfo": {"expiration": {"type": "afterDuration", "duration": "P30D"}}});
+    let group_path = "/identityGovernance/privilegedAccess/group/eligibilityScheduleRequests";
+    let (st, e) = g.post(group_path, group_pim.clone()).await;
+    assert_eq!(st, 403, "{e}");
+    assert!(e.to_string().contains("AAD_PREMIUM_P2"), "{e}");
+    let arm = arm_owner(p).await;
+    let (st, e) = arm_pim_put(p, &arm, &u1).await;
+    assert_eq!(st, 403, "{e}");
+    assert!(e.to_string().contains("AAD_PREMIUM_P2"), "{e}");
+    // Nothing was written by any of them.
+    let (_, v) = g.get(group_path).await;
+    assert_eq!(v["value"].as_array().map(Vec::len), Some(0), "{v}");
     // Positive control: Governance units allow PIM.
     let (st, v) = set_units(p, "GOVERNANCE", 1).await;
     assert_eq!((st, v["license"].clone()), (200, json!("P2")), "{v}");
@@ -342,6 +398,10 @@ async fn licences_scenario() {
             pim,
         )
         .await;
+    assert_eq!(st, 201, "{e}");
+    let (st, e) = g.post(group_path, group_pim).await;
+    assert_eq!(st, 201, "{e}");
+    let (st, e) = arm_pim_put(p, &arm, &u1).await;
     assert_eq!(st, 201, "{e}");
     // Bad operator bodies are refused.
     assert_eq!(set_units(p, "E5", 1).await.0, 400);

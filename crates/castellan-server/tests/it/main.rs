@@ -29,6 +29,7 @@ mod graph_licenses;
 mod graph_sdk;
 mod graph_throttle;
 mod graph_users;
+mod group_pim;
 mod identity_protection;
 mod keys;
 mod metrics;

@@ -17,15 +17,20 @@ const SCOPES: &[&str] = &[
     "User.ReadWrite.All",
 ];
 
-/// A member user, and a public client consented for `SCOPES`: mints fresh tokens on demand.
-struct Member {
-    id: String,
+/// A member user, and a public client consented for its scopes: mints fresh tokens on demand.
+pub(crate) struct Member {
+    pub(crate) id: String,
     upn: String,
     client: String,
+    scopes: &'static [&'static str],
 }
 
 impl Member {
     async fn new() -> Self {
+        Self::with_scopes(SCOPES).await
+    }
+    /// A member whose client is consented for `scopes`.
+    pub(crate) async fn with_scopes(scopes: &'static [&'static str]) -> Self {
         let g = G::demo().await;
         let (_, app) = g
             .post(
@@ -40,7 +45,7 @@ impl Member {
         let (st, v) = g
             .post(
                 "/oauth2PermissionGrants",
-                json!({"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph["id"], "scope": SCOPES.join(" ")}),
+                json!({"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph["id"], "scope": scopes.join(" ")}),
             )
             .await;
         assert_eq!(st, 201, "{v}");
@@ -49,12 +54,14 @@ impl Member {
             id: u["id"].as_str().unwrap().into(),
             upn: u["userPrincipalName"].as_str().unwrap().into(),
             client: app["appId"].as_str().unwrap().into(),
+            scopes,
         }
     }
     /// A fresh password-grant token (no MFA in `amr`).
-    async fn token(&self) -> Value {
+    pub(crate) async fn token(&self) -> Value {
         let s = shared();
-        let scope: Vec<String> = SCOPES
+        let scope: Vec<String> = self
+            .scopes
             .iter()
             .map(|p| format!("https://graph.microsoft.com/{p}"))
             .collect();
@@ -78,12 +85,12 @@ impl Member {
         assert!(t["access_token"].is_string(), "{t}");
         t
     }
-    async fn graph(&self) -> G {
+    pub(crate) async fn graph(&self) -> G {
         G::with_token(self.token().await["access_token"].as_str().unwrap().into())
     }
 }
 
-fn payload(token: &str) -> Value {
+pub(crate) fn payload(token: &str) -> Value {
     let part = token.split('.').nth(1).unwrap();
     serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -93,7 +100,7 @@ fn payload(token: &str) -> Value {
     .unwrap()
 }
 
-fn wids(token: &Value) -> Vec<String> {
+pub(crate) fn wids(token: &Value) -> Vec<String> {
     payload(token["access_token"].as_str().unwrap())["wids"]
         .as_array()
         .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())

@@ -10,6 +10,7 @@ pub mod delta;
 pub mod devices;
 pub mod domains;
 pub mod federated_identity_credentials;
+pub mod group_pim;
 pub mod groups;
 pub mod licenses;
 pub mod pim;

@@ -6,7 +6,7 @@ use super::*;
 use crate::azure_rbac::Decision;
 use crate::model::Tenant;
 use crate::ops::arm::{self, PutAssignment, PutResource};
-use crate::ops::testing::{env, store_with_tenant, Seeded, NOW};
+use crate::ops::testing::{env, store_with_p2_tenant, Seeded, NOW};
 use crate::store::memory::{block_on, MemoryStore};
 use crate::store::prelude::*;
 use crate::store::{AuditQuery, Change, ChangeSet};
@@ -27,7 +27,7 @@ struct World {
 }
 
 fn world(seed: u64) -> World {
-    let (store, t) = store_with_tenant(seed);
+    let (store, t) = store_with_p2_tenant(seed);
     let mut ids = crate::conformance::Ids::new(seed + 100);
     let us: Vec<_> = ["admin", "alice", "bob"]
         .iter()
@@ -1549,4 +1549,56 @@ fn another_tenant_cannot_reach_this_tenants_scopes_or_schedules() {
     ))
     .unwrap_err();
     assert_eq!(r.status, 404);
+}
+
+#[test]
+fn arm_pim_is_licence_gated_like_every_pim_entry_point() {
+    for tier in [
+        crate::model::LicenseTier::Free,
+        crate::model::LicenseTier::P1,
+    ] {
+        let mut w = world(40);
+        w.t.license = tier;
+        let mut entropy = Seeded(41);
+        let mut e = env(&w.store, &mut entropy);
+        let err = send(
+            &w,
+            &mut e,
+            w.admin,
+            Level::Eligibility,
+            &w.rg,
+            1,
+            req(
+                Action::AdminAssign,
+                w.alice,
+                Expiration::AfterDuration(30 * DAY),
+            ),
+        )
+        .unwrap_err();
+        assert!(format!("{err:?}").contains("AAD_PREMIUM_P2"), "{err:?}");
+        assert!(block_on(w.store.arm_role_schedules(w.t.id))
+            .unwrap()
+            .is_empty());
+        assert!(block_on(w.store.arm_role_schedule_requests(w.t.id))
+            .unwrap()
+            .is_empty());
+    }
+    // Positive control: on P2 the same request passes.
+    let w = world(40);
+    let mut entropy = Seeded(41);
+    let mut e = env(&w.store, &mut entropy);
+    send(
+        &w,
+        &mut e,
+        w.admin,
+        Level::Eligibility,
+        &w.rg,
+        1,
+        req(
+            Action::AdminAssign,
+            w.alice,
+            Expiration::AfterDuration(30 * DAY),
+        ),
+    )
+    .unwrap();
 }

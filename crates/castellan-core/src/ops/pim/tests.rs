@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::ops::directory_roles::{effective_roles, roles_end};
-use crate::ops::testing::{env, store_with_tenant, Seeded, NOW};
+use crate::ops::testing::{env, store_with_p2_tenant, Seeded, NOW};
 use crate::store::memory::{block_on, MemoryStore};
 use crate::store::prelude::*;
 use crate::store::AuditQuery;
@@ -58,7 +58,7 @@ fn at(e: &mut Env<'_>, t: Timestamp) {
 
 #[test]
 fn eligibility_grants_nothing_and_an_activation_grants_until_it_ends() {
-    let (store, t) = store_with_tenant(31);
+    let (store, t) = store_with_p2_tenant(31);
     let u = users(&store, &t, &["admin", "alice"]);
     let (admin, alice) = (u[0].id, u[1].id);
     let mut entropy = Seeded(5);
@@ -137,7 +137,7 @@ fn eligibility_grants_nothing_and_an_activation_grants_until_it_ends() {
 
 #[test]
 fn deactivation_ends_the_role_now_and_refusals_change_nothing() {
-    let (store, t) = store_with_tenant(32);
+    let (store, t) = store_with_p2_tenant(32);
     let u = users(&store, &t, &["admin", "alice", "bob"]);
     let (admin, alice, bob) = (u[0].id, u[1].id, u[2].id);
     let mut entropy = Seeded(6);
@@ -302,7 +302,7 @@ fn deactivation_ends_the_role_now_and_refusals_change_nothing() {
 
 #[test]
 fn approval_starts_the_clock_and_requestors_cannot_approve_themselves() {
-    let (store, t) = store_with_tenant(33);
+    let (store, t) = store_with_p2_tenant(33);
     let u = users(&store, &t, &["admin", "alice", "bob"]);
     let (admin, alice, bob) = (u[0].id, u[1].id, u[2].id);
     let mut entropy = Seeded(7);
@@ -403,7 +403,7 @@ fn approval_starts_the_clock_and_requestors_cannot_approve_themselves() {
 
 #[test]
 fn unanswered_approvals_time_out() {
-    let (store, t) = store_with_tenant(34);
+    let (store, t) = store_with_p2_tenant(34);
     let u = users(&store, &t, &["admin", "alice", "bob"]);
     let (admin, alice, bob) = (u[0].id, u[1].id, u[2].id);
     let mut entropy = Seeded(8);
@@ -470,7 +470,7 @@ fn unanswered_approvals_time_out() {
 
 #[test]
 fn a_scheduled_assignment_starts_on_time_and_can_be_canceled_before() {
-    let (store, t) = store_with_tenant(35);
+    let (store, t) = store_with_p2_tenant(35);
     let u = users(&store, &t, &["admin", "alice"]);
     let (admin, alice) = (u[0].id, u[1].id);
     let mut entropy = Seeded(9);

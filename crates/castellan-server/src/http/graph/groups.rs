@@ -113,12 +113,7 @@ async fn list_groups(
         super::Listed::Count(r) => return Ok(r),
     };
     // One membership graph for the whole page.
-    let graph = MembershipGraph::new(
-        &s.store
-            .memberships(c.tenant.id)
-            .await
-            .map_err(store_err(&c))?,
-    );
+    let graph = super::membership_graph(&s, &c).await?;
     if let Some(page) = body["value"].as_array_mut() {
         for v in page.iter_mut() {
             let Some(id) = v["id"].as_str().and_then(ObjectId::parse) else {
@@ -148,11 +143,14 @@ async fn expansion(
         "members" => super::sdk::render_all(s, c, graph.direct_members(id)).await?,
         "owners" => {
             let mut ids = Vec::new();
-            for o in s
-                .store
-                .owners(c.tenant.id, id)
-                .await
-                .map_err(store_err(c))?
+            for o in castellan_core::ops::groups::owners_at(
+                s.store.as_ref(),
+                c.tenant.id,
+                id,
+                crate::state::now(),
+            )
+            .await
+            .map_err(store_err(c))?
             {
                 if let Some(k) = s
                     .store
@@ -286,12 +284,7 @@ async fn get_group(
     }
     let mut v = select_pairs(&c, &pairs, &spec(), rendered)?;
     if !expand.is_empty() {
-        let graph = MembershipGraph::new(
-            &s.store
-                .memberships(c.tenant.id)
-                .await
-                .map_err(store_err(&c))?,
-        );
+        let graph = super::membership_graph(&s, &c).await?;
         for e in &expand {
             v[e.name] = expansion(&s, &c, g.id, e, &graph).await?;
         }
@@ -340,12 +333,7 @@ async fn members_impl(
     let g = groups::find(&c.env(&s, &mut ent), &c.tenant, &id)
         .await
         .map_err(|e| c.err(e))?;
-    let graph = MembershipGraph::new(
-        &s.store
-            .memberships(c.tenant.id)
-            .await
-            .map_err(store_err(&c))?,
-    );
+    let graph = super::membership_graph(&s, &c).await?;
     let ids = if transitive {
         graph.transitive_members(g.id)
     } else {

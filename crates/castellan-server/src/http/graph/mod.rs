@@ -9,6 +9,7 @@ pub mod conditional_access;
 pub mod deleted_items;
 pub mod devices;
 pub mod domains;
+pub mod group_pim;
 pub mod groups;
 pub mod identity_protection;
 pub mod licenses;
@@ -57,6 +58,7 @@ pub fn router() -> Router<AppState> {
         .merge(identity_protection::router())
         .merge(reports::router())
         .merge(pim::router())
+        .merge(group_pim::router())
         .merge(sdk::router())
         .method_not_allowed_fallback(sdk::method_not_allowed)
         .layer(axum::middleware::from_fn(sdk::graph_shaped))
@@ -187,7 +189,7 @@ impl Caller {
     }
     /// What the decision knows about an owned object (application, service principal, group).
     pub async fn owned_target(&self, s: &AppState, object: ObjectId) -> Result<Target, ApiError> {
-        castellan_core::ops::authz::owned(s.store.as_ref(), self.tenant.id, object, self.oid)
+        castellan_core::ops::authz::owned(s.store.as_ref(), self.tenant.id, object, self.oid, now())
             .await
             .map_err(store_err(self))
     }
@@ -700,6 +702,19 @@ pub fn store_err(c: &Caller) -> impl Fn(castellan_core::store::StoreError) -> Ap
     |e| c.err(GraphError::from(castellan_core::DirectoryError::from(e)))
 }
 
+/// The tenant's membership graph in force now (stored edges plus active PIM-for-groups
+/// memberships).
+pub async fn membership_graph(
+    s: &AppState,
+    c: &Caller,
+) -> Result<castellan_core::model::MembershipGraph, ApiError> {
+    Ok(castellan_core::model::MembershipGraph::new(
+        &castellan_core::ops::groups::memberships_at(s.store.as_ref(), c.tenant.id, now())
+            .await
+            .map_err(store_err(c))?,
+    ))
+}
+
 /// Lists the owners of a group or application as directory objects.
 pub async fn owners_list(
     s: &AppState,
@@ -709,9 +724,8 @@ pub async fn owners_list(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let mut items = Vec::new();
-    for o in s
-        .store
-        .owners(c.tenant.id, object)
+    // Active PIM-for-groups owners are owners while in force.
+    for o in castellan_core::ops::groups::owners_at(s.store.as_ref(), c.tenant.id, object, now())
         .await
         .map_err(store_err(c))?
     {

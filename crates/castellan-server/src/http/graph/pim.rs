@@ -14,7 +14,7 @@ use castellan_core::error::Code;
 use castellan_core::graph_rules::{Access, Area};
 use castellan_core::ops::pim::{self as ops, PimError, Requestor, Settings};
 use castellan_core::ops::Env;
-use castellan_core::pim::{Level, RoleSchedule};
+use castellan_core::pim::{Level, Plane, RoleSchedule};
 use castellan_core::store::Store;
 use castellan_core::Timestamp;
 use castellan_wire::errors::GraphError;
@@ -127,16 +127,19 @@ fn noun(level: Level, what: &str) -> String {
     }
 }
 
-fn settings(s: &AppState) -> Settings {
+pub(super) fn settings(s: &AppState) -> Settings {
     Settings {
         min_duration_secs: s.config.pim_min_duration_secs.max(1),
     }
 }
 
 /// A PIM refusal in Graph's shape; a step-up is 401 with a claims challenge MSAL answers.
-fn pim_err(c: &Caller, e: PimError) -> Response {
+pub(super) fn pim_err(c: &Caller, e: PimError) -> Response {
     match e {
         PimError::Directory(d) => c.err(d).into_response(),
+        PimError::Unlicensed(m) => c
+            .err(castellan_core::DirectoryError::Forbidden(m))
+            .into_response(),
         PimError::Rule(f) => {
             let rules = f
                 .rules
@@ -250,7 +253,27 @@ fn schedule_spec(level: Level, instance: bool) -> EntitySpec {
     )
 }
 
-fn by_current_user(id: &str) -> bool {
+/// Self actions act on a signed-in user: an app-only token is refused naming the admin actions.
+pub(super) fn needs_user(c: &Caller, action: castellan_core::pim::Action) -> Result<(), ApiError> {
+    if c.user_rights.is_none() {
+        return Err(c.err(GraphError::bad_request(format!(
+            "action '{}' needs a signed-in user (a delegated token); applications use the admin actions.",
+            action.as_str()
+        ))));
+    }
+    Ok(())
+}
+
+/// The caller as a PIM requestor (its `amr` MFA and `acrs`).
+pub(super) fn requestor(c: &Caller) -> Requestor {
+    Requestor {
+        id: c.oid,
+        mfa: c.mfa,
+        acrs: c.acrs.clone(),
+    }
+}
+
+pub(super) fn by_current_user(id: &str) -> bool {
     id.replace(' ', "")
         .eq_ignore_ascii_case("filterByCurrentUser(on='principal')")
 }
@@ -263,26 +286,12 @@ async fn submit(s: AppState, c: Caller, level: Level, body: Bytes) -> Result<Res
     } else {
         Op::PimSelf
     };
-    if c.user_rights.is_none() && op == Op::PimSelf {
-        return Err(c
-            .err(GraphError::bad_request(format!(
-                "action '{}' needs a signed-in user (a delegated token); applications use the admin actions.",
-                req.action.as_str()
-            )))
-            .into_response());
+    if op == Op::PimSelf {
+        needs_user(&c, req.action).map_err(IntoResponse::into_response)?;
     }
     c.authorize(op, &Target::default())
         .map_err(IntoResponse::into_response)?;
-    castellan_core::licenses::gate(castellan_core::licenses::Feature::Pim, c.tenant.license)
-        .map_err(|m| {
-            c.err(castellan_core::DirectoryError::Forbidden(m))
-                .into_response()
-        })?;
-    let who = Requestor {
-        id: c.oid,
-        mfa: c.mfa,
-        acrs: c.acrs.clone(),
-    };
+    let who = requestor(&c);
     let mut ent = OsEntropy;
     let r = ops::submit(&mut c.env(&s, &mut ent), &c.tenant, &who, req, settings(&s))
         .await
@@ -492,6 +501,9 @@ async fn schedules(
     }
 }
 
+/// The handlers of one level (eligibility or assignment) of a PIM plane: each calls the
+/// plane's `submit`, `requests`, `one_request`, `cancel` and `schedules` in scope where it is
+/// used (directory roles here, PIM for groups in `group_pim.rs`).
 macro_rules! per_level {
     ($level:expr, $submit:ident, $list:ident, $one:ident, $cancel:ident, $scheds:ident, $sched:ident, $insts:ident, $inst:ident) => {
         async fn $submit(State(s): State<AppState>, c: Caller, body: Bytes) -> Response {
@@ -553,6 +565,7 @@ macro_rules! per_level {
         }
     };
 }
+pub(super) use per_level;
 
 per_level!(
     Level::Eligibility,
@@ -580,9 +593,10 @@ per_level!(
 async fn find_approval(
     s: &AppState,
     c: &Caller,
+    plane: Plane,
     id: &str,
 ) -> Result<castellan_core::pim::RoleScheduleRequest, ApiError> {
-    ops::approval(s.store.as_ref(), c.tenant.id, id)
+    ops::approval_in(s.store.as_ref(), c.tenant.id, plane, id)
         .await
         .map_err(store_err(c))?
         .ok_or_else(|| {
@@ -592,42 +606,69 @@ async fn find_approval(
         })
 }
 
-async fn approval(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
+/// Where a plane's approvals live in Graph, who reads them and which op answers them.
+#[derive(Clone, Copy)]
+pub(super) struct Approvals {
+    /// The plane.
+    pub plane: Plane,
+    /// `roleManagement/directory/roleAssignmentApprovals` or the group one.
+    pub context: &'static str,
+    /// The area a reader needs.
+    pub area: Area,
+    /// The op a reviewer needs.
+    pub op: Op,
+}
+
+const DIRECTORY_APPROVALS: Approvals = Approvals {
+    plane: Plane::Directory,
+    context: "roleManagement/directory/roleAssignmentApprovals",
+    area: Area::RoleManagement,
+    op: Op::PimSelf,
+};
+
+/// `GET …/{approvals}/{id}`.
+pub(super) async fn approval_of(
+    s: &AppState,
+    c: &Caller,
+    a: Approvals,
+    id: &str,
 ) -> Result<Response, ApiError> {
-    c.require(Area::RoleManagement, Access::Read)?;
-    let r = find_approval(&s, &c, &id).await?;
+    c.require(a.area, Access::Read)?;
+    let r = find_approval(s, c, a.plane, id).await?;
     Ok(Json(with_context(
-        &c,
-        "roleManagement/directory/roleAssignmentApprovals/$entity",
+        c,
+        &format!("{}/$entity", a.context),
         wire::render_approval(&r),
     ))
     .into_response())
 }
 
-async fn steps(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
+/// `GET …/{approvals}/{id}/steps`.
+pub(super) async fn steps_of(
+    s: &AppState,
+    c: &Caller,
+    a: Approvals,
+    id: &str,
 ) -> Result<Response, ApiError> {
-    c.require(Area::RoleManagement, Access::Read)?;
-    let r = find_approval(&s, &c, &id).await?;
+    c.require(a.area, Access::Read)?;
+    let r = find_approval(s, c, a.plane, id).await?;
     Ok(Json(serde_json::json!({
-        "@odata.context": format!("{}/$metadata#roleManagement/directory/roleAssignmentApprovals('{id}')/steps", c.base),
+        "@odata.context": format!("{}/$metadata#{}('{id}')/steps", c.base, a.context),
         "value": r.approval.iter().map(|st| wire::render_step(&r, st)).collect::<Vec<_>>(),
     }))
     .into_response())
 }
 
-async fn step(
-    State(s): State<AppState>,
-    c: Caller,
-    Path((id, step)): Path<(String, String)>,
+/// `GET …/{approvals}/{id}/steps/{step}`.
+pub(super) async fn step_of(
+    s: &AppState,
+    c: &Caller,
+    a: Approvals,
+    id: &str,
+    step: &str,
 ) -> Result<Response, ApiError> {
-    c.require(Area::RoleManagement, Access::Read)?;
-    let r = find_approval(&s, &c, &id).await?;
+    c.require(a.area, Access::Read)?;
+    let r = find_approval(s, c, a.plane, id).await?;
     let st = r
         .approval
         .iter()
@@ -640,36 +681,73 @@ async fn step(
     Ok(Json(wire::render_step(&r, st)).into_response())
 }
 
+/// `PATCH …/{approvals}/{id}/steps/{step}`: an approver's answer.
+pub(super) async fn review_of(
+    s: &AppState,
+    c: &Caller,
+    a: Approvals,
+    id: &str,
+    step: &str,
+    body: &Bytes,
+) -> Response {
+    let run = async {
+        let v = json_body(c, body).map_err(IntoResponse::into_response)?;
+        let (result, justification) =
+            wire::parse_review(&v).map_err(|e| c.err(e).into_response())?;
+        c.authorize(a.op, &Target::default())
+            .map_err(IntoResponse::into_response)?;
+        let mut ent = OsEntropy;
+        ops::review_in(
+            &mut c.env(s, &mut ent),
+            &c.tenant,
+            a.plane,
+            id,
+            step,
+            c.oid,
+            &result,
+            justification,
+        )
+        .await
+        .map_err(|e| pim_err(c, e))?;
+        Ok::<_, Response>(no_content())
+    };
+    run.await.unwrap_or_else(|e| e)
+}
+
+async fn approval(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    approval_of(&s, &c, DIRECTORY_APPROVALS, &id).await
+}
+
+async fn steps(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    steps_of(&s, &c, DIRECTORY_APPROVALS, &id).await
+}
+
+async fn step(
+    State(s): State<AppState>,
+    c: Caller,
+    Path((id, step)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    step_of(&s, &c, DIRECTORY_APPROVALS, &id, &step).await
+}
+
 async fn review(
     State(s): State<AppState>,
     c: Caller,
     Path((id, step)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let run = async {
-        let v = json_body(&c, &body).map_err(IntoResponse::into_response)?;
-        let (result, justification) =
-            wire::parse_review(&v).map_err(|e| c.err(e).into_response())?;
-        c.authorize(Op::PimSelf, &Target::default())
-            .map_err(IntoResponse::into_response)?;
-        let mut ent = OsEntropy;
-        ops::review(
-            &mut c.env(&s, &mut ent),
-            &c.tenant,
-            &id,
-            &step,
-            c.oid,
-            &result,
-            justification,
-        )
-        .await
-        .map_err(|e| pim_err(&c, e))?;
-        Ok::<_, Response>(no_content())
-    };
-    run.await.unwrap_or_else(|e| e)
+    review_of(&s, &c, DIRECTORY_APPROVALS, &id, &step, &body).await
 }
 
-fn policy_spec() -> EntitySpec {
+pub(super) fn policy_spec() -> EntitySpec {
     EntitySpec::new(
         "microsoft.graph.unifiedRoleManagementPolicy",
         &[
@@ -688,8 +766,19 @@ fn policy_spec() -> EntitySpec {
     )
 }
 
+/// Reading policies: directory-role readers, or PIM-for-groups readers.
 fn policy_read(c: &Caller) -> Result<(), ApiError> {
     c.require(Area::RoleManagement, Access::Read)
+        .or_else(|_| c.require(Area::PimGroups, Access::Read))
+}
+
+/// A policy in its plane's shape.
+fn render_any_policy(p: &castellan_core::pim::RolePolicy, with_rules: bool) -> Value {
+    if p.plane == castellan_core::pim::Plane::Group {
+        castellan_wire::graph::group_pim::render_policy(p, with_rules)
+    } else {
+        wire::render_policy(p, with_rules)
+    }
 }
 
 async fn all_policies(
@@ -706,6 +795,9 @@ async fn find_policy(
     c: &Caller,
     id: &str,
 ) -> Result<castellan_core::pim::RolePolicy, ApiError> {
+    if let Some(p) = super::group_pim::find_policy(s, c, id, false).await? {
+        return Ok(p);
+    }
     all_policies(s, c)
         .await?
         .into_iter()
@@ -726,7 +818,7 @@ fn require_scope_filter(c: &Caller, uri: &axum::http::Uri) -> Result<(), ApiErro
         .unwrap_or_default();
     if !f.contains("scopeId") || !f.contains("scopeType") {
         return Err(c.err(GraphError::bad_request(
-            "The $filter must name the scope: $filter=scopeId eq '/' and scopeType eq 'DirectoryRole'.",
+            "The $filter must name the scope: $filter=scopeId eq '/' and scopeType eq 'DirectoryRole' (directory roles) or scopeId eq '{groupId}' and scopeType eq 'Group' (PIM for groups).",
         )));
     }
     Ok(())
@@ -738,8 +830,11 @@ async fn policies(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    policy_read(&c)?;
     require_scope_filter(&c, &uri)?;
+    if let Some(g) = super::group_pim::group_scope(&c, &uri)? {
+        return super::group_pim::policies(&s, &c, g, &uri, &headers, false).await;
+    }
+    policy_read(&c)?;
     let items = all_policies(&s, &c)
         .await?
         .iter()
@@ -765,7 +860,7 @@ async fn policy(
     Ok(Json(with_context(
         &c,
         "policies/roleManagementPolicies/$entity",
-        wire::render_policy(&p, true),
+        render_any_policy(&p, true),
     ))
     .into_response())
 }
@@ -809,11 +904,17 @@ async fn patch_rule(
     body: Bytes,
 ) -> Response {
     let run = async {
-        c.authorize(Op::PimAdmin, &Target::default())
-            .map_err(IntoResponse::into_response)?;
         let mut p = find_policy(&s, &c, &id)
             .await
             .map_err(IntoResponse::into_response)?;
+        if p.plane == castellan_core::pim::Plane::Group {
+            super::group_pim::authorize_admin(&s, &c, &p.scope_id)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        } else {
+            c.authorize(Op::PimAdmin, &Target::default())
+                .map_err(IntoResponse::into_response)?;
+        }
         let v = json_body(&c, &body).map_err(IntoResponse::into_response)?;
         wire::patch_rule(&mut p, &rule, &v).map_err(|e| c.err(e).into_response())?;
         let mut ent = OsEntropy;
@@ -835,8 +936,11 @@ async fn policy_assignments(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    policy_read(&c)?;
     require_scope_filter(&c, &uri)?;
+    if let Some(g) = super::group_pim::group_scope(&c, &uri)? {
+        return super::group_pim::policies(&s, &c, g, &uri, &headers, true).await;
+    }
+    policy_read(&c)?;
     let items = all_policies(&s, &c)
         .await?
         .iter()
@@ -863,6 +967,14 @@ async fn policy_assignment(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     policy_read(&c)?;
+    if let Some(p) = super::group_pim::find_policy(&s, &c, &id, true).await? {
+        return Ok(Json(with_context(
+            &c,
+            "policies/roleManagementPolicyAssignments/$entity",
+            castellan_wire::graph::group_pim::render_policy_assignment(&p),
+        ))
+        .into_response());
+    }
     let p = all_policies(&s, &c)
         .await?
         .into_iter()

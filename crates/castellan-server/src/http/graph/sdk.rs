@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use castellan_core::graph_rules::{Access, Area};
-use castellan_core::model::{MembershipGraph, ObjectKind};
+use castellan_core::model::ObjectKind;
 use castellan_core::ops::{groups, users};
 use castellan_core::ObjectId;
 use castellan_wire::errors::GraphError;
@@ -449,12 +449,7 @@ async fn answer_check(
     } else {
         json_body(c, body)?
     };
-    let graph = MembershipGraph::new(
-        &s.store
-            .memberships(c.tenant.id)
-            .await
-            .map_err(store_err(c))?,
-    );
+    let graph = super::membership_graph(s, c).await?;
     let mut all = graph.transitive_member_of(target);
     let groups_only = all.clone();
     // The object forms also cover administrative units (directory roles are not objects

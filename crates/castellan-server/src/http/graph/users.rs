@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use castellan_core::authz::{self, Op, Target};
 use castellan_core::graph_rules::{Access, Area};
-use castellan_core::model::{MembershipGraph, ObjectKind};
+use castellan_core::model::ObjectKind;
 use castellan_core::ops::users;
 use castellan_wire::graph::{parse_ref, users as wire};
 use castellan_wire::odata::EntitySpec;
@@ -390,12 +390,7 @@ pub async fn groups_of(
     object: castellan_core::ObjectId,
     transitive: bool,
 ) -> Result<Vec<Value>, ApiError> {
-    let graph = MembershipGraph::new(
-        &s.store
-            .memberships(c.tenant.id)
-            .await
-            .map_err(store_err(c))?,
-    );
+    let graph = super::membership_graph(s, c).await?;
     let ids = if transitive {
         graph.transitive_member_of(object)
     } else {

@@ -197,7 +197,7 @@ pub(super) async fn prepare(
         Err(e) => return Err(e.to_string()),
     };
     let assignments =
-        castellan_core::ops::token::user_assignments(s.store.as_ref(), tenant, user.id)
+        castellan_core::ops::token::user_assignments(s.store.as_ref(), tenant, user.id, now())
             .await
             .map_err(|e| e.to_string())?;
     if let Err(e) = flow::assignment(&sp, app, user, &assignments) {
