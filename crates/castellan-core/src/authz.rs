@@ -20,6 +20,7 @@
 use crate::directory_roles::{self, covers, CustomActions};
 use crate::graph_rules::{self, Access, Area};
 use crate::ObjectId;
+use crate::model::InvitesFrom;
 
 /// How the token speaks for its caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +99,9 @@ pub enum Op {
     UserRevokeSessions,
     /// Set or remove a user's manager.
     UserManager,
+    /// Invite a guest (`POST /invitations`); who may is also bounded by the tenant's
+    /// `allowInvitesFrom` ([`may_invite`]).
+    UserInvite,
     /// Register an application (`members_may_create`: the tenant's `allowedToCreateApps`).
     AppCreate,
     /// Update an application registration.
@@ -179,6 +183,11 @@ pub struct Rule {
 }
 
 const USER_WRITE: &[&str] = &["User.ReadWrite.All", "Directory.ReadWrite.All"];
+const INVITE: &[&str] = &[
+    "User.Invite.All",
+    "User.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
 const PASSWORD_WRITE: &[&str] = &[
     "User-PasswordProfile.ReadWrite.All",
     "User.ReadWrite.All",
@@ -313,6 +322,12 @@ pub fn rule(op: Op, target: &Target) -> Rule {
         Op::UserManager => row(
             USER_WRITE,
             "microsoft.directory/users/manager/update",
+            false,
+            None,
+        ),
+        Op::UserInvite => row(
+            INVITE,
+            "microsoft.directory/users/inviteGuest",
             false,
             None,
         ),
@@ -672,6 +687,35 @@ pub fn decide(p: &Principal<'_>, op: Op, target: &Target) -> Result<(), Denied> 
             Err(Denied(format!("{but} {}", missing_role_message(&rule))))
         }
     }
+}
+
+/// Whether `p` may invite a guest under the tenant's `allowInvitesFrom`: the token needs
+/// `User.Invite.All` (or a wider user write permission) in every case; then `none` refuses
+/// everyone, administrators and applications included; `adminsAndGuestInviters` needs a role
+/// granting `users/inviteGuest` (Guest Inviter, User Administrator, Global Administrator, …)
+/// or, app-only, the permission alone; `adminsGuestInvitersAndAllMembers` lets every member
+/// user invite too; `everyone` guests as well.
+pub fn may_invite(p: &Principal<'_>, from: InvitesFrom) -> Result<(), Denied> {
+    let r = rule(Op::UserInvite, &Target::default());
+    if p.via != Via::Interactive && !has_any(p.permissions, r.permissions) {
+        return Err(Denied(missing_permission_message(&r)));
+    }
+    let role = role_allows(p, &r, &Target::default());
+    let allowed = match from {
+        InvitesFrom::None => false,
+        InvitesFrom::AdminsAndGuestInviters => p.via == Via::AppOnly || role,
+        InvitesFrom::AdminsGuestInvitersAndAllMembers => {
+            p.via == Via::AppOnly || role || !p.is_guest
+        }
+        InvitesFrom::Everyone => true,
+    };
+    if allowed {
+        return Ok(());
+    }
+    Err(Denied(match from {
+        InvitesFrom::None => "The tenant's authorizationPolicy.allowInvitesFrom is 'none': nobody may invite guests, administrators included. A Global Administrator can change it (PATCH /policies/authorizationPolicy).".into(),
+        _ => format!("The tenant's authorizationPolicy.allowInvitesFrom is '{}': inviting needs the Guest Inviter, User Administrator or Global Administrator role{}.", from.as_str(), if from == InvitesFrom::AdminsGuestInvitersAndAllMembers { " (guest users may not invite)" } else { "" }),
+    }))
 }
 
 fn missing_permission_message(rule: &Rule) -> String {
@@ -1197,6 +1241,44 @@ mod tests {
     }
 
     #[test]
+    fn allow_invites_from_decides_who_may_invite() {
+        use crate::model::InvitesFrom::*;
+        let scopes = vec!["User.Invite.All".to_string()];
+        let member = delegated(&scopes, &[]);
+        let guest = Principal {
+            is_guest: true,
+            ..delegated(&scopes, &[])
+        };
+        let inviter_roles = wide(&["Guest Inviter"]);
+        let inviter = delegated(&scopes, &inviter_roles);
+        let ua_roles = wide(&["User Administrator"]);
+        let ua = delegated(&scopes, &ua_roles);
+        let app = Principal {
+            via: Via::AppOnly,
+            ..delegated(&scopes, &[])
+        };
+        // everyone: guests too
+        assert!(may_invite(&guest, Everyone).is_ok());
+        // members (the positive control), not guests
+        assert!(may_invite(&member, AdminsGuestInvitersAndAllMembers).is_ok());
+        let e = may_invite(&guest, AdminsGuestInvitersAndAllMembers).unwrap_err();
+        assert!(e.0.contains("guest users may not invite"), "{e}");
+        // only role holders (and apps with the permission)
+        assert!(may_invite(&member, AdminsAndGuestInviters).is_err());
+        assert!(may_invite(&inviter, AdminsAndGuestInviters).is_ok());
+        assert!(may_invite(&ua, AdminsAndGuestInviters).is_ok());
+        assert!(may_invite(&app, AdminsAndGuestInviters).is_ok());
+        // none: nobody
+        for p in [&member, &inviter, &ua, &app] {
+            assert!(may_invite(p, None).unwrap_err().0.contains("'none'"));
+        }
+        // the token must carry an invite permission whatever the setting
+        let weak = vec!["User.Read".to_string()];
+        let e = may_invite(&delegated(&weak, &inviter_roles), Everyone).unwrap_err();
+        assert!(e.0.contains("User.Invite.All"), "{e}");
+    }
+
+    #[test]
     fn guests_act_only_on_themselves() {
         let scopes = broad();
         let p = Principal {
@@ -1324,6 +1406,7 @@ mod tests {
             UserDelete,
             UserRevokeSessions,
             UserManager,
+            UserInvite,
             AppCreate,
             AppUpdate,
             AppCredentials,

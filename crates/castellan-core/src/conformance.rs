@@ -72,6 +72,8 @@ pub fn tenant(ids: &mut Ids, name: &str) -> Tenant {
             admin_consent_workflow: true,
             users_can_create_apps: false,
             security_defaults: true,
+            allow_invites_from: crate::model::InvitesFrom::AdminsAndGuestInviters,
+            guest_user_role: crate::model::GuestRole::Restricted,
         },
         created: Timestamp(1_700_000_000_123),
     }
@@ -105,6 +107,7 @@ pub fn user(ids: &mut Ids, t: &Tenant, alias: &str, full: bool) -> User {
         manager_id: None,
         other_mails: Vec::new(),
         usage_location: None,
+        external: None,
     }
 }
 

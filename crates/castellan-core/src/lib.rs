@@ -27,6 +27,7 @@ pub mod dynamic_rule;
 pub mod error;
 pub mod flow;
 pub mod graph_rules;
+pub mod invitations;
 pub mod ids;
 pub mod licenses;
 pub mod model;

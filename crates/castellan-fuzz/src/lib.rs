@@ -170,6 +170,7 @@ pub fn fuzz_dynamic_rule(data: &[u8]) {
                 manager_id: None,
                 other_mails: vec!["a@b.test".into()],
                 usage_location: None,
+                external: None,
             };
             let of = [ObjectId::from_random([3; 16])];
             let s = UserFacts {

@@ -120,6 +120,7 @@ pub async fn create(env: &mut Env<'_>, req: NewTenant) -> Result<CreatedTenant, 
         manager_id: None,
         other_mails: Vec::new(),
         usage_location: None,
+        external: None,
     };
     let mut set = ChangeSet::new();
     set.push(Change::InsertTenant(tenant.clone()));
