@@ -28,6 +28,7 @@ pub mod service_principals;
 pub mod signin;
 pub mod tenants;
 pub mod token;
+pub mod invitations;
 pub mod users;
 
 #[cfg(test)]
