@@ -226,7 +226,8 @@ fn every_target_has_a_corpus_and_a_test() {
             "dynamic_rule",
             "domain",
             "arm_pim",
-            "license"
+            "license",
+            "invitation"
         ]
     );
     for t in TARGETS {
@@ -292,4 +293,9 @@ fn arm_pim() {
 #[test]
 fn license() {
     replay_and_mutate("license");
+}
+
+#[test]
+fn invitation() {
+    replay_and_mutate("invitation");
 }

@@ -11,6 +11,7 @@ pub mod devices;
 pub mod domains;
 pub mod federated_identity_credentials;
 pub mod groups;
+pub mod invitations;
 pub mod licenses;
 pub mod pim;
 pub mod roles;
