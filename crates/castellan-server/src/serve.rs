@@ -133,6 +133,14 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
     let tls = crate::tls::server_config(&args.data_dir, &cert_names, now())?;
 
     let dns = crate::dns::Dns::new(args.dns_resolver).map_err(anyhow_lite::err)?;
+    let mail_host = args
+        .public_origin
+        .as_deref()
+        .and_then(Origins::public_host_name)
+        .unwrap_or_else(|| "localhost".into());
+    let smtp = crate::smtp::Relay::from_config(&args, &mail_host)
+        .map_err(anyhow_lite::err)?
+        .map(Arc::new);
     let state = AppState {
         store: store.clone(),
         keys: keys.clone(),
@@ -149,6 +157,7 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         policies: Arc::default(),
         admission: Arc::new(crate::admission::Admission::from_args(&args)),
         dns: Arc::new(dns),
+        smtp,
     };
     crate::admission::monitor(store.clone(), state.admission.clone());
     {

@@ -376,6 +376,8 @@ pub struct AppState {
     pub policies: Arc<crate::ca::Compiled>,
     /// The DNS resolver custom-domain verification asks (`--dns-resolver`).
     pub dns: Arc<dyn castellan_core::ops::domains::DnsLookup>,
+    /// The SMTP relay for invitation messages and passcodes (`--smtp-relay`), if configured.
+    pub smtp: Option<Arc<crate::smtp::Relay>>,
 }
 
 /// Now, from the system clock (the only clock read in the request path).

@@ -99,6 +99,32 @@ impl Message {
     }
 }
 
+/// The invitation message's subject and body: who invites, to which organisation, the
+/// administrator's customised text, and the redemption link.
+pub fn invitation_text(
+    organisation: &str,
+    inviter: Option<&str>,
+    custom: Option<&str>,
+    redeem_url: &str,
+) -> (String, String) {
+    let who = inviter.map_or_else(|| organisation.to_string(), |i| format!("{i} ({organisation})"));
+    let subject = format!("You're invited to the {organisation} organization");
+    let mut body = format!("{who} invited you to access applications within their organization.\r\n\r\n");
+    if let Some(c) = custom.filter(|c| !c.trim().is_empty()) {
+        body.push_str(&format!("Message from {who}:\r\n{}\r\n\r\n", c.replace('\n', "\r\n").replace("\r\r\n", "\r\n")));
+    }
+    body.push_str(&format!("Accept invitation:\r\n{redeem_url}\r\n\r\nOnly accept if you trust the sender. This link works once and only for the address it was sent to.\r\n"));
+    (subject, body)
+}
+
+/// The email one-time passcode message.
+pub fn passcode_text(organisation: &str, code: &str, minutes: i64) -> (String, String) {
+    (
+        format!("{organisation} account verification code"),
+        format!("Your verification code for {organisation} is: {code}\r\n\r\nIt expires in {minutes} minutes. If you did not ask for it, ignore this message.\r\n"),
+    )
+}
+
 /// One SMTP reply: its code and text lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {

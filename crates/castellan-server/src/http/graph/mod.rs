@@ -11,6 +11,7 @@ pub mod devices;
 pub mod domains;
 pub mod groups;
 pub mod identity_protection;
+pub mod invitations;
 pub mod licenses;
 pub mod pim;
 pub mod reports;
@@ -43,6 +44,7 @@ use crate::state::{now, AppState};
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(users::router())
+        .merge(invitations::router())
         .merge(auth_methods::router())
         .merge(groups::router())
         .merge(applications::router())
