@@ -19,8 +19,8 @@
 
 use crate::directory_roles::{self, covers, CustomActions};
 use crate::graph_rules::{self, Access, Area};
-use crate::ObjectId;
 use crate::model::InvitesFrom;
+use crate::ObjectId;
 
 /// How the token speaks for its caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -325,12 +325,7 @@ pub fn rule(op: Op, target: &Target) -> Rule {
             false,
             None,
         ),
-        Op::UserInvite => row(
-            INVITE,
-            "microsoft.directory/users/inviteGuest",
-            false,
-            None,
-        ),
+        Op::UserInvite => row(INVITE, "microsoft.directory/users/inviteGuest", false, None),
         Op::AppCreate => Rule {
             also: &["microsoft.directory/applications/createAsOwner"],
             ..row(

@@ -82,10 +82,7 @@ pub fn normalise_email(property: &str, raw: &str) -> Result<String, String> {
 /// as `_`, then `#EXT#@` and the tenant's initial domain (Entra's shape).
 pub fn guest_upn(email: &str, initial_domain: &str) -> String {
     let ok = |c: char| c.is_ascii_alphanumeric() || "'.-_!^~".contains(c);
-    let alias: String = email
-        .chars()
-        .map(|c| if ok(c) { c } else { '_' })
-        .collect();
+    let alias: String = email.chars().map(|c| if ok(c) { c } else { '_' }).collect();
     format!("{alias}#EXT#@{initial_domain}")
 }
 
@@ -100,7 +97,9 @@ pub fn check_request(r: &InviteRequest) -> Result<(), String> {
         || url.len() > 2048
         || url.chars().any(char::is_whitespace)
     {
-        return Err(format!("Property 'inviteRedirectUrl' value '{url}' is not an absolute http(s) URL."));
+        return Err(format!(
+            "Property 'inviteRedirectUrl' value '{url}' is not an absolute http(s) URL."
+        ));
     }
     if r.message.cc.len() > MAX_CC {
         return Err(format!(
@@ -150,10 +149,7 @@ pub fn plan(
 ) -> Result<Plan, String> {
     let domain = r.email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
     if r.reset_redemption {
-        let id = r
-            .invited_user_id
-            .map(|i| i.to_string())
-            .unwrap_or_default();
+        let id = r.invited_user_id.map(|i| i.to_string()).unwrap_or_default();
         let Some(u) = named else {
             return Err(format!("invitedUser '{id}' does not exist in this tenant."));
         };
@@ -187,12 +183,7 @@ pub fn holds_address(u: &User, email: &str) -> bool {
 }
 
 /// The new guest object (`creationType: Invitation`, `PendingAcceptance`).
-pub fn new_guest(
-    id: ObjectId,
-    tenant: &Tenant,
-    r: &InviteRequest,
-    now: Timestamp,
-) -> User {
+pub fn new_guest(id: ObjectId, tenant: &Tenant, r: &InviteRequest, now: Timestamp) -> User {
     let local = r.email.split('@').next().unwrap_or_default().to_string();
     User {
         id,

@@ -62,9 +62,7 @@ impl Relay {
             }
             if let Some(p) = &args.extra_ca_file {
                 for c in crate::federation::read_extra_cas(p)? {
-                    roots
-                        .add(c)
-                        .map_err(|e| format!("--extra-ca-file: {e}"))?;
+                    roots.add(c).map_err(|e| format!("--extra-ca-file: {e}"))?;
                 }
             }
             let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -123,8 +121,12 @@ impl Relay {
                 t
             }
         };
-        c.expect("MAIL FROM", Some(&format!("MAIL FROM:<{}>", self.from)), 250)
-            .await?;
+        c.expect(
+            "MAIL FROM",
+            Some(&format!("MAIL FROM:<{}>", self.from)),
+            250,
+        )
+        .await?;
         for r in m.recipients() {
             c.expect("RCPT TO", Some(&format!("RCPT TO:<{r}>")), 250)
                 .await?;
@@ -213,10 +215,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         }
         let r = self.reply().await?;
         if r.code != code {
-            return Err(format!(
-                "the SMTP relay refused {step}: {}",
-                r.describe()
-            ));
+            return Err(format!("the SMTP relay refused {step}: {}", r.describe()));
         }
         Ok(r)
     }

@@ -154,7 +154,9 @@ impl TryFrom<TenantDoc> for Tenant {
                 security_defaults: d.security_defaults,
                 allow_invites_from: match d.invites_from.as_deref() {
                     None => InvitesFrom::Everyone,
-                    Some(v) => InvitesFrom::parse(v).ok_or_else(|| backend("bad allowInvitesFrom"))?,
+                    Some(v) => {
+                        InvitesFrom::parse(v).ok_or_else(|| backend("bad allowInvitesFrom"))?
+                    }
                 },
                 guest_user_role: match d.guest_role.as_deref() {
                     None => GuestRole::Limited,

@@ -59,7 +59,9 @@ impl Message {
             .chain(self.recipients())
             .find(|a| !address_ok(a))
         {
-            return Err(format!("'{bad}' is not an address a message can be sent to."));
+            return Err(format!(
+                "'{bad}' is not an address a message can be sent to."
+            ));
         }
         if self.to.is_empty() {
             return Err("A message needs at least one recipient.".into());
@@ -86,7 +88,10 @@ impl Message {
         }
         out.push_str(&format!("Subject: {}\r\n", header_text(&self.subject)));
         out.push_str(&format!("Date: {}\r\n", header_text(&self.date)));
-        out.push_str(&format!("Message-ID: <{}>\r\n", header_text(&self.message_id)));
+        out.push_str(&format!(
+            "Message-ID: <{}>\r\n",
+            header_text(&self.message_id)
+        ));
         out.push_str("MIME-Version: 1.0\r\n");
         out.push_str("Content-Type: text/plain; charset=utf-8\r\n");
         out.push_str("Content-Transfer-Encoding: base64\r\n\r\n");
@@ -107,11 +112,18 @@ pub fn invitation_text(
     custom: Option<&str>,
     redeem_url: &str,
 ) -> (String, String) {
-    let who = inviter.map_or_else(|| organisation.to_string(), |i| format!("{i} ({organisation})"));
+    let who = inviter.map_or_else(
+        || organisation.to_string(),
+        |i| format!("{i} ({organisation})"),
+    );
     let subject = format!("You're invited to the {organisation} organization");
-    let mut body = format!("{who} invited you to access applications within their organization.\r\n\r\n");
+    let mut body =
+        format!("{who} invited you to access applications within their organization.\r\n\r\n");
     if let Some(c) = custom.filter(|c| !c.trim().is_empty()) {
-        body.push_str(&format!("Message from {who}:\r\n{}\r\n\r\n", c.replace('\n', "\r\n").replace("\r\r\n", "\r\n")));
+        body.push_str(&format!(
+            "Message from {who}:\r\n{}\r\n\r\n",
+            c.replace('\n', "\r\n").replace("\r\r\n", "\r\n")
+        ));
     }
     body.push_str(&format!("Accept invitation:\r\n{redeem_url}\r\n\r\nOnly accept if you trust the sender. This link works once and only for the address it was sent to.\r\n"));
     (subject, body)
@@ -168,12 +180,20 @@ pub fn feed_reply(acc: &mut Vec<String>, line: &[u8]) -> Result<Option<Reply>, S
     }
     let text = String::from_utf8_lossy(line);
     let b = text.as_bytes();
-    if b.len() < 3 || !b[..3].iter().all(u8::is_ascii_digit) || !matches!(b.get(3), None | Some(b' ') | Some(b'-')) {
-        return Err(format!("The SMTP server sent a malformed reply line: {:?}", truncate(&text)));
+    if b.len() < 3
+        || !b[..3].iter().all(u8::is_ascii_digit)
+        || !matches!(b.get(3), None | Some(b' ') | Some(b'-'))
+    {
+        return Err(format!(
+            "The SMTP server sent a malformed reply line: {:?}",
+            truncate(&text)
+        ));
     }
     let code: u16 = text[..3].parse().map_err(|_| "bad code".to_string())?;
     if !(200..600).contains(&code) {
-        return Err(format!("The SMTP server sent reply code {code}, which is not 2xx–5xx."));
+        return Err(format!(
+            "The SMTP server sent reply code {code}, which is not 2xx–5xx."
+        ));
     }
     let more = b.get(3) == Some(&b'-');
     let rest = text.get(4..).unwrap_or("").to_string();
@@ -184,7 +204,9 @@ pub fn feed_reply(acc: &mut Vec<String>, line: &[u8]) -> Result<Option<Reply>, S
     }
     acc.push(format!("{}{}", &text[..3], rest));
     if acc.len() > MAX_REPLY_LINES {
-        return Err(format!("The SMTP server sent more than {MAX_REPLY_LINES} lines in one reply."));
+        return Err(format!(
+            "The SMTP server sent more than {MAX_REPLY_LINES} lines in one reply."
+        ));
     }
     if more {
         return Ok(None);
@@ -233,9 +255,14 @@ mod tests {
         let out = String::from_utf8(msg().render().unwrap()).unwrap();
         assert!(out.starts_with("From: <invites@castellan.test>\r\nTo: <alice@contoso.com>\r\nCc: <boss@fabrikam.com>\r\nSubject: =?UTF-8?B?"));
         assert!(out.contains("Content-Transfer-Encoding: base64\r\n\r\n"));
-        assert!(!out.contains("\n.\r"), "no line of the body starts with a dot");
+        assert!(
+            !out.contains("\n.\r"),
+            "no line of the body starts with a dot"
+        );
         let body: String = out.split("\r\n\r\n").nth(1).unwrap().replace("\r\n", "");
-        let decoded = base64::engine::general_purpose::STANDARD.decode(body).unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap();
         assert_eq!(String::from_utf8(decoded).unwrap(), msg().body);
     }
 
@@ -246,7 +273,10 @@ mod tests {
                 to: vec![bad.into()],
                 ..msg()
             };
-            assert!(m.render().unwrap_err().contains("not an address"), "{bad:?}");
+            assert!(
+                m.render().unwrap_err().contains("not an address"),
+                "{bad:?}"
+            );
         }
         let m = Message {
             subject: "hi\r\nBcc: x@y.z".into(),
@@ -266,7 +296,14 @@ mod tests {
         assert!(!r.ok());
         assert_eq!(r.describe(), "550 5.1.1 no such user");
         assert_eq!(parse_reply(b"220\r\n").unwrap().code, 220);
-        for bad in [&b"hello\r\n"[..], b"25\r\n", b"250-a\r\n354 b\r\n", b"250-a\r\n", b"999 x\r\n", b"250xfoo\r\n"] {
+        for bad in [
+            &b"hello\r\n"[..],
+            b"25\r\n",
+            b"250-a\r\n354 b\r\n",
+            b"250-a\r\n",
+            b"999 x\r\n",
+            b"250xfoo\r\n",
+        ] {
             assert!(parse_reply(bad).is_err(), "{bad:?}");
         }
     }

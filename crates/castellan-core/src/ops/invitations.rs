@@ -69,9 +69,10 @@ pub async fn invite(
             if reset {
                 set.push(Change::UpdateUser(u.clone()));
             }
-            let accepted = u.external.as_ref().is_some_and(|e| {
-                e.state == crate::model::ExternalUserState::Accepted
-            });
+            let accepted = u
+                .external
+                .as_ref()
+                .is_some_and(|e| e.state == crate::model::ExternalUserState::Accepted);
             for g in env
                 .store
                 .grants_of_kind(tenant.id, GrantKind::Invitation)

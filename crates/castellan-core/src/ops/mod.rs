@@ -19,6 +19,7 @@ pub mod dynamic_groups;
 pub mod federated_credentials;
 pub mod groups;
 pub mod identity_protection;
+pub mod invitations;
 pub mod licenses;
 pub mod managed_identity;
 pub mod pim;
@@ -28,7 +29,6 @@ pub mod service_principals;
 pub mod signin;
 pub mod tenants;
 pub mod token;
-pub mod invitations;
 pub mod users;
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ mod graph_deleted_items;
 mod graph_domains;
 mod graph_dynamic_groups;
 mod graph_groups;
+mod graph_invitations;
 mod graph_licenses;
 mod graph_sdk;
 mod graph_throttle;

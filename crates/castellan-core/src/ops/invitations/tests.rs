@@ -30,7 +30,10 @@ fn invite_makes_a_pending_guest_and_a_hashed_single_use_link() {
     let mut e = env(&store, &mut ent);
     let i = block_on(invite(&mut e, &t, req(" Alice@Contoso.com "), 90)).unwrap();
     assert_eq!(i.user.user_type, UserType::Guest);
-    assert!(i.user.user_principal_name.starts_with("alice_contoso.com#EXT#@"));
+    assert!(i
+        .user
+        .user_principal_name
+        .starts_with("alice_contoso.com#EXT#@"));
     assert!(!i.completed);
     let stored = block_on(store.user(t.id, i.user.id)).unwrap().unwrap();
     assert_eq!(stored.external, i.user.external);

@@ -248,8 +248,12 @@ async fn patch_authorization_policy(
     };
     if let Some(k) = obj.keys().find(|k| {
         !k.starts_with("@odata.")
-            && !["defaultUserRolePermissions", "allowInvitesFrom", "guestUserRoleId"]
-                .contains(&k.as_str())
+            && ![
+                "defaultUserRolePermissions",
+                "allowInvitesFrom",
+                "guestUserRoleId",
+            ]
+            .contains(&k.as_str())
     }) {
         return Err(bad(format!("Property '{k}' of authorizationPolicy cannot be changed on this server; only allowInvitesFrom, guestUserRoleId and defaultUserRolePermissions (permissionGrantPoliciesAssigned, allowedToCreateApps) can.")));
     }
@@ -260,11 +264,14 @@ async fn patch_authorization_policy(
             Some(_) => Err(bad(format!("{name} must be a string: one of {allowed}."))),
         }
     };
-    let invites_allowed = "none, adminsAndGuestInviters, adminsGuestInvitersAndAllMembers, everyone";
+    let invites_allowed =
+        "none, adminsAndGuestInviters, adminsGuestInvitersAndAllMembers, everyone";
     let allow_invites_from = enum_field("allowInvitesFrom", invites_allowed)?
         .map(|v| {
             castellan_core::model::InvitesFrom::parse(&v).ok_or_else(|| {
-                bad(format!("Invalid value '{v}' for allowInvitesFrom: use one of {invites_allowed}."))
+                bad(format!(
+                    "Invalid value '{v}' for allowInvitesFrom: use one of {invites_allowed}."
+                ))
             })
         })
         .transpose()?;
@@ -272,7 +279,9 @@ async fn patch_authorization_policy(
     let guest_user_role = enum_field("guestUserRoleId", roles_allowed)?
         .map(|v| {
             castellan_core::model::GuestRole::parse(&v).ok_or_else(|| {
-                bad(format!("Invalid value '{v}' for guestUserRoleId: use {roles_allowed}."))
+                bad(format!(
+                    "Invalid value '{v}' for guestUserRoleId: use {roles_allowed}."
+                ))
             })
         })
         .transpose()?;

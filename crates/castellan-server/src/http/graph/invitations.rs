@@ -74,7 +74,11 @@ async fn create(
                 subject,
                 body: text,
                 date: chrono::Utc::now().to_rfc2822(),
-                message_id: format!("{}@{}", env.new_id(), relay.from.rsplit('@').next().unwrap_or("castellan")),
+                message_id: format!(
+                    "{}@{}",
+                    env.new_id(),
+                    relay.from.rsplit('@').next().unwrap_or("castellan")
+                ),
             };
             let outcome = relay.send(&m).await;
             if let Err(why) = &outcome {
@@ -96,7 +100,14 @@ async fn create(
         with_context(
             &c,
             "invitations/$entity",
-            wire::render(id, &done.request, &done.user, &url, done.completed, &delivery),
+            wire::render(
+                id,
+                &done.request,
+                &done.user,
+                &url,
+                done.completed,
+                &delivery,
+            ),
         ),
     ))
 }

@@ -1,0 +1,252 @@
+//! B2B invitations (issue 18 item 1): `POST /v1.0/invitations` answers Entra's shape and makes
+//! the guest as Entra does; refusals (own verified domain, an existing member, no relay for
+//! `sendInvitationMessage`, missing permission) change nothing; a relay that cannot be reached
+//! leaves the invitation in place, says the message was not sent and audits the failure;
+//! `allowInvitesFrom` and `guestUserRoleId` are writable and `none` stops every inviter. The
+//! tenant-wide settings change on a private server of its own.
+
+use std::sync::OnceLock;
+
+use serde_json::{json, Value};
+
+use crate::{alias, app_with, shared, Private, G};
+
+fn invite_body(email: &str) -> Value {
+    json!({
+        "invitedUserEmailAddress": email,
+        "inviteRedirectUrl": "https://app.example/welcome",
+        "invitedUserDisplayName": "Guest Person",
+    })
+}
+
+#[tokio::test]
+async fn an_invitation_makes_an_entra_shaped_guest_and_refusals_change_nothing() {
+    let g = G::demo().await;
+    let email = format!("{}@contoso-partner.test", alias("alice"));
+    let (st, inv) = g.post("/invitations", invite_body(&email)).await;
+    assert_eq!(st, 201, "{inv}");
+    assert_eq!(inv["status"], "PendingAcceptance");
+    assert_eq!(inv["invitedUserType"], "Guest");
+    assert_eq!(inv["invitedUserEmailAddress"], email.as_str());
+    assert_eq!(inv["sendInvitationMessage"], false);
+    assert!(inv["@castellan.invitationMessage"].is_null());
+    let tid = shared().demo["tenant_id"].as_str().unwrap();
+    let url = inv["inviteRedeemUrl"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{}/{tid}/redeem?ticket=", shared().origin)),
+        "{url}"
+    );
+    let id = inv["invitedUser"]["id"].as_str().unwrap();
+    let (st, u) = g.get(&format!("/users/{id}")).await;
+    assert_eq!(st, 200, "{u}");
+    let domain = shared().demo["domain"].as_str().unwrap();
+    let mangled = email.replace('@', "_");
+    assert_eq!(
+        u["userPrincipalName"],
+        format!("{mangled}#EXT#@{domain}").as_str()
+    );
+    assert_eq!(u["userType"], "Guest");
+    assert_eq!(u["creationType"], "Invitation");
+    assert_eq!(u["externalUserState"], "PendingAcceptance");
+    assert!(u["externalUserStateChangeDateTime"].is_string());
+    assert_eq!(u["mail"], email.as_str());
+    assert_eq!(u["otherMails"], json!([email]));
+    assert_eq!(u["displayName"], "Guest Person");
+    assert_eq!(u["identities"][0]["signInType"], "userPrincipalName");
+    // a member has no invitation properties
+    let (_, admin) = g
+        .get(&format!(
+            "/users/{}",
+            shared().demo["admin"]["id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(admin["creationType"].is_null() && admin["externalUserState"].is_null());
+    // the guest is found by $filter
+    let found = g.all(&format!("/users?$filter=mail eq '{email}'")).await;
+    assert_eq!(found.len(), 1);
+
+    // inviting the same address again: the same guest, a new link
+    let (st, again) = g.post("/invitations", invite_body(&email)).await;
+    assert_eq!(st, 201, "{again}");
+    assert_eq!(again["invitedUser"]["id"], id);
+    assert_ne!(again["inviteRedeemUrl"], inv["inviteRedeemUrl"]);
+
+    // refusals, each naming its cause, none leaving a trace
+    let before = g.all("/users").await.len();
+    let own = format!("{}@{domain}", alias("own"));
+    let (st, e) = g.post("/invitations", invite_body(&own)).await;
+    assert_eq!(st, 400, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("verified domain of this tenant"),
+        "{e}"
+    );
+    let member = g.create_user(&alias("member")).await;
+    let (st, e) = g
+        .post(
+            "/invitations",
+            invite_body(member["userPrincipalName"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(st, 400, "{e}");
+    let before = before + 1;
+    let mut b = invite_body(&format!("{}@x-partner.test", alias("nomail")));
+    b["sendInvitationMessage"] = json!(true);
+    let (st, e) = g.post("/invitations", b).await;
+    assert_eq!(st, 400, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--smtp-relay"),
+        "{e}"
+    );
+    for bad in [
+        json!({"invitedUserEmailAddress": "not-an-address", "inviteRedirectUrl": "https://x.test"}),
+        json!({"invitedUserEmailAddress": "ok@partner.test"}),
+        json!({"invitedUserEmailAddress": "ok@partner.test", "inviteRedirectUrl": "https://x.test", "status": "Completed"}),
+        json!({"invitedUserEmailAddress": "ok@partner.test", "inviteRedirectUrl": "https://x.test", "resetRedemption": true}),
+    ] {
+        let (st, e) = g.post("/invitations", bad.clone()).await;
+        assert_eq!(st, 400, "{bad} -> {e}");
+    }
+    assert_eq!(g.all("/users").await.len(), before);
+}
+
+#[tokio::test]
+async fn inviting_needs_an_invite_permission() {
+    let weak = app_with(&["User.Read.All"]).await;
+    let email = format!("{}@partner.test", alias("x"));
+    let (st, e) = weak.post("/invitations", invite_body(&email)).await;
+    assert_eq!(st, 403, "{e}");
+    assert!(e.to_string().contains("User.Invite.All"), "{e}");
+    let inviter = app_with(&["User.Invite.All"]).await;
+    let (st, v) = inviter.post("/invitations", invite_body(&email)).await;
+    assert_eq!(st, 201, "{v}");
+}
+
+static PRIVATE: OnceLock<Private> = OnceLock::new();
+
+/// A server whose relay is a closed port: every delivery fails.
+fn private() -> &'static Private {
+    PRIVATE.get_or_init(|| {
+        crate::start_private("invitations", |args| {
+            args.smtp_relay = Some("127.0.0.1:1".into());
+            args.smtp_from = Some("invites@castellan.test".into());
+        })
+    })
+}
+
+async fn private_graph(p: &Private) -> G {
+    let d = &p.demo;
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&p.ca).unwrap())
+        .build()
+        .unwrap();
+    let tid = d["tenant_id"].as_str().unwrap();
+    let r = http
+        .post(format!("{}/{tid}/oauth2/v2.0/token", p.origin))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            (
+                "client_id",
+                d["confidential_client"]["app_id"].as_str().unwrap(),
+            ),
+            (
+                "client_secret",
+                d["confidential_client"]["secret"].as_str().unwrap(),
+            ),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    G {
+        token: v["access_token"].as_str().unwrap().into(),
+        http,
+        base: format!("{}/v1.0", p.origin),
+    }
+}
+
+#[tokio::test]
+async fn a_failed_delivery_keeps_the_invitation_and_settings_decide_who_invites() {
+    let p = private();
+    let g = private_graph(p).await;
+    let email = format!("{}@partner.test", alias("bob"));
+    let mut b = invite_body(&email);
+    b["sendInvitationMessage"] = json!(true);
+    b["invitedUserMessageInfo"] = json!({"customizedMessageBody": "Hi", "ccRecipients": [{"emailAddress": {"address": "cc@partner.test"}}]});
+    let (st, inv) = g.post("/invitations", b).await;
+    assert_eq!(st, 201, "{inv}");
+    let note = inv["@castellan.invitationMessage"].as_str().unwrap();
+    assert!(
+        note.starts_with("not sent:") && note.contains("127.0.0.1:1"),
+        "{note}"
+    );
+    assert_eq!(
+        inv["invitedUserMessageInfo"]["ccRecipients"][0]["emailAddress"]["address"],
+        "cc@partner.test"
+    );
+    let id = inv["invitedUser"]["id"].as_str().unwrap();
+    let (st, _) = g.get(&format!("/users/{id}")).await;
+    assert_eq!(st, 200);
+    let audits = g.all("/auditLogs/directoryAudits?$top=999").await;
+    let failed = audits
+        .iter()
+        .find(|a| a["activityDisplayName"] == "Send invitation email" && a.to_string().contains(id))
+        .unwrap_or_else(|| panic!("no delivery audit for {id}"));
+    assert_eq!(failed["result"], "failure", "{failed}");
+
+    // authorizationPolicy: the defaults, then writable
+    let (st, pol) = g.get("/policies/authorizationPolicy").await;
+    assert_eq!(st, 200);
+    assert_eq!(pol["allowInvitesFrom"], "everyone");
+    assert_eq!(
+        pol["guestUserRoleId"],
+        "10dae51f-b6af-4016-8d66-8c2a99b929b3"
+    );
+    let (st, e) = g
+        .patch(
+            "/policies/authorizationPolicy",
+            json!({"allowInvitesFrom": "somebody"}),
+        )
+        .await;
+    assert_eq!(st, 400, "{e}");
+    let (st, e) = g
+        .patch(
+            "/policies/authorizationPolicy",
+            json!({"guestUserRoleId": "00000000-0000-0000-0000-000000000000"}),
+        )
+        .await;
+    assert_eq!(st, 400, "{e}");
+    let (st, e) = g
+        .patch(
+            "/policies/authorizationPolicy",
+            json!({"allowInvitesFrom": "none", "guestUserRoleId": "2af84b1e-32c8-42b7-82bc-daa82404023b"}),
+        )
+        .await;
+    assert_eq!(st, 204, "{e}");
+    let (_, pol) = g.get("/policies/authorizationPolicy").await;
+    assert_eq!(pol["allowInvitesFrom"], "none");
+    assert_eq!(
+        pol["guestUserRoleId"],
+        "2af84b1e-32c8-42b7-82bc-daa82404023b"
+    );
+    let other = format!("{}@partner.test", alias("carol"));
+    let (st, e) = g.post("/invitations", invite_body(&other)).await;
+    assert_eq!(st, 403, "{e}");
+    assert!(e.to_string().contains("'none'"), "{e}");
+    // positive control: back to everyone, the same call works
+    let (st, _) = g
+        .patch(
+            "/policies/authorizationPolicy",
+            json!({"allowInvitesFrom": "everyone"}),
+        )
+        .await;
+    assert_eq!(st, 204);
+    let (st, v) = g.post("/invitations", invite_body(&other)).await;
+    assert_eq!(st, 201, "{v}");
+}
