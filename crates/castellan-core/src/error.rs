@@ -207,6 +207,9 @@ table! {
     /// 50034: no such user in the tenant.
     UserNotFound => token(50034, InvalidGrant),
         "The user account {upn} does not exist in the {tenant} directory. To sign into this application, the account must be added to the directory.";
+    /// 50020: a user of another tenant on this server who was never invited here.
+    ExternalUserNotInvited => token(50020, InvalidGrant),
+        "User account '{upn}' from identity provider '{idp}' does not exist in tenant '{tenant}' and cannot access the application in that tenant. The account needs to be added as an external user in the tenant first: an administrator of '{tenant}' invites it (POST /invitations), then it redeems the invitation. Or sign in with an account of '{tenant}'.";
     /// 50126: wrong user name or password.
     InvalidCredentials => token(50126, InvalidGrant),
         "Error validating credentials due to invalid username or password.";
@@ -1245,6 +1248,11 @@ impl AadstsError {
     /// 50034: no such user in the tenant.
     pub fn user_not_found(upn: &str, tenant: &str) -> Self {
         Code::UserNotFound.aadsts(&[("upn", &upn), ("tenant", &tenant)])
+    }
+
+    /// 50020: `upn` belongs to another tenant (issuer `idp`) and was never invited to `tenant`.
+    pub fn external_user_not_invited(upn: &str, idp: &str, tenant: &str) -> Self {
+        Code::ExternalUserNotInvited.aadsts(&[("upn", &upn), ("idp", &idp), ("tenant", &tenant)])
     }
 
     /// 50126: wrong user name or password.

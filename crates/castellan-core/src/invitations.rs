@@ -324,6 +324,11 @@ pub fn check_ticket(
     Ok(())
 }
 
+/// The issuer naming a Castellan home tenant in `idp` (Entra's v1 issuer form).
+pub fn home_issuer(home: TenantId) -> String {
+    format!("https://sts.windows.net/{home}/")
+}
+
 /// Who the invited person proved to be.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Proof {

@@ -177,3 +177,59 @@ fn delivery_failures_are_audited_with_their_reason() {
     assert_eq!(a.result, "failure");
     assert!(a.result_reason.contains("550"));
 }
+
+#[test]
+fn a_user_of_another_tenant_never_invited_gets_50020_not_50034() {
+    use crate::ops::signin::check_password;
+    use crate::ops::testing::PlainHasher;
+    use crate::secret::SecretText;
+    use crate::store::Change;
+    let (store, t) = store_with_tenant(7);
+    let mut ids = crate::conformance::Ids::new(99);
+    let home = crate::conformance::tenant(&mut ids, "home");
+    let mut bob = crate::conformance::user(&mut ids, &home, "bob", false);
+    bob.password_hash = Some("plain:pw".into());
+    let mut set = crate::store::ChangeSet::new();
+    set.push(Change::InsertTenant(home.clone()))
+        .push(Change::InsertUser(bob.clone()));
+    block_on(crate::store::Store::commit(&store, set)).unwrap();
+    let pw = SecretText::new("pw");
+    let o = block_on(check_password(
+        &store,
+        &PlainHasher,
+        &t,
+        &bob.user_principal_name,
+        &pw,
+        "1.2.3.4",
+        NOW,
+    ))
+    .unwrap();
+    let e = o.result.unwrap_err();
+    assert_eq!(e.code, 50020, "{e:?}");
+    assert!(e.message.contains(&format!("https://sts.windows.net/{}/", home.id)));
+    // control: a name nobody holds stays 50034 (or 50126 when the tenant hides existence)
+    let o = block_on(check_password(
+        &store,
+        &PlainHasher,
+        &t,
+        &format!("nobody@{}", home.initial_domain()),
+        &pw,
+        "1.2.3.4",
+        NOW,
+    ))
+    .unwrap();
+    assert_ne!(o.result.unwrap_err().code, 50020);
+    // and bob at home signs in
+    let o = block_on(check_password(
+        &store,
+        &PlainHasher,
+        &home,
+        &bob.user_principal_name,
+        &pw,
+        "1.2.3.4",
+        NOW,
+    ))
+    .unwrap();
+    assert!(o.user.is_some());
+    assert!(o.result.err().is_none_or(|e| e.code != 50020 && e.code != 50034));
+}
