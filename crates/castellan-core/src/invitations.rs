@@ -406,5 +406,86 @@ pub fn accept(u: &User, g: &Grant, proof: &Proof, now: Timestamp) -> Result<User
     Ok(next)
 }
 
+/// Minutes an email one-time passcode stays valid.
+pub const PASSCODE_MINUTES: i64 = 10;
+/// Wrong passcodes before the code is spent (as for MFA codes).
+pub const PASSCODE_ATTEMPTS: u32 = 3;
+
+/// The passcode record for the link whose ticket handle is `ticket`: its own handle (derived,
+/// one live code per link), the code's SHA-256 hex and no wrong attempts yet.
+pub fn passcode(
+    handle: String,
+    ticket: &Grant,
+    code_sha256_hex: String,
+    now: Timestamp,
+) -> Grant {
+    Grant {
+        handle,
+        kind: GrantKind::EmailOtp,
+        tenant_id: ticket.tenant_id,
+        family: Some(ticket.handle.clone()),
+        user_id: ticket.user_id,
+        lookup: None,
+        state: GrantState::Active,
+        created: now,
+        expires: Timestamp(now.millis() + PASSCODE_MINUTES * 60_000),
+        attrs: vec![
+            ("code".into(), code_sha256_hex),
+            ("attempts".into(), "0".into()),
+        ],
+    }
+}
+
+/// What a typed passcode does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PasscodeVerdict {
+    /// Right: spend the code (`Used`).
+    Right(Grant),
+    /// Wrong: store the count; `left` more tries (0: the code is spent, `Revoked`).
+    Wrong {
+        /// The record to store.
+        next: Grant,
+        /// Tries left.
+        left: u32,
+    },
+    /// No live code (never sent, expired, spent or used up): send a new one.
+    NoCode,
+}
+
+/// Checks a typed passcode (its SHA-256 hex) against the record, in constant shape.
+pub fn check_passcode(g: Option<&Grant>, typed_sha256_hex: &str, now: Timestamp) -> PasscodeVerdict {
+    let Some(g) = g.filter(|g| {
+        g.kind == GrantKind::EmailOtp && g.state == GrantState::Active && now.millis() < g.expires.millis()
+    }) else {
+        return PasscodeVerdict::NoCode;
+    };
+    let stored = g.attr("code").unwrap_or_default();
+    let same = stored.len() == typed_sha256_hex.len()
+        && stored
+            .bytes()
+            .zip(typed_sha256_hex.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if same {
+        return PasscodeVerdict::Right(Grant {
+            state: GrantState::Used,
+            ..g.clone()
+        });
+    }
+    let attempts = g
+        .attr("attempts")
+        .and_then(|a| a.parse::<u32>().ok())
+        .unwrap_or(0)
+        + 1;
+    let left = PASSCODE_ATTEMPTS.saturating_sub(attempts);
+    let mut next = g.clone();
+    next.attrs.retain(|(k, _)| k != "attempts");
+    next.attrs.push(("attempts".into(), attempts.to_string()));
+    if left == 0 {
+        next.state = GrantState::Revoked;
+    }
+    PasscodeVerdict::Wrong { next, left }
+}
+
 #[cfg(test)]
 mod tests;

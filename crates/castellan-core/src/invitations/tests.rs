@@ -224,3 +224,31 @@ fn acceptance_is_bound_to_the_invited_address_and_records_the_home() {
     assert_eq!(e.state, ExternalUserState::PendingAcceptance);
     assert!(e.identities.is_empty() && e.home_tenant.is_none());
 }
+
+#[test]
+fn passcodes_expire_and_allow_three_wrong_tries() {
+    let (t, mut ids) = fixture();
+    let g = new_guest(ids.object(), &t, &req("alice@contoso.com"), NOW);
+    let k = ticket_for(&g);
+    let p = passcode("p".into(), &k, "abc".into(), NOW);
+    assert_eq!(p.family.as_deref(), Some("h"));
+    match check_passcode(Some(&p), "abc", NOW) {
+        PasscodeVerdict::Right(n) => assert_eq!(n.state, GrantState::Used),
+        v => panic!("{v:?}"),
+    }
+    let mut cur = p.clone();
+    for want_left in [2, 1, 0] {
+        match check_passcode(Some(&cur), "zzz", NOW) {
+            PasscodeVerdict::Wrong { next, left } => {
+                assert_eq!(left, want_left);
+                cur = next;
+            }
+            v => panic!("{v:?}"),
+        }
+    }
+    assert_eq!(cur.state, GrantState::Revoked);
+    assert_eq!(check_passcode(Some(&cur), "abc", NOW), PasscodeVerdict::NoCode);
+    let late = Timestamp(NOW.millis() + PASSCODE_MINUTES * 60_000);
+    assert_eq!(check_passcode(Some(&p), "abc", late), PasscodeVerdict::NoCode);
+    assert_eq!(check_passcode(None, "abc", NOW), PasscodeVerdict::NoCode);
+}

@@ -246,5 +246,74 @@ pub async fn redeem(
     }
 }
 
+/// The passcode record's handle for the link `secret` (one live code per link).
+fn passcode_handle(secret: &str) -> String {
+    handle(&format!("email-otp:{secret}"))
+}
+
+/// Draws a new 8-digit passcode for the link `secret` (replacing any earlier one) and returns
+/// it with the invited address to send it to.
+pub async fn new_passcode(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    secret: &str,
+) -> Result<Result<(String, String), RedeemRefusal>, DirectoryError> {
+    let (g, _) = match peek(env, tenant, secret).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(Err(r)),
+    };
+    let b = env.entropy.bytes16();
+    let n = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) % 100_000_000;
+    let code = format!("{n:08}");
+    let rec = inv::passcode(passcode_handle(secret), &g, handle(&code), env.now);
+    env.store.upsert_grant(&rec).await?;
+    Ok(Ok((code, g.attr("email").unwrap_or_default().to_string())))
+}
+
+/// What a typed passcode did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PasscodeOutcome {
+    /// Right: the address is proven.
+    Proven(Proof),
+    /// Wrong, with the tries left (0: ask for a new code).
+    Wrong(u32),
+    /// No live code: ask for a new one.
+    NoCode,
+}
+
+/// Checks a typed passcode for the link `secret`; a right one is spent (compare-and-set).
+pub async fn check_passcode(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    secret: &str,
+    typed: &str,
+) -> Result<Result<PasscodeOutcome, RedeemRefusal>, DirectoryError> {
+    let (g, _) = match peek(env, tenant, secret).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(Err(r)),
+    };
+    let rec = env.store.grant(&passcode_handle(secret)).await?;
+    let verdict = inv::check_passcode(rec.as_ref(), &handle(typed.trim()), env.now);
+    let (next, out) = match verdict {
+        inv::PasscodeVerdict::NoCode => return Ok(Ok(PasscodeOutcome::NoCode)),
+        inv::PasscodeVerdict::Right(n) => (
+            n,
+            PasscodeOutcome::Proven(Proof::EmailOtp {
+                email: g.attr("email").unwrap_or_default().to_string(),
+            }),
+        ),
+        inv::PasscodeVerdict::Wrong { next, left } => (next, PasscodeOutcome::Wrong(left)),
+    };
+    let mut set = ChangeSet::new();
+    set.push(Change::UpdateGrant(GrantState::Active, next));
+    match env.store.commit(set).await {
+        Ok(()) => Ok(Ok(out)),
+        Err(StoreError::Conflict(c)) if c.rule == UniqueRule::GrantChanged => {
+            Ok(Ok(PasscodeOutcome::NoCode))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[cfg(test)]
 mod tests;
