@@ -158,6 +158,7 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         admission: Arc::new(crate::admission::Admission::from_args(&args)),
         dns: Arc::new(dns),
         smtp,
+        redemptions: Arc::default(),
     };
     crate::admission::monitor(store.clone(), state.admission.clone());
     {
@@ -187,7 +188,12 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
     let console_redirects: Vec<String> = origins
         .all()
         .iter()
-        .map(|o| format!("{o}{}", castellan_core::catalog::CONSOLE_REDIRECT_PATH))
+        .flat_map(|o| {
+            [
+                format!("{o}{}", castellan_core::catalog::CONSOLE_REDIRECT_PATH),
+                format!("{o}{}", crate::http::identity::redeem::CALLBACK_PATH),
+            ]
+        })
         .collect();
     castellan_core::ops::console::ensure_application(store.as_ref(), &console_redirects)
         .await

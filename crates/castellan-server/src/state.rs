@@ -378,6 +378,8 @@ pub struct AppState {
     pub dns: Arc<dyn castellan_core::ops::domains::DnsLookup>,
     /// The SMTP relay for invitation messages and passcodes (`--smtp-relay`), if configured.
     pub smtp: Option<Arc<crate::smtp::Relay>>,
+    /// B2B redemptions in progress (this node's memory).
+    pub redemptions: Arc<crate::http::identity::redeem::Flights>,
 }
 
 /// Now, from the system clock (the only clock read in the request path).

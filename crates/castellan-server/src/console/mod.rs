@@ -74,7 +74,8 @@ async fn css() -> Response {
         .into_response()
 }
 
-async fn security_headers(mut r: Response) -> Response {
+/// The console's security headers (also on the B2B redemption pages, which share its look).
+pub async fn security_headers(mut r: Response) -> Response {
     let h = r.headers_mut();
     h.insert("content-security-policy", HeaderValue::from_static(CSP));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
