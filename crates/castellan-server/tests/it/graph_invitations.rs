@@ -250,3 +250,141 @@ async fn a_failed_delivery_keeps_the_invitation_and_settings_decide_who_invites(
     let (st, v) = g.post("/invitations", invite_body(&other)).await;
     assert_eq!(st, 201, "{v}");
 }
+
+fn abs(loc: &str) -> String {
+    if loc.starts_with("http") {
+        loc.to_string()
+    } else {
+        format!("{}{loc}", shared().origin)
+    }
+}
+
+/// Follows the redemption of `url` as the home user `upn`/`pw` up to the home sign-in's answer
+/// at `/redeem/callback`.
+async fn redeem_at_home(
+    b: &crate::security::mfa_guessing::Browser,
+    url: &str,
+    upn: &str,
+    pw: &str,
+) -> crate::security::mfa_guessing::Page {
+    let landing = b.get(url).await;
+    assert_eq!(landing.status, 200, "{}", landing.body);
+    assert!(landing.body.contains("Sign in"), "{}", landing.body);
+    let start = b.submit(&landing, &[]).await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let authorize = start.location.clone().unwrap();
+    let fab = shared().demo["second_tenant"]["tenant_id"].as_str().unwrap();
+    assert!(authorize.starts_with(&format!("/{fab}/oauth2/v2.0/authorize?")), "{authorize}");
+    let login = b.get(&abs(&authorize)).await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    let done = b.submit(&login, &[("username", upn), ("password", pw)]).await;
+    let loc = done
+        .location
+        .clone()
+        .unwrap_or_else(|| panic!("no redirect after the password ({}): {}", done.status, done.body));
+    assert!(loc.contains("/redeem/callback?"), "{loc}");
+    b.get(&abs(&loc)).await
+}
+
+#[tokio::test]
+async fn a_guest_from_another_tenant_redeems_once_through_its_home_sign_in() {
+    use crate::security::mfa_guessing::Browser;
+    let g = G::demo().await;
+    let fab = &shared().demo["second_tenant"];
+    let (upn, pw) = (
+        fab["user"]["upn"].as_str().unwrap(),
+        fab["user"]["password"].as_str().unwrap(),
+    );
+    let (st, inv) = g.post("/invitations", invite_body(upn)).await;
+    assert_eq!(st, 201, "{inv}");
+    let url = inv["inviteRedeemUrl"].as_str().unwrap().to_string();
+    let id = inv["invitedUser"]["id"].as_str().unwrap().to_string();
+
+    // someone else of the home tenant cannot redeem it: the page names both addresses
+    let b = Browser::new();
+    let admin = (
+        fab["admin"]["upn"].as_str().unwrap(),
+        fab["admin"]["password"].as_str().unwrap(),
+    );
+    let wrong = redeem_at_home(&b, &url, admin.0, admin.1).await;
+    assert_eq!(wrong.status, 200, "{}", wrong.body);
+    let r = b.submit(&wrong, &[]).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("was sent to"), "{}", r.body);
+    let (_, u) = g.get(&format!("/users/{id}")).await;
+    assert_eq!(u["externalUserState"], "PendingAcceptance");
+
+    // the invited user does
+    let b = Browser::new();
+    let consent = redeem_at_home(&b, &url, upn, pw).await;
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    assert!(consent.body.contains("Review permissions"), "{}", consent.body);
+    let done = b.submit(&consent, &[]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location.as_deref(), Some("https://app.example/welcome"));
+    let (_, u) = g.get(&format!("/users/{id}")).await;
+    assert_eq!(u["externalUserState"], "Accepted", "{u}");
+    assert!(u["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["signInType"] == "federated" && i["issuer"] == "ExternalAzureAD"), "{u}");
+    let audits = g.all("/auditLogs/directoryAudits?$top=999").await;
+    assert!(audits
+        .iter()
+        .any(|a| a["activityDisplayName"] == "Redeem external user invite" && a.to_string().contains(&id)));
+
+    // the link works once
+    let again = Browser::new().get(&url).await;
+    assert_eq!(again.status, 400, "{}", again.body);
+    assert!(again.body.contains("used already"), "{}", again.body);
+    // a mangled link is refused too
+    let bad = Browser::new().get(&format!("{url}x")).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("not valid"), "{}", bad.body);
+
+    // resetRedemption: pending again, a new link, the old one superseded
+    let mut r = invite_body(upn);
+    r["resetRedemption"] = json!(true);
+    r["invitedUser"] = json!({"id": id});
+    let (st, reset) = g.post("/invitations", r).await;
+    assert_eq!(st, 201, "{reset}");
+    assert_eq!(reset["status"], "PendingAcceptance");
+    let (_, u) = g.get(&format!("/users/{id}")).await;
+    assert_eq!(u["externalUserState"], "PendingAcceptance");
+    let fresh = Browser::new().get(reset["inviteRedeemUrl"].as_str().unwrap()).await;
+    assert_eq!(fresh.status, 200, "{}", fresh.body);
+}
+
+#[tokio::test]
+async fn an_address_without_a_home_tenant_is_offered_a_passcode() {
+    use crate::security::mfa_guessing::Browser;
+    let g = G::demo().await;
+    let email = format!("{}@nowhere-partner.test", alias("otp"));
+    let (_, inv) = g.post("/invitations", invite_body(&email)).await;
+    let b = Browser::new();
+    let landing = b.get(inv["inviteRedeemUrl"].as_str().unwrap()).await;
+    assert_eq!(landing.status, 200, "{}", landing.body);
+    assert!(landing.body.contains("one-time code"), "{}", landing.body);
+    // this server has no relay: a clear page, nothing sent
+    let sent = b.submit(&landing, &[]).await;
+    assert_eq!(sent.status, 503, "{}", sent.body);
+    assert!(sent.body.contains("--smtp-relay"), "{}", sent.body);
+}
+
+#[tokio::test]
+async fn an_uninvited_user_of_another_tenant_gets_50020() {
+    let fab = &shared().demo["second_tenant"];
+    let d = &shared().demo;
+    let (st, v) = crate::token_form(&[
+        ("grant_type", "password"),
+        ("client_id", d["public_client"]["app_id"].as_str().unwrap()),
+        ("username", fab["admin"]["upn"].as_str().unwrap()),
+        ("password", fab["admin"]["password"].as_str().unwrap()),
+        ("scope", "User.Read"),
+    ])
+    .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(v["error_description"].as_str().unwrap().starts_with("AADSTS50020"), "{v}");
+    assert_eq!(v["error_codes"][0], 50020);
+}
