@@ -329,6 +329,22 @@ pub fn home_issuer(home: TenantId) -> String {
     format!("https://sts.windows.net/{home}/")
 }
 
+/// The claims a guest's tokens carry (Entra's): `idp` names the home — the home tenant's
+/// issuer, or `mail` for a passcode guest — and `acct` is 1 (a guest). Members: none.
+pub fn guest_claims(u: &User) -> Vec<(String, String)> {
+    let Some(e) = u.external.as_ref() else {
+        return Vec::new();
+    };
+    if e.state != ExternalUserState::Accepted {
+        return Vec::new();
+    }
+    let idp = match e.home_tenant {
+        Some(h) => home_issuer(h),
+        None => "mail".to_string(),
+    };
+    vec![("idp".into(), idp), ("acct".into(), "1".into())]
+}
+
 /// Who the invited person proved to be.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Proof {
@@ -413,12 +429,7 @@ pub const PASSCODE_ATTEMPTS: u32 = 3;
 
 /// The passcode record for the link whose ticket handle is `ticket`: its own handle (derived,
 /// one live code per link), the code's SHA-256 hex and no wrong attempts yet.
-pub fn passcode(
-    handle: String,
-    ticket: &Grant,
-    code_sha256_hex: String,
-    now: Timestamp,
-) -> Grant {
+pub fn passcode(handle: String, ticket: &Grant, code_sha256_hex: String, now: Timestamp) -> Grant {
     Grant {
         handle,
         kind: GrantKind::EmailOtp,
@@ -453,9 +464,15 @@ pub enum PasscodeVerdict {
 }
 
 /// Checks a typed passcode (its SHA-256 hex) against the record, in constant shape.
-pub fn check_passcode(g: Option<&Grant>, typed_sha256_hex: &str, now: Timestamp) -> PasscodeVerdict {
+pub fn check_passcode(
+    g: Option<&Grant>,
+    typed_sha256_hex: &str,
+    now: Timestamp,
+) -> PasscodeVerdict {
     let Some(g) = g.filter(|g| {
-        g.kind == GrantKind::EmailOtp && g.state == GrantState::Active && now.millis() < g.expires.millis()
+        g.kind == GrantKind::EmailOtp
+            && g.state == GrantState::Active
+            && now.millis() < g.expires.millis()
     }) else {
         return PasscodeVerdict::NoCode;
     };

@@ -247,8 +247,14 @@ fn passcodes_expire_and_allow_three_wrong_tries() {
         }
     }
     assert_eq!(cur.state, GrantState::Revoked);
-    assert_eq!(check_passcode(Some(&cur), "abc", NOW), PasscodeVerdict::NoCode);
+    assert_eq!(
+        check_passcode(Some(&cur), "abc", NOW),
+        PasscodeVerdict::NoCode
+    );
     let late = Timestamp(NOW.millis() + PASSCODE_MINUTES * 60_000);
-    assert_eq!(check_passcode(Some(&p), "abc", late), PasscodeVerdict::NoCode);
+    assert_eq!(
+        check_passcode(Some(&p), "abc", late),
+        PasscodeVerdict::NoCode
+    );
     assert_eq!(check_passcode(None, "abc", NOW), PasscodeVerdict::NoCode);
 }

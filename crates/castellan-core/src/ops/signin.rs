@@ -316,8 +316,13 @@ pub async fn user_tokens(
         store.application_by_app_id(resource_sp.app_id).await?
     };
     tokens.access.extra = pick(resource_app_for_claims.as_ref(), "accessToken");
+    tokens
+        .access
+        .extra
+        .extend(crate::invitations::guest_claims(user));
     if let Some(id) = tokens.id.as_mut() {
         id.extra = pick(Some(app), "idToken");
+        id.extra.extend(crate::invitations::guest_claims(user));
     }
     Ok(tokens)
 }

@@ -273,15 +273,24 @@ async fn redeem_at_home(
     let start = b.submit(&landing, &[]).await;
     assert_eq!(start.status, 303, "{}", start.body);
     let authorize = start.location.clone().unwrap();
-    let fab = shared().demo["second_tenant"]["tenant_id"].as_str().unwrap();
-    assert!(authorize.starts_with(&format!("/{fab}/oauth2/v2.0/authorize?")), "{authorize}");
+    let fab = shared().demo["second_tenant"]["tenant_id"]
+        .as_str()
+        .unwrap();
+    assert!(
+        authorize.starts_with(&format!("/{fab}/oauth2/v2.0/authorize?")),
+        "{authorize}"
+    );
     let login = b.get(&abs(&authorize)).await;
     assert_eq!(login.status, 200, "{}", login.body);
-    let done = b.submit(&login, &[("username", upn), ("password", pw)]).await;
-    let loc = done
-        .location
-        .clone()
-        .unwrap_or_else(|| panic!("no redirect after the password ({}): {}", done.status, done.body));
+    let done = b
+        .submit(&login, &[("username", upn), ("password", pw)])
+        .await;
+    let loc = done.location.clone().unwrap_or_else(|| {
+        panic!(
+            "no redirect after the password ({}): {}",
+            done.status, done.body
+        )
+    });
     assert!(loc.contains("/redeem/callback?"), "{loc}");
     b.get(&abs(&loc)).await
 }
@@ -318,21 +327,53 @@ async fn a_guest_from_another_tenant_redeems_once_through_its_home_sign_in() {
     let b = Browser::new();
     let consent = redeem_at_home(&b, &url, upn, pw).await;
     assert_eq!(consent.status, 200, "{}", consent.body);
-    assert!(consent.body.contains("Review permissions"), "{}", consent.body);
+    assert!(
+        consent.body.contains("Review permissions"),
+        "{}",
+        consent.body
+    );
     let done = b.submit(&consent, &[]).await;
     assert_eq!(done.status, 303, "{}", done.body);
-    assert_eq!(done.location.as_deref(), Some("https://app.example/welcome"));
+    assert_eq!(
+        done.location.as_deref(),
+        Some("https://app.example/welcome")
+    );
     let (_, u) = g.get(&format!("/users/{id}")).await;
     assert_eq!(u["externalUserState"], "Accepted", "{u}");
-    assert!(u["identities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|i| i["signInType"] == "federated" && i["issuer"] == "ExternalAzureAD"), "{u}");
+    assert!(
+        u["identities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["signInType"] == "federated" && i["issuer"] == "ExternalAzureAD"),
+        "{u}"
+    );
     let audits = g.all("/auditLogs/directoryAudits?$top=999").await;
-    assert!(audits
-        .iter()
-        .any(|a| a["activityDisplayName"] == "Redeem external user invite" && a.to_string().contains(&id)));
+    assert!(audits.iter().any(
+        |a| a["activityDisplayName"] == "Redeem external user invite"
+            && a.to_string().contains(&id)
+    ));
+
+    // the guest signs in to the resource tenant's app: home-realm discovery sends it home,
+    // the home sign-in resumes the resource tenant's pipeline, the tokens are the resource's
+    let claims = guest_sign_in(upn, pw).await;
+    let tid = shared().demo["tenant_id"].as_str().unwrap();
+    let fab_id = fab["tenant_id"].as_str().unwrap();
+    assert_eq!(claims["tid"], tid, "{claims}");
+    assert_eq!(claims["oid"], id.as_str(), "{claims}");
+    assert_eq!(
+        claims["idp"],
+        format!("https://sts.windows.net/{fab_id}/").as_str(),
+        "{claims}"
+    );
+    assert_eq!(claims["acct"], 1, "{claims}");
+    let logs = g
+        .all(&format!("/auditLogs/signIns?$filter=userId eq '{id}'"))
+        .await;
+    assert!(
+        !logs.is_empty(),
+        "the guest's sign-in is logged in the resource tenant"
+    );
 
     // the link works once
     let again = Browser::new().get(&url).await;
@@ -352,8 +393,103 @@ async fn a_guest_from_another_tenant_redeems_once_through_its_home_sign_in() {
     assert_eq!(reset["status"], "PendingAcceptance");
     let (_, u) = g.get(&format!("/users/{id}")).await;
     assert_eq!(u["externalUserState"], "PendingAcceptance");
-    let fresh = Browser::new().get(reset["inviteRedeemUrl"].as_str().unwrap()).await;
+    let fresh = Browser::new()
+        .get(reset["inviteRedeemUrl"].as_str().unwrap())
+        .await;
     assert_eq!(fresh.status, 200, "{}", fresh.body);
+}
+
+/// Signs in to the demo tenant's confidential web app as the guest whose home account is
+/// `upn`/`pw`, and returns the ID token's claims.
+async fn guest_sign_in(upn: &str, pw: &str) -> Value {
+    use crate::security::mfa_guessing::Browser;
+    let d = &shared().demo;
+    let cc = &d["confidential_client"];
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", cc["app_id"].as_str().unwrap())
+        .append_pair("response_type", "code")
+        .append_pair("redirect_uri", cc["redirect_uri"].as_str().unwrap())
+        .append_pair("scope", "openid profile User.Read")
+        .append_pair("state", "g1")
+        .append_pair("nonce", "n1")
+        .finish();
+    let tid = d["tenant_id"].as_str().unwrap();
+    let b = Browser::new();
+    let login = b
+        .get(&format!(
+            "{}/{tid}/oauth2/v2.0/authorize?{q}",
+            shared().origin
+        ))
+        .await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    // the resource tenant's page: the guest's own address
+    let hrd = b
+        .submit(
+            &login,
+            &[("username", upn), ("password", "not-checked-here")],
+        )
+        .await;
+    assert_eq!(hrd.status, 303, "{}", hrd.body);
+    let home = hrd.location.clone().unwrap();
+    let fab = d["second_tenant"]["tenant_id"].as_str().unwrap();
+    assert!(
+        home.starts_with(&format!("/{fab}/oauth2/v2.0/authorize?")),
+        "{home}"
+    );
+    let home_login = b.get(&abs(&home)).await;
+    assert_eq!(home_login.status, 200, "{}", home_login.body);
+    let back = b
+        .submit(&home_login, &[("username", upn), ("password", pw)])
+        .await;
+    let cb = back
+        .location
+        .clone()
+        .unwrap_or_else(|| panic!("no redirect ({}): {}", back.status, back.body));
+    assert!(cb.contains("/redeem/callback?"), "{cb}");
+    // the app is consented in the resource tenant: straight to it with a code
+    let page = b.get(&abs(&cb)).await;
+    let to_app = page
+        .location
+        .clone()
+        .unwrap_or_else(|| panic!("no redirect to the app ({}): {}", page.status, page.body));
+    let code = url::Url::parse(&to_app)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_else(|| panic!("no code in {to_app}"));
+    let (st, t) = crate::token_form(&[
+        ("grant_type", "authorization_code"),
+        ("client_id", cc["app_id"].as_str().unwrap()),
+        ("client_secret", cc["secret"].as_str().unwrap()),
+        ("code", &code),
+        ("redirect_uri", cc["redirect_uri"].as_str().unwrap()),
+        ("scope", "openid profile User.Read"),
+    ])
+    .await;
+    assert_eq!(st, 200, "{t}");
+    let id = t["id_token"].as_str().unwrap();
+    let payload = id.split('.').nth(1).unwrap();
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    let claims: Value = serde_json::from_slice(&bytes).unwrap();
+    let at = t["access_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap();
+    let at: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(at)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(at["tid"], claims["tid"]);
+    assert_eq!(at["acct"], 1, "{at}");
+    claims
 }
 
 #[tokio::test]
@@ -385,6 +521,12 @@ async fn an_uninvited_user_of_another_tenant_gets_50020() {
     ])
     .await;
     assert_eq!(st, 400, "{v}");
-    assert!(v["error_description"].as_str().unwrap().starts_with("AADSTS50020"), "{v}");
+    assert!(
+        v["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("AADSTS50020"),
+        "{v}"
+    );
     assert_eq!(v["error_codes"][0], 50020);
 }

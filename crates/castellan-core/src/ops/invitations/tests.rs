@@ -206,7 +206,9 @@ fn a_user_of_another_tenant_never_invited_gets_50020_not_50034() {
     .unwrap();
     let e = o.result.unwrap_err();
     assert_eq!(e.code, 50020, "{e:?}");
-    assert!(e.message.contains(&format!("https://sts.windows.net/{}/", home.id)));
+    assert!(e
+        .message
+        .contains(&format!("https://sts.windows.net/{}/", home.id)));
     // control: a name nobody holds stays 50034 (or 50126 when the tenant hides existence)
     let o = block_on(check_password(
         &store,
@@ -231,7 +233,10 @@ fn a_user_of_another_tenant_never_invited_gets_50020_not_50034() {
     ))
     .unwrap();
     assert!(o.user.is_some());
-    assert!(o.result.err().is_none_or(|e| e.code != 50020 && e.code != 50034));
+    assert!(o
+        .result
+        .err()
+        .is_none_or(|e| e.code != 50020 && e.code != 50034));
 }
 
 #[test]
@@ -240,19 +245,29 @@ fn an_email_passcode_proves_the_invited_address_once() {
     let mut ent = Seeded(8);
     let mut e = env(&store, &mut ent);
     let i = block_on(invite(&mut e, &t, req("alice@contoso.com"), 90)).unwrap();
-    let (code, to) = block_on(new_passcode(&mut e, &t, &i.secret)).unwrap().unwrap();
+    let (code, to) = block_on(new_passcode(&mut e, &t, &i.secret))
+        .unwrap()
+        .unwrap();
     assert_eq!(to, "alice@contoso.com");
     assert_eq!(code.len(), 8);
-    let wrong = block_on(check_passcode(&mut e, &t, &i.secret, "00000000x")).unwrap().unwrap();
+    let wrong = block_on(check_passcode(&mut e, &t, &i.secret, "00000000x"))
+        .unwrap()
+        .unwrap();
     assert_eq!(wrong, PasscodeOutcome::Wrong(2));
-    let right = block_on(check_passcode(&mut e, &t, &i.secret, &code)).unwrap().unwrap();
+    let right = block_on(check_passcode(&mut e, &t, &i.secret, &code))
+        .unwrap()
+        .unwrap();
     let PasscodeOutcome::Proven(proof) = right else {
         panic!("{right:?}")
     };
     assert_eq!(proof.email(), "alice@contoso.com");
     // spent
-    let again = block_on(check_passcode(&mut e, &t, &i.secret, &code)).unwrap().unwrap();
+    let again = block_on(check_passcode(&mut e, &t, &i.secret, &code))
+        .unwrap()
+        .unwrap();
     assert_eq!(again, PasscodeOutcome::NoCode);
     // a bad link cannot draw a code
-    assert!(block_on(new_passcode(&mut e, &t, "nonsense")).unwrap().is_err());
+    assert!(block_on(new_passcode(&mut e, &t, "nonsense"))
+        .unwrap()
+        .is_err());
 }

@@ -66,6 +66,18 @@ enum Step {
         verifier: String,
         redirect_uri: String,
     },
+    /// A guest signing in to a resource tenant's app: proving itself at its home tenant.
+    Guest {
+        home: TenantId,
+        guest: castellan_core::ObjectId,
+        home_user: castellan_core::ObjectId,
+        segment: String,
+        ctx: String,
+        state: String,
+        nonce: String,
+        verifier: String,
+        redirect_uri: String,
+    },
     /// Proven; waiting for the consent page's accept.
     Proven {
         proof: Proof,
@@ -164,7 +176,8 @@ fn env<'a>(s: &'a AppState, e: &'a mut OsEntropy, cid: &str) -> castellan_core::
     }
 }
 
-const UNAVAILABLE: &str = "The directory is unavailable right now; nothing was changed. Try the link again in a minute.";
+const UNAVAILABLE: &str =
+    "The directory is unavailable right now; nothing was changed. Try the link again in a minute.";
 
 /// `GET /{tenant}/redeem?ticket=…`: who invited whom, and how to prove the address.
 async fn landing(
@@ -222,7 +235,13 @@ async fn landing(
         ))
         .fields(vec![hidden("ticket", &secret)]),
     };
-    page(StatusCode::OK, "Accept invitation", "info", &intro, vec![form])
+    page(
+        StatusCode::OK,
+        "Accept invitation",
+        "info",
+        &intro,
+        vec![form],
+    )
 }
 
 /// `POST /redeem/start`: the home tenant's sign-in (code + PKCE).
@@ -246,22 +265,8 @@ async fn start_home(State(s): State<AppState>, ctx: Ctx, form: FormMap) -> Respo
     else {
         return refused("The invited address is not an account of another organization on this service; open the invitation link again to verify it by email.");
     };
-    let verifier = random_token(32);
-    let challenge = URL_SAFE_NO_PAD.encode(castellan_core::secret::sha256(verifier.as_bytes()));
-    let redirect_uri = format!("{}{CALLBACK_PATH}", ctx.base);
-    let (state, nonce) = (random_token(16), random_token(16));
-    let q: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("client_id", &CONSOLE_APP_ID.to_string())
-        .append_pair("response_type", "code")
-        .append_pair("response_mode", "query")
-        .append_pair("redirect_uri", &redirect_uri)
-        .append_pair("scope", "openid profile email")
-        .append_pair("state", &state)
-        .append_pair("nonce", &nonce)
-        .append_pair("login_hint", &email)
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256")
-        .finish();
+    let h = HomeRequest::new(&ctx.base);
+    let to = h.url(home, &email);
     let key = random_token(32);
     s.redemptions.put(
         &key,
@@ -270,24 +275,111 @@ async fn start_home(State(s): State<AppState>, ctx: Ctx, form: FormMap) -> Respo
             secret,
             step: Step::Home {
                 home,
-                state,
-                nonce,
-                verifier,
-                redirect_uri,
+                state: h.state,
+                nonce: h.nonce,
+                verifier: h.verifier,
+                redirect_uri: h.redirect_uri,
             },
             created: now(),
         },
     );
-    with_cookie(
-        Redirect::to(&format!("/{home}/oauth2/v2.0/authorize?{q}")).into_response(),
-        &key,
-    )
+    with_cookie(Redirect::to(&to).into_response(), &key)
 }
 
-/// `GET /redeem/callback?code=…&state=…`: the home sign-in's answer.
+/// One sign-in at a home tenant: code + PKCE (S256) as the console client.
+struct HomeRequest {
+    state: String,
+    nonce: String,
+    verifier: String,
+    redirect_uri: String,
+}
+
+impl HomeRequest {
+    fn new(base: &str) -> Self {
+        Self {
+            state: random_token(16),
+            nonce: random_token(16),
+            verifier: random_token(32),
+            redirect_uri: format!("{base}{CALLBACK_PATH}"),
+        }
+    }
+    fn url(&self, home: TenantId, login_hint: &str) -> String {
+        let challenge =
+            URL_SAFE_NO_PAD.encode(castellan_core::secret::sha256(self.verifier.as_bytes()));
+        let q: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", &CONSOLE_APP_ID.to_string())
+            .append_pair("response_type", "code")
+            .append_pair("response_mode", "query")
+            .append_pair("redirect_uri", &self.redirect_uri)
+            .append_pair("scope", "openid profile email")
+            .append_pair("state", &self.state)
+            .append_pair("nonce", &self.nonce)
+            .append_pair("login_hint", login_hint)
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256")
+            .finish();
+        format!("/{home}/oauth2/v2.0/authorize?{q}")
+    }
+}
+
+/// Home-realm discovery at a resource tenant's sign-in page: when `username` is the address
+/// of an accepted guest whose home is another tenant of this server, the browser goes to
+/// that tenant's sign-in; its answer at `/redeem/callback` resumes this sign-in
+/// (`authorize::resume_guest`). `None`: not such a guest, sign in as usual.
+pub(super) async fn guest_home_sign_in(
+    s: &AppState,
+    tenant: &Tenant,
+    username: &str,
+    segment: &str,
+    ctx_raw: &str,
+    base: &str,
+) -> Option<Response> {
+    if s.store
+        .user_by_upn(tenant.id, username)
+        .await
+        .ok()?
+        .is_some()
+    {
+        return None;
+    }
+    let users = s.store.users(tenant.id).await.ok()?;
+    let guest = users.iter().find(|u| {
+        u.external.as_ref().is_some_and(|e| {
+            e.state == castellan_core::model::ExternalUserState::Accepted && e.home_tenant.is_some()
+        }) && castellan_core::invitations::holds_address(u, &username.to_lowercase())
+    })?;
+    let ext = guest.external.as_ref()?;
+    let h = HomeRequest::new(base);
+    let to = h.url(ext.home_tenant?, username);
+    let key = random_token(32);
+    s.redemptions.put(
+        &key,
+        Flight {
+            resource: tenant.id,
+            secret: String::new(),
+            step: Step::Guest {
+                home: ext.home_tenant?,
+                guest: guest.id,
+                home_user: ext.home_object_id?,
+                segment: segment.to_string(),
+                ctx: ctx_raw.to_string(),
+                state: h.state,
+                nonce: h.nonce,
+                verifier: h.verifier,
+                redirect_uri: h.redirect_uri,
+            },
+            created: now(),
+        },
+    );
+    Some(with_cookie(Redirect::to(&to).into_response(), &key))
+}
+
+/// `GET /redeem/callback?code=…&state=…`: the home sign-in's answer (a redemption's, or a
+/// guest's sign-in to a resource tenant's app).
 async fn callback(
     State(s): State<AppState>,
     ctx: Ctx,
+    axum::Extension(crate::http::ClientIp(ip)): axum::Extension<crate::http::ClientIp>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
@@ -295,15 +387,33 @@ async fn callback(
     let Some(f) = s.redemptions.take(&key) else {
         return refused("This sign-in does not belong to a redemption started in this browser, was used already, or took longer than 10 minutes. Open the invitation link again.");
     };
-    let Step::Home {
-        home,
-        state,
-        nonce,
-        verifier,
-        redirect_uri,
-    } = f.step.clone()
-    else {
-        return refused("Open the invitation link again.");
+    let (home, state, nonce, verifier, redirect_uri, guest) = match f.step.clone() {
+        Step::Home {
+            home,
+            state,
+            nonce,
+            verifier,
+            redirect_uri,
+        } => (home, state, nonce, verifier, redirect_uri, None),
+        Step::Guest {
+            home,
+            guest,
+            home_user,
+            segment,
+            ctx,
+            state,
+            nonce,
+            verifier,
+            redirect_uri,
+        } => (
+            home,
+            state,
+            nonce,
+            verifier,
+            redirect_uri,
+            Some((guest, home_user, segment, ctx)),
+        ),
+        Step::Proven { .. } => return refused("Open the invitation link again."),
     };
     if q.get("state") != Some(&state) {
         return refused("This sign-in response does not match the redemption started in this browser. Open the invitation link again.");
@@ -346,6 +456,28 @@ async fn callback(
     let Some(oid) = c["oid"].as_str().and_then(castellan_core::ObjectId::parse) else {
         return refused("The sign-in's ID token names no user; open the invitation link again.");
     };
+    if let Some((guest, home_user, segment, raw)) = guest {
+        if oid != home_user {
+            return refused("You signed in at your organization with another account than the one this guest account belongs to. Sign in again with the right account.");
+        }
+        let Ok(Some(t)) = s.store.tenant(f.resource).await else {
+            return refused(UNAVAILABLE);
+        };
+        let Ok(Some(g)) = s.store.user(t.id, guest).await else {
+            return refused("Your guest account in this organization no longer exists. Ask for a new invitation.");
+        };
+        return super::authorize::resume_guest(
+            &s,
+            &segment,
+            &raw,
+            &t,
+            &g,
+            ctx.origin.correlation_id.clone(),
+            ip,
+            &headers,
+        )
+        .await;
+    }
     let Ok(Some(u)) = s.store.user(home, oid).await else {
         return refused(UNAVAILABLE);
     };
@@ -383,7 +515,13 @@ async fn consent_page(
         proof.email(),
         t.display_name
     );
-    let form = Form::post("accept", "/redeem/accept", "Accept the invitation", "Accept", &csrf);
+    let form = Form::post(
+        "accept",
+        "/redeem/accept",
+        "Accept the invitation",
+        "Accept",
+        &csrf,
+    );
     s.redemptions.put(
         key,
         Flight {
@@ -393,7 +531,13 @@ async fn consent_page(
         },
     );
     with_cookie(
-        page(StatusCode::OK, "Review permissions", "info", &text, vec![form]),
+        page(
+            StatusCode::OK,
+            "Review permissions",
+            "info",
+            &text,
+            vec![form],
+        ),
         key,
     )
 }
@@ -424,7 +568,13 @@ async fn accept(
         Ok(Ok((_, redirect))) => {
             tracing::info!(tenant = %t.id, amr = ?amr, "B2B invitation redeemed");
             if redirect.is_empty() {
-                page(StatusCode::OK, "Invitation accepted", "info", &format!("You are now a guest of {}.", t.display_name), vec![])
+                page(
+                    StatusCode::OK,
+                    "Invitation accepted",
+                    "info",
+                    &format!("You are now a guest of {}.", t.display_name),
+                    vec![],
+                )
             } else {
                 Redirect::to(&redirect).into_response()
             }
@@ -471,9 +621,23 @@ async fn send_passcode(
     };
     if let Err(why) = relay.send(&m).await {
         tracing::warn!(tenant = %t.id, "passcode not delivered: {why}");
-        return page(StatusCode::BAD_GATEWAY, "Cannot send a code", "error", &format!("The code could not be sent to {to}: the mail relay failed. Try again later."), vec![]);
+        return page(
+            StatusCode::BAD_GATEWAY,
+            "Cannot send a code",
+            "error",
+            &format!("The code could not be sent to {to}: the mail relay failed. Try again later."),
+            vec![],
+        );
     }
-    passcode_form(&t, &secret, &format!("We sent a code to {to}. It expires in {} minutes.", castellan_core::invitations::PASSCODE_MINUTES), StatusCode::OK)
+    passcode_form(
+        &t,
+        &secret,
+        &format!(
+            "We sent a code to {to}. It expires in {} minutes.",
+            castellan_core::invitations::PASSCODE_MINUTES
+        ),
+        StatusCode::OK,
+    )
 }
 
 fn passcode_form(t: &Tenant, secret: &str, text: &str, status: StatusCode) -> Response {
