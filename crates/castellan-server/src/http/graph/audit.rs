@@ -90,6 +90,9 @@ async fn sign_ins(
         .sign_ins(c.tenant.id, &castellan_core::model::SignInQuery::default())
         .await
         .map_err(store_err(&c))?;
+    let all_users = s.store.users(c.tenant.id).await.map_err(store_err(&c))?;
+    let users: std::collections::HashMap<castellan_core::ObjectId, &castellan_core::model::User> =
+        all_users.iter().map(|u| (u.id, u)).collect();
     // Newest first unless the caller orders otherwise (as Graph lists sign-ins).
     let uri = match uri.query() {
         Some(q) if q.contains("$orderby") || q.contains("%24orderby") => uri,
@@ -119,7 +122,14 @@ async fn sign_ins(
         &headers,
         &spec,
         "auditLogs/signIns",
-        all.iter().map(wire::render_sign_in).collect(),
+        all.iter()
+            .map(|r| {
+                let mut v = wire::render_sign_in(r);
+                let u = r.user_id.and_then(|id| users.get(&id).copied());
+                wire::add_b2b_fields(&mut v, r, u);
+                v
+            })
+            .collect(),
     )
 }
 
