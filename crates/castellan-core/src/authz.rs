@@ -19,7 +19,7 @@
 
 use crate::directory_roles::{self, covers, CustomActions};
 use crate::graph_rules::{self, Access, Area};
-use crate::model::InvitesFrom;
+use crate::model::{GuestRole, InvitesFrom};
 use crate::ObjectId;
 
 /// How the token speaks for its caller.
@@ -51,6 +51,8 @@ pub struct Principal<'a> {
     pub custom: &'a [CustomActions],
     /// A guest user (delegated only).
     pub is_guest: bool,
+    /// For a guest: the tenant's `guestUserRoleId` (what guests may read).
+    pub guest_role: GuestRole,
 }
 
 /// What a target object brings to the decision. `Default` is "a plain object the caller does
@@ -81,6 +83,10 @@ pub enum Op {
     /// Any operation still decided by area and access alone (reads, role management, audit,
     /// Conditional Access, devices, Identity Protection, `/me`).
     Area(Area, Access),
+    /// Read one object of an area by its id (`GET /users/{id}`, `/groups/{id}`): the same rule
+    /// as reading the area, but also open to guests under the "limited" guest role (Entra:
+    /// guests may look objects up, not enumerate them).
+    Lookup(Area),
     /// Create a user.
     UserCreate,
     /// Update a user's basic properties (names, job title, department, ...).
@@ -265,6 +271,7 @@ pub fn rule(op: Op, target: &Target) -> Rule {
         // the ownership-aware rows.
         Op::Area(Area::Groups, Access::Write) => rule(Op::GroupUpdate, target),
         Op::Area(Area::Applications, Access::Write) => rule(Op::AppUpdate, target),
+        Op::Lookup(area) => rule(Op::Area(area, Access::Read), target),
         Op::Area(area, access) => Rule {
             permissions: graph_rules::permissions_for(area, access),
             owned_permissions: &[],
@@ -660,7 +667,12 @@ pub fn decide(p: &Principal<'_>, op: Op, target: &Target) -> Result<(), Denied> 
                 "Refused:"
             };
             if p.is_guest && !matches!(op, Op::Area(Area::Me, _)) {
-                return Err(Denied(format!("{but} guest users may only read and update their own profile (/me); an administrator must grant a directory role for more.")));
+                match p.guest_role {
+                    GuestRole::Member => {}
+                    GuestRole::Limited if matches!(op, Op::Lookup(_)) => {}
+                    GuestRole::Limited => return Err(Denied(format!("{but} guest users (authorizationPolicy.guestUserRoleId: limited access) may read their own profile (/me) and look objects up by id, not list or change the directory; an administrator must grant a directory role or change guestUserRoleId for more."))),
+                    GuestRole::Restricted => return Err(Denied(format!("{but} guest users (authorizationPolicy.guestUserRoleId: restricted access) may only read and update their own profile (/me); an administrator must grant a directory role or change guestUserRoleId for more."))),
+                }
             }
             if rule.action.is_none()
                 || (rule.owner_may && target.owned_by_caller)
@@ -880,6 +892,7 @@ mod tests {
             assignments: roles,
             custom: &[],
             is_guest: false,
+            guest_role: GuestRole::Limited,
         }
     }
 
@@ -1290,6 +1303,39 @@ mod tests {
     }
 
     #[test]
+    fn guest_user_role_decides_what_guests_read() {
+        let scopes = vec!["User.Read.All".to_string(), "Group.Read.All".to_string()];
+        let t = Target::default();
+        let guest = |r: GuestRole| Principal {
+            is_guest: true,
+            guest_role: r,
+            ..delegated(&scopes, &[])
+        };
+        // limited (the default): look up by id, not enumerate
+        let limited = guest(GuestRole::Limited);
+        assert!(decide(&limited, Op::Lookup(Area::Users), &t).is_ok());
+        assert!(decide(&limited, Op::Lookup(Area::Groups), &t).is_ok());
+        let e = decide(&limited, Op::Area(Area::Users, Access::Read), &t).unwrap_err();
+        assert!(e.0.contains("limited access"), "{e}");
+        // restricted: nothing but /me
+        let restricted = guest(GuestRole::Restricted);
+        let e = decide(&restricted, Op::Lookup(Area::Users), &t).unwrap_err();
+        assert!(e.0.contains("restricted access"), "{e}");
+        assert!(decide(&restricted, Op::Area(Area::Me, Access::Read), &t).is_ok());
+        // same as members: lists too (positive control: a member may)
+        let as_member = guest(GuestRole::Member);
+        assert!(decide(&as_member, Op::Area(Area::Users, Access::Read), &t).is_ok());
+        assert!(decide(
+            &delegated(&scopes, &[]),
+            Op::Area(Area::Users, Access::Read),
+            &t
+        )
+        .is_ok());
+        // but not writes a member could not do either
+        assert!(decide(&as_member, Op::UserCreate, &t).is_err());
+    }
+
+    #[test]
     fn au_scoped_roles_reach_members_of_their_unit_and_keep_the_privileged_rule() {
         let scopes = broad();
         let au = ObjectId::from_random([7; 16]);
@@ -1325,6 +1371,7 @@ mod tests {
             assignments: roles,
             custom: &[],
             is_guest: false,
+            guest_role: GuestRole::Limited,
         };
         let p = Principal {
             permissions: &perms,

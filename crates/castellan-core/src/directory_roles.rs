@@ -173,6 +173,7 @@ mod tests {
             assignments,
             custom,
             is_guest,
+            guest_role: crate::model::GuestRole::Restricted,
         };
         let target = Target {
             units: target_aus.to_vec(),
@@ -206,6 +207,7 @@ mod tests {
             assignments: &wide,
             custom,
             is_guest,
+            guest_role: crate::model::GuestRole::Restricted,
         };
         let target = Target {
             members_may_create: tenant_allows,

@@ -144,11 +144,19 @@ pub async fn check_password(
         crate::flow::password::check_user(user.as_ref(), username, &tenant.id.to_string(), ok);
     if user.is_none() {
         if let Some(home) = other_home_tenant(store, tenant, username).await? {
-            result = Err(AadstsError::external_user_not_invited(
-                username,
-                &crate::invitations::home_issuer(home),
-                &tenant.id.to_string(),
-            ));
+            let lower = username.to_lowercase();
+            let is_guest = store
+                .users(tenant.id)
+                .await?
+                .iter()
+                .any(|u| u.external.is_some() && crate::invitations::holds_address(u, &lower));
+            let idp = crate::invitations::home_issuer(home);
+            let t = tenant.id.to_string();
+            result = Err(if is_guest {
+                AadstsError::guest_uses_home_sign_in(username, &idp, &t)
+            } else {
+                AadstsError::external_user_not_invited(username, &idp, &t)
+            });
         }
     }
     if tenant.settings.hide_account_existence {

@@ -367,12 +367,43 @@ async fn a_guest_from_another_tenant_redeems_once_through_its_home_sign_in() {
         "{claims}"
     );
     assert_eq!(claims["acct"], 1, "{claims}");
-    let logs = g
-        .all(&format!("/auditLogs/signIns?$filter=userId eq '{id}'"))
-        .await;
+    // the log is written in batches: wait for it
+    let mut ok = None;
+    for _ in 0..50 {
+        let logs = g
+            .all(&format!("/auditLogs/signIns?$filter=userId eq '{id}'"))
+            .await;
+        ok = logs.into_iter().find(|l| l["status"]["errorCode"] == 0);
+        if ok.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let ok = ok.expect("no successful sign-in of the guest in the resource tenant's log");
+    assert_eq!(ok["userType"], "guest", "{ok}");
+    assert_eq!(ok["homeTenantId"], fab_id, "{ok}");
+    assert_eq!(ok["resourceTenantId"], tid, "{ok}");
+    assert_eq!(ok["crossTenantAccessType"], "b2bCollaboration", "{ok}");
+    guest_role_is_enforced(&g, upn, pw, &id).await;
+    // a password grant for the guest's address: a clear refusal, not "never invited"
+    let (st, v) = crate::token_form(&[
+        ("grant_type", "password"),
+        (
+            "client_id",
+            shared().demo["public_client"]["app_id"].as_str().unwrap(),
+        ),
+        ("username", upn),
+        ("password", pw),
+        ("scope", "User.Read"),
+    ])
+    .await;
+    assert_eq!(st, 400, "{v}");
     assert!(
-        !logs.is_empty(),
-        "the guest's sign-in is logged in the resource tenant"
+        v["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("is a guest of tenant"),
+        "{v}"
     );
 
     // the link works once
@@ -402,14 +433,33 @@ async fn a_guest_from_another_tenant_redeems_once_through_its_home_sign_in() {
 /// Signs in to the demo tenant's confidential web app as the guest whose home account is
 /// `upn`/`pw`, and returns the ID token's claims.
 async fn guest_sign_in(upn: &str, pw: &str) -> Value {
-    use crate::security::mfa_guessing::Browser;
     let d = &shared().demo;
     let cc = &d["confidential_client"];
+    let client = (
+        cc["app_id"].as_str().unwrap(),
+        cc["secret"].as_str().unwrap(),
+        cc["redirect_uri"].as_str().unwrap(),
+    );
+    guest_tokens(upn, pw, client, "openid profile User.Read")
+        .await
+        .0
+}
+
+/// The guest's ID token claims and access token from a code flow of `client` (app id,
+/// secret, redirect URI) for `scope`.
+async fn guest_tokens(
+    upn: &str,
+    pw: &str,
+    client: (&str, &str, &str),
+    scope: &str,
+) -> (Value, String) {
+    use crate::security::mfa_guessing::Browser;
+    let d = &shared().demo;
     let q: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("client_id", cc["app_id"].as_str().unwrap())
+        .append_pair("client_id", client.0)
         .append_pair("response_type", "code")
-        .append_pair("redirect_uri", cc["redirect_uri"].as_str().unwrap())
-        .append_pair("scope", "openid profile User.Read")
+        .append_pair("redirect_uri", client.2)
+        .append_pair("scope", scope)
         .append_pair("state", "g1")
         .append_pair("nonce", "n1")
         .finish();
@@ -460,11 +510,11 @@ async fn guest_sign_in(upn: &str, pw: &str) -> Value {
         .unwrap_or_else(|| panic!("no code in {to_app}"));
     let (st, t) = crate::token_form(&[
         ("grant_type", "authorization_code"),
-        ("client_id", cc["app_id"].as_str().unwrap()),
-        ("client_secret", cc["secret"].as_str().unwrap()),
+        ("client_id", client.0),
+        ("client_secret", client.1),
         ("code", &code),
-        ("redirect_uri", cc["redirect_uri"].as_str().unwrap()),
-        ("scope", "openid profile User.Read"),
+        ("redirect_uri", client.2),
+        ("scope", scope),
     ])
     .await;
     assert_eq!(st, 200, "{t}");
@@ -489,7 +539,80 @@ async fn guest_sign_in(upn: &str, pw: &str) -> Value {
     .unwrap();
     assert_eq!(at["tid"], claims["tid"]);
     assert_eq!(at["acct"], 1, "{at}");
-    claims
+    (claims, t["access_token"].as_str().unwrap().to_string())
+}
+
+/// A web app of the demo tenant consented (for everyone) to read users and groups.
+async fn reader_app(g: &G) -> (String, String, String) {
+    let redirect = "https://reader.example/cb";
+    let (_, app) = g
+        .post(
+            "/applications",
+            json!({"displayName": alias("guest-reader"), "web": {"redirectUris": [redirect]}}),
+        )
+        .await;
+    let (_, sp) = g
+        .post("/servicePrincipals", json!({"appId": app["appId"]}))
+        .await;
+    let (_, pw) = g
+        .post(
+            &format!("/applications/{}/addPassword", app["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    let graph = g
+        .all("/servicePrincipals?$filter=appId eq '00000003-0000-0000-c000-000000000000'")
+        .await
+        .remove(0);
+    let (st, v) = g
+        .post(
+            "/oauth2PermissionGrants",
+            json!({"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph["id"], "scope": "openid profile User.Read User.Read.All Group.Read.All"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    (
+        app["appId"].as_str().unwrap().to_string(),
+        pw["secretText"].as_str().unwrap().to_string(),
+        redirect.to_string(),
+    )
+}
+
+/// guestUserRoleId with a real guest's delegated token: limited (the default) looks objects
+/// up but does not list; restricted reads only its own object; "same as members" lists.
+async fn guest_role_is_enforced(g: &G, upn: &str, pw: &str, guest_id: &str) {
+    let (app, secret, redirect) = reader_app(g).await;
+    let scope = "openid profile https://graph.microsoft.com/User.Read.All https://graph.microsoft.com/Group.Read.All";
+    let (_, at) = guest_tokens(upn, pw, (&app, &secret, &redirect), scope).await;
+    let guest = G::with_token(at);
+    let admin = shared().demo["admin"]["id"].as_str().unwrap();
+    let (st, me) = guest.get("/me").await;
+    assert_eq!(st, 200, "{me}");
+    assert_eq!(me["id"], guest_id);
+    let (st, v) = guest.get(&format!("/users/{admin}")).await;
+    assert_eq!(st, 200, "limited: a lookup by id works: {v}");
+    let (st, v) = guest.get("/users").await;
+    assert_eq!(st, 403, "{v}");
+    assert!(v.to_string().contains("limited access"), "{v}");
+    let set = |role: &'static str| async move {
+        let (st, v) = g
+            .patch(
+                "/policies/authorizationPolicy",
+                json!({"guestUserRoleId": role}),
+            )
+            .await;
+        assert_eq!(st, 204, "{v}");
+    };
+    set("2af84b1e-32c8-42b7-82bc-daa82404023b").await;
+    let (st, v) = guest.get(&format!("/users/{admin}")).await;
+    assert_eq!(st, 403, "restricted: {v}");
+    assert!(v.to_string().contains("restricted access"), "{v}");
+    let (st, v) = guest.get(&format!("/users/{guest_id}")).await;
+    assert_eq!(st, 200, "restricted: its own object: {v}");
+    set("a0b1b346-4d3e-4e8b-98f8-753987be4970").await;
+    let (st, v) = guest.get("/users").await;
+    assert_eq!(st, 200, "same as members: lists: {v}");
+    set("10dae51f-b6af-4016-8d66-8c2a99b929b3").await;
 }
 
 #[tokio::test]

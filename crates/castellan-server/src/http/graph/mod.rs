@@ -147,6 +147,7 @@ impl Caller {
             assignments,
             custom: &self.custom_roles,
             is_guest,
+            guest_role: self.tenant.settings.guest_user_role,
         }
     }
     /// Asks core whether the caller may do `op` on a target described by `target`; a refusal
