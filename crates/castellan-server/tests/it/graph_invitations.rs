@@ -385,6 +385,7 @@ async fn a_guest_from_another_tenant_redeems_once_through_its_home_sign_in() {
     assert_eq!(ok["resourceTenantId"], tid, "{ok}");
     assert_eq!(ok["crossTenantAccessType"], "b2bCollaboration", "{ok}");
     guest_role_is_enforced(&g, upn, pw, &id).await;
+    guests_are_covered_by_conditional_access(&g, upn, pw).await;
     // a password grant for the guest's address: a clear refusal, not "never invited"
     let (st, v) = crate::token_form(&[
         ("grant_type", "password"),
@@ -453,6 +454,19 @@ async fn guest_tokens(
     client: (&str, &str, &str),
     scope: &str,
 ) -> (Value, String) {
+    let to_app = guest_authorize(upn, pw, client, scope).await;
+    let code = url::Url::parse(&to_app)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_else(|| panic!("no code in {to_app}"));
+    guest_redeem_code(&code, client, scope).await
+}
+
+/// The guest's journey through the resource tenant's sign-in, its home's, and back: the
+/// final redirect to the app (with a code, or an error).
+async fn guest_authorize(upn: &str, pw: &str, client: (&str, &str, &str), scope: &str) -> String {
     use crate::security::mfa_guessing::Browser;
     let d = &shared().demo;
     let q: String = url::form_urlencoded::Serializer::new(String::new())
@@ -498,21 +512,17 @@ async fn guest_tokens(
     assert!(cb.contains("/redeem/callback?"), "{cb}");
     // the app is consented in the resource tenant: straight to it with a code
     let page = b.get(&abs(&cb)).await;
-    let to_app = page
-        .location
+    page.location
         .clone()
-        .unwrap_or_else(|| panic!("no redirect to the app ({}): {}", page.status, page.body));
-    let code = url::Url::parse(&to_app)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.to_string())
-        .unwrap_or_else(|| panic!("no code in {to_app}"));
+        .unwrap_or_else(|| panic!("no redirect to the app ({}): {}", page.status, page.body))
+}
+
+async fn guest_redeem_code(code: &str, client: (&str, &str, &str), scope: &str) -> (Value, String) {
     let (st, t) = crate::token_form(&[
         ("grant_type", "authorization_code"),
         ("client_id", client.0),
         ("client_secret", client.1),
-        ("code", &code),
+        ("code", code),
         ("redirect_uri", client.2),
         ("scope", scope),
     ])
@@ -652,4 +662,36 @@ async fn an_uninvited_user_of_another_tenant_gets_50020() {
         "{v}"
     );
     assert_eq!(v["error_codes"][0], 50020);
+}
+
+/// A Conditional Access policy for `GuestsOrExternalUsers` blocks the real invited guest's
+/// sign-in (53003) on an app; without it (the positive control, before and after) the same
+/// sign-in gets a code.
+async fn guests_are_covered_by_conditional_access(g: &G, upn: &str, pw: &str) {
+    let (app, secret, redirect) = reader_app(g).await;
+    let client = (app.as_str(), secret.as_str(), redirect.as_str());
+    let scope = "openid profile User.Read";
+    let before = guest_authorize(upn, pw, client, scope).await;
+    assert!(before.contains("code="), "{before}");
+    let (st, p) = g
+        .post(
+            "/identity/conditionalAccess/policies",
+            json!({"displayName": alias("Block guests "), "state": "enabled",
+                   "conditions": {"users": {"includeUsers": ["GuestsOrExternalUsers"]},
+                                  "applications": {"includeApplications": ["All"]},
+                                  "clientAppTypes": ["all"]},
+                   "grantControls": {"operator": "OR", "builtInControls": ["block"]}}),
+        )
+        .await;
+    assert_eq!(st, 201, "{p}");
+    let blocked = guest_authorize(upn, pw, client, scope).await;
+    let pid = p["id"].as_str().unwrap();
+    let (st, _) = g
+        .delete(&format!("/identity/conditionalAccess/policies/{pid}"))
+        .await;
+    assert_eq!(st, 204);
+    assert!(
+        blocked.contains("error=") && blocked.contains("AADSTS53003") && !blocked.contains("code="),
+        "{blocked}"
+    );
 }
