@@ -175,3 +175,36 @@ def test_msal_user_of_another_tenant_never_invited_gets_50020(demo, monkeypatch)
     assert "access_token" not in r, r
     assert 50020 in r.get("error_codes", []), r
     assert r["error_description"].startswith("AADSTS50020"), r
+
+
+def test_msal_token_as_the_guest_after_a_chromium_sign_in(demo, graph):
+    """The redeemed guest (test_redeem_in_chromium...) signs in to the demo web app: MSAL's auth
+    code flow, the pages in Chromium; the tokens come from the resource tenant."""
+    import jwt
+    home = demo["second_tenant"]
+    upn = home["user"]["upn"]
+    users = graph.get("/users", params={"$filter": f"mail eq '{upn}'"}).json()["value"]
+    if not users or users[0]["externalUserState"] != "Accepted":
+        inv = _invite(graph, upn, f"{demo['origin']}/readyz")
+        run("redeem.mjs", {"url": inv["inviteRedeemUrl"], "upn": upn, "password": home["user"]["password"],
+                           "redirect": f"{demo['origin']}/readyz"}, timeout=120)
+        users = graph.get("/users", params={"$filter": f"mail eq '{upn}'"}).json()["value"]
+    guest_id = users[0]["id"]
+    cc = demo["confidential_client"]
+    app = msal.ConfidentialClientApplication(cc["app_id"], client_credential=cc["secret"],
+                                             authority=demo["authority"], instance_discovery=False)
+    flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri=cc["redirect_uri"])
+    out = run("guest_signin.mjs", {"url": flow["auth_uri"], "upn": upn, "password": home["user"]["password"],
+                                   "home": home["tenant_id"], "redirect": cc["redirect_uri"]}, timeout=120)
+    assert out["landed"], out
+    from urllib.parse import parse_qs, urlparse
+    params = {k: v[0] for k, v in parse_qs(urlparse(out["landed"]).query).items()}
+    r = app.acquire_token_by_auth_code_flow(flow, params)
+    assert "access_token" in r, r
+    idc = r["id_token_claims"]
+    assert idc["tid"] == demo["tenant_id"]
+    assert idc["oid"] == guest_id
+    assert idc["idp"] == f"https://sts.windows.net/{home['tenant_id']}/"
+    assert idc["acct"] == 1
+    at = jwt.decode(r["access_token"], options={"verify_signature": False})
+    assert at["tid"] == demo["tenant_id"] and at["idp"] == idc["idp"] and at["acct"] == 1, at
