@@ -396,7 +396,9 @@ pub fn accept(u: &User, g: &Grant, proof: &Proof, now: Timestamp) -> Result<User
         });
     }
     let mut next = u.clone();
-    let e = next.external.as_mut().expect("checked above");
+    let Some(e) = next.external.as_mut() else {
+        return Err(RedeemRefusal::GuestGone);
+    };
     e.state = ExternalUserState::Accepted;
     e.state_changed = now;
     match proof {

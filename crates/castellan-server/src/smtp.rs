@@ -239,7 +239,7 @@ mod tests {
 
     #[test]
     fn relay_settings_are_checked() {
-        let mut a = ServeArgs::for_tests(std::path::PathBuf::from("/tmp"));
+        let mut a = ServeArgs::for_test(std::path::PathBuf::from("/tmp"));
         assert!(Relay::from_config(&a, "h.test").unwrap().is_none());
         a.smtp_relay = Some("nocolon".into());
         assert!(Relay::from_config(&a, "h.test")

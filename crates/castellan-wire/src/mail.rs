@@ -172,49 +172,42 @@ pub const MAX_REPLY_LINES: usize = 64;
 
 /// Feeds one received line (without CRLF) into `acc`; returns the reply when the line was its
 /// last. A malformed line is an error naming it.
-pub fn feed_reply(acc: &mut Vec<String>, line: &[u8]) -> Result<Option<Reply>, String> {
+pub fn feed_reply(acc: &mut Vec<(u16, String)>, line: &[u8]) -> Result<Option<Reply>, String> {
     if line.len() > MAX_REPLY_LINE {
         return Err(format!(
             "The SMTP server sent a reply line longer than {MAX_REPLY_LINE} bytes."
         ));
     }
     let text = String::from_utf8_lossy(line);
-    let b = text.as_bytes();
-    if b.len() < 3
-        || !b[..3].iter().all(u8::is_ascii_digit)
-        || !matches!(b.get(3), None | Some(b' ') | Some(b'-'))
-    {
+    let head = text
+        .get(..3)
+        .filter(|h| h.bytes().all(|b| b.is_ascii_digit()));
+    let sep = text.as_bytes().get(3).copied();
+    let (Some(head), true) = (head, matches!(sep, None | Some(b' ') | Some(b'-'))) else {
         return Err(format!(
             "The SMTP server sent a malformed reply line: {:?}",
             truncate(&text)
         ));
-    }
-    let code: u16 = text[..3].parse().map_err(|_| "bad code".to_string())?;
+    };
+    let code: u16 = head.parse().map_err(|_| "bad code".to_string())?;
     if !(200..600).contains(&code) {
         return Err(format!(
             "The SMTP server sent reply code {code}, which is not 2xx–5xx."
         ));
     }
-    let more = b.get(3) == Some(&b'-');
-    let rest = text.get(4..).unwrap_or("").to_string();
-    if let Some(first) = acc.first() {
-        if !first.starts_with(&text[..3]) {
-            return Err("The SMTP server changed reply code within one multi-line reply.".into());
-        }
+    if acc.first().is_some_and(|(c, _)| *c != code) {
+        return Err("The SMTP server changed reply code within one multi-line reply.".into());
     }
-    acc.push(format!("{}{}", &text[..3], rest));
+    acc.push((code, text.get(4..).unwrap_or("").to_string()));
     if acc.len() > MAX_REPLY_LINES {
         return Err(format!(
             "The SMTP server sent more than {MAX_REPLY_LINES} lines in one reply."
         ));
     }
-    if more {
+    if sep == Some(b'-') {
         return Ok(None);
     }
-    let lines = std::mem::take(acc)
-        .into_iter()
-        .map(|l| l[3..].to_string())
-        .collect();
+    let lines = std::mem::take(acc).into_iter().map(|(_, l)| l).collect();
     Ok(Some(Reply { code, lines }))
 }
 

@@ -184,7 +184,9 @@ pub async fn peek(
     if let Err(r) = inv::check_ticket(g.as_ref(), tenant.id, env.now) {
         return Ok(Err(r));
     }
-    let g = g.expect("checked");
+    let Some(g) = g else {
+        return Ok(Err(RedeemRefusal::Unknown));
+    };
     let Some(uid) = g.user_id else {
         return Ok(Err(RedeemRefusal::Unknown));
     };

@@ -65,6 +65,32 @@ async fn an_invitation_makes_an_entra_shaped_guest_and_refusals_change_nothing()
     let found = g.all(&format!("/users?$filter=mail eq '{email}'")).await;
     assert_eq!(found.len(), 1);
 
+    // a guest holds app-role and Azure RBAC assignments like any user
+    let sp = shared().demo["confidential_client"]["service_principal_id"]
+        .as_str()
+        .unwrap();
+    let (st, a) = g
+        .post(
+            &format!("/servicePrincipals/{sp}/appRoleAssignedTo"),
+            json!({"principalId": id, "resourceId": sp, "appRoleId": "00000000-0000-0000-0000-000000000000"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{a}");
+    let arm = crate::arm_client().await;
+    let rg = shared().demo["resource_group_scope"].as_str().unwrap();
+    let reader = format!(
+        "{}/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7",
+        shared().demo["subscription_scope"].as_str().unwrap()
+    );
+    let (st, ra) = arm
+        .send(
+            reqwest::Method::PUT,
+            &format!("{rg}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01", uuid::Uuid::new_v4()),
+            Some(json!({"properties": {"roleDefinitionId": reader, "principalId": id, "principalType": "User"}})),
+        )
+        .await;
+    assert!(st == 200 || st == 201, "{st} {ra}");
+
     // inviting the same address again: the same guest, a new link
     let (st, again) = g.post("/invitations", invite_body(&email)).await;
     assert_eq!(st, 201, "{again}");
@@ -113,6 +139,17 @@ async fn an_invitation_makes_an_entra_shaped_guest_and_refusals_change_nothing()
         assert_eq!(st, 400, "{bad} -> {e}");
     }
     assert_eq!(g.all("/users").await.len(), before);
+
+    // deleting a guest works like deleting any user; its link then finds no guest
+    let (st, _) = g.delete(&format!("/users/{id}")).await;
+    assert_eq!(st, 204);
+    let (st, _) = g.get(&format!("/users/{id}")).await;
+    assert_eq!(st, 404);
+    let gone = crate::security::mfa_guessing::Browser::new()
+        .get(again["inviteRedeemUrl"].as_str().unwrap())
+        .await;
+    assert_eq!(gone.status, 400, "{}", gone.body);
+    assert!(gone.body.contains("no longer exists"), "{}", gone.body);
 }
 
 #[tokio::test]

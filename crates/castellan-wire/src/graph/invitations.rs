@@ -175,12 +175,13 @@ pub fn render(
         },
         "invitedUser": {"id": user.id.to_string()},
     });
-    match delivery {
-        Delivery::NotRequested => {}
-        Delivery::Sent => v["@castellan.invitationMessage"] = json!("sent"),
-        Delivery::Failed(why) => {
-            v["@castellan.invitationMessage"] = json!(format!("not sent: {why}"));
-        }
+    let note = match delivery {
+        Delivery::NotRequested => None,
+        Delivery::Sent => Some("sent".to_string()),
+        Delivery::Failed(why) => Some(format!("not sent: {why}")),
+    };
+    if let (Some(n), Some(o)) = (note, v.as_object_mut()) {
+        o.insert("@castellan.invitationMessage".into(), json!(n));
     }
     v
 }
