@@ -102,7 +102,8 @@ pub struct Ctx {
     pub login_cookie: Option<String>,
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// A cookie's value (at most 128 bytes, non-empty).
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -403,6 +404,18 @@ pub fn message_page(
     text: &str,
     link: Option<(String, String)>,
 ) -> Response {
+    form_page(status, title, kind, text, link, vec![])
+}
+
+/// [`message_page`] with forms under the message (the B2B redemption pages).
+pub fn form_page(
+    status: StatusCode,
+    title: &str,
+    kind: &str,
+    text: &str,
+    link: Option<(String, String)>,
+    forms: Vec<view::Form>,
+) -> Response {
     view::render(
         status,
         &Message {
@@ -414,7 +427,7 @@ pub fn message_page(
             text: text.into(),
             detail: None,
             link,
-            forms: vec![],
+            forms,
         },
     )
 }

@@ -176,42 +176,10 @@ fn private() -> &'static Private {
     })
 }
 
-async fn private_graph(p: &Private) -> G {
-    let d = &p.demo;
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&p.ca).unwrap())
-        .build()
-        .unwrap();
-    let tid = d["tenant_id"].as_str().unwrap();
-    let r = http
-        .post(format!("{}/{tid}/oauth2/v2.0/token", p.origin))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            (
-                "client_id",
-                d["confidential_client"]["app_id"].as_str().unwrap(),
-            ),
-            (
-                "client_secret",
-                d["confidential_client"]["secret"].as_str().unwrap(),
-            ),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let v: Value = r.json().await.unwrap();
-    G {
-        token: v["access_token"].as_str().unwrap().into(),
-        http,
-        base: format!("{}/v1.0", p.origin),
-    }
-}
-
 #[tokio::test]
 async fn a_failed_delivery_keeps_the_invitation_and_settings_decide_who_invites() {
     let p = private();
-    let g = private_graph(p).await;
+    let g = crate::private_graph(p).await;
     let email = format!("{}@partner.test", alias("bob"));
     let mut b = invite_body(&email);
     b["sendInvitationMessage"] = json!(true);

@@ -31,7 +31,7 @@ use castellan_core::ops::invitations::{self as ops, PasscodeOutcome};
 use castellan_core::{TenantId, Timestamp};
 
 use crate::console::api::{self, Payload};
-use crate::console::view::{self, Field, Form, Layout, Message};
+use crate::console::view::{Field, Form};
 use crate::console::{Ctx, FormMap};
 use crate::crypto::{random_token, OsEntropy};
 use crate::state::{now, AppState};
@@ -114,20 +114,7 @@ impl Flights {
 }
 
 fn page(status: StatusCode, title: &str, kind: &str, text: &str, forms: Vec<Form>) -> Response {
-    view::render(
-        status,
-        &Message {
-            l: Layout {
-                title: title.into(),
-                ..Layout::default()
-            },
-            kind: kind.into(),
-            text: text.into(),
-            detail: None,
-            link: None,
-            forms,
-        },
-    )
+    crate::console::form_page(status, title, kind, text, None, forms)
 }
 
 fn refused(text: &str) -> Response {
@@ -149,20 +136,16 @@ fn with_cookie(mut r: Response, key: &str) -> Response {
 }
 
 fn cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|p| p.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_string())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
+    crate::console::cookie(headers, COOKIE)
 }
 
-async fn resource_tenant(s: &AppState, t: &str) -> Option<Tenant> {
-    let id = TenantId::parse(t)?;
-    s.store.tenant(id).await.ok().flatten()
+/// The resource tenant of a redemption URL, or the refusal page.
+async fn resource_tenant(s: &AppState, t: &str) -> Result<Tenant, Response> {
+    let found = match TenantId::parse(t) {
+        Some(id) => s.store.tenant(id).await.ok().flatten(),
+        None => None,
+    };
+    found.ok_or_else(|| refused(&castellan_core::invitations::RedeemRefusal::Unknown.message()))
 }
 
 fn env<'a>(s: &'a AppState, e: &'a mut OsEntropy, cid: &str) -> castellan_core::ops::Env<'a> {
@@ -186,8 +169,9 @@ async fn landing(
     Path(tenant): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(t) = resource_tenant(&s, &tenant).await else {
-        return refused(&castellan_core::invitations::RedeemRefusal::Unknown.message());
+    let t = match resource_tenant(&s, &tenant).await {
+        Ok(t) => t,
+        Err(r) => return r,
     };
     let secret = q.get("ticket").cloned().unwrap_or_default();
     let mut ent = OsEntropy;
@@ -248,8 +232,9 @@ async fn landing(
 async fn start_home(State(s): State<AppState>, ctx: Ctx, form: FormMap) -> Response {
     let f = &form.0;
     let get = |k: &str| f.get(k).cloned().unwrap_or_default();
-    let Some(t) = resource_tenant(&s, &get("tenant")).await else {
-        return refused(&castellan_core::invitations::RedeemRefusal::Unknown.message());
+    let t = match resource_tenant(&s, &get("tenant")).await {
+        Ok(t) => t,
+        Err(r) => return r,
     };
     let secret = get("ticket");
     let mut ent = OsEntropy;
@@ -591,8 +576,9 @@ async fn send_passcode(
     Path(tenant): Path<String>,
     form: FormMap,
 ) -> Response {
-    let Some(t) = resource_tenant(&s, &tenant).await else {
-        return refused(&castellan_core::invitations::RedeemRefusal::Unknown.message());
+    let t = match resource_tenant(&s, &tenant).await {
+        Ok(t) => t,
+        Err(r) => return r,
     };
     let Some(relay) = s.smtp.clone() else {
         return page(StatusCode::SERVICE_UNAVAILABLE, "Cannot send a code", "error", "This service has no mail relay configured, so it cannot send you a code. Ask the person who invited you to contact the administrator (the server needs --smtp-relay).", vec![]);
@@ -662,8 +648,9 @@ async fn verify_passcode(
     Path(tenant): Path<String>,
     form: FormMap,
 ) -> Response {
-    let Some(t) = resource_tenant(&s, &tenant).await else {
-        return refused(&castellan_core::invitations::RedeemRefusal::Unknown.message());
+    let t = match resource_tenant(&s, &tenant).await {
+        Ok(t) => t,
+        Err(r) => return r,
     };
     let secret = form.0.get("ticket").cloned().unwrap_or_default();
     let code = form.0.get("code").cloned().unwrap_or_default();
