@@ -152,9 +152,16 @@ def issuer_pki():
     shutil.rmtree(d, ignore_errors=True)
 
 
+# The suite server's SMTP relay (B2B invitation messages and passcodes): a real SMTP server
+# (aiosmtpd) that test_invitations.py's `smtp` fixture runs on this port. Nothing else sends
+# mail, so other tests never need it running.
+SMTP_PORT = _free_port()
+
+
 @pytest.fixture(scope="session")
 def server(issuer_pki):
-    s = Server(extra_ca_file=issuer_pki["ca"])
+    s = Server(extra_ca_file=issuer_pki["ca"],
+               extra_args=["--smtp-relay", f"127.0.0.1:{SMTP_PORT}", "--smtp-from", "invites@castellan.test"])
     # Every stack trusts the generated CA through its usual variable.
     os.environ["REQUESTS_CA_BUNDLE"] = s.ca
     os.environ["SSL_CERT_FILE"] = s.ca

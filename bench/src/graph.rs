@@ -47,6 +47,7 @@ fn user(t: TenantId, domain: &str, i: usize) -> User {
         manager_id: None,
         other_mails: Vec::new(),
         usage_location: None,
+        external: None,
     }
 }
 

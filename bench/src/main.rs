@@ -1258,6 +1258,7 @@ fn dynamic_bench(
                     manager_id: None,
                     other_mails: vec![format!("u{i}@p{}.test", i % 500)],
                     usage_location: None,
+                    external: None,
                 };
                 ids.push(u.id);
                 batch.push(u);

@@ -19,6 +19,7 @@
 
 use crate::directory_roles::{self, covers, CustomActions};
 use crate::graph_rules::{self, Access, Area};
+use crate::model::{GuestRole, InvitesFrom};
 use crate::ObjectId;
 
 /// How the token speaks for its caller.
@@ -50,6 +51,8 @@ pub struct Principal<'a> {
     pub custom: &'a [CustomActions],
     /// A guest user (delegated only).
     pub is_guest: bool,
+    /// For a guest: the tenant's `guestUserRoleId` (what guests may read).
+    pub guest_role: GuestRole,
 }
 
 /// What a target object brings to the decision. `Default` is "a plain object the caller does
@@ -80,6 +83,10 @@ pub enum Op {
     /// Any operation still decided by area and access alone (reads, role management, audit,
     /// Conditional Access, devices, Identity Protection, `/me`).
     Area(Area, Access),
+    /// Read one object of an area by its id (`GET /users/{id}`, `/groups/{id}`): the same rule
+    /// as reading the area, but also open to guests under the "limited" guest role (Entra:
+    /// guests may look objects up, not enumerate them).
+    Lookup(Area),
     /// Create a user.
     UserCreate,
     /// Update a user's basic properties (names, job title, department, ...).
@@ -98,6 +105,9 @@ pub enum Op {
     UserRevokeSessions,
     /// Set or remove a user's manager.
     UserManager,
+    /// Invite a guest (`POST /invitations`); who may is also bounded by the tenant's
+    /// `allowInvitesFrom` ([`may_invite`]).
+    UserInvite,
     /// Register an application (`members_may_create`: the tenant's `allowedToCreateApps`).
     AppCreate,
     /// Update an application registration.
@@ -186,6 +196,11 @@ pub struct Rule {
 }
 
 const USER_WRITE: &[&str] = &["User.ReadWrite.All", "Directory.ReadWrite.All"];
+const INVITE: &[&str] = &[
+    "User.Invite.All",
+    "User.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
 const PASSWORD_WRITE: &[&str] = &[
     "User-PasswordProfile.ReadWrite.All",
     "User.ReadWrite.All",
@@ -270,6 +285,7 @@ pub fn rule(op: Op, target: &Target) -> Rule {
         // the ownership-aware rows.
         Op::Area(Area::Groups, Access::Write) => rule(Op::GroupUpdate, target),
         Op::Area(Area::Applications, Access::Write) => rule(Op::AppUpdate, target),
+        Op::Lookup(area) => rule(Op::Area(area, Access::Read), target),
         Op::Area(area, access) => Rule {
             permissions: graph_rules::permissions_for(area, access),
             owned_permissions: &[],
@@ -330,6 +346,7 @@ pub fn rule(op: Op, target: &Target) -> Rule {
             false,
             None,
         ),
+        Op::UserInvite => row(INVITE, "microsoft.directory/users/inviteGuest", false, None),
         Op::AppCreate => Rule {
             also: &["microsoft.directory/applications/createAsOwner"],
             ..row(
@@ -679,7 +696,12 @@ pub fn decide(p: &Principal<'_>, op: Op, target: &Target) -> Result<(), Denied> 
                 "Refused:"
             };
             if p.is_guest && !matches!(op, Op::Area(Area::Me, _)) {
-                return Err(Denied(format!("{but} guest users may only read and update their own profile (/me); an administrator must grant a directory role for more.")));
+                match p.guest_role {
+                    GuestRole::Member => {}
+                    GuestRole::Limited if matches!(op, Op::Lookup(_)) => {}
+                    GuestRole::Limited => return Err(Denied(format!("{but} guest users (authorizationPolicy.guestUserRoleId: limited access) may read their own profile (/me) and look objects up by id, not list or change the directory; an administrator must grant a directory role or change guestUserRoleId for more."))),
+                    GuestRole::Restricted => return Err(Denied(format!("{but} guest users (authorizationPolicy.guestUserRoleId: restricted access) may only read and update their own profile (/me); an administrator must grant a directory role or change guestUserRoleId for more."))),
+                }
             }
             if rule.action.is_none()
                 || (rule.owner_may && target.owned_by_caller)
@@ -701,6 +723,35 @@ pub fn decide(p: &Principal<'_>, op: Op, target: &Target) -> Result<(), Denied> 
             Err(Denied(format!("{but} {}", missing_role_message(&rule))))
         }
     }
+}
+
+/// Whether `p` may invite a guest under the tenant's `allowInvitesFrom`: the token needs
+/// `User.Invite.All` (or a wider user write permission) in every case; then `none` refuses
+/// everyone, administrators and applications included; `adminsAndGuestInviters` needs a role
+/// granting `users/inviteGuest` (Guest Inviter, User Administrator, Global Administrator, …)
+/// or, app-only, the permission alone; `adminsGuestInvitersAndAllMembers` lets every member
+/// user invite too; `everyone` guests as well.
+pub fn may_invite(p: &Principal<'_>, from: InvitesFrom) -> Result<(), Denied> {
+    let r = rule(Op::UserInvite, &Target::default());
+    if p.via != Via::Interactive && !has_any(p.permissions, r.permissions) {
+        return Err(Denied(missing_permission_message(&r)));
+    }
+    let role = role_allows(p, &r, &Target::default());
+    let allowed = match from {
+        InvitesFrom::None => false,
+        InvitesFrom::AdminsAndGuestInviters => p.via == Via::AppOnly || role,
+        InvitesFrom::AdminsGuestInvitersAndAllMembers => {
+            p.via == Via::AppOnly || role || !p.is_guest
+        }
+        InvitesFrom::Everyone => true,
+    };
+    if allowed {
+        return Ok(());
+    }
+    Err(Denied(match from {
+        InvitesFrom::None => "The tenant's authorizationPolicy.allowInvitesFrom is 'none': nobody may invite guests, administrators included. A Global Administrator can change it (PATCH /policies/authorizationPolicy).".into(),
+        _ => format!("The tenant's authorizationPolicy.allowInvitesFrom is '{}': inviting needs the Guest Inviter, User Administrator or Global Administrator role{}.", from.as_str(), if from == InvitesFrom::AdminsGuestInvitersAndAllMembers { " (guest users may not invite)" } else { "" }),
+    }))
 }
 
 fn missing_permission_message(rule: &Rule) -> String {
@@ -870,6 +921,7 @@ mod tests {
             assignments: roles,
             custom: &[],
             is_guest: false,
+            guest_role: GuestRole::Limited,
         }
     }
 
@@ -1226,6 +1278,44 @@ mod tests {
     }
 
     #[test]
+    fn allow_invites_from_decides_who_may_invite() {
+        use crate::model::InvitesFrom::*;
+        let scopes = vec!["User.Invite.All".to_string()];
+        let member = delegated(&scopes, &[]);
+        let guest = Principal {
+            is_guest: true,
+            ..delegated(&scopes, &[])
+        };
+        let inviter_roles = wide(&["Guest Inviter"]);
+        let inviter = delegated(&scopes, &inviter_roles);
+        let ua_roles = wide(&["User Administrator"]);
+        let ua = delegated(&scopes, &ua_roles);
+        let app = Principal {
+            via: Via::AppOnly,
+            ..delegated(&scopes, &[])
+        };
+        // everyone: guests too
+        assert!(may_invite(&guest, Everyone).is_ok());
+        // members (the positive control), not guests
+        assert!(may_invite(&member, AdminsGuestInvitersAndAllMembers).is_ok());
+        let e = may_invite(&guest, AdminsGuestInvitersAndAllMembers).unwrap_err();
+        assert!(e.0.contains("guest users may not invite"), "{e}");
+        // only role holders (and apps with the permission)
+        assert!(may_invite(&member, AdminsAndGuestInviters).is_err());
+        assert!(may_invite(&inviter, AdminsAndGuestInviters).is_ok());
+        assert!(may_invite(&ua, AdminsAndGuestInviters).is_ok());
+        assert!(may_invite(&app, AdminsAndGuestInviters).is_ok());
+        // none: nobody
+        for p in [&member, &inviter, &ua, &app] {
+            assert!(may_invite(p, None).unwrap_err().0.contains("'none'"));
+        }
+        // the token must carry an invite permission whatever the setting
+        let weak = vec!["User.Read".to_string()];
+        let e = may_invite(&delegated(&weak, &inviter_roles), Everyone).unwrap_err();
+        assert!(e.0.contains("User.Invite.All"), "{e}");
+    }
+
+    #[test]
     fn guests_act_only_on_themselves() {
         let scopes = broad();
         let p = Principal {
@@ -1239,6 +1329,39 @@ mod tests {
             ..delegated(&me, &[])
         };
         assert!(decide(&p, Op::Area(Area::Me, Access::Write), &Target::default()).is_ok());
+    }
+
+    #[test]
+    fn guest_user_role_decides_what_guests_read() {
+        let scopes = vec!["User.Read.All".to_string(), "Group.Read.All".to_string()];
+        let t = Target::default();
+        let guest = |r: GuestRole| Principal {
+            is_guest: true,
+            guest_role: r,
+            ..delegated(&scopes, &[])
+        };
+        // limited (the default): look up by id, not enumerate
+        let limited = guest(GuestRole::Limited);
+        assert!(decide(&limited, Op::Lookup(Area::Users), &t).is_ok());
+        assert!(decide(&limited, Op::Lookup(Area::Groups), &t).is_ok());
+        let e = decide(&limited, Op::Area(Area::Users, Access::Read), &t).unwrap_err();
+        assert!(e.0.contains("limited access"), "{e}");
+        // restricted: nothing but /me
+        let restricted = guest(GuestRole::Restricted);
+        let e = decide(&restricted, Op::Lookup(Area::Users), &t).unwrap_err();
+        assert!(e.0.contains("restricted access"), "{e}");
+        assert!(decide(&restricted, Op::Area(Area::Me, Access::Read), &t).is_ok());
+        // same as members: lists too (positive control: a member may)
+        let as_member = guest(GuestRole::Member);
+        assert!(decide(&as_member, Op::Area(Area::Users, Access::Read), &t).is_ok());
+        assert!(decide(
+            &delegated(&scopes, &[]),
+            Op::Area(Area::Users, Access::Read),
+            &t
+        )
+        .is_ok());
+        // but not writes a member could not do either
+        assert!(decide(&as_member, Op::UserCreate, &t).is_err());
     }
 
     #[test]
@@ -1277,6 +1400,7 @@ mod tests {
             assignments: roles,
             custom: &[],
             is_guest: false,
+            guest_role: GuestRole::Limited,
         };
         let p = Principal {
             permissions: &perms,
@@ -1353,6 +1477,7 @@ mod tests {
             UserDelete,
             UserRevokeSessions,
             UserManager,
+            UserInvite,
             AppCreate,
             AppUpdate,
             AppCredentials,

@@ -72,6 +72,8 @@ pub fn tenant(ids: &mut Ids, name: &str) -> Tenant {
             admin_consent_workflow: true,
             users_can_create_apps: false,
             security_defaults: true,
+            allow_invites_from: crate::model::InvitesFrom::AdminsAndGuestInviters,
+            guest_user_role: crate::model::GuestRole::Restricted,
         },
         created: Timestamp(1_700_000_000_123),
     }
@@ -105,6 +107,7 @@ pub fn user(ids: &mut Ids, t: &Tenant, alias: &str, full: bool) -> User {
         manager_id: None,
         other_mails: Vec::new(),
         usage_location: None,
+        external: None,
     }
 }
 
@@ -1918,12 +1921,28 @@ pub async fn round_trips(s: &dyn Store, seed: u64) {
     let sp = service_principal(&mut ids, &t, &a);
     let mut full2 = full.clone();
     full2.manager_id = Some(sparse.id);
+    // A redeemed B2B guest: every invitation field set.
+    let mut guest = user(&mut ids, &t, "guest", false);
+    guest.user_type = UserType::Guest;
+    guest.external = Some(crate::model::ExternalUser {
+        invited_email: "guest@partner.test".into(),
+        state: crate::model::ExternalUserState::Accepted,
+        state_changed: Timestamp(1_700_000_000_999),
+        identities: vec![crate::model::ObjectIdentity {
+            sign_in_type: "federated".into(),
+            issuer: "ExternalAzureAD".into(),
+            issuer_assigned_id: Some("x".into()),
+        }],
+        home_tenant: Some(ids.tenant()),
+        home_object_id: Some(ids.object()),
+    });
     commit(
         s,
         vec![
             Change::InsertTenant(t.clone()),
             Change::InsertUser(full.clone()),
             Change::InsertUser(sparse.clone()),
+            Change::InsertUser(guest.clone()),
             Change::InsertGroup(g.clone()),
             Change::InsertApplication(a.clone()),
             Change::InsertServicePrincipal(sp.clone()),
@@ -1958,6 +1977,11 @@ pub async fn round_trips(s: &dyn Store, seed: u64) {
         "user with no optional fields"
     );
     assert_eq!(
+        s.user(t.id, guest.id).await.unwrap(),
+        Some(guest.clone()),
+        "a guest with its invitation state, identities and home"
+    );
+    assert_eq!(
         s.user_by_upn(t.id, &full.user_principal_name.to_uppercase())
             .await
             .unwrap()
@@ -1965,7 +1989,7 @@ pub async fn round_trips(s: &dyn Store, seed: u64) {
         Some(full.id),
         "UPN lookup ignores case"
     );
-    assert_eq!(s.users(t.id).await.unwrap().len(), 2);
+    assert_eq!(s.users(t.id).await.unwrap().len(), 3);
     assert_eq!(s.group(t.id, g.id).await.unwrap(), Some(g.clone()));
     assert_eq!(
         s.application(t.id, a.id).await.unwrap(),

@@ -177,6 +177,7 @@ mod tests {
             assignments,
             custom,
             is_guest,
+            guest_role: crate::model::GuestRole::Restricted,
         };
         let target = Target {
             units: target_aus.to_vec(),
@@ -210,6 +211,7 @@ mod tests {
             assignments: &wide,
             custom,
             is_guest,
+            guest_role: crate::model::GuestRole::Restricted,
         };
         let target = Target {
             members_may_create: tenant_allows,

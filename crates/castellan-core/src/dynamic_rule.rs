@@ -1806,6 +1806,7 @@ mod tests {
             manager_id: ObjectId::parse(MANAGER),
             other_mails: vec!["alias@domain".into(), "d@contoso.com".into()],
             usage_location: None,
+            external: None,
         }
     }
 

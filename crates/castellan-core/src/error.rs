@@ -207,6 +207,12 @@ table! {
     /// 50034: no such user in the tenant.
     UserNotFound => token(50034, InvalidGrant),
         "The user account {upn} does not exist in the {tenant} directory. To sign into this application, the account must be added to the directory.";
+    /// 50020: a user of another tenant on this server who was never invited here.
+    ExternalUserNotInvited => token(50020, InvalidGrant),
+        "User account '{upn}' from identity provider '{idp}' does not exist in tenant '{tenant}' and cannot access the application in that tenant. The account needs to be added as an external user in the tenant first: an administrator of '{tenant}' invites it (POST /invitations), then it redeems the invitation. Or sign in with an account of '{tenant}'.";
+    /// 50020: a guest's address sent to a password grant: guests prove themselves at home.
+    GuestUsesHomeSignIn => token(50020, InvalidGrant),
+        "User account '{upn}' is a guest of tenant '{tenant}': its home organization ('{idp}') signs it in, so its password is not checked here. Use an interactive sign-in (authorization code at /authorize: the sign-in page sends the guest to its home organization), not the resource owner password grant.";
     /// 50126: wrong user name or password.
     InvalidCredentials => token(50126, InvalidGrant),
         "Error validating credentials due to invalid username or password.";
@@ -1248,6 +1254,16 @@ impl AadstsError {
     /// 50034: no such user in the tenant.
     pub fn user_not_found(upn: &str, tenant: &str) -> Self {
         Code::UserNotFound.aadsts(&[("upn", &upn), ("tenant", &tenant)])
+    }
+
+    /// 50020: `upn` belongs to another tenant (issuer `idp`) and was never invited to `tenant`.
+    pub fn external_user_not_invited(upn: &str, idp: &str, tenant: &str) -> Self {
+        Code::ExternalUserNotInvited.aadsts(&[("upn", &upn), ("idp", &idp), ("tenant", &tenant)])
+    }
+
+    /// 50020: `upn` is an accepted guest of `tenant` whose home (`idp`) signs it in.
+    pub fn guest_uses_home_sign_in(upn: &str, idp: &str, tenant: &str) -> Self {
+        Code::GuestUsesHomeSignIn.aadsts(&[("upn", &upn), ("idp", &idp), ("tenant", &tenant)])
     }
 
     /// 50126: wrong user name or password.

@@ -28,6 +28,7 @@ pub mod error;
 pub mod flow;
 pub mod graph_rules;
 pub mod ids;
+pub mod invitations;
 pub mod licenses;
 pub mod model;
 pub mod ops;

@@ -34,6 +34,7 @@ pub const TARGETS: &[&str] = &[
     "arm_pim",
     "license",
     "group_pim",
+    "invitation",
 ];
 
 /// Runs the target named `name` (one of [`TARGETS`]) on `data`; `false` if there is no such target.
@@ -51,6 +52,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "arm_pim" => fuzz_arm_pim(data),
         "license" => fuzz_license(data),
         "group_pim" => fuzz_group_pim(data),
+        "invitation" => fuzz_invitation(data),
         _ => return false,
     }
     true
@@ -172,6 +174,7 @@ pub fn fuzz_dynamic_rule(data: &[u8]) {
                 manager_id: None,
                 other_mails: vec!["a@b.test".into()],
                 usage_location: None,
+                external: None,
             };
             let of = [ObjectId::from_random([3; 16])];
             let s = UserFacts {
@@ -442,5 +445,30 @@ pub fn fuzz_license(data: &[u8]) {
             assert!(a.disabled_plans.iter().all(|p| canonical(p)));
         }
         assert!(remove.iter().all(|r| canonical(r)));
+    }
+}
+
+/// B2B invitations: a `POST /invitations` body (`wire::graph::invitations::parse`), an invited
+/// address (`core::invitations::normalise_email`) and an SMTP relay's reply
+/// (`wire::mail::parse_reply`). Invariants: an accepted address is lower case, has one `@` and
+/// normalises to itself, and its guest UPN holds exactly one `@`; an accepted reply has a 2xx–5xx
+/// code and at most `MAX_REPLY_LINES` lines.
+pub fn fuzz_invitation(data: &[u8]) {
+    use castellan_core::invitations::{guest_upn, normalise_email};
+    let t = text(data);
+    if let Ok(e) = normalise_email("p", &t) {
+        assert_eq!(e, e.to_lowercase());
+        assert_eq!(e.matches('@').count(), 1, "{e}");
+        assert_eq!(normalise_email("p", &e).as_deref(), Ok(e.as_str()));
+        assert_eq!(guest_upn(&e, "t.test").matches('@').count(), 1);
+    }
+    if let Ok(r) = castellan_wire::mail::parse_reply(data) {
+        assert!((200..600).contains(&r.code));
+        assert!(r.lines.len() <= castellan_wire::mail::MAX_REPLY_LINES);
+    }
+    if let Ok(v) = serde_json::from_slice::<Value>(data) {
+        if let Ok(r) = castellan_wire::graph::invitations::parse(&v) {
+            let _ = castellan_core::invitations::check_request(&r);
+        }
     }
 }

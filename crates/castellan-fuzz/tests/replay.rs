@@ -227,7 +227,8 @@ fn every_target_has_a_corpus_and_a_test() {
             "domain",
             "arm_pim",
             "license",
-            "group_pim"
+            "group_pim",
+            "invitation"
         ]
     );
     for t in TARGETS {
@@ -298,4 +299,9 @@ fn license() {
 #[test]
 fn group_pim() {
     replay_and_mutate("group_pim");
+}
+
+#[test]
+fn invitation() {
+    replay_and_mutate("invitation");
 }

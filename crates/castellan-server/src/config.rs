@@ -107,6 +107,22 @@ pub struct ServeArgs {
     /// Each question times out after 2 s.
     #[arg(long, env = "CASTELLAN_DNS_RESOLVER")]
     pub dns_resolver: Option<SocketAddr>,
+    /// The SMTP relay (`host:port`) that delivers B2B invitation messages and guests' email
+    /// one-time passcodes. Without it, `POST /invitations` with `sendInvitationMessage: true`
+    /// is refused (the invitation link is still in the answer's `inviteRedeemUrl`).
+    #[arg(long, env = "CASTELLAN_SMTP_RELAY")]
+    pub smtp_relay: Option<String>,
+    /// The sender address of those messages (envelope and `From`); default
+    /// `invites@<public host>`.
+    #[arg(long, env = "CASTELLAN_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+    /// Require STARTTLS with the relay (its certificate checked against the system roots and
+    /// `--extra-ca-file`); a relay that does not offer it is a delivery failure.
+    #[arg(long, env = "CASTELLAN_SMTP_STARTTLS")]
+    pub smtp_starttls: bool,
+    /// How long a B2B invitation's redemption link stays valid, in days.
+    #[arg(long, env = "CASTELLAN_INVITATION_DAYS", default_value_t = castellan_core::invitations::DEFAULT_LIFETIME_DAYS)]
+    pub invitation_days: i64,
     /// A TOML file with any of these settings (`version = 1`, keys named like the flags with
     /// `_`); flags and `CASTELLAN_*` variables take precedence over it.
     #[arg(long, env = "CASTELLAN_CONFIG")]
@@ -140,6 +156,10 @@ impl ServeArgs {
             leaked_passwords: None,
             pim_min_duration_secs: 300,
             dns_resolver: None,
+            smtp_relay: None,
+            smtp_from: None,
+            smtp_starttls: false,
+            invitation_days: castellan_core::invitations::DEFAULT_LIFETIME_DAYS,
             config: None,
         }
     }
@@ -217,6 +237,10 @@ pub const CONFIG_KEYS: &[&str] = &[
     "leaked_passwords",
     "pim_min_duration_secs",
     "dns_resolver",
+    "smtp_relay",
+    "smtp_from",
+    "smtp_starttls",
+    "invitation_days",
 ];
 
 /// Turns a config file into `(CASTELLAN_*, value)` pairs; errors name the file's problem.

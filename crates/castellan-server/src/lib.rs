@@ -24,6 +24,7 @@ pub mod protection;
 pub mod serve;
 pub mod signin_log;
 pub mod signin_steps;
+pub mod smtp;
 pub mod state;
 pub mod throttle;
 pub mod tls;

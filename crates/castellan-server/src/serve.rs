@@ -133,6 +133,14 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
     let tls = crate::tls::server_config(&args.data_dir, &cert_names, now())?;
 
     let dns = crate::dns::Dns::new(args.dns_resolver).map_err(anyhow_lite::err)?;
+    let mail_host = args
+        .public_origin
+        .as_deref()
+        .and_then(Origins::public_host_name)
+        .unwrap_or_else(|| "localhost".into());
+    let smtp = crate::smtp::Relay::from_config(&args, &mail_host)
+        .map_err(anyhow_lite::err)?
+        .map(Arc::new);
     let state = AppState {
         store: store.clone(),
         keys: keys.clone(),
@@ -150,6 +158,8 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         admission: Arc::new(crate::admission::Admission::from_args(&args)),
         dns: Arc::new(dns),
         lists: Arc::default(),
+        smtp,
+        redemptions: Arc::default(),
     };
     crate::admission::monitor(store.clone(), state.admission.clone());
     {
@@ -179,7 +189,12 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
     let console_redirects: Vec<String> = origins
         .all()
         .iter()
-        .map(|o| format!("{o}{}", castellan_core::catalog::CONSOLE_REDIRECT_PATH))
+        .flat_map(|o| {
+            [
+                format!("{o}{}", castellan_core::catalog::CONSOLE_REDIRECT_PATH),
+                format!("{o}{}", crate::http::identity::redeem::CALLBACK_PATH),
+            ]
+        })
         .collect();
     castellan_core::ops::console::ensure_application(store.as_ref(), &console_redirects)
         .await

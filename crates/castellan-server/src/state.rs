@@ -379,6 +379,10 @@ pub struct AppState {
     /// Graph's indexed user and group lists (this node's memory, checked against the store's
     /// list versions).
     pub lists: Arc<crate::lists::Lists>,
+    /// The SMTP relay for invitation messages and passcodes (`--smtp-relay`), if configured.
+    pub smtp: Option<Arc<crate::smtp::Relay>>,
+    /// B2B redemptions in progress (this node's memory).
+    pub redemptions: Arc<crate::http::identity::redeem::Flights>,
 }
 
 /// Now, from the system clock (the only clock read in the request path).

@@ -55,6 +55,10 @@ pub(crate) struct TenantDoc {
     /// Off for rows written before the setting existed.
     #[serde(default)]
     security_defaults: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    invites_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    guest_role: Option<String>,
     created: i64,
 }
 
@@ -93,6 +97,8 @@ impl From<&Tenant> for TenantDoc {
             admin_consent_workflow: t.settings.admin_consent_workflow,
             users_can_create_apps: t.settings.users_can_create_apps,
             security_defaults: t.settings.security_defaults,
+            invites_from: Some(t.settings.allow_invites_from.as_str().into()),
+            guest_role: Some(t.settings.guest_user_role.as_str().into()),
             created: t.created.millis(),
         }
     }
@@ -146,6 +152,16 @@ impl TryFrom<TenantDoc> for Tenant {
                 admin_consent_workflow: d.admin_consent_workflow,
                 users_can_create_apps: d.users_can_create_apps,
                 security_defaults: d.security_defaults,
+                allow_invites_from: match d.invites_from.as_deref() {
+                    None => InvitesFrom::Everyone,
+                    Some(v) => {
+                        InvitesFrom::parse(v).ok_or_else(|| backend("bad allowInvitesFrom"))?
+                    }
+                },
+                guest_user_role: match d.guest_role.as_deref() {
+                    None => GuestRole::Limited,
+                    Some(v) => GuestRole::parse(v).ok_or_else(|| backend("bad guestUserRoleId"))?,
+                },
             },
             created: Timestamp(d.created),
         })

@@ -27,6 +27,72 @@ pub(crate) struct UserDoc {
     other_mails: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     usage_location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    external: Option<ExternalDoc>,
+}
+
+/// A guest's invitation state (`User::external`).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct ExternalDoc {
+    email: String,
+    state: String,
+    changed: i64,
+    #[serde(default)]
+    identities: Vec<(String, String, Option<String>)>,
+    #[serde(default)]
+    home_tenant: Option<String>,
+    #[serde(default)]
+    home_oid: Option<String>,
+}
+
+impl From<&ExternalUser> for ExternalDoc {
+    fn from(e: &ExternalUser) -> Self {
+        Self {
+            email: e.invited_email.clone(),
+            state: e.state.as_str().into(),
+            changed: e.state_changed.millis(),
+            identities: e
+                .identities
+                .iter()
+                .map(|i| {
+                    (
+                        i.sign_in_type.clone(),
+                        i.issuer.clone(),
+                        i.issuer_assigned_id.clone(),
+                    )
+                })
+                .collect(),
+            home_tenant: e.home_tenant.map(|t| t.to_string()),
+            home_oid: e.home_object_id.map(|o| o.to_string()),
+        }
+    }
+}
+
+impl TryFrom<ExternalDoc> for ExternalUser {
+    type Error = StoreError;
+    fn try_from(d: ExternalDoc) -> Result<Self, StoreError> {
+        Ok(ExternalUser {
+            invited_email: d.email,
+            state: ExternalUserState::parse(&d.state)
+                .ok_or_else(|| backend("bad externalUserState"))?,
+            state_changed: Timestamp(d.changed),
+            identities: d
+                .identities
+                .into_iter()
+                .map(|(t, i, a)| ObjectIdentity {
+                    sign_in_type: t,
+                    issuer: i,
+                    issuer_assigned_id: a,
+                })
+                .collect(),
+            home_tenant: d
+                .home_tenant
+                .as_deref()
+                .map(|t| TenantId::parse(t).ok_or_else(|| backend("bad home tenant id")))
+                .transpose()?,
+            home_object_id: d.home_oid.as_deref().map(oid).transpose()?,
+        })
+    }
 }
 
 impl From<&User> for UserDoc {
@@ -53,6 +119,7 @@ impl From<&User> for UserDoc {
             manager_id: u.manager_id.map(|m| m.to_string()),
             other_mails: u.other_mails.clone(),
             usage_location: u.usage_location.clone(),
+            external: u.external.as_ref().map(ExternalDoc::from),
         }
     }
 }
@@ -86,6 +153,7 @@ impl TryFrom<UserDoc> for User {
             manager_id: d.manager_id.as_deref().map(oid).transpose()?,
             other_mails: d.other_mails,
             usage_location: d.usage_location,
+            external: d.external.map(ExternalUser::try_from).transpose()?,
         })
     }
 }

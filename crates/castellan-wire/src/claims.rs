@@ -53,14 +53,23 @@ pub fn access_token_payload(c: &AccessTokenClaims, issuer: &str) -> Value {
         m.insert("wids".into(), json!(c.wids));
     }
     groups_into(&mut m, &c.groups, &c.oid.to_string());
-    for (k, v) in &c.extra {
-        m.entry(k.clone()).or_insert_with(|| json!(v));
-    }
+    extra_into(&mut m, &c.extra);
     m.insert("sub".into(), json!(c.sub));
     m.insert("tid".into(), json!(c.tid.to_string()));
     m.insert("uti".into(), json!(c.uti));
     m.insert("ver".into(), json!("2.0"));
     Value::Object(m)
+}
+
+/// Optional and guest claims, not overriding a claim already set; `acct` is a number.
+fn extra_into(m: &mut Map<String, Value>, extra: &[(String, String)]) {
+    for (k, v) in extra {
+        let value = match (k.as_str(), v.parse::<i64>()) {
+            ("acct", Ok(n)) => json!(n),
+            _ => json!(v),
+        };
+        m.entry(k.clone()).or_insert(value);
+    }
 }
 
 fn access_token_payload_v1(c: &AccessTokenClaims, aud: &str, issuer: &str) -> Value {
@@ -97,9 +106,7 @@ fn access_token_payload_v1(c: &AccessTokenClaims, aud: &str, issuer: &str) -> Va
     }
     groups_into(&mut m, &c.groups, &c.oid.to_string());
     amr_into(&mut m, &c.amr);
-    for (k, v) in &c.extra {
-        m.entry(k.clone()).or_insert_with(|| json!(v));
-    }
+    extra_into(&mut m, &c.extra);
     m.insert("sub".into(), json!(c.sub));
     m.insert("tid".into(), json!(c.tid.to_string()));
     m.insert("uti".into(), json!(c.uti));
@@ -134,9 +141,7 @@ pub fn id_token_payload(c: &castellan_core::flow::IdTokenClaims, issuer: &str) -
     m.insert("ver".into(), json!("2.0"));
     groups_into(&mut m, &c.groups, &c.oid.to_string());
     amr_into(&mut m, &c.amr);
-    for (k, v) in &c.extra {
-        m.entry(k.clone()).or_insert_with(|| json!(v));
-    }
+    extra_into(&mut m, &c.extra);
     Value::Object(m)
 }
 

@@ -24,6 +24,7 @@ pub mod federation;
 pub mod form;
 pub mod graph;
 pub mod jwt;
+pub mod mail;
 pub mod odata;
 pub mod report;
 pub mod saml;

@@ -296,6 +296,7 @@ mod tests {
             manager_id: None,
             other_mails: Vec::new(),
             usage_location: None,
+            external: None,
         };
         let scope = |v: &str, enabled: bool| PermissionScope {
             id: uuid::Uuid::from_bytes([v.len() as u8; 16]),

@@ -25,6 +25,10 @@ pub enum GrantKind {
     ConsentRequest,
     /// A SAML AuthnRequest's `ID`, kept until the request expires: each is answered once.
     SamlRequestId,
+    /// A B2B invitation's redemption secret (single use, bound to the invited address).
+    Invitation,
+    /// An email one-time passcode sent to a guest without a home tenant.
+    EmailOtp,
 }
 
 impl GrantKind {
@@ -39,6 +43,8 @@ impl GrantKind {
             Self::Lockout => "lockout",
             Self::ConsentRequest => "consentreq",
             Self::SamlRequestId => "samlreq",
+            Self::Invitation => "invite",
+            Self::EmailOtp => "emailotp",
         }
     }
     /// Parses [`Self::as_str`].
@@ -52,6 +58,8 @@ impl GrantKind {
             Self::Lockout,
             Self::ConsentRequest,
             Self::SamlRequestId,
+            Self::Invitation,
+            Self::EmailOtp,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

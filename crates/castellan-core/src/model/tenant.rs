@@ -78,6 +78,36 @@ pub struct TenantSettings {
     /// `policy::security_defaults`). `tenants::create` turns it on for new tenants; the default
     /// here (off) is what tenants stored before the setting existed load with.
     pub security_defaults: bool,
+    /// `authorizationPolicy.allowInvitesFrom`: who may invite guests.
+    pub allow_invites_from: InvitesFrom,
+    /// `authorizationPolicy.guestUserRoleId`: what guests may read in the directory.
+    pub guest_user_role: GuestRole,
+}
+
+crate::vocab::graph_enum! {
+    /// `authorizationPolicy.allowInvitesFrom` (Entra's default: `everyone`).
+    InvitesFrom {
+        /// Nobody, administrators included.
+        None => "none",
+        /// Holders of a role with `users/inviteGuest` (Guest Inviter, User Administrator, …).
+        AdminsAndGuestInviters => "adminsAndGuestInviters",
+        /// Those, and every member user.
+        AdminsGuestInvitersAndAllMembers => "adminsGuestInvitersAndAllMembers",
+        /// Everyone, guests included.
+        Everyone => "everyone",
+    }
+}
+
+crate::vocab::graph_enum! {
+    /// `authorizationPolicy.guestUserRoleId`: the role template guests get.
+    GuestRole {
+        /// "Same as member users".
+        Member => "a0b1b346-4d3e-4e8b-98f8-753987be4970",
+        /// "Limited access" (Entra's default): own object, and objects looked up by id.
+        Limited => "10dae51f-b6af-4016-8d66-8c2a99b929b3",
+        /// "Restricted access": own object only.
+        Restricted => "2af84b1e-32c8-42b7-82bc-daa82404023b",
+    }
 }
 
 impl Default for TenantSettings {
@@ -91,6 +121,8 @@ impl Default for TenantSettings {
             admin_consent_workflow: false,
             users_can_create_apps: true,
             security_defaults: false,
+            allow_invites_from: InvitesFrom::Everyone,
+            guest_user_role: GuestRole::Limited,
         }
     }
 }

@@ -76,6 +76,62 @@ pub struct User {
     pub other_mails: Vec<String>,
     /// `usageLocation`: ISO 3166-1 alpha-2 (upper case); needed before a licence is assigned.
     pub usage_location: Option<String>,
+    /// B2B: set on a guest made by an invitation (`creationType: Invitation`).
+    pub external: Option<ExternalUser>,
+}
+
+/// Graph's `externalUserState`: an invited guest before and after redemption.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExternalUserState {
+    /// Invited, not yet redeemed (or `resetRedemption`).
+    PendingAcceptance,
+    /// Redeemed.
+    Accepted,
+}
+
+impl ExternalUserState {
+    /// Graph's spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingAcceptance => "PendingAcceptance",
+            Self::Accepted => "Accepted",
+        }
+    }
+    /// Parses [`Self::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::PendingAcceptance, Self::Accepted]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// One of Graph's `objectIdentity` values (`signInType`, `issuer`, `issuerAssignedId`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectIdentity {
+    /// `userPrincipalName`, `emailAddress`, `federated`.
+    pub sign_in_type: String,
+    /// The issuer: a domain, `mail`, `ExternalAzureAD` or a home tenant's issuer.
+    pub issuer: String,
+    /// The id the issuer gave (absent for federated identities).
+    pub issuer_assigned_id: Option<String>,
+}
+
+/// What an invitation made of a guest: the address it was sent to, its redemption state and
+/// the home identity that redeemed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalUser {
+    /// The invited address, lower case: only its owner may redeem.
+    pub invited_email: String,
+    /// `externalUserState`.
+    pub state: ExternalUserState,
+    /// `externalUserStateChangeDateTime`.
+    pub state_changed: Timestamp,
+    /// The identities the guest signs in with (filled at redemption).
+    pub identities: Vec<ObjectIdentity>,
+    /// The home tenant when it is a tenant of this server (filled at redemption).
+    pub home_tenant: Option<TenantId>,
+    /// The home account's object id in that tenant (filled at redemption).
+    pub home_object_id: Option<ObjectId>,
 }
 
 /// Why a user principal name was refused.

@@ -199,6 +199,7 @@ pub async fn interactive(
             assignments: &roles,
             custom: &custom,
             is_guest: user.user_type == crate::model::UserType::Guest,
+            guest_role: crate::model::GuestRole::Restricted,
         },
         op,
         target,

@@ -20,6 +20,7 @@ pub mod federated_credentials;
 pub mod group_pim;
 pub mod groups;
 pub mod identity_protection;
+pub mod invitations;
 pub mod licenses;
 pub mod managed_identity;
 pub mod pim;

@@ -91,6 +91,25 @@ pub struct PasswordOutcome {
     pub result: Result<(), AadstsError>,
 }
 
+/// The tenant of this server (other than `tenant`) that `username` belongs to: its domain is
+/// one of that tenant's verified domains and the user exists there.
+pub async fn other_home_tenant(
+    store: &dyn Store,
+    tenant: &Tenant,
+    username: &str,
+) -> Result<Option<crate::TenantId>, crate::store::StoreError> {
+    let Some((_, domain)) = username.rsplit_once('@') else {
+        return Ok(None);
+    };
+    let Some(home) = store.tenant_by_domain(domain).await? else {
+        return Ok(None);
+    };
+    if home.id == tenant.id || store.user_by_upn(home.id, username).await?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(home.id))
+}
+
 /// Checks a user name and password in `tenant` under smart lockout. Unknown users cost the
 /// same argon2id verification as known ones. A must-change password (50055) still counts as a
 /// correct password.
@@ -123,6 +142,23 @@ pub async fn check_password(
         && user.as_ref().is_some_and(|u| u.password_hash.is_some());
     let mut result =
         crate::flow::password::check_user(user.as_ref(), username, &tenant.id.to_string(), ok);
+    if user.is_none() {
+        if let Some(home) = other_home_tenant(store, tenant, username).await? {
+            let lower = username.to_lowercase();
+            let is_guest = store
+                .users(tenant.id)
+                .await?
+                .iter()
+                .any(|u| u.external.is_some() && crate::invitations::holds_address(u, &lower));
+            let idp = crate::invitations::home_issuer(home);
+            let t = tenant.id.to_string();
+            result = Err(if is_guest {
+                AadstsError::guest_uses_home_sign_in(username, &idp, &t)
+            } else {
+                AadstsError::external_user_not_invited(username, &idp, &t)
+            });
+        }
+    }
     if tenant.settings.hide_account_existence {
         if let Err(e) = &result {
             if e.code == 50034 {
@@ -290,8 +326,13 @@ pub async fn user_tokens(
         store.application_by_app_id(resource_sp.app_id).await?
     };
     tokens.access.extra = pick(resource_app_for_claims.as_ref(), "accessToken");
+    tokens
+        .access
+        .extra
+        .extend(crate::invitations::guest_claims(user));
     if let Some(id) = tokens.id.as_mut() {
         id.extra = pick(Some(app), "idToken");
+        id.extra.extend(crate::invitations::guest_claims(user));
     }
     Ok(tokens)
 }

@@ -120,6 +120,7 @@ pub async fn create(env: &mut Env<'_>, req: NewTenant) -> Result<CreatedTenant, 
         manager_id: None,
         other_mails: Vec::new(),
         usage_location: None,
+        external: None,
     };
     let mut set = ChangeSet::new();
     set.push(Change::InsertTenant(tenant.clone()));
@@ -228,6 +229,10 @@ pub struct SignInSettings {
     pub admin_consent_workflow: Option<bool>,
     /// Member users may register applications.
     pub users_can_create_apps: Option<bool>,
+    /// `allowInvitesFrom`.
+    pub allow_invites_from: Option<crate::model::InvitesFrom>,
+    /// `guestUserRoleId`.
+    pub guest_user_role: Option<crate::model::GuestRole>,
 }
 
 /// Changes a tenant's sign-in settings (audited).
@@ -279,6 +284,22 @@ pub async fn update_sign_in_settings(
             Some(a.to_string()),
         ));
         t.settings.users_can_create_apps = a;
+    }
+    if let Some(f) = s.allow_invites_from {
+        props.push(modified(
+            "allowInvitesFrom",
+            Some(t.settings.allow_invites_from.as_str().into()),
+            Some(f.as_str().into()),
+        ));
+        t.settings.allow_invites_from = f;
+    }
+    if let Some(r) = s.guest_user_role {
+        props.push(modified(
+            "guestUserRoleId",
+            Some(t.settings.guest_user_role.as_str().into()),
+            Some(r.as_str().into()),
+        ));
+        t.settings.guest_user_role = r;
     }
     if let Some(w) = s.admin_consent_workflow {
         props.push(modified(

@@ -155,6 +155,7 @@ pub async fn create(
         manager_id: None,
         other_mails: input.other_mails.value().cloned().unwrap_or_default(),
         usage_location: usage_location(&input)?,
+        external: None,
     };
     let mut set = ChangeSet::new();
     let audit = env.audit(

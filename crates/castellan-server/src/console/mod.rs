@@ -74,7 +74,8 @@ async fn css() -> Response {
         .into_response()
 }
 
-async fn security_headers(mut r: Response) -> Response {
+/// The console's security headers (also on the B2B redemption pages, which share its look).
+pub async fn security_headers(mut r: Response) -> Response {
     let h = r.headers_mut();
     h.insert("content-security-policy", HeaderValue::from_static(CSP));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
@@ -101,7 +102,8 @@ pub struct Ctx {
     pub login_cookie: Option<String>,
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// A cookie's value (at most 128 bytes, non-empty).
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -402,6 +404,18 @@ pub fn message_page(
     text: &str,
     link: Option<(String, String)>,
 ) -> Response {
+    form_page(status, title, kind, text, link, vec![])
+}
+
+/// [`message_page`] with forms under the message (the B2B redemption pages).
+pub fn form_page(
+    status: StatusCode,
+    title: &str,
+    kind: &str,
+    text: &str,
+    link: Option<(String, String)>,
+    forms: Vec<view::Form>,
+) -> Response {
     view::render(
         status,
         &Message {
@@ -413,7 +427,7 @@ pub fn message_page(
             text: text.into(),
             detail: None,
             link,
-            forms: vec![],
+            forms,
         },
     )
 }

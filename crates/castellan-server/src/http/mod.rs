@@ -115,6 +115,7 @@ fn routes(state: AppState) -> Router {
         .merge(managed_identity::router())
         .merge(metadata::router())
         .merge(crate::console::router())
+        .merge(identity::redeem::router())
         .route("/metrics", axum::routing::get(crate::metrics::endpoint))
         // Counted per matched route template (a route layer: it sees `MatchedPath`).
         .route_layer(middleware::from_fn_with_state(

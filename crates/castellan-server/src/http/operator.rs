@@ -456,6 +456,7 @@ async fn sign_in_settings(
         user_consent: None,
         admin_consent_workflow: None,
         users_can_create_apps: None,
+        ..Default::default()
     };
     match tenants::update_sign_in_settings(&mut env, &tenant, &req).await {
         Ok(t) => Json(json!({"tenantId": t.id.to_string(), "hideAccountExistence": t.settings.hide_account_existence, "lockoutThreshold": t.settings.lockout_threshold, "accessTokenLifetimeSeconds": t.settings.access_token_lifetime_secs})).into_response(),

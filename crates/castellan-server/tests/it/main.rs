@@ -25,6 +25,7 @@ mod graph_deleted_items;
 mod graph_domains;
 mod graph_dynamic_groups;
 mod graph_groups;
+mod graph_invitations;
 mod graph_licenses;
 mod graph_sdk;
 mod graph_throttle;
@@ -155,6 +156,39 @@ pub fn start_private(name: &str, configure: fn(&mut castellan_server::ServeArgs)
         });
     });
     rx.recv().unwrap()
+}
+
+/// A Graph client for a private server's demo confidential client (app-only).
+pub async fn private_graph(p: &Private) -> G {
+    let d = &p.demo;
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&p.ca).unwrap())
+        .build()
+        .unwrap();
+    let tid = d["tenant_id"].as_str().unwrap();
+    let r = http
+        .post(format!("{}/{tid}/oauth2/v2.0/token", p.origin))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            (
+                "client_id",
+                d["confidential_client"]["app_id"].as_str().unwrap(),
+            ),
+            (
+                "client_secret",
+                d["confidential_client"]["secret"].as_str().unwrap(),
+            ),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    G {
+        token: v["access_token"].as_str().unwrap().into(),
+        http,
+        base: format!("{}/v1.0", p.origin),
+    }
 }
 
 /// An HTTPS client trusting the server's CA.

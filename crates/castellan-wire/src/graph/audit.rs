@@ -85,6 +85,10 @@ pub const SIGN_IN_PROPERTIES: &[&str] = &[
     "authenticationRequirement",
     "servicePrincipalId",
     "signInEventTypes",
+    "userType",
+    "homeTenantId",
+    "resourceTenantId",
+    "crossTenantAccessType",
 ];
 
 /// Graph's `signInLocation` (also `riskDetection.location`).
@@ -98,6 +102,26 @@ pub fn render_location(l: &castellan_core::model::SignInLocation) -> Value {
             _ => Value::Null,
         },
     })
+}
+
+/// Adds the B2B fields of Graph's (beta) `signIn` to a rendered record: `userType`,
+/// `homeTenantId` (the guest's home tenant, else the tenant itself), `resourceTenantId` and
+/// `crossTenantAccessType` (`b2bCollaboration` for a guest, `none` otherwise). `user` is the
+/// signed-in user, if it still exists.
+pub fn add_b2b_fields(
+    v: &mut Value,
+    r: &castellan_core::model::SignIn,
+    user: Option<&castellan_core::model::User>,
+) {
+    let guest = user.is_some_and(|u| u.user_type == castellan_core::model::UserType::Guest);
+    let home = user
+        .and_then(|u| u.external.as_ref())
+        .and_then(|e| e.home_tenant)
+        .unwrap_or(r.tenant_id);
+    v["userType"] = json!(if guest { "guest" } else { "member" });
+    v["homeTenantId"] = json!(home.to_string());
+    v["resourceTenantId"] = json!(r.tenant_id.to_string());
+    v["crossTenantAccessType"] = json!(if guest { "b2bCollaboration" } else { "none" });
 }
 
 /// Renders a sign-in record as Graph's `signIn`.

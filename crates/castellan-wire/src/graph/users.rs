@@ -29,7 +29,15 @@ pub const WRITABLE: &[&str] = &[
     "usageLocation",
 ];
 /// Read-only properties.
-pub const READ_ONLY: &[&str] = &["id", "createdDateTime", "deletedDateTime"];
+pub const READ_ONLY: &[&str] = &[
+    "id",
+    "createdDateTime",
+    "deletedDateTime",
+    "creationType",
+    "externalUserState",
+    "externalUserStateChangeDateTime",
+    "identities",
+];
 /// Every rendered property (for `$select` and `$filter`).
 pub const PROPERTIES: &[&str] = &[
     "id",
@@ -52,6 +60,10 @@ pub const PROPERTIES: &[&str] = &[
     "preferredLanguage",
     "otherMails",
     "usageLocation",
+    "creationType",
+    "externalUserState",
+    "externalUserStateChangeDateTime",
+    "identities",
     "assignedLicenses",
     "assignedPlans",
     "licenseAssignmentStates",
@@ -89,7 +101,35 @@ pub fn render(u: &User) -> Value {
         "preferredLanguage": null,
         "otherMails": u.other_mails,
         "usageLocation": opt(&u.usage_location),
+        "creationType": if u.external.is_some() { json!("Invitation") } else { Value::Null },
+        "externalUserState": u.external.as_ref().map(|e| e.state.as_str()),
+        "externalUserStateChangeDateTime": u.external.as_ref().map(|e| graph_datetime(e.state_changed)),
+        "identities": identities(u),
     })
+}
+
+/// `identities`: the user principal name issued by the tenant, then (for a guest) the
+/// identities its redemption recorded.
+fn identities(u: &User) -> Value {
+    let issuer = u
+        .user_principal_name
+        .rsplit_once('@')
+        .map_or("", |(_, d)| d);
+    let mut all = vec![json!({
+        "signInType": "userPrincipalName",
+        "issuer": issuer,
+        "issuerAssignedId": u.user_principal_name,
+    })];
+    if let Some(e) = &u.external {
+        all.extend(e.identities.iter().map(|i| {
+            json!({
+                "signInType": i.sign_in_type,
+                "issuer": i.issuer,
+                "issuerAssignedId": i.issuer_assigned_id,
+            })
+        }));
+    }
+    Value::Array(all)
 }
 
 /// Parses a create or PATCH body.

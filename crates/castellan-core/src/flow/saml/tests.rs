@@ -65,6 +65,7 @@ fn user() -> User {
         manager_id: None,
         other_mails: Vec::new(),
         usage_location: None,
+        external: None,
     }
 }
 

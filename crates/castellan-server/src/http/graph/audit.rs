@@ -90,6 +90,9 @@ async fn sign_ins(
         .sign_ins(c.tenant.id, &castellan_core::model::SignInQuery::default())
         .await
         .map_err(store_err(&c))?;
+    let all_users = s.store.users(c.tenant.id).await.map_err(store_err(&c))?;
+    let users: std::collections::HashMap<castellan_core::ObjectId, &castellan_core::model::User> =
+        all_users.iter().map(|u| (u.id, u)).collect();
     // Newest first unless the caller orders otherwise (as Graph lists sign-ins).
     let uri = match uri.query() {
         Some(q) if q.contains("$orderby") || q.contains("%24orderby") => uri,
@@ -119,7 +122,14 @@ async fn sign_ins(
         &headers,
         &spec,
         "auditLogs/signIns",
-        all.iter().map(wire::render_sign_in).collect(),
+        all.iter()
+            .map(|r| {
+                let mut v = wire::render_sign_in(r);
+                let u = r.user_id.and_then(|id| users.get(&id).copied());
+                wire::add_b2b_fields(&mut v, r, u);
+                v
+            })
+            .collect(),
     )
 }
 
@@ -211,11 +221,11 @@ fn render_authorization_policy(c: &Caller, t: &castellan_core::model::Tenant) ->
             "id": "authorizationPolicy",
             "displayName": "Authorization Policy",
             "description": "Used to manage authorization related settings across the company.",
-            "allowInvitesFrom": "everyone",
+            "allowInvitesFrom": t.settings.allow_invites_from.as_str(),
             "allowedToSignUpEmailBasedSubscriptions": false,
             "allowEmailVerifiedUsersToJoinOrganization": false,
             "blockMsolPowerShell": false,
-            "guestUserRoleId": "10dae51f-b6af-4016-8d66-8c2a99b929b3",
+            "guestUserRoleId": t.settings.guest_user_role.as_str(),
             "defaultUserRolePermissions": {
                 "allowedToCreateApps": t.settings.users_can_create_apps,
                 "allowedToCreateSecurityGroups": true,
@@ -246,13 +256,50 @@ async fn patch_authorization_policy(
     let Some(obj) = v.as_object() else {
         return Err(bad("The body must be a JSON object.".into()));
     };
-    if let Some(k) = obj
-        .keys()
-        .find(|k| k.as_str() != "defaultUserRolePermissions")
-    {
-        return Err(bad(format!("Property '{k}' of authorizationPolicy cannot be changed on this server; only defaultUserRolePermissions.permissionGrantPoliciesAssigned can.")));
+    if let Some(k) = obj.keys().find(|k| {
+        !k.starts_with("@odata.")
+            && ![
+                "defaultUserRolePermissions",
+                "allowInvitesFrom",
+                "guestUserRoleId",
+            ]
+            .contains(&k.as_str())
+    }) {
+        return Err(bad(format!("Property '{k}' of authorizationPolicy cannot be changed on this server; only allowInvitesFrom, guestUserRoleId and defaultUserRolePermissions (permissionGrantPoliciesAssigned, allowedToCreateApps) can.")));
     }
-    let perms = obj.get("defaultUserRolePermissions").and_then(serde_json::Value::as_object).ok_or_else(|| bad("Send {\"defaultUserRolePermissions\": {\"permissionGrantPoliciesAssigned\": [...]}}.".into()))?;
+    let enum_field = |name: &str, allowed: &str| -> Result<Option<String>, ApiError> {
+        match obj.get(name) {
+            None => Ok(None),
+            Some(serde_json::Value::String(v)) => Ok(Some(v.clone())),
+            Some(_) => Err(bad(format!("{name} must be a string: one of {allowed}."))),
+        }
+    };
+    let invites_allowed =
+        "none, adminsAndGuestInviters, adminsGuestInvitersAndAllMembers, everyone";
+    let allow_invites_from = enum_field("allowInvitesFrom", invites_allowed)?
+        .map(|v| {
+            castellan_core::model::InvitesFrom::parse(&v).ok_or_else(|| {
+                bad(format!(
+                    "Invalid value '{v}' for allowInvitesFrom: use one of {invites_allowed}."
+                ))
+            })
+        })
+        .transpose()?;
+    let roles_allowed = "a0b1b346-4d3e-4e8b-98f8-753987be4970 (same as members), 10dae51f-b6af-4016-8d66-8c2a99b929b3 (limited), 2af84b1e-32c8-42b7-82bc-daa82404023b (restricted)";
+    let guest_user_role = enum_field("guestUserRoleId", roles_allowed)?
+        .map(|v| {
+            castellan_core::model::GuestRole::parse(&v).ok_or_else(|| {
+                bad(format!(
+                    "Invalid value '{v}' for guestUserRoleId: use {roles_allowed}."
+                ))
+            })
+        })
+        .transpose()?;
+    let empty = serde_json::Map::new();
+    let perms = match obj.get("defaultUserRolePermissions") {
+        None => &empty,
+        Some(v) => v.as_object().ok_or_else(|| bad("Send {\"defaultUserRolePermissions\": {\"permissionGrantPoliciesAssigned\": [...]}}.".into()))?,
+    };
     if let Some(k) = perms
         .keys()
         .find(|k| !["permissionGrantPoliciesAssigned", "allowedToCreateApps"].contains(&k.as_str()))
@@ -288,6 +335,8 @@ async fn patch_authorization_policy(
     let req = castellan_core::ops::tenants::SignInSettings {
         user_consent: policy,
         users_can_create_apps: create_apps,
+        allow_invites_from,
+        guest_user_role,
         ..Default::default()
     };
     castellan_core::ops::tenants::update_sign_in_settings(

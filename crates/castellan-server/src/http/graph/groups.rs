@@ -267,7 +267,10 @@ async fn get_group(
     Path(id): Path<String>,
     OriginalUri(uri): OriginalUri,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Groups, Access::Read)?;
+    c.authorize(
+        castellan_core::authz::Op::Lookup(Area::Groups),
+        &castellan_core::authz::Target::default(),
+    )?;
     let (pairs, expand) = super::sdk::take_expand(&c, super::query_pairs(&uri), EXPANDABLE)?;
     let mut ent = OsEntropy;
     let g = groups::find(&c.env(&s, &mut ent), &c.tenant, &id)

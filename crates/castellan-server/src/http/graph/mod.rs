@@ -12,6 +12,7 @@ pub mod domains;
 pub mod group_pim;
 pub mod groups;
 pub mod identity_protection;
+pub mod invitations;
 pub mod licenses;
 pub mod pim;
 pub mod reports;
@@ -44,6 +45,7 @@ use crate::state::{now, AppState};
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(users::router())
+        .merge(invitations::router())
         .merge(auth_methods::router())
         .merge(groups::router())
         .merge(applications::router())
@@ -147,6 +149,7 @@ impl Caller {
             assignments,
             custom: &self.custom_roles,
             is_guest,
+            guest_role: self.tenant.settings.guest_user_role,
         }
     }
     /// Asks core whether the caller may do `op` on a target described by `target`; a refusal

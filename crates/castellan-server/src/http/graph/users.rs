@@ -229,9 +229,17 @@ async fn get_user(
     Path(id): Path<String>,
     OriginalUri(uri): OriginalUri,
 ) -> Result<Response, ApiError> {
-    c.require(Area::Users, Access::Read)?;
     let (pairs, expand) = super::sdk::take_expand(&c, super::query_pairs(&uri), EXPANDABLE)?;
     let mut ent = OsEntropy;
+    // A lookup by id (guests with the limited role may; one's own object is /me).
+    c.authorize(Op::Lookup(Area::Users), &Target::default())
+        .or_else(|e| {
+            if id.eq_ignore_ascii_case(&c.oid.to_string()) {
+                c.require(Area::Me, Access::Read)
+            } else {
+                Err(e)
+            }
+        })?;
     let u = users::find(&c.env(&s, &mut ent), &c.tenant, &id)
         .await
         .map_err(|e| c.err(e))?;

@@ -1053,6 +1053,45 @@ async fn posted_form(
     Ok((f, a, r))
 }
 
+/// Resumes the resource tenant's sign-in for `guest` after its home tenant proved who it is
+/// (`redeem::callback`): the sealed authorize context `raw` is reopened and the same pipeline
+/// runs (Conditional Access with `guestsOrExternalUsers`, MFA, Identity Protection, consent,
+/// the sign-in log), the home sign-in standing as the first factor.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn resume_guest(
+    s: &AppState,
+    segment: &str,
+    raw: &str,
+    tenant: &Tenant,
+    guest: &castellan_core::model::User,
+    cid: String,
+    ip: String,
+    headers: &HeaderMap,
+) -> Response {
+    let a = match validate(s, segment, raw).await {
+        Ok(a) => a,
+        Err(x) => return fail(x, &cid),
+    };
+    let r = Req {
+        cid,
+        ip,
+        user_agent: crate::http::user_agent(headers),
+        origin: s.origins.for_host(host(headers)),
+        at: now(),
+    };
+    let st = Start {
+        first: FirstFactor::Password,
+        credential: Ok(()),
+        authn: Authn::password(r.at),
+        interactive: true,
+        consented: false,
+        password: None,
+        persistent: false,
+        retry_after: None,
+    };
+    run(s, &a, tenant, guest, st, &r, headers).await
+}
+
 /// `POST /{tenant}/oauth2/v2.0/authorize/login`: the sign-in form.
 pub async fn login(
     State(s): State<AppState>,
@@ -1084,6 +1123,19 @@ pub async fn login(
         }
         Err(e) => return fail(Fail::Unavailable(e), &r.cid),
     };
+    // Home-realm discovery: an accepted guest proves itself at its home tenant.
+    if let Some(resp) = super::redeem::guest_home_sign_in(
+        &s,
+        &tenant,
+        &username,
+        &segment,
+        get(&f, "ctx").unwrap_or(""),
+        &r.origin,
+    )
+    .await
+    {
+        return resp;
+    }
     let outcome = match ops::check_password(
         s.store.as_ref(),
         &s.hasher,

@@ -5,6 +5,7 @@ pub mod device;
 pub mod discovery;
 pub mod mfa;
 pub mod pages;
+pub mod redeem;
 pub mod saml;
 pub mod token;
 
