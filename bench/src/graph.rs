@@ -30,7 +30,7 @@ fn user(t: TenantId, domain: &str, i: usize) -> User {
         mail: Some(format!("{}.{i:06}@{domain}", first.to_lowercase())),
         given_name: Some(first.into()),
         surname: Some(format!("Scale{i:06}")),
-        job_title: Some(if i % 7 == 0 {
+        job_title: Some(if i.is_multiple_of(7) {
             "Engineer".into()
         } else {
             "Analyst".into()
@@ -39,7 +39,7 @@ fn user(t: TenantId, domain: &str, i: usize) -> User {
         office_location: None,
         company_name: None,
         employee_id: Some(format!("E{i:06}")),
-        account_enabled: i % 20 != 0,
+        account_enabled: !i.is_multiple_of(20),
         user_type: UserType::Member,
         created: Timestamp(1_700_000_000_000 + i as i64),
         password_hash: None,
