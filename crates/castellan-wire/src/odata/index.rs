@@ -214,18 +214,24 @@ impl Table {
         (best.map(<[_]>::len), exact)
     }
 
-    /// The smallest index range among the filter's top-level `and` terms, and whether the
-    /// filter is that one term (then the index alone decides).
+    /// The smallest index range among the filter's top-level `and` terms, and whether every
+    /// term is indexed (then the index alone decides).
     fn narrowest(&self, q: &Query) -> (Option<&[(String, u32)]>, bool) {
+        let (ranges, all) = self.ranges(q);
+        (ranges.first().copied(), all)
+    }
+
+    /// The index ranges of the filter's indexable top-level `and` terms, smallest first, and
+    /// whether every term is one of them.
+    fn ranges(&self, q: &Query) -> (Vec<&[(String, u32)]>, bool) {
         let mut terms = Vec::new();
         if let Some(f) = &q.filter {
             conjuncts(f, &mut terms);
         }
-        let best = terms
-            .iter()
-            .filter_map(|t| candidates(self, t))
-            .min_by_key(|c| c.len());
-        (best, best.is_some() && terms.len() == 1)
+        let mut ranges: Vec<_> = terms.iter().filter_map(|t| candidates(self, t)).collect();
+        ranges.sort_by_key(|r| r.len());
+        let all = !ranges.is_empty() && ranges.len() == terms.len();
+        (ranges, all)
     }
 
     /// The page `apply` would give for `q` over the same rows.
@@ -234,12 +240,23 @@ impl Table {
             // Not a sortable property of this table: the general path.
             return super::apply(q, self.rows().cloned().collect());
         };
-        let (best, exact) = self.narrowest(q);
-        let member: Option<Vec<bool>> = best.map(|c| {
+        let (ranges, exact) = self.ranges(q);
+        let best = ranges.first().copied();
+        // Membership: in the smallest range and in every other indexed term's range.
+        let mark = |c: &[(String, u32)]| {
             let mut m = vec![false; self.rows.len()];
             for (_, r) in c {
                 if let Some(slot) = m.get_mut(*r as usize) {
                     *slot = true;
+                }
+            }
+            m
+        };
+        let member: Option<Vec<bool>> = best.map(|c| {
+            let mut m = mark(c);
+            for other in ranges.iter().skip(1) {
+                for (slot, keep) in m.iter_mut().zip(mark(other)) {
+                    *slot &= keep;
                 }
             }
             m
@@ -255,8 +272,8 @@ impl Table {
         };
         let count = q.count.then(|| match (best, exact, &q.filter) {
             (_, _, None) => self.rows.len(),
-            (Some(c), true, _) => c.len(),
-            (Some(c), false, _) => c.iter().filter(|(_, r)| matches(*r)).count(),
+            (Some(c), true, _) if ranges.len() == 1 => c.len(),
+            (Some(c), _, _) => c.iter().filter(|(_, r)| matches(*r)).count(),
             (None, _, Some(_)) => (0..self.rows.len() as u32).filter(|r| matches(*r)).count(),
         });
         let (seq, rank) = if q.descending {
@@ -443,6 +460,9 @@ mod tests {
         let cases: &[&[(&str, &str)]] = &[
             &[],
             &[("$top", "37")],
+            &[("$filter", "department eq 'sales' and startswith(displayName,'al') and accountEnabled eq false"), ("$count", "true"), ("$top", "5")],
+            &[("$filter", "department eq 'sales' and department eq 'finance'"), ("$count", "true")],
+            &[("$filter", "startswith(displayName,'bea') and endswith(mail,'.com')"), ("$count", "true"), ("$orderby", "displayName"), ("$top", "4")],
             &[("$top", "50"), ("$count", "true")],
             &[
                 ("$filter", "startswith(displayName,'al')"),
@@ -520,7 +540,13 @@ mod tests {
         let (bob, exact) = plan("startswith(userPrincipalName,'bob')");
         assert!(exact && bob.is_some_and(|n| n > 0 && n < 200), "{bob:?}");
         let (both, exact) = plan("accountEnabled eq true and startswith(userPrincipalName,'bob')");
-        assert_eq!((both, exact), (bob, false));
+        assert_eq!(
+            (both, exact),
+            (bob, true),
+            "both terms indexed: the index decides"
+        );
+        let (mixed, exact) = plan("endswith(mail,'.com') and startswith(userPrincipalName,'bob')");
+        assert_eq!((mixed, exact), (bob, false));
         assert_eq!(plan("startswith(displayName,'Σί')"), (None, false));
         assert_eq!(
             plan("startswith(mail,'carl') or department eq 'R&D'"),
