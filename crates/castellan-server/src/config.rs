@@ -67,6 +67,12 @@ pub struct ServeArgs {
     /// this node's listen port, and goes into the TLS certificate.
     #[arg(long, env = "CASTELLAN_PUBLIC_ORIGIN")]
     pub public_origin: Option<String>,
+    /// The OpenTelemetry collector's OTLP/HTTP base URL (`http://collector:4318`): one span
+    /// per request is exported to `<URL>/v1/traces` (protobuf, batched in the background).
+    /// Also `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` / `OTEL_EXPORTER_OTLP_ENDPOINT`; the service
+    /// name is `OTEL_SERVICE_NAME` or `castellan`. Off when none is set.
+    #[arg(long, env = "CASTELLAN_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "CASTELLAN_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -149,6 +155,7 @@ impl ServeArgs {
             max_queue: 0,
             max_queue_wait_ms: 100,
             log_format: "text".into(),
+            otlp_endpoint: None,
             extra_ca_file: None,
             trusted_proxies: vec![],
             geoip_db: None,
@@ -230,6 +237,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "max_queue",
     "max_queue_wait_ms",
     "log_format",
+    "otlp_endpoint",
     "extra_ca_file",
     "trusted_proxies",
     "geoip_db",

@@ -20,6 +20,7 @@ pub mod imds_agent;
 pub mod keys;
 pub mod lists;
 pub mod metrics;
+pub mod otel;
 pub mod protection;
 pub mod serve;
 pub mod signin_log;

@@ -141,6 +141,21 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
     let smtp = crate::smtp::Relay::from_config(&args, &mail_host)
         .map_err(anyhow_lite::err)?
         .map(Arc::new);
+    // Trace export: a bad endpoint stops start-up; an unreachable collector never does.
+    let traces = match crate::otel::traces_url(args.otlp_endpoint.as_deref(), |k| {
+        std::env::var(k).ok()
+    })
+    .map_err(anyhow_lite::err)?
+    {
+        Some(url) => {
+            let service = crate::otel::service_name(|k| std::env::var(k).ok());
+            tracing::info!(endpoint = %url, service = %service, "exporting traces over OTLP/HTTP");
+            Some(Arc::new(
+                crate::otel::Tracing::start(&url, &service).map_err(anyhow_lite::err)?,
+            ))
+        }
+        None => None,
+    };
     let state = AppState {
         store: store.clone(),
         keys: keys.clone(),
@@ -154,6 +169,7 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         console: Arc::default(),
         graph_throttle: Arc::new(crate::throttle::GraphThrottle::new(args.graph_throttle)),
         metrics: Arc::default(),
+        tracing: traces,
         policies: Arc::default(),
         admission: Arc::new(crate::admission::Admission::from_args(&args)),
         dns: Arc::new(dns),

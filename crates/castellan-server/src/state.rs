@@ -370,6 +370,8 @@ pub struct AppState {
     pub graph_throttle: Arc<crate::throttle::GraphThrottle>,
     /// This node's counters (`/metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// OpenTelemetry trace export (`--otlp-endpoint`); `None`: off.
+    pub tracing: Option<Arc<crate::otel::Tracing>>,
     /// Load shedding and the store-outage gate (`admission.rs`, this node's).
     pub admission: Arc<crate::admission::Admission>,
     /// Each tenant's compiled Conditional Access set (`ca::Compiled`, this node's memory).

@@ -122,6 +122,11 @@ fn routes(state: AppState) -> Router {
             state.clone(),
             crate::metrics::track,
         ))
+        // One OpenTelemetry span per request when `--otlp-endpoint` is set (route template).
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::otel::trace,
+        ))
         .fallback(graph::fallback)
         .layer(DefaultBodyLimit::max(limit))
         // Inside `correlate`, so a refused request still carries its ids and headers.
