@@ -162,17 +162,26 @@ struct Client {
 }
 
 impl Client {
-    fn outcome(&self, failure: Option<String>) {
+    /// Notes an export's outcome; true when it logged the warning (an outage's first failure).
+    fn outcome(&self, failure: Option<String>) -> bool {
         match failure {
-            Some(why) if !self.failing.swap(true, Ordering::Relaxed) => tracing::warn!(
-                endpoint = %self.url,
-                "cannot export traces: {why}; requests are served regardless, spans are dropped until the collector answers (logged once)"
-            ),
-            Some(why) => tracing::debug!(endpoint = %self.url, "trace export failed: {why}"),
-            None if self.failing.swap(false, Ordering::Relaxed) => {
-                tracing::info!(endpoint = %self.url, "trace export works again");
+            Some(why) if !self.failing.swap(true, Ordering::Relaxed) => {
+                tracing::warn!(
+                    endpoint = %self.url,
+                    "cannot export traces: {why}; requests are served regardless, spans are dropped until the collector answers (logged once)"
+                );
+                true
             }
-            None => {}
+            Some(why) => {
+                tracing::debug!(endpoint = %self.url, "trace export failed: {why}");
+                false
+            }
+            None => {
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(endpoint = %self.url, "trace export works again");
+                }
+                false
+            }
         }
     }
 }
@@ -199,16 +208,17 @@ impl HttpClient for Client {
         let answer = match sent.await {
             Ok(Ok(a)) => a,
             Ok(Err(e)) => {
-                self.outcome(Some(e.to_string()));
+                let _ = self.outcome(Some(e.to_string()));
                 return Err(Box::new(e));
             }
             Err(e) => {
-                self.outcome(Some(e.to_string()));
+                let _ = self.outcome(Some(e.to_string()));
                 return Err(Box::new(e));
             }
         };
         let (status, headers, bytes) = answer;
-        self.outcome((!status.is_success()).then(|| format!("the collector answered {status}")));
+        let _ = self
+            .outcome((!status.is_success()).then(|| format!("the collector answered {status}")));
         let mut resp = axum::http::Response::new(bytes);
         *resp.status_mut() = status;
         *resp.headers_mut() = headers;
@@ -338,6 +348,25 @@ mod tests {
         );
         let e = traces_url(Some("grpc://c:4317"), env(&[])).unwrap_err();
         assert!(e.contains("gRPC is not supported"), "{e}");
+    }
+
+    #[test]
+    fn an_outage_is_logged_once_and_again_after_a_recovery() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let c = Client {
+            http: reqwest::Client::new(),
+            runtime: rt.handle().clone(),
+            url: "http://127.0.0.1:9/v1/traces".into(),
+            failing: Arc::default(),
+        };
+        assert!(!c.outcome(None));
+        assert!(c.outcome(Some("connection refused".into())));
+        assert!(!c.outcome(Some("connection refused".into())));
+        assert!(!c.outcome(Some("the collector answered 503".into())));
+        assert!(!c.outcome(None));
+        assert!(c.outcome(Some("connection refused".into())));
     }
 
     #[test]

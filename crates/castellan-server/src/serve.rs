@@ -40,6 +40,9 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
     // So are the proxy, GeoIP and Identity Protection inputs: a bad file names itself.
     let protection =
         Arc::new(crate::protection::Protection::from_config(&args).map_err(anyhow_lite::err)?);
+    // And the trace endpoint: a bad one stops start-up; an unreachable collector never does.
+    let otlp = crate::otel::traces_url(args.otlp_endpoint.as_deref(), |k| std::env::var(k).ok())
+        .map_err(anyhow_lite::err)?;
     std::fs::create_dir_all(&args.data_dir).map_err(|e| {
         anyhow_lite::err(format!(
             "cannot create data dir {}: {e}",
@@ -141,12 +144,7 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
     let smtp = crate::smtp::Relay::from_config(&args, &mail_host)
         .map_err(anyhow_lite::err)?
         .map(Arc::new);
-    // Trace export: a bad endpoint stops start-up; an unreachable collector never does.
-    let traces = match crate::otel::traces_url(args.otlp_endpoint.as_deref(), |k| {
-        std::env::var(k).ok()
-    })
-    .map_err(anyhow_lite::err)?
-    {
+    let traces = match otlp {
         Some(url) => {
             let service = crate::otel::service_name(|k| std::env::var(k).ok());
             tracing::info!(endpoint = %url, service = %service, "exporting traces over OTLP/HTTP");

@@ -35,6 +35,7 @@ mod identity_protection;
 mod keys;
 mod metrics;
 mod multinode;
+mod otel;
 mod outage;
 mod pim;
 mod postgres;
