@@ -393,10 +393,14 @@ pub async fn run(args: ServeArgs) -> anyhow_lite::Result<()> {
         println!("Shutting down…");
         handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
     });
-    r.task
-        .await
-        .map_err(|e| anyhow_lite::err(e.to_string()))?
-        .map_err(|e| anyhow_lite::err(e.to_string()))
+    let served = r.task.await.map_err(|e| anyhow_lite::err(e.to_string()))?;
+    // The last spans go out before the process ends (background tasks keep the exporter).
+    if let Some(t) = r.state.tracing.clone() {
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || t.flush()).await {
+            tracing::warn!("the last traces were not exported: {e}");
+        }
+    }
+    served.map_err(|e| anyhow_lite::err(e.to_string()))
 }
 
 fn init_logging(format: &str) {
