@@ -119,6 +119,44 @@ fn text(s: &Span, key: &str) -> Option<String> {
     }
 }
 
+/// One received span, with the export's content type and the resource's service name.
+struct Got {
+    content_type: String,
+    service: Option<String>,
+    span: Span,
+}
+
+impl Got {
+    fn correlated(&self, cid: &str) -> bool {
+        text(&self.span, "castellan.correlation_id").as_deref() == Some(cid)
+    }
+}
+
+fn got(ct: &str, req: ExportTraceServiceRequest) -> Vec<Got> {
+    let mut out = Vec::new();
+    for rs in req.resource_spans {
+        let service = rs.resource.as_ref().and_then(|r| {
+            r.attributes
+                .iter()
+                .find(|kv| kv.key == "service.name")
+                .and_then(
+                    |kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                        Some(AnyValue::StringValue(s)) => Some(s.clone()),
+                        _ => None,
+                    },
+                )
+        });
+        for ss in rs.scope_spans {
+            out.extend(ss.spans.into_iter().map(|span| Got {
+                content_type: ct.to_string(),
+                service: service.clone(),
+                span,
+            }));
+        }
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_request_is_exported_as_a_span_with_its_route_and_correlation_id() {
     let (collector, mut rx) = receiver().await;
@@ -136,45 +174,19 @@ async fn a_token_request_is_exported_as_a_span_with_its_route_and_correlation_id
     assert_eq!(token(&on, &http, &cid, Some(&tp)).await, 200);
     flush(&on).await.unwrap();
 
-    let mut spans: Vec<(String, Vec<(String, Value)>, Span)> = Vec::new();
+    let mut spans: Vec<Got> = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !spans
-        .iter()
-        .any(|(_, _, s)| text(s, "castellan.correlation_id").as_deref() == Some(cid.as_str()))
-    {
+    while !spans.iter().any(|g| g.correlated(&cid)) {
         let (ct, req) = tokio::time::timeout_at(deadline, rx.recv())
             .await
             .expect("the token request's span reaches the collector")
             .unwrap();
-        for rs in req.resource_spans {
-            let res: Vec<(String, Value)> = rs
-                .resource
-                .iter()
-                .flat_map(|r| r.attributes.iter())
-                .map(|kv| {
-                    let v = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                        Some(AnyValue::StringValue(s)) => Value::String(s.clone()),
-                        _ => Value::Null,
-                    };
-                    (kv.key.clone(), v)
-                })
-                .collect();
-            for ss in rs.scope_spans {
-                for s in ss.spans {
-                    spans.push((ct.clone(), res.clone(), s));
-                }
-            }
-        }
+        spans.extend(got(&ct, req));
     }
-    let (ct, res, span) = spans
-        .iter()
-        .find(|(_, _, s)| text(s, "castellan.correlation_id").as_deref() == Some(cid.as_str()))
-        .unwrap();
-    assert_eq!(ct, "application/x-protobuf");
-    assert!(
-        res.contains(&("service.name".into(), Value::String("castellan".into()))),
-        "{res:?}"
-    );
+    let g = spans.iter().find(|g| g.correlated(&cid)).unwrap();
+    let span = &g.span;
+    assert_eq!(g.content_type, "application/x-protobuf");
+    assert_eq!(g.service.as_deref(), Some("castellan"));
     assert_eq!(span.name, "POST /{tenant}/oauth2/v2.0/token");
     assert_eq!(span.kind, 2, "a SERVER span");
     assert_eq!(text(span, "http.request.method").as_deref(), Some("POST"));
@@ -193,38 +205,29 @@ async fn a_token_request_is_exported_as_a_span_with_its_route_and_correlation_id
     assert_eq!(hex::encode(&span.parent_span_id), parent_id);
     assert!(span.end_time_unix_nano >= span.start_time_unix_nano);
     // The server without an endpoint sent nothing.
-    while let Ok(Some((_, req))) = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await
+    while let Ok(Some((ct, req))) =
+        tokio::time::timeout(Duration::from_millis(300), rx.recv()).await
     {
-        for rs in req.resource_spans {
-            for ss in rs.scope_spans {
-                spans.extend(ss.spans.into_iter().map(|s| (String::new(), vec![], s)));
-            }
-        }
+        spans.extend(got(&ct, req));
     }
     assert!(
-        !spans
-            .iter()
-            .any(|(_, _, s)| text(s, "castellan.correlation_id").as_deref()
-                == Some(control_cid.as_str())),
+        !spans.iter().any(|g| g.correlated(&control_cid)),
         "a server without --otlp-endpoint exported a span"
     );
     // Without a traceparent the span starts a trace of its own.
     let cid2 = uuid::Uuid::new_v4().to_string();
     assert_eq!(token(&on, &http, &cid2, None).await, 200);
     flush(&on).await.unwrap();
-    let (_, req) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+    let (ct, req) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
         .unwrap()
         .unwrap();
-    let s = req
-        .resource_spans
-        .iter()
-        .flat_map(|rs| rs.scope_spans.iter())
-        .flat_map(|ss| ss.spans.iter())
-        .find(|s| text(s, "castellan.correlation_id").as_deref() == Some(cid2.as_str()))
+    let g = got(&ct, req)
+        .into_iter()
+        .find(|g| g.correlated(&cid2))
         .expect("the second request's span");
-    assert!(s.parent_span_id.is_empty());
-    assert_ne!(hex::encode(&s.trace_id), trace_id);
+    assert!(g.span.parent_span_id.is_empty());
+    assert_ne!(hex::encode(&g.span.trace_id), trace_id);
     on.handle.shutdown();
     off.handle.shutdown();
 }
