@@ -315,18 +315,7 @@ async fn private_graph() -> G {
             p.origin,
             d["tenant_id"].as_str().unwrap()
         ))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            (
-                "client_id",
-                d["confidential_client"]["app_id"].as_str().unwrap(),
-            ),
-            (
-                "client_secret",
-                d["confidential_client"]["secret"].as_str().unwrap(),
-            ),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ])
+        .form(&crate::demo_client_credentials(d))
         .send()
         .await
         .unwrap();

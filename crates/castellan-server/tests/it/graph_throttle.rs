@@ -44,19 +44,7 @@ async fn token(form: &[(&str, &str)]) -> String {
 
 async fn app_token() -> String {
     let d = &private().demo;
-    token(&[
-        ("grant_type", "client_credentials"),
-        (
-            "client_id",
-            d["confidential_client"]["app_id"].as_str().unwrap(),
-        ),
-        (
-            "client_secret",
-            d["confidential_client"]["secret"].as_str().unwrap(),
-        ),
-        ("scope", "https://graph.microsoft.com/.default"),
-    ])
-    .await
+    token(&crate::demo_client_credentials(d)).await
 }
 
 async fn user_token() -> String {

@@ -169,18 +169,7 @@ pub async fn private_graph(p: &Private) -> G {
     let tid = d["tenant_id"].as_str().unwrap();
     let r = http
         .post(format!("{}/{tid}/oauth2/v2.0/token", p.origin))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            (
-                "client_id",
-                d["confidential_client"]["app_id"].as_str().unwrap(),
-            ),
-            (
-                "client_secret",
-                d["confidential_client"]["secret"].as_str().unwrap(),
-            ),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ])
+        .form(&demo_client_credentials(d))
         .send()
         .await
         .unwrap();
@@ -190,6 +179,22 @@ pub async fn private_graph(p: &Private) -> G {
         http,
         base: format!("{}/v1.0", p.origin),
     }
+}
+
+/// The client-credentials token form of a demo's confidential client, for Graph.
+pub fn demo_client_credentials(d: &Value) -> [(&'static str, &str); 4] {
+    [
+        ("grant_type", "client_credentials"),
+        (
+            "client_id",
+            d["confidential_client"]["app_id"].as_str().unwrap(),
+        ),
+        (
+            "client_secret",
+            d["confidential_client"]["secret"].as_str().unwrap(),
+        ),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ]
 }
 
 /// An HTTPS client trusting the server's CA.

@@ -75,18 +75,7 @@ async fn token(
     let mut req = http
         .post(format!("{}/{tid}/oauth2/v2.0/token", r.origin))
         .header("client-request-id", cid)
-        .form(&[
-            ("grant_type", "client_credentials"),
-            (
-                "client_id",
-                d["confidential_client"]["app_id"].as_str().unwrap(),
-            ),
-            (
-                "client_secret",
-                d["confidential_client"]["secret"].as_str().unwrap(),
-            ),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ]);
+        .form(&crate::demo_client_credentials(d));
     if let Some(tp) = traceparent {
         req = req.header("traceparent", tp);
     }
