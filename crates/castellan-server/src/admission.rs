@@ -54,6 +54,8 @@ enum Shape {
     Token,
     Graph,
     Arm,
+    /// The operator API's JSON error shape.
+    Operator,
     Plain,
 }
 
@@ -82,6 +84,8 @@ fn shape(path: &str) -> Shape {
         Shape::Graph
     } else if path.starts_with("/subscriptions") || path.starts_with("/providers") {
         Shape::Arm
+    } else if path.starts_with("/operator/") {
+        Shape::Operator
     } else if path.contains("/oauth2/") || path.ends_with("/token") {
         Shape::Token
     } else {
@@ -336,6 +340,14 @@ fn refuse(shape: Shape, why: Refusal, class: Class, a: &Admission) -> Response {
             )
                 .into_response()
         }
+        Shape::Operator => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"error": {
+                "code": "ServiceUnavailable",
+                "message": Code::ServiceBusy.message(&[("cause", &cause), ("seconds", &RETRY_AFTER_SECS)]),
+            }})),
+        )
+            .into_response(),
         Shape::Plain => (
             StatusCode::SERVICE_UNAVAILABLE,
             Code::ServiceBusy.message(&[("cause", &cause), ("seconds", &RETRY_AFTER_SECS)]),
@@ -349,14 +361,22 @@ fn refuse(shape: Shape, why: Refusal, class: Class, a: &Admission) -> Response {
     r
 }
 
-/// Watches the store: a ping every 250 ms while up (down after two failures in a row, each
-/// allowed 500 ms), every 100 ms while down (up at the first answer).
+/// How long one ping may take before it counts as failed: the pool's acquire timeout. A
+/// shorter bound mistook a busy node (a 2-core machine under load stalls a ping for half a
+/// second) for a lost database and refused every request with 503; a database that is really
+/// gone answers with an error at once (connection refused or reset), and one behind a black
+/// hole is caught by this bound.
+const PING_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// Watches the store: a ping every 250 ms while up (down after two failures in a row: an
+/// error, or no answer within [`PING_TIMEOUT`]), every 100 ms while down (up at the first
+/// answer).
 pub fn monitor(store: Arc<dyn Store>, a: Arc<Admission>) {
     tokio::spawn(async move {
         let mut failures = 0u32;
         loop {
             let ok = matches!(
-                tokio::time::timeout(Duration::from_millis(500), store.ping()).await,
+                tokio::time::timeout(PING_TIMEOUT, store.ping()).await,
                 Ok(Ok(()))
             );
             failures = if ok { 0 } else { failures + 1 };
@@ -400,6 +420,7 @@ mod tests {
             Shape::Arm
         );
         assert_eq!(shape("/t/login"), Shape::Plain);
+        assert_eq!(shape("/operator/v1/tenants"), Shape::Operator);
     }
 
     #[tokio::test]
@@ -451,6 +472,7 @@ mod tests {
                 }),
             )
             .route("/v1.0/users", get(|| async { "users" }))
+            .route("/operator/v1/tenants", get(|| async { "tenants" }))
             .route("/healthz", get(|| async { "ok" }))
             .layer(axum::middleware::from_fn_with_state(a.clone(), admit));
         let call = |method: &str, uri: &str| {
@@ -515,6 +537,23 @@ mod tests {
                 .contains("store is not answering"),
             "{v}"
         );
+        // The operator API refuses in its own JSON shape (its clients parse JSON errors).
+        let r = app
+            .clone()
+            .oneshot(call("GET", "/operator/v1/tenants"))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "ServiceUnavailable", "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("store is not answering"),
+            "{v}"
+        );
         let r = app.clone().oneshot(call("GET", "/healthz")).await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         a.set_store_down(false);
@@ -526,7 +565,7 @@ mod tests {
             "{m}"
         );
         assert!(
-            m.contains("castellan_shed_requests_total{class=\"all\",reason=\"store_down\"} 1\n"),
+            m.contains("castellan_shed_requests_total{class=\"all\",reason=\"store_down\"} 2\n"),
             "{m}"
         );
         assert!(m.contains("castellan_store_up 1\n"), "{m}");

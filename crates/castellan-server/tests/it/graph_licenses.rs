@@ -106,7 +106,12 @@ async fn set_units(p: &Private, sku: &str, units: u32) -> (u16, Value) {
         .send()
         .await
         .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
+    let st = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    let v = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!("operator answered {st} with a body that is not JSON ({e}): {text}")
+    });
+    (st, v)
 }
 
 async fn user(g: &G, prefix: &str, location: Option<&str>) -> String {
