@@ -61,6 +61,10 @@ struct Args {
     /// Concurrency levels for the user flows (password, refresh, auth code).
     #[arg(long, value_delimiter = ',', default_value = "1,8")]
     user_concurrency: Vec<usize>,
+    /// Which token flows to measure (for profiling one): any of client-credentials, password,
+    /// refresh, code. Default: all.
+    #[arg(long, value_delimiter = ',', default_value = "client-credentials,password,refresh,code")]
+    flows: Vec<String>,
     /// Write the JSON summary here too.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
@@ -160,13 +164,14 @@ fn main() -> Result<()> {
         ),
     ];
     let mut results = Vec::new();
-    for &c in &args.concurrency {
+    let cc = args.flows.iter().any(|f| f == "client-credentials");
+    for &c in args.concurrency.iter().filter(|_| cc) {
         let (lat, errors, elapsed) =
             client_rt.block_on(measure_form(&http, &url, &form, c, args.seconds));
         results.push(level_row("castellan", c, lat, errors, elapsed, raw_per_sec));
     }
     // The peer: panva's oidc-provider (bench/peer), same load generator, same run.
-    let peer = if args.no_peer {
+    let peer = if args.no_peer || !cc {
         json!({"skipped": "--no-peer"})
     } else {
         match peer_levels(&client_rt, &dir, &args, raw_per_sec, &results) {
@@ -184,6 +189,7 @@ fn main() -> Result<()> {
         args.seconds,
         raw_per_sec,
         &args.user_concurrency,
+        &args.flows,
     ))?;
     let summary: Value = json!({"raw_rs256_signs_per_sec_1core": raw_per_sec.round(), "seconds_per_level": args.seconds, "server_threads": args.server_threads, "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "levels": results, "peer_oidc_provider": peer, "user_flows": user_flows});
     println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -405,7 +411,9 @@ async fn user_flows(
     secs: u64,
     raw_per_sec: f64,
     levels: &[usize],
+    flows: &[String],
 ) -> Result<Value> {
+    let only = |f: &str| flows.iter().any(|x| x == f);
     use castellan_core::ops::PasswordHasher;
     // Baseline: argon2id verifications per second with the server's parameters, one at a time.
     let pw = s(&demo["user"]["password"]);
@@ -430,7 +438,7 @@ async fn user_flows(
         ("scope".into(), "User.Read offline_access".into()),
     ]);
     let mut rows = Vec::new();
-    for &c in levels {
+    for &c in levels.iter().filter(|_| only("password")) {
         let (lat, e, el) = drive(c, secs, |_, deadline| {
             let (http, url, form) = (http.clone(), token_url.clone(), ropc.clone());
             async move {
@@ -458,7 +466,7 @@ async fn user_flows(
             ("argon2id verifies/s", argon_per_sec),
         ));
     }
-    for &c in levels {
+    for &c in levels.iter().filter(|_| only("refresh")) {
         let (lat, e, el) = drive(c, secs, |_, deadline| {
             let (http, url, form, public) = (
                 http.clone(),
@@ -522,7 +530,7 @@ async fn user_flows(
         s(&demo["authority"]),
         redirect.replace(':', "%3A").replace('/', "%2F")
     );
-    for &c in levels {
+    for &c in levels.iter().filter(|_| only("code")) {
         let (lat, e, el) = drive(c, secs, |_, deadline| {
             let (http, url, authorize, conf, secret, redirect, upn, pw) = (
                 nofollow.clone(),

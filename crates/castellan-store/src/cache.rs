@@ -4,7 +4,8 @@
 //! (by appId and identifier URI, shared behind `Arc`), service principals, app-role
 //! assignments by principal, delegated permission grants, directory-role assignments, policy
 //! documents (Conditional Access policies, named locations; shared behind `Arc` so the server
-//! keys its compiled `PolicySet` on the pointer) and signing keys — loaded on first use.
+//! keys its compiled `PolicySet` on the pointer), each tenant's membership edges and PIM
+//! schedules, and signing keys — loaded on first use.
 //!
 //! Invalidation is precise and derived from the committed `Change` variants by
 //! `castellan_core::store::stale::stale` (an exhaustive match): after `commit` returns, no
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use castellan_core::audit::AuditRecord;
 use castellan_core::model::*;
+use castellan_core::pim::{Plane, RoleSchedule};
 use castellan_core::store::stale::{stale_set, Areas, Stale};
 use castellan_core::store::{
     ApplicationStore, ArmStore, AssignmentStore, AuditQuery, AuditStore, AuthMethodStore,
@@ -70,6 +72,8 @@ struct TenantModel {
     permission_grants: Option<Entry<Vec<OAuth2PermissionGrant>>>,
     directory_roles: Option<Entry<Vec<DirectoryRoleAssignment>>>,
     policies: Vec<(PolicyDocumentKind, Entry<Arc<Vec<PolicyDocument>>>)>,
+    memberships: Option<Entry<Arc<Vec<Membership>>>>,
+    schedules: Vec<(Plane, Entry<Arc<Vec<RoleSchedule>>>)>,
 }
 
 impl TenantModel {
@@ -89,6 +93,12 @@ impl TenantModel {
         }
         if a.policies {
             self.policies.clear();
+        }
+        if a.memberships {
+            self.memberships = None;
+        }
+        if a.pim_schedules {
+            self.schedules.clear();
         }
     }
 }
@@ -376,7 +386,15 @@ impl GroupStore for CachedStore {
         self.inner.groups_version(t).await
     }
     async fn memberships(&self, t: TenantId) -> Result<Vec<Membership>, StoreError> {
-        self.inner.memberships(t).await
+        if let Some(v) = self.get(|m| m.per_tenant.get(&t)?.memberships.as_ref()) {
+            return Ok(v.to_vec());
+        }
+        let e = self.start();
+        let v = Arc::new(self.inner.memberships(t).await?);
+        self.put(e, |m| {
+            m.per_tenant.entry(t).or_default().memberships = Some(Self::entry(v.clone()));
+        });
+        Ok(v.to_vec())
     }
     async fn direct_member_of(
         &self,
@@ -603,15 +621,45 @@ impl DirectoryRoleStore for CachedStore {
     }
 }
 
-/// PIM schedules, requests and policies pass through: an activation must count (and end) at
-/// once, on every node.
+impl CachedStore {
+    /// A plane's PIM schedules, held per tenant (every token reads them).
+    async fn schedules(&self, t: TenantId, plane: Plane) -> Result<Vec<RoleSchedule>, StoreError> {
+        fn held(m: &Model, t: TenantId, plane: Plane) -> Option<&Entry<Arc<Vec<RoleSchedule>>>> {
+            m.per_tenant
+                .get(&t)?
+                .schedules
+                .iter()
+                .find(|(p, _)| *p == plane)
+                .map(|(_, e)| e)
+        }
+        if let Some(v) = self.get(|m| held(m, t, plane)) {
+            return Ok(v.to_vec());
+        }
+        let e = self.start();
+        let v = Arc::new(match plane {
+            Plane::Directory => self.inner.role_schedules(t).await?,
+            Plane::Azure => self.inner.arm_role_schedules(t).await?,
+            Plane::Group => self.inner.group_role_schedules(t).await?,
+        });
+        self.put(e, |m| {
+            let tm = m.per_tenant.entry(t).or_default();
+            tm.schedules.retain(|(p, _)| *p != plane);
+            tm.schedules.push((plane, Self::entry(v.clone())));
+        });
+        Ok(v.to_vec())
+    }
+}
+
+/// PIM schedules are held (every token reads them; what is in force is decided at each read's
+/// own clock, so an activation ends on time without an invalidation, and starts with the
+/// commit that puts it); requests and policies pass through.
 #[async_trait]
 impl castellan_core::store::PimStore for CachedStore {
     async fn role_schedules(
         &self,
         t: TenantId,
     ) -> Result<Vec<castellan_core::pim::RoleSchedule>, StoreError> {
-        self.inner.role_schedules(t).await
+        self.schedules(t, Plane::Directory).await
     }
     async fn role_schedule_requests(
         &self,
@@ -629,7 +677,7 @@ impl castellan_core::store::PimStore for CachedStore {
         &self,
         t: TenantId,
     ) -> Result<Vec<castellan_core::pim::RoleSchedule>, StoreError> {
-        self.inner.arm_role_schedules(t).await
+        self.schedules(t, Plane::Azure).await
     }
     async fn arm_role_schedule_requests(
         &self,
@@ -647,7 +695,7 @@ impl castellan_core::store::PimStore for CachedStore {
         &self,
         t: TenantId,
     ) -> Result<Vec<castellan_core::pim::RoleSchedule>, StoreError> {
-        self.inner.group_role_schedules(t).await
+        self.schedules(t, Plane::Group).await
     }
     async fn group_role_schedule_requests(
         &self,

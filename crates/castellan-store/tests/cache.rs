@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use castellan_core::store::prelude::*;
+use castellan_core::model::{Membership, ObjectKind};
 use castellan_core::store::{Change, ChangeSet};
 use castellan_store::{CachedStore, SqlStore};
 
@@ -91,16 +92,63 @@ async fn a_commit_invalidates_only_what_it_changes() {
     store.commit(set).await.unwrap();
     store.tenant(t.id).await.unwrap();
     let before = store.stats();
-    // A change the read model does not hold (a membership edge removal that fails) leaves the
-    // held tenant in place: the next read is a hit.
+    // A change of something else the read model holds (a membership edge removal, which
+    // fails) drops the tenant's edges, not the held tenant: the next tenant read is a hit.
     let mut set = ChangeSet::new();
     let (g, m) = (ids.object(), ids.object());
     set.push(Change::RemoveMember(t.id, g, m));
     assert!(store.commit(set).await.is_err());
     store.tenant(t.id).await.unwrap();
     let after = store.stats();
-    assert_eq!(after.invalidations, before.invalidations);
+    assert_eq!(after.invalidations, before.invalidations + 1);
     assert_eq!(after.hits, before.hits + 1);
+    // A change the read model does not hold invalidates nothing.
+    let mut set = ChangeSet::new();
+    set.push(Change::RevokeGrants(
+        castellan_core::model::RevokeScope::User(t.id, m),
+    ));
+    store.commit(set).await.unwrap();
+    assert_eq!(store.stats().invalidations, after.invalidations);
+    let _ = std::fs::remove_file(path);
+}
+
+/// Membership edges and PIM schedules are held per tenant (every token reads them) and dropped
+/// by the commits that change them: a read after an added edge or a put schedule sees it.
+#[tokio::test]
+async fn memberships_and_pim_schedules_are_held_until_a_commit_changes_them() {
+    let (sql, path) = sqlite().await;
+    let store = CachedStore::new(Arc::new(sql), None);
+    let mut ids = castellan_core::conformance::Ids::new(13);
+    let t = castellan_core::conformance::tenant(&mut ids, "edges");
+    let u = castellan_core::conformance::user(&mut ids, &t, "ed", false);
+    let g = castellan_core::conformance::group(&mut ids, &t, "eds");
+    let mut set = ChangeSet::new();
+    set.push(Change::InsertTenant(t.clone()));
+    set.push(Change::InsertUser(u.clone()));
+    set.push(Change::InsertGroup(g.clone()));
+    store.commit(set).await.unwrap();
+    assert!(store.memberships(t.id).await.unwrap().is_empty());
+    assert!(store.group_role_schedules(t.id).await.unwrap().is_empty());
+    let s0 = store.stats();
+    assert!(store.memberships(t.id).await.unwrap().is_empty());
+    assert!(store.group_role_schedules(t.id).await.unwrap().is_empty());
+    assert_eq!(store.stats().hits, s0.hits + 2, "held: the second reads are hits");
+    let edge = Membership {
+        group_id: g.id,
+        member_id: u.id,
+        member_kind: ObjectKind::User,
+    };
+    let mut set = ChangeSet::new();
+    set.push(Change::AddMember(t.id, edge.clone()));
+    store.commit(set).await.unwrap();
+    assert_eq!(store.memberships(t.id).await.unwrap(), vec![edge]);
+    let mut set = ChangeSet::new();
+    set.push(Change::DeleteUser(t.id, u.id));
+    store.commit(set).await.unwrap();
+    assert!(
+        store.memberships(t.id).await.unwrap().is_empty(),
+        "a deleted member's edges go with it"
+    );
     let _ = std::fs::remove_file(path);
 }
 

@@ -32,6 +32,11 @@ pub struct Areas {
     pub policies: bool,
     /// Token-signing keys (global).
     pub signing_keys: bool,
+    /// Group membership edges (every token reads the signed-in user's groups and roles).
+    pub memberships: bool,
+    /// PIM schedules of every plane (directory roles, Azure roles, groups): what is eligible
+    /// and active; each read decides what is in force at its own clock.
+    pub pim_schedules: bool,
 }
 
 impl Areas {
@@ -45,6 +50,8 @@ impl Areas {
         directory_roles: false,
         policies: false,
         signing_keys: false,
+        memberships: false,
+        pim_schedules: false,
     };
     /// Every relation.
     pub const ALL: Areas = Areas {
@@ -56,6 +63,8 @@ impl Areas {
         directory_roles: true,
         policies: true,
         signing_keys: true,
+        memberships: true,
+        pim_schedules: true,
     };
     /// What deleting a directory object takes with it (`delete_object_refs`): the relations
     /// naming it.
@@ -63,6 +72,7 @@ impl Areas {
         app_role_assignments: true,
         permission_grants: true,
         directory_roles: true,
+        memberships: true,
         ..Areas::NONE
     };
 
@@ -82,6 +92,8 @@ impl Areas {
             directory_roles: self.directory_roles || o.directory_roles,
             policies: self.policies || o.policies,
             signing_keys: self.signing_keys || o.signing_keys,
+            memberships: self.memberships || o.memberships,
+            pim_schedules: self.pim_schedules || o.pim_schedules,
         }
     }
 }
@@ -109,13 +121,18 @@ pub fn stale(c: &Change) -> Stale {
                 ..Areas::NONE
             })
         }
-        // Users, groups and memberships are not held; deleting one takes what names it.
+        // Users and groups are not held; deleting one takes what names it (its edges too).
+        Change::AddMember(m, ..) | Change::RemoveMember(m, ..) => only(
+            *m,
+            Areas {
+                memberships: true,
+                ..Areas::NONE
+            },
+        ),
         Change::InsertUser(_)
         | Change::UpdateUser(_)
         | Change::InsertGroup(_)
         | Change::UpdateGroup(_)
-        | Change::AddMember(..)
-        | Change::RemoveMember(..)
         | Change::AddOwner(..)
         | Change::RemoveOwner(..) => Nothing,
         Change::DeleteUser(t, _) | Change::DeleteGroup(t, _) => only(*t, Areas::OBJECT_REFS),
@@ -177,13 +194,14 @@ pub fn stale(c: &Change) -> Stale {
                 ..Areas::NONE
             },
         ),
-        // PIM: schedules, requests and policies are read through the PIM area, which is not
-        // cached; the directory-role relation is dropped anyway so that nothing role-derived
-        // outlives an activation, deactivation or expiry.
+        // PIM: schedules are held (every token reads them); requests and policies are not.
+        // The directory-role relation is dropped too so that nothing role-derived outlives
+        // an activation, deactivation or expiry.
         Change::PutRoleSchedule(x) => only(
             x.tenant_id,
             Areas {
                 directory_roles: true,
+                pim_schedules: true,
                 ..Areas::NONE
             },
         ),
@@ -275,8 +293,8 @@ pub fn stale(c: &Change) -> Stale {
 }
 
 impl Areas {
-    /// The flags as one byte (the cross-node notification's form).
-    pub fn bits(self) -> u8 {
+    /// The flags as a number (the cross-node notification's form).
+    pub fn bits(self) -> u16 {
         [
             self.tenants,
             self.applications,
@@ -286,15 +304,17 @@ impl Areas {
             self.directory_roles,
             self.policies,
             self.signing_keys,
+            self.memberships,
+            self.pim_schedules,
         ]
         .iter()
         .enumerate()
-        .fold(0u8, |b, (i, on)| if *on { b | (1 << i) } else { b })
+        .fold(0u16, |b, (i, on)| if *on { b | (1 << i) } else { b })
     }
 
     /// The flags of [`Areas::bits`].
-    pub fn from_bits(b: u8) -> Areas {
-        let on = |i: u8| b & (1 << i) != 0;
+    pub fn from_bits(b: u16) -> Areas {
+        let on = |i: u16| b & (1 << i) != 0;
         Areas {
             tenants: on(0),
             applications: on(1),
@@ -304,6 +324,8 @@ impl Areas {
             directory_roles: on(5),
             policies: on(6),
             signing_keys: on(7),
+            memberships: on(8),
+            pim_schedules: on(9),
         }
     }
 }
@@ -313,7 +335,7 @@ impl Areas {
 pub const MAX_ENCODED: usize = 7_000;
 
 /// A stale set as text for other nodes (`castellan-store`'s PostgreSQL notification):
-/// `<tenant id>:<bits>` or `*:<bits>` per entry, `;`-separated; past [`MAX_ENCODED`], `*:255`.
+/// `<tenant id>:<bits>` or `*:<bits>` per entry, `;`-separated; past [`MAX_ENCODED`], every area everywhere.
 pub fn encode(stale: &[Stale]) -> String {
     let parts: Vec<String> = stale
         .iter()
@@ -371,10 +393,10 @@ mod tests {
 
     #[test]
     fn stale_sets_round_trip_as_text_and_garbage_is_refused() {
-        for b in 0..=255u8 {
+        for b in 0..=1023u16 {
             assert_eq!(Areas::from_bits(b).bits(), b);
         }
-        assert_eq!(Areas::ALL.bits(), 255);
+        assert_eq!(Areas::ALL.bits(), 1023);
         assert_eq!(Areas::NONE.bits(), 0);
         let set = vec![
             Stale::Tenant(tid(), Areas::OBJECT_REFS),
@@ -387,7 +409,7 @@ mod tests {
         assert_eq!(decode(&text), Some(set));
         assert_eq!(decode(""), Some(vec![]));
         assert_eq!(encode(&[Stale::Nothing]), "");
-        for bad in ["x", "*:256", "not-a-tenant:1", "*:1;", ":1"] {
+        for bad in ["x", "*:65536", "not-a-tenant:1", "*:1;", ":1"] {
             assert_eq!(decode(bad), None, "{bad}");
         }
         // Too long for one notification: sent as everything.
@@ -412,7 +434,8 @@ mod tests {
             };
             assert_eq!(t, tid());
             assert!(a.app_role_assignments && a.permission_grants && a.directory_roles);
-            assert!(!a.applications && !a.signing_keys);
+            assert!(a.memberships, "the object's edges go with it");
+            assert!(!a.applications && !a.signing_keys && !a.pim_schedules);
         }
     }
 
@@ -424,6 +447,19 @@ mod tests {
         assert!(a.applications && a.service_principals && a.app_role_assignments);
         assert_eq!(
             stale(&Change::RemoveMember(tid(), oid(), oid())),
+            Stale::Tenant(
+                tid(),
+                Areas {
+                    memberships: true,
+                    ..Areas::NONE
+                }
+            )
+        );
+        assert_eq!(
+            stale(&Change::RevokeGrants(crate::model::RevokeScope::User(
+                tid(),
+                oid()
+            ))),
             Stale::Nothing
         );
         assert_eq!(
@@ -441,7 +477,7 @@ mod tests {
     #[test]
     fn a_change_set_lists_only_what_it_makes_stale() {
         let mut set = ChangeSet::new();
-        set.push(Change::RemoveMember(tid(), oid(), oid()));
+        set.push(Change::RevokeGrants(crate::model::RevokeScope::User(tid(), oid())));
         set.push(Change::DeleteAppRoleAssignment(tid(), oid()));
         assert_eq!(stale_set(&set).len(), 1);
         assert!(Areas::ALL.union(Areas::NONE) == Areas::ALL);
