@@ -63,7 +63,11 @@ struct Args {
     user_concurrency: Vec<usize>,
     /// Which token flows to measure (for profiling one): any of client-credentials, password,
     /// refresh, code. Default: all.
-    #[arg(long, value_delimiter = ',', default_value = "client-credentials,password,refresh,code")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "client-credentials,password,refresh,code"
+    )]
     flows: Vec<String>,
     /// Write the JSON summary here too.
     #[arg(long)]

@@ -74,6 +74,8 @@ struct TenantModel {
     policies: Vec<(PolicyDocumentKind, Entry<Arc<Vec<PolicyDocument>>>)>,
     memberships: Option<Entry<Arc<Vec<Membership>>>>,
     schedules: Vec<(Plane, Entry<Arc<Vec<RoleSchedule>>>)>,
+    users: HashMap<ObjectId, Entry<Option<User>>>,
+    users_by_upn: HashMap<String, Entry<Option<User>>>,
 }
 
 impl TenantModel {
@@ -99,6 +101,10 @@ impl TenantModel {
         }
         if a.pim_schedules {
             self.schedules.clear();
+        }
+        if a.users {
+            self.users.clear();
+            self.users_by_upn.clear();
         }
     }
 }
@@ -354,10 +360,35 @@ impl TenantStore for CachedStore {
 #[async_trait]
 impl UserStore for CachedStore {
     async fn user(&self, t: TenantId, id: ObjectId) -> Result<Option<User>, StoreError> {
-        self.inner.user(t, id).await
+        if let Some(v) = self.get(|m| m.per_tenant.get(&t)?.users.get(&id)) {
+            return Ok(v);
+        }
+        let e = self.start();
+        let v = self.inner.user(t, id).await?;
+        self.put(e, |m| {
+            bounded(
+                &mut m.per_tenant.entry(t).or_default().users,
+                id,
+                Self::entry(v.clone()),
+            )
+        });
+        Ok(v)
     }
     async fn user_by_upn(&self, t: TenantId, upn: &str) -> Result<Option<User>, StoreError> {
-        self.inner.user_by_upn(t, upn).await
+        let key = upn.to_lowercase();
+        if let Some(v) = self.get(|m| m.per_tenant.get(&t)?.users_by_upn.get(&key)) {
+            return Ok(v);
+        }
+        let e = self.start();
+        let v = self.inner.user_by_upn(t, upn).await?;
+        self.put(e, |m| {
+            bounded(
+                &mut m.per_tenant.entry(t).or_default().users_by_upn,
+                key,
+                Self::entry(v.clone()),
+            )
+        });
+        Ok(v)
     }
     async fn users(&self, t: TenantId) -> Result<Vec<User>, StoreError> {
         self.inner.users(t).await

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use castellan_core::store::prelude::*;
 use castellan_core::model::{Membership, ObjectKind};
+use castellan_core::store::prelude::*;
 use castellan_core::store::{Change, ChangeSet};
 use castellan_store::{CachedStore, SqlStore};
 
@@ -112,8 +112,9 @@ async fn a_commit_invalidates_only_what_it_changes() {
     let _ = std::fs::remove_file(path);
 }
 
-/// Membership edges and PIM schedules are held per tenant (every token reads them) and dropped
-/// by the commits that change them: a read after an added edge or a put schedule sees it.
+/// Membership edges, PIM schedules and users are held per tenant (every token reads them) and
+/// dropped by the commits that change them: a read after an added edge, a disabled account or a
+/// deleted user sees it.
 #[tokio::test]
 async fn memberships_and_pim_schedules_are_held_until_a_commit_changes_them() {
     let (sql, path) = sqlite().await;
@@ -132,7 +133,11 @@ async fn memberships_and_pim_schedules_are_held_until_a_commit_changes_them() {
     let s0 = store.stats();
     assert!(store.memberships(t.id).await.unwrap().is_empty());
     assert!(store.group_role_schedules(t.id).await.unwrap().is_empty());
-    assert_eq!(store.stats().hits, s0.hits + 2, "held: the second reads are hits");
+    assert_eq!(
+        store.stats().hits,
+        s0.hits + 2,
+        "held: the second reads are hits"
+    );
     let edge = Membership {
         group_id: g.id,
         member_id: u.id,
@@ -142,6 +147,47 @@ async fn memberships_and_pim_schedules_are_held_until_a_commit_changes_them() {
     set.push(Change::AddMember(t.id, edge.clone()));
     store.commit(set).await.unwrap();
     assert_eq!(store.memberships(t.id).await.unwrap(), vec![edge]);
+    // Users by id and UPN (any case) are held; an update is seen by the next read.
+    let upn = u.user_principal_name.to_uppercase();
+    let mut u = u;
+    u.account_enabled = true;
+    let mut set = ChangeSet::new();
+    set.push(Change::UpdateUser(u.clone()));
+    store.commit(set).await.unwrap();
+    assert!(
+        store
+            .user(t.id, u.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .account_enabled
+    );
+    assert!(store.user_by_upn(t.id, &upn).await.unwrap().is_some());
+    let s1 = store.stats();
+    assert!(store.user(t.id, u.id).await.unwrap().is_some());
+    assert!(store.user_by_upn(t.id, &upn).await.unwrap().is_some());
+    assert_eq!(store.stats().hits, s1.hits + 2);
+    let mut disabled = u.clone();
+    disabled.account_enabled = false;
+    let mut set = ChangeSet::new();
+    set.push(Change::UpdateUser(disabled));
+    store.commit(set).await.unwrap();
+    assert!(
+        !store
+            .user(t.id, u.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .account_enabled
+    );
+    assert!(
+        !store
+            .user_by_upn(t.id, &upn)
+            .await
+            .unwrap()
+            .unwrap()
+            .account_enabled
+    );
     let mut set = ChangeSet::new();
     set.push(Change::DeleteUser(t.id, u.id));
     store.commit(set).await.unwrap();
@@ -149,6 +195,8 @@ async fn memberships_and_pim_schedules_are_held_until_a_commit_changes_them() {
         store.memberships(t.id).await.unwrap().is_empty(),
         "a deleted member's edges go with it"
     );
+    assert!(store.user(t.id, u.id).await.unwrap().is_none());
+    assert!(store.user_by_upn(t.id, &upn).await.unwrap().is_none());
     let _ = std::fs::remove_file(path);
 }
 

@@ -5,10 +5,11 @@
 //! The read model holds what sign-in and token issuance read: tenants, applications (global, by
 //! appId and identifier URI), service principals, app-role assignments, delegated permission
 //! grants, directory-role assignments, policy documents (Conditional Access policies and named
-//! locations) and signing keys. Users, groups, memberships, grants (codes, refresh tokens),
-//! authentication methods and risk are not held, so their own changes invalidate nothing — but
-//! deleting an object takes its assignments, grants and role assignments with it
-//! (`castellan-store::objects`), so those deletions invalidate the relations.
+//! locations), users by id and UPN, each tenant's membership edges and PIM schedules, and
+//! signing keys. Groups, grants (codes, refresh tokens), authentication methods and risk are
+//! not held, so their own changes invalidate nothing — but deleting an object takes its
+//! memberships, assignments, grants and role assignments with it (`castellan-store::objects`),
+//! so those deletions invalidate the relations.
 
 use super::{Change, ChangeSet};
 use crate::ids::TenantId;
@@ -37,6 +38,8 @@ pub struct Areas {
     /// PIM schedules of every plane (directory roles, Azure roles, groups): what is eligible
     /// and active; each read decides what is in force at its own clock.
     pub pim_schedules: bool,
+    /// Users by id and by UPN (every user grant reads the signed-in user).
+    pub users: bool,
 }
 
 impl Areas {
@@ -52,6 +55,7 @@ impl Areas {
         signing_keys: false,
         memberships: false,
         pim_schedules: false,
+        users: false,
     };
     /// Every relation.
     pub const ALL: Areas = Areas {
@@ -65,6 +69,7 @@ impl Areas {
         signing_keys: true,
         memberships: true,
         pim_schedules: true,
+        users: true,
     };
     /// What deleting a directory object takes with it (`delete_object_refs`): the relations
     /// naming it.
@@ -94,6 +99,7 @@ impl Areas {
             signing_keys: self.signing_keys || o.signing_keys,
             memberships: self.memberships || o.memberships,
             pim_schedules: self.pim_schedules || o.pim_schedules,
+            users: self.users || o.users,
         }
     }
 }
@@ -129,13 +135,26 @@ pub fn stale(c: &Change) -> Stale {
                 ..Areas::NONE
             },
         ),
-        Change::InsertUser(_)
-        | Change::UpdateUser(_)
-        | Change::InsertGroup(_)
+        Change::InsertUser(u) | Change::UpdateUser(u) => only(
+            u.tenant_id,
+            Areas {
+                users: true,
+                ..Areas::NONE
+            },
+        ),
+        Change::InsertGroup(_)
         | Change::UpdateGroup(_)
         | Change::AddOwner(..)
         | Change::RemoveOwner(..) => Nothing,
-        Change::DeleteUser(t, _) | Change::DeleteGroup(t, _) => only(*t, Areas::OBJECT_REFS),
+        // Deleting a user also rewrites the users it managed.
+        Change::DeleteUser(t, _) => only(
+            *t,
+            Areas {
+                users: true,
+                ..Areas::OBJECT_REFS
+            },
+        ),
+        Change::DeleteGroup(t, _) => only(*t, Areas::OBJECT_REFS),
         // Applications are read from every tenant (by appId, by identifier URI); a service
         // principal's names follow its application's identifier URIs.
         Change::InsertApplication(_)
@@ -306,6 +325,7 @@ impl Areas {
             self.signing_keys,
             self.memberships,
             self.pim_schedules,
+            self.users,
         ]
         .iter()
         .enumerate()
@@ -326,6 +346,7 @@ impl Areas {
             signing_keys: on(7),
             memberships: on(8),
             pim_schedules: on(9),
+            users: on(10),
         }
     }
 }
@@ -393,10 +414,10 @@ mod tests {
 
     #[test]
     fn stale_sets_round_trip_as_text_and_garbage_is_refused() {
-        for b in 0..=1023u16 {
+        for b in 0..=2047u16 {
             assert_eq!(Areas::from_bits(b).bits(), b);
         }
-        assert_eq!(Areas::ALL.bits(), 1023);
+        assert_eq!(Areas::ALL.bits(), 2047);
         assert_eq!(Areas::NONE.bits(), 0);
         let set = vec![
             Stale::Tenant(tid(), Areas::OBJECT_REFS),
@@ -477,7 +498,10 @@ mod tests {
     #[test]
     fn a_change_set_lists_only_what_it_makes_stale() {
         let mut set = ChangeSet::new();
-        set.push(Change::RevokeGrants(crate::model::RevokeScope::User(tid(), oid())));
+        set.push(Change::RevokeGrants(crate::model::RevokeScope::User(
+            tid(),
+            oid(),
+        )));
         set.push(Change::DeleteAppRoleAssignment(tid(), oid()));
         assert_eq!(stale_set(&set).len(), 1);
         assert!(Areas::ALL.union(Areas::NONE) == Areas::ALL);
