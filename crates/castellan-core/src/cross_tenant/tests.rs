@@ -1,3 +1,7 @@
+//! Unit tests of the cross-tenant access decisions: every access type and target kind, the
+//! partner-over-default fallback part by part, outbound before inbound, inbound trust, and
+//! the validation messages.
+
 use super::*;
 
 fn tid(n: u128) -> TenantId {
@@ -98,7 +102,8 @@ fn every_access_type_and_target_combination_for_users_and_groups() {
     let g = |o: ObjectId| (o.to_string(), TargetType::Group);
     let all = (ALL_USERS.to_string(), TargetType::User);
     // (access, targets, user's groups, allowed?)
-    let cases: Vec<(AccessType, Vec<(String, TargetType)>, Vec<ObjectId>, bool)> = vec![
+    type Case = (AccessType, Vec<(String, TargetType)>, Vec<ObjectId>, bool);
+    let cases: Vec<Case> = vec![
         (AccessType::Allowed, vec![all.clone()], vec![], true),
         (AccessType::Blocked, vec![all.clone()], vec![], false),
         (AccessType::Allowed, vec![u(me)], vec![], true),

@@ -66,3 +66,22 @@ pub struct PolicyDocument {
     /// Last modified.
     pub modified: Timestamp,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::PolicyDocumentKind as K;
+
+    #[test]
+    fn every_kind_reads_back_from_its_stored_name() {
+        for k in [
+            K::ConditionalAccessPolicy,
+            K::NamedLocation,
+            K::CrossTenantPolicy,
+            K::CrossTenantDefault,
+            K::CrossTenantPartner,
+        ] {
+            assert_eq!(K::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(K::parse("crossTenant"), None);
+    }
+}

@@ -638,6 +638,24 @@ async fn drive(
         ..Facts::default()
     };
     let unavailable = |e: String| fail(Fail::Unavailable(e), &r.cid);
+    // Cross-tenant access: a guest of another tenant on this server passes the home tenant's
+    // outbound and this tenant's inbound B2B collaboration settings for this app, at every
+    // sign-in (the home-realm one and the SSO session's alike).
+    if let Some(e) = match cross_tenant_refusal(s, tenant, user, &a.app, r.at).await {
+        Ok(x) => x,
+        Err(e) => return unavailable(e),
+    } {
+        let mut rec = log.user(
+            Some(&user.user_principal_name),
+            Some(user.id),
+            Some(&user.display_name),
+            None,
+            Some(&e),
+        );
+        rec.app_display_name = Some(a.app.display_name.clone());
+        s.signins.record(rec).await;
+        return fail(Fail::Page(StatusCode::FORBIDDEN, e), &r.cid);
+    }
     let mut steps = AuthorizeSteps {
         common: crate::signin_steps::Common {
             s,
@@ -852,6 +870,79 @@ async fn drive(
     }
 }
 
+/// The refusal of the cross-tenant access settings for a guest whose home is another tenant
+/// of this server (500212 outbound at home, 500213 inbound here); `None` for everyone else.
+async fn cross_tenant_refusal(
+    s: &AppState,
+    tenant: &Tenant,
+    user: &User,
+    app: &Application,
+    at: Timestamp,
+) -> Result<Option<AadstsError>, String> {
+    let Some((home, home_user)) = user
+        .external
+        .as_ref()
+        .and_then(|e| e.home_tenant.zip(e.home_object_id))
+    else {
+        return Ok(None);
+    };
+    let c = crate::cross_tenant::check(
+        s.store.as_ref(),
+        tenant.id,
+        home,
+        home_user,
+        Some(app.app_id.uuid()),
+        at,
+    )
+    .await?;
+    Ok(castellan_core::cross_tenant::refusal(
+        c.verdict, tenant.id, home,
+    ))
+}
+
+/// The cross-tenant check of a redemption through the home tenant (users and groups only: a
+/// redemption is no application's sign-in). A refusal is recorded in the resource tenant's
+/// sign-in log, naming the home tenant, and returned for the redemption page.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn redemption_refusal(
+    s: &AppState,
+    resource: &Tenant,
+    guest: Option<&User>,
+    home: castellan_core::TenantId,
+    home_user: castellan_core::ObjectId,
+    cid: &str,
+    ip: &str,
+    headers: &HeaderMap,
+) -> Result<Option<AadstsError>, String> {
+    let at = now();
+    let c = crate::cross_tenant::check(s.store.as_ref(), resource.id, home, home_user, None, at)
+        .await?;
+    let Some(e) = castellan_core::cross_tenant::refusal(c.verdict, resource.id, home) else {
+        return Ok(None);
+    };
+    let log = Attempt {
+        tenant_id: resource.id,
+        correlation_id: cid.to_string(),
+        ip: ip.to_string(),
+        user_agent: crate::http::user_agent(headers),
+        app_id: castellan_core::catalog::CONSOLE_APP_ID.to_string(),
+        interactive: true,
+        client_app_used: "Browser".into(),
+        details: format!("B2B invitation redemption through home tenant {home}"),
+        at,
+    };
+    let mut rec = log.user(
+        guest.map(|g| g.user_principal_name.as_str()),
+        guest.map(|g| g.id),
+        guest.map(|g| g.display_name.as_str()),
+        None,
+        Some(&e),
+    );
+    rec.app_display_name = Some("Invitation redemption".into());
+    s.signins.record(rec).await;
+    Ok(Some(e))
+}
+
 pub(super) fn clone_target(t: &Target) -> Target {
     Target {
         redirect_uri: t.redirect_uri.clone(),
@@ -1064,6 +1155,7 @@ pub(super) async fn resume_guest(
     raw: &str,
     tenant: &Tenant,
     guest: &castellan_core::model::User,
+    home_amr: &[String],
     cid: String,
     ip: String,
     headers: &HeaderMap,
@@ -1072,6 +1164,15 @@ pub(super) async fn resume_guest(
         Ok(a) => a,
         Err(x) => return fail(x, &cid),
     };
+    // Inbound trust: this tenant accepts the home sign-in's MFA for this home tenant, so its
+    // Conditional Access sees MFA done (no second prompt) and the tokens' `amr` says so.
+    let trusted_mfa = match guest.external.as_ref().and_then(|e| e.home_tenant) {
+        Some(home) => match crate::cross_tenant::load(s.store.as_ref(), tenant.id).await {
+            Ok(l) => castellan_core::cross_tenant::trust_of(&l.policy, home, home_amr, false).mfa,
+            Err(e) => return fail(Fail::Unavailable(e), &cid),
+        },
+        None => false,
+    };
     let r = Req {
         cid,
         ip,
@@ -1079,10 +1180,14 @@ pub(super) async fn resume_guest(
         origin: s.origins.for_host(host(headers)),
         at: now(),
     };
+    let authn = Authn {
+        mfa_at: trusted_mfa.then_some(r.at),
+        ..Authn::password(r.at)
+    };
     let st = Start {
         first: FirstFactor::Password,
         credential: Ok(()),
-        authn: Authn::password(r.at),
+        authn,
         interactive: true,
         consented: false,
         password: None,

@@ -465,6 +465,14 @@ async fn callback(
     let Some(oid) = c["oid"].as_str().and_then(castellan_core::ObjectId::parse) else {
         return refused("The sign-in's ID token names no user; open the invitation link again.");
     };
+    let amr: Vec<String> = c["amr"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     if let Some((guest, home_user, segment, raw)) = guest {
         if oid != home_user {
             return refused("You signed in at your organization with another account than the one this guest account belongs to. Sign in again with the right account.");
@@ -481,6 +489,7 @@ async fn callback(
             &raw,
             &t,
             &g,
+            &amr,
             ctx.origin.correlation_id.clone(),
             ip,
             &headers,
@@ -490,14 +499,37 @@ async fn callback(
     let Ok(Some(u)) = s.store.user(home, oid).await else {
         return refused(UNAVAILABLE);
     };
-    let amr: Vec<String> = c["amr"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    // Cross-tenant access settings (the home tenant's outbound, this tenant's inbound).
+    let Ok(Some(t)) = s.store.tenant(f.resource).await else {
+        return refused(UNAVAILABLE);
+    };
+    let mut ent = OsEntropy;
+    let guest = ops::peek(
+        &env(&s, &mut ent, &ctx.origin.correlation_id),
+        &t,
+        &f.secret,
+    )
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .map(|(_, g)| g);
+    let cid = &ctx.origin.correlation_id;
+    match super::authorize::redemption_refusal(
+        &s,
+        &t,
+        guest.as_ref(),
+        home,
+        oid,
+        cid,
+        &ip,
+        &headers,
+    )
+    .await
+    {
+        Ok(None) => {}
+        Ok(Some(e)) => return refused(&format!("AADSTS{}: {}", e.code, e.message)),
+        Err(_) => return refused(UNAVAILABLE),
+    }
     let proof = Proof::HomeTenant {
         tenant: home,
         user: oid,
