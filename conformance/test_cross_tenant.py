@@ -141,9 +141,22 @@ def test_guest_with_trusted_home_mfa_in_chromium_then_blocked_by_the_partner_set
     assert r.status_code == 201, r.text
     policy = r.json()["id"]
     try:
-        out = run("cross_tenant.mjs", {"action": "redeem", "state": state, "url": inv["inviteRedeemUrl"], "upn": upn,
-                                       "password": pw, "redirect": redirect}, timeout=180)
+        def redeem(secret=None):
+            return run("cross_tenant.mjs", {"action": "redeem", "state": state, "url": inv["inviteRedeemUrl"], "upn": upn,
+                                            "password": pw, "redirect": redirect, "secret": secret}, timeout=180)
+
+        # The partner setting blocks the user: the redemption is refused after the home
+        # sign-in (which registered the home MFA and passed it), and nothing changes.
+        blocked = {"usersAndGroups": {"accessType": "blocked", "targets": [{"target": home_user, "targetType": "user"}]}}
+        assert graph.patch(f"{BASE}/partners/{home}", {"b2bCollaborationInbound": blocked}).status_code == 204
+        out = redeem()
         assert f"/{home}/oauth2/v2.0/authorize" in out["homeLogin"], out
+        assert out.get("homeRegister") and out.get("homeChallenge"), out
+        assert "AADSTS500213" in out.get("refused", ""), out
+        assert graph.get(f"/users/{guest}").json()["externalUserState"] == "PendingAcceptance"
+        # Allowed again (the setting back to the default's): the home session's MFA carries.
+        assert graph.patch(f"{BASE}/partners/{home}", {"b2bCollaborationInbound": None}).status_code == 204
+        out = redeem(out["secret"])
         assert "Review permissions" in out["consent"], out
         assert out["landed"].startswith(redirect), out
         assert graph.get(f"/users/{guest}").json()["externalUserState"] == "Accepted"

@@ -43,34 +43,50 @@ try {
   const page = await context.newPage();
   const out = {};
   if (input.action === "redeem") {
+    // The home sign-in answers with whatever it needs next: the password page, the
+    // registration of an authenticator app (security defaults), the MFA challenge; then the
+    // resource tenant's consent page, or a refusal.
     await page.goto(input.url);
     await page.click("#home button");
-    await page.waitForSelector("#username", { timeout: 15000 });
-    out.homeLogin = page.url();
-    await page.fill("#username", input.upn);
-    await page.fill("#password", input.password);
-    await page.click("#submit");
-    // The home tenant's security defaults: register an authenticator app first.
-    await page.waitForSelector("#mfa-setup", { timeout: 15000 });
-    out.homeRegister = await page.textContent("body");
-    await page.click("#mfa-setup");
-    await page.waitForSelector("#secret", { timeout: 15000 });
-    out.secret = (await page.textContent("#secret")).replace(/\s+/g, "");
-    await page.fill("#code", totp(out.secret));
-    await page.click("#submit");
-    await page.waitForSelector("#recovery-codes", { timeout: 15000 });
-    // The link again: the home session has the password; the home MFA challenge; consent.
-    await page.goto(input.url);
-    await page.click("#home button");
-    await page.waitForSelector("#otc", { timeout: 15000 });
-    out.homeChallenge = await page.textContent("h1");
-    await page.fill("#otc", totp(out.secret, Date.now() / 1000 + 30));
-    await page.click("#verify");
-    await page.waitForSelector("#accept button", { timeout: 15000 });
-    out.consent = await page.textContent("body");
-    await page.click("#accept button");
-    await page.waitForURL((u) => u.toString().startsWith(input.redirect), { timeout: 15000 });
-    out.landed = page.url();
+    let secret = input.secret ?? null;
+    let step = 0;
+    for (let i = 0; i < 20; i++) {
+      await page.waitForSelector("#username, #mfa-setup, #secret, #recovery-codes, #otc, #accept button, .message.error", { timeout: 15000 });
+      if ((await page.locator("#accept button").count()) > 0) {
+        out.consent = await page.textContent("body");
+        await page.click("#accept button");
+        await page.waitForURL((u) => u.toString().startsWith(input.redirect), { timeout: 15000 });
+        out.landed = page.url();
+        break;
+      } else if ((await page.locator("#username").count()) > 0) {
+        out.homeLogin = page.url();
+        await page.fill("#username", input.upn);
+        await page.fill("#password", input.password);
+        await page.click("#submit");
+      } else if ((await page.locator("#mfa-setup").count()) > 0) {
+        out.homeRegister = true;
+        await page.click("#mfa-setup");
+      } else if ((await page.locator("#secret").count()) > 0) {
+        secret = (await page.textContent("#secret")).replace(/\s+/g, "");
+        await page.fill("#code", totp(secret));
+        await page.click("#submit");
+        step = 1;
+      } else if ((await page.locator("#recovery-codes").count()) > 0) {
+        // Registered: the link again (the home session has the password).
+        await page.goto(input.url);
+        await page.click("#home button");
+      } else if ((await page.locator("#otc").count()) > 0) {
+        out.homeChallenge = true;
+        await page.fill("#otc", totp(secret, Date.now() / 1000 + 30 * step));
+        step += 1;
+        await page.click("#verify");
+      } else {
+        out.refused = await page.textContent("body");
+        break;
+      }
+      await page.waitForLoadState("domcontentloaded");
+    }
+    out.secret = secret;
   } else if (input.action === "signin") {
     let landed = null;
     await page.route((u) => u.toString().startsWith(input.redirect), (route) => {

@@ -114,3 +114,24 @@ pub async fn check(
         resource: r,
     })
 }
+
+/// The refusal of the cross-tenant access settings for `user` signing in to the application
+/// `app` (its appId) of `tenant`, when `user` is a guest whose home is another tenant of this
+/// server (500212 outbound at home, 500213 inbound here); `None` for everyone else.
+pub async fn refusal_for(
+    store: &dyn Store,
+    tenant: &castellan_core::model::Tenant,
+    user: &castellan_core::model::User,
+    app: uuid::Uuid,
+    at: Timestamp,
+) -> Result<Option<castellan_core::AadstsError>, String> {
+    let Some((home, home_user)) = user
+        .external
+        .as_ref()
+        .and_then(|e| e.home_tenant.zip(e.home_object_id))
+    else {
+        return Ok(None);
+    };
+    let c = check(store, tenant.id, home, home_user, Some(app), at).await?;
+    Ok(ct::refusal(c.verdict, tenant.id, home))
+}

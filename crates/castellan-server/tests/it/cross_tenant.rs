@@ -497,7 +497,7 @@ async fn guest_attempt(
         .append_pair("client_id", cc["app_id"].as_str().unwrap())
         .append_pair("response_type", "code")
         .append_pair("redirect_uri", cc["redirect_uri"].as_str().unwrap())
-        .append_pair("scope", "openid profile User.Read")
+        .append_pair("scope", "openid profile offline_access User.Read")
         .append_pair("state", "x")
         .append_pair("nonce", "n")
         .finish();
@@ -655,10 +655,24 @@ async fn a_guest_is_blocked_by_either_tenant_and_its_home_mfa_is_trusted_only_wh
         ("client_secret", cc["secret"].as_str().unwrap()),
         ("code", &code),
         ("redirect_uri", cc["redirect_uri"].as_str().unwrap()),
-        ("scope", "openid profile User.Read"),
+        ("scope", "openid profile offline_access User.Read"),
     ])
     .await;
     assert_eq!(st, 200, "{t}");
+    let refresh = |rt: String| async move {
+        crate::token_form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", cc["app_id"].as_str().unwrap()),
+            ("client_secret", cc["secret"].as_str().unwrap()),
+            ("refresh_token", &rt),
+            ("scope", "User.Read"),
+        ])
+        .await
+    };
+    let rt = t["refresh_token"].as_str().unwrap().to_string();
+    let (st, r1) = refresh(rt.clone()).await;
+    assert_eq!(st, 200, "a refresh works while allowed: {r1}");
+    let rt = r1["refresh_token"].as_str().unwrap_or(&rt).to_string();
     let claims = |jwt: &str| -> Value {
         use base64::Engine;
         let p = jwt.split('.').nth(1).unwrap();
@@ -712,6 +726,10 @@ async fn a_guest_is_blocked_by_either_tenant_and_its_home_mfa_is_trusted_only_wh
         "{}",
         page.body
     );
+    // ...and the refresh token of the earlier sign-in is refused too.
+    let (st, r2) = refresh(rt.clone()).await;
+    assert_eq!(st, 400, "{r2}");
+    assert_eq!(r2["error_codes"], json!([500213]), "{r2}");
     let l = logged(&g, &guest, 500213, "authorize").await;
     assert_eq!(l["homeTenantId"], fab_id.as_str(), "{l}");
     assert_eq!(l["crossTenantAccessType"], "b2bCollaboration", "{l}");

@@ -641,7 +641,15 @@ async fn drive(
     // Cross-tenant access: a guest of another tenant on this server passes the home tenant's
     // outbound and this tenant's inbound B2B collaboration settings for this app, at every
     // sign-in (the home-realm one and the SSO session's alike).
-    if let Some(e) = match cross_tenant_refusal(s, tenant, user, &a.app, r.at).await {
+    if let Some(e) = match crate::cross_tenant::refusal_for(
+        s.store.as_ref(),
+        tenant,
+        user,
+        a.app.app_id.uuid(),
+        r.at,
+    )
+    .await
+    {
         Ok(x) => x,
         Err(e) => return unavailable(e),
     } {
@@ -868,36 +876,6 @@ async fn drive(
             respond_to(&a.target, fields)
         }
     }
-}
-
-/// The refusal of the cross-tenant access settings for a guest whose home is another tenant
-/// of this server (500212 outbound at home, 500213 inbound here); `None` for everyone else.
-async fn cross_tenant_refusal(
-    s: &AppState,
-    tenant: &Tenant,
-    user: &User,
-    app: &Application,
-    at: Timestamp,
-) -> Result<Option<AadstsError>, String> {
-    let Some((home, home_user)) = user
-        .external
-        .as_ref()
-        .and_then(|e| e.home_tenant.zip(e.home_object_id))
-    else {
-        return Ok(None);
-    };
-    let c = crate::cross_tenant::check(
-        s.store.as_ref(),
-        tenant.id,
-        home,
-        home_user,
-        Some(app.app_id.uuid()),
-        at,
-    )
-    .await?;
-    Ok(castellan_core::cross_tenant::refusal(
-        c.verdict, tenant.id, home,
-    ))
 }
 
 /// The cross-tenant check of a redemption through the home tenant (users and groups only: a
