@@ -884,8 +884,7 @@ async fn drive(
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn redemption_refusal(
     s: &AppState,
-    resource: &Tenant,
-    guest: Option<&User>,
+    (resource, secret): (castellan_core::TenantId, &str),
     home: castellan_core::TenantId,
     home_user: castellan_core::ObjectId,
     cid: &str,
@@ -893,6 +892,29 @@ pub(super) async fn redemption_refusal(
     headers: &HeaderMap,
 ) -> Result<Option<AadstsError>, String> {
     let at = now();
+    let resource = s
+        .store
+        .tenant(resource)
+        .await
+        .map_err(|e| format!("{e:?}"))?
+        .ok_or("the resource tenant is gone")?;
+    let resource = &resource;
+    // The invited guest (for the log), while the link is still good.
+    let mut ent = crate::crypto::OsEntropy;
+    let env = castellan_core::ops::Env {
+        store: s.store.as_ref(),
+        now: at,
+        entropy: &mut ent,
+        hasher: &s.hasher,
+        actor: castellan_core::audit::Actor::Operator,
+        correlation_id: cid.to_string(),
+    };
+    let guest = castellan_core::ops::invitations::peek(&env, resource, secret)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .map(|(_, g)| g);
+    let guest = guest.as_ref();
     let c = crate::cross_tenant::check(s.store.as_ref(), resource.id, home, home_user, None, at)
         .await?;
     let Some(e) = castellan_core::cross_tenant::refusal(c.verdict, resource.id, home) else {

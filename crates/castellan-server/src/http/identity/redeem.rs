@@ -5,8 +5,9 @@
 //! - **home tenant** (the address is a user of another tenant on this server): a sign-in at
 //!   the home tenant's own `/authorize` (authorization code + PKCE as the first-party console
 //!   client, redirect `/redeem/callback`), so the home tenant's pipeline applies — password,
-//!   MFA, its Conditional Access, Identity Protection, sign-in log. The home sign-in's `amr`
-//!   is kept with the proof (for a later `inboundTrust.isMfaAccepted`).
+//!   MFA, its Conditional Access, Identity Protection, sign-in log. The cross-tenant access
+//!   settings are checked on the way back (`authorize::redemption_refusal`); a guest's
+//!   sign-in hands the home sign-in's `amr` to the resumed pipeline (inbound MFA trust).
 //! - **email one-time passcode** otherwise: a code sent through the SMTP relay
 //!   (`ops::invitations::new_passcode`, hashed, 10 minutes, 3 tries).
 //!
@@ -500,32 +501,8 @@ async fn callback(
         return refused(UNAVAILABLE);
     };
     // Cross-tenant access settings (the home tenant's outbound, this tenant's inbound).
-    let Ok(Some(t)) = s.store.tenant(f.resource).await else {
-        return refused(UNAVAILABLE);
-    };
-    let mut ent = OsEntropy;
-    let guest = ops::peek(
-        &env(&s, &mut ent, &ctx.origin.correlation_id),
-        &t,
-        &f.secret,
-    )
-    .await
-    .ok()
-    .and_then(Result::ok)
-    .map(|(_, g)| g);
-    let cid = &ctx.origin.correlation_id;
-    match super::authorize::redemption_refusal(
-        &s,
-        &t,
-        guest.as_ref(),
-        home,
-        oid,
-        cid,
-        &ip,
-        &headers,
-    )
-    .await
-    {
+    let (cid, at) = (&ctx.origin.correlation_id, (f.resource, f.secret.as_str()));
+    match super::authorize::redemption_refusal(&s, at, home, oid, cid, &ip, &headers).await {
         Ok(None) => {}
         Ok(Some(e)) => return refused(&format!("AADSTS{}: {}", e.code, e.message)),
         Err(_) => return refused(UNAVAILABLE),
