@@ -1009,22 +1009,6 @@ table! {
     /// Graph 400: a UPN or identifier URI on a domain the tenant added but has not verified.
     DomainUnverifiedInUse => Graph(400, "Request_BadRequest"),
         "The domain '{domain}' in {property} '{value}' is not verified yet: verify it first (add the TXT record from GET /domains/{domain}/verificationDnsRecords at your DNS host, then POST /domains/{domain}/verify), or use one of the verified domains: {verified}.";
-    // ---- Cross-tenant access settings (Graph /policies/crossTenantAccessPolicy; core::cross_tenant) ----
-    /// Graph 400: a target of a B2B setting is not one Entra accepts there.
-    CrossTenantBadTarget => Graph(400, "Request_BadRequest"),
-        "Invalid target '{target}' in {property}: {why}. Nothing was changed.";
-    /// Graph 400: a partner configuration for the tenant itself.
-    CrossTenantPartnerSelf => Graph(400, "Request_BadRequest"),
-        "The partner tenantId '{tenant}' is this tenant itself: cross-tenant access settings are for other organizations. Change this tenant's own settings under /policies/crossTenantAccessPolicy/default instead. Nothing was changed.";
-    /// Graph 409: the tenant already has a partner configuration for that tenant.
-    CrossTenantPartnerExists => Graph(409, "Request_MultipleObjectsWithSameKeyValue"),
-        "A partner configuration for tenant '{tenant}' already exists. Change it with PATCH /policies/crossTenantAccessPolicy/partners/{tenant} (or delete it first). Nothing was changed.";
-    /// Graph 400: automatic user consent cannot be turned on in the default configuration.
-    CrossTenantDefaultConsent => Graph(400, "Request_BadRequest"),
-        "automaticUserConsentSettings.inboundAllowed and outboundAllowed are always false in the default configuration; set them in a partner configuration instead. Nothing was changed.";
-    /// Graph 400: an `allowedCloudEndpoints` value that is not a Microsoft cloud.
-    CrossTenantBadCloud => Graph(400, "Request_BadRequest"),
-        "'{endpoint}' is not a cloud endpoint allowedCloudEndpoints accepts. Use any of: {allowed}. Nothing was changed.";
     // ---- Microsoft Graph (the directory's messages are composed by the rule that refused) ----
     /// Graph 400 `Request_BadRequest` (also a uniqueness clash: Graph answers 400, not 409).
     GraphBadRequest => Graph(400, "Request_BadRequest"),
@@ -1060,6 +1044,25 @@ table! {
     /// Graph 500 `generalException`.
     GraphGeneral => Graph(500, "generalException"),
         "{message}";
+    /// Graph 409 (a uniqueness clash the refusing rule describes; also a sub-request's 409).
+    GraphConflict => Graph(409, "Request_MultipleObjectsWithSameKeyValue"),
+        "{message}";
+    // ---- Cross-tenant access settings (Graph /policies/crossTenantAccessPolicy; core::cross_tenant) ----
+    /// Graph 400: a target of a B2B setting is not one Entra accepts there.
+    CrossTenantBadTarget => Graph(400, "Request_BadRequest"),
+        "Invalid target '{target}' in {property}: {why}. Nothing was changed.";
+    /// Graph 400: a partner configuration for the tenant itself.
+    CrossTenantPartnerSelf => Graph(400, "Request_BadRequest"),
+        "The partner tenantId '{tenant}' is this tenant itself: cross-tenant access settings are for other organizations. Change this tenant's own settings under /policies/crossTenantAccessPolicy/default instead. Nothing was changed.";
+    /// Graph 409: the tenant already has a partner configuration for that tenant.
+    CrossTenantPartnerExists => Graph(409, "Request_MultipleObjectsWithSameKeyValue"),
+        "A partner configuration for tenant '{tenant}' already exists. Change it with PATCH /policies/crossTenantAccessPolicy/partners/{tenant} (or delete it first). Nothing was changed.";
+    /// Graph 400: automatic user consent cannot be turned on in the default configuration.
+    CrossTenantDefaultConsent => Graph(400, "Request_BadRequest"),
+        "automaticUserConsentSettings.inboundAllowed and outboundAllowed are always false in the default configuration; set them in a partner configuration instead. Nothing was changed.";
+    /// Graph 400: an `allowedCloudEndpoints` value that is not a Microsoft cloud.
+    CrossTenantBadCloud => Graph(400, "Request_BadRequest"),
+        "'{endpoint}' is not a cloud endpoint allowedCloudEndpoints accepts. Use any of: {allowed}. Nothing was changed.";
 }
 
 const UNLISTED: Spec = Spec {
@@ -1540,6 +1543,7 @@ mod tests {
         Code::GraphTooManyRequests,
         Code::GraphUnavailable,
         Code::GraphGeneral,
+        Code::GraphConflict,
     ];
 
     #[test]
