@@ -225,6 +225,16 @@ async fn partners_are_created_once_changed_deleted_and_refused_clearly() {
         assert_eq!(st, 400, "{bad}: {e}");
     }
     assert_eq!(g.get(&format!("{BASE}/partners/{other}")).await.1, p);
+    // repeating its own tenantId is fine (an SDK sends the whole model)
+    let (st, e) = g
+        .patch(
+            &format!("{BASE}/partners/{other}"),
+            json!({"tenantId": other, "isServiceProvider": true}),
+        )
+        .await;
+    assert_eq!(st, 204, "{e}");
+    let (_, p) = g.get(&format!("{BASE}/partners/{other}")).await;
+    assert_eq!(p["isServiceProvider"], true);
     let (st, _) = g
         .patch(&format!("{BASE}/partners/{}", random_tenant()), json!({}))
         .await;

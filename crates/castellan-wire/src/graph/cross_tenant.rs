@@ -257,32 +257,35 @@ pub fn parse_default(body: &Value) -> Result<Configuration, GraphError> {
     parse_config(o, false)
 }
 
-/// Checks a partner body: on creation (`create`) `tenantId` is required and taken from it; a
-/// PATCH may not change it.
-pub fn check_partner_body(body: &Value, create: bool) -> Result<Option<TenantId>, GraphError> {
+/// Checks a partner body: on creation (`existing` `None`) `tenantId` is required and taken
+/// from it; a PATCH of the partner `existing` may repeat its `tenantId` but not change it.
+pub fn check_partner_body(
+    body: &Value,
+    existing: Option<TenantId>,
+) -> Result<Option<TenantId>, GraphError> {
     let o = check_object(
         body,
         "crossTenantAccessPolicyConfigurationPartner",
         PARTNER_WRITABLE,
         PARTNER_READ_ONLY,
     )?;
-    match (o.get("tenantId"), create) {
-        (None | Some(Value::Null), true) => Err(bad(
+    let given = match o.get("tenantId") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_str().and_then(TenantId::parse).ok_or_else(|| {
+            bad(format!(
+                "Invalid value {v} for property 'tenantId': expected the partner's tenant id (a GUID). Nothing was changed."
+            ))
+        })?),
+    };
+    match (given, existing) {
+        (None, None) => Err(bad(
             "Property 'tenantId' is required: the partner organization's tenant id (a GUID). Nothing was changed.",
         )),
-        (Some(v), true) => v
-            .as_str()
-            .and_then(TenantId::parse)
-            .map(Some)
-            .ok_or_else(|| {
-                bad(format!(
-                    "Invalid value {v} for property 'tenantId': expected the partner's tenant id (a GUID). Nothing was changed."
-                ))
-            }),
-        (Some(_), false) => Err(bad(
+        (Some(t), None) => Ok(Some(t)),
+        (Some(t), Some(e)) if t != e => Err(bad(
             "Property 'tenantId' cannot be changed: delete this partner configuration and create one for the other tenant. Nothing was changed.",
         )),
-        (None, false) => Ok(None),
+        (_, Some(e)) => Ok(Some(e)),
     }
 }
 
@@ -513,7 +516,8 @@ mod tests {
             "inboundTrust": {"isMfaAccepted": true},
             "b2bCollaborationInbound": {"usersAndGroups": {"accessType": "blocked", "targets": [{"target": "AllUsers", "targetType": "user"}]}},
         });
-        assert_eq!(check_partner_body(&body, true).unwrap(), Some(t));
+        assert_eq!(check_partner_body(&body, None).unwrap(), Some(t));
+        assert_eq!(check_partner_body(&body, Some(t)).unwrap(), Some(t));
         let p = parse_partner(&body).unwrap();
         assert_eq!(p.tenant_id, t);
         assert!(p.config.inbound_trust.unwrap().is_mfa_accepted);
@@ -556,17 +560,23 @@ mod tests {
             assert!(e.message.contains(needle), "{needle}: {}", e.message);
             assert_eq!(e.status, 400);
         }
+        let other = TenantId::parse("99999999-2222-3333-4444-555555555555").unwrap();
         assert!(
-            check_partner_body(&json!({"isInMultiTenantOrganization": true}), false)
+            check_partner_body(&json!({"isInMultiTenantOrganization": true}), Some(other))
                 .unwrap_err()
                 .message
                 .contains("read-only")
         );
-        assert!(check_partner_body(&json!({}), true)
+        assert!(check_partner_body(&json!({}), None)
             .unwrap_err()
             .message
             .contains("tenantId"));
-        assert!(check_partner_body(&json!({"tenantId": t}), false).is_err());
+        let tid = TenantId::parse(t).unwrap();
+        assert!(check_partner_body(&json!({"tenantId": t}), Some(other)).is_err());
+        assert_eq!(
+            check_partner_body(&json!({"tenantId": t}), Some(tid)).unwrap(),
+            Some(tid)
+        );
         assert!(check_default_patch(&json!({"isServiceDefault": false}))
             .unwrap_err()
             .message

@@ -216,7 +216,7 @@ async fn create_partner(
 ) -> Result<Response, ApiError> {
     c.require(Area::CrossTenantAccess, Access::Write)?;
     let v = json_body(&c, &body)?;
-    let tenant = w::check_partner_body(&v, true)
+    let tenant = w::check_partner_body(&v, None)
         .map_err(|e| c.err(e))?
         .ok_or_else(|| c.err(GraphError::bad_request("Property 'tenantId' is required.")))?;
     let p = w::parse_partner(&v).map_err(|e| c.err(e))?;
@@ -251,9 +251,9 @@ async fn patch_partner(
 ) -> Result<Response, ApiError> {
     c.require(Area::CrossTenantAccess, Access::Write)?;
     let patch = json_body(&c, &body)?;
-    w::check_partner_body(&patch, false).map_err(|e| c.err(e))?;
     let l = load(&s, &c).await?;
     let old = find(&c, &l, &t)?;
+    w::check_partner_body(&patch, Some(old.tenant_id)).map_err(|e| c.err(e))?;
     let mut merged = w::render_partner(old);
     merge(&mut merged, &patch);
     let p = w::parse_partner(&merged).map_err(|e| c.err(e))?;
