@@ -776,3 +776,49 @@ async fn a_guest_is_blocked_by_either_tenant_and_its_home_mfa_is_trusted_only_wh
     drop_policy_at(&resource, here_mfa).await;
     drop_policy_at(&fab, home_mfa).await;
 }
+
+#[tokio::test]
+async fn signed_in_the_role_decides_reader_roles_read_and_security_administrators_write() {
+    let g = G::demo().await;
+    let (me, my_id) =
+        crate::security::member_with(&["Policy.Read.All", "Policy.ReadWrite.CrossTenantAccess"])
+            .await;
+    let other = random_tenant();
+    let assign = |role: &'static str| {
+        let g = &g;
+        let my_id = my_id.clone();
+        async move {
+            let (st, v) = g
+                .post(
+                    "/roleManagement/directory/roleAssignments",
+                    json!({"principalId": my_id, "roleDefinitionId": role, "directoryScopeId": "/"}),
+                )
+                .await;
+            assert_eq!(st, 201, "{v}");
+        }
+    };
+    // A member with the scopes but no role: neither reads nor writes.
+    let (st, e) = me.get(&format!("{BASE}/default")).await;
+    assert_eq!(st, 403, "{e}");
+    // Security Reader holds no cross-tenant read action either.
+    assign("5d6b6bb7-de71-4623-b4af-96380a352509").await;
+    let (st, _) = me.get(&format!("{BASE}/default")).await;
+    assert_eq!(st, 403);
+    // Global Reader reads, does not write.
+    assign("f2ef992c-3afb-46b9-b7cf-a126ee74c451").await;
+    let (st, v) = me.get(&format!("{BASE}/default")).await;
+    assert_eq!(st, 200, "{v}");
+    let (st, e) = me
+        .post(&format!("{BASE}/partners"), json!({"tenantId": other}))
+        .await;
+    assert_eq!(st, 403, "{e}");
+    assert_eq!(g.get(&format!("{BASE}/partners/{other}")).await.0, 404);
+    // Security Administrator writes.
+    assign("194ae4cb-b126-40b2-bd5b-6091b380977d").await;
+    let (st, v) = me
+        .post(&format!("{BASE}/partners"), json!({"tenantId": other}))
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let (st, _) = me.delete(&format!("{BASE}/partners/{other}")).await;
+    assert_eq!(st, 204);
+}
