@@ -699,6 +699,30 @@ async fn a_guest_is_blocked_by_either_tenant_and_its_home_mfa_is_trusted_only_wh
         id_token["amr"].as_array().unwrap().contains(&json!("mfa")),
         "{id_token}"
     );
+    // The resource tenant's session started by that sign-in remembers the trusted MFA: a
+    // sign-in through it (no home detour) is not asked again.
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", cc["app_id"].as_str().unwrap())
+        .append_pair("response_type", "code")
+        .append_pair("redirect_uri", cc["redirect_uri"].as_str().unwrap())
+        .append_pair("scope", "openid profile User.Read")
+        .finish();
+    let tid = shared().demo["tenant_id"].as_str().unwrap();
+    let sso = b
+        .get(&format!(
+            "{}/{tid}/oauth2/v2.0/authorize?{q}",
+            shared().origin
+        ))
+        .await;
+    assert!(
+        sso.location.as_deref().is_some_and(|l| l
+            .starts_with(cc["redirect_uri"].as_str().unwrap())
+            && l.contains("code=")),
+        "({}) {:?} {}",
+        sso.status,
+        sso.location,
+        sso.body
+    );
     let ok = logged(&g, &guest, 0, "authorize").await;
     assert_eq!(ok["homeTenantId"], fab_id.as_str(), "{ok}");
 

@@ -437,6 +437,9 @@ struct AuthorizeSteps<'a> {
     a: &'a Authz,
     headers: &'a HeaderMap,
     persistent: bool,
+    /// MFA was done before the pipeline started (a guest's trusted home MFA): the session
+    /// started here remembers it.
+    mfa_done: bool,
     /// The SSO session cookie to set.
     cookie: Option<String>,
     /// What consent is owed (for the consent page).
@@ -489,6 +492,11 @@ impl castellan_core::ops::pipeline::Steps for AuthorizeSteps<'_> {
         )
         .await
         .map_err(|e| Halt(format!("{e:?}")))?;
+        if self.mfa_done {
+            ops::mark_session_mfa(c.s.store.as_ref(), c.tenant, &secret, c.at)
+                .await
+                .map_err(|e| Halt(format!("{e:?}")))?;
+        }
         let max_age = if self.persistent {
             format!("; Max-Age={}", ops::SSO_PERSISTENT_SECS)
         } else {
@@ -681,6 +689,7 @@ async fn drive(
         a,
         headers,
         persistent: st.persistent,
+        mfa_done: authn.mfa_at.is_some(),
         cookie: None,
         need: None,
         tokens: None,
