@@ -152,6 +152,15 @@ pub fn required_action(area: Area, access: Access) -> Option<&'static str> {
         // directory-role PIM); writes go through `Op::PimGroup*`.
         (PimGroups, Read) => None,
         (PimGroups, Write) => Some("microsoft.directory/groups/members/update"),
+        // Cross-tenant access settings: read by Global Reader, Security Administrator and the
+        // other roles holding `crossTenantAccessPolicy/standard/read`; changed by Security
+        // Administrator and Global Administrator (`partners/b2bCollaboration/update`).
+        (CrossTenantAccess, Read) => {
+            Some("microsoft.directory/crossTenantAccessPolicy/standard/read")
+        }
+        (CrossTenantAccess, Write) => {
+            Some("microsoft.directory/crossTenantAccessPolicy/partners/b2bCollaboration/update")
+        }
     }
 }
 
@@ -310,6 +319,31 @@ mod tests {
             }
         }
         assert!(user_may(RiskyUsers, Read, &[], false, &[]).is_err());
+    }
+
+    #[test]
+    fn cross_tenant_access_roles() {
+        use {Access::*, Area::*};
+        for (role, read, write) in [
+            ("Security Administrator", true, true),
+            ("Global Administrator", true, true),
+            ("Global Reader", true, false),
+            ("Conditional Access Administrator", false, false),
+            ("User Administrator", false, false),
+        ] {
+            let r = [id(role)];
+            assert_eq!(
+                user_may(CrossTenantAccess, Read, &r, false, &[]).is_ok(),
+                read,
+                "{role} read"
+            );
+            assert_eq!(
+                user_may(CrossTenantAccess, Write, &r, false, &[]).is_ok(),
+                write,
+                "{role} write"
+            );
+        }
+        assert!(user_may(CrossTenantAccess, Read, &[], false, &[]).is_err());
     }
 
     #[test]

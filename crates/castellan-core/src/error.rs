@@ -213,6 +213,14 @@ table! {
     /// 50020: a guest's address sent to a password grant: guests prove themselves at home.
     GuestUsesHomeSignIn => token(50020, InvalidGrant),
         "User account '{upn}' is a guest of tenant '{tenant}': its home organization ('{idp}') signs it in, so its password is not checked here. Use an interactive sign-in (authorization code at /authorize: the sign-in page sends the guest to its home organization), not the resource owner password grant.";
+    /// 500212: the guest's home tenant's outbound cross-tenant access setting refuses the
+    /// resource tenant (Entra's NotAllowedByOutboundPolicyTenant).
+    CrossTenantOutboundBlocked => token(500212, AccessDenied),
+        "The user's cross-tenant access policy does not allow this user to access this tenant. The home organization '{home}' blocks B2B collaboration outbound to '{resource}' ({part} of b2bCollaborationOutbound, its partner configuration for '{resource}' or else its default). An administrator of '{home}' changes it under /policies/crossTenantAccessPolicy.";
+    /// 500213: the resource tenant's inbound cross-tenant access setting refuses the guest's
+    /// home tenant (Entra's NotAllowedByInboundPolicyTenant).
+    CrossTenantInboundBlocked => token(500213, AccessDenied),
+        "The resource tenant's cross-tenant access policy does not allow this user to access this tenant. '{resource}' blocks B2B collaboration inbound from '{home}' for this user or application ({part} of b2bCollaborationInbound, its partner configuration for '{home}' or else its default). An administrator of '{resource}' changes it under /policies/crossTenantAccessPolicy.";
     /// 50126: wrong user name or password.
     InvalidCredentials => token(50126, InvalidGrant),
         "Error validating credentials due to invalid username or password.";
@@ -1036,6 +1044,25 @@ table! {
     /// Graph 500 `generalException`.
     GraphGeneral => Graph(500, "generalException"),
         "{message}";
+    /// Graph 409 (a uniqueness clash the refusing rule describes; also a sub-request's 409).
+    GraphConflict => Graph(409, "Request_MultipleObjectsWithSameKeyValue"),
+        "{message}";
+    // ---- Cross-tenant access settings (Graph /policies/crossTenantAccessPolicy; core::cross_tenant) ----
+    /// Graph 400: a target of a B2B setting is not one Entra accepts there.
+    CrossTenantBadTarget => Graph(400, "Request_BadRequest"),
+        "Invalid target '{target}' in {property}: {why}. Nothing was changed.";
+    /// Graph 400: a partner configuration for the tenant itself.
+    CrossTenantPartnerSelf => Graph(400, "Request_BadRequest"),
+        "The partner tenantId '{tenant}' is this tenant itself: cross-tenant access settings are for other organizations. Change this tenant's own settings under /policies/crossTenantAccessPolicy/default instead. Nothing was changed.";
+    /// Graph 409: the tenant already has a partner configuration for that tenant.
+    CrossTenantPartnerExists => Graph(409, "Request_MultipleObjectsWithSameKeyValue"),
+        "A partner configuration for tenant '{tenant}' already exists. Change it with PATCH /policies/crossTenantAccessPolicy/partners/{tenant} (or delete it first). Nothing was changed.";
+    /// Graph 400: automatic user consent cannot be turned on in the default configuration.
+    CrossTenantDefaultConsent => Graph(400, "Request_BadRequest"),
+        "automaticUserConsentSettings.inboundAllowed and outboundAllowed are always false in the default configuration; set them in a partner configuration instead. Nothing was changed.";
+    /// Graph 400: an `allowedCloudEndpoints` value that is not a Microsoft cloud.
+    CrossTenantBadCloud => Graph(400, "Request_BadRequest"),
+        "'{endpoint}' is not a cloud endpoint allowedCloudEndpoints accepts. Use any of: {allowed}. Nothing was changed.";
 }
 
 const UNLISTED: Spec = Spec {
@@ -1516,6 +1543,7 @@ mod tests {
         Code::GraphTooManyRequests,
         Code::GraphUnavailable,
         Code::GraphGeneral,
+        Code::GraphConflict,
     ];
 
     #[test]

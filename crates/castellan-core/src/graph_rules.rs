@@ -29,6 +29,9 @@ pub enum Area {
     Licenses,
     /// PIM for groups (`/identityGovernance/privilegedAccess/group/…`, group policies).
     PimGroups,
+    /// Cross-tenant access settings (`/policies/crossTenantAccessPolicy`, its default and
+    /// partners).
+    CrossTenantAccess,
 }
 
 /// Read or write.
@@ -83,6 +86,8 @@ pub fn permissions_for(area: Area, access: Access) -> &'static [&'static str] {
         (RoleManagement, Write) => &["RoleManagement.ReadWrite.Directory"],
         (ConditionalAccess, Read) => &["Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"],
         (ConditionalAccess, Write) => &["Policy.ReadWrite.ConditionalAccess"],
+        (CrossTenantAccess, Read) => &["Policy.Read.All", "Policy.ReadWrite.CrossTenantAccess"],
+        (CrossTenantAccess, Write) => &["Policy.ReadWrite.CrossTenantAccess"],
         (Me, Read) => &[
             "User.Read",
             "User.ReadWrite",
@@ -266,6 +271,38 @@ mod tests {
             );
         }
         assert!(check(&roles(&["User.Read.All"]), Area::Domains, Access::Read).is_err());
+    }
+
+    #[test]
+    fn cross_tenant_access_rules() {
+        for p in ["Policy.Read.All", "Policy.ReadWrite.CrossTenantAccess"] {
+            assert!(
+                check(&roles(&[p]), Area::CrossTenantAccess, Access::Read).is_ok(),
+                "{p}"
+            );
+        }
+        assert!(check(
+            &roles(&["Policy.ReadWrite.CrossTenantAccess"]),
+            Area::CrossTenantAccess,
+            Access::Write
+        )
+        .is_ok());
+        for p in [
+            "Policy.Read.All",
+            "Policy.ReadWrite.ConditionalAccess",
+            "Directory.ReadWrite.All",
+        ] {
+            assert!(
+                check(&roles(&[p]), Area::CrossTenantAccess, Access::Write).is_err(),
+                "{p}"
+            );
+        }
+        assert!(check(
+            &roles(&["Directory.Read.All"]),
+            Area::CrossTenantAccess,
+            Access::Read
+        )
+        .is_err());
     }
 
     #[test]

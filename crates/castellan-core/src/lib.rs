@@ -20,6 +20,7 @@ pub mod authz;
 pub mod azure_rbac;
 pub mod catalog;
 pub mod console;
+pub mod cross_tenant;
 pub mod deleted_items;
 pub mod directory_roles;
 pub mod domains;

@@ -27,6 +27,7 @@ pub const DEMO_APP_PERMISSIONS: &[&str] = &[
     "RoleManagement.ReadWrite.Directory",
     "AuditLog.Read.All",
     "Policy.ReadWrite.ConditionalAccess",
+    "Policy.ReadWrite.CrossTenantAccess",
     "Policy.Read.All",
     "IdentityRiskyUser.ReadWrite.All",
     "Device.ReadWrite.All",

@@ -9,6 +9,7 @@ pub mod assertion;
 pub mod ca;
 pub mod config;
 pub mod console;
+pub mod cross_tenant;
 pub mod crypto;
 pub mod demo;
 pub mod device_proof;

@@ -159,6 +159,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_bare_409_keeps_its_message() {
+        let e = GraphError::for_status(409, "taken");
+        assert_eq!(
+            (e.status, e.code),
+            (409, "Request_MultipleObjectsWithSameKeyValue")
+        );
+        assert_eq!(e.message, "taken");
+    }
+
+    #[test]
     fn token_error_shape() {
         let e = AadstsError::invalid_client_secret("abc");
         let b = token_error_body(&e, "t-1", "c-1", Timestamp::from_secs(1_452_304_932));

@@ -2,6 +2,7 @@
 //! (opaque JSON text rendered by `castellan-wire`) with the keys the store indexes. The policy
 //! model itself (`crate::policy`) is a large tree mirroring Graph's; keeping the canonical
 //! document instead of a second row layout means one shape to evolve (wire parses it back).
+//! Cross-tenant access settings (`crate::cross_tenant`) are stored the same way.
 
 use crate::ids::{ObjectId, TenantId};
 use crate::time::Timestamp;
@@ -13,6 +14,14 @@ pub enum PolicyDocumentKind {
     ConditionalAccessPolicy,
     /// `ipNamedLocation` / `countryNamedLocation`.
     NamedLocation,
+    /// `crossTenantAccessPolicy` itself (display name, `allowedCloudEndpoints`); one per tenant.
+    CrossTenantPolicy,
+    /// `crossTenantAccessPolicyConfigurationDefault` once changed from the service default;
+    /// one per tenant (none: the service default).
+    CrossTenantDefault,
+    /// `crossTenantAccessPolicyConfigurationPartner`, named by the partner's tenant id (so a
+    /// second one for the same tenant is a uniqueness conflict).
+    CrossTenantPartner,
 }
 
 impl PolicyDocumentKind {
@@ -21,6 +30,9 @@ impl PolicyDocumentKind {
         match self {
             Self::ConditionalAccessPolicy => "caPolicy",
             Self::NamedLocation => "namedLocation",
+            Self::CrossTenantPolicy => "crossTenantPolicy",
+            Self::CrossTenantDefault => "crossTenantDefault",
+            Self::CrossTenantPartner => "crossTenantPartner",
         }
     }
     /// Inverse of [`PolicyDocumentKind::as_str`].
@@ -28,6 +40,9 @@ impl PolicyDocumentKind {
         match s {
             "caPolicy" => Some(Self::ConditionalAccessPolicy),
             "namedLocation" => Some(Self::NamedLocation),
+            "crossTenantPolicy" => Some(Self::CrossTenantPolicy),
+            "crossTenantDefault" => Some(Self::CrossTenantDefault),
+            "crossTenantPartner" => Some(Self::CrossTenantPartner),
             _ => None,
         }
     }
@@ -50,4 +65,23 @@ pub struct PolicyDocument {
     pub created: Timestamp,
     /// Last modified.
     pub modified: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PolicyDocumentKind as K;
+
+    #[test]
+    fn every_kind_reads_back_from_its_stored_name() {
+        for k in [
+            K::ConditionalAccessPolicy,
+            K::NamedLocation,
+            K::CrossTenantPolicy,
+            K::CrossTenantDefault,
+            K::CrossTenantPartner,
+        ] {
+            assert_eq!(K::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(K::parse("crossTenant"), None);
+    }
 }

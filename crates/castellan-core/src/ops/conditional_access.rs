@@ -310,6 +310,9 @@ pub async fn delete_document(
         match kind {
             PolicyDocumentKind::ConditionalAccessPolicy => "Delete conditional access policy",
             PolicyDocumentKind::NamedLocation => "Delete named location",
+            PolicyDocumentKind::CrossTenantPolicy
+            | PolicyDocumentKind::CrossTenantDefault
+            | PolicyDocumentKind::CrossTenantPartner => "Delete policy",
         },
         "Delete",
         vec![target(id, "Policy", Some(&d.display_name), None, vec![])],

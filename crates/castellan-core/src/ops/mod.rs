@@ -11,6 +11,7 @@ pub mod authz;
 pub mod conditional_access;
 pub mod consent;
 pub mod console;
+pub mod cross_tenant;
 pub mod deleted_items;
 pub mod devices;
 pub mod directory_roles;

@@ -87,6 +87,41 @@ fn demo_server_runs_on_postgresql() {
         assert_eq!(statuses, [vec![201; 20], vec![400; 4]].concat(), "{statuses:?}");
         let listed: Value = http.get(&fics).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
         assert_eq!(listed["value"].as_array().unwrap().len(), 20);
+        // Cross-tenant access settings on PostgreSQL: racing creations of one partner leave
+        // exactly one (the store's unique index, 409 for the others); the default changes,
+        // reads back and resets.
+        let partners = format!("{g}/policies/crossTenantAccessPolicy/partners");
+        let other = uuid::Uuid::new_v4().to_string();
+        let mut tasks = Vec::new();
+        for _ in 0..6 {
+            let (http, partners, token, other) = (http.clone(), partners.clone(), token.clone(), other.clone());
+            tasks.push(tokio::spawn(async move {
+                http.post(&partners).bearer_auth(&token)
+                    .json(&json!({"tenantId": other, "inboundTrust": {"isMfaAccepted": true}}))
+                    .send().await.unwrap().status().as_u16()
+            }));
+        }
+        let mut statuses = Vec::new();
+        for t in tasks {
+            statuses.push(t.await.unwrap());
+        }
+        statuses.sort_unstable();
+        assert_eq!(statuses, [vec![201], vec![409; 5]].concat(), "{statuses:?}");
+        let p: Value = http.get(format!("{partners}/{other}")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        assert_eq!(p["inboundTrust"]["isMfaAccepted"], true, "{p}");
+        let default = format!("{g}/policies/crossTenantAccessPolicy/default");
+        let st = http.patch(&default).bearer_auth(&token)
+            .json(&json!({"b2bCollaborationOutbound": {"applications": {"accessType": "blocked", "targets": [{"target": "AllApplications", "targetType": "application"}]}}}))
+            .send().await.unwrap().status();
+        assert_eq!(st, 204);
+        let d: Value = http.get(&default).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        assert_eq!(d["isServiceDefault"], false, "{d}");
+        assert_eq!(d["b2bCollaborationOutbound"]["applications"]["accessType"], "blocked", "{d}");
+        assert_eq!(d["b2bCollaborationOutbound"]["usersAndGroups"]["accessType"], "allowed", "{d}");
+        let st = http.post(format!("{default}/resetToSystemDefault")).bearer_auth(&token).send().await.unwrap().status();
+        assert_eq!(st, 204);
+        let d: Value = http.get(&default).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        assert_eq!(d["isServiceDefault"], true, "{d}");
         r.handle.shutdown();
         drop(r);
         castellan_store::drop_postgres_database(&base, &name).await.unwrap();

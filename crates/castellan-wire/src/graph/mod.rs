@@ -5,6 +5,7 @@ pub mod applications;
 pub mod audit;
 pub mod auth_methods;
 pub mod conditional_access;
+pub mod cross_tenant;
 pub mod deleted_items;
 pub mod delta;
 pub mod devices;

@@ -6,6 +6,7 @@ pub mod applications;
 pub mod audit;
 pub mod auth_methods;
 pub mod conditional_access;
+pub mod cross_tenant;
 pub mod deleted_items;
 pub mod devices;
 pub mod domains;
@@ -53,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .merge(audit::router())
         .merge(roles::router())
         .merge(conditional_access::router())
+        .merge(cross_tenant::router())
         .merge(devices::router())
         .merge(domains::router())
         .merge(licenses::router())

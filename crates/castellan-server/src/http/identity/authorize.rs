@@ -437,6 +437,9 @@ struct AuthorizeSteps<'a> {
     a: &'a Authz,
     headers: &'a HeaderMap,
     persistent: bool,
+    /// MFA was done before the pipeline started (a guest's trusted home MFA): the session
+    /// started here remembers it.
+    mfa_done: bool,
     /// The SSO session cookie to set.
     cookie: Option<String>,
     /// What consent is owed (for the consent page).
@@ -489,6 +492,11 @@ impl castellan_core::ops::pipeline::Steps for AuthorizeSteps<'_> {
         )
         .await
         .map_err(|e| Halt(format!("{e:?}")))?;
+        if self.mfa_done {
+            ops::mark_session_mfa(c.s.store.as_ref(), c.tenant, &secret, c.at)
+                .await
+                .map_err(|e| Halt(format!("{e:?}")))?;
+        }
         let max_age = if self.persistent {
             format!("; Max-Age={}", ops::SSO_PERSISTENT_SECS)
         } else {
@@ -638,6 +646,32 @@ async fn drive(
         ..Facts::default()
     };
     let unavailable = |e: String| fail(Fail::Unavailable(e), &r.cid);
+    // Cross-tenant access: a guest of another tenant on this server passes the home tenant's
+    // outbound and this tenant's inbound B2B collaboration settings for this app, at every
+    // sign-in (the home-realm one and the SSO session's alike).
+    if let Some(e) = match crate::cross_tenant::refusal_for(
+        s.store.as_ref(),
+        tenant,
+        user,
+        a.app.app_id.uuid(),
+        r.at,
+    )
+    .await
+    {
+        Ok(x) => x,
+        Err(e) => return unavailable(e),
+    } {
+        let mut rec = log.user(
+            Some(&user.user_principal_name),
+            Some(user.id),
+            Some(&user.display_name),
+            None,
+            Some(&e),
+        );
+        rec.app_display_name = Some(a.app.display_name.clone());
+        s.signins.record(rec).await;
+        return fail(Fail::Page(StatusCode::FORBIDDEN, e), &r.cid);
+    }
     let mut steps = AuthorizeSteps {
         common: crate::signin_steps::Common {
             s,
@@ -655,6 +689,7 @@ async fn drive(
         a,
         headers,
         persistent: st.persistent,
+        mfa_done: authn.mfa_at.is_some(),
         cookie: None,
         need: None,
         tokens: None,
@@ -850,6 +885,71 @@ async fn drive(
             respond_to(&a.target, fields)
         }
     }
+}
+
+/// The cross-tenant check of a redemption through the home tenant (users and groups only: a
+/// redemption is no application's sign-in). A refusal is recorded in the resource tenant's
+/// sign-in log, naming the home tenant, and returned for the redemption page.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn redemption_refusal(
+    s: &AppState,
+    (resource, secret): (castellan_core::TenantId, &str),
+    home: castellan_core::TenantId,
+    home_user: castellan_core::ObjectId,
+    cid: &str,
+    ip: &str,
+    headers: &HeaderMap,
+) -> Result<Option<AadstsError>, String> {
+    let at = now();
+    let resource = s
+        .store
+        .tenant(resource)
+        .await
+        .map_err(|e| format!("{e:?}"))?
+        .ok_or("the resource tenant is gone")?;
+    let resource = &resource;
+    // The invited guest (for the log), while the link is still good.
+    let mut ent = crate::crypto::OsEntropy;
+    let env = castellan_core::ops::Env {
+        store: s.store.as_ref(),
+        now: at,
+        entropy: &mut ent,
+        hasher: &s.hasher,
+        actor: castellan_core::audit::Actor::Operator,
+        correlation_id: cid.to_string(),
+    };
+    let guest = castellan_core::ops::invitations::peek(&env, resource, secret)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .map(|(_, g)| g);
+    let guest = guest.as_ref();
+    let c = crate::cross_tenant::check(s.store.as_ref(), resource.id, home, home_user, None, at)
+        .await?;
+    let Some(e) = castellan_core::cross_tenant::refusal(c.verdict, resource.id, home) else {
+        return Ok(None);
+    };
+    let log = Attempt {
+        tenant_id: resource.id,
+        correlation_id: cid.to_string(),
+        ip: ip.to_string(),
+        user_agent: crate::http::user_agent(headers),
+        app_id: castellan_core::catalog::CONSOLE_APP_ID.to_string(),
+        interactive: true,
+        client_app_used: "Browser".into(),
+        details: format!("B2B invitation redemption through home tenant {home}"),
+        at,
+    };
+    let mut rec = log.user(
+        guest.map(|g| g.user_principal_name.as_str()),
+        guest.map(|g| g.id),
+        guest.map(|g| g.display_name.as_str()),
+        None,
+        Some(&e),
+    );
+    rec.app_display_name = Some("Invitation redemption".into());
+    s.signins.record(rec).await;
+    Ok(Some(e))
 }
 
 pub(super) fn clone_target(t: &Target) -> Target {
@@ -1064,6 +1164,7 @@ pub(super) async fn resume_guest(
     raw: &str,
     tenant: &Tenant,
     guest: &castellan_core::model::User,
+    home_amr: &[String],
     cid: String,
     ip: String,
     headers: &HeaderMap,
@@ -1072,6 +1173,15 @@ pub(super) async fn resume_guest(
         Ok(a) => a,
         Err(x) => return fail(x, &cid),
     };
+    // Inbound trust: this tenant accepts the home sign-in's MFA for this home tenant, so its
+    // Conditional Access sees MFA done (no second prompt) and the tokens' `amr` says so.
+    let trusted_mfa = match guest.external.as_ref().and_then(|e| e.home_tenant) {
+        Some(home) => match crate::cross_tenant::load(s.store.as_ref(), tenant.id).await {
+            Ok(l) => castellan_core::cross_tenant::trust_of(&l.policy, home, home_amr, false).mfa,
+            Err(e) => return fail(Fail::Unavailable(e), &cid),
+        },
+        None => false,
+    };
     let r = Req {
         cid,
         ip,
@@ -1079,10 +1189,14 @@ pub(super) async fn resume_guest(
         origin: s.origins.for_host(host(headers)),
         at: now(),
     };
+    let authn = Authn {
+        mfa_at: trusted_mfa.then_some(r.at),
+        ..Authn::password(r.at)
+    };
     let st = Start {
         first: FirstFactor::Password,
         credential: Ok(()),
-        authn: Authn::password(r.at),
+        authn,
         interactive: true,
         consented: false,
         password: None,

@@ -5,8 +5,9 @@
 //! - **home tenant** (the address is a user of another tenant on this server): a sign-in at
 //!   the home tenant's own `/authorize` (authorization code + PKCE as the first-party console
 //!   client, redirect `/redeem/callback`), so the home tenant's pipeline applies — password,
-//!   MFA, its Conditional Access, Identity Protection, sign-in log. The home sign-in's `amr`
-//!   is kept with the proof (for a later `inboundTrust.isMfaAccepted`).
+//!   MFA, its Conditional Access, Identity Protection, sign-in log. The cross-tenant access
+//!   settings are checked on the way back (`authorize::redemption_refusal`); a guest's
+//!   sign-in hands the home sign-in's `amr` to the resumed pipeline (inbound MFA trust).
 //! - **email one-time passcode** otherwise: a code sent through the SMTP relay
 //!   (`ops::invitations::new_passcode`, hashed, 10 minutes, 3 tries).
 //!
@@ -465,6 +466,14 @@ async fn callback(
     let Some(oid) = c["oid"].as_str().and_then(castellan_core::ObjectId::parse) else {
         return refused("The sign-in's ID token names no user; open the invitation link again.");
     };
+    let amr: Vec<String> = c["amr"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     if let Some((guest, home_user, segment, raw)) = guest {
         if oid != home_user {
             return refused("You signed in at your organization with another account than the one this guest account belongs to. Sign in again with the right account.");
@@ -481,6 +490,7 @@ async fn callback(
             &raw,
             &t,
             &g,
+            &amr,
             ctx.origin.correlation_id.clone(),
             ip,
             &headers,
@@ -490,14 +500,13 @@ async fn callback(
     let Ok(Some(u)) = s.store.user(home, oid).await else {
         return refused(UNAVAILABLE);
     };
-    let amr: Vec<String> = c["amr"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    // Cross-tenant access settings (the home tenant's outbound, this tenant's inbound).
+    let (cid, at) = (&ctx.origin.correlation_id, (f.resource, f.secret.as_str()));
+    match super::authorize::redemption_refusal(&s, at, home, oid, cid, &ip, &headers).await {
+        Ok(None) => {}
+        Ok(Some(e)) => return refused(&format!("AADSTS{}: {}", e.code, e.message)),
+        Err(_) => return refused(UNAVAILABLE),
+    }
     let proof = Proof::HomeTenant {
         tenant: home,
         user: oid,

@@ -728,6 +728,32 @@ impl Ctx<'_> {
             }
             Err(TokenError::Store(e)) => return unavailable(&e, self.cid, self.at),
         };
+        // Cross-tenant access: a guest of another tenant on this server is checked at every
+        // token (code, refresh token, on-behalf-of), so a block takes effect at the next refresh.
+        let client = uuid::Uuid::parse_str(&issued.tokens.access.azp).unwrap_or_default();
+        match crate::cross_tenant::refusal_for(
+            self.s.store.as_ref(),
+            self.tenant,
+            &issued.user,
+            client,
+            self.at,
+        )
+        .await
+        {
+            Ok(None) => {}
+            Ok(Some(e)) => {
+                let rec = self.attempt.user(
+                    Some(&issued.user.user_principal_name),
+                    Some(issued.user.id),
+                    Some(&issued.user.display_name),
+                    Some(&issued.tokens.access.aud),
+                    Some(&e),
+                );
+                self.s.signins.record(rec).await;
+                return error(&e, self.cid, self.at);
+            }
+            Err(e) => return unavailable(&e, self.cid, self.at),
+        }
         req.authn = issued.authn;
         req.client_app_id = &issued.tokens.access.azp;
         req.carried_sign_in_risk = issued

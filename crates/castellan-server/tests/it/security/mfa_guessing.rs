@@ -99,6 +99,11 @@ impl Browser {
         }
     }
 
+    /// Forgets the cookie `name` (a new visit without that session).
+    pub(crate) fn forget(&self, name: &str) {
+        self.jar.lock().unwrap().remove(name);
+    }
+
     fn cookie_header(&self) -> String {
         let jar = self.jar.lock().unwrap();
         jar.iter()
