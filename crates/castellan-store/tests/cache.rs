@@ -144,7 +144,7 @@ async fn memberships_and_pim_schedules_are_held_until_a_commit_changes_them() {
         member_kind: ObjectKind::User,
     };
     let mut set = ChangeSet::new();
-    set.push(Change::AddMember(t.id, edge.clone()));
+    set.push(Change::AddMember(t.id, edge));
     store.commit(set).await.unwrap();
     assert_eq!(store.memberships(t.id).await.unwrap(), vec![edge]);
     // Users by id and UPN (any case) are held; an update is seen by the next read.
