@@ -152,6 +152,13 @@ pub fn required_action(area: Area, access: Access) -> Option<&'static str> {
         // directory-role PIM); writes go through `Op::PimGroup*`.
         (PimGroups, Read) => None,
         (PimGroups, Write) => Some("microsoft.directory/groups/members/update"),
+        // External Identity Provider Administrator and Global Administrator.
+        (IdentityProviders, Read) => {
+            Some("microsoft.directory/identityProviders/allProperties/read")
+        }
+        (IdentityProviders, Write) => {
+            Some("microsoft.directory/identityProviders/allProperties/allTasks")
+        }
     }
 }
 

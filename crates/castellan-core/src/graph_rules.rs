@@ -29,6 +29,8 @@ pub enum Area {
     Licenses,
     /// PIM for groups (`/identityGovernance/privilegedAccess/group/…`, group policies).
     PimGroups,
+    /// External identity providers (`/identity/identityProviders`).
+    IdentityProviders,
 }
 
 /// Read or write.
@@ -156,6 +158,11 @@ pub fn permissions_for(area: Area, access: Access) -> &'static [&'static str] {
             "User.ReadWrite.All",
             "Directory.ReadWrite.All",
         ],
+        (IdentityProviders, Read) => &[
+            "IdentityProvider.Read.All",
+            "IdentityProvider.ReadWrite.All",
+        ],
+        (IdentityProviders, Write) => &["IdentityProvider.ReadWrite.All"],
         (Me, Write) => &[
             "User.ReadWrite",
             "User.ReadWrite.All",

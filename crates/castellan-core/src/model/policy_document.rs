@@ -1,4 +1,4 @@
-//! Conditional Access policies and named locations as stored: their validated Graph document
+//! Conditional Access policies, named locations and external identity providers as stored: their validated Graph document
 //! (opaque JSON text rendered by `castellan-wire`) with the keys the store indexes. The policy
 //! model itself (`crate::policy`) is a large tree mirroring Graph's; keeping the canonical
 //! document instead of a second row layout means one shape to evolve (wire parses it back).
@@ -13,6 +13,8 @@ pub enum PolicyDocumentKind {
     ConditionalAccessPolicy,
     /// `ipNamedLocation` / `countryNamedLocation`.
     NamedLocation,
+    /// An external identity provider (`openIdConnectIdentityProvider`, `crate::external_idp`).
+    IdentityProvider,
 }
 
 impl PolicyDocumentKind {
@@ -21,6 +23,7 @@ impl PolicyDocumentKind {
         match self {
             Self::ConditionalAccessPolicy => "caPolicy",
             Self::NamedLocation => "namedLocation",
+            Self::IdentityProvider => "identityProvider",
         }
     }
     /// Inverse of [`PolicyDocumentKind::as_str`].
@@ -28,6 +31,7 @@ impl PolicyDocumentKind {
         match s {
             "caPolicy" => Some(Self::ConditionalAccessPolicy),
             "namedLocation" => Some(Self::NamedLocation),
+            "identityProvider" => Some(Self::IdentityProvider),
             _ => None,
         }
     }

@@ -310,6 +310,7 @@ pub async fn delete_document(
         match kind {
             PolicyDocumentKind::ConditionalAccessPolicy => "Delete conditional access policy",
             PolicyDocumentKind::NamedLocation => "Delete named location",
+            PolicyDocumentKind::IdentityProvider => "Delete identity provider",
         },
         "Delete",
         vec![target(id, "Policy", Some(&d.display_name), None, vec![])],

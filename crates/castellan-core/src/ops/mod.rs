@@ -16,6 +16,7 @@ pub mod devices;
 pub mod directory_roles;
 pub mod domains;
 pub mod dynamic_groups;
+pub mod external_idp;
 pub mod federated_credentials;
 pub mod group_pim;
 pub mod groups;

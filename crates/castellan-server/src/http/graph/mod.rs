@@ -12,6 +12,7 @@ pub mod domains;
 pub mod group_pim;
 pub mod groups;
 pub mod identity_protection;
+pub mod identity_providers;
 pub mod invitations;
 pub mod licenses;
 pub mod pim;
@@ -53,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .merge(audit::router())
         .merge(roles::router())
         .merge(conditional_access::router())
+        .merge(identity_providers::router())
         .merge(devices::router())
         .merge(domains::router())
         .merge(licenses::router())

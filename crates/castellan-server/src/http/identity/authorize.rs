@@ -1136,6 +1136,19 @@ pub async fn login(
     {
         return resp;
     }
+    // … or at the external OpenID Connect provider it redeemed at.
+    if let Some(resp) = super::external_idp::guest_sign_in(
+        &s,
+        &tenant,
+        &username,
+        &segment,
+        get(&f, "ctx").unwrap_or(""),
+        &r.origin,
+    )
+    .await
+    {
+        return resp;
+    }
     let outcome = match ops::check_password(
         s.store.as_ref(),
         &s.hasher,

@@ -3,6 +3,7 @@
 pub mod authorize;
 pub mod device;
 pub mod discovery;
+pub mod external_idp;
 pub mod mfa;
 pub mod pages;
 pub mod redeem;
