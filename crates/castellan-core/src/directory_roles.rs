@@ -235,6 +235,29 @@ mod tests {
             .unwrap_or_else(|| panic!("no role {name}"))
     }
 
+    /// External identity providers are External Identity Provider Administrator's and Global
+    /// Administrator's, to read and to write; other roles and members neither.
+    #[test]
+    fn identity_providers_need_the_external_identity_provider_role() {
+        for access in [Access::Read, Access::Write] {
+            for ok in [
+                "External Identity Provider Administrator",
+                "Global Administrator",
+            ] {
+                assert!(
+                    user_may(Area::IdentityProviders, access, &[id(ok)], false, &[]).is_ok(),
+                    "{ok} {access:?}"
+                );
+            }
+            for no in ["User Administrator", "Application Administrator"] {
+                let e =
+                    user_may(Area::IdentityProviders, access, &[id(no)], false, &[]).unwrap_err();
+                assert!(e.contains("identityProviders"), "{no}: {e}");
+            }
+            assert!(user_may(Area::IdentityProviders, access, &[], false, &[]).is_err());
+        }
+    }
+
     /// Domain writes are Domain Name Administrator's and Global Administrator's; every member
     /// reads domains.
     #[test]

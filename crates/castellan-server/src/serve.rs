@@ -175,6 +175,7 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         smtp,
         redemptions: Arc::default(),
         external_idp: Arc::default(),
+        tenant_picks: Arc::default(),
     };
     crate::admission::monitor(store.clone(), state.admission.clone());
     {

@@ -29,6 +29,7 @@ pub mod pipeline;
 pub mod reports;
 pub mod service_principals;
 pub mod signin;
+pub mod tenant_choice;
 pub mod tenants;
 pub mod token;
 pub mod users;

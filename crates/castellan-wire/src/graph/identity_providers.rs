@@ -208,6 +208,7 @@ pub fn from_document(d: &PolicyDocument) -> Result<OidcProvider, String> {
     if let Some(o) = v.as_object_mut() {
         o.remove(SEALED);
         o.remove("clientSecret");
+        o.remove("id");
     }
     let (mut p, _) = parse(&v, d.id, d.tenant_id)
         .map_err(|e| format!("stored identity provider {}: {}", d.id, e.message))?;

@@ -1165,6 +1165,24 @@ pub async fn login(
     };
     match (outcome.result, outcome.user) {
         (Ok(()), Some(user)) => {
+            // `/common`, `/organizations`: the person may be a guest elsewhere too.
+            if a.tenant.is_none() {
+                if let Some(resp) = super::tenant_choice::after_home_sign_in(
+                    &s,
+                    &a.segment,
+                    &a.raw,
+                    a.app.app_id,
+                    &tenant,
+                    &user,
+                    &r.cid,
+                    &r.ip,
+                    &headers,
+                )
+                .await
+                {
+                    return resp;
+                }
+            }
             let st = Start {
                 first: FirstFactor::Password,
                 credential: Ok(()),
