@@ -171,9 +171,7 @@ pub fn validate(p: &OidcProvider, tenant: &Tenant, others: &[OidcProvider]) -> R
 /// The provider serving the invited address `email` (its domain, any case), if any.
 pub fn for_address<'a>(providers: &'a [OidcProvider], email: &str) -> Option<&'a OidcProvider> {
     let domain = email.rsplit_once('@')?.1.to_ascii_lowercase();
-    providers
-        .iter()
-        .find(|p| p.domains.iter().any(|d| *d == domain))
+    providers.iter().find(|p| p.domains.contains(&domain))
 }
 
 /// The provider whose issuer is `issuer` (a guest's federated identity), if any.
@@ -292,7 +290,7 @@ pub fn check_id_token(
             found: iss,
         });
     }
-    let aud_ok = c.aud.iter().any(|a| *a == p.client_id)
+    let aud_ok = c.aud.contains(&p.client_id)
         && (c.aud.len() == 1 || c.azp.as_deref() == Some(p.client_id.as_str()))
         && c.azp.as_deref().is_none_or(|a| a == p.client_id);
     if !aud_ok {

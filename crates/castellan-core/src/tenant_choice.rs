@@ -36,7 +36,7 @@ pub fn choose(home: Candidate, guests: Vec<Candidate>, domain_hint: Option<&str>
         .map(|h| h.trim().to_ascii_lowercase())
         .filter(|h| !h.is_empty());
     if let Some(h) = hint {
-        let names = |c: &Candidate| c.tenant.to_string() == h || c.domains.iter().any(|d| *d == h);
+        let names = |c: &Candidate| c.tenant.to_string() == h || c.domains.contains(&h);
         if names(&home) {
             return Choice::Use(home);
         }

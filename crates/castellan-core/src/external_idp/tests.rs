@@ -5,6 +5,9 @@ use super::*;
 use crate::conformance::{tenant, Ids};
 
 const NOW: i64 = 1_750_000_000;
+
+type EditProvider = Box<dyn Fn(&mut OidcProvider)>;
+type EditClaims = Box<dyn Fn(&mut IdTokenClaims)>;
 const ISS: &str = "https://op.fabrikam.example";
 
 fn provider(ids: &mut Ids, t: &Tenant) -> OidcProvider {
@@ -55,7 +58,7 @@ fn bad_configurations_name_the_property() {
     let mut ids = Ids::new(3);
     let t = tenant(&mut ids, "res");
     let good = provider(&mut ids, &t);
-    let cases: Vec<(&str, Box<dyn Fn(&mut OidcProvider)>)> = vec![
+    let cases: Vec<(&str, EditProvider)> = vec![
         ("displayName", Box::new(|p| p.display_name = "  ".into())),
         ("clientId", Box::new(|p| p.client_id = String::new())),
         (
@@ -154,7 +157,7 @@ fn each_bad_id_token_claim_is_refused() {
     let mut ids = Ids::new(3);
     let t = tenant(&mut ids, "res");
     let p = provider(&mut ids, &t);
-    let cases: Vec<(Box<dyn Fn(&mut IdTokenClaims)>, &str)> = vec![
+    let cases: Vec<(EditClaims, &str)> = vec![
         (
             Box::new(|c| c.iss = Some("https://evil.example".into())),
             "issuer",

@@ -72,7 +72,7 @@ pub async fn guest_tenants(
         }
         out.push(candidate(&t, Some(&g)));
     }
-    out.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    out.sort_by_key(|c| c.name.to_lowercase());
     Ok(out)
 }
 

@@ -192,7 +192,9 @@ pub fn render(p: &OidcProvider) -> Value {
 /// The stored document: the view plus the sealed secret.
 pub fn to_document(p: &OidcProvider) -> String {
     let mut v = render(p);
-    v[SEALED] = Value::String(p.client_secret_sealed.clone());
+    if let Some(o) = v.as_object_mut() {
+        o.insert(SEALED.into(), Value::String(p.client_secret_sealed.clone()));
+    }
     v.to_string()
 }
 
