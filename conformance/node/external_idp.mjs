@@ -8,6 +8,14 @@
 import { input, done, fail } from "./common.mjs";
 import { launchBrowser } from "./sample_app.mjs";
 
+async function until(page, pred, what) {
+  for (let i = 0; i < 150; i++) {
+    if (pred(page.url())) return;
+    await page.waitForTimeout(100);
+  }
+  throw new Error(`${what}: still at ${page.url()}: ${(await page.textContent("body").catch(() => "")).slice(0, 500)}`);
+}
+
 async function atProvider(page) {
   // The provider's login page (first visit) and consent page (first grant) when shown.
   for (let i = 0; i < 3; i++) {
@@ -16,9 +24,13 @@ async function atProvider(page) {
     if (await page.locator('input[name="login"]').count()) {
       await page.fill('input[name="login"]', input.email);
       await page.fill('input[name="password"]', "any-password");
-      await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
+      const at = page.url();
+      await page.click('button[type="submit"]');
+      await until(page, (u) => u !== at, "after the provider's login");
     } else if (await page.locator('button:has-text("Continue")').count()) {
-      await Promise.all([page.waitForNavigation(), page.click('button:has-text("Continue")')]);
+      const at = page.url();
+      await page.click('button:has-text("Continue")');
+      await until(page, (u) => u !== at, "after the provider's consent");
     } else {
       return;
     }
@@ -36,13 +48,14 @@ try {
   });
   await page.goto(input.url);
   const landing = await page.textContent("body");
-  await Promise.all([page.waitForURL((u) => u.toString().startsWith(input.issuer), { timeout: 15000 }), page.click("#external button")]);
+  await page.click("#external button");
+  await until(page, (u) => u.startsWith(input.issuer), "to the provider");
   const providerUrl = page.url();
   await atProvider(page);
   await page.waitForSelector("#accept button", { timeout: 15000 });
   const consent = await page.textContent("body");
   await page.click("#accept button");
-  await page.waitForURL((u) => u.toString().startsWith(input.redirect), { timeout: 15000 });
+  await until(page, (u) => u.startsWith(input.redirect), "to the invite redirect");
   const redeemed = page.url();
 
   // Signing in to the resource tenant's app afterwards.
@@ -50,7 +63,8 @@ try {
   await page.waitForSelector("#username");
   await page.fill("#username", input.email);
   await page.fill("#password", "typed-at-the-resource-page");
-  await Promise.all([page.waitForURL((u) => u.toString().startsWith(input.issuer) || u.toString().startsWith(input.app_redirect), { timeout: 15000 }), page.click("#submit")]);
+  await page.click("#submit");
+  for (let i = 0; i < 150 && !landed && !page.url().startsWith(input.issuer); i++) await page.waitForTimeout(100);
   const hrd = page.url();
   await atProvider(page);
   for (let i = 0; i < 150 && !landed; i++) await page.waitForTimeout(100);

@@ -164,3 +164,6 @@ pub async fn delete(
     env.store.commit(set).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

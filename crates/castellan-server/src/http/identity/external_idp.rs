@@ -73,6 +73,12 @@ enum Purpose {
     },
 }
 
+#[derive(Clone, Copy)]
+enum PurposeKind {
+    Redeem,
+    Guest,
+}
+
 #[derive(Clone, Debug)]
 struct Flight {
     resource: TenantId,
@@ -203,6 +209,10 @@ async fn begin(
         '?'
     };
     let to = format!("{}{sep}{q}", meta.authorization_endpoint);
+    let purpose_kind = match &purpose {
+        Purpose::Redeem { .. } => PurposeKind::Redeem,
+        Purpose::Guest { .. } => PurposeKind::Guest,
+    };
     let key = random_token(32);
     s.external_idp.put(
         &key,
@@ -218,7 +228,22 @@ async fn begin(
             created: now(),
         },
     );
-    let mut r = Redirect::to(&to).into_response();
+    // The redemption page's Content-Security-Policy (`form-action 'self'`) stops a form post
+    // from being redirected to another origin: from there the browser navigates on a page of
+    // its own (a refresh and a link), which is not a form action.
+    let mut r = if matches!(purpose_kind, PurposeKind::Redeem) {
+        let u = super::pages::esc(&to);
+        super::pages::page(
+            StatusCode::OK,
+            "Continue to your identity provider",
+            &format!(
+                "<meta http-equiv=\"refresh\" content=\"0;url={u}\"><h1>Continue to {name}</h1><p>Sign in at <a id=\"continue\" href=\"{u}\">{name}</a> to prove the invited address is yours.</p>",
+                name = super::pages::esc(&p.display_name)
+            ),
+        )
+    } else {
+        Redirect::to(&to).into_response()
+    };
     let v = format!("{COOKIE}={key}; Path=/; Max-Age=600; HttpOnly; Secure; SameSite=Lax");
     if let Ok(h) = v.parse() {
         r.headers_mut().append(header::SET_COOKIE, h);
