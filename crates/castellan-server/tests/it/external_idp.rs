@@ -349,6 +349,18 @@ async fn a_guest_redeems_at_an_external_provider_then_signs_in_with_idp_and_acct
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("state differs"), "{}", r.body);
     assert!(pending().await);
+    // an answer naming another issuer (RFC 9207 mix-up): refused
+    let b = Browser::new();
+    let landing = b.get(&url).await;
+    let start = b.submit(&landing, &[]).await;
+    let cb = format!(
+        "{}&iss=https%3A%2F%2Fevil.example",
+        at_op(&continue_link(&start)).await
+    );
+    let r = b.get(&cb).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("names the issuer"), "{}", r.body);
+    assert!(pending().await);
     // the secret really went to the OP (client_secret_post)
     assert_eq!(op.state.lock().unwrap().seen_secret, SECRET);
 

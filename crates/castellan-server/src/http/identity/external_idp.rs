@@ -362,10 +362,21 @@ pub(super) async fn guest_sign_in(
     ctx_raw: &str,
     base: &str,
 ) -> Option<Response> {
+    // Cheap checks first (this runs for every sign-in): the tenant's providers come from the
+    // read model; a tenant without any, or a user name that is a user's own UPN, ends here.
+    let all = providers(s, tenant).await.ok()?;
+    if all.is_empty()
+        || s.store
+            .user_by_upn(tenant.id, username)
+            .await
+            .ok()?
+            .is_some()
+    {
+        return None;
+    }
     let address = username.trim().to_lowercase();
     let guest = guest_by_address(s, tenant, &address).await?;
     let issuer = castellan_core::invitations::external_issuer(&guest)?.to_string();
-    let all = providers(s, tenant).await.ok()?;
     let Some(p) = core_idp::for_issuer(&all, &issuer) else {
         return Some(bad(&format!("{username} is a guest who signs in at the identity provider {issuer}, which this organization no longer trusts. Ask an administrator to configure it again under External Identities, or to reset your redemption.")));
     };
@@ -422,14 +433,24 @@ async fn redeem_code(
         .await
         .map_err(|e| format!("POST {url} failed: {}", crate::federation::cause_chain(&e)))?;
     let status = resp.status();
-    let body = resp
-        .bytes()
+    let too_big = || format!("POST {url}: the answer is larger than {MAX_TOKEN_BYTES} bytes");
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_TOKEN_BYTES as u64)
+    {
+        return Err(too_big());
+    }
+    let mut resp = resp;
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
         .await
-        .map_err(|e| format!("POST {url}: reading the answer failed: {e}"))?;
-    if body.len() > MAX_TOKEN_BYTES {
-        return Err(format!(
-            "POST {url}: the answer is larger than {MAX_TOKEN_BYTES} bytes"
-        ));
+        .map_err(|e| format!("POST {url}: reading the answer failed: {e}"))?
+    {
+        if body.len() + chunk.len() > MAX_TOKEN_BYTES {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
     }
     let v: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|_| format!("POST {url} answered HTTP {status} without JSON"))?;
@@ -517,6 +538,12 @@ async fn callback(
             "The sign-in at {} was not completed ({err}: {d}). Nothing was changed. Start again and complete the sign-in there.",
             p.display_name
         ));
+    }
+    // RFC 9207: a provider that names itself in the answer must be the one this sign-in used.
+    if let Some(iss) = q.get("iss") {
+        if *iss != p.issuer {
+            return bad(&format!("This answer names the issuer '{iss}', not {} ('{}') where this sign-in was sent. Nothing was changed. Start again from the invitation link or the sign-in page.", p.display_name, p.issuer));
+        }
     }
     let Some(code) = q.get("code").filter(|c| !c.is_empty()) else {
         return bad(&format!(
