@@ -333,6 +333,118 @@ pub fn check_id_token(
     })
 }
 
+/// Why a sign-in at an external provider (redemption or guest sign-in) stopped, outside the
+/// ID token's own claims ([`IdTokenRefusal`]); each renders a page naming the cause and the
+/// fix. Nothing is changed by any of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Discovery, the token endpoint or the keys could not be used (`why` names URL and cause).
+    Unreachable {
+        /// The provider's display name.
+        provider: String,
+        /// What failed.
+        why: String,
+        /// The configured `metadataUrl`.
+        metadata_url: String,
+    },
+    /// The callback does not belong to a sign-in started in this browser (no flight).
+    NoFlight,
+    /// The callback's `state` is not this browser's.
+    StateMismatch,
+    /// The provider names another issuer in its answer (RFC 9207 `iss`).
+    IssuerMismatch {
+        /// The provider's display name.
+        provider: String,
+        /// The configured issuer.
+        expected: String,
+        /// The answer's `iss`.
+        found: String,
+    },
+    /// The provider was removed while the sign-in was under way.
+    ProviderRemoved,
+    /// The provider answered with an OAuth error.
+    ProviderError {
+        /// The provider's display name.
+        provider: String,
+        /// `error`.
+        error: String,
+        /// `error_description`.
+        description: String,
+    },
+    /// No authorization code in the answer.
+    NoCode {
+        /// The provider's display name.
+        provider: String,
+    },
+    /// The ID token is not a signed JWT.
+    Malformed {
+        /// The provider's display name.
+        provider: String,
+        /// Why.
+        why: String,
+    },
+    /// The ID token's `alg` is not accepted.
+    Algorithm {
+        /// The provider's display name.
+        provider: String,
+        /// The `alg`.
+        alg: String,
+    },
+    /// No published key verifies the ID token's signature.
+    Signature {
+        /// The provider's display name.
+        provider: String,
+        /// The provider's `jwks_uri`.
+        jwks_uri: String,
+        /// The token's `kid`.
+        kid: String,
+    },
+    /// No configured provider serves the invited address (any more).
+    NotServed,
+    /// A guest whose provider is no longer configured.
+    NoLongerTrusted {
+        /// The typed user name.
+        username: String,
+        /// The guest's recorded issuer.
+        issuer: String,
+    },
+    /// The provider signed in another account than the guest's.
+    WrongAccount {
+        /// The provider's display name.
+        provider: String,
+        /// The address the provider proved.
+        email: String,
+    },
+}
+
+impl Failure {
+    /// Whether the provider (not the browser or the configuration) failed: HTTP 502.
+    pub fn is_upstream(&self) -> bool {
+        matches!(self, Self::Unreachable { .. })
+    }
+
+    /// The page's sentence: cause and fix.
+    pub fn message(&self) -> String {
+        const AGAIN: &str =
+            "Nothing was changed. Start again from the invitation link or the sign-in page.";
+        match self {
+            Self::Unreachable { provider, why, metadata_url } => format!("The identity provider {provider} could not be used: {why}. Nothing was changed. Try again in a few minutes; if it keeps failing, an administrator must check the provider's metadataUrl ({metadata_url}) and that this server trusts its certificate."),
+            Self::NoFlight => format!("This answer from the identity provider does not belong to a sign-in started in this browser, was used already, or took longer than 10 minutes. {AGAIN}"),
+            Self::StateMismatch => format!("This answer from the identity provider does not match the sign-in started in this browser (its state differs). {AGAIN}"),
+            Self::IssuerMismatch { provider, expected, found } => format!("This answer names the issuer '{found}', not {provider} ('{expected}') where this sign-in was sent. {AGAIN}"),
+            Self::ProviderRemoved => format!("The identity provider this sign-in used was removed meanwhile. {AGAIN}"),
+            Self::ProviderError { provider, error, description } => format!("The sign-in at {provider} was not completed ({error}: {description}). Nothing was changed. Start again and complete the sign-in there."),
+            Self::NoCode { provider } => format!("{provider} answered without an authorization code. {AGAIN}"),
+            Self::Malformed { provider, why } => format!("{provider}'s ID token is malformed ({why}). Nothing was changed. Try again; if it keeps failing, the provider is misbehaving and its administrator must look at it."),
+            Self::Algorithm { provider, alg } => format!("{provider}'s ID token is signed with '{alg}', which this server does not accept (RS256, PS256 or ES256). Nothing was changed. Configure the client at the provider to sign ID tokens with RS256."),
+            Self::Signature { provider, jwks_uri, kid } => format!("{provider}'s ID token signature does not verify with any key the provider publishes at {jwks_uri} (kid '{kid}'). Nothing was changed. Sign in again; if it keeps failing, someone may be tampering with the sign-in."),
+            Self::NotServed => "No external identity provider of this organization serves the invited address any more. Nothing was changed. Open the invitation link again to redeem it another way.".into(),
+            Self::NoLongerTrusted { username, issuer } => format!("{username} is a guest who signs in at the identity provider {issuer}, which this organization no longer trusts. Nothing was changed. Ask an administrator to configure it again under External Identities, or to reset your redemption."),
+            Self::WrongAccount { provider, email } => format!("You signed in at {provider} as another account ({email}) than the one this guest account belongs to. Nothing was changed. Sign in there again with the right account."),
+        }
+    }
+}
+
 /// How the server authenticates at the token endpoint, from discovery's
 /// `token_endpoint_auth_methods_supported` (absent: `client_secret_basic`, the default of
 /// OpenID Connect Discovery §3). `client_secret_post` is preferred when offered.

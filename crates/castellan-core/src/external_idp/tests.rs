@@ -251,3 +251,60 @@ fn redemption_at_the_provider_records_the_issuer_and_gives_idp() {
     let x = check_id_token(&p, &c, "n-1", NOW).unwrap();
     assert!(accept(&u, &g, &Proof::ExternalIdp(x), now).is_err());
 }
+
+#[test]
+fn every_failure_names_its_cause_and_says_nothing_changed() {
+    let p = || "Fabrikam OP".to_string();
+    let all = vec![
+        Failure::Unreachable {
+            provider: p(),
+            why: "GET https://op/x failed: refused".into(),
+            metadata_url: "https://op/x".into(),
+        },
+        Failure::NoFlight,
+        Failure::StateMismatch,
+        Failure::IssuerMismatch {
+            provider: p(),
+            expected: "https://op".into(),
+            found: "https://evil".into(),
+        },
+        Failure::ProviderRemoved,
+        Failure::ProviderError {
+            provider: p(),
+            error: "access_denied".into(),
+            description: "the user said no".into(),
+        },
+        Failure::NoCode { provider: p() },
+        Failure::Malformed {
+            provider: p(),
+            why: "not a JWT".into(),
+        },
+        Failure::Algorithm {
+            provider: p(),
+            alg: "HS256".into(),
+        },
+        Failure::Signature {
+            provider: p(),
+            jwks_uri: "https://op/jwks".into(),
+            kid: "k1".into(),
+        },
+        Failure::NotServed,
+        Failure::NoLongerTrusted {
+            username: "pat@x.example".into(),
+            issuer: "https://op".into(),
+        },
+        Failure::WrongAccount {
+            provider: p(),
+            email: "mallory@x.example".into(),
+        },
+    ];
+    for f in &all {
+        let m = f.message();
+        assert!(m.contains("Nothing was changed"), "{f:?}: {m}");
+        assert_eq!(f.is_upstream(), matches!(f, Failure::Unreachable { .. }));
+    }
+    assert!(all[0].message().contains("metadataUrl (https://op/x)"));
+    assert!(all[3].message().contains("https://evil"));
+    assert!(all[8].message().contains("HS256") && all[8].message().contains("RS256"));
+    assert!(all[12].message().contains("mallory@x.example"));
+}

@@ -29,7 +29,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use castellan_core::external_idp::{self as core_idp, ClientAuth, OidcProvider};
+use castellan_core::external_idp::{self as core_idp, ClientAuth, Failure, OidcProvider};
 use castellan_core::flow::federated_assertion::AssertionAlgorithm;
 use castellan_core::invitations::Proof;
 use castellan_core::model::{ExternalUserState, Tenant, User};
@@ -118,14 +118,21 @@ fn bad(text: &str) -> Response {
     refused(StatusCode::BAD_REQUEST, text)
 }
 
+fn failed(f: &Failure) -> Response {
+    let status = if f.is_upstream() {
+        StatusCode::BAD_GATEWAY
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    refused(status, &f.message())
+}
+
 fn unreachable_page(p: &OidcProvider, why: &str) -> Response {
-    refused(
-        StatusCode::BAD_GATEWAY,
-        &format!(
-            "The identity provider {} could not be used: {why}. Nothing was changed. Try again in a few minutes; if it keeps failing, an administrator must check the provider's metadataUrl ({}) and that this server trusts its certificate.",
-            p.display_name, p.metadata_url
-        ),
-    )
+    failed(&Failure::Unreachable {
+        provider: p.display_name.clone(),
+        why: why.to_string(),
+        metadata_url: p.metadata_url.clone(),
+    })
 }
 
 const UNAVAILABLE: &str =
@@ -312,7 +319,7 @@ async fn start_redemption(
         Err(_) => return refused(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
     };
     let Some(p) = core_idp::for_address(&all, &email) else {
-        return bad("No external identity provider of this organization serves the invited address any more. Open the invitation link again to redeem it another way.");
+        return failed(&Failure::NotServed);
     };
     begin(&s, &t, p, Purpose::Redeem { secret }, &email, &ctx.base).await
 }
@@ -378,7 +385,10 @@ pub(super) async fn guest_sign_in(
     let guest = guest_by_address(s, tenant, &address).await?;
     let issuer = castellan_core::invitations::external_issuer(&guest)?.to_string();
     let Some(p) = core_idp::for_issuer(&all, &issuer) else {
-        return Some(bad(&format!("{username} is a guest who signs in at the identity provider {issuer}, which this organization no longer trusts. Ask an administrator to configure it again under External Identities, or to reset your redemption.")));
+        return Some(failed(&Failure::NoLongerTrusted {
+            username: username.to_string(),
+            issuer,
+        }));
     };
     Some(
         begin(
@@ -473,36 +483,44 @@ async fn verify(
     p: &OidcProvider,
     f: &Flight,
     token: &str,
-) -> Result<core_idp::IdTokenClaims, (StatusCode, String)> {
-    let bad_token = |why: String| (StatusCode::BAD_REQUEST, why);
-    let (alg, kid, claims, input, sig) = w::parse_id_token(token, &p.claims)
-        .map_err(|e| bad_token(format!("{}'s ID token is malformed ({e}). Nothing was changed. Try again; if it keeps failing, the provider is misbehaving.", p.display_name)))?;
+) -> Result<core_idp::IdTokenClaims, Failure> {
+    let provider = || p.display_name.clone();
+    let (alg, kid, claims, input, sig) =
+        w::parse_id_token(token, &p.claims).map_err(|why| Failure::Malformed {
+            provider: provider(),
+            why,
+        })?;
     let Some(alg) = AssertionAlgorithm::parse(&alg) else {
-        return Err(bad_token(format!("{}'s ID token is signed with '{alg}', which this server does not accept (RS256, PS256 or ES256). Nothing was changed. Configure the client at the provider to sign ID tokens with RS256.", p.display_name)));
+        return Err(Failure::Algorithm {
+            provider: provider(),
+            alg,
+        });
+    };
+    let unreachable = |why: String| Failure::Unreachable {
+        provider: provider(),
+        why,
+        metadata_url: p.metadata_url.clone(),
     };
     let body = s
         .federation
         .get_capped(&f.meta.jwks_uri, MAX_JWKS_BYTES)
         .await
-        .map_err(|e| (StatusCode::BAD_GATEWAY, format!("The identity provider {}'s keys could not be read: {e}. Nothing was changed. Try again in a few minutes.", p.display_name)))?;
-    let keys = castellan_wire::federation::parse_jwks(&body).map_err(|e| {
-        (
-            StatusCode::BAD_GATEWAY,
-            format!(
-                "The identity provider {}'s key set is unusable ({e}). Nothing was changed.",
-                p.display_name
-            ),
-        )
-    })?;
+        .map_err(unreachable)?;
+    let keys = castellan_wire::federation::parse_jwks(&body)
+        .map_err(|e| unreachable(format!("its key set {} is unusable ({e})", f.meta.jwks_uri)))?;
     let fits = |k: &&castellan_wire::federation::PublicJwk| {
         alg.fits_key(&k.kty, k.crv.as_deref(), k.alg.as_deref()) && (kid.is_none() || k.kid == kid)
     };
-    let candidates: Vec<_> = keys.iter().filter(fits).collect();
-    let verified = candidates
+    let verified = keys
         .iter()
+        .filter(fits)
         .any(|k| crate::federation::verify_signature(k, alg, input, &sig));
     if !verified {
-        return Err(bad_token(format!("{}'s ID token signature does not verify with any key the provider publishes at {} (kid '{}'). Nothing was changed. Sign in again; if it keeps failing, someone may be tampering with the sign-in.", p.display_name, f.meta.jwks_uri, kid.unwrap_or_default())));
+        return Err(Failure::Signature {
+            provider: provider(),
+            jwks_uri: f.meta.jwks_uri.clone(),
+            kid: kid.unwrap_or_default(),
+        });
     }
     Ok(claims)
 }
@@ -517,10 +535,10 @@ async fn callback(
 ) -> Response {
     let key = crate::console::cookie(&headers, COOKIE).unwrap_or_default();
     let Some(f) = s.external_idp.take(&key) else {
-        return bad("This answer from the identity provider does not belong to a sign-in started in this browser, was used already, or took longer than 10 minutes. Nothing was changed. Start again from the invitation link or the sign-in page.");
+        return failed(&Failure::NoFlight);
     };
     if q.get("state") != Some(&f.state) {
-        return bad("This answer from the identity provider does not match the sign-in started in this browser (its state differs). Nothing was changed. Start again from the invitation link or the sign-in page.");
+        return failed(&Failure::StateMismatch);
     }
     let Ok(Some(t)) = s.store.tenant(f.resource).await else {
         return refused(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
@@ -530,26 +548,29 @@ async fn callback(
         Err(_) => return refused(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
     };
     let Some(p) = all.iter().find(|p| p.id == f.provider) else {
-        return bad("The identity provider this sign-in used was removed meanwhile. Nothing was changed. Start again.");
+        return failed(&Failure::ProviderRemoved);
     };
     if let Some(err) = q.get("error") {
-        let d = q.get("error_description").map_or("", String::as_str);
-        return bad(&format!(
-            "The sign-in at {} was not completed ({err}: {d}). Nothing was changed. Start again and complete the sign-in there.",
-            p.display_name
-        ));
+        return failed(&Failure::ProviderError {
+            provider: p.display_name.clone(),
+            error: err.clone(),
+            description: q.get("error_description").cloned().unwrap_or_default(),
+        });
     }
     // RFC 9207: a provider that names itself in the answer must be the one this sign-in used.
     if let Some(iss) = q.get("iss") {
         if *iss != p.issuer {
-            return bad(&format!("This answer names the issuer '{iss}', not {} ('{}') where this sign-in was sent. Nothing was changed. Start again from the invitation link or the sign-in page.", p.display_name, p.issuer));
+            return failed(&Failure::IssuerMismatch {
+                provider: p.display_name.clone(),
+                expected: p.issuer.clone(),
+                found: iss.clone(),
+            });
         }
     }
     let Some(code) = q.get("code").filter(|c| !c.is_empty()) else {
-        return bad(&format!(
-            "{} answered without an authorization code. Nothing was changed. Start again.",
-            p.display_name
-        ));
+        return failed(&Failure::NoCode {
+            provider: p.display_name.clone(),
+        });
     };
     let token = match redeem_code(&s, p, &f, code).await {
         Ok(t) => t,
@@ -557,7 +578,7 @@ async fn callback(
     };
     let claims = match verify(&s, p, &f, &token).await {
         Ok(c) => c,
-        Err((status, text)) => return refused(status, &text),
+        Err(f) => return failed(&f),
     };
     let x = match core_idp::check_id_token(p, &claims, &f.nonce, now().secs()) {
         Ok(x) => x,
@@ -597,7 +618,7 @@ async fn callback(
             ctx: raw,
         } => {
             let Ok(Some(g)) = s.store.user(t.id, guest).await else {
-                return bad("Your guest account in this organization no longer exists. Ask for a new invitation.");
+                return bad(&castellan_core::invitations::RedeemRefusal::GuestGone.message());
             };
             let same = g.external.as_ref().is_some_and(|e| {
                 e.identities.iter().any(|i| {
@@ -605,7 +626,10 @@ async fn callback(
                 })
             });
             if !same {
-                return bad(&format!("You signed in at {} as another account ({}) than the one this guest account belongs to. Nothing was changed. Sign in there again with the right account.", p.display_name, x.email));
+                return failed(&Failure::WrongAccount {
+                    provider: p.display_name.clone(),
+                    email: x.email.clone(),
+                });
             }
             super::authorize::resume_guest(
                 &s,
