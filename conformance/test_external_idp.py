@@ -5,8 +5,8 @@ Graph's /identity/identityProviders; headless Chromium redeems an invitation thr
 provider's own login and consent pages and then signs in to the resource tenant's app, and
 MSAL Python redeems the code: the tokens come from the resource tenant (tid), with idp = the
 provider's issuer and acct = 1. Then a /common sign-in in Chromium by a member of the second
-tenant who is a guest of the demo tenant: the tenant picker, the demo tenant chosen, and MSAL's
-tokens from the demo tenant."""
+tenant who is a guest of the demo tenant: the tenant picker, the demo tenant chosen, the home
+tenant's own sign-in, and MSAL's tokens from the demo tenant."""
 import json
 import os
 import shutil
@@ -160,11 +160,13 @@ def test_common_sign_in_offers_the_tenant_choice_and_msal_gets_the_chosen_tenant
                                              authority=f"{demo['origin']}/common", instance_discovery=False)
     flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri=cc["redirect_uri"])
     out = run("common_pick.mjs", {"url": flow["auth_uri"], "upn": upn, "password": pw,
-                                  "choose": demo["tenant_id"], "redirect": cc["redirect_uri"]}, timeout=120)
+                                  "choose": demo["tenant_id"], "home": home["tenant_id"],
+                                  "redirect": cc["redirect_uri"]}, timeout=120)
     assert "Choose an organization" in out["picker"], out
     values = [o["value"] for o in out["options"]]
     assert values[0] == home["tenant_id"] and out["options"][0]["checked"], out
     assert demo["tenant_id"] in values, out
+    assert f"/{home['tenant_id']}/oauth2/v2.0/authorize" in out["homeLogin"], out
     assert out["landed"], out
     params = {k: v[0] for k, v in parse_qs(urlparse(out["landed"]).query).items()}
     t = app.acquire_token_by_auth_code_flow(flow, params)

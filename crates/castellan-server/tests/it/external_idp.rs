@@ -534,6 +534,30 @@ async fn an_unreachable_provider_is_a_page_and_changes_nothing() {
     assert_eq!(u["externalUserState"], "PendingAcceptance");
 }
 
+/// A guest tenant chosen at `/common`: the home tenant's own sign-in (its MFA and Conditional
+/// Access apply), then back to the chosen tenant's pipeline; returns the redirect to the app.
+async fn through_home(b: &Browser, to_home: &Page, home: &str, upn: &str, pw: &str) -> String {
+    assert_eq!(to_home.status, 303, "{}", to_home.body);
+    let at = to_home.location.clone().unwrap();
+    assert!(
+        at.starts_with(&format!("/{home}/oauth2/v2.0/authorize?")),
+        "{at}"
+    );
+    let login = b.get(&abs(&at)).await;
+    let back = b
+        .submit(&login, &[("username", upn), ("password", pw)])
+        .await;
+    let cb = back
+        .location
+        .clone()
+        .unwrap_or_else(|| panic!("home sign-in ({}): {}", back.status, back.body));
+    assert!(cb.contains("/redeem/callback?"), "{cb}");
+    let page = b.get(&abs(&cb)).await;
+    page.location
+        .clone()
+        .unwrap_or_else(|| panic!("no redirect to the app ({}): {}", page.status, page.body))
+}
+
 #[tokio::test]
 async fn common_offers_the_tenants_a_guest_belongs_to_and_a_domain_hint_decides() {
     let g = G::demo().await;
@@ -545,23 +569,8 @@ async fn common_offers_the_tenants_a_guest_belongs_to_and_a_domain_hint_decides(
         .or(home["tenantId"].as_str())
         .unwrap()
         .to_string();
-    // security defaults off in the new home tenant (MFA registration is not this test's subject)
-    {
-        let store = &shared().state.store;
-        let t = store
-            .tenant(castellan_core::TenantId::parse(&home_id).unwrap())
-            .await
-            .unwrap()
-            .unwrap();
-        let mut off = t.clone();
-        off.settings.security_defaults = false;
-        let mut set = castellan_core::store::ChangeSet::new();
-        set.push(castellan_core::store::Change::ReplaceTenant(
-            Box::new(t),
-            Box::new(off),
-        ));
-        store.commit(set).await.unwrap();
-    }
+    // security defaults off in the new home tenant (on again at the end: the positive control)
+    set_security_defaults(&home_id, false).await;
     // the home admin becomes a guest of the demo tenant, redeeming at home
     let (st, inv) = g
         .post(
@@ -673,11 +682,8 @@ async fn common_offers_the_tenants_a_guest_belongs_to_and_a_domain_hint_decides(
     let picker = b
         .submit(&login, &[("username", &upn), ("password", pw)])
         .await;
-    let to_app = b.submit(&picker, &[("tenant", tid)]).await;
-    let loc = to_app
-        .location
-        .clone()
-        .unwrap_or_else(|| panic!("no redirect ({}): {}", to_app.status, to_app.body));
+    let to_home = b.submit(&picker, &[("tenant", tid)]).await;
+    let loc = through_home(&b, &to_home, &home_id, &upn, pw).await;
     let claims = tokens(code_of(&loc)).await;
     assert_eq!(claims["tid"], tid, "{claims}");
     assert_eq!(claims["oid"], guest_id.as_str(), "{claims}");
@@ -691,13 +697,10 @@ async fn common_offers_the_tenants_a_guest_belongs_to_and_a_domain_hint_decides(
     // domain_hint naming the demo tenant decides: no picker
     let b = Browser::new();
     let login = b.get(&authorize(Some(tid))).await;
-    let to_app = b
+    let to_home = b
         .submit(&login, &[("username", &upn), ("password", pw)])
         .await;
-    let loc = to_app
-        .location
-        .clone()
-        .unwrap_or_else(|| panic!("no redirect ({}): {}", to_app.status, to_app.body));
+    let loc = through_home(&b, &to_home, &home_id, &upn, pw).await;
     assert_eq!(tokens(code_of(&loc)).await["tid"], tid);
     // a member of one tenant only (the demo admin) gets no picker at /common
     let b = Browser::new();
@@ -710,4 +713,39 @@ async fn common_offers_the_tenants_a_guest_belongs_to_and_a_domain_hint_decides(
         .submit(&login, &[("username", au), ("password", ap)])
         .await;
     assert!(!r.body.contains("Choose an organization"), "{}", r.body);
+
+    // picking the guest tenant does not skip the home tenant's rules: with its security
+    // defaults on, the home sign-in asks for MFA registration and no code is issued
+    set_security_defaults(&home_id, true).await;
+    let b = Browser::new();
+    let login = b.get(&authorize(None)).await;
+    let picker = b
+        .submit(&login, &[("username", &upn), ("password", pw)])
+        .await;
+    let to_home = b.submit(&picker, &[("tenant", tid)]).await;
+    assert_eq!(to_home.status, 303, "{}", to_home.body);
+    let home_login = b.get(&abs(to_home.location.as_deref().unwrap())).await;
+    let r = b
+        .submit(&home_login, &[("username", &upn), ("password", pw)])
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("AADSTS50079"), "{}", r.body);
+    assert!(r.location.is_none());
+}
+
+async fn set_security_defaults(tenant: &str, on: bool) {
+    let store = &shared().state.store;
+    let t = store
+        .tenant(castellan_core::TenantId::parse(tenant).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut next = t.clone();
+    next.settings.security_defaults = on;
+    let mut set = castellan_core::store::ChangeSet::new();
+    set.push(castellan_core::store::Change::ReplaceTenant(
+        Box::new(t),
+        Box::new(next),
+    ));
+    store.commit(set).await.unwrap();
 }

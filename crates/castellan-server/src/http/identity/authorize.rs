@@ -1175,8 +1175,8 @@ pub async fn login(
                     &tenant,
                     &user,
                     &r.cid,
-                    &r.ip,
                     &headers,
+                    &r.origin,
                 )
                 .await
                 {

@@ -2,9 +2,12 @@
 //! candidates from `core::ops::tenant_choice`): after the home password is checked, a person
 //! who is also an accepted guest of other tenants where the app is available picks the tenant
 //! the tokens come from (the home tenant first and preselected); a `domain_hint` naming one of
-//! them decides without asking. The chosen tenant's pipeline then runs for its account there
-//! (`authorize::resume_guest`: Conditional Access, MFA, consent and the log of that tenant), so
-//! the code — and the tokens redeemed at `/common/oauth2/v2.0/token` — are that tenant's.
+//! them decides without asking. The home tenant chosen: its pipeline runs for the home user.
+//! A guest tenant chosen: the browser signs in at the home tenant's own `/authorize` first
+//! (`redeem::guest_home_sign_in`, as for any guest sign-in), so the home tenant's MFA and
+//! Conditional Access cannot be skipped by picking another tenant, and its answer resumes the
+//! chosen tenant's pipeline for the guest account (`authorize::resume_guest`). Either way the
+//! code — and the tokens redeemed at `/common/oauth2/v2.0/token` — are the chosen tenant's.
 //! The pick is bound to the browser by an HttpOnly cookie and spent by its post (10 minutes,
 //! this node's memory); only an offered tenant can be picked.
 
@@ -33,6 +36,7 @@ const FLIGHT_MS: i64 = 10 * 60_000;
 struct Flight {
     home: TenantId,
     user: castellan_core::ObjectId,
+    username: String,
     segment: String,
     ctx: String,
     offered: Vec<Candidate>,
@@ -76,8 +80,8 @@ pub(super) async fn after_home_sign_in(
     home: &Tenant,
     user: &User,
     cid: &str,
-    ip: &str,
     headers: &HeaderMap,
+    base: &str,
 ) -> Option<Response> {
     let hint = domain_hint(raw);
     let decided = match castellan_core::ops::tenant_choice::decide(
@@ -98,7 +102,9 @@ pub(super) async fn after_home_sign_in(
     };
     match decided {
         Choice::Use(c) if c.guest.is_none() => None,
-        Choice::Use(c) => Some(sign_in_to(s, segment, raw, &c, cid, ip, headers).await),
+        Choice::Use(c) => {
+            Some(sign_in_to(s, segment, raw, &c, &user.user_principal_name, cid, base).await)
+        }
         Choice::Pick(offered) => {
             let key = random_token(32);
             let (csrf, fresh) = csrf_token(headers);
@@ -108,6 +114,7 @@ pub(super) async fn after_home_sign_in(
                 Flight {
                     home: home.id,
                     user: user.id,
+                    username: user.user_principal_name.clone(),
                     segment: segment.to_string(),
                     ctx: raw.to_string(),
                     offered,
@@ -124,14 +131,15 @@ pub(super) async fn after_home_sign_in(
     }
 }
 
+/// A guest tenant chosen: the home tenant's sign-in first, then that tenant's pipeline.
 async fn sign_in_to(
     s: &AppState,
     segment: &str,
     raw: &str,
     c: &Candidate,
+    username: &str,
     cid: &str,
-    ip: &str,
-    headers: &HeaderMap,
+    base: &str,
 ) -> Response {
     let unavailable = || {
         pages::error(
@@ -144,23 +152,9 @@ async fn sign_in_to(
     let Ok(Some(t)) = s.store.tenant(c.tenant).await else {
         return unavailable();
     };
-    let Some(guest) = c.guest else {
-        return unavailable();
-    };
-    let Ok(Some(g)) = s.store.user(t.id, guest).await else {
-        return unavailable();
-    };
-    resume_guest(
-        s,
-        segment,
-        raw,
-        &t,
-        &g,
-        cid.to_string(),
-        ip.to_string(),
-        headers,
-    )
-    .await
+    super::redeem::guest_home_sign_in(s, &t, username, segment, raw, base)
+        .await
+        .unwrap_or_else(unavailable)
 }
 
 fn picker(segment: &str, offered: &[Candidate], csrf: &str) -> Response {
@@ -222,7 +216,8 @@ pub async fn pick(
         return pages::error(StatusCode::BAD_REQUEST, 90014, "The organization chosen was not one offered to this account. Nothing was changed. Sign in again and pick one of the organizations listed.", &cid);
     };
     if c.guest.is_some() {
-        return sign_in_to(&s, &segment, &flight.ctx, &c, &cid, &ip, &headers).await;
+        let base = s.origins.for_host(crate::http::host(&headers));
+        return sign_in_to(&s, &segment, &flight.ctx, &c, &flight.username, &cid, &base).await;
     }
     // The home tenant: its own pipeline for the home user.
     let (Ok(Some(t)), Ok(Some(u))) = (
