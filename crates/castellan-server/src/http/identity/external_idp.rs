@@ -182,7 +182,6 @@ async fn discover(s: &AppState, p: &OidcProvider) -> Result<OpMetadata, String> 
 }
 
 /// Sends the browser to the provider.
-#[allow(clippy::too_many_arguments)]
 async fn begin(
     s: &AppState,
     resource: &Tenant,
