@@ -161,6 +161,13 @@ pub fn required_action(area: Area, access: Access) -> Option<&'static str> {
         (CrossTenantAccess, Write) => {
             Some("microsoft.directory/crossTenantAccessPolicy/partners/b2bCollaboration/update")
         }
+        // External Identity Provider Administrator and Global Administrator.
+        (IdentityProviders, Read) => {
+            Some("microsoft.directory/identityProviders/allProperties/read")
+        }
+        (IdentityProviders, Write) => {
+            Some("microsoft.directory/identityProviders/allProperties/allTasks")
+        }
     }
 }
 
@@ -235,6 +242,29 @@ mod tests {
             .find(|r| r.display_name == name)
             .map(|r| r.template_id)
             .unwrap_or_else(|| panic!("no role {name}"))
+    }
+
+    /// External identity providers are External Identity Provider Administrator's and Global
+    /// Administrator's, to read and to write; other roles and members neither.
+    #[test]
+    fn identity_providers_need_the_external_identity_provider_role() {
+        for access in [Access::Read, Access::Write] {
+            for ok in [
+                "External Identity Provider Administrator",
+                "Global Administrator",
+            ] {
+                assert!(
+                    user_may(Area::IdentityProviders, access, &[id(ok)], false, &[]).is_ok(),
+                    "{ok} {access:?}"
+                );
+            }
+            for no in ["User Administrator", "Application Administrator"] {
+                let e =
+                    user_may(Area::IdentityProviders, access, &[id(no)], false, &[]).unwrap_err();
+                assert!(e.contains("identityProviders"), "{no}: {e}");
+            }
+            assert!(user_may(Area::IdentityProviders, access, &[], false, &[]).is_err());
+        }
     }
 
     /// Domain writes are Domain Name Administrator's and Global Administrator's; every member

@@ -32,6 +32,8 @@ pub enum Area {
     /// Cross-tenant access settings (`/policies/crossTenantAccessPolicy`, its default and
     /// partners).
     CrossTenantAccess,
+    /// External identity providers (`/identity/identityProviders`).
+    IdentityProviders,
 }
 
 /// Read or write.
@@ -161,6 +163,11 @@ pub fn permissions_for(area: Area, access: Access) -> &'static [&'static str] {
             "User.ReadWrite.All",
             "Directory.ReadWrite.All",
         ],
+        (IdentityProviders, Read) => &[
+            "IdentityProvider.Read.All",
+            "IdentityProvider.ReadWrite.All",
+        ],
+        (IdentityProviders, Write) => &["IdentityProvider.ReadWrite.All"],
         (Me, Write) => &[
             "User.ReadWrite",
             "User.ReadWrite.All",

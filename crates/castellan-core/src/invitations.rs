@@ -330,7 +330,8 @@ pub fn home_issuer(home: TenantId) -> String {
 }
 
 /// The claims a guest's tokens carry (Entra's): `idp` names the home — the home tenant's
-/// issuer, or `mail` for a passcode guest — and `acct` is 1 (a guest). Members: none.
+/// issuer, the external OpenID Connect provider's issuer, or `mail` for a passcode guest —
+/// and `acct` is 1 (a guest). Members: none.
 pub fn guest_claims(u: &User) -> Vec<(String, String)> {
     let Some(e) = u.external.as_ref() else {
         return Vec::new();
@@ -338,11 +339,23 @@ pub fn guest_claims(u: &User) -> Vec<(String, String)> {
     if e.state != ExternalUserState::Accepted {
         return Vec::new();
     }
-    let idp = match e.home_tenant {
-        Some(h) => home_issuer(h),
-        None => "mail".to_string(),
+    let idp = match (e.home_tenant, external_issuer(u)) {
+        (Some(h), _) => home_issuer(h),
+        (None, Some(iss)) => iss.to_string(),
+        (None, None) => "mail".to_string(),
     };
     vec![("idp".into(), idp), ("acct".into(), "1".into())]
+}
+
+/// The external OpenID Connect issuer an accepted guest signs in at (its federated identity
+/// with an issuer URL, as redemption at an external provider records it), if any.
+pub fn external_issuer(u: &User) -> Option<&str> {
+    u.external
+        .as_ref()?
+        .identities
+        .iter()
+        .find(|i| i.sign_in_type == "federated" && i.issuer.starts_with("https://"))
+        .map(|i| i.issuer.as_str())
 }
 
 /// Who the invited person proved to be.
@@ -364,6 +377,9 @@ pub enum Proof {
         /// The address that received the code.
         email: String,
     },
+    /// A sign-in at an external OpenID Connect provider the tenant configured
+    /// (`crate::external_idp`), its ID token verified.
+    ExternalIdp(crate::external_idp::ExternalIdentity),
 }
 
 impl Proof {
@@ -371,6 +387,7 @@ impl Proof {
     pub fn email(&self) -> &str {
         match self {
             Self::HomeTenant { email, .. } | Self::EmailOtp { email } => email,
+            Self::ExternalIdp(x) => &x.email,
         }
     }
     /// The token's `idp`: the home issuer, or `mail` for a passcode guest (Entra's values).
@@ -378,6 +395,7 @@ impl Proof {
         match self {
             Self::HomeTenant { issuer, .. } => issuer,
             Self::EmailOtp { .. } => "mail",
+            Self::ExternalIdp(x) => &x.issuer,
         }
     }
 }
@@ -416,6 +434,15 @@ pub fn accept(u: &User, g: &Grant, proof: &Proof, now: Timestamp) -> Result<User
                 sign_in_type: "emailAddress".into(),
                 issuer: "mail".into(),
                 issuer_assigned_id: Some(email.clone()),
+            }];
+            e.home_tenant = None;
+            e.home_object_id = None;
+        }
+        Proof::ExternalIdp(x) => {
+            e.identities = vec![ObjectIdentity {
+                sign_in_type: "federated".into(),
+                issuer: x.issuer.clone(),
+                issuer_assigned_id: Some(x.subject.clone()),
             }];
             e.home_tenant = None;
             e.home_object_id = None;

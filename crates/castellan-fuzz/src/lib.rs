@@ -82,6 +82,15 @@ pub fn fuzz_jwt(data: &[u8]) {
         Err(e) => assert_eq!(e.code, 50027),
     }
     let _ = federation::peek_issuer(&t);
+    // An external OpenID Provider's ID token (B2B guests), before its signature is checked.
+    let m = castellan_core::external_idp::ClaimsMapping::default();
+    if let Ok((_, _, _, input, sig)) =
+        castellan_wire::graph::identity_providers::parse_id_token(&t, &m)
+    {
+        assert!(t.trim().len() <= jwt::MAX_JWT_LEN);
+        assert!(!sig.is_empty());
+        assert!(t.trim().starts_with(input));
+    }
 }
 
 /// OData `$filter`: `parse_filter`, the query-option parser with it, and evaluation of an
@@ -470,5 +479,19 @@ pub fn fuzz_invitation(data: &[u8]) {
         if let Ok(r) = castellan_wire::graph::invitations::parse(&v) {
             let _ = castellan_core::invitations::check_request(&r);
         }
+        // An external identity provider's Graph body: what parses renders and parses back.
+        let id = castellan_core::ObjectId::from_random([1; 16]);
+        let tid = castellan_core::TenantId::from_random([2; 16]);
+        if let Ok((p, _)) = castellan_wire::graph::identity_providers::parse(&v, id, tid) {
+            let mut view = castellan_wire::graph::identity_providers::render(&p);
+            if let Some(o) = view.as_object_mut() {
+                o.remove("clientSecret");
+                o.remove("id");
+            }
+            let again = castellan_wire::graph::identity_providers::parse(&view, id, tid);
+            assert_eq!(again.map(|(q, _)| q).ok(), Some(p));
+        }
     }
+    // An external OpenID Provider's discovery document.
+    let _ = castellan_wire::graph::identity_providers::parse_op_metadata(data);
 }

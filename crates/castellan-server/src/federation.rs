@@ -116,7 +116,7 @@ pub fn read_extra_cas(path: &Path) -> Result<Vec<CertificateDer<'static>>, Strin
     Ok(certs)
 }
 
-fn cause_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn cause_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {
@@ -168,7 +168,14 @@ impl IssuerKeys {
         Self::new(&cas, Timing::default())
     }
 
-    async fn get_capped(&self, url: &str, cap: usize) -> Result<Vec<u8>, String> {
+    /// The HTTPS client (system roots plus the extra CAs, no redirects, 5 s timeouts), for the
+    /// external OpenID Connect sign-in (`http::identity::external_idp`).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// GET `url` (https only), its body capped at `cap` bytes; errors name the URL and cause.
+    pub(crate) async fn get_capped(&self, url: &str, cap: usize) -> Result<Vec<u8>, String> {
         let mut resp = self
             .client
             .get(url)
@@ -315,7 +322,7 @@ impl IssuerKeys {
 
 /// Verifies a signature with a JWK under an allowlisted algorithm (the key's type was checked
 /// to fit the algorithm when it was picked).
-fn verify_signature(
+pub(crate) fn verify_signature(
     jwk: &PublicJwk,
     alg: AssertionAlgorithm,
     signing_input: &str,

@@ -174,6 +174,8 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
         lists: Arc::default(),
         smtp,
         redemptions: Arc::default(),
+        external_idp: Arc::default(),
+        tenant_picks: Arc::default(),
     };
     crate::admission::monitor(store.clone(), state.admission.clone());
     {

@@ -385,6 +385,10 @@ pub struct AppState {
     pub smtp: Option<Arc<crate::smtp::Relay>>,
     /// B2B redemptions in progress (this node's memory).
     pub redemptions: Arc<crate::http::identity::redeem::Flights>,
+    /// Sign-ins at external OpenID Connect providers in progress (this node's memory).
+    pub external_idp: Arc<crate::http::identity::external_idp::Flights>,
+    /// `/common` tenant picks in progress (this node's memory).
+    pub tenant_picks: Arc<crate::http::identity::tenant_choice::Flights>,
 }
 
 /// Now, from the system clock (the only clock read in the request path).

@@ -1,4 +1,4 @@
-//! Conditional Access policies and named locations as stored: their validated Graph document
+//! Conditional Access policies, named locations and external identity providers as stored: their validated Graph document
 //! (opaque JSON text rendered by `castellan-wire`) with the keys the store indexes. The policy
 //! model itself (`crate::policy`) is a large tree mirroring Graph's; keeping the canonical
 //! document instead of a second row layout means one shape to evolve (wire parses it back).
@@ -22,6 +22,8 @@ pub enum PolicyDocumentKind {
     /// `crossTenantAccessPolicyConfigurationPartner`, named by the partner's tenant id (so a
     /// second one for the same tenant is a uniqueness conflict).
     CrossTenantPartner,
+    /// An external identity provider (`openIdConnectIdentityProvider`, `crate::external_idp`).
+    IdentityProvider,
 }
 
 impl PolicyDocumentKind {
@@ -33,6 +35,7 @@ impl PolicyDocumentKind {
             Self::CrossTenantPolicy => "crossTenantPolicy",
             Self::CrossTenantDefault => "crossTenantDefault",
             Self::CrossTenantPartner => "crossTenantPartner",
+            Self::IdentityProvider => "identityProvider",
         }
     }
     /// Inverse of [`PolicyDocumentKind::as_str`].
@@ -43,6 +46,7 @@ impl PolicyDocumentKind {
             "crossTenantPolicy" => Some(Self::CrossTenantPolicy),
             "crossTenantDefault" => Some(Self::CrossTenantDefault),
             "crossTenantPartner" => Some(Self::CrossTenantPartner),
+            "identityProvider" => Some(Self::IdentityProvider),
             _ => None,
         }
     }

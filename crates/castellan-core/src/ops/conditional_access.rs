@@ -313,6 +313,7 @@ pub async fn delete_document(
             PolicyDocumentKind::CrossTenantPolicy
             | PolicyDocumentKind::CrossTenantDefault
             | PolicyDocumentKind::CrossTenantPartner => "Delete policy",
+            PolicyDocumentKind::IdentityProvider => "Delete identity provider",
         },
         "Delete",
         vec![target(id, "Policy", Some(&d.display_name), None, vec![])],

@@ -116,6 +116,7 @@ fn routes(state: AppState) -> Router {
         .merge(metadata::router())
         .merge(crate::console::router())
         .merge(identity::redeem::router())
+        .merge(identity::external_idp::router())
         .route("/metrics", axum::routing::get(crate::metrics::endpoint))
         // Counted per matched route template (a route layer: it sees `MatchedPath`).
         .route_layer(middleware::from_fn_with_state(

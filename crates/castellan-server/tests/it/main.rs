@@ -17,6 +17,7 @@ mod console;
 mod cross_tenant;
 mod devices;
 mod discovery;
+mod external_idp;
 mod federation;
 mod grant_client_credentials;
 mod grant_password;
@@ -309,6 +310,18 @@ pub async fn token_form(form: &[(&str, &str)]) -> (u16, Value) {
             s.origin,
             s.demo["tenant_id"].as_str().unwrap()
         ))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// POSTs `form` to the token endpoint of `segment` (a tenant id, `common`, `organizations`).
+pub async fn token_form_at(segment: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    let s = shared();
+    let r = http()
+        .post(format!("{}/{segment}/oauth2/v2.0/token", s.origin))
         .form(form)
         .send()
         .await

@@ -122,6 +122,43 @@ fn demo_server_runs_on_postgresql() {
         assert_eq!(st, 204);
         let d: Value = http.get(&default).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
         assert_eq!(d["isServiceDefault"], true, "{d}");
+        // An external OpenID Connect provider stored on PostgreSQL (a policy document with the
+        // sealed secret), read back, and offered by the redemption page of an invited address
+        // in its domain.
+        {
+            use castellan_server::http::graph::identity_providers::parse_stored;
+            let store = r.state.store.as_ref();
+            let tid = castellan_core::TenantId::parse(demo["tenant_id"].as_str().unwrap()).unwrap();
+            let tenant = store.tenant(tid).await.unwrap().unwrap();
+            let body = json!({"displayName": "PG OP", "clientId": "cid", "clientSecret": "pg-op-secret",
+                "issuer": "https://op.pg.example", "domains": [{"id": "pg-partner.example"}]});
+            let id = castellan_core::ObjectId::from_random(*uuid::Uuid::new_v4().as_bytes());
+            let (mut p, secret) = castellan_wire::graph::identity_providers::parse(&body, id, tid).unwrap();
+            p.client_secret_sealed = base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                r.state.keys.seal_purpose(castellan_server::http::graph::identity_providers::SECRET_PURPOSE, secret.unwrap().as_bytes()).unwrap(),
+            );
+            let doc = castellan_wire::graph::identity_providers::to_document(&p);
+            assert!(!doc.contains("pg-op-secret"));
+            let mut ent = castellan_server::crypto::OsEntropy;
+            let mut env = castellan_core::ops::Env {
+                store,
+                now: castellan_server::state::now(),
+                entropy: &mut ent,
+                hasher: &r.state.hasher,
+                actor: castellan_core::audit::Actor::Operator,
+                correlation_id: "pg".into(),
+            };
+            castellan_core::ops::external_idp::put(&mut env, &tenant, &p, doc, parse_stored).await.unwrap();
+            let back = castellan_core::ops::external_idp::providers(store, &tenant, parse_stored).await.unwrap();
+            assert_eq!(back, vec![p.clone()]);
+            assert_eq!(castellan_server::http::graph::identity_providers::client_secret(&r.state, &back[0]).unwrap(), "pg-op-secret");
+            let inv: Value = http.post(format!("{g}/invitations")).bearer_auth(&token)
+                .json(&json!({"invitedUserEmailAddress": "sam@pg-partner.example", "inviteRedirectUrl": "https://app.example"}))
+                .send().await.unwrap().json().await.unwrap();
+            let page = http.get(inv["inviteRedeemUrl"].as_str().unwrap_or_else(|| panic!("{inv}"))).send().await.unwrap().text().await.unwrap();
+            assert!(page.contains("Sign in with PG OP"), "{page}");
+        }
         r.handle.shutdown();
         drop(r);
         castellan_store::drop_postgres_database(&base, &name).await.unwrap();

@@ -87,6 +87,7 @@ pub const SIGN_IN_PROPERTIES: &[&str] = &[
     "signInEventTypes",
     "userType",
     "homeTenantId",
+    "homeTenantName",
     "resourceTenantId",
     "crossTenantAccessType",
 ];
@@ -106,7 +107,8 @@ pub fn render_location(l: &castellan_core::model::SignInLocation) -> Value {
 
 /// Adds the B2B fields of Graph's (beta) `signIn` to a rendered record: `userType`,
 /// `homeTenantId` (the guest's home tenant, else the tenant itself), `resourceTenantId` and
-/// `crossTenantAccessType` (`b2bCollaboration` for a guest, `none` otherwise). `user` is the
+/// `crossTenantAccessType` (`b2bCollaboration` for a guest, `none` otherwise), and for a guest
+/// of an external OpenID Connect provider `homeTenantName` = its issuer. `user` is the
 /// signed-in user, if it still exists.
 pub fn add_b2b_fields(
     v: &mut Value,
@@ -122,6 +124,11 @@ pub fn add_b2b_fields(
     v["homeTenantId"] = json!(home.to_string());
     v["resourceTenantId"] = json!(r.tenant_id.to_string());
     v["crossTenantAccessType"] = json!(if guest { "b2bCollaboration" } else { "none" });
+    // A guest of an external OpenID Connect provider has no home tenant here: the log names
+    // its home issuer instead.
+    if let Some(iss) = user.and_then(castellan_core::invitations::external_issuer) {
+        v["homeTenantName"] = json!(iss);
+    }
 }
 
 /// Renders a sign-in record as Graph's `signIn`.

@@ -13,6 +13,7 @@ pub mod domains;
 pub mod federated_identity_credentials;
 pub mod group_pim;
 pub mod groups;
+pub mod identity_providers;
 pub mod invitations;
 pub mod licenses;
 pub mod pim;

@@ -13,6 +13,7 @@ pub mod domains;
 pub mod group_pim;
 pub mod groups;
 pub mod identity_protection;
+pub mod identity_providers;
 pub mod invitations;
 pub mod licenses;
 pub mod pim;
@@ -55,6 +56,7 @@ pub fn router() -> Router<AppState> {
         .merge(roles::router())
         .merge(conditional_access::router())
         .merge(cross_tenant::router())
+        .merge(identity_providers::router())
         .merge(devices::router())
         .merge(domains::router())
         .merge(licenses::router())

@@ -1250,6 +1250,19 @@ pub async fn login(
     {
         return resp;
     }
+    // … or at the external OpenID Connect provider it redeemed at.
+    if let Some(resp) = super::external_idp::guest_sign_in(
+        &s,
+        &tenant,
+        &username,
+        &segment,
+        get(&f, "ctx").unwrap_or(""),
+        &r.origin,
+    )
+    .await
+    {
+        return resp;
+    }
     let outcome = match ops::check_password(
         s.store.as_ref(),
         &s.hasher,
@@ -1266,6 +1279,24 @@ pub async fn login(
     };
     match (outcome.result, outcome.user) {
         (Ok(()), Some(user)) => {
+            // `/common`, `/organizations`: the person may be a guest elsewhere too.
+            if a.tenant.is_none() {
+                if let Some(resp) = super::tenant_choice::after_home_sign_in(
+                    &s,
+                    &a.segment,
+                    &a.raw,
+                    a.app.app_id,
+                    &tenant,
+                    &user,
+                    &r.cid,
+                    &headers,
+                    &r.origin,
+                )
+                .await
+                {
+                    return resp;
+                }
+            }
             let st = Start {
                 first: FirstFactor::Password,
                 credential: Ok(()),

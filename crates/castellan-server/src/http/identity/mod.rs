@@ -3,10 +3,12 @@
 pub mod authorize;
 pub mod device;
 pub mod discovery;
+pub mod external_idp;
 pub mod mfa;
 pub mod pages;
 pub mod redeem;
 pub mod saml;
+pub mod tenant_choice;
 pub mod token;
 
 use axum::routing::{get, post};
@@ -45,6 +47,10 @@ pub fn router() -> Router<AppState> {
             post(authorize::login),
         )
         .route("/{tenant}/oauth2/v2.0/authorize/mfa", post(authorize::mfa))
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize/tenant",
+            post(tenant_choice::pick),
+        )
         .route(
             "/{tenant}/oauth2/v2.0/authorize/consent",
             post(authorize::consent),

@@ -192,8 +192,10 @@ async fn landing(
         t.display_name
     );
     let hidden = |n: &str, v: &str| Field::new("hidden", n, "").value(v);
-    let form = match home {
-        Some(h) => Form::post(
+    let external = super::external_idp::redeem_form(&s, &t, &email, &secret).await;
+    let form = match (external, home) {
+        (Some(f), _) => f,
+        (None, Some(h)) => Form::post(
             "home",
             "/redeem/start",
             "Sign in with your organization's account",
@@ -208,7 +210,7 @@ async fn landing(
             hidden("ticket", &secret),
             hidden("home", &h.to_string()),
         ]),
-        None => Form::post(
+        (None, None) => Form::post(
             "passcode",
             format!("/{}/redeem/passcode", t.id),
             "Verify your email address",
@@ -514,6 +516,31 @@ async fn callback(
         issuer: home_issuer(home),
     };
     consent_page(&s, &key, f, proof, amr).await
+}
+
+/// The consent page for a redemption proven elsewhere (an external OpenID Connect provider,
+/// `external_idp`): a new flight in this browser, then [`accept`] as for the other proofs.
+pub(super) async fn proven(
+    s: &AppState,
+    resource: TenantId,
+    secret: String,
+    proof: Proof,
+    amr: Vec<String>,
+) -> Response {
+    let key = random_token(32);
+    let f = Flight {
+        resource,
+        secret,
+        step: Step::Home {
+            home: resource,
+            state: String::new(),
+            nonce: String::new(),
+            verifier: String::new(),
+            redirect_uri: String::new(),
+        },
+        created: now(),
+    };
+    consent_page(s, &key, f, proof, amr).await
 }
 
 async fn consent_page(

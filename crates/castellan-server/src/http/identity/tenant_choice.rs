@@ -1,0 +1,230 @@
+//! The tenant picker of `/common` and `/organizations` sign-ins (`core::tenant_choice`,
+//! candidates from `core::ops::tenant_choice`): after the home password is checked, a person
+//! who is also an accepted guest of other tenants where the app is available picks the tenant
+//! the tokens come from (the home tenant first and preselected); a `domain_hint` naming one of
+//! them decides without asking. The home tenant chosen: its pipeline runs for the home user.
+//! A guest tenant chosen: the browser signs in at the home tenant's own `/authorize` first
+//! (`redeem::guest_home_sign_in`, as for any guest sign-in), so the home tenant's MFA and
+//! Conditional Access cannot be skipped by picking another tenant, and its answer resumes the
+//! chosen tenant's pipeline for the guest account (`authorize::resume_guest`). Either way the
+//! code — and the tokens redeemed at `/common/oauth2/v2.0/token` — are the chosen tenant's.
+//! The pick is bound to the browser by an HttpOnly cookie and spent by its post (10 minutes,
+//! this node's memory); only an offered tenant can be picked.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use castellan_core::model::{Tenant, User};
+use castellan_core::tenant_choice::{self as choice, Candidate, Choice};
+use castellan_core::{AppId, TenantId, Timestamp};
+
+use super::authorize::{csrf_failed, csrf_ok, csrf_token, resume_guest, with_csrf};
+use super::pages::{self, esc};
+use crate::crypto::random_token;
+use crate::http::{ClientIp, CorrelationId};
+use crate::state::{now, AppState};
+
+/// The cookie binding a browser to its pick.
+pub const COOKIE: &str = "castellan_tenant_pick";
+const FLIGHT_MS: i64 = 10 * 60_000;
+
+#[derive(Clone, Debug)]
+struct Flight {
+    home: TenantId,
+    user: castellan_core::ObjectId,
+    username: String,
+    segment: String,
+    ctx: String,
+    offered: Vec<Candidate>,
+    created: Timestamp,
+}
+
+/// This node's picks in flight, by cookie value.
+#[derive(Default)]
+pub struct Flights(Mutex<HashMap<String, Flight>>);
+
+impl Flights {
+    fn put(&self, key: &str, f: Flight) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let t = now().millis();
+        m.retain(|_, v| t - v.created.millis() < FLIGHT_MS);
+        m.insert(key.to_string(), f);
+    }
+    fn take(&self, key: &str) -> Option<Flight> {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.remove(key)
+            .filter(|f| now().millis() - f.created.millis() < FLIGHT_MS)
+    }
+}
+
+fn domain_hint(raw: &str) -> Option<String> {
+    castellan_wire::form::parse_pairs(raw.as_bytes())
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == "domain_hint")
+        .map(|(_, v)| v)
+}
+
+/// After the home password of `user` (of `home`) was checked at `/common` or `/organizations`:
+/// `None` to continue in the home tenant, else the picker or the chosen tenant's sign-in.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn after_home_sign_in(
+    s: &AppState,
+    segment: &str,
+    raw: &str,
+    app: AppId,
+    home: &Tenant,
+    user: &User,
+    cid: &str,
+    headers: &HeaderMap,
+    base: &str,
+) -> Option<Response> {
+    let hint = domain_hint(raw);
+    let decided = match castellan_core::ops::tenant_choice::decide(
+        s.store.as_ref(),
+        home,
+        user,
+        app,
+        hint.as_deref(),
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            // The home tenant still works: Entra's default.
+            tracing::warn!(error = %e, "tenant choice unavailable; signing in to the home tenant");
+            return None;
+        }
+    };
+    match decided {
+        Choice::Use(c) if c.guest.is_none() => None,
+        Choice::Use(c) => {
+            Some(sign_in_to(s, segment, raw, &c, &user.user_principal_name, cid, base).await)
+        }
+        Choice::Pick(offered) => {
+            let key = random_token(32);
+            let (csrf, fresh) = csrf_token(headers);
+            let page = picker(segment, &offered, &csrf);
+            s.tenant_picks.put(
+                &key,
+                Flight {
+                    home: home.id,
+                    user: user.id,
+                    username: user.user_principal_name.clone(),
+                    segment: segment.to_string(),
+                    ctx: raw.to_string(),
+                    offered,
+                    created: now(),
+                },
+            );
+            let mut r = with_csrf(page, &csrf, fresh);
+            let v = format!("{COOKIE}={key}; Path=/; Max-Age=600; HttpOnly; Secure; SameSite=Lax");
+            if let Ok(h) = v.parse() {
+                r.headers_mut().append(header::SET_COOKIE, h);
+            }
+            Some(r)
+        }
+    }
+}
+
+/// A guest tenant chosen: the home tenant's sign-in first, then that tenant's pipeline.
+async fn sign_in_to(
+    s: &AppState,
+    segment: &str,
+    raw: &str,
+    c: &Candidate,
+    username: &str,
+    cid: &str,
+    base: &str,
+) -> Response {
+    let unavailable = || {
+        pages::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            90033,
+            "The directory is unavailable right now; nothing was changed. Try signing in again in a minute.",
+            cid,
+        )
+    };
+    let Ok(Some(t)) = s.store.tenant(c.tenant).await else {
+        return unavailable();
+    };
+    super::redeem::guest_home_sign_in(s, &t, username, segment, raw, base)
+        .await
+        .unwrap_or_else(unavailable)
+}
+
+fn picker(segment: &str, offered: &[Candidate], csrf: &str) -> Response {
+    let mut items = String::new();
+    for (i, c) in offered.iter().enumerate() {
+        let id = c.tenant.to_string();
+        let kind = if c.guest.is_some() {
+            "guest"
+        } else {
+            "your organization"
+        };
+        items.push_str(&format!(
+            "<div class=\"check\"><input type=\"radio\" id=\"t-{id}\" name=\"tenant\" value=\"{id}\"{checked}><label for=\"t-{id}\">{name} <span class=\"muted\">({kind})</span></label></div>",
+            checked = if i == 0 { " checked" } else { "" },
+            name = esc(&c.name),
+        ));
+    }
+    let body = format!(
+        "<h1>Choose an organization</h1><p class=\"muted\">Your account can sign in to this app in more than one organization. Pick the one to continue with.</p>\
+<form method=\"post\" action=\"/{seg}/oauth2/v2.0/authorize/tenant\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{items}\
+<button type=\"submit\" id=\"submit\">Continue</button></form>",
+        seg = esc(segment),
+        csrf = esc(csrf),
+    );
+    pages::page(StatusCode::OK, "Choose an organization", &body)
+}
+
+/// `POST /{common|organizations}/oauth2/v2.0/authorize/tenant`: the picker's answer.
+pub async fn pick(
+    State(s): State<AppState>,
+    Path(segment): Path<String>,
+    Extension(CorrelationId(cid)): Extension<CorrelationId>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let f = castellan_wire::form::parse_pairs(&body).unwrap_or_default();
+    let get = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    if !csrf_ok(&headers, get("csrf")) {
+        return csrf_failed(&cid);
+    }
+    let key = super::authorize::cookies(&headers)
+        .into_iter()
+        .find(|(k, _)| k == COOKIE)
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    let Some(flight) = s.tenant_picks.take(&key) else {
+        return pages::error(StatusCode::BAD_REQUEST, 90014, "This choice does not belong to a sign-in in this browser, was sent already, or took longer than 10 minutes. Nothing was changed. Sign in again.", &cid);
+    };
+    if flight.segment != segment {
+        return pages::error(
+            StatusCode::BAD_REQUEST,
+            90014,
+            "This choice belongs to another sign-in. Nothing was changed. Sign in again.",
+            &cid,
+        );
+    }
+    let Some(c) = choice::picked(&flight.offered, get("tenant").unwrap_or("")) else {
+        return pages::error(StatusCode::BAD_REQUEST, 90014, "The organization chosen was not one offered to this account. Nothing was changed. Sign in again and pick one of the organizations listed.", &cid);
+    };
+    if c.guest.is_some() {
+        let base = s.origins.for_host(crate::http::host(&headers));
+        return sign_in_to(&s, &segment, &flight.ctx, &c, &flight.username, &cid, &base).await;
+    }
+    // The home tenant: its own pipeline for the home user.
+    let (Ok(Some(t)), Ok(Some(u))) = (
+        s.store.tenant(flight.home).await,
+        s.store.user(flight.home, flight.user).await,
+    ) else {
+        return pages::error(StatusCode::SERVICE_UNAVAILABLE, 90033, "The directory is unavailable right now; nothing was changed. Try signing in again in a minute.", &cid);
+    };
+    resume_guest(&s, &segment, &flight.ctx, &t, &u, &[], cid, ip, &headers).await
+}
