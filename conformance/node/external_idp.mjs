@@ -64,10 +64,10 @@ try {
   await page.fill("#username", input.email);
   await page.fill("#password", "typed-at-the-resource-page");
   await page.click("#submit");
-  for (let i = 0; i < 150 && !landed && !page.url().startsWith(input.issuer); i++) await page.waitForTimeout(100);
+  for (let i = 0; i < 300 && !landed && !page.url().startsWith(input.issuer); i++) await page.waitForTimeout(100);
   const hrd = page.url();
   await atProvider(page);
-  for (let i = 0; i < 150 && !landed; i++) await page.waitForTimeout(100);
+  for (let i = 0; i < 300 && !landed; i++) await page.waitForTimeout(100);
   done({ landing, providerUrl, consent, redeemed, hrd, landed, last: landed ? null : await page.textContent("body") });
 } catch (e) {
   fail(e);
