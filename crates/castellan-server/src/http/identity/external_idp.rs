@@ -20,7 +20,6 @@
 //! before the final accept.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -46,7 +45,6 @@ use crate::state::{now, AppState};
 pub const COOKIE: &str = "castellan_extidp";
 /// Where the provider sends the browser back (register it at the provider as the redirect URI).
 pub const CALLBACK_PATH: &str = "/redeem/external/callback";
-const FLIGHT_MS: i64 = 10 * 60_000;
 const MAX_DISCOVERY_BYTES: usize = 64 * 1024;
 const MAX_JWKS_BYTES: usize = 256 * 1024;
 const MAX_TOKEN_BYTES: usize = 64 * 1024;
@@ -80,7 +78,7 @@ enum PurposeKind {
 }
 
 #[derive(Clone, Debug)]
-struct Flight {
+pub struct Flight {
     resource: TenantId,
     provider: ObjectId,
     purpose: Purpose,
@@ -93,20 +91,11 @@ struct Flight {
 }
 
 /// This node's external sign-ins in flight, by cookie value.
-#[derive(Default)]
-pub struct Flights(Mutex<HashMap<String, Flight>>);
+pub type Flights = super::flights::Flights<Flight>;
 
-impl Flights {
-    fn put(&self, key: &str, f: Flight) {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let t = now().millis();
-        m.retain(|_, v| t - v.created.millis() < FLIGHT_MS);
-        m.insert(key.to_string(), f);
-    }
-    fn take(&self, key: &str) -> Option<Flight> {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        m.remove(key)
-            .filter(|f| now().millis() - f.created.millis() < FLIGHT_MS)
+impl super::flights::Started for Flight {
+    fn started(&self) -> Timestamp {
+        self.created
     }
 }
 

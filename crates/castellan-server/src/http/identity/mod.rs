@@ -4,6 +4,7 @@ pub mod authorize;
 pub mod device;
 pub mod discovery;
 pub mod external_idp;
+pub mod flights;
 pub mod mfa;
 pub mod pages;
 pub mod redeem;

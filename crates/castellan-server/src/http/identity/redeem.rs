@@ -16,7 +16,6 @@
 //! fix; nothing changes before the final accept.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -41,7 +40,6 @@ use crate::state::{now, AppState};
 pub const COOKIE: &str = "castellan_redeem";
 /// The path the home tenant's sign-in returns to (registered on the console client).
 pub const CALLBACK_PATH: &str = "/redeem/callback";
-const FLIGHT_MS: i64 = 10 * 60_000;
 
 /// Routes.
 pub fn router() -> Router<AppState> {
@@ -89,7 +87,7 @@ enum Step {
 }
 
 #[derive(Clone, Debug)]
-struct Flight {
+pub struct Flight {
     resource: TenantId,
     secret: String,
     step: Step,
@@ -97,20 +95,11 @@ struct Flight {
 }
 
 /// This node's redemption flights, by cookie value.
-#[derive(Default)]
-pub struct Flights(Mutex<HashMap<String, Flight>>);
+pub type Flights = super::flights::Flights<Flight>;
 
-impl Flights {
-    fn put(&self, key: &str, f: Flight) {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let t = now().millis();
-        m.retain(|_, v| t - v.created.millis() < FLIGHT_MS);
-        m.insert(key.to_string(), f);
-    }
-    fn take(&self, key: &str) -> Option<Flight> {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        m.remove(key)
-            .filter(|f| now().millis() - f.created.millis() < FLIGHT_MS)
+impl super::flights::Started for Flight {
+    fn started(&self) -> Timestamp {
+        self.created
     }
 }
 

@@ -11,8 +11,6 @@
 //! The pick is bound to the browser by an HttpOnly cookie and spent by its post (10 minutes,
 //! this node's memory); only an offered tenant can be picked.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
@@ -30,10 +28,9 @@ use crate::state::{now, AppState};
 
 /// The cookie binding a browser to its pick.
 pub const COOKIE: &str = "castellan_tenant_pick";
-const FLIGHT_MS: i64 = 10 * 60_000;
 
 #[derive(Clone, Debug)]
-struct Flight {
+pub struct Flight {
     home: TenantId,
     user: castellan_core::ObjectId,
     username: String,
@@ -44,20 +41,11 @@ struct Flight {
 }
 
 /// This node's picks in flight, by cookie value.
-#[derive(Default)]
-pub struct Flights(Mutex<HashMap<String, Flight>>);
+pub type Flights = super::flights::Flights<Flight>;
 
-impl Flights {
-    fn put(&self, key: &str, f: Flight) {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let t = now().millis();
-        m.retain(|_, v| t - v.created.millis() < FLIGHT_MS);
-        m.insert(key.to_string(), f);
-    }
-    fn take(&self, key: &str) -> Option<Flight> {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        m.remove(key)
-            .filter(|f| now().millis() - f.created.millis() < FLIGHT_MS)
+impl super::flights::Started for Flight {
+    fn started(&self) -> Timestamp {
+        self.created
     }
 }
 
