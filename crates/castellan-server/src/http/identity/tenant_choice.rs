@@ -11,7 +11,6 @@
 //! The pick is bound to the browser by an HttpOnly cookie and spent by its post (10 minutes,
 //! this node's memory); only an offered tenant can be picked.
 
-
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
