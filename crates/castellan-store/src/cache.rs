@@ -4,8 +4,8 @@
 //! (by appId and identifier URI, shared behind `Arc`), service principals, app-role
 //! assignments by principal, delegated permission grants, directory-role assignments, policy
 //! documents (Conditional Access policies, named locations; shared behind `Arc` so the server
-//! keys its compiled `PolicySet` on the pointer), each tenant's membership edges and PIM
-//! schedules, and signing keys — loaded on first use.
+//! keys its compiled `PolicySet` on the pointer), users by id and by UPN, each tenant's
+//! membership edges and PIM schedules, and signing keys — loaded on first use.
 //!
 //! Invalidation is precise and derived from the committed `Change` variants by
 //! `castellan_core::store::stale::stale` (an exhaustive match): after `commit` returns, no
