@@ -121,8 +121,10 @@ def test_a_guest_of_oidc_provider_redeems_and_signs_in_with_idp_and_acct(demo, g
     assert out["providerUrl"].startswith(op), out
     assert "Review permissions" in out["consent"], out
     assert out["redeemed"].startswith(redirect), out
-    assert out["hrd"].startswith(op) or out["hrd"].startswith(cc["redirect_uri"]), out
-    assert out["landed"], out
+    assert out["viaProvider"], "home-realm discovery did not send the guest to the provider"
+    assert out["hrd"].startswith(op) or out["hrd"].startswith(cc["redirect_uri"]), \
+        f"after the resource sign-in page: {out['hrd']}; page: {(out.get('last') or '')[:1500]}"
+    assert out["landed"], f"{out['hrd']}; page: {(out.get('last') or '')[:1500]}"
 
     u = graph.get(f"/users/{guest_id}").json()
     assert u["externalUserState"] == "Accepted", u

@@ -58,17 +58,24 @@ try {
   await until(page, (u) => u.startsWith(input.redirect), "to the invite redirect");
   const redeemed = page.url();
 
-  // Signing in to the resource tenant's app afterwards.
+  // Signing in to the resource tenant's app afterwards. Whether the browser went through the
+  // provider is read from its navigations (with the provider's session the hop is too quick
+  // to be seen by polling the URL).
+  let viaProvider = false;
+  page.on("request", (r) => {
+    if (r.isNavigationRequest() && r.url().startsWith(input.issuer)) viaProvider = true;
+  });
   await page.goto(input.signin);
   await page.waitForSelector("#username");
   await page.fill("#username", input.email);
   await page.fill("#password", "typed-at-the-resource-page");
   await page.click("#submit");
   for (let i = 0; i < 300 && !landed && !page.url().startsWith(input.issuer); i++) await page.waitForTimeout(100);
-  const hrd = page.url();
+  // The route answers the app's redirect before the page's URL changes: the landing wins.
+  const hrd = landed || page.url();
   await atProvider(page);
   for (let i = 0; i < 300 && !landed; i++) await page.waitForTimeout(100);
-  done({ landing, providerUrl, consent, redeemed, hrd, landed, last: landed ? null : await page.textContent("body") });
+  done({ landing, providerUrl, consent, redeemed, hrd, viaProvider, landed, last: landed ? null : await page.textContent("body") });
 } catch (e) {
   fail(e);
 } finally {
