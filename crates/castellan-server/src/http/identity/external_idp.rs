@@ -315,28 +315,7 @@ async fn start_redemption(
 /// The accepted guest of `tenant` whose address is `username` (lower case), by the guest UPN
 /// an invitation makes, else by mail — indexed lookups, never a scan.
 async fn guest_by_address(s: &AppState, tenant: &Tenant, address: &str) -> Option<User> {
-    let upn = castellan_core::invitations::guest_upn(address, tenant.initial_domain());
-    let mut candidates: Vec<User> = s
-        .store
-        .user_by_upn(tenant.id, &upn)
-        .await
-        .ok()?
-        .into_iter()
-        .collect();
-    if candidates.is_empty() {
-        let filter = format!("mail eq '{}'", address.replace('\'', "''"));
-        let q = castellan_wire::odata::Query::parse(
-            &[("$filter".to_string(), filter)],
-            &crate::http::graph::users::spec(),
-        )
-        .ok()?;
-        let table = s.lists.users(s.store.as_ref(), tenant.id).await.ok()?;
-        for v in table.query(&q).ok()?.items {
-            if let Some(id) = v["id"].as_str().and_then(ObjectId::parse) {
-                candidates.extend(s.store.user(tenant.id, id).await.ok()?);
-            }
-        }
-    }
+    let candidates = super::redeem::users_by_address(s, tenant, address).await?;
     candidates.into_iter().find(|u| {
         u.external
             .as_ref()

@@ -299,30 +299,15 @@ impl HomeRequest {
     }
 }
 
-/// Home-realm discovery at a resource tenant's sign-in page: when `username` is the address
-/// of an accepted guest whose home is another tenant of this server, the browser goes to
-/// that tenant's sign-in; its answer at `/redeem/callback` resumes this sign-in
-/// (`authorize::resume_guest`). `None`: not such a guest, sign in as usual.
-pub(super) async fn guest_home_sign_in(
+/// The users an address may name, by an indexed lookup, never a scan of the tenant (home-realm
+/// discovery runs it for every unknown username): the guest UPN an invitation made from the
+/// address, else the users whose mail it is. `None`: the store or the index did not answer.
+pub(super) async fn users_by_address(
     s: &AppState,
     tenant: &Tenant,
-    username: &str,
-    segment: &str,
-    ctx_raw: &str,
-    base: &str,
-) -> Option<Response> {
-    if s.store
-        .user_by_upn(tenant.id, username)
-        .await
-        .ok()?
-        .is_some()
-    {
-        return None;
-    }
-    // An indexed lookup, never a scan of the tenant (this runs for every unknown username):
-    // the guest UPN the invitation made from the address, else a user whose mail it is.
-    let address = username.to_lowercase();
-    let upn = castellan_core::invitations::guest_upn(&address, tenant.initial_domain());
+    address: &str,
+) -> Option<Vec<castellan_core::model::User>> {
+    let upn = castellan_core::invitations::guest_upn(address, tenant.initial_domain());
     let mut candidates: Vec<castellan_core::model::User> = s
         .store
         .user_by_upn(tenant.id, &upn)
@@ -344,6 +329,31 @@ pub(super) async fn guest_home_sign_in(
             }
         }
     }
+    Some(candidates)
+}
+
+/// Home-realm discovery at a resource tenant's sign-in page: when `username` is the address
+/// of an accepted guest whose home is another tenant of this server, the browser goes to
+/// that tenant's sign-in; its answer at `/redeem/callback` resumes this sign-in
+/// (`authorize::resume_guest`). `None`: not such a guest, sign in as usual.
+pub(super) async fn guest_home_sign_in(
+    s: &AppState,
+    tenant: &Tenant,
+    username: &str,
+    segment: &str,
+    ctx_raw: &str,
+    base: &str,
+) -> Option<Response> {
+    if s.store
+        .user_by_upn(tenant.id, username)
+        .await
+        .ok()?
+        .is_some()
+    {
+        return None;
+    }
+    let address = username.to_lowercase();
+    let candidates = users_by_address(s, tenant, &address).await?;
     let guest = candidates.iter().find(|u| {
         u.external.as_ref().is_some_and(|e| {
             e.state == castellan_core::model::ExternalUserState::Accepted && e.home_tenant.is_some()
