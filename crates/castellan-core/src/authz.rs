@@ -290,7 +290,7 @@ pub fn rule(op: Op, target: &Target) -> Rule {
             permissions: graph_rules::permissions_for(area, access),
             owned_permissions: &[],
             action: directory_roles::required_action(area, access),
-            also: &[],
+            also: directory_roles::also_actions(area, access),
             owner_may: false,
             protect: None,
         },

@@ -112,6 +112,24 @@ pub fn covers(granted: &str, required: &str) -> bool {
         || (g.ends_with("/allproperties/read") && required.to_ascii_lowercase().ends_with("/read"))
 }
 
+/// Other resource actions that grant a Graph area as well as [`required_action`] (any one).
+///
+/// Reading cross-tenant access settings: Microsoft lists Security Reader among the roles that
+/// may (`crosstenantaccesspolicy-get`), and the only cross-tenant action that role holds is the
+/// read of the partner templates; Teams Administrator and Global Secure Access Administrator hold
+/// the partner and default reads. `policies/standard/read` is deliberately not one of them: User
+/// Administrator holds it and may not read these settings.
+pub fn also_actions(area: Area, access: Access) -> &'static [&'static str] {
+    match (area, access) {
+        (Area::CrossTenantAccess, Access::Read) => &[
+            "microsoft.directory/crossTenantAccessPolicy/default/standard/read",
+            "microsoft.directory/crossTenantAccessPolicy/partners/standard/read",
+            "microsoft.directory/crossTenantAccessPolicy/partners/templates/multiTenantOrganizationPartnerConfiguration/standard/read",
+        ],
+        _ => &[],
+    }
+}
+
 /// The resource action a Graph operation needs from a signed-in user, or `None` when every
 /// member user may do it by default (Entra's default user permissions: read users, groups and
 /// applications, create groups and applications, read roles).
@@ -358,6 +376,8 @@ mod tests {
             ("Security Administrator", true, true),
             ("Global Administrator", true, true),
             ("Global Reader", true, false),
+            ("Security Reader", true, false),
+            ("Teams Administrator", true, false),
             ("Conditional Access Administrator", false, false),
             ("User Administrator", false, false),
         ] {

@@ -86,10 +86,12 @@ pub async fn start(args: ServeArgs) -> anyhow_lite::Result<Running> {
     let addr = listener
         .local_addr()
         .map_err(|e| anyhow_lite::err(e.to_string()))?;
-    // Microsoft Graph's own listener (`--graph-port`), on the same address.
+    // Microsoft Graph's own listener (`--graph-port`), on the same address. `auto` follows the
+    // *requested* port: a requested ephemeral port (0) gives Graph an ephemeral port of its own,
+    // never "the bound port + 1", which another process may hold (a CI flake).
     let graph_listener = match args
         .graph_port
-        .resolve(addr.port())
+        .resolve(args.listen.port())
         .map_err(anyhow_lite::err)?
     {
         None => None,

@@ -824,10 +824,18 @@ async fn signed_in_the_role_decides_reader_roles_read_and_security_administrator
     // A member with the scopes but no role: neither reads nor writes.
     let (st, e) = me.get(&format!("{BASE}/default")).await;
     assert_eq!(st, 403, "{e}");
-    // Security Reader holds no cross-tenant read action either.
+    // User Administrator holds `policies/standard/read` but no cross-tenant read: still refused.
+    assign("fe930be7-5e62-47db-91af-98c3a49a38b1").await;
+    let (st, e) = me.get(&format!("{BASE}/default")).await;
+    assert_eq!(st, 403, "{e}");
+    // Security Reader reads (Microsoft lists it for GET crossTenantAccessPolicy), does not write.
     assign("5d6b6bb7-de71-4623-b4af-96380a352509").await;
-    let (st, _) = me.get(&format!("{BASE}/default")).await;
-    assert_eq!(st, 403);
+    let (st, v) = me.get(&format!("{BASE}/default")).await;
+    assert_eq!(st, 200, "{v}");
+    let (st, e) = me
+        .post(&format!("{BASE}/partners"), json!({"tenantId": other}))
+        .await;
+    assert_eq!(st, 403, "{e}");
     // Global Reader reads, does not write.
     assign("f2ef992c-3afb-46b9-b7cf-a126ee74c451").await;
     let (st, v) = me.get(&format!("{BASE}/default")).await;
