@@ -521,6 +521,16 @@ table! {
     /// 50166: the federated issuer's keys could not be fetched.
     FicIssuerUnreachable => token(50166, InvalidRequest),
         "Request to External OIDC endpoint failed: could not get the signing keys of issuer '{iss}': {cause}.";
+    /// 50166: a guest's sign-in at an external OpenID Connect provider did not complete (the
+    /// sign-in log's row; the browser gets the page naming cause and fix, `why`).
+    ExternalIdpSignInFailed => token(50166, InvalidRequest),
+        "Request to External OIDC endpoint failed: {why}";
+    /// 90072: a guest whose home tenant did not complete its sign-in (the sign-in log's row; the
+    /// browser gets the page, `why`). Entra documents no code for a home tenant's refusal seen
+    /// by the resource tenant; 90072, its code for an external account's sign-in the resource
+    /// tenant cannot use, is the nearest.
+    GuestHomeSignInFailed => token(90072, InvalidGrant),
+        "The guest's home organization did not complete the sign-in: {why}";
     /// 700027: the federated token's key is not among the issuer's keys.
     FicUnknownKey => token(700027, InvalidClient),
         "Client assertion failed signature validation: {why}.";
@@ -1291,6 +1301,17 @@ impl AadstsError {
     /// 50020: `upn` is an accepted guest of `tenant` whose home (`idp`) signs it in.
     pub fn guest_uses_home_sign_in(upn: &str, idp: &str, tenant: &str) -> Self {
         Code::GuestUsesHomeSignIn.aadsts(&[("upn", &upn), ("idp", &idp), ("tenant", &tenant)])
+    }
+
+    /// 50166: a guest's sign-in at an external OpenID Connect provider failed (`why`: the page's
+    /// sentence, cause and fix).
+    pub fn external_idp_sign_in_failed(why: &str) -> Self {
+        Code::ExternalIdpSignInFailed.aadsts(&[("why", &why)])
+    }
+
+    /// 90072: a guest's home tenant did not complete its sign-in (`why`: the page's sentence).
+    pub fn guest_home_sign_in_failed(why: &str) -> Self {
+        Code::GuestHomeSignInFailed.aadsts(&[("why", &why)])
     }
 
     /// 50126: wrong user name or password.

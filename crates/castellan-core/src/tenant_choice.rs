@@ -54,6 +54,29 @@ pub fn choose(home: Candidate, guests: Vec<Candidate>, domain_hint: Option<&str>
     Choice::Pick(all)
 }
 
+/// Decides for a person with no home tenant on this server — a guest who signs in at an
+/// external identity provider — among the tenants `guests` where they are an accepted guest
+/// and the app is available: `None` when there is none; one, or the one `domain_hint` names,
+/// is used; otherwise the person picks (a hint naming none of them does not decide).
+pub fn choose_without_home(guests: Vec<Candidate>, domain_hint: Option<&str>) -> Option<Choice> {
+    let hint = domain_hint
+        .map(|h| h.trim().to_ascii_lowercase())
+        .filter(|h| !h.is_empty());
+    if let Some(h) = hint {
+        if let Some(g) = guests
+            .iter()
+            .find(|c| c.tenant.to_string() == h || c.domains.contains(&h))
+        {
+            return Some(Choice::Use(g.clone()));
+        }
+    }
+    match guests.len() {
+        0 => None,
+        1 => guests.into_iter().next().map(Choice::Use),
+        _ => Some(Choice::Pick(guests)),
+    }
+}
+
 /// The candidate the picker's answer `chosen` names, if it was offered.
 pub fn picked(offered: &[Candidate], chosen: &str) -> Option<Candidate> {
     let chosen = chosen.trim().to_ascii_lowercase();
@@ -118,6 +141,30 @@ mod tests {
         assert_eq!(
             choose(cand(1, false), guests, Some("elsewhere.example")),
             Choice::Use(cand(1, false))
+        );
+    }
+
+    #[test]
+    fn without_a_home_one_guest_tenant_is_used_several_are_picked_a_hint_decides() {
+        assert_eq!(choose_without_home(vec![], None), None);
+        assert_eq!(choose_without_home(vec![], Some("t2.example")), None);
+        assert_eq!(
+            choose_without_home(vec![cand(2, true)], None),
+            Some(Choice::Use(cand(2, true)))
+        );
+        let both = vec![cand(2, true), cand(3, true)];
+        assert_eq!(
+            choose_without_home(both.clone(), None),
+            Some(Choice::Pick(both.clone()))
+        );
+        assert_eq!(
+            choose_without_home(both.clone(), Some("T3.example")),
+            Some(Choice::Use(cand(3, true)))
+        );
+        // a hint naming neither: still the person's choice
+        assert_eq!(
+            choose_without_home(both.clone(), Some("elsewhere.example")),
+            Some(Choice::Pick(both))
         );
     }
 

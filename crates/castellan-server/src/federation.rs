@@ -15,7 +15,8 @@
 //!   certificate in the PEM file named by `CASTELLAN_EXTRA_CA_FILE`, read once at start-up.
 //!   Redirects are not followed; plain http is refused; requests time out after 5 s; bodies
 //!   are capped (64 KiB discovery, 256 KiB JWKS; at most 100 keys kept).
-//! - Cache: per issuer, keys are reused for an hour. A `kid` the cache does not know triggers
+//! - Cache: per issuer (and per `jwks_uri` of an external OpenID Connect provider, whose
+//!   discovery document is cached the same hour), keys are reused for an hour. A `kid` the cache does not know triggers
 //!   one refresh, at most once per minute per issuer; a failed fetch is remembered for 10 s.
 //!   One fetch per issuer runs at a time (others wait for it), so a burst of bad tokens cannot
 //!   make this server hammer an issuer.
@@ -88,6 +89,15 @@ pub struct IssuerKeys {
     client: reqwest::Client,
     timing: Timing,
     entries: Mutex<HashMap<String, Arc<Mutex<Entry>>>>,
+    documents: Mutex<HashMap<String, Arc<Mutex<Document>>>>,
+}
+
+#[derive(Default)]
+struct Document {
+    body: Option<Arc<Vec<u8>>>,
+    fetched: Option<Instant>,
+    last_attempt: Option<Instant>,
+    last_error: Option<String>,
 }
 
 /// Reads every certificate of a PEM file (for `CASTELLAN_EXTRA_CA_FILE`); errors name the
@@ -156,6 +166,7 @@ impl IssuerKeys {
             client,
             timing,
             entries: Mutex::new(HashMap::new()),
+            documents: Mutex::new(HashMap::new()),
         })
     }
 
@@ -257,7 +268,91 @@ impl IssuerKeys {
         kid: Option<&str>,
         alg: AssertionAlgorithm,
     ) -> Result<PublicJwk, KeyError> {
-        let entry = self.entry(issuer).await;
+        self.key_from(issuer, issuer, kid, alg, || self.fetch(issuer))
+            .await
+    }
+
+    /// The key `kid` that may verify `alg` from the key set at `jwks_uri` (an external OpenID
+    /// Connect provider's, whose discovery document named it), cached like an issuer's.
+    pub(crate) async fn key_at(
+        &self,
+        jwks_uri: &str,
+        kid: Option<&str>,
+        alg: AssertionAlgorithm,
+    ) -> Result<PublicJwk, KeyError> {
+        let fetch = || async move {
+            let keys = wire::parse_jwks(&self.get_capped(jwks_uri, MAX_JWKS_BYTES).await?)
+                .map_err(|e| format!("its key set {jwks_uri} is unusable ({e})"))?;
+            if keys.is_empty() {
+                return Err(format!(
+                    "its key set {jwks_uri} holds no usable RSA or EC signature key"
+                ));
+            }
+            Ok(keys)
+        };
+        self.key_from(&format!("jwks {jwks_uri}"), jwks_uri, kid, alg, fetch)
+            .await
+    }
+
+    /// An OpenID Connect discovery document at `url` (https, capped), reused for the keys'
+    /// lifetime; a failed fetch is remembered for [`Timing::failure_ttl`], so a burst of
+    /// sign-ins cannot make this server hammer a provider that is down.
+    pub(crate) async fn document(&self, url: &str, cap: usize) -> Result<Arc<Vec<u8>>, String> {
+        let entry = {
+            let mut map = self.documents.lock().await;
+            if !map.contains_key(url) && map.len() >= MAX_ISSUERS {
+                map.clear();
+            }
+            map.entry(url.to_string()).or_default().clone()
+        };
+        let mut e = entry.lock().await;
+        let now = Instant::now();
+        if let (Some(body), Some(t)) = (&e.body, e.fetched) {
+            if now.duration_since(t) < self.timing.keys_ttl {
+                return Ok(body.clone());
+            }
+        }
+        if let (Some(err), Some(t)) = (&e.last_error, e.last_attempt) {
+            if now.duration_since(t) < self.timing.failure_ttl {
+                return Err(err.clone());
+            }
+        }
+        e.last_attempt = Some(now);
+        match self.get_capped(url, cap).await {
+            Ok(b) => {
+                let b = Arc::new(b);
+                e.body = Some(b.clone());
+                e.fetched = Some(Instant::now());
+                e.last_error = None;
+                Ok(b)
+            }
+            Err(msg) => {
+                e.last_error = Some(msg.clone());
+                Err(msg)
+            }
+        }
+    }
+
+    /// Forgets a cached discovery document (its content failed a check, e.g. a changed issuer).
+    pub(crate) async fn forget_document(&self, url: &str) {
+        self.documents.lock().await.remove(url);
+    }
+
+    /// The cache behind [`Self::key`] and [`Self::key_at`]: `cache_key`'s entry, `fetch` on a
+    /// miss (at most once per [`Timing::min_refresh`] for an unknown `kid`).
+    async fn key_from<F, Fut>(
+        &self,
+        cache_key: &str,
+        issuer: &str,
+        kid: Option<&str>,
+        alg: AssertionAlgorithm,
+        fetch: F,
+    ) -> Result<PublicJwk, KeyError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<PublicJwk>, String>>,
+    {
+        let entry = self.entry(cache_key).await;
         let mut e = entry.lock().await;
         let now = Instant::now();
         let fresh = e
@@ -303,7 +398,7 @@ impl IssuerKeys {
             return Err(unknown());
         }
         e.last_attempt = Some(now);
-        match self.fetch(issuer).await {
+        match fetch().await {
             Ok(keys) => {
                 tracing::info!(issuer, keys = keys.len(), "fetched federated issuer keys");
                 e.keys = keys;

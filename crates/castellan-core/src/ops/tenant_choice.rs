@@ -76,6 +76,44 @@ pub async fn guest_tenants(
     Ok(out)
 }
 
+/// The tenants where `address` (lower case) is an accepted, enabled guest who signs in at an
+/// external identity provider (its redemption recorded an issuer, no home tenant here) and
+/// `app` is available — for a `/common` sign-in by a user name no tenant of this server owns.
+/// One indexed lookup per tenant (the guest UPN an invitation makes), never a scan of users.
+pub async fn external_guest_tenants(
+    store: &dyn Store,
+    address: &str,
+    app: AppId,
+) -> Result<Vec<Candidate>, StoreError> {
+    let address = address.trim().to_lowercase();
+    let mut out = Vec::new();
+    for t in store.tenants().await? {
+        let Some(g) = store
+            .user_by_upn(t.id, &guest_upn(&address, t.initial_domain()))
+            .await?
+        else {
+            continue;
+        };
+        let external = g.account_enabled
+            && g.external
+                .as_ref()
+                .is_some_and(|e| e.state == ExternalUserState::Accepted && e.home_tenant.is_none())
+            && crate::invitations::external_issuer(&g).is_some()
+            && crate::invitations::holds_address(&g, &address);
+        if !external
+            || store
+                .service_principal_by_app_id(t.id, app)
+                .await?
+                .is_none()
+        {
+            continue;
+        }
+        out.push(candidate(&t, Some(&g)));
+    }
+    out.sort_by_key(|c| c.name.to_lowercase());
+    Ok(out)
+}
+
 /// Decides the tenant of a `/common` sign-in by `user` of `home` for `app`.
 pub async fn decide(
     store: &dyn Store,
@@ -158,6 +196,81 @@ mod tests {
         assert_eq!(
             block_on(decide(&store, &home, &u, elsewhere, None)).unwrap(),
             Choice::Use(candidate(&home, None))
+        );
+    }
+
+    #[test]
+    fn external_guest_tenants_are_those_with_an_accepted_provider_guest_and_the_app() {
+        let store = MemoryStore::new();
+        let mut ids = Ids::new(12);
+        let res = tenant(&mut ids, "res");
+        let other = tenant(&mut ids, "other");
+        let app = application(&mut ids, &res);
+        let sp = service_principal(&mut ids, &res, &app);
+        let address = "ext@op.example";
+        let guest_in = |ids: &mut Ids, t: &Tenant, accepted: bool, home: Option<&Tenant>| {
+            let mut g = user(ids, t, "guest", false);
+            g.user_principal_name = guest_upn(address, t.initial_domain());
+            g.mail = Some(address.into());
+            g.account_enabled = true;
+            g.external = Some(ExternalUser {
+                invited_email: address.into(),
+                state: if accepted {
+                    ExternalUserState::Accepted
+                } else {
+                    ExternalUserState::PendingAcceptance
+                },
+                state_changed: crate::Timestamp(1),
+                identities: vec![crate::model::ObjectIdentity {
+                    sign_in_type: "federated".into(),
+                    issuer: "https://op.example".into(),
+                    issuer_assigned_id: Some("sub-1".into()),
+                }],
+                home_tenant: home.map(|h| h.id),
+                home_object_id: None,
+            });
+            g
+        };
+        let g = guest_in(&mut ids, &res, true, None);
+        let mut set = ChangeSet::new();
+        for t in [&res, &other] {
+            set.push(Change::InsertTenant((*t).clone()));
+        }
+        set.push(Change::InsertUser(g.clone()))
+            .push(Change::InsertApplication(app.clone()))
+            .push(Change::InsertServicePrincipal(sp));
+        block_on(store.commit(set)).unwrap();
+        let found = block_on(external_guest_tenants(
+            &store,
+            " EXT@op.example ",
+            app.app_id,
+        ))
+        .unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].tenant, found[0].guest), (res.id, Some(g.id)));
+        // another app (no service principal): none
+        let elsewhere = crate::AppId::from_random([43; 16]);
+        assert!(block_on(external_guest_tenants(&store, address, elsewhere))
+            .unwrap()
+            .is_empty());
+        // a pending guest, or one whose home is a tenant here, is not such a guest
+        let store = MemoryStore::new();
+        let pending = guest_in(&mut ids, &res, false, None);
+        let homed = guest_in(&mut ids, &other, true, Some(&res));
+        let mut set = ChangeSet::new();
+        for t in [&res, &other] {
+            set.push(Change::InsertTenant((*t).clone()));
+        }
+        let sp2 = service_principal(&mut ids, &other, &app);
+        set.push(Change::InsertUser(pending))
+            .push(Change::InsertUser(homed))
+            .push(Change::InsertApplication(app.clone()))
+            .push(Change::InsertServicePrincipal(sp2));
+        block_on(store.commit(set)).unwrap();
+        assert!(
+            block_on(external_guest_tenants(&store, address, app.app_id))
+                .unwrap()
+                .is_empty()
         );
     }
 }

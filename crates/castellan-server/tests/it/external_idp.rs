@@ -27,6 +27,9 @@ struct OpState {
     email: String,
     forge: bool,
     seen_secret: String,
+    /// Requests for the discovery document and the key set (the server caches both).
+    discovery_hits: usize,
+    jwks_hits: usize,
 }
 
 struct Op {
@@ -65,13 +68,23 @@ impl Op {
         let good = jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap();
         let bad = jsonwebtoken::EncodingKey::from_ec_pem(other.serialize_pem().as_bytes()).unwrap();
         let (s1, s2) = (state.clone(), state.clone());
+        let (s3, s4) = (state.clone(), state.clone());
         let iss = url.clone();
         let app = Router::new()
             .route(
                 "/.well-known/openid-configuration",
-                get(move || async move { Json(discovery) }),
+                get(move || {
+                    s3.lock().unwrap().discovery_hits += 1;
+                    async move { Json(discovery) }
+                }),
             )
-            .route("/jwks", get(move || async move { Json(jwks) }))
+            .route(
+                "/jwks",
+                get(move || {
+                    s4.lock().unwrap().jwks_hits += 1;
+                    async move { Json(jwks) }
+                }),
+            )
             .route(
                 "/auth",
                 get(move |Query(q): Query<std::collections::HashMap<String, String>>| {
@@ -473,6 +486,80 @@ async fn a_guest_redeems_at_an_external_provider_then_signs_in_with_idp_and_acct
     assert_eq!(row["homeTenantName"], op.url.as_str(), "{row}");
     assert_eq!(row["crossTenantAccessType"], "b2bCollaboration", "{row}");
 
+    // at /common the address belongs to no tenant here: the tenant it is a guest of (one, so
+    // no picker) sends it to its provider, and the tokens are that tenant's
+    let b = Browser::new();
+    let login = b
+        .get(&format!(
+            "{}/common/oauth2/v2.0/authorize?{q}",
+            shared().origin
+        ))
+        .await;
+    let hrd = b
+        .submit(&login, &[("username", &email), ("password", "x")])
+        .await;
+    assert_eq!(hrd.status, 303, "{}", hrd.body);
+    let auth = hrd.location.clone().unwrap();
+    assert!(auth.starts_with(&format!("{}/auth?", op.url)), "{auth}");
+    let page = b.get(&abs(&at_op(&auth).await)).await;
+    let to_app = page
+        .location
+        .clone()
+        .unwrap_or_else(|| panic!("no redirect to the app ({}): {}", page.status, page.body));
+    let code = url::Url::parse(&to_app)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_else(|| panic!("no code in {to_app}"));
+    let (st, t) = crate::token_form_at(
+        "common",
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", app_id),
+            ("client_secret", secret),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("scope", "openid profile User.Read"),
+        ],
+    )
+    .await;
+    assert_eq!(st, 200, "{t}");
+    let claims: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(t["id_token"].as_str().unwrap().split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["tid"], tid, "{claims}");
+    assert_eq!(claims["idp"], op.url.as_str(), "{claims}");
+    // an address that is nobody's guest is still not found at /common (the control)
+    let b = Browser::new();
+    let login = b
+        .get(&format!(
+            "{}/common/oauth2/v2.0/authorize?{q}",
+            shared().origin
+        ))
+        .await;
+    let r = b
+        .submit(
+            &login,
+            &[("username", &format!("nobody@{domain}")), ("password", "x")],
+        )
+        .await;
+    assert_eq!(r.aadsts(), Some(50034), "{}", r.body);
+
+    // the provider's discovery document and keys were fetched once for all these sign-ins
+    {
+        let st = op.state.lock().unwrap();
+        assert_eq!(
+            st.discovery_hits, 1,
+            "discovery fetched {} times",
+            st.discovery_hits
+        );
+        assert_eq!(st.jwks_hits, 1, "keys fetched {} times", st.jwks_hits);
+    }
+
     // another account at the OP cannot sign in as this guest
     op.set(&format!("mallory@{domain}"), false);
     let b = Browser::new();
@@ -490,6 +577,26 @@ async fn a_guest_redeems_at_an_external_provider_then_signs_in_with_idp_and_acct
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("another account"), "{}", r.body);
+    // … and the refusal is in the resource tenant's sign-in log, naming the cause
+    let mut row = None;
+    for _ in 0..50 {
+        let logs = g
+            .all(&format!("/auditLogs/signIns?$filter=userId eq '{id}'"))
+            .await;
+        row = logs.into_iter().find(|l| l["status"]["errorCode"] == 50166);
+        if row.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let row = row.expect("no refused sign-in of the guest in the log");
+    assert!(
+        row["status"]["failureReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("another account")),
+        "{row}"
+    );
+    assert_eq!(row["appId"], app_id, "{row}");
 }
 
 #[tokio::test]
@@ -713,6 +820,60 @@ async fn common_offers_the_tenants_a_guest_belongs_to_and_a_domain_hint_decides(
         .submit(&login, &[("username", au), ("password", ap)])
         .await;
     assert!(!r.body.contains("Choose an organization"), "{}", r.body);
+
+    // the home tenant's SSO session at /common is a first factor too: the picker, without a
+    // password; a silent request (prompt=none) never shows it and resolves to the home tenant
+    let b = Browser::new();
+    let home_login = b
+        .get(&authorize(None).replace("/common/", &format!("/{home_id}/")))
+        .await;
+    let signed_in = b
+        .submit(&home_login, &[("username", &upn), ("password", pw)])
+        .await;
+    assert!(
+        signed_in
+            .set_cookies
+            .iter()
+            .any(|c| c.starts_with("castellan_sso_")),
+        "no home session ({}): {}",
+        signed_in.status,
+        signed_in.body
+    );
+    let picker = b.get(&authorize(None)).await;
+    assert_eq!(picker.status, 200, "{}", picker.body);
+    assert!(
+        picker.body.contains("Choose an organization")
+            && !picker.body.contains("name=\"password\""),
+        "{}",
+        picker.body
+    );
+    let silent = b.get(&format!("{}&prompt=none", authorize(None))).await;
+    assert!(
+        silent
+            .location
+            .as_deref()
+            .is_some_and(|l| l.starts_with(redirect)),
+        "prompt=none ({}): {:?} {}",
+        silent.status,
+        silent.location,
+        silent.body
+    );
+    // picking the demo tenant goes through the home tenant's session (no password asked)
+    let to_home = b.submit(&picker, &[("tenant", tid)]).await;
+    assert_eq!(to_home.status, 303, "{}", to_home.body);
+    let at_home = b.get(&abs(to_home.location.as_deref().unwrap())).await;
+    let cb = at_home
+        .location
+        .clone()
+        .unwrap_or_else(|| panic!("home SSO ({}): {}", at_home.status, at_home.body));
+    assert!(cb.contains("/redeem/callback?"), "{cb}");
+    let page = b.get(&abs(&cb)).await;
+    let claims = tokens(code_of(page.location.as_deref().unwrap_or_else(|| {
+        panic!("no redirect to the app ({}): {}", page.status, page.body)
+    })))
+    .await;
+    assert_eq!(claims["tid"], tid, "{claims}");
+    assert_eq!(claims["oid"], guest_id.as_str(), "{claims}");
 
     // picking the guest tenant does not skip the home tenant's rules: with its security
     // defaults on, the home sign-in asks for MFA registration and no code is issued

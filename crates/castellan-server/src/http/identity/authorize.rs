@@ -1078,6 +1078,31 @@ pub async fn authorize(
     });
     match (rules::entry(usable.is_some(), a.prompt.as_deref()), usable) {
         (rules::Entry::Session, Some((t, u, authn))) => {
+            // `/common`, `/organizations` with the home tenant's session: the person may be a
+            // guest elsewhere too (the picker, or a `domain_hint` naming that tenant). Silent
+            // requests (`prompt=none`) never show the picker: the home tenant, Entra's default.
+            if a.tenant.is_none() {
+                let silent = a.prompt.as_deref() == Some("none");
+                if let Some(resp) = super::tenant_choice::after_home_sign_in(
+                    &s,
+                    &super::tenant_choice::Home {
+                        segment: &a.segment,
+                        raw: &a.raw,
+                        app: a.app.app_id,
+                        tenant: &t,
+                        user: &u,
+                        session: Some(authn),
+                        allow_picker: !silent,
+                    },
+                    &r.cid,
+                    &headers,
+                    &r.origin,
+                )
+                .await
+                {
+                    return resp;
+                }
+            }
             let st = Start {
                 first: FirstFactor::Session,
                 credential: Ok(()),
@@ -1206,6 +1231,82 @@ pub(super) async fn resume_guest(
     run(s, &a, tenant, guest, st, &r, headers).await
 }
 
+/// Resumes a `/common` sign-in whose first factor was the browser's SSO session with `tenant`
+/// after the tenant picker chose that (home) tenant: the pipeline runs on the session, as it
+/// would have without the picker.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn resume_session(
+    s: &AppState,
+    segment: &str,
+    raw: &str,
+    tenant: &Tenant,
+    user: &castellan_core::model::User,
+    authn: Authn,
+    cid: String,
+    ip: String,
+    headers: &HeaderMap,
+) -> Response {
+    let a = match validate(s, segment, raw).await {
+        Ok(a) => a,
+        Err(x) => return fail(x, &cid),
+    };
+    let r = Req {
+        cid,
+        ip,
+        user_agent: crate::http::user_agent(headers),
+        origin: s.origins.for_host(host(headers)),
+        at: now(),
+    };
+    let st = Start {
+        first: FirstFactor::Session,
+        credential: Ok(()),
+        authn,
+        interactive: false,
+        consented: false,
+        password: None,
+        persistent: false,
+        retry_after: None,
+    };
+    run(s, &a, tenant, user, st, &r, headers).await
+}
+
+/// Records a guest's sign-in that its home (another tenant, or an external provider) did not
+/// complete — the provider's error, an answer that does not verify, another account — in the
+/// resource tenant's sign-in log, where the administrator looks for it. The browser gets the
+/// page naming the cause; the request `raw` is the sealed authorize context.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn log_guest_refusal(
+    s: &AppState,
+    segment: &str,
+    raw: &str,
+    tenant: &Tenant,
+    guest: &castellan_core::model::User,
+    err: &AadstsError,
+    cid: String,
+    ip: String,
+    headers: &HeaderMap,
+) {
+    let Ok(a) = validate(s, segment, raw).await else {
+        return;
+    };
+    let r = Req {
+        cid,
+        ip,
+        user_agent: crate::http::user_agent(headers),
+        origin: s.origins.for_host(host(headers)),
+        at: now(),
+    };
+    let mut rec = attempt(&r, tenant, &a.app, true).user(
+        Some(&guest.user_principal_name),
+        Some(guest.id),
+        Some(&guest.display_name),
+        None,
+        Some(err),
+    );
+    rec.app_display_name = Some(a.app.display_name.clone());
+    s.signins.record(rec).await;
+}
+
 /// `POST /{tenant}/oauth2/v2.0/authorize/login`: the sign-in form.
 pub async fn login(
     State(s): State<AppState>,
@@ -1232,6 +1333,24 @@ pub async fn login(
     let tenant = match tenant_for(&s, &a, &username).await {
         Ok(Some(t)) => t,
         Ok(None) => {
+            // `/common`, `/organizations`: a guest who signs in at an external identity
+            // provider has no home tenant here; the tenants it is a guest of may hold it.
+            if a.tenant.is_none() {
+                if let Some(resp) = super::tenant_choice::external_guest(
+                    &s,
+                    &a.segment,
+                    &a.raw,
+                    a.app.app_id,
+                    &username,
+                    &r.cid,
+                    &headers,
+                    &r.origin,
+                )
+                .await
+                {
+                    return resp;
+                }
+            }
             let e = AadstsError::user_not_found(&username, "any directory on this server");
             return show_login(&a, &headers, &username, Some((e.code, &e.message)));
         }
@@ -1283,11 +1402,15 @@ pub async fn login(
             if a.tenant.is_none() {
                 if let Some(resp) = super::tenant_choice::after_home_sign_in(
                     &s,
-                    &a.segment,
-                    &a.raw,
-                    a.app.app_id,
-                    &tenant,
-                    &user,
+                    &super::tenant_choice::Home {
+                        segment: &a.segment,
+                        raw: &a.raw,
+                        app: a.app.app_id,
+                        tenant: &tenant,
+                        user: &user,
+                        session: None,
+                        allow_picker: true,
+                    },
                     &r.cid,
                     &headers,
                     &r.origin,

@@ -4,7 +4,8 @@
 //! ([`guest_sign_in`]) and the provider's answer (`GET /redeem/external/callback`).
 //!
 //! Each sign-in reads the provider's discovery document (`metadataUrl`, whose `issuer` must be
-//! the configured one; https endpoints only), sends the browser to its
+//! the configured one; https endpoints only; cached an hour by `server::federation`, as are the
+//! provider's keys, fetched again for an unknown `kid` at most once a minute), sends the browser to its
 //! `authorization_endpoint` (authorization code + PKCE S256 + state + nonce, `response_mode`
 //! query), redeems the code at `token_endpoint` (`client_secret_post` when discovery offers it,
 //! else `client_secret_basic`), verifies the ID token's signature with a key from `jwks_uri`
@@ -46,7 +47,6 @@ pub const COOKIE: &str = "castellan_extidp";
 /// Where the provider sends the browser back (register it at the provider as the redirect URI).
 pub const CALLBACK_PATH: &str = "/redeem/external/callback";
 const MAX_DISCOVERY_BYTES: usize = 64 * 1024;
-const MAX_JWKS_BYTES: usize = 256 * 1024;
 const MAX_TOKEN_BYTES: usize = 64 * 1024;
 
 /// Routes.
@@ -108,12 +108,8 @@ fn bad(text: &str) -> Response {
 }
 
 fn failed(f: &Failure) -> Response {
-    let status = if f.is_upstream() {
-        StatusCode::BAD_GATEWAY
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    refused(status, &f.message())
+    let Stop(status, why) = f.into();
+    refused(status, &why)
 }
 
 fn unreachable_page(p: &OidcProvider, why: &str) -> Response {
@@ -138,13 +134,23 @@ async fn providers(s: &AppState, t: &Tenant) -> Result<Vec<OidcProvider>, String
         .map_err(|e| e.to_string())
 }
 
-/// Reads and checks the provider's discovery document.
+/// Reads (through the federation cache: an hour, failures 10 s) and checks the provider's
+/// discovery document; a document failing a check is forgotten, so the next sign-in reads it
+/// again.
 async fn discover(s: &AppState, p: &OidcProvider) -> Result<OpMetadata, String> {
     let body = s
         .federation
-        .get_capped(&p.metadata_url, MAX_DISCOVERY_BYTES)
+        .document(&p.metadata_url, MAX_DISCOVERY_BYTES)
         .await?;
-    let m = w::parse_op_metadata(&body).map_err(|e| format!("{}: {e}", p.metadata_url))?;
+    let checked = check_discovery(p, &body);
+    if checked.is_err() {
+        s.federation.forget_document(&p.metadata_url).await;
+    }
+    checked
+}
+
+fn check_discovery(p: &OidcProvider, body: &[u8]) -> Result<OpMetadata, String> {
+    let m = w::parse_op_metadata(body).map_err(|e| format!("{}: {e}", p.metadata_url))?;
     if m.issuer != p.issuer {
         return Err(format!(
             "its discovery document names the issuer '{}', not the configured '{}'",
@@ -463,36 +469,51 @@ async fn verify(
             alg,
         });
     };
-    let unreachable = |why: String| Failure::Unreachable {
+    let signature = || Failure::Signature {
         provider: provider(),
-        why,
-        metadata_url: p.metadata_url.clone(),
+        jwks_uri: f.meta.jwks_uri.clone(),
+        kid: kid.clone().unwrap_or_default(),
     };
-    let body = s
+    // The key set is cached (an hour); a `kid` it does not hold fetches it again, at most once a
+    // minute, so a provider's key rotation is picked up and forged `kid`s cannot hammer it.
+    let key = match s
         .federation
-        .get_capped(&f.meta.jwks_uri, MAX_JWKS_BYTES)
+        .key_at(&f.meta.jwks_uri, kid.as_deref(), alg)
         .await
-        .map_err(unreachable)?;
-    let keys = castellan_wire::federation::parse_jwks(&body)
-        .map_err(|e| unreachable(format!("its key set {} is unusable ({e})", f.meta.jwks_uri)))?;
-    let fits = |k: &&castellan_wire::federation::PublicJwk| {
-        alg.fits_key(&k.kty, k.crv.as_deref(), k.alg.as_deref()) && (kid.is_none() || k.kid == kid)
+    {
+        Ok(k) => k,
+        Err(crate::federation::KeyError::Unreachable(why)) => {
+            return Err(Failure::Unreachable {
+                provider: provider(),
+                why,
+                metadata_url: p.metadata_url.clone(),
+            })
+        }
+        Err(crate::federation::KeyError::UnknownKey(_)) => return Err(signature()),
     };
-    let verified = keys
-        .iter()
-        .filter(fits)
-        .any(|k| crate::federation::verify_signature(k, alg, input, &sig));
-    if !verified {
-        return Err(Failure::Signature {
-            provider: provider(),
-            jwks_uri: f.meta.jwks_uri.clone(),
-            kid: kid.unwrap_or_default(),
-        });
+    if !crate::federation::verify_signature(&key, alg, input, &sig) {
+        return Err(signature());
     }
     Ok(claims)
 }
 
-/// `GET /redeem/external/callback?code=…&state=…`: the provider's answer.
+/// A callback that stops: the page's status and sentence (cause and fix).
+struct Stop(StatusCode, String);
+
+impl From<&Failure> for Stop {
+    fn from(f: &Failure) -> Self {
+        let status = if f.is_upstream() {
+            StatusCode::BAD_GATEWAY
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        Self(status, f.message())
+    }
+}
+
+/// `GET /redeem/external/callback?code=…&state=…`: the provider's answer. A guest sign-in
+/// that stops here is also a row in the resource tenant's sign-in log (AADSTS50166 with the
+/// page's sentence), so the administrator sees why the guest could not sign in.
 async fn callback(
     State(s): State<AppState>,
     ctx: Ctx,
@@ -504,53 +525,100 @@ async fn callback(
     let Some(f) = s.external_idp.take(&key) else {
         return failed(&Failure::NoFlight);
     };
+    let guest = match &f.purpose {
+        Purpose::Guest {
+            guest,
+            segment,
+            ctx,
+        } => Some((*guest, segment.clone(), ctx.clone())),
+        Purpose::Redeem { .. } => None,
+    };
+    let resource = f.resource;
+    match answer(&s, &ctx, ip.clone(), &headers, &q, f).await {
+        Ok(r) => r,
+        Err(Stop(status, why)) => {
+            if let (Some((gid, segment, raw)), true) =
+                (guest, status != StatusCode::SERVICE_UNAVAILABLE)
+            {
+                if let (Ok(Some(t)), Ok(Some(g))) = (
+                    s.store.tenant(resource).await,
+                    s.store.user(resource, gid).await,
+                ) {
+                    let e = castellan_core::error::AadstsError::external_idp_sign_in_failed(&why);
+                    super::authorize::log_guest_refusal(
+                        &s,
+                        &segment,
+                        &raw,
+                        &t,
+                        &g,
+                        &e,
+                        ctx.origin.correlation_id.clone(),
+                        ip,
+                        &headers,
+                    )
+                    .await;
+                }
+            }
+            refused(status, &why)
+        }
+    }
+}
+
+async fn answer(
+    s: &AppState,
+    ctx: &Ctx,
+    ip: String,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+    f: Flight,
+) -> Result<Response, Stop> {
+    let unavailable = || Stop(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE.to_string());
+    let bad = |m: String| Stop(StatusCode::BAD_REQUEST, m);
     if q.get("state") != Some(&f.state) {
-        return failed(&Failure::StateMismatch);
+        return Err((&Failure::StateMismatch).into());
     }
     let Ok(Some(t)) = s.store.tenant(f.resource).await else {
-        return refused(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
+        return Err(unavailable());
     };
-    let all = match providers(&s, &t).await {
-        Ok(a) => a,
-        Err(_) => return refused(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
-    };
+    let all = providers(s, &t).await.map_err(|_| unavailable())?;
     let Some(p) = all.iter().find(|p| p.id == f.provider) else {
-        return failed(&Failure::ProviderRemoved);
+        return Err((&Failure::ProviderRemoved).into());
     };
     if let Some(err) = q.get("error") {
-        return failed(&Failure::ProviderError {
+        return Err((&Failure::ProviderError {
             provider: p.display_name.clone(),
             error: err.clone(),
             description: q.get("error_description").cloned().unwrap_or_default(),
-        });
+        })
+            .into());
     }
     // RFC 9207: a provider that names itself in the answer must be the one this sign-in used.
     if let Some(iss) = q.get("iss") {
         if *iss != p.issuer {
-            return failed(&Failure::IssuerMismatch {
+            return Err((&Failure::IssuerMismatch {
                 provider: p.display_name.clone(),
                 expected: p.issuer.clone(),
                 found: iss.clone(),
-            });
+            })
+                .into());
         }
     }
     let Some(code) = q.get("code").filter(|c| !c.is_empty()) else {
-        return failed(&Failure::NoCode {
+        return Err((&Failure::NoCode {
             provider: p.display_name.clone(),
-        });
+        })
+            .into());
     };
-    let token = match redeem_code(&s, p, &f, code).await {
-        Ok(t) => t,
-        Err(why) => return unreachable_page(p, &why),
-    };
-    let claims = match verify(&s, p, &f, &token).await {
-        Ok(c) => c,
-        Err(f) => return failed(&f),
-    };
-    let x = match core_idp::check_id_token(p, &claims, &f.nonce, now().secs()) {
-        Ok(x) => x,
-        Err(r) => return bad(&r.message(&p.display_name)),
-    };
+    let token = redeem_code(s, p, &f, code).await.map_err(|why| {
+        Stop::from(&Failure::Unreachable {
+            provider: p.display_name.clone(),
+            why,
+            metadata_url: p.metadata_url.clone(),
+        })
+    })?;
+    let claims = verify(s, p, &f, &token).await.map_err(|f| Stop::from(&f))?;
+    let x = core_idp::check_id_token(p, &claims, &f.nonce, now().secs())
+        .map_err(|r| bad(r.message(&p.display_name)))?;
     match f.purpose {
         Purpose::Redeem { secret } => {
             let mut ent = crate::crypto::OsEntropy;
@@ -564,20 +632,23 @@ async fn callback(
             };
             let invited = match castellan_core::ops::invitations::peek(&e, &t, &secret).await {
                 Ok(Ok((g, _))) => g.attr("email").unwrap_or_default().to_string(),
-                Ok(Err(r)) => return bad(&r.message()),
-                Err(_) => return refused(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
+                Ok(Err(r)) => return Err(bad(r.message())),
+                Err(_) => return Err(unavailable()),
             };
             if !invited.eq_ignore_ascii_case(&x.email) {
-                return bad(&format!(
+                return Err(bad(format!(
                     "{} Nothing was changed.",
                     castellan_core::invitations::RedeemRefusal::WrongAddress {
                         invited,
                         proven: x.email.clone()
                     }
                     .message()
-                ));
+                )));
             }
-            super::redeem::proven(&s, t.id, secret, Proof::ExternalIdp(x), vec!["pwd".into()]).await
+            Ok(
+                super::redeem::proven(s, t.id, secret, Proof::ExternalIdp(x), vec!["pwd".into()])
+                    .await,
+            )
         }
         Purpose::Guest {
             guest,
@@ -585,7 +656,9 @@ async fn callback(
             ctx: raw,
         } => {
             let Ok(Some(g)) = s.store.user(t.id, guest).await else {
-                return bad(&castellan_core::invitations::RedeemRefusal::GuestGone.message());
+                return Err(bad(
+                    castellan_core::invitations::RedeemRefusal::GuestGone.message()
+                ));
             };
             let same = g.external.as_ref().is_some_and(|e| {
                 e.identities.iter().any(|i| {
@@ -593,13 +666,14 @@ async fn callback(
                 })
             });
             if !same {
-                return failed(&Failure::WrongAccount {
+                return Err((&Failure::WrongAccount {
                     provider: p.display_name.clone(),
                     email: x.email.clone(),
-                });
+                })
+                    .into());
             }
-            super::authorize::resume_guest(
-                &s,
+            Ok(super::authorize::resume_guest(
+                s,
                 &segment,
                 &raw,
                 &t,
@@ -608,9 +682,9 @@ async fn callback(
                 &[],
                 ctx.origin.correlation_id.clone(),
                 ip,
-                &headers,
+                headers,
             )
-            .await
+            .await)
         }
     }
 }

@@ -385,6 +385,40 @@ pub(super) async fn guest_home_sign_in(
     Some(with_cookie(Redirect::to(&to).into_response(), &key))
 }
 
+/// Logs a guest sign-in that its home tenant did not complete in the resource tenant's sign-in
+/// log (AADSTS90072 with the page's sentence; see `authorize::log_guest_refusal`).
+#[allow(clippy::too_many_arguments)]
+async fn log_home_refusal(
+    s: &AppState,
+    resource: castellan_core::TenantId,
+    guest: castellan_core::ObjectId,
+    segment: &str,
+    raw: &str,
+    why: &str,
+    ctx: &Ctx,
+    ip: &str,
+    headers: &HeaderMap,
+) {
+    if let (Ok(Some(t)), Ok(Some(g))) = (
+        s.store.tenant(resource).await,
+        s.store.user(resource, guest).await,
+    ) {
+        let e = castellan_core::error::AadstsError::guest_home_sign_in_failed(why);
+        super::authorize::log_guest_refusal(
+            s,
+            segment,
+            raw,
+            &t,
+            &g,
+            &e,
+            ctx.origin.correlation_id.clone(),
+            ip.to_string(),
+            headers,
+        )
+        .await;
+    }
+}
+
 /// `GET /redeem/callback?code=…&state=…`: the home sign-in's answer (a redemption's, or a
 /// guest's sign-in to a resource tenant's app).
 async fn callback(
@@ -426,12 +460,23 @@ async fn callback(
         ),
         Step::Proven { .. } => return refused("Open the invitation link again."),
     };
+    // A guest's sign-in stopping here is also a row in the resource tenant's sign-in log.
+    let resource = f.resource;
+    macro_rules! stop {
+        ($msg:expr) => {{
+            let msg: String = $msg.into();
+            if let Some((gid, _, segment, raw)) = &guest {
+                log_home_refusal(&s, resource, *gid, segment, raw, &msg, &ctx, &ip, &headers).await;
+            }
+            return refused(&msg);
+        }};
+    }
     if q.get("state") != Some(&state) {
-        return refused("This sign-in response does not match the redemption started in this browser. Open the invitation link again.");
+        stop!("This sign-in response does not match the redemption started in this browser. Open the invitation link again.");
     }
     if let Some(err) = q.get("error") {
         let d = q.get("error_description").map_or("", String::as_str);
-        return refused(&format!(
+        stop!(format!(
             "The sign-in at your organization was not completed ({err}): {d}"
         ));
     }
@@ -454,7 +499,7 @@ async fn callback(
     )
     .await;
     let Some(c) = a.body["id_token"].as_str().and_then(api::claims) else {
-        return refused(&format!(
+        stop!(format!(
             "Your organization's token endpoint refused the sign-in: {}",
             a.message()
         ));
@@ -462,10 +507,10 @@ async fn callback(
     if c["nonce"].as_str() != Some(nonce.as_str())
         || c["tid"].as_str() != Some(home.to_string().as_str())
     {
-        return refused("The sign-in's ID token is not the one this redemption asked for; open the invitation link again.");
+        stop!("The sign-in's ID token is not the one this redemption asked for; open the invitation link again.");
     }
     let Some(oid) = c["oid"].as_str().and_then(castellan_core::ObjectId::parse) else {
-        return refused("The sign-in's ID token names no user; open the invitation link again.");
+        stop!("The sign-in's ID token names no user; open the invitation link again.");
     };
     let amr: Vec<String> = c["amr"]
         .as_array()
@@ -475,9 +520,9 @@ async fn callback(
                 .collect()
         })
         .unwrap_or_default();
-    if let Some((guest, home_user, segment, raw)) = guest {
+    if let Some((guest, home_user, segment, raw)) = guest.clone() {
         if oid != home_user {
-            return refused("You signed in at your organization with another account than the one this guest account belongs to. Sign in again with the right account.");
+            stop!("You signed in at your organization with another account than the one this guest account belongs to. Sign in again with the right account.");
         }
         let Ok(Some(t)) = s.store.tenant(f.resource).await else {
             return refused(UNAVAILABLE);
