@@ -432,6 +432,40 @@ pub fn trust_of(
     }
 }
 
+/// The device a guest's home sign-in proved, as the resource tenant's Conditional Access sees
+/// it: only what the resource tenant's `inboundTrust` for `home_tenant` accepts —
+/// `isCompliantDeviceAccepted` carries the home tenant's compliance verdict,
+/// `isHybridAzureADJoinedDeviceAccepted` its hybrid join; with neither (or no device, or a
+/// disabled one) the device is unknown here (`DeviceState::None`), as in Entra.
+pub fn trusted_device(
+    resource: &Policy,
+    home_tenant: TenantId,
+    home_device: Option<&crate::model::Device>,
+) -> crate::policy::DeviceState {
+    use crate::model::DeviceTrustType;
+    use crate::policy::DeviceState;
+    let Some(d) = home_device.filter(|d| d.account_enabled) else {
+        return DeviceState::None;
+    };
+    let t = resource
+        .effective(home_tenant)
+        .inbound_trust
+        .unwrap_or_default();
+    let compliant = t.is_compliant_device_accepted && d.is_compliant;
+    let hybrid = t.is_hybrid_joined_device_accepted && d.trust_type == DeviceTrustType::ServerAd;
+    if !compliant && !hybrid {
+        return DeviceState::None;
+    }
+    DeviceState::Registered {
+        is_compliant: compliant,
+        trust_type: if hybrid {
+            DeviceTrustType::ServerAd
+        } else {
+            DeviceTrustType::Workplace
+        },
+    }
+}
+
 /// The refusal a verdict stands for (500212 outbound, 500213 inbound), naming the tenants,
 /// the setting and the fix; `None` when allowed.
 pub fn refusal(

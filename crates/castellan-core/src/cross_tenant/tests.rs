@@ -528,3 +528,78 @@ fn vocabulary_parses_graph_spellings_only() {
     assert_eq!(TargetType::parse("group"), Some(TargetType::Group));
     assert_eq!(TargetType::parse("servicePrincipal"), None);
 }
+
+#[test]
+fn a_home_device_counts_only_as_far_as_inbound_trust_accepts_it() {
+    use crate::model::{Device, DeviceOs, DeviceTrustType};
+    use crate::policy::DeviceState;
+    let device = |compliant: bool, trust_type: DeviceTrustType, enabled: bool| Device {
+        id: ObjectId::from_random([5; 16]),
+        tenant_id: tid(HOME),
+        device_id: uuid::Uuid::from_u128(77),
+        display_name: "LAPTOP".into(),
+        operating_system: DeviceOs::Windows,
+        operating_system_version: "10.0".into(),
+        trust_type,
+        is_compliant: compliant,
+        is_managed: true,
+        account_enabled: enabled,
+        public_key: None,
+        created: crate::Timestamp(1),
+        last_sign_in: None,
+    };
+    let trusting = |compliant: bool, hybrid: bool| {
+        with_partner(Partner {
+            config: Configuration {
+                inbound_trust: Some(InboundTrust {
+                    is_mfa_accepted: false,
+                    is_compliant_device_accepted: compliant,
+                    is_hybrid_joined_device_accepted: hybrid,
+                }),
+                ..Configuration::default()
+            },
+            ..Partner::new(tid(HOME))
+        })
+    };
+    let good = device(true, DeviceTrustType::ServerAd, true);
+    // Nothing trusted (the default): the home device is unknown here.
+    assert_eq!(
+        trusted_device(&Policy::default(), tid(HOME), Some(&good)),
+        DeviceState::None
+    );
+    // Compliance trusted: compliant, but not hybrid joined unless that is trusted too.
+    assert_eq!(
+        trusted_device(&trusting(true, false), tid(HOME), Some(&good)),
+        DeviceState::Registered {
+            is_compliant: true,
+            trust_type: DeviceTrustType::Workplace
+        }
+    );
+    assert_eq!(
+        trusted_device(&trusting(true, true), tid(HOME), Some(&good)),
+        DeviceState::Registered {
+            is_compliant: true,
+            trust_type: DeviceTrustType::ServerAd
+        }
+    );
+    // A non-compliant device with only compliance trusted: unknown.
+    let plain = device(false, DeviceTrustType::AzureAd, true);
+    assert_eq!(
+        trusted_device(&trusting(true, false), tid(HOME), Some(&plain)),
+        DeviceState::None
+    );
+    // A disabled device, no device, or another home tenant: unknown.
+    let off = device(true, DeviceTrustType::AzureAd, false);
+    assert_eq!(
+        trusted_device(&trusting(true, true), tid(HOME), Some(&off)),
+        DeviceState::None
+    );
+    assert_eq!(
+        trusted_device(&trusting(true, true), tid(HOME), None),
+        DeviceState::None
+    );
+    assert_eq!(
+        trusted_device(&trusting(true, true), tid(3), Some(&good)),
+        DeviceState::None
+    );
+}

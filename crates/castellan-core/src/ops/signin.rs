@@ -357,6 +357,8 @@ pub struct NewCode<'a> {
     pub authn: Authn,
     /// The user.
     pub user: ObjectId,
+    /// The `deviceId` of the device the sign-in proved, if any (the tokens' `deviceid`).
+    pub device_id: Option<uuid::Uuid>,
 }
 
 /// The session facts a grant carries (`auth_time`, `mfa_at`); `default` when it has none.
@@ -398,6 +400,9 @@ pub async fn issue_code(
     }
     if let Some(ch) = c.code_challenge {
         attrs.push(("code_challenge".into(), ch.to_string()));
+    }
+    if let Some(d) = c.device_id {
+        attrs.push(("device_id".into(), d.to_string()));
     }
     store
         .insert_grant(&Grant {
@@ -677,7 +682,7 @@ pub async fn redeem_code(
         now,
         g.attr("spa") == Some("1"),
     );
-    finish(
+    let mut issued = finish(
         store,
         tenant,
         app,
@@ -692,7 +697,17 @@ pub async fn redeem_code(
         uti,
         new_refresh,
     )
-    .await
+    .await?;
+    // The device the sign-in proved: Entra's `deviceid` claim (a guest's resource tenant reads
+    // it from the home tenant's ID token to apply its inbound device trust).
+    if let Some(d) = g.attr("device_id") {
+        let claim = ("deviceid".to_string(), d.to_string());
+        issued.tokens.access.extra.push(claim.clone());
+        if let Some(id) = issued.tokens.id.as_mut() {
+            id.extra.push(claim);
+        }
+    }
+    Ok(issued)
 }
 
 fn as_refresh(g: &Grant) -> RefreshToken {

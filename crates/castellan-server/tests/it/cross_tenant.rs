@@ -359,11 +359,20 @@ async fn mfa_policy_at(
     tenant: &castellan_core::model::Tenant,
     user: &str,
 ) -> castellan_core::ObjectId {
+    policy_at(tenant, user, "mfa").await
+}
+
+/// A Conditional Access policy of `tenant` requiring the built-in `control` of `user`.
+async fn policy_at(
+    tenant: &castellan_core::model::Tenant,
+    user: &str,
+    control: &str,
+) -> castellan_core::ObjectId {
     use castellan_wire::graph::conditional_access as w;
     let id = castellan_core::ObjectId::from_uuid(uuid::Uuid::new_v4());
-    let body = json!({"displayName": alias("xt mfa "), "state": "enabled",
+    let body = json!({"displayName": alias(&format!("xt {control} ")), "state": "enabled",
         "conditions": {"users": {"includeUsers": [user]}, "applications": {"includeApplications": ["All"]}, "clientAppTypes": ["all"]},
-        "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}});
+        "grantControls": {"operator": "OR", "builtInControls": [control]}});
     let p = w::parse_policy(&body, id).unwrap();
     let doc = w::render_policy(&p, "", "").to_string();
     let mut ent = castellan_server::crypto::OsEntropy;
@@ -799,6 +808,189 @@ async fn a_guest_is_blocked_by_either_tenant_and_its_home_mfa_is_trusted_only_wh
     assert_eq!(st, 204);
     drop_policy_at(&resource, here_mfa).await;
     drop_policy_at(&fab, home_mfa).await;
+}
+
+/// A device registered in the home tenant (Fabrikam), with the ES256 key that proves it.
+struct HomeDevice {
+    key: aws_lc_rs::signature::EcdsaKeyPair,
+    device_id: uuid::Uuid,
+}
+
+impl HomeDevice {
+    async fn register(compliant: bool) -> Self {
+        use aws_lc_rs::rand::SystemRandom;
+        use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+        let doc =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .unwrap();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).unwrap();
+        let fab = fabrikam().await;
+        let device_id = uuid::Uuid::new_v4();
+        let d = castellan_core::model::Device {
+            id: castellan_core::ObjectId::from_uuid(uuid::Uuid::new_v4()),
+            tenant_id: fab.id,
+            device_id,
+            display_name: alias("HOME-PC-"),
+            operating_system: castellan_core::model::DeviceOs::Windows,
+            operating_system_version: "10.0.22631".into(),
+            trust_type: castellan_core::model::DeviceTrustType::AzureAd,
+            is_compliant: compliant,
+            is_managed: true,
+            account_enabled: true,
+            public_key: Some(castellan_core::model::p256_spki(key.public_key().as_ref())),
+            created: now(),
+            last_sign_in: None,
+        };
+        let mut set = castellan_core::store::ChangeSet::new();
+        set.push(castellan_core::store::Change::InsertDevice(d));
+        shared().state.store.commit(set).await.unwrap();
+        Self { key, device_id }
+    }
+
+    /// A fresh assertion for the home tenant's sign-in.
+    fn assertion(&self) -> String {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let fab = shared().demo["second_tenant"]["tenant_id"]
+            .as_str()
+            .unwrap();
+        let id = self.device_id.to_string();
+        let t = now().secs();
+        let header = json!({"alg": "ES256", "typ": "JWT", "kid": id});
+        let claims = json!({"iss": id, "sub": id, "aud": format!("{}/{fab}/v2.0", shared().origin),
+            "iat": t, "exp": t + 120, "jti": uuid::Uuid::new_v4().to_string()});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let sig = self
+            .key
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), input.as_bytes())
+            .unwrap();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+    }
+}
+
+/// The guest's sign-in to the demo web app in a new browser, the home tenant's password page
+/// answered by a client that proves `device` (its assertion header); the app's URL, or the
+/// page the browser ends on.
+async fn guest_attempt_from(upn: &str, device: Option<&HomeDevice>) -> Result<String, Page> {
+    let b = Browser::new();
+    let cc = &shared().demo["confidential_client"];
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", cc["app_id"].as_str().unwrap())
+        .append_pair("response_type", "code")
+        .append_pair("redirect_uri", cc["redirect_uri"].as_str().unwrap())
+        .append_pair("scope", "openid profile User.Read")
+        .finish();
+    let tid = shared().demo["tenant_id"].as_str().unwrap();
+    let login = b
+        .get(&format!(
+            "{}/{tid}/oauth2/v2.0/authorize?{q}",
+            shared().origin
+        ))
+        .await;
+    let hrd = b
+        .submit(&login, &[("username", upn), ("password", "unused")])
+        .await;
+    assert_eq!(hrd.status, 303, "{}", hrd.body);
+    let home_login = b.get(&abs(hrd.location.as_deref().unwrap())).await;
+    assert_eq!(home_login.status, 200, "{}", home_login.body);
+    let assertion = device.map(HomeDevice::assertion);
+    let headers: Vec<(&str, &str)> = assertion
+        .as_deref()
+        .map(|a| vec![("x-castellan-device-assertion", a)])
+        .unwrap_or_default();
+    let back = b
+        .submit_with(
+            &home_login,
+            &[("username", upn), ("password", PW)],
+            &headers,
+        )
+        .await;
+    let cb = back
+        .location
+        .clone()
+        .unwrap_or_else(|| panic!("home sign-in ({}): {}", back.status, back.body));
+    assert!(cb.contains("/redeem/callback?"), "{cb}");
+    let page = b.get(&abs(&cb)).await;
+    match page.location.clone() {
+        Some(l) if l.starts_with(cc["redirect_uri"].as_str().unwrap()) && l.contains("code=") => {
+            Ok(l)
+        }
+        _ => Err(page),
+    }
+}
+
+#[tokio::test]
+async fn a_guests_compliant_home_device_counts_only_when_the_resource_tenant_trusts_it() {
+    let g = G::demo().await;
+    let fab = fabrikam().await;
+    let fab_id = fab.id.to_string();
+    let (upn, _home_id) = home_user().await;
+    let (st, inv) = g
+        .post("/invitations", json!({"invitedUserEmailAddress": upn, "inviteRedirectUrl": "https://app.example/welcome"}))
+        .await;
+    assert_eq!(st, 201, "{inv}");
+    let guest = inv["invitedUser"]["id"].as_str().unwrap().to_string();
+    let b = Browser::new();
+    let landing = b.get(inv["inviteRedeemUrl"].as_str().unwrap()).await;
+    let start = b.submit(&landing, &[]).await;
+    let unused =
+        castellan_core::policy::totp::Totp::from_base32("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+            .unwrap();
+    let consent = home_sign_in(&b, start.location.as_deref().unwrap(), &upn, &unused).await;
+    let done = b.submit(&consent, &[]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+
+    let compliant = HomeDevice::register(true).await;
+    let plain = HomeDevice::register(false).await;
+    let resource = {
+        let id =
+            castellan_core::TenantId::parse(shared().demo["tenant_id"].as_str().unwrap()).unwrap();
+        shared().state.store.tenant(id).await.unwrap().unwrap()
+    };
+    let policy = policy_at(&resource, &guest, "compliantDevice").await;
+
+    // Not trusted (the default): the home tenant's compliant device is unknown here: 53000.
+    // (Conditional Access refusals go back to the app's redirect URI, as in Entra.)
+    let blocked = |p: Page| {
+        let at = p.location.clone().unwrap_or_default();
+        assert!(
+            p.aadsts() == Some(53000) || at.contains("AADSTS53000"),
+            "({}) {at} {}",
+            p.status,
+            p.body
+        );
+    };
+    blocked(
+        guest_attempt_from(&upn, Some(&compliant))
+            .await
+            .unwrap_err(),
+    );
+    // Trusted: the compliant home device satisfies the resource tenant's policy.
+    set_partner(
+        &g,
+        &fab_id,
+        json!({"inboundTrust": {"isCompliantDeviceAccepted": true}}),
+    )
+    .await;
+    guest_attempt_from(&upn, Some(&compliant))
+        .await
+        .unwrap_or_else(|p| {
+            panic!(
+                "trusted compliant device refused ({}): {}",
+                p.status, p.body
+            )
+        });
+    // Trusted, but the home device is not compliant, or no device was proven: still 53000.
+    blocked(guest_attempt_from(&upn, Some(&plain)).await.unwrap_err());
+    blocked(guest_attempt_from(&upn, None).await.unwrap_err());
+
+    let (st, _) = g.delete(&format!("{BASE}/partners/{fab_id}")).await;
+    assert_eq!(st, 204);
+    drop_policy_at(&resource, policy).await;
 }
 
 #[tokio::test]

@@ -391,6 +391,7 @@ async fn a_guest_from_another_tenant_redeems_once_through_its_home_sign_in() {
     assert_eq!(ok["crossTenantAccessType"], "b2bCollaboration", "{ok}");
     guest_role_is_enforced(&g, upn, pw, &id).await;
     guests_are_covered_by_conditional_access(&g, upn, pw).await;
+    a_home_refusal_is_in_the_resource_tenants_log(&g, upn, &id).await;
     // a password grant for the guest's address: a clear refusal, not "never invited"
     let (st, v) = crate::token_form(&[
         ("grant_type", "password"),
@@ -438,6 +439,68 @@ async fn a_guest_from_another_tenant_redeems_once_through_its_home_sign_in() {
 
 /// Signs in to the demo tenant's confidential web app as the guest whose home account is
 /// `upn`/`pw`, and returns the ID token's claims.
+/// The home tenant answers the guest's sign-in with an error (the person cancelled there):
+/// the browser gets the page, and the resource tenant's sign-in log has the refusal (90072,
+/// the home's words), so its administrator sees why the guest did not get in.
+async fn a_home_refusal_is_in_the_resource_tenants_log(g: &G, upn: &str, id: &str) {
+    use crate::security::mfa_guessing::Browser;
+    let d = &shared().demo;
+    let cc = &d["confidential_client"];
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", cc["app_id"].as_str().unwrap())
+        .append_pair("response_type", "code")
+        .append_pair("redirect_uri", cc["redirect_uri"].as_str().unwrap())
+        .append_pair("scope", "openid")
+        .finish();
+    let tid = d["tenant_id"].as_str().unwrap();
+    let b = Browser::new();
+    let login = b
+        .get(&format!(
+            "{}/{tid}/oauth2/v2.0/authorize?{q}",
+            shared().origin
+        ))
+        .await;
+    let hrd = b
+        .submit(&login, &[("username", upn), ("password", "x")])
+        .await;
+    let home = hrd
+        .location
+        .clone()
+        .unwrap_or_else(|| panic!("{}", hrd.body));
+    let state = url::Url::parse(&abs(&home))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.to_string())
+        .unwrap();
+    let r = b
+        .get(&format!(
+            "{}/redeem/callback?state={state}&error=access_denied&error_description=cancelled-at-home",
+            shared().origin
+        ))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("access_denied"), "{}", r.body);
+    let mut row = None;
+    for _ in 0..50 {
+        let logs = g
+            .all(&format!("/auditLogs/signIns?$filter=userId eq '{id}'"))
+            .await;
+        row = logs.into_iter().find(|l| l["status"]["errorCode"] == 90072);
+        if row.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let row = row.expect("no refused guest sign-in in the resource tenant's log");
+    assert!(
+        row["status"]["failureReason"]
+            .as_str()
+            .is_some_and(|f| f.contains("cancelled-at-home")),
+        "{row}"
+    );
+}
+
 async fn guest_sign_in(upn: &str, pw: &str) -> Value {
     let d = &shared().demo;
     let cc = &d["confidential_client"];

@@ -405,6 +405,9 @@ pub(super) struct Start<'x> {
     pub(super) persistent: bool,
     /// Too many authenticator codes: seconds until the next one is looked at.
     pub(super) retry_after: Option<i64>,
+    /// A guest's home device as this tenant's inbound trust accepts it
+    /// (`core::cross_tenant::trusted_device`), used when the request proves none here.
+    pub(super) guest_device: Option<DeviceFacts>,
 }
 
 /// Runs the sign-in pipeline for `user` (`core::flow::signin`, surface `Authorize`): loads what
@@ -437,6 +440,8 @@ struct AuthorizeSteps<'a> {
     a: &'a Authz,
     headers: &'a HeaderMap,
     persistent: bool,
+    /// A guest's trusted home device (`Start::guest_device`).
+    guest_device: Option<DeviceFacts>,
     /// MFA was done before the pipeline started (a guest's trusted home MFA): the session
     /// started here remembers it.
     mfa_done: bool,
@@ -473,9 +478,14 @@ impl castellan_core::ops::pipeline::Steps for AuthorizeSteps<'_> {
         self.common.conditional_access_for(&resource).await
     }
 
-    // The device, when the request proves one (x-castellan-device-assertion).
+    // The device, when the request proves one (x-castellan-device-assertion); else a guest's
+    // home device, as far as this tenant's inbound trust accepts it.
     async fn device(&mut self) -> Answer<DeviceFacts> {
-        self.common.device().await
+        let here = self.common.device().await?;
+        Ok(match (here, self.guest_device) {
+            (Ok(d), Some(home)) if d.state == castellan_core::policy::DeviceState::None => Ok(home),
+            (x, _) => x,
+        })
     }
 
     // The SSO session (cookie) starts with the password.
@@ -690,6 +700,7 @@ async fn drive(
         headers,
         persistent: st.persistent,
         mfa_done: authn.mfa_at.is_some(),
+        guest_device: st.guest_device,
         cookie: None,
         need: None,
         tokens: None,
@@ -844,6 +855,7 @@ async fn drive(
                     code_challenge: a.code_challenge.as_deref(),
                     authn,
                     user: user.id,
+                    device_id: device.as_ref().map(|d| d.0.device_id),
                 };
                 if let Err(e) = ops::issue_code(s.store.as_ref(), tenant, &new, &secret, r.at).await
                 {
@@ -1112,6 +1124,7 @@ pub async fn authorize(
                 password: None,
                 persistent: false,
                 retry_after: None,
+                guest_device: None,
             };
             run(&s, &a, &t, &u, st, &r, &headers).await
         }
@@ -1190,6 +1203,7 @@ pub(super) async fn resume_guest(
     tenant: &Tenant,
     guest: &castellan_core::model::User,
     home_amr: &[String],
+    home_device: Option<&castellan_core::model::Device>,
     cid: String,
     ip: String,
     headers: &HeaderMap,
@@ -1199,13 +1213,27 @@ pub(super) async fn resume_guest(
         Err(x) => return fail(x, &cid),
     };
     // Inbound trust: this tenant accepts the home sign-in's MFA for this home tenant, so its
-    // Conditional Access sees MFA done (no second prompt) and the tokens' `amr` says so.
-    let trusted_mfa = match guest.external.as_ref().and_then(|e| e.home_tenant) {
+    // Conditional Access sees MFA done (no second prompt) and the tokens' `amr` says so; and
+    // the home device's compliance (or hybrid join), which its Conditional Access then sees.
+    let (trusted_mfa, guest_device) = match guest.external.as_ref().and_then(|e| e.home_tenant) {
         Some(home) => match crate::cross_tenant::load(s.store.as_ref(), tenant.id).await {
-            Ok(l) => castellan_core::cross_tenant::trust_of(&l.policy, home, home_amr, false).mfa,
+            Ok(l) => {
+                let compliant = home_device.is_some_and(|d| d.is_compliant);
+                let mfa =
+                    castellan_core::cross_tenant::trust_of(&l.policy, home, home_amr, compliant)
+                        .mfa;
+                let state =
+                    castellan_core::cross_tenant::trusted_device(&l.policy, home, home_device);
+                let device =
+                    (state != castellan_core::policy::DeviceState::None).then(|| DeviceFacts {
+                        state,
+                        platform: home_device.map(castellan_core::flow::device_assertion::platform),
+                    });
+                (mfa, device)
+            }
             Err(e) => return fail(Fail::Unavailable(e), &cid),
         },
-        None => false,
+        None => (false, None),
     };
     let r = Req {
         cid,
@@ -1227,6 +1255,7 @@ pub(super) async fn resume_guest(
         password: None,
         persistent: false,
         retry_after: None,
+        guest_device,
     };
     run(s, &a, tenant, guest, st, &r, headers).await
 }
@@ -1266,6 +1295,7 @@ pub(super) async fn resume_session(
         password: None,
         persistent: false,
         retry_after: None,
+        guest_device: None,
     };
     run(s, &a, tenant, user, st, &r, headers).await
 }
@@ -1429,6 +1459,7 @@ pub async fn login(
                 password: Some(&password),
                 persistent: get(&f, "kmsi") == Some("1"),
                 retry_after: None,
+                guest_device: None,
             };
             run(&s, &a, &tenant, &user, st, &r, &headers).await
         }
@@ -1609,6 +1640,7 @@ pub async fn change_password(
                 password: None,
                 persistent: false,
                 retry_after: None,
+                guest_device: None,
             };
             run(&s, &a, &tenant, &u, st, &r, &headers).await
         }
@@ -1865,6 +1897,7 @@ pub async fn consent(
                 password: None,
                 persistent: false,
                 retry_after: None,
+                guest_device: None,
             };
             run(&s, &a, &tenant, &user, st, &r, &headers).await
         }
@@ -2084,6 +2117,7 @@ pub async fn mfa(
                 password: None,
                 persistent: false,
                 retry_after: None,
+                guest_device: None,
             };
             run(&s, &a, &tenant, &user, st, &r, &headers).await
         }
@@ -2107,6 +2141,7 @@ pub async fn mfa(
                 password: None,
                 persistent: false,
                 retry_after: locked.map(|l| l.retry_after_secs),
+                guest_device: None,
             };
             run(&s, &a, &tenant, &user, st, &r, &headers).await
         }

@@ -678,8 +678,9 @@ async fn answer(
                 &raw,
                 &t,
                 &g,
-                // An external provider's guest has no home tenant here: no inbound MFA trust.
+                // An external provider's guest has no home tenant here: no inbound trust.
                 &[],
+                None,
                 ctx.origin.correlation_id.clone(),
                 ip,
                 headers,

@@ -530,6 +530,17 @@ async fn callback(
         let Ok(Some(g)) = s.store.user(t.id, guest).await else {
             return refused("Your guest account in this organization no longer exists. Ask for a new invitation.");
         };
+        // The device the home sign-in proved (`deviceid`), as the home tenant records it.
+        let home_device = match c["deviceid"]
+            .as_str()
+            .and_then(|d| uuid::Uuid::parse_str(d).ok())
+        {
+            Some(d) => match s.store.device_by_device_id(home, d).await {
+                Ok(x) => x,
+                Err(_) => return refused(UNAVAILABLE),
+            },
+            None => None,
+        };
         return super::authorize::resume_guest(
             &s,
             &segment,
@@ -537,6 +548,7 @@ async fn callback(
             &t,
             &g,
             &amr,
+            home_device.as_ref(),
             ctx.origin.correlation_id.clone(),
             ip,
             &headers,

@@ -693,6 +693,7 @@ async fn enter(
                 password: None,
                 persistent: false,
                 retry_after: None,
+                guest_device: None,
             };
             authorize::run(s, &a, &t, &u, st, r, headers).await
         }

@@ -312,6 +312,20 @@ pub async fn pick(
             )
             .await
         }
-        None => resume_guest(&s, &segment, &flight.ctx, &t, &u, &[], cid, ip, &headers).await,
+        None => {
+            resume_guest(
+                &s,
+                &segment,
+                &flight.ctx,
+                &t,
+                &u,
+                &[],
+                None,
+                cid,
+                ip,
+                &headers,
+            )
+            .await
+        }
     }
 }

@@ -169,19 +169,44 @@ impl Browser {
     }
 
     pub(crate) async fn post(&self, action: &str, fields: &[(String, String)]) -> Page {
+        self.post_with(action, fields, &[]).await
+    }
+
+    /// Submits `page`'s form like [`Self::submit`], with extra request headers (a client that
+    /// adds one, e.g. a device assertion).
+    pub(crate) async fn submit_with(
+        &self,
+        page: &Page,
+        extra: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Page {
+        let (action, mut fields) = page.form();
+        for (k, v) in extra {
+            fields.retain(|(n, _)| n != k);
+            fields.push(((*k).to_string(), (*v).to_string()));
+        }
+        self.post_with(&action, &fields, headers).await
+    }
+
+    async fn post_with(
+        &self,
+        action: &str,
+        fields: &[(String, String)],
+        headers: &[(&str, &str)],
+    ) -> Page {
         let url = if action.starts_with("http") {
             action.to_string()
         } else {
             format!("{}{action}", shared().origin)
         };
-        let r = self
+        let mut req = self
             .http
             .post(url)
-            .header(reqwest::header::COOKIE, self.cookie_header())
-            .form(fields)
-            .send()
-            .await
-            .unwrap();
+            .header(reqwest::header::COOKIE, self.cookie_header());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req.form(fields).send().await.unwrap();
         self.finish(r).await
     }
 }
