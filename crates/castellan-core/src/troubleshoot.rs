@@ -1,7 +1,9 @@
-//! The access troubleshooter's judgement: from a failed sign-in's AADSTS code, the failure
-//! family (Castellan's grouping of Entra's errors into the handful of mistakes people make),
-//! what it means and which setting fixes it. Pure; the console renders it next to the sign-in
-//! record it came from. Codes not listed are "Other" with the record's own failure reason.
+//! The access troubleshooter's judgement. From a failed sign-in's AADSTS code ([`diagnose`]),
+//! a pasted token ([`diagnose_token`]) or a question "may this user do this action here"
+//! ([`diagnose_access`]): the failure family (Castellan's grouping of Entra's errors into the
+//! handful of mistakes people make), the evidence, what it means and which setting fixes it.
+//! Pure; the console, `castellan troubleshoot` and `/v1.0/auditLogs/troubleshoot` render it.
+//! Codes not listed are "Other" with the record's own failure reason.
 
 /// The failure families.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,8 +28,14 @@ pub enum Family {
     MfaOwed,
     /// The scope, audience or token version does not fit the resource.
     ScopeOrAudience,
-    /// A code or refresh token was expired, revoked or replayed.
+    /// A code or refresh token was expired, revoked or replayed (or a pasted token expired).
     ExpiredGrant,
+    /// A token's audience, issuer, tenant, signature or version does not fit where it is used.
+    TokenMismatch,
+    /// A directory role where Azure RBAC is needed, or an Azure role where a directory role is.
+    WrongPlane,
+    /// No role or permission of the right plane grants the action.
+    MissingPermission,
     /// Anything else.
     Other,
 }
@@ -47,6 +55,9 @@ impl Family {
             Self::MfaOwed => "mfaOwed",
             Self::ScopeOrAudience => "scopeOrAudience",
             Self::ExpiredGrant => "expiredGrant",
+            Self::TokenMismatch => "tokenMismatch",
+            Self::WrongPlane => "wrongPlane",
+            Self::MissingPermission => "missingPermission",
             Self::Other => "other",
         }
     }
@@ -98,6 +109,239 @@ pub fn diagnose(code: u32) -> Diagnosis {
     }
 }
 
+/// One finding about a token or an access question: the family, what was seen (the evidence),
+/// the fix, and the console blade where it is made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// The family.
+    pub family: Family,
+    /// A short title.
+    pub title: String,
+    /// What was seen: the claims or the decision behind the family.
+    pub evidence: String,
+    /// What to change.
+    pub fix: String,
+    /// The console blade (path) where the fix is made.
+    pub blade: Option<String>,
+}
+
+fn finding(
+    family: Family,
+    title: &str,
+    evidence: String,
+    fix: String,
+    blade: Option<String>,
+) -> Finding {
+    Finding {
+        family,
+        title: title.to_string(),
+        evidence,
+        fix,
+        blade,
+    }
+}
+
+/// Whether a pasted token's signature is this server's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signature {
+    /// Verified with one of this server's published keys.
+    Valid,
+    /// A `kid` this server does not publish (another issuer's, or a retired key).
+    UnknownKey,
+    /// The key is this server's but the signature does not verify (the token was changed).
+    Invalid,
+}
+
+/// What a pasted token says (decoded by the wire layer; nothing here is trusted unless
+/// `signature` is `Valid`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TokenFacts {
+    /// `iss`.
+    pub iss: Option<String>,
+    /// `aud`.
+    pub aud: Option<String>,
+    /// `ver` ("1.0" / "2.0").
+    pub ver: Option<String>,
+    /// `tid`.
+    pub tid: Option<String>,
+    /// `exp` (seconds).
+    pub exp: Option<i64>,
+    /// `nbf` (seconds).
+    pub nbf: Option<i64>,
+    /// `scp`, split.
+    pub scopes: Vec<String>,
+    /// `roles`.
+    pub roles: Vec<String>,
+    /// `wids` (directory role template ids).
+    pub wids: Vec<String>,
+}
+
+/// The API a pasted token was sent to (when the person says which).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Intended {
+    /// Its name, for the sentences ("Microsoft Graph", "Azure Resource Manager", an app's name).
+    pub name: String,
+    /// The audiences it accepts (its appId and identifier URIs).
+    pub audiences: Vec<String>,
+    /// The access-token version it accepts (`api.requestedAccessTokenVersion`), if it says.
+    pub accepted_version: Option<u8>,
+    /// The scope or app role the call needs, if the person names one.
+    pub permission: Option<String>,
+}
+
+/// Where the token is judged: this tenant, its issuers, the time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenContext {
+    /// The tenant (id).
+    pub tenant: String,
+    /// This tenant's issuers (v1 `https://sts.windows.net/{tid}/` and v2 `{origin}/{tid}/v2.0`).
+    pub issuers: Vec<String>,
+    /// Now, in seconds.
+    pub now: i64,
+    /// Where it was sent.
+    pub intended: Option<Intended>,
+}
+
+const APPS: &str = "/admin/app-registrations";
+
+/// Every finding about a pasted token; one `Success` finding when it fits.
+pub fn diagnose_token(t: &TokenFacts, c: &TokenContext, signature: Signature) -> Vec<Finding> {
+    use Family::*;
+    let mut out = Vec::new();
+    let text = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+    match signature {
+        Signature::Valid => {}
+        Signature::UnknownKey => out.push(finding(TokenMismatch, "Not signed by this server", format!("The token's signing key is not one this server publishes (iss {}).", text(&t.iss)), "A token from another issuer (or signed with a retired key) is not accepted here. Get a token from this tenant's authority: /{tenant}/oauth2/v2.0/token.".to_string(), None)),
+        Signature::Invalid => out.push(finding(TokenMismatch, "Signature does not verify", "The token names one of this server's keys but its signature does not verify: it was changed after it was issued.".to_string(), "Use the token exactly as the token endpoint returned it; a token cannot be edited.".to_string(), None)),
+    }
+    if t.tid
+        .as_deref()
+        .is_some_and(|x| !x.eq_ignore_ascii_case(&c.tenant))
+    {
+        out.push(finding(TokenMismatch, "Issued by another tenant", format!("tid is {}, not this tenant ({}).", text(&t.tid), c.tenant), "Sign in through this tenant's authority (its id or a verified domain in the URL), or invite the user as a guest if they belong to the other tenant.".to_string(), None));
+    } else if t
+        .iss
+        .as_ref()
+        .is_some_and(|i| !c.issuers.iter().any(|x| x == i))
+    {
+        out.push(finding(TokenMismatch, "Issuer does not match", format!("iss is {}; this tenant's issuers are {}.", text(&t.iss), c.issuers.join(" and ")), "The validating API must accept this tenant's issuer for the token version it receives (v1: sts.windows.net, v2: the authority's /v2.0), or the client must use this tenant's authority.".to_string(), None));
+    }
+    if let Some(exp) = t.exp.filter(|e| *e <= c.now) {
+        out.push(finding(ExpiredGrant, "Token expired", format!("exp {exp} is {} s ago.", c.now - exp), "Acquire a new token (MSAL does it silently with the cached refresh token); never cache access tokens past exp.".to_string(), None));
+    }
+    if let Some(nbf) = t.nbf.filter(|n| *n > c.now + 300) {
+        out.push(finding(
+            TokenMismatch,
+            "Token not valid yet",
+            format!("nbf {nbf} is {} s in the future.", nbf - c.now),
+            "Check the clocks of the client, the API and this server.".to_string(),
+            None,
+        ));
+    }
+    if let Some(i) = &c.intended {
+        let aud = t.aud.clone().unwrap_or_default();
+        if !i.audiences.iter().any(|a| {
+            a.eq_ignore_ascii_case(aud.trim_end_matches('/')) || a.eq_ignore_ascii_case(&aud)
+        }) {
+            out.push(finding(TokenMismatch, "Audience does not match", format!("aud is {}; {} accepts {}.", text(&t.aud), i.name, i.audiences.join(", ")), format!("Request the token for {} (scope '{}/.default' or one of its permissions): a token is for one resource only.", i.name, i.audiences.first().map_or("", String::as_str)), Some(APPS.into())));
+        } else if let (Some(want), Some(ver)) = (i.accepted_version, t.ver.as_deref()) {
+            let got = if ver.starts_with('2') { 2 } else { 1 };
+            if got != want {
+                out.push(finding(TokenMismatch, "Token version does not match", format!("The token is v{got}.0; {} accepts v{want}.0 tokens.", i.name), format!("Set api.requestedAccessTokenVersion to {got} on {}'s app registration, or validate v{want}.0 tokens in the API (issuer and claims differ by version).", i.name), Some(APPS.into())));
+            }
+        }
+        if let Some(p) = &i.permission {
+            let has = t
+                .scopes
+                .iter()
+                .chain(t.roles.iter())
+                .any(|x| x.eq_ignore_ascii_case(p));
+            if !has {
+                out.push(finding(ConsentNeeded, "Permission missing from the token", format!("The call needs '{p}'; the token has scp [{}] and roles [{}].", t.scopes.join(" "), t.roles.join(", ")), format!("Add '{p}' to the client's API permissions and grant consent (admin consent for application permissions), then acquire a new token."), Some("/admin/enterprise-apps".into())));
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(finding(Success, "The token fits", format!("Signed by this server for tenant {}, aud {}, v{}, valid for {} more s.", c.tenant, text(&t.aud), text(&t.ver), t.exp.map_or(0, |e| e - c.now)), "Nothing to fix in the token; if the call still fails, check the caller's role or permission for the action (access check).".to_string(), None));
+    }
+    out
+}
+
+/// The plane an access question is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Plane {
+    /// Azure RBAC: an ARM action at a scope.
+    Azure {
+        /// The scope.
+        scope: String,
+        /// The action (`Microsoft.Compute/virtualMachines/write`).
+        action: String,
+    },
+    /// The directory: a directory action (`microsoft.directory/users/create`).
+    Directory {
+        /// The action.
+        action: String,
+    },
+}
+
+/// What the engines said about an access question, and what the principal holds on the other
+/// plane (the evidence of a wrong-plane mistake).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessFacts {
+    /// The question's plane's engine allowed it.
+    pub allowed: bool,
+    /// Its explanation (the granting assignment, or why none covers it).
+    pub explanation: String,
+    /// The principal's directory roles (names).
+    pub directory_roles: Vec<String>,
+    /// The principal's Azure role assignments (role name and scope).
+    pub azure_roles: Vec<(String, String)>,
+}
+
+/// The finding for an access question.
+pub fn diagnose_access(q: &Plane, f: &AccessFacts) -> Finding {
+    use Family::*;
+    match q {
+        Plane::Azure { scope, action } => {
+            let iam = Some(format!("/admin/azure/iam?scope={scope}"));
+            if f.allowed {
+                return finding(
+                    Success,
+                    "Allowed",
+                    f.explanation.clone(),
+                    "Nothing to fix: Azure RBAC allows it.".into(),
+                    iam,
+                );
+            }
+            if f.directory_roles.is_empty() {
+                return finding(MissingPermission, "No Azure role assignment covers it", f.explanation.clone(), format!("Assign an Azure role that includes '{action}' at '{scope}' or above (Access control (IAM)); a directory role would not help."), iam);
+            }
+            finding(WrongPlane, "A directory role is not an Azure role", format!("{} The principal holds the directory role(s) {}, which govern the directory (users, groups, applications, policies) and grant nothing on Azure resources.", f.explanation, f.directory_roles.join(", ")), format!("Assign an Azure role that includes '{action}' at '{scope}' or above (Access control (IAM)). A Global Administrator who needs it can elevate access (User Access Administrator at the root scope, audited) and then assign the role."), iam)
+        }
+        Plane::Directory { action } => {
+            let roles = Some("/admin/roles".to_string());
+            if f.allowed {
+                return finding(
+                    Success,
+                    "Allowed",
+                    f.explanation.clone(),
+                    "Nothing to fix: a directory role grants it.".into(),
+                    roles,
+                );
+            }
+            if f.azure_roles.is_empty() {
+                return finding(MissingPermission, "No directory role grants it", f.explanation.clone(), format!("Assign a directory role that includes '{action}' (Roles and administrators); an Azure role would not help."), roles);
+            }
+            let held: Vec<String> = f
+                .azure_roles
+                .iter()
+                .map(|(r, s)| format!("{r} at {s}"))
+                .collect();
+            finding(WrongPlane, "An Azure role is not a directory role", format!("{} The principal holds the Azure role(s) {}, which govern Azure resources and grant nothing in the directory.", f.explanation, held.join(", ")), format!("Assign a directory role that includes '{action}' (Roles and administrators)."), roles)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +368,161 @@ mod tests {
         assert_eq!(diagnose(0).family, Family::Success);
         assert_eq!(diagnose(12_345).family, Family::Other);
         assert_eq!(diagnose(53003).blade, Some("/admin/conditional-access"));
+    }
+
+    fn ctx(intended: Option<Intended>) -> TokenContext {
+        TokenContext {
+            tenant: "t1".into(),
+            issuers: vec![
+                "https://sts.windows.net/t1/".into(),
+                "https://h/t1/v2.0".into(),
+            ],
+            now: 1_000,
+            intended,
+        }
+    }
+
+    fn good() -> TokenFacts {
+        TokenFacts {
+            iss: Some("https://h/t1/v2.0".into()),
+            aud: Some("00000003-0000-0000-c000-000000000000".into()),
+            ver: Some("2.0".into()),
+            tid: Some("t1".into()),
+            exp: Some(4_000),
+            nbf: Some(900),
+            scopes: vec!["User.Read".into()],
+            roles: vec![],
+            wids: vec![],
+        }
+    }
+
+    fn graph(permission: Option<&str>) -> Intended {
+        Intended {
+            name: "Microsoft Graph".into(),
+            audiences: vec![
+                "https://graph.microsoft.com".into(),
+                "00000003-0000-0000-c000-000000000000".into(),
+            ],
+            accepted_version: None,
+            permission: permission.map(str::to_string),
+        }
+    }
+
+    fn families(v: &[Finding]) -> Vec<Family> {
+        v.iter().map(|f| f.family).collect()
+    }
+
+    #[test]
+    fn a_fitting_token_is_a_success_and_each_mismatch_is_named() {
+        let ok = diagnose_token(
+            &good(),
+            &ctx(Some(graph(Some("User.Read")))),
+            Signature::Valid,
+        );
+        assert_eq!(families(&ok), vec![Family::Success]);
+        // another tenant, an unknown issuer, expiry, a changed or foreign signature
+        let mut t = good();
+        t.tid = Some("t2".into());
+        assert_eq!(
+            families(&diagnose_token(&t, &ctx(None), Signature::Valid)),
+            vec![Family::TokenMismatch]
+        );
+        let mut t = good();
+        t.iss = Some("https://elsewhere/".into());
+        let f = diagnose_token(&t, &ctx(None), Signature::Valid);
+        assert!(f[0].evidence.contains("https://elsewhere/"), "{f:?}");
+        let mut t = good();
+        t.exp = Some(999);
+        assert_eq!(
+            families(&diagnose_token(&t, &ctx(None), Signature::Valid)),
+            vec![Family::ExpiredGrant]
+        );
+        assert_eq!(
+            families(&diagnose_token(&good(), &ctx(None), Signature::Invalid)),
+            vec![Family::TokenMismatch]
+        );
+        assert_eq!(
+            families(&diagnose_token(&good(), &ctx(None), Signature::UnknownKey)),
+            vec![Family::TokenMismatch]
+        );
+    }
+
+    #[test]
+    fn audience_version_and_permission_against_the_intended_api() {
+        let arm = Intended {
+            name: "Azure Resource Manager".into(),
+            audiences: vec!["https://management.azure.com".into()],
+            accepted_version: None,
+            permission: None,
+        };
+        let f = diagnose_token(&good(), &ctx(Some(arm)), Signature::Valid);
+        assert_eq!(families(&f), vec![Family::TokenMismatch]);
+        assert!(
+            f[0].fix.contains("https://management.azure.com/.default"),
+            "{f:?}"
+        );
+        let mut api = graph(None);
+        api.accepted_version = Some(1);
+        let f = diagnose_token(&good(), &ctx(Some(api)), Signature::Valid);
+        assert_eq!(f[0].title, "Token version does not match");
+        let f = diagnose_token(
+            &good(),
+            &ctx(Some(graph(Some("User.ReadWrite.All")))),
+            Signature::Valid,
+        );
+        assert_eq!(families(&f), vec![Family::ConsentNeeded]);
+        assert!(f[0].evidence.contains("User.Read"), "{f:?}");
+    }
+
+    #[test]
+    fn the_wrong_plane_is_named_both_ways_and_a_plain_gap_is_not() {
+        let azure = Plane::Azure {
+            scope: "/subscriptions/s".into(),
+            action: "Microsoft.Compute/virtualMachines/write".into(),
+        };
+        let directory = Plane::Directory {
+            action: "microsoft.directory/users/create".into(),
+        };
+        let facts = |allowed, dir: &[&str], az: &[(&str, &str)]| AccessFacts {
+            allowed,
+            explanation: "engine says".into(),
+            directory_roles: dir.iter().map(|s| (*s).to_string()).collect(),
+            azure_roles: az
+                .iter()
+                .map(|(r, s)| ((*r).to_string(), (*s).to_string()))
+                .collect(),
+        };
+        let f = diagnose_access(&azure, &facts(false, &["Global Administrator"], &[]));
+        assert_eq!(f.family, Family::WrongPlane);
+        assert!(
+            f.evidence.contains("Global Administrator") && f.fix.contains("elevate access"),
+            "{f:?}"
+        );
+        assert_eq!(
+            f.blade.as_deref(),
+            Some("/admin/azure/iam?scope=/subscriptions/s")
+        );
+        assert_eq!(
+            diagnose_access(&azure, &facts(false, &[], &[])).family,
+            Family::MissingPermission
+        );
+        assert_eq!(
+            diagnose_access(&azure, &facts(true, &["Global Administrator"], &[])).family,
+            Family::Success
+        );
+        let f = diagnose_access(
+            &directory,
+            &facts(false, &[], &[("Owner", "/subscriptions/s")]),
+        );
+        assert_eq!(f.family, Family::WrongPlane);
+        assert!(f.evidence.contains("Owner at /subscriptions/s"), "{f:?}");
+        assert_eq!(
+            diagnose_access(&directory, &facts(false, &[], &[])).family,
+            Family::MissingPermission
+        );
+        assert_eq!(
+            diagnose_access(&directory, &facts(true, &[], &[])).family,
+            Family::Success
+        );
     }
 }

@@ -129,7 +129,7 @@ pub async fn caller(
     })
 }
 
-async fn principal_set(
+pub(crate) async fn principal_set(
     store: &dyn Store,
     t: TenantId,
     principal: ObjectId,

@@ -33,6 +33,7 @@ pub mod signin;
 pub mod tenant_choice;
 pub mod tenants;
 pub mod token;
+pub mod troubleshoot;
 pub mod users;
 
 #[cfg(test)]

@@ -22,7 +22,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1.0/auditLogs/directoryAudits", get(directory_audits))
         .route("/v1.0/auditLogs/signIns", get(sign_ins))
-        .route("/v1.0/auditLogs/troubleshoot", get(troubleshoot))
+        .route(
+            "/v1.0/auditLogs/troubleshoot",
+            get(troubleshoot).post(troubleshoot_question),
+        )
         .route("/v1.0/organization", get(organization))
         .route(
             "/v1.0/policies/authorizationPolicy",
@@ -168,6 +171,190 @@ async fn troubleshoot(
         })
         .collect();
     Ok(Json(json!({"correlationId": cid, "value": value})).into_response())
+}
+
+/// The API a pasted token was meant for, from the request's `resource`: Microsoft Graph, Azure
+/// Resource Manager, or one of this tenant's APIs by appId or identifier URI (its accepted
+/// token version from `api.requestedAccessTokenVersion`).
+async fn intended(
+    s: &AppState,
+    c: &Caller,
+    resource: &str,
+    permission: Option<String>,
+) -> Result<castellan_core::troubleshoot::Intended, ApiError> {
+    use castellan_core::troubleshoot::Intended;
+    let r = resource.trim().trim_end_matches('/');
+    let lower = r.to_ascii_lowercase();
+    let fixed = |name: &str, audiences: &[&str]| Intended {
+        name: name.into(),
+        audiences: audiences.iter().map(|a| (*a).to_string()).collect(),
+        accepted_version: None,
+        permission: permission.clone(),
+    };
+    let (graph, arm) = (
+        castellan_core::ids::GRAPH_APP_ID.to_string(),
+        castellan_core::catalog::ARM_APP_ID.to_string(),
+    );
+    if lower == "graph" || lower == "https://graph.microsoft.com" || lower == graph {
+        return Ok(fixed(
+            "Microsoft Graph",
+            &["https://graph.microsoft.com", &graph],
+        ));
+    }
+    let arm_names = [
+        "arm",
+        "https://management.azure.com",
+        "https://management.core.windows.net",
+    ];
+    if arm_names.contains(&lower.as_str()) || lower == arm {
+        return Ok(fixed(
+            "Azure Resource Manager",
+            &[
+                "https://management.azure.com",
+                "https://management.core.windows.net",
+                &arm,
+            ],
+        ));
+    }
+    let app = match castellan_core::AppId::parse(r) {
+        Some(id) => s
+            .store
+            .application_by_app_id(id)
+            .await
+            .map_err(store_err(c))?,
+        None => s
+            .store
+            .application_by_identifier_uri(r)
+            .await
+            .map_err(store_err(c))?,
+    }
+    .filter(|a| a.tenant_id == c.tenant.id);
+    let Some(app) = app else {
+        return Err(c.err(GraphError::bad_request(format!(
+            "resource '{resource}' is neither Microsoft Graph ('graph'), Azure Resource Manager ('arm') nor an appId or identifier URI of an application registered in this tenant."
+        ))));
+    };
+    let mut audiences = vec![app.app_id.to_string()];
+    audiences.extend(app.identifier_uris.iter().cloned());
+    Ok(Intended {
+        name: app.display_name.clone(),
+        audiences,
+        accepted_version: Some(app.requested_access_token_version.unwrap_or(1)),
+        permission,
+    })
+}
+
+/// `POST /v1.0/auditLogs/troubleshoot` (a Castellan extension): the troubleshooter's other
+/// two questions. `{"token": "<JWT>", "resource"?: "graph" | "arm" | <appId or identifier URI>,
+/// "permission"?: "<scope or app role>"}` — what is wrong with a token for that API (signature,
+/// tenant, issuer, expiry, audience, version, a missing permission), with its decoded claims;
+/// or `{"principalId": "<object id>", "action": "<action>", "scope"?: "<ARM scope>"}` — may
+/// that principal do it (`microsoft.directory/…` actions ask the directory, any other action
+/// Azure RBAC at `scope`), naming a wrong plane. Same permission as reading sign-in logs.
+async fn troubleshoot_question(
+    State(s): State<AppState>,
+    c: Caller,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    use castellan_core::troubleshoot as ts;
+    c.require(Area::AuditLogs, Access::Read)?;
+    let v = super::json_body(&c, &body)?;
+    let text = |k: &str| v[k].as_str().map(str::trim).filter(|x| !x.is_empty());
+    let now = crate::state::now();
+    if let Some(token) = text("token") {
+        let (kid, claims) = castellan_wire::troubleshoot::split_token(token)
+            .map_err(|e| c.err(GraphError::bad_request(format!("token: {e}."))))?;
+        let signature = match kid.as_deref().and_then(|k| s.keys.decoding_key(k, now)) {
+            None => ts::Signature::UnknownKey,
+            Some(key) => {
+                let mut val = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+                val.validate_exp = false;
+                val.validate_nbf = false;
+                val.validate_aud = false;
+                val.required_spec_claims.clear();
+                match jsonwebtoken::decode::<serde_json::Value>(
+                    token.trim().trim_start_matches("Bearer ").trim(),
+                    &key,
+                    &val,
+                ) {
+                    Ok(_) => ts::Signature::Valid,
+                    Err(_) => ts::Signature::Invalid,
+                }
+            }
+        };
+        let tid = c.tenant.id.to_string();
+        let mut issuers = s.origins.issuers(&tid);
+        let v1: Vec<String> = issuers
+            .iter()
+            .filter_map(|i| i.strip_suffix("v2.0").map(str::to_string))
+            .collect();
+        issuers.extend(v1);
+        let intended = match text("resource") {
+            Some(r) => Some(intended(&s, &c, r, text("permission").map(str::to_string)).await?),
+            None => None,
+        };
+        let ctx = ts::TokenContext {
+            tenant: tid,
+            issuers,
+            now: now.secs(),
+            intended,
+        };
+        let findings = ts::diagnose_token(
+            &castellan_wire::troubleshoot::token_facts(&claims),
+            &ctx,
+            signature,
+        );
+        let value: Vec<_> = findings
+            .iter()
+            .map(castellan_wire::troubleshoot::render_finding)
+            .collect();
+        return Ok(Json(json!({"findings": value, "claims": claims})).into_response());
+    }
+    let (Some(principal), Some(action)) = (text("principalId"), text("action")) else {
+        return Err(c.err(GraphError::bad_request(
+            "Send {\"token\": \"<JWT>\", \"resource\"?: \"graph|arm|<appId>\", \"permission\"?: \"<scope>\"} to check a token, or {\"principalId\": \"<object id>\", \"action\": \"<action>\", \"scope\"?: \"<ARM scope>\"} to check an access; for a failed sign-in use GET ?correlationId=<GUID>.",
+        )));
+    };
+    let oid = parse_id(&c, principal)?;
+    if s.store
+        .object_kind(c.tenant.id, oid)
+        .await
+        .map_err(store_err(&c))?
+        .is_none()
+    {
+        return Err(c.err(GraphError::not_found(format!(
+            "principalId '{principal}' is no user, group or service principal of this tenant."
+        ))));
+    }
+    let plane = if action
+        .to_ascii_lowercase()
+        .starts_with("microsoft.directory/")
+    {
+        ts::Plane::Directory {
+            action: action.to_string(),
+        }
+    } else {
+        let Some(scope) = text("scope") else {
+            return Err(c.err(GraphError::bad_request(format!(
+                "'{action}' is an Azure action: send the ARM scope it is done at as 'scope' (e.g. /subscriptions/<id>/resourceGroups/<name>); directory actions start with microsoft.directory/."
+            ))));
+        };
+        castellan_core::ops::arm::check_scope(scope)
+            .map_err(|e| c.err(GraphError::bad_request(format!("scope: {}", e.message))))?;
+        ts::Plane::Azure {
+            scope: scope.to_string(),
+            action: action.to_string(),
+        }
+    };
+    let facts =
+        castellan_core::ops::troubleshoot::access(s.store.as_ref(), c.tenant.id, oid, &plane, now)
+            .await
+            .map_err(store_err(&c))?;
+    let f = ts::diagnose_access(&plane, &facts);
+    Ok(
+        Json(json!({"findings": [castellan_wire::troubleshoot::render_finding(&f)]}))
+            .into_response(),
+    )
 }
 
 async fn organization(State(_s): State<AppState>, c: Caller) -> Result<Response, ApiError> {
