@@ -66,3 +66,43 @@ def test_troubleshoot_cli_names_the_family(server, demo, new_user):
     assert upn in p.stdout, p.stdout
     bad = subprocess.run([binary, "troubleshoot", "--correlation-id", "x' or 1"], env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "is not a GUID" in bad.stderr, bad.stdout + bad.stderr
+
+
+
+def test_console_conditional_access_and_identity_protection_in_chromium(demo, graph, new_user):
+    """The Conditional Access blades, What-If, replay and Identity Protection in Chromium: no
+    console errors, no serious/critical axe findings at 1280 and 390 px; an administrator creates
+    a report-only policy for a test user, replays it and opens the user's sign-in it would have
+    challenged, switches it on, and What-If shows it applying. (That a Conditional Access
+    Administrator may edit and a Security Reader may not is tests/it/console_ca.rs.)"""
+    import requests
+    assert os.path.exists("/usr/bin/chromium"), "Debian chromium is not installed (scripts/test-deps.sh installs it)"
+    ga = admin(graph, new_user, GLOBAL_ADMIN)
+    upn, pw, uid = new_user()
+    r = requests.post(f"{demo['authority']}/oauth2/v2.0/token",
+                      data={"grant_type": "password", "client_id": demo["public_client"]["app_id"],
+                            "username": upn, "password": pw, "scope": "User.Read"})
+    assert r.status_code == 200, r.text
+    shots = os.path.join(HERE, "artifacts", "console")
+    out = run("console_ca.mjs", {"origin": demo["origin"], "tenant": demo["tenant_id"], "admin": ga,
+                                 "target": {"upn": upn}, "shots": shots}, timeout=240)
+    with open(os.path.join(shots, "result-ca.json"), "w") as f:
+        json.dump(out, f, indent=1)
+    assert out["errors"] == [], out["errors"]
+    for b in out["blades"]:
+        assert b["status"] == 200, b
+        assert b["violations"] == [], b
+        assert b["overflow"] <= 0, f"{b['name']} scrolls sideways at {b['width']} px"
+    assert {b["name"] for b in out["blades"]} >= {"ca-policies", "ca-new-policy", "ca-what-if", "ca-named-locations",
+                                                  "identity-protection", "ca-replay", "ca-edit-policy"}
+    assert out["charts"] >= 3, out["charts"]
+    assert out["state"] == "enabledForReportingButNotEnforced"
+    assert upn in out["challenged"], out["challenged"]
+    assert out["signInHref"].startswith("/admin/sign-ins/"), out["signInHref"]
+    assert out["signInStatus"] == 200 and upn in out["signInText"]
+    assert "saved (Report-only)" in out["saved"] and "saved (On)" in out["switched"], (out["saved"], out["switched"])
+    assert out["policyName"] in out["applies"] and "mfa" in out["applies"], out["applies"]
+    assert "deleted" in out["deleted"]
+    policies = graph.get("/identity/conditionalAccess/policies").json()["value"]
+    assert not [p for p in policies if p["displayName"] == out["policyName"]]
+    assert os.path.exists(os.path.join(shots, "ca-replay-1280.png"))

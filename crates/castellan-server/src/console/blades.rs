@@ -48,7 +48,6 @@ pub fn router() -> Router<AppState> {
         .route("/admin/roles", get(roles))
         .route("/admin/roles/{id}", get(role))
         .route("/admin/roles/{id}/assign", post(assign_role))
-        .route("/admin/conditional-access", get(ca_policies))
         .route("/admin/conditional-access/{id}/state", post(ca_state))
         .route("/admin/sign-ins", get(sign_ins))
         .route("/admin/sign-ins/{id}", get(sign_in))
@@ -248,6 +247,7 @@ pub async fn overview(State(s): State<AppState>, ctx: Ctx) -> Response {
     }
     sections.push(counts);
     sections.push(sign_in_health(&mut a).await);
+    sections.extend(super::insights::overview_sections(&mut a).await);
     page(&mut a, "Overview", "/admin", None, sections)
 }
 
@@ -1638,67 +1638,6 @@ async fn assign_role(
 }
 
 // ---------------------------------------------------------------- Conditional Access
-
-async fn ca_policies(State(s): State<AppState>, ctx: Ctx) -> Response {
-    let mut a = admin!(s, ctx);
-    let r = a
-        .graph(
-            Method::GET,
-            "/v1.0/identity/conditionalAccess/policies",
-            None,
-        )
-        .await;
-    if !r.ok() {
-        return a.api_error("Conditional Access", &r, "/admin");
-    }
-    let csrf = a.session.csrf.clone();
-    let mut sec = Section::new("policies", "Policies");
-    let mut t = Table::new(
-        "policies-table",
-        "Conditional Access policies",
-        &["Policy", "State", "Modified"],
-        "No policies.",
-    );
-    for p in items(&r.body) {
-        let pid = st(p, "id");
-        t.rows.push(vec![
-            Cell::text(st(p, "displayName")),
-            Cell::text(st(p, "state")),
-            Cell::text(st(p, "modifiedDateTime")),
-        ]);
-        if guid(&pid).is_some()
-            && a.may("microsoft.directory/conditionalAccessPolicies/basic/update")
-        {
-            sec.forms.push(
-                Form::post(
-                    &format!("state-{pid}"),
-                    format!("/admin/conditional-access/{pid}/state"),
-                    &format!("State of {}", st(p, "displayName")),
-                    "Set state",
-                    &csrf,
-                )
-                .fields(vec![Field::new("select", "state", "State")
-                    .value(st(p, "state"))
-                    .options(vec![
-                        (
-                            "enabledForReportingButNotEnforced".into(),
-                            "Report-only".into(),
-                        ),
-                        ("enabled".into(), "On".into()),
-                        ("disabled".into(), "Off".into()),
-                    ])]),
-            );
-        }
-    }
-    sec.table = Some(t);
-    page(
-        &mut a,
-        "Conditional Access",
-        "/admin/conditional-access",
-        None,
-        vec![sec],
-    )
-}
 
 async fn ca_state(
     State(s): State<AppState>,

@@ -23,7 +23,10 @@ pub mod api;
 pub mod auth;
 pub mod azure;
 pub mod blades;
+pub mod ca;
 pub mod chart;
+pub mod idprot;
+pub mod insights;
 pub mod session;
 pub mod view;
 
@@ -60,6 +63,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/signout", post(auth::signout))
         .merge(blades::router())
         .merge(azure::router())
+        .merge(ca::router())
+        .merge(idprot::router())
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -380,6 +385,7 @@ pub const BLADES: &[(&str, &str)] = &[
     ("/admin/roles", "Roles and administrators"),
     ("/admin/azure", "Azure resources"),
     ("/admin/conditional-access", "Conditional Access"),
+    ("/admin/identity-protection", "Identity Protection"),
     ("/admin/sign-ins", "Sign-in logs"),
     ("/admin/audit", "Audit logs"),
     ("/admin/troubleshoot", "Troubleshooter"),
