@@ -66,6 +66,23 @@ def test_troubleshoot_cli_names_the_family(server, demo, new_user):
     assert upn in p.stdout, p.stdout
     bad = subprocess.run([binary, "troubleshoot", "--correlation-id", "x' or 1"], env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "is not a GUID" in bad.stderr, bad.stdout + bad.stderr
+    # A Graph token sent to ARM (read from standard input): the audience is the mistake.
+    t = requests.post(f"{demo['authority']}/oauth2/v2.0/token",
+                      data={"grant_type": "client_credentials", "client_id": demo["confidential_client"]["app_id"],
+                            "client_secret": demo["confidential_client"]["secret"],
+                            "scope": "https://graph.microsoft.com/.default"}).json()["access_token"]
+    p = subprocess.run([binary, "troubleshoot", "--token", "-", "--resource", "arm"], input=t, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert "Audience does not match (tokenMismatch)" in p.stdout and "management.azure.com/.default" in p.stdout, p.stdout
+    ok = subprocess.run([binary, "troubleshoot", "--token", "-", "--resource", "graph"], input=t, env=env,
+                        capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and "(success)" in ok.stdout, ok.stdout + ok.stderr
+    # An access question: a member with no Azure role at the demo subscription.
+    p = subprocess.run([binary, "troubleshoot", "--principal", upn, "--action",
+                        "Microsoft.Resources/subscriptions/resourceGroups/write", "--scope", demo["subscription_scope"]],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 3 and "(missingPermission)" in p.stdout, p.stdout + p.stderr
 
 
 

@@ -1764,6 +1764,8 @@ async fn troubleshoot(State(s): State<AppState>, ctx: Ctx, Query(p): Q) -> Respo
             sections.push(diagnosis_section(&format!("result-{i}"), x));
         }
     }
+    let csrf = a.session.csrf.clone();
+    sections.push(super::troubleshoot::forms(&csrf, None));
     page(
         &mut a,
         "Troubleshooter",

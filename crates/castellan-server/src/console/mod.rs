@@ -28,6 +28,7 @@ pub mod chart;
 pub mod idprot;
 pub mod insights;
 pub mod session;
+pub mod troubleshoot;
 pub mod view;
 
 use std::collections::HashMap;
@@ -65,6 +66,7 @@ pub fn router() -> Router<AppState> {
         .merge(azure::router())
         .merge(ca::router())
         .merge(idprot::router())
+        .merge(troubleshoot::router())
         .layer(axum::middleware::map_response(security_headers))
 }
 

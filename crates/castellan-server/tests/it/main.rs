@@ -48,6 +48,7 @@ mod saml;
 mod security;
 mod security_defaults;
 mod tenants;
+mod troubleshoot;
 
 use std::sync::OnceLock;
 
