@@ -20,10 +20,14 @@
 #![allow(clippy::result_large_err)]
 
 pub mod api;
+pub mod apps;
 pub mod auth;
 pub mod azure;
 pub mod blades;
 pub mod chart;
+pub mod external;
+mod kit;
+pub mod pim;
 pub mod session;
 pub mod view;
 
@@ -60,6 +64,9 @@ pub fn router() -> Router<AppState> {
         .route("/admin/signout", post(auth::signout))
         .merge(blades::router())
         .merge(azure::router())
+        .merge(apps::router())
+        .merge(pim::router())
+        .merge(external::router())
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -378,6 +385,8 @@ pub const BLADES: &[(&str, &str)] = &[
     ("/admin/app-registrations", "App registrations"),
     ("/admin/enterprise-apps", "Enterprise applications"),
     ("/admin/roles", "Roles and administrators"),
+    ("/admin/my-roles", "My roles"),
+    ("/admin/external-identities", "External identities"),
     ("/admin/azure", "Azure resources"),
     ("/admin/conditional-access", "Conditional Access"),
     ("/admin/sign-ins", "Sign-in logs"),

@@ -9,14 +9,14 @@ use crate::security::mfa_guessing::{Browser, Page};
 use crate::security::{assign_role, role};
 use crate::{alias, http, shared, G};
 
-const PW: &str = "Console-Test-Pw1!";
+pub(crate) const PW: &str = "Console-Test-Pw1!";
 const CONSOLE_APP_ID: &str = "c44b4083-3bb0-49c1-b47d-974e53cbdf3c";
 
-fn origin() -> &'static str {
+pub(crate) fn origin() -> &'static str {
     &shared().origin
 }
 
-fn abs(loc: &str) -> String {
+pub(crate) fn abs(loc: &str) -> String {
     if loc.starts_with("http") {
         loc.to_string()
     } else {
@@ -25,7 +25,7 @@ fn abs(loc: &str) -> String {
 }
 
 /// A new user of the demo tenant who may sign in at once: (upn, id).
-async fn new_user(prefix: &str) -> (String, String) {
+pub(crate) async fn new_user(prefix: &str) -> (String, String) {
     let nick = alias(prefix);
     let upn = format!("{nick}@{}", shared().demo["domain"].as_str().unwrap());
     let (st, u) = G::demo()
@@ -42,7 +42,7 @@ async fn new_user(prefix: &str) -> (String, String) {
 }
 
 /// An administrator holding `role_id` tenant-wide.
-async fn admin_with(role_id: &str) -> String {
+pub(crate) async fn admin_with(role_id: &str) -> String {
     let (upn, id) = new_user("cadm").await;
     assign_role(&id, role_id).await;
     upn
@@ -81,7 +81,7 @@ async fn sign_in_at(b: &Browser, upn: &str) -> (Page, String) {
 }
 
 /// A signed-in console browser for a new administrator with `role_id`.
-async fn console_as(role_id: &str) -> (Browser, String) {
+pub(crate) async fn console_as(role_id: &str) -> (Browser, String) {
     let upn = admin_with(role_id).await;
     let b = Browser::new();
     let cb = sign_in(&b, &upn).await;
@@ -91,7 +91,7 @@ async fn console_as(role_id: &str) -> (Browser, String) {
 }
 
 /// The session's CSRF token, from any console page's forms.
-fn csrf(p: &Page) -> String {
+pub(crate) fn csrf(p: &Page) -> String {
     let key = "name=\"csrf\" value=\"";
     let i = p
         .body
@@ -101,7 +101,7 @@ fn csrf(p: &Page) -> String {
     p.body[i..i + p.body[i..].find('"').unwrap()].to_string()
 }
 
-async fn post(b: &Browser, path: &str, fields: &[(&str, &str)]) -> Page {
+pub(crate) async fn post(b: &Browser, path: &str, fields: &[(&str, &str)]) -> Page {
     let f: Vec<(String, String)> = fields
         .iter()
         .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
@@ -109,7 +109,7 @@ async fn post(b: &Browser, path: &str, fields: &[(&str, &str)]) -> Page {
     b.post(path, &f).await
 }
 
-async fn user_by_upn(upn: &str) -> Vec<Value> {
+pub(crate) async fn user_by_upn(upn: &str) -> Vec<Value> {
     G::demo()
         .await
         .all(&format!("/users?$filter=userPrincipalName eq '{upn}'"))

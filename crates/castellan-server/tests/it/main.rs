@@ -14,6 +14,7 @@ mod arm_pim;
 mod azure_cli;
 mod conditional_access;
 mod console;
+mod console_apps;
 mod cross_tenant;
 mod devices;
 mod discovery;
