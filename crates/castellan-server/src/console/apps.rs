@@ -1488,7 +1488,11 @@ async fn sp(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Resp
         ("appRoleAssignmentRequired", "Assignment required"),
         ("preferredSingleSignOnMode", "Single sign-on mode"),
     ] {
-        ov.props.push((label.into(), st(&x, k)));
+        let v = st(&x, k);
+        ov.props.push((
+            label.into(),
+            if v.is_empty() { "Not set".into() } else { v },
+        ));
     }
     ov.note = Some(if ours {
         "This is this tenant's instance of the application (its service principal): who may use it here and what was granted. The application is registered in this tenant; its definition (credentials, redirect URIs, requested permissions) is the app registration.".into()

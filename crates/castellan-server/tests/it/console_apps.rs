@@ -233,6 +233,19 @@ async fn add_graph_user_read_grant_admin_consent_and_see_it_on_the_enterprise_ap
         blade.body
     );
     assert!(blade.body.contains(">Granted<"), "{}", blade.body);
+    // The sign-in logs filter by the application (the blade's link).
+    let logs = get(
+        &b,
+        &format!("/admin/sign-ins?appId={}", x["appId"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(logs.status, 200, "{}", logs.body);
+    assert!(
+        logs.body
+            .contains(&format!("value=\"{}\"", x["appId"].as_str().unwrap())),
+        "{}",
+        logs.body
+    );
     // Again: idempotent.
     let c2 = post(&b, &format!("{path}/consent"), &[("csrf", &token)]).await;
     assert_eq!(c2.status, 303, "{}", c2.body);
