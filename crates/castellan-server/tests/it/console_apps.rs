@@ -932,3 +932,124 @@ async fn external_identities_invite_partners_and_identity_providers() {
         "{p}"
     );
 }
+
+#[tokio::test]
+async fn every_new_form_refuses_a_forged_csrf_token_and_changes_nothing() {
+    let (b, upn) = console_as(role::GLOBAL_ADMIN).await;
+    let token = csrf(&get(&b, "/admin/app-registrations").await);
+    let (path, id) = register(&b, &token, &alias("ccsrf")).await;
+    let x = app(&id).await;
+    let sp_id = sp_of(x["appId"].as_str().unwrap()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ent = format!("/admin/enterprise-apps/{sp_id}");
+    let tid = uuid::Uuid::new_v4().to_string();
+    let routes: Vec<(String, Vec<(&str, &str)>)> = vec![
+        (
+            format!("{path}/redirects"),
+            vec![("platform", "web"), ("uri", "https://csrf.example/cb")],
+        ),
+        (
+            format!("{path}/secret"),
+            vec![("displayName", "csrf"), ("days", "90")],
+        ),
+        (
+            format!("{path}/permissions"),
+            vec![
+                ("api", GRAPH),
+                ("permission", "Scope:e1fe6dd8-ba31-4d61-89e7-88639da4683d"),
+            ],
+        ),
+        (format!("{path}/consent"), vec![]),
+        (
+            format!("{path}/scopes"),
+            vec![
+                ("value", "csrf_scope"),
+                ("type", "User"),
+                ("adminConsentDisplayName", "x"),
+            ],
+        ),
+        (
+            format!("{path}/roles"),
+            vec![
+                ("displayName", "x"),
+                ("value", "Csrf.Role"),
+                ("members", "User"),
+            ],
+        ),
+        (format!("{path}/owners"), vec![("owner", &upn)]),
+        (
+            format!("{ent}/assignment-required"),
+            vec![("required", "true")],
+        ),
+        (
+            format!("{ent}/assign"),
+            vec![
+                ("principal", &upn),
+                ("appRoleId", "00000000-0000-0000-0000-000000000000"),
+            ],
+        ),
+        (
+            "/admin/external-identities/partners".to_string(),
+            vec![("tenantId", &tid)],
+        ),
+        (
+            format!("/admin/roles/{REPORTS_READER}/eligible"),
+            vec![
+                ("principal", &upn),
+                ("duration", "P30D"),
+                ("justification", "x"),
+            ],
+        ),
+    ];
+    let routes = routes.into_iter().chain(
+        [
+            format!("{path}/secret/remove"),
+            format!("{path}/redirects/remove"),
+            format!("{path}/identifier-uris"),
+            format!("{path}/owners/remove"),
+            format!("{path}/federated"),
+            format!("{path}/federated/remove"),
+            format!("{ent}/assign/remove"),
+            format!("{ent}/signing-certificate"),
+            "/admin/my-roles/activate".to_string(),
+            "/admin/external-identities/invite".to_string(),
+            "/admin/external-identities/inbound".to_string(),
+            "/admin/external-identities/identity-providers".to_string(),
+        ]
+        .into_iter()
+        .map(|r| (r, vec![])),
+    );
+    for (route, fields) in routes {
+        for bad in ["", "forged"] {
+            let mut f: Vec<(&str, &str)> = fields.clone();
+            f.push(("csrf", bad));
+            let r = post(&b, &route, &f).await;
+            assert_eq!(r.status, 403, "{route} with csrf '{bad}': {}", r.body);
+        }
+    }
+    let after = app(&id).await;
+    assert_eq!(after["web"], x["web"], "{after}");
+    assert_eq!(after["passwordCredentials"], json!([]));
+    assert_eq!(after["requiredResourceAccess"], json!([]));
+    assert_eq!(after["appRoles"], json!([]));
+    let (_, sp) = G::demo()
+        .await
+        .get(&format!("/servicePrincipals/{sp_id}"))
+        .await;
+    assert_eq!(sp["appRoleAssignmentRequired"], false);
+    let (st, _) = G::demo()
+        .await
+        .get(&format!("/policies/crossTenantAccessPolicy/partners/{tid}"))
+        .await;
+    assert_eq!(st, 404);
+    // Positive control: the session's token goes through.
+    let r = post(
+        &b,
+        &format!("{ent}/assignment-required"),
+        &[("csrf", &token), ("required", "true")],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+}
