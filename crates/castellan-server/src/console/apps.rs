@@ -43,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{r}/redirects"), post(add_redirect))
         .route(&format!("{r}/redirects/remove"), post(remove_redirect))
         .route(&format!("{r}/permissions"), post(add_permission))
+        .route(&format!("{r}/permissions/remove"), post(remove_permission))
         .route(&format!("{r}/consent"), post(grant_consent))
         .route(&format!("{r}/identifier-uris"), post(add_identifier_uri))
         .route(&format!("{r}/scopes"), post(add_scope))
@@ -541,6 +542,7 @@ async fn permissions_section(
             .await;
         roles_held = items(&r.body).to_vec();
     }
+    let mut remove_opts: Vec<(String, String)> = vec![];
     for (resource, list) in requested(x).into_iter().take(MAX_RESOURCES) {
         let rsp = sp_by_app_id(a, &resource).await.ok().flatten();
         let pubd = rsp.as_ref().map(published).unwrap_or_default();
@@ -569,6 +571,13 @@ async fn permissions_section(
                     .iter()
                     .any(|r| st(r, "resourceId") == rid && st(r, "appRoleId") == pid.to_string()),
             };
+            remove_opts.push((
+                format!("{resource}|{}|{pid}", kind_label(kind)),
+                format!(
+                    "{rname}: {name} ({})",
+                    kind_label(kind).to_ascii_lowercase()
+                ),
+            ));
             t.rows.push(vec![
                 Cell::text(rname.clone()),
                 Cell::text(name),
@@ -641,6 +650,22 @@ async fn permissions_section(
                 perms.note = Some(format!("Its permissions are not shown: {}", r.message()));
             }
         }
+    }
+    if !remove_opts.is_empty() {
+        perms.forms.push(
+            Form::post(
+                "remove-permission",
+                format!("{base}/permissions/remove"),
+                "Remove a requested permission",
+                "Remove permission",
+                csrf,
+            )
+            .danger()
+            .hint("Removing it from the request does not revoke a grant already made: revoke that on the enterprise application.")
+            .fields(vec![Field::new("select", "which", "Permission")
+                .required()
+                .options(remove_opts)]),
+        );
     }
     let tenant = a.session.tenant_name.clone();
     perms.forms.push(
@@ -1036,6 +1061,73 @@ async fn add_permission(
         ),
         &back,
     )
+}
+
+/// A `resourceAppId|Delegated|id` choice of the remove form.
+pub fn parse_choice(v: &str) -> Option<(String, &'static str, String)> {
+    let mut p = v.splitn(3, '|');
+    let res = guid(p.next()?)?;
+    let ty = match p.next()? {
+        "Delegated" => "Scope",
+        "Application" => "Role",
+        _ => return None,
+    };
+    Some((res, ty, guid(p.next()?)?))
+}
+
+async fn remove_permission(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    axum::Form(f): FormMap,
+) -> Response {
+    let mut a = signed_post!(s, ctx, f);
+    let id = guid_or_404!(id);
+    let back = format!("/admin/app-registrations/{id}");
+    let title = "The permission was not removed";
+    let Some((res, ty, pid)) = parse_choice(&field(&f, "which")) else {
+        return bad_input(
+            &mut a,
+            title,
+            "Choose one of the requested permissions.",
+            &back,
+        );
+    };
+    let x = match load_app(&mut a, &id, title).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let mut found = false;
+    let rra: Vec<Value> = objects(&x["requiredResourceAccess"])
+        .into_iter()
+        .filter_map(|mut e| {
+            if !st(&e, "resourceAppId").eq_ignore_ascii_case(&res) {
+                return Some(e);
+            }
+            let before = objects(&e["resourceAccess"]);
+            let kept: Vec<Value> = before
+                .iter()
+                .filter(|r| !(st(r, "id").eq_ignore_ascii_case(&pid) && st(r, "type") == ty))
+                .cloned()
+                .collect();
+            found |= kept.len() != before.len();
+            if kept.is_empty() {
+                return None;
+            }
+            e["resourceAccess"] = Value::Array(kept);
+            Some(e)
+        })
+        .collect();
+    if !found {
+        return bad_input(
+            &mut a,
+            title,
+            "That permission is not requested (any more).",
+            &back,
+        );
+    }
+    let r = patch_app(&mut a, &id, json!({"requiredResourceAccess": rra})).await;
+    after(&mut a, &r, "Permission removed from the request.", &back)
 }
 
 /// "Grant admin consent": the client's service principal (created when missing), then per
@@ -2029,6 +2121,20 @@ mod tests {
         let p = published(&sp);
         assert_eq!(p.scopes.len(), 1);
         assert_eq!(p.scopes[0].1, "User.Read");
+    }
+
+    #[test]
+    fn remove_choices_are_guids_and_a_kind() {
+        let c = parse_choice(&format!(
+            "{GRAPH_APP_ID}|Delegated|e1fe6dd8-ba31-4d61-89e7-88639da4683d"
+        ));
+        assert_eq!(c.unwrap().1, "Scope");
+        assert!(parse_choice(&format!(
+            "{GRAPH_APP_ID}|Other|e1fe6dd8-ba31-4d61-89e7-88639da4683d"
+        ))
+        .is_none());
+        assert!(parse_choice("x|Delegated|y").is_none());
+        assert!(parse_choice("").is_none());
     }
 
     #[test]

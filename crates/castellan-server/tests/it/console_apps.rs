@@ -210,6 +210,51 @@ async fn add_graph_user_read_grant_admin_consent_and_see_it_on_the_enterprise_ap
     let blade = get(&b, &path).await;
     assert!(blade.body.contains("User.Read"), "{}", blade.body);
     assert!(blade.body.contains("Not granted"), "{}", blade.body);
+    // Add and remove a second one (Mail.Read is requested, then not); removing it twice is
+    // a clear error.
+    let mail_read = "570282fd-fa5c-430d-a7fd-fc8dc98a9dca";
+    let r = post(
+        &b,
+        &format!("{path}/permissions"),
+        &[
+            ("csrf", &token),
+            ("api", GRAPH),
+            ("permission", &format!("Scope:{mail_read}")),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        app(&id).await["requiredResourceAccess"][0]["resourceAccess"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let which = format!("{GRAPH}|Delegated|{mail_read}");
+    let r = post(
+        &b,
+        &format!("{path}/permissions/remove"),
+        &[("csrf", &token), ("which", &which)],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = post(
+        &b,
+        &format!("{path}/permissions/remove"),
+        &[("csrf", &token), ("which", &which)],
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let x = app(&id).await;
+    assert_eq!(
+        x["requiredResourceAccess"][0]["resourceAccess"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "{x}"
+    );
     // Grant admin consent: the tenant-wide delegated grant, as Graph would make it.
     let c = post(&b, &format!("{path}/consent"), &[("csrf", &token)]).await;
     assert_eq!(c.status, 303, "{}", c.body);
@@ -1006,6 +1051,7 @@ async fn every_new_form_refuses_a_forged_csrf_token_and_changes_nothing() {
     let routes = routes.into_iter().chain(
         [
             format!("{path}/secret/remove"),
+            format!("{path}/permissions/remove"),
             format!("{path}/redirects/remove"),
             format!("{path}/identifier-uris"),
             format!("{path}/owners/remove"),
