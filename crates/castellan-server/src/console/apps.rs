@@ -1254,6 +1254,16 @@ async fn grant_consent(
                 )
                 .await;
             if !r.ok() {
+                // Put the replaced grant back, so a refusal leaves what was granted before.
+                if let Some(old) = existing {
+                    let _ = a
+                        .graph(
+                            Method::POST,
+                            "/v1.0/oauth2PermissionGrants",
+                            Some(json!({"clientId": cid, "consentType": "AllPrincipals", "resourceId": rid, "scope": st(old, "scope")})),
+                        )
+                        .await;
+                }
                 return partial(&mut a, title, &r, &done, &back);
             }
             done.push(format!("{rname}: {scope} (delegated)"));
