@@ -1,6 +1,7 @@
 """The admin console (/admin) in headless Chromium: every blade renders without console errors
 and without serious or critical axe-core violations at 1280 and 390 px; an administrator signs
-in, creates a user, creates a group and adds the user; a User Administrator is refused a role
+in, creates a user, creates a group and adds the user; registers an app, adds a redirect URI
+and Graph's User.Read, grants admin consent and sees the grant on the enterprise app; a User Administrator is refused a role
 assignment with Graph's reason. Screenshots are kept in conformance/artifacts/console/."""
 import json
 import os
@@ -35,7 +36,9 @@ def test_console_blades_and_journeys_in_chromium(demo, graph, new_user):
         assert b["violations"] == [], b
         assert b["overflow"] <= 0, f"{b['name']} scrolls sideways at {b['width']} px"
     assert {b["name"] for b in out["blades"]} >= {"overview", "users", "groups", "app-registrations",
-                                                  "enterprise-apps", "roles", "azure-resources", "sign-ins", "audit"}
+                                                  "enterprise-apps", "roles", "azure-resources", "sign-ins", "audit",
+                                                  "my-roles", "external-identities", "app-registration-detail",
+                                                  "enterprise-app-detail", "role-detail-pim"}
     assert "created" in out["userCreated"] and "created" in out["groupCreated"]
     assert "added" in out["memberAdded"] and out["upn"] in out["members"]
     users = graph.get("/users", params={"$filter": f"userPrincipalName eq '{out['upn']}'"}).json()["value"]
@@ -45,6 +48,20 @@ def test_console_blades_and_journeys_in_chromium(demo, graph, new_user):
     assert out["refusedStatus"] == 403
     assert "privileged" in out["refusal"].lower() or "role" in out["refusal"].lower(), out["refusal"]
     assert os.path.exists(os.path.join(shots, "users-1280.png"))
+    # The app journey: registered, redirect URI, Graph User.Read, admin consent, seen granted.
+    assert "registered" in out["appRegistered"], out["appRegistered"]
+    assert "added" in out["redirectAdded"] and "https://console-journey.example/signin-oidc" in out["redirects"]
+    assert "User.Read" in out["permissionAdded"], out["permissionAdded"]
+    assert "Admin consent granted" in out["consented"], out["consented"]
+    assert "Granted" in out["requested"] and "Not granted" not in out["requested"], out["requested"]
+    assert "User.Read" in out["granted"] and "Admin consent" in out["granted"], out["granted"]
+    app_id = out["appPath"].rsplit("/", 1)[1]
+    app = graph.get(f"/applications/{app_id}").json()
+    sp = graph.get("/servicePrincipals", params={"$filter": f"appId eq '{app['appId']}'"}).json()["value"][0]
+    assert out["entHref"].endswith(sp["id"])
+    grants = graph.get("/oauth2PermissionGrants", params={"$filter": f"clientId eq '{sp['id']}'"}).json()["value"]
+    assert [g["scope"] for g in grants if g["consentType"] == "AllPrincipals"] == ["User.Read"], grants
+    assert os.path.exists(os.path.join(shots, "enterprise-app-detail-390.png"))
 
 
 def test_troubleshoot_cli_names_the_family(server, demo, new_user):

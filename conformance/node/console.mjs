@@ -1,7 +1,9 @@
 // The admin console in headless Debian Chromium (playwright-core): every blade renders without
 // console errors (a CSP violation is one) and without serious or critical axe-core findings, at
 // 1280 px and at 390 px without horizontal scrolling; screenshots go to input.shots. Then an
-// administrator's journey (sign in, create a user, create a group, add the user) and a User
+// administrator's journeys (sign in, create a user, create a group, add the user; register an
+// app, add a redirect URI and Graph's User.Read, grant admin consent, see the grant on the
+// enterprise application) and a User
 // Administrator's (what the role may not do is refused on the page, with Graph's reason).
 // Input: {origin, tenant, admin: {upn, password}, userAdmin: {upn, password}, shots}.
 import { readFileSync, mkdirSync } from "node:fs";
@@ -20,6 +22,8 @@ const BLADES = [
   ["app-registrations", "/admin/app-registrations"],
   ["enterprise-apps", "/admin/enterprise-apps"],
   ["roles", "/admin/roles"],
+  ["my-roles", "/admin/my-roles"],
+  ["external-identities", "/admin/external-identities"],
   ["azure-resources", "/admin/azure"],
   ["conditional-access", "/admin/conditional-access"],
   ["sign-ins", "/admin/sign-ins"],
@@ -70,6 +74,12 @@ async function check(page, name, path, results) {
   }
 }
 
+// Submits a form that redirects back with a one-time message; returns the message.
+async function submit(page, selector) {
+  await Promise.all([page.waitForNavigation(), page.click(selector)]);
+  return await page.textContent(".flash");
+}
+
 let browser;
 try {
   const errors = [];
@@ -106,6 +116,31 @@ try {
   await check(page, "user-detail", new URL(userUrl).pathname, blades);
   await check(page, "group-detail", groupPath, blades);
 
+  // Register an app, add a redirect URI, add Graph's User.Read, grant admin consent, and see
+  // the grant on its enterprise application.
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.goto(`${input.origin}/admin/app-registrations`);
+  await page.getByLabel("Name", { exact: true }).fill(`Console app ${stamp}`);
+  const appRegistered = await submit(page, "#create-app button[type=submit]");
+  const appPath = new URL(page.url()).pathname;
+  await page.selectOption("#add-redirect-platform", "web");
+  await page.fill("#add-redirect-uri", "https://console-journey.example/signin-oidc");
+  const redirectAdded = await submit(page, "#add-redirect button[type=submit]");
+  const redirects = await page.textContent("#redirects-cap + thead + tbody");
+  await page.selectOption("#choose-api-api", "00000003-0000-0000-c000-000000000000");
+  await Promise.all([page.waitForNavigation(), page.click("#choose-api button[type=submit]")]);
+  await page.waitForSelector("#add-permission");
+  await page.selectOption("#add-permission-permission", "Scope:e1fe6dd8-ba31-4d61-89e7-88639da4683d");
+  const permissionAdded = await submit(page, "#add-permission button[type=submit]");
+  const consented = await submit(page, "#grant-consent button[type=submit]");
+  const requested = await page.textContent("#required-cap + thead + tbody");
+  await check(page, "app-registration-detail", appPath, blades);
+  const entHref = await page.getAttribute("#app-links-cap + thead + tbody a[href^='/admin/enterprise-apps/']", "href");
+  await page.goto(`${input.origin}${entHref}`);
+  const granted = await page.textContent("#grants-table-cap + thead + tbody");
+  await check(page, "enterprise-app-detail", entHref, blades);
+  await check(page, "role-detail-pim", "/admin/roles/fe930be7-5e62-47db-91af-98c3a49a38b1", blades);
+
   // The User Administrator: the console offers no role assignment (their roles do not cover
   // it) and a Global Administrator's password reset is refused on the page with Graph's reason.
   const ua = await browser.newContext({ ignoreHTTPSErrors: true });
@@ -124,7 +159,8 @@ try {
   const refusal = await uaPage.textContent("[role=alert]");
   await uaPage.setViewportSize({ width: 1280, height: 900 });
   await uaPage.screenshot({ path: `${input.shots}/user-administrator-refused.png`, fullPage: true });
-  done({ blades, errors, userCreated, groupCreated, memberAdded, members, upn, uaRoles, assignOffered, roleNote, refusedStatus, refusal });
+  done({ blades, errors, userCreated, groupCreated, memberAdded, members, upn, uaRoles, assignOffered, roleNote, refusedStatus, refusal,
+    appRegistered, redirectAdded, redirects, permissionAdded, consented, requested, granted, appPath, entHref });
 } catch (e) {
   fail(e);
 } finally {

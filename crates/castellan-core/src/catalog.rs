@@ -261,7 +261,7 @@ pub fn first_party_client(app_id: AppId) -> Option<&'static FirstPartyClient> {
 /// Delegated permissions of the admin console: what an administrator does in the Entra admin
 /// center. A delegated token is the *intersection* of these with the signed-in user's own
 /// rights (`authz::decide`), so a broad list grants nobody anything their roles do not.
-const CONSOLE_GRAPH: &str = "User.ReadWrite.All Group.ReadWrite.All Application.ReadWrite.All AppRoleAssignment.ReadWrite.All DelegatedPermissionGrant.ReadWrite.All Directory.AccessAsUser.All Directory.ReadWrite.All RoleManagement.ReadWrite.Directory AuditLog.Read.All Policy.Read.All Policy.ReadWrite.ConditionalAccess UserAuthenticationMethod.ReadWrite.All IdentityRiskyUser.ReadWrite.All IdentityRiskEvent.Read.All Device.Read.All User.Read openid profile email offline_access";
+const CONSOLE_GRAPH: &str = "User.ReadWrite.All Group.ReadWrite.All Application.ReadWrite.All AppRoleAssignment.ReadWrite.All DelegatedPermissionGrant.ReadWrite.All Directory.AccessAsUser.All Directory.ReadWrite.All RoleManagement.ReadWrite.Directory AuditLog.Read.All Policy.Read.All Policy.ReadWrite.ConditionalAccess Policy.ReadWrite.CrossTenantAccess IdentityProvider.ReadWrite.All User.Invite.All UserAuthenticationMethod.ReadWrite.All IdentityRiskyUser.ReadWrite.All IdentityRiskEvent.Read.All Device.Read.All User.Read openid profile email offline_access";
 
 /// The client id of Castellan's admin console (`/admin`): the Azure portal's real client id,
 /// so that a Conditional Access policy written for the portal applies to the console too.

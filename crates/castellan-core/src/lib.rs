@@ -14,6 +14,7 @@
 )]
 
 pub mod abac;
+pub mod app_consent;
 pub mod arm_view;
 pub mod audit;
 pub mod authz;

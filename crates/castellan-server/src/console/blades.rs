@@ -20,7 +20,7 @@ use super::{Admin, Ctx, FormMap};
 use crate::state::AppState;
 
 /// What a page says where the administrator's roles do not cover an action.
-fn not_yours(what: &str, who: &str) -> String {
+pub(super) fn not_yours(what: &str, who: &str) -> String {
     format!("Your roles do not allow you to {what}; a {who} or Global Administrator can.")
 }
 
@@ -41,10 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/groups/{id}/members", post(add_member))
         .route("/admin/groups/{id}/members/remove", post(remove_member))
         .route("/admin/app-registrations", get(apps).post(create_app))
-        .route("/admin/app-registrations/{id}", get(app))
-        .route("/admin/app-registrations/{id}/secret", post(add_secret))
         .route("/admin/enterprise-apps", get(sps))
-        .route("/admin/enterprise-apps/{id}", get(sp))
         .route("/admin/roles", get(roles))
         .route("/admin/roles/{id}", get(role))
         .route("/admin/roles/{id}/assign", post(assign_role))
@@ -71,7 +68,7 @@ pub(super) fn items(v: &Value) -> &[Value] {
     v["value"].as_array().map_or(&[], Vec::as_slice)
 }
 
-fn guid(id: &str) -> Option<String> {
+pub(super) fn guid(id: &str) -> Option<String> {
     uuid::Uuid::parse_str(id).ok().map(|u| u.to_string())
 }
 
@@ -132,14 +129,14 @@ fn signed_in(s: &AppState, ctx: Ctx) -> Result<Admin, Response> {
 }
 
 /// A section for a read the administrator may not make: Graph's message instead of the data.
-fn refused(id: &str, title: &str, a: &Answer) -> Section {
+pub(super) fn refused(id: &str, title: &str, a: &Answer) -> Section {
     let mut s = Section::new(id, title);
     s.note = Some(format!("Not shown: {}", a.message()));
     s
 }
 
 /// After a write: back to `to` with `done` as the message, or the API's refusal.
-fn after(a: &mut Admin, r: &Answer, done: &str, to: &str) -> Response {
+pub(super) fn after(a: &mut Admin, r: &Answer, done: &str, to: &str) -> Response {
     if r.ok() {
         a.flash(done);
         Redirect::to(to).into_response()
@@ -184,11 +181,11 @@ macro_rules! id_or_404 {
     };
 }
 
-fn field(f: &HashMap<String, String>, k: &str) -> String {
+pub(super) fn field(f: &HashMap<String, String>, k: &str) -> String {
     f.get(k).map(|v| v.trim().to_string()).unwrap_or_default()
 }
 
-fn checked(f: &HashMap<String, String>, k: &str) -> bool {
+pub(super) fn checked(f: &HashMap<String, String>, k: &str) -> bool {
     f.get(k).is_some_and(|v| v == "true" || v == "on")
 }
 
@@ -886,7 +883,7 @@ async fn group(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> R
 }
 
 /// The object id of a user named by UPN or id (read through Graph as the administrator).
-async fn resolve_principal(a: &mut Admin, who: &str) -> Result<String, Answer> {
+pub(super) async fn resolve_principal(a: &mut Admin, who: &str) -> Result<String, Answer> {
     if let Some(g) = guid(who) {
         return Ok(g);
     }
@@ -1087,239 +1084,6 @@ async fn create_app(State(s): State<AppState>, ctx: Ctx, axum::Form(f): FormMap)
     Redirect::to(&to).into_response()
 }
 
-async fn app(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
-    let mut a = admin!(s, ctx);
-    let id = id_or_404!(id);
-    let r = a
-        .graph(Method::GET, &format!("/v1.0/applications/{id}"), None)
-        .await;
-    if !r.ok() {
-        return a.api_error("App registration", &r, "/admin/app-registrations");
-    }
-    let x = r.body.clone();
-    let csrf = a.session.csrf.clone();
-    let mut ov = Section::new("essentials", "Essentials");
-    for (k, label) in [
-        ("appId", "Application (client) ID"),
-        ("id", "Object ID"),
-        ("signInAudience", "Supported account types"),
-        ("publisherDomain", "Publisher domain"),
-        ("createdDateTime", "Created"),
-    ] {
-        ov.props.push((label.into(), st(&x, k)));
-    }
-    let uris = x["identifierUris"]
-        .as_array()
-        .map(|v| {
-            v.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default();
-    ov.props.push(("Application ID URI".into(), uris));
-    let sp = a
-        .graph(
-            Method::GET,
-            &format!(
-                "/v1.0/servicePrincipals?$filter={}",
-                q(&format!("appId eq '{}'", st(&x, "appId")))
-            ),
-            None,
-        )
-        .await;
-    if let Some(spx) = items(&sp.body).first() {
-        ov.note = Some(format!(
-            "Enterprise application in this tenant: /admin/enterprise-apps/{}",
-            st(spx, "id")
-        ));
-    }
-    let mut sections = vec![ov];
-    let mut auth = Section::new("authentication", "Authentication");
-    let mut t = Table::new(
-        "redirects",
-        "Redirect URIs",
-        &["Platform", "URI"],
-        "No redirect URIs.",
-    );
-    for (plat, key) in [
-        ("Web", "web"),
-        ("Single-page application", "spa"),
-        ("Mobile and desktop", "publicClient"),
-    ] {
-        for u in x[key]["redirectUris"].as_array().into_iter().flatten() {
-            t.rows.push(vec![
-                Cell::text(plat),
-                Cell::text(u.as_str().unwrap_or_default()),
-            ]);
-        }
-    }
-    auth.table = Some(t);
-    sections.push(auth);
-    let mut creds = Section::new("credentials", "Certificates & secrets");
-    let mut t = Table::new(
-        "secrets",
-        "Client secrets and certificates",
-        &["Kind", "Description", "Hint", "Expires"],
-        "No credentials.",
-    );
-    for c in x["passwordCredentials"].as_array().into_iter().flatten() {
-        t.rows.push(vec![
-            Cell::text("Secret"),
-            Cell::text(st(c, "displayName")),
-            Cell::text(st(c, "hint")),
-            Cell::text(st(c, "endDateTime")),
-        ]);
-    }
-    for c in x["keyCredentials"].as_array().into_iter().flatten() {
-        t.rows.push(vec![
-            Cell::text("Certificate"),
-            Cell::text(st(c, "displayName")),
-            Cell::text(st(c, "customKeyIdentifier")),
-            Cell::text(st(c, "endDateTime")),
-        ]);
-    }
-    creds.table = Some(t);
-    creds.forms.push(
-        Form::post(
-            "add-secret",
-            format!("/admin/app-registrations/{id}/secret"),
-            "New client secret",
-            "Add secret",
-            &csrf,
-        )
-        .hint("The secret's value is shown once, on the next page.")
-        .fields(vec![
-            Field::new("text", "displayName", "Description").required()
-        ]),
-    );
-    sections.push(creds);
-    let mut perms = Section::new("api-permissions", "API permissions");
-    let mut t = Table::new(
-        "required",
-        "Requested permissions",
-        &["Resource (appId)", "Permission id", "Type"],
-        "No permissions requested.",
-    );
-    for rra in x["requiredResourceAccess"].as_array().into_iter().flatten() {
-        for ra in rra["resourceAccess"].as_array().into_iter().flatten() {
-            let kind = if st(ra, "type") == "Role" {
-                "Application"
-            } else {
-                "Delegated"
-            };
-            t.rows.push(vec![
-                Cell::text(st(rra, "resourceAppId")),
-                Cell::text(st(ra, "id")),
-                Cell::text(kind),
-            ]);
-        }
-    }
-    perms.table = Some(t);
-    sections.push(perms);
-    let mut roles = Section::new("app-roles", "App roles and exposed scopes");
-    let mut t = Table::new(
-        "roles-table",
-        "App roles and scopes",
-        &["Kind", "Value", "Name"],
-        "None defined.",
-    );
-    for r in x["appRoles"].as_array().into_iter().flatten() {
-        t.rows.push(vec![
-            Cell::text("App role"),
-            Cell::text(st(r, "value")),
-            Cell::text(st(r, "displayName")),
-        ]);
-    }
-    for r in x["api"]["oauth2PermissionScopes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        t.rows.push(vec![
-            Cell::text("Scope"),
-            Cell::text(st(r, "value")),
-            Cell::text(st(r, "adminConsentDisplayName")),
-        ]);
-    }
-    roles.table = Some(t);
-    sections.push(roles);
-    let o = a
-        .graph(
-            Method::GET,
-            &format!("/v1.0/applications/{id}/owners"),
-            None,
-        )
-        .await;
-    let mut owners = Section::new("owners", "Owners");
-    let mut t = Table::new(
-        "owners-table",
-        "Owners",
-        &["Name", "User principal name"],
-        "No owners.",
-    );
-    for w in items(&o.body) {
-        t.rows.push(vec![
-            Cell::text(st(w, "displayName")),
-            Cell::text(st(w, "userPrincipalName")),
-        ]);
-    }
-    owners.table = Some(t);
-    sections.push(owners);
-    let fic = a
-        .graph(
-            Method::GET,
-            &format!("/v1.0/applications/{id}/federatedIdentityCredentials"),
-            None,
-        )
-        .await;
-    let mut fs = Section::new("federated", "Federated credentials");
-    let mut t = Table::new(
-        "fic-table",
-        "Federated credentials",
-        &["Name", "Issuer", "Subject"],
-        "No federated credentials.",
-    );
-    for w in items(&fic.body) {
-        t.rows.push(vec![
-            Cell::text(st(w, "name")),
-            Cell::text(st(w, "issuer")),
-            Cell::text(st(w, "subject")),
-        ]);
-    }
-    fs.table = Some(t);
-    sections.push(fs);
-    page(
-        &mut a,
-        &st(&x, "displayName"),
-        "/admin/app-registrations",
-        None,
-        sections,
-    )
-}
-
-async fn add_secret(
-    State(s): State<AppState>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-    axum::Form(f): FormMap,
-) -> Response {
-    let mut a = admin_post!(s, ctx, f);
-    let id = id_or_404!(id);
-    let r = a
-        .graph(
-            Method::POST,
-            &format!("/v1.0/applications/{id}/addPassword"),
-            Some(json!({"passwordCredential": {"displayName": field(&f, "displayName")}})),
-        )
-        .await;
-    let done = format!(
-        "Secret added. Copy its value now, it is not shown again: {}",
-        st(&r.body, "secretText")
-    );
-    after(&mut a, &r, &done, &format!("/admin/app-registrations/{id}"))
-}
-
 // ---------------------------------------------------------------- Enterprise applications
 
 async fn sps(State(s): State<AppState>, ctx: Ctx, Query(p): Q) -> Response {
@@ -1372,102 +1136,6 @@ async fn sps(State(s): State<AppState>, ctx: Ctx, Query(p): Q) -> Response {
         "/admin/enterprise-apps",
         Some(search),
         vec![list],
-    )
-}
-
-async fn sp(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
-    let mut a = admin!(s, ctx);
-    let id = id_or_404!(id);
-    let r = a
-        .graph(Method::GET, &format!("/v1.0/servicePrincipals/{id}"), None)
-        .await;
-    if !r.ok() {
-        return a.api_error("Enterprise application", &r, "/admin/enterprise-apps");
-    }
-    let x = r.body.clone();
-    let mut ov = Section::new("sp-props", "Properties");
-    for (k, label) in [
-        ("appId", "Application ID"),
-        ("id", "Object ID"),
-        ("servicePrincipalType", "Type"),
-        ("appOwnerOrganizationId", "Home tenant"),
-        ("accountEnabled", "Enabled for sign-in"),
-        ("appRoleAssignmentRequired", "Assignment required"),
-    ] {
-        ov.props.push((label.into(), st(&x, k)));
-    }
-    let mut sections = vec![ov];
-    let ar = a
-        .graph(
-            Method::GET,
-            &format!("/v1.0/servicePrincipals/{id}/appRoleAssignedTo"),
-            None,
-        )
-        .await;
-    let mut users = Section::new("assigned", "Users and groups");
-    let mut t = Table::new(
-        "assigned-table",
-        "Users and groups assigned",
-        &["Principal", "Type", "App role"],
-        "Nobody is assigned.",
-    );
-    for w in items(&ar.body) {
-        t.rows.push(vec![
-            Cell::text(st(w, "principalDisplayName")),
-            Cell::text(st(w, "principalType")),
-            Cell::text(st(w, "appRoleId")),
-        ]);
-    }
-    users.table = Some(t);
-    sections.push(users);
-    let g = a
-        .graph(
-            Method::GET,
-            &format!(
-                "/v1.0/oauth2PermissionGrants?$filter={}",
-                q(&format!("clientId eq '{id}'"))
-            ),
-            None,
-        )
-        .await;
-    let mut grants = Section::new("granted", "Permissions granted");
-    let mut t = Table::new(
-        "grants-table",
-        "Delegated permissions granted",
-        &["Resource", "Consent", "Scopes"],
-        "No delegated permissions granted.",
-    );
-    for w in items(&g.body) {
-        t.rows.push(vec![
-            Cell::link(
-                st(w, "resourceId"),
-                format!("/admin/enterprise-apps/{}", st(w, "resourceId")),
-            ),
-            Cell::text(if st(w, "consentType") == "AllPrincipals" {
-                "Admin (all users)".to_string()
-            } else {
-                format!("User {}", st(w, "principalId"))
-            }),
-            Cell::text(st(w, "scope")),
-        ]);
-    }
-    grants.table = Some(t);
-    sections.push(grants);
-    sections.push(
-        sign_in_section(
-            &mut a,
-            "sp-sign-ins",
-            "Sign-ins",
-            &format!("appId eq '{}'", st(&x, "appId")),
-        )
-        .await,
-    );
-    page(
-        &mut a,
-        &st(&x, "displayName"),
-        "/admin/enterprise-apps",
-        None,
-        sections,
     )
 }
 
@@ -1607,6 +1275,7 @@ async fn role(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Re
         asg.note = Some(asg.note.map_or_else(|| n.clone(), |x| format!("{x} {n}")));
     }
     sections.push(asg);
+    sections.extend(super::pim::role_sections(&mut a, &id).await);
     page(&mut a, &name, "/admin/roles", None, sections)
 }
 
@@ -1777,7 +1446,7 @@ async fn troubleshoot(State(s): State<AppState>, ctx: Ctx, Query(p): Q) -> Respo
 
 // ---------------------------------------------------------------- Logs
 
-async fn sign_in_section(a: &mut Admin, id: &str, title: &str, filter: &str) -> Section {
+pub(super) async fn sign_in_section(a: &mut Admin, id: &str, title: &str, filter: &str) -> Section {
     let r = a
         .graph(
             Method::GET,
@@ -1848,6 +1517,9 @@ pub fn sign_in_filter(p: &HashMap<String, String>) -> Option<String> {
     if let Some(g) = guid(cid) {
         f.push(format!("correlationId eq '{g}'"));
     }
+    if let Some(g) = p.get("appId").and_then(|x| guid(x.trim())) {
+        f.push(format!("appId eq '{g}'"));
+    }
     (!f.is_empty()).then(|| f.join(" and "))
 }
 
@@ -1864,11 +1536,12 @@ async fn sign_ins(State(s): State<AppState>, ctx: Ctx, Query(p): Q) -> Response 
     let get = |k: &str| p.get(k).cloned().unwrap_or_default();
     let mut sec = Section::new("sign-ins", "Sign-ins");
     sec.table = Some(sign_in_table("sign-ins-table", &r.body));
-    let (status, user, code, cid) = (
+    let (status, user, code, cid, app) = (
         get("status"),
         get("user"),
         get("code"),
         get("correlationId"),
+        get("appId"),
     );
     sec.next = next_link(
         "/admin/sign-ins",
@@ -1877,6 +1550,7 @@ async fn sign_ins(State(s): State<AppState>, ctx: Ctx, Query(p): Q) -> Response 
             ("user", &user),
             ("code", &code),
             ("correlationId", &cid),
+            ("appId", &app),
         ],
         &r.body,
     );
@@ -1894,6 +1568,7 @@ async fn sign_ins(State(s): State<AppState>, ctx: Ctx, Query(p): Q) -> Response 
             Field::new("search", "user", "User (UPN starts with)").value(user.clone()),
             Field::new("search", "code", "Error code").value(code.clone()),
             Field::new("search", "correlationId", "Correlation ID").value(cid.clone()),
+            Field::new("search", "appId", "Application ID").value(app.clone()),
         ],
     );
     page(
@@ -2167,6 +1842,18 @@ mod tests {
         assert_eq!(
             sign_in_filter(&p).as_deref(),
             Some("status/errorCode ne 0 and status/errorCode eq 50126 and startswith(userPrincipalName,'x'') or (1 eq 1')")
+        );
+        // An application id filters only when it is a GUID.
+        let mut p = HashMap::new();
+        p.insert("appId".to_string(), "x' or 1 eq 1".to_string());
+        assert_eq!(sign_in_filter(&p), None);
+        p.insert(
+            "appId".to_string(),
+            "00000003-0000-0000-C000-000000000000".to_string(),
+        );
+        assert_eq!(
+            sign_in_filter(&p).as_deref(),
+            Some("appId eq '00000003-0000-0000-c000-000000000000'")
         );
     }
 

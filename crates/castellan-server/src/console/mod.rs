@@ -20,6 +20,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod api;
+pub mod apps;
 pub mod auth;
 pub mod azure;
 pub mod blades;
@@ -27,6 +28,9 @@ pub mod ca;
 pub mod chart;
 pub mod idprot;
 pub mod insights;
+pub mod external;
+mod kit;
+pub mod pim;
 pub mod session;
 pub mod troubleshoot;
 pub mod view;
@@ -67,6 +71,9 @@ pub fn router() -> Router<AppState> {
         .merge(ca::router())
         .merge(idprot::router())
         .merge(troubleshoot::router())
+        .merge(apps::router())
+        .merge(pim::router())
+        .merge(external::router())
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -385,6 +392,8 @@ pub const BLADES: &[(&str, &str)] = &[
     ("/admin/app-registrations", "App registrations"),
     ("/admin/enterprise-apps", "Enterprise applications"),
     ("/admin/roles", "Roles and administrators"),
+    ("/admin/my-roles", "My roles"),
+    ("/admin/external-identities", "External identities"),
     ("/admin/azure", "Azure resources"),
     ("/admin/conditional-access", "Conditional Access"),
     ("/admin/identity-protection", "Identity Protection"),

@@ -16,7 +16,7 @@ pub(crate) fn origin() -> &'static str {
     &shared().origin
 }
 
-fn abs(loc: &str) -> String {
+pub(crate) fn abs(loc: &str) -> String {
     if loc.starts_with("http") {
         loc.to_string()
     } else {
@@ -109,7 +109,7 @@ pub(crate) async fn post(b: &Browser, path: &str, fields: &[(&str, &str)]) -> Pa
     b.post(path, &f).await
 }
 
-async fn user_by_upn(upn: &str) -> Vec<Value> {
+pub(crate) async fn user_by_upn(upn: &str) -> Vec<Value> {
     G::demo()
         .await
         .all(&format!("/users?$filter=userPrincipalName eq '{upn}'"))

@@ -15,6 +15,7 @@ mod azure_cli;
 mod conditional_access;
 mod console;
 mod console_ca;
+mod console_apps;
 mod cross_tenant;
 mod devices;
 mod discovery;
