@@ -27,8 +27,9 @@ pub fn split_token(token: &str) -> Result<(Option<String>, Value), String> {
         return Err(format!("the text is not a JWT (it has {} dot-separated parts, a JWT has 3): paste the access or ID token itself, e.g. from the Authorization header after 'Bearer '", parts.len()));
     }
     let part = |i: usize, what: &str| -> Result<Value, String> {
+        let raw = parts.get(i).copied().unwrap_or_default();
         let bytes = URL_SAFE_NO_PAD
-            .decode(parts[i].trim_end_matches('='))
+            .decode(raw.trim_end_matches('='))
             .map_err(|_| format!("the token's {what} is not base64url"))?;
         let v: Value = serde_json::from_slice(&bytes)
             .map_err(|_| format!("the token's {what} is not JSON"))?;
@@ -40,7 +41,8 @@ pub fn split_token(token: &str) -> Result<(Option<String>, Value), String> {
     };
     let header = part(0, "header")?;
     let payload = part(1, "payload")?;
-    Ok((header["kid"].as_str().map(str::to_string), payload))
+    let kid = header.get("kid").and_then(Value::as_str).map(str::to_string);
+    Ok((kid, payload))
 }
 
 /// What the troubleshooter reads of a token's claims.

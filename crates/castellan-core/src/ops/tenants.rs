@@ -379,12 +379,15 @@ pub async fn ensure_built_in_service_principals(env: &mut Env<'_>) -> Result<usi
             }
         }
         for c in catalog::seeded_first_party_clients() {
-            if env
+            if let Some(sp) = env
                 .store
                 .service_principal_by_app_id(tenant.id, c.app_id)
                 .await?
-                .is_some()
             {
+                // A release that pre-authorises more (the console's new blades) widens the
+                // tenant-wide grant it made; nothing a grant already holds is taken away.
+                let grants = env.store.permission_grants(tenant.id).await?;
+                widen_first_party(env, &tenant, c, sp.id, &resources, &grants, &mut set);
                 continue;
             }
             add_first_party(env, &tenant, c, &resources, &mut set);
@@ -449,6 +452,73 @@ fn add_first_party(
     }
 }
 
+/// The scopes a first-party client's tenant-wide grant on a resource lacks of what the release
+/// pre-authorises (`None`: nothing to add), as the grant's new scope text.
+pub fn widened_scope(granted: &str, pre_authorized: &str) -> Option<String> {
+    let have: Vec<&str> = granted.split_whitespace().collect();
+    let missing: Vec<&str> = pre_authorized
+        .split_whitespace()
+        .filter(|s| !have.iter().any(|h| h.eq_ignore_ascii_case(s)))
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let mut all = have;
+    all.extend(missing);
+    Some(all.join(" "))
+}
+
+/// Widens an existing first-party client's tenant-wide grants to what this release
+/// pre-authorises ([`widened_scope`]), audited as an update of the grant.
+#[allow(clippy::too_many_arguments)]
+fn widen_first_party(
+    env: &mut Env<'_>,
+    tenant: &Tenant,
+    c: &catalog::FirstPartyClient,
+    client_id: crate::ObjectId,
+    resources: &[(crate::AppId, crate::ObjectId)],
+    grants: &[crate::model::OAuth2PermissionGrant],
+    set: &mut ChangeSet,
+) {
+    for (res_app, scope) in c.pre_authorized {
+        let Some((_, resource_id)) = resources.iter().find(|(a, _)| a == res_app) else {
+            continue;
+        };
+        let Some(old) = grants.iter().find(|g| {
+            g.client_id == client_id
+                && g.resource_id == *resource_id
+                && g.consent_type == "AllPrincipals"
+        }) else {
+            continue;
+        };
+        let Some(wider) = widened_scope(&old.scope, scope) else {
+            continue;
+        };
+        let a = env.audit(
+            tenant,
+            "ApplicationManagement",
+            "Update delegated permission grant",
+            "Update",
+            vec![target(
+                *resource_id,
+                "ServicePrincipal",
+                None,
+                None,
+                vec![modified(
+                    "DelegatedPermissionGrant.Scope",
+                    Some(old.scope.clone()),
+                    Some(wider.clone()),
+                )],
+            )],
+        );
+        let mut new = old.clone();
+        new.scope = wider;
+        set.push(Change::DeletePermissionGrant(tenant.id, old.id))
+            .push(Change::InsertPermissionGrant(new))
+            .audit(a);
+    }
+}
+
 /// Adds a built-in resource's service principal (and its audit record) to `set`; returns its id.
 fn add_built_in(
     env: &mut Env<'_>,
@@ -489,4 +559,19 @@ fn push_service_principal(
     let id = sp.id;
     set.push(Change::InsertServicePrincipal(sp)).audit(a);
     id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::widened_scope;
+
+    #[test]
+    fn a_first_party_grant_is_widened_never_narrowed() {
+        assert_eq!(widened_scope("User.Read openid", "openid User.Read"), None);
+        assert_eq!(
+            widened_scope("User.Read Custom.Extra", "user.read Policy.Read.All"),
+            Some("User.Read Custom.Extra Policy.Read.All".into())
+        );
+        assert_eq!(widened_scope("", "a b"), Some("a b".into()));
+    }
 }

@@ -118,3 +118,74 @@ async fn new_tenant_has_admin_and_graph_and_is_isolated() {
         .iter()
         .any(|x| x["tenantId"] == tid));
 }
+
+/// A tenant whose console grant predates a release that pre-authorises more (new blades) gets
+/// the wider grant at the next start; what it held is kept, and the change is audited.
+#[tokio::test]
+async fn an_older_console_grant_is_widened_at_start() {
+    use castellan_core::store::{Change, ChangeSet};
+    let store = shared().state.store.as_ref();
+    let tid = castellan_core::TenantId::parse(
+        shared().demo["second_tenant"]["tenant_id"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let console = store
+        .service_principal_by_app_id(tid, castellan_core::catalog::CONSOLE_APP_ID)
+        .await
+        .unwrap()
+        .unwrap();
+    let graph = store
+        .service_principal_by_app_id(tid, castellan_core::ids::GRAPH_APP_ID)
+        .await
+        .unwrap()
+        .unwrap();
+    let find = || async {
+        store
+            .permission_grants(tid)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|g| g.client_id == console.id && g.resource_id == graph.id)
+            .unwrap()
+    };
+    // As an older release left it: fewer scopes, one the release no longer names.
+    let old = find().await;
+    let mut narrow = old.clone();
+    narrow.scope = "User.Read Legacy.Scope".into();
+    let mut set = ChangeSet::new();
+    set.push(Change::DeletePermissionGrant(tid, old.id))
+        .push(Change::InsertPermissionGrant(narrow));
+    store.commit(set).await.unwrap();
+    let mut ent = castellan_server::crypto::OsEntropy;
+    let mut env = castellan_core::ops::Env {
+        store,
+        now: castellan_server::state::now(),
+        entropy: &mut ent,
+        hasher: &shared().state.hasher,
+        actor: castellan_core::audit::Actor::Operator,
+        correlation_id: "it-widen".into(),
+    };
+    castellan_core::ops::tenants::ensure_built_in_service_principals(&mut env)
+        .await
+        .unwrap();
+    let now = find().await;
+    for s in [
+        "User.Read",
+        "Legacy.Scope",
+        "IdentityProvider.ReadWrite.All",
+        "Policy.ReadWrite.CrossTenantAccess",
+    ] {
+        assert!(
+            now.scope.split(' ').any(|x| x == s),
+            "{s} missing from {}",
+            now.scope
+        );
+    }
+    // A second start changes nothing more.
+    castellan_core::ops::tenants::ensure_built_in_service_principals(&mut env)
+        .await
+        .unwrap();
+    assert_eq!(find().await.scope, now.scope);
+}
