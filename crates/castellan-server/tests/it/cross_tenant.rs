@@ -575,8 +575,12 @@ async fn logged(g: &G, user: &str, code: u32, details: &str) -> Value {
     panic!("no sign-in of {user} with error {code} in the log");
 }
 
+/// The tests that change the demo tenant's partner setting for Fabrikam take turns.
+static FABRIKAM_PARTNER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
 async fn a_guest_is_blocked_by_either_tenant_and_its_home_mfa_is_trusted_only_when_accepted() {
+    let _turn = FABRIKAM_PARTNER.lock().await;
     let g = G::demo().await;
     let fab = fabrikam().await;
     let fab_id = fab.id.to_string();
@@ -925,6 +929,7 @@ async fn guest_attempt_from(upn: &str, device: Option<&HomeDevice>) -> Result<St
 
 #[tokio::test]
 async fn a_guests_compliant_home_device_counts_only_when_the_resource_tenant_trusts_it() {
+    let _turn = FABRIKAM_PARTNER.lock().await;
     let g = G::demo().await;
     let fab = fabrikam().await;
     let fab_id = fab.id.to_string();
