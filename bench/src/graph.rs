@@ -182,6 +182,13 @@ pub fn graph_bench(args: &Args) -> Result<()> {
             "$orderby displayName",
             "/users?$orderby=displayName&$top=100".into(),
         ),
+        // The console's user search: displayName or UPN prefix, here one that matches nobody
+        // (the worst case before `or` was answered from the index: every row tested).
+        (
+            "console search (or, no match)",
+            "/users?$filter=startswith(displayName,'Zq') or startswith(userPrincipalName,'zq')&$top=50"
+                .into(),
+        ),
         ("$count only", "/users/$count".into()),
         (
             "groups startswith",

@@ -128,6 +128,50 @@ fn candidates<'t>(t: &'t Table, f: &Filter) -> Option<&'t [(String, u32)]> {
     rest.get(..n)
 }
 
+/// The rows an indexed term leaves: one index range, or the union of several (an `or` of
+/// indexable terms, an `in` list), as row numbers in ascending order.
+enum Range<'t> {
+    Index(&'t [(String, u32)]),
+    Union(Vec<u32>),
+}
+
+impl Range<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Self::Index(c) => c.len(),
+            Self::Union(v) => v.len(),
+        }
+    }
+    fn rows(&self) -> Box<dyn Iterator<Item = u32> + '_> {
+        match self {
+            Self::Index(c) => Box::new(c.iter().map(|(_, r)| *r)),
+            Self::Union(v) => Box::new(v.iter().copied()),
+        }
+    }
+}
+
+/// The rows a term can match when every part of it is indexed: a comparison or prefix (one
+/// range), `a or b` of such terms and `p in (…)` (the union of their ranges, no row twice).
+fn term_range<'t>(t: &'t Table, f: &Filter) -> Option<Range<'t>> {
+    let union = |parts: Vec<Range<'t>>| {
+        let mut v: Vec<u32> = parts.iter().flat_map(Range::rows).collect();
+        v.sort_unstable();
+        v.dedup();
+        Range::Union(v)
+    };
+    match f {
+        Filter::Or(a, b) => Some(union(vec![term_range(t, a)?, term_range(t, b)?])),
+        Filter::In(p, lits) if !lits.is_empty() => {
+            let parts = lits
+                .iter()
+                .map(|l| term_range(t, &Filter::Cmp(p.clone(), Op::Eq, l.clone())))
+                .collect::<Option<Vec<_>>>()?;
+            Some(union(parts))
+        }
+        _ => candidates(t, f).map(Range::Index),
+    }
+}
+
 /// A scoped thread's result (its panic, if it panicked, goes on in the caller).
 fn joined<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
@@ -211,24 +255,24 @@ impl Table {
     /// term, every row is tested), and whether the index alone decides.
     pub fn plan(&self, q: &Query) -> (Option<usize>, bool) {
         let (best, exact) = self.narrowest(q);
-        (best.map(<[_]>::len), exact)
+        (best.map(|r| r.len()), exact)
     }
 
     /// The smallest index range among the filter's top-level `and` terms, and whether every
     /// term is indexed (then the index alone decides).
-    fn narrowest(&self, q: &Query) -> (Option<&[(String, u32)]>, bool) {
+    fn narrowest(&self, q: &Query) -> (Option<Range<'_>>, bool) {
         let (ranges, all) = self.ranges(q);
-        (ranges.first().copied(), all)
+        (ranges.into_iter().next(), all)
     }
 
     /// The index ranges of the filter's indexable top-level `and` terms, smallest first, and
     /// whether every term is one of them.
-    fn ranges(&self, q: &Query) -> (Vec<&[(String, u32)]>, bool) {
+    fn ranges(&self, q: &Query) -> (Vec<Range<'_>>, bool) {
         let mut terms = Vec::new();
         if let Some(f) = &q.filter {
             conjuncts(f, &mut terms);
         }
-        let mut ranges: Vec<_> = terms.iter().filter_map(|t| candidates(self, t)).collect();
+        let mut ranges: Vec<_> = terms.iter().filter_map(|t| term_range(self, t)).collect();
         ranges.sort_by_key(|r| r.len());
         let all = !ranges.is_empty() && ranges.len() == terms.len();
         (ranges, all)
@@ -241,12 +285,12 @@ impl Table {
             return super::apply(q, self.rows().cloned().collect());
         };
         let (ranges, exact) = self.ranges(q);
-        let best = ranges.first().copied();
+        let best = ranges.first();
         // Membership: in the smallest range and in every other indexed term's range.
-        let mark = |c: &[(String, u32)]| {
+        let mark = |c: &Range<'_>| {
             let mut m = vec![false; self.rows.len()];
-            for (_, r) in c {
-                if let Some(slot) = m.get_mut(*r as usize) {
+            for r in c.rows() {
+                if let Some(slot) = m.get_mut(r as usize) {
                     *slot = true;
                 }
             }
@@ -273,7 +317,7 @@ impl Table {
         let count = q.count.then(|| match (best, exact, &q.filter) {
             (_, _, None) => self.rows.len(),
             (Some(c), true, _) if ranges.len() == 1 => c.len(),
-            (Some(c), _, _) => c.iter().filter(|(_, r)| matches(*r)).count(),
+            (Some(c), _, _) => c.rows().filter(|r| matches(*r)).count(),
             (None, _, Some(_)) => (0..self.rows.len() as u32).filter(|r| matches(*r)).count(),
         });
         let (seq, rank) = if q.descending {
@@ -302,8 +346,8 @@ impl Table {
             // Few candidates: walk them in the order's sequence, from the cursor on.
             Some(c) if c.len() * WALK_CANDIDATES_BELOW < self.rows.len() => {
                 let mut positions: Vec<u32> = c
-                    .iter()
-                    .filter_map(|(_, r)| rank.get(*r as usize).copied())
+                    .rows()
+                    .filter_map(|r| rank.get(r as usize).copied())
                     .filter(|&p| p as usize >= start)
                     .collect();
                 positions.sort_unstable();
@@ -498,6 +542,16 @@ mod tests {
                 ("$count", "true"),
                 ("$top", "20"),
             ],
+            &[
+                ("$filter", "department in ('R&D', 'Sales') and accountEnabled eq true"),
+                ("$count", "true"),
+                ("$top", "9"),
+            ],
+            &[
+                ("$filter", "(startswith(displayName,'ad') or startswith(mail,'bob')) or department eq 'Finance'"),
+                ("$count", "true"),
+                ("$orderby", "displayName desc"),
+            ],
             &[("$filter", "userPrincipalName eq 'ALEX5@contoso.com'")],
             &[
                 ("$filter", "startswith(displayName,'Σί')"),
@@ -548,10 +602,23 @@ mod tests {
         let (mixed, exact) = plan("endswith(mail,'.com') and startswith(userPrincipalName,'bob')");
         assert_eq!((mixed, exact), (bob, false));
         assert_eq!(plan("startswith(displayName,'Σί')"), (None, false));
+        // An `or` of indexed terms, and an `in` list, are the union of their ranges; an `or`
+        // with an unindexed side falls back to testing every row.
+        let (carl, _) = plan("startswith(mail,'carl')");
+        let (rd, _) = plan("department eq 'R&D'");
+        let (either, exact) = plan("startswith(mail,'carl') or department eq 'R&D'");
+        assert!(exact, "every part indexed: the index decides");
+        let (carl, rd, either) = (carl.unwrap(), rd.unwrap(), either.unwrap());
+        assert!(
+            either <= carl + rd && either >= carl.max(rd),
+            "{carl} {rd} {either}"
+        );
         assert_eq!(
-            plan("startswith(mail,'carl') or department eq 'R&D'"),
+            plan("startswith(mail,'carl') or endswith(mail,'.com')"),
             (None, false)
         );
+        let (listed, exact) = plan("department in ('R&D', 'Sales')");
+        assert!(exact && listed.is_some_and(|n| n >= rd), "{listed:?}");
     }
 
     #[test]
