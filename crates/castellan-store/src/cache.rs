@@ -5,7 +5,10 @@
 //! assignments by principal, delegated permission grants, directory-role assignments, policy
 //! documents (Conditional Access policies, named locations; shared behind `Arc` so the server
 //! keys its compiled `PolicySet` on the pointer), users by id and by UPN, each tenant's
-//! membership edges and PIM schedules, and signing keys — loaded on first use.
+//! membership edges and PIM schedules, each user's standing risk and whether they have a
+//! confirmed authenticator app (for the readers that only decide with them:
+//! `standing_risky_user`, `has_confirmed_oath_method`; writers and code checks read the store),
+//! and signing keys — loaded on first use.
 //!
 //! Invalidation is precise and derived from the committed `Change` variants by
 //! `castellan_core::store::stale::stale` (an exhaustive match): after `commit` returns, no
@@ -76,6 +79,8 @@ struct TenantModel {
     schedules: Vec<(Plane, Entry<Arc<Vec<RoleSchedule>>>)>,
     users: HashMap<ObjectId, Entry<Option<User>>>,
     users_by_upn: HashMap<String, Entry<Option<User>>>,
+    oath_registered: HashMap<ObjectId, Entry<bool>>,
+    risk: HashMap<ObjectId, Entry<Option<castellan_core::policy::risky_user::RiskyUserRecord>>>,
 }
 
 impl TenantModel {
@@ -105,6 +110,12 @@ impl TenantModel {
         if a.users {
             self.users.clear();
             self.users_by_upn.clear();
+        }
+        if a.auth_methods {
+            self.oath_registered.clear();
+        }
+        if a.risk {
+            self.risk.clear();
         }
     }
 }
@@ -879,6 +890,25 @@ impl AuthMethodStore for CachedStore {
     ) -> Result<Vec<SoftwareOathMethod>, StoreError> {
         self.inner.software_oath_methods(t, user).await
     }
+    async fn has_confirmed_oath_method(
+        &self,
+        t: TenantId,
+        user: ObjectId,
+    ) -> Result<bool, StoreError> {
+        if let Some(v) = self.get(|m| m.per_tenant.get(&t)?.oath_registered.get(&user)) {
+            return Ok(v);
+        }
+        let e = self.start();
+        let v = self.inner.has_confirmed_oath_method(t, user).await?;
+        self.put(e, |m| {
+            bounded(
+                &mut m.per_tenant.entry(t).or_default().oath_registered,
+                user,
+                Self::entry(v),
+            )
+        });
+        Ok(v)
+    }
     async fn software_oath_method(
         &self,
         t: TenantId,
@@ -963,12 +993,41 @@ impl RiskStore for CachedStore {
     ) -> Result<Option<castellan_core::policy::risky_user::RiskyUserRecord>, StoreError> {
         self.inner.risky_user(t, user).await
     }
+    async fn standing_risky_user(
+        &self,
+        t: TenantId,
+        user: ObjectId,
+    ) -> Result<Option<castellan_core::policy::risky_user::RiskyUserRecord>, StoreError> {
+        if let Some(v) = self.get(|m| m.per_tenant.get(&t)?.risk.get(&user)) {
+            return Ok(v);
+        }
+        let e = self.start();
+        let v = self.inner.standing_risky_user(t, user).await?;
+        self.put(e, |m| {
+            bounded(
+                &mut m.per_tenant.entry(t).or_default().risk,
+                user,
+                Self::entry(v.clone()),
+            )
+        });
+        Ok(v)
+    }
     async fn put_risky_user(
         &self,
         record: &castellan_core::policy::risky_user::RiskyUserRecord,
         expected: Option<i64>,
     ) -> Result<bool, StoreError> {
-        self.inner.put_risky_user(record, expected).await
+        let r = self.inner.put_risky_user(record, expected).await;
+        // A direct write, not a commit: this node forgets the user's risk at once (also on
+        // failure: a lost connection may have written); other nodes within the TTL.
+        self.invalidate(&[Stale::Tenant(
+            record.tenant_id,
+            Areas {
+                risk: true,
+                ..Areas::NONE
+            },
+        )]);
+        r
     }
     async fn risky_users(
         &self,

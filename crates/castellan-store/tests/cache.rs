@@ -204,6 +204,81 @@ async fn memberships_and_pim_schedules_are_held_until_a_commit_changes_them() {
 /// without waiting for any TTL: a following node without a TTL sees the change; a node that
 /// does not follow (control) keeps the old value. Needs `CASTELLAN_TEST_DATABASE_URL` (fails
 /// loudly without it).
+/// A user's standing risk and whether they have a confirmed authenticator app are held for
+/// the readers that decide with them, and dropped by the write that changes them: a risk
+/// record written directly (`put_risky_user`), a method inserted, confirmed or deleted.
+#[tokio::test]
+async fn standing_risk_and_the_registered_method_flag_are_held_until_changed() {
+    use castellan_core::model::SoftwareOathMethod;
+    use castellan_core::policy::risky_user::{RiskyUser, RiskyUserRecord};
+    let (sql, path) = sqlite().await;
+    let store = CachedStore::new(Arc::new(sql), None);
+    let mut ids = castellan_core::conformance::Ids::new(17);
+    let t = castellan_core::conformance::tenant(&mut ids, "riskm");
+    let u = castellan_core::conformance::user(&mut ids, &t, "rk", false);
+    let mut set = ChangeSet::new();
+    set.push(Change::InsertTenant(t.clone()));
+    set.push(Change::InsertUser(u.clone()));
+    store.commit(set).await.unwrap();
+    // Nothing yet; the second reads are hits.
+    assert!(store
+        .standing_risky_user(t.id, u.id)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(!store.has_confirmed_oath_method(t.id, u.id).await.unwrap());
+    let s0 = store.stats();
+    assert!(store
+        .standing_risky_user(t.id, u.id)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(!store.has_confirmed_oath_method(t.id, u.id).await.unwrap());
+    assert_eq!(store.stats().hits, s0.hits + 2);
+    // A direct risk write is seen by the next standing read.
+    let rec = RiskyUserRecord {
+        tenant_id: t.id,
+        user_id: u.id,
+        version: 0,
+        updated: castellan_core::Timestamp(1),
+        user: RiskyUser {
+            upn: "written".into(),
+            ..RiskyUser::default()
+        },
+    };
+    assert!(store.put_risky_user(&rec, None).await.unwrap());
+    let got = store
+        .standing_risky_user(t.id, u.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.user.upn, "written");
+    // A method: pending is not registered; confirmed is; deleted is not.
+    let m = SoftwareOathMethod {
+        id: ids.object(),
+        tenant_id: t.id,
+        user_id: u.id,
+        display_name: "Authenticator app".into(),
+        secret_sealed: vec![1, 2, 3],
+        created: castellan_core::Timestamp(1),
+        confirmed: false,
+        last_used_step: None,
+    };
+    let mut set = ChangeSet::new();
+    set.push(Change::InsertSoftwareOathMethod(m.clone()));
+    store.commit(set).await.unwrap();
+    assert!(!store.has_confirmed_oath_method(t.id, u.id).await.unwrap());
+    let mut set = ChangeSet::new();
+    set.push(Change::ConfirmSoftwareOathMethod(t.id, m.id, 1));
+    store.commit(set).await.unwrap();
+    assert!(store.has_confirmed_oath_method(t.id, u.id).await.unwrap());
+    let mut set = ChangeSet::new();
+    set.push(Change::DeleteSoftwareOathMethod(t.id, m.id));
+    store.commit(set).await.unwrap();
+    assert!(!store.has_confirmed_oath_method(t.id, u.id).await.unwrap());
+    let _ = std::fs::remove_dir_all(path);
+}
+
 #[tokio::test]
 async fn a_postgresql_commit_is_pushed_to_the_nodes_that_follow() {
     let Ok(base) = std::env::var("CASTELLAN_TEST_DATABASE_URL") else {

@@ -469,7 +469,7 @@ pub async fn has_registered_method(
     tenant: &Tenant,
     user: ObjectId,
 ) -> Result<bool, DirectoryError> {
-    Ok(!list(store, tenant, user).await?.is_empty())
+    Ok(store.has_confirmed_oath_method(tenant.id, user).await?)
 }
 
 /// What a TOTP check at sign-in found.

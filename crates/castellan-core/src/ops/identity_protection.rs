@@ -175,7 +175,7 @@ pub async fn standing(
     tenant: &Tenant,
     user: ObjectId,
 ) -> Result<Assessment, StoreError> {
-    let record = store.risky_user(tenant.id, user).await?;
+    let record = store.standing_risky_user(tenant.id, user).await?;
     let level = record.as_ref().map_or(RiskLevel::None, |r| r.user.level());
     Ok(Assessment::user_only(
         level,

@@ -830,6 +830,20 @@ pub trait AuthMethodStore: Send + Sync {
         t: TenantId,
         user: ObjectId,
     ) -> Result<Vec<crate::model::SoftwareOathMethod>, StoreError>;
+    /// Whether the user has a confirmed software OATH method — for a reader that only decides
+    /// with it (Conditional Access: challenge or register first); the read model may answer it
+    /// within its invalidation bound. Code checks read the methods themselves.
+    async fn has_confirmed_oath_method(
+        &self,
+        t: TenantId,
+        user: ObjectId,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .software_oath_methods(t, user)
+            .await?
+            .iter()
+            .any(|m| m.confirmed))
+    }
     /// One software OATH method by id.
     async fn software_oath_method(
         &self,
@@ -915,6 +929,16 @@ pub trait RiskStore: Send + Sync {
         t: TenantId,
         user: ObjectId,
     ) -> Result<Option<crate::policy::risky_user::RiskyUserRecord>, StoreError>;
+    /// [`Self::risky_user`] for a reader that only decides with it (a token's standing risk):
+    /// the read model may answer it within its invalidation bound. Writers (compare-and-set
+    /// on the version) read [`Self::risky_user`].
+    async fn standing_risky_user(
+        &self,
+        t: TenantId,
+        user: ObjectId,
+    ) -> Result<Option<crate::policy::risky_user::RiskyUserRecord>, StoreError> {
+        self.risky_user(t, user).await
+    }
     /// Writes a user's record if the stored one is still at `expected` (`None`: there is none
     /// yet), storing it with version `expected + 1` (1 for a new one). Returns false, changing
     /// nothing, when another writer got there first.

@@ -40,6 +40,11 @@ pub struct Areas {
     pub pim_schedules: bool,
     /// Users by id and by UPN (every user grant reads the signed-in user).
     pub users: bool,
+    /// Each user's authenticator-app methods (Conditional Access reads whether one is
+    /// registered at every sign-in of a tenant with policies).
+    pub auth_methods: bool,
+    /// Each user's risk record (every token reads the user's standing risk).
+    pub risk: bool,
 }
 
 impl Areas {
@@ -56,6 +61,8 @@ impl Areas {
         memberships: false,
         pim_schedules: false,
         users: false,
+        auth_methods: false,
+        risk: false,
     };
     /// Every relation.
     pub const ALL: Areas = Areas {
@@ -70,6 +77,8 @@ impl Areas {
         memberships: true,
         pim_schedules: true,
         users: true,
+        auth_methods: true,
+        risk: true,
     };
     /// What deleting a directory object takes with it (`delete_object_refs`): the relations
     /// naming it.
@@ -100,6 +109,8 @@ impl Areas {
             memberships: self.memberships || o.memberships,
             pim_schedules: self.pim_schedules || o.pim_schedules,
             users: self.users || o.users,
+            auth_methods: self.auth_methods || o.auth_methods,
+            risk: self.risk || o.risk,
         }
     }
 }
@@ -151,6 +162,8 @@ pub fn stale(c: &Change) -> Stale {
             *t,
             Areas {
                 users: true,
+                auth_methods: true,
+                risk: true,
                 ..Areas::OBJECT_REFS
             },
         ),
@@ -291,16 +304,32 @@ pub fn stale(c: &Change) -> Stale {
                 ..Areas::NONE
             },
         ),
-        Change::InsertSoftwareOathMethod(_)
-        | Change::ConfirmSoftwareOathMethod(..)
-        | Change::DeleteSoftwareOathMethod(..)
-        | Change::ReplaceRecoveryCodes(..)
-        | Change::ResetMfaAttempts(..) => Nothing,
+        Change::InsertSoftwareOathMethod(m) => only(
+            m.tenant_id,
+            Areas {
+                auth_methods: true,
+                ..Areas::NONE
+            },
+        ),
+        Change::ConfirmSoftwareOathMethod(t, ..) | Change::DeleteSoftwareOathMethod(t, _) => only(
+            *t,
+            Areas {
+                auth_methods: true,
+                ..Areas::NONE
+            },
+        ),
+        Change::ReplaceRecoveryCodes(..) | Change::ResetMfaAttempts(..) => Nothing,
         Change::InsertDevice(_)
         | Change::UpdateDevice(_)
         | Change::DeleteDevice(..)
         | Change::TouchDevice(..) => Nothing,
-        Change::PutRiskyUser(..) => Nothing,
+        Change::PutRiskyUser(r, _) => only(
+            r.tenant_id,
+            Areas {
+                risk: true,
+                ..Areas::NONE
+            },
+        ),
         // The recycle bin is not held; the object's own delete or restore changes (pushed in
         // the same set) say what they invalidate.
         Change::InsertDeletedItem(_) | Change::DeleteDeletedItem(..) => Nothing,
@@ -326,6 +355,8 @@ impl Areas {
             self.memberships,
             self.pim_schedules,
             self.users,
+            self.auth_methods,
+            self.risk,
         ]
         .iter()
         .enumerate()
@@ -347,6 +378,8 @@ impl Areas {
             memberships: on(8),
             pim_schedules: on(9),
             users: on(10),
+            auth_methods: on(11),
+            risk: on(12),
         }
     }
 }
@@ -414,10 +447,10 @@ mod tests {
 
     #[test]
     fn stale_sets_round_trip_as_text_and_garbage_is_refused() {
-        for b in 0..=2047u16 {
+        for b in 0..=8191u16 {
             assert_eq!(Areas::from_bits(b).bits(), b);
         }
-        assert_eq!(Areas::ALL.bits(), 2047);
+        assert_eq!(Areas::ALL.bits(), 8191);
         assert_eq!(Areas::NONE.bits(), 0);
         let set = vec![
             Stale::Tenant(tid(), Areas::OBJECT_REFS),
