@@ -145,24 +145,7 @@ pub(super) fn after(a: &mut Admin, r: &Answer, done: &str, to: &str) -> Response
     }
 }
 
-macro_rules! admin {
-    ($s:expr, $ctx:expr) => {
-        match signed_in(&$s, $ctx) {
-            Ok(a) => a,
-            Err(r) => return r,
-        }
-    };
-}
-
-macro_rules! admin_post {
-    ($s:expr, $ctx:expr, $f:expr) => {{
-        let a = admin!($s, $ctx);
-        if let Err(r) = a.check_csrf(&$f) {
-            return r;
-        }
-        a
-    }};
-}
+use super::kit::{signed_in as admin, signed_post as admin_post};
 
 macro_rules! id_or_404 {
     ($id:expr) => {

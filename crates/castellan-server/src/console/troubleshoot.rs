@@ -121,13 +121,7 @@ async fn answer(
 }
 
 async fn token(State(s): State<AppState>, ctx: Ctx, axum::Form(f): FormMap) -> Response {
-    let mut a = match Admin::from(&s, ctx) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    if let Err(r) = a.check_csrf(&f) {
-        return r;
-    }
+    let mut a = super::kit::signed_post!(s, ctx, f);
     let get = |k: &str| {
         f.get(k)
             .map(|v| v.trim().to_string())
@@ -144,13 +138,7 @@ async fn token(State(s): State<AppState>, ctx: Ctx, axum::Form(f): FormMap) -> R
 }
 
 async fn access(State(s): State<AppState>, ctx: Ctx, axum::Form(f): FormMap) -> Response {
-    let mut a = match Admin::from(&s, ctx) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    if let Err(r) = a.check_csrf(&f) {
-        return r;
-    }
+    let mut a = super::kit::signed_post!(s, ctx, f);
     let get = |k: &str| {
         f.get(k)
             .map(|v| v.trim().to_string())
