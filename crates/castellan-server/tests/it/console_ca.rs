@@ -82,7 +82,8 @@ async fn a_conditional_access_administrator_edits_replays_what_ifs_and_deletes_a
     let mut replay = fields.clone();
     replay.push(("intent", "replay"));
     let mut r = post(&b, "/admin/conditional-access/new", &replay).await;
-    for _ in 0..100 {
+    // The sign-in log is written in batches: poll for up to 20 s (a loaded CI machine).
+    for _ in 0..400 {
         if r.body.contains(&target) {
             break;
         }
