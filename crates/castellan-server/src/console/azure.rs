@@ -6,14 +6,14 @@
 
 use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
 
 use super::api::q;
 use super::blades::{items, page, st};
-use super::view::{Cell, Section, Table};
+use super::view::{Cell, Field, Form, Section, Table};
 use super::{message_page, Ctx};
 use crate::state::AppState;
 
@@ -28,6 +28,20 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/azure", get(subscriptions))
         .route("/admin/azure/iam", get(iam))
+        .route("/admin/azure/iam/add", axum::routing::post(add_assignment))
+        .route(
+            "/admin/azure/iam/remove",
+            axum::routing::post(remove_assignment),
+        )
+        .route("/admin/azure/iam/check", axum::routing::post(check_access))
+        .route("/admin/azure/elevate", axum::routing::post(elevate))
+}
+
+const API_MG: &str = "api-version=2020-05-01";
+const API_ELEVATE: &str = "api-version=2016-07-01";
+
+fn iam_link(scope: &str) -> String {
+    format!("/admin/azure/iam?scope={}", q(scope))
 }
 
 /// A scope the IAM view accepts: a subscription, resource group or resource below one, or a
@@ -67,13 +81,255 @@ async fn subscriptions(State(s): State<AppState>, ctx: Ctx) -> Response {
             Cell::text(st(x, "displayName")),
             Cell::text(st(x, "subscriptionId")),
             Cell::text(st(x, "state")),
-            Cell::link("IAM", format!("/admin/azure/iam?scope={}", q(&id))),
+            Cell::link("IAM", iam_link(&id)),
         ]);
     }
     let mut sec = Section::new("subscriptions", "Subscriptions");
     sec.note = Some("Azure RBAC governs resources; directory roles (Roles and administrators) do not grant access here, and an Azure role grants nothing in the directory. A Global Administrator reaches resources only through elevate access, which is audited.".into());
     sec.table = Some(t);
-    page(&mut a, "Azure resources", "/admin/azure", None, vec![sec])
+    // The hierarchy above the subscriptions: management groups, each with its IAM view.
+    let mg = a
+        .arm(
+            Method::GET,
+            &format!("/providers/Microsoft.Management/managementGroups?{API_MG}"),
+            None,
+        )
+        .await;
+    let mut groups = Section::new("management-groups", "Management groups");
+    if mg.ok() {
+        let mut t = Table::new(
+            "management-groups-table",
+            "Management groups",
+            &["Management group", "Name", "Access control"],
+            "No management group you may read.",
+        );
+        for x in items(&mg.body) {
+            t.rows.push(vec![
+                Cell::text(st(&x["properties"], "displayName")),
+                Cell::text(st(x, "name")),
+                Cell::link("IAM", iam_link(&st(x, "id"))),
+            ]);
+        }
+        groups.note = Some("Management groups > subscriptions > resource groups > resources: a role assigned at a level applies to everything below it.".into());
+        groups.table = Some(t);
+    } else {
+        groups.note = Some(format!("Not shown: {}", mg.message()));
+    }
+    let csrf = a.session.csrf.clone();
+    let mut elevate = Section::new("elevate", "Elevate access");
+    elevate.forms.push(
+        Form::post("elevate-form", "/admin/azure/elevate", "Elevate access", "Elevate access", &csrf)
+            .hint("A Global Administrator gets User Access Administrator at the root scope (/) to regain access to every subscription and management group. It is audited; remove that role assignment when done. Anyone else is refused.")
+            .fields(vec![Field::new("checkbox", "confirm", "Yes, give me User Access Administrator at the root scope")])
+            .danger(),
+    );
+    page(
+        &mut a,
+        "Azure resources",
+        "/admin/azure",
+        None,
+        vec![groups, sec, elevate],
+    )
+}
+
+/// The form's value of `k`, trimmed.
+fn val(f: &std::collections::HashMap<String, String>, k: &str) -> String {
+    f.get(k).map(|v| v.trim().to_string()).unwrap_or_default()
+}
+
+/// `POST /admin/azure/elevate`: ARM's elevateAccess for the signed-in Global Administrator.
+async fn elevate(State(s): State<AppState>, ctx: Ctx, axum::Form(f): super::FormMap) -> Response {
+    let mut a = super::kit::signed_post!(s, ctx, f);
+    if val(&f, "confirm") != "true" {
+        return message_page(
+            StatusCode::BAD_REQUEST,
+            "Elevate access",
+            "error",
+            "Tick the confirmation to elevate access; nothing was changed.",
+            Some(("/admin/azure".into(), "Back to Azure resources".into())),
+        );
+    }
+    let r = a
+        .arm(
+            Method::POST,
+            &format!("/providers/Microsoft.Authorization/elevateAccess?{API_ELEVATE}"),
+            None,
+        )
+        .await;
+    if !r.ok() {
+        return a.api_error("Elevate access", &r, "/admin/azure");
+    }
+    a.flash("You hold User Access Administrator at the root scope (/). Remove that assignment when you are done.");
+    axum::response::Redirect::to(&iam_link("/")).into_response()
+}
+
+/// The principal a form names: an object id as is, a user principal name looked up in Graph.
+async fn principal_id(a: &mut super::Admin, who: &str) -> Result<String, String> {
+    if uuid::Uuid::parse_str(who).is_ok() {
+        return Ok(who.to_string());
+    }
+    if who.is_empty() {
+        return Err("Name the principal: a user principal name or an object ID.".into());
+    }
+    let r = a
+        .graph(
+            Method::GET,
+            &format!("/v1.0/users/{}?$select=id", q(who)),
+            None,
+        )
+        .await;
+    if r.ok() {
+        Ok(st(&r.body, "id"))
+    } else {
+        Err(format!("'{who}' was not found: {}", r.message()))
+    }
+}
+
+fn scope_or_refusal(f: &std::collections::HashMap<String, String>) -> Result<String, Response> {
+    let scope = val(f, "scope");
+    if valid_scope(&scope) || scope == "/" {
+        Ok(scope)
+    } else {
+        Err(message_page(
+            StatusCode::BAD_REQUEST,
+            "Access control (IAM)",
+            "error",
+            "The scope must be an ARM scope; nothing was changed.",
+            Some(("/admin/azure".into(), "Back to Azure resources".into())),
+        ))
+    }
+}
+
+/// `POST /admin/azure/iam/add`: a role assignment at the scope (ARM PUT).
+async fn add_assignment(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    axum::Form(f): super::FormMap,
+) -> Response {
+    let mut a = super::kit::signed_post!(s, ctx, f);
+    let scope = match scope_or_refusal(&f) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let back = iam_link(&scope);
+    let role = val(&f, "role");
+    if uuid::Uuid::parse_str(&role).is_err() {
+        return a.api_error_text("Add role assignment", "Pick a role.", &back);
+    }
+    let principal = match principal_id(&mut a, &val(&f, "principal")).await {
+        Ok(p) => p,
+        Err(m) => return a.api_error_text("Add role assignment", &m, &back),
+    };
+    let at = if scope == "/" {
+        String::new()
+    } else {
+        scope.clone()
+    };
+    let body = json!({"properties": {
+        "roleDefinitionId": format!("{at}/providers/Microsoft.Authorization/roleDefinitions/{role}"),
+        "principalId": principal,
+    }});
+    let r = a
+        .arm(
+            Method::PUT,
+            &format!(
+                "{at}/providers/Microsoft.Authorization/roleAssignments/{}?{API_AUTH}",
+                uuid::Uuid::new_v4()
+            ),
+            Some(body),
+        )
+        .await;
+    if !r.ok() {
+        return a.api_error("The role was not assigned", &r, &back);
+    }
+    a.flash("Role assigned.");
+    axum::response::Redirect::to(&back).into_response()
+}
+
+/// `POST /admin/azure/iam/remove`: deletes one role assignment made at the scope.
+async fn remove_assignment(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    axum::Form(f): super::FormMap,
+) -> Response {
+    let mut a = super::kit::signed_post!(s, ctx, f);
+    let scope = match scope_or_refusal(&f) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let back = iam_link(&scope);
+    let id = val(&f, "assignment");
+    let lower = id.to_ascii_lowercase();
+    if !lower.contains("/providers/microsoft.authorization/roleassignments/")
+        || !valid_scope(&id)
+            && !lower.starts_with("/providers/microsoft.authorization/roleassignments/")
+    {
+        return a.api_error_text(
+            "Remove role assignment",
+            "That is not a role assignment id; nothing was changed.",
+            &back,
+        );
+    }
+    let r = a
+        .arm(Method::DELETE, &format!("{id}?{API_AUTH}"), None)
+        .await;
+    if !r.ok() {
+        return a.api_error("The role assignment was not removed", &r, &back);
+    }
+    a.flash("Role assignment removed.");
+    axum::response::Redirect::to(&back).into_response()
+}
+
+/// `POST /admin/azure/iam/check`: may a principal do an action at the scope — the
+/// troubleshooter's access question, so a directory role held instead is named as such.
+async fn check_access(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    axum::Form(f): super::FormMap,
+) -> Response {
+    let mut a = super::kit::signed_post!(s, ctx, f);
+    let scope = match scope_or_refusal(&f) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let back = iam_link(&scope);
+    let principal = match principal_id(&mut a, &val(&f, "principal")).await {
+        Ok(p) => p,
+        Err(m) => return a.api_error_text("Check access", &m, &back),
+    };
+    let action = match val(&f, "action") {
+        x if x.is_empty() => "Microsoft.Resources/subscriptions/resourceGroups/read".to_string(),
+        x => x,
+    };
+    let r = a
+        .graph(
+            Method::POST,
+            "/v1.0/auditLogs/troubleshoot",
+            Some(json!({"principalId": principal, "action": action, "scope": scope})),
+        )
+        .await;
+    if !r.ok() {
+        return a.api_error("Check access", &r, &back);
+    }
+    let f0 = &r.body["findings"][0];
+    let mut sec = Section::new(
+        "check-result",
+        &format!("Check access: {}", st(f0, "title")),
+    );
+    sec.note = Some(st(f0, "fix"));
+    sec.props = vec![
+        ("Principal".into(), val(&f, "principal")),
+        ("Action".into(), action),
+        ("Scope".into(), scope.clone()),
+        ("Evidence".into(), st(f0, "evidence")),
+    ];
+    page(
+        &mut a,
+        "Access control (IAM)",
+        "/admin/azure",
+        None,
+        vec![sec],
+    )
 }
 
 async fn iam(State(s): State<AppState>, ctx: Ctx, Query(p): Q) -> Response {
@@ -82,7 +338,8 @@ async fn iam(State(s): State<AppState>, ctx: Ctx, Query(p): Q) -> Response {
         Err(r) => return r,
     };
     let scope = p.get("scope").cloned().unwrap_or_default();
-    if !valid_scope(&scope) {
+    // `/` is the root scope (where elevate access assigns).
+    if !valid_scope(&scope) && scope != "/" {
         return message_page(
             StatusCode::BAD_REQUEST,
             "Access control (IAM)",
@@ -91,17 +348,18 @@ async fn iam(State(s): State<AppState>, ctx: Ctx, Query(p): Q) -> Response {
             Some(("/admin/azure".into(), "Back to Azure resources".into())),
         );
     }
+    let at = if scope == "/" { "" } else { scope.as_str() };
     let roles = a
         .arm(
             Method::GET,
-            &format!("{scope}/providers/Microsoft.Authorization/roleDefinitions?{API_AUTH}"),
+            &format!("{at}/providers/Microsoft.Authorization/roleDefinitions?{API_AUTH}"),
             None,
         )
         .await;
     let r = a
         .arm(
             Method::GET,
-            &format!("{scope}/providers/Microsoft.Authorization/roleAssignments?{API_AUTH}"),
+            &format!("{at}/providers/Microsoft.Authorization/roleAssignments?{API_AUTH}"),
             None,
         )
         .await;
@@ -177,10 +435,100 @@ async fn iam(State(s): State<AppState>, ctx: Ctx, Query(p): Q) -> Response {
     }
     let mut about = Section::new("scope", "Scope");
     about.props.push(("Scope".into(), scope.clone()));
+    let csrf = a.session.csrf.clone();
     let mut sec = Section::new("assignments", "Role assignments");
-    sec.note = Some("Assignments at this scope and inherited from above it (Azure RBAC). Assign or remove roles through ARM (az role assignment, castellan role assignment).".into());
+    sec.note = Some("Assignments at this scope and inherited from above it (Azure RBAC). Inherited ones are removed at the scope they were made at.".into());
     sec.table = Some(t);
-    let mut sections = vec![about, sec];
+    for (i, x) in assignments
+        .iter()
+        .filter(|x| st(&x["properties"], "scope").eq_ignore_ascii_case(&scope))
+        .enumerate()
+        .take(20)
+    {
+        let p = &x["properties"];
+        sec.forms.push(
+            Form::post(
+                &format!("remove-{i}"),
+                "/admin/azure/iam/remove",
+                &format!(
+                    "Remove {} from {}",
+                    role_name(&st(p, "roleDefinitionId")),
+                    name_of(&st(p, "principalId"))
+                ),
+                "Remove",
+                &csrf,
+            )
+            .fields(vec![
+                Field::new("hidden", "scope", "").value(scope.clone()),
+                Field::new("hidden", "assignment", "").value(st(x, "id")),
+            ])
+            .danger(),
+        );
+    }
+    let mut add = Section::new("add-assignment", "Add role assignment");
+    let mut options: Vec<(String, String)> = items(&roles.body)
+        .iter()
+        .map(|d| (st(d, "name"), st(&d["properties"], "roleName")))
+        .collect();
+    options.sort_by(|x, y| x.1.cmp(&y.1));
+    add.forms.push(
+        Form::post("add-form", "/admin/azure/iam/add", "Add role assignment", "Assign", &csrf)
+            .hint("Azure RBAC at this scope and below. Needs Microsoft.Authorization/roleAssignments/write here (Owner, User Access Administrator).")
+            .fields(vec![
+                Field::new("hidden", "scope", "").value(scope.clone()),
+                Field::new("select", "role", "Role").options(options).required(),
+                Field::new("text", "principal", "User principal name or object ID").required(),
+            ]),
+    );
+    add.forms.push(
+        Form::post("check-form", "/admin/azure/iam/check", "Check access", "Check", &csrf)
+            .hint("Whether a principal may do an action here, and why — a directory role held instead is named as the mistake it is.")
+            .fields(vec![
+                Field::new("hidden", "scope", "").value(scope.clone()),
+                Field::new("text", "principal", "User principal name or object ID").required(),
+                Field::new("text", "action", "Action (default: Microsoft.Resources/subscriptions/resourceGroups/read)"),
+            ]),
+    );
+    // Deny assignments here and above (they win over any role).
+    let deny = a
+        .arm(
+            Method::GET,
+            &format!("{at}/providers/Microsoft.Authorization/denyAssignments?{API_AUTH}"),
+            None,
+        )
+        .await;
+    let mut denies = Section::new("deny-assignments", "Deny assignments");
+    if deny.ok() {
+        let mut t = Table::new(
+            "deny-table",
+            "Deny assignments",
+            &["Name", "Scope", "Denied actions"],
+            "No deny assignment applies here.",
+        );
+        for x in items(&deny.body) {
+            let p = &x["properties"];
+            let actions: Vec<String> = p["permissions"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .flat_map(|perm| super::kit::strings(&perm["actions"]))
+                .collect();
+            t.rows.push(vec![
+                Cell::text(st(p, "denyAssignmentName")),
+                Cell::text(st(p, "scope")),
+                Cell::text(actions.join(", ")),
+            ]);
+        }
+        denies.note = Some(
+            "A deny assignment refuses its actions to its principals whatever roles they hold."
+                .into(),
+        );
+        denies.table = Some(t);
+    } else {
+        denies.note = Some(format!("Not shown: {}", deny.message()));
+    }
+    let mut sections = vec![about, sec, add, denies];
     // A subscription's resource groups, each with its own IAM view.
     if scope.matches('/').count() == 2 && scope.to_ascii_lowercase().starts_with("/subscriptions/")
     {

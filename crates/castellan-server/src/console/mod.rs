@@ -360,6 +360,22 @@ impl Admin {
         .await
     }
 
+    /// A 400 page for input the console refused before calling any API (nothing changed).
+    pub fn api_error_text(&mut self, title: &str, text: &str, back: &str) -> Response {
+        let l = self.layout(title, "");
+        view::render(
+            StatusCode::BAD_REQUEST,
+            &Message {
+                l,
+                kind: "error".into(),
+                text: text.into(),
+                detail: None,
+                link: Some((back.into(), "Back".into())),
+                forms: vec![],
+            },
+        )
+    }
+
     /// A page telling the administrator what the API answered (status kept).
     pub fn api_error(&mut self, title: &str, a: &Answer, back: &str) -> Response {
         let l = self.layout(title, "");

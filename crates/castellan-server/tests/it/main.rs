@@ -15,6 +15,7 @@ mod azure_cli;
 mod conditional_access;
 mod console;
 mod console_apps;
+mod console_azure;
 mod console_ca;
 mod cross_tenant;
 mod devices;
