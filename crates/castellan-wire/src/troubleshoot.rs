@@ -41,7 +41,10 @@ pub fn split_token(token: &str) -> Result<(Option<String>, Value), String> {
     };
     let header = part(0, "header")?;
     let payload = part(1, "payload")?;
-    let kid = header.get("kid").and_then(Value::as_str).map(str::to_string);
+    let kid = header
+        .get("kid")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     Ok((kid, payload))
 }
 

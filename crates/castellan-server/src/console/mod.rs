@@ -26,6 +26,8 @@ pub mod azure;
 pub mod blades;
 pub mod ca;
 pub mod chart;
+pub mod directory;
+pub mod dynamic;
 pub mod external;
 pub mod idprot;
 pub mod insights;
@@ -74,6 +76,8 @@ pub fn router() -> Router<AppState> {
         .merge(apps::router())
         .merge(pim::router())
         .merge(external::router())
+        .merge(dynamic::router())
+        .merge(directory::router())
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -392,6 +396,7 @@ pub const BLADES: &[(&str, &str)] = &[
     ("/admin/app-registrations", "App registrations"),
     ("/admin/enterprise-apps", "Enterprise applications"),
     ("/admin/roles", "Roles and administrators"),
+    ("/admin/admin-units", "Administrative units"),
     ("/admin/my-roles", "My roles"),
     ("/admin/external-identities", "External identities"),
     ("/admin/azure", "Azure resources"),
