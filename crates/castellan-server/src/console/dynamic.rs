@@ -151,7 +151,6 @@ fn input(f: &HashMap<String, String>) -> Input {
 }
 
 fn editor(a: &mut Admin, title: &str, group: Option<&str>, i: &Input) -> RuleEditor {
-    let may = a.may("microsoft.directory/groups/basic/update");
     let (action, back, back_text, save_text) = match group {
         Some(id) => (
             format!("/admin/groups/{id}/rule"),
@@ -179,10 +178,10 @@ fn editor(a: &mut Admin, title: &str, group: Option<&str>, i: &Input) -> RuleEdi
         error: None,
         excerpt: None,
         result: None,
-        // Graph decides again; owners may save too, so an owner is offered the button.
-        may_save: may || group.is_some(),
+        // Graph decides: the tenant may let members create groups, and owners edit theirs.
+        may_save: true,
         save_text: save_text.into(),
-        not_yours: super::blades::not_yours("create groups", "Groups Administrator"),
+        not_yours: String::new(),
         back,
         back_text: back_text.into(),
     }

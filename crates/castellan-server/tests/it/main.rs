@@ -16,6 +16,7 @@ mod conditional_access;
 mod console;
 mod console_apps;
 mod console_ca;
+mod console_dir;
 mod cross_tenant;
 mod devices;
 mod discovery;
