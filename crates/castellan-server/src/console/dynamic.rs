@@ -399,7 +399,7 @@ async fn preview(a: &mut Admin, group: Option<&str>, i: &Input) -> Result<Previe
         return Err(x);
     }
     let label = if i.member.is_empty() {
-        "You".to_string()
+        "you".to_string()
     } else {
         i.member.clone()
     };
@@ -407,8 +407,13 @@ async fn preview(a: &mut Admin, group: Option<&str>, i: &Input) -> Result<Previe
     if group.is_none() {
         summary.push("The rule is valid.".into());
     }
+    let subject = if i.member.is_empty() {
+        "You"
+    } else {
+        label.as_str()
+    };
     summary.push(format!(
-        "{label} {} match this rule.",
+        "{subject} {} match this rule.",
         if matched { "would" } else { "would not" }
     ));
     let mut t = Table::new(
