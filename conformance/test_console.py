@@ -143,11 +143,11 @@ def test_console_conditional_access_and_identity_protection_in_chromium(demo, gr
 
 
 def test_console_dynamic_groups_admin_units_and_custom_roles_in_chromium(demo, graph, new_user):
-    """The rule editor, Administrative units and custom roles in Chromium, with no script on the
-    page: no console errors, no serious/critical axe findings at 1280 and 390 px, no sideways
+    """The rule editor, Administrative units and custom roles in Chromium: no console errors, no serious/critical axe findings at 1280 and 390 px, no sideways
     scrolling; a bad rule shows its position with the input kept, a good one previews and is
     saved, its edit previews the leaver; a unit gets the target and a role scoped to it; a custom
-    role is refused for a bad action, created and deleted. (Who may and may not is
+    role is refused for a bad action, created and deleted. The editor's one script (served from
+    the binary) previews as you type; without JavaScript the button gives the same answer. (Who may and may not is
     tests/it/console_dir.rs.)"""
     assert os.path.exists("/usr/bin/chromium"), "Debian chromium is not installed (scripts/test-deps.sh installs it)"
     ga = admin(graph, new_user, GLOBAL_ADMIN)
@@ -161,7 +161,11 @@ def test_console_dynamic_groups_admin_units_and_custom_roles_in_chromium(demo, g
     with open(os.path.join(shots, "result-dir.json"), "w") as f:
         json.dump(out, f, indent=1)
     assert out["errors"] == [], out["errors"]
-    assert out["scripts"] == 0
+    assert out["scripts"] == ["/admin/assets/console.js"], out["scripts"]
+    assert "position 30" in out["liveError"] and out["liveInvalid"] == "true", out["liveError"]
+    assert f"{upn} would match" not in out["livePreview"] and "The rule is valid." in out["livePreview"], out["livePreview"]
+    assert out["liveUrl"].endswith("/admin/dynamic-groups/new"), out["liveUrl"]
+    assert out["nojsStatus"] == 400 and "position 30" in out["nojsError"], (out["nojsStatus"], out["nojsError"])
     for b in out["blades"]:
         assert b["violations"] == [], b
         assert b["overflow"] <= 0, f"{b['name']} scrolls sideways at {b['width']} px"

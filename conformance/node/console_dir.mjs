@@ -5,7 +5,8 @@
 // the page: a bad rule comes back with its position, a good one previews, the dynamic group is
 // created and its rule edit previews who joins and leaves; an administrative unit is created,
 // the target added, a role assigned scoped to it; a custom role is refused for a bad action
-// (input kept), created, then deleted.
+// (input kept), created, then deleted. The rule editor's one script (/admin/assets/console.js)
+// previews as you type; a context without JavaScript gets the same answer by the button.
 // Input: {origin, tenant, admin: {upn, password}, target: {upn, department}, shots}.
 import { readFileSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -66,7 +67,10 @@ async function check(page, name, path, results) {
 }
 
 // Submits by clicking `selector` and returns the answer's status.
+let step = "";
+let nojsPage = null;
 async function submit(page, selector) {
+  step = `${page === nojsPage ? "nojs " : ""}${selector}`;
   const [r] = await Promise.all([page.waitForNavigation(), page.click(selector)]);
   return r ? r.status() : 0;
 }
@@ -88,7 +92,35 @@ try {
   await signIn(page, input.admin);
   const blades = [];
   for (const [name, path] of BLADES) await check(page, name, path, blades);
-  const scripts = await page.goto(`${input.origin}/admin/dynamic-groups/new`).then(() => page.locator("script").count());
+  // The one script on the editor is the binary's file, never inline.
+  await page.goto(`${input.origin}/admin/dynamic-groups/new`);
+  const scripts = await page.locator("script").evaluateAll((s) => s.map((x) => x.getAttribute("src") || "inline"));
+
+  // As you type (the script): the error, then the preview, appear without a submit.
+  await page.getByLabel("Rule", { exact: true }).fill('user.department -eq "x" -and user.shoeSize -eq "9"');
+  await page.waitForSelector("#rule-error", { timeout: 10000 });
+  const liveError = await page.textContent("#rule-error");
+  const liveInvalid = await page.getByLabel("Rule", { exact: true }).getAttribute("aria-invalid");
+  await page.getByLabel("Rule", { exact: true }).fill(`user.department -eq "${input.target.department}"`);
+  await page.waitForSelector("#rule-preview", { timeout: 10000 });
+  const livePreview = await page.textContent("#rule-preview + p");
+  const liveUrl = page.url();
+  await checkHere(page, "dynamic-rule-live", 200, blades);
+
+  // Without JavaScript the editor works the same by its submit button.
+  const nojs = await (await browser.newContext({ ignoreHTTPSErrors: true, javaScriptEnabled: false })).newPage();
+  nojsPage = nojs;
+  watch(nojs, errors);
+  await signIn(nojs, input.admin);
+  await nojs.goto(`${input.origin}/admin/dynamic-groups/new`);
+  await nojs.getByLabel("Group name", { exact: true }).fill("Console no-script check");
+  await nojs.getByLabel("Rule", { exact: true }).fill('user.department -eq "x" -and user.shoeSize -eq "9"');
+  const nojsStatus = await submit(nojs, "#preview-rule");
+  expected400(nojs, errors, nojsStatus);
+  const nojsError = await nojs.textContent("#rule-error");
+  await nojs.close();
+
+  await page.goto(`${input.origin}/admin/dynamic-groups/new`);
 
   // Dynamic group: a bad rule, then a good one previewed, then saved.
   const stamp = Date.now().toString(36);
@@ -149,10 +181,11 @@ try {
   await checkHere(page, "custom-role", 200, blades);
   await submit(page, "#delete-custom-role button[type=submit]");
   const roleDeleted = await page.textContent(".flash");
-  done({ blades, errors, scripts, groupName, badRule, keptRule, preview, created, groupUrl, diff, leavers,
+  done({ blades, errors, scripts, liveError, liveInvalid, livePreview, liveUrl, nojsStatus, nojsError, groupName, badRule, keptRule, preview, created, groupUrl, diff, leavers,
          unitName, unitUrl, unitCreated, memberAdded, roleAssigned, unitRoles,
          roleName, roleError, keptName, roleCreated, roleDeleted });
 } catch (e) {
+  e.message = `at ${step}: ${e.message}`;
   fail(e);
 } finally {
   await browser?.close();

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
@@ -88,6 +88,8 @@ pub struct RuleEditor {
     pub back: String,
     /// Back link text.
     pub back_text: String,
+    /// Asked for by the page's script as you type (`X-Castellan-Live: 1`).
+    pub live: bool,
 }
 
 /// The 1-based position a Graph rule error names ("... at position 34 ..."), if any.
@@ -184,6 +186,32 @@ fn editor(a: &mut Admin, title: &str, group: Option<&str>, i: &Input) -> RuleEdi
         not_yours: String::new(),
         back,
         back_text: back_text.into(),
+        live: false,
+    }
+}
+
+/// Renders the editor with the script-allowing CSP (the page works without the script).
+fn show(status: StatusCode, e: &RuleEditor) -> Response {
+    let mut r = render(status, e);
+    r.headers_mut().insert(
+        "content-security-policy",
+        axum::http::HeaderValue::from_static(super::CSP_WITH_SCRIPT),
+    );
+    r
+}
+
+fn is_live(h: &HeaderMap) -> bool {
+    h.get("x-castellan-live")
+        .is_some_and(|v| v.as_bytes() == b"1")
+}
+
+/// The status of a live (as-you-type) preview: always 200, so a browser logs no failed request
+/// for a rule that is still being typed; the outcome is in the page either way.
+fn live_status(live: bool, status: StatusCode) -> StatusCode {
+    if live {
+        StatusCode::OK
+    } else {
+        status
     }
 }
 
@@ -196,7 +224,7 @@ fn with_error(mut e: RuleEditor, a: &Answer) -> Response {
     } else {
         StatusCode::BAD_GATEWAY
     };
-    render(status, &e)
+    show(live_status(e.live, status), &e)
 }
 
 /// `GET /admin/dynamic-groups/new`.
@@ -211,7 +239,7 @@ async fn new_group(State(s): State<AppState>, ctx: Ctx) -> Response {
         save: false,
     };
     let e = editor(&mut a, "New dynamic group", None, &i);
-    render(StatusCode::OK, &e)
+    show(StatusCode::OK, &e)
 }
 
 /// `GET /admin/groups/{id}/rule`.
@@ -244,7 +272,7 @@ async fn edit_rule(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) 
         e.may_save = false;
         e.not_yours = "Only a dynamic group's rule can be edited.".into();
     }
-    render(StatusCode::OK, &e)
+    show(StatusCode::OK, &e)
 }
 
 /// A button (a GET form) to a page.
@@ -474,16 +502,22 @@ fn nickname(name: &str) -> String {
 }
 
 /// `POST /admin/dynamic-groups/new`: preview, or create the group.
-async fn post_new_group(State(s): State<AppState>, ctx: Ctx, axum::Form(f): FormMap) -> Response {
+async fn post_new_group(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    axum::Form(f): FormMap,
+) -> Response {
     let mut a = signed_post!(s, ctx, f);
     let i = input(&f);
     if !i.save {
         let r = preview(&mut a, None, &i).await;
         let mut e = editor(&mut a, "New dynamic group", None, &i);
+        e.live = is_live(&headers);
         return match r {
             Ok(p) => {
                 e.result = Some(p);
-                render(StatusCode::OK, &e)
+                show(StatusCode::OK, &e)
             }
             Err(x) => with_error(e, &x),
         };
@@ -516,6 +550,7 @@ async fn post_rule(
     State(s): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
+    headers: HeaderMap,
     axum::Form(f): FormMap,
 ) -> Response {
     let mut a = signed_post!(s, ctx, f);
@@ -532,10 +567,11 @@ async fn post_rule(
     if !i.save {
         let r = preview(&mut a, Some(&id), &i).await;
         let mut e = editor(&mut a, &title, Some(&id), &i);
+        e.live = is_live(&headers);
         return match r {
             Ok(p) => {
                 e.result = Some(p);
-                render(StatusCode::OK, &e)
+                show(StatusCode::OK, &e)
             }
             Err(x) => with_error(e, &x),
         };

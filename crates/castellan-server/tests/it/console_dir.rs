@@ -68,11 +68,28 @@ async fn a_groups_administrator_previews_and_saves_a_rule_a_helpdesk_administrat
     assert_eq!(editor.status, 200, "{}", editor.body);
     assert!(editor.body.contains("id=\"preview-rule\""));
     assert!(editor.body.contains("id=\"save-rule\""));
+    // The editor's one script is the binary's file, allowed by this page's CSP only; never
+    // inline (no inline handlers either), and other pages keep the script-free policy.
+    let csp = editor.csp.clone().unwrap();
     assert!(
-        !editor.body.contains("<script"),
-        "no script: {}",
-        editor.body
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
     );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(editor.body.matches("<script").count(), 1, "{}", editor.body);
+    assert!(editor
+        .body
+        .contains("<script src=\"/admin/assets/console.js\"></script>"));
+    assert!(!editor.body.contains(" onclick=") && !editor.body.contains(" oninput="));
+    assert!(
+        !list.csp.clone().unwrap().contains("script-src"),
+        "{:?}",
+        list.csp
+    );
+    let js = get(&b, "/admin/assets/console.js").await;
+    assert_eq!(js.status, 200);
+    assert!(js.content_type.unwrap().starts_with("text/javascript"));
+    assert!(js.body.contains("rule-outcome"));
     let name = alias("CDyn");
     let rule1 = format!("user.department -eq \"{d1}\"");
 
@@ -142,6 +159,21 @@ async fn a_groups_administrator_previews_and_saves_a_rule_a_helpdesk_administrat
         );
         assert!(p.body.contains("Nothing was saved"));
     }
+    assert!(groups_named(&name).await.is_empty());
+    // As you type (the script's request): the same outcome in the page, answered 200.
+    let live = b
+        .post_with(
+            "/admin/dynamic-groups/new",
+            &[
+                ("csrf".to_string(), token.clone()),
+                ("intent".to_string(), "preview".to_string()),
+                ("membershipRule".to_string(), bad.to_string()),
+            ],
+            &[("X-Castellan-Live", "1")],
+        )
+        .await;
+    assert_eq!(live.status, 200, "{}", live.body);
+    assert!(live.body.contains("position 30") && live.body.contains("id=\"rule-outcome\""));
     assert!(groups_named(&name).await.is_empty());
 
     let (hd, _) = console_as(role::HELPDESK_ADMIN).await;
