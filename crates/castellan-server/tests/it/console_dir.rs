@@ -478,6 +478,21 @@ async fn a_privileged_role_administrator_manages_units_a_helpdesk_administrator_
     .await;
     assert_eq!(r.status, 303, "{}", r.body);
     assert!(unit_members(&id).await.is_empty());
+    // Deleting: refused to the Helpdesk Administrator, done by the Privileged Role Administrator.
+    let unit_status = |id: String| async move {
+        G::demo()
+            .await
+            .get(&format!("/directory/administrativeUnits/{id}"))
+            .await
+            .0
+    };
+    let r = post(&hd, &format!("{path}/delete"), &[("csrf", &hd_token)]).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(unit_status(id.clone()).await, 200);
+    let r = post(&b, &format!("{path}/delete"), &[("csrf", &token)]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.location.as_deref(), Some("/admin/admin-units"));
+    assert_eq!(unit_status(id).await, 404);
 }
 
 #[tokio::test]
