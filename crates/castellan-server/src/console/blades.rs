@@ -724,6 +724,7 @@ async fn groups(State(s): State<AppState>, ctx: Ctx, Query(p): Q) -> Response {
             Field::new("text", "description", "Description"),
         ]),
     );
+    create.forms.push(super::dynamic::new_group_link());
     let search = Form::get(
         "/admin/groups",
         "Search",
@@ -788,7 +789,7 @@ async fn group(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> R
     ] {
         props.props.push((label.into(), st(&g, k)));
     }
-    let mut sections = vec![props];
+    let mut sections = vec![props, super::dynamic::rule_section(&id, &g)];
     let m = a
         .graph(Method::GET, &format!("/v1.0/groups/{id}/members"), None)
         .await;
@@ -1161,12 +1162,14 @@ async fn roles(State(s): State<AppState>, ctx: Ctx) -> Response {
     let mut sec = Section::new("all-roles", "All roles");
     sec.note = Some("Directory roles govern the directory (users, groups, applications). Access to Azure resources is Azure RBAC, assigned on a scope under Azure resources.".into());
     sec.table = Some(t);
+    let custom =
+        super::directory::custom_roles_section(&a, &items(&r.body).iter().collect::<Vec<_>>());
     page(
         &mut a,
         "Roles and administrators",
         "/admin/roles",
         None,
-        vec![sec],
+        vec![sec, custom],
     )
 }
 
@@ -1190,6 +1193,7 @@ async fn role(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Re
         .props
         .push(("Description".into(), st(&d.body, "description")));
     let mut sections = vec![about];
+    sections.extend(super::directory::delete_role_section(&a, &id, &d.body));
     let r = a
         .graph(
             Method::GET,

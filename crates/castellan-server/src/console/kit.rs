@@ -1,4 +1,5 @@
-//! Small pieces the deeper blades ([`super::apps`], [`super::pim`], [`super::external`]) share:
+//! Small pieces the deeper blades ([`super::apps`], [`super::pim`], [`super::external`],
+//! [`super::dynamic`], [`super::directory`]) share:
 //! the signed-in / CSRF-checked administrator and GUID path checks as macros (a handler's
 //! early exit is a whole page), and Graph collection helpers.
 

@@ -1,6 +1,7 @@
 //! The admin console at `/admin`: the Entra admin center's everyday blades as server-rendered
 //! HTML (askama templates in `templates/console/`, one stylesheet served from the binary, no
-//! script at all), for the administrators of every tenant.
+//! script except the rule editor's optional as-you-type preview, `assets/console/console.js`,
+//! allowed by [`CSP_WITH_SCRIPT`] on those pages only), for the administrators of every tenant.
 //!
 //! How it is trusted: the console is a first-party application in every tenant
 //! (`core::catalog::console_client`, seeded with the Azure CLI's), signs the administrator in
@@ -11,7 +12,8 @@
 //! audited as theirs; the console itself holds no rule. Who may use it at all is
 //! `core::console::access` (any directory role).
 //!
-//! Browser rules: `Content-Security-Policy` without script or inline style,
+//! Browser rules: `Content-Security-Policy` without script (the rule editor: `script-src 'self'`
+//! only) or inline style,
 //! `frame-ancestors 'none'` + `X-Frame-Options: DENY`, `Cache-Control: no-store`,
 //! `Referrer-Policy: no-referrer`; every POST carries the session's CSRF token; the session
 //! cookie is `__Host-` prefixed, `HttpOnly; Secure; SameSite=Strict`.
@@ -26,6 +28,8 @@ pub mod azure;
 pub mod blades;
 pub mod ca;
 pub mod chart;
+pub mod directory;
+pub mod dynamic;
 pub mod external;
 pub mod idprot;
 pub mod insights;
@@ -54,7 +58,12 @@ use view::{Layout, Message, NavItem, UserBar};
 /// forms posting only here, never framed.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// The rule editor's CSP ([`dynamic`]): [`CSP`] plus this origin's one script and its
+/// same-origin previews — never `unsafe-inline`. Only those pages carry it.
+pub const CSP_WITH_SCRIPT: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 const CSS: &str = include_str!("../../assets/console/console.css");
+const JS: &str = include_str!("../../assets/console/console.js");
 
 /// The console's routes.
 pub fn router() -> Router<AppState> {
@@ -62,6 +71,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin", get(blades::overview))
         .route("/admin/", get(blades::overview))
         .route("/admin/assets/console.css", get(css))
+        .route("/admin/assets/console.js", get(js))
         .route("/admin/signin", get(auth::signin))
         .route("/{tenant}/admin", get(auth::tenant_entry))
         .route("/admin/callback", get(auth::callback))
@@ -74,6 +84,8 @@ pub fn router() -> Router<AppState> {
         .merge(apps::router())
         .merge(pim::router())
         .merge(external::router())
+        .merge(dynamic::router())
+        .merge(directory::router())
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -88,10 +100,27 @@ async fn css() -> Response {
         .into_response()
 }
 
+async fn js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        JS,
+    )
+        .into_response()
+}
+
 /// The console's security headers (also on the B2B redemption pages, which share its look).
 pub async fn security_headers(mut r: Response) -> Response {
     let h = r.headers_mut();
-    h.insert("content-security-policy", HeaderValue::from_static(CSP));
+    // A page that chose the script-allowing policy keeps it; every other page gets [`CSP`].
+    let with_script = h
+        .get("content-security-policy")
+        .is_some_and(|v| v.as_bytes() == CSP_WITH_SCRIPT.as_bytes());
+    if !with_script {
+        h.insert("content-security-policy", HeaderValue::from_static(CSP));
+    }
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.insert(
@@ -408,6 +437,7 @@ pub const BLADES: &[(&str, &str)] = &[
     ("/admin/app-registrations", "App registrations"),
     ("/admin/enterprise-apps", "Enterprise applications"),
     ("/admin/roles", "Roles and administrators"),
+    ("/admin/admin-units", "Administrative units"),
     ("/admin/my-roles", "My roles"),
     ("/admin/external-identities", "External identities"),
     ("/admin/azure", "Azure resources"),

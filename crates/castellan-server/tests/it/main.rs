@@ -17,6 +17,7 @@ mod console;
 mod console_apps;
 mod console_azure;
 mod console_ca;
+mod console_dir;
 mod cross_tenant;
 mod devices;
 mod discovery;

@@ -34,6 +34,10 @@ pub(crate) struct Page {
     pub body: String,
     /// Every `Set-Cookie` line, as sent.
     pub set_cookies: Vec<String>,
+    /// The `Content-Security-Policy` header.
+    pub csp: Option<String>,
+    /// The `Content-Type` header.
+    pub content_type: Option<String>,
 }
 
 fn unescape(s: &str) -> String {
@@ -138,10 +142,14 @@ impl Browser {
             |n: reqwest::header::HeaderName| h.get(n).map(|v| v.to_str().unwrap().to_string());
         let retry_after = header(reqwest::header::RETRY_AFTER);
         let location = header(reqwest::header::LOCATION);
+        let csp = header(reqwest::header::CONTENT_SECURITY_POLICY);
+        let content_type = header(reqwest::header::CONTENT_TYPE);
         Page {
             status,
             retry_after,
             location,
+            csp,
+            content_type,
             body: r.text().await.unwrap(),
             set_cookies,
         }
@@ -188,7 +196,7 @@ impl Browser {
         self.post_with(&action, &fields, headers).await
     }
 
-    async fn post_with(
+    pub(crate) async fn post_with(
         &self,
         action: &str,
         fields: &[(String, String)],
