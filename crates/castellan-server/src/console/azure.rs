@@ -556,6 +556,34 @@ async fn iam(State(s): State<AppState>, ctx: Ctx, Query(p): Q) -> Response {
         rg.table = Some(t);
         sections.push(rg);
     }
+    // A resource group's resources, each with its own IAM view (the hierarchy's last level).
+    let parts: Vec<&str> = scope.trim_matches('/').split('/').collect();
+    let is = |i: usize, w: &str| parts.get(i).is_some_and(|p| p.eq_ignore_ascii_case(w));
+    if parts.len() == 4 && is(0, "subscriptions") && is(2, "resourcegroups") {
+        let res = a
+            .arm(Method::GET, &format!("{scope}/resources?{API_RG}"), None)
+            .await;
+        let mut t = Table::new(
+            "resources-table",
+            "Resources",
+            &["Resource", "Type", "Location", "Access control"],
+            "No resource you may read in this resource group.",
+        );
+        for x in items(&res.body) {
+            t.rows.push(vec![
+                Cell::text(st(x, "name")),
+                Cell::text(st(x, "type")),
+                Cell::text(st(x, "location")),
+                Cell::link("IAM", iam_link(&st(x, "id"))),
+            ]);
+        }
+        let mut sec = Section::new("resources", "Resources");
+        if !res.ok() {
+            sec.note = Some(format!("Not shown: {}", res.message()));
+        }
+        sec.table = Some(t);
+        sections.push(sec);
+    }
     page(
         &mut a,
         "Access control (IAM)",

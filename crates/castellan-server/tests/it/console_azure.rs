@@ -183,6 +183,27 @@ async fn iam_assigns_removes_and_checks_through_arm_and_only_an_owner_may_assign
     assert_eq!(r.status, 303, "{}", r.body);
     assert!(assignments_of(&sub, &target).await.is_empty());
 
+    // The hierarchy's last level: the demo resource group's IAM lists its resources, each
+    // with an IAM view of its own.
+    let rg = shared().demo["resource_group_scope"].as_str().unwrap();
+    let p = b
+        .get(&format!(
+            "{}/admin/azure/iam?scope={}",
+            origin(),
+            castellan_server::console::api::q(rg)
+        ))
+        .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("resources-table"), "{}", p.body);
+    assert!(
+        p.body.contains(&format!(
+            "/admin/azure/iam?scope={}",
+            castellan_server::console::api::q(&format!("{rg}/providers/"))
+        )),
+        "a resource with its IAM link: {}",
+        p.body
+    );
+
     // A Global Administrator without an Azure role is refused by ARM; check access names the
     // wrong plane for them.
     let (ga, ga_upn) = console_as(role::GLOBAL_ADMIN).await;
