@@ -284,6 +284,28 @@ pub enum Plane {
     },
 }
 
+impl Plane {
+    /// The plane an action belongs to: `microsoft.directory/…` is the directory's, any other
+    /// action Azure RBAC's, which needs the ARM `scope` it is done at.
+    pub fn of(action: &str, scope: Option<&str>) -> Result<Plane, String> {
+        if action
+            .to_ascii_lowercase()
+            .starts_with("microsoft.directory/")
+        {
+            return Ok(Plane::Directory {
+                action: action.to_string(),
+            });
+        }
+        match scope {
+            Some(s) => Ok(Plane::Azure {
+                scope: s.to_string(),
+                action: action.to_string(),
+            }),
+            None => Err(format!("'{action}' is an Azure action: send the ARM scope it is done at as 'scope' (e.g. /subscriptions/<id>/resourceGroups/<name>); directory actions start with microsoft.directory/.")),
+        }
+    }
+}
+
 /// What the engines said about an access question, and what the principal holds on the other
 /// plane (the evidence of a wrong-plane mistake).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -472,6 +494,24 @@ mod tests {
         );
         assert_eq!(families(&f), vec![Family::ConsentNeeded]);
         assert!(f[0].evidence.contains("User.Read"), "{f:?}");
+    }
+
+    #[test]
+    fn an_action_names_its_plane_and_an_azure_one_needs_a_scope() {
+        assert!(matches!(
+            Plane::of("Microsoft.Directory/users/create", None),
+            Ok(Plane::Directory { .. })
+        ));
+        assert!(matches!(
+            Plane::of(
+                "Microsoft.Compute/virtualMachines/write",
+                Some("/subscriptions/s")
+            ),
+            Ok(Plane::Azure { .. })
+        ));
+        assert!(Plane::of("Microsoft.Compute/virtualMachines/write", None)
+            .unwrap_err()
+            .contains("scope"));
     }
 
     #[test]

@@ -163,26 +163,24 @@ async fn elevate(State(s): State<AppState>, ctx: Ctx, axum::Form(f): super::Form
     axum::response::Redirect::to(&iam_link("/")).into_response()
 }
 
-/// The principal a form names: an object id as is, a user principal name looked up in Graph.
+/// The principal a form names ([`super::kit::principal_id`]); an empty field is refused.
 async fn principal_id(a: &mut super::Admin, who: &str) -> Result<String, String> {
-    if uuid::Uuid::parse_str(who).is_ok() {
-        return Ok(who.to_string());
-    }
     if who.is_empty() {
         return Err("Name the principal: a user principal name or an object ID.".into());
     }
-    let r = a
-        .graph(
-            Method::GET,
-            &format!("/v1.0/users/{}?$select=id", q(who)),
-            None,
-        )
-        .await;
-    if r.ok() {
-        Ok(st(&r.body, "id"))
-    } else {
-        Err(format!("'{who}' was not found: {}", r.message()))
-    }
+    super::kit::principal_id(a, who).await
+}
+
+/// Whether `id` is a role assignment's id: `{scope}/providers/Microsoft.Authorization/roleAssignments/{guid}`
+/// with an ARM scope (or none: the root scope).
+fn is_assignment_id(id: &str) -> bool {
+    const SEG: &str = "/providers/microsoft.authorization/roleassignments/";
+    let lower = id.to_ascii_lowercase();
+    let Some(at) = lower.find(SEG) else {
+        return false;
+    };
+    let (scope, name) = (&id[..at], &id[at + SEG.len()..]);
+    (scope.is_empty() || valid_scope(scope)) && uuid::Uuid::parse_str(name).is_ok()
 }
 
 fn scope_or_refusal(f: &std::collections::HashMap<String, String>) -> Result<String, Response> {
@@ -259,11 +257,7 @@ async fn remove_assignment(
     };
     let back = iam_link(&scope);
     let id = val(&f, "assignment");
-    let lower = id.to_ascii_lowercase();
-    if !lower.contains("/providers/microsoft.authorization/roleassignments/")
-        || !valid_scope(&id)
-            && !lower.starts_with("/providers/microsoft.authorization/roleassignments/")
-    {
+    if !is_assignment_id(&id) {
         return a.api_error_text(
             "Remove role assignment",
             "That is not a role assignment id; nothing was changed.",
@@ -596,6 +590,27 @@ async fn iam(State(s): State<AppState>, ctx: Ctx, Query(p): Q) -> Response {
 #[cfg(test)]
 mod tests {
     use super::valid_scope;
+
+    #[test]
+    fn only_role_assignment_ids_are_removed() {
+        use super::is_assignment_id;
+        let g = "8eaef023-2b34-4da1-9baa-8bc8c9d6a490";
+        assert!(is_assignment_id(&format!(
+            "/subscriptions/{g}/providers/Microsoft.Authorization/roleAssignments/{g}"
+        )));
+        assert!(is_assignment_id(&format!(
+            "/providers/Microsoft.Authorization/roleAssignments/{g}"
+        )));
+        assert!(!is_assignment_id(&format!(
+            "/subscriptions/{g}/resourceGroups/x"
+        )));
+        assert!(!is_assignment_id(
+            "/providers/Microsoft.Authorization/roleAssignments/../x"
+        ));
+        assert!(!is_assignment_id(&format!(
+            "/etc/passwd/providers/Microsoft.Authorization/roleAssignments/{g}x"
+        )));
+    }
 
     #[test]
     fn only_arm_scopes_reach_the_call() {

@@ -47,6 +47,26 @@ macro_rules! guid_or_404 {
 }
 pub(super) use guid_or_404;
 
+/// The object id a form's principal names: an object id as is, a user principal name looked up
+/// through Graph (`/users/{upn}`), or why it could not be.
+pub async fn principal_id(a: &mut super::Admin, who: &str) -> Result<String, String> {
+    if uuid::Uuid::parse_str(who).is_ok() {
+        return Ok(who.to_string());
+    }
+    let r = a
+        .graph(
+            axum::http::Method::GET,
+            &format!("/v1.0/users/{}?$select=id", super::api::q(who)),
+            None,
+        )
+        .await;
+    if r.ok() {
+        Ok(super::blades::st(&r.body, "id"))
+    } else {
+        Err(format!("'{who}' was not found: {}", r.message()))
+    }
+}
+
 /// The strings of a JSON array property (empty when absent).
 pub fn strings(v: &Value) -> Vec<String> {
     v.as_array()

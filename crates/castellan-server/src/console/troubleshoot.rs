@@ -145,30 +145,25 @@ async fn access(State(s): State<AppState>, ctx: Ctx, axum::Form(f): FormMap) -> 
             .filter(|v| !v.is_empty())
     };
     let who = get("principal").unwrap_or_default();
-    // A user principal name is looked up (Graph resolves /users/{upn}); an id is used as is.
-    let principal = if uuid::Uuid::parse_str(&who).is_ok() || who.is_empty() {
+    // A user principal name is looked up, an id used as is; an empty one is Graph's to refuse.
+    let principal = if who.is_empty() {
         who
     } else {
-        let r = a
-            .graph(
-                Method::GET,
-                &format!("/v1.0/users/{}?$select=id", super::api::q(&who)),
-                None,
-            )
-            .await;
-        if !r.ok() {
-            let mut s = Section::new("finding-0", "No diagnosis");
-            s.note = Some(format!("'{who}' was not found: {}", r.message()));
-            let csrf = a.session.csrf.clone();
-            return page(
-                &mut a,
-                "Troubleshooter",
-                BLADE,
-                None,
-                vec![s, forms(&csrf, Some(&f))],
-            );
+        match super::kit::principal_id(&mut a, &who).await {
+            Ok(p) => p,
+            Err(m) => {
+                let mut s = Section::new("finding-0", "No diagnosis");
+                s.note = Some(m);
+                let csrf = a.session.csrf.clone();
+                return page(
+                    &mut a,
+                    "Troubleshooter",
+                    BLADE,
+                    None,
+                    vec![s, forms(&csrf, Some(&f))],
+                );
+            }
         }
-        st(&r.body, "id")
     };
     let mut body = json!({"principalId": principal, "action": get("action").unwrap_or_default()});
     if let Some(sc) = get("scope") {

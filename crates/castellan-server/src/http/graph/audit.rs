@@ -326,26 +326,12 @@ async fn troubleshoot_question(
             "principalId '{principal}' is no user, group or service principal of this tenant."
         ))));
     }
-    let plane = if action
-        .to_ascii_lowercase()
-        .starts_with("microsoft.directory/")
-    {
-        ts::Plane::Directory {
-            action: action.to_string(),
-        }
-    } else {
-        let Some(scope) = text("scope") else {
-            return Err(c.err(GraphError::bad_request(format!(
-                "'{action}' is an Azure action: send the ARM scope it is done at as 'scope' (e.g. /subscriptions/<id>/resourceGroups/<name>); directory actions start with microsoft.directory/."
-            ))));
-        };
+    let plane =
+        ts::Plane::of(action, text("scope")).map_err(|e| c.err(GraphError::bad_request(e)))?;
+    if let ts::Plane::Azure { scope, .. } = &plane {
         castellan_core::ops::arm::check_scope(scope)
             .map_err(|e| c.err(GraphError::bad_request(format!("scope: {}", e.message))))?;
-        ts::Plane::Azure {
-            scope: scope.to_string(),
-            action: action.to_string(),
-        }
-    };
+    }
     let facts =
         castellan_core::ops::troubleshoot::access(s.store.as_ref(), c.tenant.id, oid, &plane, now)
             .await
