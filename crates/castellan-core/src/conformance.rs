@@ -3571,6 +3571,40 @@ pub async fn grants_and_sign_ins(s: &dyn Store, seed: u64) {
     )
     .await;
 
+    // A refresh rotation: spending the presented token and storing its successor is one
+    // change set. A lost compare-and-set stores no successor; a taken successor handle spends
+    // nothing.
+    let rt = grant(&mut ids, &t, GrantKind::Refresh, "rt1", Some("famR"));
+    s.insert_grant(&rt).await.unwrap();
+    let mut spent = rt.clone();
+    spent.state = GrantState::Used;
+    let next = grant(&mut ids, &t, GrantKind::Refresh, "rt2", Some("famR"));
+    let mut set = ChangeSet::new();
+    set.push(Change::UpdateGrant(GrantState::Used, spent.clone()))
+        .push(Change::InsertGrant(next.clone()));
+    expect_conflict(s, set, UniqueRule::GrantChanged, "a rotation that lost").await;
+    assert!(
+        s.grant(&next.handle).await.unwrap().is_none(),
+        "a lost rotation stores no successor"
+    );
+    let mut set = ChangeSet::new();
+    set.push(Change::UpdateGrant(GrantState::Active, spent.clone()))
+        .push(Change::InsertGrant(code.clone()));
+    expect_conflict(
+        s,
+        set,
+        UniqueRule::GrantExists,
+        "a successor whose handle is taken",
+    )
+    .await;
+    assert_eq!(s.grant(&rt.handle).await.unwrap().as_ref(), Some(&rt));
+    let mut set = ChangeSet::new();
+    set.push(Change::UpdateGrant(GrantState::Active, spent.clone()))
+        .push(Change::InsertGrant(next.clone()));
+    s.commit(set).await.unwrap();
+    assert_eq!(s.grant(&rt.handle).await.unwrap().as_ref(), Some(&spent));
+    assert_eq!(s.grant(&next.handle).await.unwrap().as_ref(), Some(&next));
+
     // Device codes are found by their user code; user codes are unique per kind.
     let mut dev = grant(&mut ids, &t, GrantKind::Device, "dev", None);
     dev.lookup = Some(format!("UC{seed}"));

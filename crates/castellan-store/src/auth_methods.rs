@@ -193,7 +193,7 @@ impl AuthMethodStore for SqlStore {
     ) -> Result<bool, StoreError> {
         let step = step_i64(step)?;
         retrying!(async {
-            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let mut tx = self.begin_write().await?;
             let n = exec(&mut tx, "UPDATE software_oath_methods SET last_used_step = $3 WHERE tenant_id = $1 AND id = $2 AND confirmed = 1 AND (last_used_step IS NULL OR last_used_step < $3)", &[s(t), s(id), Arg::I(step)]).await?;
             tx.commit().await.map_err(backend)?;
             Ok(n == 1)
@@ -234,7 +234,7 @@ impl AuthMethodStore for SqlStore {
     ) -> Result<bool, StoreError> {
         let h = to_hex(hash);
         retrying!(async {
-            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let mut tx = self.begin_write().await?;
             let n = exec(&mut tx, "UPDATE recovery_codes SET used = 1 WHERE tenant_id = $1 AND user_id = $2 AND hash = $3 AND used = 0", &[s(t), s(user), Arg::S(h.clone())]).await?;
             tx.commit().await.map_err(backend)?;
             Ok(n == 1)
@@ -285,7 +285,7 @@ impl AuthMethodStore for SqlStore {
             Arg::I(a.last_attempt.millis()),
         ];
         retrying!(async {
-            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let mut tx = self.begin_write().await?;
             let n = match expected {
                 None => {
                     let mut args = vec![s(t), s(user)];
@@ -312,7 +312,7 @@ impl AuthMethodStore for SqlStore {
     async fn reset_mfa_attempts(&self, t: TenantId, user: ObjectId) -> Result<bool, StoreError> {
         retrying!(
             async {
-                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let mut tx = self.begin_write().await?;
                 let n = exec(
                     &mut tx,
                     "DELETE FROM mfa_attempts WHERE tenant_id = $1 AND user_id = $2",

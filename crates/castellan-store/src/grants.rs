@@ -108,6 +108,8 @@ impl TryFrom<GrantDoc> for Grant {
     }
 }
 
+const INSERT_GRANT: &str = "INSERT INTO grants (handle, kind, tenant_id, family, user_id, lookup, state, created, expires, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
 /// This area's writes (routed here by `apply_change_inner`).
 pub(crate) async fn apply(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
     match c {
@@ -122,6 +124,9 @@ pub(crate) async fn apply(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
                 return Err(StoreError::conflict(UniqueRule::GrantChanged));
             }
         }
+        Change::InsertGrant(g) => {
+            exec(tx, INSERT_GRANT, &grant_args(g)?).await?;
+        }
         _ => return Err(misrouted(c)),
     }
     Ok(())
@@ -130,12 +135,14 @@ pub(crate) async fn apply(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
 #[async_trait]
 impl GrantStore for SqlStore {
     async fn insert_grant(&self, g: &Grant) -> Result<(), StoreError> {
-        retrying!(async {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        exec(&mut tx, "INSERT INTO grants (handle, kind, tenant_id, family, user_id, lookup, state, created, expires, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", &grant_args(g)?).await?;
-        tx.commit().await.map_err(backend)
-        }
-        .await)
+        retrying!(
+            async {
+                let mut tx = self.begin_write().await?;
+                exec(&mut tx, INSERT_GRANT, &grant_args(g)?).await?;
+                tx.commit().await.map_err(backend)
+            }
+            .await
+        )
     }
 
     async fn grant(&self, handle: &str) -> Result<Option<Grant>, StoreError> {
@@ -170,7 +177,7 @@ impl GrantStore for SqlStore {
 
     async fn update_grant(&self, expected: GrantState, next: &Grant) -> Result<bool, StoreError> {
         retrying!(async {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.begin_write().await?;
         let mut args = grant_args(next)?;
         args.push(Arg::S(expected.as_str().into()));
         let n = exec(&mut tx, "UPDATE grants SET kind = $2, tenant_id = $3, family = $4, user_id = $5, lookup = $6, state = $7, created = $8, expires = $9, data = $10 WHERE handle = $1 AND state = $11", &args).await?;
@@ -182,7 +189,7 @@ impl GrantStore for SqlStore {
 
     async fn upsert_grant(&self, g: &Grant) -> Result<(), StoreError> {
         retrying!(async {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.begin_write().await?;
         exec(&mut tx, "INSERT INTO grants (handle, kind, tenant_id, family, user_id, lookup, state, created, expires, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (handle) DO UPDATE SET state = excluded.state, expires = excluded.expires, data = excluded.data", &grant_args(g)?).await?;
         tx.commit().await.map_err(backend)
         }
@@ -192,7 +199,7 @@ impl GrantStore for SqlStore {
     async fn revoke_grants(&self, scope: &RevokeScope) -> Result<u64, StoreError> {
         retrying!(
             async {
-                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let mut tx = self.begin_write().await?;
                 let n = revoke_in(&mut tx, scope).await?;
                 tx.commit().await.map_err(backend)?;
                 Ok(n)
@@ -204,7 +211,7 @@ impl GrantStore for SqlStore {
     async fn purge_grants(&self, now: Timestamp) -> Result<u64, StoreError> {
         retrying!(
             async {
-                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let mut tx = self.begin_write().await?;
                 let n = exec(
                     &mut tx,
                     "DELETE FROM grants WHERE expires < $1",

@@ -15,6 +15,7 @@
 //! SQLITE_BUSY, and PostgreSQL serialization failures or deadlocks, are retried with jitter
 //! (they arrive as `StoreError::Busy`, told apart by the engine's error code).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -86,7 +87,13 @@ use sql::*;
 pub struct SqlStore {
     pool: AnyPool,
     engine: dialect::Engine,
+    /// SQLite only: one writer at a time in this process (`sql::WriteTx`).
+    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
 }
+
+/// How long a request waits for a connection (or SQLite's write gate) before the database is
+/// taken to be away.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1500);
 
 impl SqlStore {
     /// Opens `sqlite://<path>` or `postgres://...` and applies migrations.
@@ -100,7 +107,7 @@ impl SqlStore {
         // A request waits at most 1.5 s for a connection: past that the database is taken to
         // be away and the request answers 503 (the server's admission monitor then refuses the
         // next ones at once until the database answers again).
-        let opts = AnyPoolOptions::new().acquire_timeout(Duration::from_millis(1500));
+        let opts = AnyPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
         let pool = match engine {
             dialect::Engine::Sqlite => {
                 opts.max_connections(8)
@@ -118,7 +125,13 @@ impl SqlStore {
             dialect::Engine::Postgres => opts.max_connections(16).connect(url).await,
         }
         .map_err(backend)?;
-        let s = Self { pool, engine };
+        let write_gate =
+            (engine == dialect::Engine::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let s = Self {
+            pool,
+            engine,
+            write_gate,
+        };
         s.migrate().await?;
         Ok(s)
     }
@@ -152,7 +165,7 @@ impl SqlStore {
     }
 
     async fn apply(&self, set: &ChangeSet) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.begin_write().await?;
         for c in &set.changes {
             apply_change(&mut tx, c).await?;
         }
@@ -167,7 +180,7 @@ impl SqlStore {
                 sqlx::query("SELECT pg_notify($1, $2)")
                     .bind(cache::NOTIFY_CHANNEL)
                     .bind(castellan_core::store::stale::encode(&stale))
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(backend)?;
             }
@@ -223,7 +236,9 @@ async fn apply_change_inner(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
         | Change::AddAuMember(..)
         | Change::RemoveAuMember(..)
         | Change::InsertDirectoryRoleAssignment(..) => directory_roles::apply(tx, c).await,
-        Change::RevokeGrants(..) | Change::UpdateGrant(..) => grants::apply(tx, c).await,
+        Change::RevokeGrants(..) | Change::UpdateGrant(..) | Change::InsertGrant(..) => {
+            grants::apply(tx, c).await
+        }
         Change::InsertGroup(..)
         | Change::UpdateGroup(..)
         | Change::DeleteGroup(..)

@@ -265,7 +265,7 @@ impl RiskStore for SqlStore {
         expected: Option<i64>,
     ) -> Result<bool, StoreError> {
         retrying!(async {
-            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let mut tx = self.begin_write().await?;
             let n = match expected {
                 None => match exec(&mut tx, "INSERT INTO risky_users (tenant_id, user_id, version, updated, data) VALUES ($1, $2, 1, $3, $4)", &[s(r.tenant_id), s(r.user_id), Arg::I(r.updated.millis()), Arg::S(encode(r)?)]).await {
                     Ok(n) => n,
@@ -296,7 +296,7 @@ impl RiskStore for SqlStore {
         prune_before: Timestamp,
     ) -> Result<(), StoreError> {
         retrying!(async {
-            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let mut tx = self.begin_write().await?;
             exec(&mut tx, "DELETE FROM failed_sign_ins WHERE tenant_id = $1 AND time < $2", &[s(r.tenant_id), Arg::I(prune_before.millis())]).await?;
             exec(&mut tx, "INSERT INTO failed_sign_ins (tenant_id, source, ip, username, time) VALUES ($1, $2, $3, $4, $5)", &[s(r.tenant_id), Arg::S(r.source.clone()), Arg::S(r.ip.clone()), Arg::S(r.username.clone()), Arg::I(r.at.millis())]).await?;
             tx.commit().await.map_err(backend)

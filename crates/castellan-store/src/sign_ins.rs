@@ -204,7 +204,7 @@ impl SignInStore for SqlStore {
     async fn insert_sign_ins(&self, records: &[SignIn]) -> Result<(), StoreError> {
         retrying!(
             async {
-                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let mut tx = self.begin_write().await?;
                 for r in records {
                     exec(
                         &mut tx,

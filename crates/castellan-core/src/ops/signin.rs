@@ -14,7 +14,7 @@ use crate::model::{
 use crate::ops::token::{find_resource, load_client, user_assignments, TokenError};
 use crate::ops::PasswordHasher;
 use crate::secret::{sha256, SecretText};
-use crate::store::Store;
+use crate::store::{Change, ChangeSet, Store, StoreError, UniqueRule};
 use crate::time::Timestamp;
 use crate::ObjectId;
 
@@ -468,6 +468,7 @@ pub(crate) async fn finish(
     now: Timestamp,
     uti: (String, String),
     new_refresh: String,
+    spend: Option<Spend>,
 ) -> Result<Issued, TokenError> {
     if !user.account_enabled {
         store
@@ -475,13 +476,22 @@ pub(crate) async fn finish(
             .await?;
         return Err(AadstsError::user_disabled().into());
     }
-    let mut tokens = user_tokens(
+    let built = user_tokens(
         store, tenant, &app, client_sp, auth, &user, scope_text, nonce, now, uti,
     )
-    .await?;
+    .await;
+    let mut tokens = match built {
+        Ok(t) => t,
+        Err(e) => {
+            // Refused after the grant was accepted (consent, policy): it is spent all the same.
+            if let Some(s) = &spend {
+                store.update_grant(GrantState::Active, &s.used).await?;
+            }
+            return Err(e);
+        }
+    };
     tokens.set_amr(&authn);
-    let mut refresh_token = None;
-    if tokens.refresh {
+    let successor = tokens.refresh.then(|| {
         let r = NewRefresh {
             client_id: &app.app_id.to_string(),
             user: user.id,
@@ -490,8 +500,16 @@ pub(crate) async fn finish(
             family,
             authn,
         };
-        issue_refresh(store, tenant, &r, &new_refresh, now).await?;
-        refresh_token = Some(new_refresh);
+        refresh_grant(tenant, &r, &new_refresh, now)
+    });
+    let refresh_token = successor.is_some().then_some(new_refresh);
+    match spend {
+        Some(s) => s.commit(store, successor).await?,
+        None => {
+            if let Some(g) = &successor {
+                store.insert_grant(g).await?;
+            }
+        }
     }
     Ok(Issued {
         tokens,
@@ -541,6 +559,14 @@ pub async fn issue_refresh(
     secret: &str,
     now: Timestamp,
 ) -> Result<(), TokenError> {
+    store
+        .insert_grant(&refresh_grant(tenant, r, secret, now))
+        .await?;
+    Ok(())
+}
+
+/// The grant that stores refresh token `secret`.
+fn refresh_grant(tenant: &Tenant, r: &NewRefresh<'_>, secret: &str, now: Timestamp) -> Grant {
     let (family_id, started, spa) = r.family.clone();
     let mut attrs = vec![
         ("client_id".to_string(), r.client_id.to_string()),
@@ -555,21 +581,60 @@ pub async fn issue_refresh(
     } else {
         now.plus_secs(refresh_token::INACTIVITY_SECS)
     };
-    store
-        .insert_grant(&Grant {
-            handle: handle(secret),
-            kind: GrantKind::Refresh,
-            tenant_id: tenant.id,
-            family: Some(family_id),
-            user_id: Some(r.user),
-            lookup: None,
-            state: GrantState::Active,
-            created: now,
-            expires,
-            attrs,
-        })
-        .await?;
-    Ok(())
+    Grant {
+        handle: handle(secret),
+        kind: GrantKind::Refresh,
+        tenant_id: tenant.id,
+        family: Some(family_id),
+        user_id: Some(r.user),
+        lookup: None,
+        state: GrantState::Active,
+        created: now,
+        expires,
+        attrs,
+    }
+}
+
+/// A code or refresh token a redemption spends: its compare-and-set commits in one transaction
+/// with the successor refresh token, once the tokens are built. Losing it means another
+/// redemption got there first — a replay: the family is revoked.
+pub(crate) struct Spend {
+    /// The grant as it is to be stored (state `Used`); the set requires it still `Active`.
+    used: Grant,
+    /// The family to revoke on a lost race.
+    family: Option<String>,
+    /// The error a lost race answers.
+    lost: fn() -> TokenError,
+}
+
+impl Spend {
+    fn of(g: &Grant, lost: fn() -> TokenError) -> Self {
+        let mut used = g.clone();
+        used.state = GrantState::Used;
+        Self {
+            used,
+            family: g.family.clone(),
+            lost,
+        }
+    }
+
+    async fn commit(self, store: &dyn Store, successor: Option<Grant>) -> Result<(), TokenError> {
+        let mut set = ChangeSet::default();
+        set.push(Change::UpdateGrant(GrantState::Active, self.used));
+        if let Some(g) = successor {
+            set.push(Change::InsertGrant(g));
+        }
+        match store.commit(set).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict(c)) if c.rule == UniqueRule::GrantChanged => {
+                if let Some(f) = self.family {
+                    store.revoke_grants(&RevokeScope::Family(f)).await?;
+                }
+                Err((self.lost)())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 /// Spends a live code after a failed redemption attempt (`auth_code::burned`), with the same
@@ -666,16 +731,15 @@ pub async fn redeem_code(
             return Err(e.into());
         }
     };
-    let mut used = g.clone();
-    used.state = GrantState::Used;
-    if !store.update_grant(GrantState::Active, &used).await? {
-        // Lost a race with another redemption of the same code: that is a replay.
-        if let Some(f) = &g.family {
-            store.revoke_grants(&RevokeScope::Family(f.clone())).await?;
+    // Lost to another redemption of the same code: that is a replay.
+    let spent = Spend::of(&g, || AadstsError::code_already_redeemed().into());
+    let user = match load_user(store, tenant, g.user_id).await {
+        Ok(u) => u,
+        Err(e) => {
+            store.update_grant(GrantState::Active, &spent.used).await?;
+            return Err(e);
         }
-        return Err(AadstsError::code_already_redeemed().into());
-    }
-    let user = load_user(store, tenant, g.user_id).await?;
+    };
     let authn = authn_of(&g, now);
     let family = (
         g.family.clone().unwrap_or_else(|| g.handle.clone()),
@@ -696,6 +760,7 @@ pub async fn redeem_code(
         now,
         uti,
         new_refresh,
+        Some(spent),
     )
     .await?;
     // The device the sign-in proved: Entra's `deviceid` claim (a guest's resource tenant reads
@@ -774,13 +839,17 @@ pub async fn redeem_refresh(
     }
     let public = g.attr("public") == Some("1");
     let auth = authenticate_client(&app, client.secret, client.assertion_verified, public, now)?;
-    let mut used = g.clone();
-    used.state = GrantState::Used;
-    if !store.update_grant(GrantState::Active, &used).await? {
-        store.revoke_grants(&RevokeScope::Family(family)).await?;
-        return Err(crate::error::Code::RefreshTokenReused.aadsts(&[]).into());
-    }
-    let user = load_user(store, tenant, g.user_id).await?;
+    let mut spent = Spend::of(&g, || {
+        crate::error::Code::RefreshTokenReused.aadsts(&[]).into()
+    });
+    spent.family = Some(family.clone());
+    let user = match load_user(store, tenant, g.user_id).await {
+        Ok(u) => u,
+        Err(e) => {
+            store.update_grant(GrantState::Active, &spent.used).await?;
+            return Err(e);
+        }
+    };
     // Keep offline_access so the successor is a refresh token too.
     let stored = g.attr("scope").unwrap_or("").to_string();
     let scope_text = match scope_text {
@@ -815,6 +884,7 @@ pub async fn redeem_refresh(
         now,
         uti,
         new_refresh,
+        Some(spent),
     )
     .await
 }
@@ -966,6 +1036,7 @@ pub async fn poll_device(
                 now,
                 uti,
                 new_refresh,
+                None,
             )
             .await?;
             issued.carried_sign_in_risk = carried;
@@ -1097,6 +1168,7 @@ pub async fn on_behalf_of(
         now,
         uti,
         new_refresh,
+        None,
     )
     .await
 }
@@ -1176,6 +1248,7 @@ pub async fn password(
         now,
         uti,
         new_refresh,
+        None,
     )
     .await
 }

@@ -882,6 +882,12 @@ impl Data {
                 }
                 self.put_grant(next)?;
             }
+            Change::InsertGrant(g) => {
+                if self.grants.contains_key(&g.handle) {
+                    return Err(conflict(UniqueRule::GrantExists));
+                }
+                self.put_grant(g)?;
+            }
             Change::PutRiskyUser(r, expected) => {
                 if !self.put_risky_user(r, *expected)? {
                     return Err(conflict(UniqueRule::RiskyUserChanged));

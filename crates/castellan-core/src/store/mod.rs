@@ -408,6 +408,10 @@ pub enum Change {
     /// [`GrantStore::update_grant`] inside a change set, so a state change and its audit record
     /// commit together. A lost race is `Conflict(UniqueRule::GrantChanged)`.
     UpdateGrant(GrantState, Grant),
+    /// Store a new grant (`Conflict(UniqueRule::GrantExists)` if its handle is taken) — a
+    /// refresh rotation spends the old token (`UpdateGrant`) and stores its successor in one
+    /// transaction.
+    InsertGrant(Grant),
     /// Put a soft-deleted object's snapshot in the recycle bin (Conflict if its id is there).
     /// Ops push it with the object's `Delete*` change, in the same set.
     InsertDeletedItem(Box<crate::deleted_items::DeletedItem>),

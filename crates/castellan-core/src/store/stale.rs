@@ -278,7 +278,7 @@ pub fn stale(c: &Change) -> Stale {
             ..Areas::NONE
         }),
         // Codes, refresh tokens, sessions: not held (every redemption reads the store).
-        Change::RevokeGrants(_) | Change::UpdateGrant(..) => Nothing,
+        Change::RevokeGrants(_) | Change::UpdateGrant(..) | Change::InsertGrant(_) => Nothing,
         // The resource plane is not held (ARM reads the store); system-assigned identities
         // are created and deleted as their own service-principal changes.
         Change::InsertArmResource(_)
