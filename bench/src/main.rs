@@ -406,6 +406,23 @@ fn s(v: &Value) -> String {
     v.as_str().unwrap_or_default().to_string()
 }
 
+/// Prints the first failure of a run (errors are counted; the first says why).
+fn first_error(what: &str, why: &str) {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        eprintln!(
+            "first error ({what}): {}",
+            why.chars()
+                .rev()
+                .take(900)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<String>()
+        );
+    }
+}
+
 /// Password sign-ins (ROPC) against argon2id verifications/s; refresh-token redemptions and
 /// authorization-code round trips (SSO authorize + redeem) against raw RS256 signs/s.
 async fn user_flows(
@@ -554,17 +571,31 @@ async fn user_flows(
                 while Instant::now() < deadline {
                     let t = Instant::now();
                     let code = match http.get(&authorize).header("cookie", &cookie).send().await {
-                        Ok(r) => r
-                            .headers()
-                            .get("location")
-                            .and_then(|l| l.to_str().ok())
-                            .and_then(|l| l.split("code=").nth(1))
-                            .map(|c| c.split('&').next().unwrap_or("").to_string()),
-                        Err(_) => None,
+                        Ok(r) => {
+                            let location = r
+                                .headers()
+                                .get("location")
+                                .and_then(|l| l.to_str().ok())
+                                .unwrap_or("")
+                                .to_string();
+                            match location.split("code=").nth(1) {
+                                Some(c) => Ok(c.split('&').next().unwrap_or("").to_string()),
+                                None => Err(format!(
+                                    "{} {location} {}",
+                                    r.status(),
+                                    r.text().await.unwrap_or_default()
+                                )),
+                            }
+                        }
+                        Err(e) => Err(e.to_string()),
                     };
-                    let Some(code) = code else {
-                        errors += 1;
-                        continue;
+                    let code = match code {
+                        Ok(c) => c,
+                        Err(why) => {
+                            first_error("authorize", &why);
+                            errors += 1;
+                            continue;
+                        }
                     };
                     let f = [
                         ("grant_type", "authorization_code"),
@@ -578,7 +609,16 @@ async fn user_flows(
                             let _ = r.bytes().await;
                             lat.push(t.elapsed());
                         }
-                        _ => errors += 1,
+                        Ok(r) => {
+                            let status = r.status();
+                            let body = r.text().await.unwrap_or_default();
+                            first_error("code redemption", &format!("{status}: {body}"));
+                            errors += 1;
+                        }
+                        Err(e) => {
+                            first_error("code redemption", &e.to_string());
+                            errors += 1;
+                        }
                     }
                 }
                 (lat, errors)

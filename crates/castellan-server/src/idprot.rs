@@ -31,6 +31,20 @@ pub struct SignInFacts<'a> {
     pub cid: &'a str,
 }
 
+/// Sign-ins of one user take turns on this node. Each rewrites the user's risk record with a
+/// compare-and-set (core's `identity_protection::update`); concurrent sign-ins of one account —
+/// a pipeline's shared account, a browser's many tabs — would otherwise keep losing that race
+/// to each other until one gives up (AADSTS90055). Striped by user: two users rarely share a
+/// stripe, and sharing one only orders them. Across nodes the compare-and-set's retries stay.
+static RECORD_TURNS: [tokio::sync::Mutex<()>; 64] =
+    [const { tokio::sync::Mutex::const_new(()) }; 64];
+
+fn record_turn(tenant: &Tenant, user: &User) -> &'static tokio::sync::Mutex<()> {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let h = BuildHasherDefault::<DefaultHasher>::default().hash_one((tenant.id, user.id));
+    &RECORD_TURNS[usize::try_from(h % 64).unwrap_or_default()]
+}
+
 /// Assesses a user's sign-in (first factor just proven): runs every detection, stores them
 /// and this sign-in in the user's record, and returns sign-in and user risk.
 pub async fn assess_sign_in(
@@ -39,6 +53,7 @@ pub async fn assess_sign_in(
     user: &User,
     f: &SignInFacts<'_>,
 ) -> Result<Assessment, StoreError> {
+    let _turn = record_turn(tenant, user).lock().await;
     let location = s.protection.locate(f.ip);
     let leaked = f
         .password

@@ -49,7 +49,7 @@ pub(crate) async fn admin_with(role_id: &str) -> String {
 }
 
 /// Signs in to the console through the real pages; returns the callback's answer.
-async fn sign_in(b: &Browser, upn: &str) -> Page {
+pub(crate) async fn sign_in(b: &Browser, upn: &str) -> Page {
     sign_in_at(b, upn).await.0
 }
 

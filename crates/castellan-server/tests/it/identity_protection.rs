@@ -898,3 +898,47 @@ async fn country_named_locations_use_geoip_including_unknown_countries() {
     assert_eq!((st, code(&v)), (400, 53003), "FR: {v}");
     assert_eq!(ropc(&upn2, PW, "10.2.0.1", "agent/1").await.0, 200, "DE");
 }
+
+/// Concurrent sign-ins of one account all succeed. Each rewrites the user's risk record with a
+/// compare-and-set; before sign-ins of one user took turns, 8 concurrent SSO sign-ins lost that
+/// race to each other often enough that some gave up with AADSTS90055 ("the user's risk
+/// record is changing too fast").
+#[tokio::test]
+async fn concurrent_sign_ins_of_one_user_all_succeed() {
+    use crate::security::mfa_guessing::Browser;
+    use std::sync::Arc;
+    let (upn, _) = crate::console::new_user("tabs").await;
+    let b = Arc::new(Browser::new());
+    crate::console::sign_in(&b, &upn).await;
+    let d = &shared().demo;
+    let authorize = Arc::new(format!(
+        "{}/oauth2/v2.0/authorize?client_id={}&response_type=code&redirect_uri={}&scope=User.Read",
+        d["authority"].as_str().unwrap(),
+        d["confidential_client"]["app_id"].as_str().unwrap(),
+        urlencode(d["confidential_client"]["redirect_uri"].as_str().unwrap()),
+    ));
+    // Twelve tabs, each signing in again as soon as its last sign-in is done.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (b, authorize) = (b.clone(), authorize.clone());
+        tasks.spawn(async move {
+            let mut refused = Vec::new();
+            for _ in 0..12 {
+                let p = b.get(&authorize).await;
+                if !p.location.as_deref().is_some_and(|l| l.contains("code=")) {
+                    refused.push(format!("{} {:?}", p.status, p.aadsts()));
+                }
+            }
+            refused
+        });
+    }
+    let mut refused = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        refused.extend(r.unwrap());
+    }
+    assert!(refused.is_empty(), "refused sign-ins: {refused:?}");
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
