@@ -3605,6 +3605,60 @@ pub async fn grants_and_sign_ins(s: &dyn Store, seed: u64) {
     assert_eq!(s.grant(&rt.handle).await.unwrap().as_ref(), Some(&spent));
     assert_eq!(s.grant(&next.handle).await.unwrap().as_ref(), Some(&next));
 
+    // The same through `rotate_grant` (which a store may do in fewer round trips).
+    let mut next_spent = next.clone();
+    next_spent.state = GrantState::Used;
+    let third = grant(&mut ids, &t, GrantKind::Refresh, "rt3", Some("famR"));
+    assert!(
+        !s.rotate_grant(GrantState::Pending, next_spent.clone(), Some(third.clone()))
+            .await
+            .unwrap(),
+        "a rotation from the wrong state loses"
+    );
+    assert!(s.grant(&third.handle).await.unwrap().is_none());
+    assert_eq!(s.grant(&next.handle).await.unwrap().as_ref(), Some(&next));
+    assert!(
+        matches!(
+            s.rotate_grant(GrantState::Active, next_spent.clone(), Some(rt.clone()))
+                .await,
+            Err(StoreError::Conflict(c)) if c.rule == UniqueRule::GrantExists
+        ),
+        "a successor whose handle is taken"
+    );
+    assert_eq!(
+        s.grant(&next.handle).await.unwrap().as_ref(),
+        Some(&next),
+        "a rotation whose insert failed spends nothing"
+    );
+    assert!(s
+        .rotate_grant(GrantState::Active, next_spent.clone(), Some(third.clone()))
+        .await
+        .unwrap());
+    assert_eq!(
+        s.grant(&next.handle).await.unwrap().as_ref(),
+        Some(&next_spent)
+    );
+    assert_eq!(s.grant(&third.handle).await.unwrap().as_ref(), Some(&third));
+    assert!(
+        !s.rotate_grant(GrantState::Active, next_spent.clone(), None)
+            .await
+            .unwrap(),
+        "a second spend loses"
+    );
+    let mut third_spent = third.clone();
+    third_spent.state = GrantState::Used;
+    assert!(s
+        .rotate_grant(GrantState::Active, third_spent.clone(), None)
+        .await
+        .unwrap());
+    assert_eq!(
+        s.grant(&third.handle).await.unwrap().as_ref(),
+        Some(&third_spent)
+    );
+    // The store still takes writes after the failed script (its transaction was closed).
+    let fourth = grant(&mut ids, &t, GrantKind::Refresh, "rt4", Some("famR"));
+    s.insert_grant(&fourth).await.unwrap();
+
     // Device codes are found by their user code; user codes are unique per kind.
     let mut dev = grant(&mut ids, &t, GrantKind::Device, "dev", None);
     dev.lookup = Some(format!("UC{seed}"));

@@ -338,6 +338,14 @@ impl Store for CachedStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
+    async fn rotate_grant(
+        &self,
+        expected: GrantState,
+        spent: Grant,
+        successor: Option<Grant>,
+    ) -> Result<bool, StoreError> {
+        self.inner.rotate_grant(expected, spent, successor).await
+    }
 }
 
 #[async_trait]

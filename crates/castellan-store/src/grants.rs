@@ -119,7 +119,7 @@ pub(crate) async fn apply(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
         Change::UpdateGrant(expected, next) => {
             let mut args = grant_args(next)?;
             args.push(Arg::S(expected.as_str().into()));
-            let n = exec(tx, "UPDATE grants SET kind = $2, tenant_id = $3, family = $4, user_id = $5, lookup = $6, state = $7, created = $8, expires = $9, data = $10 WHERE handle = $1 AND state = $11", &args).await?;
+            let n = exec(tx, CAS_GRANT, &args).await?;
             if n != 1 {
                 return Err(StoreError::conflict(UniqueRule::GrantChanged));
             }
@@ -130,6 +130,61 @@ pub(crate) async fn apply(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
         _ => return Err(misrouted(c)),
     }
     Ok(())
+}
+
+const CAS_GRANT: &str = "UPDATE grants SET kind = $2, tenant_id = $3, family = $4, user_id = $5, lookup = $6, state = $7, created = $8, expires = $9, data = $10 WHERE handle = $1 AND state = $11";
+
+/// A rotation in one script: the compare-and-set, and the successor inserted only if that
+/// changed a row (SQLite's `changes()`), in one transaction.
+const ROTATE_SQLITE: &str = "BEGIN IMMEDIATE; \
+     UPDATE grants SET kind = $2, tenant_id = $3, family = $4, user_id = $5, lookup = $6, state = $7, created = $8, expires = $9, data = $10 WHERE handle = $1 AND state = $11; \
+     INSERT INTO grants (handle, kind, tenant_id, family, user_id, lookup, state, created, expires, data) \
+     SELECT $12, $13, $14, $15, $16, $17, $18, $19, $20, $21 WHERE changes() = 1; \
+     COMMIT";
+
+impl SqlStore {
+    /// [`Store::rotate_grant`] on SQLite: the whole transaction is one script, so it costs one
+    /// hand-off to SQLite's worker thread instead of four (begin, update, insert, commit) —
+    /// which matters because the write gate is held across them, and every hand-off back
+    /// waits for a runtime thread that may be busy signing. The script's row count says
+    /// whether the compare-and-set won (its insert is conditional on it). A failure inside
+    /// the script leaves its transaction open: it is rolled back before the connection
+    /// returns to the pool.
+    pub(crate) async fn rotate_sqlite(
+        &self,
+        expected: GrantState,
+        spent: &Grant,
+        successor: Option<&Grant>,
+    ) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await?;
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        let mut args = grant_args(spent)?;
+        args.push(Arg::S(expected.as_str().into()));
+        let sql = match successor {
+            Some(g) => {
+                args.extend(grant_args(g)?);
+                ROTATE_SQLITE
+            }
+            None => CAS_GRANT,
+        };
+        let mut q = sqlx::query(sql);
+        for a in &args {
+            q = bind(q, a);
+        }
+        match q.execute(&mut *conn).await {
+            Ok(r) => Ok(r.rows_affected() > 0),
+            Err(e) => {
+                if successor.is_some() {
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                }
+                if is_unique_violation(&e) {
+                    Err(StoreError::conflict(UniqueRule::GrantExists))
+                } else {
+                    Err(backend(e))
+                }
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -176,15 +231,17 @@ impl GrantStore for SqlStore {
     }
 
     async fn update_grant(&self, expected: GrantState, next: &Grant) -> Result<bool, StoreError> {
-        retrying!(async {
-        let mut tx = self.begin_write().await?;
-        let mut args = grant_args(next)?;
-        args.push(Arg::S(expected.as_str().into()));
-        let n = exec(&mut tx, "UPDATE grants SET kind = $2, tenant_id = $3, family = $4, user_id = $5, lookup = $6, state = $7, created = $8, expires = $9, data = $10 WHERE handle = $1 AND state = $11", &args).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(n == 1)
-        }
-        .await)
+        retrying!(
+            async {
+                let mut tx = self.begin_write().await?;
+                let mut args = grant_args(next)?;
+                args.push(Arg::S(expected.as_str().into()));
+                let n = exec(&mut tx, CAS_GRANT, &args).await?;
+                tx.commit().await.map_err(backend)?;
+                Ok(n == 1)
+            }
+            .await
+        )
     }
 
     async fn upsert_grant(&self, g: &Grant) -> Result<(), StoreError> {

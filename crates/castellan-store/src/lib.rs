@@ -110,7 +110,10 @@ impl SqlStore {
         let opts = AnyPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
         let pool = match engine {
             dialect::Engine::Sqlite => {
+                // An embedded file has no connection to lose: testing one before each use
+                // (sqlx's default) would cost a round trip to its worker thread per statement.
                 opts.max_connections(8)
+                    .test_before_acquire(false)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             for p in dialect::SQLITE_PRAGMAS {
@@ -291,6 +294,22 @@ impl Store for SqlStore {
             .await
             .map(|_| ())
             .map_err(backend)
+    }
+
+    async fn rotate_grant(
+        &self,
+        expected: GrantState,
+        spent: Grant,
+        successor: Option<Grant>,
+    ) -> Result<bool, StoreError> {
+        if self.is_sqlite() {
+            retrying!(
+                self.rotate_sqlite(expected, &spent, successor.as_ref())
+                    .await
+            )
+        } else {
+            castellan_core::store::rotate_by_change_set(self, expected, spent, successor).await
+        }
     }
 }
 

@@ -115,27 +115,41 @@ impl SqlStore {
     /// Begins a write transaction (see [`WriteTx`]). Waiting for the gate is bounded like
     /// waiting for a connection: past it the database is taken to be away.
     pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
-        let gate = match &self.write_gate {
-            Some(g) => Some(
-                tokio::time::timeout(ACQUIRE_TIMEOUT, g.clone().lock_owned())
-                    .await
-                    .map_err(|_| backend(sqlx::Error::PoolTimedOut))?,
-            ),
-            None => None,
-        };
+        let gate = self.write_turn().await?;
         let tx = self.pool.begin().await.map_err(backend)?;
         Ok(WriteTx { tx, _gate: gate })
+    }
+
+    /// This writer's turn at the write gate (SQLite; `None` on PostgreSQL).
+    pub(crate) async fn write_turn(
+        &self,
+    ) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>, StoreError> {
+        match &self.write_gate {
+            Some(g) => tokio::time::timeout(ACQUIRE_TIMEOUT, g.clone().lock_owned())
+                .await
+                .map(Some)
+                .map_err(|_| backend(sqlx::Error::PoolTimedOut)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Binds one argument.
+pub(crate) fn bind<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    a: &Arg,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    match a {
+        Arg::S(v) => q.bind(v.clone()),
+        Arg::I(v) => q.bind(*v),
+        Arg::N => q.bind(Option::<String>::None),
     }
 }
 
 pub(crate) async fn exec(tx: &mut Tx, sql: &str, args: &[Arg]) -> Result<u64, StoreError> {
     let mut q = sqlx::query(sql);
     for a in args {
-        q = match a {
-            Arg::S(v) => q.bind(v.clone()),
-            Arg::I(v) => q.bind(*v),
-            Arg::N => q.bind(Option::<String>::None),
-        };
+        q = bind(q, a);
     }
     match q.execute(&mut **tx).await {
         Ok(r) => Ok(r.rows_affected()),

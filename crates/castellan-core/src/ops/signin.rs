@@ -14,7 +14,7 @@ use crate::model::{
 use crate::ops::token::{find_resource, load_client, user_assignments, TokenError};
 use crate::ops::PasswordHasher;
 use crate::secret::{sha256, SecretText};
-use crate::store::{Change, ChangeSet, Store, StoreError, UniqueRule};
+use crate::store::Store;
 use crate::time::Timestamp;
 use crate::ObjectId;
 
@@ -619,21 +619,16 @@ impl Spend {
     }
 
     async fn commit(self, store: &dyn Store, successor: Option<Grant>) -> Result<(), TokenError> {
-        let mut set = ChangeSet::default();
-        set.push(Change::UpdateGrant(GrantState::Active, self.used));
-        if let Some(g) = successor {
-            set.push(Change::InsertGrant(g));
+        if store
+            .rotate_grant(GrantState::Active, self.used, successor)
+            .await?
+        {
+            return Ok(());
         }
-        match store.commit(set).await {
-            Ok(()) => Ok(()),
-            Err(StoreError::Conflict(c)) if c.rule == UniqueRule::GrantChanged => {
-                if let Some(f) = self.family {
-                    store.revoke_grants(&RevokeScope::Family(f)).await?;
-                }
-                Err((self.lost)())
-            }
-            Err(e) => Err(e.into()),
+        if let Some(f) = self.family {
+            store.revoke_grants(&RevokeScope::Family(f)).await?;
         }
+        Err((self.lost)())
     }
 }
 

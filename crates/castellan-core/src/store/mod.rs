@@ -495,6 +495,37 @@ pub trait Store:
     async fn commit(&self, set: ChangeSet) -> Result<(), StoreError>;
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// A redemption's write: `spent` replaces its grant only if that is still in state
+    /// `expected`, and `successor` (a refresh token) is stored with it, in one transaction.
+    /// `Ok(false)`: the compare-and-set was lost and nothing changed. A store may do it in
+    /// fewer round trips than the change set this defaults to (SQLite: one script).
+    async fn rotate_grant(
+        &self,
+        expected: GrantState,
+        spent: Grant,
+        successor: Option<Grant>,
+    ) -> Result<bool, StoreError> {
+        rotate_by_change_set(self, expected, spent, successor).await
+    }
+}
+
+/// [`Store::rotate_grant`] as a change set.
+pub async fn rotate_by_change_set<S: Store + ?Sized>(
+    store: &S,
+    expected: GrantState,
+    spent: Grant,
+    successor: Option<Grant>,
+) -> Result<bool, StoreError> {
+    let mut set = ChangeSet::new();
+    set.push(Change::UpdateGrant(expected, spent));
+    if let Some(g) = successor {
+        set.push(Change::InsertGrant(g));
+    }
+    match store.commit(set).await {
+        Ok(()) => Ok(true),
+        Err(e) if e.unique_rule() == Some(UniqueRule::GrantChanged) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// The storage port's reads and single-purpose writes for one area: tenants and their domains.
