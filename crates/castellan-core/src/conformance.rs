@@ -3863,6 +3863,16 @@ pub async fn grants_and_sign_ins(s: &dyn Store, seed: u64) {
         s.sign_ins(other.id, &SignInQuery::default()).await.unwrap(),
         vec![c]
     );
+    // A batch larger than one statement carries (the SQL store writes 128 rows per INSERT).
+    let many: Vec<SignIn> = (0..300).map(|i| rec(other.id, 10_000 + i, 0)).collect();
+    s.insert_sign_ins(&many).await.unwrap();
+    assert_eq!(
+        s.sign_ins(other.id, &SignInQuery::default())
+            .await
+            .unwrap()
+            .len(),
+        301
+    );
 }
 
 fn ids_bytes(seed: u64, at: i64, code: u32) -> [u8; 16] {

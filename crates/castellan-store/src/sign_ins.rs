@@ -199,24 +199,36 @@ impl TryFrom<SignInDoc> for SignIn {
     }
 }
 
+/// Sign-in records per `INSERT` (4 parameters each, well under SQLite's and PostgreSQL's
+/// limits on bound parameters).
+const SIGN_INS_PER_STATEMENT: usize = 128;
+
 #[async_trait]
 impl SignInStore for SqlStore {
     async fn insert_sign_ins(&self, records: &[SignIn]) -> Result<(), StoreError> {
         retrying!(
             async {
+                // One multi-row statement per chunk: one round trip to the database (and, on
+                // SQLite, one hand-off under the write gate) instead of one per record.
                 let mut tx = self.begin_write().await?;
-                for r in records {
-                    exec(
-                        &mut tx,
-                        "INSERT INTO sign_ins (id, tenant_id, time, data) VALUES ($1, $2, $3, $4)",
-                        &[
+                for chunk in records.chunks(SIGN_INS_PER_STATEMENT) {
+                    let mut sql =
+                        String::from("INSERT INTO sign_ins (id, tenant_id, time, data) VALUES ");
+                    let mut args = Vec::with_capacity(chunk.len() * 4);
+                    for (i, r) in chunk.iter().enumerate() {
+                        let n = i * 4;
+                        if i > 0 {
+                            sql.push_str(", ");
+                        }
+                        sql.push_str(&format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4));
+                        args.extend([
                             s(r.id),
                             s(r.tenant_id),
                             Arg::I(r.created.millis()),
                             Arg::S(json(&SignInDoc::from(r))?),
-                        ],
-                    )
-                    .await?;
+                        ]);
+                    }
+                    exec(&mut tx, &sql, &args).await?;
                 }
                 tx.commit().await.map_err(backend)
             }
