@@ -134,10 +134,12 @@ pub(crate) async fn apply(tx: &mut Tx, c: &Change) -> Result<(), StoreError> {
 
 const CAS_GRANT: &str = "UPDATE grants SET kind = $2, tenant_id = $3, family = $4, user_id = $5, lookup = $6, state = $7, created = $8, expires = $9, data = $10 WHERE handle = $1 AND state = $11";
 
-/// A rotation in one script: the compare-and-set, and the successor inserted only if that
-/// changed a row (SQLite's `changes()`), in one transaction.
+/// A rotation in one script: the compare-and-set, which returns a row if it won, and the
+/// successor inserted only if it changed a row (SQLite's `changes()`, which the update has
+/// just set), in one transaction. (The script's summed row count is no answer: SQLite reports
+/// a `BEGIN`'s count as whatever the connection's previous statement changed.)
 const ROTATE_SQLITE: &str = "BEGIN IMMEDIATE; \
-     UPDATE grants SET kind = $2, tenant_id = $3, family = $4, user_id = $5, lookup = $6, state = $7, created = $8, expires = $9, data = $10 WHERE handle = $1 AND state = $11; \
+     UPDATE grants SET kind = $2, tenant_id = $3, family = $4, user_id = $5, lookup = $6, state = $7, created = $8, expires = $9, data = $10 WHERE handle = $1 AND state = $11 RETURNING 1; \
      INSERT INTO grants (handle, kind, tenant_id, family, user_id, lookup, state, created, expires, data) \
      SELECT $12, $13, $14, $15, $16, $17, $18, $19, $20, $21 WHERE changes() = 1; \
      COMMIT";
@@ -146,8 +148,8 @@ impl SqlStore {
     /// [`Store::rotate_grant`] on SQLite: the whole transaction is one script, so it costs one
     /// hand-off to SQLite's worker thread instead of four (begin, update, insert, commit) —
     /// which matters because the write gate is held across them, and every hand-off back
-    /// waits for a runtime thread that may be busy signing. The script's row count says
-    /// whether the compare-and-set won (its insert is conditional on it). A failure inside
+    /// waits for a runtime thread that may be busy signing. The update's returned row says
+    /// whether the compare-and-set won (the insert is conditional on it). A failure inside
     /// the script leaves its transaction open: it is rolled back before the connection
     /// returns to the pool.
     pub(crate) async fn rotate_sqlite(
@@ -156,27 +158,22 @@ impl SqlStore {
         spent: &Grant,
         successor: Option<&Grant>,
     ) -> Result<bool, StoreError> {
-        let _turn = self.write_turn().await?;
-        let mut conn = self.pool.acquire().await.map_err(backend)?;
         let mut args = grant_args(spent)?;
         args.push(Arg::S(expected.as_str().into()));
-        let sql = match successor {
-            Some(g) => {
-                args.extend(grant_args(g)?);
-                ROTATE_SQLITE
-            }
-            None => CAS_GRANT,
+        let Some(g) = successor else {
+            return self.write_one(CAS_GRANT, &args).await.map(|n| n == 1);
         };
-        let mut q = sqlx::query(sql);
+        args.extend(grant_args(g)?);
+        let _turn = self.write_turn().await?;
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        let mut q = sqlx::query(ROTATE_SQLITE);
         for a in &args {
             q = bind(q, a);
         }
-        match q.execute(&mut *conn).await {
-            Ok(r) => Ok(r.rows_affected() > 0),
+        match q.fetch_all(&mut *conn).await {
+            Ok(won) => Ok(!won.is_empty()),
             Err(e) => {
-                if successor.is_some() {
-                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                }
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
                 if is_unique_violation(&e) {
                     Err(StoreError::conflict(UniqueRule::GrantExists))
                 } else {
@@ -190,14 +187,8 @@ impl SqlStore {
 #[async_trait]
 impl GrantStore for SqlStore {
     async fn insert_grant(&self, g: &Grant) -> Result<(), StoreError> {
-        retrying!(
-            async {
-                let mut tx = self.begin_write().await?;
-                exec(&mut tx, INSERT_GRANT, &grant_args(g)?).await?;
-                tx.commit().await.map_err(backend)
-            }
-            .await
-        )
+        let args = grant_args(g)?;
+        retrying!(self.write_one(INSERT_GRANT, &args).await).map(|_| ())
     }
 
     async fn grant(&self, handle: &str) -> Result<Option<Grant>, StoreError> {
@@ -231,26 +222,14 @@ impl GrantStore for SqlStore {
     }
 
     async fn update_grant(&self, expected: GrantState, next: &Grant) -> Result<bool, StoreError> {
-        retrying!(
-            async {
-                let mut tx = self.begin_write().await?;
-                let mut args = grant_args(next)?;
-                args.push(Arg::S(expected.as_str().into()));
-                let n = exec(&mut tx, CAS_GRANT, &args).await?;
-                tx.commit().await.map_err(backend)?;
-                Ok(n == 1)
-            }
-            .await
-        )
+        let mut args = grant_args(next)?;
+        args.push(Arg::S(expected.as_str().into()));
+        retrying!(self.write_one(CAS_GRANT, &args).await).map(|n| n == 1)
     }
 
     async fn upsert_grant(&self, g: &Grant) -> Result<(), StoreError> {
-        retrying!(async {
-        let mut tx = self.begin_write().await?;
-        exec(&mut tx, "INSERT INTO grants (handle, kind, tenant_id, family, user_id, lookup, state, created, expires, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (handle) DO UPDATE SET state = excluded.state, expires = excluded.expires, data = excluded.data", &grant_args(g)?).await?;
-        tx.commit().await.map_err(backend)
-        }
-        .await)
+        let args = grant_args(g)?;
+        retrying!(self.write_one("INSERT INTO grants (handle, kind, tenant_id, family, user_id, lookup, state, created, expires, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (handle) DO UPDATE SET state = excluded.state, expires = excluded.expires, data = excluded.data", &args).await).map(|_| ())
     }
 
     async fn revoke_grants(&self, scope: &RevokeScope) -> Result<u64, StoreError> {

@@ -264,21 +264,17 @@ impl RiskStore for SqlStore {
         r: &RiskyUserRecord,
         expected: Option<i64>,
     ) -> Result<bool, StoreError> {
-        retrying!(async {
-            let mut tx = self.begin_write().await?;
-            let n = match expected {
-                None => match exec(&mut tx, "INSERT INTO risky_users (tenant_id, user_id, version, updated, data) VALUES ($1, $2, 1, $3, $4)", &[s(r.tenant_id), s(r.user_id), Arg::I(r.updated.millis()), Arg::S(encode(r)?)]).await {
-                    Ok(n) => n,
-                    // Someone else created it first; the transaction is dropped (rolled back).
-                    Err(StoreError::Conflict(_)) => return Ok(false),
-                    Err(e) => return Err(e),
-                },
-                Some(v) => exec(&mut tx, "UPDATE risky_users SET version = $1, updated = $2, data = $3 WHERE tenant_id = $4 AND user_id = $5 AND version = $6", &[Arg::I(v.saturating_add(1)), Arg::I(r.updated.millis()), Arg::S(encode(r)?), s(r.tenant_id), s(r.user_id), Arg::I(v)]).await?,
-            };
-            tx.commit().await.map_err(backend)?;
-            Ok(n == 1)
-        }
-        .await)
+        let doc = encode(r)?;
+        let n = match expected {
+            None => match retrying!(self.write_one("INSERT INTO risky_users (tenant_id, user_id, version, updated, data) VALUES ($1, $2, 1, $3, $4)", &[s(r.tenant_id), s(r.user_id), Arg::I(r.updated.millis()), Arg::S(doc.clone())]).await) {
+                Ok(n) => n,
+                // Someone else created it first.
+                Err(StoreError::Conflict(_)) => return Ok(false),
+                Err(e) => return Err(e),
+            },
+            Some(v) => retrying!(self.write_one("UPDATE risky_users SET version = $1, updated = $2, data = $3 WHERE tenant_id = $4 AND user_id = $5 AND version = $6", &[Arg::I(v.saturating_add(1)), Arg::I(r.updated.millis()), Arg::S(doc.clone()), s(r.tenant_id), s(r.user_id), Arg::I(v)]).await)?,
+        };
+        Ok(n == 1)
     }
 
     async fn risky_users(&self, t: TenantId) -> Result<Vec<RiskyUserRecord>, StoreError> {

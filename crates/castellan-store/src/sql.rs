@@ -120,6 +120,22 @@ impl SqlStore {
         Ok(WriteTx { tx, _gate: gate })
     }
 
+    /// One write statement on its own (the engine's autocommit makes it a transaction): one
+    /// round trip instead of three (begin, statement, commit). Unique violations become typed
+    /// conflicts, as in [`exec`].
+    pub(crate) async fn write_one(&self, sql: &str, args: &[Arg]) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await?;
+        let mut q = sqlx::query(sql);
+        for a in args {
+            q = bind(q, a);
+        }
+        match q.execute(&self.pool).await {
+            Ok(r) => Ok(r.rows_affected()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::conflict(conflict_rule(sql))),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
     /// This writer's turn at the write gate (SQLite; `None` on PostgreSQL).
     pub(crate) async fn write_turn(
         &self,
