@@ -406,20 +406,14 @@ fn s(v: &Value) -> String {
     v.as_str().unwrap_or_default().to_string()
 }
 
-/// Prints the first failure of a run (errors are counted; the first says why).
+/// Prints the first failure of a run (errors are counted; the first says why): the end of
+/// the answer, where an error page names its AADSTS code.
 fn first_error(what: &str, why: &str) {
     static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        eprintln!(
-            "first error ({what}): {}",
-            why.chars()
-                .rev()
-                .take(900)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<String>()
-        );
+        let chars: Vec<char> = why.chars().collect();
+        let tail: String = chars[chars.len().saturating_sub(900)..].iter().collect();
+        eprintln!("first error ({what}): {tail}");
     }
 }
 

@@ -138,11 +138,13 @@ const CAS_GRANT: &str = "UPDATE grants SET kind = $2, tenant_id = $3, family = $
 /// successor inserted only if it changed a row (SQLite's `changes()`, which the update has
 /// just set), in one transaction. (The script's summed row count is no answer: SQLite reports
 /// a `BEGIN`'s count as whatever the connection's previous statement changed.)
-const ROTATE_SQLITE: &str = "BEGIN IMMEDIATE; \
-     UPDATE grants SET kind = $2, tenant_id = $3, family = $4, user_id = $5, lookup = $6, state = $7, created = $8, expires = $9, data = $10 WHERE handle = $1 AND state = $11 RETURNING 1; \
-     INSERT INTO grants (handle, kind, tenant_id, family, user_id, lookup, state, created, expires, data) \
-     SELECT $12, $13, $14, $15, $16, $17, $18, $19, $20, $21 WHERE changes() = 1; \
-     COMMIT";
+static ROTATE_SQLITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "BEGIN IMMEDIATE; {CAS_GRANT} RETURNING 1; \
+         INSERT INTO grants (handle, kind, tenant_id, family, user_id, lookup, state, created, expires, data) \
+         SELECT $12, $13, $14, $15, $16, $17, $18, $19, $20, $21 WHERE changes() = 1; COMMIT"
+    )
+});
 
 impl SqlStore {
     /// [`Store::rotate_grant`] on SQLite: the whole transaction is one script, so it costs one
@@ -166,7 +168,7 @@ impl SqlStore {
         args.extend(grant_args(g)?);
         let _turn = self.write_turn().await?;
         let mut conn = self.pool.acquire().await.map_err(backend)?;
-        let mut q = sqlx::query(ROTATE_SQLITE);
+        let mut q = sqlx::query(ROTATE_SQLITE.as_str());
         for a in &args {
             q = bind(q, a);
         }

@@ -483,9 +483,8 @@ pub(crate) async fn finish(
     let mut tokens = match built {
         Ok(t) => t,
         Err(e) => {
-            // Refused after the grant was accepted (consent, policy): it is spent all the same.
             if let Some(s) = &spend {
-                store.update_grant(GrantState::Active, &s.used).await?;
+                s.burn(store).await?;
             }
             return Err(e);
         }
@@ -608,14 +607,18 @@ pub(crate) struct Spend {
 }
 
 impl Spend {
-    fn of(g: &Grant, lost: fn() -> TokenError) -> Self {
+    fn of(g: &Grant, family: Option<String>, lost: fn() -> TokenError) -> Self {
         let mut used = g.clone();
         used.state = GrantState::Used;
-        Self {
-            used,
-            family: g.family.clone(),
-            lost,
-        }
+        Self { used, family, lost }
+    }
+
+    /// Spends the grant without tokens: the redemption was refused after the grant was
+    /// accepted (the user is gone, consent or policy refused), and the grant is spent all the
+    /// same. A lost race here changes nothing: the grant is spent either way.
+    async fn burn(&self, store: &dyn Store) -> Result<(), TokenError> {
+        store.update_grant(GrantState::Active, &self.used).await?;
+        Ok(())
     }
 
     async fn commit(self, store: &dyn Store, successor: Option<Grant>) -> Result<(), TokenError> {
@@ -727,11 +730,13 @@ pub async fn redeem_code(
         }
     };
     // Lost to another redemption of the same code: that is a replay.
-    let spent = Spend::of(&g, || AadstsError::code_already_redeemed().into());
+    let spent = Spend::of(&g, g.family.clone(), || {
+        AadstsError::code_already_redeemed().into()
+    });
     let user = match load_user(store, tenant, g.user_id).await {
         Ok(u) => u,
         Err(e) => {
-            store.update_grant(GrantState::Active, &spent.used).await?;
+            spent.burn(store).await?;
             return Err(e);
         }
     };
@@ -834,14 +839,13 @@ pub async fn redeem_refresh(
     }
     let public = g.attr("public") == Some("1");
     let auth = authenticate_client(&app, client.secret, client.assertion_verified, public, now)?;
-    let mut spent = Spend::of(&g, || {
+    let spent = Spend::of(&g, Some(family.clone()), || {
         crate::error::Code::RefreshTokenReused.aadsts(&[]).into()
     });
-    spent.family = Some(family.clone());
     let user = match load_user(store, tenant, g.user_id).await {
         Ok(u) => u,
         Err(e) => {
-            store.update_grant(GrantState::Active, &spent.used).await?;
+            spent.burn(store).await?;
             return Err(e);
         }
     };
